@@ -1,0 +1,124 @@
+//! The one error type of the runtime, with the ArkTS error code of each variant.
+
+use std::any::Any;
+use std::fmt;
+use std::time::Duration;
+
+use crate::task::TaskId;
+
+/// A boxed error from a task function, kept as the source of [`Error::TaskFailed`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Shorthand for `Result<T, taskpool::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the runtime.
+///
+/// [`Error::code`] gives the ArkTS error code where ArkTS has one; each message says what happened
+/// and what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The task was canceled. If it was already running when canceled, it ran to the end and
+    /// `late` carries what it produced (see [`LateOutcome`]).
+    #[error(
+        "task {task} was canceled{}; resubmit it if you still need its result",
+        if .late.is_some() { " while running (its late outcome is attached)" } else { " before it started" }
+    )]
+    Canceled {
+        /// The canceled task.
+        task: TaskId,
+        /// What a running task produced after it was canceled.
+        late: Option<LateOutcome>,
+    },
+    /// `cancel` or `terminate_task` named a task that is not waiting or running (10200015).
+    #[error(
+        "task {0} does not exist or has already finished (10200015); cancel only a task that is still waiting or running"
+    )]
+    TaskNotFound(TaskId),
+    /// A non-long task ran synchronously longer than the pool's time limit.
+    #[error(
+        "task {task} ran synchronously for longer than the time limit of {limit:?}; split the work into smaller tasks, or run it as a LongTask"
+    )]
+    TimedOut {
+        /// The task that ran too long.
+        task: TaskId,
+        /// The limit it exceeded.
+        limit: Duration,
+    },
+    /// The task function panicked. The worker survived.
+    #[error("task {task} panicked: {message}; fix the panic or return a `Result` instead")]
+    Panicked {
+        /// The task that panicked.
+        task: TaskId,
+        /// The panic payload, if it was a string.
+        message: String,
+    },
+    /// The task function returned `Err`; the original error is the source.
+    #[error("the task function returned an error: {0}")]
+    TaskFailed(#[source] BoxError),
+    /// A value could not be serialized or deserialized, or is larger than the cap (10200006).
+    #[error("serialization failed (10200006): {0}")]
+    Serialization(String),
+    /// A function name is not registered by `#[concurrent]` in this program (10200014).
+    #[error(
+        "`{0}` is not a #[concurrent] function of this program (10200014); mark it `#[taskpool::concurrent]` and make sure both processes run the same build"
+    )]
+    NotConcurrent(String),
+    /// The pool was shut down before the task could run.
+    #[error("the task pool is shut down; submit to a live pool (or the global one)")]
+    PoolShutDown,
+}
+
+impl Error {
+    /// The ArkTS error code of this error, where ArkTS has one.
+    ///
+    /// ArkTS rejects a canceled, failed, panicking ("thrown") or forcibly terminated task without
+    /// a dedicated code; those variants return `None`.
+    ///
+    /// ```
+    /// use taskpool::{Error, TaskId};
+    /// assert_eq!(Error::TaskNotFound(TaskId::from_raw(7)).code(), Some(10200015));
+    /// ```
+    pub fn code(&self) -> Option<u32> {
+        match self {
+            Error::TaskNotFound(_) => Some(10200015),
+            Error::Serialization(_) => Some(10200006),
+            Error::NotConcurrent(_) => Some(10200014),
+            Error::Canceled { .. }
+            | Error::TimedOut { .. }
+            | Error::Panicked { .. }
+            | Error::TaskFailed(_)
+            | Error::PoolShutDown => None,
+        }
+    }
+
+    /// True for [`Error::Canceled`].
+    pub fn is_canceled(&self) -> bool {
+        matches!(self, Error::Canceled { .. })
+    }
+}
+
+/// What a task that was canceled while running produced when it finally returned.
+pub struct LateOutcome(pub(crate) std::result::Result<Box<dyn Any + Send>, Box<Error>>);
+
+impl LateOutcome {
+    /// The value the task returned, if it succeeded and `T` is its result type.
+    pub fn into_value<T: 'static>(self) -> Option<T> {
+        self.0.ok()?.downcast::<T>().ok().map(|value| *value)
+    }
+
+    /// The error the task ended with, if it failed.
+    pub fn error(&self) -> Option<&Error> {
+        self.0.as_ref().err().map(|error| &**error)
+    }
+}
+
+impl fmt::Debug for LateOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Ok(_) => f.write_str("LateOutcome(Ok(..))"),
+            Err(error) => f.debug_tuple("LateOutcome").field(error).finish(),
+        }
+    }
+}

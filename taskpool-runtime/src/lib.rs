@@ -1,0 +1,45 @@
+//! # taskpool
+//!
+//! The ArkTS (OpenHarmony) TaskPool, Worker and Sendable model for Rust.
+//!
+//! Mark a free function `#[concurrent]`, bind it to its arguments in a [`Task`], and execute it on
+//! a [`TaskPool`] with a [`Priority`]. The returned [`TaskHandle`] is both blocking
+//! ([`TaskHandle::wait`]) and a [`Future`](std::future::Future).
+//!
+//! ```
+//! use taskpool::{concurrent, Priority, Task, TaskPool};
+//!
+//! #[concurrent]
+//! fn add(a: i32, b: i32) -> i32 {
+//!     a + b
+//! }
+//!
+//! let pool = TaskPool::global();
+//! let handle = pool.execute_with_priority(Task::new(add, (1, 2)), Priority::High);
+//! assert_eq!(handle.wait().unwrap(), 3);
+//! ```
+
+// Lets the macros' `::taskpool::…` paths resolve inside this crate's own tests too.
+extern crate self as taskpool;
+
+mod codec;
+mod error;
+mod function;
+mod priority;
+mod sync;
+mod task;
+
+pub use codec::DEFAULT_MAX_SERIALIZED_BYTES;
+pub use concurrent_macro::concurrent;
+pub use error::{BoxError, Error, LateOutcome, Result};
+pub use function::{BoxFuture, ConcurrentFunction, Fallible, Invocation, Transferable};
+pub use priority::Priority;
+pub use sendable_macro::sendable;
+pub use task::{Executable, LongTask, Task, TaskDurations, TaskId};
+
+/// Items the macros' expansions name. Not a public API: it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use inventory;
+    pub use serde;
+}

@@ -1,0 +1,15 @@
+//! The synchronization types the scheduler uses, in one place.
+//!
+//! Under `--cfg loom` they are loom's model-checked versions, so the park/wake protocol and the
+//! cancel-versus-start race can be explored exhaustively; otherwise they are std's. Poisoning is
+//! ignored: every critical section leaves the state consistent before it can panic.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard, atomic};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, atomic};
+
+/// Locks `mutex`, ignoring poisoning.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,268 @@
+//! `Task`: a concurrent function bound to its arguments, with an identity and a name.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::function::{ConcurrentFunction, Invocation};
+use crate::sync::{Arc, Mutex};
+
+/// The process-unique identity of a task.
+///
+/// Ids are never reused within a process; they are how `cancel`, `terminate_task` and
+/// [`TaskPool::info`](crate::TaskPool::info) name a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TaskId(u64);
+
+impl TaskId {
+    pub(crate) fn next() -> TaskId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        TaskId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Rebuilds an id from [`TaskId::into_raw`] (for example one read from a log).
+    pub fn from_raw(raw: u64) -> TaskId {
+        TaskId(raw)
+    }
+
+    /// The number behind the id.
+    pub fn into_raw(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// How long the last run of a task took (ArkTS `totalDuration`, `cpuDuration`, `ioDuration`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskDurations {
+    /// From the moment the task started to the moment it finished.
+    pub total: Duration,
+    /// Time spent executing the function (calls and polls) on a worker.
+    pub cpu: Duration,
+    /// Time an `async fn` task spent suspended, awaiting (`total - cpu`).
+    pub io: Duration,
+}
+
+/// What every run of one task shares: identity, name, kind and the last durations.
+pub(crate) struct TaskRecord {
+    pub(crate) id: TaskId,
+    pub(crate) name: Option<String>,
+    pub(crate) function: &'static str,
+    pub(crate) long: bool,
+    pub(crate) durations: Mutex<Option<TaskDurations>>,
+}
+
+impl TaskRecord {
+    fn new(function: &'static str, long: bool) -> TaskRecord {
+        TaskRecord {
+            id: TaskId::next(),
+            name: None,
+            function,
+            long,
+            durations: Mutex::new(None),
+        }
+    }
+}
+
+/// One call of a task function, ready to run on a worker.
+pub(crate) type Call<T> = Box<dyn FnOnce() -> Invocation<T> + Send>;
+
+/// A function bound to its arguments, seen without its type.
+trait Body<T>: Send {
+    /// The call for a one-shot run: the arguments move in, nothing is copied.
+    fn into_call(self: Box<Self>) -> Call<T>;
+    /// A call with a fresh copy of the arguments, for a task that runs several times.
+    fn copy_call(&self) -> Result<Call<T>, Error>;
+}
+
+struct Bound<F: ConcurrentFunction> {
+    args: F::Args,
+}
+
+impl<F: ConcurrentFunction> Body<F::Output> for Bound<F> {
+    fn into_call(self: Box<Self>) -> Call<F::Output> {
+        let args = self.args;
+        Box::new(move || F::invoke(args))
+    }
+
+    fn copy_call(&self) -> Result<Call<F::Output>, Error> {
+        let args = crate::codec::deep_copy(&self.args)?;
+        Ok(Box::new(move || F::invoke(args)))
+    }
+}
+
+/// A concurrent function bound to its arguments (ArkTS `taskpool.Task`).
+///
+/// Build one with [`Task::new`] (or `my_fn::task(args…)`, which `#[concurrent]` generates), then
+/// hand it to a pool. Executing the `Task` by value moves its arguments into the run without any
+/// copy; executing `&task` keeps the task and gives each run its own copy of the arguments, so the
+/// task can run again.
+///
+/// ```
+/// use taskpool::{concurrent, Task, TaskPool};
+///
+/// #[concurrent]
+/// fn add(a: i32, b: i32) -> i32 {
+///     a + b
+/// }
+///
+/// let task = Task::new(add, (1, 2)).with_name("sum");
+/// assert_eq!(task.name(), Some("sum"));
+/// assert_eq!(TaskPool::global().execute(task).wait().unwrap(), 3);
+/// ```
+pub struct Task<T> {
+    record: Arc<TaskRecord>,
+    body: Box<dyn Body<T>>,
+}
+
+impl<T: Send + 'static> Task<T> {
+    /// Binds `function` to `args`, given as a tuple (`(a, b)`, `(a,)` or `()`).
+    ///
+    /// The argument types are checked against the function's parameters at compile time.
+    pub fn new<F>(function: F, args: F::Args) -> Task<T>
+    where
+        F: ConcurrentFunction<Output = T>,
+    {
+        let _ = function;
+        Task {
+            record: Arc::new(TaskRecord::new(F::NAME, false)),
+            body: Box::new(Bound::<F> { args }),
+        }
+    }
+
+    /// Names the task (ArkTS `new Task(name, func, args)`); the name shows in pool info.
+    pub fn with_name(mut self, name: impl Into<String>) -> Task<T> {
+        let record = Arc::get_mut(&mut self.record)
+            .expect("a task is named before it is shared with a pool");
+        record.name = Some(name.into());
+        self
+    }
+}
+
+impl<T> Task<T> {
+    /// The task's process-unique id.
+    pub fn id(&self) -> TaskId {
+        self.record.id
+    }
+
+    /// The task's name, if it was given one.
+    pub fn name(&self) -> Option<&str> {
+        self.record.name.as_deref()
+    }
+
+    /// The stable name of the function the task runs (module path and function name).
+    pub fn function_name(&self) -> &'static str {
+        self.record.function
+    }
+
+    /// How long the last finished run took, or `None` if no run has finished yet.
+    pub fn durations(&self) -> Option<TaskDurations> {
+        *crate::sync::lock(&self.record.durations)
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.record.id)
+            .field("name", &self.record.name)
+            .field("function", &self.record.function)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A task that may run for as long as it likes (ArkTS `taskpool.LongTask`).
+///
+/// A long task has no time limit, runs once (executing it consumes it) and keeps its thread from
+/// being released until [`TaskPool::terminate_task`](crate::TaskPool::terminate_task) is called
+/// with its id.
+pub struct LongTask<T>(Task<T>);
+
+impl<T: Send + 'static> LongTask<T> {
+    /// Binds `function` to `args`, like [`Task::new`].
+    pub fn new<F>(function: F, args: F::Args) -> LongTask<T>
+    where
+        F: ConcurrentFunction<Output = T>,
+    {
+        let mut task = Task::new(function, args);
+        Arc::get_mut(&mut task.record)
+            .expect("a new task is not shared")
+            .long = true;
+        LongTask(task)
+    }
+
+    /// Names the task.
+    pub fn with_name(self, name: impl Into<String>) -> LongTask<T> {
+        LongTask(self.0.with_name(name))
+    }
+}
+
+impl<T> LongTask<T> {
+    /// The task's process-unique id, to pass to `terminate_task` later.
+    pub fn id(&self) -> TaskId {
+        self.0.id()
+    }
+}
+
+impl<T> fmt::Debug for LongTask<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("LongTask").field(&self.0).finish()
+    }
+}
+
+/// A task ready to be queued: its record and the call to make.
+pub(crate) struct Submission<T> {
+    pub(crate) record: Arc<TaskRecord>,
+    pub(crate) call: Result<Call<T>, Error>,
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Something a pool can execute: a [`Task`] (one-shot, arguments moved), a `&Task` (the task
+/// stays usable, each run copies its arguments) or a [`LongTask`].
+pub trait Executable<T>: sealed::Sealed {
+    #[doc(hidden)]
+    #[allow(private_interfaces)]
+    fn into_submission(self) -> Submission<T>;
+}
+
+impl<T> sealed::Sealed for Task<T> {}
+impl<T> sealed::Sealed for &Task<T> {}
+impl<T> sealed::Sealed for LongTask<T> {}
+
+impl<T> Executable<T> for Task<T> {
+    #[allow(private_interfaces)]
+    fn into_submission(self) -> Submission<T> {
+        Submission {
+            record: self.record,
+            call: Ok(self.body.into_call()),
+        }
+    }
+}
+
+impl<T> Executable<T> for &Task<T> {
+    #[allow(private_interfaces)]
+    fn into_submission(self) -> Submission<T> {
+        Submission {
+            record: Arc::clone(&self.record),
+            call: self.body.copy_call(),
+        }
+    }
+}
+
+impl<T> Executable<T> for LongTask<T> {
+    #[allow(private_interfaces)]
+    fn into_submission(self) -> Submission<T> {
+        self.0.into_submission()
+    }
+}

@@ -1,0 +1,1 @@
+//! trybuild suites for the taskpool macros; see `tests/`.
