@@ -23,19 +23,33 @@
 extern crate self as taskpool;
 
 mod codec;
+mod context;
 mod error;
 mod function;
+mod handle;
+mod info;
+mod pool;
 mod priority;
+mod run;
+mod scheduler;
+mod supervisor;
 mod sync;
 mod task;
+mod time;
+mod worker;
 
 pub use codec::DEFAULT_MAX_SERIALIZED_BYTES;
 pub use concurrent_macro::concurrent;
+pub use context::{current_task_id, is_canceled};
 pub use error::{BoxError, Error, LateOutcome, Result};
 pub use function::{BoxFuture, ConcurrentFunction, Fallible, Invocation, Transferable};
+pub use handle::TaskHandle;
+pub use info::{TaskInfo, TaskPoolInfo, TaskState, ThreadInfo};
+pub use pool::{TaskPool, TaskPoolBuilder, default_max_threads};
 pub use priority::Priority;
 pub use sendable_macro::sendable;
 pub use task::{Executable, LongTask, Task, TaskDurations, TaskId};
+pub use time::{Sleep, sleep};
 
 /// Items the macros' expansions name. Not a public API: it may change in any release.
 #[doc(hidden)]

@@ -5,9 +5,11 @@
 //! ignored: every critical section leaves the state consistent before it can panic.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard, atomic};
+pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard, atomic};
 #[cfg(not(loom))]
-pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, atomic};
+pub(crate) use std::sync::{Condvar, Mutex, MutexGuard, atomic};
+// Reference counting has no interleavings worth exploring; std's `Arc` (with `Weak`) is kept.
+pub(crate) use std::sync::Arc;
 
 /// Locks `mutex`, ignoring poisoning.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

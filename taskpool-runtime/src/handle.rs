@@ -1,0 +1,189 @@
+//! `TaskHandle`: the receiving end of one run, blocking and `Future` at once.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::pool::PoolShared;
+use crate::run::Run;
+use crate::sync::{Arc, Condvar, Mutex, lock};
+use crate::task::TaskId;
+
+/// Where a run's outcome lands. It is resolved at most once; later attempts are ignored, which
+/// is how a timeout or a cancel "wins" over a result that arrives afterwards.
+pub(crate) struct Completion<T> {
+    slot: Mutex<Slot<T>>,
+    resolved: Condvar,
+}
+
+enum Slot<T> {
+    Pending(Option<Waker>),
+    Ready(Result<T>),
+    Taken,
+}
+
+impl<T> Completion<T> {
+    pub(crate) fn new() -> Arc<Completion<T>> {
+        Arc::new(Completion {
+            slot: Mutex::new(Slot::Pending(None)),
+            resolved: Condvar::new(),
+        })
+    }
+
+    /// Stores the outcome if none is stored yet; returns whether this call stored it.
+    pub(crate) fn resolve(&self, outcome: Result<T>) -> bool {
+        let waker = {
+            let mut slot = lock(&self.slot);
+            let Slot::Pending(waker) = &mut *slot else {
+                return false;
+            };
+            let waker = waker.take();
+            *slot = Slot::Ready(outcome);
+            waker
+        };
+        self.resolved.notify_all();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        true
+    }
+
+    fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let mut slot = lock(&self.slot);
+        match std::mem::replace(&mut *slot, Slot::Taken) {
+            Slot::Ready(outcome) => Poll::Ready(outcome),
+            Slot::Pending(_) => {
+                *slot = Slot::Pending(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+            Slot::Taken => panic!("a TaskHandle was polled after it returned its outcome"),
+        }
+    }
+
+    /// Blocks until resolved or until `deadline`; takes the outcome if there is one.
+    fn wait_take(&self, deadline: Option<Instant>) -> Option<Result<T>> {
+        let mut slot = lock(&self.slot);
+        loop {
+            match std::mem::replace(&mut *slot, Slot::Taken) {
+                Slot::Ready(outcome) => return Some(outcome),
+                Slot::Taken => panic!("a TaskHandle was waited on after it returned its outcome"),
+                pending @ Slot::Pending(_) => *slot = pending,
+            }
+            slot = match deadline {
+                None => self.resolved.wait(slot).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.checked_duration_since(Instant::now())?;
+                    self.resolved
+                        .wait_timeout(slot, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    fn is_resolved(&self) -> bool {
+        !matches!(*lock(&self.slot), Slot::Pending(_))
+    }
+}
+
+/// A completion seen without its value type, so the scheduler can fail a run it cannot name.
+pub(crate) trait Resolve: Send + Sync {
+    /// Resolves with an error if nothing is resolved yet.
+    fn resolve_error(&self, error: Error) -> bool;
+}
+
+impl<T: Send> Resolve for Completion<T> {
+    fn resolve_error(&self, error: Error) -> bool {
+        self.resolve(Err(error))
+    }
+}
+
+/// The handle of one execution of a task (the Rust form of the promise ArkTS `execute` returns).
+///
+/// It resolves exactly once, with the task's value, the error it returned
+/// ([`Error::TaskFailed`]), a panic ([`Error::Panicked`]), a cancel ([`Error::Canceled`]) or a
+/// timeout ([`Error::TimedOut`]). Get the outcome by blocking ([`wait`](TaskHandle::wait),
+/// [`wait_timeout`](TaskHandle::wait_timeout)) or by `.await`ing the handle on any executor.
+///
+/// **Dropping a handle detaches the run**: the task still runs to the end (or is canceled by
+/// other means) and its outcome is discarded. To stop it, call [`cancel`](TaskHandle::cancel)
+/// first.
+///
+/// Blocking in `wait` from inside a task of the same pool ties up that worker; prefer an
+/// `async fn` task that `.await`s the handle.
+pub struct TaskHandle<T> {
+    run: Arc<Run>,
+    completion: Arc<Completion<T>>,
+    pool: std::sync::Weak<PoolShared>,
+}
+
+impl<T> TaskHandle<T> {
+    pub(crate) fn new(
+        run: Arc<Run>,
+        completion: Arc<Completion<T>>,
+        pool: std::sync::Weak<PoolShared>,
+    ) -> TaskHandle<T> {
+        TaskHandle {
+            run,
+            completion,
+            pool,
+        }
+    }
+
+    /// The id of the task this run belongs to.
+    pub fn id(&self) -> TaskId {
+        self.run.record.id
+    }
+
+    /// Blocks the calling thread until the run's outcome is known.
+    pub fn wait(self) -> Result<T> {
+        self.completion
+            .wait_take(None)
+            .expect("waiting without a deadline returns an outcome")
+    }
+
+    /// Blocks for at most `timeout`. Returns `None` if the outcome is still unknown; the handle
+    /// stays usable. After it returned `Some`, the handle is spent: waiting or polling it again
+    /// panics.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<Result<T>> {
+        self.completion.wait_take(Some(Instant::now() + timeout))
+    }
+
+    /// Whether the outcome is known (a `wait` would not block).
+    pub fn is_finished(&self) -> bool {
+        self.completion.is_resolved()
+    }
+
+    /// Cancels the run (ArkTS `taskpool.cancel(task)` for this execution).
+    ///
+    /// A waiting run is removed and its handle resolves as canceled at once. A running one keeps
+    /// running (the function can check [`is_canceled`](crate::is_canceled)) and its handle
+    /// resolves as canceled when it returns. A finished run gives [`Error::TaskNotFound`].
+    pub fn cancel(&self) -> Result<()> {
+        match self.pool.upgrade() {
+            Some(pool) => pool.cancel_run(&self.run),
+            None => Err(Error::TaskNotFound(self.id())),
+        }
+    }
+}
+
+impl<T> Future for TaskHandle<T> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        self.completion.poll_take(cx)
+    }
+}
+
+impl<T> fmt::Debug for TaskHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskHandle")
+            .field("task", &self.id())
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}

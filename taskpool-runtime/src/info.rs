@@ -1,0 +1,54 @@
+//! A snapshot of a pool: its threads and its tasks (ArkTS `taskpool.getTaskPoolInfo()`).
+
+use std::time::Duration;
+
+use crate::priority::Priority;
+use crate::task::TaskId;
+
+/// What a pool was doing at one instant.
+#[derive(Debug, Clone, Default)]
+pub struct TaskPoolInfo {
+    /// Every live worker thread.
+    pub threads: Vec<ThreadInfo>,
+    /// Every task that is waiting or running.
+    pub tasks: Vec<TaskInfo>,
+}
+
+/// One worker thread (ArkTS `ThreadInfo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadInfo {
+    /// The worker's id, unique within its pool.
+    pub id: u64,
+    /// The task it is executing, then the `async` tasks it holds suspended.
+    pub task_ids: Vec<TaskId>,
+    /// The priority of the task it is executing, if any.
+    pub priority: Option<Priority>,
+}
+
+/// The state of a task in a pool snapshot (ArkTS `State`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    /// Queued, not started yet.
+    Waiting,
+    /// Started: executing, or suspended in an `.await`.
+    Running,
+    /// Canceled while running; it will report canceled when it returns.
+    Canceled,
+}
+
+/// One task (ArkTS `TaskInfo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// The task's id.
+    pub task_id: TaskId,
+    /// The task's name, if it has one.
+    pub name: Option<String>,
+    /// The function it runs.
+    pub function: &'static str,
+    /// Where it is in its life.
+    pub state: TaskState,
+    /// The lane it was submitted to.
+    pub priority: Priority,
+    /// How long it has been waiting (if waiting) or since it was submitted (if running).
+    pub duration: Duration,
+}

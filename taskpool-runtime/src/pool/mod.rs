@@ -1,0 +1,362 @@
+//! `TaskPool`: the public face of a pool, its configuration, and the global pool.
+
+mod core;
+
+use std::sync::OnceLock;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::function::ConcurrentFunction;
+use crate::handle::{Completion, TaskHandle};
+use crate::info::TaskPoolInfo;
+use crate::priority::Priority;
+use crate::run::Run;
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
+use crate::task::{Executable, Task, TaskId};
+
+pub(crate) use self::core::{Core, NewWorker, Next, Report, Wake, WorkerId};
+
+/// How a pool behaves; set through [`TaskPool::builder`].
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) max_threads: usize,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) check_interval: Duration,
+    pub(crate) time_limit: Duration,
+    pub(crate) thread_name: String,
+}
+
+/// The default maximum number of worker threads: `max(cores - 1, 3)`, as in ArkTS.
+pub fn default_max_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.saturating_sub(1).max(3)
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_threads: default_max_threads(),
+            idle_timeout: Duration::from_secs(30),
+            check_interval: Duration::from_secs(30),
+            time_limit: Duration::from_secs(180),
+            thread_name: "taskpool-worker".to_owned(),
+        }
+    }
+}
+
+/// State shared by a pool's handle, its workers and its supervisor.
+pub(crate) struct PoolShared {
+    pub(crate) config: Config,
+    core: Mutex<Core>,
+    /// Wakes the supervisor early (shutdown).
+    pub(crate) supervisor_wakeup: Condvar,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl PoolShared {
+    pub(crate) fn core(&self) -> MutexGuard<'_, Core> {
+        lock(&self.core)
+    }
+
+    /// Carries out the effects of a decision taken under the lock.
+    pub(crate) fn wake(self: &Arc<Self>, wake: Wake) {
+        if let Some(parker) = wake.unpark {
+            parker.unpark();
+        }
+        if let Some(worker) = wake.spawn {
+            self.spawn_worker(worker);
+        }
+    }
+
+    fn spawn_worker(self: &Arc<Self>, worker: NewWorker) {
+        let pool = Arc::clone(self);
+        let id = worker.id;
+        let spawned = std::thread::Builder::new()
+            .name(format!("{}-{id}", self.config.thread_name))
+            .spawn(move || crate::worker::run(pool, worker));
+        match spawned {
+            Ok(thread) => lock(&self.threads).push(thread),
+            // Out of threads: the work waits for the workers that exist.
+            Err(_) => self.core().unreserve_worker(id),
+        }
+    }
+
+    fn ensure_supervisor(self: &Arc<Self>, core: &mut Core) {
+        if core.supervisor_started {
+            return;
+        }
+        core.supervisor_started = true;
+        let pool = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name(format!("{}-supervisor", self.config.thread_name))
+            .spawn(move || crate::supervisor::run(pool));
+        match spawned {
+            Ok(thread) => lock(&self.threads).push(thread),
+            Err(_) => core.supervisor_started = false,
+        }
+    }
+
+    fn submit<T: Send + 'static>(
+        self: &Arc<Self>,
+        task: impl Executable<T>,
+        priority: Priority,
+    ) -> TaskHandle<T> {
+        let submission = task.into_submission();
+        let completion = Completion::<T>::new();
+        let call = match submission.call {
+            Ok(call) => call,
+            Err(error) => {
+                completion.resolve(Err(error));
+                let run = Arc::new(Run::settled(submission.record, priority, completion.clone()));
+                return TaskHandle::new(run, completion, Arc::downgrade(self));
+            }
+        };
+        let body = Run::body(call, Arc::clone(&completion));
+        let run = Arc::new(Run::new(submission.record, priority, body, completion.clone()));
+        let handle = TaskHandle::new(Arc::clone(&run), completion.clone(), Arc::downgrade(self));
+        let wake = {
+            let mut core = self.core();
+            if core.shutdown {
+                drop(core);
+                run.drop_body();
+                completion.resolve(Err(Error::PoolShutDown));
+                return handle;
+            }
+            self.ensure_supervisor(&mut core);
+            core.enqueue(run)
+        };
+        self.wake(wake);
+        handle
+    }
+
+    pub(crate) fn cancel_run(&self, run: &Arc<Run>) -> Result<()> {
+        if self.core().cancel_run(run) {
+            Ok(())
+        } else {
+            Err(Error::TaskNotFound(run.record.id))
+        }
+    }
+
+    fn shutdown(&self) {
+        let (waiting, parkers) = self.core().begin_shutdown();
+        for run in waiting {
+            run.cancel();
+        }
+        for parker in parkers {
+            parker.unpark();
+        }
+        self.supervisor_wakeup.notify_all();
+        let current = std::thread::current().id();
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for thread in threads {
+            if thread.thread().id() != current {
+                // A panic inside a worker is already reported through the task's handle.
+                let _ = thread.join();
+            }
+        }
+    }
+
+    /// Joins threads that have exited (released or retired workers).
+    pub(crate) fn reap_exited_threads(&self) {
+        let mut threads = lock(&self.threads);
+        let (exited, running): (Vec<_>, Vec<_>) =
+            threads.drain(..).partition(JoinHandle::is_finished);
+        *threads = running;
+        drop(threads);
+        for thread in exited {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A pool of worker threads that runs tasks by priority (ArkTS `taskpool`).
+///
+/// Use [`TaskPool::global`] (created on first use) or build an isolated pool with
+/// [`TaskPool::builder`]. The pool starts with no thread, grows on submission while waiting work
+/// exceeds the free workers (up to [`max_threads`](TaskPoolBuilder::max_threads)), and releases
+/// threads that sat idle for [`idle_timeout`](TaskPoolBuilder::idle_timeout), keeping one.
+///
+/// Dropping an isolated pool (or calling [`shutdown`](TaskPool::shutdown)) resolves every waiting
+/// handle as canceled, drops suspended `async` tasks (their handles resolve as canceled), waits
+/// for the tasks that are executing to return, and joins every thread.
+///
+/// ```
+/// use std::time::Duration;
+/// use taskpool::{concurrent, Priority, TaskPool};
+///
+/// #[concurrent]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let pool = TaskPool::builder()
+///     .max_threads(2)
+///     .idle_timeout(Duration::from_millis(50))
+///     .build();
+/// let handles: Vec<_> = (0..10).map(|x| pool.run(square, (x,))).collect();
+/// let total: u64 = handles.into_iter().map(|h| h.wait().unwrap()).sum();
+/// assert_eq!(total, 285);
+/// ```
+pub struct TaskPool {
+    shared: Arc<PoolShared>,
+}
+
+impl TaskPool {
+    /// A pool with the default configuration.
+    pub fn new() -> TaskPool {
+        TaskPool::builder().build()
+    }
+
+    /// Starts configuring an isolated pool.
+    pub fn builder() -> TaskPoolBuilder {
+        TaskPoolBuilder {
+            config: Config::default(),
+        }
+    }
+
+    /// The process-wide pool, created on first use with the default configuration.
+    pub fn global() -> &'static TaskPool {
+        static GLOBAL: OnceLock<TaskPool> = OnceLock::new();
+        GLOBAL.get_or_init(|| {
+            TaskPool::builder()
+                .thread_name("taskpool-global")
+                .build()
+        })
+    }
+
+    /// Executes a task at MEDIUM priority (ArkTS `taskpool.execute(task)`).
+    ///
+    /// Pass the [`Task`] by value for a one-shot run (its arguments move in, no copy), `&task` to
+    /// keep it for more runs (each run gets its own copy of the arguments), or a
+    /// [`LongTask`](crate::LongTask).
+    pub fn execute<T: Send + 'static>(&self, task: impl Executable<T>) -> TaskHandle<T> {
+        self.shared.submit(task, Priority::Medium)
+    }
+
+    /// Executes a task in the given lane (ArkTS `taskpool.execute(task, priority)`).
+    pub fn execute_with_priority<T: Send + 'static>(
+        &self,
+        task: impl Executable<T>,
+        priority: Priority,
+    ) -> TaskHandle<T> {
+        self.shared.submit(task, priority)
+    }
+
+    /// Runs `function` with `args` at MEDIUM priority (ArkTS `taskpool.execute(func, ...args)`).
+    pub fn run<F: ConcurrentFunction>(&self, function: F, args: F::Args) -> TaskHandle<F::Output> {
+        self.execute(Task::new(function, args))
+    }
+
+    /// Cancels every waiting or running execution of task `id` (ArkTS `taskpool.cancel`).
+    ///
+    /// Fails with [`Error::TaskNotFound`] (10200015) if the task is neither waiting nor running
+    /// in this pool. Callable from any thread.
+    pub fn cancel(&self, id: TaskId) -> Result<()> {
+        self.shared.core().cancel_task(id)
+    }
+
+    /// Releases the thread held by a long task (ArkTS `taskpool.terminateTask`), so the pool may
+    /// shrink it away. Fails with [`Error::TaskNotFound`] for an unknown or already terminated
+    /// long task.
+    pub fn terminate_task(&self, id: TaskId) -> Result<()> {
+        self.shared.core().terminate_long(id)
+    }
+
+    /// A snapshot of the pool's threads and tasks (ArkTS `taskpool.getTaskPoolInfo`).
+    pub fn info(&self) -> TaskPoolInfo {
+        self.shared.core().info(Instant::now())
+    }
+
+    /// The number of worker threads (not counting threads retired after a time-out).
+    pub fn thread_count(&self) -> usize {
+        self.shared.core().thread_count()
+    }
+
+    /// The maximum number of worker threads of this pool.
+    pub fn max_threads(&self) -> usize {
+        self.shared.config.max_threads
+    }
+
+    /// Shuts the pool down: see the type's documentation. Same as dropping it.
+    pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+impl Default for TaskPool {
+    fn default() -> TaskPool {
+        TaskPool::new()
+    }
+}
+
+impl Drop for TaskPool {
+    fn drop(&mut self) {
+        self.shared.shutdown();
+    }
+}
+
+impl std::fmt::Debug for TaskPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskPool")
+            .field("config", &self.shared.config)
+            .field("threads", &self.thread_count())
+            .finish()
+    }
+}
+
+/// Configures an isolated [`TaskPool`].
+///
+/// Every interval is configurable so tests can run the pool's timers in milliseconds.
+#[derive(Debug, Clone)]
+pub struct TaskPoolBuilder {
+    config: Config,
+}
+
+impl TaskPoolBuilder {
+    /// The most worker threads the pool may have (default [`default_max_threads`]:
+    /// `max(cores - 1, 3)`). At least 1.
+    pub fn max_threads(mut self, max: usize) -> Self {
+        self.config.max_threads = max.max(1);
+        self
+    }
+
+    /// How long a worker must sit idle before the periodic check may release it (default 30 s).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.config.idle_timeout = timeout;
+        self
+    }
+
+    /// How often the pool looks for idle threads to release (default 30 s).
+    pub fn check_interval(mut self, interval: Duration) -> Self {
+        self.config.check_interval = interval.max(Duration::from_micros(100));
+        self
+    }
+
+    /// How long a non-long task may run synchronously (default 3 min). Time an `async fn` task
+    /// spends awaiting does not count.
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.config.time_limit = limit.max(Duration::from_micros(100));
+        self
+    }
+
+    /// The prefix of worker thread names (default `taskpool-worker`); workers are named
+    /// `<prefix>-<id>`.
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
+        self.config.thread_name = prefix.into();
+        self
+    }
+
+    /// Builds the pool. No thread starts until the first submission.
+    pub fn build(self) -> TaskPool {
+        let core = Core::new(self.config.max_threads);
+        TaskPool {
+            shared: Arc::new(PoolShared {
+                config: self.config,
+                core: Mutex::new(core),
+                supervisor_wakeup: Condvar::new(),
+                threads: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+}

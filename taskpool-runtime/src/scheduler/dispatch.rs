@@ -1,0 +1,175 @@
+//! The dispatch rule: which waiting task a free worker starts next. See `README.md` beside this
+//! file for why it is shaped this way.
+
+use std::collections::VecDeque;
+
+use crate::priority::Priority;
+
+/// HIGH tasks a worker may start in a row before MEDIUM gets one turn (and likewise MEDIUM → LOW).
+pub(crate) const STREAK: u8 = 5;
+
+/// The four FIFO lanes and the two streak counters of the anti-starvation rule.
+pub(crate) struct Lanes<J> {
+    queues: [VecDeque<J>; 4],
+    high_streak: u8,
+    medium_streak: u8,
+}
+
+impl<J> Lanes<J> {
+    pub(crate) fn new() -> Lanes<J> {
+        Lanes {
+            queues: Default::default(),
+            high_streak: 0,
+            medium_streak: 0,
+        }
+    }
+
+    pub(crate) fn push(&mut self, priority: Priority, job: J) {
+        self.queues[priority.lane()].push_back(job);
+    }
+
+    /// Waiting jobs in the lanes that can make the pool grow (all but IDLE).
+    pub(crate) fn growth_demand(&self) -> usize {
+        self.queues[..Priority::Idle.lane()]
+            .iter()
+            .map(VecDeque::len)
+            .sum()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queues.iter().all(VecDeque::is_empty)
+    }
+
+    /// Removes and returns every job.
+    pub(crate) fn drain(&mut self) -> Vec<J> {
+        self.queues.iter_mut().flat_map(|queue| queue.drain(..)).collect()
+    }
+
+    /// Picks the next job. `is_live` discards jobs canceled while they waited, so they do not
+    /// count toward a streak. `idle_allowed` says whether the IDLE conditions hold (HIGH and
+    /// MEDIUM empty is checked here; "every worker idle, no IDLE task running" by the caller).
+    pub(crate) fn pick(
+        &mut self,
+        is_live: impl Fn(&J) -> bool,
+        idle_allowed: bool,
+    ) -> Option<(J, Priority)> {
+        for queue in &mut self.queues {
+            while queue.front().is_some_and(|job| !is_live(job)) {
+                queue.pop_front();
+            }
+        }
+        let lane = self.choose_lane(idle_allowed)?;
+        let job = self.queues[lane.lane()].pop_front()?;
+        Some((job, lane))
+    }
+
+    fn choose_lane(&mut self, idle_allowed: bool) -> Option<Priority> {
+        let waiting = |lane: Priority| !self.queues[lane.lane()].is_empty();
+        let (high, medium, low) = (
+            waiting(Priority::High),
+            waiting(Priority::Medium),
+            waiting(Priority::Low),
+        );
+        let idle = waiting(Priority::Idle);
+        if high && self.high_streak < STREAK {
+            self.high_streak += 1;
+            return Some(Priority::High);
+        }
+        self.high_streak = 0;
+        if medium && self.medium_streak < STREAK {
+            self.medium_streak += 1;
+            return Some(Priority::Medium);
+        }
+        self.medium_streak = 0;
+        if low {
+            return Some(Priority::Low);
+        }
+        // LOW was owed the turn but is empty: the turn goes back up rather than being wasted.
+        if high {
+            self.high_streak = 1;
+            return Some(Priority::High);
+        }
+        if medium {
+            self.medium_streak = 1;
+            return Some(Priority::Medium);
+        }
+        (idle && idle_allowed).then_some(Priority::Idle)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saturated(per_lane: usize) -> Lanes<Priority> {
+        let mut lanes = Lanes::new();
+        for priority in Priority::ALL {
+            for _ in 0..per_lane {
+                lanes.push(priority, priority);
+            }
+        }
+        lanes
+    }
+
+    fn take(lanes: &mut Lanes<Priority>, count: usize, idle_allowed: bool) -> Vec<Priority> {
+        (0..count)
+            .map_while(|_| lanes.pick(|_| true, idle_allowed).map(|(job, _)| job))
+            .collect()
+    }
+
+    #[test]
+    fn saturated_lanes_start_thirty_high_five_medium_one_low() {
+        let mut lanes = saturated(1000);
+        let order = take(&mut lanes, 36 * 10, false);
+        for window in order.chunks(36) {
+            let count = |p| window.iter().filter(|&&q| q == p).count();
+            assert_eq!(
+                (count(Priority::High), count(Priority::Medium), count(Priority::Low)),
+                (30, 5, 1)
+            );
+        }
+        assert_eq!(&order[..6], &[Priority::High; 5].iter().copied().chain([Priority::Medium]).collect::<Vec<_>>()[..]);
+    }
+
+    #[test]
+    fn low_gets_a_turn_after_five_high_when_medium_is_empty() {
+        let mut lanes = Lanes::new();
+        for _ in 0..20 {
+            lanes.push(Priority::High, Priority::High);
+        }
+        lanes.push(Priority::Low, Priority::Low);
+        let order = take(&mut lanes, 7, false);
+        assert_eq!(order[5], Priority::Low);
+    }
+
+    #[test]
+    fn a_turn_owed_to_an_empty_lane_is_not_wasted() {
+        let mut lanes = Lanes::new();
+        for _ in 0..40 {
+            lanes.push(Priority::High, Priority::High);
+            lanes.push(Priority::Medium, Priority::Medium);
+        }
+        // With LOW empty, every pick still yields a job until both lanes are drained.
+        assert_eq!(take(&mut lanes, 1000, false).len(), 80);
+    }
+
+    #[test]
+    fn idle_runs_only_when_allowed_and_high_medium_are_empty() {
+        let mut lanes = Lanes::new();
+        lanes.push(Priority::Idle, Priority::Idle);
+        assert!(lanes.pick(|_| true, false).is_none());
+        lanes.push(Priority::Medium, Priority::Medium);
+        assert_eq!(take(&mut lanes, 2, true), vec![Priority::Medium, Priority::Idle]);
+    }
+
+    #[test]
+    fn canceled_jobs_are_skipped_and_do_not_count_toward_a_streak() {
+        let mut lanes = Lanes::new();
+        for live in [false, false, true] {
+            lanes.push(Priority::High, live);
+        }
+        assert_eq!(lanes.pick(|&live| live, false), Some((true, Priority::High)));
+        assert!(lanes.is_empty());
+        assert_eq!(lanes.high_streak, 1);
+    }
+}

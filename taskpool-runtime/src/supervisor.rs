@@ -1,0 +1,65 @@
+//! The supervisor thread: enforces the time limit and releases idle threads.
+//!
+//! It sleeps until the next idle check or the earliest moment a running task could exhaust its
+//! time budget, whichever comes first (see `scheduler/README.md` for why it never needs to be told
+//! when a task starts).
+
+use std::time::Instant;
+
+use crate::error::Error;
+use crate::pool::PoolShared;
+use crate::sync::Arc;
+
+pub(crate) fn run(pool: Arc<PoolShared>) {
+    let config = pool.config.clone();
+    let mut next_check = Instant::now() + config.check_interval;
+    let mut core = pool.core();
+    while !core.shutdown {
+        let now = Instant::now();
+        let (expired, next_deadline) = core.expire_overdue(now, config.time_limit);
+        // A retired worker no longer counts: replace it if work is waiting.
+        let replacement = if expired.is_empty() {
+            None
+        } else {
+            core.grow_if_needed(false)
+        };
+        let released = if now >= next_check {
+            next_check = now + config.check_interval;
+            core.release_idle(now, config.idle_timeout)
+        } else {
+            Vec::new()
+        };
+        drop(core);
+
+        for run in expired {
+            run.resolve_early(Error::TimedOut {
+                task: run.record.id,
+                limit: config.time_limit,
+            });
+        }
+        for parker in released {
+            parker.unpark();
+        }
+        pool.wake(crate::pool::Wake {
+            unpark: None,
+            spawn: replacement,
+        });
+        pool.reap_exited_threads();
+
+        let wake_at = [Some(next_check), next_deadline, Some(now + config.time_limit)]
+            .into_iter()
+            .flatten()
+            .min()
+            .expect("the next check is always set");
+        core = pool.core();
+        if core.shutdown {
+            break;
+        }
+        let timeout = wake_at.saturating_duration_since(Instant::now());
+        core = pool
+            .supervisor_wakeup
+            .wait_timeout(core, timeout)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .0;
+    }
+}

@@ -1,0 +1,249 @@
+//! A worker thread: asks the pool's core for work, executes it, and polls its own suspended
+//! `async` tasks when their wakers fire.
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use crate::context;
+use crate::error::Error;
+use crate::function::BoxFuture;
+use crate::pool::{NewWorker, Next, PoolShared, Report, WorkerId};
+use crate::run::{Run, Step};
+use crate::scheduler::parker::Parker;
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{Arc, Mutex, lock};
+use crate::task::TaskDurations;
+
+/// The keys of a worker's suspended tasks whose wakers fired.
+pub(crate) struct Inbox {
+    woken: Mutex<VecDeque<usize>>,
+    parker: Arc<Parker>,
+}
+
+impl Inbox {
+    fn push(&self, key: usize) {
+        lock(&self.woken).push_back(key);
+        self.parker.unpark();
+    }
+
+    fn pop(&self) -> Option<usize> {
+        lock(&self.woken).pop_front()
+    }
+
+    fn is_empty(&self) -> bool {
+        lock(&self.woken).is_empty()
+    }
+}
+
+/// The waker of one suspended task: queues it on its own worker, at most once per wake-up.
+struct TaskWaker {
+    inbox: Arc<Inbox>,
+    key: usize,
+    scheduled: AtomicBool,
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.scheduled.swap(true, Ordering::AcqRel) {
+            self.inbox.push(self.key);
+        }
+    }
+}
+
+/// An `async fn` task suspended on this worker.
+struct Suspended {
+    run: Arc<Run>,
+    future: BoxFuture<()>,
+    waker: Arc<TaskWaker>,
+    started: Instant,
+    cpu: Duration,
+}
+
+/// The suspended tasks of one worker, in a slab indexed by waker key.
+struct LocalTasks {
+    slots: Vec<Option<Suspended>>,
+    free: Vec<usize>,
+    inbox: Arc<Inbox>,
+}
+
+/// The worker thread's main loop.
+pub(crate) fn run(pool: Arc<PoolShared>, worker: NewWorker) {
+    let inbox = Arc::new(Inbox {
+        woken: Mutex::new(VecDeque::new()),
+        parker: Arc::clone(&worker.parker),
+    });
+    let mut local = LocalTasks {
+        slots: Vec::new(),
+        free: Vec::new(),
+        inbox: Arc::clone(&inbox),
+    };
+    let limit = pool.config.time_limit;
+    let mut report = Report::default();
+    loop {
+        let local_ready = !inbox.is_empty();
+        let next = pool
+            .core()
+            .next_for(worker.id, std::mem::take(&mut report), local_ready);
+        match next {
+            Next::Run(run) => report = local.start(run, limit),
+            Next::Local => {
+                if let Some(key) = inbox.pop() {
+                    report = local.resume(key, &pool, worker.id, limit);
+                }
+            }
+            Next::Park => worker.parker.park(),
+            Next::Exit => break,
+        }
+    }
+    local.abandon_all();
+    let wake = pool.core().wake_for_leftover_work();
+    if let Some(parker) = wake {
+        parker.unpark();
+    }
+}
+
+impl LocalTasks {
+    /// Starts a run: calls its body, and polls it at once if it is an `async fn`.
+    fn start(&mut self, run: Arc<Run>, limit: Duration) -> Report {
+        let started = Instant::now();
+        let Some(body) = run.take_body() else {
+            return Report::default();
+        };
+        let step = {
+            let _entered = context::enter(&run);
+            catch_unwind(AssertUnwindSafe(|| body(&run)))
+        };
+        let cpu = started.elapsed();
+        match step {
+            Ok(Step::Done) => finished(run, started, cpu),
+            Ok(Step::Suspended(future)) => {
+                let key = self.insert(run, future, started, cpu);
+                self.poll(key, limit, true)
+            }
+            Err(payload) => {
+                run.fail(panicked(&run, payload));
+                finished(run, started, cpu)
+            }
+        }
+    }
+
+    /// Polls a woken suspended task, telling the core first so its time budget is watched.
+    fn resume(&mut self, key: usize, pool: &PoolShared, me: WorkerId, limit: Duration) -> Report {
+        let Some(task) = self.slots.get(key).and_then(Option::as_ref) else {
+            return Report::default();
+        };
+        pool.core().begin_poll(me, &task.run, task.cpu);
+        self.poll(key, limit, false)
+    }
+
+    fn insert(
+        &mut self,
+        run: Arc<Run>,
+        future: BoxFuture<()>,
+        started: Instant,
+        cpu: Duration,
+    ) -> usize {
+        let key = self.free.pop().unwrap_or(self.slots.len());
+        let waker = Arc::new(TaskWaker {
+            inbox: Arc::clone(&self.inbox),
+            key,
+            scheduled: AtomicBool::new(false),
+        });
+        let task = Suspended {
+            run,
+            future,
+            waker,
+            started,
+            cpu,
+        };
+        if key == self.slots.len() {
+            self.slots.push(Some(task));
+        } else {
+            self.slots[key] = Some(task);
+        }
+        key
+    }
+
+    fn poll(&mut self, key: usize, limit: Duration, first_poll: bool) -> Report {
+        let task = self.slots[key]
+            .as_mut()
+            .expect("only live keys are polled");
+        task.waker.scheduled.store(false, Ordering::Release);
+        let waker = Waker::from(Arc::clone(&task.waker));
+        let mut cx = Context::from_waker(&waker);
+        let polled_at = Instant::now();
+        let poll = {
+            let _entered = context::enter(&task.run);
+            catch_unwind(AssertUnwindSafe(|| task.future.as_mut().poll(&mut cx)))
+        };
+        task.cpu += polled_at.elapsed();
+        let over_budget = !task.run.record.long && task.cpu >= limit;
+        match poll {
+            Ok(Poll::Pending) if !over_budget => Report {
+                finished: None,
+                suspended: first_poll.then_some(task.run.record.id),
+            },
+            outcome => {
+                let task = self.remove(key);
+                match outcome {
+                    Ok(Poll::Ready(())) => {}
+                    Ok(Poll::Pending) => task.run.fail(Error::TimedOut {
+                        task: task.run.record.id,
+                        limit,
+                    }),
+                    Err(payload) => task.run.fail(panicked(&task.run, payload)),
+                }
+                finished(task.run, task.started, task.cpu)
+            }
+        }
+    }
+
+    fn remove(&mut self, key: usize) -> Suspended {
+        let task = self.slots[key].take().expect("only live keys are removed");
+        self.free.push(key);
+        task
+    }
+
+    /// Drops every suspended task (the pool is shutting down); their handles report canceled.
+    fn abandon_all(&mut self) {
+        for task in self.slots.drain(..).flatten() {
+            task.run.fail(Error::Canceled {
+                task: task.run.record.id,
+                late: None,
+            });
+        }
+    }
+}
+
+fn finished(run: Arc<Run>, started: Instant, cpu: Duration) -> Report {
+    let total = started.elapsed().max(cpu);
+    Report {
+        finished: Some((
+            run,
+            TaskDurations {
+                total,
+                cpu,
+                io: total - cpu,
+            },
+        )),
+        suspended: None,
+    }
+}
+
+fn panicked(run: &Run, payload: Box<dyn std::any::Any + Send>) -> Error {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned());
+    Error::Panicked {
+        task: run.record.id,
+        message,
+    }
+}
