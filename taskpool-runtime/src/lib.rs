@@ -26,6 +26,7 @@ mod codec;
 mod error;
 mod function;
 mod priority;
+mod registry;
 mod sync;
 mod task;
 
@@ -40,6 +41,7 @@ pub use task::{Executable, LongTask, Task, TaskDurations, TaskId};
 /// Items the macros' expansions name. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::registry::FunctionEntry;
     pub use inventory;
     pub use serde;
 }
