@@ -30,6 +30,7 @@ mod handle;
 mod info;
 mod pool;
 mod priority;
+mod registry;
 mod run;
 mod scheduler;
 mod supervisor;
@@ -54,6 +55,7 @@ pub use time::{Sleep, sleep};
 /// Items the macros' expansions name. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::registry::FunctionEntry;
     pub use inventory;
     pub use serde;
 }

@@ -1,0 +1,386 @@
+//! Syntactic checks of the types in a task function's signature (rules 4, 5 and 6).
+//!
+//! These checks see only what is written. A type alias that hides a reference, or a user type
+//! that holds an `Rc`, is caught later by the type-level `Transferable` assertion of the expansion.
+
+use quote::ToTokens;
+use syn::{GenericArgument, PathArguments, ReturnType, Type, TypeParamBound, TypePath};
+
+/// Accumulates errors so that every violation is reported, not only the first.
+#[derive(Default)]
+pub struct Errors(Option<syn::Error>);
+
+impl Errors {
+    /// Records an error spanning `tokens`.
+    pub fn push(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
+        self.add(syn::Error::new_spanned(tokens, message));
+    }
+
+    /// Records a ready-made error.
+    pub fn add(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(errors) => errors.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    /// `Ok` if nothing was recorded, else all the errors together.
+    pub fn finish(self) -> syn::Result<()> {
+        match self.0 {
+            Some(errors) => Err(errors),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Where a type appears: it changes the wording and which rules apply.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// A parameter type.
+    Param,
+    /// The return type.
+    Return,
+}
+
+impl Position {
+    fn role(self) -> &'static str {
+        match self {
+            Position::Param => "a task argument",
+            Position::Return => "a task result",
+        }
+    }
+}
+
+/// Renders a type the way a person writes it (`Vec<&str>`, not `Vec < & str >`).
+pub fn pretty(tokens: &impl ToTokens) -> String {
+    let raw = tokens.to_token_stream().to_string();
+    let mut out = raw;
+    for (from, to) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" ::", "::"),
+        (" < ", "<"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        ("& ", "&"),
+        ("( ", "("),
+        (" )", ")"),
+        ("[ ", "["),
+        (" ]", "]"),
+        (" ;", ";"),
+        ("* const", "*const"),
+        ("* mut", "*mut"),
+        ("' ", "'"),
+        ("- >", "->"),
+        ("fn (", "fn("),
+        ("Fn (", "Fn("),
+        ("FnMut (", "FnMut("),
+        ("FnOnce (", "FnOnce("),
+    ] {
+        out = out.replace(from, to);
+    }
+    // `impl Fn(i32)->i32` reads better with spaces around the arrow.
+    out.replace(")->", ") ->").replace(">->", "> ->")
+}
+
+/// The name of the last path segment, if `ty` is a path.
+pub fn last_segment(ty: &Type) -> Option<String> {
+    match ty {
+        Type::Path(TypePath { path, .. }) => path.segments.last().map(|s| s.ident.to_string()),
+        Type::Group(group) => last_segment(&group.elem),
+        Type::Paren(paren) => last_segment(&paren.elem),
+        _ => None,
+    }
+}
+
+/// True if the return type is spelled `…Result<…>` (by its last path segment).
+pub fn is_result(output: &ReturnType) -> bool {
+    match output {
+        ReturnType::Default => false,
+        ReturnType::Type(_, ty) => last_segment(ty).as_deref() == Some("Result"),
+    }
+}
+
+/// Checks one signature type, recording every violation found in it.
+pub fn check(ty: &Type, position: Position, errors: &mut Errors) {
+    let role = position.role();
+    match ty {
+        Type::Reference(reference) => {
+            let suggestion = owned_form(&reference.elem, reference.mutability.is_some());
+            let written = pretty(ty);
+            let statik = match &reference.lifetime {
+                Some(lifetime) if lifetime.ident == "static" => {
+                    " (even a `'static` borrow: task data is moved to a worker thread and may be serialized)"
+                }
+                _ => "",
+            };
+            let message = match position {
+                Position::Param => format!(
+                    "borrowed data cannot be a task argument: `{written}`{statik}; {suggestion}"
+                ),
+                Position::Return => format!(
+                    "a task cannot return borrowed data: `{written}`{statik}; {}",
+                    suggestion.replacen("take", "return", 1)
+                ),
+            };
+            errors.push(ty, message);
+        }
+        Type::Ptr(_) => errors.push(
+            ty,
+            format!(
+                "raw pointer `{}` cannot cross threads as {role}; use an owned value instead (`T`, or `Vec<T>` for a buffer)",
+                pretty(ty)
+            ),
+        ),
+        Type::ImplTrait(imp) => {
+            let written = pretty(ty);
+            match position {
+                Position::Param => errors.push(
+                    ty,
+                    format!(
+                        "`{written}` makes a `#[concurrent]` function generic, but a task needs one concrete signature; use a concrete owned type"
+                    ),
+                ),
+                Position::Return => {
+                    let shape = bounds_shape(imp.bounds.iter());
+                    errors.push(ty, return_shape_message(shape, &written, ty));
+                }
+            }
+        }
+        Type::TraitObject(object) => {
+            let written = pretty(ty);
+            match bounds_shape(object.bounds.iter()) {
+                Shape::Closure | Shape::Future if position == Position::Return => {
+                    let shape = bounds_shape(object.bounds.iter());
+                    errors.push(ty, return_shape_message(shape, &written, ty));
+                }
+                Shape::Closure => errors.push(ty, closure_param_message(&written)),
+                _ => errors.push(
+                    ty,
+                    format!(
+                        "trait object `{written}` cannot cross threads as {role}: a value of unknown type cannot be serialized; use a concrete type that derives `Serialize`/`Deserialize` or is `#[sendable]` (an enum can stand for several kinds)"
+                    ),
+                ),
+            }
+        }
+        Type::BareFn(_) => {
+            let written = pretty(ty);
+            match position {
+                Position::Param => errors.push(ty, closure_param_message(&written)),
+                Position::Return => {
+                    errors.push(ty, return_shape_message(Shape::Closure, &written, ty))
+                }
+            }
+        }
+        Type::Never(_) if position == Position::Return => errors.push(
+            ty,
+            "a task must return a value, and `!` never does; return `()` or a `Result<T, E>` instead",
+        ),
+        Type::Path(path) => check_path(ty, path, position, errors),
+        Type::Tuple(tuple) => tuple.elems.iter().for_each(|t| check(t, position, errors)),
+        Type::Array(array) => check(&array.elem, position, errors),
+        Type::Slice(slice) => check(&slice.elem, position, errors),
+        Type::Paren(paren) => check(&paren.elem, position, errors),
+        Type::Group(group) => check(&group.elem, position, errors),
+        _ => {}
+    }
+}
+
+fn check_path(ty: &Type, path: &TypePath, position: Position, errors: &mut Errors) {
+    let role = position.role();
+    let Some(last) = path.path.segments.last() else {
+        return;
+    };
+    let name = last.ident.to_string();
+    let written = pretty(ty);
+
+    if position == Position::Return {
+        let promise = match name.as_str() {
+            "BoxFuture" | "LocalBoxFuture" => Some(Shape::Future),
+            "JoinHandle" | "TaskHandle" => Some(Shape::Handle),
+            "Pin" if written.contains("Future") => Some(Shape::Future),
+            _ => None,
+        };
+        if let Some(shape) = promise {
+            errors.push(ty, return_shape_message(shape, &written, ty));
+            return;
+        }
+    }
+    let boxed_object = match first_type_arg(last) {
+        Some(Type::TraitObject(object)) if matches!(name.as_str(), "Box" | "Arc" | "Pin") => {
+            Some(object)
+        }
+        _ => None,
+    };
+    if let Some(object) = boxed_object {
+        let shape = bounds_shape(object.bounds.iter());
+        if shape == Shape::Closure || (shape == Shape::Future && position == Position::Return) {
+            match position {
+                Position::Param => errors.push(ty, closure_param_message(&written)),
+                Position::Return => errors.push(ty, return_shape_message(shape, &written, ty)),
+            }
+            return;
+        }
+    }
+    let in_sync = path.path.segments.iter().any(|s| s.ident == "sync");
+    let reason = match name.as_str() {
+        "Rc" => Some("`Rc` counts references without synchronization"),
+        "Weak" if !in_sync => Some("`rc::Weak` counts references without synchronization"),
+        "Cell" | "RefCell" | "UnsafeCell" | "OnceCell" | "LazyCell" => {
+            Some("it is single-threaded interior mutability")
+        }
+        _ => None,
+    };
+    if let Some(reason) = reason {
+        errors.push(
+            ty,
+            format!(
+                "`{written}` cannot cross threads as {role}: {reason}; pass the value itself (deriving `Serialize`/`Deserialize`), or mark the type `#[sendable]` and share it with `Shared<T>` (with an `AsyncLock` for mutation)"
+            ),
+        );
+        return;
+    }
+    if name == "LocalKey" {
+        errors.push(
+            ty,
+            format!(
+                "`{written}` is a thread-local key: every worker thread has its own copy, so a task cannot use it; pass the state as an argument instead"
+            ),
+        );
+        return;
+    }
+    if let Some(qself) = &path.qself {
+        check(&qself.ty, position, errors);
+    }
+    for segment in &path.path.segments {
+        if let PathArguments::AngleBracketed(args) = &segment.arguments {
+            for arg in &args.args {
+                if let GenericArgument::Type(inner) = arg {
+                    check(inner, position, errors);
+                }
+            }
+        }
+    }
+}
+
+fn first_type_arg(segment: &syn::PathSegment) -> Option<&Type> {
+    match &segment.arguments {
+        PathArguments::AngleBracketed(args) => args.args.iter().find_map(|arg| match arg {
+            GenericArgument::Type(ty) => Some(ty),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+/// What a set of trait bounds describes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Future,
+    Closure,
+    Handle,
+    Other,
+}
+
+fn bounds_shape<'a>(bounds: impl Iterator<Item = &'a TypeParamBound>) -> Shape {
+    for bound in bounds {
+        let TypeParamBound::Trait(trait_bound) = bound else {
+            continue;
+        };
+        let Some(last) = trait_bound.path.segments.last() else {
+            continue;
+        };
+        match last.ident.to_string().as_str() {
+            "Future" | "IntoFuture" => return Shape::Future,
+            "Fn" | "FnMut" | "FnOnce" => return Shape::Closure,
+            _ => {}
+        }
+    }
+    Shape::Other
+}
+
+/// The `Output = T` of an `impl Future<Output = T>` (or the `T` of `BoxFuture<T>`), if written.
+fn future_output(ty: &Type) -> Option<String> {
+    struct Finder(Option<String>);
+    impl<'ast> syn::visit::Visit<'ast> for Finder {
+        fn visit_assoc_type(&mut self, assoc: &'ast syn::AssocType) {
+            if assoc.ident == "Output" && self.0.is_none() {
+                self.0 = Some(pretty(&assoc.ty));
+            }
+        }
+    }
+    let mut finder = Finder(None);
+    syn::visit::visit_type(&mut finder, ty);
+    if finder.0.is_some() {
+        return finder.0;
+    }
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    match last.ident.to_string().as_str() {
+        "BoxFuture" | "LocalBoxFuture" | "JoinHandle" | "TaskHandle" => {
+            first_type_arg(last).map(pretty)
+        }
+        _ => None,
+    }
+}
+
+fn return_shape_message(shape: Shape, written: &str, ty: &Type) -> String {
+    match shape {
+        Shape::Future => {
+            let output = future_output(ty).unwrap_or_else(|| "T".to_owned());
+            format!(
+                "a task returns a value, not a promise: `{written}` cannot be a task result; write `async fn name(..) -> {output}` instead, and the worker awaits it"
+            )
+        }
+        Shape::Handle => {
+            let output = future_output(ty).unwrap_or_else(|| "T".to_owned());
+            format!(
+                "a task returns a value, not a handle to other work: `{written}` cannot be a task result; wait for that work inside the task (or `.await` it in an `async fn`) and return the `{output}`"
+            )
+        }
+        Shape::Closure => format!(
+            "a task returns a value, not a closure: `{written}` cannot be a task result; return the data, and let the caller pick the function to apply"
+        ),
+        Shape::Other => format!(
+            "a task returns a value the pool can name and send back, not `{written}`; write the concrete type (for example a `Vec<T>` instead of an `impl Iterator`)"
+        ),
+    }
+}
+
+fn closure_param_message(written: &str) -> String {
+    format!(
+        "a closure or function pointer cannot be a task argument (`{written}`): code cannot be serialized or sent to another thread; pass data, and call a named function inside the task"
+    )
+}
+
+/// The advice for a borrowed type: which owned type to write instead.
+fn owned_form(elem: &Type, mutable: bool) -> String {
+    if mutable {
+        return format!(
+            "a task cannot write into the caller's data: take `{}` by value and return the new value, or share an `AsyncLock` through `Shared<T>`",
+            pretty(elem)
+        );
+    }
+    let owned = match elem {
+        Type::Slice(slice) => Some(format!("Vec<{}>", pretty(&slice.elem))),
+        _ => match last_segment(elem).as_deref() {
+            Some("str") => Some("String".to_owned()),
+            Some("Path") => Some("PathBuf".to_owned()),
+            Some("OsStr") => Some("OsString".to_owned()),
+            Some("CStr") => Some("CString".to_owned()),
+            _ => None,
+        },
+    };
+    match owned {
+        Some(owned) => format!("take the owned `{owned}` instead"),
+        None => format!(
+            "take `{}` by value instead, or `Shared<{}>` to share a `#[sendable]` value without copying",
+            pretty(elem),
+            pretty(elem)
+        ),
+    }
+}

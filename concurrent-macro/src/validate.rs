@@ -1,0 +1,231 @@
+//! Step 2: the compile-time rules of `#[concurrent]`. Every violation is collected, each spanned
+//! at the smallest offending piece of code, so one build reports all of them.
+
+use std::collections::HashSet;
+
+use quote::quote;
+use syn::visit::{self, Visit};
+use syn::{FnArg, GenericParam, ReturnType, StaticMutability};
+
+use crate::parse::ConcurrentFn;
+use crate::types::{self, Errors, Position, pretty};
+
+/// Applies every rule; `Err` carries all violations combined.
+pub fn validate(function: &ConcurrentFn) -> syn::Result<()> {
+    let item = &function.item;
+    let sig = &item.sig;
+    let mut errors = Errors::default();
+
+    if let Some(unsafety) = &sig.unsafety {
+        errors.push(
+            unsafety,
+            "a `#[concurrent]` function cannot be `unsafe`: the pool calls it and cannot uphold its safety contract; make it a safe `fn` and put an `unsafe { .. }` block inside",
+        );
+    }
+    if let Some(abi) = &sig.abi {
+        errors.push(
+            abi,
+            format!(
+                "a `#[concurrent]` function cannot be `{}`: the pool calls it as a Rust function; remove the ABI (write a separate `extern` wrapper if foreign code needs one)",
+                pretty(abi)
+            ),
+        );
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.push(
+            variadic,
+            "a `#[concurrent]` function cannot be variadic (`...`): a task has a fixed list of owned arguments; take a `Vec<T>` instead",
+        );
+    }
+
+    for param in &sig.generics.params {
+        match param {
+            GenericParam::Type(ty) => errors.push(
+                &ty.ident,
+                format!(
+                    "a `#[concurrent]` function cannot be generic over `{}`: the pool needs one concrete signature to name and call; use a concrete type (one `#[concurrent]` fn per type if you need several)",
+                    ty.ident
+                ),
+            ),
+            GenericParam::Lifetime(lifetime) => errors.push(
+                &lifetime.lifetime,
+                format!(
+                    "a `#[concurrent]` function cannot have lifetime parameters (`{}`): task data is owned and outlives the caller; remove `{}` and use owned types",
+                    lifetime.lifetime, lifetime.lifetime
+                ),
+            ),
+            GenericParam::Const(constant) => errors.push(
+                quote!(#constant),
+                format!(
+                    "a `#[concurrent]` function cannot have const generic parameters (`{}`): the pool needs one concrete signature; pass the value as an argument instead",
+                    pretty(constant)
+                ),
+            ),
+        }
+    }
+    if sig.generics.params.is_empty() {
+        if let Some(where_clause) = &sig.generics.where_clause {
+            errors.push(
+                where_clause,
+                "a `#[concurrent]` function cannot have a `where` clause: it has no generic parameters to bound; remove it",
+            );
+        }
+    }
+
+    let mut has_receiver = false;
+    let mut self_finder = SelfTypeFinder::default();
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(receiver) => {
+                has_receiver = true;
+                errors.push(
+                    receiver,
+                    format!(
+                        "a `#[concurrent]` function cannot be a method (`{}`): a task is a free function and has no receiver; move it out of the `impl` and pass the data as an owned argument",
+                        pretty(receiver)
+                    ),
+                );
+            }
+            FnArg::Typed(typed) => {
+                types::check(&typed.ty, Position::Param, &mut errors);
+                self_finder.visit_type(&typed.ty);
+            }
+        }
+    }
+    if let ReturnType::Type(_, ty) = &sig.output {
+        types::check(ty, Position::Return, &mut errors);
+        self_finder.visit_type(ty);
+    }
+    for error in self_finder.errors {
+        errors.add(error);
+    }
+
+    let mut statics = StaticMutNames::default();
+    statics.visit_block(&item.block);
+    let mut body = BodyChecker {
+        check_self: !has_receiver,
+        nested_items: 0,
+        static_muts: statics.0,
+        errors: &mut errors,
+    };
+    body.visit_block(&item.block);
+
+    errors.finish()
+}
+
+const SELF_TYPE: &str = "`Self` cannot be used in a `#[concurrent]` function: a task is a free function outside any `impl`; name the type explicitly";
+
+/// Finds `Self` in the signature's types.
+#[derive(Default)]
+struct SelfTypeFinder {
+    errors: Vec<syn::Error>,
+}
+
+impl<'ast> Visit<'ast> for SelfTypeFinder {
+    fn visit_path(&mut self, path: &'ast syn::Path) {
+        if let Some(first) = path.segments.first() {
+            if first.ident == "Self" {
+                self.errors
+                    .push(syn::Error::new_spanned(&first.ident, SELF_TYPE));
+            }
+        }
+        visit::visit_path(self, path);
+    }
+}
+
+/// Collects the names of `static mut` items declared anywhere in the body.
+#[derive(Default)]
+struct StaticMutNames(HashSet<String>);
+
+impl<'ast> Visit<'ast> for StaticMutNames {
+    fn visit_item_static(&mut self, item: &'ast syn::ItemStatic) {
+        if matches!(item.mutability, StaticMutability::Mut(_)) {
+            self.0.insert(item.ident.to_string());
+        }
+        visit::visit_item_static(self, item);
+    }
+}
+
+/// Rules 2 and 7 inside the body: `self`/`Self`, thread-locals and `static mut`.
+struct BodyChecker<'e> {
+    /// False when the receiver was already reported, to avoid one error per use of `self`.
+    check_self: bool,
+    /// Inside a nested item (`impl`, `fn`, …) `self` and `Self` are legitimate.
+    nested_items: usize,
+    static_muts: HashSet<String>,
+    errors: &'e mut Errors,
+}
+
+impl<'ast> Visit<'ast> for BodyChecker<'_> {
+    fn visit_item(&mut self, item: &'ast syn::Item) {
+        self.nested_items += 1;
+        visit::visit_item(self, item);
+        self.nested_items -= 1;
+    }
+
+    fn visit_item_static(&mut self, item: &'ast syn::ItemStatic) {
+        if let StaticMutability::Mut(mutability) = &item.mutability {
+            let static_token = &item.static_token;
+            let ident = &item.ident;
+            self.errors.push(
+                quote!(#static_token #mutability #ident),
+                "`static mut` cannot be used in a `#[concurrent]` function: tasks run in parallel on several threads and would race on it; use an atomic (`static COUNT: AtomicU64`) or share an `AsyncLock` through `Shared<T>`",
+            );
+        }
+        visit::visit_item_static(self, item);
+    }
+
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        let is_thread_local = mac
+            .path
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == "thread_local");
+        if is_thread_local {
+            let path = &mac.path;
+            let bang = &mac.bang_token;
+            self.errors.push(
+                quote!(#path #bang),
+                "`thread_local!` cannot be used in a `#[concurrent]` function: every worker thread has its own copy, so each run would see different state; pass the state as an argument, or share it through `Shared<T>` with an `AsyncLock`",
+            );
+        }
+        visit::visit_macro(self, mac);
+    }
+
+    fn visit_expr_path(&mut self, expr: &'ast syn::ExprPath) {
+        if expr.qself.is_none() && expr.path.segments.len() == 1 {
+            let ident = &expr.path.segments[0].ident;
+            if ident == "self" && self.check_self && self.nested_items == 0 {
+                self.errors.push(
+                    ident,
+                    "`self` cannot be used in a `#[concurrent]` function: a task has no receiver; pass the value as an owned argument",
+                );
+            } else if self.static_muts.contains(&ident.to_string()) {
+                self.errors.push(
+                    ident,
+                    format!(
+                        "`{ident}` is a `static mut`: tasks run in parallel on several threads and would race on it; use an atomic or an `AsyncLock` instead"
+                    ),
+                );
+            }
+        }
+        visit::visit_expr_path(self, expr);
+    }
+
+    fn visit_path(&mut self, path: &'ast syn::Path) {
+        if let Some(first) = path.segments.first() {
+            if first.ident == "Self" && self.nested_items == 0 {
+                self.errors.push(&first.ident, SELF_TYPE);
+            }
+        }
+        if let Some(last) = path.segments.last() {
+            if last.ident == "LocalKey" {
+                self.errors.push(
+                    path,
+                    "`LocalKey` is a thread-local key and cannot be used in a `#[concurrent]` function: every worker thread has its own copy; pass the state as an argument instead",
+                );
+            }
+        }
+        visit::visit_path(self, path);
+    }
+}
