@@ -7,7 +7,7 @@
 
 use std::any::Any;
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, LateOutcome, Result};
 use crate::function::BoxFuture;
@@ -15,7 +15,7 @@ use crate::handle::{Completion, Resolve};
 use crate::priority::Priority;
 use crate::sync::atomic::{AtomicU8, Ordering};
 use crate::sync::{Arc, Mutex, lock};
-use crate::task::TaskRecord;
+use crate::task::{TaskDurations, TaskRecord};
 
 const WAITING: u8 = 0;
 const RUNNING: u8 = 1;
@@ -53,6 +53,16 @@ pub(crate) struct Run {
     state: AtomicU8,
     body: Mutex<Option<RunBody>>,
     completion: Arc<dyn Resolve>,
+    timing: Mutex<Timing>,
+}
+
+/// When the run started and how much time it spent executing, slice by slice (a slice is the
+/// first call, or one poll of an `async fn`).
+#[derive(Default)]
+struct Timing {
+    started: Option<Instant>,
+    cpu: Duration,
+    slice_started: Option<Instant>,
 }
 
 impl Run {
@@ -69,6 +79,7 @@ impl Run {
             state: AtomicU8::new(WAITING),
             body: Mutex::new(Some(body)),
             completion,
+            timing: Mutex::new(Timing::default()),
         }
     }
 
@@ -78,7 +89,12 @@ impl Run {
         priority: Priority,
         completion: Arc<dyn Resolve>,
     ) -> Run {
-        let run = Run::new(record, priority, Box::new(|_: &Arc<Run>| Step::Done), completion);
+        let run = Run::new(
+            record,
+            priority,
+            Box::new(|_: &Arc<Run>| Step::Done),
+            completion,
+        );
         run.state.store(FINISHED, Ordering::Release);
         run.drop_body();
         run
@@ -156,11 +172,54 @@ impl Run {
 
     /// Whether the run is executing (possibly flagged as canceled).
     pub(crate) fn is_running(&self) -> bool {
-        matches!(self.state.load(Ordering::Acquire), RUNNING | RUNNING_CANCELED)
+        matches!(
+            self.state.load(Ordering::Acquire),
+            RUNNING | RUNNING_CANCELED
+        )
+    }
+
+    /// Marks the start of an execution slice; returns the execution time used before it.
+    pub(crate) fn begin_slice(&self) -> Duration {
+        let mut timing = lock(&self.timing);
+        let now = Instant::now();
+        timing.started.get_or_insert(now);
+        timing.slice_started = Some(now);
+        timing.cpu
+    }
+
+    /// Closes the current execution slice; returns the execution time used so far.
+    pub(crate) fn end_slice(&self) -> Duration {
+        let mut timing = lock(&self.timing);
+        if let Some(slice_started) = timing.slice_started.take() {
+            timing.cpu += slice_started.elapsed();
+        }
+        timing.cpu
+    }
+
+    /// The execution time used so far, not counting an open slice.
+    pub(crate) fn cpu_used(&self) -> Duration {
+        lock(&self.timing).cpu
+    }
+
+    /// Stores the run's durations in its task, before the handle can observe the outcome.
+    fn record_durations(&self) {
+        let timing = lock(&self.timing);
+        let now = Instant::now();
+        let open_slice = timing.slice_started.map_or(Duration::ZERO, |s| now - s);
+        let cpu = timing.cpu + open_slice;
+        let total = timing
+            .started
+            .map_or(cpu, |started| (now - started).max(cpu));
+        *lock(&self.record.durations) = Some(TaskDurations {
+            total,
+            cpu,
+            io: total - cpu,
+        });
     }
 
     /// `RUNNING → FINISHED`; true if a cancel was requested while it ran.
     fn finish(&self) -> bool {
+        self.record_durations();
         self.state.swap(FINISHED, Ordering::AcqRel) == RUNNING_CANCELED
     }
 

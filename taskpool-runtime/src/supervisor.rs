@@ -46,11 +46,15 @@ pub(crate) fn run(pool: Arc<PoolShared>) {
         });
         pool.reap_exited_threads();
 
-        let wake_at = [Some(next_check), next_deadline, Some(now + config.time_limit)]
-            .into_iter()
-            .flatten()
-            .min()
-            .expect("the next check is always set");
+        let wake_at = [
+            Some(next_check),
+            next_deadline,
+            Some(now + config.time_limit),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .expect("the next check is always set");
         core = pool.core();
         if core.shutdown {
             break;

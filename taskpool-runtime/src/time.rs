@@ -117,7 +117,10 @@ impl Timer {
         let mut timers = lock(&self.timers);
         let sequence = timers.next_sequence;
         timers.next_sequence += 1;
-        let earliest = timers.heap.peek().is_none_or(|Reverse(e)| deadline < e.deadline);
+        let earliest = timers
+            .heap
+            .peek()
+            .is_none_or(|Reverse(e)| deadline < e.deadline);
         timers.heap.push(Reverse(Entry {
             deadline,
             sequence,
@@ -134,7 +137,11 @@ impl Timer {
         loop {
             let now = Instant::now();
             let mut due = Vec::new();
-            while timers.heap.peek().is_some_and(|Reverse(e)| e.deadline <= now) {
+            while timers
+                .heap
+                .peek()
+                .is_some_and(|Reverse(e)| e.deadline <= now)
+            {
                 let Reverse(entry) = timers.heap.pop().expect("peeked");
                 due.push(entry.waker);
             }

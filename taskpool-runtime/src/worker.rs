@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::context;
 use crate::error::Error;
@@ -14,7 +14,6 @@ use crate::run::{Run, Step};
 use crate::scheduler::parker::Parker;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, Mutex, lock};
-use crate::task::TaskDurations;
 
 /// The keys of a worker's suspended tasks whose wakers fired.
 pub(crate) struct Inbox {
@@ -61,8 +60,6 @@ struct Suspended {
     run: Arc<Run>,
     future: BoxFuture<()>,
     waker: Arc<TaskWaker>,
-    started: Instant,
-    cpu: Duration,
 }
 
 /// The suspended tasks of one worker, in a slab indexed by waker key.
@@ -111,24 +108,23 @@ pub(crate) fn run(pool: Arc<PoolShared>, worker: NewWorker) {
 impl LocalTasks {
     /// Starts a run: calls its body, and polls it at once if it is an `async fn`.
     fn start(&mut self, run: Arc<Run>, limit: Duration) -> Report {
-        let started = Instant::now();
         let Some(body) = run.take_body() else {
             return Report::default();
         };
+        run.begin_slice();
         let step = {
             let _entered = context::enter(&run);
             catch_unwind(AssertUnwindSafe(|| body(&run)))
         };
-        let cpu = started.elapsed();
         match step {
-            Ok(Step::Done) => finished(run, started, cpu),
+            Ok(Step::Done) => finished(run),
             Ok(Step::Suspended(future)) => {
-                let key = self.insert(run, future, started, cpu);
+                let key = self.insert(run, future);
                 self.poll(key, limit, true)
             }
             Err(payload) => {
                 run.fail(panicked(&run, payload));
-                finished(run, started, cpu)
+                finished(run)
             }
         }
     }
@@ -138,30 +134,19 @@ impl LocalTasks {
         let Some(task) = self.slots.get(key).and_then(Option::as_ref) else {
             return Report::default();
         };
-        pool.core().begin_poll(me, &task.run, task.cpu);
+        pool.core().begin_poll(me, &task.run, task.run.cpu_used());
+        task.run.begin_slice();
         self.poll(key, limit, false)
     }
 
-    fn insert(
-        &mut self,
-        run: Arc<Run>,
-        future: BoxFuture<()>,
-        started: Instant,
-        cpu: Duration,
-    ) -> usize {
+    fn insert(&mut self, run: Arc<Run>, future: BoxFuture<()>) -> usize {
         let key = self.free.pop().unwrap_or(self.slots.len());
         let waker = Arc::new(TaskWaker {
             inbox: Arc::clone(&self.inbox),
             key,
             scheduled: AtomicBool::new(false),
         });
-        let task = Suspended {
-            run,
-            future,
-            waker,
-            started,
-            cpu,
-        };
+        let task = Suspended { run, future, waker };
         if key == self.slots.len() {
             self.slots.push(Some(task));
         } else {
@@ -170,20 +155,18 @@ impl LocalTasks {
         key
     }
 
+    /// Polls suspended task `key` inside an execution slice opened by the caller.
     fn poll(&mut self, key: usize, limit: Duration, first_poll: bool) -> Report {
-        let task = self.slots[key]
-            .as_mut()
-            .expect("only live keys are polled");
+        let task = self.slots[key].as_mut().expect("only live keys are polled");
         task.waker.scheduled.store(false, Ordering::Release);
         let waker = Waker::from(Arc::clone(&task.waker));
         let mut cx = Context::from_waker(&waker);
-        let polled_at = Instant::now();
         let poll = {
             let _entered = context::enter(&task.run);
             catch_unwind(AssertUnwindSafe(|| task.future.as_mut().poll(&mut cx)))
         };
-        task.cpu += polled_at.elapsed();
-        let over_budget = !task.run.record.long && task.cpu >= limit;
+        let cpu = task.run.end_slice();
+        let over_budget = !task.run.record.long && cpu >= limit;
         match poll {
             Ok(Poll::Pending) if !over_budget => Report {
                 finished: None,
@@ -199,7 +182,7 @@ impl LocalTasks {
                     }),
                     Err(payload) => task.run.fail(panicked(&task.run, payload)),
                 }
-                finished(task.run, task.started, task.cpu)
+                finished(task.run)
             }
         }
     }
@@ -221,17 +204,9 @@ impl LocalTasks {
     }
 }
 
-fn finished(run: Arc<Run>, started: Instant, cpu: Duration) -> Report {
-    let total = started.elapsed().max(cpu);
+fn finished(run: Arc<Run>) -> Report {
     Report {
-        finished: Some((
-            run,
-            TaskDurations {
-                total,
-                cpu,
-                io: total - cpu,
-            },
-        )),
+        finished: Some(run),
         suspended: None,
     }
 }

@@ -13,7 +13,7 @@ use crate::run::{Cancel, Run};
 use crate::scheduler::dispatch::Lanes;
 use crate::scheduler::parker::Parker;
 use crate::sync::Arc;
-use crate::task::{TaskDurations, TaskId};
+use crate::task::TaskId;
 
 /// A worker's id, unique within its pool.
 pub(crate) type WorkerId = u64;
@@ -48,8 +48,8 @@ struct Executing {
 /// What a worker tells the core when it asks for its next job.
 #[derive(Default)]
 pub(crate) struct Report {
-    /// A run that ended (by value, error, panic or time-out), with its durations.
-    pub(crate) finished: Option<(Arc<Run>, TaskDurations)>,
+    /// A run that ended (by value, error, panic or time-out).
+    pub(crate) finished: Option<Arc<Run>>,
     /// A run that is now suspended in an `.await` on this worker.
     pub(crate) suspended: Option<TaskId>,
 }
@@ -86,7 +86,6 @@ pub(crate) struct Core {
     live: HashMap<TaskId, Vec<Arc<Run>>>,
     idle_task_in_flight: bool,
     long_holders: HashMap<TaskId, WorkerId>,
-    long_released_early: Vec<TaskId>,
     max_threads: usize,
     next_worker_id: WorkerId,
     pub(crate) shutdown: bool,
@@ -102,7 +101,6 @@ impl Core {
             live: HashMap::new(),
             idle_task_in_flight: false,
             long_holders: HashMap::new(),
-            long_released_early: Vec::new(),
             max_threads,
             next_worker_id: 1,
             shutdown: false,
@@ -113,7 +111,10 @@ impl Core {
     /// Queues a run and decides whom to wake and whether to grow.
     pub(crate) fn enqueue(&mut self, run: Arc<Run>) -> Wake {
         let priority = run.priority;
-        self.live.entry(run.record.id).or_default().push(Arc::clone(&run));
+        self.live
+            .entry(run.record.id)
+            .or_default()
+            .push(Arc::clone(&run));
         self.lanes.push(priority, run);
         Wake {
             unpark: self.pop_sleeper(),
@@ -232,15 +233,13 @@ impl Core {
         if let Some(id) = report.suspended {
             slot.suspended.push(id);
         }
-        if let Some((run, durations)) = report.finished {
+        if let Some(run) = report.finished {
             slot.suspended.retain(|&id| id != run.record.id);
-            let id = slot.id;
-            self.finish(id, &run, durations);
+            self.finish(&run);
         }
     }
 
-    fn finish(&mut self, worker: WorkerId, run: &Arc<Run>, durations: TaskDurations) {
-        *crate::sync::lock(&run.record.durations) = Some(durations);
+    fn finish(&mut self, run: &Arc<Run>) {
         let task = run.record.id;
         if let Some(runs) = self.live.get_mut(&task) {
             runs.retain(|r| !Arc::ptr_eq(r, run));
@@ -250,14 +249,6 @@ impl Core {
         }
         if run.priority == Priority::Idle {
             self.idle_task_in_flight = false;
-        }
-        if run.record.long {
-            if let Some(at) = self.long_released_early.iter().position(|&t| t == task) {
-                self.long_released_early.swap_remove(at);
-            } else if let Some(slot) = self.slot_mut(worker) {
-                slot.long_tasks_held += 1;
-                self.long_holders.insert(task, worker);
-            }
         }
     }
 
@@ -270,6 +261,12 @@ impl Core {
             }
             if priority == Priority::Idle {
                 self.idle_task_in_flight = true;
+            }
+            if run.record.long {
+                // A long task holds its thread from its start until `terminate_task`.
+                self.workers[index].long_tasks_held += 1;
+                self.long_holders
+                    .insert(run.record.id, self.workers[index].id);
             }
             self.workers[index].executing = Some(Executing {
                 run: Arc::clone(&run),
@@ -326,21 +323,14 @@ impl Core {
 
     /// Lets the thread that finished long task `id` be released again (ArkTS `terminateTask`).
     pub(crate) fn terminate_long(&mut self, id: TaskId) -> Result<(), crate::Error> {
-        if let Some(worker) = self.long_holders.remove(&id) {
-            if let Some(slot) = self.slot_mut(worker) {
-                slot.long_tasks_held -= 1;
-            }
-            return Ok(());
+        let worker = self
+            .long_holders
+            .remove(&id)
+            .ok_or(crate::Error::TaskNotFound(id))?;
+        if let Some(slot) = self.slot_mut(worker) {
+            slot.long_tasks_held -= 1;
         }
-        let running_long = self
-            .live
-            .get(&id)
-            .is_some_and(|runs| runs.iter().any(|r| r.record.long));
-        if running_long {
-            self.long_released_early.push(id);
-            return Ok(());
-        }
-        Err(crate::Error::TaskNotFound(id))
+        Ok(())
     }
 
     /// Finds non-long runs that have used up their time budget. They are marked, their workers
@@ -373,7 +363,11 @@ impl Core {
     }
 
     /// Retires workers idle for at least `idle_timeout` that hold nothing, keeping one.
-    pub(crate) fn release_idle(&mut self, now: Instant, idle_timeout: Duration) -> Vec<Arc<Parker>> {
+    pub(crate) fn release_idle(
+        &mut self,
+        now: Instant,
+        idle_timeout: Duration,
+    ) -> Vec<Arc<Parker>> {
         let mut released = Vec::new();
         let mut active = self.active_workers();
         for slot in &mut self.workers {

@@ -108,12 +108,21 @@ impl PoolShared {
             Ok(call) => call,
             Err(error) => {
                 completion.resolve(Err(error));
-                let run = Arc::new(Run::settled(submission.record, priority, completion.clone()));
+                let run = Arc::new(Run::settled(
+                    submission.record,
+                    priority,
+                    completion.clone(),
+                ));
                 return TaskHandle::new(run, completion, Arc::downgrade(self));
             }
         };
         let body = Run::body(call, Arc::clone(&completion));
-        let run = Arc::new(Run::new(submission.record, priority, body, completion.clone()));
+        let run = Arc::new(Run::new(
+            submission.record,
+            priority,
+            body,
+            completion.clone(),
+        ));
         let handle = TaskHandle::new(Arc::clone(&run), completion.clone(), Arc::downgrade(self));
         let wake = {
             let mut core = self.core();
@@ -218,11 +227,7 @@ impl TaskPool {
     /// The process-wide pool, created on first use with the default configuration.
     pub fn global() -> &'static TaskPool {
         static GLOBAL: OnceLock<TaskPool> = OnceLock::new();
-        GLOBAL.get_or_init(|| {
-            TaskPool::builder()
-                .thread_name("taskpool-global")
-                .build()
-        })
+        GLOBAL.get_or_init(|| TaskPool::builder().thread_name("taskpool-global").build())
     }
 
     /// Executes a task at MEDIUM priority (ArkTS `taskpool.execute(task)`).

@@ -42,7 +42,10 @@ impl<J> Lanes<J> {
 
     /// Removes and returns every job.
     pub(crate) fn drain(&mut self) -> Vec<J> {
-        self.queues.iter_mut().flat_map(|queue| queue.drain(..)).collect()
+        self.queues
+            .iter_mut()
+            .flat_map(|queue| queue.drain(..))
+            .collect()
     }
 
     /// Picks the next job. `is_live` discards jobs canceled while they waited, so they do not
@@ -124,11 +127,22 @@ mod tests {
         for window in order.chunks(36) {
             let count = |p| window.iter().filter(|&&q| q == p).count();
             assert_eq!(
-                (count(Priority::High), count(Priority::Medium), count(Priority::Low)),
+                (
+                    count(Priority::High),
+                    count(Priority::Medium),
+                    count(Priority::Low)
+                ),
                 (30, 5, 1)
             );
         }
-        assert_eq!(&order[..6], &[Priority::High; 5].iter().copied().chain([Priority::Medium]).collect::<Vec<_>>()[..]);
+        assert_eq!(
+            &order[..6],
+            &[Priority::High; 5]
+                .iter()
+                .copied()
+                .chain([Priority::Medium])
+                .collect::<Vec<_>>()[..]
+        );
     }
 
     #[test]
@@ -159,7 +173,10 @@ mod tests {
         lanes.push(Priority::Idle, Priority::Idle);
         assert!(lanes.pick(|_| true, false).is_none());
         lanes.push(Priority::Medium, Priority::Medium);
-        assert_eq!(take(&mut lanes, 2, true), vec![Priority::Medium, Priority::Idle]);
+        assert_eq!(
+            take(&mut lanes, 2, true),
+            vec![Priority::Medium, Priority::Idle]
+        );
     }
 
     #[test]
@@ -168,7 +185,10 @@ mod tests {
         for live in [false, false, true] {
             lanes.push(Priority::High, live);
         }
-        assert_eq!(lanes.pick(|&live| live, false), Some((true, Priority::High)));
+        assert_eq!(
+            lanes.pick(|&live| live, false),
+            Some((true, Priority::High))
+        );
         assert!(lanes.is_empty());
         assert_eq!(lanes.high_streak, 1);
     }

@@ -1,0 +1,84 @@
+//! `async fn` tasks: polled on their worker, which runs other tasks while they await.
+
+mod support;
+
+use std::time::Duration;
+
+use support::Signal;
+use taskpool::{Task, TaskPool, concurrent, current_task_id, sleep};
+
+static RAISED_BY_SECOND_TASK: Signal = Signal::new();
+
+#[concurrent]
+async fn await_signal() -> String {
+    RAISED_BY_SECOND_TASK.raised().await;
+    "resumed".to_owned()
+}
+
+#[concurrent]
+fn raise_signal() -> bool {
+    RAISED_BY_SECOND_TASK.raise();
+    true
+}
+
+#[test]
+fn an_awaiting_task_does_not_block_its_worker() {
+    // One thread: the second task can only run while the first one is suspended.
+    let pool = TaskPool::builder().max_threads(1).build();
+    let first = pool.run(await_signal, ());
+    let second = pool.run(raise_signal, ());
+    assert!(second.wait().unwrap());
+    assert_eq!(first.wait().unwrap(), "resumed");
+}
+
+#[concurrent]
+async fn nap_then_report(millis: u64) -> Option<u64> {
+    let before = current_task_id();
+    sleep(Duration::from_millis(millis)).await;
+    // The task resumes as itself, on its own worker.
+    assert_eq!(current_task_id(), before);
+    before.map(|id| id.into_raw())
+}
+
+#[concurrent]
+fn plain() -> u8 {
+    9
+}
+
+#[test]
+fn a_task_awaiting_the_runtime_timer_lets_a_second_task_run_and_reports_io_time() {
+    let pool = TaskPool::builder().max_threads(1).build();
+    let napping = Task::new(nap_then_report, (30,));
+    let nap = pool.execute(&napping);
+    let second = pool.run(plain, ());
+    assert_eq!(second.wait().unwrap(), 9);
+    assert_eq!(nap.wait().unwrap(), Some(napping.id().into_raw()));
+    let durations = napping.durations().unwrap();
+    assert!(
+        durations.io >= Duration::from_millis(30) - durations.cpu.min(Duration::from_millis(30))
+    );
+    assert!(
+        durations.io > durations.cpu,
+        "a nap is io time, not cpu time"
+    );
+}
+
+#[concurrent]
+async fn awaits_many(count: u32) -> u32 {
+    let mut total = 0;
+    for i in 0..count {
+        sleep(Duration::from_micros(200)).await;
+        total += i;
+    }
+    total
+}
+
+#[test]
+fn many_suspended_tasks_share_few_workers() {
+    let pool = TaskPool::builder().max_threads(2).build();
+    let handles: Vec<_> = (0..50).map(|_| pool.run(awaits_many, (10,))).collect();
+    for handle in handles {
+        assert_eq!(handle.wait().unwrap(), 45);
+    }
+    assert!(pool.thread_count() <= 2);
+}

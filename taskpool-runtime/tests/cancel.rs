@@ -1,0 +1,131 @@
+//! Every cancel case of DESIGN §3: waiting, running, unknown, finished, and from another thread.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use support::{open_gate, pass_gate, wait_until};
+use taskpool::{Error, Task, TaskId, TaskPool, concurrent, is_canceled};
+
+#[concurrent]
+fn hold(gate: u64) -> u64 {
+    pass_gate(gate);
+    gate
+}
+
+static NEVER_RAN: AtomicBool = AtomicBool::new(true);
+
+#[concurrent]
+fn must_not_run() {
+    NEVER_RAN.store(false, Ordering::SeqCst);
+}
+
+#[test]
+fn a_waiting_task_is_removed_and_resolves_canceled_at_once() {
+    let pool = TaskPool::builder().max_threads(1).build();
+    let blocker = pool.run(hold, (1,));
+    let waiting = pool.execute(Task::new(must_not_run, ()));
+    let id = waiting.id();
+    pool.cancel(id).unwrap();
+    assert!(
+        waiting.is_finished(),
+        "a canceled waiting task resolves immediately"
+    );
+    match waiting.wait() {
+        Err(Error::Canceled { task, late: None }) => assert_eq!(task, id),
+        other => panic!("expected a cancel before start, got {other:?}"),
+    }
+    assert!(
+        pool.info().tasks.iter().all(|t| t.task_id != id),
+        "it left the queue"
+    );
+    open_gate(1);
+    assert_eq!(blocker.wait().unwrap(), 1);
+    assert!(NEVER_RAN.load(Ordering::SeqCst));
+    assert_eq!(
+        pool.cancel(id).unwrap_err().code(),
+        Some(10200015),
+        "canceling twice fails"
+    );
+}
+
+static SPINNING: AtomicBool = AtomicBool::new(false);
+
+#[concurrent]
+fn spin_until_canceled() -> u64 {
+    SPINNING.store(true, Ordering::SeqCst);
+    let mut rounds = 0;
+    while !is_canceled() {
+        rounds += 1;
+        std::thread::yield_now();
+    }
+    rounds
+}
+
+#[test]
+fn a_running_task_keeps_running_sees_the_cancel_and_its_handle_carries_the_late_value() {
+    let pool = TaskPool::builder().max_threads(1).build();
+    let handle = pool.run(spin_until_canceled, ());
+    wait_until("the task spins", || SPINNING.load(Ordering::SeqCst));
+    handle.cancel().unwrap();
+    match handle.wait() {
+        Err(Error::Canceled {
+            late: Some(late), ..
+        }) => {
+            assert!(
+                late.into_value::<u64>().is_some(),
+                "the value it returned is kept"
+            );
+        }
+        other => panic!("expected a late cancel, got {other:?}"),
+    }
+}
+
+#[test]
+fn canceling_an_unknown_or_finished_task_fails_with_10200015() {
+    let pool = TaskPool::builder().max_threads(1).build();
+    let unknown = pool.cancel(TaskId::from_raw(u64::MAX)).unwrap_err();
+    assert!(matches!(unknown, Error::TaskNotFound(_)));
+    assert_eq!(unknown.code(), Some(10200015));
+
+    open_gate(30);
+    let handle = pool.run(hold, (30,));
+    let id = handle.id();
+    let (gate, _) = (handle.wait().unwrap(), ());
+    assert_eq!(gate, 30);
+    assert_eq!(pool.cancel(id).unwrap_err().code(), Some(10200015));
+}
+
+static CROSS_STARTED: AtomicUsize = AtomicUsize::new(0);
+
+#[concurrent]
+fn count_until_canceled() -> u64 {
+    CROSS_STARTED.fetch_add(1, Ordering::SeqCst);
+    while !is_canceled() {
+        std::thread::yield_now();
+    }
+    7
+}
+
+#[test]
+fn a_task_can_be_canceled_by_id_from_any_thread() {
+    let pool = std::sync::Arc::new(TaskPool::builder().max_threads(2).build());
+    let running = pool.run(count_until_canceled, ());
+    let waiting_blocker = pool.run(hold, (40,));
+    let waiting = pool.run(must_not_run, ());
+    wait_until("the counter runs", || {
+        CROSS_STARTED.load(Ordering::SeqCst) == 1
+    });
+    let ids = [running.id(), waiting.id()];
+    let canceller = {
+        let pool = pool.clone();
+        std::thread::spawn(move || ids.map(|id| pool.cancel(id)))
+    };
+    for outcome in canceller.join().unwrap() {
+        outcome.unwrap();
+    }
+    assert!(running.wait().unwrap_err().is_canceled());
+    assert!(waiting.wait().unwrap_err().is_canceled());
+    open_gate(40);
+    waiting_blocker.wait().unwrap();
+}

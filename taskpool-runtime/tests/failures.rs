@@ -1,0 +1,150 @@
+//! Outcomes other than a value: a task's own error, a panic, the time limit, and long tasks.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{open_gate, pass_gate, wait_until};
+use taskpool::{Error, LongTask, TaskPool, concurrent};
+
+#[derive(Debug)]
+struct Overdrawn(u32);
+
+impl std::fmt::Display for Overdrawn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "overdrawn by {}", self.0)
+    }
+}
+
+impl std::error::Error for Overdrawn {}
+
+#[concurrent]
+fn withdraw(balance: u32, amount: u32) -> Result<u32, Overdrawn> {
+    balance
+        .checked_sub(amount)
+        .ok_or_else(|| Overdrawn(amount - balance))
+}
+
+#[test]
+fn an_err_fails_the_task_and_keeps_the_original_error() {
+    let pool = TaskPool::builder().max_threads(1).build();
+    assert_eq!(pool.run(withdraw, (10, 3)).wait().unwrap(), 7);
+    match pool.run(withdraw, (10, 15)).wait() {
+        Err(Error::TaskFailed(source)) => {
+            assert_eq!(source.downcast_ref::<Overdrawn>().map(|o| o.0), Some(5));
+        }
+        other => panic!("expected the task's error, got {other:?}"),
+    }
+}
+
+#[concurrent]
+fn explode(message: String) -> u32 {
+    panic!("{message}")
+}
+
+#[concurrent]
+fn worker_name() -> String {
+    std::thread::current().name().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn a_panic_reaches_the_handle_and_the_worker_survives() {
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .thread_name("survivor")
+        .build();
+    let before = pool.run(worker_name, ()).wait().unwrap();
+    match pool.run(explode, ("boom".to_owned(),)).wait() {
+        Err(Error::Panicked { message, .. }) => assert_eq!(message, "boom"),
+        other => panic!("expected a panic, got {other:?}"),
+    }
+    assert_eq!(
+        pool.run(worker_name, ()).wait().unwrap(),
+        before,
+        "the same worker runs on"
+    );
+    assert_eq!(pool.thread_count(), 1);
+}
+
+#[concurrent]
+fn hold(gate: u64) -> u64 {
+    pass_gate(gate);
+    gate
+}
+
+#[concurrent]
+fn quick() -> u32 {
+    5
+}
+
+#[test]
+fn a_task_over_the_time_limit_times_out_and_its_thread_is_replaced() {
+    let limit = Duration::from_millis(30);
+    let pool = TaskPool::builder().max_threads(1).time_limit(limit).build();
+    let stuck = pool.run(hold, (50,));
+    match stuck.wait() {
+        Err(Error::TimedOut {
+            limit: reported, ..
+        }) => assert_eq!(reported, limit),
+        other => panic!("expected a time-out, got {other:?}"),
+    }
+    // The stuck thread is retired; a replacement serves new work while it is still blocked.
+    assert_eq!(pool.run(quick, ()).wait().unwrap(), 5);
+    open_gate(50);
+    wait_until("the retired thread leaves", || {
+        pool.info().threads.len() == 1
+    });
+}
+
+#[test]
+fn a_long_task_has_no_time_limit_and_holds_its_thread_until_terminated() {
+    let pool = TaskPool::builder()
+        .max_threads(2)
+        .time_limit(Duration::from_millis(20))
+        .idle_timeout(Duration::from_millis(10))
+        .check_interval(Duration::from_millis(5))
+        .thread_name("longtest")
+        .build();
+    let long = LongTask::new(hold, (60,));
+    let long_id = long.id();
+    let long_handle = pool.execute(long);
+    let other = pool.run(hold, (61,));
+    wait_until("both run", || {
+        pool.info()
+            .threads
+            .iter()
+            .filter(|t| !t.task_ids.is_empty())
+            .count()
+            == 2
+    });
+    let holder = pool
+        .info()
+        .threads
+        .iter()
+        .find(|t| t.task_ids.contains(&long_id))
+        .map(|t| t.id)
+        .unwrap();
+    let outcome = other.wait();
+    assert!(
+        matches!(outcome, Err(Error::TimedOut { .. })),
+        "{outcome:?}"
+    );
+    open_gate(61);
+    // Well past the limit, the long task is still running.
+    wait_until("the ordinary thread retires", || {
+        pool.info().threads.len() == 1
+    });
+    assert!(!long_handle.is_finished());
+    open_gate(60);
+    assert_eq!(long_handle.wait().unwrap(), 60);
+    pool.run(quick, ()).wait().unwrap();
+    assert!(
+        pool.info().threads.iter().any(|t| t.id == holder),
+        "the holder is kept"
+    );
+    pool.terminate_task(long_id).unwrap();
+    assert_eq!(
+        pool.terminate_task(long_id).unwrap_err().code(),
+        Some(10200015)
+    );
+}

@@ -1,0 +1,79 @@
+//! `TaskPool::info` (ArkTS `getTaskPoolInfo`) and shutdown.
+
+mod support;
+
+use support::{open_gate, pass_gate, threads_named, wait_until};
+use taskpool::{Error, Priority, Task, TaskPool, TaskState, concurrent};
+
+#[concurrent]
+fn hold(gate: u64) -> u64 {
+    pass_gate(gate);
+    gate
+}
+
+#[test]
+fn info_lists_threads_with_their_tasks_and_every_live_task() {
+    let pool = TaskPool::builder().max_threads(1).build();
+    let running =
+        pool.execute_with_priority(Task::new(hold, (1,)).with_name("blocker"), Priority::High);
+    wait_until("the blocker runs", || {
+        pool.info().threads.iter().any(|t| !t.task_ids.is_empty())
+    });
+    let waiting =
+        pool.execute_with_priority(Task::new(hold, (1,)).with_name("queued"), Priority::Low);
+
+    let info = pool.info();
+    assert_eq!(info.threads.len(), 1);
+    assert_eq!(info.threads[0].task_ids, vec![running.id()]);
+    assert_eq!(info.threads[0].priority, Some(Priority::High));
+    let task = |id| info.tasks.iter().find(|t| t.task_id == id).unwrap();
+    let blocker = task(running.id());
+    assert_eq!(
+        (blocker.state, blocker.name.as_deref()),
+        (TaskState::Running, Some("blocker"))
+    );
+    assert!(blocker.function.ends_with("::hold"));
+    let queued = task(waiting.id());
+    assert_eq!(
+        (queued.state, queued.priority),
+        (TaskState::Waiting, Priority::Low)
+    );
+    assert_eq!(queued.name.as_deref(), Some("queued"));
+    assert_eq!(info.tasks.len(), 2);
+
+    open_gate(1);
+    running.wait().unwrap();
+    waiting.wait().unwrap();
+    assert!(
+        pool.info().tasks.is_empty(),
+        "finished tasks leave the snapshot"
+    );
+}
+
+#[test]
+fn shutdown_cancels_waiting_tasks_lets_running_ones_finish_and_joins_every_thread() {
+    let pool = TaskPool::builder()
+        .max_threads(2)
+        .thread_name("tpshut")
+        .build();
+    let running: Vec<_> = (0..2).map(|_| pool.run(hold, (2,))).collect();
+    wait_until("both workers run", || {
+        pool.info().threads.iter().all(|t| !t.task_ids.is_empty()) && pool.thread_count() == 2
+    });
+    let waiting: Vec<_> = (0..5).map(|_| pool.run(hold, (2,))).collect();
+    assert!(threads_named("tpshut") >= 2);
+
+    let dropper = std::thread::spawn(move || pool.shutdown());
+    for handle in waiting {
+        assert!(matches!(
+            handle.wait(),
+            Err(Error::Canceled { late: None, .. })
+        ));
+    }
+    open_gate(2);
+    dropper.join().unwrap();
+    for handle in running {
+        assert_eq!(handle.wait().unwrap(), 2, "running tasks finish normally");
+    }
+    assert_eq!(threads_named("tpshut"), 0, "no thread outlives its pool");
+}

@@ -1,0 +1,213 @@
+//! Priority dispatch, the IDLE lane and elastic threads, observed on isolated pools.
+
+mod support;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use support::{open_gate, pass_gate, wait_until};
+use taskpool::{Priority, Task, TaskPool, concurrent};
+
+/// Blocks its worker until gate `id` opens.
+#[concurrent]
+fn hold(gate: u64) {
+    pass_gate(gate);
+}
+
+static ORDER: Mutex<Vec<Priority>> = Mutex::new(Vec::new());
+
+#[concurrent]
+fn record_start(lane: Priority) {
+    ORDER.lock().unwrap().push(lane);
+}
+
+#[test]
+fn saturated_lanes_start_in_a_thirty_five_one_ratio() {
+    let pool = TaskPool::builder().max_threads(1).build();
+    // Occupy the only worker so every lane fills before anything is dispatched.
+    let blocker = pool.execute_with_priority(Task::new(hold, (1,)), Priority::Low);
+    wait_until("the blocker runs", || {
+        pool.info().threads.iter().any(|t| !t.task_ids.is_empty())
+    });
+    let counts = [
+        (Priority::High, 300),
+        (Priority::Medium, 50),
+        (Priority::Low, 10),
+    ];
+    let mut handles = Vec::new();
+    for (lane, count) in counts {
+        for _ in 0..count {
+            handles.push(pool.execute_with_priority(Task::new(record_start, (lane,)), lane));
+        }
+    }
+    open_gate(1);
+    blocker.wait().unwrap();
+    handles.into_iter().for_each(|h| h.wait().unwrap());
+
+    let order = ORDER.lock().unwrap().clone();
+    assert_eq!(order.len(), 360);
+    for (index, window) in order.chunks(36).enumerate() {
+        let count = |lane| window.iter().filter(|&&p| p == lane).count();
+        assert_eq!(
+            (
+                count(Priority::High),
+                count(Priority::Medium),
+                count(Priority::Low)
+            ),
+            (30, 5, 1),
+            "window {index} of the start order: {window:?}"
+        );
+    }
+    // Within a window: five HIGH, then one MEDIUM.
+    assert_eq!(
+        &order[..6],
+        &[
+            Priority::High,
+            Priority::High,
+            Priority::High,
+            Priority::High,
+            Priority::High,
+            Priority::Medium
+        ]
+    );
+}
+
+static BUSY: AtomicUsize = AtomicUsize::new(0);
+static IDLE_RUNNING: AtomicUsize = AtomicUsize::new(0);
+static IDLE_VIOLATIONS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static IDLE_LOG: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+
+#[concurrent]
+fn foreground(gate: u64) {
+    BUSY.fetch_add(1, Ordering::SeqCst);
+    IDLE_LOG.lock().unwrap().push("foreground");
+    pass_gate(gate);
+    BUSY.fetch_sub(1, Ordering::SeqCst);
+}
+
+#[concurrent]
+fn background(spin: u32) {
+    if IDLE_RUNNING.fetch_add(1, Ordering::SeqCst) != 0 {
+        IDLE_VIOLATIONS
+            .lock()
+            .unwrap()
+            .push("two IDLE tasks at once".into());
+    }
+    let busy = BUSY.load(Ordering::SeqCst);
+    if busy != 0 {
+        IDLE_VIOLATIONS
+            .lock()
+            .unwrap()
+            .push(format!("IDLE started while {busy} workers were busy"));
+    }
+    IDLE_LOG.lock().unwrap().push("idle");
+    for _ in 0..spin {
+        std::thread::yield_now();
+    }
+    IDLE_RUNNING.fetch_sub(1, Ordering::SeqCst);
+}
+
+#[test]
+fn idle_tasks_wait_for_a_quiet_pool_and_run_one_at_a_time() {
+    let pool = TaskPool::builder().max_threads(3).build();
+    let busy = pool.execute(Task::new(foreground, (10,)));
+    wait_until("the foreground task runs", || {
+        BUSY.load(Ordering::SeqCst) == 1
+    });
+    let idle: Vec<_> = (0..8)
+        .map(|_| pool.execute_with_priority(Task::new(background, (200,)), Priority::Idle))
+        .collect();
+    // More foreground work queued behind the busy worker goes first.
+    let queued: Vec<_> = (0..3)
+        .map(|i| pool.execute_with_priority(Task::new(foreground, (11 + i,)), Priority::High))
+        .collect();
+    for gate in 11..14 {
+        open_gate(gate);
+    }
+    queued.into_iter().for_each(|h| h.wait().unwrap());
+    assert!(
+        idle.iter().all(|h| !h.is_finished()),
+        "no IDLE task may start while a worker is busy"
+    );
+    open_gate(10);
+    busy.wait().unwrap();
+    idle.into_iter().for_each(|h| h.wait().unwrap());
+
+    assert_eq!(
+        IDLE_VIOLATIONS.lock().unwrap().clone(),
+        Vec::<String>::new()
+    );
+    let log = IDLE_LOG.lock().unwrap().clone();
+    let first_idle = log.iter().position(|&e| e == "idle").unwrap();
+    assert_eq!(
+        &log[..first_idle],
+        &["foreground"; 4],
+        "every foreground task started before any IDLE one"
+    );
+    assert_eq!(log.len(), 12);
+}
+
+static SLOW_STARTED: AtomicUsize = AtomicUsize::new(0);
+
+#[concurrent]
+fn slow(gate: u64) {
+    SLOW_STARTED.fetch_add(1, Ordering::SeqCst);
+    pass_gate(gate);
+}
+
+#[test]
+fn the_pool_grows_to_its_maximum_under_load_and_shrinks_back_to_one() {
+    let pool = TaskPool::builder()
+        .max_threads(3)
+        .idle_timeout(Duration::from_millis(20))
+        .check_interval(Duration::from_millis(5))
+        .build();
+    assert_eq!(
+        pool.thread_count(),
+        0,
+        "no thread before the first submission"
+    );
+    let handles: Vec<_> = (0..6)
+        .map(|_| pool.execute(Task::new(slow, (20,))))
+        .collect();
+    wait_until("three tasks run", || {
+        SLOW_STARTED.load(Ordering::SeqCst) == 3
+    });
+    assert_eq!(pool.thread_count(), 3);
+    assert_eq!(pool.info().threads.len(), 3);
+    assert_eq!(
+        SLOW_STARTED.load(Ordering::SeqCst),
+        3,
+        "never more threads than the maximum"
+    );
+    open_gate(20);
+    handles.into_iter().for_each(|h| h.wait().unwrap());
+    wait_until("idle threads are released", || pool.thread_count() == 1);
+    // At least one thread stays, however long the pool idles.
+    let checks_later = std::time::Instant::now() + Duration::from_millis(50);
+    wait_until("several more checks pass", || {
+        std::time::Instant::now() > checks_later
+    });
+    assert_eq!(pool.thread_count(), 1);
+}
+
+#[concurrent]
+fn idle_probe() -> usize {
+    1
+}
+
+#[test]
+fn idle_submissions_do_not_grow_the_pool() {
+    let pool = TaskPool::builder().max_threads(4).build();
+    let handles: Vec<_> = (0..20)
+        .map(|_| pool.execute_with_priority(Task::new(idle_probe, ()), Priority::Idle))
+        .collect();
+    let total: usize = handles.into_iter().map(|h| h.wait().unwrap()).sum();
+    assert_eq!(total, 20);
+    assert_eq!(
+        pool.thread_count(),
+        1,
+        "IDLE work runs on the one thread the pool needs"
+    );
+}

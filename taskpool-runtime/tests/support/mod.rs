@@ -1,0 +1,109 @@
+//! Helpers shared by the runtime's integration tests: gates, signals and condition waits.
+//!
+//! Tests never assert on elapsed time; they wait for conditions with generous timeouts.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for a condition before declaring failure.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Polls `condition` until it holds, failing the test after [`PATIENCE`].
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+struct Gates {
+    open: Mutex<HashSet<u64>>,
+    changed: Condvar,
+}
+
+fn gates() -> &'static Gates {
+    static GATES: OnceLock<Gates> = OnceLock::new();
+    GATES.get_or_init(|| Gates {
+        open: Mutex::new(HashSet::new()),
+        changed: Condvar::new(),
+    })
+}
+
+/// Opens gate `id`, releasing every task blocked in [`pass_gate`].
+pub fn open_gate(id: u64) {
+    gates().open.lock().unwrap().insert(id);
+    gates().changed.notify_all();
+}
+
+/// Blocks until gate `id` is open (or [`PATIENCE`] runs out, which panics).
+pub fn pass_gate(id: u64) {
+    let gates = gates();
+    let mut open = gates.open.lock().unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while !open.contains(&id) {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .expect("a gate stayed closed too long");
+        open = gates.changed.wait_timeout(open, left).unwrap().0;
+    }
+}
+
+/// A waker-based one-shot signal that async tasks can await.
+pub struct Signal {
+    state: Mutex<(bool, Vec<Waker>)>,
+}
+
+impl Signal {
+    pub const fn new() -> Signal {
+        Signal {
+            state: Mutex::new((false, Vec::new())),
+        }
+    }
+
+    pub fn raise(&self) {
+        let wakers = {
+            let mut state = self.state.lock().unwrap();
+            state.0 = true;
+            std::mem::take(&mut state.1)
+        };
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    pub fn raised(&'static self) -> impl Future<Output = ()> + Send {
+        Raised(self)
+    }
+}
+
+struct Raised(&'static Signal);
+
+impl Future for Raised {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.0.state.lock().unwrap();
+        if state.0 {
+            Poll::Ready(())
+        } else {
+            state.1.push(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+/// Counts this process's threads whose name starts with `prefix` (Linux `/proc`).
+pub fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|entry| std::fs::read_to_string(entry.path().join("comm")).ok())
+                .filter(|name| name.starts_with(prefix))
+                .count()
+        })
+        .unwrap_or(0)
+}
