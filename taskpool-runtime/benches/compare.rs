@@ -1,1 +1,825 @@
-fn main() {}
+//! `compare`: `taskpool` against `rayon`, tokio's `spawn_blocking` and the `threadpool` crate.
+//!
+//! Run with `cargo bench -p taskpool-runtime --bench compare`. Set `BENCH_ROUNDS` (default 7) to
+//! change the number of rounds per scenario.
+//!
+//! Every pool gets the same number of threads ([`taskpool::default_max_threads`]), is built once
+//! and warmed up. Each scenario then runs `BENCH_ROUNDS` rounds; in every round each pool runs
+//! once, in an order that rotates from round to round, so slow drifts of a shared machine hit all
+//! pools alike. The bench prints the median (with min and max) per pool, the ratios against
+//! `taskpool`, and a Markdown table ready to paste into a README.
+//!
+//! The scenarios:
+//!
+//! 1. **throughput**: 200 000 empty tasks submitted from one thread, then every result awaited.
+//! 2. **priority**: 5 000 queued LOW tasks of 50 µs (busy-spin), then one HIGH task; the HIGH
+//!    task's submit-to-start latency. The peers have a single FIFO queue, so their probe waits at
+//!    the back of it.
+//! 3. **CPU-bound speedup**: 64 tasks of ~5 ms of fixed arithmetic work (calibrated at start-up),
+//!    `time(1-thread pool) / time(full pool)`.
+//! 4. **idle cost**: after a burst of 10 000 tasks, the CPU time the pool's own threads burn
+//!    during one idle second, read from `/proc/self/task/*/schedstat` (nanoseconds per thread,
+//!    attributed to a pool by thread name).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use taskpool::{Priority, Task, TaskPool, concurrent};
+
+/// Empty tasks per throughput sample.
+const THROUGHPUT_TASKS: usize = 200_000;
+/// LOW tasks queued ahead of the HIGH probe.
+const PRIORITY_LOW_TASKS: usize = 5_000;
+/// Length of one LOW task, busy-spinning on `Instant`.
+const LOW_TASK_MICROS: u64 = 50;
+/// Tasks per CPU-bound sample.
+const CPU_TASKS: usize = 64;
+/// Wanted length of one CPU-bound task when run alone.
+const CPU_TASK_TARGET: Duration = Duration::from_millis(5);
+/// Tasks in the burst that precedes an idle measurement.
+const IDLE_BURST_TASKS: usize = 10_000;
+/// Length of one idle measurement.
+const IDLE_WINDOW: Duration = Duration::from_secs(1);
+/// Rounds per scenario when `BENCH_ROUNDS` is not set.
+const DEFAULT_ROUNDS: usize = 7;
+
+/// Targets from the project brief.
+const TARGET_HIGH_IN_LOW_LENGTHS: f64 = 2.0;
+/// Minimum CPU-bound speedup of the full pool over a 1-thread pool.
+const TARGET_SPEEDUP: f64 = 1.9;
+/// Maximum CPU milliseconds burned per idle second.
+const TARGET_IDLE_MS: f64 = 1.0;
+
+// ---------------------------------------------------------------------------------------------
+// Clock and work helpers
+// ---------------------------------------------------------------------------------------------
+
+/// The process-wide time origin; timestamps cross task boundaries as nanoseconds since it.
+static BASE: OnceLock<Instant> = OnceLock::new();
+
+/// Nanoseconds since [`BASE`].
+fn now_ns() -> u64 {
+    let elapsed = BASE.get_or_init(Instant::now).elapsed().as_nanos();
+    u64::try_from(elapsed).unwrap_or(u64::MAX)
+}
+
+/// Busy-spins for `micros` microseconds of wall-clock time.
+fn spin(micros: u64) {
+    let end = Instant::now() + Duration::from_micros(micros);
+    while Instant::now() < end {
+        std::hint::spin_loop();
+    }
+}
+
+/// A fixed amount of integer work: `iters` rounds of a mixing step. Unlike a time-based spin,
+/// it takes longer when the thread shares a core, so it measures real parallel speedup.
+fn crunch_work(iters: u64) -> u64 {
+    let mut x = black_box(0x9E37_79B9_7F4A_7C15_u64);
+    for _ in 0..black_box(iters) {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        x ^= x >> 29;
+    }
+    black_box(x)
+}
+
+/// Finds the iteration count for which [`crunch_work`] takes [`CPU_TASK_TARGET`] on this machine.
+fn calibrate_crunch() -> u64 {
+    let probe = 2_000_000_u64;
+    crunch_work(probe);
+    let best = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            crunch_work(probe);
+            start.elapsed()
+        })
+        .min()
+        .expect("five samples");
+    let per_iter = best.as_secs_f64() / probe as f64;
+    ((CPU_TASK_TARGET.as_secs_f64() / per_iter) as u64).max(1)
+}
+
+// ---------------------------------------------------------------------------------------------
+// taskpool task functions
+// ---------------------------------------------------------------------------------------------
+
+/// The empty task of the throughput and idle scenarios.
+#[concurrent]
+fn empty() {}
+
+/// A LOW task of the priority scenario: spins for `micros` µs.
+#[concurrent]
+fn spin_task(micros: u64) {
+    spin(micros);
+}
+
+/// The HIGH probe: returns the moment it started, in nanoseconds since [`BASE`].
+#[concurrent]
+fn started_at() -> u64 {
+    now_ns()
+}
+
+/// A CPU-bound task of fixed work.
+#[concurrent]
+fn crunch(iters: u64) -> u64 {
+    crunch_work(iters)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The pools
+// ---------------------------------------------------------------------------------------------
+
+/// One of the compared pools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    /// This crate's `TaskPool`.
+    Taskpool,
+    /// `rayon::ThreadPool::spawn` with a channel for the results.
+    Rayon,
+    /// tokio's `spawn_blocking` on a multi-thread runtime, awaited with `block_on`.
+    Tokio,
+    /// The `threadpool` crate with a channel for the results.
+    Threadpool,
+}
+
+/// Every peer, in table order.
+const PEERS: [Peer; 4] = [Peer::Taskpool, Peer::Rayon, Peer::Tokio, Peer::Threadpool];
+
+impl Peer {
+    /// The name shown in the output.
+    fn name(self) -> &'static str {
+        match self {
+            Peer::Taskpool => "taskpool",
+            Peer::Rayon => "rayon",
+            Peer::Tokio => "tokio spawn_blocking",
+            Peer::Threadpool => "threadpool",
+        }
+    }
+
+    /// The thread-name prefix of this peer's full-size pool. Kernel thread names (`comm`) keep
+    /// 15 bytes, so the prefixes are short and none is a prefix of another.
+    fn thread_prefix(self) -> &'static str {
+        match self {
+            Peer::Taskpool => "tpool-",
+            Peer::Rayon => "rayon-",
+            Peer::Tokio => "tokio-",
+            Peer::Threadpool => "thpool-",
+        }
+    }
+}
+
+/// One pool of each kind, all with the same number of threads.
+struct Pools {
+    /// This crate's pool.
+    taskpool: TaskPool,
+    /// A rayon pool.
+    rayon: rayon::ThreadPool,
+    /// A tokio runtime with one (idle) async worker; its blocking pool holds the threads.
+    tokio: tokio::runtime::Runtime,
+    /// A `threadpool` pool.
+    threadpool: threadpool::ThreadPool,
+}
+
+impl Pools {
+    /// Builds the peers of `taskpool` with `threads` threads each; `tag` starts every thread name.
+    fn with_taskpool(taskpool: TaskPool, threads: usize, tag: &str) -> Pools {
+        let rayon_prefix = format!("{tag}rayon-");
+        let rayon = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(move |i| format!("{rayon_prefix}{i}"))
+            .build()
+            .expect("the rayon pool builds");
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(threads)
+            .thread_name(format!("{tag}tokio-"))
+            .build()
+            .expect("the tokio runtime builds");
+        let threadpool = threadpool::Builder::new()
+            .num_threads(threads)
+            .thread_name(format!("{tag}thpool-"))
+            .build();
+        Pools {
+            taskpool,
+            rayon,
+            tokio,
+            threadpool,
+        }
+    }
+
+    /// Submits `n` empty tasks from this thread, then awaits every result. Returns the time.
+    fn empty_batch(&self, peer: Peer, n: usize) -> Duration {
+        let start = Instant::now();
+        match peer {
+            Peer::Taskpool => {
+                let handles: Vec<_> = (0..n).map(|_| self.taskpool.run(empty, ())).collect();
+                for handle in handles {
+                    handle.wait().expect("an empty task succeeds");
+                }
+            }
+            Peer::Rayon => {
+                let (tx, rx) = mpsc::channel();
+                for _ in 0..n {
+                    let tx = tx.clone();
+                    self.rayon
+                        .spawn(move || tx.send(()).expect("the receiver lives"));
+                }
+                drop(tx);
+                for _ in 0..n {
+                    rx.recv().expect("every task sends");
+                }
+            }
+            Peer::Tokio => self.tokio.block_on(async {
+                let handles: Vec<_> = (0..n).map(|_| tokio::task::spawn_blocking(|| {})).collect();
+                for handle in handles {
+                    handle.await.expect("an empty task succeeds");
+                }
+            }),
+            Peer::Threadpool => {
+                let (tx, rx) = mpsc::channel();
+                for _ in 0..n {
+                    let tx = tx.clone();
+                    self.threadpool
+                        .execute(move || tx.send(()).expect("the receiver lives"));
+                }
+                drop(tx);
+                for _ in 0..n {
+                    rx.recv().expect("every task sends");
+                }
+            }
+        }
+        start.elapsed()
+    }
+
+    /// Queues [`PRIORITY_LOW_TASKS`] spinning tasks, then one probe (HIGH for `taskpool`, at the
+    /// back of the FIFO for the peers). Returns the probe's submit-to-start latency, after every
+    /// task finished.
+    fn priority_probe(&self, peer: Peer) -> Duration {
+        let latency_ns = match peer {
+            Peer::Taskpool => {
+                let lows: Vec<_> = (0..PRIORITY_LOW_TASKS)
+                    .map(|_| {
+                        self.taskpool.execute_with_priority(
+                            Task::new(spin_task, (LOW_TASK_MICROS,)),
+                            Priority::Low,
+                        )
+                    })
+                    .collect();
+                let submitted = now_ns();
+                let probe = self
+                    .taskpool
+                    .execute_with_priority(Task::new(started_at, ()), Priority::High);
+                let started = probe.wait().expect("the probe succeeds");
+                for low in lows {
+                    low.wait().expect("a LOW task succeeds");
+                }
+                started.saturating_sub(submitted)
+            }
+            Peer::Rayon => {
+                let (tx, rx) = mpsc::channel();
+                for _ in 0..PRIORITY_LOW_TASKS {
+                    let tx = tx.clone();
+                    self.rayon.spawn(move || {
+                        spin(LOW_TASK_MICROS);
+                        tx.send(None).expect("the receiver lives");
+                    });
+                }
+                let submitted = now_ns();
+                self.rayon
+                    .spawn(move || tx.send(Some(now_ns())).expect("the receiver lives"));
+                let started = rx.iter().flatten().next().expect("the probe reports");
+                // Drain: the probe ran last, so the LOW tasks are done or about to be.
+                for _ in rx {}
+                started.saturating_sub(submitted)
+            }
+            Peer::Tokio => self.tokio.block_on(async {
+                let lows: Vec<_> = (0..PRIORITY_LOW_TASKS)
+                    .map(|_| tokio::task::spawn_blocking(|| spin(LOW_TASK_MICROS)))
+                    .collect();
+                let submitted = now_ns();
+                let started = tokio::task::spawn_blocking(now_ns)
+                    .await
+                    .expect("the probe succeeds");
+                for low in lows {
+                    low.await.expect("a LOW task succeeds");
+                }
+                started.saturating_sub(submitted)
+            }),
+            Peer::Threadpool => {
+                let (tx, rx) = mpsc::channel();
+                for _ in 0..PRIORITY_LOW_TASKS {
+                    let tx = tx.clone();
+                    self.threadpool.execute(move || {
+                        spin(LOW_TASK_MICROS);
+                        tx.send(None).expect("the receiver lives");
+                    });
+                }
+                let submitted = now_ns();
+                self.threadpool
+                    .execute(move || tx.send(Some(now_ns())).expect("the receiver lives"));
+                let started = rx.iter().flatten().next().expect("the probe reports");
+                for _ in rx {}
+                started.saturating_sub(submitted)
+            }
+        };
+        Duration::from_nanos(latency_ns)
+    }
+
+    /// Runs [`CPU_TASKS`] tasks of `iters` iterations each and awaits them. Returns the time.
+    fn cpu_batch(&self, peer: Peer, iters: u64) -> Duration {
+        let start = Instant::now();
+        let mut checksum = 0_u64;
+        match peer {
+            Peer::Taskpool => {
+                let handles: Vec<_> = (0..CPU_TASKS)
+                    .map(|_| self.taskpool.run(crunch, (iters,)))
+                    .collect();
+                for handle in handles {
+                    checksum ^= handle.wait().expect("a CPU task succeeds");
+                }
+            }
+            Peer::Rayon => {
+                let (tx, rx) = mpsc::channel();
+                for _ in 0..CPU_TASKS {
+                    let tx = tx.clone();
+                    self.rayon
+                        .spawn(move || tx.send(crunch_work(iters)).expect("the receiver lives"));
+                }
+                drop(tx);
+                checksum = rx.iter().fold(0, |a, b| a ^ b);
+            }
+            Peer::Tokio => {
+                checksum = self.tokio.block_on(async {
+                    let handles: Vec<_> = (0..CPU_TASKS)
+                        .map(|_| tokio::task::spawn_blocking(move || crunch_work(iters)))
+                        .collect();
+                    let mut checksum = 0;
+                    for handle in handles {
+                        checksum ^= handle.await.expect("a CPU task succeeds");
+                    }
+                    checksum
+                });
+            }
+            Peer::Threadpool => {
+                let (tx, rx) = mpsc::channel();
+                for _ in 0..CPU_TASKS {
+                    let tx = tx.clone();
+                    self.threadpool
+                        .execute(move || tx.send(crunch_work(iters)).expect("the receiver lives"));
+                }
+                drop(tx);
+                checksum = rx.iter().fold(0, |a, b| a ^ b);
+            }
+        }
+        black_box(checksum);
+        start.elapsed()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU accounting
+// ---------------------------------------------------------------------------------------------
+
+/// On-CPU nanoseconds and name of every live thread of this process, by thread id.
+fn thread_cpu() -> HashMap<u64, (String, u64)> {
+    let mut threads = HashMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc/self/task") else {
+        return threads;
+    };
+    for entry in entries.flatten() {
+        let Some(tid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let path = entry.path();
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue; // The thread exited meanwhile.
+        };
+        let ns = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .or_else(|| stat_ticks_ns(&path));
+        if let Some(ns) = ns {
+            threads.insert(tid, (comm.trim().to_owned(), ns));
+        }
+    }
+    threads
+}
+
+/// Fallback when `schedstat` is missing: `utime + stime` (fields 14 and 15 of `stat`, in ticks of
+/// 10 ms) in nanoseconds.
+fn stat_ticks_ns(path: &std::path::Path) -> Option<u64> {
+    let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+    // The name (field 2) may contain spaces; the fields after it start behind the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3, so fields 14 and 15 are at indexes 11 and 12.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * 10_000_000)
+}
+
+/// CPU burned between two snapshots: `(threads named with prefix, whole process)`, in ns.
+/// Threads that exited in between are lost (none of the pools retires a thread within a second
+/// of a burst); threads born in between count in full.
+fn cpu_between(
+    before: &HashMap<u64, (String, u64)>,
+    after: &HashMap<u64, (String, u64)>,
+    prefix: &str,
+) -> (u64, u64) {
+    let mut pool = 0;
+    let mut process = 0;
+    for (tid, (name, ns)) in after {
+        let was = before.get(tid).map_or(0, |(_, ns)| *ns);
+        let delta = ns.saturating_sub(was);
+        process += delta;
+        if name.starts_with(prefix) {
+            pool += delta;
+        }
+    }
+    (pool, process)
+}
+
+/// An idle measurement: CPU milliseconds per idle second, for a pool and for the whole process.
+#[derive(Debug, Clone, Copy)]
+struct IdleSample {
+    /// Milliseconds burned per second by the pool's own threads.
+    pool_ms: f64,
+    /// Milliseconds burned per second by every thread of the process.
+    process_ms: f64,
+}
+
+/// Sleeps through [`IDLE_WINDOW`] and reports what the threads named `prefix` burned meanwhile.
+fn idle_window(prefix: &str) -> IdleSample {
+    let before = thread_cpu();
+    let start = Instant::now();
+    std::thread::sleep(IDLE_WINDOW);
+    let after = thread_cpu();
+    let seconds = start.elapsed().as_secs_f64();
+    let (pool, process) = cpu_between(&before, &after, prefix);
+    IdleSample {
+        pool_ms: pool as f64 / 1e6 / seconds,
+        process_ms: process as f64 / 1e6 / seconds,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics and formatting
+// ---------------------------------------------------------------------------------------------
+
+/// Median, minimum and maximum of a set of samples.
+#[derive(Debug, Clone, Copy)]
+struct Summary {
+    /// The median (mean of the two middle samples for an even count).
+    median: f64,
+    /// The smallest sample.
+    min: f64,
+    /// The largest sample.
+    max: f64,
+}
+
+/// Summarizes `samples` (at least one).
+fn summarize(samples: &[f64]) -> Summary {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let median = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    };
+    Summary {
+        median,
+        min: sorted[0],
+        max: sorted[n - 1],
+    }
+}
+
+/// Formats a duration given in seconds with a fitting unit.
+fn fmt_secs(seconds: f64) -> String {
+    if seconds >= 1.0 {
+        format!("{seconds:.2} s")
+    } else if seconds >= 1e-3 {
+        format!("{:.2} ms", seconds * 1e3)
+    } else {
+        format!("{:.1} µs", seconds * 1e6)
+    }
+}
+
+/// Formats a rate in tasks per second.
+fn fmt_rate(rate: f64) -> String {
+    if rate >= 1e6 {
+        format!("{:.2} M/s", rate / 1e6)
+    } else {
+        format!("{:.0} k/s", rate / 1e3)
+    }
+}
+
+/// Whether a target is met, as shown in the table.
+fn met(ok: bool) -> &'static str {
+    if ok { "met" } else { "**not met**" }
+}
+
+/// The peers in the order they run in round `round`: the list rotated by the round number.
+fn rotation(round: usize) -> Vec<Peer> {
+    let mut order = PEERS.to_vec();
+    order.rotate_left(round % PEERS.len());
+    order
+}
+
+/// Samples per peer, in [`PEERS`] order.
+type PerPeer<T> = [Vec<T>; 4];
+
+/// The index of `peer` in [`PEERS`].
+fn index(peer: Peer) -> usize {
+    PEERS.iter().position(|p| *p == peer).expect("a known peer")
+}
+
+/// Reads `BENCH_ROUNDS`, defaulting to [`DEFAULT_ROUNDS`].
+fn rounds() -> usize {
+    std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(DEFAULT_ROUNDS)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------------------------
+
+fn main() {
+    BASE.get_or_init(Instant::now);
+    let bench_start = Instant::now();
+    let rounds = rounds();
+    let threads = taskpool::default_max_threads();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("# taskpool vs rayon / tokio spawn_blocking / threadpool");
+    println!(
+        "machine: {cores} cores (available_parallelism), {} {}; threads per pool: {threads} \
+         (taskpool::default_max_threads); rounds per scenario: {rounds} (BENCH_ROUNDS)",
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+    );
+    println!(
+        "tokio: multi-thread runtime with 1 async worker (idle) and max_blocking_threads = \
+         {threads}; rayon and threadpool return results through an mpsc channel."
+    );
+    println!("note: the machine may be shared with other builds; figures can be noisy.\n");
+
+    // --- Idle cost of taskpool alone, before any other pool exists -------------------------------
+    let taskpool = TaskPool::builder()
+        .max_threads(threads)
+        .thread_name("tpool")
+        .build();
+    let warm = |pool: &TaskPool| {
+        let handles: Vec<_> = (0..20_000).map(|_| pool.run(empty, ())).collect();
+        handles.into_iter().for_each(|h| h.wait().expect("warm-up"));
+        let handles: Vec<_> = (0..4 * threads)
+            .map(|_| pool.run(spin_task, (2_000,)))
+            .collect();
+        handles.into_iter().for_each(|h| h.wait().expect("warm-up"));
+    };
+    warm(&taskpool);
+    let alone = {
+        let handles: Vec<_> = (0..IDLE_BURST_TASKS)
+            .map(|_| taskpool.run(empty, ()))
+            .collect();
+        handles.into_iter().for_each(|h| h.wait().expect("burst"));
+        idle_window(Peer::Taskpool.thread_prefix())
+    };
+    println!(
+        "idle, taskpool alone in the process (others not yet built): pool threads {:.3} ms/s, \
+         whole process {:.3} ms/s\n",
+        alone.pool_ms, alone.process_ms
+    );
+
+    // --- Build and warm every pool ---------------------------------------------------------------
+    let pools = Pools::with_taskpool(taskpool, threads, "");
+    let single_taskpool = TaskPool::builder()
+        .max_threads(1)
+        .thread_name("1tpool")
+        .build();
+    let single = Pools::with_taskpool(single_taskpool, 1, "1");
+    for peer in PEERS {
+        for set in [&pools, &single] {
+            set.empty_batch(peer, 20_000);
+            set.cpu_batch(peer, 1_000);
+        }
+    }
+    warm(&pools.taskpool);
+    println!(
+        "taskpool threads after warm-up: {} (max {})",
+        pools.taskpool.thread_count(),
+        pools.taskpool.max_threads()
+    );
+    let iters = calibrate_crunch();
+    println!(
+        "CPU task: {iters} iterations ≈ {} alone on one thread\n",
+        fmt_secs(CPU_TASK_TARGET.as_secs_f64())
+    );
+
+    // --- 1. Throughput ---------------------------------------------------------------------------
+    let mut throughput: PerPeer<f64> = Default::default();
+    for round in 0..rounds {
+        for peer in rotation(round) {
+            let time = pools.empty_batch(peer, THROUGHPUT_TASKS);
+            throughput[index(peer)].push(THROUGHPUT_TASKS as f64 / time.as_secs_f64());
+        }
+    }
+    let throughput: Vec<Summary> = throughput.iter().map(|s| summarize(s)).collect();
+    println!("## 1. throughput: {THROUGHPUT_TASKS} empty tasks from one thread, all awaited");
+    for peer in PEERS {
+        let s = throughput[index(peer)];
+        let ratio = s.median / throughput[0].median;
+        println!(
+            "  {:<22} median {:>10} (min {}, max {})  taskpool/{} = {:.2}x",
+            peer.name(),
+            fmt_rate(s.median),
+            fmt_rate(s.min),
+            fmt_rate(s.max),
+            peer.name(),
+            1.0 / ratio,
+        );
+    }
+    println!();
+
+    // --- 2. Priority -----------------------------------------------------------------------------
+    let mut latency: PerPeer<f64> = Default::default();
+    for round in 0..rounds {
+        for peer in rotation(round) {
+            latency[index(peer)].push(pools.priority_probe(peer).as_secs_f64());
+        }
+    }
+    let latency: Vec<Summary> = latency.iter().map(|s| summarize(s)).collect();
+    let low_len = Duration::from_micros(LOW_TASK_MICROS).as_secs_f64();
+    println!(
+        "## 2. priority: {PRIORITY_LOW_TASKS} queued LOW tasks of {LOW_TASK_MICROS} µs, then one \
+         probe; submit-to-start latency (taskpool: HIGH lane; peers: back of their FIFO)"
+    );
+    for peer in PEERS {
+        let s = latency[index(peer)];
+        println!(
+            "  {:<22} median {:>10} (min {}, max {}) = {:.2} LOW lengths  {}/taskpool = {:.0}x",
+            peer.name(),
+            fmt_secs(s.median),
+            fmt_secs(s.min),
+            fmt_secs(s.max),
+            s.median / low_len,
+            peer.name(),
+            s.median / latency[0].median,
+        );
+    }
+    println!();
+
+    // --- 3. CPU-bound speedup --------------------------------------------------------------------
+    let mut speedup: PerPeer<f64> = Default::default();
+    let mut full_times: PerPeer<f64> = Default::default();
+    let mut single_times: PerPeer<f64> = Default::default();
+    for round in 0..rounds {
+        for peer in rotation(round) {
+            // Alternate which size goes first, so neither always follows the other.
+            let (one, all) = if round % 2 == 0 {
+                let one = single.cpu_batch(peer, iters);
+                (one, pools.cpu_batch(peer, iters))
+            } else {
+                let all = pools.cpu_batch(peer, iters);
+                (single.cpu_batch(peer, iters), all)
+            };
+            let i = index(peer);
+            speedup[i].push(one.as_secs_f64() / all.as_secs_f64());
+            single_times[i].push(one.as_secs_f64());
+            full_times[i].push(all.as_secs_f64());
+        }
+    }
+    let speedup: Vec<Summary> = speedup.iter().map(|s| summarize(s)).collect();
+    println!(
+        "## 3. CPU-bound: {CPU_TASKS} tasks of ~{} fixed work; speedup = time(1 thread) / \
+         time({threads} threads) on {cores} cores (median of per-round ratios)",
+        fmt_secs(CPU_TASK_TARGET.as_secs_f64())
+    );
+    for peer in PEERS {
+        let i = index(peer);
+        let s = speedup[i];
+        println!(
+            "  {:<22} speedup median {:.2}x (min {:.2}x, max {:.2}x); 1 thread {}, {threads} threads {}",
+            peer.name(),
+            s.median,
+            s.min,
+            s.max,
+            fmt_secs(summarize(&single_times[i]).median),
+            fmt_secs(summarize(&full_times[i]).median),
+        );
+    }
+    println!();
+
+    // --- 4. Idle cost ----------------------------------------------------------------------------
+    let mut idle: PerPeer<IdleSample> = Default::default();
+    for round in 0..rounds {
+        for peer in rotation(round) {
+            pools.empty_batch(peer, IDLE_BURST_TASKS);
+            idle[index(peer)].push(idle_window(peer.thread_prefix()));
+        }
+    }
+    let idle_pool: Vec<Summary> = idle
+        .iter()
+        .map(|s| summarize(&s.iter().map(|x| x.pool_ms).collect::<Vec<_>>()))
+        .collect();
+    let idle_process: Vec<Summary> = idle
+        .iter()
+        .map(|s| summarize(&s.iter().map(|x| x.process_ms).collect::<Vec<_>>()))
+        .collect();
+    println!(
+        "## 4. idle cost: CPU burned during {} of idle after a burst of {IDLE_BURST_TASKS} tasks \
+         (pool threads by name; the process column has every pool alive and idle)",
+        fmt_secs(IDLE_WINDOW.as_secs_f64())
+    );
+    for peer in PEERS {
+        let i = index(peer);
+        let s = idle_pool[i];
+        println!(
+            "  {:<22} pool threads median {:.3} ms/s (min {:.3}, max {:.3}); whole process {:.3} ms/s",
+            peer.name(),
+            s.median,
+            s.min,
+            s.max,
+            idle_process[i].median,
+        );
+    }
+    println!();
+
+    // --- Summary table ---------------------------------------------------------------------------
+    let mut table = String::new();
+    let _ = writeln!(
+        table,
+        "| Scenario | taskpool | rayon | tokio spawn_blocking | threadpool | Ratio | Target | Met |"
+    );
+    let _ = writeln!(table, "|---|---|---|---|---|---|---|---|");
+    let rate = |i: usize| fmt_rate(throughput[i].median);
+    let _ = writeln!(
+        table,
+        "| Throughput, {}k empty tasks (tasks/s) | {} | {} | {} | {} | taskpool/rayon {:.2}x, \
+         taskpool/tokio {:.2}x | — | — |",
+        THROUGHPUT_TASKS / 1000,
+        rate(0),
+        rate(1),
+        rate(2),
+        rate(3),
+        throughput[0].median / throughput[1].median,
+        throughput[0].median / throughput[2].median,
+    );
+    let lat = |i: usize| fmt_secs(latency[i].median);
+    let in_lows = latency[0].median / low_len;
+    let _ = writeln!(
+        table,
+        "| HIGH start latency behind {}k LOW × {LOW_TASK_MICROS} µs (peers: FIFO back) | {} \
+         ({in_lows:.2} LOW) | {} | {} | {} | {:.0}x sooner than rayon | ≤ {TARGET_HIGH_IN_LOW_LENGTHS} \
+         LOW lengths | {} |",
+        PRIORITY_LOW_TASKS / 1000,
+        lat(0),
+        lat(1),
+        lat(2),
+        lat(3),
+        latency[1].median / latency[0].median,
+        met(in_lows <= TARGET_HIGH_IN_LOW_LENGTHS),
+    );
+    let sp = |i: usize| format!("{:.2}x", speedup[i].median);
+    let _ = writeln!(
+        table,
+        "| CPU-bound speedup, {CPU_TASKS} × ~5 ms, 1 → {threads} threads on {cores} cores | {} | \
+         {} | {} | {} | taskpool/rayon {:.2} | ≥ {TARGET_SPEEDUP}x | {} |",
+        sp(0),
+        sp(1),
+        sp(2),
+        sp(3),
+        speedup[0].median / speedup[1].median,
+        met(speedup[0].median >= TARGET_SPEEDUP),
+    );
+    let ms = |i: usize| format!("{:.3} ms", idle_pool[i].median);
+    let _ = writeln!(
+        table,
+        "| Idle CPU per second after a {}k burst (pool threads) | {} | {} | {} | {} | alone in \
+         process: {:.3} ms | < {TARGET_IDLE_MS} ms | {} |",
+        IDLE_BURST_TASKS / 1000,
+        ms(0),
+        ms(1),
+        ms(2),
+        ms(3),
+        alone.process_ms,
+        met(idle_pool[0].median < TARGET_IDLE_MS && alone.process_ms < TARGET_IDLE_MS),
+    );
+    println!("## Summary ({cores} cores, {threads} threads per pool, {rounds} rounds, medians)\n");
+    print!("{table}");
+    println!(
+        "\ntotal bench time: {}",
+        fmt_secs(bench_start.elapsed().as_secs_f64())
+    );
+}

@@ -65,6 +65,17 @@ pub enum Error {
         "`{0}` is not a #[concurrent] function of this program (10200014); mark it `#[taskpool::concurrent]` and make sure both processes run the same build"
     )]
     NotConcurrent(String),
+    /// Two `#[concurrent]` functions of this program registered the same stable name, so a
+    /// descriptor naming it is ambiguous.
+    #[error(
+        "`{name}` is registered by {count} #[concurrent] functions, so a descriptor naming it is ambiguous; link only one version of the crate that defines it"
+    )]
+    DuplicateFunction {
+        /// The ambiguous name.
+        name: String,
+        /// How many functions registered it.
+        count: usize,
+    },
     /// The pool was shut down before the task could run.
     #[error("the task pool is shut down; submit to a live pool (or the global one)")]
     PoolShutDown,
@@ -89,6 +100,7 @@ impl Error {
             | Error::TimedOut { .. }
             | Error::Panicked { .. }
             | Error::TaskFailed(_)
+            | Error::DuplicateFunction { .. }
             | Error::PoolShutDown => None,
         }
     }

@@ -64,6 +64,14 @@ pub trait ConcurrentFunction: Copy + Send + Sync + 'static {
     /// Calls the function. A synchronous function runs to completion inside this call; an
     /// `async fn` returns its future, which the worker polls.
     fn invoke(args: Self::Args) -> Invocation<Self::Output>;
+
+    /// A fresh copy of the arguments for one more run of a task executed several times.
+    ///
+    /// The default copies through a serialization round trip; `#[concurrent]` overrides it to
+    /// use `Clone` when the argument types are `Clone`, so `Shared<T>` arguments stay shared.
+    fn copy_args(args: &Self::Args) -> Result<Self::Args, Error> {
+        crate::codec::deep_copy(args)
+    }
 }
 
 /// What calling a task function produced.

@@ -24,6 +24,7 @@ extern crate self as taskpool;
 
 mod codec;
 mod context;
+mod descriptor;
 mod error;
 mod function;
 mod handle;
@@ -39,15 +40,17 @@ mod task;
 mod time;
 mod worker;
 
-pub use codec::DEFAULT_MAX_SERIALIZED_BYTES;
+pub use codec::{DEFAULT_MAX_SERIALIZED_BYTES, Encoding, Payload};
 pub use concurrent_macro::concurrent;
 pub use context::{current_task_id, is_canceled};
+pub use descriptor::{DESCRIPTOR_FORMAT_VERSION, TaskDescriptor};
 pub use error::{BoxError, Error, LateOutcome, Result};
 pub use function::{BoxFuture, ConcurrentFunction, Fallible, Invocation, Transferable};
 pub use handle::TaskHandle;
 pub use info::{TaskInfo, TaskPoolInfo, TaskState, ThreadInfo};
 pub use pool::{TaskPool, TaskPoolBuilder, default_max_threads};
 pub use priority::Priority;
+pub use registry::{duplicate_functions, registered_functions};
 pub use sendable_macro::sendable;
 pub use task::{Executable, LongTask, Task, TaskDurations, TaskId};
 pub use time::{Sleep, sleep};
@@ -55,6 +58,7 @@ pub use time::{Sleep, sleep};
 /// Items the macros' expansions name. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::codec::copy::{Copier, ViaClone, ViaSerde};
     pub use crate::registry::FunctionEntry;
     pub use inventory;
     pub use serde;

@@ -6,8 +6,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::codec::{Encoding, Payload};
+use crate::descriptor::TaskDescriptor;
 use crate::error::Error;
 use crate::function::{ConcurrentFunction, Invocation};
+use crate::priority::Priority;
+use crate::registry::FunctionEntry;
 use crate::sync::{Arc, Mutex};
 
 /// The process-unique identity of a task.
@@ -56,16 +60,23 @@ pub(crate) struct TaskRecord {
     pub(crate) id: TaskId,
     pub(crate) name: Option<String>,
     pub(crate) function: &'static str,
+    pub(crate) priority: Priority,
     pub(crate) long: bool,
     pub(crate) durations: Mutex<Option<TaskDurations>>,
 }
 
 impl TaskRecord {
+    /// The record of a descriptor that was refused before it became a task.
+    pub(crate) fn refused() -> TaskRecord {
+        TaskRecord::new("<refused descriptor>", false)
+    }
+
     fn new(function: &'static str, long: bool) -> TaskRecord {
         TaskRecord {
             id: TaskId::next(),
             name: None,
             function,
+            priority: Priority::Medium,
             long,
             durations: Mutex::new(None),
         }
@@ -81,6 +92,8 @@ trait Body<T>: Send {
     fn into_call(self: Box<Self>) -> Call<T>;
     /// A call with a fresh copy of the arguments, for a task that runs several times.
     fn copy_call(&self) -> Result<Call<T>, Error>;
+    /// The arguments, serialized for a descriptor.
+    fn encode_args(&self, encoding: Encoding) -> Result<Payload, Error>;
 }
 
 struct Bound<F: ConcurrentFunction> {
@@ -94,8 +107,43 @@ impl<F: ConcurrentFunction> Body<F::Output> for Bound<F> {
     }
 
     fn copy_call(&self) -> Result<Call<F::Output>, Error> {
-        let args = crate::codec::deep_copy(&self.args)?;
+        let args = F::copy_args(&self.args)?;
         Ok(Box::new(move || F::invoke(args)))
+    }
+
+    fn encode_args(&self, encoding: Encoding) -> Result<Payload, Error> {
+        Payload::encode(&self.args, encoding)
+    }
+}
+
+/// A registered function bound to serialized arguments (a task rebuilt from a descriptor).
+struct Encoded {
+    entry: &'static FunctionEntry,
+    args: Payload,
+    limit: usize,
+    /// The arguments decoded when the task was built, for its first run.
+    decoded: Option<Call<Payload>>,
+}
+
+impl Body<Payload> for Encoded {
+    fn into_call(mut self: Box<Self>) -> Call<Payload> {
+        match self.decoded.take() {
+            Some(call) => call,
+            None => self
+                .copy_call()
+                .unwrap_or_else(|error| Box::new(move || Invocation::Ready(Err(error)))),
+        }
+    }
+
+    fn copy_call(&self) -> Result<Call<Payload>, Error> {
+        self.entry.call(&self.args, self.limit)
+    }
+
+    fn encode_args(&self, encoding: Encoding) -> Result<Payload, Error> {
+        if self.args.encoding() == encoding {
+            return Ok(self.args.clone());
+        }
+        self.entry.transcode_args(&self.args, encoding, self.limit)
     }
 }
 
@@ -140,10 +188,53 @@ impl<T: Send + 'static> Task<T> {
 
     /// Names the task (ArkTS `new Task(name, func, args)`); the name shows in pool info.
     pub fn with_name(mut self, name: impl Into<String>) -> Task<T> {
-        let record = Arc::get_mut(&mut self.record)
-            .expect("a task is named before it is shared with a pool");
-        record.name = Some(name.into());
+        self.record_mut().name = Some(name.into());
         self
+    }
+
+    /// Sets the lane [`TaskPool::execute`](crate::TaskPool::execute) puts the task in (default
+    /// MEDIUM); it is also part of the task's descriptor.
+    pub fn with_priority(mut self, priority: Priority) -> Task<T> {
+        self.record_mut().priority = priority;
+        self
+    }
+
+    fn record_mut(&mut self) -> &mut TaskRecord {
+        Arc::get_mut(&mut self.record).expect("a task is configured before it is executed")
+    }
+}
+
+impl Task<Payload> {
+    /// Rebuilds a task from a descriptor, looking its function up in the registry. Its result
+    /// comes back serialized, in the encoding of the descriptor's arguments.
+    ///
+    /// Fails with 10200014 for a function this program does not have, and 10200006 if the
+    /// arguments do not decode as that function's parameters.
+    pub fn from_descriptor(descriptor: &TaskDescriptor) -> Result<Task<Payload>, Error> {
+        Task::from_descriptor_capped(descriptor, crate::codec::DEFAULT_MAX_SERIALIZED_BYTES)
+    }
+
+    pub(crate) fn from_descriptor_capped(
+        descriptor: &TaskDescriptor,
+        limit: usize,
+    ) -> Result<Task<Payload>, Error> {
+        descriptor.args.check_size(limit)?;
+        let entry = crate::registry::lookup(&descriptor.function)?;
+        // Decoding now means bad arguments are reported before anything is queued.
+        let decoded = entry.call(&descriptor.args, limit)?;
+        let body = Encoded {
+            entry,
+            args: descriptor.args.clone(),
+            limit,
+            decoded: Some(decoded),
+        };
+        let mut record = TaskRecord::new(entry.name(), false);
+        record.name.clone_from(&descriptor.name);
+        record.priority = descriptor.priority;
+        Ok(Task {
+            record: Arc::new(record),
+            body: Box::new(body),
+        })
     }
 }
 
@@ -161,6 +252,37 @@ impl<T> Task<T> {
     /// The stable name of the function the task runs (module path and function name).
     pub fn function_name(&self) -> &'static str {
         self.record.function
+    }
+
+    /// The lane the task runs in unless the pool is told otherwise.
+    pub fn priority(&self) -> Priority {
+        self.record.priority
+    }
+
+    /// The task as a serializable descriptor: function name, arguments (compact bytes), name
+    /// and priority. Serializing the arguments is the only cost; the task stays usable.
+    ///
+    /// ```
+    /// use taskpool::{concurrent, Priority, Task, TaskDescriptor};
+    ///
+    /// #[concurrent]
+    /// fn add(a: i32, b: i32) -> i32 {
+    ///     a + b
+    /// }
+    ///
+    /// let task = Task::new(add, (1, 2)).with_priority(Priority::High);
+    /// let json = task.descriptor().unwrap().to_json().unwrap();
+    /// let back = TaskDescriptor::from_json(&json).unwrap();
+    /// assert_eq!(back.priority, Priority::High);
+    /// assert!(json.contains(r#""args":[1,2]"#));
+    /// ```
+    pub fn descriptor(&self) -> Result<TaskDescriptor, Error> {
+        Ok(TaskDescriptor {
+            function: self.record.function.to_owned(),
+            name: self.record.name.clone(),
+            priority: self.record.priority,
+            args: self.body.encode_args(Encoding::Postcard)?,
+        })
     }
 
     /// How long the last finished run took, or `None` if no run has finished yet.
@@ -193,9 +315,7 @@ impl<T: Send + 'static> LongTask<T> {
         F: ConcurrentFunction<Output = T>,
     {
         let mut task = Task::new(function, args);
-        Arc::get_mut(&mut task.record)
-            .expect("a new task is not shared")
-            .long = true;
+        task.record_mut().long = true;
         LongTask(task)
     }
 

@@ -6,6 +6,8 @@ use std::sync::OnceLock;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::codec::{DEFAULT_MAX_SERIALIZED_BYTES, Payload};
+use crate::descriptor::TaskDescriptor;
 use crate::error::{Error, Result};
 use crate::function::ConcurrentFunction;
 use crate::handle::{Completion, TaskHandle};
@@ -13,7 +15,7 @@ use crate::info::TaskPoolInfo;
 use crate::priority::Priority;
 use crate::run::Run;
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
-use crate::task::{Executable, Task, TaskId};
+use crate::task::{Executable, Task, TaskId, TaskRecord};
 
 pub(crate) use self::core::{Core, NewWorker, Next, Report, Wake, WorkerId};
 
@@ -25,6 +27,7 @@ pub(crate) struct Config {
     pub(crate) check_interval: Duration,
     pub(crate) time_limit: Duration,
     pub(crate) thread_name: String,
+    pub(crate) max_serialized_bytes: usize,
 }
 
 /// The default maximum number of worker threads: `max(cores - 1, 3)`, as in ArkTS.
@@ -41,6 +44,7 @@ impl Default for Config {
             check_interval: Duration::from_secs(30),
             time_limit: Duration::from_secs(180),
             thread_name: "taskpool-worker".to_owned(),
+            max_serialized_bytes: DEFAULT_MAX_SERIALIZED_BYTES,
         }
     }
 }
@@ -100,21 +104,14 @@ impl PoolShared {
     fn submit<T: Send + 'static>(
         self: &Arc<Self>,
         task: impl Executable<T>,
-        priority: Priority,
+        priority: Option<Priority>,
     ) -> TaskHandle<T> {
         let submission = task.into_submission();
+        let priority = priority.unwrap_or(submission.record.priority);
         let completion = Completion::<T>::new();
         let call = match submission.call {
             Ok(call) => call,
-            Err(error) => {
-                completion.resolve(Err(error));
-                let run = Arc::new(Run::settled(
-                    submission.record,
-                    priority,
-                    completion.clone(),
-                ));
-                return TaskHandle::new(run, completion, Arc::downgrade(self));
-            }
+            Err(error) => return self.settled(submission.record, priority, completion, error),
         };
         let body = Run::body(call, Arc::clone(&completion));
         let run = Arc::new(Run::new(
@@ -137,6 +134,25 @@ impl PoolShared {
         };
         self.wake(wake);
         handle
+    }
+
+    /// A handle already resolved with `error`: the task was refused and nothing runs.
+    fn settled<T: Send + 'static>(
+        self: &Arc<Self>,
+        record: Arc<TaskRecord>,
+        priority: Priority,
+        completion: Arc<Completion<T>>,
+        error: Error,
+    ) -> TaskHandle<T> {
+        completion.resolve(Err(error));
+        let run = Arc::new(Run::settled(record, priority, completion.clone()));
+        TaskHandle::new(run, completion, Arc::downgrade(self))
+    }
+
+    /// A handle for a descriptor that could not become a task.
+    fn refuse(self: &Arc<Self>, error: Error, priority: Priority) -> TaskHandle<Payload> {
+        let record = Arc::new(TaskRecord::refused());
+        self.settled(record, priority, Completion::new(), error)
     }
 
     pub(crate) fn cancel_run(&self, run: &Arc<Run>) -> Result<()> {
@@ -236,7 +252,7 @@ impl TaskPool {
     /// keep it for more runs (each run gets its own copy of the arguments), or a
     /// [`LongTask`](crate::LongTask).
     pub fn execute<T: Send + 'static>(&self, task: impl Executable<T>) -> TaskHandle<T> {
-        self.shared.submit(task, Priority::Medium)
+        self.shared.submit(task, None)
     }
 
     /// Executes a task in the given lane (ArkTS `taskpool.execute(task, priority)`).
@@ -245,7 +261,35 @@ impl TaskPool {
         task: impl Executable<T>,
         priority: Priority,
     ) -> TaskHandle<T> {
-        self.shared.submit(task, priority)
+        self.shared.submit(task, Some(priority))
+    }
+
+    /// Executes a task described by a [`TaskDescriptor`] (built here or in another process of
+    /// the same program), in the descriptor's lane. The result comes back serialized, in the
+    /// encoding of the descriptor's arguments; decode it with [`Payload::decode`].
+    ///
+    /// A function this program does not have (10200014), arguments that do not decode or data
+    /// over the pool's cap (10200006) resolve the handle with the error; nothing runs.
+    ///
+    /// ```
+    /// use taskpool::{concurrent, Task, TaskDescriptor, TaskPool};
+    ///
+    /// #[concurrent]
+    /// fn add(a: i32, b: i32) -> i32 {
+    ///     a + b
+    /// }
+    ///
+    /// let bytes = Task::new(add, (2, 3)).descriptor().unwrap().to_bytes().unwrap();
+    /// let descriptor = TaskDescriptor::from_bytes(&bytes).unwrap();
+    /// let result = TaskPool::global().execute_descriptor(&descriptor).wait().unwrap();
+    /// assert_eq!(result.decode::<i32>().unwrap(), 5);
+    /// ```
+    pub fn execute_descriptor(&self, descriptor: &TaskDescriptor) -> TaskHandle<Payload> {
+        let limit = self.shared.config.max_serialized_bytes;
+        match Task::from_descriptor_capped(descriptor, limit) {
+            Ok(task) => self.execute(task),
+            Err(error) => self.shared.refuse(error, descriptor.priority),
+        }
     }
 
     /// Runs `function` with `args` at MEDIUM priority (ArkTS `taskpool.execute(func, ...args)`).
@@ -349,6 +393,13 @@ impl TaskPoolBuilder {
     /// `<prefix>-<id>`.
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
         self.config.thread_name = prefix.into();
+        self
+    }
+
+    /// The cap on serialized data (descriptor arguments and results), default 16 MiB; larger
+    /// data is refused with 10200006.
+    pub fn max_serialized_bytes(mut self, limit: usize) -> Self {
+        self.config.max_serialized_bytes = limit;
         self
     }
 

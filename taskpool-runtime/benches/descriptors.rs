@@ -1,0 +1,2 @@
+//! Descriptor benchmarks (being written).
+fn main() {}
