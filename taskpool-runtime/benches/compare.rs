@@ -134,6 +134,15 @@ fn crunch(iters: u64) -> u64 {
 // The pools
 // ---------------------------------------------------------------------------------------------
 
+/// The timing of a batch of empty tasks.
+#[derive(Debug, Clone, Copy)]
+struct Batch {
+    /// From the first submission to the return of the last one.
+    submit: Duration,
+    /// From the first submission until every result was received.
+    total: Duration,
+}
+
 /// One of the compared pools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Peer {
@@ -212,12 +221,15 @@ impl Pools {
         }
     }
 
-    /// Submits `n` empty tasks from this thread, then awaits every result. Returns the time.
-    fn empty_batch(&self, peer: Peer, n: usize) -> Duration {
+    /// Submits `n` empty tasks from this thread, then awaits every result. Returns the time the
+    /// submissions took and the total time.
+    fn empty_batch(&self, peer: Peer, n: usize) -> Batch {
         let start = Instant::now();
+        let submitted;
         match peer {
             Peer::Taskpool => {
                 let handles: Vec<_> = (0..n).map(|_| self.taskpool.run(empty, ())).collect();
+                submitted = start.elapsed();
                 for handle in handles {
                     handle.wait().expect("an empty task succeeds");
                 }
@@ -229,17 +241,23 @@ impl Pools {
                     self.rayon
                         .spawn(move || tx.send(()).expect("the receiver lives"));
                 }
+                submitted = start.elapsed();
                 drop(tx);
                 for _ in 0..n {
                     rx.recv().expect("every task sends");
                 }
             }
-            Peer::Tokio => self.tokio.block_on(async {
-                let handles: Vec<_> = (0..n).map(|_| tokio::task::spawn_blocking(|| {})).collect();
-                for handle in handles {
-                    handle.await.expect("an empty task succeeds");
-                }
-            }),
+            Peer::Tokio => {
+                submitted = self.tokio.block_on(async {
+                    let handles: Vec<_> =
+                        (0..n).map(|_| tokio::task::spawn_blocking(|| {})).collect();
+                    let submitted = start.elapsed();
+                    for handle in handles {
+                        handle.await.expect("an empty task succeeds");
+                    }
+                    submitted
+                });
+            }
             Peer::Threadpool => {
                 let (tx, rx) = mpsc::channel();
                 for _ in 0..n {
@@ -247,13 +265,17 @@ impl Pools {
                     self.threadpool
                         .execute(move || tx.send(()).expect("the receiver lives"));
                 }
+                submitted = start.elapsed();
                 drop(tx);
                 for _ in 0..n {
                     rx.recv().expect("every task sends");
                 }
             }
         }
-        start.elapsed()
+        Batch {
+            submit: submitted,
+            total: start.elapsed(),
+        }
     }
 
     /// Queues [`PRIORITY_LOW_TASKS`] spinning tasks, then one probe (HIGH for `taskpool`, at the
@@ -427,34 +449,51 @@ fn stat_ticks_ns(path: &std::path::Path) -> Option<u64> {
     Some((utime + stime) * 10_000_000)
 }
 
-/// CPU burned between two snapshots: `(threads named with prefix, whole process)`, in ns.
-/// Threads that exited in between are lost (none of the pools retires a thread within a second
-/// of a burst); threads born in between count in full.
+/// CPU burned between two snapshots, in nanoseconds.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuDelta {
+    /// By the threads whose name starts with the prefix asked for.
+    pool: u64,
+    /// By every thread except the measuring (main) thread, which reads `/proc` meanwhile.
+    rest_of_process: u64,
+    /// By the measuring thread itself: the cost of the measurement, mostly.
+    measurer: u64,
+}
+
+/// CPU burned between two snapshots. Threads that exited in between are lost (none of the pools
+/// retires a thread within a second of a burst); threads born in between count in full.
 fn cpu_between(
     before: &HashMap<u64, (String, u64)>,
     after: &HashMap<u64, (String, u64)>,
     prefix: &str,
-) -> (u64, u64) {
-    let mut pool = 0;
-    let mut process = 0;
+) -> CpuDelta {
+    // The main thread's id is the process id.
+    let main_tid = u64::from(std::process::id());
+    let mut delta = CpuDelta::default();
     for (tid, (name, ns)) in after {
         let was = before.get(tid).map_or(0, |(_, ns)| *ns);
-        let delta = ns.saturating_sub(was);
-        process += delta;
+        let burned = ns.saturating_sub(was);
+        if *tid == main_tid {
+            delta.measurer += burned;
+        } else {
+            delta.rest_of_process += burned;
+        }
         if name.starts_with(prefix) {
-            pool += delta;
+            delta.pool += burned;
         }
     }
-    (pool, process)
+    delta
 }
 
-/// An idle measurement: CPU milliseconds per idle second, for a pool and for the whole process.
-#[derive(Debug, Clone, Copy)]
+/// An idle measurement: CPU milliseconds per idle second.
+#[derive(Debug, Clone, Copy, Default)]
 struct IdleSample {
-    /// Milliseconds burned per second by the pool's own threads.
+    /// Burned by the pool's own threads.
     pool_ms: f64,
-    /// Milliseconds burned per second by every thread of the process.
+    /// Burned by every thread of the process but the measuring one.
     process_ms: f64,
+    /// Burned by the measuring thread (reading `/proc`; not charged to any pool).
+    measurer_ms: f64,
 }
 
 /// Sleeps through [`IDLE_WINDOW`] and reports what the threads named `prefix` burned meanwhile.
@@ -464,10 +503,12 @@ fn idle_window(prefix: &str) -> IdleSample {
     std::thread::sleep(IDLE_WINDOW);
     let after = thread_cpu();
     let seconds = start.elapsed().as_secs_f64();
-    let (pool, process) = cpu_between(&before, &after, prefix);
+    let delta = cpu_between(&before, &after, prefix);
+    let per_second = |ns: u64| ns as f64 / 1e6 / seconds;
     IdleSample {
-        pool_ms: pool as f64 / 1e6 / seconds,
-        process_ms: process as f64 / 1e6 / seconds,
+        pool_ms: per_second(delta.pool),
+        process_ms: per_second(delta.rest_of_process),
+        measurer_ms: per_second(delta.measurer),
     }
 }
 
@@ -598,8 +639,8 @@ fn main() {
     };
     println!(
         "idle, taskpool alone in the process (others not yet built): pool threads {:.3} ms/s, \
-         whole process {:.3} ms/s\n",
-        alone.pool_ms, alone.process_ms
+         whole process but the measuring thread {:.3} ms/s (measuring thread: {:.3} ms/s)\n",
+        alone.pool_ms, alone.process_ms, alone.measurer_ms
     );
 
     // --- Build and warm every pool ---------------------------------------------------------------
@@ -629,25 +670,31 @@ fn main() {
 
     // --- 1. Throughput ---------------------------------------------------------------------------
     let mut throughput: PerPeer<f64> = Default::default();
+    let mut submit_rate: PerPeer<f64> = Default::default();
     for round in 0..rounds {
         for peer in rotation(round) {
-            let time = pools.empty_batch(peer, THROUGHPUT_TASKS);
-            throughput[index(peer)].push(THROUGHPUT_TASKS as f64 / time.as_secs_f64());
+            let batch = pools.empty_batch(peer, THROUGHPUT_TASKS);
+            let i = index(peer);
+            throughput[i].push(THROUGHPUT_TASKS as f64 / batch.total.as_secs_f64());
+            submit_rate[i].push(THROUGHPUT_TASKS as f64 / batch.submit.as_secs_f64());
         }
     }
     let throughput: Vec<Summary> = throughput.iter().map(|s| summarize(s)).collect();
+    let submit_rate: Vec<Summary> = submit_rate.iter().map(|s| summarize(s)).collect();
     println!("## 1. throughput: {THROUGHPUT_TASKS} empty tasks from one thread, all awaited");
     for peer in PEERS {
         let s = throughput[index(peer)];
         let ratio = s.median / throughput[0].median;
         println!(
-            "  {:<22} median {:>10} (min {}, max {})  taskpool/{} = {:.2}x",
+            "  {:<22} median {:>10} (min {}, max {})  taskpool/{} = {:.2}x; submission alone \
+             {}",
             peer.name(),
             fmt_rate(s.median),
             fmt_rate(s.min),
             fmt_rate(s.max),
             peer.name(),
             1.0 / ratio,
+            fmt_rate(submit_rate[index(peer)].median),
         );
     }
     println!();
@@ -739,14 +786,16 @@ fn main() {
         .collect();
     println!(
         "## 4. idle cost: CPU burned during {} of idle after a burst of {IDLE_BURST_TASKS} tasks \
-         (pool threads by name; the process column has every pool alive and idle)",
+         (pool threads by name; \"rest of process\" = every pool alive and idle, measuring \
+         thread excluded)",
         fmt_secs(IDLE_WINDOW.as_secs_f64())
     );
     for peer in PEERS {
         let i = index(peer);
         let s = idle_pool[i];
         println!(
-            "  {:<22} pool threads median {:.3} ms/s (min {:.3}, max {:.3}); whole process {:.3} ms/s",
+            "  {:<22} pool threads median {:.3} ms/s (min {:.3}, max {:.3}); rest of process {:.3} \
+             ms/s",
             peer.name(),
             s.median,
             s.min,

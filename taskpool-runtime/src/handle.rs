@@ -85,6 +85,12 @@ impl<T> Completion<T> {
         }
     }
 
+    /// Takes the outcome if there is one, without waiting (for model checks).
+    #[cfg(taskpool_loom)]
+    pub(crate) fn try_take(&self) -> Option<Result<T>> {
+        self.wait_take(Some(Instant::now()))
+    }
+
     fn is_resolved(&self) -> bool {
         !matches!(*lock(&self.slot), Slot::Pending(_))
     }

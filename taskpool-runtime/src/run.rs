@@ -272,3 +272,72 @@ impl fmt::Debug for Run {
             .finish()
     }
 }
+
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::function::Invocation;
+
+    fn run_returning(value: u32) -> (Arc<Run>, Arc<Completion<u32>>) {
+        let record = Arc::new(TaskRecord::new("loom::value", false));
+        let completion = Completion::new();
+        let call: crate::task::Call<u32> = Box::new(move || Invocation::Ready(Ok(value)));
+        let body = Run::body(call, Arc::clone(&completion));
+        let run = Run::new(record, Priority::Medium, body, completion.clone());
+        (Arc::new(run), completion)
+    }
+
+    /// Whatever the interleaving, a cancel racing a start has exactly one winner.
+    #[test]
+    fn cancel_versus_start_has_one_winner() {
+        loom::model(|| {
+            let (run, completion) = run_returning(5);
+            let canceller = {
+                let run = Arc::clone(&run);
+                loom::thread::spawn(move || run.cancel())
+            };
+            let started = run.try_start();
+            let cancel = canceller.join().unwrap();
+            match (started, cancel) {
+                (true, Cancel::Flagged) => assert!(run.is_cancel_requested()),
+                (false, Cancel::Dequeued) => {
+                    assert!(matches!(
+                        completion.try_take(),
+                        Some(Err(Error::Canceled { late: None, .. }))
+                    ));
+                }
+                other => panic!("impossible outcome {other:?}"),
+            }
+        });
+    }
+
+    /// A cancel racing the end of a run: the handle gets the value, or a cancel carrying it,
+    /// and is resolved exactly once.
+    #[test]
+    fn cancel_versus_finish_resolves_once() {
+        loom::model(|| {
+            let (run, completion) = run_returning(7);
+            assert!(run.try_start());
+            let canceller = {
+                let run = Arc::clone(&run);
+                loom::thread::spawn(move || run.cancel())
+            };
+            let body = run.take_body().unwrap();
+            assert!(matches!(body(&run), Step::Done));
+            let cancel = canceller.join().unwrap();
+            match (cancel, completion.try_take()) {
+                (Cancel::TooLate, Some(Ok(7))) => {}
+                (
+                    Cancel::Flagged,
+                    Some(Err(Error::Canceled {
+                        late: Some(late), ..
+                    })),
+                ) => {
+                    assert_eq!(late.into_value::<u32>(), Some(7));
+                }
+                (cancel, outcome) => panic!("impossible: {cancel:?} with {outcome:?}"),
+            }
+            assert!(!completion.resolve(Ok(0)), "resolved exactly once");
+        });
+    }
+}

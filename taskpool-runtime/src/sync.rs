@@ -1,12 +1,12 @@
 //! The synchronization types the scheduler uses, in one place.
 //!
-//! Under `--cfg loom` they are loom's model-checked versions, so the park/wake protocol and the
+//! Under `--cfg taskpool_loom` they are loom's model-checked versions, so the park/wake protocol and the
 //! cancel-versus-start race can be explored exhaustively; otherwise they are std's. Poisoning is
 //! ignored: every critical section leaves the state consistent before it can panic.
 
-#[cfg(loom)]
+#[cfg(taskpool_loom)]
 pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard, atomic};
-#[cfg(not(loom))]
+#[cfg(not(taskpool_loom))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard, atomic};
 // Reference counting has no interleavings worth exploring; std's `Arc` (with `Weak`) is kept.
 pub(crate) use std::sync::Arc;

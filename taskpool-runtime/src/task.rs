@@ -71,7 +71,7 @@ impl TaskRecord {
         TaskRecord::new("<refused descriptor>", false)
     }
 
-    fn new(function: &'static str, long: bool) -> TaskRecord {
+    pub(crate) fn new(function: &'static str, long: bool) -> TaskRecord {
         TaskRecord {
             id: TaskId::next(),
             name: None,

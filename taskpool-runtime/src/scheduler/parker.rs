@@ -30,7 +30,7 @@ impl Parker {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, taskpool_loom))]
 mod loom_tests {
     use super::*;
     use loom::sync::Arc;
