@@ -25,8 +25,11 @@ extern crate self as taskpool;
 mod codec;
 mod error;
 mod function;
+mod lock;
 mod priority;
 mod registry;
+mod sendable;
+mod shared;
 mod sync;
 mod task;
 
@@ -34,14 +37,18 @@ pub use codec::DEFAULT_MAX_SERIALIZED_BYTES;
 pub use concurrent_macro::concurrent;
 pub use error::{BoxError, Error, LateOutcome, Result};
 pub use function::{BoxFuture, ConcurrentFunction, Fallible, Invocation, Transferable};
+pub use lock::{AsyncLock, AsyncLockGuard, LockFuture};
 pub use priority::Priority;
+pub use sendable::Sendable;
 pub use sendable_macro::sendable;
+pub use shared::Shared;
 pub use task::{Executable, LongTask, Task, TaskDurations, TaskId};
 
 /// Items the macros' expansions name. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::registry::FunctionEntry;
+    pub use crate::sendable::SendableField;
     pub use inventory;
     pub use serde;
 }
