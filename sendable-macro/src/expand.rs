@@ -20,20 +20,38 @@ pub fn expand(data: &SendableData) -> TokenStream {
     let input = &data.input;
     let name = &input.ident;
 
+    let fields = field_types(&input.data);
+
+    // The serde impls are bounded on the field types (under an unused `for<'__a>`, so the bounds
+    // are checked where the impls are used, not where they are defined). A field that is not
+    // serializable then leaves the type without a serde impl instead of producing a cascade of
+    // errors inside the derived code; the field check below reports it once, at the field.
+    let bound = |trait_path: &str| {
+        fields
+            .iter()
+            .map(|ty| format!("for<'__a> {}: {trait_path}", quote!(#ty)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let (has_serialize, has_deserialize) = existing_serde_derives(input);
     let mut derives = Vec::new();
+    let mut bounds = Vec::new();
     if !has_serialize {
         derives.push(quote!(::taskpool::__private::serde::Serialize));
+        let text = bound("::taskpool::__private::serde::Serialize");
+        bounds.push(quote!(serialize = #text));
     }
     if !has_deserialize {
         derives.push(quote!(::taskpool::__private::serde::Deserialize));
+        let text = bound("::taskpool::__private::serde::Deserialize<'de>");
+        bounds.push(quote!(deserialize = #text));
     }
     let derive_attrs = if derives.is_empty() {
         quote!()
     } else {
         quote! {
             #[derive(#(#derives),*)]
-            #[serde(crate = "::taskpool::__private::serde")]
+            #[serde(crate = "::taskpool::__private::serde", bound(#(#bounds),*))]
         }
     };
 
@@ -58,8 +76,17 @@ pub fn expand(data: &SendableData) -> TokenStream {
         }
     }
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    // The marker impl holds exactly when the type is transferable and `Sync` (checked at use).
+    let mut marker_generics = generics.clone();
+    marker_generics
+        .make_where_clause()
+        .predicates
+        .push(syn::parse_quote! {
+            for<'__a> #name #ty_generics: ::taskpool::Transferable + ::core::marker::Sync
+        });
+    let marker_where = &marker_generics.where_clause;
 
-    let field_checks = field_types(&input.data).into_iter().map(|ty| {
+    let field_checks = fields.iter().map(|ty| {
         quote_spanned! {ty.span()=>
             __assert_sendable_field::<#ty>();
         }
@@ -69,7 +96,7 @@ pub fn expand(data: &SendableData) -> TokenStream {
         #derive_attrs
         #input
 
-        impl #impl_generics ::taskpool::Sendable for #name #ty_generics #where_clause {}
+        impl #impl_generics ::taskpool::Sendable for #name #ty_generics #marker_where {}
 
         const _: () = {
             fn __assert_sendable_field<T: ::taskpool::__private::SendableField>() {}
