@@ -74,7 +74,9 @@ struct Waiter {
 }
 
 fn lock_ignoring_poison<U>(mutex: &Mutex<U>) -> MutexGuard<'_, U> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<T> AsyncLock<T> {

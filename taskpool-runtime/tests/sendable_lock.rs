@@ -10,7 +10,7 @@ use std::time::Duration;
 use taskpool::{AsyncLock, ConcurrentFunction, Invocation, Shared, concurrent, sendable};
 
 #[sendable]
-pub struct Counter {
+struct Counter {
     pub value: AsyncLock<u64>,
 }
 

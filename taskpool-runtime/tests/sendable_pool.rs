@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use taskpool::{AsyncLock, Shared, Task, TaskPool, concurrent, sendable};
 
 #[sendable]
-pub struct Dataset {
+struct Dataset {
     pub rows: Vec<u64>,
     pub visits: AtomicU64,
 }
@@ -18,7 +18,7 @@ fn dataset_address(data: Shared<Dataset>) -> usize {
 }
 
 #[sendable]
-pub struct Tally {
+struct Tally {
     pub total: AsyncLock<u64>,
 }
 

@@ -9,7 +9,7 @@ use taskpool::{ConcurrentFunction, Invocation, Shared, concurrent, sendable};
 
 #[sendable]
 #[derive(Debug)]
-pub struct Model {
+struct Model {
     pub weights: Vec<f32>,
     pub reads: AtomicU64,
 }
@@ -90,7 +90,7 @@ fn a_serialized_shared_value_is_a_copy() {
 
 #[sendable]
 #[derive(Debug, PartialEq)]
-pub enum Job<T> {
+enum Job<T> {
     Resize { width: u32, height: u32 },
     Payload(T),
 }
