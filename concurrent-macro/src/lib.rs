@@ -3,9 +3,9 @@
 //! Use it through the `taskpool` crate (`taskpool::concurrent`); this crate only hosts the macro.
 //! The macro works in three steps, each in its own module:
 //!
-//! 1. [`parse`] reads the item and makes sure it is a function at all;
-//! 2. [`validate`] applies the compile-time rules and collects *every* violation;
-//! 3. [`expand`] generates the task machinery.
+//! 1. `parse` reads the item and makes sure it is a function at all;
+//! 2. `validate` applies the compile-time rules and collects *every* violation;
+//! 3. `expand` generates the task machinery.
 //!
 //! When a rule is broken, the original function is emitted unchanged next to the errors, so the
 //! rest of the crate still type-checks and IDEs keep working.

@@ -2,8 +2,8 @@
 //! reference in `taskpool` (ArkTS `@Sendable`).
 //!
 //! Use it through the `taskpool` crate (`taskpool::sendable`). Like `#[concurrent]` it works in
-//! three steps: [`parse`] (a struct or enum), [`validate`] (every rule, every violation
-//! collected) and [`expand`] (serde derives through `taskpool`'s re-export, the `Sendable`
+//! three steps: `parse` (a struct or enum), `validate` (every rule, every violation
+//! collected) and `expand` (serde derives through `taskpool`'s re-export, the `Sendable`
 //! marker, and a type-level check of every field). On errors the item is emitted unchanged next
 //! to them.
 
