@@ -201,6 +201,17 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
                 let (#(#locals,)*) = args;
                 #invoke_body
             }
+            // Clone the arguments for each run when they are `Clone` (a `Shared<T>` stays
+            // shared), otherwise copy them through serde: the `&&Copier` receiver selects.
+            #[allow(clippy::needless_borrow)]
+            fn copy_args(
+                args: &Self::Args,
+            ) -> ::core::result::Result<Self::Args, ::taskpool::Error> {
+                #[allow(unused_imports)]
+                use ::taskpool::__private::{ViaClone as _, ViaSerde as _};
+                (&&::taskpool::__private::Copier(args))
+                    .copy_args(::taskpool::__private::by_serialization::<Self>)
+            }
         }
 
         #(#cfgs)*

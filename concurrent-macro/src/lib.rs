@@ -3,9 +3,9 @@
 //! Use it through the `taskpool` crate (`taskpool::concurrent`); this crate only hosts the macro.
 //! The macro works in three steps, each in its own module:
 //!
-//! 1. [`parse`] reads the item and makes sure it is a function at all;
-//! 2. [`validate`] applies the compile-time rules and collects *every* violation;
-//! 3. [`expand`] generates the task machinery.
+//! 1. `parse` reads the item and makes sure it is a function at all;
+//! 2. `validate` applies the compile-time rules and collects *every* violation;
+//! 3. `expand` generates the task machinery.
 //!
 //! When a rule is broken, the original function is emitted unchanged next to the errors, so the
 //! rest of the crate still type-checks and IDEs keep working.
@@ -17,7 +17,30 @@ mod parse;
 mod types;
 mod validate;
 
-/// Marks a free function as a task function. See `taskpool::concurrent` for the documentation.
+/// Marks a free function (`fn` or `async fn`) as a task function of `taskpool`.
+///
+/// The function stays callable as before, and gains a name the pool can run:
+///
+/// ```ignore
+/// use taskpool::{concurrent, Task};
+///
+/// #[concurrent]
+/// fn add(a: i32, b: i32) -> i32 {
+///     a + b
+/// }
+///
+/// assert_eq!(add(1, 2), 3);              // still an ordinary call
+/// let task: Task<i32> = add::task(1, 2); // same as Task::new(add, (1, 2))
+/// ```
+///
+/// Parameters and the result must be owned values that can cross threads (serializable, or
+/// `#[sendable]` in a `Shared<T>`). Methods, generics, borrowed data, `Rc`/`Cell`, closures,
+/// returned futures or handles, `unsafe`/`extern` functions, `thread_local!` and `static mut`
+/// are rejected at compile time, each with its own message. A function returning
+/// `…Result<T, E>` yields `T` and fails the task with the `E`. An `async fn` is awaited on the
+/// worker; its future must be `Send`, and calling it directly returns a boxed future.
+///
+/// (These examples are compiled by the `taskpool` crate's own tests.)
 #[proc_macro_attribute]
 pub fn concurrent(attr: TokenStream, item: TokenStream) -> TokenStream {
     let attr = proc_macro2::TokenStream::from(attr);

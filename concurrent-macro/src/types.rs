@@ -64,6 +64,7 @@ pub fn pretty(tokens: &impl ToTokens) -> String {
         (" <", "<"),
         (" >", ">"),
         (" ,", ","),
+        (" : ", ": "),
         ("& ", "&"),
         ("( ", "("),
         (" )", ")"),
@@ -117,12 +118,15 @@ pub fn check(ty: &Type, position: Position, errors: &mut Errors) {
                 _ => "",
             };
             let message = match position {
+                Position::Param if reference.mutability.is_some() => format!(
+                    "a task cannot write into the caller's data through `{written}`; {suggestion}"
+                ),
                 Position::Param => format!(
                     "borrowed data cannot be a task argument: `{written}`{statik}; {suggestion}"
                 ),
                 Position::Return => format!(
                     "a task cannot return borrowed data: `{written}`{statik}; {}",
-                    suggestion.replacen("take", "return", 1)
+                    owned_form(&reference.elem, false).replacen("take", "return", 1)
                 ),
             };
             errors.push(ty, message);
@@ -361,7 +365,7 @@ fn closure_param_message(written: &str) -> String {
 fn owned_form(elem: &Type, mutable: bool) -> String {
     if mutable {
         return format!(
-            "a task cannot write into the caller's data: take `{}` by value and return the new value, or share an `AsyncLock` through `Shared<T>`",
+            "take `{}` by value and return the new value, or share an `AsyncLock` through `Shared<T>`",
             pretty(elem)
         );
     }

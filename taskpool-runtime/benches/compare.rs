@@ -436,6 +436,21 @@ fn thread_cpu() -> HashMap<u64, (String, u64)> {
     threads
 }
 
+/// On-CPU nanoseconds of the whole process so far (live threads only).
+fn process_cpu_ns() -> u64 {
+    thread_cpu().values().map(|(_, ns)| ns).sum()
+}
+
+/// The system's 1-minute load average, if `/proc/loadavg` is readable.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Fallback when `schedstat` is missing: `utime + stime` (fields 14 and 15 of `stat`, in ticks of
 /// 10 ms) in nanoseconds.
 fn stat_ticks_ns(path: &std::path::Path) -> Option<u64> {
@@ -614,7 +629,13 @@ fn main() {
         "tokio: multi-thread runtime with 1 async worker (idle) and max_blocking_threads = \
          {threads}; rayon and threadpool return results through an mpsc channel."
     );
-    println!("note: the machine may be shared with other builds; figures can be noisy.\n");
+    let fmt_load =
+        |load: Option<f64>| load.map_or_else(|| "unknown".to_owned(), |l| format!("{l:.2}"));
+    println!(
+        "note: the machine may be shared with other builds; figures can be noisy. 1-minute load \
+         average at start: {}\n",
+        fmt_load(load_average())
+    );
 
     // --- Idle cost of taskpool alone, before any other pool exists -------------------------------
     let taskpool = TaskPool::builder()
@@ -684,16 +705,21 @@ fn main() {
     println!("## 1. throughput: {THROUGHPUT_TASKS} empty tasks from one thread, all awaited");
     for peer in PEERS {
         let s = throughput[index(peer)];
-        let ratio = s.median / throughput[0].median;
+        let ratio = if peer == Peer::Taskpool {
+            "reference".to_owned()
+        } else {
+            format!(
+                "taskpool/{} = {:.2}x",
+                peer.name(),
+                throughput[0].median / s.median
+            )
+        };
         println!(
-            "  {:<22} median {:>10} (min {}, max {})  taskpool/{} = {:.2}x; submission alone \
-             {}",
+            "  {:<22} median {:>10} (min {}, max {}); submission alone {}; {ratio}",
             peer.name(),
             fmt_rate(s.median),
             fmt_rate(s.min),
             fmt_rate(s.max),
-            peer.name(),
-            1.0 / ratio,
             fmt_rate(submit_rate[index(peer)].median),
         );
     }
@@ -714,15 +740,22 @@ fn main() {
     );
     for peer in PEERS {
         let s = latency[index(peer)];
+        let ratio = if peer == Peer::Taskpool {
+            "reference".to_owned()
+        } else {
+            format!(
+                "{}/taskpool = {:.0}x",
+                peer.name(),
+                s.median / latency[0].median
+            )
+        };
         println!(
-            "  {:<22} median {:>10} (min {}, max {}) = {:.2} LOW lengths  {}/taskpool = {:.0}x",
+            "  {:<22} median {:>10} (min {}, max {}) = {:.2} LOW lengths; {ratio}",
             peer.name(),
             fmt_secs(s.median),
             fmt_secs(s.min),
             fmt_secs(s.max),
             s.median / low_len,
-            peer.name(),
-            s.median / latency[0].median,
         );
     }
     println!();
@@ -731,39 +764,53 @@ fn main() {
     let mut speedup: PerPeer<f64> = Default::default();
     let mut full_times: PerPeer<f64> = Default::default();
     let mut single_times: PerPeer<f64> = Default::default();
+    let mut cores_obtained: PerPeer<f64> = Default::default();
+    // The full pool's run, with the CPU time the process got meanwhile.
+    let full_run = |peer: Peer| {
+        let before = process_cpu_ns();
+        let time = pools.cpu_batch(peer, iters);
+        let cpu = process_cpu_ns().saturating_sub(before);
+        (time, cpu as f64 / 1e9 / time.as_secs_f64())
+    };
     for round in 0..rounds {
         for peer in rotation(round) {
             // Alternate which size goes first, so neither always follows the other.
-            let (one, all) = if round % 2 == 0 {
+            let (one, (all, obtained)) = if round % 2 == 0 {
                 let one = single.cpu_batch(peer, iters);
-                (one, pools.cpu_batch(peer, iters))
+                (one, full_run(peer))
             } else {
-                let all = pools.cpu_batch(peer, iters);
+                let all = full_run(peer);
                 (single.cpu_batch(peer, iters), all)
             };
             let i = index(peer);
+            cores_obtained[i].push(obtained);
             speedup[i].push(one.as_secs_f64() / all.as_secs_f64());
             single_times[i].push(one.as_secs_f64());
             full_times[i].push(all.as_secs_f64());
         }
     }
     let speedup: Vec<Summary> = speedup.iter().map(|s| summarize(s)).collect();
+    let cores_obtained: Vec<Summary> = cores_obtained.iter().map(|s| summarize(s)).collect();
     println!(
         "## 3. CPU-bound: {CPU_TASKS} tasks of ~{} fixed work; speedup = time(1 thread) / \
-         time({threads} threads) on {cores} cores (median of per-round ratios)",
+         time({threads} threads) on {cores} cores (median of per-round ratios); \"cores obtained\" \
+         = process CPU time / wall time during the {threads}-thread run (below {cores}: the machine \
+         was busy with other work)",
         fmt_secs(CPU_TASK_TARGET.as_secs_f64())
     );
     for peer in PEERS {
         let i = index(peer);
         let s = speedup[i];
         println!(
-            "  {:<22} speedup median {:.2}x (min {:.2}x, max {:.2}x); 1 thread {}, {threads} threads {}",
+            "  {:<22} speedup median {:.2}x (min {:.2}x, max {:.2}x); 1 thread {}, {threads} \
+             threads {}; cores obtained {:.2}",
             peer.name(),
             s.median,
             s.min,
             s.max,
             fmt_secs(summarize(&single_times[i]).median),
             fmt_secs(summarize(&full_times[i]).median),
+            cores_obtained[i].median,
         );
     }
     println!();
@@ -840,11 +887,16 @@ fn main() {
         latency[1].median / latency[0].median,
         met(in_lows <= TARGET_HIGH_IN_LOW_LENGTHS),
     );
-    let sp = |i: usize| format!("{:.2}x", speedup[i].median);
+    let sp = |i: usize| {
+        format!(
+            "{:.2}x ({:.2} cores obtained)",
+            speedup[i].median, cores_obtained[i].median
+        )
+    };
     let _ = writeln!(
         table,
         "| CPU-bound speedup, {CPU_TASKS} × ~5 ms, 1 → {threads} threads on {cores} cores | {} | \
-         {} | {} | {} | taskpool/rayon {:.2} | ≥ {TARGET_SPEEDUP}x | {} |",
+         {} | {} | {} | taskpool/rayon {:.2}x | ≥ {TARGET_SPEEDUP}x | {} |",
         sp(0),
         sp(1),
         sp(2),
@@ -868,7 +920,8 @@ fn main() {
     println!("## Summary ({cores} cores, {threads} threads per pool, {rounds} rounds, medians)\n");
     print!("{table}");
     println!(
-        "\ntotal bench time: {}",
-        fmt_secs(bench_start.elapsed().as_secs_f64())
+        "\ntotal bench time: {}; 1-minute load average at the end: {}",
+        fmt_secs(bench_start.elapsed().as_secs_f64()),
+        fmt_load(load_average())
     );
 }

@@ -29,11 +29,14 @@ mod error;
 mod function;
 mod handle;
 mod info;
+mod lock;
 mod pool;
 mod priority;
 mod registry;
 mod run;
 mod scheduler;
+mod sendable;
+mod shared;
 mod supervisor;
 mod sync;
 mod task;
@@ -48,18 +51,22 @@ pub use error::{BoxError, Error, LateOutcome, Result};
 pub use function::{BoxFuture, ConcurrentFunction, Fallible, Invocation, Transferable};
 pub use handle::TaskHandle;
 pub use info::{TaskInfo, TaskPoolInfo, TaskState, ThreadInfo};
+pub use lock::{AsyncLock, AsyncLockGuard, LockFuture};
 pub use pool::{TaskPool, TaskPoolBuilder, default_max_threads};
 pub use priority::Priority;
 pub use registry::{duplicate_functions, registered_functions};
+pub use sendable::Sendable;
 pub use sendable_macro::sendable;
+pub use shared::Shared;
 pub use task::{Executable, LongTask, Task, TaskDurations, TaskId};
 pub use time::{Sleep, sleep};
 
 /// Items the macros' expansions name. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::codec::copy::{Copier, ViaClone, ViaSerde};
+    pub use crate::codec::copy::{Copier, ViaClone, ViaSerde, by_serialization};
     pub use crate::registry::FunctionEntry;
+    pub use crate::sendable::SendableField;
     pub use inventory;
     pub use serde;
 }

@@ -1,0 +1,131 @@
+//! Step 3: the expansion of a valid `#[sendable]` type.
+//!
+//! For `#[sendable] pub struct Point<T> { x: T }` this emits the type with
+//! `#[derive(Serialize, Deserialize)]` (through `taskpool`'s serde re-export, so users need no
+//! serde dependency), `impl<T> taskpool::Sendable for Point<T> where T: Transferable + Sync`,
+//! and a type-level assertion per field, spanned at the field's type, that the field is
+//! serializable and thread-safe.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{GenericParam, Path, Token, WherePredicate};
+
+use crate::parse::SendableData;
+use crate::validate::field_types;
+
+/// Generates the derives, the marker impl and the field checks.
+pub fn expand(data: &SendableData) -> TokenStream {
+    let input = &data.input;
+    let name = &input.ident;
+
+    let fields = field_types(&input.data);
+
+    // The serde impls are bounded on the field types (under an unused `for<'__a>`, so the bounds
+    // are checked where the impls are used, not where they are defined). A field that is not
+    // serializable then leaves the type without a serde impl instead of producing a cascade of
+    // errors inside the derived code; the field check below reports it once, at the field.
+    let bound = |trait_path: &str| {
+        fields
+            .iter()
+            .map(|ty| format!("for<'__a> {}: {trait_path}", quote!(#ty)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (has_serialize, has_deserialize) = existing_serde_derives(input);
+    let mut derives = Vec::new();
+    let mut bounds = Vec::new();
+    if !has_serialize {
+        derives.push(quote!(::taskpool::__private::serde::Serialize));
+        let text = bound("::taskpool::__private::serde::Serialize");
+        bounds.push(quote!(serialize = #text));
+    }
+    if !has_deserialize {
+        derives.push(quote!(::taskpool::__private::serde::Deserialize));
+        let text = bound("::taskpool::__private::serde::Deserialize<'de>");
+        bounds.push(quote!(deserialize = #text));
+    }
+    let derive_attrs = if derives.is_empty() {
+        quote!()
+    } else {
+        quote! {
+            #[derive(#(#derives),*)]
+            #[serde(crate = "::taskpool::__private::serde", bound(#(#bounds),*))]
+        }
+    };
+
+    // Every type parameter must itself be sendable field material.
+    let mut generics = input.generics.clone();
+    let type_params: Vec<_> = input
+        .generics
+        .params
+        .iter()
+        .filter_map(|param| match param {
+            GenericParam::Type(ty) => Some(ty.ident.clone()),
+            _ => None,
+        })
+        .collect();
+    {
+        let where_clause = generics.make_where_clause();
+        for param in &type_params {
+            let predicate: WherePredicate = syn::parse_quote! {
+                #param: ::taskpool::Transferable + ::core::marker::Sync
+            };
+            where_clause.predicates.push(predicate);
+        }
+    }
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    // The marker impl holds exactly when the type is transferable and `Sync` (checked at use).
+    let mut marker_generics = generics.clone();
+    marker_generics
+        .make_where_clause()
+        .predicates
+        .push(syn::parse_quote! {
+            for<'__a> #name #ty_generics: ::taskpool::Transferable + ::core::marker::Sync
+        });
+    let marker_where = &marker_generics.where_clause;
+
+    let field_checks = fields.iter().map(|ty| {
+        quote_spanned! {ty.span()=>
+            __assert_sendable_field::<#ty>();
+        }
+    });
+
+    quote! {
+        #derive_attrs
+        #input
+
+        impl #impl_generics ::taskpool::Sendable for #name #ty_generics #marker_where {}
+
+        const _: () = {
+            fn __assert_sendable_field<T: ::taskpool::__private::SendableField>() {}
+            #[allow(dead_code)]
+            fn __check #impl_generics () #where_clause {
+                #(#field_checks)*
+            }
+        };
+    }
+}
+
+/// Whether the user already derives `Serialize` / `Deserialize` (then we do not derive it again).
+fn existing_serde_derives(input: &syn::DeriveInput) -> (bool, bool) {
+    let mut found = (false, false);
+    for attr in &input.attrs {
+        if !attr.path().is_ident("derive") {
+            continue;
+        }
+        let Ok(paths) = attr.parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated)
+        else {
+            continue;
+        };
+        for path in paths {
+            match path.segments.last().map(|s| s.ident.to_string()).as_deref() {
+                Some("Serialize") => found.0 = true,
+                Some("Deserialize") => found.1 = true,
+                _ => {}
+            }
+        }
+    }
+    found
+}

@@ -1,0 +1,226 @@
+//! Step 2: the rules of `#[sendable]`, every violation collected and spanned at the offending
+//! generic parameter or field type.
+
+use quote::ToTokens;
+use syn::{
+    Data, Fields, GenericArgument, GenericParam, PathArguments, Type, TypeParamBound, TypePath,
+};
+
+use crate::parse::SendableData;
+
+/// Accumulates errors.
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
+        let error = syn::Error::new_spanned(tokens, message);
+        match &mut self.0 {
+            Some(errors) => errors.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+}
+
+/// Applies every rule; `Err` carries all violations combined.
+pub fn validate(data: &SendableData) -> syn::Result<()> {
+    let input = &data.input;
+    let mut errors = Errors::default();
+    for param in &input.generics.params {
+        if let GenericParam::Lifetime(lifetime) = param {
+            errors.push(
+                &lifetime.lifetime,
+                format!(
+                    "a `#[sendable]` type cannot have lifetime parameters (`{}`): it is shared between threads for as long as any of them holds it, so it must own its data; remove `{}` and use owned field types",
+                    lifetime.lifetime, lifetime.lifetime
+                ),
+            );
+        }
+    }
+    for field_type in field_types(&input.data) {
+        check(field_type, &mut errors);
+    }
+    match errors.0 {
+        Some(errors) => Err(errors),
+        None => Ok(()),
+    }
+}
+
+/// Every field type of a struct or of all variants of an enum.
+pub fn field_types(data: &Data) -> Vec<&Type> {
+    fn fields(fields: &Fields) -> Vec<&Type> {
+        fields.iter().map(|field| &field.ty).collect()
+    }
+    match data {
+        Data::Struct(data) => fields(&data.fields),
+        Data::Enum(data) => data
+            .variants
+            .iter()
+            .flat_map(|v| fields(&v.fields))
+            .collect(),
+        Data::Union(data) => data.fields.named.iter().map(|f| &f.ty).collect(),
+    }
+}
+
+/// Renders a type the way a person writes it.
+fn pretty(tokens: &impl ToTokens) -> String {
+    let mut out = tokens.to_token_stream().to_string();
+    for (from, to) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" < ", "<"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        ("& ", "&"),
+        ("( ", "("),
+        (" )", ")"),
+        ("[ ", "["),
+        (" ]", "]"),
+        ("* const", "*const"),
+        ("* mut", "*mut"),
+        ("' ", "'"),
+        ("- >", "->"),
+        ("fn (", "fn("),
+        ("Fn (", "Fn("),
+        ("FnMut (", "FnMut("),
+        ("FnOnce (", "FnOnce("),
+    ] {
+        out = out.replace(from, to);
+    }
+    out.replace(")->", ") ->")
+}
+
+fn check(ty: &Type, errors: &mut Errors) {
+    match ty {
+        Type::Reference(reference) => {
+            let owned = match &*reference.elem {
+                Type::Slice(slice) => format!("Vec<{}>", pretty(&slice.elem)),
+                Type::Path(path) if path.path.is_ident("str") => "String".to_owned(),
+                elem => pretty(elem),
+            };
+            errors.push(
+                ty,
+                format!(
+                    "a `#[sendable]` type cannot hold borrowed data (`{}`): it is shared between threads and must own its fields; use the owned `{owned}` (or `Shared<{owned}>` for another `#[sendable]` value)",
+                    pretty(ty)
+                ),
+            );
+        }
+        Type::Ptr(_) => errors.push(
+            ty,
+            format!(
+                "a `#[sendable]` type cannot hold a raw pointer (`{}`): it cannot be shared or serialized safely; use an owned value or `Shared<T>`",
+                pretty(ty)
+            ),
+        ),
+        Type::BareFn(_) => errors.push(ty, closure_message(ty)),
+        Type::TraitObject(object) => {
+            if is_closure(object.bounds.iter()) {
+                errors.push(ty, closure_message(ty));
+            } else {
+                errors.push(ty, trait_object_message(ty));
+            }
+        }
+        Type::ImplTrait(_) => errors.push(ty, trait_object_message(ty)),
+        Type::Path(path) => check_path(ty, path, errors),
+        Type::Tuple(tuple) => tuple.elems.iter().for_each(|t| check(t, errors)),
+        Type::Array(array) => check(&array.elem, errors),
+        Type::Slice(slice) => check(&slice.elem, errors),
+        Type::Paren(paren) => check(&paren.elem, errors),
+        Type::Group(group) => check(&group.elem, errors),
+        _ => {}
+    }
+}
+
+fn check_path(ty: &Type, path: &TypePath, errors: &mut Errors) {
+    let Some(last) = path.path.segments.last() else {
+        return;
+    };
+    let name = last.ident.to_string();
+    let in_sync = path.path.segments.iter().any(|s| s.ident == "sync");
+    let advice = match name.as_str() {
+        "Rc" => Some((
+            "`Rc` counts references without synchronization",
+            "`Shared<T>` (for a `#[sendable]` T) or `Arc<T>`",
+        )),
+        "Weak" if !in_sync => Some((
+            "`rc::Weak` counts references without synchronization",
+            "`Shared<T>` or `std::sync::Weak<T>`",
+        )),
+        "Cell" => Some((
+            "`Cell` is single-threaded interior mutability",
+            "an atomic (`AtomicU64`, `AtomicBool`, ...) or `AsyncLock<T>`",
+        )),
+        "RefCell" | "UnsafeCell" => Some((
+            "it is single-threaded interior mutability",
+            "`AsyncLock<T>` (or `std::sync::Mutex<T>` if you never serialize it)",
+        )),
+        "OnceCell" | "LazyCell" if !in_sync => Some((
+            "it is single-threaded lazy initialization",
+            "`std::sync::OnceLock<T>`",
+        )),
+        _ => None,
+    };
+    if let Some((reason, instead)) = advice {
+        errors.push(
+            ty,
+            format!(
+                "`{}` cannot be a field of a `#[sendable]` type: {reason}, and the value is shared between threads; use {instead} instead",
+                pretty(ty)
+            ),
+        );
+        return;
+    }
+    if matches!(name.as_str(), "Box" | "Arc") {
+        if let PathArguments::AngleBracketed(args) = &last.arguments {
+            if let Some(GenericArgument::Type(Type::TraitObject(object))) = args.args.first() {
+                let message = if is_closure(object.bounds.iter()) {
+                    closure_message(ty)
+                } else {
+                    trait_object_message(ty)
+                };
+                errors.push(ty, message);
+                return;
+            }
+        }
+    }
+    if let Some(qself) = &path.qself {
+        check(&qself.ty, errors);
+    }
+    for segment in &path.path.segments {
+        if let PathArguments::AngleBracketed(args) = &segment.arguments {
+            for arg in &args.args {
+                if let GenericArgument::Type(inner) = arg {
+                    check(inner, errors);
+                }
+            }
+        }
+    }
+}
+
+fn is_closure<'a>(mut bounds: impl Iterator<Item = &'a TypeParamBound>) -> bool {
+    bounds.any(|bound| match bound {
+        TypeParamBound::Trait(bound) => bound
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| matches!(s.ident.to_string().as_str(), "Fn" | "FnMut" | "FnOnce")),
+        _ => false,
+    })
+}
+
+fn closure_message(ty: &Type) -> String {
+    format!(
+        "a `#[sendable]` type cannot hold a closure or function pointer (`{}`): code cannot be serialized; store data (an enum can select the behavior) and call named functions on it",
+        pretty(ty)
+    )
+}
+
+fn trait_object_message(ty: &Type) -> String {
+    format!(
+        "a `#[sendable]` type cannot hold a trait object (`{}`): a value of unknown type cannot be serialized; use a concrete type or an enum of the possible kinds",
+        pretty(ty)
+    )
+}

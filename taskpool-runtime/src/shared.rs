@@ -1,0 +1,166 @@
+//! `Shared<T>`: a `#[sendable]` value shared between threads by reference.
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::sendable::Sendable;
+
+/// A `#[sendable]` value shared between threads by reference: cloning a `Shared` copies a
+/// pointer, never the value (ArkTS passes `@Sendable` objects this way).
+///
+/// `Shared<T>` is an [`Arc<T>`] for [`Sendable`] types. It is a valid task argument and result:
+/// a task that is executed once receives the very same allocation the caller holds, with no
+/// serialization at all. Mutation goes through thread-safe fields such as atomics or an
+/// [`AsyncLock`](crate::AsyncLock).
+///
+/// `Shared<T>` is also `Serialize`/`Deserialize` (it serializes the value it points to), because a
+/// task's arguments must be serializable to be logged, persisted, or copied for a task that runs
+/// several times. **A serialized and deserialized `Shared` is a copy**, no longer shared with the
+/// original; only in-process moves and clones keep the sharing.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use taskpool::{sendable, Shared};
+///
+/// #[sendable]
+/// pub struct Hits {
+///     pub count: AtomicU32,
+/// }
+///
+/// let hits = Shared::new(Hits { count: AtomicU32::new(0) });
+/// let other = hits.clone();
+/// std::thread::spawn(move || other.count.fetch_add(1, Ordering::SeqCst))
+///     .join()
+///     .unwrap();
+/// assert_eq!(hits.count.load(Ordering::SeqCst), 1);
+/// ```
+pub struct Shared<T>(Arc<T>);
+
+impl<T: Sendable> Shared<T> {
+    /// Moves `value` into a new shared allocation.
+    ///
+    /// ```
+    /// use taskpool::{sendable, Shared};
+    ///
+    /// #[sendable]
+    /// pub struct Point {
+    ///     pub x: i32,
+    /// }
+    /// let point = Shared::new(Point { x: 1 });
+    /// assert_eq!(point.x, 1);
+    /// ```
+    pub fn new(value: T) -> Shared<T> {
+        Shared(Arc::new(value))
+    }
+}
+
+impl<T> Shared<T> {
+    /// True if both handles point to the same allocation (not merely equal values).
+    ///
+    /// ```
+    /// use taskpool::{sendable, Shared};
+    ///
+    /// #[sendable]
+    /// pub struct Flag {
+    ///     pub on: bool,
+    /// }
+    /// let a = Shared::new(Flag { on: true });
+    /// let b = a.clone();
+    /// let c = Shared::new(Flag { on: true });
+    /// assert!(Shared::ptr_eq(&a, &b));
+    /// assert!(!Shared::ptr_eq(&a, &c));
+    /// ```
+    pub fn ptr_eq(this: &Shared<T>, other: &Shared<T>) -> bool {
+        Arc::ptr_eq(&this.0, &other.0)
+    }
+
+    /// The address of the shared value: equal for every handle to the same allocation, so a
+    /// task can prove it received the caller's value and not a copy.
+    ///
+    /// ```
+    /// use taskpool::{sendable, Shared};
+    ///
+    /// #[sendable]
+    /// pub struct Blob {
+    ///     pub bytes: Vec<u8>,
+    /// }
+    /// let blob = Shared::new(Blob { bytes: vec![1, 2, 3] });
+    /// let address = Shared::as_ptr(&blob) as usize;
+    /// let seen = std::thread::spawn({
+    ///     let blob = blob.clone();
+    ///     move || Shared::as_ptr(&blob) as usize
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// assert_eq!(address, seen);
+    /// ```
+    pub fn as_ptr(this: &Shared<T>) -> *const T {
+        Arc::as_ptr(&this.0)
+    }
+
+    /// How many handles point to this value right now.
+    ///
+    /// ```
+    /// use taskpool::{sendable, Shared};
+    ///
+    /// #[sendable]
+    /// pub struct Unit {
+    ///     pub id: u8,
+    /// }
+    /// let a = Shared::new(Unit { id: 0 });
+    /// let b = a.clone();
+    /// assert_eq!(Shared::handle_count(&b), 2);
+    /// ```
+    pub fn handle_count(this: &Shared<T>) -> usize {
+        Arc::strong_count(&this.0)
+    }
+}
+
+impl<T> Clone for Shared<T> {
+    /// Another handle to the same value; the value itself is not cloned.
+    fn clone(&self) -> Shared<T> {
+        Shared(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> AsRef<T> for Shared<T> {
+    fn as_ref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Sendable> From<T> for Shared<T> {
+    fn from(value: T) -> Shared<T> {
+        Shared::new(value)
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Shared").field(&*self.0).finish()
+    }
+}
+
+impl<T: Serialize> Serialize for Shared<T> {
+    /// Serializes the shared value itself (a deserialized `Shared` is a copy).
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (*self.0).serialize(serializer)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shared<T> {
+    /// Builds a new, independent allocation from the serialized value.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Shared<T>, D::Error> {
+        T::deserialize(deserializer).map(|value| Shared(Arc::new(value)))
+    }
+}

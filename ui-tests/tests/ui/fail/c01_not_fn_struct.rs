@@ -1,0 +1,8 @@
+use taskpool::concurrent;
+
+#[concurrent]
+pub struct Job {
+    id: u32,
+}
+
+fn main() {}

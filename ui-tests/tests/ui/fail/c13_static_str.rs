@@ -1,0 +1,8 @@
+use taskpool::concurrent;
+
+#[concurrent]
+fn greet(name: &'static str) -> String {
+    format!("hello {name}")
+}
+
+fn main() {}

@@ -1,0 +1,3 @@
+fn main() {
+    let _task = taskpool::Task::new(|x: i32| x * 2, (1,));
+}

@@ -1,0 +1,6 @@
+use taskpool::concurrent;
+
+#[concurrent(priority = "high")]
+fn work() {}
+
+fn main() {}
