@@ -17,6 +17,8 @@ use crate::task::TaskId;
 pub(crate) struct Completion<T> {
     slot: Mutex<Slot<T>>,
     resolved: Condvar,
+    /// Threads blocked in `wait`; the condition variable is notified only if there are any.
+    blocked: crate::sync::atomic::AtomicUsize,
 }
 
 enum Slot<T> {
@@ -30,6 +32,7 @@ impl<T> Completion<T> {
         Arc::new(Completion {
             slot: Mutex::new(Slot::Pending(None)),
             resolved: Condvar::new(),
+            blocked: crate::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -44,7 +47,10 @@ impl<T> Completion<T> {
             *slot = Slot::Ready(outcome);
             waker
         };
-        self.resolved.notify_all();
+        // `blocked` only changes under the slot lock, which a waiter holds until it sleeps.
+        if self.blocked.load(crate::sync::atomic::Ordering::Acquire) > 0 {
+            self.resolved.notify_all();
+        }
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -72,16 +78,21 @@ impl<T> Completion<T> {
                 Slot::Taken => panic!("a TaskHandle was waited on after it returned its outcome"),
                 pending @ Slot::Pending(_) => *slot = pending,
             }
-            slot = match deadline {
+            let left = match deadline {
+                None => None,
+                Some(deadline) => Some(deadline.checked_duration_since(Instant::now())?),
+            };
+            self.blocked.fetch_add(1, crate::sync::atomic::Ordering::AcqRel);
+            slot = match left {
                 None => self.resolved.wait(slot).unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let left = deadline.checked_duration_since(Instant::now())?;
+                Some(left) => {
                     self.resolved
                         .wait_timeout(slot, left)
                         .unwrap_or_else(|e| e.into_inner())
                         .0
                 }
             };
+            self.blocked.fetch_sub(1, crate::sync::atomic::Ordering::AcqRel);
         }
     }
 

@@ -15,6 +15,10 @@ use crate::scheduler::parker::Parker;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, Mutex, lock};
 
+/// How many times a worker that ran out of work looks again, yielding in between, before it
+/// parks.
+const SEARCHES_BEFORE_SLEEP: u32 = 32;
+
 /// The keys of a worker's suspended tasks whose wakers fired.
 pub(crate) struct Inbox {
     woken: Mutex<VecDeque<usize>>,
@@ -82,19 +86,37 @@ pub(crate) fn run(pool: Arc<PoolShared>, worker: NewWorker) {
     };
     let limit = pool.config.time_limit;
     let mut report = Report::default();
+    let mut searches = 0;
     loop {
         let local_ready = !inbox.is_empty();
-        let next = pool
-            .core()
-            .next_for(worker.id, std::mem::take(&mut report), local_ready);
+        let next = pool.core().next_for(
+            worker.id,
+            std::mem::take(&mut report),
+            local_ready,
+            searches > 0,
+            searches >= SEARCHES_BEFORE_SLEEP,
+        );
         match next {
-            Next::Run(run) => report = local.start(run, limit),
+            Next::Run(run) => {
+                searches = 0;
+                report = local.start(run, limit);
+            }
             Next::Local => {
+                searches = 0;
                 if let Some(key) = inbox.pop() {
                     report = local.resume(key, &pool, worker.id, limit);
                 }
             }
-            Next::Park => worker.parker.park(),
+            Next::Search => {
+                // Sleeping and being woken costs two system calls and a context switch; a
+                // burst of submissions usually refills the queue within a few yields.
+                searches += 1;
+                std::thread::yield_now();
+            }
+            Next::Park => {
+                searches = 0;
+                worker.parker.park();
+            }
             Next::Exit => break,
         }
     }

@@ -60,6 +60,9 @@ pub(crate) enum Next {
     Run(Arc<Run>),
     /// Poll a suspended task of its own that was woken.
     Local,
+    /// Nothing to do right now: look again shortly (the worker counts as searching, so
+    /// submitters need not wake anyone for it).
+    Search,
     /// Nothing to do: park until unparked.
     Park,
     /// Leave: the pool shut down, or this worker was released or retired.
@@ -83,6 +86,8 @@ pub(crate) struct Core {
     lanes: Lanes<Arc<Run>>,
     workers: Vec<WorkerSlot>,
     sleepers: Vec<WorkerId>,
+    /// Workers between two looks for work, who will look again before they sleep.
+    searching: usize,
     live: HashMap<TaskId, Vec<Arc<Run>>>,
     idle_task_in_flight: bool,
     long_holders: HashMap<TaskId, WorkerId>,
@@ -98,6 +103,7 @@ impl Core {
             lanes: Lanes::new(),
             workers: Vec::new(),
             sleepers: Vec::new(),
+            searching: 0,
             live: HashMap::new(),
             idle_task_in_flight: false,
             long_holders: HashMap::new(),
@@ -116,8 +122,14 @@ impl Core {
             .or_default()
             .push(Arc::clone(&run));
         self.lanes.push(priority, run);
+        // A searching worker will find this job itself; wake a sleeper only for the surplus.
+        let unpark = if self.lanes.len() > self.searching {
+            self.pop_sleeper()
+        } else {
+            None
+        };
         Wake {
-            unpark: self.pop_sleeper(),
+            unpark,
             spawn: self.grow_if_needed(priority == Priority::Idle),
         }
     }
@@ -188,8 +200,19 @@ impl Core {
             .expect("a worker asks for work only while its slot exists")
     }
 
-    /// Records what worker `me` just did and decides what it does next.
-    pub(crate) fn next_for(&mut self, me: WorkerId, report: Report, local_ready: bool) -> Next {
+    /// Records what worker `me` just did and decides what it does next. A worker that was told
+    /// to [`Next::Search`] calls again with `was_searching`; it may sleep only when `may_sleep`.
+    pub(crate) fn next_for(
+        &mut self,
+        me: WorkerId,
+        report: Report,
+        local_ready: bool,
+        was_searching: bool,
+        may_sleep: bool,
+    ) -> Next {
+        if was_searching {
+            self.searching -= 1;
+        }
         let index = self.slot_index(me);
         self.apply(index, report);
         if self.shutdown {
@@ -209,6 +232,10 @@ impl Core {
         }
         if let Some(run) = self.pick(index) {
             return Next::Run(run);
+        }
+        if !may_sleep {
+            self.searching += 1;
+            return Next::Search;
         }
         let slot = &mut self.workers[index];
         if !slot.sleeping {

@@ -36,6 +36,11 @@ impl<J> Lanes<J> {
             .sum()
     }
 
+    /// Waiting jobs in every lane.
+    pub(crate) fn len(&self) -> usize {
+        self.queues.iter().map(VecDeque::len).sum()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.queues.iter().all(VecDeque::is_empty)
     }
