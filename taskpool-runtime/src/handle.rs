@@ -82,7 +82,8 @@ impl<T> Completion<T> {
                 None => None,
                 Some(deadline) => Some(deadline.checked_duration_since(Instant::now())?),
             };
-            self.blocked.fetch_add(1, crate::sync::atomic::Ordering::AcqRel);
+            self.blocked
+                .fetch_add(1, crate::sync::atomic::Ordering::AcqRel);
             slot = match left {
                 None => self.resolved.wait(slot).unwrap_or_else(|e| e.into_inner()),
                 Some(left) => {
@@ -92,7 +93,8 @@ impl<T> Completion<T> {
                         .0
                 }
             };
-            self.blocked.fetch_sub(1, crate::sync::atomic::Ordering::AcqRel);
+            self.blocked
+                .fetch_sub(1, crate::sync::atomic::Ordering::AcqRel);
         }
     }
 

@@ -178,10 +178,9 @@ impl Run {
         )
     }
 
-    /// Marks the start of an execution slice; returns the execution time used before it.
-    pub(crate) fn begin_slice(&self) -> Duration {
+    /// Marks the start of an execution slice at `now`; returns the execution time used before.
+    pub(crate) fn begin_slice(&self, now: Instant) -> Duration {
         let mut timing = lock(&self.timing);
-        let now = Instant::now();
         timing.started.get_or_insert(now);
         timing.slice_started = Some(now);
         timing.cpu

@@ -9,6 +9,7 @@ use std::time::Instant;
 use crate::error::Error;
 use crate::pool::PoolShared;
 use crate::sync::Arc;
+use crate::sync::atomic::Ordering;
 
 pub(crate) fn run(pool: Arc<PoolShared>) {
     let config = pool.config.clone();
@@ -21,7 +22,8 @@ pub(crate) fn run(pool: Arc<PoolShared>) {
         let replacement = if expired.is_empty() {
             None
         } else {
-            core.grow_if_needed(false)
+            let demand = pool.intake.waiting_foreground.load(Ordering::SeqCst);
+            core.grow_if_needed(&pool.intake, demand, false)
         };
         let released = if now >= next_check {
             next_check = now + config.check_interval;
@@ -29,6 +31,7 @@ pub(crate) fn run(pool: Arc<PoolShared>) {
         } else {
             Vec::new()
         };
+        core.publish_counts(&pool.intake);
         drop(core);
 
         for run in expired {
@@ -40,10 +43,9 @@ pub(crate) fn run(pool: Arc<PoolShared>) {
         for parker in released {
             parker.unpark();
         }
-        pool.wake(crate::pool::Wake {
-            unpark: None,
-            spawn: replacement,
-        });
+        if let Some(worker) = replacement {
+            pool.spawn_worker(worker);
+        }
         pool.reap_exited_threads();
 
         let wake_at = [

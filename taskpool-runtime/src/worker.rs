@@ -4,12 +4,12 @@
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::context;
 use crate::error::Error;
 use crate::function::BoxFuture;
-use crate::pool::{NewWorker, Next, PoolShared, Report, WorkerId};
+use crate::pool::{Ask, NewWorker, Next, PoolShared, Report, WorkerId};
 use crate::run::{Run, Step};
 use crate::scheduler::parker::Parker;
 use crate::sync::atomic::{AtomicBool, Ordering};
@@ -88,18 +88,20 @@ pub(crate) fn run(pool: Arc<PoolShared>, worker: NewWorker) {
     let mut report = Report::default();
     let mut searches = 0;
     loop {
-        let local_ready = !inbox.is_empty();
-        let next = pool.core().next_for(
-            worker.id,
-            std::mem::take(&mut report),
-            local_ready,
-            searches > 0,
-            searches >= SEARCHES_BEFORE_SLEEP,
-        );
+        if let Some(run) = &report.finished {
+            pool.live.remove(run);
+        }
+        let ask = Ask {
+            report: std::mem::take(&mut report),
+            local_ready: !inbox.is_empty(),
+            was_searching: searches > 0,
+            may_sleep: searches >= SEARCHES_BEFORE_SLEEP,
+        };
+        let next = pool.core().next_for(&pool.intake, worker.id, ask);
         match next {
-            Next::Run(run) => {
+            Next::Run(run, picked_at) => {
                 searches = 0;
-                report = local.start(run, limit);
+                report = local.start(run, picked_at, limit);
             }
             Next::Local => {
                 searches = 0;
@@ -113,27 +115,38 @@ pub(crate) fn run(pool: Arc<PoolShared>, worker: NewWorker) {
                 searches += 1;
                 std::thread::yield_now();
             }
-            Next::Park => {
+            Next::Park { epoch } => {
                 searches = 0;
-                worker.parker.park();
+                park(&pool, &worker, &inbox, epoch);
             }
             Next::Exit => break,
         }
     }
     local.abandon_all();
-    let wake = pool.core().wake_for_leftover_work();
-    if let Some(parker) = wake {
-        parker.unpark();
+    if !pool.is_shutting_down() {
+        // Whatever this worker would have picked up next is someone else's now.
+        pool.sleepers.wake_one();
     }
+}
+
+/// Parks the worker unless something arrived since it last looked (`epoch`, checked after
+/// registering as a sleeper: see the handshake in `scheduler/README.md`).
+fn park(pool: &PoolShared, worker: &NewWorker, inbox: &Inbox, epoch: Option<u64>) {
+    pool.sleepers.register(worker.id, &worker.parker);
+    let arrived = epoch.is_some_and(|seen| pool.intake.epoch.load(Ordering::SeqCst) != seen);
+    if !arrived && inbox.is_empty() && !pool.is_shutting_down() {
+        worker.parker.park();
+    }
+    pool.sleepers.unregister(worker.id);
 }
 
 impl LocalTasks {
     /// Starts a run: calls its body, and polls it at once if it is an `async fn`.
-    fn start(&mut self, run: Arc<Run>, limit: Duration) -> Report {
+    fn start(&mut self, run: Arc<Run>, picked_at: Instant, limit: Duration) -> Report {
         let Some(body) = run.take_body() else {
             return Report::default();
         };
-        run.begin_slice();
+        run.begin_slice(picked_at);
         let step = {
             let _entered = context::enter(&run);
             catch_unwind(AssertUnwindSafe(|| body(&run)))
@@ -156,8 +169,10 @@ impl LocalTasks {
         let Some(task) = self.slots.get(key).and_then(Option::as_ref) else {
             return Report::default();
         };
-        pool.core().begin_poll(me, &task.run, task.run.cpu_used());
-        task.run.begin_slice();
+        let now = Instant::now();
+        pool.core()
+            .begin_poll(me, &task.run, task.run.cpu_used(), now);
+        task.run.begin_slice(now);
         self.poll(key, limit, false)
     }
 

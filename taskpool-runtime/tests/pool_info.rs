@@ -61,7 +61,8 @@ fn shutdown_cancels_waiting_tasks_lets_running_ones_finish_and_joins_every_threa
         pool.info().threads.iter().all(|t| !t.task_ids.is_empty()) && pool.thread_count() == 2
     });
     let waiting: Vec<_> = (0..5).map(|_| pool.run(hold, (2,))).collect();
-    assert!(threads_named("tpshut") >= 2);
+    // `/proc` listings can skip a thread while others exit, so this is waited for, not asserted.
+    wait_until("the workers show in /proc", || threads_named("tpshut") >= 2);
 
     let dropper = std::thread::spawn(move || pool.shutdown());
     for handle in waiting {

@@ -1,18 +1,19 @@
-//! The pool's shared state and every scheduling decision, taken under one lock.
-//!
-//! Keeping lanes, workers, sleepers and live tasks behind a single mutex makes each decision
-//! ("start this", "sleep", "grow", "release that thread") atomic with respect to all the others;
-//! see `scheduler/README.md` for why that rules out lost wake-ups.
+//! The workers' side of the pool: lanes, worker slots and every decision a worker takes, under
+//! one lock that only workers, the supervisor and rare administrative calls take. Submitters
+//! never take it: they push into the [`Intake`] and read its counters.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::info::{TaskInfo, TaskPoolInfo, TaskState, ThreadInfo};
+use crate::pool::intake::Intake;
+use crate::pool::live::LiveRuns;
 use crate::priority::Priority;
-use crate::run::{Cancel, Run};
+use crate::run::Run;
 use crate::scheduler::dispatch::Lanes;
 use crate::scheduler::parker::Parker;
 use crate::sync::Arc;
+use crate::sync::atomic::Ordering;
 use crate::task::TaskId;
 
 /// A worker's id, unique within its pool.
@@ -24,7 +25,6 @@ pub(crate) struct WorkerSlot {
     parker: Arc<Parker>,
     executing: Option<Executing>,
     suspended: Vec<TaskId>,
-    sleeping: bool,
     idle_since: Instant,
     long_tasks_held: usize,
     retiring: bool,
@@ -54,17 +54,33 @@ pub(crate) struct Report {
     pub(crate) suspended: Option<TaskId>,
 }
 
+/// A worker asking for its next job.
+pub(crate) struct Ask {
+    /// What it just did.
+    pub(crate) report: Report,
+    /// Whether its own suspended tasks were woken.
+    pub(crate) local_ready: bool,
+    /// Whether it was searching (told [`Next::Search`] last time).
+    pub(crate) was_searching: bool,
+    /// Whether it may park if there is nothing to do.
+    pub(crate) may_sleep: bool,
+}
+
 /// What a worker does next.
 pub(crate) enum Next {
-    /// Start this run.
-    Run(Arc<Run>),
+    /// Start this run; it was picked at this instant.
+    Run(Arc<Run>, Instant),
     /// Poll a suspended task of its own that was woken.
     Local,
     /// Nothing to do right now: look again shortly (the worker counts as searching, so
     /// submitters need not wake anyone for it).
     Search,
-    /// Nothing to do: park until unparked.
-    Park,
+    /// Nothing to do: park until unparked, unless a submission arrived after `epoch`.
+    Park {
+        /// The submission epoch the worker saw before it last looked at the lanes; `None` for
+        /// a retiring worker, which waits only for its own suspended tasks.
+        epoch: Option<u64>,
+    },
     /// Leave: the pool shut down, or this worker was released or retired.
     Exit,
 }
@@ -75,26 +91,14 @@ pub(crate) struct NewWorker {
     pub(crate) parker: Arc<Parker>,
 }
 
-/// The effects of a submission, to carry out after the lock is released.
-#[derive(Default)]
-pub(crate) struct Wake {
-    pub(crate) unpark: Option<Arc<Parker>>,
-    pub(crate) spawn: Option<NewWorker>,
-}
-
 pub(crate) struct Core {
     lanes: Lanes<Arc<Run>>,
     workers: Vec<WorkerSlot>,
-    sleepers: Vec<WorkerId>,
-    /// Workers between two looks for work, who will look again before they sleep.
-    searching: usize,
-    live: HashMap<TaskId, Vec<Arc<Run>>>,
     idle_task_in_flight: bool,
     long_holders: HashMap<TaskId, WorkerId>,
     max_threads: usize,
     next_worker_id: WorkerId,
     pub(crate) shutdown: bool,
-    pub(crate) supervisor_started: bool,
 }
 
 impl Core {
@@ -102,41 +106,22 @@ impl Core {
         Core {
             lanes: Lanes::new(),
             workers: Vec::new(),
-            sleepers: Vec::new(),
-            searching: 0,
-            live: HashMap::new(),
             idle_task_in_flight: false,
             long_holders: HashMap::new(),
             max_threads,
             next_worker_id: 1,
             shutdown: false,
-            supervisor_started: false,
         }
     }
 
-    /// Queues a run and decides whom to wake and whether to grow.
-    pub(crate) fn enqueue(&mut self, run: Arc<Run>) -> Wake {
-        let priority = run.priority;
-        self.live
-            .entry(run.record.id)
-            .or_default()
-            .push(Arc::clone(&run));
-        self.lanes.push(priority, run);
-        // A searching worker will find this job itself; wake a sleeper only for the surplus.
-        let unpark = if self.lanes.len() > self.searching {
-            self.pop_sleeper()
-        } else {
-            None
-        };
-        Wake {
-            unpark,
-            spawn: self.grow_if_needed(priority == Priority::Idle),
-        }
-    }
-
-    /// Reserves a new worker if waiting work exceeds the workers free to take it. An IDLE
-    /// submission only ensures that one worker exists.
-    pub(crate) fn grow_if_needed(&mut self, idle_only: bool) -> Option<NewWorker> {
+    /// Reserves a new worker if `demand` waiting runs exceed the workers free to take them.
+    /// An IDLE submission (`idle_only`) only ensures that one worker exists.
+    pub(crate) fn grow_if_needed(
+        &mut self,
+        intake: &Intake,
+        demand: usize,
+        idle_only: bool,
+    ) -> Option<NewWorker> {
         let active = self.active_workers();
         let free = self
             .workers
@@ -146,9 +131,24 @@ impl Core {
         let wanted = if idle_only {
             active == 0
         } else {
-            self.lanes.growth_demand() > free
+            demand > free
         };
-        (wanted && active < self.max_threads).then(|| self.reserve_worker())
+        let worker = (wanted && active < self.max_threads).then(|| self.reserve_worker());
+        self.publish_counts(intake);
+        worker
+    }
+
+    /// Refreshes the worker counts submitters read without the lock.
+    pub(crate) fn publish_counts(&self, intake: &Intake) {
+        let free = self
+            .workers
+            .iter()
+            .filter(|w| !w.retiring && w.executing.is_none())
+            .count();
+        intake.free_workers.store(free, Ordering::SeqCst);
+        intake
+            .active_workers
+            .store(self.active_workers(), Ordering::SeqCst);
     }
 
     fn reserve_worker(&mut self) -> NewWorker {
@@ -160,7 +160,6 @@ impl Core {
             parker: Arc::clone(&parker),
             executing: None,
             suspended: Vec::new(),
-            sleeping: false,
             idle_since: Instant::now(),
             long_tasks_held: 0,
             retiring: false,
@@ -169,8 +168,9 @@ impl Core {
     }
 
     /// Forgets a worker whose thread could not be spawned.
-    pub(crate) fn unreserve_worker(&mut self, id: WorkerId) {
+    pub(crate) fn unreserve_worker(&mut self, intake: &Intake, id: WorkerId) {
         self.workers.retain(|w| w.id != id);
+        self.publish_counts(intake);
     }
 
     fn active_workers(&self) -> usize {
@@ -180,13 +180,6 @@ impl Core {
     /// Worker threads that are not retiring.
     pub(crate) fn thread_count(&self) -> usize {
         self.active_workers()
-    }
-
-    fn pop_sleeper(&mut self) -> Option<Arc<Parker>> {
-        let id = self.sleepers.pop()?;
-        let slot = self.slot_mut(id)?;
-        slot.sleeping = false;
-        Some(Arc::clone(&slot.parker))
     }
 
     fn slot_mut(&mut self, id: WorkerId) -> Option<&mut WorkerSlot> {
@@ -201,58 +194,59 @@ impl Core {
     }
 
     /// Records what worker `me` just did and decides what it does next. A worker that was told
-    /// to [`Next::Search`] calls again with `was_searching`; it may sleep only when `may_sleep`.
-    pub(crate) fn next_for(
-        &mut self,
-        me: WorkerId,
-        report: Report,
-        local_ready: bool,
-        was_searching: bool,
-        may_sleep: bool,
-    ) -> Next {
-        if was_searching {
-            self.searching -= 1;
+    /// to [`Next::Search`] calls again with `was_searching`; it may park only when `may_sleep`.
+    pub(crate) fn next_for(&mut self, intake: &Intake, me: WorkerId, mut ask: Ask) -> Next {
+        if ask.was_searching {
+            intake.searching.fetch_sub(1, Ordering::SeqCst);
         }
+        // Read before looking at the lanes: any submission after this changes the epoch.
+        let epoch = intake.epoch.load(Ordering::SeqCst);
+        let now = Instant::now();
         let index = self.slot_index(me);
-        self.apply(index, report);
-        if self.shutdown {
+        self.apply(index, std::mem::take(&mut ask.report), now);
+        let next = self.decide(intake, index, &ask, epoch, now);
+        if matches!(next, Next::Exit) {
             self.workers.swap_remove(index);
-            return Next::Exit;
         }
-        if local_ready {
-            return Next::Local;
-        }
-        let slot = &mut self.workers[index];
-        if slot.retiring {
-            if slot.suspended.is_empty() {
-                self.workers.swap_remove(index);
-                return Next::Exit;
-            }
-            return Next::Park;
-        }
-        if let Some(run) = self.pick(index) {
-            return Next::Run(run);
-        }
-        if !may_sleep {
-            self.searching += 1;
-            return Next::Search;
-        }
-        let slot = &mut self.workers[index];
-        if !slot.sleeping {
-            slot.sleeping = true;
-            self.sleepers.push(me);
-        }
-        Next::Park
+        self.publish_counts(intake);
+        next
     }
 
-    fn apply(&mut self, index: usize, report: Report) {
-        let now = Instant::now();
-        let slot = &mut self.workers[index];
-        if slot.sleeping {
-            slot.sleeping = false;
-            let id = slot.id;
-            self.sleepers.retain(|&s| s != id);
+    fn decide(
+        &mut self,
+        intake: &Intake,
+        index: usize,
+        ask: &Ask,
+        epoch: u64,
+        now: Instant,
+    ) -> Next {
+        if self.shutdown {
+            return Next::Exit;
         }
+        if ask.local_ready {
+            return Next::Local;
+        }
+        let slot = &self.workers[index];
+        if slot.retiring {
+            return if slot.suspended.is_empty() {
+                Next::Exit
+            } else {
+                Next::Park { epoch: None }
+            };
+        }
+        intake.drain_into(&mut self.lanes);
+        if let Some(run) = self.pick(intake, index, now) {
+            return Next::Run(run, now);
+        }
+        if ask.may_sleep {
+            Next::Park { epoch: Some(epoch) }
+        } else {
+            intake.searching.fetch_add(1, Ordering::SeqCst);
+            Next::Search
+        }
+    }
+
+    fn apply(&mut self, index: usize, report: Report, now: Instant) {
         let slot = &mut self.workers[index];
         if slot.executing.take().is_some() {
             slot.idle_since = now;
@@ -262,27 +256,24 @@ impl Core {
         }
         if let Some(run) = report.finished {
             slot.suspended.retain(|&id| id != run.record.id);
-            self.finish(&run);
-        }
-    }
-
-    fn finish(&mut self, run: &Arc<Run>) {
-        let task = run.record.id;
-        if let Some(runs) = self.live.get_mut(&task) {
-            runs.retain(|r| !Arc::ptr_eq(r, run));
-            if runs.is_empty() {
-                self.live.remove(&task);
+            if run.priority == Priority::Idle {
+                self.idle_task_in_flight = false;
             }
         }
-        if run.priority == Priority::Idle {
-            self.idle_task_in_flight = false;
-        }
     }
 
-    fn pick(&mut self, index: usize) -> Option<Arc<Run>> {
+    fn pick(&mut self, intake: &Intake, index: usize, now: Instant) -> Option<Arc<Run>> {
         let idle_allowed = !self.idle_task_in_flight && self.workers.iter().all(|w| w.is_idle());
+        let mut keep = |run: &Arc<Run>| {
+            let waiting = run.is_waiting();
+            if !waiting {
+                intake.left_lanes(run.priority);
+            }
+            waiting
+        };
         loop {
-            let (run, priority) = self.lanes.pick(|run| run.is_waiting(), idle_allowed)?;
+            let (run, priority) = self.lanes.pick(&mut keep, idle_allowed)?;
+            intake.left_lanes(priority);
             if !run.try_start() {
                 continue;
             }
@@ -297,7 +288,7 @@ impl Core {
             }
             self.workers[index].executing = Some(Executing {
                 run: Arc::clone(&run),
-                since: Instant::now(),
+                since: now,
                 cpu_before: Duration::ZERO,
                 timed_out: false,
             });
@@ -306,46 +297,20 @@ impl Core {
     }
 
     /// Marks worker `me` as polling a suspended run that has used `cpu_before` so far.
-    pub(crate) fn begin_poll(&mut self, me: WorkerId, run: &Arc<Run>, cpu_before: Duration) {
+    pub(crate) fn begin_poll(
+        &mut self,
+        me: WorkerId,
+        run: &Arc<Run>,
+        cpu_before: Duration,
+        now: Instant,
+    ) {
         let index = self.slot_index(me);
         self.workers[index].executing = Some(Executing {
             run: Arc::clone(run),
-            since: Instant::now(),
+            since: now,
             cpu_before,
             timed_out: false,
         });
-    }
-
-    /// Cancels every run of task `id`. The dequeued ones are already resolved as canceled.
-    pub(crate) fn cancel_task(&mut self, id: TaskId) -> Result<(), crate::Error> {
-        let runs = self.live.get(&id).cloned().unwrap_or_default();
-        let mut landed = false;
-        for run in runs {
-            landed |= self.cancel_run(&run);
-        }
-        if landed {
-            Ok(())
-        } else {
-            Err(crate::Error::TaskNotFound(id))
-        }
-    }
-
-    /// Cancels one run; false if it had already finished.
-    pub(crate) fn cancel_run(&mut self, run: &Arc<Run>) -> bool {
-        match run.cancel() {
-            Cancel::Dequeued => {
-                let task = run.record.id;
-                if let Some(runs) = self.live.get_mut(&task) {
-                    runs.retain(|r| !Arc::ptr_eq(r, run));
-                    if runs.is_empty() {
-                        self.live.remove(&task);
-                    }
-                }
-                true
-            }
-            Cancel::Flagged => true,
-            Cancel::TooLate => false,
-        }
     }
 
     /// Lets the thread that finished long task `id` be released again (ArkTS `terminateTask`).
@@ -402,7 +367,6 @@ impl Core {
                 break;
             }
             let releasable = !slot.retiring
-                && slot.sleeping
                 && slot.is_idle()
                 && slot.long_tasks_held == 0
                 && now.duration_since(slot.idle_since) >= idle_timeout;
@@ -412,30 +376,19 @@ impl Core {
                 released.push(Arc::clone(&slot.parker));
             }
         }
-        self.sleepers
-            .retain(|id| self.workers.iter().any(|w| w.id == *id && !w.retiring));
         released
     }
 
     /// Starts shutting down: returns the waiting runs to cancel and every worker to wake.
-    pub(crate) fn begin_shutdown(&mut self) -> (Vec<Arc<Run>>, Vec<Arc<Parker>>) {
+    pub(crate) fn begin_shutdown(&mut self, intake: &Intake) -> (Vec<Arc<Run>>, Vec<Arc<Parker>>) {
         self.shutdown = true;
-        self.sleepers.clear();
+        intake.drain_into(&mut self.lanes);
         let waiting = self.lanes.drain();
         let parkers = self.workers.iter().map(|w| Arc::clone(&w.parker)).collect();
         (waiting, parkers)
     }
 
-    /// Wakes a sleeper if work is waiting; used when a worker leaves.
-    pub(crate) fn wake_for_leftover_work(&mut self) -> Option<Arc<Parker>> {
-        if self.lanes.is_empty() {
-            None
-        } else {
-            self.pop_sleeper()
-        }
-    }
-
-    pub(crate) fn info(&self, now: Instant) -> TaskPoolInfo {
+    pub(crate) fn info(&self, live: &LiveRuns, now: Instant) -> TaskPoolInfo {
         let threads = self
             .workers
             .iter()
@@ -451,10 +404,9 @@ impl Core {
                 priority: w.executing.as_ref().map(|e| e.run.priority),
             })
             .collect();
-        let tasks = self
-            .live
-            .values()
-            .flatten()
+        let tasks = live
+            .all()
+            .iter()
             .filter_map(|run| {
                 let state = if run.is_waiting() {
                     TaskState::Waiting

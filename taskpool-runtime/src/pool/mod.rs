@@ -1,6 +1,8 @@
 //! `TaskPool`: the public face of a pool, its configuration, and the global pool.
 
 mod core;
+mod intake;
+mod live;
 
 use std::sync::OnceLock;
 use std::thread::JoinHandle;
@@ -17,7 +19,13 @@ use crate::run::Run;
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
 use crate::task::{Executable, Task, TaskId, TaskRecord};
 
-pub(crate) use self::core::{Core, NewWorker, Next, Report, Wake, WorkerId};
+pub(crate) use self::core::{Ask, Core, NewWorker, Next, Report, WorkerId};
+pub(crate) use self::intake::Intake;
+pub(crate) use self::live::LiveRuns;
+
+use crate::run::Cancel;
+use crate::scheduler::sleepers::Sleepers;
+use crate::sync::atomic::{AtomicBool, Ordering};
 
 /// How a pool behaves; set through [`TaskPool::builder`].
 #[derive(Debug, Clone)]
@@ -53,6 +61,11 @@ impl Default for Config {
 pub(crate) struct PoolShared {
     pub(crate) config: Config,
     core: Mutex<Core>,
+    pub(crate) intake: Intake,
+    pub(crate) live: LiveRuns,
+    pub(crate) sleepers: Sleepers,
+    shutting_down: AtomicBool,
+    supervisor_started: AtomicBool,
     /// Wakes the supervisor early (shutdown).
     pub(crate) supervisor_wakeup: Condvar,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -63,17 +76,11 @@ impl PoolShared {
         lock(&self.core)
     }
 
-    /// Carries out the effects of a decision taken under the lock.
-    pub(crate) fn wake(self: &Arc<Self>, wake: Wake) {
-        if let Some(parker) = wake.unpark {
-            parker.unpark();
-        }
-        if let Some(worker) = wake.spawn {
-            self.spawn_worker(worker);
-        }
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
     }
 
-    fn spawn_worker(self: &Arc<Self>, worker: NewWorker) {
+    pub(crate) fn spawn_worker(self: &Arc<Self>, worker: NewWorker) {
         let pool = Arc::clone(self);
         let id = worker.id;
         let spawned = std::thread::Builder::new()
@@ -82,22 +89,23 @@ impl PoolShared {
         match spawned {
             Ok(thread) => lock(&self.threads).push(thread),
             // Out of threads: the work waits for the workers that exist.
-            Err(_) => self.core().unreserve_worker(id),
+            Err(_) => self.core().unreserve_worker(&self.intake, id),
         }
     }
 
-    fn ensure_supervisor(self: &Arc<Self>, core: &mut Core) {
-        if core.supervisor_started {
+    fn ensure_supervisor(self: &Arc<Self>) {
+        if self.supervisor_started.load(Ordering::Acquire)
+            || self.supervisor_started.swap(true, Ordering::AcqRel)
+        {
             return;
         }
-        core.supervisor_started = true;
         let pool = Arc::clone(self);
         let spawned = std::thread::Builder::new()
             .name(format!("{}-supervisor", self.config.thread_name))
             .spawn(move || crate::supervisor::run(pool));
         match spawned {
             Ok(thread) => lock(&self.threads).push(thread),
-            Err(_) => core.supervisor_started = false,
+            Err(_) => self.supervisor_started.store(false, Ordering::Release),
         }
     }
 
@@ -113,6 +121,9 @@ impl PoolShared {
             Ok(call) => call,
             Err(error) => return self.settled(submission.record, priority, completion, error),
         };
+        if self.is_shutting_down() {
+            return self.settled(submission.record, priority, completion, Error::PoolShutDown);
+        }
         let body = Run::body(call, Arc::clone(&completion));
         let run = Arc::new(Run::new(
             submission.record,
@@ -120,20 +131,39 @@ impl PoolShared {
             body,
             completion.clone(),
         ));
-        let handle = TaskHandle::new(Arc::clone(&run), completion.clone(), Arc::downgrade(self));
-        let wake = {
-            let mut core = self.core();
-            if core.shutdown {
-                drop(core);
-                run.drop_body();
-                completion.resolve(Err(Error::PoolShutDown));
-                return handle;
-            }
-            self.ensure_supervisor(&mut core);
-            core.enqueue(run)
-        };
-        self.wake(wake);
+        let handle = TaskHandle::new(Arc::clone(&run), completion, Arc::downgrade(self));
+        self.ensure_supervisor();
+        self.live.insert(&run);
+        let demand = self.intake.push(Arc::clone(&run));
+        if self.is_shutting_down() {
+            // Raced a shutdown that may already have drained the intake.
+            let _ = self.cancel_run(&run);
+            return handle;
+        }
+        self.after_push(demand, priority);
         handle
+    }
+
+    /// Wakes a worker unless a searching one will find the new run, and grows the pool when
+    /// waiting work exceeds the free workers. Takes the core lock only to add a worker.
+    fn after_push(self: &Arc<Self>, demand: usize, priority: Priority) {
+        let searching = self.intake.searching.load(Ordering::SeqCst);
+        if searching == 0 || demand > searching {
+            self.sleepers.wake_one();
+        }
+        let idle_only = priority == Priority::Idle;
+        let active = self.intake.active_workers.load(Ordering::SeqCst);
+        let may_need_worker = active == 0
+            || (!idle_only
+                && active < self.config.max_threads
+                && demand > self.intake.free_workers.load(Ordering::SeqCst));
+        if may_need_worker {
+            let demand = self.intake.waiting_foreground.load(Ordering::SeqCst);
+            let worker = self.core().grow_if_needed(&self.intake, demand, idle_only);
+            if let Some(worker) = worker {
+                self.spawn_worker(worker);
+            }
+        }
     }
 
     /// A handle already resolved with `error`: the task was refused and nothing runs.
@@ -155,19 +185,43 @@ impl PoolShared {
         self.settled(record, priority, Completion::new(), error)
     }
 
+    /// Cancels one run; a run that never started leaves the live set at once.
     pub(crate) fn cancel_run(&self, run: &Arc<Run>) -> Result<()> {
-        if self.core().cancel_run(run) {
+        match run.cancel() {
+            Cancel::Dequeued => {
+                self.live.remove(run);
+                Ok(())
+            }
+            Cancel::Flagged => Ok(()),
+            Cancel::TooLate => Err(Error::TaskNotFound(run.record.id)),
+        }
+    }
+
+    /// Cancels every waiting or running run of task `id`.
+    fn cancel_task(&self, id: TaskId) -> Result<()> {
+        let landed = self
+            .live
+            .runs_of(id)
+            .iter()
+            .filter(|run| self.cancel_run(run).is_ok())
+            .count();
+        if landed > 0 {
             Ok(())
         } else {
-            Err(Error::TaskNotFound(run.record.id))
+            Err(Error::TaskNotFound(id))
         }
     }
 
     fn shutdown(&self) {
-        let (waiting, parkers) = self.core().begin_shutdown();
+        let (waiting, parkers) = {
+            let mut core = self.core();
+            self.shutting_down.store(true, Ordering::SeqCst);
+            core.begin_shutdown(&self.intake)
+        };
         for run in waiting {
-            run.cancel();
+            let _ = self.cancel_run(&run);
         }
+        self.sleepers.wake_all();
         for parker in parkers {
             parker.unpark();
         }
@@ -302,7 +356,7 @@ impl TaskPool {
     /// Fails with [`Error::TaskNotFound`] (10200015) if the task is neither waiting nor running
     /// in this pool. Callable from any thread.
     pub fn cancel(&self, id: TaskId) -> Result<()> {
-        self.shared.core().cancel_task(id)
+        self.shared.cancel_task(id)
     }
 
     /// Releases the thread held by a long task (ArkTS `taskpool.terminateTask`), so the pool may
@@ -314,7 +368,7 @@ impl TaskPool {
 
     /// A snapshot of the pool's threads and tasks (ArkTS `taskpool.getTaskPoolInfo`).
     pub fn info(&self) -> TaskPoolInfo {
-        self.shared.core().info(Instant::now())
+        self.shared.core().info(&self.shared.live, Instant::now())
     }
 
     /// The number of worker threads (not counting threads retired after a time-out).
@@ -410,6 +464,11 @@ impl TaskPoolBuilder {
             shared: Arc::new(PoolShared {
                 config: self.config,
                 core: Mutex::new(core),
+                intake: Intake::default(),
+                live: LiveRuns::default(),
+                sleepers: Sleepers::default(),
+                shutting_down: AtomicBool::new(false),
+                supervisor_started: AtomicBool::new(false),
                 supervisor_wakeup: Condvar::new(),
                 threads: Mutex::new(Vec::new()),
             }),

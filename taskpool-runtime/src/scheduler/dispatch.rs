@@ -28,23 +28,6 @@ impl<J> Lanes<J> {
         self.queues[priority.lane()].push_back(job);
     }
 
-    /// Waiting jobs in the lanes that can make the pool grow (all but IDLE).
-    pub(crate) fn growth_demand(&self) -> usize {
-        self.queues[..Priority::Idle.lane()]
-            .iter()
-            .map(VecDeque::len)
-            .sum()
-    }
-
-    /// Waiting jobs in every lane.
-    pub(crate) fn len(&self) -> usize {
-        self.queues.iter().map(VecDeque::len).sum()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.queues.iter().all(VecDeque::is_empty)
-    }
-
     /// Removes and returns every job.
     pub(crate) fn drain(&mut self) -> Vec<J> {
         self.queues
@@ -53,16 +36,17 @@ impl<J> Lanes<J> {
             .collect()
     }
 
-    /// Picks the next job. `is_live` discards jobs canceled while they waited, so they do not
-    /// count toward a streak. `idle_allowed` says whether the IDLE conditions hold (HIGH and
-    /// MEDIUM empty is checked here; "every worker idle, no IDLE task running" by the caller).
+    /// Picks the next job. `keep` is asked about each job at the front of a lane; a job it
+    /// refuses (one canceled while it waited) is dropped without counting toward a streak.
+    /// `idle_allowed` says whether the IDLE conditions hold (HIGH and MEDIUM empty is checked
+    /// here; "every worker idle, no IDLE task running" by the caller).
     pub(crate) fn pick(
         &mut self,
-        is_live: impl Fn(&J) -> bool,
+        mut keep: impl FnMut(&J) -> bool,
         idle_allowed: bool,
     ) -> Option<(J, Priority)> {
         for queue in &mut self.queues {
-            while queue.front().is_some_and(|job| !is_live(job)) {
+            while queue.front().is_some_and(|job| !keep(job)) {
                 queue.pop_front();
             }
         }
@@ -190,11 +174,14 @@ mod tests {
         for live in [false, false, true] {
             lanes.push(Priority::High, live);
         }
-        assert_eq!(
-            lanes.pick(|&live| live, false),
-            Some((true, Priority::High))
-        );
-        assert!(lanes.is_empty());
+        let mut discarded = 0;
+        let keep = |&live: &bool| {
+            discarded += usize::from(!live);
+            live
+        };
+        assert_eq!(lanes.pick(keep, false), Some((true, Priority::High)));
+        assert_eq!(discarded, 2);
+        assert!(lanes.drain().is_empty());
         assert_eq!(lanes.high_streak, 1);
     }
 }
