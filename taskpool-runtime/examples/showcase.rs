@@ -1,0 +1,230 @@
+//! The showcase: a mixed workload on an isolated pool, narrated.
+//!
+//! Run it with `cargo run --release -p taskpool-runtime --example showcase`. It shows results
+//! coming back, the start order across priority lanes, the IDLE lane waiting for a quiet pool,
+//! threads growing under load and shrinking when idle, a cancel, a panic, a time-out, an `async`
+//! task, a task descriptor crossing through JSON, and pool-info snapshots along the way.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use taskpool::{
+    Error, Priority, Shared, Task, TaskDescriptor, TaskPool, concurrent, is_canceled, sendable,
+    sleep,
+};
+
+/// Which lane each task that recorded itself started from, in start order.
+static STARTS: Mutex<Vec<Priority>> = Mutex::new(Vec::new());
+
+#[concurrent]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+#[concurrent]
+fn busy(millis: u64, lane: Priority) -> u64 {
+    STARTS.lock().unwrap().push(lane);
+    spin(Duration::from_millis(millis));
+    millis
+}
+
+#[concurrent]
+fn backup(files: u32) -> String {
+    STARTS.lock().unwrap().push(Priority::Idle);
+    format!("backed up {files} files")
+}
+
+#[concurrent]
+async fn fetch_and_sum(parts: Vec<u64>) -> u64 {
+    let mut total = 0;
+    for part in parts {
+        sleep(Duration::from_millis(2)).await; // the worker runs other tasks meanwhile
+        total += part;
+    }
+    total
+}
+
+#[concurrent]
+fn count_until_canceled() -> u64 {
+    let mut rounds = 0;
+    while !is_canceled() {
+        rounds += 1;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    rounds
+}
+
+#[concurrent]
+fn divide(a: i64, b: i64) -> Result<i64, String> {
+    if b == 0 {
+        return Err(format!("cannot divide {a} by zero"));
+    }
+    Ok(a / b)
+}
+
+#[concurrent]
+fn explode() -> u8 {
+    panic!("this task panics on purpose")
+}
+
+#[concurrent]
+fn stuck(millis: u64) -> u64 {
+    spin(Duration::from_millis(millis));
+    millis
+}
+
+#[sendable]
+struct Catalog {
+    pub titles: Vec<String>,
+}
+
+#[concurrent]
+fn count_titles(catalog: Shared<Catalog>) -> usize {
+    catalog.titles.len()
+}
+
+fn spin(duration: Duration) {
+    let until = Instant::now() + duration;
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
+fn snapshot(pool: &TaskPool, moment: &str) {
+    let info = pool.info();
+    let running = info.threads.iter().filter(|t| !t.task_ids.is_empty()).count();
+    println!(
+        "  [{moment}] threads: {} ({running} busy), tasks waiting or running: {}",
+        info.threads.len(),
+        info.tasks.len()
+    );
+}
+
+fn main() {
+    // One quiet line per panic: the showcase panics on purpose and the handle reports it.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .copied()
+            .unwrap_or("a panic");
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("?");
+        eprintln!("  (panic hook) thread '{name}' panicked: {message}");
+    }));
+    let pool = TaskPool::builder()
+        .max_threads(4)
+        .idle_timeout(Duration::from_millis(200))
+        .check_interval(Duration::from_millis(50))
+        .time_limit(Duration::from_millis(300))
+        .thread_name("showcase")
+        .build();
+    println!("taskpool showcase — an isolated pool of at most {} threads\n", pool.max_threads());
+
+    println!("1. Results: a function marked #[concurrent] runs on the pool and stays callable");
+    let sum = pool.run(add, (40, 2)).wait().unwrap();
+    println!("  add(40, 2) on the pool = {sum}; called directly = {}\n", add(40, 2));
+
+    println!("2. Priorities: on a one-thread pool, queued work starts 5 HIGH : 1 MEDIUM : ...");
+    let lane_pool = TaskPool::builder().max_threads(1).build();
+    let blocker = lane_pool.execute_with_priority(Task::new(stuck, (100,)), Priority::Low);
+    let mut handles = Vec::new();
+    let backup_handle = lane_pool.execute_with_priority(Task::new(backup, (1200,)), Priority::Idle);
+    for (lane, count) in [(Priority::Low, 3), (Priority::Medium, 6), (Priority::High, 15)] {
+        for _ in 0..count {
+            handles.push(lane_pool.execute_with_priority(Task::new(busy, (1, lane)), lane));
+        }
+    }
+    snapshot(&lane_pool, "queued");
+    blocker.wait().unwrap();
+    for handle in handles {
+        handle.wait().unwrap();
+    }
+    println!("  {}", backup_handle.wait().unwrap());
+    let order: String = STARTS
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|lane| match lane {
+            Priority::High => 'H',
+            Priority::Medium => 'M',
+            Priority::Low => 'L',
+            Priority::Idle => 'I',
+        })
+        .collect();
+    println!("  start order: {order}");
+    println!("  (LOW gets a turn after 5 MEDIUM; the IDLE task starts last, once all is quiet)\n");
+    drop(lane_pool);
+
+    println!("3. Elastic threads: the pool grows under load and releases idle threads");
+    snapshot(&pool, "before");
+    let burst: Vec<_> = (0..8).map(|_| pool.run(stuck, (60,))).collect();
+    std::thread::sleep(Duration::from_millis(20));
+    snapshot(&pool, "under load");
+    for handle in burst {
+        handle.wait().unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pool.thread_count() > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    snapshot(&pool, "after idling");
+    println!();
+
+    println!("4. async fn: awaits on the worker without blocking it");
+    let total = pool.run(fetch_and_sum, (vec![1, 2, 3, 4],)).wait().unwrap();
+    let task = Task::new(fetch_and_sum, (vec![10, 20],)).with_name("fetch");
+    let handle = pool.execute(&task);
+    println!("  sums: {total} and {}", handle.wait().unwrap());
+    let durations = task.durations().unwrap();
+    println!(
+        "  '{}' took {:?} in all: {:?} computing, {:?} awaiting\n",
+        task.name().unwrap(),
+        durations.total,
+        durations.cpu,
+        durations.io
+    );
+
+    println!("5. Failures keep their meaning, and every error has its ArkTS code");
+    let counter = pool.run(count_until_canceled, ());
+    std::thread::sleep(Duration::from_millis(20));
+    counter.cancel().unwrap();
+    match counter.wait() {
+        Err(Error::Canceled {
+            late: Some(late), ..
+        }) => println!(
+            "  canceled while running; it saw is_canceled() after {:?} rounds",
+            late.into_value::<u64>().unwrap()
+        ),
+        other => println!("  unexpected: {other:?}"),
+    }
+    let failed = pool.run(divide, (1, 0)).wait().unwrap_err();
+    println!("  Err returned: {failed}");
+    let panicked = pool.run(explode, ()).wait().unwrap_err();
+    println!("  panic caught: {panicked}");
+    let timed_out = pool.run(stuck, (600,)).wait().unwrap_err();
+    println!("  over the 300 ms limit: {timed_out}");
+    let missing = pool.cancel(taskpool::TaskId::from_raw(u64::MAX)).unwrap_err();
+    println!("  code {:?}: {missing}\n", missing.code());
+
+    println!("6. Sendable data is shared by reference, never copied");
+    let catalog = Shared::new(Catalog {
+        titles: vec!["Dune".into(), "Solaris".into()],
+    });
+    let counts: Vec<_> = (0..3)
+        .map(|_| pool.run(count_titles, (catalog.clone(),)))
+        .map(|h| h.wait().unwrap())
+        .collect();
+    println!("  three tasks counted {counts:?} titles in one shared catalog\n");
+
+    println!("7. A task as data: a descriptor, written as JSON and executed from it");
+    let json = Task::new(add, (2, 3)).descriptor().unwrap().to_json().unwrap();
+    println!("  {json}");
+    let descriptor = TaskDescriptor::from_json(&json).unwrap();
+    let result = pool.execute_descriptor(&descriptor).wait().unwrap();
+    println!("  result: {result}\n");
+
+    snapshot(&pool, "end");
+    pool.shutdown();
+    println!("pool shut down: every thread joined");
+}
