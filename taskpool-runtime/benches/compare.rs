@@ -860,17 +860,20 @@ fn main() {
     );
     let _ = writeln!(table, "|---|---|---|---|---|---|---|---|");
     let rate = |i: usize| fmt_rate(throughput[i].median);
+    let versus_rayon = throughput[0].median / throughput[1].median;
+    let versus_tokio = throughput[0].median / throughput[2].median;
     let _ = writeln!(
         table,
         "| Throughput, {}k empty tasks (tasks/s) | {} | {} | {} | {} | taskpool/rayon {:.2}x, \
-         taskpool/tokio {:.2}x | — | — |",
+         taskpool/tokio {:.2}x | ≥ 1x rayon and ≥ 3x tokio | {} |",
         THROUGHPUT_TASKS / 1000,
         rate(0),
         rate(1),
         rate(2),
         rate(3),
-        throughput[0].median / throughput[1].median,
-        throughput[0].median / throughput[2].median,
+        versus_rayon,
+        versus_tokio,
+        met(versus_rayon >= 1.0 && versus_tokio >= 3.0),
     );
     let lat = |i: usize| fmt_secs(latency[i].median);
     let in_lows = latency[0].median / low_len;

@@ -92,7 +92,11 @@ fn spin(duration: Duration) {
 
 fn snapshot(pool: &TaskPool, moment: &str) {
     let info = pool.info();
-    let running = info.threads.iter().filter(|t| !t.task_ids.is_empty()).count();
+    let running = info
+        .threads
+        .iter()
+        .filter(|t| !t.task_ids.is_empty())
+        .count();
     println!(
         "  [{moment}] threads: {} ({running} busy), tasks waiting or running: {}",
         info.threads.len(),
@@ -119,18 +123,28 @@ fn main() {
         .time_limit(Duration::from_millis(300))
         .thread_name("showcase")
         .build();
-    println!("taskpool showcase — an isolated pool of at most {} threads\n", pool.max_threads());
+    println!(
+        "taskpool showcase — an isolated pool of at most {} threads\n",
+        pool.max_threads()
+    );
 
     println!("1. Results: a function marked #[concurrent] runs on the pool and stays callable");
     let sum = pool.run(add, (40, 2)).wait().unwrap();
-    println!("  add(40, 2) on the pool = {sum}; called directly = {}\n", add(40, 2));
+    println!(
+        "  add(40, 2) on the pool = {sum}; called directly = {}\n",
+        add(40, 2)
+    );
 
     println!("2. Priorities: on a one-thread pool, queued work starts 5 HIGH : 1 MEDIUM : ...");
     let lane_pool = TaskPool::builder().max_threads(1).build();
     let blocker = lane_pool.execute_with_priority(Task::new(stuck, (100,)), Priority::Low);
     let mut handles = Vec::new();
     let backup_handle = lane_pool.execute_with_priority(Task::new(backup, (1200,)), Priority::Idle);
-    for (lane, count) in [(Priority::Low, 3), (Priority::Medium, 6), (Priority::High, 15)] {
+    for (lane, count) in [
+        (Priority::Low, 3),
+        (Priority::Medium, 6),
+        (Priority::High, 15),
+    ] {
         for _ in 0..count {
             handles.push(lane_pool.execute_with_priority(Task::new(busy, (1, lane)), lane));
         }
@@ -204,7 +218,9 @@ fn main() {
     println!("  panic caught: {panicked}");
     let timed_out = pool.run(stuck, (600,)).wait().unwrap_err();
     println!("  over the 300 ms limit: {timed_out}");
-    let missing = pool.cancel(taskpool::TaskId::from_raw(u64::MAX)).unwrap_err();
+    let missing = pool
+        .cancel(taskpool::TaskId::from_raw(u64::MAX))
+        .unwrap_err();
     println!("  code {:?}: {missing}\n", missing.code());
 
     println!("6. Sendable data is shared by reference, never copied");
@@ -218,7 +234,11 @@ fn main() {
     println!("  three tasks counted {counts:?} titles in one shared catalog\n");
 
     println!("7. A task as data: a descriptor, written as JSON and executed from it");
-    let json = Task::new(add, (2, 3)).descriptor().unwrap().to_json().unwrap();
+    let json = Task::new(add, (2, 3))
+        .descriptor()
+        .unwrap()
+        .to_json()
+        .unwrap();
     println!("  {json}");
     let descriptor = TaskDescriptor::from_json(&json).unwrap();
     let result = pool.execute_descriptor(&descriptor).wait().unwrap();

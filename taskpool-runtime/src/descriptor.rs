@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{DEFAULT_MAX_SERIALIZED_BYTES, Encoding, Payload};
 use crate::error::Error;
+use crate::function::ConcurrentFunction;
 use crate::priority::Priority;
 use crate::registry;
+use crate::task::Task;
 
 /// The version of the descriptor wire format; a reader refuses any other.
 pub const DESCRIPTOR_FORMAT_VERSION: u16 = 1;
@@ -125,6 +127,36 @@ impl TaskDescriptor {
             form.priority,
             Payload::Json(form.args),
         )
+    }
+
+    /// Rebuilds the typed task, for a caller that knows the function: checks that the
+    /// descriptor names `function` and decodes the arguments as its parameters.
+    ///
+    /// ```
+    /// use taskpool::{concurrent, Task, TaskDescriptor, TaskPool};
+    ///
+    /// #[concurrent]
+    /// fn add(a: i32, b: i32) -> i32 {
+    ///     a + b
+    /// }
+    ///
+    /// let json = Task::new(add, (2, 3)).descriptor().unwrap().to_json().unwrap();
+    /// let task = TaskDescriptor::from_json(&json).unwrap().into_task(add).unwrap();
+    /// assert_eq!(TaskPool::global().execute(task).wait().unwrap(), 5);
+    /// ```
+    pub fn into_task<F: ConcurrentFunction>(self, function: F) -> Result<Task<F::Output>, Error> {
+        if self.function != F::NAME {
+            return Err(Error::Serialization(format!(
+                "the descriptor is for `{}`, not `{}`; rebuild it with the function it names",
+                self.function,
+                F::NAME
+            )));
+        }
+        let task = Task::new(function, self.args.decode()?).with_priority(self.priority);
+        Ok(match self.name {
+            Some(name) => task.with_name(name),
+            None => task,
+        })
     }
 
     /// Decodes a result this descriptor's execution produced.

@@ -61,6 +61,42 @@ pub use shared::Shared;
 pub use task::{Executable, LongTask, Task, TaskDurations, TaskId};
 pub use time::{Sleep, sleep};
 
+/// Executes a task on the global pool at its priority (ArkTS `taskpool.execute(task)`).
+///
+/// Shorthand for `TaskPool::global().execute(task)`.
+pub fn execute<T: Send + 'static>(task: impl Executable<T>) -> TaskHandle<T> {
+    TaskPool::global().execute(task)
+}
+
+/// Executes a task on the global pool in the given lane (ArkTS `taskpool.execute(task, priority)`).
+pub fn execute_with_priority<T: Send + 'static>(
+    task: impl Executable<T>,
+    priority: Priority,
+) -> TaskHandle<T> {
+    TaskPool::global().execute_with_priority(task, priority)
+}
+
+/// Cancels a task of the global pool by id (ArkTS `taskpool.cancel`); 10200015 if it is neither
+/// waiting nor running.
+pub fn cancel(id: TaskId) -> Result<()> {
+    TaskPool::global().cancel(id)
+}
+
+/// Releases the thread a long task of the global pool holds (ArkTS `taskpool.terminateTask`).
+pub fn terminate_task(id: TaskId) -> Result<()> {
+    TaskPool::global().terminate_task(id)
+}
+
+/// A snapshot of the global pool (ArkTS `taskpool.getTaskPoolInfo()`).
+///
+/// ```
+/// let info = taskpool::task_pool_info();
+/// assert!(info.threads.len() <= taskpool::TaskPool::global().max_threads());
+/// ```
+pub fn task_pool_info() -> TaskPoolInfo {
+    TaskPool::global().info()
+}
+
 /// Items the macros' expansions name. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {

@@ -218,3 +218,19 @@ fn a_task_executed_several_times_gives_each_run_its_own_copy() {
     let (seen, before) = pool.execute(task).wait().unwrap();
     assert_eq!((seen, before), (address, 1));
 }
+
+#[test]
+fn a_caller_that_knows_the_function_gets_a_typed_task_back() {
+    let json = Task::new(add, (4, 5))
+        .with_name("typed")
+        .descriptor()
+        .unwrap()
+        .to_json()
+        .unwrap();
+    let descriptor = TaskDescriptor::from_json(&json).unwrap();
+    let task = descriptor.clone().into_task(add).unwrap();
+    assert_eq!(task.name(), Some("typed"));
+    assert_eq!(taskpool::execute(task).wait().unwrap(), 9);
+    let error = descriptor.into_task(weigh).unwrap_err();
+    assert!(error.to_string().contains("not `"), "{error}");
+}
