@@ -49,6 +49,6 @@ pub struct TaskInfo {
     pub state: TaskState,
     /// The lane it was submitted to.
     pub priority: Priority,
-    /// How long it has been waiting (if waiting) or since it was submitted (if running).
+    /// How long it has been running (ArkTS `TaskInfo.duration`); zero while it waits.
     pub duration: Duration,
 }

@@ -4,7 +4,7 @@
 //!
 //! Mark a free function `#[concurrent]`, bind it to its arguments in a [`Task`], and execute it on
 //! a [`TaskPool`] with a [`Priority`]. The returned [`TaskHandle`] is both blocking
-//! ([`TaskHandle::wait`]) and a [`Future`](std::future::Future).
+//! ([`TaskHandle::wait`]) and a [`Future`].
 //!
 //! ```
 //! use taskpool::{concurrent, Priority, Task, TaskPool};

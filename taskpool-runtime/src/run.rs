@@ -49,7 +49,6 @@ pub(crate) enum Cancel {
 pub(crate) struct Run {
     pub(crate) record: Arc<TaskRecord>,
     pub(crate) priority: Priority,
-    pub(crate) submitted: Instant,
     state: AtomicU8,
     body: Mutex<Option<RunBody>>,
     completion: Arc<dyn Resolve>,
@@ -75,7 +74,6 @@ impl Run {
         Run {
             record,
             priority,
-            submitted: Instant::now(),
             state: AtomicU8::new(WAITING),
             body: Mutex::new(Some(body)),
             completion,
@@ -193,6 +191,15 @@ impl Run {
             timing.cpu += slice_started.elapsed();
         }
         timing.cpu
+    }
+
+    /// How long ago the run started (ArkTS `TaskInfo.duration`); zero if it has not.
+    pub(crate) fn running_for(&self, now: Instant) -> Duration {
+        lock(&self.timing)
+            .started
+            .map_or(Duration::ZERO, |started| {
+                now.saturating_duration_since(started)
+            })
     }
 
     /// The execution time used so far, not counting an open slice.

@@ -39,7 +39,20 @@ fn info_lists_threads_with_their_tasks_and_every_live_task() {
         (TaskState::Waiting, Priority::Low)
     );
     assert_eq!(queued.name.as_deref(), Some("queued"));
+    assert_eq!(
+        queued.duration,
+        std::time::Duration::ZERO,
+        "a waiting task has not run yet"
+    );
     assert_eq!(info.tasks.len(), 2);
+    // The running task's duration grows while it runs.
+    let first = blocker.duration;
+    wait_until("the blocker's duration grows", || {
+        pool.info()
+            .tasks
+            .iter()
+            .any(|t| t.task_id == running.id() && t.duration > first)
+    });
 
     open_gate(1);
     running.wait().unwrap();

@@ -423,7 +423,7 @@ impl Core {
                     function: run.record.function,
                     state,
                     priority: run.priority,
-                    duration: now.duration_since(run.submitted),
+                    duration: run.running_for(now),
                 })
             })
             .collect();
