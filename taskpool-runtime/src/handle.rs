@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::pool::PoolShared;
-use crate::run::Run;
+use crate::run::{Run, RunOps, TypedRun};
 use crate::sync::{Arc, Condvar, Mutex, lock};
 use crate::task::TaskId;
 
@@ -28,12 +28,12 @@ enum Slot<T> {
 }
 
 impl<T> Completion<T> {
-    pub(crate) fn new() -> Arc<Completion<T>> {
-        Arc::new(Completion {
+    pub(crate) fn new() -> Completion<T> {
+        Completion {
             slot: Mutex::new(Slot::Pending(None)),
             resolved: Condvar::new(),
             blocked: crate::sync::atomic::AtomicUsize::new(0),
-        })
+        }
     }
 
     /// Stores the outcome if none is stored yet; returns whether this call stored it.
@@ -109,18 +109,6 @@ impl<T> Completion<T> {
     }
 }
 
-/// A completion seen without its value type, so the scheduler can fail a run it cannot name.
-pub(crate) trait Resolve: Send + Sync {
-    /// Resolves with an error if nothing is resolved yet.
-    fn resolve_error(&self, error: Error) -> bool;
-}
-
-impl<T: Send> Resolve for Completion<T> {
-    fn resolve_error(&self, error: Error) -> bool {
-        self.resolve(Err(error))
-    }
-}
-
 /// The handle of one execution of a task (the Rust form of the promise ArkTS `execute` returns).
 ///
 /// It resolves exactly once, with the task's value, the error it returned
@@ -135,32 +123,24 @@ impl<T: Send> Resolve for Completion<T> {
 /// Blocking in `wait` from inside a task of the same pool ties up that worker; prefer an
 /// `async fn` task that `.await`s the handle.
 pub struct TaskHandle<T> {
-    run: Arc<Run>,
-    completion: Arc<Completion<T>>,
+    run: Arc<TypedRun<T>>,
     pool: std::sync::Weak<PoolShared>,
 }
 
-impl<T> TaskHandle<T> {
-    pub(crate) fn new(
-        run: Arc<Run>,
-        completion: Arc<Completion<T>>,
-        pool: std::sync::Weak<PoolShared>,
-    ) -> TaskHandle<T> {
-        TaskHandle {
-            run,
-            completion,
-            pool,
-        }
+impl<T: Send + 'static> TaskHandle<T> {
+    pub(crate) fn new(run: Arc<TypedRun<T>>, pool: std::sync::Weak<PoolShared>) -> TaskHandle<T> {
+        TaskHandle { run, pool }
     }
 
     /// The id of the task this run belongs to.
     pub fn id(&self) -> TaskId {
-        self.run.record.id
+        self.run.header().record.id
     }
 
     /// Blocks the calling thread until the run's outcome is known.
     pub fn wait(self) -> Result<T> {
-        self.completion
+        self.run
+            .completion
             .wait_take(None)
             .expect("waiting without a deadline returns an outcome")
     }
@@ -169,12 +149,14 @@ impl<T> TaskHandle<T> {
     /// stays usable. After it returned `Some`, the handle is spent: waiting or polling it again
     /// panics.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<Result<T>> {
-        self.completion.wait_take(Some(Instant::now() + timeout))
+        self.run
+            .completion
+            .wait_take(Some(Instant::now() + timeout))
     }
 
     /// Whether the outcome is known (a `wait` would not block).
     pub fn is_finished(&self) -> bool {
-        self.completion.is_resolved()
+        self.run.completion.is_resolved()
     }
 
     /// Cancels the run (ArkTS `taskpool.cancel(task)` for this execution).
@@ -183,22 +165,23 @@ impl<T> TaskHandle<T> {
     /// running (the function can check [`is_canceled`](crate::is_canceled)) and its handle
     /// resolves as canceled when it returns. A finished run gives [`Error::TaskNotFound`].
     pub fn cancel(&self) -> Result<()> {
+        let run: Arc<Run> = self.run.clone();
         match self.pool.upgrade() {
-            Some(pool) => pool.cancel_run(&self.run),
+            Some(pool) => pool.cancel_run(&run),
             None => Err(Error::TaskNotFound(self.id())),
         }
     }
 }
 
-impl<T> Future for TaskHandle<T> {
+impl<T: Send + 'static> Future for TaskHandle<T> {
     type Output = Result<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        self.completion.poll_take(cx)
+        self.run.completion.poll_take(cx)
     }
 }
 
-impl<T> fmt::Debug for TaskHandle<T> {
+impl<T: Send + 'static> fmt::Debug for TaskHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskHandle")
             .field("task", &self.id())

@@ -10,12 +10,12 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, LateOutcome, Result};
-use crate::function::BoxFuture;
-use crate::handle::{Completion, Resolve};
+use crate::function::{BoxFuture, Invocation};
+use crate::handle::Completion;
 use crate::priority::Priority;
 use crate::sync::atomic::{AtomicU8, Ordering};
 use crate::sync::{Arc, Mutex, lock};
-use crate::task::{TaskDurations, TaskRecord};
+use crate::task::{Call, TaskDurations, TaskRecord};
 
 const WAITING: u8 = 0;
 const RUNNING: u8 = 1;
@@ -31,9 +31,6 @@ pub(crate) enum Step {
     Suspended(BoxFuture<()>),
 }
 
-/// The type-erased body of a run: calls the function and settles the typed completion.
-pub(crate) type RunBody = Box<dyn FnOnce(&Arc<Run>) -> Step + Send>;
-
 /// How a cancel request landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Cancel {
@@ -45,13 +42,38 @@ pub(crate) enum Cancel {
     TooLate,
 }
 
-/// One execution of a task.
-pub(crate) struct Run {
+/// One execution of a task, as the scheduler sees it: without its value type.
+///
+/// A run is one allocation, a [`TypedRun<T>`]: the untyped [`RunHeader`] (identity, lane, state,
+/// timing), the call to make and the typed completion its handle reads. `dyn RunOps` derefs to
+/// the header, so the scheduler reads `run.record` or calls `run.try_start()` directly.
+pub(crate) trait RunOps: Send + Sync {
+    /// The untyped part.
+    fn header(&self) -> &RunHeader;
+    /// Makes the call (the run's first execution slice). `None` if the call was already taken.
+    fn start(self: Arc<Self>) -> Option<Step>;
+    /// Drops the call of a run that will never start, releasing its arguments.
+    fn drop_call(&self);
+    /// Resolves the handle with `error` if nothing is resolved yet.
+    fn resolve_error(&self, error: Error) -> bool;
+}
+
+/// A run, type-erased.
+pub(crate) type Run = dyn RunOps;
+
+impl std::ops::Deref for Run {
+    type Target = RunHeader;
+
+    fn deref(&self) -> &RunHeader {
+        self.header()
+    }
+}
+
+/// What every run has, whatever its value type.
+pub(crate) struct RunHeader {
     pub(crate) record: Arc<TaskRecord>,
     pub(crate) priority: Priority,
     state: AtomicU8,
-    body: Mutex<Option<RunBody>>,
-    completion: Arc<dyn Resolve>,
     timing: Mutex<Timing>,
 }
 
@@ -64,58 +86,98 @@ struct Timing {
     slice_started: Option<Instant>,
 }
 
-impl Run {
-    pub(crate) fn new(
-        record: Arc<TaskRecord>,
-        priority: Priority,
-        body: RunBody,
-        completion: Arc<dyn Resolve>,
-    ) -> Run {
-        Run {
-            record,
-            priority,
-            state: AtomicU8::new(WAITING),
-            body: Mutex::new(Some(body)),
-            completion,
-            timing: Mutex::new(Timing::default()),
-        }
+/// A run whose function yields `T`.
+pub(crate) struct TypedRun<T> {
+    header: RunHeader,
+    call: Mutex<Option<Call<T>>>,
+    pub(crate) completion: Completion<T>,
+}
+
+impl<T: Send + 'static> TypedRun<T> {
+    /// A run that will make `call`.
+    pub(crate) fn new(record: Arc<TaskRecord>, priority: Priority, call: Call<T>) -> Arc<Self> {
+        Arc::new(TypedRun {
+            header: RunHeader::new(record, priority, WAITING),
+            call: Mutex::new(Some(call)),
+            completion: Completion::new(),
+        })
     }
 
-    /// A run that failed before it could be queued; its handle is already resolved.
-    pub(crate) fn settled(
-        record: Arc<TaskRecord>,
-        priority: Priority,
-        completion: Arc<dyn Resolve>,
-    ) -> Run {
-        let run = Run::new(
-            record,
-            priority,
-            Box::new(|_: &Arc<Run>| Step::Done),
-            completion,
-        );
-        run.state.store(FINISHED, Ordering::Release);
-        run.drop_body();
+    /// A run refused before it was queued: its handle is already resolved with `error`.
+    pub(crate) fn refused(record: Arc<TaskRecord>, priority: Priority, error: Error) -> Arc<Self> {
+        let run = Arc::new(TypedRun {
+            header: RunHeader::new(record, priority, FINISHED),
+            call: Mutex::new(None),
+            completion: Completion::new(),
+        });
+        run.completion.resolve(Err(error));
         run
     }
+}
 
-    /// Builds the body that calls `call` and settles `completion` with its outcome.
-    pub(crate) fn body<T: Send + 'static>(
-        call: crate::task::Call<T>,
-        completion: Arc<Completion<T>>,
-    ) -> RunBody {
-        Box::new(move |run: &Arc<Run>| match call() {
-            crate::function::Invocation::Ready(outcome) => {
-                run.settle(&completion, outcome);
+impl<T: Send + 'static> RunOps for TypedRun<T> {
+    fn header(&self) -> &RunHeader {
+        &self.header
+    }
+
+    fn start(self: Arc<Self>) -> Option<Step> {
+        let call = lock(&self.call).take()?;
+        Some(match call() {
+            Invocation::Ready(outcome) => {
+                self.header.settle(&self.completion, outcome);
                 Step::Done
             }
-            crate::function::Invocation::Pending(future) => {
-                let run = Arc::clone(run);
-                Step::Suspended(Box::pin(async move {
-                    let outcome = future.await;
-                    run.settle(&completion, outcome);
-                }))
-            }
+            Invocation::Pending(future) => Step::Suspended(Box::pin(async move {
+                let outcome = future.await;
+                self.header.settle(&self.completion, outcome);
+            })),
         })
+    }
+
+    fn drop_call(&self) {
+        drop(lock(&self.call).take());
+    }
+
+    fn resolve_error(&self, error: Error) -> bool {
+        self.completion.resolve(Err(error))
+    }
+}
+
+impl Run {
+    /// Requests cancellation. A dequeued run is resolved as canceled here.
+    pub(crate) fn cancel(&self) -> Cancel {
+        let outcome = self.header().request_cancel();
+        if outcome == Cancel::Dequeued {
+            self.drop_call();
+            self.resolve_error(self.canceled(None));
+        }
+        outcome
+    }
+
+    /// Settles the run with an error the scheduler produced (a panic, a shutdown).
+    pub(crate) fn fail(&self, error: Error) {
+        let error = if self.finish() {
+            self.canceled(Some(LateOutcome(Err(Box::new(error)))))
+        } else {
+            error
+        };
+        self.resolve_error(error);
+    }
+
+    /// Resolves the handle with `error` now, whatever the function does later (a timeout).
+    pub(crate) fn resolve_early(&self, error: Error) {
+        self.resolve_error(error);
+    }
+}
+
+impl RunHeader {
+    fn new(record: Arc<TaskRecord>, priority: Priority, state: u8) -> RunHeader {
+        RunHeader {
+            record,
+            priority,
+            state: AtomicU8::new(state),
+            timing: Mutex::new(Timing::default()),
+        }
     }
 
     /// `WAITING → RUNNING`. False if the run was canceled first.
@@ -125,13 +187,8 @@ impl Run {
             .is_ok()
     }
 
-    /// Takes the body to execute; called once, by the worker that started the run.
-    pub(crate) fn take_body(&self) -> Option<RunBody> {
-        lock(&self.body).take()
-    }
-
-    /// Requests cancellation. A dequeued run is resolved as canceled here.
-    pub(crate) fn cancel(&self) -> Cancel {
+    /// `WAITING → CANCELED` or `RUNNING → RUNNING_CANCELED`, whichever applies.
+    fn request_cancel(&self) -> Cancel {
         let mut current = self.state.load(Ordering::Acquire);
         loop {
             let (next, outcome) = match current {
@@ -146,13 +203,7 @@ impl Run {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => {
-                    if outcome == Cancel::Dequeued {
-                        self.drop_body();
-                        self.completion.resolve_error(self.canceled(None));
-                    }
-                    return outcome;
-                }
+                Ok(_) => return outcome,
                 Err(actual) => current = actual,
             }
         }
@@ -241,26 +292,6 @@ impl Run {
         }
     }
 
-    /// Settles the run with an error the scheduler produced (a panic, a shutdown).
-    pub(crate) fn fail(&self, error: Error) {
-        let error = if self.finish() {
-            self.canceled(Some(LateOutcome(Err(Box::new(error)))))
-        } else {
-            error
-        };
-        self.completion.resolve_error(error);
-    }
-
-    /// Resolves the handle with `error` now, whatever the function does later (a timeout).
-    pub(crate) fn resolve_early(&self, error: Error) {
-        self.completion.resolve_error(error);
-    }
-
-    /// Drops the body of a run that will never start, releasing its arguments.
-    pub(crate) fn drop_body(&self) {
-        drop(self.take_body());
-    }
-
     fn canceled(&self, late: Option<LateOutcome>) -> Error {
         Error::Canceled {
             task: self.record.id,
@@ -269,7 +300,7 @@ impl Run {
     }
 }
 
-impl fmt::Debug for Run {
+impl fmt::Debug for RunHeader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Run")
             .field("task", &self.record.id)
@@ -282,33 +313,29 @@ impl fmt::Debug for Run {
 #[cfg(all(test, taskpool_loom))]
 mod loom_tests {
     use super::*;
-    use crate::function::Invocation;
 
-    fn run_returning(value: u32) -> (Arc<Run>, Arc<Completion<u32>>) {
+    fn run_returning(value: u32) -> Arc<TypedRun<u32>> {
         let record = Arc::new(TaskRecord::new("loom::value", false));
-        let completion = Completion::new();
-        let call: crate::task::Call<u32> = Box::new(move || Invocation::Ready(Ok(value)));
-        let body = Run::body(call, Arc::clone(&completion));
-        let run = Run::new(record, Priority::Medium, body, completion.clone());
-        (Arc::new(run), completion)
+        let call: Call<u32> = Box::new(move || Invocation::Ready(Ok(value)));
+        TypedRun::new(record, Priority::Medium, call)
     }
 
     /// Whatever the interleaving, a cancel racing a start has exactly one winner.
     #[test]
     fn cancel_versus_start_has_one_winner() {
         loom::model(|| {
-            let (run, completion) = run_returning(5);
+            let run = run_returning(5);
             let canceller = {
-                let run = Arc::clone(&run);
+                let run: Arc<Run> = run.clone();
                 loom::thread::spawn(move || run.cancel())
             };
-            let started = run.try_start();
+            let started = run.header.try_start();
             let cancel = canceller.join().unwrap();
             match (started, cancel) {
-                (true, Cancel::Flagged) => assert!(run.is_cancel_requested()),
+                (true, Cancel::Flagged) => assert!(run.header.is_cancel_requested()),
                 (false, Cancel::Dequeued) => {
                     assert!(matches!(
-                        completion.try_take(),
+                        run.completion.try_take(),
                         Some(Err(Error::Canceled { late: None, .. }))
                     ));
                 }
@@ -322,16 +349,15 @@ mod loom_tests {
     #[test]
     fn cancel_versus_finish_resolves_once() {
         loom::model(|| {
-            let (run, completion) = run_returning(7);
-            assert!(run.try_start());
+            let run = run_returning(7);
+            assert!(run.header.try_start());
             let canceller = {
-                let run = Arc::clone(&run);
+                let run: Arc<Run> = run.clone();
                 loom::thread::spawn(move || run.cancel())
             };
-            let body = run.take_body().unwrap();
-            assert!(matches!(body(&run), Step::Done));
+            assert!(matches!(Arc::clone(&run).start(), Some(Step::Done)));
             let cancel = canceller.join().unwrap();
-            match (cancel, completion.try_take()) {
+            match (cancel, run.completion.try_take()) {
                 (Cancel::TooLate, Some(Ok(7))) => {}
                 (
                     Cancel::Flagged,
@@ -343,7 +369,7 @@ mod loom_tests {
                 }
                 (cancel, outcome) => panic!("impossible: {cancel:?} with {outcome:?}"),
             }
-            assert!(!completion.resolve(Ok(0)), "resolved exactly once");
+            assert!(!run.completion.resolve(Ok(0)), "resolved exactly once");
         });
     }
 }

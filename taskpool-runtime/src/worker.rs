@@ -14,6 +14,7 @@ use crate::run::{Run, Step};
 use crate::scheduler::parker::Parker;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, Mutex, lock};
+use crate::task::TaskRecord;
 
 /// How many times a worker that ran out of work looks again, yielding in between, before it
 /// parks.
@@ -143,22 +144,21 @@ fn park(pool: &PoolShared, worker: &NewWorker, inbox: &Inbox, epoch: Option<u64>
 impl LocalTasks {
     /// Starts a run: calls its body, and polls it at once if it is an `async fn`.
     fn start(&mut self, run: Arc<Run>, picked_at: Instant, limit: Duration) -> Report {
-        let Some(body) = run.take_body() else {
-            return Report::default();
-        };
         run.begin_slice(picked_at);
         let step = {
             let _entered = context::enter(&run);
-            catch_unwind(AssertUnwindSafe(|| body(&run)))
+            catch_unwind(AssertUnwindSafe(|| Arc::clone(&run).start()))
         };
         match step {
-            Ok(Step::Done) => finished(run),
-            Ok(Step::Suspended(future)) => {
+            // The call was already taken: nothing of this run is left to do here.
+            Ok(None) => Report::default(),
+            Ok(Some(Step::Done)) => finished(run),
+            Ok(Some(Step::Suspended(future))) => {
                 let key = self.insert(run, future);
                 self.poll(key, limit, true)
             }
             Err(payload) => {
-                run.fail(panicked(&run, payload));
+                run.fail(panicked(&run.record, payload));
                 finished(run)
             }
         }
@@ -217,7 +217,7 @@ impl LocalTasks {
                         task: task.run.record.id,
                         limit,
                     }),
-                    Err(payload) => task.run.fail(panicked(&task.run, payload)),
+                    Err(payload) => task.run.fail(panicked(&task.run.record, payload)),
                 }
                 finished(task.run)
             }
@@ -248,14 +248,14 @@ fn finished(run: Arc<Run>) -> Report {
     }
 }
 
-fn panicked(run: &Run, payload: Box<dyn std::any::Any + Send>) -> Error {
+fn panicked(task: &TaskRecord, payload: Box<dyn std::any::Any + Send>) -> Error {
     let message = payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a non-string panic payload".to_owned());
     Error::Panicked {
-        task: run.record.id,
+        task: task.id,
         message,
     }
 }

@@ -12,10 +12,10 @@ use crate::codec::{DEFAULT_MAX_SERIALIZED_BYTES, Payload};
 use crate::descriptor::TaskDescriptor;
 use crate::error::{Error, Result};
 use crate::function::ConcurrentFunction;
-use crate::handle::{Completion, TaskHandle};
+use crate::handle::TaskHandle;
 use crate::info::TaskPoolInfo;
 use crate::priority::Priority;
-use crate::run::Run;
+use crate::run::{Run, TypedRun};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
 use crate::task::{Executable, Task, TaskId, TaskRecord};
 
@@ -116,22 +116,16 @@ impl PoolShared {
     ) -> TaskHandle<T> {
         let submission = task.into_submission();
         let priority = priority.unwrap_or(submission.record.priority);
-        let completion = Completion::<T>::new();
         let call = match submission.call {
             Ok(call) => call,
-            Err(error) => return self.settled(submission.record, priority, completion, error),
+            Err(error) => return self.refused(submission.record, priority, error),
         };
         if self.is_shutting_down() {
-            return self.settled(submission.record, priority, completion, Error::PoolShutDown);
+            return self.refused(submission.record, priority, Error::PoolShutDown);
         }
-        let body = Run::body(call, Arc::clone(&completion));
-        let run = Arc::new(Run::new(
-            submission.record,
-            priority,
-            body,
-            completion.clone(),
-        ));
-        let handle = TaskHandle::new(Arc::clone(&run), completion, Arc::downgrade(self));
+        let typed = TypedRun::new(submission.record, priority, call);
+        let handle = TaskHandle::new(Arc::clone(&typed), Arc::downgrade(self));
+        let run: Arc<Run> = typed;
         self.ensure_supervisor();
         self.live.insert(&run);
         let demand = self.intake.push(Arc::clone(&run));
@@ -167,22 +161,16 @@ impl PoolShared {
     }
 
     /// A handle already resolved with `error`: the task was refused and nothing runs.
-    fn settled<T: Send + 'static>(
+    fn refused<T: Send + 'static>(
         self: &Arc<Self>,
         record: Arc<TaskRecord>,
         priority: Priority,
-        completion: Arc<Completion<T>>,
         error: Error,
     ) -> TaskHandle<T> {
-        completion.resolve(Err(error));
-        let run = Arc::new(Run::settled(record, priority, completion.clone()));
-        TaskHandle::new(run, completion, Arc::downgrade(self))
-    }
-
-    /// A handle for a descriptor that could not become a task.
-    fn refuse(self: &Arc<Self>, error: Error, priority: Priority) -> TaskHandle<Payload> {
-        let record = Arc::new(TaskRecord::refused());
-        self.settled(record, priority, Completion::new(), error)
+        TaskHandle::new(
+            TypedRun::refused(record, priority, error),
+            Arc::downgrade(self),
+        )
     }
 
     /// Cancels one run; a run that never started leaves the live set at once.
@@ -342,7 +330,10 @@ impl TaskPool {
         let limit = self.shared.config.max_serialized_bytes;
         match Task::from_descriptor_capped(descriptor, limit) {
             Ok(task) => self.execute(task),
-            Err(error) => self.shared.refuse(error, descriptor.priority),
+            Err(error) => {
+                let record = Arc::new(TaskRecord::refused());
+                self.shared.refused(record, descriptor.priority, error)
+            }
         }
     }
 
