@@ -163,11 +163,6 @@ impl Run {
         };
         self.resolve_error(error);
     }
-
-    /// Resolves the handle with `error` now, whatever the function does later (a timeout).
-    pub(crate) fn resolve_early(&self, error: Error) {
-        self.resolve_error(error);
-    }
 }
 
 impl RunHeader {

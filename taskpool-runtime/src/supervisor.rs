@@ -15,7 +15,7 @@ pub(crate) fn run(pool: Arc<PoolShared>) {
     let config = pool.config.clone();
     let mut next_check = Instant::now() + config.check_interval;
     let mut core = pool.core();
-    while !core.shutdown {
+    while !pool.is_shutting_down() {
         let now = Instant::now();
         let (expired, next_deadline) = core.expire_overdue(now, config.time_limit);
         // A retired worker no longer counts: replace it if work is waiting.
@@ -35,7 +35,7 @@ pub(crate) fn run(pool: Arc<PoolShared>) {
         drop(core);
 
         for run in expired {
-            run.resolve_early(Error::TimedOut {
+            run.resolve_error(Error::TimedOut {
                 task: run.record.id,
                 limit: config.time_limit,
             });
@@ -58,7 +58,7 @@ pub(crate) fn run(pool: Arc<PoolShared>) {
         .min()
         .expect("the next check is always set");
         core = pool.core();
-        if core.shutdown {
+        if pool.is_shutting_down() {
             break;
         }
         let timeout = wake_at.saturating_duration_since(Instant::now());

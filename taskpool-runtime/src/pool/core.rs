@@ -98,7 +98,6 @@ pub(crate) struct Core {
     long_holders: HashMap<TaskId, WorkerId>,
     max_threads: usize,
     next_worker_id: WorkerId,
-    pub(crate) shutdown: bool,
 }
 
 impl Core {
@@ -110,7 +109,6 @@ impl Core {
             long_holders: HashMap::new(),
             max_threads,
             next_worker_id: 1,
-            shutdown: false,
         }
     }
 
@@ -123,15 +121,10 @@ impl Core {
         idle_only: bool,
     ) -> Option<NewWorker> {
         let active = self.active_workers();
-        let free = self
-            .workers
-            .iter()
-            .filter(|w| !w.retiring && w.executing.is_none())
-            .count();
         let wanted = if idle_only {
             active == 0
         } else {
-            demand > free
+            demand > self.free_workers()
         };
         let worker = (wanted && active < self.max_threads).then(|| self.reserve_worker());
         self.publish_counts(intake);
@@ -140,12 +133,9 @@ impl Core {
 
     /// Refreshes the worker counts submitters read without the lock.
     pub(crate) fn publish_counts(&self, intake: &Intake) {
-        let free = self
-            .workers
-            .iter()
-            .filter(|w| !w.retiring && w.executing.is_none())
-            .count();
-        intake.free_workers.store(free, Ordering::SeqCst);
+        intake
+            .free_workers
+            .store(self.free_workers(), Ordering::SeqCst);
         intake
             .active_workers
             .store(self.active_workers(), Ordering::SeqCst);
@@ -171,6 +161,14 @@ impl Core {
     pub(crate) fn unreserve_worker(&mut self, intake: &Intake, id: WorkerId) {
         self.workers.retain(|w| w.id != id);
         self.publish_counts(intake);
+    }
+
+    /// Workers neither executing nor retiring.
+    fn free_workers(&self) -> usize {
+        self.workers
+            .iter()
+            .filter(|w| !w.retiring && w.executing.is_none())
+            .count()
     }
 
     fn active_workers(&self) -> usize {
@@ -220,7 +218,7 @@ impl Core {
         epoch: u64,
         now: Instant,
     ) -> Next {
-        if self.shutdown {
+        if intake.is_shutting_down() {
             return Next::Exit;
         }
         if ask.local_ready {
@@ -381,7 +379,7 @@ impl Core {
 
     /// Starts shutting down: returns the waiting runs to cancel and every worker to wake.
     pub(crate) fn begin_shutdown(&mut self, intake: &Intake) -> (Vec<Arc<Run>>, Vec<Arc<Parker>>) {
-        self.shutdown = true;
+        intake.shutting_down.store(true, Ordering::SeqCst);
         intake.drain_into(&mut self.lanes);
         let waiting = self.lanes.drain();
         let parkers = self.workers.iter().map(|w| Arc::clone(&w.parker)).collect();

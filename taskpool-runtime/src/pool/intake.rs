@@ -9,7 +9,7 @@ use crate::priority::Priority;
 use crate::run::Run;
 use crate::scheduler::dispatch::Lanes;
 use crate::sync::Arc;
-use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 #[derive(Default)]
 pub(crate) struct Intake {
@@ -25,6 +25,8 @@ pub(crate) struct Intake {
     pub(crate) free_workers: AtomicUsize,
     /// Workers that are not retiring (kept up to date under the core lock).
     pub(crate) active_workers: AtomicUsize,
+    /// Set once, under the core lock, when the pool starts shutting down.
+    pub(crate) shutting_down: AtomicBool,
 }
 
 impl Intake {
@@ -39,6 +41,10 @@ impl Intake {
         };
         self.epoch.fetch_add(1, Ordering::SeqCst);
         waiting
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
     }
 
     /// Moves every pushed run into `lanes`, keeping each lane's order.

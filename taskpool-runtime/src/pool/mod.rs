@@ -64,7 +64,6 @@ pub(crate) struct PoolShared {
     pub(crate) intake: Intake,
     pub(crate) live: LiveRuns,
     pub(crate) sleepers: Sleepers,
-    shutting_down: AtomicBool,
     supervisor_started: AtomicBool,
     /// Wakes the supervisor early (shutdown).
     pub(crate) supervisor_wakeup: Condvar,
@@ -77,7 +76,7 @@ impl PoolShared {
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::SeqCst)
+        self.intake.is_shutting_down()
     }
 
     pub(crate) fn spawn_worker(self: &Arc<Self>, worker: NewWorker) {
@@ -203,7 +202,6 @@ impl PoolShared {
     fn shutdown(&self) {
         let (waiting, parkers) = {
             let mut core = self.core();
-            self.shutting_down.store(true, Ordering::SeqCst);
             core.begin_shutdown(&self.intake)
         };
         for run in waiting {
@@ -458,7 +456,6 @@ impl TaskPoolBuilder {
                 intake: Intake::default(),
                 live: LiveRuns::default(),
                 sleepers: Sleepers::default(),
-                shutting_down: AtomicBool::new(false),
                 supervisor_started: AtomicBool::new(false),
                 supervisor_wakeup: Condvar::new(),
                 threads: Mutex::new(Vec::new()),
