@@ -123,7 +123,7 @@ pub(crate) fn run(pool: Arc<PoolShared>, worker: NewWorker) {
             Next::Exit => break,
         }
     }
-    local.abandon_all();
+    local.abandon_all(&pool);
     if !pool.is_shutting_down() {
         // Whatever this worker would have picked up next is someone else's now.
         pool.sleepers.wake_one();
@@ -231,8 +231,9 @@ impl LocalTasks {
     }
 
     /// Drops every suspended task (the pool is shutting down); their handles report canceled.
-    fn abandon_all(&mut self) {
+    fn abandon_all(&mut self, pool: &PoolShared) {
         for task in self.slots.drain(..).flatten() {
+            pool.live.remove(&task.run);
             task.run.fail(Error::Canceled {
                 task: task.run.record.id,
                 late: None,

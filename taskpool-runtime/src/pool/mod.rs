@@ -79,16 +79,23 @@ impl PoolShared {
         self.intake.is_shutting_down()
     }
 
+    /// Starts a pool thread named `<prefix>-<suffix>` and keeps its handle for shutdown;
+    /// false if the system refused a thread.
+    fn spawn_thread(&self, suffix: &str, body: impl FnOnce() + Send + 'static) -> bool {
+        let spawned = std::thread::Builder::new()
+            .name(format!("{}-{suffix}", self.config.thread_name))
+            .spawn(body);
+        spawned
+            .map(|thread| lock(&self.threads).push(thread))
+            .is_ok()
+    }
+
     pub(crate) fn spawn_worker(self: &Arc<Self>, worker: NewWorker) {
         let pool = Arc::clone(self);
         let id = worker.id;
-        let spawned = std::thread::Builder::new()
-            .name(format!("{}-{id}", self.config.thread_name))
-            .spawn(move || crate::worker::run(pool, worker));
-        match spawned {
-            Ok(thread) => lock(&self.threads).push(thread),
+        if !self.spawn_thread(&id.to_string(), move || crate::worker::run(pool, worker)) {
             // Out of threads: the work waits for the workers that exist.
-            Err(_) => self.core().unreserve_worker(&self.intake, id),
+            self.core().unreserve_worker(&self.intake, id);
         }
     }
 
@@ -99,12 +106,8 @@ impl PoolShared {
             return;
         }
         let pool = Arc::clone(self);
-        let spawned = std::thread::Builder::new()
-            .name(format!("{}-supervisor", self.config.thread_name))
-            .spawn(move || crate::supervisor::run(pool));
-        match spawned {
-            Ok(thread) => lock(&self.threads).push(thread),
-            Err(_) => self.supervisor_started.store(false, Ordering::Release),
+        if !self.spawn_thread("supervisor", move || crate::supervisor::run(pool)) {
+            self.supervisor_started.store(false, Ordering::Release);
         }
     }
 
