@@ -641,7 +641,8 @@ fn main() {
     let taskpool = TaskPool::builder()
         .max_threads(threads)
         .thread_name("tpool")
-        .build();
+        .build()
+        .unwrap();
     let warm = |pool: &TaskPool| {
         let handles: Vec<_> = (0..20_000).map(|_| pool.run(empty, ())).collect();
         handles.into_iter().for_each(|h| h.wait().expect("warm-up"));
@@ -669,7 +670,8 @@ fn main() {
     let single_taskpool = TaskPool::builder()
         .max_threads(1)
         .thread_name("1tpool")
-        .build();
+        .build()
+        .unwrap();
     let single = Pools::with_taskpool(single_taskpool, 1, "1");
     for peer in PEERS {
         for set in [&pools, &single] {

@@ -122,7 +122,8 @@ fn main() {
         .check_interval(Duration::from_millis(50))
         .time_limit(Duration::from_millis(300))
         .thread_name("showcase")
-        .build();
+        .build()
+        .unwrap();
     println!(
         "taskpool showcase — an isolated pool of at most {} threads\n",
         pool.max_threads()
@@ -136,7 +137,7 @@ fn main() {
     );
 
     println!("2. Priorities: on a one-thread pool, queued work starts 5 HIGH : 1 MEDIUM : ...");
-    let lane_pool = TaskPool::builder().max_threads(1).build();
+    let lane_pool = TaskPool::builder().max_threads(1).build().unwrap();
     let blocker = lane_pool.execute_with_priority(Task::new(stuck, (100,)), Priority::Low);
     let mut handles = Vec::new();
     let backup_handle = lane_pool.execute_with_priority(Task::new(backup, (1200,)), Priority::Idle);

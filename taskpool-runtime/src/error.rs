@@ -19,15 +19,25 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The task was canceled. If it was already running when canceled, it ran to the end and
-    /// `late` carries what it produced (see [`LateOutcome`]).
+    /// The task was canceled. If its function was executing when canceled, it ran to the end
+    /// and `late` carries what it produced (see [`LateOutcome`]). An `async fn` task canceled
+    /// (or abandoned by a pool shutting down) while suspended at an `.await` was dropped there:
+    /// `started` is true and `late` is `None`.
     #[error(
         "task {task} was canceled{}; resubmit it if you still need its result",
-        if .late.is_some() { " while running (its late outcome is attached)" } else { " before it started" }
+        if .late.is_some() {
+            " while running (its late outcome is attached)"
+        } else if *.started {
+            " after it started (it was stopped where it waited)"
+        } else {
+            " before it started"
+        }
     )]
     Canceled {
         /// The canceled task.
         task: TaskId,
+        /// Whether the task had started when it was canceled.
+        started: bool,
         /// What a running task produced after it was canceled.
         late: Option<LateOutcome>,
     },
@@ -76,9 +86,21 @@ pub enum Error {
         /// How many functions registered it.
         count: usize,
     },
-    /// The pool was shut down before the task could run.
-    #[error("the task pool is shut down; submit to a live pool (or the global one)")]
+    /// The pool was shut down before the task could run, or before its call returned (a call
+    /// still executing when [`TaskPool::shutdown_timeout`](crate::TaskPool::shutdown_timeout)
+    /// gave up on it).
+    #[error(
+        "the task pool shut down before the task could finish; submit to a live pool (or the global one)"
+    )]
     PoolShutDown,
+    /// A configuration value is out of range (ArkTS parameter error 401).
+    #[error("invalid pool configuration (401): `{setting}` {reason}")]
+    InvalidConfig {
+        /// The builder method whose value was refused.
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -96,6 +118,7 @@ impl Error {
             Error::TaskNotFound(_) => Some(10200015),
             Error::Serialization(_) => Some(10200006),
             Error::NotConcurrent(_) => Some(10200014),
+            Error::InvalidConfig { .. } => Some(401),
             Error::Canceled { .. }
             | Error::TimedOut { .. }
             | Error::Panicked { .. }

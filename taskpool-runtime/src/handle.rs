@@ -7,7 +7,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::pool::PoolShared;
+use crate::panic::drop_quietly;
 use crate::run::{Run, RunOps, TypedRun};
 use crate::sync::{Arc, Condvar, Mutex, lock};
 use crate::task::TaskId;
@@ -109,6 +109,14 @@ impl<T> Completion<T> {
     }
 }
 
+impl<T> Drop for Completion<T> {
+    fn drop(&mut self) {
+        // An outcome nobody took is user data whose `Drop` may panic, on whatever thread lets
+        // go of the run last: a pool thread, a canceller, a pool being dropped.
+        drop_quietly(std::mem::replace(&mut *lock(&self.slot), Slot::Taken));
+    }
+}
+
 /// The handle of one execution of a task (the Rust form of the promise ArkTS `execute` returns).
 ///
 /// It resolves exactly once, with the task's value, the error it returned
@@ -120,16 +128,18 @@ impl<T> Completion<T> {
 /// other means) and its outcome is discarded. To stop it, call [`cancel`](TaskHandle::cancel)
 /// first.
 ///
-/// Blocking in `wait` from inside a task of the same pool ties up that worker; prefer an
-/// `async fn` task that `.await`s the handle.
+/// **Blocking inside a task is safe**: [`wait`](TaskHandle::wait) called from a task of the
+/// same pool first runs the awaited task right there if it has not started (as rayon's `join`
+/// does); otherwise the thread counts as blocked while it waits, and the pool may add a thread
+/// in its place, up to `max_threads + extra_threads` (as tokio's `block_in_place` does). An
+/// `async fn` task that `.await`s the handle frees its thread instead, which is cheaper.
 pub struct TaskHandle<T> {
     run: Arc<TypedRun<T>>,
-    pool: std::sync::Weak<PoolShared>,
 }
 
 impl<T: Send + 'static> TaskHandle<T> {
-    pub(crate) fn new(run: Arc<TypedRun<T>>, pool: std::sync::Weak<PoolShared>) -> TaskHandle<T> {
-        TaskHandle { run, pool }
+    pub(crate) fn new(run: Arc<TypedRun<T>>) -> TaskHandle<T> {
+        TaskHandle { run }
     }
 
     /// The id of the task this run belongs to.
@@ -137,21 +147,29 @@ impl<T: Send + 'static> TaskHandle<T> {
         self.run.header().record.id
     }
 
-    /// Blocks the calling thread until the run's outcome is known.
+    /// Blocks the calling thread until the run's outcome is known. Inside a pool task, see
+    /// the type's documentation for how the pool keeps going meanwhile.
     pub fn wait(self) -> Result<T> {
-        self.run
-            .completion
-            .wait_take(None)
-            .expect("waiting without a deadline returns an outcome")
+        let completion = &self.run.completion;
+        if !completion.is_resolved() {
+            let run: Arc<Run> = self.run.clone();
+            crate::pool::run_inline(&run);
+        }
+        let outcome = if completion.is_resolved() {
+            completion.wait_take(None)
+        } else {
+            crate::pool::block_in_place(|| completion.wait_take(None))
+        };
+        outcome.expect("waiting without a deadline returns an outcome")
     }
 
-    /// Blocks for at most `timeout`. Returns `None` if the outcome is still unknown; the handle
-    /// stays usable. After it returned `Some`, the handle is spent: waiting or polling it again
-    /// panics.
+    /// Blocks for at most `timeout` (a timeout too long to represent waits without bound).
+    /// Returns `None` if the outcome is still unknown; the handle stays usable. After it
+    /// returned `Some`, the handle is spent: waiting or polling it again panics.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<Result<T>> {
-        self.run
-            .completion
-            .wait_take(Some(Instant::now() + timeout))
+        let completion = &self.run.completion;
+        let deadline = Instant::now().checked_add(timeout);
+        crate::pool::block_in_place(|| completion.wait_take(deadline))
     }
 
     /// Whether the outcome is known (a `wait` would not block).
@@ -161,12 +179,15 @@ impl<T: Send + 'static> TaskHandle<T> {
 
     /// Cancels the run (ArkTS `taskpool.cancel(task)` for this execution).
     ///
-    /// A waiting run is removed and its handle resolves as canceled at once. A running one keeps
-    /// running (the function can check [`is_canceled`](crate::is_canceled)) and its handle
-    /// resolves as canceled when it returns. A finished run gives [`Error::TaskNotFound`].
+    /// A waiting run is removed and its handle resolves as canceled at once. An `async fn` run
+    /// suspended at an `.await` is not polled again: its future is dropped there and its
+    /// handle resolves as canceled at once (like aborting a tokio task). A run whose call or
+    /// poll is executing keeps running to the end of it (the function can check
+    /// [`is_canceled`](crate::is_canceled)), an `async fn` stops at its next `.await`, and the
+    /// handle resolves as canceled then. A finished run gives [`Error::TaskNotFound`].
     pub fn cancel(&self) -> Result<()> {
         let run: Arc<Run> = self.run.clone();
-        match self.pool.upgrade() {
+        match run.pool.upgrade() {
             Some(pool) => pool.cancel_run(&run),
             None => Err(Error::TaskNotFound(self.id())),
         }

@@ -30,6 +30,7 @@ mod function;
 mod handle;
 mod info;
 mod lock;
+mod panic;
 mod pool;
 mod priority;
 mod registry;
@@ -41,7 +42,6 @@ mod supervisor;
 mod sync;
 mod task;
 mod time;
-mod worker;
 
 pub use codec::{DEFAULT_MAX_SERIALIZED_BYTES, Encoding, Payload};
 pub use concurrent_macro::concurrent;

@@ -117,8 +117,9 @@ impl<T> AsyncLock<T> {
 
     /// Takes the lock, blocking the thread until it is this caller's turn.
     ///
-    /// Do not call it from inside an async task while the same thread may need to run the
-    /// holder; use [`lock_async`](AsyncLock::lock_async) there.
+    /// Inside a pool task, the thread counts as blocked while it waits, so the pool may add a
+    /// thread to resume an `async` holder (within its hard ceiling of threads). Prefer
+    /// [`lock_async`](AsyncLock::lock_async) in `async` tasks: it frees the thread meanwhile.
     ///
     /// ```
     /// let lock = taskpool::AsyncLock::new(String::from("a"));
@@ -129,12 +130,15 @@ impl<T> AsyncLock<T> {
         let mut state = lock_ignoring_poison(&self.state);
         if state.locked {
             let ticket = state.enqueue(None);
-            while state.locked {
-                state = self
-                    .released
-                    .wait(state)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-            }
+            state = crate::pool::block_in_place(|| {
+                while state.locked {
+                    state = self
+                        .released
+                        .wait(state)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                }
+                state
+            });
             state.leave_queue(ticket);
         }
         state.locked = true;

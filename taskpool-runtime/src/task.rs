@@ -71,6 +71,19 @@ impl TaskRecord {
         TaskRecord::new("<refused descriptor>", false)
     }
 
+    /// A copy for a task reconfigured while runs of it are alive: same identity, the durations
+    /// known so far.
+    fn detached_copy(&self) -> TaskRecord {
+        TaskRecord {
+            id: self.id,
+            name: self.name.clone(),
+            function: self.function,
+            priority: self.priority,
+            long: self.long,
+            durations: Mutex::new(*crate::sync::lock(&self.durations)),
+        }
+    }
+
     pub(crate) fn new(function: &'static str, long: bool) -> TaskRecord {
         TaskRecord {
             id: TaskId::next(),
@@ -186,21 +199,27 @@ impl<T: Send + 'static> Task<T> {
         }
     }
 
-    /// Names the task (ArkTS `new Task(name, func, args)`); the name shows in pool info.
+    /// Names the task (ArkTS `new Task(name, func, args)`); the name shows in pool info. Runs
+    /// already submitted keep the name they were submitted with.
     pub fn with_name(mut self, name: impl Into<String>) -> Task<T> {
         self.record_mut().name = Some(name.into());
         self
     }
 
     /// Sets the lane [`TaskPool::execute`](crate::TaskPool::execute) puts the task in (default
-    /// MEDIUM); it is also part of the task's descriptor.
+    /// MEDIUM); it is also part of the task's descriptor. Runs already submitted keep their lane.
     pub fn with_priority(mut self, priority: Priority) -> Task<T> {
         self.record_mut().priority = priority;
         self
     }
 
+    /// The record to configure. A run already submitted shares the record; it keeps the name
+    /// and priority it was submitted with, and this task gets its own copy (same id).
     fn record_mut(&mut self) -> &mut TaskRecord {
-        Arc::get_mut(&mut self.record).expect("a task is configured before it is executed")
+        if Arc::get_mut(&mut self.record).is_none() {
+            self.record = Arc::new(self.record.detached_copy());
+        }
+        Arc::get_mut(&mut self.record).expect("the record was just made unique")
     }
 }
 

@@ -24,7 +24,7 @@ fn raise_signal() -> bool {
 #[test]
 fn an_awaiting_task_does_not_block_its_worker() {
     // One thread: the second task can only run while the first one is suspended.
-    let pool = TaskPool::builder().max_threads(1).build();
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
     let first = pool.run(await_signal, ());
     let second = pool.run(raise_signal, ());
     assert!(second.wait().unwrap());
@@ -47,7 +47,7 @@ fn plain() -> u8 {
 
 #[test]
 fn a_task_awaiting_the_runtime_timer_lets_a_second_task_run_and_reports_io_time() {
-    let pool = TaskPool::builder().max_threads(1).build();
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
     let napping = Task::new(nap_then_report, (30,));
     let nap = pool.execute(&napping);
     let second = pool.run(plain, ());
@@ -75,7 +75,7 @@ async fn awaits_many(count: u32) -> u32 {
 
 #[test]
 fn many_suspended_tasks_share_few_workers() {
-    let pool = TaskPool::builder().max_threads(2).build();
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
     let handles: Vec<_> = (0..50).map(|_| pool.run(awaits_many, (10,))).collect();
     for handle in handles {
         assert_eq!(handle.wait().unwrap(), 45);

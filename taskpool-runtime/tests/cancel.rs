@@ -22,7 +22,7 @@ fn must_not_run() {
 
 #[test]
 fn a_waiting_task_is_removed_and_resolves_canceled_at_once() {
-    let pool = TaskPool::builder().max_threads(1).build();
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
     let blocker = pool.run(hold, (1,));
     let waiting = pool.execute(Task::new(must_not_run, ()));
     let id = waiting.id();
@@ -32,7 +32,7 @@ fn a_waiting_task_is_removed_and_resolves_canceled_at_once() {
         "a canceled waiting task resolves immediately"
     );
     match waiting.wait() {
-        Err(Error::Canceled { task, late: None }) => assert_eq!(task, id),
+        Err(Error::Canceled { task, late: None, started: false }) => assert_eq!(task, id),
         other => panic!("expected a cancel before start, got {other:?}"),
     }
     assert!(
@@ -64,7 +64,7 @@ fn spin_until_canceled() -> u64 {
 
 #[test]
 fn a_running_task_keeps_running_sees_the_cancel_and_its_handle_carries_the_late_value() {
-    let pool = TaskPool::builder().max_threads(1).build();
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
     let handle = pool.run(spin_until_canceled, ());
     wait_until("the task spins", || SPINNING.load(Ordering::SeqCst));
     handle.cancel().unwrap();
@@ -83,7 +83,7 @@ fn a_running_task_keeps_running_sees_the_cancel_and_its_handle_carries_the_late_
 
 #[test]
 fn canceling_an_unknown_or_finished_task_fails_with_10200015() {
-    let pool = TaskPool::builder().max_threads(1).build();
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
     let unknown = pool.cancel(TaskId::from_raw(u64::MAX)).unwrap_err();
     assert!(matches!(unknown, Error::TaskNotFound(_)));
     assert_eq!(unknown.code(), Some(10200015));
@@ -109,7 +109,7 @@ fn count_until_canceled() -> u64 {
 
 #[test]
 fn a_task_can_be_canceled_by_id_from_any_thread() {
-    let pool = std::sync::Arc::new(TaskPool::builder().max_threads(2).build());
+    let pool = std::sync::Arc::new(TaskPool::builder().max_threads(2).build().unwrap());
     let running = pool.run(count_until_canceled, ());
     let waiting_blocker = pool.run(hold, (40,));
     let waiting = pool.run(must_not_run, ());

@@ -47,7 +47,7 @@ fn a_descriptor_round_trips_through_bytes_and_json_and_runs_on_a_pool() {
         descriptor
     );
 
-    let pool = TaskPool::builder().max_threads(2).build();
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
     let bytes_result = pool.execute_descriptor(&from_bytes).wait().unwrap();
     assert_eq!(bytes_result.encoding(), Encoding::Postcard);
     assert_eq!(bytes_result.decode::<i32>().unwrap(), 42);
@@ -147,7 +147,10 @@ fn inflate(size: usize) -> Vec<u8> {
 
 #[test]
 fn data_over_the_pools_cap_is_refused_and_nothing_runs() {
-    let pool = TaskPool::builder().max_serialized_bytes(1024).build();
+    let pool = TaskPool::builder()
+        .max_serialized_bytes(1024)
+        .build()
+        .unwrap();
     let descriptor = Task::new(weigh, (vec![7u8; 4096],)).descriptor().unwrap();
     let error = pool.execute_descriptor(&descriptor).wait().unwrap_err();
     assert_eq!(error.code(), Some(10200006));

@@ -27,7 +27,7 @@ fn withdraw(balance: u32, amount: u32) -> Result<u32, Overdrawn> {
 
 #[test]
 fn an_err_fails_the_task_and_keeps_the_original_error() {
-    let pool = TaskPool::builder().max_threads(1).build();
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
     assert_eq!(pool.run(withdraw, (10, 3)).wait().unwrap(), 7);
     match pool.run(withdraw, (10, 15)).wait() {
         Err(Error::TaskFailed(source)) => {
@@ -52,7 +52,8 @@ fn a_panic_reaches_the_handle_and_the_worker_survives() {
     let pool = TaskPool::builder()
         .max_threads(1)
         .thread_name("survivor")
-        .build();
+        .build()
+        .unwrap();
     let before = pool.run(worker_name, ()).wait().unwrap();
     match pool.run(explode, ("boom".to_owned(),)).wait() {
         Err(Error::Panicked { message, .. }) => assert_eq!(message, "boom"),
@@ -81,7 +82,11 @@ fn quick() -> u32 {
 fn a_task_over_the_time_limit_times_out_and_its_thread_is_replaced() {
     // Generous, so the quick task below never hits it even on a loaded machine.
     let limit = Duration::from_millis(200);
-    let pool = TaskPool::builder().max_threads(1).time_limit(limit).build();
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .time_limit(limit)
+        .build()
+        .unwrap();
     let stuck = pool.run(hold, (50,));
     match stuck.wait() {
         Err(Error::TimedOut {
@@ -105,7 +110,8 @@ fn a_long_task_has_no_time_limit_and_holds_its_thread_until_terminated() {
         .idle_timeout(Duration::from_millis(10))
         .check_interval(Duration::from_millis(5))
         .thread_name("longtest")
-        .build();
+        .build()
+        .unwrap();
     let long = LongTask::new(hold, (60,));
     let long_id = long.id();
     let long_handle = pool.execute(long);

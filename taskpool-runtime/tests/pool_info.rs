@@ -13,7 +13,7 @@ fn hold(gate: u64) -> u64 {
 
 #[test]
 fn info_lists_threads_with_their_tasks_and_every_live_task() {
-    let pool = TaskPool::builder().max_threads(1).build();
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
     let running =
         pool.execute_with_priority(Task::new(hold, (1,)).with_name("blocker"), Priority::High);
     wait_until("the blocker runs", || {
@@ -68,7 +68,8 @@ fn shutdown_cancels_waiting_tasks_lets_running_ones_finish_and_joins_every_threa
     let pool = TaskPool::builder()
         .max_threads(2)
         .thread_name("tpshut")
-        .build();
+        .build()
+        .unwrap();
     let running: Vec<_> = (0..2).map(|_| pool.run(hold, (2,))).collect();
     wait_until("both workers run", || {
         pool.info().threads.iter().all(|t| !t.task_ids.is_empty()) && pool.thread_count() == 2

@@ -24,7 +24,7 @@ fn record_start(lane: Priority) {
 
 #[test]
 fn saturated_lanes_start_in_a_thirty_five_one_ratio() {
-    let pool = TaskPool::builder().max_threads(1).build();
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
     // Occupy the only worker so every lane fills before anything is dispatched.
     let blocker = pool.execute_with_priority(Task::new(hold, (1,)), Priority::Low);
     wait_until("the blocker runs", || {
@@ -110,7 +110,7 @@ fn background(spin: u32) {
 
 #[test]
 fn idle_tasks_wait_for_a_quiet_pool_and_run_one_at_a_time() {
-    let pool = TaskPool::builder().max_threads(3).build();
+    let pool = TaskPool::builder().max_threads(3).build().unwrap();
     let busy = pool.execute(Task::new(foreground, (10,)));
     wait_until("the foreground task runs", || {
         BUSY.load(Ordering::SeqCst) == 1
@@ -162,7 +162,8 @@ fn the_pool_grows_to_its_maximum_under_load_and_shrinks_back_to_one() {
         .max_threads(3)
         .idle_timeout(Duration::from_millis(20))
         .check_interval(Duration::from_millis(5))
-        .build();
+        .build()
+        .unwrap();
     assert_eq!(
         pool.thread_count(),
         0,
@@ -199,7 +200,7 @@ fn idle_probe() -> usize {
 
 #[test]
 fn idle_submissions_do_not_grow_the_pool() {
-    let pool = TaskPool::builder().max_threads(4).build();
+    let pool = TaskPool::builder().max_threads(4).build().unwrap();
     let handles: Vec<_> = (0..20)
         .map(|_| pool.execute_with_priority(Task::new(idle_probe, ()), Priority::Idle))
         .collect();

@@ -149,7 +149,7 @@ async fn add_async(counter: Shared<Counter>) {
 fn a_blocking_locker_and_an_async_waiter_on_one_worker_do_not_deadlock() {
     // One worker: the async task suspends in `lock_async`, then the blocking task occupies the
     // worker in `lock`. Handing the lock to the suspended task would deadlock them.
-    let pool = TaskPool::builder().max_threads(1).build();
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
     let counter = Shared::new(Counter {
         value: AsyncLock::new(0),
     });
@@ -166,15 +166,17 @@ fn a_blocking_locker_and_an_async_waiter_on_one_worker_do_not_deadlock() {
     assert_eq!(*counter.value.lock(), 2);
 }
 
-/// Waits until task `id` is suspended on a worker (it started and is awaiting).
+/// Waits until task `id` is suspended (it started, is awaiting, and no thread executes it).
 fn wait_until_queued(pool: &TaskPool, id: taskpool::TaskId) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !pool
-        .info()
-        .threads
-        .iter()
-        .any(|thread| thread.task_ids.contains(&id) && thread.priority.is_none())
-    {
+    let suspended = |info: taskpool::TaskPoolInfo| {
+        let running = info
+            .tasks
+            .iter()
+            .any(|task| task.task_id == id && task.state == taskpool::TaskState::Running);
+        running && !info.threads.iter().any(|t| t.task_ids.contains(&id))
+    };
+    while !suspended(pool.info()) {
         assert!(
             std::time::Instant::now() < deadline,
             "the async task never suspended"

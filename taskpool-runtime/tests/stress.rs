@@ -26,7 +26,7 @@ fn xorshift(state: &mut u64) -> u64 {
 fn every_handle_resolves_exactly_once_under_load() {
     const SUBMITTERS: u64 = 4;
     const PER_SUBMITTER: u64 = 25_000;
-    let pool = Arc::new(TaskPool::builder().max_threads(4).build());
+    let pool = Arc::new(TaskPool::builder().max_threads(4).build().unwrap());
     let submitters: Vec<_> = (0..SUBMITTERS)
         .map(|s| {
             let pool = Arc::clone(&pool);

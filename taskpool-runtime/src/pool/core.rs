@@ -19,25 +19,19 @@ use crate::task::TaskId;
 /// A worker's id, unique within its pool.
 pub(crate) type WorkerId = u64;
 
-/// What the core knows of one worker thread.
+/// What the core knows of one pool thread.
 pub(crate) struct WorkerSlot {
     id: WorkerId,
     parker: Arc<Parker>,
     executing: Option<Executing>,
-    suspended: Vec<TaskId>,
+    /// Nested blocking waits the thread is in (see [`Core::set_blocked`]).
+    blocked: u32,
     idle_since: Instant,
     long_tasks_held: usize,
     retiring: bool,
 }
 
-impl WorkerSlot {
-    /// Executing nothing and holding no suspended task.
-    fn is_idle(&self) -> bool {
-        self.executing.is_none() && self.suspended.is_empty()
-    }
-}
-
-/// The call or poll a worker is inside, for the time limit and pool info.
+/// The call or poll a thread is inside, for the time limit and pool info.
 struct Executing {
     run: Arc<Run>,
     since: Instant,
@@ -45,47 +39,50 @@ struct Executing {
     timed_out: bool,
 }
 
-/// What a worker tells the core when it asks for its next job.
-#[derive(Default)]
-pub(crate) struct Report {
-    /// A run that ended (by value, error, panic or time-out).
-    pub(crate) finished: Option<Arc<Run>>,
-    /// A run that is now suspended in an `.await` on this worker.
-    pub(crate) suspended: Option<TaskId>,
+/// How many threads a pool may have.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Threads that take work, not counting blocked or retired ones.
+    pub(crate) max_threads: usize,
+    /// Extra threads allowed beyond `max_threads` to stand in for blocked threads and for
+    /// retired ones whose call has not returned: the hard ceiling is the sum.
+    pub(crate) extra_threads: usize,
 }
 
-/// A worker asking for its next job.
+/// A thread asking for its next job.
 pub(crate) struct Ask {
-    /// What it just did.
-    pub(crate) report: Report,
-    /// Whether its own suspended tasks were woken.
-    pub(crate) local_ready: bool,
+    /// The run it just ended (by value, error, panic or time-out), if any.
+    pub(crate) finished: Option<Arc<Run>>,
     /// Whether it was searching (told [`Next::Search`] last time).
     pub(crate) was_searching: bool,
     /// Whether it may park if there is nothing to do.
     pub(crate) may_sleep: bool,
 }
 
-/// What a worker does next.
+/// What a thread does next.
 pub(crate) enum Next {
-    /// Start this run; it was picked at this instant.
-    Run(Arc<Run>, Instant),
-    /// Poll a suspended task of its own that was woken.
-    Local,
-    /// Nothing to do right now: look again shortly (the worker counts as searching, so
+    /// Execute this run, picked at this instant: start it, or (`resumed`) poll its woken future.
+    Run {
+        /// The run.
+        run: Arc<Run>,
+        /// When it was picked.
+        picked_at: Instant,
+        /// Whether it is a woken `async` run rather than a new one.
+        resumed: bool,
+    },
+    /// Nothing to do right now: look again shortly (the thread counts as searching, so
     /// submitters need not wake anyone for it).
     Search,
-    /// Nothing to do: park until unparked, unless a submission arrived after `epoch`.
+    /// Nothing to do: park until unparked, unless something was pushed after `epoch`.
     Park {
-        /// The submission epoch the worker saw before it last looked at the lanes; `None` for
-        /// a retiring worker, which waits only for its own suspended tasks.
-        epoch: Option<u64>,
+        /// The push epoch the thread saw before it last looked at the lanes.
+        epoch: u64,
     },
-    /// Leave: the pool shut down, or this worker was released or retired.
+    /// Leave: the pool shut down, or this thread was released or retired.
     Exit,
 }
 
-/// A worker the pool decided to start; the thread is spawned outside the lock.
+/// A pool thread the core decided to start; the thread is spawned outside the lock.
 pub(crate) struct NewWorker {
     pub(crate) id: WorkerId,
     pub(crate) parker: Arc<Parker>,
@@ -94,44 +91,47 @@ pub(crate) struct NewWorker {
 pub(crate) struct Core {
     lanes: Lanes<Arc<Run>>,
     workers: Vec<WorkerSlot>,
-    idle_task_in_flight: bool,
     long_holders: HashMap<TaskId, WorkerId>,
-    max_threads: usize,
+    limits: Limits,
     next_worker_id: WorkerId,
 }
 
 impl Core {
-    pub(crate) fn new(max_threads: usize) -> Core {
+    pub(crate) fn new(limits: Limits) -> Core {
         Core {
             lanes: Lanes::new(),
             workers: Vec::new(),
-            idle_task_in_flight: false,
             long_holders: HashMap::new(),
-            max_threads,
+            limits,
             next_worker_id: 1,
         }
     }
 
-    /// Reserves a new worker if `demand` waiting runs exceed the workers free to take them.
-    /// An IDLE submission (`idle_only`) only ensures that one worker exists.
+    /// Reserves a new thread if `demand` waiting jobs exceed the threads free to take them and
+    /// the limits allow. An IDLE submission (`idle_only`) only ensures that one thread exists.
     pub(crate) fn grow_if_needed(
         &mut self,
         intake: &Intake,
         demand: usize,
         idle_only: bool,
     ) -> Option<NewWorker> {
-        let active = self.active_workers();
         let wanted = if idle_only {
-            active == 0
+            self.active_workers() == 0
         } else {
             demand > self.free_workers()
         };
-        let worker = (wanted && active < self.max_threads).then(|| self.reserve_worker());
+        let worker = (wanted && self.may_grow()).then(|| self.reserve_worker());
         self.publish_counts(intake);
         worker
     }
 
-    /// Refreshes the worker counts submitters read without the lock.
+    /// Below `max_threads` threads that take work, and below the hard ceiling of OS threads.
+    fn may_grow(&self) -> bool {
+        self.active_workers() < self.limits.max_threads
+            && self.workers.len() < self.limits.max_threads + self.limits.extra_threads
+    }
+
+    /// Refreshes the thread counts submitters read without the lock.
     pub(crate) fn publish_counts(&self, intake: &Intake) {
         intake
             .free_workers
@@ -149,7 +149,7 @@ impl Core {
             id,
             parker: Arc::clone(&parker),
             executing: None,
-            suspended: Vec::new(),
+            blocked: 0,
             idle_since: Instant::now(),
             long_tasks_held: 0,
             retiring: false,
@@ -157,13 +157,13 @@ impl Core {
         NewWorker { id, parker }
     }
 
-    /// Forgets a worker whose thread could not be spawned.
-    pub(crate) fn unreserve_worker(&mut self, intake: &Intake, id: WorkerId) {
+    /// Forgets a thread that could not be spawned, or that left.
+    pub(crate) fn remove_worker(&mut self, intake: &Intake, id: WorkerId) {
         self.workers.retain(|w| w.id != id);
         self.publish_counts(intake);
     }
 
-    /// Workers neither executing nor retiring.
+    /// Threads neither executing nor retiring.
     fn free_workers(&self) -> usize {
         self.workers
             .iter()
@@ -171,114 +171,146 @@ impl Core {
             .count()
     }
 
+    /// Threads that count toward `max_threads`: not retiring, not blocked in a wait.
     fn active_workers(&self) -> usize {
+        self.workers
+            .iter()
+            .filter(|w| !w.retiring && w.blocked == 0)
+            .count()
+    }
+
+    /// Pool threads that are not retiring.
+    pub(crate) fn thread_count(&self) -> usize {
         self.workers.iter().filter(|w| !w.retiring).count()
     }
 
-    /// Worker threads that are not retiring.
-    pub(crate) fn thread_count(&self) -> usize {
-        self.active_workers()
+    /// Whether thread `id` still has to be waited for at shutdown: it exists and is not retired
+    /// (a retired thread's call already timed out).
+    pub(crate) fn must_join(&self, id: WorkerId) -> bool {
+        self.workers.iter().any(|w| w.id == id && !w.retiring)
     }
 
-    fn slot_mut(&mut self, id: WorkerId) -> Option<&mut WorkerSlot> {
-        self.workers.iter_mut().find(|w| w.id == id)
+    fn slot_index(&self, id: WorkerId) -> Option<usize> {
+        self.workers.iter().position(|w| w.id == id)
     }
 
-    fn slot_index(&self, id: WorkerId) -> usize {
-        self.workers
-            .iter()
-            .position(|w| w.id == id)
-            .expect("a worker asks for work only while its slot exists")
-    }
-
-    /// Records what worker `me` just did and decides what it does next. A worker that was told
-    /// to [`Next::Search`] calls again with `was_searching`; it may park only when `may_sleep`.
-    pub(crate) fn next_for(&mut self, intake: &Intake, me: WorkerId, mut ask: Ask) -> Next {
+    /// Records what thread `me` just did and decides what it does next, and whether a thread
+    /// must be added for the work still waiting. A thread told to [`Next::Search`] calls again
+    /// with `was_searching`; it may park only when `may_sleep`.
+    pub(crate) fn next_for(
+        &mut self,
+        intake: &Intake,
+        me: WorkerId,
+        ask: Ask,
+    ) -> (Next, Option<NewWorker>) {
         if ask.was_searching {
             intake.searching.fetch_sub(1, Ordering::SeqCst);
         }
-        // Read before looking at the lanes: any submission after this changes the epoch.
+        // Read before looking at the lanes: any push after this changes the epoch.
         let epoch = intake.epoch.load(Ordering::SeqCst);
         let now = Instant::now();
-        let index = self.slot_index(me);
-        self.apply(index, std::mem::take(&mut ask.report), now);
-        let next = self.decide(intake, index, &ask, epoch, now);
+        let Some(index) = self.slot_index(me) else {
+            return (Next::Exit, None);
+        };
+        self.apply(intake, index, ask.finished, now);
+        let next = self.decide(intake, index, ask.may_sleep, epoch, now);
         if matches!(next, Next::Exit) {
             self.workers.swap_remove(index);
         }
         self.publish_counts(intake);
-        next
+        (next, self.grow_for_backlog(intake))
+    }
+
+    /// The re-check that makes growth reliable: submitters decide from counters read without
+    /// the lock, and may miss a thread that just became busy. Every decision ends here, after
+    /// publishing the counts; with `SeqCst` on both sides either the submitter saw the new
+    /// counts or this check sees its job.
+    fn grow_for_backlog(&mut self, intake: &Intake) -> Option<NewWorker> {
+        if intake.is_shutting_down() {
+            return None;
+        }
+        let demand = intake.waiting_foreground.load(Ordering::SeqCst);
+        self.grow_if_needed(intake, demand, false)
     }
 
     fn decide(
         &mut self,
         intake: &Intake,
         index: usize,
-        ask: &Ask,
+        may_sleep: bool,
         epoch: u64,
         now: Instant,
     ) -> Next {
-        if intake.is_shutting_down() {
+        if intake.is_shutting_down() || self.workers[index].retiring {
             return Next::Exit;
         }
-        if ask.local_ready {
-            return Next::Local;
-        }
-        let slot = &self.workers[index];
-        if slot.retiring {
-            return if slot.suspended.is_empty() {
-                Next::Exit
-            } else {
-                Next::Park { epoch: None }
+        intake.drain_into(&mut self.lanes);
+        if let Some((run, resumed)) = self.pick(intake, index, now) {
+            return Next::Run {
+                run,
+                picked_at: now,
+                resumed,
             };
         }
-        intake.drain_into(&mut self.lanes);
-        if let Some(run) = self.pick(intake, index, now) {
-            return Next::Run(run, now);
-        }
-        if ask.may_sleep {
-            Next::Park { epoch: Some(epoch) }
+        if may_sleep {
+            Next::Park { epoch }
         } else {
             intake.searching.fetch_add(1, Ordering::SeqCst);
             Next::Search
         }
     }
 
-    fn apply(&mut self, index: usize, report: Report, now: Instant) {
+    fn apply(&mut self, intake: &Intake, index: usize, finished: Option<Arc<Run>>, now: Instant) {
         let slot = &mut self.workers[index];
         if slot.executing.take().is_some() {
             slot.idle_since = now;
         }
-        if let Some(id) = report.suspended {
-            slot.suspended.push(id);
-        }
-        if let Some(run) = report.finished {
-            slot.suspended.retain(|&id| id != run.record.id);
-            if run.priority == Priority::Idle {
-                self.idle_task_in_flight = false;
-            }
+        if finished.is_some_and(|run| run.priority == Priority::Idle) {
+            intake.idle_in_flight.store(false, Ordering::SeqCst);
         }
     }
 
-    fn pick(&mut self, intake: &Intake, index: usize, now: Instant) -> Option<Arc<Run>> {
-        let idle_allowed = !self.idle_task_in_flight && self.workers.iter().all(|w| w.is_idle());
-        let mut keep = |run: &Arc<Run>| {
-            let waiting = run.is_waiting();
-            if !waiting {
+    /// A new IDLE task may start: none is in flight, no `async` task is in flight, and every
+    /// thread that takes work is idle.
+    fn idle_allowed(&self, intake: &Intake) -> bool {
+        !intake.idle_in_flight.load(Ordering::SeqCst)
+            && intake.async_in_flight.load(Ordering::SeqCst) == 0
+            && self
+                .workers
+                .iter()
+                .filter(|w| !w.retiring)
+                .all(|w| w.executing.is_none())
+    }
+
+    fn pick(&mut self, intake: &Intake, index: usize, now: Instant) -> Option<(Arc<Run>, bool)> {
+        let idle_allowed = self.idle_allowed(intake);
+        let mut keep = |run: &Arc<Run>, resumed: bool| {
+            // A fresh run canceled while waiting, or a woken one a cancel claimed, is dropped.
+            let live = if resumed {
+                !run.suspension.is_done()
+            } else {
+                run.is_waiting()
+            };
+            if !live {
                 intake.left_lanes(run.priority);
             }
-            waiting
+            live
         };
         loop {
-            let (run, priority) = self.lanes.pick(&mut keep, idle_allowed)?;
+            let (run, priority, resumed) = self.lanes.pick(&mut keep, idle_allowed)?;
             intake.left_lanes(priority);
-            if !run.try_start() {
+            let taken = if resumed {
+                run.suspension.begin_poll()
+            } else {
+                run.try_start()
+            };
+            if !taken {
                 continue;
             }
-            if priority == Priority::Idle {
-                self.idle_task_in_flight = true;
+            if priority == Priority::Idle && !resumed {
+                intake.idle_in_flight.store(true, Ordering::SeqCst);
             }
-            if run.record.long {
+            if run.record.long && !resumed {
                 // A long task holds its thread from its start until `terminate_task`.
                 self.workers[index].long_tasks_held += 1;
                 self.long_holders
@@ -287,28 +319,36 @@ impl Core {
             self.workers[index].executing = Some(Executing {
                 run: Arc::clone(&run),
                 since: now,
-                cpu_before: Duration::ZERO,
+                cpu_before: run.cpu_used(),
                 timed_out: false,
             });
-            return Some(run);
+            return Some((run, resumed));
         }
     }
 
-    /// Marks worker `me` as polling a suspended run that has used `cpu_before` so far.
-    pub(crate) fn begin_poll(
+    /// Counts thread `me` as blocked in a wait (or no longer): a blocked thread does not count
+    /// toward `max_threads`, so the pool may add one in its place, within the hard ceiling.
+    /// Returns the thread to start, if one is needed for waiting work.
+    pub(crate) fn set_blocked(
         &mut self,
+        intake: &Intake,
         me: WorkerId,
-        run: &Arc<Run>,
-        cpu_before: Duration,
-        now: Instant,
-    ) {
-        let index = self.slot_index(me);
-        self.workers[index].executing = Some(Executing {
-            run: Arc::clone(run),
-            since: now,
-            cpu_before,
-            timed_out: false,
-        });
+        blocked: bool,
+    ) -> Option<NewWorker> {
+        if let Some(index) = self.slot_index(me) {
+            let slot = &mut self.workers[index];
+            if blocked {
+                slot.blocked += 1;
+            } else {
+                slot.blocked = slot.blocked.saturating_sub(1);
+            }
+        }
+        self.publish_counts(intake);
+        if blocked {
+            self.grow_for_backlog(intake)
+        } else {
+            None
+        }
     }
 
     /// Lets the thread that finished long task `id` be released again (ArkTS `terminateTask`).
@@ -317,8 +357,8 @@ impl Core {
             .long_holders
             .remove(&id)
             .ok_or(crate::Error::TaskNotFound(id))?;
-        if let Some(slot) = self.slot_mut(worker) {
-            slot.long_tasks_held -= 1;
+        if let Some(slot) = self.workers.iter_mut().find(|w| w.id == worker) {
+            slot.long_tasks_held = slot.long_tasks_held.saturating_sub(1);
         }
         Ok(())
     }
@@ -340,7 +380,10 @@ impl Core {
                 continue;
             }
             let budget_left = limit.saturating_sub(executing.cpu_before);
-            let deadline = executing.since + budget_left;
+            // A limit too far away to represent is never reached.
+            let Some(deadline) = executing.since.checked_add(budget_left) else {
+                continue;
+            };
             if now >= deadline {
                 executing.timed_out = true;
                 slot.retiring = true;
@@ -352,22 +395,27 @@ impl Core {
         (expired, next_deadline)
     }
 
-    /// Retires workers idle for at least `idle_timeout` that hold nothing, keeping one.
+    /// Retires threads idle for at least `idle_timeout` that hold no long task, keeping one.
+    /// Nothing is released while work waits: a thread started for it may not have taken it yet.
     pub(crate) fn release_idle(
         &mut self,
+        intake: &Intake,
         now: Instant,
         idle_timeout: Duration,
     ) -> Vec<Arc<Parker>> {
         let mut released = Vec::new();
+        if intake.waiting_foreground.load(Ordering::SeqCst) > 0 {
+            return released;
+        }
         let mut active = self.active_workers();
         for slot in &mut self.workers {
             if active <= 1 {
                 break;
             }
             let releasable = !slot.retiring
-                && slot.is_idle()
+                && slot.executing.is_none()
                 && slot.long_tasks_held == 0
-                && now.duration_since(slot.idle_since) >= idle_timeout;
+                && now.saturating_duration_since(slot.idle_since) >= idle_timeout;
             if releasable {
                 slot.retiring = true;
                 active -= 1;
@@ -393,12 +441,7 @@ impl Core {
             .filter(|w| !w.retiring)
             .map(|w| ThreadInfo {
                 id: w.id,
-                task_ids: w
-                    .executing
-                    .iter()
-                    .map(|e| e.run.record.id)
-                    .chain(w.suspended.iter().copied())
-                    .collect(),
+                task_ids: w.executing.iter().map(|e| e.run.record.id).collect(),
                 priority: w.executing.as_ref().map(|e| e.run.priority),
             })
             .collect();

@@ -1,7 +1,8 @@
-//! Submissions on their way in: pushed without the core lock, moved into the lanes by workers.
+//! Work on its way in: submissions and woken `async` tasks, pushed without the core lock and
+//! moved into the lanes by pool threads.
 //!
-//! The counters here are what submitters read instead of taking the lock: how much is waiting,
-//! how many workers are free or searching, and an epoch that changes with every submission.
+//! The counters here are what submitters and wakers read instead of taking the lock: how much
+//! is waiting, how many threads are free or searching, and an epoch that changes with every push.
 
 use crossbeam_queue::SegQueue;
 
@@ -13,32 +14,51 @@ use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 #[derive(Default)]
 pub(crate) struct Intake {
-    queues: [SegQueue<Arc<Run>>; 4],
-    /// Non-IDLE runs submitted and not yet started or discarded: the demand that grows the pool.
+    /// New runs, per lane.
+    fresh: [SegQueue<Arc<Run>>; 4],
+    /// Suspended `async` runs whose waker fired, per lane.
+    resumed: [SegQueue<Arc<Run>>; 4],
+    /// Non-IDLE jobs (fresh or resumed) pushed and not yet taken or discarded: the demand that
+    /// grows the pool. Incremented *before* the push, so a thread that takes the job always
+    /// decrements after the increment and the count never goes below zero.
     pub(crate) waiting_foreground: AtomicUsize,
-    /// Bumped by every submission, so a worker about to park can tell whether anything arrived
-    /// since it last looked (see `scheduler/README.md`).
+    /// Bumped by every push, so a thread about to park can tell whether anything arrived since
+    /// it last looked (see `scheduler/README.md`).
     pub(crate) epoch: AtomicU64,
-    /// Workers between two looks for work; they need no wake-up.
+    /// Threads between two looks for work; they need no wake-up.
     pub(crate) searching: AtomicUsize,
-    /// Workers that are not executing and not retiring (kept up to date under the core lock).
+    /// Threads that are not executing, blocked or retiring (kept up to date under the core lock).
     pub(crate) free_workers: AtomicUsize,
-    /// Workers that are not retiring (kept up to date under the core lock).
+    /// Threads that count toward `max_threads` (kept up to date under the core lock).
     pub(crate) active_workers: AtomicUsize,
+    /// `async` runs whose future is alive (started, not yet completed or dropped). IDLE tasks
+    /// wait while any is in flight: a suspended task is work that has not finished.
+    pub(crate) async_in_flight: AtomicUsize,
+    /// Whether an IDLE task is in flight (at most one is).
+    pub(crate) idle_in_flight: AtomicBool,
     /// Set once, under the core lock, when the pool starts shutting down.
     pub(crate) shutting_down: AtomicBool,
 }
 
 impl Intake {
-    /// Queues a run; returns how many non-IDLE runs now wait.
+    /// Queues a new run; returns how many non-IDLE jobs now wait.
     pub(crate) fn push(&self, run: Arc<Run>) -> usize {
+        self.push_into(&self.fresh, run)
+    }
+
+    /// Queues a woken `async` run; returns how many non-IDLE jobs now wait.
+    pub(crate) fn push_resumed(&self, run: Arc<Run>) -> usize {
+        self.push_into(&self.resumed, run)
+    }
+
+    fn push_into(&self, queues: &[SegQueue<Arc<Run>>; 4], run: Arc<Run>) -> usize {
         let priority = run.priority;
-        self.queues[priority.lane()].push(run);
         let waiting = if priority == Priority::Idle {
             self.waiting_foreground.load(Ordering::SeqCst)
         } else {
             self.waiting_foreground.fetch_add(1, Ordering::SeqCst) + 1
         };
+        queues[priority.lane()].push(run);
         self.epoch.fetch_add(1, Ordering::SeqCst);
         waiting
     }
@@ -47,19 +67,58 @@ impl Intake {
         self.shutting_down.load(Ordering::SeqCst)
     }
 
-    /// Moves every pushed run into `lanes`, keeping each lane's order.
+    /// Moves every pushed job into `lanes`, keeping each lane's order.
     pub(crate) fn drain_into(&self, lanes: &mut Lanes<Arc<Run>>) {
-        for (queue, priority) in self.queues.iter().zip(Priority::ALL) {
-            while let Some(run) = queue.pop() {
+        for (lane, priority) in Priority::ALL.into_iter().enumerate() {
+            while let Some(run) = self.fresh[lane].pop() {
                 lanes.push(priority, run);
+            }
+            while let Some(run) = self.resumed[lane].pop() {
+                lanes.push_resumed(priority, run);
             }
         }
     }
 
-    /// Records that a waiting run left the lanes (started or discarded).
+    /// Records that a job left the lanes (taken or discarded).
     pub(crate) fn left_lanes(&self, priority: Priority) {
         if priority != Priority::Idle {
             self.waiting_foreground.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+}
+
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::run::TypedRun;
+    use crate::task::TaskRecord;
+
+    fn run() -> Arc<Run> {
+        let record = Arc::new(TaskRecord::new("loom::intake", false));
+        let call: crate::task::Call<()> = Box::new(|| crate::function::Invocation::Ready(Ok(())));
+        TypedRun::new(record, Priority::Medium, call, std::sync::Weak::new())
+    }
+
+    /// A submitter racing a thread that drains and takes the run: the waiting count never goes
+    /// below zero (the old order, push then count, let the taker decrement first).
+    #[test]
+    fn the_waiting_count_never_underflows() {
+        loom::model(|| {
+            let intake = loom::sync::Arc::new(Intake::default());
+            let submitter = {
+                let intake = intake.clone();
+                loom::thread::spawn(move || {
+                    intake.push(run());
+                })
+            };
+            let mut lanes = Lanes::new();
+            intake.drain_into(&mut lanes);
+            if let Some((_, priority, _)) = lanes.pick(|_, _| true, false) {
+                let before = intake.waiting_foreground.load(Ordering::SeqCst);
+                assert!(before > 0, "a taken run was counted first");
+                intake.left_lanes(priority);
+            }
+            submitter.join().unwrap();
+        });
     }
 }

@@ -1,63 +1,37 @@
 //! `TaskPool`: the public face of a pool, its configuration, and the global pool.
 
+mod builder;
 mod core;
 mod intake;
 mod live;
+mod thread;
+mod threads;
 
 use std::sync::OnceLock;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::codec::{DEFAULT_MAX_SERIALIZED_BYTES, Payload};
+use crate::codec::Payload;
 use crate::descriptor::TaskDescriptor;
 use crate::error::{Error, Result};
 use crate::function::ConcurrentFunction;
 use crate::handle::TaskHandle;
 use crate::info::TaskPoolInfo;
 use crate::priority::Priority;
-use crate::run::{Run, TypedRun};
+use crate::run::{Cancel, Run, TypedRun};
+use crate::scheduler::sleepers::Sleepers;
+use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
 use crate::task::{Executable, Task, TaskId, TaskRecord};
 
-pub(crate) use self::core::{Ask, Core, NewWorker, Next, Report, WorkerId};
+pub(crate) use self::builder::Config;
+pub use self::builder::{TaskPoolBuilder, default_max_threads};
+pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, WorkerId};
 pub(crate) use self::intake::Intake;
 pub(crate) use self::live::LiveRuns;
+pub(crate) use self::thread::{block_in_place, run_inline};
+use self::threads::ThreadSet;
 
-use crate::run::Cancel;
-use crate::scheduler::sleepers::Sleepers;
-use crate::sync::atomic::{AtomicBool, Ordering};
-
-/// How a pool behaves; set through [`TaskPool::builder`].
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) max_threads: usize,
-    pub(crate) idle_timeout: Duration,
-    pub(crate) check_interval: Duration,
-    pub(crate) time_limit: Duration,
-    pub(crate) thread_name: String,
-    pub(crate) max_serialized_bytes: usize,
-}
-
-/// The default maximum number of worker threads: `max(cores - 1, 3)`, as in ArkTS.
-pub fn default_max_threads() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    cores.saturating_sub(1).max(3)
-}
-
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            max_threads: default_max_threads(),
-            idle_timeout: Duration::from_secs(30),
-            check_interval: Duration::from_secs(30),
-            time_limit: Duration::from_secs(180),
-            thread_name: "taskpool-worker".to_owned(),
-            max_serialized_bytes: DEFAULT_MAX_SERIALIZED_BYTES,
-        }
-    }
-}
-
-/// State shared by a pool's handle, its workers and its supervisor.
+/// State shared by a pool's handle, its threads and its supervisor.
 pub(crate) struct PoolShared {
     pub(crate) config: Config,
     core: Mutex<Core>,
@@ -65,9 +39,9 @@ pub(crate) struct PoolShared {
     pub(crate) live: LiveRuns,
     pub(crate) sleepers: Sleepers,
     supervisor_started: AtomicBool,
-    /// Wakes the supervisor early (shutdown).
+    /// Wakes the supervisor early (shutdown, a thread leaving).
     pub(crate) supervisor_wakeup: Condvar,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    pub(crate) threads: ThreadSet,
 }
 
 impl PoolShared {
@@ -79,23 +53,20 @@ impl PoolShared {
         self.intake.is_shutting_down()
     }
 
-    /// Starts a pool thread named `<prefix>-<suffix>` and keeps its handle for shutdown;
-    /// false if the system refused a thread.
-    fn spawn_thread(&self, suffix: &str, body: impl FnOnce() + Send + 'static) -> bool {
-        let spawned = std::thread::Builder::new()
-            .name(format!("{}-{suffix}", self.config.thread_name))
-            .spawn(body);
-        spawned
-            .map(|thread| lock(&self.threads).push(thread))
-            .is_ok()
+    fn thread_name(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.config.thread_name)
     }
 
     pub(crate) fn spawn_worker(self: &Arc<Self>, worker: NewWorker) {
         let pool = Arc::clone(self);
         let id = worker.id;
-        if !self.spawn_thread(&id.to_string(), move || crate::worker::run(pool, worker)) {
-            // Out of threads: the work waits for the workers that exist.
-            self.core().unreserve_worker(&self.intake, id);
+        let name = self.thread_name(&id.to_string());
+        if !self
+            .threads
+            .spawn(Some(id), name, move || thread::main(pool, worker))
+        {
+            // Out of threads: the work waits for the threads that exist.
+            self.core().remove_worker(&self.intake, id);
         }
     }
 
@@ -106,7 +77,11 @@ impl PoolShared {
             return;
         }
         let pool = Arc::clone(self);
-        if !self.spawn_thread("supervisor", move || crate::supervisor::run(pool)) {
+        let name = self.thread_name("supervisor");
+        if !self
+            .threads
+            .spawn(None, name, move || crate::supervisor::run(pool))
+        {
             self.supervisor_started.store(false, Ordering::Release);
         }
     }
@@ -125,8 +100,8 @@ impl PoolShared {
         if self.is_shutting_down() {
             return self.refused(submission.record, priority, Error::PoolShutDown);
         }
-        let typed = TypedRun::new(submission.record, priority, call);
-        let handle = TaskHandle::new(Arc::clone(&typed), Arc::downgrade(self));
+        let typed = TypedRun::new(submission.record, priority, call, Arc::downgrade(self));
+        let handle = TaskHandle::new(Arc::clone(&typed));
         let run: Arc<Run> = typed;
         self.ensure_supervisor();
         self.live.insert(&run);
@@ -140,8 +115,20 @@ impl PoolShared {
         handle
     }
 
-    /// Wakes a worker unless a searching one will find the new run, and grows the pool when
-    /// waiting work exceeds the free workers. Takes the core lock only to add a worker.
+    /// Queues a suspended `async` run whose waker fired, for any free thread of its lane.
+    pub(crate) fn push_resumed(self: &Arc<Self>, run: Arc<Run>) {
+        let priority = run.priority;
+        let demand = self.intake.push_resumed(Arc::clone(&run));
+        if self.is_shutting_down() {
+            // No thread will take it: drop it here (shutdown may have swept already).
+            self.abandon_suspended(&run);
+            return;
+        }
+        self.after_push(demand, priority);
+    }
+
+    /// Wakes a thread unless a searching one will find the new job, and grows the pool when
+    /// waiting work exceeds the free threads. Takes the core lock only to add a thread.
     fn after_push(self: &Arc<Self>, demand: usize, priority: Priority) {
         let searching = self.intake.searching.load(Ordering::SeqCst);
         if searching == 0 || demand > searching {
@@ -169,22 +156,49 @@ impl PoolShared {
         priority: Priority,
         error: Error,
     ) -> TaskHandle<T> {
-        TaskHandle::new(
-            TypedRun::refused(record, priority, error),
+        TaskHandle::new(TypedRun::refused(
+            record,
+            priority,
+            error,
             Arc::downgrade(self),
-        )
+        ))
     }
 
-    /// Cancels one run; a run that never started leaves the live set at once.
+    /// Cancels one run. A run that never started leaves the live set at once; an `async` run
+    /// suspended at an `.await` is dropped there and resolves at once; a run being executed is
+    /// flagged and resolves when its call or poll returns.
     pub(crate) fn cancel_run(&self, run: &Arc<Run>) -> Result<()> {
         match run.cancel() {
             Cancel::Dequeued => {
                 self.live.remove(run);
                 Ok(())
             }
-            Cancel::Flagged => Ok(()),
+            Cancel::Flagged => {
+                self.abandon_suspended(run);
+                Ok(())
+            }
             Cancel::TooLate => Err(Error::TaskNotFound(run.record.id)),
         }
+    }
+
+    /// Drops the future of `run` if it is suspended (not being polled), and resolves its handle
+    /// as canceled. False if the run is not suspended: its poller settles it.
+    pub(crate) fn abandon_suspended(&self, run: &Arc<Run>) -> bool {
+        if !run.suspension.claim() {
+            return false;
+        }
+        if let Some(future) = run.take_future() {
+            thread::end_future(self, run, future);
+        }
+        run.end_suspended();
+        self.live.remove(run);
+        if run.priority == Priority::Idle {
+            self.intake.idle_in_flight.store(false, Ordering::SeqCst);
+        }
+        // Less in flight may let an IDLE task start: make a parked thread look.
+        self.intake.epoch.fetch_add(1, Ordering::SeqCst);
+        self.sleepers.wake_one();
+        true
     }
 
     /// Cancels every waiting or running run of task `id`.
@@ -202,38 +216,31 @@ impl PoolShared {
         }
     }
 
-    fn shutdown(&self) {
-        let (waiting, parkers) = {
-            let mut core = self.core();
-            core.begin_shutdown(&self.intake)
-        };
+    /// Shuts down: waiting runs are canceled, suspended `async` runs dropped, and the calls
+    /// that are executing are waited for — except calls already timed out, and, with a
+    /// `timeout`, not beyond it. Handles of calls still running then resolve as
+    /// [`Error::PoolShutDown`]; their threads are detached.
+    fn shutdown(&self, timeout: Option<Duration>) {
+        let (waiting, parkers) = self.core().begin_shutdown(&self.intake);
         for run in waiting {
             let _ = self.cancel_run(&run);
+        }
+        for run in self.live.all() {
+            self.abandon_suspended(&run);
         }
         self.sleepers.wake_all();
         for parker in parkers {
             parker.unpark();
         }
         self.supervisor_wakeup.notify_all();
-        let current = std::thread::current().id();
-        let threads = std::mem::take(&mut *lock(&self.threads));
-        for thread in threads {
-            if thread.thread().id() != current {
-                // A panic inside a worker is already reported through the task's handle.
-                let _ = thread.join();
-            }
-        }
-    }
-
-    /// Joins threads that have exited (released or retired workers).
-    pub(crate) fn reap_exited_threads(&self) {
-        let mut threads = lock(&self.threads);
-        let (exited, running): (Vec<_>, Vec<_>) =
-            threads.drain(..).partition(JoinHandle::is_finished);
-        *threads = running;
-        drop(threads);
-        for thread in exited {
-            let _ = thread.join();
+        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+        // Lock order: the thread set, then the core (see `threads.rs`).
+        let must_wait =
+            |worker: Option<WorkerId>| worker.is_none_or(|id| self.core().must_join(id));
+        self.threads.join(must_wait, deadline);
+        for run in self.live.all() {
+            run.resolve_error(Error::PoolShutDown);
+            self.live.remove(&run);
         }
     }
 }
@@ -246,8 +253,11 @@ impl PoolShared {
 /// threads that sat idle for [`idle_timeout`](TaskPoolBuilder::idle_timeout), keeping one.
 ///
 /// Dropping an isolated pool (or calling [`shutdown`](TaskPool::shutdown)) resolves every waiting
-/// handle as canceled, drops suspended `async` tasks (their handles resolve as canceled), waits
-/// for the tasks that are executing to return, and joins every thread.
+/// handle as canceled, drops suspended `async` tasks where they wait (their handles resolve as
+/// canceled), waits for the calls that are executing to return, and joins every thread. It does
+/// not wait for a call that already timed out (its thread is detached), and the time limit
+/// still applies while it waits; a [`LongTask`](crate::LongTask) that never returns is waited
+/// for, so use [`shutdown_timeout`](TaskPool::shutdown_timeout) to bound the wait.
 ///
 /// ```
 /// use std::time::Duration;
@@ -261,7 +271,8 @@ impl PoolShared {
 /// let pool = TaskPool::builder()
 ///     .max_threads(2)
 ///     .idle_timeout(Duration::from_millis(50))
-///     .build();
+///     .build()
+///     .unwrap();
 /// let handles: Vec<_> = (0..10).map(|x| pool.run(square, (x,))).collect();
 /// let total: u64 = handles.into_iter().map(|h| h.wait().unwrap()).sum();
 /// assert_eq!(total, 285);
@@ -273,7 +284,26 @@ pub struct TaskPool {
 impl TaskPool {
     /// A pool with the default configuration.
     pub fn new() -> TaskPool {
-        TaskPool::builder().build()
+        TaskPool::with_config(Config::default())
+    }
+
+    pub(crate) fn with_config(config: Config) -> TaskPool {
+        let limits = Limits {
+            max_threads: config.max_threads,
+            extra_threads: config.extra_threads,
+        };
+        TaskPool {
+            shared: Arc::new(PoolShared {
+                config,
+                core: Mutex::new(Core::new(limits)),
+                intake: Intake::default(),
+                live: LiveRuns::default(),
+                sleepers: Sleepers::default(),
+                supervisor_started: AtomicBool::new(false),
+                supervisor_wakeup: Condvar::new(),
+                threads: ThreadSet::default(),
+            }),
+        }
     }
 
     /// Starts configuring an isolated pool.
@@ -286,7 +316,12 @@ impl TaskPool {
     /// The process-wide pool, created on first use with the default configuration.
     pub fn global() -> &'static TaskPool {
         static GLOBAL: OnceLock<TaskPool> = OnceLock::new();
-        GLOBAL.get_or_init(|| TaskPool::builder().thread_name("taskpool-global").build())
+        GLOBAL.get_or_init(|| {
+            TaskPool::with_config(Config {
+                thread_name: "taskpool-global".to_owned(),
+                ..Config::default()
+            })
+        })
     }
 
     /// Executes a task at MEDIUM priority (ArkTS `taskpool.execute(task)`).
@@ -377,6 +412,15 @@ impl TaskPool {
     pub fn shutdown(self) {
         drop(self);
     }
+
+    /// Shuts the pool down like [`shutdown`](TaskPool::shutdown), but waits at most `timeout`
+    /// for the calls still executing. Threads stuck in a call after that are detached (they end
+    /// when the call returns), and the handles of those calls resolve as
+    /// [`Error::PoolShutDown`], so no handle is left unresolved.
+    pub fn shutdown_timeout(self, timeout: Duration) {
+        self.shared.shutdown(Some(timeout));
+        // Already shut down: the `Drop` below finds nothing left to wait for.
+    }
 }
 
 impl Default for TaskPool {
@@ -387,7 +431,7 @@ impl Default for TaskPool {
 
 impl Drop for TaskPool {
     fn drop(&mut self) {
-        self.shared.shutdown();
+        self.shared.shutdown(None);
     }
 }
 
@@ -397,72 +441,5 @@ impl std::fmt::Debug for TaskPool {
             .field("config", &self.shared.config)
             .field("threads", &self.thread_count())
             .finish()
-    }
-}
-
-/// Configures an isolated [`TaskPool`].
-///
-/// Every interval is configurable so tests can run the pool's timers in milliseconds.
-#[derive(Debug, Clone)]
-pub struct TaskPoolBuilder {
-    config: Config,
-}
-
-impl TaskPoolBuilder {
-    /// The most worker threads the pool may have (default [`default_max_threads`]:
-    /// `max(cores - 1, 3)`). At least 1.
-    pub fn max_threads(mut self, max: usize) -> Self {
-        self.config.max_threads = max.max(1);
-        self
-    }
-
-    /// How long a worker must sit idle before the periodic check may release it (default 30 s).
-    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.config.idle_timeout = timeout;
-        self
-    }
-
-    /// How often the pool looks for idle threads to release (default 30 s).
-    pub fn check_interval(mut self, interval: Duration) -> Self {
-        self.config.check_interval = interval.max(Duration::from_micros(100));
-        self
-    }
-
-    /// How long a non-long task may run synchronously (default 3 min). Time an `async fn` task
-    /// spends awaiting does not count.
-    pub fn time_limit(mut self, limit: Duration) -> Self {
-        self.config.time_limit = limit.max(Duration::from_micros(100));
-        self
-    }
-
-    /// The prefix of worker thread names (default `taskpool-worker`); workers are named
-    /// `<prefix>-<id>`.
-    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
-        self.config.thread_name = prefix.into();
-        self
-    }
-
-    /// The cap on serialized data (descriptor arguments and results), default 16 MiB; larger
-    /// data is refused with 10200006.
-    pub fn max_serialized_bytes(mut self, limit: usize) -> Self {
-        self.config.max_serialized_bytes = limit;
-        self
-    }
-
-    /// Builds the pool. No thread starts until the first submission.
-    pub fn build(self) -> TaskPool {
-        let core = Core::new(self.config.max_threads);
-        TaskPool {
-            shared: Arc::new(PoolShared {
-                config: self.config,
-                core: Mutex::new(core),
-                intake: Intake::default(),
-                live: LiveRuns::default(),
-                sleepers: Sleepers::default(),
-                supervisor_started: AtomicBool::new(false),
-                supervisor_wakeup: Condvar::new(),
-                threads: Mutex::new(Vec::new()),
-            }),
-        }
     }
 }

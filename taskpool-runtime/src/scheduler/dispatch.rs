@@ -8,9 +8,15 @@ use crate::priority::Priority;
 /// HIGH tasks a worker may start in a row before MEDIUM gets one turn (and likewise MEDIUM → LOW).
 pub(crate) const STREAK: u8 = 5;
 
-/// The four FIFO lanes and the two streak counters of the anti-starvation rule.
+/// The four lanes and the two streak counters of the anti-starvation rule.
+///
+/// Each lane has two FIFO queues: jobs that have not started, and suspended `async` tasks that
+/// were woken. A lane's turn serves its woken tasks first — they already hold resources and
+/// their callers are waiting — so a resumed HIGH task never queues behind LOW work, and a
+/// resumed task never waits behind the fresh backlog of its own lane.
 pub(crate) struct Lanes<J> {
-    queues: [VecDeque<J>; 4],
+    fresh: [VecDeque<J>; 4],
+    resumed: [VecDeque<J>; 4],
     high_streak: u8,
     medium_streak: u8,
 }
@@ -18,51 +24,66 @@ pub(crate) struct Lanes<J> {
 impl<J> Lanes<J> {
     pub(crate) fn new() -> Lanes<J> {
         Lanes {
-            queues: Default::default(),
+            fresh: Default::default(),
+            resumed: Default::default(),
             high_streak: 0,
             medium_streak: 0,
         }
     }
 
+    /// Queues a job that has not started.
     pub(crate) fn push(&mut self, priority: Priority, job: J) {
-        self.queues[priority.lane()].push_back(job);
+        self.fresh[priority.lane()].push_back(job);
     }
 
-    /// Removes and returns every job.
+    /// Queues a woken suspended task.
+    pub(crate) fn push_resumed(&mut self, priority: Priority, job: J) {
+        self.resumed[priority.lane()].push_back(job);
+    }
+
+    /// Removes and returns every job that has not started.
     pub(crate) fn drain(&mut self) -> Vec<J> {
-        self.queues
+        self.fresh
             .iter_mut()
             .flat_map(|queue| queue.drain(..))
             .collect()
     }
 
-    /// Picks the next job. `keep` is asked about each job at the front of a lane; a job it
-    /// refuses (one canceled while it waited) is dropped without counting toward a streak.
-    /// `idle_allowed` says whether the IDLE conditions hold (HIGH and MEDIUM empty is checked
-    /// here; "every worker idle, no IDLE task running" by the caller).
+    /// Picks the next job; the flag says whether it is a resumed one. `keep(job, resumed)` is
+    /// asked about each job at the front of a queue; a job it refuses (one canceled while it
+    /// waited) is dropped without counting toward a streak. `idle_allowed` says whether a new
+    /// IDLE task may start (HIGH and MEDIUM empty is checked here; "every thread idle, nothing
+    /// in flight" by the caller). A woken IDLE task resumes whenever HIGH and MEDIUM are empty.
     pub(crate) fn pick(
         &mut self,
-        mut keep: impl FnMut(&J) -> bool,
+        mut keep: impl FnMut(&J, bool) -> bool,
         idle_allowed: bool,
-    ) -> Option<(J, Priority)> {
-        for queue in &mut self.queues {
-            while queue.front().is_some_and(|job| !keep(job)) {
-                queue.pop_front();
+    ) -> Option<(J, Priority, bool)> {
+        for (queues, resumed) in [(&mut self.fresh, false), (&mut self.resumed, true)] {
+            for queue in queues.iter_mut() {
+                while queue.front().is_some_and(|job| !keep(job, resumed)) {
+                    queue.pop_front();
+                }
             }
         }
-        let lane = self.choose_lane(idle_allowed)?;
-        let job = self.queues[lane.lane()].pop_front()?;
-        Some((job, lane))
+        let lane = self.choose_lane(idle_allowed)?.lane();
+        match self.resumed[lane].pop_front() {
+            Some(job) => Some((job, Priority::ALL[lane], true)),
+            None => Some((self.fresh[lane].pop_front()?, Priority::ALL[lane], false)),
+        }
     }
 
     fn choose_lane(&mut self, idle_allowed: bool) -> Option<Priority> {
-        let waiting = |lane: Priority| !self.queues[lane.lane()].is_empty();
+        let waiting = |lane: Priority| {
+            !self.fresh[lane.lane()].is_empty() || !self.resumed[lane.lane()].is_empty()
+        };
         let (high, medium, low) = (
             waiting(Priority::High),
             waiting(Priority::Medium),
             waiting(Priority::Low),
         );
-        let idle = waiting(Priority::Idle);
+        let idle = !self.resumed[Priority::Idle.lane()].is_empty()
+            || (idle_allowed && !self.fresh[Priority::Idle.lane()].is_empty());
         if high && self.high_streak < STREAK {
             self.high_streak += 1;
             return Some(Priority::High);
@@ -85,7 +106,7 @@ impl<J> Lanes<J> {
             self.medium_streak = 1;
             return Some(Priority::Medium);
         }
-        (idle && idle_allowed).then_some(Priority::Idle)
+        idle.then_some(Priority::Idle)
     }
 }
 
@@ -105,7 +126,7 @@ mod tests {
 
     fn take(lanes: &mut Lanes<Priority>, count: usize, idle_allowed: bool) -> Vec<Priority> {
         (0..count)
-            .map_while(|_| lanes.pick(|_| true, idle_allowed).map(|(job, _)| job))
+            .map_while(|_| lanes.pick(|_, _| true, idle_allowed).map(|(job, ..)| job))
             .collect()
     }
 
@@ -160,7 +181,7 @@ mod tests {
     fn idle_runs_only_when_allowed_and_high_medium_are_empty() {
         let mut lanes = Lanes::new();
         lanes.push(Priority::Idle, Priority::Idle);
-        assert!(lanes.pick(|_| true, false).is_none());
+        assert!(lanes.pick(|_, _| true, false).is_none());
         lanes.push(Priority::Medium, Priority::Medium);
         assert_eq!(
             take(&mut lanes, 2, true),
@@ -175,13 +196,59 @@ mod tests {
             lanes.push(Priority::High, live);
         }
         let mut discarded = 0;
-        let keep = |&live: &bool| {
+        let keep = |&live: &bool, _| {
             discarded += usize::from(!live);
             live
         };
-        assert_eq!(lanes.pick(keep, false), Some((true, Priority::High)));
+        assert_eq!(lanes.pick(keep, false), Some((true, Priority::High, false)));
         assert_eq!(discarded, 2);
         assert!(lanes.drain().is_empty());
         assert_eq!(lanes.high_streak, 1);
+    }
+
+    #[test]
+    fn a_woken_task_goes_before_the_fresh_backlog_of_its_lane() {
+        let mut lanes = Lanes::new();
+        for n in 0..3 {
+            lanes.push(Priority::Medium, n);
+        }
+        lanes.push_resumed(Priority::Medium, 99);
+        assert_eq!(
+            lanes.pick(|_, _| true, false),
+            Some((99, Priority::Medium, true))
+        );
+        assert_eq!(
+            lanes.pick(|_, _| true, false),
+            Some((0, Priority::Medium, false))
+        );
+    }
+
+    #[test]
+    fn a_woken_high_task_is_not_queued_behind_low_work() {
+        let mut lanes = Lanes::new();
+        for n in 0..10 {
+            lanes.push(Priority::Low, n);
+        }
+        lanes.push_resumed(Priority::High, 99);
+        assert_eq!(
+            lanes.pick(|_, _| true, false),
+            Some((99, Priority::High, true))
+        );
+    }
+
+    #[test]
+    fn a_woken_idle_task_resumes_when_high_and_medium_are_empty_only() {
+        let mut lanes = Lanes::new();
+        lanes.push_resumed(Priority::Idle, 7);
+        lanes.push(Priority::Medium, 1);
+        assert_eq!(
+            lanes.pick(|_, _| true, false),
+            Some((1, Priority::Medium, false))
+        );
+        // No new IDLE task may start, but the woken one goes on.
+        assert_eq!(
+            lanes.pick(|_, _| true, false),
+            Some((7, Priority::Idle, true))
+        );
     }
 }

@@ -4,14 +4,25 @@
 //! starts) or `RUNNING → RUNNING_CANCELED` (it keeps running, and its outcome is reported as
 //! canceled). Each move is one compare-and-swap, so a cancel racing a start or a finish has exactly
 //! one winner; `loom` explores those races in the tests below.
+//!
+//! An `async fn` run also has a poll state ([`Suspension`], in `suspension.rs`): who may poll or
+//! drop its future while it is suspended, so that any pool thread can resume it.
+
+mod suspension;
+
+pub(crate) use suspension::{AfterPending, Suspension};
 
 use std::any::Any;
 use std::fmt;
+use std::sync::Weak;
+use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, LateOutcome, Result};
 use crate::function::{BoxFuture, Invocation};
 use crate::handle::Completion;
+use crate::panic::drop_quietly;
+use crate::pool::PoolShared;
 use crate::priority::Priority;
 use crate::sync::atomic::{AtomicU8, Ordering};
 use crate::sync::{Arc, Mutex, lock};
@@ -27,7 +38,8 @@ const FINISHED: u8 = 4;
 pub(crate) enum Step {
     /// The body ran to the end and settled the run.
     Done,
-    /// The body is an `async fn`; this future settles the run when it completes.
+    /// The body is an `async fn`; this future settles the run when it completes. The caller
+    /// polls it and, while it is pending, keeps it in the run ([`RunOps::put_future`]).
     Suspended(BoxFuture<()>),
 }
 
@@ -52,8 +64,15 @@ pub(crate) trait RunOps: Send + Sync {
     fn header(&self) -> &RunHeader;
     /// Makes the call (the run's first execution slice). `None` if the call was already taken.
     fn start(self: Arc<Self>) -> Option<Step>;
-    /// Drops the call of a run that will never start, releasing its arguments.
-    fn drop_call(&self);
+    /// Drops the call or future of a run that will not go on, releasing its arguments or the
+    /// future's state. A panicking `Drop` is contained.
+    fn drop_body(&self);
+    /// Takes the suspended future out of the run, to poll or drop it.
+    fn take_future(&self) -> Option<BoxFuture<()>>;
+    /// Puts a future that returned `Pending` back, until it is woken.
+    fn put_future(&self, future: BoxFuture<()>);
+    /// The waker of this run's future: it queues the run for any free pool thread.
+    fn waker(self: Arc<Self>) -> Waker;
     /// Resolves the handle with `error` if nothing is resolved yet.
     fn resolve_error(&self, error: Error) -> bool;
 }
@@ -74,6 +93,10 @@ pub(crate) struct RunHeader {
     pub(crate) record: Arc<TaskRecord>,
     pub(crate) priority: Priority,
     state: AtomicU8,
+    /// Who may poll or drop the future of an `async fn` run.
+    pub(crate) suspension: Suspension,
+    /// The pool the run was submitted to: where its waker queues it, and what `cancel` reaches.
+    pub(crate) pool: Weak<PoolShared>,
     timing: Mutex<Timing>,
 }
 
@@ -86,32 +109,53 @@ struct Timing {
     slice_started: Option<Instant>,
 }
 
+/// What a run still has to execute: its call, then (for an `async fn`) its suspended future.
+enum Body<T> {
+    Call(Call<T>),
+    Future(BoxFuture<()>),
+    Empty,
+}
+
 /// A run whose function yields `T`.
 pub(crate) struct TypedRun<T> {
     header: RunHeader,
-    call: Mutex<Option<Call<T>>>,
+    body: Mutex<Body<T>>,
     pub(crate) completion: Completion<T>,
 }
 
 impl<T: Send + 'static> TypedRun<T> {
-    /// A run that will make `call`.
-    pub(crate) fn new(record: Arc<TaskRecord>, priority: Priority, call: Call<T>) -> Arc<Self> {
+    /// A run of pool `pool` that will make `call`.
+    pub(crate) fn new(
+        record: Arc<TaskRecord>,
+        priority: Priority,
+        call: Call<T>,
+        pool: Weak<PoolShared>,
+    ) -> Arc<Self> {
         Arc::new(TypedRun {
-            header: RunHeader::new(record, priority, WAITING),
-            call: Mutex::new(Some(call)),
+            header: RunHeader::new(record, priority, WAITING, pool),
+            body: Mutex::new(Body::Call(call)),
             completion: Completion::new(),
         })
     }
 
     /// A run refused before it was queued: its handle is already resolved with `error`.
-    pub(crate) fn refused(record: Arc<TaskRecord>, priority: Priority, error: Error) -> Arc<Self> {
+    pub(crate) fn refused(
+        record: Arc<TaskRecord>,
+        priority: Priority,
+        error: Error,
+        pool: Weak<PoolShared>,
+    ) -> Arc<Self> {
         let run = Arc::new(TypedRun {
-            header: RunHeader::new(record, priority, FINISHED),
-            call: Mutex::new(None),
+            header: RunHeader::new(record, priority, FINISHED, pool),
+            body: Mutex::new(Body::Empty),
             completion: Completion::new(),
         });
         run.completion.resolve(Err(error));
         run
+    }
+
+    fn take_body(&self) -> Body<T> {
+        std::mem::replace(&mut *lock(&self.body), Body::Empty)
     }
 }
 
@@ -121,7 +165,9 @@ impl<T: Send + 'static> RunOps for TypedRun<T> {
     }
 
     fn start(self: Arc<Self>) -> Option<Step> {
-        let call = lock(&self.call).take()?;
+        let Body::Call(call) = self.take_body() else {
+            return None;
+        };
         Some(match call() {
             Invocation::Ready(outcome) => {
                 self.header.settle(&self.completion, outcome);
@@ -134,12 +180,55 @@ impl<T: Send + 'static> RunOps for TypedRun<T> {
         })
     }
 
-    fn drop_call(&self) {
-        drop(lock(&self.call).take());
+    fn drop_body(&self) {
+        // Taken out of the lock first: a panicking `Drop` must not poison it.
+        drop_quietly(self.take_body());
+    }
+
+    fn take_future(&self) -> Option<BoxFuture<()>> {
+        match self.take_body() {
+            Body::Future(future) => Some(future),
+            other => {
+                *lock(&self.body) = other;
+                None
+            }
+        }
+    }
+
+    fn put_future(&self, future: BoxFuture<()>) {
+        *lock(&self.body) = Body::Future(future);
+    }
+
+    fn waker(self: Arc<Self>) -> Waker {
+        Waker::from(self)
     }
 
     fn resolve_error(&self, error: Error) -> bool {
         self.completion.resolve(Err(error))
+    }
+}
+
+impl<T: Send + 'static> Wake for TypedRun<T> {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.header.suspension.wake() {
+            return;
+        }
+        // With the pool gone, its shutdown has dropped (or will drop) the scheduled future.
+        if let Some(pool) = self.header.pool.upgrade() {
+            pool.push_resumed(Arc::clone(self) as Arc<Run>);
+        }
+    }
+}
+
+impl<T> Drop for TypedRun<T> {
+    fn drop(&mut self) {
+        // The last reference may go on a pool thread or in `cancel`: user `Drop`s must not
+        // unwind there.
+        drop_quietly(std::mem::replace(&mut *lock(&self.body), Body::Empty));
     }
 }
 
@@ -148,16 +237,24 @@ impl Run {
     pub(crate) fn cancel(&self) -> Cancel {
         let outcome = self.header().request_cancel();
         if outcome == Cancel::Dequeued {
-            self.drop_call();
-            self.resolve_error(self.canceled(None));
+            // Resolved first: the arguments' `Drop` is user code.
+            self.resolve_error(self.canceled(None, false));
+            self.drop_body();
         }
         outcome
+    }
+
+    /// Settles a run whose future was dropped while suspended (a cancel, a shutdown): the
+    /// handle reports canceled, after it started.
+    pub(crate) fn end_suspended(&self) {
+        self.finish();
+        self.resolve_error(self.canceled(None, true));
     }
 
     /// Settles the run with an error the scheduler produced (a panic, a shutdown).
     pub(crate) fn fail(&self, error: Error) {
         let error = if self.finish() {
-            self.canceled(Some(LateOutcome(Err(Box::new(error)))))
+            self.canceled(Some(LateOutcome(Err(Box::new(error)))), true)
         } else {
             error
         };
@@ -166,11 +263,18 @@ impl Run {
 }
 
 impl RunHeader {
-    fn new(record: Arc<TaskRecord>, priority: Priority, state: u8) -> RunHeader {
+    fn new(
+        record: Arc<TaskRecord>,
+        priority: Priority,
+        state: u8,
+        pool: Weak<PoolShared>,
+    ) -> RunHeader {
         RunHeader {
             record,
             priority,
             state: AtomicU8::new(state),
+            suspension: Suspension::default(),
+            pool,
             timing: Mutex::new(Timing::default()),
         }
     }
@@ -281,15 +385,16 @@ impl RunHeader {
             let late = outcome
                 .map(|value| Box::new(value) as Box<dyn Any + Send>)
                 .map_err(Box::new);
-            completion.resolve(Err(self.canceled(Some(LateOutcome(late)))));
+            completion.resolve(Err(self.canceled(Some(LateOutcome(late)), true)));
         } else {
             completion.resolve(outcome);
         }
     }
 
-    fn canceled(&self, late: Option<LateOutcome>) -> Error {
+    fn canceled(&self, late: Option<LateOutcome>, started: bool) -> Error {
         Error::Canceled {
             task: self.record.id,
+            started,
             late,
         }
     }
@@ -312,7 +417,7 @@ mod loom_tests {
     fn run_returning(value: u32) -> Arc<TypedRun<u32>> {
         let record = Arc::new(TaskRecord::new("loom::value", false));
         let call: Call<u32> = Box::new(move || Invocation::Ready(Ok(value)));
-        TypedRun::new(record, Priority::Medium, call)
+        TypedRun::new(record, Priority::Medium, call, Weak::new())
     }
 
     /// Whatever the interleaving, a cancel racing a start has exactly one winner.

@@ -1,0 +1,42 @@
+//! Containment of user panics: task bodies, and the `Drop` of user values (arguments, results,
+//! futures) wherever the pool happens to drop them.
+//!
+//! Nothing the user writes may unwind into a pool thread's loop, a `cancel()` caller or a pool's
+//! `Drop`: the pool would lose a thread it still counts, or a handle would never resolve.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// A caught panic's payload.
+pub(crate) type Payload = Box<dyn Any + Send>;
+
+/// Runs `f`, catching a panic.
+pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Payload> {
+    catch_unwind(AssertUnwindSafe(f))
+}
+
+/// Drops `value`, swallowing a panic of its `Drop` (the value is gone either way).
+pub(crate) fn drop_quietly<T>(value: T) {
+    if let Err(payload) = catch(move || drop(value)) {
+        forget_payload(payload);
+    }
+}
+
+/// Disposes of a panic payload whose own `Drop` might panic again.
+fn forget_payload(payload: Payload) {
+    if let Err(again) = catch(move || drop(payload)) {
+        // A payload whose drop panics while dropping: leaking it is the only safe end.
+        std::mem::forget(again);
+    }
+}
+
+/// The message of a panic payload, for [`Error::Panicked`](crate::Error::Panicked).
+pub(crate) fn message(payload: Payload) -> String {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned());
+    forget_payload(payload);
+    message
+}

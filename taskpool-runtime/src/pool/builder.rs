@@ -1,0 +1,148 @@
+//! `TaskPoolBuilder`: the configuration of an isolated pool, validated when the pool is built.
+
+use std::time::Duration;
+
+use crate::codec::DEFAULT_MAX_SERIALIZED_BYTES;
+use crate::error::{Error, Result};
+use crate::pool::TaskPool;
+
+/// How a pool behaves; set through [`TaskPool::builder`].
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) max_threads: usize,
+    pub(crate) extra_threads: usize,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) check_interval: Duration,
+    pub(crate) time_limit: Duration,
+    pub(crate) thread_name: String,
+    pub(crate) max_serialized_bytes: usize,
+}
+
+/// The default maximum number of worker threads: `max(cores - 1, 3)`, as in ArkTS.
+pub fn default_max_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.saturating_sub(1).max(3)
+}
+
+/// The most threads a pool may have: far beyond any machine, low enough that the thread
+/// bookkeeping never overflows.
+const THREAD_LIMIT: usize = 1 << 16;
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_threads: default_max_threads(),
+            extra_threads: 2,
+            idle_timeout: Duration::from_secs(30),
+            check_interval: Duration::from_secs(30),
+            time_limit: Duration::from_secs(180),
+            thread_name: "taskpool-worker".to_owned(),
+            max_serialized_bytes: DEFAULT_MAX_SERIALIZED_BYTES,
+        }
+    }
+}
+
+impl Config {
+    /// Refuses settings the pool cannot honour, naming the setting (ArkTS code 401).
+    fn validate(&self) -> Result<()> {
+        let invalid = |setting, reason: &str| {
+            Err(Error::InvalidConfig {
+                setting,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.max_threads == 0 || self.max_threads > THREAD_LIMIT {
+            return invalid("max_threads", "must be between 1 and 65536");
+        }
+        if self.extra_threads > THREAD_LIMIT {
+            return invalid("extra_threads", "must be at most 65536");
+        }
+        if self.check_interval.is_zero() {
+            return invalid("check_interval", "must be longer than zero");
+        }
+        if self.time_limit.is_zero() {
+            return invalid("time_limit", "must be longer than zero");
+        }
+        if self.thread_name.contains('\0') {
+            return invalid("thread_name", "must not contain a NUL byte");
+        }
+        if self.max_serialized_bytes == 0 {
+            return invalid("max_serialized_bytes", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Configures an isolated [`TaskPool`]; [`build`](TaskPoolBuilder::build) validates it.
+///
+/// Every interval is configurable so tests can run the pool's timers in milliseconds. An
+/// interval too long to represent as a point in time (such as `Duration::MAX`) means "never".
+#[derive(Debug, Clone)]
+pub struct TaskPoolBuilder {
+    pub(crate) config: Config,
+}
+
+impl TaskPoolBuilder {
+    /// The most threads that take work at once (default [`default_max_threads`]:
+    /// `max(cores - 1, 3)`). Between 1 and 65 536.
+    pub fn max_threads(mut self, max: usize) -> Self {
+        self.config.max_threads = max;
+        self
+    }
+
+    /// How many threads the pool may add beyond `max_threads` (default 2, as ArkTS adds 2):
+    /// they stand in for threads blocked in a wait inside a task and for threads retired after
+    /// a time-out whose call has not returned. `max_threads + extra_threads` is a hard ceiling
+    /// on the pool's threads; past it, work waits.
+    pub fn extra_threads(mut self, extra: usize) -> Self {
+        self.config.extra_threads = extra;
+        self
+    }
+
+    /// How long a worker must sit idle before the periodic check may release it (default 30 s).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.config.idle_timeout = timeout;
+        self
+    }
+
+    /// How often the pool looks for idle threads to release (default 30 s). Longer than zero.
+    pub fn check_interval(mut self, interval: Duration) -> Self {
+        self.config.check_interval = interval;
+        self
+    }
+
+    /// How long a non-long task may run synchronously (default 3 min). Time an `async fn` task
+    /// spends awaiting does not count. Longer than zero.
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.config.time_limit = limit;
+        self
+    }
+
+    /// The prefix of worker thread names (default `taskpool-worker`); workers are named
+    /// `<prefix>-<id>`. No NUL byte.
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
+        self.config.thread_name = prefix.into();
+        self
+    }
+
+    /// The cap on serialized data (descriptor arguments and results), default 16 MiB; larger
+    /// data is refused with 10200006. At least 1.
+    pub fn max_serialized_bytes(mut self, limit: usize) -> Self {
+        self.config.max_serialized_bytes = limit;
+        self
+    }
+
+    /// Builds the pool. No thread starts until the first submission.
+    ///
+    /// Fails with [`Error::InvalidConfig`] (401), naming the setting, if a value is out of
+    /// range.
+    ///
+    /// ```
+    /// let error = taskpool::TaskPool::builder().max_threads(0).build().unwrap_err();
+    /// assert_eq!(error.code(), Some(401));
+    /// ```
+    pub fn build(self) -> Result<TaskPool> {
+        self.config.validate()?;
+        Ok(TaskPool::with_config(self.config))
+    }
+}

@@ -1,0 +1,266 @@
+//! A pool thread: asks the core for its next job and executes it — a new run's call, or one poll
+//! of a woken `async` run. A suspended run belongs to no thread: its waker queues it for any
+//! free thread of its lane (`run/suspension.rs` says who may touch its future when).
+//!
+//! Also here: what a blocking wait inside a pool task does ([`block_in_place`], [`run_inline`]),
+//! since both need to know which pool thread, if any, the caller is.
+
+use std::cell::RefCell;
+use std::sync::Weak;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use crate::context;
+use crate::error::Error;
+use crate::function::BoxFuture;
+use crate::panic::{self, drop_quietly};
+use crate::pool::{Ask, NewWorker, Next, PoolShared, WorkerId};
+use crate::run::{Run, Step};
+use crate::sync::Arc;
+use crate::sync::atomic::Ordering;
+use crate::task::TaskRecord;
+
+/// How many times a thread that ran out of work looks again, yielding in between, before it
+/// parks.
+const SEARCHES_BEFORE_SLEEP: u32 = 32;
+
+thread_local! {
+    /// The pool this thread belongs to, and its id there; `None` outside pool threads.
+    static CURRENT: RefCell<Option<(Weak<PoolShared>, WorkerId)>> = const { RefCell::new(None) };
+}
+
+/// The pool thread's main loop.
+pub(crate) fn main(pool: Arc<PoolShared>, worker: NewWorker) {
+    CURRENT.with(|current| *current.borrow_mut() = Some((Arc::downgrade(&pool), worker.id)));
+    let _leaving = Leaving {
+        pool: Arc::clone(&pool),
+        id: worker.id,
+    };
+    let mut finished = None;
+    let mut searches = 0;
+    loop {
+        if let Some(run) = &finished {
+            pool.live.remove(run);
+        }
+        let ask = Ask {
+            finished: finished.take(),
+            was_searching: searches > 0,
+            may_sleep: searches >= SEARCHES_BEFORE_SLEEP,
+        };
+        let (next, grow) = pool.core().next_for(&pool.intake, worker.id, ask);
+        if let Some(new) = grow {
+            pool.spawn_worker(new);
+        }
+        match next {
+            Next::Run {
+                run,
+                picked_at,
+                resumed,
+            } => {
+                searches = 0;
+                finished = if resumed {
+                    resume(&pool, run, picked_at)
+                } else {
+                    start(&pool, run, picked_at)
+                };
+            }
+            Next::Search => {
+                // Sleeping and being woken costs two system calls and a context switch; a
+                // burst of submissions usually refills the queue within a few yields.
+                searches += 1;
+                std::thread::yield_now();
+            }
+            Next::Park { epoch } => {
+                searches = 0;
+                park(&pool, &worker, epoch);
+            }
+            Next::Exit => break,
+        }
+    }
+}
+
+/// Runs when a pool thread leaves, normally or not: the core forgets it, whatever it would have
+/// picked up next goes to another thread, and a shutdown waiting for it is told.
+struct Leaving {
+    pool: Arc<PoolShared>,
+    id: WorkerId,
+}
+
+impl Drop for Leaving {
+    fn drop(&mut self) {
+        let shutting_down = self.pool.is_shutting_down();
+        self.pool.core().remove_worker(&self.pool.intake, self.id);
+        if !shutting_down {
+            self.pool.sleepers.wake_one();
+        }
+        self.pool.threads.exited(Some(self.id));
+        self.pool.supervisor_wakeup.notify_all();
+    }
+}
+
+/// Parks the thread unless something arrived since it last looked (`epoch`, checked after
+/// registering as a sleeper: see the handshake in `scheduler/README.md`).
+fn park(pool: &PoolShared, worker: &NewWorker, epoch: u64) {
+    pool.sleepers.register(worker.id, &worker.parker);
+    let arrived = pool.intake.epoch.load(Ordering::SeqCst) != epoch;
+    if !arrived && !pool.is_shutting_down() {
+        worker.parker.park();
+    }
+    pool.sleepers.unregister(worker.id);
+}
+
+/// Starts a run: makes its call and, for an `async fn`, polls its future at once. Returns the
+/// run if it ended.
+fn start(pool: &Arc<PoolShared>, run: Arc<Run>, picked_at: Instant) -> Option<Arc<Run>> {
+    run.begin_slice(picked_at);
+    let step = {
+        let _entered = context::enter(&run);
+        panic::catch(|| Arc::clone(&run).start())
+    };
+    match step {
+        // The call was already taken: nothing of this run is left to do here.
+        Ok(None) => None,
+        Ok(Some(Step::Done)) => Some(run),
+        Ok(Some(Step::Suspended(future))) => {
+            pool.intake.async_in_flight.fetch_add(1, Ordering::SeqCst);
+            poll(pool, run, future)
+        }
+        Err(payload) => {
+            run.fail(panicked(&run.record, payload));
+            Some(run)
+        }
+    }
+}
+
+/// Polls a woken run this thread took from the lanes (its poll state is `POLLING`).
+fn resume(pool: &Arc<PoolShared>, run: Arc<Run>, picked_at: Instant) -> Option<Arc<Run>> {
+    let future = run.take_future()?;
+    if run.is_cancel_requested() || pool.is_shutting_down() {
+        // Not polled again: dropped where it waited.
+        end_future(pool, &run, future);
+        run.end_suspended();
+        return Some(run);
+    }
+    run.begin_slice(picked_at);
+    poll(pool, run, future)
+}
+
+/// One poll of a run's future; returns the run if it ended.
+fn poll(pool: &Arc<PoolShared>, run: Arc<Run>, mut future: BoxFuture<()>) -> Option<Arc<Run>> {
+    let waker = Arc::clone(&run).waker();
+    let mut cx = Context::from_waker(&waker);
+    let polled = {
+        let _entered = context::enter(&run);
+        panic::catch(|| future.as_mut().poll(&mut cx))
+    };
+    let cpu = run.end_slice();
+    let limit = pool.config.time_limit;
+    let over_budget = !run.record.long && cpu >= limit;
+    match polled {
+        Ok(Poll::Pending) if !over_budget => {
+            suspend(pool, run, future);
+            None
+        }
+        outcome => {
+            end_future(pool, &run, future);
+            match outcome {
+                Ok(Poll::Ready(())) => {}
+                Ok(Poll::Pending) => run.fail(Error::TimedOut {
+                    task: run.record.id,
+                    limit,
+                }),
+                Err(payload) => run.fail(panicked(&run.record, payload)),
+            }
+            Some(run)
+        }
+    }
+}
+
+/// Parks a future that returned `Pending` in its run until its waker fires.
+fn suspend(pool: &Arc<PoolShared>, run: Arc<Run>, future: BoxFuture<()>) {
+    run.put_future(future);
+    let after = run.suspension.end_poll();
+    // Checked after letting go (see `run/suspension.rs`): a cancel or shutdown that came
+    // during the poll could not claim the future then.
+    if run.is_cancel_requested() || pool.is_shutting_down() {
+        pool.abandon_suspended(&run);
+    } else if after == crate::run::AfterPending::Requeue {
+        pool.push_resumed(run);
+    }
+}
+
+/// Drops a run's future for good (it completed, failed, timed out or was abandoned), inside the
+/// run's context so that its `Drop` code sees `is_canceled()`.
+pub(crate) fn end_future(pool: &PoolShared, run: &Arc<Run>, future: BoxFuture<()>) {
+    run.suspension.finish();
+    {
+        let _entered = context::enter(run);
+        drop_quietly(future);
+    }
+    pool.intake.async_in_flight.fetch_sub(1, Ordering::SeqCst);
+}
+
+fn panicked(record: &TaskRecord, payload: panic::Payload) -> Error {
+    Error::Panicked {
+        task: record.id,
+        message: panic::message(payload),
+    }
+}
+
+/// The pool of the calling thread and its id there, if it is a pool thread.
+fn current() -> Option<(Arc<PoolShared>, WorkerId)> {
+    CURRENT.with(|current| {
+        let current = current.borrow();
+        let (pool, id) = current.as_ref()?;
+        Some((pool.upgrade()?, *id))
+    })
+}
+
+/// Runs `wait`, a call that blocks the thread. On a pool thread, the thread is counted as
+/// blocked meanwhile, so the pool may add a thread in its place (within its hard ceiling) for
+/// the work it would otherwise hold up — such as the very task being waited for.
+pub(crate) fn block_in_place<R>(wait: impl FnOnce() -> R) -> R {
+    let Some((pool, me)) = current() else {
+        return wait();
+    };
+    let grow = pool.core().set_blocked(&pool.intake, me, true);
+    if let Some(new) = grow {
+        pool.spawn_worker(new);
+    }
+    let _unblocked = Unblock { pool, me };
+    wait()
+}
+
+/// Ends a [`block_in_place`], even if the wait unwinds.
+struct Unblock {
+    pool: Arc<PoolShared>,
+    me: WorkerId,
+}
+
+impl Drop for Unblock {
+    fn drop(&mut self) {
+        self.pool
+            .core()
+            .set_blocked(&self.pool.intake, self.me, false);
+    }
+}
+
+/// A pool thread about to wait for `run` of its own pool may run it right here instead, if it
+/// has not started: the thread would sit idle otherwise, and with every thread waiting nothing
+/// else would ever run it. IDLE and long runs keep their own rules and are not taken.
+/// Returns whether the run was executed here.
+pub(crate) fn run_inline(run: &Arc<Run>) -> bool {
+    let Some((pool, _)) = current() else {
+        return false;
+    };
+    let same_pool = run.pool.upgrade().is_some_and(|p| Arc::ptr_eq(&p, &pool));
+    let eligible = same_pool && run.priority != crate::Priority::Idle && !run.record.long;
+    if !eligible || !run.try_start() {
+        return false;
+    }
+    // Still in its lane: the thread that reaches it there sees it started and drops it.
+    if let Some(run) = start(&pool, Arc::clone(run), Instant::now()) {
+        pool.live.remove(&run);
+    }
+    true
+}
