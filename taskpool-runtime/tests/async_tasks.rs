@@ -2,7 +2,7 @@
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use support::Signal;
 use taskpool::{Task, TaskPool, concurrent, current_task_id, sleep};
@@ -31,11 +31,13 @@ fn an_awaiting_task_does_not_block_its_worker() {
     assert_eq!(first.wait().unwrap(), "resumed");
 }
 
+static NAP_OVER: Signal = Signal::new();
+
 #[concurrent]
-async fn nap_then_report(millis: u64) -> Option<u64> {
+async fn nap_then_report() -> Option<u64> {
     let before = current_task_id();
-    sleep(Duration::from_millis(millis)).await;
-    // The task resumes as itself, on its own worker.
+    NAP_OVER.raised().await;
+    // The task resumes as itself, whichever thread polls it.
     assert_eq!(current_task_id(), before);
     before.map(|id| id.into_raw())
 }
@@ -46,21 +48,24 @@ fn plain() -> u8 {
 }
 
 #[test]
-fn a_task_awaiting_the_runtime_timer_lets_a_second_task_run_and_reports_io_time() {
+fn a_suspended_task_lets_a_second_task_run_and_reports_io_time() {
     let pool = TaskPool::builder().max_threads(1).build().unwrap();
-    let napping = Task::new(nap_then_report, (30,));
+    let napping = Task::new(nap_then_report, ());
     let nap = pool.execute(&napping);
     let second = pool.run(plain, ());
     assert_eq!(second.wait().unwrap(), 9);
+    // From here until the signal, the task is suspended: all of it is io time.
+    support::wait_until("the task is suspended", || {
+        pool.info().threads.iter().all(|t| t.task_ids.is_empty())
+    });
+    let suspended_at = Instant::now();
+    std::thread::sleep(Duration::from_millis(20));
+    let suspended_for = suspended_at.elapsed();
+    NAP_OVER.raise();
     assert_eq!(nap.wait().unwrap(), Some(napping.id().into_raw()));
     let durations = napping.durations().unwrap();
-    assert!(
-        durations.io >= Duration::from_millis(30) - durations.cpu.min(Duration::from_millis(30))
-    );
-    assert!(
-        durations.io > durations.cpu,
-        "a nap is io time, not cpu time"
-    );
+    assert!(durations.io >= suspended_for, "{durations:?}");
+    assert_eq!(durations.total, durations.io + durations.cpu);
 }
 
 #[concurrent]

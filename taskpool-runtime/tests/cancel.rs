@@ -32,7 +32,11 @@ fn a_waiting_task_is_removed_and_resolves_canceled_at_once() {
         "a canceled waiting task resolves immediately"
     );
     match waiting.wait() {
-        Err(Error::Canceled { task, late: None, started: false }) => assert_eq!(task, id),
+        Err(Error::Canceled {
+            task,
+            late: None,
+            started: false,
+        }) => assert_eq!(task, id),
         other => panic!("expected a cancel before start, got {other:?}"),
     }
     assert!(

@@ -92,3 +92,61 @@ fn shutdown_cancels_waiting_tasks_lets_running_ones_finish_and_joins_every_threa
     }
     assert_eq!(threads_named("tpshut"), 0, "no thread outlives its pool");
 }
+
+static POLL_GATE_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[concurrent]
+async fn polled_while_blocked(gate: u64) {
+    POLL_GATE_SEEN.store(true, std::sync::atomic::Ordering::SeqCst);
+    pass_gate(gate);
+    taskpool::sleep(std::time::Duration::from_millis(1)).await;
+}
+
+#[test]
+fn an_async_task_being_polled_is_listed_once() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let handle = pool.run(polled_while_blocked, (3,));
+    wait_until("the task is polled", || {
+        POLL_GATE_SEEN.load(std::sync::atomic::Ordering::SeqCst)
+    });
+    let info = pool.info();
+    let listed: Vec<_> = info
+        .threads
+        .iter()
+        .flat_map(|t| t.task_ids.clone())
+        .collect();
+    assert_eq!(listed, vec![handle.id()], "one thread, the task once");
+    assert_eq!(
+        info.tasks
+            .iter()
+            .filter(|t| t.task_id == handle.id())
+            .count(),
+        1
+    );
+    open_gate(3);
+    handle.wait().unwrap();
+}
+
+#[test]
+fn configuring_a_task_while_an_earlier_run_is_alive_does_not_panic() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let task = Task::new(hold, (4,));
+    let first = pool.execute(&task);
+    // A run of the task is alive: renaming and re-prioritizing must not panic.
+    let task = task.with_name("renamed").with_priority(Priority::High);
+    assert_eq!(task.name(), Some("renamed"));
+    let second = pool.execute(&task);
+    assert_eq!(second.id(), first.id(), "the same task");
+    wait_until("both runs are listed", || pool.info().tasks.len() == 2);
+    let info = pool.info();
+    let names: Vec<_> = info.tasks.iter().map(|t| t.name.clone()).collect();
+    assert!(names.contains(&None), "the first run keeps its name");
+    assert!(names.contains(&Some("renamed".to_owned())));
+    open_gate(4);
+    assert_eq!(first.wait().unwrap(), 4);
+    assert_eq!(second.wait().unwrap(), 4);
+    assert!(
+        task.durations().is_some(),
+        "the renamed task's own run is recorded"
+    );
+}

@@ -13,7 +13,7 @@ use crate::run::Run;
 use crate::scheduler::dispatch::Lanes;
 use crate::scheduler::parker::Parker;
 use crate::sync::Arc;
-use crate::sync::atomic::Ordering;
+use crate::sync::atomic::{Ordering, fence};
 use crate::task::TaskId;
 
 /// A worker's id, unique within its pool.
@@ -229,6 +229,8 @@ impl Core {
         if intake.is_shutting_down() {
             return None;
         }
+        // Pairs with the fence in `PoolShared::after_push` (a store-then-load on each side).
+        fence(Ordering::SeqCst);
         let demand = intake.waiting_foreground.load(Ordering::SeqCst);
         self.grow_if_needed(intake, demand, false)
     }

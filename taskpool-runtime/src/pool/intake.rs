@@ -91,6 +91,7 @@ impl Intake {
 mod loom_tests {
     use super::*;
     use crate::run::TypedRun;
+    use crate::sync::atomic::fence;
     use crate::task::TaskRecord;
 
     fn run() -> Arc<Run> {
@@ -119,6 +120,32 @@ mod loom_tests {
                 intake.left_lanes(priority);
             }
             submitter.join().unwrap();
+        });
+    }
+
+    /// A submitter racing a thread that just became busy (the missed-growth bug): the
+    /// submitter bumps the demand then reads the free threads; the thread publishes that it is
+    /// no longer free then, in its decision's re-check, reads the demand. One of them always
+    /// sees the shortage, so one of them adds a thread.
+    #[test]
+    fn a_shortage_of_workers_is_always_seen() {
+        loom::model(|| {
+            let intake = loom::sync::Arc::new(Intake::default());
+            intake.free_workers.store(1, Ordering::SeqCst);
+            let submitter = {
+                let intake = intake.clone();
+                loom::thread::spawn(move || {
+                    let demand = intake.push(run());
+                    fence(Ordering::SeqCst);
+                    demand > intake.free_workers.load(Ordering::SeqCst)
+                })
+            };
+            // The only thread takes earlier work: it is not free any more.
+            intake.free_workers.store(0, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            let thread_sees = intake.waiting_foreground.load(Ordering::SeqCst) > 0;
+            let submitter_sees = submitter.join().unwrap();
+            assert!(thread_sees || submitter_sees, "nobody noticed the shortage");
         });
     }
 }

@@ -19,7 +19,7 @@ use crate::info::TaskPoolInfo;
 use crate::priority::Priority;
 use crate::run::{Cancel, Run, TypedRun};
 use crate::scheduler::sleepers::Sleepers;
-use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::atomic::{AtomicBool, Ordering, fence};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
 use crate::task::{Executable, Task, TaskId, TaskRecord};
 
@@ -130,6 +130,9 @@ impl PoolShared {
     /// Wakes a thread unless a searching one will find the new job, and grows the pool when
     /// waiting work exceeds the free threads. Takes the core lock only to add a thread.
     fn after_push(self: &Arc<Self>, demand: usize, priority: Priority) {
+        // The push, then the counts: pairs with the fence in `Core::grow_for_backlog`, so either
+        // this reads the thread that just became busy, or that thread's re-check sees the push.
+        fence(Ordering::SeqCst);
         let searching = self.intake.searching.load(Ordering::SeqCst);
         if searching == 0 || demand > searching {
             self.sleepers.wake_one();

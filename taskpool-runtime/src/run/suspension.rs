@@ -26,7 +26,7 @@
 //! the other: a cancel is never lost between a poll and the next wake. `loom_tests` below checks
 //! it.
 
-use crate::sync::atomic::{AtomicU8, Ordering};
+use crate::sync::atomic::{AtomicU8, Ordering, fence};
 
 const IDLE: u8 = 0;
 const SCHEDULED: u8 = 1;
@@ -80,9 +80,11 @@ impl Suspension {
             .is_ok()
     }
 
-    /// The poll returned `Pending` and the future is back in its slot.
+    /// The poll returned `Pending` and the future is back in its slot. The caller then checks
+    /// the cancel and shutdown flags: the fence orders that read after this write, pairing
+    /// with the fence in [`claim`](Suspension::claim).
     pub(crate) fn end_poll(&self) -> AfterPending {
-        match self
+        let after = match self
             .0
             .compare_exchange(POLLING, IDLE, Ordering::SeqCst, Ordering::SeqCst)
         {
@@ -92,12 +94,16 @@ impl Suspension {
                 self.0.store(SCHEDULED, Ordering::SeqCst);
                 AfterPending::Requeue
             }
-        }
+        };
+        fence(Ordering::SeqCst);
+        after
     }
 
     /// Takes the future away from the scheduler (a cancel, a shutdown): `IDLE` or `SCHEDULED`
     /// to `DONE`. True if the caller now owns the future and must drop it.
     pub(crate) fn claim(&self) -> bool {
+        // Orders the caller's cancel or shutdown flag before this read (see `end_poll`).
+        fence(Ordering::SeqCst);
         let mut current = self.0.load(Ordering::SeqCst);
         loop {
             if current != IDLE && current != SCHEDULED {
@@ -165,7 +171,7 @@ mod loom_tests {
             let canceller = {
                 let (state, canceled, owners) = (state.clone(), canceled.clone(), owners.clone());
                 loom::thread::spawn(move || {
-                    canceled.store(true, Ordering::SeqCst);
+                    canceled.store(true, Ordering::Release);
                     if state.claim() {
                         owners.fetch_add(1, Ordering::SeqCst);
                     }

@@ -1,0 +1,350 @@
+//! `async fn` tasks resume on any free pool thread; a suspended task is canceled where it waits;
+//! a blocking wait inside a task never stalls the pool.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use support::{PATIENCE, Signal, open_gate, pass_gate, threads_named, wait_until};
+use taskpool::{
+    AsyncLock, Error, Priority, Shared, Task, TaskHandle, TaskId, TaskPool, TaskState, concurrent,
+    is_canceled, sendable, sleep,
+};
+
+/// Threads of the pool whose threads are named `prefix` (not counting its supervisor).
+fn pool_threads(prefix: &str) -> usize {
+    threads_named(&format!("{prefix}-")) - threads_named(&format!("{prefix}-superv"))
+}
+
+fn thread_name() -> String {
+    std::thread::current().name().unwrap_or_default().to_owned()
+}
+
+/// Waits until task `id` is suspended: started, and executed by no thread.
+fn wait_until_suspended(pool: &TaskPool, id: TaskId) {
+    wait_until("the task is suspended", || {
+        let info = pool.info();
+        let running = info
+            .tasks
+            .iter()
+            .any(|t| t.task_id == id && t.state == TaskState::Running);
+        running && !info.threads.iter().any(|t| t.task_ids.contains(&id))
+    });
+}
+
+static FIRST_THREAD: Mutex<String> = Mutex::new(String::new());
+static WAKE_FIRST: Signal = Signal::new();
+
+#[concurrent]
+async fn note_threads_around_an_await() -> (String, String) {
+    let before = thread_name();
+    *FIRST_THREAD.lock().unwrap() = before.clone();
+    WAKE_FIRST.raised().await;
+    (before, thread_name())
+}
+
+/// Blocks on gate 1 if it runs on the thread the awaiting task started on.
+#[concurrent]
+fn occupy_first_thread() -> bool {
+    let on_first = thread_name() == *FIRST_THREAD.lock().unwrap();
+    if on_first {
+        pass_gate(1);
+    }
+    on_first
+}
+
+#[test]
+fn a_woken_task_resumes_on_a_free_worker_while_its_first_worker_is_busy() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let task = pool.run(note_threads_around_an_await, ());
+    wait_until_suspended(&pool, task.id());
+    // Submit blockers until one lands on the task's first thread (the other ones return).
+    let blocker = loop {
+        let mut handle = pool.run(occupy_first_thread, ());
+        match handle.wait_timeout(Duration::from_millis(50)) {
+            Some(Ok(false)) => continue,
+            None => break handle,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    WAKE_FIRST.raise();
+    let mut task = task;
+    let (before, after) = task
+        .wait_timeout(PATIENCE)
+        .expect("the woken task resumed while its first thread was busy")
+        .unwrap();
+    assert_ne!(before, after, "it resumed on the other thread");
+    open_gate(1);
+    assert!(blocker.wait().unwrap());
+}
+
+#[sendable]
+struct Counter {
+    pub value: AsyncLock<u64>,
+}
+
+static HOLDER_MAY_GO: Signal = Signal::new();
+
+#[concurrent]
+async fn hold_across_an_await(counter: Shared<Counter>) {
+    let mut value = counter.value.lock_async().await;
+    HOLDER_MAY_GO.raised().await;
+    *value += 1;
+}
+
+#[concurrent]
+fn lock_blocking(counter: Shared<Counter>) {
+    *counter.value.lock() += 1;
+}
+
+#[test]
+fn a_blocking_lock_on_the_only_worker_waits_for_a_holder_that_resumes_elsewhere() {
+    // The old deadlock: the holder was pinned to the thread the blocking `lock()` occupies.
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let counter = Shared::new(Counter {
+        value: AsyncLock::new(0),
+    });
+    let mut holder = pool.run(hold_across_an_await, (counter.clone(),));
+    wait_until_suspended(&pool, holder.id());
+    let mut blocked = pool.run(lock_blocking, (counter.clone(),));
+    wait_until("the blocking locker is on the thread", || {
+        pool.info()
+            .threads
+            .iter()
+            .any(|t| t.task_ids.contains(&blocked.id()))
+    });
+    HOLDER_MAY_GO.raise();
+    assert!(matches!(holder.wait_timeout(PATIENCE), Some(Ok(()))));
+    assert!(matches!(blocked.wait_timeout(PATIENCE), Some(Ok(()))));
+    assert_eq!(*counter.value.lock(), 2);
+}
+
+static SUSPENDED_DROPPED: AtomicBool = AtomicBool::new(false);
+
+struct SetOnDrop(&'static AtomicBool);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[concurrent]
+async fn nap_for_an_hour() {
+    let _noticed = SetOnDrop(&SUSPENDED_DROPPED);
+    sleep(Duration::from_secs(3600)).await;
+}
+
+#[test]
+fn canceling_a_suspended_task_drops_its_future_and_resolves_at_once() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let mut handle = pool.run(nap_for_an_hour, ());
+    wait_until_suspended(&pool, handle.id());
+    handle.cancel().unwrap();
+    // Resolved by the cancel itself: no thread had to run, and the hour did not pass.
+    assert!(handle.is_finished());
+    assert!(
+        SUSPENDED_DROPPED.load(Ordering::SeqCst),
+        "dropped where it waited"
+    );
+    assert!(matches!(handle.cancel(), Err(Error::TaskNotFound(_))));
+    match handle.wait_timeout(PATIENCE) {
+        Some(Err(
+            error @ Error::Canceled {
+                started: true,
+                late: None,
+                ..
+            },
+        )) => {
+            assert!(error.to_string().contains("after it started"), "{error}");
+        }
+        other => panic!("expected a cancel after start, got {other:?}"),
+    }
+}
+
+#[concurrent]
+fn plain(x: u32) -> u32 {
+    x
+}
+
+static POLLING: AtomicBool = AtomicBool::new(false);
+static SAW_CANCEL: AtomicBool = AtomicBool::new(false);
+static PAST_THE_AWAIT: AtomicBool = AtomicBool::new(false);
+
+#[concurrent]
+async fn notice_cancel_then_await() {
+    POLLING.store(true, Ordering::SeqCst);
+    wait_until("the task is canceled", is_canceled);
+    SAW_CANCEL.store(true, Ordering::SeqCst);
+    sleep(Duration::from_millis(1)).await;
+    PAST_THE_AWAIT.store(true, Ordering::SeqCst);
+}
+
+#[test]
+fn a_task_canceled_while_polled_sees_is_canceled_and_stops_at_its_next_await() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let handle = pool.run(notice_cancel_then_await, ());
+    wait_until("the task is being polled", || {
+        POLLING.load(Ordering::SeqCst)
+    });
+    handle.cancel().unwrap();
+    let outcome = handle.wait();
+    assert!(
+        matches!(outcome, Err(Error::Canceled { started: true, .. })),
+        "{outcome:?}"
+    );
+    assert!(SAW_CANCEL.load(Ordering::SeqCst));
+    assert!(!PAST_THE_AWAIT.load(Ordering::SeqCst), "never polled again");
+}
+
+static ORDER: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+static HIGH_MAY_GO: Signal = Signal::new();
+
+#[concurrent]
+async fn high_awaits() {
+    HIGH_MAY_GO.raised().await;
+    ORDER.lock().unwrap().push("high");
+}
+
+#[concurrent]
+fn low_blocks_on_gate_2() {
+    pass_gate(2);
+}
+
+#[concurrent]
+fn low_records() {
+    ORDER.lock().unwrap().push("low");
+}
+
+#[test]
+fn a_resumed_high_task_is_not_queued_behind_low_work() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let high = pool.execute_with_priority(Task::new(high_awaits, ()), Priority::High);
+    wait_until_suspended(&pool, high.id());
+    let blocker = pool.execute_with_priority(Task::new(low_blocks_on_gate_2, ()), Priority::Low);
+    wait_until("the LOW blocker runs", || {
+        pool.info()
+            .threads
+            .iter()
+            .any(|t| t.task_ids.contains(&blocker.id()))
+    });
+    let lows: Vec<_> = (0..20)
+        .map(|_| pool.execute_with_priority(Task::new(low_records, ()), Priority::Low))
+        .collect();
+    HIGH_MAY_GO.raise();
+    wait_until("the woken task is queued", || {
+        pool.info()
+            .tasks
+            .iter()
+            .filter(|t| t.state == TaskState::Waiting)
+            .count()
+            == 20
+    });
+    open_gate(2);
+    high.wait().unwrap();
+    blocker.wait().unwrap();
+    lows.into_iter().for_each(|h| h.wait().unwrap());
+    assert_eq!(ORDER.lock().unwrap()[0], "high");
+}
+
+static NESTED_POOL: OnceLock<TaskPool> = OnceLock::new();
+
+fn nested_pool() -> &'static TaskPool {
+    NESTED_POOL.get_or_init(|| {
+        TaskPool::builder()
+            .max_threads(1)
+            .extra_threads(0)
+            .thread_name("nst")
+            .build()
+            .unwrap()
+    })
+}
+
+#[concurrent]
+fn fib(n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let a = nested_pool().run(fib, (n - 1,));
+    let b = nested_pool().run(fib, (n - 2,));
+    a.wait().unwrap() + b.wait().unwrap()
+}
+
+#[test]
+fn nested_waits_run_the_awaited_tasks_inline_when_no_thread_can_be_added() {
+    // One thread and no room for another: each wait runs the awaited task right there.
+    let mut handle = nested_pool().run(fib, (12,));
+    assert_eq!(handle.wait_timeout(PATIENCE).unwrap().unwrap(), 144);
+    assert!(pool_threads("nst") <= 1);
+}
+
+static ONE_THREAD_POOL: OnceLock<TaskPool> = OnceLock::new();
+
+#[concurrent]
+fn wait_for_a_sibling(x: u32) -> u32 {
+    let pool = ONE_THREAD_POOL.get().expect("set by the test");
+    pool.run(plain, (x,)).wait().unwrap() + 1
+}
+
+#[test]
+fn a_blocking_wait_inside_a_task_does_not_stall_a_one_thread_pool() {
+    let pool = ONE_THREAD_POOL.get_or_init(|| TaskPool::builder().max_threads(1).build().unwrap());
+    let mut outer = pool.run(wait_for_a_sibling, (41,));
+    assert_eq!(outer.wait_timeout(PATIENCE).unwrap().unwrap(), 42);
+}
+
+#[sendable]
+struct Held {
+    pub lock: AsyncLock<u32>,
+}
+
+static LOCK_WAITERS: AtomicUsize = AtomicUsize::new(0);
+
+#[concurrent]
+fn wait_for_the_lock(held: Shared<Held>) {
+    LOCK_WAITERS.fetch_add(1, Ordering::SeqCst);
+    *held.lock.lock() += 1;
+}
+
+#[test]
+fn blocked_workers_are_replaced_within_the_thread_ceiling_only() {
+    // max 1 + extra 2: three threads at most, however many tasks block.
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .extra_threads(2)
+        .thread_name("ceil")
+        .build()
+        .unwrap();
+    let held = Shared::new(Held {
+        lock: AsyncLock::new(0),
+    });
+    let guard = held.lock.lock();
+    let handles: Vec<TaskHandle<()>> = (0..5)
+        .map(|_| pool.run(wait_for_the_lock, (held.clone(),)))
+        .collect();
+    wait_until("three tasks block in the lock", || {
+        LOCK_WAITERS.load(Ordering::SeqCst) == 3
+    });
+    wait_until("two tasks wait for a thread", || {
+        pool.info()
+            .tasks
+            .iter()
+            .filter(|t| t.state == TaskState::Waiting)
+            .count()
+            == 2
+    });
+    assert_eq!(pool_threads("ceil"), 3);
+    assert_eq!(
+        LOCK_WAITERS.load(Ordering::SeqCst),
+        3,
+        "work waits at the ceiling"
+    );
+    drop(guard);
+    for handle in handles {
+        handle.wait().unwrap();
+    }
+    assert_eq!(*held.lock.lock(), 5);
+    assert!(pool_threads("ceil") <= 3);
+}
