@@ -86,3 +86,73 @@ fn every_handle_resolves_exactly_once_under_load() {
     assert!(canceled > 0, "some cancels landed while tasks waited");
     assert!(pool.info().tasks.is_empty());
 }
+
+static ASYNC_DONE: AtomicU64 = AtomicU64::new(0);
+
+#[concurrent]
+async fn hop(n: u64, hops: u32) -> u64 {
+    for _ in 0..hops {
+        taskpool::sleep(std::time::Duration::from_micros(20)).await;
+    }
+    ASYNC_DONE.fetch_add(1, Ordering::Relaxed);
+    n
+}
+
+#[test]
+fn async_tasks_woken_and_canceled_at_random_all_resolve_once() {
+    // Wakes, polls on any thread, and cancels of suspended tasks race; then the pool shuts
+    // down with some tasks still suspended.
+    const TASKS: u64 = 20_000;
+    let pool = TaskPool::builder().max_threads(4).build().unwrap();
+    let mut seed = 0x2545_F491_4F6C_DD1D;
+    let mut handles = Vec::with_capacity(TASKS as usize);
+    for n in 0..TASKS {
+        let roll = xorshift(&mut seed);
+        let lane = Priority::ALL[(roll % 3) as usize];
+        let handle = pool.execute_with_priority(Task::new(hop, (n, (roll % 4) as u32)), lane);
+        if roll % 7 == 0 {
+            let _ = handle.cancel();
+        }
+        handles.push((n, handle));
+    }
+    let mut counts = Counts::default();
+    for (n, handle) in handles.drain(..TASKS as usize / 2) {
+        tally(n, handle.wait(), &mut counts);
+    }
+    drop(pool);
+    for (n, handle) in handles {
+        tally(n, handle.wait(), &mut counts);
+    }
+    assert_eq!(counts.values + counts.canceled + counts.late, TASKS);
+    assert_eq!(
+        ASYNC_DONE.load(Ordering::Relaxed),
+        counts.values + counts.late,
+        "a task completed iff its handle carries its value"
+    );
+    assert!(counts.canceled > 0);
+}
+
+#[derive(Default)]
+struct Counts {
+    values: u64,
+    canceled: u64,
+    late: u64,
+}
+
+fn tally(n: u64, outcome: taskpool::Result<u64>, counts: &mut Counts) {
+    match outcome {
+        Ok(value) => {
+            assert_eq!(value, n);
+            counts.values += 1;
+        }
+        Err(Error::Canceled { late: None, .. }) => counts.canceled += 1,
+        Err(Error::Canceled {
+            late: Some(outcome),
+            ..
+        }) => {
+            assert_eq!(outcome.into_value::<u64>(), Some(n));
+            counts.late += 1;
+        }
+        Err(other) => panic!("unexpected outcome {other}"),
+    }
+}
