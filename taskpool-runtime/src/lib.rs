@@ -23,6 +23,7 @@
 extern crate self as taskpool;
 
 mod codec;
+mod compose;
 mod context;
 mod descriptor;
 mod error;
@@ -44,6 +45,7 @@ mod task;
 mod time;
 
 pub use codec::{DEFAULT_MAX_SERIALIZED_BYTES, Encoding, Payload};
+pub use compose::group::{GroupHandle, TaskGroup, execute_group};
 pub use concurrent_macro::concurrent;
 pub use context::{current_task_id, is_canceled};
 pub use descriptor::{DESCRIPTOR_FORMAT_VERSION, TaskDescriptor};
