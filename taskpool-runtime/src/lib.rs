@@ -46,6 +46,7 @@ mod time;
 
 pub use codec::{DEFAULT_MAX_SERIALIZED_BYTES, Encoding, Payload};
 pub use compose::group::{GroupHandle, TaskGroup, execute_group};
+pub use compose::sequence::SequenceRunner;
 pub use concurrent_macro::concurrent;
 pub use context::{current_task_id, is_canceled};
 pub use descriptor::{DESCRIPTOR_FORMAT_VERSION, TaskDescriptor};

@@ -17,7 +17,7 @@ use crate::function::ConcurrentFunction;
 use crate::handle::TaskHandle;
 use crate::info::TaskPoolInfo;
 use crate::priority::Priority;
-use crate::run::{Cancel, Run, RunHooks, TypedRun};
+use crate::run::{Cancel, HookList, Run, RunHooks, TypedRun};
 use crate::scheduler::sleepers::Sleepers;
 use crate::sync::atomic::{AtomicBool, Ordering, fence};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
@@ -127,12 +127,24 @@ impl PoolShared {
         if self.is_shutting_down() {
             return refused(Error::PoolShutDown);
         }
+        let hooks = {
+            let own = lock(&submission.record.hooks);
+            match (own.is_empty(), hooks) {
+                (true, hooks) => hooks,
+                (false, None) if own.len() == 1 => Some(Arc::clone(&own[0])),
+                (false, extra) => {
+                    let mut all = own.clone();
+                    all.extend(extra);
+                    Some(Arc::new(HookList(all)) as Arc<dyn RunHooks>)
+                }
+            }
+        };
         let typed = TypedRun::new(
             Arc::clone(&submission.record),
             priority,
             call,
             Arc::downgrade(self),
-            hooks.clone(),
+            hooks,
         );
         let handle = TaskHandle::new(Arc::clone(&typed));
         let run: Arc<Run> = typed;
@@ -143,9 +155,19 @@ impl PoolShared {
         }
     }
 
-    /// Queues a run made by [`prepare`](PoolShared::prepare). A run canceled while held is
-    /// dropped here.
+    /// Queues a run made by [`prepare`](PoolShared::prepare), unless one of its hooks holds
+    /// it (see `RunHooks::hold`). A run canceled while held is dropped here.
     pub(crate) fn enqueue(self: &Arc<Self>, run: Arc<Run>) {
+        if let Some(hooks) = &run.hooks {
+            if hooks.hold(&run) {
+                return;
+            }
+        }
+        self.release(run);
+    }
+
+    /// Queues a run, whatever its hooks say (a hook that held it lets it go).
+    pub(crate) fn release(self: &Arc<Self>, run: Arc<Run>) {
         if !run.is_waiting() {
             return;
         }
@@ -215,6 +237,15 @@ impl PoolShared {
             Arc::downgrade(self),
             hooks,
         ))
+    }
+
+    /// Resolves a run that has not started with `error`; it never runs. False if it started.
+    pub(crate) fn discard(&self, run: &Arc<Run>, error: Error) -> bool {
+        let discarded = run.discard(error);
+        if discarded {
+            self.live.remove(run);
+        }
+        discarded
     }
 
     /// Cancels one run. A run that never started leaves the live set at once; an `async` run

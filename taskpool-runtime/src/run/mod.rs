@@ -74,12 +74,41 @@ impl<'a> Settled<'a> {
 /// handle resolves (whoever resolves it: a worker, a cancel, a time-out, a shutdown). A panic in
 /// a hook is contained. Hooks must not block.
 pub(crate) trait RunHooks: Send + Sync {
+    /// The run is about to be queued. Returning true *holds* it: the hook takes the run and
+    /// queues it later with `PoolShared::release` (or discards it). A held run is WAITING.
+    fn hold(&self, _run: &Arc<Run>) -> bool {
+        false
+    }
     /// The run was pushed into its lane.
     fn on_enqueued(&self, _run: &RunHeader) {}
     /// The run is about to make its call.
     fn on_start(&self, _run: &RunHeader) {}
     /// The run ended; its handle resolves right after this returns.
     fn on_settle(&self, run: &RunHeader, settled: Settled<'_>);
+}
+
+/// Several hooks on one run, called in order (a task's own hooks, then its composer's).
+pub(crate) struct HookList(pub(crate) Vec<Arc<dyn RunHooks>>);
+
+impl RunHooks for HookList {
+    fn hold(&self, run: &Arc<Run>) -> bool {
+        self.0.iter().any(|hooks| hooks.hold(run))
+    }
+    fn on_enqueued(&self, run: &RunHeader) {
+        for hooks in &self.0 {
+            let _ = crate::panic::catch(|| hooks.on_enqueued(run));
+        }
+    }
+    fn on_start(&self, run: &RunHeader) {
+        for hooks in &self.0 {
+            let _ = crate::panic::catch(|| hooks.on_start(run));
+        }
+    }
+    fn on_settle(&self, run: &RunHeader, settled: Settled<'_>) {
+        for hooks in &self.0 {
+            let _ = crate::panic::catch(|| hooks.on_settle(run, settled));
+        }
+    }
 }
 
 /// What starting a run's body produced.
@@ -305,6 +334,17 @@ impl Run {
             self.drop_body();
         }
         outcome
+    }
+
+    /// Resolves a run that has not started with `error` instead of running it (a held run
+    /// whose dependency failed, a discarded one). False if it already started or ended.
+    pub(crate) fn discard(&self, error: Error) -> bool {
+        if self.header().request_cancel() != Cancel::Dequeued {
+            return false;
+        }
+        self.resolve_error(error);
+        self.drop_body();
+        true
     }
 
     /// Settles a run whose future was dropped while suspended (a cancel, a shutdown): the
