@@ -140,6 +140,16 @@ pub enum Error {
         /// What happened to the dependency.
         reason: String,
     },
+    /// A task that was already executed cannot become periodic (10200050).
+    #[error(
+        "task {0} has already been executed and cannot be executed periodically (10200050); create a new Task for the periodic work"
+    )]
+    ExecutedTaskNotPeriodic(TaskId),
+    /// A periodic task cannot have dependencies (10200052).
+    #[error(
+        "task {0} has dependencies and cannot be executed periodically (10200052); remove its dependencies first"
+    )]
+    PeriodicWithDependencies(TaskId),
     /// A configuration value is out of range (ArkTS parameter error 401).
     #[error("invalid pool configuration (401): `{setting}` {reason}")]
     InvalidConfig {
@@ -170,6 +180,8 @@ impl Error {
             Error::DependentTaskInRunner(_) => Some(10200025),
             Error::CircularDependency { .. } => Some(10200026),
             Error::DependencyNotFound { .. } => Some(10200027),
+            Error::ExecutedTaskNotPeriodic(_) => Some(10200050),
+            Error::PeriodicWithDependencies(_) => Some(10200052),
             Error::Canceled { .. }
             | Error::TimedOut { .. }
             | Error::Panicked { .. }

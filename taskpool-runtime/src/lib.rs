@@ -45,7 +45,9 @@ mod task;
 mod time;
 
 pub use codec::{DEFAULT_MAX_SERIALIZED_BYTES, Encoding, Payload};
+pub use compose::delayed::execute_delayed;
 pub use compose::group::{GroupHandle, TaskGroup, execute_group};
+pub use compose::periodic::{PeriodicHandle, execute_periodically};
 pub use compose::sequence::SequenceRunner;
 pub use concurrent_macro::concurrent;
 pub use context::{current_task_id, is_canceled};

@@ -64,6 +64,8 @@ pub(crate) struct TaskRecord {
     pub(crate) priority: Priority,
     pub(crate) long: bool,
     pub(crate) durations: Mutex<Option<TaskDurations>>,
+    /// Whether a run of this task was ever submitted.
+    pub(crate) executed: std::sync::atomic::AtomicBool,
     /// Hooks every run of this task gets (dependencies, listeners: see `compose/`).
     pub(crate) hooks: Mutex<Vec<Arc<dyn RunHooks>>>,
 }
@@ -84,6 +86,7 @@ impl TaskRecord {
             priority: self.priority,
             long: self.long,
             durations: Mutex::new(*crate::sync::lock(&self.durations)),
+            executed: std::sync::atomic::AtomicBool::new(self.executed.load(Ordering::Relaxed)),
             hooks: Mutex::new(crate::sync::lock(&self.hooks).clone()),
         }
     }
@@ -96,6 +99,7 @@ impl TaskRecord {
             priority: Priority::Medium,
             long,
             durations: Mutex::new(None),
+            executed: std::sync::atomic::AtomicBool::new(false),
             hooks: Mutex::new(Vec::new()),
         }
     }

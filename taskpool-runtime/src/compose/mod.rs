@@ -6,8 +6,10 @@
 //! `info()` see it, and `PoolShared::enqueue` queues it later — when its dependencies,
 //! its runner or its delay allow) and *run hooks* (`RunHooks`: enqueued, started, settled).
 
+pub(crate) mod delayed;
 pub(crate) mod dependency;
 pub(crate) mod group;
+pub(crate) mod periodic;
 pub(crate) mod sequence;
 
 use std::sync::Weak;

@@ -115,6 +115,10 @@ impl PoolShared {
         hooks: Option<Arc<dyn RunHooks>>,
     ) -> Prepared<T> {
         let submission = task.into_submission();
+        submission
+            .record
+            .executed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let priority = priority.unwrap_or(submission.record.priority);
         let refused = |error| Prepared {
             handle: self.refused(Arc::clone(&submission.record), priority, error, hooks.clone()),
