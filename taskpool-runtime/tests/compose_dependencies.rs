@@ -73,7 +73,9 @@ fn a_failed_dependency_fails_its_waiting_dependents() {
     assert!(pool.execute(dependency).wait().is_err());
     match held.wait() {
         Err(error @ Error::DependencyFailed { .. }) => {
-            assert!(matches!(error, Error::DependencyFailed { dependency, .. } if dependency == dependency_id));
+            assert!(
+                matches!(error, Error::DependencyFailed { dependency, .. } if dependency == dependency_id)
+            );
             assert_eq!(error.code(), None);
         }
         other => panic!("expected a dependency failure, got {other:?}"),
@@ -136,7 +138,10 @@ fn removing_a_missing_dependency_is_10200027_and_removing_releases() {
     // `with_name` on a task whose runs are alive keeps the identity.
     assert!(!held.is_finished());
     let b2 = Task::new(echo, (9,));
-    assert!(matches!(b2.remove_dependency(&a), Err(Error::DependencyNotFound { .. })));
+    assert!(matches!(
+        b2.remove_dependency(&a),
+        Err(Error::DependencyNotFound { .. })
+    ));
     drop(a);
 }
 

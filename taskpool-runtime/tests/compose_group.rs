@@ -106,7 +106,11 @@ fn the_first_failure_fails_the_group_and_its_waiting_tasks_never_run() {
     }
     // The worker settles the failure (and cancels the rest) before it picks the next run.
     assert_eq!(pool.run(count_run, (0,)).wait().unwrap(), 0);
-    assert_eq!(THIRD_RAN.load(Ordering::SeqCst), 0, "the third task never ran");
+    assert_eq!(
+        THIRD_RAN.load(Ordering::SeqCst),
+        0,
+        "the third task never ran"
+    );
 }
 
 #[test]
@@ -117,10 +121,16 @@ fn canceling_a_group_cancels_its_tasks_and_a_second_cancel_is_10200018() {
     group.add(hold, (122,)).unwrap();
     let handle = pool.execute_group(&group, Priority::Medium);
     wait_until("the first task runs", || {
-        pool.info().tasks.iter().any(|t| t.state == taskpool::TaskState::Running)
+        pool.info()
+            .tasks
+            .iter()
+            .any(|t| t.state == taskpool::TaskState::Running)
     });
     handle.cancel().unwrap();
-    assert!(handle.is_finished(), "the waiting task resolved the group at once");
+    assert!(
+        handle.is_finished(),
+        "the waiting task resolved the group at once"
+    );
     assert_eq!(handle.cancel().unwrap_err().code(), Some(10200018));
     open_gate(121);
     assert!(handle.wait().unwrap_err().is_canceled());
@@ -143,7 +153,9 @@ fn a_group_handle_is_a_future() {
     for x in 0..20 {
         group.add(count_run, (x,)).unwrap();
     }
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let values = runtime
         .block_on(pool.execute_group(&group, Priority::Medium))
         .unwrap();

@@ -45,12 +45,18 @@ fn tasks_run_one_after_another_in_submission_order_on_a_wide_pool() {
     let pool = TaskPool::builder().max_threads(4).build().unwrap();
     let runner = pool.sequence_runner(Priority::High);
     assert_eq!(runner.priority(), Priority::High);
-    let handles: Vec<_> = (0..200).map(|n| runner.execute(Task::new(record, (n,)))).collect();
+    let handles: Vec<_> = (0..200)
+        .map(|n| runner.execute(Task::new(record, (n,))))
+        .collect();
     for (n, handle) in handles.into_iter().enumerate() {
         assert_eq!(handle.wait().unwrap(), n as u32);
     }
     assert_eq!(*LOG.lock().unwrap(), (0..200).collect::<Vec<_>>());
-    assert_eq!(OVERLAPS.load(Ordering::SeqCst), 0, "no two tasks overlapped");
+    assert_eq!(
+        OVERLAPS.load(Ordering::SeqCst),
+        0,
+        "no two tasks overlapped"
+    );
 }
 
 #[test]
@@ -71,17 +77,24 @@ fn canceling_a_waiting_task_resolves_it_and_the_rest_go_on() {
     let waiting = runner.execute(Task::new(echo, (2,)));
     let after = runner.execute(Task::new(echo, (3,)));
     wait_until("the first task runs", || {
-        pool.info().tasks.iter().any(|t| t.state == TaskState::Running)
+        pool.info()
+            .tasks
+            .iter()
+            .any(|t| t.state == TaskState::Running)
     });
     // Held by the runner, the second task is visible as waiting.
-    assert!(pool
-        .info()
-        .tasks
-        .iter()
-        .any(|t| t.task_id == waiting.id() && t.state == TaskState::Waiting));
+    assert!(
+        pool.info()
+            .tasks
+            .iter()
+            .any(|t| t.task_id == waiting.id() && t.state == TaskState::Waiting)
+    );
     waiting.cancel().unwrap();
     assert!(waiting.is_finished(), "a waiting task resolves at once");
-    assert!(!after.is_finished(), "the next one still waits for the running one");
+    assert!(
+        !after.is_finished(),
+        "the next one still waits for the running one"
+    );
     open_gate(201);
     assert_eq!(running.wait().unwrap(), 201);
     assert!(waiting.wait().unwrap_err().is_canceled());
@@ -95,7 +108,10 @@ fn canceling_the_running_task_does_not_stop_later_tasks() {
     let running = runner.execute(Task::new(hold, (211,)));
     let after = runner.execute(Task::new(echo, (9,)));
     wait_until("the first task runs", || {
-        pool.info().tasks.iter().any(|t| t.state == TaskState::Running)
+        pool.info()
+            .tasks
+            .iter()
+            .any(|t| t.state == TaskState::Running)
     });
     pool.cancel(running.id()).unwrap();
     open_gate(211);

@@ -25,7 +25,11 @@ fn never() {
 #[test]
 fn a_delayed_task_runs_after_its_delay_with_the_usual_handle() {
     let pool = TaskPool::builder().max_threads(1).build().unwrap();
-    let handle = pool.execute_delayed(Duration::from_millis(2), Task::new(echo, (4,)), Priority::High);
+    let handle = pool.execute_delayed(
+        Duration::from_millis(2),
+        Task::new(echo, (4,)),
+        Priority::High,
+    );
     assert_eq!(handle.wait().unwrap(), 4);
     let global = taskpool::execute_delayed(Duration::ZERO, Task::new(echo, (5,)), Priority::Low);
     assert_eq!(global.wait().unwrap(), 5);
@@ -36,10 +40,11 @@ fn a_delayed_task_is_waiting_and_cancelable_until_its_delay_passes() {
     let pool = TaskPool::builder().max_threads(1).build().unwrap();
     let handle = pool.execute_delayed(Duration::MAX, Task::new(never, ()), Priority::Medium);
     let info = pool.info();
-    assert!(info
-        .tasks
-        .iter()
-        .any(|t| t.task_id == handle.id() && t.state == TaskState::Waiting));
+    assert!(
+        info.tasks
+            .iter()
+            .any(|t| t.task_id == handle.id() && t.state == TaskState::Waiting)
+    );
     pool.cancel(handle.id()).unwrap();
     assert!(handle.is_finished());
     assert!(handle.wait().unwrap_err().is_canceled());
@@ -65,7 +70,11 @@ fn beat() {
 fn a_periodic_task_runs_until_canceled() {
     let pool = TaskPool::builder().max_threads(2).build().unwrap();
     let ticker = pool
-        .execute_periodically(Duration::from_millis(1), Task::new(beat, ()), Priority::Medium)
+        .execute_periodically(
+            Duration::from_millis(1),
+            Task::new(beat, ()),
+            Priority::Medium,
+        )
         .unwrap();
     wait_until("three beats", || BEATS.load(Ordering::SeqCst) >= 3);
     assert!(ticker.runs_started() >= 3);
@@ -93,7 +102,11 @@ fn slow_tick(gate: u64) {
 fn a_tick_during_the_previous_run_is_skipped_never_overlapping() {
     let pool = TaskPool::builder().max_threads(4).build().unwrap();
     let ticker = pool
-        .execute_periodically(Duration::from_millis(1), Task::new(slow_tick, (401,)), Priority::High)
+        .execute_periodically(
+            Duration::from_millis(1),
+            Task::new(slow_tick, (401,)),
+            Priority::High,
+        )
         .unwrap();
     wait_until("ticks skipped while the first run holds", || {
         ticker.ticks_skipped() >= 3
@@ -114,7 +127,11 @@ fn held_tick(gate: u64) {
 fn canceling_a_run_by_id_stops_the_periodic_task() {
     let pool = TaskPool::builder().max_threads(1).build().unwrap();
     let ticker = pool
-        .execute_periodically(Duration::from_millis(1), Task::new(held_tick, (411,)), Priority::Medium)
+        .execute_periodically(
+            Duration::from_millis(1),
+            Task::new(held_tick, (411,)),
+            Priority::Medium,
+        )
         .unwrap();
     wait_until("the first run", || {
         pool.info().tasks.iter().any(|t| t.task_id == ticker.id())

@@ -25,7 +25,10 @@ pub(crate) struct Alarm {
 
 impl Alarm {
     /// Arms an alarm; a duration too long to represent never fires.
-    pub(crate) fn after(duration: Duration, callback: impl FnOnce() + Send + 'static) -> Arc<Alarm> {
+    pub(crate) fn after(
+        duration: Duration,
+        callback: impl FnOnce() + Send + 'static,
+    ) -> Arc<Alarm> {
         let alarm = Arc::new(Alarm {
             armed: Mutex::new(Some((sleep(duration), Box::new(callback)))),
         });

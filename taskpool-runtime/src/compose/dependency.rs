@@ -32,7 +32,10 @@ fn graph() -> &'static Mutex<Graph> {
 
 /// Whether task `id` waits for any dependency (it then cannot join a runner, 10200025).
 pub(crate) fn has_dependencies(id: TaskId) -> bool {
-    lock(graph()).deps.get(&id).is_some_and(|deps| !deps.is_empty())
+    lock(graph())
+        .deps
+        .get(&id)
+        .is_some_and(|deps| !deps.is_empty())
 }
 
 /// Whether `from` reaches `to` by following dependencies.
@@ -99,9 +102,7 @@ impl RunHooks for Observer {
                     failed => {
                         // The edge stays (a later success still satisfies it), but the runs
                         // waiting now will never see this dependency succeed.
-                        let reason = failed
-                            .error()
-                            .map_or_else(String::new, ToString::to_string);
+                        let reason = failed.error().map_or_else(String::new, ToString::to_string);
                         for held in graph.held.remove(&dependent).unwrap_or_default() {
                             fail.push((held, dependent, reason.clone()));
                         }

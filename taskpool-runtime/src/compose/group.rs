@@ -254,7 +254,10 @@ impl TaskPool {
 
 /// Executes a group on the global pool (shorthand for
 /// [`TaskPool::global().execute_group(group, priority)`](TaskPool::execute_group)).
-pub fn execute_group<T: Send + 'static>(group: &TaskGroup<T>, priority: Priority) -> GroupHandle<T> {
+pub fn execute_group<T: Send + 'static>(
+    group: &TaskGroup<T>,
+    priority: Priority,
+) -> GroupHandle<T> {
     TaskPool::global().execute_group(group, priority)
 }
 

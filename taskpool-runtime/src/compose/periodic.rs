@@ -235,7 +235,11 @@ impl TaskPool {
         task: Task<T>,
         priority: Priority,
     ) -> Result<PeriodicHandle> {
-        if task.record().executed.load(std::sync::atomic::Ordering::Relaxed) {
+        if task
+            .record()
+            .executed
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
             return Err(Error::ExecutedTaskNotPeriodic(task.id()));
         }
         if task.has_dependencies() {

@@ -121,7 +121,12 @@ impl PoolShared {
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let priority = priority.unwrap_or(submission.record.priority);
         let refused = |error| Prepared {
-            handle: self.refused(Arc::clone(&submission.record), priority, error, hooks.clone()),
+            handle: self.refused(
+                Arc::clone(&submission.record),
+                priority,
+                error,
+                hooks.clone(),
+            ),
             run: None,
         };
         let call = match submission.call {
@@ -461,7 +466,8 @@ impl TaskPool {
             Ok(task) => self.execute(task),
             Err(error) => {
                 let record = Arc::new(TaskRecord::refused());
-                self.shared.refused(record, descriptor.priority, error, None)
+                self.shared
+                    .refused(record, descriptor.priority, error, None)
             }
         }
     }
