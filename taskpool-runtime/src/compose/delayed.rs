@@ -104,8 +104,8 @@ impl TaskPool {
     /// use taskpool::{concurrent, Priority, Task, TaskPool};
     ///
     /// #[concurrent]
-    /// fn ping() -> &'static str {
-    ///     "pong"
+    /// fn ping() -> String {
+    ///     "pong".to_owned()
     /// }
     ///
     /// let pool = TaskPool::global();
