@@ -7,16 +7,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use support::{PATIENCE, Signal, open_gate, pass_gate, threads_named, wait_until};
+use support::{PATIENCE, Signal, open_gate, pass_gate, pool_threads, wait_until};
 use taskpool::{
     AsyncLock, Error, Priority, Shared, Task, TaskHandle, TaskId, TaskPool, TaskState, concurrent,
     is_canceled, sendable, sleep,
 };
-
-/// Threads of the pool whose threads are named `prefix` (not counting its supervisor).
-fn pool_threads(prefix: &str) -> usize {
-    threads_named(&format!("{prefix}-")) - threads_named(&format!("{prefix}-superv"))
-}
 
 fn thread_name() -> String {
     std::thread::current().name().unwrap_or_default().to_owned()
