@@ -107,3 +107,9 @@ pub fn threads_named(prefix: &str) -> usize {
         })
         .unwrap_or(0)
 }
+
+/// Threads of the pool whose threads are named `prefix` (`<prefix>-<id>`), not counting its
+/// supervisor. Choose a prefix no test thread's name starts with.
+pub fn pool_threads(prefix: &str) -> usize {
+    threads_named(&format!("{prefix}-")) - threads_named(&format!("{prefix}-superv"))
+}
