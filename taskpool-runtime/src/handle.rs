@@ -46,7 +46,20 @@ impl<T> Completion<T> {
 
     /// Stores the outcome if none is stored yet; returns whether this call stored it.
     pub(crate) fn resolve(&self, outcome: Result<T>) -> bool {
-        self.resolve_with(outcome, |_| {})
+        // One lock: the common path has no hook to run between claiming and storing.
+        let waker = {
+            let mut slot = lock(&self.slot);
+            match &mut *slot {
+                Slot::Pending { waker, claimed } if !*claimed => {
+                    let waker = waker.take();
+                    *slot = Slot::Ready(outcome);
+                    waker
+                }
+                _ => return false,
+            }
+        };
+        self.notify(waker);
+        true
     }
 
     /// Like [`resolve`](Completion::resolve), but first claims the right to resolve, then runs
@@ -70,6 +83,12 @@ impl<T> Completion<T> {
             *slot = Slot::Ready(outcome);
             waker
         };
+        self.notify(waker);
+        true
+    }
+
+    /// Wakes whoever waits for the outcome just stored.
+    fn notify(&self, waker: Option<Waker>) {
         // `blocked` only changes under the slot lock, which a waiter holds until it sleeps.
         if self.blocked.load(crate::sync::atomic::Ordering::Acquire) > 0 {
             self.resolved.notify_all();
@@ -77,7 +96,6 @@ impl<T> Completion<T> {
         if let Some(waker) = waker {
             waker.wake();
         }
-        true
     }
 
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Result<T>> {
