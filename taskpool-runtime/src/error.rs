@@ -150,6 +150,60 @@ pub enum Error {
         "task {0} has dependencies and cannot be executed periodically (10200052); remove its dependencies first"
     )]
     PeriodicWithDependencies(TaskId),
+    /// `send_data` was called on a thread that is not a task pool thread (10200022).
+    #[error(
+        "send_data was called outside a task pool thread (10200022); call it only from a #[concurrent] function that a pool is executing"
+    )]
+    NotInPoolThread,
+    /// `send_data` was called on a pool thread, but not from the run of a concurrent function
+    /// (for example from a host-side callback) (10200023).
+    #[error(
+        "send_data was called outside the run of a concurrent function (10200023); call it from the task's own function, not from a callback"
+    )]
+    NotInConcurrentFunction,
+    /// `send_data` was called by a task that has no receiver registered (10200024).
+    #[error(
+        "task {0} sent data but no receiver is registered on the host side (10200024); register one with on_receive_data or data_stream before executing the task"
+    )]
+    NoDataReceiver(TaskId),
+    /// `send_data` sent a value of another type than the registered receiver takes.
+    #[error(
+        "task {task} sent a `{sent}` but its receiver takes `{expected}`; send the type the receiver was registered for, or register a receiver for `{sent}`"
+    )]
+    DataTypeMismatch {
+        /// The sending task.
+        task: TaskId,
+        /// The type the receiver takes.
+        expected: &'static str,
+        /// The type that was sent.
+        sent: &'static str,
+    },
+    /// A listener was registered on a task that has already been executed (10200034).
+    #[error(
+        "task {0} has already been executed, so listeners can no longer be registered on it (10200034); register listeners before executing the task"
+    )]
+    ListenerAfterExecution(TaskId),
+    /// An `AsyncRunner`'s waiting queue was full, so its oldest waiting task was discarded
+    /// (10200054).
+    #[error(
+        "task {0} was discarded because its AsyncRunner's waiting queue was full (10200054); raise the runner's waiting capacity or submit fewer tasks at once"
+    )]
+    AsyncRunnerDiscarded(TaskId),
+    /// A task waiting in (or running on) an `AsyncRunner` was canceled (10200055).
+    #[error(
+        "task {0} of an AsyncRunner was canceled (10200055); resubmit it if you still need its result"
+    )]
+    AsyncRunnerCanceled(TaskId),
+    /// A task with dependencies cannot be executed by an `AsyncRunner` (10200056).
+    #[error(
+        "task {0} has dependencies and cannot be executed by an AsyncRunner (10200056); remove its dependencies first"
+    )]
+    AsyncRunnerDependentTask(TaskId),
+    /// A task already executed by another API cannot be executed by an `AsyncRunner` (10200057).
+    #[error(
+        "task {0} was already executed by another API and cannot also be executed by an AsyncRunner (10200057); create a new Task for the runner"
+    )]
+    ExecutedByAnotherApi(TaskId),
     /// A configuration value is out of range (ArkTS parameter error 401).
     #[error("invalid pool configuration (401): `{setting}` {reason}")]
     InvalidConfig {
@@ -182,6 +236,14 @@ impl Error {
             Error::DependencyNotFound { .. } => Some(10200027),
             Error::ExecutedTaskNotPeriodic(_) => Some(10200050),
             Error::PeriodicWithDependencies(_) => Some(10200052),
+            Error::NotInPoolThread => Some(10200022),
+            Error::NotInConcurrentFunction => Some(10200023),
+            Error::NoDataReceiver(_) => Some(10200024),
+            Error::ListenerAfterExecution(_) => Some(10200034),
+            Error::AsyncRunnerDiscarded(_) => Some(10200054),
+            Error::AsyncRunnerCanceled(_) => Some(10200055),
+            Error::AsyncRunnerDependentTask(_) => Some(10200056),
+            Error::ExecutedByAnotherApi(_) => Some(10200057),
             Error::Canceled { .. }
             | Error::TimedOut { .. }
             | Error::Panicked { .. }
@@ -189,13 +251,53 @@ impl Error {
             | Error::DuplicateFunction { .. }
             | Error::GroupExecuted
             | Error::DependencyFailed { .. }
+            | Error::DataTypeMismatch { .. }
             | Error::PoolShutDown => None,
         }
     }
 
-    /// True for [`Error::Canceled`].
+    /// True for [`Error::Canceled`] and [`Error::AsyncRunnerCanceled`].
     pub fn is_canceled(&self) -> bool {
-        matches!(self, Error::Canceled { .. })
+        matches!(self, Error::Canceled { .. } | Error::AsyncRunnerCanceled(_))
+    }
+
+    /// A copy for a listener: the same variant and message, with what cannot be copied
+    /// replaced (a task's own error becomes its message; a late outcome is left out).
+    pub(crate) fn detached_copy(&self) -> Error {
+        match self {
+            Error::Canceled { task, started, .. } => Error::Canceled {
+                task: *task,
+                started: *started,
+                late: None,
+            },
+            Error::TaskNotFound(id) => Error::TaskNotFound(*id),
+            Error::TimedOut { task, limit } => Error::TimedOut {
+                task: *task,
+                limit: *limit,
+            },
+            Error::Panicked { task, message } => Error::Panicked {
+                task: *task,
+                message: message.clone(),
+            },
+            Error::TaskFailed(source) => Error::TaskFailed(source.to_string().into()),
+            Error::Serialization(message) => Error::Serialization(message.clone()),
+            Error::NotConcurrent(name) => Error::NotConcurrent(name.clone()),
+            Error::DependencyFailed {
+                task,
+                dependency,
+                reason,
+            } => Error::DependencyFailed {
+                task: *task,
+                dependency: *dependency,
+                reason: reason.clone(),
+            },
+            Error::PoolShutDown => Error::PoolShutDown,
+            Error::AsyncRunnerDiscarded(id) => Error::AsyncRunnerDiscarded(*id),
+            Error::AsyncRunnerCanceled(id) => Error::AsyncRunnerCanceled(*id),
+            Error::AsyncRunnerDependentTask(id) => Error::AsyncRunnerDependentTask(*id),
+            Error::ExecutedByAnotherApi(id) => Error::ExecutedByAnotherApi(*id),
+            other => Error::TaskFailed(other.to_string().into()),
+        }
     }
 }
 

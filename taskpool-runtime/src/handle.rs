@@ -186,6 +186,10 @@ impl<T: Send + 'static> TaskHandle<T> {
         TaskHandle { run }
     }
 
+    pub(crate) fn header(&self) -> &crate::run::RunHeader {
+        self.run.header()
+    }
+
     /// The id of the task this run belongs to.
     pub fn id(&self) -> TaskId {
         self.run.header().record.id

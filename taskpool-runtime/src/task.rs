@@ -68,6 +68,15 @@ pub(crate) struct TaskRecord {
     pub(crate) executed: std::sync::atomic::AtomicBool,
     /// Hooks every run of this task gets (dependencies, listeners: see `compose/`).
     pub(crate) hooks: Mutex<Vec<Arc<dyn RunHooks>>>,
+    /// The receiver of the values the task sends (`data.rs`); `has_sink` says whether one was
+    /// ever registered, so runs of tasks without one skip the lock.
+    pub(crate) sink: Mutex<Option<crate::data::Sink>>,
+    pub(crate) has_sink: std::sync::atomic::AtomicBool,
+    /// The `Task` value (1 while it exists) plus its runs that have not settled: when it drops
+    /// to zero nothing can send any more, and a stream receiver ends.
+    pub(crate) owners: std::sync::atomic::AtomicUsize,
+    /// The lifecycle listeners, once one was registered (`compose/listeners.rs`).
+    pub(crate) listeners: std::sync::OnceLock<Arc<crate::compose::listeners::Listeners>>,
 }
 
 impl TaskRecord {
@@ -88,6 +97,11 @@ impl TaskRecord {
             durations: Mutex::new(*crate::sync::lock(&self.durations)),
             executed: std::sync::atomic::AtomicBool::new(self.executed.load(Ordering::Relaxed)),
             hooks: Mutex::new(crate::sync::lock(&self.hooks).clone()),
+            // The receiver stays with the runs already submitted; the copy needs its own.
+            sink: Mutex::new(None),
+            has_sink: std::sync::atomic::AtomicBool::new(false),
+            owners: std::sync::atomic::AtomicUsize::new(1),
+            listeners: self.listeners.clone(),
         }
     }
 
@@ -101,6 +115,10 @@ impl TaskRecord {
             durations: Mutex::new(None),
             executed: std::sync::atomic::AtomicBool::new(false),
             hooks: Mutex::new(Vec::new()),
+            sink: Mutex::new(None),
+            has_sink: std::sync::atomic::AtomicBool::new(false),
+            owners: std::sync::atomic::AtomicUsize::new(1),
+            listeners: std::sync::OnceLock::new(),
         }
     }
 }
@@ -226,7 +244,10 @@ impl<T: Send + 'static> Task<T> {
     /// and priority it was submitted with, and this task gets its own copy (same id).
     fn record_mut(&mut self) -> &mut TaskRecord {
         if Arc::get_mut(&mut self.record).is_none() {
-            self.record = Arc::new(self.record.detached_copy());
+            let copy = Arc::new(self.record.detached_copy());
+            let old = std::mem::replace(&mut self.record, copy);
+            // This task no longer owns the old record (its runs still do).
+            crate::data::release_owner(&old);
         }
         Arc::get_mut(&mut self.record).expect("the record was just made unique")
     }
@@ -394,17 +415,48 @@ impl<T> sealed::Sealed for LongTask<T> {}
 
 impl<T> Executable<T> for Task<T> {
     #[allow(private_interfaces)]
-    fn into_submission(self) -> Submission<T> {
+    fn into_submission(mut self) -> Submission<T> {
+        // The run owns the record before the task lets go of it (in its `Drop`, below).
+        self.record
+            .owners
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let body = std::mem::replace(&mut self.body, Box::new(Spent));
         Submission {
-            record: self.record,
-            call: Ok(self.body.into_call()),
+            record: Arc::clone(&self.record),
+            call: Ok(body.into_call()),
         }
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        crate::data::release_owner(&self.record);
+    }
+}
+
+/// The body of a task whose arguments moved into a run.
+struct Spent;
+
+impl<T> Body<T> for Spent {
+    fn into_call(self: Box<Self>) -> Call<T> {
+        Box::new(|| Invocation::Ready(Err(Error::PoolShutDown)))
+    }
+
+    fn copy_call(&self) -> Result<Call<T>, Error> {
+        Err(Error::PoolShutDown)
+    }
+
+    fn encode_args(&self, _encoding: Encoding) -> Result<Payload, Error> {
+        Err(Error::PoolShutDown)
     }
 }
 
 impl<T> Executable<T> for &Task<T> {
     #[allow(private_interfaces)]
     fn into_submission(self) -> Submission<T> {
+        self.record
+            .owners
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Submission {
             record: Arc::clone(&self.record),
             call: self.body.copy_call(),

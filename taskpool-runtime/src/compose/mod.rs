@@ -9,6 +9,7 @@
 pub(crate) mod delayed;
 pub(crate) mod dependency;
 pub(crate) mod group;
+pub(crate) mod listeners;
 pub(crate) mod periodic;
 pub(crate) mod sequence;
 

@@ -6,17 +6,19 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use crate::compose::delayed::Alarm;
+use crate::data::DataStream;
 use crate::error::{Error, Result};
 use crate::pool::{PoolShared, TaskPool};
 use crate::priority::Priority;
 use crate::run::{Run, RunHeader, RunHooks, Settled};
 use crate::sync::{Arc, Mutex, lock};
-use crate::task::{Task, TaskId};
+use crate::task::{Task, TaskId, TaskRecord};
 
 struct Periodic<T> {
     /// Behind a lock only because a `Task` is `Send` but not `Sync`.
     task: Mutex<Task<T>>,
     id: TaskId,
+    record: Arc<TaskRecord>,
     period: Duration,
     priority: Priority,
     pool: Weak<PoolShared>,
@@ -50,15 +52,21 @@ impl<T: Send + 'static> RunHooks for Tick<T> {
             if is_current {
                 state.current = None;
             }
-            if matches!(settled, Settled::Canceled(_)) {
+            let alarm = if matches!(settled, Settled::Canceled(_)) {
                 state.stopped = true;
                 state.alarm.take()
             } else {
                 None
-            }
+            };
+            (alarm, state.stopped && state.current.is_none())
         };
+        let (alarm, ended) = alarm;
         if let Some(alarm) = alarm {
             alarm.cancel();
+        }
+        if ended {
+            // Stopped, and its last run is over: its data stream ends.
+            crate::data::close(&periodic.record);
         }
     }
 }
@@ -111,10 +119,13 @@ impl<T: Send + 'static> Periodic<T> {
         if let Some(alarm) = alarm {
             alarm.cancel();
         }
-        if let Some(run) = current {
-            if let Some(pool) = run.pool.upgrade() {
-                let _ = pool.cancel_run(&run);
+        match current {
+            Some(run) => {
+                if let Some(pool) = run.pool.upgrade() {
+                    let _ = pool.cancel_run(&run);
+                }
             }
+            None => crate::data::close(&self.record),
         }
         was_running
     }
@@ -124,6 +135,8 @@ trait Control: Send + Sync {
     fn stop(&self) -> bool;
     fn counts(&self) -> (u64, u64, bool);
     fn id(&self) -> TaskId;
+    fn record(&self) -> &TaskRecord;
+    fn ended(&self) -> bool;
 }
 
 impl<T: Send + 'static> Control for Periodic<T> {
@@ -138,6 +151,15 @@ impl<T: Send + 'static> Control for Periodic<T> {
 
     fn id(&self) -> TaskId {
         self.id
+    }
+
+    fn record(&self) -> &TaskRecord {
+        &self.record
+    }
+
+    fn ended(&self) -> bool {
+        let state = lock(&self.state);
+        state.stopped && state.current.is_none()
     }
 }
 
@@ -164,6 +186,19 @@ impl PeriodicHandle {
         } else {
             Err(Error::TaskNotFound(self.id()))
         }
+    }
+
+    /// Registers a [`DataStream`] of the values of type `V` the task sends with
+    /// [`send_data`](crate::send_data), replacing any receiver registered on the task; it ends
+    /// once the task is stopped and its last run is over. This is how a periodic task reports
+    /// its results: see [`TaskPool::execute_periodically`].
+    pub fn data_stream<V: Send + 'static>(&self) -> DataStream<V> {
+        let stream = crate::data::register_stream(self.control.record(), None);
+        if self.control.ended() {
+            // Already over (otherwise the last run's settle or the stop ends it).
+            crate::data::close(self.control.record());
+        }
+        stream
     }
 
     /// How many runs have been started so far.
@@ -201,33 +236,39 @@ impl TaskPool {
     /// A tick never overlaps the previous run of the task: a tick that comes while the
     /// previous run still waits or runs is skipped (as in ArkTS). Each run gets its own copy of
     /// the arguments. The task moves in, so it cannot be executed again elsewhere (ArkTS
-    /// 10200051 becomes a use-after-move). Results are not collected: a periodic task reports
-    /// through side effects (or `send_data`, once available).
+    /// 10200051 becomes a use-after-move). Results are not collected: a periodic task streams
+    /// them with [`send_data`](crate::send_data) to a receiver registered on the task or on
+    /// the returned handle ([`PeriodicHandle::data_stream`]).
     ///
     /// Fails with [`Error::ExecutedTaskNotPeriodic`] (10200050) for a task that was already
     /// executed, and [`Error::PeriodicWithDependencies`] (10200052) for one with dependencies.
     /// A period too long to represent never ticks.
     ///
     /// ```
-    /// use std::sync::atomic::{AtomicU32, Ordering};
-    /// use std::time::Duration;
-    /// use taskpool::{concurrent, Priority, Task, TaskPool};
-    ///
-    /// static BEATS: AtomicU32 = AtomicU32::new(0);
+    /// use std::time::{Duration, SystemTime};
+    /// use taskpool::{concurrent, send_data, Priority, Task, TaskPool};
     ///
     /// #[concurrent]
-    /// fn beat() {
-    ///     BEATS.fetch_add(1, Ordering::SeqCst);
+    /// fn sample() {
+    ///     // Each run reports its result to the host.
+    ///     let reading = SystemTime::now().elapsed().is_ok() as u32;
+    ///     send_data(reading).unwrap();
     /// }
     ///
+    /// let task = Task::new(sample, ());
+    /// // Registered before the first tick, so no value is missed (`ticker.data_stream()`
+    /// // registers one later).
+    /// let mut readings = task.data_stream::<u32>();
     /// let pool = TaskPool::global();
     /// let ticker = pool
-    ///     .execute_periodically(Duration::from_millis(1), Task::new(beat, ()), Priority::Low)
+    ///     .execute_periodically(Duration::from_millis(1), task, Priority::Low)
     ///     .unwrap();
-    /// while BEATS.load(Ordering::SeqCst) < 3 {
-    ///     std::thread::yield_now();
-    /// }
+    /// // Blocking iteration: take three results, then stop the task.
+    /// let first: Vec<u32> = readings.blocking_iter().take(3).collect();
+    /// assert_eq!(first, [1, 1, 1]);
     /// ticker.cancel().unwrap();
+    /// // The stream ends once the last run is over.
+    /// for _late in readings {}
     /// ```
     pub fn execute_periodically<T: Send + 'static>(
         &self,
@@ -247,6 +288,7 @@ impl TaskPool {
         }
         let periodic = Arc::new(Periodic {
             id: task.id(),
+            record: Arc::clone(task.record()),
             task: Mutex::new(task),
             period,
             priority,

@@ -16,6 +16,7 @@ pub(crate) struct Config {
     pub(crate) time_limit: Duration,
     pub(crate) thread_name: String,
     pub(crate) max_serialized_bytes: usize,
+    pub(crate) callback_timeout: Duration,
 }
 
 /// The default maximum number of worker threads: `max(cores - 1, 3)`, as in ArkTS.
@@ -38,6 +39,7 @@ impl Default for Config {
             time_limit: Duration::from_secs(180),
             thread_name: "taskpool-worker".to_owned(),
             max_serialized_bytes: DEFAULT_MAX_SERIALIZED_BYTES,
+            callback_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -129,6 +131,15 @@ impl TaskPoolBuilder {
     /// data is refused with 10200006. At least 1.
     pub fn max_serialized_bytes(mut self, limit: usize) -> Self {
         self.config.max_serialized_bytes = limit;
+        self
+    }
+
+    /// How long a shutdown without [`shutdown_timeout`](TaskPool::shutdown_timeout) waits for
+    /// the pool's callback thread to run the callbacks already posted (default 5 s). A callback
+    /// still running then is abandoned (its thread is detached) and the callbacks behind it are
+    /// dropped, so a callback that never returns cannot hang the shutdown.
+    pub fn callback_timeout(mut self, timeout: Duration) -> Self {
+        self.config.callback_timeout = timeout;
         self
     }
 

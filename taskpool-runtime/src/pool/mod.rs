@@ -1,6 +1,7 @@
 //! `TaskPool`: the public face of a pool, its configuration, and the global pool.
 
 mod builder;
+mod callbacks;
 mod core;
 mod intake;
 mod live;
@@ -28,7 +29,9 @@ pub use self::builder::{TaskPoolBuilder, default_max_threads};
 pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, WorkerId};
 pub(crate) use self::intake::Intake;
 pub(crate) use self::live::LiveRuns;
-pub(crate) use self::thread::{block_in_place, run_inline};
+pub(crate) use self::callbacks::on_callback_thread;
+use self::callbacks::{Callbacks, Job};
+pub(crate) use self::thread::{block_in_place, on_pool_thread, run_inline};
 use self::threads::ThreadSet;
 
 /// A run built but not queued yet (see [`PoolShared::prepare`]).
@@ -48,6 +51,8 @@ pub(crate) struct PoolShared {
     /// Wakes the supervisor early (shutdown, a thread leaving).
     pub(crate) supervisor_wakeup: Condvar,
     pub(crate) threads: ThreadSet,
+    /// Where host-side callbacks run (`callbacks.rs`).
+    callbacks: Arc<Callbacks>,
 }
 
 impl PoolShared {
@@ -74,6 +79,13 @@ impl PoolShared {
             // Out of threads: the work waits for the threads that exist.
             self.core().remove_worker(&self.intake, id);
         }
+    }
+
+    /// Runs `job` (a user callback) on the pool's callback thread, after the ones posted
+    /// before it. Dropped once the pool has shut down.
+    pub(crate) fn post_callback(&self, job: Job) {
+        self.callbacks
+            .post(|| self.thread_name("callbacks"), job);
     }
 
     fn ensure_supervisor(self: &Arc<Self>) {
@@ -335,6 +347,13 @@ impl PoolShared {
             run.resolve_error(Error::PoolShutDown);
             self.live.remove(&run);
         }
+        // Last: the settles above post callbacks too. Bounded like the threads' wait.
+        let deadline = deadline.unwrap_or_else(|| {
+            let now = Instant::now();
+            now.checked_add(self.config.callback_timeout)
+                .unwrap_or_else(|| now + Duration::from_secs(3600 * 24 * 365))
+        });
+        self.callbacks.shutdown(deadline);
     }
 }
 
@@ -395,6 +414,7 @@ impl TaskPool {
                 supervisor_started: AtomicBool::new(false),
                 supervisor_wakeup: Condvar::new(),
                 threads: ThreadSet::default(),
+                callbacks: Arc::default(),
             }),
         }
     }

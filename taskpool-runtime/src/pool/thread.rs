@@ -219,6 +219,11 @@ fn current() -> Option<(Arc<PoolShared>, WorkerId)> {
     })
 }
 
+/// Whether the calling thread is a thread of a live pool.
+pub(crate) fn on_pool_thread() -> bool {
+    current().is_some()
+}
+
 /// Runs `wait`, a call that blocks the thread. On a pool thread, the thread is counted as
 /// blocked meanwhile, so the pool may add a thread in its place (within its hard ceiling) for
 /// the work it would otherwise hold up — such as the very task being waited for.

@@ -237,13 +237,19 @@ impl<T: Send + 'static> TypedRun<T> {
 
     /// Resolves the handle, after the settle hook (if any) has seen the outcome.
     fn resolve(&self, outcome: Result<T>) -> bool {
-        match &self.header.hooks {
+        let resolved = match &self.header.hooks {
             None => self.completion.resolve(outcome),
             Some(hooks) => self.completion.resolve_with(outcome, |outcome| {
                 let settled = Settled::of(outcome);
                 let _ = crate::panic::catch(|| hooks.on_settle(&self.header, settled));
             }),
+        };
+        if resolved {
+            // After the outcome is stored: a stream bound to this run registered meanwhile
+            // sees the run resolved and ends by itself (see `data::register_stream`).
+            crate::data::run_settled(&self.header.record, &self.header);
         }
+        resolved
     }
 
     fn take_body(&self) -> Body<T> {
