@@ -6,6 +6,7 @@
 //! `info()` see it, and `PoolShared::enqueue` queues it later — when its dependencies,
 //! its runner or its delay allow) and *run hooks* (`RunHooks`: enqueued, started, settled).
 
+pub(crate) mod async_runner;
 pub(crate) mod delayed;
 pub(crate) mod dependency;
 pub(crate) mod group;

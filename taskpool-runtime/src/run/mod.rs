@@ -51,7 +51,9 @@ impl<'a> Settled<'a> {
     fn of<T>(outcome: &'a Result<T>) -> Settled<'a> {
         match outcome {
             Ok(_) => Settled::Succeeded,
-            Err(error @ Error::Canceled { .. }) => Settled::Canceled(error),
+            Err(error @ (Error::Canceled { .. } | Error::AsyncRunnerCanceled(_))) => {
+                Settled::Canceled(error)
+            }
             Err(error @ Error::TimedOut { .. }) => Settled::TimedOut(error),
             Err(error) => Settled::Failed(error),
         }
@@ -85,6 +87,11 @@ pub(crate) trait RunHooks: Send + Sync {
     fn on_start(&self, _run: &RunHeader) {}
     /// The run ended; its handle resolves right after this returns.
     fn on_settle(&self, run: &RunHeader, settled: Settled<'_>);
+    /// The error a cancel that stopped the run where it waited resolves it with, instead of
+    /// [`Error::Canceled`] (an `AsyncRunner` reports 10200055).
+    fn canceled_error(&self, _run: &RunHeader) -> Option<Error> {
+        None
+    }
 }
 
 /// Several hooks on one run, called in order (a task's own hooks, then its composer's).
@@ -108,6 +115,9 @@ impl RunHooks for HookList {
         for hooks in &self.0 {
             let _ = crate::panic::catch(|| hooks.on_settle(run, settled));
         }
+    }
+    fn canceled_error(&self, run: &RunHeader) -> Option<Error> {
+        self.0.iter().find_map(|hooks| hooks.canceled_error(run))
     }
 }
 
@@ -503,6 +513,11 @@ impl RunHeader {
     }
 
     fn canceled(&self, late: Option<LateOutcome>, started: bool) -> Error {
+        if late.is_none() {
+            if let Some(error) = self.hooks.as_ref().and_then(|h| h.canceled_error(self)) {
+                return error;
+            }
+        }
         Error::Canceled {
             task: self.record.id,
             started,
