@@ -194,7 +194,7 @@ fn main() {
     let durations = task.durations().unwrap();
     println!(
         "  '{}' took {:?} in all: {:?} computing, {:?} awaiting\n",
-        task.name().unwrap(),
+        task.name(),
         durations.total,
         durations.cpu,
         durations.io

@@ -10,7 +10,7 @@ use crate::task::TaskId;
 pub struct TaskPoolInfo {
     /// Every live worker thread.
     pub threads: Vec<ThreadInfo>,
-    /// Every task that is waiting or running.
+    /// Every task that is waiting or running, then the runs recently canceled while waiting.
     pub tasks: Vec<TaskInfo>,
 }
 
@@ -32,7 +32,8 @@ pub enum TaskState {
     Waiting,
     /// Started: executing, or suspended in an `.await`.
     Running,
-    /// Canceled while running; it will report canceled when it returns.
+    /// Canceled while running (it will report canceled when it returns), or one of the last
+    /// runs canceled before they started (see [`TaskPool::info`](crate::TaskPool::info)).
     Canceled,
 }
 
@@ -41,8 +42,8 @@ pub enum TaskState {
 pub struct TaskInfo {
     /// The task's id.
     pub task_id: TaskId,
-    /// The task's name, if it has one.
-    pub name: Option<String>,
+    /// The task's name: the one it was given, or else its function's bare name.
+    pub name: String,
     /// The function it runs.
     pub function: &'static str,
     /// Where it is in its life.

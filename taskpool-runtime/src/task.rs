@@ -75,6 +75,8 @@ pub(crate) struct TaskRecord {
     /// The `Task` value (1 while it exists) plus its runs that have not settled: when it drops
     /// to zero nothing can send any more, and a stream receiver ends.
     pub(crate) owners: std::sync::atomic::AtomicUsize,
+    /// A run of the task has settled (`Task::is_done`).
+    pub(crate) done: std::sync::atomic::AtomicBool,
     /// The lifecycle listeners, once one was registered (`compose/listeners.rs`).
     pub(crate) listeners: std::sync::OnceLock<Arc<crate::compose::listeners::Listeners>>,
 }
@@ -101,7 +103,16 @@ impl TaskRecord {
             sink: Mutex::new(None),
             has_sink: std::sync::atomic::AtomicBool::new(false),
             owners: std::sync::atomic::AtomicUsize::new(1),
+            done: std::sync::atomic::AtomicBool::new(self.done.load(Ordering::Acquire)),
             listeners: self.listeners.clone(),
+        }
+    }
+
+    /// The given name, or else the function's bare name.
+    pub(crate) fn display_name(&self) -> &str {
+        match &self.name {
+            Some(name) => name,
+            None => self.function.rsplit("::").next().unwrap_or(self.function),
         }
     }
 
@@ -118,6 +129,7 @@ impl TaskRecord {
             sink: Mutex::new(None),
             has_sink: std::sync::atomic::AtomicBool::new(false),
             owners: std::sync::atomic::AtomicUsize::new(1),
+            done: std::sync::atomic::AtomicBool::new(false),
             listeners: std::sync::OnceLock::new(),
         }
     }
@@ -203,7 +215,9 @@ impl Body<Payload> for Encoded {
 /// }
 ///
 /// let task = Task::new(add, (1, 2)).with_name("sum");
-/// assert_eq!(task.name(), Some("sum"));
+/// assert_eq!(task.name(), "sum");
+/// // Without a name, a task is named after its function (as ArkTS does).
+/// assert_eq!(Task::new(add, (1, 2)).name(), "add");
 /// assert_eq!(TaskPool::global().execute(task).wait().unwrap(), 3);
 /// ```
 pub struct Task<T> {
@@ -297,9 +311,30 @@ impl<T> Task<T> {
         self.record.id
     }
 
-    /// The task's name, if it was given one.
-    pub fn name(&self) -> Option<&str> {
-        self.record.name.as_deref()
+    /// The task's name: the one it was given, or else its function's bare name (ArkTS names
+    /// a task `Sum` after its function `Sum`).
+    pub fn name(&self) -> &str {
+        self.record.display_name()
+    }
+
+    /// Whether a run of this task has ended (ArkTS `task.isDone()`): it returned, failed,
+    /// panicked, timed out or was canceled.
+    ///
+    /// ```
+    /// use taskpool::{concurrent, Task, TaskPool};
+    ///
+    /// #[concurrent]
+    /// fn one() -> u8 {
+    ///     1
+    /// }
+    ///
+    /// let task = Task::new(one, ());
+    /// assert!(!task.is_done());
+    /// TaskPool::global().execute(&task).wait().unwrap();
+    /// assert!(task.is_done());
+    /// ```
+    pub fn is_done(&self) -> bool {
+        self.record.done.load(Ordering::Acquire)
     }
 
     /// The stable name of the function the task runs (module path and function name).

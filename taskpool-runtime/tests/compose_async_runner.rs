@@ -112,7 +112,9 @@ fn named_runners_are_process_wide() {
     assert_eq!((b.running_capacity(), b.waiting_capacity()), (3, 1));
     assert_eq!(a.name(), Some("compose-tests-runner"));
     assert_eq!(
-        b.execute(Task::new(plain, (7,)), Priority::High).wait().unwrap(),
+        b.execute(Task::new(plain, (7,)), Priority::High)
+            .wait()
+            .unwrap(),
         7
     );
 }

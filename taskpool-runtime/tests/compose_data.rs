@@ -170,7 +170,9 @@ fn a_panicking_callback_does_not_stop_the_others_or_the_pool() {
         sink.lock().unwrap().push(value);
     });
     pool.execute(task).wait().unwrap();
-    wait_until("the other values arrived", || seen.lock().unwrap().len() == 4);
+    wait_until("the other values arrived", || {
+        seen.lock().unwrap().len() == 4
+    });
     assert_eq!(*seen.lock().unwrap(), [0, 2, 3, 4]);
     assert_eq!(pool.run(count_to, (0,)).wait().unwrap(), 0);
 }

@@ -38,7 +38,11 @@ fn listen<T>(task: &Task<T>, log: &Log) {
 
 #[test]
 fn listeners_and_data_run_once_per_run_in_order() {
-    let pool = TaskPool::builder().max_threads(1).thread_name("lsn").build().unwrap();
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .thread_name("lsn")
+        .build()
+        .unwrap();
     let log: Log = Arc::default();
     let task = Task::new(work, (false,));
     listen(&task, &log);
@@ -58,7 +62,10 @@ fn listeners_and_data_run_once_per_run_in_order() {
     // A second run reports again, once each.
     pool.execute(&task).wait().unwrap();
     wait_until("eight events", || log.lock().unwrap().len() == 8);
-    assert_eq!(log.lock().unwrap()[4..], ["enqueued", "started", "data 1", "succeeded"]);
+    assert_eq!(
+        log.lock().unwrap()[4..],
+        ["enqueued", "started", "data 1", "succeeded"]
+    );
 }
 
 #[test]
@@ -72,7 +79,10 @@ fn a_failed_run_reports_its_error() {
     wait_until("three events", || log.lock().unwrap().len() == 3);
     let log = log.lock().unwrap();
     assert_eq!(log[..2], ["enqueued", "started"]);
-    assert!(log[2].starts_with("failed: ") && log[2].contains("bad input"), "{log:?}");
+    assert!(
+        log[2].starts_with("failed: ") && log[2].contains("bad input"),
+        "{log:?}"
+    );
 }
 
 #[test]
@@ -98,7 +108,8 @@ fn a_panicking_listener_is_contained() {
     let pool = TaskPool::builder().max_threads(1).build().unwrap();
     let log: Log = Arc::default();
     let task = Task::new(work, (false,));
-    task.on_enqueued(|| panic!("listener panics on purpose")).unwrap();
+    task.on_enqueued(|| panic!("listener panics on purpose"))
+        .unwrap();
     let l = Arc::clone(&log);
     task.on_execution_succeeded(move || l.lock().unwrap().push("succeeded".into()))
         .unwrap();

@@ -87,10 +87,7 @@ impl Callbacks {
                     if state.closing {
                         return;
                     }
-                    state = self
-                        .changed
-                        .wait(state)
-                        .unwrap_or_else(|e| e.into_inner());
+                    state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
                 }
             };
             if let Err(payload) = catch(job) {

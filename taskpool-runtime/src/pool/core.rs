@@ -462,7 +462,7 @@ impl Core {
                 };
                 Some(TaskInfo {
                     task_id: run.record.id,
-                    name: run.record.name.clone(),
+                    name: run.record.display_name().to_owned(),
                     function: run.record.function,
                     state,
                     priority: run.priority,

@@ -26,11 +26,11 @@ use crate::task::{Executable, Task, TaskId, TaskRecord};
 
 pub(crate) use self::builder::Config;
 pub use self::builder::{TaskPoolBuilder, default_max_threads};
+pub(crate) use self::callbacks::on_callback_thread;
+use self::callbacks::{Callbacks, Job};
 pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, WorkerId};
 pub(crate) use self::intake::Intake;
 pub(crate) use self::live::LiveRuns;
-pub(crate) use self::callbacks::on_callback_thread;
-use self::callbacks::{Callbacks, Job};
 pub(crate) use self::thread::{block_in_place, on_pool_thread, run_inline};
 use self::threads::ThreadSet;
 
@@ -53,7 +53,13 @@ pub(crate) struct PoolShared {
     pub(crate) threads: ThreadSet,
     /// Where host-side callbacks run (`callbacks.rs`).
     callbacks: Arc<Callbacks>,
+    /// The last [`RECENTLY_CANCELED`] runs canceled before they started, newest last: `info()`
+    /// keeps showing them as `Canceled` (as ArkTS does) until newer ones push them out.
+    canceled: Mutex<std::collections::VecDeque<crate::info::TaskInfo>>,
 }
+
+/// How many runs canceled while waiting `info()` keeps listing as `Canceled`.
+pub(crate) const RECENTLY_CANCELED: usize = 16;
 
 impl PoolShared {
     pub(crate) fn core(&self) -> MutexGuard<'_, Core> {
@@ -84,8 +90,7 @@ impl PoolShared {
     /// Runs `job` (a user callback) on the pool's callback thread, after the ones posted
     /// before it. Dropped once the pool has shut down.
     pub(crate) fn post_callback(&self, job: Job) {
-        self.callbacks
-            .post(|| self.thread_name("callbacks"), job);
+        self.callbacks.post(|| self.thread_name("callbacks"), job);
     }
 
     fn ensure_supervisor(self: &Arc<Self>) {
@@ -276,6 +281,20 @@ impl PoolShared {
         match run.cancel() {
             Cancel::Dequeued => {
                 self.live.remove(run);
+                if !self.is_shutting_down() {
+                    let mut canceled = lock(&self.canceled);
+                    if canceled.len() == RECENTLY_CANCELED {
+                        canceled.pop_front();
+                    }
+                    canceled.push_back(crate::info::TaskInfo {
+                        task_id: run.record.id,
+                        name: run.record.display_name().to_owned(),
+                        function: run.record.function,
+                        state: crate::info::TaskState::Canceled,
+                        priority: run.priority,
+                        duration: Duration::ZERO,
+                    });
+                }
                 Ok(())
             }
             Cancel::Flagged => {
@@ -415,6 +434,7 @@ impl TaskPool {
                 supervisor_wakeup: Condvar::new(),
                 threads: ThreadSet::default(),
                 callbacks: Arc::default(),
+                canceled: Mutex::default(),
             }),
         }
     }
@@ -513,8 +533,17 @@ impl TaskPool {
     }
 
     /// A snapshot of the pool's threads and tasks (ArkTS `taskpool.getTaskPoolInfo`).
+    ///
+    /// Besides the waiting and running tasks, it lists the last 16 runs canceled before they
+    /// started, as [`TaskState::Canceled`](crate::TaskState::Canceled) with a zero duration
+    /// (ArkTS shows a canceled task as `CANCELED` rather than dropping it from the list at
+    /// once; its reference sets no duration, so here the retention is bounded by count:
+    /// newer cancels push older ones out).
     pub fn info(&self) -> TaskPoolInfo {
-        self.shared.core().info(&self.shared.live, Instant::now())
+        let mut info = self.shared.core().info(&self.shared.live, Instant::now());
+        info.tasks
+            .extend(lock(&self.shared.canceled).iter().cloned());
+        info
     }
 
     /// The number of worker threads (not counting threads retired after a time-out).
