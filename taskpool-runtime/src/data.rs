@@ -120,9 +120,6 @@ pub(crate) fn release_owner(record: &TaskRecord) {
 /// Ends the receiver if it is a stream bound to `run`, then lets go of the run's ownership
 /// of the task (called once per run, when it settled).
 pub(crate) fn run_settled(record: &TaskRecord, run: &RunHeader) {
-    record
-        .done
-        .store(true, std::sync::atomic::Ordering::Release);
     end_bound_stream(record, run);
     release_owner(record);
 }

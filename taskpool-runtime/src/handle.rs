@@ -258,3 +258,57 @@ impl<T: Send + 'static> fmt::Debug for TaskHandle<T> {
             .finish()
     }
 }
+
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Two resolvers race through the claim-then-store handshake: exactly one runs its hook,
+    /// the hook runs before any waiter can see the outcome, and the outcome is the hook
+    /// runner's.
+    #[test]
+    fn claim_then_store_runs_one_hook_before_the_outcome_is_seen() {
+        loom::model(|| {
+            let completion: Arc<Completion<u32>> = Arc::new(Completion::new());
+            let hooks = Arc::new(AtomicUsize::new(0));
+            let resolver = |value: u32| {
+                let completion = Arc::clone(&completion);
+                let hooks = Arc::clone(&hooks);
+                loom::thread::spawn(move || {
+                    completion.resolve_with(Ok(value), |_| {
+                        hooks.fetch_add(1, Ordering::SeqCst);
+                    })
+                })
+            };
+            let a = resolver(1);
+            let b = resolver(2);
+            // A third party may look at any time: once resolved, the hook has run.
+            if completion.is_resolved() {
+                assert_eq!(hooks.load(Ordering::SeqCst), 1);
+            }
+            let (won_a, won_b) = (a.join().unwrap(), b.join().unwrap());
+            assert!(won_a ^ won_b, "exactly one resolver stores");
+            assert_eq!(hooks.load(Ordering::SeqCst), 1);
+            let value = completion.try_take().unwrap().unwrap();
+            assert_eq!(value, if won_a { 1 } else { 2 });
+        });
+    }
+
+    /// A plain resolve racing a claimed one: still exactly one outcome.
+    #[test]
+    fn plain_resolve_versus_claimed_resolve() {
+        loom::model(|| {
+            let completion: Arc<Completion<u32>> = Arc::new(Completion::new());
+            let other = {
+                let completion = Arc::clone(&completion);
+                loom::thread::spawn(move || completion.resolve(Ok(1)))
+            };
+            let mine = completion.resolve_with(Ok(2), |_| {});
+            let theirs = other.join().unwrap();
+            assert!(mine ^ theirs);
+            let value = completion.try_take().unwrap().unwrap();
+            assert_eq!(value, if mine { 2 } else { 1 });
+        });
+    }
+}

@@ -394,3 +394,56 @@ impl<T> fmt::Debug for GroupHandle<T> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::error::Error;
+    use crate::function::Invocation;
+    use crate::run::TypedRun;
+    use crate::task::{Call, TaskRecord};
+
+    fn header() -> Arc<TypedRun<u32>> {
+        let record = Arc::new(TaskRecord::new("loom::member", false));
+        let call: Call<u32> = Box::new(|| Invocation::Ready(Ok(0)));
+        TypedRun::new(record, Priority::Medium, call, std::sync::Weak::new(), None)
+    }
+
+    /// Two members settle at once: the countdown reaches zero exactly once, and the group
+    /// resolves with "all succeeded" or with the failing member, never twice.
+    #[test]
+    fn the_countdown_resolves_the_group_once() {
+        loom::model(|| {
+            let group = Arc::new(GroupRun {
+                state: Mutex::new(GroupState {
+                    remaining: 2,
+                    failed: false,
+                    runs: Vec::new(),
+                }),
+                done: Completion::new(),
+            });
+            let settle = |index: usize, fail: bool| {
+                let member = Member {
+                    group: Arc::clone(&group),
+                    index,
+                };
+                loom::thread::spawn(move || {
+                    let run = header();
+                    let error = Error::PoolShutDown;
+                    let settled = if fail {
+                        Settled::Failed(&error)
+                    } else {
+                        Settled::Succeeded
+                    };
+                    member.on_settle(crate::run::RunOps::header(&*run), settled);
+                })
+            };
+            let a = settle(0, false);
+            let b = settle(1, true);
+            a.join().unwrap();
+            b.join().unwrap();
+            assert_eq!(lock(&group.state).remaining, 0);
+            assert!(matches!(group.done.try_take(), Some(Ok(Some(1)))));
+        });
+    }
+}

@@ -247,6 +247,11 @@ impl<T: Send + 'static> TypedRun<T> {
 
     /// Resolves the handle, after the settle hook (if any) has seen the outcome.
     fn resolve(&self, outcome: Result<T>) -> bool {
+        // Before the handle can see the outcome (`Task::is_done`).
+        self.header
+            .record
+            .done
+            .store(true, std::sync::atomic::Ordering::Release);
         let resolved = match &self.header.hooks {
             None => self.completion.resolve(outcome),
             Some(hooks) => self.completion.resolve_with(outcome, |outcome| {
