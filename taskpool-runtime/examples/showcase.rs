@@ -3,15 +3,30 @@
 //! Run it with `cargo run --release -p taskpool-runtime --example showcase`. It shows results
 //! coming back, the start order across priority lanes, the IDLE lane waiting for a quiet pool,
 //! threads growing under load and shrinking when idle, a cancel, a panic, a time-out, an `async`
-//! task, a task descriptor crossing through JSON, and pool-info snapshots along the way.
+//! task, a task descriptor crossing through JSON, composition (a group, a sequence runner, a
+//! periodic task streaming its progress with `send_data`), and pool-info snapshots.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use taskpool::{
-    Error, Priority, Shared, Task, TaskDescriptor, TaskPool, concurrent, is_canceled, sendable,
-    sleep,
+    Error, Priority, Shared, Task, TaskDescriptor, TaskGroup, TaskPool, concurrent, is_canceled,
+    send_data, sendable, sleep,
 };
+
+/// One step of a sequence: the steps run strictly in order.
+#[concurrent]
+fn step(n: u32) -> String {
+    format!("step {n}")
+}
+
+/// A periodic job that reports its progress to the host.
+#[concurrent]
+fn progress() {
+    static DONE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let done = DONE.fetch_add(25, std::sync::atomic::Ordering::SeqCst) + 25;
+    send_data(done.min(100)).unwrap();
+}
 
 /// Which lane each task that recorded itself started from, in start order.
 static STARTS: Mutex<Vec<Priority>> = Mutex::new(Vec::new());
@@ -244,6 +259,39 @@ fn main() {
     let descriptor = TaskDescriptor::from_json(&json).unwrap();
     let result = pool.execute_descriptor(&descriptor).wait().unwrap();
     println!("  result: {result}\n");
+
+    println!("8. Composition: a group, a sequence runner, a periodic task streaming progress");
+    let mut group = TaskGroup::with_name("sums");
+    for n in 1..=4 {
+        group.add(add, (n, n)).unwrap();
+    }
+    let sums = pool.execute_group(&group, Priority::High).wait().unwrap();
+    println!(
+        "  group '{}' results, in add order: {sums:?}",
+        group.name().unwrap()
+    );
+    let runner = pool.sequence_runner(Priority::Medium);
+    let steps: Vec<_> = (1..=3)
+        .map(|n| runner.execute(Task::new(step, (n,))))
+        .collect();
+    let steps: Vec<String> = steps.into_iter().map(|h| h.wait().unwrap()).collect();
+    println!("  sequence runner, strictly in order: {steps:?}");
+    let job = Task::new(progress, ());
+    let mut updates = job.data_stream::<u32>();
+    let ticker = pool
+        .execute_periodically(Duration::from_millis(5), job, Priority::Low)
+        .unwrap();
+    for percent in updates.blocking_iter() {
+        println!("  periodic progress: {percent}%");
+        if percent >= 100 {
+            break;
+        }
+    }
+    ticker.cancel().unwrap();
+    println!(
+        "  periodic task stopped after {} runs\n",
+        ticker.runs_started()
+    );
 
     snapshot(&pool, "end");
     pool.shutdown();
