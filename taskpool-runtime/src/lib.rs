@@ -31,6 +31,7 @@ mod function;
 mod handle;
 mod info;
 mod lock;
+mod observe;
 mod panic;
 mod pool;
 mod priority;
@@ -57,7 +58,8 @@ pub use function::{BoxFuture, ConcurrentFunction, Fallible, Invocation, Transfer
 pub use handle::TaskHandle;
 pub use info::{TaskInfo, TaskPoolInfo, TaskState, ThreadInfo};
 pub use lock::{AsyncLock, AsyncLockGuard, LockFuture};
-pub use pool::{TaskPool, TaskPoolBuilder, default_max_threads};
+pub use observe::{Counters, LaneInfo, SliceKind, Timeline, TimelineSlice, WaitStats};
+pub use pool::{MAX_TIMELINE_ENTRIES, TaskPool, TaskPoolBuilder, default_max_threads};
 pub use priority::Priority;
 pub use registry::{duplicate_functions, registered_functions};
 pub use sendable::Sendable;

@@ -68,6 +68,8 @@ pub(crate) struct TaskRecord {
     pub(crate) executed: std::sync::atomic::AtomicBool,
     /// Hooks every run of this task gets (dependencies, listeners: see `compose/`).
     pub(crate) hooks: Mutex<Vec<Arc<dyn RunHooks>>>,
+    /// How many runs of this task were built (numbers runs in spans and timelines).
+    pub(crate) runs: std::sync::atomic::AtomicU64,
 }
 
 impl TaskRecord {
@@ -88,6 +90,7 @@ impl TaskRecord {
             durations: Mutex::new(*crate::sync::lock(&self.durations)),
             executed: std::sync::atomic::AtomicBool::new(self.executed.load(Ordering::Relaxed)),
             hooks: Mutex::new(crate::sync::lock(&self.hooks).clone()),
+            runs: std::sync::atomic::AtomicU64::new(self.runs.load(Ordering::Relaxed)),
         }
     }
 
@@ -101,6 +104,7 @@ impl TaskRecord {
             durations: Mutex::new(None),
             executed: std::sync::atomic::AtomicBool::new(false),
             hooks: Mutex::new(Vec::new()),
+            runs: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::info::{TaskInfo, TaskPoolInfo, TaskState, ThreadInfo};
+use crate::pool::PoolShared;
 use crate::pool::intake::Intake;
-use crate::pool::live::LiveRuns;
 use crate::priority::Priority;
 use crate::run::Run;
 use crate::scheduler::dispatch::Lanes;
@@ -94,6 +94,8 @@ pub(crate) struct Core {
     long_holders: HashMap<TaskId, WorkerId>,
     limits: Limits,
     next_worker_id: WorkerId,
+    /// How long runs waited in each lane before they started (see `observe/`).
+    waits: crate::observe::LaneWaits,
 }
 
 impl Core {
@@ -104,6 +106,7 @@ impl Core {
             long_holders: HashMap::new(),
             limits,
             next_worker_id: 1,
+            waits: crate::observe::LaneWaits::default(),
         }
     }
 
@@ -309,6 +312,9 @@ impl Core {
             if !taken {
                 continue;
             }
+            if !resumed {
+                self.waits.record(priority, run.observe.waited(now));
+            }
             if priority == Priority::Idle && !resumed {
                 intake.idle_in_flight.store(true, Ordering::SeqCst);
             }
@@ -436,13 +442,15 @@ impl Core {
         (waiting, parkers)
     }
 
-    pub(crate) fn info(&self, live: &LiveRuns, now: Instant) -> TaskPoolInfo {
+    pub(crate) fn info(&self, pool: &PoolShared, now: Instant) -> TaskPoolInfo {
+        let live = &pool.live;
         let threads = self
             .workers
             .iter()
             .filter(|w| !w.retiring)
             .map(|w| ThreadInfo {
                 id: w.id,
+                name: format!("{}-{}", pool.config.thread_name, w.id),
                 task_ids: w.executing.iter().map(|e| e.run.record.id).collect(),
                 priority: w.executing.as_ref().map(|e| e.run.priority),
             })
@@ -470,6 +478,16 @@ impl Core {
                 })
             })
             .collect();
-        TaskPoolInfo { threads, tasks }
+        let lanes = crate::observe::lanes(&self.waits, |priority| {
+            let (queued, woken) = self.lanes.len(priority);
+            let (pushed, pushed_woken) = pool.intake.len(priority);
+            (queued + pushed, woken + pushed_woken)
+        });
+        TaskPoolInfo {
+            threads,
+            tasks,
+            lanes,
+            counters: pool.observe.counters.snapshot(),
+        }
     }
 }

@@ -24,7 +24,7 @@ use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
 use crate::task::{Executable, Task, TaskId, TaskRecord};
 
 pub(crate) use self::builder::Config;
-pub use self::builder::{TaskPoolBuilder, default_max_threads};
+pub use self::builder::{MAX_TIMELINE_ENTRIES, TaskPoolBuilder, default_max_threads};
 pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, WorkerId};
 pub(crate) use self::intake::Intake;
 pub(crate) use self::live::LiveRuns;
@@ -48,6 +48,8 @@ pub(crate) struct PoolShared {
     /// Wakes the supervisor early (shutdown, a thread leaving).
     pub(crate) supervisor_wakeup: Condvar,
     pub(crate) threads: ThreadSet,
+    /// Counters and the timeline (see `observe/`).
+    pub(crate) observe: crate::observe::PoolObserver,
 }
 
 impl PoolShared {
@@ -67,10 +69,12 @@ impl PoolShared {
         let pool = Arc::clone(self);
         let id = worker.id;
         let name = self.thread_name(&id.to_string());
-        if !self
+        if self
             .threads
             .spawn(Some(id), name, move || thread::main(pool, worker))
         {
+            crate::observe::thread_added(self, id);
+        } else {
             // Out of threads: the work waits for the threads that exist.
             self.core().remove_worker(&self.intake, id);
         }
@@ -114,6 +118,7 @@ impl PoolShared {
         priority: Option<Priority>,
         hooks: Option<Arc<dyn RunHooks>>,
     ) -> Prepared<T> {
+        crate::observe::submitted(self);
         let submission = task.into_submission();
         submission
             .record
@@ -183,6 +188,7 @@ impl PoolShared {
         if let Some(hooks) = &run.hooks {
             let _ = crate::panic::catch(|| hooks.on_enqueued(&run));
         }
+        crate::observe::enqueued(&run);
         let priority = run.priority;
         self.ensure_supervisor();
         let demand = self.intake.push(Arc::clone(&run));
@@ -385,8 +391,10 @@ impl TaskPool {
             max_threads: config.max_threads,
             extra_threads: config.extra_threads,
         };
+        let observe = crate::observe::PoolObserver::new(config.timeline);
         TaskPool {
             shared: Arc::new(PoolShared {
+                observe,
                 config,
                 core: Mutex::new(Core::new(limits)),
                 intake: Intake::default(),
@@ -465,6 +473,7 @@ impl TaskPool {
         match Task::from_descriptor_capped(descriptor, limit) {
             Ok(task) => self.execute(task),
             Err(error) => {
+                crate::observe::submitted(&self.shared);
                 let record = Arc::new(TaskRecord::refused());
                 self.shared
                     .refused(record, descriptor.priority, error, None)
@@ -494,7 +503,7 @@ impl TaskPool {
 
     /// A snapshot of the pool's threads and tasks (ArkTS `taskpool.getTaskPoolInfo`).
     pub fn info(&self) -> TaskPoolInfo {
-        self.shared.core().info(&self.shared.live, Instant::now())
+        self.shared.core().info(&self.shared, Instant::now())
     }
 
     /// The number of worker threads (not counting threads retired after a time-out).

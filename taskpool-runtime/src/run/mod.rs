@@ -177,6 +177,8 @@ pub(crate) struct RunHeader {
     /// Code outside the scheduler that follows this run (see [`RunHooks`]).
     pub(crate) hooks: Option<Arc<dyn RunHooks>>,
     timing: Mutex<Timing>,
+    /// Its span, enqueue stamp and run number (see `observe/`).
+    pub(crate) observe: crate::observe::RunObs,
 }
 
 /// When the run started and how much time it spent executing, slice by slice (a slice is the
@@ -237,13 +239,21 @@ impl<T: Send + 'static> TypedRun<T> {
 
     /// Resolves the handle, after the settle hook (if any) has seen the outcome.
     fn resolve(&self, outcome: Result<T>) -> bool {
-        match &self.header.hooks {
-            None => self.completion.resolve(outcome),
-            Some(hooks) => self.completion.resolve_with(outcome, |outcome| {
+        let counted = crate::observe::outcome_of(Settled::of(&outcome));
+        let resolved = match &self.header.hooks {
+            None if !crate::observe::TRACING => self.completion.resolve(outcome),
+            hooks => self.completion.resolve_with(outcome, |outcome| {
                 let settled = Settled::of(outcome);
-                let _ = crate::panic::catch(|| hooks.on_settle(&self.header, settled));
+                crate::observe::settled(&self.header, settled);
+                if let Some(hooks) = hooks {
+                    let _ = crate::panic::catch(|| hooks.on_settle(&self.header, settled));
+                }
             }),
+        };
+        if resolved {
+            crate::observe::count(&self.header, counted);
         }
+        resolved
     }
 
     fn take_body(&self) -> Body<T> {
@@ -374,6 +384,7 @@ impl RunHeader {
         hooks: Option<Arc<dyn RunHooks>>,
     ) -> RunHeader {
         RunHeader {
+            observe: crate::observe::RunObs::new(&record, priority),
             record,
             priority,
             state: AtomicU8::new(state),
