@@ -114,9 +114,10 @@ pub(crate) fn settled(run: &RunHeader, settled: Settled<'_>) {
     spans::settled(run, settled);
 }
 
-/// Counts the outcome of a run whose handle this caller resolved.
-pub(crate) fn count(run: &RunHeader, outcome: Outcome) {
-    if let Some(pool) = run.pool.upgrade() {
+/// Counts the outcome of a run of `pool` whose handle this caller resolves (the pool is gone
+/// if `None`), before the handle can see it.
+pub(crate) fn count(pool: Option<&PoolShared>, outcome: Outcome) {
+    if let Some(pool) = pool {
         pool.observe.counters.settled(outcome);
     }
 }

@@ -1,7 +1,7 @@
 //! Counters of outcomes and per-lane wait-time histograms, read by [`TaskPool::info`].
 //!
 //! The counters are relaxed atomics bumped once per run, in the resolve funnel
-//! (`TypedRun::resolve`), by whichever resolver wins. The histograms are plain numbers updated
+//! (`TypedRun::resolve`), by whichever resolver wins, before the handle can see the outcome. The histograms are plain numbers updated
 //! under the core lock when a worker picks a new run, so recording a wait costs a few additions.
 //!
 //! [`TaskPool::info`]: crate::TaskPool::info
@@ -28,7 +28,7 @@ use crate::sync::atomic::{AtomicU64, Ordering};
 /// pool.run(one, ()).wait().unwrap();
 /// let counters = pool.info().counters;
 /// assert_eq!(counters.submitted, 1);
-/// assert!(counters.completed <= 1); // counted right after the handle resolves
+/// assert_eq!(counters.completed, 1); // counted before the handle resolves
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -299,14 +299,10 @@ mod loom_tests {
                         task: crate::task::TaskId::from_raw(1),
                         limit: Duration::from_secs(1),
                     };
-                    if completion.resolve(Err(error)) {
-                        counters.settled(Outcome::TimedOut);
-                    }
+                    completion.resolve_and(Err(error), || counters.settled(Outcome::TimedOut));
                 })
             };
-            if completion.resolve(Ok(1)) {
-                counters.settled(Outcome::Completed);
-            }
+            completion.resolve_and(Ok(1), || counters.settled(Outcome::Completed));
             timer.join().unwrap();
             let seen = counters.snapshot();
             assert_eq!(seen.settled(), 1, "counted once: {seen:?}");

@@ -239,21 +239,21 @@ impl<T: Send + 'static> TypedRun<T> {
 
     /// Resolves the handle, after the settle hook (if any) has seen the outcome.
     fn resolve(&self, outcome: Result<T>) -> bool {
-        let counted = crate::observe::outcome_of(Settled::of(&outcome));
-        let resolved = match &self.header.hooks {
-            None if !crate::observe::TRACING => self.completion.resolve(outcome),
+        // Counted by the resolver that wins, before the handle can see the outcome.
+        let pool = self.header.pool.upgrade();
+        let count = crate::observe::outcome_of(Settled::of(&outcome));
+        let count = || crate::observe::count(pool.as_deref(), count);
+        match &self.header.hooks {
+            None if !crate::observe::TRACING => self.completion.resolve_and(outcome, count),
             hooks => self.completion.resolve_with(outcome, |outcome| {
+                count();
                 let settled = Settled::of(outcome);
                 crate::observe::settled(&self.header, settled);
                 if let Some(hooks) = hooks {
                     let _ = crate::panic::catch(|| hooks.on_settle(&self.header, settled));
                 }
             }),
-        };
-        if resolved {
-            crate::observe::count(&self.header, counted);
         }
-        resolved
     }
 
     fn take_body(&self) -> Body<T> {
