@@ -42,6 +42,7 @@ mod supervisor;
 mod sync;
 mod task;
 mod time;
+mod worker;
 
 pub use codec::{DEFAULT_MAX_SERIALIZED_BYTES, Encoding, Payload};
 pub use concurrent_macro::concurrent;
@@ -60,6 +61,11 @@ pub use sendable_macro::sendable;
 pub use shared::Shared;
 pub use task::{Executable, LongTask, Task, TaskDurations, TaskId};
 pub use time::{Sleep, sleep};
+pub use worker::{
+    CallObject, DEFAULT_JOIN_TIMEOUT, DEFAULT_MAX_WORKERS, HandlerResult, MAX_GLOBAL_CALL_TIMEOUT,
+    Messages, RecvTimeoutError, Worker, WorkerBuilder, WorkerHandler, WorkerPort, WorkerRef,
+    live_workers, max_workers, set_max_workers,
+};
 
 /// Executes a task on the global pool at its priority (ArkTS `taskpool.execute(task)`).
 ///

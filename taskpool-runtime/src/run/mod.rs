@@ -383,7 +383,7 @@ impl RunHeader {
     fn settle<T: Send + 'static>(&self, completion: &Completion<T>, outcome: Result<T>) {
         if self.finish() {
             let late = outcome
-                .map(|value| Box::new(value) as Box<dyn Any + Send>)
+                .map(|value| std::sync::Mutex::new(Box::new(value) as Box<dyn Any + Send>))
                 .map_err(Box::new);
             completion.resolve(Err(self.canceled(Some(LateOutcome(late)), true)));
         } else {
