@@ -16,6 +16,7 @@ use std::task::Poll;
 use futures::executor::LocalPool;
 
 use crate::error::Error;
+use crate::function::Transferable;
 use crate::panic;
 use crate::pool::ThreadHold;
 use crate::sync::Arc;
@@ -37,7 +38,7 @@ pub(crate) fn run<H, F>(
     slot: Slot,
     hold: Option<ThreadHold>,
 ) where
-    H: WorkerHandler,
+    H: WorkerHandler<In: Transferable, Out: Transferable>,
     F: FnOnce() -> H,
 {
     let code = serve(&link, constructor);
@@ -48,7 +49,7 @@ pub(crate) fn run<H, F>(
 
 fn serve<H, F>(link: &Arc<Link<H::In, H::Out>>, constructor: F) -> i32
 where
-    H: WorkerHandler,
+    H: WorkerHandler<In: Transferable, Out: Transferable>,
     F: FnOnce() -> H,
 {
     let mut executor = LocalPool::new();
@@ -129,7 +130,7 @@ enum Handled {
 
 /// Takes messages one at a time until the worker is closed, terminated or destroyed; returns
 /// the exit code.
-async fn message_loop<H: WorkerHandler>(
+async fn message_loop<H: WorkerHandler<In: Transferable, Out: Transferable>>(
     handler: &mut H,
     port: &WorkerPort<H::Out>,
     link: &Link<H::In, H::Out>,
@@ -187,7 +188,7 @@ async fn message_loop<H: WorkerHandler>(
 }
 
 /// Runs one `on_message` call to its end, unless the worker is terminated meanwhile.
-async fn handle<H: WorkerHandler>(
+async fn handle<H: WorkerHandler<In: Transferable, Out: Transferable>>(
     handler: &mut H,
     message: H::In,
     port: &WorkerPort<H::Out>,

@@ -3,7 +3,6 @@
 use std::future::Future;
 
 use crate::error::{BoxError, Error};
-use crate::function::Transferable;
 use crate::worker::port::WorkerPort;
 
 /// What a message handler returns: `Ok(())`, or an error the host hears about through
@@ -58,10 +57,13 @@ pub type HandlerResult = Result<(), BoxError>;
 /// assert_eq!(worker.recv(), Some(5));
 /// ```
 pub trait WorkerHandler: 'static {
-    /// What the host sends (checked at compile time: it must be [`Transferable`]).
-    type In: Transferable;
-    /// What the worker sends back.
-    type Out: Transferable;
+    /// What the host sends. It must be [`Transferable`](crate::Transferable): [`Worker::new`](crate::Worker::new)
+    /// requires it, so a type that cannot cross threads is a compile error there, with the
+    /// `Transferable` message ("… cannot cross threads as a task argument, a task result or a
+    /// worker message").
+    type In;
+    /// What the worker sends back; [`Transferable`](crate::Transferable) too.
+    type Out;
 
     /// Handles one message from the host (ArkTS `workerPort.onmessage`). Reply with
     /// `port.post_message`. An `Err` or a panic is reported to the host.

@@ -120,6 +120,8 @@ impl WorkerBuilder {
     pub fn spawn<H, F>(self, constructor: F) -> Result<Worker<H::In, H::Out>>
     where
         H: WorkerHandler,
+        H::In: Transferable,
+        H::Out: Transferable,
         F: FnOnce() -> H + Send + 'static,
     {
         let name = self.name.unwrap_or_else(default_name);
