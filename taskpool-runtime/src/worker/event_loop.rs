@@ -138,16 +138,17 @@ async fn message_loop<H: WorkerHandler<In: Transferable, Out: Transferable>>(
 ) -> i32 {
     loop {
         let next = poll_fn(|cx| {
-            // Register first, then look: a message or stop request that lands after the look
-            // wakes the registered waker.
-            link.register_worker_waker(cx.waker());
             if let Some(error) = failures.take() {
                 return Poll::Ready(Next::Failure(error));
             }
+            // A stop request wins over queued messages. `next_from_host` registers the waker
+            // before its last look, and the state is read after that: a request or a message
+            // that lands later wakes the loop.
+            let envelope = link.next_from_host(cx.waker());
             if link.is_closing() {
                 return Poll::Ready(Next::Stop);
             }
-            match link.try_from_host() {
+            match envelope {
                 Some(envelope) => Poll::Ready(Next::Message(envelope)),
                 None => Poll::Pending,
             }
@@ -202,7 +203,6 @@ async fn handle<H: WorkerHandler<In: Transferable, Out: Transferable>>(
     };
     let mut future = pin!(future);
     poll_fn(|cx| {
-        link.register_worker_waker(cx.waker());
         if link.is_terminating() {
             return Poll::Ready(Handled::Terminated);
         }
@@ -213,7 +213,16 @@ async fn handle<H: WorkerHandler<In: Transferable, Out: Transferable>>(
         }
         match panic::catch(|| future.as_mut().poll(cx)) {
             Ok(Poll::Ready(result)) => Poll::Ready(Handled::Returned(result)),
-            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Pending) => {
+                // Suspended: a stop request or a failing spawned task must wake the loop.
+                // Registered, then checked (the request stores the state, then wakes).
+                link.register_worker_waker(cx.waker());
+                if link.is_terminating() {
+                    Poll::Ready(Handled::Terminated)
+                } else {
+                    Poll::Pending
+                }
+            }
             Err(payload) => Poll::Ready(Handled::Panicked(payload)),
         }
     })

@@ -59,7 +59,10 @@ pub(crate) struct Link<In, Out> {
     state: AtomicU8,
     to_worker: Sender<Envelope<In>>,
     from_host: Receiver<Envelope<In>>,
+    /// The worker loop's waker: woken by stop requests, failures of spawned tasks, and by a
+    /// message when `worker_waiting` says the loop found none.
     worker_waker: AtomicWaker,
+    worker_waiting: AtomicBool,
     to_host: Sender<ToHost<Out>>,
     from_worker: Receiver<ToHost<Out>>,
     /// Wakers of host-side streams waiting for a message; `stream_waiting` mirrors whether
@@ -84,6 +87,7 @@ impl<In, Out> Link<In, Out> {
             to_worker,
             from_host,
             worker_waker: AtomicWaker::new(),
+            worker_waiting: AtomicBool::new(false),
             to_host,
             from_worker,
             stream_wakers: Mutex::new(Vec::new()),
@@ -147,18 +151,32 @@ impl<In, Out> Link<In, Out> {
         }
         // Never fails: this link holds the receiver.
         let _ = self.to_worker.send(envelope);
-        self.worker_waker.wake();
+        // Pairs with the fence in `next_from_host`: either the worker's second look finds this
+        // message, or this sees that it waits. A busy worker costs a load, not a wake-up.
+        fence(Ordering::SeqCst);
+        if self.worker_waiting.load(Ordering::SeqCst)
+            && self.worker_waiting.swap(false, Ordering::SeqCst)
+        {
+            self.worker_waker.wake();
+        }
         Ok(())
+    }
+
+    /// The next message for the worker. With none queued, `waker` is registered (for a
+    /// message, a stop request or a failure of a spawned task) and `None` is returned.
+    pub(crate) fn next_from_host(&self, waker: &Waker) -> Option<Envelope<In>> {
+        if let Ok(envelope) = self.from_host.try_recv() {
+            return Some(envelope);
+        }
+        self.worker_waker.register(waker);
+        self.worker_waiting.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.from_host.try_recv().ok()
     }
 
     /// Wakes the worker's event loop (a spawned task failed, or a stop was requested).
     pub(crate) fn wake_worker(&self) {
         self.worker_waker.wake();
-    }
-
-    /// The next message for the worker, without waiting.
-    pub(crate) fn try_from_host(&self) -> Option<Envelope<In>> {
-        self.from_host.try_recv().ok()
     }
 
     /// Registers the worker loop's waker for stop requests.
