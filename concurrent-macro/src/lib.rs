@@ -37,8 +37,8 @@ mod validate;
 /// `#[sendable]` in a `Shared<T>`). Methods, generics, borrowed data, `Rc`/`Cell`, closures,
 /// returned futures or handles, `unsafe`/`extern` functions, `thread_local!` and `static mut`
 /// are rejected at compile time, each with its own message. A function returning
-/// `…Result<T, E>` yields `T` and fails the task with the `E`. An `async fn` is awaited on the
-/// worker; its future must be `Send`, and calling it directly returns a boxed future.
+/// `…Result<T, E>` yields `T` and fails the task with the `E`. An `async fn` is awaited by the
+/// pool; its future must be `Send`, and calling it directly returns a boxed future.
 ///
 /// (These examples are compiled by the `taskpool` crate's own tests.)
 #[proc_macro_attribute]
