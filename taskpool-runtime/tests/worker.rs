@@ -978,3 +978,56 @@ fn worker_initialization_rejects_a_bad_name_with_10200003() {
         .unwrap_err();
     assert_eq!(error.code(), Some(10200003));
 }
+
+/// A message whose `Drop` panics when armed.
+#[derive(Debug, Serialize, Deserialize)]
+struct Grenade {
+    armed: bool,
+    gate: u64,
+}
+
+impl Drop for Grenade {
+    fn drop(&mut self) {
+        if self.armed {
+            self.armed = false;
+            panic!("a message's Drop panicked");
+        }
+    }
+}
+
+struct Catcher;
+
+impl WorkerHandler for Catcher {
+    type In = Grenade;
+    type Out = ();
+
+    async fn on_message(&mut self, grenade: Grenade, port: &WorkerPort<()>) -> HandlerResult {
+        port.post_message(())?;
+        pass_gate(grenade.gate);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_panicking_drop_of_an_unhandled_message_is_contained() {
+    const GATE: u64 = 9_005;
+    let worker = Worker::new(|| Catcher).unwrap();
+    worker
+        .post_message(Grenade {
+            armed: false,
+            gate: GATE,
+        })
+        .unwrap();
+    assert_eq!(worker.recv_timeout(PATIENCE), Ok(()));
+    // Queued behind the handler, never handled: dropped with the worker.
+    worker
+        .post_message(Grenade {
+            armed: true,
+            gate: GATE,
+        })
+        .unwrap();
+    worker.terminate().unwrap();
+    open_gate(GATE);
+    assert_eq!(worker.wait_for_exit(), 0);
+    drop(worker); // the queued message's `Drop` panics inside: contained
+}

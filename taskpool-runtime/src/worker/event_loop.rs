@@ -41,10 +41,29 @@ pub(crate) fn run<H, F>(
     H: WorkerHandler<In: Transferable, Out: Transferable>,
     F: FnOnce() -> H,
 {
-    let code = serve(&link, constructor);
+    // Declared first, dropped last: whatever happens, the exit is published after the slot and
+    // the hold are given back, and receivers never wait for a thread that is gone.
+    let mut finish = Finish {
+        link: &link,
+        code: EXIT_ABNORMAL,
+    };
+    let slot = slot;
+    let hold = hold;
+    finish.code = serve(&link, constructor);
     drop(hold);
     drop(slot);
-    link.finish(code);
+}
+
+/// Publishes the worker's exit when the thread's body ends, normally or not.
+struct Finish<'a, In, Out> {
+    link: &'a Link<In, Out>,
+    code: i32,
+}
+
+impl<In, Out> Drop for Finish<'_, In, Out> {
+    fn drop(&mut self) {
+        self.link.finish(self.code);
+    }
 }
 
 fn serve<H, F>(link: &Arc<Link<H::In, H::Out>>, constructor: F) -> i32
@@ -141,11 +160,16 @@ async fn message_loop<H: WorkerHandler<In: Transferable, Out: Transferable>>(
             if let Some(error) = failures.take() {
                 return Poll::Ready(Next::Failure(error));
             }
-            // A stop request wins over queued messages. `next_from_host` registers the waker
-            // before its last look, and the state is read after that: a request or a message
-            // that lands later wakes the loop.
+            // A stop request wins over queued messages (they are dropped with the link).
+            if link.is_closing() {
+                return Poll::Ready(Next::Stop);
+            }
+            // `next_from_host` registers the waker before its last look, and the state is read
+            // again after that: a request or a message that lands later wakes the loop.
             let envelope = link.next_from_host(cx.waker());
             if link.is_closing() {
+                // Taken after all: a user value whose `Drop` may panic.
+                panic::drop_quietly(envelope);
                 return Poll::Ready(Next::Stop);
             }
             match envelope {

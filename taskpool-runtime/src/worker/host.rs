@@ -408,6 +408,33 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// Calls `callback` on the host thread with an error or panic the handler did not handle
     /// (ArkTS `onerror`); the worker is then destroyed (exit code 1). Ignored while
     /// [`on_all_errors`](Worker::on_all_errors) is registered.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use taskpool::{HandlerResult, Worker, WorkerHandler, WorkerPort};
+    ///
+    /// struct Picky;
+    ///
+    /// impl WorkerHandler for Picky {
+    ///     type In = i32;
+    ///     type Out = i32;
+    ///
+    ///     async fn on_message(&mut self, n: i32, port: &WorkerPort<i32>) -> HandlerResult {
+    ///         if n < 0 {
+    ///             return Err(format!("{n} is negative").into());
+    ///         }
+    ///         port.post_message(n)?;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let worker = Worker::new(|| Picky).unwrap();
+    /// let (errors, error) = mpsc::channel();
+    /// worker.on_error(move |e| errors.send(e.to_string()).unwrap());
+    /// worker.post_message(-1).unwrap();
+    /// assert!(error.recv().unwrap().contains("-1 is negative"));
+    /// assert_eq!(worker.wait_for_exit(), 1); // destroyed, as in ArkTS
+    /// ```
     pub fn on_error(&self, callback: impl FnMut(Error) + Send + 'static) {
         self.register(Kind::Error, |c| c.on_error = Some(Box::new(callback)));
     }
@@ -417,6 +444,32 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// [`spawn_local`](crate::WorkerPort::spawn_local) — and keeps the worker alive (ArkTS
     /// `onAllErrors`). Only a panic in the handler's constructor still ends it (there is no
     /// handler to go on with).
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use taskpool::{HandlerResult, Worker, WorkerHandler, WorkerPort};
+    ///
+    /// struct Fragile;
+    ///
+    /// impl WorkerHandler for Fragile {
+    ///     type In = u8;
+    ///     type Out = u8;
+    ///
+    ///     async fn on_message(&mut self, n: u8, port: &WorkerPort<u8>) -> HandlerResult {
+    ///         assert!(n != 0, "zero is not allowed");
+    ///         port.post_message(n)?;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let worker = Worker::new(|| Fragile).unwrap();
+    /// let (errors, error) = mpsc::channel();
+    /// worker.on_all_errors(move |e| errors.send(e.to_string()).unwrap());
+    /// worker.post_message(0).unwrap(); // panics: reported, and the worker lives on
+    /// worker.post_message(5).unwrap();
+    /// assert!(error.recv().unwrap().contains("zero is not allowed"));
+    /// assert_eq!(worker.recv(), Some(5));
+    /// ```
     pub fn on_all_errors(&self, callback: impl FnMut(Error) + Send + 'static) {
         self.register(Kind::AllErrors, |c| {
             c.on_all_errors = Some(Box::new(callback))
@@ -586,6 +639,39 @@ impl<In: Send, Out: Send> HostSide<In> for Link<In, Out> {
 /// A cloneable reference to a [`Worker`]'s inbound side: post messages to it and terminate it
 /// from any thread, a callback included. It does not keep the worker alive: once the `Worker`
 /// is dropped, every call fails with 10200004.
+///
+/// ```
+/// use taskpool::{HandlerResult, Worker, WorkerHandler, WorkerPort};
+///
+/// struct Sum(u64);
+///
+/// impl WorkerHandler for Sum {
+///     type In = u64;
+///     type Out = u64;
+///
+///     async fn on_message(&mut self, n: u64, port: &WorkerPort<u64>) -> HandlerResult {
+///         self.0 += n;
+///         if n == 0 {
+///             port.post_message(self.0)?;
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let worker = Worker::new(|| Sum(0)).unwrap();
+/// let senders: Vec<_> = (1..=4)
+///     .map(|n| {
+///         let to_worker = worker.worker_ref();
+///         std::thread::spawn(move || to_worker.post_message(n).unwrap())
+///     })
+///     .collect();
+/// senders.into_iter().for_each(|s| s.join().unwrap());
+/// worker.post_message(0).unwrap();
+/// assert_eq!(worker.recv(), Some(10));
+/// let to_worker = worker.worker_ref();
+/// drop(worker);
+/// assert_eq!(to_worker.post_message(1).unwrap_err().code(), Some(10200004));
+/// ```
 pub struct WorkerRef<In> {
     link: std::sync::Weak<dyn HostSide<In>>,
     name: String,

@@ -115,6 +115,27 @@ impl<Out> HostThread<Out> {
         self.started.load(Ordering::Acquire)
     }
 
+    /// Drops the queued jobs, the callbacks and the call objects, containing panics of their
+    /// `Drop` (the link is going away).
+    pub(crate) fn drop_user_values(&self) {
+        while let Ok(job) = self.rx.try_recv() {
+            panic::drop_quietly(job);
+        }
+        let callbacks = {
+            let mut callbacks = lock(&self.callbacks);
+            (
+                callbacks.on_message.take(),
+                callbacks.on_message_error.take(),
+                callbacks.on_error.take(),
+                callbacks.on_all_errors.take(),
+                callbacks.on_exit.take(),
+            )
+        };
+        panic::drop_quietly(callbacks);
+        let objects = std::mem::take(&mut *lock(&self.objects));
+        panic::drop_quietly(objects);
+    }
+
     /// Asks the thread to leave once the jobs queued so far are done, and waits for it at most
     /// until `deadline`; a thread stuck in a user callback past it is detached. Never waits for
     /// the calling thread itself.

@@ -17,6 +17,7 @@ use futures::task::AtomicWaker;
 
 use crate::codec::Payload;
 use crate::error::{Error, Result};
+use crate::panic::drop_quietly;
 use crate::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
 use crate::sync::{Condvar, Mutex, lock};
 use crate::worker::host_thread::{HostJob, HostThread, Kind};
@@ -353,5 +354,19 @@ impl<In, Out> Link<In, Out> {
 
     pub(crate) fn take_exit_error(&self) -> Option<Error> {
         lock(&self.exit).error.take()
+    }
+}
+
+impl<In, Out> Drop for Link<In, Out> {
+    /// Messages nobody took, callbacks and call objects are user values whose `Drop` may
+    /// panic, on whatever thread lets go of the link last: contained here.
+    fn drop(&mut self) {
+        while let Ok(envelope) = self.from_host.try_recv() {
+            drop_quietly(envelope);
+        }
+        while let Ok(item) = self.from_worker.try_recv() {
+            drop_quietly(item);
+        }
+        self.host.drop_user_values();
     }
 }
