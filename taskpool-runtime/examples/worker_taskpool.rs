@@ -119,7 +119,6 @@ pub fn run_guide(data: f64) -> Result<Reply, Error> {
     Ok(reply)
 }
 
-#[allow(dead_code)] // `tests/worker_pool.rs` includes this file and calls `run_guide`.
 fn main() -> Result<(), Error> {
     let reply = run_guide(10.0)?;
     println!(
