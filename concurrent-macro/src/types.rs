@@ -1,10 +1,10 @@
 //! Syntactic checks of the types in a task function's signature (rules 4, 5 and 6).
 //!
 //! These checks see only what is written. A type alias that hides a reference, or a user type
-//! that holds an `Rc`, is caught later by the type-level `Transferable` assertion of the expansion.
+//! that holds an `Rc`, is caught later by the type-level assertions of the expansion.
 
 use quote::ToTokens;
-use syn::{GenericArgument, PathArguments, ReturnType, Type, TypeParamBound, TypePath};
+use syn::{GenericArgument, PathArguments, Type, TypeParamBound, TypePath};
 
 /// Accumulates errors so that every violation is reported, not only the first.
 #[derive(Default)]
@@ -93,14 +93,6 @@ pub fn last_segment(ty: &Type) -> Option<String> {
         Type::Group(group) => last_segment(&group.elem),
         Type::Paren(paren) => last_segment(&paren.elem),
         _ => None,
-    }
-}
-
-/// True if the return type is spelled `…Result<…>` (by its last path segment).
-pub fn is_result(output: &ReturnType) -> bool {
-    match output {
-        ReturnType::Default => false,
-        ReturnType::Type(_, ty) => last_segment(ty).as_deref() == Some("Result"),
     }
 }
 

@@ -94,6 +94,63 @@ pub enum Error {
         "the task pool shut down before the task could finish; submit to a live pool (or the global one)"
     )]
     PoolShutDown,
+    /// `cancel` named a task group execution that is neither waiting nor running (10200018).
+    #[error(
+        "the task group is not waiting or running (10200018); cancel a group only between its execution and its end"
+    )]
+    GroupNotFound,
+    /// A task was added to a group that has already been executed.
+    #[error(
+        "the task group has already been executed, so no task can be added to it; build a new TaskGroup for more tasks"
+    )]
+    GroupExecuted,
+    /// A task with dependencies was given to a `SequenceRunner` (10200025).
+    #[error(
+        "task {0} has dependencies and cannot join a SequenceRunner (10200025); remove its dependencies first"
+    )]
+    DependentTaskInRunner(TaskId),
+    /// Adding this dependency would create a cycle (10200026).
+    #[error(
+        "making task {task} depend on task {dependency} would create a circular dependency (10200026); remove a dependency first"
+    )]
+    CircularDependency {
+        /// The task that would depend.
+        task: TaskId,
+        /// The dependency that closes the cycle.
+        dependency: TaskId,
+    },
+    /// `remove_dependency` named a dependency that was never added (10200027).
+    #[error(
+        "task {task} does not depend on task {dependency} (10200027); remove only a dependency added with add_dependency"
+    )]
+    DependencyNotFound {
+        /// The task whose dependency was to be removed.
+        task: TaskId,
+        /// The dependency that does not exist.
+        dependency: TaskId,
+    },
+    /// A dependency of the task failed, was canceled or timed out, so the task did not run.
+    #[error(
+        "task {task} did not run because its dependency {dependency} did not succeed: {reason}; fix the dependency or remove it"
+    )]
+    DependencyFailed {
+        /// The task that did not run.
+        task: TaskId,
+        /// The dependency that did not succeed.
+        dependency: TaskId,
+        /// What happened to the dependency.
+        reason: String,
+    },
+    /// A task that was already executed cannot become periodic (10200050).
+    #[error(
+        "task {0} has already been executed and cannot be executed periodically (10200050); create a new Task for the periodic work"
+    )]
+    ExecutedTaskNotPeriodic(TaskId),
+    /// A periodic task cannot have dependencies (10200052).
+    #[error(
+        "task {0} has dependencies and cannot be executed periodically (10200052); remove its dependencies first"
+    )]
+    PeriodicWithDependencies(TaskId),
     /// A configuration value is out of range (ArkTS parameter error 401).
     #[error("invalid pool configuration (401): `{setting}` {reason}")]
     InvalidConfig {
@@ -181,11 +238,19 @@ impl Error {
             Error::CallObjectNotRegistered(_) => Some(10200019),
             Error::CallObjectMethodNotFound { .. } => Some(10200020),
             Error::CallObjectTimedOut { .. } => Some(10200021),
+            Error::GroupNotFound => Some(10200018),
+            Error::DependentTaskInRunner(_) => Some(10200025),
+            Error::CircularDependency { .. } => Some(10200026),
+            Error::DependencyNotFound { .. } => Some(10200027),
+            Error::ExecutedTaskNotPeriodic(_) => Some(10200050),
+            Error::PeriodicWithDependencies(_) => Some(10200052),
             Error::Canceled { .. }
             | Error::TimedOut { .. }
             | Error::Panicked { .. }
             | Error::TaskFailed(_)
             | Error::DuplicateFunction { .. }
+            | Error::GroupExecuted
+            | Error::DependencyFailed { .. }
             | Error::PoolShutDown
             | Error::WorkerFailed { .. }
             | Error::WorkerPanicked { .. } => None,

@@ -96,9 +96,9 @@ impl<T> std::fmt::Debug for Invocation<T> {
 
 /// The return type of a task function that can fail: `Result<T, E>` (or an alias of it).
 ///
-/// `#[concurrent]` uses it for functions whose return type is spelled `…Result<…>`: an `Ok`
-/// value becomes the task's result and an `Err` fails the task with [`Error::TaskFailed`], keeping
-/// the original error as its source.
+/// `#[concurrent]` uses it for functions whose return type is a `Result` (however it is
+/// spelled, an alias included): an `Ok` value becomes the task's result and an `Err` fails the
+/// task with [`Error::TaskFailed`], keeping the original error as its source.
 pub trait Fallible {
     /// The success type.
     type Ok;

@@ -22,7 +22,12 @@ pub(crate) struct Completion<T> {
 }
 
 enum Slot<T> {
-    Pending(Option<Waker>),
+    /// Not resolved. `claimed`: a resolver won the right to resolve and is running the run's
+    /// settle hook (see [`Completion::resolve_with`]); waiters keep waiting.
+    Pending {
+        waker: Option<Waker>,
+        claimed: bool,
+    },
     Ready(Result<T>),
     Taken,
 }
@@ -30,7 +35,10 @@ enum Slot<T> {
 impl<T> Completion<T> {
     pub(crate) fn new() -> Completion<T> {
         Completion {
-            slot: Mutex::new(Slot::Pending(None)),
+            slot: Mutex::new(Slot::Pending {
+                waker: None,
+                claimed: false,
+            }),
             resolved: Condvar::new(),
             blocked: crate::sync::atomic::AtomicUsize::new(0),
         }
@@ -38,15 +46,49 @@ impl<T> Completion<T> {
 
     /// Stores the outcome if none is stored yet; returns whether this call stored it.
     pub(crate) fn resolve(&self, outcome: Result<T>) -> bool {
+        // One lock: the common path has no hook to run between claiming and storing.
         let waker = {
             let mut slot = lock(&self.slot);
-            let Slot::Pending(waker) = &mut *slot else {
-                return false;
+            match &mut *slot {
+                Slot::Pending { waker, claimed } if !*claimed => {
+                    let waker = waker.take();
+                    *slot = Slot::Ready(outcome);
+                    waker
+                }
+                _ => return false,
+            }
+        };
+        self.notify(waker);
+        true
+    }
+
+    /// Like [`resolve`](Completion::resolve), but first claims the right to resolve, then runs
+    /// `before` with the outcome (no lock held), then stores it. Exactly one resolver ever runs
+    /// `before`, and it runs before any waiter can see the outcome.
+    pub(crate) fn resolve_with(&self, outcome: Result<T>, before: impl FnOnce(&Result<T>)) -> bool {
+        {
+            let mut slot = lock(&self.slot);
+            match &mut *slot {
+                Slot::Pending { claimed, .. } if !*claimed => *claimed = true,
+                _ => return false,
+            }
+        }
+        before(&outcome);
+        let waker = {
+            let mut slot = lock(&self.slot);
+            let Slot::Pending { waker, .. } = &mut *slot else {
+                unreachable!("only the claimant resolves a claimed completion");
             };
             let waker = waker.take();
             *slot = Slot::Ready(outcome);
             waker
         };
+        self.notify(waker);
+        true
+    }
+
+    /// Wakes whoever waits for the outcome just stored.
+    fn notify(&self, waker: Option<Waker>) {
         // `blocked` only changes under the slot lock, which a waiter holds until it sleeps.
         if self.blocked.load(crate::sync::atomic::Ordering::Acquire) > 0 {
             self.resolved.notify_all();
@@ -54,15 +96,17 @@ impl<T> Completion<T> {
         if let Some(waker) = waker {
             waker.wake();
         }
-        true
     }
 
-    fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Result<T>> {
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let mut slot = lock(&self.slot);
         match std::mem::replace(&mut *slot, Slot::Taken) {
             Slot::Ready(outcome) => Poll::Ready(outcome),
-            Slot::Pending(_) => {
-                *slot = Slot::Pending(Some(cx.waker().clone()));
+            Slot::Pending { claimed, .. } => {
+                *slot = Slot::Pending {
+                    waker: Some(cx.waker().clone()),
+                    claimed,
+                };
                 Poll::Pending
             }
             Slot::Taken => panic!("a TaskHandle was polled after it returned its outcome"),
@@ -70,13 +114,13 @@ impl<T> Completion<T> {
     }
 
     /// Blocks until resolved or until `deadline`; takes the outcome if there is one.
-    fn wait_take(&self, deadline: Option<Instant>) -> Option<Result<T>> {
+    pub(crate) fn wait_take(&self, deadline: Option<Instant>) -> Option<Result<T>> {
         let mut slot = lock(&self.slot);
         loop {
             match std::mem::replace(&mut *slot, Slot::Taken) {
                 Slot::Ready(outcome) => return Some(outcome),
                 Slot::Taken => panic!("a TaskHandle was waited on after it returned its outcome"),
-                pending @ Slot::Pending(_) => *slot = pending,
+                pending @ Slot::Pending { .. } => *slot = pending,
             }
             let left = match deadline {
                 None => None,
@@ -104,8 +148,8 @@ impl<T> Completion<T> {
         self.wait_take(Some(Instant::now()))
     }
 
-    fn is_resolved(&self) -> bool {
-        !matches!(*lock(&self.slot), Slot::Pending(_))
+    pub(crate) fn is_resolved(&self) -> bool {
+        !matches!(*lock(&self.slot), Slot::Pending { .. })
     }
 }
 

@@ -53,6 +53,7 @@
 extern crate self as taskpool;
 
 mod codec;
+mod compose;
 mod context;
 mod descriptor;
 mod error;
@@ -75,6 +76,10 @@ mod time;
 mod worker;
 
 pub use codec::{DEFAULT_MAX_SERIALIZED_BYTES, Encoding, Payload};
+pub use compose::delayed::execute_delayed;
+pub use compose::group::{GroupHandle, TaskGroup, execute_group};
+pub use compose::periodic::{PeriodicHandle, execute_periodically};
+pub use compose::sequence::SequenceRunner;
 pub use concurrent_macro::concurrent;
 pub use context::{current_task_id, is_canceled};
 pub use descriptor::{DESCRIPTOR_FORMAT_VERSION, TaskDescriptor};

@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::function::{ConcurrentFunction, Invocation};
 use crate::priority::Priority;
 use crate::registry::FunctionEntry;
+use crate::run::RunHooks;
 use crate::sync::{Arc, Mutex};
 
 /// The process-unique identity of a task.
@@ -63,6 +64,10 @@ pub(crate) struct TaskRecord {
     pub(crate) priority: Priority,
     pub(crate) long: bool,
     pub(crate) durations: Mutex<Option<TaskDurations>>,
+    /// Whether a run of this task was ever submitted.
+    pub(crate) executed: std::sync::atomic::AtomicBool,
+    /// Hooks every run of this task gets (dependencies, listeners: see `compose/`).
+    pub(crate) hooks: Mutex<Vec<Arc<dyn RunHooks>>>,
 }
 
 impl TaskRecord {
@@ -81,6 +86,8 @@ impl TaskRecord {
             priority: self.priority,
             long: self.long,
             durations: Mutex::new(*crate::sync::lock(&self.durations)),
+            executed: std::sync::atomic::AtomicBool::new(self.executed.load(Ordering::Relaxed)),
+            hooks: Mutex::new(crate::sync::lock(&self.hooks).clone()),
         }
     }
 
@@ -92,6 +99,8 @@ impl TaskRecord {
             priority: Priority::Medium,
             long,
             durations: Mutex::new(None),
+            executed: std::sync::atomic::AtomicBool::new(false),
+            hooks: Mutex::new(Vec::new()),
         }
     }
 }
@@ -258,6 +267,10 @@ impl Task<Payload> {
 }
 
 impl<T> Task<T> {
+    pub(crate) fn record(&self) -> &Arc<TaskRecord> {
+        &self.record
+    }
+
     /// The task's process-unique id.
     pub fn id(&self) -> TaskId {
         self.record.id

@@ -55,7 +55,7 @@ fn the_guide_s_messages_have_its_json_shape() {
     let worker = Worker::new(|| guide::GuideWorker).unwrap();
     worker
         .post_payload(Payload::Json(
-            serde_json::json!({ "type": "start", "data": 10 }),
+            serde_json::json!({ "type": "start", "data": 10 }).to_string(),
         ))
         .unwrap();
     let reply = worker.recv_timeout(PATIENCE).unwrap();

@@ -97,7 +97,7 @@ mod loom_tests {
     fn run() -> Arc<Run> {
         let record = Arc::new(TaskRecord::new("loom::intake", false));
         let call: crate::task::Call<()> = Box::new(|| crate::function::Invocation::Ready(Ok(())));
-        TypedRun::new(record, Priority::Medium, call, std::sync::Weak::new())
+        TypedRun::new(record, Priority::Medium, call, std::sync::Weak::new(), None)
     }
 
     /// A submitter racing a thread that drains and takes the run: the waiting count never goes

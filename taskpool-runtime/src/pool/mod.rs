@@ -17,7 +17,7 @@ use crate::function::ConcurrentFunction;
 use crate::handle::TaskHandle;
 use crate::info::TaskPoolInfo;
 use crate::priority::Priority;
-use crate::run::{Cancel, Run, TypedRun};
+use crate::run::{Cancel, HookList, Run, RunHooks, TypedRun};
 use crate::scheduler::sleepers::Sleepers;
 use crate::sync::atomic::{AtomicBool, Ordering, fence};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
@@ -30,6 +30,12 @@ pub(crate) use self::intake::Intake;
 pub(crate) use self::live::LiveRuns;
 pub(crate) use self::thread::{ThreadHold, block_in_place, hold_current_thread, run_inline};
 use self::threads::ThreadSet;
+
+/// A run built but not queued yet (see [`PoolShared::prepare`]).
+pub(crate) struct Prepared<T> {
+    pub(crate) handle: TaskHandle<T>,
+    pub(crate) run: Option<Arc<Run>>,
+}
 
 /// State shared by a pool's handle, its threads and its supervisor.
 pub(crate) struct PoolShared {
@@ -91,28 +97,101 @@ impl PoolShared {
         task: impl Executable<T>,
         priority: Option<Priority>,
     ) -> TaskHandle<T> {
+        let prepared = self.prepare(task, priority, None);
+        if let Some(run) = prepared.run {
+            self.enqueue(run);
+        }
+        prepared.handle
+    }
+
+    /// Builds a run of `task` and registers it as waiting (so `cancel(id)` and `info()` see it)
+    /// without queuing it: the caller holds it until [`enqueue`](PoolShared::enqueue). A held
+    /// run is WAITING; a cancel resolves it at once, and `enqueue` then ignores it. `run` is
+    /// `None` when the task was refused (its handle is already resolved, and `hooks` saw it).
+    pub(crate) fn prepare<T: Send + 'static>(
+        self: &Arc<Self>,
+        task: impl Executable<T>,
+        priority: Option<Priority>,
+        hooks: Option<Arc<dyn RunHooks>>,
+    ) -> Prepared<T> {
         let submission = task.into_submission();
+        submission
+            .record
+            .executed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let priority = priority.unwrap_or(submission.record.priority);
+        let refused = |error| Prepared {
+            handle: self.refused(
+                Arc::clone(&submission.record),
+                priority,
+                error,
+                hooks.clone(),
+            ),
+            run: None,
+        };
         let call = match submission.call {
             Ok(call) => call,
-            Err(error) => return self.refused(submission.record, priority, error),
+            Err(error) => return refused(error),
         };
         if self.is_shutting_down() {
-            return self.refused(submission.record, priority, Error::PoolShutDown);
+            return refused(Error::PoolShutDown);
         }
-        let typed = TypedRun::new(submission.record, priority, call, Arc::downgrade(self));
+        let hooks = {
+            let own = lock(&submission.record.hooks);
+            match (own.is_empty(), hooks) {
+                (true, hooks) => hooks,
+                (false, None) if own.len() == 1 => Some(Arc::clone(&own[0])),
+                (false, extra) => {
+                    let mut all = own.clone();
+                    all.extend(extra);
+                    Some(Arc::new(HookList(all)) as Arc<dyn RunHooks>)
+                }
+            }
+        };
+        let typed = TypedRun::new(
+            Arc::clone(&submission.record),
+            priority,
+            call,
+            Arc::downgrade(self),
+            hooks,
+        );
         let handle = TaskHandle::new(Arc::clone(&typed));
         let run: Arc<Run> = typed;
-        self.ensure_supervisor();
         self.live.insert(&run);
+        Prepared {
+            handle,
+            run: Some(run),
+        }
+    }
+
+    /// Queues a run made by [`prepare`](PoolShared::prepare), unless one of its hooks holds
+    /// it (see `RunHooks::hold`). A run canceled while held is dropped here.
+    pub(crate) fn enqueue(self: &Arc<Self>, run: Arc<Run>) {
+        if let Some(hooks) = &run.hooks {
+            if hooks.hold(&run) {
+                return;
+            }
+        }
+        self.release(run);
+    }
+
+    /// Queues a run, whatever its hooks say (a hook that held it lets it go).
+    pub(crate) fn release(self: &Arc<Self>, run: Arc<Run>) {
+        if !run.is_waiting() {
+            return;
+        }
+        if let Some(hooks) = &run.hooks {
+            let _ = crate::panic::catch(|| hooks.on_enqueued(&run));
+        }
+        let priority = run.priority;
+        self.ensure_supervisor();
         let demand = self.intake.push(Arc::clone(&run));
         if self.is_shutting_down() {
             // Raced a shutdown that may already have drained the intake.
             let _ = self.cancel_run(&run);
-            return handle;
+            return;
         }
         self.after_push(demand, priority);
-        handle
     }
 
     /// Queues a suspended `async` run whose waker fired, for any free thread of its lane.
@@ -158,13 +237,24 @@ impl PoolShared {
         record: Arc<TaskRecord>,
         priority: Priority,
         error: Error,
+        hooks: Option<Arc<dyn RunHooks>>,
     ) -> TaskHandle<T> {
         TaskHandle::new(TypedRun::refused(
             record,
             priority,
             error,
             Arc::downgrade(self),
+            hooks,
         ))
+    }
+
+    /// Resolves a run that has not started with `error`; it never runs. False if it started.
+    pub(crate) fn discard(&self, run: &Arc<Run>, error: Error) -> bool {
+        let discarded = run.discard(error);
+        if discarded {
+            self.live.remove(run);
+        }
+        discarded
     }
 
     /// Cancels one run. A run that never started leaves the live set at once; an `async` run
@@ -309,6 +399,11 @@ impl TaskPool {
         }
     }
 
+    /// The shared state, for the composition layer (`compose/`).
+    pub(crate) fn shared(&self) -> &Arc<PoolShared> {
+        &self.shared
+    }
+
     /// Starts configuring an isolated pool.
     pub fn builder() -> TaskPoolBuilder {
         TaskPoolBuilder {
@@ -371,7 +466,8 @@ impl TaskPool {
             Ok(task) => self.execute(task),
             Err(error) => {
                 let record = Arc::new(TaskRecord::refused());
-                self.shared.refused(record, descriptor.priority, error)
+                self.shared
+                    .refused(record, descriptor.priority, error, None)
             }
         }
     }
