@@ -28,7 +28,7 @@ pub use self::builder::{MAX_TIMELINE_ENTRIES, TaskPoolBuilder, default_max_threa
 pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, WorkerId};
 pub(crate) use self::intake::Intake;
 pub(crate) use self::live::LiveRuns;
-pub(crate) use self::thread::{block_in_place, run_inline};
+pub(crate) use self::thread::{ThreadHold, block_in_place, hold_current_thread, run_inline};
 use self::threads::ThreadSet;
 
 /// A run built but not queued yet (see [`PoolShared::prepare`]).

@@ -228,6 +228,41 @@ fn current() -> Option<(Arc<PoolShared>, WorkerId)> {
     })
 }
 
+/// A hold on a pool thread: while it exists the pool never releases that thread as idle.
+/// Dropping it (on any thread) lets go; a hold on a pool that is gone does nothing.
+pub(crate) struct ThreadHold {
+    pool: Weak<PoolShared>,
+    id: WorkerId,
+}
+
+impl std::fmt::Debug for ThreadHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadHold")
+            .field("thread", &self.id)
+            .finish()
+    }
+}
+
+/// Holds the calling pool thread until the returned guard is dropped; `None` outside pool
+/// threads. A [`Worker`](crate::Worker) created inside a pool task keeps it for its lifetime,
+/// as ArkTS does not shrink away a pool thread that created a Worker still alive.
+pub(crate) fn hold_current_thread() -> Option<ThreadHold> {
+    let (pool, id) = current()?;
+    pool.core().hold(id, true);
+    Some(ThreadHold {
+        pool: Arc::downgrade(&pool),
+        id,
+    })
+}
+
+impl Drop for ThreadHold {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.upgrade() {
+            pool.core().hold(self.id, false);
+        }
+    }
+}
+
 /// Runs `wait`, a call that blocks the thread. On a pool thread, the thread is counted as
 /// blocked meanwhile, so the pool may add a thread in its place (within its hard ceiling) for
 /// the work it would otherwise hold up — such as the very task being waited for.

@@ -499,7 +499,7 @@ impl RunHeader {
     fn settle<T: Send + 'static>(&self, outcome: Result<T>) -> Result<T> {
         if self.finish() {
             let late = outcome
-                .map(|value| Box::new(value) as Box<dyn Any + Send>)
+                .map(|value| std::sync::Mutex::new(Box::new(value) as Box<dyn Any + Send>))
                 .map_err(Box::new);
             Err(self.canceled(Some(LateOutcome(late)), true))
         } else {
