@@ -7,8 +7,11 @@ mod support;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use support::{PATIENCE, open_gate, pass_gate, threads_named, wait_until};
-use taskpool::{Error, TaskId, TaskPool, TaskPoolBuilder, TaskState, concurrent, sleep};
+use support::{
+    PATIENCE, open_gate, pass_gate, threads_named, wait_until, wait_until_executing,
+    wait_until_suspended,
+};
+use taskpool::{Error, TaskPool, TaskPoolBuilder, concurrent, sleep};
 
 #[concurrent]
 fn plain(x: u32) -> u32 {
@@ -19,13 +22,6 @@ fn plain(x: u32) -> u32 {
 fn hold(gate: u64) -> u64 {
     pass_gate(gate);
     gate
-}
-
-/// Waits until a pool thread is executing task `id`.
-fn wait_until_executing(pool: &TaskPool, id: TaskId) {
-    wait_until("the task is executing", || {
-        pool.info().threads.iter().any(|t| t.task_ids.contains(&id))
-    });
 }
 
 fn assert_refused(builder: TaskPoolBuilder, setting: &str) {
@@ -184,14 +180,7 @@ fn a_task_sleeping_for_duration_max_can_be_canceled() {
     let pool = TaskPool::builder().max_threads(1).build().unwrap();
     let mut handle = pool.run(sleep_forever, ());
     let id = handle.id();
-    wait_until("the task is suspended", || {
-        let info = pool.info();
-        let running = info
-            .tasks
-            .iter()
-            .any(|t| t.task_id == id && t.state == TaskState::Running);
-        running && !info.threads.iter().any(|t| t.task_ids.contains(&id))
-    });
+    wait_until_suspended(&pool, id);
     handle.cancel().unwrap();
     match handle.wait_timeout(PATIENCE) {
         Some(Err(Error::Canceled {

@@ -14,8 +14,10 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use support::{PATIENCE, Signal, open_gate, pass_gate, wait_until};
-use taskpool::{Error, TaskHandle, TaskId, TaskPool, TaskState, concurrent, sleep};
+use support::{
+    PATIENCE, Signal, open_gate, pass_gate, wait_until, wait_until_executing, wait_until_suspended,
+};
+use taskpool::{Error, TaskHandle, TaskPool, concurrent, sleep};
 
 /// The ids of the bombs (and other values below) whose `Drop` ran.
 static DROPPED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
@@ -76,25 +78,6 @@ fn assert_pool_runs(pool: &TaskPool) {
             other => panic!("the pool stopped running tasks: {other:?}"),
         }
     }
-}
-
-/// Waits until a pool thread is executing task `id`.
-fn wait_until_executing(pool: &TaskPool, id: TaskId) {
-    wait_until("the task is executing", || {
-        pool.info().threads.iter().any(|t| t.task_ids.contains(&id))
-    });
-}
-
-/// Waits until task `id` is suspended: started, and executed by no thread.
-fn wait_until_suspended(pool: &TaskPool, id: TaskId) {
-    wait_until("the task is suspended", || {
-        let info = pool.info();
-        let running = info
-            .tasks
-            .iter()
-            .any(|t| t.task_id == id && t.state == TaskState::Running);
-        running && !info.threads.iter().any(|t| t.task_ids.contains(&id))
-    });
 }
 
 fn assert_canceled<T: std::fmt::Debug + Send + 'static>(

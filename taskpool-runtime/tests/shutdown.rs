@@ -8,8 +8,8 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use support::{PATIENCE, open_gate, pass_gate, threads_named, wait_until};
-use taskpool::{Error, LongTask, TaskId, TaskPool, TaskState, concurrent, sleep};
+use support::{PATIENCE, open_gate, pass_gate, threads_named, wait_until, wait_until_suspended};
+use taskpool::{Error, LongTask, TaskPool, concurrent, sleep};
 
 /// Per call slot: the call is inside its gate, and the call has left it (returned or unwound).
 static ENTERED: [AtomicBool; 4] = [
@@ -193,18 +193,6 @@ fn shutdown_timeout_joins_every_thread_of_an_idle_pool() {
 async fn nap() -> u32 {
     sleep(Duration::from_secs(3600)).await;
     0
-}
-
-/// Waits until task `id` is suspended: started, and executed by no thread.
-fn wait_until_suspended(pool: &TaskPool, id: TaskId) {
-    wait_until("the task is suspended", || {
-        let info = pool.info();
-        let running = info
-            .tasks
-            .iter()
-            .any(|t| t.task_id == id && t.state == TaskState::Running);
-        running && !info.threads.iter().any(|t| t.task_ids.contains(&id))
-    });
 }
 
 #[test]

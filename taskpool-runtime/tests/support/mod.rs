@@ -121,3 +121,22 @@ pub fn threads_named(prefix: &str) -> usize {
 pub fn pool_threads(prefix: &str) -> usize {
     threads_named(&format!("{prefix}-")) - threads_named(&format!("{prefix}-superv"))
 }
+
+/// Waits until a pool thread is executing task `id`.
+pub fn wait_until_executing(pool: &taskpool::TaskPool, id: taskpool::TaskId) {
+    wait_until("the task is executing", || {
+        pool.info().threads.iter().any(|t| t.task_ids.contains(&id))
+    });
+}
+
+/// Waits until task `id` is suspended: started, and executed by no thread.
+pub fn wait_until_suspended(pool: &taskpool::TaskPool, id: taskpool::TaskId) {
+    wait_until("the task is suspended", || {
+        let info = pool.info();
+        let running = info
+            .tasks
+            .iter()
+            .any(|t| t.task_id == id && t.state == taskpool::TaskState::Running);
+        running && !info.threads.iter().any(|t| t.task_ids.contains(&id))
+    });
+}
