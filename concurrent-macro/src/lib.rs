@@ -40,7 +40,7 @@ mod validate;
 /// `Result<T, E>`, spelled directly or through any alias (`io::Result<T>`,
 /// `type BankResult<T> = Result<T, BankError>`), yields `T` and fails the task with the `E`,
 /// which must be a `std::error::Error + Send + Sync` (or a `String`). An `async fn` is awaited
-/// on the worker; its future must be `Send`, and calling it directly returns a boxed future.
+/// by the pool; its future must be `Send`, and calling it directly returns a boxed future.
 ///
 /// The attribute makes the function's name a unit value of the module (that is what
 /// `add::task` and `Task::new(add, ..)` name), so no binding inside the function may reuse the

@@ -105,7 +105,7 @@ pub fn check(ty: &Type, position: Position, errors: &mut Errors) {
             let written = pretty(ty);
             let statik = match &reference.lifetime {
                 Some(lifetime) if lifetime.ident == "static" => {
-                    " (even a `'static` borrow: task data is moved to a worker thread and may be serialized)"
+                    " (even a `'static` borrow: task data is moved to a pool thread and may be serialized)"
                 }
                 _ => "",
             };
@@ -242,7 +242,7 @@ fn check_path(ty: &Type, path: &TypePath, position: Position, errors: &mut Error
         errors.push(
             ty,
             format!(
-                "`{written}` is a thread-local key: every worker thread has its own copy, so a task cannot use it; pass the state as an argument instead"
+                "`{written}` is a thread-local key: every pool thread has its own copy, so a task cannot use it; pass the state as an argument instead"
             ),
         );
         return;
@@ -329,7 +329,7 @@ fn return_shape_message(shape: Shape, written: &str, ty: &Type) -> String {
         Shape::Future => {
             let output = future_output(ty).unwrap_or_else(|| "T".to_owned());
             format!(
-                "a task returns a value, not a promise: `{written}` cannot be a task result; write `async fn name(..) -> {output}` instead, and the worker awaits it"
+                "a task returns a value, not a promise: `{written}` cannot be a task result; write `async fn name(..) -> {output}` instead, and the pool awaits it"
             )
         }
         Shape::Handle => {

@@ -243,7 +243,7 @@ impl<'ast> Visit<'ast> for BodyChecker<'_> {
             let bang = &mac.bang_token;
             self.errors.push(
                 quote!(#path #bang),
-                "`thread_local!` cannot be used in a `#[concurrent]` function: every worker thread has its own copy, so each run would see different state; pass the state as an argument, or share it through `Shared<T>` with an `AsyncLock`",
+                "`thread_local!` cannot be used in a `#[concurrent]` function: every pool thread has its own copy, so each run would see different state; pass the state as an argument, or share it through `Shared<T>` with an `AsyncLock`",
             );
         }
         visit::visit_macro(self, mac);
@@ -279,7 +279,7 @@ impl<'ast> Visit<'ast> for BodyChecker<'_> {
             if last.ident == "LocalKey" {
                 self.errors.push(
                     path,
-                    "`LocalKey` is a thread-local key and cannot be used in a `#[concurrent]` function: every worker thread has its own copy; pass the state as an argument instead",
+                    "`LocalKey` is a thread-local key and cannot be used in a `#[concurrent]` function: every pool thread has its own copy; pass the state as an argument instead",
                 );
             }
         }

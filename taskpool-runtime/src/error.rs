@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::task::TaskId;
@@ -212,13 +213,69 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A [`Worker`](crate::Worker) could not be started (10200003): the process already has the
+    /// maximum number of live workers, or the system refused a thread.
+    #[error("worker initialization failed (10200003): {0}")]
+    WorkerInitialization(String),
+    /// The [`Worker`](crate::Worker) is terminated, closing or has exited (10200004).
+    #[error(
+        "worker `{0}` is not running (10200004); it was terminated, closed itself or failed: create a new one"
+    )]
+    WorkerNotRunning(String),
+    /// A worker's message handler returned `Err`; the original error is the source. It is
+    /// reported to the host's `on_error` (the worker is destroyed) or `on_all_errors` (it lives on).
+    #[error("the message handler of worker `{worker}` returned an error: {source}")]
+    WorkerFailed {
+        /// The worker's name.
+        worker: String,
+        /// What the handler returned.
+        #[source]
+        source: BoxError,
+    },
+    /// A worker's handler (its constructor, `on_message`, or a task it spawned) panicked; the
+    /// panic was contained on the worker thread.
+    #[error("the handler of worker `{worker}` panicked: {message}")]
+    WorkerPanicked {
+        /// The worker's name.
+        worker: String,
+        /// The panic payload, if it was a string.
+        message: String,
+    },
+    /// A worker called a global call object that its host has not registered (10200019).
+    #[error(
+        "the global call object `{0}` is not registered (10200019); register it with `Worker::register_global_call_object` first"
+    )]
+    CallObjectNotRegistered(String),
+    /// A worker called a method its host's global call object does not have (10200020).
+    #[error(
+        "the global call object `{object}` has no method `{method}` (10200020); add it with `CallObject::method`"
+    )]
+    CallObjectMethodNotFound {
+        /// The registered object.
+        object: String,
+        /// The method that was asked for.
+        method: String,
+    },
+    /// A global call did not start on the host thread within its timeout (10200021).
+    #[error(
+        "the global call `{object}.{method}` was not answered within {timeout:?} (10200021); keep the host's callbacks short"
+    )]
+    CallObjectTimedOut {
+        /// The registered object.
+        object: String,
+        /// The method that was called.
+        method: String,
+        /// How long the worker waited.
+        timeout: Duration,
+    },
 }
 
 impl Error {
     /// The ArkTS error code of this error, where ArkTS has one.
     ///
     /// ArkTS rejects a canceled, failed, panicking ("thrown") or forcibly terminated task without
-    /// a dedicated code; those variants return `None`.
+    /// a dedicated code, and reports an exception in a worker as an `ErrorEvent` without one;
+    /// those variants return `None`.
     ///
     /// ```
     /// use taskpool::{Error, TaskId};
@@ -230,6 +287,11 @@ impl Error {
             Error::Serialization(_) => Some(10200006),
             Error::NotConcurrent(_) => Some(10200014),
             Error::InvalidConfig { .. } => Some(401),
+            Error::WorkerInitialization(_) => Some(10200003),
+            Error::WorkerNotRunning(_) => Some(10200004),
+            Error::CallObjectNotRegistered(_) => Some(10200019),
+            Error::CallObjectMethodNotFound { .. } => Some(10200020),
+            Error::CallObjectTimedOut { .. } => Some(10200021),
             Error::GroupNotFound => Some(10200018),
             Error::DependentTaskInRunner(_) => Some(10200025),
             Error::CircularDependency { .. } => Some(10200026),
@@ -252,7 +314,9 @@ impl Error {
             | Error::GroupExecuted
             | Error::DependencyFailed { .. }
             | Error::DataTypeMismatch { .. }
-            | Error::PoolShutDown => None,
+            | Error::PoolShutDown
+            | Error::WorkerFailed { .. }
+            | Error::WorkerPanicked { .. } => None,
         }
     }
 
@@ -302,12 +366,17 @@ impl Error {
 }
 
 /// What a task that was canceled while running produced when it finally returned.
-pub struct LateOutcome(pub(crate) std::result::Result<Box<dyn Any + Send>, Box<Error>>);
+///
+/// The value sits behind a mutex only so that [`Error`] is `Sync` (and so converts into a
+/// [`BoxError`] with `?`); it is never locked while shared.
+pub struct LateOutcome(pub(crate) std::result::Result<Mutex<Box<dyn Any + Send>>, Box<Error>>);
 
 impl LateOutcome {
     /// The value the task returned, if it succeeded and `T` is its result type.
     pub fn into_value<T: 'static>(self) -> Option<T> {
-        self.0.ok()?.downcast::<T>().ok().map(|value| *value)
+        let value = self.0.ok()?;
+        let value = value.into_inner().unwrap_or_else(|e| e.into_inner());
+        value.downcast::<T>().ok().map(|value| *value)
     }
 
     /// The error the task ended with, if it failed.

@@ -21,7 +21,7 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// Every serializable (`serde`) owned value qualifies, and so does every `#[sendable]` type (the
 /// attribute derives what it needs). Borrowed data, `Rc`, raw pointers and closures do not.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot cross threads as a task argument or result",
+    message = "`{Self}` cannot cross threads as a task argument, a task result or a worker message",
     label = "not transferable between threads",
     note = "derive `Serialize` and `Deserialize` for it, or mark it `#[taskpool::sendable]` to share it by reference"
 )]

@@ -46,11 +46,19 @@ impl<T> Completion<T> {
 
     /// Stores the outcome if none is stored yet; returns whether this call stored it.
     pub(crate) fn resolve(&self, outcome: Result<T>) -> bool {
+        self.resolve_and(outcome, || {})
+    }
+
+    /// Like [`resolve`](Completion::resolve), running `won` (which must be short and must not
+    /// block: the slot is locked) only if this call stores the outcome, before any waiter can
+    /// see it.
+    pub(crate) fn resolve_and(&self, outcome: Result<T>, won: impl FnOnce()) -> bool {
         // One lock: the common path has no hook to run between claiming and storing.
         let waker = {
             let mut slot = lock(&self.slot);
             match &mut *slot {
                 Slot::Pending { waker, claimed } if !*claimed => {
+                    won();
                     let waker = waker.take();
                     *slot = Slot::Ready(outcome);
                     waker

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::observe::{Counters, LaneInfo};
 use crate::priority::Priority;
 use crate::task::TaskId;
 
@@ -12,6 +13,10 @@ pub struct TaskPoolInfo {
     pub threads: Vec<ThreadInfo>,
     /// Every task that is waiting or running, then the runs recently canceled while waiting.
     pub tasks: Vec<TaskInfo>,
+    /// The four lanes, most urgent first: queue lengths and wait times since the pool started.
+    pub lanes: Vec<LaneInfo>,
+    /// How many runs were submitted and how they ended, since the pool started.
+    pub counters: Counters,
 }
 
 /// One worker thread (ArkTS `ThreadInfo`).
@@ -19,6 +24,8 @@ pub struct TaskPoolInfo {
 pub struct ThreadInfo {
     /// The worker's id, unique within its pool.
     pub id: u64,
+    /// The thread's name (`<thread_name prefix>-<id>`).
+    pub name: String,
     /// The task it is executing, then the `async` tasks it holds suspended.
     pub task_ids: Vec<TaskId>,
     /// The priority of the task it is executing, if any.

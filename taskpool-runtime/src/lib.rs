@@ -18,6 +18,36 @@
 //! let handle = pool.execute_with_priority(Task::new(add, (1, 2)), Priority::High);
 //! assert_eq!(handle.wait().unwrap(), 3);
 //! ```
+//!
+//! A [`Worker`] is a dedicated thread with its own message loop: the host posts typed messages,
+//! the worker's [`WorkerHandler`] (which may hold `!Send` state, and may be `async`) handles
+//! them one at a time and replies; it can run tasks on the TaskPool and `.await` them.
+//!
+//! ```
+//! use taskpool::{concurrent, HandlerResult, Task, Worker, WorkerHandler, WorkerPort};
+//!
+//! #[concurrent]
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! struct Squarer;
+//!
+//! impl WorkerHandler for Squarer {
+//!     type In = u64;
+//!     type Out = u64;
+//!
+//!     async fn on_message(&mut self, x: u64, port: &WorkerPort<u64>) -> HandlerResult {
+//!         let squared = taskpool::execute(Task::new(square, (x,))).await?;
+//!         port.post_message(squared)?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let worker = Worker::new(|| Squarer).unwrap();
+//! worker.post_message(12).unwrap();
+//! assert_eq!(worker.recv(), Some(144));
+//! ```
 
 // Lets the macros' `::taskpool::…` paths resolve inside this crate's own tests too.
 extern crate self as taskpool;
@@ -32,6 +62,7 @@ mod function;
 mod handle;
 mod info;
 mod lock;
+mod observe;
 mod panic;
 mod pool;
 mod priority;
@@ -44,6 +75,7 @@ mod supervisor;
 mod sync;
 mod task;
 mod time;
+mod worker;
 
 pub use codec::{DEFAULT_MAX_SERIALIZED_BYTES, Encoding, Payload};
 pub use compose::async_runner::AsyncRunner;
@@ -60,7 +92,8 @@ pub use function::{BoxFuture, ConcurrentFunction, Fallible, Invocation, Transfer
 pub use handle::TaskHandle;
 pub use info::{TaskInfo, TaskPoolInfo, TaskState, ThreadInfo};
 pub use lock::{AsyncLock, AsyncLockGuard, LockFuture};
-pub use pool::{TaskPool, TaskPoolBuilder, default_max_threads};
+pub use observe::{Counters, LaneInfo, SliceKind, Timeline, TimelineSlice, WaitStats};
+pub use pool::{MAX_TIMELINE_ENTRIES, TaskPool, TaskPoolBuilder, default_max_threads};
 pub use priority::Priority;
 pub use registry::{duplicate_functions, registered_functions};
 pub use sendable::Sendable;
@@ -68,6 +101,11 @@ pub use sendable_macro::sendable;
 pub use shared::Shared;
 pub use task::{Executable, LongTask, Task, TaskDurations, TaskId};
 pub use time::{Sleep, sleep};
+pub use worker::{
+    CallObject, DEFAULT_JOIN_TIMEOUT, DEFAULT_MAX_WORKERS, HandlerResult, MAX_GLOBAL_CALL_TIMEOUT,
+    Messages, RecvTimeoutError, Worker, WorkerBuilder, WorkerHandler, WorkerPort, WorkerRef,
+    live_workers, max_workers, set_max_workers,
+};
 
 /// Executes a task on the global pool at its priority (ArkTS `taskpool.execute(task)`).
 ///

@@ -68,6 +68,8 @@ pub(crate) struct TaskRecord {
     pub(crate) executed: std::sync::atomic::AtomicBool,
     /// Hooks every run of this task gets (dependencies, listeners: see `compose/`).
     pub(crate) hooks: Mutex<Vec<Arc<dyn RunHooks>>>,
+    /// How many runs of this task were built (numbers runs in spans and timelines).
+    pub(crate) runs: std::sync::atomic::AtomicU64,
     /// The receiver of the values the task sends (`data.rs`); `has_sink` says whether one was
     /// ever registered, so runs of tasks without one skip the lock.
     pub(crate) sink: Mutex<Option<crate::data::Sink>>,
@@ -99,6 +101,7 @@ impl TaskRecord {
             durations: Mutex::new(*crate::sync::lock(&self.durations)),
             executed: std::sync::atomic::AtomicBool::new(self.executed.load(Ordering::Relaxed)),
             hooks: Mutex::new(crate::sync::lock(&self.hooks).clone()),
+            runs: std::sync::atomic::AtomicU64::new(self.runs.load(Ordering::Relaxed)),
             // The receiver stays with the runs already submitted; the copy needs its own.
             sink: Mutex::new(None),
             has_sink: std::sync::atomic::AtomicBool::new(false),
@@ -126,6 +129,7 @@ impl TaskRecord {
             durations: Mutex::new(None),
             executed: std::sync::atomic::AtomicBool::new(false),
             hooks: Mutex::new(Vec::new()),
+            runs: std::sync::atomic::AtomicU64::new(0),
             sink: Mutex::new(None),
             has_sink: std::sync::atomic::AtomicBool::new(false),
             owners: std::sync::atomic::AtomicUsize::new(1),

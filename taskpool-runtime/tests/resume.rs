@@ -7,26 +7,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use support::{PATIENCE, Signal, open_gate, pass_gate, pool_threads, wait_until};
+use support::{
+    PATIENCE, Signal, open_gate, pass_gate, pool_threads, wait_until, wait_until_suspended,
+};
 use taskpool::{
-    AsyncLock, Error, Priority, Shared, Task, TaskHandle, TaskId, TaskPool, TaskState, concurrent,
+    AsyncLock, Error, Priority, Shared, Task, TaskHandle, TaskPool, TaskState, concurrent,
     is_canceled, sendable, sleep,
 };
 
 fn thread_name() -> String {
     std::thread::current().name().unwrap_or_default().to_owned()
-}
-
-/// Waits until task `id` is suspended: started, and executed by no thread.
-fn wait_until_suspended(pool: &TaskPool, id: TaskId) {
-    wait_until("the task is suspended", || {
-        let info = pool.info();
-        let running = info
-            .tasks
-            .iter()
-            .any(|t| t.task_id == id && t.state == TaskState::Running);
-        running && !info.threads.iter().any(|t| t.task_ids.contains(&id))
-    });
 }
 
 static FIRST_THREAD: Mutex<String> = Mutex::new(String::new());

@@ -79,6 +79,13 @@ impl Intake {
         }
     }
 
+    /// How many new and woken jobs of lane `priority` were pushed and not yet moved into the
+    /// lanes.
+    pub(crate) fn len(&self, priority: Priority) -> (usize, usize) {
+        let lane = priority.lane();
+        (self.fresh[lane].len(), self.resumed[lane].len())
+    }
+
     /// Records that a job left the lanes (taken or discarded).
     pub(crate) fn left_lanes(&self, priority: Priority) {
         if priority != Priority::Idle {

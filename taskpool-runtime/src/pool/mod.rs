@@ -25,13 +25,15 @@ use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
 use crate::task::{Executable, Task, TaskId, TaskRecord};
 
 pub(crate) use self::builder::Config;
-pub use self::builder::{TaskPoolBuilder, default_max_threads};
+pub use self::builder::{MAX_TIMELINE_ENTRIES, TaskPoolBuilder, default_max_threads};
 pub(crate) use self::callbacks::on_callback_thread;
 use self::callbacks::{Callbacks, Job};
 pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, WorkerId};
 pub(crate) use self::intake::Intake;
 pub(crate) use self::live::LiveRuns;
-pub(crate) use self::thread::{block_in_place, on_pool_thread, run_inline};
+pub(crate) use self::thread::{
+    ThreadHold, block_in_place, hold_current_thread, on_pool_thread, run_inline,
+};
 use self::threads::ThreadSet;
 
 /// A run built but not queued yet (see [`PoolShared::prepare`]).
@@ -56,6 +58,8 @@ pub(crate) struct PoolShared {
     /// The last [`RECENTLY_CANCELED`] runs canceled before they started, newest last: `info()`
     /// keeps showing them as `Canceled` (as ArkTS does) until newer ones push them out.
     canceled: Mutex<std::collections::VecDeque<crate::info::TaskInfo>>,
+    /// Counters and the timeline (see `observe/`).
+    pub(crate) observe: crate::observe::PoolObserver,
 }
 
 /// How many runs canceled while waiting `info()` keeps listing as `Canceled`.
@@ -78,10 +82,12 @@ impl PoolShared {
         let pool = Arc::clone(self);
         let id = worker.id;
         let name = self.thread_name(&id.to_string());
-        if !self
+        if self
             .threads
             .spawn(Some(id), name, move || thread::main(pool, worker))
         {
+            crate::observe::thread_added(self, id);
+        } else {
             // Out of threads: the work waits for the threads that exist.
             self.core().remove_worker(&self.intake, id);
         }
@@ -131,6 +137,7 @@ impl PoolShared {
         priority: Option<Priority>,
         hooks: Option<Arc<dyn RunHooks>>,
     ) -> Prepared<T> {
+        crate::observe::submitted(self);
         let submission = task.into_submission();
         submission
             .record
@@ -200,6 +207,7 @@ impl PoolShared {
         if let Some(hooks) = &run.hooks {
             let _ = crate::panic::catch(|| hooks.on_enqueued(&run));
         }
+        crate::observe::enqueued(&run);
         let priority = run.priority;
         self.ensure_supervisor();
         let demand = self.intake.push(Arc::clone(&run));
@@ -423,8 +431,10 @@ impl TaskPool {
             max_threads: config.max_threads,
             extra_threads: config.extra_threads,
         };
+        let observe = crate::observe::PoolObserver::new(config.timeline);
         TaskPool {
             shared: Arc::new(PoolShared {
+                observe,
                 config,
                 core: Mutex::new(Core::new(limits)),
                 intake: Intake::default(),
@@ -505,6 +515,7 @@ impl TaskPool {
         match Task::from_descriptor_capped(descriptor, limit) {
             Ok(task) => self.execute(task),
             Err(error) => {
+                crate::observe::submitted(&self.shared);
                 let record = Arc::new(TaskRecord::refused());
                 self.shared
                     .refused(record, descriptor.priority, error, None)
@@ -540,7 +551,7 @@ impl TaskPool {
     /// once; its reference sets no duration, so here the retention is bounded by count:
     /// newer cancels push older ones out).
     pub fn info(&self) -> TaskPoolInfo {
-        let mut info = self.shared.core().info(&self.shared.live, Instant::now());
+        let mut info = self.shared.core().info(&self.shared, Instant::now());
         info.tasks
             .extend(lock(&self.shared.canceled).iter().cloned());
         info

@@ -187,6 +187,8 @@ pub(crate) struct RunHeader {
     /// Code outside the scheduler that follows this run (see [`RunHooks`]).
     pub(crate) hooks: Option<Arc<dyn RunHooks>>,
     timing: Mutex<Timing>,
+    /// Its span, enqueue stamp and run number (see `observe/`).
+    pub(crate) observe: crate::observe::RunObs,
 }
 
 /// When the run started and how much time it spent executing, slice by slice (a slice is the
@@ -252,11 +254,19 @@ impl<T: Send + 'static> TypedRun<T> {
             .record
             .done
             .store(true, std::sync::atomic::Ordering::Release);
+        // Counted by the resolver that wins, before the handle can see the outcome.
+        let pool = self.header.pool.upgrade();
+        let count = crate::observe::outcome_of(Settled::of(&outcome));
+        let count = || crate::observe::count(pool.as_deref(), count);
         let resolved = match &self.header.hooks {
-            None => self.completion.resolve(outcome),
-            Some(hooks) => self.completion.resolve_with(outcome, |outcome| {
+            None if !crate::observe::TRACING => self.completion.resolve_and(outcome, count),
+            hooks => self.completion.resolve_with(outcome, |outcome| {
+                count();
                 let settled = Settled::of(outcome);
-                let _ = crate::panic::catch(|| hooks.on_settle(&self.header, settled));
+                crate::observe::settled(&self.header, settled);
+                if let Some(hooks) = hooks {
+                    let _ = crate::panic::catch(|| hooks.on_settle(&self.header, settled));
+                }
             }),
         };
         if resolved {
@@ -395,6 +405,7 @@ impl RunHeader {
         hooks: Option<Arc<dyn RunHooks>>,
     ) -> RunHeader {
         RunHeader {
+            observe: crate::observe::RunObs::new(&record, priority),
             record,
             priority,
             state: AtomicU8::new(state),
@@ -509,7 +520,7 @@ impl RunHeader {
     fn settle<T: Send + 'static>(&self, outcome: Result<T>) -> Result<T> {
         if self.finish() {
             let late = outcome
-                .map(|value| Box::new(value) as Box<dyn Any + Send>)
+                .map(|value| std::sync::Mutex::new(Box::new(value) as Box<dyn Any + Send>))
                 .map_err(Box::new);
             Err(self.canceled(Some(LateOutcome(late)), true))
         } else {
