@@ -110,29 +110,6 @@ impl State {
     }
 }
 
-/// Queues `next`, the run a settling one handed the lane to — or, when its pool is gone or
-/// shutting down, cancels it and everything behind it here, in a loop. (Queuing into a pool
-/// that shuts down cancels the run, whose hook would hand the lane on again: one level of
-/// recursion per waiting run, enough to overflow a worker's stack behind a long queue.)
-pub(crate) fn hand_over(next: Arc<Run>, abandon: impl FnOnce() -> Vec<Arc<Run>>) {
-    match next.pool.upgrade() {
-        Some(pool) if !pool.is_shutting_down() => pool.enqueue(next),
-        pool => {
-            let rest = abandon();
-            for run in std::iter::once(next).chain(rest) {
-                match &pool {
-                    Some(pool) => {
-                        let _ = pool.cancel_run(&run);
-                    }
-                    None => {
-                        run.cancel();
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// The runner's hook on each of its runs.
 struct Follow(Arc<Inner>);
 
@@ -141,7 +118,7 @@ impl RunHooks for Follow {
         let inner = &self.0;
         let next = lock(&inner.state).settled(run);
         if let Some(next) = next {
-            hand_over(next, || lock(&inner.state).abandon());
+            crate::compose::hand_over(next, || lock(&inner.state).abandon());
         }
     }
 }
