@@ -4,6 +4,7 @@ use std::any::Any;
 use std::fmt;
 use std::time::Duration;
 
+use crate::locks::AsyncLockMode;
 use crate::task::TaskId;
 
 /// A boxed error from a task function, kept as the source of [`Error::TaskFailed`].
@@ -93,6 +94,47 @@ pub enum Error {
         "the task pool shut down before the task could finish; submit to a live pool (or the global one)"
     )]
     PoolShutDown,
+    /// [`AsyncLock::query`](crate::AsyncLock::query) named no live lock (10200030).
+    #[error(
+        "the lock `{0}` does not exist (10200030); query only a name passed to `AsyncLock::request` whose lock is still alive, and check the spelling"
+    )]
+    LockNotFound(String),
+    /// A lock request was not granted within its timeout (10200031). `diagnosis` names the
+    /// lock's holders and waiters (mode, task, thread) and reports any cycle of waits among the
+    /// live locks: a possible deadlock.
+    #[error(
+        "timeout exceeded (10200031): the {mode} lock `{name}` was not granted within {timeout:?}; {diagnosis}"
+    )]
+    LockTimedOut {
+        /// The lock's name.
+        name: String,
+        /// The mode requested.
+        mode: AsyncLockMode,
+        /// The timeout that passed.
+        timeout: Duration,
+        /// Holders, waiters and any deadlock found, in words.
+        diagnosis: String,
+    },
+    /// A lock request with `is_available` found the lock held in a conflicting mode (ArkTS
+    /// rejects it with "The lock is acquired", without a code).
+    #[error(
+        "the lock `{name}` is not available for a {mode} request now, and the request asked for it only if available; retry later, or wait for it (without `is_available`, perhaps with a timeout)"
+    )]
+    LockUnavailable {
+        /// The lock's name.
+        name: String,
+        /// The mode requested.
+        mode: AsyncLockMode,
+    },
+    /// A lock request was withdrawn by its [`AbortSignal`](crate::AbortSignal) (ArkTS rejects it
+    /// with the signal's reason, without a code).
+    #[error("the request for the lock `{name}` was aborted: {reason}; the lock was not taken")]
+    LockAborted {
+        /// The lock's name.
+        name: String,
+        /// The reason given to [`AbortSignal::abort`](crate::AbortSignal::abort).
+        reason: String,
+    },
     /// A configuration value is out of range (ArkTS parameter error 401).
     #[error("invalid pool configuration (401): `{setting}` {reason}")]
     InvalidConfig {
@@ -119,12 +161,16 @@ impl Error {
             Error::Serialization(_) => Some(10200006),
             Error::NotConcurrent(_) => Some(10200014),
             Error::InvalidConfig { .. } => Some(401),
+            Error::LockNotFound(_) => Some(10200030),
+            Error::LockTimedOut { .. } => Some(10200031),
             Error::Canceled { .. }
             | Error::TimedOut { .. }
             | Error::Panicked { .. }
             | Error::TaskFailed(_)
             | Error::DuplicateFunction { .. }
-            | Error::PoolShutDown => None,
+            | Error::PoolShutDown
+            | Error::LockUnavailable { .. }
+            | Error::LockAborted { .. } => None,
         }
     }
 

@@ -29,7 +29,7 @@ mod error;
 mod function;
 mod handle;
 mod info;
-mod lock;
+mod locks;
 mod panic;
 mod pool;
 mod priority;
@@ -51,7 +51,11 @@ pub use error::{BoxError, Error, LateOutcome, Result};
 pub use function::{BoxFuture, ConcurrentFunction, Fallible, Invocation, Transferable};
 pub use handle::TaskHandle;
 pub use info::{TaskInfo, TaskPoolInfo, TaskState, ThreadInfo};
-pub use lock::{AsyncLock, AsyncLockGuard, LockFuture};
+pub use locks::{
+    AbortSignal, AsyncLock, AsyncLockAccess, AsyncLockGuard, AsyncLockInfo, AsyncLockMode,
+    AsyncLockOptions, AsyncLockSharedGuard, AsyncLockState, ConditionVariable, CondvarWait,
+    CondvarWaitFor, LockFuture, LockWithFuture, SharedLockFuture, SharedLockWithFuture,
+};
 pub use pool::{TaskPool, TaskPoolBuilder, default_max_threads};
 pub use priority::Priority;
 pub use registry::{duplicate_functions, registered_functions};
