@@ -347,3 +347,141 @@ mod tests {
         assert!(matches!(barge, Requested::Granted(_)));
     }
 }
+
+/// Model checks of the state machine as the lock drives it (`LockCore`: the state under a
+/// mutex, blocked threads parked, async waiters polled): every interleaving of grants,
+/// releases, departures and aborts. Run with
+/// `RUSTFLAGS="--cfg taskpool_loom" cargo test -p taskpool-runtime --lib --release loom_tests`.
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Waker};
+
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::super::abort::AbortSignal;
+    use super::super::core::LockCore;
+    use super::super::options::{AsyncLockMode, AsyncLockOptions};
+    use crate::error::Error;
+
+    fn core() -> Arc<LockCore> {
+        Arc::new(LockCore::new(None))
+    }
+
+    fn wait(core: &LockCore, mode: AsyncLockMode) -> u64 {
+        core.acquire_blocking(mode, &AsyncLockOptions::default())
+            .expect("a plain request is granted")
+    }
+
+    fn assert_free(core: &LockCore) {
+        let state = core.state();
+        assert!(state.holders().is_empty(), "a holder was left behind");
+        assert_eq!(state.waiters().count(), 0, "a waiter was left behind");
+    }
+
+    /// Two blocking writers never hold the lock together, and neither waits forever.
+    #[test]
+    fn exclusive_holders_never_overlap() {
+        loom::model(|| {
+            let core = core();
+            let inside = Arc::new(AtomicUsize::new(0));
+            let other = {
+                let (core, inside) = (core.clone(), inside.clone());
+                loom::thread::spawn(move || {
+                    let id = wait(&core, AsyncLockMode::Exclusive);
+                    assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0);
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                    core.release(id);
+                })
+            };
+            let id = wait(&core, AsyncLockMode::Exclusive);
+            assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0);
+            inside.fetch_sub(1, Ordering::SeqCst);
+            core.release(id);
+            other.join().unwrap();
+            assert_free(&core);
+        });
+    }
+
+    /// A reader and a writer: the writer never sees a reader inside; both finish.
+    #[test]
+    fn a_reader_and_a_writer_exclude_each_other() {
+        loom::model(|| {
+            let core = core();
+            let readers = Arc::new(AtomicUsize::new(0));
+            let reader = {
+                let (core, readers) = (core.clone(), readers.clone());
+                loom::thread::spawn(move || {
+                    let id = wait(&core, AsyncLockMode::Shared);
+                    readers.fetch_add(1, Ordering::SeqCst);
+                    readers.fetch_sub(1, Ordering::SeqCst);
+                    core.release(id);
+                })
+            };
+            let id = wait(&core, AsyncLockMode::Exclusive);
+            assert_eq!(readers.load(Ordering::SeqCst), 0, "a reader inside a write");
+            core.release(id);
+            reader.join().unwrap();
+            assert_free(&core);
+        });
+    }
+
+    /// A release racing a departing async waiter (polled once, then dropped) and a blocked
+    /// thread behind it: whatever the order, the blocked thread is woken and gets the lock.
+    #[test]
+    fn a_departure_racing_a_release_loses_no_wakeup() {
+        loom::model(|| {
+            let core = core();
+            let held = core.try_acquire(AsyncLockMode::Exclusive).unwrap();
+            let departing = {
+                let core = core.clone();
+                loom::thread::spawn(move || {
+                    let mut request =
+                        pin!(core.acquire(AsyncLockMode::Exclusive, AsyncLockOptions::default()));
+                    let mut cx = Context::from_waker(Waker::noop());
+                    if let Poll::Ready(granted) = request.as_mut().poll(&mut cx) {
+                        core.release(granted.unwrap());
+                    }
+                })
+            };
+            let blocked = {
+                let core = core.clone();
+                loom::thread::spawn(move || {
+                    let id = wait(&core, AsyncLockMode::Exclusive);
+                    core.release(id);
+                })
+            };
+            core.release(held);
+            departing.join().unwrap();
+            blocked.join().unwrap();
+            assert_free(&core);
+        });
+    }
+
+    /// An abort racing the release: the waiter ends with the lock or with `LockAborted`, and
+    /// the lock ends free either way.
+    #[test]
+    fn an_abort_racing_a_release_settles_once() {
+        loom::model(|| {
+            let core = core();
+            let signal = AbortSignal::new();
+            let held = core.try_acquire(AsyncLockMode::Exclusive).unwrap();
+            let waiter = {
+                let (core, signal) = (core.clone(), signal.clone());
+                loom::thread::spawn(move || {
+                    let options = AsyncLockOptions::new().signal(signal);
+                    match core.acquire_blocking(AsyncLockMode::Shared, &options) {
+                        Ok(id) => core.release(id),
+                        Err(error) => assert!(matches!(error, Error::LockAborted { .. })),
+                    }
+                })
+            };
+            signal.abort("model");
+            core.release(held);
+            waiter.join().unwrap();
+            assert_free(&core);
+        });
+    }
+}
