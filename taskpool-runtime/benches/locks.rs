@@ -1,6 +1,7 @@
 //! `locks`: `taskpool::AsyncLock` against `tokio::sync::RwLock` and `parking_lot::RwLock`.
 //!
-//! Run with `cargo bench -p taskpool-runtime --bench locks`. Set `BENCH_ROUNDS` (default 5).
+//! Run with `cargo bench -p taskpool-runtime --bench locks`. Set `BENCH_ROUNDS` (default 7).
+//! Each round runs every subject once, in turn; the table shows medians.
 //!
 //! Scenarios, each an acquire + release around a one-integer update (exclusive) or read
 //! (shared), reported as nanoseconds per acquire/release pair (median of the rounds):
@@ -11,7 +12,8 @@
 //!    `lock_async()` / `lock_shared_async()` against tokio's `write()` / `read()` (parking_lot
 //!    has no async form).
 //! 3. **contended, blocking**: `CONTENDING_THREADS` threads on the 2-core machine hammer one
-//!    lock, exclusive only, then shared only; ns per operation = wall time / all operations.
+//!    lock, exclusive only, then shared only; ns per operation = the span from the first
+//!    thread's start to the last one's end / all operations.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -24,8 +26,8 @@ use taskpool::AsyncLock;
 
 const UNCONTENDED_OPS: u64 = 200_000;
 const CONTENDING_THREADS: u64 = 4;
-const CONTENDED_OPS_PER_THREAD: u64 = 25_000;
-const DEFAULT_ROUNDS: usize = 5;
+const CONTENDED_OPS_PER_THREAD: u64 = 100_000;
+const DEFAULT_ROUNDS: usize = 7;
 
 /// Polls a future that must be ready at once.
 fn ready<F: Future>(future: F) -> F::Output {
@@ -135,27 +137,29 @@ fn uncontended(subject: &dyn Subject, op: Op) -> Option<f64> {
     Some(start.elapsed().as_nanos() as f64 / UNCONTENDED_OPS as f64)
 }
 
-/// ns per operation (wall time / all operations) with `CONTENDING_THREADS` threads.
+/// ns per operation with `CONTENDING_THREADS` threads: from the first thread's start to the
+/// last thread's end, divided by all operations. Each thread reads the clock itself, so a
+/// descheduled main thread cannot shrink the window.
 fn contended(subject: Arc<dyn Subject>, op: Op) -> f64 {
-    let barrier = Arc::new(Barrier::new(CONTENDING_THREADS as usize + 1));
+    let barrier = Arc::new(Barrier::new(CONTENDING_THREADS as usize));
     let threads: Vec<_> = (0..CONTENDING_THREADS)
         .map(|_| {
             let (subject, barrier) = (subject.clone(), barrier.clone());
             std::thread::spawn(move || {
                 barrier.wait();
+                let start = Instant::now();
                 for _ in 0..CONTENDED_OPS_PER_THREAD {
                     run_op(&*subject, op);
                 }
+                (start, Instant::now())
             })
         })
         .collect();
-    barrier.wait();
-    let start = Instant::now();
-    for thread in threads {
-        thread.join().unwrap();
-    }
+    let spans: Vec<(Instant, Instant)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let first = spans.iter().map(|s| s.0).min().expect("threads ran");
+    let last = spans.iter().map(|s| s.1).max().expect("threads ran");
     let total = CONTENDING_THREADS * CONTENDED_OPS_PER_THREAD;
-    start.elapsed().as_nanos() as f64 / total as f64
+    (last - first).as_nanos() as f64 / total as f64
 }
 
 fn median(mut samples: Vec<f64>) -> f64 {
@@ -197,23 +201,25 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|");
     for (title, op, is_contended) in scenarios {
-        let mut figures: Vec<Option<f64>> = Vec::new();
-        for (_, subject) in &subjects {
-            let mut samples = Vec::new();
-            for _ in 0..rounds {
+        // Rounds interleave the subjects, so slow drifts of a shared machine hit all alike.
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); subjects.len()];
+        for _ in 0..rounds {
+            for (at, (_, subject)) in subjects.iter().enumerate() {
                 let sample = if is_contended {
                     Some(contended(subject.clone(), op))
                 } else {
                     uncontended(&**subject, op)
                 };
-                match sample {
-                    Some(ns) => samples.push(ns),
-                    None => break,
+                if let Some(ns) = sample {
+                    samples[at].push(ns);
                 }
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::sleep(Duration::from_millis(2));
             }
-            figures.push((!samples.is_empty()).then(|| median(samples)));
         }
+        let figures: Vec<Option<f64>> = samples
+            .into_iter()
+            .map(|samples| (!samples.is_empty()).then(|| median(samples)))
+            .collect();
         let cell = |figure: Option<f64>| match figure {
             Some(ns) => format!("{ns:.0} ns"),
             None => String::from("—"),

@@ -16,6 +16,7 @@ use super::options::{AsyncLockMode, AsyncLockOptions};
 use super::state::{LockState, Policy, Polled, RequestId, Requested};
 use super::who::Who;
 use crate::error::{Error, Result};
+use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, Condvar, Mutex, lock};
 use crate::time::{Sleep, deadline_after, sleep};
 
@@ -230,16 +231,29 @@ enum Outcome {
 
 /// Wakes one blocked thread: the waker of a blocking request. A wake that comes before the
 /// park is kept, so none is lost.
+///
+/// Before it sleeps, `park` spins briefly on an atomic hint of the flag (and yields a few
+/// times): under contention the turn often comes within a few hundred nanoseconds, and sleeping
+/// on the condition variable would cost two system calls and a context switch per hand-over.
 pub(crate) struct Parker {
     notified: Mutex<bool>,
     wakeup: Condvar,
+    /// Set by `wake` before it takes the mutex: what the spin watches.
+    hint: AtomicBool,
 }
+
+/// Rounds of spinning (doubling each round) and then yielding before a parker sleeps.
+#[cfg(not(taskpool_loom))]
+const SPIN_ROUNDS: u32 = 6;
+#[cfg(not(taskpool_loom))]
+const YIELD_ROUNDS: u32 = 4;
 
 impl Default for Parker {
     fn default() -> Parker {
         Parker {
             notified: Mutex::new(false),
             wakeup: Condvar::new(),
+            hint: AtomicBool::new(false),
         }
     }
 }
@@ -247,6 +261,7 @@ impl Default for Parker {
 impl Parker {
     /// Sleeps until woken, or for at most `timeout`; consumes the wake.
     pub(crate) fn park(&self, timeout: Option<Duration>) {
+        self.spin();
         let mut notified = lock(&self.notified);
         if !*notified {
             notified = match timeout {
@@ -261,7 +276,29 @@ impl Parker {
             };
         }
         *notified = false;
+        self.hint.store(false, Ordering::Relaxed);
     }
+
+    /// Waits briefly for the hint, without sleeping.
+    #[cfg(not(taskpool_loom))]
+    fn spin(&self) {
+        for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
+            if self.hint.load(Ordering::Acquire) {
+                return;
+            }
+            if round < SPIN_ROUNDS {
+                for _ in 0..1u32 << round {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// The model checks explore every interleaving instead.
+    #[cfg(taskpool_loom)]
+    fn spin(&self) {}
 }
 
 impl Wake for Parker {
@@ -270,6 +307,7 @@ impl Wake for Parker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
+        self.hint.store(true, Ordering::Release);
         *lock(&self.notified) = true;
         self.wakeup.notify_one();
     }
