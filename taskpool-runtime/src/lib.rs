@@ -30,6 +30,7 @@ mod function;
 mod handle;
 mod info;
 mod locks;
+mod lru;
 mod panic;
 mod pool;
 mod priority;
@@ -56,6 +57,7 @@ pub use locks::{
     AsyncLockOptions, AsyncLockSharedGuard, AsyncLockState, ConditionVariable, CondvarWait,
     CondvarWaitFor, LockFuture, LockWithFuture, SharedLockFuture, SharedLockWithFuture,
 };
+pub use lru::{DEFAULT_LRU_CAPACITY, SendableLruCache};
 pub use pool::{TaskPool, TaskPoolBuilder, default_max_threads};
 pub use priority::Priority;
 pub use registry::{duplicate_functions, registered_functions};
