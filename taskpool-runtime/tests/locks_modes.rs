@@ -316,3 +316,39 @@ fn a_blocking_writer_on_the_only_worker_waits_for_an_async_reader_that_resumes_e
     let held = &table.rows.state().held;
     assert!(held.is_empty());
 }
+
+#[test]
+fn new_writers_overtake_a_woken_writer_that_has_not_run_a_bounded_number_of_times() {
+    let lock = AsyncLock::new(0);
+    let held = lock.lock();
+    let mut woken_writer = Probe::new(lock.lock_async()).pending();
+    drop(held);
+    assert_eq!(woken_writer.wakes(), 1);
+    let mut reader = Probe::new(lock.lock_shared_async());
+    assert!(
+        reader.poll().is_pending(),
+        "a new reader never overtakes a writer"
+    );
+    let mut overtakes = 0;
+    let mut queued = loop {
+        let mut newcomer = Probe::new(lock.lock_async());
+        match newcomer.poll() {
+            std::task::Poll::Ready(mut guard) => {
+                *guard += 1;
+                overtakes += 1;
+                assert!(overtakes <= 64, "overtaking is bounded");
+            }
+            std::task::Poll::Pending => break newcomer,
+        }
+    };
+    assert_eq!(overtakes, 64);
+    assert_eq!(woken_writer.wakes(), 1, "not woken again before it ran");
+    let guard = woken_writer.ready();
+    assert_eq!(*guard, 64);
+    drop(guard);
+    assert_eq!(reader.wakes(), 1, "the reader queued first goes next");
+    assert_eq!(queued.wakes(), 0);
+    drop(reader.ready());
+    assert_eq!(queued.wakes(), 1);
+    drop(queued.ready());
+}

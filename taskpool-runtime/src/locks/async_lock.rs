@@ -36,8 +36,10 @@ use crate::sync::{Arc, Mutex, lock};
 /// * **Fair**: requests are served in arrival order. Shared requests at the front of the queue
 ///   go together; a shared request that arrives while an exclusive one waits queues behind it,
 ///   so readers never starve a writer (ArkTS's `AsyncLockMode` example). When its turn comes a
-///   waiter is woken and takes the lock as soon as it runs; only a try (`try_lock`,
-///   `is_available`) may take a free lock before a woken waiter has run.
+///   waiter is woken and takes the lock as soon as it runs. Before it has run, a try
+///   (`try_lock`, `is_available`) may take the free lock, and so may a new exclusive request,
+///   at most 64 times per waiter (bounded overtaking: without it, every hand-over under
+///   contention would cost a context switch).
 /// * **Safe inside pool tasks**: a blocking `lock` in a pool task counts its thread as blocked
 ///   (as `TaskHandle::wait` does), so the pool may add a thread to resume an `async` holder.
 ///   Prefer the `async` forms in `async fn` tasks: they free the thread meanwhile.

@@ -15,6 +15,13 @@
 //!   it runs ([`LockState::poll`]). The lock is reserved for them, not handed over: a woken
 //!   waiter holds nothing until it runs, so a snapshot never shows a holder that is in fact
 //!   still waiting for a thread.
+//! * **Bounded overtaking.** A new exclusive request may take a free lock reserved for a woken
+//!   exclusive waiter that has not run yet, at most [`OVERTAKE_LIMIT`] times per waiter; after
+//!   that it queues. Without it, under contention every hand-over would need the next holder to
+//!   be scheduled while the releasing thread, asking again, goes to sleep: a context switch per
+//!   acquisition. Shared requests never overtake an exclusive one.
+//! * **Woken once.** A waiter is woken when it becomes eligible and not again until it has run
+//!   (a blocked thread's wake-up costs a system call).
 //! * **Tries never wait.** A try ([`Policy::Try`]: `try_lock`, `is_available`, a zero timeout) is
 //!   granted if no holder conflicts — it may take a free lock reserved for a woken waiter that
 //!   has not run yet — except that a shared try yields to any waiting exclusive request, so
@@ -74,7 +81,15 @@ pub(crate) struct Entry {
 struct Waiter {
     entry: Entry,
     waker: Waker,
+    /// Woken and not run since: no need to wake it again.
+    woken: bool,
+    /// How often a new exclusive request took the lock while this waiter's turn had come.
+    passed: u32,
 }
+
+/// How often new exclusive requests may take a free lock reserved for a woken exclusive waiter
+/// that has not run yet, before they must queue behind it (bounded overtaking: see the rules).
+pub(crate) const OVERTAKE_LIMIT: u32 = 64;
 
 /// Holders and waiters of one lock.
 #[derive(Debug, Default)]
@@ -177,6 +192,23 @@ impl LockState {
                         .iter()
                         .all(|waiter| waiter.entry.mode == AsyncLockMode::Shared);
                 if all_shared_eligible {
+                    return self.grant(mode, who);
+                }
+                // A new exclusive request may take a free lock reserved for a woken exclusive
+                // waiter that has not run yet, a bounded number of times: that waiter is
+                // probably still waking up, and making this caller sleep too would turn every
+                // hand-over into a context switch (a lock convoy).
+                let overtakes = mode == AsyncLockMode::Exclusive
+                    && self.holders.is_empty()
+                    && self.queue.front().is_some_and(|front| {
+                        front.entry.mode == AsyncLockMode::Exclusive
+                            && front.woken
+                            && front.passed < OVERTAKE_LIMIT
+                    });
+                if overtakes {
+                    if let Some(front) = self.queue.front_mut() {
+                        front.passed += 1;
+                    }
                     self.grant(mode, who)
                 } else {
                     self.enqueue(mode, who, waker())
@@ -190,6 +222,8 @@ impl LockState {
         self.queue.push_back(Waiter {
             entry: Entry { id, mode, who },
             waker,
+            woken: false,
+            passed: 0,
         });
         Requested::Queued(id)
     }
@@ -208,10 +242,11 @@ impl LockState {
             });
             return Polled::Granted;
         }
+        let waiter = &mut self.queue[at];
+        waiter.woken = false;
         if let Some(waker) = waker {
-            let registered = &mut self.queue[at].waker;
-            if !registered.will_wake(waker) {
-                *registered = waker.clone();
+            if !waiter.waker.will_wake(waker) {
+                waiter.waker = waker.clone();
             }
         }
         Polled::Waiting
@@ -246,13 +281,18 @@ impl LockState {
         self.wakers(from..self.eligible())
     }
 
-    fn wakers(&self, range: std::ops::Range<usize>) -> Vec<Waker> {
+    /// The wakers of the waiters in `range` that were not woken since they last ran.
+    fn wakers(&mut self, range: std::ops::Range<usize>) -> Vec<Waker> {
         if range.start >= range.end {
             return Vec::new();
         }
         self.queue
-            .range(range)
-            .map(|waiter| waiter.waker.clone())
+            .range_mut(range)
+            .filter(|waiter| !waiter.woken)
+            .map(|waiter| {
+                waiter.woken = true;
+                waiter.waker.clone()
+            })
             .collect()
     }
 }
