@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::async_lock::AsyncLockGuard;
 use super::core::Parker;
 use super::named;
+use crate::sendable::Sendable;
 use crate::shared::Shared;
 use crate::sync::{Arc, Mutex, lock};
 use crate::time::{Sleep, deadline_after, sleep};
@@ -398,7 +399,7 @@ impl<'de> Deserialize<'de> for ConditionVariable {
     }
 }
 
-impl crate::sendable::Sendable for ConditionVariable {}
+impl Sendable for ConditionVariable {}
 
 /// A place in a condition variable's queue; leaving it without completing passes a
 /// `notify_one` on.
