@@ -352,3 +352,37 @@ fn new_writers_overtake_a_woken_writer_that_has_not_run_a_bounded_number_of_time
     assert_eq!(queued.wakes(), 1);
     drop(queued.ready());
 }
+
+#[concurrent]
+fn panic_while_holding(table: Shared<Table>, exclusive: bool) {
+    let access = if exclusive {
+        AsyncLockAccess::Exclusive(table.rows.lock())
+    } else {
+        AsyncLockAccess::Shared(table.rows.lock_shared())
+    };
+    if let AsyncLockAccess::Exclusive(mut guard) = access {
+        guard.push(9);
+        panic!("a task panics while it holds the lock exclusively");
+    }
+    panic!("a task panics while it holds a share of the lock");
+}
+
+#[test]
+fn a_pool_task_that_panics_while_holding_the_lock_releases_it() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let table = Shared::new(Table {
+        rows: AsyncLock::new(Vec::new()),
+    });
+    for exclusive in [false, true] {
+        let outcome = pool
+            .run(panic_while_holding, (table.clone(), exclusive))
+            .wait();
+        assert!(
+            matches!(outcome, Err(taskpool::Error::Panicked { .. })),
+            "{outcome:?}"
+        );
+        let state = table.rows.state();
+        assert!(state.held.is_empty() && state.pending.is_empty(), "{state}");
+    }
+    assert_eq!(*table.rows.lock_shared(), [9]);
+}
