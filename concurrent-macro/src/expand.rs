@@ -5,19 +5,50 @@
 //! * the function itself, renamed `__concurrent_add` and `#[doc(hidden)]`;
 //! * `pub struct add;`, a zero-sized value that derefs to `fn(i32, i32) -> i32`, so `add(1, 2)`
 //!   still calls the function directly;
-//! * `add::task(a, b)`, which binds the arguments in a `taskpool::Task`;
-//! * `impl taskpool::ConcurrentFunction for add`;
-//! * a registry entry, so the function can be found by its stable name;
-//! * type-level assertions that every argument and the result are `Transferable`, each spanned at
-//!   the type it checks, for what the syntactic rules cannot see.
+//! * in an anonymous `const _: () = { .. };` block:
+//!   * `add::task(a, b)`, which binds the arguments in a `taskpool::Task`;
+//!   * `impl taskpool::ConcurrentFunction for add`;
+//!   * the type-level helpers below, and assertions that every argument and the result are owned
+//!     and `Transferable`, each spanned at the type it checks, for what the syntactic rules
+//!     cannot see (a type alias, a type from a macro);
+//! * a registry entry, so the function can be found by its stable name.
+//!
+//! # Names
+//!
+//! No name the expansion introduces can collide with the user's code:
+//!
+//! * at module level there are only the function's own name and `__concurrent_<name>`;
+//!   validation reserves the `__concurrent_` and `__taskpool` prefixes for function names;
+//! * every item inside the anonymous block is `__taskpool`-prefixed (`__TaskpoolProbe`,
+//!   `__taskpool_assert_transferable`, …): the block also holds the user's tokens (the function's
+//!   name as a type *and* as a value, the signature's types), which would find a block item first;
+//! * every local binding and parameter (`__taskpool_args`, `__taskpool_argN`,
+//!   `__taskpool_formatter`, the helpers' own) has that prefix *and* a `Span::mixed_site()` span.
+//!   The prefix is what protects it from the function's unit struct: a pattern that names a unit
+//!   struct in scope matches it instead of binding, whatever the hygiene of the pattern's span;
+//! * every other path is fully qualified (`::core::…`, `::std::…`, `::taskpool::…`), primitive
+//!   types included (`::core::primitive::u8`).
+//!
+//! # Type-level classification
+//!
+//! A macro sees tokens, not types: `type BankResult<T> = Result<T, BankError>` and
+//! `type R = &'static i32` look like any other path. The helpers classify the *resolved* type at
+//! the expansion site, where the signature is concrete (no generics are allowed): an inherent
+//! associated const of `__TaskpoolProbe<Result<T, E>>` (or `<&T>`) takes precedence over the
+//! trait's default, and the value picks an impl through a const generic argument. So a `Result`
+//! behind any alias is a fallible function, and a reference behind an alias is reported once,
+//! with an "owned type" message, instead of as a missing `Serialize`: it is stored as `()` in
+//! `Args` (or yields `()` as `Output`), so the trait's `Transferable` bounds add nothing. Only a
+//! reference at the top of the type is seen this way (`Vec<&'static str>` behind an alias still
+//! fails on serde's bounds).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{FnArg, Pat, ReturnType, Type};
 
 use crate::parse::ConcurrentFn;
-use crate::types::is_result;
 
 /// Generates the task machinery around a function that passed validation.
 pub fn expand(function: &ConcurrentFn) -> TokenStream {
@@ -25,8 +56,8 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
     let sig = &item.sig;
     let vis = &item.vis;
     let name = &sig.ident;
-    let name_str = name.to_string();
-    let hidden = format_ident!("__concurrent_{}", name);
+    let name_str = name.unraw().to_string();
+    let hidden = format_ident!("__concurrent_{}", name_str);
     let is_async = sig.asyncness.is_some();
 
     // `cfg` attributes go on every generated item; doc attributes also describe the value.
@@ -52,84 +83,70 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
             FnArg::Receiver(_) => None,
         })
         .collect();
-    // Names for the `task` constructor: the parameter's own name when it is a plain identifier.
-    let arg_names: Vec<syn::Ident> = sig
-        .inputs
-        .iter()
-        .enumerate()
-        .filter_map(|(index, input)| match input {
-            FnArg::Typed(typed) => Some(match &*typed.pat {
-                Pat::Ident(pat) if pat.subpat.is_none() => {
-                    syn::Ident::new(&pat.ident.to_string(), Span::call_site())
-                }
-                _ => format_ident!("arg{}", index),
-            }),
-            FnArg::Receiver(_) => None,
-        })
-        .collect();
-    // A generated `argN` must not collide with a parameter that is really called `argN`.
-    let arg_names: Vec<syn::Ident> = if has_duplicates(&arg_names) {
-        (0..arg_names.len())
-            .map(|index| format_ident!("__arg{}", index))
-            .collect()
-    } else {
-        arg_names
-    };
-    let locals: Vec<syn::Ident> = (0..arg_types.len())
-        .map(|index| format_ident!("__arg{}", index))
-        .collect();
+    let arg_names = task_param_names(sig);
+    let locals: Vec<syn::Ident> = (0..arg_types.len()).map(generated_arg).collect();
+    let args = mixed("__taskpool_args");
+    let formatter = mixed("__taskpool_formatter");
 
     let ret: TokenStream = match &sig.output {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => quote!(#ty),
     };
-    let fallible = is_result(&sig.output);
-    let output = if fallible {
-        quote!(<#ret as ::taskpool::Fallible>::Ok)
-    } else {
-        ret.clone()
+    let ret_span = match &sig.output {
+        ReturnType::Default => Span::call_site(),
+        ReturnType::Type(_, ty) => ty.span(),
     };
-    let args_tuple = quote!((#(#arg_types,)*));
 
-    let call = quote!(#hidden(#(#locals),*));
-    let invoke_body = match (is_async, fallible) {
-        (false, false) => quote! {
-            ::taskpool::Invocation::Ready(::core::result::Result::Ok(#call))
-        },
-        (false, true) => quote! {
-            ::taskpool::Invocation::Ready(::taskpool::Fallible::into_task_result(#call))
-        },
-        (true, false) => quote! {
+    // `<__TaskpoolArg<{ borrowed? }, T> as __TaskpoolSlot>`: how each argument is stored.
+    let slots: Vec<TokenStream> = arg_types
+        .iter()
+        .map(|ty| {
+            quote_spanned! {ty.span()=>
+                <__TaskpoolArg<{ __TaskpoolProbe::<#ty>::BORROWED }, #ty> as __TaskpoolSlot>
+            }
+        })
+        .collect();
+    // `<__TaskpoolRet<{ kind }, R> as __TaskpoolOutcome>`: what the task yields.
+    let outcome = quote_spanned! {ret_span=>
+        <__TaskpoolRet<{ __TaskpoolProbe::<#ret>::KIND }, #ret> as __TaskpoolOutcome>
+    };
+    let output = quote_spanned! {ret_span=> #outcome::Output};
+    let fail = quote_spanned! {ret_span=> __taskpool_fail};
+
+    let call = quote!(#hidden(#(#slots::take(#locals)),*));
+    let invoke_body = if is_async {
+        quote! {
             ::taskpool::Invocation::Pending(::std::boxed::Box::pin(async move {
-                ::core::result::Result::Ok(#call.await)
+                #outcome::settle(#call.await, #fail)
             }))
-        },
-        (true, true) => quote! {
-            ::taskpool::Invocation::Pending(::std::boxed::Box::pin(async move {
-                ::taskpool::Fallible::into_task_result(#call.await)
-            }))
-        },
+        }
+    } else {
+        quote! {
+            ::taskpool::Invocation::Ready(#outcome::settle(#call, #fail))
+        }
     };
 
     let (target, pointer) = if is_async {
         (
             quote!(fn(#(#arg_types),*) -> ::taskpool::BoxFuture<#ret>),
-            quote!(|#(#locals),*| ::std::boxed::Box::pin(#call)),
+            quote!(|#(#locals),*| ::std::boxed::Box::pin(#hidden(#(#locals),*))),
         )
     } else {
         (quote!(fn(#(#arg_types),*) -> #ret), quote!(#hidden))
     };
 
     // Type-level checks, each spanned at the type it checks so the error points there.
-    let arg_checks = arg_types.iter().map(|ty| {
+    let arg_checks = arg_types.iter().zip(&slots).map(|(ty, slot)| {
         quote_spanned! {ty.span()=>
-            __assert_transferable::<#ty>();
+            __taskpool_assert_owned_argument::<#slot::Checked>();
+            __taskpool_assert_transferable::<#slot::Stored>();
         }
     });
     let output_check = match &sig.output {
         ReturnType::Default => quote!(),
         ReturnType::Type(_, ty) => quote_spanned! {ty.span()=>
-            __assert_transferable::<#output>();
+            __taskpool_assert_owned_result::<#outcome::Checked>();
+            __taskpool_assert_transferable::<#output>();
         },
     };
 
@@ -151,6 +168,7 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
     } else {
         quote!()
     };
+    let helpers = helpers();
 
     quote! {
         #(#cfgs)*
@@ -160,15 +178,15 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
         #(#docs)*
         #default_doc
         #async_doc
-        #[allow(non_camel_case_types)]
-        #[derive(Clone, Copy)]
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        #[derive(::core::clone::Clone, ::core::marker::Copy)]
         #(#cfgs)*
         #vis struct #name;
 
         #(#cfgs)*
         impl ::core::fmt::Debug for #name {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.write_str(#debug_name)
+            fn fmt(&self, #formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                #formatter.write_str(#debug_name)
             }
         }
 
@@ -176,49 +194,48 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
         impl ::core::ops::Deref for #name {
             type Target = #target;
             fn deref(&self) -> &Self::Target {
-                static __FUNCTION: #target = #pointer;
-                &__FUNCTION
+                static __TASKPOOL_FUNCTION: #target = #pointer;
+                &__TASKPOOL_FUNCTION
             }
         }
 
         #(#cfgs)*
-        impl #name {
-            #[doc = #task_doc]
-            #[allow(clippy::too_many_arguments, dead_code)]
-            #vis fn task(#(#arg_names: #arg_types),*)
-                -> ::taskpool::Task<<#name as ::taskpool::ConcurrentFunction>::Output>
-            {
-                ::taskpool::Task::new(#name, (#(#arg_names,)*))
-            }
-        }
-
-        #(#cfgs)*
-        impl ::taskpool::ConcurrentFunction for #name {
-            type Args = #args_tuple;
-            type Output = #output;
-            const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", #name_str);
-            fn invoke(args: Self::Args) -> ::taskpool::Invocation<Self::Output> {
-                let (#(#locals,)*) = args;
-                #invoke_body
-            }
-            // Clone the arguments for each run when they are `Clone` (a `Shared<T>` stays
-            // shared), otherwise copy them through serde: the `&&Copier` receiver selects.
-            #[allow(clippy::needless_borrow)]
-            fn copy_args(
-                args: &Self::Args,
-            ) -> ::core::result::Result<Self::Args, ::taskpool::Error> {
-                #[allow(unused_imports)]
-                use ::taskpool::__private::{ViaClone as _, ViaSerde as _};
-                (&&::taskpool::__private::Copier(args))
-                    .copy_args(::taskpool::__private::by_serialization::<Self>)
-            }
-        }
-
-        #(#cfgs)*
+        #[allow(non_camel_case_types, non_snake_case, dead_code, unreachable_code)]
         const _: () = {
-            fn __assert_transferable<T: ::taskpool::Transferable>() {}
-            #[allow(dead_code)]
-            fn __check() {
+            #helpers
+
+            impl #name {
+                #[doc = #task_doc]
+                #[allow(clippy::too_many_arguments, clippy::self_named_constructors, dead_code)]
+                #vis fn task(#(#arg_names: #arg_types),*)
+                    -> ::taskpool::Task<<#name as ::taskpool::ConcurrentFunction>::Output>
+                {
+                    ::taskpool::Task::new(#name, (#(#slots::store(#arg_names),)*))
+                }
+            }
+
+            impl ::taskpool::ConcurrentFunction for #name {
+                type Args = (#(#slots::Stored,)*);
+                type Output = #output;
+                const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", #name_str);
+                fn invoke(#args: Self::Args) -> ::taskpool::Invocation<Self::Output> {
+                    let (#(#locals,)*) = #args;
+                    #invoke_body
+                }
+                // Clone the arguments for each run when they are `Clone` (a `Shared<T>` stays
+                // shared), otherwise copy them through serde: the `&&Copier` receiver selects.
+                #[allow(clippy::needless_borrow)]
+                fn copy_args(
+                    #args: &Self::Args,
+                ) -> ::core::result::Result<Self::Args, ::taskpool::Error> {
+                    #[allow(unused_imports)]
+                    use ::taskpool::__private::{ViaClone as _, ViaSerde as _};
+                    (&&::taskpool::__private::Copier(#args))
+                        .copy_args(::taskpool::__private::by_serialization::<Self>)
+                }
+            }
+
+            fn __taskpool_check() {
                 #(#arg_checks)*
                 #output_check
             }
@@ -231,7 +248,212 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
     }
 }
 
-fn has_duplicates(names: &[syn::Ident]) -> bool {
+/// An identifier that only the expansion can name: local bindings and parameters.
+fn mixed(name: &str) -> syn::Ident {
+    syn::Ident::new(name, Span::mixed_site())
+}
+
+/// The generated name of the argument at `index` (`__taskpool_arg0`, …).
+fn generated_arg(index: usize) -> syn::Ident {
+    mixed(&format!("__taskpool_arg{index}"))
+}
+
+/// Names for the parameters of `name::task`: the parameter's own name when it is a plain
+/// identifier (it shows in the documentation), a generated one for any other pattern.
+///
+/// A parameter's own name is safe: the function binds it too, and validation rejects a binding
+/// named like the function. Generated names have the reserved prefix; if they would repeat a
+/// parameter's own name, every parameter gets a generated one.
+fn task_param_names(sig: &syn::Signature) -> Vec<syn::Ident> {
+    let names: Vec<syn::Ident> = sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            FnArg::Typed(typed) => Some(&*typed.pat),
+            FnArg::Receiver(_) => None,
+        })
+        .enumerate()
+        .map(|(index, pat)| match pat {
+            Pat::Ident(pat) if pat.subpat.is_none() => {
+                let mut name = pat.ident.clone();
+                name.set_span(Span::mixed_site().located_at(name.span()));
+                name
+            }
+            _ => generated_arg(index),
+        })
+        .collect();
     let mut seen = std::collections::HashSet::new();
-    names.iter().any(|name| !seen.insert(name.to_string()))
+    if names.iter().all(|name| seen.insert(name.to_string())) {
+        names
+    } else {
+        (0..names.len()).map(generated_arg).collect()
+    }
+}
+
+/// The type-level helpers, defined anew inside each expansion's anonymous block (they are not
+/// nameable from outside it, so they cannot collide with anything).
+fn helpers() -> TokenStream {
+    let given = mixed("__taskpool_given");
+    let stored = mixed("__taskpool_stored");
+    let returned = mixed("__taskpool_returned");
+    let fail = mixed("__taskpool_on_error");
+    let error = mixed("__taskpool_error");
+    quote! {
+        /// Classifies a resolved type: the inherent consts below win over the trait's defaults.
+        pub struct __TaskpoolProbe<T: ?::core::marker::Sized>(::core::marker::PhantomData<T>);
+        impl<T, E> __TaskpoolProbe<::core::result::Result<T, E>> {
+            pub const KIND: ::core::primitive::u8 = 1;
+        }
+        impl<T: ?::core::marker::Sized> __TaskpoolProbe<&T> {
+            pub const KIND: ::core::primitive::u8 = 2;
+            pub const BORROWED: ::core::primitive::bool = true;
+        }
+        impl<T: ?::core::marker::Sized> __TaskpoolProbe<&mut T> {
+            pub const KIND: ::core::primitive::u8 = 2;
+            pub const BORROWED: ::core::primitive::bool = true;
+        }
+        pub trait __TaskpoolPlain {
+            /// 0: a plain value; 1: a `Result`; 2: a reference.
+            const KIND: ::core::primitive::u8 = 0;
+            /// Whether the type is a reference.
+            const BORROWED: ::core::primitive::bool = false;
+        }
+        impl<T: ?::core::marker::Sized> __TaskpoolPlain for __TaskpoolProbe<T> {}
+
+        /// An argument: stored as itself, or (a reference, already reported) as `()`.
+        pub struct __TaskpoolArg<const BORROWED: ::core::primitive::bool, T>(
+            ::core::marker::PhantomData<T>,
+        );
+        pub trait __TaskpoolSlot {
+            type Given;
+            type Stored;
+            type Checked: ?::core::marker::Sized;
+            fn store(#given: Self::Given) -> Self::Stored;
+            fn take(#stored: Self::Stored) -> Self::Given;
+        }
+        impl<T> __TaskpoolSlot for __TaskpoolArg<false, T> {
+            type Given = T;
+            type Stored = T;
+            type Checked = ();
+            fn store(#given: T) -> T {
+                #given
+            }
+            fn take(#stored: T) -> T {
+                #stored
+            }
+        }
+        impl<T> __TaskpoolSlot for __TaskpoolArg<true, T> {
+            type Given = T;
+            type Stored = ();
+            type Checked = T;
+            fn store(_: T) {}
+            fn take(_: ()) -> T {
+                ::core::unreachable!()
+            }
+        }
+
+        /// The result: a plain value, a `Result` (whose `Err` fails the task), or a reference
+        /// (already reported).
+        pub struct __TaskpoolRet<const KIND: ::core::primitive::u8, R>(
+            ::core::marker::PhantomData<R>,
+        );
+        pub trait __TaskpoolOutcome {
+            type Returned;
+            type Output;
+            type Failure;
+            type Checked: ?::core::marker::Sized;
+            fn settle(
+                #returned: Self::Returned,
+                #fail: fn(Self::Failure) -> ::taskpool::Error,
+            ) -> ::core::result::Result<Self::Output, ::taskpool::Error>;
+        }
+        impl<R> __TaskpoolOutcome for __TaskpoolRet<0, R> {
+            type Returned = R;
+            type Output = R;
+            type Failure = ::std::boxed::Box<
+                dyn ::std::error::Error + ::core::marker::Send + ::core::marker::Sync,
+            >;
+            type Checked = ();
+            fn settle(
+                #returned: R,
+                _: fn(Self::Failure) -> ::taskpool::Error,
+            ) -> ::core::result::Result<R, ::taskpool::Error> {
+                ::core::result::Result::Ok(#returned)
+            }
+        }
+        impl<T, E> __TaskpoolOutcome for __TaskpoolRet<1, ::core::result::Result<T, E>> {
+            type Returned = ::core::result::Result<T, E>;
+            type Output = T;
+            type Failure = E;
+            type Checked = ();
+            fn settle(
+                #returned: ::core::result::Result<T, E>,
+                #fail: fn(E) -> ::taskpool::Error,
+            ) -> ::core::result::Result<T, ::taskpool::Error> {
+                ::core::result::Result::map_err(#returned, #fail)
+            }
+        }
+        impl<R> __TaskpoolOutcome for __TaskpoolRet<2, R> {
+            type Returned = R;
+            type Output = ();
+            type Failure = ::std::boxed::Box<
+                dyn ::std::error::Error + ::core::marker::Send + ::core::marker::Sync,
+            >;
+            type Checked = R;
+            fn settle(
+                _: R,
+                _: fn(Self::Failure) -> ::taskpool::Error,
+            ) -> ::core::result::Result<(), ::taskpool::Error> {
+                ::core::unreachable!()
+            }
+        }
+
+        #[diagnostic::on_unimplemented(
+            message = "the error type `{Self}` cannot fail a task: it must be a `std::error::Error + Send + Sync + 'static`",
+            label = "this `Result` has the error type `{Self}`",
+            note = "a task fails with its `Err` value, converted into `Box<dyn std::error::Error + Send + Sync>`: implement `std::error::Error` for `{Self}`, or use a `String` error"
+        )]
+        pub trait __TaskpoolError {
+            fn into_task_error(self) -> ::taskpool::Error;
+        }
+        #[diagnostic::do_not_recommend]
+        impl<E> __TaskpoolError for E
+        where
+            ::core::result::Result<(), E>: ::taskpool::Fallible,
+        {
+            fn into_task_error(self) -> ::taskpool::Error {
+                match ::taskpool::Fallible::into_task_result(
+                    ::core::result::Result::<(), E>::Err(self),
+                ) {
+                    ::core::result::Result::Err(#error) => #error,
+                    ::core::result::Result::Ok(_) => ::core::unreachable!(),
+                }
+            }
+        }
+        fn __taskpool_fail<E: __TaskpoolError>(#error: E) -> ::taskpool::Error {
+            __TaskpoolError::into_task_error(#error)
+        }
+
+        #[diagnostic::on_unimplemented(
+            message = "`{Self}` is borrowed data, which cannot be a task argument: use an owned type",
+            label = "this type is a reference",
+            note = "task data moves to a worker thread and may be serialized, so it must be owned: use the owned type (`T` for `&T`, `String` for `&str`, `Vec<T>` for `&[T]`), or `Shared<T>` to share a `#[sendable]` value"
+        )]
+        pub trait __TaskpoolOwnedArgument {}
+        #[diagnostic::do_not_recommend]
+        impl __TaskpoolOwnedArgument for () {}
+        fn __taskpool_assert_owned_argument<T: ?::core::marker::Sized + __TaskpoolOwnedArgument>() {}
+
+        #[diagnostic::on_unimplemented(
+            message = "`{Self}` is borrowed data, which cannot be a task result: return an owned type",
+            label = "this type is a reference",
+            note = "a task's result moves back to the caller's thread and may be serialized, so it must be owned: return the owned type (`T` for `&T`, `String` for `&str`, `Vec<T>` for `&[T]`)"
+        )]
+        pub trait __TaskpoolOwnedResult {}
+        #[diagnostic::do_not_recommend]
+        impl __TaskpoolOwnedResult for () {}
+        fn __taskpool_assert_owned_result<T: ?::core::marker::Sized + __TaskpoolOwnedResult>() {}
+
+        fn __taskpool_assert_transferable<T: ::taskpool::Transferable>() {}
+    }
 }

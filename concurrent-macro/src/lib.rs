@@ -36,9 +36,15 @@ mod validate;
 /// Parameters and the result must be owned values that can cross threads (serializable, or
 /// `#[sendable]` in a `Shared<T>`). Methods, generics, borrowed data, `Rc`/`Cell`, closures,
 /// returned futures or handles, `unsafe`/`extern` functions, `thread_local!` and `static mut`
-/// are rejected at compile time, each with its own message. A function returning
-/// `…Result<T, E>` yields `T` and fails the task with the `E`. An `async fn` is awaited on the
-/// worker; its future must be `Send`, and calling it directly returns a boxed future.
+/// are rejected at compile time, each with its own message. A function returning a
+/// `Result<T, E>`, spelled directly or through any alias (`io::Result<T>`,
+/// `type BankResult<T> = Result<T, BankError>`), yields `T` and fails the task with the `E`,
+/// which must be a `std::error::Error + Send + Sync` (or a `String`). An `async fn` is awaited
+/// by the pool; its future must be `Send`, and calling it directly returns a boxed future.
+///
+/// The attribute makes the function's name a unit value of the module (that is what
+/// `add::task` and `Task::new(add, ..)` name), so no binding inside the function may reuse the
+/// name, and names starting with `__taskpool` or `__concurrent_` are reserved for the expansion.
 ///
 /// (These examples are compiled by the `taskpool` crate's own tests.)
 #[proc_macro_attribute]

@@ -1,10 +1,10 @@
 //! Syntactic checks of the types in a task function's signature (rules 4, 5 and 6).
 //!
 //! These checks see only what is written. A type alias that hides a reference, or a user type
-//! that holds an `Rc`, is caught later by the type-level `Transferable` assertion of the expansion.
+//! that holds an `Rc`, is caught later by the type-level assertions of the expansion.
 
 use quote::ToTokens;
-use syn::{GenericArgument, PathArguments, ReturnType, Type, TypeParamBound, TypePath};
+use syn::{GenericArgument, PathArguments, Type, TypeParamBound, TypePath};
 
 /// Accumulates errors so that every violation is reported, not only the first.
 #[derive(Default)]
@@ -96,14 +96,6 @@ pub fn last_segment(ty: &Type) -> Option<String> {
     }
 }
 
-/// True if the return type is spelled `…Result<…>` (by its last path segment).
-pub fn is_result(output: &ReturnType) -> bool {
-    match output {
-        ReturnType::Default => false,
-        ReturnType::Type(_, ty) => last_segment(ty).as_deref() == Some("Result"),
-    }
-}
-
 /// Checks one signature type, recording every violation found in it.
 pub fn check(ty: &Type, position: Position, errors: &mut Errors) {
     let role = position.role();
@@ -113,7 +105,7 @@ pub fn check(ty: &Type, position: Position, errors: &mut Errors) {
             let written = pretty(ty);
             let statik = match &reference.lifetime {
                 Some(lifetime) if lifetime.ident == "static" => {
-                    " (even a `'static` borrow: task data is moved to a worker thread and may be serialized)"
+                    " (even a `'static` borrow: task data is moved to a pool thread and may be serialized)"
                 }
                 _ => "",
             };
@@ -250,7 +242,7 @@ fn check_path(ty: &Type, path: &TypePath, position: Position, errors: &mut Error
         errors.push(
             ty,
             format!(
-                "`{written}` is a thread-local key: every worker thread has its own copy, so a task cannot use it; pass the state as an argument instead"
+                "`{written}` is a thread-local key: every pool thread has its own copy, so a task cannot use it; pass the state as an argument instead"
             ),
         );
         return;
@@ -337,7 +329,7 @@ fn return_shape_message(shape: Shape, written: &str, ty: &Type) -> String {
         Shape::Future => {
             let output = future_output(ty).unwrap_or_else(|| "T".to_owned());
             format!(
-                "a task returns a value, not a promise: `{written}` cannot be a task result; write `async fn name(..) -> {output}` instead, and the worker awaits it"
+                "a task returns a value, not a promise: `{written}` cannot be a task result; write `async fn name(..) -> {output}` instead, and the pool awaits it"
             )
         }
         Shape::Handle => {

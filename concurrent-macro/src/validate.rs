@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use quote::quote;
+use syn::ext::IdentExt;
 use syn::visit::{self, Visit};
 use syn::{FnArg, GenericParam, ReturnType, StaticMutability};
 
@@ -15,6 +16,8 @@ pub fn validate(function: &ConcurrentFn) -> syn::Result<()> {
     let item = &function.item;
     let sig = &item.sig;
     let mut errors = Errors::default();
+
+    check_reserved_name(&sig.ident, &mut errors);
 
     if let Some(unsafety) = &sig.unsafety {
         errors.push(
@@ -100,6 +103,17 @@ pub fn validate(function: &ConcurrentFn) -> syn::Result<()> {
         errors.add(error);
     }
 
+    let mut bindings = BindingsNamed {
+        name: sig.ident.unraw().to_string(),
+        errors: &mut errors,
+    };
+    for input in &sig.inputs {
+        if let FnArg::Typed(typed) = input {
+            bindings.visit_pat(&typed.pat);
+        }
+    }
+    bindings.visit_block(&item.block);
+
     let mut statics = StaticMutNames::default();
     statics.visit_block(&item.block);
     let mut body = BodyChecker {
@@ -111,6 +125,49 @@ pub fn validate(function: &ConcurrentFn) -> syn::Result<()> {
     body.visit_block(&item.block);
 
     errors.finish()
+}
+
+/// The prefixes of the names the expansion generates next to the function.
+fn check_reserved_name(ident: &syn::Ident, errors: &mut Errors) {
+    let name = ident.unraw().to_string();
+    if name.to_lowercase().starts_with("__taskpool") {
+        errors.push(
+            ident,
+            format!(
+                "`{name}` starts with `__taskpool`, a prefix reserved for the names `#[concurrent]` generates; rename the function"
+            ),
+        );
+    } else if name.starts_with("__concurrent_") {
+        errors.push(
+            ident,
+            format!(
+                "`{name}` starts with `__concurrent_`, the prefix of the hidden function `#[concurrent]` generates for each task function (`__concurrent_add` for `add`); rename the function"
+            ),
+        );
+    }
+}
+
+/// Finds bindings (parameters, `let`, closure and `match` patterns, also in nested items) named
+/// like the function. The expansion makes that name a unit struct of the module, and a pattern
+/// naming a unit struct matches it instead of binding a variable.
+struct BindingsNamed<'e> {
+    name: String,
+    errors: &'e mut Errors,
+}
+
+impl<'ast> Visit<'ast> for BindingsNamed<'_> {
+    fn visit_pat_ident(&mut self, pat: &'ast syn::PatIdent) {
+        if pat.ident.unraw() == self.name {
+            let name = &self.name;
+            self.errors.push(
+                &pat.ident,
+                format!(
+                    "a binding cannot be named `{name}` like its `#[concurrent]` function: the attribute makes `{name}` a unit value of this module (so that `{name}::task(..)` works), and a pattern with that name would match that value instead of binding a new variable; rename the binding"
+                ),
+            );
+        }
+        visit::visit_pat_ident(self, pat);
+    }
 }
 
 const SELF_TYPE: &str = "`Self` cannot be used in a `#[concurrent]` function: a task is a free function outside any `impl`; name the type explicitly";
@@ -186,7 +243,7 @@ impl<'ast> Visit<'ast> for BodyChecker<'_> {
             let bang = &mac.bang_token;
             self.errors.push(
                 quote!(#path #bang),
-                "`thread_local!` cannot be used in a `#[concurrent]` function: every worker thread has its own copy, so each run would see different state; pass the state as an argument, or share it through `Shared<T>` with an `AsyncLock`",
+                "`thread_local!` cannot be used in a `#[concurrent]` function: every pool thread has its own copy, so each run would see different state; pass the state as an argument, or share it through `Shared<T>` with an `AsyncLock`",
             );
         }
         visit::visit_macro(self, mac);
@@ -222,7 +279,7 @@ impl<'ast> Visit<'ast> for BodyChecker<'_> {
             if last.ident == "LocalKey" {
                 self.errors.push(
                     path,
-                    "`LocalKey` is a thread-local key and cannot be used in a `#[concurrent]` function: every worker thread has its own copy; pass the state as an argument instead",
+                    "`LocalKey` is a thread-local key and cannot be used in a `#[concurrent]` function: every pool thread has its own copy; pass the state as an argument instead",
                 );
             }
         }

@@ -5,6 +5,11 @@
 //! serde dependency), `impl<T> taskpool::Sendable for Point<T> where T: Transferable + Sync`,
 //! and a type-level assertion per field, spanned at the field's type, that the field is
 //! serializable and thread-safe.
+//!
+//! The expansion adds no name to the user's module: its items live in an anonymous
+//! `const _: () = { .. };` block and have the `__taskpool` prefix (the block also holds the
+//! field types, which would find a block item first), the lifetime of the deferred bounds is
+//! `'__taskpool`, and every path is fully qualified.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -22,14 +27,14 @@ pub fn expand(data: &SendableData) -> TokenStream {
 
     let fields = field_types(&input.data);
 
-    // The serde impls are bounded on the field types (under an unused `for<'__a>`, so the bounds
-    // are checked where the impls are used, not where they are defined). A field that is not
-    // serializable then leaves the type without a serde impl instead of producing a cascade of
-    // errors inside the derived code; the field check below reports it once, at the field.
+    // The serde impls are bounded on the field types (under an unused `for<'__taskpool>`, so the
+    // bounds are checked where the impls are used, not where they are defined). A field that is
+    // not serializable then leaves the type without a serde impl instead of producing a cascade
+    // of errors inside the derived code; the field check below reports it once, at the field.
     let bound = |trait_path: &str| {
         fields
             .iter()
-            .map(|ty| format!("for<'__a> {}: {trait_path}", quote!(#ty)))
+            .map(|ty| format!("for<'__taskpool> {}: {trait_path}", quote!(#ty)))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -82,13 +87,13 @@ pub fn expand(data: &SendableData) -> TokenStream {
         .make_where_clause()
         .predicates
         .push(syn::parse_quote! {
-            for<'__a> #name #ty_generics: ::taskpool::Transferable + ::core::marker::Sync
+            for<'__taskpool> #name #ty_generics: ::taskpool::Transferable + ::core::marker::Sync
         });
     let marker_where = &marker_generics.where_clause;
 
     let field_checks = fields.iter().map(|ty| {
         quote_spanned! {ty.span()=>
-            __assert_sendable_field::<#ty>();
+            __taskpool_assert_sendable_field::<#ty>();
         }
     });
 
@@ -99,9 +104,9 @@ pub fn expand(data: &SendableData) -> TokenStream {
         impl #impl_generics ::taskpool::Sendable for #name #ty_generics #marker_where {}
 
         const _: () = {
-            fn __assert_sendable_field<T: ::taskpool::__private::SendableField>() {}
+            fn __taskpool_assert_sendable_field<T: ::taskpool::__private::SendableField>() {}
             #[allow(dead_code)]
-            fn __check #impl_generics () #where_clause {
+            fn __taskpool_check #impl_generics () #where_clause {
                 #(#field_checks)*
             }
         };

@@ -3,15 +3,35 @@
 //! Run it with `cargo run --release -p taskpool-runtime --example showcase`. It shows results
 //! coming back, the start order across priority lanes, the IDLE lane waiting for a quiet pool,
 //! threads growing under load and shrinking when idle, a cancel, a panic, a time-out, an `async`
-//! task, a task descriptor crossing through JSON, and pool-info snapshots along the way.
+//! task, a task descriptor crossing through JSON, composition (a group, a sequence runner, a
+//! periodic task streaming its progress with `send_data`), and pool-info snapshots; then
+//! what the pool observed: outcome counters, per-lane wait times, and a timeline written to
+//! `target/taskpool-timeline.json` (open it in <https://ui.perfetto.dev> or `chrome://tracing`).
+//!
+//! With `cargo run --release -p taskpool-runtime --features tracing --example showcase` it also
+//! prints the `tracing` spans and events of a few runs, with a small subscriber of its own.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use taskpool::{
-    Error, Priority, Shared, Task, TaskDescriptor, TaskPool, concurrent, is_canceled, sendable,
-    sleep,
+    Error, Priority, Shared, Task, TaskDescriptor, TaskGroup, TaskPool, concurrent, is_canceled,
+    send_data, sendable, sleep,
 };
+
+/// One step of a sequence: the steps run strictly in order.
+#[concurrent]
+fn step(n: u32) -> String {
+    format!("step {n}")
+}
+
+/// A periodic job that reports its progress to the host.
+#[concurrent]
+fn progress() {
+    static DONE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let done = DONE.fetch_add(25, std::sync::atomic::Ordering::SeqCst) + 25;
+    send_data(done.min(100)).unwrap();
+}
 
 /// Which lane each task that recorded itself started from, in start order.
 static STARTS: Mutex<Vec<Priority>> = Mutex::new(Vec::new());
@@ -116,7 +136,10 @@ fn main() {
         let name = thread.name().unwrap_or("?");
         eprintln!("  (panic hook) thread '{name}' panicked: {message}");
     }));
+    #[cfg(feature = "tracing")]
+    spans::install();
     let pool = TaskPool::builder()
+        .record_timeline(100_000)
         .max_threads(4)
         .idle_timeout(Duration::from_millis(200))
         .check_interval(Duration::from_millis(50))
@@ -194,7 +217,7 @@ fn main() {
     let durations = task.durations().unwrap();
     println!(
         "  '{}' took {:?} in all: {:?} computing, {:?} awaiting\n",
-        task.name().unwrap(),
+        task.name(),
         durations.total,
         durations.cpu,
         durations.io
@@ -245,7 +268,142 @@ fn main() {
     let result = pool.execute_descriptor(&descriptor).wait().unwrap();
     println!("  result: {result}\n");
 
+    println!("8. Composition: a group, a sequence runner, a periodic task streaming progress");
+    let mut group = TaskGroup::with_name("sums");
+    for n in 1..=4 {
+        group.add(add, (n, n)).unwrap();
+    }
+    let sums = pool.execute_group(&group, Priority::High).wait().unwrap();
+    println!(
+        "  group '{}' results, in add order: {sums:?}",
+        group.name().unwrap()
+    );
+    let runner = pool.sequence_runner(Priority::Medium);
+    let steps: Vec<_> = (1..=3)
+        .map(|n| runner.execute(Task::new(step, (n,))))
+        .collect();
+    let steps: Vec<String> = steps.into_iter().map(|h| h.wait().unwrap()).collect();
+    println!("  sequence runner, strictly in order: {steps:?}");
+    let job = Task::new(progress, ());
+    let mut updates = job.data_stream::<u32>();
+    let ticker = pool
+        .execute_periodically(Duration::from_millis(5), job, Priority::Low)
+        .unwrap();
+    for percent in updates.blocking_iter() {
+        println!("  periodic progress: {percent}%");
+        if percent >= 100 {
+            break;
+        }
+    }
+    ticker.cancel().unwrap();
+    println!(
+        "  periodic task stopped after {} runs\n",
+        ticker.runs_started()
+    );
+
+    println!("9. What the pool observed");
+    #[cfg(feature = "tracing")]
+    spans::show(&pool);
+    let info = pool.info();
+    let c = info.counters;
+    println!(
+        "  runs: {} submitted, {} completed, {} failed, {} canceled, {} timed out",
+        c.submitted, c.completed, c.failed, c.canceled, c.timed_out
+    );
+    for lane in info.lanes.iter().filter(|l| l.waits.count > 0) {
+        let w = lane.waits;
+        println!(
+            "  {:?} lane: {} started, waited p50 {:?}, p99 {:?}, max {:?}",
+            lane.priority, w.count, w.p50, w.p99, w.max
+        );
+    }
+    let timeline = pool.timeline().unwrap();
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/taskpool-timeline.json");
+    let written = std::fs::create_dir_all(path.parent().unwrap())
+        .and_then(|()| std::fs::File::create(&path))
+        .map(std::io::BufWriter::new)
+        .and_then(|file| timeline.write_chrome_trace(file));
+    match written {
+        Ok(()) => println!(
+            "  timeline: {} calls and polls written to {} —\n  open it in https://ui.perfetto.dev \
+             (Open trace file) or chrome://tracing: one track per worker thread, a bar per call \
+             or poll,\n  coloured by lane, and the async task's suspensions as separate spans\n",
+            timeline.slices().len(),
+            path.display()
+        ),
+        Err(error) => println!("  timeline not written: {error}\n"),
+    }
+
     snapshot(&pool, "end");
     pool.shutdown();
     println!("pool shut down: every thread joined");
+}
+
+/// With the `tracing` feature: a tiny subscriber that prints the spans and events of the
+/// `add` runs (a real program would use `tracing-subscriber`).
+#[cfg(feature = "tracing")]
+mod spans {
+    use std::fmt::Write;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+
+    struct Text(String);
+
+    impl Visit for Text {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+
+    struct Printer;
+
+    impl Subscriber for Printer {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &Attributes<'_>) -> Id {
+            let id = NEXT.fetch_add(1, Ordering::Relaxed);
+            let mut text = Text(format!("span {id} '{}':", span.metadata().name()));
+            span.record(&mut text);
+            if text.0.contains("::add") {
+                LINES.lock().unwrap().push(text.0);
+            }
+            Id::from_u64(id)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut text = Text(String::new());
+            event.record(&mut text);
+            let parent = event.parent().map_or(0, Id::into_u64);
+            let mut lines = LINES.lock().unwrap();
+            let of_add = lines
+                .iter()
+                .any(|l| l.starts_with(&format!("span {parent} ")));
+            if of_add {
+                lines.push(format!("    event in span {parent}:{}", text.0));
+            }
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    pub fn install() {
+        tracing::subscriber::set_global_default(Printer).unwrap();
+    }
+
+    pub fn show(_pool: &taskpool::TaskPool) {
+        println!("  tracing (feature on): the spans of the `add` runs and their events");
+        for line in LINES.lock().unwrap().iter().take(12) {
+            println!("    {line}");
+        }
+    }
 }

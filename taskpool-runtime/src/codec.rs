@@ -1,4 +1,18 @@
-//! Serialized values: the two encodings, the size cap, and how values are copied per run.
+//! Serialized values: the two encodings, the size cap, the nesting limit, and how values are
+//! copied per run.
+//!
+//! Encoding and decoding never panic or abort on bad data: every failure is a 10200006 error.
+//! Beyond what `postcard` and `serde_json` check themselves, the encoders refuse what the decoders
+//! would refuse — values nested deeper than [`Payload::MAX_NESTING_DEPTH`], NaN and infinities in
+//! JSON, data over the cap — so what can be written can be read back.
+
+mod buffer;
+mod checked_ser;
+pub mod copy;
+mod formats;
+mod guarded_de;
+mod raw_json;
+mod rules;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -25,45 +39,65 @@ pub enum Encoding {
 ///
 /// let bytes = Payload::encode(&(1u32, "two".to_owned()), Encoding::Postcard).unwrap();
 /// let json = Payload::encode(&(1u32, "two".to_owned()), Encoding::Json).unwrap();
-/// assert_eq!(json.to_string(), r#"[1,"two"]"#);
+/// assert_eq!(json, Payload::Json(r#"[1,"two"]"#.to_owned()));
 /// assert_eq!(bytes.decode::<(u32, String)>().unwrap(), (1, "two".to_owned()));
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Payload {
     /// `postcard` bytes.
     Postcard(Vec<u8>),
-    /// A JSON value.
-    Json(serde_json::Value),
+    /// JSON text. [`Payload::encode`] writes it compact; equality compares the text.
+    ///
+    /// Kept as text rather than a parsed `serde_json::Value`, which takes up to 16 times the
+    /// size of the text in memory.
+    Json(#[serde(with = "raw_json")] String),
 }
 
 impl Payload {
+    /// How deep a value may nest to be encoded or decoded: every struct, enum variant, tuple,
+    /// sequence, map, newtype and `Some` is one level, the outermost value included (a tuple
+    /// variant or struct variant is two: the variant and its fields). Deeper data is refused
+    /// with 10200006 — when encoding, and when decoding, before the decoder's recursion can
+    /// overflow the stack.
+    ///
+    /// ```
+    /// use taskpool::{Encoding, Payload};
+    ///
+    /// // Each array is a level.
+    /// let deepest = (0..Payload::MAX_NESTING_DEPTH).fold(serde_json::json!(0), |v, _| {
+    ///     serde_json::json!([v])
+    /// });
+    /// assert!(Payload::encode(&deepest, Encoding::Json).is_ok());
+    /// let error = Payload::encode(&[deepest], Encoding::Json).unwrap_err();
+    /// assert_eq!(error.code(), Some(10200006));
+    /// ```
+    pub const MAX_NESTING_DEPTH: usize = rules::MAX_NESTING_DEPTH;
+
     /// Encodes `value`, refusing more than [`DEFAULT_MAX_SERIALIZED_BYTES`] (10200006).
     pub fn encode<T: Serialize + ?Sized>(value: &T, encoding: Encoding) -> Result<Payload, Error> {
         Payload::encode_capped(value, encoding, DEFAULT_MAX_SERIALIZED_BYTES)
     }
 
-    /// Encodes `value`, refusing more than `limit` bytes (10200006).
+    /// Encodes `value`, refusing more than `limit` bytes (10200006): encoding stops when it
+    /// crosses the cap. Also refuses values nested deeper than [`Payload::MAX_NESTING_DEPTH`]
+    /// and, in JSON, NaN and the infinities (which JSON would turn into `null`).
     pub fn encode_capped<T: Serialize + ?Sized>(
         value: &T,
         encoding: Encoding,
         limit: usize,
     ) -> Result<Payload, Error> {
-        let payload = match encoding {
-            Encoding::Postcard => Payload::Postcard(to_bytes(value)?),
-            Encoding::Json => Payload::Json(
-                serde_json::to_value(value).map_err(|e| cannot("encode the value as JSON", e))?,
-            ),
-        };
-        payload.check_size(limit)?;
-        Ok(payload)
+        Ok(match encoding {
+            Encoding::Postcard => Payload::Postcard(formats::to_bytes(value, limit)?),
+            Encoding::Json => Payload::Json(formats::to_json(value, limit)?),
+        })
     }
 
-    /// Decodes the value. Malformed, truncated or mistyped data gives 10200006, never a panic.
+    /// Decodes the value. Malformed, truncated, mistyped or too deeply nested data gives
+    /// 10200006, never a panic or a stack overflow.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, Error> {
         match self {
-            Payload::Postcard(bytes) => from_bytes(bytes),
-            Payload::Json(value) => T::deserialize(value)
-                .map_err(|e| cannot("decode the JSON value as the expected type", e)),
+            Payload::Postcard(bytes) => formats::from_bytes(bytes),
+            Payload::Json(text) => formats::from_json(text),
         }
     }
 
@@ -75,11 +109,11 @@ impl Payload {
         }
     }
 
-    /// The encoded size in bytes (for JSON, the length of its compact text).
+    /// The encoded size in bytes (for JSON, the length of its text).
     pub fn size(&self) -> usize {
         match self {
             Payload::Postcard(bytes) => bytes.len(),
-            Payload::Json(value) => value.to_string().len(),
+            Payload::Json(text) => text.len(),
         }
     }
 
@@ -96,10 +130,10 @@ impl Payload {
 }
 
 impl std::fmt::Display for Payload {
-    /// JSON payloads print as JSON; postcard payloads as their length and leading bytes.
+    /// JSON payloads print as their text; postcard payloads as their length and leading bytes.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Payload::Json(value) => write!(f, "{value}"),
+            Payload::Json(text) => f.write_str(text),
             Payload::Postcard(bytes) => write!(
                 f,
                 "postcard[{} bytes: {:02x?}{}]",
@@ -111,26 +145,25 @@ impl std::fmt::Display for Payload {
     }
 }
 
-fn cannot(what: &str, error: impl std::fmt::Display) -> Error {
-    Error::Serialization(format!("could not {what}: {error}"))
+/// Encodes `value` in the compact form, within `limit` bytes and the nesting limit.
+pub(crate) fn to_bytes<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result<Vec<u8>, Error> {
+    formats::to_bytes(value, limit)
 }
 
-/// Encodes `value` in the compact form.
-pub(crate) fn to_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
-    postcard::to_allocvec(value).map_err(|e| cannot("encode the value", e))
+/// Decodes a value from the compact form, borrowing from `bytes` where it can; trailing bytes
+/// are an error.
+pub(crate) fn from_bytes<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error> {
+    formats::from_bytes(bytes)
 }
 
-/// Decodes a value from the compact form; trailing bytes are an error.
-pub(crate) fn from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    let (value, rest) = postcard::take_from_bytes(bytes)
-        .map_err(|e| cannot("decode the bytes as the expected type", e))?;
-    if !rest.is_empty() {
-        return Err(Error::Serialization(format!(
-            "{} unexpected bytes after the value; the data is corrupt or of another type",
-            rest.len()
-        )));
-    }
-    Ok(value)
+/// Encodes `value` as compact JSON text, within `limit` bytes and the rules of [`Payload`].
+pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result<String, Error> {
+    formats::to_json(value, limit)
+}
+
+/// Decodes a value from JSON text, borrowing from `text` where it can.
+pub(crate) fn from_json<'de, T: Deserialize<'de>>(text: &'de str) -> Result<T, Error> {
+    formats::from_json(text)
 }
 
 /// A fresh, independent copy of `value`, made by a serialization round trip within the cap.
@@ -138,75 +171,9 @@ pub(crate) fn deep_copy<T: Serialize + DeserializeOwned>(value: &T) -> Result<T,
     Payload::encode(value, Encoding::Postcard)?.decode()
 }
 
-/// Copies a task's arguments for one more run: by `Clone` where the arguments are `Clone` (a
-/// `Shared<T>` then stays shared), by a serialization round trip otherwise. `#[concurrent]`
-/// selects the strategy at the expansion site, where the argument types are concrete (autoref
-/// specialization: the `&&Copier` receiver prefers `ViaClone` and falls back to `ViaSerde`).
-/// The serde path is passed in as a function checked once, generically, in this crate, so a
-/// type that is neither `Clone` nor serializable adds no error of its own here.
-pub mod copy {
-    use super::*;
-    use crate::function::ConcurrentFunction;
-
-    /// How to copy when `Clone` is not available.
-    pub type Fallback<T> = fn(&T) -> Result<T, Error>;
-
-    /// Wraps the arguments to copy.
-    pub struct Copier<'a, T>(pub &'a T);
-
-    /// Chosen when the arguments are `Clone`.
-    pub trait ViaClone<T> {
-        /// Clones the arguments.
-        fn copy_args(&self, fallback: Fallback<T>) -> Result<T, Error>;
-    }
-
-    impl<T: Clone> ViaClone<T> for &Copier<'_, T> {
-        fn copy_args(&self, _: Fallback<T>) -> Result<T, Error> {
-            Ok(self.0.clone())
-        }
-    }
-
-    /// Chosen otherwise.
-    pub trait ViaSerde<T> {
-        /// Copies the arguments with `fallback`.
-        fn copy_args(&self, fallback: Fallback<T>) -> Result<T, Error>;
-    }
-
-    impl<T> ViaSerde<T> for Copier<'_, T> {
-        fn copy_args(&self, fallback: Fallback<T>) -> Result<T, Error> {
-            fallback(self.0)
-        }
-    }
-
-    /// The serde fallback for the arguments of `F`.
-    pub fn by_serialization<F: ConcurrentFunction>(args: &F::Args) -> Result<F::Args, Error> {
-        deep_copy(args)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::copy::{Copier, ViaClone, ViaSerde};
     use super::*;
-
-    #[derive(Serialize, Deserialize, PartialEq, Debug)]
-    struct NotClone(u8);
-
-    #[test]
-    // The double borrow is what selects the strategy.
-    #[allow(clippy::needless_borrow)]
-    fn clone_is_preferred_and_serde_is_the_fallback() {
-        let shared = std::sync::Arc::new(5u8);
-        let copied = (&&Copier(&(shared.clone(),)))
-            .copy_args(|_| panic!("Clone is used"))
-            .unwrap();
-        assert!(
-            std::sync::Arc::ptr_eq(&copied.0, &shared),
-            "a Clone copy keeps sharing"
-        );
-        let copied = (&&Copier(&NotClone(3))).copy_args(deep_copy).unwrap();
-        assert_eq!(copied, NotClone(3));
-    }
 
     #[test]
     fn data_over_the_cap_is_refused_with_10200006() {
@@ -218,21 +185,19 @@ mod tests {
     }
 
     #[test]
-    fn trailing_and_truncated_bytes_are_errors() {
-        let bytes = to_bytes(&(7u32, 8u32)).unwrap();
-        assert!(from_bytes::<(u32, u32)>(&bytes[..1]).is_err());
-        let mut longer = bytes.clone();
-        longer.push(0);
-        assert!(from_bytes::<(u32, u32)>(&longer).is_err());
-        assert_eq!(from_bytes::<(u32, u32)>(&bytes).unwrap(), (7, 8));
-    }
-
-    #[test]
     fn a_value_json_cannot_hold_fails_cleanly() {
         let map: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
         assert_eq!(
             Payload::encode(&map, Encoding::Json).unwrap_err().code(),
             Some(10200006)
         );
+    }
+
+    #[test]
+    fn a_json_payload_serializes_as_the_value_it_holds() {
+        let payload = Payload::encode(&(1, "a"), Encoding::Json).unwrap();
+        let text = serde_json::to_string(&payload).unwrap();
+        assert_eq!(text, r#"{"Json":[1,"a"]}"#);
+        assert_eq!(serde_json::from_str::<Payload>(&text).unwrap(), payload);
     }
 }

@@ -28,6 +28,11 @@ impl Drop for Entered {
     }
 }
 
+/// The run this thread is executing, if any.
+pub(crate) fn current_run() -> Option<Arc<Run>> {
+    CURRENT.with(|current| current.borrow().clone())
+}
+
 /// Whether the task that is running on this thread has been canceled (ArkTS `Task.isCanceled()`).
 ///
 /// A canceled task keeps running until it returns; long computations should check this now and

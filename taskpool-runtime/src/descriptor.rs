@@ -6,9 +6,12 @@
 //! ([`Task::from_descriptor`](crate::Task::from_descriptor)) and decodes the arguments. Decoding
 //! never panics: unknown functions give 10200014, malformed or hostile input gives 10200006.
 
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
-use crate::codec::{DEFAULT_MAX_SERIALIZED_BYTES, Encoding, Payload};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::codec::{self, DEFAULT_MAX_SERIALIZED_BYTES, Encoding, Payload};
 use crate::error::Error;
 use crate::function::ConcurrentFunction;
 use crate::priority::Priority;
@@ -46,86 +49,114 @@ pub struct TaskDescriptor {
     pub args: Payload,
 }
 
-/// The compact wire form.
+/// The compact wire form. It borrows from the descriptor it is written from and from the bytes
+/// it is read from, so the arguments — the bulk of it — are copied once, into the descriptor.
 #[derive(Serialize, Deserialize)]
-struct CompactForm {
+struct CompactForm<'a> {
     version: u16,
-    function: String,
-    name: Option<String>,
+    #[serde(borrow)]
+    function: Cow<'a, str>,
+    name: Option<Cow<'a, str>>,
     priority: Priority,
-    args: Vec<u8>,
+    #[serde(borrow, with = "byte_slice")]
+    args: &'a [u8],
 }
 
-/// The readable wire form.
+/// The readable wire form. The arguments are embedded as JSON and read back as their text,
+/// never parsed into a `serde_json::Value` (which takes up to 16 times the text's size).
 #[derive(Serialize, Deserialize)]
-struct ReadableForm {
+struct ReadableForm<'a> {
     version: u16,
-    function: String,
+    #[serde(borrow)]
+    function: Cow<'a, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
+    name: Option<Cow<'a, str>>,
     #[serde(default)]
     priority: Priority,
-    args: serde_json::Value,
+    #[serde(borrow)]
+    args: &'a RawValue,
+}
+
+/// A byte slice as `postcard` writes a `Vec<u8>` (a length, then the bytes), so the wire form is
+/// unchanged, but copied in one piece instead of byte by byte.
+mod byte_slice {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        bytes: &&[u8],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(bytes)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<&'de [u8], D::Error> {
+        <&[u8]>::deserialize(deserializer)
+    }
 }
 
 impl TaskDescriptor {
-    /// The compact binary form (`postcard`).
+    /// The compact binary form (`postcard`). Fails with 10200006 if it would exceed
+    /// [`DEFAULT_MAX_SERIALIZED_BYTES`], which [`from_bytes`](TaskDescriptor::from_bytes) refuses.
     pub fn to_bytes(&self) -> Result<Vec<u8>, Error> {
-        let Payload::Postcard(args) = self.args_as(Encoding::Postcard)? else {
+        let args = self.args_as(Encoding::Postcard)?;
+        let Payload::Postcard(args) = args.as_ref() else {
             unreachable!("args_as returns the requested encoding")
         };
-        crate::codec::to_bytes(&CompactForm {
+        let form = CompactForm {
             version: DESCRIPTOR_FORMAT_VERSION,
-            function: self.function.clone(),
-            name: self.name.clone(),
+            function: Cow::Borrowed(&self.function),
+            name: self.name.as_deref().map(Cow::Borrowed),
             priority: self.priority,
             args,
-        })
+        };
+        codec::to_bytes(&form, DEFAULT_MAX_SERIALIZED_BYTES)
     }
 
     /// Reads the compact form, checking the version, that the function is registered in this
     /// program and that the arguments decode as its parameters.
     pub fn from_bytes(bytes: &[u8]) -> Result<TaskDescriptor, Error> {
         check_input_size(bytes.len())?;
-        let form: CompactForm = crate::codec::from_bytes(bytes)?;
+        let form: CompactForm<'_> = codec::from_bytes(bytes)?;
         TaskDescriptor::checked(
             form.version,
-            form.function,
-            form.name,
+            form.function.into_owned(),
+            form.name.map(Cow::into_owned),
             form.priority,
-            Payload::Postcard(form.args),
+            || Payload::Postcard(form.args.to_vec()),
         )
     }
 
-    /// The readable JSON form.
+    /// The readable JSON form. Fails with 10200006 if it would exceed
+    /// [`DEFAULT_MAX_SERIALIZED_BYTES`], which [`from_json`](TaskDescriptor::from_json) refuses.
     pub fn to_json(&self) -> Result<String, Error> {
-        let Payload::Json(args) = self.args_as(Encoding::Json)? else {
+        let args = self.args_as(Encoding::Json)?;
+        let Payload::Json(args) = args.as_ref() else {
             unreachable!("args_as returns the requested encoding")
         };
-        serde_json::to_string(&ReadableForm {
+        let form = ReadableForm {
             version: DESCRIPTOR_FORMAT_VERSION,
-            function: self.function.clone(),
-            name: self.name.clone(),
+            function: Cow::Borrowed(&self.function),
+            name: self.name.as_deref().map(Cow::Borrowed),
             priority: self.priority,
-            args,
-        })
-        .map_err(|e| Error::Serialization(format!("could not write the descriptor as JSON: {e}")))
+            // Checks the text is one JSON value, without copying or parsing it into a tree.
+            args: codec::from_json(args)?,
+        };
+        codec::to_json(&form, DEFAULT_MAX_SERIALIZED_BYTES)
     }
 
     /// Reads the JSON form, with the same checks as [`from_bytes`](TaskDescriptor::from_bytes).
+    /// The arguments are kept as the text they were given in.
     pub fn from_json(text: &str) -> Result<TaskDescriptor, Error> {
         check_input_size(text.len())?;
-        let form: ReadableForm = serde_json::from_str(text).map_err(|e| {
-            Error::Serialization(format!(
-                "not a task descriptor in JSON ({e}); expected {{\"version\":1,\"function\":…,\"args\":[…]}}"
-            ))
-        })?;
+        let form: ReadableForm<'_> = codec::from_json(text).map_err(not_a_descriptor)?;
         TaskDescriptor::checked(
             form.version,
-            form.function,
-            form.name,
+            form.function.into_owned(),
+            form.name.map(Cow::into_owned),
             form.priority,
-            Payload::Json(form.args),
+            || Payload::Json(form.args.get().to_owned()),
         )
     }
 
@@ -164,12 +195,14 @@ impl TaskDescriptor {
         result.decode()
     }
 
+    /// Builds the descriptor once its version, function and arguments are checked; `args` is
+    /// only copied out of the input once the cheap checks pass.
     fn checked(
         version: u16,
         function: String,
         name: Option<String>,
         priority: Priority,
-        args: Payload,
+        args: impl FnOnce() -> Payload,
     ) -> Result<TaskDescriptor, Error> {
         if version != DESCRIPTOR_FORMAT_VERSION {
             return Err(Error::Serialization(format!(
@@ -177,8 +210,11 @@ impl TaskDescriptor {
             )));
         }
         let entry = registry::lookup(&function)?;
-        // Decode once now, so bad arguments are reported here rather than at execution.
-        entry.transcode_args(&args, args.encoding(), DEFAULT_MAX_SERIALIZED_BYTES)?;
+        let args = args();
+        // Decode once now, so bad arguments are reported here rather than at execution. The
+        // call this prepares is dropped unrun; the arguments are kept as they came, since
+        // re-encoding them would hold a second copy at the peak.
+        drop(entry.call(&args, DEFAULT_MAX_SERIALIZED_BYTES)?);
         Ok(TaskDescriptor {
             function,
             name,
@@ -187,15 +223,24 @@ impl TaskDescriptor {
         })
     }
 
-    fn args_as(&self, encoding: Encoding) -> Result<Payload, Error> {
+    /// The arguments in `encoding`: borrowed when they are in it already.
+    fn args_as(&self, encoding: Encoding) -> Result<Cow<'_, Payload>, Error> {
         if self.args.encoding() == encoding {
-            return Ok(self.args.clone());
+            return Ok(Cow::Borrowed(&self.args));
         }
-        registry::lookup(&self.function)?.transcode_args(
-            &self.args,
-            encoding,
-            DEFAULT_MAX_SERIALIZED_BYTES,
-        )
+        let entry = registry::lookup(&self.function)?;
+        let args = entry.transcode_args(&self.args, encoding, DEFAULT_MAX_SERIALIZED_BYTES)?;
+        Ok(Cow::Owned(args))
+    }
+}
+
+/// Says that JSON which failed to read as the readable form is not a descriptor.
+fn not_a_descriptor(error: Error) -> Error {
+    match error {
+        Error::Serialization(reason) => Error::Serialization(format!(
+            "not a task descriptor in JSON ({reason}); expected {{\"version\":1,\"function\":…,\"args\":[…]}}"
+        )),
+        other => other,
     }
 }
 

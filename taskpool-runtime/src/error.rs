@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::locks::AsyncLockMode;
@@ -135,6 +136,117 @@ pub enum Error {
         /// The reason given to [`AbortSignal::abort`](crate::AbortSignal::abort).
         reason: String,
     },
+    /// `cancel` named a task group execution that is neither waiting nor running (10200018).
+    #[error(
+        "the task group is not waiting or running (10200018); cancel a group only between its execution and its end"
+    )]
+    GroupNotFound,
+    /// A task was added to a group that has already been executed.
+    #[error(
+        "the task group has already been executed, so no task can be added to it; build a new TaskGroup for more tasks"
+    )]
+    GroupExecuted,
+    /// A task with dependencies was given to a `SequenceRunner` (10200025).
+    #[error(
+        "task {0} has dependencies and cannot join a SequenceRunner (10200025); remove its dependencies first"
+    )]
+    DependentTaskInRunner(TaskId),
+    /// Adding this dependency would create a cycle (10200026).
+    #[error(
+        "making task {task} depend on task {dependency} would create a circular dependency (10200026); remove a dependency first"
+    )]
+    CircularDependency {
+        /// The task that would depend.
+        task: TaskId,
+        /// The dependency that closes the cycle.
+        dependency: TaskId,
+    },
+    /// `remove_dependency` named a dependency that was never added (10200027).
+    #[error(
+        "task {task} does not depend on task {dependency} (10200027); remove only a dependency added with add_dependency"
+    )]
+    DependencyNotFound {
+        /// The task whose dependency was to be removed.
+        task: TaskId,
+        /// The dependency that does not exist.
+        dependency: TaskId,
+    },
+    /// A dependency of the task failed, was canceled or timed out, so the task did not run.
+    #[error(
+        "task {task} did not run because its dependency {dependency} did not succeed: {reason}; fix the dependency or remove it"
+    )]
+    DependencyFailed {
+        /// The task that did not run.
+        task: TaskId,
+        /// The dependency that did not succeed.
+        dependency: TaskId,
+        /// What happened to the dependency.
+        reason: String,
+    },
+    /// A task that was already executed cannot become periodic (10200050).
+    #[error(
+        "task {0} has already been executed and cannot be executed periodically (10200050); create a new Task for the periodic work"
+    )]
+    ExecutedTaskNotPeriodic(TaskId),
+    /// A periodic task cannot have dependencies (10200052).
+    #[error(
+        "task {0} has dependencies and cannot be executed periodically (10200052); remove its dependencies first"
+    )]
+    PeriodicWithDependencies(TaskId),
+    /// `send_data` was called on a thread that is not a task pool thread (10200022).
+    #[error(
+        "send_data was called outside a task pool thread (10200022); call it only from a #[concurrent] function that a pool is executing"
+    )]
+    NotInPoolThread,
+    /// `send_data` was called on a pool thread, but not from the run of a concurrent function
+    /// (for example from a host-side callback) (10200023).
+    #[error(
+        "send_data was called outside the run of a concurrent function (10200023); call it from the task's own function, not from a callback"
+    )]
+    NotInConcurrentFunction,
+    /// `send_data` was called by a task that has no receiver registered (10200024).
+    #[error(
+        "task {0} sent data but no receiver is registered on the host side (10200024); register one with on_receive_data or data_stream before executing the task"
+    )]
+    NoDataReceiver(TaskId),
+    /// `send_data` sent a value of another type than the registered receiver takes.
+    #[error(
+        "task {task} sent a `{sent}` but its receiver takes `{expected}`; send the type the receiver was registered for, or register a receiver for `{sent}`"
+    )]
+    DataTypeMismatch {
+        /// The sending task.
+        task: TaskId,
+        /// The type the receiver takes.
+        expected: &'static str,
+        /// The type that was sent.
+        sent: &'static str,
+    },
+    /// A listener was registered on a task that has already been executed (10200034).
+    #[error(
+        "task {0} has already been executed, so listeners can no longer be registered on it (10200034); register listeners before executing the task"
+    )]
+    ListenerAfterExecution(TaskId),
+    /// An `AsyncRunner`'s waiting queue was full, so its oldest waiting task was discarded
+    /// (10200054).
+    #[error(
+        "task {0} was discarded because its AsyncRunner's waiting queue was full (10200054); raise the runner's waiting capacity or submit fewer tasks at once"
+    )]
+    AsyncRunnerDiscarded(TaskId),
+    /// A task waiting in (or running on) an `AsyncRunner` was canceled (10200055).
+    #[error(
+        "task {0} of an AsyncRunner was canceled (10200055); resubmit it if you still need its result"
+    )]
+    AsyncRunnerCanceled(TaskId),
+    /// A task with dependencies cannot be executed by an `AsyncRunner` (10200056).
+    #[error(
+        "task {0} has dependencies and cannot be executed by an AsyncRunner (10200056); remove its dependencies first"
+    )]
+    AsyncRunnerDependentTask(TaskId),
+    /// A task already executed by another API cannot be executed by an `AsyncRunner` (10200057).
+    #[error(
+        "task {0} was already executed by another API and cannot also be executed by an AsyncRunner (10200057); create a new Task for the runner"
+    )]
+    ExecutedByAnotherApi(TaskId),
     /// A configuration value is out of range (ArkTS parameter error 401).
     #[error("invalid pool configuration (401): `{setting}` {reason}")]
     InvalidConfig {
@@ -143,13 +255,69 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A [`Worker`](crate::Worker) could not be started (10200003): the process already has the
+    /// maximum number of live workers, or the system refused a thread.
+    #[error("worker initialization failed (10200003): {0}")]
+    WorkerInitialization(String),
+    /// The [`Worker`](crate::Worker) is terminated, closing or has exited (10200004).
+    #[error(
+        "worker `{0}` is not running (10200004); it was terminated, closed itself or failed: create a new one"
+    )]
+    WorkerNotRunning(String),
+    /// A worker's message handler returned `Err`; the original error is the source. It is
+    /// reported to the host's `on_error` (the worker is destroyed) or `on_all_errors` (it lives on).
+    #[error("the message handler of worker `{worker}` returned an error: {source}")]
+    WorkerFailed {
+        /// The worker's name.
+        worker: String,
+        /// What the handler returned.
+        #[source]
+        source: BoxError,
+    },
+    /// A worker's handler (its constructor, `on_message`, or a task it spawned) panicked; the
+    /// panic was contained on the worker thread.
+    #[error("the handler of worker `{worker}` panicked: {message}")]
+    WorkerPanicked {
+        /// The worker's name.
+        worker: String,
+        /// The panic payload, if it was a string.
+        message: String,
+    },
+    /// A worker called a global call object that its host has not registered (10200019).
+    #[error(
+        "the global call object `{0}` is not registered (10200019); register it with `Worker::register_global_call_object` first"
+    )]
+    CallObjectNotRegistered(String),
+    /// A worker called a method its host's global call object does not have (10200020).
+    #[error(
+        "the global call object `{object}` has no method `{method}` (10200020); add it with `CallObject::method`"
+    )]
+    CallObjectMethodNotFound {
+        /// The registered object.
+        object: String,
+        /// The method that was asked for.
+        method: String,
+    },
+    /// A global call did not start on the host thread within its timeout (10200021).
+    #[error(
+        "the global call `{object}.{method}` was not answered within {timeout:?} (10200021); keep the host's callbacks short"
+    )]
+    CallObjectTimedOut {
+        /// The registered object.
+        object: String,
+        /// The method that was called.
+        method: String,
+        /// How long the worker waited.
+        timeout: Duration,
+    },
 }
 
 impl Error {
     /// The ArkTS error code of this error, where ArkTS has one.
     ///
     /// ArkTS rejects a canceled, failed, panicking ("thrown") or forcibly terminated task without
-    /// a dedicated code; those variants return `None`.
+    /// a dedicated code, and reports an exception in a worker as an `ErrorEvent` without one;
+    /// those variants return `None`.
     ///
     /// ```
     /// use taskpool::{Error, TaskId};
@@ -163,30 +331,98 @@ impl Error {
             Error::InvalidConfig { .. } => Some(401),
             Error::LockNotFound(_) => Some(10200030),
             Error::LockTimedOut { .. } => Some(10200031),
+            Error::WorkerInitialization(_) => Some(10200003),
+            Error::WorkerNotRunning(_) => Some(10200004),
+            Error::CallObjectNotRegistered(_) => Some(10200019),
+            Error::CallObjectMethodNotFound { .. } => Some(10200020),
+            Error::CallObjectTimedOut { .. } => Some(10200021),
+            Error::GroupNotFound => Some(10200018),
+            Error::DependentTaskInRunner(_) => Some(10200025),
+            Error::CircularDependency { .. } => Some(10200026),
+            Error::DependencyNotFound { .. } => Some(10200027),
+            Error::ExecutedTaskNotPeriodic(_) => Some(10200050),
+            Error::PeriodicWithDependencies(_) => Some(10200052),
+            Error::NotInPoolThread => Some(10200022),
+            Error::NotInConcurrentFunction => Some(10200023),
+            Error::NoDataReceiver(_) => Some(10200024),
+            Error::ListenerAfterExecution(_) => Some(10200034),
+            Error::AsyncRunnerDiscarded(_) => Some(10200054),
+            Error::AsyncRunnerCanceled(_) => Some(10200055),
+            Error::AsyncRunnerDependentTask(_) => Some(10200056),
+            Error::ExecutedByAnotherApi(_) => Some(10200057),
             Error::Canceled { .. }
             | Error::TimedOut { .. }
             | Error::Panicked { .. }
             | Error::TaskFailed(_)
             | Error::DuplicateFunction { .. }
+            | Error::GroupExecuted
+            | Error::DependencyFailed { .. }
+            | Error::DataTypeMismatch { .. }
             | Error::PoolShutDown
             | Error::LockUnavailable { .. }
-            | Error::LockAborted { .. } => None,
+            | Error::LockAborted { .. }
+            | Error::WorkerFailed { .. }
+            | Error::WorkerPanicked { .. } => None,
         }
     }
 
-    /// True for [`Error::Canceled`].
+    /// True for [`Error::Canceled`] and [`Error::AsyncRunnerCanceled`].
     pub fn is_canceled(&self) -> bool {
-        matches!(self, Error::Canceled { .. })
+        matches!(self, Error::Canceled { .. } | Error::AsyncRunnerCanceled(_))
+    }
+
+    /// A copy for a listener: the same variant and message, with what cannot be copied
+    /// replaced (a task's own error becomes its message; a late outcome is left out).
+    pub(crate) fn detached_copy(&self) -> Error {
+        match self {
+            Error::Canceled { task, started, .. } => Error::Canceled {
+                task: *task,
+                started: *started,
+                late: None,
+            },
+            Error::TaskNotFound(id) => Error::TaskNotFound(*id),
+            Error::TimedOut { task, limit } => Error::TimedOut {
+                task: *task,
+                limit: *limit,
+            },
+            Error::Panicked { task, message } => Error::Panicked {
+                task: *task,
+                message: message.clone(),
+            },
+            Error::TaskFailed(source) => Error::TaskFailed(source.to_string().into()),
+            Error::Serialization(message) => Error::Serialization(message.clone()),
+            Error::NotConcurrent(name) => Error::NotConcurrent(name.clone()),
+            Error::DependencyFailed {
+                task,
+                dependency,
+                reason,
+            } => Error::DependencyFailed {
+                task: *task,
+                dependency: *dependency,
+                reason: reason.clone(),
+            },
+            Error::PoolShutDown => Error::PoolShutDown,
+            Error::AsyncRunnerDiscarded(id) => Error::AsyncRunnerDiscarded(*id),
+            Error::AsyncRunnerCanceled(id) => Error::AsyncRunnerCanceled(*id),
+            Error::AsyncRunnerDependentTask(id) => Error::AsyncRunnerDependentTask(*id),
+            Error::ExecutedByAnotherApi(id) => Error::ExecutedByAnotherApi(*id),
+            other => Error::TaskFailed(other.to_string().into()),
+        }
     }
 }
 
 /// What a task that was canceled while running produced when it finally returned.
-pub struct LateOutcome(pub(crate) std::result::Result<Box<dyn Any + Send>, Box<Error>>);
+///
+/// The value sits behind a mutex only so that [`Error`] is `Sync` (and so converts into a
+/// [`BoxError`] with `?`); it is never locked while shared.
+pub struct LateOutcome(pub(crate) std::result::Result<Mutex<Box<dyn Any + Send>>, Box<Error>>);
 
 impl LateOutcome {
     /// The value the task returned, if it succeeded and `T` is its result type.
     pub fn into_value<T: 'static>(self) -> Option<T> {
-        self.0.ok()?.downcast::<T>().ok().map(|value| *value)
+        let value = self.0.ok()?;
+        let value = value.into_inner().unwrap_or_else(|e| e.into_inner());
+        value.downcast::<T>().ok().map(|value| *value)
     }
 
     /// The error the task ended with, if it failed.

@@ -21,7 +21,7 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// Every serializable (`serde`) owned value qualifies, and so does every `#[sendable]` type (the
 /// attribute derives what it needs). Borrowed data, `Rc`, raw pointers and closures do not.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot cross threads as a task argument or result",
+    message = "`{Self}` cannot cross threads as a task argument, a task result or a worker message",
     label = "not transferable between threads",
     note = "derive `Serialize` and `Deserialize` for it, or mark it `#[taskpool::sendable]` to share it by reference"
 )]
@@ -96,9 +96,9 @@ impl<T> std::fmt::Debug for Invocation<T> {
 
 /// The return type of a task function that can fail: `Result<T, E>` (or an alias of it).
 ///
-/// `#[concurrent]` uses it for functions whose return type is spelled `…Result<…>`: an `Ok`
-/// value becomes the task's result and an `Err` fails the task with [`Error::TaskFailed`], keeping
-/// the original error as its source.
+/// `#[concurrent]` uses it for functions whose return type is a `Result` (however it is
+/// spelled, an alias included): an `Ok` value becomes the task's result and an `Err` fails the
+/// task with [`Error::TaskFailed`], keeping the original error as its source.
 pub trait Fallible {
     /// The success type.
     type Ok;

@@ -22,7 +22,12 @@ pub(crate) struct Completion<T> {
 }
 
 enum Slot<T> {
-    Pending(Option<Waker>),
+    /// Not resolved. `claimed`: a resolver won the right to resolve and is running the run's
+    /// settle hook (see [`Completion::resolve_with`]); waiters keep waiting.
+    Pending {
+        waker: Option<Waker>,
+        claimed: bool,
+    },
     Ready(Result<T>),
     Taken,
 }
@@ -30,7 +35,10 @@ enum Slot<T> {
 impl<T> Completion<T> {
     pub(crate) fn new() -> Completion<T> {
         Completion {
-            slot: Mutex::new(Slot::Pending(None)),
+            slot: Mutex::new(Slot::Pending {
+                waker: None,
+                claimed: false,
+            }),
             resolved: Condvar::new(),
             blocked: crate::sync::atomic::AtomicUsize::new(0),
         }
@@ -38,15 +46,57 @@ impl<T> Completion<T> {
 
     /// Stores the outcome if none is stored yet; returns whether this call stored it.
     pub(crate) fn resolve(&self, outcome: Result<T>) -> bool {
+        self.resolve_and(outcome, || {})
+    }
+
+    /// Like [`resolve`](Completion::resolve), running `won` (which must be short and must not
+    /// block: the slot is locked) only if this call stores the outcome, before any waiter can
+    /// see it.
+    pub(crate) fn resolve_and(&self, outcome: Result<T>, won: impl FnOnce()) -> bool {
+        // One lock: the common path has no hook to run between claiming and storing.
         let waker = {
             let mut slot = lock(&self.slot);
-            let Slot::Pending(waker) = &mut *slot else {
-                return false;
+            match &mut *slot {
+                Slot::Pending { waker, claimed } if !*claimed => {
+                    won();
+                    let waker = waker.take();
+                    *slot = Slot::Ready(outcome);
+                    waker
+                }
+                _ => return false,
+            }
+        };
+        self.notify(waker);
+        true
+    }
+
+    /// Like [`resolve`](Completion::resolve), but first claims the right to resolve, then runs
+    /// `before` with the outcome (no lock held), then stores it. Exactly one resolver ever runs
+    /// `before`, and it runs before any waiter can see the outcome.
+    pub(crate) fn resolve_with(&self, outcome: Result<T>, before: impl FnOnce(&Result<T>)) -> bool {
+        {
+            let mut slot = lock(&self.slot);
+            match &mut *slot {
+                Slot::Pending { claimed, .. } if !*claimed => *claimed = true,
+                _ => return false,
+            }
+        }
+        before(&outcome);
+        let waker = {
+            let mut slot = lock(&self.slot);
+            let Slot::Pending { waker, .. } = &mut *slot else {
+                unreachable!("only the claimant resolves a claimed completion");
             };
             let waker = waker.take();
             *slot = Slot::Ready(outcome);
             waker
         };
+        self.notify(waker);
+        true
+    }
+
+    /// Wakes whoever waits for the outcome just stored.
+    fn notify(&self, waker: Option<Waker>) {
         // `blocked` only changes under the slot lock, which a waiter holds until it sleeps.
         if self.blocked.load(crate::sync::atomic::Ordering::Acquire) > 0 {
             self.resolved.notify_all();
@@ -54,15 +104,17 @@ impl<T> Completion<T> {
         if let Some(waker) = waker {
             waker.wake();
         }
-        true
     }
 
-    fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Result<T>> {
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let mut slot = lock(&self.slot);
         match std::mem::replace(&mut *slot, Slot::Taken) {
             Slot::Ready(outcome) => Poll::Ready(outcome),
-            Slot::Pending(_) => {
-                *slot = Slot::Pending(Some(cx.waker().clone()));
+            Slot::Pending { claimed, .. } => {
+                *slot = Slot::Pending {
+                    waker: Some(cx.waker().clone()),
+                    claimed,
+                };
                 Poll::Pending
             }
             Slot::Taken => panic!("a TaskHandle was polled after it returned its outcome"),
@@ -70,13 +122,13 @@ impl<T> Completion<T> {
     }
 
     /// Blocks until resolved or until `deadline`; takes the outcome if there is one.
-    fn wait_take(&self, deadline: Option<Instant>) -> Option<Result<T>> {
+    pub(crate) fn wait_take(&self, deadline: Option<Instant>) -> Option<Result<T>> {
         let mut slot = lock(&self.slot);
         loop {
             match std::mem::replace(&mut *slot, Slot::Taken) {
                 Slot::Ready(outcome) => return Some(outcome),
                 Slot::Taken => panic!("a TaskHandle was waited on after it returned its outcome"),
-                pending @ Slot::Pending(_) => *slot = pending,
+                pending @ Slot::Pending { .. } => *slot = pending,
             }
             let left = match deadline {
                 None => None,
@@ -104,8 +156,8 @@ impl<T> Completion<T> {
         self.wait_take(Some(Instant::now()))
     }
 
-    fn is_resolved(&self) -> bool {
-        !matches!(*lock(&self.slot), Slot::Pending(_))
+    pub(crate) fn is_resolved(&self) -> bool {
+        !matches!(*lock(&self.slot), Slot::Pending { .. })
     }
 }
 
@@ -140,6 +192,10 @@ pub struct TaskHandle<T> {
 impl<T: Send + 'static> TaskHandle<T> {
     pub(crate) fn new(run: Arc<TypedRun<T>>) -> TaskHandle<T> {
         TaskHandle { run }
+    }
+
+    pub(crate) fn header(&self) -> &crate::run::RunHeader {
+        self.run.header()
     }
 
     /// The id of the task this run belongs to.
@@ -208,5 +264,59 @@ impl<T: Send + 'static> fmt::Debug for TaskHandle<T> {
             .field("task", &self.id())
             .field("finished", &self.is_finished())
             .finish()
+    }
+}
+
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Two resolvers race through the claim-then-store handshake: exactly one runs its hook,
+    /// the hook runs before any waiter can see the outcome, and the outcome is the hook
+    /// runner's.
+    #[test]
+    fn claim_then_store_runs_one_hook_before_the_outcome_is_seen() {
+        loom::model(|| {
+            let completion: Arc<Completion<u32>> = Arc::new(Completion::new());
+            let hooks = Arc::new(AtomicUsize::new(0));
+            let resolver = |value: u32| {
+                let completion = Arc::clone(&completion);
+                let hooks = Arc::clone(&hooks);
+                loom::thread::spawn(move || {
+                    completion.resolve_with(Ok(value), |_| {
+                        hooks.fetch_add(1, Ordering::SeqCst);
+                    })
+                })
+            };
+            let a = resolver(1);
+            let b = resolver(2);
+            // A third party may look at any time: once resolved, the hook has run.
+            if completion.is_resolved() {
+                assert_eq!(hooks.load(Ordering::SeqCst), 1);
+            }
+            let (won_a, won_b) = (a.join().unwrap(), b.join().unwrap());
+            assert!(won_a ^ won_b, "exactly one resolver stores");
+            assert_eq!(hooks.load(Ordering::SeqCst), 1);
+            let value = completion.try_take().unwrap().unwrap();
+            assert_eq!(value, if won_a { 1 } else { 2 });
+        });
+    }
+
+    /// A plain resolve racing a claimed one: still exactly one outcome.
+    #[test]
+    fn plain_resolve_versus_claimed_resolve() {
+        loom::model(|| {
+            let completion: Arc<Completion<u32>> = Arc::new(Completion::new());
+            let other = {
+                let completion = Arc::clone(&completion);
+                loom::thread::spawn(move || completion.resolve(Ok(1)))
+            };
+            let mine = completion.resolve_with(Ok(2), |_| {});
+            let theirs = other.join().unwrap();
+            assert!(mine ^ theirs);
+            let value = completion.try_take().unwrap().unwrap();
+            assert_eq!(value, if mine { 2 } else { 1 });
+        });
     }
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::observe::{Counters, LaneInfo};
 use crate::priority::Priority;
 use crate::task::TaskId;
 
@@ -10,8 +11,12 @@ use crate::task::TaskId;
 pub struct TaskPoolInfo {
     /// Every live worker thread.
     pub threads: Vec<ThreadInfo>,
-    /// Every task that is waiting or running.
+    /// Every task that is waiting or running, then the runs recently canceled while waiting.
     pub tasks: Vec<TaskInfo>,
+    /// The four lanes, most urgent first: queue lengths and wait times since the pool started.
+    pub lanes: Vec<LaneInfo>,
+    /// How many runs were submitted and how they ended, since the pool started.
+    pub counters: Counters,
 }
 
 /// One worker thread (ArkTS `ThreadInfo`).
@@ -19,6 +24,8 @@ pub struct TaskPoolInfo {
 pub struct ThreadInfo {
     /// The worker's id, unique within its pool.
     pub id: u64,
+    /// The thread's name (`<thread_name prefix>-<id>`).
+    pub name: String,
     /// The task it is executing, then the `async` tasks it holds suspended.
     pub task_ids: Vec<TaskId>,
     /// The priority of the task it is executing, if any.
@@ -32,7 +39,8 @@ pub enum TaskState {
     Waiting,
     /// Started: executing, or suspended in an `.await`.
     Running,
-    /// Canceled while running; it will report canceled when it returns.
+    /// Canceled while running (it will report canceled when it returns), or one of the last
+    /// runs canceled before they started (see [`TaskPool::info`](crate::TaskPool::info)).
     Canceled,
 }
 
@@ -41,8 +49,8 @@ pub enum TaskState {
 pub struct TaskInfo {
     /// The task's id.
     pub task_id: TaskId,
-    /// The task's name, if it has one.
-    pub name: Option<String>,
+    /// The task's name: the one it was given, or else its function's bare name.
+    pub name: String,
     /// The function it runs.
     pub function: &'static str,
     /// Where it is in its life.

@@ -18,12 +18,44 @@
 //! let handle = pool.execute_with_priority(Task::new(add, (1, 2)), Priority::High);
 //! assert_eq!(handle.wait().unwrap(), 3);
 //! ```
+//!
+//! A [`Worker`] is a dedicated thread with its own message loop: the host posts typed messages,
+//! the worker's [`WorkerHandler`] (which may hold `!Send` state, and may be `async`) handles
+//! them one at a time and replies; it can run tasks on the TaskPool and `.await` them.
+//!
+//! ```
+//! use taskpool::{concurrent, HandlerResult, Task, Worker, WorkerHandler, WorkerPort};
+//!
+//! #[concurrent]
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! struct Squarer;
+//!
+//! impl WorkerHandler for Squarer {
+//!     type In = u64;
+//!     type Out = u64;
+//!
+//!     async fn on_message(&mut self, x: u64, port: &WorkerPort<u64>) -> HandlerResult {
+//!         let squared = taskpool::execute(Task::new(square, (x,))).await?;
+//!         port.post_message(squared)?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let worker = Worker::new(|| Squarer).unwrap();
+//! worker.post_message(12).unwrap();
+//! assert_eq!(worker.recv(), Some(144));
+//! ```
 
 // Lets the macros' `::taskpool::…` paths resolve inside this crate's own tests too.
 extern crate self as taskpool;
 
 mod codec;
+mod compose;
 mod context;
+mod data;
 mod descriptor;
 mod error;
 mod function;
@@ -31,6 +63,7 @@ mod handle;
 mod info;
 mod locks;
 mod lru;
+mod observe;
 mod panic;
 mod pool;
 mod priority;
@@ -43,10 +76,17 @@ mod supervisor;
 mod sync;
 mod task;
 mod time;
+mod worker;
 
 pub use codec::{DEFAULT_MAX_SERIALIZED_BYTES, Encoding, Payload};
+pub use compose::async_runner::AsyncRunner;
+pub use compose::delayed::execute_delayed;
+pub use compose::group::{GroupHandle, TaskGroup, execute_group};
+pub use compose::periodic::{PeriodicHandle, execute_periodically};
+pub use compose::sequence::SequenceRunner;
 pub use concurrent_macro::concurrent;
 pub use context::{current_task_id, is_canceled};
+pub use data::{BlockingIter, DataStream, send_data};
 pub use descriptor::{DESCRIPTOR_FORMAT_VERSION, TaskDescriptor};
 pub use error::{BoxError, Error, LateOutcome, Result};
 pub use function::{BoxFuture, ConcurrentFunction, Fallible, Invocation, Transferable};
@@ -58,7 +98,8 @@ pub use locks::{
     CondvarWaitFor, LockFuture, LockWithFuture, SharedLockFuture, SharedLockWithFuture,
 };
 pub use lru::{DEFAULT_LRU_CAPACITY, SendableLruCache};
-pub use pool::{TaskPool, TaskPoolBuilder, default_max_threads};
+pub use observe::{Counters, LaneInfo, SliceKind, Timeline, TimelineSlice, WaitStats};
+pub use pool::{MAX_TIMELINE_ENTRIES, TaskPool, TaskPoolBuilder, default_max_threads};
 pub use priority::Priority;
 pub use registry::{duplicate_functions, registered_functions};
 pub use sendable::Sendable;
@@ -66,6 +107,11 @@ pub use sendable_macro::sendable;
 pub use shared::Shared;
 pub use task::{Executable, LongTask, Task, TaskDurations, TaskId};
 pub use time::{Sleep, sleep};
+pub use worker::{
+    CallObject, DEFAULT_JOIN_TIMEOUT, DEFAULT_MAX_WORKERS, HandlerResult, MAX_GLOBAL_CALL_TIMEOUT,
+    Messages, RecvTimeoutError, Worker, WorkerBuilder, WorkerHandler, WorkerPort, WorkerRef,
+    live_workers, max_workers, set_max_workers,
+};
 
 /// Executes a task on the global pool at its priority (ArkTS `taskpool.execute(task)`).
 ///

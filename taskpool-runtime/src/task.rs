@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::function::{ConcurrentFunction, Invocation};
 use crate::priority::Priority;
 use crate::registry::FunctionEntry;
+use crate::run::RunHooks;
 use crate::sync::{Arc, Mutex};
 
 /// The process-unique identity of a task.
@@ -63,6 +64,23 @@ pub(crate) struct TaskRecord {
     pub(crate) priority: Priority,
     pub(crate) long: bool,
     pub(crate) durations: Mutex<Option<TaskDurations>>,
+    /// Whether a run of this task was ever submitted.
+    pub(crate) executed: std::sync::atomic::AtomicBool,
+    /// Hooks every run of this task gets (dependencies, listeners: see `compose/`).
+    pub(crate) hooks: Mutex<Vec<Arc<dyn RunHooks>>>,
+    /// How many runs of this task were built (numbers runs in spans and timelines).
+    pub(crate) runs: std::sync::atomic::AtomicU64,
+    /// The receiver of the values the task sends (`data.rs`); `has_sink` says whether one was
+    /// ever registered, so runs of tasks without one skip the lock.
+    pub(crate) sink: Mutex<Option<crate::data::Sink>>,
+    pub(crate) has_sink: std::sync::atomic::AtomicBool,
+    /// The `Task` value (1 while it exists) plus its runs that have not settled: when it drops
+    /// to zero nothing can send any more, and a stream receiver ends.
+    pub(crate) owners: std::sync::atomic::AtomicUsize,
+    /// A run of the task has settled (`Task::is_done`).
+    pub(crate) done: std::sync::atomic::AtomicBool,
+    /// The lifecycle listeners, once one was registered (`compose/listeners.rs`).
+    pub(crate) listeners: std::sync::OnceLock<Arc<crate::compose::listeners::Listeners>>,
 }
 
 impl TaskRecord {
@@ -81,6 +99,23 @@ impl TaskRecord {
             priority: self.priority,
             long: self.long,
             durations: Mutex::new(*crate::sync::lock(&self.durations)),
+            executed: std::sync::atomic::AtomicBool::new(self.executed.load(Ordering::Relaxed)),
+            hooks: Mutex::new(crate::sync::lock(&self.hooks).clone()),
+            runs: std::sync::atomic::AtomicU64::new(self.runs.load(Ordering::Relaxed)),
+            // The receiver stays with the runs already submitted; the copy needs its own.
+            sink: Mutex::new(None),
+            has_sink: std::sync::atomic::AtomicBool::new(false),
+            owners: std::sync::atomic::AtomicUsize::new(1),
+            done: std::sync::atomic::AtomicBool::new(self.done.load(Ordering::Acquire)),
+            listeners: self.listeners.clone(),
+        }
+    }
+
+    /// The given name, or else the function's bare name.
+    pub(crate) fn display_name(&self) -> &str {
+        match &self.name {
+            Some(name) => name,
+            None => self.function.rsplit("::").next().unwrap_or(self.function),
         }
     }
 
@@ -92,6 +127,14 @@ impl TaskRecord {
             priority: Priority::Medium,
             long,
             durations: Mutex::new(None),
+            executed: std::sync::atomic::AtomicBool::new(false),
+            hooks: Mutex::new(Vec::new()),
+            runs: std::sync::atomic::AtomicU64::new(0),
+            sink: Mutex::new(None),
+            has_sink: std::sync::atomic::AtomicBool::new(false),
+            owners: std::sync::atomic::AtomicUsize::new(1),
+            done: std::sync::atomic::AtomicBool::new(false),
+            listeners: std::sync::OnceLock::new(),
         }
     }
 }
@@ -176,7 +219,9 @@ impl Body<Payload> for Encoded {
 /// }
 ///
 /// let task = Task::new(add, (1, 2)).with_name("sum");
-/// assert_eq!(task.name(), Some("sum"));
+/// assert_eq!(task.name(), "sum");
+/// // Without a name, a task is named after its function (as ArkTS does).
+/// assert_eq!(Task::new(add, (1, 2)).name(), "add");
 /// assert_eq!(TaskPool::global().execute(task).wait().unwrap(), 3);
 /// ```
 pub struct Task<T> {
@@ -217,7 +262,10 @@ impl<T: Send + 'static> Task<T> {
     /// and priority it was submitted with, and this task gets its own copy (same id).
     fn record_mut(&mut self) -> &mut TaskRecord {
         if Arc::get_mut(&mut self.record).is_none() {
-            self.record = Arc::new(self.record.detached_copy());
+            let copy = Arc::new(self.record.detached_copy());
+            let old = std::mem::replace(&mut self.record, copy);
+            // This task no longer owns the old record (its runs still do).
+            crate::data::release_owner(&old);
         }
         Arc::get_mut(&mut self.record).expect("the record was just made unique")
     }
@@ -258,14 +306,39 @@ impl Task<Payload> {
 }
 
 impl<T> Task<T> {
+    pub(crate) fn record(&self) -> &Arc<TaskRecord> {
+        &self.record
+    }
+
     /// The task's process-unique id.
     pub fn id(&self) -> TaskId {
         self.record.id
     }
 
-    /// The task's name, if it was given one.
-    pub fn name(&self) -> Option<&str> {
-        self.record.name.as_deref()
+    /// The task's name: the one it was given, or else its function's bare name (ArkTS names
+    /// a task `Sum` after its function `Sum`).
+    pub fn name(&self) -> &str {
+        self.record.display_name()
+    }
+
+    /// Whether a run of this task has ended (ArkTS `task.isDone()`): it returned, failed,
+    /// panicked, timed out or was canceled.
+    ///
+    /// ```
+    /// use taskpool::{concurrent, Task, TaskPool};
+    ///
+    /// #[concurrent]
+    /// fn one() -> u8 {
+    ///     1
+    /// }
+    ///
+    /// let task = Task::new(one, ());
+    /// assert!(!task.is_done());
+    /// TaskPool::global().execute(&task).wait().unwrap();
+    /// assert!(task.is_done());
+    /// ```
+    pub fn is_done(&self) -> bool {
+        self.record.done.load(Ordering::Acquire)
     }
 
     /// The stable name of the function the task runs (module path and function name).
@@ -381,17 +454,48 @@ impl<T> sealed::Sealed for LongTask<T> {}
 
 impl<T> Executable<T> for Task<T> {
     #[allow(private_interfaces)]
-    fn into_submission(self) -> Submission<T> {
+    fn into_submission(mut self) -> Submission<T> {
+        // The run owns the record before the task lets go of it (in its `Drop`, below).
+        self.record
+            .owners
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let body = std::mem::replace(&mut self.body, Box::new(Spent));
         Submission {
-            record: self.record,
-            call: Ok(self.body.into_call()),
+            record: Arc::clone(&self.record),
+            call: Ok(body.into_call()),
         }
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        crate::data::release_owner(&self.record);
+    }
+}
+
+/// The body of a task whose arguments moved into a run.
+struct Spent;
+
+impl<T> Body<T> for Spent {
+    fn into_call(self: Box<Self>) -> Call<T> {
+        Box::new(|| Invocation::Ready(Err(Error::PoolShutDown)))
+    }
+
+    fn copy_call(&self) -> Result<Call<T>, Error> {
+        Err(Error::PoolShutDown)
+    }
+
+    fn encode_args(&self, _encoding: Encoding) -> Result<Payload, Error> {
+        Err(Error::PoolShutDown)
     }
 }
 
 impl<T> Executable<T> for &Task<T> {
     #[allow(private_interfaces)]
     fn into_submission(self) -> Submission<T> {
+        self.record
+            .owners
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Submission {
             record: Arc::clone(&self.record),
             call: self.body.copy_call(),

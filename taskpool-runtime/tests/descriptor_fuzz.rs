@@ -1,10 +1,13 @@
 //! Property tests: random and mutated descriptors, as bytes and as JSON, always give an error
-//! or a task that resolves — never a panic or a hang.
+//! or a task that resolves — never a panic or a hang. Then the specific ways input can be
+//! malformed: truncated, huge length prefixes, invalid UTF-8, unknown functions, wrong argument
+//! types, deep nesting; each must be refused with its ArkTS code.
 
 use std::time::Duration;
 
 use proptest::prelude::*;
-use taskpool::{Task, TaskDescriptor, TaskPool, concurrent};
+use serde::{Deserialize, Serialize};
+use taskpool::{Priority, Task, TaskDescriptor, TaskPool, concurrent};
 
 #[concurrent]
 fn mix(a: u32, label: String, items: Vec<i64>, flag: Option<bool>) -> String {
@@ -34,6 +37,23 @@ fn runs_to_an_outcome(descriptor: TaskDescriptor) {
         handle.wait_timeout(Duration::from_secs(20)).is_some(),
         "a decoded descriptor must resolve"
     );
+}
+
+/// A recursive argument type, for inputs that nest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Tree {
+    Leaf,
+    Node(Vec<Tree>),
+    Wrap(Box<Tree>),
+}
+
+#[concurrent]
+fn leaves(tree: Tree) -> usize {
+    match tree {
+        Tree::Leaf => 1,
+        Tree::Node(children) => children.into_iter().fold(0, |sum, c| sum + leaves(c)),
+        Tree::Wrap(child) => leaves(*child),
+    }
 }
 
 fn refused_cleanly(error: taskpool::Error) {
@@ -118,6 +138,221 @@ proptest! {
             refused_cleanly(error);
         }
     }
+}
+
+/// Postcard bytes drawn mostly from the variant indices and lengths of `Tree`, so they nest.
+fn tree_ish_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let byte = prop_oneof![Just(0u8), Just(1), Just(2), Just(3), Just(0x80), Just(0xff)];
+    proptest::collection::vec((byte, 1..300usize), 0..40).prop_map(|runs| {
+        runs.into_iter()
+            .flat_map(|(byte, count)| std::iter::repeat_n(byte, count))
+            .collect()
+    })
+}
+
+/// JSON made of the tokens of `Tree`, in runs, so it nests (or fails to) in every way.
+fn tree_ish_json() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        Just("["),
+        Just("]"),
+        Just(r#"{"Node":["#),
+        Just(r#"{"Wrap":"#),
+        Just("}"),
+        Just(r#""Leaf""#),
+        Just(","),
+    ];
+    proptest::collection::vec((token, 1..300usize), 0..40).prop_map(|runs| {
+        runs.into_iter()
+            .map(|(token, count)| token.repeat(count))
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    #[test]
+    fn nesting_argument_bytes_never_abort(args in tree_ish_bytes()) {
+        match TaskDescriptor::from_bytes(&compact(&leaves_name(), &args)) {
+            Ok(descriptor) => runs_to_an_outcome(descriptor),
+            Err(error) => refused_cleanly(error),
+        }
+    }
+
+    #[test]
+    fn nesting_argument_json_never_aborts(args in tree_ish_json()) {
+        let text = format!(r#"{{"version":1,"function":"{}","args":[{args}]}}"#, leaves_name());
+        match TaskDescriptor::from_json(&text) {
+            Ok(descriptor) => runs_to_an_outcome(descriptor),
+            Err(error) => refused_cleanly(error),
+        }
+    }
+}
+
+fn leaves_name() -> String {
+    format!("{}::leaves", module_path!())
+}
+
+fn mix_name() -> String {
+    format!("{}::mix", module_path!())
+}
+
+/// The compact descriptor form, written field by field as the reader expects it.
+#[derive(Serialize)]
+struct WireDescriptor<'a> {
+    version: u16,
+    function: &'a str,
+    name: Option<&'a str>,
+    priority: Priority,
+    args: &'a [u8],
+}
+
+fn compact(function: &str, args: &[u8]) -> Vec<u8> {
+    postcard::to_allocvec(&WireDescriptor {
+        version: taskpool::DESCRIPTOR_FORMAT_VERSION,
+        function,
+        name: None,
+        priority: Priority::Medium,
+        args,
+    })
+    .unwrap()
+}
+
+/// A postcard varint.
+fn varint(mut value: u64) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    loop {
+        let low = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            bytes.push(low);
+            return bytes;
+        }
+        bytes.push(low | 0x80);
+    }
+}
+
+fn assert_code(result: Result<TaskDescriptor, taskpool::Error>, code: u32) {
+    let error = result.expect_err("malformed input must be refused");
+    assert_eq!(error.code(), Some(code), "{error}");
+}
+
+#[test]
+fn every_truncation_of_a_valid_descriptor_is_refused() {
+    let bytes = valid_bytes();
+    for len in 0..bytes.len() {
+        assert_code(TaskDescriptor::from_bytes(&bytes[..len]), 10200006);
+    }
+    let text = valid_json();
+    for len in (0..text.len()).filter(|&len| text.is_char_boundary(len)) {
+        assert_code(TaskDescriptor::from_json(&text[..len]), 10200006);
+    }
+}
+
+#[test]
+fn huge_length_prefixes_are_refused_without_allocating_them() {
+    let huge = varint(1 << 60);
+    // The label's length, then the items' length, inside the arguments.
+    let long_label = [varint(7), huge.clone(), b"x".to_vec()].concat();
+    assert_code(
+        TaskDescriptor::from_bytes(&compact(&mix_name(), &long_label)),
+        10200006,
+    );
+    let many_items = [varint(7), varint(1), b"x".to_vec(), huge.clone(), vec![2]].concat();
+    assert_code(
+        TaskDescriptor::from_bytes(&compact(&mix_name(), &many_items)),
+        10200006,
+    );
+    // The function name's length and the arguments' length, in the descriptor itself.
+    let long_name = [varint(1), huge.clone(), b"mix".to_vec()].concat();
+    assert_code(TaskDescriptor::from_bytes(&long_name), 10200006);
+    let mut long_args = compact(&mix_name(), &[]);
+    long_args.pop(); // the empty arguments' length
+    long_args.extend(&huge);
+    assert_code(TaskDescriptor::from_bytes(&long_args), 10200006);
+    // A length that overflows a 64-bit varint.
+    let overlong = [varint(1), vec![0xff; 11]].concat();
+    assert_code(TaskDescriptor::from_bytes(&overlong), 10200006);
+}
+
+#[test]
+fn invalid_utf8_is_refused() {
+    let mut bad_name = compact(&mix_name(), &[]);
+    bad_name[2] = 0xff; // the first byte of the function name
+    assert_code(TaskDescriptor::from_bytes(&bad_name), 10200006);
+    let bad_label = [varint(7), varint(2), vec![0xc3, 0x28], varint(0), vec![0]].concat();
+    assert_code(
+        TaskDescriptor::from_bytes(&compact(&mix_name(), &bad_label)),
+        10200006,
+    );
+    // JSON text is UTF-8 by type; an escaped lone surrogate is its way of being invalid.
+    let lone = format!(
+        r#"{{"version":1,"function":"{}","args":[7,"\udc00",[],null]}}"#,
+        mix_name()
+    );
+    assert_code(TaskDescriptor::from_json(&lone), 10200006);
+}
+
+#[test]
+fn unknown_functions_are_refused_with_10200014_in_both_forms() {
+    let args = [varint(7), varint(0), varint(0), vec![0]].concat();
+    assert_code(
+        TaskDescriptor::from_bytes(&compact("nowhere::nothing", &args)),
+        10200014,
+    );
+    let text = r#"{"version":1,"function":"nowhere::nothing","args":[7,"",[],null]}"#;
+    assert_code(TaskDescriptor::from_json(text), 10200014);
+}
+
+#[test]
+fn wrong_argument_types_are_refused_with_10200006() {
+    for args in [
+        r#"[7,"",[]]"#,
+        r#"[7,"",[],null,1]"#,
+        r#"["7","",[],null]"#,
+        r#"{"a":7}"#,
+        "7",
+    ] {
+        let text = format!(
+            r#"{{"version":1,"function":"{}","args":{args}}}"#,
+            mix_name()
+        );
+        assert_code(TaskDescriptor::from_json(&text), 10200006);
+    }
+    // Bytes of a `Tree` given to `mix`, and an option tag that is neither 0 nor 1.
+    assert_code(
+        TaskDescriptor::from_bytes(&compact(&mix_name(), &[1, 1, 0])),
+        10200006,
+    );
+    let bad_tag = [varint(7), varint(0), varint(0), vec![2]].concat();
+    assert_code(
+        TaskDescriptor::from_bytes(&compact(&mix_name(), &bad_tag)),
+        10200006,
+    );
+}
+
+#[test]
+fn another_format_version_is_refused() {
+    let mut bytes = valid_bytes();
+    bytes[0] = 2;
+    assert_code(TaskDescriptor::from_bytes(&bytes), 10200006);
+    let text = valid_json().replacen(r#""version":1"#, r#""version":2"#, 1);
+    assert_code(TaskDescriptor::from_json(&text), 10200006);
+}
+
+#[concurrent]
+fn byte_count(bytes: Vec<u8>) -> usize {
+    bytes.len()
+}
+
+#[test]
+fn a_descriptor_too_big_to_read_is_refused_when_written() {
+    // The arguments fit the cap; with the rest of the descriptor around them, they do not.
+    let args = vec![0u8; taskpool::DEFAULT_MAX_SERIALIZED_BYTES - 8];
+    let descriptor = Task::new(byte_count, (args,)).descriptor().unwrap();
+    let error = descriptor.to_bytes().unwrap_err();
+    assert_eq!(error.code(), Some(10200006), "{error}");
+    assert!(error.to_string().contains("over the cap"), "{error}");
 }
 
 #[test]

@@ -6,13 +6,8 @@ mod support;
 use std::sync::Barrier;
 use std::time::Duration;
 
-use support::{PATIENCE, open_gate, pass_gate, threads_named, wait_until};
+use support::{PATIENCE, open_gate, pass_gate, pool_threads, wait_until};
 use taskpool::{Error, Priority, Task, TaskPool, TaskState, concurrent};
-
-/// Threads of the pool whose threads are named `prefix` (not counting its supervisor).
-fn pool_threads(prefix: &str) -> usize {
-    threads_named(&format!("{prefix}-")) - threads_named(&format!("{prefix}-superv"))
-}
 
 static THREE: Barrier = Barrier::new(3);
 
@@ -88,7 +83,9 @@ fn stuck_calls_never_grow_the_threads_beyond_max_plus_extra() {
         handles.iter().filter(|h| h.is_finished()).count() == 4
     });
     // At the ceiling: four threads, each stuck in a timed-out call, and the rest waits.
-    assert_eq!(pool_threads("stk"), 4);
+    // A `/proc` listing can skip a thread while other tests create and end theirs: the exact
+    // count is waited for, the ceiling below is asserted (a skip only lowers a count).
+    wait_until("four threads exist", || pool_threads("stk") == 4);
     for _ in 0..20 {
         std::thread::sleep(Duration::from_millis(5));
         assert!(pool_threads("stk") <= 4, "no thread beyond the ceiling");
@@ -107,7 +104,10 @@ fn stuck_calls_never_grow_the_threads_beyond_max_plus_extra() {
         }
     }
     assert!(timed_out >= 4);
-    assert!(pool_threads("stk") <= 4);
+    // A thread that left the pool may linger in /proc for a moment before the kernel reaps it.
+    wait_until("the threads settle within the ceiling", || {
+        pool_threads("stk") <= 4
+    });
 }
 
 #[concurrent]

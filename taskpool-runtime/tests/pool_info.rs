@@ -29,8 +29,8 @@ fn info_lists_threads_with_their_tasks_and_every_live_task() {
     let task = |id| info.tasks.iter().find(|t| t.task_id == id).unwrap();
     let blocker = task(running.id());
     assert_eq!(
-        (blocker.state, blocker.name.as_deref()),
-        (TaskState::Running, Some("blocker"))
+        (blocker.state, blocker.name.as_str()),
+        (TaskState::Running, "blocker")
     );
     assert!(blocker.function.ends_with("::hold"));
     let queued = task(waiting.id());
@@ -38,7 +38,7 @@ fn info_lists_threads_with_their_tasks_and_every_live_task() {
         (queued.state, queued.priority),
         (TaskState::Waiting, Priority::Low)
     );
-    assert_eq!(queued.name.as_deref(), Some("queued"));
+    assert_eq!(queued.name, "queued");
     assert_eq!(
         queued.duration,
         std::time::Duration::ZERO,
@@ -134,14 +134,18 @@ fn configuring_a_task_while_an_earlier_run_is_alive_does_not_panic() {
     let first = pool.execute(&task);
     // A run of the task is alive: renaming and re-prioritizing must not panic.
     let task = task.with_name("renamed").with_priority(Priority::High);
-    assert_eq!(task.name(), Some("renamed"));
+    assert_eq!(task.name(), "renamed");
     let second = pool.execute(&task);
     assert_eq!(second.id(), first.id(), "the same task");
     wait_until("both runs are listed", || pool.info().tasks.len() == 2);
     let info = pool.info();
     let names: Vec<_> = info.tasks.iter().map(|t| t.name.clone()).collect();
-    assert!(names.contains(&None), "the first run keeps its name");
-    assert!(names.contains(&Some("renamed".to_owned())));
+    // Unnamed tasks are named after their function (as ArkTS does).
+    assert!(
+        names.contains(&"hold".to_owned()),
+        "the first run keeps its name"
+    );
+    assert!(names.contains(&"renamed".to_owned()));
     open_gate(4);
     assert_eq!(first.wait().unwrap(), 4);
     assert_eq!(second.wait().unwrap(), 4);
@@ -149,4 +153,47 @@ fn configuring_a_task_while_an_earlier_run_is_alive_does_not_panic() {
         task.durations().is_some(),
         "the renamed task's own run is recorded"
     );
+}
+
+#[test]
+fn a_task_canceled_while_waiting_stays_listed_as_canceled_within_a_bound() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let blocker = pool.execute(Task::new(hold, (5,)));
+    wait_until("the blocker runs", || {
+        pool.info().threads.iter().any(|t| !t.task_ids.is_empty())
+    });
+    let waiting = pool.execute(Task::new(hold, (6,)));
+    assert!(!waiting.is_finished());
+    pool.cancel(waiting.id()).unwrap();
+    let listed = |id| {
+        pool.info()
+            .tasks
+            .iter()
+            .find(|t| t.task_id == id)
+            .map(|t| (t.state, t.name.clone()))
+    };
+    assert_eq!(
+        listed(waiting.id()),
+        Some((TaskState::Canceled, "hold".to_owned()))
+    );
+    // Still listed at the next snapshot; pushed out by 16 newer cancels.
+    assert!(listed(waiting.id()).is_some());
+    for _ in 0..16 {
+        let newer = pool.execute(Task::new(hold, (6,)));
+        newer.cancel().unwrap();
+    }
+    assert_eq!(listed(waiting.id()), None);
+    open_gate(5);
+    blocker.wait().unwrap();
+}
+
+#[test]
+fn is_done_and_default_names() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let task = Task::new(hold, (0,));
+    assert_eq!(task.name(), "hold");
+    assert!(!task.is_done());
+    open_gate(0);
+    pool.execute(&task).wait().unwrap();
+    assert!(task.is_done());
 }

@@ -7,31 +7,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use support::{PATIENCE, Signal, open_gate, pass_gate, threads_named, wait_until};
+use support::{
+    PATIENCE, Signal, open_gate, pass_gate, pool_threads, wait_until, wait_until_suspended,
+};
 use taskpool::{
-    AsyncLock, Error, Priority, Shared, Task, TaskHandle, TaskId, TaskPool, TaskState, concurrent,
+    AsyncLock, Error, Priority, Shared, Task, TaskHandle, TaskPool, TaskState, concurrent,
     is_canceled, sendable, sleep,
 };
 
-/// Threads of the pool whose threads are named `prefix` (not counting its supervisor).
-fn pool_threads(prefix: &str) -> usize {
-    threads_named(&format!("{prefix}-")) - threads_named(&format!("{prefix}-superv"))
-}
-
 fn thread_name() -> String {
     std::thread::current().name().unwrap_or_default().to_owned()
-}
-
-/// Waits until task `id` is suspended: started, and executed by no thread.
-fn wait_until_suspended(pool: &TaskPool, id: TaskId) {
-    wait_until("the task is suspended", || {
-        let info = pool.info();
-        let running = info
-            .tasks
-            .iter()
-            .any(|t| t.task_id == id && t.state == TaskState::Running);
-        running && !info.threads.iter().any(|t| t.task_ids.contains(&id))
-    });
 }
 
 static FIRST_THREAD: Mutex<String> = Mutex::new(String::new());
@@ -40,8 +25,11 @@ static WAKE_FIRST: Signal = Signal::new();
 #[concurrent]
 async fn note_threads_around_an_await() -> (String, String) {
     let before = thread_name();
+    let id = taskpool::current_task_id();
     *FIRST_THREAD.lock().unwrap() = before.clone();
     WAKE_FIRST.raised().await;
+    // Whichever thread polls it, the task is itself.
+    assert!(id.is_some() && taskpool::current_task_id() == id);
     (before, thread_name())
 }
 
@@ -335,7 +323,8 @@ fn blocked_workers_are_replaced_within_the_thread_ceiling_only() {
             .count()
             == 2
     });
-    assert_eq!(pool_threads("ceil"), 3);
+    // A `/proc` listing can skip a thread while other tests churn theirs: waited for.
+    wait_until("three threads exist", || pool_threads("ceil") == 3);
     assert_eq!(
         LOCK_WAITERS.load(Ordering::SeqCst),
         3,
@@ -347,4 +336,39 @@ fn blocked_workers_are_replaced_within_the_thread_ceiling_only() {
     }
     assert_eq!(*held.lock.lock(), 5);
     assert!(pool_threads("ceil") <= 3);
+}
+
+static SLOW_POLL_MAY_GO: Signal = Signal::new();
+
+#[concurrent]
+async fn slow_after_resuming() -> u8 {
+    SLOW_POLL_MAY_GO.raised().await;
+    // Synchronous work in one poll, far over the limit whatever the machine's speed.
+    std::thread::sleep(Duration::from_millis(300));
+    1
+}
+
+#[test]
+fn a_resumed_poll_over_the_time_limit_times_out_and_awaiting_does_not_count() {
+    let pool = TaskPool::builder()
+        .max_threads(2)
+        .time_limit(Duration::from_millis(20))
+        .check_interval(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    let mut handle = pool.run(slow_after_resuming, ());
+    wait_until_suspended(&pool, handle.id());
+    // Suspended for longer than the limit: awaiting is not synchronous time.
+    std::thread::sleep(Duration::from_millis(60));
+    assert!(
+        !handle.is_finished(),
+        "awaiting does not count toward the limit"
+    );
+    SLOW_POLL_MAY_GO.raise();
+    match handle.wait_timeout(PATIENCE) {
+        Some(Err(Error::TimedOut { limit, .. })) => assert_eq!(limit, Duration::from_millis(20)),
+        other => panic!("expected a time-out, got {other:?}"),
+    }
+    // The pool goes on.
+    assert_eq!(pool.run(plain, (3,)).wait().unwrap(), 3);
 }

@@ -1,5 +1,7 @@
 //! `AsyncLock` shared between tasks: no lost update, wake-up order, blocking and async waiters.
 
+mod support;
+
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
@@ -155,7 +157,7 @@ fn a_blocking_locker_and_an_async_waiter_on_one_worker_do_not_deadlock() {
     });
     let held = counter.value.lock();
     let waiting_async = pool.execute(add_async::task(counter.clone()));
-    wait_until_queued(&pool, waiting_async.id());
+    support::wait_until_suspended(&pool, waiting_async.id());
     let blocking = pool.execute(increment::task(counter.clone()));
     drop(held);
     let mut handles = [blocking, waiting_async];
@@ -164,25 +166,6 @@ fn a_blocking_locker_and_an_async_waiter_on_one_worker_do_not_deadlock() {
         assert!(matches!(outcome, Some(Ok(()))), "{outcome:?}");
     }
     assert_eq!(*counter.value.lock(), 2);
-}
-
-/// Waits until task `id` is suspended (it started, is awaiting, and no thread executes it).
-fn wait_until_queued(pool: &TaskPool, id: taskpool::TaskId) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let suspended = |info: taskpool::TaskPoolInfo| {
-        let running = info
-            .tasks
-            .iter()
-            .any(|task| task.task_id == id && task.state == taskpool::TaskState::Running);
-        running && !info.threads.iter().any(|t| t.task_ids.contains(&id))
-    };
-    while !suspended(pool.info()) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the async task never suspended"
-        );
-        std::thread::yield_now();
-    }
 }
 
 struct Noop;

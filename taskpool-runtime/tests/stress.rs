@@ -84,7 +84,13 @@ fn every_handle_resolves_exactly_once_under_load() {
         "a task ran iff it was not dequeued"
     );
     assert!(canceled > 0, "some cancels landed while tasks waited");
-    assert!(pool.info().tasks.is_empty());
+    // Nothing waits or runs; only the last runs canceled while waiting stay listed.
+    assert!(
+        pool.info()
+            .tasks
+            .iter()
+            .all(|t| t.state == taskpool::TaskState::Canceled && t.duration.is_zero())
+    );
 }
 
 static ASYNC_DONE: AtomicU64 = AtomicU64::new(0);

@@ -16,6 +16,9 @@ pub(crate) struct Config {
     pub(crate) time_limit: Duration,
     pub(crate) thread_name: String,
     pub(crate) max_serialized_bytes: usize,
+    pub(crate) callback_timeout: Duration,
+    /// Timeline ring-buffer capacity in entries, if a timeline is recorded.
+    pub(crate) timeline: Option<usize>,
 }
 
 /// The default maximum number of worker threads: `max(cores - 1, 3)`, as in ArkTS.
@@ -23,6 +26,9 @@ pub fn default_max_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     cores.saturating_sub(1).max(3)
 }
+
+/// The largest timeline ring buffer: 16 Mi entries (about 1.3 GiB at 80 bytes an entry).
+pub const MAX_TIMELINE_ENTRIES: usize = 1 << 24;
 
 /// The most threads a pool may have: far beyond any machine, low enough that the thread
 /// bookkeeping never overflows.
@@ -38,6 +44,8 @@ impl Default for Config {
             time_limit: Duration::from_secs(180),
             thread_name: "taskpool-worker".to_owned(),
             max_serialized_bytes: DEFAULT_MAX_SERIALIZED_BYTES,
+            callback_timeout: Duration::from_secs(5),
+            timeline: None,
         }
     }
 }
@@ -68,6 +76,12 @@ impl Config {
         }
         if self.max_serialized_bytes == 0 {
             return invalid("max_serialized_bytes", "must be at least 1");
+        }
+        if self
+            .timeline
+            .is_some_and(|capacity| capacity == 0 || capacity > MAX_TIMELINE_ENTRIES)
+        {
+            return invalid("record_timeline", "must be between 1 and 16777216 entries");
         }
         Ok(())
     }
@@ -129,6 +143,34 @@ impl TaskPoolBuilder {
     /// data is refused with 10200006. At least 1.
     pub fn max_serialized_bytes(mut self, limit: usize) -> Self {
         self.config.max_serialized_bytes = limit;
+        self
+    }
+
+    /// How long a shutdown without [`shutdown_timeout`](TaskPool::shutdown_timeout) waits for
+    /// the pool's callback thread to run the callbacks already posted (default 5 s). A callback
+    /// still running then is abandoned (its thread is detached) and the callbacks behind it are
+    /// dropped, so a callback that never returns cannot hang the shutdown.
+    pub fn callback_timeout(mut self, timeout: Duration) -> Self {
+        self.config.callback_timeout = timeout;
+        self
+    }
+
+    /// Records a timeline of the pool's work — which run executed on which thread, and when —
+    /// in a ring buffer of `capacity` entries (1 to [`MAX_TIMELINE_ENTRIES`]; an entry is about
+    /// 80 bytes, plus the task's name if it has one). Each call or poll of a run takes one
+    /// entry, each suspension of an `async fn` two; the oldest entries go first when it is
+    /// full. Read it with [`TaskPool::timeline`] and write it for Perfetto or
+    /// `chrome://tracing` with [`Timeline::write_chrome_trace`](crate::Timeline::write_chrome_trace).
+    /// Off by default.
+    ///
+    /// ```
+    /// let pool = taskpool::TaskPool::builder().record_timeline(100_000).build().unwrap();
+    /// assert!(pool.timeline().unwrap().slices().is_empty());
+    /// let error = taskpool::TaskPool::builder().record_timeline(0).build().unwrap_err();
+    /// assert_eq!(error.code(), Some(401));
+    /// ```
+    pub fn record_timeline(mut self, capacity: usize) -> Self {
+        self.config.timeline = Some(capacity);
         self
     }
 

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::info::{TaskInfo, TaskPoolInfo, TaskState, ThreadInfo};
+use crate::pool::PoolShared;
 use crate::pool::intake::Intake;
-use crate::pool::live::LiveRuns;
 use crate::priority::Priority;
 use crate::run::Run;
 use crate::scheduler::dispatch::Lanes;
@@ -28,6 +28,10 @@ pub(crate) struct WorkerSlot {
     blocked: u32,
     idle_since: Instant,
     long_tasks_held: usize,
+    /// Holds taken by code running on the thread that must outlive the task that took them:
+    /// a [`Worker`](crate::Worker) created on a pool thread holds it until the worker ends
+    /// (see [`Core::hold`]). A held thread is never released as idle.
+    holds: usize,
     retiring: bool,
 }
 
@@ -94,6 +98,8 @@ pub(crate) struct Core {
     long_holders: HashMap<TaskId, WorkerId>,
     limits: Limits,
     next_worker_id: WorkerId,
+    /// How long runs waited in each lane before they started (see `observe/`).
+    waits: crate::observe::LaneWaits,
 }
 
 impl Core {
@@ -104,6 +110,7 @@ impl Core {
             long_holders: HashMap::new(),
             limits,
             next_worker_id: 1,
+            waits: crate::observe::LaneWaits::default(),
         }
     }
 
@@ -152,6 +159,7 @@ impl Core {
             blocked: 0,
             idle_since: Instant::now(),
             long_tasks_held: 0,
+            holds: 0,
             retiring: false,
         });
         NewWorker { id, parker }
@@ -309,6 +317,9 @@ impl Core {
             if !taken {
                 continue;
             }
+            if !resumed {
+                self.waits.record(priority, run.observe.waited(now));
+            }
             if priority == Priority::Idle && !resumed {
                 intake.idle_in_flight.store(true, Ordering::SeqCst);
             }
@@ -350,6 +361,19 @@ impl Core {
             self.grow_for_backlog(intake)
         } else {
             None
+        }
+    }
+
+    /// Adds (`held`) or removes a hold on thread `id`, so that [`Core::release_idle`] keeps it
+    /// while anything holds it. ArkTS keeps a pool thread that created a Worker alive for as long
+    /// as the Worker lives; `pool::hold_current_thread` is how the Worker asks for that.
+    pub(crate) fn hold(&mut self, id: WorkerId, held: bool) {
+        if let Some(slot) = self.workers.iter_mut().find(|w| w.id == id) {
+            if held {
+                slot.holds += 1;
+            } else {
+                slot.holds = slot.holds.saturating_sub(1);
+            }
         }
     }
 
@@ -397,7 +421,8 @@ impl Core {
         (expired, next_deadline)
     }
 
-    /// Retires threads idle for at least `idle_timeout` that hold no long task, keeping one.
+    /// Retires threads idle for at least `idle_timeout` that hold no long task and are not held
+    /// (by a Worker they created), keeping one.
     /// Nothing is released while work waits: a thread started for it may not have taken it yet.
     pub(crate) fn release_idle(
         &mut self,
@@ -417,6 +442,7 @@ impl Core {
             let releasable = !slot.retiring
                 && slot.executing.is_none()
                 && slot.long_tasks_held == 0
+                && slot.holds == 0
                 && now.saturating_duration_since(slot.idle_since) >= idle_timeout;
             if releasable {
                 slot.retiring = true;
@@ -436,13 +462,15 @@ impl Core {
         (waiting, parkers)
     }
 
-    pub(crate) fn info(&self, live: &LiveRuns, now: Instant) -> TaskPoolInfo {
+    pub(crate) fn info(&self, pool: &PoolShared, now: Instant) -> TaskPoolInfo {
+        let live = &pool.live;
         let threads = self
             .workers
             .iter()
             .filter(|w| !w.retiring)
             .map(|w| ThreadInfo {
                 id: w.id,
+                name: format!("{}-{}", pool.config.thread_name, w.id),
                 task_ids: w.executing.iter().map(|e| e.run.record.id).collect(),
                 priority: w.executing.as_ref().map(|e| e.run.priority),
             })
@@ -462,7 +490,7 @@ impl Core {
                 };
                 Some(TaskInfo {
                     task_id: run.record.id,
-                    name: run.record.name.clone(),
+                    name: run.record.display_name().to_owned(),
                     function: run.record.function,
                     state,
                     priority: run.priority,
@@ -470,6 +498,60 @@ impl Core {
                 })
             })
             .collect();
-        TaskPoolInfo { threads, tasks }
+        let lanes = crate::observe::lanes(&self.waits, |priority| {
+            let (queued, woken) = self.lanes.len(priority);
+            let (pushed, pushed_woken) = pool.intake.len(priority);
+            (queued + pushed, woken + pushed_woken)
+        });
+        TaskPoolInfo {
+            threads,
+            tasks,
+            lanes,
+            counters: pool.observe.counters.snapshot(),
+        }
+    }
+}
+
+#[cfg(all(test, not(taskpool_loom)))]
+mod tests {
+    use super::*;
+
+    fn core_with_threads(count: usize) -> (Core, Vec<WorkerId>) {
+        let mut core = Core::new(Limits {
+            max_threads: count,
+            extra_threads: 0,
+        });
+        let ids = (0..count).map(|_| core.reserve_worker().id).collect();
+        (core, ids)
+    }
+
+    #[test]
+    fn a_held_thread_is_not_released_until_its_holds_are_gone() {
+        let intake = Intake::default();
+        let (mut core, ids) = core_with_threads(3);
+        core.hold(ids[0], true);
+        core.hold(ids[0], true);
+        let later = Instant::now() + Duration::from_secs(1);
+        // Two idle threads could go, keeping one; the held one must be the one kept.
+        let released = core.release_idle(&intake, later, Duration::ZERO);
+        assert_eq!(released.len(), 2);
+        let kept: Vec<_> = core.workers.iter().filter(|w| !w.retiring).collect();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].id, ids[0]);
+
+        // One hold left: still kept, even beside a fresh idle thread.
+        core.hold(ids[0], false);
+        let fresh = core.reserve_worker().id;
+        let released = core.release_idle(&intake, later, Duration::ZERO);
+        assert_eq!(released.len(), 1);
+        assert!(core.workers.iter().any(|w| w.id == fresh && w.retiring));
+
+        // No hold: an idle thread like any other (kept here only as the last one).
+        core.hold(ids[0], false);
+        core.hold(ids[0], false); // one release too many is ignored
+        let _other = core.reserve_worker().id;
+        let released = core.release_idle(&intake, later, Duration::ZERO);
+        assert_eq!(released.len(), 1);
+        assert!(core.workers.iter().any(|w| w.id == ids[0] && w.retiring));
     }
 }

@@ -79,6 +79,13 @@ impl Intake {
         }
     }
 
+    /// How many new and woken jobs of lane `priority` were pushed and not yet moved into the
+    /// lanes.
+    pub(crate) fn len(&self, priority: Priority) -> (usize, usize) {
+        let lane = priority.lane();
+        (self.fresh[lane].len(), self.resumed[lane].len())
+    }
+
     /// Records that a job left the lanes (taken or discarded).
     pub(crate) fn left_lanes(&self, priority: Priority) {
         if priority != Priority::Idle {
@@ -97,7 +104,7 @@ mod loom_tests {
     fn run() -> Arc<Run> {
         let record = Arc::new(TaskRecord::new("loom::intake", false));
         let call: crate::task::Call<()> = Box::new(|| crate::function::Invocation::Ready(Ok(())));
-        TypedRun::new(record, Priority::Medium, call, std::sync::Weak::new())
+        TypedRun::new(record, Priority::Medium, call, std::sync::Weak::new(), None)
     }
 
     /// A submitter racing a thread that drains and takes the run: the waiting count never goes

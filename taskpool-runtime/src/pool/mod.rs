@@ -1,6 +1,7 @@
 //! `TaskPool`: the public face of a pool, its configuration, and the global pool.
 
 mod builder;
+mod callbacks;
 mod core;
 mod intake;
 mod live;
@@ -17,19 +18,29 @@ use crate::function::ConcurrentFunction;
 use crate::handle::TaskHandle;
 use crate::info::TaskPoolInfo;
 use crate::priority::Priority;
-use crate::run::{Cancel, Run, TypedRun};
+use crate::run::{Cancel, HookList, Run, RunHooks, TypedRun};
 use crate::scheduler::sleepers::Sleepers;
 use crate::sync::atomic::{AtomicBool, Ordering, fence};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
 use crate::task::{Executable, Task, TaskId, TaskRecord};
 
 pub(crate) use self::builder::Config;
-pub use self::builder::{TaskPoolBuilder, default_max_threads};
+pub use self::builder::{MAX_TIMELINE_ENTRIES, TaskPoolBuilder, default_max_threads};
+pub(crate) use self::callbacks::on_callback_thread;
+use self::callbacks::{Callbacks, Job};
 pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, WorkerId};
 pub(crate) use self::intake::Intake;
 pub(crate) use self::live::LiveRuns;
-pub(crate) use self::thread::{block_in_place, run_inline};
+pub(crate) use self::thread::{
+    ThreadHold, block_in_place, hold_current_thread, on_pool_thread, run_inline,
+};
 use self::threads::ThreadSet;
+
+/// A run built but not queued yet (see [`PoolShared::prepare`]).
+pub(crate) struct Prepared<T> {
+    pub(crate) handle: TaskHandle<T>,
+    pub(crate) run: Option<Arc<Run>>,
+}
 
 /// State shared by a pool's handle, its threads and its supervisor.
 pub(crate) struct PoolShared {
@@ -42,7 +53,17 @@ pub(crate) struct PoolShared {
     /// Wakes the supervisor early (shutdown, a thread leaving).
     pub(crate) supervisor_wakeup: Condvar,
     pub(crate) threads: ThreadSet,
+    /// Where host-side callbacks run (`callbacks.rs`).
+    callbacks: Arc<Callbacks>,
+    /// The last [`RECENTLY_CANCELED`] runs canceled before they started, newest last: `info()`
+    /// keeps showing them as `Canceled` (as ArkTS does) until newer ones push them out.
+    canceled: Mutex<std::collections::VecDeque<crate::info::TaskInfo>>,
+    /// Counters and the timeline (see `observe/`).
+    pub(crate) observe: crate::observe::PoolObserver,
 }
+
+/// How many runs canceled while waiting `info()` keeps listing as `Canceled`.
+pub(crate) const RECENTLY_CANCELED: usize = 16;
 
 impl PoolShared {
     pub(crate) fn core(&self) -> MutexGuard<'_, Core> {
@@ -61,13 +82,21 @@ impl PoolShared {
         let pool = Arc::clone(self);
         let id = worker.id;
         let name = self.thread_name(&id.to_string());
-        if !self
+        if self
             .threads
             .spawn(Some(id), name, move || thread::main(pool, worker))
         {
+            crate::observe::thread_added(self, id);
+        } else {
             // Out of threads: the work waits for the threads that exist.
             self.core().remove_worker(&self.intake, id);
         }
+    }
+
+    /// Runs `job` (a user callback) on the pool's callback thread, after the ones posted
+    /// before it. Dropped once the pool has shut down.
+    pub(crate) fn post_callback(&self, job: Job) {
+        self.callbacks.post(|| self.thread_name("callbacks"), job);
     }
 
     fn ensure_supervisor(self: &Arc<Self>) {
@@ -91,28 +120,103 @@ impl PoolShared {
         task: impl Executable<T>,
         priority: Option<Priority>,
     ) -> TaskHandle<T> {
+        let prepared = self.prepare(task, priority, None);
+        if let Some(run) = prepared.run {
+            self.enqueue(run);
+        }
+        prepared.handle
+    }
+
+    /// Builds a run of `task` and registers it as waiting (so `cancel(id)` and `info()` see it)
+    /// without queuing it: the caller holds it until [`enqueue`](PoolShared::enqueue). A held
+    /// run is WAITING; a cancel resolves it at once, and `enqueue` then ignores it. `run` is
+    /// `None` when the task was refused (its handle is already resolved, and `hooks` saw it).
+    pub(crate) fn prepare<T: Send + 'static>(
+        self: &Arc<Self>,
+        task: impl Executable<T>,
+        priority: Option<Priority>,
+        hooks: Option<Arc<dyn RunHooks>>,
+    ) -> Prepared<T> {
+        crate::observe::submitted(self);
         let submission = task.into_submission();
+        submission
+            .record
+            .executed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let priority = priority.unwrap_or(submission.record.priority);
+        let refused = |error| Prepared {
+            handle: self.refused(
+                Arc::clone(&submission.record),
+                priority,
+                error,
+                hooks.clone(),
+            ),
+            run: None,
+        };
         let call = match submission.call {
             Ok(call) => call,
-            Err(error) => return self.refused(submission.record, priority, error),
+            Err(error) => return refused(error),
         };
         if self.is_shutting_down() {
-            return self.refused(submission.record, priority, Error::PoolShutDown);
+            return refused(Error::PoolShutDown);
         }
-        let typed = TypedRun::new(submission.record, priority, call, Arc::downgrade(self));
+        let hooks = {
+            let own = lock(&submission.record.hooks);
+            match (own.is_empty(), hooks) {
+                (true, hooks) => hooks,
+                (false, None) if own.len() == 1 => Some(Arc::clone(&own[0])),
+                (false, extra) => {
+                    let mut all = own.clone();
+                    all.extend(extra);
+                    Some(Arc::new(HookList(all)) as Arc<dyn RunHooks>)
+                }
+            }
+        };
+        let typed = TypedRun::new(
+            Arc::clone(&submission.record),
+            priority,
+            call,
+            Arc::downgrade(self),
+            hooks,
+        );
         let handle = TaskHandle::new(Arc::clone(&typed));
         let run: Arc<Run> = typed;
-        self.ensure_supervisor();
         self.live.insert(&run);
+        Prepared {
+            handle,
+            run: Some(run),
+        }
+    }
+
+    /// Queues a run made by [`prepare`](PoolShared::prepare), unless one of its hooks holds
+    /// it (see `RunHooks::hold`). A run canceled while held is dropped here.
+    pub(crate) fn enqueue(self: &Arc<Self>, run: Arc<Run>) {
+        if let Some(hooks) = &run.hooks {
+            if hooks.hold(&run) {
+                return;
+            }
+        }
+        self.release(run);
+    }
+
+    /// Queues a run, whatever its hooks say (a hook that held it lets it go).
+    pub(crate) fn release(self: &Arc<Self>, run: Arc<Run>) {
+        if !run.is_waiting() {
+            return;
+        }
+        if let Some(hooks) = &run.hooks {
+            let _ = crate::panic::catch(|| hooks.on_enqueued(&run));
+        }
+        crate::observe::enqueued(&run);
+        let priority = run.priority;
+        self.ensure_supervisor();
         let demand = self.intake.push(Arc::clone(&run));
         if self.is_shutting_down() {
             // Raced a shutdown that may already have drained the intake.
             let _ = self.cancel_run(&run);
-            return handle;
+            return;
         }
         self.after_push(demand, priority);
-        handle
     }
 
     /// Queues a suspended `async` run whose waker fired, for any free thread of its lane.
@@ -158,13 +262,24 @@ impl PoolShared {
         record: Arc<TaskRecord>,
         priority: Priority,
         error: Error,
+        hooks: Option<Arc<dyn RunHooks>>,
     ) -> TaskHandle<T> {
         TaskHandle::new(TypedRun::refused(
             record,
             priority,
             error,
             Arc::downgrade(self),
+            hooks,
         ))
+    }
+
+    /// Resolves a run that has not started with `error`; it never runs. False if it started.
+    pub(crate) fn discard(&self, run: &Arc<Run>, error: Error) -> bool {
+        let discarded = run.discard(error);
+        if discarded {
+            self.live.remove(run);
+        }
+        discarded
     }
 
     /// Cancels one run. A run that never started leaves the live set at once; an `async` run
@@ -174,6 +289,20 @@ impl PoolShared {
         match run.cancel() {
             Cancel::Dequeued => {
                 self.live.remove(run);
+                if !self.is_shutting_down() {
+                    let mut canceled = lock(&self.canceled);
+                    if canceled.len() == RECENTLY_CANCELED {
+                        canceled.pop_front();
+                    }
+                    canceled.push_back(crate::info::TaskInfo {
+                        task_id: run.record.id,
+                        name: run.record.display_name().to_owned(),
+                        function: run.record.function,
+                        state: crate::info::TaskState::Canceled,
+                        priority: run.priority,
+                        duration: Duration::ZERO,
+                    });
+                }
                 Ok(())
             }
             Cancel::Flagged => {
@@ -245,6 +374,13 @@ impl PoolShared {
             run.resolve_error(Error::PoolShutDown);
             self.live.remove(&run);
         }
+        // Last: the settles above post callbacks too. Bounded like the threads' wait.
+        let deadline = deadline.unwrap_or_else(|| {
+            let now = Instant::now();
+            now.checked_add(self.config.callback_timeout)
+                .unwrap_or_else(|| now + Duration::from_secs(3600 * 24 * 365))
+        });
+        self.callbacks.shutdown(deadline);
     }
 }
 
@@ -295,8 +431,10 @@ impl TaskPool {
             max_threads: config.max_threads,
             extra_threads: config.extra_threads,
         };
+        let observe = crate::observe::PoolObserver::new(config.timeline);
         TaskPool {
             shared: Arc::new(PoolShared {
+                observe,
                 config,
                 core: Mutex::new(Core::new(limits)),
                 intake: Intake::default(),
@@ -305,8 +443,15 @@ impl TaskPool {
                 supervisor_started: AtomicBool::new(false),
                 supervisor_wakeup: Condvar::new(),
                 threads: ThreadSet::default(),
+                callbacks: Arc::default(),
+                canceled: Mutex::default(),
             }),
         }
+    }
+
+    /// The shared state, for the composition layer (`compose/`).
+    pub(crate) fn shared(&self) -> &Arc<PoolShared> {
+        &self.shared
     }
 
     /// Starts configuring an isolated pool.
@@ -370,8 +515,10 @@ impl TaskPool {
         match Task::from_descriptor_capped(descriptor, limit) {
             Ok(task) => self.execute(task),
             Err(error) => {
+                crate::observe::submitted(&self.shared);
                 let record = Arc::new(TaskRecord::refused());
-                self.shared.refused(record, descriptor.priority, error)
+                self.shared
+                    .refused(record, descriptor.priority, error, None)
             }
         }
     }
@@ -397,8 +544,17 @@ impl TaskPool {
     }
 
     /// A snapshot of the pool's threads and tasks (ArkTS `taskpool.getTaskPoolInfo`).
+    ///
+    /// Besides the waiting and running tasks, it lists the last 16 runs canceled before they
+    /// started, as [`TaskState::Canceled`](crate::TaskState::Canceled) with a zero duration
+    /// (ArkTS shows a canceled task as `CANCELED` rather than dropping it from the list at
+    /// once; its reference sets no duration, so here the retention is bounded by count:
+    /// newer cancels push older ones out).
     pub fn info(&self) -> TaskPoolInfo {
-        self.shared.core().info(&self.shared.live, Instant::now())
+        let mut info = self.shared.core().info(&self.shared, Instant::now());
+        info.tasks
+            .extend(lock(&self.shared.canceled).iter().cloned());
+        info
     }
 
     /// The number of worker threads (not counting threads retired after a time-out).

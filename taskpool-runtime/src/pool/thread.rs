@@ -36,6 +36,7 @@ pub(crate) fn main(pool: Arc<PoolShared>, worker: NewWorker) {
         pool: Arc::clone(&pool),
         id: worker.id,
     };
+    let _observed = crate::observe::thread_running(&pool, worker.id);
     let mut finished = None;
     let mut searches = 0;
     loop {
@@ -112,11 +113,17 @@ fn park(pool: &PoolShared, worker: &NewWorker, epoch: u64) {
 /// Starts a run: makes its call and, for an `async fn`, polls its future at once. Returns the
 /// run if it ended.
 fn start(pool: &Arc<PoolShared>, run: Arc<Run>, picked_at: Instant) -> Option<Arc<Run>> {
+    if let Some(hooks) = &run.hooks {
+        let _ = panic::catch(|| hooks.on_start(&run));
+    }
+    let slice = crate::observe::started(pool, &run, picked_at);
     run.begin_slice(picked_at);
     let step = {
         let _entered = context::enter(&run);
+        let _span = crate::observe::enter(&run);
         panic::catch(|| Arc::clone(&run).start())
     };
+    crate::observe::slice_end(pool, &run, slice, crate::observe::SliceKind::Call);
     match step {
         // The call was already taken: nothing of this run is left to do here.
         Ok(None) => None,
@@ -135,6 +142,7 @@ fn start(pool: &Arc<PoolShared>, run: Arc<Run>, picked_at: Instant) -> Option<Ar
 /// Polls a woken run this thread took from the lanes (its poll state is `POLLING`).
 fn resume(pool: &Arc<PoolShared>, run: Arc<Run>, picked_at: Instant) -> Option<Arc<Run>> {
     let future = run.take_future()?;
+    crate::observe::resumed(pool, &run);
     if run.is_cancel_requested() || pool.is_shutting_down() {
         // Not polled again: dropped where it waited.
         end_future(pool, &run, future);
@@ -149,10 +157,13 @@ fn resume(pool: &Arc<PoolShared>, run: Arc<Run>, picked_at: Instant) -> Option<A
 fn poll(pool: &Arc<PoolShared>, run: Arc<Run>, mut future: BoxFuture<()>) -> Option<Arc<Run>> {
     let waker = Arc::clone(&run).waker();
     let mut cx = Context::from_waker(&waker);
+    let slice = crate::observe::slice_begin(pool);
     let polled = {
         let _entered = context::enter(&run);
+        let _span = crate::observe::enter(&run);
         panic::catch(|| future.as_mut().poll(&mut cx))
     };
+    crate::observe::slice_end(pool, &run, slice, crate::observe::SliceKind::Poll);
     let cpu = run.end_slice();
     let limit = pool.config.time_limit;
     let over_budget = !run.record.long && cpu >= limit;
@@ -178,6 +189,7 @@ fn poll(pool: &Arc<PoolShared>, run: Arc<Run>, mut future: BoxFuture<()>) -> Opt
 
 /// Parks a future that returned `Pending` in its run until its waker fires.
 fn suspend(pool: &Arc<PoolShared>, run: Arc<Run>, future: BoxFuture<()>) {
+    crate::observe::suspended(pool, &run);
     run.put_future(future);
     let after = run.suspension.end_poll();
     // Checked after letting go (see `run/suspension.rs`): a cancel or shutdown that came
@@ -214,6 +226,46 @@ fn current() -> Option<(Arc<PoolShared>, WorkerId)> {
         let (pool, id) = current.as_ref()?;
         Some((pool.upgrade()?, *id))
     })
+}
+
+/// Whether the calling thread is a thread of a live pool.
+pub(crate) fn on_pool_thread() -> bool {
+    current().is_some()
+}
+
+/// A hold on a pool thread: while it exists the pool never releases that thread as idle.
+/// Dropping it (on any thread) lets go; a hold on a pool that is gone does nothing.
+pub(crate) struct ThreadHold {
+    pool: Weak<PoolShared>,
+    id: WorkerId,
+}
+
+impl std::fmt::Debug for ThreadHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadHold")
+            .field("thread", &self.id)
+            .finish()
+    }
+}
+
+/// Holds the calling pool thread until the returned guard is dropped; `None` outside pool
+/// threads. A [`Worker`](crate::Worker) created inside a pool task keeps it for its lifetime,
+/// as ArkTS does not shrink away a pool thread that created a Worker still alive.
+pub(crate) fn hold_current_thread() -> Option<ThreadHold> {
+    let (pool, id) = current()?;
+    pool.core().hold(id, true);
+    Some(ThreadHold {
+        pool: Arc::downgrade(&pool),
+        id,
+    })
+}
+
+impl Drop for ThreadHold {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.upgrade() {
+            pool.core().hold(self.id, false);
+        }
+    }
 }
 
 /// Runs `wait`, a call that blocks the thread. On a pool thread, the thread is counted as

@@ -34,6 +34,93 @@ const RUNNING_CANCELED: u8 = 2;
 const CANCELED: u8 = 3;
 const FINISHED: u8 = 4;
 
+/// How a run ended, without its value: what a [`RunHooks::on_settle`] sees.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Settled<'a> {
+    /// The function returned a value.
+    Succeeded,
+    /// The function returned `Err`, panicked, or the run was refused or shut down.
+    Failed(&'a Error),
+    /// The run was canceled (before or after it started).
+    Canceled(&'a Error),
+    /// The run exceeded the pool's time limit.
+    TimedOut(&'a Error),
+}
+
+impl<'a> Settled<'a> {
+    fn of<T>(outcome: &'a Result<T>) -> Settled<'a> {
+        match outcome {
+            Ok(_) => Settled::Succeeded,
+            Err(error @ (Error::Canceled { .. } | Error::AsyncRunnerCanceled(_))) => {
+                Settled::Canceled(error)
+            }
+            Err(error @ Error::TimedOut { .. }) => Settled::TimedOut(error),
+            Err(error) => Settled::Failed(error),
+        }
+    }
+
+    /// The error, unless the run succeeded.
+    pub(crate) fn error(self) -> Option<&'a Error> {
+        match self {
+            Settled::Succeeded => None,
+            Settled::Failed(error) | Settled::Canceled(error) | Settled::TimedOut(error) => {
+                Some(error)
+            }
+        }
+    }
+}
+
+/// A generic hook on a run's life, for code outside the scheduler (task groups, runners,
+/// dependencies, listeners). The pool calls `on_enqueued` when the run is pushed into its lane,
+/// `on_start` on the worker right before the call, and `on_settle` exactly once, right before the
+/// handle resolves (whoever resolves it: a worker, a cancel, a time-out, a shutdown). A panic in
+/// a hook is contained. Hooks must not block.
+pub(crate) trait RunHooks: Send + Sync {
+    /// The run is about to be queued. Returning true *holds* it: the hook takes the run and
+    /// queues it later with `PoolShared::release` (or discards it). A held run is WAITING.
+    fn hold(&self, _run: &Arc<Run>) -> bool {
+        false
+    }
+    /// The run was pushed into its lane.
+    fn on_enqueued(&self, _run: &RunHeader) {}
+    /// The run is about to make its call.
+    fn on_start(&self, _run: &RunHeader) {}
+    /// The run ended; its handle resolves right after this returns.
+    fn on_settle(&self, run: &RunHeader, settled: Settled<'_>);
+    /// The error a cancel that stopped the run where it waited resolves it with, instead of
+    /// [`Error::Canceled`] (an `AsyncRunner` reports 10200055).
+    fn canceled_error(&self, _run: &RunHeader) -> Option<Error> {
+        None
+    }
+}
+
+/// Several hooks on one run, called in order (a task's own hooks, then its composer's).
+pub(crate) struct HookList(pub(crate) Vec<Arc<dyn RunHooks>>);
+
+impl RunHooks for HookList {
+    fn hold(&self, run: &Arc<Run>) -> bool {
+        self.0.iter().any(|hooks| hooks.hold(run))
+    }
+    fn on_enqueued(&self, run: &RunHeader) {
+        for hooks in &self.0 {
+            let _ = crate::panic::catch(|| hooks.on_enqueued(run));
+        }
+    }
+    fn on_start(&self, run: &RunHeader) {
+        for hooks in &self.0 {
+            let _ = crate::panic::catch(|| hooks.on_start(run));
+        }
+    }
+    fn on_settle(&self, run: &RunHeader, settled: Settled<'_>) {
+        for hooks in &self.0 {
+            let _ = crate::panic::catch(|| hooks.on_settle(run, settled));
+        }
+    }
+    fn canceled_error(&self, run: &RunHeader) -> Option<Error> {
+        self.0.iter().find_map(|hooks| hooks.canceled_error(run))
+    }
+}
+
 /// What starting a run's body produced.
 pub(crate) enum Step {
     /// The body ran to the end and settled the run.
@@ -97,7 +184,11 @@ pub(crate) struct RunHeader {
     pub(crate) suspension: Suspension,
     /// The pool the run was submitted to: where its waker queues it, and what `cancel` reaches.
     pub(crate) pool: Weak<PoolShared>,
+    /// Code outside the scheduler that follows this run (see [`RunHooks`]).
+    pub(crate) hooks: Option<Arc<dyn RunHooks>>,
     timing: Mutex<Timing>,
+    /// Its span, enqueue stamp and run number (see `observe/`).
+    pub(crate) observe: crate::observe::RunObs,
 }
 
 /// When the run started and how much time it spent executing, slice by slice (a slice is the
@@ -130,9 +221,10 @@ impl<T: Send + 'static> TypedRun<T> {
         priority: Priority,
         call: Call<T>,
         pool: Weak<PoolShared>,
+        hooks: Option<Arc<dyn RunHooks>>,
     ) -> Arc<Self> {
         Arc::new(TypedRun {
-            header: RunHeader::new(record, priority, WAITING, pool),
+            header: RunHeader::new(record, priority, WAITING, pool, hooks),
             body: Mutex::new(Body::Call(call)),
             completion: Completion::new(),
         })
@@ -144,14 +236,45 @@ impl<T: Send + 'static> TypedRun<T> {
         priority: Priority,
         error: Error,
         pool: Weak<PoolShared>,
+        hooks: Option<Arc<dyn RunHooks>>,
     ) -> Arc<Self> {
         let run = Arc::new(TypedRun {
-            header: RunHeader::new(record, priority, FINISHED, pool),
+            header: RunHeader::new(record, priority, FINISHED, pool, hooks),
             body: Mutex::new(Body::Empty),
             completion: Completion::new(),
         });
-        run.completion.resolve(Err(error));
+        run.resolve(Err(error));
         run
+    }
+
+    /// Resolves the handle, after the settle hook (if any) has seen the outcome.
+    fn resolve(&self, outcome: Result<T>) -> bool {
+        // Before the handle can see the outcome (`Task::is_done`).
+        self.header
+            .record
+            .done
+            .store(true, std::sync::atomic::Ordering::Release);
+        // Counted by the resolver that wins, before the handle can see the outcome.
+        let pool = self.header.pool.upgrade();
+        let count = crate::observe::outcome_of(Settled::of(&outcome));
+        let count = || crate::observe::count(pool.as_deref(), count);
+        let resolved = match &self.header.hooks {
+            None if !crate::observe::TRACING => self.completion.resolve_and(outcome, count),
+            hooks => self.completion.resolve_with(outcome, |outcome| {
+                count();
+                let settled = Settled::of(outcome);
+                crate::observe::settled(&self.header, settled);
+                if let Some(hooks) = hooks {
+                    let _ = crate::panic::catch(|| hooks.on_settle(&self.header, settled));
+                }
+            }),
+        };
+        if resolved {
+            // After the outcome is stored: a stream bound to this run registered meanwhile
+            // sees the run resolved and ends by itself (see `data::register_stream`).
+            crate::data::run_settled(&self.header.record, &self.header);
+        }
+        resolved
     }
 
     fn take_body(&self) -> Body<T> {
@@ -170,12 +293,12 @@ impl<T: Send + 'static> RunOps for TypedRun<T> {
         };
         Some(match call() {
             Invocation::Ready(outcome) => {
-                self.header.settle(&self.completion, outcome);
+                self.resolve(self.header.settle(outcome));
                 Step::Done
             }
             Invocation::Pending(future) => Step::Suspended(Box::pin(async move {
                 let outcome = future.await;
-                self.header.settle(&self.completion, outcome);
+                self.resolve(self.header.settle(outcome));
             })),
         })
     }
@@ -204,7 +327,7 @@ impl<T: Send + 'static> RunOps for TypedRun<T> {
     }
 
     fn resolve_error(&self, error: Error) -> bool {
-        self.completion.resolve(Err(error))
+        self.resolve(Err(error))
     }
 }
 
@@ -244,6 +367,17 @@ impl Run {
         outcome
     }
 
+    /// Resolves a run that has not started with `error` instead of running it (a held run
+    /// whose dependency failed, a discarded one). False if it already started or ended.
+    pub(crate) fn discard(&self, error: Error) -> bool {
+        if self.header().request_cancel() != Cancel::Dequeued {
+            return false;
+        }
+        self.resolve_error(error);
+        self.drop_body();
+        true
+    }
+
     /// Settles a run whose future was dropped while suspended (a cancel, a shutdown): the
     /// handle reports canceled, after it started.
     pub(crate) fn end_suspended(&self) {
@@ -268,13 +402,16 @@ impl RunHeader {
         priority: Priority,
         state: u8,
         pool: Weak<PoolShared>,
+        hooks: Option<Arc<dyn RunHooks>>,
     ) -> RunHeader {
         RunHeader {
+            observe: crate::observe::RunObs::new(&record, priority),
             record,
             priority,
             state: AtomicU8::new(state),
             suspension: Suspension::default(),
             pool,
+            hooks,
             timing: Mutex::new(Timing::default()),
         }
     }
@@ -379,19 +516,24 @@ impl RunHeader {
         self.state.swap(FINISHED, Ordering::AcqRel) == RUNNING_CANCELED
     }
 
-    /// Settles the run with the function's typed outcome.
-    fn settle<T: Send + 'static>(&self, completion: &Completion<T>, outcome: Result<T>) {
+    /// Finishes the run with the function's typed outcome; returns what its handle gets.
+    fn settle<T: Send + 'static>(&self, outcome: Result<T>) -> Result<T> {
         if self.finish() {
             let late = outcome
-                .map(|value| Box::new(value) as Box<dyn Any + Send>)
+                .map(|value| std::sync::Mutex::new(Box::new(value) as Box<dyn Any + Send>))
                 .map_err(Box::new);
-            completion.resolve(Err(self.canceled(Some(LateOutcome(late)), true)));
+            Err(self.canceled(Some(LateOutcome(late)), true))
         } else {
-            completion.resolve(outcome);
+            outcome
         }
     }
 
     fn canceled(&self, late: Option<LateOutcome>, started: bool) -> Error {
+        if late.is_none() {
+            if let Some(error) = self.hooks.as_ref().and_then(|h| h.canceled_error(self)) {
+                return error;
+            }
+        }
         Error::Canceled {
             task: self.record.id,
             started,
@@ -417,7 +559,7 @@ mod loom_tests {
     fn run_returning(value: u32) -> Arc<TypedRun<u32>> {
         let record = Arc::new(TaskRecord::new("loom::value", false));
         let call: Call<u32> = Box::new(move || Invocation::Ready(Ok(value)));
-        TypedRun::new(record, Priority::Medium, call, Weak::new())
+        TypedRun::new(record, Priority::Medium, call, Weak::new(), None)
     }
 
     /// Whatever the interleaving, a cancel racing a start has exactly one winner.

@@ -41,6 +41,12 @@ impl<J> Lanes<J> {
         self.resumed[priority.lane()].push_back(job);
     }
 
+    /// How many new and woken jobs lane `priority` holds.
+    pub(crate) fn len(&self, priority: Priority) -> (usize, usize) {
+        let lane = priority.lane();
+        (self.fresh[lane].len(), self.resumed[lane].len())
+    }
+
     /// Removes and returns every job that has not started.
     pub(crate) fn drain(&mut self) -> Vec<J> {
         self.fresh

@@ -37,20 +37,28 @@ fn gates() -> &'static Gates {
 
 /// Opens gate `id`, releasing every task blocked in [`pass_gate`].
 pub fn open_gate(id: u64) {
-    gates().open.lock().unwrap().insert(id);
+    // Poison is ignored: one failing test must not fail every other gate test of its binary.
+    let mut open = gates().open.lock().unwrap_or_else(|e| e.into_inner());
+    open.insert(id);
+    drop(open);
     gates().changed.notify_all();
 }
 
 /// Blocks until gate `id` is open (or [`PATIENCE`] runs out, which panics).
 pub fn pass_gate(id: u64) {
     let gates = gates();
-    let mut open = gates.open.lock().unwrap();
+    let mut open = gates.open.lock().unwrap_or_else(|e| e.into_inner());
     let deadline = Instant::now() + PATIENCE;
     while !open.contains(&id) {
-        let left = deadline
-            .checked_duration_since(Instant::now())
-            .expect("a gate stayed closed too long");
-        open = gates.changed.wait_timeout(open, left).unwrap().0;
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            drop(open);
+            panic!("gate {id} stayed closed too long");
+        };
+        open = gates
+            .changed
+            .wait_timeout(open, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
     }
 }
 
@@ -179,4 +187,29 @@ impl<F: Future> Probe<F> {
     pub fn wakes(&self) -> usize {
         self.wakes.count()
     }
+}
+
+/// Threads of the pool whose threads are named `prefix` (`<prefix>-<id>`), not counting its
+/// supervisor. Choose a prefix no test thread's name starts with.
+pub fn pool_threads(prefix: &str) -> usize {
+    threads_named(&format!("{prefix}-")) - threads_named(&format!("{prefix}-superv"))
+}
+
+/// Waits until a pool thread is executing task `id`.
+pub fn wait_until_executing(pool: &taskpool::TaskPool, id: taskpool::TaskId) {
+    wait_until("the task is executing", || {
+        pool.info().threads.iter().any(|t| t.task_ids.contains(&id))
+    });
+}
+
+/// Waits until task `id` is suspended: started, and executed by no thread.
+pub fn wait_until_suspended(pool: &taskpool::TaskPool, id: taskpool::TaskId) {
+    wait_until("the task is suspended", || {
+        let info = pool.info();
+        let running = info
+            .tasks
+            .iter()
+            .any(|t| t.task_id == id && t.state == taskpool::TaskState::Running);
+        running && !info.threads.iter().any(|t| t.task_ids.contains(&id))
+    });
 }

@@ -1,0 +1,350 @@
+//! A `Serializer` wrapper that applies the decoder's rules on the way out, so a value that
+//! cannot be read back is refused when it is written, with a clear error:
+//!
+//! - nesting is counted exactly as `guarded_de` counts it when reading (a sequence, tuple, map,
+//!   struct, newtype or `Some` is one level; an enum variant is one, plus one for a tuple or
+//!   struct variant's fields), against the same limit;
+//! - for JSON, NaN and the infinities are refused: `serde_json` would write them as `null`, which
+//!   a float cannot be read from.
+
+use serde::ser::{
+    self, Serialize, SerializeMap, SerializeSeq, SerializeStruct, SerializeStructVariant,
+    SerializeTuple, SerializeTupleStruct, SerializeTupleVariant, Serializer,
+};
+
+use super::rules::{Breach, Level};
+
+/// What the wrappers carry down the value: its level and whether floats must be finite.
+#[derive(Clone, Copy)]
+pub(crate) struct Rules<'a> {
+    level: Level<'a>,
+    finite_floats: bool,
+}
+
+impl<'a> Rules<'a> {
+    /// The rules for a value at `level`; `finite_floats` for encodings that cannot hold NaN or
+    /// the infinities.
+    pub(crate) fn new(level: Level<'a>, finite_floats: bool) -> Rules<'a> {
+        Rules {
+            level,
+            finite_floats,
+        }
+    }
+
+    /// `levels` deeper, or the format's error saying why not.
+    fn enter<E: ser::Error>(self, levels: usize) -> Result<Rules<'a>, E> {
+        let level = self.level.enter(levels).map_err(E::custom)?;
+        Ok(Rules { level, ..self })
+    }
+
+    /// `value`, unless the encoding cannot hold it.
+    fn float<F: Into<f64> + Copy, E: ser::Error>(self, value: F) -> Result<F, E> {
+        let wide = value.into();
+        if self.finite_floats && !wide.is_finite() {
+            return Err(E::custom(self.level.breach(Breach::NonFinite(wide))));
+        }
+        Ok(value)
+    }
+}
+
+/// A serializer, or one of its compound states, with the rules it applies.
+pub(crate) struct Checked<'a, S> {
+    inner: S,
+    rules: Rules<'a>,
+}
+
+impl<'a, S> Checked<'a, S> {
+    /// Wraps `inner` with `rules`.
+    pub(crate) fn new(inner: S, rules: Rules<'a>) -> Checked<'a, S> {
+        Checked { inner, rules }
+    }
+}
+
+/// A value to serialize through a [`Checked`] serializer, for the compound states to hand on.
+struct CheckedValue<'v, 'a, T: ?Sized> {
+    value: &'v T,
+    rules: Rules<'a>,
+}
+
+impl<T: Serialize + ?Sized> Serialize for CheckedValue<'_, '_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(Checked::new(serializer, self.rules))
+    }
+}
+
+/// `value`, to be serialized with `rules`.
+fn checked<'v, 'a, T: ?Sized>(value: &'v T, rules: Rules<'a>) -> CheckedValue<'v, 'a, T> {
+    CheckedValue { value, rules }
+}
+
+/// Forwards `serialize_*` methods that carry a plain value.
+macro_rules! forward_serialize {
+    ($($method:ident($ty:ty))*) => {$(
+        fn $method(self, value: $ty) -> Result<S::Ok, S::Error> {
+            self.inner.$method(value)
+        }
+    )*};
+}
+
+impl<'a, S: Serializer> Serializer for Checked<'a, S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
+    type SerializeSeq = Checked<'a, S::SerializeSeq>;
+    type SerializeTuple = Checked<'a, S::SerializeTuple>;
+    type SerializeTupleStruct = Checked<'a, S::SerializeTupleStruct>;
+    type SerializeTupleVariant = Checked<'a, S::SerializeTupleVariant>;
+    type SerializeMap = Checked<'a, S::SerializeMap>;
+    type SerializeStruct = Checked<'a, S::SerializeStruct>;
+    type SerializeStructVariant = Checked<'a, S::SerializeStructVariant>;
+
+    forward_serialize! {
+        serialize_bool(bool) serialize_char(char)
+        serialize_i8(i8) serialize_i16(i16) serialize_i32(i32) serialize_i64(i64)
+        serialize_i128(i128)
+        serialize_u8(u8) serialize_u16(u16) serialize_u32(u32) serialize_u64(u64)
+        serialize_u128(u128)
+        serialize_str(&str) serialize_bytes(&[u8])
+    }
+
+    fn serialize_f32(self, value: f32) -> Result<S::Ok, S::Error> {
+        self.inner.serialize_f32(self.rules.float(value)?)
+    }
+
+    fn serialize_f64(self, value: f64) -> Result<S::Ok, S::Error> {
+        self.inner.serialize_f64(self.rules.float(value)?)
+    }
+
+    fn serialize_none(self) -> Result<S::Ok, S::Error> {
+        self.inner.serialize_none()
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
+        let rules = self.rules.enter(1)?;
+        self.inner.serialize_some(&checked(value, rules))
+    }
+
+    fn serialize_unit(self) -> Result<S::Ok, S::Error> {
+        self.inner.serialize_unit()
+    }
+
+    fn serialize_unit_struct(self, name: &'static str) -> Result<S::Ok, S::Error> {
+        self.inner.serialize_unit_struct(name)
+    }
+
+    fn serialize_unit_variant(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+    ) -> Result<S::Ok, S::Error> {
+        // Reading any variant goes through `visit_enum`: one level, even without data.
+        self.rules.enter::<S::Error>(1)?;
+        self.inner.serialize_unit_variant(name, index, variant)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<S::Ok, S::Error> {
+        let rules = self.rules.enter(1)?;
+        self.inner
+            .serialize_newtype_struct(name, &checked(value, rules))
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<S::Ok, S::Error> {
+        let rules = self.rules.enter(1)?;
+        let value = checked(value, rules);
+        self.inner
+            .serialize_newtype_variant(name, index, variant, &value)
+    }
+
+    fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
+        let rules = self.rules.enter(1)?;
+        Ok(Checked::new(self.inner.serialize_seq(len)?, rules))
+    }
+
+    fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, S::Error> {
+        let rules = self.rules.enter(1)?;
+        Ok(Checked::new(self.inner.serialize_tuple(len)?, rules))
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        name: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeTupleStruct, S::Error> {
+        let rules = self.rules.enter(1)?;
+        let inner = self.inner.serialize_tuple_struct(name, len)?;
+        Ok(Checked::new(inner, rules))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeTupleVariant, S::Error> {
+        // The variant, then its fields: two levels, as `visit_enum` then `visit_seq` read them.
+        let rules = self.rules.enter(2)?;
+        let inner = self
+            .inner
+            .serialize_tuple_variant(name, index, variant, len)?;
+        Ok(Checked::new(inner, rules))
+    }
+
+    fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
+        let rules = self.rules.enter(1)?;
+        Ok(Checked::new(self.inner.serialize_map(len)?, rules))
+    }
+
+    fn serialize_struct(
+        self,
+        name: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeStruct, S::Error> {
+        // Forwarded with its name: `serde_json` recognises `RawValue` by it.
+        let rules = self.rules.enter(1)?;
+        Ok(Checked::new(self.inner.serialize_struct(name, len)?, rules))
+    }
+
+    fn serialize_struct_variant(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeStructVariant, S::Error> {
+        let rules = self.rules.enter(2)?;
+        let inner = self
+            .inner
+            .serialize_struct_variant(name, index, variant, len)?;
+        Ok(Checked::new(inner, rules))
+    }
+
+    fn collect_str<T: std::fmt::Display + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
+        self.inner.collect_str(value)
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.inner.is_human_readable()
+    }
+}
+
+impl<C: SerializeSeq> SerializeSeq for Checked<'_, C> {
+    type Ok = C::Ok;
+    type Error = C::Error;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
+        self.inner.serialize_element(&checked(value, self.rules))
+    }
+
+    fn end(self) -> Result<C::Ok, C::Error> {
+        self.inner.end()
+    }
+}
+
+impl<C: SerializeTuple> SerializeTuple for Checked<'_, C> {
+    type Ok = C::Ok;
+    type Error = C::Error;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
+        self.inner.serialize_element(&checked(value, self.rules))
+    }
+
+    fn end(self) -> Result<C::Ok, C::Error> {
+        self.inner.end()
+    }
+}
+
+impl<C: SerializeTupleStruct> SerializeTupleStruct for Checked<'_, C> {
+    type Ok = C::Ok;
+    type Error = C::Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
+        self.inner.serialize_field(&checked(value, self.rules))
+    }
+
+    fn end(self) -> Result<C::Ok, C::Error> {
+        self.inner.end()
+    }
+}
+
+impl<C: SerializeTupleVariant> SerializeTupleVariant for Checked<'_, C> {
+    type Ok = C::Ok;
+    type Error = C::Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
+        self.inner.serialize_field(&checked(value, self.rules))
+    }
+
+    fn end(self) -> Result<C::Ok, C::Error> {
+        self.inner.end()
+    }
+}
+
+impl<C: SerializeMap> SerializeMap for Checked<'_, C> {
+    type Ok = C::Ok;
+    type Error = C::Error;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), C::Error> {
+        self.inner.serialize_key(&checked(key, self.rules))
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
+        self.inner.serialize_value(&checked(value, self.rules))
+    }
+
+    fn end(self) -> Result<C::Ok, C::Error> {
+        self.inner.end()
+    }
+}
+
+impl<C: SerializeStruct> SerializeStruct for Checked<'_, C> {
+    type Ok = C::Ok;
+    type Error = C::Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), C::Error> {
+        self.inner.serialize_field(key, &checked(value, self.rules))
+    }
+
+    fn skip_field(&mut self, key: &'static str) -> Result<(), C::Error> {
+        self.inner.skip_field(key)
+    }
+
+    fn end(self) -> Result<C::Ok, C::Error> {
+        self.inner.end()
+    }
+}
+
+impl<C: SerializeStructVariant> SerializeStructVariant for Checked<'_, C> {
+    type Ok = C::Ok;
+    type Error = C::Error;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), C::Error> {
+        self.inner.serialize_field(key, &checked(value, self.rules))
+    }
+
+    fn skip_field(&mut self, key: &'static str) -> Result<(), C::Error> {
+        self.inner.skip_field(key)
+    }
+
+    fn end(self) -> Result<C::Ok, C::Error> {
+        self.inner.end()
+    }
+}

@@ -1,0 +1,121 @@
+//! Writing and reading the two encodings with the rules applied: the checked serializer and the
+//! capped buffer on the way out, the depth guard on the way in. Every failure becomes
+//! [`Error::Serialization`] (10200006), saying which rule was broken when one was.
+
+use serde::{Deserialize, Serialize};
+
+use super::buffer::CappedBuf;
+use super::checked_ser::{Checked, Rules};
+use super::guarded_de::Guarded;
+use super::rules::{Breach, Findings, Level, MAX_NESTING_DEPTH};
+use crate::error::Error;
+
+/// Encodes `value` as `postcard` bytes, at most `limit` of them.
+pub(crate) fn to_bytes<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result<Vec<u8>, Error> {
+    let findings = Findings::default();
+    let mut serializer = postcard::Serializer {
+        output: CappedBuf::new(limit, &findings),
+    };
+    let rules = Rules::new(Level::top(&findings), false);
+    match value.serialize(Checked::new(&mut serializer, rules)) {
+        Ok(()) => Ok(serializer.output.into_bytes()),
+        Err(error) => Err(encode_error(&findings, "the value", error)),
+    }
+}
+
+/// Encodes `value` as compact JSON text, at most `limit` bytes of it.
+pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result<String, Error> {
+    let findings = Findings::default();
+    let mut serializer = serde_json::Serializer::new(CappedBuf::new(limit, &findings));
+    let rules = Rules::new(Level::top(&findings), true);
+    if let Err(error) = value.serialize(Checked::new(&mut serializer, rules)) {
+        return Err(encode_error(&findings, "the value as JSON", error));
+    }
+    String::from_utf8(serializer.into_inner().into_bytes())
+        .map_err(|error| encode_error(&findings, "the value as JSON", error))
+}
+
+/// Decodes a value from `postcard` bytes; bytes left over after it are an error.
+pub(crate) fn from_bytes<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error> {
+    let findings = Findings::default();
+    let mut deserializer = postcard::Deserializer::from_bytes(bytes);
+    let value = T::deserialize(Guarded::new(&mut deserializer, Level::top(&findings)))
+        .map_err(|error| decode_error(&findings, "the bytes", error))?;
+    let rest = deserializer
+        .finalize()
+        .map_err(|error| decode_error(&findings, "the bytes", error))?;
+    if !rest.is_empty() {
+        return Err(Error::Serialization(format!(
+            "{} unexpected bytes after the value; the data is corrupt or of another type",
+            rest.len()
+        )));
+    }
+    Ok(value)
+}
+
+/// Decodes a value from JSON text; anything but whitespace after it is an error.
+pub(crate) fn from_json<'de, T: Deserialize<'de>>(text: &'de str) -> Result<T, Error> {
+    let findings = Findings::default();
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let value = T::deserialize(Guarded::new(&mut deserializer, Level::top(&findings)))
+        .map_err(|error| decode_error(&findings, "the JSON", error))?;
+    deserializer
+        .end()
+        .map_err(|error| decode_error(&findings, "the JSON", error))?;
+    Ok(value)
+}
+
+/// The error for a failed encode of `what`: the broken rule if one was, else the format's error.
+fn encode_error(findings: &Findings, what: &str, error: impl std::fmt::Display) -> Error {
+    Error::Serialization(match findings.first() {
+        Some(Breach::TooDeep) => format!(
+            "could not encode {what}: it nests deeper than {MAX_NESTING_DEPTH} levels (each struct, enum variant, tuple, sequence, map, newtype and `Some` is one), more than can be decoded safely; flatten the data or pass it as `Shared<T>`"
+        ),
+        Some(Breach::NonFinite(float)) => format!(
+            "could not encode {what}: it holds the float {float}, which JSON cannot represent (it would be written as null and could not be read back); use `Encoding::Postcard`, or carry the value as a string"
+        ),
+        Some(Breach::OverCap(limit)) => format!(
+            "the serialized data is over the cap of {limit} bytes; pass large data as `Shared<T>` or raise the pool's `max_serialized_bytes`"
+        ),
+        None => format!("could not encode {what}: {error}"),
+    })
+}
+
+/// The error for a failed decode of `what`: the broken rule if one was, else the format's error.
+fn decode_error(findings: &Findings, what: &str, error: impl std::fmt::Display) -> Error {
+    Error::Serialization(match findings.first() {
+        Some(Breach::TooDeep) => format!(
+            "could not decode {what}: the data nests deeper than {MAX_NESTING_DEPTH} levels, more than taskpool writes or reads (decoding it could overflow the stack); it is corrupt or hostile"
+        ),
+        _ => format!("could not decode {what} as the expected type: {error}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailing_and_truncated_bytes_are_errors() {
+        let bytes = to_bytes(&(7u32, 8u32), usize::MAX).unwrap();
+        assert!(from_bytes::<(u32, u32)>(&bytes[..1]).is_err());
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(from_bytes::<(u32, u32)>(&longer).is_err());
+        assert_eq!(from_bytes::<(u32, u32)>(&bytes).unwrap(), (7, 8));
+    }
+
+    #[test]
+    fn trailing_json_is_an_error_but_whitespace_is_not() {
+        assert_eq!(from_json::<u8>(" 7 \n").unwrap(), 7);
+        assert!(from_json::<u8>("7 8").is_err());
+    }
+
+    #[test]
+    fn an_oversized_value_stops_at_the_cap() {
+        let error = to_json(&vec![1u8; 100], 10).unwrap_err();
+        assert!(error.to_string().contains("over the cap of 10 bytes"));
+        let error = to_bytes(&vec![1u8; 100], 10).unwrap_err();
+        assert!(error.to_string().contains("over the cap of 10 bytes"));
+    }
+}

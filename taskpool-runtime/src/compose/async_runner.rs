@@ -1,0 +1,271 @@
+//! `AsyncRunner`: at most `running_capacity` of its tasks run at once, at most
+//! `waiting_capacity` wait; when the waiting queue is full the oldest waiting task is discarded
+//! (ArkTS `taskpool.AsyncRunner`).
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{OnceLock, Weak};
+
+use crate::error::{Error, Result};
+use crate::handle::TaskHandle;
+use crate::pool::{PoolShared, TaskPool};
+use crate::priority::Priority;
+use crate::run::{Run, RunHeader, RunHooks, Settled};
+use crate::sync::{Arc, Mutex, lock};
+use crate::task::Task;
+
+/// Runs tasks with a bound on how many run at once and how many wait (ArkTS
+/// `taskpool.AsyncRunner`).
+///
+/// A task given to [`execute`](AsyncRunner::execute) starts at once if fewer than
+/// `running_capacity` of the runner's tasks are running; otherwise it waits, in submission
+/// order. With a `waiting_capacity` (0 means unbounded), a task that arrives when the waiting
+/// queue is full pushes out the **oldest** waiting task, whose handle fails with
+/// [`Error::AsyncRunnerDiscarded`] (10200054). A waiting task that is canceled fails with
+/// [`Error::AsyncRunnerCanceled`] (10200055) and never runs; a running one is flagged as usual
+/// ([`is_canceled`](crate::is_canceled)).
+///
+/// The task moves into the runner, so it cannot also be executed by another API, and tasks of a
+/// group, a sequence runner or a periodic execution cannot be given to it (all compile-time
+/// errors). A task already executed by another API gives [`Error::ExecutedByAnotherApi`]
+/// (10200057); a task with dependencies gives [`Error::AsyncRunnerDependentTask`] (10200056).
+///
+/// ```
+/// use taskpool::{concurrent, AsyncRunner, Priority, Task};
+///
+/// #[concurrent]
+/// fn double(x: u32) -> u32 {
+///     x * 2
+/// }
+///
+/// let runner = AsyncRunner::new(2, 0).unwrap(); // 2 at once, unbounded waiting
+/// let handles: Vec<_> = (1..=4)
+///     .map(|x| runner.execute(Task::new(double, (x,)), Priority::Medium))
+///     .collect();
+/// let results: Vec<u32> = handles.into_iter().map(|h| h.wait().unwrap()).collect();
+/// assert_eq!(results, [2, 4, 6, 8]);
+/// assert_eq!(AsyncRunner::new(0, 0).unwrap_err().code(), Some(401));
+/// ```
+#[derive(Clone)]
+pub struct AsyncRunner {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: Option<String>,
+    running_capacity: usize,
+    waiting_capacity: usize,
+    pool: Weak<PoolShared>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The runs that were queued in the pool and have not settled (by header address).
+    running: Vec<usize>,
+    /// Held runs, oldest first.
+    waiting: VecDeque<Arc<Run>>,
+}
+
+fn key(run: &RunHeader) -> usize {
+    std::ptr::from_ref(run) as usize
+}
+
+/// The runner's hook on each of its runs.
+struct Member(Arc<Inner>);
+
+impl RunHooks for Member {
+    fn on_settle(&self, run: &RunHeader, _settled: Settled<'_>) {
+        let next = {
+            let mut state = lock(&self.0.state);
+            let me = key(run);
+            if let Some(at) = state.running.iter().position(|k| *k == me) {
+                state.running.swap_remove(at);
+                let mut next = None;
+                while let Some(candidate) = state.waiting.pop_front() {
+                    if candidate.is_waiting() {
+                        state.running.push(key(&candidate));
+                        next = Some(candidate);
+                        break;
+                    }
+                }
+                next
+            } else {
+                state
+                    .waiting
+                    .retain(|waiting| !std::ptr::eq(&**waiting as &RunHeader, run));
+                None
+            }
+        };
+        if let Some(next) = next {
+            match next.pool.upgrade() {
+                Some(pool) => pool.enqueue(next),
+                None => {
+                    next.cancel();
+                }
+            }
+        }
+    }
+
+    fn canceled_error(&self, run: &RunHeader) -> Option<Error> {
+        Some(Error::AsyncRunnerCanceled(run.record.id))
+    }
+}
+
+impl AsyncRunner {
+    /// A runner on the global pool (ArkTS `new AsyncRunner(runningCapacity, waitingCapacity)`):
+    /// at most `running_capacity` tasks at once (more than 0, else 401), at most
+    /// `waiting_capacity` waiting (0: unbounded).
+    pub fn new(running_capacity: usize, waiting_capacity: usize) -> Result<AsyncRunner> {
+        TaskPool::global().async_runner(running_capacity, waiting_capacity)
+    }
+
+    /// The process-wide runner called `name` on the global pool, created on first use with
+    /// these capacities (ArkTS `new AsyncRunner(name, runningCapacity, waitingCapacity)`).
+    /// Later calls with the same name return that runner; the capacities of its first creation
+    /// stand. 401 if `running_capacity` is 0.
+    ///
+    /// ```
+    /// let a = taskpool::AsyncRunner::named("uploads", 1, 8).unwrap();
+    /// let b = taskpool::AsyncRunner::named("uploads", 4, 0).unwrap();
+    /// assert_eq!(b.running_capacity(), 1);
+    /// assert_eq!(a.name(), Some("uploads"));
+    /// ```
+    pub fn named(
+        name: &str,
+        running_capacity: usize,
+        waiting_capacity: usize,
+    ) -> Result<AsyncRunner> {
+        static NAMED: OnceLock<std::sync::Mutex<HashMap<String, AsyncRunner>>> = OnceLock::new();
+        let mut named = NAMED
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(runner) = named.get(name) {
+            return Ok(runner.clone());
+        }
+        let runner = AsyncRunner::build(
+            Some(name.to_owned()),
+            TaskPool::global(),
+            running_capacity,
+            waiting_capacity,
+        )?;
+        named.insert(name.to_owned(), runner.clone());
+        Ok(runner)
+    }
+
+    fn build(
+        name: Option<String>,
+        pool: &TaskPool,
+        running_capacity: usize,
+        waiting_capacity: usize,
+    ) -> Result<AsyncRunner> {
+        if running_capacity == 0 {
+            return Err(Error::InvalidConfig {
+                setting: "running_capacity",
+                reason: "must be greater than 0".to_owned(),
+            });
+        }
+        Ok(AsyncRunner {
+            inner: Arc::new(Inner {
+                name,
+                running_capacity,
+                waiting_capacity,
+                pool: Arc::downgrade(pool.shared()),
+                state: Mutex::new(State::default()),
+            }),
+        })
+    }
+
+    /// The runner's name, if it is a named runner.
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
+    }
+
+    /// How many of its tasks may run at once.
+    pub fn running_capacity(&self) -> usize {
+        self.inner.running_capacity
+    }
+
+    /// How many of its tasks may wait (0: unbounded).
+    pub fn waiting_capacity(&self) -> usize {
+        self.inner.waiting_capacity
+    }
+
+    /// Executes `task` in lane `priority` once fewer than `running_capacity` of the runner's
+    /// tasks run (ArkTS `runner.execute(task, priority)`). See the type's documentation for the
+    /// waiting queue and the errors.
+    pub fn execute<T: Send + 'static>(&self, task: Task<T>, priority: Priority) -> TaskHandle<T> {
+        let Some(pool) = self.inner.pool.upgrade() else {
+            return crate::compose::refused(task, Error::PoolShutDown);
+        };
+        if task
+            .record()
+            .executed
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            let error = Error::ExecutedByAnotherApi(task.id());
+            return crate::compose::refused(task, error);
+        }
+        if task.has_dependencies() {
+            let error = Error::AsyncRunnerDependentTask(task.id());
+            return crate::compose::refused(task, error);
+        }
+        let hooks: Arc<dyn RunHooks> = Arc::new(Member(Arc::clone(&self.inner)));
+        let prepared = pool.prepare(task, Some(priority), Some(hooks));
+        let Some(run) = prepared.run else {
+            return prepared.handle;
+        };
+        let (start, discarded) = {
+            let mut state = lock(&self.inner.state);
+            if !run.is_waiting() {
+                // Canceled already: its settle has run, nothing to track.
+                (false, None)
+            } else if state.running.len() < self.inner.running_capacity {
+                state.running.push(key(&run));
+                (true, None)
+            } else {
+                let capacity = self.inner.waiting_capacity;
+                let discarded = if capacity > 0 && state.waiting.len() >= capacity {
+                    state.waiting.pop_front()
+                } else {
+                    None
+                };
+                state.waiting.push_back(Arc::clone(&run));
+                (false, discarded)
+            }
+        };
+        if let Some(oldest) = discarded {
+            let error = Error::AsyncRunnerDiscarded(oldest.record.id);
+            pool.discard(&oldest, error);
+        }
+        if start {
+            pool.enqueue(run);
+        }
+        prepared.handle
+    }
+}
+
+impl TaskPool {
+    /// An [`AsyncRunner`] on this pool; 401 if `running_capacity` is 0.
+    pub fn async_runner(
+        &self,
+        running_capacity: usize,
+        waiting_capacity: usize,
+    ) -> Result<AsyncRunner> {
+        AsyncRunner::build(None, self, running_capacity, waiting_capacity)
+    }
+}
+
+impl fmt::Debug for AsyncRunner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = lock(&self.inner.state);
+        f.debug_struct("AsyncRunner")
+            .field("name", &self.inner.name)
+            .field("running_capacity", &self.inner.running_capacity)
+            .field("waiting_capacity", &self.inner.waiting_capacity)
+            .field("running", &state.running.len())
+            .field("waiting", &state.waiting.len())
+            .finish()
+    }
+}

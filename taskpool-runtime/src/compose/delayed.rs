@@ -1,0 +1,158 @@
+//! `execute_delayed`: a run held until its delay has passed (ArkTS `taskpool.executeDelayed`),
+//! and [`Alarm`], the one-shot timer callback it is built on.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Wake, Waker};
+use std::time::Duration;
+
+use crate::handle::TaskHandle;
+use crate::panic::drop_quietly;
+use crate::pool::TaskPool;
+use crate::priority::Priority;
+use crate::run::{RunHeader, RunHooks, Settled};
+use crate::sync::{Arc, Mutex, lock};
+use crate::task::Executable;
+use crate::time::{Sleep, sleep};
+
+type Callback = Box<dyn FnOnce() + Send>;
+
+/// Calls a function once a duration has passed, on the runtime's timer thread; no thread of
+/// its own. [`cancel`](Alarm::cancel) drops the timer entry and the function.
+pub(crate) struct Alarm {
+    armed: Mutex<Option<(Sleep, Callback)>>,
+}
+
+impl Alarm {
+    /// Arms an alarm; a duration too long to represent never fires.
+    pub(crate) fn after(
+        duration: Duration,
+        callback: impl FnOnce() + Send + 'static,
+    ) -> Arc<Alarm> {
+        let alarm = Arc::new(Alarm {
+            armed: Mutex::new(Some((sleep(duration), Box::new(callback)))),
+        });
+        alarm.check();
+        alarm
+    }
+
+    /// Polls the sleep (registering this alarm as its waker); calls the function once due.
+    fn check(self: &Arc<Self>) {
+        let due = {
+            let mut armed = lock(&self.armed);
+            let Some((sleep, _)) = armed.as_mut() else {
+                return;
+            };
+            // The timer wakes from its own thread, never inside this poll.
+            let waker = Waker::from(Arc::clone(self));
+            if Pin::new(sleep)
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+            {
+                return;
+            }
+            armed.take()
+        };
+        if let Some((sleep, callback)) = due {
+            drop(sleep);
+            let _ = crate::panic::catch(callback);
+        }
+    }
+
+    /// Disarms the alarm: the function is dropped without being called.
+    pub(crate) fn cancel(&self) {
+        let armed = lock(&self.armed).take();
+        drop_quietly(armed);
+    }
+}
+
+impl Wake for Alarm {
+    fn wake(self: Arc<Self>) {
+        self.check();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.check();
+    }
+}
+
+/// Disarms the alarm of a delayed run that ended before its delay passed (a cancel).
+struct Delayed {
+    alarm: Mutex<Option<Arc<Alarm>>>,
+}
+
+impl RunHooks for Delayed {
+    fn on_settle(&self, _run: &RunHeader, _settled: Settled<'_>) {
+        if let Some(alarm) = lock(&self.alarm).take() {
+            alarm.cancel();
+        }
+    }
+}
+
+impl TaskPool {
+    /// Executes `task` in lane `priority` once `delay` has passed (ArkTS
+    /// `taskpool.executeDelayed(delayTime, task, priority)`).
+    ///
+    /// Until then the task is WAITING: it shows in [`info`](TaskPool::info) and
+    /// [`cancel`](TaskPool::cancel) (or the handle's `cancel`) resolves it as canceled at once
+    /// and releases its timer. A delay too long to represent (`Duration::MAX`) never elapses:
+    /// the task waits until it is canceled or the pool shuts down. A task with dependencies
+    /// also waits for them once the delay has passed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskpool::{concurrent, Priority, Task, TaskPool};
+    ///
+    /// #[concurrent]
+    /// fn ping() -> String {
+    ///     "pong".to_owned()
+    /// }
+    ///
+    /// let pool = TaskPool::global();
+    /// let handle = pool.execute_delayed(Duration::from_millis(1), Task::new(ping, ()), Priority::Medium);
+    /// assert_eq!(handle.wait().unwrap(), "pong");
+    /// ```
+    pub fn execute_delayed<T: Send + 'static>(
+        &self,
+        delay: Duration,
+        task: impl Executable<T>,
+        priority: Priority,
+    ) -> TaskHandle<T> {
+        let hook = Arc::new(Delayed {
+            alarm: Mutex::new(None),
+        });
+        let shared = self.shared();
+        let prepared = shared.prepare(
+            task,
+            Some(priority),
+            Some(Arc::clone(&hook) as Arc<dyn RunHooks>),
+        );
+        if let Some(run) = prepared.run {
+            let pool = Arc::downgrade(shared);
+            let waiting = Arc::clone(&run);
+            let alarm = Alarm::after(delay, move || {
+                if let Some(pool) = pool.upgrade() {
+                    pool.enqueue(waiting);
+                }
+            });
+            *lock(&hook.alarm) = Some(alarm);
+            if !run.is_waiting() {
+                // Canceled before the alarm was stored: nobody else disarms it.
+                if let Some(alarm) = lock(&hook.alarm).take() {
+                    alarm.cancel();
+                }
+            }
+        }
+        prepared.handle
+    }
+}
+
+/// Executes `task` on the global pool once `delay` has passed (shorthand for
+/// [`TaskPool::execute_delayed`]).
+pub fn execute_delayed<T: Send + 'static>(
+    delay: Duration,
+    task: impl Executable<T>,
+    priority: Priority,
+) -> TaskHandle<T> {
+    TaskPool::global().execute_delayed(delay, task, priority)
+}

@@ -1,0 +1,449 @@
+//! `TaskGroup`: tasks executed together, whose results come back in the order they were added
+//! (ArkTS `taskpool.TaskGroup`).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use crate::error::{Error, Result};
+use crate::function::ConcurrentFunction;
+use crate::handle::{Completion, TaskHandle};
+use crate::pool::TaskPool;
+use crate::priority::Priority;
+use crate::run::{Run, RunHeader, RunHooks, Settled};
+use crate::sync::{Arc, Mutex, lock};
+use crate::task::Task;
+
+/// Tasks executed together; executing the group yields every result, in the order the tasks
+/// were added (ArkTS `taskpool.TaskGroup`).
+///
+/// A group of `Task<T>` yields `Vec<T>`. For tasks of different result types, make their
+/// functions return one enum (`enum Out { Count(u64), Text(String) }`), or group tasks rebuilt
+/// from descriptors (`TaskGroup<Payload>`) and decode each result.
+///
+/// A task added to a group is moved into it, so it cannot also be executed alone (ArkTS
+/// reports that at run time; here it is a use-after-move). A group can be executed again: each
+/// execution runs every task with its own copy of the arguments. Once executed, no task can be
+/// added ([`Error::GroupExecuted`]).
+///
+/// **The first failure fails the group**: as soon as one task fails (returns `Err`, panics, is
+/// canceled or times out), the group's handle resolves with that task's error, and the tasks of
+/// that execution that have not started are canceled (they never run). Tasks already running
+/// finish; their results are dropped. ArkTS lets the other tasks run to the end and discards
+/// their results; not starting them is the improvement.
+///
+/// ```
+/// use taskpool::{concurrent, Priority, TaskGroup, TaskPool};
+///
+/// #[concurrent]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let mut group = TaskGroup::with_name("squares");
+/// for x in 1..=3 {
+///     group.add(square, (x,)).unwrap();
+/// }
+/// let pool = TaskPool::global();
+/// assert_eq!(pool.execute_group(&group, Priority::High).wait().unwrap(), vec![1, 4, 9]);
+/// // Executed again: every task runs again.
+/// assert_eq!(pool.execute_group(&group, Priority::Medium).wait().unwrap(), vec![1, 4, 9]);
+/// ```
+pub struct TaskGroup<T> {
+    name: Option<String>,
+    tasks: Vec<Task<T>>,
+    executed: AtomicBool,
+}
+
+impl<T: Send + 'static> TaskGroup<T> {
+    /// An empty group without a name (ArkTS `new taskpool.TaskGroup()`).
+    pub fn new() -> TaskGroup<T> {
+        TaskGroup {
+            name: None,
+            tasks: Vec::new(),
+            executed: AtomicBool::new(false),
+        }
+    }
+
+    /// An empty group with a name (ArkTS `new taskpool.TaskGroup(name)`).
+    pub fn with_name(name: impl Into<String>) -> TaskGroup<T> {
+        TaskGroup {
+            name: Some(name.into()),
+            ..TaskGroup::new()
+        }
+    }
+
+    /// Adds a task at the end (ArkTS `addTask(task)`). The task moves into the group.
+    ///
+    /// Fails with [`Error::GroupExecuted`] once the group has been executed.
+    pub fn add_task(&mut self, task: Task<T>) -> Result<()> {
+        if self.executed.load(Ordering::Acquire) {
+            return Err(Error::GroupExecuted);
+        }
+        self.tasks.push(task);
+        Ok(())
+    }
+
+    /// Adds `function` bound to `args` at the end (ArkTS `addTask(func, ...args)`).
+    pub fn add<F>(&mut self, function: F, args: F::Args) -> Result<()>
+    where
+        F: ConcurrentFunction<Output = T>,
+    {
+        self.add_task(Task::new(function, args))
+    }
+}
+
+impl<T> TaskGroup<T> {
+    /// The group's name, if it was given one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// How many tasks the group holds.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Whether the group holds no task.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Whether the group has been executed at least once.
+    pub fn is_executed(&self) -> bool {
+        self.executed.load(Ordering::Acquire)
+    }
+}
+
+impl<T: Send + 'static> Default for TaskGroup<T> {
+    fn default() -> TaskGroup<T> {
+        TaskGroup::new()
+    }
+}
+
+impl<T> fmt::Debug for TaskGroup<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskGroup")
+            .field("name", &self.name)
+            .field("tasks", &self.tasks.len())
+            .field("executed", &self.is_executed())
+            .finish()
+    }
+}
+
+/// One execution of a group: counts its members down and notes the first failure.
+struct GroupRun {
+    state: Mutex<GroupState>,
+    /// `None`: every member succeeded; `Some(i)`: member `i` failed first.
+    done: Completion<Option<usize>>,
+}
+
+struct GroupState {
+    remaining: usize,
+    failed: bool,
+    /// The members, to cancel; emptied when the execution ends (this breaks the cycle
+    /// run → hook → group → run).
+    runs: Vec<Arc<Run>>,
+}
+
+struct Member {
+    group: Arc<GroupRun>,
+    index: usize,
+}
+
+impl RunHooks for Member {
+    fn on_settle(&self, _run: &RunHeader, settled: Settled<'_>) {
+        let to_cancel = {
+            let mut state = lock(&self.group.state);
+            state.remaining -= 1;
+            match settled {
+                Settled::Succeeded => {
+                    if state.remaining == 0 && !state.failed {
+                        state.runs.clear();
+                        drop(state);
+                        self.group.done.resolve(Ok(None));
+                    } else if state.remaining == 0 {
+                        state.runs.clear();
+                    }
+                    return;
+                }
+                _ if state.failed => {
+                    if state.remaining == 0 {
+                        state.runs.clear();
+                    }
+                    return;
+                }
+                _ => {
+                    state.failed = true;
+                    std::mem::take(&mut state.runs)
+                }
+            }
+        };
+        self.group.done.resolve(Ok(Some(self.index)));
+        cancel_all(&to_cancel);
+    }
+}
+
+fn cancel_all(runs: &[Arc<Run>]) {
+    for run in runs {
+        if let Some(pool) = run.pool.upgrade() {
+            let _ = pool.cancel_run(run);
+        }
+    }
+}
+
+impl TaskPool {
+    /// Executes every task of `group` in lane `priority` (ArkTS `taskpool.execute(group,
+    /// priority)`); the handle yields the results in the order the tasks were added.
+    ///
+    /// See [`TaskGroup`] for what a failure does. An empty group yields an empty `Vec`.
+    pub fn execute_group<T: Send + 'static>(
+        &self,
+        group: &TaskGroup<T>,
+        priority: Priority,
+    ) -> GroupHandle<T> {
+        group.executed.store(true, Ordering::Release);
+        let execution = Arc::new(GroupRun {
+            state: Mutex::new(GroupState {
+                remaining: group.tasks.len(),
+                failed: false,
+                runs: Vec::with_capacity(group.tasks.len()),
+            }),
+            done: Completion::new(),
+        });
+        if group.tasks.is_empty() {
+            execution.done.resolve(Ok(None));
+        }
+        let shared = self.shared();
+        let mut handles = Vec::with_capacity(group.tasks.len());
+        let mut runs = Vec::with_capacity(group.tasks.len());
+        for (index, task) in group.tasks.iter().enumerate() {
+            let hooks: Arc<dyn RunHooks> = Arc::new(Member {
+                group: Arc::clone(&execution),
+                index,
+            });
+            let prepared = shared.prepare(task, Some(priority), Some(hooks));
+            handles.push(prepared.handle);
+            runs.extend(prepared.run);
+        }
+        let failed_already = {
+            let mut state = lock(&execution.state);
+            if !state.failed && state.remaining > 0 {
+                state.runs.extend(runs.iter().cloned());
+            }
+            state.failed
+        };
+        if failed_already {
+            // A member was refused (or canceled by id) before the others were queued.
+            cancel_all(&runs);
+        } else {
+            for run in runs {
+                shared.enqueue(run);
+            }
+        }
+        GroupHandle {
+            execution,
+            handles,
+            end: None,
+            values: Vec::new(),
+        }
+    }
+}
+
+/// Executes a group on the global pool (shorthand for
+/// [`TaskPool::global().execute_group(group, priority)`](TaskPool::execute_group)).
+pub fn execute_group<T: Send + 'static>(
+    group: &TaskGroup<T>,
+    priority: Priority,
+) -> GroupHandle<T> {
+    TaskPool::global().execute_group(group, priority)
+}
+
+/// The handle of one execution of a [`TaskGroup`]: blocking ([`wait`](GroupHandle::wait)) and a
+/// `Future`, yielding every result in add order, or the first failure.
+///
+/// Dropping it detaches the execution (its tasks still run).
+pub struct GroupHandle<T> {
+    execution: Arc<GroupRun>,
+    handles: Vec<TaskHandle<T>>,
+    /// How the execution ended, once known.
+    end: Option<Option<usize>>,
+    /// The results collected so far (by `poll`).
+    values: Vec<T>,
+}
+
+impl<T: Send + 'static> GroupHandle<T> {
+    /// Blocks until every task succeeded (their results, in add order) or one failed (its
+    /// error). Inside a pool task the thread counts as blocked meanwhile.
+    pub fn wait(mut self) -> Result<Vec<T>> {
+        let end = match self.end {
+            Some(end) => end,
+            None => {
+                let done = &self.execution.done;
+                crate::pool::block_in_place(|| done.wait_take(None))
+                    .expect("waiting without a deadline returns an outcome")?
+            }
+        };
+        match end {
+            Some(failed) => {
+                let handle = self.handles.swap_remove(failed);
+                Err(match handle.wait() {
+                    Err(error) => error,
+                    Ok(_) => unreachable!("the member reported a failure"),
+                })
+            }
+            None => {
+                let mut values = std::mem::take(&mut self.values);
+                let done = values.len();
+                for handle in self.handles.drain(done..) {
+                    values.push(handle.wait()?);
+                }
+                Ok(values)
+            }
+        }
+    }
+
+    /// Cancels this execution (ArkTS `taskpool.cancel(group)`): its tasks that have not
+    /// started never run, running ones are flagged ([`is_canceled`](crate::is_canceled)), and
+    /// the handle resolves with the first canceled task's [`Error::Canceled`].
+    ///
+    /// Fails with [`Error::GroupNotFound`] (10200018) if the execution already ended.
+    pub fn cancel(&self) -> Result<()> {
+        let runs = {
+            let state = lock(&self.execution.state);
+            if state.failed || state.remaining == 0 {
+                return Err(Error::GroupNotFound);
+            }
+            state.runs.clone()
+        };
+        let landed = runs
+            .iter()
+            .filter(|run| {
+                run.pool
+                    .upgrade()
+                    .is_some_and(|pool| pool.cancel_run(run).is_ok())
+            })
+            .count();
+        if landed == 0 {
+            return Err(Error::GroupNotFound);
+        }
+        Ok(())
+    }
+
+    /// Whether the outcome is known.
+    pub fn is_finished(&self) -> bool {
+        self.execution.done.is_resolved()
+    }
+
+    /// How many tasks this execution runs.
+    pub fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Whether this execution runs no task.
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+}
+
+impl<T: Send + 'static> Future for GroupHandle<T> {
+    type Output = Result<Vec<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Vec<T>>> {
+        let this = self.get_mut();
+        let end = match this.end {
+            Some(end) => end,
+            None => match this.execution.done.poll_take(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(end) => {
+                    let end = end?;
+                    this.end = Some(end);
+                    end
+                }
+            },
+        };
+        if let Some(failed) = end {
+            return match Pin::new(&mut this.handles[failed]).poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+                Poll::Ready(Ok(_)) => unreachable!("the member reported a failure"),
+            };
+        }
+        // Every member succeeded; each handle is resolved or about to be (right after its hook).
+        while this.values.len() < this.handles.len() {
+            let next = this.values.len();
+            match Pin::new(&mut this.handles[next]).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(value)) => this.values.push(value),
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+            }
+        }
+        Poll::Ready(Ok(std::mem::take(&mut this.values)))
+    }
+}
+
+// Nothing in a handle is structurally pinned: the values are moved out by value.
+impl<T> Unpin for GroupHandle<T> {}
+
+impl<T> fmt::Debug for GroupHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupHandle")
+            .field("tasks", &self.handles.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::error::Error;
+    use crate::function::Invocation;
+    use crate::run::TypedRun;
+    use crate::task::{Call, TaskRecord};
+
+    fn header() -> Arc<TypedRun<u32>> {
+        let record = Arc::new(TaskRecord::new("loom::member", false));
+        let call: Call<u32> = Box::new(|| Invocation::Ready(Ok(0)));
+        TypedRun::new(record, Priority::Medium, call, std::sync::Weak::new(), None)
+    }
+
+    /// Two members settle at once: the countdown reaches zero exactly once, and the group
+    /// resolves with "all succeeded" or with the failing member, never twice.
+    #[test]
+    fn the_countdown_resolves_the_group_once() {
+        loom::model(|| {
+            let group = Arc::new(GroupRun {
+                state: Mutex::new(GroupState {
+                    remaining: 2,
+                    failed: false,
+                    runs: Vec::new(),
+                }),
+                done: Completion::new(),
+            });
+            let settle = |index: usize, fail: bool| {
+                let member = Member {
+                    group: Arc::clone(&group),
+                    index,
+                };
+                loom::thread::spawn(move || {
+                    let run = header();
+                    let error = Error::PoolShutDown;
+                    let settled = if fail {
+                        Settled::Failed(&error)
+                    } else {
+                        Settled::Succeeded
+                    };
+                    member.on_settle(crate::run::RunOps::header(&*run), settled);
+                })
+            };
+            let a = settle(0, false);
+            let b = settle(1, true);
+            a.join().unwrap();
+            b.join().unwrap();
+            assert_eq!(lock(&group.state).remaining, 0);
+            assert!(matches!(group.done.try_take(), Some(Ok(Some(1)))));
+        });
+    }
+}

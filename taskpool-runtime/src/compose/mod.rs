@@ -1,0 +1,36 @@
+//! Composition: what ArkTS builds on top of single tasks — groups, runners, dependencies,
+//! delayed execution.
+//!
+//! None of this is known to the scheduler. Each capability uses two generic seams of the pool:
+//! *held runs* (`PoolShared::prepare` builds a run and registers it as waiting, so cancel and
+//! `info()` see it, and `PoolShared::enqueue` queues it later — when its dependencies,
+//! its runner or its delay allow) and *run hooks* (`RunHooks`: enqueued, started, settled).
+
+pub(crate) mod async_runner;
+pub(crate) mod delayed;
+pub(crate) mod dependency;
+pub(crate) mod group;
+pub(crate) mod listeners;
+pub(crate) mod periodic;
+pub(crate) mod sequence;
+
+use std::sync::Weak;
+
+use crate::error::Error;
+use crate::handle::TaskHandle;
+use crate::run::TypedRun;
+use crate::task::Executable;
+
+/// A handle already resolved with `error`, for a task refused before it reached a pool.
+pub(crate) fn refused<T: Send + 'static>(task: impl Executable<T>, error: Error) -> TaskHandle<T> {
+    let submission = task.into_submission();
+    crate::panic::drop_quietly(submission.call);
+    let priority = submission.record.priority;
+    TaskHandle::new(TypedRun::refused(
+        submission.record,
+        priority,
+        error,
+        Weak::new(),
+        None,
+    ))
+}

@@ -1,0 +1,314 @@
+//! `execute_periodically`: a task run once per period until canceled (ArkTS
+//! `taskpool.executePeriodically`).
+
+use std::fmt;
+use std::sync::Weak;
+use std::time::Duration;
+
+use crate::compose::delayed::Alarm;
+use crate::data::DataStream;
+use crate::error::{Error, Result};
+use crate::pool::{PoolShared, TaskPool};
+use crate::priority::Priority;
+use crate::run::{Run, RunHeader, RunHooks, Settled};
+use crate::sync::{Arc, Mutex, lock};
+use crate::task::{Task, TaskId, TaskRecord};
+
+struct Periodic<T> {
+    /// Behind a lock only because a `Task` is `Send` but not `Sync`.
+    task: Mutex<Task<T>>,
+    id: TaskId,
+    record: Arc<TaskRecord>,
+    period: Duration,
+    priority: Priority,
+    pool: Weak<PoolShared>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    stopped: bool,
+    /// The run of the last tick, until it settles.
+    current: Option<Arc<Run>>,
+    alarm: Option<Arc<Alarm>>,
+    started: u64,
+    skipped: u64,
+}
+
+/// Follows each tick's run: frees the slot when it settles; a cancel by id stops the task.
+struct Tick<T>(Weak<Periodic<T>>);
+
+impl<T: Send + 'static> RunHooks for Tick<T> {
+    fn on_settle(&self, run: &RunHeader, settled: Settled<'_>) {
+        let Some(periodic) = self.0.upgrade() else {
+            return;
+        };
+        let alarm = {
+            let mut state = lock(&periodic.state);
+            let is_current = state
+                .current
+                .as_ref()
+                .is_some_and(|current| std::ptr::eq(&**current as &RunHeader, run));
+            if is_current {
+                state.current = None;
+            }
+            let alarm = if matches!(settled, Settled::Canceled(_)) {
+                state.stopped = true;
+                state.alarm.take()
+            } else {
+                None
+            };
+            (alarm, state.stopped && state.current.is_none())
+        };
+        let (alarm, ended) = alarm;
+        if let Some(alarm) = alarm {
+            alarm.cancel();
+        }
+        if ended {
+            // Stopped, and its last run is over: its data stream ends.
+            crate::data::close(&periodic.record);
+        }
+    }
+}
+
+impl<T: Send + 'static> Periodic<T> {
+    fn arm(self: &Arc<Self>, state: &mut State) {
+        let me = Arc::clone(self);
+        state.alarm = Some(Alarm::after(self.period, move || me.tick()));
+    }
+
+    fn tick(self: &Arc<Self>) {
+        let Some(pool) = self.pool.upgrade() else {
+            self.stop();
+            return;
+        };
+        let run = {
+            let mut state = lock(&self.state);
+            if state.stopped {
+                return;
+            }
+            let run = if state.current.is_some() {
+                // The previous run is still going: this tick is skipped (as in ArkTS).
+                state.skipped += 1;
+                None
+            } else {
+                let hooks: Arc<dyn RunHooks> = Arc::new(Tick(Arc::downgrade(self)));
+                let task = lock(&self.task);
+                let prepared = pool.prepare(&*task, Some(self.priority), Some(hooks));
+                if let Some(run) = &prepared.run {
+                    state.current = Some(Arc::clone(run));
+                    state.started += 1;
+                }
+                prepared.run
+            };
+            self.arm(&mut state);
+            run
+        };
+        if let Some(run) = run {
+            pool.enqueue(run);
+        }
+    }
+
+    fn stop(&self) -> bool {
+        let (alarm, current, was_running) = {
+            let mut state = lock(&self.state);
+            let was_running = !state.stopped;
+            state.stopped = true;
+            (state.alarm.take(), state.current.take(), was_running)
+        };
+        if let Some(alarm) = alarm {
+            alarm.cancel();
+        }
+        match current {
+            Some(run) => {
+                if let Some(pool) = run.pool.upgrade() {
+                    let _ = pool.cancel_run(&run);
+                }
+            }
+            None => crate::data::close(&self.record),
+        }
+        was_running
+    }
+}
+
+trait Control: Send + Sync {
+    fn stop(&self) -> bool;
+    fn counts(&self) -> (u64, u64, bool);
+    fn id(&self) -> TaskId;
+    fn record(&self) -> &TaskRecord;
+    fn ended(&self) -> bool;
+}
+
+impl<T: Send + 'static> Control for Periodic<T> {
+    fn stop(&self) -> bool {
+        Periodic::stop(self)
+    }
+
+    fn counts(&self) -> (u64, u64, bool) {
+        let state = lock(&self.state);
+        (state.started, state.skipped, state.stopped)
+    }
+
+    fn id(&self) -> TaskId {
+        self.id
+    }
+
+    fn record(&self) -> &TaskRecord {
+        &self.record
+    }
+
+    fn ended(&self) -> bool {
+        let state = lock(&self.state);
+        state.stopped && state.current.is_none()
+    }
+}
+
+/// Controls a task executed periodically: [`cancel`](PeriodicHandle::cancel) stops it.
+///
+/// Dropping the handle does not stop the task (as in ArkTS, it runs until canceled or until
+/// its pool shuts down); `pool.cancel(id)` while a run of it waits or runs stops it too.
+pub struct PeriodicHandle {
+    control: Arc<dyn Control>,
+}
+
+impl PeriodicHandle {
+    /// The id of the periodic task.
+    pub fn id(&self) -> TaskId {
+        self.control.id()
+    }
+
+    /// Stops the task: no further tick, and a run that waits is canceled (one that runs is
+    /// flagged, see [`is_canceled`](crate::is_canceled)). Fails with [`Error::TaskNotFound`]
+    /// (10200015) if it was already stopped.
+    pub fn cancel(&self) -> Result<()> {
+        if self.control.stop() {
+            Ok(())
+        } else {
+            Err(Error::TaskNotFound(self.id()))
+        }
+    }
+
+    /// Registers a [`DataStream`] of the values of type `V` the task sends with
+    /// [`send_data`](crate::send_data), replacing any receiver registered on the task; it ends
+    /// once the task is stopped and its last run is over. This is how a periodic task reports
+    /// its results: see [`TaskPool::execute_periodically`].
+    pub fn data_stream<V: Send + 'static>(&self) -> DataStream<V> {
+        let stream = crate::data::register_stream(self.control.record(), None);
+        if self.control.ended() {
+            // Already over (otherwise the last run's settle or the stop ends it).
+            crate::data::close(self.control.record());
+        }
+        stream
+    }
+
+    /// How many runs have been started so far.
+    pub fn runs_started(&self) -> u64 {
+        self.control.counts().0
+    }
+
+    /// How many ticks were skipped because the previous run was still going.
+    pub fn ticks_skipped(&self) -> u64 {
+        self.control.counts().1
+    }
+
+    /// Whether the task has been stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.control.counts().2
+    }
+}
+
+impl fmt::Debug for PeriodicHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (started, skipped, stopped) = self.control.counts();
+        f.debug_struct("PeriodicHandle")
+            .field("task", &self.id())
+            .field("runs_started", &started)
+            .field("ticks_skipped", &skipped)
+            .field("stopped", &stopped)
+            .finish()
+    }
+}
+
+impl TaskPool {
+    /// Executes `task` in lane `priority` once every `period`, the first time after one
+    /// period, until the returned handle cancels it (ArkTS `taskpool.executePeriodically`).
+    ///
+    /// A tick never overlaps the previous run of the task: a tick that comes while the
+    /// previous run still waits or runs is skipped (as in ArkTS). Each run gets its own copy of
+    /// the arguments. The task moves in, so it cannot be executed again elsewhere (ArkTS
+    /// 10200051 becomes a use-after-move). Results are not collected: a periodic task streams
+    /// them with [`send_data`](crate::send_data) to a receiver registered on the task or on
+    /// the returned handle ([`PeriodicHandle::data_stream`]).
+    ///
+    /// Fails with [`Error::ExecutedTaskNotPeriodic`] (10200050) for a task that was already
+    /// executed, and [`Error::PeriodicWithDependencies`] (10200052) for one with dependencies.
+    /// A period too long to represent never ticks.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use taskpool::{concurrent, send_data, Priority, Task, TaskPool};
+    ///
+    /// #[concurrent]
+    /// fn sample() {
+    ///     // Each run reports its result to the host.
+    ///     let reading = SystemTime::now().elapsed().is_ok() as u32;
+    ///     send_data(reading).unwrap();
+    /// }
+    ///
+    /// let task = Task::new(sample, ());
+    /// // Registered before the first tick, so no value is missed (`ticker.data_stream()`
+    /// // registers one later).
+    /// let mut readings = task.data_stream::<u32>();
+    /// let pool = TaskPool::global();
+    /// let ticker = pool
+    ///     .execute_periodically(Duration::from_millis(1), task, Priority::Low)
+    ///     .unwrap();
+    /// // Blocking iteration: take three results, then stop the task.
+    /// let first: Vec<u32> = readings.blocking_iter().take(3).collect();
+    /// assert_eq!(first, [1, 1, 1]);
+    /// ticker.cancel().unwrap();
+    /// // The stream ends once the last run is over.
+    /// for _late in readings {}
+    /// ```
+    pub fn execute_periodically<T: Send + 'static>(
+        &self,
+        period: Duration,
+        task: Task<T>,
+        priority: Priority,
+    ) -> Result<PeriodicHandle> {
+        if task
+            .record()
+            .executed
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(Error::ExecutedTaskNotPeriodic(task.id()));
+        }
+        if task.has_dependencies() {
+            return Err(Error::PeriodicWithDependencies(task.id()));
+        }
+        let periodic = Arc::new(Periodic {
+            id: task.id(),
+            record: Arc::clone(task.record()),
+            task: Mutex::new(task),
+            period,
+            priority,
+            pool: Arc::downgrade(self.shared()),
+            state: Mutex::new(State::default()),
+        });
+        {
+            let mut state = lock(&periodic.state);
+            periodic.arm(&mut state);
+        }
+        Ok(PeriodicHandle { control: periodic })
+    }
+}
+
+/// Executes `task` periodically on the global pool (shorthand for
+/// [`TaskPool::execute_periodically`]).
+pub fn execute_periodically<T: Send + 'static>(
+    period: Duration,
+    task: Task<T>,
+    priority: Priority,
+) -> Result<PeriodicHandle> {
+    TaskPool::global().execute_periodically(period, task, priority)
+}

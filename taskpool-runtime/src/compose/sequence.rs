@@ -1,0 +1,206 @@
+//! `SequenceRunner`: tasks executed strictly one after another, in submission order (ArkTS
+//! `taskpool.SequenceRunner`).
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{OnceLock, Weak};
+
+use crate::error::Error;
+use crate::handle::TaskHandle;
+use crate::pool::{PoolShared, TaskPool};
+use crate::priority::Priority;
+use crate::run::{Run, RunHeader, RunHooks, Settled};
+use crate::sync::{Arc, Mutex, lock};
+use crate::task::Task;
+
+/// Executes tasks one after another, in the order they were given, in one lane (ArkTS
+/// `taskpool.SequenceRunner`).
+///
+/// A task starts only once the previous one has ended (returned, failed, panicked, timed out
+/// or been canceled); a failure or a cancel does not stop the tasks after it. Canceling a task
+/// that waits in the runner resolves its handle as canceled at once, and it never runs. The
+/// tasks run on the pool's threads, at the runner's priority.
+///
+/// A task moves into the runner, so it cannot also be executed elsewhere (ArkTS reports that
+/// at run time). A task with dependencies is refused with [`Error::DependentTaskInRunner`]
+/// (10200025).
+///
+/// Named runners ([`SequenceRunner::named`]) are process-wide singletons on the global pool:
+/// the same name gives the same runner, and the priority of its first creation stands.
+///
+/// ```
+/// use taskpool::{concurrent, Priority, SequenceRunner, Task};
+///
+/// #[concurrent]
+/// fn step(n: u32) -> u32 {
+///     n * 10
+/// }
+///
+/// let runner = SequenceRunner::new(Priority::High);
+/// let handles: Vec<_> = (1..=3).map(|n| runner.execute(Task::new(step, (n,)))).collect();
+/// let results: Vec<u32> = handles.into_iter().map(|h| h.wait().unwrap()).collect();
+/// assert_eq!(results, [10, 20, 30]);
+/// ```
+#[derive(Clone)]
+pub struct SequenceRunner {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: Option<String>,
+    priority: Priority,
+    pool: Weak<PoolShared>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The run that was queued and has not settled yet.
+    current: Option<Arc<Run>>,
+    /// Held runs, in submission order.
+    waiting: VecDeque<Arc<Run>>,
+}
+
+/// The runner's hook on each of its runs.
+struct Follow(Arc<Inner>);
+
+impl RunHooks for Follow {
+    fn on_settle(&self, run: &RunHeader, _settled: Settled<'_>) {
+        let inner = &self.0;
+        let next = {
+            let mut state = lock(&inner.state);
+            let is_current = state
+                .current
+                .as_ref()
+                .is_some_and(|current| std::ptr::eq(&**current as &RunHeader, run));
+            if !is_current {
+                // A waiting run was canceled (or shut down): it leaves the queue now.
+                state
+                    .waiting
+                    .retain(|waiting| !std::ptr::eq(&**waiting as &RunHeader, run));
+                return;
+            }
+            state.current = None;
+            let mut next = None;
+            while let Some(candidate) = state.waiting.pop_front() {
+                if candidate.is_waiting() {
+                    state.current = Some(Arc::clone(&candidate));
+                    next = Some(candidate);
+                    break;
+                }
+            }
+            next
+        };
+        if let Some(next) = next {
+            match next.pool.upgrade() {
+                Some(pool) => pool.enqueue(next),
+                None => {
+                    next.cancel();
+                }
+            }
+        }
+    }
+}
+
+impl SequenceRunner {
+    /// A runner on the global pool whose tasks run in lane `priority` (ArkTS
+    /// `new SequenceRunner(priority)`).
+    pub fn new(priority: Priority) -> SequenceRunner {
+        TaskPool::global().sequence_runner(priority)
+    }
+
+    /// The process-wide runner called `name` on the global pool, created on first use with
+    /// `priority` (ArkTS `new SequenceRunner(name, priority)`). Later calls with the same name
+    /// return that runner; the priority of the first creation stands.
+    pub fn named(name: &str, priority: Priority) -> SequenceRunner {
+        static NAMED: OnceLock<std::sync::Mutex<HashMap<String, SequenceRunner>>> = OnceLock::new();
+        let mut named = NAMED
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        named
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                SequenceRunner::build(Some(name.to_owned()), TaskPool::global(), priority)
+            })
+            .clone()
+    }
+
+    fn build(name: Option<String>, pool: &TaskPool, priority: Priority) -> SequenceRunner {
+        SequenceRunner {
+            inner: Arc::new(Inner {
+                name,
+                priority,
+                pool: Arc::downgrade(pool.shared()),
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// The runner's name, if it is a named runner.
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
+    }
+
+    /// The lane its tasks run in.
+    pub fn priority(&self) -> Priority {
+        self.inner.priority
+    }
+
+    /// Queues `task` behind the runner's other tasks (ArkTS `runner.execute(task)`). The
+    /// handle is the usual one: `wait`, `.await`, `cancel`.
+    ///
+    /// A task with dependencies resolves at once with [`Error::DependentTaskInRunner`]
+    /// (10200025); a runner whose pool is gone gives [`Error::PoolShutDown`].
+    pub fn execute<T: Send + 'static>(&self, task: Task<T>) -> TaskHandle<T> {
+        let Some(pool) = self.inner.pool.upgrade() else {
+            return crate::compose::refused(task, Error::PoolShutDown);
+        };
+        if crate::compose::dependency::has_dependencies(task.id()) {
+            let error = Error::DependentTaskInRunner(task.id());
+            return crate::compose::refused(task, error);
+        }
+        let hooks: Arc<dyn RunHooks> = Arc::new(Follow(Arc::clone(&self.inner)));
+        let prepared = pool.prepare(task, Some(self.inner.priority), Some(hooks));
+        let Some(run) = prepared.run else {
+            return prepared.handle;
+        };
+        let start = {
+            let mut state = lock(&self.inner.state);
+            // Checked under the lock the hook takes: a cancel that landed before is seen here,
+            // one that lands after finds the run queued or current.
+            if !run.is_waiting() {
+                false
+            } else if state.current.is_none() {
+                state.current = Some(Arc::clone(&run));
+                true
+            } else {
+                state.waiting.push_back(Arc::clone(&run));
+                false
+            }
+        };
+        if start {
+            pool.enqueue(run);
+        }
+        prepared.handle
+    }
+}
+
+impl TaskPool {
+    /// A [`SequenceRunner`] on this pool whose tasks run in lane `priority`.
+    pub fn sequence_runner(&self, priority: Priority) -> SequenceRunner {
+        SequenceRunner::build(None, self, priority)
+    }
+}
+
+impl fmt::Debug for SequenceRunner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = lock(&self.inner.state);
+        f.debug_struct("SequenceRunner")
+            .field("name", &self.inner.name)
+            .field("priority", &self.inner.priority)
+            .field("running", &state.current.is_some())
+            .field("waiting", &state.waiting.len())
+            .finish()
+    }
+}

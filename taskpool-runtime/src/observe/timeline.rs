@@ -1,0 +1,410 @@
+//! The timeline: which run executed on which pool thread, and when, kept in a bounded ring
+//! buffer and written in the Chrome trace-event JSON format (Perfetto, `chrome://tracing`).
+//!
+//! Off by default: a pool records only when built with
+//! [`record_timeline`](crate::TaskPoolBuilder::record_timeline); otherwise recording costs one
+//! `Option` check per call or poll. When on, each call or poll appends one entry under a small
+//! lock, and each suspension two more (its start and end); once the ring holds `capacity`
+//! entries, the oldest is dropped.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Write};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::priority::Priority;
+use crate::run::RunHeader;
+use crate::sync::{Mutex, lock};
+use crate::task::TaskId;
+
+/// What a [`TimelineSlice`] was: the run's call, or one poll of its `async fn` future.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SliceKind {
+    /// The function's call (for an `async fn`, the call and its first poll).
+    Call,
+    /// A later poll of a woken `async fn` future.
+    Poll,
+}
+
+/// One stretch of execution on one pool thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineSlice {
+    /// The pool thread's id (as in [`ThreadInfo::id`](crate::ThreadInfo::id)).
+    pub thread: u64,
+    /// The task.
+    pub task: TaskId,
+    /// Which run of the task (1 for its first execution).
+    pub run: u64,
+    /// The function the task runs.
+    pub function: &'static str,
+    /// The task's name, if it has one.
+    pub name: Option<String>,
+    /// The lane the run was submitted to.
+    pub priority: Priority,
+    /// A call or a poll.
+    pub kind: SliceKind,
+    /// When it began, since the pool was built.
+    pub start: Duration,
+    /// When it ended, since the pool was built.
+    pub end: Duration,
+}
+
+/// A run's future went to sleep (`suspend`) or was picked up again.
+#[derive(Debug, Clone)]
+struct Mark {
+    suspend: bool,
+    thread: u64,
+    task: TaskId,
+    run: u64,
+    function: &'static str,
+    priority: Priority,
+    at: Duration,
+}
+
+#[derive(Debug, Clone)]
+enum Entry {
+    Slice(TimelineSlice),
+    Mark(Mark),
+}
+
+/// The recorder of one pool.
+pub(crate) struct Recorder {
+    capacity: usize,
+    ring: Mutex<Ring>,
+}
+
+struct Ring {
+    entries: VecDeque<Entry>,
+    dropped: u64,
+}
+
+impl Recorder {
+    pub(crate) fn new(capacity: usize) -> Recorder {
+        Recorder {
+            capacity,
+            ring: Mutex::new(Ring {
+                entries: VecDeque::new(),
+                dropped: 0,
+            }),
+        }
+    }
+
+    fn push(&self, entry: Entry) {
+        let mut ring = lock(&self.ring);
+        if ring.entries.len() >= self.capacity {
+            ring.entries.pop_front();
+            ring.dropped += 1;
+        }
+        ring.entries.push_back(entry);
+    }
+
+    pub(crate) fn slice(
+        &self,
+        thread: u64,
+        run: &RunHeader,
+        kind: SliceKind,
+        start: Duration,
+        end: Duration,
+    ) {
+        self.push(Entry::Slice(TimelineSlice {
+            thread,
+            task: run.record.id,
+            run: run.observe.run_number,
+            function: run.record.function,
+            name: run.record.name.clone(),
+            priority: run.priority,
+            kind,
+            start,
+            end,
+        }));
+    }
+
+    pub(crate) fn mark(&self, suspend: bool, thread: u64, run: &RunHeader, at: Duration) {
+        self.push(Entry::Mark(Mark {
+            suspend,
+            thread,
+            task: run.record.id,
+            run: run.observe.run_number,
+            function: run.record.function,
+            priority: run.priority,
+            at,
+        }));
+    }
+
+    pub(crate) fn snapshot(&self, thread_prefix: &str) -> Timeline {
+        let ring = lock(&self.ring);
+        let mut slices = Vec::new();
+        let mut marks = Vec::new();
+        for entry in &ring.entries {
+            match entry {
+                Entry::Slice(slice) => slices.push(slice.clone()),
+                Entry::Mark(mark) => marks.push(mark.clone()),
+            }
+        }
+        Timeline {
+            thread_prefix: thread_prefix.to_owned(),
+            slices,
+            marks,
+            dropped: ring.dropped,
+            capacity: self.capacity,
+        }
+    }
+}
+
+/// A snapshot of a pool's timeline: [`TaskPool::timeline`](crate::TaskPool::timeline).
+///
+/// Holds the most recent entries of the pool's ring buffer (one entry per call or poll, one per
+/// suspension and one per resumption). Write it with
+/// [`write_chrome_trace`](Timeline::write_chrome_trace) and open the file in
+/// <https://ui.perfetto.dev> or `chrome://tracing`.
+///
+/// ```
+/// use taskpool::{concurrent, TaskPool};
+///
+/// #[concurrent]
+/// fn double(x: u32) -> u32 {
+///     x * 2
+/// }
+///
+/// let pool = TaskPool::builder().record_timeline(1024).build().unwrap();
+/// pool.run(double, (21,)).wait().unwrap();
+/// let timeline = pool.timeline().unwrap();
+/// assert!(timeline.slices().iter().any(|s| s.function.ends_with("::double")));
+/// let mut json = Vec::new();
+/// timeline.write_chrome_trace(&mut json).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    thread_prefix: String,
+    slices: Vec<TimelineSlice>,
+    marks: Vec<Mark>,
+    dropped: u64,
+    capacity: usize,
+}
+
+/// One Chrome trace event.
+#[derive(Serialize)]
+struct Event<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    cat: &'a str,
+    ph: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ts: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dur: Option<f64>,
+    pid: u32,
+    tid: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cname: Option<&'static str>,
+    args: serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct Trace<'a> {
+    #[serde(rename = "traceEvents")]
+    trace_events: Vec<Event<'a>>,
+    #[serde(rename = "displayTimeUnit")]
+    display_time_unit: &'static str,
+    #[serde(rename = "otherData")]
+    other_data: serde_json::Value,
+}
+
+/// The lane's name, as trace category and span field.
+pub(crate) fn lane_name(priority: Priority) -> &'static str {
+    match priority {
+        Priority::High => "HIGH",
+        Priority::Medium => "MEDIUM",
+        Priority::Low => "LOW",
+        Priority::Idle => "IDLE",
+    }
+}
+
+/// A colour of `chrome://tracing`'s reserved palette per lane (Perfetto colours by name).
+fn lane_colour(priority: Priority) -> &'static str {
+    match priority {
+        Priority::High => "terrible",
+        Priority::Medium => "yellow",
+        Priority::Low => "good",
+        Priority::Idle => "grey",
+    }
+}
+
+fn micros(at: Duration) -> f64 {
+    at.as_secs_f64() * 1e6
+}
+
+const PID: u32 = 1;
+
+impl Timeline {
+    /// The calls and polls recorded, oldest first.
+    pub fn slices(&self) -> &[TimelineSlice] {
+        &self.slices
+    }
+
+    /// How many entries the ring buffer dropped to stay within its capacity.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// The ring buffer's capacity, in entries.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The name of pool thread `thread` (`<thread_name prefix>-<id>`).
+    pub fn thread_name(&self, thread: u64) -> String {
+        format!("{}-{thread}", self.thread_prefix)
+    }
+
+    /// Writes the timeline as Chrome trace-event JSON: one track per pool thread (named by
+    /// `thread_name` metadata), a complete (`X`) event per call or poll — named after the task
+    /// (or its function), with the lane as category and colour — and an async `b`/`e` pair per
+    /// suspension of an `async fn` run, keyed by task and run. A suspension still open (or
+    /// whose end fell out of the ring) ends at the last recorded instant.
+    pub fn write_chrome_trace(&self, out: impl Write) -> io::Result<()> {
+        let mut events = Vec::new();
+        events.push(Event {
+            name: "process_name",
+            cat: "",
+            ph: "M",
+            ts: None,
+            dur: None,
+            pid: PID,
+            tid: 0,
+            id: None,
+            cname: None,
+            args: serde_json::json!({ "name": format!("taskpool {}", self.thread_prefix) }),
+        });
+        let mut threads: Vec<u64> = self.slices.iter().map(|s| s.thread).collect();
+        threads.extend(self.marks.iter().map(|m| m.thread));
+        threads.sort_unstable();
+        threads.dedup();
+        for &thread in &threads {
+            events.push(Event {
+                name: "thread_name",
+                cat: "",
+                ph: "M",
+                ts: None,
+                dur: None,
+                pid: PID,
+                tid: thread,
+                id: None,
+                cname: None,
+                args: serde_json::json!({ "name": self.thread_name(thread) }),
+            });
+            events.push(Event {
+                name: "thread_sort_index",
+                cat: "",
+                ph: "M",
+                ts: None,
+                dur: None,
+                pid: PID,
+                tid: thread,
+                id: None,
+                cname: None,
+                args: serde_json::json!({ "sort_index": thread }),
+            });
+        }
+        for slice in &self.slices {
+            let kind = match slice.kind {
+                SliceKind::Call => "call",
+                SliceKind::Poll => "poll",
+            };
+            events.push(Event {
+                name: slice.name.as_deref().unwrap_or(slice.function),
+                cat: lane_name(slice.priority),
+                ph: "X",
+                ts: Some(micros(slice.start)),
+                dur: Some(micros(slice.end.saturating_sub(slice.start))),
+                pid: PID,
+                tid: slice.thread,
+                id: None,
+                cname: Some(lane_colour(slice.priority)),
+                args: serde_json::json!({
+                    "task": slice.task.into_raw(),
+                    "run": slice.run,
+                    "function": slice.function,
+                    "kind": kind,
+                }),
+            });
+        }
+        let last = self
+            .slices
+            .iter()
+            .map(|s| s.end)
+            .chain(self.marks.iter().map(|m| m.at))
+            .max()
+            .unwrap_or_default();
+        let mut open: HashMap<(TaskId, u64), &Mark> = HashMap::new();
+        let suspension = |mark: &Mark, ph: &'static str, at: Duration| Event {
+            name: "suspended",
+            cat: lane_name(mark.priority),
+            ph,
+            ts: Some(micros(at)),
+            dur: None,
+            pid: PID,
+            tid: mark.thread,
+            id: Some(format!("{}.{}", mark.task.into_raw(), mark.run)),
+            cname: Some("thread_state_sleeping"),
+            args: serde_json::json!({ "task": mark.task.into_raw(), "function": mark.function }),
+        };
+        for mark in &self.marks {
+            let key = (mark.task, mark.run);
+            if mark.suspend {
+                events.push(suspension(mark, "b", mark.at));
+                open.insert(key, mark);
+            } else if open.remove(&key).is_some() {
+                events.push(suspension(mark, "e", mark.at));
+            }
+        }
+        let mut still_open: Vec<&Mark> = open.into_values().collect();
+        still_open.sort_by_key(|m| (m.task, m.run));
+        for mark in still_open {
+            events.push(suspension(mark, "e", last));
+        }
+        let trace = Trace {
+            trace_events: events,
+            display_time_unit: "ms",
+            other_data: serde_json::json!({
+                "pool": self.thread_prefix,
+                "capacity": self.capacity,
+                "dropped": self.dropped,
+            }),
+        };
+        serde_json::to_writer(out, &trace).map_err(io::Error::other)
+    }
+}
+
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::run::{RunOps, TypedRun};
+    use crate::task::{Call, TaskRecord};
+
+    /// Two threads append to a full ring at once: it never exceeds its capacity and counts
+    /// every entry it dropped.
+    #[test]
+    fn the_ring_stays_bounded_under_concurrent_appends() {
+        loom::model(|| {
+            let recorder = std::sync::Arc::new(Recorder::new(1));
+            let record = std::sync::Arc::new(TaskRecord::new("loom::timeline", false));
+            let call: Call<()> = Box::new(|| crate::function::Invocation::Ready(Ok(())));
+            let run = TypedRun::new(record, Priority::Low, call, std::sync::Weak::new(), None);
+            let other = {
+                let (recorder, run) = (recorder.clone(), run.clone());
+                loom::thread::spawn(move || {
+                    recorder.mark(true, 1, run.header(), Duration::ZERO);
+                })
+            };
+            recorder.mark(false, 2, run.header(), Duration::ZERO);
+            other.join().unwrap();
+            let timeline = recorder.snapshot("loom");
+            assert_eq!(timeline.marks.len(), 1);
+            assert_eq!(timeline.dropped(), 1);
+        });
+    }
+}

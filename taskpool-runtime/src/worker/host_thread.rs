@@ -1,0 +1,284 @@
+//! The worker's host thread: where the host's callbacks and global call objects run.
+//!
+//! ArkTS runs a worker's `onmessage`, `onerror`, `onexit`… and the methods of its global call
+//! objects on the host's event loop. A Rust program has no such loop, so each worker that needs
+//! one gets a thread of its own, `<worker name>-host`, started when the first callback or call
+//! object is registered. It takes its jobs in order, so callbacks of one worker never run
+//! concurrently, never on the worker thread, and `on_exit` comes last. A panic in a callback is
+//! contained there. A worker used only through `recv` and its stream never starts it.
+
+use std::collections::HashMap;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::error::Error;
+use crate::panic;
+use crate::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use crate::sync::{Arc, Condvar, Mutex, lock};
+use crate::worker::call_object::{self, CallRequest, Callable};
+use crate::worker::link::Link;
+
+/// The kinds of event a callback can be registered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Message = 1,
+    MessageError = 2,
+    Error = 4,
+    AllErrors = 8,
+    Exit = 16,
+}
+
+/// One job for the host thread.
+pub(crate) enum HostJob<Out> {
+    Message(Out),
+    MessageError(Error),
+    /// An error that destroyed the worker.
+    Error(Error),
+    /// An error the worker survived (`on_all_errors` mode).
+    AllErrors(Error),
+    Exit(i32),
+    Call(CallRequest),
+    /// The `Worker` was dropped: leave.
+    Stop,
+}
+
+type Callback<T> = Box<dyn FnMut(T) + Send>;
+
+/// The callbacks registered by the host, each replacing the previous one of its kind.
+pub(crate) struct Callbacks<Out> {
+    pub(crate) on_message: Option<Callback<Out>>,
+    pub(crate) on_message_error: Option<Callback<Error>>,
+    pub(crate) on_error: Option<Callback<Error>>,
+    pub(crate) on_all_errors: Option<Callback<Error>>,
+    pub(crate) on_exit: Option<Box<dyn FnOnce(i32) + Send>>,
+    /// `on_exit` ran: it runs at most once, even when registered again.
+    exit_delivered: bool,
+}
+
+pub(crate) struct HostThread<Out> {
+    tx: Sender<HostJob<Out>>,
+    rx: Receiver<HostJob<Out>>,
+    /// Bits of [`Kind`] with a callback, read by the worker thread to route each event.
+    wanted: AtomicU8,
+    pub(crate) callbacks: Mutex<Callbacks<Out>>,
+    pub(crate) objects: Mutex<HashMap<String, Box<dyn Callable>>>,
+    started: AtomicBool,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    done: Mutex<bool>,
+    done_changed: Condvar,
+}
+
+impl<Out> HostThread<Out> {
+    pub(crate) fn new() -> HostThread<Out> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        HostThread {
+            tx,
+            rx,
+            wanted: AtomicU8::new(0),
+            callbacks: Mutex::new(Callbacks {
+                on_message: None,
+                on_message_error: None,
+                on_error: None,
+                on_all_errors: None,
+                on_exit: None,
+                exit_delivered: false,
+            }),
+            objects: Mutex::new(HashMap::new()),
+            started: AtomicBool::new(false),
+            thread: Mutex::new(None),
+            done: Mutex::new(false),
+            done_changed: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn wants(&self, kind: Kind) -> bool {
+        self.wanted.load(Ordering::Acquire) & kind as u8 != 0
+    }
+
+    pub(crate) fn set_wanted(&self, kind: Kind) {
+        self.wanted.fetch_or(kind as u8, Ordering::AcqRel);
+    }
+
+    pub(crate) fn clear_wanted(&self) {
+        self.wanted.store(0, Ordering::Release);
+    }
+
+    /// Queues a job (kept until the thread starts, if it has not).
+    pub(crate) fn send(&self, job: HostJob<Out>) {
+        // Never fails: this struct holds the receiver.
+        let _ = self.tx.send(job);
+    }
+
+    pub(crate) fn is_started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+
+    /// Drops the queued jobs, the callbacks and the call objects, containing panics of their
+    /// `Drop` (the link is going away).
+    pub(crate) fn drop_user_values(&self) {
+        while let Ok(job) = self.rx.try_recv() {
+            panic::drop_quietly(job);
+        }
+        let callbacks = {
+            let mut callbacks = lock(&self.callbacks);
+            (
+                callbacks.on_message.take(),
+                callbacks.on_message_error.take(),
+                callbacks.on_error.take(),
+                callbacks.on_all_errors.take(),
+                callbacks.on_exit.take(),
+            )
+        };
+        panic::drop_quietly(callbacks);
+        let objects = std::mem::take(&mut *lock(&self.objects));
+        panic::drop_quietly(objects);
+    }
+
+    /// Asks the thread to leave once the jobs queued so far are done, and waits for it at most
+    /// until `deadline`; a thread stuck in a user callback past it is detached. Never waits for
+    /// the calling thread itself.
+    pub(crate) fn stop(&self, deadline: Option<Instant>) {
+        self.send(HostJob::Stop);
+        let Some(handle) = lock(&self.thread).take() else {
+            return;
+        };
+        if handle.thread().id() == std::thread::current().id() {
+            return; // a callback dropped its own `Worker`: the loop leaves after it returns
+        }
+        let mut done = lock(&self.done);
+        while !*done {
+            done = match deadline {
+                None => self
+                    .done_changed
+                    .wait(done)
+                    .unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                        return; // detached: it leaves when the callback returns
+                    };
+                    self.done_changed
+                        .wait_timeout(done, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+        drop(done);
+        let _ = handle.join();
+    }
+}
+
+/// Starts the host thread of `link` if it is not running yet.
+pub(crate) fn ensure_started<In, Out>(link: &Arc<Link<In, Out>>)
+where
+    In: Send + 'static,
+    Out: Send + 'static,
+{
+    let host = &link.host;
+    if host.started.load(Ordering::Acquire) || host.started.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let mut thread = lock(&host.thread);
+    let for_thread = Arc::clone(link);
+    let spawned = std::thread::Builder::new()
+        .name(format!("{}-host", link.name))
+        .spawn(move || run(for_thread));
+    match spawned {
+        Ok(handle) => *thread = Some(handle),
+        // No thread: callbacks cannot run. Events keep going to the receivers.
+        Err(_) => {
+            host.clear_wanted();
+            host.started.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Marks the host thread done when it leaves, however it leaves.
+struct Done<'a, Out>(&'a HostThread<Out>);
+
+impl<Out> Drop for Done<'_, Out> {
+    fn drop(&mut self) {
+        *lock(&self.0.done) = true;
+        self.0.done_changed.notify_all();
+    }
+}
+
+fn run<In, Out>(link: Arc<Link<In, Out>>) {
+    let host = &link.host;
+    let _done = Done(host);
+    while let Ok(job) = host.rx.recv() {
+        match job {
+            HostJob::Stop => break,
+            HostJob::Message(message) => {
+                let callback = lock(&host.callbacks).on_message.take();
+                match callback {
+                    Some(callback) => {
+                        let callback = call(callback, message);
+                        lock(&host.callbacks).on_message.get_or_insert(callback);
+                    }
+                    // Cleared since the message was routed here: the receivers get it.
+                    None => link.push_to_receivers(message),
+                }
+            }
+            HostJob::MessageError(error) => {
+                let callback = lock(&host.callbacks).on_message_error.take();
+                if let Some(callback) = callback {
+                    let callback = call(callback, error);
+                    lock(&host.callbacks)
+                        .on_message_error
+                        .get_or_insert(callback);
+                }
+            }
+            HostJob::Error(error) => {
+                let callback = lock(&host.callbacks).on_error.take();
+                match callback {
+                    Some(callback) => {
+                        let callback = call(callback, error);
+                        lock(&host.callbacks).on_error.get_or_insert(callback);
+                    }
+                    None => link.keep_exit_error(error),
+                }
+            }
+            HostJob::AllErrors(error) => {
+                let callback = lock(&host.callbacks).on_all_errors.take();
+                if let Some(callback) = callback {
+                    let callback = call(callback, error);
+                    lock(&host.callbacks).on_all_errors.get_or_insert(callback);
+                }
+            }
+            HostJob::Exit(code) => {
+                let callback = {
+                    let mut callbacks = lock(&host.callbacks);
+                    let callback = callbacks.on_exit.take();
+                    if callback.is_some() {
+                        callbacks.exit_delivered = true;
+                    }
+                    callback
+                };
+                if let Some(callback) = callback {
+                    if let Err(payload) = panic::catch(move || callback(code)) {
+                        panic::message(payload);
+                    }
+                }
+            }
+            HostJob::Call(request) => call_object::serve(&host.objects, request),
+        }
+    }
+}
+
+/// Calls a callback, containing a panic; gives the callback back for the next event.
+fn call<T>(mut callback: Callback<T>, value: T) -> Callback<T> {
+    if let Err(payload) = panic::catch(|| callback(value)) {
+        panic::message(payload);
+    }
+    callback
+}
+
+impl<Out> Callbacks<Out> {
+    /// Whether `on_exit` must be queued now: the worker already ended and no `on_exit` ran.
+    pub(crate) fn exit_pending(&self) -> bool {
+        !self.exit_delivered
+    }
+}

@@ -1,0 +1,372 @@
+//! What the host and the worker thread share: the two message channels, the worker's state,
+//! its exit, and the host thread that runs callbacks.
+//!
+//! Host → worker: a `crossbeam-channel` of [`Envelope`]s plus an `AtomicWaker`, so the worker's
+//! event loop (an async executor) sleeps until a message or a stop request arrives.
+//! Worker → host: a `crossbeam-channel` of [`ToHost`] items, read by the blocking `recv`, by
+//! `recv_timeout`, and by the `Stream` (whose wakers are kept here). The worker's end is an
+//! explicit [`ToHost::End`] item rather than a disconnection, so that a port the handler leaked
+//! can never keep a receiver waiting; the first receiver to see `End` puts it back, so every
+//! receiver, now or later, sees it.
+
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use futures::task::AtomicWaker;
+
+use crate::codec::Payload;
+use crate::error::{Error, Result};
+use crate::panic::drop_quietly;
+use crate::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
+use crate::sync::{Condvar, Mutex, lock};
+use crate::worker::host_thread::{HostJob, HostThread, Kind};
+
+/// A message in flight: moved (no copy), or serialized (copied, within the size cap).
+pub(crate) enum Envelope<M> {
+    Moved(M),
+    Serialized(Payload),
+}
+
+/// What the worker sends to the host's receivers.
+pub(crate) enum ToHost<M> {
+    Message(M),
+    /// The worker ended: no message follows.
+    End,
+}
+
+/// The worker runs and takes messages.
+const RUNNING: u8 = 0;
+/// The handler called `close()`: the current message is finished, no other is taken.
+const CLOSING: u8 = 1;
+/// The host called `terminate()` (or dropped the `Worker`), or the handler failed: the worker
+/// stops at its next `.await` or when its synchronous code returns.
+const TERMINATING: u8 = 2;
+/// The worker thread ended.
+const EXITED: u8 = 3;
+
+/// How the worker thread ended.
+#[derive(Default)]
+struct Exit {
+    code: Option<i32>,
+    /// The error that destroyed the worker, when no `on_error` callback took it.
+    error: Option<Error>,
+}
+
+pub(crate) struct Link<In, Out> {
+    pub(crate) name: String,
+    pub(crate) max_serialized_bytes: usize,
+    /// Only ever increases: RUNNING → CLOSING → TERMINATING → EXITED (`fetch_max`).
+    state: AtomicU8,
+    to_worker: Sender<Envelope<In>>,
+    from_host: Receiver<Envelope<In>>,
+    /// The worker loop's waker: woken by stop requests, failures of spawned tasks, and by a
+    /// message when `worker_waiting` says the loop found none.
+    worker_waker: AtomicWaker,
+    worker_waiting: AtomicBool,
+    to_host: Sender<ToHost<Out>>,
+    from_worker: Receiver<ToHost<Out>>,
+    /// Wakers of host-side streams waiting for a message; `stream_waiting` mirrors whether
+    /// there are any, so that the worker skips the lock when nobody streams.
+    stream_wakers: Mutex<Vec<Waker>>,
+    stream_waiting: AtomicBool,
+    exit: Mutex<Exit>,
+    exited: Condvar,
+    pub(crate) host: HostThread<Out>,
+    /// Undecodable messages seen (both directions), for tests and diagnostics.
+    pub(crate) message_errors: AtomicUsize,
+}
+
+impl<In, Out> Link<In, Out> {
+    pub(crate) fn new(name: String, max_serialized_bytes: usize) -> Link<In, Out> {
+        let (to_worker, from_host) = crossbeam_channel::unbounded();
+        let (to_host, from_worker) = crossbeam_channel::unbounded();
+        Link {
+            name,
+            max_serialized_bytes,
+            state: AtomicU8::new(RUNNING),
+            to_worker,
+            from_host,
+            worker_waker: AtomicWaker::new(),
+            worker_waiting: AtomicBool::new(false),
+            to_host,
+            from_worker,
+            stream_wakers: Mutex::new(Vec::new()),
+            stream_waiting: AtomicBool::new(false),
+            exit: Mutex::new(Exit::default()),
+            exited: Condvar::new(),
+            host: HostThread::new(),
+            message_errors: AtomicUsize::new(0),
+        }
+    }
+
+    fn not_running(&self) -> Error {
+        Error::WorkerNotRunning(self.name.clone())
+    }
+
+    // ---- the worker's state -------------------------------------------------------------
+
+    /// Running and taking messages (not closing, terminating or exited).
+    pub(crate) fn is_running(&self) -> bool {
+        self.state.load(Ordering::Acquire) == RUNNING
+    }
+
+    /// The worker must stop at its next `.await` (terminated, or failed).
+    pub(crate) fn is_terminating(&self) -> bool {
+        self.state.load(Ordering::Acquire) >= TERMINATING
+    }
+
+    /// The worker takes no further message (closing, terminating or exited).
+    pub(crate) fn is_closing(&self) -> bool {
+        self.state.load(Ordering::Acquire) >= CLOSING
+    }
+
+    /// Asks the worker to stop at its next `.await`; 10200004 if it was not running.
+    pub(crate) fn terminate(&self) -> Result<()> {
+        let previous = self.state.fetch_max(TERMINATING, Ordering::AcqRel);
+        self.worker_waker.wake();
+        if previous == RUNNING {
+            Ok(())
+        } else {
+            Err(self.not_running())
+        }
+    }
+
+    /// The handler closes its own worker: the current message is finished, no other is taken.
+    pub(crate) fn close(&self) -> Result<()> {
+        let previous = self.state.fetch_max(CLOSING, Ordering::AcqRel);
+        self.worker_waker.wake();
+        if previous == RUNNING {
+            Ok(())
+        } else {
+            Err(self.not_running())
+        }
+    }
+
+    // ---- host → worker ------------------------------------------------------------------
+
+    /// Queues a message for the worker; 10200004 unless it is running.
+    pub(crate) fn send_to_worker(&self, envelope: Envelope<In>) -> Result<()> {
+        if !self.is_running() {
+            return Err(self.not_running());
+        }
+        // Never fails: this link holds the receiver.
+        let _ = self.to_worker.send(envelope);
+        // Pairs with the fence in `next_from_host`: either the worker's second look finds this
+        // message, or this sees that it waits. A busy worker costs a load, not a wake-up.
+        fence(Ordering::SeqCst);
+        if self.worker_waiting.load(Ordering::SeqCst)
+            && self.worker_waiting.swap(false, Ordering::SeqCst)
+        {
+            self.worker_waker.wake();
+        }
+        Ok(())
+    }
+
+    /// The next message for the worker. With none queued, `waker` is registered (for a
+    /// message, a stop request or a failure of a spawned task) and `None` is returned.
+    pub(crate) fn next_from_host(&self, waker: &Waker) -> Option<Envelope<In>> {
+        if let Ok(envelope) = self.from_host.try_recv() {
+            return Some(envelope);
+        }
+        self.worker_waker.register(waker);
+        self.worker_waiting.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.from_host.try_recv().ok()
+    }
+
+    /// Wakes the worker's event loop (a spawned task failed, or a stop was requested).
+    pub(crate) fn wake_worker(&self) {
+        self.worker_waker.wake();
+    }
+
+    /// Registers the worker loop's waker for stop requests.
+    pub(crate) fn register_worker_waker(&self, waker: &Waker) {
+        self.worker_waker.register(waker);
+    }
+
+    // ---- worker → host ------------------------------------------------------------------
+
+    /// Delivers a message from the worker: to the host's `on_message` callback if one is set,
+    /// otherwise to the receivers (`recv`, the stream).
+    pub(crate) fn deliver_message(&self, message: Out) {
+        if self.host.wants(Kind::Message) {
+            self.host.send(HostJob::Message(message));
+        } else {
+            self.push_to_receivers(message);
+        }
+    }
+
+    pub(crate) fn push_to_receivers(&self, message: Out) {
+        let _ = self.to_host.send(ToHost::Message(message));
+        self.wake_streams();
+    }
+
+    /// A message (either way) that could not be decoded: to the host's `on_message_error`
+    /// callback if one is set, otherwise dropped (as in ArkTS without `onmessageerror`).
+    pub(crate) fn deliver_message_error(&self, error: Error) {
+        self.message_errors.fetch_add(1, Ordering::Relaxed);
+        if self.host.wants(Kind::MessageError) {
+            self.host.send(HostJob::MessageError(error));
+        }
+    }
+
+    /// An error the handler did not handle. With `on_all_errors` registered it goes there and
+    /// the worker lives on (returns true); otherwise it goes to `on_error` (or is kept for
+    /// [`take_exit_error`](Link::take_exit_error)) and the worker must end (returns false).
+    pub(crate) fn deliver_error(&self, error: Error) -> bool {
+        if self.host.wants(Kind::AllErrors) {
+            self.host.send(HostJob::AllErrors(error));
+            return true;
+        }
+        self.state.fetch_max(TERMINATING, Ordering::AcqRel);
+        if self.host.wants(Kind::Error) {
+            self.host.send(HostJob::Error(error));
+        } else {
+            self.keep_exit_error(error);
+        }
+        false
+    }
+
+    /// Keeps the error that destroyed the worker (the first one) for `take_exit_error`.
+    pub(crate) fn keep_exit_error(&self, error: Error) {
+        lock(&self.exit).error.get_or_insert(error);
+    }
+
+    fn wake_streams(&self) {
+        // Pairs with the fence in `poll_message`: either this sees the registered waker, or
+        // the stream's second look sees the message.
+        fence(Ordering::SeqCst);
+        if self.stream_waiting.load(Ordering::SeqCst) {
+            let wakers = {
+                let mut wakers = lock(&self.stream_wakers);
+                self.stream_waiting.store(false, Ordering::SeqCst);
+                std::mem::take(&mut *wakers)
+            };
+            wakers.into_iter().for_each(Waker::wake);
+        }
+    }
+
+    /// Turns a received item into a message, or `None` for the end (put back for the others).
+    fn settle(&self, item: ToHost<Out>) -> Option<Out> {
+        match item {
+            ToHost::Message(message) => Some(message),
+            ToHost::End => {
+                let _ = self.to_host.send(ToHost::End);
+                None
+            }
+        }
+    }
+
+    /// Blocks for the next message; `None` once the worker ended and every message was taken.
+    pub(crate) fn recv(&self) -> Option<Out> {
+        // Never disconnected: this link holds a sender.
+        self.from_worker
+            .recv()
+            .ok()
+            .and_then(|item| self.settle(item))
+    }
+
+    /// Like [`recv`](Link::recv), for at most `timeout`; `Err(())` on a time-out.
+    pub(crate) fn recv_timeout(&self, timeout: Duration) -> std::result::Result<Option<Out>, ()> {
+        let item = match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.from_worker.recv_deadline(deadline),
+            None => self
+                .from_worker
+                .recv()
+                .map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match item {
+            Ok(item) => Ok(self.settle(item)),
+            Err(RecvTimeoutError::Timeout) => Err(()),
+            Err(RecvTimeoutError::Disconnected) => Ok(None),
+        }
+    }
+
+    /// The stream's poll: `Some(Some(m))` a message, `Some(None)` the end, `None` pending
+    /// (`waker` registered).
+    pub(crate) fn poll_message(&self, waker: &Waker) -> Option<Option<Out>> {
+        match self.from_worker.try_recv() {
+            Ok(item) => return Some(self.settle(item)),
+            Err(TryRecvError::Disconnected) => return Some(None),
+            Err(TryRecvError::Empty) => {}
+        }
+        {
+            let mut wakers = lock(&self.stream_wakers);
+            if !wakers.iter().any(|w| w.will_wake(waker)) {
+                wakers.push(waker.clone());
+            }
+            self.stream_waiting.store(true, Ordering::SeqCst);
+        }
+        fence(Ordering::SeqCst);
+        match self.from_worker.try_recv() {
+            Ok(item) => Some(self.settle(item)),
+            Err(TryRecvError::Disconnected) => Some(None),
+            Err(TryRecvError::Empty) => None,
+        }
+    }
+
+    /// Ends the receivers' side: every pending and later receive sees the end once the
+    /// messages already sent are taken.
+    pub(crate) fn end_receivers(&self) {
+        let _ = self.to_host.send(ToHost::End);
+        self.wake_streams();
+    }
+
+    // ---- exit ---------------------------------------------------------------------------
+
+    /// The worker thread ends with `code`: its state, the receivers, exit waiters and the
+    /// host's `on_exit`, in that order.
+    pub(crate) fn finish(&self, code: i32) {
+        {
+            let mut exit = lock(&self.exit);
+            exit.code = Some(code);
+            self.state.fetch_max(EXITED, Ordering::AcqRel);
+        }
+        self.exited.notify_all();
+        self.end_receivers();
+        self.host.send(HostJob::Exit(code));
+    }
+
+    pub(crate) fn exit_code(&self) -> Option<i32> {
+        lock(&self.exit).code
+    }
+
+    /// Waits until the worker thread ended, at most until `deadline` (`None`: no bound).
+    pub(crate) fn wait_exit(&self, deadline: Option<Instant>) -> Option<i32> {
+        let mut exit = lock(&self.exit);
+        loop {
+            if let Some(code) = exit.code {
+                return Some(code);
+            }
+            exit = match deadline {
+                None => self.exited.wait(exit).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.checked_duration_since(Instant::now())?;
+                    self.exited
+                        .wait_timeout(exit, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    pub(crate) fn take_exit_error(&self) -> Option<Error> {
+        lock(&self.exit).error.take()
+    }
+}
+
+impl<In, Out> Drop for Link<In, Out> {
+    /// Messages nobody took, callbacks and call objects are user values whose `Drop` may
+    /// panic, on whatever thread lets go of the link last: contained here.
+    fn drop(&mut self) {
+        while let Ok(envelope) = self.from_host.try_recv() {
+            drop_quietly(envelope);
+        }
+        while let Ok(item) = self.from_worker.try_recv() {
+            drop_quietly(item);
+        }
+        self.host.drop_user_values();
+    }
+}

@@ -1,0 +1,336 @@
+//! The worker side: [`WorkerPort`], the handler's way to reply, close, call the host and spawn
+//! local tasks (ArkTS `workerPort`).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::executor::LocalSpawner;
+use futures::task::LocalSpawnExt;
+
+use crate::codec::{Encoding, Payload};
+use crate::error::{Error, Result};
+use crate::function::Transferable;
+use crate::panic;
+use crate::sync::Arc;
+use crate::worker::call_object;
+use crate::worker::handler::HandlerResult;
+use crate::worker::link::Link;
+
+/// The worker thread's view of its link, with the host's message type erased (a port only
+/// knows what it sends).
+pub(crate) trait WorkerSide<Out>: Send + Sync {
+    fn name(&self) -> &str;
+    fn max_serialized_bytes(&self) -> usize;
+    fn is_closing(&self) -> bool;
+    fn is_terminating(&self) -> bool;
+    fn close(&self) -> Result<()>;
+    fn deliver_message(&self, message: Out);
+    fn deliver_message_error(&self, error: Error);
+    fn wake_loop(&self);
+    fn call(&self, object: &str, method: &str, timeout: Duration, args: Payload)
+    -> Result<Payload>;
+}
+
+impl<In: Send, Out: Send> WorkerSide<Out> for Link<In, Out> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn max_serialized_bytes(&self) -> usize {
+        self.max_serialized_bytes
+    }
+    fn is_closing(&self) -> bool {
+        Link::is_closing(self)
+    }
+    fn is_terminating(&self) -> bool {
+        Link::is_terminating(self)
+    }
+    fn close(&self) -> Result<()> {
+        Link::close(self)
+    }
+    fn deliver_message(&self, message: Out) {
+        Link::deliver_message(self, message)
+    }
+    fn deliver_message_error(&self, error: Error) {
+        Link::deliver_message_error(self, error)
+    }
+    fn wake_loop(&self) {
+        Link::wake_worker(self)
+    }
+    fn call(
+        &self,
+        object: &str,
+        method: &str,
+        timeout: Duration,
+        args: Payload,
+    ) -> Result<Payload> {
+        call_object::call(self, object, method, timeout, args)
+    }
+}
+
+/// Errors of tasks spawned with [`WorkerPort::spawn_local`], for the event loop to report.
+#[derive(Default)]
+pub(crate) struct Failures(RefCell<VecDeque<Error>>);
+
+impl Failures {
+    pub(crate) fn take(&self) -> Option<Error> {
+        self.0.borrow_mut().pop_front()
+    }
+}
+
+struct PortInner<Out> {
+    link: Arc<dyn WorkerSide<Out>>,
+    spawner: LocalSpawner,
+    failures: Rc<Failures>,
+}
+
+/// The worker's end of the link (ArkTS `workerPort`): reply to the host, close the worker,
+/// call the host's global call objects, and spawn local tasks.
+///
+/// A port belongs to its worker thread (it is `!Send`); clone it into the tasks you
+/// [`spawn_local`](WorkerPort::spawn_local).
+///
+/// ```
+/// use taskpool::{HandlerResult, Worker, WorkerHandler, WorkerPort};
+///
+/// struct Once;
+///
+/// impl WorkerHandler for Once {
+///     type In = u32;
+///     type Out = u32;
+///
+///     async fn on_message(&mut self, n: u32, port: &WorkerPort<u32>) -> HandlerResult {
+///         port.post_message(n + 1)?;
+///         port.close()?; // one message, then the worker ends (exit code 0)
+///         Ok(())
+///     }
+/// }
+///
+/// let worker = Worker::new(|| Once).unwrap();
+/// worker.post_message(41).unwrap();
+/// assert_eq!(worker.recv(), Some(42));
+/// assert_eq!(worker.recv(), None); // closed
+/// assert_eq!(worker.wait_for_exit(), 0);
+/// ```
+pub struct WorkerPort<Out> {
+    inner: Rc<PortInner<Out>>,
+}
+
+impl<Out> Clone for WorkerPort<Out> {
+    fn clone(&self) -> WorkerPort<Out> {
+        WorkerPort {
+            inner: Rc::clone(&self.inner),
+        }
+    }
+}
+
+impl<Out> fmt::Debug for WorkerPort<Out> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerPort")
+            .field("worker", &self.inner.link.name())
+            .field("closing", &self.inner.link.is_closing())
+            .finish()
+    }
+}
+
+impl<Out: Transferable> WorkerPort<Out> {
+    pub(crate) fn new(
+        link: Arc<dyn WorkerSide<Out>>,
+        spawner: LocalSpawner,
+        failures: Rc<Failures>,
+    ) -> WorkerPort<Out> {
+        WorkerPort {
+            inner: Rc::new(PortInner {
+                link,
+                spawner,
+                failures,
+            }),
+        }
+    }
+
+    fn link(&self) -> &dyn WorkerSide<Out> {
+        &*self.inner.link
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.link().is_terminating() {
+            Err(Error::WorkerNotRunning(self.link().name().to_owned()))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The worker's name.
+    pub fn name(&self) -> &str {
+        self.link().name()
+    }
+
+    /// Sends `message` to the host, **moved**: no copy, no serialization, no size cap. A
+    /// [`Shared<T>`](crate::Shared) inside it stays shared (ArkTS
+    /// `postMessageWithSharedSendable`).
+    ///
+    /// Fails with 10200004 once the host terminated the worker (or dropped its `Worker`). A
+    /// worker that closed itself may still reply until its handler returns.
+    pub fn post_message(&self, message: Out) -> Result<()> {
+        self.check_open()?;
+        self.link().deliver_message(message);
+        Ok(())
+    }
+
+    /// Sends a serialized **copy** of `message` (ArkTS `postMessage` without a transfer list).
+    /// Fails with 10200006 if it cannot be serialized or is over the worker's
+    /// [`max_serialized_bytes`](crate::WorkerBuilder::max_serialized_bytes) (16 MiB by default).
+    pub fn post_message_serialized(&self, message: &Out) -> Result<()> {
+        self.check_open()?;
+        let payload = Payload::encode_capped(
+            message,
+            Encoding::Postcard,
+            self.link().max_serialized_bytes(),
+        )?;
+        self.deliver_payload(payload);
+        Ok(())
+    }
+
+    /// Sends a message that is already serialized (bytes from elsewhere, a log, another
+    /// process). Over the cap: 10200006. If it does not decode as `Out`, the host's
+    /// `on_message_error` hears about it instead of a message arriving.
+    pub fn post_payload(&self, payload: Payload) -> Result<()> {
+        self.check_open()?;
+        payload.check_size(self.link().max_serialized_bytes())?;
+        self.deliver_payload(payload);
+        Ok(())
+    }
+
+    fn deliver_payload(&self, payload: Payload) {
+        match payload.decode() {
+            Ok(message) => self.link().deliver_message(message),
+            Err(error) => self.link().deliver_message_error(error),
+        }
+    }
+
+    /// Closes the worker from inside (ArkTS `workerPort.close()`): the current message is
+    /// handled to the end (awaits included), no other is taken, and the worker exits with
+    /// code 0. Tasks spawned with [`spawn_local`](WorkerPort::spawn_local) are dropped then.
+    /// 10200004 if it is already closing or terminated.
+    pub fn close(&self) -> Result<()> {
+        self.link().close()
+    }
+
+    /// Whether the worker takes no further message: it closed itself, or the host terminated it.
+    pub fn is_closing(&self) -> bool {
+        self.link().is_closing()
+    }
+
+    /// Whether the host terminated the worker. The handler is stopped at its next `.await`;
+    /// long synchronous code can check this and return early (Rust cannot stop a thread).
+    pub fn is_terminating(&self) -> bool {
+        self.link().is_terminating()
+    }
+
+    /// Runs `task` on the worker thread, beside the handler, until it completes or the worker
+    /// ends. It may hold `Rc`s and the port itself. An `Err` or a panic is reported to the host
+    /// like one from `on_message` (and destroys the worker unless the host registered
+    /// `on_all_errors`). This is how a handler overlaps work: messages are otherwise handled
+    /// one at a time.
+    ///
+    /// ```
+    /// use taskpool::{HandlerResult, Worker, WorkerHandler, WorkerPort};
+    ///
+    /// struct Later;
+    ///
+    /// impl WorkerHandler for Later {
+    ///     type In = u8;
+    ///     type Out = u8;
+    ///
+    ///     async fn on_message(&mut self, n: u8, port: &WorkerPort<u8>) -> HandlerResult {
+    ///         let port2 = port.clone();
+    ///         port.spawn_local(async move {
+    ///             port2.post_message(n * 2)?;
+    ///             Ok(())
+    ///         });
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let worker = Worker::new(|| Later).unwrap();
+    /// worker.post_message(21).unwrap();
+    /// assert_eq!(worker.recv(), Some(42));
+    /// ```
+    pub fn spawn_local(&self, task: impl Future<Output = HandlerResult> + 'static) {
+        let failures = Rc::clone(&self.inner.failures);
+        let link = Arc::clone(&self.inner.link);
+        let task = AssertUnwindSafe(task).catch_unwind().map(move |outcome| {
+            let error = match outcome {
+                Ok(Ok(())) => return,
+                Ok(Err(source)) => Error::WorkerFailed {
+                    worker: link.name().to_owned(),
+                    source,
+                },
+                Err(payload) => Error::WorkerPanicked {
+                    worker: link.name().to_owned(),
+                    message: panic::message(payload),
+                },
+            };
+            failures.0.borrow_mut().push_back(error);
+            link.wake_loop();
+        });
+        // Fails only once the worker's executor is gone: the worker is ending anyway.
+        let _ = self.inner.spawner.spawn_local(task);
+    }
+
+    /// Calls method `method` of the host's global call object `object` and waits for its
+    /// result (ArkTS `workerPort.callGlobalCallObjectMethod`). The call runs on the worker's host
+    /// thread; this thread waits at most `timeout` (zero means the maximum,
+    /// [`MAX_GLOBAL_CALL_TIMEOUT`](crate::MAX_GLOBAL_CALL_TIMEOUT), 5 s; longer is capped).
+    ///
+    /// `args` is one value (a tuple for several, `()` for none); it and the result cross as
+    /// serialized copies. Errors: 10200019 (no such object), 10200020 (no such method),
+    /// 10200021 (no answer in time), 10200006 (a value that does not serialize, decode or fit
+    /// the cap), 10200004 (the host dropped the `Worker` meanwhile).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskpool::{CallObject, HandlerResult, Worker, WorkerHandler, WorkerPort};
+    ///
+    /// struct AskHost;
+    ///
+    /// impl WorkerHandler for AskHost {
+    ///     type In = String;
+    ///     type Out = String;
+    ///
+    ///     async fn on_message(&mut self, name: String, port: &WorkerPort<String>) -> HandlerResult {
+    ///         let reply: String =
+    ///             port.call_global_object_method("greeter", "greet", Duration::ZERO, name)?;
+    ///         port.post_message(reply)?;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let worker = Worker::new(|| AskHost).unwrap();
+    /// let greeter = CallObject::new("hello".to_owned())
+    ///     .method("greet", |greeting: &mut String, name: String| format!("{greeting} {name}"));
+    /// worker.register_global_call_object("greeter", greeter).unwrap();
+    /// worker.post_message("world".to_owned()).unwrap();
+    /// assert_eq!(worker.recv().as_deref(), Some("hello world"));
+    /// ```
+    pub fn call_global_object_method<A: Transferable, R: Transferable>(
+        &self,
+        object: &str,
+        method: &str,
+        timeout: Duration,
+        args: A,
+    ) -> Result<R> {
+        self.check_open()?;
+        let args = Payload::encode_capped(
+            &args,
+            Encoding::Postcard,
+            self.link().max_serialized_bytes(),
+        )?;
+        self.link().call(object, method, timeout, args)?.decode()
+    }
+}

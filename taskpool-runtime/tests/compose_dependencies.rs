@@ -1,0 +1,175 @@
+//! Dependencies: a task starts after its dependencies succeed; failures, cancels, cycles
+//! (10200026), missing dependencies (10200027).
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use support::{open_gate, pass_gate};
+use taskpool::{Error, Priority, Task, TaskGroup, TaskPool, TaskState, concurrent};
+
+#[concurrent]
+fn hold(gate: u64) -> u64 {
+    pass_gate(gate);
+    gate
+}
+
+#[concurrent]
+fn echo(n: u64) -> u64 {
+    n
+}
+
+#[concurrent]
+fn boom() -> u64 {
+    panic!("dependency fails")
+}
+
+static DEPENDENT_RAN: AtomicBool = AtomicBool::new(false);
+
+#[concurrent]
+fn mark() -> u64 {
+    DEPENDENT_RAN.store(true, Ordering::SeqCst);
+    1
+}
+
+#[test]
+fn a_dependent_task_waits_for_all_its_dependencies() {
+    let pool = TaskPool::builder().max_threads(3).build().unwrap();
+    let a = Task::new(hold, (301,));
+    let b = Task::new(hold, (302,));
+    let c = Task::new(echo, (3,));
+    c.add_dependency(&a).unwrap();
+    c.add_dependency(&b).unwrap();
+    assert!(c.has_dependencies());
+    let c_id = c.id();
+    let hc = pool.execute(c);
+    let ha = pool.execute(a);
+    let hb = pool.execute(b);
+    let state_of_c = || {
+        pool.info()
+            .tasks
+            .iter()
+            .find(|t| t.task_id == c_id)
+            .map(|t| t.state)
+    };
+    assert_eq!(state_of_c(), Some(TaskState::Waiting));
+    open_gate(301);
+    assert_eq!(ha.wait().unwrap(), 301);
+    assert!(!hc.is_finished(), "still waits for b");
+    assert_eq!(state_of_c(), Some(TaskState::Waiting));
+    open_gate(302);
+    assert_eq!(hb.wait().unwrap(), 302);
+    assert_eq!(hc.wait().unwrap(), 3);
+}
+
+#[test]
+fn a_failed_dependency_fails_its_waiting_dependents() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let dependency = Task::new(boom, ());
+    let dependent = Task::new(mark, ());
+    dependent.add_dependency(&dependency).unwrap();
+    let dependency_id = dependency.id();
+    let held = pool.execute(dependent);
+    assert!(pool.execute(dependency).wait().is_err());
+    match held.wait() {
+        Err(error @ Error::DependencyFailed { .. }) => {
+            assert!(
+                matches!(error, Error::DependencyFailed { dependency, .. } if dependency == dependency_id)
+            );
+            assert_eq!(error.code(), None);
+        }
+        other => panic!("expected a dependency failure, got {other:?}"),
+    }
+    assert!(!DEPENDENT_RAN.load(Ordering::SeqCst));
+}
+
+#[test]
+fn a_canceled_dependency_fails_its_waiting_dependents() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let blocker = pool.run(hold, (311,));
+    let dependency = Task::new(echo, (1,));
+    let dependent = Task::new(echo, (2,));
+    dependent.add_dependency(&dependency).unwrap();
+    let held = pool.execute(dependent);
+    let waiting = pool.execute(dependency);
+    waiting.cancel().unwrap();
+    assert!(matches!(held.wait(), Err(Error::DependencyFailed { .. })));
+    open_gate(311);
+    assert_eq!(blocker.wait().unwrap(), 311);
+}
+
+#[test]
+fn a_held_dependent_can_be_canceled() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let dependency = Task::new(echo, (1,));
+    let dependent = Task::new(echo, (2,));
+    dependent.add_dependency(&dependency).unwrap();
+    let held = pool.execute(&dependent);
+    pool.cancel(dependent.id()).unwrap();
+    assert!(held.wait().unwrap_err().is_canceled());
+    assert_eq!(pool.execute(dependency).wait().unwrap(), 1);
+    // Consumed: the dependent now runs at once.
+    assert!(!dependent.has_dependencies());
+    assert_eq!(pool.execute(dependent).wait().unwrap(), 2);
+}
+
+#[test]
+fn cycles_are_refused_with_10200026() {
+    let a = Task::new(echo, (1,));
+    let b = Task::new(echo, (2,));
+    let c = Task::new(echo, (3,));
+    assert_eq!(a.add_dependency(&a).unwrap_err().code(), Some(10200026));
+    b.add_dependency(&a).unwrap();
+    c.add_dependency(&b).unwrap();
+    match a.add_dependency(&c) {
+        Err(error @ Error::CircularDependency { .. }) => assert_eq!(error.code(), Some(10200026)),
+        other => panic!("expected a cycle error, got {other:?}"),
+    }
+}
+
+#[test]
+fn removing_a_missing_dependency_is_10200027_and_removing_releases() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let a = Task::new(echo, (1,));
+    let b = Task::new(echo, (2,));
+    assert_eq!(b.remove_dependency(&a).unwrap_err().code(), Some(10200027));
+    b.add_dependency(&a).unwrap();
+    let held = pool.execute(b.with_name("b"));
+    // `with_name` on a task whose runs are alive keeps the identity.
+    assert!(!held.is_finished());
+    let b2 = Task::new(echo, (9,));
+    assert!(matches!(
+        b2.remove_dependency(&a),
+        Err(Error::DependencyNotFound { .. })
+    ));
+    drop(a);
+}
+
+#[test]
+fn remove_dependency_releases_a_held_run() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let a = Task::new(echo, (1,));
+    let b = Task::new(echo, (2,));
+    b.add_dependency(&a).unwrap();
+    let held = pool.execute(&b);
+    assert!(!held.is_finished());
+    b.remove_dependency(&a).unwrap();
+    assert_eq!(held.wait().unwrap(), 2);
+    assert_eq!(b.remove_dependency(&a).unwrap_err().code(), Some(10200027));
+}
+
+#[test]
+fn dependencies_hold_group_members_too() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let first = Task::new(hold, (321,));
+    let second = Task::new(echo, (2,));
+    second.add_dependency(&first).unwrap();
+    let mut group = TaskGroup::new();
+    group.add_task(second).unwrap();
+    let handle = pool.execute_group(&group, Priority::High);
+    let first_handle = pool.execute(first);
+    assert!(!handle.is_finished());
+    open_gate(321);
+    assert_eq!(first_handle.wait().unwrap(), 321);
+    assert_eq!(handle.wait().unwrap(), vec![2]);
+}

@@ -1,0 +1,119 @@
+//! Lifecycle listeners: called once per run, in order (enqueued, started, succeeded/failed), on
+//! the pool's callback thread; refused once the task was executed (10200034).
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use support::{open_gate, pass_gate, wait_until};
+use taskpool::{Task, TaskPool, concurrent, send_data};
+
+#[concurrent]
+fn work(fail: bool) -> Result<u32, String> {
+    send_data(1u32).unwrap();
+    if fail { Err("bad input".into()) } else { Ok(2) }
+}
+
+#[concurrent]
+fn gate(id: u64) {
+    pass_gate(id);
+}
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn listen<T>(task: &Task<T>, log: &Log) {
+    let l = Arc::clone(log);
+    task.on_enqueued(move || l.lock().unwrap().push("enqueued".into()))
+        .unwrap();
+    let l = Arc::clone(log);
+    task.on_start_execution(move || l.lock().unwrap().push("started".into()))
+        .unwrap();
+    let l = Arc::clone(log);
+    task.on_execution_succeeded(move || l.lock().unwrap().push("succeeded".into()))
+        .unwrap();
+    let l = Arc::clone(log);
+    task.on_execution_failed(move |e| l.lock().unwrap().push(format!("failed: {e}")))
+        .unwrap();
+}
+
+#[test]
+fn listeners_and_data_run_once_per_run_in_order() {
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .thread_name("lsn")
+        .build()
+        .unwrap();
+    let log: Log = Arc::default();
+    let task = Task::new(work, (false,));
+    listen(&task, &log);
+    let l = Arc::clone(&log);
+    task.on_receive_data(move |v: u32| {
+        assert_eq!(std::thread::current().name(), Some("lsn-callbacks"));
+        l.lock().unwrap().push(format!("data {v}"));
+    });
+    assert_eq!(pool.execute(&task).wait().unwrap(), 2);
+    wait_until("four events", || log.lock().unwrap().len() == 4);
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["enqueued", "started", "data 1", "succeeded"]
+    );
+    // Refused once executed.
+    assert_eq!(task.on_enqueued(|| {}).unwrap_err().code(), Some(10200034));
+    // A second run reports again, once each.
+    pool.execute(&task).wait().unwrap();
+    wait_until("eight events", || log.lock().unwrap().len() == 8);
+    assert_eq!(
+        log.lock().unwrap()[4..],
+        ["enqueued", "started", "data 1", "succeeded"]
+    );
+}
+
+#[test]
+fn a_failed_run_reports_its_error() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let log: Log = Arc::default();
+    let task = Task::new(work, (true,));
+    listen(&task, &log);
+    task.on_receive_data(|_: u32| {});
+    assert!(pool.execute(task).wait().is_err());
+    wait_until("three events", || log.lock().unwrap().len() == 3);
+    let log = log.lock().unwrap();
+    assert_eq!(log[..2], ["enqueued", "started"]);
+    assert!(
+        log[2].starts_with("failed: ") && log[2].contains("bad input"),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn a_run_canceled_while_waiting_only_reports_the_failure() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let blocker = pool.execute(Task::new(gate, (81,)));
+    let log: Log = Arc::default();
+    let task = Task::new(work, (false,));
+    listen(&task, &log);
+    let handle = pool.execute(task);
+    handle.cancel().unwrap();
+    open_gate(81);
+    blocker.wait().unwrap();
+    assert!(handle.wait().unwrap_err().is_canceled());
+    wait_until("two events", || log.lock().unwrap().len() == 2);
+    let log = log.lock().unwrap();
+    assert_eq!(log[0], "enqueued");
+    assert!(log[1].contains("canceled"), "{log:?}");
+}
+
+#[test]
+fn a_panicking_listener_is_contained() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let log: Log = Arc::default();
+    let task = Task::new(work, (false,));
+    task.on_enqueued(|| panic!("listener panics on purpose"))
+        .unwrap();
+    let l = Arc::clone(&log);
+    task.on_execution_succeeded(move || l.lock().unwrap().push("succeeded".into()))
+        .unwrap();
+    task.on_receive_data(|_: u32| {});
+    assert_eq!(pool.execute(task).wait().unwrap(), 2);
+    wait_until("the success", || log.lock().unwrap().len() == 1);
+}

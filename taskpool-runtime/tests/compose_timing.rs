@@ -1,0 +1,164 @@
+//! Delayed and periodic execution: cancel while waiting, "never" delays, skipped ticks that
+//! never overlap, and 10200050 / 10200052. Delays and periods are tiny; nothing asserts on
+//! elapsed time.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use support::{open_gate, pass_gate, wait_until};
+use taskpool::{Error, Priority, Task, TaskPool, TaskState, concurrent};
+
+#[concurrent]
+fn echo(n: u32) -> u32 {
+    n
+}
+
+static NEVER: AtomicUsize = AtomicUsize::new(0);
+
+#[concurrent]
+fn never() {
+    NEVER.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test]
+fn a_delayed_task_runs_after_its_delay_with_the_usual_handle() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let handle = pool.execute_delayed(
+        Duration::from_millis(2),
+        Task::new(echo, (4,)),
+        Priority::High,
+    );
+    assert_eq!(handle.wait().unwrap(), 4);
+    let global = taskpool::execute_delayed(Duration::ZERO, Task::new(echo, (5,)), Priority::Low);
+    assert_eq!(global.wait().unwrap(), 5);
+}
+
+#[test]
+fn a_delayed_task_is_waiting_and_cancelable_until_its_delay_passes() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let handle = pool.execute_delayed(Duration::MAX, Task::new(never, ()), Priority::Medium);
+    let info = pool.info();
+    assert!(
+        info.tasks
+            .iter()
+            .any(|t| t.task_id == handle.id() && t.state == TaskState::Waiting)
+    );
+    pool.cancel(handle.id()).unwrap();
+    assert!(handle.is_finished());
+    assert!(handle.wait().unwrap_err().is_canceled());
+    assert_eq!(NEVER.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_never_elapsing_delay_resolves_at_shutdown() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let handle = pool.execute_delayed(Duration::MAX, Task::new(echo, (1,)), Priority::Medium);
+    pool.shutdown();
+    assert!(matches!(handle.wait(), Err(Error::PoolShutDown)));
+}
+
+static BEATS: AtomicUsize = AtomicUsize::new(0);
+
+#[concurrent]
+fn beat() {
+    BEATS.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test]
+fn a_periodic_task_runs_until_canceled() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let ticker = pool
+        .execute_periodically(
+            Duration::from_millis(1),
+            Task::new(beat, ()),
+            Priority::Medium,
+        )
+        .unwrap();
+    wait_until("three beats", || BEATS.load(Ordering::SeqCst) >= 3);
+    assert!(ticker.runs_started() >= 3);
+    ticker.cancel().unwrap();
+    assert!(ticker.is_stopped());
+    assert_eq!(ticker.cancel().unwrap_err().code(), Some(10200015));
+    let started = ticker.runs_started();
+    // Whatever still comes in flight, no new run is started after the cancel.
+    assert_eq!(ticker.runs_started(), started);
+}
+
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+static OVERLAPS: AtomicUsize = AtomicUsize::new(0);
+
+#[concurrent]
+fn slow_tick(gate: u64) {
+    if ACTIVE.fetch_add(1, Ordering::SeqCst) != 0 {
+        OVERLAPS.fetch_add(1, Ordering::SeqCst);
+    }
+    pass_gate(gate);
+    ACTIVE.fetch_sub(1, Ordering::SeqCst);
+}
+
+#[test]
+fn a_tick_during_the_previous_run_is_skipped_never_overlapping() {
+    let pool = TaskPool::builder().max_threads(4).build().unwrap();
+    let ticker = pool
+        .execute_periodically(
+            Duration::from_millis(1),
+            Task::new(slow_tick, (401,)),
+            Priority::High,
+        )
+        .unwrap();
+    wait_until("ticks skipped while the first run holds", || {
+        ticker.ticks_skipped() >= 3
+    });
+    assert_eq!(ticker.runs_started(), 1);
+    open_gate(401);
+    wait_until("a second run", || ticker.runs_started() >= 2);
+    ticker.cancel().unwrap();
+    assert_eq!(OVERLAPS.load(Ordering::SeqCst), 0);
+}
+
+#[concurrent]
+fn held_tick(gate: u64) {
+    pass_gate(gate);
+}
+
+#[test]
+fn canceling_a_run_by_id_stops_the_periodic_task() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let ticker = pool
+        .execute_periodically(
+            Duration::from_millis(1),
+            Task::new(held_tick, (411,)),
+            Priority::Medium,
+        )
+        .unwrap();
+    wait_until("the first run", || {
+        pool.info().tasks.iter().any(|t| t.task_id == ticker.id())
+    });
+    pool.cancel(ticker.id()).unwrap();
+    open_gate(411);
+    wait_until("stopped", || ticker.is_stopped());
+}
+
+#[test]
+fn an_executed_task_cannot_become_periodic_10200050() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let task = Task::new(echo, (1,));
+    assert_eq!(pool.execute(&task).wait().unwrap(), 1);
+    let error = pool
+        .execute_periodically(Duration::from_millis(1), task, Priority::Medium)
+        .unwrap_err();
+    assert!(matches!(error, Error::ExecutedTaskNotPeriodic(_)));
+    assert_eq!(error.code(), Some(10200050));
+}
+
+#[test]
+fn a_task_with_dependencies_cannot_be_periodic_10200052() {
+    let dependency = Task::new(echo, (1,));
+    let task = Task::new(echo, (2,));
+    task.add_dependency(&dependency).unwrap();
+    let error = taskpool::execute_periodically(Duration::from_millis(1), task, Priority::Medium)
+        .unwrap_err();
+    assert_eq!(error.code(), Some(10200052));
+}

@@ -1,0 +1,253 @@
+//! Shutting a pool down: dropping it never waits for a call that timed out (before or during the
+//! drop), `shutdown_timeout` bounds the wait and resolves what it gives up on, an idle pool's
+//! threads are all joined, and every handle resolves saying what happened.
+
+mod support;
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use support::{PATIENCE, open_gate, pass_gate, threads_named, wait_until, wait_until_suspended};
+use taskpool::{Error, LongTask, TaskPool, concurrent, sleep};
+
+/// Per call slot: the call is inside its gate, and the call has left it (returned or unwound).
+static ENTERED: [AtomicBool; 4] = [
+    AtomicBool::new(false),
+    AtomicBool::new(false),
+    AtomicBool::new(false),
+    AtomicBool::new(false),
+];
+static LEFT: [AtomicBool; 4] = [
+    AtomicBool::new(false),
+    AtomicBool::new(false),
+    AtomicBool::new(false),
+    AtomicBool::new(false),
+];
+
+/// Sets `LEFT[slot]` when the call leaves, even by unwinding (`pass_gate` gives up eventually).
+struct Leaves(usize);
+
+impl Drop for Leaves {
+    fn drop(&mut self) {
+        LEFT[self.0].store(true, Ordering::SeqCst);
+    }
+}
+
+/// Blocks on gate `slot` (the gates of this file are numbered like the slots).
+#[concurrent]
+fn stuck(slot: usize) -> usize {
+    let _leaves = Leaves(slot);
+    ENTERED[slot].store(true, Ordering::SeqCst);
+    pass_gate(slot as u64);
+    slot
+}
+
+#[concurrent]
+fn plain(x: u32) -> u32 {
+    x
+}
+
+#[concurrent]
+fn hold(gate: u64) -> u64 {
+    pass_gate(gate);
+    gate
+}
+
+fn assert_still_stuck(slot: usize) {
+    assert!(
+        !LEFT[slot].load(Ordering::SeqCst),
+        "the shutdown returned only after the stuck call did"
+    );
+}
+
+/// Lets the detached thread finish.
+fn release(slot: usize) {
+    open_gate(slot as u64);
+    wait_until("the detached call returns", || {
+        LEFT[slot].load(Ordering::SeqCst)
+    });
+}
+
+#[test]
+fn dropping_a_pool_does_not_wait_for_a_call_that_timed_out() {
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .time_limit(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let mut handle = pool.run(stuck, (0,));
+    match handle.wait_timeout(PATIENCE) {
+        Some(Err(Error::TimedOut { .. })) => {}
+        other => panic!("expected a time-out, got {other:?}"),
+    }
+    drop(pool);
+    // The gate is still closed: the drop returned without the call.
+    assert_still_stuck(0);
+    release(0);
+}
+
+#[test]
+fn dropping_a_pool_stops_waiting_for_a_call_that_times_out_meanwhile() {
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .time_limit(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let mut handle = pool.run(stuck, (1,));
+    wait_until("the call is stuck", || ENTERED[1].load(Ordering::SeqCst));
+    // The time limit still applies while the drop waits for the executing call.
+    drop(pool);
+    assert_still_stuck(1);
+    match handle.wait_timeout(PATIENCE) {
+        Some(Err(Error::TimedOut { .. })) => {}
+        other => panic!("expected a time-out, got {other:?}"),
+    }
+    release(1);
+}
+
+#[test]
+fn shutdown_timeout_detaches_a_call_that_never_returns() {
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .time_limit(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    // A long task has no time limit: only the shutdown's own bound ends the wait.
+    let mut handle = pool.execute(LongTask::new(stuck, (2,)));
+    wait_until("the long call is stuck", || {
+        ENTERED[2].load(Ordering::SeqCst)
+    });
+    pool.shutdown_timeout(Duration::from_millis(50));
+    assert_still_stuck(2);
+    match handle.wait_timeout(PATIENCE) {
+        Some(Err(Error::PoolShutDown)) => {}
+        other => panic!("expected PoolShutDown, got {other:?}"),
+    }
+    release(2);
+}
+
+/// Threads that ran `note_thread`, and how many of them have since ended.
+static NOTED: AtomicUsize = AtomicUsize::new(0);
+static ENDED: AtomicUsize = AtomicUsize::new(0);
+
+/// A thread-local whose destructor runs when its thread ends, before a join of it returns.
+struct ThreadEnd;
+
+impl Drop for ThreadEnd {
+    fn drop(&mut self) {
+        ENDED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+thread_local! {
+    static END: ThreadEnd = {
+        NOTED.fetch_add(1, Ordering::SeqCst);
+        ThreadEnd
+    };
+    static MET_HERE: Cell<bool> = const { Cell::new(false) };
+}
+
+static ARRIVED: AtomicUsize = AtomicUsize::new(0);
+
+/// Notes its thread, and returns once `parties` calls are inside it at once (so each runs on a
+/// thread of its own).
+#[concurrent]
+fn note_thread(parties: usize) -> bool {
+    END.with(|_| ());
+    let first_here = !MET_HERE.replace(true);
+    ARRIVED.fetch_add(1, Ordering::SeqCst);
+    wait_until("every party arrives", || {
+        ARRIVED.load(Ordering::SeqCst) >= parties
+    });
+    first_here
+}
+
+#[test]
+fn shutdown_timeout_joins_every_thread_of_an_idle_pool() {
+    let pool = TaskPool::builder()
+        .max_threads(3)
+        .thread_name("sdjoin")
+        .build()
+        .unwrap();
+    let parties: Vec<_> = (0..3).map(|_| pool.run(note_thread, (3,))).collect();
+    for handle in parties {
+        assert!(handle.wait().unwrap(), "each party ran on its own thread");
+    }
+    assert_eq!(pool.run(plain, (1,)).wait().unwrap(), 1);
+    assert_eq!(NOTED.load(Ordering::SeqCst), 3);
+    // A thread names itself when it starts.
+    wait_until("three workers and the supervisor run", || {
+        threads_named("sdjoin") == 4
+    });
+    pool.shutdown_timeout(PATIENCE);
+    // Joined: each worker's thread-local destructors ran before the shutdown returned.
+    assert_eq!(ENDED.load(Ordering::SeqCst), 3, "every worker thread ended");
+    // The kernel may list an ended thread for a moment after it was joined.
+    wait_until("no thread of the pool is left", || {
+        threads_named("sdjoin") == 0
+    });
+}
+
+#[concurrent]
+async fn nap() -> u32 {
+    sleep(Duration::from_secs(3600)).await;
+    0
+}
+
+#[test]
+fn a_task_abandoned_at_shutdown_after_it_started_says_so() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let mut handle = pool.run(nap, ());
+    wait_until_suspended(&pool, handle.id());
+    drop(pool);
+    match handle.wait_timeout(PATIENCE) {
+        Some(Err(
+            error @ Error::Canceled {
+                started: true,
+                late: None,
+                ..
+            },
+        )) => {
+            let message = error.to_string();
+            assert!(!message.contains("before it started"), "{message}");
+            assert!(message.contains("after it started"), "{message}");
+        }
+        other => panic!("expected a cancel after start, got {other:?}"),
+    }
+}
+
+#[test]
+fn waiting_runs_at_shutdown_resolve_canceled_before_they_started() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let blocker = pool.run(hold, (10,));
+    wait_until("the blocker executes", || {
+        pool.info()
+            .threads
+            .iter()
+            .any(|t| t.task_ids.contains(&blocker.id()))
+    });
+    let watched = pool.run(plain, (1,));
+    let mut waiting: Vec<_> = (2..5).map(|x| pool.run(plain, (x,))).collect();
+    // The blocker returns once the shutdown has begun, so the drop's wait for it ends.
+    let watcher = std::thread::spawn(move || {
+        wait_until("the shutdown cancels the queue", || watched.is_finished());
+        open_gate(10);
+        watched
+    });
+    drop(pool);
+    waiting.push(watcher.join().unwrap());
+    for handle in &mut waiting {
+        match handle.wait_timeout(PATIENCE) {
+            Some(Err(
+                error @ Error::Canceled {
+                    started: false,
+                    late: None,
+                    ..
+                },
+            )) => assert!(error.to_string().contains("before it started"), "{error}"),
+            other => panic!("expected a cancel before start, got {other:?}"),
+        }
+    }
+    assert_eq!(blocker.wait().unwrap(), 10);
+}
