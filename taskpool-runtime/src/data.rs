@@ -30,6 +30,8 @@ pub(crate) struct Sink {
 }
 
 enum SinkKind {
+    /// Left behind by `Sink::drop`.
+    Gone,
     Callback(Callback),
     Channel {
         channel: Arc<Channel>,
@@ -40,9 +42,15 @@ enum SinkKind {
 
 impl Drop for Sink {
     fn drop(&mut self) {
-        // Replaced, or its task is gone: the stream ends once drained.
-        if let SinkKind::Channel { channel, .. } = &self.kind {
-            channel.close();
+        match std::mem::replace(&mut self.kind, SinkKind::Gone) {
+            // Replaced, or its task is gone: the stream ends once drained.
+            SinkKind::Channel { channel, .. } => {
+                channel.close();
+                drop_quietly(channel);
+            }
+            // A user closure: its captures' `Drop` may panic, wherever the record goes.
+            SinkKind::Callback(callback) => drop_quietly(callback),
+            SinkKind::Gone => {}
         }
     }
 }
@@ -173,9 +181,13 @@ pub(crate) fn deliver(run: &RunHeader, value: Value, sent: &'static str) -> Resu
     }
     match &sink_ref.kind {
         SinkKind::Channel { channel, .. } => {
-            let channel = Arc::clone(channel);
+            // Pushed under the sink's lock: a receiver replaced meanwhile is closed only after
+            // the value is in, so a reader that saw its stream end saw this value first.
+            let waker = channel.push(value);
             drop(sink);
-            channel.push(value);
+            if let Some(waker) = waker {
+                waker.wake();
+            }
             Ok(())
         }
         SinkKind::Callback(callback) => {
@@ -183,10 +195,18 @@ pub(crate) fn deliver(run: &RunHeader, value: Value, sent: &'static str) -> Resu
             drop(sink);
             let Some(pool) = run.pool.upgrade() else {
                 drop_quietly(value);
+                // Replaced meanwhile, this may be the last reference to the user's closure.
+                drop_quietly(callback);
                 return Err(Error::PoolShutDown);
             };
             pool.post_callback(Box::new(move || callback(value)));
             Ok(())
+        }
+        SinkKind::Gone => {
+            // Only a sink being dropped is gone; never one that is registered.
+            drop(sink);
+            drop_quietly(value);
+            Err(Error::NoDataReceiver(record.id))
         }
     }
 }
@@ -198,6 +218,15 @@ struct ChannelState {
     waker: Option<Waker>,
 }
 
+impl Drop for ChannelState {
+    fn drop(&mut self) {
+        // Values nobody read: user data whose `Drop` may panic, dropped one at a time (two
+        // panics at once would abort), wherever the last of the stream and the sink goes.
+        self.queue.drain(..).for_each(drop_quietly);
+        drop_quietly(self.waker.take());
+    }
+}
+
 /// The queue between a sending task and a [`DataStream`].
 #[derive(Default)]
 struct Channel {
@@ -206,16 +235,16 @@ struct Channel {
 }
 
 impl Channel {
-    fn push(&self, value: Value) {
+    /// Queues `value`; returns the reader's waker, to be woken by the caller (outside its
+    /// locks).
+    fn push(&self, value: Value) -> Option<Waker> {
         let waker = {
             let mut state = lock(&self.state);
             state.queue.push_back(value);
             state.waker.take()
         };
         self.changed.notify_all();
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        waker
     }
 
     fn close(&self) {

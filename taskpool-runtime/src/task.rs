@@ -506,9 +506,17 @@ impl<T> Executable<T> for &Task<T> {
         self.record
             .owners
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        // The copy runs user code (`Clone`, `Serialize`): a panic fails this run, wherever
+        // it was submitted from (a periodic tick runs on the timer thread).
+        let call = crate::panic::catch(|| self.body.copy_call()).unwrap_or_else(|payload| {
+            Err(Error::Panicked {
+                task: self.record.id,
+                message: crate::panic::message(payload),
+            })
+        });
         Submission {
             record: Arc::clone(&self.record),
-            call: self.body.copy_call(),
+            call,
         }
     }
 }

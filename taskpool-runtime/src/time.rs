@@ -105,6 +105,21 @@ impl Future for Sleep {
     }
 }
 
+impl Sleep {
+    /// Polls like `Future::poll`, except that a sleep already due when first polled is handed
+    /// to the timer thread, which wakes `cx`'s waker at once: the caller never sees it complete
+    /// inside the first call, so a callback run on completion never runs on the arming thread
+    /// (where it may find the arming code's locks held, or arm again and recurse).
+    pub(crate) fn poll_on_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let (None, Some(deadline)) = (self.key, self.deadline) {
+            self.timer.start();
+            self.key = Some(self.timer.insert(deadline, cx.waker().clone()));
+            return Poll::Pending;
+        }
+        Pin::new(self).poll(cx)
+    }
+}
+
 impl Drop for Sleep {
     fn drop(&mut self) {
         if let Some(key) = self.key {

@@ -1,8 +1,6 @@
 //! `execute_delayed`: a run held until its delay has passed (ArkTS `taskpool.executeDelayed`),
 //! and [`Alarm`], the one-shot timer callback it is built on.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
@@ -17,8 +15,9 @@ use crate::time::{Sleep, sleep};
 
 type Callback = Box<dyn FnOnce() + Send>;
 
-/// Calls a function once a duration has passed, on the runtime's timer thread; no thread of
-/// its own. [`cancel`](Alarm::cancel) drops the timer entry and the function.
+/// Calls a function once a duration has passed, on the runtime's timer thread (even for a zero
+/// duration: never inside [`after`](Alarm::after), so it may be armed under a lock the function
+/// takes); no thread of its own. [`cancel`](Alarm::cancel) drops the timer entry and the function.
 pub(crate) struct Alarm {
     armed: Mutex<Option<(Sleep, Callback)>>,
 }
@@ -43,10 +42,11 @@ impl Alarm {
             let Some((sleep, _)) = armed.as_mut() else {
                 return;
             };
-            // The timer wakes from its own thread, never inside this poll.
+            // The timer wakes from its own thread, never inside this poll; and the function
+            // runs there even when due at once (a zero delay): never on the arming thread.
             let waker = Waker::from(Arc::clone(self));
-            if Pin::new(sleep)
-                .poll(&mut Context::from_waker(&waker))
+            if sleep
+                .poll_on_timer(&mut Context::from_waker(&waker))
                 .is_pending()
             {
                 return;

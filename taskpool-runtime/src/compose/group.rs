@@ -384,6 +384,14 @@ impl<T: Send + 'static> Future for GroupHandle<T> {
     }
 }
 
+impl<T> Drop for GroupHandle<T> {
+    fn drop(&mut self) {
+        // Results collected by `poll` but never returned (the handle was dropped in between):
+        // user values whose `Drop` may panic, dropped one at a time.
+        self.values.drain(..).for_each(crate::panic::drop_quietly);
+    }
+}
+
 // Nothing in a handle is structurally pinned: the values are moved out by value.
 impl<T> Unpin for GroupHandle<T> {}
 

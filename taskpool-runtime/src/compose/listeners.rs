@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use crate::data::DataStream;
 use crate::error::{Error, Result};
 use crate::handle::TaskHandle;
+use crate::panic::drop_quietly;
 use crate::run::{RunHeader, RunHooks, Settled};
 use crate::sync::{Arc, Mutex, lock};
 use crate::task::{Task, TaskRecord};
@@ -25,6 +26,17 @@ struct Set {
     started: Option<Plain>,
     succeeded: Option<Plain>,
     failed: Option<WithError>,
+}
+
+impl Drop for Set {
+    fn drop(&mut self) {
+        // User closures: their captures' `Drop` may panic, on whatever thread lets go of the
+        // task's record last. One at a time, so that one panic never meets another.
+        drop_quietly(self.enqueued.take());
+        drop_quietly(self.started.take());
+        drop_quietly(self.succeeded.take());
+        drop_quietly(self.failed.take());
+    }
 }
 
 /// The listeners of one task: the hook its runs carry.
@@ -82,7 +94,8 @@ impl<T> Task<T> {
     /// Listeners run on the pool's callback thread, never on the thread executing the task,
     /// one at a time, in the order of the events: enqueued, started, then succeeded or failed
     /// (a run canceled while waiting only reports the failure). A listener registered again
-    /// replaces the previous one. A panicking listener is contained.
+    /// replaces the previous one. A panicking listener is contained, and so is a panicking
+    /// `Drop` of a listener (replaced, or dropped with the task).
     ///
     /// Fails with [`Error::ListenerAfterExecution`] (10200034) once the task was executed.
     ///
@@ -109,7 +122,10 @@ impl<T> Task<T> {
     /// assert_eq!(task.on_enqueued(|| {}).unwrap_err().code(), Some(10200034));
     /// ```
     pub fn on_enqueued(&self, listener: impl Fn() + Send + Sync + 'static) -> Result<()> {
-        lock(&listeners(self.record())?.set).enqueued = Some(Arc::new(listener));
+        let old = lock(&listeners(self.record())?.set)
+            .enqueued
+            .replace(Arc::new(listener));
+        drop_quietly(old);
         Ok(())
     }
 
@@ -117,7 +133,10 @@ impl<T> Task<T> {
     /// `task.onStartExecution`). See [`on_enqueued`](Task::on_enqueued) for where and in which
     /// order listeners run; 10200034 once the task was executed.
     pub fn on_start_execution(&self, listener: impl Fn() + Send + Sync + 'static) -> Result<()> {
-        lock(&listeners(self.record())?.set).started = Some(Arc::new(listener));
+        let old = lock(&listeners(self.record())?.set)
+            .started
+            .replace(Arc::new(listener));
+        drop_quietly(old);
         Ok(())
     }
 
@@ -128,7 +147,10 @@ impl<T> Task<T> {
         &self,
         listener: impl Fn() + Send + Sync + 'static,
     ) -> Result<()> {
-        lock(&listeners(self.record())?.set).succeeded = Some(Arc::new(listener));
+        let old = lock(&listeners(self.record())?.set)
+            .succeeded
+            .replace(Arc::new(listener));
+        drop_quietly(old);
         Ok(())
     }
 
@@ -157,7 +179,10 @@ impl<T> Task<T> {
         &self,
         listener: impl Fn(&Error) + Send + Sync + 'static,
     ) -> Result<()> {
-        lock(&listeners(self.record())?.set).failed = Some(Arc::new(listener));
+        let old = lock(&listeners(self.record())?.set)
+            .failed
+            .replace(Arc::new(listener));
+        drop_quietly(old);
         Ok(())
     }
 

@@ -14,6 +14,10 @@ use crate::run::{Run, RunHeader, RunHooks, Settled};
 use crate::sync::{Arc, Mutex, lock};
 use crate::task::{Task, TaskId, TaskRecord};
 
+/// The shortest period: a shorter one (zero) would keep the timer thread ticking without a
+/// pause. ArkTS periods are whole milliseconds.
+const MIN_PERIOD: Duration = Duration::from_millis(1);
+
 struct Periodic<T> {
     /// Behind a lock only because a `Task` is `Send` but not `Sync`.
     task: Mutex<Task<T>>,
@@ -73,37 +77,59 @@ impl<T: Send + 'static> RunHooks for Tick<T> {
 
 impl<T: Send + 'static> Periodic<T> {
     fn arm(self: &Arc<Self>, state: &mut State) {
+        if crate::time::deadline_after(std::time::Instant::now(), self.period).is_none() {
+            // Never ticks: no alarm, which would hold the task (and its receiver) forever.
+            return;
+        }
         let me = Arc::clone(self);
+        // Fires on the timer thread, never here (under `state`'s lock), even when due at once.
         state.alarm = Some(Alarm::after(self.period, move || me.tick()));
     }
 
     fn tick(self: &Arc<Self>) {
-        let Some(pool) = self.pool.upgrade() else {
+        let live = self.pool.upgrade().filter(|pool| !pool.is_shutting_down());
+        let Some(pool) = live else {
+            // The pool is gone or shutting down: nothing will run any more.
             self.stop();
             return;
         };
-        let run = {
+        {
             let mut state = lock(&self.state);
             if state.stopped {
                 return;
             }
-            let run = if state.current.is_some() {
+            if state.current.is_some() {
                 // The previous run is still going: this tick is skipped (as in ArkTS).
                 state.skipped += 1;
-                None
-            } else {
-                let hooks: Arc<dyn RunHooks> = Arc::new(Tick(Arc::downgrade(self)));
-                let task = lock(&self.task);
-                let prepared = pool.prepare(&*task, Some(self.priority), Some(hooks));
-                if let Some(run) = &prepared.run {
-                    state.current = Some(Arc::clone(run));
-                    state.started += 1;
-                }
-                prepared.run
-            };
-            self.arm(&mut state);
-            run
+                self.arm(&mut state);
+                return;
+            }
+        }
+        // Prepared without the state's lock: a refused run (its arguments failed to copy, the
+        // pool began shutting down) is settled inside `prepare`, and its hook (`Tick`) takes
+        // that lock. Ticks never overlap: the next alarm is armed below.
+        let hooks: Arc<dyn RunHooks> = Arc::new(Tick(Arc::downgrade(self)));
+        let prepared = {
+            let task = lock(&self.task);
+            pool.prepare(&*task, Some(self.priority), Some(hooks))
         };
+        let run = prepared.run;
+        drop(prepared.handle);
+        let mut state = lock(&self.state);
+        if state.stopped {
+            // Stopped meanwhile (a cancel by id lands in the run's hook).
+            drop(state);
+            if let Some(run) = run {
+                let _ = pool.cancel_run(&run);
+            }
+            return;
+        }
+        if let Some(run) = &run {
+            state.current = Some(Arc::clone(run));
+            state.started += 1;
+        }
+        self.arm(&mut state);
+        drop(state);
         if let Some(run) = run {
             pool.enqueue(run);
         }
@@ -242,7 +268,8 @@ impl TaskPool {
     ///
     /// Fails with [`Error::ExecutedTaskNotPeriodic`] (10200050) for a task that was already
     /// executed, and [`Error::PeriodicWithDependencies`] (10200052) for one with dependencies.
-    /// A period too long to represent never ticks.
+    /// A period too long to represent never ticks; a period shorter than a millisecond (zero)
+    /// is a millisecond. A task whose pool shuts down stops at its next tick.
     ///
     /// ```
     /// use std::time::{Duration, SystemTime};
@@ -290,7 +317,7 @@ impl TaskPool {
             id: task.id(),
             record: Arc::clone(task.record()),
             task: Mutex::new(task),
-            period,
+            period: period.max(MIN_PERIOD),
             priority,
             pool: Arc::downgrade(self.shared()),
             state: Mutex::new(State::default()),

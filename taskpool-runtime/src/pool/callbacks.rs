@@ -371,10 +371,19 @@ mod loom_tests {
             all.sort_unstable();
             let mut expected = posted.to_vec();
             expected.sort_unstable();
-            assert_eq!(all, expected, "ran {:?}, dropped {:?}", log.ran, log.dropped);
+            assert_eq!(
+                all, expected,
+                "ran {:?}, dropped {:?}",
+                log.ran, log.dropped
+            );
             for task in 1..=2 {
-                let of_task: Vec<u32> = log.ran.iter().copied().filter(|j| j / 10 == task).collect();
-                assert!(of_task.windows(2).all(|w| w[0] < w[1]), "order {:?}", log.ran);
+                let of_task: Vec<u32> =
+                    log.ran.iter().copied().filter(|j| j / 10 == task).collect();
+                assert!(
+                    of_task.windows(2).all(|w| w[0] < w[1]),
+                    "order {:?}",
+                    log.ran
+                );
             }
             log
         }
@@ -399,7 +408,11 @@ mod loom_tests {
             model.shutdown(true);
             poster.join().unwrap();
             let log = model.check(&[11, 21, 12]);
-            assert!(log.dropped.is_empty(), "lost while the thread ran: {:?}", log.dropped);
+            assert!(
+                log.dropped.is_empty(),
+                "lost while the thread ran: {:?}",
+                log.dropped
+            );
             let queue = lock(&model.queue);
             assert!(queue.jobs.is_empty() && queue.handle.is_none());
         });
