@@ -108,7 +108,11 @@ impl LiveRuns {
 
     /// Tracks `run` unless it is tracked already.
     pub(crate) fn insert_once(&self, run: &Arc<Run>) {
-        if !self.runs_of(run.record.id).iter().any(|r| Arc::ptr_eq(r, run)) {
+        if !self
+            .runs_of(run.record.id)
+            .iter()
+            .any(|r| Arc::ptr_eq(r, run))
+        {
             self.insert(run);
         }
     }
