@@ -115,6 +115,10 @@ pub(crate) fn release_owner(record: &TaskRecord) {
     if last && record.has_sink.load(std::sync::atomic::Ordering::Acquire) {
         close(record);
     }
+    if last && record.in_graph.load(std::sync::atomic::Ordering::Acquire) {
+        // Nothing can run the task again: its node leaves the dependency graph.
+        crate::compose::dependency::record_gone(record.id);
+    }
 }
 
 /// Ends the receiver if it is a stream bound to `run`, then lets go of the run's ownership

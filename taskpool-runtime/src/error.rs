@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::locks::AsyncLockMode;
 use crate::task::TaskId;
 
 /// A boxed error from a task function, kept as the source of [`Error::TaskFailed`].
@@ -94,6 +95,47 @@ pub enum Error {
         "the task pool shut down before the task could finish; submit to a live pool (or the global one)"
     )]
     PoolShutDown,
+    /// [`AsyncLock::query`](crate::AsyncLock::query) named no live lock (10200030).
+    #[error(
+        "the lock `{0}` does not exist (10200030); query only a name passed to `AsyncLock::request` whose lock is still alive, and check the spelling"
+    )]
+    LockNotFound(String),
+    /// A lock request was not granted within its timeout (10200031). `diagnosis` names the
+    /// lock's holders and waiters (mode, task, thread) and reports any cycle of waits among the
+    /// live locks: a possible deadlock.
+    #[error(
+        "timeout exceeded (10200031): the {mode} lock `{name}` was not granted within {timeout:?}; {diagnosis}"
+    )]
+    LockTimedOut {
+        /// The lock's name.
+        name: String,
+        /// The mode requested.
+        mode: AsyncLockMode,
+        /// The timeout that passed.
+        timeout: Duration,
+        /// Holders, waiters and any deadlock found, in words.
+        diagnosis: String,
+    },
+    /// A lock request with `is_available` found the lock held in a conflicting mode (ArkTS
+    /// rejects it with "The lock is acquired", without a code).
+    #[error(
+        "the lock `{name}` is not available for a {mode} request now, and the request asked for it only if available; retry later, or wait for it (without `is_available`, perhaps with a timeout)"
+    )]
+    LockUnavailable {
+        /// The lock's name.
+        name: String,
+        /// The mode requested.
+        mode: AsyncLockMode,
+    },
+    /// A lock request was withdrawn by its [`AbortSignal`](crate::AbortSignal) (ArkTS rejects it
+    /// with the signal's reason, without a code).
+    #[error("the request for the lock `{name}` was aborted: {reason}; the lock was not taken")]
+    LockAborted {
+        /// The lock's name.
+        name: String,
+        /// The reason given to [`AbortSignal::abort`](crate::AbortSignal::abort).
+        reason: String,
+    },
     /// `cancel` named a task group execution that is neither waiting nor running (10200018).
     #[error(
         "the task group is not waiting or running (10200018); cancel a group only between its execution and its end"
@@ -287,6 +329,8 @@ impl Error {
             Error::Serialization(_) => Some(10200006),
             Error::NotConcurrent(_) => Some(10200014),
             Error::InvalidConfig { .. } => Some(401),
+            Error::LockNotFound(_) => Some(10200030),
+            Error::LockTimedOut { .. } => Some(10200031),
             Error::WorkerInitialization(_) => Some(10200003),
             Error::WorkerNotRunning(_) => Some(10200004),
             Error::CallObjectNotRegistered(_) => Some(10200019),
@@ -315,6 +359,8 @@ impl Error {
             | Error::DependencyFailed { .. }
             | Error::DataTypeMismatch { .. }
             | Error::PoolShutDown
+            | Error::LockUnavailable { .. }
+            | Error::LockAborted { .. }
             | Error::WorkerFailed { .. }
             | Error::WorkerPanicked { .. } => None,
         }

@@ -61,7 +61,8 @@ mod error;
 mod function;
 mod handle;
 mod info;
-mod lock;
+mod locks;
+mod lru;
 mod observe;
 mod panic;
 mod pool;
@@ -91,7 +92,12 @@ pub use error::{BoxError, Error, LateOutcome, Result};
 pub use function::{BoxFuture, ConcurrentFunction, Fallible, Invocation, Transferable};
 pub use handle::TaskHandle;
 pub use info::{TaskInfo, TaskPoolInfo, TaskState, ThreadInfo};
-pub use lock::{AsyncLock, AsyncLockGuard, LockFuture};
+pub use locks::{
+    AbortSignal, AsyncLock, AsyncLockAccess, AsyncLockGuard, AsyncLockInfo, AsyncLockMode,
+    AsyncLockOptions, AsyncLockSharedGuard, AsyncLockState, ConditionVariable, CondvarWait,
+    CondvarWaitFor, LockFuture, LockWithFuture, SharedLockFuture, SharedLockWithFuture,
+};
+pub use lru::{DEFAULT_LRU_CAPACITY, SendableLruCache};
 pub use observe::{Counters, LaneInfo, SliceKind, Timeline, TimelineSlice, WaitStats};
 pub use pool::{MAX_TIMELINE_ENTRIES, TaskPool, TaskPoolBuilder, default_max_threads};
 pub use priority::Priority;

@@ -117,6 +117,16 @@ impl<T> Shared<T> {
     pub fn handle_count(this: &Shared<T>) -> usize {
         Arc::strong_count(&this.0)
     }
+
+    /// A weak reference, for registries that must not keep the value alive (named locks).
+    pub(crate) fn downgrade(this: &Shared<T>) -> std::sync::Weak<T> {
+        Arc::downgrade(&this.0)
+    }
+
+    /// The handle of a value still alive behind a weak reference from [`Shared::downgrade`].
+    pub(crate) fn upgrade(weak: &std::sync::Weak<T>) -> Option<Shared<T>> {
+        weak.upgrade().map(Shared)
+    }
 }
 
 impl<T> Clone for Shared<T> {

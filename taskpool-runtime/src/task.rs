@@ -79,6 +79,9 @@ pub(crate) struct TaskRecord {
     pub(crate) owners: std::sync::atomic::AtomicUsize,
     /// A run of the task has settled (`Task::is_done`).
     pub(crate) done: std::sync::atomic::AtomicBool,
+    /// The record carries the dependency graph's hook and is counted in the graph
+    /// (`compose/dependency.rs`): when its last owner goes, the graph is told.
+    pub(crate) in_graph: std::sync::atomic::AtomicBool,
     /// The lifecycle listeners, once one was registered (`compose/listeners.rs`).
     pub(crate) listeners: std::sync::OnceLock<Arc<crate::compose::listeners::Listeners>>,
 }
@@ -92,6 +95,11 @@ impl TaskRecord {
     /// A copy for a task reconfigured while runs of it are alive: same identity, the durations
     /// known so far.
     fn detached_copy(&self) -> TaskRecord {
+        let in_graph = self.in_graph.load(Ordering::Acquire);
+        if in_graph {
+            // The copy carries the graph's hook too (`hooks` below): one more record to count.
+            crate::compose::dependency::record_copied(self.id);
+        }
         TaskRecord {
             id: self.id,
             name: self.name.clone(),
@@ -107,6 +115,7 @@ impl TaskRecord {
             has_sink: std::sync::atomic::AtomicBool::new(false),
             owners: std::sync::atomic::AtomicUsize::new(1),
             done: std::sync::atomic::AtomicBool::new(self.done.load(Ordering::Acquire)),
+            in_graph: std::sync::atomic::AtomicBool::new(in_graph),
             listeners: self.listeners.clone(),
         }
     }
@@ -134,6 +143,7 @@ impl TaskRecord {
             has_sink: std::sync::atomic::AtomicBool::new(false),
             owners: std::sync::atomic::AtomicUsize::new(1),
             done: std::sync::atomic::AtomicBool::new(false),
+            in_graph: std::sync::atomic::AtomicBool::new(false),
             listeners: std::sync::OnceLock::new(),
         }
     }

@@ -118,3 +118,45 @@ fn named_runners_are_process_wide() {
         7
     );
 }
+
+/// A shutdown that finds a long waiting queue behind the running task resolves every handle
+/// without recursing once per task (each canceled run's hook used to queue the next, whose
+/// cancel ran the hook again, until the worker's stack overflowed).
+#[test]
+fn a_shutdown_behind_a_long_waiting_queue_resolves_every_task_without_deep_recursion() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let runner = pool.async_runner(1, 0).unwrap();
+    let first = runner.execute(Task::new(gated, (9_401, 7)), Priority::Medium);
+    let rest: Vec<_> = (0..50_000)
+        .map(|n| runner.execute(Task::new(plain, (n,)), Priority::Medium))
+        .collect();
+    wait_until("the first task runs", || {
+        pool.info()
+            .tasks
+            .iter()
+            .any(|task| task.state == taskpool::TaskState::Running)
+    });
+    let opener = std::thread::spawn(|| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        open_gate(9_401);
+    });
+    drop(pool);
+    opener.join().unwrap();
+    assert_eq!(first.wait().unwrap(), 7);
+    for handle in rest {
+        assert!(handle.wait().is_err());
+    }
+}
+
+/// Capacities of `usize::MAX` are accepted and behave as "no bound".
+#[test]
+fn capacities_of_usize_max_mean_no_bound() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let runner = pool.async_runner(usize::MAX, usize::MAX).unwrap();
+    let handles: Vec<_> = (0..64)
+        .map(|n| runner.execute(Task::new(plain, (n,)), Priority::Medium))
+        .collect();
+    for (n, handle) in handles.into_iter().enumerate() {
+        assert_eq!(handle.wait().unwrap(), n as u32);
+    }
+}

@@ -170,3 +170,32 @@ fn a_runner_of_a_dropped_pool_refuses_and_its_held_tasks_resolve() {
         Err(Error::PoolShutDown)
     ));
 }
+
+/// A shutdown that finds a long queue behind the running task resolves every waiting handle
+/// without recursing once per task (it used to: each canceled run's hook queued the next,
+/// whose cancel ran the hook again, until the worker's stack overflowed).
+#[test]
+fn a_shutdown_behind_a_long_queue_resolves_every_task_without_deep_recursion() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let runner = pool.sequence_runner(Priority::Medium);
+    let first = runner.execute(Task::new(hold, (9_301,)));
+    let rest: Vec<_> = (0..50_000)
+        .map(|n| runner.execute(Task::new(echo, (n,))))
+        .collect();
+    wait_until("the first task runs", || {
+        pool.info()
+            .tasks
+            .iter()
+            .any(|task| task.state == TaskState::Running)
+    });
+    let opener = std::thread::spawn(|| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        open_gate(9_301);
+    });
+    drop(pool);
+    opener.join().unwrap();
+    assert_eq!(first.wait().unwrap(), 9_301);
+    for handle in rest {
+        assert!(handle.wait().is_err());
+    }
+}

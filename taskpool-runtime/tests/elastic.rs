@@ -83,7 +83,9 @@ fn stuck_calls_never_grow_the_threads_beyond_max_plus_extra() {
         handles.iter().filter(|h| h.is_finished()).count() == 4
     });
     // At the ceiling: four threads, each stuck in a timed-out call, and the rest waits.
-    assert_eq!(pool_threads("stk"), 4);
+    // A `/proc` listing can skip a thread while other tests create and end theirs: the exact
+    // count is waited for, the ceiling below is asserted (a skip only lowers a count).
+    wait_until("four threads exist", || pool_threads("stk") == 4);
     for _ in 0..20 {
         std::thread::sleep(Duration::from_millis(5));
         assert!(pool_threads("stk") <= 4, "no thread beyond the ceiling");

@@ -2,7 +2,7 @@
 //! `waiting_capacity` wait; when the waiting queue is full the oldest waiting task is discarded
 //! (ArkTS `taskpool.AsyncRunner`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::{OnceLock, Weak};
 
@@ -62,7 +62,7 @@ struct Inner {
 #[derive(Default)]
 struct State {
     /// The runs that were queued in the pool and have not settled (by header address).
-    running: Vec<usize>,
+    running: HashSet<usize>,
     /// Held runs, oldest first.
     waiting: VecDeque<Arc<Run>>,
 }
@@ -71,39 +71,82 @@ fn key(run: &RunHeader) -> usize {
     std::ptr::from_ref(run) as usize
 }
 
+/// What `execute` does with a prepared run.
+struct Admitted {
+    /// Queue it now (it counts as running).
+    start: bool,
+    /// The oldest waiting run, pushed out of a full queue: to discard (10200054).
+    discarded: Option<Arc<Run>>,
+}
+
+impl State {
+    /// A prepared run arrives. Checked under the lock the hook takes: a cancel that landed
+    /// before is seen here, one that lands after finds the run running or waiting.
+    fn admit(
+        &mut self,
+        run: &Arc<Run>,
+        running_capacity: usize,
+        waiting_capacity: usize,
+    ) -> Admitted {
+        if !run.is_waiting() {
+            // Canceled already: its settle has run, nothing to track.
+            return Admitted {
+                start: false,
+                discarded: None,
+            };
+        }
+        if self.running.len() < running_capacity {
+            self.running.insert(key(run));
+            return Admitted {
+                start: true,
+                discarded: None,
+            };
+        }
+        let discarded = if waiting_capacity > 0 && self.waiting.len() >= waiting_capacity {
+            self.waiting.pop_front()
+        } else {
+            None
+        };
+        self.waiting.push_back(Arc::clone(run));
+        Admitted {
+            start: false,
+            discarded,
+        }
+    }
+
+    /// `run` settled. If it was running, its slot goes to the oldest waiting run (skipping
+    /// those canceled meanwhile), returned to be queued; a waiting run that settled (canceled,
+    /// discarded, shut down) just leaves the queue.
+    fn settled(&mut self, run: &RunHeader) -> Option<Arc<Run>> {
+        if !self.running.remove(&key(run)) {
+            self.waiting
+                .retain(|waiting| !std::ptr::eq(&**waiting as &RunHeader, run));
+            return None;
+        }
+        while let Some(candidate) = self.waiting.pop_front() {
+            if candidate.is_waiting() {
+                self.running.insert(key(&candidate));
+                return Some(candidate);
+            }
+        }
+        None
+    }
+
+    /// Nothing will run any more (the pool is gone or shutting down): the waiting runs, to be
+    /// canceled by the caller, who leaves the queue empty so their hooks find nothing to do.
+    fn abandon(&mut self) -> Vec<Arc<Run>> {
+        self.waiting.drain(..).collect()
+    }
+}
+
 /// The runner's hook on each of its runs.
 struct Member(Arc<Inner>);
 
 impl RunHooks for Member {
     fn on_settle(&self, run: &RunHeader, _settled: Settled<'_>) {
-        let next = {
-            let mut state = lock(&self.0.state);
-            let me = key(run);
-            if let Some(at) = state.running.iter().position(|k| *k == me) {
-                state.running.swap_remove(at);
-                let mut next = None;
-                while let Some(candidate) = state.waiting.pop_front() {
-                    if candidate.is_waiting() {
-                        state.running.push(key(&candidate));
-                        next = Some(candidate);
-                        break;
-                    }
-                }
-                next
-            } else {
-                state
-                    .waiting
-                    .retain(|waiting| !std::ptr::eq(&**waiting as &RunHeader, run));
-                None
-            }
-        };
+        let next = lock(&self.0.state).settled(run);
         if let Some(next) = next {
-            match next.pool.upgrade() {
-                Some(pool) => pool.enqueue(next),
-                None => {
-                    next.cancel();
-                }
-            }
+            crate::compose::hand_over(next, || lock(&self.0.state).abandon());
         }
     }
 
@@ -216,25 +259,11 @@ impl AsyncRunner {
         let Some(run) = prepared.run else {
             return prepared.handle;
         };
-        let (start, discarded) = {
-            let mut state = lock(&self.inner.state);
-            if !run.is_waiting() {
-                // Canceled already: its settle has run, nothing to track.
-                (false, None)
-            } else if state.running.len() < self.inner.running_capacity {
-                state.running.push(key(&run));
-                (true, None)
-            } else {
-                let capacity = self.inner.waiting_capacity;
-                let discarded = if capacity > 0 && state.waiting.len() >= capacity {
-                    state.waiting.pop_front()
-                } else {
-                    None
-                };
-                state.waiting.push_back(Arc::clone(&run));
-                (false, discarded)
-            }
-        };
+        let Admitted { start, discarded } = lock(&self.inner.state).admit(
+            &run,
+            self.inner.running_capacity,
+            self.inner.waiting_capacity,
+        );
         if let Some(oldest) = discarded {
             let error = Error::AsyncRunnerDiscarded(oldest.record.id);
             pool.discard(&oldest, error);
@@ -267,5 +296,96 @@ impl fmt::Debug for AsyncRunner {
             .field("running", &state.running.len())
             .field("waiting", &state.waiting.len())
             .finish()
+    }
+}
+
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::function::Invocation;
+    use crate::run::TypedRun;
+    use crate::task::{Call, TaskRecord};
+
+    fn run() -> Arc<Run> {
+        let record = Arc::new(TaskRecord::new("loom::member", false));
+        let call: Call<u32> = Box::new(|| Invocation::Ready(Ok(0)));
+        TypedRun::new(record, Priority::Medium, call, Weak::new(), None)
+    }
+
+    /// Capacities 1 and 1: the running run settles (thread A) while a new run arrives (B) and
+    /// finds the waiting queue full or not. Never more than one run handed out and unsettled;
+    /// the oldest waiting run is discarded exactly once, or runs — never both, never lost.
+    #[test]
+    fn settle_versus_execute_keeps_the_bounds() {
+        loom::model(|| {
+            let runs: Vec<Arc<Run>> = (0..3).map(|_| run()).collect();
+            let state = Arc::new(Mutex::new(State {
+                running: HashSet::from([key(&runs[0])]),
+                waiting: VecDeque::from([Arc::clone(&runs[1])]),
+            }));
+            // Per run: handed out (queued) / discarded, counted under the state's lock.
+            let handed = Arc::new(Mutex::new(vec![Arc::clone(&runs[0])]));
+            let discarded = Arc::new(Mutex::new(Vec::<Arc<Run>>::new()));
+            let hand_out = {
+                let handed = Arc::clone(&handed);
+                move |state: &State, run: Option<&Arc<Run>>| {
+                    assert!(state.running.len() <= 1, "over the running capacity");
+                    if let Some(run) = run {
+                        let mut handed = lock(&handed);
+                        let unsettled = handed.iter().filter(|r| r.is_waiting()).count();
+                        assert_eq!(unsettled, 0, "a second run handed out while one runs");
+                        handed.push(Arc::clone(run));
+                    }
+                }
+            };
+            let settle = {
+                let (state, hand_out) = (Arc::clone(&state), hand_out.clone());
+                move |run: &Arc<Run>, discard: bool| {
+                    if discard {
+                        run.discard(Error::AsyncRunnerDiscarded(run.record.id));
+                    } else {
+                        run.cancel();
+                    }
+                    let mut state = lock(&state);
+                    let next = state.settled(run);
+                    hand_out(&state, next.as_ref());
+                }
+            };
+            let a = {
+                let (first, settle) = (Arc::clone(&runs[0]), settle.clone());
+                loom::thread::spawn(move || settle(&first, false))
+            };
+            let admitted = {
+                let mut state = lock(&state);
+                let admitted = state.admit(&runs[2], 1, 1);
+                hand_out(&state, admitted.start.then_some(&runs[2]));
+                admitted
+            };
+            if let Some(oldest) = &admitted.discarded {
+                assert!(Arc::ptr_eq(oldest, &runs[1]), "the oldest waiting run goes");
+                lock(&discarded).push(Arc::clone(oldest));
+                settle(oldest, true);
+            }
+            a.join().unwrap();
+            loop {
+                let current = lock(&state).running.iter().next().copied();
+                let Some(current) = current else { break };
+                let run = lock(&handed)
+                    .iter()
+                    .find(|r| key(r) == current)
+                    .cloned()
+                    .expect("a running run was handed out");
+                settle(&run, false);
+            }
+            let handed = lock(&handed);
+            let discarded = lock(&discarded);
+            for (index, run) in runs.iter().enumerate() {
+                let times = handed.iter().filter(|r| Arc::ptr_eq(r, run)).count()
+                    + discarded.iter().filter(|r| Arc::ptr_eq(r, run)).count();
+                assert_eq!(times, 1, "run {index} handed out or discarded exactly once");
+            }
+            let state = lock(&state);
+            assert!(state.running.is_empty() && state.waiting.is_empty());
+        });
     }
 }

@@ -17,12 +17,168 @@ use crate::task::{Task, TaskId, TaskRecord};
 struct Graph {
     /// Task → the dependencies it still waits for.
     deps: HashMap<TaskId, HashSet<TaskId>>,
-    /// Dependency → the tasks that wait for it.
+    /// Dependency → the tasks that wait for it. An entry whose key is no longer `observed` is
+    /// a dependency that is gone without having succeeded: it stays while tasks wait for it,
+    /// and their runs fail at once.
     dependents: HashMap<TaskId, HashSet<TaskId>>,
     /// Task → its runs held until its dependencies succeed.
     held: HashMap<TaskId, Vec<Arc<Run>>>,
-    /// Tasks whose records carry the graph's hook already.
-    observed: HashSet<TaskId>,
+    /// Task → how many of its records (a `Task` value's, or one its runs still hold) carry the
+    /// graph's hook and are alive. When the last one goes, the task's node leaves the graph.
+    observed: HashMap<TaskId, usize>,
+}
+
+/// A run that will never see its dependency succeed, to resolve with `DependencyFailed`.
+type Failed = (Arc<Run>, TaskId, TaskId, String);
+
+/// What a dependency that is gone reports to the runs that waited for it.
+const GONE: &str = "the dependency was dropped without succeeding";
+
+impl Graph {
+    /// Whether `run` (about to be queued) waits for dependencies: then the graph holds it — or,
+    /// if one of them is gone, returns it to fail.
+    fn hold(&mut self, run: &Arc<Run>) -> Result<bool, Failed> {
+        let id = run.record.id;
+        let Some(deps) = self.deps.get(&id).filter(|deps| !deps.is_empty()) else {
+            return Ok(false);
+        };
+        if let Some(gone) = deps.iter().find(|dep| !self.observed.contains_key(dep)) {
+            return Err((Arc::clone(run), id, *gone, GONE.to_owned()));
+        }
+        self.held.entry(id).or_default().push(Arc::clone(run));
+        Ok(true)
+    }
+
+    /// A run of task `id` settled: the runs to release (their last dependency succeeded) and
+    /// those to fail (a dependency they wait for did not succeed).
+    fn settled(
+        &mut self,
+        id: TaskId,
+        run: &RunHeader,
+        settled: Settled<'_>,
+    ) -> (Vec<Arc<Run>>, Vec<Failed>) {
+        let mut release = Vec::new();
+        let mut fail = Vec::new();
+        // A held run that ended without running (canceled) leaves the graph.
+        if let Some(held) = self.held.get_mut(&id) {
+            held.retain(|held| !std::ptr::eq(&**held as &RunHeader, run));
+            if held.is_empty() {
+                self.held.remove(&id);
+            }
+        }
+        let dependents: Vec<TaskId> = self
+            .dependents
+            .get(&id)
+            .map(|d| d.iter().copied().collect())
+            .unwrap_or_default();
+        for dependent in dependents {
+            match settled {
+                Settled::Succeeded => {
+                    // Satisfied: the dependency is consumed, as in ArkTS.
+                    if let Some(deps) = self.deps.get_mut(&dependent) {
+                        deps.remove(&id);
+                        if deps.is_empty() {
+                            self.deps.remove(&dependent);
+                            release.extend(self.held.remove(&dependent).unwrap_or_default());
+                        }
+                    }
+                    if let Some(d) = self.dependents.get_mut(&id) {
+                        d.remove(&dependent);
+                    }
+                }
+                failed => {
+                    // The edge stays (a later success still satisfies it), but the runs
+                    // waiting now will never see this dependency succeed.
+                    let reason = failed.error().map_or_else(String::new, ToString::to_string);
+                    for held in self.held.remove(&dependent).unwrap_or_default() {
+                        fail.push((held, dependent, id, reason.clone()));
+                    }
+                }
+            }
+        }
+        if self.dependents.get(&id).is_some_and(HashSet::is_empty) {
+            self.dependents.remove(&id);
+        }
+        (release, fail)
+    }
+
+    /// Adds the edge `task` → `dep`, unless it would close a cycle.
+    fn add(&mut self, task: TaskId, dep: TaskId) -> Result<()> {
+        if task == dep || reaches(self, dep, task) {
+            return Err(Error::CircularDependency {
+                task,
+                dependency: dep,
+            });
+        }
+        self.deps.entry(task).or_default().insert(dep);
+        self.dependents.entry(dep).or_default().insert(task);
+        Ok(())
+    }
+
+    /// Removes the edge `task` → `dep`: the runs of `task` it alone held, to release.
+    fn remove(&mut self, task: TaskId, dep: TaskId) -> Result<Vec<Arc<Run>>> {
+        let removed = self
+            .deps
+            .get_mut(&task)
+            .is_some_and(|deps| deps.remove(&dep));
+        if !removed {
+            return Err(Error::DependencyNotFound {
+                task,
+                dependency: dep,
+            });
+        }
+        self.unlink(dep, task);
+        if self.deps.get(&task).is_some_and(HashSet::is_empty) {
+            self.deps.remove(&task);
+            Ok(self.held.remove(&task).unwrap_or_default())
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Forgets that `dependent` waits for `dep` on `dep`'s side, dropping `dep`'s entry once no
+    /// task waits for it.
+    fn unlink(&mut self, dep: TaskId, dependent: TaskId) {
+        if let Some(d) = self.dependents.get_mut(&dep) {
+            d.remove(&dependent);
+            if d.is_empty() {
+                self.dependents.remove(&dep);
+            }
+        }
+    }
+
+    /// A record of task `id` that carried the graph's hook is gone. When it was the last one,
+    /// nothing can run the task again: its node leaves the graph, and the runs of the tasks
+    /// that still wait for it (it never succeeded) are returned to fail; those tasks keep the
+    /// edge, so their later runs fail too (see `hold`).
+    fn record_gone(&mut self, id: TaskId) -> Vec<Failed> {
+        match self.observed.get_mut(&id) {
+            Some(count) if *count > 1 => {
+                *count -= 1;
+                return Vec::new();
+            }
+            Some(_) => {
+                self.observed.remove(&id);
+            }
+            None => return Vec::new(),
+        }
+        for dep in self.deps.remove(&id).unwrap_or_default() {
+            self.unlink(dep, id);
+        }
+        self.held.remove(&id);
+        let mut fail = Vec::new();
+        let dependents: Vec<TaskId> = self
+            .dependents
+            .get(&id)
+            .map(|d| d.iter().copied().collect())
+            .unwrap_or_default();
+        for dependent in dependents {
+            for held in self.held.remove(&dependent).unwrap_or_default() {
+                fail.push((held, dependent, id, GONE.to_owned()));
+            }
+        }
+        fail
+    }
 }
 
 fn graph() -> &'static Mutex<Graph> {
@@ -36,6 +192,20 @@ pub(crate) fn has_dependencies(id: TaskId) -> bool {
         .deps
         .get(&id)
         .is_some_and(|deps| !deps.is_empty())
+}
+
+/// A record of a task in the graph (`TaskRecord::in_graph`) was copied (`Task` reconfigured
+/// while runs of it are alive): one more record to outlive before the node can go.
+pub(crate) fn record_copied(id: TaskId) {
+    if let Some(count) = lock(graph()).observed.get_mut(&id) {
+        *count += 1;
+    }
+}
+
+/// A record of a task in the graph lost its last owner (`data::release_owner`).
+pub(crate) fn record_gone(id: TaskId) {
+    let fail = lock(graph()).record_gone(id);
+    fail_all(fail);
 }
 
 /// Whether `from` reaches `to` by following dependencies.
@@ -55,91 +225,62 @@ fn reaches(graph: &Graph, from: TaskId, to: TaskId) -> bool {
     false
 }
 
-/// The graph's hook on every run of a task that has, or is, a dependency.
-struct Observer;
-
-impl RunHooks for Observer {
-    fn hold(&self, run: &Arc<Run>) -> bool {
-        let id = run.record.id;
-        let mut graph = lock(graph());
-        if graph.deps.get(&id).is_none_or(HashSet::is_empty) {
-            return false;
+fn release_all(release: Vec<Arc<Run>>) {
+    for run in release {
+        if let Some(pool) = run.pool.upgrade() {
+            pool.release(run);
+        } else {
+            run.cancel();
         }
-        graph.held.entry(id).or_default().push(Arc::clone(run));
-        true
     }
+}
 
-    fn on_settle(&self, run: &RunHeader, settled: Settled<'_>) {
-        let id = run.record.id;
-        let mut release = Vec::new();
-        let mut fail = Vec::new();
-        {
-            let mut graph = lock(graph());
-            // A held run that ended without running (canceled) leaves the graph.
-            if let Some(held) = graph.held.get_mut(&id) {
-                held.retain(|held| !std::ptr::eq(&**held as &RunHeader, run));
+fn fail_all(fail: Vec<Failed>) {
+    for (run, task, dependency, reason) in fail {
+        let error = Error::DependencyFailed {
+            task,
+            dependency,
+            reason,
+        };
+        match run.pool.upgrade() {
+            Some(pool) => {
+                pool.discard(&run, error);
             }
-            let dependents: Vec<TaskId> = graph
-                .dependents
-                .get(&id)
-                .map(|d| d.iter().copied().collect())
-                .unwrap_or_default();
-            for dependent in dependents {
-                match settled {
-                    Settled::Succeeded => {
-                        // Satisfied: the dependency is consumed, as in ArkTS.
-                        if let Some(deps) = graph.deps.get_mut(&dependent) {
-                            deps.remove(&id);
-                            if deps.is_empty() {
-                                graph.deps.remove(&dependent);
-                                release.extend(graph.held.remove(&dependent).unwrap_or_default());
-                            }
-                        }
-                        if let Some(d) = graph.dependents.get_mut(&id) {
-                            d.remove(&dependent);
-                        }
-                    }
-                    failed => {
-                        // The edge stays (a later success still satisfies it), but the runs
-                        // waiting now will never see this dependency succeed.
-                        let reason = failed.error().map_or_else(String::new, ToString::to_string);
-                        for held in graph.held.remove(&dependent).unwrap_or_default() {
-                            fail.push((held, dependent, reason.clone()));
-                        }
-                    }
-                }
-            }
-            if graph.dependents.get(&id).is_some_and(HashSet::is_empty) {
-                graph.dependents.remove(&id);
-            }
-        }
-        for run in release {
-            if let Some(pool) = run.pool.upgrade() {
-                pool.release(run);
-            } else {
-                run.cancel();
-            }
-        }
-        for (run, task, reason) in fail {
-            let error = Error::DependencyFailed {
-                task,
-                dependency: id,
-                reason,
-            };
-            match run.pool.upgrade() {
-                Some(pool) => {
-                    pool.discard(&run, error);
-                }
-                None => {
-                    run.discard(error);
-                }
+            None => {
+                run.discard(error);
             }
         }
     }
 }
 
+/// The graph's hook on every run of a task that has, or is, a dependency.
+struct Observer;
+
+impl RunHooks for Observer {
+    fn hold(&self, run: &Arc<Run>) -> bool {
+        let held = lock(graph()).hold(run);
+        match held {
+            Ok(held) => held,
+            Err(failed) => {
+                fail_all(vec![failed]);
+                true
+            }
+        }
+    }
+
+    fn on_settle(&self, run: &RunHeader, settled: Settled<'_>) {
+        let (release, fail) = lock(graph()).settled(run.record.id, run, settled);
+        release_all(release);
+        fail_all(fail);
+    }
+}
+
 fn observe(graph: &mut Graph, record: &TaskRecord) {
-    if graph.observed.insert(record.id) {
+    if !record
+        .in_graph
+        .swap(true, std::sync::atomic::Ordering::AcqRel)
+    {
+        *graph.observed.entry(record.id).or_default() += 1;
         lock(&record.hooks).push(Arc::new(Observer));
     }
 }
@@ -176,14 +317,7 @@ impl<T> Task<T> {
     pub fn add_dependency<U>(&self, dependency: &Task<U>) -> Result<()> {
         let (task, dep) = (self.id(), dependency.id());
         let mut graph = lock(graph());
-        if task == dep || reaches(&graph, dep, task) {
-            return Err(Error::CircularDependency {
-                task,
-                dependency: dep,
-            });
-        }
-        graph.deps.entry(task).or_default().insert(dep);
-        graph.dependents.entry(dep).or_default().insert(task);
+        graph.add(task, dep)?;
         observe(&mut graph, self.record());
         observe(&mut graph, dependency.record());
         Ok(())
@@ -196,38 +330,210 @@ impl<T> Task<T> {
     /// longer: a dependency is consumed when it succeeds) depend on `dependency`.
     pub fn remove_dependency<U>(&self, dependency: &Task<U>) -> Result<()> {
         let (task, dep) = (self.id(), dependency.id());
-        let release = {
-            let mut graph = lock(graph());
-            let removed = graph
-                .deps
-                .get_mut(&task)
-                .is_some_and(|deps| deps.remove(&dep));
-            if !removed {
-                return Err(Error::DependencyNotFound {
-                    task,
-                    dependency: dep,
-                });
-            }
-            if let Some(d) = graph.dependents.get_mut(&dep) {
-                d.remove(&task);
-            }
-            if graph.deps.get(&task).is_some_and(HashSet::is_empty) {
-                graph.deps.remove(&task);
-                graph.held.remove(&task).unwrap_or_default()
-            } else {
-                Vec::new()
-            }
-        };
-        for run in release {
-            if let Some(pool) = run.pool.upgrade() {
-                pool.release(run);
-            }
-        }
+        let release = lock(graph()).remove(task, dep)?;
+        release_all(release);
         Ok(())
     }
 
     /// Whether this task waits for any dependency.
     pub fn has_dependencies(&self) -> bool {
         has_dependencies(self.id())
+    }
+}
+
+#[cfg(all(test, not(taskpool_loom)))]
+mod tests {
+    use super::*;
+    use crate::TaskPool;
+
+    #[crate::concurrent]
+    fn step(n: u32) -> u32 {
+        n
+    }
+
+    /// Whether the graph still mentions task `id` anywhere.
+    fn mentions(id: TaskId) -> bool {
+        let graph = lock(graph());
+        graph.deps.contains_key(&id)
+            || graph.deps.values().any(|deps| deps.contains(&id))
+            || graph.dependents.contains_key(&id)
+            || graph.dependents.values().any(|d| d.contains(&id))
+            || graph.held.contains_key(&id)
+            || graph.observed.contains_key(&id)
+    }
+
+    #[test]
+    fn tasks_dropped_without_their_dependency_succeeding_leave_the_graph() {
+        let first = Task::new(step, (1,));
+        let second = Task::new(step, (2,));
+        second.add_dependency(&first).unwrap();
+        let (a, b) = (first.id(), second.id());
+        assert!(mentions(a) && mentions(b));
+        drop(second);
+        assert!(!mentions(b), "the dependent's node went with it");
+        assert!(mentions(a), "the dependency is still alive");
+        drop(first);
+        assert!(!mentions(a), "the dependency's node went with it");
+    }
+
+    #[test]
+    fn a_run_waiting_for_a_dependency_that_is_dropped_fails_and_nothing_stays() {
+        let pool = TaskPool::builder().max_threads(1).build().unwrap();
+        let first = Task::new(step, (1,));
+        let second = Task::new(step, (2,));
+        second.add_dependency(&first).unwrap();
+        let (a, b) = (first.id(), second.id());
+        let later = pool.execute(&second); // held: `first` has not succeeded
+        drop(first);
+        match later.wait() {
+            Err(Error::DependencyFailed {
+                task, dependency, ..
+            }) => assert_eq!((task, dependency), (b, a)),
+            other => panic!("expected DependencyFailed, got {other:?}"),
+        }
+        // The edge stays with `second`: a later run fails at once too.
+        assert!(matches!(
+            pool.execute(&second).wait(),
+            Err(Error::DependencyFailed { .. })
+        ));
+        drop(second);
+        assert!(!mentions(a) && !mentions(b));
+    }
+
+    #[test]
+    fn a_dependency_that_succeeded_and_was_dropped_leaves_the_graph() {
+        let pool = TaskPool::builder().max_threads(1).build().unwrap();
+        let first = Task::new(step, (1,));
+        let second = Task::new(step, (2,));
+        second.add_dependency(&first).unwrap();
+        let (a, b) = (first.id(), second.id());
+        let later = pool.execute(second);
+        assert_eq!(pool.execute(first).wait().unwrap(), 1);
+        assert_eq!(later.wait().unwrap(), 2);
+        leave(&[a, b]);
+    }
+
+    /// Waits until the graph no longer mentions `ids` (runs let go of their records right
+    /// after their handles resolve).
+    fn leave(ids: &[TaskId]) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while ids.iter().any(|id| mentions(*id)) {
+            assert!(std::time::Instant::now() < deadline, "the nodes stayed");
+            std::thread::yield_now();
+        }
+    }
+
+    /// A task renamed while a run of it is alive gets its own record (same id): the run's
+    /// record going does not take the node of the task, which still waits.
+    #[test]
+    fn a_copied_record_keeps_the_node_until_the_task_is_gone() {
+        let pool = TaskPool::builder().max_threads(1).build().unwrap();
+        let first = Task::new(step, (1,));
+        let second = Task::new(step, (2,));
+        second.add_dependency(&first).unwrap();
+        let b = second.id();
+        let held = pool.execute(&second);
+        let second = second.with_name("renamed");
+        held.cancel().unwrap();
+        assert!(held.wait().is_err());
+        assert!(
+            second.has_dependencies(),
+            "the task still waits for `first`"
+        );
+        let later = pool.execute(&second);
+        assert_eq!(pool.execute(&first).wait().unwrap(), 1);
+        assert_eq!(later.wait().unwrap(), 2);
+        drop((first, second));
+        leave(&[b]);
+    }
+}
+
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::function::Invocation;
+    use crate::priority::Priority;
+    use crate::run::TypedRun;
+    use crate::task::Call;
+
+    fn run() -> Arc<Run> {
+        let record = Arc::new(TaskRecord::new("loom::task", false));
+        let call: Call<u32> = Box::new(|| Invocation::Ready(Ok(0)));
+        TypedRun::new(record, Priority::Medium, call, std::sync::Weak::new(), None)
+    }
+
+    /// A graph where the task of `dependent` waits for the tasks of `deps`, with `dependent`
+    /// held.
+    fn graph_with(dependent: &Arc<Run>, deps: &[&Arc<Run>]) -> Arc<Mutex<Graph>> {
+        let mut graph = Graph::default();
+        for dep in deps {
+            graph.observed.insert(dep.record.id, 1);
+            graph.add(dependent.record.id, dep.record.id).unwrap();
+        }
+        graph.observed.insert(dependent.record.id, 1);
+        assert_eq!(graph.hold(dependent).ok(), Some(true));
+        Arc::new(Mutex::new(graph))
+    }
+
+    /// Two dependencies succeed at once on two threads: the dependent is released exactly
+    /// once, and the graph keeps nothing of it.
+    #[test]
+    fn two_dependencies_settling_at_once_release_the_dependent_once() {
+        loom::model(|| {
+            let (a, b, t) = (run(), run(), run());
+            let graph = graph_with(&t, &[&a, &b]);
+            let settle = |dep: &Arc<Run>| {
+                let (graph, dep) = (Arc::clone(&graph), Arc::clone(dep));
+                loom::thread::spawn(move || {
+                    let (release, fail) =
+                        lock(&graph).settled(dep.record.id, &dep, Settled::Succeeded);
+                    assert!(fail.is_empty());
+                    release
+                })
+            };
+            let (first, second) = (settle(&a), settle(&b));
+            let mut released = first.join().unwrap();
+            released.extend(second.join().unwrap());
+            assert_eq!(released.len(), 1, "released exactly once");
+            assert!(Arc::ptr_eq(&released[0], &t));
+            let graph = lock(&graph);
+            assert!(graph.deps.is_empty() && graph.dependents.is_empty());
+            assert!(graph.held.is_empty());
+        });
+    }
+
+    /// A dependency succeeds (thread A) while the other dependency is removed (B) and the held
+    /// run is canceled (C): the run is released at most once, and only if the cancel lost;
+    /// nothing of it stays held.
+    #[test]
+    fn a_dependency_settling_races_remove_and_cancel() {
+        loom::model(|| {
+            let (a, b, t) = (run(), run(), run());
+            let graph = graph_with(&t, &[&a, &b]);
+            let settler = {
+                let (graph, a) = (Arc::clone(&graph), Arc::clone(&a));
+                loom::thread::spawn(move || {
+                    lock(&graph).settled(a.record.id, &a, Settled::Succeeded).0
+                })
+            };
+            let remover = {
+                let (graph, t, b) = (Arc::clone(&graph), Arc::clone(&t), Arc::clone(&b));
+                loom::thread::spawn(move || lock(&graph).remove(t.record.id, b.record.id).unwrap())
+            };
+            // The cancel: the run's state first, then the graph's hook.
+            let canceled = t.cancel() == crate::run::Cancel::Dequeued;
+            let error = Error::PoolShutDown;
+            let (release, _) = lock(&graph).settled(t.record.id, &t, Settled::Canceled(&error));
+            assert!(release.is_empty());
+            let mut released = settler.join().unwrap();
+            released.extend(remover.join().unwrap());
+            // A released run that was canceled first is ignored by `release` (not WAITING).
+            let live: Vec<_> = released.iter().filter(|r| r.is_waiting()).collect();
+            assert!(released.len() <= 1, "released at most once");
+            assert!(canceled && live.is_empty());
+            let graph = lock(&graph);
+            assert!(graph.held.is_empty(), "nothing stays held");
+            assert!(graph.deps.is_empty() && graph.dependents.is_empty());
+        });
     }
 }

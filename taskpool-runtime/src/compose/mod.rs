@@ -16,6 +16,9 @@ pub(crate) mod sequence;
 
 use std::sync::Weak;
 
+use crate::run::Run;
+use crate::sync::Arc;
+
 use crate::error::Error;
 use crate::handle::TaskHandle;
 use crate::run::TypedRun;
@@ -33,4 +36,28 @@ pub(crate) fn refused<T: Send + 'static>(task: impl Executable<T>, error: Error)
         Weak::new(),
         None,
     ))
+}
+
+/// Queues `next`, the run a settling one handed its runner's slot to (sequence and async
+/// runners) — or, when its pool is gone or
+/// shutting down, cancels it and everything behind it here, in a loop. (Queuing into a pool
+/// that shuts down cancels the run, whose hook would hand the lane on again: one level of
+/// recursion per waiting run, enough to overflow a worker's stack behind a long queue.)
+pub(crate) fn hand_over(next: Arc<Run>, abandon: impl FnOnce() -> Vec<Arc<Run>>) {
+    match next.pool.upgrade() {
+        Some(pool) if !pool.is_shutting_down() => pool.enqueue(next),
+        pool => {
+            let rest = abandon();
+            for run in std::iter::once(next).chain(rest) {
+                match &pool {
+                    Some(pool) => {
+                        let _ = pool.cancel_run(&run);
+                    }
+                    None => {
+                        run.cancel();
+                    }
+                }
+            }
+        }
+    }
 }

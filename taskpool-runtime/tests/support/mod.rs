@@ -116,6 +116,79 @@ pub fn threads_named(prefix: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// Runs `future` to completion on this thread, parking until it is woken.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(value) = future.as_mut().poll(&mut Context::from_waker(&waker)) {
+            return value;
+        }
+        std::thread::park();
+    }
+}
+
+/// A waker that counts how often it was woken.
+#[derive(Default)]
+pub struct Wakes(std::sync::atomic::AtomicUsize);
+
+impl Wakes {
+    pub fn count(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl std::task::Wake for Wakes {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A future polled by hand with a counting waker: `poll()` once, then look at `wakes()`.
+pub struct Probe<F> {
+    future: Pin<Box<F>>,
+    wakes: std::sync::Arc<Wakes>,
+}
+
+impl<F: Future> Probe<F> {
+    pub fn new(future: F) -> Probe<F> {
+        Probe {
+            future: Box::pin(future),
+            wakes: std::sync::Arc::new(Wakes::default()),
+        }
+    }
+
+    /// Polls once with this probe's waker.
+    pub fn poll(&mut self) -> Poll<F::Output> {
+        let waker = Waker::from(self.wakes.clone());
+        self.future.as_mut().poll(&mut Context::from_waker(&waker))
+    }
+
+    /// Polls once and expects the future to be pending.
+    pub fn pending(mut self) -> Probe<F> {
+        assert!(self.poll().is_pending(), "expected the future to wait");
+        self
+    }
+
+    /// Polls once and expects a value.
+    pub fn ready(&mut self) -> F::Output {
+        match self.poll() {
+            Poll::Ready(value) => value,
+            Poll::Pending => panic!("expected the future to be ready"),
+        }
+    }
+
+    pub fn wakes(&self) -> usize {
+        self.wakes.count()
+    }
+}
+
 /// Threads of the pool whose threads are named `prefix` (`<prefix>-<id>`), not counting its
 /// supervisor. Choose a prefix no test thread's name starts with.
 pub fn pool_threads(prefix: &str) -> usize {

@@ -1,0 +1,171 @@
+//! `AbortSignal`: withdraws waiting lock requests (ArkTS `AbortSignal`).
+
+use std::fmt;
+use std::task::Waker;
+
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{Arc, Mutex, lock};
+
+/// A signal that withdraws lock requests while they wait (ArkTS `AbortSignal`).
+///
+/// Give a clone to [`AsyncLockOptions::signal`](crate::AsyncLockOptions::signal); calling
+/// [`abort`](AbortSignal::abort) on any clone makes every request waiting with it give up its
+/// place at once and fail with [`Error::LockAborted`](crate::Error::LockAborted), which carries
+/// the reason. A request made with an already aborted signal fails without queueing. A request
+/// that already holds the lock keeps it: the signal withdraws requests, it does not revoke
+/// guards.
+///
+/// ArkTS's signal is a plain object whose `aborted` field the lock reads when the request comes
+/// up; this one is thread-safe (clone it into other tasks) and wakes the waiters itself. The
+/// reason is a `String` (ArkTS: any `T`).
+///
+/// ```
+/// use taskpool::{AbortSignal, AsyncLock, AsyncLockOptions, Error};
+///
+/// let lock = std::sync::Arc::new(AsyncLock::new(()));
+/// let signal = AbortSignal::new();
+/// let held = lock.lock();
+/// let waiter = std::thread::spawn({
+///     let (lock, signal) = (lock.clone(), signal.clone());
+///     move || lock.lock_with(&AsyncLockOptions::new().signal(signal)).map(drop)
+/// });
+/// while taskpool::AsyncLock::query_all()
+///     .iter()
+///     .all(|state| state.name != lock.name() || state.pending.is_empty())
+/// {
+///     std::thread::yield_now(); // until the waiter has queued
+/// }
+/// signal.abort("no longer needed");
+/// match waiter.join().unwrap() {
+///     Err(Error::LockAborted { reason, .. }) => assert_eq!(reason, "no longer needed"),
+///     other => panic!("{other:?}"),
+/// }
+/// drop(held);
+/// ```
+#[derive(Clone)]
+pub struct AbortSignal {
+    inner: Arc<Inner>,
+}
+
+impl Default for AbortSignal {
+    fn default() -> AbortSignal {
+        AbortSignal {
+            inner: Arc::new(Inner {
+                aborted: AtomicBool::new(false),
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+}
+
+struct Inner {
+    aborted: AtomicBool,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    reason: Option<String>,
+    /// Requests waiting with this signal, by key.
+    waiters: Vec<(u64, Waker)>,
+    next_key: u64,
+}
+
+impl AbortSignal {
+    /// A signal that has not been aborted.
+    ///
+    /// ```
+    /// assert!(!taskpool::AbortSignal::new().is_aborted());
+    /// ```
+    pub fn new() -> AbortSignal {
+        AbortSignal::default()
+    }
+
+    /// Aborts: every request waiting with this signal gives up its place and fails with
+    /// [`Error::LockAborted`](crate::Error::LockAborted) carrying `reason`. Aborting again keeps
+    /// the first reason.
+    ///
+    /// ```
+    /// let signal = taskpool::AbortSignal::new();
+    /// signal.abort("first");
+    /// signal.abort("second");
+    /// assert_eq!(signal.reason().as_deref(), Some("first"));
+    /// ```
+    pub fn abort(&self, reason: impl Into<String>) {
+        let waiters = {
+            let mut state = lock(&self.inner.state);
+            if state.reason.is_none() {
+                state.reason = Some(reason.into());
+            }
+            self.inner.aborted.store(true, Ordering::SeqCst);
+            std::mem::take(&mut state.waiters)
+        };
+        for (_, waker) in waiters {
+            waker.wake();
+        }
+    }
+
+    /// Whether [`abort`](AbortSignal::abort) was called (ArkTS `aborted`).
+    ///
+    /// ```
+    /// let signal = taskpool::AbortSignal::new();
+    /// signal.abort("done");
+    /// assert!(signal.is_aborted());
+    /// ```
+    pub fn is_aborted(&self) -> bool {
+        self.inner.aborted.load(Ordering::SeqCst)
+    }
+
+    /// The reason given to [`abort`](AbortSignal::abort), once aborted (ArkTS `reason`).
+    ///
+    /// ```
+    /// assert_eq!(taskpool::AbortSignal::new().reason(), None);
+    /// ```
+    pub fn reason(&self) -> Option<String> {
+        lock(&self.inner.state).reason.clone()
+    }
+
+    /// Registers `waker` to be woken by an abort; `None` if the signal is already aborted.
+    pub(crate) fn register(&self, waker: &Waker) -> Option<u64> {
+        let mut state = lock(&self.inner.state);
+        if state.reason.is_some() {
+            return None;
+        }
+        let key = state.next_key;
+        state.next_key += 1;
+        state.waiters.push((key, waker.clone()));
+        Some(key)
+    }
+
+    /// Replaces the waker registered under `key` (a request polled with a new waker).
+    pub(crate) fn update(&self, key: u64, waker: &Waker) {
+        let mut state = lock(&self.inner.state);
+        if let Some((_, registered)) = state.waiters.iter_mut().find(|(k, _)| *k == key) {
+            if !registered.will_wake(waker) {
+                *registered = waker.clone();
+            }
+        }
+    }
+
+    /// Forgets the waker registered under `key` (the request completed or gave up).
+    pub(crate) fn unregister(&self, key: u64) {
+        let mut state = lock(&self.inner.state);
+        if let Some(at) = state.waiters.iter().position(|(k, _)| *k == key) {
+            state.waiters.swap_remove(at);
+        }
+    }
+
+    /// The reason to report for an aborted request.
+    pub(crate) fn reason_or_default(&self) -> String {
+        self.reason().unwrap_or_else(|| String::from("aborted"))
+    }
+}
+
+impl fmt::Debug for AbortSignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AbortSignal")
+            .field("aborted", &self.is_aborted())
+            .field("reason", &self.reason())
+            .finish()
+    }
+}

@@ -1,0 +1,509 @@
+//! `ConditionVariable`: asynchronous (and blocking) wait and notify (ArkTS API 18
+//! `ArkTSUtils.locks.ConditionVariable`).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::async_lock::AsyncLockGuard;
+use super::core::Parker;
+use super::named;
+use crate::sendable::Sendable;
+use crate::shared::Shared;
+use crate::sync::{Arc, Mutex, lock};
+use crate::time::{Sleep, deadline_after, sleep};
+
+/// Wait until notified, asynchronously or by blocking (ArkTS `ConditionVariable`, API 18).
+///
+/// Waiters are notified in arrival order: [`notify_one`](ConditionVariable::notify_one) wakes the
+/// longest-waiting one, [`notify_all`](ConditionVariable::notify_all) every waiter there is. A
+/// notification with no waiter is not kept (as in ArkTS).
+///
+/// **No lost notification.** A waiter takes its place when [`wait_async`] is *called*, not when
+/// its future is first polled, so the pattern "start waiting, release what the notifier needs,
+/// then await" cannot miss a notification sent in between — which is what
+/// [`wait_with_async`](ConditionVariable::wait_with_async) does with an [`AsyncLockGuard`]: it
+/// releases the lock, waits, and takes the lock again, like `std::sync::Condvar::wait`. A waiter
+/// woken by `notify_one` that is dropped before it completes passes the notification on to the
+/// next waiter.
+///
+/// The condition variable is [`Sendable`](crate::Sendable): share it with [`Shared`] or in a
+/// `#[sendable]` type, or find it by name with [`ConditionVariable::request`]. It serializes as
+/// nothing; a deserialized one is new and has no waiters.
+///
+/// [`wait_async`]: ConditionVariable::wait_async
+///
+/// ```
+/// use taskpool::{AsyncLock, ConditionVariable, Shared};
+///
+/// let ready = Shared::new(AsyncLock::new(false));
+/// let changed = Shared::new(ConditionVariable::new());
+/// let consumer = std::thread::spawn({
+///     let (ready, changed) = (ready.clone(), changed.clone());
+///     move || {
+///         let mut guard = ready.lock();
+///         while !*guard {
+///             guard = changed.wait_with(guard);
+///         }
+///     }
+/// });
+/// *ready.lock() = true;
+/// changed.notify_all();
+/// consumer.join().unwrap();
+/// ```
+pub struct ConditionVariable {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Waiters in arrival order, with their waker once they have one.
+    waiters: VecDeque<(u64, Option<Waker>)>,
+    /// Waiters notified by `notify_one` that have not completed: a drop passes the notification
+    /// on.
+    handed: Vec<u64>,
+    next_id: u64,
+}
+
+impl State {
+    fn enqueue(&mut self, waker: Option<Waker>) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.waiters.push_back((id, waker));
+        id
+    }
+
+    fn is_waiting(&self, id: u64) -> bool {
+        self.waiters.iter().any(|(waiting, _)| *waiting == id)
+    }
+
+    /// Waiter `id` leaves: `None` if it was still waiting, otherwise whether it had been handed
+    /// a `notify_one` (true) or a `notify_all` (false).
+    fn leave(&mut self, id: u64) -> Option<bool> {
+        if let Some(at) = self.waiters.iter().position(|(waiting, _)| *waiting == id) {
+            self.waiters.remove(at);
+            return None;
+        }
+        match self.handed.iter().position(|handed| *handed == id) {
+            Some(at) => {
+                self.handed.swap_remove(at);
+                Some(true)
+            }
+            None => Some(false),
+        }
+    }
+}
+
+impl ConditionVariable {
+    /// A condition variable with no waiters.
+    ///
+    /// ```
+    /// let changed = taskpool::ConditionVariable::new();
+    /// changed.notify_all(); // nobody waits: nothing happens
+    /// ```
+    pub fn new() -> ConditionVariable {
+        ConditionVariable {
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Finds the live condition variable named `name`, or creates it (ArkTS
+    /// `ConditionVariable.request(name)`). As with [`AsyncLock::request`](crate::AsyncLock::request),
+    /// the registry does not keep it alive.
+    ///
+    /// ```
+    /// use taskpool::{ConditionVariable, Shared};
+    /// let a = ConditionVariable::request("docs-condition");
+    /// let b = ConditionVariable::request("docs-condition");
+    /// assert!(Shared::ptr_eq(&a, &b));
+    /// ```
+    pub fn request(name: &str) -> Shared<ConditionVariable> {
+        named::request_condvar(name)
+    }
+
+    /// Waits until notified, asynchronously (ArkTS `wait()`). The waiter takes its place now:
+    /// a notification sent after this call and before the first poll is not lost. Dropping the
+    /// future gives up the place.
+    ///
+    /// ```
+    /// # fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    /// #     let mut future = std::pin::pin!(future);
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     loop {
+    /// #         if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+    /// #             return value;
+    /// #         }
+    /// #     }
+    /// # }
+    /// let changed = taskpool::ConditionVariable::new();
+    /// let waiting = changed.wait_async(); // in line from here on
+    /// changed.notify_one();
+    /// block_on(waiting);
+    /// ```
+    pub fn wait_async(&self) -> CondvarWait<'_> {
+        CondvarWait {
+            waiting: self.enqueue(None),
+        }
+    }
+
+    /// Waits until notified or until `timeout` passes, asynchronously (ArkTS `waitFor`).
+    /// Resolves to `true` if notified, `false` if the time ran out. `Duration::ZERO` does not
+    /// wait; `Duration::MAX` waits with no limit.
+    ///
+    /// ```
+    /// # fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    /// #     let mut future = std::pin::pin!(future);
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     loop {
+    /// #         if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+    /// #             return value;
+    /// #         }
+    /// #     }
+    /// # }
+    /// use std::time::Duration;
+    /// let changed = taskpool::ConditionVariable::new();
+    /// assert!(!block_on(changed.wait_for_async(Duration::from_millis(1))));
+    /// ```
+    pub fn wait_for_async(&self, timeout: Duration) -> CondvarWaitFor<'_> {
+        let waiting = self.enqueue(None);
+        let timer = match deadline_after(Instant::now(), timeout) {
+            None => Timer::Never,
+            Some(_) if timeout.is_zero() => Timer::Expired,
+            Some(_) => Timer::Sleep(sleep(timeout)),
+        };
+        CondvarWaitFor { waiting, timer }
+    }
+
+    /// Waits until notified, blocking the thread (inside a pool task the thread counts as
+    /// blocked meanwhile, so the pool may add one).
+    ///
+    /// ```
+    /// use taskpool::{ConditionVariable, Shared};
+    /// let changed = Shared::new(ConditionVariable::new());
+    /// let waiter = std::thread::spawn({
+    ///     let changed = changed.clone();
+    ///     move || changed.wait()
+    /// });
+    /// while changed.waiters() == 0 {
+    ///     std::thread::yield_now();
+    /// }
+    /// changed.notify_one();
+    /// waiter.join().unwrap();
+    /// ```
+    pub fn wait(&self) {
+        self.wait_blocking(None);
+    }
+
+    /// Waits until notified or until `timeout` passes, blocking the thread; `true` if notified.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let changed = taskpool::ConditionVariable::new();
+    /// assert!(!changed.wait_for(Duration::ZERO));
+    /// ```
+    pub fn wait_for(&self, timeout: Duration) -> bool {
+        self.wait_blocking(Some(timeout))
+    }
+
+    /// Releases `guard`, waits until notified, and takes the lock again in exclusive mode,
+    /// blocking (`std::sync::Condvar::wait` for an [`AsyncLock`](crate::AsyncLock)). The waiter
+    /// takes its place before the lock is released, so a notifier that changes the condition
+    /// under the lock cannot be missed.
+    ///
+    /// ```
+    /// use taskpool::{AsyncLock, ConditionVariable};
+    /// let lock = AsyncLock::new(0);
+    /// let changed = ConditionVariable::new();
+    /// std::thread::scope(|scope| {
+    ///     scope.spawn(|| {
+    ///         let mut guard = lock.lock();
+    ///         while *guard == 0 {
+    ///             guard = changed.wait_with(guard);
+    ///         }
+    ///     });
+    ///     *lock.lock() = 1;
+    ///     changed.notify_all();
+    /// });
+    /// ```
+    pub fn wait_with<'a, T>(&self, guard: AsyncLockGuard<'a, T>) -> AsyncLockGuard<'a, T> {
+        let relock = guard.lock_ref();
+        let parker = Arc::new(Parker::default());
+        let id = lock(&self.state).enqueue(Some(Waker::from(Arc::clone(&parker))));
+        drop(guard);
+        self.park_until_notified(id, &parker, None);
+        relock.lock()
+    }
+
+    /// Releases `guard`, waits until notified, and takes the lock again in exclusive mode,
+    /// asynchronously (the `async` form of [`wait_with`](ConditionVariable::wait_with)).
+    ///
+    /// ```
+    /// # fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    /// #     let mut future = std::pin::pin!(future);
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     loop {
+    /// #         if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut cx) {
+    /// #             return value;
+    /// #         }
+    /// #     }
+    /// # }
+    /// use taskpool::{AsyncLock, ConditionVariable};
+    /// let lock = AsyncLock::new(false);
+    /// let changed = ConditionVariable::new();
+    /// std::thread::scope(|scope| {
+    ///     scope.spawn(|| {
+    ///         block_on(async {
+    ///             let mut guard = lock.lock_async().await;
+    ///             while !*guard {
+    ///                 guard = changed.wait_with_async(guard).await;
+    ///             }
+    ///         })
+    ///     });
+    ///     *lock.lock() = true;
+    ///     changed.notify_all();
+    /// });
+    /// ```
+    pub async fn wait_with_async<'a, T>(
+        &self,
+        guard: AsyncLockGuard<'a, T>,
+    ) -> AsyncLockGuard<'a, T> {
+        let lock = guard.lock_ref();
+        let notified = self.wait_async();
+        drop(guard);
+        notified.await;
+        lock.lock_async().await
+    }
+
+    /// Wakes the longest-waiting waiter, if any (ArkTS `notifyOne`).
+    ///
+    /// ```
+    /// let changed = taskpool::ConditionVariable::new();
+    /// let _first = changed.wait_async();
+    /// let _second = changed.wait_async();
+    /// changed.notify_one();
+    /// assert_eq!(changed.waiters(), 1);
+    /// ```
+    pub fn notify_one(&self) {
+        let waker = {
+            let mut state = lock(&self.state);
+            match state.waiters.pop_front() {
+                Some((id, waker)) => {
+                    state.handed.push(id);
+                    waker
+                }
+                None => None,
+            }
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Wakes every waiter there is now (ArkTS `notifyAll`).
+    ///
+    /// ```
+    /// let changed = taskpool::ConditionVariable::new();
+    /// let _first = changed.wait_async();
+    /// let _second = changed.wait_async();
+    /// changed.notify_all();
+    /// assert_eq!(changed.waiters(), 0);
+    /// ```
+    pub fn notify_all(&self) {
+        let waiters = std::mem::take(&mut lock(&self.state).waiters);
+        for (_, waker) in waiters {
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+
+    /// How many waiters wait now.
+    ///
+    /// ```
+    /// let changed = taskpool::ConditionVariable::new();
+    /// let waiting = changed.wait_async();
+    /// assert_eq!(changed.waiters(), 1);
+    /// drop(waiting);
+    /// assert_eq!(changed.waiters(), 0);
+    /// ```
+    pub fn waiters(&self) -> usize {
+        lock(&self.state).waiters.len()
+    }
+
+    fn enqueue(&self, waker: Option<Waker>) -> Waiting<'_> {
+        let id = lock(&self.state).enqueue(waker);
+        Waiting {
+            condvar: self,
+            id: Some(id),
+        }
+    }
+
+    fn wait_blocking(&self, timeout: Option<Duration>) -> bool {
+        let parker = Arc::new(Parker::default());
+        let id = lock(&self.state).enqueue(Some(Waker::from(Arc::clone(&parker))));
+        self.park_until_notified(id, &parker, timeout)
+    }
+
+    /// Parks until waiter `id` is notified (`true`) or `timeout` passes (`false`).
+    fn park_until_notified(&self, id: u64, parker: &Parker, timeout: Option<Duration>) -> bool {
+        let deadline = timeout.and_then(|timeout| deadline_after(Instant::now(), timeout));
+        crate::pool::block_in_place(|| {
+            loop {
+                if !lock(&self.state).is_waiting(id) {
+                    break;
+                }
+                match deadline {
+                    None => parker.park(None),
+                    Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                        Some(left) if !left.is_zero() => parker.park(Some(left)),
+                        _ => break,
+                    },
+                }
+            }
+        });
+        // Notified if it left the queue; if it was notified as the time ran out, it takes it.
+        lock(&self.state).leave(id).is_some()
+    }
+}
+
+impl Default for ConditionVariable {
+    fn default() -> ConditionVariable {
+        ConditionVariable::new()
+    }
+}
+
+impl fmt::Debug for ConditionVariable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConditionVariable")
+            .field("waiters", &self.waiters())
+            .finish()
+    }
+}
+
+impl Serialize for ConditionVariable {
+    /// Serializes as nothing (a unit): waiters are local to the process.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_unit()
+    }
+}
+
+impl<'de> Deserialize<'de> for ConditionVariable {
+    /// A new condition variable with no waiters.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ConditionVariable, D::Error> {
+        <()>::deserialize(deserializer).map(|()| ConditionVariable::new())
+    }
+}
+
+impl Sendable for ConditionVariable {}
+
+/// A place in a condition variable's queue; leaving it without completing passes a
+/// `notify_one` on.
+struct Waiting<'a> {
+    condvar: &'a ConditionVariable,
+    /// `None` once completed.
+    id: Option<u64>,
+}
+
+impl Waiting<'_> {
+    /// `Ready` once notified; otherwise registers `cx`'s waker.
+    fn poll_notified(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let id = self
+            .id
+            .expect("a condition wait was polled after it completed");
+        let mut state = lock(&self.condvar.state);
+        match state.waiters.iter_mut().find(|(waiting, _)| *waiting == id) {
+            Some((_, waker)) => {
+                if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            None => {
+                state.leave(id);
+                self.id = None;
+                Poll::Ready(())
+            }
+        }
+    }
+
+    /// Gives up now: `true` if it had been notified meanwhile (and takes the notification).
+    fn finish(&mut self) -> bool {
+        let id = self.id.take().expect("a condition wait finishes once");
+        lock(&self.condvar.state).leave(id).is_some()
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            let handed = lock(&self.condvar.state).leave(id);
+            if handed == Some(true) {
+                // Notified by notify_one but never completed: the next waiter gets it.
+                self.condvar.notify_one();
+            }
+        }
+    }
+}
+
+/// The future of [`ConditionVariable::wait_async`]: resolves once notified.
+#[must_use = "the wait happens only when the future is awaited"]
+pub struct CondvarWait<'a> {
+    waiting: Waiting<'a>,
+}
+
+impl Future for CondvarWait<'_> {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.waiting.poll_notified(cx)
+    }
+}
+
+impl fmt::Debug for CondvarWait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CondvarWait").finish_non_exhaustive()
+    }
+}
+
+enum Timer {
+    Never,
+    Expired,
+    Sleep(Sleep),
+}
+
+/// The future of [`ConditionVariable::wait_for_async`]: resolves to `true` once notified, or to
+/// `false` when the timeout passes first.
+#[must_use = "the wait happens only when the future is awaited"]
+pub struct CondvarWaitFor<'a> {
+    waiting: Waiting<'a>,
+    timer: Timer,
+}
+
+impl Future for CondvarWaitFor<'_> {
+    type Output = bool;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
+        let this = &mut *self;
+        if this.waiting.poll_notified(cx).is_ready() {
+            return Poll::Ready(true);
+        }
+        let expired = match &mut this.timer {
+            Timer::Never => false,
+            Timer::Expired => true,
+            Timer::Sleep(sleep) => Pin::new(sleep).poll(cx).is_ready(),
+        };
+        if expired {
+            return Poll::Ready(this.waiting.finish());
+        }
+        Poll::Pending
+    }
+}
+
+impl fmt::Debug for CondvarWaitFor<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CondvarWaitFor").finish_non_exhaustive()
+    }
+}

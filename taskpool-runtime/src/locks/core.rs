@@ -1,0 +1,437 @@
+//! `LockCore`: one lock's state machine under a mutex, and the two ways to wait for it — a
+//! blocked thread (parked, inside `block_in_place`) and a future (woken through its waker).
+//!
+//! The core is not generic: [`AsyncLock<T>`](super::AsyncLock) keeps its value beside it, and
+//! the registry of live locks (`named.rs`) keeps weak references to cores of every type.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use super::abort::AbortSignal;
+use super::diagnosis::{self, AsyncLockState};
+use super::options::{AsyncLockMode, AsyncLockOptions};
+use super::state::{LockState, Policy, Polled, RequestId, Requested};
+use super::who::Who;
+use crate::error::{Error, Result};
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{Arc, Condvar, Mutex, lock};
+use crate::time::{Sleep, deadline_after, sleep};
+
+/// One lock: its identity and its state machine.
+pub(crate) struct LockCore {
+    /// Process-unique, for anonymous names and the registry.
+    id: u64,
+    /// The name given to [`AsyncLock::request`](super::AsyncLock::request); `None` for a lock
+    /// made with `new`, which is called `anonymous#<id>`.
+    name: Option<Arc<str>>,
+    state: Mutex<LockState>,
+}
+
+/// How a request waits: as a try, or until an optional deadline.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    policy: Policy,
+    /// `None`: no deadline (no timeout, or one too long to represent).
+    deadline: Option<Instant>,
+}
+
+impl Plan {
+    fn of(options: &AsyncLockOptions) -> Plan {
+        let try_only = options.is_available || options.timeout == Some(Duration::ZERO);
+        Plan {
+            policy: if try_only { Policy::Try } else { Policy::Wait },
+            deadline: options
+                .timeout
+                .filter(|timeout| !timeout.is_zero())
+                .and_then(|timeout| deadline_after(Instant::now(), timeout)),
+        }
+    }
+}
+
+impl LockCore {
+    /// A new, free lock; `name` for a named lock.
+    pub(crate) fn new(name: Option<Arc<str>>) -> LockCore {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        LockCore {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            name,
+            state: Mutex::new(LockState::default()),
+        }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The lock's name: the requested one, or `anonymous#<id>`.
+    pub(crate) fn name(&self) -> String {
+        match &self.name {
+            Some(name) => name.to_string(),
+            None => format!("anonymous#{}", self.id),
+        }
+    }
+
+    /// A try: granted now or never.
+    pub(crate) fn try_acquire(&self, mode: AsyncLockMode) -> Option<RequestId> {
+        match lock(&self.state).request(mode, Who::current(), Policy::Try, noop_waker) {
+            Requested::Granted(id) => Some(id),
+            Requested::Queued(_) | Requested::Refused => None,
+        }
+    }
+
+    /// Takes the lock in `mode`, blocking the thread while it waits. Inside a pool task the wait
+    /// counts the thread as blocked (`block_in_place`), so the pool may add a thread meanwhile.
+    pub(crate) fn acquire_blocking(
+        &self,
+        mode: AsyncLockMode,
+        options: &AsyncLockOptions,
+    ) -> Result<RequestId> {
+        let signal = options.signal.as_ref();
+        if let Some(signal) = signal.filter(|signal| signal.is_aborted()) {
+            return Err(self.aborted(signal));
+        }
+        let plan = Plan::of(options);
+        let who = Who::current();
+        let mut parker = None;
+        let requested = lock(&self.state).request(mode, who.clone(), plan.policy, || {
+            let new = Arc::new(Parker::default());
+            parker = Some(Arc::clone(&new));
+            Waker::from(new)
+        });
+        let id = match requested {
+            Requested::Granted(id) => return Ok(id),
+            Requested::Refused => return Err(self.refused(mode, options)),
+            Requested::Queued(id) => id,
+        };
+        let parker = parker.expect("a queued request made its parker");
+        let waker = Waker::from(Arc::clone(&parker));
+        let key = signal.and_then(|signal| signal.register(&waker));
+        let outcome = crate::pool::block_in_place(|| {
+            loop {
+                if signal.is_some_and(AbortSignal::is_aborted) {
+                    return Outcome::Aborted;
+                }
+                match lock(&self.state).poll(id, None, who.clone()) {
+                    Polled::Granted => return Outcome::Granted,
+                    Polled::Waiting => {}
+                    Polled::Unknown => unreachable!("a waiter leaves the queue only by itself"),
+                }
+                match plan.deadline {
+                    None => parker.park(None),
+                    Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                        Some(left) if !left.is_zero() => parker.park(Some(left)),
+                        _ => return Outcome::TimedOut,
+                    },
+                }
+            }
+        });
+        if let (Some(signal), Some(key)) = (signal, key) {
+            signal.unregister(key);
+        }
+        self.settle(id, mode, options, outcome)
+    }
+
+    /// Takes the lock in `mode` asynchronously.
+    pub(crate) fn acquire(&self, mode: AsyncLockMode, options: AsyncLockOptions) -> Acquire<'_> {
+        Acquire {
+            core: self,
+            mode,
+            options,
+            step: Step::Start,
+        }
+    }
+
+    /// The end of a wait: `Ok` if granted; otherwise the request leaves the queue (waking whom
+    /// its departure lets go) and the error says why.
+    fn settle(
+        &self,
+        id: RequestId,
+        mode: AsyncLockMode,
+        options: &AsyncLockOptions,
+        outcome: Outcome,
+    ) -> Result<RequestId> {
+        let error = match outcome {
+            Outcome::Granted => return Ok(id),
+            // The report is made while this request still waits, so it names it too.
+            Outcome::TimedOut => self.timed_out(mode, options.timeout.unwrap_or_default()),
+            Outcome::Aborted => self.aborted(
+                options
+                    .signal
+                    .as_ref()
+                    .expect("only a request with a signal is aborted"),
+            ),
+        };
+        self.cancel(id);
+        Err(error)
+    }
+
+    /// The holder `id` releases the lock.
+    pub(crate) fn release(&self, id: RequestId) {
+        let wakers = lock(&self.state).release(id);
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// The waiter `id` leaves the queue.
+    fn cancel(&self, id: RequestId) {
+        let wakers = lock(&self.state).cancel(id);
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Who holds the lock and who waits for it, now.
+    pub(crate) fn snapshot(&self) -> AsyncLockState {
+        let name = self.name();
+        let state = lock(&self.state);
+        diagnosis::state_of(name, state.holders(), state.waiters())
+    }
+
+    fn refused(&self, mode: AsyncLockMode, options: &AsyncLockOptions) -> Error {
+        if options.is_available {
+            Error::LockUnavailable {
+                name: self.name(),
+                mode,
+            }
+        } else {
+            self.timed_out(mode, Duration::ZERO)
+        }
+    }
+
+    fn timed_out(&self, mode: AsyncLockMode, timeout: Duration) -> Error {
+        Error::LockTimedOut {
+            name: self.name(),
+            mode,
+            timeout,
+            diagnosis: diagnosis::timeout_report(self, &Who::current()),
+        }
+    }
+
+    fn aborted(&self, signal: &AbortSignal) -> Error {
+        Error::LockAborted {
+            name: self.name(),
+            reason: signal.reason_or_default(),
+        }
+    }
+
+    /// The state machine, for the model checks.
+    #[cfg(all(test, taskpool_loom))]
+    pub(crate) fn state(&self) -> crate::sync::MutexGuard<'_, LockState> {
+        lock(&self.state)
+    }
+}
+
+/// How a blocking wait ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Granted,
+    TimedOut,
+    Aborted,
+}
+
+/// Wakes one blocked thread: the waker of a blocking request. A wake that comes before the
+/// park is kept, so none is lost.
+///
+/// Before it sleeps, `park` spins briefly on an atomic hint of the flag (and yields a few
+/// times): under contention the turn often comes within a few hundred nanoseconds, and sleeping
+/// on the condition variable would cost two system calls and a context switch per hand-over.
+pub(crate) struct Parker {
+    notified: Mutex<bool>,
+    wakeup: Condvar,
+    /// Set by `wake` before it takes the mutex: what the spin watches.
+    hint: AtomicBool,
+}
+
+/// Rounds of spinning (doubling each round) and then yielding before a parker sleeps.
+#[cfg(not(taskpool_loom))]
+const SPIN_ROUNDS: u32 = 6;
+#[cfg(not(taskpool_loom))]
+const YIELD_ROUNDS: u32 = 4;
+
+impl Default for Parker {
+    fn default() -> Parker {
+        Parker {
+            notified: Mutex::new(false),
+            wakeup: Condvar::new(),
+            hint: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Parker {
+    /// Sleeps until woken, or for at most `timeout`; consumes the wake.
+    pub(crate) fn park(&self, timeout: Option<Duration>) {
+        self.spin();
+        let mut notified = lock(&self.notified);
+        if !*notified {
+            notified = match timeout {
+                None => self
+                    .wakeup
+                    .wait(notified)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                Some(timeout) => match self.wakeup.wait_timeout(notified, timeout) {
+                    Ok((guard, _)) => guard,
+                    Err(poisoned) => poisoned.into_inner().0,
+                },
+            };
+        }
+        *notified = false;
+        self.hint.store(false, Ordering::Relaxed);
+    }
+
+    /// Waits briefly for the hint, without sleeping.
+    #[cfg(not(taskpool_loom))]
+    fn spin(&self) {
+        for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
+            if self.hint.load(Ordering::Acquire) {
+                return;
+            }
+            if round < SPIN_ROUNDS {
+                for _ in 0..1u32 << round {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// The model checks explore every interleaving instead.
+    #[cfg(taskpool_loom)]
+    fn spin(&self) {}
+}
+
+impl Wake for Parker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.hint.store(true, Ordering::Release);
+        *lock(&self.notified) = true;
+        self.wakeup.notify_one();
+    }
+}
+
+/// A waker that does nothing, for requests that never queue (tries).
+fn noop_waker() -> Waker {
+    Waker::noop().clone()
+}
+
+/// The future of an asynchronous request: resolves to the request id once granted, or to the
+/// error of a refusal, a timeout or an abort. Dropping it while it waits gives up its place and
+/// wakes whom that lets go.
+pub(crate) struct Acquire<'a> {
+    core: &'a LockCore,
+    mode: AsyncLockMode,
+    options: AsyncLockOptions,
+    step: Step,
+}
+
+enum Step {
+    /// Not polled yet: the request is made at the first poll.
+    Start,
+    Waiting {
+        id: RequestId,
+        /// The waker registered with the abort signal.
+        signal_key: Option<u64>,
+        /// The timeout, if any.
+        timer: Option<Sleep>,
+    },
+    Done,
+}
+
+impl Future for Acquire<'_> {
+    type Output = Result<RequestId>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<RequestId>> {
+        let this = self.get_mut();
+        let core = this.core;
+        loop {
+            match &mut this.step {
+                Step::Start => {
+                    let signal = this.options.signal.as_ref();
+                    if let Some(signal) = signal.filter(|signal| signal.is_aborted()) {
+                        this.step = Step::Done;
+                        return Poll::Ready(Err(core.aborted(signal)));
+                    }
+                    let plan = Plan::of(&this.options);
+                    let requested =
+                        lock(&core.state).request(this.mode, Who::current(), plan.policy, || {
+                            cx.waker().clone()
+                        });
+                    match requested {
+                        Requested::Granted(id) => {
+                            this.step = Step::Done;
+                            return Poll::Ready(Ok(id));
+                        }
+                        Requested::Refused => {
+                            this.step = Step::Done;
+                            return Poll::Ready(Err(core.refused(this.mode, &this.options)));
+                        }
+                        Requested::Queued(id) => {
+                            let signal_key = signal.and_then(|signal| signal.register(cx.waker()));
+                            let timer = plan.deadline.map(|deadline| {
+                                sleep(deadline.saturating_duration_since(Instant::now()))
+                            });
+                            this.step = Step::Waiting {
+                                id,
+                                signal_key,
+                                timer,
+                            };
+                        }
+                    }
+                }
+                Step::Waiting {
+                    id,
+                    signal_key,
+                    timer,
+                } => {
+                    let id = *id;
+                    let signal = this.options.signal.as_ref();
+                    let outcome = if signal.is_some_and(AbortSignal::is_aborted) {
+                        Some(Outcome::Aborted)
+                    } else {
+                        match lock(&core.state).poll(id, Some(cx.waker()), Who::current()) {
+                            Polled::Granted => Some(Outcome::Granted),
+                            Polled::Waiting => None,
+                            Polled::Unknown => {
+                                unreachable!("a waiter leaves the queue only by itself")
+                            }
+                        }
+                    };
+                    let outcome = outcome.or_else(|| {
+                        let fired = timer
+                            .as_mut()
+                            .is_some_and(|timer| Pin::new(timer).poll(cx).is_ready());
+                        fired.then_some(Outcome::TimedOut)
+                    });
+                    let Some(outcome) = outcome else {
+                        if let (Some(signal), Some(key)) = (signal, *signal_key) {
+                            signal.update(key, cx.waker());
+                        }
+                        return Poll::Pending;
+                    };
+                    if let (Some(signal), Some(key)) = (signal, *signal_key) {
+                        signal.unregister(key);
+                    }
+                    this.step = Step::Done;
+                    return Poll::Ready(core.settle(id, this.mode, &this.options, outcome));
+                }
+                Step::Done => panic!("a lock future was polled after it completed"),
+            }
+        }
+    }
+}
+
+impl Drop for Acquire<'_> {
+    fn drop(&mut self) {
+        if let Step::Waiting { id, signal_key, .. } = self.step {
+            if let (Some(signal), Some(key)) = (self.options.signal.as_ref(), signal_key) {
+                signal.unregister(key);
+            }
+            // Woken for a lock it will never take, perhaps: the departure wakes whom it lets go.
+            self.core.cancel(id);
+        }
+    }
+}
