@@ -20,6 +20,16 @@
 //! 4. **idle cost**: after a burst of 10 000 tasks, the CPU time the pool's own threads burn
 //!    during one idle second, read from `/proc/self/task/*/schedstat` (nanoseconds per thread,
 //!    attributed to a pool by thread name).
+//! 5. **multi-producer throughput**: 200 000 empty tasks submitted from 4 threads at once
+//!    (50 000 each), every result awaited by its submitter.
+//! 6. **round trip**: one task at a time, submitted and waited on, 2 000 times per round; the
+//!    median round trip.
+//! 7. **memory per queued task**: RSS growth with 1 000 000 empty tasks queued behind workers that
+//!    are all blocked. Each peer runs in a fresh child process (this binary, re-executed with
+//!    `COMPARE_MEMORY_CHILD`), so memory freed by other scenarios is not reused.
+//!
+//! `COMPARE_ONLY=throughput,multi,roundtrip,memory,priority,cpu,idle` (any subset) runs only the
+//! named scenarios, for quick iterations.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -44,6 +54,16 @@ const CPU_TASK_TARGET: Duration = Duration::from_millis(5);
 const IDLE_BURST_TASKS: usize = 10_000;
 /// Length of one idle measurement.
 const IDLE_WINDOW: Duration = Duration::from_secs(1);
+/// Submitting threads of the multi-producer scenario.
+const PRODUCERS: usize = 4;
+/// Round trips per round-trip sample.
+const ROUND_TRIPS: usize = 2_000;
+/// Tasks queued behind blocked workers in the memory scenario.
+const MEMORY_TASKS: usize = 1_000_000;
+/// Maximum round trip, as a multiple of rayon's.
+const TARGET_ROUND_TRIP_VS_RAYON: f64 = 3.0;
+/// Maximum memory per queued task, as a multiple of rayon's.
+const TARGET_MEMORY_VS_RAYON: f64 = 2.0;
 /// Rounds per scenario when `BENCH_ROUNDS` is not set.
 const DEFAULT_ROUNDS: usize = 7;
 
@@ -122,6 +142,26 @@ fn spin_task(micros: u64) {
 #[concurrent]
 fn started_at() -> u64 {
     now_ns()
+}
+
+/// Set when the memory scenario's blocked workers may go.
+static RELEASE_BLOCKERS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// How many blockers of the memory scenario have started.
+static BLOCKERS_STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Holds a worker until [`RELEASE_BLOCKERS`] is set.
+fn block_worker() {
+    use std::sync::atomic::Ordering;
+    BLOCKERS_STARTED.fetch_add(1, Ordering::SeqCst);
+    while !RELEASE_BLOCKERS.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The taskpool form of [`block_worker`].
+#[concurrent]
+fn blocker() {
+    block_worker();
 }
 
 /// A CPU-bound task of fixed work.
@@ -401,6 +441,226 @@ impl Pools {
         black_box(checksum);
         start.elapsed()
     }
+
+    /// Submits [`THROUGHPUT_TASKS`] empty tasks from [`PRODUCERS`] threads at once, each
+    /// awaiting its own results. Returns the total time.
+    fn multi_batch(&self, peer: Peer) -> Duration {
+        let per = THROUGHPUT_TASKS / PRODUCERS;
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..PRODUCERS {
+                scope.spawn(|| match peer {
+                    Peer::Taskpool => {
+                        let handles: Vec<_> =
+                            (0..per).map(|_| self.taskpool.run(empty, ())).collect();
+                        for handle in handles {
+                            handle.wait().expect("an empty task succeeds");
+                        }
+                    }
+                    Peer::Rayon => {
+                        let (tx, rx) = mpsc::channel();
+                        for _ in 0..per {
+                            let tx = tx.clone();
+                            self.rayon
+                                .spawn(move || tx.send(()).expect("the receiver lives"));
+                        }
+                        drop(tx);
+                        for _ in 0..per {
+                            rx.recv().expect("every task sends");
+                        }
+                    }
+                    Peer::Tokio => {
+                        let handle = self.tokio.handle().clone();
+                        let handles: Vec<_> =
+                            (0..per).map(|_| handle.spawn_blocking(|| {})).collect();
+                        handle.block_on(async {
+                            for handle in handles {
+                                handle.await.expect("an empty task succeeds");
+                            }
+                        });
+                    }
+                    Peer::Threadpool => {
+                        let (tx, rx) = mpsc::channel();
+                        for _ in 0..per {
+                            let tx = tx.clone();
+                            self.threadpool
+                                .execute(move || tx.send(()).expect("the receiver lives"));
+                        }
+                        drop(tx);
+                        for _ in 0..per {
+                            rx.recv().expect("every task sends");
+                        }
+                    }
+                });
+            }
+        });
+        start.elapsed()
+    }
+
+    /// [`ROUND_TRIPS`] times: submits one empty task and waits for it. Returns the median
+    /// round trip.
+    fn round_trips(&self, peer: Peer) -> Duration {
+        let mut samples = Vec::with_capacity(ROUND_TRIPS);
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..ROUND_TRIPS {
+            let start = Instant::now();
+            match peer {
+                Peer::Taskpool => self
+                    .taskpool
+                    .run(empty, ())
+                    .wait()
+                    .expect("an empty task succeeds"),
+                Peer::Rayon => {
+                    let tx = tx.clone();
+                    self.rayon
+                        .spawn(move || tx.send(()).expect("the receiver lives"));
+                    rx.recv().expect("the task sends");
+                }
+                Peer::Tokio => self
+                    .tokio
+                    .block_on(self.tokio.spawn_blocking(|| {}))
+                    .expect("an empty task succeeds"),
+                Peer::Threadpool => {
+                    let tx = tx.clone();
+                    self.threadpool
+                        .execute(move || tx.send(()).expect("the receiver lives"));
+                    rx.recv().expect("the task sends");
+                }
+            }
+            samples.push(start.elapsed().as_secs_f64());
+        }
+        Duration::from_secs_f64(summarize(&samples).median)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory per queued task (one child process per peer)
+// ---------------------------------------------------------------------------------------------
+
+/// Resident set size of this process, in bytes.
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// In a child process: builds one pool of `peer` with `threads` threads, blocks every thread,
+/// queues [`MEMORY_TASKS`] empty tasks, and prints the RSS growth per task. Then lets it all go.
+fn memory_child(peer: Peer, threads: usize) {
+    use std::sync::atomic::Ordering;
+    let wait_blockers = || {
+        while BLOCKERS_STARTED.load(Ordering::SeqCst) < threads {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    let per_task = |before: u64| (rss_bytes().saturating_sub(before)) as f64 / MEMORY_TASKS as f64;
+    let bytes = match peer {
+        Peer::Taskpool => {
+            let pool = TaskPool::builder()
+                .max_threads(threads)
+                .thread_name("tpool")
+                .build()
+                .unwrap();
+            let blockers: Vec<_> = (0..threads).map(|_| pool.run(blocker, ())).collect();
+            wait_blockers();
+            let before = rss_bytes();
+            let handles: Vec<_> = (0..MEMORY_TASKS).map(|_| pool.run(empty, ())).collect();
+            let bytes = per_task(before);
+            RELEASE_BLOCKERS.store(true, Ordering::SeqCst);
+            blockers
+                .into_iter()
+                .chain(handles)
+                .for_each(|h| h.wait().expect("a task"));
+            bytes
+        }
+        Peer::Rayon => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("the rayon pool builds");
+            let (tx, rx) = mpsc::channel();
+            for _ in 0..threads {
+                pool.spawn(block_worker);
+            }
+            wait_blockers();
+            let before = rss_bytes();
+            for _ in 0..MEMORY_TASKS {
+                let tx = tx.clone();
+                pool.spawn(move || tx.send(()).expect("the receiver lives"));
+            }
+            let bytes = per_task(before);
+            RELEASE_BLOCKERS.store(true, Ordering::SeqCst);
+            drop(tx);
+            for _ in rx {}
+            bytes
+        }
+        Peer::Tokio => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .max_blocking_threads(threads)
+                .build()
+                .expect("the tokio runtime builds");
+            let handle = runtime.handle().clone();
+            let blockers: Vec<_> = (0..threads)
+                .map(|_| handle.spawn_blocking(block_worker))
+                .collect();
+            wait_blockers();
+            let before = rss_bytes();
+            let handles: Vec<_> = (0..MEMORY_TASKS)
+                .map(|_| handle.spawn_blocking(|| {}))
+                .collect();
+            let bytes = per_task(before);
+            RELEASE_BLOCKERS.store(true, Ordering::SeqCst);
+            runtime.block_on(async {
+                for h in blockers.into_iter().chain(handles) {
+                    h.await.expect("a task");
+                }
+            });
+            bytes
+        }
+        Peer::Threadpool => {
+            let pool = threadpool::ThreadPool::new(threads);
+            let (tx, rx) = mpsc::channel();
+            for _ in 0..threads {
+                pool.execute(block_worker);
+            }
+            wait_blockers();
+            let before = rss_bytes();
+            for _ in 0..MEMORY_TASKS {
+                let tx = tx.clone();
+                pool.execute(move || tx.send(()).expect("the receiver lives"));
+            }
+            let bytes = per_task(before);
+            RELEASE_BLOCKERS.store(true, Ordering::SeqCst);
+            drop(tx);
+            for _ in rx {}
+            bytes
+        }
+    };
+    println!("bytes-per-task {bytes}");
+}
+
+/// Runs [`memory_child`] for `peer` in a fresh process; the bytes per queued task.
+fn memory_in_child(peer: Peer) -> f64 {
+    let exe = std::env::current_exe().expect("the bench binary");
+    let output = std::process::Command::new(exe)
+        .env("COMPARE_MEMORY_CHILD", peer.name())
+        .output()
+        .expect("the child runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("bytes-per-task ")?.trim().parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "the memory child reports: {stdout} {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -613,6 +873,16 @@ fn rounds() -> usize {
 // ---------------------------------------------------------------------------------------------
 
 fn main() {
+    if let Ok(name) = std::env::var("COMPARE_MEMORY_CHILD") {
+        let peer = PEERS
+            .into_iter()
+            .find(|p| p.name() == name)
+            .expect("a known peer");
+        memory_child(peer, taskpool::default_max_threads());
+        return;
+    }
+    let selected = std::env::var("COMPARE_ONLY").unwrap_or_default();
+    let only = |name: &str| selected.is_empty() || selected.split(',').any(|s| s.trim() == name);
     BASE.get_or_init(Instant::now);
     let bench_start = Instant::now();
     let rounds = rounds();
@@ -691,237 +961,367 @@ fn main() {
         fmt_secs(CPU_TASK_TARGET.as_secs_f64())
     );
 
-    // --- 1. Throughput ---------------------------------------------------------------------------
-    let mut throughput: PerPeer<f64> = Default::default();
-    let mut submit_rate: PerPeer<f64> = Default::default();
-    for round in 0..rounds {
-        for peer in rotation(round) {
-            let batch = pools.empty_batch(peer, THROUGHPUT_TASKS);
-            let i = index(peer);
-            throughput[i].push(THROUGHPUT_TASKS as f64 / batch.total.as_secs_f64());
-            submit_rate[i].push(THROUGHPUT_TASKS as f64 / batch.submit.as_secs_f64());
-        }
-    }
-    let throughput: Vec<Summary> = throughput.iter().map(|s| summarize(s)).collect();
-    let submit_rate: Vec<Summary> = submit_rate.iter().map(|s| summarize(s)).collect();
-    println!("## 1. throughput: {THROUGHPUT_TASKS} empty tasks from one thread, all awaited");
-    for peer in PEERS {
-        let s = throughput[index(peer)];
-        let ratio = if peer == Peer::Taskpool {
-            "reference".to_owned()
-        } else {
-            format!(
-                "taskpool/{} = {:.2}x",
-                peer.name(),
-                throughput[0].median / s.median
-            )
-        };
-        println!(
-            "  {:<22} median {:>10} (min {}, max {}); submission alone {}; {ratio}",
-            peer.name(),
-            fmt_rate(s.median),
-            fmt_rate(s.min),
-            fmt_rate(s.max),
-            fmt_rate(submit_rate[index(peer)].median),
-        );
-    }
-    println!();
-
-    // --- 2. Priority -----------------------------------------------------------------------------
-    let mut latency: PerPeer<f64> = Default::default();
-    for round in 0..rounds {
-        for peer in rotation(round) {
-            latency[index(peer)].push(pools.priority_probe(peer).as_secs_f64());
-        }
-    }
-    let latency: Vec<Summary> = latency.iter().map(|s| summarize(s)).collect();
-    let low_len = Duration::from_micros(LOW_TASK_MICROS).as_secs_f64();
-    println!(
-        "## 2. priority: {PRIORITY_LOW_TASKS} queued LOW tasks of {LOW_TASK_MICROS} µs, then one \
-         probe; submit-to-start latency (taskpool: HIGH lane; peers: back of their FIFO)"
-    );
-    for peer in PEERS {
-        let s = latency[index(peer)];
-        let ratio = if peer == Peer::Taskpool {
-            "reference".to_owned()
-        } else {
-            format!(
-                "{}/taskpool = {:.0}x",
-                peer.name(),
-                s.median / latency[0].median
-            )
-        };
-        println!(
-            "  {:<22} median {:>10} (min {}, max {}) = {:.2} LOW lengths; {ratio}",
-            peer.name(),
-            fmt_secs(s.median),
-            fmt_secs(s.min),
-            fmt_secs(s.max),
-            s.median / low_len,
-        );
-    }
-    println!();
-
-    // --- 3. CPU-bound speedup --------------------------------------------------------------------
-    let mut speedup: PerPeer<f64> = Default::default();
-    let mut full_times: PerPeer<f64> = Default::default();
-    let mut single_times: PerPeer<f64> = Default::default();
-    let mut cores_obtained: PerPeer<f64> = Default::default();
-    // The full pool's run, with the CPU time the process got meanwhile.
-    let full_run = |peer: Peer| {
-        let before = process_cpu_ns();
-        let time = pools.cpu_batch(peer, iters);
-        let cpu = process_cpu_ns().saturating_sub(before);
-        (time, cpu as f64 / 1e9 / time.as_secs_f64())
-    };
-    for round in 0..rounds {
-        for peer in rotation(round) {
-            // Alternate which size goes first, so neither always follows the other.
-            let (one, (all, obtained)) = if round % 2 == 0 {
-                let one = single.cpu_batch(peer, iters);
-                (one, full_run(peer))
-            } else {
-                let all = full_run(peer);
-                (single.cpu_batch(peer, iters), all)
-            };
-            let i = index(peer);
-            cores_obtained[i].push(obtained);
-            speedup[i].push(one.as_secs_f64() / all.as_secs_f64());
-            single_times[i].push(one.as_secs_f64());
-            full_times[i].push(all.as_secs_f64());
-        }
-    }
-    let speedup: Vec<Summary> = speedup.iter().map(|s| summarize(s)).collect();
-    let cores_obtained: Vec<Summary> = cores_obtained.iter().map(|s| summarize(s)).collect();
-    println!(
-        "## 3. CPU-bound: {CPU_TASKS} tasks of ~{} fixed work; speedup = time(1 thread) / \
-         time({threads} threads) on {cores} cores (median of per-round ratios); \"cores obtained\" \
-         = process CPU time / wall time during the {threads}-thread run (below {cores}: the machine \
-         was busy with other work)",
-        fmt_secs(CPU_TASK_TARGET.as_secs_f64())
-    );
-    for peer in PEERS {
-        let i = index(peer);
-        let s = speedup[i];
-        println!(
-            "  {:<22} speedup median {:.2}x (min {:.2}x, max {:.2}x); 1 thread {}, {threads} \
-             threads {}; cores obtained {:.2}",
-            peer.name(),
-            s.median,
-            s.min,
-            s.max,
-            fmt_secs(summarize(&single_times[i]).median),
-            fmt_secs(summarize(&full_times[i]).median),
-            cores_obtained[i].median,
-        );
-    }
-    println!();
-
-    // --- 4. Idle cost ----------------------------------------------------------------------------
-    let mut idle: PerPeer<IdleSample> = Default::default();
-    for round in 0..rounds {
-        for peer in rotation(round) {
-            pools.empty_batch(peer, IDLE_BURST_TASKS);
-            idle[index(peer)].push(idle_window(peer.thread_prefix()));
-        }
-    }
-    let idle_pool: Vec<Summary> = idle
-        .iter()
-        .map(|s| summarize(&s.iter().map(|x| x.pool_ms).collect::<Vec<_>>()))
-        .collect();
-    let idle_process: Vec<Summary> = idle
-        .iter()
-        .map(|s| summarize(&s.iter().map(|x| x.process_ms).collect::<Vec<_>>()))
-        .collect();
-    println!(
-        "## 4. idle cost: CPU burned during {} of idle after a burst of {IDLE_BURST_TASKS} tasks \
-         (pool threads by name; \"rest of process\" = every pool alive and idle, measuring \
-         thread excluded)",
-        fmt_secs(IDLE_WINDOW.as_secs_f64())
-    );
-    for peer in PEERS {
-        let i = index(peer);
-        let s = idle_pool[i];
-        println!(
-            "  {:<22} pool threads median {:.3} ms/s (min {:.3}, max {:.3}); rest of process {:.3} \
-             ms/s",
-            peer.name(),
-            s.median,
-            s.min,
-            s.max,
-            idle_process[i].median,
-        );
-    }
-    println!();
-
-    // --- Summary table ---------------------------------------------------------------------------
     let mut table = String::new();
     let _ = writeln!(
         table,
         "| Scenario | taskpool | rayon | tokio spawn_blocking | threadpool | Ratio | Target | Met |"
     );
     let _ = writeln!(table, "|---|---|---|---|---|---|---|---|");
-    let rate = |i: usize| fmt_rate(throughput[i].median);
-    let versus_rayon = throughput[0].median / throughput[1].median;
-    let versus_tokio = throughput[0].median / throughput[2].median;
-    let _ = writeln!(
-        table,
-        "| Throughput, {}k empty tasks (tasks/s) | {} | {} | {} | {} | taskpool/rayon {:.2}x, \
-         taskpool/tokio {:.2}x | ≥ 1x rayon and ≥ 3x tokio | {} |",
-        THROUGHPUT_TASKS / 1000,
-        rate(0),
-        rate(1),
-        rate(2),
-        rate(3),
-        versus_rayon,
-        versus_tokio,
-        met(versus_rayon >= 1.0 && versus_tokio >= 3.0),
-    );
-    let lat = |i: usize| fmt_secs(latency[i].median);
-    let in_lows = latency[0].median / low_len;
-    let _ = writeln!(
-        table,
-        "| HIGH start latency behind {}k LOW × {LOW_TASK_MICROS} µs (peers: FIFO back) | {} \
-         ({in_lows:.2} LOW) | {} | {} | {} | {:.0}x sooner than rayon | ≤ {TARGET_HIGH_IN_LOW_LENGTHS} \
-         LOW lengths | {} |",
-        PRIORITY_LOW_TASKS / 1000,
-        lat(0),
-        lat(1),
-        lat(2),
-        lat(3),
-        latency[1].median / latency[0].median,
-        met(in_lows <= TARGET_HIGH_IN_LOW_LENGTHS),
-    );
-    let sp = |i: usize| {
-        format!(
-            "{:.2}x ({:.2} cores obtained)",
-            speedup[i].median, cores_obtained[i].median
-        )
-    };
-    let _ = writeln!(
-        table,
-        "| CPU-bound speedup, {CPU_TASKS} × ~5 ms, 1 → {threads} threads on {cores} cores | {} | \
-         {} | {} | {} | taskpool/rayon {:.2}x | ≥ {TARGET_SPEEDUP}x | {} |",
-        sp(0),
-        sp(1),
-        sp(2),
-        sp(3),
-        speedup[0].median / speedup[1].median,
-        met(speedup[0].median >= TARGET_SPEEDUP),
-    );
-    let ms = |i: usize| format!("{:.3} ms", idle_pool[i].median);
-    let _ = writeln!(
-        table,
-        "| Idle CPU per second after a {}k burst (pool threads) | {} | {} | {} | {} | alone in \
-         process: {:.3} ms | < {TARGET_IDLE_MS} ms | {} |",
-        IDLE_BURST_TASKS / 1000,
-        ms(0),
-        ms(1),
-        ms(2),
-        ms(3),
-        alone.process_ms,
-        met(idle_pool[0].median < TARGET_IDLE_MS && alone.process_ms < TARGET_IDLE_MS),
-    );
+    if only("throughput") {
+        // --- 1. Throughput ---------------------------------------------------------------------------
+        let mut throughput: PerPeer<f64> = Default::default();
+        let mut submit_rate: PerPeer<f64> = Default::default();
+        for round in 0..rounds {
+            for peer in rotation(round) {
+                let batch = pools.empty_batch(peer, THROUGHPUT_TASKS);
+                let i = index(peer);
+                throughput[i].push(THROUGHPUT_TASKS as f64 / batch.total.as_secs_f64());
+                submit_rate[i].push(THROUGHPUT_TASKS as f64 / batch.submit.as_secs_f64());
+            }
+        }
+        let throughput: Vec<Summary> = throughput.iter().map(|s| summarize(s)).collect();
+        let submit_rate: Vec<Summary> = submit_rate.iter().map(|s| summarize(s)).collect();
+        println!("## 1. throughput: {THROUGHPUT_TASKS} empty tasks from one thread, all awaited");
+        for peer in PEERS {
+            let s = throughput[index(peer)];
+            let ratio = if peer == Peer::Taskpool {
+                "reference".to_owned()
+            } else {
+                format!(
+                    "taskpool/{} = {:.2}x",
+                    peer.name(),
+                    throughput[0].median / s.median
+                )
+            };
+            println!(
+                "  {:<22} median {:>10} (min {}, max {}); submission alone {}; {ratio}",
+                peer.name(),
+                fmt_rate(s.median),
+                fmt_rate(s.min),
+                fmt_rate(s.max),
+                fmt_rate(submit_rate[index(peer)].median),
+            );
+        }
+        println!();
+        let rate = |i: usize| fmt_rate(throughput[i].median);
+        let versus_rayon = throughput[0].median / throughput[1].median;
+        let versus_tokio = throughput[0].median / throughput[2].median;
+        let _ = writeln!(
+            table,
+            "| Throughput, {}k empty tasks (tasks/s) | {} | {} | {} | {} | taskpool/rayon {:.2}x, \
+             taskpool/tokio {:.2}x | ≥ 1x rayon and ≥ 3x tokio | {} |",
+            THROUGHPUT_TASKS / 1000,
+            rate(0),
+            rate(1),
+            rate(2),
+            rate(3),
+            versus_rayon,
+            versus_tokio,
+            met(versus_rayon >= 1.0 && versus_tokio >= 3.0),
+        );
+    }
+    if only("priority") {
+        // --- 2. Priority -----------------------------------------------------------------------------
+        let mut latency: PerPeer<f64> = Default::default();
+        for round in 0..rounds {
+            for peer in rotation(round) {
+                latency[index(peer)].push(pools.priority_probe(peer).as_secs_f64());
+            }
+        }
+        let latency: Vec<Summary> = latency.iter().map(|s| summarize(s)).collect();
+        let low_len = Duration::from_micros(LOW_TASK_MICROS).as_secs_f64();
+        println!(
+            "## 2. priority: {PRIORITY_LOW_TASKS} queued LOW tasks of {LOW_TASK_MICROS} µs, then one \
+             probe; submit-to-start latency (taskpool: HIGH lane; peers: back of their FIFO)"
+        );
+        for peer in PEERS {
+            let s = latency[index(peer)];
+            let ratio = if peer == Peer::Taskpool {
+                "reference".to_owned()
+            } else {
+                format!(
+                    "{}/taskpool = {:.0}x",
+                    peer.name(),
+                    s.median / latency[0].median
+                )
+            };
+            println!(
+                "  {:<22} median {:>10} (min {}, max {}) = {:.2} LOW lengths; {ratio}",
+                peer.name(),
+                fmt_secs(s.median),
+                fmt_secs(s.min),
+                fmt_secs(s.max),
+                s.median / low_len,
+            );
+        }
+        println!();
+        let lat = |i: usize| fmt_secs(latency[i].median);
+        let in_lows = latency[0].median / low_len;
+        let _ = writeln!(
+            table,
+            "| HIGH start latency behind {}k LOW × {LOW_TASK_MICROS} µs (peers: FIFO back) | {} \
+             ({in_lows:.2} LOW) | {} | {} | {} | {:.0}x sooner than rayon | ≤ {TARGET_HIGH_IN_LOW_LENGTHS} \
+             LOW lengths | {} |",
+            PRIORITY_LOW_TASKS / 1000,
+            lat(0),
+            lat(1),
+            lat(2),
+            lat(3),
+            latency[1].median / latency[0].median,
+            met(in_lows <= TARGET_HIGH_IN_LOW_LENGTHS),
+        );
+    }
+    if only("cpu") {
+        // --- 3. CPU-bound speedup --------------------------------------------------------------------
+        let mut speedup: PerPeer<f64> = Default::default();
+        let mut full_times: PerPeer<f64> = Default::default();
+        let mut single_times: PerPeer<f64> = Default::default();
+        let mut cores_obtained: PerPeer<f64> = Default::default();
+        // The full pool's run, with the CPU time the process got meanwhile.
+        let full_run = |peer: Peer| {
+            let before = process_cpu_ns();
+            let time = pools.cpu_batch(peer, iters);
+            let cpu = process_cpu_ns().saturating_sub(before);
+            (time, cpu as f64 / 1e9 / time.as_secs_f64())
+        };
+        for round in 0..rounds {
+            for peer in rotation(round) {
+                // Alternate which size goes first, so neither always follows the other.
+                let (one, (all, obtained)) = if round % 2 == 0 {
+                    let one = single.cpu_batch(peer, iters);
+                    (one, full_run(peer))
+                } else {
+                    let all = full_run(peer);
+                    (single.cpu_batch(peer, iters), all)
+                };
+                let i = index(peer);
+                cores_obtained[i].push(obtained);
+                speedup[i].push(one.as_secs_f64() / all.as_secs_f64());
+                single_times[i].push(one.as_secs_f64());
+                full_times[i].push(all.as_secs_f64());
+            }
+        }
+        let speedup: Vec<Summary> = speedup.iter().map(|s| summarize(s)).collect();
+        let cores_obtained: Vec<Summary> = cores_obtained.iter().map(|s| summarize(s)).collect();
+        println!(
+            "## 3. CPU-bound: {CPU_TASKS} tasks of ~{} fixed work; speedup = time(1 thread) / \
+             time({threads} threads) on {cores} cores (median of per-round ratios); \"cores obtained\" \
+             = process CPU time / wall time during the {threads}-thread run (below {cores}: the machine \
+             was busy with other work)",
+            fmt_secs(CPU_TASK_TARGET.as_secs_f64())
+        );
+        for peer in PEERS {
+            let i = index(peer);
+            let s = speedup[i];
+            println!(
+                "  {:<22} speedup median {:.2}x (min {:.2}x, max {:.2}x); 1 thread {}, {threads} \
+                 threads {}; cores obtained {:.2}",
+                peer.name(),
+                s.median,
+                s.min,
+                s.max,
+                fmt_secs(summarize(&single_times[i]).median),
+                fmt_secs(summarize(&full_times[i]).median),
+                cores_obtained[i].median,
+            );
+        }
+        println!();
+        let sp = |i: usize| {
+            format!(
+                "{:.2}x ({:.2} cores obtained)",
+                speedup[i].median, cores_obtained[i].median
+            )
+        };
+        let _ = writeln!(
+            table,
+            "| CPU-bound speedup, {CPU_TASKS} × ~5 ms, 1 → {threads} threads on {cores} cores | {} | \
+             {} | {} | {} | taskpool/rayon {:.2}x | ≥ {TARGET_SPEEDUP}x | {} |",
+            sp(0),
+            sp(1),
+            sp(2),
+            sp(3),
+            speedup[0].median / speedup[1].median,
+            met(speedup[0].median >= TARGET_SPEEDUP),
+        );
+    }
+    if only("idle") {
+        // --- 4. Idle cost ----------------------------------------------------------------------------
+        let mut idle: PerPeer<IdleSample> = Default::default();
+        for round in 0..rounds {
+            for peer in rotation(round) {
+                pools.empty_batch(peer, IDLE_BURST_TASKS);
+                idle[index(peer)].push(idle_window(peer.thread_prefix()));
+            }
+        }
+        let idle_pool: Vec<Summary> = idle
+            .iter()
+            .map(|s| summarize(&s.iter().map(|x| x.pool_ms).collect::<Vec<_>>()))
+            .collect();
+        let idle_process: Vec<Summary> = idle
+            .iter()
+            .map(|s| summarize(&s.iter().map(|x| x.process_ms).collect::<Vec<_>>()))
+            .collect();
+        println!(
+            "## 4. idle cost: CPU burned during {} of idle after a burst of {IDLE_BURST_TASKS} tasks \
+             (pool threads by name; \"rest of process\" = every pool alive and idle, measuring \
+             thread excluded)",
+            fmt_secs(IDLE_WINDOW.as_secs_f64())
+        );
+        for peer in PEERS {
+            let i = index(peer);
+            let s = idle_pool[i];
+            println!(
+                "  {:<22} pool threads median {:.3} ms/s (min {:.3}, max {:.3}); rest of process {:.3} \
+                 ms/s",
+                peer.name(),
+                s.median,
+                s.min,
+                s.max,
+                idle_process[i].median,
+            );
+        }
+        println!();
+        let ms = |i: usize| format!("{:.3} ms", idle_pool[i].median);
+        let _ = writeln!(
+            table,
+            "| Idle CPU per second after a {}k burst (pool threads) | {} | {} | {} | {} | alone in \
+             process: {:.3} ms | < {TARGET_IDLE_MS} ms | {} |",
+            IDLE_BURST_TASKS / 1000,
+            ms(0),
+            ms(1),
+            ms(2),
+            ms(3),
+            alone.process_ms,
+            met(idle_pool[0].median < TARGET_IDLE_MS && alone.process_ms < TARGET_IDLE_MS),
+        );
+    }
+    // --- 5. Multi-producer throughput -----------------------------------------------------------
+    if only("multi") {
+        let mut multi: PerPeer<f64> = Default::default();
+        for round in 0..rounds {
+            for peer in rotation(round) {
+                let time = pools.multi_batch(peer);
+                multi[index(peer)].push(THROUGHPUT_TASKS as f64 / time.as_secs_f64());
+            }
+        }
+        let multi: Vec<Summary> = multi.iter().map(|s| summarize(s)).collect();
+        println!(
+            "## 5. multi-producer throughput: {THROUGHPUT_TASKS} empty tasks from {PRODUCERS} \
+             threads at once, all awaited"
+        );
+        for peer in PEERS {
+            let s = multi[index(peer)];
+            println!(
+                "  {:<22} median {:>10} (min {}, max {}); taskpool/{} = {:.2}x",
+                peer.name(),
+                fmt_rate(s.median),
+                fmt_rate(s.min),
+                fmt_rate(s.max),
+                peer.name(),
+                multi[0].median / s.median
+            );
+        }
+        println!();
+        let rate = |i: usize| fmt_rate(multi[i].median);
+        let versus_rayon = multi[0].median / multi[1].median;
+        let _ = writeln!(
+            table,
+            "| Throughput, {}k empty tasks from {PRODUCERS} threads (tasks/s) | {} | {} | {} | {} \
+             | taskpool/rayon {:.2}x | ≥ 1x rayon | {} |",
+            THROUGHPUT_TASKS / 1000,
+            rate(0),
+            rate(1),
+            rate(2),
+            rate(3),
+            versus_rayon,
+            met(versus_rayon >= 1.0),
+        );
+    }
+
+    // --- 6. Round trip ---------------------------------------------------------------------------
+    if only("roundtrip") {
+        let mut trips: PerPeer<f64> = Default::default();
+        for round in 0..rounds {
+            for peer in rotation(round) {
+                trips[index(peer)].push(pools.round_trips(peer).as_secs_f64());
+            }
+        }
+        let trips: Vec<Summary> = trips.iter().map(|s| summarize(s)).collect();
+        println!(
+            "## 6. round trip: one empty task submitted and waited on, {ROUND_TRIPS} times per \
+             round (median per round; median, min and max of the rounds)"
+        );
+        for peer in PEERS {
+            let s = trips[index(peer)];
+            println!(
+                "  {:<22} median {:>10} (min {}, max {}); taskpool/{} = {:.2}x",
+                peer.name(),
+                fmt_secs(s.median),
+                fmt_secs(s.min),
+                fmt_secs(s.max),
+                peer.name(),
+                trips[0].median / s.median
+            );
+        }
+        println!();
+        let lat = |i: usize| fmt_secs(trips[i].median);
+        let versus_rayon = trips[0].median / trips[1].median;
+        let _ = writeln!(
+            table,
+            "| Round trip, one task submitted and waited on (median) | {} | {} | {} | {} | \
+             taskpool/rayon {:.2}x | ≤ {TARGET_ROUND_TRIP_VS_RAYON}x rayon | {} |",
+            lat(0),
+            lat(1),
+            lat(2),
+            lat(3),
+            versus_rayon,
+            met(versus_rayon <= TARGET_ROUND_TRIP_VS_RAYON),
+        );
+    }
+
+    // --- 7. Memory per queued task ---------------------------------------------------------------
+    if only("memory") {
+        let mut memory: PerPeer<f64> = Default::default();
+        // Each sample is a fresh process: fewer rounds are enough (the figure barely moves).
+        for round in 0..rounds.min(3) {
+            for peer in rotation(round) {
+                memory[index(peer)].push(memory_in_child(peer));
+            }
+        }
+        let memory: Vec<Summary> = memory.iter().map(|s| summarize(s)).collect();
+        println!(
+            "## 7. memory per queued task: RSS growth with {MEMORY_TASKS} empty tasks queued behind \
+             blocked workers, one fresh process per sample"
+        );
+        for peer in PEERS {
+            let s = memory[index(peer)];
+            println!(
+                "  {:<22} median {:.0} B (min {:.0}, max {:.0}); taskpool/{} = {:.2}x",
+                peer.name(),
+                s.median,
+                s.min,
+                s.max,
+                peer.name(),
+                memory[0].median / s.median
+            );
+        }
+        println!();
+        let bytes = |i: usize| format!("{:.0} B", memory[i].median);
+        let versus_rayon = memory[0].median / memory[1].median;
+        let _ = writeln!(
+            table,
+            "| Memory per queued task, {}M behind blocked workers (RSS growth) | {} | {} | {} | {} \
+             | taskpool/rayon {:.2}x | ≤ {TARGET_MEMORY_VS_RAYON}x rayon | {} |",
+            MEMORY_TASKS / 1_000_000,
+            bytes(0),
+            bytes(1),
+            bytes(2),
+            bytes(3),
+            versus_rayon,
+            met(versus_rayon <= TARGET_MEMORY_VS_RAYON),
+        );
+    }
+
     println!("## Summary ({cores} cores, {threads} threads per pool, {rounds} rounds, medians)\n");
     print!("{table}");
     println!(

@@ -19,7 +19,16 @@ pub(crate) struct Completion<T> {
     resolved: Condvar,
     /// Threads blocked in `wait`; the condition variable is notified only if there are any.
     blocked: crate::sync::atomic::AtomicUsize,
+    /// Set (after the slot) once an outcome is stored: what a waiter spins on before it blocks.
+    ready: crate::sync::atomic::AtomicBool,
 }
+
+/// How many times a blocking wait checks for the outcome, with a spin hint in between, before
+/// it yields; then how many times it yields before it blocks. A short task's outcome usually
+/// lands within a few microseconds, and blocking then waking costs a system call on each side
+/// and a context switch. Bounded (a few microseconds), so a long wait burns nothing.
+const WAIT_SPINS: u32 = 64;
+const WAIT_YIELDS: u32 = 8;
 
 enum Slot<T> {
     /// Not resolved. `claimed`: a resolver won the right to resolve and is running the run's
@@ -41,6 +50,7 @@ impl<T> Completion<T> {
             }),
             resolved: Condvar::new(),
             blocked: crate::sync::atomic::AtomicUsize::new(0),
+            ready: crate::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -61,6 +71,8 @@ impl<T> Completion<T> {
                     won();
                     let waker = waker.take();
                     *slot = Slot::Ready(outcome);
+                    self.ready
+                        .store(true, crate::sync::atomic::Ordering::Release);
                     waker
                 }
                 _ => return false,
@@ -89,10 +101,30 @@ impl<T> Completion<T> {
             };
             let waker = waker.take();
             *slot = Slot::Ready(outcome);
+            self.ready
+                .store(true, crate::sync::atomic::Ordering::Release);
             waker
         };
         self.notify(waker);
         true
+    }
+
+    /// Spins, then yields, for a short while until an outcome is stored; true if one is.
+    fn spin_until_ready(&self) -> bool {
+        let ready = || self.ready.load(crate::sync::atomic::Ordering::Acquire);
+        for _ in 0..WAIT_SPINS {
+            if ready() {
+                return true;
+            }
+            crate::sync::spin_loop();
+        }
+        for _ in 0..WAIT_YIELDS {
+            if ready() {
+                return true;
+            }
+            crate::sync::yield_now();
+        }
+        ready()
     }
 
     /// Wakes whoever waits for the outcome just stored.
@@ -123,6 +155,9 @@ impl<T> Completion<T> {
 
     /// Blocks until resolved or until `deadline`; takes the outcome if there is one.
     pub(crate) fn wait_take(&self, deadline: Option<Instant>) -> Option<Result<T>> {
+        if deadline.is_none_or(|deadline| deadline > Instant::now()) {
+            self.spin_until_ready();
+        }
         let mut slot = lock(&self.slot);
         loop {
             match std::mem::replace(&mut *slot, Slot::Taken) {

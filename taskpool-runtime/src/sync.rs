@@ -17,3 +17,17 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// A spin-wait hint (loom: a yield, so a model never spins forever).
+#[cfg(taskpool_loom)]
+pub(crate) fn spin_loop() {
+    loom::thread::yield_now();
+}
+#[cfg(not(taskpool_loom))]
+pub(crate) use std::hint::spin_loop;
+
+/// Gives up the rest of the time slice.
+#[cfg(taskpool_loom)]
+pub(crate) use loom::thread::yield_now;
+#[cfg(not(taskpool_loom))]
+pub(crate) use std::thread::yield_now;

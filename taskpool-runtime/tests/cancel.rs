@@ -4,14 +4,8 @@ mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use support::{open_gate, pass_gate, wait_until};
+use support::{hold, open_gate, wait_until};
 use taskpool::{Error, Task, TaskId, TaskPool, concurrent, is_canceled};
-
-#[concurrent]
-fn hold(gate: u64) -> u64 {
-    pass_gate(gate);
-    gate
-}
 
 static NEVER_RAN: AtomicBool = AtomicBool::new(true);
 

@@ -5,14 +5,8 @@ mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use support::{open_gate, pass_gate};
+use support::{hold, open_gate};
 use taskpool::{Error, Priority, Task, TaskGroup, TaskPool, TaskState, concurrent};
-
-#[concurrent]
-fn hold(gate: u64) -> u64 {
-    pass_gate(gate);
-    gate
-}
 
 #[concurrent]
 fn echo(n: u64) -> u64 {

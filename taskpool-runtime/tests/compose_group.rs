@@ -4,14 +4,8 @@ mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use support::{open_gate, pass_gate, wait_until};
+use support::{hold, open_gate, wait_until};
 use taskpool::{Error, Priority, Task, TaskGroup, TaskPool, concurrent};
-
-#[concurrent]
-fn hold(gate: u64) -> u64 {
-    pass_gate(gate);
-    gate
-}
 
 #[derive(Debug)]
 struct Refused;

@@ -6,7 +6,7 @@ mod support;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use support::{open_gate, pass_gate, wait_until};
+use support::{hold, open_gate, wait_until};
 use taskpool::{Error, Priority, SequenceRunner, Task, TaskPool, TaskState, concurrent};
 
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
@@ -22,12 +22,6 @@ fn record(n: u32) -> u32 {
     std::thread::yield_now();
     ACTIVE.fetch_sub(1, Ordering::SeqCst);
     n
-}
-
-#[concurrent]
-fn hold(gate: u64) -> u64 {
-    pass_gate(gate);
-    gate
 }
 
 #[concurrent]

@@ -8,21 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use support::{
-    PATIENCE, open_gate, pass_gate, threads_named, wait_until, wait_until_executing,
+    PATIENCE, hold, open_gate, plain, threads_named, wait_until, wait_until_executing,
     wait_until_suspended,
 };
 use taskpool::{Error, TaskPool, TaskPoolBuilder, concurrent, sleep};
-
-#[concurrent]
-fn plain(x: u32) -> u32 {
-    x
-}
-
-#[concurrent]
-fn hold(gate: u64) -> u64 {
-    pass_gate(gate);
-    gate
-}
 
 fn assert_refused(builder: TaskPoolBuilder, setting: &str) {
     match builder.build() {

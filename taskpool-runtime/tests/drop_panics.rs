@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use support::{
-    PATIENCE, Signal, open_gate, pass_gate, wait_until, wait_until_executing, wait_until_suspended,
+    PATIENCE, Signal, hold, nap, open_gate, pass_gate, plain, wait_until, wait_until_executing,
+    wait_until_suspended,
 };
 use taskpool::{Error, TaskHandle, TaskPool, concurrent, sleep};
 
@@ -45,17 +46,6 @@ impl Drop for Bomb {
             panic!("bomb {} went off in Drop", self.0);
         }
     }
-}
-
-#[concurrent]
-fn plain(x: u32) -> u32 {
-    x
-}
-
-#[concurrent]
-fn hold(gate: u64) -> u64 {
-    pass_gate(gate);
-    gate
 }
 
 #[concurrent]
@@ -167,12 +157,6 @@ fn dropping_a_pool_with_queued_arguments_whose_drop_panics_cancels_every_queued_
 async fn hold_bomb_across_a_long_sleep(bomb: Bomb) -> u32 {
     sleep(Duration::from_secs(3600)).await;
     bomb.0
-}
-
-#[concurrent]
-async fn nap() -> u32 {
-    sleep(Duration::from_secs(3600)).await;
-    0
 }
 
 #[test]

@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{open_gate, pass_gate, wait_until};
+use support::{hold, open_gate, wait_until};
 use taskpool::{Error, LongTask, TaskPool, concurrent};
 
 #[derive(Debug)]
@@ -65,12 +65,6 @@ fn a_panic_reaches_the_handle_and_the_worker_survives() {
         "the same worker runs on"
     );
     assert_eq!(pool.thread_count(), 1);
-}
-
-#[concurrent]
-fn hold(gate: u64) -> u64 {
-    pass_gate(gate);
-    gate
 }
 
 #[concurrent]

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{open_gate, pass_gate, wait_until};
+use support::{hold, open_gate, wait_until};
 use taskpool::{Counters, Error, Priority, SliceKind, Task, TaskPool, concurrent, sleep};
 
 #[concurrent]
@@ -18,12 +18,6 @@ fn add(a: u32, b: u32) -> u32 {
 async fn nap_then_add(a: u32, b: u32) -> u32 {
     sleep(Duration::from_millis(2)).await;
     a + b
-}
-
-#[concurrent]
-fn hold(gate: u64) -> u64 {
-    pass_gate(gate);
-    gate
 }
 
 #[concurrent]

@@ -2,14 +2,8 @@
 
 mod support;
 
-use support::{open_gate, pass_gate, threads_named, wait_until};
+use support::{hold, open_gate, pass_gate, threads_named, wait_until};
 use taskpool::{Error, Priority, Task, TaskPool, TaskState, concurrent};
-
-#[concurrent]
-fn hold(gate: u64) -> u64 {
-    pass_gate(gate);
-    gate
-}
 
 #[test]
 fn info_lists_threads_with_their_tasks_and_every_live_task() {

@@ -8,7 +8,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use support::{
-    PATIENCE, Signal, open_gate, pass_gate, pool_threads, wait_until, wait_until_suspended,
+    PATIENCE, Signal, open_gate, pass_gate, plain, pool_threads, wait_until, wait_until_suspended,
 };
 use taskpool::{
     AsyncLock, Error, Priority, Shared, Task, TaskHandle, TaskPool, TaskState, concurrent,
@@ -150,11 +150,6 @@ fn canceling_a_suspended_task_drops_its_future_and_resolves_at_once() {
         }
         other => panic!("expected a cancel after start, got {other:?}"),
     }
-}
-
-#[concurrent]
-fn plain(x: u32) -> u32 {
-    x
 }
 
 static POLLING: AtomicBool = AtomicBool::new(false);

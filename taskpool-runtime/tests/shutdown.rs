@@ -8,8 +8,11 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use support::{PATIENCE, open_gate, pass_gate, threads_named, wait_until, wait_until_suspended};
-use taskpool::{Error, LongTask, TaskPool, concurrent, sleep};
+use support::{
+    PATIENCE, hold, nap, open_gate, pass_gate, plain, threads_named, wait_until,
+    wait_until_suspended,
+};
+use taskpool::{Error, LongTask, TaskPool, concurrent};
 
 /// Per call slot: the call is inside its gate, and the call has left it (returned or unwound).
 static ENTERED: [AtomicBool; 4] = [
@@ -41,17 +44,6 @@ fn stuck(slot: usize) -> usize {
     ENTERED[slot].store(true, Ordering::SeqCst);
     pass_gate(slot as u64);
     slot
-}
-
-#[concurrent]
-fn plain(x: u32) -> u32 {
-    x
-}
-
-#[concurrent]
-fn hold(gate: u64) -> u64 {
-    pass_gate(gate);
-    gate
 }
 
 fn assert_still_stuck(slot: usize) {
@@ -187,12 +179,6 @@ fn shutdown_timeout_joins_every_thread_of_an_idle_pool() {
     wait_until("no thread of the pool is left", || {
         threads_named("sdjoin") == 0
     });
-}
-
-#[concurrent]
-async fn nap() -> u32 {
-    sleep(Duration::from_secs(3600)).await;
-    0
 }
 
 #[test]

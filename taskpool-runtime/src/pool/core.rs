@@ -462,8 +462,25 @@ impl Core {
         (waiting, parkers)
     }
 
-    pub(crate) fn info(&self, pool: &PoolShared, now: Instant) -> TaskPoolInfo {
-        let live = &pool.live;
+    /// The runs the core holds — queued in the lanes (the intake is moved into them first) or
+    /// executing on a thread — of task `id`, or all of them. `cancel(id)` and pool info scan
+    /// here instead of keeping a per-task index (see `pool/live.rs` for the runs held elsewhere).
+    pub(crate) fn runs(&mut self, intake: &Intake, id: Option<TaskId>) -> Vec<Arc<Run>> {
+        intake.drain_into(&mut self.lanes);
+        let executing = self
+            .workers
+            .iter()
+            .filter_map(|w| w.executing.as_ref().map(|e| &e.run));
+        self.lanes
+            .iter()
+            .chain(executing)
+            .filter(|run| id.is_none_or(|id| run.record.id == id))
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn info(&mut self, pool: &PoolShared, now: Instant) -> TaskPoolInfo {
+        let runs = super::unique(self.runs(&pool.intake, None), pool.live.all());
         let threads = self
             .workers
             .iter()
@@ -475,8 +492,7 @@ impl Core {
                 priority: w.executing.as_ref().map(|e| e.run.priority),
             })
             .collect();
-        let tasks = live
-            .all()
+        let tasks = runs
             .iter()
             .filter_map(|run| {
                 let state = if run.is_waiting() {

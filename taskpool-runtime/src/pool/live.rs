@@ -1,14 +1,22 @@
-//! The runs that are waiting or running, by task id: what `cancel(id)` and pool info look up.
+//! The runs `cancel(id)` and pool info cannot find where the scheduler keeps them, by task id.
 //!
-//! Every submission inserts here and every finish removes, so the map is on the hot path: it is
-//! sharded by id (submitters and finishing workers rarely meet on one lock), hashes ids with a
-//! multiply instead of SipHash (ids are sequential, not attacker-chosen), and stores a task's
-//! single run inline (a task executed several times at once is the rare case).
+//! A plain run is always somewhere the core can scan under its lock: the intake or a lane while
+//! it waits, a thread's slot while it executes. So it is *not* tracked here: a per-task insert
+//! and remove was the largest cost of an empty task, paid for `cancel(id)` and `info()`, which
+//! are rare; those now scan the lanes and slots instead (see `scheduler/README.md`). Tracked
+//! here are only the runs that live elsewhere for a while: runs with hooks (a composer may hold
+//! them before they are queued), `async` runs from their first poll until their future ends
+//! (a suspended future is in no lane and on no thread), and runs executed inline by a waiting
+//! thread. A count of entries lets the finish path skip the lock when nothing is tracked.
+//!
+//! The map is sharded by id, hashes ids with a multiply instead of SipHash (ids are sequential,
+//! not attacker-chosen), and stores a task's single run inline.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::run::Run;
+use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{Arc, Mutex, lock};
 use crate::task::TaskId;
 
@@ -45,6 +53,10 @@ type Shard = HashMap<TaskId, Runs, BuildHasherDefault<IdHasher>>;
 #[derive(Default)]
 pub(crate) struct LiveRuns {
     shards: [Mutex<Shard>; SHARDS],
+    /// Entries inserted and not yet removed (an upper bound while a remove is under way). A run
+    /// is inserted before anything can remove it, by the same thread or one that received the
+    /// run from it, so a remover that reads zero knows the run is not here.
+    count: AtomicUsize,
 }
 
 impl LiveRuns {
@@ -54,6 +66,7 @@ impl LiveRuns {
 
     pub(crate) fn insert(&self, run: &Arc<Run>) {
         let id = run.record.id;
+        self.count.fetch_add(1, Ordering::SeqCst);
         let mut shard = lock(self.shard(id));
         match shard.remove(&id) {
             None => shard.insert(id, Runs::One(Arc::clone(run))),
@@ -66,19 +79,41 @@ impl LiveRuns {
     }
 
     pub(crate) fn remove(&self, run: &Arc<Run>) {
+        if self.count.load(Ordering::SeqCst) == 0 {
+            return;
+        }
         let id = run.record.id;
         let mut shard = lock(self.shard(id));
-        match shard.get_mut(&id) {
+        let removed = match shard.get_mut(&id) {
             Some(Runs::One(only)) if Arc::ptr_eq(only, run) => {
                 shard.remove(&id);
+                1
             }
             Some(Runs::Many(runs)) => {
+                let before = runs.len();
                 runs.retain(|r| !Arc::ptr_eq(r, run));
+                let removed = before - runs.len();
                 if runs.is_empty() {
                     shard.remove(&id);
                 }
+                removed
             }
-            _ => {}
+            _ => 0,
+        };
+        drop(shard);
+        if removed > 0 {
+            self.count.fetch_sub(removed, Ordering::SeqCst);
+        }
+    }
+
+    /// Tracks `run` unless it is tracked already.
+    pub(crate) fn insert_once(&self, run: &Arc<Run>) {
+        if !self
+            .runs_of(run.record.id)
+            .iter()
+            .any(|r| Arc::ptr_eq(r, run))
+        {
+            self.insert(run);
         }
     }
 

@@ -62,6 +62,19 @@ pub(crate) struct PoolShared {
     pub(crate) observe: crate::observe::PoolObserver,
 }
 
+/// `first` then the runs of `more` not in it, each run once.
+pub(crate) fn unique(mut first: Vec<Arc<Run>>, more: Vec<Arc<Run>>) -> Vec<Arc<Run>> {
+    let key = |run: &Arc<Run>| Arc::as_ptr(run).cast::<()>() as usize;
+    let mut seen = std::collections::HashSet::new();
+    first.retain(|run| seen.insert(key(run)));
+    for run in more {
+        if seen.insert(key(&run)) {
+            first.push(run);
+        }
+    }
+    first
+}
+
 /// How many runs canceled while waiting `info()` keeps listing as `Canceled`.
 pub(crate) const RECENTLY_CANCELED: usize = 16;
 
@@ -181,7 +194,10 @@ impl PoolShared {
         );
         let handle = TaskHandle::new(Arc::clone(&typed));
         let run: Arc<Run> = typed;
-        self.live.insert(&run);
+        if run.hooks.is_some() {
+            // A composer may hold it before it is queued: tracked until it ends (`live.rs`).
+            self.live.insert(&run);
+        }
         Prepared {
             handle,
             run: Some(run),
@@ -335,9 +351,10 @@ impl PoolShared {
 
     /// Cancels every waiting or running run of task `id`.
     fn cancel_task(&self, id: TaskId) -> Result<()> {
-        let landed = self
-            .live
-            .runs_of(id)
+        // The core's scan first, then the tracked runs: a run moves from the latter to the
+        // former only by being queued, which happens before it can leave the tracked set.
+        let held = self.core().runs(&self.intake, Some(id));
+        let landed = unique(held, self.live.runs_of(id))
             .iter()
             .filter(|run| self.cancel_run(run).is_ok())
             .count();
@@ -370,7 +387,8 @@ impl PoolShared {
         let must_wait =
             |worker: Option<WorkerId>| worker.is_none_or(|id| self.core().must_join(id));
         self.threads.join(must_wait, deadline);
-        for run in self.live.all() {
+        let executing = self.core().runs(&self.intake, None);
+        for run in unique(executing, self.live.all()) {
             run.resolve_error(Error::PoolShutDown);
             self.live.remove(&run);
         }

@@ -130,6 +130,8 @@ fn start(pool: &Arc<PoolShared>, run: Arc<Run>, picked_at: Instant) -> Option<Ar
         Ok(Some(Step::Done)) => Some(run),
         Ok(Some(Step::Suspended(future))) => {
             pool.intake.async_in_flight.fetch_add(1, Ordering::SeqCst);
+            // Once suspended it is in no lane and on no thread: tracked until its future ends.
+            pool.live.insert_once(&run);
             poll(pool, run, future)
         }
         Err(payload) => {
@@ -210,6 +212,7 @@ pub(crate) fn end_future(pool: &PoolShared, run: &Arc<Run>, future: BoxFuture<()
         drop_quietly(future);
     }
     pool.intake.async_in_flight.fetch_sub(1, Ordering::SeqCst);
+    pool.live.remove(run);
 }
 
 fn panicked(record: &TaskRecord, payload: panic::Payload) -> Error {
@@ -310,6 +313,8 @@ pub(crate) fn run_inline(run: &Arc<Run>) -> bool {
     if !eligible || !run.try_start() {
         return false;
     }
+    // Executing on a thread whose slot shows the waiting task: tracked until it ends.
+    pool.live.insert_once(run);
     // Still in its lane: the thread that reaches it there sees it started and drops it.
     if let Some(run) = start(&pool, Arc::clone(run), Instant::now()) {
         pool.live.remove(&run);

@@ -47,6 +47,12 @@ impl<J> Lanes<J> {
         (self.fresh[lane].len(), self.resumed[lane].len())
     }
 
+    /// Every job the lanes hold, new and woken, in no particular order (for `cancel(id)` and
+    /// pool info, which scan instead of keeping a per-task index).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &J> {
+        self.fresh.iter().chain(&self.resumed).flatten()
+    }
+
     /// Removes and returns every job that has not started.
     pub(crate) fn drain(&mut self) -> Vec<J> {
         self.fresh

@@ -213,3 +213,23 @@ pub fn wait_until_suspended(pool: &taskpool::TaskPool, id: taskpool::TaskId) {
         running && !info.threads.iter().any(|t| t.task_ids.contains(&id))
     });
 }
+
+/// Blocks until gate `gate` opens, then returns it: a task that holds its thread.
+#[taskpool::concurrent]
+pub fn hold(gate: u64) -> u64 {
+    pass_gate(gate);
+    gate
+}
+
+/// Returns its argument: a task with nothing to do.
+#[taskpool::concurrent]
+pub fn plain(x: u32) -> u32 {
+    x
+}
+
+/// Sleeps for an hour: a task that stays suspended until it is canceled or abandoned.
+#[taskpool::concurrent]
+pub async fn nap() -> u32 {
+    taskpool::sleep(Duration::from_secs(3600)).await;
+    0
+}
