@@ -389,7 +389,13 @@ impl PoolShared {
         self.threads.join(must_wait, deadline);
         let executing = self.core().runs(&self.intake, None);
         for run in unique(executing, self.live.all()) {
-            run.resolve_error(Error::PoolShutDown);
+            if run.suspension.is_done() {
+                // Another thread (a waker that found the pool shutting down) claimed its
+                // suspended future and is settling it: the same outcome, whoever wins.
+                run.end_suspended();
+            } else {
+                run.resolve_error(Error::PoolShutDown);
+            }
             self.live.remove(&run);
         }
         // Last: the settles above post callbacks too. Bounded like the threads' wait.
