@@ -11,35 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use support::{open_gate, pass_gate, wait_until};
+use support::{Bomb, dropped, note_dropped, open_gate, pass_gate, wait_until};
 use taskpool::{Error, Priority, Task, TaskGroup, TaskPool, concurrent, send_data};
-
-/// The ids of the bombs whose `Drop` ran.
-static DROPPED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-
-fn dropped(id: u32) -> bool {
-    DROPPED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains(&id)
-}
-
-/// A value whose `Drop` panics (quiet while its thread already unwinds, so that a defect fails
-/// the test instead of aborting the binary). Every test uses its own ids.
-#[derive(Debug, Serialize, Deserialize)]
-struct Bomb(u32);
-
-impl Drop for Bomb {
-    fn drop(&mut self) {
-        DROPPED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(self.0);
-        if !std::thread::panicking() {
-            panic!("bomb {} went off in Drop", self.0);
-        }
-    }
-}
 
 /// A value whose `Drop` panics even while its thread unwinds: two of them dropped as one
 /// collection abort the process (the second panic is raised while the first unwinds).
@@ -48,10 +21,7 @@ struct LoudBomb(u32);
 
 impl Drop for LoudBomb {
     fn drop(&mut self) {
-        DROPPED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(self.0);
+        note_dropped(self.0);
         panic!("loud bomb {} went off in Drop", self.0);
     }
 }

@@ -9,44 +9,16 @@ mod support;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use support::{
-    PATIENCE, Signal, hold, nap, open_gate, pass_gate, plain, wait_until, wait_until_executing,
-    wait_until_suspended,
+    Bomb, PATIENCE, Signal, dropped, hold, nap, note_dropped, open_gate, pass_gate, plain,
+    wait_until, wait_until_executing, wait_until_suspended,
 };
 use taskpool::{Error, TaskHandle, TaskPool, concurrent, sleep};
 
 /// The ids of the bombs (and other values below) whose `Drop` ran.
-static DROPPED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-
-fn note_dropped(id: u32) {
-    DROPPED.lock().unwrap_or_else(|e| e.into_inner()).push(id);
-}
-
-fn dropped(id: u32) -> bool {
-    DROPPED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains(&id)
-}
-
-/// A value whose `Drop` panics. Every test uses its own ids. It stays quiet while its thread is
-/// already unwinding (a second panic would abort the test binary).
-#[derive(Debug, Serialize, Deserialize)]
-struct Bomb(u32);
-
-impl Drop for Bomb {
-    fn drop(&mut self) {
-        note_dropped(self.0);
-        if !std::thread::panicking() {
-            panic!("bomb {} went off in Drop", self.0);
-        }
-    }
-}
 
 #[concurrent]
 fn make_bomb(gate: u64, id: u32) -> Bomb {

@@ -233,3 +233,33 @@ pub async fn nap() -> u32 {
     taskpool::sleep(Duration::from_secs(3600)).await;
     0
 }
+
+/// The ids of the bombs whose `Drop` ran.
+static DROPPED: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Records that the bomb `id` was dropped.
+pub fn note_dropped(id: u32) {
+    DROPPED.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+}
+
+/// Whether the bomb `id` was dropped.
+pub fn dropped(id: u32) -> bool {
+    DROPPED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&id)
+}
+
+/// A value whose `Drop` panics. Every test uses its own ids. It stays quiet while its thread is
+/// already unwinding (a second panic would abort the test binary), so a defect fails the test.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Bomb(pub u32);
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        note_dropped(self.0);
+        if !std::thread::panicking() {
+            panic!("bomb {} went off in Drop", self.0);
+        }
+    }
+}
