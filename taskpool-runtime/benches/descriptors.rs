@@ -9,8 +9,11 @@
 //! 3. one-shot execution of a small task with serialization off (arguments moved) versus forced
 //!    on (executed through its descriptor).
 
+mod support;
+
+use support::{median, per_iteration, rounds};
+
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use taskpool::{Shared, Task, TaskDescriptor, TaskPool, concurrent, sendable};
 
@@ -32,29 +35,6 @@ fn blob_len(blob: Shared<Blob>) -> usize {
 #[concurrent]
 fn bytes_len(bytes: Vec<u8>) -> usize {
     bytes.len()
-}
-
-/// Rounds per scenario unless `BENCH_ROUNDS` says otherwise.
-fn rounds() -> usize {
-    std::env::var("BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(7)
-}
-
-/// The median of `samples`.
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
-
-/// Runs `body` `iterations` times and returns the mean time per iteration.
-fn per_iteration(iterations: u32, mut body: impl FnMut()) -> Duration {
-    let start = Instant::now();
-    for _ in 0..iterations {
-        body();
-    }
-    start.elapsed() / iterations
 }
 
 fn small_round_trip(rounds: usize) -> f64 {

@@ -8,8 +8,12 @@
 //! 2. one way: messages per second from the host into a worker that counts them, the host
 //!    waiting only for the last one's acknowledgement; against the same over one channel.
 
+mod support;
+
+use support::{median, per_iteration, rounds};
+
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use taskpool::{HandlerResult, Worker, WorkerHandler, WorkerPort};
 
@@ -42,29 +46,6 @@ impl WorkerHandler for Count {
         }
         Ok(())
     }
-}
-
-/// Rounds per scenario unless `BENCH_ROUNDS` says otherwise.
-fn rounds() -> usize {
-    std::env::var("BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(7)
-}
-
-/// The median of `samples`.
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
-
-/// Runs `body` `iterations` times and returns the mean time per iteration.
-fn per_iteration(iterations: u32, mut body: impl FnMut()) -> Duration {
-    let start = Instant::now();
-    for _ in 0..iterations {
-        body();
-    }
-    start.elapsed() / iterations
 }
 
 const ROUND_TRIPS: u32 = 20_000;
