@@ -62,5 +62,5 @@ pub fn is_canceled() -> bool {
 
 /// The id of the task running on this thread, or `None` outside a task.
 pub fn current_task_id() -> Option<TaskId> {
-    CURRENT.with(|current| current.borrow().as_ref().map(|run| run.record.id))
+    CURRENT.with(|current| current.borrow().as_ref().map(|run| run.id))
 }

@@ -162,7 +162,10 @@ pub(crate) fn close(record: &TaskRecord) {
 
 /// Sends `value` from the run `run` to its task's receiver.
 pub(crate) fn deliver(run: &RunHeader, value: Value, sent: &'static str) -> Result<()> {
-    let record = &run.record;
+    let Some(record) = run.record() else {
+        drop_quietly(value);
+        return Err(Error::NoDataReceiver(run.id));
+    };
     let sink = lock(&record.sink);
     let Some(sink_ref) = sink.as_ref() else {
         drop(sink);

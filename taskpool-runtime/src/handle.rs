@@ -235,7 +235,7 @@ impl<T: Send + 'static> TaskHandle<T> {
 
     /// The id of the task this run belongs to.
     pub fn id(&self) -> TaskId {
-        self.run.header().record.id
+        self.run.header().id
     }
 
     /// Blocks the calling thread until the run's outcome is known. Inside a pool task, see

@@ -86,7 +86,7 @@ fn settle_expired(pool: &PoolShared, expired: Vec<Arc<crate::run::Run>>, limit: 
     }
     for run in expired {
         run.resolve_error(Error::TimedOut {
-            task: run.record.id,
+            task: run.id,
             limit,
         });
     }

@@ -61,7 +61,6 @@ pub(crate) struct TaskRecord {
     pub(crate) id: TaskId,
     pub(crate) name: Option<String>,
     pub(crate) function: &'static str,
-    pub(crate) priority: Priority,
     pub(crate) long: bool,
     pub(crate) durations: Mutex<Option<TaskDurations>>,
     /// Whether a run of this task was ever submitted.
@@ -87,11 +86,6 @@ pub(crate) struct TaskRecord {
 }
 
 impl TaskRecord {
-    /// The record of a descriptor that was refused before it became a task.
-    pub(crate) fn refused() -> TaskRecord {
-        TaskRecord::new("<refused descriptor>", false)
-    }
-
     /// A copy for a task reconfigured while runs of it are alive: same identity, the durations
     /// known so far.
     fn detached_copy(&self) -> TaskRecord {
@@ -104,7 +98,6 @@ impl TaskRecord {
             id: self.id,
             name: self.name.clone(),
             function: self.function,
-            priority: self.priority,
             long: self.long,
             durations: Mutex::new(*crate::sync::lock(&self.durations)),
             executed: std::sync::atomic::AtomicBool::new(self.executed.load(Ordering::Relaxed)),
@@ -124,16 +117,16 @@ impl TaskRecord {
     pub(crate) fn display_name(&self) -> &str {
         match &self.name {
             Some(name) => name,
-            None => self.function.rsplit("::").next().unwrap_or(self.function),
+            None => bare_name(self.function),
         }
     }
 
-    pub(crate) fn new(function: &'static str, long: bool) -> TaskRecord {
+    /// The record of task `id`, made when the task first needs state shared with its runs.
+    pub(crate) fn of(id: TaskId, function: &'static str, long: bool) -> TaskRecord {
         TaskRecord {
-            id: TaskId::next(),
+            id,
             name: None,
             function,
-            priority: Priority::Medium,
             long,
             durations: Mutex::new(None),
             executed: std::sync::atomic::AtomicBool::new(false),
@@ -145,6 +138,36 @@ impl TaskRecord {
             done: std::sync::atomic::AtomicBool::new(false),
             in_graph: std::sync::atomic::AtomicBool::new(false),
             listeners: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+/// A function's name without its module path: what a task without a name is called.
+pub(crate) fn bare_name(function: &'static str) -> &'static str {
+    function.rsplit("::").next().unwrap_or(function)
+}
+
+/// Who a run belongs to: its task's identity, and the task's shared record if it has one.
+///
+/// Most tasks run once and share nothing with their run, so they never get a record: a one-shot
+/// run is then a single allocation (see `scheduler/README.md`, "Memory per task").
+pub(crate) struct Owner {
+    pub(crate) id: TaskId,
+    pub(crate) function: &'static str,
+    pub(crate) long: bool,
+    pub(crate) priority: Priority,
+    pub(crate) record: Option<Arc<TaskRecord>>,
+}
+
+impl Owner {
+    /// An owner with no record (model tests, refused descriptors).
+    pub(crate) fn anonymous(function: &'static str) -> Owner {
+        Owner {
+            id: TaskId::next(),
+            function,
+            long: false,
+            priority: Priority::Medium,
+            record: None,
         }
     }
 }
@@ -235,7 +258,13 @@ impl Body<Payload> for Encoded {
 /// assert_eq!(TaskPool::global().execute(task).wait().unwrap(), 3);
 /// ```
 pub struct Task<T> {
-    record: Arc<TaskRecord>,
+    id: TaskId,
+    function: &'static str,
+    priority: Priority,
+    long: bool,
+    /// Made when the task first needs state shared with its runs (a name, a run by reference,
+    /// listeners, a data receiver, dependencies); a task executed once by value never has one.
+    record: std::sync::OnceLock<Arc<TaskRecord>>,
     body: Box<dyn Body<T>>,
 }
 
@@ -248,9 +277,17 @@ impl<T: Send + 'static> Task<T> {
         F: ConcurrentFunction<Output = T>,
     {
         let _ = function;
+        Task::with_body(F::NAME, Box::new(Bound::<F> { args }))
+    }
+
+    fn with_body(function: &'static str, body: Box<dyn Body<T>>) -> Task<T> {
         Task {
-            record: Arc::new(TaskRecord::new(F::NAME, false)),
-            body: Box::new(Bound::<F> { args }),
+            id: TaskId::next(),
+            function,
+            priority: Priority::Medium,
+            long: false,
+            record: std::sync::OnceLock::new(),
+            body,
         }
     }
 
@@ -264,20 +301,22 @@ impl<T: Send + 'static> Task<T> {
     /// Sets the lane [`TaskPool::execute`](crate::TaskPool::execute) puts the task in (default
     /// MEDIUM); it is also part of the task's descriptor. Runs already submitted keep their lane.
     pub fn with_priority(mut self, priority: Priority) -> Task<T> {
-        self.record_mut().priority = priority;
+        self.priority = priority;
         self
     }
 
     /// The record to configure. A run already submitted shares the record; it keeps the name
-    /// and priority it was submitted with, and this task gets its own copy (same id).
+    /// it was submitted with, and this task gets its own copy (same id).
     fn record_mut(&mut self) -> &mut TaskRecord {
-        if Arc::get_mut(&mut self.record).is_none() {
-            let copy = Arc::new(self.record.detached_copy());
-            let old = std::mem::replace(&mut self.record, copy);
+        self.record();
+        let record = self.record.get_mut().expect("the record was just made");
+        if Arc::get_mut(record).is_none() {
+            let copy = Arc::new(record.detached_copy());
+            let old = std::mem::replace(record, copy);
             // This task no longer owns the old record (its runs still do).
             crate::data::release_owner(&old);
         }
-        Arc::get_mut(&mut self.record).expect("the record was just made unique")
+        Arc::get_mut(record).expect("the record was just made unique")
     }
 }
 
@@ -305,30 +344,34 @@ impl Task<Payload> {
             limit,
             decoded: Some(decoded),
         };
-        let mut record = TaskRecord::new(entry.name(), false);
-        record.name.clone_from(&descriptor.name);
-        record.priority = descriptor.priority;
-        Ok(Task {
-            record: Arc::new(record),
-            body: Box::new(body),
-        })
+        let mut task = Task::with_body(entry.name(), Box::new(body));
+        task.priority = descriptor.priority;
+        if let Some(name) = &descriptor.name {
+            task.record_mut().name = Some(name.clone());
+        }
+        Ok(task)
     }
 }
 
 impl<T> Task<T> {
+    /// The task's shared record, made on first use.
     pub(crate) fn record(&self) -> &Arc<TaskRecord> {
-        &self.record
+        self.record
+            .get_or_init(|| Arc::new(TaskRecord::of(self.id, self.function, self.long)))
     }
 
     /// The task's process-unique id.
     pub fn id(&self) -> TaskId {
-        self.record.id
+        self.id
     }
 
     /// The task's name: the one it was given, or else its function's bare name (ArkTS names
     /// a task `Sum` after its function `Sum`).
     pub fn name(&self) -> &str {
-        self.record.display_name()
+        match self.record.get() {
+            Some(record) => record.display_name(),
+            None => bare_name(self.function),
+        }
     }
 
     /// Whether a run of this task has ended (ArkTS `task.isDone()`): it returned, failed,
@@ -348,17 +391,20 @@ impl<T> Task<T> {
     /// assert!(task.is_done());
     /// ```
     pub fn is_done(&self) -> bool {
-        self.record.done.load(Ordering::Acquire)
+        // Only a run by reference can settle while the task exists, and it shares the record.
+        self.record
+            .get()
+            .is_some_and(|record| record.done.load(Ordering::Acquire))
     }
 
     /// The stable name of the function the task runs (module path and function name).
     pub fn function_name(&self) -> &'static str {
-        self.record.function
+        self.function
     }
 
     /// The lane the task runs in unless the pool is told otherwise.
     pub fn priority(&self) -> Priority {
-        self.record.priority
+        self.priority
     }
 
     /// The task as a serializable descriptor: function name, arguments (compact bytes), name
@@ -380,25 +426,25 @@ impl<T> Task<T> {
     /// ```
     pub fn descriptor(&self) -> Result<TaskDescriptor, Error> {
         Ok(TaskDescriptor {
-            function: self.record.function.to_owned(),
-            name: self.record.name.clone(),
-            priority: self.record.priority,
+            function: self.function.to_owned(),
+            name: self.record.get().and_then(|record| record.name.clone()),
+            priority: self.priority,
             args: self.body.encode_args(Encoding::Postcard)?,
         })
     }
 
     /// How long the last finished run took, or `None` if no run has finished yet.
     pub fn durations(&self) -> Option<TaskDurations> {
-        *crate::sync::lock(&self.record.durations)
+        *crate::sync::lock(&self.record.get()?.durations)
     }
 }
 
 impl<T> fmt::Debug for Task<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Task")
-            .field("id", &self.record.id)
-            .field("name", &self.record.name)
-            .field("function", &self.record.function)
+            .field("id", &self.id)
+            .field("name", &self.name())
+            .field("function", &self.function)
             .finish_non_exhaustive()
     }
 }
@@ -417,7 +463,7 @@ impl<T: Send + 'static> LongTask<T> {
         F: ConcurrentFunction<Output = T>,
     {
         let mut task = Task::new(function, args);
-        task.record_mut().long = true;
+        task.long = true;
         LongTask(task)
     }
 
@@ -440,9 +486,9 @@ impl<T> fmt::Debug for LongTask<T> {
     }
 }
 
-/// A task ready to be queued: its record and the call to make.
+/// A task ready to be queued: whose it is and the call to make.
 pub(crate) struct Submission<T> {
-    pub(crate) record: Arc<TaskRecord>,
+    pub(crate) owner: Owner,
     pub(crate) call: Result<Call<T>, Error>,
 }
 
@@ -465,21 +511,34 @@ impl<T> sealed::Sealed for LongTask<T> {}
 impl<T> Executable<T> for Task<T> {
     #[allow(private_interfaces)]
     fn into_submission(mut self) -> Submission<T> {
-        // The run owns the record before the task lets go of it (in its `Drop`, below).
-        self.record
-            .owners
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        // The task's share of its record (if any) passes to the run: the task's `Drop` below
+        // no longer sees the record.
+        let record = self.record.take();
         let body = std::mem::replace(&mut self.body, Box::new(Spent));
         Submission {
-            record: Arc::clone(&self.record),
+            owner: self.owner(record),
             call: Ok(body.into_call()),
+        }
+    }
+}
+
+impl<T> Task<T> {
+    fn owner(&self, record: Option<Arc<TaskRecord>>) -> Owner {
+        Owner {
+            id: self.id,
+            function: self.function,
+            long: self.long,
+            priority: self.priority,
+            record,
         }
     }
 }
 
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
-        crate::data::release_owner(&self.record);
+        if let Some(record) = self.record.get() {
+            crate::data::release_owner(record);
+        }
     }
 }
 
@@ -503,19 +562,20 @@ impl<T> Body<T> for Spent {
 impl<T> Executable<T> for &Task<T> {
     #[allow(private_interfaces)]
     fn into_submission(self) -> Submission<T> {
-        self.record
+        let record = Arc::clone(self.record());
+        record
             .owners
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         // The copy runs user code (`Clone`, `Serialize`): a panic fails this run, wherever
         // it was submitted from (a periodic tick runs on the timer thread).
         let call = crate::panic::catch(|| self.body.copy_call()).unwrap_or_else(|payload| {
             Err(Error::Panicked {
-                task: self.record.id,
+                task: self.id,
                 message: crate::panic::message(payload),
             })
         });
         Submission {
-            record: Arc::clone(&self.record),
+            owner: self.owner(Some(record)),
             call,
         }
     }

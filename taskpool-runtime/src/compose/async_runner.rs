@@ -151,7 +151,7 @@ impl RunHooks for Member {
     }
 
     fn canceled_error(&self, run: &RunHeader) -> Option<Error> {
-        Some(Error::AsyncRunnerCanceled(run.record.id))
+        Some(Error::AsyncRunnerCanceled(run.id))
     }
 }
 
@@ -265,7 +265,7 @@ impl AsyncRunner {
             self.inner.waiting_capacity,
         );
         if let Some(oldest) = discarded {
-            let error = Error::AsyncRunnerDiscarded(oldest.record.id);
+            let error = Error::AsyncRunnerDiscarded(oldest.id);
             pool.discard(&oldest, error);
         }
         if start {
@@ -304,10 +304,10 @@ mod loom_tests {
     use super::*;
     use crate::function::Invocation;
     use crate::run::TypedRun;
-    use crate::task::{Call, TaskRecord};
+    use crate::task::Call;
 
     fn run() -> Arc<Run> {
-        let record = Arc::new(TaskRecord::new("loom::member", false));
+        let record = crate::task::Owner::anonymous("loom::member");
         let call: Call<u32> = Box::new(|| Invocation::Ready(Ok(0)));
         TypedRun::new(record, Priority::Medium, call, Weak::new(), None)
     }
@@ -342,7 +342,7 @@ mod loom_tests {
                 let (state, hand_out) = (Arc::clone(&state), hand_out.clone());
                 move |run: &Arc<Run>, discard: bool| {
                     if discard {
-                        run.discard(Error::AsyncRunnerDiscarded(run.record.id));
+                        run.discard(Error::AsyncRunnerDiscarded(run.id));
                     } else {
                         run.cancel();
                     }

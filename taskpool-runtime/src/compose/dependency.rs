@@ -38,7 +38,7 @@ impl Graph {
     /// Whether `run` (about to be queued) waits for dependencies: then the graph holds it — or,
     /// if one of them is gone, returns it to fail.
     fn hold(&mut self, run: &Arc<Run>) -> Result<bool, Failed> {
-        let id = run.record.id;
+        let id = run.id;
         let Some(deps) = self.deps.get(&id).filter(|deps| !deps.is_empty()) else {
             return Ok(false);
         };
@@ -269,7 +269,7 @@ impl RunHooks for Observer {
     }
 
     fn on_settle(&self, run: &RunHeader, settled: Settled<'_>) {
-        let (release, fail) = lock(graph()).settled(run.record.id, run, settled);
+        let (release, fail) = lock(graph()).settled(run.id, run, settled);
         release_all(release);
         fail_all(fail);
     }
@@ -457,7 +457,7 @@ mod loom_tests {
     use crate::task::Call;
 
     fn run() -> Arc<Run> {
-        let record = Arc::new(TaskRecord::new("loom::task", false));
+        let record = crate::task::Owner::anonymous("loom::task");
         let call: Call<u32> = Box::new(|| Invocation::Ready(Ok(0)));
         TypedRun::new(record, Priority::Medium, call, std::sync::Weak::new(), None)
     }
@@ -467,10 +467,10 @@ mod loom_tests {
     fn graph_with(dependent: &Arc<Run>, deps: &[&Arc<Run>]) -> Arc<Mutex<Graph>> {
         let mut graph = Graph::default();
         for dep in deps {
-            graph.observed.insert(dep.record.id, 1);
-            graph.add(dependent.record.id, dep.record.id).unwrap();
+            graph.observed.insert(dep.id, 1);
+            graph.add(dependent.id, dep.id).unwrap();
         }
-        graph.observed.insert(dependent.record.id, 1);
+        graph.observed.insert(dependent.id, 1);
         assert_eq!(graph.hold(dependent).ok(), Some(true));
         Arc::new(Mutex::new(graph))
     }
@@ -486,7 +486,7 @@ mod loom_tests {
                 let (graph, dep) = (Arc::clone(&graph), Arc::clone(dep));
                 loom::thread::spawn(move || {
                     let (release, fail) =
-                        lock(&graph).settled(dep.record.id, &dep, Settled::Succeeded);
+                        lock(&graph).settled(dep.id, &dep, Settled::Succeeded);
                     assert!(fail.is_empty());
                     release
                 })
@@ -513,17 +513,17 @@ mod loom_tests {
             let settler = {
                 let (graph, a) = (Arc::clone(&graph), Arc::clone(&a));
                 loom::thread::spawn(move || {
-                    lock(&graph).settled(a.record.id, &a, Settled::Succeeded).0
+                    lock(&graph).settled(a.id, &a, Settled::Succeeded).0
                 })
             };
             let remover = {
                 let (graph, t, b) = (Arc::clone(&graph), Arc::clone(&t), Arc::clone(&b));
-                loom::thread::spawn(move || lock(&graph).remove(t.record.id, b.record.id).unwrap())
+                loom::thread::spawn(move || lock(&graph).remove(t.id, b.id).unwrap())
             };
             // The cancel: the run's state first, then the graph's hook.
             let canceled = t.cancel() == crate::run::Cancel::Dequeued;
             let error = Error::PoolShutDown;
-            let (release, _) = lock(&graph).settled(t.record.id, &t, Settled::Canceled(&error));
+            let (release, _) = lock(&graph).settled(t.id, &t, Settled::Canceled(&error));
             assert!(release.is_empty());
             let mut released = settler.join().unwrap();
             released.extend(remover.join().unwrap());

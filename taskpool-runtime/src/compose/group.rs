@@ -409,10 +409,10 @@ mod loom_tests {
     use crate::error::Error;
     use crate::function::Invocation;
     use crate::run::TypedRun;
-    use crate::task::{Call, TaskRecord};
+    use crate::task::Call;
 
     fn header() -> Arc<TypedRun<u32>> {
-        let record = Arc::new(TaskRecord::new("loom::member", false));
+        let record = crate::task::Owner::anonymous("loom::member");
         let call: Call<u32> = Box::new(|| Invocation::Ready(Ok(0)));
         TypedRun::new(record, Priority::Medium, call, std::sync::Weak::new(), None)
     }

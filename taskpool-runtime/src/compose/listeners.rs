@@ -239,10 +239,10 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// ```
     pub fn data_stream<V: Send + 'static>(&self) -> DataStream<V> {
         let header = self.header();
-        let stream = crate::data::register_stream(&header.record, Some(header));
+        let stream = crate::data::register_stream(header.shared_record(), Some(header));
         if self.is_finished() {
             // Settled before the stream was bound: nothing more will come.
-            crate::data::end_bound_stream(&header.record, header);
+            crate::data::end_bound_stream(header.shared_record(), header);
         }
         stream
     }

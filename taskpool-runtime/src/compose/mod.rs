@@ -28,9 +28,9 @@ use crate::task::Executable;
 pub(crate) fn refused<T: Send + 'static>(task: impl Executable<T>, error: Error) -> TaskHandle<T> {
     let submission = task.into_submission();
     crate::panic::drop_quietly(submission.call);
-    let priority = submission.record.priority;
+    let priority = submission.owner.priority;
     TaskHandle::new(TypedRun::refused(
-        submission.record,
+        submission.owner,
         priority,
         error,
         Weak::new(),

@@ -218,10 +218,10 @@ mod loom_tests {
     use super::*;
     use crate::function::Invocation;
     use crate::run::TypedRun;
-    use crate::task::{Call, TaskRecord};
+    use crate::task::Call;
 
     fn run() -> Arc<Run> {
-        let record = Arc::new(TaskRecord::new("loom::step", false));
+        let record = crate::task::Owner::anonymous("loom::step");
         let call: Call<u32> = Box::new(|| Invocation::Ready(Ok(0)));
         TypedRun::new(record, Priority::Medium, call, Weak::new(), None)
     }

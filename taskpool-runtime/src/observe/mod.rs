@@ -25,7 +25,7 @@ use crate::pool::{PoolShared, WorkerId};
 use crate::priority::Priority;
 use crate::run::{RunHeader, Settled};
 use crate::sync::atomic::{AtomicU64, Ordering};
-use crate::task::TaskRecord;
+use crate::task::{TaskId, TaskRecord};
 
 /// The instant every stamp counts from (process-wide, set on first use).
 fn epoch() -> Instant {
@@ -49,15 +49,25 @@ pub(crate) struct RunObs {
 }
 
 impl RunObs {
-    pub(crate) fn new(record: &TaskRecord, priority: Priority) -> RunObs {
-        let run_number = record
-            .runs
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
+    /// What run `id` of `function` carries; `record` counts the runs of a task that has one
+    /// (a task without one runs once).
+    pub(crate) fn new(
+        id: &TaskId,
+        function: &'static str,
+        record: Option<&std::sync::Arc<TaskRecord>>,
+        priority: Priority,
+    ) -> RunObs {
+        let run_number = record.map_or(1, |record| {
+            record
+                .runs
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1
+        });
+        let name = record.and_then(|record| record.name.as_deref());
         RunObs {
             enqueued: AtomicU64::new(0),
             run_number,
-            span: spans::RunSpan::new(record, priority, run_number),
+            span: spans::RunSpan::new(*id, name, function, priority, run_number),
         }
     }
 

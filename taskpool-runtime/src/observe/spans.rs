@@ -14,8 +14,8 @@
 //! in `crate::panic::catch`, so a panicking subscriber loses its event but never a pool thread.
 
 use crate::priority::Priority;
+use crate::task::TaskId;
 use crate::run::{RunHeader, Settled};
-use crate::task::TaskRecord;
 
 /// Whether the feature is compiled in.
 pub(crate) const ENABLED: bool = cfg!(feature = "tracing");
@@ -52,18 +52,24 @@ fn lane(priority: Priority) -> &'static str {
 }
 
 impl RunSpan {
-    /// The span of run number `run` of `record`, in lane `priority`.
+    /// The span of run number `run` of task `id`, in lane `priority`.
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
-    pub(crate) fn new(record: &TaskRecord, priority: Priority, run: u64) -> RunSpan {
+    pub(crate) fn new(
+        id: TaskId,
+        name: Option<&str>,
+        function: &'static str,
+        priority: Priority,
+        run: u64,
+    ) -> RunSpan {
         RunSpan {
             #[cfg(feature = "tracing")]
             span: contained(|| {
                 tracing::info_span!(
                     target: "taskpool",
                     "run",
-                    task_id = record.id.into_raw(),
-                    name = record.name.as_deref(),
-                    function = record.function,
+                    task_id = id.into_raw(),
+                    name = name,
+                    function = function,
                     priority = lane(priority),
                     run = run,
                 )
@@ -111,7 +117,7 @@ macro_rules! run_event {
                 target: "taskpool",
                 parent: &run.observe.span.span,
                 tracing::Level::$level,
-                task_id = run.record.id.into_raw(),
+                task_id = run.id.into_raw(),
                 $($rest)+
             )
         });

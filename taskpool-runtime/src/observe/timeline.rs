@@ -109,10 +109,10 @@ impl Recorder {
     ) {
         self.push(Entry::Slice(TimelineSlice {
             thread,
-            task: run.record.id,
+            task: run.id,
             run: run.observe.run_number,
-            function: run.record.function,
-            name: run.record.name.clone(),
+            function: run.function,
+            name: run.record().and_then(|record| record.name.clone()),
             priority: run.priority,
             kind,
             start,
@@ -124,9 +124,9 @@ impl Recorder {
         self.push(Entry::Mark(Mark {
             suspend,
             thread,
-            task: run.record.id,
+            task: run.id,
             run: run.observe.run_number,
-            function: run.record.function,
+            function: run.function,
             priority: run.priority,
             at,
         }));
@@ -383,7 +383,7 @@ impl Timeline {
 mod loom_tests {
     use super::*;
     use crate::run::{RunOps, TypedRun};
-    use crate::task::{Call, TaskRecord};
+    use crate::task::Call;
 
     /// Two threads append to a full ring at once: it never exceeds its capacity and counts
     /// every entry it dropped.
@@ -391,7 +391,7 @@ mod loom_tests {
     fn the_ring_stays_bounded_under_concurrent_appends() {
         loom::model(|| {
             let recorder = std::sync::Arc::new(Recorder::new(1));
-            let record = std::sync::Arc::new(TaskRecord::new("loom::timeline", false));
+            let record = crate::task::Owner::anonymous("loom::timeline");
             let call: Call<()> = Box::new(|| crate::function::Invocation::Ready(Ok(())));
             let run = TypedRun::new(record, Priority::Low, call, std::sync::Weak::new(), None);
             let other = {

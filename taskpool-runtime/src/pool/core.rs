@@ -323,11 +323,11 @@ impl Core {
             if priority == Priority::Idle && !resumed {
                 intake.idle_in_flight.store(true, Ordering::SeqCst);
             }
-            if run.record.long && !resumed {
+            if run.long && !resumed {
                 // A long task holds its thread from its start until `terminate_task`.
                 self.workers[index].long_tasks_held += 1;
                 self.long_holders
-                    .insert(run.record.id, self.workers[index].id);
+                    .insert(run.id, self.workers[index].id);
             }
             self.workers[index].executing = Some(Executing {
                 run: Arc::clone(&run),
@@ -402,7 +402,7 @@ impl Core {
             let Some(executing) = &mut slot.executing else {
                 continue;
             };
-            if executing.timed_out || executing.run.record.long {
+            if executing.timed_out || executing.run.long {
                 continue;
             }
             let budget_left = limit.saturating_sub(executing.cpu_before);
@@ -474,7 +474,7 @@ impl Core {
         self.lanes
             .iter()
             .chain(executing)
-            .filter(|run| id.is_none_or(|id| run.record.id == id))
+            .filter(|run| id.is_none_or(|id| run.id == id))
             .cloned()
             .collect()
     }
@@ -488,7 +488,7 @@ impl Core {
             .map(|w| ThreadInfo {
                 id: w.id,
                 name: format!("{}-{}", pool.config.thread_name, w.id),
-                task_ids: w.executing.iter().map(|e| e.run.record.id).collect(),
+                task_ids: w.executing.iter().map(|e| e.run.id).collect(),
                 priority: w.executing.as_ref().map(|e| e.run.priority),
             })
             .collect();
@@ -505,9 +505,9 @@ impl Core {
                     return None;
                 };
                 Some(TaskInfo {
-                    task_id: run.record.id,
-                    name: run.record.display_name().to_owned(),
-                    function: run.record.function,
+                    task_id: run.id,
+                    name: run.display_name().to_owned(),
+                    function: run.function,
                     state,
                     priority: run.priority,
                     duration: run.running_for(now),

@@ -99,10 +99,9 @@ mod loom_tests {
     use super::*;
     use crate::run::TypedRun;
     use crate::sync::atomic::fence;
-    use crate::task::TaskRecord;
 
     fn run() -> Arc<Run> {
-        let record = Arc::new(TaskRecord::new("loom::intake", false));
+        let record = crate::task::Owner::anonymous("loom::intake");
         let call: crate::task::Call<()> = Box::new(|| crate::function::Invocation::Ready(Ok(())));
         TypedRun::new(record, Priority::Medium, call, std::sync::Weak::new(), None)
     }

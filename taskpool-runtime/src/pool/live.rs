@@ -65,7 +65,7 @@ impl LiveRuns {
     }
 
     pub(crate) fn insert(&self, run: &Arc<Run>) {
-        let id = run.record.id;
+        let id = run.id;
         self.count.fetch_add(1, Ordering::SeqCst);
         let mut shard = lock(self.shard(id));
         match shard.remove(&id) {
@@ -82,7 +82,7 @@ impl LiveRuns {
         if self.count.load(Ordering::SeqCst) == 0 {
             return;
         }
-        let id = run.record.id;
+        let id = run.id;
         let mut shard = lock(self.shard(id));
         let removed = match shard.get_mut(&id) {
             Some(Runs::One(only)) if Arc::ptr_eq(only, run) => {
@@ -109,7 +109,7 @@ impl LiveRuns {
     /// Tracks `run` unless it is tracked already.
     pub(crate) fn insert_once(&self, run: &Arc<Run>) {
         if !self
-            .runs_of(run.record.id)
+            .runs_of(run.id)
             .iter()
             .any(|r| Arc::ptr_eq(r, run))
         {

@@ -22,7 +22,8 @@ use crate::run::{Cancel, HookList, Run, RunHooks, TypedRun};
 use crate::scheduler::sleepers::Sleepers;
 use crate::sync::atomic::{AtomicBool, Ordering, fence};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
-use crate::task::{Executable, Task, TaskId, TaskRecord};
+use crate::panic::drop_quietly;
+use crate::task::{Executable, Owner, Submission, Task, TaskId, TaskRecord};
 
 pub(crate) use self::builder::Config;
 pub use self::builder::{MAX_TIMELINE_ENTRIES, TaskPoolBuilder, default_max_threads};
@@ -63,6 +64,23 @@ pub(crate) struct PoolShared {
 }
 
 /// `first` then the runs of `more` not in it, each run once.
+/// A run's hooks: its task's own (dependencies, listeners), then `extra` (its composer's).
+fn with_task_hooks(
+    record: &TaskRecord,
+    extra: Option<Arc<dyn RunHooks>>,
+) -> Option<Arc<dyn RunHooks>> {
+    let own = lock(&record.hooks);
+    match (own.is_empty(), extra) {
+        (true, extra) => extra,
+        (false, None) if own.len() == 1 => Some(Arc::clone(&own[0])),
+        (false, extra) => {
+            let mut all = own.clone();
+            all.extend(extra);
+            Some(Arc::new(HookList(all)) as Arc<dyn RunHooks>)
+        }
+    }
+}
+
 pub(crate) fn unique(mut first: Vec<Arc<Run>>, more: Vec<Arc<Run>>) -> Vec<Arc<Run>> {
     let key = |run: &Arc<Run>| Arc::as_ptr(run).cast::<()>() as usize;
     let mut seen = std::collections::HashSet::new();
@@ -151,42 +169,27 @@ impl PoolShared {
         hooks: Option<Arc<dyn RunHooks>>,
     ) -> Prepared<T> {
         crate::observe::submitted(self);
-        let submission = task.into_submission();
-        submission
-            .record
-            .executed
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        let priority = priority.unwrap_or(submission.record.priority);
-        let refused = |error| Prepared {
-            handle: self.refused(
-                Arc::clone(&submission.record),
-                priority,
-                error,
-                hooks.clone(),
-            ),
-            run: None,
-        };
-        let call = match submission.call {
-            Ok(call) => call,
-            Err(error) => return refused(error),
-        };
-        if self.is_shutting_down() {
-            return refused(Error::PoolShutDown);
+        let Submission { owner, call } = task.into_submission();
+        if let Some(record) = &owner.record {
+            record
+                .executed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        let hooks = {
-            let own = lock(&submission.record.hooks);
-            match (own.is_empty(), hooks) {
-                (true, hooks) => hooks,
-                (false, None) if own.len() == 1 => Some(Arc::clone(&own[0])),
-                (false, extra) => {
-                    let mut all = own.clone();
-                    all.extend(extra);
-                    Some(Arc::new(HookList(all)) as Arc<dyn RunHooks>)
-                }
+        let priority = priority.unwrap_or(owner.priority);
+        let call = match call {
+            Ok(call) if !self.is_shutting_down() => call,
+            Ok(call) => {
+                drop_quietly(call);
+                return self.refused(owner, priority, Error::PoolShutDown, hooks);
             }
+            Err(error) => return self.refused(owner, priority, error, hooks),
+        };
+        let hooks = match &owner.record {
+            Some(record) => with_task_hooks(record, hooks),
+            None => hooks,
         };
         let typed = TypedRun::new(
-            Arc::clone(&submission.record),
+            owner,
             priority,
             call,
             Arc::downgrade(self),
@@ -272,21 +275,19 @@ impl PoolShared {
         }
     }
 
-    /// A handle already resolved with `error`: the task was refused and nothing runs.
+    /// A refused task: its handle is already resolved with `error`, and nothing runs.
     fn refused<T: Send + 'static>(
         self: &Arc<Self>,
-        record: Arc<TaskRecord>,
+        owner: Owner,
         priority: Priority,
         error: Error,
         hooks: Option<Arc<dyn RunHooks>>,
-    ) -> TaskHandle<T> {
-        TaskHandle::new(TypedRun::refused(
-            record,
-            priority,
-            error,
-            Arc::downgrade(self),
-            hooks,
-        ))
+    ) -> Prepared<T> {
+        let run = TypedRun::refused(owner, priority, error, Arc::downgrade(self), hooks);
+        Prepared {
+            handle: TaskHandle::new(run),
+            run: None,
+        }
     }
 
     /// Resolves a run that has not started with `error`; it never runs. False if it started.
@@ -311,9 +312,9 @@ impl PoolShared {
                         canceled.pop_front();
                     }
                     canceled.push_back(crate::info::TaskInfo {
-                        task_id: run.record.id,
-                        name: run.record.display_name().to_owned(),
-                        function: run.record.function,
+                        task_id: run.id,
+                        name: run.display_name().to_owned(),
+                        function: run.function,
                         state: crate::info::TaskState::Canceled,
                         priority: run.priority,
                         duration: Duration::ZERO,
@@ -325,7 +326,7 @@ impl PoolShared {
                 self.abandon_suspended(run);
                 Ok(())
             }
-            Cancel::TooLate => Err(Error::TaskNotFound(run.record.id)),
+            Cancel::TooLate => Err(Error::TaskNotFound(run.id)),
         }
     }
 
@@ -540,9 +541,10 @@ impl TaskPool {
             Ok(task) => self.execute(task),
             Err(error) => {
                 crate::observe::submitted(&self.shared);
-                let record = Arc::new(TaskRecord::refused());
+                let owner = Owner::anonymous("<refused descriptor>");
                 self.shared
-                    .refused(record, descriptor.priority, error, None)
+                    .refused(owner, descriptor.priority, error, None)
+                    .handle
             }
         }
     }

@@ -15,10 +15,9 @@ use crate::error::Error;
 use crate::function::BoxFuture;
 use crate::panic::{self, drop_quietly};
 use crate::pool::{Ask, NewWorker, Next, PoolShared, WorkerId};
-use crate::run::{Run, Step};
+use crate::run::{Run, RunHeader, Step};
 use crate::sync::Arc;
 use crate::sync::atomic::Ordering;
-use crate::task::TaskRecord;
 
 /// How many times a thread that ran out of work looks again, yielding in between, before it
 /// parks.
@@ -135,7 +134,7 @@ fn start(pool: &Arc<PoolShared>, run: Arc<Run>, picked_at: Instant) -> Option<Ar
             poll(pool, run, future)
         }
         Err(payload) => {
-            run.fail(panicked(&run.record, payload));
+            run.fail(panicked(&run, payload));
             Some(run)
         }
     }
@@ -168,7 +167,7 @@ fn poll(pool: &Arc<PoolShared>, run: Arc<Run>, mut future: BoxFuture<()>) -> Opt
     crate::observe::slice_end(pool, &run, slice, crate::observe::SliceKind::Poll);
     let cpu = run.end_slice();
     let limit = pool.config.time_limit;
-    let over_budget = !run.record.long && cpu >= limit;
+    let over_budget = !run.long && cpu >= limit;
     match polled {
         Ok(Poll::Pending) if !over_budget => {
             suspend(pool, run, future);
@@ -179,10 +178,10 @@ fn poll(pool: &Arc<PoolShared>, run: Arc<Run>, mut future: BoxFuture<()>) -> Opt
             match outcome {
                 Ok(Poll::Ready(())) => {}
                 Ok(Poll::Pending) => run.fail(Error::TimedOut {
-                    task: run.record.id,
+                    task: run.id,
                     limit,
                 }),
-                Err(payload) => run.fail(panicked(&run.record, payload)),
+                Err(payload) => run.fail(panicked(&run, payload)),
             }
             Some(run)
         }
@@ -215,9 +214,9 @@ pub(crate) fn end_future(pool: &PoolShared, run: &Arc<Run>, future: BoxFuture<()
     pool.live.remove(run);
 }
 
-fn panicked(record: &TaskRecord, payload: panic::Payload) -> Error {
+fn panicked(run: &RunHeader, payload: panic::Payload) -> Error {
     Error::Panicked {
-        task: record.id,
+        task: run.id,
         message: panic::message(payload),
     }
 }
@@ -309,7 +308,7 @@ pub(crate) fn run_inline(run: &Arc<Run>) -> bool {
         return false;
     };
     let same_pool = run.pool.upgrade().is_some_and(|p| Arc::ptr_eq(&p, &pool));
-    let eligible = same_pool && run.priority != crate::Priority::Idle && !run.record.long;
+    let eligible = same_pool && run.priority != crate::Priority::Idle && !run.long;
     if !eligible || !run.try_start() {
         return false;
     }

@@ -26,7 +26,7 @@ use crate::pool::PoolShared;
 use crate::priority::Priority;
 use crate::sync::atomic::{AtomicU8, Ordering};
 use crate::sync::{Arc, Mutex, lock};
-use crate::task::{Call, TaskDurations, TaskRecord};
+use crate::task::{Call, Owner, TaskDurations, TaskId, TaskRecord};
 
 const WAITING: u8 = 0;
 const RUNNING: u8 = 1;
@@ -177,7 +177,15 @@ impl std::ops::Deref for Run {
 
 /// What every run has, whatever its value type.
 pub(crate) struct RunHeader {
-    pub(crate) record: Arc<TaskRecord>,
+    /// The task's id (what `cancel(id)` and `info()` name).
+    pub(crate) id: TaskId,
+    /// The task's function, by its stable name.
+    pub(crate) function: &'static str,
+    /// Whether the task is a `LongTask` (no time limit, holds its thread).
+    pub(crate) long: bool,
+    /// The task's shared record: the task's own when it has one, else made on first use (a
+    /// handle's data stream), so that a one-shot run is a single allocation.
+    record: std::sync::OnceLock<Arc<TaskRecord>>,
     pub(crate) priority: Priority,
     state: AtomicU8,
     /// Who may poll or drop the future of an `async fn` run.
@@ -217,14 +225,14 @@ pub(crate) struct TypedRun<T> {
 impl<T: Send + 'static> TypedRun<T> {
     /// A run of pool `pool` that will make `call`.
     pub(crate) fn new(
-        record: Arc<TaskRecord>,
+        owner: Owner,
         priority: Priority,
         call: Call<T>,
         pool: Weak<PoolShared>,
         hooks: Option<Arc<dyn RunHooks>>,
     ) -> Arc<Self> {
         Arc::new(TypedRun {
-            header: RunHeader::new(record, priority, WAITING, pool, hooks),
+            header: RunHeader::new(owner, priority, WAITING, pool, hooks),
             body: Mutex::new(Body::Call(call)),
             completion: Completion::new(),
         })
@@ -232,14 +240,14 @@ impl<T: Send + 'static> TypedRun<T> {
 
     /// A run refused before it was queued: its handle is already resolved with `error`.
     pub(crate) fn refused(
-        record: Arc<TaskRecord>,
+        owner: Owner,
         priority: Priority,
         error: Error,
         pool: Weak<PoolShared>,
         hooks: Option<Arc<dyn RunHooks>>,
     ) -> Arc<Self> {
         let run = Arc::new(TypedRun {
-            header: RunHeader::new(record, priority, FINISHED, pool, hooks),
+            header: RunHeader::new(owner, priority, FINISHED, pool, hooks),
             body: Mutex::new(Body::Empty),
             completion: Completion::new(),
         });
@@ -250,10 +258,9 @@ impl<T: Send + 'static> TypedRun<T> {
     /// Resolves the handle, after the settle hook (if any) has seen the outcome.
     fn resolve(&self, outcome: Result<T>) -> bool {
         // Before the handle can see the outcome (`Task::is_done`).
-        self.header
-            .record
-            .done
-            .store(true, std::sync::atomic::Ordering::Release);
+        if let Some(record) = self.header.record() {
+            record.done.store(true, std::sync::atomic::Ordering::Release);
+        }
         // Counted by the resolver that wins, before the handle can see the outcome.
         let pool = self.header.pool.upgrade();
         let count = crate::observe::outcome_of(Settled::of(&outcome));
@@ -272,7 +279,9 @@ impl<T: Send + 'static> TypedRun<T> {
         if resolved {
             // After the outcome is stored: a stream bound to this run registered meanwhile
             // sees the run resolved and ends by itself (see `data::register_stream`).
-            crate::data::run_settled(&self.header.record, &self.header);
+            if let Some(record) = self.header.record() {
+                crate::data::run_settled(record, &self.header);
+            }
         }
         resolved
     }
@@ -398,14 +407,21 @@ impl Run {
 
 impl RunHeader {
     fn new(
-        record: Arc<TaskRecord>,
+        owner: Owner,
         priority: Priority,
         state: u8,
         pool: Weak<PoolShared>,
         hooks: Option<Arc<dyn RunHooks>>,
     ) -> RunHeader {
+        let record = std::sync::OnceLock::new();
+        if let Some(shared) = owner.record {
+            let _ = record.set(shared);
+        }
         RunHeader {
-            observe: crate::observe::RunObs::new(&record, priority),
+            observe: crate::observe::RunObs::new(&owner.id, owner.function, record.get(), priority),
+            id: owner.id,
+            function: owner.function,
+            long: owner.long,
             record,
             priority,
             state: AtomicU8::new(state),
@@ -413,6 +429,26 @@ impl RunHeader {
             pool,
             hooks,
             timing: Mutex::new(Timing::default()),
+        }
+    }
+
+    /// The task's shared record, if it has one yet.
+    pub(crate) fn record(&self) -> Option<&Arc<TaskRecord>> {
+        self.record.get()
+    }
+
+    /// The task's shared record, made now if the task had none (it then belongs to this run
+    /// alone, which counts as its one owner until it settles).
+    pub(crate) fn shared_record(&self) -> &Arc<TaskRecord> {
+        self.record
+            .get_or_init(|| Arc::new(TaskRecord::of(self.id, self.function, self.long)))
+    }
+
+    /// The task's name, or else its function's bare name.
+    pub(crate) fn display_name(&self) -> &str {
+        match self.record() {
+            Some(record) => record.display_name(),
+            None => crate::task::bare_name(self.function),
         }
     }
 
@@ -503,11 +539,14 @@ impl RunHeader {
         let total = timing
             .started
             .map_or(cpu, |started| (now - started).max(cpu));
-        *lock(&self.record.durations) = Some(TaskDurations {
-            total,
-            cpu,
-            io: total - cpu,
-        });
+        // Only a task's own record can be read back (`Task::durations`).
+        if let Some(record) = self.record() {
+            *lock(&record.durations) = Some(TaskDurations {
+                total,
+                cpu,
+                io: total - cpu,
+            });
+        }
     }
 
     /// `RUNNING → FINISHED`; true if a cancel was requested while it ran.
@@ -535,7 +574,7 @@ impl RunHeader {
             }
         }
         Error::Canceled {
-            task: self.record.id,
+            task: self.id,
             started,
             late,
         }
@@ -545,7 +584,7 @@ impl RunHeader {
 impl fmt::Debug for RunHeader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Run")
-            .field("task", &self.record.id)
+            .field("task", &self.id)
             .field("priority", &self.priority)
             .field("state", &self.state.load(Ordering::Relaxed))
             .finish()
@@ -557,9 +596,14 @@ mod loom_tests {
     use super::*;
 
     fn run_returning(value: u32) -> Arc<TypedRun<u32>> {
-        let record = Arc::new(TaskRecord::new("loom::value", false));
         let call: Call<u32> = Box::new(move || Invocation::Ready(Ok(value)));
-        TypedRun::new(record, Priority::Medium, call, Weak::new(), None)
+        TypedRun::new(
+            Owner::anonymous("loom::value"),
+            Priority::Medium,
+            call,
+            Weak::new(),
+            None,
+        )
     }
 
     /// Whatever the interleaving, a cancel racing a start has exactly one winner.
