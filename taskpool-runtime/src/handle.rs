@@ -9,35 +9,37 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::panic::drop_quietly;
 use crate::run::{Run, RunOps, TypedRun};
-use crate::sync::{Arc, Condvar, Mutex, lock};
+use crate::sync::{Arc, Mutex, lock};
 use crate::task::TaskId;
 
 /// Where a run's outcome lands. It is resolved at most once; later attempts are ignored, which
 /// is how a timeout or a cancel "wins" over a result that arrives afterwards.
+///
+/// Small on purpose (it is part of every queued run): one lock around the slot, and a flag a
+/// waiter spins on. A blocked waiter parks its thread and leaves a waker that unparks it, so
+/// no condition variable is needed; an error is boxed, so a pending slot is three words.
 pub(crate) struct Completion<T> {
     slot: Mutex<Slot<T>>,
-    resolved: Condvar,
-    /// Threads blocked in `wait`; the condition variable is notified only if there are any.
-    blocked: crate::sync::atomic::AtomicUsize,
-    /// Set (after the slot) once an outcome is stored: what a waiter spins on before it blocks.
+    /// Set (after the slot) once an outcome is stored: what a waiter spins on before it parks.
     ready: crate::sync::atomic::AtomicBool,
 }
 
 /// How many times a blocking wait checks for the outcome, with a spin hint in between, before
-/// it yields; then how many times it yields before it blocks. A short task's outcome usually
-/// lands within a few microseconds, and blocking then waking costs a system call on each side
+/// it yields; then how many times it yields before it parks. A short task's outcome usually
+/// lands within a few microseconds, and parking then waking costs a system call on each side
 /// and a context switch. Bounded (a few microseconds), so a long wait burns nothing.
 const WAIT_SPINS: u32 = 64;
 const WAIT_YIELDS: u32 = 8;
 
 enum Slot<T> {
     /// Not resolved. `claimed`: a resolver won the right to resolve and is running the run's
-    /// settle hook (see [`Completion::resolve_with`]); waiters keep waiting.
+    /// settle hook (see [`Completion::resolve_with`]); waiters keep waiting. `waker`: whoever
+    /// waits (an `.await`, or a parked thread).
     Pending {
         waker: Option<Waker>,
         claimed: bool,
     },
-    Ready(Result<T>),
+    Ready(std::result::Result<T, Box<Error>>),
     Taken,
 }
 
@@ -48,8 +50,6 @@ impl<T> Completion<T> {
                 waker: None,
                 claimed: false,
             }),
-            resolved: Condvar::new(),
-            blocked: crate::sync::atomic::AtomicUsize::new(0),
             ready: crate::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -63,22 +63,19 @@ impl<T> Completion<T> {
     /// block: the slot is locked) only if this call stores the outcome, before any waiter can
     /// see it.
     pub(crate) fn resolve_and(&self, outcome: Result<T>, won: impl FnOnce()) -> bool {
+        let outcome = outcome.map_err(Box::new);
         // One lock: the common path has no hook to run between claiming and storing.
         let waker = {
             let mut slot = lock(&self.slot);
-            match &mut *slot {
-                Slot::Pending { waker, claimed } if !*claimed => {
+            match &*slot {
+                Slot::Pending { claimed: false, .. } => {
                     won();
-                    let waker = waker.take();
-                    *slot = Slot::Ready(outcome);
-                    self.ready
-                        .store(true, crate::sync::atomic::Ordering::Release);
-                    waker
+                    self.store(&mut slot, outcome)
                 }
                 _ => return false,
             }
         };
-        self.notify(waker);
+        wake(waker);
         true
     }
 
@@ -94,62 +91,65 @@ impl<T> Completion<T> {
             }
         }
         before(&outcome);
-        let waker = {
-            let mut slot = lock(&self.slot);
-            let Slot::Pending { waker, .. } = &mut *slot else {
-                unreachable!("only the claimant resolves a claimed completion");
-            };
-            let waker = waker.take();
-            *slot = Slot::Ready(outcome);
-            self.ready
-                .store(true, crate::sync::atomic::Ordering::Release);
-            waker
-        };
-        self.notify(waker);
+        let outcome = outcome.map_err(Box::new);
+        let waker = self.store(&mut lock(&self.slot), outcome);
+        wake(waker);
         true
+    }
+
+    /// Stores the outcome in a pending slot; returns the waker to wake once the lock is gone.
+    fn store(
+        &self,
+        slot: &mut Slot<T>,
+        outcome: std::result::Result<T, Box<Error>>,
+    ) -> Option<Waker> {
+        let Slot::Pending { waker, .. } = slot else {
+            unreachable!("only a pending slot is resolved");
+        };
+        let waker = waker.take();
+        *slot = Slot::Ready(outcome);
+        self.ready
+            .store(true, crate::sync::atomic::Ordering::Release);
+        waker
     }
 
     /// Spins, then yields, for a short while until an outcome is stored; true if one is.
     fn spin_until_ready(&self) -> bool {
-        let ready = || self.ready.load(crate::sync::atomic::Ordering::Acquire);
         for _ in 0..WAIT_SPINS {
-            if ready() {
+            if self.is_resolved() {
                 return true;
             }
             crate::sync::spin_loop();
         }
         for _ in 0..WAIT_YIELDS {
-            if ready() {
+            if self.is_resolved() {
                 return true;
             }
             crate::sync::yield_now();
         }
-        ready()
+        self.is_resolved()
     }
 
-    /// Wakes whoever waits for the outcome just stored.
-    fn notify(&self, waker: Option<Waker>) {
-        // `blocked` only changes under the slot lock, which a waiter holds until it sleeps.
-        if self.blocked.load(crate::sync::atomic::Ordering::Acquire) > 0 {
-            self.resolved.notify_all();
-        }
-        if let Some(waker) = waker {
-            waker.wake();
+    /// Takes the outcome if there is one; otherwise leaves `waker` to be woken by it.
+    fn take_or_register(&self, waker: impl FnOnce() -> Waker) -> Option<Result<T>> {
+        let mut slot = lock(&self.slot);
+        match std::mem::replace(&mut *slot, Slot::Taken) {
+            Slot::Ready(outcome) => Some(outcome.map_err(|error| *error)),
+            Slot::Pending { claimed, .. } => {
+                *slot = Slot::Pending {
+                    waker: Some(waker()),
+                    claimed,
+                };
+                None
+            }
+            Slot::Taken => panic!("a TaskHandle was used after it returned its outcome"),
         }
     }
 
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        let mut slot = lock(&self.slot);
-        match std::mem::replace(&mut *slot, Slot::Taken) {
-            Slot::Ready(outcome) => Poll::Ready(outcome),
-            Slot::Pending { claimed, .. } => {
-                *slot = Slot::Pending {
-                    waker: Some(cx.waker().clone()),
-                    claimed,
-                };
-                Poll::Pending
-            }
-            Slot::Taken => panic!("a TaskHandle was polled after it returned its outcome"),
+        match self.take_or_register(|| cx.waker().clone()) {
+            Some(outcome) => Poll::Ready(outcome),
+            None => Poll::Pending,
         }
     }
 
@@ -158,30 +158,17 @@ impl<T> Completion<T> {
         if deadline.is_none_or(|deadline| deadline > Instant::now()) {
             self.spin_until_ready();
         }
-        let mut slot = lock(&self.slot);
         loop {
-            match std::mem::replace(&mut *slot, Slot::Taken) {
-                Slot::Ready(outcome) => return Some(outcome),
-                Slot::Taken => panic!("a TaskHandle was waited on after it returned its outcome"),
-                pending @ Slot::Pending { .. } => *slot = pending,
+            if let Some(outcome) = self.take_or_register(thread_waker) {
+                return Some(outcome);
             }
-            let left = match deadline {
-                None => None,
-                Some(deadline) => Some(deadline.checked_duration_since(Instant::now())?),
-            };
-            self.blocked
-                .fetch_add(1, crate::sync::atomic::Ordering::AcqRel);
-            slot = match left {
-                None => self.resolved.wait(slot).unwrap_or_else(|e| e.into_inner()),
-                Some(left) => {
-                    self.resolved
-                        .wait_timeout(slot, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
+            // Woken by the resolver, or spuriously (a stale unpark): either way, look again.
+            match deadline {
+                None => std::thread::park(),
+                Some(deadline) => {
+                    std::thread::park_timeout(deadline.checked_duration_since(Instant::now())?)
                 }
-            };
-            self.blocked
-                .fetch_sub(1, crate::sync::atomic::Ordering::AcqRel);
+            }
         }
     }
 
@@ -192,8 +179,45 @@ impl<T> Completion<T> {
     }
 
     pub(crate) fn is_resolved(&self) -> bool {
-        !matches!(*lock(&self.slot), Slot::Pending { .. })
+        self.ready.load(crate::sync::atomic::Ordering::Acquire)
     }
+}
+
+/// Wakes whoever waits for an outcome just stored.
+fn wake(waker: Option<Waker>) {
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
+/// Unparks the thread it was made on: the waker a blocking wait leaves in the slot.
+struct Unparker(std::thread::Thread);
+
+impl std::task::Wake for Unparker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+thread_local! {
+    /// This thread's [`Unparker`], made once: a blocking wait clones it instead of allocating.
+    static THREAD_WAKER: Waker = unparker();
+}
+
+fn unparker() -> Waker {
+    Waker::from(std::sync::Arc::new(Unparker(std::thread::current())))
+}
+
+/// A waker that unparks the calling thread.
+fn thread_waker() -> Waker {
+    // Thread-local storage is gone while a thread exits: a waiter in a destructor makes one.
+    THREAD_WAKER
+        .try_with(Waker::clone)
+        .unwrap_or_else(|_| unparker())
 }
 
 impl<T> Drop for Completion<T> {

@@ -34,7 +34,7 @@ fn epoch() -> Instant {
 }
 
 /// Nanoseconds since [`epoch`], saturating.
-fn stamp(at: Instant) -> u64 {
+pub(crate) fn stamp(at: Instant) -> u64 {
     u64::try_from(at.saturating_duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX)
 }
 

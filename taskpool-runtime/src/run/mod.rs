@@ -9,6 +9,7 @@
 //! drop its future while it is suspended, so that any pool thread can resume it.
 
 mod suspension;
+mod timing;
 
 pub(crate) use suspension::{AfterPending, Suspension};
 
@@ -194,18 +195,9 @@ pub(crate) struct RunHeader {
     pub(crate) pool: Weak<PoolShared>,
     /// Code outside the scheduler that follows this run (see [`RunHooks`]).
     pub(crate) hooks: Option<Arc<dyn RunHooks>>,
-    timing: Mutex<Timing>,
+    timing: timing::Timing,
     /// Its span, enqueue stamp and run number (see `observe/`).
     pub(crate) observe: crate::observe::RunObs,
-}
-
-/// When the run started and how much time it spent executing, slice by slice (a slice is the
-/// first call, or one poll of an `async fn`).
-#[derive(Default)]
-struct Timing {
-    started: Option<Instant>,
-    cpu: Duration,
-    slice_started: Option<Instant>,
 }
 
 /// What a run still has to execute: its call, then (for an `async fn`) its suspended future.
@@ -428,7 +420,7 @@ impl RunHeader {
             suspension: Suspension::default(),
             pool,
             hooks,
-            timing: Mutex::new(Timing::default()),
+            timing: timing::Timing::default(),
         }
     }
 
@@ -501,46 +493,29 @@ impl RunHeader {
 
     /// Marks the start of an execution slice at `now`; returns the execution time used before.
     pub(crate) fn begin_slice(&self, now: Instant) -> Duration {
-        let mut timing = lock(&self.timing);
-        timing.started.get_or_insert(now);
-        timing.slice_started = Some(now);
-        timing.cpu
+        self.timing.begin_slice(now)
     }
 
     /// Closes the current execution slice; returns the execution time used so far.
     pub(crate) fn end_slice(&self) -> Duration {
-        let mut timing = lock(&self.timing);
-        if let Some(slice_started) = timing.slice_started.take() {
-            timing.cpu += slice_started.elapsed();
-        }
-        timing.cpu
+        self.timing.end_slice()
     }
 
     /// How long ago the run started (ArkTS `TaskInfo.duration`); zero if it has not.
     pub(crate) fn running_for(&self, now: Instant) -> Duration {
-        lock(&self.timing)
-            .started
-            .map_or(Duration::ZERO, |started| {
-                now.saturating_duration_since(started)
-            })
+        self.timing.running_for(now)
     }
 
     /// The execution time used so far, not counting an open slice.
     pub(crate) fn cpu_used(&self) -> Duration {
-        lock(&self.timing).cpu
+        self.timing.cpu_used()
     }
 
     /// Stores the run's durations in its task, before the handle can observe the outcome.
     fn record_durations(&self) {
-        let timing = lock(&self.timing);
-        let now = Instant::now();
-        let open_slice = timing.slice_started.map_or(Duration::ZERO, |s| now - s);
-        let cpu = timing.cpu + open_slice;
-        let total = timing
-            .started
-            .map_or(cpu, |started| (now - started).max(cpu));
         // Only a task's own record can be read back (`Task::durations`).
         if let Some(record) = self.record() {
+            let (total, cpu) = self.timing.totals();
             *lock(&record.durations) = Some(TaskDurations {
                 total,
                 cpu,
