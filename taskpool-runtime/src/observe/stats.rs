@@ -63,7 +63,8 @@ pub(crate) enum Outcome {
 /// The live counters of one pool.
 #[derive(Default)]
 pub(crate) struct CounterCells {
-    submitted: AtomicU64,
+    /// On its own cache line: submitters bump it while pool threads bump the others.
+    submitted: crossbeam_utils::CachePadded<AtomicU64>,
     completed: AtomicU64,
     failed: AtomicU64,
     canceled: AtomicU64,

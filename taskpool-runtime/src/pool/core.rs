@@ -140,12 +140,14 @@ impl Core {
 
     /// Refreshes the thread counts submitters read without the lock.
     pub(crate) fn publish_counts(&self, intake: &Intake) {
-        intake
-            .free_workers
-            .store(self.free_workers(), Ordering::SeqCst);
-        intake
-            .active_workers
-            .store(self.active_workers(), Ordering::SeqCst);
+        // Stored only when they changed: submitters read these lines on every push.
+        let publish = |counter: &crate::sync::atomic::AtomicUsize, value: usize| {
+            if counter.load(Ordering::Relaxed) != value {
+                counter.store(value, Ordering::SeqCst);
+            }
+        };
+        publish(&intake.free_workers, self.free_workers());
+        publish(&intake.active_workers, self.active_workers());
     }
 
     fn reserve_worker(&mut self) -> NewWorker {

@@ -3,8 +3,13 @@
 //!
 //! The counters here are what submitters and wakers read instead of taking the lock: how much
 //! is waiting, how many threads are free or searching, and an epoch that changes with every push.
+//!
+//! Each counter that one side writes on every job sits on its own cache line: a submitter bumps
+//! the demand and the epoch on every push while pool threads take jobs and publish their counts,
+//! and on one shared line every such write stalls every other thread that reads a counter.
 
 use crossbeam_queue::SegQueue;
+use crossbeam_utils::CachePadded;
 
 use crate::priority::Priority;
 use crate::run::Run;
@@ -21,19 +26,19 @@ pub(crate) struct Intake {
     /// Non-IDLE jobs (fresh or resumed) pushed and not yet taken or discarded: the demand that
     /// grows the pool. Incremented *before* the push, so a thread that takes the job always
     /// decrements after the increment and the count never goes below zero.
-    pub(crate) waiting_foreground: AtomicUsize,
+    pub(crate) waiting_foreground: CachePadded<AtomicUsize>,
     /// Bumped by every push, so a thread about to park can tell whether anything arrived since
     /// it last looked (see `scheduler/README.md`).
-    pub(crate) epoch: AtomicU64,
+    pub(crate) epoch: CachePadded<AtomicU64>,
     /// Threads between two looks for work; they need no wake-up.
-    pub(crate) searching: AtomicUsize,
+    pub(crate) searching: CachePadded<AtomicUsize>,
     /// Threads that are not executing, blocked or retiring (kept up to date under the core lock).
-    pub(crate) free_workers: AtomicUsize,
+    pub(crate) free_workers: CachePadded<AtomicUsize>,
     /// Threads that count toward `max_threads` (kept up to date under the core lock).
     pub(crate) active_workers: AtomicUsize,
     /// `async` runs whose future is alive (started, not yet completed or dropped). IDLE tasks
     /// wait while any is in flight: a suspended task is work that has not finished.
-    pub(crate) async_in_flight: AtomicUsize,
+    pub(crate) async_in_flight: CachePadded<AtomicUsize>,
     /// Whether an IDLE task is in flight (at most one is).
     pub(crate) idle_in_flight: AtomicBool,
     /// Set once, under the core lock, when the pool starts shutting down.

@@ -120,7 +120,7 @@ fn start(pool: &Arc<PoolShared>, run: Arc<Run>, picked_at: Instant) -> Option<Ar
     let step = {
         let _entered = context::enter(&run);
         let _span = crate::observe::enter(&run);
-        panic::catch(|| Arc::clone(&run).start())
+        panic::catch(|| Arc::clone(&run).start(Some(pool)))
     };
     crate::observe::slice_end(pool, &run, slice, crate::observe::SliceKind::Call);
     match step {

@@ -150,8 +150,9 @@ pub(crate) enum Cancel {
 pub(crate) trait RunOps: Send + Sync {
     /// The untyped part.
     fn header(&self) -> &RunHeader;
-    /// Makes the call (the run's first execution slice). `None` if the call was already taken.
-    fn start(self: Arc<Self>) -> Option<Step>;
+    /// Makes the call (the run's first execution slice), on a thread of `pool` if given. `None`
+    /// if the call was already taken.
+    fn start(self: Arc<Self>, pool: Option<&PoolShared>) -> Option<Step>;
     /// Drops the call or future of a run that will not go on, releasing its arguments or the
     /// future's state. A panicking `Drop` is contained.
     fn drop_body(&self);
@@ -249,14 +250,25 @@ impl<T: Send + 'static> TypedRun<T> {
 
     /// Resolves the handle, after the settle hook (if any) has seen the outcome.
     fn resolve(&self, outcome: Result<T>) -> bool {
+        self.resolve_in(outcome, None)
+    }
+
+    /// [`resolve`](Self::resolve) on a thread that knows the run's pool (`None`: look it up).
+    /// A pool thread passes it: upgrading the run's weak reference on every run would make
+    /// all threads write the pool's reference count.
+    fn resolve_in(&self, outcome: Result<T>, pool: Option<&PoolShared>) -> bool {
         // Before the handle can see the outcome (`Task::is_done`).
         if let Some(record) = self.header.record() {
             record.done.store(true, std::sync::atomic::Ordering::Release);
         }
         // Counted by the resolver that wins, before the handle can see the outcome.
-        let pool = self.header.pool.upgrade();
+        let upgraded = match pool {
+            Some(_) => None,
+            None => self.header.pool.upgrade(),
+        };
+        let pool = pool.or(upgraded.as_deref());
         let count = crate::observe::outcome_of(Settled::of(&outcome));
-        let count = || crate::observe::count(pool.as_deref(), count);
+        let count = || crate::observe::count(pool, count);
         let resolved = match &self.header.hooks {
             None if !crate::observe::TRACING => self.completion.resolve_and(outcome, count),
             hooks => self.completion.resolve_with(outcome, |outcome| {
@@ -288,13 +300,13 @@ impl<T: Send + 'static> RunOps for TypedRun<T> {
         &self.header
     }
 
-    fn start(self: Arc<Self>) -> Option<Step> {
+    fn start(self: Arc<Self>, pool: Option<&PoolShared>) -> Option<Step> {
         let Body::Call(call) = self.take_body() else {
             return None;
         };
         Some(match call() {
             Invocation::Ready(outcome) => {
-                self.resolve(self.header.settle(outcome));
+                self.resolve_in(self.header.settle(outcome), pool);
                 Step::Done
             }
             Invocation::Pending(future) => Step::Suspended(Box::pin(async move {
@@ -616,7 +628,7 @@ mod loom_tests {
                 let run: Arc<Run> = run.clone();
                 loom::thread::spawn(move || run.cancel())
             };
-            assert!(matches!(Arc::clone(&run).start(), Some(Step::Done)));
+            assert!(matches!(Arc::clone(&run).start(None), Some(Step::Done)));
             let cancel = canceller.join().unwrap();
             match (cancel, run.completion.try_take()) {
                 (Cancel::TooLate, Some(Ok(7))) => {}
