@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::info::{TaskInfo, TaskPoolInfo, TaskState, ThreadInfo};
 use crate::pool::PoolShared;
-use crate::pool::intake::Intake;
+use crate::pool::intake::{Intake, Spare};
 use crate::priority::Priority;
 use crate::run::Run;
 use crate::scheduler::dispatch::Lanes;
@@ -94,6 +94,12 @@ pub(crate) struct NewWorker {
 
 pub(crate) struct Core {
     lanes: Lanes<Arc<Run>>,
+    /// Empty buffers swapped with the intake's on a drain, so the intake's lock is held only
+    /// for the swap.
+    spare: Spare,
+    /// The intake epoch read before the last drain: while it has not changed, no push has
+    /// completed since, and a pool thread's decision skips the intake's lock.
+    drained_epoch: Option<u64>,
     workers: Vec<WorkerSlot>,
     long_holders: HashMap<TaskId, WorkerId>,
     limits: Limits,
@@ -106,6 +112,8 @@ impl Core {
     pub(crate) fn new(limits: Limits) -> Core {
         Core {
             lanes: Lanes::new(),
+            spare: Spare::default(),
+            drained_epoch: None,
             workers: Vec::new(),
             long_holders: HashMap::new(),
             limits,
@@ -256,7 +264,12 @@ impl Core {
         if intake.is_shutting_down() || self.workers[index].retiring {
             return Next::Exit;
         }
-        intake.drain_into(&mut self.lanes);
+        // A push that is not counted in `epoch` yet bumps it when done: a later decision (or
+        // the parking check) sees the change and drains.
+        if self.drained_epoch != Some(epoch) {
+            intake.drain_into(&mut self.lanes, &mut self.spare);
+            self.drained_epoch = Some(epoch);
+        }
         if let Some((run, resumed)) = self.pick(intake, index, now) {
             return Next::Run {
                 run,
@@ -458,7 +471,7 @@ impl Core {
     /// Starts shutting down: returns the waiting runs to cancel and every worker to wake.
     pub(crate) fn begin_shutdown(&mut self, intake: &Intake) -> (Vec<Arc<Run>>, Vec<Arc<Parker>>) {
         intake.shutting_down.store(true, Ordering::SeqCst);
-        intake.drain_into(&mut self.lanes);
+        intake.drain_into(&mut self.lanes, &mut self.spare);
         let waiting = self.lanes.drain();
         let parkers = self.workers.iter().map(|w| Arc::clone(&w.parker)).collect();
         (waiting, parkers)
@@ -468,7 +481,7 @@ impl Core {
     /// executing on a thread — of task `id`, or all of them. `cancel(id)` and pool info scan
     /// here instead of keeping a per-task index (see `pool/live.rs` for the runs held elsewhere).
     pub(crate) fn runs(&mut self, intake: &Intake, id: Option<TaskId>) -> Vec<Arc<Run>> {
-        intake.drain_into(&mut self.lanes);
+        intake.drain_into(&mut self.lanes, &mut self.spare);
         let executing = self
             .workers
             .iter()

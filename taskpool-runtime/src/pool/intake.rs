@@ -1,6 +1,12 @@
 //! Work on its way in: submissions and woken `async` tasks, pushed without the core lock and
 //! moved into the lanes by pool threads.
 //!
+//! The pushed jobs wait in plain vectors behind a lock of their own, held for one push or one
+//! drain. A lock-free segmented queue did the same job, but it allocates a segment on the
+//! submitting thread and frees it on the pool thread that empties it: under a stream of
+//! submissions that free contended with the submitter's own allocations for the allocator's
+//! lock. A vector keeps its capacity, and a queued job costs one pointer in it.
+//!
 //! The counters here are what submitters and wakers read instead of taking the lock: how much
 //! is waiting, how many threads are free or searching, and an epoch that changes with every push.
 //!
@@ -8,21 +14,34 @@
 //! the demand and the epoch on every push while pool threads take jobs and publish their counts,
 //! and on one shared line every such write stalls every other thread that reads a counter.
 
-use crossbeam_queue::SegQueue;
 use crossbeam_utils::CachePadded;
 
 use crate::priority::Priority;
 use crate::run::Run;
 use crate::scheduler::dispatch::Lanes;
-use crate::sync::Arc;
+use crate::sync::{Arc, Mutex, lock};
 use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+/// Jobs pushed and not yet moved into the lanes.
+#[derive(Default)]
+struct Pending {
+    /// New runs, per lane.
+    fresh: [Vec<Arc<Run>>; 4],
+    /// Suspended `async` runs whose waker fired, per lane.
+    resumed: [Vec<Arc<Run>>; 4],
+}
+
+/// Empty buffers that a drain swaps with the intake's (it holds the intake's lock only for the
+/// swap, and the buffers keep their capacity from one drain to the next).
+#[derive(Default)]
+pub(crate) struct Spare(Pending);
+
+/// A drained vector keeps at most this capacity, so one burst does not pin its memory.
+const KEPT_CAPACITY: usize = 4096;
 
 #[derive(Default)]
 pub(crate) struct Intake {
-    /// New runs, per lane.
-    fresh: [SegQueue<Arc<Run>>; 4],
-    /// Suspended `async` runs whose waker fired, per lane.
-    resumed: [SegQueue<Arc<Run>>; 4],
+    pending: CachePadded<Mutex<Pending>>,
     /// Non-IDLE jobs (fresh or resumed) pushed and not yet taken or discarded: the demand that
     /// grows the pool. Incremented *before* the push, so a thread that takes the job always
     /// decrements after the increment and the count never goes below zero.
@@ -48,22 +67,30 @@ pub(crate) struct Intake {
 impl Intake {
     /// Queues a new run; returns how many non-IDLE jobs now wait.
     pub(crate) fn push(&self, run: Arc<Run>) -> usize {
-        self.push_into(&self.fresh, run)
+        self.push_into(false, run)
     }
 
     /// Queues a woken `async` run; returns how many non-IDLE jobs now wait.
     pub(crate) fn push_resumed(&self, run: Arc<Run>) -> usize {
-        self.push_into(&self.resumed, run)
+        self.push_into(true, run)
     }
 
-    fn push_into(&self, queues: &[SegQueue<Arc<Run>>; 4], run: Arc<Run>) -> usize {
+    fn push_into(&self, resumed: bool, run: Arc<Run>) -> usize {
         let priority = run.priority;
         let waiting = if priority == Priority::Idle {
             self.waiting_foreground.load(Ordering::SeqCst)
         } else {
             self.waiting_foreground.fetch_add(1, Ordering::SeqCst) + 1
         };
-        queues[priority.lane()].push(run);
+        {
+            let mut pending = lock(&self.pending);
+            let queues = if resumed {
+                &mut pending.resumed
+            } else {
+                &mut pending.fresh
+            };
+            queues[priority.lane()].push(run);
+        }
         self.epoch.fetch_add(1, Ordering::SeqCst);
         waiting
     }
@@ -73,14 +100,12 @@ impl Intake {
     }
 
     /// Moves every pushed job into `lanes`, keeping each lane's order.
-    pub(crate) fn drain_into(&self, lanes: &mut Lanes<Arc<Run>>) {
+    pub(crate) fn drain_into(&self, lanes: &mut Lanes<Arc<Run>>, spare: &mut Spare) {
+        std::mem::swap(&mut *lock(&self.pending), &mut spare.0);
+        let Pending { fresh, resumed } = &mut spare.0;
         for (lane, priority) in Priority::ALL.into_iter().enumerate() {
-            while let Some(run) = self.fresh[lane].pop() {
-                lanes.push(priority, run);
-            }
-            while let Some(run) = self.resumed[lane].pop() {
-                lanes.push_resumed(priority, run);
-            }
+            drain(&mut fresh[lane], |run| lanes.push(priority, run));
+            drain(&mut resumed[lane], |run| lanes.push_resumed(priority, run));
         }
     }
 
@@ -88,7 +113,8 @@ impl Intake {
     /// lanes.
     pub(crate) fn len(&self, priority: Priority) -> (usize, usize) {
         let lane = priority.lane();
-        (self.fresh[lane].len(), self.resumed[lane].len())
+        let pending = lock(&self.pending);
+        (pending.fresh[lane].len(), pending.resumed[lane].len())
     }
 
     /// Records that a job left the lanes (taken or discarded).
@@ -96,6 +122,15 @@ impl Intake {
         if priority != Priority::Idle {
             self.waiting_foreground.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+}
+
+/// Moves every job of `queue` into `lanes` with `push`, in order. The queue keeps its buffer
+/// for the next pushes, unless a burst left it large.
+fn drain(queue: &mut Vec<Arc<Run>>, mut push: impl FnMut(Arc<Run>)) {
+    queue.drain(..).for_each(&mut push);
+    if queue.capacity() > KEPT_CAPACITY {
+        *queue = Vec::new();
     }
 }
 
@@ -124,7 +159,7 @@ mod loom_tests {
                 })
             };
             let mut lanes = Lanes::new();
-            intake.drain_into(&mut lanes);
+            intake.drain_into(&mut lanes, &mut Spare::default());
             if let Some((_, priority, _)) = lanes.pick(|_, _| true, false) {
                 let before = intake.waiting_foreground.load(Ordering::SeqCst);
                 assert!(before > 0, "a taken run was counted first");
