@@ -61,6 +61,10 @@ pub trait ConcurrentFunction: Copy + Send + Sync + 'static {
     type Output: Transferable;
     /// The stable, process-independent name: module path and function name.
     const NAME: &'static str;
+    /// [`NAME`](ConcurrentFunction::NAME) behind a `'static` reference: a run keeps this thin
+    /// pointer (8 bytes) instead of the name itself (16).
+    #[doc(hidden)]
+    const NAME_REF: &'static &'static str = &Self::NAME;
     /// Calls the function. A synchronous function runs to completion inside this call; an
     /// `async fn` returns its future, which the worker polls.
     fn invoke(args: Self::Args) -> Invocation<Self::Output>;

@@ -46,6 +46,11 @@ impl FunctionEntry {
         self.name
     }
 
+    /// The name behind a `'static` reference (see `ConcurrentFunction::NAME_REF`).
+    pub(crate) fn name_ref(&'static self) -> &'static &'static str {
+        &self.name
+    }
+
     /// Decodes `args` and prepares a call whose result is encoded like `args`, within `limit`.
     pub(crate) fn call(&self, args: &Payload, limit: usize) -> Result<Call<Payload>, Error> {
         (self.call)(args, limit)

@@ -153,7 +153,7 @@ pub(crate) fn bare_name(function: &'static str) -> &'static str {
 /// run is then a single allocation (see `scheduler/README.md`, "Memory per task").
 pub(crate) struct Owner {
     pub(crate) id: TaskId,
-    pub(crate) function: &'static str,
+    pub(crate) function: &'static &'static str,
     pub(crate) long: bool,
     pub(crate) priority: Priority,
     pub(crate) record: Option<Arc<TaskRecord>>,
@@ -161,7 +161,7 @@ pub(crate) struct Owner {
 
 impl Owner {
     /// An owner with no record (model tests, refused descriptors).
-    pub(crate) fn anonymous(function: &'static str) -> Owner {
+    pub(crate) fn anonymous(function: &'static &'static str) -> Owner {
         Owner {
             id: TaskId::next(),
             function,
@@ -259,7 +259,7 @@ impl Body<Payload> for Encoded {
 /// ```
 pub struct Task<T> {
     id: TaskId,
-    function: &'static str,
+    function: &'static &'static str,
     priority: Priority,
     long: bool,
     /// Made when the task first needs state shared with its runs (a name, a run by reference,
@@ -277,10 +277,10 @@ impl<T: Send + 'static> Task<T> {
         F: ConcurrentFunction<Output = T>,
     {
         let _ = function;
-        Task::with_body(F::NAME, Box::new(Bound::<F> { args }))
+        Task::with_body(F::NAME_REF, Box::new(Bound::<F> { args }))
     }
 
-    fn with_body(function: &'static str, body: Box<dyn Body<T>>) -> Task<T> {
+    fn with_body(function: &'static &'static str, body: Box<dyn Body<T>>) -> Task<T> {
         Task {
             id: TaskId::next(),
             function,
@@ -344,7 +344,7 @@ impl Task<Payload> {
             limit,
             decoded: Some(decoded),
         };
-        let mut task = Task::with_body(entry.name(), Box::new(body));
+        let mut task = Task::with_body(entry.name_ref(), Box::new(body));
         task.priority = descriptor.priority;
         if let Some(name) = &descriptor.name {
             task.record_mut().name = Some(name.clone());
@@ -357,7 +357,7 @@ impl<T> Task<T> {
     /// The task's shared record, made on first use.
     pub(crate) fn record(&self) -> &Arc<TaskRecord> {
         self.record
-            .get_or_init(|| Arc::new(TaskRecord::of(self.id, self.function, self.long)))
+            .get_or_init(|| Arc::new(TaskRecord::of(self.id, *self.function, self.long)))
     }
 
     /// The task's process-unique id.
@@ -370,7 +370,7 @@ impl<T> Task<T> {
     pub fn name(&self) -> &str {
         match self.record.get() {
             Some(record) => record.display_name(),
-            None => bare_name(self.function),
+            None => bare_name(*self.function),
         }
     }
 
@@ -399,7 +399,7 @@ impl<T> Task<T> {
 
     /// The stable name of the function the task runs (module path and function name).
     pub fn function_name(&self) -> &'static str {
-        self.function
+        *self.function
     }
 
     /// The lane the task runs in unless the pool is told otherwise.
@@ -426,7 +426,7 @@ impl<T> Task<T> {
     /// ```
     pub fn descriptor(&self) -> Result<TaskDescriptor, Error> {
         Ok(TaskDescriptor {
-            function: self.function.to_owned(),
+            function: (*self.function).to_owned(),
             name: self.record.get().and_then(|record| record.name.clone()),
             priority: self.priority,
             args: self.body.encode_args(Encoding::Postcard)?,
@@ -444,7 +444,7 @@ impl<T> fmt::Debug for Task<T> {
         f.debug_struct("Task")
             .field("id", &self.id)
             .field("name", &self.name())
-            .field("function", &self.function)
+            .field("function", &*self.function)
             .finish_non_exhaustive()
     }
 }

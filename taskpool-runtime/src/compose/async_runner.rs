@@ -307,7 +307,7 @@ mod loom_tests {
     use crate::task::Call;
 
     fn run() -> Arc<Run> {
-        let record = crate::task::Owner::anonymous("loom::member");
+        let record = crate::task::Owner::anonymous(&"loom::member");
         let call: Call<u32> = Box::new(|| Invocation::Ready(Ok(0)));
         TypedRun::new(record, Priority::Medium, call, Weak::new(), None)
     }

@@ -457,7 +457,7 @@ mod loom_tests {
     use crate::task::Call;
 
     fn run() -> Arc<Run> {
-        let record = crate::task::Owner::anonymous("loom::task");
+        let record = crate::task::Owner::anonymous(&"loom::task");
         let call: Call<u32> = Box::new(|| Invocation::Ready(Ok(0)));
         TypedRun::new(record, Priority::Medium, call, std::sync::Weak::new(), None)
     }

@@ -412,7 +412,7 @@ mod loom_tests {
     use crate::task::Call;
 
     fn header() -> Arc<TypedRun<u32>> {
-        let record = crate::task::Owner::anonymous("loom::member");
+        let record = crate::task::Owner::anonymous(&"loom::member");
         let call: Call<u32> = Box::new(|| Invocation::Ready(Ok(0)));
         TypedRun::new(record, Priority::Medium, call, std::sync::Weak::new(), None)
     }

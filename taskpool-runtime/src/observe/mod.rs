@@ -24,7 +24,6 @@ pub use self::timeline::{SliceKind, Timeline, TimelineSlice};
 use crate::pool::{PoolShared, WorkerId};
 use crate::priority::Priority;
 use crate::run::{RunHeader, Settled};
-use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::task::{TaskId, TaskRecord};
 
 /// The instant every stamp counts from (process-wide, set on first use).
@@ -38,12 +37,10 @@ pub(crate) fn stamp(at: Instant) -> u64 {
     u64::try_from(at.saturating_duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// What a run carries for observation, in its header.
+/// What a run carries for observation, in its header (its queue stamp is in its timing).
 pub(crate) struct RunObs {
-    /// When it was last queued (nanoseconds since the epoch; 0 if never).
-    enqueued: AtomicU64,
-    /// Which run of its task this is (1 for the first).
-    pub(crate) run_number: u64,
+    /// Which run of its task this is (1 for the first; saturates).
+    pub(crate) run_number: u32,
     /// Its `tracing` span (zero-sized without the feature).
     pub(crate) span: spans::RunSpan,
 }
@@ -58,24 +55,18 @@ impl RunObs {
         priority: Priority,
     ) -> RunObs {
         let run_number = record.map_or(1, |record| {
-            record
+            let before = record
                 .runs
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                + 1
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            u32::try_from(before.saturating_add(1)).unwrap_or(u32::MAX)
         });
         let name = record.and_then(|record| record.name.as_deref());
         RunObs {
-            enqueued: AtomicU64::new(0),
             run_number,
-            span: spans::RunSpan::new(*id, name, function, priority, run_number),
+            span: spans::RunSpan::new(*id, name, function, priority, u64::from(run_number)),
         }
     }
 
-    /// How long the run waited since it was queued, as of `now`.
-    pub(crate) fn waited(&self, now: Instant) -> Duration {
-        let since = self.enqueued.load(Ordering::Relaxed);
-        Duration::from_nanos(stamp(now).saturating_sub(since))
-    }
 }
 
 /// What a pool keeps for observation.
@@ -113,9 +104,7 @@ pub(crate) fn submitted(pool: &PoolShared) {
 
 /// A run is being pushed into its lane.
 pub(crate) fn enqueued(run: &RunHeader) {
-    run.observe
-        .enqueued
-        .store(stamp(Instant::now()), Ordering::Relaxed);
+    run.queued(Instant::now());
     spans::enqueued(run);
 }
 

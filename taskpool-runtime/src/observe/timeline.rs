@@ -110,8 +110,8 @@ impl Recorder {
         self.push(Entry::Slice(TimelineSlice {
             thread,
             task: run.id,
-            run: run.observe.run_number,
-            function: run.function,
+            run: u64::from(run.observe.run_number),
+            function: run.function(),
             name: run.record().and_then(|record| record.name.clone()),
             priority: run.priority,
             kind,
@@ -125,8 +125,8 @@ impl Recorder {
             suspend,
             thread,
             task: run.id,
-            run: run.observe.run_number,
-            function: run.function,
+            run: u64::from(run.observe.run_number),
+            function: run.function(),
             priority: run.priority,
             at,
         }));
@@ -391,7 +391,7 @@ mod loom_tests {
     fn the_ring_stays_bounded_under_concurrent_appends() {
         loom::model(|| {
             let recorder = std::sync::Arc::new(Recorder::new(1));
-            let record = crate::task::Owner::anonymous("loom::timeline");
+            let record = crate::task::Owner::anonymous(&"loom::timeline");
             let call: Call<()> = Box::new(|| crate::function::Invocation::Ready(Ok(())));
             let run = TypedRun::new(record, Priority::Low, call, std::sync::Weak::new(), None);
             let other = {

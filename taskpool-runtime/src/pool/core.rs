@@ -333,7 +333,7 @@ impl Core {
                 continue;
             }
             if !resumed {
-                self.waits.record(priority, run.observe.waited(now));
+                self.waits.record(priority, run.start_clock(now));
             }
             if priority == Priority::Idle && !resumed {
                 intake.idle_in_flight.store(true, Ordering::SeqCst);
@@ -522,7 +522,7 @@ impl Core {
                 Some(TaskInfo {
                     task_id: run.id,
                     name: run.display_name().to_owned(),
-                    function: run.function,
+                    function: run.function(),
                     state,
                     priority: run.priority,
                     duration: run.running_for(now),

@@ -141,7 +141,7 @@ mod loom_tests {
     use crate::sync::atomic::fence;
 
     fn run() -> Arc<Run> {
-        let record = crate::task::Owner::anonymous("loom::intake");
+        let record = crate::task::Owner::anonymous(&"loom::intake");
         let call: crate::task::Call<()> = Box::new(|| crate::function::Invocation::Ready(Ok(())));
         TypedRun::new(record, Priority::Medium, call, std::sync::Weak::new(), None)
     }

@@ -314,7 +314,7 @@ impl PoolShared {
                     canceled.push_back(crate::info::TaskInfo {
                         task_id: run.id,
                         name: run.display_name().to_owned(),
-                        function: run.function,
+                        function: run.function(),
                         state: crate::info::TaskState::Canceled,
                         priority: run.priority,
                         duration: Duration::ZERO,
@@ -541,7 +541,7 @@ impl TaskPool {
             Ok(task) => self.execute(task),
             Err(error) => {
                 crate::observe::submitted(&self.shared);
-                let owner = Owner::anonymous("<refused descriptor>");
+                let owner = Owner::anonymous(&"<refused descriptor>");
                 self.shared
                     .refused(owner, descriptor.priority, error, None)
                     .handle

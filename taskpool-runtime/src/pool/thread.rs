@@ -312,10 +312,12 @@ pub(crate) fn run_inline(run: &Arc<Run>) -> bool {
     if !eligible || !run.try_start() {
         return false;
     }
+    let now = Instant::now();
+    run.start_clock(now);
     // Executing on a thread whose slot shows the waiting task: tracked until it ends.
     pool.live.insert_once(run);
     // Still in its lane: the thread that reaches it there sees it started and drops it.
-    if let Some(run) = start(&pool, Arc::clone(run), Instant::now()) {
+    if let Some(run) = start(&pool, Arc::clone(run), now) {
         pool.live.remove(&run);
     }
     true

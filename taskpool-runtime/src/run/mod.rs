@@ -181,8 +181,8 @@ impl std::ops::Deref for Run {
 pub(crate) struct RunHeader {
     /// The task's id (what `cancel(id)` and `info()` name).
     pub(crate) id: TaskId,
-    /// The task's function, by its stable name.
-    pub(crate) function: &'static str,
+    /// The task's function, by its stable name (see [`RunHeader::function`]).
+    function: &'static &'static str,
     /// Whether the task is a `LongTask` (no time limit, holds its thread).
     pub(crate) long: bool,
     /// The task's shared record: the task's own when it has one, else made on first use (a
@@ -194,8 +194,9 @@ pub(crate) struct RunHeader {
     pub(crate) suspension: Suspension,
     /// The pool the run was submitted to: where its waker queues it, and what `cancel` reaches.
     pub(crate) pool: Weak<PoolShared>,
-    /// Code outside the scheduler that follows this run (see [`RunHooks`]).
-    pub(crate) hooks: Option<Arc<dyn RunHooks>>,
+    /// Code outside the scheduler that follows this run (see [`RunHooks`]). Boxed: a thin
+    /// pointer in every run, and one small allocation only in the runs that have hooks.
+    pub(crate) hooks: Option<Box<Arc<dyn RunHooks>>>,
     timing: timing::Timing,
     /// Its span, enqueue stamp and run number (see `observe/`).
     pub(crate) observe: crate::observe::RunObs,
@@ -431,9 +432,14 @@ impl RunHeader {
             state: AtomicU8::new(state),
             suspension: Suspension::default(),
             pool,
-            hooks,
+            hooks: hooks.map(Box::new),
             timing: timing::Timing::default(),
         }
+    }
+
+    /// The stable name of the task's function.
+    pub(crate) fn function(&self) -> &'static str {
+        self.function
     }
 
     /// The task's shared record, if it has one yet.
@@ -445,14 +451,14 @@ impl RunHeader {
     /// alone, which counts as its one owner until it settles).
     pub(crate) fn shared_record(&self) -> &Arc<TaskRecord> {
         self.record
-            .get_or_init(|| Arc::new(TaskRecord::of(self.id, self.function, self.long)))
+            .get_or_init(|| Arc::new(TaskRecord::of(self.id, self.function(), self.long)))
     }
 
     /// The task's name, or else its function's bare name.
     pub(crate) fn display_name(&self) -> &str {
         match self.record() {
             Some(record) => record.display_name(),
-            None => crate::task::bare_name(self.function),
+            None => crate::task::bare_name(self.function()),
         }
     }
 
@@ -503,6 +509,17 @@ impl RunHeader {
         )
     }
 
+    /// The run was queued at `now`.
+    pub(crate) fn queued(&self, now: Instant) {
+        self.timing.queued(now);
+    }
+
+    /// The run leaves its lane to start at `now` (right after `try_start` won); returns how long
+    /// it waited there.
+    pub(crate) fn start_clock(&self, now: Instant) -> Duration {
+        self.timing.start(now)
+    }
+
     /// Marks the start of an execution slice at `now`; returns the execution time used before.
     pub(crate) fn begin_slice(&self, now: Instant) -> Duration {
         self.timing.begin_slice(now)
@@ -515,7 +532,10 @@ impl RunHeader {
 
     /// How long ago the run started (ArkTS `TaskInfo.duration`); zero if it has not.
     pub(crate) fn running_for(&self, now: Instant) -> Duration {
-        self.timing.running_for(now)
+        match self.state.load(Ordering::Acquire) {
+            RUNNING | RUNNING_CANCELED | FINISHED => self.timing.running_for(now),
+            _ => Duration::ZERO,
+        }
     }
 
     /// The execution time used so far, not counting an open slice.
@@ -585,7 +605,7 @@ mod loom_tests {
     fn run_returning(value: u32) -> Arc<TypedRun<u32>> {
         let call: Call<u32> = Box::new(move || Invocation::Ready(Ok(value)));
         TypedRun::new(
-            Owner::anonymous("loom::value"),
+            Owner::anonymous(&"loom::value"),
             Priority::Medium,
             call,
             Weak::new(),

@@ -1,5 +1,5 @@
-//! When a run started and how long it executed, slice by slice (a slice is the first call, or
-//! one poll of an `async fn`).
+//! When a run was queued, when it started and how long it executed, slice by slice (a slice is
+//! the first call, or one poll of an `async fn`).
 //!
 //! Three nanosecond stamps in atomics rather than instants under a lock: they are part of every
 //! queued run, and they are written on the run's path. Only the thread executing the run writes
@@ -15,6 +15,8 @@ use crate::sync::atomic::{AtomicU64, Ordering};
 /// The execution times of one run (see the module documentation). A stamp of 0 means "not yet".
 #[derive(Default)]
 pub(crate) struct Timing {
+    /// When the run was queued until it starts, then when it started: the queue stamp is only
+    /// read once, by the thread that starts the run.
     started: AtomicU64,
     /// Execution time of the closed slices, in nanoseconds.
     cpu: AtomicU64,
@@ -27,13 +29,25 @@ fn nonzero_stamp(at: Instant) -> u64 {
 }
 
 impl Timing {
+    /// The run was queued at `now`.
+    pub(crate) fn queued(&self, now: Instant) {
+        self.started.store(nonzero_stamp(now), Ordering::Relaxed);
+    }
+
+    /// The run starts at `now` (called once, when it leaves its lane); returns how long it
+    /// waited since it was queued (zero if it never was).
+    pub(crate) fn start(&self, now: Instant) -> Duration {
+        let now = nonzero_stamp(now);
+        match self.started.swap(now, Ordering::Relaxed) {
+            0 => Duration::ZERO,
+            queued => Duration::from_nanos(now.saturating_sub(queued)),
+        }
+    }
+
     /// Marks the start of an execution slice at `now`; returns the execution time used before.
     pub(crate) fn begin_slice(&self, now: Instant) -> Duration {
-        let now = nonzero_stamp(now);
-        if self.started.load(Ordering::Relaxed) == 0 {
-            self.started.store(now, Ordering::Relaxed);
-        }
-        self.slice_started.store(now, Ordering::Release);
+        self.slice_started
+            .store(nonzero_stamp(now), Ordering::Release);
         Duration::from_nanos(self.cpu.load(Ordering::Relaxed))
     }
 
@@ -52,7 +66,8 @@ impl Timing {
         Duration::from_nanos(cpu)
     }
 
-    /// How long ago the run started; zero if it has not.
+    /// How long ago the run started; zero if it has not. Only for a run that has started (the
+    /// stamp is the queue stamp before).
     pub(crate) fn running_for(&self, now: Instant) -> Duration {
         match self.started.load(Ordering::Relaxed) {
             0 => Duration::ZERO,
@@ -92,6 +107,7 @@ mod tests {
         assert_eq!(timing.running_for(Instant::now()), Duration::ZERO);
         assert_eq!(timing.totals(), (Duration::ZERO, Duration::ZERO));
         let start = Instant::now();
+        timing.start(start);
         assert_eq!(timing.begin_slice(start), Duration::ZERO);
         std::thread::sleep(Duration::from_millis(2));
         let first = timing.end_slice();
@@ -110,11 +126,26 @@ mod tests {
     #[test]
     fn an_open_slice_counts_in_the_totals_but_not_in_cpu_used() {
         let timing = Timing::default();
+        timing.start(Instant::now());
         timing.begin_slice(Instant::now());
         std::thread::sleep(Duration::from_millis(2));
         assert_eq!(timing.cpu_used(), Duration::ZERO);
         let (total, cpu) = timing.totals();
         assert!(cpu >= Duration::from_millis(2));
         assert!(total >= cpu);
+    }
+
+    #[test]
+    fn the_queue_stamp_gives_the_wait_and_then_the_start() {
+        let timing = Timing::default();
+        let queued = Instant::now();
+        timing.queued(queued);
+        let waited = timing.start(queued + Duration::from_millis(3));
+        assert_eq!(waited, Duration::from_millis(3));
+        // From now on the stamp is the start.
+        let later = queued + Duration::from_millis(10);
+        assert_eq!(timing.running_for(later), Duration::from_millis(7));
+        // A run that was never queued (started inline) waited for nothing.
+        assert_eq!(Timing::default().start(later), Duration::ZERO);
     }
 }
