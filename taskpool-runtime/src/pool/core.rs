@@ -97,9 +97,6 @@ pub(crate) struct Core {
     /// Empty buffers swapped with the intake's on a drain, so the intake's lock is held only
     /// for the swap.
     spare: Spare,
-    /// The intake epoch read before the last drain: while it has not changed, no push has
-    /// completed since, and a pool thread's decision skips the intake's lock.
-    drained_epoch: Option<u64>,
     workers: Vec<WorkerSlot>,
     long_holders: HashMap<TaskId, WorkerId>,
     limits: Limits,
@@ -113,7 +110,6 @@ impl Core {
         Core {
             lanes: Lanes::new(),
             spare: Spare::default(),
-            drained_epoch: None,
             workers: Vec::new(),
             long_holders: HashMap::new(),
             limits,
@@ -224,14 +220,12 @@ impl Core {
         if ask.was_searching {
             intake.searching.fetch_sub(1, Ordering::SeqCst);
         }
-        // Read before looking at the lanes: any push after this changes the epoch.
-        let epoch = intake.epoch.load(Ordering::SeqCst);
         let now = Instant::now();
         let Some(index) = self.slot_index(me) else {
             return (Next::Exit, None);
         };
         self.apply(intake, index, ask.finished, now);
-        let next = self.decide(intake, index, ask.may_sleep, epoch, now);
+        let next = self.decide(intake, index, ask.may_sleep, now);
         if matches!(next, Next::Exit) {
             self.workers.swap_remove(index);
         }
@@ -258,19 +252,23 @@ impl Core {
         intake: &Intake,
         index: usize,
         may_sleep: bool,
-        epoch: u64,
         now: Instant,
     ) -> Next {
         if intake.is_shutting_down() || self.workers[index].retiring {
             return Next::Exit;
         }
-        // A push that is not counted in `epoch` yet bumps it when done: a later decision (or
-        // the parking check) sees the change and drains.
-        if self.drained_epoch != Some(epoch) {
-            intake.drain_into(&mut self.lanes, &mut self.spare);
-            self.drained_epoch = Some(epoch);
+        if let Some((run, resumed)) = self.pick(intake, index, now, false) {
+            return Next::Run {
+                run,
+                picked_at: now,
+                resumed,
+            };
         }
-        if let Some((run, resumed)) = self.pick(intake, index, now) {
+        // Nothing to do: read the epoch, then look again after moving the whole intake. A push
+        // that completes after this read changes the epoch, which the parking check sees (see
+        // `scheduler/README.md`).
+        let epoch = intake.epoch.load(Ordering::SeqCst);
+        if let Some((run, resumed)) = self.pick(intake, index, now, true) {
             return Next::Run {
                 run,
                 picked_at: now,
@@ -307,7 +305,15 @@ impl Core {
                 .all(|w| w.executing.is_none())
     }
 
-    fn pick(&mut self, intake: &Intake, index: usize, now: Instant) -> Option<(Arc<Run>, bool)> {
+    /// Picks the next run for thread `index`. The intake is moved into the lanes first if it
+    /// could change the pick (`drain`: in any case).
+    fn pick(
+        &mut self,
+        intake: &Intake,
+        index: usize,
+        now: Instant,
+        drain: bool,
+    ) -> Option<(Arc<Run>, bool)> {
         let idle_allowed = self.idle_allowed(intake);
         let mut keep = |run: &Arc<Run>, resumed: bool| {
             // A fresh run canceled while waiting, or a woken one a cancel claimed, is dropped.
@@ -321,6 +327,11 @@ impl Core {
             }
             live
         };
+        // Pruned first: a queue whose jobs were all canceled is empty for the pick.
+        self.lanes.prune(&mut keep);
+        if drain || intake.pending_queues() & !self.lanes.occupied() != 0 {
+            intake.drain_into(&mut self.lanes, &mut self.spare);
+        }
         loop {
             let (run, priority, resumed) = self.lanes.pick(&mut keep, idle_allowed)?;
             intake.left_lanes(priority);

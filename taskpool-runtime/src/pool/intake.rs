@@ -18,9 +18,9 @@ use crossbeam_utils::CachePadded;
 
 use crate::priority::Priority;
 use crate::run::Run;
-use crate::scheduler::dispatch::Lanes;
+use crate::scheduler::dispatch::{Lanes, queue_bit};
 use crate::sync::{Arc, Mutex, lock};
-use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 /// Jobs pushed and not yet moved into the lanes.
 #[derive(Default)]
@@ -42,6 +42,9 @@ const KEPT_CAPACITY: usize = 4096;
 #[derive(Default)]
 pub(crate) struct Intake {
     pending: CachePadded<Mutex<Pending>>,
+    /// Which of the pending queues hold jobs (a mask of [`queue_bit`]s), kept under the
+    /// pending lock: what a pool thread reads to tell whether a drain could change its pick.
+    pending_queues: CachePadded<AtomicU8>,
     /// Non-IDLE jobs (fresh or resumed) pushed and not yet taken or discarded: the demand that
     /// grows the pool. Incremented *before* the push, so a thread that takes the job always
     /// decrements after the increment and the count never goes below zero.
@@ -90,6 +93,12 @@ impl Intake {
                 &mut pending.fresh
             };
             queues[priority.lane()].push(run);
+            // Written only when the queue was empty: a stream of pushes into one queue leaves
+            // the line alone.
+            let bit = queue_bit(priority, resumed);
+            if self.pending_queues.load(Ordering::Relaxed) & bit == 0 {
+                self.pending_queues.fetch_or(bit, Ordering::Release);
+            }
         }
         self.epoch.fetch_add(1, Ordering::SeqCst);
         waiting
@@ -101,12 +110,22 @@ impl Intake {
 
     /// Moves every pushed job into `lanes`, keeping each lane's order.
     pub(crate) fn drain_into(&self, lanes: &mut Lanes<Arc<Run>>, spare: &mut Spare) {
-        std::mem::swap(&mut *lock(&self.pending), &mut spare.0);
+        {
+            let mut pending = lock(&self.pending);
+            std::mem::swap(&mut *pending, &mut spare.0);
+            self.pending_queues.store(0, Ordering::Release);
+        }
         let Pending { fresh, resumed } = &mut spare.0;
         for (lane, priority) in Priority::ALL.into_iter().enumerate() {
             drain(&mut fresh[lane], |run| lanes.push(priority, run));
             drain(&mut resumed[lane], |run| lanes.push_resumed(priority, run));
         }
+    }
+
+    /// Which pending queues hold jobs, as a mask of [`queue_bit`]s. A push that is not done yet
+    /// may be missing: a thread that finds nothing to do drains anyway before it parks.
+    pub(crate) fn pending_queues(&self) -> u8 {
+        self.pending_queues.load(Ordering::Acquire)
     }
 
     /// How many new and woken jobs of lane `priority` were pushed and not yet moved into the

@@ -5,6 +5,15 @@ use std::collections::VecDeque;
 
 use crate::priority::Priority;
 
+/// The bit of one queue in a mask of queues: new jobs of lane `priority`, or its woken ones.
+///
+/// A job that arrives in a queue that already holds jobs cannot change the next pick (it is
+/// behind them); only one that makes an empty queue non-empty can. The intake keeps this mask of
+/// what it holds, so a pool thread moves the intake into the lanes only when that could matter.
+pub(crate) fn queue_bit(priority: Priority, resumed: bool) -> u8 {
+    1 << (priority.lane() + if resumed { 4 } else { 0 })
+}
+
 /// HIGH tasks a worker may start in a row before MEDIUM gets one turn (and likewise MEDIUM → LOW).
 pub(crate) const STREAK: u8 = 5;
 
@@ -61,16 +70,9 @@ impl<J> Lanes<J> {
             .collect()
     }
 
-    /// Picks the next job; the flag says whether it is a resumed one. `keep(job, resumed)` is
-    /// asked about each job at the front of a queue; a job it refuses (one canceled while it
-    /// waited) is dropped without counting toward a streak. `idle_allowed` says whether a new
-    /// IDLE task may start (HIGH and MEDIUM empty is checked here; "every thread idle, nothing
-    /// in flight" by the caller). A woken IDLE task resumes whenever HIGH and MEDIUM are empty.
-    pub(crate) fn pick(
-        &mut self,
-        mut keep: impl FnMut(&J, bool) -> bool,
-        idle_allowed: bool,
-    ) -> Option<(J, Priority, bool)> {
+    /// Drops the jobs at the front of the queues that `keep(job, resumed)` refuses (runs canceled
+    /// while they waited), without counting them toward a streak.
+    pub(crate) fn prune(&mut self, mut keep: impl FnMut(&J, bool) -> bool) {
         for (queues, resumed) in [(&mut self.fresh, false), (&mut self.resumed, true)] {
             for queue in queues.iter_mut() {
                 while queue.front().is_some_and(|job| !keep(job, resumed)) {
@@ -78,6 +80,34 @@ impl<J> Lanes<J> {
                 }
             }
         }
+    }
+
+    /// Which queues hold jobs, as a mask: bit `lane` for new jobs, bit `4 + lane` for woken ones
+    /// (the layout of [`queue_bit`]).
+    pub(crate) fn occupied(&self) -> u8 {
+        let mut mask = 0;
+        for priority in Priority::ALL {
+            if !self.fresh[priority.lane()].is_empty() {
+                mask |= queue_bit(priority, false);
+            }
+            if !self.resumed[priority.lane()].is_empty() {
+                mask |= queue_bit(priority, true);
+            }
+        }
+        mask
+    }
+
+    /// Picks the next job; the flag says whether it is a resumed one. `keep(job, resumed)` is
+    /// asked about each job at the front of a queue; a job it refuses (one canceled while it
+    /// waited) is dropped without counting toward a streak. `idle_allowed` says whether a new
+    /// IDLE task may start (HIGH and MEDIUM empty is checked here; "every thread idle, nothing
+    /// in flight" by the caller). A woken IDLE task resumes whenever HIGH and MEDIUM are empty.
+    pub(crate) fn pick(
+        &mut self,
+        keep: impl FnMut(&J, bool) -> bool,
+        idle_allowed: bool,
+    ) -> Option<(J, Priority, bool)> {
+        self.prune(keep);
         let lane = self.choose_lane(idle_allowed)?.lane();
         match self.resumed[lane].pop_front() {
             Some(job) => Some((job, Priority::ALL[lane], true)),
