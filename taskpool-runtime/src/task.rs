@@ -357,7 +357,7 @@ impl<T> Task<T> {
     /// The task's shared record, made on first use.
     pub(crate) fn record(&self) -> &Arc<TaskRecord> {
         self.record
-            .get_or_init(|| Arc::new(TaskRecord::of(self.id, *self.function, self.long)))
+            .get_or_init(|| Arc::new(TaskRecord::of(self.id, self.function, self.long)))
     }
 
     /// The task's process-unique id.
@@ -370,7 +370,7 @@ impl<T> Task<T> {
     pub fn name(&self) -> &str {
         match self.record.get() {
             Some(record) => record.display_name(),
-            None => bare_name(*self.function),
+            None => bare_name(self.function),
         }
     }
 
@@ -399,7 +399,7 @@ impl<T> Task<T> {
 
     /// The stable name of the function the task runs (module path and function name).
     pub fn function_name(&self) -> &'static str {
-        *self.function
+        self.function
     }
 
     /// The lane the task runs in unless the pool is told otherwise.
@@ -444,7 +444,7 @@ impl<T> fmt::Debug for Task<T> {
         f.debug_struct("Task")
             .field("id", &self.id)
             .field("name", &self.name())
-            .field("function", &*self.function)
+            .field("function", self.function)
             .finish_non_exhaustive()
     }
 }
@@ -585,5 +585,59 @@ impl<T> Executable<T> for LongTask<T> {
     #[allow(private_interfaces)]
     fn into_submission(self) -> Submission<T> {
         self.0.into_submission()
+    }
+}
+
+#[cfg(all(test, not(taskpool_loom)))]
+mod tests {
+    use super::*;
+
+    #[crate::concurrent]
+    fn twice(n: u32) -> u32 {
+        n * 2
+    }
+
+    /// A task executed once by value shares nothing with its run: no record is made, so the
+    /// run is the only allocation (see `scheduler/README.md`, "Memory per task").
+    #[test]
+    fn a_one_shot_task_hands_its_run_no_record() {
+        let submission = Task::new(twice, (1,)).into_submission();
+        assert!(submission.owner.record.is_none());
+        assert_eq!(*submission.owner.function, twice::NAME);
+    }
+
+    /// Whatever needs state shared with the runs makes the record: a name (info shows it),
+    /// a run by reference (`is_done`, `durations` read it back).
+    #[test]
+    fn a_named_task_or_a_run_by_reference_shares_the_record() {
+        let named = Task::new(twice, (1,)).with_name("named");
+        let id = named.id();
+        let submission = named.into_submission();
+        let record = submission.owner.record.expect("a named task has a record");
+        assert_eq!((record.id, record.display_name()), (id, "named"));
+
+        let task = Task::new(twice, (2,));
+        let by_reference = (&task).into_submission();
+        let shared = by_reference
+            .owner
+            .record
+            .expect("a run by reference shares it");
+        assert!(Arc::ptr_eq(&shared, task.record()));
+        assert_eq!(task.name(), "twice");
+    }
+
+    /// The run of a one-shot empty task is one allocation of this size or less (it was 240
+    /// bytes plus a 240-byte record before): a regression guard for the memory per queued task.
+    /// The `tracing` feature's span comes on top (and costs the run number its packing).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_one_shot_run_stays_small() {
+        let span = std::mem::size_of::<crate::observe::RunSpan>();
+        let size = std::mem::size_of::<crate::run::TypedRun<()>>() - span;
+        let budget = if span == 0 { 152 } else { 160 };
+        assert!(
+            size <= budget,
+            "a run of `()` takes {size} bytes besides its span"
+        );
     }
 }

@@ -47,6 +47,14 @@ fn info_lists_threads_with_their_tasks_and_every_live_task() {
             .iter()
             .any(|t| t.task_id == running.id() && t.duration > first)
     });
+    // Time went by, and the waiting task still reports none: its queue stamp (kept where its
+    // start stamp goes) is not a duration.
+    let later = pool.info();
+    let queued = later.tasks.iter().find(|t| t.task_id == waiting.id());
+    assert_eq!(
+        queued.map(|t| (t.state, t.duration)),
+        Some((TaskState::Waiting, std::time::Duration::ZERO))
+    );
 
     open_gate(1);
     running.wait().unwrap();

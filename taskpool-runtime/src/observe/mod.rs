@@ -17,6 +17,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub(crate) use self::spans::ENABLED as TRACING;
+#[cfg(test)]
+pub(crate) use self::spans::RunSpan;
 pub(crate) use self::stats::{CounterCells, LaneWaits, Outcome};
 pub use self::stats::{Counters, LaneInfo, WaitStats};
 pub use self::timeline::{SliceKind, Timeline, TimelineSlice};
@@ -66,7 +68,6 @@ impl RunObs {
             span: spans::RunSpan::new(*id, name, function, priority, u64::from(run_number)),
         }
     }
-
 }
 
 /// What a pool keeps for observation.

@@ -14,8 +14,8 @@
 //! in `crate::panic::catch`, so a panicking subscriber loses its event but never a pool thread.
 
 use crate::priority::Priority;
-use crate::task::TaskId;
 use crate::run::{RunHeader, Settled};
+use crate::task::TaskId;
 
 /// Whether the feature is compiled in.
 pub(crate) const ENABLED: bool = cfg!(feature = "tracing");

@@ -247,13 +247,7 @@ impl Core {
         self.grow_if_needed(intake, demand, false)
     }
 
-    fn decide(
-        &mut self,
-        intake: &Intake,
-        index: usize,
-        may_sleep: bool,
-        now: Instant,
-    ) -> Next {
+    fn decide(&mut self, intake: &Intake, index: usize, may_sleep: bool, now: Instant) -> Next {
         if intake.is_shutting_down() || self.workers[index].retiring {
             return Next::Exit;
         }
@@ -329,9 +323,7 @@ impl Core {
         };
         // Pruned first: a queue whose jobs were all canceled is empty for the pick.
         self.lanes.prune(&mut keep);
-        if drain || intake.pending_queues() & !self.lanes.occupied() != 0 {
-            intake.drain_into(&mut self.lanes, &mut self.spare);
-        }
+        intake.refresh(&mut self.lanes, &mut self.spare, drain);
         loop {
             let (run, priority, resumed) = self.lanes.pick(&mut keep, idle_allowed)?;
             intake.left_lanes(priority);
@@ -352,8 +344,7 @@ impl Core {
             if run.long && !resumed {
                 // A long task holds its thread from its start until `terminate_task`.
                 self.workers[index].long_tasks_held += 1;
-                self.long_holders
-                    .insert(run.id, self.workers[index].id);
+                self.long_holders.insert(run.id, self.workers[index].id);
             }
             self.workers[index].executing = Some(Executing {
                 run: Arc::clone(&run),

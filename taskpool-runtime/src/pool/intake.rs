@@ -19,8 +19,8 @@ use crossbeam_utils::CachePadded;
 use crate::priority::Priority;
 use crate::run::Run;
 use crate::scheduler::dispatch::{Lanes, queue_bit};
-use crate::sync::{Arc, Mutex, lock};
 use crate::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{Arc, Mutex, lock};
 
 /// Jobs pushed and not yet moved into the lanes.
 #[derive(Default)]
@@ -122,10 +122,15 @@ impl Intake {
         }
     }
 
-    /// Which pending queues hold jobs, as a mask of [`queue_bit`]s. A push that is not done yet
-    /// may be missing: a thread that finds nothing to do drains anyway before it parks.
-    pub(crate) fn pending_queues(&self) -> u8 {
-        self.pending_queues.load(Ordering::Acquire)
+    /// Moves the pending jobs into `lanes` if that could change the next pick — a pending queue
+    /// is one the lanes lack (see [`queue_bit`]) — or in any case with `all`. The mask read may
+    /// miss a push under way: a thread that finds nothing reads the epoch, then refreshes with
+    /// `all` before it parks, so a push completed before that read is always seen.
+    pub(crate) fn refresh(&self, lanes: &mut Lanes<Arc<Run>>, spare: &mut Spare, all: bool) {
+        let pending = self.pending_queues.load(Ordering::Acquire);
+        if all || pending & !lanes.occupied() != 0 {
+            self.drain_into(lanes, spare);
+        }
     }
 
     /// How many new and woken jobs of lane `priority` were pushed and not yet moved into the
@@ -160,9 +165,9 @@ mod loom_tests {
     use crate::sync::atomic::fence;
 
     fn run() -> Arc<Run> {
-        let record = crate::task::Owner::anonymous(&"loom::intake");
+        let owner = crate::task::Owner::anonymous(&"loom::intake");
         let call: crate::task::Call<()> = Box::new(|| crate::function::Invocation::Ready(Ok(())));
-        TypedRun::new(record, Priority::Medium, call, std::sync::Weak::new(), None)
+        TypedRun::new(owner, Priority::Medium, call, std::sync::Weak::new(), None)
     }
 
     /// A submitter racing a thread that drains and takes the run: the waiting count never goes
@@ -211,6 +216,45 @@ mod loom_tests {
             let thread_sees = intake.waiting_foreground.load(Ordering::SeqCst) > 0;
             let submitter_sees = submitter.join().unwrap();
             assert!(thread_sees || submitter_sees, "nobody noticed the shortage");
+        });
+    }
+
+    /// A push racing a pool thread's decision: the thread looks (moving the intake only if the
+    /// mask says it matters), finds nothing, reads the epoch, looks again moving everything. If
+    /// the push had completed by that read, the second look finds the job; whatever happens,
+    /// the job is taken exactly once.
+    #[test]
+    fn a_push_completed_before_the_epoch_read_is_found_before_parking() {
+        loom::model(|| {
+            let intake = loom::sync::Arc::new(Intake::default());
+            let pusher = {
+                let intake = intake.clone();
+                loom::thread::spawn(move || {
+                    intake.push(run());
+                })
+            };
+            let mut lanes = Lanes::new();
+            let mut spare = Spare::default();
+            let mut taken = 0;
+            intake.refresh(&mut lanes, &mut spare, false);
+            if lanes.pick(|_, _| true, false).is_some() {
+                taken += 1;
+            } else {
+                let epoch = intake.epoch.load(Ordering::SeqCst);
+                intake.refresh(&mut lanes, &mut spare, true);
+                let found = lanes.pick(|_, _| true, false).is_some();
+                assert!(
+                    found || epoch == 0,
+                    "a completed push was missed before parking"
+                );
+                taken += usize::from(found);
+            }
+            pusher.join().unwrap();
+            intake.refresh(&mut lanes, &mut spare, false);
+            while lanes.pick(|_, _| true, false).is_some() {
+                taken += 1;
+            }
+            assert_eq!(taken, 1, "the job is taken exactly once");
         });
     }
 }

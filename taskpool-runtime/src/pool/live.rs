@@ -108,11 +108,7 @@ impl LiveRuns {
 
     /// Tracks `run` unless it is tracked already.
     pub(crate) fn insert_once(&self, run: &Arc<Run>) {
-        if !self
-            .runs_of(run.id)
-            .iter()
-            .any(|r| Arc::ptr_eq(r, run))
-        {
+        if !self.runs_of(run.id).iter().any(|r| Arc::ptr_eq(r, run)) {
             self.insert(run);
         }
     }
@@ -138,5 +134,53 @@ impl LiveRuns {
             }
         }
         all
+    }
+}
+
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::priority::Priority;
+    use crate::run::TypedRun;
+    use crate::task::Owner;
+
+    fn run(name: &'static &'static str) -> Arc<Run> {
+        let call: crate::task::Call<()> = Box::new(|| crate::function::Invocation::Ready(Ok(())));
+        TypedRun::new(
+            Owner::anonymous(name),
+            Priority::Medium,
+            call,
+            std::sync::Weak::new(),
+            None,
+        )
+    }
+
+    /// One run is inserted, handed to another thread and removed there, while a third thread
+    /// tracks and forgets a run of its own: the count's fast path (a remover that reads zero
+    /// skips the lock) never leaves an entry behind, and the count ends at zero.
+    #[test]
+    fn a_handed_over_run_is_removed_and_the_count_returns_to_zero() {
+        loom::model(|| {
+            let live = loom::sync::Arc::new(LiveRuns::default());
+            let first = run(&"loom::first");
+            live.insert(&first);
+            let remover = {
+                let live = live.clone();
+                loom::thread::spawn(move || live.remove(&first))
+            };
+            let other = {
+                let live = live.clone();
+                loom::thread::spawn(move || {
+                    let second = run(&"loom::second");
+                    live.insert_once(&second);
+                    live.insert_once(&second);
+                    live.remove(&second);
+                })
+            };
+            remover.join().unwrap();
+            other.join().unwrap();
+            assert!(live.all().is_empty(), "an entry was left behind");
+            assert_eq!(live.count.load(Ordering::SeqCst), 0);
+        });
     }
 }

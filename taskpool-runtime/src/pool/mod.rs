@@ -17,12 +17,12 @@ use crate::error::{Error, Result};
 use crate::function::ConcurrentFunction;
 use crate::handle::TaskHandle;
 use crate::info::TaskPoolInfo;
+use crate::panic::drop_quietly;
 use crate::priority::Priority;
 use crate::run::{Cancel, HookList, Run, RunHooks, TypedRun};
 use crate::scheduler::sleepers::Sleepers;
 use crate::sync::atomic::{AtomicBool, Ordering, fence};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
-use crate::panic::drop_quietly;
 use crate::task::{Executable, Owner, Submission, Task, TaskId, TaskRecord};
 
 pub(crate) use self::builder::Config;
@@ -188,13 +188,7 @@ impl PoolShared {
             Some(record) => with_task_hooks(record, hooks),
             None => hooks,
         };
-        let typed = TypedRun::new(
-            owner,
-            priority,
-            call,
-            Arc::downgrade(self),
-            hooks,
-        );
+        let typed = TypedRun::new(owner, priority, call, Arc::downgrade(self), hooks);
         let handle = TaskHandle::new(Arc::clone(&typed));
         let run: Arc<Run> = typed;
         if run.hooks.is_some() {

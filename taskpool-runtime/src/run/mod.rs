@@ -260,7 +260,9 @@ impl<T: Send + 'static> TypedRun<T> {
     fn resolve_in(&self, outcome: Result<T>, pool: Option<&PoolShared>) -> bool {
         // Before the handle can see the outcome (`Task::is_done`).
         if let Some(record) = self.header.record() {
-            record.done.store(true, std::sync::atomic::Ordering::Release);
+            record
+                .done
+                .store(true, std::sync::atomic::Ordering::Release);
         }
         // Counted by the resolver that wins, before the handle can see the outcome.
         let upgraded = match pool {
