@@ -1009,7 +1009,7 @@ fn main() {
         let _ = writeln!(
             table,
             "| Throughput, {}k empty tasks (tasks/s) | {} | {} | {} | {} | taskpool/rayon {:.2}x, \
-             taskpool/tokio {:.2}x | ≥ 1x rayon and ≥ 3x tokio | {} |",
+             taskpool/tokio {:.2}x | ≥ 1x rayon; (older aim) ≥ 3x tokio | {}; {} |",
             THROUGHPUT_TASKS / 1000,
             rate(0),
             rate(1),
@@ -1017,7 +1017,8 @@ fn main() {
             rate(3),
             versus_rayon,
             versus_tokio,
-            met(versus_rayon >= 1.0 && versus_tokio >= 3.0),
+            met(versus_rayon >= 1.0),
+            met(versus_tokio >= 3.0),
         );
     }
     if only("priority") {
