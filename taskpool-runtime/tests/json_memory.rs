@@ -3,7 +3,8 @@
 //! holds.
 //!
 //! A counting global allocator records the peak of live heap bytes while the decoding runs; the
-//! tests take turns (`ONE_AT_A_TIME`) so no other test's allocations mix into a figure.
+//! tests take turns (`ONE_AT_A_TIME`, held for a whole test: building the 16 MiB input while the
+//! other test measured once showed up in its figure) so no other test's allocations mix in.
 
 // A `#[global_allocator]` must `unsafe impl GlobalAlloc`; the workspace denies unsafe code, and
 // this test binary is the one place that needs it (it only forwards to `System` and counts).
@@ -73,11 +74,16 @@ static ALLOCATOR: Counting = Counting;
 /// Serializes the tests of this file.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Runs `body` and returns its result with the peak of bytes it had live at once.
-fn peak_during<R>(body: impl FnOnce() -> R) -> (R, usize) {
-    let _turn = ONE_AT_A_TIME
+/// This test's turn: no other test of this file runs until it is dropped.
+fn my_turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs `body` and returns its result with the peak of bytes it had live at once (call it
+/// during [`my_turn`]).
+fn peak_during<R>(body: impl FnOnce() -> R) -> (R, usize) {
     let before = LIVE.load(Ordering::SeqCst);
     PEAK.store(before, Ordering::SeqCst);
     let result = body();
@@ -109,6 +115,7 @@ fn big_descriptor_json(size: usize) -> String {
 
 #[test]
 fn a_16_mib_json_descriptor_decodes_in_less_than_4x_its_size() {
+    let _turn = my_turn();
     let text = big_descriptor_json(taskpool::DEFAULT_MAX_SERIALIZED_BYTES);
     assert!(text.len() <= taskpool::DEFAULT_MAX_SERIALIZED_BYTES);
 
@@ -145,6 +152,7 @@ fn varint(mut value: u64) -> Vec<u8> {
 
 #[test]
 fn a_length_prefix_of_2_pow_60_allocates_nothing_like_it() {
+    let _turn = my_turn();
     let claims_too_much = [varint(1 << 60), vec![1, 2, 3]].concat();
     let (results, peak) = peak_during(|| {
         let payload = Payload::Postcard(claims_too_much.clone());
