@@ -117,3 +117,38 @@ fn a_panicking_listener_is_contained() {
     assert_eq!(pool.execute(task).wait().unwrap(), 2);
     wait_until("the success", || log.lock().unwrap().len() == 1);
 }
+
+/// Arguments whose `Clone` panics: a run of the task by reference is refused when its copy is
+/// made, before it is queued.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Uncopyable(u32);
+
+impl Clone for Uncopyable {
+    fn clone(&self) -> Uncopyable {
+        panic!("Uncopyable cannot be cloned");
+    }
+}
+
+#[concurrent]
+fn uncopyable(u: Uncopyable) -> u32 {
+    u.0
+}
+
+/// A run refused at submission (its argument copy panicked) fails, and the task's own
+/// `on_execution_failed` hears of it (it used to be told nothing); nothing was enqueued or
+/// started, so only the failure is reported.
+#[test]
+fn a_run_refused_at_submission_reports_the_failure() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let log: Log = Arc::default();
+    let task = Task::new(uncopyable, (Uncopyable(4),));
+    listen(&task, &log);
+    let error = pool.execute(&task).wait().unwrap_err();
+    assert!(error.to_string().contains("cannot be cloned"), "{error}");
+    wait_until("the failure is reported", || log.lock().unwrap().len() == 1);
+    let log = log.lock().unwrap();
+    assert!(
+        log[0].starts_with("failed: ") && log[0].contains("cannot be cloned"),
+        "{log:?}"
+    );
+}

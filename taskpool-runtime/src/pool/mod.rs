@@ -176,6 +176,11 @@ impl PoolShared {
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         let priority = priority.unwrap_or(owner.priority);
+        // The task's own hooks too for a refused run: its listeners hear of the failure.
+        let hooks = match &owner.record {
+            Some(record) => with_task_hooks(record, hooks),
+            None => hooks,
+        };
         let call = match call {
             Ok(call) if !self.is_shutting_down() => call,
             Ok(call) => {
@@ -183,10 +188,6 @@ impl PoolShared {
                 return self.refused(owner, priority, Error::PoolShutDown, hooks);
             }
             Err(error) => return self.refused(owner, priority, error, hooks),
-        };
-        let hooks = match &owner.record {
-            Some(record) => with_task_hooks(record, hooks),
-            None => hooks,
         };
         let typed = TypedRun::new(owner, priority, call, Arc::downgrade(self), hooks);
         let handle = TaskHandle::new(Arc::clone(&typed));
