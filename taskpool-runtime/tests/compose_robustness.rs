@@ -110,6 +110,23 @@ fn a_periodic_task_stops_when_its_pool_shuts_down() {
     wait_until("the stream ended", || stream.is_terminated());
 }
 
+/// A periodic task whose next tick is far away stops when its pool shuts down, not at that
+/// tick: it used to stay armed (holding its task and keeping its stream open) until then.
+#[test]
+fn a_periodic_task_stops_at_the_shutdown_not_at_its_next_tick() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let task = Task::new(echo, (1,));
+    let stream = task.data_stream::<u32>();
+    let ticker = pool
+        .execute_periodically(Duration::from_secs(3600), task, Priority::Low)
+        .unwrap();
+    assert!(!ticker.is_stopped());
+    pool.shutdown();
+    assert!(ticker.is_stopped(), "stopped by the shutdown itself");
+    wait_until("the stream ended", || stream.is_terminated());
+    assert_eq!(ticker.runs_started(), 0);
+}
+
 /// Arguments whose `Clone` panics (every run of a `&Task` or a periodic task copies them).
 #[derive(Debug, Serialize, Deserialize)]
 struct Fragile(u32);

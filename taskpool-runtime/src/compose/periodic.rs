@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::compose::delayed::Alarm;
 use crate::data::DataStream;
 use crate::error::{Error, Result};
-use crate::pool::{PoolShared, TaskPool};
+use crate::pool::{PoolShared, ShutdownHook, TaskPool};
 use crate::priority::Priority;
 use crate::run::{Run, RunHeader, RunHooks, Settled};
 use crate::sync::{Arc, Mutex, lock};
@@ -154,6 +154,12 @@ impl<T: Send + 'static> Periodic<T> {
             None => crate::data::close(&self.record),
         }
         was_running
+    }
+}
+
+impl<T: Send + 'static> ShutdownHook for Periodic<T> {
+    fn pool_shutting_down(&self) {
+        self.stop();
     }
 }
 
@@ -322,9 +328,13 @@ impl TaskPool {
             pool: Arc::downgrade(self.shared()),
             state: Mutex::new(State::default()),
         });
-        {
+        let hook = Arc::downgrade(&periodic) as Weak<dyn ShutdownHook>;
+        if self.shared().on_shutdown(hook) {
             let mut state = lock(&periodic.state);
             periodic.arm(&mut state);
+        } else {
+            // The pool is shutting down already: it never ticks.
+            periodic.stop();
         }
         Ok(PeriodicHandle { control: periodic })
     }

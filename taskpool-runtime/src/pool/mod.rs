@@ -8,7 +8,7 @@ mod live;
 mod thread;
 mod threads;
 
-use std::sync::OnceLock;
+use std::sync::{OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::codec::Payload;
@@ -61,6 +61,16 @@ pub(crate) struct PoolShared {
     canceled: Mutex<std::collections::VecDeque<crate::info::TaskInfo>>,
     /// Counters and the timeline (see `observe/`).
     pub(crate) observe: crate::observe::PoolObserver,
+    /// Told when the pool starts shutting down (see [`ShutdownHook`]).
+    shutdown_hooks: Mutex<Vec<Weak<dyn ShutdownHook>>>,
+}
+
+/// Code outside the scheduler told when its pool starts shutting down, so that it stops then
+/// rather than when it next looks (a periodic task whose next tick may be an hour away). Held
+/// weakly: registering keeps nothing alive. Called without any pool lock held; must not block.
+pub(crate) trait ShutdownHook: Send + Sync {
+    /// The pool is shutting down.
+    fn pool_shutting_down(&self);
 }
 
 /// `first` then the runs of `more` not in it, each run once.
@@ -361,6 +371,28 @@ impl PoolShared {
         }
     }
 
+    /// Registers `hook` to be told when the pool starts shutting down. False if it already has
+    /// (the caller stops by itself). Hooks whose owner is gone are pruned here.
+    pub(crate) fn on_shutdown(&self, hook: Weak<dyn ShutdownHook>) -> bool {
+        let mut hooks = lock(&self.shutdown_hooks);
+        // Read under the hooks' lock: a shutdown sets the flag, then takes the hooks.
+        if self.is_shutting_down() {
+            return false;
+        }
+        hooks.retain(|hook| hook.strong_count() > 0);
+        hooks.push(hook);
+        true
+    }
+
+    /// Tells every registered [`ShutdownHook`] that the pool is shutting down; a panic in one
+    /// is contained.
+    fn notify_shutdown_hooks(&self) {
+        let hooks = std::mem::take(&mut *lock(&self.shutdown_hooks));
+        for hook in hooks.iter().filter_map(Weak::upgrade) {
+            let _ = crate::panic::catch(|| hook.pool_shutting_down());
+        }
+    }
+
     /// Shuts down: waiting runs are canceled, suspended `async` runs dropped, and the calls
     /// that are executing are waited for — except calls already timed out, and, with a
     /// `timeout`, not beyond it. Handles of calls still running then resolve as
@@ -370,6 +402,7 @@ impl PoolShared {
         for run in waiting {
             let _ = self.cancel_run(&run);
         }
+        self.notify_shutdown_hooks();
         for run in self.live.all() {
             self.abandon_suspended(&run);
         }
@@ -465,6 +498,7 @@ impl TaskPool {
                 threads: ThreadSet::default(),
                 callbacks: Arc::default(),
                 canceled: Mutex::default(),
+                shutdown_hooks: Mutex::default(),
             }),
         }
     }
