@@ -158,6 +158,87 @@ fn drain(queue: &mut Vec<Arc<Run>>, mut push: impl FnMut(Arc<Run>)) {
     }
 }
 
+#[cfg(all(test, not(taskpool_loom)))]
+mod tests {
+    use super::*;
+    use crate::run::TypedRun;
+    use crate::task::Owner;
+
+    fn run(priority: Priority) -> Arc<Run> {
+        let call: crate::task::Call<()> = Box::new(|| crate::function::Invocation::Ready(Ok(())));
+        TypedRun::new(
+            Owner::anonymous(&"test::intake"),
+            priority,
+            call,
+            std::sync::Weak::new(),
+            None,
+        )
+    }
+
+    /// A job behind jobs of its own queue cannot change the next pick: the intake stays where
+    /// it is. One in a queue the lanes lack (another lane, or a woken job of the same lane) is
+    /// moved in, and so is everything when asked.
+    #[test]
+    fn a_refresh_moves_the_intake_only_when_it_could_change_the_pick() {
+        let intake = Intake::default();
+        let mut lanes = Lanes::new();
+        let mut spare = Spare::default();
+        intake.push(run(Priority::Medium));
+        intake.refresh(&mut lanes, &mut spare, false);
+        assert_eq!(
+            lanes.len(Priority::Medium),
+            (1, 0),
+            "an empty queue is filled"
+        );
+
+        intake.push(run(Priority::Medium));
+        intake.refresh(&mut lanes, &mut spare, false);
+        assert_eq!(
+            intake.len(Priority::Medium),
+            (1, 0),
+            "behind the lane's own job"
+        );
+        assert_eq!(lanes.len(Priority::Medium), (1, 0));
+
+        intake.push_resumed(run(Priority::Medium));
+        intake.refresh(&mut lanes, &mut spare, false);
+        assert_eq!(
+            lanes.len(Priority::Medium),
+            (2, 1),
+            "a woken job goes first: moved"
+        );
+        assert_eq!(intake.len(Priority::Medium), (0, 0));
+
+        intake.push(run(Priority::Low));
+        intake.push(run(Priority::Medium));
+        intake.refresh(&mut lanes, &mut spare, false);
+        assert_eq!(lanes.len(Priority::Low), (1, 0), "a lane the lanes lack");
+
+        intake.push(run(Priority::Low));
+        intake.refresh(&mut lanes, &mut spare, true);
+        assert_eq!(lanes.len(Priority::Low), (2, 0), "everything, when asked");
+        assert_eq!(intake.pending_queues.load(Ordering::SeqCst), 0);
+    }
+
+    /// A burst leaves no large buffer behind once drained.
+    #[test]
+    fn a_drained_burst_gives_its_buffer_back() {
+        let mut queue: Vec<Arc<Run>> = Vec::with_capacity(KEPT_CAPACITY + 1);
+        queue.push(run(Priority::Low));
+        let mut moved = 0;
+        drain(&mut queue, |_| moved += 1);
+        assert_eq!((moved, queue.capacity()), (1, 0));
+        let mut small: Vec<Arc<Run>> = Vec::with_capacity(8);
+        small.push(run(Priority::Low));
+        drain(&mut small, |_| {});
+        assert_eq!(
+            small.capacity(),
+            8,
+            "a small buffer is kept for the next pushes"
+        );
+    }
+}
+
 #[cfg(all(test, taskpool_loom))]
 mod loom_tests {
     use super::*;
