@@ -61,7 +61,6 @@ pub(crate) struct TaskRecord {
     pub(crate) id: TaskId,
     pub(crate) name: Option<String>,
     pub(crate) function: &'static str,
-    pub(crate) long: bool,
     pub(crate) durations: Mutex<Option<TaskDurations>>,
     /// Whether a run of this task was ever submitted.
     pub(crate) executed: std::sync::atomic::AtomicBool,
@@ -98,7 +97,6 @@ impl TaskRecord {
             id: self.id,
             name: self.name.clone(),
             function: self.function,
-            long: self.long,
             durations: Mutex::new(*crate::sync::lock(&self.durations)),
             executed: std::sync::atomic::AtomicBool::new(self.executed.load(Ordering::Relaxed)),
             hooks: Mutex::new(crate::sync::lock(&self.hooks).clone()),
@@ -122,12 +120,11 @@ impl TaskRecord {
     }
 
     /// The record of task `id`, made when the task first needs state shared with its runs.
-    pub(crate) fn of(id: TaskId, function: &'static str, long: bool) -> TaskRecord {
+    pub(crate) fn of(id: TaskId, function: &'static str) -> TaskRecord {
         TaskRecord {
             id,
             name: None,
             function,
-            long,
             durations: Mutex::new(None),
             executed: std::sync::atomic::AtomicBool::new(false),
             hooks: Mutex::new(Vec::new()),
@@ -357,7 +354,7 @@ impl<T> Task<T> {
     /// The task's shared record, made on first use.
     pub(crate) fn record(&self) -> &Arc<TaskRecord> {
         self.record
-            .get_or_init(|| Arc::new(TaskRecord::of(self.id, self.function, self.long)))
+            .get_or_init(|| Arc::new(TaskRecord::of(self.id, self.function)))
     }
 
     /// The task's process-unique id.

@@ -453,7 +453,7 @@ impl RunHeader {
     /// alone, which counts as its one owner until it settles).
     pub(crate) fn shared_record(&self) -> &Arc<TaskRecord> {
         self.record
-            .get_or_init(|| Arc::new(TaskRecord::of(self.id, self.function(), self.long)))
+            .get_or_init(|| Arc::new(TaskRecord::of(self.id, self.function())))
     }
 
     /// The task's name, or else its function's bare name.
