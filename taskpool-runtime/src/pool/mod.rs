@@ -5,6 +5,7 @@ mod callbacks;
 mod core;
 mod intake;
 mod live;
+mod shutdown_hooks;
 mod thread;
 mod threads;
 
@@ -32,6 +33,7 @@ use self::callbacks::{Callbacks, Job};
 pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, WorkerId};
 pub(crate) use self::intake::Intake;
 pub(crate) use self::live::LiveRuns;
+pub(crate) use self::shutdown_hooks::{ShutdownHook, ShutdownHooks};
 pub(crate) use self::thread::{
     ThreadHold, block_in_place, hold_current_thread, on_pool_thread, run_inline,
 };
@@ -61,16 +63,8 @@ pub(crate) struct PoolShared {
     canceled: Mutex<std::collections::VecDeque<crate::info::TaskInfo>>,
     /// Counters and the timeline (see `observe/`).
     pub(crate) observe: crate::observe::PoolObserver,
-    /// Told when the pool starts shutting down (see [`ShutdownHook`]).
-    shutdown_hooks: Mutex<Vec<Weak<dyn ShutdownHook>>>,
-}
-
-/// Code outside the scheduler told when its pool starts shutting down, so that it stops then
-/// rather than when it next looks (a periodic task whose next tick may be an hour away). Held
-/// weakly: registering keeps nothing alive. Called without any pool lock held; must not block.
-pub(crate) trait ShutdownHook: Send + Sync {
-    /// The pool is shutting down.
-    fn pool_shutting_down(&self);
+    /// Told when the pool starts shutting down (`shutdown_hooks.rs`).
+    shutdown_hooks: ShutdownHooks,
 }
 
 /// `first` then the runs of `more` not in it, each run once.
@@ -372,25 +366,10 @@ impl PoolShared {
     }
 
     /// Registers `hook` to be told when the pool starts shutting down. False if it already has
-    /// (the caller stops by itself). Hooks whose owner is gone are pruned here.
+    /// (the caller stops by itself).
     pub(crate) fn on_shutdown(&self, hook: Weak<dyn ShutdownHook>) -> bool {
-        let mut hooks = lock(&self.shutdown_hooks);
-        // Read under the hooks' lock: a shutdown sets the flag, then takes the hooks.
-        if self.is_shutting_down() {
-            return false;
-        }
-        hooks.retain(|hook| hook.strong_count() > 0);
-        hooks.push(hook);
-        true
-    }
-
-    /// Tells every registered [`ShutdownHook`] that the pool is shutting down; a panic in one
-    /// is contained.
-    fn notify_shutdown_hooks(&self) {
-        let hooks = std::mem::take(&mut *lock(&self.shutdown_hooks));
-        for hook in hooks.iter().filter_map(Weak::upgrade) {
-            let _ = crate::panic::catch(|| hook.pool_shutting_down());
-        }
+        self.shutdown_hooks
+            .register(hook, &self.intake.shutting_down)
     }
 
     /// Shuts down: waiting runs are canceled, suspended `async` runs dropped, and the calls
@@ -402,7 +381,8 @@ impl PoolShared {
         for run in waiting {
             let _ = self.cancel_run(&run);
         }
-        self.notify_shutdown_hooks();
+        // After `begin_shutdown` set the flag a registration reads.
+        self.shutdown_hooks.notify();
         for run in self.live.all() {
             self.abandon_suspended(&run);
         }
@@ -498,7 +478,7 @@ impl TaskPool {
                 threads: ThreadSet::default(),
                 callbacks: Arc::default(),
                 canceled: Mutex::default(),
-                shutdown_hooks: Mutex::default(),
+                shutdown_hooks: ShutdownHooks::default(),
             }),
         }
     }

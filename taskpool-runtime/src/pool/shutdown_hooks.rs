@@ -1,0 +1,95 @@
+//! Code outside the scheduler told when its pool starts shutting down ([`ShutdownHook`]), so
+//! that it stops then rather than when it next looks (a periodic task whose next tick may be an
+//! hour away).
+//!
+//! The handshake with a registration racing the shutdown: the shutdown sets its flag, then
+//! takes the hooks; a registration reads the flag under the hooks' lock. So a hook is either
+//! taken and told, or refused (its owner stops by itself) — never both, never neither. The
+//! loom model below checks it.
+
+use std::sync::Weak;
+
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{Mutex, lock};
+
+/// Told when its pool starts shutting down. Held weakly: registering keeps nothing alive.
+/// Called without any pool lock held; must not block.
+pub(crate) trait ShutdownHook: Send + Sync {
+    /// The pool is shutting down.
+    fn pool_shutting_down(&self);
+}
+
+/// The hooks of one pool.
+#[derive(Default)]
+pub(crate) struct ShutdownHooks {
+    hooks: Mutex<Vec<Weak<dyn ShutdownHook>>>,
+}
+
+impl ShutdownHooks {
+    /// Registers `hook` unless `shutting_down` is already set (then false: the caller stops by
+    /// itself). Hooks whose owner is gone are pruned here, so the list stays as long as the
+    /// hooks alive.
+    pub(crate) fn register(
+        &self,
+        hook: Weak<dyn ShutdownHook>,
+        shutting_down: &AtomicBool,
+    ) -> bool {
+        let mut hooks = lock(&self.hooks);
+        if shutting_down.load(Ordering::SeqCst) {
+            return false;
+        }
+        hooks.retain(|hook| hook.strong_count() > 0);
+        hooks.push(hook);
+        true
+    }
+
+    /// Tells every registered hook, once; call after setting the flag `register` reads. A
+    /// panic in a hook is contained.
+    pub(crate) fn notify(&self) {
+        let hooks = std::mem::take(&mut *lock(&self.hooks));
+        for hook in hooks.iter().filter_map(Weak::upgrade) {
+            let _ = crate::panic::catch(|| hook.pool_shutting_down());
+        }
+    }
+}
+
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sync::atomic::AtomicUsize;
+
+    struct Counted(AtomicUsize);
+
+    impl ShutdownHook for Counted {
+        fn pool_shutting_down(&self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A registration racing a shutdown: the hook is told exactly once, or refused and not
+    /// told at all.
+    #[test]
+    fn a_registration_racing_the_shutdown_is_told_or_refused() {
+        loom::model(|| {
+            let hooks = loom::sync::Arc::new(ShutdownHooks::default());
+            let flag = loom::sync::Arc::new(AtomicBool::new(false));
+            let shutdown = {
+                let (hooks, flag) = (hooks.clone(), flag.clone());
+                loom::thread::spawn(move || {
+                    flag.store(true, Ordering::SeqCst);
+                    hooks.notify();
+                })
+            };
+            let hook = std::sync::Arc::new(Counted(AtomicUsize::new(0)));
+            let weak = std::sync::Arc::downgrade(&hook) as Weak<dyn ShutdownHook>;
+            let registered = hooks.register(weak, &flag);
+            shutdown.join().unwrap();
+            let told = hook.0.load(Ordering::SeqCst);
+            assert_eq!(
+                told,
+                usize::from(registered),
+                "told once if registered, else never"
+            );
+        });
+    }
+}
