@@ -5,8 +5,11 @@
 //! Deep inputs are built by hand as bytes or text: building a 100,000-deep value would itself
 //! overflow the stack when it is serialized or dropped.
 
+#[path = "support/wire.rs"]
+mod wire;
+
 use serde::{Deserialize, Serialize};
-use taskpool::{Encoding, Payload, Priority, Task, TaskDescriptor, TaskPool, concurrent};
+use taskpool::{Encoding, Payload, Task, TaskDescriptor, TaskPool, concurrent};
 
 const LIMIT: usize = Payload::MAX_NESTING_DEPTH;
 const HOSTILE_DEPTH: usize = 100_000;
@@ -67,25 +70,8 @@ fn wrapped_bytes(wraps: usize) -> Vec<u8> {
     bytes
 }
 
-/// The compact descriptor form, written field by field as the reader expects it.
-#[derive(Serialize)]
-struct WireDescriptor<'a> {
-    version: u16,
-    function: &'a str,
-    name: Option<&'a str>,
-    priority: Priority,
-    args: &'a [u8],
-}
-
 fn descriptor_bytes(args: &[u8]) -> Vec<u8> {
-    postcard::to_allocvec(&WireDescriptor {
-        version: taskpool::DESCRIPTOR_FORMAT_VERSION,
-        function: &leaf_depth_name(),
-        name: None,
-        priority: Priority::Medium,
-        args,
-    })
-    .unwrap()
+    wire::compact_descriptor(&leaf_depth_name(), args)
 }
 
 fn descriptor_json(args: &str) -> String {

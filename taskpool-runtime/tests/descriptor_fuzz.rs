@@ -3,11 +3,15 @@
 //! malformed: truncated, huge length prefixes, invalid UTF-8, unknown functions, wrong argument
 //! types, deep nesting; each must be refused with its ArkTS code.
 
+#[path = "support/wire.rs"]
+mod wire;
+
 use std::time::Duration;
 
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
-use taskpool::{Priority, Task, TaskDescriptor, TaskPool, concurrent};
+use taskpool::{Task, TaskDescriptor, TaskPool, concurrent};
+use wire::{compact_descriptor, varint};
 
 #[concurrent]
 fn mix(a: u32, label: String, items: Vec<i64>, flag: Option<bool>) -> String {
@@ -173,7 +177,7 @@ proptest! {
 
     #[test]
     fn nesting_argument_bytes_never_abort(args in tree_ish_bytes()) {
-        match TaskDescriptor::from_bytes(&compact(&leaves_name(), &args)) {
+        match TaskDescriptor::from_bytes(&compact_descriptor(&leaves_name(), &args)) {
             Ok(descriptor) => runs_to_an_outcome(descriptor),
             Err(error) => refused_cleanly(error),
         }
@@ -195,41 +199,6 @@ fn leaves_name() -> String {
 
 fn mix_name() -> String {
     format!("{}::mix", module_path!())
-}
-
-/// The compact descriptor form, written field by field as the reader expects it.
-#[derive(Serialize)]
-struct WireDescriptor<'a> {
-    version: u16,
-    function: &'a str,
-    name: Option<&'a str>,
-    priority: Priority,
-    args: &'a [u8],
-}
-
-fn compact(function: &str, args: &[u8]) -> Vec<u8> {
-    postcard::to_allocvec(&WireDescriptor {
-        version: taskpool::DESCRIPTOR_FORMAT_VERSION,
-        function,
-        name: None,
-        priority: Priority::Medium,
-        args,
-    })
-    .unwrap()
-}
-
-/// A postcard varint.
-fn varint(mut value: u64) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    loop {
-        let low = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            bytes.push(low);
-            return bytes;
-        }
-        bytes.push(low | 0x80);
-    }
 }
 
 fn assert_code(result: Result<TaskDescriptor, taskpool::Error>, code: u32) {
@@ -255,18 +224,18 @@ fn huge_length_prefixes_are_refused_without_allocating_them() {
     // The label's length, then the items' length, inside the arguments.
     let long_label = [varint(7), huge.clone(), b"x".to_vec()].concat();
     assert_code(
-        TaskDescriptor::from_bytes(&compact(&mix_name(), &long_label)),
+        TaskDescriptor::from_bytes(&compact_descriptor(&mix_name(), &long_label)),
         10200006,
     );
     let many_items = [varint(7), varint(1), b"x".to_vec(), huge.clone(), vec![2]].concat();
     assert_code(
-        TaskDescriptor::from_bytes(&compact(&mix_name(), &many_items)),
+        TaskDescriptor::from_bytes(&compact_descriptor(&mix_name(), &many_items)),
         10200006,
     );
     // The function name's length and the arguments' length, in the descriptor itself.
     let long_name = [varint(1), huge.clone(), b"mix".to_vec()].concat();
     assert_code(TaskDescriptor::from_bytes(&long_name), 10200006);
-    let mut long_args = compact(&mix_name(), &[]);
+    let mut long_args = compact_descriptor(&mix_name(), &[]);
     long_args.pop(); // the empty arguments' length
     long_args.extend(&huge);
     assert_code(TaskDescriptor::from_bytes(&long_args), 10200006);
@@ -277,12 +246,12 @@ fn huge_length_prefixes_are_refused_without_allocating_them() {
 
 #[test]
 fn invalid_utf8_is_refused() {
-    let mut bad_name = compact(&mix_name(), &[]);
+    let mut bad_name = compact_descriptor(&mix_name(), &[]);
     bad_name[2] = 0xff; // the first byte of the function name
     assert_code(TaskDescriptor::from_bytes(&bad_name), 10200006);
     let bad_label = [varint(7), varint(2), vec![0xc3, 0x28], varint(0), vec![0]].concat();
     assert_code(
-        TaskDescriptor::from_bytes(&compact(&mix_name(), &bad_label)),
+        TaskDescriptor::from_bytes(&compact_descriptor(&mix_name(), &bad_label)),
         10200006,
     );
     // JSON text is UTF-8 by type; an escaped lone surrogate is its way of being invalid.
@@ -297,7 +266,7 @@ fn invalid_utf8_is_refused() {
 fn unknown_functions_are_refused_with_10200014_in_both_forms() {
     let args = [varint(7), varint(0), varint(0), vec![0]].concat();
     assert_code(
-        TaskDescriptor::from_bytes(&compact("nowhere::nothing", &args)),
+        TaskDescriptor::from_bytes(&compact_descriptor("nowhere::nothing", &args)),
         10200014,
     );
     let text = r#"{"version":1,"function":"nowhere::nothing","args":[7,"",[],null]}"#;
@@ -321,12 +290,12 @@ fn wrong_argument_types_are_refused_with_10200006() {
     }
     // Bytes of a `Tree` given to `mix`, and an option tag that is neither 0 nor 1.
     assert_code(
-        TaskDescriptor::from_bytes(&compact(&mix_name(), &[1, 1, 0])),
+        TaskDescriptor::from_bytes(&compact_descriptor(&mix_name(), &[1, 1, 0])),
         10200006,
     );
     let bad_tag = [varint(7), varint(0), varint(0), vec![2]].concat();
     assert_code(
-        TaskDescriptor::from_bytes(&compact(&mix_name(), &bad_tag)),
+        TaskDescriptor::from_bytes(&compact_descriptor(&mix_name(), &bad_tag)),
         10200006,
     );
 }

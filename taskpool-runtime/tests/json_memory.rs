@@ -10,11 +10,15 @@
 // this test binary is the one place that needs it (it only forwards to `System` and counts).
 #![allow(unsafe_code)]
 
+#[path = "support/wire.rs"]
+mod wire;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use taskpool::{Payload, TaskDescriptor, concurrent};
+use wire::varint;
 
 /// Forwards to the system allocator, counting live bytes and their peak.
 struct Counting;
@@ -137,17 +141,6 @@ fn a_16_mib_json_descriptor_decodes_in_less_than_4x_its_size() {
         peak < 4 * text.len(),
         "decoding took {ratio:.2}x the input size at its peak"
     );
-}
-
-/// A postcard varint.
-fn varint(mut value: u64) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    while value >= 0x80 {
-        bytes.push((value as u8 & 0x7f) | 0x80);
-        value >>= 7;
-    }
-    bytes.push(value as u8);
-    bytes
 }
 
 #[test]
