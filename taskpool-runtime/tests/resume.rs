@@ -263,6 +263,22 @@ fn nested_waits_run_the_awaited_tasks_inline_when_no_thread_can_be_added() {
     assert!(pool_threads("nst") <= 1);
 }
 
+#[concurrent]
+fn count_down(links: u32) -> u32 {
+    if links == 0 {
+        return 0;
+    }
+    nested_pool().run(count_down, (links - 1,)).wait().unwrap() + 1
+}
+
+#[test]
+fn a_chain_of_twenty_thousand_nested_waits_does_not_overflow_the_stack() {
+    // Each link waits for the next, which runs inline on the same thread: 20 000 links deep
+    // (a few hundred fit in a pool thread's own stack). Before, the process aborted.
+    let mut handle = nested_pool().run(count_down, (20_000,));
+    assert_eq!(handle.wait_timeout(PATIENCE).unwrap().unwrap(), 20_000);
+}
+
 static ONE_THREAD_POOL: OnceLock<TaskPool> = OnceLock::new();
 
 #[concurrent]

@@ -317,8 +317,20 @@ pub(crate) fn run_inline(run: &Arc<Run>) -> bool {
     // Executing on a thread whose slot shows the waiting task: tracked until it ends.
     pool.live.insert_once(run);
     // Still in its lane: the thread that reaches it there sees it started and drops it.
-    if let Some(run) = start(&pool, Arc::clone(run), now) {
+    // Nested inline runs (a chain of tasks each waiting for the next) go deeper on this
+    // thread's stack with every link: near its end, the run continues on a fresh segment.
+    let started = stacker::maybe_grow(INLINE_RED_ZONE, INLINE_STACK_SEGMENT, || {
+        start(&pool, Arc::clone(run), now)
+    });
+    if let Some(run) = started {
         pool.live.remove(&run);
     }
     true
 }
+
+/// How much stack must be left for a run to execute inline on the current segment: the run's
+/// own frames up to its next nested wait, user code included.
+const INLINE_RED_ZONE: usize = 256 * 1024;
+
+/// The size of each fresh stack segment for deeply nested inline runs.
+const INLINE_STACK_SEGMENT: usize = 2 * 1024 * 1024;
