@@ -180,7 +180,9 @@ pub enum Error {
         task: TaskId,
         /// The dependency that did not succeed.
         dependency: TaskId,
-        /// What happened to the dependency.
+        /// What happened to the dependency: its error's message (cut at 1 KiB: the
+        /// dependency's own handle has the whole error), or, if it did not run for want of its
+        /// own dependency, which one.
         reason: String,
     },
     /// A task that was already executed cannot become periodic (10200050).

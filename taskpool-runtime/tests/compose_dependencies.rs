@@ -77,6 +77,54 @@ fn a_failed_dependency_fails_its_waiting_dependents() {
     assert!(!DEPENDENT_RAN.load(Ordering::SeqCst));
 }
 
+/// Tasks each depending on the one before, the first being `first`; all executed, last first.
+fn chain_of(first: Task<u64>, links: u64) -> Vec<Task<u64>> {
+    let mut chain = vec![first];
+    for link in 1..links {
+        let task = Task::new(echo, (link,));
+        task.add_dependency(chain.last().unwrap()).unwrap();
+        chain.push(task);
+    }
+    chain
+}
+
+#[test]
+fn a_failure_at_the_head_of_a_long_chain_fails_every_link_without_nesting() {
+    // Each failed link fails the next from its settle hook. Before, that nested one call per
+    // link (the process aborted with a stack overflow at a thousand links), and each reason
+    // quoted the previous link's message whole (quadratic in time and memory).
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let chain = chain_of(Task::new(boom, ()), 20_000);
+    let ids: Vec<_> = chain.iter().map(Task::id).collect();
+    let mut handles: Vec<_> = chain.into_iter().rev().map(|t| pool.execute(t)).collect();
+    handles.reverse();
+    let mut outcomes = handles.into_iter().map(|h| h.wait());
+    assert!(matches!(outcomes.next(), Some(Err(Error::Panicked { .. }))));
+    for (link, outcome) in outcomes.enumerate() {
+        match outcome {
+            Err(Error::DependencyFailed {
+                task,
+                dependency,
+                reason,
+            }) => {
+                assert_eq!((task, dependency), (ids[link + 1], ids[link]));
+                assert!(reason.len() <= 1100, "link {link}: {} bytes", reason.len());
+            }
+            other => panic!("link {link}: expected a dependency failure, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_long_chain_built_link_by_link_runs_in_order() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let chain = chain_of(Task::new(echo, (0,)), 20_000);
+    let handles: Vec<_> = chain.into_iter().rev().map(|t| pool.execute(t)).collect();
+    for (link, handle) in handles.into_iter().rev().enumerate() {
+        assert_eq!(handle.wait().unwrap(), link as u64);
+    }
+}
+
 #[test]
 fn a_canceled_dependency_fails_its_waiting_dependents() {
     let pool = TaskPool::builder().max_threads(1).build().unwrap();

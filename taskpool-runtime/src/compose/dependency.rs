@@ -5,7 +5,8 @@
 //! task's hook (`RunHooks::hold`) when it is about to be queued — whoever queues it: `execute`, a
 //! group, a delay — and released when its last dependency succeeds.
 
-use std::collections::{HashMap, HashSet};
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
@@ -89,7 +90,7 @@ impl Graph {
                 failed => {
                     // The edge stays (a later success still satisfies it), but the runs
                     // waiting now will never see this dependency succeed.
-                    let reason = failed.error().map_or_else(String::new, ToString::to_string);
+                    let reason = failed.error().map_or_else(String::new, reason_of);
                     for held in self.held.remove(&dependent).unwrap_or_default() {
                         fail.push((held, dependent, id, reason.clone()));
                     }
@@ -104,7 +105,11 @@ impl Graph {
 
     /// Adds the edge `task` → `dep`, unless it would close a cycle.
     fn add(&mut self, task: TaskId, dep: TaskId) -> Result<()> {
-        if task == dep || reaches(self, dep, task) {
+        // A path from `dep` back to `task` ends with an edge into `task`: a task nothing
+        // depends on closes no cycle, and a chain built link by link (each new task on the
+        // previous one) then costs no walk per link, instead of one along the whole chain.
+        let has_dependents = self.dependents.get(&task).is_some_and(|d| !d.is_empty());
+        if task == dep || (has_dependents && reaches(self, dep, task)) {
             return Err(Error::CircularDependency {
                 task,
                 dependency: dep,
@@ -181,6 +186,32 @@ impl Graph {
     }
 }
 
+/// The longest reason a `DependencyFailed` carries, in bytes: the dependency's own handle has
+/// its whole error, and the reason is copied into every run that waited for it.
+const MAX_REASON: usize = 1024;
+
+/// What a run that waited for a dependency that ended with `error` is told. A dependency that
+/// did not run for want of its own dependency is named, not quoted: quoting would nest each
+/// link's message in the next, and along a chain of 20 000 dependents the reasons grew to
+/// gigabytes.
+fn reason_of(error: &Error) -> String {
+    let mut reason = match error {
+        Error::DependencyFailed { dependency, .. } => {
+            format!("it did not run because its own dependency {dependency} did not succeed")
+        }
+        error => error.to_string(),
+    };
+    if reason.len() > MAX_REASON {
+        let mut end = MAX_REASON;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push('…');
+    }
+    reason
+}
+
 fn graph() -> &'static Mutex<Graph> {
     static GRAPH: OnceLock<Mutex<Graph>> = OnceLock::new();
     GRAPH.get_or_init(Default::default)
@@ -235,20 +266,63 @@ fn release_all(release: Vec<Arc<Run>>) {
     }
 }
 
-fn fail_all(fail: Vec<Failed>) {
-    for (run, task, dependency, reason) in fail {
-        let error = Error::DependencyFailed {
-            task,
-            dependency,
-            reason,
-        };
-        match run.pool.upgrade() {
-            Some(pool) => {
-                pool.discard(&run, error);
+std::thread_local! {
+    /// The runs this thread still has to fail, while it is failing others: see [`fail_all`].
+    static CASCADE: RefCell<Option<VecDeque<Failed>>> = const { RefCell::new(None) };
+}
+
+/// Resolves each run of `fail` with `DependencyFailed`.
+///
+/// Failing a run settles it, and its settle hook fails the runs that wait for *it*: along a
+/// chain of dependents each link would nest one call deeper, enough to overflow a thread's
+/// stack behind a few thousand links. So a call made while this thread is already failing runs
+/// only queues its runs, and the outermost call fails them all, in a loop.
+fn fail_all(mut fail: Vec<Failed>) {
+    let queued = CASCADE.try_with(|cascade| match &mut *cascade.borrow_mut() {
+        Some(queue) => {
+            queue.extend(fail.drain(..));
+            true
+        }
+        outermost => {
+            *outermost = Some(VecDeque::new());
+            false
+        }
+    });
+    match queued {
+        Ok(true) => {}
+        Ok(false) => {
+            let _done = EndCascade;
+            fail.into_iter().for_each(fail_one);
+            while let Some(failed) = CASCADE.with(|c| c.borrow_mut().as_mut()?.pop_front()) {
+                fail_one(failed);
             }
-            None => {
-                run.discard(error);
-            }
+        }
+        // The thread is exiting (a run dropped from a thread-local destructor): no queue.
+        Err(_) => fail.into_iter().for_each(fail_one),
+    }
+}
+
+/// Ends this thread's cascade, even if failing a run unwinds.
+struct EndCascade;
+
+impl Drop for EndCascade {
+    fn drop(&mut self) {
+        let _ = CASCADE.try_with(|cascade| cascade.borrow_mut().take());
+    }
+}
+
+fn fail_one((run, task, dependency, reason): Failed) {
+    let error = Error::DependencyFailed {
+        task,
+        dependency,
+        reason,
+    };
+    match run.pool.upgrade() {
+        Some(pool) => {
+            pool.discard(&run, error);
+        }
+        None => {
+            run.discard(error);
         }
     }
 }
