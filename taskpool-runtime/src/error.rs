@@ -171,6 +171,14 @@ pub enum Error {
         /// The dependency that does not exist.
         dependency: TaskId,
     },
+    /// `add_dependency` named a task that has already been executed, as the dependent task or
+    /// as the dependency (ArkTS: "the task and its dependent tasks cannot be ... a task that has
+    /// been executed", a parameter error, 401). A dependency on a task whose runs are over
+    /// would never be satisfied.
+    #[error(
+        "task {0} has already been executed, so it cannot take part in a new dependency (401); add dependencies before executing either task, or create a new Task"
+    )]
+    ExecutedTaskDependency(TaskId),
     /// A dependency of the task failed, was canceled or timed out, so the task did not run.
     #[error(
         "task {task} did not run because its dependency {dependency} did not succeed: {reason}; fix the dependency or remove it"
@@ -338,6 +346,7 @@ impl Error {
             Error::CallObjectTimedOut { .. } => Some(10200021),
             Error::GroupNotFound => Some(10200018),
             Error::DependentTaskInRunner(_) => Some(10200025),
+            Error::ExecutedTaskDependency(_) => Some(401),
             Error::CircularDependency { .. } => Some(10200026),
             Error::DependencyNotFound { .. } => Some(10200027),
             Error::ExecutedTaskNotPeriodic(_) => Some(10200050),
