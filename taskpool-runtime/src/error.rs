@@ -381,13 +381,19 @@ impl Error {
     }
 
     /// A copy for a listener: the same variant and message, with what cannot be copied
-    /// replaced (a task's own error becomes its message; a late outcome is left out).
+    /// replaced (a task's own error becomes its message; a late value stays with the handle).
     pub(crate) fn detached_copy(&self) -> Error {
         match self {
-            Error::Canceled { task, started, .. } => Error::Canceled {
+            Error::Canceled {
+                task,
+                started,
+                late,
+            } => Error::Canceled {
                 task: *task,
                 started: *started,
-                late: None,
+                // Kept as `Some`, so the copy still says the task was canceled while running
+                // rather than "stopped where it waited".
+                late: late.as_ref().map(LateOutcome::detached_copy),
             },
             Error::TaskNotFound(id) => Error::TaskNotFound(*id),
             Error::TimedOut { task, limit } => Error::TimedOut {
@@ -426,8 +432,22 @@ impl Error {
 /// [`BoxError`] with `?`); it is never locked while shared.
 pub struct LateOutcome(pub(crate) std::result::Result<Mutex<Box<dyn Any + Send>>, Box<Error>>);
 
+/// Stands in, in a listener's copy of a late outcome, for the value the task returned: the
+/// value itself stays with the handle (it cannot be copied), so `into_value` yields `None`.
+struct ValueKeptByHandle;
+
 impl LateOutcome {
-    /// The value the task returned, if it succeeded and `T` is its result type.
+    /// A listener's copy: the late error copied, a late value replaced by a stand-in.
+    fn detached_copy(&self) -> LateOutcome {
+        LateOutcome(match &self.0 {
+            Ok(_) => Ok(Mutex::new(Box::new(ValueKeptByHandle))),
+            Err(error) => Err(Box::new(error.detached_copy())),
+        })
+    }
+
+    /// The value the task returned, if it succeeded and `T` is its result type. In the copy
+    /// an `on_execution_failed` listener receives, always `None`: the value stays with the
+    /// handle.
     pub fn into_value<T: 'static>(self) -> Option<T> {
         let value = self.0.ok()?;
         let value = value.into_inner().unwrap_or_else(|e| e.into_inner());
