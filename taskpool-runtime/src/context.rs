@@ -36,7 +36,10 @@ pub(crate) fn current_run() -> Option<Arc<Run>> {
 /// Whether the task that is running on this thread has been canceled (ArkTS `Task.isCanceled()`).
 ///
 /// A canceled task keeps running until it returns; long computations should check this now and
-/// then and return early. Outside a task it is `false`.
+/// then and return early. A task that ran past the pool's time limit reads `true` too: its
+/// handle already resolved with [`Error::TimedOut`](crate::Error::TimedOut), and returning
+/// gives its thread back (ArkTS kills such a thread; Rust cannot). Outside a task it is
+/// `false`.
 ///
 /// ```
 /// use taskpool::{concurrent, is_canceled};

@@ -171,6 +171,14 @@ pub enum Error {
         /// The dependency that does not exist.
         dependency: TaskId,
     },
+    /// `add_dependency` named a task that has already been executed, as the dependent task or
+    /// as the dependency (ArkTS: "the task and its dependent tasks cannot be ... a task that has
+    /// been executed", a parameter error, 401). A dependency on a task whose runs are over
+    /// would never be satisfied.
+    #[error(
+        "task {0} has already been executed, so it cannot take part in a new dependency (401); add dependencies before executing either task, or create a new Task"
+    )]
+    ExecutedTaskDependency(TaskId),
     /// A dependency of the task failed, was canceled or timed out, so the task did not run.
     #[error(
         "task {task} did not run because its dependency {dependency} did not succeed: {reason}; fix the dependency or remove it"
@@ -340,6 +348,7 @@ impl Error {
             Error::CallObjectTimedOut { .. } => Some(10200021),
             Error::GroupNotFound => Some(10200018),
             Error::DependentTaskInRunner(_) => Some(10200025),
+            Error::ExecutedTaskDependency(_) => Some(401),
             Error::CircularDependency { .. } => Some(10200026),
             Error::DependencyNotFound { .. } => Some(10200027),
             Error::ExecutedTaskNotPeriodic(_) => Some(10200050),
@@ -374,13 +383,19 @@ impl Error {
     }
 
     /// A copy for a listener: the same variant and message, with what cannot be copied
-    /// replaced (a task's own error becomes its message; a late outcome is left out).
+    /// replaced (a task's own error becomes its message; a late value stays with the handle).
     pub(crate) fn detached_copy(&self) -> Error {
         match self {
-            Error::Canceled { task, started, .. } => Error::Canceled {
+            Error::Canceled {
+                task,
+                started,
+                late,
+            } => Error::Canceled {
                 task: *task,
                 started: *started,
-                late: None,
+                // Kept as `Some`, so the copy still says the task was canceled while running
+                // rather than "stopped where it waited".
+                late: late.as_ref().map(LateOutcome::detached_copy),
             },
             Error::TaskNotFound(id) => Error::TaskNotFound(*id),
             Error::TimedOut { task, limit } => Error::TimedOut {
@@ -419,8 +434,22 @@ impl Error {
 /// [`BoxError`] with `?`); it is never locked while shared.
 pub struct LateOutcome(pub(crate) std::result::Result<Mutex<Box<dyn Any + Send>>, Box<Error>>);
 
+/// Stands in, in a listener's copy of a late outcome, for the value the task returned: the
+/// value itself stays with the handle (it cannot be copied), so `into_value` yields `None`.
+struct ValueKeptByHandle;
+
 impl LateOutcome {
-    /// The value the task returned, if it succeeded and `T` is its result type.
+    /// A listener's copy: the late error copied, a late value replaced by a stand-in.
+    fn detached_copy(&self) -> LateOutcome {
+        LateOutcome(match &self.0 {
+            Ok(_) => Ok(Mutex::new(Box::new(ValueKeptByHandle))),
+            Err(error) => Err(Box::new(error.detached_copy())),
+        })
+    }
+
+    /// The value the task returned, if it succeeded and `T` is its result type. In the copy
+    /// an `on_execution_failed` listener receives, always `None`: the value stays with the
+    /// handle.
     pub fn into_value<T: 'static>(self) -> Option<T> {
         let value = self.0.ok()?;
         let value = value.into_inner().unwrap_or_else(|e| e.into_inner());

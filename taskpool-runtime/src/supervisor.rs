@@ -80,6 +80,12 @@ pub(crate) fn run(pool: Arc<PoolShared>) {
 
 /// Resolves the handles of runs over their time limit; their threads were retired, which a
 /// shutdown waiting for them must hear about.
+///
+/// Each run is also flagged as canceled: Rust cannot kill its thread as ArkTS does, so the
+/// function learns through `is_canceled()` that nobody waits for it any more and can return,
+/// giving its thread back (an `async fn` stops at its next `.await`). The handle is resolved
+/// first, so a function returning at that very moment is still reported as timed out, and
+/// its late outcome is dropped with the completion's claim.
 fn settle_expired(pool: &PoolShared, expired: Vec<Arc<crate::run::Run>>, limit: Duration) {
     if expired.is_empty() {
         return;
@@ -89,6 +95,7 @@ fn settle_expired(pool: &PoolShared, expired: Vec<Arc<crate::run::Run>>, limit: 
             task: run.id,
             limit,
         });
+        let _ = pool.cancel_run(&run);
     }
     pool.threads.notify();
 }

@@ -215,3 +215,27 @@ fn dependencies_hold_group_members_too() {
     assert_eq!(first_handle.wait().unwrap(), 321);
     assert_eq!(handle.wait().unwrap(), vec![2]);
 }
+
+#[test]
+fn an_executed_task_cannot_take_part_in_a_new_dependency() {
+    // ArkTS: "The task and its dependent tasks cannot be ... a task that has been executed"
+    // (addDependency, 401). Accepting it made the dependent wait forever for a run of a
+    // dependency that had already succeeded.
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let executed = Task::new(echo, (1,));
+    assert_eq!(pool.execute(&executed).wait().unwrap(), 1);
+    let fresh = Task::new(echo, (2,));
+    match fresh.add_dependency(&executed) {
+        Err(error @ Error::ExecutedTaskDependency(id)) => {
+            assert_eq!(id, executed.id());
+            assert_eq!(error.code(), Some(401));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(!fresh.has_dependencies());
+    let error = executed.add_dependency(&fresh).unwrap_err();
+    assert!(matches!(error, Error::ExecutedTaskDependency(id) if id == executed.id()));
+    // Nothing was recorded: both still run on their own.
+    assert_eq!(pool.execute(&fresh).wait().unwrap(), 2);
+    assert_eq!(pool.execute(&executed).wait().unwrap(), 1);
+}

@@ -152,3 +152,45 @@ fn a_run_refused_at_submission_reports_the_failure() {
         "{log:?}"
     );
 }
+
+#[concurrent]
+fn gate_then_fail(id: u64) -> Result<u32, String> {
+    pass_gate(id);
+    Err("late failure".into())
+}
+
+#[test]
+fn a_run_canceled_while_running_reports_so_with_its_late_error() {
+    // The listener's copy of the error must tell what happened: canceled while running, with
+    // the late outcome (here an error, which can be copied), not "stopped where it waited".
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    // The listener's message, and the late error's.
+    type Seen = Option<(String, Option<String>)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let task = Task::new(gate_then_fail, (83,));
+    let s = Arc::clone(&seen);
+    task.on_execution_failed(move |error| {
+        let late = match error {
+            taskpool::Error::Canceled {
+                late: Some(late), ..
+            } => late.error().map(ToString::to_string),
+            _ => None,
+        };
+        *s.lock().unwrap() = Some((error.to_string(), late));
+    })
+    .unwrap();
+    let handle = pool.execute(&task);
+    wait_until("it runs", || {
+        pool.info()
+            .tasks
+            .iter()
+            .any(|t| t.task_id == task.id() && t.state == taskpool::TaskState::Running)
+    });
+    handle.cancel().unwrap();
+    open_gate(83);
+    assert!(handle.wait().unwrap_err().is_canceled());
+    wait_until("the failure is reported", || seen.lock().unwrap().is_some());
+    let (message, late) = seen.lock().unwrap().take().unwrap();
+    assert!(message.contains("while running"), "{message}");
+    assert!(late.is_some_and(|late| late.contains("late failure")));
+}

@@ -96,6 +96,40 @@ fn a_task_over_the_time_limit_times_out_and_its_thread_is_replaced() {
     });
 }
 
+/// Set by `spin_until_told_to_stop` once it saw `is_canceled()` and returned.
+static STOPPED_AFTER_TIME_OUT: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+#[concurrent]
+fn spin_until_told_to_stop() -> u32 {
+    while !taskpool::is_canceled() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    STOPPED_AFTER_TIME_OUT.store(true, std::sync::atomic::Ordering::SeqCst);
+    1
+}
+
+#[test]
+fn a_task_over_the_time_limit_sees_is_canceled_so_it_can_return() {
+    // ArkTS kills a thread over the limit; Rust cannot, so the task is told through
+    // `is_canceled()` (the cooperative stop the brief promises) and its thread comes back.
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .time_limit(Duration::from_millis(50))
+        .check_interval(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    let spinning = pool.run(spin_until_told_to_stop, ());
+    assert!(matches!(spinning.wait(), Err(Error::TimedOut { .. })));
+    wait_until("the timed-out task saw is_canceled() and returned", || {
+        STOPPED_AFTER_TIME_OUT.load(std::sync::atomic::Ordering::SeqCst)
+    });
+    wait_until("the retired thread leaves", || {
+        pool.info().threads.len() <= 1
+    });
+    assert_eq!(pool.run(quick, ()).wait().unwrap(), 5);
+}
+
 #[test]
 fn a_long_task_has_no_time_limit_and_holds_its_thread_until_terminated() {
     let pool = TaskPool::builder()

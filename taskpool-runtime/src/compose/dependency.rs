@@ -369,7 +369,9 @@ impl<T> Task<T> {
     /// pending); the dependency stays, so a later run waits for a later success.
     ///
     /// Fails with [`Error::CircularDependency`] (10200026) if `dependency` already depends,
-    /// directly or not, on this task (or is this task).
+    /// directly or not, on this task (or is this task), and with
+    /// [`Error::ExecutedTaskDependency`] (401) if either task has already been executed (as in
+    /// ArkTS: a dependency on a task whose runs are over would never be satisfied).
     ///
     /// ```
     /// use taskpool::{concurrent, Task, TaskPool};
@@ -390,6 +392,11 @@ impl<T> Task<T> {
     /// ```
     pub fn add_dependency<U>(&self, dependency: &Task<U>) -> Result<()> {
         let (task, dep) = (self.id(), dependency.id());
+        for (id, record) in [(task, self.record()), (dep, dependency.record())] {
+            if record.executed.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(Error::ExecutedTaskDependency(id));
+            }
+        }
         let mut graph = lock(graph());
         graph.add(task, dep)?;
         observe(&mut graph, self.record());

@@ -156,8 +156,9 @@ impl<T> Task<T> {
 
     /// Calls `listener` with the error each time a run of this task fails: returns `Err`,
     /// panics, times out, is canceled or never runs (ArkTS `task.onExecutionFailed`). The
-    /// error is a copy: a task's own error is passed as its message, and a canceled run's late
-    /// outcome stays with the handle. See [`on_enqueued`](Task::on_enqueued); 10200034 once
+    /// error is a copy: a task's own error is passed as its message, and of a run canceled
+    /// while running the copy keeps the late error, while a late value stays with the handle
+    /// (`late.into_value()` is `None`). See [`on_enqueued`](Task::on_enqueued); 10200034 once
     /// the task was executed.
     ///
     /// ```
