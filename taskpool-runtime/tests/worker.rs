@@ -44,6 +44,11 @@ enum Cmd {
     ThreadName,
     /// Replies with how many undecodable messages the handler's hook saw.
     MessageErrorsSeen,
+    /// Replies `Echo(0)` … `Echo(count - 1)` at once, then opens the gate.
+    Burst {
+        count: u64,
+        gate: u64,
+    },
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -132,6 +137,12 @@ impl WorkerHandler for Script {
             }
             Cmd::ThreadName => port.post_message(Reply::Name(thread_name()))?,
             Cmd::MessageErrorsSeen => port.post_message(Reply::Count(self.message_errors))?,
+            Cmd::Burst { count, gate } => {
+                for n in 0..count {
+                    port.post_message(Reply::Echo(n))?;
+                }
+                open_gate(gate);
+            }
         }
         Ok(())
     }
@@ -429,6 +440,45 @@ fn callbacks_run_in_order_on_the_host_thread() {
         Reply::Echo(99),
         "cleared: recv gets them again"
     );
+}
+
+#[test]
+fn clearing_the_callbacks_inside_a_callback_hands_queued_messages_to_the_receivers() {
+    // ArkTS `off` inside a listener: the listener is gone for every later message, those
+    // already on their way to the host thread included (they go to `recv` again).
+    const ALL_SENT: u64 = 9_006;
+    static CALLBACK_DROPPED: AtomicBool = AtomicBool::new(false);
+    let worker = Arc::new(script("w-clear-inside"));
+    let control = Arc::downgrade(&worker);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    let dropped = DropFlag(&CALLBACK_DROPPED);
+    worker.on_message(move |_reply| {
+        let _keep = &dropped;
+        counted.fetch_add(1, Ordering::SeqCst);
+        // Every reply of the burst is routed to this callback before it clears.
+        pass_gate(ALL_SENT);
+        if let Some(worker) = control.upgrade() {
+            worker.clear_callbacks();
+        }
+    });
+    worker
+        .post_message(Cmd::Burst {
+            count: 5,
+            gate: ALL_SENT,
+        })
+        .unwrap();
+    for n in 1..5 {
+        assert_eq!(recv(&worker), Reply::Echo(n), "queued replies reach recv");
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the cleared callback ran once"
+    );
+    wait_until("the cleared callback is dropped", || {
+        CALLBACK_DROPPED.load(Ordering::SeqCst)
+    });
 }
 
 #[test]

@@ -488,13 +488,13 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// receivers again and errors destroy the worker.
     pub fn clear_callbacks(&self) {
         let host = &self.link.host;
-        let mut callbacks = lock(&host.callbacks);
-        host.clear_wanted();
-        callbacks.on_message = None;
-        callbacks.on_message_error = None;
-        callbacks.on_error = None;
-        callbacks.on_all_errors = None;
-        callbacks.on_exit = None;
+        let removed = {
+            let mut callbacks = lock(&host.callbacks);
+            host.clear_wanted();
+            callbacks.clear()
+        };
+        // User closures whose `Drop` may panic: dropped outside the lock.
+        crate::panic::drop_quietly(removed);
     }
 
     /// Registers `object` under `name` so the worker can call its methods (ArkTS
