@@ -1004,6 +1004,56 @@ fn a_blocked_host_thread_makes_the_call_time_out() {
 }
 
 #[test]
+fn an_object_unregistered_during_its_call_stays_unregistered() {
+    // (entered, release) gates of a call that blocks on the host thread.
+    const FIRST: (u64, u64) = (9_007, 9_008);
+    const SECOND: (u64, u64) = (9_009, 9_010);
+    let worker = script("w-call-unregister");
+    let slow = || {
+        CallObject::new(()).method("greet", |(): &mut (), name: String| {
+            let gates = match name.as_str() {
+                "first" => Some(FIRST),
+                "second" => Some(SECOND),
+                _ => None,
+            };
+            if let Some((entered, release)) = gates {
+                open_gate(entered);
+                pass_gate(release);
+            }
+            format!("hi {name}")
+        })
+    };
+    let start_call = |name: &str| {
+        worker
+            .post_message(Cmd::Call {
+                object: "slow".into(),
+                method: "greet".into(),
+                timeout_ms: 0,
+                arg: name.into(),
+            })
+            .unwrap();
+    };
+
+    worker.register_global_call_object("slow", slow()).unwrap();
+    start_call("first");
+    pass_gate(FIRST.0);
+    // The object is in use on the host thread: unregistering it must still take effect.
+    worker.unregister_global_call_object(Some("slow")).unwrap();
+    open_gate(FIRST.1);
+    assert_eq!(recv(&worker), Reply::Called(Ok("hi first".into())));
+    assert_eq!(call(&worker, "slow", "greet", 0, "x"), Err(Some(10200019)));
+
+    // The same with every object unregistered at once.
+    worker.register_global_call_object("slow", slow()).unwrap();
+    start_call("second");
+    pass_gate(SECOND.0);
+    worker.unregister_global_call_object(None).unwrap();
+    open_gate(SECOND.1);
+    assert_eq!(recv(&worker), Reply::Called(Ok("hi second".into())));
+    assert_eq!(call(&worker, "slow", "greet", 0, "y"), Err(Some(10200019)));
+}
+
+#[test]
 fn registering_on_a_worker_that_ended_gives_10200004() {
     let worker = script("w-call-ended");
     worker.terminate().unwrap();

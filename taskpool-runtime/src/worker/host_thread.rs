@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::panic;
 use crate::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use crate::sync::{Arc, Condvar, Mutex, lock};
-use crate::worker::call_object::{self, CallRequest, Callable};
+use crate::worker::call_object::{self, CallRequest, Registered};
 use crate::worker::link::Link;
 
 /// The kinds of event a callback can be registered for.
@@ -67,7 +67,7 @@ pub(crate) struct HostThread<Out> {
     /// Bits of [`Kind`] with a callback, read by the worker thread to route each event.
     wanted: AtomicU8,
     pub(crate) callbacks: Mutex<Callbacks<Out>>,
-    pub(crate) objects: Mutex<HashMap<String, Box<dyn Callable>>>,
+    pub(crate) objects: Mutex<HashMap<String, Registered>>,
     started: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
     done: Mutex<bool>,
