@@ -11,8 +11,8 @@
 //! field types, which would find a block item first), the lifetime of the deferred bounds is
 //! `'__taskpool`, and every path is fully qualified.
 
-use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use proc_macro2::{Delimiter, Group, Ident, TokenStream, TokenTree};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{GenericParam, Path, Token, WherePredicate};
@@ -31,9 +31,15 @@ pub fn expand(data: &SendableData) -> TokenStream {
     // bounds are checked where the impls are used, not where they are defined). A field that is
     // not serializable then leaves the type without a serde impl instead of producing a cascade
     // of errors inside the derived code; the field check below reports it once, at the field.
+    //
+    // A field that names the type itself (`Box<Node>`, `Vec<Self>`: a list, a tree) gets no
+    // bound: `impl Serialize for Node where Box<Node>: Serialize` is a cycle the compiler
+    // cannot prove (E0275), while without the bound the derived body needs `Node: Serialize`,
+    // which the impl itself provides — as for any recursive type deriving serde.
     let bound = |trait_path: &str| {
         fields
             .iter()
+            .filter(|ty| !names_type(ty.to_token_stream(), name))
             .map(|ty| format!("for<'__taskpool> {}: {trait_path}", quote!(#ty)))
             .collect::<Vec<_>>()
             .join(", ")
@@ -91,9 +97,13 @@ pub fn expand(data: &SendableData) -> TokenStream {
         });
     let marker_where = &marker_generics.where_clause;
 
+    // The checks live in a free function, where `Self` means nothing: a field type that says
+    // `Self` is checked with the type's own name instead.
+    let self_type = quote!(#name #ty_generics);
     let field_checks = fields.iter().map(|ty| {
+        let checked = replace_self(ty.to_token_stream(), &self_type);
         quote_spanned! {ty.span()=>
-            __taskpool_assert_sendable_field::<#ty>();
+            __taskpool_assert_sendable_field::<#checked>();
         }
     });
 
@@ -111,6 +121,40 @@ pub fn expand(data: &SendableData) -> TokenStream {
             }
         };
     }
+}
+
+/// Whether `tokens` (a field's type) name the type being defined: its own name or `Self`,
+/// anywhere, generic arguments included.
+fn names_type(tokens: TokenStream, name: &Ident) -> bool {
+    tokens.into_iter().any(|token| match token {
+        TokenTree::Ident(ident) => ident == *name || ident == "Self",
+        TokenTree::Group(group) => names_type(group.stream(), name),
+        TokenTree::Punct(_) | TokenTree::Literal(_) => false,
+    })
+}
+
+/// `tokens` with every `Self` replaced by `replacement`, spans kept.
+fn replace_self(tokens: TokenStream, replacement: &TokenStream) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|token| match token {
+            TokenTree::Ident(ident) if ident == "Self" => {
+                let mut spanned = TokenStream::new();
+                for mut piece in replacement.clone() {
+                    piece.set_span(ident.span());
+                    spanned.extend([piece]);
+                }
+                TokenTree::Group(Group::new(Delimiter::None, spanned))
+            }
+            TokenTree::Group(group) => {
+                let mut new =
+                    Group::new(group.delimiter(), replace_self(group.stream(), replacement));
+                new.set_span(group.span());
+                TokenTree::Group(new)
+            }
+            other => other,
+        })
+        .collect()
 }
 
 /// Whether the user already derives `Serialize` / `Deserialize` (then we do not derive it again).

@@ -117,3 +117,56 @@ fn postcard_round_trip<T: taskpool::Transferable>(value: &T) -> T {
     let bytes = postcard::to_allocvec(value).unwrap();
     postcard::from_bytes(&bytes).unwrap()
 }
+
+/// A `#[sendable]` type that contains itself (ArkTS: a `@Sendable` class with a field of its
+/// own type).
+#[sendable]
+#[derive(Debug)]
+enum Chain {
+    End,
+    Link(u32, Box<Chain>),
+}
+
+impl Drop for Chain {
+    /// Unlinks iteratively: the derived drop of a 100 000-deep chain would overflow the stack
+    /// by itself, before any serialization is tried.
+    fn drop(&mut self) {
+        let Chain::Link(_, tail) = self else { return };
+        let mut next = std::mem::replace(&mut **tail, Chain::End);
+        // Each link is dropped with an `End` tail: its own `drop` stops at once.
+        while let Chain::Link(_, tail) = &mut next {
+            next = std::mem::replace(&mut **tail, Chain::End);
+        }
+    }
+}
+
+#[concurrent]
+fn chain_length(chain: Shared<Chain>) -> usize {
+    let (mut length, mut at) = (0, &*chain);
+    while let Chain::Link(_, tail) = at {
+        length += 1;
+        at = tail;
+    }
+    length
+}
+
+#[test]
+fn a_recursive_sendable_type_is_shared_and_too_deep_a_value_fails_to_serialize_cleanly() {
+    let deep = (0..100_000).fold(Chain::End, |tail, n| Chain::Link(n, Box::new(tail)));
+    let deep = Shared::new(deep);
+    // Shared by reference: depth does not matter.
+    let length = ready(chain_length::invoke((Shared::clone(&deep),)));
+    assert_eq!(length, 100_000);
+    // A copy must be serialized: refused with 10200006 in both formats, never a stack overflow.
+    for encoding in [taskpool::Encoding::Postcard, taskpool::Encoding::Json] {
+        let error = taskpool::Payload::encode(&*deep, encoding).unwrap_err();
+        assert_eq!(error.code(), Some(10200006), "{error}");
+    }
+    // A shallow one round-trips.
+    let shallow = Chain::Link(1, Box::new(Chain::Link(2, Box::new(Chain::End))));
+    let copy: Chain = taskpool::Payload::encode(&shallow, taskpool::Encoding::Postcard)
+        .unwrap()
+        .decode()
+        .unwrap();
+    assert_eq!(ready(chain_length::invoke((Shared::new(copy),))), 2);
+}

@@ -44,6 +44,11 @@ enum Cmd {
     ThreadName,
     /// Replies with how many undecodable messages the handler's hook saw.
     MessageErrorsSeen,
+    /// Replies `Echo(0)` … `Echo(count - 1)` at once, then opens the gate.
+    Burst {
+        count: u64,
+        gate: u64,
+    },
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -132,6 +137,12 @@ impl WorkerHandler for Script {
             }
             Cmd::ThreadName => port.post_message(Reply::Name(thread_name()))?,
             Cmd::MessageErrorsSeen => port.post_message(Reply::Count(self.message_errors))?,
+            Cmd::Burst { count, gate } => {
+                for n in 0..count {
+                    port.post_message(Reply::Echo(n))?;
+                }
+                open_gate(gate);
+            }
         }
         Ok(())
     }
@@ -429,6 +440,45 @@ fn callbacks_run_in_order_on_the_host_thread() {
         Reply::Echo(99),
         "cleared: recv gets them again"
     );
+}
+
+#[test]
+fn clearing_the_callbacks_inside_a_callback_hands_queued_messages_to_the_receivers() {
+    // ArkTS `off` inside a listener: the listener is gone for every later message, those
+    // already on their way to the host thread included (they go to `recv` again).
+    const ALL_SENT: u64 = 9_006;
+    static CALLBACK_DROPPED: AtomicBool = AtomicBool::new(false);
+    let worker = Arc::new(script("w-clear-inside"));
+    let control = Arc::downgrade(&worker);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    let dropped = DropFlag(&CALLBACK_DROPPED);
+    worker.on_message(move |_reply| {
+        let _keep = &dropped;
+        counted.fetch_add(1, Ordering::SeqCst);
+        // Every reply of the burst is routed to this callback before it clears.
+        pass_gate(ALL_SENT);
+        if let Some(worker) = control.upgrade() {
+            worker.clear_callbacks();
+        }
+    });
+    worker
+        .post_message(Cmd::Burst {
+            count: 5,
+            gate: ALL_SENT,
+        })
+        .unwrap();
+    for n in 1..5 {
+        assert_eq!(recv(&worker), Reply::Echo(n), "queued replies reach recv");
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the cleared callback ran once"
+    );
+    wait_until("the cleared callback is dropped", || {
+        CALLBACK_DROPPED.load(Ordering::SeqCst)
+    });
 }
 
 #[test]
@@ -951,6 +1001,56 @@ fn a_blocked_host_thread_makes_the_call_time_out() {
     // Once the host thread is free again, calls are answered.
     worker.post_message(0).unwrap();
     assert_eq!(worker.recv_timeout(PATIENCE), Ok(None));
+}
+
+#[test]
+fn an_object_unregistered_during_its_call_stays_unregistered() {
+    // (entered, release) gates of a call that blocks on the host thread.
+    const FIRST: (u64, u64) = (9_007, 9_008);
+    const SECOND: (u64, u64) = (9_009, 9_010);
+    let worker = script("w-call-unregister");
+    let slow = || {
+        CallObject::new(()).method("greet", |(): &mut (), name: String| {
+            let gates = match name.as_str() {
+                "first" => Some(FIRST),
+                "second" => Some(SECOND),
+                _ => None,
+            };
+            if let Some((entered, release)) = gates {
+                open_gate(entered);
+                pass_gate(release);
+            }
+            format!("hi {name}")
+        })
+    };
+    let start_call = |name: &str| {
+        worker
+            .post_message(Cmd::Call {
+                object: "slow".into(),
+                method: "greet".into(),
+                timeout_ms: 0,
+                arg: name.into(),
+            })
+            .unwrap();
+    };
+
+    worker.register_global_call_object("slow", slow()).unwrap();
+    start_call("first");
+    pass_gate(FIRST.0);
+    // The object is in use on the host thread: unregistering it must still take effect.
+    worker.unregister_global_call_object(Some("slow")).unwrap();
+    open_gate(FIRST.1);
+    assert_eq!(recv(&worker), Reply::Called(Ok("hi first".into())));
+    assert_eq!(call(&worker, "slow", "greet", 0, "x"), Err(Some(10200019)));
+
+    // The same with every object unregistered at once.
+    worker.register_global_call_object("slow", slow()).unwrap();
+    start_call("second");
+    pass_gate(SECOND.0);
+    worker.unregister_global_call_object(None).unwrap();
+    open_gate(SECOND.1);
+    assert_eq!(recv(&worker), Reply::Called(Ok("hi second".into())));
+    assert_eq!(call(&worker, "slow", "greet", 0, "y"), Err(Some(10200019)));
 }
 
 #[test]

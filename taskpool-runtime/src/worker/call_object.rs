@@ -18,7 +18,7 @@ use crate::codec::{Encoding, Payload};
 use crate::error::{Error, Result};
 use crate::function::Transferable;
 use crate::panic;
-use crate::sync::{Mutex, lock};
+use crate::sync::{Arc, Mutex, lock};
 use crate::worker::host_thread::HostJob;
 use crate::worker::link::Link;
 
@@ -124,22 +124,27 @@ pub(crate) struct CallRequest {
     reply: Sender<Result<Payload>>,
 }
 
-/// Serves one call on the host thread. The object is taken out of the registry for the call,
-/// so that a method may register or unregister objects without deadlocking.
-pub(crate) fn serve(objects: &Mutex<HashMap<String, Box<dyn Callable>>>, request: CallRequest) {
+/// A registered object, shared between the registry and a call in progress: the registry's
+/// lock is not held while the method runs (a method may register or unregister objects), and
+/// unregistering or replacing the object during a call takes effect — the call keeps its own
+/// reference to the object it started with.
+pub(crate) type Registered = Arc<Mutex<Box<dyn Callable>>>;
+
+/// Serves one call on the host thread.
+pub(crate) fn serve(objects: &Mutex<HashMap<String, Registered>>, request: CallRequest) {
     if Instant::now() >= request.deadline {
         return; // the worker gave up waiting
     }
-    let Some(mut object) = lock(objects).remove(&request.object) else {
+    let Some(object) = lock(objects).get(&request.object).map(Arc::clone) else {
         let _ = request
             .reply
             .send(Err(Error::CallObjectNotRegistered(request.object)));
         return;
     };
-    let outcome = panic::catch(|| object.call(&request.method, &request.args, request.cap));
-    lock(objects)
-        .entry(request.object.clone())
-        .or_insert(object);
+    // Only the host thread calls objects, one call at a time: this lock is never contended.
+    let outcome = panic::catch(|| lock(&object).call(&request.method, &request.args, request.cap));
+    // Unregistered during the call, the object is dropped here: user code, contained.
+    panic::drop_quietly(object);
     let result = match outcome {
         Ok(Some(result)) => result,
         Ok(None) => Err(Error::CallObjectMethodNotFound {
@@ -174,8 +179,8 @@ pub(crate) fn call<In, Out>(
         timeout.min(MAX_GLOBAL_CALL_TIMEOUT)
     };
     // Registering an object starts the host thread: without it, no object can be there.
-    // Otherwise the host thread looks the object up, in order with the other calls (one in
-    // use by an earlier call is out of the registry until that call returns).
+    // Otherwise the host thread looks the object up when it serves the call, in order with the
+    // other calls and callbacks.
     if !link.host.is_started() {
         return Err(Error::CallObjectNotRegistered(object.to_owned()));
     }

@@ -10,8 +10,8 @@ use crate::codec::{DEFAULT_MAX_SERIALIZED_BYTES, Encoding, Payload};
 use crate::error::{Error, Result};
 use crate::function::Transferable;
 use crate::sync::atomic::Ordering;
-use crate::sync::{Arc, lock};
-use crate::worker::call_object::CallObject;
+use crate::sync::{Arc, Mutex, lock};
+use crate::worker::call_object::{CallObject, Callable};
 use crate::worker::event_loop;
 use crate::worker::handler::WorkerHandler;
 use crate::worker::host_thread::{self, Callbacks, HostJob, Kind};
@@ -488,13 +488,13 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// receivers again and errors destroy the worker.
     pub fn clear_callbacks(&self) {
         let host = &self.link.host;
-        let mut callbacks = lock(&host.callbacks);
-        host.clear_wanted();
-        callbacks.on_message = None;
-        callbacks.on_message_error = None;
-        callbacks.on_error = None;
-        callbacks.on_all_errors = None;
-        callbacks.on_exit = None;
+        let removed = {
+            let mut callbacks = lock(&host.callbacks);
+            host.clear_wanted();
+            callbacks.clear()
+        };
+        // User closures whose `Drop` may panic: dropped outside the lock.
+        crate::panic::drop_quietly(removed);
     }
 
     /// Registers `object` under `name` so the worker can call its methods (ArkTS
@@ -515,7 +515,11 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
                 "the system refused the worker's host thread".to_owned(),
             ));
         }
-        lock(&self.link.host.objects).insert(name.into(), Box::new(object));
+        let object: Box<dyn Callable> = Box::new(object);
+        let replaced =
+            lock(&self.link.host.objects).insert(name.into(), Arc::new(Mutex::new(object)));
+        // User state whose `Drop` may panic: dropped outside the registry's lock.
+        crate::panic::drop_quietly(replaced);
         Ok(())
     }
 
@@ -526,11 +530,16 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
         if !self.link.is_running() {
             return Err(Error::WorkerNotRunning(self.link.name.clone()));
         }
-        let mut objects = lock(&self.link.host.objects);
-        match name {
-            Some(name) => drop(objects.remove(name)),
-            None => objects.clear(),
-        }
+        let removed: Vec<_> = {
+            let mut objects = lock(&self.link.host.objects);
+            match name {
+                Some(name) => objects.remove(name).into_iter().collect(),
+                None => objects.drain().map(|(_, object)| object).collect(),
+            }
+        };
+        // User state whose `Drop` may panic: dropped outside the registry's lock. An object in
+        // use by a call right now is dropped when that call returns.
+        crate::panic::drop_quietly(removed);
         Ok(())
     }
 

@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::panic;
 use crate::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use crate::sync::{Arc, Condvar, Mutex, lock};
-use crate::worker::call_object::{self, CallRequest, Callable};
+use crate::worker::call_object::{self, CallRequest, Registered};
 use crate::worker::link::Link;
 
 /// The kinds of event a callback can be registered for.
@@ -55,6 +55,10 @@ pub(crate) struct Callbacks<Out> {
     pub(crate) on_exit: Option<Box<dyn FnOnce(i32) + Send>>,
     /// `on_exit` ran: it runs at most once, even when registered again.
     exit_delivered: bool,
+    /// Bumped by `clear_callbacks`. A callback is taken out of its slot while it runs; it goes
+    /// back only if no clear happened meanwhile, so that clearing from inside a callback (ArkTS
+    /// `off` in a listener) removes it for the jobs already queued too.
+    epoch: u64,
 }
 
 pub(crate) struct HostThread<Out> {
@@ -63,7 +67,7 @@ pub(crate) struct HostThread<Out> {
     /// Bits of [`Kind`] with a callback, read by the worker thread to route each event.
     wanted: AtomicU8,
     pub(crate) callbacks: Mutex<Callbacks<Out>>,
-    pub(crate) objects: Mutex<HashMap<String, Box<dyn Callable>>>,
+    pub(crate) objects: Mutex<HashMap<String, Registered>>,
     started: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
     done: Mutex<bool>,
@@ -84,6 +88,7 @@ impl<Out> HostThread<Out> {
                 on_all_errors: None,
                 on_exit: None,
                 exit_delivered: false,
+                epoch: 0,
             }),
             objects: Mutex::new(HashMap::new()),
             started: AtomicBool::new(false),
@@ -211,41 +216,31 @@ fn run<In, Out>(link: Arc<Link<In, Out>>) {
     while let Ok(job) = host.rx.recv() {
         match job {
             HostJob::Stop => break,
-            HostJob::Message(message) => {
-                let callback = lock(&host.callbacks).on_message.take();
-                match callback {
-                    Some(callback) => {
-                        let callback = call(callback, message);
-                        lock(&host.callbacks).on_message.get_or_insert(callback);
-                    }
-                    // Cleared since the message was routed here: the receivers get it.
-                    None => link.push_to_receivers(message),
+            HostJob::Message(message) => match take(host, |c| &mut c.on_message) {
+                Some((callback, epoch)) => {
+                    let callback = call(callback, message);
+                    put_back(host, epoch, |c| &mut c.on_message, callback);
                 }
-            }
+                // Cleared since the message was routed here: the receivers get it.
+                None => link.push_to_receivers(message),
+            },
             HostJob::MessageError(error) => {
-                let callback = lock(&host.callbacks).on_message_error.take();
-                if let Some(callback) = callback {
+                if let Some((callback, epoch)) = take(host, |c| &mut c.on_message_error) {
                     let callback = call(callback, error);
-                    lock(&host.callbacks)
-                        .on_message_error
-                        .get_or_insert(callback);
+                    put_back(host, epoch, |c| &mut c.on_message_error, callback);
                 }
             }
-            HostJob::Error(error) => {
-                let callback = lock(&host.callbacks).on_error.take();
-                match callback {
-                    Some(callback) => {
-                        let callback = call(callback, error);
-                        lock(&host.callbacks).on_error.get_or_insert(callback);
-                    }
-                    None => link.keep_exit_error(error),
+            HostJob::Error(error) => match take(host, |c| &mut c.on_error) {
+                Some((callback, epoch)) => {
+                    let callback = call(callback, error);
+                    put_back(host, epoch, |c| &mut c.on_error, callback);
                 }
-            }
+                None => link.keep_exit_error(error),
+            },
             HostJob::AllErrors(error) => {
-                let callback = lock(&host.callbacks).on_all_errors.take();
-                if let Some(callback) = callback {
+                if let Some((callback, epoch)) = take(host, |c| &mut c.on_all_errors) {
                     let callback = call(callback, error);
-                    lock(&host.callbacks).on_all_errors.get_or_insert(callback);
+                    put_back(host, epoch, |c| &mut c.on_all_errors, callback);
                 }
             }
             HostJob::Exit(code) => {
@@ -269,6 +264,41 @@ fn run<In, Out>(link: Arc<Link<In, Out>>) {
 }
 
 /// Calls a callback, containing a panic; gives the callback back for the next event.
+/// Takes a callback out of its slot for a call (the lock is not held while user code runs),
+/// with the clear epoch it was taken in.
+fn take<Out, T>(
+    host: &HostThread<Out>,
+    slot: impl FnOnce(&mut Callbacks<Out>) -> &mut Option<T>,
+) -> Option<(T, u64)> {
+    let mut callbacks = lock(&host.callbacks);
+    let epoch = callbacks.epoch;
+    slot(&mut callbacks)
+        .take()
+        .map(|callback| (callback, epoch))
+}
+
+/// Puts a callback back after its call, unless it was replaced (the new one stays) or the
+/// callbacks were cleared meanwhile; then it is dropped, outside the lock, its panics contained.
+fn put_back<Out, T>(
+    host: &HostThread<Out>,
+    epoch: u64,
+    slot: impl FnOnce(&mut Callbacks<Out>) -> &mut Option<T>,
+    callback: T,
+) {
+    let unused = {
+        let mut callbacks = lock(&host.callbacks);
+        let current = callbacks.epoch == epoch;
+        let slot = slot(&mut callbacks);
+        if current && slot.is_none() {
+            *slot = Some(callback);
+            None
+        } else {
+            Some(callback)
+        }
+    };
+    panic::drop_quietly(unused);
+}
+
 fn call<T>(mut callback: Callback<T>, value: T) -> Callback<T> {
     if let Err(payload) = panic::catch(|| callback(value)) {
         panic::message(payload);
@@ -277,6 +307,20 @@ fn call<T>(mut callback: Callback<T>, value: T) -> Callback<T> {
 }
 
 impl<Out> Callbacks<Out> {
+    /// Removes every callback and returns them, for the caller to drop outside the lock (their
+    /// `Drop` is user code). A callback running now is not put back when it returns. `on_exit`'s
+    /// once-only record stays.
+    pub(crate) fn clear(&mut self) -> impl Sized + use<Out> {
+        self.epoch = self.epoch.wrapping_add(1);
+        (
+            self.on_message.take(),
+            self.on_message_error.take(),
+            self.on_error.take(),
+            self.on_all_errors.take(),
+            self.on_exit.take(),
+        )
+    }
+
     /// Whether `on_exit` must be queued now: the worker already ended and no `on_exit` ran.
     pub(crate) fn exit_pending(&self) -> bool {
         !self.exit_delivered
