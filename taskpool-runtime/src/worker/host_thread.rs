@@ -263,7 +263,6 @@ fn run<In, Out>(link: Arc<Link<In, Out>>) {
     }
 }
 
-/// Calls a callback, containing a panic; gives the callback back for the next event.
 /// Takes a callback out of its slot for a call (the lock is not held while user code runs),
 /// with the clear epoch it was taken in.
 fn take<Out, T>(
@@ -299,6 +298,7 @@ fn put_back<Out, T>(
     panic::drop_quietly(unused);
 }
 
+/// Calls a callback, containing a panic; gives the callback back for the next event.
 fn call<T>(mut callback: Callback<T>, value: T) -> Callback<T> {
     if let Err(payload) = panic::catch(|| callback(value)) {
         panic::message(payload);
