@@ -99,7 +99,10 @@ pub use locks::{
 };
 pub use lru::{DEFAULT_LRU_CAPACITY, SendableLruCache};
 pub use observe::{Counters, LaneInfo, SliceKind, Timeline, TimelineSlice, WaitStats};
-pub use pool::{MAX_TIMELINE_ENTRIES, TaskPool, TaskPoolBuilder, default_max_threads};
+pub use pool::{
+    DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MAX_TIMELINE_ENTRIES, MIN_STACK_SIZE, TaskPool,
+    TaskPoolBuilder, default_max_threads,
+};
 pub use priority::Priority;
 pub use registry::{duplicate_functions, registered_functions};
 pub use sendable::Sendable;

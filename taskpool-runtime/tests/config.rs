@@ -11,7 +11,9 @@ use support::{
     PATIENCE, hold, open_gate, plain, threads_named, wait_until, wait_until_executing,
     wait_until_suspended,
 };
-use taskpool::{Error, TaskPool, TaskPoolBuilder, concurrent, sleep};
+use taskpool::{
+    Error, MAX_STACK_SIZE, MIN_STACK_SIZE, TaskPool, TaskPoolBuilder, concurrent, sleep,
+};
 
 fn assert_refused(builder: TaskPoolBuilder, setting: &str) {
     match builder.build() {
@@ -37,6 +39,10 @@ fn out_of_range_settings_are_refused_with_401_naming_the_setting() {
     assert_refused(builder().time_limit(Duration::ZERO), "time_limit");
     assert_refused(builder().thread_name("bad\0name"), "thread_name");
     assert_refused(builder().max_serialized_bytes(0), "max_serialized_bytes");
+    assert_refused(builder().stack_size(0), "stack_size");
+    assert_refused(builder().stack_size(MIN_STACK_SIZE - 1), "stack_size");
+    assert_refused(builder().stack_size(MAX_STACK_SIZE + 1), "stack_size");
+    assert_refused(builder().stack_size(usize::MAX), "stack_size");
     // The smallest accepted values build.
     let pool = builder()
         .max_threads(1)
@@ -44,9 +50,55 @@ fn out_of_range_settings_are_refused_with_401_naming_the_setting() {
         .check_interval(Duration::from_nanos(1))
         .time_limit(Duration::from_secs(60))
         .max_serialized_bytes(1)
+        .stack_size(MIN_STACK_SIZE)
         .build()
         .unwrap();
     assert_eq!(pool.run(plain, (4,)).wait().unwrap(), 4);
+}
+
+/// A singly linked list, built and measured without recursion; only its (derived) drop
+/// recurses, one level per node.
+enum List {
+    Node(Box<List>),
+    End,
+}
+
+impl List {
+    fn of_length(length: usize) -> List {
+        (0..length).fold(List::End, |tail, _| List::Node(Box::new(tail)))
+    }
+}
+
+/// Takes a list by value and drops it on its thread, once it is long enough to tell.
+fn drop_on_this_thread(list: List) -> bool {
+    let mut tail = &list;
+    let mut length = 0;
+    while let List::Node(next) = tail {
+        (length, tail) = (length + 1, &**next);
+    }
+    drop(list);
+    length > 0
+}
+
+#[concurrent]
+fn drop_a_deep_list(length: u64) -> bool {
+    drop_on_this_thread(List::of_length(length as usize))
+}
+
+#[test]
+fn a_task_can_drop_a_value_nested_a_hundred_thousand_deep() {
+    // A debug build needs about 10 MiB of stack for this drop. On Rust's default 2 MiB for
+    // spawned threads the pool thread overflowed and the process aborted; the test's own
+    // thread could not do it either, so the value is built and dropped inside the task.
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    assert!(pool.run(drop_a_deep_list, (100_000,)).wait().unwrap());
+    // A pool given a larger stack goes deeper.
+    let deep = TaskPool::builder()
+        .max_threads(1)
+        .stack_size(256 << 20)
+        .build()
+        .unwrap();
+    assert!(deep.run(drop_a_deep_list, (2_000_000,)).wait().unwrap());
 }
 
 #[test]

@@ -1079,6 +1079,54 @@ fn worker_initialization_rejects_a_bad_name_with_10200003() {
     assert_eq!(error.code(), Some(10200003));
 }
 
+#[test]
+fn worker_initialization_rejects_a_stack_size_out_of_range_with_10200003() {
+    for bytes in [
+        0,
+        taskpool::MIN_STACK_SIZE - 1,
+        taskpool::MAX_STACK_SIZE + 1,
+    ] {
+        let error = Worker::builder()
+            .stack_size(bytes)
+            .spawn(Script::default)
+            .unwrap_err();
+        assert_eq!(error.code(), Some(10200003), "{bytes}: {error}");
+    }
+}
+
+/// Drops, on the worker's thread, a list as long as each message says.
+struct DeepDropper;
+
+/// A singly linked list; only its (derived) drop recurses, one level per node.
+enum List {
+    Node(Box<List>),
+    End,
+}
+
+impl WorkerHandler for DeepDropper {
+    type In = usize;
+    type Out = usize;
+
+    async fn on_message(&mut self, length: usize, port: &WorkerPort<usize>) -> HandlerResult {
+        let list = (0..length).fold(List::End, |tail, _| List::Node(Box::new(tail)));
+        let (mut nodes, mut tail) = (0, &list);
+        while let List::Node(next) = tail {
+            (nodes, tail) = (nodes + 1, &**next);
+        }
+        drop(list);
+        port.post_message(nodes)?;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_worker_can_drop_a_value_nested_a_hundred_thousand_deep() {
+    // About 10 MiB of stack in a debug build: on Rust's default 2 MiB the process aborted.
+    let worker = Worker::new(|| DeepDropper).unwrap();
+    worker.post_message(100_000).unwrap();
+    assert_eq!(worker.recv_timeout(PATIENCE).unwrap(), 100_000);
+}
+
 /// A message whose `Drop` panics when armed.
 #[derive(Debug, Serialize, Deserialize)]
 struct Grenade {

@@ -17,6 +17,8 @@ pub(crate) struct Config {
     pub(crate) thread_name: String,
     pub(crate) max_serialized_bytes: usize,
     pub(crate) callback_timeout: Duration,
+    /// The stack size of each pool thread, in bytes.
+    pub(crate) stack_size: usize,
     /// Timeline ring-buffer capacity in entries, if a timeline is recorded.
     pub(crate) timeline: Option<usize>,
 }
@@ -29,6 +31,28 @@ pub fn default_max_threads() -> usize {
 
 /// The largest timeline ring buffer: 16 Mi entries (about 1.3 GiB at 80 bytes an entry).
 pub const MAX_TIMELINE_ENTRIES: usize = 1 << 24;
+
+/// The default stack size of pool and worker threads: 16 MiB on 64-bit targets (2 MiB, Rust's
+/// default for spawned threads, elsewhere). A task may receive a deeply nested value and drop
+/// it there: a linked list 100 000 nodes long needs about 10 MiB of stack to drop in a debug
+/// build (a few in release), and a Linux main thread has 8 MiB. Only the pages a thread touches
+/// take memory; the rest is address space, which 64-bit targets have plenty of.
+pub const DEFAULT_STACK_SIZE: usize = if cfg!(target_pointer_width = "64") {
+    16 << 20
+} else {
+    2 << 20
+};
+
+/// The smallest stack size a pool or worker thread may be given: 64 KiB.
+pub const MIN_STACK_SIZE: usize = 64 << 10;
+
+/// The largest stack size a pool or worker thread may be given: 1 GiB.
+pub const MAX_STACK_SIZE: usize = 1 << 30;
+
+/// Whether `size` is a stack size threads may be given (see [`MIN_STACK_SIZE`]).
+pub(crate) fn valid_stack_size(size: usize) -> bool {
+    (MIN_STACK_SIZE..=MAX_STACK_SIZE).contains(&size)
+}
 
 /// The most threads a pool may have: far beyond any machine, low enough that the thread
 /// bookkeeping never overflows.
@@ -45,6 +69,7 @@ impl Default for Config {
             thread_name: "taskpool-worker".to_owned(),
             max_serialized_bytes: DEFAULT_MAX_SERIALIZED_BYTES,
             callback_timeout: Duration::from_secs(5),
+            stack_size: DEFAULT_STACK_SIZE,
             timeline: None,
         }
     }
@@ -73,6 +98,9 @@ impl Config {
         }
         if self.thread_name.contains('\0') {
             return invalid("thread_name", "must not contain a NUL byte");
+        }
+        if !valid_stack_size(self.stack_size) {
+            return invalid("stack_size", "must be between 64 KiB and 1 GiB");
         }
         if self.max_serialized_bytes == 0 {
             return invalid("max_serialized_bytes", "must be at least 1");
@@ -152,6 +180,22 @@ impl TaskPoolBuilder {
     /// dropped, so a callback that never returns cannot hang the shutdown.
     pub fn callback_timeout(mut self, timeout: Duration) -> Self {
         self.config.callback_timeout = timeout;
+        self
+    }
+
+    /// The stack size of each pool thread, in bytes (default [`DEFAULT_STACK_SIZE`], 16 MiB):
+    /// what a task may use for its own recursion and for dropping deeply nested values. Between
+    /// [`MIN_STACK_SIZE`] (64 KiB) and [`MAX_STACK_SIZE`] (1 GiB). A wait inside a task that
+    /// runs the awaited task inline moves to a fresh stack segment before this one runs out.
+    ///
+    /// ```
+    /// let pool = taskpool::TaskPool::builder().stack_size(32 << 20).build().unwrap();
+    /// # drop(pool);
+    /// let error = taskpool::TaskPool::builder().stack_size(4096).build().unwrap_err();
+    /// assert_eq!(error.code(), Some(401));
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.config.stack_size = bytes;
         self
     }
 

@@ -176,19 +176,16 @@ pub(crate) struct Callbacks {
 }
 
 impl Callbacks {
-    /// Posts a callback, starting the thread on first use. Dropped (quietly) once the pool
-    /// shut down, or if the system refuses a thread.
-    pub(crate) fn post(self: &Arc<Self>, name: impl FnOnce() -> String, job: Job) {
+    /// Posts a callback, starting the thread `thread` configures on first use. Dropped
+    /// (quietly) once the pool shut down, or if the system refuses a thread.
+    pub(crate) fn post(self: &Arc<Self>, thread: impl FnOnce() -> std::thread::Builder, job: Job) {
         let pushed = lock(&self.state).push(job);
         match pushed {
             Err(job) => drop_quietly(job),
             Ok(false) => self.changed.notify_all(),
             Ok(true) => {
                 let me = Arc::clone(self);
-                let handle = std::thread::Builder::new()
-                    .name(name())
-                    .spawn(move || me.main())
-                    .ok();
+                let handle = thread().spawn(move || me.main()).ok();
                 let refused = lock(&self.state).spawned(handle);
                 // The thread, or a shutdown waiting for the outcome of the start.
                 self.changed.notify_all();

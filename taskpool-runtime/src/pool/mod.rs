@@ -27,7 +27,11 @@ use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
 use crate::task::{Executable, Owner, Submission, Task, TaskId, TaskRecord};
 
 pub(crate) use self::builder::Config;
-pub use self::builder::{MAX_TIMELINE_ENTRIES, TaskPoolBuilder, default_max_threads};
+pub(crate) use self::builder::valid_stack_size;
+pub use self::builder::{
+    DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MAX_TIMELINE_ENTRIES, MIN_STACK_SIZE, TaskPoolBuilder,
+    default_max_threads,
+};
 pub(crate) use self::callbacks::on_callback_thread;
 use self::callbacks::{Callbacks, Job};
 pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, WorkerId};
@@ -119,7 +123,9 @@ impl PoolShared {
         let name = self.thread_name(&id.to_string());
         if self
             .threads
-            .spawn(Some(id), name, move || thread::main(pool, worker))
+            .spawn(Some(id), name, self.config.stack_size, move || {
+                thread::main(pool, worker)
+            })
         {
             crate::observe::thread_added(self, id);
         } else {
@@ -131,7 +137,13 @@ impl PoolShared {
     /// Runs `job` (a user callback) on the pool's callback thread, after the ones posted
     /// before it. Dropped once the pool has shut down.
     pub(crate) fn post_callback(&self, job: Job) {
-        self.callbacks.post(|| self.thread_name("callbacks"), job);
+        // User callbacks, which may drop deeply nested values: the pool threads' stack size.
+        let thread = || {
+            std::thread::Builder::new()
+                .name(self.thread_name("callbacks"))
+                .stack_size(self.config.stack_size)
+        };
+        self.callbacks.post(thread, job);
     }
 
     fn ensure_supervisor(self: &Arc<Self>) {
@@ -144,7 +156,10 @@ impl PoolShared {
         let name = self.thread_name("supervisor");
         if !self
             .threads
-            .spawn(None, name, move || crate::supervisor::run(pool))
+            // Its own stack is the pool threads' size: settling a run may drop user values.
+            .spawn(None, name, self.config.stack_size, move || {
+                crate::supervisor::run(pool)
+            })
         {
             self.supervisor_started.store(false, Ordering::Release);
         }

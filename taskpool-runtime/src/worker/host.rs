@@ -77,6 +77,7 @@ pub struct WorkerBuilder {
     name: Option<String>,
     max_serialized_bytes: usize,
     join_timeout: Duration,
+    stack_size: usize,
 }
 
 impl Default for WorkerBuilder {
@@ -85,6 +86,7 @@ impl Default for WorkerBuilder {
             name: None,
             max_serialized_bytes: DEFAULT_MAX_SERIALIZED_BYTES,
             join_timeout: DEFAULT_JOIN_TIMEOUT,
+            stack_size: crate::pool::DEFAULT_STACK_SIZE,
         }
     }
 }
@@ -111,10 +113,22 @@ impl WorkerBuilder {
         self
     }
 
+    /// The stack size of the worker's thread, in bytes (default
+    /// [`DEFAULT_STACK_SIZE`](crate::DEFAULT_STACK_SIZE), 16 MiB, as a pool thread's): what its
+    /// handler may use for recursion and for dropping deeply nested values. Between
+    /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE) (64 KiB) and
+    /// [`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE) (1 GiB); `spawn` fails with 10200003
+    /// otherwise.
+    pub fn stack_size(mut self, bytes: usize) -> WorkerBuilder {
+        self.stack_size = bytes;
+        self
+    }
+
     /// Starts the worker: its thread calls `constructor` and then handles messages.
     ///
     /// Fails with 10200003 if the process already has [`max_workers`](crate::max_workers) live
-    /// workers (64 by default), if the name is invalid, or if the system refuses a thread.
+    /// workers (64 by default), if the name or the stack size is invalid, or if the system
+    /// refuses a thread.
     /// Called on a pool thread (inside a task), the new worker keeps that thread in the pool
     /// until the worker ends.
     pub fn spawn<H, F>(self, constructor: F) -> Result<Worker<H::In, H::Out>>
@@ -130,13 +144,24 @@ impl WorkerBuilder {
                 "the worker's name contains a NUL byte; choose another name".to_owned(),
             ));
         }
+        if !crate::pool::valid_stack_size(self.stack_size) {
+            return Err(Error::WorkerInitialization(format!(
+                "a stack of {} bytes is out of range: give the worker between 64 KiB and 1 GiB",
+                self.stack_size
+            )));
+        }
         let slot = Slot::acquire()?;
-        let link = Arc::new(Link::new(name.clone(), self.max_serialized_bytes));
+        let link = Arc::new(Link::new(
+            name.clone(),
+            self.max_serialized_bytes,
+            self.stack_size,
+        ));
         let hold = crate::pool::hold_current_thread();
         let for_thread = Arc::clone(&link);
         // If the thread cannot start, the closure (slot and hold inside) is dropped: both go back.
         let thread = std::thread::Builder::new()
             .name(name)
+            .stack_size(self.stack_size)
             .spawn(move || event_loop::run(for_thread, constructor, slot, hold))
             .map_err(|error| {
                 Error::WorkerInitialization(format!("the system refused a thread: {error}"))

@@ -189,6 +189,7 @@ where
     let for_thread = Arc::clone(link);
     let spawned = std::thread::Builder::new()
         .name(format!("{}-host", link.name))
+        .stack_size(link.stack_size)
         .spawn(move || run(for_thread));
     match spawned {
         Ok(handle) => *thread = Some(handle),

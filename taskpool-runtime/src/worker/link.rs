@@ -56,6 +56,9 @@ struct Exit {
 pub(crate) struct Link<In, Out> {
     pub(crate) name: String,
     pub(crate) max_serialized_bytes: usize,
+    /// The stack size of the worker's threads (its own and its host thread, which runs the
+    /// host's callbacks).
+    pub(crate) stack_size: usize,
     /// Only ever increases: RUNNING → CLOSING → TERMINATING → EXITED (`fetch_max`).
     state: AtomicU8,
     to_worker: Sender<Envelope<In>>,
@@ -78,12 +81,17 @@ pub(crate) struct Link<In, Out> {
 }
 
 impl<In, Out> Link<In, Out> {
-    pub(crate) fn new(name: String, max_serialized_bytes: usize) -> Link<In, Out> {
+    pub(crate) fn new(
+        name: String,
+        max_serialized_bytes: usize,
+        stack_size: usize,
+    ) -> Link<In, Out> {
         let (to_worker, from_host) = crossbeam_channel::unbounded();
         let (to_host, from_worker) = crossbeam_channel::unbounded();
         Link {
             name,
             max_serialized_bytes,
+            stack_size,
             state: AtomicU8::new(RUNNING),
             to_worker,
             from_host,
