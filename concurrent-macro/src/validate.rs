@@ -18,6 +18,7 @@ pub fn validate(function: &ConcurrentFn) -> syn::Result<()> {
     let mut errors = Errors::default();
 
     check_reserved_name(&sig.ident, &mut errors);
+    check_parameter_count(sig, &mut errors);
 
     if let Some(unsafety) = &sig.unsafety {
         errors.push(
@@ -145,6 +146,25 @@ fn check_reserved_name(ident: &syn::Ident, errors: &mut Errors) {
             ),
         );
     }
+}
+
+/// The most parameters a task function may take: its arguments travel as one tuple, and serde
+/// implements `Serialize`/`Deserialize` for tuples of at most 16 elements.
+const MAX_PARAMETERS: usize = 16;
+
+/// Rejects a 17th parameter and any after it, where the arguments tuple would not serialize.
+fn check_parameter_count(sig: &syn::Signature, errors: &mut Errors) {
+    let extra: Vec<&FnArg> = sig.inputs.iter().skip(MAX_PARAMETERS).collect();
+    if extra.is_empty() {
+        return;
+    }
+    let count = sig.inputs.len();
+    errors.push(
+        quote!(#(#extra),*),
+        format!(
+            "a `#[concurrent]` function takes at most {MAX_PARAMETERS} parameters, and this one takes {count}: its arguments travel as one tuple, and serde serializes tuples of at most {MAX_PARAMETERS} elements; group related parameters in a struct deriving `Serialize`/`Deserialize` (or a tuple parameter)"
+        ),
+    );
 }
 
 /// Finds bindings (parameters, `let`, closure and `match` patterns, also in nested items) named
