@@ -18,6 +18,7 @@ pub fn validate(function: &ConcurrentFn) -> syn::Result<()> {
     let mut errors = Errors::default();
 
     check_reserved_name(&sig.ident, &mut errors);
+    check_hidden_type(&sig.ident, &mut errors);
     check_parameter_count(sig, &mut errors);
 
     if let Some(unsafety) = &sig.unsafety {
@@ -165,6 +166,84 @@ fn check_parameter_count(sig: &syn::Signature, errors: &mut Errors) {
             "a `#[concurrent]` function takes at most {MAX_PARAMETERS} parameters, and this one takes {count}: its arguments travel as one tuple, and serde serializes tuples of at most {MAX_PARAMETERS} elements; group related parameters in a struct deriving `Serialize`/`Deserialize` (or a tuple parameter)"
         ),
     );
+}
+
+/// Names in the type namespace of every module: the primitive types and the types and traits of
+/// the standard prelude (editions 2021 and 2024).
+const PRELUDE_TYPES: &[&str] = &[
+    "bool",
+    "char",
+    "str",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "u128",
+    "usize",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "i128",
+    "isize",
+    "f16",
+    "f32",
+    "f64",
+    "f128",
+    "Box",
+    "String",
+    "Vec",
+    "Option",
+    "Result",
+    "ToString",
+    "ToOwned",
+    "Clone",
+    "Copy",
+    "Send",
+    "Sync",
+    "Sized",
+    "Unpin",
+    "Drop",
+    "Fn",
+    "FnMut",
+    "FnOnce",
+    "AsyncFn",
+    "AsyncFnMut",
+    "AsyncFnOnce",
+    "Iterator",
+    "IntoIterator",
+    "DoubleEndedIterator",
+    "ExactSizeIterator",
+    "Extend",
+    "FromIterator",
+    "Default",
+    "Eq",
+    "PartialEq",
+    "Ord",
+    "PartialOrd",
+    "AsRef",
+    "AsMut",
+    "Into",
+    "From",
+    "TryFrom",
+    "TryInto",
+    "Future",
+    "IntoFuture",
+];
+
+/// Rejects a name that would hide a primitive or prelude type: the expansion makes the name a
+/// unit struct of the module, and a struct shadows those in the whole module, so `fn String`
+/// would turn every `String` there into the task function (with baffling errors far away).
+fn check_hidden_type(ident: &syn::Ident, errors: &mut Errors) {
+    let name = ident.unraw().to_string();
+    if PRELUDE_TYPES.contains(&name.as_str()) {
+        errors.push(
+            ident,
+            format!(
+                "a `#[concurrent]` function cannot be named `{name}`: the attribute makes its name a unit struct of this module (so that `{name}::task(..)` works), which would hide the type `{name}` everywhere in the module; rename the function"
+            ),
+        );
+    }
 }
 
 /// Finds bindings (parameters, `let`, closure and `match` patterns, also in nested items) named
