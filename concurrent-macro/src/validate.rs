@@ -92,6 +92,7 @@ pub fn validate(function: &ConcurrentFn) -> syn::Result<()> {
                 );
             }
             FnArg::Typed(typed) => {
+                check_parameter_attributes(&typed.attrs, &mut errors);
                 types::check(&typed.ty, Position::Param, &mut errors);
                 self_finder.visit_type(&typed.ty);
             }
@@ -166,6 +167,30 @@ fn check_parameter_count(sig: &syn::Signature, errors: &mut Errors) {
             "a `#[concurrent]` function takes at most {MAX_PARAMETERS} parameters, and this one takes {count}: its arguments travel as one tuple, and serde serializes tuples of at most {MAX_PARAMETERS} elements; group related parameters in a struct deriving `Serialize`/`Deserialize` (or a tuple parameter)"
         ),
     );
+}
+
+/// Rejects `#[cfg]` on a parameter (also through `#[cfg_attr]`): the parameter list is the
+/// task's argument tuple, which every build and every descriptor of the function must agree on.
+fn check_parameter_attributes(attrs: &[syn::Attribute], errors: &mut Errors) {
+    for attr in attrs {
+        let conditional = if attr.path().is_ident("cfg") {
+            true
+        } else if attr.path().is_ident("cfg_attr") {
+            // `cfg_attr(predicate, attr, ..)`: a `cfg` among the attributes it adds.
+            attr.parse_args_with(
+                syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated,
+            )
+            .is_ok_and(|metas| metas.iter().skip(1).any(|meta| meta.path().is_ident("cfg")))
+        } else {
+            false
+        };
+        if conditional {
+            errors.push(
+                attr,
+                "a parameter of a `#[concurrent]` function cannot be conditional (`#[cfg]`): the parameters are the task's argument tuple, which every build and every descriptor of the function must agree on; put the `#[cfg]` on the whole function (one version per configuration), or pass an `Option<T>`",
+            );
+        }
+    }
 }
 
 /// Names in the type namespace of every module: the primitive types and the types and traits of
