@@ -72,8 +72,19 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
         .filter(|attr| attr.path().is_ident("doc"))
         .collect();
 
+    // `#[deprecated]` belongs on the name users call: the unit struct. On the hidden function it
+    // would only warn about the expansion's own uses of it, which the user cannot silence.
+    let deprecations: Vec<_> = item
+        .attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("deprecated"))
+        .collect();
+
     let mut renamed = item.clone();
     renamed.sig.ident = hidden.clone();
+    renamed
+        .attrs
+        .retain(|attr| !attr.path().is_ident("deprecated"));
 
     let arg_types: Vec<&Type> = sig
         .inputs
@@ -178,12 +189,14 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
         #(#docs)*
         #default_doc
         #async_doc
+        #(#deprecations)*
         #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
         #[derive(::core::clone::Clone, ::core::marker::Copy)]
         #(#cfgs)*
         #vis struct #name;
 
         #(#cfgs)*
+        #[allow(deprecated)]
         impl ::core::fmt::Debug for #name {
             fn fmt(&self, #formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 #formatter.write_str(#debug_name)
@@ -191,6 +204,7 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
         }
 
         #(#cfgs)*
+        #[allow(deprecated)]
         impl ::core::ops::Deref for #name {
             type Target = #target;
             fn deref(&self) -> &Self::Target {
@@ -200,7 +214,7 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
         }
 
         #(#cfgs)*
-        #[allow(non_camel_case_types, non_snake_case, dead_code, unreachable_code)]
+        #[allow(non_camel_case_types, non_snake_case, dead_code, unreachable_code, deprecated)]
         const _: () = {
             #helpers
 
@@ -242,9 +256,12 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
         };
 
         #(#cfgs)*
-        ::taskpool::__private::inventory::submit! {
-            ::taskpool::__private::FunctionEntry::of::<#name>()
-        }
+        #[allow(deprecated)]
+        const _: () = {
+            ::taskpool::__private::inventory::submit! {
+                ::taskpool::__private::FunctionEntry::of::<#name>()
+            }
+        };
     }
 }
 

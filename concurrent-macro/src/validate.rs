@@ -18,6 +18,8 @@ pub fn validate(function: &ConcurrentFn) -> syn::Result<()> {
     let mut errors = Errors::default();
 
     check_reserved_name(&sig.ident, &mut errors);
+    check_hidden_type(&sig.ident, &mut errors);
+    check_parameter_count(sig, &mut errors);
 
     if let Some(unsafety) = &sig.unsafety {
         errors.push(
@@ -90,6 +92,7 @@ pub fn validate(function: &ConcurrentFn) -> syn::Result<()> {
                 );
             }
             FnArg::Typed(typed) => {
+                check_parameter_attributes(&typed.attrs, &mut errors);
                 types::check(&typed.ty, Position::Param, &mut errors);
                 self_finder.visit_type(&typed.ty);
             }
@@ -142,6 +145,127 @@ fn check_reserved_name(ident: &syn::Ident, errors: &mut Errors) {
             ident,
             format!(
                 "`{name}` starts with `__concurrent_`, the prefix of the hidden function `#[concurrent]` generates for each task function (`__concurrent_add` for `add`); rename the function"
+            ),
+        );
+    }
+}
+
+/// The most parameters a task function may take: its arguments travel as one tuple, and serde
+/// implements `Serialize`/`Deserialize` for tuples of at most 16 elements.
+const MAX_PARAMETERS: usize = 16;
+
+/// Rejects a 17th parameter and any after it, where the arguments tuple would not serialize.
+fn check_parameter_count(sig: &syn::Signature, errors: &mut Errors) {
+    let extra: Vec<&FnArg> = sig.inputs.iter().skip(MAX_PARAMETERS).collect();
+    if extra.is_empty() {
+        return;
+    }
+    let count = sig.inputs.len();
+    errors.push(
+        quote!(#(#extra),*),
+        format!(
+            "a `#[concurrent]` function takes at most {MAX_PARAMETERS} parameters, and this one takes {count}: its arguments travel as one tuple, and serde serializes tuples of at most {MAX_PARAMETERS} elements; group related parameters in a struct deriving `Serialize`/`Deserialize` (or a tuple parameter)"
+        ),
+    );
+}
+
+/// Rejects `#[cfg]` on a parameter (also through `#[cfg_attr]`): the parameter list is the
+/// task's argument tuple, which every build and every descriptor of the function must agree on.
+fn check_parameter_attributes(attrs: &[syn::Attribute], errors: &mut Errors) {
+    for attr in attrs {
+        let conditional = if attr.path().is_ident("cfg") {
+            true
+        } else if attr.path().is_ident("cfg_attr") {
+            // `cfg_attr(predicate, attr, ..)`: a `cfg` among the attributes it adds.
+            attr.parse_args_with(
+                syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated,
+            )
+            .is_ok_and(|metas| metas.iter().skip(1).any(|meta| meta.path().is_ident("cfg")))
+        } else {
+            false
+        };
+        if conditional {
+            errors.push(
+                attr,
+                "a parameter of a `#[concurrent]` function cannot be conditional (`#[cfg]`): the parameters are the task's argument tuple, which every build and every descriptor of the function must agree on; put the `#[cfg]` on the whole function (one version per configuration), or pass an `Option<T>`",
+            );
+        }
+    }
+}
+
+/// Names in the type namespace of every module: the primitive types and the types and traits of
+/// the standard prelude (editions 2021 and 2024).
+const PRELUDE_TYPES: &[&str] = &[
+    "bool",
+    "char",
+    "str",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "u128",
+    "usize",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "i128",
+    "isize",
+    "f16",
+    "f32",
+    "f64",
+    "f128",
+    "Box",
+    "String",
+    "Vec",
+    "Option",
+    "Result",
+    "ToString",
+    "ToOwned",
+    "Clone",
+    "Copy",
+    "Send",
+    "Sync",
+    "Sized",
+    "Unpin",
+    "Drop",
+    "Fn",
+    "FnMut",
+    "FnOnce",
+    "AsyncFn",
+    "AsyncFnMut",
+    "AsyncFnOnce",
+    "Iterator",
+    "IntoIterator",
+    "DoubleEndedIterator",
+    "ExactSizeIterator",
+    "Extend",
+    "FromIterator",
+    "Default",
+    "Eq",
+    "PartialEq",
+    "Ord",
+    "PartialOrd",
+    "AsRef",
+    "AsMut",
+    "Into",
+    "From",
+    "TryFrom",
+    "TryInto",
+    "Future",
+    "IntoFuture",
+];
+
+/// Rejects a name that would hide a primitive or prelude type: the expansion makes the name a
+/// unit struct of the module, and a struct shadows those in the whole module, so `fn String`
+/// would turn every `String` there into the task function (with baffling errors far away).
+fn check_hidden_type(ident: &syn::Ident, errors: &mut Errors) {
+    let name = ident.unraw().to_string();
+    if PRELUDE_TYPES.contains(&name.as_str()) {
+        errors.push(
+            ident,
+            format!(
+                "a `#[concurrent]` function cannot be named `{name}`: the attribute makes its name a unit struct of this module (so that `{name}::task(..)` works), which would hide the type `{name}` everywhere in the module; rename the function"
             ),
         );
     }

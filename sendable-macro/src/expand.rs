@@ -45,25 +45,38 @@ pub fn expand(data: &SendableData) -> TokenStream {
             .join(", ")
     };
     let (has_serialize, has_deserialize) = existing_serde_derives(input);
+    // serde refuses a container attribute given twice: the user's `bound` and `crate` win.
+    let given = given_serde_attributes(input);
     let mut derives = Vec::new();
     let mut bounds = Vec::new();
     if !has_serialize {
         derives.push(quote!(::taskpool::__private::serde::Serialize));
-        let text = bound("::taskpool::__private::serde::Serialize");
-        bounds.push(quote!(serialize = #text));
+        if !given.serialize_bound {
+            let text = bound("::taskpool::__private::serde::Serialize");
+            bounds.push(quote!(serialize = #text));
+        }
     }
     if !has_deserialize {
         derives.push(quote!(::taskpool::__private::serde::Deserialize));
-        let text = bound("::taskpool::__private::serde::Deserialize<'de>");
-        bounds.push(quote!(deserialize = #text));
-    }
-    let derive_attrs = if derives.is_empty() {
-        quote!()
-    } else {
-        quote! {
-            #[derive(#(#derives),*)]
-            #[serde(crate = "::taskpool::__private::serde", bound(#(#bounds),*))]
+        if !given.deserialize_bound {
+            let text = bound("::taskpool::__private::serde::Deserialize<'de>");
+            bounds.push(quote!(deserialize = #text));
         }
+    }
+    let mut serde_args = Vec::new();
+    if !given.krate {
+        serde_args.push(quote!(crate = "::taskpool::__private::serde"));
+    }
+    if !bounds.is_empty() {
+        serde_args.push(quote!(bound(#(#bounds),*)));
+    }
+    let derive_attrs = match (derives.is_empty(), serde_args.is_empty()) {
+        (true, _) => quote!(),
+        (false, true) => quote!(#[derive(#(#derives),*)]),
+        (false, false) => quote! {
+            #[derive(#(#derives),*)]
+            #[serde(#(#serde_args),*)]
+        },
     };
 
     // Every type parameter must itself be sendable field material.
@@ -155,6 +168,60 @@ fn replace_self(tokens: TokenStream, replacement: &TokenStream) -> TokenStream {
             other => other,
         })
         .collect()
+}
+
+/// The serde container attributes the user wrote that the expansion would otherwise add.
+#[derive(Default)]
+struct GivenSerdeAttributes {
+    /// `#[serde(crate = "..")]`.
+    krate: bool,
+    /// `#[serde(bound = "..")]` or `#[serde(bound(serialize = ".."))]`.
+    serialize_bound: bool,
+    /// `#[serde(bound = "..")]` or `#[serde(bound(deserialize = ".."))]`.
+    deserialize_bound: bool,
+}
+
+fn given_serde_attributes(input: &syn::DeriveInput) -> GivenSerdeAttributes {
+    let mut given = GivenSerdeAttributes::default();
+    for attr in &input.attrs {
+        if !attr.path().is_ident("serde") {
+            continue;
+        }
+        // Only the attribute's names matter here; serde reports malformed ones itself.
+        let _ = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("crate") {
+                given.krate = true;
+            } else if meta.path.is_ident("bound") {
+                if meta.input.peek(Token![=]) {
+                    given.serialize_bound = true;
+                    given.deserialize_bound = true;
+                } else {
+                    meta.parse_nested_meta(|direction| {
+                        if direction.path.is_ident("serialize") {
+                            given.serialize_bound = true;
+                        } else if direction.path.is_ident("deserialize") {
+                            given.deserialize_bound = true;
+                        }
+                        skip_value(&direction)
+                    })?;
+                    return Ok(());
+                }
+            }
+            skip_value(&meta)
+        });
+    }
+    given
+}
+
+/// Consumes `= value` or `(..)` after a nested meta's name, whatever it holds.
+fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(Token![=]) {
+        meta.value()?.parse::<syn::Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let _content;
+        syn::parenthesized!(_content in meta.input);
+    }
+    Ok(())
 }
 
 /// Whether the user already derives `Serialize` / `Deserialize` (then we do not derive it again).

@@ -3,8 +3,9 @@
 //!
 //! Encoding and decoding never panic or abort on bad data: every failure is a 10200006 error.
 //! Beyond what `postcard` and `serde_json` check themselves, the encoders refuse what the decoders
-//! would refuse — values nested deeper than [`Payload::MAX_NESTING_DEPTH`], NaN and infinities in
-//! JSON, data over the cap — so what can be written can be read back.
+//! would refuse — values nested deeper than [`Payload::MAX_NESTING_DEPTH`], collections of more
+//! zero-sized elements than [`Payload::MAX_EMPTY_ELEMENTS`], NaN and infinities in JSON, data
+//! over the cap — so what can be written can be read back.
 
 mod buffer;
 mod checked_ser;
@@ -72,6 +73,21 @@ impl Payload {
     /// assert_eq!(error.code(), Some(10200006));
     /// ```
     pub const MAX_NESTING_DEPTH: usize = rules::MAX_NESTING_DEPTH;
+
+    /// How many elements of sequences and maps a value may hold beyond one per byte of its
+    /// encoding: in effect, how many zero-sized elements (`()`, unit structs), which `postcard`
+    /// writes as nothing. More is refused with 10200006, when encoding and when decoding — so a
+    /// length prefix claiming 2^63 `()`s cannot keep a decoder busy for centuries.
+    ///
+    /// ```
+    /// use taskpool::{Encoding, Payload};
+    ///
+    /// let units = vec![(); Payload::MAX_EMPTY_ELEMENTS];
+    /// assert!(Payload::encode(&units, Encoding::Postcard).is_ok());
+    /// let error = Payload::encode(&vec![(); 2 * Payload::MAX_EMPTY_ELEMENTS], Encoding::Postcard);
+    /// assert_eq!(error.unwrap_err().code(), Some(10200006));
+    /// ```
+    pub const MAX_EMPTY_ELEMENTS: usize = rules::MAX_EMPTY_ELEMENTS;
 
     /// Encodes `value`, refusing more than [`DEFAULT_MAX_SERIALIZED_BYTES`] (10200006).
     pub fn encode<T: Serialize + ?Sized>(value: &T, encoding: Encoding) -> Result<Payload, Error> {

@@ -8,6 +8,8 @@
 #[path = "support/wire.rs"]
 mod wire;
 
+use std::collections::{BTreeMap, HashSet};
+
 use serde::{Deserialize, Serialize};
 use taskpool::{Encoding, Payload, Task, TaskDescriptor, TaskPool, concurrent};
 
@@ -288,4 +290,75 @@ fn a_descriptor_with_a_nan_argument_is_refused_as_json_but_kept_as_bytes() {
     let overflows = TaskDescriptor::from_json(&overflows.to_json().unwrap()).unwrap();
     let outcome = TaskPool::global().execute_descriptor(&overflows).wait();
     assert_eq!(outcome.unwrap_err().code(), Some(10200006));
+}
+
+#[concurrent]
+fn count_units(units: Vec<()>) -> usize {
+    units.len()
+}
+
+/// The error is 10200006 and says the data holds too many zero-sized elements.
+fn assert_too_many_elements(error: taskpool::Error) {
+    assert_eq!(error.code(), Some(10200006), "{error}");
+    let message = error.to_string();
+    assert!(message.contains("zero-sized"), "{message}");
+}
+
+#[test]
+fn a_length_prefix_claiming_2_pow_60_zero_sized_elements_is_refused() {
+    // `()` takes no bytes, so ten bytes of length prefix used to keep the decoder visiting
+    // elements for centuries: the size of the input did not bound the work.
+    let claim = wire::varint(1 << 60);
+    let bytes = wire::compact_descriptor(&format!("{}::count_units", module_path!()), &claim);
+    assert!(bytes.len() < 64, "small input: {} bytes", bytes.len());
+    assert_too_many_elements(TaskDescriptor::from_bytes(&bytes).unwrap_err());
+
+    let payload = Payload::Postcard(claim.clone());
+    assert_too_many_elements(payload.decode::<Vec<()>>().unwrap_err());
+    assert_too_many_elements(payload.decode::<HashSet<()>>().unwrap_err());
+    assert_too_many_elements(payload.decode::<BTreeMap<(), ()>>().unwrap_err());
+    // Nested: every inner claim is cheap, their product is not.
+    let mut nested = wire::varint(1 << 20);
+    for _ in 0..1 << 10 {
+        nested.extend(wire::varint(1 << 20));
+    }
+    let nested = Payload::Postcard(nested);
+    assert_too_many_elements(nested.decode::<Vec<Vec<()>>>().unwrap_err());
+}
+
+#[test]
+fn writing_and_reading_agree_on_how_many_zero_sized_elements_a_value_may_hold() {
+    let allowance = Payload::MAX_EMPTY_ELEMENTS;
+    // `vec![(); n]` is written as the varint of `n` alone.
+    let mut accepted = 0;
+    for n in allowance - 2..allowance + 8 {
+        let written = Payload::encode(&vec![(); n], Encoding::Postcard);
+        let read = Payload::Postcard(wire::varint(n as u64)).decode::<Vec<()>>();
+        assert_eq!(written.is_ok(), read.is_ok(), "{n} elements");
+        match read {
+            Ok(units) => {
+                assert_eq!(units.len(), n);
+                accepted = n;
+            }
+            Err(error) => assert_too_many_elements(error),
+        }
+        if let Err(error) = written {
+            assert_too_many_elements(error);
+        }
+    }
+    let prefix = wire::varint(accepted as u64).len();
+    assert_eq!(
+        accepted,
+        allowance + prefix,
+        "one per byte, plus the allowance"
+    );
+    // Elements that take bytes are bounded by the input, whatever their number.
+    let bytes = vec![7u8; 3 * allowance];
+    let back: Vec<u8> = Payload::encode(&bytes, Encoding::Postcard)
+        .unwrap()
+        .decode()
+        .unwrap();
+    assert_eq!(back, bytes);
+    let json = Payload::encode(&vec![(); 10], Encoding::Json).unwrap();
+    assert_eq!(json.decode::<Vec<()>>().unwrap().len(), 10);
 }

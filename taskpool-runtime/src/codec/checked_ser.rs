@@ -5,7 +5,9 @@
 //!   struct, newtype or `Some` is one level; an enum variant is one, plus one for a tuple or
 //!   struct variant's fields), against the same limit;
 //! - for JSON, NaN and the infinities are refused: `serde_json` would write them as `null`, which
-//!   a float cannot be read from.
+//!   a float cannot be read from;
+//! - the elements of sequences and maps are counted as `guarded_de` counts them, for the caller
+//!   to check against the size of the output (`Findings::check_elements`).
 
 use serde::ser::{
     self, Serialize, SerializeMap, SerializeSeq, SerializeStruct, SerializeStructVariant,
@@ -35,6 +37,11 @@ impl<'a> Rules<'a> {
     fn enter<E: ser::Error>(self, levels: usize) -> Result<Rules<'a>, E> {
         let level = self.level.enter(levels).map_err(E::custom)?;
         Ok(Rules { level, ..self })
+    }
+
+    /// Counts one element of a sequence or map.
+    fn element<E: ser::Error>(self) -> Result<(), E> {
+        self.level.count_element().map_err(E::custom)
     }
 
     /// `value`, unless the encoding cannot hold it.
@@ -243,6 +250,7 @@ impl<C: SerializeSeq> SerializeSeq for Checked<'_, C> {
     type Error = C::Error;
 
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
+        self.rules.element::<C::Error>()?;
         self.inner.serialize_element(&checked(value, self.rules))
     }
 
@@ -295,6 +303,7 @@ impl<C: SerializeMap> SerializeMap for Checked<'_, C> {
     type Error = C::Error;
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), C::Error> {
+        self.rules.element::<C::Error>()?;
         self.inner.serialize_key(&checked(key, self.rules))
     }
 

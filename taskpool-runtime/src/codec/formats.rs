@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::buffer::CappedBuf;
 use super::checked_ser::{Checked, Rules};
 use super::guarded_de::Guarded;
-use super::rules::{Breach, Findings, Level, MAX_NESTING_DEPTH};
+use super::rules::{Breach, Findings, Level, MAX_EMPTY_ELEMENTS, MAX_NESTING_DEPTH};
 use crate::error::Error;
 
 /// Encodes `value` as `postcard` bytes, at most `limit` of them.
@@ -17,10 +17,14 @@ pub(crate) fn to_bytes<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result
         output: CappedBuf::new(limit, &findings),
     };
     let rules = Rules::new(Level::top(&findings), false);
-    match value.serialize(Checked::new(&mut serializer, rules)) {
-        Ok(()) => Ok(serializer.output.into_bytes()),
-        Err(error) => Err(encode_error(&findings, "the value", error)),
+    if let Err(error) = value.serialize(Checked::new(&mut serializer, rules)) {
+        return Err(encode_error(&findings, "the value", error));
     }
+    let bytes = serializer.output.into_bytes();
+    findings
+        .check_elements(bytes.len())
+        .map_err(|breach| encode_error(&findings, "the value", breach))?;
+    Ok(bytes)
 }
 
 /// Encodes `value` as compact JSON text, at most `limit` bytes of it.
@@ -31,13 +35,16 @@ pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result<
     if let Err(error) = value.serialize(Checked::new(&mut serializer, rules)) {
         return Err(encode_error(&findings, "the value as JSON", error));
     }
-    String::from_utf8(serializer.into_inner().into_bytes())
-        .map_err(|error| encode_error(&findings, "the value as JSON", error))
+    let bytes = serializer.into_inner().into_bytes();
+    findings
+        .check_elements(bytes.len())
+        .map_err(|breach| encode_error(&findings, "the value as JSON", breach))?;
+    String::from_utf8(bytes).map_err(|error| encode_error(&findings, "the value as JSON", error))
 }
 
 /// Decodes a value from `postcard` bytes; bytes left over after it are an error.
 pub(crate) fn from_bytes<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error> {
-    let findings = Findings::default();
+    let findings = Findings::for_input(bytes.len());
     let mut deserializer = postcard::Deserializer::from_bytes(bytes);
     let value = T::deserialize(Guarded::new(&mut deserializer, Level::top(&findings)))
         .map_err(|error| decode_error(&findings, "the bytes", error))?;
@@ -55,7 +62,7 @@ pub(crate) fn from_bytes<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T
 
 /// Decodes a value from JSON text; anything but whitespace after it is an error.
 pub(crate) fn from_json<'de, T: Deserialize<'de>>(text: &'de str) -> Result<T, Error> {
-    let findings = Findings::default();
+    let findings = Findings::for_input(text.len());
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let value = T::deserialize(Guarded::new(&mut deserializer, Level::top(&findings)))
         .map_err(|error| decode_error(&findings, "the JSON", error))?;
@@ -77,6 +84,9 @@ fn encode_error(findings: &Findings, what: &str, error: impl std::fmt::Display) 
         Some(Breach::OverCap(limit)) => format!(
             "the serialized data is over the cap of {limit} bytes; pass large data as `Shared<T>` or raise the pool's `max_serialized_bytes`"
         ),
+        Some(Breach::TooManyElements) => format!(
+            "could not encode {what}: its sequences and maps hold more zero-sized elements (such as `()`) than can be decoded safely (at most {MAX_EMPTY_ELEMENTS} beyond one per byte of the encoding); send their count instead"
+        ),
         None => format!("could not encode {what}: {error}"),
     })
 }
@@ -86,6 +96,9 @@ fn decode_error(findings: &Findings, what: &str, error: impl std::fmt::Display) 
     Error::Serialization(match findings.first() {
         Some(Breach::TooDeep) => format!(
             "could not decode {what}: the data nests deeper than {MAX_NESTING_DEPTH} levels, more than taskpool writes or reads (decoding it could overflow the stack); it is corrupt or hostile"
+        ),
+        Some(Breach::TooManyElements) => format!(
+            "could not decode {what}: the data claims more elements than its bytes can hold (beyond {MAX_EMPTY_ELEMENTS} zero-sized ones), more than taskpool writes or reads; it is corrupt or hostile"
         ),
         _ => format!("could not decode {what} as the expected type: {error}"),
     })

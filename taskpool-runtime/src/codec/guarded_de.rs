@@ -8,7 +8,12 @@
 //! `visit_newtype_struct` — which is where a `Deserialize` impl recurses, whatever method it
 //! called first. `checked_ser` counts the same places on the way out.
 //!
-//! It also tempers the size hints of sequences and maps (see [`MAX_PRESIZE`]).
+//! It also tempers the size hints of sequences and maps (see [`MAX_PRESIZE`]), and counts the
+//! elements of the sequences and maps whose length the data claims (`deserialize_seq`,
+//! `deserialize_map`, `deserialize_any`), against one per byte of input plus
+//! [`MAX_EMPTY_ELEMENTS`](super::rules::MAX_EMPTY_ELEMENTS): zero-sized elements take no bytes,
+//! so the size of the input alone does not bound how long reading them takes. Tuples and
+//! structs are not counted: their length is the type's.
 
 use std::fmt;
 
@@ -33,12 +38,36 @@ fn tempered(hint: Option<usize>) -> Option<usize> {
 pub(crate) struct Guarded<'a, T> {
     inner: T,
     level: Level<'a>,
+    /// For a visitor: whether the sequence or map it is handed has a length the data claims,
+    /// so its elements are counted; for an access: whether they are.
+    counted: bool,
 }
 
 impl<'a, T> Guarded<'a, T> {
     /// Wraps `inner`, at `level`.
     pub(crate) fn new(inner: T, level: Level<'a>) -> Guarded<'a, T> {
-        Guarded { inner, level }
+        Guarded {
+            inner,
+            level,
+            counted: false,
+        }
+    }
+
+    /// Wraps a visitor whose sequence or map elements are counted.
+    fn counting(inner: T, level: Level<'a>) -> Guarded<'a, T> {
+        Guarded {
+            inner,
+            level,
+            counted: true,
+        }
+    }
+
+    /// Counts one element if this access counts them, or the format's error saying why not.
+    fn count<E: de::Error>(&self) -> Result<(), E> {
+        if self.counted {
+            self.level.count_element().map_err(E::custom)?;
+        }
+        Ok(())
     }
 
     /// One level deeper than `self`, or the format's error saying why not.
@@ -60,12 +89,27 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Guarded<'_, D> {
     type Error = D::Error;
 
     forward_deserialize! {
-        deserialize_any deserialize_bool deserialize_char
+        deserialize_bool deserialize_char
         deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_i128
         deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
         deserialize_f32 deserialize_f64 deserialize_str deserialize_string
         deserialize_bytes deserialize_byte_buf deserialize_option deserialize_unit
-        deserialize_seq deserialize_map deserialize_identifier deserialize_ignored_any
+        deserialize_identifier deserialize_ignored_any
+    }
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.inner
+            .deserialize_any(Guarded::counting(visitor, self.level))
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.inner
+            .deserialize_seq(Guarded::counting(visitor, self.level))
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.inner
+            .deserialize_map(Guarded::counting(visitor, self.level))
     }
 
     fn deserialize_unit_struct<V: Visitor<'de>>(
@@ -176,12 +220,20 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Guarded<'_, V> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
         let level = self.deeper()?;
-        self.inner.visit_seq(Guarded::new(seq, level))
+        let seq = Guarded {
+            counted: self.counted,
+            ..Guarded::new(seq, level)
+        };
+        self.inner.visit_seq(seq)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
         let level = self.deeper()?;
-        self.inner.visit_map(Guarded::new(map, level))
+        let map = Guarded {
+            counted: self.counted,
+            ..Guarded::new(map, level)
+        };
+        self.inner.visit_map(map)
     }
 
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
@@ -205,7 +257,13 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Guarded<'_, A> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, A::Error> {
-        self.inner.next_element_seed(Guarded::new(seed, self.level))
+        let element = self
+            .inner
+            .next_element_seed(Guarded::new(seed, self.level))?;
+        if element.is_some() {
+            self.count()?;
+        }
+        Ok(element)
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -220,7 +278,11 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Guarded<'_, A> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, A::Error> {
-        self.inner.next_key_seed(Guarded::new(seed, self.level))
+        let key = self.inner.next_key_seed(Guarded::new(seed, self.level))?;
+        if key.is_some() {
+            self.count()?;
+        }
+        Ok(key)
     }
 
     fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, A::Error> {

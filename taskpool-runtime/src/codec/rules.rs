@@ -19,6 +19,16 @@ use std::fmt;
 /// stack to decode, well within a spawned thread's 2 MiB.
 pub(crate) const MAX_NESTING_DEPTH: usize = 126;
 
+/// How many elements of sequences and maps a value may hold beyond one per byte of its
+/// encoding.
+///
+/// Every element of a length-prefixed collection takes at least one byte of its own, except a
+/// zero-sized one (`()`, a unit struct, `PhantomData`), which `postcard` writes as nothing. So
+/// the input's size bounds how many elements a decoder visits only with this allowance: without
+/// it, a length prefix claiming 2^63 `()`s in ten bytes keeps the decoder looping for centuries.
+/// The same count is checked when encoding, so what can be written can be read back.
+pub(crate) const MAX_EMPTY_ELEMENTS: usize = 1 << 20;
+
 /// A rule a value broke.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Breach {
@@ -28,6 +38,8 @@ pub(crate) enum Breach {
     NonFinite(f64),
     /// The encoded value would exceed this many bytes.
     OverCap(usize),
+    /// More elements than one per byte of the encoding plus [`MAX_EMPTY_ELEMENTS`].
+    TooManyElements,
 }
 
 impl fmt::Display for Breach {
@@ -37,26 +49,76 @@ impl fmt::Display for Breach {
             Breach::TooDeep => write!(f, "nested deeper than {MAX_NESTING_DEPTH} levels"),
             Breach::NonFinite(value) => write!(f, "the float {value} has no JSON form"),
             Breach::OverCap(limit) => write!(f, "over the cap of {limit} bytes"),
+            Breach::TooManyElements => write!(
+                f,
+                "more elements than its bytes can hold (beyond {MAX_EMPTY_ELEMENTS} zero-sized ones)"
+            ),
         }
     }
 }
 
-/// The first breach found during one encode or decode, shared by the wrappers taking part.
-#[derive(Debug, Default)]
-pub(crate) struct Findings(Cell<Option<Breach>>);
+/// The first breach found during one encode or decode, shared by the wrappers taking part, and
+/// the elements of sequences and maps counted so far.
+#[derive(Debug)]
+pub(crate) struct Findings {
+    first: Cell<Option<Breach>>,
+    elements: Cell<usize>,
+    /// The most elements a decode may visit; unbounded while encoding, which checks the count
+    /// against the size of its output once it is complete ([`Findings::check_elements`]).
+    element_budget: usize,
+}
+
+impl Default for Findings {
+    fn default() -> Findings {
+        Findings {
+            first: Cell::new(None),
+            elements: Cell::new(0),
+            element_budget: usize::MAX,
+        }
+    }
+}
 
 impl Findings {
+    /// The findings of a decode of `input_len` bytes: it may visit at most one element per
+    /// byte, plus [`MAX_EMPTY_ELEMENTS`].
+    pub(crate) fn for_input(input_len: usize) -> Findings {
+        Findings {
+            element_budget: input_len.saturating_add(MAX_EMPTY_ELEMENTS),
+            ..Findings::default()
+        }
+    }
+
     /// Records `breach` (unless an earlier one is recorded) and returns it, for the error.
     pub(crate) fn record(&self, breach: Breach) -> Breach {
-        if self.0.get().is_none() {
-            self.0.set(Some(breach));
+        if self.first.get().is_none() {
+            self.first.set(Some(breach));
         }
         breach
     }
 
     /// The first breach recorded, if any.
     pub(crate) fn first(&self) -> Option<Breach> {
-        self.0.get()
+        self.first.get()
+    }
+
+    /// Counts one element of a sequence or map, or records [`Breach::TooManyElements`] when the
+    /// budget is spent.
+    fn count_element(&self) -> Result<(), Breach> {
+        let elements = self.elements.get() + 1;
+        if elements > self.element_budget {
+            return Err(self.record(Breach::TooManyElements));
+        }
+        self.elements.set(elements);
+        Ok(())
+    }
+
+    /// After an encode of `output_len` bytes: the elements it counted are within what a decode
+    /// of those bytes accepts, or [`Breach::TooManyElements`] is recorded.
+    pub(crate) fn check_elements(&self, output_len: usize) -> Result<(), Breach> {
+        if self.elements.get() > output_len.saturating_add(MAX_EMPTY_ELEMENTS) {
+            return Err(self.record(Breach::TooManyElements));
+        }
+        Ok(())
     }
 }
 
@@ -86,6 +148,11 @@ impl<'a> Level<'a> {
     pub(crate) fn breach(self, breach: Breach) -> Breach {
         self.findings.record(breach)
     }
+
+    /// Counts one element of a sequence or map against the walk's budget.
+    pub(crate) fn count_element(self) -> Result<(), Breach> {
+        self.findings.count_element()
+    }
 }
 
 #[cfg(test)]
@@ -100,5 +167,21 @@ mod tests {
         assert_eq!(deepest.enter(1).unwrap_err(), Breach::TooDeep);
         deepest.breach(Breach::OverCap(1));
         assert_eq!(findings.first(), Some(Breach::TooDeep));
+    }
+
+    #[test]
+    fn a_decode_visits_one_element_per_byte_plus_the_allowance() {
+        let findings = Findings::for_input(2);
+        let level = Level::top(&findings);
+        for _ in 0..2 + MAX_EMPTY_ELEMENTS {
+            level.count_element().unwrap();
+        }
+        assert_eq!(level.count_element(), Err(Breach::TooManyElements));
+        let encoded = Findings::default();
+        for _ in 0..3 + MAX_EMPTY_ELEMENTS {
+            Level::top(&encoded).count_element().unwrap();
+        }
+        assert_eq!(encoded.check_elements(3), Ok(()));
+        assert_eq!(encoded.check_elements(2), Err(Breach::TooManyElements));
     }
 }
