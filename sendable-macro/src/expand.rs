@@ -4,7 +4,7 @@
 //! `#[derive(Serialize, Deserialize)]` (through `taskpool`'s serde re-export, so users need no
 //! serde dependency), `impl<T> taskpool::Sendable for Point<T> where T: Transferable + Sync`,
 //! and a type-level assertion per field, spanned at the field's type, that the field is
-//! serializable and thread-safe.
+//! serializable (in the directions serde does not skip) and thread-safe.
 //!
 //! The expansion adds no name to the user's module: its items live in an anonymous
 //! `const _: () = { .. };` block and have the `__taskpool` prefix (the block also holds the
@@ -17,15 +17,14 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{GenericParam, Path, Token, WherePredicate};
 
-use crate::parse::SendableData;
-use crate::validate::field_types;
+use crate::parse::{SendableData, SerdeSkip, fields, skip_value};
 
 /// Generates the derives, the marker impl and the field checks.
 pub fn expand(data: &SendableData) -> TokenStream {
     let input = &data.input;
     let name = &input.ident;
 
-    let fields = field_types(&input.data);
+    let fields = fields(&input.data);
 
     // The serde impls are bounded on the field types (under an unused `for<'__taskpool>`, so the
     // bounds are checked where the impls are used, not where they are defined). A field that is
@@ -36,11 +35,19 @@ pub fn expand(data: &SendableData) -> TokenStream {
     // bound: `impl Serialize for Node where Box<Node>: Serialize` is a cycle the compiler
     // cannot prove (E0275), while without the bound the derived body needs `Node: Serialize`,
     // which the impl itself provides — as for any recursive type deriving serde.
-    let bound = |trait_path: &str| {
+    //
+    // A field serde skips in one direction (`#[serde(skip)]`, ...) gets no bound for it: the
+    // derived code never serializes or deserializes it there.
+    let bound = |trait_path: &str, skipped: fn(&SerdeSkip) -> bool| {
         fields
             .iter()
-            .filter(|ty| !names_type(ty.to_token_stream(), name))
-            .map(|ty| format!("for<'__taskpool> {}: {trait_path}", quote!(#ty)))
+            .filter(|field| !skipped(&field.skip) && !names_type(field.ty.to_token_stream(), name))
+            .map(|field| {
+                format!(
+                    "for<'__taskpool> {}: {trait_path}",
+                    field.ty.to_token_stream()
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -52,14 +59,18 @@ pub fn expand(data: &SendableData) -> TokenStream {
     if !has_serialize {
         derives.push(quote!(::taskpool::__private::serde::Serialize));
         if !given.serialize_bound {
-            let text = bound("::taskpool::__private::serde::Serialize");
+            let text = bound("::taskpool::__private::serde::Serialize", |skip| {
+                skip.serialize
+            });
             bounds.push(quote!(serialize = #text));
         }
     }
     if !has_deserialize {
         derives.push(quote!(::taskpool::__private::serde::Deserialize));
         if !given.deserialize_bound {
-            let text = bound("::taskpool::__private::serde::Deserialize<'de>");
+            let text = bound("::taskpool::__private::serde::Deserialize<'de>", |skip| {
+                skip.deserialize
+            });
             bounds.push(quote!(deserialize = #text));
         }
     }
@@ -113,10 +124,19 @@ pub fn expand(data: &SendableData) -> TokenStream {
     // The checks live in a free function, where `Self` means nothing: a field type that says
     // `Self` is checked with the type's own name instead.
     let self_type = quote!(#name #ty_generics);
-    let field_checks = fields.iter().map(|ty| {
+    // A field serde skips only needs what serde still does with it (`SendableField` and its
+    // one-way and skipped forms), so a cache or a handle can sit beside the data.
+    let field_checks = fields.iter().map(|field| {
+        let ty = field.ty;
         let checked = replace_self(ty.to_token_stream(), &self_type);
+        let assertion = match (field.skip.serialize, field.skip.deserialize) {
+            (false, false) => quote!(__taskpool_assert_sendable_field),
+            (false, true) => quote!(__taskpool_assert_serialized_field),
+            (true, false) => quote!(__taskpool_assert_deserialized_field),
+            (true, true) => quote!(__taskpool_assert_skipped_field),
+        };
         quote_spanned! {ty.span()=>
-            __taskpool_assert_sendable_field::<#checked>();
+            #assertion::<#checked>();
         }
     });
 
@@ -128,6 +148,15 @@ pub fn expand(data: &SendableData) -> TokenStream {
 
         const _: () = {
             fn __taskpool_assert_sendable_field<T: ::taskpool::__private::SendableField>() {}
+            #[allow(dead_code)]
+            fn __taskpool_assert_serialized_field<T: ::taskpool::__private::SerializedField>() {}
+            #[allow(dead_code)]
+            fn __taskpool_assert_deserialized_field<
+                T: ::taskpool::__private::DeserializedField,
+            >() {
+            }
+            #[allow(dead_code)]
+            fn __taskpool_assert_skipped_field<T: ::taskpool::__private::SkippedField>() {}
             #[allow(dead_code)]
             fn __taskpool_check #impl_generics () #where_clause {
                 #(#field_checks)*
@@ -211,17 +240,6 @@ fn given_serde_attributes(input: &syn::DeriveInput) -> GivenSerdeAttributes {
         });
     }
     given
-}
-
-/// Consumes `= value` or `(..)` after a nested meta's name, whatever it holds.
-fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
-    if meta.input.peek(Token![=]) {
-        meta.value()?.parse::<syn::Expr>()?;
-    } else if meta.input.peek(syn::token::Paren) {
-        let _content;
-        syn::parenthesized!(_content in meta.input);
-    }
-    Ok(())
 }
 
 /// Whether the user already derives `Serialize` / `Deserialize` (then we do not derive it again).

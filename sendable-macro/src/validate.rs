@@ -2,11 +2,9 @@
 //! generic parameter or field type.
 
 use quote::ToTokens;
-use syn::{
-    Data, Fields, GenericArgument, GenericParam, PathArguments, Type, TypeParamBound, TypePath,
-};
+use syn::{GenericArgument, GenericParam, PathArguments, Type, TypeParamBound, TypePath};
 
-use crate::parse::SendableData;
+use crate::parse::{SendableData, fields};
 
 /// Accumulates errors.
 #[derive(Default)]
@@ -37,28 +35,13 @@ pub fn validate(data: &SendableData) -> syn::Result<()> {
             );
         }
     }
-    for field_type in field_types(&input.data) {
-        check(field_type, &mut errors);
+    // A field serde skips is still shared between threads: every syntactic rule applies to it.
+    for field in fields(&input.data) {
+        check(field.ty, &mut errors);
     }
     match errors.0 {
         Some(errors) => Err(errors),
         None => Ok(()),
-    }
-}
-
-/// Every field type of a struct or of all variants of an enum.
-pub fn field_types(data: &Data) -> Vec<&Type> {
-    fn fields(fields: &Fields) -> Vec<&Type> {
-        fields.iter().map(|field| &field.ty).collect()
-    }
-    match data {
-        Data::Struct(data) => fields(&data.fields),
-        Data::Enum(data) => data
-            .variants
-            .iter()
-            .flat_map(|v| fields(&v.fields))
-            .collect(),
-        Data::Union(data) => data.fields.named.iter().map(|f| &f.ty).collect(),
     }
 }
 

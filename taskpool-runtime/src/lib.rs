@@ -157,7 +157,7 @@ pub fn task_pool_info() -> TaskPoolInfo {
 pub mod __private {
     pub use crate::codec::copy::{Copier, ViaClone, ViaSerde, by_serialization};
     pub use crate::registry::FunctionEntry;
-    pub use crate::sendable::SendableField;
+    pub use crate::sendable::{DeserializedField, SendableField, SerializedField, SkippedField};
     pub use inventory;
     pub use serde;
 }

@@ -1,5 +1,8 @@
 //! The `Sendable` marker: types that are shared between threads by reference.
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
 use crate::function::Transferable;
 
 /// A type marked `#[sendable]`: thread-safe, serializable, and meant to be shared by reference
@@ -34,7 +37,8 @@ pub trait Sendable: Transferable + Sync {}
 /// What every field of a `#[sendable]` type must be: serializable and thread-safe.
 ///
 /// Implemented for every `Transferable + Sync` type; `#[sendable]` asserts it for each field so
-/// that a field of the wrong type is reported at the field, with this message.
+/// that a field of the wrong type is reported at the field, with this message. A field serde
+/// skips is asserted [`SerializedField`], [`DeserializedField`] or [`SkippedField`] instead.
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a field of a `#[sendable]` type",
@@ -44,3 +48,40 @@ pub trait Sendable: Transferable + Sync {}
 pub trait SendableField: Transferable + Sync {}
 
 impl<T: Transferable + Sync> SendableField for T {}
+
+/// What a field marked `#[serde(skip_deserializing)]` of a `#[sendable]` type must be:
+/// serializable and thread-safe (serde fills it with `Default` when deserializing, and says so
+/// itself if the type has none).
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a field of a `#[sendable]` type",
+    label = "not serializable and thread-safe",
+    note = "a field marked `#[serde(skip_deserializing)]` is still serialized and shared between threads: it must be `Serialize` and `Send + Sync`"
+)]
+pub trait SerializedField: Serialize + Send + Sync {}
+
+impl<T: Serialize + Send + Sync> SerializedField for T {}
+
+/// What a field marked `#[serde(skip_serializing)]` of a `#[sendable]` type must be:
+/// deserializable and thread-safe.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a field of a `#[sendable]` type",
+    label = "not deserializable and thread-safe",
+    note = "a field marked `#[serde(skip_serializing)]` is still deserialized and shared between threads: it must be `Deserialize` and `Send + Sync`"
+)]
+pub trait DeserializedField: DeserializeOwned + Send + Sync {}
+
+impl<T: DeserializeOwned + Send + Sync> DeserializedField for T {}
+
+/// What a field marked `#[serde(skip)]` of a `#[sendable]` type must be: thread-safe only, since
+/// serde never serializes it (and fills it with `Default` when deserializing).
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a field of a `#[sendable]` type",
+    label = "not thread-safe",
+    note = "a field marked `#[serde(skip)]` is not serialized, but it is still shared between threads: it must be `Send + Sync` (use an atomic, a `Mutex`, an `AsyncLock<T>` or an `Arc`)"
+)]
+pub trait SkippedField: Send + Sync {}
+
+impl<T: Send + Sync> SkippedField for T {}

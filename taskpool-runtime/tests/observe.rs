@@ -236,3 +236,102 @@ fn info_reports_lane_queues_waits_and_thread_names() {
         assert_eq!(lane.queued + lane.woken, 0);
     }
 }
+
+#[test]
+fn info_under_churn_never_counts_more_settled_than_submitted_nor_lists_a_task_twice() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let pool = Arc::new(
+        TaskPool::builder()
+            .max_threads(4)
+            .record_timeline(64)
+            .build()
+            .unwrap(),
+    );
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (pool, done) = (pool.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut last = Counters::default();
+            while !done.load(Ordering::SeqCst) {
+                let info = pool.info();
+                let now = info.counters;
+                assert!(
+                    now.settled() <= now.submitted,
+                    "more settled than submitted: {now:?}"
+                );
+                for (before, after) in [
+                    (last.submitted, now.submitted),
+                    (last.completed, now.completed),
+                    (last.failed, now.failed),
+                    (last.canceled, now.canceled),
+                ] {
+                    assert!(after >= before, "a counter went back: {last:?} -> {now:?}");
+                }
+                last = now;
+                let mut ids: Vec<_> = info.tasks.iter().map(|task| task.task_id).collect();
+                ids.sort_unstable();
+                let listed = ids.len();
+                ids.dedup();
+                assert_eq!(ids.len(), listed, "a task listed twice: {:?}", info.tasks);
+                let _ = pool.timeline().unwrap();
+            }
+        })
+    };
+    let submitters: Vec<_> = (0..4u32)
+        .map(|seed| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                for round in 0..500u32 {
+                    match (round + seed) % 4 {
+                        0 => drop(pool.run(add, (round, seed)).wait()),
+                        1 => drop(pool.run(refuse, ("no".into(),))),
+                        2 => drop(pool.run(nap_then_add, (round, seed)).cancel()),
+                        _ => drop(pool.run(add, (round, 1)).cancel()),
+                    }
+                }
+            })
+        })
+        .collect();
+    for submitter in submitters {
+        submitter.join().unwrap();
+    }
+    wait_until("every run is settled", || {
+        let counters = pool.info().counters;
+        counters.submitted == 2000 && counters.settled() == 2000
+    });
+    done.store(true, Ordering::SeqCst);
+    reader.join().unwrap();
+}
+
+#[test]
+fn a_ring_of_one_keeps_the_newest_entry_and_odd_names_stay_valid_json() {
+    let odd = "q\"uote\nnew\u{0}line\t\\ \u{1F600} \u{7f}";
+    // A thread name cannot hold a NUL byte (401): the pool's name gets the rest.
+    let prefix = "q\"uote\nnew line\t\\ \u{1F600} \u{7f}";
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .thread_name(prefix)
+        .record_timeline(1)
+        .build()
+        .unwrap();
+    for round in 0..5 {
+        let task = Task::new(add, (round, 1)).with_name(format!("{odd} {round}"));
+        pool.execute(task).wait().unwrap();
+    }
+    wait_until("the last slice is recorded", || {
+        pool.timeline().unwrap().dropped() == 4
+    });
+    let timeline = pool.timeline().unwrap();
+    assert_eq!(timeline.slices().len(), 1);
+    let mut json = Vec::new();
+    timeline.write_chrome_trace(&mut json).unwrap();
+    let json: Value = serde_json::from_slice(&json).expect("valid JSON");
+    let slice = events(&json)
+        .iter()
+        .find(|e| e["ph"] == "X")
+        .expect("the newest call");
+    assert_eq!(slice["name"], format!("{odd} 4"));
+    assert_eq!(json["otherData"]["pool"], prefix);
+}

@@ -409,6 +409,12 @@ impl Future for Acquire<'_> {
                     let Some(outcome) = outcome else {
                         if let (Some(signal), Some(key)) = (signal, *signal_key) {
                             signal.update(key, cx.waker());
+                            // An abort between the check above and this update woke the
+                            // waker it had (the previous poll's, perhaps another task's):
+                            // look again, or this poll's waker would never hear of it.
+                            if signal.is_aborted() {
+                                continue;
+                            }
                         }
                         return Poll::Pending;
                     };

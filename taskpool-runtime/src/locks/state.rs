@@ -397,9 +397,9 @@ mod loom_tests {
     use std::future::Future;
     use std::pin::pin;
     use std::sync::Arc;
-    use std::task::{Context, Poll, Waker};
+    use std::task::{Context, Poll, Wake, Waker};
 
-    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use super::super::abort::AbortSignal;
     use super::super::core::LockCore;
@@ -496,6 +496,63 @@ mod loom_tests {
             core.release(held);
             departing.join().unwrap();
             blocked.join().unwrap();
+            assert_free(&core);
+        });
+    }
+
+    /// A waker that records whether it was woken.
+    struct Flag(AtomicBool);
+
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// An abort racing the poll of a waiting async request that is polled with a new waker
+    /// (the future moved to another task): the request either completes in that poll or the
+    /// new waker is woken, so the abort is never lost on a stale waker.
+    #[test]
+    fn an_abort_racing_a_poll_with_a_new_waker_wakes_the_new_waker() {
+        loom::model(|| {
+            let core = core();
+            let signal = AbortSignal::new();
+            let held = core.try_acquire(AsyncLockMode::Exclusive).unwrap();
+            let aborter = {
+                let signal = signal.clone();
+                loom::thread::spawn(move || signal.abort("model"))
+            };
+            let options = AsyncLockOptions::new().signal(signal.clone());
+            let mut request = pin!(core.acquire(AsyncLockMode::Exclusive, options));
+            let first = Arc::new(Flag(AtomicBool::new(false)));
+            let first_waker = Waker::from(first.clone());
+            let mut completed = request
+                .as_mut()
+                .poll(&mut Context::from_waker(&first_waker))
+                .is_ready();
+            let second = Arc::new(Flag(AtomicBool::new(false)));
+            let second_waker = Waker::from(second.clone());
+            if !completed {
+                completed = request
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&second_waker))
+                    .is_ready();
+            }
+            aborter.join().unwrap();
+            if !completed {
+                assert!(
+                    second.0.load(Ordering::SeqCst),
+                    "the abort woke a stale waker only"
+                );
+                let outcome = request
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&second_waker));
+                assert!(matches!(
+                    outcome,
+                    Poll::Ready(Err(Error::LockAborted { .. }))
+                ));
+            }
+            core.release(held);
             assert_free(&core);
         });
     }

@@ -1,6 +1,6 @@
 //! Counters of outcomes and per-lane wait-time histograms, read by [`TaskPool::info`].
 //!
-//! The counters are relaxed atomics bumped once per run, in the resolve funnel
+//! The counters are atomics bumped once per run, in the resolve funnel
 //! (`TypedRun::resolve`), by whichever resolver wins, before the handle can see the outcome. The histograms are plain numbers updated
 //! under the core lock when a worker picks a new run, so recording a wait costs a few additions.
 //!
@@ -14,7 +14,8 @@ use crate::sync::atomic::{AtomicU64, Ordering};
 /// How many runs a pool has seen and how they ended, since the pool was built.
 ///
 /// Each run is counted once in `submitted` and, when its handle resolves, once in exactly one of
-/// the other counters; so `submitted - settled()` runs are waiting, running or held.
+/// the other counters; so `submitted - settled()` runs are waiting, running or held. A snapshot
+/// taken while runs come and go never shows more runs settled than submitted.
 ///
 /// ```
 /// use taskpool::{concurrent, TaskPool};
@@ -83,16 +84,25 @@ impl CounterCells {
             Outcome::Canceled => &self.canceled,
             Outcome::TimedOut => &self.timed_out,
         };
-        cell.fetch_add(1, Ordering::Relaxed);
+        // Release: a snapshot that sees this outcome (acquire) also sees the run's submission,
+        // which happened before it.
+        cell.fetch_add(1, Ordering::Release);
     }
 
+    /// The counters now. The outcomes are read before `submitted`, so a run submitted and
+    /// settled while the snapshot is taken is never counted settled without being counted
+    /// submitted: `settled() <= submitted` in every snapshot.
     pub(crate) fn snapshot(&self) -> Counters {
+        let completed = self.completed.load(Ordering::Acquire);
+        let failed = self.failed.load(Ordering::Acquire);
+        let canceled = self.canceled.load(Ordering::Acquire);
+        let timed_out = self.timed_out.load(Ordering::Acquire);
         Counters {
             submitted: self.submitted.load(Ordering::Relaxed),
-            completed: self.completed.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
-            canceled: self.canceled.load(Ordering::Relaxed),
-            timed_out: self.timed_out.load(Ordering::Relaxed),
+            completed,
+            failed,
+            canceled,
+            timed_out,
         }
     }
 }
@@ -307,6 +317,25 @@ mod loom_tests {
             timer.join().unwrap();
             let seen = counters.snapshot();
             assert_eq!(seen.settled(), 1, "counted once: {seen:?}");
+        });
+    }
+
+    /// A snapshot racing a run's submission and its outcome never counts more runs settled
+    /// than submitted.
+    #[test]
+    fn a_snapshot_never_shows_more_settled_than_submitted() {
+        loom::model(|| {
+            let counters = loom::sync::Arc::new(CounterCells::default());
+            let run = {
+                let counters = counters.clone();
+                loom::thread::spawn(move || {
+                    counters.submitted();
+                    counters.settled(Outcome::Completed);
+                })
+            };
+            let seen = counters.snapshot();
+            assert!(seen.settled() <= seen.submitted, "over: {seen:?}");
+            run.join().unwrap();
         });
     }
 }
