@@ -32,16 +32,17 @@ pub struct ThreadInfo {
     pub priority: Option<Priority>,
 }
 
-/// The state of a task in a pool snapshot (ArkTS `State`).
+/// The state of a task in a pool snapshot (ArkTS `State`). The discriminants are ArkTS's
+/// numeric values (`TaskState::Waiting as u8 == 1`, as `State.WAITING`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskState {
     /// Queued, not started yet.
-    Waiting,
+    Waiting = 1,
     /// Started: executing, or suspended in an `.await`.
-    Running,
+    Running = 2,
     /// Canceled while running (it will report canceled when it returns), or one of the last
     /// runs canceled before they started (see [`TaskPool::info`](crate::TaskPool::info)).
-    Canceled,
+    Canceled = 3,
 }
 
 /// One task (ArkTS `TaskInfo`).

@@ -9,19 +9,28 @@ use serde::{Deserialize, Serialize};
 /// after five. With every lane full the start ratio is 30 HIGH : 5 MEDIUM : 1 LOW, so nothing
 /// starves. IDLE tasks start only when HIGH and MEDIUM are empty, every worker is idle and no
 /// other IDLE task runs.
+///
+/// The discriminants are ArkTS's numeric values:
+///
+/// ```
+/// use taskpool::{Priority, TaskState};
+/// let arkts = |p: Priority| p as u8;
+/// assert_eq!(Priority::ALL.map(arkts), [0, 1, 2, 3]); // HIGH, MEDIUM, LOW, IDLE
+/// assert_eq!(TaskState::Canceled as u8, 3); // State.CANCELED
+/// ```
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
 )]
 pub enum Priority {
     /// Urgent work (ArkTS `Priority.HIGH`).
-    High,
+    High = 0,
     /// Ordinary work (ArkTS `Priority.MEDIUM`), the default.
     #[default]
-    Medium,
+    Medium = 1,
     /// Background work that may wait (ArkTS `Priority.LOW`).
-    Low,
+    Low = 2,
     /// Work that runs only when the pool is otherwise quiet, one task at a time (ArkTS `Priority.IDLE`).
-    Idle,
+    Idle = 3,
 }
 
 impl Priority {
