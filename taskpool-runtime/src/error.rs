@@ -198,9 +198,10 @@ pub enum Error {
         "task {0} has already been executed and cannot be executed periodically (10200050); create a new Task for the periodic work"
     )]
     ExecutedTaskNotPeriodic(TaskId),
-    /// A periodic task cannot have dependencies (10200052).
+    /// A periodic task cannot have a dependency relationship: depend on a task, or be one a
+    /// task depends on (10200052).
     #[error(
-        "task {0} has dependencies and cannot be executed periodically (10200052); remove its dependencies first"
+        "task {0} has a dependency relationship (it depends on a task, or a task depends on it) and cannot be executed periodically (10200052); remove the dependency first"
     )]
     PeriodicWithDependencies(TaskId),
     /// `send_data` was called on a thread that is not a task pool thread (10200022).

@@ -182,3 +182,26 @@ fn a_task_with_dependencies_cannot_be_periodic_10200052() {
         .unwrap_err();
     assert_eq!(error.code(), Some(10200052));
 }
+
+#[test]
+fn a_task_another_depends_on_cannot_be_periodic_10200052() {
+    // ArkTS: a periodic task cannot "have a dependency relationship", either side of it.
+    // Before, the dependency ticked and its first success released the dependent.
+    let dependency = Task::new(echo, (1,));
+    let dependent = Task::new(echo, (2,));
+    dependent.add_dependency(&dependency).unwrap();
+    let error =
+        taskpool::execute_periodically(Duration::from_millis(1), dependency, Priority::Medium)
+            .unwrap_err();
+    assert!(matches!(error, Error::PeriodicWithDependencies(_)));
+    assert_eq!(error.code(), Some(10200052));
+    // Once the edge is gone, the task may tick.
+    let dependency = Task::new(echo, (3,));
+    let dependent = Task::new(echo, (4,));
+    dependent.add_dependency(&dependency).unwrap();
+    dependent.remove_dependency(&dependency).unwrap();
+    let ticking =
+        taskpool::execute_periodically(Duration::from_millis(1), dependency, Priority::Medium)
+            .unwrap();
+    ticking.cancel().unwrap();
+}

@@ -225,6 +225,14 @@ pub(crate) fn has_dependencies(id: TaskId) -> bool {
         .is_some_and(|deps| !deps.is_empty())
 }
 
+/// Whether task `id` has a dependency relationship: it waits for a dependency, or a task
+/// waits for it (a periodic task may have neither, 10200052).
+pub(crate) fn in_dependency_relationship(id: TaskId) -> bool {
+    let graph = lock(graph());
+    let non_empty = |edges: Option<&HashSet<TaskId>>| edges.is_some_and(|e| !e.is_empty());
+    non_empty(graph.deps.get(&id)) || non_empty(graph.dependents.get(&id))
+}
+
 /// A record of a task in the graph (`TaskRecord::in_graph`) was copied (`Task` reconfigured
 /// while runs of it are alive): one more record to outlive before the node can go.
 pub(crate) fn record_copied(id: TaskId) {

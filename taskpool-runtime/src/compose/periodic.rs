@@ -273,7 +273,8 @@ impl TaskPool {
     /// the returned handle ([`PeriodicHandle::data_stream`]).
     ///
     /// Fails with [`Error::ExecutedTaskNotPeriodic`] (10200050) for a task that was already
-    /// executed, and [`Error::PeriodicWithDependencies`] (10200052) for one with dependencies.
+    /// executed, and [`Error::PeriodicWithDependencies`] (10200052) for one in a dependency
+    /// relationship (it depends on a task, or a task depends on it).
     /// A period too long to represent never ticks; a period shorter than a millisecond (zero)
     /// is a millisecond. A task whose pool shuts down stops at its next tick.
     ///
@@ -316,7 +317,8 @@ impl TaskPool {
         {
             return Err(Error::ExecutedTaskNotPeriodic(task.id()));
         }
-        if task.has_dependencies() {
+        // Depending on a task or being depended on: ArkTS allows neither for a periodic task.
+        if crate::compose::dependency::in_dependency_relationship(task.id()) {
             return Err(Error::PeriodicWithDependencies(task.id()));
         }
         let periodic = Arc::new(Periodic {
