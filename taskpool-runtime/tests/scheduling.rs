@@ -235,5 +235,9 @@ fn one_task_never_runs_concurrently_with_itself() {
     for handle in handles {
         handle.wait().unwrap();
     }
-    assert_eq!(SELF_MAX_RUNNING.load(Ordering::SeqCst), 1, "runs of one task overlapped");
+    assert_eq!(
+        SELF_MAX_RUNNING.load(Ordering::SeqCst),
+        1,
+        "runs of one task overlapped"
+    );
 }
