@@ -43,7 +43,8 @@ pub enum Error {
         /// What a running task produced after it was canceled.
         late: Option<LateOutcome>,
     },
-    /// `cancel` or `terminate_task` named a task that is not waiting or running (10200015).
+    /// `cancel` named a task that is not waiting or running, or `terminate_task` a long task
+    /// that is unknown or already terminated (10200015).
     #[error(
         "task {0} does not exist or has already finished (10200015); cancel only a task that is still waiting or running"
     )]
@@ -243,7 +244,9 @@ pub enum Error {
         "task {0} was discarded because its AsyncRunner's waiting queue was full (10200054); raise the runner's waiting capacity or submit fewer tasks at once"
     )]
     AsyncRunnerDiscarded(TaskId),
-    /// A task waiting in (or running on) an `AsyncRunner` was canceled (10200055).
+    /// A task of an `AsyncRunner` was canceled while waiting, or (an `async fn`) while
+    /// suspended at an `.await` (10200055). One canceled during a synchronous call gets
+    /// [`Error::Canceled`] with its late outcome.
     #[error(
         "task {0} of an AsyncRunner was canceled (10200055); resubmit it if you still need its result"
     )]
@@ -267,7 +270,8 @@ pub enum Error {
         reason: String,
     },
     /// A [`Worker`](crate::Worker) could not be started (10200003): the process already has the
-    /// maximum number of live workers, or the system refused a thread.
+    /// maximum number of live workers, its name contains a NUL byte, or the system refused a
+    /// thread.
     #[error("worker initialization failed (10200003): {0}")]
     WorkerInitialization(String),
     /// The [`Worker`](crate::Worker) is terminated, closing or has exited (10200004).
@@ -309,7 +313,8 @@ pub enum Error {
         /// The method that was asked for.
         method: String,
     },
-    /// A global call did not start on the host thread within its timeout (10200021).
+    /// A global call was not answered within its timeout (10200021): the host thread was busy,
+    /// or the method ran too long (its late result is dropped).
     #[error(
         "the global call `{object}.{method}` was not answered within {timeout:?} (10200021); keep the host's callbacks short"
     )]
