@@ -5,7 +5,7 @@ mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use support::{hold, open_gate};
+use support::{hold, open_gate, pass_gate, wait_until};
 use taskpool::{Error, Priority, Task, TaskGroup, TaskPool, TaskState, concurrent};
 
 #[concurrent]
@@ -123,6 +123,57 @@ fn a_long_chain_built_link_by_link_runs_in_order() {
     for (link, handle) in handles.into_iter().rev().enumerate() {
         assert_eq!(handle.wait().unwrap(), link as u64);
     }
+}
+
+static GATED_DEPENDENCY_DONE: AtomicBool = AtomicBool::new(false);
+static ABOUT_TO_WAIT: AtomicBool = AtomicBool::new(false);
+static HELD_DEPENDENT: std::sync::Mutex<Option<taskpool::TaskHandle<bool>>> =
+    std::sync::Mutex::new(None);
+
+#[concurrent]
+fn gated_dependency() -> u64 {
+    pass_gate(321);
+    GATED_DEPENDENCY_DONE.store(true, Ordering::SeqCst);
+    1
+}
+
+#[concurrent]
+fn saw_its_dependency_done() -> bool {
+    GATED_DEPENDENCY_DONE.load(Ordering::SeqCst)
+}
+
+#[concurrent]
+fn wait_for_the_held_dependent() -> bool {
+    let held = HELD_DEPENDENT
+        .lock()
+        .unwrap()
+        .take()
+        .expect("set by the test");
+    ABOUT_TO_WAIT.store(true, Ordering::SeqCst);
+    held.wait().unwrap()
+}
+
+#[test]
+fn a_wait_inside_a_task_does_not_start_a_run_its_dependencies_hold() {
+    // A blocking wait inside a pool task runs the awaited task inline if it has not started.
+    // A run held for its dependencies has not started either, but must not start: before, the
+    // waiting task ran it at once, before its dependency had run.
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let dependency = Task::new(gated_dependency, ());
+    let dependent = Task::new(saw_its_dependency_done, ());
+    dependent.add_dependency(&dependency).unwrap();
+    *HELD_DEPENDENT.lock().unwrap() = Some(pool.execute(dependent));
+    let waiter = pool.run(wait_for_the_held_dependent, ());
+    let dependency = pool.execute(dependency);
+    wait_until("the waiter is about to wait", || {
+        ABOUT_TO_WAIT.load(Ordering::SeqCst)
+    });
+    open_gate(321);
+    assert!(
+        waiter.wait().unwrap(),
+        "the dependent ran before its dependency"
+    );
+    assert_eq!(dependency.wait().unwrap(), 1);
 }
 
 #[test]

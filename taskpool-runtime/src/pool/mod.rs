@@ -234,7 +234,8 @@ impl PoolShared {
 
     /// Queues a run, whatever its hooks say (a hook that held it lets it go).
     pub(crate) fn release(self: &Arc<Self>, run: Arc<Run>) {
-        if !run.is_waiting() {
+        // Once: a run canceled meanwhile, or released already, is not queued (again).
+        if !run.mark_queued() {
             return;
         }
         if let Some(hooks) = &run.hooks {

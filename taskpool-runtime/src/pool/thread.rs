@@ -309,7 +309,9 @@ pub(crate) fn run_inline(run: &Arc<Run>) -> bool {
     };
     let same_pool = run.pool.upgrade().is_some_and(|p| Arc::ptr_eq(&p, &pool));
     let eligible = same_pool && run.priority != crate::Priority::Idle && !run.long;
-    if !eligible || !run.try_start() {
+    // Only a run in the queues: one a composer holds (its dependencies, its runner's turn, its
+    // delay) must not start early because somebody waits for it.
+    if !eligible || !run.try_start_queued() {
         return false;
     }
     let now = Instant::now();

@@ -1,9 +1,11 @@
 //! `Run`: one execution of a task, and the state machine that settles cancel against start.
 //!
-//! A run moves `WAITING → RUNNING → FINISHED`. A cancel moves `WAITING → CANCELED` (the run never
-//! starts) or `RUNNING → RUNNING_CANCELED` (it keeps running, and its outcome is reported as
-//! canceled). Each move is one compare-and-swap, so a cancel racing a start or a finish has exactly
-//! one winner; `loom` explores those races in the tests below.
+//! A run moves `WAITING → QUEUED → RUNNING → FINISHED`: WAITING while a composer may hold it (a
+//! dependency, a runner, a delay), QUEUED once it was released into its pool's queues. A cancel
+//! moves `WAITING` or `QUEUED → CANCELED` (the run never starts) or `RUNNING → RUNNING_CANCELED`
+//! (it keeps running, and its outcome is reported as canceled). Each move is one
+//! compare-and-swap, so a cancel racing a start or a finish has exactly one winner; `loom`
+//! explores those races in the tests below.
 //!
 //! An `async fn` run also has a poll state ([`Suspension`], in `suspension.rs`): who may poll or
 //! drop its future while it is suspended, so that any pool thread can resume it.
@@ -34,6 +36,9 @@ const RUNNING: u8 = 1;
 const RUNNING_CANCELED: u8 = 2;
 const CANCELED: u8 = 3;
 const FINISHED: u8 = 4;
+/// Released into the pool's queues: only such a run may be started by a thread that waits for
+/// it (`pool::run_inline`), since a WAITING one may be held back on purpose.
+const QUEUED: u8 = 5;
 
 /// How a run ended, without its value: what a [`RunHooks::on_settle`] sees.
 #[derive(Debug, Clone, Copy)]
@@ -464,10 +469,26 @@ impl RunHeader {
         }
     }
 
-    /// `WAITING → RUNNING`. False if the run was canceled first.
+    /// `QUEUED` (or a `WAITING` run started directly) `→ RUNNING`. False if the run was
+    /// canceled or started first.
     pub(crate) fn try_start(&self) -> bool {
+        self.try_start_queued() || self.move_state(WAITING, RUNNING)
+    }
+
+    /// `QUEUED → RUNNING` only: a run still held by a composer is not started.
+    pub(crate) fn try_start_queued(&self) -> bool {
+        self.move_state(QUEUED, RUNNING)
+    }
+
+    /// `WAITING → QUEUED`, when the run is released into its pool's queues. False if it was
+    /// canceled, or released already.
+    pub(crate) fn mark_queued(&self) -> bool {
+        self.move_state(WAITING, QUEUED)
+    }
+
+    fn move_state(&self, from: u8, to: u8) -> bool {
         self.state
-            .compare_exchange(WAITING, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     }
 
@@ -476,7 +497,7 @@ impl RunHeader {
         let mut current = self.state.load(Ordering::Acquire);
         loop {
             let (next, outcome) = match current {
-                WAITING => (CANCELED, Cancel::Dequeued),
+                WAITING | QUEUED => (CANCELED, Cancel::Dequeued),
                 RUNNING => (RUNNING_CANCELED, Cancel::Flagged),
                 RUNNING_CANCELED => return Cancel::Flagged,
                 _ => return Cancel::TooLate,
@@ -498,9 +519,9 @@ impl RunHeader {
         self.state.load(Ordering::Acquire) == RUNNING_CANCELED
     }
 
-    /// Whether the run still waits in a lane.
+    /// Whether the run has not started: held by a composer, or waiting in its pool's queues.
     pub(crate) fn is_waiting(&self) -> bool {
-        self.state.load(Ordering::Acquire) == WAITING
+        matches!(self.state.load(Ordering::Acquire), WAITING | QUEUED)
     }
 
     /// Whether the run is executing (possibly flagged as canceled).
@@ -634,6 +655,27 @@ mod loom_tests {
                         Some(Err(Error::Canceled { late: None, .. }))
                     ));
                 }
+                other => panic!("impossible outcome {other:?}"),
+            }
+        });
+    }
+
+    /// A release and an inline start racing a cancel: a run starts only once it was queued, is
+    /// queued at most once, and a cancel that dequeued it wins over any start.
+    #[test]
+    fn a_queued_run_starts_or_is_canceled_never_both() {
+        loom::model(|| {
+            let run = run_returning(3);
+            let canceller = {
+                let run: Arc<Run> = run.clone();
+                loom::thread::spawn(move || run.cancel())
+            };
+            assert!(!run.header.try_start_queued(), "not queued yet");
+            let queued = run.header.mark_queued();
+            let started = queued && run.header.try_start_queued();
+            assert!(!run.header.mark_queued(), "queued at most once");
+            match (started, canceller.join().unwrap()) {
+                (true, Cancel::Flagged) | (false, Cancel::Dequeued) => {}
                 other => panic!("impossible outcome {other:?}"),
             }
         });
