@@ -2,6 +2,7 @@
 
 mod builder;
 mod callbacks;
+mod cancel_hooks;
 mod core;
 mod intake;
 mod live;
@@ -30,6 +31,8 @@ pub(crate) use self::builder::Config;
 pub use self::builder::{MAX_TIMELINE_ENTRIES, TaskPoolBuilder, default_max_threads};
 pub(crate) use self::callbacks::on_callback_thread;
 use self::callbacks::{Callbacks, Job};
+pub(crate) use self::cancel_hooks::CancelHook;
+use self::cancel_hooks::CancelHooks;
 pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, WorkerId};
 pub(crate) use self::intake::Intake;
 pub(crate) use self::live::LiveRuns;
@@ -65,6 +68,8 @@ pub(crate) struct PoolShared {
     pub(crate) observe: crate::observe::PoolObserver,
     /// Told when the pool starts shutting down (`shutdown_hooks.rs`).
     shutdown_hooks: ShutdownHooks,
+    /// Told when `cancel(id)` names a task a composer owns between runs (`cancel_hooks.rs`).
+    cancel_hooks: CancelHooks,
 }
 
 /// `first` then the runs of `more` not in it, each run once.
@@ -358,11 +363,21 @@ impl PoolShared {
             .iter()
             .filter(|run| self.cancel_run(run).is_ok())
             .count();
-        if landed > 0 {
+        // Then the composer that owns the task, which may have no run at the moment (a
+        // periodic task between ticks) or be about to make one: it stops making them. Asked
+        // even when a run was found, so that the task is stopped when `cancel` returns, not
+        // when that run settles.
+        let stopped = self.cancel_hooks.cancel(id);
+        if landed > 0 || stopped {
             Ok(())
         } else {
             Err(Error::TaskNotFound(id))
         }
+    }
+
+    /// Registers `hook` to be told when `cancel(id)` names task `id` (see `cancel_hooks.rs`).
+    pub(crate) fn on_cancel(&self, id: TaskId, hook: Weak<dyn CancelHook>) {
+        self.cancel_hooks.register(id, hook);
     }
 
     /// Registers `hook` to be told when the pool starts shutting down. False if it already has
@@ -479,6 +494,7 @@ impl TaskPool {
                 callbacks: Arc::default(),
                 canceled: Mutex::default(),
                 shutdown_hooks: ShutdownHooks::default(),
+                cancel_hooks: CancelHooks::default(),
             }),
         }
     }
