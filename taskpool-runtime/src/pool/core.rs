@@ -204,6 +204,12 @@ impl Core {
         self.workers.iter().any(|w| w.id == id && !w.retiring)
     }
 
+    /// The run thread `id` is executing (a call or a poll), if any.
+    pub(crate) fn executing_on(&self, id: WorkerId) -> Option<Arc<Run>> {
+        let slot = &self.workers[self.slot_index(id)?];
+        slot.executing.as_ref().map(|e| Arc::clone(&e.run))
+    }
+
     fn slot_index(&self, id: WorkerId) -> Option<usize> {
         self.workers.iter().position(|w| w.id == id)
     }

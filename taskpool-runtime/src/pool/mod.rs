@@ -72,7 +72,6 @@ pub(crate) struct PoolShared {
     cancel_hooks: CancelHooks,
 }
 
-/// `first` then the runs of `more` not in it, each run once.
 /// A run's hooks: its task's own (dependencies, listeners), then `extra` (its composer's).
 fn with_task_hooks(
     record: &TaskRecord,
@@ -90,16 +89,25 @@ fn with_task_hooks(
     }
 }
 
+/// `first` then the runs of `more` not in it, each run once.
 pub(crate) fn unique(mut first: Vec<Arc<Run>>, more: Vec<Arc<Run>>) -> Vec<Arc<Run>> {
-    let key = |run: &Arc<Run>| Arc::as_ptr(run).cast::<()>() as usize;
     let mut seen = std::collections::HashSet::new();
-    first.retain(|run| seen.insert(key(run)));
+    first.retain(|run| seen.insert(run_key(run)));
     for run in more {
-        if seen.insert(key(&run)) {
+        if seen.insert(run_key(&run)) {
             first.push(run);
         }
     }
     first
+}
+
+/// A run's identity: its allocation (the data pointer of the `dyn` reference).
+fn run_key(run: &Arc<Run>) -> usize {
+    Arc::as_ptr(run).cast::<()>() as usize
+}
+
+fn same_run(a: &Arc<Run>, b: &Arc<Run>) -> bool {
+    run_key(a) == run_key(b)
 }
 
 /// How many runs canceled while waiting `info()` keeps listing as `Canceled`.
@@ -407,12 +415,27 @@ impl PoolShared {
         }
         self.supervisor_wakeup.notify_all();
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+        // Shut down from one of its own tasks: the calling thread is busy right here, so it is
+        // not waited for (`ThreadSet::join` skips it), and neither is the supervisor, which
+        // leaves with the last pool thread — this one, once its task returns. What this thread
+        // executes is not given up on either: it settles as usual when it returns.
+        let caller = thread::caller_in(self);
         // Lock order: the thread set, then the core (see `threads.rs`).
-        let must_wait =
-            |worker: Option<WorkerId>| worker.is_none_or(|id| self.core().must_join(id));
+        let must_wait = |worker: Option<WorkerId>| match worker {
+            None => caller.is_none(),
+            Some(id) => self.core().must_join(id),
+        };
         self.threads.join(must_wait, deadline);
+        let on_caller: Vec<Arc<Run>> = caller
+            .and_then(|id| self.core().executing_on(id))
+            .into_iter()
+            .chain(crate::context::current_run())
+            .collect();
         let executing = self.core().runs(&self.intake, None);
         for run in unique(executing, self.live.all()) {
+            if on_caller.iter().any(|mine| same_run(mine, &run)) {
+                continue;
+            }
             if run.suspension.is_done() {
                 // Another thread (a waker that found the pool shutting down) claimed its
                 // suspended future and is settling it: the same outcome, whoever wins.
@@ -444,7 +467,8 @@ impl PoolShared {
 /// canceled), waits for the calls that are executing to return, and joins every thread. It does
 /// not wait for a call that already timed out (its thread is detached), and the time limit
 /// still applies while it waits; a [`LongTask`](crate::LongTask) that never returns is waited
-/// for, so use [`shutdown_timeout`](TaskPool::shutdown_timeout) to bound the wait.
+/// for, so use [`shutdown_timeout`](TaskPool::shutdown_timeout) to bound the wait. Dropped
+/// inside one of its own tasks, it does not wait for that task, which returns its own outcome.
 ///
 /// ```
 /// use std::time::Duration;
