@@ -307,3 +307,47 @@ fn a_pool_shut_down_inside_its_own_task_does_not_wait_for_that_task() {
         });
     }
 }
+
+/// Pool threads that noted themselves in `note_leaving`, and how many have since ended.
+static LEAVERS: AtomicUsize = AtomicUsize::new(0);
+static LEFT_FOR_GOOD: AtomicUsize = AtomicUsize::new(0);
+
+struct LeaverEnd;
+
+impl Drop for LeaverEnd {
+    fn drop(&mut self) {
+        LEFT_FOR_GOOD.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+thread_local! {
+    static LEAVER: LeaverEnd = {
+        LEAVERS.fetch_add(1, Ordering::SeqCst);
+        LeaverEnd
+    };
+}
+
+#[concurrent]
+fn note_leaving() {
+    LEAVER.with(|_| ());
+}
+
+#[test]
+fn a_shutdown_joins_threads_that_are_leaving_as_it_looks() {
+    // A pool thread leaving at shutdown was forgotten by the pool before it said it had exited:
+    // a shutdown looking in between neither waited for it nor joined it, and returned while
+    // the thread was still running (its thread-locals not yet destroyed).
+    for round in 0..1000 {
+        let pool = TaskPool::builder().max_threads(2).build().unwrap();
+        let handles: Vec<_> = (0..4).map(|_| pool.run(note_leaving, ())).collect();
+        for handle in handles {
+            handle.wait().unwrap();
+        }
+        pool.shutdown_timeout(PATIENCE);
+        assert_eq!(
+            LEFT_FOR_GOOD.load(Ordering::SeqCst),
+            LEAVERS.load(Ordering::SeqCst),
+            "round {round}: a thread outlived the shutdown"
+        );
+    }
+}
