@@ -87,3 +87,54 @@ fn many_suspended_tasks_share_few_workers() {
     }
     assert!(pool.thread_count() <= 2);
 }
+
+/// Returns `Pending` once after waking itself: gives the thread back, asks to go on at once.
+struct YieldNow(bool);
+
+impl std::future::Future for YieldNow {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            return std::task::Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+static YIELDER_MAY_STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[concurrent]
+async fn yield_until_told() -> u32 {
+    while !YIELDER_MAY_STOP.load(std::sync::atomic::Ordering::SeqCst) {
+        YieldNow(false).await;
+    }
+    1
+}
+
+#[concurrent]
+fn tell_the_yielder() -> u32 {
+    YIELDER_MAY_STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+    2
+}
+
+#[test]
+fn a_task_that_keeps_waking_itself_does_not_starve_new_tasks_of_its_lane() {
+    // One thread. A woken task went before every new one of its lane, so a task yielding in
+    // a loop (woken again by each poll) kept the lane's new tasks waiting forever.
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let yielder = pool.run(yield_until_told, ());
+    support::wait_until("the yielder has started", || {
+        pool.info().tasks.iter().any(|t| t.task_id == yielder.id())
+    });
+    let mut teller = pool.run(tell_the_yielder, ());
+    let told = teller.wait_timeout(support::PATIENCE);
+    // Let the yielder stop either way, so that the pool can shut down.
+    YIELDER_MAY_STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(told.expect("the new task never ran").unwrap(), 2);
+    assert_eq!(yielder.wait().unwrap(), 1);
+}

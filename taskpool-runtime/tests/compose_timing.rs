@@ -142,8 +142,6 @@ fn canceling_a_run_by_id_stops_the_periodic_task() {
 }
 
 #[test]
-#[ignore = "defect in pool/ (PoolShared::cancel_task), owned by the run-core work: a periodic \
-            task between ticks has no run for cancel(id) to find"]
 fn canceling_a_periodic_task_by_id_between_ticks_stops_it() {
     // ArkTS `taskpool.cancel(task)` stops a periodic task whenever it is called; here
     // `pool.cancel(id)` is that call, and between two ticks it must not answer 10200015 and
@@ -159,6 +157,40 @@ fn canceling_a_periodic_task_by_id_between_ticks_stops_it() {
     pool.cancel(ticker.id()).unwrap();
     assert!(ticker.is_stopped());
     assert_eq!(ticker.cancel().unwrap_err().code(), Some(10200015));
+}
+
+static RACED: AtomicUsize = AtomicUsize::new(0);
+
+#[concurrent]
+fn raced_tick() {
+    RACED.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test]
+fn canceling_a_periodic_task_by_id_racing_its_ticks_stops_it_for_good() {
+    // A cancel by id lands before, during or after a tick prepares its run: whichever, it
+    // succeeds and no run starts once the stop is over.
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    for round in 0..200 {
+        let ticker = pool
+            .execute_periodically(
+                Duration::from_millis(1),
+                Task::new(raced_tick, ()),
+                Priority::Medium,
+            )
+            .unwrap();
+        let stream = ticker.data_stream::<()>();
+        wait_until("some ticks", || ticker.runs_started() >= round % 3);
+        pool.cancel(ticker.id()).unwrap();
+        assert!(ticker.is_stopped());
+        let started = ticker.runs_started();
+        // Ends once stopped and its last run (canceled or finished) is over.
+        for () in stream {}
+        let executed = RACED.load(Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(3));
+        assert_eq!(ticker.runs_started(), started, "round {round}");
+        assert_eq!(RACED.load(Ordering::SeqCst), executed, "round {round}");
+    }
 }
 
 #[test]

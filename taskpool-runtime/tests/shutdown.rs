@@ -5,6 +5,7 @@
 mod support;
 
 use std::cell::Cell;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -236,4 +237,117 @@ fn waiting_runs_at_shutdown_resolve_canceled_before_they_started() {
         }
     }
     assert_eq!(blocker.wait().unwrap(), 10);
+}
+
+/// Pools dropped from inside one of their own tasks, by slot (gate `20 + slot`).
+static OWN_POOLS: Mutex<[Option<TaskPool>; 3]> = Mutex::new([None, None, None]);
+static DROPPED_INSIDE: [AtomicBool; 3] = [
+    AtomicBool::new(false),
+    AtomicBool::new(false),
+    AtomicBool::new(false),
+];
+
+/// Shuts down the pool it runs on — the last handle to it — and goes on.
+fn shut_down_own_pool(slot: usize, bounded: bool) {
+    let pool = OWN_POOLS.lock().unwrap()[slot].take().unwrap();
+    if bounded {
+        pool.shutdown_timeout(Duration::from_secs(3600));
+    } else {
+        drop(pool);
+    }
+    DROPPED_INSIDE[slot].store(true, Ordering::SeqCst);
+}
+
+#[concurrent]
+fn drop_own_pool(slot: usize, bounded: bool) -> usize {
+    pass_gate(20 + slot as u64);
+    shut_down_own_pool(slot, bounded);
+    slot
+}
+
+#[concurrent]
+async fn drop_own_pool_async(slot: usize) -> usize {
+    pass_gate(20 + slot as u64);
+    taskpool::sleep(Duration::from_millis(1)).await;
+    // Resumed by a poll: shut down in the middle of it.
+    shut_down_own_pool(slot, false);
+    slot
+}
+
+#[test]
+fn a_pool_shut_down_inside_its_own_task_does_not_wait_for_that_task() {
+    for (slot, bounded) in [(0, false), (1, true), (2, false)] {
+        let name = format!("sdself{slot}");
+        let pool = TaskPool::builder()
+            .max_threads(2)
+            .thread_name(name.clone())
+            .build()
+            .unwrap();
+        let mut handle = if slot == 2 {
+            pool.run(drop_own_pool_async, (slot,))
+        } else {
+            pool.run(drop_own_pool, (slot, bounded))
+        };
+        let other = pool.run(plain, (7,));
+        assert_eq!(other.wait().unwrap(), 7);
+        OWN_POOLS.lock().unwrap()[slot] = Some(pool);
+        open_gate(20 + slot as u64);
+        // It waited for the supervisor, which leaves with the last pool thread — the caller's:
+        // a drop hung for the time limit (3 minutes), a bounded shutdown for its timeout.
+        wait_until("the shutdown inside the task returns", || {
+            DROPPED_INSIDE[slot].load(Ordering::SeqCst)
+        });
+        // The task was not given up on: it returned, with its own outcome.
+        match handle.wait_timeout(PATIENCE) {
+            Some(Ok(value)) => assert_eq!(value, slot),
+            other => panic!("slot {slot}: expected the task's value, got {other:?}"),
+        }
+        wait_until("no thread of the pool is left", || {
+            threads_named(&format!("{name}-")) == 0
+        });
+    }
+}
+
+/// Pool threads that noted themselves in `note_leaving`, and how many have since ended.
+static LEAVERS: AtomicUsize = AtomicUsize::new(0);
+static LEFT_FOR_GOOD: AtomicUsize = AtomicUsize::new(0);
+
+struct LeaverEnd;
+
+impl Drop for LeaverEnd {
+    fn drop(&mut self) {
+        LEFT_FOR_GOOD.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+thread_local! {
+    static LEAVER: LeaverEnd = {
+        LEAVERS.fetch_add(1, Ordering::SeqCst);
+        LeaverEnd
+    };
+}
+
+#[concurrent]
+fn note_leaving() {
+    LEAVER.with(|_| ());
+}
+
+#[test]
+fn a_shutdown_joins_threads_that_are_leaving_as_it_looks() {
+    // A pool thread leaving at shutdown was forgotten by the pool before it said it had exited:
+    // a shutdown looking in between neither waited for it nor joined it, and returned while
+    // the thread was still running (its thread-locals not yet destroyed).
+    for round in 0..1000 {
+        let pool = TaskPool::builder().max_threads(2).build().unwrap();
+        let handles: Vec<_> = (0..4).map(|_| pool.run(note_leaving, ())).collect();
+        for handle in handles {
+            handle.wait().unwrap();
+        }
+        pool.shutdown_timeout(PATIENCE);
+        assert_eq!(
+            LEFT_FOR_GOOD.load(Ordering::SeqCst),
+            LEAVERS.load(Ordering::SeqCst),
+            "round {round}: a thread outlived the shutdown"
+        );
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::compose::delayed::Alarm;
 use crate::data::DataStream;
 use crate::error::{Error, Result};
-use crate::pool::{PoolShared, ShutdownHook, TaskPool};
+use crate::pool::{CancelHook, PoolShared, ShutdownHook, TaskPool};
 use crate::priority::Priority;
 use crate::run::{Run, RunHeader, RunHooks, Settled};
 use crate::sync::{Arc, Mutex, lock};
@@ -163,6 +163,16 @@ impl<T: Send + 'static> ShutdownHook for Periodic<T> {
     }
 }
 
+/// `pool.cancel(id)` stops the task at any time, between ticks too (ArkTS `taskpool.cancel`).
+/// Race-free against a tick: `stop` and `tick` settle under `state`'s lock, so a tick either
+/// made its run before (`stop` cancels it: a waiting run never starts, a running one is
+/// flagged) or sees `stopped` and makes none.
+impl<T: Send + 'static> CancelHook for Periodic<T> {
+    fn cancel_by_id(&self) -> bool {
+        self.stop()
+    }
+}
+
 trait Control: Send + Sync {
     fn stop(&self) -> bool;
     fn counts(&self) -> (u64, u64, bool);
@@ -198,7 +208,7 @@ impl<T: Send + 'static> Control for Periodic<T> {
 /// Controls a task executed periodically: [`cancel`](PeriodicHandle::cancel) stops it.
 ///
 /// Dropping the handle does not stop the task (as in ArkTS, it runs until canceled or until
-/// its pool shuts down); `pool.cancel(id)` while a run of it waits or runs stops it too.
+/// its pool shuts down); `pool.cancel(id)` stops it too, at any time (between ticks as well).
 pub struct PeriodicHandle {
     control: Arc<dyn Control>,
 }
@@ -330,6 +340,10 @@ impl TaskPool {
             pool: Arc::downgrade(self.shared()),
             state: Mutex::new(State::default()),
         });
+        self.shared().on_cancel(
+            periodic.id,
+            Arc::downgrade(&periodic) as Weak<dyn CancelHook>,
+        );
         let hook = Arc::downgrade(&periodic) as Weak<dyn ShutdownHook>;
         if self.shared().on_shutdown(hook) {
             let mut state = lock(&periodic.state);

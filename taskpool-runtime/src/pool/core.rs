@@ -198,10 +198,22 @@ impl Core {
         self.workers.iter().filter(|w| !w.retiring).count()
     }
 
-    /// Whether thread `id` still has to be waited for at shutdown: it exists and is not retired
-    /// (a retired thread's call already timed out).
+    /// Whether thread `id` still has to be waited for at shutdown: any thread but one retired
+    /// in a call that timed out (it leaves when that call returns, maybe never). A thread the
+    /// core has already let go of is on its way out — told to exit, or released as idle — and
+    /// is waited for: otherwise a shutdown looking before it marked itself exited would return
+    /// while it still runs, without joining it.
     pub(crate) fn must_join(&self, id: WorkerId) -> bool {
-        self.workers.iter().any(|w| w.id == id && !w.retiring)
+        !self
+            .workers
+            .iter()
+            .any(|w| w.id == id && w.executing.as_ref().is_some_and(|e| e.timed_out))
+    }
+
+    /// The run thread `id` is executing (a call or a poll), if any.
+    pub(crate) fn executing_on(&self, id: WorkerId) -> Option<Arc<Run>> {
+        let slot = &self.workers[self.slot_index(id)?];
+        slot.executing.as_ref().map(|e| Arc::clone(&e.run))
     }
 
     fn slot_index(&self, id: WorkerId) -> Option<usize> {

@@ -2,6 +2,7 @@
 
 mod builder;
 mod callbacks;
+mod cancel_hooks;
 mod core;
 mod intake;
 mod live;
@@ -34,6 +35,8 @@ pub use self::builder::{
 };
 pub(crate) use self::callbacks::on_callback_thread;
 use self::callbacks::{Callbacks, Job};
+pub(crate) use self::cancel_hooks::CancelHook;
+use self::cancel_hooks::CancelHooks;
 pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, WorkerId};
 pub(crate) use self::intake::Intake;
 pub(crate) use self::live::LiveRuns;
@@ -69,9 +72,10 @@ pub(crate) struct PoolShared {
     pub(crate) observe: crate::observe::PoolObserver,
     /// Told when the pool starts shutting down (`shutdown_hooks.rs`).
     shutdown_hooks: ShutdownHooks,
+    /// Told when `cancel(id)` names a task a composer owns between runs (`cancel_hooks.rs`).
+    cancel_hooks: CancelHooks,
 }
 
-/// `first` then the runs of `more` not in it, each run once.
 /// A run's hooks: its task's own (dependencies, listeners), then `extra` (its composer's).
 fn with_task_hooks(
     record: &TaskRecord,
@@ -89,16 +93,25 @@ fn with_task_hooks(
     }
 }
 
+/// `first` then the runs of `more` not in it, each run once.
 pub(crate) fn unique(mut first: Vec<Arc<Run>>, more: Vec<Arc<Run>>) -> Vec<Arc<Run>> {
-    let key = |run: &Arc<Run>| Arc::as_ptr(run).cast::<()>() as usize;
     let mut seen = std::collections::HashSet::new();
-    first.retain(|run| seen.insert(key(run)));
+    first.retain(|run| seen.insert(run_key(run)));
     for run in more {
-        if seen.insert(key(&run)) {
+        if seen.insert(run_key(&run)) {
             first.push(run);
         }
     }
     first
+}
+
+/// A run's identity: its allocation (the data pointer of the `dyn` reference).
+fn run_key(run: &Arc<Run>) -> usize {
+    Arc::as_ptr(run).cast::<()>() as usize
+}
+
+fn same_run(a: &Arc<Run>, b: &Arc<Run>) -> bool {
+    run_key(a) == run_key(b)
 }
 
 /// How many runs canceled while waiting `info()` keeps listing as `Canceled`.
@@ -374,11 +387,21 @@ impl PoolShared {
             .iter()
             .filter(|run| self.cancel_run(run).is_ok())
             .count();
-        if landed > 0 {
+        // Then the composer that owns the task, which may have no run at the moment (a
+        // periodic task between ticks) or be about to make one: it stops making them. Asked
+        // even when a run was found, so that the task is stopped when `cancel` returns, not
+        // when that run settles.
+        let stopped = self.cancel_hooks.cancel(id);
+        if landed > 0 || stopped {
             Ok(())
         } else {
             Err(Error::TaskNotFound(id))
         }
+    }
+
+    /// Registers `hook` to be told when `cancel(id)` names task `id` (see `cancel_hooks.rs`).
+    pub(crate) fn on_cancel(&self, id: TaskId, hook: Weak<dyn CancelHook>) {
+        self.cancel_hooks.register(id, hook);
     }
 
     /// Registers `hook` to be told when the pool starts shutting down. False if it already has
@@ -408,12 +431,27 @@ impl PoolShared {
         }
         self.supervisor_wakeup.notify_all();
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+        // Shut down from one of its own tasks: the calling thread is busy right here, so it is
+        // not waited for (`ThreadSet::join` skips it), and neither is the supervisor, which
+        // leaves with the last pool thread — this one, once its task returns. What this thread
+        // executes is not given up on either: it settles as usual when it returns.
+        let caller = thread::caller_in(self);
         // Lock order: the thread set, then the core (see `threads.rs`).
-        let must_wait =
-            |worker: Option<WorkerId>| worker.is_none_or(|id| self.core().must_join(id));
+        let must_wait = |worker: Option<WorkerId>| match worker {
+            None => caller.is_none(),
+            Some(id) => self.core().must_join(id),
+        };
         self.threads.join(must_wait, deadline);
+        let on_caller: Vec<Arc<Run>> = caller
+            .and_then(|id| self.core().executing_on(id))
+            .into_iter()
+            .chain(crate::context::current_run())
+            .collect();
         let executing = self.core().runs(&self.intake, None);
         for run in unique(executing, self.live.all()) {
+            if on_caller.iter().any(|mine| same_run(mine, &run)) {
+                continue;
+            }
             if run.suspension.is_done() {
                 // Another thread (a waker that found the pool shutting down) claimed its
                 // suspended future and is settling it: the same outcome, whoever wins.
@@ -445,7 +483,8 @@ impl PoolShared {
 /// canceled), waits for the calls that are executing to return, and joins every thread. It does
 /// not wait for a call that already timed out (its thread is detached), and the time limit
 /// still applies while it waits; a [`LongTask`](crate::LongTask) that never returns is waited
-/// for, so use [`shutdown_timeout`](TaskPool::shutdown_timeout) to bound the wait.
+/// for, so use [`shutdown_timeout`](TaskPool::shutdown_timeout) to bound the wait. Dropped
+/// inside one of its own tasks, it does not wait for that task, which returns its own outcome.
 ///
 /// ```
 /// use std::time::Duration;
@@ -495,6 +534,7 @@ impl TaskPool {
                 callbacks: Arc::default(),
                 canceled: Mutex::default(),
                 shutdown_hooks: ShutdownHooks::default(),
+                cancel_hooks: CancelHooks::default(),
             }),
         }
     }

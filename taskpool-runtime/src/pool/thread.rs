@@ -230,6 +230,15 @@ fn current() -> Option<(Arc<PoolShared>, WorkerId)> {
     })
 }
 
+/// The calling thread's id in `pool`, if it is one of `pool`'s threads.
+pub(crate) fn caller_in(pool: &PoolShared) -> Option<WorkerId> {
+    CURRENT.with(|current| {
+        let current = current.borrow();
+        let (mine, id) = current.as_ref()?;
+        std::ptr::eq(mine.as_ptr(), pool).then_some(*id)
+    })
+}
+
 /// Whether the calling thread is a thread of a live pool.
 pub(crate) fn on_pool_thread() -> bool {
     current().is_some()

@@ -22,12 +22,17 @@ pub(crate) const STREAK: u8 = 5;
 /// Each lane has two FIFO queues: jobs that have not started, and suspended `async` tasks that
 /// were woken. A lane's turn serves its woken tasks first — they already hold resources and
 /// their callers are waiting — so a resumed HIGH task never queues behind LOW work, and a
-/// resumed task never waits behind the fresh backlog of its own lane.
+/// resumed task never waits behind the fresh backlog of its own lane. But not without end:
+/// after [`STREAK`] woken tasks in a row while new ones wait, a new one gets the lane's turn,
+/// since tasks that keep being woken (one yielding in a loop wakes itself in every poll) would
+/// otherwise keep the lane's new tasks waiting forever.
 pub(crate) struct Lanes<J> {
     fresh: [VecDeque<J>; 4],
     resumed: [VecDeque<J>; 4],
     high_streak: u8,
     medium_streak: u8,
+    /// Per lane: woken tasks served in a row while new ones waited there.
+    resumed_streak: [u8; 4],
 }
 
 impl<J> Lanes<J> {
@@ -37,6 +42,7 @@ impl<J> Lanes<J> {
             resumed: Default::default(),
             high_streak: 0,
             medium_streak: 0,
+            resumed_streak: [0; 4],
         }
     }
 
@@ -108,11 +114,24 @@ impl<J> Lanes<J> {
         idle_allowed: bool,
     ) -> Option<(J, Priority, bool)> {
         self.prune(keep);
-        let lane = self.choose_lane(idle_allowed)?.lane();
-        match self.resumed[lane].pop_front() {
-            Some(job) => Some((job, Priority::ALL[lane], true)),
-            None => Some((self.fresh[lane].pop_front()?, Priority::ALL[lane], false)),
+        let priority = self.choose_lane(idle_allowed)?;
+        let lane = priority.lane();
+        // A new IDLE task may start only when allowed, whatever the streak.
+        let fresh_waiting =
+            !self.fresh[lane].is_empty() && (priority != Priority::Idle || idle_allowed);
+        let fresh_owed = fresh_waiting && self.resumed_streak[lane] >= STREAK;
+        if !fresh_owed {
+            if let Some(job) = self.resumed[lane].pop_front() {
+                self.resumed_streak[lane] = if fresh_waiting {
+                    self.resumed_streak[lane] + 1
+                } else {
+                    0
+                };
+                return Some((job, priority, true));
+            }
         }
+        self.resumed_streak[lane] = 0;
+        Some((self.fresh[lane].pop_front()?, priority, false))
     }
 
     fn choose_lane(&mut self, idle_allowed: bool) -> Option<Priority> {
@@ -263,6 +282,33 @@ mod tests {
             lanes.pick(|_, _| true, false),
             Some((0, Priority::Medium, false))
         );
+    }
+
+    #[test]
+    fn tasks_woken_again_and_again_leave_a_new_task_of_their_lane_a_turn() {
+        let mut lanes = Lanes::new();
+        lanes.push(Priority::Medium, 1);
+        // A task woken in every poll is back in the woken queue each time it is picked.
+        lanes.push_resumed(Priority::Medium, 99);
+        let mut picks = Vec::new();
+        for _ in 0..=STREAK {
+            let (job, _, resumed) = lanes.pick(|_, _| true, true).unwrap();
+            if resumed {
+                lanes.push_resumed(Priority::Medium, job);
+            }
+            picks.push(job);
+        }
+        let mut expected = vec![99; usize::from(STREAK)];
+        expected.push(1);
+        assert_eq!(picks, expected);
+        // With no new task waiting, woken ones go on without a limit.
+        for _ in 0..3 * STREAK {
+            assert_eq!(
+                lanes.pick(|_, _| true, true),
+                Some((99, Priority::Medium, true))
+            );
+            lanes.push_resumed(Priority::Medium, 99);
+        }
     }
 
     #[test]
