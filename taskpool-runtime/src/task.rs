@@ -80,6 +80,9 @@ pub(crate) struct TaskRecord {
     /// The record carries the dependency graph's hook and is counted in the graph
     /// (`compose/dependency.rs`): when its last owner goes, the graph is told.
     pub(crate) in_graph: std::sync::atomic::AtomicBool,
+    /// The record carries the hook that keeps the task's runs one at a time
+    /// (`compose/serial.rs`), installed by its first execution by reference.
+    pub(crate) serial: std::sync::atomic::AtomicBool,
     /// The lifecycle listeners, once one was registered (`compose/listeners.rs`).
     pub(crate) listeners: std::sync::OnceLock<Arc<crate::compose::listeners::Listeners>>,
 }
@@ -107,6 +110,8 @@ impl TaskRecord {
             owners: std::sync::atomic::AtomicUsize::new(1),
             done: std::sync::atomic::AtomicBool::new(self.done.load(Ordering::Acquire)),
             in_graph: std::sync::atomic::AtomicBool::new(in_graph),
+            // The hooks are shared with the original, the gate among them.
+            serial: std::sync::atomic::AtomicBool::new(self.serial.load(Ordering::Acquire)),
             listeners: self.listeners.clone(),
         }
     }
@@ -134,6 +139,7 @@ impl TaskRecord {
             owners: std::sync::atomic::AtomicUsize::new(1),
             done: std::sync::atomic::AtomicBool::new(false),
             in_graph: std::sync::atomic::AtomicBool::new(false),
+            serial: std::sync::atomic::AtomicBool::new(false),
             listeners: std::sync::OnceLock::new(),
         }
     }
@@ -560,6 +566,9 @@ impl<T> Executable<T> for &Task<T> {
     #[allow(private_interfaces)]
     fn into_submission(self) -> Submission<T> {
         let record = Arc::clone(self.record());
+        // The task stays usable, so a second run may come while this one runs: they take
+        // turns (DESIGN: a task never runs concurrently with itself).
+        crate::compose::serial::one_run_at_a_time(&record);
         record
             .owners
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use support::{open_gate, pass_gate, wait_until};
-use taskpool::{Priority, Task, TaskPool, concurrent};
+use taskpool::{Priority, Task, TaskPool, TaskState, concurrent};
 
 /// Blocks its worker until gate `id` opens.
 #[concurrent]
@@ -227,7 +227,6 @@ fn self_overlap_probe() {
 /// DESIGN.md, "Task lifecycle": one `Task` object never runs concurrently with itself;
 /// executing it again while it runs queues the second run (ArkTS keeps such runs pending).
 #[test]
-#[ignore = "defect: runs of one `&task` overlap on a pool with free threads (pool submission path)"]
 fn one_task_never_runs_concurrently_with_itself() {
     let pool = TaskPool::builder().max_threads(4).build().unwrap();
     let task = Task::new(self_overlap_probe, ());
@@ -240,4 +239,46 @@ fn one_task_never_runs_concurrently_with_itself() {
         1,
         "runs of one task overlapped"
     );
+}
+
+static TURNS_STARTED: AtomicUsize = AtomicUsize::new(0);
+
+#[concurrent]
+fn take_a_turn(gate: u64) -> usize {
+    let turn = TURNS_STARTED.fetch_add(1, Ordering::SeqCst) + 1;
+    pass_gate(gate);
+    turn
+}
+
+#[test]
+fn a_run_of_a_task_already_running_waits_its_turn_and_can_be_canceled_meanwhile() {
+    let pool = TaskPool::builder().max_threads(4).build().unwrap();
+    let task = Task::new(take_a_turn, (601,));
+    let first = pool.execute(&task);
+    wait_until("the first run started", || {
+        TURNS_STARTED.load(Ordering::SeqCst) == 1
+    });
+    let second = pool.execute(&task);
+    let third = pool.execute(&task);
+    // Free threads, yet the later runs wait: listed as waiting, cancelable.
+    let states: Vec<_> = pool
+        .info()
+        .tasks
+        .into_iter()
+        .filter(|t| t.task_id == task.id())
+        .map(|t| t.state)
+        .collect();
+    assert_eq!(states.len(), 3, "{states:?}");
+    assert_eq!(
+        states.iter().filter(|s| **s == TaskState::Waiting).count(),
+        2,
+        "{states:?}"
+    );
+    second.cancel().unwrap();
+    assert!(second.wait().unwrap_err().is_canceled());
+    open_gate(601);
+    assert_eq!(first.wait().unwrap(), 1);
+    assert_eq!(third.wait().unwrap(), 2, "the canceled run never ran");
+    // The task may be executed by value after its runs by reference: it waits its turn too.
+    assert_eq!(pool.execute(task).wait().unwrap(), 3);
 }

@@ -14,6 +14,7 @@ pub(crate) mod group;
 pub(crate) mod listeners;
 pub(crate) mod periodic;
 pub(crate) mod sequence;
+pub(crate) mod serial;
 
 use std::sync::Weak;
 

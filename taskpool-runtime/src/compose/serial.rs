@@ -1,0 +1,201 @@
+//! One run at a time, in the order the runs came: the lane a `SequenceRunner` keeps for its
+//! tasks, and the one every task executed by reference keeps for its own runs (DESIGN: "one
+//! `Task` object never runs concurrently with itself: executing it again while it runs queues
+//! the second run"; ArkTS keeps such a run pending).
+//!
+//! A lane lets one run go (it is queued) and holds the others; when that run settles — it
+//! ended, failed, was canceled — the next one still waiting is let go (`compose::hand_over`).
+
+use std::collections::VecDeque;
+
+use crate::run::{Run, RunHeader, RunHooks, Settled};
+use crate::sync::{Arc, Mutex, lock};
+use crate::task::TaskRecord;
+
+/// One lane of runs, one at a time, in the order they joined.
+#[derive(Default)]
+pub(crate) struct Serial {
+    /// The run that was queued and has not settled yet.
+    pub(super) current: Option<Arc<Run>>,
+    /// Held runs, in submission order.
+    pub(super) waiting: VecDeque<Arc<Run>>,
+}
+
+impl Serial {
+    /// A prepared run joins the lane: true when it became the current run and is to be queued
+    /// now, false when it waits (or was canceled already: nothing to track).
+    ///
+    /// Checked under the lock the hook takes: a cancel that landed before is seen here, one that
+    /// lands after finds the run waiting or current.
+    /// Whether `run` is the run the lane let go last (queued, or about to be).
+    fn is_current(&self, run: &Arc<Run>) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|current| Arc::ptr_eq(current, run))
+    }
+
+    pub(super) fn admit(&mut self, run: &Arc<Run>) -> bool {
+        if !run.is_waiting() {
+            false
+        } else if self.current.is_none() {
+            self.current = Some(Arc::clone(run));
+            true
+        } else {
+            self.waiting.push_back(Arc::clone(run));
+            false
+        }
+    }
+
+    /// `run` settled. If it was the current run, the next waiting one (skipping those canceled
+    /// meanwhile) becomes current and is returned, to be queued; a waiting run that settled
+    /// (canceled, shut down) just leaves the queue.
+    pub(super) fn settled(&mut self, run: &RunHeader) -> Option<Arc<Run>> {
+        let is_current = self
+            .current
+            .as_ref()
+            .is_some_and(|current| std::ptr::eq(&**current as &RunHeader, run));
+        if !is_current {
+            self.waiting
+                .retain(|waiting| !std::ptr::eq(&**waiting as &RunHeader, run));
+            return None;
+        }
+        self.current = None;
+        while let Some(candidate) = self.waiting.pop_front() {
+            if candidate.is_waiting() {
+                self.current = Some(Arc::clone(&candidate));
+                return Some(candidate);
+            }
+        }
+        None
+    }
+
+    /// Nothing will run any more (the pool is gone or shutting down): the waiting runs, to be
+    /// canceled by the caller. The lane is left empty, so their hooks find nothing to do.
+    pub(super) fn abandon(&mut self) -> Vec<Arc<Run>> {
+        self.current = None;
+        self.waiting.drain(..).collect()
+    }
+}
+
+/// The hook that keeps a task's runs one at a time: the first in its task's hooks, so that
+/// it decides before any other hook may hold the run (a dependency), and a run it lets go
+/// later is queued through `PoolShared::enqueue`, which asks the other hooks again.
+struct OneRunAtATime(Mutex<Serial>);
+
+impl RunHooks for OneRunAtATime {
+    fn hold(&self, run: &Arc<Run>) -> bool {
+        let mut lane = lock(&self.0);
+        // The run the lane let go comes back here on its way to the queue: it goes on.
+        !(lane.is_current(run) || lane.admit(run))
+    }
+
+    fn on_settle(&self, run: &RunHeader, _settled: Settled<'_>) {
+        let next = lock(&self.0).settled(run);
+        if let Some(next) = next {
+            super::hand_over(next, || lock(&self.0).abandon());
+        }
+    }
+}
+
+/// Makes the runs of the task of `record` go one at a time, from now on (idempotent). Called
+/// when a task is executed by reference: only then can two runs of it exist at once.
+pub(crate) fn one_run_at_a_time(record: &TaskRecord) {
+    if record
+        .serial
+        .swap(true, std::sync::atomic::Ordering::AcqRel)
+    {
+        return;
+    }
+    let hook: Arc<dyn RunHooks> = Arc::new(OneRunAtATime(Mutex::new(Serial::default())));
+    lock(&record.hooks).insert(0, hook);
+}
+
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::function::Invocation;
+    use crate::priority::Priority;
+    use crate::run::TypedRun;
+    use crate::task::Call;
+    use std::sync::Weak;
+
+    fn run() -> Arc<Run> {
+        let record = crate::task::Owner::anonymous(&"loom::step");
+        let call: Call<u32> = Box::new(|| Invocation::Ready(Ok(0)));
+        TypedRun::new(record, Priority::Medium, call, Weak::new(), None)
+    }
+
+    fn index(runs: &[Arc<Run>], run: &Arc<Run>) -> usize {
+        runs.iter().position(|r| Arc::ptr_eq(r, run)).unwrap()
+    }
+
+    /// The current run settles (thread A) while a new run is executed (B) and the waiting one
+    /// is canceled (C): the lane hands a run out (to be queued) only once every run handed out
+    /// before has settled, never hands one out twice, loses none, and keeps submission order.
+    /// (A run handed out and canceled before it is queued is ignored by `enqueue`.)
+    #[test]
+    fn the_hand_off_keeps_one_run_active_in_order() {
+        loom::model(|| {
+            let runs: Vec<Arc<Run>> = (0..3).map(|_| run()).collect();
+            let state = Arc::new(Mutex::new(Serial {
+                current: Some(Arc::clone(&runs[0])),
+                waiting: VecDeque::from([Arc::clone(&runs[1])]),
+            }));
+            // The runs handed out, in the order the lane decided it.
+            let handed = Arc::new(Mutex::new(vec![Arc::clone(&runs[0])]));
+            let hand_out = {
+                let handed = Arc::clone(&handed);
+                move |run: Option<&Arc<Run>>| {
+                    if let Some(run) = run {
+                        let mut handed = lock(&handed);
+                        for earlier in handed.iter() {
+                            assert!(!earlier.is_waiting(), "handed out before the last settled");
+                        }
+                        handed.push(Arc::clone(run));
+                    }
+                }
+            };
+            // A run settles: canceled here (it ends without running), then the hook.
+            let settle = {
+                let (state, hand_out) = (Arc::clone(&state), hand_out.clone());
+                move |run: &Arc<Run>| {
+                    run.cancel();
+                    let mut state = lock(&state);
+                    let next = state.settled(run);
+                    hand_out(next.as_ref());
+                }
+            };
+            let a = {
+                let (first, settle) = (Arc::clone(&runs[0]), settle.clone());
+                loom::thread::spawn(move || settle(&first))
+            };
+            let b = {
+                let (third, state) = (Arc::clone(&runs[2]), Arc::clone(&state));
+                loom::thread::spawn(move || {
+                    let mut state = lock(&state);
+                    if state.admit(&third) {
+                        hand_out(Some(&third));
+                    }
+                })
+            };
+            settle(&runs[1]);
+            a.join().unwrap();
+            b.join().unwrap();
+            // The pool runs what is left to the end.
+            loop {
+                let current = lock(&state).current.clone();
+                let Some(current) = current else { break };
+                settle(&current);
+            }
+            let order: Vec<usize> = lock(&handed).iter().map(|r| index(&runs, r)).collect();
+            assert!(order.windows(2).all(|w| w[0] < w[1]), "order {order:?}");
+            assert_eq!(
+                order.last(),
+                Some(&2),
+                "the new run was never lost: {order:?}"
+            );
+            let state = lock(&state);
+            assert!(state.current.is_none() && state.waiting.is_empty());
+        });
+    }
+}
