@@ -6,6 +6,7 @@ mod cancel_hooks;
 mod core;
 mod intake;
 mod live;
+mod recently_canceled;
 mod shutdown_hooks;
 mod thread;
 mod threads;
@@ -40,6 +41,7 @@ use self::cancel_hooks::CancelHooks;
 pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, WorkerId};
 pub(crate) use self::intake::Intake;
 pub(crate) use self::live::LiveRuns;
+use self::recently_canceled::RecentlyCanceled;
 pub(crate) use self::shutdown_hooks::{ShutdownHook, ShutdownHooks};
 pub(crate) use self::thread::{
     ThreadHold, block_in_place, hold_current_thread, on_pool_thread, run_inline,
@@ -65,9 +67,9 @@ pub(crate) struct PoolShared {
     pub(crate) threads: ThreadSet,
     /// Where host-side callbacks run (`callbacks.rs`).
     callbacks: Arc<Callbacks>,
-    /// The last [`RECENTLY_CANCELED`] runs canceled before they started, newest last: `info()`
-    /// keeps showing them as `Canceled` (as ArkTS does) until newer ones push them out.
-    canceled: Mutex<std::collections::VecDeque<crate::info::TaskInfo>>,
+    /// The last runs canceled before they started: `info()` keeps showing them as `Canceled`
+    /// (as ArkTS does) until newer ones push them out.
+    canceled: RecentlyCanceled,
     /// Counters and the timeline (see `observe/`).
     pub(crate) observe: crate::observe::PoolObserver,
     /// Told when the pool starts shutting down (`shutdown_hooks.rs`).
@@ -113,9 +115,6 @@ fn run_key(run: &Arc<Run>) -> usize {
 fn same_run(a: &Arc<Run>, b: &Arc<Run>) -> bool {
     run_key(a) == run_key(b)
 }
-
-/// How many runs canceled while waiting `info()` keeps listing as `Canceled`.
-pub(crate) const RECENTLY_CANCELED: usize = 16;
 
 impl PoolShared {
     pub(crate) fn core(&self) -> MutexGuard<'_, Core> {
@@ -335,11 +334,7 @@ impl PoolShared {
             Cancel::Dequeued => {
                 self.live.remove(run);
                 if !self.is_shutting_down() {
-                    let mut canceled = lock(&self.canceled);
-                    if canceled.len() == RECENTLY_CANCELED {
-                        canceled.pop_front();
-                    }
-                    canceled.push_back(crate::info::TaskInfo {
+                    self.canceled.push(crate::info::TaskInfo {
                         task_id: run.id,
                         name: run.display_name().to_owned(),
                         function: run.function(),
@@ -532,7 +527,7 @@ impl TaskPool {
                 supervisor_wakeup: Condvar::new(),
                 threads: ThreadSet::default(),
                 callbacks: Arc::default(),
-                canceled: Mutex::default(),
+                canceled: RecentlyCanceled::default(),
                 shutdown_hooks: ShutdownHooks::default(),
                 cancel_hooks: CancelHooks::default(),
             }),
@@ -642,9 +637,9 @@ impl TaskPool {
     /// once; its reference sets no duration, so here the retention is bounded by count:
     /// newer cancels push older ones out).
     pub fn info(&self) -> TaskPoolInfo {
+        let mark = self.shared.canceled.mark();
         let mut info = self.shared.core().info(&self.shared, Instant::now());
-        info.tasks
-            .extend(lock(&self.shared.canceled).iter().cloned());
+        self.shared.canceled.append_to(&mut info.tasks, mark);
         info
     }
 
