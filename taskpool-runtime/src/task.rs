@@ -481,6 +481,28 @@ impl<T> LongTask<T> {
     pub fn id(&self) -> TaskId {
         self.0.id()
     }
+
+    /// The task's name (its function's name unless [`with_name`](LongTask::with_name) gave one).
+    pub fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    /// Registers `callback` as the receiver of the values the long task sends with
+    /// [`send_data`](crate::send_data), before it is executed (ArkTS: `LongTask` is a `Task`,
+    /// so `longTask.onReceiveData(callback)`). See [`Task::on_receive_data`].
+    pub fn on_receive_data<V, F>(&self, callback: F)
+    where
+        V: Send + 'static,
+        F: Fn(V) + Send + Sync + 'static,
+    {
+        self.0.on_receive_data(callback);
+    }
+
+    /// A [`DataStream`](crate::DataStream) of the values of type `V` the long task sends,
+    /// registered before it is executed. See [`Task::data_stream`].
+    pub fn data_stream<V: Send + 'static>(&self) -> crate::DataStream<V> {
+        self.0.data_stream()
+    }
 }
 
 impl<T> fmt::Debug for LongTask<T> {
