@@ -28,8 +28,12 @@ async fn taskpool_func(num: i64) -> i64 {
 /// `mainFunc`: the second task takes the first one's result.
 #[test]
 fn sync_tasks_chain_one_result_into_the_next_task() {
-    let res1 = taskpool::execute(Task::new(taskpool_func, (1,))).wait().unwrap();
-    let res2 = taskpool::execute(Task::new(taskpool_func, (res1,))).wait().unwrap();
+    let res1 = taskpool::execute(Task::new(taskpool_func, (1,)))
+        .wait()
+        .unwrap();
+    let res2 = taskpool::execute(Task::new(taskpool_func, (res1,)))
+        .wait()
+        .unwrap();
     assert_eq!((res1, res2), (101, 201));
 }
 
@@ -143,7 +147,9 @@ fn a_task_reports_its_progress_to_the_host_with_send_data() {
     lode_picture_task.on_receive_data(move |data: usize| sink.lock().unwrap().push(data));
     let icon_item_source_list = taskpool::execute(lode_picture_task).wait().unwrap();
     assert_is_picture_list(&icon_item_source_list, 30);
-    wait_until("every notice arrived", || notices.lock().unwrap().len() == 30);
+    wait_until("every notice arrived", || {
+        notices.lock().unwrap().len() == 30
+    });
     let expected: Vec<usize> = (1..=30).map(|i| i * 6).collect();
     assert_eq!(*notices.lock().unwrap(), expected);
 }
@@ -192,7 +198,10 @@ fn histogram_slices_run_as_a_high_priority_group() {
         .add(image_processing, (pixel_buffer[..number].to_vec(),))
         .unwrap();
     group
-        .add(image_processing, (pixel_buffer[number..number * 2].to_vec(),))
+        .add(
+            image_processing,
+            (pixel_buffer[number..number * 2].to_vec(),),
+        )
         .unwrap();
     group
         .add(image_processing, (pixel_buffer[number * 2..].to_vec(),))
@@ -241,7 +250,11 @@ fn a_pool_thread_cancels_a_delayed_task_by_its_id() {
     // The guide waits 2 s; an hour keeps the test deterministic (the cancel always comes first).
     let handle = taskpool::execute_delayed(Duration::from_secs(3600), task, Priority::Medium);
     let send = Shared::new(SendableTest { task_id: id });
-    assert!(taskpool::execute(Task::new(cancel, (send,))).wait().unwrap());
+    assert!(
+        taskpool::execute(Task::new(cancel, (send,)))
+            .wait()
+            .unwrap()
+    );
     // "taskpool execute error, message is: taskpool:: task has been canceled"
     assert!(matches!(handle.wait(), Err(Error::Canceled { .. })));
     assert!(!DELAYED_RAN.load(Ordering::SeqCst));
@@ -263,10 +276,7 @@ fn an_async_runner_discards_the_earliest_waiting_frames() {
     // `new taskpool.AsyncRunner("async", 5, 5)`: named runners are process-wide singletons.
     let named = AsyncRunner::named("async", 5, 5).unwrap();
     assert_eq!(named.name(), Some("async"));
-    assert_eq!(
-        (named.running_capacity(), named.waiting_capacity()),
-        (5, 5)
-    );
+    assert_eq!((named.running_capacity(), named.waiting_capacity()), (5, 5));
     // The same runner on a pool of its own, so that the gated frames hold no global thread.
     let pool = TaskPool::builder().max_threads(5).build().unwrap();
     let async_runner = pool.async_runner(5, 5).unwrap();
