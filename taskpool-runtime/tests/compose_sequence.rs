@@ -53,6 +53,36 @@ fn tasks_run_one_after_another_in_submission_order_on_a_wide_pool() {
     );
 }
 
+static STARTS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+#[concurrent]
+fn note_start(n: u32) -> u32 {
+    STARTS.lock().unwrap().push(n);
+    n
+}
+
+/// DESIGN.md, "SequenceRunner": a runner's tasks run at the runner's priority, whatever
+/// priority the task itself carries.
+#[test]
+fn a_runner_s_tasks_run_at_the_runner_s_priority() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let blocker = pool.execute(Task::new(hold, (241,)));
+    wait_until("the blocker runs", || {
+        pool.info().threads.iter().any(|t| !t.task_ids.is_empty())
+    });
+    let medium = pool.execute(Task::new(note_start, (1,)));
+    let runner = pool.sequence_runner(Priority::High);
+    let high = runner.execute(Task::new(note_start, (2,)).with_priority(Priority::Low));
+    open_gate(241);
+    blocker.wait().unwrap();
+    assert_eq!((high.wait().unwrap(), medium.wait().unwrap()), (2, 1));
+    assert_eq!(
+        *STARTS.lock().unwrap(),
+        [2, 1],
+        "the runner's HIGH task goes before the MEDIUM one queued earlier"
+    );
+}
+
 #[test]
 fn a_failure_does_not_stop_later_tasks() {
     let pool = TaskPool::builder().max_threads(2).build().unwrap();

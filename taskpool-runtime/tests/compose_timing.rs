@@ -89,6 +89,34 @@ fn a_periodic_task_runs_until_canceled() {
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 static OVERLAPS: AtomicUsize = AtomicUsize::new(0);
 
+static FIRST_TICKS: AtomicUsize = AtomicUsize::new(0);
+
+#[concurrent]
+fn first_tick() {
+    FIRST_TICKS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// DESIGN.md, "Groups, runners, timing": a periodic task first runs after one period, not at
+/// once. Without reading a clock: the timer fires alarms in deadline order and the one thread
+/// starts a lane in submission order, so a first run due at once would start before a probe
+/// delayed by zero that was armed after it.
+#[test]
+fn a_periodic_task_first_runs_after_one_period_not_at_once() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let ticker = pool
+        .execute_periodically(
+            Duration::from_secs(3600),
+            Task::new(first_tick, ()),
+            Priority::Medium,
+        )
+        .unwrap();
+    let probe = pool.execute_delayed(Duration::ZERO, Task::new(echo, (7,)), Priority::Medium);
+    assert_eq!(probe.wait().unwrap(), 7);
+    assert_eq!(FIRST_TICKS.load(Ordering::SeqCst), 0);
+    assert_eq!(ticker.runs_started(), 0);
+    ticker.cancel().unwrap();
+}
+
 #[concurrent]
 fn slow_tick(gate: u64) {
     if ACTIVE.fetch_add(1, Ordering::SeqCst) != 0 {

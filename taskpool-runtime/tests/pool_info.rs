@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::{hold, open_gate, pass_gate, threads_named, wait_until};
+use support::{hold, open_gate, pass_gate, plain, threads_named, wait_until};
 use taskpool::{Error, Priority, Task, TaskPool, TaskState, concurrent};
 
 #[test]
@@ -198,4 +198,36 @@ fn is_done_and_default_names() {
     open_gate(0);
     pool.execute(&task).wait().unwrap();
     assert!(task.is_done());
+}
+
+/// DESIGN.md, "Task lifecycle": every task has a process-unique id, whichever thread built
+/// it, and a task run by a pool sees that id as `current_task_id()`.
+#[test]
+fn task_ids_are_unique_across_threads_and_a_run_sees_its_task_s_id() {
+    let builders: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(|| {
+                (0..1_000)
+                    .map(|i| Task::new(plain, (i,)).id())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let ids: Vec<_> = builders
+        .into_iter()
+        .flat_map(|b| b.join().unwrap())
+        .collect();
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "an id was handed out twice");
+
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let task = Task::new(own_id, ());
+    let id = task.id();
+    assert_eq!(pool.execute(&task).wait().unwrap(), Some(id));
+    assert_eq!(pool.execute(task).wait().unwrap(), Some(id));
+}
+
+#[concurrent]
+fn own_id() -> Option<taskpool::TaskId> {
+    taskpool::current_task_id()
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use support::{open_gate, pass_gate, wait_until};
-use taskpool::{Priority, Task, TaskPool, TaskState, concurrent};
+use taskpool::{LongTask, Priority, Task, TaskPool, TaskState, concurrent};
 
 /// Blocks its worker until gate `id` opens.
 #[concurrent]
@@ -70,6 +70,61 @@ fn saturated_lanes_start_in_a_thirty_five_one_ratio() {
             Priority::High,
             Priority::Medium
         ]
+    );
+}
+
+static LABELS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+#[concurrent]
+fn record_label(label: u32) {
+    LABELS.lock().unwrap().push(label);
+}
+
+/// DESIGN.md, "Priorities and dispatch": FIFO within a lane, and MEDIUM is the default
+/// priority. Labels are `lane * 100 + submission index` (HIGH 1, MEDIUM 2, LOW 3, IDLE 4).
+#[test]
+fn each_lane_starts_its_tasks_in_submission_order_and_medium_is_the_default() {
+    assert_eq!(Task::new(record_label, (0,)).priority(), Priority::Medium);
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    // Occupy the only thread so every lane fills before anything is dispatched.
+    let blocker = pool.execute_with_priority(Task::new(hold, (30,)), Priority::Low);
+    wait_until("the blocker runs", || {
+        pool.info().threads.iter().any(|t| !t.task_ids.is_empty())
+    });
+    let mut handles = Vec::new();
+    // Interleaved across lanes, so only the lanes' own order can put each lane in order.
+    for i in 0..7 {
+        for lane in [
+            Priority::Idle,
+            Priority::Low,
+            Priority::Medium,
+            Priority::High,
+        ] {
+            let label = (lane as u32 + 1) * 100 + i;
+            let task = Task::new(record_label, (label,));
+            handles.push(if lane == Priority::Medium {
+                pool.execute(task) // no priority given
+            } else {
+                pool.execute_with_priority(task, lane)
+            });
+        }
+    }
+    open_gate(30);
+    blocker.wait().unwrap();
+    handles.into_iter().for_each(|h| h.wait().unwrap());
+
+    let order = LABELS.lock().unwrap().clone();
+    assert_eq!(order.len(), 28);
+    for lane in 1..=4 {
+        let in_lane: Vec<u32> = order.iter().copied().filter(|l| l / 100 == lane).collect();
+        let submitted: Vec<u32> = (0..7).map(|i| lane * 100 + i).collect();
+        assert_eq!(in_lane, submitted, "lane {lane} in start order {order:?}");
+    }
+    // Five HIGH, then the MEDIUM turn goes to a task executed without a priority.
+    assert_eq!(&order[..6], &[100, 101, 102, 103, 104, 200], "{order:?}");
+    assert!(
+        order[21..].iter().all(|l| l / 100 == 4),
+        "IDLE last: {order:?}"
     );
 }
 
@@ -191,6 +246,48 @@ fn the_pool_grows_to_its_maximum_under_load_and_shrinks_back_to_one() {
         std::time::Instant::now() > checks_later
     });
     assert_eq!(pool.thread_count(), 1);
+}
+
+/// DESIGN.md, "Scaling": the release check spares a thread that holds a long task, even when
+/// another idle thread could be the one that stays.
+#[test]
+fn the_release_of_idle_threads_spares_the_thread_holding_a_long_task() {
+    let pool = TaskPool::builder()
+        .max_threads(2)
+        .idle_timeout(Duration::from_millis(20))
+        .check_interval(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    let long = LongTask::new(hold, (31,));
+    let long_id = long.id();
+    let long_handle = pool.execute(long);
+    let other = pool.execute(Task::new(hold, (32,)));
+    wait_until("both run, each on its own thread", || {
+        pool.info()
+            .threads
+            .iter()
+            .filter(|t| !t.task_ids.is_empty())
+            .count()
+            == 2
+    });
+    let holder = pool
+        .info()
+        .threads
+        .iter()
+        .find(|t| t.task_ids.contains(&long_id))
+        .map(|t| t.id)
+        .unwrap();
+    open_gate(31);
+    long_handle.wait().unwrap();
+    open_gate(32);
+    other.wait().unwrap();
+    // Both threads are idle now; only the one without a hold may go.
+    wait_until("the other idle thread is released", || {
+        pool.thread_count() == 1
+    });
+    let left: Vec<_> = pool.info().threads.iter().map(|t| t.id).collect();
+    assert_eq!(left, [holder], "the thread holding the long task stays");
+    pool.terminate_task(long_id).unwrap();
 }
 
 #[concurrent]
