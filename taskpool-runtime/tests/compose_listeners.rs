@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use support::{open_gate, pass_gate, wait_until};
@@ -193,4 +194,57 @@ fn a_run_canceled_while_running_reports_so_with_its_late_error() {
     let (message, late) = seen.lock().unwrap().take().unwrap();
     assert!(message.contains("while running"), "{message}");
     assert!(late.is_some_and(|late| late.contains("late failure")));
+}
+
+static LANE_CALLS: AtomicUsize = AtomicUsize::new(0);
+static LANE_ACTIVE: AtomicUsize = AtomicUsize::new(0);
+static LANE_OVERLAPS: AtomicUsize = AtomicUsize::new(0);
+static FENCE_PASSED: AtomicBool = AtomicBool::new(false);
+
+/// DESIGN.md, "Groups, runners, timing": host-side callbacks never run concurrently for one
+/// task, even when its runs are on two pools (each pool has its own callback thread). The first
+/// run's callback blocks on a gate; while it does, the second run's callback must wait. A
+/// callback of another task, posted to the second pool after it, shows without a clock that
+/// the second pool's callback thread went past it (it runs its callbacks in posting order).
+#[test]
+fn the_callbacks_of_one_task_run_on_two_pools_never_overlap() {
+    let a = TaskPool::builder().max_threads(1).build().unwrap();
+    let b = TaskPool::builder().max_threads(1).build().unwrap();
+    let task = Task::new(work, (false,));
+    task.on_receive_data(|_: u32| {});
+    task.on_start_execution(|| {
+        let call = LANE_CALLS.fetch_add(1, Ordering::SeqCst);
+        if LANE_ACTIVE.fetch_add(1, Ordering::SeqCst) != 0 {
+            LANE_OVERLAPS.fetch_add(1, Ordering::SeqCst);
+        }
+        if call == 0 {
+            pass_gate(7_301);
+        }
+        LANE_ACTIVE.fetch_sub(1, Ordering::SeqCst);
+    })
+    .unwrap();
+    a.execute(&task).wait().unwrap();
+    wait_until("the first run's callback runs", || {
+        LANE_CALLS.load(Ordering::SeqCst) == 1
+    });
+    b.execute(&task).wait().unwrap();
+    let fence = Task::new(work, (false,));
+    fence.on_receive_data(|_: u32| {});
+    fence
+        .on_start_execution(|| FENCE_PASSED.store(true, Ordering::SeqCst))
+        .unwrap();
+    b.execute(fence).wait().unwrap();
+    wait_until("the second pool's callbacks ran up to the fence", || {
+        FENCE_PASSED.load(Ordering::SeqCst)
+    });
+    assert_eq!(
+        LANE_CALLS.load(Ordering::SeqCst),
+        1,
+        "the second run's callback ran while the first one's was running"
+    );
+    open_gate(7_301);
+    wait_until("the second run's callback runs", || {
+        LANE_CALLS.load(Ordering::SeqCst) == 2
+    });
+    assert_eq!(LANE_OVERLAPS.load(Ordering::SeqCst), 0);
 }
