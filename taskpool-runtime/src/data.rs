@@ -202,7 +202,9 @@ pub(crate) fn deliver(run: &RunHeader, value: Value, sent: &'static str) -> Resu
                 drop_quietly(callback);
                 return Err(Error::PoolShutDown);
             };
-            pool.post_callback(Box::new(move || callback(value)));
+            record
+                .callback_pool(pool)
+                .post_callback(Box::new(move || callback(value)));
             Ok(())
         }
         SinkKind::Gone => {

@@ -83,11 +83,33 @@ pub(crate) struct TaskRecord {
     /// The record carries the hook that keeps the task's runs one at a time
     /// (`compose/serial.rs`), installed by its first execution by reference.
     pub(crate) serial: std::sync::atomic::AtomicBool,
+    /// The pool whose callback thread runs this task's host callbacks (see
+    /// [`TaskRecord::callback_pool`]).
+    pub(crate) callback_home: Mutex<std::sync::Weak<crate::pool::PoolShared>>,
     /// The lifecycle listeners, once one was registered (`compose/listeners.rs`).
     pub(crate) listeners: std::sync::OnceLock<Arc<crate::compose::listeners::Listeners>>,
 }
 
 impl TaskRecord {
+    /// Where a callback of a run of this task on `pool` is posted: the pool that ran the
+    /// task's callbacks so far, while it is alive and not shutting down, else `pool` from now
+    /// on. A pool's callback thread runs its callbacks one at a time in posting order, so the
+    /// callbacks of a task whose runs are on several pools still never overlap and keep their
+    /// order (DESIGN: "never run concurrently for one task").
+    pub(crate) fn callback_pool(
+        &self,
+        pool: Arc<crate::pool::PoolShared>,
+    ) -> Arc<crate::pool::PoolShared> {
+        let mut home = crate::sync::lock(&self.callback_home);
+        match home.upgrade() {
+            Some(home) if !home.is_shutting_down() => home,
+            _ => {
+                *home = Arc::downgrade(&pool);
+                pool
+            }
+        }
+    }
+
     /// A copy for a task reconfigured while runs of it are alive: same identity, the durations
     /// known so far.
     fn detached_copy(&self) -> TaskRecord {
@@ -112,6 +134,7 @@ impl TaskRecord {
             in_graph: std::sync::atomic::AtomicBool::new(in_graph),
             // The hooks are shared with the original, the gate among them.
             serial: std::sync::atomic::AtomicBool::new(self.serial.load(Ordering::Acquire)),
+            callback_home: Mutex::new(crate::sync::lock(&self.callback_home).clone()),
             listeners: self.listeners.clone(),
         }
     }
@@ -140,6 +163,7 @@ impl TaskRecord {
             done: std::sync::atomic::AtomicBool::new(false),
             in_graph: std::sync::atomic::AtomicBool::new(false),
             serial: std::sync::atomic::AtomicBool::new(false),
+            callback_home: Mutex::new(std::sync::Weak::new()),
             listeners: std::sync::OnceLock::new(),
         }
     }

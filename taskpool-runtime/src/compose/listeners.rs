@@ -46,9 +46,18 @@ pub(crate) struct Listeners {
 }
 
 fn post_plain(run: &RunHeader, listener: Option<Plain>) {
-    if let (Some(listener), Some(pool)) = (listener, run.pool.upgrade()) {
+    if let (Some(listener), Some(pool)) = (listener, callback_pool(run)) {
         pool.post_callback(Box::new(move || listener()));
     }
+}
+
+/// The pool whose callback thread runs `run`'s listeners (see `TaskRecord::callback_pool`).
+fn callback_pool(run: &RunHeader) -> Option<Arc<crate::pool::PoolShared>> {
+    let pool = run.pool.upgrade()?;
+    Some(match run.record() {
+        Some(record) => record.callback_pool(pool),
+        None => pool,
+    })
 }
 
 impl RunHooks for Listeners {
@@ -65,7 +74,7 @@ impl RunHooks for Listeners {
             None => post_plain(run, lock(&self.set).succeeded.clone()),
             Some(error) => {
                 let listener = lock(&self.set).failed.clone();
-                if let (Some(listener), Some(pool)) = (listener, run.pool.upgrade()) {
+                if let (Some(listener), Some(pool)) = (listener, callback_pool(run)) {
                     let error = error.detached_copy();
                     pool.post_callback(Box::new(move || listener(&error)));
                 }
