@@ -1,7 +1,10 @@
 //! The ArkTS guides on Worker (openharmony/docs, `en/application-dev/arkts-utils/`), ported:
 //! the basic usage and the multi-level lifecycle of `worker-introduction.md`, the handle-bound
 //! worker of `sync-task-development.md`, the training/prediction worker of
-//! `cpu-intensive-task-development.md` and the resident task of `resident-task-guide.md`.
+//! `cpu-intensive-task-development.md`, the resident task of `resident-task-guide.md`, the
+//! instant replies of `worker-communicates-with-mainthread.md`, the synchronous host call of
+//! `worker-invoke-mainthread-interface.md` and the multi-level workers sharing Sendable objects
+//! of `worker-postMessage-sendable.md`.
 //! Timers are replaced by conditions; nothing asserts on time.
 
 mod support;
@@ -15,7 +18,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use support::{PATIENCE, wait_until};
-use taskpool::{HandlerResult, Worker, WorkerHandler, WorkerPort};
+use taskpool::{HandlerResult, Shared, Worker, WorkerHandler, WorkerPort, sendable};
 
 // ---------------------------------------------------------------------------------------------
 // worker-introduction.md, "Basic Usage Example of Worker"
@@ -444,4 +447,319 @@ fn a_resident_worker_reports_until_the_host_stops_it() {
             .iter()
             .all(|m| m == "Worker is performing a task")
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// worker-communicates-with-mainthread.md, "Instant Communication Between the Worker Thread and
+// Host Thread"
+
+/// `Worker.ets`: answers 'success' to 'hello world', and nothing to anything else.
+struct HelloWorker;
+
+impl WorkerHandler for HelloWorker {
+    type In = String;
+    type Out = String;
+
+    async fn on_message(&mut self, data: String, port: &WorkerPort<String>) -> HandlerResult {
+        if data == "hello world" {
+            port.post_message("success".to_owned())?;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn the_worker_answers_hello_world_and_the_host_terminates_it() {
+    // `postMessageTest()`: the guide polls its flags every 100 ms; the port waits on them.
+    let ss = Worker::new(|| HelloWorker).unwrap();
+    let is_terminate = Arc::new(AtomicBool::new(false));
+    let terminated = Arc::clone(&is_terminate);
+    ss.on_exit(move |_| terminated.store(true, Ordering::SeqCst));
+    let res = Arc::new(Mutex::new(Vec::new()));
+    let replies = Arc::clone(&res);
+    ss.on_message(move |data: String| replies.lock().unwrap().push(data));
+    ss.post_message("something else".to_owned()).unwrap();
+    ss.post_message("hello world".to_owned()).unwrap();
+    wait_until("the worker answered", || !res.lock().unwrap().is_empty());
+    ss.terminate().unwrap();
+    wait_until("onexit ran", || is_terminate.load(Ordering::SeqCst));
+    // Messages are handled in order: the only reply is the answer to 'hello world'.
+    assert_eq!(*res.lock().unwrap(), ["success"]);
+    assert_eq!(ss.exit_code(), Some(0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// worker-invoke-mainthread-interface.md, "Synchronous Calls to Host Thread Interfaces from
+// Worker"
+
+/// `IconItemSource.ets`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct IconItemSource {
+    image: String,
+    text: String,
+}
+
+impl IconItemSource {
+    fn new(image: &str, text: String) -> IconItemSource {
+        IconItemSource {
+            image: image.to_owned(),
+            text,
+        }
+    }
+}
+
+/// `class PicData { iconItemSourceList; setUp() }`, implemented on the host.
+#[derive(Default)]
+struct PicData {
+    icon_item_source_list: Vec<IconItemSource>,
+}
+
+impl PicData {
+    fn set_up(&mut self) -> String {
+        for index in 0..20 {
+            let num_start = index * 6;
+            // Six images in the loop.
+            for (offset, image) in [
+                "$media:startIcon",
+                "$media:background",
+                "$media:foreground",
+                "$media:startIcon",
+                "$media:background",
+                "$media:foreground",
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                self.icon_item_source_list.push(IconItemSource::new(
+                    image,
+                    format!("item{}", num_start + offset + 1),
+                ));
+            }
+        }
+        "setUpIconItemSourceList success!".to_owned()
+    }
+}
+
+/// `Worker.ets`: calls `picData.setUp()` on the host, synchronously, with timeout 0 (the
+/// maximum). The guide calls it at the top of the worker file, racing the host's registration;
+/// the port calls it when the host's message says the object is registered.
+struct CallsHost;
+
+impl WorkerHandler for CallsHost {
+    type In = String;
+    type Out = String;
+
+    async fn on_message(&mut self, message: String, port: &WorkerPort<String>) -> HandlerResult {
+        assert_eq!(message, "run setUp in picData");
+        let res: String =
+            match port.call_global_object_method("picData", "setUp", Duration::ZERO, ()) {
+                Ok(res) => res,
+                // "worker: error code is .. error message is .."
+                Err(error) => format!("worker: error code is {:?}", error.code()),
+            };
+        port.post_message(res)?;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_worker_calls_a_method_of_a_host_object_synchronously() {
+    let worker_instance = Worker::new(|| CallsHost).unwrap();
+    let pic_data = Arc::new(Mutex::new(PicData::default()));
+    let object = taskpool::CallObject::new(Arc::clone(&pic_data))
+        .method("setUp", |pic_data: &mut Arc<Mutex<PicData>>, (): ()| {
+            pic_data.lock().unwrap().set_up()
+        });
+    worker_instance
+        .register_global_call_object("picData", object)
+        .unwrap();
+    worker_instance
+        .post_message("run setUp in picData".to_owned())
+        .unwrap();
+    assert_eq!(
+        worker_instance.recv().as_deref(),
+        Some("setUpIconItemSourceList success!")
+    );
+    // The method ran on the host's object: the list is filled there.
+    let list = &pic_data.lock().unwrap().icon_item_source_list;
+    assert_eq!(list.len(), 120);
+    assert_eq!(
+        list[0],
+        IconItemSource::new("$media:startIcon", "item1".to_owned())
+    );
+    assert_eq!(
+        list[119],
+        IconItemSource::new("$media:foreground", "item120".to_owned())
+    );
+    // Without the object, the call fails with 10200019 and the worker reports it.
+    worker_instance
+        .unregister_global_call_object(Some("picData"))
+        .unwrap();
+    worker_instance
+        .post_message("run setUp in picData".to_owned())
+        .unwrap();
+    assert_eq!(
+        worker_instance.recv().as_deref(),
+        Some("worker: error code is Some(10200019)")
+    );
+    worker_instance.terminate().unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// worker-postMessage-sendable.md, "High-Performance Communication Between Multi-Level Workers"
+
+/// `@Sendable export class CopyEntry { type; filePath }`.
+#[sendable]
+#[derive(Debug)]
+pub struct CopyEntry {
+    kind: String,
+    file_path: String,
+}
+
+/// `ChildWorker.ets`: "copies" the entry (omitted, as in the guide) and answers. The guide
+/// answers "done"; the port hands the entry back with it, so the parent can check that the very
+/// object it sent came back.
+struct CopyChild;
+
+impl WorkerHandler for CopyChild {
+    type In = Shared<CopyEntry>;
+    type Out = (String, Shared<CopyEntry>);
+
+    async fn on_message(
+        &mut self,
+        data: Shared<CopyEntry>,
+        port: &WorkerPort<(String, Shared<CopyEntry>)>,
+    ) -> HandlerResult {
+        assert!(data.file_path.starts_with("file://"));
+        port.post_message(("done".to_owned(), data))?; // postMessageWithSharedSendable
+        Ok(())
+    }
+}
+
+type CopyWorker = Worker<Shared<CopyEntry>, (String, Shared<CopyEntry>)>;
+
+/// What the parent worker tells the host before it closes (the guide only logs).
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct CopyReport {
+    /// Entries done by each child.
+    done: (usize, usize),
+    /// Every answer carried one of the objects the host sent, not a copy.
+    same_objects: bool,
+    /// The children's exit codes, once the parent terminated them.
+    child_exits: (Option<i32>, Option<i32>),
+}
+
+/// `ParentWorker.ets`: creates two children, dispatches the entries by type, terminates each
+/// child when its entries are done and closes itself when all are. In ArkTS the children's
+/// `onmessage` callbacks run on the parent's thread, serialized by an `AsyncLock`; here the
+/// parent's handler awaits its children's replies itself (its state is its own, no lock).
+struct CopyParent {
+    copy_worker1: CopyWorker,
+    copy_worker2: CopyWorker,
+}
+
+impl CopyParent {
+    fn new() -> CopyParent {
+        CopyParent {
+            copy_worker1: Worker::new(|| CopyChild).unwrap(),
+            copy_worker2: Worker::new(|| CopyChild).unwrap(),
+        }
+    }
+}
+
+impl WorkerHandler for CopyParent {
+    type In = Vec<Shared<CopyEntry>>;
+    type Out = CopyReport;
+
+    async fn on_message(
+        &mut self,
+        array: Vec<Shared<CopyEntry>>,
+        port: &WorkerPort<CopyReport>,
+    ) -> HandlerResult {
+        let mut sum = array.len();
+        let (mut count1, mut count2) = (0, 0);
+        for entry in &array {
+            if entry.kind == "copy1" {
+                count1 += 1;
+                self.copy_worker1.post_message(entry.clone())?;
+            } else if entry.kind == "copy2" {
+                count2 += 1;
+                self.copy_worker2.post_message(entry.clone())?;
+            }
+        }
+        let mut replies = futures::stream::select(
+            self.copy_worker1.messages().map(|reply| (1, reply)),
+            self.copy_worker2.messages().map(|reply| (2, reply)),
+        );
+        let mut report = CopyReport {
+            done: (0, 0),
+            same_objects: true,
+            child_exits: (None, None),
+        };
+        while sum > 0 {
+            let (child, (done, entry)) = replies.next().await.ok_or("a child ended early")?;
+            assert_eq!(done, "done");
+            report.same_objects &= array.iter().any(|sent| Shared::ptr_eq(sent, &entry));
+            if child == 1 {
+                count1 -= 1;
+                report.done.0 += 1;
+                if count1 == 0 {
+                    self.copy_worker1.terminate()?; // copyWorker1 close
+                }
+            } else {
+                count2 -= 1;
+                report.done.1 += 1;
+                if count2 == 0 {
+                    self.copy_worker2.terminate()?; // copyWorker2 close
+                }
+            }
+            sum -= 1;
+        }
+        report.child_exits = (
+            self.copy_worker1.wait_for_exit_timeout(PATIENCE),
+            self.copy_worker2.wait_for_exit_timeout(PATIENCE),
+        );
+        port.post_message(report)?;
+        port.close()?; // all tasks are complete: close the parent
+        Ok(())
+    }
+}
+
+#[test]
+fn a_parent_worker_shares_sendable_entries_with_two_children() {
+    let ss = Worker::new(CopyParent::new).unwrap();
+    let is_terminate = Arc::new(AtomicBool::new(false));
+    let terminated = Arc::clone(&is_terminate);
+    ss.on_exit(move |_| terminated.store(true, Ordering::SeqCst));
+    let array: Vec<Shared<CopyEntry>> = (0..4)
+        .map(|i| {
+            let (kind, file_path) = if i % 2 == 0 {
+                ("copy1", "file://copy1.txt")
+            } else {
+                ("copy2", "file://copy2.txt")
+            };
+            Shared::new(CopyEntry {
+                kind: kind.to_owned(),
+                file_path: file_path.to_owned(),
+            })
+        })
+        .collect();
+    ss.post_message(array.clone()).unwrap(); // postMessageWithSharedSendable
+    let report = ss.recv().unwrap();
+    assert_eq!(
+        report,
+        CopyReport {
+            done: (2, 2),
+            same_objects: true,
+            child_exits: (Some(0), Some(0)),
+        }
+    );
+    wait_until("Worker thread has exited", || {
+        is_terminate.load(Ordering::SeqCst)
+    });
+    assert_eq!(ss.exit_code(), Some(0));
+    // The parent and its children have ended and dropped their references.
+    for entry in &array {
+        assert_eq!(Shared::handle_count(entry), 1, "{entry:?}");
+    }
 }
