@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{hold, open_gate, wait_until};
+use support::{busy_threads, hold, open_gate, thread_executing, wait_until};
 use taskpool::{Error, LongTask, TaskPool, concurrent};
 
 #[derive(Debug)]
@@ -144,21 +144,8 @@ fn a_long_task_has_no_time_limit_and_holds_its_thread_until_terminated() {
     let long_id = long.id();
     let long_handle = pool.execute(long);
     let other = pool.run(hold, (61,));
-    wait_until("both run", || {
-        pool.info()
-            .threads
-            .iter()
-            .filter(|t| !t.task_ids.is_empty())
-            .count()
-            == 2
-    });
-    let holder = pool
-        .info()
-        .threads
-        .iter()
-        .find(|t| t.task_ids.contains(&long_id))
-        .map(|t| t.id)
-        .unwrap();
+    wait_until("both run", || busy_threads(&pool) == 2);
+    let holder = thread_executing(&pool, long_id).unwrap();
     let outcome = other.wait();
     assert!(
         matches!(outcome, Err(Error::TimedOut { .. })),

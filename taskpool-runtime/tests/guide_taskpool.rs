@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use support::icons::{IconItemSource, push_row};
 use support::{open_gate, pass_gate, wait_until};
 use taskpool::{
     AsyncLock, AsyncRunner, Error, LongTask, Priority, Shared, Task, TaskGroup, TaskId, TaskPool,
@@ -41,48 +42,12 @@ fn sync_tasks_chain_one_result_into_the_next_task() {
 // independent-time-consuming-task.md, multi-time-consuming-tasks.md,
 // taskpool-communicates-with-mainthread.md
 
-/// `class IconItemSource { image; text }`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IconItemSource {
-    image: String,
-    text: String,
-}
-
-impl IconItemSource {
-    fn new(image: &str, text: String) -> IconItemSource {
-        IconItemSource {
-            image: image.to_owned(),
-            text,
-        }
-    }
-}
-
-fn push_six(list: &mut Vec<IconItemSource>, index: u32) {
-    let num_start = index * 6;
-    for (offset, image) in [
-        "$media:startIcon",
-        "$media:background",
-        "$media:foreground",
-        "$media:startIcon",
-        "$media:background",
-        "$media:foreground",
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        list.push(IconItemSource::new(
-            image,
-            format!("item{}", num_start + offset as u32 + 1),
-        ));
-    }
-}
-
 /// `@Concurrent function loadPicture(count: number): IconItemSource[]`
 #[concurrent]
 fn load_picture(count: u32) -> Vec<IconItemSource> {
     let mut list = Vec::new();
     for index in 0..count {
-        push_six(&mut list, index);
+        push_row(&mut list, index);
     }
     list
 }
@@ -93,7 +58,7 @@ fn load_picture(count: u32) -> Vec<IconItemSource> {
 fn load_picture_send_data(count: u32) -> Vec<IconItemSource> {
     let mut list = Vec::new();
     for index in 0..count {
-        push_six(&mut list, index);
+        push_row(&mut list, index);
         send_data(list.len()).unwrap();
     }
     list

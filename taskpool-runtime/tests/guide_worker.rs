@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use support::icons::{IconItemSource, push_row};
 use support::{PATIENCE, wait_until};
 use taskpool::{HandlerResult, Shared, Worker, WorkerHandler, WorkerPort, sendable};
 
@@ -492,22 +493,6 @@ fn the_worker_answers_hello_world_and_the_host_terminates_it() {
 // worker-invoke-mainthread-interface.md, "Synchronous Calls to Host Thread Interfaces from
 // Worker"
 
-/// `IconItemSource.ets`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct IconItemSource {
-    image: String,
-    text: String,
-}
-
-impl IconItemSource {
-    fn new(image: &str, text: String) -> IconItemSource {
-        IconItemSource {
-            image: image.to_owned(),
-            text,
-        }
-    }
-}
-
 /// `class PicData { iconItemSourceList; setUp() }`, implemented on the host.
 #[derive(Default)]
 struct PicData {
@@ -516,25 +501,8 @@ struct PicData {
 
 impl PicData {
     fn set_up(&mut self) -> String {
-        for index in 0..20 {
-            let num_start = index * 6;
-            // Six images in the loop.
-            for (offset, image) in [
-                "$media:startIcon",
-                "$media:background",
-                "$media:foreground",
-                "$media:startIcon",
-                "$media:background",
-                "$media:foreground",
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                self.icon_item_source_list.push(IconItemSource::new(
-                    image,
-                    format!("item{}", num_start + offset + 1),
-                ));
-            }
+        for row in 0..20 {
+            push_row(&mut self.icon_item_source_list, row);
         }
         "setUpIconItemSourceList success!".to_owned()
     }

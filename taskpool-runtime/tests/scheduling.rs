@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use support::{open_gate, pass_gate, wait_until};
+use support::{busy_threads, open_gate, pass_gate, thread_executing, wait_until};
 use taskpool::{LongTask, Priority, Task, TaskPool, TaskState, concurrent};
 
 /// Blocks its worker until gate `id` opens.
@@ -263,20 +263,9 @@ fn the_release_of_idle_threads_spares_the_thread_holding_a_long_task() {
     let long_handle = pool.execute(long);
     let other = pool.execute(Task::new(hold, (32,)));
     wait_until("both run, each on its own thread", || {
-        pool.info()
-            .threads
-            .iter()
-            .filter(|t| !t.task_ids.is_empty())
-            .count()
-            == 2
+        busy_threads(&pool) == 2
     });
-    let holder = pool
-        .info()
-        .threads
-        .iter()
-        .find(|t| t.task_ids.contains(&long_id))
-        .map(|t| t.id)
-        .unwrap();
+    let holder = thread_executing(&pool, long_id).unwrap();
     open_gate(31);
     long_handle.wait().unwrap();
     open_gate(32);

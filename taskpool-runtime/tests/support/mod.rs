@@ -3,6 +3,8 @@
 //! Tests never assert on elapsed time; they wait for conditions with generous timeouts.
 #![allow(dead_code)]
 
+pub mod icons;
+
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
@@ -262,4 +264,22 @@ impl Drop for Bomb {
             panic!("bomb {} went off in Drop", self.0);
         }
     }
+}
+
+/// How many of `pool`'s threads are executing a task.
+pub fn busy_threads(pool: &taskpool::TaskPool) -> usize {
+    pool.info()
+        .threads
+        .iter()
+        .filter(|t| !t.task_ids.is_empty())
+        .count()
+}
+
+/// The id of the thread of `pool` executing task `task`, if one is.
+pub fn thread_executing(pool: &taskpool::TaskPool, task: taskpool::TaskId) -> Option<u64> {
+    pool.info()
+        .threads
+        .iter()
+        .find(|t| t.task_ids.contains(&task))
+        .map(|t| t.id)
 }
