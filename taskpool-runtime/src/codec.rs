@@ -182,9 +182,35 @@ pub(crate) fn from_json<'de, T: Deserialize<'de>>(text: &'de str) -> Result<T, E
     formats::from_json(text)
 }
 
-/// A fresh, independent copy of `value`, made by a serialization round trip within the cap.
+/// `value` serialized for a receiver that decodes it as `T`, within `limit` bytes: in the compact
+/// form, or in JSON when the compact form cannot be read back as `T` (`serde_json::Value`,
+/// untagged enums, `#[serde(flatten)]` need a self-describing format). The check decodes the
+/// compact form once on the sender.
+pub(crate) fn encode_copy<T: Serialize + DeserializeOwned>(
+    value: &T,
+    limit: usize,
+) -> Result<Payload, Error> {
+    let compact = Payload::encode_capped(value, Encoding::Postcard, limit)?;
+    if compact.decode::<T>().is_ok() {
+        return Ok(compact);
+    }
+    match Payload::encode_capped(value, Encoding::Json, limit) {
+        Ok(json) if json.decode::<T>().is_ok() => Ok(json),
+        _ => Ok(compact),
+    }
+}
+
+/// A fresh, independent copy of `value`, made by a serialization round trip within the cap:
+/// through the compact form, or through JSON for values only a self-describing format can
+/// read back (`serde_json::Value`, untagged enums, `#[serde(flatten)]`). If neither works, the
+/// compact form's error is returned.
 pub(crate) fn deep_copy<T: Serialize + DeserializeOwned>(value: &T) -> Result<T, Error> {
-    Payload::encode(value, Encoding::Postcard)?.decode()
+    let compact = Payload::encode(value, Encoding::Postcard).and_then(|payload| payload.decode());
+    compact.or_else(|error| {
+        Payload::encode(value, Encoding::Json)
+            .and_then(|payload| payload.decode())
+            .map_err(|_| error)
+    })
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! `cpu-intensive-task-development.md`, the resident task of `resident-task-guide.md`, the
 //! instant replies of `worker-communicates-with-mainthread.md`, the synchronous host call of
 //! `worker-invoke-mainthread-interface.md` and the multi-level workers sharing Sendable objects
-//! of `worker-postMessage-sendable.md`.
+//! of `worker-postMessage-sendable.md`, and the instant-communication worker of
+//! `thread_communication.md`.
 //! Timers are replaced by conditions; nothing asserts on time.
 
 mod support;
@@ -506,6 +507,12 @@ impl PicData {
         }
         "setUpIconItemSourceList success!".to_owned()
     }
+
+    /// The list `setUp` fills, built on the side.
+    fn clone_filled(mut self) -> Vec<IconItemSource> {
+        self.set_up();
+        self.icon_item_source_list
+    }
 }
 
 /// `Worker.ets`: calls `picData.setUp()` on the host, synchronously, with timeout 0 (the
@@ -570,6 +577,89 @@ fn a_worker_calls_a_method_of_a_host_object_synchronously() {
         worker_instance.recv().as_deref(),
         Some("worker: error code is Some(10200019)")
     );
+    worker_instance.terminate().unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// thread_communication.md, "Instant Communication Between the Worker Thread and Main Thread":
+// a string makes the worker call `picData.setUp` on the host; an array is answered with its
+// first four records.
+
+/// `e.data`: a string or an array (`typeof` / `instanceof Array` in the guide).
+#[derive(Debug, Serialize, Deserialize)]
+enum PicMessage {
+    Text(String),
+    Array(Vec<IconItemSource>),
+}
+
+/// What the worker sends back: the guide logs the call's result and posts the slice.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+enum PicReply {
+    Logged(String),
+    Array(Vec<IconItemSource>),
+}
+
+struct InstantWorker;
+
+impl WorkerHandler for InstantWorker {
+    type In = PicMessage;
+    type Out = PicReply;
+
+    async fn on_message(&mut self, e: PicMessage, port: &WorkerPort<PicReply>) -> HandlerResult {
+        match e {
+            PicMessage::Text(_) => {
+                let res = match port.call_global_object_method::<(), String>(
+                    "picData",
+                    "setUp",
+                    Duration::ZERO,
+                    (),
+                ) {
+                    Ok(res) => format!("worker: {res}"),
+                    Err(error) => format!("worker: error code is {:?}", error.code()),
+                };
+                port.post_message(PicReply::Logged(res))?;
+            }
+            // Return the first four data records.
+            PicMessage::Array(data) => {
+                port.post_message(PicReply::Array(data.into_iter().take(4).collect()))?
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn the_worker_answers_a_string_with_a_host_call_and_an_array_with_its_first_four() {
+    let worker_instance = Worker::new(|| InstantWorker).unwrap();
+    let pic_data = Arc::new(Mutex::new(PicData::default()));
+    let object = taskpool::CallObject::new(Arc::clone(&pic_data))
+        .method("setUp", |pic_data: &mut Arc<Mutex<PicData>>, (): ()| {
+            pic_data.lock().unwrap().set_up()
+        });
+    worker_instance
+        .register_global_call_object("picData", object)
+        .unwrap();
+    // aboutToAppear: twenty rows of six images.
+    let icon_item_source_list = PicData::default().clone_filled();
+    assert_eq!(icon_item_source_list.len(), 120);
+    // The button: post the list (a copy, as ArkTS's postMessage); onmessage takes the reply.
+    worker_instance
+        .post_message_serialized(&PicMessage::Array(icon_item_source_list.clone()))
+        .unwrap();
+    assert_eq!(
+        worker_instance.recv(),
+        Some(PicReply::Array(icon_item_source_list[..4].to_vec()))
+    );
+    worker_instance
+        .post_message(PicMessage::Text("run setUp in picData".to_owned()))
+        .unwrap();
+    assert_eq!(
+        worker_instance.recv(),
+        Some(PicReply::Logged(
+            "worker: setUpIconItemSourceList success!".to_owned()
+        ))
+    );
+    assert_eq!(pic_data.lock().unwrap().icon_item_source_list.len(), 120);
     worker_instance.terminate().unwrap();
 }
 

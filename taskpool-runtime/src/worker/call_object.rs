@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{RecvTimeoutError, Sender};
 
-use crate::codec::{Encoding, Payload};
+use crate::codec::Payload;
 use crate::error::{Error, Result};
 use crate::function::Transferable;
 use crate::panic;
@@ -76,7 +76,7 @@ impl<S: Send + 'static> CallObject<S> {
     {
         let method: Method<S> = Box::new(move |state, args, cap| {
             let args: A = args.decode()?;
-            Payload::encode_capped(&f(state, args), Encoding::Postcard, cap)
+            crate::codec::encode_copy(&f(state, args), cap)
         });
         self.methods.insert(name.into(), method);
         self

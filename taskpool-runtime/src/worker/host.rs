@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicU64;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::codec::{DEFAULT_MAX_SERIALIZED_BYTES, Encoding, Payload};
+use crate::codec::{DEFAULT_MAX_SERIALIZED_BYTES, Payload};
 use crate::error::{Error, Result};
 use crate::function::Transferable;
 use crate::sync::atomic::Ordering;
@@ -288,8 +288,7 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
         if !self.link.is_running() {
             return Err(Error::WorkerNotRunning(self.link.name.clone()));
         }
-        let payload =
-            Payload::encode_capped(message, Encoding::Postcard, self.link.max_serialized_bytes)?;
+        let payload = crate::codec::encode_copy(message, self.link.max_serialized_bytes)?;
         self.link.send_to_worker(Envelope::Serialized(payload))
     }
 
@@ -751,8 +750,7 @@ impl<In: Transferable> WorkerRef<In> {
         if !link.is_running() {
             return Err(Error::WorkerNotRunning(self.name.clone()));
         }
-        let payload =
-            Payload::encode_capped(message, Encoding::Postcard, link.max_serialized_bytes())?;
+        let payload = crate::codec::encode_copy(message, link.max_serialized_bytes())?;
         link.send(Envelope::Serialized(payload))
     }
 

@@ -13,7 +13,7 @@ use futures::FutureExt;
 use futures::executor::LocalSpawner;
 use futures::task::LocalSpawnExt;
 
-use crate::codec::{Encoding, Payload};
+use crate::codec::Payload;
 use crate::error::{Error, Result};
 use crate::function::Transferable;
 use crate::panic;
@@ -187,11 +187,7 @@ impl<Out: Transferable> WorkerPort<Out> {
     /// [`max_serialized_bytes`](crate::WorkerBuilder::max_serialized_bytes) (16 MiB by default).
     pub fn post_message_serialized(&self, message: &Out) -> Result<()> {
         self.check_open()?;
-        let payload = Payload::encode_capped(
-            message,
-            Encoding::Postcard,
-            self.link().max_serialized_bytes(),
-        )?;
+        let payload = crate::codec::encode_copy(message, self.link().max_serialized_bytes())?;
         self.deliver_payload(payload);
         Ok(())
     }
@@ -326,11 +322,7 @@ impl<Out: Transferable> WorkerPort<Out> {
         args: A,
     ) -> Result<R> {
         self.check_open()?;
-        let args = Payload::encode_capped(
-            &args,
-            Encoding::Postcard,
-            self.link().max_serialized_bytes(),
-        )?;
+        let args = crate::codec::encode_copy(&args, self.link().max_serialized_bytes())?;
         self.link().call(object, method, timeout, args)?.decode()
     }
 }
