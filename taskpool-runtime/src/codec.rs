@@ -191,13 +191,20 @@ pub(crate) fn encode_copy<T: Serialize + DeserializeOwned>(
     limit: usize,
 ) -> Result<Payload, Error> {
     let compact = Payload::encode_capped(value, Encoding::Postcard, limit)?;
-    if compact.decode::<T>().is_ok() {
+    if reads_back::<T>(&compact) {
         return Ok(compact);
     }
     match Payload::encode_capped(value, Encoding::Json, limit) {
-        Ok(json) if json.decode::<T>().is_ok() => Ok(json),
+        Ok(json) if reads_back::<T>(&json) => Ok(json),
         _ => Ok(compact),
     }
+}
+
+/// Whether `payload` decodes as `T`. The decoding is user code (a `Deserialize` impl) run on
+/// the sender's thread: a panic there means "no", and the receiver reports the copy it cannot
+/// read as it would any other.
+fn reads_back<T: DeserializeOwned>(payload: &Payload) -> bool {
+    crate::panic::catch(|| payload.decode::<T>().is_ok()).unwrap_or(false)
 }
 
 /// A fresh, independent copy of `value`, made by a serialization round trip within the cap:
@@ -216,6 +223,29 @@ pub(crate) fn deep_copy<T: Serialize + DeserializeOwned>(value: &T) -> Result<T,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Serializes as a number; its `Deserialize` panics.
+    struct PanicsWhenRead;
+
+    impl Serialize for PanicsWhenRead {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.serialize_u8(7)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for PanicsWhenRead {
+        fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+            panic!("a user Deserialize panicked")
+        }
+    }
+
+    #[test]
+    fn a_copy_checked_on_the_sender_contains_a_panicking_deserialize() {
+        // The check runs the receiver's decoding on the sender's thread (a worker's
+        // `post_message_serialized`): a panic there must not reach the caller.
+        let payload = encode_copy(&PanicsWhenRead, usize::MAX).unwrap();
+        assert_eq!(payload.encoding(), Encoding::Postcard);
+    }
 
     #[test]
     fn data_over_the_cap_is_refused_with_10200006() {
