@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 /// Within a lane tasks start in submission order. Across lanes a worker takes HIGH work while fewer
 /// than five HIGH tasks ran in a row, then gives MEDIUM one turn; MEDIUM likewise gives LOW a turn
 /// after five. With every lane full the start ratio is 30 HIGH : 5 MEDIUM : 1 LOW, so nothing
-/// starves. IDLE tasks start only when HIGH and MEDIUM are empty, every worker is idle, no
-/// `async` task is in flight and no other IDLE task runs.
+/// starves. IDLE tasks start only when HIGH and MEDIUM are empty, every worker is idle (a
+/// suspended `async` task holds no worker) and no other IDLE task runs.
 ///
 /// The discriminants are ArkTS's numeric values:
 ///

@@ -368,3 +368,27 @@ fn a_run_of_a_task_already_running_waits_its_turn_and_can_be_canceled_meanwhile(
     // The task may be executed by value after its runs by reference: it waits its turn too.
     assert_eq!(pool.execute(task).wait().unwrap(), 3);
 }
+
+static AWAITING_POOL: std::sync::OnceLock<TaskPool> = std::sync::OnceLock::new();
+
+#[concurrent]
+fn idle_chore_result() -> u32 {
+    7
+}
+
+#[concurrent]
+async fn await_an_idle_chore() -> u32 {
+    let pool = AWAITING_POOL.get().expect("set by the test");
+    let chore = pool.execute_with_priority(Task::new(idle_chore_result, ()), Priority::Idle);
+    chore.await.unwrap() + 1
+}
+
+#[test]
+fn an_async_task_awaiting_an_idle_task_lets_it_run() {
+    // The awaiting task is suspended: it holds no thread, and the pool is otherwise quiet, so
+    // the IDLE task starts (as in ArkTS). Before, IDLE work also waited for every suspended
+    // `async` task to complete, so this one waited forever for its own chore.
+    let pool = AWAITING_POOL.get_or_init(|| TaskPool::builder().max_threads(2).build().unwrap());
+    let mut handle = pool.run(await_an_idle_chore, ());
+    assert_eq!(handle.wait_timeout(support::PATIENCE).unwrap().unwrap(), 8);
+}

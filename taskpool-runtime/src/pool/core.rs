@@ -299,11 +299,11 @@ impl Core {
         }
     }
 
-    /// A new IDLE task may start: none is in flight, no `async` task is in flight, and every
-    /// thread that takes work is idle.
+    /// A new IDLE task may start: none is in flight and every thread that takes work is idle.
+    /// A suspended `async` task holds no thread and does not hold IDLE work back: it may be
+    /// the one awaiting it.
     fn idle_allowed(&self, intake: &Intake) -> bool {
         !intake.idle_in_flight.load(Ordering::SeqCst)
-            && intake.async_in_flight.load(Ordering::SeqCst) == 0
             && self
                 .workers
                 .iter()

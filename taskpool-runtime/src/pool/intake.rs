@@ -58,9 +58,6 @@ pub(crate) struct Intake {
     pub(crate) free_workers: CachePadded<AtomicUsize>,
     /// Threads that count toward `max_threads` (kept up to date under the core lock).
     pub(crate) active_workers: AtomicUsize,
-    /// `async` runs whose future is alive (started, not yet completed or dropped). IDLE tasks
-    /// wait while any is in flight: a suspended task is work that has not finished.
-    pub(crate) async_in_flight: CachePadded<AtomicUsize>,
     /// Whether an IDLE task is in flight (at most one is).
     pub(crate) idle_in_flight: AtomicBool,
     /// Set once, under the core lock, when the pool starts shutting down.

@@ -128,7 +128,6 @@ fn start(pool: &Arc<PoolShared>, run: Arc<Run>, picked_at: Instant) -> Option<Ar
         Ok(None) => None,
         Ok(Some(Step::Done)) => Some(run),
         Ok(Some(Step::Suspended(future))) => {
-            pool.intake.async_in_flight.fetch_add(1, Ordering::SeqCst);
             // Once suspended it is in no lane and on no thread: tracked until its future ends.
             pool.live.insert_once(&run);
             poll(pool, run, future)
@@ -210,7 +209,6 @@ pub(crate) fn end_future(pool: &PoolShared, run: &Arc<Run>, future: BoxFuture<()
         let _entered = context::enter(run);
         drop_quietly(future);
     }
-    pool.intake.async_in_flight.fetch_sub(1, Ordering::SeqCst);
     pool.live.remove(run);
 }
 
