@@ -905,8 +905,9 @@ fn random_api_walks_keep_the_invariants() {
             .collect(),
         // Seeds 6 and 14 (and others, by timing) stall by design: on a pool whose thread
         // ceiling is 1 (`max_threads(1)`, no extra), a task over the time limit that blocks in
-        // `wait()` on a run that cannot run inline (held behind its task's earlier run) keeps
-        // the only thread, and the queued work waits — the documented hard ceiling.
+        // `wait()` on a run that cannot run inline (held by a composer, IDLE, or on another
+        // pool) keeps the only thread (seen: the one thread retired, its call still blocked
+        // after every gate opened), and the queued work waits — the documented hard ceiling.
         Err(_) => vec![1, 2, 3, 4, 5, 7],
     };
     let steps = std::env::var("STRESS_STEPS")
