@@ -20,7 +20,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use support::icons::{IconItemSource, push_row};
 use support::{PATIENCE, wait_until};
-use taskpool::{HandlerResult, Shared, Worker, WorkerHandler, WorkerPort, sendable};
+use taskpool::{HandlerResult, Shared, Transferable, Worker, WorkerHandler, WorkerPort, sendable};
 
 // ---------------------------------------------------------------------------------------------
 // worker-introduction.md, "Basic Usage Example of Worker"
@@ -537,17 +537,26 @@ impl WorkerHandler for CallsHost {
     }
 }
 
-#[test]
-fn a_worker_calls_a_method_of_a_host_object_synchronously() {
-    let worker_instance = Worker::new(|| CallsHost).unwrap();
+/// Registers a fresh `PicData` on `worker` as the global call object `"picData"` with its
+/// `setUp` method (the guides' `registerGlobalCallObject("picData", picData)`); returns it.
+fn register_pic_data<In: Transferable, Out: Transferable>(
+    worker: &Worker<In, Out>,
+) -> Arc<Mutex<PicData>> {
     let pic_data = Arc::new(Mutex::new(PicData::default()));
     let object = taskpool::CallObject::new(Arc::clone(&pic_data))
         .method("setUp", |pic_data: &mut Arc<Mutex<PicData>>, (): ()| {
             pic_data.lock().unwrap().set_up()
         });
-    worker_instance
+    worker
         .register_global_call_object("picData", object)
         .unwrap();
+    pic_data
+}
+
+#[test]
+fn a_worker_calls_a_method_of_a_host_object_synchronously() {
+    let worker_instance = Worker::new(|| CallsHost).unwrap();
+    let pic_data = register_pic_data(&worker_instance);
     worker_instance
         .post_message("run setUp in picData".to_owned())
         .unwrap();
@@ -631,14 +640,7 @@ impl WorkerHandler for InstantWorker {
 #[test]
 fn the_worker_answers_a_string_with_a_host_call_and_an_array_with_its_first_four() {
     let worker_instance = Worker::new(|| InstantWorker).unwrap();
-    let pic_data = Arc::new(Mutex::new(PicData::default()));
-    let object = taskpool::CallObject::new(Arc::clone(&pic_data))
-        .method("setUp", |pic_data: &mut Arc<Mutex<PicData>>, (): ()| {
-            pic_data.lock().unwrap().set_up()
-        });
-    worker_instance
-        .register_global_call_object("picData", object)
-        .unwrap();
+    let pic_data = register_pic_data(&worker_instance);
     // aboutToAppear: twenty rows of six images.
     let icon_item_source_list = PicData::default().clone_filled();
     assert_eq!(icon_item_source_list.len(), 120);
