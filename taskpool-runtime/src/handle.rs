@@ -153,23 +153,14 @@ impl<T> Completion<T> {
         }
     }
 
-    /// Blocks until resolved or until `deadline`; takes the outcome if there is one.
+    /// Blocks until resolved or until `deadline`; takes the outcome if there is one. On a pool
+    /// thread, the thread counts as blocked meanwhile (see `pool::block_until`).
     pub(crate) fn wait_take(&self, deadline: Option<Instant>) -> Option<Result<T>> {
-        if deadline.is_none_or(|deadline| deadline > Instant::now()) {
-            self.spin_until_ready();
+        if deadline.is_none_or(|deadline| deadline > Instant::now()) && self.spin_until_ready() {
+            return self.take_or_register(|| unreachable!("the outcome is stored"));
         }
-        loop {
-            if let Some(outcome) = self.take_or_register(thread_waker) {
-                return Some(outcome);
-            }
-            // Woken by the resolver, or spuriously (a stale unpark): either way, look again.
-            match deadline {
-                None => std::thread::park(),
-                Some(deadline) => {
-                    std::thread::park_timeout(deadline.checked_duration_since(Instant::now())?)
-                }
-            }
-        }
+        // Woken by the resolver, or spuriously (a stale unpark): either way, look again.
+        crate::pool::block_until(deadline, |waker| self.take_or_register(|| waker.clone()))
     }
 
     /// Takes the outcome if there is one, without waiting (for model checks).
@@ -188,36 +179,6 @@ fn wake(waker: Option<Waker>) {
     if let Some(waker) = waker {
         waker.wake();
     }
-}
-
-/// Unparks the thread it was made on: the waker a blocking wait leaves in the slot.
-struct Unparker(std::thread::Thread);
-
-impl std::task::Wake for Unparker {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-thread_local! {
-    /// This thread's [`Unparker`], made once: a blocking wait clones it instead of allocating.
-    static THREAD_WAKER: Waker = unparker();
-}
-
-fn unparker() -> Waker {
-    Waker::from(std::sync::Arc::new(Unparker(std::thread::current())))
-}
-
-/// A waker that unparks the calling thread.
-fn thread_waker() -> Waker {
-    // Thread-local storage is gone while a thread exits: a waiter in a destructor makes one.
-    THREAD_WAKER
-        .try_with(Waker::clone)
-        .unwrap_or_else(|_| unparker())
 }
 
 impl<T> Drop for Completion<T> {
@@ -242,8 +203,10 @@ impl<T> Drop for Completion<T> {
 /// **Blocking inside a task is safe**: [`wait`](TaskHandle::wait) called from a task of the
 /// same pool first runs the awaited task right there if it has not started (as rayon's `join`
 /// does); otherwise the thread counts as blocked while it waits, and the pool may add a thread
-/// in its place, up to `max_threads + extra_threads` (as tokio's `block_in_place` does). An
-/// `async fn` task that `.await`s the handle frees its thread instead, which is cheaper.
+/// in its place, up to `max_threads + extra_threads` (as tokio's `block_in_place` does). Past
+/// that ceiling, with no thread left to take work, the waiting thread executes the pool's
+/// waiting work itself (such as the woken `async` task it waits for). An `async fn` task that
+/// `.await`s the handle frees its thread instead, which is cheaper.
 pub struct TaskHandle<T> {
     run: Arc<TypedRun<T>>,
 }
@@ -270,12 +233,9 @@ impl<T: Send + 'static> TaskHandle<T> {
             let run: Arc<Run> = self.run.clone();
             crate::pool::run_inline(&run);
         }
-        let outcome = if completion.is_resolved() {
-            completion.wait_take(None)
-        } else {
-            crate::pool::block_in_place(|| completion.wait_take(None))
-        };
-        outcome.expect("waiting without a deadline returns an outcome")
+        completion
+            .wait_take(None)
+            .expect("waiting without a deadline returns an outcome")
     }
 
     /// Blocks for at most `timeout` (a timeout too long to represent waits without bound).
@@ -284,7 +244,7 @@ impl<T: Send + 'static> TaskHandle<T> {
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<Result<T>> {
         let completion = &self.run.completion;
         let deadline = Instant::now().checked_add(timeout);
-        crate::pool::block_in_place(|| completion.wait_take(deadline))
+        completion.wait_take(deadline)
     }
 
     /// Whether the outcome is known (a `wait` would not block).

@@ -8,7 +8,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use support::{
-    PATIENCE, Signal, open_gate, pass_gate, plain, pool_threads, wait_until, wait_until_suspended,
+    PATIENCE, Signal, open_gate, pass_gate, plain, pool_threads, wait_until, wait_until_executing,
+    wait_until_suspended,
 };
 use taskpool::{
     AsyncLock, Error, Priority, Shared, Task, TaskHandle, TaskPool, TaskState, concurrent,
@@ -382,4 +383,120 @@ fn a_resumed_poll_over_the_time_limit_times_out_and_awaiting_does_not_count() {
     }
     // The pool goes on.
     assert_eq!(pool.run(plain, (3,)).wait().unwrap(), 3);
+}
+
+// --- A pool at its thread ceiling whose only thread blocks in a wait ----------------------
+
+/// The handle each `wait_for_the_parked_task` takes, by test.
+static PARKED: Mutex<Vec<(u64, TaskHandle<u8>)>> = Mutex::new(Vec::new());
+
+/// Parks the handle of test `key` for `wait_for_the_parked_task`.
+fn park_handle(key: u64, handle: TaskHandle<u8>) {
+    PARKED.lock().unwrap().push((key, handle));
+}
+
+#[concurrent]
+fn wait_for_the_parked_task(key: u64) -> u8 {
+    let handle = {
+        let mut parked = PARKED.lock().unwrap();
+        let index = parked.iter().position(|(k, _)| *k == key).expect("parked");
+        parked.swap_remove(index).1
+    };
+    handle.wait().unwrap() + 1
+}
+
+static SUSPENDED_MAY_GO: Signal = Signal::new();
+
+#[concurrent]
+async fn seven_when_raised() -> u8 {
+    SUSPENDED_MAY_GO.raised().await;
+    7
+}
+
+#[test]
+fn a_wait_on_the_only_thread_for_a_suspended_task_polls_it_there_when_it_wakes() {
+    // One thread, none to add: the task waiting for the suspended one holds the only thread,
+    // so when the suspended task wakes, the waiting thread itself polls it.
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .extra_threads(0)
+        .build()
+        .unwrap();
+    let suspended = pool.run(seven_when_raised, ());
+    wait_until_suspended(&pool, suspended.id());
+    park_handle(1, suspended);
+    let mut waiting = pool.run(wait_for_the_parked_task, (1,));
+    wait_until_executing(&pool, waiting.id());
+    SUSPENDED_MAY_GO.raise();
+    assert_eq!(waiting.wait_timeout(PATIENCE).map(Result::unwrap), Some(8));
+}
+
+static NEVER_RAISED_BEFORE_THE_END: Signal = Signal::new();
+
+#[concurrent]
+async fn one_when_raised() -> u8 {
+    NEVER_RAISED_BEFORE_THE_END.raised().await;
+    1
+}
+
+#[test]
+fn work_submitted_after_the_only_thread_timed_out_in_a_wait_still_runs() {
+    // The only thread's task times out while blocked in a wait: the thread is retired, but
+    // stays (its call has not returned) and fills the hard ceiling of one thread. New work
+    // would wait for that call forever; the blocked thread executes it in its wait instead.
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .extra_threads(0)
+        .time_limit(Duration::from_millis(20))
+        .check_interval(Duration::from_millis(2))
+        .build()
+        .unwrap();
+    let suspended = pool.run(one_when_raised, ());
+    wait_until_suspended(&pool, suspended.id());
+    park_handle(2, suspended);
+    let mut waiting = pool.run(wait_for_the_parked_task, (2,));
+    assert!(matches!(
+        waiting.wait_timeout(PATIENCE),
+        Some(Err(Error::TimedOut { .. }))
+    ));
+    let mut later = pool.run(plain, (5,));
+    assert_eq!(later.wait_timeout(PATIENCE).map(Result::unwrap), Some(5));
+    NEVER_RAISED_BEFORE_THE_END.raise();
+}
+
+#[concurrent]
+fn wait_for_an_idle_task(pool_slot: u8) -> u32 {
+    let pool = IDLE_WAIT_POOLS[pool_slot as usize]
+        .get()
+        .expect("set by the test");
+    let idle = pool.execute_with_priority(Task::new(plain, (20,)), Priority::Idle);
+    idle.wait().unwrap() + 1
+}
+
+static IDLE_WAIT_POOLS: [OnceLock<TaskPool>; 2] = [OnceLock::new(), OnceLock::new()];
+
+#[test]
+fn a_task_blocked_on_an_idle_task_lets_it_run() {
+    // A thread blocked in a wait is quiet: IDLE work may start meanwhile, on another thread
+    // (two threads) or, when the pool may add none, on the waiting thread itself (one). The
+    // waiting task may be IDLE itself: it holds the IDLE lane, so the awaited task runs in its
+    // wait (still one IDLE task at a time).
+    for (slot, threads) in [(0u8, 2), (1, 1)] {
+        let pool = IDLE_WAIT_POOLS[slot as usize].get_or_init(|| {
+            TaskPool::builder()
+                .max_threads(threads)
+                .extra_threads(0)
+                .build()
+                .unwrap()
+        });
+        for lane in [Priority::Medium, Priority::Idle] {
+            let task = Task::new(wait_for_an_idle_task, (slot,));
+            let mut waiting = pool.execute_with_priority(task, lane);
+            assert_eq!(
+                waiting.wait_timeout(PATIENCE).map(Result::unwrap),
+                Some(21),
+                "{threads} thread(s), a {lane:?} task waiting"
+            );
+        }
+    }
 }

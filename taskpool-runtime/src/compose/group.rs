@@ -282,7 +282,7 @@ impl<T: Send + 'static> GroupHandle<T> {
             Some(end) => end,
             None => {
                 let done = &self.execution.done;
-                crate::pool::block_in_place(|| done.wait_take(None))
+                done.wait_take(None)
                     .expect("waiting without a deadline returns an outcome")?
             }
         };

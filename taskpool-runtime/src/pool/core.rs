@@ -43,6 +43,29 @@ struct Executing {
     timed_out: bool,
 }
 
+/// A job a thread blocked in a wait took from stranded work (see [`Core::stand_in`]).
+pub(crate) struct StandIn {
+    run: Arc<Run>,
+    picked_at: Instant,
+    resumed: bool,
+    outer: Outer,
+}
+
+impl StandIn {
+    /// The run; when it was picked; whether it is a woken `async` run (to poll) rather than a
+    /// new one (to start); and what the thread executed before (for [`Core::stood_in`]).
+    pub(crate) fn split(self) -> (Arc<Run>, Instant, bool, Outer) {
+        (self.run, self.picked_at, self.resumed, self.outer)
+    }
+}
+
+/// What a thread that stands in was executing (the task blocked in the wait), and how many
+/// waits it is blocked in.
+pub(crate) struct Outer {
+    executing: Option<Executing>,
+    blocked: u32,
+}
+
 /// How many threads a pool may have.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
@@ -131,9 +154,21 @@ impl Core {
         } else {
             demand > self.free_workers()
         };
-        let worker = (wanted && self.may_grow()).then(|| self.reserve_worker());
+        let may_grow = self.may_grow();
+        if wanted && !may_grow && self.active_workers() == 0 {
+            self.wake_blocked();
+        }
+        let worker = (wanted && may_grow).then(|| self.reserve_worker());
         self.publish_counts(intake);
         worker
+    }
+
+    /// Wakes the threads blocked in a wait: the pool may add no thread for the work that
+    /// waits, and none takes work, so they stand in (see [`Core::stand_in`]).
+    fn wake_blocked(&self) {
+        for slot in self.workers.iter().filter(|w| w.blocked > 0) {
+            slot.parker.unpark();
+        }
     }
 
     /// Below `max_threads` threads that take work, and below the hard ceiling of OS threads.
@@ -208,6 +243,12 @@ impl Core {
             .workers
             .iter()
             .any(|w| w.id == id && w.executing.as_ref().is_some_and(|e| e.timed_out))
+    }
+
+    /// The parker thread `id` sleeps on (in its loop, or blocked in a wait).
+    pub(crate) fn parker_of(&self, id: WorkerId) -> Option<Arc<Parker>> {
+        let slot = &self.workers[self.slot_index(id)?];
+        Some(Arc::clone(&slot.parker))
     }
 
     /// The run thread `id` is executing (a call or a poll), if any.
@@ -294,21 +335,27 @@ impl Core {
         if slot.executing.take().is_some() {
             slot.idle_since = now;
         }
+        self.idle_finished(intake, finished);
+    }
+
+    /// After `finished` ended: an IDLE run frees the IDLE lane.
+    fn idle_finished(&self, intake: &Intake, finished: Option<Arc<Run>>) {
         if finished.is_some_and(|run| run.priority == Priority::Idle) {
             intake.idle_in_flight.store(false, Ordering::SeqCst);
         }
     }
 
-    /// A new IDLE task may start: none is in flight and every thread that takes work is idle.
-    /// A suspended `async` task holds no thread and does not hold IDLE work back: it may be
-    /// the one awaiting it.
+    /// A new IDLE task may start: none is in flight and every thread that takes work is quiet:
+    /// idle, or blocked in a wait (it uses no CPU, and it may be waiting for that very IDLE
+    /// task). A suspended `async` task holds no thread and does not hold IDLE work back
+    /// either: it may be the one awaiting it.
     fn idle_allowed(&self, intake: &Intake) -> bool {
         !intake.idle_in_flight.load(Ordering::SeqCst)
             && self
                 .workers
                 .iter()
                 .filter(|w| !w.retiring)
-                .all(|w| w.executing.is_none())
+                .all(|w| w.executing.is_none() || w.blocked > 0)
     }
 
     /// Picks the next run for thread `index`. The intake is moved into the lanes first if it
@@ -368,6 +415,61 @@ impl Core {
         }
     }
 
+    /// Picks a job for thread `me`, blocked in a wait, if the work waiting in the lanes is
+    /// stranded: no thread takes work (all blocked or retired) and the hard ceiling forbids
+    /// adding one. The blocked thread then executes it in its wait, standing in for the thread
+    /// the ceiling forbids (the pool wakes it for that: [`Core::grow_if_needed`]). What the
+    /// thread was executing is kept aside until [`Core::stood_in`] puts it back.
+    pub(crate) fn stand_in(&mut self, intake: &Intake, me: WorkerId) -> Option<StandIn> {
+        if intake.is_shutting_down() || self.active_workers() > 0 || self.may_grow() {
+            return None;
+        }
+        let index = self.slot_index(me)?;
+        let slot = &mut self.workers[index];
+        // While it stands in, the thread is not blocked: it takes work, and what it executes
+        // is what the time limit, the IDLE rules and pool info see. (If the waiting task is
+        // the IDLE task in flight, no other IDLE task starts: the lane stays its own.)
+        let outer = Outer {
+            executing: slot.executing.take(),
+            blocked: std::mem::take(&mut slot.blocked),
+        };
+        let now = Instant::now();
+        match self.pick(intake, index, now, true) {
+            Some((run, resumed)) => Some(StandIn {
+                run,
+                picked_at: now,
+                resumed,
+                outer,
+            }),
+            None => {
+                self.restore(index, outer);
+                None
+            }
+        }
+    }
+
+    /// Thread `me` ended the job of a [`Core::stand_in`] (`finished`: the run, if it ended) and
+    /// goes back to its wait.
+    pub(crate) fn stood_in(
+        &mut self,
+        intake: &Intake,
+        me: WorkerId,
+        finished: Option<Arc<Run>>,
+        outer: Outer,
+    ) {
+        if let Some(index) = self.slot_index(me) {
+            self.restore(index, outer);
+        }
+        self.idle_finished(intake, finished);
+        self.publish_counts(intake);
+    }
+
+    fn restore(&mut self, index: usize, outer: Outer) {
+        let slot = &mut self.workers[index];
+        slot.executing = outer.executing;
+        slot.blocked = outer.blocked;
+    }
+
     /// Counts thread `me` as blocked in a wait (or no longer): a blocked thread does not count
     /// toward `max_threads`, so the pool may add one in its place, within the hard ceiling.
     /// Returns the thread to start, if one is needed for waiting work.
@@ -386,11 +488,21 @@ impl Core {
             }
         }
         self.publish_counts(intake);
-        if blocked {
-            self.grow_for_backlog(intake)
-        } else {
-            None
+        if !blocked {
+            return None;
         }
+        // IDLE work it held back may start now (a blocked thread is quiet): a thread must take
+        // it. With none taking work, one is added, or the blocked threads stand in.
+        let idle_work = self.idle_startable(intake);
+        self.grow_for_backlog(intake)
+            .or_else(|| idle_work.then(|| self.grow_if_needed(intake, 0, true))?)
+    }
+
+    /// Whether IDLE work waits and may start now (see [`Core::idle_allowed`]).
+    pub(crate) fn idle_startable(&self, intake: &Intake) -> bool {
+        let waiting = |(fresh, resumed): (usize, usize)| fresh + resumed > 0;
+        self.idle_allowed(intake)
+            && (waiting(self.lanes.len(Priority::Idle)) || waiting(intake.len(Priority::Idle)))
     }
 
     /// Adds (`held`) or removes a hold on thread `id`, so that [`Core::release_idle`] keeps it
@@ -514,11 +626,16 @@ impl Core {
             .workers
             .iter()
             .filter(|w| !w.retiring)
-            .map(|w| ThreadInfo {
-                id: w.id,
-                name: format!("{}-{}", pool.config.thread_name, w.id),
-                task_ids: w.executing.iter().map(|e| e.run.id).collect(),
-                priority: w.executing.as_ref().map(|e| e.run.priority),
+            .map(|w| {
+                // A run that ended stays in its thread's slot until the thread asks for its
+                // next job; meanwhile the next run of its task may have started elsewhere.
+                let executing = w.executing.as_ref().filter(|e| e.run.is_running());
+                ThreadInfo {
+                    id: w.id,
+                    name: format!("{}-{}", pool.config.thread_name, w.id),
+                    task_ids: executing.iter().map(|e| e.run.id).collect(),
+                    priority: executing.map(|e| e.run.priority),
+                }
             })
             .collect();
         let tasks = runs

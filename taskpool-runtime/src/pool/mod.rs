@@ -44,7 +44,7 @@ pub(crate) use self::live::LiveRuns;
 use self::recently_canceled::RecentlyCanceled;
 pub(crate) use self::shutdown_hooks::{ShutdownHook, ShutdownHooks};
 pub(crate) use self::thread::{
-    ThreadHold, block_in_place, hold_current_thread, on_pool_thread, run_inline,
+    ThreadHold, block_in_place, block_until, hold_current_thread, on_pool_thread, run_inline,
 };
 use self::threads::ThreadSet;
 

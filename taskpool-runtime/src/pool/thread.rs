@@ -7,7 +7,7 @@
 
 use std::cell::RefCell;
 use std::sync::Weak;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use crate::context;
@@ -16,6 +16,7 @@ use crate::function::BoxFuture;
 use crate::panic::{self, drop_quietly};
 use crate::pool::{Ask, NewWorker, Next, PoolShared, WorkerId};
 use crate::run::{Run, RunHeader, Step};
+use crate::scheduler::parker::Parker;
 use crate::sync::Arc;
 use crate::sync::atomic::Ordering;
 
@@ -281,18 +282,124 @@ impl Drop for ThreadHold {
 /// blocked meanwhile, so the pool may add a thread in its place (within its hard ceiling) for
 /// the work it would otherwise hold up — such as the very task being waited for.
 pub(crate) fn block_in_place<R>(wait: impl FnOnce() -> R) -> R {
-    let Some((pool, me)) = current() else {
-        return wait();
-    };
-    let grow = pool.core().set_blocked(&pool.intake, me, true);
-    if let Some(new) = grow {
-        pool.spawn_worker(new);
-    }
-    let _unblocked = Unblock { pool, me };
+    let _unblocked = current().map(|(pool, me)| enter_blocked(pool, me).0);
     wait()
 }
 
-/// Ends a [`block_in_place`], even if the wait unwinds.
+/// Counts pool thread `me` as blocked in a wait until the returned guard goes, adding a thread
+/// or waking one for the work this leaves waiting; also returns the thread's parker.
+fn enter_blocked(pool: Arc<PoolShared>, me: WorkerId) -> (Unblock, Option<Arc<Parker>>) {
+    let mut core = pool.core();
+    let grow = core.set_blocked(&pool.intake, me, true);
+    let wake_idle = grow.is_none() && core.idle_startable(&pool.intake);
+    let parker = core.parker_of(me);
+    drop(core);
+    if let Some(new) = grow {
+        pool.spawn_worker(new);
+    }
+    if wake_idle {
+        // A sleeping thread looked at that IDLE work while this one was busy, and left it.
+        pool.sleepers.wake_one();
+    }
+    (Unblock { pool, me }, parker)
+}
+
+/// Blocks the calling thread until `attempt` returns a value, or until `deadline` passes (then
+/// `None`). `attempt` gets the waker that whatever it waits for must wake.
+///
+/// On a pool thread the thread counts as blocked meanwhile, as in [`block_in_place`]. When that
+/// strands the pool's waiting work — no thread takes work and the hard ceiling forbids adding
+/// one — the pool wakes the thread, and it executes that work in its wait, standing in for the
+/// thread the ceiling forbids. Without it, a pool at its ceiling whose threads all wait for its
+/// own queued or suspended runs would wait forever.
+pub(crate) fn block_until<R>(
+    deadline: Option<Instant>,
+    mut attempt: impl FnMut(&Waker) -> Option<R>,
+) -> Option<R> {
+    let standing_by = current().map(|(pool, me)| enter_blocked(pool, me));
+    let Some((blocked, Some(parker))) = standing_by else {
+        let waker = thread_waker();
+        loop {
+            if let Some(value) = attempt(&waker) {
+                return Some(value);
+            }
+            match deadline {
+                None => std::thread::park(),
+                Some(deadline) => {
+                    std::thread::park_timeout(deadline.checked_duration_since(Instant::now())?)
+                }
+            }
+        }
+    };
+    let waker = parker.waker();
+    loop {
+        if let Some(value) = attempt(&waker) {
+            return Some(value);
+        }
+        if stand_in(&blocked.pool, blocked.me) {
+            continue;
+        }
+        match deadline {
+            None => parker.park(),
+            Some(deadline) if !parker.park_until(deadline) => return attempt(&waker),
+            Some(_) => {}
+        }
+    }
+}
+
+/// Executes one job of stranded work on a thread blocked in a wait (see [`block_until`]);
+/// false if there is none for it.
+fn stand_in(pool: &Arc<PoolShared>, me: WorkerId) -> bool {
+    let Some(job) = pool.core().stand_in(&pool.intake, me) else {
+        return false;
+    };
+    let (run, picked_at, resumed, outer) = job.split();
+    // Deeper on this thread's stack, as an inline run (see `run_inline`).
+    let finished = stacker::maybe_grow(INLINE_RED_ZONE, INLINE_STACK_SEGMENT, || {
+        if resumed {
+            resume(pool, run, picked_at)
+        } else {
+            start(pool, run, picked_at)
+        }
+    });
+    if let Some(run) = &finished {
+        pool.live.remove(run);
+    }
+    pool.core().stood_in(&pool.intake, me, finished, outer);
+    true
+}
+
+/// Unparks the thread it was made on: the waker a thread blocked outside the pool leaves.
+struct Unparker(std::thread::Thread);
+
+impl std::task::Wake for Unparker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+thread_local! {
+    /// This thread's [`Unparker`], made once: a blocking wait clones it instead of allocating.
+    static THREAD_WAKER: Waker = unparker();
+}
+
+fn unparker() -> Waker {
+    Waker::from(std::sync::Arc::new(Unparker(std::thread::current())))
+}
+
+/// A waker that unparks the calling thread.
+fn thread_waker() -> Waker {
+    // Thread-local storage is gone while a thread exits: a waiter in a destructor makes one.
+    THREAD_WAKER
+        .try_with(Waker::clone)
+        .unwrap_or_else(|_| unparker())
+}
+
+/// Ends a [`block_in_place`] or [`block_until`], even if the wait unwinds.
 struct Unblock {
     pool: Arc<PoolShared>,
     me: WorkerId,
@@ -308,14 +415,18 @@ impl Drop for Unblock {
 
 /// A pool thread about to wait for `run` of its own pool may run it right here instead, if it
 /// has not started: the thread would sit idle otherwise, and with every thread waiting nothing
-/// else would ever run it. IDLE and long runs keep their own rules and are not taken.
+/// else would ever run it. Long runs keep their own rules and are not taken, nor are IDLE
+/// runs — unless the waiting task is IDLE itself: it holds the IDLE lane (one IDLE task at a
+/// time), so the awaited one could never start elsewhere, and here it still runs alone.
 /// Returns whether the run was executed here.
 pub(crate) fn run_inline(run: &Arc<Run>) -> bool {
     let Some((pool, _)) = current() else {
         return false;
     };
     let same_pool = run.pool.upgrade().is_some_and(|p| Arc::ptr_eq(&p, &pool));
-    let eligible = same_pool && run.priority != crate::Priority::Idle && !run.long;
+    let idle_allowed = run.priority != crate::Priority::Idle
+        || context::current_run().is_some_and(|waiting| waiting.priority == crate::Priority::Idle);
+    let eligible = same_pool && idle_allowed && !run.long;
     // Only a run in the queues: one a composer holds (its dependencies, its runner's turn, its
     // delay) must not start early because somebody waits for it.
     if !eligible || !run.try_start_queued() {
