@@ -405,38 +405,40 @@ fn wait_for_the_parked_task(key: u64) -> u8 {
     handle.wait().unwrap() + 1
 }
 
-static SUSPENDED_MAY_GO: Signal = Signal::new();
+/// One signal per test: what each suspended task waits for.
+static RAISED: [Signal; 2] = [Signal::new(), Signal::new()];
 
 #[concurrent]
-async fn seven_when_raised() -> u8 {
-    SUSPENDED_MAY_GO.raised().await;
+async fn seven_when_raised(which: u64) -> u8 {
+    RAISED[which as usize].raised().await;
     7
+}
+
+/// A pool of `max_threads` threads, with none to add beyond them.
+fn no_extra_threads(max_threads: usize) -> taskpool::TaskPoolBuilder {
+    TaskPool::builder()
+        .max_threads(max_threads)
+        .extra_threads(0)
+}
+
+/// Suspends a task until `RAISED[which]`, then runs a task that waits for it; that task's
+/// handle.
+fn wait_for_a_suspended_task(pool: &TaskPool, which: u64) -> TaskHandle<u8> {
+    let suspended = pool.run(seven_when_raised, (which,));
+    wait_until_suspended(pool, suspended.id());
+    park_handle(which, suspended);
+    pool.run(wait_for_the_parked_task, (which,))
 }
 
 #[test]
 fn a_wait_on_the_only_thread_for_a_suspended_task_polls_it_there_when_it_wakes() {
-    // One thread, none to add: the task waiting for the suspended one holds the only thread,
-    // so when the suspended task wakes, the waiting thread itself polls it.
-    let pool = TaskPool::builder()
-        .max_threads(1)
-        .extra_threads(0)
-        .build()
-        .unwrap();
-    let suspended = pool.run(seven_when_raised, ());
-    wait_until_suspended(&pool, suspended.id());
-    park_handle(1, suspended);
-    let mut waiting = pool.run(wait_for_the_parked_task, (1,));
+    // The task waiting for the suspended one holds the only thread, so when the suspended
+    // task wakes, the waiting thread itself polls it.
+    let pool = no_extra_threads(1).build().unwrap();
+    let mut waiting = wait_for_a_suspended_task(&pool, 0);
     wait_until_executing(&pool, waiting.id());
-    SUSPENDED_MAY_GO.raise();
+    RAISED[0].raise();
     assert_eq!(waiting.wait_timeout(PATIENCE).map(Result::unwrap), Some(8));
-}
-
-static NEVER_RAISED_BEFORE_THE_END: Signal = Signal::new();
-
-#[concurrent]
-async fn one_when_raised() -> u8 {
-    NEVER_RAISED_BEFORE_THE_END.raised().await;
-    1
 }
 
 #[test]
@@ -444,24 +446,19 @@ fn work_submitted_after_the_only_thread_timed_out_in_a_wait_still_runs() {
     // The only thread's task times out while blocked in a wait: the thread is retired, but
     // stays (its call has not returned) and fills the hard ceiling of one thread. New work
     // would wait for that call forever; the blocked thread executes it in its wait instead.
-    let pool = TaskPool::builder()
-        .max_threads(1)
-        .extra_threads(0)
+    let pool = no_extra_threads(1)
         .time_limit(Duration::from_millis(20))
         .check_interval(Duration::from_millis(2))
         .build()
         .unwrap();
-    let suspended = pool.run(one_when_raised, ());
-    wait_until_suspended(&pool, suspended.id());
-    park_handle(2, suspended);
-    let mut waiting = pool.run(wait_for_the_parked_task, (2,));
+    let mut waiting = wait_for_a_suspended_task(&pool, 1);
     assert!(matches!(
         waiting.wait_timeout(PATIENCE),
         Some(Err(Error::TimedOut { .. }))
     ));
     let mut later = pool.run(plain, (5,));
     assert_eq!(later.wait_timeout(PATIENCE).map(Result::unwrap), Some(5));
-    NEVER_RAISED_BEFORE_THE_END.raise();
+    RAISED[1].raise();
 }
 
 #[concurrent]
@@ -482,13 +479,8 @@ fn a_task_blocked_on_an_idle_task_lets_it_run() {
     // waiting task may be IDLE itself: it holds the IDLE lane, so the awaited task runs in its
     // wait (still one IDLE task at a time).
     for (slot, threads) in [(0u8, 2), (1, 1)] {
-        let pool = IDLE_WAIT_POOLS[slot as usize].get_or_init(|| {
-            TaskPool::builder()
-                .max_threads(threads)
-                .extra_threads(0)
-                .build()
-                .unwrap()
-        });
+        let pool = IDLE_WAIT_POOLS[slot as usize]
+            .get_or_init(|| no_extra_threads(threads).build().unwrap());
         for lane in [Priority::Medium, Priority::Idle] {
             let task = Task::new(wait_for_an_idle_task, (slot,));
             let mut waiting = pool.execute_with_priority(task, lane);
