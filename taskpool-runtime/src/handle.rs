@@ -204,8 +204,9 @@ impl<T> Drop for Completion<T> {
 /// same pool first runs the awaited task right there if it has not started (as rayon's `join`
 /// does); otherwise the thread counts as blocked while it waits, and the pool may add a thread
 /// in its place, up to `max_threads + extra_threads` (as tokio's `block_in_place` does). Past
-/// that ceiling, with no thread left to take work, the waiting thread executes the pool's
-/// waiting work itself (such as the woken `async` task it waits for). An `async fn` task that
+/// that ceiling, with no thread left to take work, a `wait` executes the pool's waiting work
+/// itself (such as the woken `async` task it waits for); a `wait_timeout` does not, so as to
+/// keep its deadline. An `async fn` task that
 /// `.await`s the handle frees its thread instead, which is cheaper.
 pub struct TaskHandle<T> {
     run: Arc<TypedRun<T>>,

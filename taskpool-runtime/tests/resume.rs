@@ -461,6 +461,28 @@ fn work_submitted_after_the_only_thread_timed_out_in_a_wait_still_runs() {
     RAISED[1].raise();
 }
 
+static DEADLINE_POOL: OnceLock<TaskPool> = OnceLock::new();
+
+/// Waits briefly for a task that blocks on `gate`; whether it finished in time.
+#[concurrent]
+fn wait_briefly_for_a_gated_task(gate: u64) -> bool {
+    let pool = DEADLINE_POOL.get().expect("set by the test");
+    let mut gated = pool.run(support::hold, (gate,));
+    gated.wait_timeout(Duration::from_millis(5)).is_some()
+}
+
+#[test]
+fn a_wait_with_a_deadline_on_the_only_thread_keeps_its_deadline() {
+    // The gated task is stranded behind the waiting one; a wait without a deadline would run
+    // it in its wait, but this one must return at its deadline, gate still closed.
+    let pool = DEADLINE_POOL.get_or_init(|| no_extra_threads(1).build().unwrap());
+    let gate = 9_101;
+    let mut waiting = pool.run(wait_briefly_for_a_gated_task, (gate,));
+    let outcome = waiting.wait_timeout(PATIENCE);
+    open_gate(gate);
+    assert_eq!(outcome.map(Result::unwrap), Some(false));
+}
+
 #[concurrent]
 fn wait_for_an_idle_task(pool_slot: u8) -> u32 {
     let pool = IDLE_WAIT_POOLS[pool_slot as usize]

@@ -309,9 +309,9 @@ fn enter_blocked(pool: Arc<PoolShared>, me: WorkerId) -> (Unblock, Option<Arc<Pa
 ///
 /// On a pool thread the thread counts as blocked meanwhile, as in [`block_in_place`]. When that
 /// strands the pool's waiting work — no thread takes work and the hard ceiling forbids adding
-/// one — the pool wakes the thread, and it executes that work in its wait, standing in for the
-/// thread the ceiling forbids. Without it, a pool at its ceiling whose threads all wait for its
-/// own queued or suspended runs would wait forever.
+/// one — the pool wakes the thread, and (unless the wait has a deadline) it executes that work
+/// in its wait, standing in for the thread the ceiling forbids. Without it, a pool at its
+/// ceiling whose threads all wait for its own queued or suspended runs would wait forever.
 pub(crate) fn block_until<R>(
     deadline: Option<Instant>,
     mut attempt: impl FnMut(&Waker) -> Option<R>,
@@ -336,7 +336,9 @@ pub(crate) fn block_until<R>(
         if let Some(value) = attempt(&waker) {
             return Some(value);
         }
-        if stand_in(&blocked.pool, blocked.me) {
+        // A wait with a deadline does not stand in: the job could outlast it. When it ends, the
+        // thread goes back to work anyway.
+        if deadline.is_none() && stand_in(&blocked.pool, blocked.me) {
             continue;
         }
         match deadline {
