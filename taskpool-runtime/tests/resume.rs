@@ -514,3 +514,29 @@ fn a_task_blocked_on_an_idle_task_lets_it_run() {
         }
     }
 }
+
+static GROUP_POOL: OnceLock<TaskPool> = OnceLock::new();
+
+/// Runs a group of three tasks on the pool it runs on and waits for it.
+#[concurrent]
+fn wait_for_a_group() -> u32 {
+    let pool = GROUP_POOL.get().expect("set by the test");
+    let mut group = taskpool::TaskGroup::new();
+    for x in 1..=3 {
+        group.add_task(Task::new(plain, (x,))).unwrap();
+    }
+    pool.execute_group(&group, Priority::Medium)
+        .wait()
+        .unwrap()
+        .iter()
+        .sum()
+}
+
+#[test]
+fn a_group_waited_for_on_the_only_thread_runs_in_that_wait() {
+    // Group members never run inline; the waiting thread, the only one the pool may have,
+    // executes them while it waits.
+    let pool = GROUP_POOL.get_or_init(|| no_extra_threads(1).build().unwrap());
+    let mut waiting = pool.run(wait_for_a_group, ());
+    assert_eq!(waiting.wait_timeout(PATIENCE).map(Result::unwrap), Some(6));
+}
