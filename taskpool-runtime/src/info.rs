@@ -26,7 +26,9 @@ pub struct ThreadInfo {
     pub id: u64,
     /// The thread's name (`<thread_name prefix>-<id>`).
     pub name: String,
-    /// The task it is executing, then the `async` tasks it holds suspended.
+    /// The task it is executing. More than one while a task blocked in a wait lets the thread
+    /// execute other waiting work of the pool (the pool could add no thread for it): the
+    /// blocked tasks first, then that work.
     pub task_ids: Vec<TaskId>,
     /// The priority of the task it is executing, if any.
     pub priority: Option<Priority>,

@@ -406,7 +406,7 @@ fn wait_for_the_parked_task(key: u64) -> u8 {
 }
 
 /// One signal per test: what each suspended task waits for.
-static RAISED: [Signal; 2] = [Signal::new(), Signal::new()];
+static RAISED: [Signal; 3] = [Signal::new(), Signal::new(), Signal::new()];
 
 #[concurrent]
 async fn seven_when_raised(which: u64) -> u8 {
@@ -539,4 +539,36 @@ fn a_group_waited_for_on_the_only_thread_runs_in_that_wait() {
     let pool = GROUP_POOL.get_or_init(|| no_extra_threads(1).build().unwrap());
     let mut waiting = pool.run(wait_for_a_group, ());
     assert_eq!(waiting.wait_timeout(PATIENCE).map(Result::unwrap), Some(6));
+}
+
+#[test]
+fn a_task_whose_thread_stands_in_stays_visible_cancelable_and_settled_by_shutdown() {
+    // The only thread blocks in a wait for a suspended task, then executes stranded work that
+    // blocks (on a gate). The waiting task is still executing: listed on its thread, found by
+    // `cancel(id)`, and its handle resolves when a bounded shutdown gives up on the thread.
+    let pool = no_extra_threads(1).build().unwrap();
+    let mut waiting = wait_for_a_suspended_task(&pool, 2);
+    wait_until_executing(&pool, waiting.id());
+    let gate = 9_102;
+    let mut stranded = pool.run(support::hold, (gate,));
+    wait_until_executing(&pool, stranded.id());
+    let on_thread = pool.info().threads[0].task_ids.clone();
+    assert_eq!(on_thread, vec![waiting.id(), stranded.id()]);
+    pool.cancel(waiting.id()).expect("the waiting task is found");
+    pool.shutdown_timeout(Duration::from_millis(20));
+    let settled = (
+        waiting.wait_timeout(PATIENCE),
+        stranded.wait_timeout(PATIENCE),
+    );
+    open_gate(gate);
+    assert!(
+        matches!(
+            settled,
+            (
+                Some(Err(Error::PoolShutDown)),
+                Some(Err(Error::PoolShutDown))
+            )
+        ),
+        "{settled:?}"
+    );
 }

@@ -24,6 +24,10 @@ pub(crate) struct WorkerSlot {
     id: WorkerId,
     parker: Arc<Parker>,
     executing: Option<Executing>,
+    /// What the thread executed before it stood in for a thread the pool may not add, while
+    /// blocked in a wait, innermost last (see [`Core::stand_in`]): still executing, and still
+    /// found by `cancel(id)`, `info()` and shutdown.
+    set_aside: Vec<Executing>,
     /// Nested blocking waits the thread is in (see [`Core::set_blocked`]).
     blocked: u32,
     idle_since: Instant,
@@ -59,10 +63,10 @@ impl StandIn {
     }
 }
 
-/// What a thread that stands in was executing (the task blocked in the wait), and how many
-/// waits it is blocked in.
+/// How a thread that stands in was blocked: in how many waits, and whether what it executed
+/// was set aside (see [`WorkerSlot::set_aside`]).
 pub(crate) struct Outer {
-    executing: Option<Executing>,
+    set_aside: bool,
     blocked: u32,
 }
 
@@ -197,6 +201,7 @@ impl Core {
             id,
             parker: Arc::clone(&parker),
             executing: None,
+            set_aside: Vec::new(),
             blocked: 0,
             idle_since: Instant::now(),
             long_tasks_held: 0,
@@ -242,7 +247,7 @@ impl Core {
         !self
             .workers
             .iter()
-            .any(|w| w.id == id && w.executing.as_ref().is_some_and(|e| e.timed_out))
+            .any(|w| w.id == id && w.set_aside.iter().chain(&w.executing).any(|e| e.timed_out))
     }
 
     /// The parker thread `id` sleeps on (in its loop, or blocked in a wait).
@@ -429,10 +434,12 @@ impl Core {
         // While it stands in, the thread is not blocked: it takes work, and what it executes
         // is what the time limit, the IDLE rules and pool info see. (If the waiting task is
         // the IDLE task in flight, no other IDLE task starts: the lane stays its own.)
+        let set_aside = slot.executing.take();
         let outer = Outer {
-            executing: slot.executing.take(),
+            set_aside: set_aside.is_some(),
             blocked: std::mem::take(&mut slot.blocked),
         };
+        slot.set_aside.extend(set_aside);
         let now = Instant::now();
         match self.pick(intake, index, now, true) {
             Some((run, resumed)) => Some(StandIn {
@@ -466,7 +473,11 @@ impl Core {
 
     fn restore(&mut self, index: usize, outer: Outer) {
         let slot = &mut self.workers[index];
-        slot.executing = outer.executing;
+        slot.executing = if outer.set_aside {
+            slot.set_aside.pop()
+        } else {
+            None
+        };
         slot.blocked = outer.blocked;
     }
 
@@ -611,7 +622,7 @@ impl Core {
         let executing = self
             .workers
             .iter()
-            .filter_map(|w| w.executing.as_ref().map(|e| &e.run));
+            .flat_map(|w| w.set_aside.iter().chain(&w.executing).map(|e| &e.run));
         self.lanes
             .iter()
             .chain(executing)
@@ -629,11 +640,16 @@ impl Core {
             .map(|w| {
                 // A run that ended stays in its thread's slot until the thread asks for its
                 // next job; meanwhile the next run of its task may have started elsewhere.
-                let executing = w.executing.as_ref().filter(|e| e.run.is_running());
+                let running = |e: &&Executing| e.run.is_running();
+                let executing = w.executing.as_ref().filter(running);
                 ThreadInfo {
                     id: w.id,
                     name: format!("{}-{}", pool.config.thread_name, w.id),
-                    task_ids: executing.iter().map(|e| e.run.id).collect(),
+                    // A task blocked in a wait first, then the job the thread stands in for.
+                    task_ids: (w.set_aside.iter().filter(running))
+                        .chain(executing)
+                        .map(|e| e.run.id)
+                        .collect(),
                     priority: executing.map(|e| e.run.priority),
                 }
             })
