@@ -206,8 +206,10 @@ impl<T> Drop for Completion<T> {
 /// in its place, up to `max_threads + extra_threads` (as tokio's `block_in_place` does). Past
 /// that ceiling, with no thread left to take work, a `wait` executes the pool's waiting work
 /// itself (such as the woken `async` task it waits for); a `wait_timeout` does not, so as to
-/// keep its deadline. An `async fn` task that `.await`s the handle frees its thread instead,
-/// which is cheaper.
+/// keep its deadline. Like rayon's `join`, a `wait` that stands in may run any waiting task
+/// of the pool under the waiting one: do not hold a lock that such a task may block on while
+/// you `wait`. An `async fn` task that `.await`s the handle frees its thread instead, which is
+/// cheaper.
 pub struct TaskHandle<T> {
     run: Arc<TypedRun<T>>,
 }
