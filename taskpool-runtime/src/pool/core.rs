@@ -551,23 +551,29 @@ impl Core {
         let mut expired = Vec::new();
         let mut next_deadline: Option<Instant> = None;
         for slot in &mut self.workers {
-            let Some(executing) = &mut slot.executing else {
-                continue;
-            };
-            if executing.timed_out || executing.run.long {
-                continue;
+            // A task set aside while its thread stands in is still in its blocked wait, which
+            // counts against its budget as any wait does: it must not outlive its limit just
+            // because the job on top of it runs long.
+            let mut overdue = false;
+            for executing in slot.set_aside.iter_mut().chain(&mut slot.executing) {
+                if executing.timed_out || executing.run.long {
+                    continue;
+                }
+                let budget_left = limit.saturating_sub(executing.cpu_before);
+                // A limit too far away to represent is never reached.
+                let Some(deadline) = executing.since.checked_add(budget_left) else {
+                    continue;
+                };
+                if now >= deadline {
+                    executing.timed_out = true;
+                    overdue = true;
+                    expired.push(Arc::clone(&executing.run));
+                } else {
+                    next_deadline = Some(next_deadline.map_or(deadline, |d| d.min(deadline)));
+                }
             }
-            let budget_left = limit.saturating_sub(executing.cpu_before);
-            // A limit too far away to represent is never reached.
-            let Some(deadline) = executing.since.checked_add(budget_left) else {
-                continue;
-            };
-            if now >= deadline {
-                executing.timed_out = true;
+            if overdue {
                 slot.retiring = true;
-                expired.push(Arc::clone(&executing.run));
-            } else {
-                next_deadline = Some(next_deadline.map_or(deadline, |d| d.min(deadline)));
             }
         }
         (expired, next_deadline)
