@@ -615,9 +615,15 @@ impl Core {
     pub(crate) fn begin_shutdown(&mut self, intake: &Intake) -> (Vec<Arc<Run>>, Vec<Arc<Parker>>) {
         intake.shutting_down.store(true, Ordering::SeqCst);
         intake.drain_into(&mut self.lanes, &mut self.spare);
-        let waiting = self.lanes.drain();
+        // Not a run taken inline from its lane (`pool::run_inline`): its entry stays there
+        // until a thread reaches it, but it executes, and is waited for like any call.
+        let waiting = self
+            .lanes
+            .drain()
+            .into_iter()
+            .filter(|run| run.is_waiting());
         let parkers = self.workers.iter().map(|w| Arc::clone(&w.parker)).collect();
-        (waiting, parkers)
+        (waiting.collect(), parkers)
     }
 
     /// The runs the core holds — queued in the lanes (the intake is moved into them first) or
