@@ -280,9 +280,10 @@ const ASYNC_RUNNER: u8 = 3;
 const GROUP: u8 = 4;
 
 /// On pool `key`: submits a task that suspends until signal `key`, then a plain task held
-/// back behind it (by `kind`), and waits for the second one with `wait()`.
+/// back behind it (by `kind`), and waits for the second one with `wait()`. Unless `release`,
+/// the signal is not raised and the delay is an hour: only a shutdown ends the wait.
 #[concurrent]
-fn wait_for_held(key: u64, kind: u8) -> u32 {
+fn wait_for_held(key: u64, kind: u8, release: bool) -> u32 {
     let pool = pool_of(key);
     let first = Task::new(value_when_raised, (key, 1));
     let second = Task::new(plain, (41,));
@@ -299,7 +300,10 @@ fn wait_for_held(key: u64, kind: u8) -> u32 {
             keep.push(pool.execute(&first));
             second
         }
-        DELAYED => pool.execute_delayed(Duration::from_millis(5), second, Priority::Medium),
+        DELAYED => {
+            let delay = Duration::from_millis(if release { 5 } else { 3_600_000 });
+            pool.execute_delayed(delay, second, Priority::Medium)
+        }
         ASYNC_RUNNER => {
             let runner = pool.async_runner(1, 4).unwrap();
             keep.push(runner.execute(first, Priority::Medium));
@@ -311,19 +315,21 @@ fn wait_for_held(key: u64, kind: u8) -> u32 {
             group.add_task(second).unwrap();
             let group = pool.execute_group(&group, Priority::Medium);
             drop(pool);
-            signal(key).raise();
+            if release {
+                signal(key).raise();
+            }
             return group.wait().map_or(FAILED, |values| values.iter().sum());
         }
         _ => unreachable!(),
     };
     drop(pool);
-    if kind != DELAYED {
+    if kind != DELAYED && release {
         // Raised from here: the first task suspends, then wakes on this thread's wait.
         signal(key).raise();
     }
     let value = held.wait().map_or(FAILED, |v| v + 1);
     for first in keep {
-        assert_eq!(first.wait().unwrap(), 1);
+        assert_eq!(first.wait().is_ok(), release);
     }
     value
 }
@@ -336,7 +342,7 @@ fn a_wait_on_the_only_thread_for_work_a_composer_holds_back_runs_it_in_that_wait
     {
         let key = 110 + offset as u64;
         let pool = register_pool(key, tiny(1, None, "bi-compose"));
-        let mut waiting = pool.run(wait_for_held, (key, kind));
+        let mut waiting = pool.run(wait_for_held, (key, kind, true));
         assert_eq!(settle(&mut waiting).unwrap(), 42, "kind {kind}");
         drop(unregister_pool(key));
     }
@@ -420,7 +426,7 @@ fn an_idle_task_blocked_in_a_wait_keeps_the_idle_lane_while_its_thread_stands_in
 
 #[test]
 fn dropping_a_pool_whose_only_thread_stands_in_settles_everything_and_joins() {
-    let prefix = "bi-drop";
+    let prefix = "bi-standin-drop";
     let pool = tiny(1, None, prefix);
     let key = 140;
     let mut waiting = waiting_for_a_suspended_task(&pool, key, 1);
@@ -602,4 +608,96 @@ fn dropping_a_pool_while_a_task_runs_another_inline_waits_for_both() {
     dropper.join().unwrap();
     assert_eq!(settle(&mut waiting).unwrap(), gate as u32 + 1);
     assert_eq!(pool_threads(prefix), 0);
+}
+
+// --- AsyncLock ----------------------------------------------------------------------------
+
+static LOCK: OnceLock<taskpool::AsyncLock<u32>> = OnceLock::new();
+
+fn the_lock() -> &'static taskpool::AsyncLock<u32> {
+    LOCK.get_or_init(|| taskpool::AsyncLock::new(0))
+}
+
+/// Holds the lock while it waits for the handle parked under `key`.
+#[concurrent]
+fn wait_for_parked_holding_the_lock(key: u64) -> u32 {
+    let mut guard = the_lock().lock();
+    *guard += 1;
+    let value = wait_for_parked(key);
+    drop(guard);
+    value
+}
+
+/// Asks for the lock for a short while: 1 if it got it, 0 if it timed out.
+#[concurrent]
+fn try_the_lock_briefly() -> u32 {
+    let options = taskpool::AsyncLockOptions::new().timeout(Duration::from_millis(30));
+    match the_lock().lock_with(&options) {
+        Ok(_) => 1,
+        Err(Error::LockTimedOut { .. }) => 0,
+        Err(other) => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_stood_in_job_asking_for_a_lock_the_task_below_it_holds_times_out_instead_of_hanging() {
+    // The task set aside holds the lock and can only release it once the job on top returns:
+    // a blocking request without a timeout would wait for itself. With one, it times out, and
+    // the woken task the waiting one needs is then polled in the same wait.
+    let pool = tiny(1, None, "bi-lock");
+    let key = 200;
+    let suspended = pool.run(value_when_raised, (key, 5));
+    wait_until_suspended(&pool, suspended.id());
+    park(key, suspended);
+    let mut waiting = pool.run(wait_for_parked_holding_the_lock, (key,));
+    wait_until_executing(&pool, waiting.id());
+    let mut job = pool.run(try_the_lock_briefly, ());
+    wait_until_executing(&pool, job.id());
+    signal(key).raise();
+    assert_eq!(settle(&mut job).unwrap(), 0);
+    assert_eq!(settle(&mut waiting).unwrap(), 6);
+    assert!(the_lock().try_lock().is_some());
+}
+
+#[test]
+fn dropping_a_pool_whose_only_thread_waits_for_work_a_composer_holds_back_ends_the_wait() {
+    // The held run can never start; the drop must resolve it (and the suspended one before
+    // it) so that the waiting task returns and its thread can be joined.
+    for (offset, kind) in [SEQUENCE, DEPENDENCY, DELAYED, ASYNC_RUNNER, GROUP]
+        .into_iter()
+        .enumerate()
+    {
+        let key = 210 + offset as u64;
+        let prefix = format!("bi-drop-held{kind}");
+        let pool = register_pool(key, tiny(1, None, &prefix));
+        let mut waiting = pool.run(wait_for_held, (key, kind, false));
+        wait_until("the held run is waiting", || {
+            pool.info()
+                .tasks
+                .iter()
+                .any(|t| t.state == TaskState::Waiting && t.task_id != waiting.id())
+                || kind == GROUP
+        });
+        wait_until("the first task is suspended", || {
+            pool.info()
+                .tasks
+                .iter()
+                .filter(|t| t.state == TaskState::Running)
+                .count()
+                >= 2
+                || kind == DELAYED
+        });
+        drop(unregister_pool(key));
+        let (done, dropped) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(pool);
+            let _ = done.send(());
+        });
+        assert!(
+            dropped.recv_timeout(PATIENCE).is_ok(),
+            "kind {kind}: the drop hangs"
+        );
+        assert_eq!(settle(&mut waiting).unwrap(), FAILED, "kind {kind}");
+        assert_eq!(pool_threads(&prefix), 0, "kind {kind}");
+    }
 }
