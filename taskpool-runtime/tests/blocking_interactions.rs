@@ -440,7 +440,7 @@ fn dropping_a_pool_whose_only_thread_stands_in_settles_everything_and_joins() {
     dropper.join().unwrap();
     assert_eq!(settle(&mut stranded).unwrap(), gate as u32);
     assert_eq!(settle(&mut waiting).unwrap(), FAILED);
-    assert_eq!(pool_threads(prefix), 0);
+    assert_threads_gone(prefix);
 }
 
 #[test]
@@ -522,7 +522,7 @@ fn dropping_a_pool_while_a_woken_task_waits_behind_the_stood_in_job_resolves_its
         Ok(2) | Ok(FAILED) => {}
         other => panic!("{other:?}"),
     }
-    assert_eq!(pool_threads(prefix), 0);
+    assert_threads_gone(prefix);
 }
 
 static TICKS: AtomicUsize = AtomicUsize::new(0);
@@ -607,7 +607,7 @@ fn dropping_a_pool_while_a_task_runs_another_inline_waits_for_both() {
     open_long_gate(gate);
     dropper.join().unwrap();
     assert_eq!(settle(&mut waiting).unwrap(), gate as u32 + 1);
-    assert_eq!(pool_threads(prefix), 0);
+    assert_threads_gone(prefix);
 }
 
 // --- AsyncLock ----------------------------------------------------------------------------
@@ -698,6 +698,12 @@ fn dropping_a_pool_whose_only_thread_waits_for_work_a_composer_holds_back_ends_t
             "kind {kind}: the drop hangs"
         );
         assert_eq!(settle(&mut waiting).unwrap(), FAILED, "kind {kind}");
-        assert_eq!(pool_threads(&prefix), 0, "kind {kind}");
+        assert_threads_gone(&prefix);
     }
+}
+
+/// Waits until no thread of the pool named `prefix` is left. A joined thread may still be
+/// listed in `/proc` for a moment after the join returned.
+fn assert_threads_gone(prefix: &str) {
+    wait_until("the pool's threads are gone", || pool_threads(prefix) == 0);
 }
