@@ -7,29 +7,38 @@ use crate::sync::Arc;
 use crate::task::TaskId;
 
 thread_local! {
-    /// The run the current worker thread is executing, if any.
-    static CURRENT: RefCell<Option<Arc<Run>>> = const { RefCell::new(None) };
+    /// The runs the current worker thread is executing, innermost last: a run that blocks in
+    /// a wait may execute another inside it (inline, or standing in for a thread the pool may
+    /// not add), and both are executing on this thread until the inner one returns.
+    static CURRENT: RefCell<Vec<Arc<Run>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Marks `run` as the current one until the guard is dropped.
 pub(crate) fn enter(run: &Arc<Run>) -> Entered {
-    let previous = CURRENT.with(|current| current.replace(Some(Arc::clone(run))));
-    Entered { previous }
+    CURRENT.with(|current| current.borrow_mut().push(Arc::clone(run)));
+    Entered { _private: () }
 }
 
+/// Makes the run entered before it current again when dropped (guards are scoped, so they
+/// drop in the reverse order of their `enter`).
 pub(crate) struct Entered {
-    previous: Option<Arc<Run>>,
+    _private: (),
 }
 
 impl Drop for Entered {
     fn drop(&mut self) {
-        let previous = self.previous.take();
-        CURRENT.with(|current| *current.borrow_mut() = previous);
+        let left = CURRENT.with(|current| current.borrow_mut().pop());
+        drop(left);
     }
 }
 
 /// The run this thread is executing, if any.
 pub(crate) fn current_run() -> Option<Arc<Run>> {
+    CURRENT.with(|current| current.borrow().last().cloned())
+}
+
+/// Every run this thread is executing: the current one and those it executes inside.
+pub(crate) fn entered_runs() -> Vec<Arc<Run>> {
     CURRENT.with(|current| current.borrow().clone())
 }
 
@@ -58,12 +67,12 @@ pub fn is_canceled() -> bool {
     CURRENT.with(|current| {
         current
             .borrow()
-            .as_ref()
+            .last()
             .is_some_and(|run| run.is_cancel_requested())
     })
 }
 
 /// The id of the task running on this thread, or `None` outside a task.
 pub fn current_task_id() -> Option<TaskId> {
-    CURRENT.with(|current| current.borrow().as_ref().map(|run| run.id))
+    CURRENT.with(|current| current.borrow().last().map(|run| run.id))
 }

@@ -554,7 +554,8 @@ fn a_task_whose_thread_stands_in_stays_visible_cancelable_and_settled_by_shutdow
     wait_until_executing(&pool, stranded.id());
     let on_thread = pool.info().threads[0].task_ids.clone();
     assert_eq!(on_thread, vec![waiting.id(), stranded.id()]);
-    pool.cancel(waiting.id()).expect("the waiting task is found");
+    pool.cancel(waiting.id())
+        .expect("the waiting task is found");
     pool.shutdown_timeout(Duration::from_millis(20));
     let settled = (
         waiting.wait_timeout(PATIENCE),

@@ -1,14 +1,16 @@
 //! `execute_delayed`: a run held until its delay has passed (ArkTS `taskpool.executeDelayed`),
 //! and [`Alarm`], the one-shot timer callback it is built on.
 
+use std::sync::Weak;
 use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
+use crate::error::Error;
 use crate::handle::TaskHandle;
 use crate::panic::drop_quietly;
-use crate::pool::TaskPool;
+use crate::pool::{PoolShared, ShutdownHook, TaskPool};
 use crate::priority::Priority;
-use crate::run::{RunHeader, RunHooks, Settled};
+use crate::run::{Run, RunHeader, RunHooks, Settled};
 use crate::sync::{Arc, Mutex, lock};
 use crate::task::Executable;
 use crate::time::{Sleep, sleep};
@@ -76,15 +78,34 @@ impl Wake for Alarm {
     }
 }
 
-/// Disarms the alarm of a delayed run that ended before its delay passed (a cancel).
+/// Disarms the alarm of a delayed run that ended before its delay passed (a cancel), and
+/// resolves a run still held when its pool shuts down.
 struct Delayed {
     alarm: Mutex<Option<Arc<Alarm>>>,
+    /// The run and its pool, for [`ShutdownHook::pool_shutting_down`].
+    held: Mutex<Option<(Weak<PoolShared>, Weak<Run>)>>,
 }
 
 impl RunHooks for Delayed {
     fn on_settle(&self, _run: &RunHeader, _settled: Settled<'_>) {
         if let Some(alarm) = lock(&self.alarm).take() {
             alarm.cancel();
+        }
+    }
+}
+
+/// A run still held for its delay would only be resolved once the shutdown has waited for
+/// every executing call; a task blocked in a wait for it would then hold the shutdown up until
+/// the delay passed (forever for `Duration::MAX`). It is resolved as the shutdown begins.
+impl ShutdownHook for Delayed {
+    fn pool_shutting_down(&self) {
+        let held = lock(&self.held).take();
+        if let Some((pool, run)) = held {
+            if let (Some(pool), Some(run)) = (pool.upgrade(), run.upgrade()) {
+                // Only if it has not started: one queued when its delay passed runs, or was
+                // canceled, as any queued run is.
+                pool.discard(&run, Error::PoolShutDown);
+            }
         }
     }
 }
@@ -120,6 +141,7 @@ impl TaskPool {
     ) -> TaskHandle<T> {
         let hook = Arc::new(Delayed {
             alarm: Mutex::new(None),
+            held: Mutex::new(None),
         });
         let shared = self.shared();
         let prepared = shared.prepare(
@@ -136,6 +158,11 @@ impl TaskPool {
                 }
             });
             *lock(&hook.alarm) = Some(alarm);
+            *lock(&hook.held) = Some((Arc::downgrade(shared), Arc::downgrade(&run)));
+            if !shared.on_shutdown(Arc::downgrade(&hook) as Weak<dyn ShutdownHook>) {
+                // Shutting down since the run was prepared: no hook will be told.
+                hook.pool_shutting_down();
+            }
             if !run.is_waiting() {
                 // Canceled before the alarm was stored: nobody else disarms it.
                 if let Some(alarm) = lock(&hook.alarm).take() {

@@ -551,23 +551,29 @@ impl Core {
         let mut expired = Vec::new();
         let mut next_deadline: Option<Instant> = None;
         for slot in &mut self.workers {
-            let Some(executing) = &mut slot.executing else {
-                continue;
-            };
-            if executing.timed_out || executing.run.long {
-                continue;
+            // A task set aside while its thread stands in is still in its blocked wait, which
+            // counts against its budget as any wait does: it must not outlive its limit just
+            // because the job on top of it runs long.
+            let mut overdue = false;
+            for executing in slot.set_aside.iter_mut().chain(&mut slot.executing) {
+                if executing.timed_out || executing.run.long {
+                    continue;
+                }
+                let budget_left = limit.saturating_sub(executing.cpu_before);
+                // A limit too far away to represent is never reached.
+                let Some(deadline) = executing.since.checked_add(budget_left) else {
+                    continue;
+                };
+                if now >= deadline {
+                    executing.timed_out = true;
+                    overdue = true;
+                    expired.push(Arc::clone(&executing.run));
+                } else {
+                    next_deadline = Some(next_deadline.map_or(deadline, |d| d.min(deadline)));
+                }
             }
-            let budget_left = limit.saturating_sub(executing.cpu_before);
-            // A limit too far away to represent is never reached.
-            let Some(deadline) = executing.since.checked_add(budget_left) else {
-                continue;
-            };
-            if now >= deadline {
-                executing.timed_out = true;
+            if overdue {
                 slot.retiring = true;
-                expired.push(Arc::clone(&executing.run));
-            } else {
-                next_deadline = Some(next_deadline.map_or(deadline, |d| d.min(deadline)));
             }
         }
         (expired, next_deadline)
@@ -609,9 +615,15 @@ impl Core {
     pub(crate) fn begin_shutdown(&mut self, intake: &Intake) -> (Vec<Arc<Run>>, Vec<Arc<Parker>>) {
         intake.shutting_down.store(true, Ordering::SeqCst);
         intake.drain_into(&mut self.lanes, &mut self.spare);
-        let waiting = self.lanes.drain();
+        // Not a run taken inline from its lane (`pool::run_inline`): its entry stays there
+        // until a thread reaches it, but it executes, and is waited for like any call.
+        let waiting = self
+            .lanes
+            .drain()
+            .into_iter()
+            .filter(|run| run.is_waiting());
         let parkers = self.workers.iter().map(|w| Arc::clone(&w.parker)).collect();
-        (waiting, parkers)
+        (waiting.collect(), parkers)
     }
 
     /// The runs the core holds — queued in the lanes (the intake is moved into them first) or

@@ -437,10 +437,12 @@ impl PoolShared {
             Some(id) => self.core().must_join(id),
         };
         self.threads.join(must_wait, deadline);
+        // Every run executing on the calling thread, not just the innermost: those it executes
+        // inside (inline, or standing in) resume on this very thread once it returns.
         let on_caller: Vec<Arc<Run>> = caller
             .and_then(|id| self.core().executing_on(id))
             .into_iter()
-            .chain(crate::context::current_run())
+            .chain(crate::context::entered_runs())
             .collect();
         let executing = self.core().runs(&self.intake, None);
         for run in unique(executing, self.live.all()) {
