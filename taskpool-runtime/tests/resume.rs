@@ -406,7 +406,7 @@ fn wait_for_the_parked_task(key: u64) -> u8 {
 }
 
 /// One signal per test: what each suspended task waits for.
-static RAISED: [Signal; 3] = [Signal::new(), Signal::new(), Signal::new()];
+static RAISED: [Signal; 4] = [Signal::new(), Signal::new(), Signal::new(), Signal::new()];
 
 #[concurrent]
 async fn seven_when_raised(which: u64) -> u8 {
@@ -459,6 +459,32 @@ fn work_submitted_after_the_only_thread_timed_out_in_a_wait_still_runs() {
     let mut later = pool.run(plain, (5,));
     assert_eq!(later.wait_timeout(PATIENCE).map(Result::unwrap), Some(5));
     RAISED[1].raise();
+}
+
+#[test]
+fn a_retired_thread_standing_in_is_listed_with_the_job_it_executes() {
+    // Retired once its waiting task timed out, the only thread still executes the pool's work
+    // in that wait: info() lists it with the job, not the job on no thread.
+    let pool = no_extra_threads(1)
+        .time_limit(Duration::from_millis(20))
+        .check_interval(Duration::from_millis(2))
+        .build()
+        .unwrap();
+    let mut waiting = wait_for_a_suspended_task(&pool, 3);
+    assert!(matches!(
+        waiting.wait_timeout(PATIENCE),
+        Some(Err(Error::TimedOut { .. }))
+    ));
+    let gate = 9_103;
+    // A long task: no time limit retires it in turn while it is looked for.
+    let long = taskpool::LongTask::new(support::hold, (gate,));
+    let id = long.id();
+    let mut held = pool.execute(long);
+    wait_until_executing(&pool, id);
+    open_gate(gate);
+    assert_eq!(held.wait_timeout(PATIENCE).map(Result::unwrap), Some(gate));
+    pool.terminate_task(id).unwrap();
+    RAISED[3].raise();
 }
 
 static DEADLINE_POOL: OnceLock<TaskPool> = OnceLock::new();

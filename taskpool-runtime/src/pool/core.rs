@@ -153,11 +153,14 @@ impl Core {
         demand: usize,
         idle_only: bool,
     ) -> Option<NewWorker> {
-        let wanted = if idle_only {
-            self.active_workers() == 0
-        } else {
-            demand > self.free_workers()
-        };
+        // Growth is decided under the core lock, where the shutdown flag is set: no thread is
+        // added once a shutdown has taken the list of threads to wait for.
+        let wanted = !intake.is_shutting_down()
+            && if idle_only {
+                self.active_workers() == 0
+            } else {
+                demand > self.free_workers()
+            };
         let may_grow = self.may_grow();
         if wanted && !may_grow && self.active_workers() == 0 {
             self.wake_blocked();
@@ -645,10 +648,14 @@ impl Core {
 
     pub(crate) fn info(&mut self, pool: &PoolShared, now: Instant) -> TaskPoolInfo {
         let runs = super::unique(self.runs(&pool.intake, None), pool.live.all());
+        // A retired thread is not the pool's any more, unless it stands in for one: the job it
+        // executes then is live work of the pool.
+        let listed =
+            |w: &&WorkerSlot| !w.retiring || w.executing.as_ref().is_some_and(|e| !e.timed_out);
         let threads = self
             .workers
             .iter()
-            .filter(|w| !w.retiring)
+            .filter(listed)
             .map(|w| {
                 // A run that ended stays in its thread's slot until the thread asks for its
                 // next job; meanwhile the next run of its task may have started elsewhere.
