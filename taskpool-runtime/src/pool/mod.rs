@@ -413,7 +413,9 @@ impl PoolShared {
     fn shutdown(&self, timeout: Option<Duration>) {
         let (waiting, parkers) = self.core().begin_shutdown(&self.intake);
         for run in waiting {
-            let _ = self.cancel_run(&run);
+            if run.cancel_unstarted() {
+                self.live.remove(&run);
+            }
         }
         // After `begin_shutdown` set the flag a registration reads.
         self.shutdown_hooks.notify();

@@ -388,6 +388,18 @@ impl Run {
         outcome
     }
 
+    /// Cancels the run only if it has not started (a shutdown's sweep of the lanes, where a run
+    /// a thread took inline may still be listed): a started one is not flagged. True if it was
+    /// canceled here.
+    pub(crate) fn cancel_unstarted(&self) -> bool {
+        if !self.header().withdraw() {
+            return false;
+        }
+        self.resolve_error(self.canceled(None, false));
+        self.drop_body();
+        true
+    }
+
     /// Resolves a run that has not started with `error` instead of running it (a held run
     /// whose dependency failed, a discarded one). False if it already started or ended.
     pub(crate) fn discard(&self, error: Error) -> bool {
@@ -490,6 +502,11 @@ impl RunHeader {
         self.state
             .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
+    }
+
+    /// `WAITING` or `QUEUED → CANCELED`; false if the run started or ended first.
+    fn withdraw(&self) -> bool {
+        self.move_state(WAITING, CANCELED) || self.move_state(QUEUED, CANCELED)
     }
 
     /// `WAITING → CANCELED` or `RUNNING → RUNNING_CANCELED`, whichever applies.
@@ -678,6 +695,27 @@ mod loom_tests {
                 (true, Cancel::Flagged) | (false, Cancel::Dequeued) => {}
                 other => panic!("impossible outcome {other:?}"),
             }
+        });
+    }
+
+    /// A shutdown's sweep racing an inline start: the run is canceled unstarted, or it runs
+    /// unflagged — a started run is never reported canceled by the sweep.
+    #[test]
+    fn a_sweep_cancels_only_an_unstarted_run() {
+        loom::model(|| {
+            let run = run_returning(4);
+            assert!(run.header.mark_queued());
+            let sweeper = {
+                let run: Arc<Run> = run.clone();
+                loom::thread::spawn(move || run.cancel_unstarted())
+            };
+            let started = run.header.try_start_queued();
+            let canceled = sweeper.join().unwrap();
+            assert!(started != canceled, "exactly one wins");
+            assert!(
+                !run.header.is_cancel_requested(),
+                "a started run is not flagged"
+            );
         });
     }
 
