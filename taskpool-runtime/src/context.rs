@@ -64,15 +64,23 @@ pub(crate) fn entered_runs() -> Vec<Arc<Run>> {
 /// # assert_eq!(count_up(10), 10);
 /// ```
 pub fn is_canceled() -> bool {
-    CURRENT.with(|current| {
-        current
-            .borrow()
-            .last()
-            .is_some_and(|run| run.is_cancel_requested())
-    })
+    // `false` also in a destructor of a thread-local run as the thread exits (no task runs).
+    CURRENT
+        .try_with(|current| {
+            current
+                .borrow()
+                .last()
+                .is_some_and(|run| run.is_cancel_requested())
+        })
+        .unwrap_or(false)
 }
 
 /// The id of the task running on this thread, or `None` outside a task.
 pub fn current_task_id() -> Option<TaskId> {
-    CURRENT.with(|current| current.borrow().last().map(|run| run.id))
+    // While a thread exits its thread-locals are destroyed, and a destructor may still ask
+    // (one that takes a lock records who asked): no task runs then.
+    CURRENT
+        .try_with(|current| current.borrow().last().map(|run| run.id))
+        .ok()
+        .flatten()
 }

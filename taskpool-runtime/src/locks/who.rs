@@ -23,6 +23,17 @@ pub(crate) struct ThreadTag {
     pub(crate) name: Option<String>,
 }
 
+impl ThreadTag {
+    /// The calling thread's tag.
+    fn of_current() -> Arc<ThreadTag> {
+        let thread = std::thread::current();
+        Arc::new(ThreadTag {
+            id: thread.id(),
+            name: thread.name().map(str::to_owned),
+        })
+    }
+}
+
 /// Who waits for whom, as a node of the wait-for graph: a task while one runs (an `async` task
 /// moves between threads), the thread otherwise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,14 +46,14 @@ impl Who {
     /// The caller on this thread now.
     pub(crate) fn current() -> Who {
         thread_local! {
-            static TAG: Arc<ThreadTag> = {
-                let thread = std::thread::current();
-                Arc::new(ThreadTag { id: thread.id(), name: thread.name().map(str::to_owned) })
-            };
+            static TAG: Arc<ThreadTag> = ThreadTag::of_current();
         }
         Who {
             task: crate::context::current_task_id(),
-            thread: TAG.with(Arc::clone),
+            // A destructor of a thread-local may take a lock after `TAG` is gone: make a tag.
+            thread: TAG
+                .try_with(Arc::clone)
+                .unwrap_or_else(|_| ThreadTag::of_current()),
         }
     }
 

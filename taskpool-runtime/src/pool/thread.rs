@@ -222,11 +222,16 @@ fn panicked(run: &RunHeader, payload: panic::Payload) -> Error {
 
 /// The pool of the calling thread and its id there, if it is a pool thread.
 fn current() -> Option<(Arc<PoolShared>, WorkerId)> {
-    CURRENT.with(|current| {
-        let current = current.borrow();
-        let (pool, id) = current.as_ref()?;
-        Some((pool.upgrade()?, *id))
-    })
+    // `None` too while the thread's thread-locals are destroyed: a destructor that blocks (in
+    // a lock, a handle's wait) then waits as on any other thread.
+    CURRENT
+        .try_with(|current| {
+            let current = current.borrow();
+            let (pool, id) = current.as_ref()?;
+            Some((pool.upgrade()?, *id))
+        })
+        .ok()
+        .flatten()
 }
 
 /// The calling thread's id in `pool`, if it is one of `pool`'s threads.
