@@ -34,12 +34,18 @@ impl Drop for Entered {
 
 /// The run this thread is executing, if any.
 pub(crate) fn current_run() -> Option<Arc<Run>> {
-    CURRENT.with(|current| current.borrow().last().cloned())
+    // `None` too while the thread's thread-locals are destroyed (a destructor may ask).
+    CURRENT
+        .try_with(|current| current.borrow().last().cloned())
+        .ok()
+        .flatten()
 }
 
 /// Every run this thread is executing: the current one and those it executes inside.
 pub(crate) fn entered_runs() -> Vec<Arc<Run>> {
-    CURRENT.with(|current| current.borrow().clone())
+    CURRENT
+        .try_with(|current| current.borrow().clone())
+        .unwrap_or_default()
 }
 
 /// Whether the task that is running on this thread has been canceled (ArkTS `Task.isCanceled()`).

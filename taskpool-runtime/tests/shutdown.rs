@@ -351,3 +351,35 @@ fn a_shutdown_joins_threads_that_are_leaving_as_it_looks() {
         );
     }
 }
+
+/// A pool kept in a thread-local, used and dropped by its destructor as the thread exits.
+struct PoolOnDrop(Option<TaskPool>);
+
+impl Drop for PoolOnDrop {
+    fn drop(&mut self) {
+        if let Some(pool) = self.0.take() {
+            assert_eq!(pool.run(support::plain, (3,)).wait().unwrap(), 3);
+            assert_eq!(taskpool::current_task_id(), None);
+            drop(pool);
+        }
+    }
+}
+
+thread_local! {
+    static POOL_ON_DROP: std::cell::RefCell<PoolOnDrop> =
+        const { std::cell::RefCell::new(PoolOnDrop(None)) };
+}
+
+#[test]
+fn a_pool_used_and_dropped_in_a_thread_local_destructor_does_not_abort_the_process() {
+    // The destructor runs after the runtime's own thread-locals of this thread are gone (they
+    // were made after it was registered): the pool must not read them as if they were there.
+    std::thread::spawn(|| {
+        POOL_ON_DROP.with(|_| {});
+        let pool = TaskPool::builder().max_threads(1).build().unwrap();
+        assert_eq!(pool.run(support::plain, (1,)).wait().unwrap(), 1);
+        POOL_ON_DROP.with(|slot| slot.borrow_mut().0 = Some(pool));
+    })
+    .join()
+    .unwrap();
+}

@@ -236,11 +236,16 @@ fn current() -> Option<(Arc<PoolShared>, WorkerId)> {
 
 /// The calling thread's id in `pool`, if it is one of `pool`'s threads.
 pub(crate) fn caller_in(pool: &PoolShared) -> Option<WorkerId> {
-    CURRENT.with(|current| {
-        let current = current.borrow();
-        let (mine, id) = current.as_ref()?;
-        std::ptr::eq(mine.as_ptr(), pool).then_some(*id)
-    })
+    // `None` while the thread's thread-locals are destroyed, as in `current`: a pool dropped
+    // by a thread-local's destructor is then shut down as from any other thread.
+    CURRENT
+        .try_with(|current| {
+            let current = current.borrow();
+            let (mine, id) = current.as_ref()?;
+            std::ptr::eq(mine.as_ptr(), pool).then_some(*id)
+        })
+        .ok()
+        .flatten()
 }
 
 /// Whether the calling thread is a thread of a live pool.
