@@ -157,6 +157,11 @@ async fn message_loop<H: WorkerHandler<In: Transferable, Out: Transferable>>(
 ) -> i32 {
     loop {
         let next = poll_fn(|cx| {
+            // Terminated: a spawned task that failed meanwhile (typically because its reply was
+            // refused with 10200004) is not reported; the worker ends normally.
+            if link.is_terminating() {
+                return Poll::Ready(Next::Stop);
+            }
             if let Some(error) = failures.take() {
                 return Poll::Ready(Next::Failure(error));
             }
@@ -187,9 +192,18 @@ async fn message_loop<H: WorkerHandler<In: Transferable, Out: Transferable>>(
                 return EXIT_ABNORMAL;
             }
             Next::Message(Envelope::Moved(message)) => message,
-            Next::Message(Envelope::Serialized(payload)) => match payload.decode() {
-                Ok(message) => message,
-                Err(error) => {
+            // Decoding runs the message type's `Deserialize`: user code, whose panic is
+            // reported like one of the handler (and spares the worker under `on_all_errors`).
+            Next::Message(Envelope::Serialized(payload)) => match panic::catch(|| payload.decode())
+            {
+                Ok(Ok(message)) => message,
+                Err(panic) => {
+                    if !settle(link, Handled::Panicked(panic)) {
+                        return EXIT_ABNORMAL;
+                    }
+                    continue;
+                }
+                Ok(Err(error)) => {
                     link.deliver_message_error(duplicate(&error));
                     let outcome = match panic::catch(|| handler.on_message_error(error, port)) {
                         Ok(result) => Handled::Returned(result),
@@ -236,6 +250,10 @@ async fn handle<H: WorkerHandler<In: Transferable, Out: Transferable>>(
             }
         }
         match panic::catch(|| future.as_mut().poll(cx)) {
+            // Terminated while this poll ran: its outcome is dropped, as the future would have
+            // been at its next `.await` — an `Err` is most likely the reply `?` refused with
+            // 10200004, and a terminated worker ends normally (exit code 0), not with an error.
+            Ok(Poll::Ready(_)) if link.is_terminating() => Poll::Ready(Handled::Terminated),
             Ok(Poll::Ready(result)) => Poll::Ready(Handled::Returned(result)),
             Ok(Poll::Pending) => {
                 // Suspended: a stop request or a failing spawned task must wake the loop.

@@ -15,7 +15,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::error::Error;
 use crate::panic;
-use crate::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use crate::sync::{Arc, Condvar, Mutex, lock};
 use crate::worker::call_object::{self, CallRequest, Registered};
 use crate::worker::link::Link;
@@ -66,6 +66,10 @@ pub(crate) struct HostThread<Out> {
     rx: Receiver<HostJob<Out>>,
     /// Bits of [`Kind`] with a callback, read by the worker thread to route each event.
     wanted: AtomicU8,
+    /// Messages queued for this thread and not yet delivered (to `on_message`, or to the
+    /// receivers if it was cleared meanwhile). While there are any, later messages take the same
+    /// queue even without a callback, so that the receivers get them in send order.
+    queued_messages: AtomicUsize,
     pub(crate) callbacks: Mutex<Callbacks<Out>>,
     pub(crate) objects: Mutex<HashMap<String, Registered>>,
     started: AtomicBool,
@@ -81,6 +85,7 @@ impl<Out> HostThread<Out> {
             tx,
             rx,
             wanted: AtomicU8::new(0),
+            queued_messages: AtomicUsize::new(0),
             callbacks: Mutex::new(Callbacks {
                 on_message: None,
                 on_message_error: None,
@@ -108,6 +113,21 @@ impl<Out> HostThread<Out> {
 
     pub(crate) fn clear_wanted(&self) {
         self.wanted.store(0, Ordering::Release);
+    }
+
+    /// Whether a message must go through this thread: `on_message` is registered, or messages
+    /// sent earlier still wait in this thread's queue (a later message must not overtake them
+    /// on its way to the receivers). Only the worker thread sends messages, so this check and
+    /// [`send_message`](HostThread::send_message) cannot race another sender.
+    pub(crate) fn routes_messages(&self) -> bool {
+        self.wants(Kind::Message) || self.queued_messages.load(Ordering::Acquire) > 0
+    }
+
+    /// Queues a message from the worker for `on_message` (or, if it is cleared by then, for
+    /// the receivers, in order).
+    pub(crate) fn send_message(&self, message: Out) {
+        self.queued_messages.fetch_add(1, Ordering::AcqRel);
+        self.send(HostJob::Message(message));
     }
 
     /// Queues a job (kept until the thread starts, if it has not).
@@ -217,14 +237,19 @@ fn run<In, Out>(link: Arc<Link<In, Out>>) {
     while let Ok(job) = host.rx.recv() {
         match job {
             HostJob::Stop => break,
-            HostJob::Message(message) => match take(host, |c| &mut c.on_message) {
-                Some((callback, epoch)) => {
-                    let callback = call(callback, message);
-                    put_back(host, epoch, |c| &mut c.on_message, callback);
+            HostJob::Message(message) => {
+                match take(host, |c| &mut c.on_message) {
+                    Some((callback, epoch)) => {
+                        let callback = call(callback, message);
+                        put_back(host, epoch, |c| &mut c.on_message, callback);
+                    }
+                    // Cleared since the message was routed here: the receivers get it.
+                    None => link.push_to_receivers(message),
                 }
-                // Cleared since the message was routed here: the receivers get it.
-                None => link.push_to_receivers(message),
-            },
+                // Delivered: from now on a message sent without a callback may go straight to
+                // the receivers (after this one).
+                host.queued_messages.fetch_sub(1, Ordering::AcqRel);
+            }
             HostJob::MessageError(error) => {
                 if let Some((callback, epoch)) = take(host, |c| &mut c.on_message_error) {
                     let callback = call(callback, error);

@@ -196,10 +196,11 @@ impl<In, Out> Link<In, Out> {
     // ---- worker → host ------------------------------------------------------------------
 
     /// Delivers a message from the worker: to the host's `on_message` callback if one is set,
-    /// otherwise to the receivers (`recv`, the stream).
+    /// otherwise to the receivers (`recv`, the stream) — through the host thread while messages
+    /// sent to a callback that has since been cleared still wait there, to keep the send order.
     pub(crate) fn deliver_message(&self, message: Out) {
-        if self.host.wants(Kind::Message) {
-            self.host.send(HostJob::Message(message));
+        if self.host.routes_messages() {
+            self.host.send_message(message);
         } else {
             self.push_to_receivers(message);
         }
