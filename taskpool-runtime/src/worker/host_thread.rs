@@ -352,3 +352,49 @@ impl<Out> Callbacks<Out> {
         !self.exit_delivered
     }
 }
+
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::sync::{Arc, Mutex};
+    use std::collections::VecDeque;
+
+    /// The routing of `Link::deliver_message` in miniature: message 1 goes through the host
+    /// thread's queue (a callback was set, then cleared), message 2 is routed by the count of
+    /// messages still queued there. Whatever the interleaving with the host thread delivering
+    /// message 1, the receivers get 1 then 2.
+    #[test]
+    fn a_message_never_overtakes_one_still_queued_for_the_host_thread() {
+        loom::model(|| {
+            let queued = Arc::new(AtomicUsize::new(0));
+            let queue = Arc::new(Mutex::new(VecDeque::new()));
+            let receivers = Arc::new(Mutex::new(Vec::new()));
+            // The worker thread sends message 1 through the host thread.
+            queued.fetch_add(1, Ordering::AcqRel);
+            queue.lock().unwrap().push_back(1);
+            let host = {
+                let (queued, queue, receivers) = (queued.clone(), queue.clone(), receivers.clone());
+                loom::thread::spawn(move || {
+                    let message = queue.lock().unwrap().pop_front();
+                    if let Some(message) = message {
+                        receivers.lock().unwrap().push(message);
+                        queued.fetch_sub(1, Ordering::AcqRel);
+                    }
+                })
+            };
+            // Message 2, with no callback: through the queue while anything waits there.
+            if queued.load(Ordering::Acquire) > 0 {
+                queued.fetch_add(1, Ordering::AcqRel);
+                queue.lock().unwrap().push_back(2);
+            } else {
+                receivers.lock().unwrap().push(2);
+            }
+            host.join().unwrap();
+            // The host thread goes on with what is left in its queue, in order.
+            while let Some(message) = queue.lock().unwrap().pop_front() {
+                receivers.lock().unwrap().push(message);
+            }
+            assert_eq!(*receivers.lock().unwrap(), vec![1, 2]);
+        });
+    }
+}
