@@ -34,10 +34,12 @@ const WAIT_YIELDS: u32 = 8;
 enum Slot<T> {
     /// Not resolved. `claimed`: a resolver won the right to resolve and is running the run's
     /// settle hook (see [`Completion::resolve_with`]); waiters keep waiting. `waker`: whoever
-    /// waits (an `.await`, or a parked thread).
+    /// waits (an `.await`, or a parked thread). `detached`: the handle was dropped, so nobody
+    /// will take the outcome: the resolver drops it at once (see [`Completion::detach`]).
     Pending {
         waker: Option<Waker>,
         claimed: bool,
+        detached: bool,
     },
     Ready(std::result::Result<T, Box<Error>>),
     Taken,
@@ -49,6 +51,7 @@ impl<T> Completion<T> {
             slot: Mutex::new(Slot::Pending {
                 waker: None,
                 claimed: false,
+                detached: false,
             }),
             ready: crate::sync::atomic::AtomicBool::new(false),
         }
@@ -65,7 +68,7 @@ impl<T> Completion<T> {
     pub(crate) fn resolve_and(&self, outcome: Result<T>, won: impl FnOnce()) -> bool {
         let outcome = outcome.map_err(Box::new);
         // One lock: the common path has no hook to run between claiming and storing.
-        let waker = {
+        let (waker, unclaimed) = {
             let mut slot = lock(&self.slot);
             match &*slot {
                 Slot::Pending { claimed: false, .. } => {
@@ -76,6 +79,7 @@ impl<T> Completion<T> {
             }
         };
         wake(waker);
+        drop_quietly(unclaimed);
         true
     }
 
@@ -92,25 +96,60 @@ impl<T> Completion<T> {
         }
         before(&outcome);
         let outcome = outcome.map_err(Box::new);
-        let waker = self.store(&mut lock(&self.slot), outcome);
+        let (waker, unclaimed) = self.store(&mut lock(&self.slot), outcome);
         wake(waker);
+        drop_quietly(unclaimed);
         true
     }
 
-    /// Stores the outcome in a pending slot; returns the waker to wake once the lock is gone.
+    /// Stores the outcome in a pending slot; returns the waker to wake once the lock is gone,
+    /// and the outcome itself if the handle was dropped (nobody will take it): the resolver
+    /// drops it once the lock is gone. The resolver is the thread that ended the run, which
+    /// still counts as executing it, so a `Drop` of the outcome that blocks is under the time
+    /// limit like the function, instead of stalling the thread later where the pool cannot see.
+    #[allow(clippy::type_complexity)]
     fn store(
         &self,
         slot: &mut Slot<T>,
         outcome: std::result::Result<T, Box<Error>>,
-    ) -> Option<Waker> {
-        let Slot::Pending { waker, .. } = slot else {
+    ) -> (Option<Waker>, Option<std::result::Result<T, Box<Error>>>) {
+        let Slot::Pending {
+            waker, detached, ..
+        } = slot
+        else {
             unreachable!("only a pending slot is resolved");
         };
         let waker = waker.take();
-        *slot = Slot::Ready(outcome);
+        let unclaimed = if *detached {
+            *slot = Slot::Taken;
+            Some(outcome)
+        } else {
+            *slot = Slot::Ready(outcome);
+            None
+        };
         self.ready
             .store(true, crate::sync::atomic::Ordering::Release);
-        waker
+        (waker, unclaimed)
+    }
+
+    /// The handle is gone: an outcome already stored is returned (for the caller to drop once
+    /// the lock is gone), and one stored later is dropped by its resolver. Either way the
+    /// outcome is dropped on a thread that is known to be busy with it, never by whoever lets
+    /// go of the run last (which may be a pool thread holding the pool's lock).
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn detach(&self) -> Option<std::result::Result<T, Box<Error>>> {
+        let mut slot = lock(&self.slot);
+        match &mut *slot {
+            Slot::Pending { detached, .. } => {
+                *detached = true;
+                None
+            }
+            Slot::Ready(_) => match std::mem::replace(&mut *slot, Slot::Taken) {
+                Slot::Ready(outcome) => Some(outcome),
+                _ => unreachable!("matched as ready"),
+            },
+            Slot::Taken => None,
+        }
     }
 
     /// Spins, then yields, for a short while until an outcome is stored; true if one is.
@@ -135,10 +174,13 @@ impl<T> Completion<T> {
         let mut slot = lock(&self.slot);
         match std::mem::replace(&mut *slot, Slot::Taken) {
             Slot::Ready(outcome) => Some(outcome.map_err(|error| *error)),
-            Slot::Pending { claimed, .. } => {
+            Slot::Pending {
+                claimed, detached, ..
+            } => {
                 *slot = Slot::Pending {
                     waker: Some(waker()),
                     claimed,
+                    detached,
                 };
                 None
             }
@@ -272,6 +314,15 @@ impl<T: Send + 'static> TaskHandle<T> {
     }
 }
 
+impl<T> Drop for TaskHandle<T> {
+    /// Detaches the run: an outcome nobody will take is dropped now (on this thread, if it is
+    /// already there) or by the thread that ends the run, never later by whichever thread
+    /// happens to let go of the run last (a pool thread, under the pool's lock).
+    fn drop(&mut self) {
+        drop_quietly(self.run.completion.detach());
+    }
+}
+
 impl<T: Send + 'static> Future for TaskHandle<T> {
     type Output = Result<T>;
 
@@ -323,6 +374,41 @@ mod loom_tests {
             let value = completion.try_take().unwrap().unwrap();
             assert_eq!(value, if won_a { 1 } else { 2 });
         });
+    }
+
+    /// The handle dropped (detach) while the run resolves, plainly or through the claim:
+    /// the outcome is dropped exactly once — by the detach if it was stored first, by the
+    /// resolver otherwise — and never left in the slot for whoever lets go of the run last.
+    #[test]
+    fn a_detach_racing_a_resolve_drops_the_outcome_exactly_once_before_either_returns() {
+        struct Counted(Arc<AtomicUsize>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        for claimed in [false, true] {
+            loom::model(move || {
+                let completion: Arc<Completion<Counted>> = Arc::new(Completion::new());
+                let drops = Arc::new(AtomicUsize::new(0));
+                let resolver = {
+                    let completion = Arc::clone(&completion);
+                    let outcome = Ok(Counted(Arc::clone(&drops)));
+                    loom::thread::spawn(move || {
+                        if claimed {
+                            completion.resolve_with(outcome, |_| {})
+                        } else {
+                            completion.resolve(outcome)
+                        }
+                    })
+                };
+                drop(completion.detach());
+                assert!(resolver.join().unwrap(), "the only resolver stores");
+                assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped once, already");
+                assert!(completion.is_resolved());
+                assert!(matches!(*lock(&completion.slot), Slot::Taken));
+            });
+        }
     }
 
     /// A plain resolve racing a claimed one: still exactly one outcome.

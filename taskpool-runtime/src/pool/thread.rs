@@ -38,6 +38,10 @@ pub(crate) fn main(pool: Arc<PoolShared>, worker: NewWorker) {
     };
     let _observed = crate::observe::thread_running(&pool, worker.id);
     let mut finished = None;
+    // The run this thread executed last, kept until the core's lock is released: the core
+    // lets go of its own references under that lock, and the last one may drop user values
+    // (listeners, arguments), whose `Drop` must never run under the pool's lock.
+    let mut last: Option<Arc<Run>> = None;
     let mut searches = 0;
     loop {
         if let Some(run) = &finished {
@@ -49,6 +53,7 @@ pub(crate) fn main(pool: Arc<PoolShared>, worker: NewWorker) {
             may_sleep: searches >= SEARCHES_BEFORE_SLEEP,
         };
         let (next, grow) = pool.core().next_for(&pool.intake, worker.id, ask);
+        drop(last.take());
         if let Some(new) = grow {
             pool.spawn_worker(new);
         }
@@ -59,6 +64,7 @@ pub(crate) fn main(pool: Arc<PoolShared>, worker: NewWorker) {
                 resumed,
             } => {
                 searches = 0;
+                last = Some(Arc::clone(&run));
                 finished = if resumed {
                     resume(&pool, run, picked_at)
                 } else {
@@ -366,6 +372,9 @@ fn stand_in(pool: &Arc<PoolShared>, me: WorkerId) -> bool {
         return false;
     };
     let (run, picked_at, resumed, outer) = job.split();
+    // Kept until the core's lock is released below, as in `main`: the core lets go of its
+    // references to the run under that lock.
+    let picked = Arc::clone(&run);
     // Deeper on this thread's stack, as an inline run (see `run_inline`).
     let finished = stacker::maybe_grow(INLINE_RED_ZONE, INLINE_STACK_SEGMENT, || {
         if resumed {
@@ -378,6 +387,7 @@ fn stand_in(pool: &Arc<PoolShared>, me: WorkerId) -> bool {
         pool.live.remove(run);
     }
     pool.core().stood_in(&pool.intake, me, finished, outer);
+    drop(picked);
     true
 }
 

@@ -1,0 +1,304 @@
+//! Probes of the core's documented rules and robustness: user `Drop`s that never return,
+//! terminate rules, pools dropped from callbacks, pool churn, `info()` under churn.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use support::{PATIENCE, open_gate, pass_gate, threads_named, wait_until};
+use taskpool::{Error, LongTask, Task, TaskPool, TaskState, concurrent};
+
+/// A result whose `Drop` blocks until its gate opens (a `Drop` that "never returns" while
+/// the gate stays closed).
+#[derive(Serialize, Deserialize, Debug)]
+struct StuckOnDrop(u64);
+
+impl Drop for StuckOnDrop {
+    fn drop(&mut self) {
+        pass_gate(self.0);
+    }
+}
+
+#[concurrent]
+fn make_stuck(start: u64, drop_gate: u64) -> StuckOnDrop {
+    pass_gate(start);
+    StuckOnDrop(drop_gate)
+}
+
+#[concurrent]
+fn seven() -> u32 {
+    7
+}
+
+/// A result nobody took, whose `Drop` never returns, ties up the pool thread that drops it:
+/// the pool must still run later work (the time limit covers it, or another thread does).
+#[test]
+fn a_result_whose_drop_never_returns_does_not_stall_the_pool() {
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .time_limit(Duration::from_millis(200))
+        .check_interval(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    let handle = pool.run(make_stuck, (1001, 1002));
+    drop(handle);
+    open_gate(1001);
+    let mut next = pool.run(seven, ());
+    let outcome = next.wait_timeout(PATIENCE);
+    open_gate(1002);
+    assert!(
+        matches!(outcome, Some(Ok(7))),
+        "a later task must run: {outcome:?}"
+    );
+}
+
+/// The pool a [`LooksAtPool`] asks for a snapshot when it is dropped.
+static LOOKED_AT: Mutex<Option<Arc<TaskPool>>> = Mutex::new(None);
+static LOOKED: AtomicUsize = AtomicUsize::new(0);
+
+/// A result whose `Drop` uses the pool that ran it (here: `info()`).
+#[derive(Serialize, Deserialize, Debug)]
+struct LooksAtPool(u32);
+
+impl Drop for LooksAtPool {
+    fn drop(&mut self) {
+        let pool = LOOKED_AT.lock().unwrap().clone();
+        if let Some(pool) = pool {
+            let _ = pool.info();
+            LOOKED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[concurrent]
+fn make_looker(start: u64) -> LooksAtPool {
+    pass_gate(start);
+    LooksAtPool(1)
+}
+
+/// A result nobody took is dropped by the pool; its `Drop` may use that pool (user code must
+/// not run under the pool's internal lock).
+#[test]
+fn a_result_whose_drop_uses_the_pool_does_not_deadlock_it() {
+    let pool = Arc::new(TaskPool::builder().max_threads(1).build().unwrap());
+    *LOOKED_AT.lock().unwrap() = Some(Arc::clone(&pool));
+    drop(pool.run(make_looker, (1401,)));
+    open_gate(1401);
+    wait_until("the result was dropped", || {
+        LOOKED.load(Ordering::SeqCst) == 1
+    });
+    let mut next = pool.run(seven, ());
+    assert!(matches!(next.wait_timeout(PATIENCE), Some(Ok(7))));
+    LOOKED_AT.lock().unwrap().take();
+}
+
+/// Counts the drops of [`UsesPoolOnDrop`] that could use the pool.
+static LISTENER_DROPS: AtomicUsize = AtomicUsize::new(0);
+static LISTENED_POOL: Mutex<Option<Arc<TaskPool>>> = Mutex::new(None);
+
+/// Captured by a listener: its `Drop` uses the pool that ran the task.
+struct UsesPoolOnDrop;
+
+impl Drop for UsesPoolOnDrop {
+    fn drop(&mut self) {
+        let pool = LISTENED_POOL.lock().unwrap().clone();
+        if let Some(pool) = pool {
+            let _ = pool.info();
+            LISTENER_DROPS.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A task executed by value hands its listeners to the run; whoever lets go of the run last
+/// drops them. Their captures' `Drop` may use the pool: never under the pool's lock.
+#[test]
+fn a_listener_capture_whose_drop_uses_the_pool_does_not_deadlock_it() {
+    let pool = Arc::new(TaskPool::builder().max_threads(1).build().unwrap());
+    *LISTENED_POOL.lock().unwrap() = Some(Arc::clone(&pool));
+    for round in 0..20 {
+        let task = Task::new(seven, ());
+        let capture = UsesPoolOnDrop;
+        task.on_enqueued(move || {
+            let _ = &capture;
+        })
+        .unwrap();
+        drop(pool.execute(task));
+        wait_until("the listener was dropped", || {
+            LISTENER_DROPS.load(Ordering::SeqCst) == round + 1
+        });
+        let mut next = pool.run(seven, ());
+        assert!(matches!(next.wait_timeout(PATIENCE), Some(Ok(7))));
+    }
+    LISTENED_POOL.lock().unwrap().take();
+}
+
+#[concurrent]
+fn hold(gate: u64) -> u64 {
+    pass_gate(gate);
+    gate
+}
+
+/// `terminate_task` names a long task: an ordinary task, running or finished, is not one.
+#[test]
+fn terminate_task_refuses_ordinary_and_unknown_tasks_with_10200015() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let running = pool.run(hold, (1101,));
+    let id = running.id();
+    wait_until("it runs", || {
+        pool.info()
+            .tasks
+            .iter()
+            .any(|t| t.task_id == id && t.state == TaskState::Running)
+    });
+    assert_eq!(pool.terminate_task(id).unwrap_err().code(), Some(10200015));
+    open_gate(1101);
+    assert_eq!(running.wait().unwrap(), 1101);
+    assert_eq!(pool.terminate_task(id).unwrap_err().code(), Some(10200015));
+}
+
+/// A long task terminated after it ran lets its thread go; terminating twice is 10200015.
+#[test]
+fn a_terminated_long_task_s_thread_is_released() {
+    let pool = TaskPool::builder()
+        .max_threads(2)
+        .idle_timeout(Duration::from_millis(1))
+        .check_interval(Duration::from_millis(2))
+        .build()
+        .unwrap();
+    let long = LongTask::new(hold, (1201,));
+    let long_id = long.id();
+    let long_handle = pool.execute(long);
+    let other = pool.run(hold, (1202,));
+    wait_until("both run", || support::busy_threads(&pool) == 2);
+    open_gate(1201);
+    open_gate(1202);
+    assert_eq!(long_handle.wait().unwrap(), 1201);
+    assert_eq!(other.wait().unwrap(), 1202);
+    // Both idle; one thread stays anyway. Terminating lets the holder go too.
+    pool.terminate_task(long_id).unwrap();
+    wait_until("down to one thread", || pool.thread_count() == 1);
+    assert_eq!(
+        pool.terminate_task(long_id).unwrap_err().code(),
+        Some(10200015)
+    );
+    assert_eq!(pool.run(seven, ()).wait().unwrap(), 7);
+}
+
+/// Dropping the pool from one of its own host callbacks (run on the pool's callback thread)
+/// must not hang nor panic.
+#[test]
+fn a_pool_dropped_from_its_own_callback_shuts_down() {
+    let pool = TaskPool::builder().thread_name("cbdrop").build().unwrap();
+    let slot: Arc<Mutex<Option<TaskPool>>> = Arc::new(Mutex::new(None));
+    let done = Arc::new(AtomicUsize::new(0));
+    let task = Task::new(seven, ());
+    {
+        let slot = Arc::clone(&slot);
+        let done = Arc::clone(&done);
+        task.on_execution_succeeded(move || {
+            let pool = slot.lock().unwrap().take();
+            drop(pool);
+            done.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    let handle = pool.execute(task);
+    *slot.lock().unwrap() = Some(pool);
+    assert_eq!(handle.wait().unwrap(), 7);
+    wait_until("the callback dropped the pool", || {
+        done.load(Ordering::SeqCst) == 1
+    });
+    wait_until("every thread of the pool left", || {
+        threads_named("cbdrop") == 0
+    });
+}
+
+/// Thousands of pools, each used once, then dropped: no thread of theirs stays behind.
+#[test]
+fn thousands_of_pools_leave_no_thread_behind() {
+    for round in 0..2000u32 {
+        let pool = TaskPool::builder()
+            .thread_name("churnpool")
+            .max_threads(2)
+            .build()
+            .unwrap();
+        assert_eq!(pool.run(seven, ()).wait().unwrap(), 7, "round {round}");
+        if round % 2 == 0 {
+            let task = Task::new(seven, ());
+            task.on_start_execution(|| {}).unwrap();
+            assert_eq!(pool.execute(task).wait().unwrap(), 7);
+        }
+        drop(pool);
+    }
+    assert_eq!(
+        threads_named("churnpool"),
+        0,
+        "every pool thread was joined"
+    );
+}
+
+#[concurrent]
+fn tiny(n: u32) -> u32 {
+    n
+}
+
+/// Under churn, a snapshot lists each task once, and a thread's current task is listed.
+#[test]
+fn info_lists_each_task_once_under_churn() {
+    let pool = Arc::new(TaskPool::builder().max_threads(3).build().unwrap());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let submitters: Vec<_> = (0..2)
+        .map(|_| {
+            let pool = Arc::clone(&pool);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut n = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    let handles: Vec<_> = (0..50).map(|i| pool.run(tiny, (i,))).collect();
+                    for (i, handle) in handles.into_iter().enumerate() {
+                        if i % 7 == 0 {
+                            let _ = handle.cancel();
+                        }
+                        let _ = handle.wait();
+                    }
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    for _ in 0..2000 {
+        let info = pool.info();
+        let mut seen = std::collections::HashSet::new();
+        for task in info.tasks.iter().filter(|t| t.state != TaskState::Canceled) {
+            assert!(seen.insert(task.task_id), "listed twice: {info:?}");
+        }
+        assert!(info.threads.len() <= 5, "{info:?}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for s in submitters {
+        s.join().unwrap();
+    }
+}
+
+/// A handle `.await`ed on another thread's executor resolves when its pool is dropped.
+#[test]
+fn a_handle_awaited_elsewhere_resolves_when_its_pool_is_dropped() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let blocker = pool.run(hold, (1301,));
+    let queued = pool.run(seven, ());
+    let waiter = std::thread::spawn(move || futures::executor::block_on(queued));
+    wait_until("the blocker runs", || support::busy_threads(&pool) == 1);
+    let dropper = std::thread::spawn(move || drop(pool));
+    let outcome = waiter.join().unwrap();
+    assert!(
+        matches!(outcome, Err(Error::Canceled { started: false, .. })),
+        "{outcome:?}"
+    );
+    open_gate(1301);
+    dropper.join().unwrap();
+    assert_eq!(blocker.wait().unwrap(), 1301);
+}
