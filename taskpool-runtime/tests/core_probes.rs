@@ -135,6 +135,50 @@ fn a_listener_capture_whose_drop_uses_the_pool_does_not_deadlock_it() {
     LISTENED_POOL.lock().unwrap().take();
 }
 
+static CANCELED_DROPS: AtomicUsize = AtomicUsize::new(0);
+static CANCELED_POOL: Mutex<Option<Arc<TaskPool>>> = Mutex::new(None);
+
+/// Captured by a listener of a task canceled while waiting: its `Drop` uses the pool.
+struct UsesPoolWhenCanceled;
+
+impl Drop for UsesPoolWhenCanceled {
+    fn drop(&mut self) {
+        let pool = CANCELED_POOL.lock().unwrap().clone();
+        if let Some(pool) = pool {
+            let _ = pool.info();
+            CANCELED_DROPS.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A run canceled while waiting stays in its lane until a pool thread prunes it; if that is
+/// the last reference, its listeners' captures are dropped there: never under the pool's lock.
+#[test]
+fn a_canceled_waiting_task_s_listener_capture_may_use_the_pool_when_dropped() {
+    let pool = Arc::new(TaskPool::builder().max_threads(1).build().unwrap());
+    *CANCELED_POOL.lock().unwrap() = Some(Arc::clone(&pool));
+    let blocker = pool.run(hold, (1501,));
+    wait_until("the blocker runs", || support::busy_threads(&pool) == 1);
+    let task = Task::new(seven, ());
+    let capture = UsesPoolWhenCanceled;
+    // A listener that never fires (the task never runs): nothing else holds the capture.
+    task.on_execution_succeeded(move || {
+        let _ = &capture;
+    })
+    .unwrap();
+    let id = task.id();
+    drop(pool.execute(task));
+    pool.cancel(id).unwrap();
+    open_gate(1501);
+    assert_eq!(blocker.wait().unwrap(), 1501);
+    wait_until("the listener was dropped", || {
+        CANCELED_DROPS.load(Ordering::SeqCst) == 1
+    });
+    let mut next = pool.run(seven, ());
+    assert!(matches!(next.wait_timeout(PATIENCE), Some(Ok(7))));
+    CANCELED_POOL.lock().unwrap().take();
+}
+
 #[concurrent]
 fn hold(gate: u64) -> u64 {
     pass_gate(gate);

@@ -130,6 +130,11 @@ pub(crate) struct Core {
     next_worker_id: WorkerId,
     /// How long runs waited in each lane before they started (see `observe/`).
     waits: crate::observe::LaneWaits,
+    /// Runs a pick took out of the lanes without starting them (canceled while waiting, or
+    /// started elsewhere): let go of by the pool thread once the lock is released
+    /// ([`Core::take_pruned`]), since the last reference to a run may drop user values (its
+    /// listeners' captures) whose `Drop` may use the pool.
+    pruned: Vec<Arc<Run>>,
 }
 
 impl Core {
@@ -142,7 +147,14 @@ impl Core {
             limits,
             next_worker_id: 1,
             waits: crate::observe::LaneWaits::default(),
+            pruned: Vec::new(),
         }
+    }
+
+    /// The runs the picks took out of the lanes without starting them, for the caller to drop
+    /// once the lock is released (see [`Core::pruned`]).
+    pub(crate) fn take_pruned(&mut self) -> Vec<Arc<Run>> {
+        std::mem::take(&mut self.pruned)
     }
 
     /// Reserves a new thread if `demand` waiting jobs exceed the threads free to take them and
@@ -376,6 +388,8 @@ impl Core {
         drain: bool,
     ) -> Option<(Arc<Run>, bool)> {
         let idle_allowed = self.idle_allowed(intake);
+        // Not dropped here, under the lock: see `pruned`.
+        let pruned = std::cell::RefCell::new(std::mem::take(&mut self.pruned));
         let mut keep = |run: &Arc<Run>, resumed: bool| {
             // A fresh run canceled while waiting, or a woken one a cancel claimed, is dropped.
             let live = if resumed {
@@ -385,14 +399,17 @@ impl Core {
             };
             if !live {
                 intake.left_lanes(run.priority);
+                pruned.borrow_mut().push(Arc::clone(run));
             }
             live
         };
         // Pruned first: a queue whose jobs were all canceled is empty for the pick.
         self.lanes.prune(&mut keep);
         intake.refresh(&mut self.lanes, &mut self.spare, drain);
-        loop {
-            let (run, priority, resumed) = self.lanes.pick(&mut keep, idle_allowed)?;
+        let picked = loop {
+            let Some((run, priority, resumed)) = self.lanes.pick(&mut keep, idle_allowed) else {
+                break None;
+            };
             intake.left_lanes(priority);
             let taken = if resumed {
                 run.suspension.begin_poll()
@@ -400,6 +417,7 @@ impl Core {
                 run.try_start()
             };
             if !taken {
+                pruned.borrow_mut().push(run);
                 continue;
             }
             if !resumed {
@@ -419,8 +437,10 @@ impl Core {
                 cpu_before: run.cpu_used(),
                 timed_out: false,
             });
-            return Some((run, resumed));
-        }
+            break Some((run, resumed));
+        };
+        self.pruned = pruned.into_inner();
+        picked
     }
 
     /// Picks a job for thread `me`, blocked in a wait, if the work waiting in the lanes is

@@ -52,7 +52,12 @@ pub(crate) fn main(pool: Arc<PoolShared>, worker: NewWorker) {
             was_searching: searches > 0,
             may_sleep: searches >= SEARCHES_BEFORE_SLEEP,
         };
-        let (next, grow) = pool.core().next_for(&pool.intake, worker.id, ask);
+        let (next, grow, pruned) = {
+            let mut core = pool.core();
+            let (next, grow) = core.next_for(&pool.intake, worker.id, ask);
+            (next, grow, core.take_pruned())
+        };
+        drop(pruned);
         drop(last.take());
         if let Some(new) = grow {
             pool.spawn_worker(new);
@@ -368,7 +373,14 @@ pub(crate) fn block_until<R>(
 /// Executes one job of stranded work on a thread blocked in a wait (see [`block_until`]);
 /// false if there is none for it.
 fn stand_in(pool: &Arc<PoolShared>, me: WorkerId) -> bool {
-    let Some(job) = pool.core().stand_in(&pool.intake, me) else {
+    let (job, pruned) = {
+        let mut core = pool.core();
+        let job = core.stand_in(&pool.intake, me);
+        (job, core.take_pruned())
+    };
+    // After the lock: see `Core::take_pruned`.
+    drop(pruned);
+    let Some(job) = job else {
         return false;
     };
     let (run, picked_at, resumed, outer) = job.split();
