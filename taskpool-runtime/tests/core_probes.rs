@@ -249,15 +249,26 @@ fn a_pool_dropped_from_its_own_callback_shuts_down() {
         })
         .unwrap();
     }
-    let handle = pool.execute(task);
+    // In the slot before it runs: the callback may come at once.
     *slot.lock().unwrap() = Some(pool);
+    let handle = slot.lock().unwrap().as_ref().unwrap().execute(task);
     assert_eq!(handle.wait().unwrap(), 7);
     wait_until("the callback dropped the pool", || {
         done.load(Ordering::SeqCst) == 1
     });
-    wait_until("every thread of the pool left", || {
-        threads_named("cbdrop") == 0
-    });
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while threads_named("cbdrop") != 0 {
+        if std::time::Instant::now() > deadline {
+            let names: Vec<String> = std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
+                .filter(|n| n.starts_with("cbdrop"))
+                .collect();
+            panic!("threads left: {names:?}");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Thousands of pools, each used once, then dropped: no thread of theirs stays behind.
