@@ -357,3 +357,91 @@ fn a_handle_awaited_elsewhere_resolves_when_its_pool_is_dropped() {
     dropper.join().unwrap();
     assert_eq!(blocker.wait().unwrap(), 1301);
 }
+
+#[concurrent]
+fn make_bomb(gate: u64, id: u32) -> support::Bomb {
+    pass_gate(gate);
+    support::Bomb(id)
+}
+
+/// A result that comes after its run timed out (nobody will take it) and whose `Drop`
+/// panics: contained; the pool goes on and every handle resolves.
+#[test]
+fn a_late_result_after_a_time_out_whose_drop_panics_is_contained() {
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .time_limit(Duration::from_millis(50))
+        .check_interval(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    let mut late = pool.run(make_bomb, (1601, 1601));
+    assert!(matches!(
+        late.wait_timeout(PATIENCE),
+        Some(Err(Error::TimedOut { .. }))
+    ));
+    open_gate(1601);
+    wait_until("the late result was dropped", || support::dropped(1601));
+    for _ in 0..3 {
+        assert_eq!(pool.run(seven, ()).wait().unwrap(), 7);
+    }
+}
+
+/// A running task canceled, its handle dropped, its late result's `Drop` panics: contained.
+#[test]
+fn a_canceled_running_task_s_unclaimed_late_result_whose_drop_panics_is_contained() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let handle = pool.run(make_bomb, (1701, 1701));
+    let id = handle.id();
+    wait_until("it runs", || support::busy_threads(&pool) == 1);
+    pool.cancel(id).unwrap();
+    drop(handle);
+    open_gate(1701);
+    wait_until("the late result was dropped", || support::dropped(1701));
+    assert_eq!(pool.run(seven, ()).wait().unwrap(), 7);
+    assert_eq!(pool.cancel(id).unwrap_err().code(), Some(10200015));
+}
+
+/// Handles dropped early, in every state, from several threads at once: every result is
+/// dropped exactly once (none leaks in the pool), and the pool goes on.
+#[test]
+fn handles_dropped_early_from_many_threads_drop_each_result_once() {
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    #[derive(Serialize, Deserialize, Debug)]
+    struct Counted(u32);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    #[concurrent]
+    fn counted(n: u32) -> Counted {
+        Counted(n)
+    }
+    let pool = Arc::new(TaskPool::builder().max_threads(3).build().unwrap());
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let pool = Arc::clone(&pool);
+            std::thread::spawn(move || {
+                for i in 0..500u32 {
+                    let handle = pool.run(counted, (i,));
+                    match (i + t) % 3 {
+                        0 => drop(handle),
+                        1 => {
+                            std::thread::yield_now();
+                            drop(handle)
+                        }
+                        _ => drop(handle.wait().unwrap()),
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    wait_until("every result was dropped once", || {
+        DROPS.load(Ordering::SeqCst) == 2000
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(DROPS.load(Ordering::SeqCst), 2000, "never twice");
+}
