@@ -445,3 +445,33 @@ fn handles_dropped_early_from_many_threads_drop_each_result_once() {
     std::thread::sleep(Duration::from_millis(20));
     assert_eq!(DROPS.load(Ordering::SeqCst), 2000, "never twice");
 }
+
+/// A run that timed out is over for the API (its handle resolved, `info()` lists it as
+/// canceled; ArkTS kills its thread): canceling it is 10200015, as for a finished run, even
+/// while its call still runs on the retired thread.
+#[test]
+fn canceling_a_timed_out_run_whose_call_still_runs_is_10200015() {
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .time_limit(Duration::from_millis(50))
+        .check_interval(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    let mut stuck = pool.run(hold, (1801,));
+    let id = stuck.id();
+    assert!(matches!(
+        stuck.wait_timeout(PATIENCE),
+        Some(Err(Error::TimedOut { .. }))
+    ));
+    let second = pool.cancel(id);
+    let listed: Vec<_> = pool
+        .info()
+        .tasks
+        .iter()
+        .filter(|t| t.task_id == id)
+        .map(|t| t.state)
+        .collect();
+    open_gate(1801);
+    assert_eq!(listed, [TaskState::Canceled], "info() shows it over");
+    assert_eq!(second.unwrap_err().code(), Some(10200015));
+}

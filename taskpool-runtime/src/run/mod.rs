@@ -169,6 +169,8 @@ pub(crate) trait RunOps: Send + Sync {
     fn waker(self: Arc<Self>) -> Waker;
     /// Resolves the handle with `error` if nothing is resolved yet.
     fn resolve_error(&self, error: Error) -> bool;
+    /// Whether the handle has its outcome (while the call may still run: a time-out).
+    fn is_resolved(&self) -> bool;
 }
 
 /// A run, type-erased.
@@ -349,6 +351,10 @@ impl<T: Send + 'static> RunOps for TypedRun<T> {
 
     fn resolve_error(&self, error: Error) -> bool {
         self.resolve(Err(error))
+    }
+
+    fn is_resolved(&self) -> bool {
+        self.completion.is_resolved()
     }
 }
 
