@@ -475,3 +475,74 @@ fn canceling_a_timed_out_run_whose_call_still_runs_is_10200015() {
     assert_eq!(listed, [TaskState::Canceled], "info() shows it over");
     assert_eq!(second.unwrap_err().code(), Some(10200015));
 }
+
+/// The pool a task of another pool drops (see `drop_the_other_pool`).
+static OTHER_POOL: Mutex<Option<TaskPool>> = Mutex::new(None);
+
+#[concurrent]
+fn drop_the_other_pool() -> bool {
+    let other = OTHER_POOL.lock().unwrap().take();
+    let found = other.is_some();
+    drop(other);
+    found
+}
+
+/// A task of one pool drops another pool whose call is still running: the drop waits for that
+/// call, then every thread of the other pool is gone and both pools' handles resolve.
+#[test]
+fn a_pool_dropped_by_another_pool_s_task_waits_for_its_calls_and_leaves_no_thread() {
+    let first = TaskPool::builder().max_threads(2).build().unwrap();
+    let other = TaskPool::builder()
+        .thread_name("otherpool")
+        .max_threads(2)
+        .build()
+        .unwrap();
+    let running = other.run(hold, (1901,));
+    let queued = other.run(hold, (1902,));
+    wait_until("its first call runs", || support::busy_threads(&other) >= 1);
+    *OTHER_POOL.lock().unwrap() = Some(other);
+    let dropper = first.run(drop_the_other_pool, ());
+    open_gate(1901);
+    open_gate(1902);
+    assert!(dropper.wait().unwrap());
+    assert_eq!(running.wait().unwrap(), 1901);
+    // The second ran, or was canceled by the shutdown before it started.
+    match queued.wait() {
+        Ok(1902) | Err(Error::Canceled { started: false, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(threads_named("otherpool"), 0);
+    assert_eq!(first.run(seven, ()).wait().unwrap(), 7);
+}
+
+#[concurrent]
+fn boom() -> u32 {
+    panic!("boom")
+}
+
+/// A run that panicked, or was canceled while running, has ended: `is_done()` and durations.
+#[test]
+fn a_panicked_or_canceled_running_run_is_done_with_durations() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let panicking = Task::new(boom, ());
+    assert!(matches!(
+        pool.execute(&panicking).wait(),
+        Err(Error::Panicked { .. })
+    ));
+    assert!(panicking.is_done());
+    let durations = panicking.durations().expect("a panicked run has durations");
+    assert_eq!(durations.total, durations.cpu + durations.io);
+
+    let held = Task::new(hold, (2001,));
+    let handle = pool.execute(&held);
+    wait_until("it runs", || support::busy_threads(&pool) == 1);
+    handle.cancel().unwrap();
+    assert!(!held.is_done(), "still running");
+    open_gate(2001);
+    assert!(matches!(
+        handle.wait(),
+        Err(Error::Canceled { started: true, .. })
+    ));
+    assert!(held.is_done());
+    assert!(held.durations().is_some());
+}
