@@ -180,6 +180,9 @@ impl AsyncRunner {
         waiting_capacity: usize,
     ) -> Result<AsyncRunner> {
         static NAMED: OnceLock<std::sync::Mutex<HashMap<String, AsyncRunner>>> = OnceLock::new();
+        // The parameters first, as documented: a running capacity of 0 is 401 even when the
+        // name is already in use (the existing runner is not returned for it).
+        check_running_capacity(running_capacity)?;
         let mut named = NAMED
             .get_or_init(Default::default)
             .lock()
@@ -203,12 +206,7 @@ impl AsyncRunner {
         running_capacity: usize,
         waiting_capacity: usize,
     ) -> Result<AsyncRunner> {
-        if running_capacity == 0 {
-            return Err(Error::InvalidConfig {
-                setting: "running_capacity",
-                reason: "must be greater than 0".to_owned(),
-            });
-        }
+        check_running_capacity(running_capacity)?;
         Ok(AsyncRunner {
             inner: Arc::new(Inner {
                 name,
@@ -240,7 +238,7 @@ impl AsyncRunner {
     /// waiting queue and the errors.
     pub fn execute<T: Send + 'static>(&self, task: Task<T>, priority: Priority) -> TaskHandle<T> {
         let Some(pool) = self.inner.pool.upgrade() else {
-            return crate::compose::refused(task, Error::PoolShutDown);
+            return crate::compose::refused(None, task, Error::PoolShutDown);
         };
         if task
             .record()
@@ -248,11 +246,11 @@ impl AsyncRunner {
             .load(std::sync::atomic::Ordering::Relaxed)
         {
             let error = Error::ExecutedByAnotherApi(task.id());
-            return crate::compose::refused(task, error);
+            return crate::compose::refused(Some(&pool), task, error);
         }
         if task.has_dependencies() {
             let error = Error::AsyncRunnerDependentTask(task.id());
-            return crate::compose::refused(task, error);
+            return crate::compose::refused(Some(&pool), task, error);
         }
         let hooks: Arc<dyn RunHooks> = Arc::new(Member(Arc::clone(&self.inner)));
         let prepared = pool.prepare(task, Some(priority), Some(hooks));
@@ -273,6 +271,17 @@ impl AsyncRunner {
         }
         prepared.handle
     }
+}
+
+/// 401 for a running capacity of 0: such a runner could never run a task.
+fn check_running_capacity(running_capacity: usize) -> Result<()> {
+    if running_capacity == 0 {
+        return Err(Error::InvalidConfig {
+            setting: "running_capacity",
+            reason: "must be greater than 0".to_owned(),
+        });
+    }
+    Ok(())
 }
 
 impl TaskPool {
