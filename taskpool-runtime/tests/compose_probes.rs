@@ -657,3 +657,85 @@ fn a_named_async_runner_with_running_capacity_0_is_401_even_when_the_name_exists
         Some(401)
     );
 }
+
+/// Canceling the tasks waiting in a runner one by one: each cancel used to scan the whole
+/// queue, so 50 000 of them took minutes (quadratic). Fails through the patience timeout.
+#[test]
+fn canceling_every_task_of_a_long_runner_queue_one_by_one_does_not_crawl() {
+    const WAITING: u32 = 50_000;
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let sequence = pool.sequence_runner(Priority::High);
+    let bounded = pool.async_runner(1, 0).unwrap();
+    let first = sequence.execute(Task::new(hold, (9040,)));
+    let other = bounded.execute(Task::new(hold, (9041,)), Priority::High);
+    let mut handles: Vec<_> = (0..WAITING)
+        .map(|k| sequence.execute(Task::new(plain, (k,))))
+        .collect();
+    handles.extend((0..WAITING).map(|k| bounded.execute(Task::new(plain, (k,)), Priority::High)));
+    let handles = within_patience("every waiting task canceled", move || {
+        for handle in &handles {
+            handle.cancel().unwrap();
+        }
+        handles
+    });
+    open_gate(9040);
+    open_gate(9041);
+    assert_eq!(first.wait().unwrap(), 9040);
+    assert_eq!(other.wait().unwrap(), 9041);
+    for handle in handles {
+        assert!(handle.wait().unwrap_err().is_canceled());
+    }
+}
+
+/// Every delayed (and periodic) task registers a shutdown hook with its pool; each
+/// registration used to sweep the whole list for hooks whose owner was gone, so scheduling
+/// many delayed tasks at once was quadratic. Fails through the patience timeout.
+#[test]
+fn scheduling_many_delayed_tasks_at_once_does_not_crawl() {
+    const DELAYED: u32 = 200_000;
+    let pool = Arc::new(TaskPool::builder().max_threads(1).build().unwrap());
+    let scheduler = Arc::clone(&pool);
+    let handles = within_patience("every delayed task scheduled", move || {
+        (0..DELAYED)
+            .map(|k| {
+                scheduler.execute_delayed(Duration::MAX, Task::new(plain, (k,)), Priority::Low)
+            })
+            .collect::<Vec<_>>()
+    });
+    let pool = Arc::into_inner(pool).expect("the scheduler let go of the pool");
+    within_patience("the shutdown", move || pool.shutdown());
+    for handle in handles {
+        assert!(matches!(handle.wait(), Err(Error::PoolShutDown)));
+    }
+}
+
+#[test]
+fn an_async_runner_s_discard_racing_a_cancel_of_the_oldest_resolves_it_once() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let runner = pool.async_runner(1, 1).unwrap();
+    let running = runner.execute(Task::new(hold, (9050,)), Priority::High);
+    for round in 0..200u32 {
+        let oldest = runner.execute(Task::new(plain, (round,)), Priority::High);
+        let id = oldest.id();
+        let canceler = {
+            let pool_cancel = std::thread::spawn(move || {
+                let _ = oldest.cancel();
+                oldest
+            });
+            pool_cancel
+        };
+        let newest = runner.execute(Task::new(plain, (round,)), Priority::High);
+        let oldest = canceler.join().unwrap();
+        let code = within_patience("the oldest", move || oldest.wait())
+            .unwrap_err()
+            .code();
+        assert!(
+            code == Some(10200054) || code == Some(10200055),
+            "task {id}: {code:?}"
+        );
+        // The newest now waits alone; the next round's task pushes it out (or it is canceled).
+        assert!(!newest.is_finished() || newest.wait().is_err());
+    }
+    open_gate(9050);
+    assert_eq!(running.wait().unwrap(), 9050);
+}
