@@ -678,6 +678,12 @@ fn canceling_every_task_of_a_long_runner_queue_one_by_one_does_not_crawl() {
         }
         handles
     });
+    // The canceled tasks left the runners' queues.
+    assert!(
+        format!("{sequence:?}").contains("waiting: 0"),
+        "{sequence:?}"
+    );
+    assert!(format!("{bounded:?}").contains("waiting: 0"), "{bounded:?}");
     open_gate(9040);
     open_gate(9041);
     assert_eq!(first.wait().unwrap(), 9040);
@@ -717,13 +723,10 @@ fn an_async_runner_s_discard_racing_a_cancel_of_the_oldest_resolves_it_once() {
     for round in 0..200u32 {
         let oldest = runner.execute(Task::new(plain, (round,)), Priority::High);
         let id = oldest.id();
-        let canceler = {
-            let pool_cancel = std::thread::spawn(move || {
-                let _ = oldest.cancel();
-                oldest
-            });
-            pool_cancel
-        };
+        let canceler = std::thread::spawn(move || {
+            let _ = oldest.cancel();
+            oldest
+        });
         let newest = runner.execute(Task::new(plain, (round,)), Priority::High);
         let oldest = canceler.join().unwrap();
         let code = within_patience("the oldest", move || oldest.wait())
@@ -738,4 +741,47 @@ fn an_async_runner_s_discard_racing_a_cancel_of_the_oldest_resolves_it_once() {
     }
     open_gate(9050);
     assert_eq!(running.wait().unwrap(), 9050);
+}
+
+#[test]
+fn a_delayed_long_task_runs_once_and_can_be_terminated_once() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let long = taskpool::LongTask::new(plain, (8,));
+    let id = long.id();
+    let handle = pool.execute_delayed(Duration::from_millis(1), long, Priority::High);
+    assert_eq!(
+        within_patience("the long task", move || handle.wait()).unwrap(),
+        8
+    );
+    pool.terminate_task(id).unwrap();
+    assert_eq!(pool.terminate_task(id).unwrap_err().code(), Some(10200015));
+    // The pool still runs tasks after the long task let its thread go.
+    assert_eq!(pool.execute(Task::new(plain, (9,))).wait().unwrap(), 9);
+    // A delayed long task canceled during its delay never holds a thread.
+    let long = taskpool::LongTask::new(plain, (10,));
+    let handle = pool.execute_delayed(Duration::MAX, long, Priority::High);
+    handle.cancel().unwrap();
+    assert!(handle.wait().unwrap_err().is_canceled());
+    assert_eq!(pool.execute(Task::new(plain, (11,))).wait().unwrap(), 11);
+}
+
+/// A canceled waiting task leaves the waiting queue at once: it no longer counts toward the
+/// waiting capacity, and the oldest task still waiting is the one discarded.
+#[test]
+fn a_canceled_waiting_task_frees_its_place_in_an_async_runner_s_queue() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let runner = pool.async_runner(1, 2).unwrap();
+    let running = runner.execute(Task::new(hold, (9060,)), Priority::High);
+    let b = runner.execute(Task::new(plain, (2,)), Priority::High);
+    let c = runner.execute(Task::new(plain, (3,)), Priority::High);
+    b.cancel().unwrap();
+    assert_eq!(b.wait().unwrap_err().code(), Some(10200055));
+    let d = runner.execute(Task::new(plain, (4,)), Priority::High);
+    assert!(!c.is_finished(), "C was discarded although B had left");
+    let e = runner.execute(Task::new(plain, (5,)), Priority::High);
+    assert_eq!(c.wait().unwrap_err().code(), Some(10200054));
+    open_gate(9060);
+    assert_eq!(running.wait().unwrap(), 9060);
+    assert_eq!(d.wait().unwrap(), 4);
+    assert_eq!(e.wait().unwrap(), 5);
 }
