@@ -785,3 +785,25 @@ fn a_canceled_waiting_task_frees_its_place_in_an_async_runner_s_queue() {
     assert_eq!(d.wait().unwrap(), 4);
     assert_eq!(e.wait().unwrap(), 5);
 }
+
+#[test]
+fn a_group_handle_polled_then_canceled_resolves_as_canceled_when_awaited() {
+    use std::future::Future;
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let mut group = TaskGroup::new();
+    group.add(hold, (9070,)).unwrap();
+    group.add(hold, (9071,)).unwrap();
+    let mut handle = pool.execute_group(&group, Priority::High);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(
+        std::pin::Pin::new(&mut handle)
+            .poll(&mut context)
+            .is_pending()
+    );
+    wait_until("a member runs", || busy_threads(&pool) == 1);
+    handle.cancel().unwrap();
+    open_gate(9070);
+    open_gate(9071);
+    let outcome = within_patience("the awaited group", move || support::block_on(handle));
+    assert!(outcome.unwrap_err().is_canceled());
+}
