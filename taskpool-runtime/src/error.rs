@@ -425,6 +425,8 @@ impl Error {
                 reason: reason.clone(),
             },
             Error::PoolShutDown => Error::PoolShutDown,
+            // A sequence runner's refusal, which the task's failure listener hears of.
+            Error::DependentTaskInRunner(id) => Error::DependentTaskInRunner(*id),
             Error::AsyncRunnerDiscarded(id) => Error::AsyncRunnerDiscarded(*id),
             Error::AsyncRunnerCanceled(id) => Error::AsyncRunnerCanceled(*id),
             Error::AsyncRunnerDependentTask(id) => Error::AsyncRunnerDependentTask(*id),

@@ -2,7 +2,7 @@
 //! `waiting_capacity` wait; when the waiting queue is full the oldest waiting task is discarded
 //! (ArkTS `taskpool.AsyncRunner`).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{OnceLock, Weak};
 
@@ -13,6 +13,8 @@ use crate::priority::Priority;
 use crate::run::{Run, RunHeader, RunHooks, Settled};
 use crate::sync::{Arc, Mutex, lock};
 use crate::task::Task;
+
+use super::serial::Waiting;
 
 /// Runs tasks with a bound on how many run at once and how many wait (ArkTS
 /// `taskpool.AsyncRunner`).
@@ -64,7 +66,7 @@ struct State {
     /// The runs that were queued in the pool and have not settled (by header address).
     running: HashSet<usize>,
     /// Held runs, oldest first.
-    waiting: VecDeque<Arc<Run>>,
+    waiting: Waiting,
 }
 
 fn key(run: &RunHeader) -> usize {
@@ -119,8 +121,7 @@ impl State {
     /// discarded, shut down) just leaves the queue.
     fn settled(&mut self, run: &RunHeader) -> Option<Arc<Run>> {
         if !self.running.remove(&key(run)) {
-            self.waiting
-                .retain(|waiting| !std::ptr::eq(&**waiting as &RunHeader, run));
+            self.waiting.remove(run);
             return None;
         }
         while let Some(candidate) = self.waiting.pop_front() {
@@ -135,7 +136,7 @@ impl State {
     /// Nothing will run any more (the pool is gone or shutting down): the waiting runs, to be
     /// canceled by the caller, who leaves the queue empty so their hooks find nothing to do.
     fn abandon(&mut self) -> Vec<Arc<Run>> {
-        self.waiting.drain(..).collect()
+        self.waiting.drain()
     }
 }
 
@@ -180,6 +181,9 @@ impl AsyncRunner {
         waiting_capacity: usize,
     ) -> Result<AsyncRunner> {
         static NAMED: OnceLock<std::sync::Mutex<HashMap<String, AsyncRunner>>> = OnceLock::new();
+        // The parameters first, as documented: a running capacity of 0 is 401 even when the
+        // name is already in use (the existing runner is not returned for it).
+        check_running_capacity(running_capacity)?;
         let mut named = NAMED
             .get_or_init(Default::default)
             .lock()
@@ -203,12 +207,7 @@ impl AsyncRunner {
         running_capacity: usize,
         waiting_capacity: usize,
     ) -> Result<AsyncRunner> {
-        if running_capacity == 0 {
-            return Err(Error::InvalidConfig {
-                setting: "running_capacity",
-                reason: "must be greater than 0".to_owned(),
-            });
-        }
+        check_running_capacity(running_capacity)?;
         Ok(AsyncRunner {
             inner: Arc::new(Inner {
                 name,
@@ -240,7 +239,7 @@ impl AsyncRunner {
     /// waiting queue and the errors.
     pub fn execute<T: Send + 'static>(&self, task: Task<T>, priority: Priority) -> TaskHandle<T> {
         let Some(pool) = self.inner.pool.upgrade() else {
-            return crate::compose::refused(task, Error::PoolShutDown);
+            return crate::compose::refused(None, task, Error::PoolShutDown);
         };
         if task
             .record()
@@ -248,11 +247,11 @@ impl AsyncRunner {
             .load(std::sync::atomic::Ordering::Relaxed)
         {
             let error = Error::ExecutedByAnotherApi(task.id());
-            return crate::compose::refused(task, error);
+            return crate::compose::refused(Some(&pool), task, error);
         }
         if task.has_dependencies() {
             let error = Error::AsyncRunnerDependentTask(task.id());
-            return crate::compose::refused(task, error);
+            return crate::compose::refused(Some(&pool), task, error);
         }
         let hooks: Arc<dyn RunHooks> = Arc::new(Member(Arc::clone(&self.inner)));
         let prepared = pool.prepare(task, Some(priority), Some(hooks));
@@ -273,6 +272,17 @@ impl AsyncRunner {
         }
         prepared.handle
     }
+}
+
+/// 401 for a running capacity of 0: such a runner could never run a task.
+fn check_running_capacity(running_capacity: usize) -> Result<()> {
+    if running_capacity == 0 {
+        return Err(Error::InvalidConfig {
+            setting: "running_capacity",
+            reason: "must be greater than 0".to_owned(),
+        });
+    }
+    Ok(())
 }
 
 impl TaskPool {
@@ -321,7 +331,7 @@ mod loom_tests {
             let runs: Vec<Arc<Run>> = (0..3).map(|_| run()).collect();
             let state = Arc::new(Mutex::new(State {
                 running: HashSet::from([key(&runs[0])]),
-                waiting: VecDeque::from([Arc::clone(&runs[1])]),
+                waiting: Waiting::from_iter([Arc::clone(&runs[1])]),
             }));
             // Per run: handed out (queued) / discarded, counted under the state's lock.
             let handed = Arc::new(Mutex::new(vec![Arc::clone(&runs[0])]));
@@ -385,7 +395,7 @@ mod loom_tests {
                 assert_eq!(times, 1, "run {index} handed out or discarded exactly once");
             }
             let state = lock(&state);
-            assert!(state.running.is_empty() && state.waiting.is_empty());
+            assert!(state.running.is_empty() && state.waiting.len() == 0);
         });
     }
 }

@@ -18,7 +18,8 @@ pub(crate) mod serial;
 
 use std::sync::Weak;
 
-use crate::run::Run;
+use crate::pool::PoolShared;
+use crate::run::{Run, RunHooks};
 use crate::sync::Arc;
 
 use crate::error::Error;
@@ -26,17 +27,38 @@ use crate::handle::TaskHandle;
 use crate::run::TypedRun;
 use crate::task::Executable;
 
-/// A handle already resolved with `error`, for a task refused before it reached a pool.
-pub(crate) fn refused<T: Send + 'static>(task: impl Executable<T>, error: Error) -> TaskHandle<T> {
+/// A handle already resolved with `error`, for a task a runner refused before it reached
+/// `pool` (`None`: the pool is gone).
+///
+/// The task's lifecycle listeners hear of the refusal, as they do of a run `prepare` refuses
+/// (ArkTS calls `onExecutionFailed` when a task fails to be enqueued); they are posted to
+/// `pool`'s callback thread, so with no pool there is no one to tell. Only the listeners: the
+/// refused attempt is no run of the task, so its other hooks (dependencies, its one-run-at-a-
+/// time lane) are left out of it.
+pub(crate) fn refused<T: Send + 'static>(
+    pool: Option<&Arc<PoolShared>>,
+    task: impl Executable<T>,
+    error: Error,
+) -> TaskHandle<T> {
+    if let Some(pool) = pool {
+        // Counted like a run `prepare` refuses: submitted, then failed when it resolves.
+        crate::observe::submitted(pool);
+    }
     let submission = task.into_submission();
     crate::panic::drop_quietly(submission.call);
     let priority = submission.owner.priority;
+    let listeners = submission
+        .owner
+        .record
+        .as_ref()
+        .and_then(|record| record.listeners.get())
+        .map(|listeners| Arc::clone(listeners) as Arc<dyn RunHooks>);
     TaskHandle::new(TypedRun::refused(
         submission.owner,
         priority,
         error,
-        Weak::new(),
-        None,
+        pool.map_or_else(Weak::new, Arc::downgrade),
+        listeners,
     ))
 }
 

@@ -120,11 +120,11 @@ impl SequenceRunner {
     /// (10200025); a runner whose pool is gone gives [`Error::PoolShutDown`].
     pub fn execute<T: Send + 'static>(&self, task: Task<T>) -> TaskHandle<T> {
         let Some(pool) = self.inner.pool.upgrade() else {
-            return crate::compose::refused(task, Error::PoolShutDown);
+            return crate::compose::refused(None, task, Error::PoolShutDown);
         };
         if crate::compose::dependency::has_dependencies(task.id()) {
             let error = Error::DependentTaskInRunner(task.id());
-            return crate::compose::refused(task, error);
+            return crate::compose::refused(Some(&pool), task, error);
         }
         let hooks: Arc<dyn RunHooks> = Arc::new(Follow(Arc::clone(&self.inner)));
         let prepared = pool.prepare(task, Some(self.inner.priority), Some(hooks));

@@ -22,13 +22,25 @@ pub(crate) trait ShutdownHook: Send + Sync {
 /// The hooks of one pool.
 #[derive(Default)]
 pub(crate) struct ShutdownHooks {
-    hooks: Mutex<Vec<Weak<dyn ShutdownHook>>>,
+    hooks: Mutex<Hooks>,
 }
+
+#[derive(Default)]
+struct Hooks {
+    list: Vec<Weak<dyn ShutdownHook>>,
+    /// The length at which the next registration prunes the hooks whose owner is gone: twice
+    /// the length left by the last pruning, so pruning costs O(1) per registration. (Pruning
+    /// at every registration made scheduling many delayed tasks at once quadratic.)
+    prune_at: usize,
+}
+
+/// The shortest list that is pruned.
+const MIN_PRUNE_AT: usize = 16;
 
 impl ShutdownHooks {
     /// Registers `hook` unless `shutting_down` is already set (then false: the caller stops by
-    /// itself). Hooks whose owner is gone are pruned here, so the list stays as long as the
-    /// hooks alive.
+    /// itself). Hooks whose owner is gone are pruned here whenever the list has doubled since
+    /// the last pruning, so it stays within twice the hooks alive (at least 16).
     pub(crate) fn register(
         &self,
         hook: Weak<dyn ShutdownHook>,
@@ -38,15 +50,18 @@ impl ShutdownHooks {
         if shutting_down.load(Ordering::SeqCst) {
             return false;
         }
-        hooks.retain(|hook| hook.strong_count() > 0);
-        hooks.push(hook);
+        if hooks.list.len() >= hooks.prune_at {
+            hooks.list.retain(|hook| hook.strong_count() > 0);
+            hooks.prune_at = (hooks.list.len() * 2).max(MIN_PRUNE_AT);
+        }
+        hooks.list.push(hook);
         true
     }
 
     /// Tells every registered hook, once; call after setting the flag `register` reads. A
     /// panic in a hook is contained.
     pub(crate) fn notify(&self) {
-        let hooks = std::mem::take(&mut *lock(&self.hooks));
+        let hooks = std::mem::take(&mut lock(&self.hooks).list);
         for hook in hooks.iter().filter_map(Weak::upgrade) {
             let _ = crate::panic::catch(|| hook.pool_shutting_down());
         }
