@@ -239,8 +239,10 @@ impl<T> Drop for Completion<T> {
 /// [`wait_timeout`](TaskHandle::wait_timeout)) or by `.await`ing the handle on any executor.
 ///
 /// **Dropping a handle detaches the run**: the task still runs to the end (or is canceled by
-/// other means) and its outcome is discarded. To stop it, call [`cancel`](TaskHandle::cancel)
-/// first.
+/// other means) and its outcome is discarded — dropped at once on the dropping thread if it is
+/// already there, otherwise by the pool thread that ends the run, still under the time limit
+/// (a `Drop` that blocks times the task out and retires that thread). To stop it, call
+/// [`cancel`](TaskHandle::cancel) first.
 ///
 /// **Blocking inside a task is safe**: [`wait`](TaskHandle::wait) called from a task of the
 /// same pool first runs the awaited task right there if it has not started (as rayon's `join`
