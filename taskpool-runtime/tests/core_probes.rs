@@ -95,19 +95,33 @@ fn a_result_whose_drop_uses_the_pool_does_not_deadlock_it() {
     LOOKED_AT.lock().unwrap().take();
 }
 
-/// Counts the drops of [`UsesPoolOnDrop`] that could use the pool.
-static LISTENER_DROPS: AtomicUsize = AtomicUsize::new(0);
-static LISTENED_POOL: Mutex<Option<Arc<TaskPool>>> = Mutex::new(None);
+/// A pool that values' `Drop` use, and how many such drops ran: one per test.
+struct PoolUser {
+    pool: Mutex<Option<Arc<TaskPool>>>,
+    drops: AtomicUsize,
+}
+
+impl PoolUser {
+    const fn new() -> PoolUser {
+        PoolUser {
+            pool: Mutex::new(None),
+            drops: AtomicUsize::new(0),
+        }
+    }
+}
+
+static LISTENED: PoolUser = PoolUser::new();
+static CANCELED: PoolUser = PoolUser::new();
 
 /// Captured by a listener: its `Drop` uses the pool that ran the task.
-struct UsesPoolOnDrop;
+struct UsesPoolOnDrop(&'static PoolUser);
 
 impl Drop for UsesPoolOnDrop {
     fn drop(&mut self) {
-        let pool = LISTENED_POOL.lock().unwrap().clone();
+        let pool = self.0.pool.lock().unwrap().clone();
         if let Some(pool) = pool {
             let _ = pool.info();
-            LISTENER_DROPS.fetch_add(1, Ordering::SeqCst);
+            self.0.drops.fetch_add(1, Ordering::SeqCst);
         }
     }
 }
@@ -117,38 +131,22 @@ impl Drop for UsesPoolOnDrop {
 #[test]
 fn a_listener_capture_whose_drop_uses_the_pool_does_not_deadlock_it() {
     let pool = Arc::new(TaskPool::builder().max_threads(1).build().unwrap());
-    *LISTENED_POOL.lock().unwrap() = Some(Arc::clone(&pool));
+    *LISTENED.pool.lock().unwrap() = Some(Arc::clone(&pool));
     for round in 0..20 {
         let task = Task::new(seven, ());
-        let capture = UsesPoolOnDrop;
+        let capture = UsesPoolOnDrop(&LISTENED);
         task.on_enqueued(move || {
             let _ = &capture;
         })
         .unwrap();
         drop(pool.execute(task));
         wait_until("the listener was dropped", || {
-            LISTENER_DROPS.load(Ordering::SeqCst) == round + 1
+            LISTENED.drops.load(Ordering::SeqCst) == round + 1
         });
         let mut next = pool.run(seven, ());
         assert!(matches!(next.wait_timeout(PATIENCE), Some(Ok(7))));
     }
-    LISTENED_POOL.lock().unwrap().take();
-}
-
-static CANCELED_DROPS: AtomicUsize = AtomicUsize::new(0);
-static CANCELED_POOL: Mutex<Option<Arc<TaskPool>>> = Mutex::new(None);
-
-/// Captured by a listener of a task canceled while waiting: its `Drop` uses the pool.
-struct UsesPoolWhenCanceled;
-
-impl Drop for UsesPoolWhenCanceled {
-    fn drop(&mut self) {
-        let pool = CANCELED_POOL.lock().unwrap().clone();
-        if let Some(pool) = pool {
-            let _ = pool.info();
-            CANCELED_DROPS.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    LISTENED.pool.lock().unwrap().take();
 }
 
 /// A run canceled while waiting stays in its lane until a pool thread prunes it; if that is
@@ -156,11 +154,11 @@ impl Drop for UsesPoolWhenCanceled {
 #[test]
 fn a_canceled_waiting_task_s_listener_capture_may_use_the_pool_when_dropped() {
     let pool = Arc::new(TaskPool::builder().max_threads(1).build().unwrap());
-    *CANCELED_POOL.lock().unwrap() = Some(Arc::clone(&pool));
+    *CANCELED.pool.lock().unwrap() = Some(Arc::clone(&pool));
     let blocker = pool.run(hold, (1501,));
     wait_until("the blocker runs", || support::busy_threads(&pool) == 1);
     let task = Task::new(seven, ());
-    let capture = UsesPoolWhenCanceled;
+    let capture = UsesPoolOnDrop(&CANCELED);
     // A listener that never fires (the task never runs): nothing else holds the capture.
     task.on_execution_succeeded(move || {
         let _ = &capture;
@@ -172,11 +170,11 @@ fn a_canceled_waiting_task_s_listener_capture_may_use_the_pool_when_dropped() {
     open_gate(1501);
     assert_eq!(blocker.wait().unwrap(), 1501);
     wait_until("the listener was dropped", || {
-        CANCELED_DROPS.load(Ordering::SeqCst) == 1
+        CANCELED.drops.load(Ordering::SeqCst) == 1
     });
     let mut next = pool.run(seven, ());
     assert!(matches!(next.wait_timeout(PATIENCE), Some(Ok(7))));
-    CANCELED_POOL.lock().unwrap().take();
+    CANCELED.pool.lock().unwrap().take();
 }
 
 #[concurrent]
