@@ -34,13 +34,7 @@ fn a_waiting_task_is_removed_and_resolves_canceled_at_once() {
         other => panic!("expected a cancel before start, got {other:?}"),
     }
     // It left the queue; `info()` lists it as canceled (as ArkTS does), not as waiting.
-    let listed: Vec<_> = pool
-        .info()
-        .tasks
-        .iter()
-        .filter(|t| t.task_id == id)
-        .map(|t| t.state)
-        .collect();
+    let listed = support::states_of(&pool, id);
     assert_eq!(listed, [taskpool::TaskState::Canceled], "it left the queue");
     open_gate(1);
     assert_eq!(blocker.wait().unwrap(), 1);

@@ -462,13 +462,7 @@ fn canceling_a_timed_out_run_whose_call_still_runs_is_10200015() {
         Some(Err(Error::TimedOut { .. }))
     ));
     let second = pool.cancel(id);
-    let listed: Vec<_> = pool
-        .info()
-        .tasks
-        .iter()
-        .filter(|t| t.task_id == id)
-        .map(|t| t.state)
-        .collect();
+    let listed = support::states_of(&pool, id);
     open_gate(1801);
     assert_eq!(listed, [TaskState::Canceled], "info() shows it over");
     assert_eq!(second.unwrap_err().code(), Some(10200015));

@@ -338,36 +338,45 @@ pub(crate) fn block_until<R>(
     mut attempt: impl FnMut(&Waker) -> Option<R>,
 ) -> Option<R> {
     let standing_by = current().map(|(pool, me)| enter_blocked(pool, me));
-    let Some((blocked, Some(parker))) = standing_by else {
-        let waker = thread_waker();
-        loop {
-            if let Some(value) = attempt(&waker) {
-                return Some(value);
-            }
-            match deadline {
-                None => std::thread::park(),
-                Some(deadline) => {
-                    std::thread::park_timeout(deadline.checked_duration_since(Instant::now())?)
-                }
-            }
-        }
+    // Without a parker (a slot the core no longer knows), the thread is not counted as blocked
+    // either: it waits as any other thread.
+    let (blocked, parker) = match standing_by {
+        Some((blocked, Some(parker))) => (Some(blocked), Some(parker)),
+        _ => (None, None),
     };
-    let waker = parker.waker();
+    let waker = parker
+        .as_ref()
+        .map_or_else(thread_waker, |parker| parker.waker());
     loop {
         if let Some(value) = attempt(&waker) {
             return Some(value);
         }
         // A wait with a deadline does not stand in: the job could outlast it. When it ends, the
         // thread goes back to work anyway.
-        if deadline.is_none() && stand_in(&blocked.pool, blocked.me) {
-            continue;
-        }
-        match deadline {
-            None => parker.park(),
-            Some(deadline) if !parker.park_until(deadline) => return attempt(&waker),
-            Some(_) => {}
+        let stood_in = deadline.is_none()
+            && blocked
+                .as_ref()
+                .is_some_and(|blocked| stand_in(&blocked.pool, blocked.me));
+        if !stood_in && !park_waiting(parker.as_deref(), deadline) {
+            // One last look: the outcome may have landed as the deadline passed.
+            return attempt(&waker);
         }
     }
+}
+
+/// Parks the calling thread — on `parker`, a pool thread's, or else on its own — until it is
+/// woken (or spuriously) or until `deadline`; false if the deadline has passed.
+fn park_waiting(parker: Option<&Parker>, deadline: Option<Instant>) -> bool {
+    match (parker, deadline) {
+        (Some(parker), None) => parker.park(),
+        (Some(parker), Some(deadline)) => return parker.park_until(deadline),
+        (None, None) => std::thread::park(),
+        (None, Some(deadline)) => match deadline.checked_duration_since(Instant::now()) {
+            Some(left) => std::thread::park_timeout(left),
+            None => return false,
+        },
+    }
+    true
 }
 
 /// Executes one job of stranded work on a thread blocked in a wait (see [`block_until`]);

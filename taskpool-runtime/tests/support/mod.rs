@@ -197,6 +197,16 @@ pub fn pool_threads(prefix: &str) -> usize {
     threads_named(&format!("{prefix}-")) - threads_named(&format!("{prefix}-superv"))
 }
 
+/// The states `info()` lists for task `id` (one per run it lists).
+pub fn states_of(pool: &taskpool::TaskPool, id: taskpool::TaskId) -> Vec<taskpool::TaskState> {
+    pool.info()
+        .tasks
+        .iter()
+        .filter(|t| t.task_id == id)
+        .map(|t| t.state)
+        .collect()
+}
+
 /// Waits until a pool thread is executing task `id`.
 pub fn wait_until_executing(pool: &taskpool::TaskPool, id: taskpool::TaskId) {
     wait_until("the task is executing", || {
