@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::handle::TaskHandle;
 use crate::pool::{PoolShared, TaskPool};
 use crate::priority::Priority;
-use crate::run::{Run, RunHeader, RunHooks, Settled};
+use crate::run::{Run, RunHeader, RunHooks};
 use crate::sync::{Arc, Mutex, lock};
 use crate::task::Task;
 
@@ -116,10 +116,11 @@ impl State {
         }
     }
 
-    /// `run` settled. If it was running, its slot goes to the oldest waiting run (skipping
-    /// those canceled meanwhile), returned to be queued; a waiting run that settled (canceled,
-    /// discarded, shut down) just leaves the queue.
-    fn settled(&mut self, run: &RunHeader) -> Option<Arc<Run>> {
+    /// `run` ended (no code of it runs any more: see `RunHooks::on_ended`). If it was running,
+    /// its slot goes to the oldest waiting run (skipping those canceled meanwhile), returned to
+    /// be queued; a waiting run that ended (canceled, discarded, shut down) just leaves the
+    /// queue.
+    fn ended(&mut self, run: &RunHeader) -> Option<Arc<Run>> {
         if !self.running.remove(&key(run)) {
             self.waiting.remove(run);
             return None;
@@ -144,8 +145,9 @@ impl State {
 struct Member(Arc<Inner>);
 
 impl RunHooks for Member {
-    fn on_settle(&self, run: &RunHeader, _settled: Settled<'_>) {
-        let next = lock(&self.0.state).settled(run);
+    // A run that timed out keeps its turn until its call returns.
+    fn on_ended(&self, run: &RunHeader) {
+        let next = lock(&self.0.state).ended(run);
         if let Some(next) = next {
             crate::compose::hand_over(next, || lock(&self.0.state).abandon());
         }
@@ -357,7 +359,7 @@ mod loom_tests {
                         run.cancel();
                     }
                     let mut state = lock(&state);
-                    let next = state.settled(run);
+                    let next = state.ended(run);
                     hand_out(&state, next.as_ref());
                 }
             };

@@ -32,22 +32,41 @@ struct Periodic<T> {
 #[derive(Default)]
 struct State {
     stopped: bool,
-    /// The run of the last tick, until it settles.
+    /// The run of the last tick, until it ended (see `RunHooks::on_ended`).
     current: Option<Arc<Run>>,
     alarm: Option<Arc<Alarm>>,
     started: u64,
     skipped: u64,
 }
 
-/// Follows each tick's run: frees the slot when it settles; a cancel by id stops the task.
+/// Follows each tick's run: a cancel by id stops the task; the slot frees when the run ended.
 struct Tick<T>(Weak<Periodic<T>>);
 
 impl<T: Send + 'static> RunHooks for Tick<T> {
-    fn on_settle(&self, run: &RunHeader, settled: Settled<'_>) {
+    fn on_settle(&self, _run: &RunHeader, settled: Settled<'_>) {
         let Some(periodic) = self.0.upgrade() else {
             return;
         };
+        if !matches!(settled, Settled::Canceled(_)) {
+            return;
+        }
         let alarm = {
+            let mut state = lock(&periodic.state);
+            state.stopped = true;
+            state.alarm.take()
+        };
+        if let Some(alarm) = alarm {
+            alarm.cancel();
+        }
+    }
+
+    // Not at `on_settle`: a run that timed out still executes until its call returns, and
+    // the next tick must not overlap it.
+    fn on_ended(&self, run: &RunHeader) {
+        let Some(periodic) = self.0.upgrade() else {
+            return;
+        };
+        let ended = {
             let mut state = lock(&periodic.state);
             let is_current = state
                 .current
@@ -56,18 +75,8 @@ impl<T: Send + 'static> RunHooks for Tick<T> {
             if is_current {
                 state.current = None;
             }
-            let alarm = if matches!(settled, Settled::Canceled(_)) {
-                state.stopped = true;
-                state.alarm.take()
-            } else {
-                None
-            };
-            (alarm, state.stopped && state.current.is_none())
+            state.stopped && state.current.is_none()
         };
-        let (alarm, ended) = alarm;
-        if let Some(alarm) = alarm {
-            alarm.cancel();
-        }
         if ended {
             // Stopped, and its last run is over: its data stream ends.
             crate::data::close(&periodic.record);

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::handle::TaskHandle;
 use crate::pool::{PoolShared, TaskPool};
 use crate::priority::Priority;
-use crate::run::{RunHeader, RunHooks, Settled};
+use crate::run::{RunHeader, RunHooks};
 use crate::sync::{Arc, Mutex, lock};
 use crate::task::Task;
 
@@ -59,9 +59,10 @@ struct Inner {
 struct Follow(Arc<Inner>);
 
 impl RunHooks for Follow {
-    fn on_settle(&self, run: &RunHeader, _settled: Settled<'_>) {
+    // A run that timed out keeps its turn until its call returns.
+    fn on_ended(&self, run: &RunHeader) {
         let inner = &self.0;
-        let next = lock(&inner.state).settled(run);
+        let next = lock(&inner.state).ended(run);
         if let Some(next) = next {
             crate::compose::hand_over(next, || lock(&inner.state).abandon());
         }

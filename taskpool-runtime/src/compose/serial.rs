@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::run::{Run, RunHeader, RunHooks, Settled};
+use crate::run::{Run, RunHeader, RunHooks};
 use crate::sync::{Arc, Mutex, lock};
 use crate::task::TaskRecord;
 
@@ -106,10 +106,11 @@ impl Serial {
         }
     }
 
-    /// `run` settled. If it was the current run, the next waiting one (skipping those canceled
-    /// meanwhile) becomes current and is returned, to be queued; a waiting run that settled
-    /// (canceled, shut down) just leaves the queue.
-    pub(super) fn settled(&mut self, run: &RunHeader) -> Option<Arc<Run>> {
+    /// `run` ended (no code of it runs any more: see `RunHooks::on_ended`). If it was the
+    /// current run, the next waiting one (skipping those canceled meanwhile) becomes current
+    /// and is returned, to be queued; a waiting run that ended (canceled, shut down) just
+    /// leaves the queue.
+    pub(super) fn ended(&mut self, run: &RunHeader) -> Option<Arc<Run>> {
         let is_current = self
             .current
             .as_ref()
@@ -148,8 +149,9 @@ impl RunHooks for OneRunAtATime {
         !(lane.is_current(run) || lane.admit(run))
     }
 
-    fn on_settle(&self, run: &RunHeader, _settled: Settled<'_>) {
-        let next = lock(&self.0).settled(run);
+    // A run that timed out keeps its turn until its call returns.
+    fn on_ended(&self, run: &RunHeader) {
+        let next = lock(&self.0).ended(run);
         if let Some(next) = next {
             super::hand_over(next, || lock(&self.0).abandon());
         }
@@ -220,7 +222,7 @@ mod loom_tests {
                 move |run: &Arc<Run>| {
                     run.cancel();
                     let mut state = lock(&state);
-                    let next = state.settled(run);
+                    let next = state.ended(run);
                     hand_out(next.as_ref());
                 }
             };

@@ -39,6 +39,20 @@ const FINISHED: u8 = 4;
 /// Released into the pool's queues: only such a run may be started by a thread that waits for
 /// it (`pool::run_inline`), since a WAITING one may be held back on purpose.
 const QUEUED: u8 = 5;
+/// A flag beside the state: the run's settle hooks have run (its handle is, or is about to be,
+/// resolved). With [`RunHooks::on_ended`] it makes the end-of-call handshake: see
+/// [`RunHeader::settle_seen`].
+const SETTLED: u8 = 0x80;
+
+/// The state without the [`SETTLED`] flag.
+fn base(state: u8) -> u8 {
+    state & !SETTLED
+}
+
+/// Whether no code of the run executes in `state` any more, nor ever will.
+fn is_terminal(state: u8) -> bool {
+    matches!(base(state), FINISHED | CANCELED)
+}
 
 /// How a run ended, without its value: what a [`RunHooks::on_settle`] sees.
 #[derive(Debug, Clone, Copy)]
@@ -91,8 +105,14 @@ pub(crate) trait RunHooks: Send + Sync {
     fn on_enqueued(&self, _run: &RunHeader) {}
     /// The run is about to make its call.
     fn on_start(&self, _run: &RunHeader) {}
-    /// The run ended; its handle resolves right after this returns.
-    fn on_settle(&self, run: &RunHeader, settled: Settled<'_>);
+    /// The run has its outcome; its handle resolves right after this returns.
+    fn on_settle(&self, _run: &RunHeader, _settled: Settled<'_>) {}
+    /// No code of the run executes any more: called exactly once, after `on_settle`. Usually
+    /// right after it; but a run settled while its call still executes (it timed out, or a
+    /// shutdown stopped waiting for it) ends only when that call returns, on the thread that
+    /// made it — possibly never. What keeps a task's runs one at a time (a by-reference task's
+    /// turns, a runner's slots, a periodic task's ticks) waits for this, not for the outcome.
+    fn on_ended(&self, _run: &RunHeader) {}
     /// The error a cancel that stopped the run where it waited resolves it with, instead of
     /// [`Error::Canceled`] (an `AsyncRunner` reports 10200055).
     fn canceled_error(&self, _run: &RunHeader) -> Option<Error> {
@@ -120,6 +140,11 @@ impl RunHooks for HookList {
     fn on_settle(&self, run: &RunHeader, settled: Settled<'_>) {
         for hooks in &self.0 {
             let _ = crate::panic::catch(|| hooks.on_settle(run, settled));
+        }
+    }
+    fn on_ended(&self, run: &RunHeader) {
+        for hooks in &self.0 {
+            let _ = crate::panic::catch(|| hooks.on_ended(run));
         }
     }
     fn canceled_error(&self, run: &RunHeader) -> Option<Error> {
@@ -287,6 +312,7 @@ impl<T: Send + 'static> TypedRun<T> {
                 crate::observe::settled(&self.header, settled);
                 if let Some(hooks) = hooks {
                     let _ = crate::panic::catch(|| hooks.on_settle(&self.header, settled));
+                    self.header.settle_seen();
                 }
             }),
         };
@@ -515,11 +541,14 @@ impl RunHeader {
         self.move_state(WAITING, CANCELED) || self.move_state(QUEUED, CANCELED)
     }
 
-    /// `WAITING → CANCELED` or `RUNNING → RUNNING_CANCELED`, whichever applies.
+    /// `WAITING → CANCELED` or `RUNNING → RUNNING_CANCELED`, whichever applies (a run that
+    /// timed out keeps its [`SETTLED`] flag: its call still runs, and learns it should stop).
     fn request_cancel(&self) -> Cancel {
         let mut current = self.state.load(Ordering::Acquire);
         loop {
-            let (next, outcome) = match current {
+            // A run not started yet is never flagged: `settle_seen` withdraws it.
+            let flag = current & SETTLED;
+            let (next, outcome) = match base(current) {
                 WAITING | QUEUED => (CANCELED, Cancel::Dequeued),
                 RUNNING => (RUNNING_CANCELED, Cancel::Flagged),
                 RUNNING_CANCELED => return Cancel::Flagged,
@@ -527,7 +556,7 @@ impl RunHeader {
             };
             match self.state.compare_exchange_weak(
                 current,
-                next,
+                next | flag,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
@@ -539,18 +568,18 @@ impl RunHeader {
 
     /// Whether the function has been asked to stop (what `is_canceled()` reports inside it).
     pub(crate) fn is_cancel_requested(&self) -> bool {
-        self.state.load(Ordering::Acquire) == RUNNING_CANCELED
+        base(self.state.load(Ordering::Acquire)) == RUNNING_CANCELED
     }
 
     /// Whether the run has not started: held by a composer, or waiting in its pool's queues.
     pub(crate) fn is_waiting(&self) -> bool {
-        matches!(self.state.load(Ordering::Acquire), WAITING | QUEUED)
+        matches!(base(self.state.load(Ordering::Acquire)), WAITING | QUEUED)
     }
 
     /// Whether the run is executing (possibly flagged as canceled).
     pub(crate) fn is_running(&self) -> bool {
         matches!(
-            self.state.load(Ordering::Acquire),
+            base(self.state.load(Ordering::Acquire)),
             RUNNING | RUNNING_CANCELED
         )
     }
@@ -578,7 +607,7 @@ impl RunHeader {
 
     /// How long ago the run started (ArkTS `TaskInfo.duration`); zero if it has not.
     pub(crate) fn running_for(&self, now: Instant) -> Duration {
-        match self.state.load(Ordering::Acquire) {
+        match base(self.state.load(Ordering::Acquire)) {
             RUNNING | RUNNING_CANCELED | FINISHED => self.timing.running_for(now),
             _ => Duration::ZERO,
         }
@@ -602,10 +631,50 @@ impl RunHeader {
         }
     }
 
-    /// `RUNNING → FINISHED`; true if a cancel was requested while it ran.
+    /// `RUNNING → FINISHED`, once the call returned or the future was dropped; true if a cancel
+    /// was requested while it ran. Ends the run for its hooks if it was settled meanwhile (see
+    /// [`settle_seen`](Self::settle_seen)).
     fn finish(&self) -> bool {
         self.record_durations();
-        self.state.swap(FINISHED, Ordering::AcqRel) == RUNNING_CANCELED
+        let before = self.update_state(|state| FINISHED | (state & SETTLED));
+        // Only the first move to an end state counts: a suspended run's end may be settled by
+        // two parties (see `PoolShared::shutdown`).
+        if before & SETTLED != 0 && !is_terminal(before) {
+            self.ended();
+        }
+        base(before) == RUNNING_CANCELED
+    }
+
+    /// The settle hooks have run: the end-of-call handshake. A run's hooks hear `on_ended` once
+    /// no code of it runs any more, which for a run settled while its call executes (a time-out,
+    /// a shutdown that stopped waiting) is when that call returns. Two parties, one flag: the
+    /// resolver sets [`SETTLED`] here, the executing thread moves the run to an end state in
+    /// [`finish`](Self::finish), and whichever comes second — each reads what the other left,
+    /// in one read-modify-write of the state — calls the hook. A run not started yet never
+    /// will be: it is withdrawn here.
+    pub(crate) fn settle_seen(&self) {
+        let before = self.update_state(|state| match base(state) {
+            WAITING | QUEUED => CANCELED | SETTLED,
+            _ => state | SETTLED,
+        });
+        if !matches!(base(before), RUNNING | RUNNING_CANCELED) {
+            self.ended();
+        }
+    }
+
+    /// Replaces the state with `next(state)` in one read-modify-write; returns the old state.
+    fn update_state(&self, next: impl Fn(u8) -> u8) -> u8 {
+        self.state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                Some(next(state))
+            })
+            .unwrap_or_else(|state| state)
+    }
+
+    fn ended(&self) {
+        if let Some(hooks) = &self.hooks {
+            let _ = crate::panic::catch(|| hooks.on_ended(self));
+        }
     }
 
     /// Finishes the run with the function's typed outcome; returns what its handle gets.
@@ -722,6 +791,90 @@ mod loom_tests {
                 !run.header.is_cancel_requested(),
                 "a started run is not flagged"
             );
+        });
+    }
+
+    /// Counts a run's hook calls, and checks that `on_ended` comes after the call returned.
+    #[derive(Default)]
+    struct Ends {
+        /// Set once the call started: `on_ended` must then see `returned`.
+        started: loom::sync::atomic::AtomicBool,
+        returned: loom::sync::atomic::AtomicBool,
+        settles: loom::sync::atomic::AtomicUsize,
+        ends: loom::sync::atomic::AtomicUsize,
+    }
+
+    impl RunHooks for Ends {
+        fn on_settle(&self, _run: &RunHeader, _settled: Settled<'_>) {
+            self.settles.fetch_add(1, Ordering::SeqCst);
+        }
+        fn on_ended(&self, _run: &RunHeader) {
+            assert_eq!(self.settles.load(Ordering::SeqCst), 1, "after on_settle");
+            if self.started.load(Ordering::SeqCst) {
+                assert!(
+                    self.returned.load(Ordering::SeqCst),
+                    "not while the call runs"
+                );
+            }
+            self.ends.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A run whose call marks `ends.returned` as it returns.
+    fn followed_run(ends: &std::sync::Arc<Ends>) -> Arc<TypedRun<u32>> {
+        let returned = std::sync::Arc::clone(ends);
+        let call: Call<u32> = Box::new(move || {
+            returned.returned.store(true, Ordering::SeqCst);
+            Invocation::Ready(Ok(1))
+        });
+        let hooks: Arc<dyn RunHooks> = ends.clone();
+        TypedRun::new(
+            Owner::anonymous(&"loom::followed"),
+            Priority::Medium,
+            call,
+            Weak::new(),
+            Some(hooks),
+        )
+    }
+
+    /// A time-out (another thread resolving the run) racing the end of its call: the hooks
+    /// hear `on_ended` exactly once, and never while the call still executes.
+    #[test]
+    fn a_run_settled_while_its_call_executes_ends_once_when_the_call_returns() {
+        loom::model(|| {
+            let ends = std::sync::Arc::new(Ends::default());
+            let run = followed_run(&ends);
+            assert!(run.header.try_start());
+            ends.started.store(true, Ordering::SeqCst);
+            let supervisor = {
+                let run: Arc<Run> = run.clone();
+                loom::thread::spawn(move || run.resolve_error(Error::PoolShutDown))
+            };
+            assert!(matches!(Arc::clone(&run).start(None), Some(Step::Done)));
+            let _ = supervisor.join().unwrap();
+            assert_eq!(ends.settles.load(Ordering::SeqCst), 1);
+            assert_eq!(ends.ends.load(Ordering::SeqCst), 1, "ended exactly once");
+        });
+    }
+
+    /// A cancel racing a start, with hooks: a run canceled before it started ends at once; one
+    /// that started ends when its call returns. Exactly once either way.
+    #[test]
+    fn a_canceled_run_ends_once_whether_or_not_it_started() {
+        loom::model(|| {
+            let ends = std::sync::Arc::new(Ends::default());
+            let run = followed_run(&ends);
+            let canceller = {
+                let run: Arc<Run> = run.clone();
+                loom::thread::spawn(move || run.cancel())
+            };
+            if run.header.try_start() {
+                ends.started.store(true, Ordering::SeqCst);
+                assert!(matches!(Arc::clone(&run).start(None), Some(Step::Done)));
+            }
+            let _ = canceller.join().unwrap();
+            assert_eq!(ends.settles.load(Ordering::SeqCst), 1);
+            assert_eq!(ends.ends.load(Ordering::SeqCst), 1, "ended exactly once");
         });
     }
 

@@ -1,0 +1,171 @@
+//! A run that timed out has its outcome, but its call may still execute (Rust cannot stop it):
+//! whatever keeps runs one at a time waits for that call to return, not for the outcome.
+//! Runs of one task never overlap (the brief's "Task lifecycle"), nor do a `SequenceRunner`'s
+//! tasks, nor more of an `AsyncRunner`'s than its running capacity, nor a periodic task's ticks.
+//!
+//! Each test blocks the first call on a gate past the pool's time limit, waits for its handle
+//! to report the time-out, then gives any later run a window in which it would overlap the
+//! blocked call if it were let go; the calls themselves count how many of them execute at once.
+
+mod support;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use support::{PATIENCE, open_gate, pass_gate, wait_until};
+use taskpool::{Error, Priority, Task, TaskPool, concurrent};
+
+/// How long a later run is given to (wrongly) start while the first call is blocked. The
+/// assertions hold whatever the machine's speed; a shorter window only makes a wrong start
+/// less likely to be seen.
+const WINDOW: Duration = Duration::from_millis(100);
+
+/// Per test: calls executing now, the most at once, and calls made.
+static IN_FLIGHT: [AtomicU32; 4] = [const { AtomicU32::new(0) }; 4];
+static MOST: [AtomicU32; 4] = [const { AtomicU32::new(0) }; 4];
+static CALLS: [AtomicU32; 4] = [const { AtomicU32::new(0) }; 4];
+
+/// The first gate of each test; test `slot` uses gate `GATE + slot`.
+const GATE: u64 = 7100;
+
+/// Counts itself in and out; the first call of test `slot` blocks on its gate.
+#[concurrent]
+fn turn(slot: u32) -> u32 {
+    let slot = slot as usize;
+    let now = IN_FLIGHT[slot].fetch_add(1, Ordering::SeqCst) + 1;
+    MOST[slot].fetch_max(now, Ordering::SeqCst);
+    let call = CALLS[slot].fetch_add(1, Ordering::SeqCst);
+    if call == 0 {
+        pass_gate(GATE + slot as u64);
+    }
+    IN_FLIGHT[slot].fetch_sub(1, Ordering::SeqCst);
+    call
+}
+
+/// A pool with a short time limit, checked often, and room for a second run to start.
+fn limited_pool() -> TaskPool {
+    TaskPool::builder()
+        .max_threads(2)
+        .time_limit(Duration::from_millis(20))
+        .check_interval(Duration::from_millis(5))
+        .build()
+        .unwrap()
+}
+
+fn timed_out<T: std::fmt::Debug>(outcome: Result<T, Error>) -> bool {
+    matches!(outcome, Err(Error::TimedOut { .. }))
+}
+
+/// Lets the first call of test `slot` return; then no two calls of it overlapped.
+fn release_and_check(slot: u32) {
+    open_gate(GATE + slot as u64);
+    wait_until("the blocked call returned", || {
+        IN_FLIGHT[slot as usize].load(Ordering::SeqCst) == 0
+    });
+}
+
+fn most_at_once(slot: u32) -> u32 {
+    MOST[slot as usize].load(Ordering::SeqCst)
+}
+
+#[test]
+fn a_task_run_again_waits_for_the_call_of_its_timed_out_run() {
+    const SLOT: u32 = 0;
+    let pool = limited_pool();
+    let task = Task::new(turn, (SLOT,));
+    let first = pool.execute(&task);
+    let mut second = pool.execute(&task);
+    assert!(timed_out(first.wait()));
+    assert!(
+        second.wait_timeout(WINDOW).is_none(),
+        "the second run must not start while the first call executes"
+    );
+    release_and_check(SLOT);
+    assert_eq!(
+        second
+            .wait_timeout(PATIENCE)
+            .expect("the second run")
+            .unwrap(),
+        1
+    );
+    assert_eq!(most_at_once(SLOT), 1);
+}
+
+#[test]
+fn a_sequence_runner_waits_for_the_call_of_its_timed_out_task() {
+    const SLOT: u32 = 1;
+    let pool = limited_pool();
+    let runner = pool.sequence_runner(Priority::Medium);
+    let first = runner.execute(Task::new(turn, (SLOT,)));
+    let mut second = runner.execute(Task::new(turn, (SLOT,)));
+    assert!(timed_out(first.wait()));
+    assert!(
+        second.wait_timeout(WINDOW).is_none(),
+        "the runner's next task must not start while the first call executes"
+    );
+    release_and_check(SLOT);
+    assert_eq!(
+        second
+            .wait_timeout(PATIENCE)
+            .expect("the second task")
+            .unwrap(),
+        1
+    );
+    assert_eq!(most_at_once(SLOT), 1);
+}
+
+#[test]
+fn an_async_runner_keeps_the_slot_of_a_timed_out_task_until_its_call_returns() {
+    const SLOT: u32 = 2;
+    let pool = limited_pool();
+    let runner = pool.async_runner(1, 0).unwrap();
+    let first = runner.execute(Task::new(turn, (SLOT,)), Priority::Medium);
+    let mut second = runner.execute(Task::new(turn, (SLOT,)), Priority::Medium);
+    assert!(timed_out(first.wait()));
+    assert!(
+        second.wait_timeout(WINDOW).is_none(),
+        "a running capacity of 1 admits no second task while the first call executes"
+    );
+    release_and_check(SLOT);
+    assert_eq!(
+        second
+            .wait_timeout(PATIENCE)
+            .expect("the second task")
+            .unwrap(),
+        1
+    );
+    assert_eq!(most_at_once(SLOT), 1);
+}
+
+#[test]
+fn a_periodic_task_skips_its_ticks_while_a_timed_out_call_executes() {
+    const SLOT: u32 = 3;
+    let pool = limited_pool();
+    let timed_out_once = std::sync::Arc::new(AtomicU32::new(0));
+    let task = Task::new(turn, (SLOT,));
+    let seen = std::sync::Arc::clone(&timed_out_once);
+    task.on_execution_failed(move |error| {
+        if matches!(error, Error::TimedOut { .. }) {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+    })
+    .unwrap();
+    let handle = pool
+        .execute_periodically(Duration::from_millis(5), task, Priority::Medium)
+        .unwrap();
+    wait_until("the first tick timed out", || {
+        timed_out_once.load(Ordering::SeqCst) == 1
+    });
+    std::thread::sleep(WINDOW);
+    assert_eq!(
+        CALLS[SLOT as usize].load(Ordering::SeqCst),
+        1,
+        "no tick may start while the first call executes"
+    );
+    release_and_check(SLOT);
+    wait_until("ticks resume once the call returned", || {
+        CALLS[SLOT as usize].load(Ordering::SeqCst) >= 3
+    });
+    handle.cancel().unwrap();
+    assert_eq!(most_at_once(SLOT), 1);
+}
