@@ -169,3 +169,33 @@ fn a_periodic_task_skips_its_ticks_while_a_timed_out_call_executes() {
     handle.cancel().unwrap();
     assert_eq!(most_at_once(SLOT), 1);
 }
+
+/// Blocks until gate `gate` opens (a call that outlives its pool).
+#[concurrent]
+fn stuck(gate: u64) -> u64 {
+    pass_gate(gate);
+    gate
+}
+
+#[test]
+fn a_run_waiting_behind_a_timed_out_call_is_resolved_when_the_pool_shuts_down() {
+    const STUCK: u64 = GATE + 10;
+    let pool = limited_pool();
+    let task = Task::new(stuck, (STUCK,));
+    let first = pool.execute(&task);
+    let runner = pool.sequence_runner(Priority::Medium);
+    let held = runner.execute(Task::new(stuck, (STUCK + 1,)));
+    let mut behind_runner = runner.execute(Task::new(stuck, (STUCK + 1,)));
+    let mut second = pool.execute(&task);
+    assert!(timed_out(first.wait()));
+    assert!(timed_out(held.wait()));
+    pool.shutdown_timeout(Duration::from_millis(50));
+    for handle in [&mut second, &mut behind_runner] {
+        let outcome = handle
+            .wait_timeout(PATIENCE)
+            .expect("a run still waiting for its turn is resolved by the shutdown");
+        assert!(outcome.is_err(), "{outcome:?}");
+    }
+    open_gate(STUCK);
+    open_gate(STUCK + 1);
+}
