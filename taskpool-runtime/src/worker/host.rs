@@ -297,6 +297,10 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// the host's [`on_message_error`](Worker::on_message_error) hear about it.
     /// 10200006 if over the cap; 10200004 if not running.
     pub fn post_payload(&self, payload: Payload) -> Result<()> {
+        // The state first: to a worker that ended, every post is 10200004, whatever its size.
+        if !self.link.is_running() {
+            return Err(Error::WorkerNotRunning(self.link.name.clone()));
+        }
         payload.check_size(self.link.max_serialized_bytes)?;
         self.link.send_to_worker(Envelope::Serialized(payload))
     }
@@ -568,8 +572,14 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     }
 
     /// Terminates the worker (ArkTS `terminate()`): it takes no further message, its handler
-    /// is stopped at its next `.await` (or when its synchronous code returns), and it exits
-    /// with code 0. 10200004 if it was not running (already terminated, closed or failed).
+    /// is stopped at its next `.await` (or when its synchronous code returns), a global call it
+    /// waits for returns 10200004, and it exits with code 0.
+    ///
+    /// 10200004 if it was not running — already terminated, failed, or closed by its handler —
+    /// and then it **changes nothing**: a worker that called
+    /// [`close`](crate::WorkerPort::close) finishes its current message, awaits included, as
+    /// `close` promised (ArkTS: `terminate` on a worker that is not running throws 10200004).
+    /// Only dropping the `Worker` stops a closing handler at its next `.await`.
     pub fn terminate(&self) -> Result<()> {
         self.link.terminate()
     }
@@ -621,7 +631,9 @@ impl<In, Out> Drop for Worker<In, Out> {
     /// Terminates the worker and joins its thread and its host thread, each within the join
     /// timeout (see the type's documentation).
     fn drop(&mut self) {
-        let _ = self.link.terminate();
+        // Stronger than `terminate()`: a worker that closed itself is stopped at its next
+        // `.await` too, so that its threads end.
+        self.link.force_stop();
         let deadline = Instant::now().checked_add(self.join_timeout);
         if let Some(thread) = self.thread.take() {
             let on_own_thread = thread.thread().id() == std::thread::current().id();

@@ -287,7 +287,8 @@ impl<Out: Transferable> WorkerPort<Out> {
     /// `args` is one value (a tuple for several, `()` for none); it and the result cross as
     /// serialized copies. Errors: 10200019 (no such object), 10200020 (no such method),
     /// 10200021 (no answer in time), 10200006 (a value that does not serialize, decode or fit
-    /// the cap), 10200004 (the host dropped the `Worker` meanwhile).
+    /// the cap), 10200004 (the host terminated the worker or dropped its `Worker`, before or during
+    /// the call: the wait ends then, it does not sit out the timeout).
     ///
     /// ```
     /// use std::time::Duration;
