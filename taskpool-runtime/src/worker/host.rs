@@ -307,7 +307,17 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
 
     /// Blocks until the worker sends a message; `None` once it ended and every message it
     /// sent was taken.
+    ///
+    /// Called on a pool thread (inside a task), the thread counts as blocked meanwhile, as in
+    /// [`TaskHandle::wait`](crate::TaskHandle::wait): the pool adds a thread, or this one runs
+    /// the pool's stranded work while it waits — the worker may be awaiting a task of that very
+    /// pool. [`recv_timeout`](Worker::recv_timeout) and [`wait_for_exit`](Worker::wait_for_exit)
+    /// count as blocked too.
     pub fn recv(&self) -> Option<Out> {
+        if crate::pool::on_pool_thread() {
+            // No deadline: `block_until` always answers.
+            return crate::pool::block_until(None, |waker| self.link.poll_message(waker)).flatten();
+        }
         self.link.recv()
     }
 
@@ -335,7 +345,14 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// assert_eq!(worker.recv_timeout(Duration::MAX), Err(RecvTimeoutError::Exited));
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> std::result::Result<Out, RecvTimeoutError> {
-        match self.link.recv_timeout(timeout) {
+        let received = if crate::pool::on_pool_thread() {
+            // See `recv`: a pool thread waits as blocked, through the stream's waker.
+            let deadline = Instant::now().checked_add(timeout);
+            crate::pool::block_until(deadline, |waker| self.link.poll_message(waker)).ok_or(())
+        } else {
+            self.link.recv_timeout(timeout)
+        };
+        match received {
             Ok(Some(message)) => Ok(message),
             Ok(None) => Err(RecvTimeoutError::Exited),
             Err(()) => Err(RecvTimeoutError::Timeout),
@@ -595,15 +612,15 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     }
 
     /// Blocks until the worker thread ended and returns its exit code.
+    /// On a pool thread, the thread counts as blocked meanwhile (see [`recv`](Worker::recv)).
     pub fn wait_for_exit(&self) -> i32 {
-        self.link
-            .wait_exit(None)
+        crate::pool::block_in_place(|| self.link.wait_exit(None))
             .expect("waiting without a deadline returns the exit code")
     }
 
     /// Like [`wait_for_exit`](Worker::wait_for_exit), waiting at most `timeout`.
     pub fn wait_for_exit_timeout(&self, timeout: Duration) -> Option<i32> {
-        self.link.wait_exit(Instant::now().checked_add(timeout))
+        crate::pool::block_in_place(|| self.link.wait_exit(Instant::now().checked_add(timeout)))
     }
 
     /// The error that destroyed the worker, if no `on_error` callback took it.
