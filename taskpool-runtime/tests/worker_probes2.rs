@@ -663,3 +663,81 @@ fn workers_inside_pool_tasks_await_the_same_pool_their_tasks_wait_on() {
         .collect();
     assert_eq!(squares, (0..8).map(|n| n * n).collect::<Vec<_>>());
 }
+
+// ---- user code in serialization -----------------------------------------------------------------
+
+/// A message whose `Serialize` panics (a user impl with a bug).
+#[derive(Debug, PartialEq)]
+struct Unserializable(u64);
+
+impl serde::Serialize for Unserializable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        panic!("Serialize panics for {}", self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Unserializable {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        u64::deserialize(deserializer).map(Unserializable)
+    }
+}
+
+/// Sends back what it gets, serialized, and calls the host with it; reports both outcomes.
+struct SerializesBack;
+
+impl WorkerHandler for SerializesBack {
+    type In = Unserializable;
+    type Out = Option<u32>;
+
+    async fn on_message(
+        &mut self,
+        message: Unserializable,
+        port: &WorkerPort<Option<u32>>,
+    ) -> HandlerResult {
+        let replied = port
+            .post_message_serialized(&None)
+            .err()
+            .and_then(|e| e.code());
+        let called: taskpool::Result<u64> =
+            port.call_global_object_method("any", "thing", Duration::ZERO, message);
+        port.post_message(replied)?;
+        port.post_message(called.err().and_then(|e| e.code()))?;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_panicking_serialize_gives_10200006_to_the_sender_and_panics_no_one() {
+    let _cap = shared_cap();
+    let worker = Worker::new(|| SerializesBack).unwrap();
+    let refused = worker
+        .post_message_serialized(&Unserializable(1))
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(10200006), "{refused}");
+    assert!(
+        refused.to_string().contains("Serialize panics for 1"),
+        "{refused}"
+    );
+    let refused = worker
+        .worker_ref()
+        .post_message_serialized(&Unserializable(2))
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(10200006), "{refused}");
+    worker.post_message(Unserializable(3)).unwrap(); // moved: no serialization
+    assert_eq!(
+        worker.recv_timeout(PATIENCE),
+        Ok(None),
+        "the serialized reply"
+    );
+    assert_eq!(
+        worker.recv_timeout(PATIENCE),
+        Ok(None),
+        "which was accepted"
+    );
+    assert_eq!(
+        worker.recv_timeout(PATIENCE),
+        Ok(Some(10200006)),
+        "the call's argument does not"
+    );
+    assert!(worker.is_running(), "the worker lives on");
+}

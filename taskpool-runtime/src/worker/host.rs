@@ -283,12 +283,13 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     }
 
     /// Sends a serialized copy of `message` (ArkTS `postMessage`); it is decoded on the worker
-    /// thread. 10200006 if it does not serialize or is over the cap; 10200004 if not running.
+    /// thread. 10200006 if it does not serialize (its `Serialize` failing or panicking) or is
+    /// over the cap; 10200004 if not running (checked first).
     pub fn post_message_serialized(&self, message: &In) -> Result<()> {
         if !self.link.is_running() {
             return Err(Error::WorkerNotRunning(self.link.name.clone()));
         }
-        let payload = crate::codec::encode_copy(message, self.link.max_serialized_bytes)?;
+        let payload = crate::worker::link::encode_message(message, self.link.max_serialized_bytes)?;
         self.link.send_to_worker(Envelope::Serialized(payload))
     }
 
@@ -779,7 +780,7 @@ impl<In: Transferable> WorkerRef<In> {
         if !link.is_running() {
             return Err(Error::WorkerNotRunning(self.name.clone()));
         }
-        let payload = crate::codec::encode_copy(message, link.max_serialized_bytes())?;
+        let payload = crate::worker::link::encode_message(message, link.max_serialized_bytes())?;
         link.send(Envelope::Serialized(payload))
     }
 

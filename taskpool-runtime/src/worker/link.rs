@@ -395,6 +395,21 @@ impl<In, Out> Link<In, Out> {
     }
 }
 
+/// A serialized copy of a message or a global call argument, within `cap` (10200006 above it).
+/// `Serialize` is user code run on the sender's thread: a panic there is that value failing to
+/// serialize (10200006, with the panic's message), never a panic of the host or the worker.
+pub(crate) fn encode_message<T>(value: &T, cap: usize) -> Result<Payload>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    crate::panic::catch(|| crate::codec::encode_copy(value, cap)).unwrap_or_else(|payload| {
+        Err(Error::Serialization(format!(
+            "serializing the value panicked: {}",
+            crate::panic::message(payload)
+        )))
+    })
+}
+
 /// Moves `state` from RUNNING to `to` (CLOSING or TERMINATING); false, and no change, if it was
 /// not running. One compare-and-swap: of a `close()` and a `terminate()` racing, exactly one
 /// wins and the other is refused (model-checked below).

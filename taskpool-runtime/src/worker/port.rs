@@ -187,7 +187,8 @@ impl<Out: Transferable> WorkerPort<Out> {
     /// [`max_serialized_bytes`](crate::WorkerBuilder::max_serialized_bytes) (16 MiB by default).
     pub fn post_message_serialized(&self, message: &Out) -> Result<()> {
         self.check_open()?;
-        let payload = crate::codec::encode_copy(message, self.link().max_serialized_bytes())?;
+        let payload =
+            crate::worker::link::encode_message(message, self.link().max_serialized_bytes())?;
         self.deliver_payload(payload);
         Ok(())
     }
@@ -323,7 +324,7 @@ impl<Out: Transferable> WorkerPort<Out> {
         args: A,
     ) -> Result<R> {
         self.check_open()?;
-        let args = crate::codec::encode_copy(&args, self.link().max_serialized_bytes())?;
+        let args = crate::worker::link::encode_message(&args, self.link().max_serialized_bytes())?;
         self.link().call(object, method, timeout, args)?.decode()
     }
 }
