@@ -77,6 +77,48 @@ fn terminate_after_close_is_refused_and_does_not_cut_the_closing_message_short()
     assert_eq!(worker.wait_for_exit_timeout(PATIENCE), Some(0));
 }
 
+static NEVER_RAISED: Signal = Signal::new();
+
+/// Closes itself, then awaits forever.
+struct CloseThenHang;
+
+impl WorkerHandler for CloseThenHang {
+    type In = u64;
+    type Out = u64;
+
+    async fn on_message(&mut self, gate: u64, port: &WorkerPort<u64>) -> HandlerResult {
+        port.close()?;
+        open_gate(gate);
+        NEVER_RAISED.raised().await;
+        Ok(())
+    }
+}
+
+#[test]
+fn dropping_the_worker_still_stops_a_closing_handler_at_its_await() {
+    let _cap = shared_cap();
+    const CLOSED: u64 = 32_002;
+    let worker = Worker::builder()
+        .name("p2-closehang")
+        .join_timeout(Duration::from_secs(3600))
+        .spawn(|| CloseThenHang)
+        .unwrap();
+    worker.post_message(CLOSED).unwrap();
+    pass_gate(CLOSED);
+    assert_eq!(worker.terminate().unwrap_err().code(), Some(10200004));
+    let (dropped_tx, dropped) = mpsc::channel();
+    std::thread::spawn(move || {
+        drop(worker);
+        dropped_tx.send(()).unwrap();
+    });
+    assert_eq!(
+        dropped.recv_timeout(PATIENCE),
+        Ok(()),
+        "the drop stops the closing handler, it does not wait out its join timeout"
+    );
+    assert_eq!(threads_named("p2-closehang"), 0);
+}
+
 // ---- the state is checked before the size ------------------------------------------------------
 
 #[test]
@@ -157,13 +199,16 @@ fn a_global_call_method_dropping_its_own_worker_ends_the_waiting_call_with_10200
     assert_eq!(exit.recv_timeout(PATIENCE), Ok(0));
 }
 
+/// What a global call gave: its result, or its error's code.
+type CallOutcome = Result<u64, Option<u32>>;
+
 /// Calls `host.method` with its number and reports the outcome (the result or the error code)
 /// on a channel, then replies.
 struct CallsHost {
     object: &'static str,
     method: &'static str,
     timeout: Duration,
-    outcome: mpsc::Sender<Result<u64, Option<u32>>>,
+    outcome: mpsc::Sender<CallOutcome>,
 }
 
 impl WorkerHandler for CallsHost {
@@ -171,8 +216,14 @@ impl WorkerHandler for CallsHost {
     type Out = u64;
 
     async fn on_message(&mut self, n: u64, port: &WorkerPort<u64>) -> HandlerResult {
+        // From 100 on, the longest timeout: a call that must not time out on a busy machine.
+        let timeout = if n >= 100 {
+            Duration::ZERO
+        } else {
+            self.timeout
+        };
         let result: taskpool::Result<u64> =
-            port.call_global_object_method(self.object, self.method, self.timeout, n);
+            port.call_global_object_method(self.object, self.method, timeout, n);
         self.outcome.send(result.map_err(|e| e.code()))?;
         port.post_message(n)?;
         Ok(())
@@ -183,7 +234,7 @@ fn calls_host(
     object: &'static str,
     method: &'static str,
     timeout: Duration,
-) -> (Worker<u64, u64>, mpsc::Receiver<Result<u64, Option<u32>>>) {
+) -> (Worker<u64, u64>, mpsc::Receiver<CallOutcome>) {
     let (outcome_tx, outcome) = mpsc::channel();
     let worker = Worker::new(move || CallsHost {
         object,
@@ -740,4 +791,39 @@ fn a_panicking_serialize_gives_10200006_to_the_sender_and_panics_no_one() {
         "the call's argument does not"
     );
     assert!(worker.is_running(), "the worker lives on");
+}
+
+// ---- a call that re-enters its worker -----------------------------------------------------------
+
+#[test]
+fn a_global_method_that_waits_for_its_own_worker_times_the_call_out_and_both_go_on() {
+    let _cap = shared_cap();
+    let (worker, outcome) = calls_host("loop", "back", Duration::from_millis(50));
+    let to_worker = worker.worker_ref();
+    let (go_tx, go) = mpsc::channel::<()>();
+    let go = Mutex::new(go);
+    let object = CallObject::new(()).method("back", move |(): &mut (), n: u64| {
+        if n == 1 {
+            // Re-enters the worker, which is blocked in this very call: message 2 waits until
+            // the call gives up, and this method until the test saw message 2 handled.
+            to_worker.post_message(2).unwrap();
+            go.lock().unwrap().recv_timeout(PATIENCE).unwrap();
+        }
+        n * 10
+    });
+    worker.register_global_call_object("loop", object).unwrap();
+    worker.post_message(1).unwrap();
+    assert_eq!(outcome.recv_timeout(PATIENCE), Ok(Err(Some(10200021))));
+    assert_eq!(worker.recv_timeout(PATIENCE), Ok(1));
+    // Message 2's call waits behind the method, which waits for the test: it times out too.
+    assert_eq!(outcome.recv_timeout(PATIENCE), Ok(Err(Some(10200021))));
+    assert_eq!(worker.recv_timeout(PATIENCE), Ok(2));
+    go_tx.send(()).unwrap();
+    worker.post_message(300).unwrap();
+    assert_eq!(
+        outcome.recv_timeout(PATIENCE),
+        Ok(Ok(3000)),
+        "the object is callable again"
+    );
+    assert_eq!(worker.recv_timeout(PATIENCE), Ok(300));
 }

@@ -218,7 +218,8 @@ fn default_name() -> String {
 /// worker ends, every pending and later receive returns `None` once the messages already sent
 /// are taken.
 ///
-/// **Dropping a `Worker` terminates it** and waits for its thread, at most
+/// **Dropping a `Worker` terminates it** — one that closed itself too, stopped at its next
+/// `.await` — and waits for its thread, at most
 /// [`join_timeout`](WorkerBuilder::join_timeout) (5 s by default); a handler still running then
 /// is detached: its thread ends when the handler returns and counts toward the 64 workers until
 /// then. The host thread is stopped the same way, after `on_exit` ran. No thread is left
