@@ -536,7 +536,10 @@ fn an_error_destroys_the_worker_through_on_error() {
     let seen = Seen::default();
     seen.watch(&worker, false);
     worker.post_message(Cmd::Fail("bad input".into())).unwrap();
-    worker.post_message(Cmd::Echo(1)).unwrap(); // never handled
+    // Never handled: accepted if the worker has not failed yet, refused (10200004) if it has.
+    if let Err(refused) = worker.post_message(Cmd::Echo(1)) {
+        assert_eq!(refused.code(), Some(10200004), "{refused}");
+    }
     assert_eq!(seen.wait_exit(), 1);
     assert_eq!(worker.wait_for_exit(), 1);
     let errors = seen.errors.lock().unwrap();

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{RecvTimeoutError, Sender};
+use crossbeam_channel::Sender;
 
 use crate::codec::Payload;
 use crate::error::{Error, Result};
@@ -200,11 +200,24 @@ pub(crate) fn call<In, Out>(
         method: method.to_owned(),
         timeout,
     };
-    match result.recv_deadline(deadline) {
-        Ok(payload) => payload,
-        Err(RecvTimeoutError::Timeout) => Err(timed_out()),
-        // The host thread dropped the call: it came too late, or the `Worker` is being dropped.
-        Err(RecvTimeoutError::Disconnected) if Instant::now() >= deadline => Err(timed_out()),
-        Err(RecvTimeoutError::Disconnected) => Err(Error::WorkerNotRunning(link.name.clone())),
+    let not_running = || Error::WorkerNotRunning(link.name.clone());
+    // The reply, or the worker's stop signal: a worker terminated (or whose `Worker` is dropped
+    // — by this very method, maybe, on the host thread that would answer) must not sit out the
+    // timeout, and its host must not wait for it meanwhile.
+    let left = deadline.saturating_duration_since(Instant::now());
+    crossbeam_channel::select! {
+        recv(result) -> reply => match reply {
+            Ok(payload) => payload,
+            // The host thread dropped the call: it came too late, or the `Worker` is being
+            // dropped.
+            Err(_) if Instant::now() >= deadline => Err(timed_out()),
+            Err(_) => Err(not_running()),
+        },
+        recv(link.stop_signal()) -> _ => match result.try_recv() {
+            // Answered just as the stop came: the answer is kept.
+            Ok(payload) => payload,
+            Err(_) => Err(not_running()),
+        },
+        default(left) => Err(timed_out()),
     }
 }

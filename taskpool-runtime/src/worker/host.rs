@@ -218,7 +218,8 @@ fn default_name() -> String {
 /// worker ends, every pending and later receive returns `None` once the messages already sent
 /// are taken.
 ///
-/// **Dropping a `Worker` terminates it** and waits for its thread, at most
+/// **Dropping a `Worker` terminates it** — one that closed itself too, stopped at its next
+/// `.await` — and waits for its thread, at most
 /// [`join_timeout`](WorkerBuilder::join_timeout) (5 s by default); a handler still running then
 /// is detached: its thread ends when the handler returns and counts toward the 64 workers until
 /// then. The host thread is stopped the same way, after `on_exit` ran. No thread is left
@@ -283,12 +284,13 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     }
 
     /// Sends a serialized copy of `message` (ArkTS `postMessage`); it is decoded on the worker
-    /// thread. 10200006 if it does not serialize or is over the cap; 10200004 if not running.
+    /// thread. 10200006 if it does not serialize (its `Serialize` failing or panicking) or is
+    /// over the cap; 10200004 if not running (checked first).
     pub fn post_message_serialized(&self, message: &In) -> Result<()> {
         if !self.link.is_running() {
             return Err(Error::WorkerNotRunning(self.link.name.clone()));
         }
-        let payload = crate::codec::encode_copy(message, self.link.max_serialized_bytes)?;
+        let payload = crate::worker::link::encode_message(message, self.link.max_serialized_bytes)?;
         self.link.send_to_worker(Envelope::Serialized(payload))
     }
 
@@ -297,13 +299,27 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// the host's [`on_message_error`](Worker::on_message_error) hear about it.
     /// 10200006 if over the cap; 10200004 if not running.
     pub fn post_payload(&self, payload: Payload) -> Result<()> {
+        // The state first: to a worker that ended, every post is 10200004, whatever its size.
+        if !self.link.is_running() {
+            return Err(Error::WorkerNotRunning(self.link.name.clone()));
+        }
         payload.check_size(self.link.max_serialized_bytes)?;
         self.link.send_to_worker(Envelope::Serialized(payload))
     }
 
     /// Blocks until the worker sends a message; `None` once it ended and every message it
     /// sent was taken.
+    ///
+    /// Called on a pool thread (inside a task), the thread counts as blocked meanwhile, as in
+    /// [`TaskHandle::wait`](crate::TaskHandle::wait): the pool adds a thread, or this one runs
+    /// the pool's stranded work while it waits — the worker may be awaiting a task of that very
+    /// pool. [`recv_timeout`](Worker::recv_timeout) and [`wait_for_exit`](Worker::wait_for_exit)
+    /// count as blocked too.
     pub fn recv(&self) -> Option<Out> {
+        if crate::pool::on_pool_thread() {
+            // No deadline: `block_until` always answers.
+            return crate::pool::block_until(None, |waker| self.link.poll_message(waker)).flatten();
+        }
         self.link.recv()
     }
 
@@ -331,7 +347,14 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// assert_eq!(worker.recv_timeout(Duration::MAX), Err(RecvTimeoutError::Exited));
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> std::result::Result<Out, RecvTimeoutError> {
-        match self.link.recv_timeout(timeout) {
+        let received = if crate::pool::on_pool_thread() {
+            // See `recv`: a pool thread waits as blocked, through the stream's waker.
+            let deadline = Instant::now().checked_add(timeout);
+            crate::pool::block_until(deadline, |waker| self.link.poll_message(waker)).ok_or(())
+        } else {
+            self.link.recv_timeout(timeout)
+        };
+        match received {
             Ok(Some(message)) => Ok(message),
             Ok(None) => Err(RecvTimeoutError::Exited),
             Err(()) => Err(RecvTimeoutError::Timeout),
@@ -568,8 +591,14 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     }
 
     /// Terminates the worker (ArkTS `terminate()`): it takes no further message, its handler
-    /// is stopped at its next `.await` (or when its synchronous code returns), and it exits
-    /// with code 0. 10200004 if it was not running (already terminated, closed or failed).
+    /// is stopped at its next `.await` (or when its synchronous code returns), a global call it
+    /// waits for returns 10200004, and it exits with code 0.
+    ///
+    /// 10200004 if it was not running — already terminated, failed, or closed by its handler —
+    /// and then it **changes nothing**: a worker that called
+    /// [`close`](crate::WorkerPort::close) finishes its current message, awaits included, as
+    /// `close` promised (ArkTS: `terminate` on a worker that is not running throws 10200004).
+    /// Only dropping the `Worker` stops a closing handler at its next `.await`.
     pub fn terminate(&self) -> Result<()> {
         self.link.terminate()
     }
@@ -585,15 +614,15 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     }
 
     /// Blocks until the worker thread ended and returns its exit code.
+    /// On a pool thread, the thread counts as blocked meanwhile (see [`recv`](Worker::recv)).
     pub fn wait_for_exit(&self) -> i32 {
-        self.link
-            .wait_exit(None)
+        crate::pool::block_in_place(|| self.link.wait_exit(None))
             .expect("waiting without a deadline returns the exit code")
     }
 
     /// Like [`wait_for_exit`](Worker::wait_for_exit), waiting at most `timeout`.
     pub fn wait_for_exit_timeout(&self, timeout: Duration) -> Option<i32> {
-        self.link.wait_exit(Instant::now().checked_add(timeout))
+        crate::pool::block_in_place(|| self.link.wait_exit(Instant::now().checked_add(timeout)))
     }
 
     /// The error that destroyed the worker, if no `on_error` callback took it.
@@ -621,7 +650,9 @@ impl<In, Out> Drop for Worker<In, Out> {
     /// Terminates the worker and joins its thread and its host thread, each within the join
     /// timeout (see the type's documentation).
     fn drop(&mut self) {
-        let _ = self.link.terminate();
+        // Stronger than `terminate()`: a worker that closed itself is stopped at its next
+        // `.await` too, so that its threads end.
+        self.link.force_stop();
         let deadline = Instant::now().checked_add(self.join_timeout);
         if let Some(thread) = self.thread.take() {
             let on_own_thread = thread.thread().id() == std::thread::current().id();
@@ -750,7 +781,7 @@ impl<In: Transferable> WorkerRef<In> {
         if !link.is_running() {
             return Err(Error::WorkerNotRunning(self.name.clone()));
         }
-        let payload = crate::codec::encode_copy(message, link.max_serialized_bytes())?;
+        let payload = crate::worker::link::encode_message(message, link.max_serialized_bytes())?;
         link.send(Envelope::Serialized(payload))
     }
 

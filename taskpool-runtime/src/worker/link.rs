@@ -59,8 +59,13 @@ pub(crate) struct Link<In, Out> {
     /// The stack size of the worker's threads (its own and its host thread, which runs the
     /// host's callbacks).
     pub(crate) stack_size: usize,
-    /// Only ever increases: RUNNING → CLOSING → TERMINATING → EXITED (`fetch_max`).
+    /// Only ever increases: RUNNING → CLOSING → TERMINATING → EXITED. `terminate()` and
+    /// `close()` move it only from RUNNING ([`request`]); a drop, a failure and the exit move it
+    /// up from anywhere (`fetch_max`).
     state: AtomicU8,
+    /// Dropped when the state reaches TERMINATING, so that `stop_rx` disconnects.
+    stop_tx: Mutex<Option<Sender<()>>>,
+    stop_rx: Receiver<()>,
     to_worker: Sender<Envelope<In>>,
     from_host: Receiver<Envelope<In>>,
     /// The worker loop's waker: woken by stop requests, failures of spawned tasks, and by a
@@ -88,11 +93,14 @@ impl<In, Out> Link<In, Out> {
     ) -> Link<In, Out> {
         let (to_worker, from_host) = crossbeam_channel::unbounded();
         let (to_host, from_worker) = crossbeam_channel::unbounded();
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded(0);
         Link {
             name,
             max_serialized_bytes,
             stack_size,
             state: AtomicU8::new(RUNNING),
+            stop_tx: Mutex::new(Some(stop_tx)),
+            stop_rx,
             to_worker,
             from_host,
             worker_waker: AtomicWaker::new(),
@@ -129,26 +137,46 @@ impl<In, Out> Link<In, Out> {
         self.state.load(Ordering::Acquire) >= CLOSING
     }
 
-    /// Asks the worker to stop at its next `.await`; 10200004 if it was not running.
+    /// The host's `terminate()`: asks a *running* worker to stop at its next `.await`.
+    /// 10200004 if it was not running, and then nothing changes: a worker that closed itself
+    /// finishes its current message as `close()` promised (ArkTS: `terminate` on a worker that
+    /// is not running throws 10200004, and a throwing call has no effect).
     pub(crate) fn terminate(&self) -> Result<()> {
-        let previous = self.state.fetch_max(TERMINATING, Ordering::AcqRel);
-        self.worker_waker.wake();
-        if previous == RUNNING {
+        if request(&self.state, TERMINATING) {
+            self.stopping();
             Ok(())
         } else {
             Err(self.not_running())
         }
     }
 
+    /// Stops the worker at its next `.await` whatever its state, a closing one included: the
+    /// `Worker` is being dropped, and its threads must end.
+    pub(crate) fn force_stop(&self) {
+        self.state.fetch_max(TERMINATING, Ordering::AcqRel);
+        self.stopping();
+    }
+
+    /// The state just reached TERMINATING: wake whatever the worker thread waits on — its event
+    /// loop, and a global call it is blocked in (the call's `select` sees the disconnection).
+    fn stopping(&self) {
+        drop(lock(&self.stop_tx).take());
+        self.worker_waker.wake();
+    }
+
     /// The handler closes its own worker: the current message is finished, no other is taken.
     pub(crate) fn close(&self) -> Result<()> {
-        let previous = self.state.fetch_max(CLOSING, Ordering::AcqRel);
-        self.worker_waker.wake();
-        if previous == RUNNING {
+        if request(&self.state, CLOSING) {
+            self.worker_waker.wake();
             Ok(())
         } else {
             Err(self.not_running())
         }
+    }
+
+    /// Disconnected once the worker is terminating: a global call waits on it beside its reply.
+    pub(crate) fn stop_signal(&self) -> &Receiver<()> {
+        &self.stop_rx
     }
 
     // ---- host → worker ------------------------------------------------------------------
@@ -228,7 +256,7 @@ impl<In, Out> Link<In, Out> {
             self.host.send(HostJob::AllErrors(error));
             return true;
         }
-        self.state.fetch_max(TERMINATING, Ordering::AcqRel);
+        self.force_stop();
         if self.host.wants(Kind::Error) {
             self.host.send(HostJob::Error(error));
         } else {
@@ -332,6 +360,7 @@ impl<In, Out> Link<In, Out> {
             exit.code = Some(code);
             self.state.fetch_max(EXITED, Ordering::AcqRel);
         }
+        drop(lock(&self.stop_tx).take());
         self.exited.notify_all();
         self.end_receivers();
         self.host.send(HostJob::Exit(code));
@@ -366,6 +395,30 @@ impl<In, Out> Link<In, Out> {
     }
 }
 
+/// A serialized copy of a message or a global call argument, within `cap` (10200006 above it).
+/// `Serialize` is user code run on the sender's thread: a panic there is that value failing to
+/// serialize (10200006, with the panic's message), never a panic of the host or the worker.
+pub(crate) fn encode_message<T>(value: &T, cap: usize) -> Result<Payload>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    crate::panic::catch(|| crate::codec::encode_copy(value, cap)).unwrap_or_else(|payload| {
+        Err(Error::Serialization(format!(
+            "serializing the value panicked: {}",
+            crate::panic::message(payload)
+        )))
+    })
+}
+
+/// Moves `state` from RUNNING to `to` (CLOSING or TERMINATING); false, and no change, if it was
+/// not running. One compare-and-swap: of a `close()` and a `terminate()` racing, exactly one
+/// wins and the other is refused (model-checked below).
+fn request(state: &AtomicU8, to: u8) -> bool {
+    state
+        .compare_exchange(RUNNING, to, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+}
+
 impl<In, Out> Drop for Link<In, Out> {
     /// Messages nobody took, callbacks and call objects are user values whose `Drop` may
     /// panic, on whatever thread lets go of the link last: contained here.
@@ -377,5 +430,60 @@ impl<In, Out> Drop for Link<In, Out> {
             drop_quietly(item);
         }
         self.host.drop_user_values();
+    }
+}
+
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sync::Arc;
+
+    /// `close()` (worker thread), `terminate()` (host) and a drop's forced stop race: exactly one
+    /// of close and terminate is accepted, the forced stop always reaches TERMINATING, and a
+    /// refused request never moved the state.
+    #[test]
+    fn close_terminate_and_a_forced_stop_race_to_one_consistent_state() {
+        loom::model(|| {
+            let state = Arc::new(AtomicU8::new(RUNNING));
+            let closer = {
+                let state = Arc::clone(&state);
+                loom::thread::spawn(move || request(&state, CLOSING))
+            };
+            let terminator = {
+                let state = Arc::clone(&state);
+                loom::thread::spawn(move || request(&state, TERMINATING))
+            };
+            let closed = closer.join().unwrap();
+            let terminated = terminator.join().unwrap();
+            assert!(closed ^ terminated, "exactly one request wins");
+            let settled = state.load(Ordering::Acquire);
+            assert_eq!(settled, if terminated { TERMINATING } else { CLOSING });
+            state.fetch_max(TERMINATING, Ordering::AcqRel);
+            assert_eq!(state.load(Ordering::Acquire), TERMINATING);
+        });
+    }
+
+    /// A terminate after a close is refused and leaves CLOSING; after a forced stop, both are
+    /// refused.
+    #[test]
+    fn requests_after_the_worker_stopped_running_change_nothing() {
+        loom::model(|| {
+            let state = Arc::new(AtomicU8::new(RUNNING));
+            assert!(request(&state, CLOSING));
+            let terminator = {
+                let state = Arc::clone(&state);
+                loom::thread::spawn(move || request(&state, TERMINATING))
+            };
+            let dropper = {
+                let state = Arc::clone(&state);
+                loom::thread::spawn(move || {
+                    state.fetch_max(TERMINATING, Ordering::AcqRel);
+                })
+            };
+            assert!(!terminator.join().unwrap());
+            dropper.join().unwrap();
+            assert_eq!(state.load(Ordering::Acquire), TERMINATING);
+            assert!(!request(&state, CLOSING));
+        });
     }
 }

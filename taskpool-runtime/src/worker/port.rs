@@ -187,7 +187,8 @@ impl<Out: Transferable> WorkerPort<Out> {
     /// [`max_serialized_bytes`](crate::WorkerBuilder::max_serialized_bytes) (16 MiB by default).
     pub fn post_message_serialized(&self, message: &Out) -> Result<()> {
         self.check_open()?;
-        let payload = crate::codec::encode_copy(message, self.link().max_serialized_bytes())?;
+        let payload =
+            crate::worker::link::encode_message(message, self.link().max_serialized_bytes())?;
         self.deliver_payload(payload);
         Ok(())
     }
@@ -287,7 +288,8 @@ impl<Out: Transferable> WorkerPort<Out> {
     /// `args` is one value (a tuple for several, `()` for none); it and the result cross as
     /// serialized copies. Errors: 10200019 (no such object), 10200020 (no such method),
     /// 10200021 (no answer in time), 10200006 (a value that does not serialize, decode or fit
-    /// the cap), 10200004 (the host dropped the `Worker` meanwhile).
+    /// the cap), 10200004 (the host terminated the worker or dropped its `Worker`, before or during
+    /// the call: the wait ends then, it does not sit out the timeout).
     ///
     /// ```
     /// use std::time::Duration;
@@ -322,7 +324,7 @@ impl<Out: Transferable> WorkerPort<Out> {
         args: A,
     ) -> Result<R> {
         self.check_open()?;
-        let args = crate::codec::encode_copy(&args, self.link().max_serialized_bytes())?;
+        let args = crate::worker::link::encode_message(&args, self.link().max_serialized_bytes())?;
         self.link().call(object, method, timeout, args)?.decode()
     }
 }
