@@ -183,10 +183,11 @@ impl Drop for Blocker {
     }
 }
 
+/// A [`Blocker`] of gate `gate` for the threads whose name starts with `prefix` (all: "").
 fn blocker(gate: u64, prefix: &str) -> Blocker {
     Blocker {
         gate,
-        prefix: format!("{prefix}-"),
+        prefix: prefix.to_owned(),
     }
 }
 
@@ -248,7 +249,7 @@ fn a_time_out_that_cancels_group_members_drops_their_arguments_off_the_superviso
     let gate = 20_401;
     let mut group = TaskGroup::new();
     group.add(until_canceled, ()).unwrap();
-    group.add(takes_blocker, (blocker(gate, "tocg"),)).unwrap();
+    group.add(takes_blocker, (blocker(gate, "tocg-"),)).unwrap();
     let handle = pool.execute_group(&group, Priority::Medium);
     time_limits_still_hold(&pool, gate);
     assert!(matches!(handle.wait(), Err(Error::TimedOut { .. })));
@@ -266,7 +267,7 @@ fn a_time_out_that_fails_dependents_drops_their_arguments_off_the_supervisor() {
     let pool = limited_pool("tofd");
     let gate = 20_501;
     let dependency = Task::new(until_canceled, ());
-    let dependent = Task::new(dependent_of, (blocker(gate, "tofd"),));
+    let dependent = Task::new(dependent_of, (blocker(gate, "tofd-"),));
     dependent.add_dependency(&dependency).unwrap();
     let held = pool.execute(dependent);
     let timed = pool.execute(&dependency);
@@ -486,4 +487,122 @@ fn a_running_member_canceled_by_id_sees_is_canceled() {
     });
     assert_eq!(*FLAGGED_LATE.lock().unwrap(), Some(true));
     assert_eq!(pool.run(plain, (3,)).wait().unwrap(), 3);
+}
+
+/// A task that depends on a member of a group runs once that member's run in the group has
+/// succeeded (executing the member in a group counts as executing it).
+#[test]
+fn a_task_depending_on_a_group_member_runs_after_the_group_s_run_of_it() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let member = Task::new(support::hold, (20_800,));
+    let dependent = Task::new(support::hold, (20_801,));
+    dependent.add_dependency(&member).unwrap();
+    open_gate(20_801);
+    let mut group = TaskGroup::new();
+    group.add_task(member).unwrap();
+    let held = pool.execute(dependent);
+    let group_handle = pool.execute_group(&group, Priority::Medium);
+    assert!(!held.is_finished());
+    open_gate(20_800);
+    assert_eq!(group_handle.wait().unwrap(), vec![20_800]);
+    assert_eq!(held.wait().unwrap(), 20_801);
+}
+
+/// Two members of one group, the second depending on the first: the group runs them in
+/// dependency order and yields both results in add order.
+#[test]
+fn group_members_depending_on_each_other_run_in_order() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let first = Task::new(support::hold, (20_900,));
+    let second = Task::new(plain_u64, (2,));
+    second.add_dependency(&first).unwrap();
+    let mut group = TaskGroup::new();
+    group.add_task(second).unwrap();
+    group.add_task(first).unwrap();
+    let handle = pool.execute_group(&group, Priority::Medium);
+    assert!(!handle.is_finished());
+    open_gate(20_900);
+    assert_eq!(handle.wait().unwrap(), vec![2, 20_900]);
+}
+
+#[concurrent]
+fn plain_u64(x: u64) -> u64 {
+    x
+}
+
+/// A group member that depends on a task dropped without ever being executed: the member
+/// fails with `DependencyFailed` and so does the group — it does not wait forever.
+#[test]
+fn a_group_member_depending_on_a_task_never_executed_fails_when_it_is_dropped() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let never = Task::new(plain_u64, (1,));
+    let member = Task::new(plain_u64, (2,));
+    member.add_dependency(&never).unwrap();
+    let mut group = TaskGroup::new();
+    group.add_task(member).unwrap();
+    group.add(plain_u64, (3,)).unwrap();
+    let mut handle = pool.execute_group(&group, Priority::Medium);
+    assert!(!handle.is_finished());
+    drop(never);
+    let outcome = support::block_on(async {
+        let waited = std::pin::pin!(&mut handle);
+        waited.await
+    });
+    assert!(
+        matches!(outcome, Err(Error::DependencyFailed { .. })),
+        "{outcome:?}"
+    );
+}
+
+static GROUP_DATA: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+#[concurrent]
+fn sends(n: u32) -> u32 {
+    taskpool::send_data(n).unwrap();
+    n
+}
+
+/// Group members send data to the receivers registered on their tasks, as single tasks do.
+#[test]
+fn group_members_send_data_to_their_receivers() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let mut group = TaskGroup::new();
+    for n in 1..=3 {
+        let task = Task::new(sends, (n,));
+        task.on_receive_data(|value: u32| GROUP_DATA.lock().unwrap().push(value));
+        group.add_task(task).unwrap();
+    }
+    assert_eq!(
+        pool.execute_group(&group, Priority::High).wait().unwrap(),
+        vec![1, 2, 3]
+    );
+    wait_until("every value arrived", || GROUP_DATA.lock().unwrap().len() == 3);
+    let mut values = GROUP_DATA.lock().unwrap().clone();
+    values.sort();
+    assert_eq!(values, [1, 2, 3]);
+}
+
+/// A delayed task whose dependency was dropped without running fails when its delay passes;
+/// its arguments must not be dropped on (and freeze) the runtime's timer thread, which every
+/// delay, periodic task and `sleep` of the process shares.
+#[test]
+fn a_delayed_dependent_of_a_dropped_task_drops_its_arguments_off_the_timer_thread() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let gate = 21_000;
+    let dependency = Task::new(plain_u64, (1,));
+    let dependent = Task::new(dependent_of, (blocker(gate, ""),));
+    dependent.add_dependency(&dependency).unwrap();
+    let delayed = pool.execute_delayed(Duration::from_millis(20), dependent, Priority::Medium);
+    drop(dependency);
+    wait_until("the argument is being dropped", || {
+        blocker_dropped_on(gate).is_some()
+    });
+    let dropped_on = blocker_dropped_on(gate).unwrap();
+    // The timer still fires for others meanwhile.
+    let mut later = pool.execute_delayed(Duration::from_millis(1), Task::new(plain, (4,)), Priority::High);
+    let outcome = later.wait_timeout(PATIENCE / 2);
+    open_gate(gate);
+    assert_ne!(dropped_on, "taskpool-timer", "a user Drop ran on the timer thread");
+    assert!(matches!(outcome, Some(Ok(4))), "the timer must go on: {outcome:?}");
+    assert!(matches!(delayed.wait(), Err(Error::DependencyFailed { .. })));
 }
