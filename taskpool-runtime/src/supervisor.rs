@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::pool::PoolShared;
 use crate::run::Run;
-use crate::sync::{Arc, Mutex, lock};
 use crate::sync::atomic::Ordering;
+use crate::sync::{Arc, Mutex, lock};
 
 pub(crate) fn run(pool: Arc<PoolShared>) {
     let _leaving = Leaving(Arc::clone(&pool));

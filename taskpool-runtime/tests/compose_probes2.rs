@@ -151,7 +151,10 @@ fn a_dropped_group_handle_s_result_whose_drop_blocks_does_not_stall_the_pool() {
     let mut next = pool.run(plain, (3,));
     let outcome = next.wait_timeout(PATIENCE);
     open_gate(20_301);
-    assert!(matches!(outcome, Some(Ok(3))), "later work runs: {outcome:?}");
+    assert!(
+        matches!(outcome, Some(Ok(3))),
+        "later work runs: {outcome:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -359,7 +362,9 @@ fn a_periodic_task_canceling_itself_in_its_tick_stops() {
         )
         .unwrap();
     wait_until("it stopped", || ticker.is_stopped());
-    wait_until("its tick reported", || !SELF_CANCEL.lock().unwrap().is_empty());
+    wait_until("its tick reported", || {
+        !SELF_CANCEL.lock().unwrap().is_empty()
+    });
     assert_eq!(*SELF_CANCEL.lock().unwrap(), [(None, true)]);
     assert_eq!(ticker.runs_started(), 1);
     assert_eq!(ticker.cancel().unwrap_err().code(), Some(10200015));
@@ -451,7 +456,10 @@ fn is_canceled_in_every_state() {
     assert_eq!(pool.run(plain, (9,)).wait().unwrap(), 9);
     let seen = CANCELED_SEEN.lock().unwrap().clone();
     assert!(seen.contains(&(20_600, false)));
-    assert!(seen.contains(&(20_601, false)), "not canceled when it started");
+    assert!(
+        seen.contains(&(20_601, false)),
+        "not canceled when it started"
+    );
     assert!(
         !seen.iter().any(|(gate, _)| *gate == 20_602),
         "the waiting member never ran: {seen:?}"
@@ -576,7 +584,9 @@ fn group_members_send_data_to_their_receivers() {
         pool.execute_group(&group, Priority::High).wait().unwrap(),
         vec![1, 2, 3]
     );
-    wait_until("every value arrived", || GROUP_DATA.lock().unwrap().len() == 3);
+    wait_until("every value arrived", || {
+        GROUP_DATA.lock().unwrap().len() == 3
+    });
     let mut values = GROUP_DATA.lock().unwrap().clone();
     values.sort();
     assert_eq!(values, [1, 2, 3]);
@@ -599,10 +609,23 @@ fn a_delayed_dependent_of_a_dropped_task_drops_its_arguments_off_the_timer_threa
     });
     let dropped_on = blocker_dropped_on(gate).unwrap();
     // The timer still fires for others meanwhile.
-    let mut later = pool.execute_delayed(Duration::from_millis(1), Task::new(plain, (4,)), Priority::High);
+    let mut later = pool.execute_delayed(
+        Duration::from_millis(1),
+        Task::new(plain, (4,)),
+        Priority::High,
+    );
     let outcome = later.wait_timeout(PATIENCE / 2);
     open_gate(gate);
-    assert_ne!(dropped_on, "taskpool-timer", "a user Drop ran on the timer thread");
-    assert!(matches!(outcome, Some(Ok(4))), "the timer must go on: {outcome:?}");
-    assert!(matches!(delayed.wait(), Err(Error::DependencyFailed { .. })));
+    assert_ne!(
+        dropped_on, "taskpool-timer",
+        "a user Drop ran on the timer thread"
+    );
+    assert!(
+        matches!(outcome, Some(Ok(4))),
+        "the timer must go on: {outcome:?}"
+    );
+    assert!(matches!(
+        delayed.wait(),
+        Err(Error::DependencyFailed { .. })
+    ));
 }
