@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::pool::PoolShared;
-use crate::sync::Arc;
+use crate::run::Run;
 use crate::sync::atomic::Ordering;
+use crate::sync::{Arc, Mutex, lock};
 
 pub(crate) fn run(pool: Arc<PoolShared>) {
     let _leaving = Leaving(Arc::clone(&pool));
@@ -41,7 +42,7 @@ pub(crate) fn run(pool: Arc<PoolShared>) {
         core.publish_counts(&pool.intake);
         drop(core);
 
-        settle_expired(&pool, expired, config.time_limit);
+        settle_elsewhere(&pool, expired, config.time_limit);
         for parker in released {
             parker.unpark();
         }
@@ -78,29 +79,67 @@ pub(crate) fn run(pool: Arc<PoolShared>) {
     }
 }
 
-/// Resolves the handles of runs over their time limit; their threads were retired, which a
-/// shutdown waiting for them must hear about.
+/// Settles the runs over their time limit (see [`settle`]), each on a thread of its own, never
+/// on the supervisor.
 ///
-/// Each run is also flagged as canceled: Rust cannot kill its thread as ArkTS does, so the
-/// function learns through `is_canceled()` that nobody waits for it any more and can return,
-/// giving its thread back (an `async fn` stops at its next `.await`). The handle is resolved
-/// first, so a function returning at that very moment is still reported as timed out, and
-/// its late outcome is dropped with the completion's claim.
-fn settle_expired(pool: &PoolShared, expired: Vec<Arc<crate::run::Run>>, limit: Duration) {
+/// Settling a run executes user code: its composers' settle hooks cancel the other members of
+/// its group or fail its dependents, dropping their arguments and futures, and the last
+/// reference to a run may go there, with its listeners. A `Drop` that blocked on the
+/// supervisor would freeze it: no other time limit enforced, no idle thread released, no
+/// thread replaced. Time-outs are rare and each one already retires a thread, so a short-lived
+/// thread per timed-out run costs little, and a `Drop` that never returns holds up the
+/// settling of that one run only (its flag included: its call is told to stop only once its
+/// hooks are done). A settler is one of the pool's threads, as the supervisor is, so a
+/// shutdown waits for it as it waits for the supervisor: the run resolves as timed out, not as
+/// shut down. If no thread can be started, the supervisor settles the run itself.
+fn settle_elsewhere(pool: &Arc<PoolShared>, expired: Vec<Arc<Run>>, limit: Duration) {
     if expired.is_empty() {
         return;
     }
     for run in expired {
-        run.resolve_error(Error::TimedOut {
-            task: run.id,
-            limit,
-        });
-        let _ = pool.cancel_run(&run);
+        // Shared, so that a refused spawn (which drops the closure) leaves the run here.
+        let slot = Arc::new(Mutex::new(Some(run)));
+        let settler = {
+            let pool = Arc::clone(pool);
+            let slot = Arc::clone(&slot);
+            move || {
+                let _leaving = Leaving(Arc::clone(&pool));
+                let run = lock(&slot).take();
+                if let Some(run) = run {
+                    settle(&pool, &run, limit);
+                }
+            }
+        };
+        let name = format!("{}-superv-settle", pool.config.thread_name);
+        let spawned = pool
+            .threads
+            .spawn(None, name, pool.config.stack_size, settler);
+        let left = if spawned { None } else { lock(&slot).take() };
+        if let Some(run) = left {
+            settle(pool, &run, limit);
+        }
     }
+    // Their threads were retired, which a shutdown waiting for them must hear about.
     pool.threads.notify();
 }
 
-/// Tells a shutdown waiting for the supervisor that it left.
+/// Resolves the handle of a run over its time limit.
+///
+/// The run is also flagged as canceled: Rust cannot kill its thread as ArkTS does, so the
+/// function learns through `is_canceled()` that nobody waits for it any more and can return,
+/// giving its thread back (an `async fn` stops at its next `.await`). The handle is resolved
+/// first, so a function returning at that very moment is still reported as timed out, and
+/// its late outcome is dropped with the completion's claim.
+fn settle(pool: &PoolShared, run: &Arc<Run>, limit: Duration) {
+    run.resolve_error(Error::TimedOut {
+        task: run.id,
+        limit,
+    });
+    let _ = pool.cancel_run(run);
+    pool.threads.notify();
+}
+
+/// Tells a shutdown waiting for the supervisor (or one of its settlers) that it left.
 struct Leaving(Arc<PoolShared>);
 
 impl Drop for Leaving {

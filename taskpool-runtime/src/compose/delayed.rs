@@ -154,7 +154,7 @@ impl TaskPool {
             let waiting = Arc::clone(&run);
             let alarm = Alarm::after(delay, move || {
                 if let Some(pool) = pool.upgrade() {
-                    pool.enqueue(waiting);
+                    release_after_delay(pool, waiting);
                 }
             });
             *lock(&hook.alarm) = Some(alarm);
@@ -171,6 +171,37 @@ impl TaskPool {
             }
         }
         prepared.handle
+    }
+}
+
+/// Queues a delayed run whose delay has passed, from the alarm, on the runtime's timer thread.
+///
+/// That thread is shared by every delay, periodic task and `sleep` of the process, so nothing
+/// it does may run user code that could block it. Queuing a run that has dependencies may fail
+/// it at once (a dependency was dropped without succeeding), which drops its arguments: a user
+/// `Drop`. Such a run (rare: a delayed task with dependencies) is queued from a short-lived
+/// thread of its own instead, as is one whose pool is shutting down (queuing it cancels it).
+/// If no thread can be started, it is queued here.
+fn release_after_delay(pool: Arc<PoolShared>, run: Arc<Run>) {
+    if !crate::compose::dependency::has_dependencies(run.id) && !pool.is_shutting_down() {
+        pool.enqueue(run);
+        return;
+    }
+    // Shared, so that a refused spawn (which drops the closure) leaves the run here.
+    let slot = Arc::new(Mutex::new(Some((pool, run))));
+    let elsewhere = Arc::clone(&slot);
+    let spawned = std::thread::Builder::new()
+        .name("taskpool-delayed".to_owned())
+        .spawn(move || {
+            let taken = lock(&elsewhere).take();
+            if let Some((pool, run)) = taken {
+                pool.enqueue(run);
+            }
+        })
+        .is_ok();
+    let left = if spawned { None } else { lock(&slot).take() };
+    if let Some((pool, run)) = left {
+        pool.enqueue(run);
     }
 }
 

@@ -264,7 +264,11 @@ pub fn execute_group<T: Send + 'static>(
 /// The handle of one execution of a [`TaskGroup`]: blocking ([`wait`](GroupHandle::wait)) and a
 /// `Future`, yielding every result in add order, or the first failure.
 ///
-/// Dropping it detaches the execution (its tasks still run).
+/// Dropping it detaches the execution: its tasks still run (to stop them, call
+/// [`cancel`](GroupHandle::cancel) first), and each result nobody will take is dropped as it
+/// comes — on the dropping thread if it is already there, otherwise by the pool thread that
+/// ends that task's run, under the time limit, never under a pool lock — as for a dropped
+/// [`TaskHandle`].
 pub struct GroupHandle<T> {
     execution: Arc<GroupRun>,
     handles: Vec<TaskHandle<T>>,
