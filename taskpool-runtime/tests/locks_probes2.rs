@@ -65,7 +65,11 @@ fn a_forgotten_guard_keeps_the_lock_held_and_requests_fail_cleanly() {
     assert_eq!(lock.lock_with(&options).unwrap_err().code(), Some(10200031));
     let unavailable = AsyncLockOptions::new().is_available(true);
     assert!(lock.lock_shared_with(&unavailable).is_err());
-    assert_eq!(lock.state().held.len(), 1, "the forgotten holder still holds it");
+    assert_eq!(
+        lock.state().held.len(),
+        1,
+        "the forgotten holder still holds it"
+    );
     assert!(format!("{lock:?}").contains("<locked>"));
 }
 

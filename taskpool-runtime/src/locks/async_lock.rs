@@ -607,7 +607,9 @@ impl<T> Deref for AsyncLockGuard<'_, T> {
 
 impl<T> DerefMut for AsyncLockGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        self.value.as_deref_mut().expect("a live guard holds the value")
+        self.value
+            .as_deref_mut()
+            .expect("a live guard holds the value")
     }
 }
 
