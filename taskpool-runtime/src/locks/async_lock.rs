@@ -555,9 +555,21 @@ impl<T: fmt::Debug> fmt::Debug for AsyncLock<T> {
 }
 
 impl<T: Serialize> Serialize for AsyncLock<T> {
-    /// Serializes the value, taking the lock in shared mode to read it. Do not serialize a lock
-    /// while the same thread holds it exclusively (or waits for it).
+    /// Serializes the value, taking the lock in shared mode to read it (waiting for a writer
+    /// that holds it). If the caller (its task, or its thread outside tasks) holds the lock
+    /// itself and cannot share it at once — it holds it exclusively, or a writer waits behind
+    /// its shared hold — the shared request would wait for the caller forever: that is a serde
+    /// error naming the lock instead.
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        if let Some(guard) = self.try_lock_shared() {
+            return guard.serialize(serializer);
+        }
+        if self.core.held_by_caller() {
+            return Err(serde::ser::Error::custom(format!(
+                "cannot serialize the lock `{}`: the caller holds it, and reading it for serialization would wait for that hold; release the guard first",
+                self.name()
+            )));
+        }
         self.lock_shared().serialize(serializer)
     }
 }
