@@ -530,3 +530,25 @@ fn serializing_a_lock_the_caller_holds_is_an_error_not_a_hang() {
     writer.join().unwrap().unwrap();
     assert_eq!(serde_json::to_string(&*lock).unwrap(), "[1,2]");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Condition waits polled again after they completed.
+// ---------------------------------------------------------------------------------------------
+
+/// A condition wait polled again after it completed (a hand-written `select` loop) answers
+/// again instead of panicking: `wait` is ready, `waitFor` repeats its answer.
+#[test]
+fn condition_waits_polled_after_completion_answer_again() {
+    let changed = ConditionVariable::new();
+    let mut waiting = Probe::new(changed.wait_async()).pending();
+    let mut notified = Probe::new(changed.wait_for_async(PATIENCE)).pending();
+    changed.notify_all();
+    assert!(waiting.poll().is_ready());
+    assert!(waiting.poll().is_ready());
+    assert!(notified.ready());
+    assert!(notified.ready());
+    let mut timed_out = Probe::new(changed.wait_for_async(Duration::ZERO));
+    assert!(!timed_out.ready());
+    assert!(!timed_out.ready());
+    assert_eq!(changed.waiters(), 0);
+}
