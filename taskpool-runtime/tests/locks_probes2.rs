@@ -174,7 +174,11 @@ fn ten_thousand_waiting_futures_dropped_leave_the_turn_to_the_waiter_behind_them
         .collect();
     let behind = std::thread::spawn({
         let lock = lock.clone();
-        move || *lock.lock_with(&AsyncLockOptions::new().timeout(PATIENCE)).unwrap() += 1
+        move || {
+            *lock
+                .lock_with(&AsyncLockOptions::new().timeout(PATIENCE))
+                .unwrap() += 1
+        }
     });
     wait_until("the thread waits behind them", || {
         lock.state().pending.len() == 10_001
@@ -259,7 +263,10 @@ fn an_abort_after_the_request_ended_changes_nothing_and_discards_later_requests(
         block_on(lock.lock_async_with(zero)),
         Err(Error::LockAborted { .. })
     ));
-    assert!(lock.try_lock().is_some(), "the refusals left nothing behind");
+    assert!(
+        lock.try_lock().is_some(),
+        "the refusals left nothing behind"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -284,10 +291,16 @@ fn an_upgrade_from_shared_to_exclusive_is_refused_or_times_out_naming_the_self_w
     ));
     let error = block_on(lock.lock_async_with(AsyncLockOptions::new().timeout(TINY))).unwrap_err();
     assert_eq!(error.code(), Some(10200031));
-    assert!(error.to_string().contains("which it holds itself"), "{error}");
+    assert!(
+        error.to_string().contains("which it holds itself"),
+        "{error}"
+    );
     assert_eq!(*reader, 7);
     assert_eq!(lock.state().held.len(), 1);
-    assert!(lock.state().pending.is_empty(), "the timed-out upgrade left");
+    assert!(
+        lock.state().pending.is_empty(),
+        "the timed-out upgrade left"
+    );
 }
 
 /// A shared holder asking again for a shared hold while a writer waits queues behind the
@@ -302,7 +315,11 @@ fn a_reentrant_shared_request_behind_a_waiting_writer_times_out_naming_the_cycle
     drop(again);
     let writer = std::thread::spawn({
         let lock = lock.clone();
-        move || *lock.lock_with(&AsyncLockOptions::new().timeout(PATIENCE)).unwrap() += 1
+        move || {
+            *lock
+                .lock_with(&AsyncLockOptions::new().timeout(PATIENCE))
+                .unwrap() += 1
+        }
     });
     wait_until("the writer waits", || lock.state().pending.len() == 1);
     assert!(lock.try_lock_shared().is_none());
@@ -310,7 +327,10 @@ fn a_reentrant_shared_request_behind_a_waiting_writer_times_out_naming_the_cycle
         .lock_shared_with(&AsyncLockOptions::new().timeout(TINY))
         .unwrap_err();
     assert_eq!(error.code(), Some(10200031));
-    assert!(error.to_string().contains("which it holds itself"), "{error}");
+    assert!(
+        error.to_string().contains("which it holds itself"),
+        "{error}"
+    );
     drop(reader);
     writer.join().unwrap();
     assert_eq!(*lock.lock_shared(), 1);
@@ -403,7 +423,10 @@ fn a_notification_passes_through_ten_thousand_dropped_waiters_to_a_blocked_threa
     changed.notify_one();
     assert_eq!(waiting[0].wakes(), 1);
     drop(waiting);
-    assert!(blocked.join().unwrap(), "the notification reached the thread");
+    assert!(
+        blocked.join().unwrap(),
+        "the notification reached the thread"
+    );
     assert_eq!(changed.waiters(), 0);
 }
 
@@ -515,13 +538,19 @@ fn serializing_a_lock_the_caller_holds_is_an_error_not_a_hang() {
         .recv_timeout(PATIENCE)
         .expect("serializing a lock its caller holds waited for itself");
     let error = exclusive.unwrap_err();
-    assert!(error.contains(&lock.name()) && error.contains("holds"), "{error}");
+    assert!(
+        error.contains(&lock.name()) && error.contains("holds"),
+        "{error}"
+    );
     assert_eq!(shared.unwrap(), "[1,2]");
 
     let reader = lock.lock_shared();
     let writer = std::thread::spawn({
         let lock = lock.clone();
-        move || lock.lock_with(&AsyncLockOptions::new().timeout(PATIENCE)).map(drop)
+        move || {
+            lock.lock_with(&AsyncLockOptions::new().timeout(PATIENCE))
+                .map(drop)
+        }
     });
     wait_until("the writer waits", || lock.state().pending.len() == 1);
     let error = serde_json::to_string(&*lock).unwrap_err().to_string();
