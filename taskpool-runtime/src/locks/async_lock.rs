@@ -7,6 +7,7 @@ use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::core::{Acquire, LockCore};
@@ -18,7 +19,7 @@ use crate::error::Result;
 use crate::function::Transferable;
 use crate::sendable::Sendable;
 use crate::shared::Shared;
-use crate::sync::{Arc, Mutex, lock};
+use crate::sync::Arc;
 
 /// A lock around a value that can be taken in [shared](AsyncLockMode::Shared) or
 /// [exclusive](AsyncLockMode::Exclusive) mode, from synchronous code (which blocks) and from
@@ -46,10 +47,15 @@ use crate::sync::{Arc, Mutex, lock};
 /// * **Send guards**: [`AsyncLockGuard`] (`&mut T`) and [`AsyncLockSharedGuard`] (`&T`) may be
 ///   held across `.await` in a future that must be `Send`. Dropping a guard releases the lock,
 ///   also during a panic, so there is no poisoning.
-/// * **The value**: it lives in an `Arc` beside the lock; a shared guard holds a clone of that
-///   `Arc` (so `T` must be `Sync` for the lock to be shared), an exclusive guard takes it for
-///   the time it holds the lock. Neither ever copies `T`. For a lock that guards code rather
-///   than data, use `AsyncLock<()>` (the default type): [`AsyncLock::request`] makes those.
+/// * **The value**: it lives in the lock, behind an inner reader-writer lock that only the
+///   holders this lock grants ever touch, so it never waits (`T` must be `Send + Sync` for the
+///   lock to be shared). Guards borrow it; nothing ever copies `T`. For a lock that guards code
+///   rather than data, use `AsyncLock<()>` (the default type): [`AsyncLock::request`] makes those.
+/// * **Forgotten guards and futures** (`std::mem::forget`): a forgotten guard keeps the lock
+///   held, and a forgotten waiting future keeps its place in the queue, as with
+///   `std::sync::Mutex`: later requests wait (give them a timeout) and tries fail. Nothing
+///   panics: [`get_mut`](AsyncLock::get_mut) and [`into_inner`](AsyncLock::into_inner) still
+///   return the value, since `&mut self` and ownership prove that no guard is alive.
 /// * **Observable**: every lock has a [`name`](AsyncLock::name) and a [`state`](AsyncLock::state)
 ///   (who holds it, who waits, in which mode, from which task and thread);
 ///   [`AsyncLock::query_all`] lists every live lock, and a request that times out names holders
@@ -79,8 +85,10 @@ use crate::sync::{Arc, Mutex, lock};
 /// ```
 pub struct AsyncLock<T = ()> {
     core: Arc<LockCore>,
-    /// The value; taken by the exclusive holder while it holds the lock.
-    value: Mutex<Option<Arc<T>>>,
+    /// The value. `core` decides who may touch it; the guards then take this inner lock, which
+    /// is therefore never contended (its guards are `Send` through `send_guard`). It is what
+    /// lets `get_mut` reach the value past a forgotten guard without `unsafe`.
+    value: RwLock<T>,
 }
 
 impl<T> AsyncLock<T> {
@@ -100,7 +108,7 @@ impl<T> AsyncLock<T> {
         named::register(&core);
         AsyncLock {
             core,
-            value: Mutex::new(Some(Arc::new(value))),
+            value: RwLock::new(value),
         }
     }
 
@@ -420,60 +428,48 @@ impl<T> AsyncLock<T> {
         Ok(callback(self.access(mode, id)).await)
     }
 
-    /// The value, through exclusive access (no locking needed).
+    /// The value, through exclusive access (no locking needed: `&mut self` proves that no
+    /// guard is alive). A guard that was forgotten (`std::mem::forget`) is not alive either:
+    /// the value is returned as that guard last left it.
     ///
     /// ```
     /// let mut lock = taskpool::AsyncLock::new(1);
     /// *lock.get_mut() = 5;
-    /// assert_eq!(lock.into_inner(), 5);
+    /// std::mem::forget(lock.lock()); // the lock stays held, the value stays reachable
+    /// assert_eq!(*lock.get_mut(), 5);
     /// ```
     pub fn get_mut(&mut self) -> &mut T {
-        let slot = self
-            .value
-            .get_mut()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        Arc::get_mut(
-            slot.as_mut()
-                .expect("the value is in place while no guard exists"),
-        )
-        .expect("no guard exists, so nobody else refers to the value")
+        self.value.get_mut()
     }
 
-    /// Consumes the lock and returns the value.
+    /// Consumes the lock and returns the value, also past a forgotten guard (see
+    /// [`get_mut`](AsyncLock::get_mut)).
     ///
     /// ```
     /// let lock = taskpool::AsyncLock::new("x");
     /// assert_eq!(lock.into_inner(), "x");
     /// ```
     pub fn into_inner(self) -> T {
-        let slot = self
-            .value
-            .into_inner()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .expect("the value is in place while no guard exists");
-        match Arc::try_unwrap(slot) {
-            Ok(value) => value,
-            Err(_) => unreachable!("no guard exists, so nobody else refers to the value"),
-        }
+        self.value.into_inner()
     }
 
-    /// The guard of the exclusive holder `id`: it takes the value.
+    /// The guard of the exclusive holder `id`. The inner lock is free: the core granted `id`
+    /// alone, and every earlier guard unlocked it before releasing its grant.
     fn exclusive(&self, id: RequestId) -> AsyncLockGuard<'_, T> {
-        let value = lock(&self.value).take();
         AsyncLockGuard {
             lock: self,
             id,
-            value: Some(value.expect("the exclusive holder finds the value in place")),
+            value: Some(self.value.write()),
         }
     }
 
-    /// The guard of the shared holder `id`: it refers to the value.
+    /// The guard of the shared holder `id`: the core granted only shared holders, so the inner
+    /// lock is held only for reading, and nobody waits on it to write.
     fn shared(&self, id: RequestId) -> AsyncLockSharedGuard<'_, T> {
-        let value = lock(&self.value).clone();
         AsyncLockSharedGuard {
             lock: self,
             id,
-            value: Some(value.expect("a shared holder finds the value in place")),
+            value: Some(self.value.read()),
         }
     }
 
@@ -559,9 +555,21 @@ impl<T: fmt::Debug> fmt::Debug for AsyncLock<T> {
 }
 
 impl<T: Serialize> Serialize for AsyncLock<T> {
-    /// Serializes the value, taking the lock in shared mode to read it. Do not serialize a lock
-    /// while the same thread holds it exclusively (or waits for it).
+    /// Serializes the value, taking the lock in shared mode to read it (waiting for a writer
+    /// that holds it). If the caller (its task, or its thread outside tasks) holds the lock
+    /// itself and cannot share it at once — it holds it exclusively, or a writer waits behind
+    /// its shared hold — the shared request would wait for the caller forever: that is a serde
+    /// error naming the lock instead.
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        if let Some(guard) = self.try_lock_shared() {
+            return guard.serialize(serializer);
+        }
+        if self.core.held_by_caller() {
+            return Err(serde::ser::Error::custom(format!(
+                "cannot serialize the lock `{}`: the caller holds it, and reading it for serialization would wait for that hold; release the guard first",
+                self.name()
+            )));
+        }
         self.lock_shared().serialize(serializer)
     }
 }
@@ -591,8 +599,8 @@ impl<T: Transferable + Sync> Sendable for AsyncLock<T> {}
 pub struct AsyncLockGuard<'a, T> {
     lock: &'a AsyncLock<T>,
     id: RequestId,
-    /// The value, taken from the lock for the time the guard lives (`None` only in `drop`).
-    value: Option<Arc<T>>,
+    /// The inner write guard (`None` only in `drop`, which unlocks it before the release).
+    value: Option<RwLockWriteGuard<'a, T>>,
 }
 
 impl<'a, T> AsyncLockGuard<'a, T> {
@@ -611,14 +619,16 @@ impl<T> Deref for AsyncLockGuard<'_, T> {
 
 impl<T> DerefMut for AsyncLockGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        let value = self.value.as_mut().expect("a live guard holds the value");
-        Arc::get_mut(value).expect("the exclusive holder has the only reference to the value")
+        self.value
+            .as_deref_mut()
+            .expect("a live guard holds the value")
     }
 }
 
 impl<T> Drop for AsyncLockGuard<'_, T> {
     fn drop(&mut self) {
-        *lock(&self.lock.value) = self.value.take();
+        // Unlock the value first: the next holder the release lets in takes it at once.
+        drop(self.value.take());
         self.lock.core.release(self.id);
     }
 }
@@ -641,8 +651,8 @@ impl<T: fmt::Debug> fmt::Debug for AsyncLockGuard<'_, T> {
 pub struct AsyncLockSharedGuard<'a, T> {
     lock: &'a AsyncLock<T>,
     id: RequestId,
-    /// This holder's reference to the value (`None` only in `drop`).
-    value: Option<Arc<T>>,
+    /// The inner read guard (`None` only in `drop`, which unlocks it before the release).
+    value: Option<RwLockReadGuard<'a, T>>,
 }
 
 impl<T> Deref for AsyncLockSharedGuard<'_, T> {
@@ -654,7 +664,7 @@ impl<T> Deref for AsyncLockSharedGuard<'_, T> {
 
 impl<T> Drop for AsyncLockSharedGuard<'_, T> {
     fn drop(&mut self) {
-        // Drop this reference first, so that an exclusive holder after us owns the only one.
+        // Unlock the value first, so that an exclusive holder after us finds it free.
         drop(self.value.take());
         self.lock.core.release(self.id);
     }

@@ -176,7 +176,11 @@ impl ConditionVariable {
             Some(_) if timeout.is_zero() => Timer::Expired,
             Some(_) => Timer::Sleep(sleep(timeout)),
         };
-        CondvarWaitFor { waiting, timer }
+        CondvarWaitFor {
+            waiting,
+            timer,
+            outcome: None,
+        }
     }
 
     /// Waits until notified, blocking the thread (inside a pool task the thread counts as
@@ -410,11 +414,12 @@ struct Waiting<'a> {
 }
 
 impl Waiting<'_> {
-    /// `Ready` once notified; otherwise registers `cx`'s waker.
+    /// `Ready` once notified (and again if polled after that: nothing to wait for);
+    /// otherwise registers `cx`'s waker.
     fn poll_notified(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let id = self
-            .id
-            .expect("a condition wait was polled after it completed");
+        let Some(id) = self.id else {
+            return Poll::Ready(());
+        };
         let mut state = lock(&self.condvar.state);
         match state.waiters.iter_mut().find(|(waiting, _)| *waiting == id) {
             Some((_, waker)) => {
@@ -432,9 +437,11 @@ impl Waiting<'_> {
     }
 
     /// Gives up now: `true` if it had been notified meanwhile (and takes the notification).
+    /// Called only while it waits (`id` is set).
     fn finish(&mut self) -> bool {
-        let id = self.id.take().expect("a condition wait finishes once");
-        lock(&self.condvar.state).leave(id).is_some()
+        self.id
+            .take()
+            .is_some_and(|id| lock(&self.condvar.state).leave(id).is_some())
     }
 }
 
@@ -450,7 +457,8 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// The future of [`ConditionVariable::wait_async`]: resolves once notified.
+/// The future of [`ConditionVariable::wait_async`]: resolves once notified. Polled again after
+/// that, it is ready again at once.
 #[must_use = "the wait happens only when the future is awaited"]
 pub struct CondvarWait<'a> {
     waiting: Waiting<'a>,
@@ -476,18 +484,24 @@ enum Timer {
 }
 
 /// The future of [`ConditionVariable::wait_for_async`]: resolves to `true` once notified, or to
-/// `false` when the timeout passes first.
+/// `false` when the timeout passes first. Polled again after that, it gives the same answer.
 #[must_use = "the wait happens only when the future is awaited"]
 pub struct CondvarWaitFor<'a> {
     waiting: Waiting<'a>,
     timer: Timer,
+    /// The answer, once given.
+    outcome: Option<bool>,
 }
 
 impl Future for CondvarWaitFor<'_> {
     type Output = bool;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
         let this = &mut *self;
+        if let Some(outcome) = this.outcome {
+            return Poll::Ready(outcome);
+        }
         if this.waiting.poll_notified(cx).is_ready() {
+            this.outcome = Some(true);
             return Poll::Ready(true);
         }
         let expired = match &mut this.timer {
@@ -496,7 +510,9 @@ impl Future for CondvarWaitFor<'_> {
             Timer::Sleep(sleep) => Pin::new(sleep).poll(cx).is_ready(),
         };
         if expired {
-            return Poll::Ready(this.waiting.finish());
+            let notified = this.waiting.finish();
+            this.outcome = Some(notified);
+            return Poll::Ready(notified);
         }
         Poll::Pending
     }

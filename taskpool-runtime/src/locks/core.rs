@@ -180,6 +180,15 @@ impl LockCore {
         wakers.into_iter().for_each(Waker::wake);
     }
 
+    /// Whether the caller (its task, or its thread outside tasks) is among the holders now.
+    pub(crate) fn held_by_caller(&self) -> bool {
+        let caller = Who::current().party();
+        lock(&self.state)
+            .holders()
+            .iter()
+            .any(|holder| holder.who.party() == caller)
+    }
+
     /// Who holds the lock and who waits for it, now.
     pub(crate) fn snapshot(&self) -> AsyncLockState {
         let name = self.name();

@@ -22,64 +22,153 @@ use crate::sync::{Arc, Mutex, lock};
 /// Shards of the list of live locks, so that creating locks on many threads does not contend.
 const SHARDS: usize = 8;
 
+/// A collection of weak references that drops its dead entries once it has grown to twice the
+/// size it had after its last prune (and to at least [`Weakly::MIN_PRUNE`]): each prune visits
+/// at most twice as many entries as were added since the one before, so adding costs amortized
+/// O(1) however many entries stay alive, and the dead ones never outnumber the live ones by
+/// more than that margin. (Pruning only when a `Vec` was full, or when a map's length was a
+/// power of two, pruned at every addition once the live entries sat just below that mark.)
+struct Weakly<C> {
+    entries: C,
+    /// The length at which the next addition prunes first.
+    prune_at: usize,
+    /// Entries visited by prunes so far, for the tests of the amortized cost.
+    #[cfg(test)]
+    visited: usize,
+}
+
+/// What [`Weakly`] needs of its collection.
+trait WeakEntries: Default {
+    fn len(&self) -> usize;
+    /// Drops the entries whose referent is gone.
+    fn retain_live(&mut self);
+    /// Gives back memory left over from a burst of entries that have since died.
+    fn shrink_to(&mut self, capacity: usize);
+}
+
+impl<T> WeakEntries for Vec<Weak<T>> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn retain_live(&mut self) {
+        self.retain(|weak| weak.strong_count() > 0);
+    }
+    fn shrink_to(&mut self, capacity: usize) {
+        Vec::shrink_to(self, capacity);
+    }
+}
+
+impl<T> WeakEntries for HashMap<String, Weak<T>> {
+    fn len(&self) -> usize {
+        HashMap::len(self)
+    }
+    fn retain_live(&mut self) {
+        self.retain(|_, weak| weak.strong_count() > 0);
+    }
+    fn shrink_to(&mut self, capacity: usize) {
+        HashMap::shrink_to(self, capacity);
+    }
+}
+
+impl<C: WeakEntries> Default for Weakly<C> {
+    fn default() -> Weakly<C> {
+        Weakly {
+            entries: C::default(),
+            prune_at: Weakly::<C>::MIN_PRUNE,
+            #[cfg(test)]
+            visited: 0,
+        }
+    }
+}
+
+impl<C: WeakEntries> Weakly<C> {
+    /// Below this many entries a collection is never pruned: a few dead entries cost nothing.
+    const MIN_PRUNE: usize = 32;
+
+    /// Prunes if the collection doubled since the last prune: call before each addition.
+    fn make_room(&mut self) {
+        if self.entries.len() < self.prune_at {
+            return;
+        }
+        #[cfg(test)]
+        {
+            self.visited += self.entries.len();
+        }
+        self.entries.retain_live();
+        self.prune_at = (2 * self.entries.len()).max(Self::MIN_PRUNE);
+        // After a burst of short-lived entries, keep room for the next doubling only.
+        self.entries.shrink_to(self.prune_at);
+    }
+}
+
 struct Registry {
-    /// Every live lock (anonymous and named), by id modulo `SHARDS`; dead entries are pruned
-    /// when a shard's vector is full.
-    cores: [Mutex<Vec<Weak<LockCore>>>; SHARDS],
-    locks: Mutex<HashMap<String, Weak<AsyncLock>>>,
-    condvars: Mutex<HashMap<String, Weak<ConditionVariable>>>,
+    /// Every live lock (anonymous and named), by id modulo `SHARDS`.
+    cores: [Mutex<Weakly<Vec<Weak<LockCore>>>>; SHARDS],
+    locks: Mutex<Weakly<HashMap<String, Weak<AsyncLock>>>>,
+    condvars: Mutex<Weakly<HashMap<String, Weak<ConditionVariable>>>>,
+}
+
+impl Registry {
+    fn new() -> Registry {
+        Registry {
+            cores: std::array::from_fn(|_| Mutex::new(Weakly::default())),
+            locks: Mutex::new(Weakly::default()),
+            condvars: Mutex::new(Weakly::default()),
+        }
+    }
+
+    fn register(&self, core: &Arc<LockCore>) {
+        let shard = (core.id() % SHARDS as u64) as usize;
+        let mut cores = lock(&self.cores[shard]);
+        cores.make_room();
+        cores.entries.push(Arc::downgrade(core));
+    }
+
+    fn live_cores(&self) -> Vec<Arc<LockCore>> {
+        let mut live: Vec<Arc<LockCore>> = self
+            .cores
+            .iter()
+            .flat_map(|shard| {
+                lock(shard)
+                    .entries
+                    .iter()
+                    .filter_map(Weak::upgrade)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        live.sort_by_key(|core| core.id());
+        live
+    }
 }
 
 fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| Registry {
-        cores: std::array::from_fn(|_| Mutex::new(Vec::new())),
-        locks: Mutex::new(HashMap::new()),
-        condvars: Mutex::new(HashMap::new()),
-    })
+    REGISTRY.get_or_init(Registry::new)
 }
 
 /// Records a new lock as live.
 pub(crate) fn register(core: &Arc<LockCore>) {
-    let shard = (core.id() % SHARDS as u64) as usize;
-    let mut cores = lock(&registry().cores[shard]);
-    if cores.len() == cores.capacity() {
-        cores.retain(|weak| weak.strong_count() > 0);
-    }
-    cores.push(Arc::downgrade(core));
+    registry().register(core);
 }
 
 /// Every live lock, oldest first.
 pub(crate) fn live_cores() -> Vec<Arc<LockCore>> {
-    let mut live: Vec<Arc<LockCore>> = registry()
-        .cores
-        .iter()
-        .flat_map(|shard| {
-            lock(shard)
-                .iter()
-                .filter_map(Weak::upgrade)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    live.sort_by_key(|core| core.id());
-    live
+    registry().live_cores()
 }
 
 /// Finds or creates the named entry `name` of `map`.
 fn find_or_create<T>(
-    map: &Mutex<HashMap<String, Weak<T>>>,
+    map: &Mutex<Weakly<HashMap<String, Weak<T>>>>,
     name: &str,
     create: impl FnOnce() -> Shared<T>,
 ) -> Shared<T> {
     let mut map = lock(map);
-    if let Some(live) = map.get(name).and_then(Shared::upgrade) {
+    if let Some(live) = map.entries.get(name).and_then(Shared::upgrade) {
         return live;
     }
     let new = create();
-    if map.len() >= 64 && map.len().is_power_of_two() {
-        map.retain(|_, weak| weak.strong_count() > 0);
-    }
-    map.insert(name.to_owned(), Shared::downgrade(&new));
+    map.make_room();
+    map.entries.insert(name.to_owned(), Shared::downgrade(&new));
     new
 }
 
@@ -93,6 +182,7 @@ pub(crate) fn request_lock(name: &str) -> Shared<AsyncLock> {
 /// The state of the live named lock `name`, or 10200030.
 pub(crate) fn query(name: &str) -> Result<AsyncLockState> {
     let found = lock(&registry().locks)
+        .entries
         .get(name)
         .and_then(Shared::upgrade)
         .ok_or_else(|| Error::LockNotFound(name.to_owned()))?;
@@ -109,4 +199,69 @@ pub(crate) fn request_condvar(name: &str) -> Shared<ConditionVariable> {
     find_or_create(&registry().condvars, name, || {
         Shared::new(ConditionVariable::new())
     })
+}
+
+#[cfg(all(test, not(taskpool_loom)))]
+mod tests {
+    use super::*;
+
+    /// Entries that stay alive throughout: one below a power of two, where the old rules (prune
+    /// when the `Vec` is full; when the map's length is a power of two ≥ 64) pruned at every
+    /// addition once the churn began.
+    const LIVE: usize = 63;
+    /// Short-lived entries added one at a time, each dead before the next comes.
+    const CHURN: usize = 10_000;
+
+    /// Pruning visits at most a constant number of entries per addition, and keeps the dead
+    /// entries in check.
+    fn assert_amortized<C: WeakEntries>(registry: &Weakly<C>) {
+        let added = LIVE + CHURN;
+        assert!(
+            registry.visited <= 4 * added,
+            "{} entries visited by prunes for {added} additions",
+            registry.visited
+        );
+        assert!(
+            registry.entries.len() <= 2 * LIVE + Weakly::<C>::MIN_PRUNE,
+            "dead entries were not pruned: {} entries for {LIVE} live ones",
+            registry.entries.len()
+        );
+    }
+
+    #[test]
+    fn the_list_of_live_locks_prunes_in_amortized_constant_time_under_churn() {
+        let mut cores: Weakly<Vec<Weak<u32>>> = Weakly::default();
+        let kept: Vec<Arc<u32>> = (0..LIVE as u32).map(Arc::new).collect();
+        for value in &kept {
+            cores.make_room();
+            cores.entries.push(Arc::downgrade(value));
+        }
+        for round in 0..CHURN as u32 {
+            let short_lived = Arc::new(round);
+            cores.make_room();
+            cores.entries.push(Arc::downgrade(&short_lived));
+        }
+        assert_amortized(&cores);
+        let live = cores.entries.iter().filter(|weak| weak.strong_count() > 0);
+        assert_eq!(live.count(), LIVE, "a live entry was pruned");
+    }
+
+    #[test]
+    fn named_entries_prune_in_amortized_constant_time_and_a_live_name_keeps_its_object() {
+        let map: Mutex<Weakly<HashMap<String, Weak<ConditionVariable>>>> =
+            Mutex::new(Weakly::default());
+        let request =
+            |name: &str| find_or_create(&map, name, || Shared::new(ConditionVariable::new()));
+        let kept: Vec<_> = (0..LIVE).map(|at| request(&format!("kept-{at}"))).collect();
+        for round in 0..CHURN {
+            drop(request(&format!("churn-{round}")));
+        }
+        assert_amortized(&lock(&map));
+        for (at, object) in kept.iter().enumerate() {
+            assert!(
+                Shared::ptr_eq(object, &request(&format!("kept-{at}"))),
+                "the live name kept-{at} found another object after the prunes"
+            );
+        }
+    }
 }
