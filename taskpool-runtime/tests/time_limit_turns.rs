@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use support::{PATIENCE, open_gate, pass_gate, wait_until};
-use taskpool::{Error, Priority, Task, TaskPool, concurrent};
+use taskpool::{Error, Priority, Task, TaskHandle, TaskPool, concurrent};
 
 /// How long a later run is given to (wrongly) start while the first call is blocked. The
 /// assertions hold whatever the machine's speed; a shorter window only makes a wrong start
@@ -56,7 +56,7 @@ fn timed_out<T: std::fmt::Debug>(outcome: Result<T, Error>) -> bool {
     matches!(outcome, Err(Error::TimedOut { .. }))
 }
 
-/// Lets the first call of test `slot` return; then no two calls of it overlapped.
+/// Lets the first call of test `slot` return, and waits until it did.
 fn release_and_check(slot: u32) {
     open_gate(GATE + slot as u64);
     wait_until("the blocked call returned", || {
@@ -68,27 +68,36 @@ fn most_at_once(slot: u32) -> u32 {
     MOST[slot as usize].load(Ordering::SeqCst)
 }
 
+/// The shared course of the tests below: `first` (test `slot`'s first call, blocked on its
+/// gate) times out; `second` must not start while that call executes (`why`), and runs once it
+/// returned; no two calls ever overlapped.
+fn second_waits_for_the_timed_out_call(
+    slot: u32,
+    first: TaskHandle<u32>,
+    mut second: TaskHandle<u32>,
+    why: &str,
+) {
+    assert!(timed_out(first.wait()));
+    assert!(second.wait_timeout(WINDOW).is_none(), "{why}");
+    release_and_check(slot);
+    let outcome = second.wait_timeout(PATIENCE).expect("the second run");
+    assert_eq!(outcome.unwrap(), 1, "it made the second call");
+    assert_eq!(most_at_once(slot), 1);
+}
+
 #[test]
 fn a_task_run_again_waits_for_the_call_of_its_timed_out_run() {
     const SLOT: u32 = 0;
     let pool = limited_pool();
     let task = Task::new(turn, (SLOT,));
     let first = pool.execute(&task);
-    let mut second = pool.execute(&task);
-    assert!(timed_out(first.wait()));
-    assert!(
-        second.wait_timeout(WINDOW).is_none(),
-        "the second run must not start while the first call executes"
+    let second = pool.execute(&task);
+    second_waits_for_the_timed_out_call(
+        SLOT,
+        first,
+        second,
+        "the second run must not start while the first call executes",
     );
-    release_and_check(SLOT);
-    assert_eq!(
-        second
-            .wait_timeout(PATIENCE)
-            .expect("the second run")
-            .unwrap(),
-        1
-    );
-    assert_eq!(most_at_once(SLOT), 1);
 }
 
 #[test]
@@ -97,21 +106,13 @@ fn a_sequence_runner_waits_for_the_call_of_its_timed_out_task() {
     let pool = limited_pool();
     let runner = pool.sequence_runner(Priority::Medium);
     let first = runner.execute(Task::new(turn, (SLOT,)));
-    let mut second = runner.execute(Task::new(turn, (SLOT,)));
-    assert!(timed_out(first.wait()));
-    assert!(
-        second.wait_timeout(WINDOW).is_none(),
-        "the runner's next task must not start while the first call executes"
+    let second = runner.execute(Task::new(turn, (SLOT,)));
+    second_waits_for_the_timed_out_call(
+        SLOT,
+        first,
+        second,
+        "the runner's next task must not start while the first call executes",
     );
-    release_and_check(SLOT);
-    assert_eq!(
-        second
-            .wait_timeout(PATIENCE)
-            .expect("the second task")
-            .unwrap(),
-        1
-    );
-    assert_eq!(most_at_once(SLOT), 1);
 }
 
 #[test]
@@ -120,21 +121,13 @@ fn an_async_runner_keeps_the_slot_of_a_timed_out_task_until_its_call_returns() {
     let pool = limited_pool();
     let runner = pool.async_runner(1, 0).unwrap();
     let first = runner.execute(Task::new(turn, (SLOT,)), Priority::Medium);
-    let mut second = runner.execute(Task::new(turn, (SLOT,)), Priority::Medium);
-    assert!(timed_out(first.wait()));
-    assert!(
-        second.wait_timeout(WINDOW).is_none(),
-        "a running capacity of 1 admits no second task while the first call executes"
+    let second = runner.execute(Task::new(turn, (SLOT,)), Priority::Medium);
+    second_waits_for_the_timed_out_call(
+        SLOT,
+        first,
+        second,
+        "a running capacity of 1 admits no second task while the first call executes",
     );
-    release_and_check(SLOT);
-    assert_eq!(
-        second
-            .wait_timeout(PATIENCE)
-            .expect("the second task")
-            .unwrap(),
-        1
-    );
-    assert_eq!(most_at_once(SLOT), 1);
 }
 
 #[test]

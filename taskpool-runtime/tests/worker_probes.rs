@@ -9,24 +9,12 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use support::echo::Echo;
 use support::{PATIENCE, open_gate, pass_gate, threads_named, wait_until};
 use taskpool::{
     CallObject, Encoding, Error, HandlerResult, Payload, Task, TaskPool, Worker, WorkerHandler,
     WorkerPort, concurrent,
 };
-
-/// Replies with every number it is sent.
-struct Echo;
-
-impl WorkerHandler for Echo {
-    type In = u64;
-    type Out = u64;
-
-    async fn on_message(&mut self, n: u64, port: &WorkerPort<u64>) -> HandlerResult {
-        port.post_message(n)?;
-        Ok(())
-    }
-}
 
 /// Posts a payload the worker cannot decode and waits until the worker reached it: the worker
 /// handles messages in order, so every message posted before has been handled.

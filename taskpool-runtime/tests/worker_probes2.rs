@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use futures::StreamExt;
+use support::echo::Echo;
 use support::{PATIENCE, Signal, open_gate, pass_gate, threads_named, wait_until};
 use taskpool::{
     CallObject, Encoding, Error, HandlerResult, Payload, Task, TaskPool, Worker, WorkerHandler,
@@ -23,19 +24,6 @@ static CAP: RwLock<()> = RwLock::new(());
 
 fn shared_cap() -> RwLockReadGuard<'static, ()> {
     CAP.read().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Replies with every number it is sent.
-struct Echo;
-
-impl WorkerHandler for Echo {
-    type In = u64;
-    type Out = u64;
-
-    async fn on_message(&mut self, n: u64, port: &WorkerPort<u64>) -> HandlerResult {
-        port.post_message(n)?;
-        Ok(())
-    }
 }
 
 // ---- terminate() after close() ----------------------------------------------------------------

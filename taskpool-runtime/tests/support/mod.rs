@@ -3,6 +3,7 @@
 //! Tests never assert on elapsed time; they wait for conditions with generous timeouts.
 #![allow(dead_code)]
 
+pub mod echo;
 pub mod icons;
 
 use std::collections::HashSet;
