@@ -179,6 +179,7 @@ mod tests {
     }
 
     /// Serializes and deserializes by panicking.
+    #[derive(Debug)]
     struct Panics;
 
     impl Serialize for Panics {
