@@ -641,3 +641,38 @@ fn a_huge_length_prefix_inside_the_arguments_is_refused_without_allocating_it() 
     claims.extend([1, 2, 3]);
     assert_serialization_error(Payload::Postcard(claims).decode::<Vec<u64>>(), "huge vec");
 }
+
+/// An argument whose `Drop` panics: a value the runtime decodes only to check it, and then
+/// drops, must not panic the caller.
+#[derive(Debug, Serialize, Deserialize)]
+struct DropBomb(u8);
+
+impl Drop for DropBomb {
+    fn drop(&mut self) {
+        if self.0 == 13 && !std::thread::panicking() {
+            panic!("a user Drop panicked");
+        }
+    }
+}
+
+#[concurrent]
+fn defuse(mut bomb: DropBomb) -> u8 {
+    let value = bomb.0;
+    bomb.0 = 0;
+    value
+}
+
+#[test]
+fn reading_or_converting_a_descriptor_drops_its_checked_arguments_quietly() {
+    let bytes = wire::compact_descriptor(<defuse as ConcurrentFunction>::NAME, &[13]);
+    let descriptor = no_panic("from_bytes", || TaskDescriptor::from_bytes(&bytes)).unwrap();
+    let json = no_panic("to_json", || descriptor.to_json()).unwrap();
+    let back = no_panic("from_json", || TaskDescriptor::from_json(&json)).unwrap();
+    no_panic("to_bytes", || back.to_bytes()).unwrap();
+    // Executed, the function defuses its bomb and returns its number.
+    let result = TaskPool::global().execute_descriptor(&back).wait().unwrap();
+    assert_eq!(result.decode::<u8>().unwrap(), 13);
+    // A task rebuilt from the descriptor and dropped unexecuted drops the arguments it decoded.
+    let task = no_panic("from_descriptor", || Task::from_descriptor(&back)).unwrap();
+    no_panic("dropping the rebuilt task", || drop(task));
+}
