@@ -1,7 +1,8 @@
 //! Serialized values: the two encodings, the size cap, the nesting limit, and how values are
 //! copied per run.
 //!
-//! Encoding and decoding never panic or abort on bad data: every failure is a 10200006 error.
+//! Encoding and decoding never panic or abort on bad data: every failure is a 10200006 error,
+//! and so is a panic of the user's `Serialize` or `Deserialize` implementation.
 //! Beyond what `postcard` and `serde_json` check themselves, the encoders refuse what the decoders
 //! would refuse — values nested deeper than [`Payload::MAX_NESTING_DEPTH`], collections of more
 //! zero-sized elements than [`Payload::MAX_EMPTY_ELEMENTS`], NaN and infinities in JSON, data
@@ -109,7 +110,7 @@ impl Payload {
     }
 
     /// Decodes the value. Malformed, truncated, mistyped or too deeply nested data gives
-    /// 10200006, never a panic or a stack overflow.
+    /// 10200006, never a panic or a stack overflow; so does a `Deserialize` that panics.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, Error> {
         match self {
             Payload::Postcard(bytes) => formats::from_bytes(bytes),

@@ -212,9 +212,10 @@ impl TaskDescriptor {
         let entry = registry::lookup(&function)?;
         let args = args();
         // Decode once now, so bad arguments are reported here rather than at execution. The
-        // call this prepares is dropped unrun; the arguments are kept as they came, since
-        // re-encoding them would hold a second copy at the peak.
-        drop(entry.call(&args, DEFAULT_MAX_SERIALIZED_BYTES)?);
+        // call this prepares is dropped unrun — quietly: it holds the decoded arguments, user
+        // values whose `Drop` may panic, which the caller never sees. The arguments are kept as
+        // they came, since re-encoding them would hold a second copy at the peak.
+        crate::panic::drop_quietly(entry.call(&args, DEFAULT_MAX_SERIALIZED_BYTES)?);
         Ok(TaskDescriptor {
             function,
             name,

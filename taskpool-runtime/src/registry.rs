@@ -97,7 +97,12 @@ fn transcode_args<F: ConcurrentFunction>(
     to: Encoding,
     limit: usize,
 ) -> Result<Payload, Error> {
-    Payload::encode_capped(&args.decode::<F::Args>()?, to, limit)
+    let decoded = args.decode::<F::Args>()?;
+    let encoded = Payload::encode_capped(&decoded, to, limit);
+    // The decoded arguments exist only for the conversion: a panic in their `Drop` (user
+    // code) must not reach whoever asked for the descriptor in another form.
+    crate::panic::drop_quietly(decoded);
+    encoded
 }
 
 /// Every registered name, with how many entries carry it (more than one is a conflict).

@@ -241,6 +241,14 @@ struct Encoded {
     decoded: Option<Call<Payload>>,
 }
 
+impl Drop for Encoded {
+    /// The arguments decoded for a first run that never came: user values the caller never
+    /// held, so a panic in their `Drop` is not the caller's to receive.
+    fn drop(&mut self) {
+        crate::panic::drop_quietly(self.decoded.take());
+    }
+}
+
 impl Body<Payload> for Encoded {
     fn into_call(mut self: Box<Self>) -> Call<Payload> {
         match self.decoded.take() {

@@ -187,6 +187,10 @@ impl Timer {
         self.thread.call_once(|| {
             std::thread::Builder::new()
                 .name("taskpool-timer".to_owned())
+                // Alarms run user code here: a periodic tick copies the task's arguments (a
+                // user `Clone`, recursive for a linked list) and a refused run drops them. A
+                // pool thread's stack, so what a task may receive the timer may copy and drop.
+                .stack_size(crate::pool::DEFAULT_STACK_SIZE)
                 // `serve` never returns; the loop only restarts it after a panic that escaped
                 // the per-wake containment, so no panic can end the thread.
                 .spawn(move || {

@@ -12,6 +12,12 @@ use crate::error::Error;
 
 /// Encodes `value` as `postcard` bytes, at most `limit` of them.
 pub(crate) fn to_bytes<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result<Vec<u8>, Error> {
+    contained(UserCode::Serialize, "the value", || {
+        to_bytes_unguarded(value, limit)
+    })
+}
+
+fn to_bytes_unguarded<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result<Vec<u8>, Error> {
     let findings = Findings::default();
     let mut serializer = postcard::Serializer {
         output: CappedBuf::new(limit, &findings),
@@ -29,6 +35,12 @@ pub(crate) fn to_bytes<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result
 
 /// Encodes `value` as compact JSON text, at most `limit` bytes of it.
 pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result<String, Error> {
+    contained(UserCode::Serialize, "the value as JSON", || {
+        to_json_unguarded(value, limit)
+    })
+}
+
+fn to_json_unguarded<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result<String, Error> {
     let findings = Findings::default();
     let mut serializer = serde_json::Serializer::new(CappedBuf::new(limit, &findings));
     let rules = Rules::new(Level::top(&findings), true);
@@ -44,6 +56,12 @@ pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result<
 
 /// Decodes a value from `postcard` bytes; bytes left over after it are an error.
 pub(crate) fn from_bytes<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error> {
+    contained(UserCode::Deserialize, "the bytes", || {
+        from_bytes_unguarded(bytes)
+    })
+}
+
+fn from_bytes_unguarded<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error> {
     let findings = Findings::for_input(bytes.len());
     let mut deserializer = postcard::Deserializer::from_bytes(bytes);
     let value = T::deserialize(Guarded::new(&mut deserializer, Level::top(&findings)))
@@ -62,6 +80,12 @@ pub(crate) fn from_bytes<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T
 
 /// Decodes a value from JSON text; anything but whitespace after it is an error.
 pub(crate) fn from_json<'de, T: Deserialize<'de>>(text: &'de str) -> Result<T, Error> {
+    contained(UserCode::Deserialize, "the JSON", || {
+        from_json_unguarded(text)
+    })
+}
+
+fn from_json_unguarded<'de, T: Deserialize<'de>>(text: &'de str) -> Result<T, Error> {
     let findings = Findings::for_input(text.len());
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let value = T::deserialize(Guarded::new(&mut deserializer, Level::top(&findings)))
@@ -70,6 +94,36 @@ pub(crate) fn from_json<'de, T: Deserialize<'de>>(text: &'de str) -> Result<T, E
         .end()
         .map_err(|error| decode_error(&findings, "the JSON", error))?;
     Ok(value)
+}
+
+/// The user code an encode or a decode runs.
+#[derive(Clone, Copy)]
+enum UserCode {
+    Serialize,
+    Deserialize,
+}
+
+/// Runs an encode or a decode of `what`, turning a panic of the user's `Serialize` or
+/// `Deserialize` into a 10200006 error. Encoding and decoding happen on the caller's thread
+/// (`Task::descriptor`, `TaskDescriptor::from_bytes`, `Payload::decode`) and on the runtime's
+/// (a periodic copy, a descriptor's result): a panicking impl — say one that validates with
+/// `assert!`, fed bytes from another process — must fail the operation, not unwind into it.
+fn contained<R>(
+    code: UserCode,
+    what: &str,
+    body: impl FnOnce() -> Result<R, Error>,
+) -> Result<R, Error> {
+    crate::panic::catch(body).unwrap_or_else(|payload| {
+        let message = crate::panic::message(payload);
+        Err(Error::Serialization(match code {
+            UserCode::Serialize => {
+                format!("could not encode {what}: a `Serialize` implementation panicked: {message}")
+            }
+            UserCode::Deserialize => format!(
+                "could not decode {what}: a `Deserialize` implementation panicked: {message}"
+            ),
+        }))
+    })
 }
 
 /// The error for a failed encode of `what`: the broken rule if one was, else the format's error.
@@ -122,6 +176,41 @@ mod tests {
     fn trailing_json_is_an_error_but_whitespace_is_not() {
         assert_eq!(from_json::<u8>(" 7 \n").unwrap(), 7);
         assert!(from_json::<u8>("7 8").is_err());
+    }
+
+    /// Serializes and deserializes by panicking.
+    #[derive(Debug)]
+    struct Panics;
+
+    impl Serialize for Panics {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            panic!("serialize boom")
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Panics {
+        fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+            panic!("deserialize boom")
+        }
+    }
+
+    #[test]
+    fn a_panicking_user_impl_is_a_10200006_error_naming_it() {
+        let error = to_bytes(&Panics, usize::MAX).unwrap_err();
+        assert_eq!(error.code(), Some(10200006));
+        assert!(
+            error
+                .to_string()
+                .contains("`Serialize` implementation panicked: serialize boom")
+        );
+        assert!(to_json(&Panics, usize::MAX).is_err());
+        let error = from_bytes::<Panics>(&[0]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("`Deserialize` implementation panicked: deserialize boom")
+        );
+        assert_eq!(from_json::<Panics>("0").unwrap_err().code(), Some(10200006));
     }
 
     #[test]
