@@ -685,3 +685,19 @@ fn reading_or_converting_a_descriptor_drops_its_checked_arguments_quietly() {
     let task = no_panic("from_descriptor", || Task::from_descriptor(&back)).unwrap();
     no_panic("dropping the rebuilt task", || drop(task));
 }
+
+#[test]
+fn a_deep_list_held_by_a_delayed_task_whose_dependency_is_dropped_is_dropped_safely() {
+    on_big_stack(|| {
+        let pool = TaskPool::builder().max_threads(1).build().unwrap();
+        let dependency = Task::new(make_list, (1,));
+        let task = Task::new(list_length, (list(DEEP),));
+        task.add_dependency(&dependency).unwrap();
+        let handle = pool.execute_delayed(Duration::from_millis(50), task, Priority::Medium);
+        // Dropped without succeeding: the delayed task fails once its delay is over, on a
+        // short-lived thread that drops its deep arguments.
+        drop(dependency);
+        assert!(handle.wait().is_err());
+        pool.shutdown();
+    });
+}

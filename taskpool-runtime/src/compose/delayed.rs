@@ -187,11 +187,14 @@ fn release_after_delay(pool: Arc<PoolShared>, run: Arc<Run>) {
         pool.enqueue(run);
         return;
     }
+    // A pool thread's stack: failing the run drops its arguments, which may be deep.
+    let stack_size = pool.config.stack_size;
     // Shared, so that a refused spawn (which drops the closure) leaves the run here.
     let slot = Arc::new(Mutex::new(Some((pool, run))));
     let elsewhere = Arc::clone(&slot);
     let spawned = std::thread::Builder::new()
         .name("taskpool-delayed".to_owned())
+        .stack_size(stack_size)
         .spawn(move || {
             let taken = lock(&elsewhere).take();
             if let Some((pool, run)) = taken {
