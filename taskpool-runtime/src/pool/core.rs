@@ -668,6 +668,17 @@ impl Core {
 
     pub(crate) fn info(&mut self, pool: &PoolShared, now: Instant) -> TaskPoolInfo {
         let runs = super::unique(self.runs(&pool.intake, None), pool.live.all());
+        // Each run's state is read once: a run may finish (outside this lock) while the
+        // snapshot is taken, and a thread must not list a task the task list then lacks.
+        let states: HashMap<usize, (TaskState, bool)> = runs
+            .iter()
+            .filter_map(|run| Some((super::run_key(run), run.listed_state()?)))
+            .collect();
+        let executing_now = |run: &Arc<Run>| {
+            states
+                .get(&super::run_key(run))
+                .is_some_and(|&(_, executing)| executing)
+        };
         // A retired thread is not the pool's any more, unless it stands in for one: the job it
         // executes then is live work of the pool.
         let listed =
@@ -679,7 +690,7 @@ impl Core {
             .map(|w| {
                 // A run that ended stays in its thread's slot until the thread asks for its
                 // next job; meanwhile the next run of its task may have started elsewhere.
-                let running = |e: &&Executing| e.run.is_running();
+                let running = |e: &&Executing| executing_now(&e.run);
                 let executing = w.executing.as_ref().filter(running);
                 ThreadInfo {
                     id: w.id,
@@ -696,15 +707,7 @@ impl Core {
         let tasks = runs
             .iter()
             .filter_map(|run| {
-                let state = if run.is_waiting() {
-                    TaskState::Waiting
-                } else if run.is_cancel_requested() {
-                    TaskState::Canceled
-                } else if run.is_running() {
-                    TaskState::Running
-                } else {
-                    return None;
-                };
+                let &(state, _) = states.get(&super::run_key(run))?;
                 Some(TaskInfo {
                     task_id: run.id,
                     name: run.display_name().to_owned(),
