@@ -634,6 +634,21 @@ impl Core {
         released
     }
 
+    /// The waiting runs no thread will ever take, taken out of the lanes: all of them when the
+    /// pool has no thread left that takes work (the system refused to start one), else none.
+    /// A thread being started, or one blocked in a wait, still counts: it will take them.
+    pub(crate) fn take_stranded(&mut self, intake: &Intake) -> Vec<Arc<Run>> {
+        if self.thread_count() > 0 {
+            return Vec::new();
+        }
+        intake.drain_into(&mut self.lanes, &mut self.spare);
+        let drained = self.lanes.drain();
+        for run in &drained {
+            intake.left_lanes(run.priority);
+        }
+        drained.into_iter().filter(|run| run.is_waiting()).collect()
+    }
+
     /// Starts shutting down: returns the waiting runs to cancel and every worker to wake.
     pub(crate) fn begin_shutdown(&mut self, intake: &Intake) -> (Vec<Arc<Run>>, Vec<Arc<Parker>>) {
         intake.shutting_down.store(true, Ordering::SeqCst);
