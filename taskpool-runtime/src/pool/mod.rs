@@ -5,6 +5,7 @@ mod callbacks;
 mod cancel_hooks;
 mod core;
 mod intake;
+mod lane_index;
 mod live;
 mod recently_canceled;
 mod shutdown_hooks;

@@ -589,14 +589,6 @@ impl RunHeader {
         }
     }
 
-    /// Whether the run is executing (possibly flagged as canceled).
-    pub(crate) fn is_running(&self) -> bool {
-        matches!(
-            base(self.state.load(Ordering::Acquire)),
-            RUNNING | RUNNING_CANCELED
-        )
-    }
-
     /// The run was queued at `now`.
     pub(crate) fn queued(&self, now: Instant) {
         self.timing.queued(now);
