@@ -523,3 +523,96 @@ fn a_pool_whose_thread_cannot_start_resolves_its_handles() {
         "the handle stayed unresolved or resolved oddly"
     );
 }
+
+/// Raised never: an `async` task awaiting it stays suspended until it is canceled.
+static NEVER: support::Signal = support::Signal::new();
+
+#[concurrent]
+async fn await_forever() -> u32 {
+    NEVER.raised().await;
+    0
+}
+
+/// An `async` task canceled while suspended did run: its durations are recorded, its await
+/// counted as io, never as cpu.
+#[test]
+fn an_async_task_canceled_while_suspended_reports_its_durations() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let task = Task::new(await_forever, ());
+    let mut handle = pool.execute(&task);
+    wait_until_suspended(&pool, handle.id());
+    handle.cancel().unwrap();
+    assert!(is_canceled(&handle.wait_timeout(PATIENCE).unwrap()));
+    wait_until("the durations are recorded", || task.durations().is_some());
+    let durations = task.durations().unwrap();
+    assert!(durations.cpu <= durations.total, "{durations:?}");
+    assert_eq!(durations.io, durations.total - durations.cpu);
+}
+
+static SELF_CANCEL_POOL: Mutex<Option<Arc<TaskPool>>> = Mutex::new(None);
+
+#[concurrent]
+fn cancel_myself() -> (bool, bool, bool) {
+    let me = taskpool::current_task_id().expect("a task knows its id");
+    let pool = SELF_CANCEL_POOL
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the pool is set");
+    let before = taskpool::is_canceled();
+    let first = pool.cancel(me).is_ok();
+    (before, first, taskpool::is_canceled())
+}
+
+/// A task may cancel itself by id: the cancel lands (it is running), it then sees
+/// `is_canceled()`, and its handle resolves as canceled carrying the value it returned.
+#[test]
+fn a_task_canceling_itself_sees_it_and_its_handle_carries_the_value() {
+    let pool = Arc::new(TaskPool::builder().max_threads(1).build().unwrap());
+    *SELF_CANCEL_POOL.lock().unwrap() = Some(Arc::clone(&pool));
+    let outcome = pool.run(cancel_myself, ()).wait_timeout(PATIENCE);
+    match outcome {
+        Some(Err(Error::Canceled {
+            late: Some(late), ..
+        })) => {
+            let value = late.into_value::<(bool, bool, bool)>();
+            assert_eq!(value, Some((false, true, true)));
+        }
+        other => panic!("expected a canceled run carrying its value: {other:?}"),
+    }
+    SELF_CANCEL_POOL.lock().unwrap().take();
+}
+
+#[concurrent]
+fn inner_id() -> Option<u64> {
+    taskpool::current_task_id().map(|id| id.into_raw())
+}
+
+static NEST_POOL: Mutex<Option<Arc<TaskPool>>> = Mutex::new(None);
+
+#[concurrent]
+fn outer_ids() -> (Option<u64>, Option<u64>, u64, Option<u64>) {
+    let pool = NEST_POOL.lock().unwrap().clone().expect("the pool is set");
+    let before = taskpool::current_task_id().map(|id| id.into_raw());
+    let inner = pool.run(inner_id, ());
+    let inner_task = inner.id().into_raw();
+    // One thread: the wait runs the inner task inline on this very thread.
+    let seen_inside = inner.wait().unwrap();
+    let after = taskpool::current_task_id().map(|id| id.into_raw());
+    (before, seen_inside, inner_task, after)
+}
+
+/// A task waiting for another on a one-thread pool runs it inline: inside, `current_task_id()`
+/// is the inner task's, and back outside it is the outer task's again.
+#[test]
+fn current_task_id_follows_nested_inline_runs() {
+    let pool = Arc::new(TaskPool::builder().max_threads(1).build().unwrap());
+    *NEST_POOL.lock().unwrap() = Some(Arc::clone(&pool));
+    let handle = pool.run(outer_ids, ());
+    let outer = handle.id().into_raw();
+    let (before, inside, inner, after) = handle.wait().unwrap();
+    assert_eq!(before, Some(outer));
+    assert_eq!(inside, Some(inner));
+    assert_eq!(after, Some(outer));
+    NEST_POOL.lock().unwrap().take();
+}
