@@ -13,7 +13,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use support::{
-    PATIENCE, hold, open_gate, pass_gate, plain, pool_threads, wait_until, wait_until_executing,
+    PATIENCE, hold, open_gate, pass_gate, plain, wait_until, wait_until_executing,
     wait_until_suspended,
 };
 use taskpool::{Error, LongTask, Priority, Task, TaskHandle, TaskPool, TaskState, concurrent};
@@ -378,7 +378,8 @@ fn one_thread_and_no_extra_threads_runs_the_queued_task_after_a_timed_out_call_r
     let mut next = pool.run(plain, (8,));
     open_gate(3401);
     assert!(matches!(next.wait_timeout(PATIENCE), Some(Ok(8))));
-    assert!(pool_threads("cp3-noextra") <= 2);
+    // The retired thread may still be on its way out; the pool counts one worker at most.
+    assert!(pool.thread_count() <= 1, "{:?}", pool.info().threads);
 }
 
 /// A check interval of one nanosecond and an idle timeout of zero: threads come and go as fast
