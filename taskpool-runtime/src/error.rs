@@ -271,7 +271,9 @@ pub enum Error {
     },
     /// A [`Worker`](crate::Worker) could not be started (10200003): the process already has the
     /// maximum number of live workers, its name contains a NUL byte, or the system refused a
-    /// thread.
+    /// thread. Also the outcome of a task waiting in a [`TaskPool`](crate::TaskPool) that has no
+    /// thread and whose new thread the system refused (too large a stack for the address space,
+    /// out of threads): nothing would ever run it.
     #[error("worker initialization failed (10200003): {0}")]
     WorkerInitialization(String),
     /// The [`Worker`](crate::Worker) is terminated, closing or has exited (10200004).

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::info::{TaskInfo, TaskPoolInfo, TaskState, ThreadInfo};
 use crate::pool::PoolShared;
 use crate::pool::intake::{Intake, Spare};
+use crate::pool::lane_index::{INDEX_FROM, LaneIndex};
 use crate::priority::Priority;
 use crate::run::Run;
 use crate::scheduler::dispatch::Lanes;
@@ -135,6 +136,8 @@ pub(crate) struct Core {
     /// ([`Core::take_pruned`]), since the last reference to a run may drop user values (its
     /// listeners' captures) whose `Drop` may use the pool.
     pruned: Vec<Arc<Run>>,
+    /// The lanes' runs by task id, while a burst of `cancel(id)` makes it worth keeping.
+    index: Option<LaneIndex>,
 }
 
 impl Core {
@@ -148,7 +151,29 @@ impl Core {
             next_worker_id: 1,
             waits: crate::observe::LaneWaits::default(),
             pruned: Vec::new(),
+            index: None,
         }
+    }
+
+    /// Moves the intake's jobs into the lanes, indexing them if the index is kept.
+    fn drain_intake(&mut self, intake: &Intake) {
+        let index = &mut self.index;
+        intake.drain_into_noting(&mut self.lanes, &mut self.spare, |run| {
+            if let Some(index) = index {
+                index.insert(run);
+            }
+        });
+    }
+
+    /// How many jobs wait in the lanes (not counting the intake's).
+    fn lanes_len(&self) -> usize {
+        Priority::ALL
+            .into_iter()
+            .map(|priority| {
+                let (fresh, resumed) = self.lanes.len(priority);
+                fresh + resumed
+            })
+            .sum()
     }
 
     /// The runs the picks took out of the lanes without starting them, for the caller to drop
@@ -390,6 +415,7 @@ impl Core {
         let idle_allowed = self.idle_allowed(intake);
         // Not dropped here, under the lock: see `pruned`.
         let pruned = std::cell::RefCell::new(std::mem::take(&mut self.pruned));
+        let pruned_before = pruned.borrow().len();
         let mut keep = |run: &Arc<Run>, resumed: bool| {
             // A fresh run canceled while waiting, or a woken one a cancel claimed, is dropped.
             let live = if resumed {
@@ -405,7 +431,12 @@ impl Core {
         };
         // Pruned first: a queue whose jobs were all canceled is empty for the pick.
         self.lanes.prune(&mut keep);
-        intake.refresh(&mut self.lanes, &mut self.spare, drain);
+        let by_id = &mut self.index;
+        intake.refresh_noting(&mut self.lanes, &mut self.spare, drain, |run| {
+            if let Some(by_id) = by_id {
+                by_id.insert(run);
+            }
+        });
         let picked = loop {
             let Some((run, priority, resumed)) = self.lanes.pick(&mut keep, idle_allowed) else {
                 break None;
@@ -440,6 +471,16 @@ impl Core {
             break Some((run, resumed));
         };
         self.pruned = pruned.into_inner();
+        if let Some(by_id) = &mut self.index {
+            // What left the lanes leaves the index; an empty queue needs no index.
+            let left = self.pruned[pruned_before..].iter();
+            for run in left.chain(picked.as_ref().map(|(run, _)| run)) {
+                by_id.remove(run);
+            }
+            if self.lanes.occupied() == 0 {
+                self.index = None;
+            }
+        }
         picked
     }
 
@@ -634,10 +675,27 @@ impl Core {
         released
     }
 
+    /// The waiting runs no thread will ever take, taken out of the lanes: all of them when the
+    /// pool has no thread left that takes work (the system refused to start one), else none.
+    /// A thread being started, or one blocked in a wait, still counts: it will take them.
+    pub(crate) fn take_stranded(&mut self, intake: &Intake) -> Vec<Arc<Run>> {
+        if self.thread_count() > 0 {
+            return Vec::new();
+        }
+        self.drain_intake(intake);
+        self.index = None;
+        let drained = self.lanes.drain();
+        for run in &drained {
+            intake.left_lanes(run.priority);
+        }
+        drained.into_iter().filter(|run| run.is_waiting()).collect()
+    }
+
     /// Starts shutting down: returns the waiting runs to cancel and every worker to wake.
     pub(crate) fn begin_shutdown(&mut self, intake: &Intake) -> (Vec<Arc<Run>>, Vec<Arc<Parker>>) {
         intake.shutting_down.store(true, Ordering::SeqCst);
-        intake.drain_into(&mut self.lanes, &mut self.spare);
+        self.drain_intake(intake);
+        self.index = None;
         // Not a run taken inline from its lane (`pool::run_inline`): its entry stays there
         // until a thread reaches it, but it executes, and is waited for like any call.
         let waiting = self
@@ -653,13 +711,22 @@ impl Core {
     /// executing on a thread — of task `id`, or all of them. `cancel(id)` and pool info scan
     /// here instead of keeping a per-task index (see `pool/live.rs` for the runs held elsewhere).
     pub(crate) fn runs(&mut self, intake: &Intake, id: Option<TaskId>) -> Vec<Arc<Run>> {
-        intake.drain_into(&mut self.lanes, &mut self.spare);
+        self.drain_intake(intake);
+        // One scan builds the index when many runs wait, instead of one scan per cancel: a
+        // burst of `cancel(id)` over a long queue would otherwise be quadratic, under the lock
+        // every worker needs.
+        if id.is_some() && self.index.is_none() && self.lanes_len() >= INDEX_FROM {
+            self.index = Some(LaneIndex::build(&self.lanes));
+        }
         let executing = self
             .workers
             .iter()
             .flat_map(|w| w.set_aside.iter().chain(&w.executing).map(|e| &e.run));
-        self.lanes
-            .iter()
+        let queued: Box<dyn Iterator<Item = &Arc<Run>>> = match (id, &self.index) {
+            (Some(id), Some(index)) => Box::new(index.runs_of(id).iter()),
+            _ => Box::new(self.lanes.iter()),
+        };
+        queued
             .chain(executing)
             .filter(|run| id.is_none_or(|id| run.id == id))
             .cloned()
@@ -668,6 +735,17 @@ impl Core {
 
     pub(crate) fn info(&mut self, pool: &PoolShared, now: Instant) -> TaskPoolInfo {
         let runs = super::unique(self.runs(&pool.intake, None), pool.live.all());
+        // Each run's state is read once: a run may finish (outside this lock) while the
+        // snapshot is taken, and a thread must not list a task the task list then lacks.
+        let states: HashMap<usize, (TaskState, bool)> = runs
+            .iter()
+            .filter_map(|run| Some((super::run_key(run), run.listed_state()?)))
+            .collect();
+        let executing_now = |run: &Arc<Run>| {
+            states
+                .get(&super::run_key(run))
+                .is_some_and(|&(_, executing)| executing)
+        };
         // A retired thread is not the pool's any more, unless it stands in for one: the job it
         // executes then is live work of the pool.
         let listed =
@@ -679,7 +757,7 @@ impl Core {
             .map(|w| {
                 // A run that ended stays in its thread's slot until the thread asks for its
                 // next job; meanwhile the next run of its task may have started elsewhere.
-                let running = |e: &&Executing| e.run.is_running();
+                let running = |e: &&Executing| executing_now(&e.run);
                 let executing = w.executing.as_ref().filter(running);
                 ThreadInfo {
                     id: w.id,
@@ -696,15 +774,7 @@ impl Core {
         let tasks = runs
             .iter()
             .filter_map(|run| {
-                let state = if run.is_waiting() {
-                    TaskState::Waiting
-                } else if run.is_cancel_requested() {
-                    TaskState::Canceled
-                } else if run.is_running() {
-                    TaskState::Running
-                } else {
-                    return None;
-                };
+                let &(state, _) = states.get(&super::run_key(run))?;
                 Some(TaskInfo {
                     task_id: run.id,
                     name: run.display_name().to_owned(),

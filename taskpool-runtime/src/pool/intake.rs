@@ -105,8 +105,21 @@ impl Intake {
         self.shutting_down.load(Ordering::SeqCst)
     }
 
-    /// Moves every pushed job into `lanes`, keeping each lane's order.
+    /// [`drain_into_noting`](Intake::drain_into_noting) with nobody to tell (the tests'
+    /// shorthand).
+    #[cfg(all(test, taskpool_loom))]
     pub(crate) fn drain_into(&self, lanes: &mut Lanes<Arc<Run>>, spare: &mut Spare) {
+        self.drain_into_noting(lanes, spare, |_| {});
+    }
+
+    /// Moves every pushed job into `lanes`, keeping each lane's order, and tells `note` of each
+    /// (the core's [`LaneIndex`](super::lane_index::LaneIndex)).
+    pub(crate) fn drain_into_noting(
+        &self,
+        lanes: &mut Lanes<Arc<Run>>,
+        spare: &mut Spare,
+        mut note: impl FnMut(&Arc<Run>),
+    ) {
         {
             let mut pending = lock(&self.pending);
             std::mem::swap(&mut *pending, &mut spare.0);
@@ -114,19 +127,38 @@ impl Intake {
         }
         let Pending { fresh, resumed } = &mut spare.0;
         for (lane, priority) in Priority::ALL.into_iter().enumerate() {
-            drain(&mut fresh[lane], |run| lanes.push(priority, run));
-            drain(&mut resumed[lane], |run| lanes.push_resumed(priority, run));
+            drain(&mut fresh[lane], |run| {
+                note(&run);
+                lanes.push(priority, run);
+            });
+            drain(&mut resumed[lane], |run| {
+                note(&run);
+                lanes.push_resumed(priority, run);
+            });
         }
     }
 
-    /// Moves the pending jobs into `lanes` if that could change the next pick — a pending queue
-    /// is one the lanes lack (see [`queue_bit`]) — or in any case with `all`. The mask read may
-    /// miss a push under way: a thread that finds nothing reads the epoch, then refreshes with
-    /// `all` before it parks, so a push completed before that read is always seen.
+    /// [`refresh_noting`](Intake::refresh_noting) with nobody to tell (the tests' shorthand).
+    #[cfg(test)]
     pub(crate) fn refresh(&self, lanes: &mut Lanes<Arc<Run>>, spare: &mut Spare, all: bool) {
+        self.refresh_noting(lanes, spare, all, |_| {});
+    }
+
+    /// Moves the pending jobs into `lanes` if that could change the next pick — a pending queue
+    /// is one the lanes lack (see [`queue_bit`]) — or in any case with `all`, telling `note` of
+    /// each. The mask read may miss a push under way: a thread that finds nothing reads the
+    /// epoch, then refreshes with `all` before it parks, so a push completed before that read is
+    /// always seen.
+    pub(crate) fn refresh_noting(
+        &self,
+        lanes: &mut Lanes<Arc<Run>>,
+        spare: &mut Spare,
+        all: bool,
+        note: impl FnMut(&Arc<Run>),
+    ) {
         let pending = self.pending_queues.load(Ordering::Acquire);
         if all || pending & !lanes.occupied() != 0 {
-            self.drain_into(lanes, spare);
+            self.drain_into_noting(lanes, spare, note);
         }
     }
 

@@ -3,7 +3,8 @@
 //! A plain run is always somewhere the core can scan under its lock: the intake or a lane while
 //! it waits, a thread's slot while it executes. So it is *not* tracked here: a per-task insert
 //! and remove was the largest cost of an empty task, paid for `cancel(id)` and `info()`, which
-//! are rare; those now scan the lanes and slots instead (see `scheduler/README.md`). Tracked
+//! are rare; those now scan the lanes and slots instead (see `scheduler/README.md`; a burst of
+//! `cancel(id)` over a long queue uses the core's `lane_index.rs` rather than a scan each). Tracked
 //! here are only the runs that live elsewhere for a while: runs with hooks (a composer may hold
 //! them before they are queued), `async` runs from their first poll until their future ends
 //! (a suspended future is in no lane and on no thread), and runs executed inline by a waiting

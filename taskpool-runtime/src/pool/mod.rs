@@ -5,6 +5,7 @@ mod callbacks;
 mod cancel_hooks;
 mod core;
 mod intake;
+mod lane_index;
 mod live;
 mod recently_canceled;
 mod shutdown_hooks;
@@ -133,16 +134,26 @@ impl PoolShared {
         let pool = Arc::clone(self);
         let id = worker.id;
         let name = self.thread_name(&id.to_string());
-        if self
+        let spawned = self
             .threads
             .spawn(Some(id), name, self.config.stack_size, move || {
                 thread::main(pool, worker)
-            })
-        {
-            crate::observe::thread_added(self, id);
-        } else {
-            // Out of threads: the work waits for the threads that exist.
-            self.core().remove_worker(&self.intake, id);
+            });
+        match spawned {
+            Ok(()) => crate::observe::thread_added(self, id),
+            Err(error) => {
+                // Out of threads: the work waits for the threads that exist — unless there is
+                // none, when nothing would ever take it.
+                let stranded = {
+                    let mut core = self.core();
+                    core.remove_worker(&self.intake, id);
+                    core.take_stranded(&self.intake)
+                };
+                let why = format!("the task pool could not start a thread: {error}");
+                for run in stranded {
+                    self.discard(&run, Error::WorkerInitialization(why.clone()));
+                }
+            }
         }
     }
 
@@ -166,12 +177,13 @@ impl PoolShared {
         }
         let pool = Arc::clone(self);
         let name = self.thread_name("supervisor");
-        if !self
+        if self
             .threads
             // Its own stack is the pool threads' size: settling a run may drop user values.
             .spawn(None, name, self.config.stack_size, move || {
                 crate::supervisor::run(pool)
             })
+            .is_err()
         {
             self.supervisor_started.store(false, Ordering::Release);
         }

@@ -27,29 +27,27 @@ pub(crate) struct ThreadSet {
 
 impl ThreadSet {
     /// Starts a thread named `name` with a stack of `stack_size` bytes running `body` and
-    /// records it; false if the system refused a thread. The entry exists before the thread can
-    /// report its exit (spawned under the lock).
+    /// records it; the system's error if it refused a thread. The entry exists before the thread
+    /// can report its exit (spawned under the lock).
     pub(crate) fn spawn(
         &self,
         worker: Option<WorkerId>,
         name: String,
         stack_size: usize,
         body: impl FnOnce() + Send + 'static,
-    ) -> bool {
+    ) -> std::io::Result<()> {
         let mut entries = lock(&self.entries);
         let spawned = std::thread::Builder::new()
             .name(name)
             .stack_size(stack_size)
             .spawn(body);
-        spawned
-            .map(|handle| {
-                entries.push(Entry {
-                    worker,
-                    handle,
-                    exited: false,
-                })
+        spawned.map(|handle| {
+            entries.push(Entry {
+                worker,
+                handle,
+                exited: false,
             })
-            .is_ok()
+        })
     }
 
     /// A thread is leaving (called from its exit guard).

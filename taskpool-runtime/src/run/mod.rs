@@ -576,12 +576,17 @@ impl RunHeader {
         matches!(base(self.state.load(Ordering::Acquire)), WAITING | QUEUED)
     }
 
-    /// Whether the run is executing (possibly flagged as canceled).
-    pub(crate) fn is_running(&self) -> bool {
-        matches!(
-            base(self.state.load(Ordering::Acquire)),
-            RUNNING | RUNNING_CANCELED
-        )
+    /// What `info()` lists for the run — its state, and whether its code is executing — read
+    /// from one load of the state, so that a thread's list and the task list of one snapshot
+    /// agree even while the run moves on; `None` once it ended.
+    pub(crate) fn listed_state(&self) -> Option<(crate::info::TaskState, bool)> {
+        use crate::info::TaskState;
+        match base(self.state.load(Ordering::Acquire)) {
+            WAITING | QUEUED => Some((TaskState::Waiting, false)),
+            RUNNING_CANCELED => Some((TaskState::Canceled, true)),
+            RUNNING => Some((TaskState::Running, true)),
+            _ => None,
+        }
     }
 
     /// The run was queued at `now`.
