@@ -113,7 +113,8 @@ fn settle_elsewhere(pool: &Arc<PoolShared>, expired: Vec<Arc<Run>>, limit: Durat
         let name = format!("{}-superv-settle", pool.config.thread_name);
         let spawned = pool
             .threads
-            .spawn(None, name, pool.config.stack_size, settler);
+            .spawn(None, name, pool.config.stack_size, settler)
+            .is_ok();
         let left = if spawned { None } else { lock(&slot).take() };
         if let Some(run) = left {
             settle(pool, &run, limit);
