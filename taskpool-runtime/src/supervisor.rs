@@ -88,8 +88,8 @@ pub(crate) fn run(pool: Arc<PoolShared>) {
 /// supervisor would freeze it: no other time limit enforced, no idle thread released, no
 /// thread replaced. Time-outs are rare and each one already retires a thread, so a short-lived
 /// thread per timed-out run costs little, and a `Drop` that never returns holds up the
-/// settling of that one run only (its flag included: its call is told to stop only once its
-/// hooks are done). A settler is one of the pool's threads, as the supervisor is, so a
+/// settling of that one run only (its call is flagged before the hooks run: see
+/// `RunOps::time_out`). A settler is one of the pool's threads, as the supervisor is, so a
 /// shutdown waits for it as it waits for the supervisor: the run resolves as timed out, not as
 /// shut down. If no thread can be started, the supervisor settles the run itself.
 fn settle_elsewhere(pool: &Arc<PoolShared>, expired: Vec<Arc<Run>>, limit: Duration) {
@@ -128,11 +128,13 @@ fn settle_elsewhere(pool: &Arc<PoolShared>, expired: Vec<Arc<Run>>, limit: Durat
 ///
 /// The run is also flagged as canceled: Rust cannot kill its thread as ArkTS does, so the
 /// function learns through `is_canceled()` that nobody waits for it any more and can return,
-/// giving its thread back (an `async fn` stops at its next `.await`). The handle is resolved
-/// first, so a function returning at that very moment is still reported as timed out, and
-/// its late outcome is dropped with the completion's claim.
+/// giving its thread back (an `async fn` stops at its next `.await`). The flag is set once the
+/// time-out has claimed the handle and before the settle hooks run (`RunOps::time_out`), so a
+/// function returning at that very moment is still reported as timed out, and a hook's user
+/// code that blocks does not keep the function from learning it. `cancel_run` then drops a
+/// future suspended meanwhile.
 fn settle(pool: &PoolShared, run: &Arc<Run>, limit: Duration) {
-    run.resolve_error(Error::TimedOut {
+    run.time_out(Error::TimedOut {
         task: run.id,
         limit,
     });

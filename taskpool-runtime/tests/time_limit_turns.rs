@@ -192,3 +192,53 @@ fn a_run_waiting_behind_a_timed_out_call_is_resolved_when_the_pool_shuts_down() 
     open_gate(STUCK);
     open_gate(STUCK + 1);
 }
+
+/// An argument whose `Drop` blocks until gate `self.0` opens.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Sticky(u64);
+
+impl Drop for Sticky {
+    fn drop(&mut self) {
+        pass_gate(self.0);
+    }
+}
+
+static NOTICED_CANCEL: AtomicU32 = AtomicU32::new(0);
+
+/// Runs until it is told to stop (or for `PATIENCE`).
+#[concurrent]
+fn until_canceled() -> u32 {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !taskpool::is_canceled() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    if taskpool::is_canceled() {
+        NOTICED_CANCEL.fetch_add(1, Ordering::SeqCst);
+    }
+    0
+}
+
+#[concurrent]
+fn keeps(_sticky: Sticky) -> u32 {
+    1
+}
+
+/// A time-out settles its run's composers: here the dependency graph fails the dependent
+/// still held, whose argument's `Drop` blocks. The timed-out call must learn `is_canceled()`
+/// at once, not once that `Drop` returns.
+#[test]
+fn a_timed_out_call_is_told_to_stop_before_its_dependents_are_failed() {
+    const STICKY: u64 = GATE + 20;
+    let pool = limited_pool();
+    let dependency = Task::new(until_canceled, ());
+    let dependent = Task::new(keeps, (Sticky(STICKY),));
+    dependent.add_dependency(&dependency).unwrap();
+    let held = pool.execute(dependent);
+    let timed = pool.execute(&dependency);
+    wait_until("the timed-out call noticed its cancel", || {
+        NOTICED_CANCEL.load(Ordering::SeqCst) == 1
+    });
+    open_gate(STICKY);
+    assert!(timed_out(timed.wait()));
+    assert!(matches!(held.wait(), Err(Error::DependencyFailed { .. })));
+}

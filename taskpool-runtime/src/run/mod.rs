@@ -194,6 +194,10 @@ pub(crate) trait RunOps: Send + Sync {
     fn waker(self: Arc<Self>) -> Waker;
     /// Resolves the handle with `error` if nothing is resolved yet.
     fn resolve_error(&self, error: Error) -> bool;
+    /// Resolves the handle with `error` (a time-out) if nothing is resolved yet, flagging the
+    /// run canceled as it claims the outcome: before the settle hooks run, so the call reads
+    /// `is_canceled()` at once even if a hook's user code (a dropped argument) blocks.
+    fn time_out(&self, error: Error) -> bool;
     /// Whether the handle has its outcome (while the call may still run: a time-out).
     fn is_resolved(&self) -> bool;
 }
@@ -283,13 +287,14 @@ impl<T: Send + 'static> TypedRun<T> {
 
     /// Resolves the handle, after the settle hook (if any) has seen the outcome.
     fn resolve(&self, outcome: Result<T>) -> bool {
-        self.resolve_in(outcome, None)
+        self.resolve_in(outcome, None, false)
     }
 
     /// [`resolve`](Self::resolve) on a thread that knows the run's pool (`None`: look it up).
     /// A pool thread passes it: upgrading the run's weak reference on every run would make
-    /// all threads write the pool's reference count.
-    fn resolve_in(&self, outcome: Result<T>, pool: Option<&PoolShared>) -> bool {
+    /// all threads write the pool's reference count. With `flag_first`, the resolver that wins
+    /// flags the run canceled before anything else (see [`RunOps::time_out`]).
+    fn resolve_in(&self, outcome: Result<T>, pool: Option<&PoolShared>, flag_first: bool) -> bool {
         // Before the handle can see the outcome (`Task::is_done`).
         if let Some(record) = self.header.record() {
             record
@@ -303,7 +308,12 @@ impl<T: Send + 'static> TypedRun<T> {
         };
         let pool = pool.or(upgraded.as_deref());
         let count = crate::observe::outcome_of(Settled::of(&outcome));
-        let count = || crate::observe::count(pool, count);
+        let count = || {
+            if flag_first {
+                self.header.request_cancel();
+            }
+            crate::observe::count(pool, count);
+        };
         let resolved = match &self.header.hooks {
             None if !crate::observe::TRACING => self.completion.resolve_and(outcome, count),
             hooks => self.completion.resolve_with(outcome, |outcome| {
@@ -342,7 +352,7 @@ impl<T: Send + 'static> RunOps for TypedRun<T> {
         };
         Some(match call() {
             Invocation::Ready(outcome) => {
-                self.resolve_in(self.header.settle(outcome), pool);
+                self.resolve_in(self.header.settle(outcome), pool, false);
                 Step::Done
             }
             Invocation::Pending(future) => Step::Suspended(Box::pin(async move {
@@ -377,6 +387,10 @@ impl<T: Send + 'static> RunOps for TypedRun<T> {
 
     fn resolve_error(&self, error: Error) -> bool {
         self.resolve(Err(error))
+    }
+
+    fn time_out(&self, error: Error) -> bool {
+        self.resolve_in(Err(error), None, true)
     }
 
     fn is_resolved(&self) -> bool {
@@ -842,8 +856,9 @@ mod loom_tests {
         )
     }
 
-    /// A time-out (another thread resolving the run) racing the end of its call: the hooks
-    /// hear `on_ended` exactly once, and never while the call still executes.
+    /// A time-out (another thread resolving the run, flagging it as it claims) racing the end
+    /// of its call: the handle gets the value or the time-out, never a cancel; the hooks hear
+    /// `on_ended` exactly once, and never while the call still executes.
     #[test]
     fn a_run_settled_while_its_call_executes_ends_once_when_the_call_returns() {
         loom::model(|| {
@@ -853,10 +868,15 @@ mod loom_tests {
             ends.started.store(true, Ordering::SeqCst);
             let supervisor = {
                 let run: Arc<Run> = run.clone();
-                loom::thread::spawn(move || run.resolve_error(Error::PoolShutDown))
+                loom::thread::spawn(move || run.time_out(Error::PoolShutDown))
             };
             assert!(matches!(Arc::clone(&run).start(None), Some(Step::Done)));
-            let _ = supervisor.join().unwrap();
+            let timed_out = supervisor.join().unwrap();
+            match run.completion.try_take() {
+                Some(Ok(1)) => assert!(!timed_out),
+                Some(Err(Error::PoolShutDown)) => assert!(timed_out),
+                other => panic!("impossible outcome {other:?}"),
+            }
             assert_eq!(ends.settles.load(Ordering::SeqCst), 1);
             assert_eq!(ends.ends.load(Ordering::SeqCst), 1, "ended exactly once");
         });

@@ -192,18 +192,11 @@ async fn message_loop<H: WorkerHandler<In: Transferable, Out: Transferable>>(
                 return EXIT_ABNORMAL;
             }
             Next::Message(Envelope::Moved(message)) => message,
-            // Decoding runs the message type's `Deserialize`: user code, whose panic is
-            // reported like one of the handler (and spares the worker under `on_all_errors`).
-            Next::Message(Envelope::Serialized(payload)) => match panic::catch(|| payload.decode())
-            {
-                Ok(Ok(message)) => message,
-                Err(panic) => {
-                    if !settle(link, Handled::Panicked(panic)) {
-                        return EXIT_ABNORMAL;
-                    }
-                    continue;
-                }
-                Ok(Err(error)) => {
+            // Decoding runs the message type's `Deserialize`: user code, whose panic is a
+            // message that does not decode (10200006, naming the panic), as a malformed one is.
+            Next::Message(Envelope::Serialized(payload)) => match payload.decode() {
+                Ok(message) => message,
+                Err(error) => {
                     link.deliver_message_error(duplicate(&error));
                     let outcome = match panic::catch(|| handler.on_message_error(error, port)) {
                         Ok(result) => Handled::Returned(result),
