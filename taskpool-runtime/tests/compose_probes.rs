@@ -188,6 +188,32 @@ fn an_async_runner_s_running_task_canceled_is_canceled_and_frees_its_slot() {
     assert_eq!(next.wait().unwrap(), 4);
 }
 
+/// Found by `stress_mixed`: an `async` task of an `AsyncRunner` canceled while suspended at an
+/// `.await` had started (it held a running slot), yet its handle said 10200055, which means "canceled
+/// while waiting in the runner, never ran". It is `Canceled { started: true }`, as elsewhere.
+#[test]
+fn an_async_runner_s_suspended_task_canceled_is_canceled_after_it_started() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let runner = pool.async_runner(1, 0).unwrap();
+    let suspended = runner.execute(Task::new(support::nap, ()), Priority::High);
+    support::wait_until_suspended(&pool, suspended.id());
+    let next = runner.execute(Task::new(plain, (5,)), Priority::High);
+    suspended.cancel().unwrap();
+    let error = suspended.wait().unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Canceled {
+                started: true,
+                late: None,
+                ..
+            }
+        ),
+        "a suspended task canceled is Canceled after it started, not 10200055: {error:?}"
+    );
+    assert_eq!(next.wait().unwrap(), 5);
+}
+
 #[test]
 fn a_task_another_depends_on_may_join_a_sequence_runner() {
     let pool = TaskPool::builder().max_threads(2).build().unwrap();

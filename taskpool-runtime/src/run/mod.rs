@@ -113,8 +113,9 @@ pub(crate) trait RunHooks: Send + Sync {
     /// made it — possibly never. What keeps a task's runs one at a time (a by-reference task's
     /// turns, a runner's slots, a periodic task's ticks) waits for this, not for the outcome.
     fn on_ended(&self, _run: &RunHeader) {}
-    /// The error a cancel that stopped the run where it waited resolves it with, instead of
-    /// [`Error::Canceled`] (an `AsyncRunner` reports 10200055).
+    /// The error a cancel that stopped the run before it started resolves it with, instead of
+    /// [`Error::Canceled`] (an `AsyncRunner` reports 10200055). Not asked for a run that
+    /// started, even one dropped while suspended at an `.await`.
     fn canceled_error(&self, _run: &RunHeader) -> Option<Error> {
         None
     }
@@ -709,7 +710,9 @@ impl RunHeader {
     }
 
     fn canceled(&self, late: Option<LateOutcome>, started: bool) -> Error {
-        if late.is_none() {
+        // A hook's own error (an `AsyncRunner`'s 10200055) says the run never started: a run
+        // dropped while suspended at an `.await` had started, and is `Canceled` like any other.
+        if !started && late.is_none() {
             if let Some(error) = self.hooks.as_ref().and_then(|h| h.canceled_error(self)) {
                 return error;
             }
