@@ -9,8 +9,8 @@
 //! [`PATIENCE`], each outcome is plausible for what was done to its task, `info()` is
 //! consistent, and no pool or worker thread is left behind.
 //!
-//! `STRESS_SEED=<n>[,<n>…]` runs those seeds (default 1..=4), `STRESS_STEPS=<n>` sets the steps
-//! per walk (default 150). A failing walk prints its last steps.
+//! `STRESS_SEED=<n>[,<n>…]` runs those seeds (default 1..=8), `STRESS_STEPS=<n>` sets the steps
+//! per walk (default 300). A failing walk prints its last steps.
 
 mod support;
 
@@ -51,6 +51,17 @@ static SHARED: AtomicUsize = AtomicUsize::new(0);
 /// Per key: listener calls `[started, succeeded, failed, data]`.
 static HEARD: LazyLock<Mutex<HashMap<u64, [u32; 4]>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// How often each kind of outcome came, by what was run (printed with `STRESS_STATS`).
+static SEEN: LazyLock<Mutex<HashMap<String, usize>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn seen(what: &str, outcome: &str) {
+    *SEEN
+        .lock()
+        .unwrap()
+        .entry(format!("{what}: {outcome}"))
+        .or_default() += 1;
+}
 
 fn next_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
@@ -614,7 +625,7 @@ impl Model {
 
     fn step(&mut self) {
         let p = self.pick_pool();
-        let choice = self.rng.below(30);
+        let choice = self.rng.below(31);
         self.note(format!("step {choice} pool {p}"));
         match choice {
             // A plain task, with listeners or a data stream.
@@ -891,11 +902,11 @@ impl Model {
             }
             // Raise the ticket: the condition waits up to it end.
             18 | 19 => {
-                let options = AsyncLockOptions::new().timeout(PATIENCE);
-                let mut guard = LOCK.lock_with(&options).expect("the walk takes the lock");
-                *guard += 1 + self.rng.below(2);
-                TICKET.store(*guard, Ordering::SeqCst);
-                drop(guard);
+                // Briefly: an `async` holder may wait for a thread that a task blocked on a gate
+                // holds, and only the walk opens gates.
+                let to = TICKET.load(Ordering::SeqCst) + 1 + self.rng.below(2);
+                let patience = Duration::from_millis(self.rng.below(50));
+                raise_ticket(to, patience);
                 if self.rng.chance(50) {
                     CHANGED.notify_all();
                 } else {
@@ -954,6 +965,8 @@ impl Model {
                 pending.awaitable = true;
                 self.pending.push(pending);
             }
+            // Let time pass: delays, periods and time limits come due.
+            29 => std::thread::sleep(Duration::from_millis(1 + self.rng.below(25))),
             // A snapshot.
             _ => self.check_info(p),
         }
@@ -1161,6 +1174,14 @@ impl Model {
         }
         let ok = outcome.is_ok();
         let mut failed = false;
+        let kind = match &outcome {
+            Ok(_) => "ok".to_owned(),
+            Err(Error::Canceled { started, late, .. }) => {
+                format!("canceled started {started} late {}", late.is_some())
+            }
+            Err(e) => format!("{:?}", e.code()).replace("None", &format!("{e:?}")[..8]),
+        };
+        seen(what, &kind);
         match outcome {
             Ok(value) => {
                 assert!(
@@ -1296,12 +1317,10 @@ impl Model {
                 open(gate);
             }
         }
-        {
-            let options = AsyncLockOptions::new().timeout(PATIENCE);
-            let mut guard = LOCK.lock_with(&options).expect("the walk takes the lock");
-            *guard = (*guard).max(self.max_ticket);
-            TICKET.store(*guard, Ordering::SeqCst);
-        }
+        assert!(
+            raise_ticket(self.max_ticket, PATIENCE),
+            "the walk never got the lock"
+        );
         CHANGED.notify_all();
         while !self.deps.is_empty() {
             self.settle_dependency(0);
@@ -1423,6 +1442,23 @@ fn drain(stream: DataStream<u64>, value: u64, what: &str) -> usize {
     values.len()
 }
 
+/// Raises the ticket to `to`: first the atomic, which the blocking condition waits read without
+/// the lock (so they end even while an `async` holder of the lock waits for a thread they
+/// occupy), then the lock's value, for the `async` waits, if the lock comes within `patience`.
+fn raise_ticket(to: u64, patience: Duration) -> bool {
+    TICKET.fetch_max(to, Ordering::SeqCst);
+    match LOCK.lock_with(&AsyncLockOptions::new().timeout(patience)) {
+        Ok(mut guard) => {
+            *guard = (*guard).max(TICKET.load(Ordering::SeqCst));
+            true
+        }
+        Err(e) => {
+            assert!(matches!(e, Error::LockTimedOut { .. }), "walk lock: {e:?}");
+            false
+        }
+    }
+}
+
 fn check_prefix(case: &WorkerCase) {
     assert!(
         case.expect.starts_with(&case.received),
@@ -1472,7 +1508,11 @@ impl Drop for Trace {
     fn drop(&mut self) {
         if std::thread::panicking() {
             let log = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            let start = log.len().saturating_sub(80);
+            let start = if std::env::var("STRESS_FULL_LOG").is_ok() {
+                0
+            } else {
+                log.len().saturating_sub(80)
+            };
             eprintln!("last steps of the walk:\n{}", log[start..].join("\n"));
         }
     }
@@ -1515,14 +1555,21 @@ fn random_mixed_walks_keep_the_invariants() {
             .split(',')
             .map(|s| s.trim().parse().expect("STRESS_SEED"))
             .collect(),
-        Err(_) => (1..=4).collect(),
+        Err(_) => (1..=8).collect(),
     };
     let steps = std::env::var("STRESS_STEPS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(150);
+        .unwrap_or(300);
     for seed in seeds {
         eprintln!("stress_mixed seed {seed}");
         run_seed(seed, steps);
+    }
+    if std::env::var("STRESS_STATS").is_ok() {
+        let mut seen: Vec<_> = SEEN.lock().unwrap().clone().into_iter().collect();
+        seen.sort();
+        for (kind, count) in seen {
+            eprintln!("{count:8} {kind}");
+        }
     }
 }
