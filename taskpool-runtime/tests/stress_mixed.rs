@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 
 use support::{PATIENCE, open_gate, pass_gate, threads_named, wait_until};
 use taskpool::{
-    AsyncLock, AsyncLockOptions, AsyncRunner, ConditionVariable, DataStream, Error, GroupHandle,
-    HandlerResult, LongTask, PeriodicHandle, Priority, RecvTimeoutError, SequenceRunner, Task,
-    TaskGroup, TaskHandle, TaskId, TaskPool, TaskState, Worker, WorkerHandler, WorkerPort,
-    concurrent,
+    AbortSignal, AsyncLock, AsyncLockOptions, AsyncRunner, ConditionVariable, DataStream, Error,
+    GroupHandle, HandlerResult, LongTask, PeriodicHandle, Priority, RecvTimeoutError,
+    SequenceRunner, Task, TaskGroup, TaskHandle, TaskId, TaskPool, TaskState, Worker,
+    WorkerHandler, WorkerPort, concurrent,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -51,6 +51,21 @@ static SHARED: AtomicUsize = AtomicUsize::new(0);
 /// Per key: listener calls `[started, succeeded, failed, data]`.
 static HEARD: LazyLock<Mutex<HashMap<u64, [u32; 4]>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The abort signals of the lock requests waiting now, by key: the walk aborts some.
+static SIGNALS: LazyLock<Mutex<HashMap<u64, AbortSignal>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// The options of a timed `LOCKED` request by `key`, with an abort signal the walk may pull.
+fn lock_options(key: u64, arg: u64) -> AsyncLockOptions {
+    let options = AsyncLockOptions::new().timeout(lock_timeout(arg));
+    if arg & 4 == 0 {
+        return options;
+    }
+    let signal = AbortSignal::new();
+    SIGNALS.lock().unwrap().insert(key, signal.clone());
+    options.signal(signal)
+}
 
 /// How often each kind of outcome came, by what was run (printed with `STRESS_STATS`).
 static SEEN: LazyLock<Mutex<HashMap<String, usize>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
@@ -149,9 +164,10 @@ fn lock_timeout(arg: u64) -> Duration {
 }
 
 fn check_lock_error(e: &Error) {
+    seen("lock request", &format!("{e:?}")[..12]);
     if !matches!(
         e,
-        Error::LockTimedOut { .. } | Error::LockUnavailable { .. }
+        Error::LockTimedOut { .. } | Error::LockUnavailable { .. } | Error::LockAborted { .. }
     ) {
         violation(format!("lock request failed with {e:?}"));
     }
@@ -172,7 +188,7 @@ fn job(key: u64, action: u8, arg: u64, value: u64) -> Result<u64, String> {
         }
         LOCKED => {
             let shared = arg & 1 == 1;
-            let pause = Duration::from_micros(arg % 300);
+            let pause = Duration::from_micros(arg % 3000);
             if arg & 2 != 0 {
                 if shared {
                     if let Some(_guard) = LOCK.try_lock_shared() {
@@ -187,7 +203,7 @@ fn job(key: u64, action: u8, arg: u64, value: u64) -> Result<u64, String> {
             } else {
                 // Always with a timeout: a blocking lock in a pool thread may wait for an `async`
                 // holder that needs a thread (README, known limitations).
-                let options = AsyncLockOptions::new().timeout(lock_timeout(arg));
+                let options = lock_options(key, arg);
                 if shared {
                     match LOCK.lock_shared_with(&options) {
                         Ok(_guard) => {
@@ -206,6 +222,7 @@ fn job(key: u64, action: u8, arg: u64, value: u64) -> Result<u64, String> {
                     }
                 }
             }
+            SIGNALS.lock().unwrap().remove(&key);
         }
         CONDVAR => {
             let deadline = Instant::now() + PATIENCE;
@@ -263,8 +280,8 @@ async fn ajob(key: u64, action: u8, arg: u64, value: u64) -> Result<u64, String>
         }
         LOCKED => {
             let shared = arg & 1 == 1;
-            let pause = Duration::from_micros(arg % 300);
-            let options = AsyncLockOptions::new().timeout(lock_timeout(arg));
+            let pause = Duration::from_micros(arg % 3000);
+            let options = lock_options(key, arg);
             if shared {
                 let guard = if arg & 2 != 0 {
                     LOCK.lock_shared_async_with(options).await
@@ -292,6 +309,7 @@ async fn ajob(key: u64, action: u8, arg: u64, value: u64) -> Result<u64, String>
                     Err(e) => check_lock_error(&e),
                 }
             }
+            SIGNALS.lock().unwrap().remove(&key);
         }
         CONDVAR => {
             let mut guard = LOCK.lock_async().await;
@@ -310,6 +328,9 @@ async fn ajob(key: u64, action: u8, arg: u64, value: u64) -> Result<u64, String>
     Ok(result_of(value))
 }
 
+/// The message that makes a worker's handler fail, which destroys the worker.
+const FATAL: u64 = u64::MAX;
+
 /// A worker handler that runs each message as a task on a pool of its own and replies with the
 /// result.
 struct PoolUser {
@@ -321,6 +342,9 @@ impl WorkerHandler for PoolUser {
     type Out = u64;
 
     async fn on_message(&mut self, n: u64, port: &WorkerPort<u64>) -> HandlerResult {
+        if n == FATAL {
+            return Err("a fatal message".into());
+        }
         let action = if n % 3 == 0 { SLEEP } else { COMPUTE };
         let handle = if n % 2 == 0 {
             self.pool
@@ -404,6 +428,14 @@ struct Pending {
     what: &'static str,
 }
 
+/// What `decorate` did to a task.
+enum Decoration {
+    Stream(DataStream<u64>),
+    Listened,
+    Late,
+    None,
+}
+
 struct GroupPending {
     handle: GroupHandle<u64>,
     facts: GroupFacts,
@@ -415,11 +447,13 @@ struct GroupFacts {
     actions: Vec<u8>,
     pool: usize,
     canceled: bool,
+    /// A cancel returned `Ok`: the group must not succeed.
+    cancel_ok: bool,
 }
 
-/// A dependent task executed by reference, and its dependency not yet executed.
+/// Dependent tasks executed by reference, and their dependency not yet executed.
 struct DepCase {
-    task: Task<u64>,
+    dependents: Vec<Task<u64>>,
     dependency: Option<Task<u64>>,
     dependency_key: u64,
     dependency_action: u8,
@@ -440,7 +474,12 @@ struct WorkerCase {
     pool_prefix: String,
     expect: Vec<u64>,
     received: Vec<u64>,
+    /// Terminated, or sent `FATAL`: it may refuse messages, and replies to no more.
     terminated: bool,
+    /// Sent `FATAL`: it ends by itself (exit code 1).
+    fatal: bool,
+    /// A `terminate()` returned `Ok`.
+    terminate_ok: bool,
 }
 
 struct Model {
@@ -616,6 +655,29 @@ impl Model {
         }
     }
 
+    /// Maybe listens to `task` or streams its data: before it is executed, or (`Late`) on
+    /// its handle, which `attach` then sets up.
+    fn decorate(&mut self, task: &Task<u64>, key: u64) -> Decoration {
+        match self.rng.below(5) {
+            0 => Decoration::Stream(task.data_stream::<u64>()),
+            1 => {
+                Model::listen(task, key);
+                Decoration::Listened
+            }
+            2 => Decoration::Late,
+            _ => Decoration::None,
+        }
+    }
+
+    fn attach(pending: &mut Pending, decoration: Decoration) {
+        match decoration {
+            Decoration::Stream(stream) => pending.stream = Some((stream, true)),
+            Decoration::Listened => pending.listened = true,
+            Decoration::Late => pending.stream = Some((pending.handle.data_stream::<u64>(), false)),
+            Decoration::None => {}
+        }
+    }
+
     fn listen(task: &Task<u64>, key: u64) {
         task.on_start_execution(move || hear(key, 0)).unwrap();
         task.on_execution_succeeded(move || hear(key, 1)).unwrap();
@@ -625,7 +687,7 @@ impl Model {
 
     fn step(&mut self) {
         let p = self.pick_pool();
-        let choice = self.rng.below(31);
+        let choice = self.rng.below(33);
         self.note(format!("step {choice} pool {p}"));
         match choice {
             // A plain task, with listeners or a data stream.
@@ -665,8 +727,10 @@ impl Model {
                 let r = self.rng.below(self.pools[p].sequence.len() as u64) as usize;
                 let allow_await = !self.pools[p].ephemeral;
                 let (task, key, action, value) = self.fresh(p, allow_await);
+                let decoration = self.decorate(&task, key);
                 let handle = self.pools[p].sequence[r].execute(task);
-                let pending = self.pending(handle, key, action, value, p, "sequence");
+                let mut pending = self.pending(handle, key, action, value, p, "sequence");
+                Model::attach(&mut pending, decoration);
                 self.note(format!("  {:?} action {action} runner {r}", pending.id));
                 self.pending.push(pending);
             }
@@ -682,8 +746,10 @@ impl Model {
                 let allow_await = !self.pools[p].ephemeral;
                 let (task, key, action, value) = self.fresh(p, allow_await);
                 let priority = lane(&mut self.rng, false);
+                let decoration = self.decorate(&task, key);
                 let handle = self.pools[p].async_runners[r].execute(task, priority);
                 let mut pending = self.pending(handle, key, action, value, p, "async runner");
+                Model::attach(&mut pending, decoration);
                 pending.via_async_runner = true;
                 self.note(format!("  {:?} action {action} runner {r}", pending.id));
                 self.pending.push(pending);
@@ -709,8 +775,12 @@ impl Model {
                     let priority = lane(&mut self.rng, false);
                     let handle = self.pool(p).execute_group(&group, priority);
                     let canceled = self.rng.chance(30);
-                    if canceled && let Err(e) = handle.cancel() {
-                        assert_eq!(e.code(), Some(10200018), "group cancel: {e}");
+                    let mut cancel_ok = false;
+                    if canceled {
+                        match handle.cancel() {
+                            Ok(()) => cancel_ok = true,
+                            Err(e) => assert_eq!(e.code(), Some(10200018), "group cancel: {e}"),
+                        }
                     }
                     self.note(format!("  group {actions:?} canceled {canceled}"));
                     self.groups.push(GroupPending {
@@ -720,15 +790,16 @@ impl Model {
                             actions: actions.clone(),
                             pool: p,
                             canceled,
+                            cancel_ok,
                         },
                     });
                 }
             }
             // A dependent task, executed (or delayed) by reference while its dependency waits.
             8 | 9 => {
-                let (task, key, action, value) = self.fresh(p, false);
                 let (dependency, dependency_key, dependency_action, dependency_value) =
                     self.fresh(p, false);
+                let (task, key, action, value) = self.fresh(p, false);
                 task.add_dependency(&dependency).unwrap();
                 if self.rng.chance(10) {
                     // Runners refuse dependent tasks.
@@ -743,24 +814,39 @@ impl Model {
                     assert_eq!(e.code(), Some(code), "runner with a dependent task: {e}");
                     return;
                 }
-                let priority = lane(&mut self.rng, false);
-                let handle = if self.rng.chance(30) {
-                    let delay = Duration::from_micros(self.rng.below(3000));
-                    self.pool(p).execute_delayed(delay, &task, priority)
-                } else {
-                    self.pool(p).execute_with_priority(&task, priority)
-                };
-                let mut pending = self.pending(handle, key, action, value, p, "dependent");
-                pending.dependent = true;
-                self.depends_on.insert(pending.id, dependency.id());
-                self.note(format!(
-                    "  {:?} action {action} waits for {:?} action {dependency_action}",
-                    pending.id,
-                    dependency.id()
-                ));
-                self.pending.push(pending);
+                let mut tasks = vec![(task, key, action, value, p)];
+                if self.rng.chance(30) {
+                    // A second dependent, maybe on another pool.
+                    let q = self.pick_pool();
+                    let (task, key, action, value) = self.fresh(q, false);
+                    task.add_dependency(&dependency).unwrap();
+                    tasks.push((task, key, action, value, q));
+                }
+                let mut dependents = Vec::new();
+                for (task, key, action, value, q) in tasks {
+                    let priority = lane(&mut self.rng, false);
+                    let handle = if self.rng.chance(30) {
+                        let delay = Duration::from_micros(self.rng.below(3000));
+                        self.pool(q).execute_delayed(delay, &task, priority)
+                    } else {
+                        self.pool(q).execute_with_priority(&task, priority)
+                    };
+                    let mut pending = self.pending(handle, key, action, value, q, "dependent");
+                    if self.rng.chance(30) {
+                        pending.stream = Some((pending.handle.data_stream::<u64>(), false));
+                    }
+                    pending.dependent = true;
+                    self.depends_on.insert(pending.id, dependency.id());
+                    self.note(format!(
+                        "  {:?} on pool {q} action {action} waits for {:?} action {dependency_action}",
+                        pending.id,
+                        dependency.id()
+                    ));
+                    self.pending.push(pending);
+                    dependents.push(task);
+                }
                 self.deps.push(DepCase {
-                    task,
+                    dependents,
                     dependency: Some(dependency),
                     dependency_key,
                     dependency_action,
@@ -965,6 +1051,28 @@ impl Model {
                 pending.awaitable = true;
                 self.pending.push(pending);
             }
+            // Abort a waiting lock request.
+            31 => {
+                let signal = SIGNALS.lock().unwrap().values().next().cloned();
+                if let Some(signal) = signal {
+                    signal.abort("the walk aborts");
+                }
+            }
+            // Cancel a group execution later.
+            32 => {
+                if self.groups.is_empty() {
+                    return;
+                }
+                let i = self.rng.below(self.groups.len() as u64) as usize;
+                let group = &mut self.groups[i];
+                let result = group.handle.cancel();
+                group.facts.canceled = true;
+                match &result {
+                    Ok(()) => group.facts.cancel_ok = true,
+                    Err(e) => assert_eq!(e.code(), Some(10200018), "group cancel: {e}"),
+                }
+                self.note(format!("  cancel group {i}: {result:?}"));
+            }
             // Let time pass: delays, periods and time limits come due.
             29 => std::thread::sleep(Duration::from_millis(1 + self.rng.below(25))),
             // A snapshot.
@@ -975,7 +1083,7 @@ impl Model {
     fn settle_dependency(&mut self, i: usize) {
         let case = self.deps.swap_remove(i);
         let DepCase {
-            task,
+            dependents,
             dependency,
             dependency_key,
             dependency_action,
@@ -985,29 +1093,65 @@ impl Model {
         let Some(dependency) = dependency else {
             return;
         };
-        let live = !self.pools[pool].shut;
-        match self.rng.below(4) {
+        // Executed on its dependents' pool, or another.
+        let mut pool = if self.pools[pool].shut || self.rng.chance(30) {
+            self.pick_pool()
+        } else {
+            pool
+        };
+        if dependency_action == CONDVAR && self.pools[pool].ephemeral {
+            // Condition waits stay off the pools a drop waits for.
+            pool = 0;
+        }
+        match self.rng.below(5) {
             0 => {
-                match task.remove_dependency(&dependency) {
-                    Ok(()) => {
-                        self.removed.insert(task.id());
+                for task in &dependents {
+                    match task.remove_dependency(&dependency) {
+                        Ok(()) => {
+                            self.removed.insert(task.id());
+                        }
+                        Err(e) => {
+                            assert_eq!(e.code(), Some(10200027), "remove_dependency: {e}")
+                        }
                     }
-                    Err(e) => assert_eq!(e.code(), Some(10200027), "remove_dependency: {e}"),
+                    self.note(format!(
+                        "  removed {:?} from {:?}",
+                        dependency.id(),
+                        task.id()
+                    ));
                 }
-                self.note(format!(
-                    "  removed {:?} from {:?}",
-                    dependency.id(),
-                    task.id()
-                ));
             }
             1 => {
                 self.note(format!("  dropped dependency {:?}", dependency.id()));
                 self.dependency_ok.insert(dependency.id(), false);
                 drop(dependency);
             }
-            _ if live => {
+            2 if !self.pools[pool].sequence.is_empty() => {
+                // A task others depend on may join a sequence runner.
+                let runner = self.pools[pool].sequence[0].clone();
+                let handle = runner.execute(dependency);
+                self.note(format!(
+                    "  sequenced dependency {:?} action {dependency_action}",
+                    handle.id()
+                ));
+                let pending = self.pending(
+                    handle,
+                    dependency_key,
+                    dependency_action,
+                    dependency_value,
+                    pool,
+                    "dependency",
+                );
+                self.pending.push(pending);
+            }
+            _ => {
                 let priority = lane(&mut self.rng, false);
-                let handle = self.pool(pool).execute_with_priority(dependency, priority);
+                let handle = if self.rng.chance(30) {
+                    let delay = Duration::from_micros(self.rng.below(3000));
+                    self.pool(pool).execute_delayed(delay, dependency, priority)
+                } else {
+                    self.pool(pool).execute_with_priority(dependency, priority)
+                };
                 self.note(format!(
                     "  executed dependency {:?} action {dependency_action}",
                     handle.id()
@@ -1022,12 +1166,8 @@ impl Model {
                 );
                 self.pending.push(pending);
             }
-            _ => {
-                self.dependency_ok.insert(dependency.id(), false);
-                drop(dependency);
-            }
         }
-        drop(task);
+        drop(dependents);
     }
 
     fn worker_step(&mut self) {
@@ -1060,6 +1200,8 @@ impl Model {
                 expect: Vec::new(),
                 received: Vec::new(),
                 terminated: false,
+                fatal: false,
+                terminate_ok: false,
             });
             return;
         }
@@ -1069,12 +1211,26 @@ impl Model {
         let case = &mut self.workers[w];
         let worker = case.worker.as_ref().unwrap();
         match choice {
+            0 if self.rng.chance(20) => {
+                let result = worker.post_message(FATAL);
+                if !case.terminated {
+                    result.expect("a running worker takes a message");
+                    case.fatal = true;
+                }
+                case.terminated = true;
+            }
             0..=4 => {
                 let result = worker.post_message(n);
                 match result {
                     Ok(()) => {
-                        assert!(!case.terminated, "a terminated worker took a message");
-                        case.expect.push(result_of(n));
+                        // One that failed may not have ended yet; it replies to none of them.
+                        assert!(
+                            !case.terminated || case.fatal,
+                            "a terminated worker took a message"
+                        );
+                        if !case.terminated {
+                            case.expect.push(result_of(n));
+                        }
                     }
                     Err(e) => {
                         assert!(case.terminated, "post failed: {e}");
@@ -1090,10 +1246,17 @@ impl Model {
             }
             8 => {
                 let result = worker.terminate();
-                if case.terminated {
+                if case.fatal {
+                    // It may not have failed yet.
+                    match result {
+                        Ok(()) => case.terminate_ok = true,
+                        Err(e) => assert_eq!(e.code(), Some(10200004), "terminate: {e}"),
+                    }
+                } else if case.terminated {
                     assert_eq!(result.unwrap_err().code(), Some(10200004));
                 } else {
                     result.expect("terminate a running worker");
+                    case.terminate_ok = true;
                 }
                 case.terminated = true;
             }
@@ -1115,8 +1278,11 @@ impl Model {
         let how = self.rng.below(3);
         self.note(format!("  end pool {q} how {how}"));
         if how == 0 {
-            for gate in std::mem::take(&mut self.pools[q].gates) {
-                open(gate);
+            // Every gate: a dependency made for another pool may run here.
+            for m in &mut self.pools {
+                for gate in std::mem::take(&mut m.gates) {
+                    open(gate);
+                }
             }
             drop(pool);
         } else {
@@ -1298,6 +1464,10 @@ impl Model {
                     "a group with a failing member succeeded"
                 );
                 assert_eq!(values, group.expect, "group values");
+                assert!(
+                    !group.cancel_ok,
+                    "a group succeeded after a cancel returned Ok"
+                );
             }
             Err(Error::Panicked { .. }) => assert!(group.actions.contains(&PANIC)),
             Err(Error::TaskFailed(_)) => assert!(group.actions.contains(&FAIL)),
@@ -1489,7 +1659,20 @@ fn drain_worker(case: &mut WorkerCase, worker: &Worker<u64, u64>) {
                 case.received.push(value);
                 check_prefix(case);
             }
-            Err(RecvTimeoutError::Exited) => break,
+            Err(RecvTimeoutError::Exited) => {
+                let code = worker.wait_for_exit_timeout(PATIENCE);
+                if case.fatal && !case.terminate_ok {
+                    assert_eq!(code, Some(1), "worker {}: exit code", case.name);
+                    assert!(worker.take_exit_error().is_some(), "worker {}", case.name);
+                } else {
+                    assert!(
+                        matches!(code, Some(0 | 1)),
+                        "worker {}: {code:?}",
+                        case.name
+                    );
+                }
+                break;
+            }
             Err(RecvTimeoutError::Timeout) => {
                 assert!(
                     Instant::now() < deadline,
