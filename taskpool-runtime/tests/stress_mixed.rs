@@ -886,8 +886,15 @@ impl Model {
             // Periodic, with a data stream or not.
             12 => {
                 let value = self.rng.below(1000);
-                let action = [COMPUTE, SEND, SLEEP, FAIL, LOCKED][self.rng.below(5) as usize];
-                let arg = self.rng.next() & 0xFFFF;
+                let action =
+                    [COMPUTE, SEND, SLEEP, FAIL, LOCKED, SPIN, PANIC][self.rng.below(7) as usize];
+                let arg = if action == SPIN {
+                    let gate = next_id();
+                    self.pools[p].gates.push(gate);
+                    gate
+                } else {
+                    self.rng.next() & 0xFFFF
+                };
                 let task = if self.rng.chance(50) {
                     Task::new(ajob, (next_id(), action, arg, value))
                 } else {
@@ -1285,6 +1292,11 @@ impl Model {
                 }
             }
             drop(pool);
+            // Nothing of it blocks any more: dropping it took every thread down.
+            let prefix = format!("{}-", self.pools[q].prefix);
+            wait_until("a dropped pool's threads are gone", || {
+                threads_named(&prefix) == 0
+            });
         } else {
             pool.shutdown_timeout(Duration::from_millis(self.rng.below(30)));
         }
