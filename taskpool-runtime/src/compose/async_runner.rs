@@ -25,7 +25,8 @@ use super::serial::Waiting;
 /// queue is full pushes out the **oldest** waiting task, whose handle fails with
 /// [`Error::AsyncRunnerDiscarded`] (10200054). A waiting task that is canceled fails with
 /// [`Error::AsyncRunnerCanceled`] (10200055) and never runs; a running one is flagged as usual
-/// ([`is_canceled`](crate::is_canceled)).
+/// ([`is_canceled`](crate::is_canceled)), and an `async` one suspended at an `.await` is
+/// dropped there: both fail with [`Error::Canceled`], as outside a runner.
 ///
 /// The task moves into the runner, so it cannot also be executed by another API, and tasks of a
 /// group, a sequence runner or a periodic execution cannot be given to it (all compile-time

@@ -457,6 +457,18 @@ impl Core {
             if priority == Priority::Idle && !resumed {
                 intake.idle_in_flight.store(true, Ordering::SeqCst);
             }
+            if resumed {
+                // Its last poller may not have asked for its next job yet, and still has it in
+                // its slot: the run is this thread's now, for `info()` and the time limit.
+                for (i, worker) in self.workers.iter_mut().enumerate() {
+                    let stale =
+                        (worker.executing.as_ref()).is_some_and(|e| super::same_run(&e.run, &run));
+                    if i != index && stale {
+                        worker.executing = None;
+                        worker.idle_since = now;
+                    }
+                }
+            }
             if run.long && !resumed {
                 // A long task holds its thread from its start until `terminate_task`.
                 self.workers[index].long_tasks_held += 1;
@@ -810,6 +822,59 @@ mod tests {
         });
         let ids = (0..count).map(|_| core.reserve_worker().id).collect();
         (core, ids)
+    }
+
+    /// Found by `stress_mixed` (`info()` listed one task on two threads): a suspended run that
+    /// was woken and picked by another thread before its last poller asked for its next job was
+    /// in both threads' slots — for `info()`, but also for the time limit, which would measure
+    /// the next poll from the first one's start.
+    #[test]
+    fn a_resumed_run_is_in_the_slot_of_the_thread_that_polls_it_only() {
+        use crate::function::Invocation;
+        use crate::run::{AfterPending, TypedRun};
+        use crate::task::{Call, Owner};
+
+        let intake = Intake::default();
+        let (mut core, ids) = core_with_threads(2);
+        let call: Call<u32> = Box::new(|| Invocation::Ready(Ok(1)));
+        let run: Arc<Run> = TypedRun::new(
+            Owner::anonymous(&"core::resumed"),
+            Priority::Medium,
+            call,
+            std::sync::Weak::new(),
+            None,
+        );
+        intake.push(Arc::clone(&run));
+        let ask = || Ask {
+            finished: None,
+            was_searching: false,
+            may_sleep: false,
+        };
+        let in_slots = |core: &Core| {
+            (core.workers.iter())
+                .filter(|w| {
+                    w.executing
+                        .as_ref()
+                        .is_some_and(|e| Arc::ptr_eq(&e.run, &run))
+                })
+                .map(|w| w.id)
+                .collect::<Vec<_>>()
+        };
+        let (next, _) = core.next_for(&intake, ids[0], ask());
+        assert!(matches!(next, Next::Run { resumed: false, .. }));
+        assert_eq!(in_slots(&core), [ids[0]]);
+        // Its first poll returns `Pending`; a waker queues it again at once, and the other
+        // thread takes it before the first one asks for its next job.
+        assert_eq!(run.suspension.end_poll(), AfterPending::Suspended);
+        assert!(run.suspension.wake());
+        intake.push_resumed(Arc::clone(&run));
+        let (next, _) = core.next_for(&intake, ids[1], ask());
+        assert!(matches!(next, Next::Run { resumed: true, .. }));
+        assert_eq!(in_slots(&core), [ids[1]]);
+        // The first thread then asks for its next job: the run stays with the second.
+        let (next, _) = core.next_for(&intake, ids[0], ask());
+        assert!(!matches!(next, Next::Run { .. }));
+        assert_eq!(in_slots(&core), [ids[1]]);
     }
 
     #[test]
