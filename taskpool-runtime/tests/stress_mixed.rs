@@ -1443,19 +1443,28 @@ impl Model {
         }
         if pending.listened {
             let key = pending.key;
-            if ok {
-                wait_until("the listeners heard the success", || {
-                    let h = heard(key);
-                    h[0] == 1 && h[1] == 1
-                });
-                if pending.action == SEND {
-                    wait_until("the data callbacks ran", || heard(key)[3] == SENDS as u32);
-                }
+            let expect = if ok {
+                Some(if pending.action == SEND {
+                    [1, 1, 0, SENDS as u32]
+                } else {
+                    [1, 1, 0, 0]
+                })
             } else if failed {
-                wait_until("the listeners heard the failure", || {
-                    let h = heard(key);
-                    h[0] == 1 && h[2] == 1
-                });
+                Some([1, 0, 1, 0])
+            } else {
+                None
+            };
+            if let Some(expect) = expect {
+                let deadline = Instant::now() + PATIENCE;
+                while heard(key) != expect {
+                    assert!(
+                        Instant::now() < deadline,
+                        "{what} {id:?} on pool {} (shut {shut}): the listeners heard {:?}, not {expect:?}",
+                        pending.pool,
+                        heard(key)
+                    );
+                    std::thread::sleep(Duration::from_millis(1));
+                }
             }
             let h = heard(key);
             assert!(h[0] <= 1 && h[1] <= 1 && h[2] <= 1, "{what} {id:?}: {h:?}");
