@@ -9,8 +9,8 @@
 //! [`PATIENCE`], each outcome is plausible for what was done to its task, `info()` is
 //! consistent, and no pool or worker thread is left behind.
 //!
-//! `STRESS_SEED=<n>[,<n>…]` runs those seeds (default 1..=8), `STRESS_STEPS=<n>` sets the steps
-//! per walk (default 300). A failing walk prints its last steps.
+//! `STRESS_SEED=<n>[,<n>…]` runs those seeds (default 1..=12), `STRESS_STEPS=<n>` sets the steps
+//! per walk (default 400). A failing walk prints its last steps.
 
 mod support;
 
@@ -36,6 +36,9 @@ static VIOLATIONS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static ENTERED: LazyLock<Mutex<HashSet<u64>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
 /// Handles that tasks take and wait for (action `AWAIT`).
 static SLOTS: LazyLock<Mutex<HashMap<u64, TaskHandle<u64>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Group handles that tasks take and wait for (action `AWAIT` too).
+static GROUP_SLOTS: LazyLock<Mutex<HashMap<u64, GroupHandle<u64>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 /// Open gates, for the tasks that poll them (`async` gates and spinning tasks).
 static OPEN: LazyLock<Mutex<HashSet<u64>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
@@ -249,6 +252,10 @@ fn job(key: u64, action: u8, arg: u64, value: u64) -> Result<u64, String> {
             if let Some(handle) = handle {
                 let _ = handle.wait();
             }
+            let group = GROUP_SLOTS.lock().unwrap().remove(&arg);
+            if let Some(group) = group {
+                let _ = group.wait();
+            }
         }
         _ => {}
     }
@@ -321,6 +328,10 @@ async fn ajob(key: u64, action: u8, arg: u64, value: u64) -> Result<u64, String>
             let handle = SLOTS.lock().unwrap().remove(&arg);
             if let Some(handle) = handle {
                 let _ = handle.await;
+            }
+            let group = GROUP_SLOTS.lock().unwrap().remove(&arg);
+            if let Some(group) = group {
+                let _ = group.await;
             }
         }
         _ => {}
@@ -593,6 +604,15 @@ impl Model {
                 let ticket = TICKET.load(Ordering::SeqCst) + 1 + self.rng.below(3);
                 self.max_ticket = self.max_ticket.max(ticket);
                 (CONDVAR, ticket)
+            }
+            AWAIT if allow_await && !self.groups.is_empty() && self.rng.chance(25) => {
+                // Groups run in lanes other than IDLE: one may be awaited.
+                let i = self.rng.below(self.groups.len() as u64) as usize;
+                let group = self.groups.swap_remove(i);
+                let slot = next_id();
+                self.note(format!("  slot {slot} takes group {i}"));
+                GROUP_SLOTS.lock().unwrap().insert(slot, group.handle);
+                (AWAIT, slot)
             }
             AWAIT if allow_await => {
                 let candidates: Vec<usize> = (0..self.pending.len())
@@ -1583,6 +1603,17 @@ impl Model {
                 handle.id()
             );
         }
+        let groups: Vec<GroupHandle<u64>> = (GROUP_SLOTS.lock().unwrap().drain())
+            .map(|(_, h)| h)
+            .collect();
+        for group in groups {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(group.wait().is_ok());
+            });
+            rx.recv_timeout(PATIENCE)
+                .expect("an untaken slot's group never resolved");
+        }
         for p in self.live_pools() {
             self.check_info(p);
         }
@@ -1759,12 +1790,12 @@ fn random_mixed_walks_keep_the_invariants() {
             .split(',')
             .map(|s| s.trim().parse().expect("STRESS_SEED"))
             .collect(),
-        Err(_) => (1..=8).collect(),
+        Err(_) => (1..=12).collect(),
     };
     let steps = std::env::var("STRESS_STEPS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
+        .unwrap_or(400);
     for seed in seeds {
         eprintln!("stress_mixed seed {seed}");
         run_seed(seed, steps);
