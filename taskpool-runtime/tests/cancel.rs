@@ -94,6 +94,12 @@ fn canceling_an_unknown_or_finished_task_fails_with_10200015() {
 }
 
 static CROSS_STARTED: AtomicUsize = AtomicUsize::new(0);
+static CROSS_NEVER_RAN: AtomicBool = AtomicBool::new(true);
+
+#[concurrent]
+fn must_not_run_either() {
+    CROSS_NEVER_RAN.store(false, Ordering::SeqCst);
+}
 
 #[concurrent]
 fn count_until_canceled() -> u64 {
@@ -109,11 +115,13 @@ fn a_task_can_be_canceled_by_id_from_any_thread() {
     let pool = std::sync::Arc::new(TaskPool::builder().max_threads(2).build().unwrap());
     let running = pool.run(count_until_canceled, ());
     let waiting_blocker = pool.run(hold, (40,));
-    let waiting = pool.run(must_not_run, ());
+    let waiting = pool.run(must_not_run_either, ());
     wait_until("the counter runs", || {
         CROSS_STARTED.load(Ordering::SeqCst) == 1
     });
-    let ids = [running.id(), waiting.id()];
+    // The waiting one first: once the running one sees its cancel, its thread is free to
+    // start whatever still waits.
+    let ids = [waiting.id(), running.id()];
     let canceller = {
         let pool = pool.clone();
         std::thread::spawn(move || ids.map(|id| pool.cancel(id)))
@@ -125,4 +133,5 @@ fn a_task_can_be_canceled_by_id_from_any_thread() {
     assert!(waiting.wait().unwrap_err().is_canceled());
     open_gate(40);
     waiting_blocker.wait().unwrap();
+    assert!(CROSS_NEVER_RAN.load(Ordering::SeqCst));
 }
