@@ -47,6 +47,14 @@ fn the_timeline_holds_what_ran_and_parses_as_a_chrome_trace() {
     let (sync_id, async_id) = (sync.id(), asynchronous.id());
     assert_eq!(sync.wait().unwrap(), 3);
     assert_eq!(asynchronous.wait().unwrap(), 7);
+    // A thread records a slice once its call or poll returned: just after the handle resolved.
+    wait_until("both tasks' slices are recorded", || {
+        let timeline = pool.timeline().expect("recording");
+        let slices = timeline.slices();
+        let napper = |s: &&taskpool::TimelineSlice| s.function.ends_with("::nap_then_add");
+        slices.iter().any(|s| s.name.as_deref() == Some("sum"))
+            && slices.iter().filter(napper).count() >= 2
+    });
 
     let timeline = pool.timeline().expect("recording");
     let slices = timeline.slices();

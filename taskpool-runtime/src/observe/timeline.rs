@@ -169,8 +169,16 @@ impl Recorder {
 ///
 /// let pool = TaskPool::builder().record_timeline(1024).build().unwrap();
 /// pool.run(double, (21,)).wait().unwrap();
-/// let timeline = pool.timeline().unwrap();
-/// assert!(timeline.slices().iter().any(|s| s.function.ends_with("::double")));
+/// // The thread records a slice once the call returned: just after the handle resolved.
+/// let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+/// let timeline = loop {
+///     let timeline = pool.timeline().unwrap();
+///     if timeline.slices().iter().any(|s| s.function.ends_with("::double")) {
+///         break timeline;
+///     }
+///     assert!(std::time::Instant::now() < deadline, "the slice is recorded");
+///     std::thread::yield_now();
+/// };
 /// let mut json = Vec::new();
 /// timeline.write_chrome_trace(&mut json).unwrap();
 /// ```
