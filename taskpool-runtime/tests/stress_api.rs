@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
+use support::walk::{self, Rng};
 use support::{PATIENCE, open_gate, pass_gate, threads_named, wait_until};
 use taskpool::{
     Error, GroupHandle, LongTask, PeriodicHandle, Priority, Task, TaskGroup, TaskHandle, TaskId,
@@ -137,23 +138,6 @@ async fn ajob(key: u64, runner: u64, action: u8, arg: u64, value: u64) -> Result
 // ---------------------------------------------------------------------------------------------
 // The model.
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
 struct PoolModel {
     pool: Option<TaskPool>,
     prefix: String,
@@ -235,7 +219,7 @@ fn priority(rng: &mut Rng) -> Priority {
 
 impl Model {
     fn new(seed: u64) -> Model {
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut rng = Rng::for_seed(seed);
         for _ in 0..4 {
             rng.next();
         }
@@ -871,7 +855,7 @@ impl Model {
 }
 
 fn run_seed(seed: u64, steps: usize) {
-    install_quiet_panics();
+    walk::install_quiet_panics();
     let mut model = Model::new(seed);
     for _ in 0..steps {
         model.step();
@@ -879,41 +863,14 @@ fn run_seed(seed: u64, steps: usize) {
     model.finish();
 }
 
-/// The tasks' own panics are expected: keep them out of the output.
-fn install_quiet_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let message = info
-                .payload()
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .unwrap_or("");
-            if !message.starts_with("stress panic") {
-                previous(info);
-            }
-        }));
-    });
-}
-
 #[test]
 fn random_api_walks_keep_the_invariants() {
-    let seeds: Vec<u64> = match std::env::var("STRESS_SEED") {
-        Ok(seed) => seed
-            .split(',')
-            .map(|s| s.trim().parse().expect("STRESS_SEED"))
-            .collect(),
-        // Seeds 6 and 14 once stalled: a task blocked in `wait()` on the only thread a pool may
-        // have, for a run that needed a thread (a woken `async` run, new work after the waiting
-        // task timed out). The blocked thread now stands in for the thread the ceiling forbids
-        // (`tests/resume.rs` has the reduced cases).
-        Err(_) => (1..=16).collect(),
-    };
-    let steps = std::env::var("STRESS_STEPS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
+    // Seeds 6 and 14 once stalled: a task blocked in `wait()` on the only thread a pool may
+    // have, for a run that needed a thread (a woken `async` run, new work after the waiting
+    // task timed out). The blocked thread now stands in for the thread the ceiling forbids
+    // (`tests/resume.rs` has the reduced cases).
+    let seeds = walk::seeds(1..=16);
+    let steps = walk::steps(300);
     for seed in seeds {
         eprintln!("stress_api seed {seed}");
         run_seed(seed, steps);

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
+use support::walk::{self, Rng};
 use support::{PATIENCE, open_gate, pass_gate, threads_named, wait_until};
 use taskpool::{
     AbortSignal, AsyncLock, AsyncLockOptions, AsyncRunner, ConditionVariable, DataStream, Error,
@@ -372,23 +373,6 @@ impl WorkerHandler for PoolUser {
 // ---------------------------------------------------------------------------------------------
 // The model.
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
 fn lane(rng: &mut Rng, idle_ok: bool) -> Priority {
     match rng.below(8) {
         0 => Priority::High,
@@ -514,7 +498,7 @@ struct Model {
 
 impl Model {
     fn new(seed: u64) -> Model {
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut rng = Rng::for_seed(seed);
         for _ in 0..4 {
             rng.next();
         }
@@ -1754,7 +1738,7 @@ impl Drop for Trace {
 }
 
 fn run_seed(seed: u64, steps: usize) {
-    install_quiet_panics();
+    walk::install_quiet_panics();
     let mut model = Model::new(seed);
     let trace = Trace(Arc::new(Mutex::new(Vec::new())));
     for _ in 0..steps {
@@ -1765,37 +1749,10 @@ fn run_seed(seed: u64, steps: usize) {
     drop(trace);
 }
 
-/// The tasks' own panics are expected: keep them out of the output.
-fn install_quiet_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let message = info
-                .payload()
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .unwrap_or("");
-            if !message.starts_with("stress panic") {
-                previous(info);
-            }
-        }));
-    });
-}
-
 #[test]
 fn random_mixed_walks_keep_the_invariants() {
-    let seeds: Vec<u64> = match std::env::var("STRESS_SEED") {
-        Ok(seed) => seed
-            .split(',')
-            .map(|s| s.trim().parse().expect("STRESS_SEED"))
-            .collect(),
-        Err(_) => (1..=12).collect(),
-    };
-    let steps = std::env::var("STRESS_STEPS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(400);
+    let seeds = walk::seeds(1..=12);
+    let steps = walk::steps(400);
     for seed in seeds {
         eprintln!("stress_mixed seed {seed}");
         run_seed(seed, steps);

@@ -5,6 +5,7 @@
 
 pub mod echo;
 pub mod icons;
+pub mod walk;
 
 use std::collections::HashSet;
 use std::future::Future;
