@@ -383,3 +383,35 @@ fn a_pool_used_and_dropped_in_a_thread_local_destructor_does_not_abort_the_proce
     .join()
     .unwrap();
 }
+
+/// A shutdown out of time while the callback thread runs a slow callback does not lose the
+/// callbacks queued behind it: the thread, no longer waited for, runs them once the slow one
+/// returns, then ends.
+#[test]
+fn callbacks_queued_behind_a_slow_one_still_run_after_an_impatient_shutdown() {
+    const SLOW: u64 = 64_901;
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .thread_name("cbslow")
+        .build()
+        .unwrap();
+    let slow = taskpool::Task::new(plain, (1,));
+    slow.on_execution_succeeded(|| pass_gate(SLOW)).unwrap();
+    let heard = std::sync::Arc::new(AtomicUsize::new(0));
+    let later = taskpool::Task::new(plain, (2,));
+    let noted = std::sync::Arc::clone(&heard);
+    later
+        .on_execution_succeeded(move || {
+            noted.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    assert_eq!(pool.execute(slow).wait().unwrap(), 1);
+    assert_eq!(pool.execute(later).wait().unwrap(), 2);
+    // The slow callback holds the callback thread: out of time at once.
+    pool.shutdown_timeout(Duration::ZERO);
+    open_gate(SLOW);
+    wait_until("the callback behind the slow one ran", || {
+        heard.load(Ordering::SeqCst) == 1
+    });
+    wait_until("the callback thread ended", || threads_named("cbslow") == 0);
+}

@@ -176,8 +176,9 @@ impl TaskPoolBuilder {
 
     /// How long a shutdown without [`shutdown_timeout`](TaskPool::shutdown_timeout) waits for
     /// the pool's callback thread to run the callbacks already posted (default 5 s). A callback
-    /// still running then is abandoned (its thread is detached) and the callbacks behind it are
-    /// dropped, so a callback that never returns cannot hang the shutdown.
+    /// still running then is no longer waited for (its thread is detached), so a callback that
+    /// never returns cannot hang the shutdown; the callbacks behind it still run after it, on
+    /// that thread, which ends once they are done.
     pub fn callback_timeout(mut self, timeout: Duration) -> Self {
         self.config.callback_timeout = timeout;
         self
