@@ -205,11 +205,7 @@ fn info_stays_consistent_under_churn_of_sync_async_and_canceled_tasks() {
 #[concurrent]
 fn terminate_myself() -> (bool, bool) {
     let me = taskpool::current_task_id().expect("a task knows its id");
-    let pool = POOL_OF_LONG
-        .lock()
-        .unwrap()
-        .clone()
-        .expect("the pool is set");
+    let pool = pool_of_long();
     let first = pool.terminate_task(me).is_ok();
     let second = matches!(pool.terminate_task(me), Err(Error::TaskNotFound(_)));
     (first, second)
@@ -218,15 +214,20 @@ fn terminate_myself() -> (bool, bool) {
 #[concurrent]
 fn terminate_an_ordinary_task() -> bool {
     let me = taskpool::current_task_id().expect("a task knows its id");
-    let pool = POOL_OF_LONG
-        .lock()
-        .unwrap()
-        .clone()
-        .expect("the pool is set");
+    let pool = pool_of_long();
     matches!(pool.terminate_task(me), Err(Error::TaskNotFound(_)))
 }
 
 static POOL_OF_LONG: Mutex<Option<Arc<TaskPool>>> = Mutex::new(None);
+
+/// The pool the terminate probes run on (set by their test).
+fn pool_of_long() -> Arc<TaskPool> {
+    POOL_OF_LONG
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the pool is set")
+}
 
 /// A long task may terminate itself from inside (the thread is released when it returns); a
 /// second terminate is 10200015, and so is terminating an ordinary task from inside it. The

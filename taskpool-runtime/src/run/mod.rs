@@ -656,9 +656,11 @@ impl RunHeader {
     /// [`settle_seen`](Self::settle_seen)).
     fn finish(&self) -> bool {
         self.record_durations();
-        let before = self.update_state(|state| FINISHED | (state & SETTLED));
-        // Only the first move to an end state counts: a suspended run's end may be settled by
-        // two parties (see `PoolShared::shutdown`).
+        // One swap, as before the handshake: the flag need not survive it. Only the one
+        // resolver sets it, and it either has (seen here) or will find the run ended. Only the
+        // first move to an end state counts: a suspended run's end may be settled by two
+        // parties (see `PoolShared::shutdown`).
+        let before = self.state.swap(FINISHED, Ordering::AcqRel);
         if before & SETTLED != 0 && !is_terminal(before) {
             self.ended();
         }
