@@ -392,3 +392,113 @@ fn an_async_task_awaiting_an_idle_task_lets_it_run() {
     let mut handle = pool.run(await_an_idle_chore, ());
     assert_eq!(handle.wait_timeout(support::PATIENCE).unwrap().unwrap(), 8);
 }
+
+static IDLE_AWAITING_POOL: std::sync::OnceLock<TaskPool> = std::sync::OnceLock::new();
+
+#[concurrent]
+async fn idle_awaits_idle() -> u32 {
+    let pool = IDLE_AWAITING_POOL.get().expect("set by the test");
+    let chore = pool.execute_with_priority(Task::new(idle_chore_result, ()), Priority::Idle);
+    chore.await.unwrap() + 2
+}
+
+#[test]
+fn an_idle_async_task_awaiting_an_idle_task_lets_it_run() {
+    // The IDLE lane runs one task at a time, but a task suspended at an `.await` executes on
+    // no thread: it lets the lane go. Before, it held the lane until it completed, so the
+    // chore it awaited never started.
+    let pool =
+        IDLE_AWAITING_POOL.get_or_init(|| TaskPool::builder().max_threads(2).build().unwrap());
+    let mut handle = pool.execute_with_priority(Task::new(idle_awaits_idle, ()), Priority::Idle);
+    assert_eq!(handle.wait_timeout(support::PATIENCE).unwrap().unwrap(), 9);
+}
+
+static WAKE_THE_FIRST: support::Signal = support::Signal::new();
+static FIRST_RESUMED: AtomicUsize = AtomicUsize::new(0);
+
+#[concurrent]
+async fn idle_first() -> u32 {
+    WAKE_THE_FIRST.raised().await;
+    FIRST_RESUMED.store(1, Ordering::SeqCst);
+    1
+}
+
+/// Wakes the first IDLE task, then executes on for a while: the woken task must not resume
+/// meanwhile. True if it did.
+#[concurrent]
+fn idle_second_wakes_the_first() -> bool {
+    WAKE_THE_FIRST.raise();
+    let until = std::time::Instant::now() + Duration::from_millis(300);
+    while std::time::Instant::now() < until {
+        if FIRST_RESUMED.load(Ordering::SeqCst) == 1 {
+            return true;
+        }
+        std::thread::yield_now();
+    }
+    false
+}
+
+#[test]
+fn a_woken_idle_task_resumes_only_once_no_other_idle_task_executes() {
+    // Letting the lane go at an `.await` must not let two IDLE tasks execute together. The
+    // first task suspends, so the second starts; it wakes the first and keeps executing. A
+    // free thread (the pool may have two) must not resume the first until the second ends.
+    // (The 300 ms only bound how long the second looks: it can miss an overlap, never invent
+    // one.)
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    // Two threads first (IDLE work alone does not grow the pool).
+    let warm: Vec<_> = [21, 22]
+        .map(|gate| pool.execute(Task::new(hold, (gate,))))
+        .into();
+    wait_until("both threads run", || busy_threads(&pool) == 2);
+    open_gate(21);
+    open_gate(22);
+    warm.into_iter().for_each(|h| h.wait().unwrap());
+    let mut first = pool.execute_with_priority(Task::new(idle_first, ()), Priority::Idle);
+    let mut second =
+        pool.execute_with_priority(Task::new(idle_second_wakes_the_first, ()), Priority::Idle);
+    let overlapped = second.wait_timeout(support::PATIENCE).unwrap().unwrap();
+    assert!(
+        !overlapped,
+        "the woken IDLE task resumed beside the executing one"
+    );
+    assert_eq!(first.wait_timeout(support::PATIENCE).unwrap().unwrap(), 1);
+}
+
+/// IDLE code executing right now, and the most seen at once.
+static IDLE_EXECUTING: AtomicUsize = AtomicUsize::new(0);
+static IDLE_MOST_AT_ONCE: AtomicUsize = AtomicUsize::new(0);
+
+/// A stretch of IDLE code: long enough (yielding) for another thread to start one beside it.
+fn idle_stretch() {
+    let now = IDLE_EXECUTING.fetch_add(1, Ordering::SeqCst) + 1;
+    IDLE_MOST_AT_ONCE.fetch_max(now, Ordering::SeqCst);
+    for _ in 0..200 {
+        std::thread::yield_now();
+    }
+    IDLE_EXECUTING.fetch_sub(1, Ordering::SeqCst);
+}
+
+#[concurrent]
+async fn idle_in_stretches(rounds: u32) -> u32 {
+    for _ in 0..rounds {
+        idle_stretch();
+        taskpool::sleep(Duration::from_millis(1)).await;
+    }
+    idle_stretch();
+    rounds
+}
+
+#[test]
+fn suspended_idle_tasks_take_turns_never_two_executing_at_once() {
+    // Letting the lane go at an `.await` must not let two IDLE tasks execute together: a woken
+    // one resumes only while no other IDLE task executes.
+    let pool = TaskPool::builder().max_threads(4).build().unwrap();
+    let handles: Vec<_> = (0..6)
+        .map(|_| pool.execute_with_priority(Task::new(idle_in_stretches, (5,)), Priority::Idle))
+        .collect();
+    for mut handle in handles {
+        assert_eq!(handle.wait_timeout(support::PATIENCE).unwrap().unwrap(), 5);
+    }
+    assert_eq!(IDLE_MOST_AT_ONCE.load(Ordering::SeqCst), 1);
+}

@@ -11,7 +11,7 @@ use crate::pool::intake::{Intake, Spare};
 use crate::pool::lane_index::{INDEX_FROM, LaneIndex};
 use crate::priority::Priority;
 use crate::run::Run;
-use crate::scheduler::dispatch::Lanes;
+use crate::scheduler::dispatch::{IdleGate, Lanes};
 use crate::scheduler::parker::Parker;
 use crate::sync::Arc;
 use crate::sync::atomic::{Ordering, fence};
@@ -390,17 +390,23 @@ impl Core {
         }
     }
 
-    /// A new IDLE task may start: none is in flight and every thread that takes work is quiet:
-    /// idle, or blocked in a wait (it uses no CPU, and it may be waiting for that very IDLE
-    /// task). A suspended `async` task holds no thread and does not hold IDLE work back
-    /// either: it may be the one awaiting it.
-    fn idle_allowed(&self, intake: &Intake) -> bool {
-        !intake.idle_in_flight.load(Ordering::SeqCst)
-            && self
-                .workers
+    /// Which IDLE work may go now. A new IDLE task may start when no IDLE task executes and
+    /// every thread that takes work is quiet: idle, or blocked in a wait (it uses no CPU, and it
+    /// may be waiting for that very IDLE task). A woken IDLE task may resume when no IDLE task
+    /// executes. "Executes" means on a thread: an IDLE `async` task suspended at an `.await`
+    /// holds no thread and does not hold the IDLE lane either — it may be awaiting IDLE work.
+    fn idle_gate(&self, intake: &Intake) -> IdleGate {
+        let lane_free = !intake.idle_in_flight.load(Ordering::SeqCst);
+        let quiet = || {
+            self.workers
                 .iter()
                 .filter(|w| !w.retiring)
                 .all(|w| w.executing.is_none() || w.blocked > 0)
+        };
+        IdleGate {
+            fresh: lane_free && quiet(),
+            resumed: lane_free,
+        }
     }
 
     /// Picks the next run for thread `index`. The intake is moved into the lanes first if it
@@ -412,7 +418,7 @@ impl Core {
         now: Instant,
         drain: bool,
     ) -> Option<(Arc<Run>, bool)> {
-        let idle_allowed = self.idle_allowed(intake);
+        let idle_gate = self.idle_gate(intake);
         // Not dropped here, under the lock: see `pruned`.
         let pruned = std::cell::RefCell::new(std::mem::take(&mut self.pruned));
         let pruned_before = pruned.borrow().len();
@@ -438,7 +444,7 @@ impl Core {
             }
         });
         let picked = loop {
-            let Some((run, priority, resumed)) = self.lanes.pick(&mut keep, idle_allowed) else {
+            let Some((run, priority, resumed)) = self.lanes.pick(&mut keep, idle_gate) else {
                 break None;
             };
             intake.left_lanes(priority);
@@ -454,7 +460,7 @@ impl Core {
             if !resumed {
                 self.waits.record(priority, run.start_clock(now));
             }
-            if priority == Priority::Idle && !resumed {
+            if priority == Priority::Idle {
                 intake.idle_in_flight.store(true, Ordering::SeqCst);
             }
             if resumed {
@@ -585,11 +591,11 @@ impl Core {
             .or_else(|| idle_work.then(|| self.grow_if_needed(intake, 0, true))?)
     }
 
-    /// Whether IDLE work waits and may start now (see [`Core::idle_allowed`]).
+    /// Whether IDLE work waits and may go now (see [`Core::idle_gate`]).
     pub(crate) fn idle_startable(&self, intake: &Intake) -> bool {
-        let waiting = |(fresh, resumed): (usize, usize)| fresh + resumed > 0;
-        self.idle_allowed(intake)
-            && (waiting(self.lanes.len(Priority::Idle)) || waiting(intake.len(Priority::Idle)))
+        let gate = self.idle_gate(intake);
+        let (lanes, queued) = (self.lanes.len(Priority::Idle), intake.len(Priority::Idle));
+        (gate.fresh && lanes.0 + queued.0 > 0) || (gate.resumed && lanes.1 + queued.1 > 0)
     }
 
     /// Adds (`held`) or removes a hold on thread `id`, so that [`Core::release_idle`] keeps it

@@ -294,7 +294,10 @@ mod loom_tests {
             };
             let mut lanes = Lanes::new();
             intake.drain_into(&mut lanes, &mut Spare::default());
-            if let Some((_, priority, _)) = lanes.pick(|_, _| true, false) {
+            if let Some((_, priority, _)) = lanes.pick(
+                |_, _| true,
+                crate::scheduler::dispatch::IdleGate::RESUMED_ONLY,
+            ) {
                 let before = intake.waiting_foreground.load(Ordering::SeqCst);
                 assert!(before > 0, "a taken run was counted first");
                 intake.left_lanes(priority);
@@ -347,12 +350,23 @@ mod loom_tests {
             let mut spare = Spare::default();
             let mut taken = 0;
             intake.refresh(&mut lanes, &mut spare, false);
-            if lanes.pick(|_, _| true, false).is_some() {
+            if lanes
+                .pick(
+                    |_, _| true,
+                    crate::scheduler::dispatch::IdleGate::RESUMED_ONLY,
+                )
+                .is_some()
+            {
                 taken += 1;
             } else {
                 let epoch = intake.epoch.load(Ordering::SeqCst);
                 intake.refresh(&mut lanes, &mut spare, true);
-                let found = lanes.pick(|_, _| true, false).is_some();
+                let found = lanes
+                    .pick(
+                        |_, _| true,
+                        crate::scheduler::dispatch::IdleGate::RESUMED_ONLY,
+                    )
+                    .is_some();
                 assert!(
                     found || epoch == 0,
                     "a completed push was missed before parking"
@@ -361,10 +375,104 @@ mod loom_tests {
             }
             pusher.join().unwrap();
             intake.refresh(&mut lanes, &mut spare, false);
-            while lanes.pick(|_, _| true, false).is_some() {
+            while lanes
+                .pick(
+                    |_, _| true,
+                    crate::scheduler::dispatch::IdleGate::RESUMED_ONLY,
+                )
+                .is_some()
+            {
                 taken += 1;
             }
             assert_eq!(taken, 1, "the job is taken exactly once");
+        });
+    }
+
+    /// IDLE lane hand-off (`pool::thread::leave_idle_lane`, `Core::idle_gate`): run A holds
+    /// the lane and suspends; B, a new IDLE run, may start once A let the lane go, and wakes
+    /// A; a woken IDLE run resumes only while the lane is free. Picks are serialized (the core
+    /// lock). Never two IDLE runs execute at once, and A is not left stranded: once everything
+    /// stopped, either it resumed or the lane is free for the pick that will resume it.
+    #[test]
+    fn a_suspended_idle_run_lets_the_lane_go_and_never_resumes_beside_another() {
+        use crate::run::{AfterPending, Suspension};
+        use crate::sync::atomic::{AtomicBool, AtomicUsize};
+        loom::model(|| {
+            let intake = Arc::new(Intake::default());
+            let core = Arc::new(loom::sync::Mutex::new(()));
+            let a = Arc::new(Suspension::default());
+            let a_queued = Arc::new(AtomicBool::new(false));
+            let executing = Arc::new(AtomicUsize::new(0));
+            let execute = {
+                let executing = executing.clone();
+                move |also: &dyn Fn()| {
+                    let now = executing.fetch_add(1, Ordering::SeqCst) + 1;
+                    assert_eq!(now, 1, "two IDLE runs executing at once");
+                    also();
+                    executing.fetch_sub(1, Ordering::SeqCst);
+                }
+            };
+            // Under the core lock: takes the lane if it is free and `may` says so.
+            let pick = {
+                let (intake, core) = (intake.clone(), core.clone());
+                move |may: &dyn Fn() -> bool| {
+                    let _core = core.lock().unwrap();
+                    let free = !intake.idle_in_flight.load(Ordering::SeqCst);
+                    let take = free && may();
+                    if take {
+                        intake.idle_in_flight.store(true, Ordering::SeqCst);
+                    }
+                    take
+                }
+            };
+            let finish = {
+                let (intake, core) = (intake.clone(), core.clone());
+                move || {
+                    let _core = core.lock().unwrap();
+                    intake.idle_in_flight.store(false, Ordering::SeqCst);
+                }
+            };
+            // A was picked: it holds the lane while its first poll executes.
+            intake.idle_in_flight.store(true, Ordering::SeqCst);
+            let b_thread = {
+                let (a, a_queued) = (a.clone(), a_queued.clone());
+                let (pick, execute, finish) = (pick.clone(), execute.clone(), finish.clone());
+                loom::thread::spawn(move || {
+                    if pick(&|| true) {
+                        // B completes what A awaits: wakes A while it still executes.
+                        execute(&|| {
+                            if a.wake() {
+                                a_queued.store(true, Ordering::SeqCst);
+                            }
+                        });
+                        finish();
+                    }
+                })
+            };
+            let a_resumer = {
+                let (a, a_queued) = (a.clone(), a_queued.clone());
+                let (pick, execute, finish) = (pick.clone(), execute.clone(), finish.clone());
+                loom::thread::spawn(move || {
+                    if pick(&|| a_queued.swap(false, Ordering::SeqCst)) {
+                        assert!(a.begin_poll(), "a queued run can be polled");
+                        execute(&|| {});
+                        finish();
+                        true
+                    } else {
+                        false
+                    }
+                })
+            };
+            // A's poller: the poll returns Pending; A lets the lane go, then suspends.
+            execute(&|| {});
+            intake.idle_in_flight.store(false, Ordering::SeqCst);
+            if a.end_poll() == AfterPending::Requeue {
+                a_queued.store(true, Ordering::SeqCst);
+            }
+            b_thread.join().unwrap();
+            let resumed = a_resumer.join().unwrap();
+            let lane_free = !intake.idle_in_flight.load(Ordering::SeqCst);
+            assert!(resumed || lane_free, "A is stranded behind a held lane");
         });
     }
 }

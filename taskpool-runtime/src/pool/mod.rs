@@ -387,12 +387,6 @@ impl PoolShared {
         }
         run.end_suspended();
         self.live.remove(run);
-        if run.priority == Priority::Idle {
-            self.intake.idle_in_flight.store(false, Ordering::SeqCst);
-        }
-        // Less in flight may let an IDLE task start: make a parked thread look.
-        self.intake.epoch.fetch_add(1, Ordering::SeqCst);
-        self.sleepers.wake_one();
         true
     }
 

@@ -153,7 +153,10 @@ fn start(pool: &Arc<PoolShared>, run: Arc<Run>, picked_at: Instant) -> Option<Ar
 
 /// Polls a woken run this thread took from the lanes (its poll state is `POLLING`).
 fn resume(pool: &Arc<PoolShared>, run: Arc<Run>, picked_at: Instant) -> Option<Arc<Run>> {
-    let future = run.take_future()?;
+    let Some(future) = run.take_future() else {
+        leave_idle_lane(pool, &*run);
+        return None;
+    };
     crate::observe::resumed(pool, &run);
     if run.is_cancel_requested() || pool.is_shutting_down() {
         // Not polled again: dropped where it waited.
@@ -202,6 +205,8 @@ fn poll(pool: &Arc<PoolShared>, run: Arc<Run>, mut future: BoxFuture<()>) -> Opt
 /// Parks a future that returned `Pending` in its run until its waker fires.
 fn suspend(pool: &Arc<PoolShared>, run: Arc<Run>, future: BoxFuture<()>) {
     crate::observe::suspended(pool, &run);
+    // Before it can be woken and picked again: the pick of a woken IDLE task waits for the lane.
+    leave_idle_lane(pool, &*run);
     run.put_future(future);
     let after = run.suspension.end_poll();
     // Checked after letting go (see `run/suspension.rs`): a cancel or shutdown that came
@@ -210,6 +215,16 @@ fn suspend(pool: &Arc<PoolShared>, run: Arc<Run>, future: BoxFuture<()>) {
         pool.abandon_suspended(&run);
     } else if after == crate::run::AfterPending::Requeue {
         pool.push_resumed(run);
+    }
+}
+
+/// An IDLE run that stops executing without ending (suspended at an `.await`) lets other IDLE
+/// work go: it holds no thread, and it may be awaiting that work. Its next poll takes the lane
+/// again (see `Core::idle_gate`). This thread asks for its next job right after, and that
+/// pick sees the lane free: no wake-up needed.
+fn leave_idle_lane(pool: &PoolShared, run: &RunHeader) {
+    if run.priority == crate::Priority::Idle {
+        pool.intake.idle_in_flight.store(false, Ordering::SeqCst);
     }
 }
 

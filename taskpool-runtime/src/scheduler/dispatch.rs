@@ -14,6 +14,30 @@ pub(crate) fn queue_bit(priority: Priority, resumed: bool) -> u8 {
     1 << (priority.lane() + if resumed { 4 } else { 0 })
 }
 
+/// Which IDLE work the pick may take now (the caller decides: `Core::idle_gate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IdleGate {
+    /// A new IDLE task may start: no IDLE task executes, and every thread is quiet.
+    pub(crate) fresh: bool,
+    /// A woken IDLE task may resume: no IDLE task executes.
+    pub(crate) resumed: bool,
+}
+
+impl IdleGate {
+    /// Every kind of IDLE work may go (unit tests).
+    #[cfg(test)]
+    pub(crate) const OPEN: IdleGate = IdleGate {
+        fresh: true,
+        resumed: true,
+    };
+    /// Only a woken IDLE task may go on (unit tests).
+    #[cfg(test)]
+    pub(crate) const RESUMED_ONLY: IdleGate = IdleGate {
+        fresh: false,
+        resumed: true,
+    };
+}
+
 /// HIGH tasks a worker may start in a row before MEDIUM gets one turn (and likewise MEDIUM → LOW).
 pub(crate) const STREAK: u8 = 5;
 
@@ -105,22 +129,25 @@ impl<J> Lanes<J> {
 
     /// Picks the next job; the flag says whether it is a resumed one. `keep(job, resumed)` is
     /// asked about each job at the front of a queue; a job it refuses (one canceled while it
-    /// waited) is dropped without counting toward a streak. `idle_allowed` says whether a new
-    /// IDLE task may start (HIGH and MEDIUM empty is checked here; "every thread idle, nothing
-    /// in flight" by the caller). A woken IDLE task resumes whenever HIGH and MEDIUM are empty.
+    /// waited) is dropped without counting toward a streak. `idle` says which IDLE work may go
+    /// (HIGH, MEDIUM and LOW empty is checked here; "every thread quiet, no IDLE task executing"
+    /// by the caller).
     pub(crate) fn pick(
         &mut self,
         keep: impl FnMut(&J, bool) -> bool,
-        idle_allowed: bool,
+        idle: IdleGate,
     ) -> Option<(J, Priority, bool)> {
         self.prune(keep);
-        let priority = self.choose_lane(idle_allowed)?;
+        let priority = self.choose_lane(idle)?;
         let lane = priority.lane();
-        // A new IDLE task may start only when allowed, whatever the streak.
-        let fresh_waiting =
-            !self.fresh[lane].is_empty() && (priority != Priority::Idle || idle_allowed);
+        // IDLE work goes only through its gate, whatever the streak.
+        let (fresh_may, resumed_may) = match priority {
+            Priority::Idle => (idle.fresh, idle.resumed),
+            _ => (true, true),
+        };
+        let fresh_waiting = fresh_may && !self.fresh[lane].is_empty();
         let fresh_owed = fresh_waiting && self.resumed_streak[lane] >= STREAK;
-        if !fresh_owed {
+        if resumed_may && !fresh_owed {
             if let Some(job) = self.resumed[lane].pop_front() {
                 self.resumed_streak[lane] = if fresh_waiting {
                     self.resumed_streak[lane] + 1
@@ -131,10 +158,13 @@ impl<J> Lanes<J> {
             }
         }
         self.resumed_streak[lane] = 0;
+        if !fresh_may {
+            return None;
+        }
         Some((self.fresh[lane].pop_front()?, priority, false))
     }
 
-    fn choose_lane(&mut self, idle_allowed: bool) -> Option<Priority> {
+    fn choose_lane(&mut self, idle_gate: IdleGate) -> Option<Priority> {
         let waiting = |lane: Priority| {
             !self.fresh[lane.lane()].is_empty() || !self.resumed[lane.lane()].is_empty()
         };
@@ -143,8 +173,8 @@ impl<J> Lanes<J> {
             waiting(Priority::Medium),
             waiting(Priority::Low),
         );
-        let idle = !self.resumed[Priority::Idle.lane()].is_empty()
-            || (idle_allowed && !self.fresh[Priority::Idle.lane()].is_empty());
+        let idle = (idle_gate.resumed && !self.resumed[Priority::Idle.lane()].is_empty())
+            || (idle_gate.fresh && !self.fresh[Priority::Idle.lane()].is_empty());
         if high && self.high_streak < STREAK {
             self.high_streak += 1;
             return Some(Priority::High);
@@ -185,16 +215,16 @@ mod tests {
         lanes
     }
 
-    fn take(lanes: &mut Lanes<Priority>, count: usize, idle_allowed: bool) -> Vec<Priority> {
+    fn take(lanes: &mut Lanes<Priority>, count: usize, idle: IdleGate) -> Vec<Priority> {
         (0..count)
-            .map_while(|_| lanes.pick(|_, _| true, idle_allowed).map(|(job, ..)| job))
+            .map_while(|_| lanes.pick(|_, _| true, idle).map(|(job, ..)| job))
             .collect()
     }
 
     #[test]
     fn saturated_lanes_start_thirty_high_five_medium_one_low() {
         let mut lanes = saturated(1000);
-        let order = take(&mut lanes, 36 * 10, false);
+        let order = take(&mut lanes, 36 * 10, IdleGate::RESUMED_ONLY);
         for window in order.chunks(36) {
             let count = |p| window.iter().filter(|&&q| q == p).count();
             assert_eq!(
@@ -223,7 +253,7 @@ mod tests {
             lanes.push(Priority::High, Priority::High);
         }
         lanes.push(Priority::Low, Priority::Low);
-        let order = take(&mut lanes, 7, false);
+        let order = take(&mut lanes, 7, IdleGate::RESUMED_ONLY);
         assert_eq!(order[5], Priority::Low);
     }
 
@@ -235,17 +265,17 @@ mod tests {
             lanes.push(Priority::Medium, Priority::Medium);
         }
         // With LOW empty, every pick still yields a job until both lanes are drained.
-        assert_eq!(take(&mut lanes, 1000, false).len(), 80);
+        assert_eq!(take(&mut lanes, 1000, IdleGate::RESUMED_ONLY).len(), 80);
     }
 
     #[test]
     fn idle_runs_only_when_allowed_and_high_medium_are_empty() {
         let mut lanes = Lanes::new();
         lanes.push(Priority::Idle, Priority::Idle);
-        assert!(lanes.pick(|_, _| true, false).is_none());
+        assert!(lanes.pick(|_, _| true, IdleGate::RESUMED_ONLY).is_none());
         lanes.push(Priority::Medium, Priority::Medium);
         assert_eq!(
-            take(&mut lanes, 2, true),
+            take(&mut lanes, 2, IdleGate::OPEN),
             vec![Priority::Medium, Priority::Idle]
         );
     }
@@ -261,7 +291,10 @@ mod tests {
             discarded += usize::from(!live);
             live
         };
-        assert_eq!(lanes.pick(keep, false), Some((true, Priority::High, false)));
+        assert_eq!(
+            lanes.pick(keep, IdleGate::RESUMED_ONLY),
+            Some((true, Priority::High, false))
+        );
         assert_eq!(discarded, 2);
         assert!(lanes.drain().is_empty());
         assert_eq!(lanes.high_streak, 1);
@@ -275,11 +308,11 @@ mod tests {
         }
         lanes.push_resumed(Priority::Medium, 99);
         assert_eq!(
-            lanes.pick(|_, _| true, false),
+            lanes.pick(|_, _| true, IdleGate::RESUMED_ONLY),
             Some((99, Priority::Medium, true))
         );
         assert_eq!(
-            lanes.pick(|_, _| true, false),
+            lanes.pick(|_, _| true, IdleGate::RESUMED_ONLY),
             Some((0, Priority::Medium, false))
         );
     }
@@ -292,7 +325,7 @@ mod tests {
         lanes.push_resumed(Priority::Medium, 99);
         let mut picks = Vec::new();
         for _ in 0..=STREAK {
-            let (job, _, resumed) = lanes.pick(|_, _| true, true).unwrap();
+            let (job, _, resumed) = lanes.pick(|_, _| true, IdleGate::OPEN).unwrap();
             if resumed {
                 lanes.push_resumed(Priority::Medium, job);
             }
@@ -304,7 +337,7 @@ mod tests {
         // With no new task waiting, woken ones go on without a limit.
         for _ in 0..3 * STREAK {
             assert_eq!(
-                lanes.pick(|_, _| true, true),
+                lanes.pick(|_, _| true, IdleGate::OPEN),
                 Some((99, Priority::Medium, true))
             );
             lanes.push_resumed(Priority::Medium, 99);
@@ -319,7 +352,7 @@ mod tests {
         }
         lanes.push_resumed(Priority::High, 99);
         assert_eq!(
-            lanes.pick(|_, _| true, false),
+            lanes.pick(|_, _| true, IdleGate::RESUMED_ONLY),
             Some((99, Priority::High, true))
         );
     }
@@ -330,12 +363,29 @@ mod tests {
         lanes.push_resumed(Priority::Idle, 7);
         lanes.push(Priority::Medium, 1);
         assert_eq!(
-            lanes.pick(|_, _| true, false),
+            lanes.pick(|_, _| true, IdleGate::RESUMED_ONLY),
             Some((1, Priority::Medium, false))
         );
         // No new IDLE task may start, but the woken one goes on.
         assert_eq!(
-            lanes.pick(|_, _| true, false),
+            lanes.pick(|_, _| true, IdleGate::RESUMED_ONLY),
+            Some((7, Priority::Idle, true))
+        );
+    }
+
+    #[test]
+    fn a_woken_idle_task_waits_while_another_idle_task_executes() {
+        let mut lanes = Lanes::new();
+        lanes.push_resumed(Priority::Idle, 7);
+        lanes.push(Priority::Idle, 8);
+        let closed = IdleGate {
+            fresh: false,
+            resumed: false,
+        };
+        assert_eq!(lanes.pick(|_, _| true, closed), None);
+        assert_eq!(lanes.len(Priority::Idle), (1, 1));
+        assert_eq!(
+            lanes.pick(|_, _| true, IdleGate::OPEN),
             Some((7, Priority::Idle, true))
         );
     }
