@@ -154,7 +154,7 @@ fn start(pool: &Arc<PoolShared>, run: Arc<Run>, picked_at: Instant) -> Option<Ar
 /// Polls a woken run this thread took from the lanes (its poll state is `POLLING`).
 fn resume(pool: &Arc<PoolShared>, run: Arc<Run>, picked_at: Instant) -> Option<Arc<Run>> {
     let Some(future) = run.take_future() else {
-        leave_idle_lane(pool, &*run);
+        leave_idle_lane(pool, &run);
         return None;
     };
     crate::observe::resumed(pool, &run);
@@ -206,7 +206,7 @@ fn poll(pool: &Arc<PoolShared>, run: Arc<Run>, mut future: BoxFuture<()>) -> Opt
 fn suspend(pool: &Arc<PoolShared>, run: Arc<Run>, future: BoxFuture<()>) {
     crate::observe::suspended(pool, &run);
     // Before it can be woken and picked again: the pick of a woken IDLE task waits for the lane.
-    leave_idle_lane(pool, &*run);
+    leave_idle_lane(pool, &run);
     run.put_future(future);
     let after = run.suspension.end_poll();
     // Checked after letting go (see `run/suspension.rs`): a cancel or shutdown that came
