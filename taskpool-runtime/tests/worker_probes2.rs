@@ -815,3 +815,61 @@ fn a_global_method_that_waits_for_its_own_worker_times_the_call_out_and_both_go_
     );
     assert_eq!(worker.recv_timeout(PATIENCE), Ok(300));
 }
+
+// ---- a Worker dropped inside a pool task ------------------------------------------------------
+
+static STUCK_ENTERED: Signal = Signal::new();
+
+/// Blocks in synchronous code until its gate opens: a drop of its `Worker` must wait for it.
+struct StuckUntilGate(u64);
+
+impl WorkerHandler for StuckUntilGate {
+    type In = ();
+    type Out = ();
+
+    async fn on_message(&mut self, _: (), _port: &WorkerPort<()>) -> HandlerResult {
+        STUCK_ENTERED.raise();
+        pass_gate(self.0);
+        Ok(())
+    }
+}
+
+#[concurrent]
+fn drop_a_stuck_worker(gate: u64) -> bool {
+    let worker = Worker::builder()
+        .join_timeout(PATIENCE)
+        .spawn(move || StuckUntilGate(gate))
+        .unwrap();
+    worker.post_message(()).unwrap();
+    support::block_on(STUCK_ENTERED.raised());
+    // Waits for the handler, which returns once the gate opens.
+    drop(worker);
+    true
+}
+
+#[concurrent]
+fn open_the_gate(gate: u64) -> bool {
+    open_gate(gate);
+    true
+}
+
+/// A task that drops a `Worker` waits for its thread (up to the join timeout): the pool thread
+/// counts as blocked meanwhile, so the pool may add a thread for the work waiting behind it —
+/// here, the very task that lets the handler return. Before, the only thread sat in the drop
+/// for the whole join timeout.
+#[test]
+fn a_worker_dropped_inside_a_task_lets_the_pool_run_other_work_meanwhile() {
+    let _cap = shared_cap();
+    let gate = 31_000;
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let mut dropping = pool.execute(Task::new(drop_a_stuck_worker, (gate,)));
+    support::block_on(STUCK_ENTERED.raised());
+    let mut opener = pool.execute(Task::new(open_the_gate, (gate,)));
+    let opened = opener.wait_timeout(PATIENCE / 2);
+    open_gate(gate);
+    assert!(
+        matches!(opened, Some(Ok(true))),
+        "the pool was held by the drop: {opened:?}"
+    );
+    assert!(matches!(dropping.wait_timeout(PATIENCE), Some(Ok(true))));
+}

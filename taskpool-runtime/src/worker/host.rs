@@ -654,16 +654,21 @@ impl<In, Out> Drop for Worker<In, Out> {
         // `.await` too, so that its threads end.
         self.link.force_stop();
         let deadline = Instant::now().checked_add(self.join_timeout);
-        if let Some(thread) = self.thread.take() {
-            let on_own_thread = thread.thread().id() == std::thread::current().id();
-            if !on_own_thread && self.link.wait_exit(deadline).is_some() {
-                let _ = thread.join();
-            } else {
-                // Detached: it ends when its handler returns. Receivers must not wait for it.
-                self.link.end_receivers();
+        // Inside a pool task the thread counts as blocked while it waits for the worker's
+        // threads, so the pool may add one for the work behind it (which the handler may be
+        // waiting for).
+        crate::pool::block_in_place(|| {
+            if let Some(thread) = self.thread.take() {
+                let on_own_thread = thread.thread().id() == std::thread::current().id();
+                if !on_own_thread && self.link.wait_exit(deadline).is_some() {
+                    let _ = thread.join();
+                } else {
+                    // Detached: it ends when its handler returns. Receivers must not wait.
+                    self.link.end_receivers();
+                }
             }
-        }
-        self.link.host.stop(deadline);
+            self.link.host.stop(deadline);
+        });
     }
 }
 
