@@ -293,18 +293,37 @@ impl ConditionVariable {
     /// assert_eq!(changed.waiters(), 1);
     /// ```
     pub fn notify_one(&self) {
-        let waker = {
+        let handed = {
             let mut state = lock(&self.state);
-            match state.waiters.pop_front() {
-                Some((id, waker)) => {
-                    state.handed.push(id);
-                    waker
+            state.waiters.pop_front().map(|(id, waker)| {
+                state.handed.push(id);
+                (id, waker)
+            })
+        };
+        let Some((id, Some(waker))) = handed else {
+            return;
+        };
+        if crate::panic::wake_quietly(waker) {
+            return;
+        }
+        // The waiter's waker panicked (a broken executor): it cannot be told, so the
+        // notification goes to the next waiter instead of being lost, and this waiter waits
+        // anew at the back, with no waker until it is polled again. Only a waiter with a waker
+        // can panic, so passing on ends: at worst it reaches this waiter, waker-less.
+        let pass_on = {
+            let mut state = lock(&self.state);
+            match state.handed.iter().position(|handed| *handed == id) {
+                Some(at) => {
+                    state.handed.swap_remove(at);
+                    state.waiters.push_back((id, None));
+                    true
                 }
-                None => None,
+                // Polled (or dropped) meanwhile: it took the notification after all.
+                None => false,
             }
         };
-        if let Some(waker) = waker {
-            waker.wake();
+        if pass_on {
+            self.notify_one();
         }
     }
 
@@ -319,9 +338,11 @@ impl ConditionVariable {
     /// ```
     pub fn notify_all(&self) {
         let waiters = std::mem::take(&mut lock(&self.state).waiters);
+        // A user waker that panics must neither reach the caller nor keep the others unwoken;
+        // its waiter is notified all the same and completes whenever it is polled.
         for (_, waker) in waiters {
             if let Some(waker) = waker {
-                waker.wake();
+                crate::panic::wake_quietly(waker);
             }
         }
     }
