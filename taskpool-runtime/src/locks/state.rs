@@ -560,6 +560,51 @@ mod loom_tests {
         });
     }
 
+    /// A waker that panics when woken (a broken executor).
+    struct Panics;
+
+    impl Wake for Panics {
+        fn wake(self: Arc<Self>) {
+            std::panic::resume_unwind(Box::new("model: a broken waker"));
+        }
+    }
+
+    /// The front waiter's waker panics as the holder releases, while a blocked thread asks for
+    /// the lock (before or after the release): the panic stays in the release, the front waiter
+    /// gives up its place, the blocked thread gets the lock, and the front request, polled
+    /// again, asks anew and gets it too. The lock ends free.
+    #[test]
+    fn a_panicking_waker_at_the_front_strands_no_one() {
+        loom::model(|| {
+            let core = core();
+            let held = core.try_acquire(AsyncLockMode::Exclusive).unwrap();
+            let mut request =
+                Box::pin(core.acquire(AsyncLockMode::Exclusive, AsyncLockOptions::default()));
+            let broken = Waker::from(Arc::new(Panics));
+            assert!(
+                request
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&broken))
+                    .is_pending()
+            );
+            let blocked = {
+                let core = core.clone();
+                loom::thread::spawn(move || {
+                    let id = wait(&core, AsyncLockMode::Exclusive);
+                    core.release(id);
+                })
+            };
+            core.release(held);
+            blocked.join().unwrap();
+            match request.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(granted) => core.release(granted.unwrap()),
+                Poll::Pending => panic!("the front request could not take a free lock"),
+            }
+            drop(request);
+            assert_free(&core);
+        });
+    }
+
     /// An abort racing the release: the waiter ends with the lock or with `LockAborted`, and
     /// the lock ends free either way.
     #[test]
