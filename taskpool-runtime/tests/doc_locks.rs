@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use support::{PATIENCE, block_on, wait_until};
 use taskpool::{
-    AbortSignal, AsyncLock, AsyncLockMode, AsyncLockOptions, ConditionVariable, Error, Shared, Task,
-    concurrent, sendable,
+    AbortSignal, AsyncLock, AsyncLockMode, AsyncLockOptions, ConditionVariable, Error, Shared,
+    Task, concurrent, sendable,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -39,7 +39,9 @@ impl Wake for PanickingWaker {
 }
 
 /// Polls `future` once with a waker that panics when woken.
-fn poll_with_panicking_waker<F: Future + Unpin>(future: &mut F) -> (Poll<F::Output>, Arc<PanickingWaker>) {
+fn poll_with_panicking_waker<F: Future + Unpin>(
+    future: &mut F,
+) -> (Poll<F::Output>, Arc<PanickingWaker>) {
     let counter = Arc::new(PanickingWaker::default());
     let waker = Waker::from(counter.clone());
     let poll = Pin::new(future).poll(&mut Context::from_waker(&waker));
@@ -70,9 +72,20 @@ fn a_panicking_waker_does_not_reach_the_releaser_and_the_rest_are_woken() {
     });
     wait_until("the reader queues", || lock.state().pending.len() == 2);
     let released = catch_unwind(AssertUnwindSafe(|| drop(writer)));
-    assert!(released.is_ok(), "the waker's panic reached the guard's Drop");
-    assert_eq!(counter.0.load(Ordering::SeqCst), 1, "the broken waker was called");
-    assert_eq!(reader.recv_timeout(PATIENCE), Ok(0), "the reader behind was never woken");
+    assert!(
+        released.is_ok(),
+        "the waker's panic reached the guard's Drop"
+    );
+    assert_eq!(
+        counter.0.load(Ordering::SeqCst),
+        1,
+        "the broken waker was called"
+    );
+    assert_eq!(
+        reader.recv_timeout(PATIENCE),
+        Ok(0),
+        "the reader behind was never woken"
+    );
     // The first request still completes when polled again with a working waker.
     let guard = block_on(first);
     assert_eq!(*guard, 0);
@@ -92,10 +105,19 @@ fn a_front_waiter_with_a_panicking_waker_does_not_strand_the_queue() {
         let lock = lock.clone();
         move || lock.lock().push("second".to_owned())
     });
-    wait_until("the second request queues", || lock.state().pending.len() == 2);
+    wait_until("the second request queues", || {
+        lock.state().pending.len() == 2
+    });
     let released = catch_unwind(AssertUnwindSafe(|| drop(holder)));
-    assert!(released.is_ok(), "the waker's panic reached the guard's Drop");
-    assert_eq!(second.recv_timeout(PATIENCE), Ok(()), "the queue was stranded");
+    assert!(
+        released.is_ok(),
+        "the waker's panic reached the guard's Drop"
+    );
+    assert_eq!(
+        second.recv_timeout(PATIENCE),
+        Ok(()),
+        "the queue was stranded"
+    );
     let mut guard = block_on(first);
     guard.push("first".to_owned());
     drop(guard);
@@ -133,7 +155,11 @@ fn notify_one_to_a_panicking_waker_is_contained_and_passed_on() {
     wait_until("the second waiter waits", || changed.waiters() == 2);
     let notified = catch_unwind(AssertUnwindSafe(|| changed.notify_one()));
     assert!(notified.is_ok(), "the waker's panic reached notify_one");
-    assert_eq!(second.recv_timeout(PATIENCE), Ok(true), "the notification was lost");
+    assert_eq!(
+        second.recv_timeout(PATIENCE),
+        Ok(true),
+        "the notification was lost"
+    );
     drop(first);
     assert_eq!(changed.waiters(), 0);
 }
@@ -165,12 +191,23 @@ fn abort_with_a_panicking_waker_is_contained_and_wakes_the_others() {
     assert!(poll_with_panicking_waker(&mut first).0.is_pending());
     let second = on_thread({
         let (lock, signal) = (lock.clone(), signal.clone());
-        move || lock.lock_with(&AsyncLockOptions::new().signal(signal)).map(|_| ()).unwrap_err()
+        move || {
+            lock.lock_with(&AsyncLockOptions::new().signal(signal))
+                .map(|_| ())
+                .unwrap_err()
+        }
     });
-    wait_until("the second request queues", || lock.state().pending.len() == 2);
+    wait_until("the second request queues", || {
+        lock.state().pending.len() == 2
+    });
     assert!(catch_unwind(AssertUnwindSafe(|| signal.abort("stop"))).is_ok());
-    let error = second.recv_timeout(PATIENCE).expect("the abort was not seen");
-    assert!(matches!(&error, Error::LockAborted { reason, .. } if reason == "stop"), "{error:?}");
+    let error = second
+        .recv_timeout(PATIENCE)
+        .expect("the abort was not seen");
+    assert!(
+        matches!(&error, Error::LockAborted { reason, .. } if reason == "stop"),
+        "{error:?}"
+    );
     assert!(matches!(block_on(first), Err(Error::LockAborted { .. })));
     drop(holder);
     assert!(lock.state().pending.is_empty());
@@ -223,7 +260,11 @@ fn example_1_a_named_lock_requested_in_each_method_guards_the_count() {
     assert_eq!(block_on(a.get_count()), 10);
     // Every call found the same lock by name: holding it here makes the task's request wait.
     let lock = AsyncLock::request("lock_1");
-    assert_eq!(lock.name(), "lock_1", "the `name` property is the requested name");
+    assert_eq!(
+        lock.name(),
+        "lock_1",
+        "the `name` property is the requested name"
+    );
     let held = lock.lock();
     let handle = taskpool::execute(Task::new(foo_named, (a.clone(),)));
     wait_until("the task waits for lock_1", || {
@@ -232,7 +273,11 @@ fn example_1_a_named_lock_requested_in_each_method_guards_the_count() {
     a.count.store(3, Ordering::SeqCst);
     drop(held);
     handle.wait().unwrap();
-    assert_eq!(block_on(a.get_count()), 10, "setCount ran after the holder let go");
+    assert_eq!(
+        block_on(a.get_count()),
+        10,
+        "setCount ran after the holder let go"
+    );
 }
 
 /// Example 2 of `AsyncLock`: the lock is a field of the `@Sendable` object (`lock_ = new
@@ -246,9 +291,13 @@ pub struct FieldGuarded {
 async fn foo_field(a: Shared<FieldGuarded>) {
     // `await this.lock_.lockAsync(() => { this.count_ = count })`
     a.count
-        .lock_async_then(AsyncLockMode::Exclusive, AsyncLockOptions::new(), |mut access| async move {
-            *access.get_mut().expect("exclusive access") = 10;
-        })
+        .lock_async_then(
+            AsyncLockMode::Exclusive,
+            AsyncLockOptions::new(),
+            |mut access| async move {
+                *access.get_mut().expect("exclusive access") = 10;
+            },
+        )
         .await
         .unwrap();
 }
@@ -292,7 +341,11 @@ fn query_finds_only_requested_locks_and_query_all_lists_every_live_lock() {
     let named = AsyncLock::request("doc-locks-query-test");
     let states = AsyncLock::query_all();
     assert!(states.iter().any(|state| state.name == anonymous.name()));
-    assert!(states.iter().any(|state| state.name == "doc-locks-query-test"));
+    assert!(
+        states
+            .iter()
+            .any(|state| state.name == "doc-locks-query-test")
+    );
     drop(named);
 }
 
@@ -333,7 +386,10 @@ fn lock_async_is_exclusive_by_default_and_resolves_to_the_callback_value() {
     let lock = AsyncLock::new(41);
     let value = block_on(async {
         let mut guard = lock.lock_async().await;
-        assert!(lock.try_lock_shared().is_none(), "a default request is exclusive");
+        assert!(
+            lock.try_lock_shared().is_none(),
+            "a default request is exclusive"
+        );
         *guard += 1;
         *guard
     });
@@ -357,9 +413,11 @@ fn lock_async_is_exclusive_by_default_and_resolves_to_the_callback_value() {
 fn lock_async_with_a_timeout_runs_or_rejects_with_10200031() {
     let lock = AsyncLock::new(());
     let options = AsyncLockOptions::new().timeout(Duration::from_millis(1000));
-    let ran = block_on(lock.lock_async_then(AsyncLockMode::Exclusive, options.clone(), |_| async {
-        "ran"
-    }));
+    let ran = block_on(lock.lock_async_then(
+        AsyncLockMode::Exclusive,
+        options.clone(),
+        |_| async { "ran" },
+    ));
     assert_eq!(ran.unwrap(), "ran");
     let held = lock.lock_shared();
     let options = AsyncLockOptions::new().timeout(Duration::from_millis(20));
@@ -367,7 +425,10 @@ fn lock_async_with_a_timeout_runs_or_rejects_with_10200031() {
         .unwrap_err();
     assert_eq!(error.code(), Some(10200031));
     let message = error.to_string();
-    assert!(message.contains("10200031") && message.contains(&lock.name()), "{message}");
+    assert!(
+        message.contains("10200031") && message.contains(&lock.name()),
+        "{message}"
+    );
     drop(held);
 }
 
@@ -405,10 +466,19 @@ fn is_available_is_granted_only_when_the_lock_is_not_held() {
     let only_now = AsyncLockOptions::new().is_available(true);
     let guard = lock.lock_with(&only_now).expect("free: granted");
     let refused = lock.lock_with(&only_now).unwrap_err();
-    assert!(matches!(refused, Error::LockUnavailable { mode: AsyncLockMode::Exclusive, .. }));
+    assert!(matches!(
+        refused,
+        Error::LockUnavailable {
+            mode: AsyncLockMode::Exclusive,
+            ..
+        }
+    ));
     assert_eq!(refused.code(), None);
     drop(guard);
-    assert!(lock.state().pending.is_empty(), "a refused request never queued");
+    assert!(
+        lock.state().pending.is_empty(),
+        "a refused request never queued"
+    );
     let _shared = lock.lock_shared();
     let refused = block_on(lock.lock_async_with(only_now.clone())).unwrap_err();
     assert!(matches!(refused, Error::LockUnavailable { .. }));
@@ -429,12 +499,18 @@ fn an_aborted_signal_discards_the_request_with_its_reason() {
     let mut pending = Box::pin(lock.lock_async_with(options.clone()));
     waiting.recv_timeout(PATIENCE).unwrap();
     let error = block_on(pending.as_mut()).unwrap_err();
-    assert!(matches!(&error, Error::LockAborted { reason, .. } if reason == "Aborted"), "{error:?}");
+    assert!(
+        matches!(&error, Error::LockAborted { reason, .. } if reason == "Aborted"),
+        "{error:?}"
+    );
     assert!(signal.is_aborted());
     assert_eq!(signal.reason().as_deref(), Some("Aborted"));
     drop(granted);
     let again = lock.lock_with(&options).unwrap_err();
-    assert!(matches!(again, Error::LockAborted { .. }), "an aborted signal discards new requests");
+    assert!(
+        matches!(again, Error::LockAborted { .. }),
+        "an aborted signal discards new requests"
+    );
     assert!(lock.state().pending.is_empty());
 }
 
@@ -454,7 +530,11 @@ fn condition_variable_request_finds_the_same_object_by_name() {
     let waiting = a.wait_async();
     assert_eq!(b.waiters(), 1);
     other.notify_all();
-    assert_eq!(a.waiters(), 1, "another name's notification does not reach it");
+    assert_eq!(
+        a.waiters(),
+        1,
+        "another name's notification does not reach it"
+    );
     b.notify_one();
     block_on(waiting);
 }

@@ -433,9 +433,9 @@ impl Future for Acquire<'_> {
                             // deadline and signal.
                             Polled::Unknown => {
                                 let who = Who::current();
-                                match state.request(this.mode, who, Policy::Wait, || {
-                                    cx.waker().clone()
-                                }) {
+                                match state
+                                    .request(this.mode, who, Policy::Wait, || cx.waker().clone())
+                                {
                                     Requested::Granted(id) => {
                                         *waiting_id = id;
                                         Some(Outcome::Granted)

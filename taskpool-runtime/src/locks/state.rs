@@ -596,7 +596,10 @@ mod loom_tests {
             };
             core.release(held);
             blocked.join().unwrap();
-            match request.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            match request
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+            {
                 Poll::Ready(granted) => core.release(granted.unwrap()),
                 Poll::Pending => panic!("the front request could not take a free lock"),
             }
