@@ -22,6 +22,19 @@ pub(crate) fn drop_quietly<T>(value: T) {
     }
 }
 
+/// Wakes `waker`, swallowing a panic of the user's `wake` (a broken executor): the caller — a
+/// lock being released, a condition variable being notified, a signal being aborted — must
+/// not unwind, nor leave the wakers after this one unwoken. Returns `false` if `wake` panicked.
+pub(crate) fn wake_quietly(waker: std::task::Waker) -> bool {
+    match catch(move || waker.wake()) {
+        Ok(()) => true,
+        Err(payload) => {
+            forget_payload(payload);
+            false
+        }
+    }
+}
+
 /// Disposes of a panic payload whose own `Drop` might panic again.
 fn forget_payload(payload: Payload) {
     if let Err(again) = catch(move || drop(payload)) {

@@ -100,8 +100,10 @@ impl AbortSignal {
             self.inner.aborted.store(true, Ordering::SeqCst);
             std::mem::take(&mut state.waiters)
         };
+        // A user waker that panics must neither reach the caller nor keep the others unwoken;
+        // its request sees the abort whenever it is polled.
         for (_, waker) in waiters {
-            waker.wake();
+            crate::panic::wake_quietly(waker);
         }
     }
 

@@ -16,6 +16,7 @@ use super::options::{AsyncLockMode, AsyncLockOptions};
 use super::state::{LockState, Policy, Polled, RequestId, Requested};
 use super::who::Who;
 use crate::error::{Error, Result};
+use crate::panic;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, Condvar, Mutex, lock};
 use crate::time::{Sleep, deadline_after, sleep};
@@ -170,14 +171,37 @@ impl LockCore {
 
     /// The holder `id` releases the lock.
     pub(crate) fn release(&self, id: RequestId) {
-        let wakers = lock(&self.state).release(id);
-        wakers.into_iter().for_each(Waker::wake);
+        let woken = lock(&self.state).release(id);
+        self.wake(woken);
     }
 
     /// The waiter `id` leaves the queue.
     fn cancel(&self, id: RequestId) {
-        let wakers = lock(&self.state).cancel(id);
-        wakers.into_iter().for_each(Waker::wake);
+        let woken = lock(&self.state).cancel(id);
+        self.wake(woken);
+    }
+
+    /// Wakes the waiters that may now take the lock, outside the state's mutex.
+    ///
+    /// A user waker may panic (a broken executor). The panic must not reach the releasing
+    /// caller (a guard's `Drop`, perhaps while unwinding already), and the waiters after it must
+    /// still be woken. The waiter whose waker panicked gives up its place, as a dropped future
+    /// would: its task cannot be told its turn came, and the lock must not stay reserved for it
+    /// while others wait. The waiters its departure lets go are woken in turn. If its future is
+    /// polled again after all, it asks anew at the back of the queue.
+    fn wake(&self, mut woken: Vec<(RequestId, Waker)>) {
+        while !woken.is_empty() {
+            let failed: Vec<RequestId> = woken
+                .into_iter()
+                .filter_map(|(id, waker)| (!panic::wake_quietly(waker)).then_some(id))
+                .collect();
+            if failed.is_empty() {
+                return;
+            }
+            // Each round removes waiters from the queue, so the loop ends.
+            let mut state = lock(&self.state);
+            woken = failed.into_iter().flat_map(|id| state.cancel(id)).collect();
+        }
     }
 
     /// Whether the caller (its task, or its thread outside tasks) is among the holders now.
@@ -392,23 +416,42 @@ impl Future for Acquire<'_> {
                     }
                 }
                 Step::Waiting {
-                    id,
+                    id: waiting_id,
                     signal_key,
                     timer,
                 } => {
-                    let id = *id;
                     let signal = this.options.signal.as_ref();
                     let outcome = if signal.is_some_and(AbortSignal::is_aborted) {
                         Some(Outcome::Aborted)
                     } else {
-                        match lock(&core.state).poll(id, Some(cx.waker()), Who::current()) {
+                        let mut state = lock(&core.state);
+                        match state.poll(*waiting_id, Some(cx.waker()), Who::current()) {
                             Polled::Granted => Some(Outcome::Granted),
                             Polled::Waiting => None,
+                            // Its waker panicked when its turn came, so it gave up its place
+                            // (`LockCore::wake`); polled after all, it asks anew, keeping its
+                            // deadline and signal.
                             Polled::Unknown => {
-                                unreachable!("a waiter leaves the queue only by itself")
+                                let who = Who::current();
+                                match state
+                                    .request(this.mode, who, Policy::Wait, || cx.waker().clone())
+                                {
+                                    Requested::Granted(id) => {
+                                        *waiting_id = id;
+                                        Some(Outcome::Granted)
+                                    }
+                                    Requested::Queued(id) => {
+                                        *waiting_id = id;
+                                        None
+                                    }
+                                    Requested::Refused => {
+                                        unreachable!("a request that may wait is never refused")
+                                    }
+                                }
                             }
                         }
                     };
+                    let id = *waiting_id;
                     let outcome = outcome.or_else(|| {
                         let fired = timer
                             .as_mut()

@@ -27,7 +27,9 @@
 //!   has not run yet — except that a shared try yields to any waiting exclusive request, so
 //!   readers cannot starve a writer even by trying.
 //! * **Giving up.** A waiter that leaves (timeout, abort, dropped future) is removed; the waiters
-//!   its departure makes eligible are woken, so a wake-up is never lost.
+//!   its departure makes eligible are woken, so a wake-up is never lost. A waiter whose waker
+//!   panics when woken leaves the same way (`LockCore` cancels it): the lock is not kept
+//!   reserved for a task that cannot be told its turn came.
 //!
 //! Only the waiter itself moves from the queue to the holders, so a waiter that times out or is
 //! aborted never races a grant made on its behalf.
@@ -252,8 +254,9 @@ impl LockState {
         Polled::Waiting
     }
 
-    /// The holder `id` releases the lock; returns the wakers of the waiters that may now take it.
-    pub(crate) fn release(&mut self, id: RequestId) -> Vec<Waker> {
+    /// The holder `id` releases the lock; returns the waiters that may now take it, with their
+    /// wakers.
+    pub(crate) fn release(&mut self, id: RequestId) -> Vec<(RequestId, Waker)> {
         if let Some(at) = self.holders.iter().position(|holder| holder.id == id) {
             self.holders.swap_remove(at);
         }
@@ -264,9 +267,9 @@ impl LockState {
         self.wakers(0..self.eligible())
     }
 
-    /// The waiter `id` leaves the queue; returns the wakers of the waiters its departure made
-    /// eligible. Nothing happens if it is not waiting.
-    pub(crate) fn cancel(&mut self, id: RequestId) -> Vec<Waker> {
+    /// The waiter `id` leaves the queue; returns the waiters its departure made eligible, with
+    /// their wakers. Nothing happens if it is not waiting.
+    pub(crate) fn cancel(&mut self, id: RequestId) -> Vec<(RequestId, Waker)> {
         let Some(at) = self.queue.iter().position(|waiter| waiter.entry.id == id) else {
             return Vec::new();
         };
@@ -281,8 +284,8 @@ impl LockState {
         self.wakers(from..self.eligible())
     }
 
-    /// The wakers of the waiters in `range` that were not woken since they last ran.
-    fn wakers(&mut self, range: std::ops::Range<usize>) -> Vec<Waker> {
+    /// The waiters in `range` that were not woken since they last ran, with their wakers.
+    fn wakers(&mut self, range: std::ops::Range<usize>) -> Vec<(RequestId, Waker)> {
         if range.start >= range.end {
             return Vec::new();
         }
@@ -291,7 +294,7 @@ impl LockState {
             .filter(|waiter| !waiter.woken)
             .map(|waiter| {
                 waiter.woken = true;
-                waiter.waker.clone()
+                (waiter.entry.id, waiter.waker.clone())
             })
             .collect()
     }
@@ -553,6 +556,54 @@ mod loom_tests {
                 ));
             }
             core.release(held);
+            assert_free(&core);
+        });
+    }
+
+    /// A waker that panics when woken (a broken executor).
+    struct Panics;
+
+    impl Wake for Panics {
+        fn wake(self: Arc<Self>) {
+            std::panic::resume_unwind(Box::new("model: a broken waker"));
+        }
+    }
+
+    /// The front waiter's waker panics as the holder releases, while a blocked thread asks for
+    /// the lock (before or after the release): the panic stays in the release, the front waiter
+    /// gives up its place, the blocked thread gets the lock, and the front request, polled
+    /// again, asks anew and gets it too. The lock ends free.
+    #[test]
+    fn a_panicking_waker_at_the_front_strands_no_one() {
+        loom::model(|| {
+            let core = core();
+            let held = core.try_acquire(AsyncLockMode::Exclusive).unwrap();
+            let mut request =
+                Box::pin(core.acquire(AsyncLockMode::Exclusive, AsyncLockOptions::default()));
+            let broken = Waker::from(Arc::new(Panics));
+            assert!(
+                request
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&broken))
+                    .is_pending()
+            );
+            let blocked = {
+                let core = core.clone();
+                loom::thread::spawn(move || {
+                    let id = wait(&core, AsyncLockMode::Exclusive);
+                    core.release(id);
+                })
+            };
+            core.release(held);
+            blocked.join().unwrap();
+            match request
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+            {
+                Poll::Ready(granted) => core.release(granted.unwrap()),
+                Poll::Pending => panic!("the front request could not take a free lock"),
+            }
+            drop(request);
             assert_free(&core);
         });
     }
