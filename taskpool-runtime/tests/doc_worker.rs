@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, mpsc};
 use std::time::Duration;
 
-use support::{PATIENCE, open_gate, pass_gate, wait_until};
+use support::{Bomb, PATIENCE, open_gate, pass_gate, wait_until};
 use taskpool::{CallObject, Encoding, HandlerResult, Payload, Worker, WorkerHandler, WorkerPort};
 
 /// The worker cap is process-wide: the tests that change it hold this for writing, every other
@@ -72,6 +72,8 @@ enum Cmd {
         then: Then,
     },
     Tracked(Tracked),
+    /// A message whose `Drop` panics.
+    Bomb(support::Bomb),
 }
 
 struct Gatekeeper;
@@ -90,6 +92,10 @@ impl WorkerHandler for Gatekeeper {
                     Then::Close => Ok(port.close()?),
                     Then::Fail => Err("the held message fails".into()),
                 }
+            }
+            Cmd::Bomb(bomb) => {
+                std::mem::forget(bomb); // handled: defused
+                Ok(())
             }
             Cmd::Tracked(message) => {
                 HANDLED
@@ -646,4 +652,43 @@ fn the_postmessage_example_fills_the_transferred_buffer_and_the_host_terminates(
     );
     assert_eq!(event.recv_timeout(PATIENCE).unwrap(), "exit 0");
     assert_eq!(errors.load(Ordering::SeqCst), 0);
+}
+
+// ---- panicking `Drop`s of what the exit releases -----------------------------------------------
+
+/// Queued messages whose `Drop` panics, and a global call object whose state's `Drop` panics,
+/// are released by the exit without a panic reaching anyone: the exit code stays 0, `onexit`
+/// runs, and the `Worker` drops cleanly.
+#[test]
+fn panicking_drops_of_queued_messages_and_objects_released_at_the_exit_are_contained() {
+    let _cap = shared_cap();
+    let worker = Worker::new(|| Gatekeeper).unwrap();
+    let object = CallObject::new(Bomb(7001)).method("id", |b: &mut Bomb, (): ()| u64::from(b.0));
+    worker.register_global_call_object("bomb", object).unwrap();
+    let (exits, exit) = mpsc::channel();
+    worker.on_exit(move |code| exits.send(code).unwrap());
+    worker
+        .post_message(Cmd::Hold {
+            enter: 70,
+            leave: 71,
+            then: Then::Return,
+        })
+        .unwrap();
+    pass_gate(70);
+    for id in 7002..7005 {
+        worker.post_message(Cmd::Bomb(Bomb(id))).unwrap();
+    }
+    worker.terminate().unwrap();
+    open_gate(71);
+    assert_eq!(worker.wait_for_exit(), 0);
+    for id in 7002..7005 {
+        assert!(
+            support::dropped(id),
+            "queued bomb {id} is still held after the exit"
+        );
+    }
+    assert_eq!(exit.recv_timeout(PATIENCE), Ok(0));
+    wait_until("the bomb object is released", || support::dropped(7001));
+    assert!(worker.take_exit_error().is_none());
+    drop(worker);
 }

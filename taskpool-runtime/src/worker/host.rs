@@ -610,7 +610,9 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
 
     /// Terminates the worker (ArkTS `terminate()`): it takes no further message, its handler
     /// is stopped at its next `.await` (or when its synchronous code returns), a global call it
-    /// waits for returns 10200004, and it exits with code 0.
+    /// waits for returns 10200004, and it exits with code 0. The messages still queued for it
+    /// are dropped by its exit (before [`wait_for_exit`](Worker::wait_for_exit) returns), and
+    /// its global call objects are released after `on_exit`.
     ///
     /// 10200004 if it was not running — already terminated, failed, or closed by its handler —
     /// and then it **changes nothing**: a worker that called
