@@ -546,7 +546,9 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
 
     /// Registers `object` under `name` so the worker can call its methods (ArkTS
     /// `registerGlobalCallObject`); replaces an object of the same name. The object and its
-    /// methods live on the worker's host thread. 10200004 if the worker is not running.
+    /// methods live on the worker's host thread. The worker holds it until it is unregistered
+    /// or the worker ends (released on the host thread after `on_exit`). 10200004 if the
+    /// worker is not running.
     /// See [`WorkerPort::call_global_object_method`](crate::WorkerPort::call_global_object_method).
     pub fn register_global_call_object<S: Send + 'static>(
         &self,
@@ -563,10 +565,26 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
             ));
         }
         let object: Box<dyn Callable> = Box::new(object);
-        let replaced =
-            lock(&self.link.host.objects).insert(name.into(), Arc::new(Mutex::new(object)));
+        let name = name.into();
+        let object = Arc::new(Mutex::new(object));
+        let replaced = lock(&self.link.host.objects).insert(name.clone(), Arc::clone(&object));
         // User state whose `Drop` may panic: dropped outside the registry's lock.
         crate::panic::drop_quietly(replaced);
+        // The worker may have ended since the check above, and its host thread released the
+        // objects already (at the exit, which comes after the exit code is set): this one
+        // would then be held until the `Worker` is dropped. Registered while the worker ran,
+        // it is released as the exit releases the others.
+        if self.link.exit_code().is_some() {
+            let mut objects = lock(&self.link.host.objects);
+            let ours = objects
+                .get(&name)
+                .is_some_and(|current| Arc::ptr_eq(current, &object));
+            let taken = if ours { objects.remove(&name) } else { None };
+            drop(objects);
+            crate::panic::drop_quietly((object, taken));
+        } else {
+            drop(object); // the registry holds it
+        }
         Ok(())
     }
 
@@ -592,7 +610,9 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
 
     /// Terminates the worker (ArkTS `terminate()`): it takes no further message, its handler
     /// is stopped at its next `.await` (or when its synchronous code returns), a global call it
-    /// waits for returns 10200004, and it exits with code 0.
+    /// waits for returns 10200004, and it exits with code 0. The messages still queued for it
+    /// are dropped by its exit (before [`wait_for_exit`](Worker::wait_for_exit) returns), and
+    /// its global call objects are released after `on_exit`.
     ///
     /// 10200004 if it was not running — already terminated, failed, or closed by its handler —
     /// and then it **changes nothing**: a worker that called

@@ -161,6 +161,13 @@ impl<Out> HostThread<Out> {
         panic::drop_quietly(objects);
     }
 
+    /// Drops every registered global call object (on the host thread, where they live), their
+    /// `Drop` contained.
+    pub(crate) fn release_objects(&self) {
+        let objects = std::mem::take(&mut *lock(&self.objects));
+        panic::drop_quietly(objects);
+    }
+
     /// Asks the thread to leave once the jobs queued so far are done, and waits for it at most
     /// until `deadline`; a thread stuck in a user callback past it is detached. Never waits for
     /// the calling thread itself.
@@ -283,6 +290,11 @@ fn run<In, Out>(link: Arc<Link<In, Out>>) {
                         panic::message(payload);
                     }
                 }
+                // The worker ended: no call can come any more, and `unregister` answers
+                // 10200004 now, so the host lets go of its objects here, as ArkTS does when it
+                // destroys the worker after `onexit` — not when the `Worker` value is dropped,
+                // which may be much later.
+                host.release_objects();
             }
             HostJob::Call(request) => call_object::serve(&host.objects, request),
         }
@@ -358,6 +370,36 @@ mod loom_tests {
     use loom::sync::atomic::{AtomicUsize, Ordering};
     use loom::sync::{Arc, Mutex};
     use std::collections::VecDeque;
+
+    /// A registration racing the worker's end (`Worker::register_global_call_object` against
+    /// `Link::finish` and the host thread's exit job, in miniature): the exit sets the code,
+    /// then the host thread releases the objects; the registration inserts, then looks at the
+    /// code and takes its own object back if the worker ended. Whatever the interleaving, no
+    /// object is left registered once both are done.
+    #[test]
+    fn an_object_registered_as_the_worker_ends_is_released_too() {
+        loom::model(|| {
+            let code = Arc::new(Mutex::new(None::<i32>));
+            let objects = Arc::new(Mutex::new(Vec::<u32>::new()));
+            let exit = {
+                let (code, objects) = (code.clone(), objects.clone());
+                loom::thread::spawn(move || {
+                    *code.lock().unwrap() = Some(0);
+                    // The exit job, on the host thread.
+                    objects.lock().unwrap().clear();
+                })
+            };
+            objects.lock().unwrap().push(1);
+            if code.lock().unwrap().is_some() {
+                objects.lock().unwrap().retain(|&object| object != 1);
+            }
+            exit.join().unwrap();
+            assert!(
+                objects.lock().unwrap().is_empty(),
+                "an object outlived the exit"
+            );
+        });
+    }
 
     /// The routing of `Link::deliver_message` in miniature: message 1 goes through the host
     /// thread's queue (a callback was set, then cleared), message 2 is routed by the count of

@@ -196,7 +196,22 @@ impl<In, Out> Link<In, Out> {
         {
             self.worker_waker.wake();
         }
+        // Accepted just as the worker ended (the state was checked before the push): its exit
+        // has drained the queue already, so this message is dropped here. With the fence in
+        // `finish`: either that drain saw this message, or this load sees EXITED.
+        if self.state.load(Ordering::SeqCst) == EXITED {
+            self.drop_queued();
+        }
         Ok(())
+    }
+
+    /// Drops the messages no handler will take (the worker stopped taking them), their `Drop`
+    /// contained: ArkTS's `terminate()` and `close()` discard the pending messages too, and a
+    /// message may hold what someone else waits for (a channel's sender, a buffer).
+    fn drop_queued(&self) {
+        while let Ok(envelope) = self.from_host.try_recv() {
+            drop_quietly(envelope);
+        }
     }
 
     /// The next message for the worker. With none queued, `waker` is registered (for a
@@ -352,14 +367,17 @@ impl<In, Out> Link<In, Out> {
 
     // ---- exit ---------------------------------------------------------------------------
 
-    /// The worker thread ends with `code`: its state, the receivers, exit waiters and the
-    /// host's `on_exit`, in that order.
+    /// The worker thread ends with `code`: its state, the messages it never took (dropped),
+    /// the exit code, exit waiters, the receivers and the host's `on_exit`, in that order.
     pub(crate) fn finish(&self, code: i32) {
-        {
-            let mut exit = lock(&self.exit);
-            exit.code = Some(code);
-            self.state.fetch_max(EXITED, Ordering::AcqRel);
-        }
+        self.state.fetch_max(EXITED, Ordering::SeqCst);
+        // The messages still queued are never handled: dropped now, on the worker thread, before
+        // the exit is published — not when the last handle to the link goes, which may be much
+        // later (a `Worker` kept to read its exit code). Pairs with the fence in `send_to_worker`:
+        // a post that raced the end is drained here or by its sender.
+        fence(Ordering::SeqCst);
+        self.drop_queued();
+        lock(&self.exit).code = Some(code);
         drop(lock(&self.stop_tx).take());
         self.exited.notify_all();
         self.end_receivers();
@@ -460,6 +478,42 @@ mod loom_tests {
             assert_eq!(settled, if terminated { TERMINATING } else { CLOSING });
             state.fetch_max(TERMINATING, Ordering::AcqRel);
             assert_eq!(state.load(Ordering::Acquire), TERMINATING);
+        });
+    }
+
+    /// A post racing the worker's end (`send_to_worker` against `finish`, in miniature: the
+    /// queue is a locked vector, the post checks RUNNING first as the real one does): whatever
+    /// the interleaving, no accepted message is left in the queue once both are done — the
+    /// exit's drain takes it, or the sender sees EXITED and drains it itself.
+    #[test]
+    fn a_post_racing_the_exit_never_leaves_a_message_queued() {
+        loom::model(|| {
+            let state = Arc::new(AtomicU8::new(RUNNING));
+            let queue = Arc::new(Mutex::new(Vec::new()));
+            let sender = {
+                let (state, queue) = (Arc::clone(&state), Arc::clone(&queue));
+                loom::thread::spawn(move || {
+                    if state.load(Ordering::Acquire) != RUNNING {
+                        return false; // refused: 10200004
+                    }
+                    lock(&queue).push(1);
+                    fence(Ordering::SeqCst);
+                    if state.load(Ordering::SeqCst) == EXITED {
+                        lock(&queue).clear();
+                    }
+                    true
+                })
+            };
+            // The worker: terminated, then its thread ends.
+            state.fetch_max(TERMINATING, Ordering::AcqRel);
+            state.fetch_max(EXITED, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            lock(&queue).clear();
+            sender.join().unwrap();
+            assert!(
+                lock(&queue).is_empty(),
+                "an accepted message outlived the exit"
+            );
         });
     }
 

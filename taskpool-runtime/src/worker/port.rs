@@ -212,7 +212,8 @@ impl<Out: Transferable> WorkerPort<Out> {
 
     /// Closes the worker from inside (ArkTS `workerPort.close()`): the current message is
     /// handled to the end (awaits included), no other is taken, and the worker exits with
-    /// code 0. Tasks spawned with [`spawn_local`](WorkerPort::spawn_local) are dropped then.
+    /// code 0. Tasks spawned with [`spawn_local`](WorkerPort::spawn_local) are dropped then, and
+    /// so are the messages still queued for the worker (before its exit is published).
     /// 10200004 if it is already closing or terminated.
     pub fn close(&self) -> Result<()> {
         self.link().close()
