@@ -395,6 +395,11 @@ impl<T> Task<T> {
             .get_or_init(|| Arc::new(TaskRecord::of(self.id, self.function)))
     }
 
+    /// The task's shared record, if one was made.
+    pub(crate) fn existing_record(&self) -> Option<&Arc<TaskRecord>> {
+        self.record.get()
+    }
+
     /// The task's process-unique id.
     pub fn id(&self) -> TaskId {
         self.id
@@ -534,6 +539,12 @@ impl<T> LongTask<T> {
     /// registered before it is executed. See [`Task::data_stream`].
     pub fn data_stream<V: Send + 'static>(&self) -> crate::DataStream<V> {
         self.0.data_stream()
+    }
+
+    /// Unregisters the long task's receiver (ArkTS `longTask.onReceiveData()` without a
+    /// callback). See [`Task::clear_receive_data`].
+    pub fn clear_receive_data(&self) {
+        self.0.clear_receive_data();
     }
 }
 

@@ -252,6 +252,14 @@ impl PeriodicHandle {
         stream
     }
 
+    /// Unregisters the task's receiver, callback or stream (ArkTS
+    /// `periodicTask.onReceiveData()` without a callback): the values its later runs send have
+    /// no receiver (`send_data` fails with 10200024); a stream ends after the values already
+    /// sent. The task keeps ticking. No error if nothing is registered.
+    pub fn clear_receive_data(&self) {
+        crate::data::close(self.control.record());
+    }
+
     /// How many runs have been started so far.
     pub fn runs_started(&self) -> u64 {
         self.control.counts().0
