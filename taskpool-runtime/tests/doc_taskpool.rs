@@ -1137,3 +1137,132 @@ fn inside_a_listener_is_canceled_is_false_and_send_data_is_10200023() {
     });
     assert_eq!(*LISTENER_SAW.lock().unwrap(), [(false, Some(10200023))]);
 }
+
+#[concurrent]
+fn long_fails(gate: u64) -> Result<u64, String> {
+    pass_gate(gate);
+    Err("long task failed".to_owned())
+}
+
+/// `LongTask` inherits from `Task`: its listeners (`onEnqueued`, `onStartExecution`,
+/// `onExecutionSucceeded`, `onExecutionFailed`) can be registered before it is executed.
+#[test]
+fn a_long_task_has_the_task_listeners() {
+    let pool = pool(1);
+    let log = Arc::new(Mutex::new(Vec::<&'static str>::new()));
+    let note = |what: &'static str| {
+        let log = Arc::clone(&log);
+        move || log.lock().unwrap().push(what)
+    };
+    let ok = LongTask::new(long_task, (G + 24,));
+    ok.on_enqueued(note("enqueued")).unwrap();
+    ok.on_start_execution(note("started")).unwrap();
+    ok.on_execution_succeeded(note("succeeded")).unwrap();
+    ok.on_execution_failed(|_| panic!("must not fail")).unwrap();
+    let id = ok.id();
+    open_gate(G + 24);
+    assert_eq!(pool.execute(ok).wait().unwrap(), G + 24);
+    wait_until("three events", || log.lock().unwrap().len() == 3);
+    assert_eq!(*log.lock().unwrap(), ["enqueued", "started", "succeeded"]);
+    pool.terminate_task(id).unwrap();
+
+    let failing = LongTask::new(long_fails, (G + 25,));
+    let failed = Arc::new(Mutex::new(None));
+    let sink = Arc::clone(&failed);
+    failing
+        .on_execution_failed(move |e| *sink.lock().unwrap() = Some(e.to_string()))
+        .unwrap();
+    let id = failing.id();
+    open_gate(G + 25);
+    assert!(pool.execute(failing).wait().is_err());
+    wait_until("the failure was reported", || {
+        failed.lock().unwrap().is_some()
+    });
+    assert!(
+        failed
+            .lock()
+            .unwrap()
+            .as_deref()
+            .unwrap()
+            .contains("long task failed")
+    );
+    pool.terminate_task(id).unwrap();
+}
+
+/// "After a task is created and execute() is called, the task is placed in the internal queue
+/// and the state is WAITING": also while a runner, a dependency or a delay holds it back.
+#[test]
+fn held_tasks_are_listed_as_waiting() {
+    let pool = pool(2);
+    let blocker = pool.run(hold, (G + 26,));
+    wait_until_executing(&pool, blocker.id());
+    let sequence = pool.sequence_runner(Priority::Medium);
+    let seq_first = sequence.execute(Task::new(hold, (G + 26,)));
+    let seq_second = sequence.execute(Task::new(print_args, (2,)));
+    let runner = pool.async_runner(1, 0).unwrap();
+    // The async runner's one slot goes to a task that waits in the lane behind `blocker`...
+    let async_first = runner.execute(Task::new(print_args, (3,)), Priority::Low);
+    // ...so this one waits in the runner's queue.
+    let async_second = runner.execute(Task::new(print_args, (4,)), Priority::Low);
+    let dependency = Task::new(print_args, (5,));
+    let dependent = Task::new(print_args, (6,));
+    dependent.add_dependency(&dependency).unwrap();
+    let dependent = pool.execute(dependent);
+    let delayed = pool.execute_delayed(
+        Duration::from_secs(3600),
+        Task::new(print_args, (7,)),
+        Priority::Medium,
+    );
+    for held in [
+        seq_second.id(),
+        async_second.id(),
+        dependent.id(),
+        delayed.id(),
+    ] {
+        assert_eq!(support::states_of(&pool, held), [TaskState::Waiting]);
+    }
+    delayed.cancel().unwrap();
+    open_gate(G + 26);
+    blocker.wait().unwrap();
+    seq_first.wait().unwrap();
+    assert_eq!(seq_second.wait().unwrap(), 2);
+    assert_eq!(async_first.wait().unwrap(), 3);
+    assert_eq!(async_second.wait().unwrap(), 4);
+    assert_eq!(pool.execute(dependency).wait().unwrap(), 5);
+    assert_eq!(dependent.wait().unwrap(), 6);
+}
+
+static SELF_CLEAR_CODES: Mutex<Vec<Option<u32>>> = Mutex::new(Vec::new());
+static SELF_CLEARING: std::sync::OnceLock<taskpool::PeriodicHandle> = std::sync::OnceLock::new();
+
+#[concurrent]
+fn tick_and_report() {
+    let code = send_data(1u32).err().and_then(|e| e.code());
+    SELF_CLEAR_CODES.lock().unwrap().push(code);
+}
+
+/// A receiver may unregister itself from inside its own callback: no deadlock, and later
+/// values have no receiver.
+#[test]
+fn a_receiver_can_unregister_itself_from_its_callback() {
+    let pool = pool(1);
+    let task = Task::new(tick_and_report, ());
+    task.on_receive_data(|_: u32| {
+        // Until the test stored the handle, a value is simply received; the first one after
+        // that unregisters the receiver.
+        if let Some(periodic) = SELF_CLEARING.get() {
+            periodic.clear_receive_data();
+        }
+    });
+    let periodic = pool
+        .execute_periodically(Duration::from_millis(50), task, Priority::Medium)
+        .unwrap();
+    assert!(SELF_CLEARING.set(periodic).is_ok());
+    wait_until("a tick found no receiver", || {
+        SELF_CLEAR_CODES.lock().unwrap().contains(&Some(10200024))
+    });
+    SELF_CLEARING.get().unwrap().cancel().unwrap();
+    let codes = SELF_CLEAR_CODES.lock().unwrap();
+    let first_refused = codes.iter().position(|c| *c == Some(10200024)).unwrap();
+    assert!(first_refused >= 1, "{codes:?}");
+}
