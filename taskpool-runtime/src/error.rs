@@ -251,9 +251,12 @@ pub enum Error {
         "task {0} of an AsyncRunner was canceled (10200055); resubmit it if you still need its result"
     )]
     AsyncRunnerCanceled(TaskId),
-    /// A task with dependencies cannot be executed by an `AsyncRunner` (10200056).
+    /// A task with dependencies cannot be executed by an `AsyncRunner` (10200025: ArkTS's
+    /// `AsyncRunner.execute` refuses it with the code `SequenceRunner.execute` uses, "dependent
+    /// task not allowed"; its 10200056 is `addDependency` on a task an async runner holds, which
+    /// a moved task rules out here).
     #[error(
-        "task {0} has dependencies and cannot be executed by an AsyncRunner (10200056); remove its dependencies first"
+        "task {0} has dependencies and cannot be executed by an AsyncRunner (10200025); remove its dependencies first"
     )]
     AsyncRunnerDependentTask(TaskId),
     /// A task already executed by another API cannot be executed by an `AsyncRunner` (10200057).
@@ -367,7 +370,7 @@ impl Error {
             Error::ListenerAfterExecution(_) => Some(10200034),
             Error::AsyncRunnerDiscarded(_) => Some(10200054),
             Error::AsyncRunnerCanceled(_) => Some(10200055),
-            Error::AsyncRunnerDependentTask(_) => Some(10200056),
+            Error::AsyncRunnerDependentTask(_) => Some(10200025),
             Error::ExecutedByAnotherApi(_) => Some(10200057),
             Error::Canceled { .. }
             | Error::TimedOut { .. }

@@ -1266,3 +1266,22 @@ fn a_receiver_can_unregister_itself_from_its_callback() {
     let first_refused = codes.iter().position(|c| *c == Some(10200024)).unwrap();
     assert!(first_refused >= 1, "{codes:?}");
 }
+
+/// `AsyncRunner.execute`'s error table: a task with dependencies is refused with 10200025
+/// ("dependent task not allowed"), the code `SequenceRunner.execute` uses; 10200056 is
+/// `addDependency`'s code for a task of an async runner, a case ownership rules out here.
+#[test]
+fn a_dependent_task_is_refused_by_an_async_runner_10200025() {
+    let pool = pool(1);
+    let runner = pool.async_runner(1, 0).unwrap();
+    let dependency = Task::new(print_args, (1,));
+    let task = Task::new(print_args, (2,));
+    task.add_dependency(&dependency).unwrap();
+    let error = runner.execute(task, Priority::Medium).wait().unwrap_err();
+    assert!(
+        matches!(error, Error::AsyncRunnerDependentTask(_)),
+        "{error}"
+    );
+    assert_eq!(error.code(), Some(10200025));
+    assert!(error.to_string().contains("10200025"), "{error}");
+}
