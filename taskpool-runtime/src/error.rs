@@ -200,9 +200,11 @@ pub enum Error {
     )]
     ExecutedTaskNotPeriodic(TaskId),
     /// A periodic task cannot have a dependency relationship: depend on a task, or be one a
-    /// task depends on (10200052).
+    /// task depends on. A parameter error (401), as ArkTS's `executePeriodically` reports it;
+    /// its 10200052 is `addDependency` / `removeDependency` on a task already periodic, which
+    /// a task moved into its periodic execution rules out here.
     #[error(
-        "task {0} has a dependency relationship (it depends on a task, or a task depends on it) and cannot be executed periodically (10200052); remove the dependency first"
+        "task {0} has a dependency relationship (it depends on a task, or a task depends on it) and cannot be executed periodically (401); remove the dependency first"
     )]
     PeriodicWithDependencies(TaskId),
     /// `send_data` was called on a thread that is not a task pool thread (10200022).
@@ -359,11 +361,10 @@ impl Error {
             Error::CallObjectTimedOut { .. } => Some(10200021),
             Error::GroupNotFound => Some(10200018),
             Error::DependentTaskInRunner(_) => Some(10200025),
-            Error::ExecutedTaskDependency(_) => Some(401),
+            Error::ExecutedTaskDependency(_) | Error::PeriodicWithDependencies(_) => Some(401),
             Error::CircularDependency { .. } => Some(10200026),
             Error::DependencyNotFound { .. } => Some(10200027),
             Error::ExecutedTaskNotPeriodic(_) => Some(10200050),
-            Error::PeriodicWithDependencies(_) => Some(10200052),
             Error::NotInPoolThread => Some(10200022),
             Error::NotInConcurrentFunction => Some(10200023),
             Error::NoDataReceiver(_) => Some(10200024),

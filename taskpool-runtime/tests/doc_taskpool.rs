@@ -1285,3 +1285,33 @@ fn a_dependent_task_is_refused_by_an_async_runner_10200025() {
     assert_eq!(error.code(), Some(10200025));
     assert!(error.to_string().contains("10200025"), "{error}");
 }
+
+/// `executePeriodically`'s error table has no 10200052 (that is `addDependency` /
+/// `removeDependency` on a periodic task, which a moved task rules out here): a task in a
+/// dependency relationship is refused as a parameter error, 401, as "a periodic task cannot
+/// have a dependency relationship".
+#[test]
+fn a_task_with_a_dependency_relationship_cannot_be_periodic_401() {
+    let pool = pool(1);
+    let dependency = Task::new(print_args, (1,));
+    let dependent = Task::new(print_args, (2,));
+    dependent.add_dependency(&dependency).unwrap();
+    let error = pool
+        .execute_periodically(Duration::from_millis(5), dependent, Priority::Medium)
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::PeriodicWithDependencies(_)),
+        "{error}"
+    );
+    assert_eq!(error.code(), Some(401));
+    assert!(error.to_string().contains("(401)"), "{error}");
+    // The depended-on side too (while its dependent exists).
+    let depended_on = Task::new(print_args, (3,));
+    let waits = Task::new(print_args, (4,));
+    waits.add_dependency(&depended_on).unwrap();
+    let error = pool
+        .execute_periodically(Duration::from_millis(5), depended_on, Priority::Medium)
+        .unwrap_err();
+    assert_eq!(error.code(), Some(401));
+    drop((dependency, waits));
+}

@@ -300,7 +300,7 @@ impl TaskPool {
     /// the returned handle ([`PeriodicHandle::data_stream`]).
     ///
     /// Fails with [`Error::ExecutedTaskNotPeriodic`] (10200050) for a task that was already
-    /// executed, and [`Error::PeriodicWithDependencies`] (10200052) for one in a dependency
+    /// executed, and [`Error::PeriodicWithDependencies`] (401) for one in a dependency
     /// relationship (it depends on a task, or a task depends on it).
     /// A period too long to represent never ticks; a period shorter than a millisecond (zero)
     /// is a millisecond. A task whose pool shuts down stops at its next tick.
