@@ -697,6 +697,9 @@ fn a_group_returns_its_results_in_add_order() {
     group1.add(print_args, (30,)).unwrap();
     let mut group2 = TaskGroup::new();
     assert_eq!(group2.name(), None);
+    // `name` is writable.
+    group2.set_name("renamed");
+    assert_eq!(group2.name(), Some("renamed"));
     for n in [100, 200, 300] {
         group2.add_task(Task::new(print_args, (n,))).unwrap();
     }
