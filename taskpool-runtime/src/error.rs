@@ -200,9 +200,11 @@ pub enum Error {
     )]
     ExecutedTaskNotPeriodic(TaskId),
     /// A periodic task cannot have a dependency relationship: depend on a task, or be one a
-    /// task depends on (10200052).
+    /// task depends on. A parameter error (401), as ArkTS's `executePeriodically` reports it;
+    /// its 10200052 is `addDependency` / `removeDependency` on a task already periodic, which
+    /// a task moved into its periodic execution rules out here.
     #[error(
-        "task {0} has a dependency relationship (it depends on a task, or a task depends on it) and cannot be executed periodically (10200052); remove the dependency first"
+        "task {0} has a dependency relationship (it depends on a task, or a task depends on it) and cannot be executed periodically (401); remove the dependency first"
     )]
     PeriodicWithDependencies(TaskId),
     /// `send_data` was called on a thread that is not a task pool thread (10200022).
@@ -251,9 +253,12 @@ pub enum Error {
         "task {0} of an AsyncRunner was canceled (10200055); resubmit it if you still need its result"
     )]
     AsyncRunnerCanceled(TaskId),
-    /// A task with dependencies cannot be executed by an `AsyncRunner` (10200056).
+    /// A task with dependencies cannot be executed by an `AsyncRunner` (10200025: ArkTS's
+    /// `AsyncRunner.execute` refuses it with the code `SequenceRunner.execute` uses, "dependent
+    /// task not allowed"; its 10200056 is `addDependency` on a task an async runner holds, which
+    /// a moved task rules out here).
     #[error(
-        "task {0} has dependencies and cannot be executed by an AsyncRunner (10200056); remove its dependencies first"
+        "task {0} has dependencies and cannot be executed by an AsyncRunner (10200025); remove its dependencies first"
     )]
     AsyncRunnerDependentTask(TaskId),
     /// A task already executed by another API cannot be executed by an `AsyncRunner` (10200057).
@@ -356,18 +361,17 @@ impl Error {
             Error::CallObjectTimedOut { .. } => Some(10200021),
             Error::GroupNotFound => Some(10200018),
             Error::DependentTaskInRunner(_) => Some(10200025),
-            Error::ExecutedTaskDependency(_) => Some(401),
+            Error::ExecutedTaskDependency(_) | Error::PeriodicWithDependencies(_) => Some(401),
             Error::CircularDependency { .. } => Some(10200026),
             Error::DependencyNotFound { .. } => Some(10200027),
             Error::ExecutedTaskNotPeriodic(_) => Some(10200050),
-            Error::PeriodicWithDependencies(_) => Some(10200052),
             Error::NotInPoolThread => Some(10200022),
             Error::NotInConcurrentFunction => Some(10200023),
             Error::NoDataReceiver(_) => Some(10200024),
             Error::ListenerAfterExecution(_) => Some(10200034),
             Error::AsyncRunnerDiscarded(_) => Some(10200054),
             Error::AsyncRunnerCanceled(_) => Some(10200055),
-            Error::AsyncRunnerDependentTask(_) => Some(10200056),
+            Error::AsyncRunnerDependentTask(_) => Some(10200025),
             Error::ExecutedByAnotherApi(_) => Some(10200057),
             Error::Canceled { .. }
             | Error::TimedOut { .. }

@@ -395,6 +395,11 @@ impl<T> Task<T> {
             .get_or_init(|| Arc::new(TaskRecord::of(self.id, self.function)))
     }
 
+    /// The task's shared record, if one was made.
+    pub(crate) fn existing_record(&self) -> Option<&Arc<TaskRecord>> {
+        self.record.get()
+    }
+
     /// The task's process-unique id.
     pub fn id(&self) -> TaskId {
         self.id
@@ -534,6 +539,46 @@ impl<T> LongTask<T> {
     /// registered before it is executed. See [`Task::data_stream`].
     pub fn data_stream<V: Send + 'static>(&self) -> crate::DataStream<V> {
         self.0.data_stream()
+    }
+
+    /// Unregisters the long task's receiver (ArkTS `longTask.onReceiveData()` without a
+    /// callback). See [`Task::clear_receive_data`].
+    pub fn clear_receive_data(&self) {
+        self.0.clear_receive_data();
+    }
+
+    /// Calls `listener` when the long task is queued (ArkTS: a `LongTask` is a `Task`, so
+    /// `longTask.onEnqueued(callback)`). See [`Task::on_enqueued`]; executing a long task
+    /// consumes it, so the registration always comes before the execution.
+    pub fn on_enqueued(&self, listener: impl Fn() + Send + Sync + 'static) -> crate::Result<()> {
+        self.0.on_enqueued(listener)
+    }
+
+    /// Calls `listener` when the long task starts executing (ArkTS
+    /// `longTask.onStartExecution`). See [`Task::on_start_execution`].
+    pub fn on_start_execution(
+        &self,
+        listener: impl Fn() + Send + Sync + 'static,
+    ) -> crate::Result<()> {
+        self.0.on_start_execution(listener)
+    }
+
+    /// Calls `listener` when the long task succeeds (ArkTS `longTask.onExecutionSucceeded`).
+    /// See [`Task::on_execution_succeeded`].
+    pub fn on_execution_succeeded(
+        &self,
+        listener: impl Fn() + Send + Sync + 'static,
+    ) -> crate::Result<()> {
+        self.0.on_execution_succeeded(listener)
+    }
+
+    /// Calls `listener` with the error when the long task fails (ArkTS
+    /// `longTask.onExecutionFailed`). See [`Task::on_execution_failed`].
+    pub fn on_execution_failed(
+        &self,
+        listener: impl Fn(&Error) + Send + Sync + 'static,
+    ) -> crate::Result<()> {
+        self.0.on_execution_failed(listener)
     }
 }
 

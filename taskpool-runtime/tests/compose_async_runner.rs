@@ -1,5 +1,5 @@
 //! `AsyncRunner`: the running bound, the waiting bound that discards the oldest (10200054),
-//! cancel while waiting (10200055), refusals (401, 10200056, 10200057), named runners.
+//! cancel while waiting (10200055), refusals (401, 10200025, 10200057), named runners.
 
 mod support;
 
@@ -102,7 +102,7 @@ fn refusals_keep_the_arkts_codes() {
     let dependent = Task::new(plain, (3,));
     dependent.add_dependency(&dependency).unwrap();
     let error = runner.execute(dependent, Priority::Low).wait().unwrap_err();
-    assert_eq!(error.code(), Some(10200056));
+    assert_eq!(error.code(), Some(10200025));
 }
 
 #[test]

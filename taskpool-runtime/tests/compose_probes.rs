@@ -644,7 +644,7 @@ fn a_task_a_runner_refuses_reports_the_refusal_to_its_failure_listener() {
     dependent.add_dependency(&dependency).unwrap();
     report_refusal(&dependent, "async dependent");
     let refused = runner.execute(dependent, Priority::High);
-    assert_eq!(refused.wait().unwrap_err().code(), Some(10200056));
+    assert_eq!(refused.wait().unwrap_err().code(), Some(10200025));
 
     let executed = Task::new(plain, (3,));
     report_refusal(&executed, "async executed");
@@ -660,7 +660,7 @@ fn a_task_a_runner_refuses_reports_the_refusal_to_its_failure_listener() {
     assert_eq!(
         reported,
         [
-            ("async dependent", Some(10200056)),
+            ("async dependent", Some(10200025)),
             ("async executed", Some(10200057)),
             ("sequence", Some(10200025)),
         ]

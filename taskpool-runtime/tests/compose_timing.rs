@@ -1,6 +1,6 @@
 //! Delayed and periodic execution: cancel while waiting, "never" delays, skipped ticks that
-//! never overlap, and 10200050 / 10200052. Delays and periods are tiny; nothing asserts on
-//! elapsed time.
+//! never overlap, and 10200050 / 401 (a task in a dependency relationship). Delays and periods
+//! are tiny; nothing asserts on elapsed time.
 
 mod support;
 
@@ -234,17 +234,17 @@ fn an_executed_task_cannot_become_periodic_10200050() {
 }
 
 #[test]
-fn a_task_with_dependencies_cannot_be_periodic_10200052() {
+fn a_task_with_dependencies_cannot_be_periodic_401() {
     let dependency = Task::new(echo, (1,));
     let task = Task::new(echo, (2,));
     task.add_dependency(&dependency).unwrap();
     let error = taskpool::execute_periodically(Duration::from_millis(1), task, Priority::Medium)
         .unwrap_err();
-    assert_eq!(error.code(), Some(10200052));
+    assert_eq!(error.code(), Some(401));
 }
 
 #[test]
-fn a_task_another_depends_on_cannot_be_periodic_10200052() {
+fn a_task_another_depends_on_cannot_be_periodic_401() {
     // ArkTS: a periodic task cannot "have a dependency relationship", either side of it.
     // Before, the dependency ticked and its first success released the dependent.
     let dependency = Task::new(echo, (1,));
@@ -254,7 +254,7 @@ fn a_task_another_depends_on_cannot_be_periodic_10200052() {
         taskpool::execute_periodically(Duration::from_millis(1), dependency, Priority::Medium)
             .unwrap_err();
     assert!(matches!(error, Error::PeriodicWithDependencies(_)));
-    assert_eq!(error.code(), Some(10200052));
+    assert_eq!(error.code(), Some(401));
     // Once the edge is gone, the task may tick.
     let dependency = Task::new(echo, (3,));
     let dependent = Task::new(echo, (4,));

@@ -812,7 +812,7 @@ impl Model {
                         (10200025, runner.execute(task))
                     } else {
                         let runner = self.pool(p).async_runner(1, 0).unwrap();
-                        (10200056, runner.execute(task, Priority::Medium))
+                        (10200025, runner.execute(task, Priority::Medium))
                     };
                     let e = handle.wait().expect_err("a runner ran a dependent task");
                     assert_eq!(e.code(), Some(code), "runner with a dependent task: {e}");

@@ -31,7 +31,8 @@ use super::serial::Waiting;
 /// The task moves into the runner, so it cannot also be executed by another API, and tasks of a
 /// group, a sequence runner or a periodic execution cannot be given to it (all compile-time
 /// errors). A task already executed by another API gives [`Error::ExecutedByAnotherApi`]
-/// (10200057); a task with dependencies gives [`Error::AsyncRunnerDependentTask`] (10200056).
+/// (10200057); a task with dependencies gives [`Error::AsyncRunnerDependentTask`] (10200025, as
+/// ArkTS).
 ///
 /// ```
 /// use taskpool::{concurrent, AsyncRunner, Priority, Task};

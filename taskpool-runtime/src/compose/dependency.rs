@@ -226,7 +226,7 @@ pub(crate) fn has_dependencies(id: TaskId) -> bool {
 }
 
 /// Whether task `id` has a dependency relationship: it waits for a dependency, or a task
-/// waits for it (a periodic task may have neither, 10200052).
+/// waits for it (a periodic task may have neither: 401).
 pub(crate) fn in_dependency_relationship(id: TaskId) -> bool {
     let graph = lock(graph());
     let non_empty = |edges: Option<&HashSet<TaskId>>| edges.is_some_and(|e| !e.is_empty());

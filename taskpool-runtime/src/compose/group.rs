@@ -101,6 +101,12 @@ impl<T> TaskGroup<T> {
         self.name.as_deref()
     }
 
+    /// Renames the group (ArkTS's `taskGroup.name` is writable). The name is the group's
+    /// label only: its executions do not depend on it.
+    pub fn set_name(&mut self, name: impl Into<String>) {
+        self.name = Some(name.into());
+    }
+
     /// How many tasks the group holds.
     pub fn len(&self) -> usize {
         self.tasks.len()

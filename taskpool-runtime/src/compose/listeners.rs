@@ -219,6 +219,32 @@ impl<T> Task<T> {
     pub fn data_stream<V: Send + 'static>(&self) -> DataStream<V> {
         crate::data::register_stream(self.record(), None)
     }
+
+    /// Unregisters this task's receiver, callback or stream (ArkTS `task.onReceiveData()`
+    /// without a callback: "all the registered callbacks are canceled"). A value sent after
+    /// this has no receiver: `send_data` fails with 10200024, as before any registration. A
+    /// stream ends after the values already sent to it; a callback still runs for those. No
+    /// error if nothing is registered.
+    ///
+    /// ```
+    /// use taskpool::{concurrent, send_data, Task, TaskPool};
+    ///
+    /// #[concurrent]
+    /// fn report() -> Option<u32> {
+    ///     send_data(1u32).err().and_then(|error| error.code())
+    /// }
+    ///
+    /// let task = Task::new(report, ());
+    /// task.on_receive_data(|_: u32| {});
+    /// task.clear_receive_data();
+    /// assert_eq!(TaskPool::global().execute(task).wait().unwrap(), Some(10200024));
+    /// ```
+    pub fn clear_receive_data(&self) {
+        // Only a task that ever had a receiver has one to remove; the others keep no record.
+        if let Some(record) = self.existing_record() {
+            crate::data::close(record);
+        }
+    }
 }
 
 impl<T: Send + 'static> TaskHandle<T> {

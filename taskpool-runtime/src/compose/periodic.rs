@@ -252,6 +252,14 @@ impl PeriodicHandle {
         stream
     }
 
+    /// Unregisters the task's receiver, callback or stream (ArkTS
+    /// `periodicTask.onReceiveData()` without a callback): the values its later runs send have
+    /// no receiver (`send_data` fails with 10200024); a stream ends after the values already
+    /// sent. The task keeps ticking. No error if nothing is registered.
+    pub fn clear_receive_data(&self) {
+        crate::data::close(self.control.record());
+    }
+
     /// How many runs have been started so far.
     pub fn runs_started(&self) -> u64 {
         self.control.counts().0
@@ -292,7 +300,7 @@ impl TaskPool {
     /// the returned handle ([`PeriodicHandle::data_stream`]).
     ///
     /// Fails with [`Error::ExecutedTaskNotPeriodic`] (10200050) for a task that was already
-    /// executed, and [`Error::PeriodicWithDependencies`] (10200052) for one in a dependency
+    /// executed, and [`Error::PeriodicWithDependencies`] (401) for one in a dependency
     /// relationship (it depends on a task, or a task depends on it).
     /// A period too long to represent never ticks; a period shorter than a millisecond (zero)
     /// is a millisecond. A task whose pool shuts down stops at its next tick.
