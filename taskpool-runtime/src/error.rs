@@ -43,12 +43,18 @@ pub enum Error {
         /// What a running task produced after it was canceled.
         late: Option<LateOutcome>,
     },
-    /// `cancel` named a task that is not waiting or running, or `terminate_task` a long task
-    /// that is unknown or already terminated (10200015).
+    /// `cancel` named a task that is not waiting or running (10200015).
     #[error(
         "task {0} does not exist or has already finished (10200015); cancel only a task that is still waiting or running"
     )]
     TaskNotFound(TaskId),
+    /// `terminate_task` named no long task that holds a thread of this pool: an ordinary task,
+    /// an unknown one, or a long task already terminated. A parameter error (401), the one
+    /// error ArkTS's `terminateTask(longTask)` documents.
+    #[error(
+        "task {0} is not a long task holding a thread of this pool (401): terminate_task takes the id of an executed LongTask, once"
+    )]
+    NotALongTask(TaskId),
     /// A non-long task ran synchronously longer than the pool's time limit.
     #[error(
         "task {task} ran synchronously for longer than the time limit of {limit:?}; split the work into smaller tasks, or run it as a LongTask"
@@ -361,7 +367,9 @@ impl Error {
             Error::CallObjectTimedOut { .. } => Some(10200021),
             Error::GroupNotFound => Some(10200018),
             Error::DependentTaskInRunner(_) => Some(10200025),
-            Error::ExecutedTaskDependency(_) | Error::PeriodicWithDependencies(_) => Some(401),
+            Error::ExecutedTaskDependency(_)
+            | Error::PeriodicWithDependencies(_)
+            | Error::NotALongTask(_) => Some(401),
             Error::CircularDependency { .. } => Some(10200026),
             Error::DependencyNotFound { .. } => Some(10200027),
             Error::ExecutedTaskNotPeriodic(_) => Some(10200050),

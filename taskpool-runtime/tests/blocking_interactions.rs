@@ -369,7 +369,7 @@ fn a_long_task_stood_in_for_can_be_terminated_and_its_thread_goes_on() {
         .expect("the long task holds its thread");
     assert!(matches!(
         pool.terminate_task(long.id()),
-        Err(Error::TaskNotFound(_))
+        Err(Error::NotALongTask(_))
     ));
     signal(key).raise();
     // The waiting task ran past the limit: timed out, or done if it was quick.

@@ -185,7 +185,7 @@ fn hold(gate: u64) -> u64 {
 
 /// `terminate_task` names a long task: an ordinary task, running or finished, is not one.
 #[test]
-fn terminate_task_refuses_ordinary_and_unknown_tasks_with_10200015() {
+fn terminate_task_refuses_ordinary_and_unknown_tasks_with_401() {
     let pool = TaskPool::builder().max_threads(2).build().unwrap();
     let running = pool.run(hold, (1101,));
     let id = running.id();
@@ -195,13 +195,13 @@ fn terminate_task_refuses_ordinary_and_unknown_tasks_with_10200015() {
             .iter()
             .any(|t| t.task_id == id && t.state == TaskState::Running)
     });
-    assert_eq!(pool.terminate_task(id).unwrap_err().code(), Some(10200015));
+    assert_eq!(pool.terminate_task(id).unwrap_err().code(), Some(401));
     open_gate(1101);
     assert_eq!(running.wait().unwrap(), 1101);
-    assert_eq!(pool.terminate_task(id).unwrap_err().code(), Some(10200015));
+    assert_eq!(pool.terminate_task(id).unwrap_err().code(), Some(401));
 }
 
-/// A long task terminated after it ran lets its thread go; terminating twice is 10200015.
+/// A long task terminated after it ran lets its thread go; terminating twice is 401.
 #[test]
 fn a_terminated_long_task_s_thread_is_released() {
     let pool = TaskPool::builder()
@@ -222,10 +222,7 @@ fn a_terminated_long_task_s_thread_is_released() {
     // Both idle; one thread stays anyway. Terminating lets the holder go too.
     pool.terminate_task(long_id).unwrap();
     wait_until("down to one thread", || pool.thread_count() == 1);
-    assert_eq!(
-        pool.terminate_task(long_id).unwrap_err().code(),
-        Some(10200015)
-    );
+    assert_eq!(pool.terminate_task(long_id).unwrap_err().code(), Some(401));
     assert_eq!(pool.run(seven, ()).wait().unwrap(), 7);
 }
 

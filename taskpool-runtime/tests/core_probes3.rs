@@ -207,7 +207,7 @@ fn terminate_myself() -> (bool, bool) {
     let me = taskpool::current_task_id().expect("a task knows its id");
     let pool = pool_of_long();
     let first = pool.terminate_task(me).is_ok();
-    let second = matches!(pool.terminate_task(me), Err(Error::TaskNotFound(_)));
+    let second = matches!(pool.terminate_task(me), Err(Error::NotALongTask(_)));
     (first, second)
 }
 
@@ -215,7 +215,7 @@ fn terminate_myself() -> (bool, bool) {
 fn terminate_an_ordinary_task() -> bool {
     let me = taskpool::current_task_id().expect("a task knows its id");
     let pool = pool_of_long();
-    matches!(pool.terminate_task(me), Err(Error::TaskNotFound(_)))
+    matches!(pool.terminate_task(me), Err(Error::NotALongTask(_)))
 }
 
 static POOL_OF_LONG: Mutex<Option<Arc<TaskPool>>> = Mutex::new(None);
@@ -249,7 +249,7 @@ fn a_long_task_terminates_itself_once_and_an_ordinary_task_cannot() {
     assert!(matches!(outcome, Some(Ok((true, true)))), "{outcome:?}");
     assert!(matches!(
         pool.terminate_task(id),
-        Err(Error::TaskNotFound(_))
+        Err(Error::NotALongTask(_))
     ));
     let ordinary = pool
         .run(terminate_an_ordinary_task, ())
@@ -275,11 +275,11 @@ fn terminating_a_long_task_that_waits_or_belongs_to_another_pool_is_10200015() {
     let mut handle = pool.execute(long);
     assert!(matches!(
         pool.terminate_task(id),
-        Err(Error::TaskNotFound(_))
+        Err(Error::NotALongTask(_))
     ));
     assert!(matches!(
         other.terminate_task(id),
-        Err(Error::TaskNotFound(_))
+        Err(Error::NotALongTask(_))
     ));
     assert!(matches!(other.cancel(id), Err(Error::TaskNotFound(_))));
     open_gate(3101);
@@ -288,7 +288,7 @@ fn terminating_a_long_task_that_waits_or_belongs_to_another_pool_is_10200015() {
     assert!(pool.terminate_task(id).is_ok());
     assert!(matches!(
         pool.terminate_task(id),
-        Err(Error::TaskNotFound(_))
+        Err(Error::NotALongTask(_))
     ));
 }
 

@@ -660,7 +660,7 @@ fn long_task(arg: u64) -> u64 {
 }
 
 /// The page's example: a long task runs, then `terminateTask` is called once it completed; a
-/// second terminate, or one for a task that is not a long task, finds nothing (10200015).
+/// second terminate, or one for a task that is not a long task, is a parameter error (401).
 #[test]
 fn terminate_task_after_the_long_task_completed() {
     let pool = pool(1);
@@ -672,13 +672,13 @@ fn terminate_task_after_the_long_task_completed() {
     open_gate(G + 12);
     assert_eq!(handle.wait().unwrap(), G + 12);
     pool.terminate_task(id).unwrap();
-    assert_eq!(pool.terminate_task(id).unwrap_err().code(), Some(10200015));
+    assert_eq!(pool.terminate_task(id).unwrap_err().code(), Some(401));
     let ordinary = pool.run(print_args, (1,));
     let ordinary_id = ordinary.id();
     ordinary.wait().unwrap();
     assert_eq!(
         pool.terminate_task(ordinary_id).unwrap_err().code(),
-        Some(10200015)
+        Some(401)
     );
 }
 
@@ -1099,7 +1099,7 @@ fn terminating_a_running_long_task_does_not_interrupt_it() {
     assert!(!handle.is_finished());
     open_gate(G + 23);
     assert_eq!(handle.wait().unwrap(), G + 23);
-    assert_eq!(pool.terminate_task(id).unwrap_err().code(), Some(10200015));
+    assert_eq!(pool.terminate_task(id).unwrap_err().code(), Some(401));
     // The pool goes on.
     assert_eq!(pool.run(print_args, (1,)).wait().unwrap(), 1);
 }
@@ -1113,7 +1113,7 @@ fn edge_values_of_names_and_ids() {
     for raw in [0, u64::MAX] {
         let id = taskpool::TaskId::from_raw(raw);
         assert_eq!(pool.cancel(id).unwrap_err().code(), Some(10200015));
-        assert_eq!(pool.terminate_task(id).unwrap_err().code(), Some(10200015));
+        assert_eq!(pool.terminate_task(id).unwrap_err().code(), Some(401));
     }
 }
 

@@ -608,7 +608,7 @@ fn a_long_task_listens_until_the_host_deletes_the_listener() {
     *sensor.stop.lock() = true;
     let readings = handle.wait().unwrap();
     pool.terminate_task(id).unwrap();
-    assert_eq!(pool.terminate_task(id).unwrap_err().code(), Some(10200015));
+    assert_eq!(pool.terminate_task(id).unwrap_err().code(), Some(401));
     wait_until("every reading arrived", || {
         received.lock().unwrap().len() == readings as usize
     });

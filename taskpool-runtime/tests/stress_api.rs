@@ -471,7 +471,7 @@ impl Model {
                     assert_eq!(e.code(), Some(10200015), "cancel unknown: {e}");
                 }
                 if let Err(e) = self.pool(p).terminate_task(id) {
-                    assert_eq!(e.code(), Some(10200015), "terminate unknown: {e}");
+                    assert_eq!(e.code(), Some(401), "terminate unknown: {e}");
                 }
             }
             // A group, executed once or more, maybe canceled.
@@ -552,7 +552,7 @@ impl Model {
                 if let Some(id) = self.pools[p].longs.pop()
                     && let Err(e) = self.pool(p).terminate_task(id)
                 {
-                    assert_eq!(e.code(), Some(10200015), "terminate: {e}");
+                    assert_eq!(e.code(), Some(401), "terminate: {e}");
                 }
             }
             // Delayed: short, or never.

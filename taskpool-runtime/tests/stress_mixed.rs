@@ -993,7 +993,7 @@ impl Model {
                     let result = self.pool(p).terminate_task(id);
                     self.note(format!("  terminate {id:?}: {result:?}"));
                     if let Err(e) = result {
-                        assert_eq!(e.code(), Some(10200015), "terminate: {e}");
+                        assert_eq!(e.code(), Some(401), "terminate: {e}");
                     }
                 }
             }

@@ -616,7 +616,7 @@ impl Core {
         let worker = self
             .long_holders
             .remove(&id)
-            .ok_or(crate::Error::TaskNotFound(id))?;
+            .ok_or(crate::Error::NotALongTask(id))?;
         if let Some(slot) = self.workers.iter_mut().find(|w| w.id == worker) {
             slot.long_tasks_held = slot.long_tasks_held.saturating_sub(1);
         }

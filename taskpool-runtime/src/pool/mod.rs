@@ -644,8 +644,9 @@ impl TaskPool {
     }
 
     /// Releases the thread held by a long task (ArkTS `taskpool.terminateTask`), so the pool may
-    /// shrink it away. Fails with [`Error::TaskNotFound`] for an unknown or already terminated
-    /// long task.
+    /// shrink it away. Fails with [`Error::NotALongTask`] (401) for an id that names no long
+    /// task holding a thread of this pool: an ordinary task, an unknown one, or a long task
+    /// already terminated.
     pub fn terminate_task(&self, id: TaskId) -> Result<()> {
         self.shared.core().terminate_long(id)
     }
