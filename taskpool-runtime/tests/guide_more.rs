@@ -483,17 +483,22 @@ async fn download() -> (String, bool) {
     (format!("User[{user}] start download ..."), true)
 }
 
+/// The guide's "login" button: logs in only when not logged in and a name was typed.
+fn login_clicked(input: &str) {
+    if !block_on(CONFIG.get_is_login()) && !input.is_empty() {
+        block_on(CONFIG.login(input));
+    }
+}
+
 #[test]
 fn a_download_task_reads_the_global_configuration() {
     let run = || taskpool::execute(download::task()).wait().unwrap();
     assert_eq!(run(), ("wifi is off".to_owned(), false), "download fail");
     block_on(CONFIG.set_wifi_state(true)); // the toggle
     assert_eq!(run(), ("not login".to_owned(), false));
-    // "login": only when not logged in and a name was typed.
-    let input = "Tom";
-    if !block_on(CONFIG.get_is_login()) && !input.is_empty() {
-        block_on(CONFIG.login(input));
-    }
+    login_clicked("");
+    assert_eq!(run(), ("not login".to_owned(), false), "no name typed");
+    login_clicked("Tom");
     assert_eq!(
         run(),
         ("User[Tom] start download ...".to_owned(), true),
