@@ -139,7 +139,8 @@ impl Payload {
         let size = self.size();
         if size > limit {
             return Err(Error::Serialization(format!(
-                "the serialized data is {size} bytes, over the cap of {limit} bytes; pass large data as `Shared<T>` or raise the pool's `max_serialized_bytes`"
+                "the serialized data is {size} bytes: it {}",
+                formats::over_cap_advice(limit)
             )));
         }
         Ok(())

@@ -126,6 +126,18 @@ fn contained<R>(
     })
 }
 
+/// Why data over the cap `limit` was refused, and what to do. One text serves every encode, so
+/// it names each cap and what sets it: the caller's context is not known here, and advice to
+/// raise a setting that does not govern the data (a pool's cap for a per-run copy) would mislead.
+pub(crate) fn over_cap_advice(limit: usize) -> String {
+    format!(
+        "is over the cap of {limit} bytes; pass large data as `Shared<T>`, or move it instead of copying it (execute the task by value, `post_message`); \
+         the caps: a pool's descriptors and results, `TaskPoolBuilder::max_serialized_bytes`; a worker's serialized messages, `WorkerBuilder::max_serialized_bytes`; \
+         `Task::descriptor` and the per-run copy of a re-executed task's arguments that are not `Clone`, {default} MiB (derive `Clone` for the arguments to copy them without serializing)",
+        default = crate::codec::DEFAULT_MAX_SERIALIZED_BYTES >> 20
+    )
+}
+
 /// The error for a failed encode of `what`: the broken rule if one was, else the format's error.
 fn encode_error(findings: &Findings, what: &str, error: impl std::fmt::Display) -> Error {
     Error::Serialization(match findings.first() {
@@ -135,9 +147,7 @@ fn encode_error(findings: &Findings, what: &str, error: impl std::fmt::Display) 
         Some(Breach::NonFinite(float)) => format!(
             "could not encode {what}: it holds the float {float}, which JSON cannot represent (it would be written as null and could not be read back); use `Encoding::Postcard`, or carry the value as a string"
         ),
-        Some(Breach::OverCap(limit)) => format!(
-            "the serialized data is over the cap of {limit} bytes; pass large data as `Shared<T>` or raise the pool's `max_serialized_bytes`"
-        ),
+        Some(Breach::OverCap(limit)) => format!("the serialized data {}", over_cap_advice(limit)),
         Some(Breach::TooManyElements) => format!(
             "could not encode {what}: its sequences and maps hold more zero-sized elements (such as `()`) than can be decoded safely (at most {MAX_EMPTY_ELEMENTS} beyond one per byte of the encoding); send their count instead"
         ),
