@@ -18,13 +18,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use support::{
-    PATIENCE, hold, open_gate, pass_gate, plain, threads_named, wait_until,
-    wait_until_executing, wait_until_suspended,
+    PATIENCE, hold, open_gate, pass_gate, plain, threads_named, wait_until, wait_until_executing,
+    wait_until_suspended,
 };
 use taskpool::{
-    AsyncLock, AsyncRunner, CallObject, Error, HandlerResult, LongTask, Priority,
-    SendableLruCache, SequenceRunner, Shared, Task, TaskGroup, TaskPool, Worker, WorkerHandler,
-    WorkerPort, concurrent, is_canceled, send_data, sleep,
+    AsyncLock, AsyncRunner, CallObject, Error, HandlerResult, LongTask, Priority, SendableLruCache,
+    SequenceRunner, Shared, Task, TaskGroup, TaskPool, Worker, WorkerHandler, WorkerPort,
+    concurrent, is_canceled, send_data, sleep,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -66,7 +66,11 @@ impl Drop for Tracked {
         let entry = book.entry(self.0).or_default();
         entry.1 += 1;
         // Safe code cannot drop a value twice; a count above the creations would mean it did.
-        assert!(entry.1 <= entry.0, "value {} dropped more often than made", self.0);
+        assert!(
+            entry.1 <= entry.0,
+            "value {} dropped more often than made",
+            self.0
+        );
     }
 }
 
@@ -402,7 +406,9 @@ fn tasks_queued_in_runners_drop_their_arguments_however_they_end() {
     // Queued, then the runners and the pool are dropped while the first tasks still run.
     let left_behind: Vec<_> = (0..3)
         .map(|_| sequence.execute(Task::new(keep, (Tracked::new(K + 2),))))
-        .chain((0..2).map(|_| runner.execute(Task::new(keep, (Tracked::new(K + 2),)), Priority::Low)))
+        .chain(
+            (0..2).map(|_| runner.execute(Task::new(keep, (Tracked::new(K + 2),)), Priority::Low)),
+        )
         .collect();
     drop((sequence, runner));
     let dropper = std::thread::spawn(move || drop(pool));
@@ -488,7 +494,8 @@ fn listen_all<T>(task: &Task<T>, key: u32) {
     let v = Tracked::new(key);
     task.on_enqueued(move || assert_eq!(v.key(), key)).unwrap();
     let v = Tracked::new(key);
-    task.on_start_execution(move || assert_eq!(v.key(), key)).unwrap();
+    task.on_start_execution(move || assert_eq!(v.key(), key))
+        .unwrap();
     let v = Tracked::new(key);
     task.on_execution_succeeded(move || assert_eq!(v.key(), key))
         .unwrap();
@@ -571,7 +578,9 @@ fn a_long_task_s_listeners_go_when_it_is_terminated_or_dropped() {
 
     let never = LongTask::new(keep, (Tracked::new(K + 1),));
     let v = Tracked::new(K + 1);
-    never.on_execution_succeeded(move || assert_eq!(v.key(), K + 1)).unwrap();
+    never
+        .on_execution_succeeded(move || assert_eq!(v.key(), K + 1))
+        .unwrap();
     drop(never);
     all_dropped(K + 1);
     drop(pool);
@@ -628,7 +637,13 @@ fn group_members_and_their_copies_are_dropped() {
         group.add(keep, (Tracked::new(K),)).unwrap();
     }
     for _ in 0..3 {
-        assert_eq!(pool.execute_group(&group, Priority::Medium).wait().unwrap().len(), 4);
+        assert_eq!(
+            pool.execute_group(&group, Priority::Medium)
+                .wait()
+                .unwrap()
+                .len(),
+            4
+        );
     }
     let blocker = pool.run(hold, (40_500,));
     let blocker2 = pool.run(hold, (40_500,));
@@ -688,9 +703,11 @@ fn tracked_worker(name: &str, key: u32, gate: Option<u64>) -> Worker<Tracked, Tr
     worker.on_all_errors(move |_| assert_eq!(v.key(), key));
     let v = Tracked::new(key);
     worker.on_message_error(move |_| assert_eq!(v.key(), key));
-    let object = CallObject::new(Tracked::new(key))
-        .method("id", |state: &mut Tracked, _: u32| state.0);
-    worker.register_global_call_object("tracked", object).unwrap();
+    let object =
+        CallObject::new(Tracked::new(key)).method("id", |state: &mut Tracked, _: u32| state.0);
+    worker
+        .register_global_call_object("tracked", object)
+        .unwrap();
     worker
 }
 
@@ -757,9 +774,13 @@ fn call_objects_replaced_or_unregistered_are_dropped() {
     let worker = tracked_worker("lkw-objects", K + 1, None);
     for _ in 0..20 {
         let object = CallObject::new(Tracked::new(K)).method("id", |s: &mut Tracked, _: u32| s.0);
-        worker.register_global_call_object("replaced", object).unwrap();
+        worker
+            .register_global_call_object("replaced", object)
+            .unwrap();
     }
-    worker.unregister_global_call_object(Some("replaced")).unwrap();
+    worker
+        .unregister_global_call_object(Some("replaced"))
+        .unwrap();
     all_dropped(K);
     worker.clear_callbacks();
     drop(worker);
@@ -838,12 +859,17 @@ fn named_lock_churn_leaves_nothing_behind() {
     for n in 0..10_000 {
         let lock = AsyncLock::request(&format!("lk-churn-{n}"));
         drop(lock.lock());
-        drop(taskpool::ConditionVariable::request(&format!("lk-churn-{n}")));
+        drop(taskpool::ConditionVariable::request(&format!(
+            "lk-churn-{n}"
+        )));
     }
     assert!(AsyncLock::query("lk-churn-0").is_err());
     let after = AsyncLock::query_all().len();
     // Other tests of this binary may hold a few locks meanwhile.
-    assert!(after <= before + 16, "{before} live locks before, {after} after the churn");
+    assert!(
+        after <= before + 16,
+        "{before} live locks before, {after} after the churn"
+    );
 }
 
 /// A named runner lives as long as a handle to it or a task in it does, as ArkTS's global
@@ -852,7 +878,10 @@ fn named_lock_churn_leaves_nothing_behind() {
 #[test]
 fn named_runners_are_released_with_their_last_handle() {
     for n in 0..10_000 {
-        drop(SequenceRunner::named(&format!("lk-seq-{n}"), Priority::High));
+        drop(SequenceRunner::named(
+            &format!("lk-seq-{n}"),
+            Priority::High,
+        ));
         drop(AsyncRunner::named(&format!("lk-async-{n}"), 2, 0).unwrap());
     }
     // Released: a new creation takes the new parameters.
@@ -893,7 +922,11 @@ fn a_named_runner_with_queued_tasks_stays_the_same_runner_without_handles() {
     let queued = runner.execute(Task::new(plain, (8,)));
     drop(runner);
     let again = SequenceRunner::named("lk-seq-busy", Priority::Low);
-    assert_eq!(again.priority(), Priority::High, "the queued task keeps it alive");
+    assert_eq!(
+        again.priority(),
+        Priority::High,
+        "the queued task keeps it alive"
+    );
     let third = again.execute(Task::new(plain, (9,)));
     drop(again);
     open_gate(40_800);
@@ -906,7 +939,11 @@ fn a_named_runner_with_queued_tasks_stays_the_same_runner_without_handles() {
     let queued = runner.execute(Task::new(plain, (8,)), Priority::High);
     drop(runner);
     let again = AsyncRunner::named("lk-async-busy", 5, 0).unwrap();
-    assert_eq!(again.running_capacity(), 1, "the queued task keeps it alive");
+    assert_eq!(
+        again.running_capacity(),
+        1,
+        "the queued task keeps it alive"
+    );
     drop(again);
     open_gate(40_801);
     assert_eq!(first.wait().unwrap(), 40_801);
@@ -979,7 +1016,11 @@ fn periodic_and_delayed_churn_leaves_nothing_behind() {
     wait_until("only the recently canceled are listed", || {
         pool.info().tasks.len() <= 16
     });
-    assert!(threads_named(prefix) <= 2 + 4, "threads: {}", threads_named(prefix));
+    assert!(
+        threads_named(prefix) <= 2 + 4,
+        "threads: {}",
+        threads_named(prefix)
+    );
     drop(pool);
     no_threads(prefix);
 }
@@ -1002,4 +1043,282 @@ fn global_pool_churn_leaves_nothing_listed() {
     wait_until("the churn left the global pool's list", || {
         !global.info().tasks.iter().any(|t| t.name == "lk-global")
     });
+}
+
+/// A task executed with a dependency that is then dropped unexecuted: its handle resolves (the
+/// dependency can never run) rather than staying pending, and nothing of either is left.
+#[test]
+fn a_dependent_whose_dependency_is_dropped_unexecuted_resolves_and_drops_everything() {
+    const K: u32 = 930;
+    let prefix = "lk-dep-gone";
+    let pool = pool(prefix, 1);
+    let never = Task::new(keep, (Tracked::new(K),));
+    let dependent = Task::new(keep, (Tracked::new(K),));
+    dependent.add_dependency(&never).unwrap();
+    let mut dependent = pool.execute(dependent);
+    drop(never);
+    assert!(matches!(
+        dependent.wait_timeout(PATIENCE),
+        Some(Err(Error::DependencyFailed { .. }))
+    ));
+    drop(dependent);
+    all_dropped(K);
+    drop(pool);
+    no_threads(prefix);
+}
+
+/// A worker handler suspended at an `.await`, and futures it spawned with `spawn_local`, each
+/// holding a value: terminating or dropping the worker drops them all.
+#[test]
+fn a_worker_s_suspended_handler_and_local_futures_are_dropped_when_it_ends() {
+    const K: u32 = 940;
+    struct Sleeper;
+    impl WorkerHandler for Sleeper {
+        type In = Tracked;
+        type Out = u32;
+        async fn on_message(&mut self, m: Tracked, port: &WorkerPort<u32>) -> HandlerResult {
+            for _ in 0..3 {
+                let held = Tracked::new(m.key());
+                port.spawn_local(async move {
+                    sleep(Duration::from_secs(3600)).await;
+                    drop(held);
+                    Ok(())
+                });
+            }
+            port.post_message(m.key())?;
+            sleep(Duration::from_secs(3600)).await;
+            drop(m);
+            Ok(())
+        }
+    }
+    for (at, terminate) in [(0u32, true), (1, false)] {
+        let key = K + at;
+        let name = format!("lkw-sleeper{at}");
+        let worker = Worker::builder().name(&name).spawn(|| Sleeper).unwrap();
+        worker.post_message(Tracked::new(key)).unwrap();
+        worker.post_message(Tracked::new(key)).unwrap(); // queued behind the sleeping one
+        assert_eq!(worker.recv_timeout(PATIENCE), Ok(key));
+        wait_until("the local futures were spawned", || made(key) >= 5);
+        if terminate {
+            worker.terminate().unwrap();
+            assert_eq!(worker.wait_for_exit_timeout(PATIENCE), Some(0));
+        }
+        drop(worker);
+        all_dropped(key);
+        no_threads(&name);
+    }
+}
+
+/// 200 workers spawned and dropped, and 100 pools built, used and dropped: the live-worker
+/// count returns, and every thread they started ends.
+#[test]
+fn worker_and_pool_churn_leaves_no_thread_behind() {
+    const K: u32 = 950;
+    for n in 0..200 {
+        let worker = tracked_worker("lkw-churn", K, None);
+        if n % 2 == 0 {
+            // The reply goes to the `on_message` callback (or is dropped with the worker).
+            worker.post_message(Tracked::new(K)).unwrap();
+        }
+        drop(worker);
+    }
+    all_dropped(K);
+    no_threads("lkw-churn");
+    for n in 0..100 {
+        let pool = pool("lk-pool-churn", 2);
+        let handle = pool.execute(Task::new(keep, (Tracked::new(K + 1),)));
+        if n % 2 == 0 {
+            drop(handle.wait().unwrap());
+        }
+        drop(pool);
+    }
+    all_dropped(K + 1);
+    no_threads("lk-pool-churn");
+}
+
+/// 10 000 `sleep` futures of an hour polled once and dropped, on a pool and outside: the
+/// values they hold go at once, and the pool goes on.
+#[test]
+fn dropped_sleeps_release_what_they_hold() {
+    const K: u32 = 960;
+    #[concurrent]
+    async fn napping_then_give_up(value: Tracked) -> u32 {
+        let nap = sleep(Duration::from_secs(3600));
+        let mut nap = std::pin::pin!(nap);
+        let ready = futures::poll!(nap.as_mut()).is_ready();
+        value.key() + u32::from(ready)
+    }
+    let prefix = "lk-sleeps";
+    let pool = pool(prefix, 2);
+    let handles: Vec<_> = (0..10_000)
+        .map(|_| pool.execute(Task::new(napping_then_give_up, (Tracked::new(K),))))
+        .collect();
+    for handle in handles {
+        assert_eq!(handle.wait().unwrap(), K);
+    }
+    all_dropped(K);
+    drop(pool);
+    no_threads(prefix);
+}
+
+/// A long task left holding its thread (never terminated), and a run that timed out while
+/// its call still runs: when the pool goes, their values are dropped once the calls return,
+/// and every thread ends.
+#[test]
+fn long_tasks_never_terminated_and_timed_out_runs_go_with_their_pool() {
+    const K: u32 = 970;
+    let prefix = "lk-long-kept";
+    let pool = TaskPool::builder()
+        .max_threads(2)
+        .thread_name(prefix)
+        .time_limit(Duration::from_millis(30))
+        .check_interval(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    let long = pool.execute(LongTask::new(keep, (Tracked::new(K),)));
+    drop(long.wait().unwrap()); // its thread stays held until terminated
+    let mut timed_out = pool.execute(Task::new(keep_after, (40_970, Tracked::new(K + 1))));
+    assert!(matches!(
+        timed_out.wait_timeout(PATIENCE),
+        Some(Err(Error::TimedOut { .. }))
+    ));
+    drop(timed_out);
+    drop(pool);
+    all_dropped(K);
+    open_gate(40_970); // the timed-out call returns now
+    all_dropped(K + 1);
+    no_threads(prefix);
+}
+
+/// 1 000 blocking requests that time out, 1 000 async requests polled once and dropped, and
+/// 1 000 aborted ones, all behind a held lock: none is left in its queue.
+#[test]
+fn abandoned_lock_requests_leave_the_queue_empty() {
+    const K: u32 = 980;
+    let lock = AsyncLock::new(Tracked::new(K));
+    let guard = lock.lock();
+    let quick = taskpool::AsyncLockOptions::new().timeout(Duration::from_millis(1));
+    for _ in 0..1_000 {
+        assert!(lock.lock_with(&quick).is_err());
+        let mut probe = support::Probe::new(lock.lock_async());
+        assert!(probe.poll().is_pending());
+        drop(probe);
+        let signal = taskpool::AbortSignal::new();
+        let aborted = support::Probe::new(
+            lock.lock_shared_async_with(taskpool::AsyncLockOptions::new().signal(signal.clone())),
+        )
+        .pending();
+        signal.abort("gone");
+        drop(aborted);
+    }
+    assert!(lock.state().pending.is_empty(), "{}", lock.state());
+    drop(guard);
+    drop(lock);
+    all_dropped(K);
+}
+
+/// A periodic task's data receivers (a stream left unread, a callback holding a value) and
+/// the values sent to them are dropped when it is canceled and when its pool goes.
+#[test]
+fn a_periodic_task_s_receivers_and_values_are_dropped() {
+    const K: u32 = 990;
+    let prefix = "lk-periodic-data";
+    let pool = pool(prefix, 2);
+    let periodic = pool
+        .execute_periodically(
+            Duration::from_millis(1),
+            Task::new(send_tracked, (K, 3)),
+            Priority::High,
+        )
+        .unwrap();
+    let stream = periodic.data_stream::<Tracked>();
+    wait_until("a few ticks", || periodic.runs_started() >= 3);
+    periodic.cancel().unwrap();
+    wait_until("the periodic task stopped", || periodic.is_stopped());
+    drop((periodic, stream));
+    all_dropped(K);
+
+    let task = Task::new(send_tracked, (K + 1, 3));
+    let v = Tracked::new(K + 1);
+    task.on_receive_data(move |value: Tracked| assert_eq!(value.key(), v.key()));
+    drop(
+        pool.execute_periodically(Duration::from_millis(1), task, Priority::High)
+            .unwrap(),
+    );
+    wait_until("a few ticks sent values", || made(K + 1) >= 7);
+    drop(pool);
+    all_dropped(K + 1);
+    no_threads(prefix);
+}
+
+/// A group whose first member fails: the members canceled for it and the ones that ran drop
+/// their arguments and results.
+#[test]
+fn a_failed_group_drops_every_member_s_values() {
+    const K: u32 = 995;
+    let prefix = "lk-group-fail";
+    let pool = pool(prefix, 1);
+    let mut group = TaskGroup::new();
+    group
+        .add_task(Task::new(fail_with, (Tracked::new(K),)))
+        .unwrap();
+    for _ in 0..5 {
+        group
+            .add_task(Task::new(fail_with, (Tracked::new(K),)))
+            .unwrap();
+    }
+    assert!(pool.execute_group(&group, Priority::High).wait().is_err());
+    drop(group);
+    all_dropped(K);
+    drop(pool);
+    no_threads(prefix);
+}
+
+/// A task executed by reference again while its first run holds its thread: the later runs
+/// wait their turn, each with its own copy of the argument. The task, the handles and the
+/// pool dropped before the first run ends: every copy is dropped.
+#[test]
+fn re_runs_waiting_their_turn_are_dropped_with_the_pool() {
+    const K: u32 = 1_000;
+    let prefix = "lk-turns";
+    let pool = pool(prefix, 3);
+    let task = Task::new(keep_after, (41_000, Tracked::new(K)));
+    let handles: Vec<_> = (0..5).map(|_| pool.execute(&task)).collect();
+    wait_until_executing(&pool, task.id());
+    drop(task);
+    let dropper = std::thread::spawn(move || drop(pool));
+    open_gate(41_000);
+    dropper.join().unwrap();
+    drop(handles);
+    all_dropped(K);
+    no_threads(prefix);
+}
+
+/// The replies of a worker: a `messages()` stream dropped after one, and replies never
+/// received, are dropped with the worker; a `WorkerRef` kept after the worker is gone keeps
+/// no thread alive and drops what it is asked to post.
+#[test]
+fn worker_replies_and_worker_refs_outliving_the_worker_leak_nothing() {
+    const K: u32 = 1_010;
+    let name = "lkw-replies";
+    let state = Tracked::new(K);
+    let worker = Worker::builder()
+        .name(name)
+        .spawn(move || Keeper {
+            _state: state,
+            gate: None,
+        })
+        .unwrap();
+    for _ in 0..10 {
+        worker.post_message(Tracked::new(K)).unwrap();
+    }
+    let mut replies = worker.messages();
+    drop(support::block_on(futures::StreamExt::next(&mut replies)));
+    drop(replies);
+    let kept = worker.worker_ref();
+    drop(worker);
+    assert!(kept.post_message(Tracked::new(K)).is_err());
+    all_dropped(K);
+    no_threads(name);
+    drop(kept);
 }

@@ -151,20 +151,34 @@ mod tests {
         let mut named: NamedRunners<u32> = NamedRunners::default();
         let create = |n: u32| move || Ok::<_, ()>(Arc::new(n));
         let kept: Vec<Arc<u32>> = (0..10)
-            .map(|n| named.find_or_create(&format!("kept-{n}"), create(n)).unwrap())
+            .map(|n| {
+                named
+                    .find_or_create(&format!("kept-{n}"), create(n))
+                    .unwrap()
+            })
             .collect();
         for n in 0..10_000u32 {
             drop(named.find_or_create(&format!("churn-{n}"), create(n)));
         }
-        assert!(named.len() <= 2 * kept.len() + 32, "{} entries", named.len());
+        assert!(
+            named.len() <= 2 * kept.len() + 32,
+            "{} entries",
+            named.len()
+        );
         for (n, runner) in kept.iter().enumerate() {
-            let again = named.find_or_create(&format!("kept-{n}"), create(99)).unwrap();
+            let again = named
+                .find_or_create(&format!("kept-{n}"), create(99))
+                .unwrap();
             assert!(Arc::ptr_eq(runner, &again), "a live name lost its runner");
         }
         // A released name gets a new runner; a failed creation registers nothing.
         let fresh = named.find_or_create("churn-0", create(7)).unwrap();
         assert_eq!(*fresh, 7);
-        assert!(named.find_or_create("refused", || Err::<Arc<u32>, _>(())).is_err());
-        assert!(named.entries.get("refused").is_none());
+        assert!(
+            named
+                .find_or_create("refused", || Err::<Arc<u32>, _>(()))
+                .is_err()
+        );
+        assert!(!named.entries.contains_key("refused"));
     }
 }
