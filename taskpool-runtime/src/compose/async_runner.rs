@@ -2,7 +2,7 @@
 //! `waiting_capacity` wait; when the waiting queue is full the oldest waiting task is discarded
 //! (ArkTS `taskpool.AsyncRunner`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::{OnceLock, Weak};
 
@@ -14,6 +14,7 @@ use crate::run::{Run, RunHeader, RunHooks};
 use crate::sync::{Arc, Mutex, lock};
 use crate::task::Task;
 
+use super::NamedRunners;
 use super::serial::Waiting;
 
 /// Runs tasks with a bound on how many run at once and how many wait (ArkTS
@@ -170,8 +171,11 @@ impl AsyncRunner {
 
     /// The process-wide runner called `name` on the global pool, created on first use with
     /// these capacities (ArkTS `new AsyncRunner(name, runningCapacity, waitingCapacity)`).
-    /// Later calls with the same name return that runner; the capacities of its first creation
-    /// stand. 401 if `running_capacity` is 0.
+    /// Later calls with the same name return that runner while it lives — while a handle to it
+    /// or a task in it does — and the capacities of its creation stand. Once the last handle
+    /// and task are gone, the name makes a new runner (as ArkTS destroys a global runner with
+    /// its last reference), so short-lived names do not accumulate. 401 if `running_capacity`
+    /// is 0.
     ///
     /// ```
     /// let a = taskpool::AsyncRunner::named("uploads", 1, 8).unwrap();
@@ -184,7 +188,7 @@ impl AsyncRunner {
         running_capacity: usize,
         waiting_capacity: usize,
     ) -> Result<AsyncRunner> {
-        static NAMED: OnceLock<std::sync::Mutex<HashMap<String, AsyncRunner>>> = OnceLock::new();
+        static NAMED: OnceLock<std::sync::Mutex<NamedRunners<Inner>>> = OnceLock::new();
         // The parameters first, as documented: a running capacity of 0 is 401 even when the
         // name is already in use (the existing runner is not returned for it).
         check_running_capacity(running_capacity)?;
@@ -192,17 +196,16 @@ impl AsyncRunner {
             .get_or_init(Default::default)
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(runner) = named.get(name) {
-            return Ok(runner.clone());
-        }
-        let runner = AsyncRunner::build(
-            Some(name.to_owned()),
-            TaskPool::global(),
-            running_capacity,
-            waiting_capacity,
-        )?;
-        named.insert(name.to_owned(), runner.clone());
-        Ok(runner)
+        let inner = named.find_or_create(name, || {
+            AsyncRunner::build(
+                Some(name.to_owned()),
+                TaskPool::global(),
+                running_capacity,
+                waiting_capacity,
+            )
+            .map(|runner| runner.inner)
+        })?;
+        Ok(AsyncRunner { inner })
     }
 
     fn build(

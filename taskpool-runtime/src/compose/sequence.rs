@@ -1,7 +1,6 @@
 //! `SequenceRunner`: tasks executed strictly one after another, in submission order (ArkTS
 //! `taskpool.SequenceRunner`).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{OnceLock, Weak};
 
@@ -13,6 +12,7 @@ use crate::run::{RunHeader, RunHooks};
 use crate::sync::{Arc, Mutex, lock};
 use crate::task::Task;
 
+use super::NamedRunners;
 use super::serial::Serial;
 
 /// Executes tasks one after another, in the order they were given, in one lane (ArkTS
@@ -28,7 +28,8 @@ use super::serial::Serial;
 /// (10200025).
 ///
 /// Named runners ([`SequenceRunner::named`]) are process-wide singletons on the global pool:
-/// the same name gives the same runner, and the priority of its first creation stands.
+/// the same name gives the same runner while a handle to it or a task in it lives, and the
+/// priority of its creation stands.
 ///
 /// ```
 /// use taskpool::{concurrent, Priority, SequenceRunner, Task};
@@ -78,19 +79,23 @@ impl SequenceRunner {
 
     /// The process-wide runner called `name` on the global pool, created on first use with
     /// `priority` (ArkTS `new SequenceRunner(name, priority)`). Later calls with the same name
-    /// return that runner; the priority of the first creation stands.
+    /// return that runner while it lives — while a handle to it or a task in it does — and the
+    /// priority of its creation stands. Once the last handle and task are gone, the name makes a
+    /// new runner (as ArkTS destroys a global runner with its last reference), so short-lived
+    /// names do not accumulate.
     pub fn named(name: &str, priority: Priority) -> SequenceRunner {
-        static NAMED: OnceLock<std::sync::Mutex<HashMap<String, SequenceRunner>>> = OnceLock::new();
+        static NAMED: OnceLock<std::sync::Mutex<NamedRunners<Inner>>> = OnceLock::new();
         let mut named = NAMED
             .get_or_init(Default::default)
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        named
-            .entry(name.to_owned())
-            .or_insert_with(|| {
-                SequenceRunner::build(Some(name.to_owned()), TaskPool::global(), priority)
-            })
-            .clone()
+        let inner = named.find_or_create(name, || {
+            Ok::<_, std::convert::Infallible>(
+                SequenceRunner::build(Some(name.to_owned()), TaskPool::global(), priority).inner,
+            )
+        });
+        let Ok(inner) = inner;
+        SequenceRunner { inner }
     }
 
     fn build(name: Option<String>, pool: &TaskPool, priority: Priority) -> SequenceRunner {
