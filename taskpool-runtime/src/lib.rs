@@ -76,6 +76,7 @@ mod supervisor;
 mod sync;
 mod task;
 mod time;
+mod weakly;
 mod worker;
 
 pub use codec::{DEFAULT_MAX_SERIALIZED_BYTES, Encoding, Payload};

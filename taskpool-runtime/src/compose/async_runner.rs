@@ -196,7 +196,7 @@ impl AsyncRunner {
             .get_or_init(Default::default)
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let inner = named.find_or_create(name, || {
+        let inner = super::find_or_create_runner(&mut named, name, || {
             AsyncRunner::build(
                 Some(name.to_owned()),
                 TaskPool::global(),

@@ -92,52 +92,16 @@ pub(crate) fn hand_over(next: Arc<Run>, abandon: impl FnOnce() -> Vec<Arc<Run>>)
 /// global runners and destroys one with its last reference. A name released and requested
 /// again makes a new runner — indistinguishable, since nothing of the old one was left — and
 /// short-lived names do not pile up (a strong map grew by one runner per name forever).
-pub(crate) struct NamedRunners<T> {
-    entries: std::collections::HashMap<String, Weak<T>>,
-    /// The length at which the next addition first drops the dead entries (twice the live
-    /// ones after the last prune, at least [`NamedRunners::MIN_PRUNE`]): amortized O(1) per
-    /// addition, and the dead entries never outnumber the live ones by more than that.
-    prune_at: usize,
-}
+pub(crate) type NamedRunners<T> = crate::weakly::Weakly<std::collections::HashMap<String, Weak<T>>>;
 
-impl<T> Default for NamedRunners<T> {
-    fn default() -> NamedRunners<T> {
-        NamedRunners {
-            entries: std::collections::HashMap::new(),
-            prune_at: NamedRunners::<T>::MIN_PRUNE,
-        }
-    }
-}
-
-impl<T> NamedRunners<T> {
-    /// Below this many entries the registry is never pruned: a few dead entries cost nothing.
-    const MIN_PRUNE: usize = 32;
-
-    /// The live runner called `name`, or a new one from `create` (its error returned as is).
-    pub(crate) fn find_or_create<E>(
-        &mut self,
-        name: &str,
-        create: impl FnOnce() -> std::result::Result<Arc<T>, E>,
-    ) -> std::result::Result<Arc<T>, E> {
-        if let Some(live) = self.entries.get(name).and_then(Weak::upgrade) {
-            return Ok(live);
-        }
-        let new = create()?;
-        if self.entries.len() >= self.prune_at {
-            self.entries.retain(|_, runner| runner.strong_count() > 0);
-            self.prune_at = (2 * self.entries.len()).max(Self::MIN_PRUNE);
-            // After a burst of short-lived names, keep room for the next doubling only.
-            self.entries.shrink_to(self.prune_at);
-        }
-        self.entries.insert(name.to_owned(), Arc::downgrade(&new));
-        Ok(new)
-    }
-
-    /// How many entries (live or not yet pruned) the registry holds.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
-    }
+/// The live runner called `name` in `named`, or a new one from `create` (its error returned as
+/// is).
+pub(crate) fn find_or_create_runner<T, E>(
+    named: &mut NamedRunners<T>,
+    name: &str,
+    create: impl FnOnce() -> std::result::Result<Arc<T>, E>,
+) -> std::result::Result<Arc<T>, E> {
+    named.find_or_create(name, Weak::upgrade, Arc::downgrade, create)
 }
 
 #[cfg(all(test, not(taskpool_loom)))]
@@ -151,34 +115,32 @@ mod tests {
         let mut named: NamedRunners<u32> = NamedRunners::default();
         let create = |n: u32| move || Ok::<_, ()>(Arc::new(n));
         let kept: Vec<Arc<u32>> = (0..10)
-            .map(|n| {
-                named
-                    .find_or_create(&format!("kept-{n}"), create(n))
-                    .unwrap()
-            })
+            .map(|n| find_or_create_runner(&mut named, &format!("kept-{n}"), create(n)).unwrap())
             .collect();
         for n in 0..10_000u32 {
-            drop(named.find_or_create(&format!("churn-{n}"), create(n)));
+            drop(find_or_create_runner(
+                &mut named,
+                &format!("churn-{n}"),
+                create(n),
+            ));
         }
         assert!(
-            named.len() <= 2 * kept.len() + 32,
+            named.entries.len() <= 2 * kept.len() + 32,
             "{} entries",
-            named.len()
+            named.entries.len()
         );
         for (n, runner) in kept.iter().enumerate() {
-            let again = named
-                .find_or_create(&format!("kept-{n}"), create(99))
-                .unwrap();
-            assert!(Arc::ptr_eq(runner, &again), "a live name lost its runner");
+            let again = find_or_create_runner(&mut named, &format!("kept-{n}"), create(99));
+            assert!(
+                Arc::ptr_eq(runner, &again.unwrap()),
+                "a live name lost its runner"
+            );
         }
         // A released name gets a new runner; a failed creation registers nothing.
-        let fresh = named.find_or_create("churn-0", create(7)).unwrap();
+        let fresh = find_or_create_runner(&mut named, "churn-0", create(7)).unwrap();
         assert_eq!(*fresh, 7);
-        assert!(
-            named
-                .find_or_create("refused", || Err::<Arc<u32>, _>(()))
-                .is_err()
-        );
+        let refused = find_or_create_runner(&mut named, "refused", || Err::<Arc<u32>, _>(()));
+        assert!(refused.is_err());
         assert!(!named.entries.contains_key("refused"));
     }
 }

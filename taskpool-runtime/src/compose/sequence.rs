@@ -89,7 +89,7 @@ impl SequenceRunner {
             .get_or_init(Default::default)
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let inner = named.find_or_create(name, || {
+        let inner = super::find_or_create_runner(&mut named, name, || {
             Ok::<_, std::convert::Infallible>(
                 SequenceRunner::build(Some(name.to_owned()), TaskPool::global(), priority).inner,
             )

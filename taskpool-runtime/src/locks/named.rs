@@ -18,88 +18,12 @@ use super::diagnosis::AsyncLockState;
 use crate::error::{Error, Result};
 use crate::shared::Shared;
 use crate::sync::{Arc, Mutex, lock};
+#[cfg(all(test, not(taskpool_loom)))]
+use crate::weakly::WeakEntries;
+use crate::weakly::Weakly;
 
 /// Shards of the list of live locks, so that creating locks on many threads does not contend.
 const SHARDS: usize = 8;
-
-/// A collection of weak references that drops its dead entries once it has grown to twice the
-/// size it had after its last prune (and to at least [`Weakly::MIN_PRUNE`]): each prune visits
-/// at most twice as many entries as were added since the one before, so adding costs amortized
-/// O(1) however many entries stay alive, and the dead ones never outnumber the live ones by
-/// more than that margin. (Pruning only when a `Vec` was full, or when a map's length was a
-/// power of two, pruned at every addition once the live entries sat just below that mark.)
-struct Weakly<C> {
-    entries: C,
-    /// The length at which the next addition prunes first.
-    prune_at: usize,
-    /// Entries visited by prunes so far, for the tests of the amortized cost.
-    #[cfg(test)]
-    visited: usize,
-}
-
-/// What [`Weakly`] needs of its collection.
-trait WeakEntries: Default {
-    fn len(&self) -> usize;
-    /// Drops the entries whose referent is gone.
-    fn retain_live(&mut self);
-    /// Gives back memory left over from a burst of entries that have since died.
-    fn shrink_to(&mut self, capacity: usize);
-}
-
-impl<T> WeakEntries for Vec<Weak<T>> {
-    fn len(&self) -> usize {
-        Vec::len(self)
-    }
-    fn retain_live(&mut self) {
-        self.retain(|weak| weak.strong_count() > 0);
-    }
-    fn shrink_to(&mut self, capacity: usize) {
-        Vec::shrink_to(self, capacity);
-    }
-}
-
-impl<T> WeakEntries for HashMap<String, Weak<T>> {
-    fn len(&self) -> usize {
-        HashMap::len(self)
-    }
-    fn retain_live(&mut self) {
-        self.retain(|_, weak| weak.strong_count() > 0);
-    }
-    fn shrink_to(&mut self, capacity: usize) {
-        HashMap::shrink_to(self, capacity);
-    }
-}
-
-impl<C: WeakEntries> Default for Weakly<C> {
-    fn default() -> Weakly<C> {
-        Weakly {
-            entries: C::default(),
-            prune_at: Weakly::<C>::MIN_PRUNE,
-            #[cfg(test)]
-            visited: 0,
-        }
-    }
-}
-
-impl<C: WeakEntries> Weakly<C> {
-    /// Below this many entries a collection is never pruned: a few dead entries cost nothing.
-    const MIN_PRUNE: usize = 32;
-
-    /// Prunes if the collection doubled since the last prune: call before each addition.
-    fn make_room(&mut self) {
-        if self.entries.len() < self.prune_at {
-            return;
-        }
-        #[cfg(test)]
-        {
-            self.visited += self.entries.len();
-        }
-        self.entries.retain_live();
-        self.prune_at = (2 * self.entries.len()).max(Self::MIN_PRUNE);
-        // After a burst of short-lived entries, keep room for the next doubling only.
-        self.entries.shrink_to(self.prune_at);
-    }
-}
 
 struct Registry {
     /// Every live lock (anonymous and named), by id modulo `SHARDS`.
@@ -162,14 +86,11 @@ fn find_or_create<T>(
     name: &str,
     create: impl FnOnce() -> Shared<T>,
 ) -> Shared<T> {
-    let mut map = lock(map);
-    if let Some(live) = map.entries.get(name).and_then(Shared::upgrade) {
-        return live;
-    }
-    let new = create();
-    map.make_room();
-    map.entries.insert(name.to_owned(), Shared::downgrade(&new));
-    new
+    let found = lock(map).find_or_create(name, Shared::upgrade, Shared::downgrade, || {
+        Ok::<_, std::convert::Infallible>(create())
+    });
+    let Ok(found) = found;
+    found
 }
 
 /// The named lock `name`, created if no live one has that name.
