@@ -399,6 +399,10 @@ impl<T> Drop for GroupHandle<T> {
         // Results collected by `poll` but never returned (the handle was dropped in between):
         // user values whose `Drop` may panic, dropped one at a time.
         self.values.drain(..).for_each(crate::panic::drop_quietly);
+        // Nobody awaits the execution any more: the waker of its last poll goes now, not when
+        // the last member ends (maybe never). The members' handles let go of theirs as they
+        // drop.
+        drop(self.execution.done.detach());
     }
 }
 
