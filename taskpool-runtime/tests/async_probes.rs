@@ -847,3 +847,312 @@ fn values_sent_to_a_dropped_data_stream_do_not_pile_up_while_the_task_lives() {
     assert_eq!(drops(4), 50, "values sent to a dropped stream are kept");
     drop(task);
 }
+
+// --- Cancel racing a wake ------------------------------------------------------------------------
+
+#[concurrent]
+fn wake_parked(key: u64) -> u64 {
+    raise_flag(key);
+    if let Some(waker) = parked_waker(key) {
+        waker.wake();
+    }
+    key
+}
+
+/// A tiny deterministic generator (xorshift), so that every run races the same way.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn spin(rounds: u64) {
+    for _ in 0..rounds {
+        std::hint::spin_loop();
+    }
+}
+
+#[test]
+fn a_thousand_cancels_racing_wakes_on_random_threads_settle_each_task_exactly_once() {
+    let pool = TaskPool::builder().max_threads(3).build().unwrap();
+    let helper_pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let (mut completed, mut canceled) = (0u64, 0u64);
+    for i in 0..1000u64 {
+        let key = 10_000 + i;
+        let handle = pool.run(gated_value, (key,));
+        // Half the time the cancel lands while the task is suspended, else while it may be
+        // starting or being polled.
+        if rng.next() % 2 == 0 {
+            wait_for_parked_waker(key);
+        }
+        let delay = rng.next() % 2000;
+        // The wake comes from a plain thread, a task of another pool, or a task of the same
+        // pool (a pool thread, maybe the one that would poll the woken task).
+        let waking: Box<dyn FnOnce() + Send> = match rng.next() % 3 {
+            0 => {
+                let thread = std::thread::spawn(move || {
+                    spin(delay);
+                    wake_parked(key);
+                });
+                Box::new(move || thread.join().unwrap())
+            }
+            1 => {
+                let waker = helper_pool.run(wake_parked, (key,));
+                Box::new(move || assert_eq!(waker.wait().unwrap(), key))
+            }
+            _ => {
+                let waker = pool.run(wake_parked, (key,));
+                Box::new(move || assert_eq!(waker.wait().unwrap(), key))
+            }
+        };
+        spin(rng.next() % 2000);
+        let cancel = handle.cancel();
+        let id = handle.id();
+        let outcome = handle.wait();
+        match (&cancel, &outcome) {
+            (Ok(()), Err(Error::Canceled { .. })) => canceled += 1,
+            (Err(Error::TaskNotFound(_)), Ok(value)) => {
+                assert_eq!(*value, key);
+                completed += 1;
+            }
+            other => panic!("iteration {i}: inconsistent {other:?}"),
+        }
+        // Settled: `info()` never lists it running again (a canceled run may stay listed
+        // as canceled, as ArkTS does).
+        let listed = pool.info();
+        assert!(
+            listed
+                .tasks
+                .iter()
+                .all(|t| t.task_id != id || t.state == taskpool::TaskState::Canceled),
+            "iteration {i}: {:?}",
+            listed.tasks
+        );
+        assert!(
+            listed.threads.iter().all(|t| !t.task_ids.contains(&id)),
+            "iteration {i}: a settled task is listed on a thread"
+        );
+        waking();
+        PARKED_WAKERS.lock().unwrap().retain(|(k, _)| *k != key);
+    }
+    wait_until("every wake task settled", || {
+        let counters = pool.info().counters;
+        counters.settled() == counters.submitted
+    });
+    let counters = pool.info().counters;
+    let wakers_here = counters.submitted - 1000;
+    assert_eq!(counters.canceled, canceled, "{counters:?}");
+    assert_eq!(counters.completed, completed + wakers_here, "{counters:?}");
+    assert_eq!((counters.failed, counters.timed_out), (0, 0));
+    assert!(completed > 0 && canceled > 0, "both sides won sometimes");
+}
+
+// --- IDLE async tasks: one executes at a time -----------------------------------------------
+
+/// IDLE code executing right now, and the most ever seen at once.
+static IDLE_EXECUTING: AtomicUsize = AtomicUsize::new(0);
+static IDLE_MAX: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts IDLE code executing while it lives.
+struct IdleExecuting;
+
+impl IdleExecuting {
+    fn enter() -> IdleExecuting {
+        let now = IDLE_EXECUTING.fetch_add(1, Ordering::SeqCst) + 1;
+        IDLE_MAX.fetch_max(now, Ordering::SeqCst);
+        IdleExecuting
+    }
+}
+
+impl Drop for IdleExecuting {
+    fn drop(&mut self) {
+        // Widens the window in which a second IDLE poll could slip in.
+        std::thread::yield_now();
+        IDLE_EXECUTING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Every poll of `F` counts as IDLE code executing.
+struct Exclusive<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for Exclusive<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let _executing = IdleExecuting::enter();
+        self.0.as_mut().poll(cx)
+    }
+}
+
+const RING: usize = 6;
+const ROUNDS: u64 = 25;
+static TOKEN: AtomicU64 = AtomicU64::new(0);
+static RING_WAKERS: Mutex<[Option<Waker>; RING]> = Mutex::new([const { None }; RING]);
+
+/// Pending until the token is member `me`'s.
+struct Turn(usize, u64);
+
+impl Future for Turn {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        RING_WAKERS.lock().unwrap()[self.0] = Some(cx.waker().clone());
+        if TOKEN.load(Ordering::SeqCst) == self.1 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+fn idle_pool() -> &'static TaskPool {
+    static POOL: OnceLock<TaskPool> = OnceLock::new();
+    POOL.get_or_init(|| TaskPool::builder().max_threads(4).build().unwrap())
+}
+
+#[concurrent]
+fn idle_chore(x: u32) -> u32 {
+    let _executing = IdleExecuting::enter();
+    spin(500);
+    x + 1
+}
+
+#[concurrent]
+async fn idle_ring_member(me: u64) -> u64 {
+    Exclusive(Box::pin(async move {
+        let me = me as usize;
+        for round in 0..ROUNDS {
+            let mine = round * RING as u64 + me as u64;
+            Turn(me, mine).await;
+            match round % 3 {
+                0 => yield_now().await,
+                // An IDLE task awaiting another IDLE task it submitted.
+                1 => {
+                    let chore = idle_pool().execute_with_priority(
+                        Task::new(idle_chore, (round as u32,)),
+                        Priority::Idle,
+                    );
+                    assert_eq!(chore.await.unwrap(), round as u32 + 1);
+                }
+                _ => sleep(Duration::from_micros(100)).await,
+            }
+            TOKEN.fetch_add(1, Ordering::SeqCst);
+            let next = RING_WAKERS.lock().unwrap()[(me + 1) % RING].take();
+            if let Some(next) = next {
+                next.wake();
+            }
+        }
+        me as u64
+    }))
+    .await
+}
+
+#[test]
+fn idle_async_tasks_waking_each_other_amid_high_and_low_noise_never_execute_two_at_once() {
+    let pool = idle_pool();
+    let members: Vec<_> = (0..RING as u64)
+        .map(|me| pool.execute_with_priority(Task::new(idle_ring_member, (me,)), Priority::Idle))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let noise = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut rounds = 0u32;
+            while !stop.load(Ordering::SeqCst) {
+                let batch: Vec<_> = (0..8)
+                    .map(|i| {
+                        let priority = if i % 2 == 0 { Priority::High } else { Priority::Low };
+                        idle_pool().execute_with_priority(Task::new(lane_work, (i,)), priority)
+                    })
+                    .collect();
+                for (i, handle) in batch.into_iter().enumerate() {
+                    assert_eq!(handle.wait().unwrap(), i as u32 * 2);
+                }
+                rounds += 1;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            rounds
+        })
+    };
+    let mut results = Vec::new();
+    for mut member in members {
+        results.push(member.wait_timeout(PATIENCE * 3));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let noise_rounds = noise.join().unwrap();
+    for (me, result) in results.into_iter().enumerate() {
+        let result = result.unwrap_or_else(|| {
+            panic!(
+                "member {me} never completed (token {})",
+                TOKEN.load(Ordering::SeqCst)
+            )
+        });
+        assert_eq!(result.unwrap(), me as u64);
+    }
+    assert_eq!(TOKEN.load(Ordering::SeqCst), ROUNDS * RING as u64);
+    assert!(noise_rounds > 0);
+    assert_eq!(
+        IDLE_MAX.load(Ordering::SeqCst),
+        1,
+        "two IDLE tasks executed at once"
+    );
+}
+
+// --- Shutdown: futures whose `Drop` waits for another suspended task -----------------------
+
+/// Handles a [`JoinOnDrop`] waits for, by key.
+static JOINED: Mutex<Vec<(u64, TaskHandle<u64>)>> = Mutex::new(Vec::new());
+/// What each [`JoinOnDrop`] saw: its key, and whether the handle it waited for resolved.
+static JOIN_OUTCOMES: Mutex<Vec<(u64, bool)>> = Mutex::new(Vec::new());
+
+/// On drop, waits for the task parked under `JOINED[key]` (a guard that joins a sibling).
+struct JoinOnDrop(u64);
+
+impl Drop for JoinOnDrop {
+    fn drop(&mut self) {
+        let handle = {
+            let mut joined = JOINED.lock().unwrap_or_else(|e| e.into_inner());
+            let index = joined.iter().position(|(k, _)| *k == self.0);
+            index.map(|i| joined.swap_remove(i).1)
+        };
+        if let Some(mut handle) = handle {
+            let resolved = handle.wait_timeout(PATIENCE).is_some();
+            JOIN_OUTCOMES.lock().unwrap().push((self.0, resolved));
+        }
+    }
+}
+
+#[concurrent]
+async fn join_sibling_on_drop(sibling: u64) -> u64 {
+    let _join = JoinOnDrop(sibling);
+    sleep(Duration::from_secs(3600)).await;
+    sibling
+}
+
+#[test]
+fn a_shutdown_drops_suspended_tasks_whose_drop_waits_for_each_other() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    // Each one's `Drop` waits for the other: whichever the shutdown drops first must find the
+    // other already settled, or the drop of the pool hangs.
+    let a = pool.run(join_sibling_on_drop, (501,));
+    let b = pool.run(join_sibling_on_drop, (500,));
+    support::wait_until_suspended(&pool, a.id());
+    support::wait_until_suspended(&pool, b.id());
+    let (a_id, b_id) = (a.id(), b.id());
+    JOINED.lock().unwrap().extend([(500, a), (501, b)]);
+    drop(pool);
+    let mut outcomes = JOIN_OUTCOMES.lock().unwrap().clone();
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        [(500, true), (501, true)],
+        "a suspended task's drop waited for a sibling the shutdown had not settled yet \
+         ({a_id:?}, {b_id:?})"
+    );
+}
