@@ -336,6 +336,9 @@ impl<T> Drop for TaskHandle<T> {
     }
 }
 
+/// Awaiting the handle yields the run's outcome once. Polling it again after that (or after
+/// [`wait_timeout`](TaskHandle::wait_timeout) returned `Some`) panics: the outcome was handed
+/// out already. A handle polled with a different waker each time wakes the latest one.
 impl<T: Send + 'static> Future for TaskHandle<T> {
     type Output = Result<T>;
 

@@ -1156,3 +1156,28 @@ fn a_shutdown_drops_suspended_tasks_whose_drop_waits_for_each_other() {
          ({a_id:?}, {b_id:?})"
     );
 }
+
+#[test]
+fn a_group_handle_polled_again_after_its_outcome_panics_naming_the_group_handle() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let empty = TaskGroup::<u32>::new();
+    let mut one = TaskGroup::new();
+    one.add(lane_work, (5,)).unwrap();
+    let mut failing = TaskGroup::new();
+    failing.add(panic_after_pendings, (1,)).unwrap();
+    let handles = [
+        pool.execute_group(&empty, Priority::Medium),
+        pool.execute_group(&one, Priority::Medium),
+        pool.execute_group(&failing, Priority::Medium),
+    ];
+    for (i, mut handle) in handles.into_iter().enumerate() {
+        let first = futures::executor::block_on(&mut handle);
+        assert_eq!(first.is_ok(), i < 2, "{first:?}");
+        let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            futures::executor::block_on(&mut handle)
+        }));
+        let message = panic_message(again.expect_err("a spent group handle panics"));
+        assert_eq!(message, "a GroupHandle was polled after it returned its outcome");
+        drop(handle);
+    }
+}
