@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -305,7 +304,9 @@ fn wakers_kept_in_statics_and_threads_woken_after_the_task_and_the_pool_are_gone
     // Woken, cloned and dropped long after, here and on other threads: nothing happens.
     for waker in [&w101, &w102, &w103] {
         waker.wake_by_ref();
-        waker.clone().wake();
+        let clone = waker.clone();
+        clone.wake_by_ref();
+        drop(clone);
     }
     support::open_gate(0xA52);
     let threads: Vec<_> = [w101, w102, w103]
@@ -414,7 +415,9 @@ async fn panic_after_pendings(pendings: u32) -> u32 {
 #[test]
 fn a_panic_in_a_poll_after_several_pendings_fails_the_task_and_drops_its_state_once() {
     let pool = TaskPool::builder().max_threads(2).build().unwrap();
-    let handles: Vec<_> = (0..20).map(|_| pool.run(panic_after_pendings, (5,))).collect();
+    let handles: Vec<_> = (0..20)
+        .map(|_| pool.run(panic_after_pendings, (5,)))
+        .collect();
     for handle in handles {
         match handle.wait() {
             Err(Error::Panicked { message, .. }) => assert_eq!(message, "poll number 7 panics"),
@@ -502,8 +505,10 @@ fn a_poll_that_blocks_is_timed_out_while_it_blocks_and_its_thread_replaced() {
     // The blocked thread is retired: the pool goes on without it.
     assert_eq!(pool.run(lane_work, (4,)).wait().unwrap(), 8);
     assert!(
-        pool.info().tasks.iter().all(|t| t.task_id != blocked.id()
-            || t.state == taskpool::TaskState::Canceled),
+        pool.info()
+            .tasks
+            .iter()
+            .all(|t| t.task_id != blocked.id() || t.state == taskpool::TaskState::Canceled),
         "{:?}",
         pool.info().tasks
     );
@@ -563,7 +568,10 @@ async fn await_chain(links: u32) -> u32 {
 
 #[test]
 fn a_chain_of_a_thousand_tasks_each_awaiting_the_next_completes() {
-    assert_eq!(nested_pool().run(await_chain, (1000,)).wait().unwrap(), 1000);
+    assert_eq!(
+        nested_pool().run(await_chain, (1000,)).wait().unwrap(),
+        1000
+    );
     wait_until("the chain's runs are gone", || {
         nested_pool().info().tasks.is_empty()
     });
@@ -571,7 +579,9 @@ fn a_chain_of_a_thousand_tasks_each_awaiting_the_next_completes() {
 
 #[concurrent]
 async fn fan_out(count: u32) -> u64 {
-    let handles: Vec<_> = (0..count).map(|i| nested_pool().run(lane_work, (i,))).collect();
+    let handles: Vec<_> = (0..count)
+        .map(|i| nested_pool().run(lane_work, (i,)))
+        .collect();
     let mut total = 0u64;
     for handle in futures::future::join_all(handles).await {
         total += u64::from(handle.unwrap());
@@ -582,7 +592,10 @@ async fn fan_out(count: u32) -> u64 {
 #[test]
 fn one_task_awaits_ten_thousand_handles() {
     let expected: u64 = (0..10_000u64).map(|i| i * 2).sum();
-    assert_eq!(nested_pool().run(fan_out, (10_000,)).wait().unwrap(), expected);
+    assert_eq!(
+        nested_pool().run(fan_out, (10_000,)).wait().unwrap(),
+        expected
+    );
 }
 
 // --- Dropping an awaited handle mid-way ---------------------------------------------------------
@@ -614,7 +627,10 @@ async fn select_then_drop(gate: u64) -> String {
 
 #[test]
 fn a_handle_dropped_by_a_select_inside_a_task_detaches_the_awaited_task_which_still_runs() {
-    let winner = nested_pool().run(select_then_drop, (0xA56,)).wait().unwrap();
+    let winner = nested_pool()
+        .run(select_then_drop, (0xA56,))
+        .wait()
+        .unwrap();
     assert_eq!(winner, "sleep");
     support::open_gate(0xA56);
     wait_until("the detached task ran", || {
@@ -682,8 +698,7 @@ fn a_handle_polled_by_an_executor_with_a_fresh_waker_each_time_wakes_the_latest(
 }
 
 #[test]
-fn a_handle_polled_again_after_its_outcome_panics_with_a_clear_message_and_nothing_else_breaks()
-{
+fn a_handle_polled_again_after_its_outcome_panics_with_a_clear_message_and_nothing_else_breaks() {
     let pool = TaskPool::builder().max_threads(1).build().unwrap();
     let mut handle = pool.run(lane_work, (21,));
     assert_eq!(futures::executor::block_on(&mut handle).unwrap(), 42);
@@ -692,7 +707,10 @@ fn a_handle_polled_again_after_its_outcome_panics_with_a_clear_message_and_nothi
         futures::executor::block_on(&mut handle)
     }));
     let message = panic_message(again.expect_err("a spent handle panics"));
-    assert!(message.contains("after it returned its outcome"), "{message}");
+    assert!(
+        message.contains("after it returned its outcome"),
+        "{message}"
+    );
     // The panic happened with the handle's lock held: nothing is poisoned for good.
     assert!(handle.is_finished());
     assert!(format!("{handle:?}").contains("finished: true"));
@@ -802,7 +820,11 @@ fn sleeps_of_zero_and_unrepresentable_length_polled_outside_any_pool() {
     assert_eq!(polls, 1);
     // Huge: pending (no timer entry for "never"), and dropped without a trace; a `select!`
     // with a short sleep ends with the short one.
-    for huge in [Duration::MAX, Duration::from_secs(u64::MAX / 4), Duration::from_secs(1 << 40)] {
+    for huge in [
+        Duration::MAX,
+        Duration::from_secs(u64::MAX / 4),
+        Duration::from_secs(1 << 40),
+    ] {
         let counted = Arc::new(Counted::default());
         let waker = Waker::from(Arc::clone(&counted));
         let mut long = Box::pin(sleep(huge));
@@ -821,7 +843,11 @@ fn sleeps_of_zero_and_unrepresentable_length_polled_outside_any_pool() {
         assert_eq!(winner, "short");
         drop(long);
         drop(waker);
-        assert_eq!(Arc::strong_count(&counted), 1, "{huge:?}: the timer keeps no waker");
+        assert_eq!(
+            Arc::strong_count(&counted),
+            1,
+            "{huge:?}: the timer keeps no waker"
+        );
         assert_eq!(counted.wakes.load(Ordering::SeqCst), 0);
     }
 }
@@ -850,12 +876,17 @@ fn values_sent_to_a_dropped_data_stream_do_not_pile_up_while_the_task_lives() {
 
 // --- Cancel racing a wake ------------------------------------------------------------------------
 
-#[concurrent]
-fn wake_parked(key: u64) -> u64 {
+/// Lets the task parked under `key` go on: raises its flag, then wakes it.
+fn release(key: u64) {
     raise_flag(key);
     if let Some(waker) = parked_waker(key) {
         waker.wake();
     }
+}
+
+#[concurrent]
+fn wake_parked(key: u64) -> u64 {
+    release(key);
     key
 }
 
@@ -898,7 +929,7 @@ fn a_thousand_cancels_racing_wakes_on_random_threads_settle_each_task_exactly_on
             0 => {
                 let thread = std::thread::spawn(move || {
                     spin(delay);
-                    wake_parked(key);
+                    release(key);
                 });
                 Box::new(move || thread.join().unwrap())
             }
@@ -955,18 +986,19 @@ fn a_thousand_cancels_racing_wakes_on_random_threads_settle_each_task_exactly_on
 
 // --- IDLE async tasks: one executes at a time -----------------------------------------------
 
-/// IDLE code executing right now, and the most ever seen at once.
-static IDLE_EXECUTING: AtomicUsize = AtomicUsize::new(0);
-static IDLE_MAX: AtomicUsize = AtomicUsize::new(0);
+/// IDLE code executing right now, and the most ever seen at once, per pool (tests run at
+/// once, and each pool has its own IDLE lane): 0 the ring's, 1 the swarm's.
+static IDLE_EXECUTING: [AtomicUsize; 2] = [const { AtomicUsize::new(0) }; 2];
+static IDLE_MAX: [AtomicUsize; 2] = [const { AtomicUsize::new(0) }; 2];
 
-/// Counts IDLE code executing while it lives.
-struct IdleExecuting;
+/// Counts IDLE code of pool `.0` executing while it lives.
+struct IdleExecuting(usize);
 
 impl IdleExecuting {
-    fn enter() -> IdleExecuting {
-        let now = IDLE_EXECUTING.fetch_add(1, Ordering::SeqCst) + 1;
-        IDLE_MAX.fetch_max(now, Ordering::SeqCst);
-        IdleExecuting
+    fn enter(pool: usize) -> IdleExecuting {
+        let now = IDLE_EXECUTING[pool].fetch_add(1, Ordering::SeqCst) + 1;
+        IDLE_MAX[pool].fetch_max(now, Ordering::SeqCst);
+        IdleExecuting(pool)
     }
 }
 
@@ -974,19 +1006,19 @@ impl Drop for IdleExecuting {
     fn drop(&mut self) {
         // Widens the window in which a second IDLE poll could slip in.
         std::thread::yield_now();
-        IDLE_EXECUTING.fetch_sub(1, Ordering::SeqCst);
+        IDLE_EXECUTING[self.0].fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-/// Every poll of `F` counts as IDLE code executing.
-struct Exclusive<F>(Pin<Box<F>>);
+/// Every poll of `F` counts as IDLE code of pool `.0` executing.
+struct Exclusive<F>(usize, Pin<Box<F>>);
 
 impl<F: Future> Future for Exclusive<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let _executing = IdleExecuting::enter();
-        self.0.as_mut().poll(cx)
+        let _executing = IdleExecuting::enter(self.0);
+        self.1.as_mut().poll(cx)
     }
 }
 
@@ -1018,38 +1050,41 @@ fn idle_pool() -> &'static TaskPool {
 
 #[concurrent]
 fn idle_chore(x: u32) -> u32 {
-    let _executing = IdleExecuting::enter();
+    let _executing = IdleExecuting::enter(0);
     spin(500);
     x + 1
 }
 
 #[concurrent]
 async fn idle_ring_member(me: u64) -> u64 {
-    Exclusive(Box::pin(async move {
-        let me = me as usize;
-        for round in 0..ROUNDS {
-            let mine = round * RING as u64 + me as u64;
-            Turn(me, mine).await;
-            match round % 3 {
-                0 => yield_now().await,
-                // An IDLE task awaiting another IDLE task it submitted.
-                1 => {
-                    let chore = idle_pool().execute_with_priority(
-                        Task::new(idle_chore, (round as u32,)),
-                        Priority::Idle,
-                    );
-                    assert_eq!(chore.await.unwrap(), round as u32 + 1);
+    Exclusive(
+        0,
+        Box::pin(async move {
+            let me = me as usize;
+            for round in 0..ROUNDS {
+                let mine = round * RING as u64 + me as u64;
+                Turn(me, mine).await;
+                match round % 3 {
+                    0 => yield_now().await,
+                    // An IDLE task awaiting another IDLE task it submitted.
+                    1 => {
+                        let chore = idle_pool().execute_with_priority(
+                            Task::new(idle_chore, (round as u32,)),
+                            Priority::Idle,
+                        );
+                        assert_eq!(chore.await.unwrap(), round as u32 + 1);
+                    }
+                    _ => sleep(Duration::from_micros(100)).await,
                 }
-                _ => sleep(Duration::from_micros(100)).await,
+                TOKEN.fetch_add(1, Ordering::SeqCst);
+                let next = RING_WAKERS.lock().unwrap()[(me + 1) % RING].take();
+                if let Some(next) = next {
+                    next.wake();
+                }
             }
-            TOKEN.fetch_add(1, Ordering::SeqCst);
-            let next = RING_WAKERS.lock().unwrap()[(me + 1) % RING].take();
-            if let Some(next) = next {
-                next.wake();
-            }
-        }
-        me as u64
-    }))
+            me as u64
+        }),
+    )
     .await
 }
 
@@ -1067,7 +1102,11 @@ fn idle_async_tasks_waking_each_other_amid_high_and_low_noise_never_execute_two_
             while !stop.load(Ordering::SeqCst) {
                 let batch: Vec<_> = (0..8)
                     .map(|i| {
-                        let priority = if i % 2 == 0 { Priority::High } else { Priority::Low };
+                        let priority = if i % 2 == 0 {
+                            Priority::High
+                        } else {
+                            Priority::Low
+                        };
                         idle_pool().execute_with_priority(Task::new(lane_work, (i,)), priority)
                     })
                     .collect();
@@ -1098,7 +1137,7 @@ fn idle_async_tasks_waking_each_other_amid_high_and_low_noise_never_execute_two_
     assert_eq!(TOKEN.load(Ordering::SeqCst), ROUNDS * RING as u64);
     assert!(noise_rounds > 0);
     assert_eq!(
-        IDLE_MAX.load(Ordering::SeqCst),
+        IDLE_MAX[0].load(Ordering::SeqCst),
         1,
         "two IDLE tasks executed at once"
     );
@@ -1177,7 +1216,96 @@ fn a_group_handle_polled_again_after_its_outcome_panics_naming_the_group_handle(
             futures::executor::block_on(&mut handle)
         }));
         let message = panic_message(again.expect_err("a spent group handle panics"));
-        assert_eq!(message, "a GroupHandle was polled after it returned its outcome");
+        assert_eq!(
+            message,
+            "a GroupHandle was polled after it returned its outcome"
+        );
         drop(handle);
     }
+}
+
+const SWARM: usize = 12;
+static SWARM_WAKERS: Mutex<[Option<Waker>; SWARM]> = Mutex::new([const { None }; SWARM]);
+
+/// Parks its waker in `SWARM_WAKERS[me]`, then is `Pending` once (woken by anyone, or by a
+/// sleep's timer if nobody does).
+struct Nudged(usize, bool);
+
+impl Future for Nudged {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.1, true) {
+            return Poll::Ready(());
+        }
+        SWARM_WAKERS.lock().unwrap()[self.0] = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+#[concurrent]
+async fn idle_swarm_member(me: u64) -> u64 {
+    Exclusive(
+        1,
+        Box::pin(async move {
+            let me = me as usize;
+            for round in 0..30usize {
+                // Several IDLE tasks are woken and queued at once: any thread may pick them.
+                for other in [(me + 1) % SWARM, (me + round) % SWARM] {
+                    let waker = SWARM_WAKERS.lock().unwrap()[other].take();
+                    if let Some(waker) = waker {
+                        waker.wake();
+                    }
+                }
+                if round % 2 == 0 {
+                    yield_now().await;
+                } else {
+                    // Woken by a sibling, or by the sleep if none comes.
+                    let mut nudged = Nudged(me, false);
+                    let mut nap = Box::pin(sleep(Duration::from_micros(300)));
+                    std::future::poll_fn(|cx| {
+                        if Pin::new(&mut nudged).poll(cx).is_ready() {
+                            return Poll::Ready(());
+                        }
+                        nap.as_mut().poll(cx)
+                    })
+                    .await;
+                }
+            }
+            me as u64
+        }),
+    )
+    .await
+}
+
+#[test]
+fn a_swarm_of_idle_async_tasks_woken_by_each_other_never_executes_two_at_once() {
+    let pool = TaskPool::builder().max_threads(4).build().unwrap();
+    let noise: Vec<_> = (0..200u32)
+        .map(|i| {
+            let priority = if i % 2 == 0 {
+                Priority::High
+            } else {
+                Priority::Low
+            };
+            pool.execute_with_priority(Task::new(sleep_a_little, (0,)), priority)
+        })
+        .collect();
+    let members: Vec<_> = (0..SWARM as u64)
+        .map(|me| pool.execute_with_priority(Task::new(idle_swarm_member, (me,)), Priority::Idle))
+        .collect();
+    for handle in noise {
+        assert_eq!(handle.wait().unwrap(), 0);
+    }
+    for (me, mut member) in members.into_iter().enumerate() {
+        let result = member
+            .wait_timeout(PATIENCE)
+            .expect("an IDLE member never completed");
+        assert_eq!(result.unwrap(), me as u64);
+    }
+    assert_eq!(
+        IDLE_MAX[1].load(Ordering::SeqCst),
+        1,
+        "two IDLE tasks executed at once"
+    );
 }
