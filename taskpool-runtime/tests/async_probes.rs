@@ -1196,6 +1196,12 @@ fn a_shutdown_drops_suspended_tasks_whose_drop_waits_for_each_other() {
     );
 }
 
+#[concurrent]
+async fn fail_after_a_yield() -> u32 {
+    yield_now().await;
+    panic!("a member fails");
+}
+
 #[test]
 fn a_group_handle_polled_again_after_its_outcome_panics_naming_the_group_handle() {
     let pool = TaskPool::builder().max_threads(1).build().unwrap();
@@ -1203,7 +1209,7 @@ fn a_group_handle_polled_again_after_its_outcome_panics_naming_the_group_handle(
     let mut one = TaskGroup::new();
     one.add(lane_work, (5,)).unwrap();
     let mut failing = TaskGroup::new();
-    failing.add(panic_after_pendings, (1,)).unwrap();
+    failing.add(fail_after_a_yield, ()).unwrap();
     let handles = [
         pool.execute_group(&empty, Priority::Medium),
         pool.execute_group(&one, Priority::Medium),
