@@ -186,10 +186,14 @@ pub(crate) fn deliver(run: &RunHeader, value: Value, sent: &'static str) -> Resu
         SinkKind::Channel { channel, .. } => {
             // Pushed under the sink's lock: a receiver replaced meanwhile is closed only after
             // the value is in, so a reader that saw its stream end saw this value first.
-            let waker = channel.push(value);
+            let pushed = channel.push(value);
             drop(sink);
-            if let Some(waker) = waker {
-                waker.wake();
+            match pushed {
+                Ok(Some(waker)) => waker.wake(),
+                Ok(None) => {}
+                // The stream was dropped: nobody will read it. Dropped here, outside the
+                // locks (user code), instead of piling up for as long as the task lives.
+                Err(unread) => drop_quietly(unread),
             }
             Ok(())
         }
@@ -221,6 +225,8 @@ struct ChannelState {
     queue: VecDeque<Value>,
     closed: bool,
     waker: Option<Waker>,
+    /// The [`DataStream`] was dropped: values sent from now on are not kept.
+    reader_gone: bool,
 }
 
 impl Drop for ChannelState {
@@ -241,15 +247,19 @@ struct Channel {
 
 impl Channel {
     /// Queues `value`; returns the reader's waker, to be woken by the caller (outside its
-    /// locks).
-    fn push(&self, value: Value) -> Option<Waker> {
+    /// locks). With the reader gone, the value comes back (`Err`) for the caller to drop
+    /// outside its locks.
+    fn push(&self, value: Value) -> std::result::Result<Option<Waker>, Value> {
         let waker = {
             let mut state = lock(&self.state);
+            if state.reader_gone {
+                return Err(value);
+            }
             state.queue.push_back(value);
             state.waker.take()
         };
         self.changed.notify_all();
-        waker
+        Ok(waker)
     }
 
     fn close(&self) {
@@ -395,6 +405,23 @@ impl<V: 'static> IntoIterator for DataStream<V> {
 }
 
 impl<V> Unpin for DataStream<V> {}
+
+impl<V> Drop for DataStream<V> {
+    /// Nobody reads the stream any more: the values queued go now, and those sent later are
+    /// dropped as they arrive, instead of piling up for as long as the task lives (a periodic
+    /// task's for ever); the waker of its last poll goes too (a `select!` that dropped the
+    /// stream, an executor's waker).
+    fn drop(&mut self) {
+        let (queue, waker) = {
+            let mut state = lock(&self.channel.state);
+            state.reader_gone = true;
+            (std::mem::take(&mut state.queue), state.waker.take())
+        };
+        // User values, outside the lock, one at a time (a panicking `Drop` is contained).
+        queue.into_iter().for_each(drop_quietly);
+        drop_quietly(waker);
+    }
+}
 
 impl<V> fmt::Debug for DataStream<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -136,12 +136,23 @@ impl<T> Completion<T> {
     /// the lock is gone), and one stored later is dropped by its resolver. Either way the
     /// outcome is dropped on a thread that is known to be busy with it, never by whoever lets
     /// go of the run last (which may be a pool thread holding the pool's lock).
+    ///
+    /// The waker of whoever polled the handle last goes now too: nobody awaits the outcome any
+    /// more. Kept, it would hold that waiter — a `select!` that dropped the handle, an
+    /// executor's waker, the run of a task that already ended — until this run ends, maybe
+    /// never, and then wake it for nothing.
     #[allow(clippy::type_complexity)]
     pub(crate) fn detach(&self) -> Option<std::result::Result<T, Box<Error>>> {
         let mut slot = lock(&self.slot);
         match &mut *slot {
-            Slot::Pending { detached, .. } => {
+            Slot::Pending {
+                detached, waker, ..
+            } => {
                 *detached = true;
+                let waker = waker.take();
+                drop(slot);
+                // User code (its executor's `Drop`), outside the lock.
+                drop_quietly(waker);
                 None
             }
             Slot::Ready(_) => match std::mem::replace(&mut *slot, Slot::Taken) {
@@ -325,6 +336,9 @@ impl<T> Drop for TaskHandle<T> {
     }
 }
 
+/// Awaiting the handle yields the run's outcome once. Polling it again after that (or after
+/// [`wait_timeout`](TaskHandle::wait_timeout) returned `Some`) panics: the outcome was handed
+/// out already. A handle polled with a different waker each time wakes the latest one.
 impl<T: Send + 'static> Future for TaskHandle<T> {
     type Output = Result<T>;
 
@@ -411,6 +425,38 @@ mod loom_tests {
                 assert!(matches!(*lock(&completion.slot), Slot::Taken));
             });
         }
+    }
+
+    /// A waiter polled the handle, then the handle is dropped while the run resolves: the
+    /// waiter's waker is woken by the resolver or let go by the detach — never left in the
+    /// slot until the run goes.
+    #[test]
+    fn a_detached_handle_keeps_no_waker() {
+        struct Waiter(AtomicUsize);
+        impl std::task::Wake for Waiter {
+            fn wake(self: std::sync::Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        loom::model(|| {
+            let completion: Arc<Completion<u32>> = Arc::new(Completion::new());
+            let waiter = std::sync::Arc::new(Waiter(AtomicUsize::new(0)));
+            let waker = Waker::from(std::sync::Arc::clone(&waiter));
+            assert!(
+                completion
+                    .poll_take(&mut Context::from_waker(&waker))
+                    .is_pending()
+            );
+            drop(waker);
+            let resolver = {
+                let completion = Arc::clone(&completion);
+                loom::thread::spawn(move || completion.resolve(Ok(1)))
+            };
+            drop(completion.detach());
+            assert!(resolver.join().unwrap());
+            assert!(waiter.0.load(Ordering::SeqCst) <= 1, "woken at most once");
+            assert_eq!(std::sync::Arc::strong_count(&waiter), 1, "no waker kept");
+        });
     }
 
     /// A plain resolve racing a claimed one: still exactly one outcome.

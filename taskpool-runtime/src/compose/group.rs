@@ -254,6 +254,7 @@ impl TaskPool {
             handles,
             end: None,
             values: Vec::new(),
+            spent: false,
         }
     }
 }
@@ -282,6 +283,8 @@ pub struct GroupHandle<T> {
     end: Option<Option<usize>>,
     /// The results collected so far (by `poll`).
     values: Vec<T>,
+    /// `poll` returned the outcome: polling again is a caller's bug.
+    spent: bool,
 }
 
 impl<T: Send + 'static> GroupHandle<T> {
@@ -358,11 +361,26 @@ impl<T: Send + 'static> GroupHandle<T> {
     }
 }
 
+/// Polling the handle again after it returned its outcome panics (as a spent [`TaskHandle`]
+/// does), whatever the group's size or outcome: the results were handed out once.
 impl<T: Send + 'static> Future for GroupHandle<T> {
     type Output = Result<Vec<T>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Vec<T>>> {
         let this = self.get_mut();
+        assert!(
+            !this.spent,
+            "a GroupHandle was polled after it returned its outcome"
+        );
+        let polled = this.poll_outcome(cx);
+        this.spent = polled.is_ready();
+        polled
+    }
+}
+
+impl<T: Send + 'static> GroupHandle<T> {
+    fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<T>>> {
+        let this = self;
         let end = match this.end {
             Some(end) => end,
             None => match this.execution.done.poll_take(cx) {
@@ -399,6 +417,10 @@ impl<T> Drop for GroupHandle<T> {
         // Results collected by `poll` but never returned (the handle was dropped in between):
         // user values whose `Drop` may panic, dropped one at a time.
         self.values.drain(..).for_each(crate::panic::drop_quietly);
+        // Nobody awaits the execution any more: the waker of its last poll goes now, not when
+        // the last member ends (maybe never). The members' handles let go of theirs as they
+        // drop.
+        drop(self.execution.done.detach());
     }
 }
 

@@ -390,6 +390,30 @@ impl PoolShared {
         true
     }
 
+    /// Drops every suspended future (a shutdown) and resolves their handles as canceled —
+    /// all the handles first. A future's `Drop` may wait for another suspended task of this
+    /// pool (a guard that joins a sibling): dropped one run at a time, the first such drop
+    /// would wait for a sibling that only this very loop settles, later, and the shutdown
+    /// would hang.
+    fn abandon_all_suspended(&self) {
+        let claimed: Vec<_> = (self.live.all().into_iter())
+            .filter(|run| run.suspension.claim())
+            .map(|run| {
+                let future = run.take_future();
+                (run, future)
+            })
+            .collect();
+        for (run, _) in &claimed {
+            run.end_suspended();
+        }
+        for (run, future) in claimed {
+            if let Some(future) = future {
+                thread::end_future(self, &run, future);
+            }
+            self.live.remove(&run);
+        }
+    }
+
     /// Cancels every waiting or running run of task `id`.
     fn cancel_task(&self, id: TaskId) -> Result<()> {
         // The core's scan first, then the tracked runs: a run moves from the latter to the
@@ -436,9 +460,7 @@ impl PoolShared {
         }
         // After `begin_shutdown` set the flag a registration reads.
         self.shutdown_hooks.notify();
-        for run in self.live.all() {
-            self.abandon_suspended(&run);
-        }
+        self.abandon_all_suspended();
         self.sleepers.wake_all();
         for parker in parkers {
             parker.unpark();
