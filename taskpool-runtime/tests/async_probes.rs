@@ -1228,6 +1228,15 @@ fn a_group_handle_polled_again_after_its_outcome_panics_naming_the_group_handle(
         );
         drop(handle);
     }
+    // The blocking `wait` after the outcome was awaited says so too (it named the member
+    // `TaskHandle` before).
+    let mut awaited = pool.execute_group(&one, Priority::Medium);
+    futures::executor::block_on(&mut awaited).unwrap();
+    let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| awaited.wait()));
+    assert_eq!(
+        panic_message(waited.expect_err("a spent group handle panics")),
+        "a GroupHandle was waited for after it returned its outcome"
+    );
 }
 
 const SWARM: usize = 12;

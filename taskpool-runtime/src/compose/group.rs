@@ -291,6 +291,10 @@ impl<T: Send + 'static> GroupHandle<T> {
     /// Blocks until every task succeeded (their results, in add order) or one failed (its
     /// error). Inside a pool task the thread counts as blocked meanwhile.
     pub fn wait(mut self) -> Result<Vec<T>> {
+        assert!(
+            !self.spent,
+            "a GroupHandle was waited for after it returned its outcome"
+        );
         let end = match self.end {
             Some(end) => end,
             None => {
