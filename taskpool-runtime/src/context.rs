@@ -48,6 +48,19 @@ pub(crate) fn entered_runs() -> Vec<Arc<Run>> {
         .unwrap_or_default()
 }
 
+/// Whether this thread is executing the run whose header is `header` (waiting for it
+/// from here could never end).
+pub(crate) fn is_executing(header: &crate::run::RunHeader) -> bool {
+    CURRENT
+        .try_with(|current| {
+            current
+                .borrow()
+                .iter()
+                .any(|run| std::ptr::eq(run.header(), header))
+        })
+        .unwrap_or(false)
+}
+
 /// Whether the task that is running on this thread has been canceled (ArkTS `Task.isCanceled()`).
 ///
 /// A canceled task keeps running until it returns; long computations should check this now and

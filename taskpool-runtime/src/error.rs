@@ -55,6 +55,13 @@ pub enum Error {
         "task {0} is not a long task holding a thread of this pool (401): terminate_task takes the id of an executed LongTask, once"
     )]
     NotALongTask(TaskId),
+    /// A task waited, from inside its own run, for an outcome that only that run can produce:
+    /// its own handle, or the group it belongs to. The wait could never end, so it fails at
+    /// once instead. No ArkTS code: ArkTS cannot block inside a task.
+    #[error(
+        "task {0} waited for its own outcome (or its own group's) from inside its run, which could never end; return the value instead of waiting for it"
+    )]
+    WaitsForItself(TaskId),
     /// A non-long task ran synchronously longer than the pool's time limit.
     #[error(
         "task {task} ran synchronously for longer than the time limit of {limit:?}; split the work into smaller tasks, or run it as a LongTask"
@@ -393,7 +400,8 @@ impl Error {
             | Error::LockUnavailable { .. }
             | Error::LockAborted { .. }
             | Error::WorkerFailed { .. }
-            | Error::WorkerPanicked { .. } => None,
+            | Error::WorkerPanicked { .. }
+            | Error::WaitsForItself(_) => None,
         }
     }
 
@@ -445,6 +453,7 @@ impl Error {
             Error::AsyncRunnerCanceled(id) => Error::AsyncRunnerCanceled(*id),
             Error::AsyncRunnerDependentTask(id) => Error::AsyncRunnerDependentTask(*id),
             Error::ExecutedByAnotherApi(id) => Error::ExecutedByAnotherApi(*id),
+            Error::WaitsForItself(id) => Error::WaitsForItself(*id),
             other => Error::TaskFailed(other.to_string().into()),
         }
     }

@@ -285,9 +285,15 @@ impl<T: Send + 'static> TaskHandle<T> {
 
     /// Blocks the calling thread until the run's outcome is known. Inside a pool task, see
     /// the type's documentation for how the pool keeps going meanwhile.
+    ///
+    /// A run that waits for its own handle (passed to it through a static or a channel) gets
+    /// [`Error::WaitsForItself`] at once instead of waiting forever; so does awaiting it.
     pub fn wait(self) -> Result<T> {
         let completion = &self.run.completion;
         if !completion.is_resolved() {
+            if crate::context::is_executing(self.header()) {
+                return Err(Error::WaitsForItself(self.id()));
+            }
             let run: Arc<Run> = self.run.clone();
             crate::pool::run_inline(&run);
         }
@@ -343,7 +349,12 @@ impl<T: Send + 'static> Future for TaskHandle<T> {
     type Output = Result<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        self.run.completion.poll_take(cx)
+        match self.run.completion.poll_take(cx) {
+            Poll::Pending if crate::context::is_executing(self.header()) => {
+                Poll::Ready(Err(Error::WaitsForItself(self.id())))
+            }
+            polled => polled,
+        }
     }
 }
 

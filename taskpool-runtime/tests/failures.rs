@@ -167,3 +167,67 @@ fn a_long_task_has_no_time_limit_and_holds_its_thread_until_terminated() {
     pool.terminate_task(long_id).unwrap();
     assert_eq!(pool.terminate_task(long_id).unwrap_err().code(), Some(401));
 }
+
+/// Handles a task is handed (by the test, after executing it) so that it can wait for itself.
+static OWN_HANDLES: std::sync::Mutex<Vec<taskpool::TaskHandle<()>>> =
+    std::sync::Mutex::new(Vec::new());
+/// What those waits gave, as the tasks saw it (their own handle is theirs, not the test's).
+static OWN_WAITS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn take_own_handle() -> taskpool::TaskHandle<()> {
+    let mut taken = None;
+    wait_until("the test hands the task its handle", || {
+        taken = OWN_HANDLES.lock().unwrap().pop();
+        taken.is_some()
+    });
+    taken.unwrap()
+}
+
+fn report_own_wait(outcome: taskpool::Result<()>) {
+    let report = match outcome {
+        Err(error @ Error::WaitsForItself(_)) => format!("{error} / code {:?}", error.code()),
+        other => format!("unexpected: {other:?}"),
+    };
+    OWN_WAITS.lock().unwrap().push(report);
+}
+
+#[concurrent]
+fn wait_for_own_handle() {
+    report_own_wait(take_own_handle().wait());
+}
+
+#[concurrent]
+async fn await_own_handle() {
+    report_own_wait(take_own_handle().await);
+}
+
+/// Before, a task that waited for its own handle hung until the time limit, and one that
+/// awaited it stayed suspended forever.
+#[test]
+fn a_task_waiting_for_its_own_handle_is_told_at_once() {
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .time_limit(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    for awaits in [false, true] {
+        let handle = if awaits {
+            pool.run(await_own_handle, ())
+        } else {
+            pool.run(wait_for_own_handle, ())
+        };
+        let id = handle.id();
+        OWN_HANDLES.lock().unwrap().push(handle);
+        let mut report = None;
+        wait_until("the task reports its wait", || {
+            report = OWN_WAITS.lock().unwrap().pop();
+            report.is_some()
+        });
+        assert_eq!(
+            report.unwrap(),
+            format!("{} / code None", Error::WaitsForItself(id))
+        );
+    }
+    // The pool's one thread is free again.
+    assert!(pool.run(worker_name, ()).wait().is_ok());
+}
