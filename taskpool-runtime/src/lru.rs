@@ -11,6 +11,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::function::Transferable;
 use crate::sendable::Sendable;
+use std::sync::Arc;
+
+use crate::panic::drop_quietly;
 use crate::sync::{Mutex, lock};
 
 /// The capacity of [`SendableLruCache::new`], as in ArkTS.
@@ -20,6 +23,13 @@ pub const DEFAULT_LRU_CAPACITY: NonZeroUsize = NonZeroUsize::new(64).expect("64 
 /// room (ArkTS `SendableLruCache`). It is thread-safe (methods take `&self`; a short internal
 /// mutex guards each call, never across an `.await`) and [`Sendable`], so it can be shared with
 /// [`Shared`](crate::Shared) or be a field of a `#[sendable]` type and cross into tasks.
+///
+/// Keys and values are kept behind `Arc`s, so that their `Clone`, `Drop`, `Serialize` and
+/// `Debug` run after the internal lock is released: a value whose `Drop` (or `Clone`…) uses this
+/// very cache works. Only the keys' `Hash` and `Eq` run under the lock; a key whose `Hash` or
+/// `Eq` calls into the same cache deadlocks. A `Drop` that panics while the cache drops an
+/// entry (replaced, removed, evicted, cleared) is contained. Being shared this way, the cache
+/// is `Send` and `Sync` when `K` and `V` are both.
 ///
 /// `get` and `put` make an entry the most recently used; `contains` does not. The statistics
 /// ArkTS keeps are here too, and `Display` prints ArkTS's `toString()` form. Values are
@@ -49,12 +59,18 @@ pub struct SendableLruCache<K, V> {
     inner: Mutex<Lru<K, V>>,
 }
 
+/// Entries taken out of the cache under its lock (replaced, removed, evicted, cleared), dropped
+/// once it is released: their `Drop` is user code, which may use this very cache.
+type Garbage<K, V> = Vec<(Arc<K>, Arc<V>)>;
+
 struct Lru<K, V> {
     capacity: NonZeroUsize,
-    /// Each entry with its last-use stamp.
-    entries: HashMap<K, (V, u64)>,
+    /// Each entry with its last-use stamp. Keys and values are behind `Arc`s so that cloning,
+    /// dropping and serializing them happen outside the lock; only `K`'s `Hash` and `Eq` run
+    /// under it.
+    entries: HashMap<Arc<K>, (Arc<V>, u64)>,
     /// Keys by last-use stamp: the first is the least recently used.
-    order: BTreeMap<u64, K>,
+    order: BTreeMap<u64, Arc<K>>,
     next_stamp: u64,
     stats: Stats,
 }
@@ -68,7 +84,7 @@ struct Stats {
     puts: u64,
 }
 
-impl<K: Eq + Hash + Clone, V: Clone> Lru<K, V> {
+impl<K: Eq + Hash, V> Lru<K, V> {
     fn new(capacity: NonZeroUsize) -> Lru<K, V> {
         Lru {
             capacity,
@@ -86,51 +102,66 @@ impl<K: Eq + Hash + Clone, V: Clone> Lru<K, V> {
     }
 
     /// Makes `key` the most recently used; its value.
-    fn touch(&mut self, key: &K) -> Option<V> {
+    fn touch(&mut self, key: &K) -> Option<Arc<V>> {
         let stamp = self.stamp();
         let (value, used) = self.entries.get_mut(key)?;
         let old = std::mem::replace(used, stamp);
-        let value = value.clone();
+        let value = Arc::clone(value);
         if let Some(key) = self.order.remove(&old) {
             self.order.insert(stamp, key);
         }
         Some(value)
     }
 
-    fn put(&mut self, key: K, value: V) -> Option<V> {
+    /// Puts `key` → `value`; the entry it replaced comes first in the garbage, then the
+    /// evicted ones.
+    fn put(&mut self, key: Arc<K>, value: Arc<V>) -> (Option<Arc<V>>, Garbage<K, V>) {
         self.stats.puts += 1;
+        let mut garbage = Vec::new();
+        let previous = self.remove(&key).map(|(old_key, old_value)| {
+            garbage.push((old_key, Arc::clone(&old_value)));
+            old_value
+        });
         let stamp = self.stamp();
-        let previous = self.entries.insert(key.clone(), (value, stamp));
-        if let Some((_, old)) = &previous {
-            self.order.remove(old);
-        }
-        self.order.insert(stamp, key);
-        self.shrink_to_capacity();
-        previous.map(|(value, _)| value)
+        self.order.insert(stamp, Arc::clone(&key));
+        self.entries.insert(key, (value, stamp));
+        self.shrink_to_capacity(&mut garbage);
+        (previous, garbage)
     }
 
-    fn remove(&mut self, key: &K) -> Option<V> {
-        let (value, stamp) = self.entries.remove(key)?;
+    fn remove(&mut self, key: &K) -> Option<(Arc<K>, Arc<V>)> {
+        let (key, (value, stamp)) = self.entries.remove_entry(key)?;
         self.order.remove(&stamp);
-        Some(value)
+        Some((key, value))
     }
 
-    fn shrink_to_capacity(&mut self) {
+    fn shrink_to_capacity(&mut self, garbage: &mut Garbage<K, V>) {
         while self.entries.len() > self.capacity.get() {
             let Some((_, key)) = self.order.pop_first() else {
                 break;
             };
-            self.entries.remove(&key);
+            if let Some((key, (value, _))) = self.entries.remove_entry(&*key) {
+                garbage.push((key, value));
+            }
             self.stats.removed += 1;
         }
     }
 
     /// Entries from least to most recently used.
-    fn in_order(&self) -> impl Iterator<Item = (&K, &V)> {
+    fn in_order(&self) -> Vec<(Arc<K>, Arc<V>)> {
         self.order
             .values()
-            .filter_map(|key| self.entries.get(key).map(|(value, _)| (key, value)))
+            .filter_map(|key| {
+                let (value, _) = self.entries.get(&**key)?;
+                Some((Arc::clone(key), Arc::clone(value)))
+            })
+            .collect()
     }
+}
+
+/// The value itself if nobody else holds it, a clone otherwise (a reader cloning it right now).
+fn unwrap_or_clone<V: Clone>(value: Arc<V>) -> V {
+    Arc::try_unwrap(value).unwrap_or_else(|shared| V::clone(&shared))
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
@@ -168,13 +199,16 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert_eq!((cache.match_count(), cache.miss_count()), (1, 1));
     /// ```
     pub fn get(&self, key: &K) -> Option<V> {
-        let mut lru = lock(&self.inner);
-        let found = lru.touch(key);
-        match found {
-            Some(_) => lru.stats.matched += 1,
-            None => lru.stats.misses += 1,
-        }
-        found
+        let found = {
+            let mut lru = lock(&self.inner);
+            let found = lru.touch(key);
+            match found {
+                Some(_) => lru.stats.matched += 1,
+                None => lru.stats.misses += 1,
+            }
+            found
+        };
+        found.map(|value| V::clone(&value))
     }
 
     /// The value of `key`; on a miss, `create(key)` may make one, which is put in the cache and
@@ -192,10 +226,14 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
             return Some(value);
         }
         let value = create(&key)?;
-        let mut lru = lock(&self.inner);
-        lru.stats.created += 1;
-        lru.put(key, value.clone());
-        Some(value)
+        let returned = value.clone();
+        let replaced = {
+            let mut lru = lock(&self.inner);
+            lru.stats.created += 1;
+            lru.put(Arc::new(key), Arc::new(value))
+        };
+        drop_quietly(replaced);
+        Some(returned)
     }
 
     /// Puts `key` → `value` as the most recently used entry, evicting the least recently used
@@ -208,7 +246,10 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert_eq!(cache.put_count(), 2);
     /// ```
     pub fn put(&self, key: K, value: V) -> Option<V> {
-        lock(&self.inner).put(key, value)
+        let (key, value) = (Arc::new(key), Arc::new(value));
+        let (previous, garbage) = lock(&self.inner).put(key, value);
+        drop_quietly(garbage);
+        previous.map(unwrap_or_clone)
     }
 
     /// Removes `key`; its value, if it was there (ArkTS `remove`).
@@ -220,7 +261,11 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert_eq!(cache.remove(&20), None);
     /// ```
     pub fn remove(&self, key: &K) -> Option<V> {
-        lock(&self.inner).remove(key)
+        let removed = lock(&self.inner).remove(key);
+        removed.map(|(key, value)| {
+            drop_quietly(key);
+            unwrap_or_clone(value)
+        })
     }
 
     /// Whether `key` is in the cache; does not change the order (ArkTS `contains`).
@@ -255,15 +300,6 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
         self.len() == 0
     }
 
-    /// The capacity (ArkTS `getCapacity`).
-    ///
-    /// ```
-    /// assert_eq!(taskpool::SendableLruCache::<u8, u8>::new().capacity().get(), 64);
-    /// ```
-    pub fn capacity(&self) -> NonZeroUsize {
-        lock(&self.inner).capacity
-    }
-
     /// Changes the capacity, evicting the least recently used entries beyond it (ArkTS
     /// `updateCapacity`).
     ///
@@ -276,9 +312,13 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert_eq!(cache.keys(), [2]);
     /// ```
     pub fn update_capacity(&self, capacity: NonZeroUsize) {
-        let mut lru = lock(&self.inner);
-        lru.capacity = capacity;
-        lru.shrink_to_capacity();
+        let mut evicted = Vec::new();
+        {
+            let mut lru = lock(&self.inner);
+            lru.capacity = capacity;
+            lru.shrink_to_capacity(&mut evicted);
+        }
+        drop_quietly(evicted);
     }
 
     /// Removes every entry (ArkTS `clear`); the statistics stay.
@@ -290,9 +330,14 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert!(cache.is_empty());
     /// ```
     pub fn clear(&self) {
-        let mut lru = lock(&self.inner);
-        lru.entries.clear();
-        lru.order.clear();
+        let cleared = {
+            let mut lru = lock(&self.inner);
+            (
+                std::mem::take(&mut lru.entries),
+                std::mem::take(&mut lru.order),
+            )
+        };
+        drop_quietly(cleared);
     }
 
     /// The keys, from the least to the most recently used (ArkTS `keys`).
@@ -304,9 +349,9 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert_eq!(cache.keys(), [2, 3]);
     /// ```
     pub fn keys(&self) -> Vec<K> {
-        lock(&self.inner)
-            .in_order()
-            .map(|(k, _)| k.clone())
+        self.snapshot()
+            .into_iter()
+            .map(|(k, _)| K::clone(&k))
             .collect()
     }
 
@@ -320,9 +365,9 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert_eq!(cache.values(), ["anhu", "grfb"]);
     /// ```
     pub fn values(&self) -> Vec<V> {
-        lock(&self.inner)
-            .in_order()
-            .map(|(_, v)| v.clone())
+        self.snapshot()
+            .into_iter()
+            .map(|(_, v)| V::clone(&v))
             .collect()
     }
 
@@ -334,9 +379,9 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert_eq!(cache.entries(), [('a', 1)]);
     /// ```
     pub fn entries(&self) -> Vec<(K, V)> {
-        lock(&self.inner)
-            .in_order()
-            .map(|(k, v)| (k.clone(), v.clone()))
+        self.snapshot()
+            .into_iter()
+            .map(|(k, v)| (K::clone(&k), V::clone(&v)))
             .collect()
     }
 
@@ -398,6 +443,14 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     }
 }
 
+impl<K: Eq + Hash, V> SendableLruCache<K, V> {
+    /// The entries from least to most recently used, shared with the cache: the caller clones,
+    /// formats or serializes them after the lock is released.
+    fn snapshot(&self) -> Vec<(Arc<K>, Arc<V>)> {
+        lock(&self.inner).in_order()
+    }
+}
+
 impl<K: Eq + Hash + Clone, V: Clone> Default for SendableLruCache<K, V> {
     fn default() -> SendableLruCache<K, V> {
         SendableLruCache::new()
@@ -407,27 +460,40 @@ impl<K: Eq + Hash + Clone, V: Clone> Default for SendableLruCache<K, V> {
 impl<K, V> fmt::Display for SendableLruCache<K, V> {
     /// ArkTS's `toString()`: `SendableLruCache[ maxSize = 64, hits = 1, misses = 1, hitRate = 50% ]`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let lru = lock(&self.inner);
-        let (hits, misses) = (lru.stats.matched, lru.stats.misses);
+        let (capacity, stats) = {
+            let lru = lock(&self.inner);
+            (lru.capacity, lru.stats)
+        };
+        let (hits, misses) = (stats.matched, stats.misses);
         let lookups = hits + misses;
         let rate = (hits * 100).checked_div(lookups).unwrap_or(0);
         write!(
             f,
-            "SendableLruCache[ maxSize = {}, hits = {hits}, misses = {misses}, hitRate = {rate}% ]",
-            lru.capacity
+            "SendableLruCache[ maxSize = {capacity}, hits = {hits}, misses = {misses}, hitRate = {rate}% ]"
         )
     }
 }
 
-impl<K: fmt::Debug + Eq + Hash + Clone, V: fmt::Debug + Clone> fmt::Debug
-    for SendableLruCache<K, V>
-{
+impl<K: fmt::Debug + Eq + Hash, V: fmt::Debug> fmt::Debug for SendableLruCache<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let lru = lock(&self.inner);
+        let capacity = self.capacity();
+        let entries = self.snapshot();
+        let entries: Vec<(&K, &V)> = entries.iter().map(|(k, v)| (&**k, &**v)).collect();
         f.debug_struct("SendableLruCache")
-            .field("capacity", &lru.capacity)
-            .field("entries", &lru.in_order().collect::<Vec<_>>())
+            .field("capacity", &capacity)
+            .field("entries", &entries)
             .finish()
+    }
+}
+
+impl<K, V> SendableLruCache<K, V> {
+    /// The capacity (ArkTS `getCapacity`).
+    ///
+    /// ```
+    /// assert_eq!(taskpool::SendableLruCache::<u8, u8>::new().capacity().get(), 64);
+    /// ```
+    pub fn capacity(&self) -> NonZeroUsize {
+        lock(&self.inner).capacity
     }
 }
 
@@ -439,12 +505,17 @@ struct Wire<K, V> {
     entries: Vec<(K, V)>,
 }
 
-impl<K: Serialize + Eq + Hash + Clone, V: Serialize + Clone> Serialize for SendableLruCache<K, V> {
+/// Serialized from a snapshot taken under the lock: the keys' and values' `Serialize` run
+/// after it is released (they may use this cache).
+impl<K: Serialize + Eq + Hash, V: Serialize> Serialize for SendableLruCache<K, V> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let lru = lock(&self.inner);
+        let (capacity, entries) = {
+            let lru = lock(&self.inner);
+            (lru.capacity.get(), lru.in_order())
+        };
         Wire {
-            capacity: lru.capacity.get(),
-            entries: lru.in_order().collect(),
+            capacity,
+            entries: entries.iter().map(|(k, v)| (&**k, &**v)).collect(),
         }
         .serialize(serializer)
     }
@@ -460,8 +531,9 @@ where
         let capacity = NonZeroUsize::new(wire.capacity)
             .ok_or_else(|| D::Error::custom("a SendableLruCache capacity must not be zero"))?;
         let mut lru = Lru::new(capacity);
+        // No lock is shared yet: what a put replaces or evicts is dropped here, as it comes.
         for (key, value) in wire.entries {
-            lru.put(key, value);
+            drop(lru.put(Arc::new(key), Arc::new(value)));
         }
         lru.stats = Stats::default();
         Ok(SendableLruCache {

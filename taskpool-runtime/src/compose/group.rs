@@ -14,7 +14,7 @@ use crate::pool::TaskPool;
 use crate::priority::Priority;
 use crate::run::{Run, RunHeader, RunHooks, Settled};
 use crate::sync::{Arc, Mutex, lock};
-use crate::task::Task;
+use crate::task::{Task, TaskId};
 
 /// Tasks executed together; executing the group yields every result, in the order the tasks
 /// were added (ArkTS `taskpool.TaskGroup`).
@@ -290,6 +290,10 @@ pub struct GroupHandle<T> {
 impl<T: Send + 'static> GroupHandle<T> {
     /// Blocks until every task succeeded (their results, in add order) or one failed (its
     /// error). Inside a pool task the thread counts as blocked meanwhile.
+    ///
+    /// A member of this execution that waits for it from inside its own run gets
+    /// [`Error::WaitsForItself`] (with its own id) at once instead of waiting forever — the
+    /// group cannot succeed before that member returns; so does awaiting it.
     pub fn wait(mut self) -> Result<Vec<T>> {
         assert!(
             !self.spent,
@@ -299,6 +303,9 @@ impl<T: Send + 'static> GroupHandle<T> {
             Some(end) => end,
             None => {
                 let done = &self.execution.done;
+                if let Some(member) = self.member_executing_here(done) {
+                    return Err(Error::WaitsForItself(member));
+                }
                 done.wait_take(None)
                     .expect("waiting without a deadline returns an outcome")?
             }
@@ -383,12 +390,29 @@ impl<T: Send + 'static> Future for GroupHandle<T> {
 }
 
 impl<T: Send + 'static> GroupHandle<T> {
+    /// The member of this execution that the calling thread is executing, while the outcome
+    /// is unknown: waiting for it from here could never end.
+    fn member_executing_here(&self, done: &Completion<Option<usize>>) -> Option<TaskId> {
+        if done.is_resolved() {
+            return None;
+        }
+        self.handles
+            .iter()
+            .find(|handle| crate::context::is_executing(handle.header()))
+            .map(TaskHandle::id)
+    }
+
     fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<T>>> {
         let this = self;
         let end = match this.end {
             Some(end) => end,
             None => match this.execution.done.poll_take(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    return match this.member_executing_here(&this.execution.done) {
+                        Some(member) => Poll::Ready(Err(Error::WaitsForItself(member))),
+                        None => Poll::Pending,
+                    };
+                }
                 Poll::Ready(end) => {
                     let end = end?;
                     this.end = Some(end);

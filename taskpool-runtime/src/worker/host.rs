@@ -392,11 +392,13 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
         Messages::new(Arc::clone(&self.link) as Arc<_>)
     }
 
-    fn register(&self, kind: Kind, install: impl FnOnce(&mut Callbacks<Out>)) {
+    /// Installs a callback; `install` returns the one it replaced, which is dropped after the
+    /// lock is released (its `Drop` is user code: it may touch this very worker, or panic).
+    fn register<R>(&self, kind: Kind, install: impl FnOnce(&mut Callbacks<Out>) -> R) {
         host_thread::ensure_started(&self.link);
         let host = &self.link.host;
         let mut callbacks = lock(&host.callbacks);
-        install(&mut callbacks);
+        let replaced = install(&mut callbacks);
         if host.is_started() {
             host.set_wanted(kind);
         }
@@ -405,6 +407,8 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
                 host.send(HostJob::Exit(code));
             }
         }
+        drop(callbacks);
+        crate::panic::drop_quietly(replaced);
     }
 
     /// Calls `callback` on the host thread for each message the worker sends from now on
@@ -439,7 +443,7 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// assert_eq!(worker.wait_for_exit(), 0);
     /// ```
     pub fn on_message(&self, callback: impl FnMut(Out) + Send + 'static) {
-        self.register(Kind::Message, |c| c.on_message = Some(Box::new(callback)));
+        self.register(Kind::Message, |c| c.on_message.replace(Box::new(callback)));
     }
 
     /// Calls `callback` on the host thread for each message that could not be decoded (ArkTS
@@ -448,7 +452,7 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// dropped.
     pub fn on_message_error(&self, callback: impl FnMut(Error) + Send + 'static) {
         self.register(Kind::MessageError, |c| {
-            c.on_message_error = Some(Box::new(callback))
+            c.on_message_error.replace(Box::new(callback))
         });
     }
 
@@ -483,7 +487,7 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// assert_eq!(worker.wait_for_exit(), 1); // destroyed, as in ArkTS
     /// ```
     pub fn on_error(&self, callback: impl FnMut(Error) + Send + 'static) {
-        self.register(Kind::Error, |c| c.on_error = Some(Box::new(callback)));
+        self.register(Kind::Error, |c| c.on_error.replace(Box::new(callback)));
     }
 
     /// Calls `callback` on the host thread with every error or panic of the worker — from
@@ -519,7 +523,7 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// ```
     pub fn on_all_errors(&self, callback: impl FnMut(Error) + Send + 'static) {
         self.register(Kind::AllErrors, |c| {
-            c.on_all_errors = Some(Box::new(callback))
+            c.on_all_errors.replace(Box::new(callback))
         });
     }
 
@@ -528,7 +532,7 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// panic destroyed it). Registered after the end, it is called at once (on the host
     /// thread). It runs at most once, and not for a worker detached by `Drop`.
     pub fn on_exit(&self, callback: impl FnOnce(i32) + Send + 'static) {
-        self.register(Kind::Exit, |c| c.on_exit = Some(Box::new(callback)));
+        self.register(Kind::Exit, |c| c.on_exit.replace(Box::new(callback)));
     }
 
     /// Removes every callback (ArkTS `off` / `removeAllListener`); later messages go to the
@@ -635,13 +639,31 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
 
     /// Blocks until the worker thread ended and returns its exit code.
     /// On a pool thread, the thread counts as blocked meanwhile (see [`recv`](Worker::recv)).
+    ///
+    /// # Panics
+    ///
+    /// Called from the worker's own thread (its handler holding its own `Worker`), which could
+    /// never end while it waits: that is a bug of the handler, so it panics at once instead of
+    /// hanging, and the panic is contained as any handler panic is (reported to `on_error`, the
+    /// worker ends with exit code 1). [`wait_for_exit_timeout`](Worker::wait_for_exit_timeout)
+    /// returns `None` there instead.
     pub fn wait_for_exit(&self) -> i32 {
+        assert!(
+            !self.on_worker_thread(),
+            "worker {:?}: its handler called wait_for_exit on its own worker, which cannot exit while its thread waits; return from the handler (or call port.close()) instead",
+            self.link.name
+        );
         crate::pool::block_in_place(|| self.link.wait_exit(None))
             .expect("waiting without a deadline returns the exit code")
     }
 
-    /// Like [`wait_for_exit`](Worker::wait_for_exit), waiting at most `timeout`.
+    /// Like [`wait_for_exit`](Worker::wait_for_exit), waiting at most `timeout`. Called from
+    /// the worker's own thread, it returns `None` at once (the worker cannot exit while its
+    /// thread waits) — or the code, if the worker had ended already.
     pub fn wait_for_exit_timeout(&self, timeout: Duration) -> Option<i32> {
+        if self.on_worker_thread() {
+            return self.link.exit_code();
+        }
         crate::pool::block_in_place(|| self.link.wait_exit(Instant::now().checked_add(timeout)))
     }
 
@@ -666,6 +688,15 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     }
 }
 
+impl<In, Out> Worker<In, Out> {
+    /// Whether the calling thread is this worker's own thread (its handler is calling).
+    fn on_worker_thread(&self) -> bool {
+        self.thread
+            .as_ref()
+            .is_some_and(|thread| thread.thread().id() == std::thread::current().id())
+    }
+}
+
 impl<In, Out> Drop for Worker<In, Out> {
     /// Terminates the worker and joins its thread and its host thread, each within the join
     /// timeout (see the type's documentation).
@@ -678,8 +709,8 @@ impl<In, Out> Drop for Worker<In, Out> {
         // threads, so the pool may add one for the work behind it (which the handler may be
         // waiting for).
         crate::pool::block_in_place(|| {
+            let on_own_thread = self.on_worker_thread();
             if let Some(thread) = self.thread.take() {
-                let on_own_thread = thread.thread().id() == std::thread::current().id();
                 if !on_own_thread && self.link.wait_exit(deadline).is_some() {
                     let _ = thread.join();
                 } else {
