@@ -8,9 +8,12 @@
 //! 3. `expand` generates the task machinery.
 //!
 //! When a rule is broken, the original function is emitted unchanged next to the errors, so the
-//! rest of the crate still type-checks and IDEs keep working.
+//! rest of the crate still type-checks and IDEs keep working. Errors that are not the function's
+//! own (arguments to the attribute, the attribute written twice) are reported next to the full
+//! expansion of a valid function.
 
 use proc_macro::TokenStream;
+use quote::ToTokens;
 
 mod expand;
 mod parse;
@@ -51,19 +54,26 @@ mod validate;
 pub fn concurrent(attr: TokenStream, item: TokenStream) -> TokenStream {
     let attr = proc_macro2::TokenStream::from(attr);
     let item = proc_macro2::TokenStream::from(item);
-    let function = match parse::parse(attr, item.clone()) {
-        Ok(function) => function,
-        Err(error) => return with_errors(item, error),
+    // Errors are collected and emitted together, each at its own span (as serde_derive and
+    // thiserror do). Only the item's own violations stop its expansion: misused attribute
+    // arguments do not, so a valid function still gets its task machinery and its uses compile.
+    let mut errors = types::Errors::default();
+    parse::check_arguments(&attr, &mut errors);
+    let Some(function) = parse::parse(item.clone(), &mut errors) else {
+        return with_errors(item, errors);
     };
-    if let Err(error) = validate::validate(&function) {
-        return with_errors(item, error);
-    }
-    expand::expand(&function).into()
+    let tokens = match validate::validate(&function) {
+        Ok(()) => expand::expand(&function),
+        Err(violations) => {
+            errors.add(violations);
+            function.item.to_token_stream()
+        }
+    };
+    with_errors(tokens, errors)
 }
 
-/// The original item, untouched, followed by the errors as `compile_error!`s.
-fn with_errors(item: proc_macro2::TokenStream, error: syn::Error) -> TokenStream {
-    let mut out = item;
-    out.extend(error.to_compile_error());
-    out.into()
+/// `tokens` (the expansion, or the item unchanged) followed by the errors as `compile_error!`s.
+fn with_errors(mut tokens: proc_macro2::TokenStream, errors: types::Errors) -> TokenStream {
+    tokens.extend(errors.into_compile_error());
+    tokens.into()
 }
