@@ -67,7 +67,9 @@ fn is_concurrent_attribute(attr: &syn::Attribute) -> bool {
         .collect();
     match segments.as_slice() {
         [name] => name == "concurrent",
-        [krate, name] => name == "concurrent" && (krate == "taskpool" || krate == "concurrent_macro"),
+        [krate, name] => {
+            name == "concurrent" && (krate == "taskpool" || krate == "concurrent_macro")
+        }
         _ => false,
     }
 }

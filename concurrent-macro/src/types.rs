@@ -163,7 +163,8 @@ impl<'ast> syn::visit::Visit<'ast> for ErrorTypeBorrows<'_> {
 
     fn visit_lifetime(&mut self, lifetime: &'ast syn::Lifetime) {
         if lifetime.ident == "_" {
-            self.errors.push(lifetime, anonymous_lifetime_message("the error type"));
+            self.errors
+                .push(lifetime, anonymous_lifetime_message("the error type"));
         }
     }
 
@@ -179,7 +180,7 @@ impl<'ast> syn::visit::Visit<'ast> for ErrorTypeBorrows<'_> {
 /// The message for `'_` in a signature type (`written`): the same rule as a lifetime parameter.
 fn anonymous_lifetime_message(written: &str) -> String {
     format!(
-        "a `#[concurrent]` function cannot borrow (`'_` in {written}): task data is owned and outlives the caller; remove `'_` and use owned types (`'static` in its place, or the owned form: `String` for `Cow<'_, str>`)"
+        "a `#[concurrent]` function cannot borrow (`'_` in {written}): task data is owned and outlives the caller; remove `'_` and use owned types (`'static` in its place, or the owned form, e.g. `String` for `Cow<'_, str>`)"
     )
 }
 
@@ -207,10 +208,9 @@ pub fn may_be_std(path: &syn::Path, home: &str) -> bool {
 fn is_own(path: &syn::Path) -> bool {
     path.leading_colon.is_none()
         && path.segments.len() > 1
-        && path
-            .segments
-            .first()
-            .is_some_and(|first| matches!(first.ident.to_string().as_str(), "crate" | "self" | "super"))
+        && path.segments.first().is_some_and(|first| {
+            matches!(first.ident.to_string().as_str(), "crate" | "self" | "super")
+        })
 }
 
 fn check_in(ty: &Type, position: Position, in_phantom: bool, errors: &mut Errors) {

@@ -18,7 +18,10 @@ pub fn check_arguments(attr: &TokenStream, errors: &mut Option<syn::Error>) {
     if !attr.is_empty() {
         add(
             errors,
-            syn::Error::new_spanned(attr, "`#[sendable]` takes no arguments; write `#[sendable]` alone"),
+            syn::Error::new_spanned(
+                attr,
+                "`#[sendable]` takes no arguments; write `#[sendable]` alone",
+            ),
         );
     }
 }
@@ -37,7 +40,10 @@ pub fn parse(item: TokenStream, errors: &mut Option<syn::Error>) -> Option<Senda
         Err(error) => {
             add(
                 errors,
-                syn::Error::new(error.span(), "`#[sendable]` applies only to a struct or an enum"),
+                syn::Error::new(
+                    error.span(),
+                    "`#[sendable]` applies only to a struct or an enum",
+                ),
             );
             return None;
         }
@@ -52,7 +58,10 @@ pub fn parse(item: TokenStream, errors: &mut Option<syn::Error>) -> Option<Senda
         if again {
             add(
                 errors,
-                syn::Error::new_spanned(attr, "`#[sendable]` is written twice on this type; remove this one"),
+                syn::Error::new_spanned(
+                    attr,
+                    "`#[sendable]` is written twice on this type; remove this one",
+                ),
             );
         }
         !again
@@ -63,7 +72,10 @@ pub fn parse(item: TokenStream, errors: &mut Option<syn::Error>) -> Option<Senda
         Item::Enum(item) => item.into(),
         _ => unreachable!("only structs and enums get here"),
     };
-    Some(SendableData { input, item: tokens })
+    Some(SendableData {
+        input,
+        item: tokens,
+    })
 }
 
 /// Adds `error` to the collected errors.
@@ -209,7 +221,11 @@ pub fn fields(data: &Data) -> Vec<Field<'_>> {
             .variants
             .iter()
             .flat_map(|variant| {
-                of(&variant.fields, SerdeSkip::of(&variant.attrs), &variant.attrs)
+                of(
+                    &variant.fields,
+                    SerdeSkip::of(&variant.attrs),
+                    &variant.attrs,
+                )
             })
             .collect(),
         Data::Union(data) => data

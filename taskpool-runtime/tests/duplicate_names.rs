@@ -74,9 +74,9 @@ fn task_functions_of_one_name_in_function_bodies_share_it_and_the_error_says_so(
         "{error:?}"
     );
     assert!(
-        error
-            .to_string()
-            .contains("rename one of the task functions declared inside function bodies of the same module"),
+        error.to_string().contains(
+            "rename one of the task functions declared inside function bodies of the same module"
+        ),
         "{error}"
     );
 }
