@@ -38,8 +38,10 @@ mod validate;
 ///
 /// Parameters and the result must be owned values that can cross threads (serializable, or
 /// `#[sendable]` in a `Shared<T>`). Methods, generics, borrowed data, `Rc`/`Cell`, closures,
-/// returned futures or handles, `unsafe`/`extern` functions, `thread_local!` and `static mut`
-/// are rejected at compile time, each with its own message. A function returning a
+/// returned futures or handles, `unsafe` functions and foreign ABIs (`extern "C"`; `extern "Rust"`
+/// is a plain `fn`), `thread_local!` and `static mut` are rejected at compile time, each with
+/// its own message. The error type of a returned `Result` is not task data: it only has to be
+/// able to fail the task. A function returning a
 /// `Result<T, E>`, spelled directly or through any alias (`io::Result<T>`,
 /// `type BankResult<T> = Result<T, BankError>`), yields `T` and fails the task with the `E`,
 /// which must be a `std::error::Error + Send + Sync` (or a `String`). An `async fn` is awaited
