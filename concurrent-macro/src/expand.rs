@@ -180,8 +180,13 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
         quote!()
     };
     let helpers = helpers();
+    // The generated items sit at the function's name (still marked as coming from the macro,
+    // so lints treat them as generated): when a module defines the name twice, rustc's
+    // "defined multiple times" and "conflicting implementations" point at the second name, not
+    // at an attribute.
+    let at_name = Span::call_site().located_at(name.span());
 
-    quote! {
+    quote_spanned! {at_name=>
         #(#cfgs)*
         #[doc(hidden)]
         #renamed

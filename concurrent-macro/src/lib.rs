@@ -8,9 +8,12 @@
 //! 3. `expand` generates the task machinery.
 //!
 //! When a rule is broken, the original function is emitted unchanged next to the errors, so the
-//! rest of the crate still type-checks and IDEs keep working.
+//! rest of the crate still type-checks and IDEs keep working. Errors that are not the function's
+//! own (arguments to the attribute, the attribute written twice) are reported next to the full
+//! expansion of a valid function.
 
 use proc_macro::TokenStream;
+use quote::ToTokens;
 
 mod expand;
 mod parse;
@@ -35,8 +38,10 @@ mod validate;
 ///
 /// Parameters and the result must be owned values that can cross threads (serializable, or
 /// `#[sendable]` in a `Shared<T>`). Methods, generics, borrowed data, `Rc`/`Cell`, closures,
-/// returned futures or handles, `unsafe`/`extern` functions, `thread_local!` and `static mut`
-/// are rejected at compile time, each with its own message. A function returning a
+/// returned futures or handles, `unsafe` functions and foreign ABIs (`extern "C"`; `extern "Rust"`
+/// is a plain `fn`), `thread_local!` and `static mut` are rejected at compile time, each with
+/// its own message. The error type of a returned `Result` is not task data: it only has to be
+/// able to fail the task. A function returning a
 /// `Result<T, E>`, spelled directly or through any alias (`io::Result<T>`,
 /// `type BankResult<T> = Result<T, BankError>`), yields `T` and fails the task with the `E`,
 /// which must be a `std::error::Error + Send + Sync` (or a `String`). An `async fn` is awaited
@@ -51,19 +56,26 @@ mod validate;
 pub fn concurrent(attr: TokenStream, item: TokenStream) -> TokenStream {
     let attr = proc_macro2::TokenStream::from(attr);
     let item = proc_macro2::TokenStream::from(item);
-    let function = match parse::parse(attr, item.clone()) {
-        Ok(function) => function,
-        Err(error) => return with_errors(item, error),
+    // Errors are collected and emitted together, each at its own span (as serde_derive and
+    // thiserror do). Only the item's own violations stop its expansion: misused attribute
+    // arguments do not, so a valid function still gets its task machinery and its uses compile.
+    let mut errors = types::Errors::default();
+    parse::check_arguments(&attr, &mut errors);
+    let Some(function) = parse::parse(item.clone(), &mut errors) else {
+        return with_errors(item, errors);
     };
-    if let Err(error) = validate::validate(&function) {
-        return with_errors(item, error);
-    }
-    expand::expand(&function).into()
+    let tokens = match validate::validate(&function) {
+        Ok(()) => expand::expand(&function),
+        Err(violations) => {
+            errors.add(violations);
+            function.item.to_token_stream()
+        }
+    };
+    with_errors(tokens, errors)
 }
 
-/// The original item, untouched, followed by the errors as `compile_error!`s.
-fn with_errors(item: proc_macro2::TokenStream, error: syn::Error) -> TokenStream {
-    let mut out = item;
-    out.extend(error.to_compile_error());
-    out.into()
+/// `tokens` (the expansion, or the item unchanged) followed by the errors as `compile_error!`s.
+fn with_errors(mut tokens: proc_macro2::TokenStream, errors: types::Errors) -> TokenStream {
+    tokens.extend(errors.into_compile_error());
+    tokens.into()
 }

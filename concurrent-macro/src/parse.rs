@@ -4,37 +4,73 @@ use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::{Item, ItemFn};
 
+use crate::types::Errors;
+
 /// A function that `#[concurrent]` will check and expand.
 pub struct ConcurrentFn {
     /// The function as written.
     pub item: ItemFn,
 }
 
-/// Parses the attribute arguments (there are none) and the item.
-pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<ConcurrentFn> {
-    let mut errors: Option<syn::Error> = None;
+/// Records an error for arguments given to the attribute (it takes none). They do not stop the
+/// expansion: the function is still checked, and still expanded if it is valid.
+pub fn check_arguments(attr: &TokenStream, errors: &mut Errors) {
     if !attr.is_empty() {
-        errors = Some(syn::Error::new_spanned(
-            &attr,
+        errors.push(
+            attr,
             "`#[concurrent]` takes no arguments; write `#[concurrent]` alone",
-        ));
+        );
     }
-    let parsed = match syn::parse2::<Item>(item) {
-        Ok(Item::Fn(item)) => Ok(ConcurrentFn { item }),
-        Ok(other) => Err(not_a_function(&other)),
-        Err(error) => Err(syn::Error::new(
-            error.span(),
-            "`#[concurrent]` applies only to a free `fn` or `async fn` item with a body",
-        )),
-    };
-    match (parsed, errors) {
-        (Ok(function), None) => Ok(function),
-        (Ok(_), Some(errors)) => Err(errors),
-        (Err(error), None) => Err(error),
-        (Err(error), Some(mut errors)) => {
-            errors.combine(error);
-            Err(errors)
+}
+
+/// Parses the item: `None` (with the error recorded) if it is not a function.
+///
+/// A second `#[concurrent]` on the function is reported and removed, so the function is
+/// expanded once: expanded twice, the hidden function would be checked again under its
+/// generated name, and its uses would find no task.
+pub fn parse(item: TokenStream, errors: &mut Errors) -> Option<ConcurrentFn> {
+    match syn::parse2::<Item>(item) {
+        Ok(Item::Fn(mut item)) => {
+            item.attrs.retain(|attr| {
+                let again = is_concurrent_attribute(attr);
+                if again {
+                    errors.push(
+                        attr,
+                        "`#[concurrent]` is written twice on this function; remove this one",
+                    );
+                }
+                !again
+            });
+            Some(ConcurrentFn { item })
         }
+        Ok(other) => {
+            errors.add(not_a_function(&other));
+            None
+        }
+        Err(error) => {
+            errors.add(syn::Error::new(
+                error.span(),
+                "`#[concurrent]` applies only to a free `fn` or `async fn` item with a body",
+            ));
+            None
+        }
+    }
+}
+
+/// `#[concurrent]`, `#[taskpool::concurrent]` or `#[concurrent_macro::concurrent]`.
+fn is_concurrent_attribute(attr: &syn::Attribute) -> bool {
+    let segments: Vec<String> = attr
+        .path()
+        .segments
+        .iter()
+        .map(|segment| segment.ident.to_string())
+        .collect();
+    match segments.as_slice() {
+        [name] => name == "concurrent",
+        [krate, name] => {
+            name == "concurrent" && (krate == "taskpool" || krate == "concurrent_macro")
+        }
+        _ => false,
     }
 }
 

@@ -31,6 +31,13 @@ impl Errors {
             None => Ok(()),
         }
     }
+
+    /// Every recorded error as a `compile_error!`, in the order recorded.
+    pub fn into_compile_error(self) -> proc_macro2::TokenStream {
+        self.0
+            .map(|errors| errors.to_compile_error())
+            .unwrap_or_default()
+    }
 }
 
 /// Where a type appears: it changes the wording and which rules apply.
@@ -98,6 +105,115 @@ pub fn last_segment(ty: &Type) -> Option<String> {
 
 /// Checks one signature type, recording every violation found in it.
 pub fn check(ty: &Type, position: Position, errors: &mut Errors) {
+    check_in(ty, position, false, errors);
+}
+
+/// Checks the return type. The error type `E` of a `Result<T, E>` written as such is not task
+/// data: it becomes the boxed source of `Error::TaskFailed` on the pool thread and is never
+/// serialized, so only the borrow rule applies to it (the type-level `Fallible` bound checks
+/// that it can fail a task).
+pub fn check_return(ty: &Type, errors: &mut Errors) {
+    match ty {
+        Type::Paren(paren) => return check_return(&paren.elem, errors),
+        Type::Group(group) => return check_return(&group.elem, errors),
+        Type::Path(path) if path.qself.is_none() => {
+            let last = path.path.segments.last();
+            if let Some(last) = last.filter(|last| last.ident == "Result") {
+                if let PathArguments::AngleBracketed(args) = &last.arguments {
+                    let types: Vec<&Type> = args
+                        .args
+                        .iter()
+                        .filter_map(|arg| match arg {
+                            GenericArgument::Type(ty) => Some(ty),
+                            _ => None,
+                        })
+                        .collect();
+                    if let [ok, error] = types.as_slice() {
+                        check(ok, Position::Return, errors);
+                        let mut borrows = ErrorTypeBorrows { errors };
+                        syn::visit::visit_type(&mut borrows, error);
+                        return;
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    check(ty, Position::Return, errors);
+}
+
+/// Finds borrows in a task's error type: a reference that is not `'static`, or `'_`.
+struct ErrorTypeBorrows<'e> {
+    errors: &'e mut Errors,
+}
+
+impl<'ast> syn::visit::Visit<'ast> for ErrorTypeBorrows<'_> {
+    fn visit_type_reference(&mut self, reference: &'ast syn::TypeReference) {
+        let is_static = reference
+            .lifetime
+            .as_ref()
+            .is_some_and(|lifetime| lifetime.ident == "static");
+        if is_static {
+            self.visit_type(&reference.elem);
+        } else {
+            let ty = Type::Reference(reference.clone());
+            check(&ty, Position::Return, self.errors);
+        }
+    }
+
+    fn visit_lifetime(&mut self, lifetime: &'ast syn::Lifetime) {
+        if lifetime.ident == "_" {
+            self.errors
+                .push(lifetime, anonymous_lifetime_message("the error type"));
+        }
+    }
+
+    // Lifetimes elided in a function pointer's or closure trait's arguments are its own.
+    fn visit_type_bare_fn(&mut self, _: &'ast syn::TypeBareFn) {}
+    fn visit_parenthesized_generic_arguments(
+        &mut self,
+        _: &'ast syn::ParenthesizedGenericArguments,
+    ) {
+    }
+}
+
+/// The message for `'_` in a signature type (`written`): the same rule as a lifetime parameter.
+fn anonymous_lifetime_message(written: &str) -> String {
+    format!(
+        "a `#[concurrent]` function cannot borrow (`'_` in {written}): task data is owned and outlives the caller; remove `'_` and use owned types (`'static` in its place, or the owned form, e.g. `String` for `Cow<'_, str>`)"
+    )
+}
+
+/// Whether `path` may name the standard library's item of its last segment: a bare name (it may
+/// be imported from `std`), a path rooted at `std`, `core` or `alloc`, or `home::Name` where
+/// `home` is the standard module that defines it (`rc::Rc` after `use std::rc`). Any other path
+/// (`crate::Rc`, `self::shapes::Cell`, `my_mod::Rc`) names a type of the user's or of another
+/// crate.
+///
+/// (`sendable-macro` has the same rule; the two macro crates share no code.)
+pub fn may_be_std(path: &syn::Path, home: &str) -> bool {
+    let segments = &path.segments;
+    match segments.first() {
+        None => false,
+        Some(_) if segments.len() == 1 => path.leading_colon.is_none(),
+        Some(first) => {
+            matches!(first.ident.to_string().as_str(), "std" | "core" | "alloc")
+                || (segments.len() == 2 && first.ident == home && path.leading_colon.is_none())
+        }
+    }
+}
+
+/// Whether `path` is rooted in the current crate (`crate::`, `self::`, `super::`): it names a
+/// type of the user's own, whatever its last segment.
+fn is_own(path: &syn::Path) -> bool {
+    path.leading_colon.is_none()
+        && path.segments.len() > 1
+        && path.segments.first().is_some_and(|first| {
+            matches!(first.ident.to_string().as_str(), "crate" | "self" | "super")
+        })
+}
+
+fn check_in(ty: &Type, position: Position, in_phantom: bool, errors: &mut Errors) {
     let role = position.role();
     match ty {
         Type::Reference(reference) => {
@@ -161,6 +277,8 @@ pub fn check(ty: &Type, position: Position, errors: &mut Errors) {
                 ),
             }
         }
+        // `PhantomData<fn() -> T>` is a zero-size marker (`Send + Sync`), not code.
+        Type::BareFn(_) if in_phantom => {}
         Type::BareFn(_) => {
             let written = pretty(ty);
             match position {
@@ -174,17 +292,26 @@ pub fn check(ty: &Type, position: Position, errors: &mut Errors) {
             ty,
             "a task must return a value, and `!` never does; return `()` or a `Result<T, E>` instead",
         ),
-        Type::Path(path) => check_path(ty, path, position, errors),
-        Type::Tuple(tuple) => tuple.elems.iter().for_each(|t| check(t, position, errors)),
-        Type::Array(array) => check(&array.elem, position, errors),
-        Type::Slice(slice) => check(&slice.elem, position, errors),
-        Type::Paren(paren) => check(&paren.elem, position, errors),
-        Type::Group(group) => check(&group.elem, position, errors),
+        Type::Path(path) => check_path(ty, path, position, in_phantom, errors),
+        Type::Tuple(tuple) => tuple
+            .elems
+            .iter()
+            .for_each(|t| check_in(t, position, in_phantom, errors)),
+        Type::Array(array) => check_in(&array.elem, position, in_phantom, errors),
+        Type::Slice(slice) => check_in(&slice.elem, position, in_phantom, errors),
+        Type::Paren(paren) => check_in(&paren.elem, position, in_phantom, errors),
+        Type::Group(group) => check_in(&group.elem, position, in_phantom, errors),
         _ => {}
     }
 }
 
-fn check_path(ty: &Type, path: &TypePath, position: Position, errors: &mut Errors) {
+fn check_path(
+    ty: &Type,
+    path: &TypePath,
+    position: Position,
+    in_phantom: bool,
+    errors: &mut Errors,
+) {
     let role = position.role();
     let Some(last) = path.path.segments.last() else {
         return;
@@ -192,7 +319,7 @@ fn check_path(ty: &Type, path: &TypePath, position: Position, errors: &mut Error
     let name = last.ident.to_string();
     let written = pretty(ty);
 
-    if position == Position::Return {
+    if position == Position::Return && !is_own(&path.path) {
         let promise = match name.as_str() {
             "BoxFuture" | "LocalBoxFuture" => Some(Shape::Future),
             "JoinHandle" | "TaskHandle" => Some(Shape::Handle),
@@ -222,9 +349,15 @@ fn check_path(ty: &Type, path: &TypePath, position: Position, errors: &mut Error
     }
     let in_sync = path.path.segments.iter().any(|s| s.ident == "sync");
     let reason = match name.as_str() {
-        "Rc" => Some("`Rc` counts references without synchronization"),
-        "Weak" if !in_sync => Some("`rc::Weak` counts references without synchronization"),
-        "Cell" | "RefCell" | "UnsafeCell" | "OnceCell" | "LazyCell" => {
+        "Rc" if may_be_std(&path.path, "rc") => {
+            Some("`Rc` counts references without synchronization")
+        }
+        "Weak" if !in_sync && may_be_std(&path.path, "rc") => {
+            Some("`rc::Weak` counts references without synchronization")
+        }
+        "Cell" | "RefCell" | "UnsafeCell" | "OnceCell" | "LazyCell"
+            if may_be_std(&path.path, "cell") =>
+        {
             Some("it is single-threaded interior mutability")
         }
         _ => None,
@@ -238,7 +371,7 @@ fn check_path(ty: &Type, path: &TypePath, position: Position, errors: &mut Error
         );
         return;
     }
-    if name == "LocalKey" {
+    if name == "LocalKey" && may_be_std(&path.path, "thread") {
         errors.push(
             ty,
             format!(
@@ -248,13 +381,19 @@ fn check_path(ty: &Type, path: &TypePath, position: Position, errors: &mut Error
         return;
     }
     if let Some(qself) = &path.qself {
-        check(&qself.ty, position, errors);
+        check_in(&qself.ty, position, in_phantom, errors);
     }
+    let in_phantom = in_phantom || name == "PhantomData";
     for segment in &path.path.segments {
         if let PathArguments::AngleBracketed(args) = &segment.arguments {
             for arg in &args.args {
-                if let GenericArgument::Type(inner) = arg {
-                    check(inner, position, errors);
+                match arg {
+                    GenericArgument::Type(inner) => check_in(inner, position, in_phantom, errors),
+                    GenericArgument::Lifetime(lifetime) if lifetime.ident == "_" => errors.push(
+                        lifetime,
+                        anonymous_lifetime_message(&format!("`{written}`")),
+                    ),
+                    _ => {}
                 }
             }
         }

@@ -27,7 +27,9 @@ pub fn validate(function: &ConcurrentFn) -> syn::Result<()> {
             "a `#[concurrent]` function cannot be `unsafe`: the pool calls it and cannot uphold its safety contract; make it a safe `fn` and put an `unsafe { .. }` block inside",
         );
     }
-    if let Some(abi) = &sig.abi {
+    // `extern "Rust"` is the ABI of every plain `fn`, spelled out.
+    let rust_abi = |abi: &syn::Abi| abi.name.as_ref().is_some_and(|name| name.value() == "Rust");
+    if let Some(abi) = sig.abi.as_ref().filter(|abi| !rust_abi(abi)) {
         errors.push(
             abi,
             format!(
@@ -99,7 +101,7 @@ pub fn validate(function: &ConcurrentFn) -> syn::Result<()> {
         }
     }
     if let ReturnType::Type(_, ty) = &sig.output {
-        types::check(ty, Position::Return, &mut errors);
+        types::check_return(ty, &mut errors);
         self_finder.visit_type(ty);
     }
     for error in self_finder.errors {
@@ -400,7 +402,7 @@ impl<'ast> Visit<'ast> for BodyChecker<'_> {
             }
         }
         if let Some(last) = path.segments.last() {
-            if last.ident == "LocalKey" {
+            if last.ident == "LocalKey" && types::may_be_std(path, "thread") {
                 self.errors.push(
                     path,
                     "`LocalKey` is a thread-local key and cannot be used in a `#[concurrent]` function: every pool thread has its own copy; pass the state as an argument instead",

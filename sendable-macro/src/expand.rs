@@ -38,10 +38,19 @@ pub fn expand(data: &SendableData) -> TokenStream {
     //
     // A field serde skips in one direction (`#[serde(skip)]`, ...) gets no bound for it: the
     // derived code never serializes or deserializes it there.
+    //
+    // A field behind `#[cfg]` gets none either: the bound is one string, which cannot be
+    // conditional, and the field's type may not exist when the field is compiled out. Its field
+    // check (conditional like the field) still reports a bad type, now next to errors inside
+    // the derived code.
     let bound = |trait_path: &str, skipped: fn(&SerdeSkip) -> bool| {
         fields
             .iter()
-            .filter(|field| !skipped(&field.skip) && !names_type(field.ty.to_token_stream(), name))
+            .filter(|field| {
+                !skipped(&field.skip)
+                    && field.cfgs.is_empty()
+                    && !names_type(field.ty.to_token_stream(), name)
+            })
             .map(|field| {
                 format!(
                     "for<'__taskpool> {}: {trait_path}",
@@ -135,7 +144,9 @@ pub fn expand(data: &SendableData) -> TokenStream {
             (true, false) => quote!(__taskpool_assert_deserialized_field),
             (true, true) => quote!(__taskpool_assert_skipped_field),
         };
+        let cfgs = &field.cfgs;
         quote_spanned! {ty.span()=>
+            #(#cfgs)*
             #assertion::<#checked>();
         }
     });

@@ -4,8 +4,9 @@
 //! Use it through the `taskpool` crate (`taskpool::sendable`). Like `#[concurrent]` it works in
 //! three steps: `parse` (a struct or enum), `validate` (every rule, every violation
 //! collected) and `expand` (serde derives through `taskpool`'s re-export, the `Sendable`
-//! marker, and a type-level check of every field). On errors the item is emitted unchanged next
-//! to them.
+//! marker, and a type-level check of every field). When the type breaks a rule it is emitted
+//! unchanged next to the errors; errors that are not the type's own (arguments to the attribute,
+//! the attribute written twice) are reported next to the full expansion of a valid type.
 
 use proc_macro::TokenStream;
 
@@ -39,18 +40,28 @@ mod validate;
 pub fn sendable(attr: TokenStream, item: TokenStream) -> TokenStream {
     let attr = proc_macro2::TokenStream::from(attr);
     let item = proc_macro2::TokenStream::from(item);
-    let data = match parse::parse(attr, item.clone()) {
-        Ok(data) => data,
-        Err(error) => return with_errors(item, error),
+    // Errors are collected and emitted together, each at its own span. Only the type's own
+    // violations stop its expansion: misused attribute arguments do not, so a valid type is
+    // still sendable and its uses compile.
+    let mut errors = None;
+    parse::check_arguments(&attr, &mut errors);
+    let Some(data) = parse::parse(item.clone(), &mut errors) else {
+        return with_errors(item, errors);
     };
-    if let Err(error) = validate::validate(&data) {
-        return with_errors(item, error);
-    }
-    expand::expand(&data).into()
+    let tokens = match validate::validate(&data) {
+        Ok(()) => expand::expand(&data),
+        Err(violations) => {
+            parse::add(&mut errors, violations);
+            data.item.clone()
+        }
+    };
+    with_errors(tokens, errors)
 }
 
-fn with_errors(item: proc_macro2::TokenStream, error: syn::Error) -> TokenStream {
-    let mut out = item;
-    out.extend(error.to_compile_error());
-    out.into()
+/// `tokens` (the expansion, or the item unchanged) followed by the errors as `compile_error!`s.
+fn with_errors(mut tokens: proc_macro2::TokenStream, errors: Option<syn::Error>) -> TokenStream {
+    if let Some(errors) = errors {
+        tokens.extend(errors.to_compile_error());
+    }
+    tokens.into()
 }

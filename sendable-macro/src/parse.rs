@@ -6,36 +6,98 @@ use syn::{Attribute, Data, DeriveInput, Fields, Item, Token, Type};
 
 /// A struct or enum that `#[sendable]` will check and expand.
 pub struct SendableData {
-    /// The type as written.
+    /// The type as written (without a repeated `#[sendable]`).
     pub input: DeriveInput,
+    /// The same item, as it is emitted when the type breaks a rule.
+    pub item: TokenStream,
 }
 
-/// Parses the (empty) attribute arguments and the item.
-pub fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<SendableData> {
-    let mut errors: Option<syn::Error> = None;
+/// Records an error for arguments given to the attribute (it takes none). They do not stop the
+/// expansion: the type is still checked, and still expanded if it is valid.
+pub fn check_arguments(attr: &TokenStream, errors: &mut Option<syn::Error>) {
     if !attr.is_empty() {
-        errors = Some(syn::Error::new_spanned(
-            &attr,
-            "`#[sendable]` takes no arguments; write `#[sendable]` alone",
-        ));
+        add(
+            errors,
+            syn::Error::new_spanned(
+                attr,
+                "`#[sendable]` takes no arguments; write `#[sendable]` alone",
+            ),
+        );
     }
-    let result = match syn::parse2::<Item>(item) {
-        Ok(Item::Struct(item)) => Ok(SendableData { input: item.into() }),
-        Ok(Item::Enum(item)) => Ok(SendableData { input: item.into() }),
-        Ok(other) => Err(not_data(&other)),
-        Err(error) => Err(syn::Error::new(
-            error.span(),
-            "`#[sendable]` applies only to a struct or an enum",
-        )),
-    };
-    match (result, errors) {
-        (Ok(data), None) => Ok(data),
-        (Ok(_), Some(errors)) => Err(errors),
-        (Err(error), None) => Err(error),
-        (Err(error), Some(mut errors)) => {
-            errors.combine(error);
-            Err(errors)
+}
+
+/// Parses the item: `None` (with the error recorded) if it is not a struct or an enum.
+///
+/// A second `#[sendable]` on the type is reported and removed, so the type is expanded once
+/// (twice, its serde and `Sendable` impls would conflict).
+pub fn parse(item: TokenStream, errors: &mut Option<syn::Error>) -> Option<SendableData> {
+    let mut item = match syn::parse2::<Item>(item) {
+        Ok(item @ (Item::Struct(_) | Item::Enum(_))) => item,
+        Ok(other) => {
+            add(errors, not_data(&other));
+            return None;
         }
+        Err(error) => {
+            add(
+                errors,
+                syn::Error::new(
+                    error.span(),
+                    "`#[sendable]` applies only to a struct or an enum",
+                ),
+            );
+            return None;
+        }
+    };
+    let attrs = match &mut item {
+        Item::Struct(item) => &mut item.attrs,
+        Item::Enum(item) => &mut item.attrs,
+        _ => unreachable!("only structs and enums get here"),
+    };
+    attrs.retain(|attr| {
+        let again = is_sendable_attribute(attr);
+        if again {
+            add(
+                errors,
+                syn::Error::new_spanned(
+                    attr,
+                    "`#[sendable]` is written twice on this type; remove this one",
+                ),
+            );
+        }
+        !again
+    });
+    let tokens = item.to_token_stream();
+    let input = match item {
+        Item::Struct(item) => item.into(),
+        Item::Enum(item) => item.into(),
+        _ => unreachable!("only structs and enums get here"),
+    };
+    Some(SendableData {
+        input,
+        item: tokens,
+    })
+}
+
+/// Adds `error` to the collected errors.
+pub fn add(errors: &mut Option<syn::Error>, error: syn::Error) {
+    match errors {
+        Some(errors) => errors.combine(error),
+        None => *errors = Some(error),
+    }
+}
+
+/// `#[sendable]`, `#[taskpool::sendable]` or `#[sendable_macro::sendable]`.
+fn is_sendable_attribute(attr: &Attribute) -> bool {
+    let segments: Vec<String> = attr
+        .path()
+        .segments
+        .iter()
+        .map(|segment| segment.ident.to_string())
+        .collect();
+    match segments.as_slice() {
+        [name] => name == "sendable",
+        [krate, name] => name == "sendable" && (krate == "taskpool" || krate == "sendable_macro"),
+        _ => false,
     }
 }
 
@@ -96,6 +158,9 @@ pub struct Field<'a> {
     pub ty: &'a Type,
     /// The directions serde skips it in.
     pub skip: SerdeSkip,
+    /// The `#[cfg]` attributes of its variant and its own: the field may not exist in this
+    /// build, nor its type.
+    pub cfgs: Vec<&'a Attribute>,
 }
 
 /// Which directions serde leaves a field out of: `#[serde(skip)]`, `skip_serializing` or
@@ -139,18 +204,29 @@ impl SerdeSkip {
 
 /// Every field of a struct or of all variants of an enum.
 pub fn fields(data: &Data) -> Vec<Field<'_>> {
-    fn of(fields: &Fields, outer: SerdeSkip) -> impl Iterator<Item = Field<'_>> {
+    fn of<'a>(
+        fields: &'a Fields,
+        outer: SerdeSkip,
+        outer_cfgs: &'a [Attribute],
+    ) -> impl Iterator<Item = Field<'a>> {
         fields.iter().map(move |field| Field {
             ty: &field.ty,
             skip: outer.or(SerdeSkip::of(&field.attrs)),
+            cfgs: cfgs(outer_cfgs).chain(cfgs(&field.attrs)).collect(),
         })
     }
     match data {
-        Data::Struct(data) => of(&data.fields, SerdeSkip::default()).collect(),
+        Data::Struct(data) => of(&data.fields, SerdeSkip::default(), &[]).collect(),
         Data::Enum(data) => data
             .variants
             .iter()
-            .flat_map(|variant| of(&variant.fields, SerdeSkip::of(&variant.attrs)))
+            .flat_map(|variant| {
+                of(
+                    &variant.fields,
+                    SerdeSkip::of(&variant.attrs),
+                    &variant.attrs,
+                )
+            })
             .collect(),
         Data::Union(data) => data
             .fields
@@ -159,9 +235,14 @@ pub fn fields(data: &Data) -> Vec<Field<'_>> {
             .map(|field| Field {
                 ty: &field.ty,
                 skip: SerdeSkip::default(),
+                cfgs: cfgs(&field.attrs).collect(),
             })
             .collect(),
     }
+}
+
+fn cfgs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
+    attrs.iter().filter(|attr| attr.path().is_ident("cfg"))
 }
 
 /// Consumes `= value` or `(..)` after a nested meta's name, whatever it holds.

@@ -37,7 +37,7 @@ pub fn validate(data: &SendableData) -> syn::Result<()> {
     }
     // A field serde skips is still shared between threads: every syntactic rule applies to it.
     for field in fields(&input.data) {
-        check(field.ty, &mut errors);
+        check(field.ty, false, &mut errors);
     }
     match errors.0 {
         Some(errors) => Err(errors),
@@ -75,7 +75,8 @@ fn pretty(tokens: &impl ToTokens) -> String {
     out.replace(")->", ") ->")
 }
 
-fn check(ty: &Type, errors: &mut Errors) {
+/// Checks a field type; `in_phantom` inside the arguments of a `PhantomData`.
+fn check(ty: &Type, in_phantom: bool, errors: &mut Errors) {
     match ty {
         Type::Reference(reference) => {
             let owned = match &*reference.elem {
@@ -98,6 +99,8 @@ fn check(ty: &Type, errors: &mut Errors) {
                 pretty(ty)
             ),
         ),
+        // `PhantomData<fn() -> T>` is a zero-size marker (`Send + Sync`), not code.
+        Type::BareFn(_) if in_phantom => {}
         Type::BareFn(_) => errors.push(ty, closure_message(ty)),
         Type::TraitObject(object) => {
             if is_closure(object.bounds.iter()) {
@@ -107,23 +110,48 @@ fn check(ty: &Type, errors: &mut Errors) {
             }
         }
         Type::ImplTrait(_) => errors.push(ty, trait_object_message(ty)),
-        Type::Path(path) => check_path(ty, path, errors),
-        Type::Tuple(tuple) => tuple.elems.iter().for_each(|t| check(t, errors)),
-        Type::Array(array) => check(&array.elem, errors),
-        Type::Slice(slice) => check(&slice.elem, errors),
-        Type::Paren(paren) => check(&paren.elem, errors),
-        Type::Group(group) => check(&group.elem, errors),
+        Type::Path(path) => check_path(ty, path, in_phantom, errors),
+        Type::Tuple(tuple) => tuple
+            .elems
+            .iter()
+            .for_each(|t| check(t, in_phantom, errors)),
+        Type::Array(array) => check(&array.elem, in_phantom, errors),
+        Type::Slice(slice) => check(&slice.elem, in_phantom, errors),
+        Type::Paren(paren) => check(&paren.elem, in_phantom, errors),
+        Type::Group(group) => check(&group.elem, in_phantom, errors),
         _ => {}
     }
 }
 
-fn check_path(ty: &Type, path: &TypePath, errors: &mut Errors) {
+/// Whether `path` may name the standard library's item of its last segment: a bare name (it may
+/// be imported from `std`), a path rooted at `std`, `core` or `alloc`, or `home::Name` where
+/// `home` is the standard module that defines it (`rc::Rc` after `use std::rc`). Any other path
+/// (`crate::Rc`, `self::shapes::Cell`, `my_mod::Rc`) names a type of the user's or of another
+/// crate. (`concurrent-macro` has the same rule; the two macro crates share no code.)
+fn may_be_std(path: &syn::Path, home: &str) -> bool {
+    let segments = &path.segments;
+    match segments.first() {
+        None => false,
+        Some(_) if segments.len() == 1 => path.leading_colon.is_none(),
+        Some(first) => {
+            matches!(first.ident.to_string().as_str(), "std" | "core" | "alloc")
+                || (segments.len() == 2 && first.ident == home && path.leading_colon.is_none())
+        }
+    }
+}
+
+fn check_path(ty: &Type, path: &TypePath, in_phantom: bool, errors: &mut Errors) {
     let Some(last) = path.path.segments.last() else {
         return;
     };
     let name = last.ident.to_string();
     let in_sync = path.path.segments.iter().any(|s| s.ident == "sync");
+    let home = match name.as_str() {
+        "Rc" | "Weak" => "rc",
+        _ => "cell",
+    };
     let advice = match name.as_str() {
+        _ if !may_be_std(&path.path, home) => None,
         "Rc" => Some((
             "`Rc` counts references without synchronization",
             "`Shared<T>` (for a `#[sendable]` T) or `Arc<T>`",
@@ -170,13 +198,14 @@ fn check_path(ty: &Type, path: &TypePath, errors: &mut Errors) {
         }
     }
     if let Some(qself) = &path.qself {
-        check(&qself.ty, errors);
+        check(&qself.ty, in_phantom, errors);
     }
+    let in_phantom = in_phantom || name == "PhantomData";
     for segment in &path.path.segments {
         if let PathArguments::AngleBracketed(args) = &segment.arguments {
             for arg in &args.args {
                 if let GenericArgument::Type(inner) = arg {
-                    check(inner, errors);
+                    check(inner, in_phantom, errors);
                 }
             }
         }

@@ -92,9 +92,11 @@ pub enum Error {
     )]
     NotConcurrent(String),
     /// Two `#[concurrent]` functions of this program registered the same stable name, so a
-    /// descriptor naming it is ambiguous.
+    /// descriptor naming it is ambiguous: two linked versions of one crate, or two task
+    /// functions of the same name declared inside function bodies of one module (the stable name
+    /// is the module path and the function name). Running them in process is unaffected.
     #[error(
-        "`{name}` is registered by {count} #[concurrent] functions, so a descriptor naming it is ambiguous; link only one version of the crate that defines it"
+        "`{name}` is registered by {count} #[concurrent] functions, so a descriptor naming it is ambiguous; link only one version of the crate that defines it, or rename one of the task functions declared inside function bodies of the same module (they share its path)"
     )]
     DuplicateFunction {
         /// The ambiguous name.
