@@ -24,7 +24,7 @@ mod validate;
 ///
 /// The function stays callable as before, and gains a name the pool can run:
 ///
-/// ```ignore
+/// ```
 /// use taskpool::{concurrent, Task};
 ///
 /// #[concurrent]

@@ -16,7 +16,7 @@ mod validate;
 
 /// Marks a struct or enum as sendable: shared between threads by reference (ArkTS `@Sendable`).
 ///
-/// ```ignore
+/// ```
 /// use std::sync::atomic::AtomicU64;
 /// use taskpool::{sendable, AsyncLock, Shared};
 ///

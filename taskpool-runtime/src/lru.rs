@@ -5,15 +5,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::function::Transferable;
-use crate::sendable::Sendable;
-use std::sync::Arc;
-
 use crate::panic::drop_quietly;
+use crate::sendable::Sendable;
 use crate::sync::{Mutex, lock};
 
 /// The capacity of [`SendableLruCache::new`], as in ArkTS.
