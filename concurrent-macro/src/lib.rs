@@ -50,8 +50,6 @@ mod validate;
 /// The attribute makes the function's name a unit value of the module (that is what
 /// `add::task` and `Task::new(add, ..)` name), so no binding inside the function may reuse the
 /// name, and names starting with `__taskpool` or `__concurrent_` are reserved for the expansion.
-///
-/// (These examples are compiled by the `taskpool` crate's own tests.)
 #[proc_macro_attribute]
 pub fn concurrent(attr: TokenStream, item: TokenStream) -> TokenStream {
     let attr = proc_macro2::TokenStream::from(attr);
@@ -62,7 +60,7 @@ pub fn concurrent(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = types::Errors::default();
     parse::check_arguments(&attr, &mut errors);
     let Some(function) = parse::parse(item.clone(), &mut errors) else {
-        return with_errors(item, errors);
+        return errors.emit_after(item).into();
     };
     let tokens = match validate::validate(&function) {
         Ok(()) => expand::expand(&function),
@@ -71,11 +69,5 @@ pub fn concurrent(attr: TokenStream, item: TokenStream) -> TokenStream {
             function.item.to_token_stream()
         }
     };
-    with_errors(tokens, errors)
-}
-
-/// `tokens` (the expansion, or the item unchanged) followed by the errors as `compile_error!`s.
-fn with_errors(mut tokens: proc_macro2::TokenStream, errors: types::Errors) -> TokenStream {
-    tokens.extend(errors.into_compile_error());
-    tokens.into()
+    errors.emit_after(tokens).into()
 }

@@ -15,12 +15,7 @@ pub struct ConcurrentFn {
 /// Records an error for arguments given to the attribute (it takes none). They do not stop the
 /// expansion: the function is still checked, and still expanded if it is valid.
 pub fn check_arguments(attr: &TokenStream, errors: &mut Errors) {
-    if !attr.is_empty() {
-        errors.push(
-            attr,
-            "`#[concurrent]` takes no arguments; write `#[concurrent]` alone",
-        );
-    }
+    macro_support::check_no_arguments(attr, "concurrent", errors);
 }
 
 /// Parses the item: `None` (with the error recorded) if it is not a function.
@@ -32,7 +27,7 @@ pub fn parse(item: TokenStream, errors: &mut Errors) -> Option<ConcurrentFn> {
     match syn::parse2::<Item>(item) {
         Ok(Item::Fn(mut item)) => {
             item.attrs.retain(|attr| {
-                let again = is_concurrent_attribute(attr);
+                let again = macro_support::is_attribute(attr, "concurrent", "concurrent_macro");
                 if again {
                     errors.push(
                         attr,
@@ -54,23 +49,6 @@ pub fn parse(item: TokenStream, errors: &mut Errors) -> Option<ConcurrentFn> {
             ));
             None
         }
-    }
-}
-
-/// `#[concurrent]`, `#[taskpool::concurrent]` or `#[concurrent_macro::concurrent]`.
-fn is_concurrent_attribute(attr: &syn::Attribute) -> bool {
-    let segments: Vec<String> = attr
-        .path()
-        .segments
-        .iter()
-        .map(|segment| segment.ident.to_string())
-        .collect();
-    match segments.as_slice() {
-        [name] => name == "concurrent",
-        [krate, name] => {
-            name == "concurrent" && (krate == "taskpool" || krate == "concurrent_macro")
-        }
-        _ => false,
     }
 }
 

@@ -3,42 +3,9 @@
 //! These checks see only what is written. A type alias that hides a reference, or a user type
 //! that holds an `Rc`, is caught later by the type-level assertions of the expansion.
 
-use quote::ToTokens;
 use syn::{GenericArgument, PathArguments, Type, TypeParamBound, TypePath};
 
-/// Accumulates errors so that every violation is reported, not only the first.
-#[derive(Default)]
-pub struct Errors(Option<syn::Error>);
-
-impl Errors {
-    /// Records an error spanning `tokens`.
-    pub fn push(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
-        self.add(syn::Error::new_spanned(tokens, message));
-    }
-
-    /// Records a ready-made error.
-    pub fn add(&mut self, error: syn::Error) {
-        match &mut self.0 {
-            Some(errors) => errors.combine(error),
-            None => self.0 = Some(error),
-        }
-    }
-
-    /// `Ok` if nothing was recorded, else all the errors together.
-    pub fn finish(self) -> syn::Result<()> {
-        match self.0 {
-            Some(errors) => Err(errors),
-            None => Ok(()),
-        }
-    }
-
-    /// Every recorded error as a `compile_error!`, in the order recorded.
-    pub fn into_compile_error(self) -> proc_macro2::TokenStream {
-        self.0
-            .map(|errors| errors.to_compile_error())
-            .unwrap_or_default()
-    }
-}
+pub use macro_support::{Errors, may_be_std, pretty};
 
 /// Where a type appears: it changes the wording and which rules apply.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -56,41 +23,6 @@ impl Position {
             Position::Return => "a task result",
         }
     }
-}
-
-/// Renders a type the way a person writes it (`Vec<&str>`, not `Vec < & str >`).
-pub fn pretty(tokens: &impl ToTokens) -> String {
-    let raw = tokens.to_token_stream().to_string();
-    let mut out = raw;
-    for (from, to) in [
-        (" :: ", "::"),
-        (":: ", "::"),
-        (" ::", "::"),
-        (" < ", "<"),
-        ("< ", "<"),
-        (" <", "<"),
-        (" >", ">"),
-        (" ,", ","),
-        (" : ", ": "),
-        ("& ", "&"),
-        ("( ", "("),
-        (" )", ")"),
-        ("[ ", "["),
-        (" ]", "]"),
-        (" ;", ";"),
-        ("* const", "*const"),
-        ("* mut", "*mut"),
-        ("' ", "'"),
-        ("- >", "->"),
-        ("fn (", "fn("),
-        ("Fn (", "Fn("),
-        ("FnMut (", "FnMut("),
-        ("FnOnce (", "FnOnce("),
-    ] {
-        out = out.replace(from, to);
-    }
-    // `impl Fn(i32)->i32` reads better with spaces around the arrow.
-    out.replace(")->", ") ->").replace(">->", "> ->")
 }
 
 /// The name of the last path segment, if `ty` is a path.
@@ -182,25 +114,6 @@ fn anonymous_lifetime_message(written: &str) -> String {
     format!(
         "a `#[concurrent]` function cannot borrow (`'_` in {written}): task data is owned and outlives the caller; remove `'_` and use owned types (`'static` in its place, or the owned form, e.g. `String` for `Cow<'_, str>`)"
     )
-}
-
-/// Whether `path` may name the standard library's item of its last segment: a bare name (it may
-/// be imported from `std`), a path rooted at `std`, `core` or `alloc`, or `home::Name` where
-/// `home` is the standard module that defines it (`rc::Rc` after `use std::rc`). Any other path
-/// (`crate::Rc`, `self::shapes::Cell`, `my_mod::Rc`) names a type of the user's or of another
-/// crate.
-///
-/// (`sendable-macro` has the same rule; the two macro crates share no code.)
-pub fn may_be_std(path: &syn::Path, home: &str) -> bool {
-    let segments = &path.segments;
-    match segments.first() {
-        None => false,
-        Some(_) if segments.len() == 1 => path.leading_colon.is_none(),
-        Some(first) => {
-            matches!(first.ident.to_string().as_str(), "std" | "core" | "alloc")
-                || (segments.len() == 2 && first.ident == home && path.leading_colon.is_none())
-        }
-    }
 }
 
 /// Whether `path` is rooted in the current crate (`crate::`, `self::`, `super::`): it names a

@@ -34,8 +34,6 @@ mod validate;
 /// other items, lifetime parameters, references and raw pointers, `Rc`/`Weak`/`Cell`/`RefCell`/
 /// `UnsafeCell`, closures, function pointers and trait objects, and (at the type level) any field
 /// that is not serializable and `Send + Sync`.
-///
-/// (These examples are compiled by the `taskpool` crate's own tests.)
 #[proc_macro_attribute]
 pub fn sendable(attr: TokenStream, item: TokenStream) -> TokenStream {
     let attr = proc_macro2::TokenStream::from(attr);
@@ -43,25 +41,17 @@ pub fn sendable(attr: TokenStream, item: TokenStream) -> TokenStream {
     // Errors are collected and emitted together, each at its own span. Only the type's own
     // violations stop its expansion: misused attribute arguments do not, so a valid type is
     // still sendable and its uses compile.
-    let mut errors = None;
+    let mut errors = macro_support::Errors::default();
     parse::check_arguments(&attr, &mut errors);
     let Some(data) = parse::parse(item.clone(), &mut errors) else {
-        return with_errors(item, errors);
+        return errors.emit_after(item).into();
     };
     let tokens = match validate::validate(&data) {
         Ok(()) => expand::expand(&data),
         Err(violations) => {
-            parse::add(&mut errors, violations);
+            errors.add(violations);
             data.item.clone()
         }
     };
-    with_errors(tokens, errors)
-}
-
-/// `tokens` (the expansion, or the item unchanged) followed by the errors as `compile_error!`s.
-fn with_errors(mut tokens: proc_macro2::TokenStream, errors: Option<syn::Error>) -> TokenStream {
-    if let Some(errors) = errors {
-        tokens.extend(errors.to_compile_error());
-    }
-    tokens.into()
+    errors.emit_after(tokens).into()
 }

@@ -1,5 +1,6 @@
 //! Step 1: read the annotated item; only structs and enums go on.
 
+use macro_support::Errors;
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 use syn::{Attribute, Data, DeriveInput, Fields, Item, Token, Type};
@@ -14,37 +15,26 @@ pub struct SendableData {
 
 /// Records an error for arguments given to the attribute (it takes none). They do not stop the
 /// expansion: the type is still checked, and still expanded if it is valid.
-pub fn check_arguments(attr: &TokenStream, errors: &mut Option<syn::Error>) {
-    if !attr.is_empty() {
-        add(
-            errors,
-            syn::Error::new_spanned(
-                attr,
-                "`#[sendable]` takes no arguments; write `#[sendable]` alone",
-            ),
-        );
-    }
+pub fn check_arguments(attr: &TokenStream, errors: &mut Errors) {
+    macro_support::check_no_arguments(attr, "sendable", errors);
 }
 
 /// Parses the item: `None` (with the error recorded) if it is not a struct or an enum.
 ///
 /// A second `#[sendable]` on the type is reported and removed, so the type is expanded once
 /// (twice, its serde and `Sendable` impls would conflict).
-pub fn parse(item: TokenStream, errors: &mut Option<syn::Error>) -> Option<SendableData> {
+pub fn parse(item: TokenStream, errors: &mut Errors) -> Option<SendableData> {
     let mut item = match syn::parse2::<Item>(item) {
         Ok(item @ (Item::Struct(_) | Item::Enum(_))) => item,
         Ok(other) => {
-            add(errors, not_data(&other));
+            errors.add(not_data(&other));
             return None;
         }
         Err(error) => {
-            add(
-                errors,
-                syn::Error::new(
-                    error.span(),
-                    "`#[sendable]` applies only to a struct or an enum",
-                ),
-            );
+            errors.add(syn::Error::new(
+                error.span(),
+                "`#[sendable]` applies only to a struct or an enum",
+            ));
             return None;
         }
     };
@@ -54,14 +44,11 @@ pub fn parse(item: TokenStream, errors: &mut Option<syn::Error>) -> Option<Senda
         _ => unreachable!("only structs and enums get here"),
     };
     attrs.retain(|attr| {
-        let again = is_sendable_attribute(attr);
+        let again = macro_support::is_attribute(attr, "sendable", "sendable_macro");
         if again {
-            add(
-                errors,
-                syn::Error::new_spanned(
-                    attr,
-                    "`#[sendable]` is written twice on this type; remove this one",
-                ),
+            errors.push(
+                attr,
+                "`#[sendable]` is written twice on this type; remove this one",
             );
         }
         !again
@@ -76,29 +63,6 @@ pub fn parse(item: TokenStream, errors: &mut Option<syn::Error>) -> Option<Senda
         input,
         item: tokens,
     })
-}
-
-/// Adds `error` to the collected errors.
-pub fn add(errors: &mut Option<syn::Error>, error: syn::Error) {
-    match errors {
-        Some(errors) => errors.combine(error),
-        None => *errors = Some(error),
-    }
-}
-
-/// `#[sendable]`, `#[taskpool::sendable]` or `#[sendable_macro::sendable]`.
-fn is_sendable_attribute(attr: &Attribute) -> bool {
-    let segments: Vec<String> = attr
-        .path()
-        .segments
-        .iter()
-        .map(|segment| segment.ident.to_string())
-        .collect();
-    match segments.as_slice() {
-        [name] => name == "sendable",
-        [krate, name] => name == "sendable" && (krate == "taskpool" || krate == "sendable_macro"),
-        _ => false,
-    }
 }
 
 fn not_data(item: &Item) -> syn::Error {

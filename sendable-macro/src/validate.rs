@@ -1,24 +1,11 @@
 //! Step 2: the rules of `#[sendable]`, every violation collected and spanned at the offending
 //! generic parameter or field type.
 
-use quote::ToTokens;
 use syn::{GenericArgument, GenericParam, PathArguments, Type, TypeParamBound, TypePath};
 
+use macro_support::{Errors, may_be_std, pretty};
+
 use crate::parse::{SendableData, fields};
-
-/// Accumulates errors.
-#[derive(Default)]
-struct Errors(Option<syn::Error>);
-
-impl Errors {
-    fn push(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
-        let error = syn::Error::new_spanned(tokens, message);
-        match &mut self.0 {
-            Some(errors) => errors.combine(error),
-            None => self.0 = Some(error),
-        }
-    }
-}
 
 /// Applies every rule; `Err` carries all violations combined.
 pub fn validate(data: &SendableData) -> syn::Result<()> {
@@ -39,40 +26,7 @@ pub fn validate(data: &SendableData) -> syn::Result<()> {
     for field in fields(&input.data) {
         check(field.ty, false, &mut errors);
     }
-    match errors.0 {
-        Some(errors) => Err(errors),
-        None => Ok(()),
-    }
-}
-
-/// Renders a type the way a person writes it.
-fn pretty(tokens: &impl ToTokens) -> String {
-    let mut out = tokens.to_token_stream().to_string();
-    for (from, to) in [
-        (" :: ", "::"),
-        (":: ", "::"),
-        (" < ", "<"),
-        ("< ", "<"),
-        (" <", "<"),
-        (" >", ">"),
-        (" ,", ","),
-        ("& ", "&"),
-        ("( ", "("),
-        (" )", ")"),
-        ("[ ", "["),
-        (" ]", "]"),
-        ("* const", "*const"),
-        ("* mut", "*mut"),
-        ("' ", "'"),
-        ("- >", "->"),
-        ("fn (", "fn("),
-        ("Fn (", "Fn("),
-        ("FnMut (", "FnMut("),
-        ("FnOnce (", "FnOnce("),
-    ] {
-        out = out.replace(from, to);
-    }
-    out.replace(")->", ") ->")
+    errors.finish()
 }
 
 /// Checks a field type; `in_phantom` inside the arguments of a `PhantomData`.
@@ -120,23 +74,6 @@ fn check(ty: &Type, in_phantom: bool, errors: &mut Errors) {
         Type::Paren(paren) => check(&paren.elem, in_phantom, errors),
         Type::Group(group) => check(&group.elem, in_phantom, errors),
         _ => {}
-    }
-}
-
-/// Whether `path` may name the standard library's item of its last segment: a bare name (it may
-/// be imported from `std`), a path rooted at `std`, `core` or `alloc`, or `home::Name` where
-/// `home` is the standard module that defines it (`rc::Rc` after `use std::rc`). Any other path
-/// (`crate::Rc`, `self::shapes::Cell`, `my_mod::Rc`) names a type of the user's or of another
-/// crate. (`concurrent-macro` has the same rule; the two macro crates share no code.)
-fn may_be_std(path: &syn::Path, home: &str) -> bool {
-    let segments = &path.segments;
-    match segments.first() {
-        None => false,
-        Some(_) if segments.len() == 1 => path.leading_colon.is_none(),
-        Some(first) => {
-            matches!(first.ident.to_string().as_str(), "std" | "core" | "alloc")
-                || (segments.len() == 2 && first.ident == home && path.leading_colon.is_none())
-        }
     }
 }
 

@@ -1,0 +1,185 @@
+//! What `#[concurrent]` and `#[sendable]` share.
+//!
+//! A proc-macro crate can export only its macros, so the pieces both attribute crates need —
+//! collecting every violation, rendering a type as a person writes it, telling a standard
+//! library path from a user's own, and recognising the attribute itself — live in this plain
+//! library, which both depend on.
+
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+
+/// Accumulates errors so that every violation is reported, not only the first.
+#[derive(Default)]
+pub struct Errors(Option<syn::Error>);
+
+impl Errors {
+    /// Records an error spanning `tokens`.
+    pub fn push(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
+        self.add(syn::Error::new_spanned(tokens, message));
+    }
+
+    /// Records a ready-made error (which may already combine several).
+    pub fn add(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(errors) => errors.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    /// `Ok` if nothing was recorded, else all the errors together.
+    pub fn finish(self) -> syn::Result<()> {
+        match self.0 {
+            Some(errors) => Err(errors),
+            None => Ok(()),
+        }
+    }
+
+    /// `tokens` (an expansion, or the item unchanged) followed by every recorded error as a
+    /// `compile_error!`, in the order recorded: the item is still emitted next to its errors,
+    /// so the rest of the crate type-checks.
+    pub fn emit_after(self, mut tokens: TokenStream) -> TokenStream {
+        if let Some(errors) = self.0 {
+            tokens.extend(errors.to_compile_error());
+        }
+        tokens
+    }
+}
+
+/// Records an error for arguments given to `#[name]`, which takes none. They do not stop the
+/// expansion: the item is still checked, and still expanded if it is valid.
+pub fn check_no_arguments(attr: &TokenStream, name: &str, errors: &mut Errors) {
+    if !attr.is_empty() {
+        errors.push(
+            attr,
+            format!("`#[{name}]` takes no arguments; write `#[{name}]` alone"),
+        );
+    }
+}
+
+/// Whether `attr` is `#[name]`, `#[taskpool::name]` or `#[macro_crate::name]`: the same
+/// attribute written a second time on the item.
+pub fn is_attribute(attr: &syn::Attribute, name: &str, macro_crate: &str) -> bool {
+    let segments: Vec<String> = attr
+        .path()
+        .segments
+        .iter()
+        .map(|segment| segment.ident.to_string())
+        .collect();
+    match segments.as_slice() {
+        [only] => only == name,
+        [krate, last] => last == name && (krate == "taskpool" || krate == macro_crate),
+        _ => false,
+    }
+}
+
+/// Renders a type the way a person writes it (`Vec<&str>`, not `Vec < & str >`).
+pub fn pretty(tokens: &impl ToTokens) -> String {
+    let mut out = tokens.to_token_stream().to_string();
+    for (from, to) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" ::", "::"),
+        (" < ", "<"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        (" : ", ": "),
+        ("& ", "&"),
+        ("( ", "("),
+        (" )", ")"),
+        ("[ ", "["),
+        (" ]", "]"),
+        (" ;", ";"),
+        ("* const", "*const"),
+        ("* mut", "*mut"),
+        ("' ", "'"),
+        ("- >", "->"),
+        ("fn (", "fn("),
+        ("Fn (", "Fn("),
+        ("FnMut (", "FnMut("),
+        ("FnOnce (", "FnOnce("),
+    ] {
+        out = out.replace(from, to);
+    }
+    // `impl Fn(i32)->i32` reads better with spaces around the arrow.
+    out.replace(")->", ") ->").replace(">->", "> ->")
+}
+
+/// Whether `path` may name the standard library's item of its last segment: a bare name (it may
+/// be imported from `std`), a path rooted at `std`, `core` or `alloc`, or `home::Name` where
+/// `home` is the standard module that defines it (`rc::Rc` after `use std::rc`). Any other path
+/// (`crate::Rc`, `self::shapes::Cell`, `my_mod::Rc`) names a type of the user's or of another
+/// crate.
+pub fn may_be_std(path: &syn::Path, home: &str) -> bool {
+    let segments = &path.segments;
+    match segments.first() {
+        None => false,
+        Some(_) if segments.len() == 1 => path.leading_colon.is_none(),
+        Some(first) => {
+            matches!(first.ident.to_string().as_str(), "std" | "core" | "alloc")
+                || (segments.len() == 2 && first.ident == home && path.leading_colon.is_none())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pretty_reads_like_source() {
+        let ty: syn::Type = syn::parse_quote!(Vec<&'static [u8; 4]>);
+        assert_eq!(pretty(&ty), "Vec<&'static [u8; 4]>");
+        let ty: syn::Type = syn::parse_quote!(Box<dyn Fn(i32) -> Option<u8>>);
+        assert_eq!(pretty(&ty), "Box<dyn Fn(i32) -> Option<u8>>");
+    }
+
+    #[test]
+    fn standard_paths_are_told_from_own_ones() {
+        let std_like: [syn::Path; 4] = [
+            syn::parse_quote!(Rc),
+            syn::parse_quote!(std::rc::Rc),
+            syn::parse_quote!(::core::cell::Cell),
+            syn::parse_quote!(rc::Rc),
+        ];
+        assert!(
+            std_like
+                .iter()
+                .all(|path| may_be_std(path, "rc") || may_be_std(path, "cell"))
+        );
+        let own: [syn::Path; 4] = [
+            syn::parse_quote!(crate::Rc),
+            syn::parse_quote!(self::shapes::Cell),
+            syn::parse_quote!(my_mod::Rc),
+            syn::parse_quote!(::Rc),
+        ];
+        assert!(own.iter().all(|path| !may_be_std(path, "rc")));
+    }
+
+    #[test]
+    fn the_attribute_is_recognised_under_its_paths_only() {
+        let is = |attr: syn::Attribute| is_attribute(&attr, "sendable", "sendable_macro");
+        assert!(is(syn::parse_quote!(#[sendable])));
+        assert!(is(syn::parse_quote!(#[taskpool::sendable])));
+        assert!(is(syn::parse_quote!(#[sendable_macro::sendable])));
+        assert!(!is(syn::parse_quote!(#[other::sendable])));
+        assert!(!is(syn::parse_quote!(#[concurrent])));
+    }
+
+    #[test]
+    fn errors_are_all_emitted_after_the_item() {
+        let mut errors = Errors::default();
+        check_no_arguments(&quote::quote!(fast), "concurrent", &mut errors);
+        errors.push(quote::quote!(x), "second");
+        let out = errors
+            .emit_after(quote::quote!(
+                struct Kept;
+            ))
+            .to_string();
+        assert!(out.starts_with("struct Kept ;"), "{out}");
+        assert_eq!(out.matches("compile_error").count(), 2, "{out}");
+        assert!(out.contains("takes no arguments"), "{out}");
+        assert!(Errors::default().finish().is_ok());
+    }
+}
