@@ -26,16 +26,8 @@ pub fn check_arguments(attr: &TokenStream, errors: &mut Errors) {
 pub fn parse(item: TokenStream, errors: &mut Errors) -> Option<ConcurrentFn> {
     match syn::parse2::<Item>(item) {
         Ok(Item::Fn(mut item)) => {
-            item.attrs.retain(|attr| {
-                let again = macro_support::is_attribute(attr, "concurrent", "concurrent_macro");
-                if again {
-                    errors.push(
-                        attr,
-                        "`#[concurrent]` is written twice on this function; remove this one",
-                    );
-                }
-                !again
-            });
+            let attribute = ("concurrent", "concurrent_macro");
+            macro_support::remove_repeats(&mut item.attrs, attribute, "function", errors);
             Some(ConcurrentFn { item })
         }
         Ok(other) => {

@@ -56,9 +56,29 @@ pub fn check_no_arguments(attr: &TokenStream, name: &str, errors: &mut Errors) {
     }
 }
 
-/// Whether `attr` is `#[name]`, `#[taskpool::name]` or `#[macro_crate::name]`: the same
-/// attribute written a second time on the item.
-pub fn is_attribute(attr: &syn::Attribute, name: &str, macro_crate: &str) -> bool {
+/// Removes the attribute written again on the item (`#[name]`, `#[taskpool::name]` or
+/// `#[macro_crate::name]`), reporting each copy at its span: the item is then expanded once,
+/// as if written once. `what` names the item in the message ("function", "type").
+pub fn remove_repeats(
+    attrs: &mut Vec<syn::Attribute>,
+    (name, macro_crate): (&str, &str),
+    what: &str,
+    errors: &mut Errors,
+) {
+    attrs.retain(|attr| {
+        let again = is_attribute(attr, name, macro_crate);
+        if again {
+            errors.push(
+                attr,
+                format!("`#[{name}]` is written twice on this {what}; remove this one"),
+            );
+        }
+        !again
+    });
+}
+
+/// Whether `attr` is `#[name]`, `#[taskpool::name]` or `#[macro_crate::name]`.
+fn is_attribute(attr: &syn::Attribute, name: &str, macro_crate: &str) -> bool {
     let segments: Vec<String> = attr
         .path()
         .segments
@@ -165,6 +185,24 @@ mod tests {
         assert!(is(syn::parse_quote!(#[sendable_macro::sendable])));
         assert!(!is(syn::parse_quote!(#[other::sendable])));
         assert!(!is(syn::parse_quote!(#[concurrent])));
+    }
+
+    #[test]
+    fn a_repeated_attribute_is_removed_and_reported() {
+        let mut attrs: Vec<syn::Attribute> = vec![
+            syn::parse_quote!(#[taskpool::sendable]),
+            syn::parse_quote!(#[derive(Debug)]),
+        ];
+        let mut errors = Errors::default();
+        remove_repeats(
+            &mut attrs,
+            ("sendable", "sendable_macro"),
+            "type",
+            &mut errors,
+        );
+        assert_eq!(attrs.len(), 1);
+        let message = errors.finish().unwrap_err().to_string();
+        assert!(message.contains("written twice on this type"), "{message}");
     }
 
     #[test]

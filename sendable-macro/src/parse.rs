@@ -43,16 +43,7 @@ pub fn parse(item: TokenStream, errors: &mut Errors) -> Option<SendableData> {
         Item::Enum(item) => &mut item.attrs,
         _ => unreachable!("only structs and enums get here"),
     };
-    attrs.retain(|attr| {
-        let again = macro_support::is_attribute(attr, "sendable", "sendable_macro");
-        if again {
-            errors.push(
-                attr,
-                "`#[sendable]` is written twice on this type; remove this one",
-            );
-        }
-        !again
-    });
+    macro_support::remove_repeats(attrs, ("sendable", "sendable_macro"), "type", errors);
     let tokens = item.to_token_stream();
     let input = match item {
         Item::Struct(item) => item.into(),
