@@ -416,67 +416,130 @@ fn an_argument_whose_drop_panics_on_cancel_or_shutdown_is_contained() {
     on_drop(2_208, || panic!("Drop of 2208"));
     assert!(canceled.cancel().is_ok());
     assert!(matches!(canceled.wait(), Err(Error::Canceled { .. })));
-    bounded("the shutdown", move || pool.shutdown_timeout(PATIENCE));
+    let (done, shut_down) = mpsc::channel();
+    std::thread::spawn(move || {
+        pool.shutdown_timeout(PATIENCE);
+        let _ = done.send(());
+    });
+    // The shutdown cancels the queued run (dropping its argument) before it waits for the
+    // holder.
+    wait_until("the shutdown cancels the queued run", || queued.is_finished());
     open_gate(2_207);
-    let _ = holder;
-    let outcome = bounded("the queued run", move || queued.wait());
-    assert!(outcome.is_err(), "{outcome:?}");
+    report(&shut_down, "the shutdown");
+    assert!(matches!(queued.wait(), Err(Error::Canceled { .. })));
+    assert_eq!(holder.wait().unwrap(), 2_207);
 }
 
 // ---- 3. a runner task waiting for a later task of its own runner --------------------------------
+
+/// What a task saw when it waited for a run queued behind its own.
+fn told<T: std::fmt::Debug>(outcome: taskpool::Result<T>) -> String {
+    match outcome {
+        Err(Error::WaitsForItself(id)) if Some(id) == taskpool::current_task_id() => {
+            "told: waits for itself".to_owned()
+        }
+        other => format!("unexpected: {other:?}"),
+    }
+}
 
 static SEQ_POOL: OnceLock<TaskPool> = OnceLock::new();
 static SEQ: OnceLock<SequenceRunner> = OnceLock::new();
 
 #[concurrent]
 fn wait_on_own_sequence(n: u32) -> String {
-    let later = SEQ.get().unwrap().execute(Task::new(plain, (n,)));
-    format!("{:?}", later.wait())
+    told(SEQ.get().unwrap().execute(Task::new(plain, (n,))).wait())
 }
 
 #[concurrent]
 async fn await_on_own_sequence(n: u32) -> String {
-    let later = SEQ.get().unwrap().execute(Task::new(plain, (n,)));
-    format!("{:?}", later.await)
+    told(SEQ.get().unwrap().execute(Task::new(plain, (n,))).await)
 }
 
-/// ArkTS: the waiting task never settles. Here it must not hang the pool forever.
+/// Before: the waiting task hung until the pool's time limit (`TimedOut`), the later task
+/// behind it. ArkTS: the waiting task never settles.
 #[test]
-fn a_sequence_task_waiting_for_a_later_task_of_its_runner_is_told() {
+fn a_sequence_task_waiting_for_a_later_task_of_its_runner_is_told_at_once() {
     let pool = static_pool(&SEQ_POOL, 2);
     let runner = SEQ.get_or_init(|| pool.sequence_runner(Priority::Medium));
     let first = runner.execute(Task::new(wait_on_own_sequence, (9,)));
     let outcome = bounded("the waiting task", move || first.wait());
-    assert_eq!(outcome.unwrap(), "Err(WaitsForItself(..))");
+    assert_eq!(outcome.unwrap(), "told: waits for itself");
     let second = runner.execute(Task::new(await_on_own_sequence, (10,)));
     let outcome = bounded("the awaiting task", move || second.wait());
-    assert_eq!(outcome.unwrap(), "Err(WaitsForItself(..))");
+    assert_eq!(outcome.unwrap(), "told: waits for itself");
     // The runner goes on.
     let after = runner.execute(Task::new(plain, (11,)));
     assert_eq!(bounded("the runner", move || after.wait()).unwrap(), 11);
 }
 
 static ASYNC_POOL: OnceLock<TaskPool> = OnceLock::new();
-static ARUN: OnceLock<AsyncRunner> = OnceLock::new();
+static ARUNS: Mutex<Vec<(u32, AsyncRunner)>> = Mutex::new(Vec::new());
 
-#[concurrent]
-fn wait_on_own_async_runner(n: u32) -> String {
-    let later = ARUN
-        .get()
-        .unwrap()
-        .execute(Task::new(plain, (n,)), Priority::Medium);
-    format!("{:?}", later.wait())
+fn async_runner(capacity: u32) -> AsyncRunner {
+    let runners = ARUNS.lock().unwrap();
+    runners.iter().find(|(c, _)| *c == capacity).unwrap().1.clone()
 }
 
+/// Executes a task on the runner of capacity `capacity` and waits for it.
+#[concurrent]
+fn wait_on_own_async_runner(capacity: u32) -> String {
+    let later = async_runner(capacity).execute(Task::new(plain, (capacity,)), Priority::Medium);
+    match later.wait() {
+        Ok(value) => format!("ok({value})"),
+        other => told(other),
+    }
+}
+
+/// Before: with one running slot, the waiting task hung until the time limit. With a free
+/// slot, the later task runs and the wait succeeds.
 #[test]
-fn an_async_runner_task_waiting_for_a_later_task_of_its_full_runner_is_told() {
+fn an_async_runner_task_waiting_for_a_later_task_of_its_full_runner_is_told_at_once() {
     let pool = static_pool(&ASYNC_POOL, 2);
-    let runner = ARUN.get_or_init(|| pool.async_runner(1, 0).unwrap());
-    let first = runner.execute(Task::new(wait_on_own_async_runner, (12,)), Priority::Medium);
-    let outcome = bounded("the waiting task", move || first.wait());
-    assert_eq!(outcome.unwrap(), "Err(WaitsForItself(..))");
-    let after = runner.execute(Task::new(plain, (13,)), Priority::Medium);
-    assert_eq!(bounded("the runner", move || after.wait()).unwrap(), 13);
+    for capacity in [1, 2] {
+        let runner = pool.async_runner(capacity as usize, 0).unwrap();
+        ARUNS.lock().unwrap().push((capacity, runner.clone()));
+        let first = runner.execute(
+            Task::new(wait_on_own_async_runner, (capacity,)),
+            Priority::Medium,
+        );
+        let outcome = bounded("the waiting task", move || first.wait()).unwrap();
+        let expected = if capacity == 1 {
+            "told: waits for itself".to_owned()
+        } else {
+            format!("ok({capacity})")
+        };
+        assert_eq!(outcome, expected);
+        let after = runner.execute(Task::new(plain, (13,)), Priority::Medium);
+        assert_eq!(bounded("the runner", move || after.wait()).unwrap(), 13);
+    }
+}
+
+static SELF_POOL: OnceLock<TaskPool> = OnceLock::new();
+static SELF_TASK: Mutex<Option<Task<String>>> = Mutex::new(None);
+
+/// Executes its own task again (by reference) and waits for that second run.
+#[concurrent]
+fn run_own_task_again(depth: u32) -> String {
+    if depth > 0 {
+        return "second run".to_owned();
+    }
+    let again = {
+        let task = SELF_TASK.lock().unwrap();
+        SELF_POOL.get().unwrap().execute(task.as_ref().unwrap())
+    };
+    told(again.wait())
+}
+
+/// Before: the second run waited for the first one's turn to end, which waited for it: both
+/// hung until the time limit.
+#[test]
+fn a_task_waiting_for_another_run_of_itself_is_told_at_once() {
+    let pool = static_pool(&SELF_POOL, 2);
+    let task = Task::new(run_own_task_again, (0,));
+    let first = pool.execute(&task);
+    *SELF_TASK.lock().unwrap() = Some(task);
+    let outcome = bounded("the first run", move || first.wait());
+    assert_eq!(outcome.unwrap(), "told: waits for itself");
 }
 
 // ---- 4. periodic and delayed tasks -------------------------------------------------------------

@@ -10,7 +10,7 @@ use crate::pool::{PoolShared, TaskPool};
 use crate::priority::Priority;
 use crate::run::{RunHeader, RunHooks};
 use crate::sync::{Arc, Mutex, lock};
-use crate::task::Task;
+use crate::task::{Task, TaskId};
 
 use super::NamedRunners;
 use super::serial::Serial;
@@ -67,6 +67,10 @@ impl RunHooks for Follow {
         if let Some(next) = next {
             crate::compose::hand_over(next, || lock(&inner.state).abandon());
         }
+    }
+
+    fn held_behind_caller(&self, run: &RunHeader) -> Option<TaskId> {
+        lock(&self.0.state).held_behind_caller(run)
     }
 }
 
