@@ -291,8 +291,8 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// does a run that waits for a run queued behind itself: a later task of its own
     /// [`SequenceRunner`](crate::SequenceRunner), of its own
     /// [`AsyncRunner`](crate::AsyncRunner) when its own run takes the runner's last free
-    /// running slot, or a second run of its own task executed by reference (runs of one task
-    /// take turns). The error then names the waiting task.
+    /// running slot, a second run of its own task executed by reference (runs of one task
+    /// take turns), or a task that depends on it. The error then names the waiting task.
     pub fn wait(self) -> Result<T> {
         let completion = &self.run.completion;
         if !completion.is_resolved() {

@@ -15,8 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use support::{PATIENCE, hold, nap, open_gate, pass_gate, plain, wait_until};
 use taskpool::{
-    AsyncRunner, Error, Priority, SequenceRunner, Task, TaskHandle, TaskPool, concurrent,
-    send_data,
+    AsyncRunner, Error, Priority, SequenceRunner, Task, TaskHandle, TaskPool, concurrent, send_data,
 };
 
 /// Runs `f` on its own thread and returns its result, or fails the test after `PATIENCE`.
@@ -134,7 +133,11 @@ fn a_start_listener_canceling_its_own_task_and_another_one_cancels_both() {
     let (tx, rx) = mpsc::channel();
     task.on_start_execution(move || {
         let pool = POOL.get().unwrap();
-        let _ = tx.send(format!("{:?} {:?}", pool.cancel(victim_id), pool.cancel(id)));
+        let _ = tx.send(format!(
+            "{:?} {:?}",
+            pool.cancel(victim_id),
+            pool.cancel(id)
+        ));
         open_gate(2_102);
     })
     .unwrap();
@@ -156,7 +159,13 @@ fn listeners_reading_info_and_dropping_their_tasks_last_handle_do_not_deadlock()
     let (tx, rx) = mpsc::channel();
     let infos = tx.clone();
     task.on_enqueued(move || {
-        let listed = POOL.get().unwrap().info().tasks.iter().any(|t| t.task_id == id);
+        let listed = POOL
+            .get()
+            .unwrap()
+            .info()
+            .tasks
+            .iter()
+            .any(|t| t.task_id == id);
         let _ = infos.send(format!("enqueued: listed {listed}"));
     })
     .unwrap();
@@ -198,7 +207,10 @@ fn a_listener_shutting_down_its_own_pool_ends_the_pool() {
         assert_eq!(report(&rx, event), "shut down", "{event}");
         let outcome = bounded("the handle", move || handle.wait());
         assert!(
-            matches!(outcome, Ok(5) | Err(Error::PoolShutDown | Error::Canceled { .. })),
+            matches!(
+                outcome,
+                Ok(5) | Err(Error::PoolShutDown | Error::Canceled { .. })
+            ),
             "{event}: {outcome:?}"
         );
     }
@@ -337,10 +349,8 @@ fn an_argument_whose_drop_uses_the_pool_is_dropped_by_a_cancel_from_a_task() {
     });
     // Both threads are held: the canceling task, first in line, cancels the idle one queued
     // behind it.
-    let handle = pool.execute_with_priority(
-        Task::new(take_caller, (Caller(2_202), 0)),
-        Priority::Idle,
-    );
+    let handle =
+        pool.execute_with_priority(Task::new(take_caller, (Caller(2_202), 0)), Priority::Idle);
     *TO_CANCEL.lock().unwrap() = Some(handle.id());
     let canceled = pool.execute_with_priority(Task::new(cancel_from_task, ()), Priority::High);
     open_gate(2_203);
@@ -423,7 +433,9 @@ fn an_argument_whose_drop_panics_on_cancel_or_shutdown_is_contained() {
     });
     // The shutdown cancels the queued run (dropping its argument) before it waits for the
     // holder.
-    wait_until("the shutdown cancels the queued run", || queued.is_finished());
+    wait_until("the shutdown cancels the queued run", || {
+        queued.is_finished()
+    });
     open_gate(2_207);
     report(&shut_down, "the shutdown");
     assert!(matches!(queued.wait(), Err(Error::Canceled { .. })));
@@ -477,7 +489,12 @@ static ARUNS: Mutex<Vec<(u32, AsyncRunner)>> = Mutex::new(Vec::new());
 
 fn async_runner(capacity: u32) -> AsyncRunner {
     let runners = ARUNS.lock().unwrap();
-    runners.iter().find(|(c, _)| *c == capacity).unwrap().1.clone()
+    runners
+        .iter()
+        .find(|(c, _)| *c == capacity)
+        .unwrap()
+        .1
+        .clone()
 }
 
 /// Executes a task on the runner of capacity `capacity` and waits for it.
@@ -606,7 +623,9 @@ fn a_periodic_body_executing_its_own_function_again_gets_its_value() {
         )
         .unwrap();
     let mut stream = ticker.data_stream::<u32>();
-    let seen: Vec<u32> = bounded("three ticks", move || stream.blocking_iter().take(3).collect());
+    let seen: Vec<u32> = bounded("three ticks", move || {
+        stream.blocking_iter().take(3).collect()
+    });
     assert_eq!(seen, [41, 41, 41]);
     ticker.cancel().unwrap();
     wait_until("the periodic task stops", || ticker.is_stopped());
@@ -635,8 +654,9 @@ fn a_delayed_task_canceled_from_another_tasks_listener_resolves_canceled() {
 
 // ---- 5. wait cycles ------------------------------------------------------------------------------
 
-static CYCLE_POOL: OnceLock<TaskPool> = OnceLock::new();
 static CYCLE_HANDLES: Mutex<Vec<(u32, TaskHandle<String>)>> = Mutex::new(Vec::new());
+/// What each task of a cycle saw when its wait returned: (its tag, the outcome).
+static CYCLE_SEEN: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
 
 fn take_cycle_handle(of: u32) -> TaskHandle<String> {
     let mut found = None;
@@ -650,46 +670,90 @@ fn take_cycle_handle(of: u32) -> TaskHandle<String> {
     found.unwrap()
 }
 
-/// Waits for the handle of task `other`, after passing gate `gate`.
+/// Task `me`: waits for the handle of task `other`, after passing gate `gate`, and records
+/// what the wait returned (the error's variant name, or `ok(<value>)`).
 #[concurrent]
-fn wait_for_other(other: u32, gate: u64) -> String {
+fn wait_for_other(me: u32, other: u32, gate: u64) -> String {
     pass_gate(gate);
-    let handle = take_cycle_handle(other);
-    match handle.wait() {
+    let seen = match take_cycle_handle(other).wait() {
         Ok(value) => format!("ok({value})"),
         Err(e) => format!("{e:?}")
             .split(['(', ' '])
             .next()
             .unwrap()
             .to_owned(),
-    }
+    };
+    CYCLE_SEEN.lock().unwrap().push((me, seen.clone()));
+    seen
 }
 
-/// Two tasks waiting for each other, both started (two threads): the pool's time limit ends
-/// the cycle; both handles resolve.
+/// Starts tasks `first` and `first + 1` waiting for each other on `pool` (once `running` of
+/// them hold a thread, `gate` opens), and returns what each saw, by tag.
+fn cycle(pool: &TaskPool, first: u32, gate: u64, running: usize) -> Vec<String> {
+    let second = first + 1;
+    let a = pool.execute(Task::new(wait_for_other, (first, second, gate)));
+    let b = pool.execute(Task::new(wait_for_other, (second, first, gate)));
+    CYCLE_HANDLES
+        .lock()
+        .unwrap()
+        .extend([(first, a), (second, b)]);
+    wait_until("the tasks hold their threads", || {
+        support::busy_threads(pool) == running
+    });
+    open_gate(gate);
+    let mut seen = Vec::new();
+    wait_until("both tasks of the cycle return from their wait", || {
+        let mut all = CYCLE_SEEN.lock().unwrap();
+        all.retain(|(tag, outcome)| {
+            let mine = *tag == first || *tag == second;
+            if mine {
+                seen.push((*tag, outcome.clone()));
+            }
+            !mine
+        });
+        seen.len() == 2
+    });
+    seen.sort();
+    seen.into_iter().map(|(_, outcome)| outcome).collect()
+}
+
+/// Two tasks waiting for each other on two threads: neither wait can end, so the pool's time
+/// limit ends the cycle. The first to time out resolves as `TimedOut`, which ends the other's
+/// wait; that one returns the error as its value unless it timed out too. Never a hang.
 #[test]
 fn two_running_tasks_waiting_for_each_other_end_at_the_time_limit() {
-    let pool = CYCLE_POOL.get_or_init(|| {
-        TaskPool::builder()
-            .max_threads(2)
-            .extra_threads(0)
-            .time_limit(Duration::from_millis(300))
-            .build()
-            .unwrap()
-    });
-    let a = pool.execute(Task::new(wait_for_other, (2, 2_501)));
-    let b = pool.execute(Task::new(wait_for_other, (1, 2_501)));
-    wait_until("both run", || support::busy_threads(pool) == 2);
-    let (a_id, b_id) = (a.id(), b.id());
-    let (a_probe, b_probe) = (a, b);
-    CYCLE_HANDLES.lock().unwrap().push((1, a_probe));
-    CYCLE_HANDLES.lock().unwrap().push((2, b_probe));
-    open_gate(2_501);
-    let _ = (a_id, b_id);
-    wait_until("the cycle ends", || {
-        support::busy_threads(pool) == 0 && CYCLE_HANDLES.lock().unwrap().is_empty()
-    });
-    assert_eq!(bounded("the pool", || CYCLE_POOL.get().unwrap().run(plain, (5,)).wait()).unwrap(), 5);
+    let pool = TaskPool::builder()
+        .max_threads(2)
+        .extra_threads(0)
+        .time_limit(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    // Both run before either waits: each holds one of the two threads.
+    let seen = cycle(&pool, 1, 2_501, 2);
+    assert!(
+        seen.iter().all(|s| s == "TimedOut" || s == "ok(TimedOut)")
+            && seen.iter().any(|s| s == "TimedOut"),
+        "{seen:?}"
+    );
+    assert_eq!(
+        bounded("the pool", move || pool.run(plain, (5,)).wait()).unwrap(),
+        5
+    );
+}
+
+/// On one thread the first task runs the second inline as it waits for it; the second, waiting
+/// for the first from inside it, is told at once (`WaitsForItself`, naming the first), and the
+/// first gets the second's value.
+#[test]
+fn two_tasks_waiting_for_each_other_on_one_thread_are_told_at_once() {
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .extra_threads(0)
+        .time_limit(PATIENCE * 10)
+        .build()
+        .unwrap();
+    let seen = cycle(&pool, 3, 2_502, 1);
+    assert_eq!(seen, ["ok(WaitsForItself)", "WaitsForItself"]);
 }
 
 // ---- 6. data receivers calling the pool --------------------------------------------------------
@@ -718,4 +782,44 @@ fn a_receiver_that_executes_a_task_and_waits_or_cancels_the_sender_does_not_dead
     let handle = pool.execute(task);
     assert_eq!(report(&rx, "the receiver"), "Ok(14) Ok(())");
     assert!(matches!(handle.wait(), Err(Error::Canceled { .. })));
+}
+
+// ---- a task waiting for its own dependent --------------------------------------------------------
+
+static DEP_HANDLE: Mutex<Option<TaskHandle<u32>>> = Mutex::new(None);
+
+/// Waits for the handle of a task that depends on this one.
+#[concurrent]
+fn wait_for_dependent() -> String {
+    let mut handle = None;
+    wait_until("the test hands over the dependent's handle", || {
+        handle = DEP_HANDLE.lock().unwrap().take();
+        handle.is_some()
+    });
+    told(handle.unwrap().wait())
+}
+
+/// Before: the dependency waited for its dependent, held until the dependency succeeds, until
+/// the time limit; then the dependent failed with `DependencyFailed`.
+#[test]
+fn a_task_waiting_for_a_task_that_depends_on_it_is_told_at_once() {
+    let pool = pool(2);
+    let dependency = Task::new(wait_for_dependent, ());
+    let dependent = Task::new(plain, (15,));
+    dependent.add_dependency(&dependency).unwrap();
+    let first = pool.execute(dependency);
+    let second = pool.execute(&dependent);
+    let id = second.id();
+    *DEP_HANDLE.lock().unwrap() = Some(second);
+    let outcome = bounded("the dependency", move || first.wait());
+    assert_eq!(outcome.unwrap(), "told: waits for itself");
+    // The dependency succeeded (it returned what it was told): the dependent's held run is
+    // released and runs; a later run needs no dependency any more.
+    wait_until("the dependent's run ends", || {
+        !pool.info().tasks.iter().any(|t| t.task_id == id)
+    });
+    assert_eq!(
+        bounded("a later run", move || pool.execute(&dependent).wait()).unwrap(),
+        15
+    );
 }

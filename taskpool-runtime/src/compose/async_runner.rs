@@ -29,6 +29,11 @@ use super::serial::Waiting;
 /// ([`is_canceled`](crate::is_canceled)), and an `async` one suspended at an `.await` is
 /// dropped there: both fail with [`Error::Canceled`], as outside a runner.
 ///
+/// A running task that waits for (or awaits) a waiting task of its own runner gets
+/// [`Error::WaitsForItself`] at once when every running slot is held by the waiting thread's
+/// own runs (a running capacity of 1): no slot can free up for the task it waits for. With a
+/// slot held elsewhere, the wait goes on until that slot frees up.
+///
 /// The task moves into the runner, so it cannot also be executed by another API, and tasks of a
 /// group, a sequence runner or a periodic execution cannot be given to it (all compile-time
 /// errors). A task already executed by another API gives [`Error::ExecutedByAnotherApi`]

@@ -23,6 +23,10 @@ use super::serial::Serial;
 /// that waits in the runner resolves its handle as canceled at once, and it never runs. The
 /// tasks run on the pool's threads, at the runner's priority.
 ///
+/// A task of the runner that waits for (or awaits) a later task of the same runner gets
+/// [`Error::WaitsForItself`] at once: that task cannot start before the waiting one returns
+/// (ArkTS leaves such a wait pending forever).
+///
 /// A task moves into the runner, so it cannot also be executed elsewhere (ArkTS reports that
 /// at run time). A task with dependencies is refused with [`Error::DependentTaskInRunner`]
 /// (10200025).

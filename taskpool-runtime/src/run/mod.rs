@@ -158,7 +158,9 @@ impl RunHooks for HookList {
         self.0.iter().find_map(|hooks| hooks.canceled_error(run))
     }
     fn held_behind_caller(&self, run: &RunHeader) -> Option<TaskId> {
-        self.0.iter().find_map(|hooks| hooks.held_behind_caller(run))
+        self.0
+            .iter()
+            .find_map(|hooks| hooks.held_behind_caller(run))
     }
 }
 
