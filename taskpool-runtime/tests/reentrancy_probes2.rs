@@ -414,6 +414,40 @@ fn an_argument_whose_drop_drops_the_last_arc_of_its_pool_on_a_pool_thread() {
     );
 }
 
+/// An argument queued at shutdown whose `Drop` uses the pool being shut down, through what it
+/// can hold of it: a runner on it (execute and wait) and another run's handle (cancel).
+#[test]
+fn an_argument_whose_drop_uses_its_pool_while_it_shuts_down_does_not_deadlock() {
+    let pool = pool(1);
+    let runner = pool.sequence_runner(Priority::Medium);
+    let holder = pool.run(hold, (2_209,));
+    wait_until("the holder runs", || support::busy_threads(&pool) == 1);
+    let victim = pool.run(nap, ());
+    let (tx, rx) = mpsc::channel();
+    on_drop(2_209, move || {
+        let value = runner.execute(Task::new(plain, (9,))).wait();
+        let _ = tx.send(format!("{value:?} {:?}", victim.cancel()));
+    });
+    let queued = pool.execute(Task::new(take_caller, (Caller(2_209), 0)));
+    let (done, shut_down) = mpsc::channel();
+    std::thread::spawn(move || {
+        pool.shutdown();
+        let _ = done.send(());
+    });
+    // The runner refuses work once the pool shuts down; the victim may be canceled by the
+    // shutdown first.
+    let seen = report(&rx, "the drop");
+    assert!(
+        seen == "Err(PoolShutDown) Ok(())"
+            || seen.starts_with("Err(PoolShutDown) Err(TaskNotFound("),
+        "{seen}"
+    );
+    open_gate(2_209);
+    report(&shut_down, "the shutdown");
+    assert!(matches!(queued.wait(), Err(Error::Canceled { .. })));
+    assert_eq!(holder.wait().unwrap(), 2_209);
+}
+
 /// An argument whose `Drop` panics, dropped by a cancel and by a shutdown: contained.
 #[test]
 fn an_argument_whose_drop_panics_on_cancel_or_shutdown_is_contained() {
