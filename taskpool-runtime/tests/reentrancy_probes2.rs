@@ -574,10 +574,13 @@ fn run_own_task_again(depth: u32) -> String {
     if depth > 0 {
         return "second run".to_owned();
     }
-    let again = {
+    let mut again = None;
+    wait_until("the test hands the task over", || {
         let task = SELF_TASK.lock().unwrap();
-        SELF_POOL.get().unwrap().execute(task.as_ref().unwrap())
-    };
+        again = task.as_ref().map(|task| SELF_POOL.get().unwrap().execute(task));
+        again.is_some()
+    });
+    let again = again.unwrap();
     told(again.wait())
 }
 
