@@ -577,7 +577,9 @@ fn run_own_task_again(depth: u32) -> String {
     let mut again = None;
     wait_until("the test hands the task over", || {
         let task = SELF_TASK.lock().unwrap();
-        again = task.as_ref().map(|task| SELF_POOL.get().unwrap().execute(task));
+        again = task
+            .as_ref()
+            .map(|task| SELF_POOL.get().unwrap().execute(task));
         again.is_some()
     });
     let again = again.unwrap();
