@@ -41,6 +41,13 @@ pub(crate) fn current_run() -> Option<Arc<Run>> {
         .flatten()
 }
 
+/// Whether this thread is executing a run.
+pub(crate) fn in_run() -> bool {
+    CURRENT
+        .try_with(|current| !current.borrow().is_empty())
+        .unwrap_or(false)
+}
+
 /// Every run this thread is executing: the current one and those it executes inside.
 pub(crate) fn entered_runs() -> Vec<Arc<Run>> {
     CURRENT

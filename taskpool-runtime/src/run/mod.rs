@@ -517,7 +517,12 @@ impl RunHeader {
     /// The task of a run this thread is executing that this run is held behind, if any (see
     /// [`RunHooks::held_behind_caller`]).
     pub(crate) fn held_behind_caller(&self) -> Option<TaskId> {
-        self.hooks.as_ref()?.held_behind_caller(self)
+        let hooks = self.hooks.as_ref()?;
+        // Off the pool's threads nothing executes a run: spare the hooks' locks.
+        if !crate::context::in_run() {
+            return None;
+        }
+        hooks.held_behind_caller(self)
     }
 
     /// The stable name of the task's function.
