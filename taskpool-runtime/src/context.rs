@@ -41,6 +41,13 @@ pub(crate) fn current_run() -> Option<Arc<Run>> {
         .flatten()
 }
 
+/// Whether this thread is executing a run.
+pub(crate) fn in_run() -> bool {
+    CURRENT
+        .try_with(|current| !current.borrow().is_empty())
+        .unwrap_or(false)
+}
+
 /// Every run this thread is executing: the current one and those it executes inside.
 pub(crate) fn entered_runs() -> Vec<Arc<Run>> {
     CURRENT
@@ -51,12 +58,17 @@ pub(crate) fn entered_runs() -> Vec<Arc<Run>> {
 /// Whether this thread is executing the run whose header is `header` (waiting for it
 /// from here could never end).
 pub(crate) fn is_executing(header: &crate::run::RunHeader) -> bool {
+    is_executing_at(std::ptr::from_ref(header) as usize)
+}
+
+/// [`is_executing`] for a run known by its header's address (how runners track their runs).
+pub(crate) fn is_executing_at(header: usize) -> bool {
     CURRENT
         .try_with(|current| {
             current
                 .borrow()
                 .iter()
-                .any(|run| std::ptr::eq(run.header(), header))
+                .any(|run| std::ptr::from_ref(run.header()) as usize == header)
         })
         .unwrap_or(false)
 }

@@ -287,12 +287,17 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// the type's documentation for how the pool keeps going meanwhile.
     ///
     /// A run that waits for its own handle (passed to it through a static or a channel) gets
-    /// [`Error::WaitsForItself`] at once instead of waiting forever; so does awaiting it.
+    /// [`Error::WaitsForItself`] at once instead of waiting forever; so does awaiting it. So
+    /// does a run that waits for a run queued behind itself: a later task of its own
+    /// [`SequenceRunner`](crate::SequenceRunner), of its own
+    /// [`AsyncRunner`](crate::AsyncRunner) when its own run takes the runner's last free
+    /// running slot, a second run of its own task executed by reference (runs of one task
+    /// take turns), or a task that depends on it. The error then names the waiting task.
     pub fn wait(self) -> Result<T> {
         let completion = &self.run.completion;
         if !completion.is_resolved() {
-            if crate::context::is_executing(self.header()) {
-                return Err(Error::WaitsForItself(self.id()));
+            if let Some(waiter) = self.waits_for_itself() {
+                return Err(Error::WaitsForItself(waiter));
             }
             let run: Arc<Run> = self.run.clone();
             crate::pool::run_inline(&run);
@@ -300,6 +305,16 @@ impl<T: Send + 'static> TaskHandle<T> {
         completion
             .wait_take(None)
             .expect("waiting without a deadline returns an outcome")
+    }
+
+    /// The task whose run, executing on this thread, this run can never get past: the run
+    /// itself, or the one it waits behind in a runner or in its task's turns.
+    fn waits_for_itself(&self) -> Option<TaskId> {
+        let header = self.header();
+        if crate::context::is_executing(header) {
+            return Some(header.id);
+        }
+        header.held_behind_caller()
     }
 
     /// Blocks for at most `timeout` (a timeout too long to represent waits without bound).
@@ -350,9 +365,10 @@ impl<T: Send + 'static> Future for TaskHandle<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         match self.run.completion.poll_take(cx) {
-            Poll::Pending if crate::context::is_executing(self.header()) => {
-                Poll::Ready(Err(Error::WaitsForItself(self.id())))
-            }
+            Poll::Pending => match self.waits_for_itself() {
+                Some(waiter) => Poll::Ready(Err(Error::WaitsForItself(waiter))),
+                None => Poll::Pending,
+            },
             polled => polled,
         }
     }

@@ -12,7 +12,7 @@ use crate::pool::{PoolShared, TaskPool};
 use crate::priority::Priority;
 use crate::run::{Run, RunHeader, RunHooks};
 use crate::sync::{Arc, Mutex, lock};
-use crate::task::Task;
+use crate::task::{Task, TaskId};
 
 use super::NamedRunners;
 use super::serial::Waiting;
@@ -28,6 +28,11 @@ use super::serial::Waiting;
 /// [`Error::AsyncRunnerCanceled`] (10200055) and never runs; a running one is flagged as usual
 /// ([`is_canceled`](crate::is_canceled)), and an `async` one suspended at an `.await` is
 /// dropped there: both fail with [`Error::Canceled`], as outside a runner.
+///
+/// A running task that waits for (or awaits) a waiting task of its own runner gets
+/// [`Error::WaitsForItself`] at once when every running slot is held by the waiting thread's
+/// own runs (a running capacity of 1): no slot can free up for the task it waits for. With a
+/// slot held elsewhere, the wait goes on until that slot frees up.
 ///
 /// The task moves into the runner, so it cannot also be executed by another API, and tasks of a
 /// group, a sequence runner or a periodic execution cannot be given to it (all compile-time
@@ -139,6 +144,17 @@ impl State {
 
     /// Nothing will run any more (the pool is gone or shutting down): the waiting runs, to be
     /// canceled by the caller, who leaves the queue empty so their hooks find nothing to do.
+    /// `run` waits, and every running slot is taken by a run the calling thread executes:
+    /// no slot frees up while it waits (see `RunHooks::held_behind_caller`).
+    fn held_behind_caller(&self, run: &RunHeader) -> bool {
+        self.waiting.contains(run)
+            && !self.running.is_empty()
+            && self
+                .running
+                .iter()
+                .all(|&running| crate::context::is_executing_at(running))
+    }
+
     fn abandon(&mut self) -> Vec<Arc<Run>> {
         self.waiting.drain()
     }
@@ -158,6 +174,12 @@ impl RunHooks for Member {
 
     fn canceled_error(&self, run: &RunHeader) -> Option<Error> {
         Some(Error::AsyncRunnerCanceled(run.id))
+    }
+
+    fn held_behind_caller(&self, run: &RunHeader) -> Option<TaskId> {
+        let blocked = lock(&self.0.state).held_behind_caller(run);
+        // The slot holders are known by address only: name the innermost run of this thread.
+        blocked.then(crate::context::current_task_id).flatten()
     }
 }
 

@@ -50,6 +50,17 @@ impl Graph {
         Ok(true)
     }
 
+    /// The dependency among `executing` (the tasks whose runs the calling thread executes)
+    /// that `run`, held, still waits for: it cannot succeed while this thread waits for `run`.
+    fn held_behind(&self, run: &RunHeader, executing: &[TaskId]) -> Option<TaskId> {
+        let held = self.held.get(&run.id)?;
+        if !held.iter().any(|h| std::ptr::eq(h.header(), run)) {
+            return None;
+        }
+        let deps = self.deps.get(&run.id)?;
+        executing.iter().copied().find(|id| deps.contains(id))
+    }
+
     /// A run of task `id` settled: the runs to release (their last dependency succeeded) and
     /// those to fail (a dependency they wait for did not succeed).
     fn settled(
@@ -355,6 +366,16 @@ impl RunHooks for Observer {
         release_all(release);
         fail_all(fail);
     }
+
+    // A task's runs take turns, so while the run of a dependency executing here has not
+    // returned, no run of that dependency can succeed.
+    fn held_behind_caller(&self, run: &RunHeader) -> Option<TaskId> {
+        let executing: Vec<TaskId> = crate::context::entered_runs()
+            .iter()
+            .map(|entered| entered.header().id)
+            .collect();
+        lock(graph()).held_behind(run, &executing)
+    }
 }
 
 fn observe(graph: &mut Graph, record: &TaskRecord) {
@@ -380,6 +401,11 @@ impl<T> Task<T> {
     /// directly or not, on this task (or is this task), and with
     /// [`Error::ExecutedTaskDependency`] (401) if either task has already been executed (as in
     /// ArkTS: a dependency on a task whose runs are over would never be satisfied).
+    ///
+    /// A run of `dependency` that waits for (or awaits) a held run of this task gets
+    /// [`Error::WaitsForItself`] at once: that run is released only once the waiting one has
+    /// succeeded. (Only a direct dependency is seen; a longer chain waits until the time limit
+    /// fails the waiting run, and with it the runs that depend on it.)
     ///
     /// ```
     /// use taskpool::{concurrent, Task, TaskPool};

@@ -10,7 +10,7 @@ use crate::pool::{PoolShared, TaskPool};
 use crate::priority::Priority;
 use crate::run::{RunHeader, RunHooks};
 use crate::sync::{Arc, Mutex, lock};
-use crate::task::Task;
+use crate::task::{Task, TaskId};
 
 use super::NamedRunners;
 use super::serial::Serial;
@@ -22,6 +22,10 @@ use super::serial::Serial;
 /// or been canceled); a failure or a cancel does not stop the tasks after it. Canceling a task
 /// that waits in the runner resolves its handle as canceled at once, and it never runs. The
 /// tasks run on the pool's threads, at the runner's priority.
+///
+/// A task of the runner that waits for (or awaits) a later task of the same runner gets
+/// [`Error::WaitsForItself`] at once: that task cannot start before the waiting one returns
+/// (ArkTS leaves such a wait pending forever).
 ///
 /// A task moves into the runner, so it cannot also be executed elsewhere (ArkTS reports that
 /// at run time). A task with dependencies is refused with [`Error::DependentTaskInRunner`]
@@ -67,6 +71,10 @@ impl RunHooks for Follow {
         if let Some(next) = next {
             crate::compose::hand_over(next, || lock(&inner.state).abandon());
         }
+    }
+
+    fn held_behind_caller(&self, run: &RunHeader) -> Option<TaskId> {
+        lock(&self.0.state).held_behind_caller(run)
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::run::{Run, RunHeader, RunHooks};
 use crate::sync::{Arc, Mutex, lock};
-use crate::task::TaskRecord;
+use crate::task::{TaskId, TaskRecord};
 
 /// One lane of runs, one at a time, in the order they joined.
 #[derive(Default)]
@@ -65,6 +65,11 @@ impl Waiting {
     pub(crate) fn drain(&mut self) -> Vec<Arc<Run>> {
         self.arrival.clear();
         std::mem::take(&mut self.order).into_values().collect()
+    }
+
+    /// Whether `run` waits here.
+    pub(crate) fn contains(&self, run: &RunHeader) -> bool {
+        self.arrival.contains_key(&address(run))
     }
 
     /// How many runs wait.
@@ -129,6 +134,14 @@ impl Serial {
         None
     }
 
+    /// The task of the current run if `run` waits behind it and the calling thread executes
+    /// it: `run` cannot start before the caller returns (see `RunHooks::held_behind_caller`).
+    pub(super) fn held_behind_caller(&self, run: &RunHeader) -> Option<TaskId> {
+        let current = self.current.as_ref()?;
+        let blocked = self.waiting.contains(run) && crate::context::is_executing(current.header());
+        blocked.then_some(current.header().id)
+    }
+
     /// Nothing will run any more (the pool is gone or shutting down): the waiting runs, to be
     /// canceled by the caller. The lane is left empty, so their hooks find nothing to do.
     pub(super) fn abandon(&mut self) -> Vec<Arc<Run>> {
@@ -155,6 +168,10 @@ impl RunHooks for OneRunAtATime {
         if let Some(next) = next {
             super::hand_over(next, || lock(&self.0).abandon());
         }
+    }
+
+    fn held_behind_caller(&self, run: &RunHeader) -> Option<TaskId> {
+        lock(&self.0).held_behind_caller(run)
     }
 }
 

@@ -119,6 +119,12 @@ pub(crate) trait RunHooks: Send + Sync {
     fn canceled_error(&self, _run: &RunHeader) -> Option<Error> {
         None
     }
+    /// The run is held (it waits in a runner's or a task's lane) behind a run that the calling
+    /// thread is executing, which cannot end while this thread waits: the id of that run's
+    /// task, so that waiting for `run` from here fails at once instead of never ending.
+    fn held_behind_caller(&self, _run: &RunHeader) -> Option<TaskId> {
+        None
+    }
 }
 
 /// Several hooks on one run, called in order (a task's own hooks, then its composer's).
@@ -150,6 +156,11 @@ impl RunHooks for HookList {
     }
     fn canceled_error(&self, run: &RunHeader) -> Option<Error> {
         self.0.iter().find_map(|hooks| hooks.canceled_error(run))
+    }
+    fn held_behind_caller(&self, run: &RunHeader) -> Option<TaskId> {
+        self.0
+            .iter()
+            .find_map(|hooks| hooks.held_behind_caller(run))
     }
 }
 
@@ -501,6 +512,17 @@ impl RunHeader {
             hooks: hooks.map(Box::new),
             timing: timing::Timing::default(),
         }
+    }
+
+    /// The task of a run this thread is executing that this run is held behind, if any (see
+    /// [`RunHooks::held_behind_caller`]).
+    pub(crate) fn held_behind_caller(&self) -> Option<TaskId> {
+        let hooks = self.hooks.as_ref()?;
+        // Off the pool's threads nothing executes a run: spare the hooks' locks.
+        if !crate::context::in_run() {
+            return None;
+        }
+        hooks.held_behind_caller(self)
     }
 
     /// The stable name of the task's function.
