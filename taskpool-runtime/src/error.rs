@@ -58,9 +58,9 @@ pub enum Error {
     /// A task waited, from inside its own run, for an outcome that only that run can produce:
     /// its own handle, the group it belongs to, or a run queued behind its own (a later task
     /// of its `SequenceRunner`, of its full `AsyncRunner`, another run of the same task
-    /// executed by reference, or a task that depends on it). The wait could never end, so it fails at once instead. No
-    /// ArkTS code: ArkTS cannot block inside a task (a sequence runner task awaiting a later
-    /// task of its runner never settles there).
+    /// executed by reference, or a task that depends on it). The wait could never end, so it
+    /// fails at once instead. No ArkTS code: ArkTS cannot block inside a task (a sequence
+    /// runner task awaiting a later task of its runner never settles there).
     #[error(
         "task {0} waited for its own outcome (its own group's, a run queued behind its own in a runner or in its task's turns, or a dependent task's) from inside its run, which could never end; return the value instead of waiting for it"
     )]
