@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub(crate) use self::spans::ENABLED as TRACING;
-#[cfg(test)]
+#[cfg(all(test, not(taskpool_loom)))]
 pub(crate) use self::spans::RunSpan;
 pub(crate) use self::stats::{CounterCells, LaneWaits, Outcome};
 pub use self::stats::{Counters, LaneInfo, WaitStats};
