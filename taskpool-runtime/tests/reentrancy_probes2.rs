@@ -862,3 +862,64 @@ fn a_task_waiting_for_a_task_that_depends_on_it_is_told_at_once() {
         15
     );
 }
+
+// ---- async tasks awaiting each other ---------------------------------------------------------
+
+/// Async task `me`: awaits the handle of task `other` and records what the await returned.
+#[concurrent]
+async fn await_other(me: u32, other: u32) -> String {
+    let seen = match take_cycle_handle(other).await {
+        Ok(value) => format!("ok({value})"),
+        Err(Error::Canceled { .. }) => "canceled".to_owned(),
+        Err(e) => format!("unexpected: {e:?}"),
+    };
+    CYCLE_SEEN.lock().unwrap().push((me, seen.clone()));
+    seen
+}
+
+/// Two `async` tasks awaiting each other hold no thread and are not timed (awaiting is not
+/// limited), so they stay suspended, as two ArkTS promises awaiting each other do; canceling
+/// one drops it where it awaits, and the other's await ends with that cancel. Neither holds
+/// a thread meanwhile: the pool's only thread still runs other work.
+#[test]
+fn two_async_tasks_awaiting_each_other_stay_suspended_until_one_is_canceled() {
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .extra_threads(0)
+        .time_limit(PATIENCE / 2)
+        .build()
+        .unwrap();
+    let a = pool.execute(Task::new(await_other, (2_701, 2_702)));
+    let b = pool.execute(Task::new(await_other, (2_702, 2_701)));
+    let (a_id, b_id) = (a.id(), b.id());
+    CYCLE_HANDLES
+        .lock()
+        .unwrap()
+        .extend([(2_701, a), (2_702, b)]);
+    support::wait_until_suspended(&pool, a_id);
+    support::wait_until_suspended(&pool, b_id);
+    assert_eq!(pool.run(plain, (16,)).wait().unwrap(), 16);
+    // Each handle is held by the other task now: follow them through `info()`.
+    pool.cancel(a_id).unwrap();
+    let mut seen = None;
+    wait_until("the other task returned from its await", || {
+        let mut all = CYCLE_SEEN.lock().unwrap();
+        if let Some(at) = all.iter().position(|(tag, _)| *tag == 2_702) {
+            seen = Some(all.remove(at).1);
+        }
+        seen.is_some()
+    });
+    assert_eq!(seen.as_deref(), Some("canceled"));
+    let canceled_recorded = CYCLE_SEEN
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(tag, _)| *tag == 2_701);
+    assert!(
+        !canceled_recorded,
+        "the canceled task was dropped where it awaited"
+    );
+    wait_until("both tasks are gone from info()", || {
+        support::states_of(&pool, a_id).is_empty() && support::states_of(&pool, b_id).is_empty()
+    });
+}
