@@ -919,9 +919,13 @@ fn a_thousand_cancels_racing_wakes_on_random_threads_settle_each_task_exactly_on
         let handle = pool.run(gated_value, (key,));
         // Half the time the cancel lands while the task is suspended, else while it may be
         // starting or being polled.
-        if rng.next() % 2 == 0 {
+        // Every hundredth round forces each order (the cancel before the wake, the wake's
+        // completion before the cancel), so that both sides win whatever the machine's speed.
+        let (cancel_first, wake_first) = (i % 100 == 50, i % 100 == 0);
+        if rng.next() % 2 == 0 || cancel_first {
             wait_for_parked_waker(key);
         }
+        let early_cancel = cancel_first.then(|| handle.cancel());
         let delay = rng.next() % 2000;
         // The wake comes from a plain thread, a task of another pool, or a task of the same
         // pool (a pool thread, maybe the one that would poll the woken task).
@@ -943,7 +947,10 @@ fn a_thousand_cancels_racing_wakes_on_random_threads_settle_each_task_exactly_on
             }
         };
         spin(rng.next() % 2000);
-        let cancel = handle.cancel();
+        if wake_first {
+            wait_until("the woken task completes", || handle.is_finished());
+        }
+        let cancel = early_cancel.unwrap_or_else(|| handle.cancel());
         let id = handle.id();
         let outcome = handle.wait();
         match (&cancel, &outcome) {

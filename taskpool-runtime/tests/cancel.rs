@@ -135,3 +135,67 @@ fn a_task_can_be_canceled_by_id_from_any_thread() {
     waiting_blocker.wait().unwrap();
     assert!(CROSS_NEVER_RAN.load(Ordering::SeqCst));
 }
+
+static RACE_SPINNING: AtomicBool = AtomicBool::new(false);
+
+/// Spins until it is canceled: it returns the moment it sees the flag. It yields now and then,
+/// so that on a busy machine the cancelling thread gets the CPU.
+#[concurrent]
+fn return_when_canceled() -> u64 {
+    RACE_SPINNING.store(true, Ordering::SeqCst);
+    let mut spins = 0u32;
+    while !is_canceled() {
+        spins = spins.wrapping_add(1);
+        if spins % 1024 == 0 {
+            std::thread::yield_now();
+        }
+        std::hint::spin_loop();
+    }
+    1
+}
+
+/// Yields to the pool until it is canceled: its poller settles it the moment the flag lands.
+#[concurrent]
+async fn pend_until_canceled() -> u64 {
+    RACE_SPINNING.store(true, Ordering::SeqCst);
+    std::future::poll_fn(|cx| {
+        if is_canceled() {
+            std::task::Poll::Ready(2)
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+/// A cancel that flags a running run succeeds, even when the run's thread settles it as
+/// canceled before `cancel` returns: it is this cancel that ended the run, so `cancel` must not
+/// report the run as already over (10200015) while its handle reports it canceled.
+#[test]
+fn a_cancel_that_a_running_task_answers_at_once_still_succeeds() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    for round in 0..4000 {
+        RACE_SPINNING.store(false, Ordering::SeqCst);
+        let handle = if round % 2 == 0 {
+            pool.run(return_when_canceled, ())
+        } else {
+            pool.run(pend_until_canceled, ())
+        };
+        // Yields rather than sleeps: the race is in the cancel, so the rounds should be many.
+        let deadline = std::time::Instant::now() + support::PATIENCE;
+        while !RACE_SPINNING.load(Ordering::SeqCst) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: never ran"
+            );
+            std::thread::yield_now();
+        }
+        let cancel = handle.cancel();
+        let outcome = handle.wait();
+        assert!(
+            matches!((&cancel, &outcome), (Ok(()), Err(Error::Canceled { .. }))),
+            "round {round}: cancel {cancel:?}, outcome {outcome:?}"
+        );
+    }
+}

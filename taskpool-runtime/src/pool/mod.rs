@@ -358,19 +358,17 @@ impl PoolShared {
                 Ok(())
             }
             Cancel::Flagged => {
+                self.abandon_suspended(run);
+                Ok(())
+            }
+            Cancel::FlaggedAfterSettle => {
                 // Its handle resolved while its call still runs: it timed out (or a shutdown
                 // gave up on it). For the API that run is over — `info()` lists it as
                 // canceled, ArkTS would have killed its thread — so, as for a finished run,
                 // 10200015. It is flagged and abandoned all the same (`is_canceled()` tells the
-                // call to return; a future suspended meanwhile is dropped). Read first: the
-                // abandon resolves the handle.
-                let over = run.is_resolved();
+                // call to return; a future suspended meanwhile is dropped).
                 self.abandon_suspended(run);
-                if over {
-                    Err(Error::TaskNotFound(run.id))
-                } else {
-                    Ok(())
-                }
+                Err(Error::TaskNotFound(run.id))
             }
             Cancel::TooLate => Err(Error::TaskNotFound(run.id)),
         }

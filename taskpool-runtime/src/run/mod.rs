@@ -180,6 +180,10 @@ pub(crate) enum Cancel {
     Dequeued,
     /// The run is executing; it was flagged and will report canceled.
     Flagged,
+    /// The run's call still executes but its handle was resolved before the cancel came (a
+    /// time-out, or a shutdown that gave up on it): flagged all the same, so that the call
+    /// learns to stop, but for the API the run was over.
+    FlaggedAfterSettle,
     /// The run had already finished or been canceled.
     TooLate,
 }
@@ -437,13 +441,20 @@ impl<T> Drop for TypedRun<T> {
 impl Run {
     /// Requests cancellation. A dequeued run is resolved as canceled here.
     pub(crate) fn cancel(&self) -> Cancel {
-        let outcome = self.header().request_cancel();
-        if outcome == Cancel::Dequeued {
-            // Resolved first: the arguments' `Drop` is user code.
-            self.resolve_error(self.canceled(None, false));
-            self.drop_body();
+        // Read before flagging: once flagged, the run's poller (or its call returning) may
+        // resolve the handle as canceled by this very cancel, which must not then look like a
+        // run that was over before it came.
+        let settled_before = self.is_resolved();
+        match self.header().request_cancel() {
+            Cancel::Dequeued => {
+                // Resolved first: the arguments' `Drop` is user code.
+                self.resolve_error(self.canceled(None, false));
+                self.drop_body();
+                Cancel::Dequeued
+            }
+            Cancel::Flagged if settled_before => Cancel::FlaggedAfterSettle,
+            outcome => outcome,
         }
-        outcome
     }
 
     /// Cancels the run only if it has not started (a shutdown's sweep of the lanes, where a run
@@ -956,6 +967,37 @@ mod loom_tests {
                 (cancel, outcome) => panic!("impossible: {cancel:?} with {outcome:?}"),
             }
             assert!(!run.completion.resolve(Ok(0)), "resolved exactly once");
+        });
+    }
+
+    /// A cancel racing a time-out and the end of the call: the handle reports canceled only if
+    /// the cancel reported that it landed, and the cancel reports the run over only if a time-out
+    /// resolved it first. (`PoolShared::cancel_run` turns `FlaggedAfterSettle` into 10200015.)
+    #[test]
+    fn a_cancel_reports_the_run_over_only_if_it_was_settled_before() {
+        loom::model(|| {
+            let run = run_returning(7);
+            assert!(run.header.try_start());
+            let supervisor = {
+                let run: Arc<Run> = run.clone();
+                loom::thread::spawn(move || run.time_out(Error::PoolShutDown))
+            };
+            let canceller = {
+                let run: Arc<Run> = run.clone();
+                loom::thread::spawn(move || run.cancel())
+            };
+            assert!(matches!(Arc::clone(&run).start(None), Some(Step::Done)));
+            let timed_out = supervisor.join().unwrap();
+            let cancel = canceller.join().unwrap();
+            match (cancel, run.completion.try_take()) {
+                (Cancel::Flagged, Some(Err(Error::Canceled { late: Some(_), .. }))) => {}
+                (Cancel::Flagged | Cancel::FlaggedAfterSettle, Some(Err(Error::PoolShutDown))) => {
+                    assert!(timed_out)
+                }
+                (Cancel::TooLate, Some(Ok(7))) => assert!(!timed_out),
+                (Cancel::TooLate, Some(Err(Error::PoolShutDown))) => assert!(timed_out),
+                (cancel, outcome) => panic!("impossible: {cancel:?} with {outcome:?}"),
+            }
         });
     }
 }
