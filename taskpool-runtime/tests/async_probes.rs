@@ -493,7 +493,7 @@ async fn block_in_second_poll(gate: u64) -> u64 {
 fn a_poll_that_blocks_is_timed_out_while_it_blocks_and_its_thread_replaced() {
     let pool = TaskPool::builder()
         .max_threads(1)
-        .time_limit(Duration::from_millis(50))
+        .time_limit(support::SHORT_LIMIT)
         .check_interval(Duration::from_millis(5))
         .build()
         .unwrap();

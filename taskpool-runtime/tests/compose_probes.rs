@@ -54,7 +54,7 @@ fn a_delayed_task_of_a_dropped_pool_resolves() {
 fn a_timed_out_run_reports_one_failure_and_never_a_success() {
     let pool = TaskPool::builder()
         .max_threads(1)
-        .time_limit(Duration::from_millis(20))
+        .time_limit(support::SHORT_LIMIT)
         .check_interval(Duration::from_millis(5))
         .build()
         .unwrap();

@@ -365,7 +365,7 @@ fn make_bomb(gate: u64, id: u32) -> support::Bomb {
 fn a_late_result_after_a_time_out_whose_drop_panics_is_contained() {
     let pool = TaskPool::builder()
         .max_threads(1)
-        .time_limit(Duration::from_millis(50))
+        .time_limit(support::SHORT_LIMIT)
         .check_interval(Duration::from_millis(5))
         .build()
         .unwrap();

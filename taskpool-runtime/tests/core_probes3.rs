@@ -330,7 +330,7 @@ fn overrun(gate: u64) -> u32 {
 fn durations_of_timed_out_and_canceled_runs() {
     let pool = TaskPool::builder()
         .max_threads(1)
-        .time_limit(Duration::from_millis(50))
+        .time_limit(support::SHORT_LIMIT)
         .check_interval(Duration::from_millis(5))
         .build()
         .unwrap();
@@ -366,7 +366,7 @@ fn one_thread_and_no_extra_threads_runs_the_queued_task_after_a_timed_out_call_r
     let pool = TaskPool::builder()
         .max_threads(1)
         .extra_threads(0)
-        .time_limit(Duration::from_millis(50))
+        .time_limit(support::SHORT_LIMIT)
         .check_interval(Duration::from_millis(5))
         .thread_name("cp3-noextra")
         .build()

@@ -119,7 +119,7 @@ fn idle_chore() -> u8 {
 fn an_idle_task_does_not_wait_for_a_timed_out_call_on_a_retired_thread() {
     let pool = TaskPool::builder()
         .max_threads(1)
-        .time_limit(Duration::from_millis(20))
+        .time_limit(support::SHORT_LIMIT)
         .check_interval(Duration::from_millis(5))
         .build()
         .unwrap();

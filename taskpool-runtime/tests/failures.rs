@@ -115,7 +115,7 @@ fn a_task_over_the_time_limit_sees_is_canceled_so_it_can_return() {
     // `is_canceled()` (the cooperative stop the brief promises) and its thread comes back.
     let pool = TaskPool::builder()
         .max_threads(1)
-        .time_limit(Duration::from_millis(50))
+        .time_limit(support::SHORT_LIMIT)
         .check_interval(Duration::from_millis(5))
         .build()
         .unwrap();

@@ -177,7 +177,7 @@ fn info_counts_each_outcome_exactly_once() {
     // Held past the time limit: timed out, and not counted again when the call returns.
     let strict = TaskPool::builder()
         .max_threads(1)
-        .time_limit(Duration::from_millis(20))
+        .time_limit(support::SHORT_LIMIT)
         .build()
         .unwrap();
     let stuck = strict.run(hold, (701,));

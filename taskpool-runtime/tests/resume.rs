@@ -356,7 +356,7 @@ static SLOW_POLL_MAY_GO: Signal = Signal::new();
 async fn slow_after_resuming() -> u8 {
     SLOW_POLL_MAY_GO.raised().await;
     // Synchronous work in one poll, far over the limit whatever the machine's speed.
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(support::SHORT_LIMIT * 4);
     1
 }
 
@@ -364,21 +364,21 @@ async fn slow_after_resuming() -> u8 {
 fn a_resumed_poll_over_the_time_limit_times_out_and_awaiting_does_not_count() {
     let pool = TaskPool::builder()
         .max_threads(2)
-        .time_limit(Duration::from_millis(20))
+        .time_limit(support::SHORT_LIMIT)
         .check_interval(Duration::from_millis(5))
         .build()
         .unwrap();
     let mut handle = pool.run(slow_after_resuming, ());
     wait_until_suspended(&pool, handle.id());
     // Suspended for longer than the limit: awaiting is not synchronous time.
-    std::thread::sleep(Duration::from_millis(60));
+    std::thread::sleep(support::SHORT_LIMIT * 2);
     assert!(
         !handle.is_finished(),
         "awaiting does not count toward the limit"
     );
     SLOW_POLL_MAY_GO.raise();
     match handle.wait_timeout(PATIENCE) {
-        Some(Err(Error::TimedOut { limit, .. })) => assert_eq!(limit, Duration::from_millis(20)),
+        Some(Err(Error::TimedOut { limit, .. })) => assert_eq!(limit, support::SHORT_LIMIT),
         other => panic!("expected a time-out, got {other:?}"),
     }
     // The pool goes on.
@@ -447,7 +447,7 @@ fn work_submitted_after_the_only_thread_timed_out_in_a_wait_still_runs() {
     // stays (its call has not returned) and fills the hard ceiling of one thread. New work
     // would wait for that call forever; the blocked thread executes it in its wait instead.
     let pool = no_extra_threads(1)
-        .time_limit(Duration::from_millis(20))
+        .time_limit(support::SHORT_LIMIT)
         .check_interval(Duration::from_millis(2))
         .build()
         .unwrap();
@@ -466,7 +466,7 @@ fn a_retired_thread_standing_in_is_listed_with_the_job_it_executes() {
     // Retired once its waiting task timed out, the only thread still executes the pool's work
     // in that wait: info() lists it with the job, not the job on no thread.
     let pool = no_extra_threads(1)
-        .time_limit(Duration::from_millis(20))
+        .time_limit(support::SHORT_LIMIT)
         .check_interval(Duration::from_millis(2))
         .build()
         .unwrap();

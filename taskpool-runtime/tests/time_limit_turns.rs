@@ -46,7 +46,7 @@ fn turn(slot: u32) -> u32 {
 fn limited_pool() -> TaskPool {
     TaskPool::builder()
         .max_threads(2)
-        .time_limit(Duration::from_millis(20))
+        .time_limit(support::SHORT_LIMIT)
         .check_interval(Duration::from_millis(5))
         .build()
         .unwrap()

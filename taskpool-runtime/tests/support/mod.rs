@@ -17,6 +17,11 @@ use std::time::{Duration, Instant};
 /// How long a test waits for a condition before declaring failure.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// A time limit for tests that make one call overrun it *and* expect other calls of the same
+/// pool to succeed: long enough that a trivial call never exceeds it, even on a thread the OS
+/// preempts on a loaded machine, and short enough that the overrun costs the test little.
+pub const SHORT_LIMIT: Duration = Duration::from_millis(250);
+
 /// Polls `condition` until it holds, failing the test after [`PATIENCE`].
 pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;
