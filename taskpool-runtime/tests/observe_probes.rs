@@ -940,3 +940,24 @@ fn info_lists_each_waiting_run_of_one_task_executed_many_times() {
     }
     assert_eq!(pool.info().counters.completed, 5_001);
 }
+
+/// `Counters` is plain data a caller may build or subtract: its sum never panics.
+#[test]
+fn settled_saturates_instead_of_overflowing() {
+    let full = Counters {
+        submitted: u64::MAX,
+        completed: u64::MAX,
+        failed: 1,
+        canceled: u64::MAX,
+        timed_out: 7,
+    };
+    assert_eq!(full.settled(), u64::MAX);
+    let one_short = Counters {
+        completed: u64::MAX - 3,
+        failed: 1,
+        canceled: 1,
+        timed_out: 1,
+        ..Counters::default()
+    };
+    assert_eq!(one_short.settled(), u64::MAX);
+}
