@@ -961,3 +961,56 @@ fn settled_saturates_instead_of_overflowing() {
     };
     assert_eq!(one_short.settled(), u64::MAX);
 }
+
+static NESTING: OnceLock<TaskPool> = OnceLock::new();
+
+fn nesting_pool() -> &'static TaskPool {
+    NESTING.get_or_init(|| {
+        TaskPool::builder()
+            .max_threads(1)
+            .record_timeline(1000)
+            .build()
+            .unwrap()
+    })
+}
+
+/// Where the inner task saw itself in `info()`: (listed as running, listed on a thread).
+#[concurrent]
+fn inner_sees_itself() -> (bool, bool) {
+    let me = taskpool::current_task_id().expect("in a task");
+    let info = nesting_pool().info();
+    let running = info
+        .tasks
+        .iter()
+        .any(|t| t.task_id == me && t.state == TaskState::Running);
+    let on_thread = info.threads.iter().any(|t| t.task_ids.contains(&me));
+    (running, on_thread)
+}
+
+/// Submits `inner_sees_itself` to its own one-thread pool and waits for it: it runs inline.
+#[concurrent]
+fn outer_waits() -> (u64, bool, bool) {
+    let handle = nesting_pool().run(inner_sees_itself, ());
+    let inner = handle.id().into_raw();
+    let (running, on_thread) = handle.wait().unwrap();
+    (inner, running, on_thread)
+}
+
+#[test]
+fn a_run_executed_inside_a_waiting_one_is_listed_on_its_thread_and_nested_in_the_timeline() {
+    let pool = nesting_pool();
+    let outer = pool.run(outer_waits, ());
+    let outer_id = outer.id();
+    let (inner, running, on_thread) = outer.wait().unwrap();
+    let inner = taskpool::TaskId::from_raw(inner);
+    assert!(running, "the inner run is listed as running");
+    assert!(on_thread, "the thread executing the inner run lists it");
+    let outer_slice = slices_of(pool, outer_id, 1).remove(0);
+    let inner_slice = slices_of(pool, inner, 1).remove(0);
+    assert_eq!(outer_slice.thread, inner_slice.thread);
+    assert!(
+        outer_slice.start <= inner_slice.start && inner_slice.end <= outer_slice.end,
+        "nested: {outer_slice:?} {inner_slice:?}"
+    );
+    check_trace(&pool.timeline().unwrap());
+}

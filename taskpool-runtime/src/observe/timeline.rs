@@ -299,7 +299,8 @@ fn micros(at: Duration) -> f64 {
 const PID: u32 = 1;
 
 impl Timeline {
-    /// The calls and polls recorded, oldest first.
+    /// The calls and polls recorded, in the order they ended: a run executed inside another
+    /// on the same thread (inline, by the task waiting for it) comes before it.
     pub fn slices(&self) -> &[TimelineSlice] {
         &self.slices
     }
