@@ -157,7 +157,8 @@ impl Recorder {
 /// A snapshot of a pool's timeline: [`TaskPool::timeline`](crate::TaskPool::timeline).
 ///
 /// Holds the most recent entries of the pool's ring buffer (one entry per call or poll, one per
-/// suspension and one per resumption). Write it with
+/// suspension and one per resumption). A call or poll is recorded when it returns, so one still
+/// executing — a long task's, or a call past the time limit — is not in the snapshot yet. Write it with
 /// [`write_chrome_trace`](Timeline::write_chrome_trace) and open the file in
 /// <https://ui.perfetto.dev> or `chrome://tracing`.
 ///
