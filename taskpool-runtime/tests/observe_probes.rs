@@ -237,6 +237,11 @@ fn runs_that_time_out_panic_fail_or_are_canceled_while_running_are_recorded_once
     let late = pool.run(hold, (9_101,));
     let late_id = late.id();
     assert!(matches!(late.wait(), Err(Error::TimedOut { .. })));
+    // Its call still executes on a thread the pool let go of: a consistent snapshot still.
+    for _ in 0..10 {
+        check_info(&pool.info(), 2);
+        assert_eq!(pool.run(plain, (5,)).wait().unwrap(), 5);
+    }
     open_gate(9_101);
     let panicked = pool.run(explode, ());
     let panicked_id = panicked.id();
@@ -1013,4 +1018,76 @@ fn a_run_executed_inside_a_waiting_one_is_listed_on_its_thread_and_nested_in_the
         "nested: {outer_slice:?} {inner_slice:?}"
     );
     check_trace(&pool.timeline().unwrap());
+}
+
+static RACE: OnceLock<TaskPool> = OnceLock::new();
+
+fn race_pool() -> &'static TaskPool {
+    RACE.get_or_init(|| TaskPool::builder().max_threads(2).build().unwrap())
+}
+
+/// A result whose `Drop` reads its pool's `info()`, wherever the last reference to its run
+/// goes: it must never be under the pool's own lock.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ReadsInfoWhenDropped(u8);
+
+impl Drop for ReadsInfoWhenDropped {
+    fn drop(&mut self) {
+        let _ = race_pool().info().tasks.len();
+    }
+}
+
+#[concurrent]
+fn make_reader() -> ReadsInfoWhenDropped {
+    ReadsInfoWhenDropped(1)
+}
+
+#[concurrent]
+async fn make_reader_later() -> ReadsInfoWhenDropped {
+    YieldOnce(false).await;
+    ReadsInfoWhenDropped(2)
+}
+
+#[test]
+fn results_dropped_with_their_runs_while_info_is_read_do_not_deadlock() {
+    let pool = race_pool();
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                let _ = race_pool().info();
+            }
+        })
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Each `Drop` lists every waiting run: a few hundred keep that cheap.
+        for round in 0..600u32 {
+            if round % 2 == 0 {
+                drop(pool.run(make_reader, ()));
+            } else {
+                drop(pool.run(make_reader_later, ()));
+            }
+        }
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(PATIENCE).expect("no deadlock");
+    let settled = |pool: &TaskPool| {
+        let c = pool.info().counters;
+        c.settled() == c.submitted
+    };
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !settled(pool) {
+        if std::time::Instant::now() > deadline {
+            let info = pool.info();
+            panic!(
+                "stuck: {:?} {:?} {:?}",
+                info.counters, info.threads, info.tasks
+            );
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    done.store(true, Ordering::SeqCst);
+    reader.join().unwrap();
 }
