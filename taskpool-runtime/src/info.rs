@@ -27,8 +27,9 @@ pub struct ThreadInfo {
     /// The thread's name (`<thread_name prefix>-<id>`).
     pub name: String,
     /// The task it is executing. More than one while a task blocked in a wait lets the thread
-    /// execute other waiting work of the pool (the pool could add no thread for it): the
-    /// blocked tasks first, then that work.
+    /// execute other work of the pool: waiting work the pool could add no thread for, or the
+    /// very run it waits for, executed right there (inline) since it had not started. The
+    /// blocked tasks first, then that work, outermost first.
     pub task_ids: Vec<TaskId>,
     /// The priority of the task it is executing, if any.
     pub priority: Option<Priority>,

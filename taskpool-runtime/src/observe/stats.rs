@@ -46,9 +46,12 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// Runs whose handle has resolved: the sum of every outcome.
+    /// Runs whose handle has resolved: the sum of every outcome, saturating at `u64::MAX`
+    /// (the fields are public, so a caller may fill them with anything).
     pub fn settled(&self) -> u64 {
-        self.completed + self.failed + self.canceled + self.timed_out
+        [self.failed, self.canceled, self.timed_out]
+            .into_iter()
+            .fold(self.completed, u64::saturating_add)
     }
 }
 

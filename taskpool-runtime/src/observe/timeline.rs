@@ -21,9 +21,11 @@ use crate::task::TaskId;
 /// What a [`TimelineSlice`] was: the run's call, or one poll of its `async fn` future.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SliceKind {
-    /// The function's call (for an `async fn`, the call and its first poll).
+    /// The function's call. For an `async fn`, the call only builds the future: its first
+    /// poll, right after on the same thread, is a [`Poll`](SliceKind::Poll) slice of its own.
     Call,
-    /// A later poll of a woken `async fn` future.
+    /// A poll of an `async fn`'s future: the first one, after the call, and then one per
+    /// resumption (so a run that suspended `n` times has one `Call` and `n + 1` `Poll`s).
     Poll,
 }
 
@@ -155,7 +157,8 @@ impl Recorder {
 /// A snapshot of a pool's timeline: [`TaskPool::timeline`](crate::TaskPool::timeline).
 ///
 /// Holds the most recent entries of the pool's ring buffer (one entry per call or poll, one per
-/// suspension and one per resumption). Write it with
+/// suspension and one per resumption). A call or poll is recorded when it returns, so one still
+/// executing — a long task's, or a call past the time limit — is not in the snapshot yet. Write it with
 /// [`write_chrome_trace`](Timeline::write_chrome_trace) and open the file in
 /// <https://ui.perfetto.dev> or `chrome://tracing`.
 ///
@@ -191,7 +194,8 @@ pub struct Timeline {
     capacity: usize,
 }
 
-/// One Chrome trace event.
+/// One Chrome trace event. Its fields borrow from the timeline, so writing a trace allocates
+/// nothing per event.
 #[derive(Serialize)]
 struct Event<'a> {
     name: &'a str,
@@ -205,20 +209,68 @@ struct Event<'a> {
     pid: u32,
     tid: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<String>,
+    id: Option<SuspensionId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cname: Option<&'static str>,
-    args: serde_json::Value,
+    args: Args<'a>,
 }
 
+/// The `args` of an event, by kind of event.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Args<'a> {
+    Name {
+        name: std::borrow::Cow<'a, str>,
+    },
+    SortIndex {
+        sort_index: u64,
+    },
+    Slice {
+        task: u64,
+        run: u64,
+        function: &'static str,
+        kind: &'static str,
+    },
+    Suspension {
+        task: u64,
+        function: &'static str,
+    },
+}
+
+/// The id pairing a suspension's begin and end: `"<task>.<run>"`.
+struct SuspensionId(u64, u64);
+
+impl Serialize for SuspensionId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{}.{}", self.0, self.1))
+    }
+}
+
+/// The whole trace; its events are produced one by one as they are written.
 #[derive(Serialize)]
 struct Trace<'a> {
     #[serde(rename = "traceEvents")]
-    trace_events: Vec<Event<'a>>,
+    trace_events: Events<'a>,
     #[serde(rename = "displayTimeUnit")]
     display_time_unit: &'static str,
     #[serde(rename = "otherData")]
-    other_data: serde_json::Value,
+    other_data: OtherData<'a>,
+}
+
+#[derive(Serialize)]
+struct OtherData<'a> {
+    pool: &'a str,
+    capacity: usize,
+    dropped: u64,
+}
+
+/// The events of a timeline, serialized as a sequence without collecting them first.
+struct Events<'a>(&'a Timeline);
+
+impl Serialize for Events<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.events())
+    }
 }
 
 /// The lane's name, as trace category and span field.
@@ -248,7 +300,8 @@ fn micros(at: Duration) -> f64 {
 const PID: u32 = 1;
 
 impl Timeline {
-    /// The calls and polls recorded, oldest first.
+    /// The calls and polls recorded, in the order they ended: a run executed inside another
+    /// on the same thread (inline, by the task waiting for it) comes before it.
     pub fn slices(&self) -> &[TimelineSlice] {
         &self.slices
     }
@@ -273,73 +326,59 @@ impl Timeline {
     /// (or its function), with the lane as category and colour — and an async `b`/`e` pair per
     /// suspension of an `async fn` run, keyed by task and run. A suspension still open (or
     /// whose end fell out of the ring) ends at the last recorded instant.
+    ///
+    /// The output is buffered here, so a `File` can be passed as is. An error of `out` is
+    /// returned as it is (its [`kind`](io::Error::kind) kept), and whatever was written before
+    /// it is an incomplete trace.
     pub fn write_chrome_trace(&self, out: impl Write) -> io::Result<()> {
-        let mut events = Vec::new();
-        events.push(Event {
-            name: "process_name",
-            cat: "",
-            ph: "M",
-            ts: None,
-            dur: None,
-            pid: PID,
-            tid: 0,
-            id: None,
-            cname: None,
-            args: serde_json::json!({ "name": format!("taskpool {}", self.thread_prefix) }),
+        let trace = Trace {
+            trace_events: Events(self),
+            display_time_unit: "ms",
+            other_data: OtherData {
+                pool: &self.thread_prefix,
+                capacity: self.capacity,
+                dropped: self.dropped,
+            },
+        };
+        let mut out = io::BufWriter::new(out);
+        serde_json::to_writer(&mut out, &trace).map_err(io::Error::from)?;
+        out.flush()
+    }
+
+    /// Every event of the trace, in order: metadata, slices, then suspensions.
+    fn events(&self) -> impl Iterator<Item = Event<'_>> {
+        let process = Args::Name {
+            name: format!("taskpool {}", self.thread_prefix).into(),
+        };
+        let tracks = self.threads().into_iter().flat_map(move |thread| {
+            let name = Args::Name {
+                name: self.thread_name(thread).into(),
+            };
+            let sort_index = Args::SortIndex { sort_index: thread };
+            [
+                metadata("thread_name", thread, name),
+                metadata("thread_sort_index", thread, sort_index),
+            ]
         });
+        std::iter::once(metadata("process_name", 0, process))
+            .chain(tracks)
+            .chain(self.slices.iter().map(slice_event))
+            .chain(self.suspensions().into_iter().map(suspension_event))
+    }
+
+    /// The pool threads that have an entry, in id order.
+    fn threads(&self) -> Vec<u64> {
         let mut threads: Vec<u64> = self.slices.iter().map(|s| s.thread).collect();
         threads.extend(self.marks.iter().map(|m| m.thread));
         threads.sort_unstable();
         threads.dedup();
-        for &thread in &threads {
-            events.push(Event {
-                name: "thread_name",
-                cat: "",
-                ph: "M",
-                ts: None,
-                dur: None,
-                pid: PID,
-                tid: thread,
-                id: None,
-                cname: None,
-                args: serde_json::json!({ "name": self.thread_name(thread) }),
-            });
-            events.push(Event {
-                name: "thread_sort_index",
-                cat: "",
-                ph: "M",
-                ts: None,
-                dur: None,
-                pid: PID,
-                tid: thread,
-                id: None,
-                cname: None,
-                args: serde_json::json!({ "sort_index": thread }),
-            });
-        }
-        for slice in &self.slices {
-            let kind = match slice.kind {
-                SliceKind::Call => "call",
-                SliceKind::Poll => "poll",
-            };
-            events.push(Event {
-                name: slice.name.as_deref().unwrap_or(slice.function),
-                cat: lane_name(slice.priority),
-                ph: "X",
-                ts: Some(micros(slice.start)),
-                dur: Some(micros(slice.end.saturating_sub(slice.start))),
-                pid: PID,
-                tid: slice.thread,
-                id: None,
-                cname: Some(lane_colour(slice.priority)),
-                args: serde_json::json!({
-                    "task": slice.task.into_raw(),
-                    "run": slice.run,
-                    "function": slice.function,
-                    "kind": kind,
-                }),
-            });
-        }
+        threads
+    }
+
+    /// The begin (`b`) and end (`e`) of each suspension, in the order of the marks; a
+    /// suspension still open (or whose end fell out of the ring) ends at the last recorded
+    /// instant, and a resumption whose suspension fell out of the ring is left out.
+    fn suspensions(&self) -> Vec<(&Mark, &'static str, Duration)> {
         let last = self
             .slices
             .iter()
@@ -348,42 +387,80 @@ impl Timeline {
             .max()
             .unwrap_or_default();
         let mut open: HashMap<(TaskId, u64), &Mark> = HashMap::new();
-        let suspension = |mark: &Mark, ph: &'static str, at: Duration| Event {
-            name: "suspended",
-            cat: lane_name(mark.priority),
-            ph,
-            ts: Some(micros(at)),
-            dur: None,
-            pid: PID,
-            tid: mark.thread,
-            id: Some(format!("{}.{}", mark.task.into_raw(), mark.run)),
-            cname: Some("thread_state_sleeping"),
-            args: serde_json::json!({ "task": mark.task.into_raw(), "function": mark.function }),
-        };
+        let mut events = Vec::new();
         for mark in &self.marks {
             let key = (mark.task, mark.run);
             if mark.suspend {
-                events.push(suspension(mark, "b", mark.at));
+                events.push((mark, "b", mark.at));
                 open.insert(key, mark);
             } else if open.remove(&key).is_some() {
-                events.push(suspension(mark, "e", mark.at));
+                events.push((mark, "e", mark.at));
             }
         }
         let mut still_open: Vec<&Mark> = open.into_values().collect();
         still_open.sort_by_key(|m| (m.task, m.run));
-        for mark in still_open {
-            events.push(suspension(mark, "e", last));
-        }
-        let trace = Trace {
-            trace_events: events,
-            display_time_unit: "ms",
-            other_data: serde_json::json!({
-                "pool": self.thread_prefix,
-                "capacity": self.capacity,
-                "dropped": self.dropped,
-            }),
-        };
-        serde_json::to_writer(out, &trace).map_err(io::Error::other)
+        events.extend(still_open.into_iter().map(|mark| (mark, "e", last)));
+        events
+    }
+}
+
+/// A metadata (`M`) event of track `tid` (0: the process).
+fn metadata<'a>(name: &'static str, tid: u64, args: Args<'a>) -> Event<'a> {
+    Event {
+        name,
+        cat: "",
+        ph: "M",
+        ts: None,
+        dur: None,
+        pid: PID,
+        tid,
+        id: None,
+        cname: None,
+        args,
+    }
+}
+
+/// The complete (`X`) event of a call or poll.
+fn slice_event(slice: &TimelineSlice) -> Event<'_> {
+    let kind = match slice.kind {
+        SliceKind::Call => "call",
+        SliceKind::Poll => "poll",
+    };
+    Event {
+        name: slice.name.as_deref().unwrap_or(slice.function),
+        cat: lane_name(slice.priority),
+        ph: "X",
+        ts: Some(micros(slice.start)),
+        dur: Some(micros(slice.end.saturating_sub(slice.start))),
+        pid: PID,
+        tid: slice.thread,
+        id: None,
+        cname: Some(lane_colour(slice.priority)),
+        args: Args::Slice {
+            task: slice.task.into_raw(),
+            run: slice.run,
+            function: slice.function,
+            kind,
+        },
+    }
+}
+
+/// One end (`ph`: `b` or `e`) of a suspension, as an async event keyed by task and run.
+fn suspension_event<'a>((mark, ph, at): (&'a Mark, &'static str, Duration)) -> Event<'a> {
+    Event {
+        name: "suspended",
+        cat: lane_name(mark.priority),
+        ph,
+        ts: Some(micros(at)),
+        dur: None,
+        pid: PID,
+        tid: mark.thread,
+        id: Some(SuspensionId(mark.task.into_raw(), mark.run)),
+        cname: Some("thread_state_sleeping"),
+        args: Args::Suspension {
+            task: mark.task.into_raw(),
+            function: mark.function,
+        },
     }
 }
 

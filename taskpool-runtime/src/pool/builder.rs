@@ -202,9 +202,10 @@ impl TaskPoolBuilder {
 
     /// Records a timeline of the pool's work — which run executed on which thread, and when —
     /// in a ring buffer of `capacity` entries (1 to [`MAX_TIMELINE_ENTRIES`]; an entry is about
-    /// 80 bytes, plus the task's name if it has one). Each call or poll of a run takes one
-    /// entry, each suspension of an `async fn` two; the oldest entries go first when it is
-    /// full. Read it with [`TaskPool::timeline`] and write it for Perfetto or
+    /// 100 bytes, plus a copy of the task's name if it has one). Each call or poll of a run
+    /// takes one entry (an `async fn`'s call, which builds its future, and its first poll are
+    /// two), each suspension of an `async fn` two more; the oldest entries go first when it
+    /// is full. Read it with [`TaskPool::timeline`] and write it for Perfetto or
     /// `chrome://tracing` with [`Timeline::write_chrome_trace`](crate::Timeline::write_chrome_trace).
     /// Off by default.
     ///

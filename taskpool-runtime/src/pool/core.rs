@@ -751,7 +751,15 @@ impl Core {
             .collect()
     }
 
-    pub(crate) fn info(&mut self, pool: &PoolShared, now: Instant) -> TaskPoolInfo {
+    /// The snapshot of [`TaskPool::info`](crate::TaskPool::info); `inline` are the runs
+    /// executing inline (see `observe::inline_runs`), taken before the lock, so their last
+    /// references never drop under it.
+    pub(crate) fn info(
+        &mut self,
+        pool: &PoolShared,
+        now: Instant,
+        inline: &[(WorkerId, Arc<Run>)],
+    ) -> TaskPoolInfo {
         let runs = super::unique(self.runs(&pool.intake, None), pool.live.all());
         // Each run's state is read once: a run may finish (outside this lock) while the
         // snapshot is taken, and a thread must not list a task the task list then lacks.
@@ -777,14 +785,18 @@ impl Core {
                 // next job; meanwhile the next run of its task may have started elsewhere.
                 let running = |e: &&Executing| executing_now(&e.run);
                 let executing = w.executing.as_ref().filter(running);
+                // A task blocked in a wait first, then the job the thread stands in for, then
+                // the runs executed inline inside them, outermost first.
+                let mut on_thread: Vec<&Arc<Run>> = (w.set_aside.iter().filter(running))
+                    .chain(executing)
+                    .map(|e| &e.run)
+                    .collect();
+                let inner = inline.iter().filter(|(thread, _)| *thread == w.id);
+                on_thread.extend(inner.map(|(_, run)| run).filter(|run| executing_now(run)));
                 ThreadInfo {
                     id: w.id,
                     name: format!("{}-{}", pool.config.thread_name, w.id),
-                    // A task blocked in a wait first, then the job the thread stands in for.
-                    task_ids: (w.set_aside.iter().filter(running))
-                        .chain(executing)
-                        .map(|e| e.run.id)
-                        .collect(),
+                    task_ids: on_thread.iter().map(|run| run.id).collect(),
                     priority: executing.map(|e| e.run.priority),
                 }
             })

@@ -680,7 +680,12 @@ impl TaskPool {
     /// newer cancels push older ones out).
     pub fn info(&self) -> TaskPoolInfo {
         let mark = self.shared.canceled.mark();
-        let mut info = self.shared.core().info(&self.shared, Instant::now());
+        let inline = crate::observe::inline_runs(&self.shared);
+        let mut info = self
+            .shared
+            .core()
+            .info(&self.shared, Instant::now(), &inline);
+        drop(inline);
         self.shared.canceled.append_to(&mut info.tasks, mark);
         info
     }

@@ -498,6 +498,7 @@ pub(crate) fn run_inline(run: &Arc<Run>) -> bool {
     // Nested inline runs (a chain of tasks each waiting for the next) go deeper on this
     // thread's stack with every link: near its end, the run continues on a fresh segment.
     let started = stacker::maybe_grow(INLINE_RED_ZONE, INLINE_STACK_SEGMENT, || {
+        let _listed = crate::observe::inline(&pool, run);
         start(&pool, Arc::clone(run), now)
     });
     if let Some(run) = started {
