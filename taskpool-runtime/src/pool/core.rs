@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::info::{TaskInfo, TaskPoolInfo, TaskState, ThreadInfo};
+use crate::info::{TaskPoolInfo, TaskState, ThreadInfo};
 use crate::pool::PoolShared;
 use crate::pool::intake::{Intake, Spare};
 use crate::pool::lane_index::{INDEX_FROM, LaneIndex};
@@ -751,15 +751,17 @@ impl Core {
             .collect()
     }
 
-    /// The snapshot of [`TaskPool::info`](crate::TaskPool::info); `inline` are the runs
-    /// executing inline (see `observe::inline_runs`), taken before the lock, so their last
-    /// references never drop under it.
+    /// The snapshot of [`TaskPool::info`](crate::TaskPool::info), its task list left empty:
+    /// the listed runs come with their states, for the caller to describe and drop after the
+    /// lock (a copy may be a run's last reference, whose unread result's `Drop` is user code,
+    /// and describing them copies every name). `inline` are the runs executing inline (see
+    /// `observe::inline_runs`), taken before the lock for the same reason.
     pub(crate) fn info(
         &mut self,
         pool: &PoolShared,
         now: Instant,
         inline: &[(WorkerId, Arc<Run>)],
-    ) -> TaskPoolInfo {
+    ) -> (TaskPoolInfo, Vec<ListedRun>) {
         let runs = super::unique(self.runs(&pool.intake, None), pool.live.all());
         // Each run's state is read once: a run may finish (outside this lock) while the
         // snapshot is taken, and a thread must not list a task the task list then lacks.
@@ -801,17 +803,16 @@ impl Core {
                 }
             })
             .collect();
-        let tasks = runs
-            .iter()
+        let listed = runs
+            .into_iter()
             .filter_map(|run| {
-                let &(state, _) = states.get(&super::run_key(run))?;
-                Some(TaskInfo {
-                    task_id: run.id,
-                    name: run.display_name().to_owned(),
-                    function: run.function(),
+                let &(state, _) = states.get(&super::run_key(&run))?;
+                // Read with the state: a run listed waiting has not run for any time.
+                let duration = run.running_for(now);
+                Some(ListedRun {
+                    run,
                     state,
-                    priority: run.priority,
-                    duration: run.running_for(now),
+                    duration,
                 })
             })
             .collect();
@@ -820,13 +821,22 @@ impl Core {
             let (pushed, pushed_woken) = pool.intake.len(priority);
             (queued + pushed, woken + pushed_woken)
         });
-        TaskPoolInfo {
+        let info = TaskPoolInfo {
             threads,
-            tasks,
+            tasks: Vec::new(),
             lanes,
             counters: pool.observe.counters.snapshot(),
-        }
+        };
+        (info, listed)
     }
+}
+
+/// A run `info()` lists, with its state and how long it has been running, read together
+/// under the core lock.
+pub(crate) struct ListedRun {
+    pub(crate) run: Arc<Run>,
+    pub(crate) state: TaskState,
+    pub(crate) duration: std::time::Duration,
 }
 
 #[cfg(all(test, not(taskpool_loom)))]

@@ -20,7 +20,7 @@ use crate::descriptor::TaskDescriptor;
 use crate::error::{Error, Result};
 use crate::function::ConcurrentFunction;
 use crate::handle::TaskHandle;
-use crate::info::TaskPoolInfo;
+use crate::info::{TaskInfo, TaskPoolInfo};
 use crate::panic::drop_quietly;
 use crate::priority::Priority;
 use crate::run::{Cancel, HookList, Run, RunHooks, TypedRun};
@@ -681,11 +681,24 @@ impl TaskPool {
     pub fn info(&self) -> TaskPoolInfo {
         let mark = self.shared.canceled.mark();
         let inline = crate::observe::inline_runs(&self.shared);
-        let mut info = self
+        let (mut info, listed) = self
             .shared
             .core()
             .info(&self.shared, Instant::now(), &inline);
-        drop(inline);
+        // Out of the core lock: copying names is the slow part, and dropping these copies
+        // may drop a run (see `Core::info`).
+        info.tasks = listed
+            .iter()
+            .map(|listed| TaskInfo {
+                task_id: listed.run.id,
+                name: listed.run.display_name().to_owned(),
+                function: listed.run.function(),
+                state: listed.state,
+                priority: listed.run.priority,
+                duration: listed.duration,
+            })
+            .collect();
+        drop((inline, listed));
         self.shared.canceled.append_to(&mut info.tasks, mark);
         info
     }
