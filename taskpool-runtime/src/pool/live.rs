@@ -43,10 +43,17 @@ impl Hasher for IdHasher {
     }
 }
 
-/// The runs of one task: almost always exactly one.
+/// The runs of one task: almost always exactly one. Many (a task executed by reference again
+/// and again, its runs held in turn) are keyed by address, so that tracking and forgetting
+/// each stays O(1) however many wait: a list made draining N runs O(N²).
 enum Runs {
     One(Arc<Run>),
-    Many(Vec<Arc<Run>>),
+    Many(HashMap<usize, Arc<Run>>),
+}
+
+/// The key of a run among the many of its task.
+fn address(run: &Arc<Run>) -> usize {
+    Arc::as_ptr(run).cast::<()>() as usize
 }
 
 type Shard = HashMap<TaskId, Runs, BuildHasherDefault<IdHasher>>;
@@ -66,14 +73,20 @@ impl LiveRuns {
     }
 
     pub(crate) fn insert(&self, run: &Arc<Run>) {
-        let id = run.id;
         self.count.fetch_add(1, Ordering::SeqCst);
-        let mut shard = lock(self.shard(id));
+        Self::insert_in(&mut lock(self.shard(run.id)), run);
+    }
+
+    fn insert_in(shard: &mut Shard, run: &Arc<Run>) {
+        let id = run.id;
         match shard.remove(&id) {
             None => shard.insert(id, Runs::One(Arc::clone(run))),
-            Some(Runs::One(first)) => shard.insert(id, Runs::Many(vec![first, Arc::clone(run)])),
+            Some(Runs::One(first)) => {
+                let both = [first, Arc::clone(run)].map(|run| (address(&run), run));
+                shard.insert(id, Runs::Many(HashMap::from(both)))
+            }
             Some(Runs::Many(mut runs)) => {
-                runs.push(Arc::clone(run));
+                runs.insert(address(run), Arc::clone(run));
                 shard.insert(id, Runs::Many(runs))
             }
         };
@@ -91,9 +104,7 @@ impl LiveRuns {
                 1
             }
             Some(Runs::Many(runs)) => {
-                let before = runs.len();
-                runs.retain(|r| !Arc::ptr_eq(r, run));
-                let removed = before - runs.len();
+                let removed = usize::from(runs.remove(&address(run)).is_some());
                 if runs.is_empty() {
                     shard.remove(&id);
                 }
@@ -109,8 +120,16 @@ impl LiveRuns {
 
     /// Tracks `run` unless it is tracked already.
     pub(crate) fn insert_once(&self, run: &Arc<Run>) {
-        if !self.runs_of(run.id).iter().any(|r| Arc::ptr_eq(r, run)) {
-            self.insert(run);
+        let mut shard = lock(self.shard(run.id));
+        let tracked = match shard.get(&run.id) {
+            None => false,
+            Some(Runs::One(only)) => Arc::ptr_eq(only, run),
+            Some(Runs::Many(runs)) => runs.contains_key(&address(run)),
+        };
+        if !tracked {
+            // Counted before it can be seen (see `count`).
+            self.count.fetch_add(1, Ordering::SeqCst);
+            Self::insert_in(&mut shard, run);
         }
     }
 
@@ -119,7 +138,7 @@ impl LiveRuns {
         match lock(self.shard(id)).get(&id) {
             None => Vec::new(),
             Some(Runs::One(run)) => vec![Arc::clone(run)],
-            Some(Runs::Many(runs)) => runs.clone(),
+            Some(Runs::Many(runs)) => runs.values().cloned().collect(),
         }
     }
 
@@ -130,7 +149,7 @@ impl LiveRuns {
             for runs in lock(shard).values() {
                 match runs {
                     Runs::One(run) => all.push(Arc::clone(run)),
-                    Runs::Many(runs) => all.extend(runs.iter().cloned()),
+                    Runs::Many(runs) => all.extend(runs.values().cloned()),
                 }
             }
         }
