@@ -5,6 +5,8 @@
 //!
 //! One recording layer is installed as the global default; each test finds its spans by task id.
 
+mod support;
+
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
@@ -19,7 +21,7 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context as LayerContext, Layer, SubscriberExt};
 use tracing_subscriber::registry::{LookupSpan, Registry};
 
-const PATIENCE: Duration = Duration::from_secs(20);
+use support::{PATIENCE, wait_until};
 
 /// What happened to one run span.
 #[derive(Debug, Clone, Default)]
@@ -134,14 +136,6 @@ fn spans_of(id: TaskId) -> Vec<SpanLife> {
         .filter(|(_, life)| life.task == id.into_raw())
         .map(|(_, life)| life.clone())
         .collect()
-}
-
-fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 /// Waits until task `id`'s only span is closed, and checks it was entered and exited in pairs.

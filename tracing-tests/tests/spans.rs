@@ -4,13 +4,15 @@
 //! One capturing layer is installed as the global default (pool threads are other threads);
 //! each test finds its own runs by task id.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Mutex, Once};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use taskpool::{Error, Task, TaskId, TaskPool, concurrent, sleep};
 use tracing::field::{Field, Visit};
@@ -18,6 +20,8 @@ use tracing::span::{Attributes, Id};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context as LayerContext, Layer, SubscriberExt};
 use tracing_subscriber::registry::{LookupSpan, Registry};
+
+use support::wait_until;
 
 type Fields = BTreeMap<String, String>;
 
@@ -113,14 +117,6 @@ fn events_of(task: TaskId) -> Vec<Captured> {
 
 fn messages(events: &[Captured]) -> Vec<&str> {
     events.iter().map(|e| e.message.as_str()).collect()
-}
-
-fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 #[concurrent]
