@@ -320,8 +320,17 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// Blocks for at most `timeout` (a timeout too long to represent waits without bound).
     /// Returns `None` if the outcome is still unknown; the handle stays usable. After it
     /// returned `Some`, the handle is spent: waiting or polling it again panics.
+    ///
+    /// A wait that could never end — where [`wait`](TaskHandle::wait) gives
+    /// [`Error::WaitsForItself`] — returns `Some(Err(Error::WaitsForItself(..)))` at once
+    /// instead of waiting the timeout out; that answer does not spend the handle.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<Result<T>> {
         let completion = &self.run.completion;
+        if !completion.is_resolved() {
+            if let Some(waiter) = self.waits_for_itself() {
+                return Some(Err(Error::WaitsForItself(waiter)));
+            }
+        }
         let deadline = Instant::now().checked_add(timeout);
         completion.wait_take(deadline)
     }

@@ -201,20 +201,27 @@ async fn await_own_handle() {
     report_own_wait(take_own_handle().await);
 }
 
-/// Before, a task that waited for its own handle hung until the time limit, and one that
-/// awaited it stayed suspended forever.
+#[concurrent]
+fn wait_for_own_handle_with_a_timeout() {
+    // Longer than the test's patience: only an answer at once passes.
+    let outcome = take_own_handle().wait_timeout(support::PATIENCE * 3);
+    report_own_wait(outcome.unwrap_or(Ok(())));
+}
+
+/// Before, a task that waited for its own handle hung until the time limit, one that awaited
+/// it stayed suspended forever, and one that waited with a timeout waited it out.
 #[test]
 fn a_task_waiting_for_its_own_handle_is_told_at_once() {
     let pool = TaskPool::builder()
         .max_threads(1)
-        .time_limit(Duration::from_secs(30))
+        .time_limit(support::PATIENCE * 2)
         .build()
         .unwrap();
-    for awaits in [false, true] {
-        let handle = if awaits {
-            pool.run(await_own_handle, ())
-        } else {
-            pool.run(wait_for_own_handle, ())
+    for how in 0..3 {
+        let handle = match how {
+            0 => pool.run(wait_for_own_handle, ()),
+            1 => pool.run(await_own_handle, ()),
+            _ => pool.run(wait_for_own_handle_with_a_timeout, ()),
         };
         let id = handle.id();
         OWN_HANDLES.lock().unwrap().push(handle);
