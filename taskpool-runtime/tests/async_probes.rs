@@ -12,32 +12,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use support::{PATIENCE, Signal, wait_until};
+use support::{PATIENCE, Signal, wait_until, yield_now};
 use taskpool::{
     Error, Priority, Task, TaskGroup, TaskHandle, TaskPool, concurrent, is_canceled, send_data,
     sleep,
 };
 
 // --- Helpers ---------------------------------------------------------------------------------
-
-/// Returns `Pending` once after waking itself.
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if std::mem::replace(&mut self.0, true) {
-            return Poll::Ready(());
-        }
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
-fn yield_now() -> YieldNow {
-    YieldNow(false)
-}
 
 /// A waker that records that it was woken, and unparks the thread that made it.
 struct Flag {

@@ -89,29 +89,12 @@ fn many_suspended_tasks_share_few_workers() {
 }
 
 /// Returns `Pending` once after waking itself: gives the thread back, asks to go on at once.
-struct YieldNow(bool);
-
-impl std::future::Future for YieldNow {
-    type Output = ();
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        if std::mem::replace(&mut self.0, true) {
-            return std::task::Poll::Ready(());
-        }
-        cx.waker().wake_by_ref();
-        std::task::Poll::Pending
-    }
-}
-
 static YIELDER_MAY_STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 #[concurrent]
 async fn yield_until_told() -> u32 {
     while !YIELDER_MAY_STOP.load(std::sync::atomic::Ordering::SeqCst) {
-        YieldNow(false).await;
+        support::yield_now().await;
     }
     1
 }

@@ -4,12 +4,9 @@
 
 mod support;
 
-use std::future::Future;
 use std::io::{self, Write};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -19,26 +16,11 @@ use taskpool::{
     TaskPoolInfo, TaskState, Timeline, TimelineSlice, concurrent,
 };
 
-/// Returns `Pending` once, waking itself first: a suspension that resumes at once.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
 /// Suspends `times` times, each resumed at once (often on another thread).
 #[concurrent]
 async fn yield_many(times: u32) -> u32 {
     for _ in 0..times {
-        YieldOnce(false).await;
+        support::yield_now().await;
     }
     times
 }
@@ -613,7 +595,7 @@ fn sees_itself() -> bool {
 #[concurrent]
 async fn sees_itself_across_awaits() -> bool {
     let before = sees_itself_now();
-    YieldOnce(false).await;
+    support::yield_now().await;
     before && sees_itself_now()
 }
 
@@ -1050,7 +1032,7 @@ fn make_reader() -> ReadsInfoWhenDropped {
 
 #[concurrent]
 async fn make_reader_later() -> ReadsInfoWhenDropped {
-    YieldOnce(false).await;
+    support::yield_now().await;
     ReadsInfoWhenDropped(2)
 }
 

@@ -11,22 +11,11 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use support::{PATIENCE, wait_until};
+use support::{PATIENCE, bounded, wait_until};
 use taskpool::{
     Error, HandlerResult, Priority, SendableLruCache, TaskGroup, TaskPool, Worker, WorkerHandler,
     WorkerPort, concurrent,
 };
-
-/// Runs `f` on its own thread and returns its result, or fails the test after `PATIENCE` (the
-/// thread, deadlocked, is left behind).
-fn bounded<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(PATIENCE)
-        .unwrap_or_else(|_| panic!("{what}: deadlocked (no answer within PATIENCE)"))
-}
 
 // ---- a worker waiting for its own exit ---------------------------------------------------------
 

@@ -13,20 +13,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use support::{PATIENCE, hold, nap, open_gate, pass_gate, plain, wait_until};
+use support::{PATIENCE, bounded, hold, nap, open_gate, pass_gate, plain, wait_until};
 use taskpool::{
     AsyncRunner, Error, Priority, SequenceRunner, Task, TaskHandle, TaskPool, concurrent, send_data,
 };
-
-/// Runs `f` on its own thread and returns its result, or fails the test after `PATIENCE`.
-fn bounded<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(PATIENCE)
-        .unwrap_or_else(|_| panic!("{what}: deadlocked (no answer within PATIENCE)"))
-}
 
 /// A small pool whose time limit ends any wait that cannot end otherwise.
 fn pool(threads: usize) -> TaskPool {

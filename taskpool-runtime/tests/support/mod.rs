@@ -22,6 +22,38 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 /// preempts on a loaded machine, and short enough that the overrun costs the test little.
 pub const SHORT_LIMIT: Duration = Duration::from_millis(250);
 
+/// Runs `f` on its own thread and returns its result, or fails the test after `PATIENCE` (the
+/// thread, deadlocked, is left behind): for calls that could deadlock the caller.
+pub fn bounded<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(PATIENCE)
+        .unwrap_or_else(|_| panic!("{what}: deadlocked (no answer within PATIENCE)"))
+}
+
+/// Returns `Pending` once after waking itself: a suspension that resumes at once (often on
+/// another pool thread).
+pub struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// One suspension that resumes at once (see [`YieldNow`]).
+pub fn yield_now() -> YieldNow {
+    YieldNow(false)
+}
+
 /// Polls `condition` until it holds, failing the test after [`PATIENCE`].
 pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;
