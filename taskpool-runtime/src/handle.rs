@@ -294,11 +294,11 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// running slot, a second run of its own task executed by reference (runs of one task
     /// take turns), or a task that depends on it. The error then names the waiting task.
     pub fn wait(self) -> Result<T> {
+        if let Some(error) = self.endless_wait() {
+            return Err(error);
+        }
         let completion = &self.run.completion;
         if !completion.is_resolved() {
-            if let Some(waiter) = self.waits_for_itself() {
-                return Err(Error::WaitsForItself(waiter));
-            }
             let run: Arc<Run> = self.run.clone();
             crate::pool::run_inline(&run);
         }
@@ -307,14 +307,20 @@ impl<T: Send + 'static> TaskHandle<T> {
             .expect("waiting without a deadline returns an outcome")
     }
 
-    /// The task whose run, executing on this thread, this run can never get past: the run
-    /// itself, or the one it waits behind in a runner or in its task's turns.
-    fn waits_for_itself(&self) -> Option<TaskId> {
-        let header = self.header();
-        if crate::context::is_executing(header) {
-            return Some(header.id);
+    /// [`Error::WaitsForItself`] if waiting for this run from here could never end: its
+    /// outcome is unknown, and the calling thread executes the run itself or the one it waits
+    /// behind in a runner or in its task's turns (whose task the error names).
+    fn endless_wait(&self) -> Option<Error> {
+        if self.run.completion.is_resolved() {
+            return None;
         }
-        header.held_behind_caller()
+        let header = self.header();
+        let waiter = if crate::context::is_executing(header) {
+            Some(header.id)
+        } else {
+            header.held_behind_caller()
+        };
+        waiter.map(Error::WaitsForItself)
     }
 
     /// Blocks for at most `timeout` (a timeout too long to represent waits without bound).
@@ -325,14 +331,11 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// [`Error::WaitsForItself`] — returns `Some(Err(Error::WaitsForItself(..)))` at once
     /// instead of waiting the timeout out; that answer does not spend the handle.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<Result<T>> {
-        let completion = &self.run.completion;
-        if !completion.is_resolved() {
-            if let Some(waiter) = self.waits_for_itself() {
-                return Some(Err(Error::WaitsForItself(waiter)));
-            }
+        if let Some(error) = self.endless_wait() {
+            return Some(Err(error));
         }
         let deadline = Instant::now().checked_add(timeout);
-        completion.wait_take(deadline)
+        self.run.completion.wait_take(deadline)
     }
 
     /// Whether the outcome is known (a `wait` would not block).
@@ -374,10 +377,10 @@ impl<T: Send + 'static> Future for TaskHandle<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         match self.run.completion.poll_take(cx) {
-            Poll::Pending => match self.waits_for_itself() {
-                Some(waiter) => Poll::Ready(Err(Error::WaitsForItself(waiter))),
-                None => Poll::Pending,
-            },
+            // Resolved meanwhile, the check answers `None`: the waker just registered is woken.
+            Poll::Pending => self
+                .endless_wait()
+                .map_or(Poll::Pending, |e| Poll::Ready(Err(e))),
             polled => polled,
         }
     }
