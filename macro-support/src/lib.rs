@@ -5,11 +5,13 @@
 //! library path from a user's own, and recognising the attribute itself — live in this plain
 //! library, which both depend on.
 
+#![warn(missing_debug_implementations)]
+
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 
 /// Accumulates errors so that every violation is reported, not only the first.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct Errors(Option<syn::Error>);
 
 impl Errors {

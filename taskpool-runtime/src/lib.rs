@@ -49,6 +49,8 @@
 //! assert_eq!(worker.recv(), Some(144));
 //! ```
 
+#![warn(missing_debug_implementations)]
+
 // Lets the macros' `::taskpool::…` paths resolve inside this crate's own tests too.
 extern crate self as taskpool;
 

@@ -15,6 +15,15 @@ pub type Fallback<T> = fn(&T) -> Result<T, Error>;
 /// Wraps the arguments to copy.
 pub struct Copier<'a, T>(pub &'a T);
 
+impl<T> std::fmt::Debug for Copier<'_, T> {
+    // Whatever `T` is: the arguments themselves need not be `Debug`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Copier")
+            .field(&std::any::type_name::<T>())
+            .finish()
+    }
+}
+
 /// Chosen when the arguments are `Clone`.
 pub trait ViaClone<T> {
     /// Clones the arguments.
