@@ -41,13 +41,6 @@ pub(crate) fn current_run() -> Option<Arc<Run>> {
         .flatten()
 }
 
-/// Whether this thread is executing a run.
-pub(crate) fn in_run() -> bool {
-    CURRENT
-        .try_with(|current| !current.borrow().is_empty())
-        .unwrap_or(false)
-}
-
 /// Every run this thread is executing: the current one and those it executes inside.
 pub(crate) fn entered_runs() -> Vec<Arc<Run>> {
     CURRENT
@@ -55,13 +48,8 @@ pub(crate) fn entered_runs() -> Vec<Arc<Run>> {
         .unwrap_or_default()
 }
 
-/// Whether this thread is executing the run whose header is `header` (waiting for it
-/// from here could never end).
-pub(crate) fn is_executing(header: &crate::run::RunHeader) -> bool {
-    is_executing_at(std::ptr::from_ref(header) as usize)
-}
-
-/// [`is_executing`] for a run known by its header's address (how runners track their runs).
+/// Whether this thread is executing the run whose header is at `header` (how runners track
+/// their runs).
 pub(crate) fn is_executing_at(header: usize) -> bool {
     CURRENT
         .try_with(|current| {

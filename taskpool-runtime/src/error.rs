@@ -55,14 +55,16 @@ pub enum Error {
         "task {0} is not a long task holding a thread of this pool (401): terminate_task takes the id of an executed LongTask, once"
     )]
     NotALongTask(TaskId),
-    /// A task waited, from inside its own run, for an outcome that only that run can produce:
-    /// its own handle, the group it belongs to, or a run queued behind its own (a later task
-    /// of its `SequenceRunner`, of its full `AsyncRunner`, another run of the same task
-    /// executed by reference, or a task that depends on it). The wait could never end, so it
-    /// fails at once instead. No ArkTS code: ArkTS cannot block inside a task (a sequence
-    /// runner task awaiting a later task of its runner never settles there).
+    /// A task waited, from inside its own run, for an outcome that only that run's end can
+    /// produce: its own handle, the group it belongs to, a run queued behind its own (a later
+    /// task of its `SequenceRunner`, of its full `AsyncRunner`, another run of the same task
+    /// executed by reference, a task that depends on it, directly or through a chain), or a
+    /// task that is itself blocked waiting for it, directly or through other blocked tasks on
+    /// any threads (a wait cycle: the wait that closes it gets this error). The wait could
+    /// never end, so it fails at once instead. No ArkTS code: ArkTS cannot block inside a
+    /// task (a sequence runner task awaiting a later task of its runner never settles there).
     #[error(
-        "task {0} waited for its own outcome (its own group's, a run queued behind its own in a runner or in its task's turns, or a dependent task's) from inside its run, which could never end; return the value instead of waiting for it"
+        "task {0} waited from inside its run for something that waits for that run to end (its own outcome or group, a run queued behind it in a runner, in its task's turns or as a dependent, or a task blocked waiting for it, directly or through others), which could never end; return the value instead of waiting for it"
     )]
     WaitsForItself(TaskId),
     /// A non-long task ran synchronously longer than the pool's time limit.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::panic::drop_quietly;
-use crate::run::{Run, RunOps, TypedRun};
+use crate::run::{Run, RunOps, TypedRun, waits};
 use crate::sync::{Arc, Mutex, lock};
 use crate::task::TaskId;
 
@@ -292,35 +292,45 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// [`SequenceRunner`](crate::SequenceRunner), of its own
     /// [`AsyncRunner`](crate::AsyncRunner) when its own run takes the runner's last free
     /// running slot, a second run of its own task executed by reference (runs of one task
-    /// take turns), or a task that depends on it. The error then names the waiting task.
+    /// take turns), or a task that depends on it (directly or through a chain). And so does
+    /// the wait that closes a cycle of blocking waits across threads — A waits for B while B
+    /// waits for A, or through any number of tasks, runners and groups: the last of them to
+    /// wait is told, and its error, returned as its value, ends the others' waits in turn.
+    /// The error names the task of the calling thread that would have waited for itself.
     pub fn wait(self) -> Result<T> {
-        if let Some(error) = self.endless_wait() {
-            return Err(error);
-        }
         let completion = &self.run.completion;
         if !completion.is_resolved() {
-            let run: Arc<Run> = self.run.clone();
-            crate::pool::run_inline(&run);
+            crate::pool::run_inline(&self.target());
         }
+        let _blocked = self.block()?;
         completion
             .wait_take(None)
             .expect("waiting without a deadline returns an outcome")
     }
 
-    /// [`Error::WaitsForItself`] if waiting for this run from here could never end: its
-    /// outcome is unknown, and the calling thread executes the run itself or the one it waits
-    /// behind in a runner or in its task's turns (whose task the error names).
+    /// The run, type-erased.
+    pub(crate) fn target(&self) -> Arc<Run> {
+        self.run.clone()
+    }
+
+    /// Registers this thread's blocking wait for the run (see `run/waits.rs`), or fails with
+    /// [`Error::WaitsForItself`] if it could never end: the outcome is unknown, and the run
+    /// waits — itself, or through runners, dependencies and other blocked tasks — for a run
+    /// this thread executes (whose task the error names).
+    fn block(&self) -> Result<Option<waits::Registered<'static>>> {
+        if self.run.completion.is_resolved() {
+            return Ok(None);
+        }
+        waits::block_on(|| vec![self.target()]).map_err(Error::WaitsForItself)
+    }
+
+    /// What [`block`](Self::block) checks, registering nothing: for an `.await`, which holds
+    /// no thread.
     fn endless_wait(&self) -> Option<Error> {
         if self.run.completion.is_resolved() {
             return None;
         }
-        let header = self.header();
-        let waiter = if crate::context::is_executing(header) {
-            Some(header.id)
-        } else {
-            header.held_behind_caller()
-        };
-        waiter.map(Error::WaitsForItself)
+        waits::waits_for_itself(|| vec![self.target()]).map(Error::WaitsForItself)
     }
 
     /// Blocks for at most `timeout` (a timeout too long to represent waits without bound).
@@ -331,9 +341,10 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// [`Error::WaitsForItself`] — returns `Some(Err(Error::WaitsForItself(..)))` at once
     /// instead of waiting the timeout out; that answer does not spend the handle.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<Result<T>> {
-        if let Some(error) = self.endless_wait() {
-            return Some(Err(error));
-        }
+        let _blocked = match self.block() {
+            Ok(blocked) => blocked,
+            Err(error) => return Some(Err(error)),
+        };
         let deadline = Instant::now().checked_add(timeout);
         self.run.completion.wait_take(deadline)
     }

@@ -198,9 +198,9 @@ struct Model {
     periodic: Vec<(PeriodicHandle, usize)>,
     gates: Vec<u64>,
     canceled: HashSet<TaskId>,
-    /// Runs that are, or wait behind, an IDLE run. An IDLE task waiting for one may wait
-    /// forever: the IDLE lane runs one task at a time, and the waiter holds it (only an IDLE
-    /// run awaited directly, by a blocking wait, runs inline). Tasks, whose lane is chosen
+    /// Runs that are, or wait behind, an IDLE run. An IDLE task waiting for one may be told
+    /// `WaitsForItself`: the IDLE lane runs one task at a time, and the waiter keeps it (only
+    /// an IDLE run awaited directly, by a blocking wait, runs inline). Tasks, whose lane is chosen
     /// later, take no handle of these; `tests/resume.rs` covers a foreground task waiting.
     idle_tainted: HashSet<TaskId>,
     finished_ids: Vec<TaskId>,

@@ -10,9 +10,9 @@ use crate::error::{Error, Result};
 use crate::handle::TaskHandle;
 use crate::pool::{PoolShared, TaskPool};
 use crate::priority::Priority;
-use crate::run::{Run, RunHeader, RunHooks};
+use crate::run::{Holder, Run, RunHeader, RunHooks};
 use crate::sync::{Arc, Mutex, lock};
-use crate::task::{Task, TaskId};
+use crate::task::Task;
 
 use super::NamedRunners;
 use super::serial::Waiting;
@@ -144,15 +144,26 @@ impl State {
 
     /// Nothing will run any more (the pool is gone or shutting down): the waiting runs, to be
     /// canceled by the caller, who leaves the queue empty so their hooks find nothing to do.
-    /// `run` waits, and every running slot is taken by a run the calling thread executes:
-    /// no slot frees up while it waits (see `RunHooks::held_behind_caller`).
-    fn held_behind_caller(&self, run: &RunHeader) -> bool {
-        self.waiting.contains(run)
-            && !self.running.is_empty()
-            && self
-                .running
-                .iter()
-                .all(|&running| crate::context::is_executing_at(running))
+    /// If `run` waits here, what it waits behind (see `RunHooks::held_behind`): the one
+    /// running slot's run; with several slots, only when the calling thread executes every
+    /// one (no slot frees up while it waits), since a slot held elsewhere may free up.
+    fn held_behind(&self, run: &RunHeader, holders: &mut Vec<Holder>) {
+        if !self.waiting.contains(run) {
+            return;
+        }
+        let mut running = self.running.iter().copied();
+        match (running.next(), running.next()) {
+            (Some(only), None) => holders.push(Holder::Executing(only)),
+            (Some(first), Some(_))
+                if self
+                    .running
+                    .iter()
+                    .all(|&running| crate::context::is_executing_at(running)) =>
+            {
+                holders.push(Holder::Executing(first));
+            }
+            _ => {}
+        }
     }
 
     fn abandon(&mut self) -> Vec<Arc<Run>> {
@@ -176,10 +187,8 @@ impl RunHooks for Member {
         Some(Error::AsyncRunnerCanceled(run.id))
     }
 
-    fn held_behind_caller(&self, run: &RunHeader) -> Option<TaskId> {
-        let blocked = lock(&self.0.state).held_behind_caller(run);
-        // The slot holders are known by address only: name the innermost run of this thread.
-        blocked.then(crate::context::current_task_id).flatten()
+    fn held_behind(&self, run: &RunHeader, holders: &mut Vec<Holder>) {
+        lock(&self.0.state).held_behind(run, holders);
     }
 }
 

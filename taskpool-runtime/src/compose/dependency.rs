@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
-use crate::run::{Run, RunHeader, RunHooks, Settled};
+use crate::run::{Holder, Run, RunHeader, RunHooks, Settled};
 use crate::sync::{Arc, Mutex, lock};
 use crate::task::{Task, TaskId, TaskRecord};
 
@@ -50,15 +50,21 @@ impl Graph {
         Ok(true)
     }
 
-    /// The dependency among `executing` (the tasks whose runs the calling thread executes)
-    /// that `run`, held, still waits for: it cannot succeed while this thread waits for `run`.
-    fn held_behind(&self, run: &RunHeader, executing: &[TaskId]) -> Option<TaskId> {
-        let held = self.held.get(&run.id)?;
-        if !held.iter().any(|h| std::ptr::eq(h.header(), run)) {
-            return None;
+    /// If `run` is held here, what it waits for (see `RunHooks::held_behind`): a run of each
+    /// dependency it still waits for to succeed — one executing, or one the graph holds in turn.
+    fn held_behind(&self, run: &RunHeader, holders: &mut Vec<Holder>) {
+        let is_held = self
+            .held
+            .get(&run.id)
+            .is_some_and(|held| held.iter().any(|h| std::ptr::eq(h.header(), run)));
+        if !is_held {
+            return;
         }
-        let deps = self.deps.get(&run.id)?;
-        executing.iter().copied().find(|id| deps.contains(id))
+        for &dep in self.deps.get(&run.id).into_iter().flatten() {
+            holders.push(Holder::Task(dep));
+            let held = self.held.get(&dep).into_iter().flatten();
+            holders.extend(held.cloned().map(Holder::Run));
+        }
     }
 
     /// A run of task `id` settled: the runs to release (their last dependency succeeded) and
@@ -367,14 +373,8 @@ impl RunHooks for Observer {
         fail_all(fail);
     }
 
-    // A task's runs take turns, so while the run of a dependency executing here has not
-    // returned, no run of that dependency can succeed.
-    fn held_behind_caller(&self, run: &RunHeader) -> Option<TaskId> {
-        let executing: Vec<TaskId> = crate::context::entered_runs()
-            .iter()
-            .map(|entered| entered.header().id)
-            .collect();
-        lock(graph()).held_behind(run, &executing)
+    fn held_behind(&self, run: &RunHeader, holders: &mut Vec<Holder>) {
+        lock(graph()).held_behind(run, holders);
     }
 }
 

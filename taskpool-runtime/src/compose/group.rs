@@ -12,7 +12,7 @@ use crate::function::ConcurrentFunction;
 use crate::handle::{Completion, TaskHandle};
 use crate::pool::TaskPool;
 use crate::priority::Priority;
-use crate::run::{Run, RunHeader, RunHooks, Settled};
+use crate::run::{Run, RunHeader, RunHooks, Settled, waits};
 use crate::sync::{Arc, Mutex, lock};
 use crate::task::{Task, TaskId};
 
@@ -293,7 +293,8 @@ impl<T: Send + 'static> GroupHandle<T> {
     ///
     /// A member of this execution that waits for it from inside its own run gets
     /// [`Error::WaitsForItself`] (with its own id) at once instead of waiting forever — the
-    /// group cannot succeed before that member returns; so does awaiting it.
+    /// group cannot succeed before that member returns; so does awaiting it, and so does a
+    /// wait that closes a cycle through other blocked tasks (see [`TaskHandle::wait`]).
     pub fn wait(mut self) -> Result<Vec<T>> {
         assert!(
             !self.spent,
@@ -303,9 +304,11 @@ impl<T: Send + 'static> GroupHandle<T> {
             Some(end) => end,
             None => {
                 let done = &self.execution.done;
-                if let Some(member) = self.member_executing_here(done) {
-                    return Err(Error::WaitsForItself(member));
-                }
+                let _blocked = if done.is_resolved() {
+                    None
+                } else {
+                    waits::block_on(|| self.members()).map_err(Error::WaitsForItself)?
+                };
                 done.wait_take(None)
                     .expect("waiting without a deadline returns an outcome")?
             }
@@ -390,16 +393,18 @@ impl<T: Send + 'static> Future for GroupHandle<T> {
 }
 
 impl<T: Send + 'static> GroupHandle<T> {
-    /// The member of this execution that the calling thread is executing, while the outcome
-    /// is unknown: waiting for it from here could never end.
-    fn member_executing_here(&self, done: &Completion<Option<usize>>) -> Option<TaskId> {
-        if done.is_resolved() {
+    /// The members' runs: what waiting for the execution waits for.
+    fn members(&self) -> Vec<Arc<Run>> {
+        self.handles.iter().map(TaskHandle::target).collect()
+    }
+
+    /// The member run of the calling thread that waiting for the execution would wait for,
+    /// if any (see `run/waits.rs`).
+    fn waits_for_itself(&self) -> Option<TaskId> {
+        if self.execution.done.is_resolved() {
             return None;
         }
-        self.handles
-            .iter()
-            .find(|handle| crate::context::is_executing(handle.header()))
-            .map(TaskHandle::id)
+        waits::waits_for_itself(|| self.members())
     }
 
     fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<T>>> {
@@ -408,7 +413,7 @@ impl<T: Send + 'static> GroupHandle<T> {
             Some(end) => end,
             None => match this.execution.done.poll_take(cx) {
                 Poll::Pending => {
-                    return match this.member_executing_here(&this.execution.done) {
+                    return match this.waits_for_itself() {
                         Some(member) => Poll::Ready(Err(Error::WaitsForItself(member))),
                         None => Poll::Pending,
                     };

@@ -8,9 +8,9 @@ use crate::error::Error;
 use crate::handle::TaskHandle;
 use crate::pool::{PoolShared, TaskPool};
 use crate::priority::Priority;
-use crate::run::{RunHeader, RunHooks};
+use crate::run::{Holder, RunHeader, RunHooks};
 use crate::sync::{Arc, Mutex, lock};
-use crate::task::{Task, TaskId};
+use crate::task::Task;
 
 use super::NamedRunners;
 use super::serial::Serial;
@@ -73,8 +73,8 @@ impl RunHooks for Follow {
         }
     }
 
-    fn held_behind_caller(&self, run: &RunHeader) -> Option<TaskId> {
-        lock(&self.0.state).held_behind_caller(run)
+    fn held_behind(&self, run: &RunHeader, holders: &mut Vec<Holder>) {
+        lock(&self.0.state).held_behind(run, holders);
     }
 }
 

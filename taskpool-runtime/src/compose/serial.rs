@@ -8,9 +8,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::run::{Run, RunHeader, RunHooks};
+use crate::run::{Holder, Run, RunHeader, RunHooks};
 use crate::sync::{Arc, Mutex, lock};
-use crate::task::{TaskId, TaskRecord};
+use crate::task::TaskRecord;
 
 /// One lane of runs, one at a time, in the order they joined.
 #[derive(Default)]
@@ -134,12 +134,14 @@ impl Serial {
         None
     }
 
-    /// The task of the current run if `run` waits behind it and the calling thread executes
-    /// it: `run` cannot start before the caller returns (see `RunHooks::held_behind_caller`).
-    pub(super) fn held_behind_caller(&self, run: &RunHeader) -> Option<TaskId> {
-        let current = self.current.as_ref()?;
-        let blocked = self.waiting.contains(run) && crate::context::is_executing(current.header());
-        blocked.then_some(current.header().id)
+    /// If `run` waits in this lane, the run it waits behind (see `RunHooks::held_behind`).
+    pub(super) fn held_behind(&self, run: &RunHeader, holders: &mut Vec<Holder>) {
+        match &self.current {
+            Some(current) if self.waiting.contains(run) => {
+                holders.push(Holder::Run(Arc::clone(current)));
+            }
+            _ => {}
+        }
     }
 
     /// Nothing will run any more (the pool is gone or shutting down): the waiting runs, to be
@@ -170,8 +172,8 @@ impl RunHooks for OneRunAtATime {
         }
     }
 
-    fn held_behind_caller(&self, run: &RunHeader) -> Option<TaskId> {
-        lock(&self.0).held_behind_caller(run)
+    fn held_behind(&self, run: &RunHeader, holders: &mut Vec<Holder>) {
+        lock(&self.0).held_behind(run, holders);
     }
 }
 

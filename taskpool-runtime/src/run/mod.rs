@@ -12,8 +12,10 @@
 
 mod suspension;
 mod timing;
+pub(crate) mod waits;
 
 pub(crate) use suspension::{AfterPending, Suspension};
+pub(crate) use waits::Holder;
 
 use std::any::Any;
 use std::fmt;
@@ -119,12 +121,10 @@ pub(crate) trait RunHooks: Send + Sync {
     fn canceled_error(&self, _run: &RunHeader) -> Option<Error> {
         None
     }
-    /// The run is held (it waits in a runner's or a task's lane) behind a run that the calling
-    /// thread is executing, which cannot end while this thread waits: the id of that run's
-    /// task, so that waiting for `run` from here fails at once instead of never ending.
-    fn held_behind_caller(&self, _run: &RunHeader) -> Option<TaskId> {
-        None
-    }
+    /// What the run, held (it waits in a runner's or a task's lane, or for its dependencies),
+    /// waits for before it can start or succeed: pushed onto `holders`. A wait that follows
+    /// this back to its own thread could never end (see `waits.rs`).
+    fn held_behind(&self, _run: &RunHeader, _holders: &mut Vec<Holder>) {}
 }
 
 /// Several hooks on one run, called in order (a task's own hooks, then its composer's).
@@ -157,10 +157,10 @@ impl RunHooks for HookList {
     fn canceled_error(&self, run: &RunHeader) -> Option<Error> {
         self.0.iter().find_map(|hooks| hooks.canceled_error(run))
     }
-    fn held_behind_caller(&self, run: &RunHeader) -> Option<TaskId> {
-        self.0
-            .iter()
-            .find_map(|hooks| hooks.held_behind_caller(run))
+    fn held_behind(&self, run: &RunHeader, holders: &mut Vec<Holder>) {
+        for hooks in &self.0 {
+            hooks.held_behind(run, holders);
+        }
     }
 }
 
@@ -525,15 +525,11 @@ impl RunHeader {
         }
     }
 
-    /// The task of a run this thread is executing that this run is held behind, if any (see
-    /// [`RunHooks::held_behind_caller`]).
-    pub(crate) fn held_behind_caller(&self) -> Option<TaskId> {
-        let hooks = self.hooks.as_ref()?;
-        // Off the pool's threads nothing executes a run: spare the hooks' locks.
-        if !crate::context::in_run() {
-            return None;
+    /// What this run, if held, waits for (see [`RunHooks::held_behind`]).
+    pub(crate) fn held_behind(&self, holders: &mut Vec<Holder>) {
+        if let Some(hooks) = &self.hooks {
+            hooks.held_behind(self, holders);
         }
-        hooks.held_behind_caller(self)
     }
 
     /// The stable name of the task's function.

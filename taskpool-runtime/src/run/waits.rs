@@ -1,0 +1,268 @@
+//! Who waits for whom: a blocking wait that could never end fails at once.
+//!
+//! A thread executing runs that blocks on a handle registers what it waits for and which of
+//! its runs are stuck meanwhile — all of them: an outer run cannot return before the inner one
+//! that waits. Before it blocks, the wait follows what its targets wait for in turn: a target
+//! executing on a thread blocked in a registered wait waits for that wait's targets, and a
+//! target a runner or a dependency holds waits for what holds it ([`RunHooks::held_behind`]).
+//! If that reaches a run of the waiting thread's own, the wait would wait for itself, through
+//! the others: it fails with `WaitsForItself` instead of blocking until a time limit ends the
+//! cycle. Looking and registering happen under one lock, so of the waits that close a cycle
+//! between them, the last to register sees the others'.
+//!
+//! Not seen: a thread blocked elsewhere (a lock, a channel), and `async` runs suspended at an
+//! `.await`, which hold no thread (their poll looks, but registers nothing); an `AsyncRunner`
+//! with several running slots holds its waiting runs behind the caller only when every slot is
+//! the calling thread's own.
+//!
+//! [`RunHooks::held_behind`]: super::RunHooks::held_behind
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use super::{Run, RunHeader};
+use crate::priority::Priority;
+use crate::sync::{Arc, Mutex, lock};
+use crate::task::TaskId;
+
+/// What a held run waits for (see [`RunHooks::held_behind`](super::RunHooks::held_behind)).
+pub(crate) enum Holder {
+    /// A run, which may itself be held, executing, or blocked in a wait.
+    Run(Arc<Run>),
+    /// A run executing somewhere, known by its header's address (how runners track theirs).
+    Executing(usize),
+    /// A run of this task (a dependency: the held run needs one of them to succeed).
+    Task(TaskId),
+}
+
+/// The address that identifies a run while it lives.
+pub(crate) fn address(run: &RunHeader) -> usize {
+    std::ptr::from_ref(run) as usize
+}
+
+/// One blocking wait in progress.
+struct Blocked {
+    key: u64,
+    /// The runs of the waiting thread, each stuck until the wait ends.
+    stuck: Vec<Arc<Run>>,
+    /// What it waits for (a group waits for all its members).
+    targets: Vec<Arc<Run>>,
+}
+
+#[derive(Default)]
+struct Registry {
+    next_key: u64,
+    blocked: Vec<Blocked>,
+}
+
+/// The blocking waits in progress, in the whole process (a cycle may cross pools).
+#[derive(Default)]
+pub(crate) struct Waits(Mutex<Registry>);
+
+/// A registered wait, removed when dropped.
+pub(crate) struct Registered<'a> {
+    waits: &'a Waits,
+    key: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        let removed = {
+            let mut registry = lock(&self.waits.0);
+            let at = registry.blocked.iter().position(|b| b.key == self.key);
+            at.map(|at| registry.blocked.swap_remove(at))
+        };
+        // After the lock: a run's last reference may go with it, and its outcome's `Drop`
+        // is user code.
+        drop(removed);
+    }
+}
+
+impl Waits {
+    /// The process's registry.
+    pub(crate) fn global() -> &'static Waits {
+        static WAITS: OnceLock<Waits> = OnceLock::new();
+        WAITS.get_or_init(Waits::default)
+    }
+
+    /// Registers the wait of a thread executing `stuck` for `targets`, unless waiting could
+    /// never end: then the id of the task among `stuck` that it would wait for.
+    pub(crate) fn enter(
+        &self,
+        stuck: Vec<Arc<Run>>,
+        targets: Vec<Arc<Run>>,
+    ) -> Result<Registered<'_>, TaskId> {
+        let mut registry = lock(&self.0);
+        if let Some(id) = reaches(&registry.blocked, &stuck, &targets, true) {
+            drop(registry);
+            return Err(id);
+        }
+        let key = registry.next_key;
+        registry.next_key = key.wrapping_add(1);
+        registry.blocked.push(Blocked {
+            key,
+            stuck,
+            targets,
+        });
+        Ok(Registered { waits: self, key })
+    }
+
+    /// The task among `stuck` that waiting for `targets` would wait for, if any, without
+    /// registering a wait (an `.await`, which holds no thread).
+    pub(crate) fn cycle(&self, stuck: &[Arc<Run>], targets: &[Arc<Run>]) -> Option<TaskId> {
+        reaches(&lock(&self.0).blocked, stuck, targets, false)
+    }
+}
+
+/// Follows what `targets` wait for; the first run of `stuck` reached, by its task's id.
+/// `blocking`: the calling thread is about to block (an `.await` suspends instead, and an
+/// IDLE run suspended lets its pool's IDLE lane go).
+fn reaches(
+    blocked: &[Blocked],
+    stuck: &[Arc<Run>],
+    targets: &[Arc<Run>],
+    blocking: bool,
+) -> Option<TaskId> {
+    let stuck_at = |at: usize| stuck.iter().find(|run| address(run) == at).map(|r| r.id);
+    let mut todo: Vec<Holder> = targets.iter().cloned().map(Holder::Run).collect();
+    let mut seen_runs = HashSet::new();
+    let mut seen_tasks = HashSet::new();
+    while let Some(holder) = todo.pop() {
+        match holder {
+            Holder::Run(run) => {
+                let at = address(&run);
+                if let Some(id) = stuck_at(at) {
+                    return Some(id);
+                }
+                // A resolved run is no longer waited for, even if its call still executes.
+                if run.is_resolved() || !seen_runs.insert(at) {
+                    continue;
+                }
+                follow(blocked, |s| address(s) == at, &mut todo);
+                run.held_behind(&mut todo);
+                if run.priority == Priority::Idle && run.is_waiting() {
+                    let mine = stuck.iter().filter(|_| blocking);
+                    let theirs = blocked.iter().flat_map(|wait| &wait.stuck);
+                    todo.extend(idle_lane_holders(&*run, mine.chain(theirs)));
+                }
+            }
+            Holder::Executing(at) => {
+                if let Some(id) = stuck_at(at) {
+                    return Some(id);
+                }
+                if seen_runs.insert(at) {
+                    follow(blocked, |s| address(s) == at, &mut todo);
+                }
+            }
+            Holder::Task(id) => {
+                if stuck.iter().any(|run| run.id == id) {
+                    return Some(id);
+                }
+                if seen_tasks.insert(id) {
+                    follow(blocked, |s| s.id == id, &mut todo);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// What an IDLE run not started yet waits for besides its holds: the IDLE runs of its pool
+/// executing on threads that block (one IDLE task executes at a time, and a blocked one keeps
+/// the lane; only a suspended `async` one lets it go).
+fn idle_lane_holders<'a>(
+    run: &'a Run,
+    executing: impl Iterator<Item = &'a Arc<Run>> + 'a,
+) -> impl Iterator<Item = Holder> + 'a {
+    executing
+        .filter(move |other| {
+            other.priority == Priority::Idle
+                && !other.is_waiting()
+                && std::sync::Weak::ptr_eq(&other.pool, &run.pool)
+        })
+        .map(|other| Holder::Executing(address(other)))
+}
+
+/// Queues the targets of every registered wait with a stuck run that `matches`.
+fn follow(blocked: &[Blocked], matches: impl Fn(&Run) -> bool, todo: &mut Vec<Holder>) {
+    for wait in blocked {
+        if wait.stuck.iter().any(|run| matches(&**run)) {
+            todo.extend(wait.targets.iter().cloned().map(Holder::Run));
+        }
+    }
+}
+
+/// Registers a blocking wait of the calling thread for `targets` (see [`Waits::enter`]);
+/// nothing to register on a thread that executes no run, which nothing can wait for.
+pub(crate) fn block_on(
+    targets: impl FnOnce() -> Vec<Arc<Run>>,
+) -> Result<Option<Registered<'static>>, TaskId> {
+    let stuck = crate::context::entered_runs();
+    if stuck.is_empty() {
+        return Ok(None);
+    }
+    Waits::global().enter(stuck, targets()).map(Some)
+}
+
+/// The task of the calling thread that waiting for `targets` would wait for, if any (see
+/// [`Waits::cycle`]).
+pub(crate) fn waits_for_itself(targets: impl FnOnce() -> Vec<Arc<Run>>) -> Option<TaskId> {
+    let stuck = crate::context::entered_runs();
+    if stuck.is_empty() {
+        return None;
+    }
+    Waits::global().cycle(&stuck, &targets())
+}
+
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::function::Invocation;
+    use crate::priority::Priority;
+    use crate::run::TypedRun;
+    use crate::sync::atomic::{AtomicUsize, Ordering};
+    use crate::task::Call;
+    use std::sync::Weak;
+
+    fn run() -> Arc<Run> {
+        let owner = crate::task::Owner::anonymous(&"loom::wait");
+        let call: Call<u32> = Box::new(|| Invocation::Ready(Ok(0)));
+        TypedRun::new(owner, Priority::Medium, call, Weak::new(), None)
+    }
+
+    /// Two threads, each executing a run, start waiting for the other's run at once: at
+    /// least one of the two waits is told, naming its own run's task (a cycle closed by two
+    /// waits at once never goes unseen), while both stay registered until both decided.
+    #[test]
+    fn of_two_waits_closing_a_cycle_at_once_one_is_told() {
+        loom::model(|| {
+            let waits = Arc::new(Waits::default());
+            let decided = Arc::new(AtomicUsize::new(0));
+            let (a, b) = (run(), run());
+            let wait = |mine: &Arc<Run>, other: &Arc<Run>| {
+                let (waits, decided) = (Arc::clone(&waits), Arc::clone(&decided));
+                let (mine, other) = (Arc::clone(mine), Arc::clone(other));
+                loom::thread::spawn(move || {
+                    let entered = waits.enter(vec![Arc::clone(&mine)], vec![other]);
+                    decided.fetch_add(1, Ordering::SeqCst);
+                    while decided.load(Ordering::SeqCst) < 2 {
+                        loom::thread::yield_now();
+                    }
+                    match entered {
+                        Ok(_registered) => None,
+                        Err(id) => Some((id, mine.id)),
+                    }
+                })
+            };
+            let told: Vec<_> = [wait(&a, &b), wait(&b, &a)]
+                .into_iter()
+                .filter_map(|thread| thread.join().unwrap())
+                .collect();
+            assert!(!told.is_empty(), "the cycle went unseen");
+            for (named, own) in told {
+                assert_eq!(named, own);
+            }
+            assert!(lock(&waits.0).blocked.is_empty());
+        });
+    }
+}
