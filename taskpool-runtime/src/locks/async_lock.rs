@@ -596,6 +596,7 @@ impl<T: Transferable + Sync> Sendable for AsyncLock<T> {}
 /// drop(guard);
 /// assert_eq!(*lock.lock(), [1, 2]);
 /// ```
+#[must_use = "if unused the AsyncLock is released at once"]
 pub struct AsyncLockGuard<'a, T> {
     lock: &'a AsyncLock<T>,
     id: RequestId,
@@ -648,6 +649,7 @@ impl<T: fmt::Debug> fmt::Debug for AsyncLockGuard<'_, T> {
 /// let second = lock.lock_shared();
 /// assert_eq!(first.len(), second.len());
 /// ```
+#[must_use = "if unused the AsyncLock is released at once"]
 pub struct AsyncLockSharedGuard<'a, T> {
     lock: &'a AsyncLock<T>,
     id: RequestId,
@@ -697,6 +699,7 @@ impl<T: fmt::Debug> fmt::Debug for AsyncLockSharedGuard<'_, T> {
 /// .unwrap();
 /// ```
 #[derive(Debug)]
+#[must_use = "if unused the AsyncLock is released at once"]
 pub enum AsyncLockAccess<'a, T> {
     /// Held in shared mode.
     Shared(AsyncLockSharedGuard<'a, T>),
