@@ -6,14 +6,14 @@
 
 mod support;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::error::Error as StdError;
 use std::fmt::{Debug, Display};
 use std::hash::Hash;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
-use support::{bounded, hold, open_gate, wait_until_executing};
+use support::{PATIENCE, bounded, hold, open_gate, wait_until, wait_until_executing};
 use taskpool::*;
 
 fn send<T: Send>() {}
@@ -308,7 +308,9 @@ fn every_error_with_an_arkts_code_prints_it() {
         },
     ];
     for error in errors {
-        let code = error.code().unwrap_or_else(|| panic!("{error:?} has a code"));
+        let code = error
+            .code()
+            .unwrap_or_else(|| panic!("{error:?} has a code"));
         let message = error.to_string();
         assert!(message.contains(&format!("({code})")), "{message}");
     }
@@ -336,10 +338,317 @@ fn debug_of_a_pool_from_inside_its_tasks_does_not_deadlock() {
     let busy = pool.run(hold, (GATE,));
     wait_until_executing(pool, busy.id());
     let inside = pool.run(format_own_pool, (GATE,));
-    let outside = bounded("format the pool from outside", || format!("{:?}", debug_pool()));
-    assert!(outside.contains("TaskPool") && outside.contains("threads"), "{outside}");
+    let outside = bounded("format the pool from outside", || {
+        format!("{:?}", debug_pool())
+    });
+    assert!(
+        outside.contains("TaskPool") && outside.contains("threads"),
+        "{outside}"
+    );
     open_gate(GATE);
-    let text = bounded("format the pool inside a task", move || inside.wait().unwrap());
-    assert!(text.contains("TaskPool") && text.contains("Some(TaskId("), "{text}");
+    let text = bounded("format the pool inside a task", move || {
+        inside.wait().unwrap()
+    });
+    assert!(
+        text.contains("TaskPool") && text.contains("Some(TaskId("),
+        "{text}"
+    );
     busy.wait().unwrap();
+}
+
+/// What a [`run_probe`] task runs, by key: a closure that formats something and reports it.
+type Probe = Box<dyn FnOnce() + Send>;
+
+fn probes() -> &'static Mutex<HashMap<u64, Probe>> {
+    static PROBES: OnceLock<Mutex<HashMap<u64, Probe>>> = OnceLock::new();
+    PROBES.get_or_init(Default::default)
+}
+
+/// Runs the probe registered under `key`, waiting for it: a handle's probe can only be
+/// registered once the handle exists, after the task was submitted.
+#[concurrent]
+fn run_probe(key: u64) {
+    wait_until("the probe is registered", || {
+        probes().lock().unwrap().contains_key(&key)
+    });
+    take_probe(key);
+}
+
+/// Runs the probe registered under `key`, if any: a periodic task runs it on the first tick that
+/// finds it.
+#[concurrent]
+fn tick_probe(key: u64) {
+    take_probe(key);
+}
+
+fn take_probe(key: u64) {
+    let probe = probes().lock().unwrap().remove(&key);
+    if let Some(probe) = probe {
+        probe();
+    }
+}
+
+/// Registers `probe` under `key`; the returned receiver gets what it returns once a
+/// `run_probe(key)` task ran it.
+fn inside_task(
+    key: u64,
+    probe: impl FnOnce() -> String + Send + 'static,
+) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let probe: Probe = Box::new(move || {
+        let _ = tx.send(probe());
+    });
+    probes().lock().unwrap().insert(key, probe);
+    rx
+}
+
+/// Registers a probe that formats `value` under `key` (see [`inside_task`]).
+fn format_inside<D: Debug + Send + Sync + 'static>(
+    key: u64,
+    value: &Arc<D>,
+) -> mpsc::Receiver<String> {
+    let value = Arc::clone(value);
+    inside_task(key, move || format!("{value:?}"))
+}
+
+fn received(what: &str, rx: &mpsc::Receiver<String>) -> String {
+    rx.recv_timeout(PATIENCE)
+        .unwrap_or_else(|_| panic!("{what}: no answer within PATIENCE (deadlocked?)"))
+}
+
+/// Each handle or runner, formatted from inside the very task it runs (while the runtime has it
+/// running), answers without deadlocking and says what it is and that it is not finished.
+#[test]
+fn debug_of_handles_and_runners_from_inside_their_own_task() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+
+    let handle = Arc::new(pool.run(run_probe, (32_001,)));
+    let inside = received("TaskHandle", &format_inside(32_001, &handle));
+    let id = handle.id();
+    assert_eq!(
+        inside,
+        format!("TaskHandle {{ task: {id:?}, finished: false }}")
+    );
+
+    let runner = Arc::new(pool.sequence_runner(Priority::High));
+    let rx = format_inside(32_002, &runner);
+    let handle = runner.execute(Task::new(run_probe, (32_002,)));
+    let inside = received("SequenceRunner", &rx);
+    assert!(
+        inside.contains("SequenceRunner") && inside.contains("running: true"),
+        "{inside}"
+    );
+    handle.wait().unwrap();
+
+    let runner = Arc::new(pool.async_runner(1, 4).unwrap());
+    let rx = format_inside(32_003, &runner);
+    let handle = runner.execute(Task::new(run_probe, (32_003,)), Priority::Low);
+    let inside = received("AsyncRunner", &rx);
+    assert!(
+        inside.contains("AsyncRunner") && inside.contains("running: 1"),
+        "{inside}"
+    );
+    handle.wait().unwrap();
+
+    let mut group = TaskGroup::new();
+    group.add(run_probe, (32_004,)).unwrap();
+    let handle = Arc::new(pool.execute_group(&group, Priority::Medium));
+    let inside = received("GroupHandle", &format_inside(32_004, &handle));
+    assert!(
+        inside.contains("GroupHandle") && inside.contains("tasks: 1"),
+        "{inside}"
+    );
+
+    let periodic = Arc::new(
+        pool.execute_periodically(
+            Duration::from_millis(1),
+            Task::new(tick_probe, (32_005,)),
+            Priority::Medium,
+        )
+        .unwrap(),
+    );
+    let inside = received("PeriodicHandle", &format_inside(32_005, &periodic));
+    let id = periodic.id();
+    assert!(
+        inside.contains(&format!("task: {id:?}")) && inside.contains("stopped: false"),
+        "{inside}"
+    );
+    periodic.cancel().unwrap();
+}
+
+fn api_lock() -> &'static AsyncLock<Vec<u32>> {
+    static LOCK: OnceLock<AsyncLock<Vec<u32>>> = OnceLock::new();
+    LOCK.get_or_init(|| AsyncLock::new(vec![1, 2]))
+}
+
+/// Takes [`api_lock`] and formats it and its guard while holding it, then holds it until `gate`
+/// opens.
+#[concurrent]
+fn hold_api_lock(gate: u64) -> String {
+    let guard = api_lock().lock();
+    let text = format!("{:?} / {guard:?}", api_lock());
+    support::pass_gate(gate);
+    drop(guard);
+    text
+}
+
+/// An `AsyncLock` formats while it is held (by the formatting task itself, by another task,
+/// by another thread) without waiting for it: it says it is locked, and shows the value when
+/// it can be read.
+#[test]
+fn debug_of_a_held_lock_does_not_wait_for_it() {
+    const GATE: u64 = 32_101;
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let holder = pool.run(hold_api_lock, (GATE,));
+    wait_until("the task holds the lock", || {
+        !api_lock().state().held.is_empty()
+    });
+    let locked = bounded("format a held lock", || format!("{:?}", api_lock()));
+    assert!(
+        locked.contains("<locked>") && locked.contains("anonymous#"),
+        "{locked}"
+    );
+    let rx = inside_task(32_102, || format!("{:?}", api_lock()));
+    pool.run(run_probe, (32_102,)).wait().unwrap();
+    assert_eq!(received("lock held by another task", &rx), locked);
+    open_gate(GATE);
+    let own = holder.wait().unwrap();
+    assert_eq!(own, format!("{locked} / AsyncLockGuard([1, 2])"));
+
+    let shared = api_lock().lock_shared();
+    let readable = bounded("format a lock held shared", || format!("{:?}", api_lock()));
+    assert!(readable.contains("value: [1, 2]"), "{readable}");
+    assert_eq!(format!("{shared:?}"), "AsyncLockSharedGuard([1, 2])");
+}
+
+fn api_condvar() -> &'static ConditionVariable {
+    static CONDVAR: OnceLock<ConditionVariable> = OnceLock::new();
+    CONDVAR.get_or_init(ConditionVariable::new)
+}
+
+#[concurrent]
+fn wait_on_api_condvar() -> bool {
+    api_condvar().wait_for(PATIENCE)
+}
+
+/// A condition variable and an abort signal format while a task waits on them, and say so.
+#[test]
+fn debug_of_a_condvar_with_a_waiter() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let waiter = pool.run(wait_on_api_condvar, ());
+    wait_until("the task waits", || api_condvar().waiters() == 1);
+    let text = bounded("format a waited-on condvar", || {
+        format!("{:?}", api_condvar())
+    });
+    assert_eq!(text, "ConditionVariable { waiters: 1 }");
+    api_condvar().notify_all();
+    assert!(waiter.wait().unwrap(), "notified before the timeout");
+
+    let signal = AbortSignal::new();
+    signal.abort("enough");
+    assert_eq!(
+        format!("{signal:?}"),
+        r#"AbortSignal { aborted: true, reason: Some("enough") }"#
+    );
+}
+
+struct Blocker;
+
+impl WorkerHandler for Blocker {
+    type In = u64;
+    type Out = String;
+
+    async fn on_message(&mut self, gate: u64, port: &WorkerPort<String>) -> HandlerResult {
+        support::pass_gate(gate);
+        port.post_message(format!("{port:?}"))?;
+        Ok(())
+    }
+}
+
+/// A worker, its ref, its port and its message stream format while its handler is busy.
+#[test]
+fn debug_of_a_busy_worker() {
+    const GATE: u64 = 32_201;
+    let worker = Arc::new(
+        Worker::builder()
+            .name("api-shape")
+            .spawn(|| Blocker)
+            .unwrap(),
+    );
+    worker.post_message(GATE).unwrap();
+    let busy = Arc::clone(&worker);
+    let text = bounded("format a busy worker", move || {
+        format!("{busy:?} {:?} {:?}", busy.worker_ref(), busy.messages())
+    });
+    assert!(
+        text.contains(r#"name: "api-shape", running: true"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"WorkerRef { name: "api-shape" }"#),
+        "{text}"
+    );
+    open_gate(GATE);
+    let port = worker.recv().unwrap();
+    assert_eq!(
+        port,
+        r#"WorkerPort { worker: "api-shape", closing: false }"#
+    );
+}
+
+/// A task whose enqueue, start and success listeners each send what `describe` returns.
+fn task_describing(
+    describe: impl Fn() -> String + Send + Sync + 'static,
+) -> (Task<u32>, mpsc::Receiver<String>) {
+    let (tx, rx) = mpsc::channel();
+    let listen = Arc::new(move || {
+        let _ = tx.send(describe());
+    });
+    let task = Task::new(support::plain, (1,));
+    let each = || {
+        let listen = Arc::clone(&listen);
+        move || listen()
+    };
+    task.on_enqueued(each()).unwrap();
+    task.on_start_execution(each()).unwrap();
+    task.on_execution_succeeded(each()).unwrap();
+    (task, rx)
+}
+
+/// Listeners are user code the runtime calls while it enqueues, starts and settles a run: the
+/// pool and the runner that runs the task format from each of them without deadlocking.
+#[test]
+fn debug_from_listeners_does_not_deadlock() {
+    let pool = debug_pool();
+    let sequence = Arc::new(pool.sequence_runner(Priority::Low));
+    let runner = Arc::clone(&sequence);
+    let (task, rx) = task_describing(move || format!("{:?} {runner:?}", debug_pool()));
+    let handle = sequence.execute(task);
+    bounded("a sequence runner task whose listeners format", move || {
+        handle.wait()
+    })
+    .unwrap();
+    let texts: Vec<String> = (0..3).map(|_| received("a listener", &rx)).collect();
+    assert!(
+        texts
+            .iter()
+            .all(|t| t.contains("TaskPool") && t.contains("SequenceRunner")),
+        "{texts:?}"
+    );
+
+    let async_runner = Arc::new(pool.async_runner(1, 2).unwrap());
+    let runner = Arc::clone(&async_runner);
+    let (task, rx) = task_describing(move || format!("{:?} {runner:?}", debug_pool()));
+    let handle = async_runner.execute(task, Priority::Low);
+    bounded("an async runner task whose listeners format", move || {
+        handle.wait()
+    })
+    .unwrap();
+    let texts: Vec<String> = (0..3).map(|_| received("a listener", &rx)).collect();
+    assert!(
+        texts
+            .iter()
+            .all(|t| t.contains("TaskPool") && t.contains("AsyncRunner")),
+        "{texts:?}"
+    );
 }
