@@ -279,6 +279,9 @@ impl Body<Payload> for Encoded {
 /// copy; executing `&task` keeps the task and gives each run its own copy of the arguments, so the
 /// task can run again.
 ///
+/// A `Task` is `Send` but not `Sync`: it owns its arguments, which need only be `Send`. To
+/// execute one task by reference from several threads, keep it behind a `Mutex`.
+///
 /// ```
 /// use taskpool::{concurrent, Task, TaskPool};
 ///

@@ -70,6 +70,7 @@ fn pools_runners_and_handles_are_send_sync_and_unpin() {
     sync::<PeriodicHandle>();
     unpin::<PeriodicHandle>();
     debug::<PeriodicHandle>();
+    clone::<PeriodicHandle>();
 
     for_cheap_shared_handle::<SequenceRunner>();
     for_cheap_shared_handle::<AsyncRunner>();
@@ -175,11 +176,12 @@ fn locks_guards_and_their_futures_are_send() {
     snapshot::<AsyncLockInfo>();
 }
 
-fn lock_future<F: std::future::Future + Send + Debug>() {}
+fn lock_future<F: std::future::Future + Send + Unpin + Debug>() {}
 
 #[test]
 fn shared_values_are_cheap_shared_handles() {
     for_cheap_shared_handle::<Shared<AsyncLock<P>>>();
+    default::<Shared<AsyncLock<P>>>();
     send::<SendableLruCache<String, P>>();
     sync::<SendableLruCache<String, P>>();
     debug::<SendableLruCache<String, P>>();
@@ -454,10 +456,7 @@ fn debug_of_handles_and_runners_from_inside_their_own_task() {
     group.add(run_probe, (32_004,)).unwrap();
     let handle = Arc::new(pool.execute_group(&group, Priority::Medium));
     let inside = received("GroupHandle", &format_inside(32_004, &handle));
-    assert!(
-        inside.contains("GroupHandle") && inside.contains("tasks: 1"),
-        "{inside}"
-    );
+    assert_eq!(inside, "GroupHandle { tasks: 1, finished: false }");
 
     let periodic = Arc::new(
         pool.execute_periodically(
@@ -543,6 +542,14 @@ fn debug_of_a_condvar_with_a_waiter() {
     assert_eq!(text, "ConditionVariable { waiters: 1 }");
     api_condvar().notify_all();
     assert!(waiter.wait().unwrap(), "notified before the timeout");
+
+    let waiting = api_condvar().wait_async();
+    assert_eq!(format!("{waiting:?}"), "CondvarWait { notified: false }");
+    let waiting = api_condvar().wait_for_async(PATIENCE);
+    assert_eq!(
+        format!("{waiting:?}"),
+        "CondvarWaitFor { outcome: None, .. }"
+    );
 
     let signal = AbortSignal::new();
     signal.abort("enough");
@@ -651,4 +658,16 @@ fn debug_from_listeners_does_not_deadlock() {
             .all(|t| t.contains("TaskPool") && t.contains("AsyncRunner")),
         "{texts:?}"
     );
+}
+
+/// The obvious conversions: a value into its lock, a default into a shared handle, a default
+/// builder into a default pool.
+#[test]
+fn obvious_conversions_exist() {
+    let lock: AsyncLock<Vec<u32>> = vec![3].into();
+    assert_eq!(*lock.lock(), [3]);
+    let shared: Shared<AsyncLock<u32>> = Shared::default();
+    assert_eq!(*shared.lock(), 0);
+    let built = TaskPoolBuilder::default().build().unwrap();
+    assert_eq!(built.max_threads(), default_max_threads());
 }

@@ -341,6 +341,7 @@ impl<T> AsyncLock<T> {
     /// drop(held);
     /// assert!(lock.try_lock().is_some());
     /// ```
+    #[must_use = "if unused the AsyncLock is released at once"]
     pub fn try_lock(&self) -> Option<AsyncLockGuard<'_, T>> {
         let id = self.core.try_acquire(AsyncLockMode::Exclusive)?;
         Some(self.exclusive(id))
@@ -356,6 +357,7 @@ impl<T> AsyncLock<T> {
     /// assert!(lock.try_lock().is_none());
     /// drop(reader);
     /// ```
+    #[must_use = "if unused the AsyncLock is released at once"]
     pub fn try_lock_shared(&self) -> Option<AsyncLockSharedGuard<'_, T>> {
         let id = self.core.try_acquire(AsyncLockMode::Shared)?;
         Some(self.shared(id))
@@ -532,6 +534,13 @@ impl AsyncLock {
     /// ```
     pub fn query_all() -> Vec<AsyncLockState> {
         named::query_all()
+    }
+}
+
+/// An anonymous lock around `value`, as [`AsyncLock::new`] (as std's `Mutex` is `From<T>`).
+impl<T> From<T> for AsyncLock<T> {
+    fn from(value: T) -> AsyncLock<T> {
+        AsyncLock::new(value)
     }
 }
 
