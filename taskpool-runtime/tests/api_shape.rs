@@ -671,3 +671,45 @@ fn obvious_conversions_exist() {
     let built = TaskPoolBuilder::default().build().unwrap();
     assert_eq!(built.max_threads(), default_max_threads());
 }
+
+/// A result that formats [`debug_pool`] and its snapshot when it is dropped.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Reporter(u64);
+
+fn reporters() -> &'static Mutex<HashMap<u64, mpsc::Sender<String>>> {
+    static REPORTERS: OnceLock<Mutex<HashMap<u64, mpsc::Sender<String>>>> = OnceLock::new();
+    REPORTERS.get_or_init(Default::default)
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        let tx = reporters().lock().unwrap().remove(&self.0);
+        if let Some(tx) = tx {
+            let _ = tx.send(format!("{:?} {:?}", debug_pool(), debug_pool().info()));
+        }
+    }
+}
+
+#[concurrent]
+fn report_after(gate: u64, key: u64) -> Reporter {
+    support::pass_gate(gate);
+    Reporter(key)
+}
+
+/// The result of a detached run is dropped by the pool thread that ends the run: formatting
+/// the pool from that `Drop` does not deadlock.
+#[test]
+fn debug_from_the_drop_of_a_detached_result() {
+    const GATE: u64 = 32_301;
+    let (tx, rx) = mpsc::channel();
+    reporters().lock().unwrap().insert(32_302, tx);
+    let handle = debug_pool().run(report_after, (GATE, 32_302));
+    wait_until_executing(debug_pool(), handle.id());
+    drop(handle);
+    open_gate(GATE);
+    let text = received("the drop of a detached result", &rx);
+    assert!(
+        text.contains("TaskPool") && text.contains("TaskPoolInfo"),
+        "{text}"
+    );
+}
