@@ -7,7 +7,7 @@ use crate::priority::Priority;
 use crate::task::TaskId;
 
 /// What a pool was doing at one instant.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TaskPoolInfo {
     /// Every live worker thread.

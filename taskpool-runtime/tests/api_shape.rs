@@ -42,8 +42,8 @@ macro_rules! assert_not_impl {
     }};
 }
 
-/// A payload type with no auto traits beyond `Send`, to show the bounds come from the API and
-/// not from the payload.
+/// An ordinary payload type (`Send + Sync + Unpin`): what the checks below see is what a
+/// typical caller gets.
 type P = Vec<u8>;
 
 #[test]
@@ -225,10 +225,7 @@ fn snapshots_are_comparable_values() {
     snapshot::<TaskDurations>();
     snapshot::<TaskDescriptor>();
     snapshot::<Payload>();
-    send::<TaskPoolInfo>();
-    sync::<TaskPoolInfo>();
-    clone::<TaskPoolInfo>();
-    debug::<TaskPoolInfo>();
+    snapshot::<TaskPoolInfo>();
     default::<TaskPoolInfo>();
     send::<Timeline>();
     sync::<Timeline>();
