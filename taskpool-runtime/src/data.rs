@@ -306,6 +306,7 @@ impl Channel {
 /// let sent: Vec<u32> = futures::executor::block_on(progress.collect());
 /// assert_eq!(sent, [1, 2, 3]);
 /// ```
+#[must_use = "streams do nothing unless polled; dropping one discards what the task sends it"]
 pub struct DataStream<V> {
     channel: Arc<Channel>,
     _type: PhantomData<fn() -> V>,
@@ -379,6 +380,7 @@ impl<V: 'static> DataStream<V> {
 }
 
 /// The values of a [`DataStream`] as a blocking iterator (`for value in stream { .. }`).
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct BlockingIter<V>(DataStream<V>);
 
 impl<V: 'static> Iterator for BlockingIter<V> {

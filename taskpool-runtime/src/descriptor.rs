@@ -37,7 +37,7 @@ pub const DESCRIPTOR_FORMAT_VERSION: u16 = 1;
 /// let bytes = descriptor.to_bytes().unwrap();
 /// assert_eq!(TaskDescriptor::from_bytes(&bytes).unwrap(), descriptor);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskDescriptor {
     /// The stable name of the `#[concurrent]` function (module path and function name).
     pub function: String,

@@ -7,7 +7,8 @@ use crate::priority::Priority;
 use crate::task::TaskId;
 
 /// What a pool was doing at one instant.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TaskPoolInfo {
     /// Every live worker thread.
     pub threads: Vec<ThreadInfo>,
@@ -21,6 +22,7 @@ pub struct TaskPoolInfo {
 
 /// One worker thread (ArkTS `ThreadInfo`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ThreadInfo {
     /// The worker's id, unique within its pool.
     pub id: u64,
@@ -37,7 +39,7 @@ pub struct ThreadInfo {
 
 /// The state of a task in a pool snapshot (ArkTS `State`). The discriminants are ArkTS's
 /// numeric values (`TaskState::Waiting as u8 == 1`, as `State.WAITING`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskState {
     /// Queued, not started yet.
     Waiting = 1,
@@ -50,6 +52,7 @@ pub enum TaskState {
 
 /// One task (ArkTS `TaskInfo`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TaskInfo {
     /// The task's id.
     pub task_id: TaskId,

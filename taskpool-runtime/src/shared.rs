@@ -155,6 +155,13 @@ impl<T: Sendable> From<T> for Shared<T> {
     }
 }
 
+/// A new shared default value (as `Arc<T>` is `Default`).
+impl<T: Sendable + Default> Default for Shared<T> {
+    fn default() -> Shared<T> {
+        Shared::new(T::default())
+    }
+}
+
 impl<T: fmt::Debug> fmt::Debug for Shared<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Shared").field(&*self.0).finish()

@@ -47,6 +47,7 @@ impl fmt::Display for TaskId {
 
 /// How long the last run of a task took (ArkTS `totalDuration`, `cpuDuration`, `ioDuration`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TaskDurations {
     /// From the moment the task started to the moment it finished.
     pub total: Duration,
@@ -278,6 +279,9 @@ impl Body<Payload> for Encoded {
 /// copy; executing `&task` keeps the task and gives each run its own copy of the arguments, so the
 /// task can run again.
 ///
+/// A `Task` is `Send` but not `Sync`: it owns its arguments, which need only be `Send`. To
+/// execute one task by reference from several threads, keep it behind a `Mutex`.
+///
 /// ```
 /// use taskpool::{concurrent, Task, TaskPool};
 ///
@@ -292,6 +296,7 @@ impl Body<Payload> for Encoded {
 /// assert_eq!(Task::new(add, (1, 2)).name(), "add");
 /// assert_eq!(TaskPool::global().execute(task).wait().unwrap(), 3);
 /// ```
+#[must_use = "a task does nothing until it is executed"]
 pub struct Task<T> {
     id: TaskId,
     function: &'static &'static str,
@@ -494,6 +499,7 @@ impl<T> fmt::Debug for Task<T> {
 /// A long task has no time limit, runs once (executing it consumes it) and keeps its thread from
 /// being released until [`TaskPool::terminate_task`](crate::TaskPool::terminate_task) is called
 /// with its id.
+#[must_use = "a task does nothing until it is executed"]
 pub struct LongTask<T>(Task<T>);
 
 impl<T: Send + 'static> LongTask<T> {

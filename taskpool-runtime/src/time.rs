@@ -61,6 +61,7 @@ fn sleep_on(timer: &'static Timer, duration: Duration) -> Sleep {
 }
 
 /// The future returned by [`sleep`].
+#[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Sleep {
     /// `None` when the deadline is not representable: the sleep never completes.
     deadline: Option<Instant>,

@@ -34,6 +34,8 @@ use crate::task::{Task, TaskId};
 /// finish; their results are dropped. ArkTS lets the other tasks run to the end and discards
 /// their results; not starting them is the improvement.
 ///
+/// Like a [`Task`], a group is `Send` but not `Sync`: it owns its tasks' arguments.
+///
 /// ```
 /// use taskpool::{concurrent, Priority, TaskGroup, TaskPool};
 ///
@@ -464,7 +466,8 @@ impl<T> fmt::Debug for GroupHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GroupHandle")
             .field("tasks", &self.handles.len())
-            .finish_non_exhaustive()
+            .field("finished", &self.execution.done.is_resolved())
+            .finish()
     }
 }
 

@@ -218,6 +218,8 @@ impl<T: Send + 'static> Control for Periodic<T> {
 ///
 /// Dropping the handle does not stop the task (as in ArkTS, it runs until canceled or until
 /// its pool shuts down); `pool.cancel(id)` stops it too, at any time (between ticks as well).
+/// Clones control the same execution.
+#[derive(Clone)]
 pub struct PeriodicHandle {
     control: Arc<dyn Control>,
 }

@@ -341,6 +341,7 @@ impl<T> AsyncLock<T> {
     /// drop(held);
     /// assert!(lock.try_lock().is_some());
     /// ```
+    #[must_use = "if unused the AsyncLock is released at once"]
     pub fn try_lock(&self) -> Option<AsyncLockGuard<'_, T>> {
         let id = self.core.try_acquire(AsyncLockMode::Exclusive)?;
         Some(self.exclusive(id))
@@ -356,6 +357,7 @@ impl<T> AsyncLock<T> {
     /// assert!(lock.try_lock().is_none());
     /// drop(reader);
     /// ```
+    #[must_use = "if unused the AsyncLock is released at once"]
     pub fn try_lock_shared(&self) -> Option<AsyncLockSharedGuard<'_, T>> {
         let id = self.core.try_acquire(AsyncLockMode::Shared)?;
         Some(self.shared(id))
@@ -535,6 +537,13 @@ impl AsyncLock {
     }
 }
 
+/// An anonymous lock around `value`, as [`AsyncLock::new`] (as std's `Mutex` is `From<T>`).
+impl<T> From<T> for AsyncLock<T> {
+    fn from(value: T) -> AsyncLock<T> {
+        AsyncLock::new(value)
+    }
+}
+
 impl<T: Default> Default for AsyncLock<T> {
     fn default() -> AsyncLock<T> {
         AsyncLock::new(T::default())
@@ -596,6 +605,7 @@ impl<T: Transferable + Sync> Sendable for AsyncLock<T> {}
 /// drop(guard);
 /// assert_eq!(*lock.lock(), [1, 2]);
 /// ```
+#[must_use = "if unused the AsyncLock is released at once"]
 pub struct AsyncLockGuard<'a, T> {
     lock: &'a AsyncLock<T>,
     id: RequestId,
@@ -648,6 +658,7 @@ impl<T: fmt::Debug> fmt::Debug for AsyncLockGuard<'_, T> {
 /// let second = lock.lock_shared();
 /// assert_eq!(first.len(), second.len());
 /// ```
+#[must_use = "if unused the AsyncLock is released at once"]
 pub struct AsyncLockSharedGuard<'a, T> {
     lock: &'a AsyncLock<T>,
     id: RequestId,
@@ -697,6 +708,7 @@ impl<T: fmt::Debug> fmt::Debug for AsyncLockSharedGuard<'_, T> {
 /// .unwrap();
 /// ```
 #[derive(Debug)]
+#[must_use = "if unused the AsyncLock is released at once"]
 pub enum AsyncLockAccess<'a, T> {
     /// Held in shared mode.
     Shared(AsyncLockSharedGuard<'a, T>),

@@ -494,7 +494,9 @@ impl Future for CondvarWait<'_> {
 
 impl fmt::Debug for CondvarWait<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CondvarWait").finish_non_exhaustive()
+        f.debug_struct("CondvarWait")
+            .field("notified", &self.waiting.id.is_none())
+            .finish()
     }
 }
 
@@ -541,7 +543,9 @@ impl Future for CondvarWaitFor<'_> {
 
 impl fmt::Debug for CondvarWaitFor<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CondvarWaitFor").finish_non_exhaustive()
+        f.debug_struct("CondvarWaitFor")
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
     }
 }
 

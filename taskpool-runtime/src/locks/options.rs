@@ -89,6 +89,7 @@ impl AsyncLockOptions {
     /// let options = taskpool::AsyncLockOptions::new();
     /// assert!(options.timeout.is_none() && options.signal.is_none() && !options.is_available);
     /// ```
+    #[must_use]
     pub fn new() -> AsyncLockOptions {
         AsyncLockOptions::default()
     }
@@ -99,6 +100,7 @@ impl AsyncLockOptions {
     /// let options = taskpool::AsyncLockOptions::new().is_available(true);
     /// assert!(options.is_available);
     /// ```
+    #[must_use]
     pub fn is_available(mut self, only_if_available: bool) -> AsyncLockOptions {
         self.is_available = only_if_available;
         self
@@ -111,6 +113,7 @@ impl AsyncLockOptions {
     /// let options = taskpool::AsyncLockOptions::new().signal(signal.clone());
     /// assert!(options.signal.is_some());
     /// ```
+    #[must_use]
     pub fn signal(mut self, signal: AbortSignal) -> AsyncLockOptions {
         self.signal = Some(signal);
         self
@@ -124,6 +127,7 @@ impl AsyncLockOptions {
     /// let options = taskpool::AsyncLockOptions::new().timeout(Duration::from_secs(1));
     /// assert_eq!(options.timeout, Some(Duration::from_secs(1)));
     /// ```
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> AsyncLockOptions {
         self.timeout = Some(timeout);
         self

@@ -112,6 +112,7 @@ impl CounterCells {
 
 /// One lane in a pool snapshot: what waits in it and how long runs waited before they started.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LaneInfo {
     /// The lane.
     pub priority: Priority,
@@ -129,6 +130,7 @@ pub struct LaneInfo {
 /// power of two of nanoseconds): each is an upper bound at most 12.5 % above the true value,
 /// and never above `max`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WaitStats {
     /// How many waits were recorded.
     pub count: u64,

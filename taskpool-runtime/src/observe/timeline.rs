@@ -19,7 +19,7 @@ use crate::sync::{Mutex, lock};
 use crate::task::TaskId;
 
 /// What a [`TimelineSlice`] was: the run's call, or one poll of its `async fn` future.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SliceKind {
     /// The function's call. For an `async fn`, the call only builds the future: its first
     /// poll, right after on the same thread, is a [`Poll`](SliceKind::Poll) slice of its own.
@@ -31,6 +31,7 @@ pub enum SliceKind {
 
 /// One stretch of execution on one pool thread.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TimelineSlice {
     /// The pool thread's id (as in [`ThreadInfo::id`](crate::ThreadInfo::id)).
     pub thread: u64,

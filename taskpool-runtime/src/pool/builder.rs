@@ -119,7 +119,9 @@ impl Config {
 ///
 /// Every interval is configurable so tests can run the pool's timers in milliseconds. An
 /// interval too long to represent as a point in time (such as `Duration::MAX`) means "never".
-#[derive(Debug, Clone)]
+/// [`TaskPoolBuilder::default()`] is [`TaskPool::builder()`]: every setting at its default.
+#[derive(Debug, Clone, Default)]
+#[must_use = "a builder configures nothing until `build` is called"]
 pub struct TaskPoolBuilder {
     pub(crate) config: Config,
 }

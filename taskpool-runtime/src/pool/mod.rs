@@ -582,9 +582,7 @@ impl TaskPool {
 
     /// Starts configuring an isolated pool.
     pub fn builder() -> TaskPoolBuilder {
-        TaskPoolBuilder {
-            config: Config::default(),
-        }
+        TaskPoolBuilder::default()
     }
 
     /// The process-wide pool, created on first use with the default configuration.

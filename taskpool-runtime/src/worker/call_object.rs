@@ -53,6 +53,7 @@ type Method<S> = Box<dyn FnMut(&mut S, &Payload, usize) -> Result<Payload> + Sen
 ///     .method("greet", |this: &mut Greeter, name: String| format!("{} {name}", this.greeting));
 /// assert!(object.has_method("greet"));
 /// ```
+#[must_use = "a call object answers nothing until it is registered with a worker"]
 pub struct CallObject<S> {
     state: S,
     methods: HashMap<String, Method<S>>,

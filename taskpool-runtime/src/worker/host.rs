@@ -23,7 +23,7 @@ use crate::worker::stream::Messages;
 pub const DEFAULT_JOIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why [`Worker::recv_timeout`] returned no message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecvTimeoutError {
     /// No message arrived in time; the worker may still send one.
     Timeout,
@@ -73,6 +73,7 @@ impl std::error::Error for RecvTimeoutError {}
 /// assert_eq!(worker.recv().map(|s| s.len()), Some(2048));
 /// ```
 #[derive(Debug, Clone)]
+#[must_use = "a builder starts no worker until `spawn` is called"]
 pub struct WorkerBuilder {
     name: Option<String>,
     max_serialized_bytes: usize,

@@ -29,6 +29,7 @@ impl<In: Send, Out: Send> ReceiverSide<Out> for Link<In, Out> {
 /// It yields what [`Worker::recv`](crate::Worker::recv) would, without blocking a thread, and
 /// ends when the worker has ended and every message was taken. Several streams (and `recv`
 /// callers) of one worker share its messages: each message goes to one of them.
+#[must_use = "streams do nothing unless polled"]
 pub struct Messages<Out> {
     link: Arc<dyn ReceiverSide<Out>>,
 }
