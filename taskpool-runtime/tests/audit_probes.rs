@@ -1,0 +1,163 @@
+//! Bad-input and panic audit probes: wakers of a broken executor (whose `wake` panics) on every
+//! runtime-side future and stream, and odd names and sizes given to public constructors.
+//!
+//! The bar: nothing a user passes in, and no user code, panics the caller, kills a pool or
+//! worker thread, or leaves a handle, stream or waiter unresolved.
+
+mod support;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Wake, Waker};
+
+use futures::Stream;
+use support::echo::Echo;
+use support::{PATIENCE, block_on, hold, open_gate, plain, wait_until};
+use taskpool::{Priority, Task, TaskPool, Worker, concurrent, send_data};
+
+/// A waker whose `wake` panics (a broken executor), counting the attempts.
+#[derive(Default)]
+struct PanickingWaker(AtomicUsize);
+
+impl PanickingWaker {
+    fn woken(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        panic!("this waker panics");
+    }
+}
+
+/// Polls `future` once with a waker that panics when woken; expects it to wait.
+fn park_with_panicking_waker<F: Future + Unpin>(future: &mut F) -> Arc<PanickingWaker> {
+    let counter = Arc::new(PanickingWaker::default());
+    let waker = Waker::from(counter.clone());
+    let polled = Pin::new(future).poll(&mut Context::from_waker(&waker));
+    assert!(polled.is_pending(), "expected the future to wait");
+    counter
+}
+
+/// Polls `stream` once with a waker that panics when woken; expects it to wait.
+fn park_stream_with_panicking_waker<S: Stream + Unpin>(stream: &mut S) -> Arc<PanickingWaker> {
+    let counter = Arc::new(PanickingWaker::default());
+    let waker = Waker::from(counter.clone());
+    let polled = Pin::new(stream).poll_next(&mut Context::from_waker(&waker));
+    assert!(polled.is_pending(), "expected the stream to wait");
+    counter
+}
+
+/// Polls `stream` once with a counting waker; expects it to wait.
+fn park_stream_with_counting_waker<S: Stream + Unpin>(
+    stream: &mut S,
+) -> Arc<support::Wakes> {
+    let counter = Arc::new(support::Wakes::default());
+    let waker = Waker::from(counter.clone());
+    let polled = Pin::new(stream).poll_next(&mut Context::from_waker(&waker));
+    assert!(polled.is_pending(), "expected the stream to wait");
+    counter
+}
+
+// ---- task handles -------------------------------------------------------------------------
+
+/// A handle awaited by a broken executor: the pool thread that resolves it survives the
+/// panicking wake, the outcome stays in the handle, and the pool runs the next task.
+#[test]
+fn a_task_handle_whose_waker_panics_resolves_and_the_pool_thread_survives() {
+    const GATE: u64 = 91_001;
+    let pool = TaskPool::builder().max_threads(1).extra_threads(0).build().unwrap();
+    let mut handle = pool.run(hold, (GATE,));
+    let waker = park_with_panicking_waker(&mut handle);
+    open_gate(GATE);
+    wait_until("the handle's waker was woken", || waker.woken() > 0);
+    assert_eq!(block_on(handle).unwrap(), GATE);
+    assert_eq!(pool.run(plain, (7,)).wait_timeout(PATIENCE).unwrap().unwrap(), 7);
+}
+
+// ---- data streams -------------------------------------------------------------------------
+
+#[concurrent]
+fn send_three() -> u32 {
+    for n in 0..3u32 {
+        send_data(n).unwrap();
+    }
+    3
+}
+
+/// `send_data` to a stream whose reader's waker panics: the value is delivered and the task
+/// still succeeds — the reader's broken executor is not the sender's failure.
+#[test]
+fn send_data_to_a_stream_whose_waker_panics_succeeds() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let task = Task::new(send_three, ());
+    let mut stream = task.data_stream::<u32>();
+    let waker = park_stream_with_panicking_waker(&mut stream);
+    let sent = pool.execute(task).wait_timeout(PATIENCE).expect("the task ended");
+    assert_eq!(sent.unwrap(), 3, "the task failed because of the reader's waker");
+    assert!(waker.woken() >= 1);
+    let values: Vec<u32> = stream.blocking_iter().collect();
+    assert_eq!(values, [0, 1, 2]);
+}
+
+// ---- worker message streams ---------------------------------------------------------------
+
+/// Two message streams of one worker wait; the first one's waker panics. The reply still wakes
+/// the second, the handler that posted it is not failed by the panic, and the worker lives on.
+#[test]
+fn a_worker_reply_wakes_every_stream_even_when_one_waker_panics() {
+    let worker = Worker::new(|| Echo).unwrap();
+    let mut broken = worker.messages();
+    let mut healthy = worker.messages();
+    let panicking = park_stream_with_panicking_waker(&mut broken);
+    let counting = park_stream_with_counting_waker(&mut healthy);
+    worker.post_message(5).unwrap();
+    wait_until("the healthy stream was woken", || counting.count() > 0);
+    assert!(panicking.woken() >= 1);
+    // The handler was not failed by the panic: the worker is still running and echoes.
+    assert_eq!(worker.take_exit_error().map(|e| e.to_string()), None);
+    worker.post_message(6).unwrap();
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        match worker.recv_timeout(PATIENCE) {
+            Ok(n) => got.push(n),
+            Err(error) => panic!("the worker stopped answering: {error:?}"),
+        }
+    }
+    got.sort_unstable();
+    assert_eq!(got, [5, 6]);
+    assert!(worker.exit_code().is_none(), "the worker ended");
+}
+
+// ---- names --------------------------------------------------------------------------------
+
+/// Names of any content and length are labels only: empty, 1 MiB, with NUL bytes or odd
+/// characters, for tasks, runners and locks.
+#[test]
+fn odd_names_are_accepted_as_labels() {
+    let huge = "n".repeat(1 << 20);
+    let pool = TaskPool::builder().record_timeline(64).build().unwrap();
+    for name in ["", "a\0b", "\u{feff}\u{202e}\n\"", huge.as_str()] {
+        let task = Task::new(plain, (3,)).with_name(name);
+        assert_eq!(task.name(), name);
+        assert_eq!(pool.execute(task).wait().unwrap(), 3);
+        let runner = taskpool::SequenceRunner::named(name, Priority::Low);
+        assert_eq!(runner.execute(Task::new(plain, (4,))).wait().unwrap(), 4);
+        let runner = taskpool::AsyncRunner::named(name, 1, 0).unwrap();
+        assert_eq!(runner.execute(Task::new(plain, (5,)), Priority::Low).wait().unwrap(), 5);
+        let lock = taskpool::AsyncLock::request(name);
+        assert_eq!(lock.name(), name);
+        drop(lock.lock());
+    }
+    let mut trace = Vec::new();
+    pool.timeline().unwrap().write_chrome_trace(&mut trace).unwrap();
+    serde_json::from_slice::<serde_json::Value>(&trace).expect("the trace is valid JSON");
+}
+
