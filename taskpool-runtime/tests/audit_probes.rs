@@ -161,3 +161,78 @@ fn odd_names_are_accepted_as_labels() {
     serde_json::from_slice::<serde_json::Value>(&trace).expect("the trace is valid JSON");
 }
 
+
+// ---- the timer thread -----------------------------------------------------------------------
+
+/// Reserves address space in 1 MiB chunks until the system refuses more (untouched, so it
+/// costs no memory), then gives back `headroom_mib` of it: enough for small allocations, too
+/// little for a new thread's stack.
+fn exhaust_address_space(headroom_mib: usize) -> Vec<Vec<u8>> {
+    const CHUNK: usize = 1 << 20;
+    let mut hog: Vec<Vec<u8>> = Vec::with_capacity(1 << 16);
+    loop {
+        let mut chunk = Vec::new();
+        if chunk.try_reserve_exact(CHUNK).is_err() || hog.len() == hog.capacity() {
+            break;
+        }
+        hog.push(chunk);
+    }
+    hog.truncate(hog.len().saturating_sub(headroom_mib));
+    hog
+}
+
+/// The process-wide timer thread cannot start (the address space is used up) when the first
+/// sleep is polled: the poll returns `Pending` instead of panicking (and poisoning the timer
+/// for every later sleep), and once a thread can start, a later sleep starts the timer and the
+/// earlier sleep completes too. Runs in a child process with a lowered address-space limit.
+#[test]
+fn a_timer_thread_the_system_refuses_is_started_by_a_later_sleep() {
+    use std::time::Duration;
+    if std::env::var_os("AUDIT_TIMER_CHILD").is_some() {
+        let hog = exhaust_address_space(4);
+        // Long enough to be pending when polled, however slow the machine.
+        let mut first = Box::pin(taskpool::sleep(Duration::from_secs(2)));
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let waker = Waker::from(Arc::new(support::Wakes::default()));
+            first.as_mut().poll(&mut Context::from_waker(&waker)).is_pending()
+        }));
+        drop(hog);
+        println!("AUDIT FIRST POLL {polled:?}");
+        let second = std::panic::catch_unwind(|| {
+            block_on(taskpool::sleep(Duration::from_millis(1)));
+        });
+        println!("AUDIT SECOND SLEEP {second:?}");
+        if polled.is_ok() {
+            block_on(first);
+            println!("AUDIT FIRST DONE");
+        }
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    // 768 MiB of address space: the test harness fits, and is quickly used up.
+    let output = std::process::Command::new("prlimit")
+        .arg("--as=805306368")
+        .arg(&exe)
+        .args([
+            "--exact",
+            "a_timer_thread_the_system_refuses_is_started_by_a_later_sleep",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("AUDIT_TIMER_CHILD", "1")
+        .output();
+    let Ok(output) = output else {
+        return; // No prlimit here: nothing to probe.
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        stdout.contains("AUDIT FIRST POLL Ok(true)"),
+        "polling a sleep whose timer thread cannot start panicked"
+    );
+    assert!(
+        stdout.contains("AUDIT SECOND SLEEP Ok(())"),
+        "a later sleep did not complete"
+    );
+    assert!(stdout.contains("AUDIT FIRST DONE"), "the first sleep never completed");
+}
