@@ -43,6 +43,19 @@ fn forget_payload(payload: Payload) {
     }
 }
 
+/// What `value`'s `Display` writes, or a stand-in if it panics: the runtime quotes user errors
+/// (in a dependent's reason, in a listener's copy of an error), where a panic would skip the
+/// bookkeeping around the quote.
+pub(crate) fn display_quietly(value: &dyn std::fmt::Display) -> String {
+    match catch(|| value.to_string()) {
+        Ok(text) => text,
+        Err(payload) => {
+            forget_payload(payload);
+            "<the error's message could not be written: its Display panicked>".to_owned()
+        }
+    }
+}
+
 /// The message of a panic payload, for [`Error::Panicked`](crate::Error::Panicked).
 pub(crate) fn message(payload: Payload) -> String {
     let message = payload

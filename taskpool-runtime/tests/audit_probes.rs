@@ -136,6 +136,67 @@ fn a_worker_reply_wakes_every_stream_even_when_one_waker_panics() {
     assert!(worker.exit_code().is_none(), "the worker ended");
 }
 
+// ---- a task error whose `Display` panics ------------------------------------------------------
+
+/// An error whose `Display` panics (and whose message is asked for by the runtime only to
+/// quote it elsewhere).
+#[derive(Debug)]
+struct UnprintableError;
+
+impl std::fmt::Display for UnprintableError {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("this error cannot be printed")
+    }
+}
+
+impl std::error::Error for UnprintableError {}
+
+#[concurrent]
+fn fail_unprintably() -> Result<u32, UnprintableError> {
+    Err(UnprintableError)
+}
+
+#[concurrent]
+fn after_dependency() -> Result<u32, UnprintableError> {
+    Ok(1)
+}
+
+/// The dependency of a waiting task fails with an error whose `Display` panics: the dependent
+/// still resolves, with `DependencyFailed`, while the dependency's task is alive (its runs may
+/// succeed later, so nothing else would ever fail the dependent).
+#[test]
+fn a_dependency_failing_with_an_unprintable_error_fails_its_dependent() {
+    let pool = TaskPool::builder().build().unwrap();
+    let dependency = Task::new(fail_unprintably, ());
+    let dependent = Task::new(after_dependency, ());
+    dependent.add_dependency(&dependency).unwrap();
+    let mut waiting = pool.execute(dependent);
+    let failed = pool.execute(&dependency);
+    assert!(matches!(failed.wait(), Err(taskpool::Error::TaskFailed(_))));
+    match waiting.wait_timeout(PATIENCE) {
+        Some(Err(taskpool::Error::DependencyFailed { reason, .. })) => {
+            assert!(reason.contains("panicked"), "{reason}");
+        }
+        other => panic!("the dependent did not fail with DependencyFailed: {other:?}"),
+    }
+    drop(dependency);
+}
+
+/// A failure listener hears of a failure whose error's `Display` panics.
+#[test]
+fn a_failure_listener_hears_of_an_unprintable_error() {
+    let pool = TaskPool::builder().build().unwrap();
+    let task = Task::new(fail_unprintably, ());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    task.on_execution_failed(move |error| {
+        let _ = tx.lock().unwrap().send(error.code());
+    })
+    .unwrap();
+    assert!(pool.execute(task).wait().is_err());
+    assert_eq!(rx.recv_timeout(PATIENCE), Ok(None), "the failure listener was not called");
+}
+
 // ---- names --------------------------------------------------------------------------------
 
 /// Names of any content and length are labels only: empty, 1 MiB, with NUL bytes or odd
