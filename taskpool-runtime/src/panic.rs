@@ -22,6 +22,12 @@ pub(crate) fn drop_quietly<T>(value: T) {
     }
 }
 
+/// Drops each of `values` on its own, swallowing panics: dropped together (one `Vec`, map or
+/// tuple), a second `Drop` that panics while the first one's panic unwinds aborts the process.
+pub(crate) fn drop_each_quietly<T>(values: impl IntoIterator<Item = T>) {
+    values.into_iter().for_each(drop_quietly);
+}
+
 /// Wakes `waker`, swallowing a panic of the user's `wake` (a broken executor): the caller — a
 /// lock being released, a condition variable being notified, a signal being aborted — must
 /// not unwind, nor leave the wakers after this one unwoken. Returns `false` if `wake` panicked.

@@ -297,3 +297,140 @@ fn a_timer_thread_the_system_refuses_is_started_by_a_later_sleep() {
     );
     assert!(stdout.contains("AUDIT FIRST DONE"), "the first sleep never completed");
 }
+
+// ---- several user values dropped at once --------------------------------------------------
+
+/// A value whose `Drop` always panics, even while its thread already unwinds: two of them
+/// dropped together (in one `Vec`, map or tuple) abort the process, so the runtime must drop
+/// them one at a time.
+#[derive(Clone)]
+struct Grenade;
+
+/// How many grenades went off in this process.
+static GONE_OFF: AtomicUsize = AtomicUsize::new(0);
+
+impl Drop for Grenade {
+    fn drop(&mut self) {
+        GONE_OFF.fetch_add(1, Ordering::SeqCst);
+        panic!("a grenade went off in Drop");
+    }
+}
+
+/// Waits until `n` grenades went off in this process: none was leaked.
+fn wait_for_grenades(n: usize) {
+    wait_until("every grenade was dropped", || {
+        GONE_OFF.load(Ordering::SeqCst) >= n
+    });
+}
+
+/// Runs `scenario` in a child process of this test binary (the child runs this same test with
+/// `AUDIT_SCENARIO` set) and asserts it finished: an abort would end it early.
+fn survives_in_child(test: &str, scenario: &str) {
+    let exe = std::env::current_exe().unwrap();
+    let output = std::process::Command::new(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env("AUDIT_SCENARIO", scenario)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains(&format!("AUDIT {scenario} DONE")),
+        "{scenario}: the child did not finish ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The scenario this process runs as a child, if it is one.
+fn child_scenario() -> Option<String> {
+    std::env::var("AUDIT_SCENARIO").ok()
+}
+
+fn grenades(n: u32) -> taskpool::SendableLruCache<u32, Grenade> {
+    let cache = taskpool::SendableLruCache::new();
+    for key in 0..n {
+        if let Some(old) = cache.put(key, Grenade) {
+            std::mem::forget(old);
+        }
+    }
+    cache
+}
+
+/// Clearing a cache, or shrinking it, with several entries whose `Drop` panics: each panic is
+/// contained, none aborts the process, and every entry is dropped (none leaked).
+#[test]
+fn a_cache_dropping_several_panicking_entries_at_once_does_not_abort() {
+    const TEST: &str = "a_cache_dropping_several_panicking_entries_at_once_does_not_abort";
+    match child_scenario().as_deref() {
+        Some("lru_clear") => {
+            let cache = grenades(3);
+            cache.clear();
+            assert!(cache.is_empty());
+            wait_for_grenades(3);
+            println!("AUDIT lru_clear DONE");
+        }
+        Some("lru_shrink") => {
+            let cache = grenades(3);
+            cache.update_capacity(std::num::NonZeroUsize::MIN);
+            assert_eq!(cache.len(), 1);
+            wait_for_grenades(2);
+            std::mem::forget(cache);
+            println!("AUDIT lru_shrink DONE");
+        }
+        Some(_) => {}
+        None => {
+            survives_in_child(TEST, "lru_clear");
+            survives_in_child(TEST, "lru_shrink");
+        }
+    }
+}
+
+/// A worker's global call objects and callbacks whose `Drop` panics, released together
+/// (unregistered at once, or dropped with the worker): contained, no abort, none leaked.
+#[test]
+fn a_worker_releasing_several_panicking_objects_or_callbacks_does_not_abort() {
+    const TEST: &str = "a_worker_releasing_several_panicking_objects_or_callbacks_does_not_abort";
+    let register_two = |worker: &Worker<u64, u64>| {
+        for name in ["first", "second"] {
+            let object = taskpool::CallObject::new(Grenade).method("m", |_: &mut Grenade, (): ()| 0u8);
+            worker.register_global_call_object(name, object).unwrap();
+        }
+    };
+    match child_scenario().as_deref() {
+        Some("unregister_all") => {
+            let worker = Worker::new(|| Echo).unwrap();
+            register_two(&worker);
+            worker.unregister_global_call_object(None).unwrap();
+            wait_for_grenades(2);
+            println!("AUDIT unregister_all DONE");
+        }
+        Some("drop_objects") => {
+            let worker = Worker::new(|| Echo).unwrap();
+            register_two(&worker);
+            worker.terminate().unwrap();
+            assert_eq!(worker.wait_for_exit(), 0);
+            drop(worker);
+            wait_for_grenades(2);
+            println!("AUDIT drop_objects DONE");
+        }
+        Some("drop_callbacks") => {
+            let worker = Worker::new(|| Echo).unwrap();
+            let (a, b) = (Grenade, Grenade);
+            worker.on_message(move |_| {
+                let _keep = &a;
+            });
+            worker.on_exit(move |_| {
+                let _keep = &b;
+            });
+            drop(worker);
+            wait_for_grenades(2);
+            println!("AUDIT drop_callbacks DONE");
+        }
+        Some(_) => {}
+        None => {
+            survives_in_child(TEST, "unregister_all");
+            survives_in_child(TEST, "drop_objects");
+            survives_in_child(TEST, "drop_callbacks");
+        }
+    }
+}

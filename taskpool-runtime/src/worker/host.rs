@@ -606,9 +606,9 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
                 None => objects.drain().map(|(_, object)| object).collect(),
             }
         };
-        // User state whose `Drop` may panic: dropped outside the registry's lock. An object in
-        // use by a call right now is dropped when that call returns.
-        crate::panic::drop_quietly(removed);
+        // User state whose `Drop` may panic: dropped outside the registry's lock, one at a
+        // time. An object in use by a call right now is dropped when that call returns.
+        crate::panic::drop_each_quietly(removed);
         Ok(())
     }
 

@@ -157,15 +157,14 @@ impl<Out> HostThread<Out> {
             )
         };
         panic::drop_quietly(callbacks);
-        let objects = std::mem::take(&mut *lock(&self.objects));
-        panic::drop_quietly(objects);
+        self.release_objects();
     }
 
     /// Drops every registered global call object (on the host thread, where they live), their
     /// `Drop` contained.
     pub(crate) fn release_objects(&self) {
         let objects = std::mem::take(&mut *lock(&self.objects));
-        panic::drop_quietly(objects);
+        panic::drop_each_quietly(objects.into_values());
     }
 
     /// Asks the thread to leave once the jobs queued so far are done, and waits for it at most
