@@ -222,6 +222,32 @@ fn odd_names_are_accepted_as_labels() {
     serde_json::from_slice::<serde_json::Value>(&trace).expect("the trace is valid JSON");
 }
 
+/// Thread names: a pool's prefix and a worker's name may be empty, 1 MiB long or odd (the
+/// system keeps a prefix of it); a NUL byte, which no thread name may hold, is refused up
+/// front with the setting's code (401 for the pool, 10200003 for a worker) instead of
+/// panicking when the thread is spawned.
+#[test]
+fn odd_thread_names_are_accepted_or_refused_with_their_code() {
+    let huge = "t".repeat(1 << 20);
+    for name in ["", "\u{feff}é\n", huge.as_str()] {
+        let pool = TaskPool::builder().thread_name(name).build().unwrap();
+        assert_eq!(pool.run(plain, (2,)).wait().unwrap(), 2);
+        let worker = taskpool::WorkerBuilder::default()
+            .name(name)
+            .spawn(|| Echo)
+            .unwrap();
+        worker.post_message(1).unwrap();
+        assert_eq!(worker.recv_timeout(PATIENCE), Ok(1));
+    }
+    let refused = TaskPool::builder().thread_name("a\0b").build().unwrap_err();
+    assert_eq!(refused.code(), Some(401));
+    let refused = taskpool::WorkerBuilder::default()
+        .name("a\0b")
+        .spawn(|| Echo)
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(10200003));
+}
+
 
 // ---- the timer thread -----------------------------------------------------------------------
 
