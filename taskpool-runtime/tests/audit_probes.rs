@@ -460,3 +460,73 @@ fn a_worker_releasing_several_panicking_objects_or_callbacks_does_not_abort() {
         }
     }
 }
+
+// ---- the smallest stack ---------------------------------------------------------------------
+
+#[concurrent]
+async fn nap_briefly(x: u32) -> u32 {
+    taskpool::sleep(std::time::Duration::from_millis(1)).await;
+    x
+}
+
+#[concurrent]
+fn wait_for_another(x: u32) -> u32 {
+    TaskPool::global().run(plain, (x,)).wait().unwrap()
+}
+
+/// The smallest stack a pool or worker accepts ([`taskpool::MIN_STACK_SIZE`]) runs the
+/// runtime's own paths — sync and async tasks, inline waits, groups, listeners, data
+/// callbacks, delays; a worker's messages, callbacks and global calls — without overflowing
+/// (an overflow aborts the process, so this runs in a child).
+#[test]
+fn the_smallest_stack_size_runs_every_path_without_overflowing() {
+    const TEST: &str = "the_smallest_stack_size_runs_every_path_without_overflowing";
+    match child_scenario().as_deref() {
+        Some("small_stack") => {
+            let pool = TaskPool::builder()
+                .stack_size(taskpool::MIN_STACK_SIZE)
+                .build()
+                .unwrap();
+            assert_eq!(pool.run(plain, (1,)).wait().unwrap(), 1);
+            assert_eq!(pool.run(nap_briefly, (2,)).wait().unwrap(), 2);
+            assert_eq!(pool.run(wait_for_another, (3,)).wait().unwrap(), 3);
+            let mut group = taskpool::TaskGroup::new();
+            group.add(plain, (4,)).unwrap();
+            group.add(plain, (5,)).unwrap();
+            assert_eq!(pool.execute_group(&group, Priority::Low).wait().unwrap(), [4, 5]);
+            let task = Task::new(send_three, ());
+            let (tx, rx) = std::sync::mpsc::channel();
+            let tx = std::sync::Mutex::new(tx);
+            task.on_receive_data(move |n: u32| {
+                let _ = tx.lock().unwrap().send(n);
+            });
+            task.on_execution_succeeded(|| {}).unwrap();
+            assert_eq!(pool.execute(task).wait().unwrap(), 3);
+            for expected in 0..3u32 {
+                assert_eq!(rx.recv_timeout(PATIENCE), Ok(expected));
+            }
+            let delayed = pool.execute_delayed(
+                std::time::Duration::from_millis(1),
+                Task::new(plain, (6,)),
+                Priority::High,
+            );
+            assert_eq!(delayed.wait().unwrap(), 6);
+            drop(pool);
+            let worker = taskpool::WorkerBuilder::default()
+                .stack_size(taskpool::MIN_STACK_SIZE)
+                .spawn(|| Echo)
+                .unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            worker.on_message(move |n| {
+                let _ = tx.send(n);
+            });
+            worker.post_message(7).unwrap();
+            assert_eq!(rx.recv_timeout(PATIENCE), Ok(7));
+            worker.terminate().unwrap();
+            assert_eq!(worker.wait_for_exit(), 0);
+            println!("AUDIT small_stack DONE");
+        }
+        Some(_) => {}
+        None => survives_in_child(TEST, "small_stack"),
+    }
+}
