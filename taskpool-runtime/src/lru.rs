@@ -347,7 +347,12 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
         };
         // The order's keys first: the entries hold the same keys, so none is dropped here.
         drop_each_quietly(order.into_values());
-        drop_garbage(entries.into_iter().map(|(key, (value, _))| (key, value)).collect());
+        drop_garbage(
+            entries
+                .into_iter()
+                .map(|(key, (value, _))| (key, value))
+                .collect(),
+        );
     }
 
     /// The keys, from the least to the most recently used (ArkTS `keys`).

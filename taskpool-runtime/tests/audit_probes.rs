@@ -56,9 +56,7 @@ fn park_stream_with_panicking_waker<S: Stream + Unpin>(stream: &mut S) -> Arc<Pa
 }
 
 /// Polls `stream` once with a counting waker; expects it to wait.
-fn park_stream_with_counting_waker<S: Stream + Unpin>(
-    stream: &mut S,
-) -> Arc<support::Wakes> {
+fn park_stream_with_counting_waker<S: Stream + Unpin>(stream: &mut S) -> Arc<support::Wakes> {
     let counter = Arc::new(support::Wakes::default());
     let waker = Waker::from(counter.clone());
     let polled = Pin::new(stream).poll_next(&mut Context::from_waker(&waker));
@@ -73,13 +71,23 @@ fn park_stream_with_counting_waker<S: Stream + Unpin>(
 #[test]
 fn a_task_handle_whose_waker_panics_resolves_and_the_pool_thread_survives() {
     const GATE: u64 = 91_001;
-    let pool = TaskPool::builder().max_threads(1).extra_threads(0).build().unwrap();
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .extra_threads(0)
+        .build()
+        .unwrap();
     let mut handle = pool.run(hold, (GATE,));
     let waker = park_with_panicking_waker(&mut handle);
     open_gate(GATE);
     wait_until("the handle's waker was woken", || waker.woken() > 0);
     assert_eq!(block_on(handle).unwrap(), GATE);
-    assert_eq!(pool.run(plain, (7,)).wait_timeout(PATIENCE).unwrap().unwrap(), 7);
+    assert_eq!(
+        pool.run(plain, (7,))
+            .wait_timeout(PATIENCE)
+            .unwrap()
+            .unwrap(),
+        7
+    );
 }
 
 // ---- data streams -------------------------------------------------------------------------
@@ -100,8 +108,15 @@ fn send_data_to_a_stream_whose_waker_panics_succeeds() {
     let task = Task::new(send_three, ());
     let mut stream = task.data_stream::<u32>();
     let waker = park_stream_with_panicking_waker(&mut stream);
-    let sent = pool.execute(task).wait_timeout(PATIENCE).expect("the task ended");
-    assert_eq!(sent.unwrap(), 3, "the task failed because of the reader's waker");
+    let sent = pool
+        .execute(task)
+        .wait_timeout(PATIENCE)
+        .expect("the task ended");
+    assert_eq!(
+        sent.unwrap(),
+        3,
+        "the task failed because of the reader's waker"
+    );
     assert!(waker.woken() >= 1);
     let values: Vec<u32> = stream.blocking_iter().collect();
     assert_eq!(values, [0, 1, 2]);
@@ -194,7 +209,11 @@ fn a_failure_listener_hears_of_an_unprintable_error() {
     })
     .unwrap();
     assert!(pool.execute(task).wait().is_err());
-    assert_eq!(rx.recv_timeout(PATIENCE), Ok(None), "the failure listener was not called");
+    assert_eq!(
+        rx.recv_timeout(PATIENCE),
+        Ok(None),
+        "the failure listener was not called"
+    );
 }
 
 // ---- names --------------------------------------------------------------------------------
@@ -212,13 +231,22 @@ fn odd_names_are_accepted_as_labels() {
         let runner = taskpool::SequenceRunner::named(name, Priority::Low);
         assert_eq!(runner.execute(Task::new(plain, (4,))).wait().unwrap(), 4);
         let runner = taskpool::AsyncRunner::named(name, 1, 0).unwrap();
-        assert_eq!(runner.execute(Task::new(plain, (5,)), Priority::Low).wait().unwrap(), 5);
+        assert_eq!(
+            runner
+                .execute(Task::new(plain, (5,)), Priority::Low)
+                .wait()
+                .unwrap(),
+            5
+        );
         let lock = taskpool::AsyncLock::request(name);
         assert_eq!(lock.name(), name);
         drop(lock.lock());
     }
     let mut trace = Vec::new();
-    pool.timeline().unwrap().write_chrome_trace(&mut trace).unwrap();
+    pool.timeline()
+        .unwrap()
+        .write_chrome_trace(&mut trace)
+        .unwrap();
     serde_json::from_slice::<serde_json::Value>(&trace).expect("the trace is valid JSON");
 }
 
@@ -247,7 +275,6 @@ fn odd_thread_names_are_accepted_or_refused_with_their_code() {
         .unwrap_err();
     assert_eq!(refused.code(), Some(10200003));
 }
-
 
 // ---- the timer thread -----------------------------------------------------------------------
 
@@ -281,7 +308,10 @@ fn a_timer_thread_the_system_refuses_is_started_by_a_later_sleep() {
         let mut first = Box::pin(taskpool::sleep(Duration::from_secs(2)));
         let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let waker = Waker::from(Arc::new(support::Wakes::default()));
-            first.as_mut().poll(&mut Context::from_waker(&waker)).is_pending()
+            first
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
         }));
         drop(hog);
         println!("AUDIT FIRST POLL {polled:?}");
@@ -321,7 +351,10 @@ fn a_timer_thread_the_system_refuses_is_started_by_a_later_sleep() {
         stdout.contains("AUDIT SECOND SLEEP Ok(())"),
         "a later sleep did not complete"
     );
-    assert!(stdout.contains("AUDIT FIRST DONE"), "the first sleep never completed");
+    assert!(
+        stdout.contains("AUDIT FIRST DONE"),
+        "the first sleep never completed"
+    );
 }
 
 // ---- several user values dropped at once --------------------------------------------------
@@ -418,7 +451,8 @@ fn a_worker_releasing_several_panicking_objects_or_callbacks_does_not_abort() {
     const TEST: &str = "a_worker_releasing_several_panicking_objects_or_callbacks_does_not_abort";
     let register_two = |worker: &Worker<u64, u64>| {
         for name in ["first", "second"] {
-            let object = taskpool::CallObject::new(Grenade).method("m", |_: &mut Grenade, (): ()| 0u8);
+            let object =
+                taskpool::CallObject::new(Grenade).method("m", |_: &mut Grenade, (): ()| 0u8);
             worker.register_global_call_object(name, object).unwrap();
         }
     };
@@ -493,7 +527,10 @@ fn the_smallest_stack_size_runs_every_path_without_overflowing() {
             let mut group = taskpool::TaskGroup::new();
             group.add(plain, (4,)).unwrap();
             group.add(plain, (5,)).unwrap();
-            assert_eq!(pool.execute_group(&group, Priority::Low).wait().unwrap(), [4, 5]);
+            assert_eq!(
+                pool.execute_group(&group, Priority::Low).wait().unwrap(),
+                [4, 5]
+            );
             let task = Task::new(send_three, ());
             let (tx, rx) = std::sync::mpsc::channel();
             let tx = std::sync::Mutex::new(tx);

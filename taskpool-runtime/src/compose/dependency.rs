@@ -603,7 +603,8 @@ mod loom_tests {
             let settle = |dep: &Arc<Run>| {
                 let (graph, dep) = (Arc::clone(&graph), Arc::clone(dep));
                 loom::thread::spawn(move || {
-                    let (release, fail) = lock(&graph).settled(dep.id, &dep, Settled::Succeeded, "");
+                    let (release, fail) =
+                        lock(&graph).settled(dep.id, &dep, Settled::Succeeded, "");
                     assert!(fail.is_empty());
                     release
                 })
@@ -629,7 +630,9 @@ mod loom_tests {
             let graph = graph_with(&t, &[&a, &b]);
             let settler = {
                 let (graph, a) = (Arc::clone(&graph), Arc::clone(&a));
-                loom::thread::spawn(move || lock(&graph).settled(a.id, &a, Settled::Succeeded, "").0)
+                loom::thread::spawn(move || {
+                    lock(&graph).settled(a.id, &a, Settled::Succeeded, "").0
+                })
             };
             let remover = {
                 let (graph, t, b) = (Arc::clone(&graph), Arc::clone(&t), Arc::clone(&b));
