@@ -473,24 +473,28 @@ fn a_worker_releasing_several_panicking_objects_or_callbacks_does_not_abort() {
             wait_for_grenades(2);
             println!("AUDIT drop_objects DONE");
         }
-        Some("drop_callbacks") => {
+        Some(scenario @ ("drop_callbacks" | "clear_callbacks")) => {
             let worker = Worker::new(|| Echo).unwrap();
             let (a, b) = (Grenade, Grenade);
             worker.on_message(move |_| {
                 let _keep = &a;
             });
-            worker.on_exit(move |_| {
+            worker.on_message_error(move |_| {
                 let _keep = &b;
             });
+            if scenario == "clear_callbacks" {
+                worker.clear_callbacks();
+            }
             drop(worker);
             wait_for_grenades(2);
-            println!("AUDIT drop_callbacks DONE");
+            println!("AUDIT {scenario} DONE");
         }
         Some(_) => {}
         None => {
             survives_in_child(TEST, "unregister_all");
             survives_in_child(TEST, "drop_objects");
             survives_in_child(TEST, "drop_callbacks");
+            survives_in_child(TEST, "clear_callbacks");
         }
     }
 }

@@ -544,8 +544,8 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
             host.clear_wanted();
             callbacks.clear()
         };
-        // User closures whose `Drop` may panic: dropped outside the lock.
-        crate::panic::drop_quietly(removed);
+        // User closures whose `Drop` may panic: dropped outside the lock, one at a time.
+        drop(removed);
     }
 
     /// Registers `object` under `name` so the worker can call its methods (ArkTS
