@@ -189,7 +189,10 @@ pub(crate) fn deliver(run: &RunHeader, value: Value, sent: &'static str) -> Resu
             let pushed = channel.push(value);
             drop(sink);
             match pushed {
-                Ok(Some(waker)) => waker.wake(),
+                // The reader's executor: a panicking `wake` is not the sender's failure.
+                Ok(Some(waker)) => {
+                    crate::panic::wake_quietly(waker);
+                }
                 Ok(None) => {}
                 // The stream was dropped: nobody will read it. Dropped here, outside the
                 // locks (user code), instead of piling up for as long as the task lives.
@@ -270,7 +273,9 @@ impl Channel {
         };
         self.changed.notify_all();
         if let Some(waker) = waker {
-            waker.wake();
+            // Called where a run settles or a receiver is replaced: a reader's broken executor
+            // must not unwind through that bookkeeping.
+            crate::panic::wake_quietly(waker);
         }
     }
 }

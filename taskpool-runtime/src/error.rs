@@ -441,7 +441,10 @@ impl Error {
                 task: *task,
                 message: message.clone(),
             },
-            Error::TaskFailed(source) => Error::TaskFailed(source.to_string().into()),
+            // The task's own error: its `Display` is user code, and may panic.
+            Error::TaskFailed(source) => {
+                Error::TaskFailed(crate::panic::display_quietly(source).into())
+            }
             Error::Serialization(message) => Error::Serialization(message.clone()),
             Error::NotConcurrent(name) => Error::NotConcurrent(name.clone()),
             Error::DependencyFailed {
@@ -461,7 +464,7 @@ impl Error {
             Error::AsyncRunnerDependentTask(id) => Error::AsyncRunnerDependentTask(*id),
             Error::ExecutedByAnotherApi(id) => Error::ExecutedByAnotherApi(*id),
             Error::WaitsForItself(id) => Error::WaitsForItself(*id),
-            other => Error::TaskFailed(other.to_string().into()),
+            other => Error::TaskFailed(crate::panic::display_quietly(other).into()),
         }
     }
 }

@@ -11,7 +11,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::function::Transferable;
-use crate::panic::drop_quietly;
+use crate::panic::{drop_each_quietly, drop_quietly};
 use crate::sendable::Sendable;
 use crate::sync::{Mutex, lock};
 
@@ -61,6 +61,14 @@ pub struct SendableLruCache<K, V> {
 /// Entries taken out of the cache under its lock (replaced, removed, evicted, cleared), dropped
 /// once it is released: their `Drop` is user code, which may use this very cache.
 type Garbage<K, V> = Vec<(Arc<K>, Arc<V>)>;
+
+/// Drops taken-out entries, each key and value on its own (see [`drop_each_quietly`]).
+fn drop_garbage<K, V>(garbage: Garbage<K, V>) {
+    for (key, value) in garbage {
+        drop_quietly(key);
+        drop_quietly(value);
+    }
+}
 
 struct Lru<K, V> {
     capacity: NonZeroUsize,
@@ -231,7 +239,8 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
             lru.stats.created += 1;
             lru.put(Arc::new(key), Arc::new(value))
         };
-        drop_quietly(replaced);
+        drop_quietly(replaced.0);
+        drop_garbage(replaced.1);
         Some(returned)
     }
 
@@ -247,7 +256,7 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     pub fn put(&self, key: K, value: V) -> Option<V> {
         let (key, value) = (Arc::new(key), Arc::new(value));
         let (previous, garbage) = lock(&self.inner).put(key, value);
-        drop_quietly(garbage);
+        drop_garbage(garbage);
         previous.map(unwrap_or_clone)
     }
 
@@ -317,7 +326,7 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
             lru.capacity = capacity;
             lru.shrink_to_capacity(&mut evicted);
         }
-        drop_quietly(evicted);
+        drop_garbage(evicted);
     }
 
     /// Removes every entry (ArkTS `clear`); the statistics stay.
@@ -329,14 +338,21 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert!(cache.is_empty());
     /// ```
     pub fn clear(&self) {
-        let cleared = {
+        let (entries, order) = {
             let mut lru = lock(&self.inner);
             (
                 std::mem::take(&mut lru.entries),
                 std::mem::take(&mut lru.order),
             )
         };
-        drop_quietly(cleared);
+        // The order's keys first: the entries hold the same keys, so none is dropped here.
+        drop_each_quietly(order.into_values());
+        drop_garbage(
+            entries
+                .into_iter()
+                .map(|(key, (value, _))| (key, value))
+                .collect(),
+        );
     }
 
     /// The keys, from the least to the most recently used (ArkTS `keys`).
@@ -530,9 +546,12 @@ where
         let capacity = NonZeroUsize::new(wire.capacity)
             .ok_or_else(|| D::Error::custom("a SendableLruCache capacity must not be zero"))?;
         let mut lru = Lru::new(capacity);
-        // No lock is shared yet: what a put replaces or evicts is dropped here, as it comes.
+        // No lock is shared yet: what a put replaces or evicts is dropped here, as it comes,
+        // each value on its own.
         for (key, value) in wire.entries {
-            drop(lru.put(Arc::new(key), Arc::new(value)));
+            let (previous, garbage) = lru.put(Arc::new(key), Arc::new(value));
+            drop_quietly(previous);
+            drop_garbage(garbage);
         }
         lru.stats = Stats::default();
         Ok(SendableLruCache {

@@ -22,6 +22,12 @@ pub(crate) fn drop_quietly<T>(value: T) {
     }
 }
 
+/// Drops each of `values` on its own, swallowing panics: dropped together (one `Vec`, map or
+/// tuple), a second `Drop` that panics while the first one's panic unwinds aborts the process.
+pub(crate) fn drop_each_quietly<T>(values: impl IntoIterator<Item = T>) {
+    values.into_iter().for_each(drop_quietly);
+}
+
 /// Wakes `waker`, swallowing a panic of the user's `wake` (a broken executor): the caller — a
 /// lock being released, a condition variable being notified, a signal being aborted — must
 /// not unwind, nor leave the wakers after this one unwoken. Returns `false` if `wake` panicked.
@@ -40,6 +46,19 @@ fn forget_payload(payload: Payload) {
     if let Err(again) = catch(move || drop(payload)) {
         // A payload whose drop panics while dropping: leaking it is the only safe end.
         std::mem::forget(again);
+    }
+}
+
+/// What `value`'s `Display` writes, or a stand-in if it panics: the runtime quotes user errors
+/// (in a dependent's reason, in a listener's copy of an error), where a panic would skip the
+/// bookkeeping around the quote.
+pub(crate) fn display_quietly(value: &dyn std::fmt::Display) -> String {
+    match catch(|| value.to_string()) {
+        Ok(text) => text,
+        Err(payload) => {
+            forget_payload(payload);
+            "<the error's message could not be written: its Display panicked>".to_owned()
+        }
     }
 }
 

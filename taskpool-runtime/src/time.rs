@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::{Once, OnceLock};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,8 @@ pub(crate) fn deadline_after(start: Instant, d: Duration) -> Option<Instant> {
 /// An `async fn` task that awaits it frees its worker for other tasks meanwhile, and the time it
 /// spends waiting counts as I/O time, not toward the pool's time limit. A duration too long to
 /// represent (such as `Duration::MAX`) sleeps forever. Dropping the future cancels the timer.
+/// If the system refuses the runtime's timer thread (out of threads or address space), the
+/// sleep waits until a later sleep, delay or timed wait can start it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -165,7 +168,12 @@ struct Timer {
     timers: Mutex<Timers>,
     /// Notified when a new earliest deadline arrives, so the thread shortens its wait.
     changed: Condvar,
-    thread: Once,
+    /// Set once the timer thread runs. A start the system refuses leaves it unset, and the next
+    /// registration tries again: a `Once` would be poisoned by the failure, and every later
+    /// sleep of the process would panic.
+    started: AtomicBool,
+    /// Serializes the starts, so that one thread is started at most.
+    starting: std::sync::Mutex<()>,
 }
 
 /// The process-wide timer behind [`sleep`].
@@ -179,28 +187,39 @@ impl Timer {
         Self {
             timers: Mutex::new(Timers::default()),
             changed: Condvar::new(),
-            thread: Once::new(),
+            started: AtomicBool::new(false),
+            starting: std::sync::Mutex::new(()),
         }
     }
 
-    /// Starts the timer thread unless it runs already.
+    /// Starts the timer thread unless it runs already. If the system refuses a thread, the
+    /// entries wait for a later registration to start it (they are served then, late).
     fn start(&'static self) {
-        self.thread.call_once(|| {
-            std::thread::Builder::new()
-                .name("taskpool-timer".to_owned())
-                // Alarms run user code here: a periodic tick copies the task's arguments (a
-                // user `Clone`, recursive for a linked list) and a refused run drops them. A
-                // pool thread's stack, so what a task may receive the timer may copy and drop.
-                .stack_size(crate::pool::DEFAULT_STACK_SIZE)
-                // `serve` never returns; the loop only restarts it after a panic that escaped
-                // the per-wake containment, so no panic can end the thread.
-                .spawn(move || {
-                    loop {
-                        contain(|| self.serve());
-                    }
-                })
-                .expect("the timer thread can be spawned");
-        });
+        if self.started.load(Ordering::Acquire) {
+            return;
+        }
+        let _starting = self
+            .starting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.started.load(Ordering::Acquire) {
+            return;
+        }
+        let spawned = std::thread::Builder::new()
+            .name("taskpool-timer".to_owned())
+            // Alarms run user code here: a periodic tick copies the task's arguments (a
+            // user `Clone`, recursive for a linked list) and a refused run drops them. A
+            // pool thread's stack, so what a task may receive the timer may copy and drop.
+            .stack_size(crate::pool::DEFAULT_STACK_SIZE)
+            // `serve` never returns; the loop only restarts it after a panic that escaped
+            // the per-wake containment, so no panic can end the thread.
+            .spawn(move || {
+                loop {
+                    contain(|| self.serve());
+                }
+            })
+            .is_ok();
+        self.started.store(spawned, Ordering::Release);
     }
 
     /// Registers `waker` to be woken at `deadline`, and returns the entry's key.

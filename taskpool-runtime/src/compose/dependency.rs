@@ -68,12 +68,14 @@ impl Graph {
     }
 
     /// A run of task `id` settled: the runs to release (their last dependency succeeded) and
-    /// those to fail (a dependency they wait for did not succeed).
+    /// those to fail (a dependency they wait for did not succeed), who are told `reason` (see
+    /// [`reason_of`], made before the graph's lock is taken).
     fn settled(
         &mut self,
         id: TaskId,
         run: &RunHeader,
         settled: Settled<'_>,
+        reason: &str,
     ) -> (Vec<Arc<Run>>, Vec<Failed>) {
         let mut release = Vec::new();
         let mut fail = Vec::new();
@@ -104,12 +106,11 @@ impl Graph {
                         d.remove(&dependent);
                     }
                 }
-                failed => {
+                _ => {
                     // The edge stays (a later success still satisfies it), but the runs
                     // waiting now will never see this dependency succeed.
-                    let reason = failed.error().map_or_else(String::new, reason_of);
                     for held in self.held.remove(&dependent).unwrap_or_default() {
-                        fail.push((held, dependent, id, reason.clone()));
+                        fail.push((held, dependent, id, reason.to_owned()));
                     }
                 }
             }
@@ -210,13 +211,14 @@ const MAX_REASON: usize = 1024;
 /// What a run that waited for a dependency that ended with `error` is told. A dependency that
 /// did not run for want of its own dependency is named, not quoted: quoting would nest each
 /// link's message in the next, and along a chain of 20 000 dependents the reasons grew to
-/// gigabytes.
+/// gigabytes. The message of a task's own error is user code (its `Display`), so this is made
+/// outside the graph's lock, and a `Display` that panics is contained.
 fn reason_of(error: &Error) -> String {
     let mut reason = match error {
         Error::DependencyFailed { dependency, .. } => {
             format!("it did not run because its own dependency {dependency} did not succeed")
         }
-        error => error.to_string(),
+        error => crate::panic::display_quietly(error),
     };
     if reason.len() > MAX_REASON {
         let mut end = MAX_REASON;
@@ -368,7 +370,8 @@ impl RunHooks for Observer {
     }
 
     fn on_settle(&self, run: &RunHeader, settled: Settled<'_>) {
-        let (release, fail) = lock(graph()).settled(run.id, run, settled);
+        let reason = settled.error().map_or_else(String::new, reason_of);
+        let (release, fail) = lock(graph()).settled(run.id, run, settled, &reason);
         release_all(release);
         fail_all(fail);
     }
@@ -600,7 +603,8 @@ mod loom_tests {
             let settle = |dep: &Arc<Run>| {
                 let (graph, dep) = (Arc::clone(&graph), Arc::clone(dep));
                 loom::thread::spawn(move || {
-                    let (release, fail) = lock(&graph).settled(dep.id, &dep, Settled::Succeeded);
+                    let (release, fail) =
+                        lock(&graph).settled(dep.id, &dep, Settled::Succeeded, "");
                     assert!(fail.is_empty());
                     release
                 })
@@ -626,7 +630,9 @@ mod loom_tests {
             let graph = graph_with(&t, &[&a, &b]);
             let settler = {
                 let (graph, a) = (Arc::clone(&graph), Arc::clone(&a));
-                loom::thread::spawn(move || lock(&graph).settled(a.id, &a, Settled::Succeeded).0)
+                loom::thread::spawn(move || {
+                    lock(&graph).settled(a.id, &a, Settled::Succeeded, "").0
+                })
             };
             let remover = {
                 let (graph, t, b) = (Arc::clone(&graph), Arc::clone(&t), Arc::clone(&b));
@@ -635,7 +641,7 @@ mod loom_tests {
             // The cancel: the run's state first, then the graph's hook.
             let canceled = t.cancel() == crate::run::Cancel::Dequeued;
             let error = Error::PoolShutDown;
-            let (release, _) = lock(&graph).settled(t.id, &t, Settled::Canceled(&error));
+            let (release, _) = lock(&graph).settled(t.id, &t, Settled::Canceled(&error), "");
             assert!(release.is_empty());
             let mut released = settler.join().unwrap();
             released.extend(remover.join().unwrap());

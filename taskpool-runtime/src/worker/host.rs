@@ -545,8 +545,8 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
             host.clear_wanted();
             callbacks.clear()
         };
-        // User closures whose `Drop` may panic: dropped outside the lock.
-        crate::panic::drop_quietly(removed);
+        // User closures whose `Drop` may panic: dropped outside the lock, one at a time.
+        drop(removed);
     }
 
     /// Registers `object` under `name` so the worker can call its methods (ArkTS
@@ -607,9 +607,9 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
                 None => objects.drain().map(|(_, object)| object).collect(),
             }
         };
-        // User state whose `Drop` may panic: dropped outside the registry's lock. An object in
-        // use by a call right now is dropped when that call returns.
-        crate::panic::drop_quietly(removed);
+        // User state whose `Drop` may panic: dropped outside the registry's lock, one at a
+        // time. An object in use by a call right now is dropped when that call returns.
+        crate::panic::drop_each_quietly(removed);
         Ok(())
     }
 

@@ -146,26 +146,16 @@ impl<Out> HostThread<Out> {
         while let Ok(job) = self.rx.try_recv() {
             panic::drop_quietly(job);
         }
-        let callbacks = {
-            let mut callbacks = lock(&self.callbacks);
-            (
-                callbacks.on_message.take(),
-                callbacks.on_message_error.take(),
-                callbacks.on_error.take(),
-                callbacks.on_all_errors.take(),
-                callbacks.on_exit.take(),
-            )
-        };
-        panic::drop_quietly(callbacks);
-        let objects = std::mem::take(&mut *lock(&self.objects));
-        panic::drop_quietly(objects);
+        let callbacks = lock(&self.callbacks).take_all();
+        drop(callbacks);
+        self.release_objects();
     }
 
     /// Drops every registered global call object (on the host thread, where they live), their
     /// `Drop` contained.
     pub(crate) fn release_objects(&self) {
         let objects = std::mem::take(&mut *lock(&self.objects));
-        panic::drop_quietly(objects);
+        panic::drop_each_quietly(objects.into_values());
     }
 
     /// Asks the thread to leave once the jobs queued so far are done, and waits for it at most
@@ -344,13 +334,38 @@ fn call<T>(mut callback: Callback<T>, value: T) -> Callback<T> {
     callback
 }
 
+/// Callbacks taken out of their slots. Their captures are user values whose `Drop` may panic:
+/// each callback is dropped on its own, since two panicking at once would abort the process.
+pub(crate) struct Cleared<Out>(
+    Option<Callback<Out>>,
+    Option<Callback<Error>>,
+    Option<Callback<Error>>,
+    Option<Callback<Error>>,
+    Option<Box<dyn FnOnce(i32) + Send>>,
+);
+
+impl<Out> Drop for Cleared<Out> {
+    fn drop(&mut self) {
+        panic::drop_quietly(self.0.take());
+        panic::drop_quietly(self.1.take());
+        panic::drop_quietly(self.2.take());
+        panic::drop_quietly(self.3.take());
+        panic::drop_quietly(self.4.take());
+    }
+}
+
 impl<Out> Callbacks<Out> {
     /// Removes every callback and returns them, for the caller to drop outside the lock (their
     /// `Drop` is user code). A callback running now is not put back when it returns. `on_exit`'s
     /// once-only record stays.
-    pub(crate) fn clear(&mut self) -> impl Sized + use<Out> {
+    pub(crate) fn clear(&mut self) -> Cleared<Out> {
         self.epoch = self.epoch.wrapping_add(1);
-        (
+        self.take_all()
+    }
+
+    /// Takes every callback out, for the caller to drop outside the lock.
+    fn take_all(&mut self) -> Cleared<Out> {
+        Cleared(
             self.on_message.take(),
             self.on_message_error.take(),
             self.on_error.take(),

@@ -295,7 +295,11 @@ impl<In, Out> Link<In, Out> {
                 self.stream_waiting.store(false, Ordering::SeqCst);
                 std::mem::take(&mut *wakers)
             };
-            wakers.into_iter().for_each(Waker::wake);
+            // Each stream's executor is user code: one whose `wake` panics must neither fail
+            // the handler that posted nor leave the streams after it unwoken.
+            for waker in wakers {
+                crate::panic::wake_quietly(waker);
+            }
         }
     }
 
