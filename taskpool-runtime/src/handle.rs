@@ -227,10 +227,12 @@ impl<T> Completion<T> {
     }
 }
 
-/// Wakes whoever waits for an outcome just stored.
+/// Wakes whoever waits for an outcome just stored. A user's `wake` that panics (a broken
+/// executor) is contained: the resolver — a pool thread ending the run, a canceller, a group
+/// failing its other members — has more to do after this.
 fn wake(waker: Option<Waker>) {
     if let Some(waker) = waker {
-        waker.wake();
+        crate::panic::wake_quietly(waker);
     }
 }
 
@@ -340,6 +342,7 @@ impl<T: Send + 'static> TaskHandle<T> {
     /// A wait that could never end — where [`wait`](TaskHandle::wait) gives
     /// [`Error::WaitsForItself`] — returns `Some(Err(Error::WaitsForItself(..)))` at once
     /// instead of waiting the timeout out; that answer does not spend the handle.
+    #[must_use = "the outcome is taken out of the handle: dropping it loses it"]
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<Result<T>> {
         let _blocked = match self.block() {
             Ok(blocked) => blocked,

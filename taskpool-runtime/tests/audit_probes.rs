@@ -571,3 +571,50 @@ fn the_smallest_stack_size_runs_every_path_without_overflowing() {
         None => survives_in_child(TEST, "small_stack"),
     }
 }
+
+/// A handle polled by an executor whose waker panics, then canceled: the waker's panic stays
+/// out of the canceller (before, `cancel` unwound with it).
+#[test]
+fn canceling_a_task_whose_handle_waker_panics_does_not_unwind_into_the_canceller() {
+    const GATE: u64 = 91_002;
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .extra_threads(0)
+        .build()
+        .unwrap();
+    let busy = pool.run(hold, (GATE,));
+    let mut waiting = pool.run(plain, (1,));
+    let waker = park_with_panicking_waker(&mut waiting);
+    let canceled =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.cancel(waiting.id())));
+    open_gate(GATE);
+    assert!(canceled.is_ok(), "the waker's panic reached the canceller");
+    assert_eq!(waker.woken(), 1);
+    assert!(block_on(waiting).unwrap_err().is_canceled());
+    assert_eq!(busy.wait().unwrap(), GATE);
+}
+
+#[concurrent]
+fn send_after_gate(gate: u64) -> u64 {
+    support::pass_gate(gate);
+    send_data(9u32).unwrap();
+    gate
+}
+
+/// A data stream bound to a run whose handle's waker panics still ends with the run (before,
+/// the pool thread's resolve unwound before it closed the stream, which never ended).
+#[test]
+fn a_stream_bound_to_a_run_whose_handle_waker_panics_still_ends() {
+    const GATE: u64 = 91_003;
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let mut handle = pool.run(send_after_gate, (GATE,));
+    let stream = handle.data_stream::<u32>();
+    let waker = park_with_panicking_waker(&mut handle);
+    open_gate(GATE);
+    wait_until("the handle's waker was woken", || waker.woken() > 0);
+    let values = support::bounded("the bound stream ends", move || {
+        stream.into_iter().collect::<Vec<u32>>()
+    });
+    assert_eq!(values, [9]);
+    assert_eq!(block_on(handle).unwrap(), GATE);
+}
