@@ -124,7 +124,7 @@ fn reaches(
     blocking: bool,
 ) -> Option<TaskId> {
     let stuck_at = |at: usize| stuck.iter().find(|run| address(run) == at).map(|r| r.id);
-    let mut todo: Vec<Holder> = targets.iter().cloned().map(Holder::Run).collect();
+    let mut todo: Vec<Holder> = waited_for(targets).collect();
     let mut seen_runs = HashSet::new();
     let mut seen_tasks = HashSet::new();
     while let Some(holder) = todo.pop() {
@@ -134,7 +134,8 @@ fn reaches(
                 if let Some(id) = stuck_at(at) {
                     return Some(id);
                 }
-                // A resolved run is no longer waited for, even if its call still executes.
+                // A resolved run is no longer waited for, even if its call still executes (a
+                // runner's turn it holds until then is a run of `stuck` all the same).
                 if run.is_resolved() || !seen_runs.insert(at) {
                     continue;
                 }
@@ -187,9 +188,20 @@ fn idle_lane_holders<'a>(
 fn follow(blocked: &[Blocked], matches: impl Fn(&Run) -> bool, todo: &mut Vec<Holder>) {
     for wait in blocked {
         if wait.stuck.iter().any(|run| matches(&**run)) {
-            todo.extend(wait.targets.iter().cloned().map(Holder::Run));
+            todo.extend(waited_for(&wait.targets));
         }
     }
+}
+
+/// The targets of a wait still waited for. A target resolved — a run that timed out, its call
+/// still executing, maybe on the walking thread — ends the wait, even if the waiting thread
+/// has not noticed yet (it may be standing in for another job): it leads nowhere.
+fn waited_for(targets: &[Arc<Run>]) -> impl Iterator<Item = Holder> + '_ {
+    targets
+        .iter()
+        .filter(|target| !target.is_resolved())
+        .cloned()
+        .map(Holder::Run)
 }
 
 /// Registers a blocking wait of the calling thread for `targets` (see [`Waits::enter`]);

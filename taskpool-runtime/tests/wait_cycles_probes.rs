@@ -1,0 +1,378 @@
+//! Probes of the wait-for registry (`run/waits.rs`): waits that look like cycles but are not
+//! must go on (a `WaitsForItself` there is the worst outcome: a legitimate wait fails), and
+//! every way a wait ends must leave nothing behind that a later wait could trip over.
+//!
+//! Most waiting tasks here poll with `wait_timeout`: each poll walks the registry as a
+//! blocking `wait` does, so once a task has polled while the test holds the others in place,
+//! the walk has seen that state, and the test can release it.
+
+mod support;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use support::{PATIENCE, bounded, open_gate, pass_gate, wait_until};
+use taskpool::{Priority, Result, Task, TaskHandle, TaskPool, concurrent, is_canceled};
+
+/// Handles passed to tasks by tag, as a program would pass them through shared state.
+static HANDLES: Mutex<Vec<(u32, TaskHandle<String>)>> = Mutex::new(Vec::new());
+/// What each task saw when its wait returned, by its tag.
+static SEEN: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
+/// The tags of the tasks that polled once without an outcome, and of tasks that started.
+static MARKS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn hand_over(tag: u32, handle: TaskHandle<String>) {
+    HANDLES.lock().unwrap().push((tag, handle));
+}
+
+fn take(tag: u32) -> TaskHandle<String> {
+    let mut found = None;
+    wait_until("the test hands over the handle", || {
+        let mut handles = HANDLES.lock().unwrap();
+        if let Some(at) = handles.iter().position(|(t, _)| *t == tag) {
+            found = Some(handles.remove(at).1);
+        }
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+/// `ok(<value>)`, or the error's variant name.
+fn outcome<T: std::fmt::Display>(result: Result<T>) -> String {
+    match result {
+        Ok(value) => format!("ok({value})"),
+        Err(e) => format!("{e:?}")
+            .split(['(', ' ', '{'])
+            .next()
+            .unwrap()
+            .to_owned(),
+    }
+}
+
+fn record(me: u32, seen: String) -> String {
+    SEEN.lock().unwrap().push((me, seen.clone()));
+    seen
+}
+
+fn mark(tag: u32) {
+    let mut marks = MARKS.lock().unwrap();
+    if !marks.contains(&tag) {
+        marks.push(tag);
+    }
+}
+
+fn wait_for_mark(what: &str, tag: u32) {
+    wait_until(what, || MARKS.lock().unwrap().contains(&tag));
+}
+
+/// What task `tag` saw, once it returned from its wait.
+fn seen_by(tag: u32) -> String {
+    let mut seen = None;
+    wait_until("the task returns from its wait", || {
+        let mut all = SEEN.lock().unwrap();
+        if let Some(at) = all.iter().position(|(t, _)| *t == tag) {
+            seen = Some(all.remove(at).1);
+        }
+        seen.is_some()
+    });
+    seen.unwrap()
+}
+
+/// Waits for `handle` by polling: marks `me` after the first poll that found no outcome.
+fn poll_until_done(me: u32, handle: &mut TaskHandle<String>) -> String {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(result) = handle.wait_timeout(Duration::from_millis(5)) {
+            return outcome(result);
+        }
+        mark(me);
+        assert!(std::time::Instant::now() < deadline, "{me} polled too long");
+    }
+}
+
+/// Polls the task handed over as `other` until it ends.
+#[concurrent]
+fn poll_for(me: u32, other: u32) -> String {
+    let mut handle = take(other);
+    record(me, poll_until_done(me, &mut handle))
+}
+
+/// Waits (blocking) for the task handed over as `other`.
+#[concurrent]
+fn wait_for(me: u32, other: u32) -> String {
+    mark(me);
+    record(me, outcome(take(other).wait()))
+}
+
+#[concurrent]
+fn echo_text(text: String) -> String {
+    text
+}
+
+/// Marks `me` as started, then holds its thread until `gate` opens.
+#[concurrent]
+fn held(me: u32, gate: u64) -> String {
+    mark(me);
+    pass_gate(gate);
+    format!("held{me}")
+}
+
+fn pool(threads: usize, extra: usize) -> TaskPool {
+    TaskPool::builder()
+        .max_threads(threads)
+        .extra_threads(extra)
+        .time_limit(PATIENCE * 10)
+        .build()
+        .unwrap()
+}
+
+/// An `AsyncRunner` with two running slots: A, in one, waits for R, waiting in the runner,
+/// while B holds the other slot. B's slot frees up, R runs: A's wait is legitimate.
+#[test]
+fn a_wait_for_an_async_runner_task_goes_on_while_another_slot_is_held_elsewhere() {
+    let pool = pool(3, 0);
+    let gate = 9_101;
+    let runner = pool.async_runner(2, 0).unwrap();
+    let b = runner.execute(Task::new(held, (100, gate)), Priority::Medium);
+    let a = runner.execute(Task::new(poll_for, (101, 102)), Priority::Medium);
+    let r = runner.execute(Task::new(echo_text, ("r".to_owned(),)), Priority::Medium);
+    hand_over(102, r);
+    wait_for_mark("A polled R while B held its slot", 101);
+    open_gate(gate);
+    assert_eq!(seen_by(101), "ok(r)");
+    assert_eq!(bounded("B", move || b.wait()).unwrap(), "held100");
+    assert_eq!(bounded("A", move || a.wait()).unwrap(), "ok(r)");
+}
+
+/// A waits for R, which its `SequenceRunner` holds behind S; S is itself blocked in a wait
+/// for G, which ends normally. Nothing waits for A: A's wait goes on and gets R's value.
+#[test]
+fn a_wait_behind_a_sequence_runners_blocked_current_run_goes_on_when_it_ends() {
+    let pool = pool(4, 0);
+    let gate = 9_102;
+    let g = pool.execute(Task::new(held, (110, gate)));
+    hand_over(111, g);
+    let runner = pool.sequence_runner(Priority::Medium);
+    let s = runner.execute(Task::new(poll_for, (112, 111)));
+    let r = runner.execute(Task::new(echo_text, ("r".to_owned(),)));
+    hand_over(113, r);
+    wait_for_mark("S polled G", 112);
+    let a = pool.execute(Task::new(poll_for, (114, 113)));
+    wait_for_mark("A polled R behind S", 114);
+    open_gate(gate);
+    assert_eq!(seen_by(112), "ok(held110)");
+    assert_eq!(seen_by(114), "ok(r)");
+    assert_eq!(bounded("S", move || s.wait()).unwrap(), "ok(held110)");
+    assert_eq!(bounded("A", move || a.wait()).unwrap(), "ok(r)");
+}
+
+/// R depends on D, executed twice by reference: D's first run waits for G (which ends
+/// normally) while its second run waits behind it. W waits for R: no cycle, W gets R's value
+/// once D's first run succeeds.
+#[test]
+fn a_wait_for_a_dependent_whose_dependency_runs_twice_by_reference_goes_on() {
+    let pool = pool(4, 0);
+    let gate = 9_103;
+    let g = pool.execute(Task::new(held, (120, gate)));
+    hand_over(121, g);
+    let d = Task::new(poll_for, (122, 121));
+    let rt = Task::new(echo_text, ("r".to_owned(),));
+    rt.add_dependency(&d).unwrap();
+    let d1 = pool.execute(&d);
+    let d2 = pool.execute(&d);
+    let r = pool.execute(&rt);
+    hand_over(123, r);
+    wait_for_mark("D's first run polled G", 122);
+    let w = pool.execute(Task::new(poll_for, (124, 123)));
+    wait_for_mark("W polled R, held by its dependency", 124);
+    open_gate(gate);
+    assert_eq!(seen_by(124), "ok(r)");
+    assert_eq!(bounded("D1", move || d1.wait()).unwrap(), "ok(held120)");
+    // The second run of D waits for the handle 121 again: hand it a finished task.
+    hand_over(121, pool.execute(Task::new(echo_text, ("g2".to_owned(),))));
+    assert_eq!(bounded("D2", move || d2.wait()).unwrap(), "ok(g2)");
+    assert_eq!(bounded("W", move || w.wait()).unwrap(), "ok(r)");
+}
+
+/// A task executed by reference twice: its first run waits for Z (a different task, which
+/// ends normally) while the second waits behind it, and W waits for the second run.
+#[test]
+fn a_wait_for_a_second_run_by_reference_behind_a_first_one_that_waits_goes_on() {
+    let pool = pool(4, 0);
+    let gate = 9_104;
+    let z = pool.execute(Task::new(held, (130, gate)));
+    hand_over(131, z);
+    let task = Task::new(poll_for, (132, 131));
+    let run1 = pool.execute(&task);
+    let run2 = pool.execute(&task);
+    hand_over(133, run2);
+    wait_for_mark("run 1 polled Z", 132);
+    let w = pool.execute(Task::new(poll_for, (134, 133)));
+    wait_for_mark("W polled run 2", 134);
+    open_gate(gate);
+    assert_eq!(bounded("run 1", move || run1.wait()).unwrap(), "ok(held130)");
+    hand_over(131, pool.execute(Task::new(echo_text, ("z2".to_owned(),))));
+    assert_eq!(seen_by(134), "ok(ok(z2))");
+    assert_eq!(bounded("W", move || w.wait()).unwrap(), "ok(ok(z2))");
+}
+
+/// Two pools, each with its IDLE lane. In pool 1, IDLE task I blocks waiting for W, in pool 2.
+/// W waits for R, IDLE, held in pool 2's IDLE runner behind S, not started. Pool 1's lane,
+/// held by I, is not pool 2's: S and R run, W gets R's value, then I gets W's.
+#[test]
+fn an_idle_lane_held_in_one_pool_does_not_hold_the_idle_work_of_another() {
+    let pool1 = pool(2, 0);
+    let pool2 = pool(2, 0);
+    let i = pool1.execute_with_priority(Task::new(wait_for, (140, 141)), Priority::Idle);
+    let runner = pool2.sequence_runner(Priority::Idle);
+    let gate = 9_105;
+    let s = runner.execute(Task::new(held, (142, gate)));
+    let r = runner.execute(Task::new(echo_text, ("r".to_owned(),)));
+    hand_over(143, r);
+    let w = pool2.execute(Task::new(poll_for, (144, 143)));
+    hand_over(141, w);
+    wait_for_mark("I waits", 140);
+    wait_for_mark("S started", 142);
+    wait_until("W polled R", || MARKS.lock().unwrap().contains(&144));
+    open_gate(gate);
+    assert_eq!(seen_by(144), "ok(r)");
+    assert_eq!(seen_by(140), "ok(ok(r))");
+    assert_eq!(bounded("S", move || s.wait()).unwrap(), "held142");
+    assert_eq!(bounded("I", move || i.wait()).unwrap(), "ok(ok(r))");
+}
+
+/// Like the above, with S not started yet when W first polls R (pool 2's IDLE lane is free,
+/// pool 1's is held by I, which waits for W): the walk from R reaches S, IDLE and waiting,
+/// which must not be taken as waiting behind pool 1's IDLE task.
+#[test]
+fn idle_work_not_started_in_one_pool_does_not_wait_behind_another_pools_idle_task() {
+    let pool1 = pool(2, 0);
+    let pool2 = pool(1, 0);
+    let gate = 9_106;
+    // Pool 2's one thread is held, so S cannot start until the gate opens.
+    let blocker = pool2.execute(Task::new(held, (150, gate)));
+    wait_for_mark("the blocker holds pool 2's thread", 150);
+    let i = pool1.execute_with_priority(Task::new(wait_for, (151, 152)), Priority::Idle);
+    let runner = pool2.sequence_runner(Priority::Idle);
+    let s = runner.execute(Task::new(echo_text, ("s".to_owned(),)));
+    let r = runner.execute(Task::new(echo_text, ("r".to_owned(),)));
+    hand_over(153, r);
+    // W runs in pool 1 (its second thread): medium, polling R.
+    let w = pool1.execute(Task::new(poll_for, (154, 153)));
+    hand_over(152, w);
+    wait_for_mark("I waits for W", 151);
+    wait_for_mark("W polled R", 154);
+    open_gate(gate);
+    assert_eq!(seen_by(154), "ok(r)");
+    assert_eq!(seen_by(151), "ok(ok(r))");
+    assert_eq!(bounded("blocker", move || blocker.wait()).unwrap(), "held150");
+    assert_eq!(bounded("S", move || s.wait()).unwrap(), "s");
+    assert_eq!(bounded("I", move || i.wait()).unwrap(), "ok(ok(r))");
+}
+
+/// IDLE tasks waiting for IDLE tasks of their pool that can run inline: a chain of three.
+#[test]
+fn idle_tasks_blocking_on_idle_tasks_they_can_run_inline_get_their_values() {
+    #[concurrent]
+    fn idle_chain(depth: u32) -> String {
+        if depth == 0 {
+            return "leaf".to_owned();
+        }
+        let pool = POOL.get().unwrap();
+        let child = pool.execute_with_priority(Task::new(idle_chain, (depth - 1,)), Priority::Idle);
+        outcome(child.wait())
+    }
+    static POOL: std::sync::OnceLock<TaskPool> = std::sync::OnceLock::new();
+    let pool = POOL.get_or_init(|| pool(2, 0));
+    let top = pool.execute_with_priority(Task::new(idle_chain, (3,)), Priority::Idle);
+    assert_eq!(
+        bounded("the chain", move || top.wait()).unwrap(),
+        "ok(ok(ok(leaf)))"
+    );
+}
+
+/// An `async` IDLE task awaiting IDLE work held behind another IDLE task not started yet
+/// (in an IDLE runner): it lets the lane go, so the work runs and the await ends.
+#[test]
+fn an_async_idle_task_awaiting_idle_work_held_behind_other_idle_work_gets_its_value() {
+    #[concurrent]
+    async fn await_tag(other: u32) -> String {
+        outcome(take(other).await)
+    }
+    let pool = pool(1, 0);
+    let runner = pool.sequence_runner(Priority::Idle);
+    let a = pool.execute_with_priority(Task::new(await_tag, (161,)), Priority::Idle);
+    let s = runner.execute(Task::new(echo_text, ("s".to_owned(),)));
+    let r = runner.execute(Task::new(echo_text, ("r".to_owned(),)));
+    hand_over(161, r);
+    assert_eq!(bounded("A", move || a.wait()).unwrap(), "ok(r)");
+    assert_eq!(bounded("S", move || s.wait()).unwrap(), "s");
+}
+
+/// A pool at its ceiling (one thread): A blocks on X, in another pool, and its thread stands
+/// in for J, which polls K (another pool's task waiting for X too). Nothing waits for A or J:
+/// once X ends, K, J and A do.
+#[test]
+fn a_stand_in_job_waiting_beside_its_outer_wait_goes_on() {
+    let p = pool(1, 0);
+    let q = pool(3, 0);
+    let gate = 9_107;
+    let x = q.execute(Task::new(held, (170, gate)));
+    wait_for_mark("X holds a thread of Q", 170);
+    hand_over(171, x);
+    let a = p.execute(Task::new(wait_for, (172, 171)));
+    wait_for_mark("A is about to wait", 172);
+    let j = p.execute(Task::new(poll_for, (173, 174)));
+    // K waits for the same X through a second handle: a task by reference run again.
+    let k = q.execute(Task::new(poll_for, (175, 176)));
+    hand_over(174, k);
+    let x2 = q.execute(Task::new(held, (177, gate)));
+    hand_over(176, x2);
+    wait_for_mark("J, standing in, polled K", 173);
+    wait_for_mark("K polled X2", 175);
+    open_gate(gate);
+    assert_eq!(seen_by(172), "ok(held170)");
+    assert_eq!(seen_by(173), "ok(ok(held177))");
+    assert_eq!(bounded("J", move || j.wait()).unwrap(), "ok(ok(held177))");
+    assert_eq!(bounded("A", move || a.wait()).unwrap(), "ok(held170)");
+}
+
+/// Stale entry of a stand-in: A, on the one thread of pool P, blocks on X (pool Q) and its
+/// thread stands in for J, which holds it. X times out: its handle resolves while its call
+/// still runs, so A's wait is over — but A's thread cannot notice before J returns, and A's
+/// wait stays registered. X then waits for A: that is no cycle (A ends once J does), yet the
+/// walk went A → A's registered target X, on X's own thread, and told X `WaitsForItself`.
+#[test]
+fn a_wait_whose_target_timed_out_is_not_followed_while_its_thread_stands_in() {
+    #[concurrent]
+    fn time_out_then_poll(me: u32, other: u32) -> String {
+        mark(me);
+        wait_until("X runs past its time limit", is_canceled);
+        let mut handle = take(other);
+        let seen = match handle.wait_timeout(Duration::from_millis(200)) {
+            Some(result) => outcome(result),
+            None => "still waiting".to_owned(),
+        };
+        record(me, seen)
+    }
+    let p = pool(1, 0);
+    let q = TaskPool::builder()
+        .max_threads(2)
+        .extra_threads(0)
+        .time_limit(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let gate = 9_108;
+    let x = q.execute(Task::new(time_out_then_poll, (180, 181)));
+    wait_for_mark("X started", 180);
+    hand_over(182, x);
+    let a = p.execute(Task::new(wait_for, (183, 182)));
+    let j = p.execute(Task::new(held, (184, gate)));
+    // J can only start on P's one thread standing in for A, blocked in its wait for X.
+    wait_for_mark("J stands in on A's thread", 184);
+    hand_over(181, a);
+    assert_eq!(seen_by(180), "still waiting");
+    open_gate(gate);
+    assert_eq!(seen_by(183), "TimedOut");
+    assert_eq!(bounded("J", move || j.wait()).unwrap(), "held184");
+}
