@@ -376,3 +376,126 @@ fn a_wait_whose_target_timed_out_is_not_followed_while_its_thread_stands_in() {
     assert_eq!(seen_by(183), "TimedOut");
     assert_eq!(bounded("J", move || j.wait()).unwrap(), "held184");
 }
+
+static FORK_POOLS: Mutex<Vec<(u32, &'static TaskPool)>> = Mutex::new(Vec::new());
+
+fn fork_pool(tag: u32) -> &'static TaskPool {
+    let pools = FORK_POOLS.lock().unwrap();
+    pools.iter().find(|(t, _)| *t == tag).unwrap().1
+}
+
+/// Fork-join recursion: each call forks two children and blocks on both. A tree of waits has
+/// no cycle — even with stand-ins nesting unrelated calls on a waiting thread's stack, a call
+/// only waits for calls made after it started — so any `WaitsForItself` is a false one.
+#[concurrent]
+fn fib(pool: u32, n: u32, priority: u8) -> u64 {
+    if n < 2 {
+        return 1;
+    }
+    let priority = [Priority::High, Priority::Medium, Priority::Low, Priority::Idle][priority as usize];
+    let fork = |n| fork_pool(pool).execute_with_priority(Task::new(fib, (pool, n, priority as u8)), priority);
+    let (a, b) = (fork(n - 1), fork(n - 2));
+    let b = b.wait().unwrap_or_else(|e| panic!("fib({}): {e:?}", n - 2));
+    let a = a.wait().unwrap_or_else(|e| panic!("fib({}): {e:?}", n - 1));
+    a + b
+}
+
+#[test]
+fn fork_join_recursion_with_blocking_waits_is_never_told_a_cycle() {
+    // (tag, max_threads, extra_threads): a ceiling of 2 makes waiting threads stand in, nesting
+    // unrelated calls; 32 threads make many waits register at once.
+    let shapes = [(1, 2, 0), (2, 4, 2), (3, 32, 0)];
+    for (tag, max, extra) in shapes {
+        let pool: &'static TaskPool = Box::leak(Box::new(pool(max, extra)));
+        FORK_POOLS.lock().unwrap().push((tag, pool));
+        for priority in [1u8, 3] {
+            let top = pool.execute(Task::new(fib, (tag, 14, priority)));
+            let value = bounded("fork-join", move || top.wait());
+            assert_eq!(value.unwrap(), 610, "{max}+{extra} threads, priority {priority}");
+        }
+    }
+}
+
+/// Every way a wait ends leaves nothing behind: the waited task panics, is canceled while the
+/// wait blocks, or the waiting task times out. After each, the same two tasks (by reference)
+/// wait for each other the other way round without being told anything, and a real cycle
+/// between two fresh tasks is still told.
+#[test]
+fn waits_ended_by_a_panic_a_cancel_or_a_time_out_leave_nothing_behind() {
+    #[concurrent]
+    fn panic_after(gate: u64) -> String {
+        pass_gate(gate);
+        panic!("the waited task panics");
+    }
+    #[concurrent]
+    fn wait_then_time_out(me: u32, other: u32) -> String {
+        let mut handle = take(other);
+        mark(me);
+        let seen = poll_until_done(me + 1, &mut handle);
+        wait_until("the waiter runs past its limit", is_canceled);
+        record(me, seen)
+    }
+    let pool = pool(3, 0);
+    // The waited task panics while A waits for it.
+    let gate = 9_110;
+    let b = pool.execute(Task::new(panic_after, (gate,)));
+    hand_over(191, b);
+    let a = pool.execute(Task::new(wait_for, (190, 191)));
+    wait_for_mark("A waits for B", 190);
+    open_gate(gate);
+    assert_eq!(seen_by(190), "Panicked");
+    assert_eq!(bounded("A", move || a.wait()).unwrap(), "Panicked");
+    // The waited task is canceled while A's wait blocks (it was held: it never started).
+    let runner = pool.sequence_runner(Priority::Medium);
+    let gate = 9_111;
+    let s = runner.execute(Task::new(held, (192, gate)));
+    let r = runner.execute(Task::new(echo_text, ("r".to_owned(),)));
+    let r_id = r.id();
+    hand_over(193, r);
+    let a = pool.execute(Task::new(poll_for, (194, 193)));
+    wait_for_mark("A polls R", 194);
+    pool.cancel(r_id).unwrap();
+    assert_eq!(seen_by(194), "Canceled");
+    open_gate(gate);
+    assert_eq!(bounded("S", move || s.wait()).unwrap(), "held192");
+    assert_eq!(bounded("A", move || a.wait()).unwrap(), "Canceled");
+    // The waiting task times out while it waits: its wait still ends when the target does.
+    let short = TaskPool::builder()
+        .max_threads(2)
+        .time_limit(support::SHORT_LIMIT)
+        .build()
+        .unwrap();
+    let gate = 9_112;
+    let b = pool.execute(Task::new(held, (195, gate)));
+    hand_over(196, b);
+    let a = short.execute(Task::new(wait_then_time_out, (197, 196)));
+    wait_for_mark("A polls B", 198);
+    assert!(matches!(
+        bounded("A", move || a.wait()),
+        Err(taskpool::Error::TimedOut { .. })
+    ));
+    open_gate(gate);
+    assert_eq!(seen_by(197), "ok(held195)");
+    // The same tasks by reference, waiting the other way round: no cycle, no error.
+    let gate_a = 9_113;
+    let ta = Task::new(held, (200, gate_a));
+    let tb = Task::new(wait_for, (201, 202));
+    for _ in 0..2 {
+        let a = pool.execute(&ta);
+        let b = pool.execute(&tb);
+        hand_over(202, a);
+        wait_for_mark("B waits for A", 201);
+        open_gate(gate_a);
+        assert_eq!(seen_by(201), "ok(held200)");
+        assert_eq!(bounded("B", move || b.wait()).unwrap(), "ok(held200)");
+        MARKS.lock().unwrap().retain(|&m| m != 201);
+    }
+    // A real cycle is still told.
+    let x = pool.execute(Task::new(wait_for, (203, 204)));
+    let y = pool.execute(Task::new(wait_for, (204, 203)));
+    hand_over(203, x);
+    hand_over(204, y);
+    let mut seen = [seen_by(203), seen_by(204)];
+    seen.sort();
+    assert_eq!(seen, ["WaitsForItself", "ok(WaitsForItself)"]);
+}

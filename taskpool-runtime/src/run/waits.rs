@@ -17,7 +17,7 @@
 //!
 //! [`RunHooks::held_behind`]: super::RunHooks::held_behind
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use super::{Run, RunHeader};
@@ -42,7 +42,6 @@ pub(crate) fn address(run: &RunHeader) -> usize {
 
 /// One blocking wait in progress.
 struct Blocked {
-    key: u64,
     /// The runs of the waiting thread, each stuck until the wait ends.
     stuck: Vec<Arc<Run>>,
     /// What it waits for (a group waits for all its members).
@@ -52,7 +51,52 @@ struct Blocked {
 #[derive(Default)]
 struct Registry {
     next_key: u64,
-    blocked: Vec<Blocked>,
+    blocked: HashMap<u64, Blocked>,
+    /// The waits each stuck run is stuck in, by the run's address and by its task: a walk
+    /// looks up what a run waits for instead of scanning every wait (a chain of N blocked
+    /// threads, each new wait walking it, cost N² per wait under the lock).
+    by_run: HashMap<usize, Vec<u64>>,
+    by_task: HashMap<TaskId, Vec<u64>>,
+}
+
+impl Registry {
+    fn insert(&mut self, stuck: Vec<Arc<Run>>, targets: Vec<Arc<Run>>) -> u64 {
+        let key = self.next_key;
+        self.next_key = key.wrapping_add(1);
+        for run in &stuck {
+            self.by_run.entry(address(run)).or_default().push(key);
+            self.by_task.entry(run.id).or_default().push(key);
+        }
+        self.blocked.insert(key, Blocked { stuck, targets });
+        key
+    }
+
+    fn remove(&mut self, key: u64) -> Option<Blocked> {
+        let removed = self.blocked.remove(&key)?;
+        for run in &removed.stuck {
+            unindex(&mut self.by_run, address(run), key);
+            unindex(&mut self.by_task, run.id, key);
+        }
+        Some(removed)
+    }
+
+    /// Queues the targets of every wait in `keys` (those a run, or a task's runs, are stuck in).
+    fn follow(&self, keys: Option<&Vec<u64>>, todo: &mut Vec<Holder>) {
+        for key in keys.into_iter().flatten() {
+            if let Some(wait) = self.blocked.get(key) {
+                todo.extend(waited_for(&wait.targets));
+            }
+        }
+    }
+}
+
+fn unindex<K: std::hash::Hash + Eq>(index: &mut HashMap<K, Vec<u64>>, at: K, key: u64) {
+    if let std::collections::hash_map::Entry::Occupied(mut entry) = index.entry(at) {
+        entry.get_mut().retain(|&k| k != key);
+        if entry.get().is_empty() {
+            entry.remove();
+        }
+    }
 }
 
 /// The blocking waits in progress, in the whole process (a cycle may cross pools).
@@ -67,11 +111,7 @@ pub(crate) struct Registered<'a> {
 
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
-        let removed = {
-            let mut registry = lock(&self.waits.0);
-            let at = registry.blocked.iter().position(|b| b.key == self.key);
-            at.map(|at| registry.blocked.swap_remove(at))
-        };
+        let removed = lock(&self.waits.0).remove(self.key);
         // After the lock: a run's last reference may go with it, and its outcome's `Drop`
         // is user code.
         drop(removed);
@@ -93,24 +133,18 @@ impl Waits {
         targets: Vec<Arc<Run>>,
     ) -> Result<Registered<'_>, TaskId> {
         let mut registry = lock(&self.0);
-        if let Some(id) = reaches(&registry.blocked, &stuck, &targets, true) {
+        if let Some(id) = reaches(&registry, &stuck, &targets, true) {
             drop(registry);
             return Err(id);
         }
-        let key = registry.next_key;
-        registry.next_key = key.wrapping_add(1);
-        registry.blocked.push(Blocked {
-            key,
-            stuck,
-            targets,
-        });
+        let key = registry.insert(stuck, targets);
         Ok(Registered { waits: self, key })
     }
 
     /// The task among `stuck` that waiting for `targets` would wait for, if any, without
     /// registering a wait (an `.await`, which holds no thread).
     pub(crate) fn cycle(&self, stuck: &[Arc<Run>], targets: &[Arc<Run>]) -> Option<TaskId> {
-        reaches(&lock(&self.0).blocked, stuck, targets, false)
+        reaches(&lock(&self.0), stuck, targets, false)
     }
 }
 
@@ -118,7 +152,7 @@ impl Waits {
 /// `blocking`: the calling thread is about to block (an `.await` suspends instead, and an
 /// IDLE run suspended lets its pool's IDLE lane go).
 fn reaches(
-    blocked: &[Blocked],
+    registry: &Registry,
     stuck: &[Arc<Run>],
     targets: &[Arc<Run>],
     blocking: bool,
@@ -139,11 +173,11 @@ fn reaches(
                 if run.is_resolved() || !seen_runs.insert(at) {
                     continue;
                 }
-                follow(blocked, |s| address(s) == at, &mut todo);
+                registry.follow(registry.by_run.get(&at), &mut todo);
                 run.held_behind(&mut todo);
                 if run.priority == Priority::Idle && run.is_waiting() {
                     let mine = stuck.iter().filter(|_| blocking);
-                    let theirs = blocked.iter().flat_map(|wait| &wait.stuck);
+                    let theirs = registry.blocked.values().flat_map(|wait| &wait.stuck);
                     todo.extend(idle_lane_holders(&*run, mine.chain(theirs)));
                 }
             }
@@ -152,7 +186,7 @@ fn reaches(
                     return Some(id);
                 }
                 if seen_runs.insert(at) {
-                    follow(blocked, |s| address(s) == at, &mut todo);
+                    registry.follow(registry.by_run.get(&at), &mut todo);
                 }
             }
             Holder::Task(id) => {
@@ -160,7 +194,7 @@ fn reaches(
                     return Some(id);
                 }
                 if seen_tasks.insert(id) {
-                    follow(blocked, |s| s.id == id, &mut todo);
+                    registry.follow(registry.by_task.get(&id), &mut todo);
                 }
             }
         }
@@ -182,15 +216,6 @@ fn idle_lane_holders<'a>(
                 && std::sync::Weak::ptr_eq(&other.pool, &run.pool)
         })
         .map(|other| Holder::Executing(address(other)))
-}
-
-/// Queues the targets of every registered wait with a stuck run that `matches`.
-fn follow(blocked: &[Blocked], matches: impl Fn(&Run) -> bool, todo: &mut Vec<Holder>) {
-    for wait in blocked {
-        if wait.stuck.iter().any(|run| matches(&**run)) {
-            todo.extend(waited_for(&wait.targets));
-        }
-    }
 }
 
 /// The targets of a wait still waited for. A target resolved — a run that timed out, its call
