@@ -499,3 +499,55 @@ fn waits_ended_by_a_panic_a_cancel_or_a_time_out_leave_nothing_behind() {
     seen.sort();
     assert_eq!(seen, ["WaitsForItself", "ok(WaitsForItself)"]);
 }
+
+/// S, the current run of a `SequenceRunner`, times out (its handle resolves, its call goes on
+/// and keeps the runner's turn), then blocks waiting for Z, in another pool. Z then waits for
+/// R, queued behind S: R waits for S's call to return, which waits for Z — a cycle. The walk
+/// stopped at S because it was resolved, so Z waited until a time limit ended it (here: until
+/// the test gave up); now Z is told at once, and its error, returned, ends S's wait.
+#[test]
+fn a_cycle_through_a_runners_timed_out_current_run_is_told() {
+    #[concurrent]
+    fn time_out_then_wait(me: u32, other: u32) -> String {
+        wait_until("S runs past its time limit", is_canceled);
+        let handle = take(other);
+        mark(me);
+        record(me, outcome(handle.wait()))
+    }
+    /// Polls the task handed over as `other` once `after` marked itself, until told or out of
+    /// patience.
+    #[concurrent]
+    fn poll_after(me: u32, other: u32, after: u32) -> String {
+        let mut handle = take(other);
+        wait_for_mark("the other task is about to wait", after);
+        let deadline = std::time::Instant::now() + PATIENCE / 2;
+        let seen = loop {
+            if let Some(result) = handle.wait_timeout(Duration::from_millis(5)) {
+                break outcome(result);
+            }
+            if std::time::Instant::now() > deadline {
+                break "still waiting".to_owned();
+            }
+        };
+        record(me, seen)
+    }
+    let p = TaskPool::builder()
+        .max_threads(2)
+        .extra_threads(0)
+        .time_limit(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let q = pool(2, 0);
+    let runner = p.sequence_runner(Priority::Medium);
+    let s = runner.execute(Task::new(time_out_then_wait, (210, 211)));
+    let r = runner.execute(Task::new(echo_text, ("r".to_owned(),)));
+    hand_over(212, r);
+    let z = q.execute(Task::new(poll_after, (213, 212, 210)));
+    hand_over(211, z);
+    assert_eq!(seen_by(213), "WaitsForItself");
+    assert_eq!(seen_by(210), "ok(WaitsForItself)");
+    assert!(matches!(
+        bounded("S", move || s.wait()),
+        Err(taskpool::Error::TimedOut { .. })
+    ));
+}

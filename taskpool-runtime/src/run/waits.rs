@@ -168,9 +168,10 @@ fn reaches(
                 if let Some(id) = stuck_at(at) {
                     return Some(id);
                 }
-                // A resolved run is no longer waited for, even if its call still executes (a
-                // runner's turn it holds until then is a run of `stuck` all the same).
-                if run.is_resolved() || !seen_runs.insert(at) {
+                // Followed even if resolved: a wait's targets come resolved ones left out
+                // (`waited_for`), and a run a runner holds behind another that timed out waits
+                // for that one's call to return, which may wait in turn.
+                if !seen_runs.insert(at) {
                     continue;
                 }
                 registry.follow(registry.by_run.get(&at), &mut todo);
