@@ -551,3 +551,65 @@ fn a_cycle_through_a_runners_timed_out_current_run_is_told() {
         Err(taskpool::Error::TimedOut { .. })
     ));
 }
+
+/// An `async` task polled on a thread standing in for B (blocked in a wait for X) awaits Y,
+/// which is blocked waiting for B. No cycle: the await suspends and gives the thread back, so
+/// B does not wait for it — B waits for X only. The await looked at every run of its thread as
+/// its own, reached B through Y, and failed with `WaitsForItself`; only the run polled is.
+#[test]
+fn an_await_on_a_stand_in_thread_does_not_count_the_blocked_runs_beneath_it() {
+    #[concurrent]
+    async fn await_tag(me: u32, other: u32) -> String {
+        let seen = outcome(take(other).await);
+        record(me, seen)
+    }
+    let p = pool(1, 0);
+    let q = pool(2, 1);
+    let gate = 9_120;
+    let x = q.execute(Task::new(held, (220, gate)));
+    hand_over(221, x);
+    wait_for_mark("X holds a thread of Q", 220);
+    let b = p.execute(Task::new(wait_for, (222, 221)));
+    wait_for_mark("B is about to wait for X", 222);
+    hand_over(223, b);
+    let y = q.execute(Task::new(wait_for, (224, 223)));
+    hand_over(225, y);
+    wait_for_mark("Y is about to wait for B", 224);
+    // Q may add a thread only once Y blocks (X holds the other): then Y's wait is registered.
+    let sentinel = q.execute(Task::new(echo_text, ("sentinel".to_owned(),)));
+    assert_eq!(bounded("the sentinel", move || sentinel.wait()).unwrap(), "sentinel");
+    // P's one thread is B's, blocked: A can only be polled by it, standing in.
+    let a = p.execute(Task::new(await_tag, (226, 225)));
+    open_gate(gate);
+    assert_eq!(seen_by(226), "ok(ok(ok(held220)))");
+    assert_eq!(bounded("A", move || a.wait()).unwrap(), "ok(ok(ok(held220)))");
+}
+
+/// The other side of the above: B waits for A, an `async` task it runs inline (A had not
+/// started), and A awaits Y, which is blocked waiting for B. That is a cycle — B waits for A,
+/// beneath it — and A's first poll, before B's wait is registered, is told at once.
+#[test]
+fn an_await_inside_a_run_executed_inline_by_its_waiter_still_counts_that_waiter() {
+    #[concurrent]
+    async fn await_tag(me: u32, other: u32) -> String {
+        let seen = outcome(take(other).await);
+        record(me, seen)
+    }
+    let p = pool(1, 0);
+    let q = pool(1, 1);
+    let b = p.execute(Task::new(wait_for, (230, 231)));
+    wait_for_mark("B runs", 230);
+    hand_over(234, b);
+    let y = q.execute(Task::new(wait_for, (232, 234)));
+    wait_for_mark("Y is about to wait for B", 232);
+    // Q may add a thread only once Y blocks: then Y's wait is registered.
+    let sentinel = q.execute(Task::new(echo_text, ("sentinel".to_owned(),)));
+    assert_eq!(bounded("the sentinel", move || sentinel.wait()).unwrap(), "sentinel");
+    hand_over(233, y);
+    // P's one thread is B's: A waits in the queue until B runs it inline.
+    let a = p.execute(Task::new(await_tag, (235, 233)));
+    hand_over(231, a);
+    assert_eq!(seen_by(235), "WaitsForItself");
+    assert_eq!(seen_by(230), "ok(WaitsForItself)");
+    assert_eq!(seen_by(232), "ok(ok(WaitsForItself))");
+}

@@ -141,10 +141,39 @@ impl Waits {
         Ok(Registered { waits: self, key })
     }
 
-    /// The task among `stuck` that waiting for `targets` would wait for, if any, without
-    /// registering a wait (an `.await`, which holds no thread).
-    pub(crate) fn cycle(&self, stuck: &[Arc<Run>], targets: &[Arc<Run>]) -> Option<TaskId> {
-        reaches(&lock(&self.0), stuck, targets, false)
+    /// The task among the runs of a thread executing `entered` (innermost last) that an
+    /// `.await` of the innermost one for `targets` would wait for, if any, without registering
+    /// a wait (an `.await` holds no thread).
+    pub(crate) fn cycle(&self, entered: &[Arc<Run>], targets: &[Arc<Run>]) -> Option<TaskId> {
+        let registry = lock(&self.0);
+        let stuck = registry.awaiting(entered);
+        reaches(&registry, stuck, targets, false)
+    }
+}
+
+impl Registry {
+    /// The runs of `entered` (a thread's, innermost last) held up by an `.await` of the
+    /// innermost one: it, and each run beneath that waits for the one above it — executing it
+    /// inline (not registered yet), or blocked in a wait for it — down to the first one blocked
+    /// in a wait for something else: its thread stands in for unrelated work on top of it, and
+    /// the `.await`, which gives the thread back, does not hold it up.
+    fn awaiting<'a>(&self, entered: &'a [Arc<Run>]) -> &'a [Arc<Run>] {
+        let mut from = entered.len().saturating_sub(1);
+        while from > 0 {
+            let (below, above) = (&entered[from - 1], &entered[from]);
+            let keys = self.by_run.get(&address(below)).into_iter().flatten();
+            let own_wait = keys
+                .filter_map(|key| self.blocked.get(key))
+                .find(|wait| wait.stuck.last().is_some_and(|last| Arc::ptr_eq(last, below)));
+            let waits_for_above = own_wait.is_none_or(|wait| {
+                wait.targets.iter().any(|target| Arc::ptr_eq(target, above))
+            });
+            if !waits_for_above {
+                break;
+            }
+            from -= 1;
+        }
+        &entered[from..]
     }
 }
 
