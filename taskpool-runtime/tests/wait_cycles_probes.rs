@@ -210,7 +210,10 @@ fn a_wait_for_a_second_run_by_reference_behind_a_first_one_that_waits_goes_on() 
     let w = pool.execute(Task::new(poll_for, (134, 133)));
     wait_for_mark("W polled run 2", 134);
     open_gate(gate);
-    assert_eq!(bounded("run 1", move || run1.wait()).unwrap(), "ok(held130)");
+    assert_eq!(
+        bounded("run 1", move || run1.wait()).unwrap(),
+        "ok(held130)"
+    );
     hand_over(131, pool.execute(Task::new(echo_text, ("z2".to_owned(),))));
     assert_eq!(seen_by(134), "ok(ok(z2))");
     assert_eq!(bounded("W", move || w.wait()).unwrap(), "ok(ok(z2))");
@@ -265,7 +268,10 @@ fn idle_work_not_started_in_one_pool_does_not_wait_behind_another_pools_idle_tas
     open_gate(gate);
     assert_eq!(seen_by(154), "ok(r)");
     assert_eq!(seen_by(151), "ok(ok(r))");
-    assert_eq!(bounded("blocker", move || blocker.wait()).unwrap(), "held150");
+    assert_eq!(
+        bounded("blocker", move || blocker.wait()).unwrap(),
+        "held150"
+    );
     assert_eq!(bounded("S", move || s.wait()).unwrap(), "s");
     assert_eq!(bounded("I", move || i.wait()).unwrap(), "ok(ok(r))");
 }
@@ -392,8 +398,15 @@ fn fib(pool: u32, n: u32, priority: u8) -> u64 {
     if n < 2 {
         return 1;
     }
-    let priority = [Priority::High, Priority::Medium, Priority::Low, Priority::Idle][priority as usize];
-    let fork = |n| fork_pool(pool).execute_with_priority(Task::new(fib, (pool, n, priority as u8)), priority);
+    let priority = [
+        Priority::High,
+        Priority::Medium,
+        Priority::Low,
+        Priority::Idle,
+    ][priority as usize];
+    let fork = |n| {
+        fork_pool(pool).execute_with_priority(Task::new(fib, (pool, n, priority as u8)), priority)
+    };
     let (a, b) = (fork(n - 1), fork(n - 2));
     let b = b.wait().unwrap_or_else(|e| panic!("fib({}): {e:?}", n - 2));
     let a = a.wait().unwrap_or_else(|e| panic!("fib({}): {e:?}", n - 1));
@@ -411,7 +424,11 @@ fn fork_join_recursion_with_blocking_waits_is_never_told_a_cycle() {
         for priority in [1u8, 3] {
             let top = pool.execute(Task::new(fib, (tag, 14, priority)));
             let value = bounded("fork-join", move || top.wait());
-            assert_eq!(value.unwrap(), 610, "{max}+{extra} threads, priority {priority}");
+            assert_eq!(
+                value.unwrap(),
+                610,
+                "{max}+{extra} threads, priority {priority}"
+            );
         }
     }
 }
@@ -577,12 +594,18 @@ fn an_await_on_a_stand_in_thread_does_not_count_the_blocked_runs_beneath_it() {
     wait_for_mark("Y is about to wait for B", 224);
     // Q may add a thread only once Y blocks (X holds the other): then Y's wait is registered.
     let sentinel = q.execute(Task::new(echo_text, ("sentinel".to_owned(),)));
-    assert_eq!(bounded("the sentinel", move || sentinel.wait()).unwrap(), "sentinel");
+    assert_eq!(
+        bounded("the sentinel", move || sentinel.wait()).unwrap(),
+        "sentinel"
+    );
     // P's one thread is B's, blocked: A can only be polled by it, standing in.
     let a = p.execute(Task::new(await_tag, (226, 225)));
     open_gate(gate);
     assert_eq!(seen_by(226), "ok(ok(ok(held220)))");
-    assert_eq!(bounded("A", move || a.wait()).unwrap(), "ok(ok(ok(held220)))");
+    assert_eq!(
+        bounded("A", move || a.wait()).unwrap(),
+        "ok(ok(ok(held220)))"
+    );
 }
 
 /// The other side of the above: B waits for A, an `async` task it runs inline (A had not
@@ -604,7 +627,10 @@ fn an_await_inside_a_run_executed_inline_by_its_waiter_still_counts_that_waiter(
     wait_for_mark("Y is about to wait for B", 232);
     // Q may add a thread only once Y blocks: then Y's wait is registered.
     let sentinel = q.execute(Task::new(echo_text, ("sentinel".to_owned(),)));
-    assert_eq!(bounded("the sentinel", move || sentinel.wait()).unwrap(), "sentinel");
+    assert_eq!(
+        bounded("the sentinel", move || sentinel.wait()).unwrap(),
+        "sentinel"
+    );
     hand_over(233, y);
     // P's one thread is B's: A waits in the queue until B runs it inline.
     let a = p.execute(Task::new(await_tag, (235, 233)));
@@ -612,4 +638,37 @@ fn an_await_inside_a_run_executed_inline_by_its_waiter_still_counts_that_waiter(
     assert_eq!(seen_by(235), "WaitsForItself");
     assert_eq!(seen_by(230), "ok(WaitsForItself)");
     assert_eq!(seen_by(232), "ok(ok(WaitsForItself))");
+}
+
+/// A pool shut down while one of its tasks blocks in a registered wait for another: the wait
+/// ends with the shutdown and leaves nothing behind — a fresh pool's tasks then
+/// wait in a chain without being told anything, and a real cycle there is still told.
+#[test]
+fn a_pool_shut_down_while_its_tasks_wait_leaves_no_wait_behind() {
+    let p = pool(2, 0);
+    let gate = 9_130;
+    let b = p.execute(Task::new(held, (240, gate)));
+    hand_over(241, b);
+    let a = p.execute(Task::new(wait_for, (242, 241)));
+    wait_for_mark("B holds its thread", 240);
+    wait_for_mark("A is about to wait for B", 242);
+    // B's call outlasts the shutdown's timeout: its handle resolves as shut down.
+    p.shutdown_timeout(Duration::from_millis(50));
+    assert_eq!(seen_by(242), "PoolShutDown");
+    open_gate(gate);
+    drop(a);
+    let fresh = pool(3, 0);
+    let c = fresh.execute(Task::new(echo_text, ("c".to_owned(),)));
+    hand_over(243, c);
+    let d = fresh.execute(Task::new(wait_for, (244, 243)));
+    hand_over(245, d);
+    let e = fresh.execute(Task::new(wait_for, (246, 245)));
+    assert_eq!(bounded("E", move || e.wait()).unwrap(), "ok(ok(c))");
+    let x = fresh.execute(Task::new(wait_for, (247, 248)));
+    let y = fresh.execute(Task::new(wait_for, (248, 247)));
+    hand_over(247, x);
+    hand_over(248, y);
+    let mut seen = [seen_by(247), seen_by(248)];
+    seen.sort();
+    assert_eq!(seen, ["WaitsForItself", "ok(WaitsForItself)"]);
 }

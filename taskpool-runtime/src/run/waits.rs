@@ -162,12 +162,13 @@ impl Registry {
         while from > 0 {
             let (below, above) = (&entered[from - 1], &entered[from]);
             let keys = self.by_run.get(&address(below)).into_iter().flatten();
-            let own_wait = keys
-                .filter_map(|key| self.blocked.get(key))
-                .find(|wait| wait.stuck.last().is_some_and(|last| Arc::ptr_eq(last, below)));
-            let waits_for_above = own_wait.is_none_or(|wait| {
-                wait.targets.iter().any(|target| Arc::ptr_eq(target, above))
+            let own_wait = keys.filter_map(|key| self.blocked.get(key)).find(|wait| {
+                wait.stuck
+                    .last()
+                    .is_some_and(|last| Arc::ptr_eq(last, below))
             });
+            let waits_for_above = own_wait
+                .is_none_or(|wait| wait.targets.iter().any(|target| Arc::ptr_eq(target, above)));
             if !waits_for_above {
                 break;
             }
