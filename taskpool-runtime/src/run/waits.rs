@@ -10,6 +10,12 @@
 //! cycle. Looking and registering happen under one lock, so of the waits that close a cycle
 //! between them, the last to register sees the others'.
 //!
+//! A wait's target already resolved (a run that timed out, its call still executing) leads
+//! nowhere, even while its waiting thread has not noticed yet (busy standing in for other
+//! work). An `.await` holds up only the run polled and the runs beneath it on its thread that
+//! wait for it (running it inline), not one blocked in a wait for something else that the
+//! thread stands in on top of: the `.await` gives the thread back.
+//!
 //! Not seen: a thread blocked elsewhere (a lock, a channel), and `async` runs suspended at an
 //! `.await`, which hold no thread (their poll looks, but registers nothing); an `AsyncRunner`
 //! with several running slots holds its waiting runs behind the caller only when every slot is
@@ -60,6 +66,7 @@ struct Registry {
 }
 
 impl Registry {
+    /// Registers a wait; its key.
     fn insert(&mut self, stuck: Vec<Arc<Run>>, targets: Vec<Arc<Run>>) -> u64 {
         let key = self.next_key;
         self.next_key = key.wrapping_add(1);
@@ -71,6 +78,7 @@ impl Registry {
         key
     }
 
+    /// Unregisters a wait; what it held, to drop after the lock.
     fn remove(&mut self, key: u64) -> Option<Blocked> {
         let removed = self.blocked.remove(&key)?;
         for run in &removed.stuck {
@@ -78,6 +86,31 @@ impl Registry {
             unindex(&mut self.by_task, run.id, key);
         }
         Some(removed)
+    }
+
+    /// The runs of `entered` (a thread's, innermost last) held up by an `.await` of the
+    /// innermost one: it, and each run beneath that waits for the one above it — executing it
+    /// inline (not registered yet), or blocked in a wait for it — down to the first one blocked
+    /// in a wait for something else: its thread stands in for unrelated work on top of it, and
+    /// the `.await`, which gives the thread back, does not hold it up.
+    fn awaiting<'a>(&self, entered: &'a [Arc<Run>]) -> &'a [Arc<Run>] {
+        let mut from = entered.len().saturating_sub(1);
+        while from > 0 {
+            let (below, above) = (&entered[from - 1], &entered[from]);
+            let keys = self.by_run.get(&address(below)).into_iter().flatten();
+            let own_wait = keys.filter_map(|key| self.blocked.get(key)).find(|wait| {
+                wait.stuck
+                    .last()
+                    .is_some_and(|last| Arc::ptr_eq(last, below))
+            });
+            let waits_for_above = own_wait
+                .is_none_or(|wait| wait.targets.iter().any(|target| Arc::ptr_eq(target, above)));
+            if !waits_for_above {
+                break;
+            }
+            from -= 1;
+        }
+        &entered[from..]
     }
 
     /// Queues the targets of every wait in `keys` (those a run, or a task's runs, are stuck in).
@@ -151,33 +184,6 @@ impl Waits {
     }
 }
 
-impl Registry {
-    /// The runs of `entered` (a thread's, innermost last) held up by an `.await` of the
-    /// innermost one: it, and each run beneath that waits for the one above it — executing it
-    /// inline (not registered yet), or blocked in a wait for it — down to the first one blocked
-    /// in a wait for something else: its thread stands in for unrelated work on top of it, and
-    /// the `.await`, which gives the thread back, does not hold it up.
-    fn awaiting<'a>(&self, entered: &'a [Arc<Run>]) -> &'a [Arc<Run>] {
-        let mut from = entered.len().saturating_sub(1);
-        while from > 0 {
-            let (below, above) = (&entered[from - 1], &entered[from]);
-            let keys = self.by_run.get(&address(below)).into_iter().flatten();
-            let own_wait = keys.filter_map(|key| self.blocked.get(key)).find(|wait| {
-                wait.stuck
-                    .last()
-                    .is_some_and(|last| Arc::ptr_eq(last, below))
-            });
-            let waits_for_above = own_wait
-                .is_none_or(|wait| wait.targets.iter().any(|target| Arc::ptr_eq(target, above)));
-            if !waits_for_above {
-                break;
-            }
-            from -= 1;
-        }
-        &entered[from..]
-    }
-}
-
 /// Follows what `targets` wait for; the first run of `stuck` reached, by its task's id.
 /// `blocking`: the calling thread is about to block (an `.await` suspends instead, and an
 /// IDLE run suspended lets its pool's IDLE lane go).
@@ -198,9 +204,9 @@ fn reaches(
                 if let Some(id) = stuck_at(at) {
                     return Some(id);
                 }
-                // Followed even if resolved: a wait's targets come resolved ones left out
-                // (`waited_for`), and a run a runner holds behind another that timed out waits
-                // for that one's call to return, which may wait in turn.
+                // Followed even if resolved: resolved targets of waits are left out already
+                // (`waited_for`), and a run a runner holds behind one that timed out waits for
+                // that one's call to return, which may itself be blocked in a wait.
                 if !seen_runs.insert(at) {
                     continue;
                 }
