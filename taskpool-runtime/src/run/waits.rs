@@ -10,6 +10,12 @@
 //! cycle. Looking and registering happen under one lock, so of the waits that close a cycle
 //! between them, the last to register sees the others'.
 //!
+//! A wait's target already resolved (a run that timed out, its call still executing) leads
+//! nowhere, even while its waiting thread has not noticed yet (busy standing in for other
+//! work). An `.await` holds up only the run polled and the runs beneath it on its thread that
+//! wait for it (running it inline), not one blocked in a wait for something else that the
+//! thread stands in on top of: the `.await` gives the thread back.
+//!
 //! Not seen: a thread blocked elsewhere (a lock, a channel), and `async` runs suspended at an
 //! `.await`, which hold no thread (their poll looks, but registers nothing); an `AsyncRunner`
 //! with several running slots holds its waiting runs behind the caller only when every slot is
@@ -17,7 +23,7 @@
 //!
 //! [`RunHooks::held_behind`]: super::RunHooks::held_behind
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use super::{Run, RunHeader};
@@ -42,7 +48,6 @@ pub(crate) fn address(run: &RunHeader) -> usize {
 
 /// One blocking wait in progress.
 struct Blocked {
-    key: u64,
     /// The runs of the waiting thread, each stuck until the wait ends.
     stuck: Vec<Arc<Run>>,
     /// What it waits for (a group waits for all its members).
@@ -52,7 +57,79 @@ struct Blocked {
 #[derive(Default)]
 struct Registry {
     next_key: u64,
-    blocked: Vec<Blocked>,
+    blocked: HashMap<u64, Blocked>,
+    /// The waits each stuck run is stuck in, by the run's address and by its task: a walk
+    /// looks up what a run waits for instead of scanning every wait (a chain of N blocked
+    /// threads, each new wait walking it, cost N² per wait under the lock).
+    by_run: HashMap<usize, Vec<u64>>,
+    by_task: HashMap<TaskId, Vec<u64>>,
+}
+
+impl Registry {
+    /// Registers a wait; its key.
+    fn insert(&mut self, stuck: Vec<Arc<Run>>, targets: Vec<Arc<Run>>) -> u64 {
+        let key = self.next_key;
+        self.next_key = key.wrapping_add(1);
+        for run in &stuck {
+            self.by_run.entry(address(run)).or_default().push(key);
+            self.by_task.entry(run.id).or_default().push(key);
+        }
+        self.blocked.insert(key, Blocked { stuck, targets });
+        key
+    }
+
+    /// Unregisters a wait; what it held, to drop after the lock.
+    fn remove(&mut self, key: u64) -> Option<Blocked> {
+        let removed = self.blocked.remove(&key)?;
+        for run in &removed.stuck {
+            unindex(&mut self.by_run, address(run), key);
+            unindex(&mut self.by_task, run.id, key);
+        }
+        Some(removed)
+    }
+
+    /// The runs of `entered` (a thread's, innermost last) held up by an `.await` of the
+    /// innermost one: it, and each run beneath that waits for the one above it — executing it
+    /// inline (not registered yet), or blocked in a wait for it — down to the first one blocked
+    /// in a wait for something else: its thread stands in for unrelated work on top of it, and
+    /// the `.await`, which gives the thread back, does not hold it up.
+    fn awaiting<'a>(&self, entered: &'a [Arc<Run>]) -> &'a [Arc<Run>] {
+        let mut from = entered.len().saturating_sub(1);
+        while from > 0 {
+            let (below, above) = (&entered[from - 1], &entered[from]);
+            let keys = self.by_run.get(&address(below)).into_iter().flatten();
+            let own_wait = keys.filter_map(|key| self.blocked.get(key)).find(|wait| {
+                wait.stuck
+                    .last()
+                    .is_some_and(|last| Arc::ptr_eq(last, below))
+            });
+            let waits_for_above = own_wait
+                .is_none_or(|wait| wait.targets.iter().any(|target| Arc::ptr_eq(target, above)));
+            if !waits_for_above {
+                break;
+            }
+            from -= 1;
+        }
+        &entered[from..]
+    }
+
+    /// Queues the targets of every wait in `keys` (those a run, or a task's runs, are stuck in).
+    fn follow(&self, keys: Option<&Vec<u64>>, todo: &mut Vec<Holder>) {
+        for key in keys.into_iter().flatten() {
+            if let Some(wait) = self.blocked.get(key) {
+                todo.extend(waited_for(&wait.targets));
+            }
+        }
+    }
+}
+
+fn unindex<K: std::hash::Hash + Eq>(index: &mut HashMap<K, Vec<u64>>, at: K, key: u64) {
+    if let std::collections::hash_map::Entry::Occupied(mut entry) = index.entry(at) {
+        entry.get_mut().retain(|&k| k != key);
+        if entry.get().is_empty() {
+            entry.remove();
+        }
+    }
 }
 
 /// The blocking waits in progress, in the whole process (a cycle may cross pools).
@@ -67,11 +144,7 @@ pub(crate) struct Registered<'a> {
 
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
-        let removed = {
-            let mut registry = lock(&self.waits.0);
-            let at = registry.blocked.iter().position(|b| b.key == self.key);
-            at.map(|at| registry.blocked.swap_remove(at))
-        };
+        let removed = lock(&self.waits.0).remove(self.key);
         // After the lock: a run's last reference may go with it, and its outcome's `Drop`
         // is user code.
         drop(removed);
@@ -93,24 +166,21 @@ impl Waits {
         targets: Vec<Arc<Run>>,
     ) -> Result<Registered<'_>, TaskId> {
         let mut registry = lock(&self.0);
-        if let Some(id) = reaches(&registry.blocked, &stuck, &targets, true) {
+        if let Some(id) = reaches(&registry, &stuck, &targets, true) {
             drop(registry);
             return Err(id);
         }
-        let key = registry.next_key;
-        registry.next_key = key.wrapping_add(1);
-        registry.blocked.push(Blocked {
-            key,
-            stuck,
-            targets,
-        });
+        let key = registry.insert(stuck, targets);
         Ok(Registered { waits: self, key })
     }
 
-    /// The task among `stuck` that waiting for `targets` would wait for, if any, without
-    /// registering a wait (an `.await`, which holds no thread).
-    pub(crate) fn cycle(&self, stuck: &[Arc<Run>], targets: &[Arc<Run>]) -> Option<TaskId> {
-        reaches(&lock(&self.0).blocked, stuck, targets, false)
+    /// The task among the runs of a thread executing `entered` (innermost last) that an
+    /// `.await` of the innermost one for `targets` would wait for, if any, without registering
+    /// a wait (an `.await` holds no thread).
+    pub(crate) fn cycle(&self, entered: &[Arc<Run>], targets: &[Arc<Run>]) -> Option<TaskId> {
+        let registry = lock(&self.0);
+        let stuck = registry.awaiting(entered);
+        reaches(&registry, stuck, targets, false)
     }
 }
 
@@ -118,13 +188,13 @@ impl Waits {
 /// `blocking`: the calling thread is about to block (an `.await` suspends instead, and an
 /// IDLE run suspended lets its pool's IDLE lane go).
 fn reaches(
-    blocked: &[Blocked],
+    registry: &Registry,
     stuck: &[Arc<Run>],
     targets: &[Arc<Run>],
     blocking: bool,
 ) -> Option<TaskId> {
     let stuck_at = |at: usize| stuck.iter().find(|run| address(run) == at).map(|r| r.id);
-    let mut todo: Vec<Holder> = targets.iter().cloned().map(Holder::Run).collect();
+    let mut todo: Vec<Holder> = waited_for(targets).collect();
     let mut seen_runs = HashSet::new();
     let mut seen_tasks = HashSet::new();
     while let Some(holder) = todo.pop() {
@@ -134,15 +204,17 @@ fn reaches(
                 if let Some(id) = stuck_at(at) {
                     return Some(id);
                 }
-                // A resolved run is no longer waited for, even if its call still executes.
-                if run.is_resolved() || !seen_runs.insert(at) {
+                // Followed even if resolved: resolved targets of waits are left out already
+                // (`waited_for`), and a run a runner holds behind one that timed out waits for
+                // that one's call to return, which may itself be blocked in a wait.
+                if !seen_runs.insert(at) {
                     continue;
                 }
-                follow(blocked, |s| address(s) == at, &mut todo);
+                registry.follow(registry.by_run.get(&at), &mut todo);
                 run.held_behind(&mut todo);
                 if run.priority == Priority::Idle && run.is_waiting() {
                     let mine = stuck.iter().filter(|_| blocking);
-                    let theirs = blocked.iter().flat_map(|wait| &wait.stuck);
+                    let theirs = registry.blocked.values().flat_map(|wait| &wait.stuck);
                     todo.extend(idle_lane_holders(&*run, mine.chain(theirs)));
                 }
             }
@@ -151,7 +223,7 @@ fn reaches(
                     return Some(id);
                 }
                 if seen_runs.insert(at) {
-                    follow(blocked, |s| address(s) == at, &mut todo);
+                    registry.follow(registry.by_run.get(&at), &mut todo);
                 }
             }
             Holder::Task(id) => {
@@ -159,7 +231,7 @@ fn reaches(
                     return Some(id);
                 }
                 if seen_tasks.insert(id) {
-                    follow(blocked, |s| s.id == id, &mut todo);
+                    registry.follow(registry.by_task.get(&id), &mut todo);
                 }
             }
         }
@@ -183,13 +255,15 @@ fn idle_lane_holders<'a>(
         .map(|other| Holder::Executing(address(other)))
 }
 
-/// Queues the targets of every registered wait with a stuck run that `matches`.
-fn follow(blocked: &[Blocked], matches: impl Fn(&Run) -> bool, todo: &mut Vec<Holder>) {
-    for wait in blocked {
-        if wait.stuck.iter().any(|run| matches(&**run)) {
-            todo.extend(wait.targets.iter().cloned().map(Holder::Run));
-        }
-    }
+/// The targets of a wait still waited for. A target resolved — a run that timed out, its call
+/// still executing, maybe on the walking thread — ends the wait, even if the waiting thread
+/// has not noticed yet (it may be standing in for another job): it leads nowhere.
+fn waited_for(targets: &[Arc<Run>]) -> impl Iterator<Item = Holder> + '_ {
+    targets
+        .iter()
+        .filter(|target| !target.is_resolved())
+        .cloned()
+        .map(Holder::Run)
 }
 
 /// Registers a blocking wait of the calling thread for `targets` (see [`Waits::enter`]);
