@@ -7,38 +7,15 @@ mod support;
 
 use std::sync::Mutex;
 
+use support::handoff::{outcome, take_from};
 use support::{PATIENCE, bounded, open_gate, pass_gate, wait_until};
-use taskpool::{GroupHandle, Priority, Result, Task, TaskGroup, TaskHandle, TaskPool, concurrent};
+use taskpool::{GroupHandle, Priority, Task, TaskGroup, TaskHandle, TaskPool, concurrent};
 
 /// Handles passed to tasks by tag, as a program would pass them through shared state.
 static HANDLES: Mutex<Vec<(u32, TaskHandle<String>)>> = Mutex::new(Vec::new());
 static GROUPS: Mutex<Vec<(u32, GroupHandle<String>)>> = Mutex::new(Vec::new());
 /// What each task saw when its wait returned, by its tag.
 static SEEN: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
-
-fn take_from<H>(from: &Mutex<Vec<(u32, H)>>, tag: u32) -> H {
-    let mut found = None;
-    wait_until("the test hands over the handle", || {
-        let mut handles = from.lock().unwrap();
-        if let Some(at) = handles.iter().position(|(t, _)| *t == tag) {
-            found = Some(handles.remove(at).1);
-        }
-        found.is_some()
-    });
-    found.unwrap()
-}
-
-/// `ok(<value>)`, or the error's variant name.
-fn outcome<T: std::fmt::Display>(result: Result<T>) -> String {
-    match result {
-        Ok(value) => format!("ok({value})"),
-        Err(e) => format!("{e:?}")
-            .split(['(', ' ', '{'])
-            .next()
-            .unwrap()
-            .to_owned(),
-    }
-}
 
 fn record(me: u32, seen: String) -> String {
     SEEN.lock().unwrap().push((me, seen.clone()));

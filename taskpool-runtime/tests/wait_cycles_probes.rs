@@ -11,8 +11,9 @@ mod support;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use support::handoff::{outcome, take_from};
 use support::{PATIENCE, bounded, open_gate, pass_gate, wait_until};
-use taskpool::{Priority, Result, Task, TaskHandle, TaskPool, concurrent, is_canceled};
+use taskpool::{Priority, Task, TaskHandle, TaskPool, concurrent, is_canceled};
 
 /// Handles passed to tasks by tag, as a program would pass them through shared state.
 static HANDLES: Mutex<Vec<(u32, TaskHandle<String>)>> = Mutex::new(Vec::new());
@@ -26,27 +27,7 @@ fn hand_over(tag: u32, handle: TaskHandle<String>) {
 }
 
 fn take(tag: u32) -> TaskHandle<String> {
-    let mut found = None;
-    wait_until("the test hands over the handle", || {
-        let mut handles = HANDLES.lock().unwrap();
-        if let Some(at) = handles.iter().position(|(t, _)| *t == tag) {
-            found = Some(handles.remove(at).1);
-        }
-        found.is_some()
-    });
-    found.unwrap()
-}
-
-/// `ok(<value>)`, or the error's variant name.
-fn outcome<T: std::fmt::Display>(result: Result<T>) -> String {
-    match result {
-        Ok(value) => format!("ok({value})"),
-        Err(e) => format!("{e:?}")
-            .split(['(', ' ', '{'])
-            .next()
-            .unwrap()
-            .to_owned(),
-    }
+    take_from(&HANDLES, tag)
 }
 
 fn record(me: u32, seen: String) -> String {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod echo;
+pub mod handoff;
 pub mod icons;
 pub mod walk;
 
