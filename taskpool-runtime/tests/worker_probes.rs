@@ -448,7 +448,13 @@ fn a_handler_awaiting_a_task_of_a_pool_shut_down_meanwhile_is_answered() {
 
 #[test]
 fn a_worker_dropped_inside_its_own_on_message_callback_ends_with_its_threads() {
-    let worker = Worker::builder().name("p-selfdrop").spawn(|| Echo).unwrap();
+    // A generous join timeout: a worker that took longer than the default 5 s to stop (a
+    // loaded machine) would be detached, and a detached worker's `on_exit` does not run.
+    let worker = Worker::builder()
+        .name("p-selfdrop")
+        .join_timeout(PATIENCE)
+        .spawn(|| Echo)
+        .unwrap();
     let (exit_tx, exit) = mpsc::channel();
     worker.on_exit(move |code| exit_tx.send(code).unwrap());
     let slot = Arc::new(std::sync::Mutex::new(None));
