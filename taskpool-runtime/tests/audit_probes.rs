@@ -10,46 +10,24 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Wake, Waker};
+use std::task::{Context, Waker};
 
 use futures::Stream;
 use support::echo::Echo;
+use support::wakers::{PanickingWaker, poll_with_panicking_waker};
 use support::{PATIENCE, block_on, hold, open_gate, plain, wait_until};
 use taskpool::{Priority, Task, TaskPool, Worker, concurrent, send_data};
 
-/// A waker whose `wake` panics (a broken executor), counting the attempts.
-#[derive(Default)]
-struct PanickingWaker(AtomicUsize);
-
-impl PanickingWaker {
-    fn woken(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl Wake for PanickingWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        panic!("this waker panics");
-    }
-}
-
 /// Polls `future` once with a waker that panics when woken; expects it to wait.
 fn park_with_panicking_waker<F: Future + Unpin>(future: &mut F) -> Arc<PanickingWaker> {
-    let counter = Arc::new(PanickingWaker::default());
-    let waker = Waker::from(counter.clone());
-    let polled = Pin::new(future).poll(&mut Context::from_waker(&waker));
+    let (polled, counter) = poll_with_panicking_waker(future);
     assert!(polled.is_pending(), "expected the future to wait");
     counter
 }
 
 /// Polls `stream` once with a waker that panics when woken; expects it to wait.
 fn park_stream_with_panicking_waker<S: Stream + Unpin>(stream: &mut S) -> Arc<PanickingWaker> {
-    let counter = Arc::new(PanickingWaker::default());
-    let waker = Waker::from(counter.clone());
+    let (counter, waker) = PanickingWaker::new_waker();
     let polled = Pin::new(stream).poll_next(&mut Context::from_waker(&waker));
     assert!(polled.is_pending(), "expected the stream to wait");
     counter

@@ -5,15 +5,12 @@
 
 mod support;
 
-use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use support::wakers::poll_with_panicking_waker;
 use support::{PATIENCE, block_on, wait_until};
 use taskpool::{
     AbortSignal, AsyncLock, AsyncLockMode, AsyncLockOptions, ConditionVariable, Error, Shared,
@@ -23,30 +20,6 @@ use taskpool::{
 // ---------------------------------------------------------------------------------------------
 // A user waker that panics when woken.
 // ---------------------------------------------------------------------------------------------
-
-/// A waker whose `wake` panics (a broken executor), counting the attempts.
-#[derive(Default)]
-struct PanickingWaker(AtomicUsize);
-
-impl Wake for PanickingWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        panic!("this waker panics");
-    }
-}
-
-/// Polls `future` once with a waker that panics when woken.
-fn poll_with_panicking_waker<F: Future + Unpin>(
-    future: &mut F,
-) -> (Poll<F::Output>, Arc<PanickingWaker>) {
-    let counter = Arc::new(PanickingWaker::default());
-    let waker = Waker::from(counter.clone());
-    let poll = Pin::new(future).poll(&mut Context::from_waker(&waker));
-    (poll, counter)
-}
 
 /// Runs `f` on a thread and returns a receiver for its result.
 fn on_thread<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> mpsc::Receiver<R> {
@@ -76,11 +49,7 @@ fn a_panicking_waker_does_not_reach_the_releaser_and_the_rest_are_woken() {
         released.is_ok(),
         "the waker's panic reached the guard's Drop"
     );
-    assert_eq!(
-        counter.0.load(Ordering::SeqCst),
-        1,
-        "the broken waker was called"
-    );
+    assert_eq!(counter.woken(), 1, "the broken waker was called");
     assert_eq!(
         reader.recv_timeout(PATIENCE),
         Ok(0),

@@ -6,6 +6,7 @@
 pub mod echo;
 pub mod handoff;
 pub mod icons;
+pub mod wakers;
 pub mod walk;
 
 use std::collections::HashSet;
