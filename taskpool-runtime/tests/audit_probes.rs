@@ -303,24 +303,13 @@ fn a_timer_thread_the_system_refuses_is_started_by_a_later_sleep() {
         }
         return;
     }
-    let exe = std::env::current_exe().unwrap();
     // 768 MiB of address space: the test harness fits, and is quickly used up.
-    let output = std::process::Command::new("prlimit")
-        .arg("--as=805306368")
-        .arg(&exe)
-        .args([
-            "--exact",
-            "a_timer_thread_the_system_refuses_is_started_by_a_later_sleep",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("AUDIT_TIMER_CHILD", "1")
-        .output();
-    let Ok(output) = output else {
+    let Some(stdout) = support::run_under_address_limit(
+        "a_timer_thread_the_system_refuses_is_started_by_a_later_sleep",
+        "AUDIT_TIMER_CHILD",
+    ) else {
         return; // No prlimit here: nothing to probe.
     };
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(
         stdout.contains("AUDIT FIRST POLL Ok(true)"),
         "polling a sleep whose timer thread cannot start panicked"

@@ -505,24 +505,13 @@ fn a_pool_whose_thread_cannot_start_resolves_its_handles() {
         println!("CP3 DROPPED");
         return;
     }
-    let exe = std::env::current_exe().unwrap();
     // A limit of 768 MiB of address space: the test harness fits, a 1 GiB stack does not.
-    let output = std::process::Command::new("prlimit")
-        .arg("--as=805306368")
-        .arg(&exe)
-        .args([
-            "--exact",
-            "a_pool_whose_thread_cannot_start_resolves_its_handles",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("CP3_CHILD", "1")
-        .output();
-    let Ok(output) = output else {
+    let Some(stdout) = support::run_under_address_limit(
+        "a_pool_whose_thread_cannot_start_resolves_its_handles",
+        "CP3_CHILD",
+    ) else {
         return; // No prlimit here: nothing to probe.
     };
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("CP3 DROPPED"), "the child did not finish");
     // Either the system gave the thread after all (the task ran), or the handle says why not.
     assert!(

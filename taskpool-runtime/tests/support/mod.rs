@@ -334,3 +334,21 @@ pub fn thread_executing(pool: &taskpool::TaskPool, task: taskpool::TaskId) -> Op
         .find(|t| t.task_ids.contains(&task))
         .map(|t| t.id)
 }
+
+/// Runs test `test` of the current binary again, alone, in a child process limited to 768 MiB
+/// of address space (the test harness fits; a large stack or a thread more may not), with
+/// `child_env` set so that the test knows it is the child. Returns the child's stdout (both
+/// streams are printed), or `None` where `prlimit` is not available.
+pub fn run_under_address_limit(test: &str, child_env: &str) -> Option<String> {
+    let exe = std::env::current_exe().unwrap();
+    let output = std::process::Command::new("prlimit")
+        .arg("--as=805306368")
+        .arg(&exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(child_env, "1")
+        .output()
+        .ok()?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    println!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    Some(stdout)
+}
