@@ -1101,6 +1101,26 @@ fn worker_initialization_rejects_a_stack_size_out_of_range_with_10200003() {
     }
 }
 
+#[test]
+fn worker_initialization_rejects_a_zero_serialized_cap_with_10200003() {
+    // A cap of 0 bytes would refuse every serialized message, even an empty one: a setting
+    // mistake, told at `spawn` as the pool's builder tells it at `build`.
+    let error = Worker::builder()
+        .max_serialized_bytes(0)
+        .spawn(Script::default)
+        .unwrap_err();
+    assert_eq!(error.code(), Some(10200003), "{error}");
+    assert!(
+        error.to_string().contains("max_serialized_bytes"),
+        "{error}"
+    );
+    let worker = Worker::builder()
+        .max_serialized_bytes(1)
+        .spawn(Script::default)
+        .expect("a cap of one byte is a valid (if strict) setting");
+    drop(worker);
+}
+
 /// Drops, on the worker's thread, a list as long as each message says.
 struct DeepDropper;
 

@@ -101,7 +101,8 @@ impl WorkerBuilder {
     }
 
     /// The cap on serialized messages, both ways, and on global call arguments and results
-    /// (default 16 MiB, as in ArkTS; above it: 10200006). Moved messages have no cap.
+    /// (default 16 MiB, as in ArkTS; above it: 10200006). Moved messages have no cap. A cap of
+    /// 0 makes `spawn` fail with 10200003.
     pub fn max_serialized_bytes(mut self, bytes: usize) -> WorkerBuilder {
         self.max_serialized_bytes = bytes;
         self
@@ -128,8 +129,8 @@ impl WorkerBuilder {
     /// Starts the worker: its thread calls `constructor` and then handles messages.
     ///
     /// Fails with 10200003 if the process already has [`max_workers`](crate::max_workers) live
-    /// workers (64 by default), if the name or the stack size is invalid, or if the system
-    /// refuses a thread.
+    /// workers (64 by default), if the name, the stack size or the serialized cap is invalid,
+    /// or if the system refuses a thread.
     /// Called on a pool thread (inside a task), the new worker keeps that thread in the pool
     /// until the worker ends.
     pub fn spawn<H, F>(self, constructor: F) -> Result<Worker<H::In, H::Out>>
@@ -150,6 +151,12 @@ impl WorkerBuilder {
                 "a stack of {} bytes is out of range: give the worker between 64 KiB and 1 GiB",
                 self.stack_size
             )));
+        }
+        if self.max_serialized_bytes == 0 {
+            return Err(Error::WorkerInitialization(
+                "max_serialized_bytes of 0 refuses every serialized message: give at least 1"
+                    .to_owned(),
+            ));
         }
         let slot = Slot::acquire()?;
         let link = Arc::new(Link::new(
