@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::panic::drop_quietly;
 use crate::run::{Run, RunOps, TypedRun, waits};
-use crate::sync::{Arc, Mutex, lock};
+use crate::sync::atomic::{AtomicU8, Ordering};
+use crate::sync::{Arc, Mutex, lock, with_mut};
 use crate::task::TaskId;
 
 /// Where a run's outcome lands. It is resolved at most once; later attempts are ignored, which
@@ -20,9 +21,19 @@ use crate::task::TaskId;
 /// no condition variable is needed; an error is boxed, so a pending slot is three words.
 pub(crate) struct Completion<T> {
     slot: Mutex<Slot<T>>,
-    /// Set (after the slot) once an outcome is stored: what a waiter spins on before it parks.
-    ready: crate::sync::atomic::AtomicBool,
+    /// [`PENDING`], then [`READY`] once an outcome is stored (written after the slot: what a
+    /// waiter spins on before it parks), then [`TAKEN`] once the slot is empty for good. The
+    /// last lets the usual end of a handle — `wait`, then drop — skip the slot's lock twice:
+    /// a spent slot needs no detaching, and nothing is left in it to drop.
+    state: AtomicU8,
 }
+
+/// No outcome yet.
+const PENDING: u8 = 0;
+/// An outcome is stored, or was (see [`TAKEN`]).
+const READY: u8 = 1;
+/// The slot is [`Slot::Taken`] and stays so: the outcome was handed out or dropped.
+const TAKEN: u8 = 2;
 
 /// How many times a blocking wait checks for the outcome, with a spin hint in between, before
 /// it yields; then how many times it yields before it parks. A short task's outcome usually
@@ -53,7 +64,7 @@ impl<T> Completion<T> {
                 claimed: false,
                 detached: false,
             }),
-            ready: crate::sync::atomic::AtomicBool::new(false),
+            state: AtomicU8::new(PENDING),
         }
     }
 
@@ -120,15 +131,14 @@ impl<T> Completion<T> {
             unreachable!("only a pending slot is resolved");
         };
         let waker = waker.take();
-        let unclaimed = if *detached {
+        let (unclaimed, state) = if *detached {
             *slot = Slot::Taken;
-            Some(outcome)
+            (Some(outcome), TAKEN)
         } else {
             *slot = Slot::Ready(outcome);
-            None
+            (None, READY)
         };
-        self.ready
-            .store(true, crate::sync::atomic::Ordering::Release);
+        self.state.store(state, Ordering::Release);
         (waker, unclaimed)
     }
 
@@ -143,6 +153,9 @@ impl<T> Completion<T> {
     /// never, and then wake it for nothing.
     #[allow(clippy::type_complexity)]
     pub(crate) fn detach(&self) -> Option<std::result::Result<T, Box<Error>>> {
+        if self.state.load(Ordering::Acquire) == TAKEN {
+            return None;
+        }
         let mut slot = lock(&self.slot);
         match &mut *slot {
             Slot::Pending {
@@ -155,11 +168,17 @@ impl<T> Completion<T> {
                 drop_quietly(waker);
                 None
             }
-            Slot::Ready(_) => match std::mem::replace(&mut *slot, Slot::Taken) {
-                Slot::Ready(outcome) => Some(outcome),
-                _ => unreachable!("matched as ready"),
-            },
+            Slot::Ready(_) => Some(self.take_ready(&mut slot)),
             Slot::Taken => None,
+        }
+    }
+
+    /// Takes the outcome out of a ready slot, which stays empty for good.
+    fn take_ready(&self, slot: &mut Slot<T>) -> std::result::Result<T, Box<Error>> {
+        self.state.store(TAKEN, Ordering::Release);
+        match std::mem::replace(slot, Slot::Taken) {
+            Slot::Ready(outcome) => outcome,
+            _ => unreachable!("only a ready slot is taken"),
         }
     }
 
@@ -183,20 +202,15 @@ impl<T> Completion<T> {
     /// Takes the outcome if there is one; otherwise leaves `waker` to be woken by it.
     fn take_or_register(&self, waker: impl FnOnce() -> Waker) -> Option<Result<T>> {
         let mut slot = lock(&self.slot);
-        match std::mem::replace(&mut *slot, Slot::Taken) {
-            Slot::Ready(outcome) => Some(outcome.map_err(|error| *error)),
-            Slot::Pending {
-                claimed, detached, ..
-            } => {
-                *slot = Slot::Pending {
-                    waker: Some(waker()),
-                    claimed,
-                    detached,
-                };
-                None
-            }
+        let replaced = match &mut *slot {
+            Slot::Ready(_) => return Some(self.take_ready(&mut slot).map_err(|error| *error)),
+            Slot::Pending { waker: left, .. } => left.replace(waker()),
             Slot::Taken => panic!("a TaskHandle was used after it returned its outcome"),
-        }
+        };
+        drop(slot);
+        // The previous poller's waker: its executor's code, outside the lock.
+        drop_quietly(replaced);
+        None
     }
 
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Result<T>> {
@@ -223,7 +237,7 @@ impl<T> Completion<T> {
     }
 
     pub(crate) fn is_resolved(&self) -> bool {
-        self.ready.load(crate::sync::atomic::Ordering::Acquire)
+        self.state.load(Ordering::Acquire) != PENDING
     }
 }
 
@@ -240,7 +254,8 @@ impl<T> Drop for Completion<T> {
     fn drop(&mut self) {
         // An outcome nobody took is user data whose `Drop` may panic, on whatever thread lets
         // go of the run last: a pool thread, a canceller, a pool being dropped.
-        drop_quietly(std::mem::replace(&mut *lock(&self.slot), Slot::Taken));
+        let slot = with_mut(&mut self.slot, |slot| std::mem::replace(slot, Slot::Taken));
+        drop_quietly(slot);
     }
 }
 
@@ -478,6 +493,43 @@ mod loom_tests {
                 assert!(matches!(*lock(&completion.slot), Slot::Taken));
             });
         }
+    }
+
+    /// The usual end of a handle — take the outcome, then drop (detach) — racing the resolve:
+    /// whether the take finds the outcome or not, it is dropped exactly once, a detach after
+    /// the take skips the lock (the slot is spent) and returns nothing, and the slot ends
+    /// spent.
+    #[test]
+    fn a_detach_after_a_take_racing_the_resolve_drops_the_outcome_exactly_once() {
+        struct Counted(Arc<AtomicUsize>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        loom::model(|| {
+            let completion: Arc<Completion<Counted>> = Arc::new(Completion::new());
+            let drops = Arc::new(AtomicUsize::new(0));
+            let resolver = {
+                let completion = Arc::clone(&completion);
+                let outcome = Ok(Counted(Arc::clone(&drops)));
+                loom::thread::spawn(move || completion.resolve(outcome))
+            };
+            let taken = completion.try_take();
+            let took = taken.is_some();
+            drop(taken);
+            let detached = completion.detach();
+            assert!(
+                !took || detached.is_none(),
+                "a spent slot gives nothing twice"
+            );
+            drop(detached);
+            assert!(resolver.join().unwrap(), "the only resolver stores");
+            assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped once");
+            assert!(completion.is_resolved());
+            assert_eq!(completion.state.load(Ordering::SeqCst), TAKEN);
+            assert!(matches!(*lock(&completion.slot), Slot::Taken));
+        });
     }
 
     /// A waiter polled the handle, then the handle is dropped while the run resolves: the

@@ -18,6 +18,17 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Runs `f` on the value of a mutex owned exclusively: no locking needed (loom's mutex has no
+/// `get_mut`; a model locks it instead).
+pub(crate) fn with_mut<T, R>(mutex: &mut Mutex<T>, f: impl FnOnce(&mut T) -> R) -> R {
+    #[cfg(taskpool_loom)]
+    return f(&mut lock(mutex));
+    #[cfg(not(taskpool_loom))]
+    f(mutex
+        .get_mut()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()))
+}
+
 /// A spin-wait hint (loom: a yield, so a model never spins forever).
 #[cfg(taskpool_loom)]
 pub(crate) fn spin_loop() {

@@ -414,6 +414,72 @@ fn fork_join_recursion_with_blocking_waits_is_never_told_a_cycle() {
     }
 }
 
+/// Links of a chain, by position: link `i` waits for link `i - 1` (see `link`).
+static LINKS: Mutex<Vec<(u32, TaskHandle<u32>)>> = Mutex::new(Vec::new());
+
+/// Link `i` of a chain: blocks on link `i - 1`, submitted just before it; its value is its
+/// position, or `u32::MAX` if its wait was told `WaitsForItself`.
+#[concurrent]
+fn link(i: u32) -> u32 {
+    if i == 0 {
+        return 0;
+    }
+    let before = take_from(&LINKS, i - 1);
+    match before.wait() {
+        Ok(value) if value == i - 1 => i,
+        _ => u32::MAX,
+    }
+}
+
+/// A chain of tasks, each blocking on the one submitted just before it, with more of them
+/// blocked than the pool's ceiling allows threads: no cycle, so every link gets its value.
+/// Before, a thread standing in at the ceiling took any waiting link, stacked on top of its
+/// own; a later link then waited, through the chain, for the one beneath it on that thread,
+/// and was told `WaitsForItself` (in most rounds at 32 + 32 threads; before the registry,
+/// that stalled until the time limit). A waiting thread now stands in only with what its
+/// wait needs (`waits::Needs`).
+#[test]
+fn a_chain_of_blocking_waits_longer_than_the_ceiling_is_never_told_a_cycle() {
+    const LINK_COUNT: u32 = 3_000;
+    for (max, extra) in [(32, 32), (2, 2)] {
+        let pool = pool(max, extra);
+        for round in 0..3 {
+            for i in 0..LINK_COUNT {
+                let handle = pool.run(link, (i,));
+                LINKS.lock().unwrap().push((i, handle));
+            }
+            let last = take_from(&LINKS, LINK_COUNT - 1);
+            let value = bounded("the last link", move || last.wait()).unwrap();
+            assert_eq!(
+                value,
+                LINK_COUNT - 1,
+                "{max} + {extra} threads, round {round}"
+            );
+        }
+    }
+}
+
+/// At the ceiling, a waiting thread stands in with the very job its wait needs, out of turn:
+/// A, on the only thread, waits for I, an IDLE task (not run inline: A is not IDLE), queued
+/// behind U, an unrelated MEDIUM task. I runs on A's thread and A finishes; U is not stacked
+/// on A's wait, and runs after A, in turn.
+#[test]
+fn a_waiting_thread_at_the_ceiling_stands_in_with_what_it_waits_for_out_of_turn() {
+    let pool = pool(1, 0);
+    let gate = 9_120;
+    let a = pool.execute(Task::new(wait_for, (200, 201)));
+    support::wait_until_executing(&pool, a.id());
+    let u = pool.execute(Task::new(echo_text, ("u".to_owned(),)));
+    let i = pool.execute_with_priority(Task::new(held, (202, gate)), Priority::Idle);
+    hand_over(201, i);
+    wait_for_mark("I runs, standing in for A", 202);
+    assert!(!u.is_finished(), "U waits: it is not what A waits for");
+    open_gate(gate);
+    assert_eq!(seen_by(200), "ok(held202)");
+    assert_eq!(bounded("A", move || a.wait()).unwrap(), "ok(held202)");
+    assert_eq!(bounded("U", move || u.wait()).unwrap(), "u");
+}
+
 /// Every way a wait ends leaves nothing behind: the waited task panics, is canceled while the
 /// wait blocks, or the waiting task times out. After each, the same two tasks (by reference)
 /// wait for each other the other way round without being told anything, and a real cycle

@@ -10,7 +10,8 @@ use crate::pool::PoolShared;
 use crate::pool::intake::{Intake, Spare};
 use crate::pool::lane_index::{INDEX_FROM, LaneIndex};
 use crate::priority::Priority;
-use crate::run::Run;
+use crate::run::waits::Needs;
+use crate::run::{Phase, Run};
 use crate::scheduler::dispatch::{IdleGate, Lanes};
 use crate::scheduler::parker::Parker;
 use crate::sync::Arc;
@@ -457,35 +458,7 @@ impl Core {
                 pruned.borrow_mut().push(run);
                 continue;
             }
-            if !resumed {
-                self.waits.record(priority, run.start_clock(now));
-            }
-            if priority == Priority::Idle {
-                intake.idle_in_flight.store(true, Ordering::SeqCst);
-            }
-            if resumed {
-                // Its last poller may not have asked for its next job yet, and still has it in
-                // its slot: the run is this thread's now, for `info()` and the time limit.
-                for (i, worker) in self.workers.iter_mut().enumerate() {
-                    let stale =
-                        (worker.executing.as_ref()).is_some_and(|e| super::same_run(&e.run, &run));
-                    if i != index && stale {
-                        worker.executing = None;
-                        worker.idle_since = now;
-                    }
-                }
-            }
-            if run.long && !resumed {
-                // A long task holds its thread from its start until `terminate_task`.
-                self.workers[index].long_tasks_held += 1;
-                self.long_holders.insert(run.id, self.workers[index].id);
-            }
-            self.workers[index].executing = Some(Executing {
-                run: Arc::clone(&run),
-                since: now,
-                cpu_before: run.cpu_used(),
-                timed_out: false,
-            });
+            self.begin(intake, index, &run, resumed, now);
             break Some((run, resumed));
         };
         self.pruned = pruned.into_inner();
@@ -502,13 +475,102 @@ impl Core {
         picked
     }
 
+    /// Thread `index` took `run` (started it, or began a poll of it if `resumed`) at `now`:
+    /// the run is the thread's, for `info()`, the time limit and the IDLE rules.
+    fn begin(
+        &mut self,
+        intake: &Intake,
+        index: usize,
+        run: &Arc<Run>,
+        resumed: bool,
+        now: Instant,
+    ) {
+        if !resumed {
+            self.waits.record(run.priority, run.start_clock(now));
+        }
+        if run.priority == Priority::Idle {
+            intake.idle_in_flight.store(true, Ordering::SeqCst);
+        }
+        if resumed {
+            // Its last poller may not have asked for its next job yet, and still has it in
+            // its slot: the run is this thread's now, for `info()` and the time limit.
+            for (i, worker) in self.workers.iter_mut().enumerate() {
+                let stale =
+                    (worker.executing.as_ref()).is_some_and(|e| super::same_run(&e.run, run));
+                if i != index && stale {
+                    worker.executing = None;
+                    worker.idle_since = now;
+                }
+            }
+        }
+        if run.long && !resumed {
+            // A long task holds its thread from its start until `terminate_task`.
+            self.workers[index].long_tasks_held += 1;
+            self.long_holders.insert(run.id, self.workers[index].id);
+        }
+        self.workers[index].executing = Some(Executing {
+            run: Arc::clone(run),
+            since: now,
+            cpu_before: run.cpu_used(),
+            timed_out: false,
+        });
+    }
+
+    /// Takes one of `jobs` — runs of this pool waiting in its lanes that a blocked wait needs
+    /// — for thread `index`, out of turn, if the IDLE rules let it go. Its lane entry stays
+    /// and is dropped by whoever reaches it, as after an inline run.
+    fn take_needed(
+        &mut self,
+        intake: &Intake,
+        index: usize,
+        jobs: &[Arc<Run>],
+        now: Instant,
+    ) -> Option<(Arc<Run>, bool)> {
+        let gate = self.idle_gate(intake);
+        for run in jobs {
+            let resumed = match run.phase() {
+                Phase::Queued => false,
+                Phase::Woken => true,
+                _ => continue,
+            };
+            let lane_open = if resumed { gate.resumed } else { gate.fresh };
+            if run.priority == Priority::Idle && !lane_open {
+                continue;
+            }
+            let taken = if resumed {
+                run.suspension.begin_poll()
+            } else {
+                run.try_start_queued()
+            };
+            if taken {
+                self.begin(intake, index, run, resumed, now);
+                return Some((Arc::clone(run), resumed));
+            }
+        }
+        None
+    }
+
     /// Picks a job for thread `me`, blocked in a wait, if the work waiting in the lanes is
     /// stranded: no thread takes work (all blocked or retired) and the hard ceiling forbids
     /// adding one. The blocked thread then executes it in its wait, standing in for the thread
     /// the ceiling forbids (the pool wakes it for that: [`Core::grow_if_needed`]). What the
-    /// thread was executing is kept aside until [`Core::stood_in`] puts it back.
-    pub(crate) fn stand_in(&mut self, intake: &Intake, me: WorkerId) -> Option<StandIn> {
+    /// thread was executing is kept aside until [`Core::stood_in`] puts it back. The job is
+    /// one its wait `needs`, taken out of turn; any job, in turn, only if the wait cannot
+    /// tell what it needs; none if it needs nothing a thread could do.
+    pub(crate) fn stand_in(
+        &mut self,
+        intake: &Intake,
+        me: WorkerId,
+        needs: &Needs,
+    ) -> Option<StandIn> {
         if intake.is_shutting_down() || self.active_workers() > 0 || self.may_grow() {
+            return None;
+        }
+        // A job its wait does not need could come to wait for the run beneath it on this
+        // thread (a chain of tasks each blocking on the one before): only what it needs, or
+        // any job if it cannot tell.
+        let any_job = needs.any_job();
+        if needs.jobs.is_empty() && !any_job {
             return None;
         }
         let index = self.slot_index(me)?;
@@ -523,7 +585,12 @@ impl Core {
         };
         slot.set_aside.extend(set_aside);
         let now = Instant::now();
-        match self.pick(intake, index, now, true) {
+        let picked = match self.take_needed(intake, index, &needs.jobs, now) {
+            Some(needed) => Some(needed),
+            None if any_job => self.pick(intake, index, now, true),
+            None => None,
+        };
+        match picked {
             Some((run, resumed)) => Some(StandIn {
                 run,
                 picked_at: now,

@@ -397,9 +397,14 @@ fn park_waiting(parker: Option<&Parker>, deadline: Option<Instant>) -> bool {
 /// Executes one job of stranded work on a thread blocked in a wait (see [`block_until`]);
 /// false if there is none for it.
 fn stand_in(pool: &Arc<PoolShared>, me: WorkerId) -> bool {
+    // Looked up before the core's lock (the registry's lock is never taken under it).
+    let mut needs = crate::run::waits::needs();
+    needs
+        .jobs
+        .retain(|run| std::ptr::eq(run.pool.as_ptr(), Arc::as_ptr(pool)));
     let (job, pruned) = {
         let mut core = pool.core();
-        let job = core.stand_in(&pool.intake, me);
+        let job = core.stand_in(&pool.intake, me, &needs);
         (job, core.take_pruned())
     };
     // After the lock: see `Core::take_pruned`.

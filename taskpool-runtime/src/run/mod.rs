@@ -56,6 +56,23 @@ fn is_terminal(state: u8) -> bool {
     matches!(base(state), FINISHED | CANCELED)
 }
 
+/// Where a run is (see [`RunHeader::phase`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Not released yet: a composer holds it (its runner's turn, its dependencies, its delay).
+    Held,
+    /// In its pool's lanes, not started.
+    Queued,
+    /// An `async` run whose waker fired: in its pool's lanes, waiting for a thread to poll it.
+    Woken,
+    /// An `async` run suspended at an `.await`, waiting for its waker.
+    Suspended,
+    /// Its call or a poll of its future executes on a thread.
+    Executing,
+    /// Its code executes no more.
+    Ended,
+}
+
 /// How a run ended, without its value: what a [`RunHooks::on_settle`] sees.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Settled<'a> {
@@ -613,6 +630,18 @@ impl RunHeader {
     /// Whether the function has been asked to stop (what `is_canceled()` reports inside it).
     pub(crate) fn is_cancel_requested(&self) -> bool {
         base(self.state.load(Ordering::Acquire)) == RUNNING_CANCELED
+    }
+
+    /// Where the run is, as a blocked wait that waits for it sees it (see `waits::needs`).
+    pub(crate) fn phase(&self) -> Phase {
+        match base(self.state.load(Ordering::Acquire)) {
+            WAITING => Phase::Held,
+            QUEUED => Phase::Queued,
+            RUNNING | RUNNING_CANCELED if self.suspension.is_scheduled() => Phase::Woken,
+            RUNNING | RUNNING_CANCELED if self.suspension.is_suspended() => Phase::Suspended,
+            RUNNING | RUNNING_CANCELED => Phase::Executing,
+            _ => Phase::Ended,
+        }
     }
 
     /// Whether the run has not started: held by a composer, or waiting in its pool's queues.

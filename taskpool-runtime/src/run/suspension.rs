@@ -119,6 +119,16 @@ impl Suspension {
         }
     }
 
+    /// Whether the task was woken and waits in its lane for a thread to poll it.
+    pub(crate) fn is_scheduled(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == SCHEDULED
+    }
+
+    /// Whether the task is suspended at an `.await`, waiting for its waker.
+    pub(crate) fn is_suspended(&self) -> bool {
+        self.0.load(Ordering::SeqCst) == IDLE
+    }
+
     /// Whether the future is gone (completed, dropped or claimed).
     pub(crate) fn is_done(&self) -> bool {
         self.0.load(Ordering::SeqCst) == DONE

@@ -21,13 +21,19 @@
 //! with several running slots holds its waiting runs behind the caller only when every slot is
 //! the calling thread's own.
 //!
+//! The same walk answers a second question: what a blocked wait *needs* ([`needs`]). A pool
+//! at its ceiling whose threads all wait lets a waiting thread execute a job on top of its
+//! waiting task; a job the wait leads to cannot come to wait for that task unless the program
+//! itself made a cycle, while any other job may (the pool would then have made the cycle).
+//!
 //! [`RunHooks::held_behind`]: super::RunHooks::held_behind
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
-use super::{Run, RunHeader};
+use super::{Phase, Run, RunHeader};
 use crate::priority::Priority;
+use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::{Arc, Mutex, lock};
 use crate::task::TaskId;
 
@@ -134,7 +140,12 @@ fn unindex<K: std::hash::Hash + Eq>(index: &mut HashMap<K, Vec<u64>>, at: K, key
 
 /// The blocking waits in progress, in the whole process (a cycle may cross pools).
 #[derive(Default)]
-pub(crate) struct Waits(Mutex<Registry>);
+pub(crate) struct Waits {
+    registry: Mutex<Registry>,
+    /// Bumped (under the lock) whenever a wait registers or ends: tells a reader outside the
+    /// lock whether what it saw under it is still the picture (see [`Needs::executing`]).
+    generation: AtomicU64,
+}
 
 /// A registered wait, removed when dropped.
 pub(crate) struct Registered<'a> {
@@ -144,7 +155,11 @@ pub(crate) struct Registered<'a> {
 
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
-        let removed = lock(&self.waits.0).remove(self.key);
+        let removed = {
+            let mut registry = lock(&self.waits.registry);
+            self.waits.generation.fetch_add(1, Ordering::SeqCst);
+            registry.remove(self.key)
+        };
         // After the lock: a run's last reference may go with it, and its outcome's `Drop`
         // is user code.
         drop(removed);
@@ -165,12 +180,13 @@ impl Waits {
         stuck: Vec<Arc<Run>>,
         targets: Vec<Arc<Run>>,
     ) -> Result<Registered<'_>, TaskId> {
-        let mut registry = lock(&self.0);
+        let mut registry = lock(&self.registry);
         if let Some(id) = reaches(&registry, &stuck, &targets, true) {
             drop(registry);
             return Err(id);
         }
         let key = registry.insert(stuck, targets);
+        self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(Registered { waits: self, key })
     }
 
@@ -178,7 +194,7 @@ impl Waits {
     /// `.await` of the innermost one for `targets` would wait for, if any, without registering
     /// a wait (an `.await` holds no thread).
     pub(crate) fn cycle(&self, entered: &[Arc<Run>], targets: &[Arc<Run>]) -> Option<TaskId> {
-        let registry = lock(&self.0);
+        let registry = lock(&self.registry);
         let stuck = registry.awaiting(entered);
         reaches(&registry, stuck, targets, false)
     }
@@ -194,49 +210,158 @@ fn reaches(
     blocking: bool,
 ) -> Option<TaskId> {
     let stuck_at = |at: usize| stuck.iter().find(|run| address(run) == at).map(|r| r.id);
+    let mine = if blocking { stuck } else { &[] };
+    walk(registry, targets, mine, |holder, _| match holder {
+        Holder::Run(run) => stuck_at(address(run)),
+        Holder::Executing(at) => stuck_at(*at),
+        Holder::Task(id) => stuck.iter().any(|run| run.id == *id).then_some(*id),
+    })
+}
+
+/// Visits, once each, what `targets` wait for, and what those wait for in turn: the targets
+/// of the registered waits they are stuck in, what holds them back (runners, dependencies) and,
+/// for an IDLE run not started, the IDLE runs executing on blocked threads (`mine`: the
+/// caller's own, if it blocks). `visit` also learns whether the holder is stuck in a
+/// registered wait (then followed); the first value it returns ends the walk.
+fn walk<R>(
+    registry: &Registry,
+    targets: &[Arc<Run>],
+    mine: &[Arc<Run>],
+    mut visit: impl FnMut(&Holder, bool) -> Option<R>,
+) -> Option<R> {
     let mut todo: Vec<Holder> = waited_for(targets).collect();
     let mut seen_runs = HashSet::new();
     let mut seen_tasks = HashSet::new();
     while let Some(holder) = todo.pop() {
-        match holder {
-            Holder::Run(run) => {
-                let at = address(&run);
-                if let Some(id) = stuck_at(at) {
-                    return Some(id);
-                }
-                // Followed even if resolved: resolved targets of waits are left out already
-                // (`waited_for`), and a run a runner holds behind one that timed out waits for
-                // that one's call to return, which may itself be blocked in a wait.
-                if !seen_runs.insert(at) {
-                    continue;
-                }
-                registry.follow(registry.by_run.get(&at), &mut todo);
-                run.held_behind(&mut todo);
-                if run.priority == Priority::Idle && run.is_waiting() {
-                    let mine = stuck.iter().filter(|_| blocking);
-                    let theirs = registry.blocked.values().flat_map(|wait| &wait.stuck);
-                    todo.extend(idle_lane_holders(&*run, mine.chain(theirs)));
-                }
-            }
-            Holder::Executing(at) => {
-                if let Some(id) = stuck_at(at) {
-                    return Some(id);
-                }
-                if seen_runs.insert(at) {
-                    registry.follow(registry.by_run.get(&at), &mut todo);
-                }
-            }
-            Holder::Task(id) => {
-                if stuck.iter().any(|run| run.id == id) {
-                    return Some(id);
-                }
-                if seen_tasks.insert(id) {
-                    registry.follow(registry.by_task.get(&id), &mut todo);
-                }
+        // Followed even if resolved: resolved targets of waits are left out already
+        // (`waited_for`), and a run a runner holds behind one that timed out waits for that
+        // one's call to return, which may itself be blocked in a wait.
+        let (fresh, keys) = match &holder {
+            Holder::Run(run) => (
+                seen_runs.insert(address(run)),
+                registry.by_run.get(&address(run)),
+            ),
+            Holder::Executing(at) => (seen_runs.insert(*at), registry.by_run.get(at)),
+            Holder::Task(id) => (seen_tasks.insert(*id), registry.by_task.get(id)),
+        };
+        if !fresh {
+            continue;
+        }
+        if let Some(found) = visit(&holder, keys.is_some()) {
+            return Some(found);
+        }
+        registry.follow(keys, &mut todo);
+        if let Holder::Run(run) = &holder {
+            run.held_behind(&mut todo);
+            if run.priority == Priority::Idle && run.is_waiting() {
+                let theirs = registry.blocked.values().flat_map(|wait| &wait.stuck);
+                todo.extend(idle_lane_holders(&**run, mine.iter().chain(theirs)));
             }
         }
     }
     None
+}
+
+/// What the blocked wait of a pool thread needs done before it can end, as far as the
+/// registry sees: what a thread of a pool at its ceiling, all of whose threads wait, may
+/// execute in its wait (see `Core::stand_in`) without stacking a job on top of its own run
+/// that could come to wait for that run — a cycle made by the pool, not by the program.
+#[derive(Default)]
+pub(crate) struct Needs {
+    /// Runs waiting in their pool's lanes (queued, or woken `async` runs) that the wait
+    /// waits for, directly or through other blocked waits, runners and dependencies.
+    pub(crate) jobs: Vec<Arc<Run>>,
+    /// The wait leads somewhere the registry cannot follow: an `async` run suspended at an
+    /// `.await`, the runs of a task (a dependency). Any waiting job may be the one it needs.
+    pub(crate) unknown: bool,
+    /// The wait leads to a run executing outside a registered wait. With every thread of the
+    /// pool blocked, its thread blocks elsewhere (a lock, a channel) — unknown, as above —
+    /// if the registry has not changed since: otherwise the run may have blocked in a wait
+    /// registered since, which a fresh look would follow (its thread's blocking wakes the
+    /// blocked threads again for that look).
+    executing: bool,
+    /// The registry's generation when it was looked at.
+    generation: u64,
+}
+
+impl Needs {
+    /// Nothing the registry can see: any job may be needed (the thread waits outside a
+    /// registered wait).
+    fn unknown() -> Needs {
+        Needs {
+            unknown: true,
+            ..Needs::default()
+        }
+    }
+
+    /// Whether the wait may need any job: it cannot tell which (see the fields).
+    pub(crate) fn any_job(&self) -> bool {
+        self.any_job_in(Waits::global())
+    }
+
+    fn any_job_in(&self, waits: &Waits) -> bool {
+        self.unknown
+            || (self.executing && waits.generation.load(Ordering::SeqCst) == self.generation)
+    }
+
+    /// Adds what `holder`, not stuck in a registered wait, stands for.
+    fn note(&mut self, holder: &Holder) {
+        match holder {
+            Holder::Run(run) => match run.phase() {
+                Phase::Queued | Phase::Woken => self.jobs.push(Arc::clone(run)),
+                Phase::Suspended => self.unknown = true,
+                Phase::Executing => self.executing = true,
+                // A held run's holders are followed; one held by nothing waits for its delay
+                // or its release, which comes by itself.
+                Phase::Held | Phase::Ended => {}
+            },
+            Holder::Executing(_) => self.executing = true,
+            Holder::Task(_) => self.unknown = true,
+        }
+    }
+}
+
+/// What the calling thread's registered blocking wait needs (see [`Needs`]); unknown when it
+/// has none (it blocks in another kind of wait).
+pub(crate) fn needs() -> Needs {
+    Waits::global().needs_of(&crate::context::entered_runs())
+}
+
+impl Waits {
+    /// What the registered wait of a thread executing `entered` (innermost last) needs.
+    fn needs_of(&self, entered: &[Arc<Run>]) -> Needs {
+        let Some(innermost) = entered.last() else {
+            return Needs::unknown();
+        };
+        let registry = lock(&self.registry);
+        let keys = registry
+            .by_run
+            .get(&address(innermost))
+            .into_iter()
+            .flatten();
+        let own = keys
+            .filter_map(|key| registry.blocked.get(key))
+            .find(|wait| {
+                wait.stuck
+                    .last()
+                    .is_some_and(|last| Arc::ptr_eq(last, innermost))
+            });
+        let Some(own) = own else {
+            return Needs::unknown();
+        };
+        let mut needs = Needs {
+            generation: self.generation.load(Ordering::SeqCst),
+            ..Needs::default()
+        };
+        walk(&registry, &own.targets, &own.stuck, |holder, in_a_wait| {
+            if !in_a_wait {
+                needs.note(holder);
+            }
+            None::<()>
+        });
+        drop(registry);
+        needs
+    }
 }
 
 /// What an IDLE run not started yet waits for besides its holds: the IDLE runs of its pool
@@ -336,7 +461,53 @@ mod loom_tests {
             for (named, own) in told {
                 assert_eq!(named, own);
             }
-            assert!(lock(&waits.0).blocked.is_empty());
+            assert!(lock(&waits.registry).blocked.is_empty());
+        });
+    }
+
+    /// A waiting thread looks at what its wait needs while the thread executing its target
+    /// blocks in a wait of its own for a queued run. The look sees that wait and needs the
+    /// queued run, or sees the target executing outside any wait and may take any job only
+    /// while no wait registered since: whenever the registry holds the target's wait at the
+    /// moment of the check, "any job" is refused.
+    #[test]
+    fn a_target_seen_executing_is_blocked_elsewhere_only_while_no_wait_registered_since() {
+        loom::model(|| {
+            let waits = Arc::new(Waits::default());
+            let (waiter, target, queued) = (run(), run(), run());
+            assert!(target.try_start(), "executing");
+            assert!(queued.mark_queued(), "in the lanes");
+            let _waiting = waits
+                .enter(vec![Arc::clone(&waiter)], vec![Arc::clone(&target)])
+                .map_err(|_| ())
+                .expect("no cycle");
+            let blocking = {
+                let (waits, target, queued) =
+                    (Arc::clone(&waits), Arc::clone(&target), Arc::clone(&queued));
+                loom::thread::spawn(move || {
+                    let registered = waits.enter(vec![target], vec![queued]).is_ok();
+                    assert!(registered, "no cycle");
+                })
+            };
+            let needs = waits.needs_of(&[Arc::clone(&waiter)]);
+            let any_job = needs.any_job_in(&waits);
+            let target_waits_now = {
+                let registry = lock(&waits.registry);
+                let unchanged = waits.generation.load(Ordering::SeqCst) == needs.generation;
+                unchanged && registry.by_run.contains_key(&address(&target))
+            };
+            blocking.join().unwrap();
+            let needs_queued = needs.jobs.iter().any(|job| Arc::ptr_eq(job, &queued));
+            assert!(
+                needs_queued || needs.executing,
+                "the walk saw one or the other"
+            );
+            assert!(!(needs_queued && needs.executing));
+            assert!(
+                !(any_job && target_waits_now),
+                "took any job past a registered wait"
+            );
+            assert!(!needs.unknown);
         });
     }
 }
