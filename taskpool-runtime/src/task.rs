@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crossbeam_utils::CachePadded;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{Encoding, Payload};
@@ -24,7 +25,9 @@ pub struct TaskId(u64);
 
 impl TaskId {
     pub(crate) fn next() -> TaskId {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
+        // Written by every submission, from any thread: on a cache line of its own, or every
+        // reader of a static beside it (the stamps' epoch, read at every start) misses.
+        static NEXT: CachePadded<AtomicU64> = CachePadded::new(AtomicU64::new(1));
         TaskId(NEXT.fetch_add(1, Ordering::Relaxed))
     }
 
