@@ -429,6 +429,15 @@ mod loom_tests {
     use super::*;
     use crate::sync::atomic::{AtomicUsize, Ordering};
 
+    /// An outcome that counts its drops.
+    struct Counted(Arc<AtomicUsize>);
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
     /// Two resolvers race through the claim-then-store handshake: exactly one runs its hook,
     /// the hook runs before any waiter can see the outcome, and the outcome is the hook
     /// runner's.
@@ -465,12 +474,6 @@ mod loom_tests {
     /// resolver otherwise — and never left in the slot for whoever lets go of the run last.
     #[test]
     fn a_detach_racing_a_resolve_drops_the_outcome_exactly_once_before_either_returns() {
-        struct Counted(Arc<AtomicUsize>);
-        impl Drop for Counted {
-            fn drop(&mut self) {
-                self.0.fetch_add(1, Ordering::SeqCst);
-            }
-        }
         for claimed in [false, true] {
             loom::model(move || {
                 let completion: Arc<Completion<Counted>> = Arc::new(Completion::new());
@@ -501,12 +504,6 @@ mod loom_tests {
     /// spent.
     #[test]
     fn a_detach_after_a_take_racing_the_resolve_drops_the_outcome_exactly_once() {
-        struct Counted(Arc<AtomicUsize>);
-        impl Drop for Counted {
-            fn drop(&mut self) {
-                self.0.fetch_add(1, Ordering::SeqCst);
-            }
-        }
         loom::model(|| {
             let completion: Arc<Completion<Counted>> = Arc::new(Completion::new());
             let drops = Arc::new(AtomicUsize::new(0));
