@@ -324,6 +324,65 @@ fn a_stand_in_job_waiting_beside_its_outer_wait_goes_on() {
     assert_eq!(bounded("A", move || a.wait()).unwrap(), "ok(held170)");
 }
 
+/// A thread woken to stand in looks at what its wait needs, and waits of another pool that
+/// register and end all the while must not keep it from ever standing in. P's only thread
+/// blocks in A's wait for X, which executes on pool Q in no registered wait (so A's wait
+/// cannot tell what it needs); three tasks on Q poll others without pause, registering a wait
+/// and ending it each time. J, queued on P, runs in A's wait. Before, a look the churn had
+/// outdated refused J, and nothing woke P's thread to look again: J waited until X's gate
+/// opened (seen as a rare failure of the test above, whose binary's other tests churn).
+#[test]
+fn waits_coming_and_going_elsewhere_do_not_keep_a_waiting_thread_from_standing_in() {
+    #[concurrent]
+    fn churn(me: u32, other: u32) -> String {
+        let mut handle = take(other);
+        mark(me);
+        loop {
+            if let Some(result) = handle.wait_timeout(Duration::ZERO) {
+                return record(me, outcome(result));
+            }
+        }
+    }
+    const CHURNERS: u32 = 3;
+    let p = pool(1, 0);
+    let q = pool(2 * CHURNERS as usize + 1, 0);
+    let gate = 9_130;
+    let x = q.execute(Task::new(held, (210, gate)));
+    wait_for_mark("X holds a thread of Q", 210);
+    // Each churner polls a task of its own that holds a thread of Q until the gate opens.
+    let churners: Vec<_> = (0..CHURNERS)
+        .map(|i| {
+            let (polled, me) = (220 + 2 * i, 221 + 2 * i);
+            hand_over(polled, q.execute(Task::new(held, (polled, gate))));
+            let churner = q.execute(Task::new(churn, (me, polled)));
+            wait_for_mark("a churner polls", me);
+            (me, churner)
+        })
+        .collect();
+    hand_over(214, x);
+    let a = p.execute(Task::new(wait_for, (215, 214)));
+    wait_for_mark("A is about to wait", 215);
+    let j = p.execute(Task::new(held, (216, gate)));
+    // Reading P's info takes its core lock, as a look does after it walked the registry:
+    // each look waits there while C changes the registry.
+    wait_until("J runs, standing in for A", || {
+        drop(p.info());
+        MARKS.lock().unwrap().contains(&216)
+    });
+    open_gate(gate);
+    assert_eq!(seen_by(215), "ok(held210)");
+    assert_eq!(bounded("J", move || j.wait()).unwrap(), "held216");
+    assert_eq!(bounded("A", move || a.wait()).unwrap(), "ok(held210)");
+    for (me, churner) in churners {
+        let polled = format!("ok(held{})", me - 1);
+        assert_eq!(seen_by(me), polled);
+        assert_eq!(
+            bounded("a churner", move || churner.wait()).unwrap(),
+            polled
+        );
+    }
+}
+
 /// Stale entry of a stand-in: A, on the one thread of pool P, blocks on X (pool Q) and its
 /// thread stands in for J, which holds it. X times out: its handle resolves while its call
 /// still runs, so A's wait is over — but A's thread cannot notice before J returns, and A's

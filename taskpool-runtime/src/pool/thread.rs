@@ -397,18 +397,33 @@ fn park_waiting(parker: Option<&Parker>, deadline: Option<Instant>) -> bool {
 /// Executes one job of stranded work on a thread blocked in a wait (see [`block_until`]);
 /// false if there is none for it.
 fn stand_in(pool: &Arc<PoolShared>, me: WorkerId) -> bool {
-    // Looked up before the core's lock (the registry's lock is never taken under it).
-    let mut needs = crate::run::waits::needs();
-    needs
-        .jobs
-        .retain(|run| std::ptr::eq(run.pool.as_ptr(), Arc::as_ptr(pool)));
-    let (job, pruned) = {
-        let mut core = pool.core();
-        let job = core.stand_in(&pool.intake, me, &needs);
-        (job, core.take_pruned())
+    let mut looks = 0;
+    let job = loop {
+        // Looked up before the core's lock (the registry's lock is never taken under it).
+        let mut needs = crate::run::waits::needs();
+        needs
+            .jobs
+            .retain(|run| std::ptr::eq(run.pool.as_ptr(), Arc::as_ptr(pool)));
+        if looks == STAND_IN_LOOKS {
+            // The registry kept changing under every look (waits of other pools coming and
+            // going): stand in as if the wait could not tell what it needs, rather than
+            // never.
+            needs.assume_any_job();
+        }
+        let (job, pruned) = {
+            let mut core = pool.core();
+            let job = core.stand_in(&pool.intake, me, &needs);
+            (job, core.take_pruned())
+        };
+        // After the lock: see `Core::take_pruned`.
+        drop(pruned);
+        // A look the registry outdated may have refused a job the wait needs, and nothing
+        // else would wake this thread to look again (the change may be another pool's).
+        if job.is_some() || !needs.is_outdated() || looks == STAND_IN_LOOKS {
+            break job;
+        }
+        looks += 1;
     };
-    // After the lock: see `Core::take_pruned`.
-    drop(pruned);
     let Some(job) = job else {
         return false;
     };
@@ -431,6 +446,10 @@ fn stand_in(pool: &Arc<PoolShared>, me: WorkerId) -> bool {
     drop(picked);
     true
 }
+
+/// How many times a thread woken to stand in looks again at what its wait needs when the wait
+/// registry changed during its look (see `waits::Needs::is_outdated`).
+const STAND_IN_LOOKS: u32 = 16;
 
 /// Unparks the thread it was made on: the waker a thread blocked outside the pool leaves.
 struct Unparker(std::thread::Thread);

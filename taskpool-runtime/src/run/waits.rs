@@ -300,8 +300,22 @@ impl Needs {
     }
 
     fn any_job_in(&self, waits: &Waits) -> bool {
-        self.unknown
-            || (self.executing && waits.generation.load(Ordering::SeqCst) == self.generation)
+        self.unknown || (self.executing && !self.is_outdated_in(waits))
+    }
+
+    /// Whether a run seen executing may have blocked in a wait registered since the look: a
+    /// fresh look could tell more.
+    pub(crate) fn is_outdated(&self) -> bool {
+        self.is_outdated_in(Waits::global())
+    }
+
+    fn is_outdated_in(&self, waits: &Waits) -> bool {
+        self.executing && waits.generation.load(Ordering::SeqCst) != self.generation
+    }
+
+    /// Treats the wait as one that cannot tell what it needs.
+    pub(crate) fn assume_any_job(&mut self) {
+        self.unknown = true;
     }
 
     /// Adds what `holder`, not stuck in a registered wait, stands for.
