@@ -277,8 +277,8 @@ pub(crate) struct Needs {
     /// The wait leads to a run executing outside a registered wait. With every thread of the
     /// pool blocked, its thread blocks elsewhere (a lock, a channel) — unknown, as above —
     /// if the registry has not changed since: otherwise the run may have blocked in a wait
-    /// registered since, which a fresh look would follow (its thread's blocking wakes the
-    /// blocked threads again for that look).
+    /// registered since, which a fresh look would follow ([`is_outdated`](Needs::is_outdated):
+    /// the waiting thread looks again).
     executing: bool,
     /// The registry's generation when it was looked at.
     generation: u64,
