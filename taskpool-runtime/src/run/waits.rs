@@ -273,7 +273,7 @@ pub(crate) struct Needs {
     pub(crate) jobs: Vec<Arc<Run>>,
     /// The wait leads somewhere the registry cannot follow: an `async` run suspended at an
     /// `.await`, the runs of a task (a dependency). Any waiting job may be the one it needs.
-    pub(crate) unknown: bool,
+    unknown: bool,
     /// The wait leads to a run executing outside a registered wait. With every thread of the
     /// pool blocked, its thread blocks elsewhere (a lock, a channel) — unknown, as above —
     /// if the registry has not changed since: otherwise the run may have blocked in a wait
@@ -367,7 +367,8 @@ impl Waits {
             generation: self.generation.load(Ordering::SeqCst),
             ..Needs::default()
         };
-        walk(&registry, &own.targets, &own.stuck, |holder, in_a_wait| {
+        // Its own stuck runs are among the registered waits' already: no `mine` to add.
+        walk(&registry, &own.targets, &[], |holder, in_a_wait| {
             if !in_a_wait {
                 needs.note(holder);
             }
