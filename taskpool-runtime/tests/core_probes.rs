@@ -283,11 +283,10 @@ fn thousands_of_pools_leave_no_thread_behind() {
         }
         drop(pool);
     }
-    assert_eq!(
-        threads_named("churnpool"),
-        0,
-        "every pool thread was joined"
-    );
+    // Every pool thread was joined; /proc may show a joined thread for a moment longer.
+    wait_until("every pool thread is gone", || {
+        threads_named("churnpool") == 0
+    });
 }
 
 #[concurrent]
