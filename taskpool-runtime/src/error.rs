@@ -162,9 +162,10 @@ pub enum Error {
         "the task group is not waiting or running (10200018); cancel a group only between its execution and its end"
     )]
     GroupNotFound,
-    /// A task was added to a group that has already been executed.
+    /// A task was added to a group that has already been executed. A parameter error (401), as
+    /// ArkTS's `addTask` reports it ("executed taskGroup cannot addTask").
     #[error(
-        "the task group has already been executed, so no task can be added to it; build a new TaskGroup for more tasks"
+        "the task group has already been executed, so no task can be added to it (401); build a new TaskGroup for more tasks"
     )]
     GroupExecuted,
     /// A task with dependencies was given to a `SequenceRunner` (10200025).
@@ -382,6 +383,7 @@ impl Error {
             Error::GroupNotFound => Some(10200018),
             Error::DependentTaskInRunner(_) => Some(10200025),
             Error::ExecutedTaskDependency(_)
+            | Error::GroupExecuted
             | Error::PeriodicWithDependencies(_)
             | Error::NotALongTask(_) => Some(401),
             Error::CircularDependency { .. } => Some(10200026),
@@ -400,7 +402,6 @@ impl Error {
             | Error::Panicked { .. }
             | Error::TaskFailed(_)
             | Error::DuplicateFunction { .. }
-            | Error::GroupExecuted
             | Error::DependencyFailed { .. }
             | Error::DataTypeMismatch { .. }
             | Error::PoolShutDown

@@ -168,6 +168,26 @@ fn async_runner_discard_and_cancel_codes() {
     first.wait().unwrap();
 }
 
+/// `addTask` on a group already executed: ArkTS throws its parameter error, 401 ("taskpool::
+/// executed taskGroup cannot addTask", `ErrorHelper::TYPE_ERROR`), as for the other parameter
+/// errors this crate maps to 401; the message carries the code.
+#[test]
+fn add_task_to_an_executed_group_is_401() {
+    let pool = pool(1);
+    let mut group = TaskGroup::new();
+    group.add(plain, (1,)).unwrap();
+    assert_eq!(
+        pool.execute_group(&group, Priority::Medium).wait().unwrap(),
+        [1]
+    );
+    let error = group.add(plain, (2,)).unwrap_err();
+    assert!(matches!(error, Error::GroupExecuted));
+    assert_eq!(error.code(), Some(401));
+    assert!(error.to_string().contains("(401)"), "{error}");
+    let error = group.add_task(Task::new(plain, (3,))).unwrap_err();
+    assert_eq!(error.code(), Some(401));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Faults
 

@@ -79,7 +79,7 @@ impl<T: Send + 'static> TaskGroup<T> {
 
     /// Adds a task at the end (ArkTS `addTask(task)`). The task moves into the group.
     ///
-    /// Fails with [`Error::GroupExecuted`] once the group has been executed.
+    /// Fails with [`Error::GroupExecuted`] (401, as ArkTS) once the group has been executed.
     pub fn add_task(&mut self, task: Task<T>) -> Result<()> {
         if self.executed.load(Ordering::Acquire) {
             return Err(Error::GroupExecuted);
