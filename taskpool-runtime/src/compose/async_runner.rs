@@ -38,7 +38,8 @@ use super::serial::Waiting;
 /// group, a sequence runner or a periodic execution cannot be given to it (all compile-time
 /// errors). A task already executed by another API gives [`Error::ExecutedByAnotherApi`]
 /// (10200057); a task with dependencies gives [`Error::AsyncRunnerDependentTask`] (10200025, as
-/// ArkTS).
+/// ArkTS, which checks it first: a task with dependencies executed before gets 10200025). A task
+/// that another task depends on is accepted (ArkTS refuses it too; see the README).
 ///
 /// ```
 /// use taskpool::{concurrent, AsyncRunner, Priority, Task};
@@ -279,16 +280,17 @@ impl AsyncRunner {
         let Some(pool) = self.inner.pool.upgrade() else {
             return crate::compose::refused(None, task, Error::PoolShutDown);
         };
+        // ArkTS's order (`CanForAsyncRunner`): the dependencies first, then an earlier execution.
+        if task.has_dependencies() {
+            let error = Error::AsyncRunnerDependentTask(task.id());
+            return crate::compose::refused(Some(&pool), task, error);
+        }
         if task
             .record()
             .executed
             .load(std::sync::atomic::Ordering::Relaxed)
         {
             let error = Error::ExecutedByAnotherApi(task.id());
-            return crate::compose::refused(Some(&pool), task, error);
-        }
-        if task.has_dependencies() {
-            let error = Error::AsyncRunnerDependentTask(task.id());
             return crate::compose::refused(Some(&pool), task, error);
         }
         let hooks: Arc<dyn RunHooks> = Arc::new(Member(Arc::clone(&self.inner)));
