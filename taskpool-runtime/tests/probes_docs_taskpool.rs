@@ -1242,3 +1242,22 @@ fn random_mixes_cut_short_by_a_shutdown_resolve_every_handle() {
         }
     }
 }
+
+/// Canceling a task again: while its canceled run still executes, Ok (as ArkTS, which skips a
+/// canceled task); once its runs are over — one canceled before it started is over at once —
+/// 10200015, where ArkTS still answers without an error (README documents the difference).
+#[test]
+fn canceling_a_task_again() {
+    let pool = pool(1);
+    let blocker = pool.run(hold, (G + 15,));
+    wait_until_executing(&pool, blocker.id());
+    let task = Task::new(plain, (1,));
+    let handle = pool.execute(&task);
+    pool.cancel(task.id()).unwrap();
+    assert_eq!(pool.cancel(task.id()).unwrap_err().code(), Some(10200015));
+    assert_eq!(handle.cancel().unwrap_err().code(), Some(10200015));
+    blocker.cancel().unwrap();
+    blocker.cancel().unwrap();
+    open_gate(G + 15);
+    assert!(blocker.wait().is_err());
+}
