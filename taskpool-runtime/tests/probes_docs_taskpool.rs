@@ -1261,3 +1261,39 @@ fn canceling_a_task_again() {
     open_gate(G + 15);
     assert!(blocker.wait().is_err());
 }
+
+/// Arguments whose `Clone` always panics.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Uncopyable(u32);
+
+impl Clone for Uncopyable {
+    fn clone(&self) -> Uncopyable {
+        panic!("Uncopyable cannot be cloned")
+    }
+}
+
+#[concurrent]
+fn uncopyable(u: Uncopyable) -> u32 {
+    u.0
+}
+
+/// A periodic task's arguments are copied at each tick: `execute_periodically` accepts
+/// arguments that cannot be copied, and each tick's run fails, heard by the failure listener
+/// (as README documents; ArkTS throws 10200006 at the call).
+#[test]
+fn a_periodic_task_whose_arguments_cannot_be_copied_fails_each_tick() {
+    let pool = pool(1);
+    let failures = Arc::new(AtomicUsize::new(0));
+    let task = Task::new(uncopyable, (Uncopyable(1),));
+    let f = Arc::clone(&failures);
+    task.on_execution_failed(move |e| {
+        assert!(matches!(e, Error::Panicked { .. }), "{e}");
+        f.fetch_add(1, Ordering::SeqCst);
+    })
+    .unwrap();
+    let ticker = pool
+        .execute_periodically(Duration::from_millis(1), task, Priority::Low)
+        .unwrap();
+    wait_until("two ticks failed", || failures.load(Ordering::SeqCst) >= 2);
+    ticker.cancel().unwrap();
+}
