@@ -836,7 +836,14 @@ impl<In: Transferable> WorkerRef<In> {
 
     /// As [`Worker::post_message`].
     pub fn post_message(&self, message: In) -> Result<()> {
-        self.link()?.send(Envelope::Moved(message))
+        match self.link() {
+            Ok(link) => link.send(Envelope::Moved(message)),
+            Err(error) => {
+                // Refused: the sender gets 10200004, not the panic of the message's `Drop`.
+                crate::panic::drop_quietly(message);
+                Err(error)
+            }
+        }
     }
 
     /// As [`Worker::post_message_serialized`].

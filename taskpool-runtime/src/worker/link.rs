@@ -184,6 +184,8 @@ impl<In, Out> Link<In, Out> {
     /// Queues a message for the worker; 10200004 unless it is running.
     pub(crate) fn send_to_worker(&self, envelope: Envelope<In>) -> Result<()> {
         if !self.is_running() {
+            // Refused: the sender gets 10200004, not the panic of the message's `Drop`.
+            drop_quietly(envelope);
             return Err(self.not_running());
         }
         // Never fails: this link holds the receiver.

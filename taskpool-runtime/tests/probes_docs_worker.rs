@@ -1,0 +1,102 @@
+//! Worker probes against the ArkTS Worker reference (`js-apis-worker.md`) and the worker guides:
+//! values the runtime refuses or drops on the user's behalf (a message refused with 10200004,
+//! the error that destroyed a worker), whose `Drop` may panic.
+
+mod support;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{RwLock, RwLockReadGuard};
+
+use serde::{Deserialize, Serialize};
+use support::{PATIENCE, open_gate, pass_gate};
+use taskpool::{HandlerResult, Worker, WorkerHandler, WorkerPort};
+
+/// Tests that need the process-wide worker cap unchanged hold this for reading.
+static CAP: RwLock<()> = RwLock::new(());
+
+fn shared_cap() -> RwLockReadGuard<'static, ()> {
+    CAP.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A message whose `Drop` panics when armed.
+#[derive(Debug, Serialize, Deserialize)]
+struct Grenade {
+    armed: bool,
+}
+
+impl Drop for Grenade {
+    fn drop(&mut self) {
+        if self.armed {
+            self.armed = false;
+            panic!("a refused message's Drop panicked");
+        }
+    }
+}
+
+/// Takes grenades and drops them unarmed; never replies.
+struct Defuser;
+
+impl WorkerHandler for Defuser {
+    type In = Grenade;
+    type Out = u8;
+
+    async fn on_message(&mut self, mut grenade: Grenade, _: &WorkerPort<u8>) -> HandlerResult {
+        grenade.armed = false;
+        Ok(())
+    }
+}
+
+// ---- a refused message is dropped without panicking the sender (ArkTS: postMessage on a worker
+// that is not running throws 10200004, and nothing else happens) ---------------------------------
+
+#[test]
+fn a_message_refused_with_10200004_whose_drop_panics_does_not_panic_the_host() {
+    let _cap = shared_cap();
+    let worker = Worker::new(|| Defuser).unwrap();
+    let to_worker = worker.worker_ref();
+    worker.terminate().unwrap();
+    assert_eq!(worker.wait_for_exit(), 0);
+    let refused = catch_unwind(AssertUnwindSafe(|| worker.post_message(Grenade { armed: true })));
+    let refused = refused.expect("the refused message's Drop panicked out of post_message");
+    assert_eq!(refused.unwrap_err().code(), Some(10200004));
+    let refused = catch_unwind(AssertUnwindSafe(|| to_worker.post_message(Grenade { armed: true })));
+    let refused = refused.expect("the refused message's Drop panicked out of WorkerRef::post_message");
+    assert_eq!(refused.unwrap_err().code(), Some(10200004));
+    drop(worker);
+    let refused = catch_unwind(AssertUnwindSafe(|| to_worker.post_message(Grenade { armed: true })));
+    let refused = refused.expect("a WorkerRef to a dropped worker panicked");
+    assert_eq!(refused.unwrap_err().code(), Some(10200004));
+}
+
+const REPLY_AFTER_TERMINATE: u64 = 41_001;
+
+/// Waits at a gate, then replies with a grenade: by then the host terminated the worker.
+struct LateReplier;
+
+impl WorkerHandler for LateReplier {
+    type In = u64;
+    type Out = Grenade;
+
+    async fn on_message(&mut self, gate: u64, port: &WorkerPort<Grenade>) -> HandlerResult {
+        port.post_message(Grenade { armed: false })?; // "handling": the host terminates now
+        pass_gate(gate);
+        let refused = port.post_message(Grenade { armed: true });
+        // The refusal must be an `Err`, not a panic out of `post_message`.
+        assert_eq!(refused.as_ref().map_err(|e| e.code()), Err(Some(10200004)));
+        refused?;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_reply_refused_after_terminate_whose_drop_panics_leaves_the_exit_normal() {
+    let _cap = shared_cap();
+    let worker = Worker::new(|| LateReplier).unwrap();
+    worker.post_message(REPLY_AFTER_TERMINATE).unwrap();
+    assert!(worker.recv_timeout(PATIENCE).is_ok());
+    worker.terminate().unwrap();
+    open_gate(REPLY_AFTER_TERMINATE);
+    // Terminated: the reply `?` refused ends the worker normally, as any refused reply does.
+    assert_eq!(worker.wait_for_exit_timeout(PATIENCE), Some(0));
+    assert!(worker.take_exit_error().is_none());
+}
