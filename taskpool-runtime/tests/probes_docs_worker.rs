@@ -56,14 +56,21 @@ fn a_message_refused_with_10200004_whose_drop_panics_does_not_panic_the_host() {
     let to_worker = worker.worker_ref();
     worker.terminate().unwrap();
     assert_eq!(worker.wait_for_exit(), 0);
-    let refused = catch_unwind(AssertUnwindSafe(|| worker.post_message(Grenade { armed: true })));
+    let refused = catch_unwind(AssertUnwindSafe(|| {
+        worker.post_message(Grenade { armed: true })
+    }));
     let refused = refused.expect("the refused message's Drop panicked out of post_message");
     assert_eq!(refused.unwrap_err().code(), Some(10200004));
-    let refused = catch_unwind(AssertUnwindSafe(|| to_worker.post_message(Grenade { armed: true })));
-    let refused = refused.expect("the refused message's Drop panicked out of WorkerRef::post_message");
+    let refused = catch_unwind(AssertUnwindSafe(|| {
+        to_worker.post_message(Grenade { armed: true })
+    }));
+    let refused =
+        refused.expect("the refused message's Drop panicked out of WorkerRef::post_message");
     assert_eq!(refused.unwrap_err().code(), Some(10200004));
     drop(worker);
-    let refused = catch_unwind(AssertUnwindSafe(|| to_worker.post_message(Grenade { armed: true })));
+    let refused = catch_unwind(AssertUnwindSafe(|| {
+        to_worker.post_message(Grenade { armed: true })
+    }));
     let refused = refused.expect("a WorkerRef to a dropped worker panicked");
     assert_eq!(refused.unwrap_err().code(), Some(10200004));
 }
@@ -99,4 +106,50 @@ fn a_reply_refused_after_terminate_whose_drop_panics_leaves_the_exit_normal() {
     // Terminated: the reply `?` refused ends the worker normally, as any refused reply does.
     assert_eq!(worker.wait_for_exit_timeout(PATIENCE), Some(0));
     assert!(worker.take_exit_error().is_none());
+}
+
+// ---- the error that destroyed a worker, never taken, is dropped with the worker -----------------
+
+/// An error whose `Drop` panics.
+#[derive(Debug)]
+struct StickyError;
+
+impl std::fmt::Display for StickyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a sticky error")
+    }
+}
+
+impl std::error::Error for StickyError {}
+
+impl Drop for StickyError {
+    fn drop(&mut self) {
+        panic!("the worker's error's Drop panicked");
+    }
+}
+
+/// Fails every message with a [`StickyError`].
+struct Failer;
+
+impl WorkerHandler for Failer {
+    type In = u8;
+    type Out = u8;
+
+    async fn on_message(&mut self, _: u8, _: &WorkerPort<u8>) -> HandlerResult {
+        Err(Box::new(StickyError))
+    }
+}
+
+#[test]
+fn dropping_a_worker_whose_untaken_exit_error_panics_on_drop_does_not_panic_the_host() {
+    let _cap = shared_cap();
+    let worker = Worker::new(|| Failer).unwrap();
+    worker.post_message(1).unwrap();
+    // ArkTS: an exception with no onerror destroys the worker (exit code 1).
+    assert_eq!(worker.wait_for_exit_timeout(PATIENCE), Some(1));
+    let dropped = catch_unwind(AssertUnwindSafe(move || drop(worker)));
+    assert!(
+        dropped.is_ok(),
+        "the kept error's Drop panicked out of Worker::drop"
+    );
 }

@@ -284,7 +284,17 @@ impl<In, Out> Link<In, Out> {
 
     /// Keeps the error that destroyed the worker (the first one) for `take_exit_error`.
     pub(crate) fn keep_exit_error(&self, error: Error) {
-        lock(&self.exit).error.get_or_insert(error);
+        let mut exit = lock(&self.exit);
+        let later = match exit.error {
+            Some(_) => Some(error),
+            None => {
+                exit.error = Some(error);
+                None
+            }
+        };
+        drop(exit);
+        // A user error whose `Drop` may panic: outside the lock, contained.
+        drop_quietly(later);
     }
 
     fn wake_streams(&self) {
@@ -444,7 +454,7 @@ fn request(state: &AtomicU8, to: u8) -> bool {
 }
 
 impl<In, Out> Drop for Link<In, Out> {
-    /// Messages nobody took, callbacks and call objects are user values whose `Drop` may
+    /// Messages nobody took, callbacks, call objects and the exit error nobody took are user values whose `Drop` may
     /// panic, on whatever thread lets go of the link last: contained here.
     fn drop(&mut self) {
         while let Ok(envelope) = self.from_host.try_recv() {
@@ -454,6 +464,9 @@ impl<In, Out> Drop for Link<In, Out> {
             drop_quietly(item);
         }
         self.host.drop_user_values();
+        // The error nobody took holds the handler's own error value, whose `Drop` may panic.
+        let kept = lock(&self.exit).error.take();
+        drop_quietly(kept);
     }
 }
 
