@@ -153,3 +153,75 @@ fn dropping_a_worker_whose_untaken_exit_error_panics_on_drop_does_not_panic_the_
         "the kept error's Drop panicked out of Worker::drop"
     );
 }
+
+// ---- user values given to a call that fails are dropped without panicking the caller ----------
+
+/// Panics when dropped while armed: the state of a call object, a capture of a constructor.
+struct Armed(bool);
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        if self.0 {
+            self.0 = false;
+            panic!("a refused value's Drop panicked");
+        }
+    }
+}
+
+#[test]
+fn a_call_object_refused_with_10200004_whose_drop_panics_does_not_panic_the_host() {
+    let _cap = shared_cap();
+    let worker = Worker::new(|| Defuser).unwrap();
+    worker.terminate().unwrap();
+    assert_eq!(worker.wait_for_exit(), 0);
+    // ArkTS: registerGlobalCallObject on a worker that is not running throws 10200004.
+    let object = taskpool::CallObject::new(Armed(true)).method("f", |_: &mut Armed, (): ()| 1u8);
+    let refused = catch_unwind(AssertUnwindSafe(|| {
+        worker.register_global_call_object("object", object)
+    }));
+    let refused = refused.expect("the refused object's Drop panicked out of the registration");
+    assert_eq!(refused.unwrap_err().code(), Some(10200004));
+}
+
+/// Worker options `spawn` refuses (10200003): a name with a NUL byte, a serialized cap of 0.
+fn refused_builders() -> Vec<taskpool::WorkerBuilder> {
+    vec![
+        Worker::builder().name("bad\0name"),
+        Worker::builder().max_serialized_bytes(0),
+        Worker::builder().stack_size(1),
+    ]
+}
+
+#[test]
+fn a_constructor_refused_with_10200003_whose_captures_panic_on_drop_does_not_panic_the_host() {
+    let _cap = shared_cap();
+    for builder in refused_builders() {
+        let armed = Armed(true);
+        let refused = catch_unwind(AssertUnwindSafe(|| {
+            builder.spawn(move || {
+                let _keep = &armed;
+                Defuser
+            })
+        }));
+        let refused = refused.expect("the refused constructor's Drop panicked out of spawn");
+        assert_eq!(refused.unwrap_err().code(), Some(10200003));
+    }
+}
+
+#[test]
+fn a_constructor_refused_at_the_worker_cap_whose_captures_panic_on_drop_does_not_panic_the_host() {
+    let _exclusive = CAP.write().unwrap_or_else(|e| e.into_inner());
+    let before = taskpool::max_workers();
+    taskpool::set_max_workers(taskpool::live_workers());
+    let armed = Armed(true);
+    let refused = catch_unwind(AssertUnwindSafe(|| {
+        Worker::new(move || {
+            let _keep = &armed;
+            Defuser
+        })
+    }));
+    taskpool::set_max_workers(before);
+    let refused = refused.expect("the refused constructor's Drop panicked out of Worker::new");
+    // ArkTS: more than the maximum of live workers is "Worker initialization failed".
+    assert_eq!(refused.unwrap_err().code(), Some(10200003));
+}

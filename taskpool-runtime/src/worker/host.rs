@@ -140,25 +140,18 @@ impl WorkerBuilder {
         H::Out: Transferable,
         F: FnOnce() -> H + Send + 'static,
     {
-        let name = self.name.unwrap_or_else(default_name);
-        if name.contains('\0') {
-            return Err(Error::WorkerInitialization(
-                "the worker's name contains a NUL byte; choose another name".to_owned(),
-            ));
-        }
-        if !crate::pool::valid_stack_size(self.stack_size) {
-            return Err(Error::WorkerInitialization(format!(
-                "a stack of {} bytes is out of range: give the worker between 64 KiB and 1 GiB",
-                self.stack_size
-            )));
-        }
-        if self.max_serialized_bytes == 0 {
-            return Err(Error::WorkerInitialization(
-                "max_serialized_bytes of 0 refuses every serialized message: give at least 1"
-                    .to_owned(),
-            ));
-        }
-        let slot = Slot::acquire()?;
+        // Refused, the constructor is dropped here: its captures are user values whose `Drop`
+        // may panic, and the caller must get the error, not that panic.
+        let (name, slot) = match self
+            .checked_name()
+            .and_then(|name| Ok((name, Slot::acquire()?)))
+        {
+            Ok(started) => started,
+            Err(error) => {
+                crate::panic::drop_quietly(constructor);
+                return Err(error);
+            }
+        };
         let link = Arc::new(Link::new(
             name.clone(),
             self.max_serialized_bytes,
@@ -179,6 +172,31 @@ impl WorkerBuilder {
             thread: Some(thread),
             join_timeout: self.join_timeout,
         })
+    }
+}
+
+impl WorkerBuilder {
+    /// The worker's name, once the options are checked (10200003 if one is invalid).
+    fn checked_name(&self) -> Result<String> {
+        let name = self.name.clone().unwrap_or_else(default_name);
+        if name.contains('\0') {
+            return Err(Error::WorkerInitialization(
+                "the worker's name contains a NUL byte; choose another name".to_owned(),
+            ));
+        }
+        if !crate::pool::valid_stack_size(self.stack_size) {
+            return Err(Error::WorkerInitialization(format!(
+                "a stack of {} bytes is out of range: give the worker between 64 KiB and 1 GiB",
+                self.stack_size
+            )));
+        }
+        if self.max_serialized_bytes == 0 {
+            return Err(Error::WorkerInitialization(
+                "max_serialized_bytes of 0 refuses every serialized message: give at least 1"
+                    .to_owned(),
+            ));
+        }
+        Ok(name)
     }
 }
 
@@ -567,14 +585,20 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
         name: impl Into<String>,
         object: CallObject<S>,
     ) -> Result<()> {
-        if !self.link.is_running() {
-            return Err(Error::WorkerNotRunning(self.link.name.clone()));
-        }
-        host_thread::ensure_started(&self.link);
-        if !self.link.host.is_started() {
-            return Err(Error::WorkerInitialization(
-                "the system refused the worker's host thread".to_owned(),
-            ));
+        let refused = if !self.link.is_running() {
+            Some(Error::WorkerNotRunning(self.link.name.clone()))
+        } else {
+            host_thread::ensure_started(&self.link);
+            (!self.link.host.is_started()).then(|| {
+                Error::WorkerInitialization(
+                    "the system refused the worker's host thread".to_owned(),
+                )
+            })
+        };
+        if let Some(error) = refused {
+            // Refused: the caller gets the error, not the panic of the object's `Drop`.
+            crate::panic::drop_quietly(object);
+            return Err(error);
         }
         let object: Box<dyn Callable> = Box::new(object);
         let name = name.into();
