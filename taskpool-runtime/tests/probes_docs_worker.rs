@@ -225,3 +225,108 @@ fn a_constructor_refused_at_the_worker_cap_whose_captures_panic_on_drop_does_not
     // ArkTS: more than the maximum of live workers is "Worker initialization failed".
     assert_eq!(refused.unwrap_err().code(), Some(10200003));
 }
+
+// ---- nested workers and stuck handlers: dropping never hangs, no thread is left ---------------
+
+const LEAF_GATE: u64 = 41_101;
+
+/// The leaf of a chain: blocks in synchronous code until its gate opens (it cannot be stopped
+/// at an `.await`), after saying it started.
+struct Leaf;
+
+impl WorkerHandler for Leaf {
+    type In = u64;
+    type Out = u64;
+
+    async fn on_message(&mut self, gate: u64, port: &WorkerPort<u64>) -> HandlerResult {
+        port.post_message(gate)?;
+        pass_gate(gate);
+        Ok(())
+    }
+}
+
+/// A link of the chain: owns its child worker (a leaf at depth 0) and forwards to it; replies
+/// once the child said it started.
+struct Nest {
+    depth: u32,
+    child: Option<Worker<u64, u64>>,
+}
+
+impl WorkerHandler for Nest {
+    type In = u64;
+    type Out = u64;
+
+    async fn on_message(&mut self, gate: u64, port: &WorkerPort<u64>) -> HandlerResult {
+        let depth = self.depth;
+        let name = format!("p-nest-{depth}");
+        let builder = Worker::builder()
+            .name(name)
+            .join_timeout(std::time::Duration::from_millis(50));
+        let child = if depth == 0 {
+            builder.spawn(|| Leaf)?
+        } else {
+            builder.spawn(move || Nest {
+                depth: depth - 1,
+                child: None,
+            })?
+        };
+        child.post_message(gate)?;
+        let started = child.recv_timeout(PATIENCE).map_err(|e| e.to_string())?;
+        self.child = Some(child);
+        port.post_message(started)?;
+        Ok(())
+    }
+}
+
+#[test]
+fn dropping_the_root_of_nested_workers_with_a_stuck_leaf_returns_and_every_thread_ends() {
+    let _cap = shared_cap();
+    let root = Worker::builder()
+        .name("p-nest-root")
+        .spawn(|| Nest {
+            depth: 2,
+            child: None,
+        })
+        .unwrap();
+    let (exits, exit) = std::sync::mpsc::channel();
+    root.on_exit(move |code| exits.send(code).unwrap());
+    root.post_message(LEAF_GATE).unwrap();
+    assert_eq!(root.recv_timeout(PATIENCE), Ok(LEAF_GATE));
+    // The root's handler state owns the chain; the leaf is stuck: its parent's drop waits at
+    // most its join timeout, then detaches it. The rest of the chain ends normally.
+    support::bounded("dropping the root", move || drop(root));
+    assert_eq!(exit.recv_timeout(PATIENCE), Ok(0));
+    open_gate(LEAF_GATE);
+    support::wait_until("every nested worker thread is gone", || {
+        support::threads_named("p-nest-") == 0
+    });
+}
+
+/// Waits forever at an `.await` (a future that never completes).
+struct Idle;
+
+impl WorkerHandler for Idle {
+    type In = u8;
+    type Out = u8;
+
+    async fn on_message(&mut self, n: u8, port: &WorkerPort<u8>) -> HandlerResult {
+        port.post_message(n)?;
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+}
+
+#[test]
+fn dropping_a_worker_awaiting_forever_stops_it_there_and_reports_exit_0() {
+    let _cap = shared_cap();
+    let worker = Worker::builder().name("p-idle").spawn(|| Idle).unwrap();
+    let (exits, exit) = std::sync::mpsc::channel();
+    worker.on_exit(move |code| exits.send(code).unwrap());
+    worker.post_message(3).unwrap();
+    assert_eq!(worker.recv_timeout(PATIENCE), Ok(3));
+    support::bounded("dropping an awaiting worker", move || drop(worker));
+    assert_eq!(exit.recv_timeout(PATIENCE), Ok(0));
+    support::wait_until("the idle worker's threads are gone", || {
+        support::threads_named("p-idle") == 0
+    });
+}
