@@ -330,3 +330,114 @@ fn dropping_a_worker_awaiting_forever_stops_it_there_and_reports_exit_0() {
         support::threads_named("p-idle") == 0
     });
 }
+
+// ---- churn with every host-side feature: callbacks, a call object, a global call ----------------
+
+/// Asks the host's `counter` object for the next number and replies with it.
+struct Asker;
+
+impl WorkerHandler for Asker {
+    type In = u8;
+    type Out = u64;
+
+    async fn on_message(&mut self, _: u8, port: &WorkerPort<u64>) -> HandlerResult {
+        let next: u64 =
+            port.call_global_object_method("counter", "next", std::time::Duration::ZERO, ())?;
+        port.post_message(next)?;
+        Ok(())
+    }
+}
+
+#[test]
+fn workers_churned_with_callbacks_call_objects_and_global_calls_leave_no_thread() {
+    let _cap = shared_cap();
+    for round in 0..60u64 {
+        let worker = Worker::builder()
+            .name("p-churn-all")
+            .spawn(|| Asker)
+            .unwrap();
+        let counter = taskpool::CallObject::new(round).method("next", |n: &mut u64, (): ()| {
+            *n += 1;
+            *n
+        });
+        worker
+            .register_global_call_object("counter", counter)
+            .unwrap();
+        let (replies, reply) = std::sync::mpsc::channel();
+        if round % 2 == 0 {
+            worker.on_message(move |n| replies.send(n).unwrap());
+        }
+        worker.on_exit(|_| {});
+        worker.post_message(0).unwrap();
+        let got = if round % 2 == 0 {
+            reply.recv_timeout(PATIENCE).ok()
+        } else {
+            worker.recv_timeout(PATIENCE).ok()
+        };
+        assert_eq!(got, Some(round + 1));
+        match round % 3 {
+            0 => drop(worker),
+            1 => {
+                worker.terminate().unwrap();
+                assert_eq!(worker.wait_for_exit(), 0);
+            }
+            _ => {
+                worker.unregister_global_call_object(None).unwrap();
+                worker.clear_callbacks();
+            }
+        }
+    }
+    support::wait_until("every churned worker and host thread is gone", || {
+        support::threads_named("p-churn-all") == 0
+    });
+}
+
+// ---- a constructor panic reaches on_error / on_all_errors registered after it -----------------
+
+/// Never built: its constructor panics.
+struct Unbuildable;
+
+impl WorkerHandler for Unbuildable {
+    type In = u8;
+    type Out = u8;
+
+    async fn on_message(&mut self, _: u8, _: &WorkerPort<u8>) -> HandlerResult {
+        Ok(())
+    }
+}
+
+fn failed_at_construction() -> Worker<u8, u8> {
+    let worker = Worker::new(|| -> Unbuildable { panic!("no configuration") }).unwrap();
+    // The constructor runs as soon as the thread starts: no callback can be registered before
+    // it. Here it has certainly failed before the callback below is registered.
+    assert_eq!(worker.wait_for_exit_timeout(PATIENCE), Some(1));
+    worker
+}
+
+#[test]
+fn a_constructor_panic_reaches_on_error_registered_right_after_new() {
+    let _cap = shared_cap();
+    let worker = failed_at_construction();
+    let (errors, error) = std::sync::mpsc::channel();
+    worker.on_error(move |e| errors.send(e.to_string()).unwrap());
+    let reported = error
+        .recv_timeout(PATIENCE)
+        .expect("on_error never heard of the failure");
+    assert!(reported.contains("no configuration"), "{reported}");
+    assert!(
+        worker.take_exit_error().is_none(),
+        "on_error took the error"
+    );
+}
+
+#[test]
+fn a_constructor_panic_reaches_on_all_errors_registered_right_after_new() {
+    let _cap = shared_cap();
+    let worker = failed_at_construction();
+    let (errors, error) = std::sync::mpsc::channel();
+    worker.on_all_errors(move |e| errors.send(e.to_string()).unwrap());
+    let reported = error
+        .recv_timeout(PATIENCE)
+        .expect("on_all_errors never heard of the failure");
+    assert!(reported.contains("no configuration"), "{reported}");
+}

@@ -433,8 +433,26 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
                 host.send(HostJob::Exit(code));
             }
         }
+        if host.is_started() {
+            self.hand_over_exit_error(kind);
+        }
         drop(callbacks);
         crate::panic::drop_quietly(replaced);
+    }
+
+    /// An error callback registered after the error that destroyed the worker was kept (its
+    /// constructor panics before any callback can be registered: `spawn` returns as the thread
+    /// starts) receives that error, as ArkTS's `onerror` set right after `new ThreadWorker`
+    /// hears of the script's failure.
+    fn hand_over_exit_error(&self, kind: Kind) {
+        let job: fn(Error) -> HostJob<Out> = match kind {
+            Kind::Error => HostJob::Error,
+            Kind::AllErrors => HostJob::AllErrors,
+            _ => return,
+        };
+        if let Some(error) = self.link.take_exit_error() {
+            self.link.host.send(job(error));
+        }
     }
 
     /// Calls `callback` on the host thread for each message the worker sends from now on
@@ -484,7 +502,9 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
 
     /// Calls `callback` on the host thread with an error or panic the handler did not handle
     /// (ArkTS `onerror`); the worker is then destroyed (exit code 1). Ignored while
-    /// [`on_all_errors`](Worker::on_all_errors) is registered.
+    /// [`on_all_errors`](Worker::on_all_errors) is registered. Registered after the worker was
+    /// destroyed (its constructor may panic before `spawn` returns), it receives the error that
+    /// destroyed it, unless [`take_exit_error`](Worker::take_exit_error) took it.
     ///
     /// ```
     /// use std::sync::mpsc;
@@ -520,7 +540,8 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// `on_message`, `on_message_error` or a task from
     /// [`spawn_local`](crate::WorkerPort::spawn_local) — and keeps the worker alive (ArkTS
     /// `onAllErrors`). Only a panic in the handler's constructor still ends it (there is no
-    /// handler to go on with).
+    /// handler to go on with); registered after that, it receives that error as
+    /// [`on_error`](Worker::on_error) would.
     ///
     /// ```
     /// use std::sync::mpsc;
@@ -699,7 +720,8 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
         crate::pool::block_in_place(|| self.link.wait_exit(Instant::now().checked_add(timeout)))
     }
 
-    /// The error that destroyed the worker, if no `on_error` callback took it.
+    /// The error that destroyed the worker, if no `on_error` (or `on_all_errors`) callback took
+    /// it.
     pub fn take_exit_error(&self) -> Option<Error> {
         self.link.take_exit_error()
     }
