@@ -441,3 +441,19 @@ fn a_constructor_panic_reaches_on_all_errors_registered_right_after_new() {
         .expect("on_all_errors never heard of the failure");
     assert!(reported.contains("no configuration"), "{reported}");
 }
+
+#[test]
+fn on_error_registered_as_the_constructor_panics_hears_of_it_every_time() {
+    let _cap = shared_cap();
+    for round in 0..200 {
+        let worker = Worker::new(|| -> Unbuildable { panic!("no configuration") }).unwrap();
+        let (errors, error) = std::sync::mpsc::channel();
+        // Races the constructor's panic: registered before it, after it, or as it is kept.
+        worker.on_error(move |e| errors.send(e.to_string()).unwrap());
+        let reported = error.recv_timeout(PATIENCE);
+        assert!(
+            reported.is_ok_and(|r| r.contains("no configuration")),
+            "round {round}: on_error missed the constructor's panic"
+        );
+    }
+}

@@ -433,26 +433,14 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
                 host.send(HostJob::Exit(code));
             }
         }
-        if host.is_started() {
-            self.hand_over_exit_error(kind);
+        // An error callback registered after the error that destroyed the worker was kept (its
+        // constructor may panic before `spawn` returns) receives that error, as ArkTS's
+        // `onerror` set right after `new ThreadWorker` hears of the script's failure.
+        if host.is_started() && matches!(kind, Kind::Error | Kind::AllErrors) {
+            self.link.offer_exit_error();
         }
         drop(callbacks);
         crate::panic::drop_quietly(replaced);
-    }
-
-    /// An error callback registered after the error that destroyed the worker was kept (its
-    /// constructor panics before any callback can be registered: `spawn` returns as the thread
-    /// starts) receives that error, as ArkTS's `onerror` set right after `new ThreadWorker`
-    /// hears of the script's failure.
-    fn hand_over_exit_error(&self, kind: Kind) {
-        let job: fn(Error) -> HostJob<Out> = match kind {
-            Kind::Error => HostJob::Error,
-            Kind::AllErrors => HostJob::AllErrors,
-            _ => return,
-        };
-        if let Some(error) = self.link.take_exit_error() {
-            self.link.host.send(job(error));
-        }
     }
 
     /// Calls `callback` on the host thread for each message the worker sends from now on

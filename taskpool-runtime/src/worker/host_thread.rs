@@ -416,6 +416,41 @@ mod loom_tests {
         });
     }
 
+    /// An error callback registered as the worker's error is kept (`Worker::register` against
+    /// `Link::deliver_error` and `keep_exit_error`, in miniature): the registration sets the
+    /// wanted bit, then takes the kept error; the worker finds no callback, keeps the error,
+    /// then looks at the bit again and takes it back if a callback came. Whatever the
+    /// interleaving, the error is handed to the callback exactly once and not left kept.
+    #[test]
+    fn an_error_kept_as_its_callback_is_registered_reaches_it_once() {
+        loom::model(|| {
+            let wanted = Arc::new(AtomicUsize::new(0));
+            let kept = Arc::new(Mutex::new(None::<u32>));
+            let handed = Arc::new(AtomicUsize::new(0));
+            let worker = {
+                let (wanted, kept, handed) = (wanted.clone(), kept.clone(), handed.clone());
+                loom::thread::spawn(move || {
+                    if wanted.load(Ordering::Acquire) != 0 {
+                        handed.fetch_add(1, Ordering::AcqRel); // routed to the callback
+                        return;
+                    }
+                    *kept.lock().unwrap() = Some(7);
+                    if wanted.load(Ordering::Acquire) != 0 && kept.lock().unwrap().take().is_some()
+                    {
+                        handed.fetch_add(1, Ordering::AcqRel);
+                    }
+                })
+            };
+            wanted.fetch_or(1, Ordering::AcqRel);
+            if kept.lock().unwrap().take().is_some() {
+                handed.fetch_add(1, Ordering::AcqRel);
+            }
+            worker.join().unwrap();
+            assert_eq!(handed.load(Ordering::Acquire), 1);
+            assert!(kept.lock().unwrap().is_none(), "the error was left kept");
+        });
+    }
+
     /// The routing of `Link::deliver_message` in miniature: message 1 goes through the host
     /// thread's queue (a callback was set, then cleared), message 2 is routed by the count of
     /// messages still queued there. Whatever the interleaving with the host thread delivering

@@ -295,6 +295,25 @@ impl<In, Out> Link<In, Out> {
         drop(exit);
         // A user error whose `Drop` may panic: outside the lock, contained.
         drop_quietly(later);
+        // An error callback registered since the routing looked (it found none) would wait
+        // forever: it takes the error now. With `Worker::register`, which sets the wanted bit
+        // and then takes the kept error, one of the two hands it over (the exit lock orders
+        // them; model-checked in `host_thread.rs`).
+        self.offer_exit_error();
+    }
+
+    /// Hands the kept error, if any, to an error callback that is registered now.
+    pub(crate) fn offer_exit_error(&self) {
+        let job: fn(Error) -> HostJob<Out> = if self.host.wants(Kind::Error) {
+            HostJob::Error
+        } else if self.host.wants(Kind::AllErrors) {
+            HostJob::AllErrors
+        } else {
+            return;
+        };
+        if let Some(error) = self.take_exit_error() {
+            self.host.send(job(error));
+        }
     }
 
     fn wake_streams(&self) {
