@@ -457,3 +457,71 @@ fn on_error_registered_as_the_constructor_panics_hears_of_it_every_time() {
         );
     }
 }
+
+// ---- several receivers share one burst: each message once, every receiver sees the end ---------
+
+/// Replies with `0..n` for a message `n`, then closes its worker.
+struct Burst;
+
+impl WorkerHandler for Burst {
+    type In = u64;
+    type Out = u64;
+
+    async fn on_message(&mut self, n: u64, port: &WorkerPort<u64>) -> HandlerResult {
+        for i in 0..n {
+            port.post_message(i)?;
+        }
+        port.close()?;
+        Ok(())
+    }
+}
+
+#[test]
+fn four_receivers_share_a_burst_of_ten_thousand_and_all_see_the_end() {
+    let _cap = shared_cap();
+    const N: u64 = 10_000;
+    let worker = Worker::new(|| Burst).unwrap();
+    let got = std::thread::scope(|scope| {
+        let receivers: Vec<_> = (0..4)
+            .map(|r| {
+                let worker = &worker;
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    if r == 3 {
+                        // One receiver streams, the others block.
+                        support::block_on(async {
+                            use futures::StreamExt;
+                            let mut messages = worker.messages();
+                            while let Some(n) = messages.next().await {
+                                mine.push(n);
+                            }
+                        });
+                    } else {
+                        while let Ok(n) = worker.recv_timeout(PATIENCE) {
+                            mine.push(n);
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        worker.post_message(N).unwrap();
+        receivers
+            .into_iter()
+            .map(|r| r.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    for mine in &got {
+        assert!(
+            mine.windows(2).all(|w| w[0] < w[1]),
+            "a receiver saw them out of order"
+        );
+    }
+    let mut all: Vec<u64> = got.into_iter().flatten().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..N).collect::<Vec<_>>());
+    assert_eq!(
+        worker.recv_timeout(PATIENCE),
+        Err(taskpool::RecvTimeoutError::Exited)
+    );
+}
