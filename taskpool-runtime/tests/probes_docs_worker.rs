@@ -525,3 +525,30 @@ fn four_receivers_share_a_burst_of_ten_thousand_and_all_see_the_end() {
         Err(taskpool::RecvTimeoutError::Exited)
     );
 }
+
+// ---- a callback that holds its own worker (ArkTS's `workerInstance.onmessage = () => {
+// workerInstance.terminate() }`) does not keep the worker's threads alive after the end ---------
+
+#[test]
+fn callbacks_holding_their_own_worker_are_released_at_the_exit_and_no_thread_is_left() {
+    let _cap = shared_cap();
+    let worker = std::sync::Arc::new(
+        Worker::builder()
+            .name("p-self-held")
+            .spawn(|| support::echo::Echo)
+            .unwrap(),
+    );
+    let (seen, replies) = std::sync::mpsc::channel();
+    let itself = std::sync::Arc::clone(&worker);
+    worker.on_message(move |n| {
+        seen.send(n).unwrap();
+        let _ = itself.terminate(); // as the guide's host does
+    });
+    worker.post_message(5).unwrap();
+    assert_eq!(replies.recv_timeout(PATIENCE), Ok(5));
+    assert_eq!(worker.wait_for_exit_timeout(PATIENCE), Some(0));
+    drop(worker);
+    support::wait_until("the worker's threads are gone", || {
+        support::threads_named("p-self-held") == 0
+    });
+}

@@ -439,6 +439,12 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
         if host.is_started() && matches!(kind, Kind::Error | Kind::AllErrors) {
             self.link.offer_exit_error();
         }
+        // Looked at after the hand-over was queued: if the exit was not published yet, its job
+        // comes behind that hand-over; if it was, the exit must not release this callback
+        // before its event.
+        if self.link.exit_code().is_some() {
+            callbacks.mark_late(kind);
+        }
         drop(callbacks);
         crate::panic::drop_quietly(replaced);
     }
@@ -565,7 +571,9 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// Calls `callback` on the host thread once the worker thread ended (ArkTS `onexit`), with
     /// 0 for a normal end (terminated, closed, dropped) and 1 for an abnormal one (an error or
     /// panic destroyed it). Registered after the end, it is called at once (on the host
-    /// thread). It runs at most once, and not for a worker detached by `Drop`.
+    /// thread). It runs at most once, and not for a worker detached by `Drop`. After it, the
+    /// callbacks registered before the end are released (on the host thread): one may hold
+    /// its own `Worker` without keeping the worker's threads alive.
     pub fn on_exit(&self, callback: impl FnOnce(i32) + Send + 'static) {
         self.register(Kind::Exit, |c| c.on_exit.replace(Box::new(callback)));
     }

@@ -55,6 +55,10 @@ pub(crate) struct Callbacks<Out> {
     pub(crate) on_exit: Option<Box<dyn FnOnce(i32) + Send>>,
     /// `on_exit` ran: it runs at most once, even when registered again.
     exit_delivered: bool,
+    /// Bits of [`Kind`] whose callback was registered after the worker's exit was published:
+    /// kept when the exit releases the others, since their event (an `on_error` receiving the
+    /// error that destroyed the worker) may still be queued behind the exit.
+    late: u8,
     /// Bumped by `clear_callbacks`. A callback is taken out of its slot while it runs; it goes
     /// back only if no clear happened meanwhile, so that clearing from inside a callback (ArkTS
     /// `off` in a listener) removes it for the jobs already queued too.
@@ -93,6 +97,7 @@ impl<Out> HostThread<Out> {
                 on_all_errors: None,
                 on_exit: None,
                 exit_delivered: false,
+                late: 0,
                 epoch: 0,
             }),
             objects: Mutex::new(HashMap::new()),
@@ -156,6 +161,18 @@ impl<Out> HostThread<Out> {
     pub(crate) fn release_objects(&self) {
         let objects = std::mem::take(&mut *lock(&self.objects));
         panic::drop_each_quietly(objects.into_values());
+    }
+
+    /// Drops the callbacks registered before the exit (on the host thread, after `on_exit`),
+    /// their `Drop` contained; one registered after the exit is kept as usual.
+    pub(crate) fn release_callbacks(&self) {
+        let released = {
+            let mut callbacks = lock(&self.callbacks);
+            let late = callbacks.late;
+            self.wanted.fetch_and(late, Ordering::AcqRel);
+            callbacks.take_all_but(late)
+        };
+        drop(released);
     }
 
     /// Asks the thread to leave once the jobs queued so far are done, and waits for it at most
@@ -285,6 +302,10 @@ fn run<In, Out>(link: Arc<Link<In, Out>>) {
                 // destroys the worker after `onexit` — not when the `Worker` value is dropped,
                 // which may be much later.
                 host.release_objects();
+                // The callbacks too: no event can come any more, and a callback holding its own
+                // `Worker` (ArkTS's `onmessage` that calls `workerInstance.terminate()`) would
+                // otherwise keep the worker, and this thread, alive for ever.
+                host.release_callbacks();
             }
             HostJob::Call(request) => call_object::serve(&host.objects, request),
         }
@@ -372,6 +393,25 @@ impl<Out> Callbacks<Out> {
             self.on_all_errors.take(),
             self.on_exit.take(),
         )
+    }
+
+    /// Takes every callback out but those of the kinds in `keep`, for the caller to drop
+    /// outside the lock.
+    fn take_all_but(&mut self, keep: u8) -> Cleared<Out> {
+        let unless = |kind: Kind| keep & kind as u8 == 0;
+        Cleared(
+            self.on_message.take_if(|_| unless(Kind::Message)),
+            self.on_message_error
+                .take_if(|_| unless(Kind::MessageError)),
+            self.on_error.take_if(|_| unless(Kind::Error)),
+            self.on_all_errors.take_if(|_| unless(Kind::AllErrors)),
+            self.on_exit.take_if(|_| unless(Kind::Exit)),
+        )
+    }
+
+    /// Records that the callback of `kind` was registered after the worker's exit.
+    pub(crate) fn mark_late(&mut self, kind: Kind) {
+        self.late |= kind as u8;
     }
 
     /// Whether `on_exit` must be queued now: the worker already ended and no `on_exit` ran.
