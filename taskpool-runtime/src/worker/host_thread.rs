@@ -491,6 +491,40 @@ mod loom_tests {
         });
     }
 
+    /// A late error callback against the exit's release (`Worker::register` against
+    /// `Link::finish` and the host thread's exit job, in miniature): the registration queues the
+    /// hand-over of the kept error, then marks the callback late if the exit code is set; the
+    /// exit sets the code, then queues its job, which releases the callbacks not marked late.
+    /// Whatever the interleaving, the callback is still registered when its hand-over runs.
+    #[test]
+    fn a_late_error_callback_outlives_the_exit_s_release_until_its_error_is_handed_over() {
+        loom::model(|| {
+            let code = Arc::new(Mutex::new(None::<i32>));
+            let queue = Arc::new(Mutex::new(VecDeque::new()));
+            let exit = {
+                let (code, queue) = (code.clone(), queue.clone());
+                loom::thread::spawn(move || {
+                    *code.lock().unwrap() = Some(1);
+                    queue.lock().unwrap().push_back("exit");
+                })
+            };
+            // The registration (under the callbacks lock, which the host thread's jobs take).
+            let registered = true;
+            queue.lock().unwrap().push_back("hand-over");
+            let late = code.lock().unwrap().is_some();
+            exit.join().unwrap();
+            // The host thread runs the jobs in order.
+            let mut callback = registered;
+            while let Some(job) = queue.lock().unwrap().pop_front() {
+                match job {
+                    "exit" if !late => callback = false,
+                    "hand-over" => assert!(callback, "the callback was released before its error"),
+                    _ => {}
+                }
+            }
+        });
+    }
+
     /// The routing of `Link::deliver_message` in miniature: message 1 goes through the host
     /// thread's queue (a callback was set, then cleared), message 2 is routed by the count of
     /// messages still queued there. Whatever the interleaving with the host thread delivering
