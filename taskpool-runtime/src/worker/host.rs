@@ -140,25 +140,18 @@ impl WorkerBuilder {
         H::Out: Transferable,
         F: FnOnce() -> H + Send + 'static,
     {
-        let name = self.name.unwrap_or_else(default_name);
-        if name.contains('\0') {
-            return Err(Error::WorkerInitialization(
-                "the worker's name contains a NUL byte; choose another name".to_owned(),
-            ));
-        }
-        if !crate::pool::valid_stack_size(self.stack_size) {
-            return Err(Error::WorkerInitialization(format!(
-                "a stack of {} bytes is out of range: give the worker between 64 KiB and 1 GiB",
-                self.stack_size
-            )));
-        }
-        if self.max_serialized_bytes == 0 {
-            return Err(Error::WorkerInitialization(
-                "max_serialized_bytes of 0 refuses every serialized message: give at least 1"
-                    .to_owned(),
-            ));
-        }
-        let slot = Slot::acquire()?;
+        // Refused, the constructor is dropped here: its captures are user values whose `Drop`
+        // may panic, and the caller must get the error, not that panic.
+        let (name, slot) = match self
+            .checked_name()
+            .and_then(|name| Ok((name, Slot::acquire()?)))
+        {
+            Ok(started) => started,
+            Err(error) => {
+                crate::panic::drop_quietly(constructor);
+                return Err(error);
+            }
+        };
         let link = Arc::new(Link::new(
             name.clone(),
             self.max_serialized_bytes,
@@ -179,6 +172,31 @@ impl WorkerBuilder {
             thread: Some(thread),
             join_timeout: self.join_timeout,
         })
+    }
+}
+
+impl WorkerBuilder {
+    /// The worker's name, once the options are checked (10200003 if one is invalid).
+    fn checked_name(&self) -> Result<String> {
+        let name = self.name.clone().unwrap_or_else(default_name);
+        if name.contains('\0') {
+            return Err(Error::WorkerInitialization(
+                "the worker's name contains a NUL byte; choose another name".to_owned(),
+            ));
+        }
+        if !crate::pool::valid_stack_size(self.stack_size) {
+            return Err(Error::WorkerInitialization(format!(
+                "a stack of {} bytes is out of range: give the worker between 64 KiB and 1 GiB",
+                self.stack_size
+            )));
+        }
+        if self.max_serialized_bytes == 0 {
+            return Err(Error::WorkerInitialization(
+                "max_serialized_bytes of 0 refuses every serialized message: give at least 1"
+                    .to_owned(),
+            ));
+        }
+        Ok(name)
     }
 }
 
@@ -415,6 +433,18 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
                 host.send(HostJob::Exit(code));
             }
         }
+        // An error callback registered after the error that destroyed the worker was kept (its
+        // constructor may panic before `spawn` returns) receives that error, as ArkTS's
+        // `onerror` set right after `new ThreadWorker` hears of the script's failure.
+        if host.is_started() && matches!(kind, Kind::Error | Kind::AllErrors) {
+            self.link.offer_exit_error();
+        }
+        // Looked at after the hand-over was queued: if the exit was not published yet, its job
+        // comes behind that hand-over; if it was, the exit must not release this callback
+        // before its event.
+        if self.link.exit_code().is_some() {
+            callbacks.mark_late(kind);
+        }
         drop(callbacks);
         crate::panic::drop_quietly(replaced);
     }
@@ -466,7 +496,9 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
 
     /// Calls `callback` on the host thread with an error or panic the handler did not handle
     /// (ArkTS `onerror`); the worker is then destroyed (exit code 1). Ignored while
-    /// [`on_all_errors`](Worker::on_all_errors) is registered.
+    /// [`on_all_errors`](Worker::on_all_errors) is registered. Registered after the worker was
+    /// destroyed (its constructor may panic before `spawn` returns), it receives the error that
+    /// destroyed it, unless [`take_exit_error`](Worker::take_exit_error) took it.
     ///
     /// ```
     /// use std::sync::mpsc;
@@ -502,7 +534,8 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// `on_message`, `on_message_error` or a task from
     /// [`spawn_local`](crate::WorkerPort::spawn_local) — and keeps the worker alive (ArkTS
     /// `onAllErrors`). Only a panic in the handler's constructor still ends it (there is no
-    /// handler to go on with).
+    /// handler to go on with); registered after that, it receives that error as
+    /// [`on_error`](Worker::on_error) would.
     ///
     /// ```
     /// use std::sync::mpsc;
@@ -538,7 +571,9 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// Calls `callback` on the host thread once the worker thread ended (ArkTS `onexit`), with
     /// 0 for a normal end (terminated, closed, dropped) and 1 for an abnormal one (an error or
     /// panic destroyed it). Registered after the end, it is called at once (on the host
-    /// thread). It runs at most once, and not for a worker detached by `Drop`.
+    /// thread). It runs at most once, and not for a worker detached by `Drop`. After it, the
+    /// callbacks registered before the end are released (on the host thread): one may hold
+    /// its own `Worker` without keeping the worker's threads alive.
     pub fn on_exit(&self, callback: impl FnOnce(i32) + Send + 'static) {
         self.register(Kind::Exit, |c| c.on_exit.replace(Box::new(callback)));
     }
@@ -567,14 +602,20 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
         name: impl Into<String>,
         object: CallObject<S>,
     ) -> Result<()> {
-        if !self.link.is_running() {
-            return Err(Error::WorkerNotRunning(self.link.name.clone()));
-        }
-        host_thread::ensure_started(&self.link);
-        if !self.link.host.is_started() {
-            return Err(Error::WorkerInitialization(
-                "the system refused the worker's host thread".to_owned(),
-            ));
+        let refused = if !self.link.is_running() {
+            Some(Error::WorkerNotRunning(self.link.name.clone()))
+        } else {
+            host_thread::ensure_started(&self.link);
+            (!self.link.host.is_started()).then(|| {
+                Error::WorkerInitialization(
+                    "the system refused the worker's host thread".to_owned(),
+                )
+            })
+        };
+        if let Some(error) = refused {
+            // Refused: the caller gets the error, not the panic of the object's `Drop`.
+            crate::panic::drop_quietly(object);
+            return Err(error);
         }
         let object: Box<dyn Callable> = Box::new(object);
         let name = name.into();
@@ -675,7 +716,8 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
         crate::pool::block_in_place(|| self.link.wait_exit(Instant::now().checked_add(timeout)))
     }
 
-    /// The error that destroyed the worker, if no `on_error` callback took it.
+    /// The error that destroyed the worker, if no `on_error` (or `on_all_errors`) callback took
+    /// it.
     pub fn take_exit_error(&self) -> Option<Error> {
         self.link.take_exit_error()
     }
@@ -836,7 +878,14 @@ impl<In: Transferable> WorkerRef<In> {
 
     /// As [`Worker::post_message`].
     pub fn post_message(&self, message: In) -> Result<()> {
-        self.link()?.send(Envelope::Moved(message))
+        match self.link() {
+            Ok(link) => link.send(Envelope::Moved(message)),
+            Err(error) => {
+                // Refused: the sender gets 10200004, not the panic of the message's `Drop`.
+                crate::panic::drop_quietly(message);
+                Err(error)
+            }
+        }
     }
 
     /// As [`Worker::post_message_serialized`].

@@ -55,6 +55,10 @@ pub(crate) struct Callbacks<Out> {
     pub(crate) on_exit: Option<Box<dyn FnOnce(i32) + Send>>,
     /// `on_exit` ran: it runs at most once, even when registered again.
     exit_delivered: bool,
+    /// Bits of [`Kind`] whose callback was registered after the worker's exit was published:
+    /// kept when the exit releases the others, since their event (an `on_error` receiving the
+    /// error that destroyed the worker) may still be queued behind the exit.
+    late: u8,
     /// Bumped by `clear_callbacks`. A callback is taken out of its slot while it runs; it goes
     /// back only if no clear happened meanwhile, so that clearing from inside a callback (ArkTS
     /// `off` in a listener) removes it for the jobs already queued too.
@@ -93,6 +97,7 @@ impl<Out> HostThread<Out> {
                 on_all_errors: None,
                 on_exit: None,
                 exit_delivered: false,
+                late: 0,
                 epoch: 0,
             }),
             objects: Mutex::new(HashMap::new()),
@@ -156,6 +161,18 @@ impl<Out> HostThread<Out> {
     pub(crate) fn release_objects(&self) {
         let objects = std::mem::take(&mut *lock(&self.objects));
         panic::drop_each_quietly(objects.into_values());
+    }
+
+    /// Drops the callbacks registered before the exit (on the host thread, after `on_exit`),
+    /// their `Drop` contained; one registered after the exit is kept as usual.
+    pub(crate) fn release_callbacks(&self) {
+        let released = {
+            let mut callbacks = lock(&self.callbacks);
+            let late = callbacks.late;
+            self.wanted.fetch_and(late, Ordering::AcqRel);
+            callbacks.take_all_but(late)
+        };
+        drop(released);
     }
 
     /// Asks the thread to leave once the jobs queued so far are done, and waits for it at most
@@ -285,6 +302,10 @@ fn run<In, Out>(link: Arc<Link<In, Out>>) {
                 // destroys the worker after `onexit` — not when the `Worker` value is dropped,
                 // which may be much later.
                 host.release_objects();
+                // The callbacks too: no event can come any more, and a callback holding its own
+                // `Worker` (ArkTS's `onmessage` that calls `workerInstance.terminate()`) would
+                // otherwise keep the worker, and this thread, alive for ever.
+                host.release_callbacks();
             }
             HostJob::Call(request) => call_object::serve(&host.objects, request),
         }
@@ -374,6 +395,25 @@ impl<Out> Callbacks<Out> {
         )
     }
 
+    /// Takes every callback out but those of the kinds in `keep`, for the caller to drop
+    /// outside the lock.
+    fn take_all_but(&mut self, keep: u8) -> Cleared<Out> {
+        let unless = |kind: Kind| keep & kind as u8 == 0;
+        Cleared(
+            self.on_message.take_if(|_| unless(Kind::Message)),
+            self.on_message_error
+                .take_if(|_| unless(Kind::MessageError)),
+            self.on_error.take_if(|_| unless(Kind::Error)),
+            self.on_all_errors.take_if(|_| unless(Kind::AllErrors)),
+            self.on_exit.take_if(|_| unless(Kind::Exit)),
+        )
+    }
+
+    /// Records that the callback of `kind` was registered after the worker's exit.
+    pub(crate) fn mark_late(&mut self, kind: Kind) {
+        self.late |= kind as u8;
+    }
+
     /// Whether `on_exit` must be queued now: the worker already ended and no `on_exit` ran.
     pub(crate) fn exit_pending(&self) -> bool {
         !self.exit_delivered
@@ -413,6 +453,75 @@ mod loom_tests {
                 objects.lock().unwrap().is_empty(),
                 "an object outlived the exit"
             );
+        });
+    }
+
+    /// An error callback registered as the worker's error is kept (`Worker::register` against
+    /// `Link::deliver_error` and `keep_exit_error`, in miniature): the registration sets the
+    /// wanted bit, then takes the kept error; the worker finds no callback, keeps the error,
+    /// then looks at the bit again and takes it back if a callback came. Whatever the
+    /// interleaving, the error is handed to the callback exactly once and not left kept.
+    #[test]
+    fn an_error_kept_as_its_callback_is_registered_reaches_it_once() {
+        loom::model(|| {
+            let wanted = Arc::new(AtomicUsize::new(0));
+            let kept = Arc::new(Mutex::new(None::<u32>));
+            let handed = Arc::new(AtomicUsize::new(0));
+            let worker = {
+                let (wanted, kept, handed) = (wanted.clone(), kept.clone(), handed.clone());
+                loom::thread::spawn(move || {
+                    if wanted.load(Ordering::Acquire) != 0 {
+                        handed.fetch_add(1, Ordering::AcqRel); // routed to the callback
+                        return;
+                    }
+                    *kept.lock().unwrap() = Some(7);
+                    if wanted.load(Ordering::Acquire) != 0 && kept.lock().unwrap().take().is_some()
+                    {
+                        handed.fetch_add(1, Ordering::AcqRel);
+                    }
+                })
+            };
+            wanted.fetch_or(1, Ordering::AcqRel);
+            if kept.lock().unwrap().take().is_some() {
+                handed.fetch_add(1, Ordering::AcqRel);
+            }
+            worker.join().unwrap();
+            assert_eq!(handed.load(Ordering::Acquire), 1);
+            assert!(kept.lock().unwrap().is_none(), "the error was left kept");
+        });
+    }
+
+    /// A late error callback against the exit's release (`Worker::register` against
+    /// `Link::finish` and the host thread's exit job, in miniature): the registration queues the
+    /// hand-over of the kept error, then marks the callback late if the exit code is set; the
+    /// exit sets the code, then queues its job, which releases the callbacks not marked late.
+    /// Whatever the interleaving, the callback is still registered when its hand-over runs.
+    #[test]
+    fn a_late_error_callback_outlives_the_exit_s_release_until_its_error_is_handed_over() {
+        loom::model(|| {
+            let code = Arc::new(Mutex::new(None::<i32>));
+            let queue = Arc::new(Mutex::new(VecDeque::new()));
+            let exit = {
+                let (code, queue) = (code.clone(), queue.clone());
+                loom::thread::spawn(move || {
+                    *code.lock().unwrap() = Some(1);
+                    queue.lock().unwrap().push_back("exit");
+                })
+            };
+            // The registration (under the callbacks lock, which the host thread's jobs take).
+            let registered = true;
+            queue.lock().unwrap().push_back("hand-over");
+            let late = code.lock().unwrap().is_some();
+            exit.join().unwrap();
+            // The host thread runs the jobs in order.
+            let mut callback = registered;
+            while let Some(job) = queue.lock().unwrap().pop_front() {
+                match job {
+                    "exit" if !late => callback = false,
+                    "hand-over" => assert!(callback, "the callback was released before its error"),
+                    _ => {}
+                }
+            }
         });
     }
 

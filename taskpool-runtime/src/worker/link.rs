@@ -184,6 +184,8 @@ impl<In, Out> Link<In, Out> {
     /// Queues a message for the worker; 10200004 unless it is running.
     pub(crate) fn send_to_worker(&self, envelope: Envelope<In>) -> Result<()> {
         if !self.is_running() {
+            // Refused: the sender gets 10200004, not the panic of the message's `Drop`.
+            drop_quietly(envelope);
             return Err(self.not_running());
         }
         // Never fails: this link holds the receiver.
@@ -282,7 +284,36 @@ impl<In, Out> Link<In, Out> {
 
     /// Keeps the error that destroyed the worker (the first one) for `take_exit_error`.
     pub(crate) fn keep_exit_error(&self, error: Error) {
-        lock(&self.exit).error.get_or_insert(error);
+        let mut exit = lock(&self.exit);
+        let later = match exit.error {
+            Some(_) => Some(error),
+            None => {
+                exit.error = Some(error);
+                None
+            }
+        };
+        drop(exit);
+        // A user error whose `Drop` may panic: outside the lock, contained.
+        drop_quietly(later);
+        // An error callback registered since the routing looked (it found none) would wait
+        // forever: it takes the error now. With `Worker::register`, which sets the wanted bit
+        // and then takes the kept error, one of the two hands it over (the exit lock orders
+        // them; model-checked in `host_thread.rs`).
+        self.offer_exit_error();
+    }
+
+    /// Hands the kept error, if any, to an error callback that is registered now.
+    pub(crate) fn offer_exit_error(&self) {
+        let job: fn(Error) -> HostJob<Out> = if self.host.wants(Kind::Error) {
+            HostJob::Error
+        } else if self.host.wants(Kind::AllErrors) {
+            HostJob::AllErrors
+        } else {
+            return;
+        };
+        if let Some(error) = self.take_exit_error() {
+            self.host.send(job(error));
+        }
     }
 
     fn wake_streams(&self) {
@@ -442,7 +473,7 @@ fn request(state: &AtomicU8, to: u8) -> bool {
 }
 
 impl<In, Out> Drop for Link<In, Out> {
-    /// Messages nobody took, callbacks and call objects are user values whose `Drop` may
+    /// Messages nobody took, callbacks, call objects and the exit error nobody took are user values whose `Drop` may
     /// panic, on whatever thread lets go of the link last: contained here.
     fn drop(&mut self) {
         while let Ok(envelope) = self.from_host.try_recv() {
@@ -452,6 +483,9 @@ impl<In, Out> Drop for Link<In, Out> {
             drop_quietly(item);
         }
         self.host.drop_user_values();
+        // The error nobody took holds the handler's own error value, whose `Drop` may panic.
+        let kept = lock(&self.exit).error.take();
+        drop_quietly(kept);
     }
 }
 

@@ -177,7 +177,12 @@ impl<Out: Transferable> WorkerPort<Out> {
     /// Fails with 10200004 once the host terminated the worker (or dropped its `Worker`). A
     /// worker that closed itself may still reply until its handler returns.
     pub fn post_message(&self, message: Out) -> Result<()> {
-        self.check_open()?;
+        if let Err(error) = self.check_open() {
+            // Refused: the handler gets 10200004, not the panic of the message's `Drop` (which
+            // would turn the terminated worker's normal exit into a failure).
+            panic::drop_quietly(message);
+            return Err(error);
+        }
         self.link().deliver_message(message);
         Ok(())
     }
