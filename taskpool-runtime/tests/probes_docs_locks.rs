@@ -48,6 +48,28 @@ fn a_lock_async_then_future_dropped_mid_callback_releases_the_lock() {
     );
 }
 
+/// ArkTS: a callback that throws rejects `lockAsync` and releases the lock. In Rust, a callback
+/// future that panics unwinds through its poll: the lock is released, and later requests, in
+/// both modes, are granted.
+#[test]
+fn a_lock_async_then_callback_that_panics_releases_the_lock() {
+    let lock = AsyncLock::new(1);
+    let poll = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let future = pin!(lock.lock_async_then(
+            AsyncLockMode::Exclusive,
+            AsyncLockOptions::new(),
+            |access| async move {
+                let _held = access;
+                panic!("the callback failed");
+            },
+        ));
+        poll_once(future)
+    }));
+    assert!(poll.is_err(), "the panic reached the poller");
+    assert!(lock.try_lock_shared().is_some());
+    assert_eq!(*lock.try_lock().expect("released"), 1);
+}
+
 /// ArkTS `isAvailable`: rejects when the lock is held, in either mode.
 #[test]
 fn is_available_in_both_modes_against_both_holders() {
