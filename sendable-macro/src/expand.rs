@@ -159,8 +159,13 @@ pub fn expand(data: &SendableData) -> TokenStream {
         #derive_attrs
         #input
 
+        // The type (or a field's type) may be `#[deprecated]`: rustc warns where the user wrote
+        // it, and the expansion's own uses of it must not warn again, nor fail a
+        // `#![deny(deprecated)]` crate that allowed it on the type.
+        #[allow(deprecated)]
         impl #impl_generics ::taskpool::Sendable for #name #ty_generics #marker_where {}
 
+        #[allow(deprecated)]
         const _: () = {
             fn __taskpool_assert_sendable_field<T: ::taskpool::__private::SendableField>() {}
             #[allow(dead_code)]
