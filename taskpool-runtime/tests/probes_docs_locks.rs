@@ -217,3 +217,34 @@ fn payloads_round_trip_through_payloads_in_both_encodings() {
         }
     }
 }
+
+#[concurrent]
+async fn hold_forever(lock: taskpool::Shared<AsyncLock<u32>>) -> u32 {
+    let mut guard = lock.lock_async().await;
+    *guard += 1;
+    std::future::pending::<()>().await;
+    *guard
+}
+
+/// An `async` task canceled while it holds a lock across an `.await` is dropped there
+/// (DESIGN: its future is not polled again): the guard goes with it, so the lock is free.
+#[test]
+fn a_task_canceled_mid_await_while_holding_a_lock_releases_it() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let lock = taskpool::Shared::new(AsyncLock::new(0u32));
+    let handle = pool.execute(Task::new(hold_forever, (lock.clone(),)));
+    support::wait_until_suspended(&pool, handle.id());
+    assert!(
+        lock.try_lock().is_none(),
+        "the suspended task holds the lock"
+    );
+    handle.cancel().unwrap();
+    let error = handle.wait().unwrap_err();
+    assert!(error.is_canceled(), "{error}");
+    let options = AsyncLockOptions::new().timeout(support::PATIENCE);
+    assert_eq!(
+        *lock.lock_with(&options).expect("released by the cancel"),
+        1
+    );
+    pool.shutdown();
+}
