@@ -24,7 +24,7 @@ pub fn expand(data: &SendableData) -> TokenStream {
     let input = &data.input;
     let name = &input.ident;
 
-    let fields = fields(&input.data);
+    let fields = fields(input);
 
     // The serde impls are bounded on the field types (under an unused `for<'__taskpool>`, so the
     // bounds are checked where the impls are used, not where they are defined). A field that is

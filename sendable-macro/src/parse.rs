@@ -165,8 +165,37 @@ impl SerdeSkip {
     }
 }
 
-/// Every field of a struct or of all variants of an enum.
-pub fn fields(data: &Data) -> Vec<Field<'_>> {
+/// Every field of a struct or of all variants of an enum, with what serde does with each.
+pub fn fields(input: &DeriveInput) -> Vec<Field<'_>> {
+    let container = container_skip(&input.attrs);
+    let mut fields = data_fields(&input.data);
+    for field in &mut fields {
+        field.skip = field.skip.or(container);
+    }
+    fields
+}
+
+/// The directions a container attribute takes away from the fields: `#[serde(into = "..")]`
+/// serializes the type through another one, `from` / `try_from` deserializes it from another,
+/// so its fields need no serde impl there.
+fn container_skip(attrs: &[Attribute]) -> SerdeSkip {
+    let mut skip = SerdeSkip::default();
+    for attr in attrs.iter().filter(|attr| attr.path().is_ident("serde")) {
+        // Only the names matter here; serde reports malformed attributes itself.
+        let _ = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("into") {
+                skip.serialize = true;
+            } else if meta.path.is_ident("from") || meta.path.is_ident("try_from") {
+                skip.deserialize = true;
+            }
+            skip_value(&meta)
+        });
+    }
+    skip
+}
+
+/// Every field of a struct or of all variants of an enum, as the field attributes treat it.
+fn data_fields(data: &Data) -> Vec<Field<'_>> {
     fn of<'a>(
         fields: &'a Fields,
         outer: SerdeSkip,
