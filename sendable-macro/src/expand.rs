@@ -24,7 +24,7 @@ pub fn expand(data: &SendableData) -> TokenStream {
     let input = &data.input;
     let name = &input.ident;
 
-    let fields = fields(&input.data);
+    let fields = fields(input);
 
     // The serde impls are bounded on the field types (under an unused `for<'__taskpool>`, so the
     // bounds are checked where the impls are used, not where they are defined). A field that is
@@ -133,6 +133,10 @@ pub fn expand(data: &SendableData) -> TokenStream {
     // The checks live in a free function, where `Self` means nothing: a field type that says
     // `Self` is checked with the type's own name instead.
     let self_type = quote!(#name #ty_generics);
+    // The checks live in a free function, where `Self` means nothing: a `Self` the user wrote in
+    // the type's bounds or `where` clause (`where Self: Sized`) names the type there instead.
+    let check_generics = replace_self(impl_generics.to_token_stream(), &self_type);
+    let check_where = replace_self(where_clause.to_token_stream(), &self_type);
     // A field serde skips only needs what serde still does with it (`SendableField` and its
     // one-way and skipped forms), so a cache or a handle can sit beside the data.
     let field_checks = fields.iter().map(|field| {
@@ -155,8 +159,13 @@ pub fn expand(data: &SendableData) -> TokenStream {
         #derive_attrs
         #input
 
+        // The type (or a field's type) may be `#[deprecated]`: rustc warns where the user wrote
+        // it, and the expansion's own uses of it must not warn again, nor fail a
+        // `#![deny(deprecated)]` crate that allowed it on the type.
+        #[allow(deprecated)]
         impl #impl_generics ::taskpool::Sendable for #name #ty_generics #marker_where {}
 
+        #[allow(deprecated)]
         const _: () = {
             fn __taskpool_assert_sendable_field<T: ::taskpool::__private::SendableField>() {}
             #[allow(dead_code)]
@@ -169,7 +178,7 @@ pub fn expand(data: &SendableData) -> TokenStream {
             #[allow(dead_code)]
             fn __taskpool_assert_skipped_field<T: ::taskpool::__private::SkippedField>() {}
             #[allow(dead_code)]
-            fn __taskpool_check #impl_generics () #where_clause {
+            fn __taskpool_check #check_generics () #check_where {
                 #(#field_checks)*
             }
         };

@@ -118,9 +118,11 @@ pub struct Field<'a> {
     pub cfgs: Vec<&'a Attribute>,
 }
 
-/// Which directions serde leaves a field out of: `#[serde(skip)]`, `skip_serializing` or
-/// `skip_deserializing` on the field or on its enum variant. A skipped direction needs no serde
-/// impl of the field's type, so the expansion neither bounds nor asserts it.
+/// Which directions serde handles a field in without the field type's own impl: it leaves the
+/// field out (`#[serde(skip)]`, `skip_serializing`, `skip_deserializing`, on the field or on its
+/// enum variant) or calls the user's functions (`with`, `serialize_with`, `deserialize_with`).
+/// Such a direction needs no serde impl of the field's type, so the expansion neither bounds
+/// nor asserts it.
 #[derive(Clone, Copy, Default)]
 pub struct SerdeSkip {
     /// Never serialized.
@@ -135,12 +137,18 @@ impl SerdeSkip {
         for attr in attrs.iter().filter(|attr| attr.path().is_ident("serde")) {
             // Only the names matter here; serde reports malformed attributes itself.
             let _ = attr.parse_nested_meta(|meta| {
-                if meta.path.is_ident("skip") {
+                // A `with` function stands in for the type's own impl, as a skip does: a type
+                // with no serde impl (a foreign one) is fine there.
+                if meta.path.is_ident("skip") || meta.path.is_ident("with") {
                     skip.serialize = true;
                     skip.deserialize = true;
-                } else if meta.path.is_ident("skip_serializing") {
+                } else if meta.path.is_ident("skip_serializing")
+                    || meta.path.is_ident("serialize_with")
+                {
                     skip.serialize = true;
-                } else if meta.path.is_ident("skip_deserializing") {
+                } else if meta.path.is_ident("skip_deserializing")
+                    || meta.path.is_ident("deserialize_with")
+                {
                     skip.deserialize = true;
                 }
                 skip_value(&meta)
@@ -157,8 +165,37 @@ impl SerdeSkip {
     }
 }
 
-/// Every field of a struct or of all variants of an enum.
-pub fn fields(data: &Data) -> Vec<Field<'_>> {
+/// Every field of a struct or of all variants of an enum, with what serde does with each.
+pub fn fields(input: &DeriveInput) -> Vec<Field<'_>> {
+    let container = container_skip(&input.attrs);
+    let mut fields = data_fields(&input.data);
+    for field in &mut fields {
+        field.skip = field.skip.or(container);
+    }
+    fields
+}
+
+/// The directions a container attribute takes away from the fields: `#[serde(into = "..")]`
+/// serializes the type through another one, `from` / `try_from` deserializes it from another,
+/// so its fields need no serde impl there.
+fn container_skip(attrs: &[Attribute]) -> SerdeSkip {
+    let mut skip = SerdeSkip::default();
+    for attr in attrs.iter().filter(|attr| attr.path().is_ident("serde")) {
+        // Only the names matter here; serde reports malformed attributes itself.
+        let _ = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("into") {
+                skip.serialize = true;
+            } else if meta.path.is_ident("from") || meta.path.is_ident("try_from") {
+                skip.deserialize = true;
+            }
+            skip_value(&meta)
+        });
+    }
+    skip
+}
+
+/// Every field of a struct or of all variants of an enum, as the field attributes treat it.
+fn data_fields(data: &Data) -> Vec<Field<'_>> {
     fn of<'a>(
         fields: &'a Fields,
         outer: SerdeSkip,

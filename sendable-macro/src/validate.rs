@@ -23,7 +23,7 @@ pub fn validate(data: &SendableData) -> syn::Result<()> {
         }
     }
     // A field serde skips is still shared between threads: every syntactic rule applies to it.
-    for field in fields(&input.data) {
+    for field in fields(input) {
         check(field.ty, false, &mut errors);
     }
     errors.finish()

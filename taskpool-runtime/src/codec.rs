@@ -51,7 +51,8 @@ pub enum Payload {
     /// JSON text. [`Payload::encode`] writes it compact; equality compares the text.
     ///
     /// Kept as text rather than a parsed `serde_json::Value`, which takes up to 16 times the
-    /// size of the text in memory.
+    /// size of the text in memory. A `Payload` serialized into JSON holds it as the JSON value
+    /// itself; into a compact format (`postcard`), as a string, checked to be JSON when read.
     Json(#[serde(with = "raw_json")] String),
 }
 

@@ -56,7 +56,7 @@ impl<T: Transferable + Sync> SendableField for T {}
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a field of a `#[sendable]` type",
     label = "not serializable and thread-safe",
-    note = "a field marked `#[serde(skip_deserializing)]` is still serialized and shared between threads: it must be `Serialize` and `Send + Sync`"
+    note = "a field marked `#[serde(skip_deserializing)]` (or `deserialize_with`) is still serialized and shared between threads: it must be `Serialize` and `Send + Sync`"
 )]
 pub trait SerializedField: Serialize + Send + Sync {}
 
@@ -68,7 +68,7 @@ impl<T: Serialize + Send + Sync> SerializedField for T {}
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a field of a `#[sendable]` type",
     label = "not deserializable and thread-safe",
-    note = "a field marked `#[serde(skip_serializing)]` is still deserialized and shared between threads: it must be `Deserialize` and `Send + Sync`"
+    note = "a field marked `#[serde(skip_serializing)]` (or `serialize_with`) is still deserialized and shared between threads: it must be `Deserialize` and `Send + Sync`"
 )]
 pub trait DeserializedField: DeserializeOwned + Send + Sync {}
 
@@ -80,7 +80,7 @@ impl<T: DeserializeOwned + Send + Sync> DeserializedField for T {}
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a field of a `#[sendable]` type",
     label = "not thread-safe",
-    note = "a field marked `#[serde(skip)]` is not serialized, but it is still shared between threads: it must be `Send + Sync` (use an atomic, a `Mutex`, an `AsyncLock<T>` or an `Arc`)"
+    note = "a field marked `#[serde(skip)]` (or `with`) is not serialized by its own type, but it is still shared between threads: it must be `Send + Sync` (use an atomic, a `Mutex`, an `AsyncLock<T>` or an `Arc`)"
 )]
 pub trait SkippedField: Send + Sync {}
 
