@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use support::walk::Rng;
 use support::{bounded, hold, open_gate, pass_gate, plain, wait_until, wait_until_executing};
 use taskpool::{
     AsyncRunner, Error, LongTask, Priority, Task, TaskGroup, TaskPool, TaskState, concurrent,
@@ -1030,20 +1031,6 @@ fn unterminated_long_tasks_do_not_starve_the_pool() {
 // ---------------------------------------------------------------------------------------------
 // A random mix of every API, from several threads
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[concurrent]
 fn maybe_fail(x: u32) -> Result<u32, String> {
     if x % 5 == 0 {
@@ -1105,7 +1092,7 @@ fn settle(round: InFlight, describe: impl Fn() -> String) {
 }
 
 fn start_round(seed: u64, pool: &TaskPool) -> InFlight {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::for_seed(seed);
     let seq = pool.sequence_runner(Priority::Medium);
     let asr = pool
         .async_runner(1 + rng.below(2) as usize, rng.below(3) as usize)
@@ -1231,7 +1218,7 @@ fn random_mixes_cut_short_by_a_shutdown_resolve_every_handle() {
                     let pool = pool(2);
                     let seed = 0x0005_1517 + base * 131 + t * 17;
                     let round = start_round(seed, &pool);
-                    let wait = Duration::from_micros(Rng(seed).below(500));
+                    let wait = Duration::from_micros(Rng::for_seed(seed).below(500));
                     bounded("the shutdown", move || pool.shutdown_timeout(wait));
                     settle(round, String::new);
                 })

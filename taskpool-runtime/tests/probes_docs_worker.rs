@@ -8,6 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{RwLock, RwLockReadGuard};
 
 use serde::{Deserialize, Serialize};
+use support::echo::Gated;
 use support::{PATIENCE, open_gate, pass_gate};
 use taskpool::{HandlerResult, Worker, WorkerHandler, WorkerPort};
 
@@ -230,21 +231,6 @@ fn a_constructor_refused_at_the_worker_cap_whose_captures_panic_on_drop_does_not
 
 const LEAF_GATE: u64 = 41_101;
 
-/// The leaf of a chain: blocks in synchronous code until its gate opens (it cannot be stopped
-/// at an `.await`), after saying it started.
-struct Leaf;
-
-impl WorkerHandler for Leaf {
-    type In = u64;
-    type Out = u64;
-
-    async fn on_message(&mut self, gate: u64, port: &WorkerPort<u64>) -> HandlerResult {
-        port.post_message(gate)?;
-        pass_gate(gate);
-        Ok(())
-    }
-}
-
 /// A link of the chain: owns its child worker (a leaf at depth 0) and forwards to it; replies
 /// once the child said it started.
 struct Nest {
@@ -263,7 +249,7 @@ impl WorkerHandler for Nest {
             .name(name)
             .join_timeout(std::time::Duration::from_millis(50));
         let child = if depth == 0 {
-            builder.spawn(|| Leaf)?
+            builder.spawn(|| Gated)?
         } else {
             builder.spawn(move || Nest {
                 depth: depth - 1,

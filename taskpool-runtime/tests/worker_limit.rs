@@ -5,21 +5,9 @@ mod support;
 
 use std::time::Duration;
 
-use support::{open_gate, pass_gate, wait_until};
-use taskpool::{HandlerResult, Worker, WorkerHandler, WorkerPort};
-
-struct Idle;
-
-impl WorkerHandler for Idle {
-    type In = u64;
-    type Out = u64;
-
-    async fn on_message(&mut self, gate: u64, port: &WorkerPort<u64>) -> HandlerResult {
-        port.post_message(gate)?;
-        pass_gate(gate);
-        Ok(())
-    }
-}
+use support::echo::Gated;
+use support::{open_gate, wait_until};
+use taskpool::Worker;
 
 #[test]
 fn at_most_the_cap_of_workers_live_at_once() {
@@ -27,24 +15,24 @@ fn at_most_the_cap_of_workers_live_at_once() {
     assert_eq!(taskpool::DEFAULT_MAX_WORKERS, 64);
 
     // 64 live workers: the 65th is refused with 10200003.
-    let mut workers: Vec<_> = (0..64).map(|_| Worker::new(|| Idle).unwrap()).collect();
+    let mut workers: Vec<_> = (0..64).map(|_| Worker::new(|| Gated).unwrap()).collect();
     assert_eq!(taskpool::live_workers(), 64);
-    let error = Worker::new(|| Idle).unwrap_err();
+    let error = Worker::new(|| Gated).unwrap_err();
     assert_eq!(error.code(), Some(10200003));
     assert!(error.to_string().contains("64 live workers"), "{error}");
 
     // Dropping one frees its slot at once (the drop joins its thread).
     workers.pop();
     assert_eq!(taskpool::live_workers(), 63);
-    workers.push(Worker::new(|| Idle).unwrap());
+    workers.push(Worker::new(|| Gated).unwrap());
 
     // A terminated worker frees its slot when its thread ends, before its exit is reported.
     let last = workers.last().unwrap();
     last.terminate().unwrap();
     assert_eq!(last.wait_for_exit(), 0);
     assert_eq!(taskpool::live_workers(), 63);
-    let extra = Worker::new(|| Idle).unwrap();
-    assert!(Worker::new(|| Idle).is_err());
+    let extra = Worker::new(|| Gated).unwrap();
+    assert!(Worker::new(|| Gated).is_err());
     drop(extra);
     workers.clear();
     assert_eq!(taskpool::live_workers(), 0);
@@ -55,21 +43,21 @@ fn at_most_the_cap_of_workers_live_at_once() {
     const GATE: u64 = 1;
     let stuck = Worker::builder()
         .join_timeout(Duration::from_millis(10))
-        .spawn(|| Idle)
+        .spawn(|| Gated)
         .unwrap();
     stuck.post_message(GATE).unwrap();
     assert_eq!(stuck.recv(), Some(GATE));
     drop(stuck);
     assert_eq!(taskpool::live_workers(), 1);
-    assert_eq!(Worker::new(|| Idle).unwrap_err().code(), Some(10200003));
+    assert_eq!(Worker::new(|| Gated).unwrap_err().code(), Some(10200003));
     open_gate(GATE);
     wait_until("the detached worker ends", || taskpool::live_workers() == 0);
 
     // The cap is configurable.
-    let one = Worker::new(|| Idle).unwrap();
-    assert_eq!(Worker::new(|| Idle).unwrap_err().code(), Some(10200003));
+    let one = Worker::new(|| Gated).unwrap();
+    assert_eq!(Worker::new(|| Gated).unwrap_err().code(), Some(10200003));
     taskpool::set_max_workers(2);
-    let two = Worker::new(|| Idle).unwrap();
+    let two = Worker::new(|| Gated).unwrap();
     drop((one, two));
     taskpool::set_max_workers(taskpool::DEFAULT_MAX_WORKERS);
     assert_eq!(taskpool::live_workers(), 0);

@@ -1,4 +1,4 @@
-//! A worker handler that replies with every number it is sent, shared by the worker probes.
+//! Worker handlers shared by the worker probes: an echo, and one that blocks on a gate.
 
 use taskpool::{HandlerResult, WorkerHandler, WorkerPort};
 
@@ -11,6 +11,21 @@ impl WorkerHandler for Echo {
 
     async fn on_message(&mut self, n: u64, port: &WorkerPort<u64>) -> HandlerResult {
         port.post_message(n)?;
+        Ok(())
+    }
+}
+
+/// Replies with the gate number it is sent (saying it started), then blocks in synchronous
+/// code until that gate opens: a handler that cannot be stopped at an `.await`.
+pub struct Gated;
+
+impl WorkerHandler for Gated {
+    type In = u64;
+    type Out = u64;
+
+    async fn on_message(&mut self, gate: u64, port: &WorkerPort<u64>) -> HandlerResult {
+        port.post_message(gate)?;
+        super::pass_gate(gate);
         Ok(())
     }
 }
