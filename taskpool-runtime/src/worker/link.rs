@@ -473,8 +473,9 @@ fn request(state: &AtomicU8, to: u8) -> bool {
 }
 
 impl<In, Out> Drop for Link<In, Out> {
-    /// Messages nobody took, callbacks, call objects and the exit error nobody took are user values whose `Drop` may
-    /// panic, on whatever thread lets go of the link last: contained here.
+    /// Messages nobody took, callbacks, call objects and the exit error nobody took are user
+    /// values whose `Drop` may panic, on whatever thread lets go of the link last: contained
+    /// here.
     fn drop(&mut self) {
         while let Ok(envelope) = self.from_host.try_recv() {
             drop_quietly(envelope);
