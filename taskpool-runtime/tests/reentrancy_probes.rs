@@ -38,7 +38,9 @@ fn own_worker(tag: u8) -> Arc<SelfWorker> {
     found.unwrap()
 }
 
-/// On message 1 waits for its own exit with a bound; on message 2 without one.
+/// On message 1 waits for its own exit with a bound; on message 2 without one. On message 3
+/// receives, from its own worker, a message it posted, then waits with a bound for another; on
+/// message 4 receives from its own worker with nothing queued.
 struct WaitsForOwnExit;
 
 impl WorkerHandler for WaitsForOwnExit {
@@ -47,12 +49,25 @@ impl WorkerHandler for WaitsForOwnExit {
 
     async fn on_message(&mut self, tag: u8, port: &WorkerPort<String>) -> HandlerResult {
         let worker = own_worker(tag);
-        if tag % 2 == 1 {
-            let waited = worker.wait_for_exit_timeout(PATIENCE * 3);
-            port.post_message(format!("{waited:?}"))?;
-        } else {
-            let code = worker.wait_for_exit();
-            port.post_message(format!("returned {code}"))?;
+        match tag {
+            1 => {
+                let waited = worker.wait_for_exit_timeout(PATIENCE * 3);
+                port.post_message(format!("{waited:?}"))?;
+            }
+            2 => {
+                let code = worker.wait_for_exit();
+                port.post_message(format!("returned {code}"))?;
+            }
+            3 => {
+                port.post_message("posted".to_string())?;
+                let own = worker.recv();
+                let more = worker.recv_timeout(PATIENCE * 3);
+                port.post_message(format!("{own:?} {more:?}"))?;
+            }
+            _ => {
+                let got = worker.recv();
+                port.post_message(format!("received {got:?}"))?;
+            }
         }
         Ok(())
     }
@@ -95,6 +110,37 @@ fn a_handler_waiting_unbounded_for_its_own_exit_panics_and_the_worker_ends_with_
     assert!(reported.to_string().contains("wait_for_exit"), "{reported}");
     assert_eq!(worker.wait_for_exit_timeout(PATIENCE), Some(1));
     WAITERS.lock().unwrap().retain(|(t, _)| *t != 2);
+}
+
+/// Before: the handler's `recv_timeout` waited its whole bound (3 × PATIENCE) for a message
+/// only its own thread could send, so no reply came within PATIENCE.
+#[test]
+fn a_handler_receiving_from_its_own_worker_takes_what_it_posted_and_does_not_wait_for_more() {
+    let worker = start_self_waiter(3, None);
+    assert_eq!(
+        worker.recv_timeout(PATIENCE).as_deref(),
+        Ok("Some(\"posted\") Err(Timeout)")
+    );
+    assert!(worker.is_running(), "the worker lives on");
+    worker.terminate().unwrap();
+    assert_eq!(worker.wait_for_exit_timeout(PATIENCE), Some(0));
+    WAITERS.lock().unwrap().retain(|(t, _)| *t != 3);
+}
+
+/// Before: the handler blocked forever in `recv` (nothing could ever arrive).
+#[test]
+fn a_handler_receiving_unbounded_from_its_own_empty_worker_panics_and_the_worker_ends_with_code_1()
+{
+    let (errors, error) = mpsc::channel();
+    let worker = start_self_waiter(4, Some(errors));
+    let reported = error.recv_timeout(PATIENCE).expect("the panic is reported");
+    assert!(
+        matches!(&reported, Error::WorkerPanicked { .. }),
+        "{reported:?}"
+    );
+    assert!(reported.to_string().contains("recv"), "{reported}");
+    assert_eq!(worker.wait_for_exit_timeout(PATIENCE), Some(1));
+    WAITERS.lock().unwrap().retain(|(t, _)| *t != 4);
 }
 
 // ---- a replaced worker callback whose Drop uses the worker --------------------------------------

@@ -341,7 +341,24 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// the pool's stranded work while it waits — the worker may be awaiting a task of that very
     /// pool. [`recv_timeout`](Worker::recv_timeout) and [`wait_for_exit`](Worker::wait_for_exit)
     /// count as blocked too.
+    ///
+    /// # Panics
+    ///
+    /// Called from the worker's own thread (its handler holding its own `Worker`) when no
+    /// message is queued: only that thread could send one, so the wait could never end. As
+    /// with [`wait_for_exit`](Worker::wait_for_exit), it panics at once instead of hanging,
+    /// and the panic is contained as any handler panic is. A message the handler posted
+    /// earlier is returned.
     pub fn recv(&self) -> Option<Out> {
+        if self.on_worker_thread() {
+            return match self.link.recv_timeout(Duration::ZERO) {
+                Ok(received) => received,
+                Err(()) => panic!(
+                    "worker {:?}: its handler called recv on its own worker with no message queued, which only its own thread could send; return from the handler instead",
+                    self.link.name
+                ),
+            };
+        }
         if crate::pool::on_pool_thread() {
             // No deadline: `block_until` always answers.
             return crate::pool::block_until(None, |waker| self.link.poll_message(waker)).flatten();
@@ -349,7 +366,9 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
         self.link.recv()
     }
 
-    /// Like [`recv`](Worker::recv), waiting at most `timeout`.
+    /// Like [`recv`](Worker::recv), waiting at most `timeout`. Called from the worker's own
+    /// thread, it does not wait: it returns a queued message or
+    /// [`Timeout`](RecvTimeoutError::Timeout) at once (see [`recv`](Worker::recv)).
     ///
     /// ```
     /// use std::time::Duration;
@@ -373,7 +392,10 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// assert_eq!(worker.recv_timeout(Duration::MAX), Err(RecvTimeoutError::Exited));
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> std::result::Result<Out, RecvTimeoutError> {
-        let received = if crate::pool::on_pool_thread() {
+        let received = if self.on_worker_thread() {
+            // Nothing can arrive while the only thread that sends waits: see `recv`.
+            self.link.recv_timeout(Duration::ZERO)
+        } else if crate::pool::on_pool_thread() {
             // See `recv`: a pool thread waits as blocked, through the stream's waker.
             let deadline = Instant::now().checked_add(timeout);
             crate::pool::block_until(deadline, |waker| self.link.poll_message(waker)).ok_or(())
