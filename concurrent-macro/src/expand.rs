@@ -10,7 +10,9 @@
 //!   * `impl taskpool::ConcurrentFunction for add`;
 //!   * the type-level helpers below, and assertions that every argument and the result are owned
 //!     and `Transferable`, each spanned at the type it checks, for what the syntactic rules
-//!     cannot see (a type alias, a type from a macro);
+//!     cannot see (a type alias, a type from a macro); the asserted traits, with their
+//!     `#[diagnostic]` messages, are in `taskpool::__private`, since a module under
+//!     `#![no_implicit_prelude]` cannot resolve that attribute;
 //! * a registry entry, so the function can be found by its stable name.
 //!
 //! # Names
@@ -20,7 +22,7 @@
 //! * at module level there are only the function's own name and `__concurrent_<name>`;
 //!   validation reserves the `__concurrent_` and `__taskpool` prefixes for function names;
 //! * every item inside the anonymous block is `__taskpool`-prefixed (`__TaskpoolProbe`,
-//!   `__taskpool_assert_transferable`, …): the block also holds the user's tokens (the function's
+//!   `__TaskpoolSlot`, …): the block also holds the user's tokens (the function's
 //!   name as a type *and* as a value, the signature's types), which would find a block item first;
 //! * every local binding and parameter (`__taskpool_args`, `__taskpool_argN`,
 //!   `__taskpool_formatter`, the helpers' own) has that prefix *and* a `Span::mixed_site()` span.
@@ -122,7 +124,7 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
         <__TaskpoolRet<{ __TaskpoolProbe::<#ret>::KIND }, #ret> as __TaskpoolOutcome>
     };
     let output = quote_spanned! {ret_span=> #outcome::Output};
-    let fail = quote_spanned! {ret_span=> __taskpool_fail};
+    let fail = quote_spanned! {ret_span=> ::taskpool::__private::fail};
 
     let call = quote!(#hidden(#(#slots::take(#locals)),*));
     let invoke_body = if is_async {
@@ -149,15 +151,15 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
     // Type-level checks, each spanned at the type it checks so the error points there.
     let arg_checks = arg_types.iter().zip(&slots).map(|(ty, slot)| {
         quote_spanned! {ty.span()=>
-            __taskpool_assert_owned_argument::<#slot::Checked>();
-            __taskpool_assert_transferable::<#slot::Stored>();
+            ::taskpool::__private::assert_owned_argument::<#slot::Checked>();
+            ::taskpool::__private::assert_transferable::<#slot::Stored>();
         }
     });
     let output_check = match &sig.output {
         ReturnType::Default => quote!(),
         ReturnType::Type(_, ty) => quote_spanned! {ty.span()=>
-            __taskpool_assert_owned_result::<#outcome::Checked>();
-            __taskpool_assert_transferable::<#output>();
+            ::taskpool::__private::assert_owned_result::<#outcome::Checked>();
+            ::taskpool::__private::assert_transferable::<#output>();
         },
     };
 
@@ -313,13 +315,14 @@ fn task_param_names(sig: &syn::Signature) -> Vec<syn::Ident> {
 }
 
 /// The type-level helpers, defined anew inside each expansion's anonymous block (they are not
-/// nameable from outside it, so they cannot collide with anything).
+/// nameable from outside it, so they cannot collide with anything). The assertions that carry a
+/// `#[diagnostic]` message live in `taskpool::__private` instead: the attribute cannot be
+/// resolved in a module under `#![no_implicit_prelude]`.
 fn helpers() -> TokenStream {
     let given = mixed("__taskpool_given");
     let stored = mixed("__taskpool_stored");
     let returned = mixed("__taskpool_returned");
     let fail = mixed("__taskpool_on_error");
-    let error = mixed("__taskpool_error");
     quote! {
         /// Classifies a resolved type: the inherent consts below win over the trait's defaults.
         pub struct __TaskpoolProbe<T: ?::core::marker::Sized>(::core::marker::PhantomData<T>);
@@ -429,53 +432,5 @@ fn helpers() -> TokenStream {
                 ::core::unreachable!()
             }
         }
-
-        #[diagnostic::on_unimplemented(
-            message = "the error type `{Self}` cannot fail a task: it must be a `std::error::Error + Send + Sync + 'static`",
-            label = "this `Result` has the error type `{Self}`",
-            note = "a task fails with its `Err` value, converted into `Box<dyn std::error::Error + Send + Sync>`: implement `std::error::Error` for `{Self}`, or use a `String` error"
-        )]
-        pub trait __TaskpoolError {
-            fn into_task_error(self) -> ::taskpool::Error;
-        }
-        #[diagnostic::do_not_recommend]
-        impl<E> __TaskpoolError for E
-        where
-            ::core::result::Result<(), E>: ::taskpool::Fallible,
-        {
-            fn into_task_error(self) -> ::taskpool::Error {
-                match ::taskpool::Fallible::into_task_result(
-                    ::core::result::Result::<(), E>::Err(self),
-                ) {
-                    ::core::result::Result::Err(#error) => #error,
-                    ::core::result::Result::Ok(_) => ::core::unreachable!(),
-                }
-            }
-        }
-        fn __taskpool_fail<E: __TaskpoolError>(#error: E) -> ::taskpool::Error {
-            __TaskpoolError::into_task_error(#error)
-        }
-
-        #[diagnostic::on_unimplemented(
-            message = "`{Self}` is borrowed data, which cannot be a task argument: use an owned type",
-            label = "this type is a reference",
-            note = "task data moves to a worker thread and may be serialized, so it must be owned: use the owned type (`T` for `&T`, `String` for `&str`, `Vec<T>` for `&[T]`), or `Shared<T>` to share a `#[sendable]` value"
-        )]
-        pub trait __TaskpoolOwnedArgument {}
-        #[diagnostic::do_not_recommend]
-        impl __TaskpoolOwnedArgument for () {}
-        fn __taskpool_assert_owned_argument<T: ?::core::marker::Sized + __TaskpoolOwnedArgument>() {}
-
-        #[diagnostic::on_unimplemented(
-            message = "`{Self}` is borrowed data, which cannot be a task result: return an owned type",
-            label = "this type is a reference",
-            note = "a task's result moves back to the caller's thread and may be serialized, so it must be owned: return the owned type (`T` for `&T`, `String` for `&str`, `Vec<T>` for `&[T]`)"
-        )]
-        pub trait __TaskpoolOwnedResult {}
-        #[diagnostic::do_not_recommend]
-        impl __TaskpoolOwnedResult for () {}
-        fn __taskpool_assert_owned_result<T: ?::core::marker::Sized + __TaskpoolOwnedResult>() {}
-
-        fn __taskpool_assert_transferable<T: ::taskpool::Transferable>() {}
     }
 }

@@ -13,6 +13,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 
+pub(crate) mod checks;
+
 /// A boxed, sendable future, as produced by `async fn` tasks.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 

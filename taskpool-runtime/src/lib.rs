@@ -159,6 +159,10 @@ pub fn task_pool_info() -> TaskPoolInfo {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::codec::copy::{Copier, ViaClone, ViaSerde, by_serialization};
+    pub use crate::function::checks::{
+        OwnedArgument, OwnedResult, TaskError, assert_owned_argument, assert_owned_result,
+        assert_transferable, fail,
+    };
     pub use crate::registry::FunctionEntry;
     pub use crate::sendable::{DeserializedField, SendableField, SerializedField, SkippedField};
     pub use inventory;
