@@ -49,7 +49,9 @@ mod validate;
 ///
 /// The attribute makes the function's name a unit value of the module (that is what
 /// `add::task` and `Task::new(add, ..)` name), so no binding inside the function may reuse the
-/// name, and names starting with `__taskpool` or `__concurrent_` are reserved for the expansion.
+/// name, the function cannot take a name the struct would hide in the module (a primitive or
+/// prelude type such as `u8` or `String`, or the crates `std`, `core` and `taskpool`), and names
+/// starting with `__taskpool` or `__concurrent_` are reserved for the expansion.
 #[proc_macro_attribute]
 pub fn concurrent(attr: TokenStream, item: TokenStream) -> TokenStream {
     let attr = proc_macro2::TokenStream::from(attr);

@@ -258,19 +258,32 @@ const PRELUDE_TYPES: &[&str] = &[
     "IntoFuture",
 ];
 
-/// Rejects a name that would hide a primitive or prelude type: the expansion makes the name a
-/// unit struct of the module, and a struct shadows those in the whole module, so `fn String`
-/// would turn every `String` there into the task function (with baffling errors far away).
+/// Crates every module can name without a `use`: the standard library's (`alloc` only after an
+/// `extern crate`, so a function may still be named so) and `taskpool`, which the attribute's
+/// users depend on under that name (the expansion's paths start with `::taskpool`).
+const PRELUDE_CRATES: &[&str] = &["std", "core", "taskpool"];
+
+/// Rejects a name that would hide a primitive or prelude type, or a crate of the extern prelude:
+/// the expansion makes the name a unit struct of the module, and a struct shadows those in the
+/// whole module, so `fn String` would turn every `String` there into the task function, and
+/// `fn std` every `std::..` path (with baffling errors far away).
 fn check_hidden_type(ident: &syn::Ident, errors: &mut Errors) {
     let name = ident.unraw().to_string();
-    if PRELUDE_TYPES.contains(&name.as_str()) {
-        errors.push(
-            ident,
-            format!(
-                "a `#[concurrent]` function cannot be named `{name}`: the attribute makes its name a unit struct of this module (so that `{name}::task(..)` works), which would hide the type `{name}` everywhere in the module; rename the function"
-            ),
-        );
-    }
+    let hidden = if PRELUDE_TYPES.contains(&name.as_str()) {
+        format!("the type `{name}` everywhere in the module")
+    } else if PRELUDE_CRATES.contains(&name.as_str()) {
+        format!(
+            "the crate `{name}` from every path of the module (`{name}::..` would name the function)"
+        )
+    } else {
+        return;
+    };
+    errors.push(
+        ident,
+        format!(
+            "a `#[concurrent]` function cannot be named `{name}`: the attribute makes its name a unit struct of this module (so that `{name}::task(..)` works), which would hide {hidden}; rename the function"
+        ),
+    );
 }
 
 /// Finds bindings (parameters, `let`, closure and `match` patterns, also in nested items) named
