@@ -46,6 +46,13 @@ pub fn parse(item: TokenStream, errors: &mut Errors) -> Option<ConcurrentFn> {
 
 /// The error for an item that is not a function, spanned at its keyword and name.
 fn not_a_function(item: &Item) -> syn::Error {
+    if let Some(declared) = bodyless_function(item) {
+        let (keyword, name) = (&declared.sig.fn_token, &declared.sig.ident);
+        return syn::Error::new_spanned(
+            head(keyword, name),
+            "a `#[concurrent]` function needs a body: the pool calls it as a Rust function; write the body `{ .. }` in place of the `;` (to run a foreign function, call it from a `#[concurrent]` function's body)",
+        );
+    }
     let (what, tokens): (&str, TokenStream) = match item {
         Item::Struct(i) => ("a struct", head(&i.struct_token, &i.ident)),
         Item::Enum(i) => ("an enum", head(&i.enum_token, &i.ident)),
@@ -78,4 +85,12 @@ fn head(keyword: &impl ToTokens, name: &impl ToTokens) -> TokenStream {
     let mut tokens = keyword.to_token_stream();
     name.to_tokens(&mut tokens);
     tokens
+}
+
+/// A function declared without a body (`fn name(..) -> T;`), which `syn` reads as a verbatim item.
+fn bodyless_function(item: &Item) -> Option<syn::ForeignItemFn> {
+    match item {
+        Item::Verbatim(tokens) => syn::parse2::<syn::ForeignItemFn>(tokens.clone()).ok(),
+        _ => None,
+    }
 }

@@ -65,13 +65,7 @@ fn not_data(item: &Item) -> syn::Error {
                 quote!(#keyword #name),
             )
         }
-        Item::Fn(i) => {
-            let (keyword, name) = (&i.sig.fn_token, &i.sig.ident);
-            (
-                "a function (to run a function as a task, use `#[concurrent]`)",
-                quote!(#keyword #name),
-            )
-        }
+        Item::Fn(i) => function(&i.sig),
         Item::Impl(i) => {
             let (keyword, ty) = (&i.impl_token, &i.self_ty);
             ("an `impl` block", quote!(#keyword #ty))
@@ -99,11 +93,24 @@ fn not_data(item: &Item) -> syn::Error {
             let (keyword, name) = (&i.mod_token, &i.ident);
             ("a module", quote!(#keyword #name))
         }
+        // A function declared without a body (`fn name(..) -> T;`) is a verbatim item to `syn`.
+        Item::Verbatim(tokens) => match syn::parse2::<syn::ForeignItemFn>(tokens.clone()) {
+            Ok(declared) => function(&declared.sig),
+            Err(_) => ("this item", tokens.clone()),
+        },
         other => ("this item", other.to_token_stream()),
     };
     syn::Error::new_spanned(
         tokens,
         format!("`#[sendable]` applies only to structs and enums, not to {what}"),
+    )
+}
+
+fn function(sig: &syn::Signature) -> (&'static str, TokenStream) {
+    let (keyword, name) = (&sig.fn_token, &sig.ident);
+    (
+        "a function (to run a function as a task, use `#[concurrent]`)",
+        quote!(#keyword #name),
     )
 }
 
