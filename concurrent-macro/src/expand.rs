@@ -2,7 +2,8 @@
 //!
 //! For `#[concurrent] pub fn add(a: i32, b: i32) -> i32` this emits:
 //!
-//! * the function itself, renamed `__concurrent_add` and `#[doc(hidden)]`;
+//! * the function itself, renamed `__concurrent_add` and `#[doc(hidden)]` (a `#[no_mangle]` on it
+//!   becomes `#[export_name = "add"]`, so its symbol stays `add`);
 //! * `pub struct add;`, a zero-sized value that derefs to `fn(i32, i32) -> i32`, so `add(1, 2)`
 //!   still calls the function directly;
 //! * in an anonymous `const _: () = { .. };` block:
@@ -87,6 +88,11 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
     renamed
         .attrs
         .retain(|attr| !attr.path().is_ident("deprecated"));
+    // `#[no_mangle]` exports a function under its own name, which the hidden function no longer
+    // has: it exports the name the user wrote instead.
+    for attr in &mut renamed.attrs {
+        keep_symbol(attr, &name_str);
+    }
 
     let arg_types: Vec<&Type> = sig
         .inputs
@@ -269,6 +275,36 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
                 ::taskpool::__private::FunctionEntry::of::<#name>()
             }
         };
+    }
+}
+
+/// Turns `#[no_mangle]` (or `#[unsafe(no_mangle)]`) into `#[export_name = "<name>"]` (in the
+/// same `unsafe(..)`, at the same span), so the renamed function keeps the symbol it was
+/// declared with.
+fn keep_symbol(attr: &mut syn::Attribute, name: &str) {
+    let no_mangle = |tokens: &TokenStream| {
+        syn::parse2::<syn::Ident>(tokens.clone())
+            .ok()
+            .filter(|ident| ident == "no_mangle")
+    };
+    let export_name = |at: &syn::Ident| {
+        let path = syn::Ident::new("export_name", at.span());
+        let symbol = syn::LitStr::new(name, at.span());
+        quote_spanned!(at.span()=> #path = #symbol)
+    };
+    match &mut attr.meta {
+        syn::Meta::Path(path) => {
+            if let Some(ident) = path.get_ident().filter(|ident| *ident == "no_mangle") {
+                let tokens = export_name(ident);
+                attr.meta = syn::parse_quote!(#tokens);
+            }
+        }
+        syn::Meta::List(list) if list.path.is_ident("unsafe") => {
+            if let Some(ident) = no_mangle(&list.tokens) {
+                list.tokens = export_name(&ident);
+            }
+        }
+        _ => {}
     }
 }
 
