@@ -27,6 +27,14 @@ pub fn validate(function: &ConcurrentFn) -> syn::Result<()> {
             "a `#[concurrent]` function cannot be `unsafe`: the pool calls it and cannot uphold its safety contract; make it a safe `fn` and put an `unsafe { .. }` block inside",
         );
     }
+    for attr in &item.attrs {
+        if attr.path().is_ident("target_feature") {
+            errors.push(
+                attr,
+                "a `#[concurrent]` function cannot have `#[target_feature]`: calling it is safe only where the feature is enabled, and the pool calls it from its own code on any thread; keep the task function plain and, in its body, call a `#[target_feature]` helper after checking the CPU (`is_x86_feature_detected!` or the like)",
+            );
+        }
+    }
     // `extern "Rust"` is the ABI of every plain `fn`, spelled out.
     let rust_abi = |abi: &syn::Abi| abi.name.as_ref().is_some_and(|name| name.value() == "Rust");
     if let Some(abi) = sig.abi.as_ref().filter(|abi| !rust_abi(abi)) {
