@@ -263,6 +263,10 @@ fn given_serde_attributes(input: &syn::DeriveInput) -> GivenSerdeAttributes {
 }
 
 /// Whether the user already derives `Serialize` / `Deserialize` (then we do not derive it again).
+///
+/// A bare name is taken for serde's (imported as usual); a path is serde's only through a `serde`
+/// (or `serde_derive`) segment: `rkyv::Serialize` is another crate's derive of that name, and
+/// the type still needs serde's.
 fn existing_serde_derives(input: &syn::DeriveInput) -> (bool, bool) {
     let mut found = (false, false);
     for attr in &input.attrs {
@@ -274,6 +278,14 @@ fn existing_serde_derives(input: &syn::DeriveInput) -> (bool, bool) {
             continue;
         };
         for path in paths {
+            let from_serde = path.segments.len() == 1
+                || path
+                    .segments
+                    .iter()
+                    .any(|segment| segment.ident == "serde" || segment.ident == "serde_derive");
+            if !from_serde {
+                continue;
+            }
             match path.segments.last().map(|s| s.ident.to_string()).as_deref() {
                 Some("Serialize") => found.0 = true,
                 Some("Deserialize") => found.1 = true,
