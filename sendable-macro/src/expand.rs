@@ -43,6 +43,16 @@ pub fn expand(data: &SendableData) -> TokenStream {
     // conditional, and the field's type may not exist when the field is compiled out. Its field
     // check (conditional like the field) still reports a bad type, now next to errors inside
     // the derived code.
+    //
+    // A field whose type a `macro_rules!` wrote with `$crate::..` cannot be spelled in the string
+    // (`$crate` means nothing there): it is bounded as serde bounds fields, through the type's
+    // parameters it mentions (none for a concrete type, whose impl the derived body then needs
+    // directly).
+    let type_params: Vec<&Ident> = input
+        .generics
+        .type_params()
+        .map(|param| &param.ident)
+        .collect();
     let bound = |trait_path: &str, skipped: fn(&SerdeSkip) -> bool| {
         fields
             .iter()
@@ -51,11 +61,20 @@ pub fn expand(data: &SendableData) -> TokenStream {
                     && field.cfgs.is_empty()
                     && !names_type(field.ty.to_token_stream(), name)
             })
-            .map(|field| {
-                format!(
-                    "for<'__taskpool> {}: {trait_path}",
-                    field.ty.to_token_stream()
-                )
+            .flat_map(|field| {
+                let tokens = field.ty.to_token_stream();
+                let bounded: Vec<String> = if names_dollar_crate(tokens.clone()) {
+                    type_params
+                        .iter()
+                        .filter(|param| names_ident(tokens.clone(), param))
+                        .map(|param| param.to_string())
+                        .collect()
+                } else {
+                    vec![tokens.to_string()]
+                };
+                bounded
+                    .into_iter()
+                    .map(move |ty| format!("for<'__taskpool> {ty}: {trait_path}"))
             })
             .collect::<Vec<_>>()
             .join(", ")
@@ -191,6 +210,24 @@ fn names_type(tokens: TokenStream, name: &Ident) -> bool {
     tokens.into_iter().any(|token| match token {
         TokenTree::Ident(ident) => ident == *name || ident == "Self",
         TokenTree::Group(group) => names_type(group.stream(), name),
+        TokenTree::Punct(_) | TokenTree::Literal(_) => false,
+    })
+}
+
+/// Whether `tokens` (a field's type) name `ident` anywhere, generic arguments included.
+fn names_ident(tokens: TokenStream, ident: &Ident) -> bool {
+    tokens.into_iter().any(|token| match token {
+        TokenTree::Ident(found) => found == *ident,
+        TokenTree::Group(group) => names_ident(group.stream(), ident),
+        TokenTree::Punct(_) | TokenTree::Literal(_) => false,
+    })
+}
+
+/// Whether `tokens` (a field's type) hold a `$crate` path, written by a `macro_rules!`.
+fn names_dollar_crate(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|token| match token {
+        TokenTree::Ident(ident) => ident == "$crate",
+        TokenTree::Group(group) => names_dollar_crate(group.stream()),
         TokenTree::Punct(_) | TokenTree::Literal(_) => false,
     })
 }
