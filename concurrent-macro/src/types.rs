@@ -116,13 +116,17 @@ fn anonymous_lifetime_message(written: &str) -> String {
     )
 }
 
-/// Whether `path` is rooted in the current crate (`crate::`, `self::`, `super::`): it names a
-/// type of the user's own, whatever its last segment.
+/// Whether `path` is rooted in the current crate (`crate::`, `self::`, `super::`, or `$crate::`
+/// in a `macro_rules!`, the crate that defines the macro): it names a type of the user's own,
+/// whatever its last segment.
 fn is_own(path: &syn::Path) -> bool {
     path.leading_colon.is_none()
         && path.segments.len() > 1
         && path.segments.first().is_some_and(|first| {
-            matches!(first.ident.to_string().as_str(), "crate" | "self" | "super")
+            matches!(
+                first.ident.to_string().as_str(),
+                "crate" | "self" | "super" | "$crate"
+            )
         })
 }
 
