@@ -15,7 +15,8 @@ use proc_macro2::{Delimiter, Group, Ident, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{GenericParam, Path, Token, WherePredicate};
+use syn::visit::{self, Visit};
+use syn::{GenericParam, Path, Token, Type, WherePredicate};
 
 use crate::parse::{SendableData, SerdeSkip, fields, skip_value};
 
@@ -57,9 +58,7 @@ pub fn expand(data: &SendableData) -> TokenStream {
         fields
             .iter()
             .filter(|field| {
-                !skipped(&field.skip)
-                    && field.cfgs.is_empty()
-                    && !names_type(field.ty.to_token_stream(), name)
+                !skipped(&field.skip) && field.cfgs.is_empty() && !names_type(field.ty, name)
             })
             .flat_map(|field| {
                 let tokens = field.ty.to_token_stream();
@@ -204,14 +203,43 @@ pub fn expand(data: &SendableData) -> TokenStream {
     }
 }
 
-/// Whether `tokens` (a field's type) name the type being defined: its own name or `Self`,
-/// anywhere, generic arguments included.
-fn names_type(tokens: TokenStream, name: &Ident) -> bool {
-    tokens.into_iter().any(|token| match token {
-        TokenTree::Ident(ident) => ident == *name || ident == "Self",
-        TokenTree::Group(group) => names_type(group.stream(), name),
-        TokenTree::Punct(_) | TokenTree::Literal(_) => false,
-    })
+/// Whether `ty` (a field's type) names the type being defined: `Self`, or its own name alone
+/// (`Node`, `self::Node`), anywhere, generic arguments included. A longer path that ends in the
+/// same name (`db::Record<T>` in `Record<T>`) is another type, and is bounded like any field; a
+/// type written by a macro (`node!()`) is read token by token.
+fn names_type(ty: &Type, name: &Ident) -> bool {
+    struct Finder<'n> {
+        name: &'n Ident,
+        found: bool,
+    }
+    impl<'ast> Visit<'ast> for Finder<'_> {
+        fn visit_path(&mut self, path: &'ast Path) {
+            let idents: Vec<&Ident> = path.segments.iter().map(|s| &s.ident).collect();
+            let own = match idents.as_slice() {
+                [first, ..] if *first == "Self" => true,
+                [only] => path.leading_colon.is_none() && *only == self.name,
+                [first, second] => {
+                    path.leading_colon.is_none() && *first == "self" && *second == self.name
+                }
+                _ => false,
+            };
+            self.found |= own;
+            visit::visit_path(self, path);
+        }
+        fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+            self.found |= mentions(mac.tokens.clone(), self.name);
+        }
+    }
+    fn mentions(tokens: TokenStream, name: &Ident) -> bool {
+        tokens.into_iter().any(|token| match token {
+            TokenTree::Ident(ident) => ident == *name || ident == "Self",
+            TokenTree::Group(group) => mentions(group.stream(), name),
+            TokenTree::Punct(_) | TokenTree::Literal(_) => false,
+        })
+    }
+    let mut finder = Finder { name, found: false };
+    finder.visit_type(ty);
+    finder.found
 }
 
 /// Whether `tokens` (a field's type) name `ident` anywhere, generic arguments included.
