@@ -878,3 +878,83 @@ fn a_worker_dropped_inside_a_task_lets_the_pool_run_other_work_meanwhile() {
     );
     assert!(matches!(dropping.wait_timeout(PATIENCE), Some(Ok(true))));
 }
+
+// ---- a stream waiting while a blocking receiver holds the end ---------------------------------
+
+/// A waker that counts its wakes, for polling a stream by hand.
+struct CountingWaker(Mutex<usize>, std::sync::Condvar);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        *self.0.lock().unwrap() += 1;
+        self.1.notify_all();
+    }
+}
+
+impl CountingWaker {
+    /// Waits until the count passes `seen`; false after `PATIENCE` without a wake.
+    fn woken_after(&self, seen: usize) -> bool {
+        let count = self.0.lock().unwrap();
+        let (count, _) = self
+            .1
+            .wait_timeout_while(count, PATIENCE, |count| *count <= seen)
+            .unwrap();
+        *count > seen
+    }
+}
+
+/// The end of a worker's messages is one item that each receiver takes and puts back. A stream
+/// that looks while a blocking receiver holds it registers its waker and returns `Pending`; the
+/// put-back must wake it. Before, only the worker's exit woke streams, so such a stream slept
+/// for good (seen as a hang of `four_receivers_share_a_burst_of_ten_thousand_and_all_see_the_end`
+/// in `probes_docs_worker.rs`, about once in ten runs of the suite).
+#[test]
+fn a_stream_that_looked_while_a_receiver_held_the_end_is_woken_when_it_is_put_back() {
+    use std::task::{Context, Poll, Waker};
+    let _cap = shared_cap();
+    let worker = Worker::new(|| Echo).unwrap();
+    worker.terminate().unwrap();
+    assert!(worker.wait_for_exit_timeout(PATIENCE).is_some());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let pending = std::thread::scope(|scope| {
+        // Take the end and put it back, again and again.
+        for _ in 0..3 {
+            scope.spawn(|| {
+                while !stop.load(Ordering::SeqCst) {
+                    assert!(worker.recv_timeout(PATIENCE).is_err());
+                }
+            });
+        }
+        let counter = Arc::new(CountingWaker(Mutex::new(0), std::sync::Condvar::new()));
+        let waker = Waker::from(Arc::clone(&counter));
+        let mut pending = 0;
+        for _ in 0..20_000 {
+            let mut messages = worker.messages();
+            loop {
+                let seen = *counter.0.lock().unwrap();
+                match messages.poll_next_unpin(&mut Context::from_waker(&waker)) {
+                    Poll::Ready(None) => break,
+                    Poll::Ready(Some(n)) => panic!("a message after the end: {n}"),
+                    Poll::Pending => {
+                        pending += 1;
+                        let woken = counter.woken_after(seen);
+                        if !woken {
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                        assert!(
+                            woken,
+                            "a waiting stream was not woken when the end came back"
+                        );
+                    }
+                }
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        pending
+    });
+    // Not an assertion (a fast machine may never hit the window): how often it was exercised.
+    eprintln!("the stream waited {pending} times");
+}

@@ -340,6 +340,8 @@ impl<In, Out> Link<In, Out> {
             ToHost::Message(message) => Some(message),
             ToHost::End => {
                 let _ = self.to_host.send(ToHost::End);
+                // A stream that looked while this receiver held the end is waiting for it.
+                self.wake_streams();
                 None
             }
         }
@@ -552,6 +554,55 @@ mod loom_tests {
             assert!(
                 lock(&queue).is_empty(),
                 "an accepted message outlived the exit"
+            );
+        });
+    }
+
+    /// The end of the messages is one item each receiver takes and puts back (`settle`), and
+    /// a stream that finds nothing registers its waker, then looks again (`poll_message`), in
+    /// miniature: the channel is a locked slot, the waker a counter. A stream that looked while
+    /// a blocking receiver held the end either finds it on its second look or is woken by the
+    /// put-back — before, only the exit woke streams, and such a stream slept for good.
+    #[test]
+    fn a_stream_that_missed_the_end_held_by_a_receiver_is_woken_by_its_put_back() {
+        loom::model(|| {
+            let channel = Arc::new(Mutex::new(Some(ToHost::<u8>::End)));
+            let waiting = Arc::new(AtomicBool::new(false));
+            let wakers: Arc<Mutex<Vec<Arc<AtomicUsize>>>> = Arc::default();
+            let receiver = {
+                let (channel, waiting, wakers) = (
+                    Arc::clone(&channel),
+                    Arc::clone(&waiting),
+                    Arc::clone(&wakers),
+                );
+                loom::thread::spawn(move || {
+                    let end = lock(&channel).take().expect("the end is there");
+                    *lock(&channel) = Some(end);
+                    // `wake_streams`:
+                    fence(Ordering::SeqCst);
+                    if waiting.load(Ordering::SeqCst) {
+                        let wakers = {
+                            let mut wakers = lock(&wakers);
+                            waiting.store(false, Ordering::SeqCst);
+                            std::mem::take(&mut *wakers)
+                        };
+                        for waker in wakers {
+                            waker.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                })
+            };
+            let woken = Arc::new(AtomicUsize::new(0));
+            let found = lock(&channel).is_some() || {
+                lock(&wakers).push(Arc::clone(&woken));
+                waiting.store(true, Ordering::SeqCst);
+                fence(Ordering::SeqCst);
+                lock(&channel).is_some()
+            };
+            receiver.join().unwrap();
+            assert!(
+                found || woken.load(Ordering::SeqCst) == 1,
+                "a stream waits for an end that came back without waking it"
             );
         });
     }
