@@ -236,7 +236,7 @@ impl LockCore {
             name: self.name(),
             mode,
             timeout,
-            diagnosis: diagnosis::timeout_report(self, &Who::current()),
+            diagnosis: diagnosis::timeout_report(self, &Who::current(), mode),
         }
     }
 
