@@ -245,6 +245,9 @@ impl ConditionVariable {
 
     /// Releases `guard`, waits until notified, and takes the lock again in exclusive mode,
     /// asynchronously (the `async` form of [`wait_with`](ConditionVariable::wait_with)).
+    /// Dropped after a [`notify_one`](ConditionVariable::notify_one) reached it but before it
+    /// took the lock back (a `select!` whose other branch won), it passes the notification on
+    /// to the next waiter, as a dropped [`wait_async`](ConditionVariable::wait_async) does.
     ///
     /// ```
     /// # fn block_on<F: std::future::Future>(future: F) -> F::Output {
@@ -277,10 +280,14 @@ impl ConditionVariable {
         guard: AsyncLockGuard<'a, T>,
     ) -> AsyncLockGuard<'a, T> {
         let lock = guard.lock_ref();
-        let notified = self.wait_async();
+        let mut waiting = self.enqueue(None);
         drop(guard);
-        notified.await;
-        lock.lock_async().await
+        let by_notify_one = std::future::poll_fn(|cx| waiting.poll_notified_by(cx)).await;
+        // Until the lock is taken back, the notification is this waiter's to pass on.
+        let mut pass_on = PassOn(by_notify_one.then_some(self));
+        let guard = lock.lock_async().await;
+        pass_on.0 = None;
+        guard
     }
 
     /// Wakes the longest-waiting waiter, if any (ArkTS `notifyOne`).
@@ -438,8 +445,15 @@ impl Waiting<'_> {
     /// `Ready` once notified (and again if polled after that: nothing to wait for);
     /// otherwise registers `cx`'s waker.
     fn poll_notified(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_notified_by(cx).map(drop)
+    }
+
+    /// As [`poll_notified`](Waiting::poll_notified), saying whether the notification was a
+    /// `notify_one` handed to this waiter (`true`) rather than a `notify_all` (`false`; also
+    /// when polled again after completing).
+    fn poll_notified_by(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         let Some(id) = self.id else {
-            return Poll::Ready(());
+            return Poll::Ready(false);
         };
         let mut state = lock(&self.condvar.state);
         match state.waiters.iter_mut().find(|(waiting, _)| *waiting == id) {
@@ -450,9 +464,9 @@ impl Waiting<'_> {
                 Poll::Pending
             }
             None => {
-                state.leave(id);
+                let by_notify_one = state.leave(id) == Some(true);
                 self.id = None;
-                Poll::Ready(())
+                Poll::Ready(by_notify_one)
             }
         }
     }
@@ -474,6 +488,18 @@ impl Drop for Waiting<'_> {
                 // Notified by notify_one but never completed: the next waiter gets it.
                 self.condvar.notify_one();
             }
+        }
+    }
+}
+
+/// A `notify_one` taken by a waiter that has yet to act on it: passed on to the next waiter if
+/// dropped while it still holds one (`Some`).
+struct PassOn<'a>(Option<&'a ConditionVariable>);
+
+impl Drop for PassOn<'_> {
+    fn drop(&mut self) {
+        if let Some(condvar) = self.0.take() {
+            condvar.notify_one();
         }
     }
 }
@@ -557,7 +583,7 @@ mod loom_tests {
     use std::sync::Arc;
     use std::task::{Context, Wake, Waker};
 
-    use super::ConditionVariable;
+    use super::{ConditionVariable, PassOn};
 
     /// A waker that panics when woken (a broken executor).
     struct Panics;
@@ -601,6 +627,44 @@ mod loom_tests {
             );
             drop(first);
             drop(second);
+            assert_eq!(condvar.waiters(), 0);
+        });
+    }
+
+    /// A `wait_with_async` that a `notify_one` reached, dropped while it waits for its lock
+    /// (what it holds then: its `PassOn`), passes the notification on while another thread
+    /// sends a second one to two more waiters: whatever the order, both of them are notified,
+    /// and nobody is left waiting. (`AsyncLock` registers in a process-wide registry, which a
+    /// model cannot share between its runs: the lock part is left out.)
+    #[test]
+    fn a_notified_wait_with_dropped_before_its_lock_passes_the_notification_on() {
+        loom::model(|| {
+            let condvar = Arc::new(ConditionVariable::new());
+            let mut noop = Context::from_waker(Waker::noop());
+            let mut waiting = condvar.enqueue(None);
+            let mut second = Box::pin(condvar.wait_async());
+            let mut third = Box::pin(condvar.wait_async());
+            condvar.notify_one();
+            let by_notify_one = match waiting.poll_notified_by(&mut noop) {
+                std::task::Poll::Ready(by_notify_one) => by_notify_one,
+                std::task::Poll::Pending => panic!("the first waiter was notified"),
+            };
+            assert!(by_notify_one);
+            let pass_on = PassOn(Some(&condvar));
+            let notifier = {
+                let condvar = Arc::clone(&condvar);
+                loom::thread::spawn(move || condvar.notify_one())
+            };
+            drop(pass_on);
+            notifier.join().unwrap();
+            assert!(
+                second.as_mut().poll(&mut noop).is_ready(),
+                "a notification was lost"
+            );
+            assert!(
+                third.as_mut().poll(&mut noop).is_ready(),
+                "a notification was lost"
+            );
             assert_eq!(condvar.waiters(), 0);
         });
     }
