@@ -7,8 +7,13 @@ mod support;
 
 use std::time::Duration;
 
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::task::{Context, Poll};
+
+use support::wakers::PanicsWhenDropped;
 use support::{Probe, block_on};
-use taskpool::{AsyncLock, AsyncLockOptions, ConditionVariable};
+use taskpool::{AbortSignal, AsyncLock, AsyncLockOptions, ConditionVariable};
 
 // ---------------------------------------------------------------------------------------------
 // Timeouts: the report of a zero timeout (ArkTS: "possible deadlock warnings").
@@ -105,4 +110,69 @@ fn a_wait_with_async_dropped_while_retaking_the_lock_passes_a_notify_one_on() {
     drop(completed);
     assert_eq!(changed.waiters(), 0);
     assert!(lock.try_lock().is_some());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Broken executors: a waker whose last reference panics when dropped.
+// ---------------------------------------------------------------------------------------------
+
+/// Polls `future` once with a waker of [`PanicsWhenDropped`], which the lock then holds alone.
+fn poll_with_waker_that_panics_when_dropped<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+    let waker = PanicsWhenDropped::waker();
+    std::pin::Pin::new(future).poll(&mut Context::from_waker(&waker))
+}
+
+/// A waiter leaving the queue (its future dropped) let go of its waker under the lock's mutex;
+/// that waker's panic reached whoever dropped the future, and cut the departure short before
+/// the waiter behind it, whose turn it had made, was woken: it waited forever. The waker is
+/// dropped after unlocking now, its panic contained, and the next waiter is woken.
+#[test]
+fn a_departing_waiter_whose_waker_panics_when_dropped_still_passes_its_turn_on() {
+    let lock = AsyncLock::new(0);
+    let held = lock.lock();
+    let mut first = Box::pin(lock.lock_async());
+    assert!(poll_with_waker_that_panics_when_dropped(&mut first).is_pending());
+    let mut second = Probe::new(lock.lock_async()).pending();
+    drop(held);
+    assert_eq!(second.wakes(), 0, "the first waiter's turn");
+    let departed = catch_unwind(AssertUnwindSafe(|| drop(first)));
+    assert!(departed.is_ok(), "the waker's panic reached the departure");
+    assert_eq!(second.wakes(), 1, "the turn was passed on");
+    match second.poll() {
+        Poll::Ready(mut guard) => *guard += 1,
+        Poll::Pending => panic!("the second waiter did not get the free lock"),
+    }
+    assert_eq!(*lock.try_lock().expect("released"), 1);
+}
+
+/// A waiter granted the lock when polled with a new waker let go of its old one under the
+/// lock's mutex, the grant already recorded: the old waker's panic unwound out of the poll
+/// instead of returning the guard, and the lock stayed held by nobody, for ever. The same
+/// through the abort signal's copy of the old waker. The poll returns the guard now.
+#[test]
+fn a_waiter_whose_old_waker_panics_when_dropped_still_gets_the_lock_it_was_granted() {
+    for signal in [None, Some(AbortSignal::new())] {
+        let lock = AsyncLock::new(0);
+        let held = lock.lock();
+        let options = match &signal {
+            Some(signal) => AsyncLockOptions::new().signal(signal.clone()),
+            None => AsyncLockOptions::new(),
+        };
+        let mut request = Box::pin(lock.lock_async_with(options));
+        assert!(poll_with_waker_that_panics_when_dropped(&mut request).is_pending());
+        drop(held);
+        let polled = catch_unwind(AssertUnwindSafe(|| {
+            request
+                .as_mut()
+                .poll(&mut Context::from_waker(std::task::Waker::noop()))
+        }));
+        match polled {
+            Ok(Poll::Ready(Ok(mut guard))) => *guard += 1,
+            Ok(other) => panic!("with signal {signal:?}: {:?}", other.map(|r| r.map(drop))),
+            Err(_) => panic!("with signal {signal:?}: the old waker's panic unwound the poll"),
+        }
+        drop(request);
+        assert!(lock.state().held.is_empty(), "{}", lock.state());
+        assert_eq!(*lock.try_lock().expect("released"), 1);
+    }
 }
