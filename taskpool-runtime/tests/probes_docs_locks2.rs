@@ -176,3 +176,31 @@ fn a_waiter_whose_old_waker_panics_when_dropped_still_gets_the_lock_it_was_grant
         assert_eq!(*lock.try_lock().expect("released"), 1);
     }
 }
+
+/// The condition variable let go of a waiter's waker under its mutex too (a wait dropped or
+/// timed out, a waker replaced by a newer poll's): the panic of a waker whose task panics when
+/// dropped reached whoever dropped or polled the wait (a wait dropped as its task unwinds
+/// aborted the process). Those wakers are dropped after
+/// unlocking now, their panics contained, and each wait ends as it should.
+#[test]
+fn a_condition_wait_whose_waker_panics_when_dropped_ends_quietly() {
+    let changed = ConditionVariable::new();
+    let noop = &mut Context::from_waker(std::task::Waker::noop());
+    // Dropped while it waits.
+    let mut dropped = Box::pin(changed.wait_async());
+    assert!(poll_with_waker_that_panics_when_dropped(&mut dropped).is_pending());
+    let outcome = catch_unwind(AssertUnwindSafe(|| drop(dropped)));
+    assert!(outcome.is_ok(), "dropping the wait panicked");
+    assert_eq!(changed.waiters(), 0);
+    // Polled again with another waker, then notified.
+    let mut moved = Box::pin(changed.wait_async());
+    assert!(poll_with_waker_that_panics_when_dropped(&mut moved).is_pending());
+    let outcome = catch_unwind(AssertUnwindSafe(|| moved.as_mut().poll(noop)));
+    assert!(
+        matches!(outcome, Ok(Poll::Pending)),
+        "the second poll panicked"
+    );
+    changed.notify_one();
+    assert!(moved.as_mut().poll(noop).is_ready());
+    assert_eq!(changed.waiters(), 0);
+}

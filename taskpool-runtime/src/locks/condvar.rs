@@ -68,6 +68,9 @@ struct State {
     /// on.
     handed: Vec<u64>,
     next_id: u64,
+    /// Wakers let go of (a waiter that left, a waker replaced by a newer one), to drop after
+    /// unlocking (see [`ConditionVariable::with_state`]).
+    discarded: Vec<Waker>,
 }
 
 impl State {
@@ -86,7 +89,9 @@ impl State {
     /// a `notify_one` (true) or a `notify_all` (false).
     fn leave(&mut self, id: u64) -> Option<bool> {
         if let Some(at) = self.waiters.iter().position(|(waiting, _)| *waiting == id) {
-            self.waiters.remove(at);
+            if let Some((_, Some(waker))) = self.waiters.remove(at) {
+                self.discarded.push(waker);
+            }
             return None;
         }
         match self.handed.iter().position(|handed| *handed == id) {
@@ -399,7 +404,21 @@ impl ConditionVariable {
             }
         });
         // Notified if it left the queue; if it was notified as the time ran out, it takes it.
-        lock(&self.state).leave(id).is_some()
+        self.with_state(|state| state.leave(id)).is_some()
+    }
+
+    /// Runs `f` on the state under its mutex, then drops the wakers it let go of after
+    /// unlocking, each with its panic contained: dropping a user waker is user code (it may be
+    /// the last reference to a task whose `Drop` panics), and its panic must not reach whoever
+    /// drops or polls a wait, nor cut short the bookkeeping around it.
+    fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let (result, discarded) = {
+            let mut state = lock(&self.state);
+            let result = f(&mut state);
+            (result, std::mem::take(&mut state.discarded))
+        };
+        crate::panic::drop_each_quietly(discarded);
+        result
     }
 }
 
@@ -455,19 +474,24 @@ impl Waiting<'_> {
         let Some(id) = self.id else {
             return Poll::Ready(false);
         };
-        let mut state = lock(&self.condvar.state);
-        match state.waiters.iter_mut().find(|(waiting, _)| *waiting == id) {
-            Some((_, waker)) => {
-                if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    *waker = Some(cx.waker().clone());
+        let notified = self.condvar.with_state(|state| {
+            match state.waiters.iter_mut().find(|(waiting, _)| *waiting == id) {
+                Some((_, waker)) => {
+                    if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        let replaced = waker.replace(cx.waker().clone());
+                        state.discarded.extend(replaced);
+                    }
+                    None
                 }
-                Poll::Pending
+                None => Some(state.leave(id) == Some(true)),
             }
-            None => {
-                let by_notify_one = state.leave(id) == Some(true);
+        });
+        match notified {
+            Some(by_notify_one) => {
                 self.id = None;
                 Poll::Ready(by_notify_one)
             }
+            None => Poll::Pending,
         }
     }
 
@@ -476,14 +500,14 @@ impl Waiting<'_> {
     fn finish(&mut self) -> bool {
         self.id
             .take()
-            .is_some_and(|id| lock(&self.condvar.state).leave(id).is_some())
+            .is_some_and(|id| self.condvar.with_state(|state| state.leave(id)).is_some())
     }
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
-            let handed = lock(&self.condvar.state).leave(id);
+            let handed = self.condvar.with_state(|state| state.leave(id));
             if handed == Some(true) {
                 // Notified by notify_one but never completed: the next waiter gets it.
                 self.condvar.notify_one();
