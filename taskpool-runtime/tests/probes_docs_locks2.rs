@@ -13,7 +13,10 @@ use std::task::{Context, Poll};
 
 use support::wakers::PanicsWhenDropped;
 use support::{Probe, block_on};
-use taskpool::{AbortSignal, AsyncLock, AsyncLockOptions, ConditionVariable};
+use taskpool::{
+    AbortSignal, AsyncLock, AsyncLockOptions, ConditionVariable, Encoding, Payload, Shared, Task,
+    concurrent, sendable,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Timeouts: the report of a zero timeout (ArkTS: "possible deadlock warnings").
@@ -203,4 +206,45 @@ fn a_condition_wait_whose_waker_panics_when_dropped_ends_quietly() {
     changed.notify_one();
     assert!(moved.as_mut().poll(noop).is_ready());
     assert_eq!(changed.waiters(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serialization: a lock its caller holds is refused by name, in either encoding.
+// ---------------------------------------------------------------------------------------------
+
+#[sendable]
+struct Ledger {
+    entries: AsyncLock<Vec<u32>>,
+}
+
+#[concurrent]
+fn count_entries(ledger: Shared<Ledger>) -> usize {
+    ledger.entries.lock_shared().len()
+}
+
+/// Serializing a lock its caller holds (and cannot share at once) is a serde error that names
+/// the lock and says why, instead of a wait for itself. `postcard` drops the message of a
+/// custom error, so in the compact encoding — `Task::descriptor`, the per-run copy of a
+/// re-executed task's arguments — the 10200006 said only "Serde Serialization Error". It
+/// carries the lock's message now, as the JSON encoding did.
+#[test]
+fn serializing_a_lock_its_caller_holds_names_the_lock_in_the_compact_encoding_too() {
+    let ledger = Shared::new(Ledger {
+        entries: AsyncLock::new(vec![1, 2]),
+    });
+    let name = ledger.entries.name();
+    let task = Task::new(count_entries, (Shared::clone(&ledger),));
+    let held = ledger.entries.lock();
+    let mut errors = vec![task.descriptor().map(drop).unwrap_err()];
+    for encoding in [Encoding::Postcard, Encoding::Json] {
+        errors.push(Payload::encode(&*ledger, encoding).map(drop).unwrap_err());
+    }
+    for error in errors {
+        assert_eq!(error.code(), Some(10200006), "{error}");
+        let text = error.to_string();
+        assert!(text.contains(&format!("`{name}`")), "{text}");
+        assert!(text.contains("the caller holds it"), "{text}");
+    }
+    drop(held);
+    assert!(task.descriptor().is_ok(), "free again");
 }
