@@ -412,12 +412,20 @@ impl ConditionVariable {
     /// the last reference to a task whose `Drop` panics), and its panic must not reach whoever
     /// drops or polls a wait, nor cut short the bookkeeping around it.
     fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        let (result, discarded) = {
+        let (result, last, rest) = {
             let mut state = lock(&self.state);
             let result = f(&mut state);
-            (result, std::mem::take(&mut state.discarded))
+            // One at a time, the usual case, is popped: the buffer keeps its room.
+            let last = state.discarded.pop();
+            let rest = if state.discarded.is_empty() {
+                Vec::new()
+            } else {
+                std::mem::take(&mut state.discarded)
+            };
+            (result, last, rest)
         };
-        crate::panic::drop_each_quietly(discarded);
+        crate::panic::drop_quietly(last);
+        crate::panic::drop_each_quietly(rest);
         result
     }
 }

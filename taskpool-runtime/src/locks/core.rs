@@ -189,12 +189,14 @@ impl LockCore {
     /// had just been granted the lock unwound instead of returning it, leaving a holder that
     /// nobody would ever release.
     fn with_state<R>(&self, f: impl FnOnce(&mut LockState) -> R) -> R {
-        let (result, discarded) = {
+        let (result, last, rest) = {
             let mut state = lock(&self.state);
             let result = f(&mut state);
-            (result, state.take_discarded())
+            let (last, rest) = state.take_discarded();
+            (result, last, rest)
         };
-        panic::drop_each_quietly(discarded);
+        panic::drop_quietly(last);
+        panic::drop_each_quietly(rest);
         result
     }
 

@@ -148,12 +148,20 @@ impl LockState {
             .count()
     }
 
-    /// The wakers let go of since the last call, to drop outside the lock's mutex. A waker may
-    /// be the last reference to a task whose `Drop` panics: dropped under the mutex, that panic
-    /// would cut a departure short before the waiters it lets go are woken, or leave a grant
-    /// recorded for a future that never returns it.
-    pub(crate) fn take_discarded(&mut self) -> Vec<Waker> {
-        std::mem::take(&mut self.discarded)
+    /// The wakers let go of since the last call, to drop outside the lock's mutex: the last
+    /// one, and any others. A waker may be the last reference to a task whose `Drop` panics:
+    /// dropped under the mutex, that panic would cut a departure short before the waiters it
+    /// lets go are woken, or leave a grant recorded for a future that never returns it. (One at
+    /// a time, the usual case, is popped: the buffer keeps its room, and a contended hand-over
+    /// allocates nothing.)
+    pub(crate) fn take_discarded(&mut self) -> (Option<Waker>, Vec<Waker>) {
+        let last = self.discarded.pop();
+        let rest = if self.discarded.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.discarded)
+        };
+        (last, rest)
     }
 
     fn next_id(&mut self) -> RequestId {
