@@ -5,11 +5,10 @@
 
 mod support;
 
-use std::time::Duration;
-
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use support::wakers::PanicsWhenDropped;
 use support::{Probe, block_on};
