@@ -139,22 +139,34 @@ impl AbortSignal {
         Some(key)
     }
 
-    /// Replaces the waker registered under `key` (a request polled with a new waker).
+    /// Replaces the waker registered under `key` (a request polled with a new waker). The old
+    /// one is dropped after unlocking, its panic contained (see [`AbortSignal::unregister`]).
     pub(crate) fn update(&self, key: u64, waker: &Waker) {
-        let mut state = lock(&self.inner.state);
-        if let Some((_, registered)) = state.waiters.iter_mut().find(|(k, _)| *k == key) {
-            if !registered.will_wake(waker) {
-                *registered = waker.clone();
-            }
-        }
+        let replaced = {
+            let mut state = lock(&self.inner.state);
+            state
+                .waiters
+                .iter_mut()
+                .find(|(k, _)| *k == key)
+                .filter(|(_, registered)| !registered.will_wake(waker))
+                .map(|(_, registered)| std::mem::replace(registered, waker.clone()))
+        };
+        crate::panic::drop_quietly(replaced);
     }
 
-    /// Forgets the waker registered under `key` (the request completed or gave up).
+    /// Forgets the waker registered under `key` (the request completed or gave up). The waker
+    /// is dropped after unlocking, its panic contained: it may be the last reference to a task
+    /// whose `Drop` panics, and a request just granted the lock must still return it.
     pub(crate) fn unregister(&self, key: u64) {
-        let mut state = lock(&self.inner.state);
-        if let Some(at) = state.waiters.iter().position(|(k, _)| *k == key) {
-            state.waiters.swap_remove(at);
-        }
+        let removed = {
+            let mut state = lock(&self.inner.state);
+            state
+                .waiters
+                .iter()
+                .position(|(k, _)| *k == key)
+                .map(|at| state.waiters.swap_remove(at))
+        };
+        crate::panic::drop_quietly(removed);
     }
 
     /// The reason to report for an aborted request.

@@ -68,6 +68,9 @@ struct State {
     /// on.
     handed: Vec<u64>,
     next_id: u64,
+    /// Wakers let go of (a waiter that left, a waker replaced by a newer one), to drop after
+    /// unlocking (see [`ConditionVariable::with_state`]).
+    discarded: Vec<Waker>,
 }
 
 impl State {
@@ -86,7 +89,9 @@ impl State {
     /// a `notify_one` (true) or a `notify_all` (false).
     fn leave(&mut self, id: u64) -> Option<bool> {
         if let Some(at) = self.waiters.iter().position(|(waiting, _)| *waiting == id) {
-            self.waiters.remove(at);
+            if let Some((_, Some(waker))) = self.waiters.remove(at) {
+                self.discarded.push(waker);
+            }
             return None;
         }
         match self.handed.iter().position(|handed| *handed == id) {
@@ -245,6 +250,9 @@ impl ConditionVariable {
 
     /// Releases `guard`, waits until notified, and takes the lock again in exclusive mode,
     /// asynchronously (the `async` form of [`wait_with`](ConditionVariable::wait_with)).
+    /// Dropped after a [`notify_one`](ConditionVariable::notify_one) reached it but before it
+    /// took the lock back (a `select!` whose other branch won), it passes the notification on
+    /// to the next waiter, as a dropped [`wait_async`](ConditionVariable::wait_async) does.
     ///
     /// ```
     /// # fn block_on<F: std::future::Future>(future: F) -> F::Output {
@@ -277,10 +285,14 @@ impl ConditionVariable {
         guard: AsyncLockGuard<'a, T>,
     ) -> AsyncLockGuard<'a, T> {
         let lock = guard.lock_ref();
-        let notified = self.wait_async();
+        let mut waiting = self.enqueue(None);
         drop(guard);
-        notified.await;
-        lock.lock_async().await
+        let by_notify_one = std::future::poll_fn(|cx| waiting.poll_notified_by(cx)).await;
+        // Until the lock is taken back, the notification is this waiter's to pass on.
+        let mut pass_on = PassOn(by_notify_one.then_some(self));
+        let guard = lock.lock_async().await;
+        pass_on.0 = None;
+        guard
     }
 
     /// Wakes the longest-waiting waiter, if any (ArkTS `notifyOne`).
@@ -392,7 +404,29 @@ impl ConditionVariable {
             }
         });
         // Notified if it left the queue; if it was notified as the time ran out, it takes it.
-        lock(&self.state).leave(id).is_some()
+        self.with_state(|state| state.leave(id)).is_some()
+    }
+
+    /// Runs `f` on the state under its mutex, then drops the wakers it let go of after
+    /// unlocking, each with its panic contained: dropping a user waker is user code (it may be
+    /// the last reference to a task whose `Drop` panics), and its panic must not reach whoever
+    /// drops or polls a wait, nor cut short the bookkeeping around it.
+    fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let (result, last, rest) = {
+            let mut state = lock(&self.state);
+            let result = f(&mut state);
+            // One at a time, the usual case, is popped: the buffer keeps its room.
+            let last = state.discarded.pop();
+            let rest = if state.discarded.is_empty() {
+                Vec::new()
+            } else {
+                std::mem::take(&mut state.discarded)
+            };
+            (result, last, rest)
+        };
+        crate::panic::drop_quietly(last);
+        crate::panic::drop_each_quietly(rest);
+        result
     }
 }
 
@@ -438,22 +472,34 @@ impl Waiting<'_> {
     /// `Ready` once notified (and again if polled after that: nothing to wait for);
     /// otherwise registers `cx`'s waker.
     fn poll_notified(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_notified_by(cx).map(drop)
+    }
+
+    /// As [`poll_notified`](Waiting::poll_notified), saying whether the notification was a
+    /// `notify_one` handed to this waiter (`true`) rather than a `notify_all` (`false`; also
+    /// when polled again after completing).
+    fn poll_notified_by(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         let Some(id) = self.id else {
-            return Poll::Ready(());
+            return Poll::Ready(false);
         };
-        let mut state = lock(&self.condvar.state);
-        match state.waiters.iter_mut().find(|(waiting, _)| *waiting == id) {
-            Some((_, waker)) => {
-                if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    *waker = Some(cx.waker().clone());
+        let notified = self.condvar.with_state(|state| {
+            match state.waiters.iter_mut().find(|(waiting, _)| *waiting == id) {
+                Some((_, waker)) => {
+                    if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        let replaced = waker.replace(cx.waker().clone());
+                        state.discarded.extend(replaced);
+                    }
+                    None
                 }
-                Poll::Pending
+                None => Some(state.leave(id) == Some(true)),
             }
-            None => {
-                state.leave(id);
+        });
+        match notified {
+            Some(by_notify_one) => {
                 self.id = None;
-                Poll::Ready(())
+                Poll::Ready(by_notify_one)
             }
+            None => Poll::Pending,
         }
     }
 
@@ -462,18 +508,30 @@ impl Waiting<'_> {
     fn finish(&mut self) -> bool {
         self.id
             .take()
-            .is_some_and(|id| lock(&self.condvar.state).leave(id).is_some())
+            .is_some_and(|id| self.condvar.with_state(|state| state.leave(id)).is_some())
     }
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
-            let handed = lock(&self.condvar.state).leave(id);
+            let handed = self.condvar.with_state(|state| state.leave(id));
             if handed == Some(true) {
                 // Notified by notify_one but never completed: the next waiter gets it.
                 self.condvar.notify_one();
             }
+        }
+    }
+}
+
+/// A `notify_one` taken by a waiter that has yet to act on it: passed on to the next waiter if
+/// dropped while it still holds one (`Some`).
+struct PassOn<'a>(Option<&'a ConditionVariable>);
+
+impl Drop for PassOn<'_> {
+    fn drop(&mut self) {
+        if let Some(condvar) = self.0.take() {
+            condvar.notify_one();
         }
     }
 }
@@ -557,7 +615,7 @@ mod loom_tests {
     use std::sync::Arc;
     use std::task::{Context, Wake, Waker};
 
-    use super::ConditionVariable;
+    use super::{ConditionVariable, PassOn};
 
     /// A waker that panics when woken (a broken executor).
     struct Panics;
@@ -601,6 +659,44 @@ mod loom_tests {
             );
             drop(first);
             drop(second);
+            assert_eq!(condvar.waiters(), 0);
+        });
+    }
+
+    /// A `wait_with_async` that a `notify_one` reached, dropped while it waits for its lock
+    /// (what it holds then: its `PassOn`), passes the notification on while another thread
+    /// sends a second one to two more waiters: whatever the order, both of them are notified,
+    /// and nobody is left waiting. (`AsyncLock` registers in a process-wide registry, which a
+    /// model cannot share between its runs: the lock part is left out.)
+    #[test]
+    fn a_notified_wait_with_dropped_before_its_lock_passes_the_notification_on() {
+        loom::model(|| {
+            let condvar = Arc::new(ConditionVariable::new());
+            let mut noop = Context::from_waker(Waker::noop());
+            let mut waiting = condvar.enqueue(None);
+            let mut second = Box::pin(condvar.wait_async());
+            let mut third = Box::pin(condvar.wait_async());
+            condvar.notify_one();
+            let by_notify_one = match waiting.poll_notified_by(&mut noop) {
+                std::task::Poll::Ready(by_notify_one) => by_notify_one,
+                std::task::Poll::Pending => panic!("the first waiter was notified"),
+            };
+            assert!(by_notify_one);
+            let pass_on = PassOn(Some(&condvar));
+            let notifier = {
+                let condvar = Arc::clone(&condvar);
+                loom::thread::spawn(move || condvar.notify_one())
+            };
+            drop(pass_on);
+            notifier.join().unwrap();
+            assert!(
+                second.as_mut().poll(&mut noop).is_ready(),
+                "a notification was lost"
+            );
+            assert!(
+                third.as_mut().poll(&mut noop).is_ready(),
+                "a notification was lost"
+            );
             assert_eq!(condvar.waiters(), 0);
         });
     }

@@ -115,7 +115,7 @@ impl LockCore {
                 if signal.is_some_and(AbortSignal::is_aborted) {
                     return Outcome::Aborted;
                 }
-                match lock(&self.state).poll(id, None, who.clone()) {
+                match self.with_state(|state| state.poll(id, None, who.clone())) {
                     Polled::Granted => return Outcome::Granted,
                     Polled::Waiting => {}
                     Polled::Unknown => unreachable!("a waiter leaves the queue only by itself"),
@@ -177,8 +177,27 @@ impl LockCore {
 
     /// The waiter `id` leaves the queue.
     fn cancel(&self, id: RequestId) {
-        let woken = lock(&self.state).cancel(id);
+        let woken = self.with_state(|state| state.cancel(id));
         self.wake(woken);
+    }
+
+    /// Runs `f` on the state under its mutex, then drops the wakers the state let go of
+    /// (departed waiters', granted waiters', replaced ones) after unlocking, each on its own
+    /// with its panic contained. Dropping a user waker is user code: it may be the last
+    /// reference to a task whose `Drop` panics. Under the mutex, that panic cut a departure
+    /// short before the waiters it let go were woken (they waited forever), and a poll that
+    /// had just been granted the lock unwound instead of returning it, leaving a holder that
+    /// nobody would ever release.
+    fn with_state<R>(&self, f: impl FnOnce(&mut LockState) -> R) -> R {
+        let (result, last, rest) = {
+            let mut state = lock(&self.state);
+            let result = f(&mut state);
+            let (last, rest) = state.take_discarded();
+            (result, last, rest)
+        };
+        panic::drop_quietly(last);
+        panic::drop_each_quietly(rest);
+        result
     }
 
     /// Wakes the waiters that may now take the lock, outside the state's mutex.
@@ -199,8 +218,8 @@ impl LockCore {
                 return;
             }
             // Each round removes waiters from the queue, so the loop ends.
-            let mut state = lock(&self.state);
-            woken = failed.into_iter().flat_map(|id| state.cancel(id)).collect();
+            woken = self
+                .with_state(|state| failed.into_iter().flat_map(|id| state.cancel(id)).collect());
         }
     }
 
@@ -236,7 +255,7 @@ impl LockCore {
             name: self.name(),
             mode,
             timeout,
-            diagnosis: diagnosis::timeout_report(self, &Who::current()),
+            diagnosis: diagnosis::timeout_report(self, &Who::current(), mode),
         }
     }
 
@@ -424,32 +443,33 @@ impl Future for Acquire<'_> {
                     let outcome = if signal.is_some_and(AbortSignal::is_aborted) {
                         Some(Outcome::Aborted)
                     } else {
-                        let mut state = lock(&core.state);
-                        match state.poll(*waiting_id, Some(cx.waker()), Who::current()) {
-                            Polled::Granted => Some(Outcome::Granted),
-                            Polled::Waiting => None,
-                            // Its waker panicked when its turn came, so it gave up its place
-                            // (`LockCore::wake`); polled after all, it asks anew, keeping its
-                            // deadline and signal.
-                            Polled::Unknown => {
-                                let who = Who::current();
-                                match state
-                                    .request(this.mode, who, Policy::Wait, || cx.waker().clone())
-                                {
-                                    Requested::Granted(id) => {
-                                        *waiting_id = id;
-                                        Some(Outcome::Granted)
-                                    }
-                                    Requested::Queued(id) => {
-                                        *waiting_id = id;
-                                        None
-                                    }
-                                    Requested::Refused => {
-                                        unreachable!("a request that may wait is never refused")
+                        core.with_state(|state| {
+                            match state.poll(*waiting_id, Some(cx.waker()), Who::current()) {
+                                Polled::Granted => Some(Outcome::Granted),
+                                Polled::Waiting => None,
+                                // Its waker panicked when its turn came, so it gave up its place
+                                // (`LockCore::wake`); polled after all, it asks anew, keeping its
+                                // deadline and signal.
+                                Polled::Unknown => {
+                                    let who = Who::current();
+                                    match state.request(this.mode, who, Policy::Wait, || {
+                                        cx.waker().clone()
+                                    }) {
+                                        Requested::Granted(id) => {
+                                            *waiting_id = id;
+                                            Some(Outcome::Granted)
+                                        }
+                                        Requested::Queued(id) => {
+                                            *waiting_id = id;
+                                            None
+                                        }
+                                        Requested::Refused => {
+                                            unreachable!("a request that may wait is never refused")
+                                        }
                                     }
                                 }
                             }
-                        }
+                        })
                     };
                     let id = *waiting_id;
                     let outcome = outcome.or_else(|| {

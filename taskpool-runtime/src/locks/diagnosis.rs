@@ -138,17 +138,35 @@ pub(crate) fn state_of<'a>(
     }
 }
 
-/// The report of a request of `who` that timed out on `core`: its holders and waiters, and the
-/// cycle of waits through `who` among all live locks, if there is one.
-pub(crate) fn timeout_report(core: &LockCore, who: &Who) -> String {
+/// The report of a request of `who` in `mode` that timed out on `core`: its holders and
+/// waiters, and the cycle of waits through `who` among all live locks, if there is one.
+///
+/// The request counts as waiting for `core` in the search even if it is not in its queue: a
+/// zero timeout is refused without queueing, yet a holder asking again waits for itself all
+/// the same.
+pub(crate) fn timeout_report(core: &LockCore, who: &Who, mode: AsyncLockMode) -> String {
     let here = core.snapshot();
+    let party = who.party();
+    let mut searched = here.clone();
+    if !searched
+        .pending
+        .iter()
+        .any(|waiter| waiter.party() == party)
+    {
+        searched.pending.push(AsyncLockInfo {
+            name: here.name.clone(),
+            mode,
+            task: who.task,
+            thread: who.thread.id,
+            thread_name: who.thread.name.clone(),
+        });
+    }
     let everything = super::named::live_cores()
         .iter()
         .filter(|other| other.id() != core.id())
         .map(|other| other.snapshot())
-        .chain(std::iter::once(here.clone()))
+        .chain(std::iter::once(searched))
         .collect::<Vec<_>>();
-    let party = who.party();
     let warning = match find_cycle(&everything, party) {
         Some(cycle) => format!(
             "possible deadlock: {}; take locks in one global order, or use a timeout and retry",

@@ -101,6 +101,10 @@ pub(crate) struct LockState {
     /// Waiters in arrival order.
     queue: VecDeque<Waiter>,
     next_id: RequestId,
+    /// Wakers let go of (a waiter that left or took the lock, a waker replaced by a newer one),
+    /// for the caller to drop after unlocking: dropping a user waker is user code, which may
+    /// panic (see [`LockState::take_discarded`]).
+    discarded: Vec<Waker>,
 }
 
 impl LockState {
@@ -142,6 +146,22 @@ impl LockState {
             .iter()
             .take_while(|waiter| waiter.entry.mode == AsyncLockMode::Shared)
             .count()
+    }
+
+    /// The wakers let go of since the last call, to drop outside the lock's mutex: the last
+    /// one, and any others. A waker may be the last reference to a task whose `Drop` panics:
+    /// dropped under the mutex, that panic would cut a departure short before the waiters it
+    /// lets go are woken, or leave a grant recorded for a future that never returns it. (One at
+    /// a time, the usual case, is popped: the buffer keeps its room, and a contended hand-over
+    /// allocates nothing.)
+    pub(crate) fn take_discarded(&mut self) -> (Option<Waker>, Vec<Waker>) {
+        let last = self.discarded.pop();
+        let rest = if self.discarded.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.discarded)
+        };
+        (last, rest)
     }
 
     fn next_id(&mut self) -> RequestId {
@@ -242,13 +262,15 @@ impl LockState {
                 who,
                 ..waiter.entry
             });
+            self.discarded.push(waiter.waker);
             return Polled::Granted;
         }
         let waiter = &mut self.queue[at];
         waiter.woken = false;
         if let Some(waker) = waker {
             if !waiter.waker.will_wake(waker) {
-                waiter.waker = waker.clone();
+                let old = std::mem::replace(&mut waiter.waker, waker.clone());
+                self.discarded.push(old);
             }
         }
         Polled::Waiting
@@ -274,7 +296,9 @@ impl LockState {
             return Vec::new();
         };
         let before = self.eligible();
-        self.queue.remove(at);
+        if let Some(waiter) = self.queue.remove(at) {
+            self.discarded.push(waiter.waker);
+        }
         if at > before {
             // Behind the first waiter that could not go: nothing changes for anyone.
             return Vec::new();

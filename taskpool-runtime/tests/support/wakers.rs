@@ -42,3 +42,24 @@ pub fn poll_with_panicking_waker<F: Future + Unpin>(
     let poll = Pin::new(future).poll(&mut Context::from_waker(&waker));
     (poll, counter)
 }
+
+/// A waker whose task panics when its last reference is dropped (a broken executor whose
+/// task asserts in `Drop`); waking it does nothing.
+pub struct PanicsWhenDropped;
+
+impl PanicsWhenDropped {
+    /// A `Waker` of a fresh one: the caller's copy is the only reference until it is cloned.
+    pub fn waker() -> Waker {
+        Waker::from(Arc::new(PanicsWhenDropped))
+    }
+}
+
+impl Wake for PanicsWhenDropped {
+    fn wake(self: Arc<Self>) {}
+}
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        panic!("this waker's task panics when dropped");
+    }
+}
