@@ -98,7 +98,7 @@ pub(crate) struct TaskCommon {
     /// installed by its first execution by reference.
     pub(crate) serial: std::sync::atomic::AtomicBool,
     /// The pool whose callback thread runs this task's host callbacks (see
-    /// [`TaskRecord::callback_pool`]).
+    /// [`TaskRecord::post_callback`]).
     pub(crate) callback_home: Mutex<std::sync::Weak<crate::pool::PoolShared>>,
     /// The lifecycle listeners, once one was registered (`compose/listeners.rs`).
     pub(crate) listeners: std::sync::OnceLock<Arc<crate::compose::listeners::Listeners>>,
@@ -113,23 +113,28 @@ impl std::ops::Deref for TaskRecord {
 }
 
 impl TaskRecord {
-    /// Where a callback of a run of this task on `pool` is posted: the pool that ran the
-    /// task's callbacks so far, while it is alive and not shutting down, else `pool` from now
-    /// on. A pool's callback thread runs its callbacks one at a time in posting order, so the
+    /// Posts `job`, a callback of a run of this task on `pool`, to the callback thread of the
+    /// pool that ran the task's callbacks so far, as long as that thread takes it (its pool is
+    /// alive, and not shut down with its callback thread gone: a pool shutting down still runs
+    /// what is posted to its running callback thread); otherwise to `pool`'s, from now on. A
+    /// pool's callback thread runs its callbacks one at a time in posting order, so the
     /// callbacks of a task whose runs are on several pools still never overlap and keep their
-    /// order (DESIGN: "never run concurrently for one task").
-    pub(crate) fn callback_pool(
-        &self,
-        pool: Arc<crate::pool::PoolShared>,
-    ) -> Arc<crate::pool::PoolShared> {
-        let mut home = crate::sync::lock(&self.callback_home);
-        match home.upgrade() {
-            Some(home) if !home.is_shutting_down() => home,
-            _ => {
-                *home = Arc::downgrade(&pool);
-                pool
-            }
-        }
+    /// order (DESIGN: "never run concurrently for one task"): the task moves to another
+    /// thread only once the one it had runs none of its callbacks any more.
+    pub(crate) fn post_callback(&self, pool: Arc<crate::pool::PoolShared>, job: crate::pool::Job) {
+        let refused = {
+            let mut home = crate::sync::lock(&self.callback_home);
+            let job = match home.upgrade() {
+                Some(home) => match home.try_post_callback(job) {
+                    Ok(()) => return,
+                    Err(job) => job,
+                },
+                None => job,
+            };
+            *home = Arc::downgrade(&pool);
+            pool.try_post_callback(job).err()
+        };
+        crate::panic::drop_quietly(refused);
     }
 
     /// A record for the task renamed while runs of it are alive (they keep this one, and

@@ -4,8 +4,12 @@
 
 mod support;
 
-use support::{open_gate, pass_gate, wait_until_executing};
-use taskpool::{Task, TaskPool, concurrent};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+use support::{open_gate, pass_gate, wait_until, wait_until_executing};
+use taskpool::{Priority, Task, TaskPool, concurrent};
 
 /// Gate ids of this file.
 const G: u64 = 95_000;
@@ -39,4 +43,60 @@ fn a_task_renamed_while_a_run_of_it_is_alive_keeps_its_state() {
     let second = pool.execute(&task);
     assert_eq!(second.wait().unwrap(), G + 1, "sent to the task's receiver");
     assert_eq!(rx.recv_timeout(support::PATIENCE).unwrap(), G + 1);
+}
+
+/// Sends its argument to the host; returns it if the send went through.
+#[concurrent]
+fn send_value(value: u32) -> u32 {
+    taskpool::send_data(value).map_or(0, |()| value)
+}
+
+/// A task of no consequence.
+#[concurrent]
+fn nothing() {}
+
+/// The callbacks of one task never run concurrently, even when its runs are on two pools and
+/// the pool that ran its callbacks so far shuts down while one of them still runs: a callback
+/// of a later run on the other pool waits for it. (The task's callbacks moved to the other
+/// pool's callback thread as soon as the first pool began shutting down, and ran there beside
+/// the first pool's callback thread, still busy with the task's earlier callback.)
+#[test]
+fn a_task_s_callbacks_do_not_overlap_when_its_first_pool_shuts_down() {
+    static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+    static MOST: AtomicUsize = AtomicUsize::new(0);
+    static SEEN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+    let seen = || SEEN.lock().unwrap().clone();
+    let first = TaskPool::builder()
+        .callback_timeout(support::PATIENCE)
+        .build()
+        .unwrap();
+    let second = TaskPool::builder().build().unwrap();
+    let task = Task::new(send_value, (1,));
+    task.on_receive_data(|value: u32| {
+        let active = ACTIVE.fetch_add(1, SeqCst) + 1;
+        MOST.fetch_max(active, SeqCst);
+        SEEN.lock().unwrap().push(value);
+        if value == 1 {
+            pass_gate(G + 2);
+        }
+        ACTIVE.fetch_sub(1, SeqCst);
+    });
+    assert_eq!(first.execute(&task).wait().unwrap(), 1);
+    wait_until("the first callback runs", || seen() == [1]);
+    // Resolved as the first pool's shutdown begins.
+    let mut marker = first.execute_delayed(Duration::MAX, Task::new(nothing, ()), Priority::Low);
+    let dropping = std::thread::spawn(move || drop(first));
+    assert!(marker.wait_timeout(support::PATIENCE).is_some(), "the shutdown began");
+    // Its value is posted before its handle resolves.
+    assert_eq!(second.execute(&task).wait().unwrap(), 1);
+    // The second callback must not run while the first one does: give it every chance to.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen().len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(seen(), [1], "a second callback ran beside the first");
+    open_gate(G + 2);
+    dropping.join().unwrap();
+    wait_until("the second callback ran", || seen().len() == 2);
+    assert_eq!(MOST.load(SeqCst), 1);
 }

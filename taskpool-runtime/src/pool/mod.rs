@@ -35,8 +35,8 @@ pub use self::builder::{
     DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MAX_TIMELINE_ENTRIES, MIN_STACK_SIZE, TaskPoolBuilder,
     default_max_threads,
 };
-pub(crate) use self::callbacks::on_callback_thread;
-use self::callbacks::{Callbacks, Job};
+pub(crate) use self::callbacks::{Job, on_callback_thread};
+use self::callbacks::Callbacks;
 pub(crate) use self::cancel_hooks::CancelHook;
 use self::cancel_hooks::CancelHooks;
 pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, WorkerId};
@@ -158,15 +158,24 @@ impl PoolShared {
     }
 
     /// Runs `job` (a user callback) on the pool's callback thread, after the ones posted
-    /// before it. Dropped once the pool has shut down.
+    /// before it. Dropped once no thread will run it: the pool shut down, and its callback
+    /// thread is gone (one still running takes it).
     pub(crate) fn post_callback(&self, job: Job) {
+        if let Err(job) = self.try_post_callback(job) {
+            drop_quietly(job);
+        }
+    }
+
+    /// Like [`post_callback`](PoolShared::post_callback), but a callback the pool's callback
+    /// thread will not run (the pool shut down and that thread is gone) is handed back.
+    pub(crate) fn try_post_callback(&self, job: Job) -> std::result::Result<(), Job> {
         // User callbacks, which may drop deeply nested values: the pool threads' stack size.
         let thread = || {
             std::thread::Builder::new()
                 .name(self.thread_name("callbacks"))
                 .stack_size(self.config.stack_size)
         };
-        self.callbacks.post(thread, job);
+        self.callbacks.try_post(thread, job)
     }
 
     fn ensure_supervisor(self: &Arc<Self>) {
