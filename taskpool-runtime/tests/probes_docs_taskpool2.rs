@@ -100,3 +100,32 @@ fn a_task_s_callbacks_do_not_overlap_when_its_first_pool_shuts_down() {
     wait_until("the second callback ran", || seen().len() == 2);
     assert_eq!(MOST.load(SeqCst), 1);
 }
+
+/// Waits for its gate; returns it, and whether the run was flagged canceled meanwhile.
+#[concurrent]
+fn hold_and_report(gate: u64) -> (u64, bool) {
+    pass_gate(gate);
+    (gate, taskpool::is_canceled())
+}
+
+/// A delayed task whose delay passed and that executes when its pool shuts down is an
+/// executing call like any other: the shutdown waits for it, and its handle gets its value.
+/// (The delay's shutdown hook still held the run, and "discarding" it flagged it canceled:
+/// `is_canceled()` turned true and the handle resolved as canceled, the value only as `late`.)
+#[test]
+fn a_delayed_task_executing_when_its_pool_shuts_down_keeps_its_value() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let delayed = pool.execute_delayed(
+        Duration::ZERO,
+        Task::new(hold_and_report, (G + 3,)),
+        Priority::Medium,
+    );
+    wait_until_executing(&pool, delayed.id());
+    // Resolved by its own delay's shutdown hook, told after the executing one's.
+    let mut marker = pool.execute_delayed(Duration::MAX, Task::new(nothing, ()), Priority::Low);
+    let dropping = std::thread::spawn(move || drop(pool));
+    assert!(marker.wait_timeout(support::PATIENCE).is_some(), "the shutdown began");
+    open_gate(G + 3);
+    dropping.join().unwrap();
+    assert_eq!(delayed.wait().unwrap(), (G + 3, false));
+}

@@ -347,6 +347,16 @@ impl PoolShared {
         discarded
     }
 
+    /// Resolves a run that has not started with `error`; it never runs. A started one is left
+    /// alone (not flagged, unlike [`discard`](PoolShared::discard)). False if it started.
+    pub(crate) fn discard_unstarted(&self, run: &Arc<Run>, error: Error) -> bool {
+        let discarded = run.discard_unstarted(error);
+        if discarded {
+            self.live.remove(run);
+        }
+        discarded
+    }
+
     /// Cancels one run. A run that never started leaves the live set at once; an `async` run
     /// suspended at an `.await` is dropped there and resolves at once; a run being executed is
     /// flagged and resolves when its call or poll returns.

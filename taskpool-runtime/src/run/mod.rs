@@ -497,6 +497,19 @@ impl Run {
         true
     }
 
+    /// Resolves a run that has not started with `error`, like [`discard`](Self::discard), but
+    /// leaves a started one alone: it is not flagged (a shutdown resolving the runs a composer
+    /// still holds, whose calls that already execute it waits for). True if it was resolved
+    /// here.
+    pub(crate) fn discard_unstarted(&self, error: Error) -> bool {
+        if !self.header().withdraw() {
+            return false;
+        }
+        self.resolve_error(error);
+        self.drop_body();
+        true
+    }
+
     /// Settles a run whose future was dropped while suspended (a cancel, a shutdown): the
     /// handle reports canceled, after it started.
     pub(crate) fn end_suspended(&self) {
