@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use support::{open_gate, pass_gate, wait_until, wait_until_executing};
-use taskpool::{Priority, Task, TaskPool, concurrent};
+use taskpool::{Error, Priority, Task, TaskPool, concurrent};
 
 /// Gate ids of this file.
 const G: u64 = 95_000;
@@ -128,4 +128,38 @@ fn a_delayed_task_executing_when_its_pool_shuts_down_keeps_its_value() {
     open_gate(G + 3);
     dropping.join().unwrap();
     assert_eq!(delayed.wait().unwrap(), (G + 3, false));
+}
+
+/// The handle a task of [`a_shutdown_does_not_wait_for_a_task_blocked_on_a_held_run`] waits for.
+static HELD: Mutex<Option<taskpool::TaskHandle<u64>>> = Mutex::new(None);
+
+/// Waits for the handle in [`HELD`]; returns whether it resolved with `PoolShutDown`.
+#[concurrent]
+fn wait_for_held() -> bool {
+    let handle = HELD.lock().unwrap().take().expect("a handle to wait for");
+    matches!(handle.wait(), Err(Error::PoolShutDown))
+}
+
+/// A pool's shutdown resolves the runs composers still hold (here: for a dependency that
+/// never runs) as it begins, so that an executing task blocked waiting for one returns and the
+/// shutdown, which waits for it, ends. (They were resolved only after the wait for the
+/// executing calls: the shutdown waited for the blocked task's time limit — forever for a
+/// `LongTask` or an unlimited pool.)
+#[test]
+fn a_shutdown_does_not_wait_for_a_task_blocked_on_a_held_run() {
+    let pool = TaskPool::builder()
+        .max_threads(2)
+        .time_limit(Duration::MAX)
+        .build()
+        .unwrap();
+    let dependency = Task::new(hold_then_send, (G + 4,));
+    let dependent = Task::new(hold_then_send, (G + 4,));
+    dependent.add_dependency(&dependency).unwrap();
+    *HELD.lock().unwrap() = Some(pool.execute(dependent));
+    let waiting = pool.execute(Task::new(wait_for_held, ()));
+    wait_until("the task waits", || HELD.lock().unwrap().is_none());
+    wait_until_executing(&pool, waiting.id());
+    support::bounded("dropping the pool", move || drop(pool));
+    assert!(waiting.wait().unwrap(), "the held run resolved with PoolShutDown");
+    drop(dependency);
 }

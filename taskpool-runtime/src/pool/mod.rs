@@ -477,6 +477,14 @@ impl PoolShared {
         }
         // After `begin_shutdown` set the flag a registration reads.
         self.shutdown_hooks.notify();
+        // The runs composers still hold (for their dependencies, their runner's or their
+        // task's turn) can never be queued now: resolved at once, not after the wait for the
+        // executing calls below, one of which may be blocked waiting for one of them.
+        for run in self.live.all() {
+            if run.discard_held(Error::PoolShutDown) {
+                self.live.remove(&run);
+            }
+        }
         self.abandon_all_suspended();
         self.sleepers.wake_all();
         for parker in parkers {
