@@ -163,3 +163,34 @@ fn a_shutdown_does_not_wait_for_a_task_blocked_on_a_held_run() {
     assert!(waiting.wait().unwrap(), "the held run resolved with PoolShutDown");
     drop(dependency);
 }
+
+/// Waits for its gate, then sends whether the run was flagged canceled meanwhile.
+#[concurrent]
+fn hold_and_send_canceled(gate: u64) {
+    pass_gate(gate);
+    let _ = taskpool::send_data(taskpool::is_canceled());
+}
+
+/// A periodic task's run executing when its pool shuts down is an executing call like any
+/// other: the shutdown stops the ticks and waits for it, without flagging it canceled. (The
+/// shutdown stopped the task as `cancel` does, which flagged the executing run.)
+#[test]
+fn a_periodic_run_executing_when_its_pool_shuts_down_is_not_canceled() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let task = Task::new(hold_and_send_canceled, (G + 5,));
+    let id = task.id();
+    let mut canceled = task.data_stream::<bool>();
+    let ticker = pool
+        .execute_periodically(Duration::from_millis(1), task, Priority::Medium)
+        .unwrap();
+    wait_until_executing(&pool, id);
+    // Resolved by its own delay's shutdown hook, told after the periodic task's.
+    let mut marker = pool.execute_delayed(Duration::MAX, Task::new(nothing, ()), Priority::Low);
+    let dropping = std::thread::spawn(move || drop(pool));
+    assert!(marker.wait_timeout(support::PATIENCE).is_some(), "the shutdown began");
+    assert!(ticker.is_stopped());
+    open_gate(G + 5);
+    dropping.join().unwrap();
+    assert_eq!(canceled.next_blocking(), Some(false), "flagged canceled");
+    assert_eq!(canceled.next_blocking(), None, "the stream ends with the run");
+}
