@@ -86,7 +86,10 @@ fn a_task_s_callbacks_do_not_overlap_when_its_first_pool_shuts_down() {
     // Resolved as the first pool's shutdown begins.
     let mut marker = first.execute_delayed(Duration::MAX, Task::new(nothing, ()), Priority::Low);
     let dropping = std::thread::spawn(move || drop(first));
-    assert!(marker.wait_timeout(support::PATIENCE).is_some(), "the shutdown began");
+    assert!(
+        marker.wait_timeout(support::PATIENCE).is_some(),
+        "the shutdown began"
+    );
     // Its value is posted before its handle resolves.
     assert_eq!(second.execute(&task).wait().unwrap(), 1);
     // The second callback must not run while the first one does: give it every chance to.
@@ -124,7 +127,10 @@ fn a_delayed_task_executing_when_its_pool_shuts_down_keeps_its_value() {
     // Resolved by its own delay's shutdown hook, told after the executing one's.
     let mut marker = pool.execute_delayed(Duration::MAX, Task::new(nothing, ()), Priority::Low);
     let dropping = std::thread::spawn(move || drop(pool));
-    assert!(marker.wait_timeout(support::PATIENCE).is_some(), "the shutdown began");
+    assert!(
+        marker.wait_timeout(support::PATIENCE).is_some(),
+        "the shutdown began"
+    );
     open_gate(G + 3);
     dropping.join().unwrap();
     assert_eq!(delayed.wait().unwrap(), (G + 3, false));
@@ -160,7 +166,10 @@ fn a_shutdown_does_not_wait_for_a_task_blocked_on_a_held_run() {
     wait_until("the task waits", || HELD.lock().unwrap().is_none());
     wait_until_executing(&pool, waiting.id());
     support::bounded("dropping the pool", move || drop(pool));
-    assert!(waiting.wait().unwrap(), "the held run resolved with PoolShutDown");
+    assert!(
+        waiting.wait().unwrap(),
+        "the held run resolved with PoolShutDown"
+    );
     drop(dependency);
 }
 
@@ -187,10 +196,17 @@ fn a_periodic_run_executing_when_its_pool_shuts_down_is_not_canceled() {
     // Resolved by its own delay's shutdown hook, told after the periodic task's.
     let mut marker = pool.execute_delayed(Duration::MAX, Task::new(nothing, ()), Priority::Low);
     let dropping = std::thread::spawn(move || drop(pool));
-    assert!(marker.wait_timeout(support::PATIENCE).is_some(), "the shutdown began");
+    assert!(
+        marker.wait_timeout(support::PATIENCE).is_some(),
+        "the shutdown began"
+    );
     assert!(ticker.is_stopped());
     open_gate(G + 5);
     dropping.join().unwrap();
     assert_eq!(canceled.next_blocking(), Some(false), "flagged canceled");
-    assert_eq!(canceled.next_blocking(), None, "the stream ends with the run");
+    assert_eq!(
+        canceled.next_blocking(),
+        None,
+        "the stream ends with the run"
+    );
 }

@@ -35,8 +35,8 @@ pub use self::builder::{
     DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MAX_TIMELINE_ENTRIES, MIN_STACK_SIZE, TaskPoolBuilder,
     default_max_threads,
 };
-pub(crate) use self::callbacks::{Job, on_callback_thread};
 use self::callbacks::Callbacks;
+pub(crate) use self::callbacks::{Job, on_callback_thread};
 pub(crate) use self::cancel_hooks::CancelHook;
 use self::cancel_hooks::CancelHooks;
 pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, WorkerId};
