@@ -542,8 +542,11 @@ impl PoolShared {
 /// threads that sat idle for [`idle_timeout`](TaskPoolBuilder::idle_timeout), keeping one.
 ///
 /// Dropping an isolated pool (or calling [`shutdown`](TaskPool::shutdown)) resolves every waiting
-/// handle as canceled, drops suspended `async` tasks where they wait (their handles resolve as
-/// canceled), waits for the calls that are executing to return, and joins every thread. It does
+/// handle as canceled (a run still held for its delay, its dependencies or its turn in a runner
+/// with [`Error::PoolShutDown`]), drops suspended `async` tasks where they wait (their handles
+/// resolve as canceled), waits for the calls that are executing to return (not flagging them
+/// canceled, whatever executed them: a delay, a periodic task, a runner), and joins every
+/// thread. It does
 /// not wait for a call that already timed out (its thread is detached), and the time limit
 /// still applies while it waits; a [`LongTask`](crate::LongTask) that never returns is waited
 /// for, so use [`shutdown_timeout`](TaskPool::shutdown_timeout) to bound the wait. Dropped
