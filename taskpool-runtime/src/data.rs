@@ -209,9 +209,7 @@ pub(crate) fn deliver(run: &RunHeader, value: Value, sent: &'static str) -> Resu
                 drop_quietly(callback);
                 return Err(Error::PoolShutDown);
             };
-            record
-                .callback_pool(pool)
-                .post_callback(Box::new(move || callback(value)));
+            record.post_callback(pool, Box::new(move || callback(value)));
             Ok(())
         }
         SinkKind::Gone => {

@@ -109,9 +109,10 @@ pub enum Error {
         /// How many functions registered it.
         count: usize,
     },
-    /// The pool was shut down before the task could run, or before its call returned (a call
-    /// still executing when [`TaskPool::shutdown_timeout`](crate::TaskPool::shutdown_timeout)
-    /// gave up on it).
+    /// The pool was shut down before the task could run (it was submitted meanwhile, or still
+    /// held for its delay, its dependencies, its runner's or its task's turn when the shutdown
+    /// began), or before its call returned (a call still executing when
+    /// [`TaskPool::shutdown_timeout`](crate::TaskPool::shutdown_timeout) gave up on it).
     #[error(
         "the task pool shut down before the task could finish; submit to a live pool (or the global one)"
     )]

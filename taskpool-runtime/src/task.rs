@@ -60,11 +60,21 @@ pub struct TaskDurations {
     pub io: Duration,
 }
 
-/// What every run of one task shares: identity, name, kind and the last durations.
+/// What every run of one task shares: identity, name, kind, and the task's state
+/// ([`TaskCommon`], through `Deref`).
+///
+/// A task renamed while runs of it are alive gets a record of its own, so that those runs keep
+/// the name they were submitted with; the two records share one [`TaskCommon`], so the task's
+/// receiver, listeners, turns, dependencies, `is_done` and durations stay those of one task.
 pub(crate) struct TaskRecord {
     pub(crate) id: TaskId,
     pub(crate) name: Option<String>,
     pub(crate) function: &'static str,
+    common: Arc<TaskCommon>,
+}
+
+/// The state of a task that every record of it shares (see [`TaskRecord`]).
+pub(crate) struct TaskCommon {
     pub(crate) durations: Mutex<Option<TaskDurations>>,
     /// Whether a run of this task was ever submitted.
     pub(crate) executed: std::sync::atomic::AtomicBool,
@@ -81,65 +91,60 @@ pub(crate) struct TaskRecord {
     pub(crate) owners: std::sync::atomic::AtomicUsize,
     /// A run of the task has settled (`Task::is_done`).
     pub(crate) done: std::sync::atomic::AtomicBool,
-    /// The record carries the dependency graph's hook and is counted in the graph
+    /// The task carries the dependency graph's hook and is counted in the graph
     /// (`compose/dependency.rs`): when its last owner goes, the graph is told.
     pub(crate) in_graph: std::sync::atomic::AtomicBool,
-    /// The record carries the hook that keeps the task's runs one at a time
-    /// (`compose/serial.rs`), installed by its first execution by reference.
+    /// The task carries the hook that keeps its runs one at a time (`compose/serial.rs`),
+    /// installed by its first execution by reference.
     pub(crate) serial: std::sync::atomic::AtomicBool,
     /// The pool whose callback thread runs this task's host callbacks (see
-    /// [`TaskRecord::callback_pool`]).
+    /// [`TaskRecord::post_callback`]).
     pub(crate) callback_home: Mutex<std::sync::Weak<crate::pool::PoolShared>>,
     /// The lifecycle listeners, once one was registered (`compose/listeners.rs`).
     pub(crate) listeners: std::sync::OnceLock<Arc<crate::compose::listeners::Listeners>>,
 }
 
+impl std::ops::Deref for TaskRecord {
+    type Target = TaskCommon;
+
+    fn deref(&self) -> &TaskCommon {
+        &self.common
+    }
+}
+
 impl TaskRecord {
-    /// Where a callback of a run of this task on `pool` is posted: the pool that ran the
-    /// task's callbacks so far, while it is alive and not shutting down, else `pool` from now
-    /// on. A pool's callback thread runs its callbacks one at a time in posting order, so the
+    /// Posts `job`, a callback of a run of this task on `pool`, to the callback thread of the
+    /// pool that ran the task's callbacks so far, as long as that thread takes it (its pool is
+    /// alive, and not shut down with its callback thread gone: a pool shutting down still runs
+    /// what is posted to its running callback thread); otherwise to `pool`'s, from now on. A
+    /// pool's callback thread runs its callbacks one at a time in posting order, so the
     /// callbacks of a task whose runs are on several pools still never overlap and keep their
-    /// order (DESIGN: "never run concurrently for one task").
-    pub(crate) fn callback_pool(
-        &self,
-        pool: Arc<crate::pool::PoolShared>,
-    ) -> Arc<crate::pool::PoolShared> {
-        let mut home = crate::sync::lock(&self.callback_home);
-        match home.upgrade() {
-            Some(home) if !home.is_shutting_down() => home,
-            _ => {
-                *home = Arc::downgrade(&pool);
-                pool
-            }
-        }
+    /// order (DESIGN: "never run concurrently for one task"): the task moves to another
+    /// thread only once the one it had runs none of its callbacks any more.
+    pub(crate) fn post_callback(&self, pool: Arc<crate::pool::PoolShared>, job: crate::pool::Job) {
+        let refused = {
+            let mut home = crate::sync::lock(&self.callback_home);
+            let job = match home.upgrade() {
+                Some(home) => match home.try_post_callback(job) {
+                    Ok(()) => return,
+                    Err(job) => job,
+                },
+                None => job,
+            };
+            *home = Arc::downgrade(&pool);
+            pool.try_post_callback(job).err()
+        };
+        crate::panic::drop_quietly(refused);
     }
 
-    /// A copy for a task reconfigured while runs of it are alive: same identity, the durations
-    /// known so far.
-    fn detached_copy(&self) -> TaskRecord {
-        let in_graph = self.in_graph.load(Ordering::Acquire);
-        if in_graph {
-            // The copy carries the graph's hook too (`hooks` below): one more record to count.
-            crate::compose::dependency::record_copied(self.id);
-        }
+    /// A record for the task renamed while runs of it are alive (they keep this one, and
+    /// their name): same identity, same state.
+    fn renamed_copy(&self) -> TaskRecord {
         TaskRecord {
             id: self.id,
             name: self.name.clone(),
             function: self.function,
-            durations: Mutex::new(*crate::sync::lock(&self.durations)),
-            executed: std::sync::atomic::AtomicBool::new(self.executed.load(Ordering::Relaxed)),
-            hooks: Mutex::new(crate::sync::lock(&self.hooks).clone()),
-            runs: std::sync::atomic::AtomicU64::new(self.runs.load(Ordering::Relaxed)),
-            // The receiver stays with the runs already submitted; the copy needs its own.
-            sink: Mutex::new(None),
-            has_sink: std::sync::atomic::AtomicBool::new(false),
-            owners: std::sync::atomic::AtomicUsize::new(1),
-            done: std::sync::atomic::AtomicBool::new(self.done.load(Ordering::Acquire)),
-            in_graph: std::sync::atomic::AtomicBool::new(in_graph),
-            // The hooks are shared with the original, the gate among them.
-            serial: std::sync::atomic::AtomicBool::new(self.serial.load(Ordering::Acquire)),
-            callback_home: Mutex::new(crate::sync::lock(&self.callback_home).clone()),
-            listeners: self.listeners.clone(),
+            common: Arc::clone(&self.common),
         }
     }
 
@@ -157,18 +162,20 @@ impl TaskRecord {
             id,
             name: None,
             function,
-            durations: Mutex::new(None),
-            executed: std::sync::atomic::AtomicBool::new(false),
-            hooks: Mutex::new(Vec::new()),
-            runs: std::sync::atomic::AtomicU64::new(0),
-            sink: Mutex::new(None),
-            has_sink: std::sync::atomic::AtomicBool::new(false),
-            owners: std::sync::atomic::AtomicUsize::new(1),
-            done: std::sync::atomic::AtomicBool::new(false),
-            in_graph: std::sync::atomic::AtomicBool::new(false),
-            serial: std::sync::atomic::AtomicBool::new(false),
-            callback_home: Mutex::new(std::sync::Weak::new()),
-            listeners: std::sync::OnceLock::new(),
+            common: Arc::new(TaskCommon {
+                durations: Mutex::new(None),
+                executed: std::sync::atomic::AtomicBool::new(false),
+                hooks: Mutex::new(Vec::new()),
+                runs: std::sync::atomic::AtomicU64::new(0),
+                sink: Mutex::new(None),
+                has_sink: std::sync::atomic::AtomicBool::new(false),
+                owners: std::sync::atomic::AtomicUsize::new(1),
+                done: std::sync::atomic::AtomicBool::new(false),
+                in_graph: std::sync::atomic::AtomicBool::new(false),
+                serial: std::sync::atomic::AtomicBool::new(false),
+                callback_home: Mutex::new(std::sync::Weak::new()),
+                listeners: std::sync::OnceLock::new(),
+            }),
         }
     }
 }
@@ -335,7 +342,9 @@ impl<T: Send + 'static> Task<T> {
     }
 
     /// Names the task (ArkTS `new Task(name, func, args)`); the name shows in pool info. Runs
-    /// already submitted keep the name they were submitted with.
+    /// already submitted keep the name they were submitted with; everything else stays the
+    /// task's own (its receiver, listeners, dependencies, [`is_done`](Task::is_done) and
+    /// [`durations`](Task::durations), which those runs update).
     pub fn with_name(mut self, name: impl Into<String>) -> Task<T> {
         self.record_mut().name = Some(name.into());
         self
@@ -349,15 +358,13 @@ impl<T: Send + 'static> Task<T> {
     }
 
     /// The record to configure. A run already submitted shares the record; it keeps the name
-    /// it was submitted with, and this task gets its own copy (same id).
+    /// it was submitted with, and this task gets its own record (same id, same state: the
+    /// task's share of its owners count stays as it was).
     fn record_mut(&mut self) -> &mut TaskRecord {
         self.record();
         let record = self.record.get_mut().expect("the record was just made");
         if Arc::get_mut(record).is_none() {
-            let copy = Arc::new(record.detached_copy());
-            let old = std::mem::replace(record, copy);
-            // This task no longer owns the old record (its runs still do).
-            crate::data::release_owner(&old);
+            *record = Arc::new(record.renamed_copy());
         }
         Arc::get_mut(record).expect("the record was just made unique")
     }

@@ -102,9 +102,10 @@ impl ShutdownHook for Delayed {
         let held = lock(&self.held).take();
         if let Some((pool, run)) = held {
             if let (Some(pool), Some(run)) = (pool.upgrade(), run.upgrade()) {
-                // Only if it has not started: one queued when its delay passed runs, or was
-                // canceled, as any queued run is.
-                pool.discard(&run, Error::PoolShutDown);
+                // Only if it has not started: one that started when its delay passed is an
+                // executing call the shutdown waits for (not flagged canceled), and one still
+                // queued was canceled as any queued run is.
+                pool.discard_unstarted(&run, Error::PoolShutDown);
             }
         }
     }

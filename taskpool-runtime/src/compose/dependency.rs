@@ -24,8 +24,9 @@ struct Graph {
     dependents: HashMap<TaskId, HashSet<TaskId>>,
     /// Task → its runs held until its dependencies succeed.
     held: HashMap<TaskId, Vec<Arc<Run>>>,
-    /// Task → how many of its records (a `Task` value's, or one its runs still hold) carry the
-    /// graph's hook and are alive. When the last one goes, the task's node leaves the graph.
+    /// Task → whether its state (which every record of the task shares: a `Task` value's, or
+    /// one its runs still hold) carries the graph's hook and has an owner; counted once. When
+    /// its last owner goes, the task's node leaves the graph.
     observed: HashMap<TaskId, usize>,
 }
 
@@ -250,14 +251,6 @@ pub(crate) fn in_dependency_relationship(id: TaskId) -> bool {
     let graph = lock(graph());
     let non_empty = |edges: Option<&HashSet<TaskId>>| edges.is_some_and(|e| !e.is_empty());
     non_empty(graph.deps.get(&id)) || non_empty(graph.dependents.get(&id))
-}
-
-/// A record of a task in the graph (`TaskRecord::in_graph`) was copied (`Task` reconfigured
-/// while runs of it are alive): one more record to outlive before the node can go.
-pub(crate) fn record_copied(id: TaskId) {
-    if let Some(count) = lock(graph()).observed.get_mut(&id) {
-        *count += 1;
-    }
 }
 
 /// A record of a task in the graph lost its last owner (`data::release_owner`).

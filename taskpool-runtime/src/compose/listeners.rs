@@ -46,18 +46,22 @@ pub(crate) struct Listeners {
 }
 
 fn post_plain(run: &RunHeader, listener: Option<Plain>) {
-    if let (Some(listener), Some(pool)) = (listener, callback_pool(run)) {
-        pool.post_callback(Box::new(move || listener()));
+    if let Some(listener) = listener {
+        post(run, Box::new(move || listener()));
     }
 }
 
-/// The pool whose callback thread runs `run`'s listeners (see `TaskRecord::callback_pool`).
-fn callback_pool(run: &RunHeader) -> Option<Arc<crate::pool::PoolShared>> {
-    let pool = run.pool.upgrade()?;
-    Some(match run.record() {
-        Some(record) => record.callback_pool(pool),
-        None => pool,
-    })
+/// Posts `job`, a listener call of `run`, to the callback thread that runs its task's
+/// callbacks (see `TaskRecord::post_callback`); dropped if the run's pool is gone.
+fn post(run: &RunHeader, job: crate::pool::Job) {
+    let Some(pool) = run.pool.upgrade() else {
+        drop_quietly(job);
+        return;
+    };
+    match run.record() {
+        Some(record) => record.post_callback(pool, job),
+        None => pool.post_callback(job),
+    }
 }
 
 impl RunHooks for Listeners {
@@ -74,9 +78,9 @@ impl RunHooks for Listeners {
             None => post_plain(run, lock(&self.set).succeeded.clone()),
             Some(error) => {
                 let listener = lock(&self.set).failed.clone();
-                if let (Some(listener), Some(pool)) = (listener, callback_pool(run)) {
+                if let Some(listener) = listener {
                     let error = error.detached_copy();
-                    pool.post_callback(Box::new(move || listener(&error)));
+                    post(run, Box::new(move || listener(&error)));
                 }
             }
         }

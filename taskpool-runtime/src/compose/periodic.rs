@@ -144,31 +144,49 @@ impl<T: Send + 'static> Periodic<T> {
         }
     }
 
+    /// Stops the task (no further tick) and cancels its current run; false if it was stopped
+    /// already.
     fn stop(&self) -> bool {
+        self.halt(true)
+    }
+
+    /// No further tick. With `cancel_current`, the current run is canceled too (a waiting one
+    /// never starts, an executing one is flagged); otherwise it is left to end as it will, and
+    /// its end ends the data stream. False if the task was stopped already.
+    fn halt(&self, cancel_current: bool) -> bool {
         let (alarm, current, was_running) = {
             let mut state = lock(&self.state);
             let was_running = !state.stopped;
             state.stopped = true;
-            (state.alarm.take(), state.current.take(), was_running)
+            let current = if cancel_current {
+                state.current.take()
+            } else {
+                state.current.clone()
+            };
+            (state.alarm.take(), current, was_running)
         };
         if let Some(alarm) = alarm {
             alarm.cancel();
         }
         match current {
-            Some(run) => {
+            Some(run) if cancel_current => {
                 if let Some(pool) = run.pool.upgrade() {
                     let _ = pool.cancel_run(&run);
                 }
             }
+            // Still the current run: `Tick::on_ended` ends the stream when it ends.
+            Some(_) => {}
             None => crate::data::close(&self.record),
         }
         was_running
     }
 }
 
+/// A shutdown stops the ticks; the current run is the shutdown's, as any run of the pool: one
+/// waiting is resolved, one executing is waited for (and not flagged canceled).
 impl<T: Send + 'static> ShutdownHook for Periodic<T> {
     fn pool_shutting_down(&self) {
-        self.stop();
+        self.halt(false);
     }
 }
 
@@ -305,7 +323,8 @@ impl TaskPool {
     /// executed, and [`Error::PeriodicWithDependencies`] (401) for one in a dependency
     /// relationship (it depends on a task, or a task depends on it).
     /// A period too long to represent never ticks; a period shorter than a millisecond (zero)
-    /// is a millisecond. A task whose pool shuts down stops at its next tick.
+    /// is a millisecond. A task whose pool shuts down stops there: no further tick, and a run
+    /// executing then is waited for by the shutdown, as any other (not flagged canceled).
     ///
     /// ```
     /// use std::time::{Duration, SystemTime};

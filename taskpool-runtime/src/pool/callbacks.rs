@@ -4,7 +4,7 @@
 //! One thread per pool, started by the first callback, runs the callbacks one at a time in the
 //! order they were posted: so a task's callbacks run in the order its events happened, and
 //! never concurrently. A panicking callback is contained (the thread goes on); shutdown lets the
-//! thread run what was posted before it, then joins it — within a bound, so a callback that
+//! thread run what was posted before it (and what is posted to it until it exits), then joins it — within a bound, so a callback that
 //! never returns cannot hang the shutdown (its thread is detached instead, and runs what is
 //! queued behind that callback if it ever returns: a slow callback loses none of them).
 //!
@@ -52,7 +52,9 @@ pub(crate) struct Queue<J, H> {
     runner: Runner,
     /// The started thread's handle, once its starter stored it.
     handle: Option<H>,
-    /// Shutdown began: the thread drains the queue and exits; later posts are refused.
+    /// Shutdown began: the thread drains the queue and exits; later posts are taken while it
+    /// is starting or still running (it runs them before it exits), refused once it exited or
+    /// when none was started.
     closing: bool,
     /// The thread has left its loop.
     exited: bool,
@@ -96,9 +98,17 @@ impl<J, H> Default for Queue<J, H> {
 impl<J, H> Queue<J, H> {
     /// Posts `job`: `Ok(true)` when the caller must start the thread (and then report with
     /// [`spawned`](Queue::spawned)), `Ok(false)` when it is queued for the running (or
-    /// starting) one, `Err(job)` once shutdown began (the caller drops it).
+    /// starting) one, `Err(job)` once shutdown began and no thread will run it: none runs or
+    /// is starting, or it exited (the caller drops it, or posts it elsewhere). A thread still
+    /// running when shutdown began takes posts until it exits, so that a task's callbacks
+    /// posted here keep their order behind the ones it is still running.
     pub(crate) fn push(&mut self, job: J) -> Result<bool, J> {
-        if self.closing {
+        let thread_takes = match self.runner {
+            Runner::Absent => false,
+            Runner::Starting => true,
+            Runner::Started => !self.exited,
+        };
+        if self.closing && !thread_takes {
             return Err(job);
         }
         self.jobs.push_back(job);
@@ -131,7 +141,11 @@ impl<J, H> Queue<J, H> {
     pub(crate) fn next(&mut self) -> Next<J> {
         match self.jobs.pop_front() {
             Some(job) => Next::Run(job),
-            None if self.closing => Next::Exit,
+            None if self.closing => {
+                // Decided under the lock a post takes: a later post is refused, not stranded.
+                self.exited = true;
+                Next::Exit
+            }
             None => Next::Wait,
         }
     }
@@ -195,12 +209,17 @@ pub(crate) struct Callbacks {
 }
 
 impl Callbacks {
-    /// Posts a callback, starting the thread `thread` configures on first use. Dropped
-    /// (quietly) once the pool shut down, or if the system refuses a thread.
-    pub(crate) fn post(self: &Arc<Self>, thread: impl FnOnce() -> std::thread::Builder, job: Job) {
+    /// Posts a callback, starting the thread `thread` configures on first use; handed back if
+    /// no thread will run it (see [`Queue::push`]). Dropped (quietly) if the system refuses a
+    /// thread.
+    pub(crate) fn try_post(
+        self: &Arc<Self>,
+        thread: impl FnOnce() -> std::thread::Builder,
+        job: Job,
+    ) -> Result<(), Job> {
         let pushed = lock(&self.state).push(job);
         match pushed {
-            Err(job) => drop_quietly(job),
+            Err(job) => return Err(job),
             Ok(false) => self.changed.notify_all(),
             Ok(true) => {
                 let me = Arc::clone(self);
@@ -211,6 +230,7 @@ impl Callbacks {
                 drop_each(refused);
             }
         }
+        Ok(())
     }
 
     fn main(&self) {
@@ -308,7 +328,7 @@ mod loom_tests {
             })
         }
 
-        /// `Callbacks::post`; `spawn_fails` plays a system that refuses a thread.
+        /// `Callbacks::try_post`; `spawn_fails` plays a system that refuses a thread.
         fn post(self: &Arc<Self>, job: u32, spawn_fails: bool) {
             let pushed = lock(&self.queue).push(job);
             match pushed {
@@ -407,8 +427,8 @@ mod loom_tests {
 
     /// A thread posts callbacks of two tasks (`11, 21, 12`) while the pool shuts down with
     /// time to spare: every callback posted before shutdown began runs exactly once, in its
-    /// task's order; later ones are refused; shutdown waits for a start in progress and joins
-    /// the thread.
+    /// task's order; later ones run too while the thread still runs, and are refused once it
+    /// exited; shutdown waits for a start in progress and joins the thread.
     #[test]
     fn posts_racing_shutdown_run_once_in_order() {
         loom::model(|| {

@@ -35,8 +35,8 @@ pub use self::builder::{
     DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MAX_TIMELINE_ENTRIES, MIN_STACK_SIZE, TaskPoolBuilder,
     default_max_threads,
 };
-pub(crate) use self::callbacks::on_callback_thread;
-use self::callbacks::{Callbacks, Job};
+use self::callbacks::Callbacks;
+pub(crate) use self::callbacks::{Job, on_callback_thread};
 pub(crate) use self::cancel_hooks::CancelHook;
 use self::cancel_hooks::CancelHooks;
 pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, WorkerId};
@@ -158,15 +158,24 @@ impl PoolShared {
     }
 
     /// Runs `job` (a user callback) on the pool's callback thread, after the ones posted
-    /// before it. Dropped once the pool has shut down.
+    /// before it. Dropped once no thread will run it: the pool shut down, and its callback
+    /// thread is gone (one still running takes it).
     pub(crate) fn post_callback(&self, job: Job) {
+        if let Err(job) = self.try_post_callback(job) {
+            drop_quietly(job);
+        }
+    }
+
+    /// Like [`post_callback`](PoolShared::post_callback), but a callback the pool's callback
+    /// thread will not run (the pool shut down and that thread is gone) is handed back.
+    pub(crate) fn try_post_callback(&self, job: Job) -> std::result::Result<(), Job> {
         // User callbacks, which may drop deeply nested values: the pool threads' stack size.
         let thread = || {
             std::thread::Builder::new()
                 .name(self.thread_name("callbacks"))
                 .stack_size(self.config.stack_size)
         };
-        self.callbacks.post(thread, job);
+        self.callbacks.try_post(thread, job)
     }
 
     fn ensure_supervisor(self: &Arc<Self>) {
@@ -338,6 +347,16 @@ impl PoolShared {
         discarded
     }
 
+    /// Resolves a run that has not started with `error`; it never runs. A started one is left
+    /// alone (not flagged, unlike [`discard`](PoolShared::discard)). False if it started.
+    pub(crate) fn discard_unstarted(&self, run: &Arc<Run>, error: Error) -> bool {
+        let discarded = run.discard_unstarted(error);
+        if discarded {
+            self.live.remove(run);
+        }
+        discarded
+    }
+
     /// Cancels one run. A run that never started leaves the live set at once; an `async` run
     /// suspended at an `.await` is dropped there and resolves at once; a run being executed is
     /// flagged and resolves when its call or poll returns.
@@ -458,6 +477,14 @@ impl PoolShared {
         }
         // After `begin_shutdown` set the flag a registration reads.
         self.shutdown_hooks.notify();
+        // The runs composers still hold (for their dependencies, their runner's or their
+        // task's turn) can never be queued now: resolved at once, not after the wait for the
+        // executing calls below, one of which may be blocked waiting for one of them.
+        for run in self.live.all() {
+            if run.discard_held(Error::PoolShutDown) {
+                self.live.remove(&run);
+            }
+        }
         self.abandon_all_suspended();
         self.sleepers.wake_all();
         for parker in parkers {
@@ -515,8 +542,11 @@ impl PoolShared {
 /// threads that sat idle for [`idle_timeout`](TaskPoolBuilder::idle_timeout), keeping one.
 ///
 /// Dropping an isolated pool (or calling [`shutdown`](TaskPool::shutdown)) resolves every waiting
-/// handle as canceled, drops suspended `async` tasks where they wait (their handles resolve as
-/// canceled), waits for the calls that are executing to return, and joins every thread. It does
+/// handle as canceled (a run still held for its delay, its dependencies or its turn in a runner
+/// with [`Error::PoolShutDown`]), drops suspended `async` tasks where they wait (their handles
+/// resolve as canceled), waits for the calls that are executing to return (not flagging them
+/// canceled, whatever executed them: a delay, a periodic task, a runner), and joins every
+/// thread. It does
 /// not wait for a call that already timed out (its thread is detached), and the time limit
 /// still applies while it waits; a [`LongTask`](crate::LongTask) that never returns is waited
 /// for, so use [`shutdown_timeout`](TaskPool::shutdown_timeout) to bound the wait. Dropped

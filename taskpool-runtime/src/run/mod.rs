@@ -497,6 +497,30 @@ impl Run {
         true
     }
 
+    /// Resolves a run that has not started with `error`, like [`discard`](Self::discard), but
+    /// leaves a started one alone: it is not flagged (a shutdown resolving the runs a composer
+    /// still holds, whose calls that already execute it waits for). True if it was resolved
+    /// here.
+    pub(crate) fn discard_unstarted(&self, error: Error) -> bool {
+        if !self.header().withdraw() {
+            return false;
+        }
+        self.resolve_error(error);
+        self.drop_body();
+        true
+    }
+
+    /// Resolves a run a composer still holds (it was never queued) with `error`; one that was
+    /// queued, started or ended is left alone. True if it was resolved here.
+    pub(crate) fn discard_held(&self, error: Error) -> bool {
+        if !self.header().withdraw_held() {
+            return false;
+        }
+        self.resolve_error(error);
+        self.drop_body();
+        true
+    }
+
     /// Settles a run whose future was dropped while suspended (a cancel, a shutdown): the
     /// handle reports canceled, after it started.
     pub(crate) fn end_suspended(&self) {
@@ -595,6 +619,12 @@ impl RunHeader {
         self.state
             .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
+    }
+
+    /// `WAITING → CANCELED` only: a run a composer holds (never queued); false if it was
+    /// queued, started or ended first.
+    fn withdraw_held(&self) -> bool {
+        self.move_state(WAITING, CANCELED)
     }
 
     /// `WAITING` or `QUEUED → CANCELED`; false if the run started or ended first.
