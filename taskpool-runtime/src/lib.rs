@@ -84,6 +84,7 @@ mod worker;
 pub use codec::{DEFAULT_MAX_SERIALIZED_BYTES, Encoding, Payload};
 pub use compose::async_runner::AsyncRunner;
 pub use compose::delayed::execute_delayed;
+pub use compose::dependency::Dependable;
 pub use compose::group::{GroupHandle, TaskGroup, execute_group};
 pub use compose::periodic::{PeriodicHandle, execute_periodically};
 pub use compose::sequence::SequenceRunner;

@@ -530,6 +530,11 @@ impl<T: Send + 'static> LongTask<T> {
 }
 
 impl<T> LongTask<T> {
+    /// The task inside (a `LongTask` is a `Task` that runs once, without a time limit).
+    pub(crate) fn as_task(&self) -> &Task<T> {
+        &self.0
+    }
+
     /// The task's process-unique id, to pass to `terminate_task` later.
     pub fn id(&self) -> TaskId {
         self.0.id()
@@ -610,7 +615,7 @@ pub(crate) struct Submission<T> {
     pub(crate) call: Result<Call<T>, Error>,
 }
 
-mod sealed {
+pub(crate) mod sealed {
     pub trait Sealed {}
 }
 

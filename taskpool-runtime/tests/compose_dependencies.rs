@@ -6,7 +6,7 @@ mod support;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use support::{hold, open_gate, pass_gate, wait_until};
-use taskpool::{Error, Priority, Task, TaskGroup, TaskPool, TaskState, concurrent};
+use taskpool::{Error, LongTask, Priority, Task, TaskGroup, TaskPool, TaskState, concurrent};
 
 #[concurrent]
 fn echo(n: u64) -> u64 {
@@ -289,4 +289,43 @@ fn an_executed_task_cannot_take_part_in_a_new_dependency() {
     // Nothing was recorded: both still run on their own.
     assert_eq!(pool.execute(&fresh).wait().unwrap(), 2);
     assert_eq!(pool.execute(&executed).wait().unwrap(), 1);
+}
+
+/// ArkTS's `LongTask` is a `Task`, with its `addDependency`: a long task can wait for a task,
+/// a task can wait for a long task, and a cycle through a long task is refused.
+#[test]
+fn a_long_task_depends_and_is_depended_on_like_a_task() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let first = Task::new(echo, (1,));
+    let long = LongTask::new(echo, (2,));
+    let last = Task::new(echo, (3,));
+    long.add_dependency(&first).unwrap();
+    last.add_dependency(&long).unwrap();
+    assert!(long.has_dependencies());
+    let err = first.add_dependency(&long).unwrap_err();
+    assert_eq!(err.code(), Some(10200026), "{err}");
+    let later = pool.execute(last);
+    let long_id = long.id();
+    let middle = pool.execute(long);
+    assert!(!later.is_finished() && !middle.is_finished());
+    assert_eq!(pool.execute(first).wait().unwrap(), 1);
+    assert_eq!(middle.wait().unwrap(), 2);
+    assert_eq!(later.wait().unwrap(), 3);
+    pool.terminate_task(long_id).unwrap();
+}
+
+/// A dependency of a long task can be removed before it runs; its run is then not held.
+#[test]
+fn a_long_tasks_dependency_can_be_removed() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let never = Task::new(echo, (1,));
+    let long = LongTask::new(echo, (2,));
+    long.add_dependency(&never).unwrap();
+    long.remove_dependency(&never).unwrap();
+    assert!(!long.has_dependencies());
+    let err = long.remove_dependency(&never).unwrap_err();
+    assert_eq!(err.code(), Some(10200027), "{err}");
+    let id = long.id();
+    assert_eq!(pool.execute(long).wait().unwrap(), 2);
+    pool.terminate_task(id).unwrap();
 }

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use crate::error::{Error, Result};
 use crate::run::{Holder, Run, RunHeader, RunHooks, Settled};
 use crate::sync::{Arc, Mutex, lock};
-use crate::task::{Task, TaskId, TaskRecord};
+use crate::task::{LongTask, Task, TaskId, TaskRecord};
 
 #[derive(Default)]
 struct Graph {
@@ -420,17 +420,17 @@ impl<T> Task<T> {
     /// assert_eq!(pool.execute(first).wait().unwrap(), 1);
     /// assert_eq!(later.wait().unwrap(), 2);
     /// ```
-    pub fn add_dependency<U>(&self, dependency: &Task<U>) -> Result<()> {
-        let (task, dep) = (self.id(), dependency.id());
-        for (id, record) in [(task, self.record()), (dep, dependency.record())] {
+    pub fn add_dependency<D: Dependable + ?Sized>(&self, dependency: &D) -> Result<()> {
+        let (task, dep) = (self.node(), dependency.node());
+        for (id, record) in [task, dep] {
             if record.executed.load(std::sync::atomic::Ordering::Relaxed) {
                 return Err(Error::ExecutedTaskDependency(id));
             }
         }
         let mut graph = lock(graph());
-        graph.add(task, dep)?;
-        observe(&mut graph, self.record());
-        observe(&mut graph, dependency.record());
+        graph.add(task.0, dep.0)?;
+        observe(&mut graph, task.1);
+        observe(&mut graph, dep.1);
         Ok(())
     }
 
@@ -439,14 +439,54 @@ impl<T> Task<T> {
     ///
     /// Fails with [`Error::DependencyNotFound`] (10200027) if this task does not (or no
     /// longer: a dependency is consumed when it succeeds) depend on `dependency`.
-    pub fn remove_dependency<U>(&self, dependency: &Task<U>) -> Result<()> {
-        let (task, dep) = (self.id(), dependency.id());
-        let release = lock(graph()).remove(task, dep)?;
+    pub fn remove_dependency<D: Dependable + ?Sized>(&self, dependency: &D) -> Result<()> {
+        let release = lock(graph()).remove(self.id(), dependency.node().0)?;
         release_all(release);
         Ok(())
     }
 
     /// Whether this task waits for any dependency.
+    pub fn has_dependencies(&self) -> bool {
+        has_dependencies(self.id())
+    }
+}
+
+/// A task that others can depend on, and that can depend on others: a [`Task`] or a
+/// [`LongTask`] (ArkTS: a `LongTask` is a `Task`, with its `addDependency`). Sealed.
+pub trait Dependable: crate::task::sealed::Sealed {
+    #[doc(hidden)]
+    #[allow(private_interfaces)]
+    fn node(&self) -> (TaskId, &Arc<TaskRecord>);
+}
+
+impl<T> Dependable for Task<T> {
+    #[allow(private_interfaces)]
+    fn node(&self) -> (TaskId, &Arc<TaskRecord>) {
+        (self.id(), self.record())
+    }
+}
+
+impl<T> Dependable for LongTask<T> {
+    #[allow(private_interfaces)]
+    fn node(&self) -> (TaskId, &Arc<TaskRecord>) {
+        self.as_task().node()
+    }
+}
+
+impl<T> LongTask<T> {
+    /// Makes this long task wait for `dependency`, as [`Task::add_dependency`] does (ArkTS
+    /// `longTask.addDependency`).
+    pub fn add_dependency<D: Dependable + ?Sized>(&self, dependency: &D) -> Result<()> {
+        self.as_task().add_dependency(dependency)
+    }
+
+    /// Removes a dependency added with [`add_dependency`](LongTask::add_dependency), as
+    /// [`Task::remove_dependency`] does (ArkTS `longTask.removeDependency`).
+    pub fn remove_dependency<D: Dependable + ?Sized>(&self, dependency: &D) -> Result<()> {
+        self.as_task().remove_dependency(dependency)
+    }
+
+    /// Whether this long task waits for any dependency.
     pub fn has_dependencies(&self) -> bool {
         has_dependencies(self.id())
     }
