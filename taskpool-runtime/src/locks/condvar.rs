@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::async_lock::AsyncLockGuard;
 use super::core::Parker;
+use super::discarded::Discarded;
 use super::named;
 use crate::sendable::Sendable;
 use crate::shared::Shared;
@@ -70,7 +71,7 @@ struct State {
     next_id: u64,
     /// Wakers let go of (a waiter that left, a waker replaced by a newer one), to drop after
     /// unlocking (see [`ConditionVariable::with_state`]).
-    discarded: Vec<Waker>,
+    discarded: Discarded,
 }
 
 impl State {
@@ -412,20 +413,12 @@ impl ConditionVariable {
     /// the last reference to a task whose `Drop` panics), and its panic must not reach whoever
     /// drops or polls a wait, nor cut short the bookkeeping around it.
     fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        let (result, last, rest) = {
+        let (result, discarded) = {
             let mut state = lock(&self.state);
             let result = f(&mut state);
-            // One at a time, the usual case, is popped: the buffer keeps its room.
-            let last = state.discarded.pop();
-            let rest = if state.discarded.is_empty() {
-                Vec::new()
-            } else {
-                std::mem::take(&mut state.discarded)
-            };
-            (result, last, rest)
+            (result, state.discarded.take())
         };
-        crate::panic::drop_quietly(last);
-        crate::panic::drop_each_quietly(rest);
+        discarded.drop_quietly();
         result
     }
 }
@@ -486,8 +479,9 @@ impl Waiting<'_> {
             match state.waiters.iter_mut().find(|(waiting, _)| *waiting == id) {
                 Some((_, waker)) => {
                     if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                        let replaced = waker.replace(cx.waker().clone());
-                        state.discarded.extend(replaced);
+                        if let Some(replaced) = waker.replace(cx.waker().clone()) {
+                            state.discarded.push(replaced);
+                        }
                     }
                     None
                 }

@@ -189,14 +189,12 @@ impl LockCore {
     /// had just been granted the lock unwound instead of returning it, leaving a holder that
     /// nobody would ever release.
     fn with_state<R>(&self, f: impl FnOnce(&mut LockState) -> R) -> R {
-        let (result, last, rest) = {
+        let (result, discarded) = {
             let mut state = lock(&self.state);
             let result = f(&mut state);
-            let (last, rest) = state.take_discarded();
-            (result, last, rest)
+            (result, state.take_discarded())
         };
-        panic::drop_quietly(last);
-        panic::drop_each_quietly(rest);
+        discarded.drop_quietly();
         result
     }
 

@@ -37,6 +37,7 @@
 use std::collections::VecDeque;
 use std::task::Waker;
 
+use super::discarded::{Discarded, Taken};
 use super::options::AsyncLockMode;
 use super::who::Who;
 
@@ -102,9 +103,8 @@ pub(crate) struct LockState {
     queue: VecDeque<Waiter>,
     next_id: RequestId,
     /// Wakers let go of (a waiter that left or took the lock, a waker replaced by a newer one),
-    /// for the caller to drop after unlocking: dropping a user waker is user code, which may
-    /// panic (see [`LockState::take_discarded`]).
-    discarded: Vec<Waker>,
+    /// for the caller to drop after unlocking (see [`LockState::take_discarded`]).
+    discarded: Discarded,
 }
 
 impl LockState {
@@ -148,20 +148,11 @@ impl LockState {
             .count()
     }
 
-    /// The wakers let go of since the last call, to drop outside the lock's mutex: the last
-    /// one, and any others. A waker may be the last reference to a task whose `Drop` panics:
-    /// dropped under the mutex, that panic would cut a departure short before the waiters it
-    /// lets go are woken, or leave a grant recorded for a future that never returns it. (One at
-    /// a time, the usual case, is popped: the buffer keeps its room, and a contended hand-over
-    /// allocates nothing.)
-    pub(crate) fn take_discarded(&mut self) -> (Option<Waker>, Vec<Waker>) {
-        let last = self.discarded.pop();
-        let rest = if self.discarded.is_empty() {
-            Vec::new()
-        } else {
-            std::mem::take(&mut self.discarded)
-        };
-        (last, rest)
+    /// The wakers let go of since the last call, to drop outside the lock's mutex: dropped
+    /// under it, a panicking one would cut a departure short before the waiters it lets go are
+    /// woken, or leave a grant recorded for a future that never returns it.
+    pub(crate) fn take_discarded(&mut self) -> Taken {
+        self.discarded.take()
     }
 
     fn next_id(&mut self) -> RequestId {

@@ -2,11 +2,12 @@
 //! lifecycle listeners), never on the pool thread executing the task.
 //!
 //! One thread per pool, started by the first callback, runs the callbacks one at a time in the
-//! order they were posted: so a task's callbacks run in the order its events happened, and
-//! never concurrently. A panicking callback is contained (the thread goes on); shutdown lets the
-//! thread run what was posted before it (and what is posted to it until it exits), then joins it — within a bound, so a callback that
-//! never returns cannot hang the shutdown (its thread is detached instead, and runs what is
-//! queued behind that callback if it ever returns: a slow callback loses none of them).
+//! order they were posted: so a task's callbacks run in the order its events happened, and never
+//! concurrently. A panicking callback is contained (the thread goes on); shutdown lets the thread
+//! run what was posted before it (and what is posted to it until it exits), then joins it — within
+//! a bound, so a callback that never returns cannot hang the shutdown (its thread is detached
+//! instead, and runs what is queued behind that callback if it ever returns: a slow callback loses
+//! none of them).
 //!
 //! The queue's state and its transitions are [`Queue`], a plain struct under the mutex: the
 //! code here drives it, and so does the loom model below it. Starting and joining the thread

@@ -340,21 +340,22 @@ impl PoolShared {
 
     /// Resolves a run that has not started with `error`; it never runs. False if it started.
     pub(crate) fn discard(&self, run: &Arc<Run>, error: Error) -> bool {
-        let discarded = run.discard(error);
-        if discarded {
-            self.live.remove(run);
-        }
-        discarded
+        self.forget_if(run, run.discard(error))
     }
 
     /// Resolves a run that has not started with `error`; it never runs. A started one is left
     /// alone (not flagged, unlike [`discard`](PoolShared::discard)). False if it started.
     pub(crate) fn discard_unstarted(&self, run: &Arc<Run>, error: Error) -> bool {
-        let discarded = run.discard_unstarted(error);
-        if discarded {
+        self.forget_if(run, run.discard_unstarted(error))
+    }
+
+    /// Takes `run` out of the live set if it was `resolved` (it will never execute); returns
+    /// `resolved`.
+    fn forget_if(&self, run: &Arc<Run>, resolved: bool) -> bool {
+        if resolved {
             self.live.remove(run);
         }
-        discarded
+        resolved
     }
 
     /// Cancels one run. A run that never started leaves the live set at once; an `async` run
@@ -481,9 +482,7 @@ impl PoolShared {
         // task's turn) can never be queued now: resolved at once, not after the wait for the
         // executing calls below, one of which may be blocked waiting for one of them.
         for run in self.live.all() {
-            if run.discard_held(Error::PoolShutDown) {
-                self.live.remove(&run);
-            }
+            self.forget_if(&run, run.discard_held(Error::PoolShutDown));
         }
         self.abandon_all_suspended();
         self.sleepers.wake_all();
@@ -545,12 +544,11 @@ impl PoolShared {
 /// handle as canceled (a run still held for its delay, its dependencies or its turn in a runner
 /// with [`Error::PoolShutDown`]), drops suspended `async` tasks where they wait (their handles
 /// resolve as canceled), waits for the calls that are executing to return (not flagging them
-/// canceled, whatever executed them: a delay, a periodic task, a runner), and joins every
-/// thread. It does
-/// not wait for a call that already timed out (its thread is detached), and the time limit
-/// still applies while it waits; a [`LongTask`](crate::LongTask) that never returns is waited
-/// for, so use [`shutdown_timeout`](TaskPool::shutdown_timeout) to bound the wait. Dropped
-/// inside one of its own tasks, it does not wait for that task, which returns its own outcome.
+/// canceled, whatever executed them: a delay, a periodic task, a runner), and joins every thread.
+/// It does not wait for a call that already timed out (its thread is detached), and the time limit
+/// still applies while it waits; a [`LongTask`](crate::LongTask) that never returns is waited for,
+/// so use [`shutdown_timeout`](TaskPool::shutdown_timeout) to bound the wait. Dropped inside one of
+/// its own tasks, it does not wait for that task, which returns its own outcome.
 ///
 /// ```
 /// use std::time::Duration;

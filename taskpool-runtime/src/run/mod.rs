@@ -478,23 +478,14 @@ impl Run {
     /// a thread took inline may still be listed): a started one is not flagged. True if it was
     /// canceled here.
     pub(crate) fn cancel_unstarted(&self) -> bool {
-        if !self.header().withdraw() {
-            return false;
-        }
-        self.resolve_error(self.canceled(None, false));
-        self.drop_body();
-        true
+        self.resolve_unrun(self.header().withdraw(), || self.canceled(None, false))
     }
 
     /// Resolves a run that has not started with `error` instead of running it (a held run
     /// whose dependency failed, a discarded one). False if it already started or ended.
     pub(crate) fn discard(&self, error: Error) -> bool {
-        if self.header().request_cancel() != Cancel::Dequeued {
-            return false;
-        }
-        self.resolve_error(error);
-        self.drop_body();
-        true
+        let dequeued = self.header().request_cancel() == Cancel::Dequeued;
+        self.resolve_unrun(dequeued, || error)
     }
 
     /// Resolves a run that has not started with `error`, like [`discard`](Self::discard), but
@@ -502,23 +493,23 @@ impl Run {
     /// still holds, whose calls that already execute it waits for). True if it was resolved
     /// here.
     pub(crate) fn discard_unstarted(&self, error: Error) -> bool {
-        if !self.header().withdraw() {
-            return false;
-        }
-        self.resolve_error(error);
-        self.drop_body();
-        true
+        self.resolve_unrun(self.header().withdraw(), || error)
     }
 
     /// Resolves a run a composer still holds (it was never queued) with `error`; one that was
     /// queued, started or ended is left alone. True if it was resolved here.
     pub(crate) fn discard_held(&self, error: Error) -> bool {
-        if !self.header().withdraw_held() {
-            return false;
+        self.resolve_unrun(self.header().withdraw_held(), || error)
+    }
+
+    /// If `withdrawn` (the run was taken back before it started), resolves it with `error` and
+    /// drops its call; returns `withdrawn`.
+    fn resolve_unrun(&self, withdrawn: bool, error: impl FnOnce() -> Error) -> bool {
+        if withdrawn {
+            self.resolve_error(error());
+            self.drop_body();
         }
-        self.resolve_error(error);
-        self.drop_body();
-        true
+        withdrawn
     }
 
     /// Settles a run whose future was dropped while suspended (a cancel, a shutdown): the
