@@ -488,7 +488,7 @@ impl Run {
         self.resolve_unrun(dequeued, || error)
     }
 
-    /// Resolves a run that has not started with `error`, like [`discard`](Self::discard), but
+    /// Resolves a run that has not started with `error`, like `discard`, but
     /// leaves a started one alone: it is not flagged (a shutdown resolving the runs a composer
     /// still holds, whose calls that already execute it waits for). True if it was resolved
     /// here.
