@@ -146,6 +146,29 @@ fn a_tick_during_the_previous_run_is_skipped_never_overlapping() {
     assert_eq!(OVERLAPS.load(Ordering::SeqCst), 0);
 }
 
+/// A run a tick queued that is canceled before a thread takes it never started:
+/// `runs_started` does not count it. (It counted every run a tick queued.)
+#[test]
+fn a_tick_canceled_while_it_waits_for_a_thread_is_not_counted_as_started() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let blocker = pool.run(support::hold, (421,));
+    support::wait_until_executing(&pool, blocker.id());
+    let ticker = pool
+        .execute_periodically(
+            Duration::from_millis(1),
+            Task::new(beat, ()),
+            Priority::High,
+        )
+        .unwrap();
+    // A tick is skipped only while the run of an earlier one is alive: that run waits.
+    wait_until("a tick queued a run", || ticker.ticks_skipped() >= 1);
+    ticker.cancel().unwrap();
+    open_gate(421);
+    assert_eq!(blocker.wait().unwrap(), 421);
+    assert_eq!(pool.run(echo, (5,)).wait().unwrap(), 5);
+    assert_eq!(ticker.runs_started(), 0);
+}
+
 #[concurrent]
 fn held_tick(gate: u64) {
     pass_gate(gate);
@@ -211,9 +234,10 @@ fn canceling_a_periodic_task_by_id_racing_its_ticks_stops_it_for_good() {
         wait_until("some ticks", || ticker.runs_started() >= round % 3);
         pool.cancel(ticker.id()).unwrap();
         assert!(ticker.is_stopped());
-        let started = ticker.runs_started();
-        // Ends once stopped and its last run (canceled or finished) is over.
+        // Ends once stopped and its last run (canceled or finished) is over. A run a thread
+        // took just before the stop starts (and is counted) then.
         for () in stream {}
+        let started = ticker.runs_started();
         let executed = RACED.load(Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(3));
         assert_eq!(ticker.runs_started(), started, "round {round}");

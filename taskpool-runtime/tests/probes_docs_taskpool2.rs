@@ -210,3 +210,49 @@ fn a_periodic_run_executing_when_its_pool_shuts_down_is_not_canceled() {
         "the stream ends with the run"
     );
 }
+
+/// Holds the thread that drops it at gate `.0`: the shutdown drops a waiting run's arguments
+/// after it set its flag and before it tells its shutdown hooks.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct StallOnDrop(u64);
+
+impl Drop for StallOnDrop {
+    fn drop(&mut self) {
+        pass_gate(self.0);
+    }
+}
+
+#[concurrent]
+fn takes_stall(_stall: StallOnDrop) {}
+
+/// A periodic tick that fires once the shutdown has begun, before the periodic task's
+/// shutdown hook ran, stops the task as the hook does: the run executing then is not flagged
+/// canceled. (The tick stopped it as `cancel` does, flagging the executing run.)
+#[test]
+fn a_tick_that_finds_its_pool_shutting_down_does_not_flag_the_executing_run() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let task = Task::new(hold_and_send_canceled, (G + 6,));
+    let id = task.id();
+    let mut canceled = task.data_stream::<bool>();
+    let ticker = pool
+        .execute_periodically(Duration::from_millis(1), task, Priority::Medium)
+        .unwrap();
+    wait_until_executing(&pool, id);
+    // Queued behind the periodic run on the only thread: the shutdown cancels it and drops
+    // its argument, which holds the shutdown there until the tick stopped the task.
+    let waiting = pool.execute(Task::new(takes_stall, (StallOnDrop(G + 7),)));
+    let dropping = std::thread::spawn(move || drop(pool));
+    wait_until("a tick found the pool shutting down", || {
+        ticker.is_stopped()
+    });
+    open_gate(G + 7);
+    open_gate(G + 6);
+    dropping.join().unwrap();
+    assert!(matches!(waiting.wait(), Err(Error::Canceled { .. })));
+    assert_eq!(canceled.next_blocking(), Some(false), "flagged canceled");
+    assert_eq!(
+        canceled.next_blocking(),
+        None,
+        "the stream ends with the run"
+    );
+}

@@ -43,6 +43,14 @@ struct State {
 struct Tick<T>(Weak<Periodic<T>>);
 
 impl<T: Send + 'static> RunHooks for Tick<T> {
+    // Counted here, not when the tick queues the run: a run canceled while it waits (a stop,
+    // a shutdown) never starts.
+    fn on_start(&self, _run: &RunHeader) {
+        if let Some(periodic) = self.0.upgrade() {
+            lock(&periodic.state).started += 1;
+        }
+    }
+
     fn on_settle(&self, _run: &RunHeader, settled: Settled<'_>) {
         let Some(periodic) = self.0.upgrade() else {
             return;
@@ -98,8 +106,10 @@ impl<T: Send + 'static> Periodic<T> {
     fn tick(self: &Arc<Self>) {
         let live = self.pool.upgrade().filter(|pool| !pool.is_shutting_down());
         let Some(pool) = live else {
-            // The pool is gone or shutting down: nothing will run any more.
-            self.stop();
+            // The pool is gone or shutting down: nothing will run any more. As the shutdown
+            // hook does (this tick may come before it), the current run is the shutdown's:
+            // not flagged canceled.
+            self.halt(false);
             return;
         };
         {
@@ -135,7 +145,6 @@ impl<T: Send + 'static> Periodic<T> {
         }
         if let Some(run) = &run {
             state.current = Some(Arc::clone(run));
-            state.started += 1;
         }
         self.arm(&mut state);
         drop(state);
@@ -280,7 +289,8 @@ impl PeriodicHandle {
         crate::data::close(self.control.record());
     }
 
-    /// How many runs have been started so far.
+    /// How many runs have started executing so far (a run canceled while it waited for a
+    /// thread is not counted).
     pub fn runs_started(&self) -> u64 {
         self.control.counts().0
     }
