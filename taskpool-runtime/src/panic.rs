@@ -30,15 +30,19 @@ pub(crate) fn drop_each_quietly<T>(values: impl IntoIterator<Item = T>) {
 
 /// Wakes `waker`, swallowing a panic of the user's `wake` (a broken executor): the caller — a
 /// lock being released, a condition variable being notified, a signal being aborted — must
-/// not unwind, nor leave the wakers after this one unwoken. Returns `false` if `wake` panicked.
+/// not unwind, nor leave the wakers after this one unwoken. Returns `false` if `wake` panicked;
+/// a panic of the waker's `Drop` (often the last reference, given up here) is swallowed apart:
+/// the wake itself went through.
 pub(crate) fn wake_quietly(waker: std::task::Waker) -> bool {
-    match catch(move || waker.wake()) {
+    let woken = match catch(|| waker.wake_by_ref()) {
         Ok(()) => true,
         Err(payload) => {
             forget_payload(payload);
             false
         }
-    }
+    };
+    drop_quietly(waker);
+    woken
 }
 
 /// Disposes of a panic payload whose own `Drop` might panic again.

@@ -115,7 +115,9 @@ impl LockCore {
                 if signal.is_some_and(AbortSignal::is_aborted) {
                     return Outcome::Aborted;
                 }
-                match self.with_state(|state| state.poll(id, None, who.clone())) {
+                // With its waker: a release takes a woken waiter's waker, and one overtaken
+                // after its wake-up must be woken again.
+                match self.with_state(|state| state.poll(id, &waker, who.clone())) {
                     Polled::Granted => return Outcome::Granted,
                     Polled::Waiting => {}
                     Polled::Unknown => unreachable!("a waiter leaves the queue only by itself"),
@@ -420,6 +422,14 @@ impl Future for Acquire<'_> {
                             return Poll::Ready(Err(core.refused(this.mode, &this.options)));
                         }
                         Requested::Queued(id) => {
+                            // Waiting before the signal clones the waker: if that clone panics
+                            // (a broken executor), dropping this future still withdraws the
+                            // request.
+                            this.step = Step::Waiting {
+                                id,
+                                signal_key: None,
+                                timer: None,
+                            };
                             let signal_key = signal.and_then(|signal| signal.register(cx.waker()));
                             let timer = plan.deadline.map(|deadline| {
                                 sleep(deadline.saturating_duration_since(Instant::now()))
@@ -442,7 +452,7 @@ impl Future for Acquire<'_> {
                         Some(Outcome::Aborted)
                     } else {
                         core.with_state(|state| {
-                            match state.poll(*waiting_id, Some(cx.waker()), Who::current()) {
+                            match state.poll(*waiting_id, cx.waker(), Who::current()) {
                                 Polled::Granted => Some(Outcome::Granted),
                                 Polled::Waiting => None,
                                 // Its waker panicked when its turn came, so it gave up its place

@@ -243,7 +243,7 @@ impl LockState {
 
     /// The waiter `id` runs: it takes the lock if it is eligible (recorded as `who`, the caller
     /// now), otherwise it keeps waiting with `waker`.
-    pub(crate) fn poll(&mut self, id: RequestId, waker: Option<&Waker>, who: Who) -> Polled {
+    pub(crate) fn poll(&mut self, id: RequestId, waker: &Waker, who: Who) -> Polled {
         let Some(at) = self.queue.iter().position(|waiter| waiter.entry.id == id) else {
             return Polled::Unknown;
         };
@@ -258,11 +258,9 @@ impl LockState {
         }
         let waiter = &mut self.queue[at];
         waiter.woken = false;
-        if let Some(waker) = waker {
-            if !waiter.waker.will_wake(waker) {
-                let old = std::mem::replace(&mut waiter.waker, waker.clone());
-                self.discarded.push(old);
-            }
+        if !waiter.waker.will_wake(waker) {
+            let old = std::mem::replace(&mut waiter.waker, waker.clone());
+            self.discarded.push(old);
         }
         Polled::Waiting
     }
@@ -309,7 +307,11 @@ impl LockState {
             .filter(|waiter| !waiter.woken)
             .map(|waiter| {
                 waiter.woken = true;
-                (waiter.entry.id, waiter.waker.clone())
+                // Taken, not cloned: a woken waiter registers its waker anew when it is polled
+                // (`poll`), and a user waker's `clone` may panic, here under the mutex in the
+                // releasing caller.
+                let waker = std::mem::replace(&mut waiter.waker, Waker::noop().clone());
+                (waiter.entry.id, waker)
             })
             .collect()
     }
@@ -364,7 +366,10 @@ mod tests {
         assert_eq!(state.held_mode(), Some(Shared));
         assert!(state.release(a).is_empty(), "b still holds");
         assert_eq!(state.release(b).len(), 1, "the writer is woken");
-        assert_eq!(state.poll(x, None, Who::current()), Polled::Granted);
+        assert_eq!(
+            state.poll(x, Waker::noop(), Who::current()),
+            Polled::Granted
+        );
         assert_eq!(state.held_mode(), Some(Exclusive));
     }
 
@@ -374,10 +379,19 @@ mod tests {
         let r1 = granted(req(&mut state, Shared));
         let w = queued(req(&mut state, Exclusive));
         let r2 = queued(req(&mut state, Shared));
-        assert_eq!(state.poll(r2, None, Who::current()), Polled::Waiting);
+        assert_eq!(
+            state.poll(r2, Waker::noop(), Who::current()),
+            Polled::Waiting
+        );
         assert_eq!(state.release(r1).len(), 1);
-        assert_eq!(state.poll(r2, None, Who::current()), Polled::Waiting);
-        assert_eq!(state.poll(w, None, Who::current()), Polled::Granted);
+        assert_eq!(
+            state.poll(r2, Waker::noop(), Who::current()),
+            Polled::Waiting
+        );
+        assert_eq!(
+            state.poll(w, Waker::noop(), Who::current()),
+            Polled::Granted
+        );
     }
 
     #[test]
@@ -388,8 +402,14 @@ mod tests {
         let r2 = queued(req(&mut state, Shared));
         let r3 = queued(req(&mut state, Shared));
         assert_eq!(state.cancel(w).len(), 2, "both readers may join now");
-        assert_eq!(state.poll(r3, None, Who::current()), Polled::Granted);
-        assert_eq!(state.poll(r2, None, Who::current()), Polled::Granted);
+        assert_eq!(
+            state.poll(r3, Waker::noop(), Who::current()),
+            Polled::Granted
+        );
+        assert_eq!(
+            state.poll(r2, Waker::noop(), Who::current()),
+            Polled::Granted
+        );
         assert_eq!(state.holders().len(), 3);
     }
 
