@@ -5,6 +5,7 @@
 
 use syn::{GenericArgument, PathArguments, Type, TypeParamBound, TypePath};
 
+use macro_support::own_type_hint;
 pub use macro_support::{Errors, may_be_std, pretty};
 
 /// Where a type appears: it changes the wording and which rules apply.
@@ -283,7 +284,8 @@ fn check_path(
         errors.push(
             ty,
             format!(
-                "`{written}` cannot cross threads as {role}: {reason}; pass the value itself (deriving `Serialize`/`Deserialize`), or mark the type `#[sendable]` and share it with `Shared<T>` (with an `AsyncLock` for mutation)"
+                "`{written}` cannot cross threads as {role}: {reason}; pass the value itself (deriving `Serialize`/`Deserialize`), or mark the type `#[sendable]` and share it with `Shared<T>` (with an `AsyncLock` for mutation){}",
+                own_type_hint(&path.path)
             ),
         );
         return;
@@ -292,7 +294,8 @@ fn check_path(
         errors.push(
             ty,
             format!(
-                "`{written}` is a thread-local key: every pool thread has its own copy, so a task cannot use it; pass the state as an argument instead"
+                "`{written}` is a thread-local key: every pool thread has its own copy, so a task cannot use it; pass the state as an argument instead{}",
+                own_type_hint(&path.path)
             ),
         );
         return;

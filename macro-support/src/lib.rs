@@ -145,6 +145,19 @@ pub fn may_be_std(path: &syn::Path, home: &str) -> bool {
     }
 }
 
+/// For a bare name that [`may_be_std`] took for the standard item: how to name a type of the
+/// user's own that shares the name (a path the macros cannot take for the standard one), as
+/// the end of an error message; empty for any other path.
+pub fn own_type_hint(path: &syn::Path) -> String {
+    match (path.segments.len(), path.segments.first()) {
+        (1, Some(only)) if path.leading_colon.is_none() => format!(
+            "; if this `{0}` is a type of your own, name it by a path that cannot be std's (`self::{0}`, `crate::…::{0}`)",
+            only.ident
+        ),
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +168,20 @@ mod tests {
         assert_eq!(pretty(&ty), "Vec<&'static [u8; 4]>");
         let ty: syn::Type = syn::parse_quote!(Box<dyn Fn(i32) -> Option<u8>>);
         assert_eq!(pretty(&ty), "Box<dyn Fn(i32) -> Option<u8>>");
+    }
+
+    #[test]
+    fn only_a_bare_name_gets_the_own_type_hint() {
+        let bare: syn::Path = syn::parse_quote!(Cell);
+        assert!(own_type_hint(&bare).contains("`self::Cell`"));
+        for path in [
+            syn::parse_quote!(std::cell::Cell),
+            syn::parse_quote!(::Cell),
+            syn::parse_quote!(cell::Cell),
+        ] {
+            let path: syn::Path = path;
+            assert_eq!(own_type_hint(&path), "");
+        }
     }
 
     #[test]

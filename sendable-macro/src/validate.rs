@@ -3,7 +3,7 @@
 
 use syn::{GenericArgument, GenericParam, PathArguments, Type, TypeParamBound, TypePath};
 
-use macro_support::{Errors, may_be_std, pretty};
+use macro_support::{Errors, may_be_std, own_type_hint, pretty};
 
 use crate::parse::{SendableData, fields};
 
@@ -115,8 +115,9 @@ fn check_path(ty: &Type, path: &TypePath, in_phantom: bool, errors: &mut Errors)
         errors.push(
             ty,
             format!(
-                "`{}` cannot be a field of a `#[sendable]` type: {reason}, and the value is shared between threads; use {instead} instead",
-                pretty(ty)
+                "`{}` cannot be a field of a `#[sendable]` type: {reason}, and the value is shared between threads; use {instead} instead{}",
+                pretty(ty),
+                own_type_hint(&path.path)
             ),
         );
         return;
