@@ -278,7 +278,7 @@ impl Channel {
     }
 }
 
-/// The values a task sends with [`send_data`](crate::send_data), in the order it sent them: a
+/// The values a task sends with [`send_data`], in the order it sent them: a
 /// [`futures::Stream`] for async code, and blocking for threads
 /// ([`next_blocking`](DataStream::next_blocking), [`blocking_iter`](DataStream::blocking_iter),
 /// or `for value in stream`).

@@ -33,7 +33,7 @@ use crate::time::{Sleep, deadline_after, sleep};
 /// woken by `notify_one` that is dropped before it completes passes the notification on to the
 /// next waiter.
 ///
-/// The condition variable is [`Sendable`](crate::Sendable): share it with [`Shared`] or in a
+/// The condition variable is [`Sendable`]: share it with [`Shared`] or in a
 /// `#[sendable]` type, or find it by name with [`ConditionVariable::request`]. It serializes as
 /// nothing; a deserialized one is new and has no waiters.
 ///
