@@ -21,8 +21,9 @@ use crate::task::TaskId;
 /// no condition variable is needed; an error is boxed, so a pending slot is three words.
 pub(crate) struct Completion<T> {
     slot: Mutex<Slot<T>>,
-    /// [`PENDING`], then [`READY`] once an outcome is stored (written after the slot: what a
-    /// waiter spins on before it parks), then [`TAKEN`] once the slot is empty for good. The
+    /// [`PENDING`], [`CLAIMED`] while a resolver that won is on its way, then [`READY`] once
+    /// an outcome is stored (written after the slot: what a waiter spins on before it parks),
+    /// then [`TAKEN`] once the slot is empty for good. The
     /// last lets the usual end of a handle — `wait`, then drop — skip the slot's lock twice:
     /// a spent slot needs no detaching, and nothing is left in it to drop.
     state: AtomicU8,
@@ -34,6 +35,10 @@ const PENDING: u8 = 0;
 const READY: u8 = 1;
 /// The slot is [`Slot::Taken`] and stays so: the outcome was handed out or dropped.
 const TAKEN: u8 = 2;
+/// No outcome yet, but a resolver won the right to store it and is on its way (flagging a
+/// timed-out run canceled, running the settle hooks): it will be stored whatever the run's
+/// call does. Written before the flag, so a run that sees itself flagged sees this too.
+const CLAIMED: u8 = 3;
 
 /// How many times a blocking wait checks for the outcome, with a spin hint in between, before
 /// it yields; then how many times it yields before it parks. A short task's outcome usually
@@ -83,6 +88,7 @@ impl<T> Completion<T> {
             let mut slot = lock(&self.slot);
             match &*slot {
                 Slot::Pending { claimed: false, .. } => {
+                    self.state.store(CLAIMED, Ordering::Release);
                     won();
                     self.store(&mut slot, outcome)
                 }
@@ -104,6 +110,7 @@ impl<T> Completion<T> {
                 Slot::Pending { claimed, .. } if !*claimed => *claimed = true,
                 _ => return false,
             }
+            self.state.store(CLAIMED, Ordering::Release);
         }
         before(&outcome);
         let outcome = outcome.map_err(Box::new);
@@ -237,6 +244,12 @@ impl<T> Completion<T> {
     }
 
     pub(crate) fn is_resolved(&self) -> bool {
+        matches!(self.state.load(Ordering::Acquire), READY | TAKEN)
+    }
+
+    /// Whether the outcome is stored, or a resolver has claimed the right to store it and will
+    /// (see [`CLAIMED`]).
+    pub(crate) fn is_claimed(&self) -> bool {
         self.state.load(Ordering::Acquire) != PENDING
     }
 }
@@ -435,6 +448,35 @@ mod loom_tests {
     impl Drop for Counted {
         fn drop(&mut self) {
             self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A resolver's claim is visible before what it does once it won (a time-out's flag): a
+    /// run that sees itself flagged sees its handle claimed, whichever resolve path flagged it,
+    /// so its wait-for walk never takes the handle for one nobody will resolve.
+    #[test]
+    fn a_claim_is_seen_by_whoever_sees_the_resolver_s_flag() {
+        for with_hooks in [false, true] {
+            loom::model(move || {
+                let completion: Arc<Completion<u32>> = Arc::new(Completion::new());
+                let flag = Arc::new(crate::sync::atomic::AtomicBool::new(false));
+                let resolver = {
+                    let (completion, flag) = (Arc::clone(&completion), Arc::clone(&flag));
+                    loom::thread::spawn(move || {
+                        let raise = || flag.store(true, Ordering::Release);
+                        if with_hooks {
+                            completion.resolve_with(Ok(1), |_| raise());
+                        } else {
+                            completion.resolve_and(Ok(1), raise);
+                        }
+                    })
+                };
+                if flag.load(Ordering::Acquire) {
+                    assert!(completion.is_claimed());
+                }
+                resolver.join().unwrap();
+                assert!(completion.is_claimed() && completion.is_resolved());
+            });
         }
     }
 

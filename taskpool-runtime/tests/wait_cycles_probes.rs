@@ -423,6 +423,68 @@ fn a_wait_whose_target_timed_out_is_not_followed_while_its_thread_stands_in() {
     assert_eq!(bounded("J", move || j.wait()).unwrap(), "held184");
 }
 
+/// Holds the thread that drops it at gate `.0`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct StallOnDrop(u64);
+
+impl Drop for StallOnDrop {
+    fn drop(&mut self) {
+        pass_gate(self.0);
+    }
+}
+
+#[concurrent]
+fn dropped_late(_stall: StallOnDrop) -> String {
+    String::new()
+}
+
+/// A time-out claims a run's handle and flags the run canceled before its settle hooks run,
+/// and stores the outcome only after them: meanwhile the handle is not resolved, yet it will
+/// be, whatever the run's call does. X times out; its dependency hook fails D, whose argument's
+/// `Drop` holds the settling there. X, seeing itself flagged, waits for A, which waits for X:
+/// no cycle (A's wait ends once the settling does, on another thread). The walk took X's
+/// handle, still pending, for a live target and told X `WaitsForItself` (the stress loop hit
+/// it in the test above when the supervisor was preempted between the flag and the store).
+#[test]
+fn a_wait_whose_target_s_time_out_is_still_settling_is_not_followed() {
+    #[concurrent]
+    fn time_out_then_poll_a(me: u32, other: u32) -> String {
+        mark(me);
+        wait_until("X runs past its time limit", is_canceled);
+        let mut handle = take(other);
+        let seen = match handle.wait_timeout(Duration::from_millis(50)) {
+            Some(result) => outcome(result),
+            None => "still waiting".to_owned(),
+        };
+        record(me, seen)
+    }
+    let gate = 9_140;
+    let p = pool(1, 0);
+    let q = TaskPool::builder()
+        .max_threads(1)
+        .extra_threads(0)
+        .time_limit(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let x = Task::new(time_out_then_poll_a, (300, 301));
+    let d = Task::new(dropped_late, (StallOnDrop(gate),));
+    d.add_dependency(&x).unwrap();
+    let d = q.execute(d);
+    let x = q.execute(x);
+    wait_for_mark("X started", 300);
+    hand_over(302, x);
+    let a = p.execute(Task::new(wait_for, (303, 302)));
+    wait_for_mark("A is about to wait", 303);
+    hand_over(301, a);
+    assert_eq!(seen_by(300), "still waiting");
+    open_gate(gate);
+    assert_eq!(seen_by(303), "TimedOut");
+    assert!(matches!(
+        d.wait(),
+        Err(taskpool::Error::DependencyFailed { .. })
+    ));
+}
+
 static FORK_POOLS: Mutex<Vec<(u32, &'static TaskPool)>> = Mutex::new(Vec::new());
 
 fn fork_pool(tag: u32) -> &'static TaskPool {

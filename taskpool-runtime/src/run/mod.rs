@@ -233,6 +233,9 @@ pub(crate) trait RunOps: Send + Sync {
     fn time_out(&self, error: Error) -> bool;
     /// Whether the handle has its outcome (while the call may still run: a time-out).
     fn is_resolved(&self) -> bool;
+    /// Whether the handle has its outcome or a resolver is storing it (a time-out flags the
+    /// run, then runs its settle hooks): either way it will have it, whatever the call does.
+    fn is_claimed(&self) -> bool;
 }
 
 /// A run, type-erased.
@@ -428,6 +431,10 @@ impl<T: Send + 'static> RunOps for TypedRun<T> {
 
     fn is_resolved(&self) -> bool {
         self.completion.is_resolved()
+    }
+
+    fn is_claimed(&self) -> bool {
+        self.completion.is_claimed()
     }
 }
 

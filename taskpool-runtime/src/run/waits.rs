@@ -397,11 +397,13 @@ fn idle_lane_holders<'a>(
 
 /// The targets of a wait still waited for. A target resolved — a run that timed out, its call
 /// still executing, maybe on the walking thread — ends the wait, even if the waiting thread
-/// has not noticed yet (it may be standing in for another job): it leads nowhere.
+/// has not noticed yet (it may be standing in for another job): it leads nowhere. So does one
+/// whose resolver is on its way (`is_claimed`): a timed-out run is flagged before its outcome
+/// is stored, and its call, seeing the flag, may walk before the store.
 fn waited_for(targets: &[Arc<Run>]) -> impl Iterator<Item = Holder> + '_ {
     targets
         .iter()
-        .filter(|target| !target.is_resolved())
+        .filter(|target| !target.is_claimed())
         .cloned()
         .map(Holder::Run)
 }
