@@ -790,7 +790,12 @@ impl<In, Out> Drop for Worker<In, Out> {
                     self.link.end_receivers();
                 }
             }
-            self.link.host.stop(deadline);
+            if !self.link.host.stop(deadline) {
+                // The host thread is stuck in a callback, with the end of the messages maybe
+                // queued behind it: the receivers (a stream may outlive the `Worker`) must not
+                // wait for that callback.
+                self.link.end_receivers();
+            }
         });
     }
 }

@@ -417,7 +417,13 @@ impl<In, Out> Link<In, Out> {
         lock(&self.exit).code = Some(code);
         drop(lock(&self.stop_tx).take());
         self.exited.notify_all();
-        self.end_receivers();
+        // Messages still queued on the host thread (for an `on_message` cleared since) go to
+        // the receivers when it reaches them: the end must follow them there, not overtake them.
+        if self.host.has_queued_messages() {
+            self.host.send(HostJob::End);
+        } else {
+            self.end_receivers();
+        }
         self.host.send(HostJob::Exit(code));
     }
 

@@ -1,0 +1,91 @@
+//! Worker probes, third round: the end of the messages against messages still queued on the
+//! host thread, and further fault, bad-input and race cases.
+
+mod support;
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use support::{PATIENCE, bounded, open_gate, pass_gate};
+use taskpool::{HandlerResult, Worker, WorkerHandler, WorkerPort};
+
+/// Replies with 1, 2, 3 and closes its worker.
+struct ThreeThenClose;
+
+impl WorkerHandler for ThreeThenClose {
+    type In = ();
+    type Out = u64;
+
+    async fn on_message(&mut self, (): (), port: &WorkerPort<u64>) -> HandlerResult {
+        for n in 1..=3 {
+            port.post_message(n)?;
+        }
+        port.close()?;
+        Ok(())
+    }
+}
+
+/// Messages sent to an `on_message` callback that was cleared while they waited on the host
+/// thread reach the receivers, and the end of the messages comes after them. Before, the
+/// worker's exit pushed the end marker straight onto the receivers' channel, ahead of the
+/// messages the host thread handed over later: `recv` answered `None` (ended) while messages 2
+/// and 3 were still to come, and they arrived after it.
+#[test]
+fn the_end_of_the_messages_waits_for_those_still_queued_on_the_host_thread() {
+    const ENTERED: u64 = 97_001;
+    const BUSY: u64 = 97_002;
+    let worker = Worker::new(|| ThreeThenClose).unwrap();
+    let (seen_tx, seen) = mpsc::channel();
+    worker.on_message(move |n| {
+        seen_tx.send(n).unwrap();
+        open_gate(ENTERED);
+        pass_gate(BUSY); // 2 and 3 wait behind this callback
+    });
+    worker.post_message(()).unwrap();
+    pass_gate(ENTERED);
+    worker.clear_callbacks();
+    assert_eq!(worker.wait_for_exit(), 0);
+    open_gate(BUSY);
+    assert_eq!(seen.recv_timeout(PATIENCE), Ok(1));
+    let rest: Vec<Option<u64>> = (0..3).map(|_| worker.recv_timeout(PATIENCE).ok()).collect();
+    assert_eq!(
+        rest,
+        [Some(2), Some(3), None],
+        "the end comes after every message sent"
+    );
+}
+
+/// The other side of the test above: when the host thread is stuck in a callback past the
+/// `join_timeout` of a dropped `Worker`, a stream that outlives the `Worker` still ends, without
+/// waiting for that callback (the end queued behind it on the host thread would otherwise
+/// hold the stream until the callback returns). A guard for the fix above, which routes the end
+/// through the host thread.
+#[test]
+fn a_stream_outliving_a_worker_whose_host_thread_is_stuck_still_ends() {
+    const ENTERED: u64 = 97_003;
+    const STUCK: u64 = 97_004;
+    let worker = Worker::builder()
+        .join_timeout(Duration::from_millis(50))
+        .spawn(|| ThreeThenClose)
+        .unwrap();
+    worker.on_message(move |_| {
+        open_gate(ENTERED);
+        pass_gate(STUCK);
+    });
+    worker.post_message(()).unwrap();
+    pass_gate(ENTERED);
+    worker.clear_callbacks();
+    assert_eq!(worker.wait_for_exit(), 0);
+    let mut stream = worker.messages();
+    drop(worker); // the host thread is detached, stuck in the callback
+    let ended = bounded("the stream ends", move || {
+        let mut seen = Vec::new();
+        while let Some(n) = futures::executor::block_on(stream.next()) {
+            seen.push(n);
+        }
+        seen
+    });
+    open_gate(STUCK);
+    assert!(ended.is_empty(), "the stream ended at once, got {ended:?}");
+}
