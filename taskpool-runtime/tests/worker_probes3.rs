@@ -7,8 +7,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use support::{PATIENCE, bounded, open_gate, pass_gate};
-use taskpool::{HandlerResult, Worker, WorkerHandler, WorkerPort};
+use support::{PATIENCE, bounded, open_gate, pass_gate, wait_until};
+use taskpool::{Encoding, HandlerResult, Payload, Worker, WorkerHandler, WorkerPort};
 
 /// Replies with 1, 2, 3 and closes its worker.
 struct ThreeThenClose;
@@ -88,4 +88,83 @@ fn a_stream_outliving_a_worker_whose_host_thread_is_stuck_still_ends() {
     });
     open_gate(STUCK);
     assert!(ended.is_empty(), "the stream ended at once, got {ended:?}");
+}
+
+/// An error whose `Drop` panics (a user type with a bug).
+#[derive(Debug)]
+struct Grenade;
+
+impl std::fmt::Display for Grenade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("grenade")
+    }
+}
+
+impl std::error::Error for Grenade {}
+
+impl Drop for Grenade {
+    fn drop(&mut self) {
+        panic!("Grenade's drop panics");
+    }
+}
+
+/// Replies with what it is sent; fails with a [`Grenade`] on 1.
+struct ThrowsGrenades;
+
+impl WorkerHandler for ThrowsGrenades {
+    type In = u64;
+    type Out = u64;
+
+    async fn on_message(&mut self, n: u64, port: &WorkerPort<u64>) -> HandlerResult {
+        port.post_message(n)?;
+        if n == 1 {
+            return Err(Box::new(Grenade));
+        }
+        Ok(())
+    }
+}
+
+/// Posts a payload the worker cannot decode and waits until the worker reached it: the worker
+/// handles messages in order, so every message posted before has been handled.
+fn rendezvous<Out: taskpool::Transferable>(worker: &Worker<u64, Out>) {
+    let before = worker.message_errors();
+    worker
+        .post_payload(Payload::encode(&"not a number", Encoding::Json).unwrap())
+        .unwrap();
+    wait_until("the worker reached the rendezvous", || {
+        worker.message_errors() > before
+    });
+}
+
+/// An error the worker survived (`on_all_errors` mode) whose `on_all_errors` was cleared before
+/// the host thread reached it is dropped there, its `Drop` contained. Before, it was dropped
+/// plainly in the host thread's loop: the panic of its `Drop` ended the host thread, so
+/// `on_exit` never ran, and global calls and callbacks were never served again.
+#[test]
+fn an_unwanted_error_whose_drop_panics_does_not_kill_the_host_thread() {
+    const ENTERED: u64 = 97_005;
+    const BUSY: u64 = 97_006;
+    let worker = Worker::new(|| ThrowsGrenades).unwrap();
+    worker.on_all_errors(|_| {});
+    worker.on_message(|n| {
+        if n == 1 {
+            open_gate(ENTERED);
+            pass_gate(BUSY); // the error waits behind this callback
+        }
+    });
+    worker.post_message(1).unwrap();
+    pass_gate(ENTERED);
+    rendezvous(&worker); // the error was routed to `on_all_errors`: the worker lives on
+    worker.clear_callbacks();
+    let (exited_tx, exited) = mpsc::channel();
+    worker.on_exit(move |code| exited_tx.send(code).unwrap());
+    open_gate(BUSY);
+    worker.post_message(2).unwrap();
+    assert_eq!(worker.recv_timeout(PATIENCE), Ok(2), "the worker lives on");
+    worker.terminate().unwrap();
+    assert_eq!(
+        exited.recv_timeout(PATIENCE),
+        Ok(0),
+        "the host thread still runs on_exit"
+    );
 }

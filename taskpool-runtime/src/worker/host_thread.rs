@@ -292,12 +292,16 @@ fn run<In, Out>(link: Arc<Link<In, Out>>) {
                 }
                 None => link.keep_exit_error(error),
             },
-            HostJob::AllErrors(error) => {
-                if let Some((callback, epoch)) = take(host, |c| &mut c.on_all_errors) {
+            HostJob::AllErrors(error) => match take(host, |c| &mut c.on_all_errors) {
+                Some((callback, epoch)) => {
                     let callback = call(callback, error);
                     put_back(host, epoch, |c| &mut c.on_all_errors, callback);
                 }
-            }
+                // Cleared since the error was routed here: nobody wants it. It holds the
+                // handler's own error value, whose `Drop` may panic; unwinding here would end
+                // this thread, and with it `on_exit`, the global calls and every later callback.
+                None => panic::drop_quietly(error),
+            },
             HostJob::Exit(code) => {
                 let callback = {
                     let mut callbacks = lock(&host.callbacks);
