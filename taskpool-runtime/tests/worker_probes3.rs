@@ -3,10 +3,12 @@
 
 mod support;
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use futures::StreamExt;
+use support::echo::Echo;
 use support::{PATIENCE, bounded, open_gate, pass_gate, wait_until};
 use taskpool::{Encoding, HandlerResult, Payload, Worker, WorkerHandler, WorkerPort};
 
@@ -167,4 +169,34 @@ fn an_unwanted_error_whose_drop_panics_does_not_kill_the_host_thread() {
         Ok(0),
         "the host thread still runs on_exit"
     );
+}
+
+/// Sets its flag when dropped.
+struct DropFlag(Arc<AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A callback registered after the worker ended "is kept until the `Worker` is dropped"
+/// (README): it is released then, even when it holds the worker's own message stream. Before,
+/// only the link's own `Drop` released it, and the stream inside it kept the link alive: the
+/// callback, the stream and the link leaked for good.
+#[test]
+fn a_callback_registered_after_the_end_is_released_when_the_worker_is_dropped() {
+    let worker = Worker::new(|| Echo).unwrap();
+    worker.terminate().unwrap();
+    assert_eq!(worker.wait_for_exit(), 0);
+    let released = Arc::new(AtomicBool::new(false));
+    let flag = DropFlag(Arc::clone(&released));
+    let stream = worker.messages();
+    worker.on_message(move |_| {
+        let _ = (&flag, &stream);
+    });
+    drop(worker);
+    wait_until("the late callback is released", || {
+        released.load(Ordering::SeqCst)
+    });
 }

@@ -14,7 +14,7 @@ use crate::sync::{Arc, Mutex, lock};
 use crate::worker::call_object::{CallObject, Callable};
 use crate::worker::event_loop;
 use crate::worker::handler::WorkerHandler;
-use crate::worker::host_thread::{self, Callbacks, HostJob, Kind};
+use crate::worker::host_thread::{self, Callbacks, HostJob, Kind, Stopped};
 use crate::worker::limit::Slot;
 use crate::worker::link::{Envelope, Link};
 use crate::worker::stream::Messages;
@@ -790,11 +790,15 @@ impl<In, Out> Drop for Worker<In, Out> {
                     self.link.end_receivers();
                 }
             }
-            if !self.link.host.stop(deadline) {
+            match self.link.host.stop(deadline) {
+                // Nothing runs the callbacks and call objects any more: released now, not with
+                // the link (which one of them may hold: a late callback keeping the stream).
+                Stopped::Ended => self.link.host.release_all(),
                 // The host thread is stuck in a callback, with the end of the messages maybe
                 // queued behind it: the receivers (a stream may outlive the `Worker`) must not
                 // wait for that callback.
-                self.link.end_receivers();
+                Stopped::Detached => self.link.end_receivers(),
+                Stopped::Later => {}
             }
         });
     }

@@ -188,17 +188,14 @@ impl<Out> HostThread<Out> {
 
     /// Asks the thread to leave once the jobs queued so far are done, and waits for it at most
     /// until `deadline`; a thread stuck in a user callback past it is detached. Never waits for
-    /// the calling thread itself. False if it was detached: the jobs queued so far (an end of
-    /// the messages among them) wait for that callback to return.
-    pub(crate) fn stop(&self, deadline: Option<Instant>) -> bool {
+    /// the calling thread itself. Says which of the three happened.
+    pub(crate) fn stop(&self, deadline: Option<Instant>) -> Stopped {
         self.send(HostJob::Stop);
         let Some(handle) = lock(&self.thread).take() else {
-            return true;
+            return Stopped::Ended;
         };
         if handle.thread().id() == std::thread::current().id() {
-            // A callback dropped its own `Worker`: the loop serves the queued jobs and leaves
-            // after it returns.
-            return true;
+            return Stopped::Later;
         }
         let mut done = lock(&self.done);
         while !*done {
@@ -209,7 +206,7 @@ impl<Out> HostThread<Out> {
                     .unwrap_or_else(|e| e.into_inner()),
                 Some(deadline) => {
                     let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                        return false; // detached: it leaves when the callback returns
+                        return Stopped::Detached;
                     };
                     self.done_changed
                         .wait_timeout(done, left)
@@ -220,8 +217,30 @@ impl<Out> HostThread<Out> {
         }
         drop(done);
         let _ = handle.join();
-        true
+        Stopped::Ended
     }
+
+    /// Drops every callback and call object left (the `Worker` is dropped and the thread that
+    /// would run them is gone), their `Drop` contained. Without this, one registered after the
+    /// exit — which the exit does not release — stayed until the link was dropped, which never
+    /// happens if it holds the link itself (the worker's message stream).
+    pub(crate) fn release_all(&self) {
+        let callbacks = lock(&self.callbacks).take_all();
+        drop(callbacks);
+        self.release_objects();
+    }
+}
+
+/// What [`HostThread::stop`] found.
+pub(crate) enum Stopped {
+    /// The thread ended (or never started): no job will run any more.
+    Ended,
+    /// Stuck in a user callback past the deadline, it is detached: the jobs queued so far (an
+    /// end of the messages among them) wait for that callback to return.
+    Detached,
+    /// Called from the thread itself (a callback dropped its own `Worker`): its loop serves the
+    /// jobs queued so far, `on_exit` among them, and leaves after the callback returns.
+    Later,
 }
 
 /// Starts the host thread of `link` if it is not running yet.
