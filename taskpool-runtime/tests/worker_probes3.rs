@@ -3,11 +3,13 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
+use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use support::echo::Echo;
 use support::{PATIENCE, bounded, open_gate, pass_gate, wait_until};
 use taskpool::{Encoding, HandlerResult, Payload, Worker, WorkerHandler, WorkerPort};
@@ -199,4 +201,56 @@ fn a_callback_registered_after_the_end_is_released_when_the_worker_is_dropped() 
     wait_until("the late callback is released", || {
         released.load(Ordering::SeqCst)
     });
+}
+
+/// A waker that counts how many of its kind are alive.
+struct CountedWaker(Arc<AtomicUsize>);
+
+impl CountedWaker {
+    fn waker(live: &Arc<AtomicUsize>) -> Waker {
+        live.fetch_add(1, Ordering::SeqCst);
+        Waker::from(Arc::new(CountedWaker(Arc::clone(live))))
+    }
+}
+
+impl Wake for CountedWaker {
+    fn wake(self: Arc<Self>) {}
+}
+
+impl Drop for CountedWaker {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A stream polled once (pending) and dropped lets go of its waker: an async host whose
+/// tasks each wait a while for a reply (`timeout(d, worker.messages().next())`, one task per
+/// request) does not pile up wakers while the worker is quiet. Before, every waker a stream
+/// registered stayed in the worker's list until the worker's next message, however many
+/// streams had been dropped since: a hundred dropped streams kept a hundred wakers (and their
+/// tasks) alive.
+#[test]
+fn a_dropped_stream_lets_go_of_its_waker() {
+    let worker = Worker::new(|| Echo).unwrap();
+    let live = Arc::new(AtomicUsize::new(0));
+    for _ in 0..100 {
+        let waker = CountedWaker::waker(&live);
+        let mut stream = worker.messages();
+        let polled = Pin::new(&mut stream).poll_next(&mut Context::from_waker(&waker));
+        assert!(polled.is_pending());
+    }
+    assert_eq!(
+        live.load(Ordering::SeqCst),
+        0,
+        "wakers of dropped streams kept"
+    );
+    // A stream still waiting is woken as before.
+    let mut stream = worker.messages();
+    worker.post_message(7).unwrap();
+    assert_eq!(
+        bounded("the stream gets the reply", move || {
+            futures::executor::block_on(stream.next())
+        }),
+        Some(7)
+    );
 }

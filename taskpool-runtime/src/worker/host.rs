@@ -361,7 +361,11 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
         }
         if crate::pool::on_pool_thread() {
             // No deadline: `block_until` always answers.
-            return crate::pool::block_until(None, |waker| self.link.poll_message(waker)).flatten();
+            let id = self.link.new_stream_id();
+            let received =
+                crate::pool::block_until(None, |waker| self.link.poll_message(id, waker));
+            self.link.forget_stream(id);
+            return received.flatten();
         }
         self.link.recv()
     }
@@ -398,7 +402,11 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
         } else if crate::pool::on_pool_thread() {
             // See `recv`: a pool thread waits as blocked, through the stream's waker.
             let deadline = Instant::now().checked_add(timeout);
-            crate::pool::block_until(deadline, |waker| self.link.poll_message(waker)).ok_or(())
+            let id = self.link.new_stream_id();
+            let received =
+                crate::pool::block_until(deadline, |waker| self.link.poll_message(id, waker));
+            self.link.forget_stream(id);
+            received.ok_or(())
         } else {
             self.link.recv_timeout(timeout)
         };
