@@ -254,3 +254,39 @@ fn a_dropped_stream_lets_go_of_its_waker() {
         Some(7)
     );
 }
+
+/// Spawns a local task that says it started, waits (synchronously) for a gate, then fails
+/// with a [`Grenade`].
+struct SpawnsAGrenade;
+
+impl WorkerHandler for SpawnsAGrenade {
+    type In = (u64, u64);
+    type Out = u64;
+
+    async fn on_message(&mut self, gates: (u64, u64), port: &WorkerPort<u64>) -> HandlerResult {
+        port.spawn_local(async move {
+            open_gate(gates.0);
+            pass_gate(gates.1);
+            Err(Box::new(Grenade) as taskpool::BoxError)
+        });
+        Ok(())
+    }
+}
+
+/// A spawned task that fails just as the worker is terminated is not reported (the worker
+/// ends normally, exit code 0), and its error is dropped with its `Drop` contained. Before, the
+/// unreported error stayed in the worker's queue of failures, which was dropped plainly as the
+/// worker thread returned: the panic of its `Drop` escaped the worker thread, and the exit code
+/// became 1.
+#[test]
+fn a_failure_left_unreported_by_terminate_whose_drop_panics_leaves_the_exit_normal() {
+    const STARTED: u64 = 97_007;
+    const GO: u64 = 97_008;
+    let worker = Worker::new(|| SpawnsAGrenade).unwrap();
+    worker.post_message((STARTED, GO)).unwrap();
+    pass_gate(STARTED);
+    worker.terminate().unwrap();
+    open_gate(GO);
+    assert_eq!(worker.wait_for_exit_timeout(PATIENCE), Some(0));
+    assert!(worker.take_exit_error().is_none());
+}

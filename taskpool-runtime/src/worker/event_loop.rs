@@ -111,6 +111,12 @@ where
     if panic::catch(move || drop(executor)).is_err() {
         code = EXIT_ABNORMAL;
     }
+    // Failures of spawned tasks never reported (the worker was terminated meanwhile) hold the
+    // tasks' own error values, whose `Drop` may panic: one at a time, contained — dropped with
+    // the queue, such a panic escaped the worker thread and made a normal exit abnormal.
+    while let Some(unreported) = failures.take() {
+        panic::drop_quietly(unreported);
+    }
     code
 }
 
