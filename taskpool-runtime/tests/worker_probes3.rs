@@ -290,3 +290,36 @@ fn a_failure_left_unreported_by_terminate_whose_drop_panics_leaves_the_exit_norm
     assert_eq!(worker.wait_for_exit_timeout(PATIENCE), Some(0));
     assert!(worker.take_exit_error().is_none());
 }
+
+/// Says it started, waits (synchronously) for a gate, then fails with a [`Grenade`].
+struct FailsWithAGrenadeLater;
+
+impl WorkerHandler for FailsWithAGrenadeLater {
+    type In = (u64, u64);
+    type Out = u64;
+
+    async fn on_message(&mut self, gates: (u64, u64), _port: &WorkerPort<u64>) -> HandlerResult {
+        open_gate(gates.0);
+        pass_gate(gates.1);
+        Err(Box::new(Grenade))
+    }
+}
+
+/// A handler that returns an `Err` after `terminate()` came is no error: its outcome is dropped
+/// and the worker ends as terminated (exit code 0, README) — its `Drop` contained as a refused
+/// reply's is. Before, the outcome was dropped plainly in the loop: the panic of its `Drop`
+/// was caught only around the whole loop, reported as the worker's panic, and the exit code
+/// became 1.
+#[test]
+fn an_error_returned_after_terminate_whose_drop_panics_leaves_the_exit_normal() {
+    const STARTED: u64 = 97_009;
+    const GO: u64 = 97_010;
+    let worker = Worker::new(|| FailsWithAGrenadeLater).unwrap();
+    worker.post_message((STARTED, GO)).unwrap();
+    pass_gate(STARTED);
+    worker.terminate().unwrap();
+    open_gate(GO);
+    assert_eq!(worker.wait_for_exit_timeout(PATIENCE), Some(0));
+    let error = worker.take_exit_error();
+    assert!(error.is_none(), "{error:?}");
+}

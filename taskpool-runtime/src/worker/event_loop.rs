@@ -252,7 +252,12 @@ async fn handle<H: WorkerHandler<In: Transferable, Out: Transferable>>(
             // Terminated while this poll ran: its outcome is dropped, as the future would have
             // been at its next `.await` — an `Err` is most likely the reply `?` refused with
             // 10200004, and a terminated worker ends normally (exit code 0), not with an error.
-            Ok(Poll::Ready(_)) if link.is_terminating() => Poll::Ready(Handled::Terminated),
+            // The outcome is a user value (the handler's own error) whose `Drop` may panic:
+            // contained, as a refused reply's is, so that the exit stays normal.
+            Ok(Poll::Ready(outcome)) if link.is_terminating() => {
+                panic::drop_quietly(outcome);
+                Poll::Ready(Handled::Terminated)
+            }
             Ok(Poll::Ready(result)) => Poll::Ready(Handled::Returned(result)),
             Ok(Poll::Pending) => {
                 // Suspended: a stop request or a failing spawned task must wake the loop.
