@@ -779,7 +779,9 @@ impl<In, Out> Worker<In, Out> {
 
 impl<In, Out> Drop for Worker<In, Out> {
     /// Terminates the worker and joins its thread and its host thread, each within the join
-    /// timeout (see the type's documentation).
+    /// timeout (see the type's documentation). Once the host thread has ended, the callbacks
+    /// and global call objects still registered (one registered after the worker's end, which
+    /// the end does not release) are released here, their `Drop` contained.
     fn drop(&mut self) {
         // Stronger than `terminate()`: a worker that closed itself is stopped at its next
         // `.await` too, so that its threads end.
