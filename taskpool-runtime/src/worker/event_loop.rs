@@ -111,6 +111,12 @@ where
     if panic::catch(move || drop(executor)).is_err() {
         code = EXIT_ABNORMAL;
     }
+    // Failures of spawned tasks never reported (the worker was terminated meanwhile) hold the
+    // tasks' own error values, whose `Drop` may panic: one at a time, contained — dropped with
+    // the queue, such a panic escaped the worker thread and made a normal exit abnormal.
+    while let Some(unreported) = failures.take() {
+        panic::drop_quietly(unreported);
+    }
     code
 }
 
@@ -246,7 +252,12 @@ async fn handle<H: WorkerHandler<In: Transferable, Out: Transferable>>(
             // Terminated while this poll ran: its outcome is dropped, as the future would have
             // been at its next `.await` — an `Err` is most likely the reply `?` refused with
             // 10200004, and a terminated worker ends normally (exit code 0), not with an error.
-            Ok(Poll::Ready(_)) if link.is_terminating() => Poll::Ready(Handled::Terminated),
+            // The outcome is a user value (the handler's own error) whose `Drop` may panic:
+            // contained, as a refused reply's is, so that the exit stays normal.
+            Ok(Poll::Ready(outcome)) if link.is_terminating() => {
+                panic::drop_quietly(outcome);
+                Poll::Ready(Handled::Terminated)
+            }
             Ok(Poll::Ready(result)) => Poll::Ready(Handled::Returned(result)),
             Ok(Poll::Pending) => {
                 // Suspended: a stop request or a failing spawned task must wake the loop.

@@ -14,7 +14,7 @@ use crate::sync::{Arc, Mutex, lock};
 use crate::worker::call_object::{CallObject, Callable};
 use crate::worker::event_loop;
 use crate::worker::handler::WorkerHandler;
-use crate::worker::host_thread::{self, Callbacks, HostJob, Kind};
+use crate::worker::host_thread::{self, Callbacks, HostJob, Kind, Stopped};
 use crate::worker::limit::Slot;
 use crate::worker::link::{Envelope, Link};
 use crate::worker::stream::Messages;
@@ -361,7 +361,11 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
         }
         if crate::pool::on_pool_thread() {
             // No deadline: `block_until` always answers.
-            return crate::pool::block_until(None, |waker| self.link.poll_message(waker)).flatten();
+            let id = self.link.new_stream_id();
+            let received =
+                crate::pool::block_until(None, |waker| self.link.poll_message(id, waker));
+            self.link.forget_stream(id);
+            return received.flatten();
         }
         self.link.recv()
     }
@@ -398,7 +402,11 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
         } else if crate::pool::on_pool_thread() {
             // See `recv`: a pool thread waits as blocked, through the stream's waker.
             let deadline = Instant::now().checked_add(timeout);
-            crate::pool::block_until(deadline, |waker| self.link.poll_message(waker)).ok_or(())
+            let id = self.link.new_stream_id();
+            let received =
+                crate::pool::block_until(deadline, |waker| self.link.poll_message(id, waker));
+            self.link.forget_stream(id);
+            received.ok_or(())
         } else {
             self.link.recv_timeout(timeout)
         };
@@ -771,7 +779,9 @@ impl<In, Out> Worker<In, Out> {
 
 impl<In, Out> Drop for Worker<In, Out> {
     /// Terminates the worker and joins its thread and its host thread, each within the join
-    /// timeout (see the type's documentation).
+    /// timeout (see the type's documentation). Once the host thread has ended, the callbacks
+    /// and global call objects still registered (one registered after the worker's end, which
+    /// the end does not release) are released here, their `Drop` contained.
     fn drop(&mut self) {
         // Stronger than `terminate()`: a worker that closed itself is stopped at its next
         // `.await` too, so that its threads end.
@@ -790,7 +800,16 @@ impl<In, Out> Drop for Worker<In, Out> {
                     self.link.end_receivers();
                 }
             }
-            self.link.host.stop(deadline);
+            match self.link.host.stop(deadline) {
+                // Nothing runs the callbacks and call objects any more: released now, not with
+                // the link (which one of them may hold: a late callback keeping the stream).
+                Stopped::Ended => self.link.host.release_all(),
+                // The host thread is stuck in a callback, with the end of the messages maybe
+                // queued behind it: the receivers (a stream may outlive the `Worker`) must not
+                // wait for that callback.
+                Stopped::Detached => self.link.end_receivers(),
+                Stopped::Later => {}
+            }
         });
     }
 }

@@ -39,6 +39,10 @@ pub(crate) enum HostJob<Out> {
     /// An error the worker survived (`on_all_errors` mode).
     AllErrors(Error),
     Exit(i32),
+    /// The worker ended while messages still waited in this queue (for an `on_message` that
+    /// may have been cleared since, so bound for the receivers): the end of the messages goes
+    /// to the receivers behind them, never ahead.
+    End,
     Call(CallRequest),
     /// The `Worker` was dropped: leave.
     Stop,
@@ -125,7 +129,14 @@ impl<Out> HostThread<Out> {
     /// on its way to the receivers). Only the worker thread sends messages, so this check and
     /// [`send_message`](HostThread::send_message) cannot race another sender.
     pub(crate) fn routes_messages(&self) -> bool {
-        self.wants(Kind::Message) || self.queued_messages.load(Ordering::Acquire) > 0
+        self.wants(Kind::Message) || self.has_queued_messages()
+    }
+
+    /// Whether messages sent earlier still wait in this thread's queue. Read by the worker
+    /// thread, the only one that queues them; the host thread decrements the count only after
+    /// it handed a message on, so a zero means every message sent so far has been delivered.
+    pub(crate) fn has_queued_messages(&self) -> bool {
+        self.queued_messages.load(Ordering::Acquire) > 0
     }
 
     /// Queues a message from the worker for `on_message` (or, if it is cleared by then, for
@@ -177,14 +188,14 @@ impl<Out> HostThread<Out> {
 
     /// Asks the thread to leave once the jobs queued so far are done, and waits for it at most
     /// until `deadline`; a thread stuck in a user callback past it is detached. Never waits for
-    /// the calling thread itself.
-    pub(crate) fn stop(&self, deadline: Option<Instant>) {
+    /// the calling thread itself. Says which of the three happened.
+    pub(crate) fn stop(&self, deadline: Option<Instant>) -> Stopped {
         self.send(HostJob::Stop);
         let Some(handle) = lock(&self.thread).take() else {
-            return;
+            return Stopped::Ended;
         };
         if handle.thread().id() == std::thread::current().id() {
-            return; // a callback dropped its own `Worker`: the loop leaves after it returns
+            return Stopped::Later;
         }
         let mut done = lock(&self.done);
         while !*done {
@@ -195,7 +206,7 @@ impl<Out> HostThread<Out> {
                     .unwrap_or_else(|e| e.into_inner()),
                 Some(deadline) => {
                     let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                        return; // detached: it leaves when the callback returns
+                        return Stopped::Detached;
                     };
                     self.done_changed
                         .wait_timeout(done, left)
@@ -206,7 +217,30 @@ impl<Out> HostThread<Out> {
         }
         drop(done);
         let _ = handle.join();
+        Stopped::Ended
     }
+
+    /// Drops every callback and call object left (the `Worker` is dropped and the thread that
+    /// would run them is gone), their `Drop` contained. Without this, one registered after the
+    /// exit — which the exit does not release — stayed until the link was dropped, which never
+    /// happens if it holds the link itself (the worker's message stream).
+    pub(crate) fn release_all(&self) {
+        let callbacks = lock(&self.callbacks).take_all();
+        drop(callbacks);
+        self.release_objects();
+    }
+}
+
+/// What [`HostThread::stop`] found.
+pub(crate) enum Stopped {
+    /// The thread ended (or never started): no job will run any more.
+    Ended,
+    /// Stuck in a user callback past the deadline, it is detached: the jobs queued so far (an
+    /// end of the messages among them) wait for that callback to return.
+    Detached,
+    /// Called from the thread itself (a callback dropped its own `Worker`): its loop serves the
+    /// jobs queued so far, `on_exit` among them, and leaves after the callback returns.
+    Later,
 }
 
 /// Starts the host thread of `link` if it is not running yet.
@@ -277,12 +311,16 @@ fn run<In, Out>(link: Arc<Link<In, Out>>) {
                 }
                 None => link.keep_exit_error(error),
             },
-            HostJob::AllErrors(error) => {
-                if let Some((callback, epoch)) = take(host, |c| &mut c.on_all_errors) {
+            HostJob::AllErrors(error) => match take(host, |c| &mut c.on_all_errors) {
+                Some((callback, epoch)) => {
                     let callback = call(callback, error);
                     put_back(host, epoch, |c| &mut c.on_all_errors, callback);
                 }
-            }
+                // Cleared since the error was routed here: nobody wants it. It holds the
+                // handler's own error value, whose `Drop` may panic; unwinding here would end
+                // this thread, and with it `on_exit`, the global calls and every later callback.
+                None => panic::drop_quietly(error),
+            },
             HostJob::Exit(code) => {
                 let callback = {
                     let mut callbacks = lock(&host.callbacks);
@@ -307,6 +345,7 @@ fn run<In, Out>(link: Arc<Link<In, Out>>) {
                 // otherwise keep the worker, and this thread, alive for ever.
                 host.release_callbacks();
             }
+            HostJob::End => link.end_receivers(),
             HostJob::Call(request) => call_object::serve(&host.objects, request),
         }
     }
@@ -561,6 +600,46 @@ mod loom_tests {
                 receivers.lock().unwrap().push(message);
             }
             assert_eq!(*receivers.lock().unwrap(), vec![1, 2]);
+        });
+    }
+
+    /// The end of the messages against a message still queued for the host thread
+    /// (`Link::finish` against the host thread handing a message to the receivers, in
+    /// miniature): the exit puts the end straight on the receivers' channel only when nothing
+    /// waits in the host thread's queue, and queues it there otherwise. Whatever the
+    /// interleaving, the receivers get the message, then the end — before, the end was always
+    /// put straight on the channel and could come first.
+    #[test]
+    fn the_end_of_the_messages_never_overtakes_one_still_queued_for_the_host_thread() {
+        const END: u32 = 0;
+        loom::model(|| {
+            let queued = Arc::new(AtomicUsize::new(0));
+            let queue = Arc::new(Mutex::new(VecDeque::new()));
+            let receivers = Arc::new(Mutex::new(Vec::new()));
+            // The worker thread sent message 1 to a callback, since cleared.
+            queued.fetch_add(1, Ordering::AcqRel);
+            queue.lock().unwrap().push_back(1);
+            let host = {
+                let (queued, queue, receivers) = (queued.clone(), queue.clone(), receivers.clone());
+                loom::thread::spawn(move || {
+                    let message = queue.lock().unwrap().pop_front();
+                    if let Some(message) = message {
+                        receivers.lock().unwrap().push(message);
+                        queued.fetch_sub(1, Ordering::AcqRel);
+                    }
+                })
+            };
+            // The worker's exit.
+            if queued.load(Ordering::Acquire) > 0 {
+                queue.lock().unwrap().push_back(END);
+            } else {
+                receivers.lock().unwrap().push(END);
+            }
+            host.join().unwrap();
+            while let Some(job) = queue.lock().unwrap().pop_front() {
+                receivers.lock().unwrap().push(job);
+            }
+            assert_eq!(*receivers.lock().unwrap(), vec![1, END]);
         });
     }
 }

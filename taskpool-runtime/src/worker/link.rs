@@ -74,10 +74,13 @@ pub(crate) struct Link<In, Out> {
     worker_waiting: AtomicBool,
     to_host: Sender<ToHost<Out>>,
     from_worker: Receiver<ToHost<Out>>,
-    /// Wakers of host-side streams waiting for a message; `stream_waiting` mirrors whether
+    /// Wakers of host-side streams waiting for a message, one per stream (by its id), so that
+    /// a stream dropped while it waited takes its waker back; `stream_waiting` mirrors whether
     /// there are any, so that the worker skips the lock when nobody streams.
-    stream_wakers: Mutex<Vec<Waker>>,
+    stream_wakers: Mutex<Vec<(usize, Waker)>>,
     stream_waiting: AtomicBool,
+    /// The id of the next stream (or pool-thread receive) that registers wakers.
+    next_stream: AtomicUsize,
     exit: Mutex<Exit>,
     exited: Condvar,
     pub(crate) host: HostThread<Out>,
@@ -109,6 +112,7 @@ impl<In, Out> Link<In, Out> {
             from_worker,
             stream_wakers: Mutex::new(Vec::new()),
             stream_waiting: AtomicBool::new(false),
+            next_stream: AtomicUsize::new(0),
             exit: Mutex::new(Exit::default()),
             exited: Condvar::new(),
             host: HostThread::new(),
@@ -328,7 +332,7 @@ impl<In, Out> Link<In, Out> {
             };
             // Each stream's executor is user code: one whose `wake` panics must neither fail
             // the handler that posted nor leave the streams after it unwoken.
-            for waker in wakers {
+            for (_, waker) in wakers {
                 crate::panic::wake_quietly(waker);
             }
         }
@@ -372,27 +376,57 @@ impl<In, Out> Link<In, Out> {
         }
     }
 
-    /// The stream's poll: `Some(Some(m))` a message, `Some(None)` the end, `None` pending
-    /// (`waker` registered).
-    pub(crate) fn poll_message(&self, waker: &Waker) -> Option<Option<Out>> {
+    /// A new id for a stream (or a pool-thread receive) that registers wakers with
+    /// [`poll_message`](Link::poll_message); give it back with
+    /// [`forget_stream`](Link::forget_stream).
+    pub(crate) fn new_stream_id(&self) -> usize {
+        self.next_stream.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The stream `id`'s poll: `Some(Some(m))` a message, `Some(None)` the end, `None` pending
+    /// (`waker` registered for `id`, in place of the one it registered before).
+    pub(crate) fn poll_message(&self, id: usize, waker: &Waker) -> Option<Option<Out>> {
         match self.from_worker.try_recv() {
             Ok(item) => return Some(self.settle(item)),
             Err(TryRecvError::Disconnected) => return Some(None),
             Err(TryRecvError::Empty) => {}
         }
-        {
+        let replaced = {
             let mut wakers = lock(&self.stream_wakers);
-            if !wakers.iter().any(|w| w.will_wake(waker)) {
-                wakers.push(waker.clone());
-            }
+            let replaced = match wakers.iter_mut().find(|(owner, _)| *owner == id) {
+                Some((_, registered)) if registered.will_wake(waker) => None,
+                Some((_, registered)) => Some(std::mem::replace(registered, waker.clone())),
+                None => {
+                    wakers.push((id, waker.clone()));
+                    None
+                }
+            };
             self.stream_waiting.store(true, Ordering::SeqCst);
-        }
+            replaced
+        };
+        // The executor's waker: its `Drop` is user code, run outside the lock.
+        drop_quietly(replaced);
         fence(Ordering::SeqCst);
         match self.from_worker.try_recv() {
             Ok(item) => Some(self.settle(item)),
             Err(TryRecvError::Disconnected) => Some(None),
             Err(TryRecvError::Empty) => None,
         }
+    }
+
+    /// The stream `id` is dropped (or the receive that used it is over): its waker, if still
+    /// registered, is let go — otherwise it stayed until the worker's next message, and a host
+    /// that made a stream per wait piled them up while the worker was quiet.
+    pub(crate) fn forget_stream(&self, id: usize) {
+        let forgotten = {
+            let mut wakers = lock(&self.stream_wakers);
+            wakers
+                .iter()
+                .position(|(owner, _)| *owner == id)
+                .map(|at| wakers.swap_remove(at))
+        };
+        // The executor's waker: its `Drop` is user code, run outside the lock.
+        drop_quietly(forgotten);
     }
 
     /// Ends the receivers' side: every pending and later receive sees the end once the
@@ -417,7 +451,13 @@ impl<In, Out> Link<In, Out> {
         lock(&self.exit).code = Some(code);
         drop(lock(&self.stop_tx).take());
         self.exited.notify_all();
-        self.end_receivers();
+        // Messages still queued on the host thread (for an `on_message` cleared since) go to
+        // the receivers when it reaches them: the end must follow them there, not overtake them.
+        if self.host.has_queued_messages() {
+            self.host.send(HostJob::End);
+        } else {
+            self.end_receivers();
+        }
         self.host.send(HostJob::Exit(code));
     }
 
@@ -603,6 +643,71 @@ mod loom_tests {
             assert!(
                 found || woken.load(Ordering::SeqCst) == 1,
                 "a stream waits for an end that came back without waking it"
+            );
+        });
+    }
+
+    /// A stream dropped while another waits (`forget_stream` against `poll_message` and
+    /// `wake_streams`, in miniature: the channel is a locked slot, each waker a counter, the
+    /// wakers a locked list of `(stream id, waker)`): the dropped stream takes back only its own
+    /// entry, so the waiting stream either finds the message on its second look or is woken by
+    /// the push, whatever the interleaving.
+    #[test]
+    fn a_stream_dropped_while_another_waits_never_takes_its_wake_up() {
+        loom::model(|| {
+            let channel = Arc::new(Mutex::new(None::<u8>));
+            let waiting = Arc::new(AtomicBool::new(false));
+            let wakers: Arc<Mutex<Vec<(usize, Arc<AtomicUsize>)>>> = Arc::default();
+            // Stream 1 waited, and is being dropped.
+            lock(&wakers).push((1, Arc::new(AtomicUsize::new(0))));
+            waiting.store(true, Ordering::SeqCst);
+            let dropper = {
+                let wakers = Arc::clone(&wakers);
+                loom::thread::spawn(move || {
+                    let mut wakers = lock(&wakers);
+                    if let Some(at) = wakers.iter().position(|(owner, _)| *owner == 1) {
+                        wakers.swap_remove(at);
+                    }
+                })
+            };
+            let worker = {
+                let (channel, waiting, wakers) = (
+                    Arc::clone(&channel),
+                    Arc::clone(&waiting),
+                    Arc::clone(&wakers),
+                );
+                loom::thread::spawn(move || {
+                    *lock(&channel) = Some(7);
+                    // `wake_streams`:
+                    fence(Ordering::SeqCst);
+                    if waiting.load(Ordering::SeqCst) {
+                        let wakers = {
+                            let mut wakers = lock(&wakers);
+                            waiting.store(false, Ordering::SeqCst);
+                            std::mem::take(&mut *wakers)
+                        };
+                        for (_, waker) in wakers {
+                            waker.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                })
+            };
+            // Stream 2 polls: a look, then its waker, then a second look.
+            let woken = Arc::new(AtomicUsize::new(0));
+            let found = lock(&channel).is_some() || {
+                {
+                    let mut list = lock(&wakers);
+                    list.push((2, Arc::clone(&woken)));
+                    waiting.store(true, Ordering::SeqCst);
+                }
+                fence(Ordering::SeqCst);
+                lock(&channel).is_some()
+            };
+            dropper.join().unwrap();
+            worker.join().unwrap();
+            assert!(
+                found || woken.load(Ordering::SeqCst) == 1,
+                "the waiting stream lost its wake-up to a dropped one"
             );
         });
     }
