@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::compose::delayed::Alarm;
 use crate::data::DataStream;
 use crate::error::{Error, Result};
+use crate::panic::drop_quietly;
 use crate::pool::{CancelHook, PoolShared, ShutdownHook, TaskPool};
 use crate::priority::Priority;
 use crate::run::{Run, RunHeader, RunHooks, Settled};
@@ -19,8 +20,9 @@ use crate::task::{Task, TaskId, TaskRecord};
 const MIN_PERIOD: Duration = Duration::from_millis(1);
 
 struct Periodic<T> {
-    /// Behind a lock only because a `Task` is `Send` but not `Sync`.
-    task: Mutex<Task<T>>,
+    /// Behind a lock only because a `Task` is `Send` but not `Sync`. `None` only while the
+    /// periodic execution is dropped (see its `Drop`).
+    task: Mutex<Option<Task<T>>>,
     id: TaskId,
     record: Arc<TaskRecord>,
     period: Duration,
@@ -130,7 +132,10 @@ impl<T: Send + 'static> Periodic<T> {
         let hooks: Arc<dyn RunHooks> = Arc::new(Tick(Arc::downgrade(self)));
         let prepared = {
             let task = lock(&self.task);
-            pool.prepare(&*task, Some(self.priority), Some(hooks))
+            let Some(task) = task.as_ref() else {
+                return;
+            };
+            pool.prepare(task, Some(self.priority), Some(hooks))
         };
         let run = prepared.run;
         drop(prepared.handle);
@@ -188,6 +193,18 @@ impl<T: Send + 'static> Periodic<T> {
             None => crate::data::close(&self.record),
         }
         was_running
+    }
+}
+
+/// The task's arguments are user values, and the periodic execution may end anywhere once its
+/// handle is gone: in `pool.cancel(id)` (the cancel hook held the last reference), in a
+/// shutdown (the shutdown hook did), on the timer thread. A panicking `Drop` of theirs must not
+/// reach that caller (a `cancel` that panicked; a shutdown that unwound half done, its threads
+/// unjoined and handles unresolved).
+impl<T> Drop for Periodic<T> {
+    fn drop(&mut self) {
+        let task = crate::sync::with_mut(&mut self.task, Option::take);
+        drop_quietly(task);
     }
 }
 
@@ -382,7 +399,7 @@ impl TaskPool {
         let periodic = Arc::new(Periodic {
             id: task.id(),
             record: Arc::clone(task.record()),
-            task: Mutex::new(task),
+            task: Mutex::new(Some(task)),
             period: period.max(MIN_PERIOD),
             priority,
             pool: Arc::downgrade(self.shared()),
