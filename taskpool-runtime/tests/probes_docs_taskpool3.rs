@@ -17,6 +17,14 @@ fn takes_bomb(bomb: Bomb) -> u32 {
     bomb.0
 }
 
+/// Forgets the value whose `Drop` panics: its run drops nothing.
+#[concurrent]
+fn forgets_bomb(bomb: Bomb) -> u32 {
+    let id = bomb.0;
+    std::mem::forget(bomb);
+    id
+}
+
 /// `pool.cancel(id)` of a periodic task whose handle was dropped ends the periodic execution
 /// there, and drops its task: an argument's panicking `Drop` is contained. (The cancel hook
 /// held the last reference to the periodic execution; the task's arguments were dropped with
@@ -57,4 +65,36 @@ fn shutting_down_a_pool_with_a_periodic_task_whose_handle_was_dropped_contains_i
     catch_unwind(AssertUnwindSafe(|| drop(pool)))
         .unwrap_or_else(|_| panic!("the shutdown let the argument's Drop panic reach the caller"));
     assert!(dropped(98_002), "the stopped task released its arguments");
+}
+
+/// `execute_periodically` refusing a task (10200050: executed before; 401: in a dependency
+/// relationship) consumes it as the runners' refusals do: its arguments' panicking `Drop` is
+/// contained, and the caller gets the error. (The refused task was dropped as the error
+/// returned, and the panic reached the caller instead of the error.)
+#[test]
+fn a_task_execute_periodically_refuses_drops_its_arguments_quietly() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let executed = Task::new(forgets_bomb, (Bomb(98_003),));
+    // Its run gets a copy of the bomb (a serde round trip): forgotten by the function, so
+    // only the task's own bomb goes off.
+    assert_eq!(pool.execute(&executed).wait().unwrap(), 98_003);
+    assert!(!dropped(98_003));
+    let refused = catch_unwind(AssertUnwindSafe(|| {
+        pool.execute_periodically(Duration::from_secs(3600), executed, Priority::Low)
+            .map(|_| ())
+    }))
+    .unwrap_or_else(|_| panic!("the refused task's Drop panic reached the caller"));
+    assert_eq!(refused.unwrap_err().code(), Some(10200050));
+    assert!(dropped(98_003));
+
+    let dependent = Task::new(forgets_bomb, (Bomb(98_004),));
+    let dependency = Task::new(support::plain, (4,));
+    dependent.add_dependency(&dependency).unwrap();
+    let refused = catch_unwind(AssertUnwindSafe(|| {
+        pool.execute_periodically(Duration::from_secs(3600), dependent, Priority::Low)
+            .map(|_| ())
+    }))
+    .unwrap_or_else(|_| panic!("the refused task's Drop panic reached the caller"));
+    assert_eq!(refused.unwrap_err().code(), Some(401));
+    assert!(dropped(98_004));
 }

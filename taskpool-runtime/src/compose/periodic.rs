@@ -348,7 +348,8 @@ impl TaskPool {
     ///
     /// Fails with [`Error::ExecutedTaskNotPeriodic`] (10200050) for a task that was already
     /// executed, and [`Error::PeriodicWithDependencies`] (401) for one in a dependency
-    /// relationship (it depends on a task, or a task depends on it).
+    /// relationship (it depends on a task, or a task depends on it); the refused task is
+    /// dropped, a panic in its arguments' `Drop` contained.
     /// A period too long to represent never ticks; a period shorter than a millisecond (zero)
     /// is a millisecond. A task whose pool shuts down stops there: no further tick, and a run
     /// executing then is waited for by the shutdown, as any other (not flagged canceled).
@@ -385,16 +386,24 @@ impl TaskPool {
         task: Task<T>,
         priority: Priority,
     ) -> Result<PeriodicHandle> {
-        if task
+        let refusal = if task
             .record()
             .executed
             .load(std::sync::atomic::Ordering::Relaxed)
         {
-            return Err(Error::ExecutedTaskNotPeriodic(task.id()));
-        }
-        // Depending on a task or being depended on: ArkTS allows neither for a periodic task.
-        if crate::compose::dependency::in_dependency_relationship(task.id()) {
-            return Err(Error::PeriodicWithDependencies(task.id()));
+            Some(Error::ExecutedTaskNotPeriodic(task.id()))
+        } else if crate::compose::dependency::in_dependency_relationship(task.id()) {
+            // Depending on a task or being depended on: ArkTS allows neither for a periodic
+            // task.
+            Some(Error::PeriodicWithDependencies(task.id()))
+        } else {
+            None
+        };
+        if let Some(error) = refusal {
+            // The task was handed over: its arguments' `Drop` (user code) must not turn the
+            // refusal into a panic, as for a runner's refusal (`compose::refused`).
+            drop_quietly(task);
+            return Err(error);
         }
         let periodic = Arc::new(Periodic {
             id: task.id(),
