@@ -98,3 +98,23 @@ fn a_task_execute_periodically_refuses_drops_its_arguments_quietly() {
     assert_eq!(refused.unwrap_err().code(), Some(401));
     assert!(dropped(98_004));
 }
+
+/// `add_task` refusing a task because the group was executed (`GroupExecuted`) consumes it
+/// quietly: its arguments' panicking `Drop` is contained and the caller gets the error. (The
+/// refused task was dropped as the error returned, and the panic reached the caller.)
+#[test]
+fn a_task_an_executed_group_refuses_drops_its_arguments_quietly() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let mut group = taskpool::TaskGroup::new();
+    group.add(support::plain, (5,)).unwrap();
+    assert_eq!(
+        pool.execute_group(&group, Priority::Medium).wait().unwrap(),
+        [5]
+    );
+    let refused = catch_unwind(AssertUnwindSafe(|| {
+        group.add_task(Task::new(forgets_bomb, (Bomb(98_005),)))
+    }))
+    .unwrap_or_else(|_| panic!("the refused task's Drop panic reached the caller"));
+    assert!(matches!(refused, Err(taskpool::Error::GroupExecuted)));
+    assert!(dropped(98_005));
+}
