@@ -118,3 +118,71 @@ fn a_task_an_executed_group_refuses_drops_its_arguments_quietly() {
     assert!(matches!(refused, Err(taskpool::Error::GroupExecuted)));
     assert!(dropped(98_005));
 }
+
+/// The handle of the run whose cancel the [`CancelOnDrop`] value makes.
+static TO_CANCEL: std::sync::Mutex<Option<taskpool::TaskHandle<u32>>> = std::sync::Mutex::new(None);
+
+/// Cancels the run in [`TO_CANCEL`] when dropped: user code that runs while a pool shuts
+/// down (it is captured by the receiver of a periodic task, dropped when the shutdown stops
+/// that task), before the shutdown resolves the runs it holds.
+struct CancelOnDrop;
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let handle = TO_CANCEL.lock().unwrap().take();
+        if let Some(handle) = handle {
+            let _ = handle.cancel();
+            let _ = handle.wait();
+        }
+    }
+}
+
+/// Runs of one task take turns across pools; when a pool shuts down while the turn passes to
+/// its run, only that pool's runs of the task are given up: the task's run on another pool
+/// still waits for its turn and runs. (The turn's hand-over found the next run's pool
+/// shutting down and canceled every run still waiting its turn, the other pool's included,
+/// and through the shutting-down pool: the run on the live pool resolved as canceled.)
+#[test]
+fn a_pool_shutting_down_as_the_turn_passes_to_its_run_leaves_the_task_s_runs_on_other_pools() {
+    let pool_b = TaskPool::builder().max_threads(1).build().unwrap();
+    let pool_a = TaskPool::builder().max_threads(1).build().unwrap();
+    // A dependency holds the task's first run, so that its cancel ends its turn right here.
+    let dependency = Task::new(support::plain, (0,));
+    let task = Task::new(support::plain, (7,));
+    task.add_dependency(&dependency).unwrap();
+    let first = pool_b.execute(&task); // its turn; held by the dependency
+    let on_a = pool_a.execute(&task); // waits its turn
+    let mut on_b = pool_b.execute(&task); // waits its turn
+    *TO_CANCEL.lock().unwrap() = Some(first);
+    // A periodic task of pool A whose receiver holds the value that cancels the first run:
+    // pool A's shutdown stops the periodic task and drops the receiver while the run of
+    // `task` on pool A still waits its turn.
+    let ticker = Task::new(support::plain, (1,));
+    let keep = CancelOnDrop;
+    ticker.on_receive_data(move |_: u32| {
+        let _ = &keep;
+    });
+    let periodic = pool_a
+        .execute_periodically(Duration::from_secs(3600), ticker, Priority::Low)
+        .unwrap();
+    support::bounded("shutting pool A down", move || drop(pool_a));
+    drop(periodic);
+    assert!(
+        TO_CANCEL.lock().unwrap().is_none(),
+        "the first run was canceled"
+    );
+    assert!(
+        on_a.wait().is_err(),
+        "the run on the pool shut down is given up"
+    );
+    assert!(
+        on_b.wait_timeout(Duration::ZERO).is_none(),
+        "the run on pool B still waits for the dependency"
+    );
+    assert_eq!(pool_b.execute(dependency).wait().unwrap(), 0);
+    assert_eq!(
+        support::bounded("the run on pool B", move || on_b.wait()).unwrap(),
+        7,
+        "the run on pool B ran when its turn came"
+    );
+}
