@@ -186,3 +186,41 @@ fn a_pool_shutting_down_as_the_turn_passes_to_its_run_leaves_the_task_s_runs_on_
         "the run on pool B ran when its turn came"
     );
 }
+
+/// Spins a little, more or less depending on `x`: runs that end at varied times.
+#[concurrent]
+fn spin_tiny(x: u32) -> u32 {
+    std::hint::black_box((0..(x % 5) * 200).fold(x, |a, b| a.wrapping_add(b)))
+}
+
+/// The race behind the test above, without user code to open it: tasks executed by reference
+/// on two pools (their runs take turns across the pools) while one pool shuts down. Every run
+/// on the pool that stays succeeds, and every handle resolves. (Before the fix a run on the
+/// live pool now and then resolved as canceled: the turn had passed to a run of the pool
+/// shutting down, and its hand-over canceled every run waiting behind it.)
+#[test]
+fn tasks_taking_turns_across_two_pools_keep_their_runs_on_the_live_pool_through_a_shutdown() {
+    for round in 0..100u32 {
+        let pool_b = TaskPool::builder().max_threads(2).build().unwrap();
+        let pool_a = TaskPool::builder().max_threads(2).build().unwrap();
+        let tasks: Vec<Task<u32>> = (0..4).map(|k| Task::new(spin_tiny, (k + round,))).collect();
+        let (mut on_a, mut on_b) = (Vec::new(), Vec::new());
+        for i in 0..60u32 {
+            let task = &tasks[(i % 4) as usize];
+            if (i * 7 + round) % 3 == 0 {
+                on_a.push(pool_a.execute(task));
+            } else {
+                on_b.push(pool_b.execute(task));
+            }
+        }
+        let closer = std::thread::spawn(move || drop(pool_a));
+        for handle in on_b {
+            let outcome = support::bounded("a run on the live pool", move || handle.wait());
+            assert!(outcome.is_ok(), "round {round}: {outcome:?}");
+        }
+        closer.join().unwrap();
+        for handle in on_a {
+            let _ = support::bounded("a run on the pool shut down", move || handle.wait());
+        }
+    }
+}
