@@ -80,7 +80,7 @@ pub(crate) fn hand_over(mut next: Arc<Run>, abandon: impl Fn() -> Abandoned) {
             next: following,
             pools,
         } = abandon();
-        // Let go of outside the lane's lock: one may be the last reference to its pool.
+        // Released outside the lane's lock: one may be the last reference to its pool.
         drop(pools);
         // `abandon` left the lane without them: their hooks find nothing to hand on.
         for run in std::iter::once(next).chain(given_up) {
@@ -101,7 +101,7 @@ pub(crate) fn hand_over(mut next: Arc<Run>, abandon: impl Fn() -> Abandoned) {
 }
 
 /// The pool of `run`, if it is alive and not shutting down.
-pub(crate) fn live_pool(run: &Arc<Run>) -> Option<Arc<PoolShared>> {
+fn live_pool(run: &Arc<Run>) -> Option<Arc<PoolShared>> {
     run.pool.upgrade().filter(|pool| !pool.is_shutting_down())
 }
 

@@ -207,7 +207,12 @@ impl RunHooks for OneRunAtATime {
                 // reference to its pool).
                 let mut pools = Vec::new();
                 let (given_up, next) = lock(&self.0).abandon_where(|run| {
-                    super::live_pool(run).map(|pool| pools.push(pool)).is_some()
+                    let Some(pool) = run.pool.upgrade() else {
+                        return false;
+                    };
+                    let live = !pool.is_shutting_down();
+                    pools.push(pool);
+                    live
                 });
                 Abandoned {
                     given_up,
