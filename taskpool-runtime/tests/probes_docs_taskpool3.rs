@@ -224,3 +224,59 @@ fn tasks_taking_turns_across_two_pools_keep_their_runs_on_the_live_pool_through_
         }
     }
 }
+
+/// Set once a [`SlowClone`] started copying itself.
+static CLONE_ENTERED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// An argument whose copy blocks until gate `G + 6` opens (a `Clone` that takes a busy lock,
+/// say).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SlowClone(u32);
+
+impl Clone for SlowClone {
+    fn clone(&self) -> SlowClone {
+        CLONE_ENTERED.store(true, std::sync::atomic::Ordering::SeqCst);
+        support::pass_gate(G + 6);
+        SlowClone(self.0)
+    }
+}
+
+/// Gate ids of this file.
+const G: u64 = 98_000;
+
+/// Takes the argument whose copy blocks.
+#[concurrent]
+fn takes_slow_clone(value: SlowClone) -> u32 {
+    value.0
+}
+
+/// A periodic task's arguments are copied for each run off the runtime's timer thread: a copy
+/// that blocks holds up that run only, while every other timer of the process (delays, other
+/// periodic tasks, `taskpool::sleep`) goes on. (Each tick copied the arguments on the timer
+/// thread, which `execute_delayed` takes care never to run user code on: a blocking `Clone`
+/// stalled every delay and sleep of the process until it returned.)
+#[test]
+fn a_periodic_task_whose_arguments_copy_blocks_does_not_stall_the_runtime_s_timer() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let task = Task::new(takes_slow_clone, (SlowClone(6),));
+    let periodic = pool
+        .execute_periodically(Duration::from_millis(1), task, Priority::Low)
+        .unwrap();
+    support::wait_until("a tick copies the arguments", || {
+        CLONE_ENTERED.load(std::sync::atomic::Ordering::SeqCst)
+    });
+    // The copy blocks; the timer still serves a delay and a sleep.
+    let delayed = pool.execute_delayed(
+        Duration::from_millis(1),
+        Task::new(support::plain, (1,)),
+        Priority::High,
+    );
+    let served = support::bounded("a delay while a tick's copy blocks", move || {
+        let value = delayed.wait();
+        support::block_on(taskpool::sleep(Duration::from_millis(1)));
+        value
+    });
+    assert_eq!(served.unwrap(), 1);
+    support::open_gate(G + 6);
+    periodic.cancel().unwrap();
+}
