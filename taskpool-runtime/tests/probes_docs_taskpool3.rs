@@ -11,6 +11,9 @@ use std::time::Duration;
 use support::{Bomb, dropped};
 use taskpool::{Priority, Task, TaskPool, concurrent};
 
+/// Gate ids of this file (the ids of its bombs are in the same range: another namespace).
+const G: u64 = 98_000;
+
 /// Takes a value whose `Drop` panics: the arguments of a periodic task that the pool owns.
 #[concurrent]
 fn takes_bomb(bomb: Bomb) -> u32 {
@@ -240,9 +243,6 @@ impl Clone for SlowClone {
         SlowClone(self.0)
     }
 }
-
-/// Gate ids of this file.
-const G: u64 = 98_000;
 
 /// Takes the argument whose copy blocks.
 #[concurrent]
