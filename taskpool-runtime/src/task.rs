@@ -682,27 +682,64 @@ impl<T> Body<T> for Spent {
     }
 }
 
-impl<T> Executable<T> for &Task<T> {
-    #[allow(private_interfaces)]
-    fn into_submission(self) -> Submission<T> {
+impl<T> Task<T> {
+    /// The task's share of its record for one more run by reference: the task stays usable,
+    /// so a second run may come while this one runs, and they take turns (DESIGN: a task
+    /// never runs concurrently with itself).
+    fn owner_of_run_by_reference(&self) -> Owner {
         let record = Arc::clone(self.record());
-        // The task stays usable, so a second run may come while this one runs: they take
-        // turns (DESIGN: a task never runs concurrently with itself).
         crate::compose::serial::one_run_at_a_time(&record);
         record
             .owners
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        // The copy runs user code (`Clone`, `Serialize`): a panic fails this run, wherever
-        // it was submitted from (a periodic tick runs on the timer thread).
-        let call = crate::panic::catch(|| self.body.copy_call()).unwrap_or_else(|payload| {
+        self.owner(Some(record))
+    }
+
+    /// The call of a run by reference: the function bound to a fresh copy of the arguments.
+    /// The copy runs user code (`Clone`, `Serialize`): a panic fails this run, wherever the
+    /// copy is made.
+    pub(crate) fn copied_call(&self) -> Result<Call<T>, Error> {
+        crate::panic::catch(|| self.body.copy_call()).unwrap_or_else(|payload| {
             Err(Error::Panicked {
                 task: self.id,
                 message: crate::panic::message(payload),
             })
+        })
+    }
+}
+
+impl<T> Executable<T> for &Task<T> {
+    #[allow(private_interfaces)]
+    fn into_submission(self) -> Submission<T> {
+        Submission {
+            owner: self.owner_of_run_by_reference(),
+            call: self.copied_call(),
+        }
+    }
+}
+
+/// A run of a task by reference whose arguments are copied by `copy` when the run starts, on
+/// the thread executing it, instead of by the submitting thread: a periodic tick submits from
+/// the runtime's timer thread, which runs no user code (a `Clone` that blocks there would stall
+/// every delay, periodic task and `sleep` of the process). A failed copy fails the run.
+pub(crate) struct CopiedAtStart<'a, T> {
+    pub(crate) task: &'a Task<T>,
+    pub(crate) copy: Box<dyn FnOnce() -> Result<Call<T>, Error> + Send>,
+}
+
+impl<T> sealed::Sealed for CopiedAtStart<'_, T> {}
+
+impl<T: 'static> Executable<T> for CopiedAtStart<'_, T> {
+    #[allow(private_interfaces)]
+    fn into_submission(self) -> Submission<T> {
+        let copy = self.copy;
+        let call: Call<T> = Box::new(move || match copy() {
+            Ok(call) => call(),
+            Err(error) => Invocation::Ready(Err(error)),
         });
         Submission {
-            owner: self.owner(Some(record)),
-            call,
+            owner: self.task.owner_of_run_by_reference(),
+            call: Ok(call),
         }
     }
 }

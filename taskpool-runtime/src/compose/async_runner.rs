@@ -180,7 +180,9 @@ impl RunHooks for Member {
     fn on_ended(&self, run: &RunHeader) {
         let next = lock(&self.0.state).ended(run);
         if let Some(next) = next {
-            crate::compose::hand_over(next, || lock(&self.0.state).abandon());
+            crate::compose::hand_over(next, || {
+                crate::compose::Abandoned::all(lock(&self.0.state).abandon())
+            });
         }
     }
 

@@ -79,9 +79,13 @@ impl<T: Send + 'static> TaskGroup<T> {
 
     /// Adds a task at the end (ArkTS `addTask(task)`). The task moves into the group.
     ///
-    /// Fails with [`Error::GroupExecuted`] (401, as ArkTS) once the group has been executed.
+    /// Fails with [`Error::GroupExecuted`] (401, as ArkTS) once the group has been executed;
+    /// the refused task is dropped, a panic in its arguments' `Drop` contained.
     pub fn add_task(&mut self, task: Task<T>) -> Result<()> {
         if self.executed.load(Ordering::Acquire) {
+            // The task was handed over: its arguments' `Drop` (user code) must not turn the
+            // refusal into a panic, as for a runner's refusal (`compose::refused`).
+            crate::panic::drop_quietly(task);
             return Err(Error::GroupExecuted);
         }
         self.tasks.push(task);

@@ -62,26 +62,67 @@ pub(crate) fn refused<T: Send + 'static>(
     ))
 }
 
-/// Queues `next`, the run a settling one handed its runner's slot to (sequence and async
-/// runners) — or, when its pool is gone or
-/// shutting down, cancels it and everything behind it here, in a loop. (Queuing into a pool
-/// that shuts down cancels the run, whose hook would hand the lane on again: one level of
-/// recursion per waiting run, enough to overflow a worker's stack behind a long queue.)
-pub(crate) fn hand_over(next: Arc<Run>, abandon: impl FnOnce() -> Vec<Arc<Run>>) {
-    match next.pool.upgrade() {
-        Some(pool) if !pool.is_shutting_down() => pool.enqueue(next),
-        pool => {
-            let rest = abandon();
-            for run in std::iter::once(next).chain(rest) {
-                match &pool {
-                    Some(pool) => {
-                        let _ = pool.cancel_run(&run);
-                    }
-                    None => {
-                        run.cancel();
-                    }
+/// Queues `next`, the run a settling one handed its lane's turn to (sequence and async
+/// runners, a task's runs) — or, when its pool is gone or shutting down, gives it up with the
+/// runs `abandon` takes out of the lane, here, in a loop, and goes on with the run `abandon`
+/// made current instead, if any. (Queuing into a pool that shuts down cancels the run, whose
+/// hook would hand the lane on again: one level of recursion per waiting run, enough to
+/// overflow a worker's stack behind a long queue.) Each run given up is canceled through its
+/// own pool, which then stops tracking it.
+pub(crate) fn hand_over(mut next: Arc<Run>, abandon: impl Fn() -> Abandoned) {
+    loop {
+        if let Some(pool) = live_pool(&next) {
+            pool.enqueue(next);
+            return;
+        }
+        let Abandoned {
+            given_up,
+            next: following,
+            pools,
+        } = abandon();
+        // Released outside the lane's lock: one may be the last reference to its pool.
+        drop(pools);
+        // `abandon` left the lane without them: their hooks find nothing to hand on.
+        for run in std::iter::once(next).chain(given_up) {
+            match run.pool.upgrade() {
+                Some(pool) => {
+                    let _ = pool.cancel_run(&run);
+                }
+                None => {
+                    run.cancel();
                 }
             }
+        }
+        match following {
+            Some(run) => next = run,
+            None => return,
+        }
+    }
+}
+
+/// The pool of `run`, if it is alive and not shutting down.
+fn live_pool(run: &Arc<Run>) -> Option<Arc<PoolShared>> {
+    run.pool.upgrade().filter(|pool| !pool.is_shutting_down())
+}
+
+/// What a lane gives up when the run its turn went to cannot be queued (see [`hand_over`]).
+pub(crate) struct Abandoned {
+    /// The waiting runs taken out of the lane, to cancel.
+    pub(crate) given_up: Vec<Arc<Run>>,
+    /// The run the lane made current instead (its pool is alive), to queue.
+    pub(crate) next: Option<Arc<Run>>,
+    /// The pools looked at under the lane's lock, released after it.
+    pub(crate) pools: Vec<Arc<PoolShared>>,
+}
+
+impl Abandoned {
+    /// Every waiting run of a lane whose runs all belong to one pool (a runner's): that pool
+    /// is gone or shutting down for good, so none of them can run.
+    pub(crate) fn all(given_up: Vec<Arc<Run>>) -> Abandoned {
+        Abandoned {
+            given_up,
+            next: None,
+            pools: Vec::new(),
         }
     }
 }

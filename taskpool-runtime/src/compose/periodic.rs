@@ -8,19 +8,21 @@ use std::time::Duration;
 use crate::compose::delayed::Alarm;
 use crate::data::DataStream;
 use crate::error::{Error, Result};
+use crate::panic::drop_quietly;
 use crate::pool::{CancelHook, PoolShared, ShutdownHook, TaskPool};
 use crate::priority::Priority;
 use crate::run::{Run, RunHeader, RunHooks, Settled};
 use crate::sync::{Arc, Mutex, lock};
-use crate::task::{Task, TaskId, TaskRecord};
+use crate::task::{CopiedAtStart, Task, TaskId, TaskRecord};
 
 /// The shortest period: a shorter one (zero) would keep the timer thread ticking without a
 /// pause. ArkTS periods are whole milliseconds.
 const MIN_PERIOD: Duration = Duration::from_millis(1);
 
 struct Periodic<T> {
-    /// Behind a lock only because a `Task` is `Send` but not `Sync`.
-    task: Mutex<Task<T>>,
+    /// Behind a lock only because a `Task` is `Send` but not `Sync`. `None` only while the
+    /// periodic execution is dropped (see its `Drop`).
+    task: Mutex<Option<Task<T>>>,
     id: TaskId,
     record: Arc<TaskRecord>,
     period: Duration,
@@ -128,9 +130,25 @@ impl<T: Send + 'static> Periodic<T> {
         // pool began shutting down) is settled inside `prepare`, and its hook (`Tick`) takes
         // that lock. Ticks never overlap: the next alarm is armed below.
         let hooks: Arc<dyn RunHooks> = Arc::new(Tick(Arc::downgrade(self)));
+        // The arguments are copied when the run starts, on the pool thread executing it: this
+        // runs on the runtime's timer thread, which must run no user code (see
+        // `CopiedAtStart`).
+        let me = Arc::downgrade(self);
+        let copy = Box::new(move || match me.upgrade() {
+            Some(periodic) => match lock(&periodic.task).as_ref() {
+                Some(task) => task.copied_call(),
+                None => Err(Error::PoolShutDown),
+            },
+            // Gone: stopped, its handle dropped, and its pool shutting down.
+            None => Err(Error::PoolShutDown),
+        });
         let prepared = {
             let task = lock(&self.task);
-            pool.prepare(&*task, Some(self.priority), Some(hooks))
+            let Some(task) = task.as_ref() else {
+                return;
+            };
+            let run = CopiedAtStart { task, copy };
+            pool.prepare(run, Some(self.priority), Some(hooks))
         };
         let run = prepared.run;
         drop(prepared.handle);
@@ -188,6 +206,18 @@ impl<T: Send + 'static> Periodic<T> {
             None => crate::data::close(&self.record),
         }
         was_running
+    }
+}
+
+/// The task's arguments are user values, and the periodic execution may end anywhere once its
+/// handle is gone: in `pool.cancel(id)` (the cancel hook held the last reference), in a
+/// shutdown (the shutdown hook did), on the timer thread. A panicking `Drop` of theirs must not
+/// reach that caller (a `cancel` that panicked; a shutdown that unwound half done, its threads
+/// unjoined and handles unresolved).
+impl<T> Drop for Periodic<T> {
+    fn drop(&mut self) {
+        let task = crate::sync::with_mut(&mut self.task, Option::take);
+        drop_quietly(task);
     }
 }
 
@@ -331,7 +361,8 @@ impl TaskPool {
     ///
     /// Fails with [`Error::ExecutedTaskNotPeriodic`] (10200050) for a task that was already
     /// executed, and [`Error::PeriodicWithDependencies`] (401) for one in a dependency
-    /// relationship (it depends on a task, or a task depends on it).
+    /// relationship (it depends on a task, or a task depends on it); the refused task is
+    /// dropped, a panic in its arguments' `Drop` contained.
     /// A period too long to represent never ticks; a period shorter than a millisecond (zero)
     /// is a millisecond. A task whose pool shuts down stops there: no further tick, and a run
     /// executing then is waited for by the shutdown, as any other (not flagged canceled).
@@ -368,21 +399,29 @@ impl TaskPool {
         task: Task<T>,
         priority: Priority,
     ) -> Result<PeriodicHandle> {
-        if task
+        let refusal = if task
             .record()
             .executed
             .load(std::sync::atomic::Ordering::Relaxed)
         {
-            return Err(Error::ExecutedTaskNotPeriodic(task.id()));
-        }
-        // Depending on a task or being depended on: ArkTS allows neither for a periodic task.
-        if crate::compose::dependency::in_dependency_relationship(task.id()) {
-            return Err(Error::PeriodicWithDependencies(task.id()));
+            Some(Error::ExecutedTaskNotPeriodic(task.id()))
+        } else if crate::compose::dependency::in_dependency_relationship(task.id()) {
+            // Depending on a task or being depended on: ArkTS allows neither for a periodic
+            // task.
+            Some(Error::PeriodicWithDependencies(task.id()))
+        } else {
+            None
+        };
+        if let Some(error) = refusal {
+            // The task was handed over: its arguments' `Drop` (user code) must not turn the
+            // refusal into a panic, as for a runner's refusal (`compose::refused`).
+            drop_quietly(task);
+            return Err(error);
         }
         let periodic = Arc::new(Periodic {
             id: task.id(),
             record: Arc::clone(task.record()),
-            task: Mutex::new(task),
+            task: Mutex::new(Some(task)),
             period: period.max(MIN_PERIOD),
             priority,
             pool: Arc::downgrade(self.shared()),

@@ -69,7 +69,9 @@ impl RunHooks for Follow {
         let inner = &self.0;
         let next = lock(&inner.state).ended(run);
         if let Some(next) = next {
-            crate::compose::hand_over(next, || lock(&inner.state).abandon());
+            crate::compose::hand_over(next, || {
+                crate::compose::Abandoned::all(lock(&inner.state).abandon())
+            });
         }
     }
 

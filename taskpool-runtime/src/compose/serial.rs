@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::Abandoned;
 use crate::run::{Holder, Run, RunHeader, RunHooks};
 use crate::sync::{Arc, Mutex, lock};
 use crate::task::TaskRecord;
@@ -144,6 +145,39 @@ impl Serial {
         }
     }
 
+    /// The run the lane's turn went to cannot be queued (its pool is gone or shutting down):
+    /// the waiting runs that cannot run either leave the lane (returned first, to be canceled
+    /// by the caller; their hooks then find nothing to do), while those `alive` says can run —
+    /// the runs of a task executed on several pools share its lane, and one pool shutting down
+    /// must not cancel another's — stay in order, the first of them made current (returned
+    /// second, to be queued). Decided under the lane's lock, so that a run joining meanwhile
+    /// waits behind them.
+    pub(super) fn abandon_where(
+        &mut self,
+        mut alive: impl FnMut(&Arc<Run>) -> bool,
+    ) -> (Vec<Arc<Run>>, Option<Arc<Run>>) {
+        self.current = None;
+        let mut given_up = Vec::new();
+        let mut next = None;
+        // A run canceled meanwhile leaves (as in `ended`): its hook then finds nothing to do.
+        for run in self
+            .waiting
+            .drain()
+            .into_iter()
+            .filter(|run| run.is_waiting())
+        {
+            if !alive(&run) {
+                given_up.push(run);
+            } else if self.current.is_none() {
+                self.current = Some(Arc::clone(&run));
+                next = Some(run);
+            } else {
+                self.waiting.push_back(run);
+            }
+        }
+        (given_up, next)
+    }
+
     /// Nothing will run any more (the pool is gone or shutting down): the waiting runs, to be
     /// canceled by the caller. The lane is left empty, so their hooks find nothing to do.
     pub(super) fn abandon(&mut self) -> Vec<Arc<Run>> {
@@ -168,7 +202,24 @@ impl RunHooks for OneRunAtATime {
     fn on_ended(&self, run: &RunHeader) {
         let next = lock(&self.0).ended(run);
         if let Some(next) = next {
-            super::hand_over(next, || lock(&self.0).abandon());
+            super::hand_over(next, || {
+                // The pools looked at are let go of after the lane's lock (one may be the last
+                // reference to its pool).
+                let mut pools = Vec::new();
+                let (given_up, next) = lock(&self.0).abandon_where(|run| {
+                    let Some(pool) = run.pool.upgrade() else {
+                        return false;
+                    };
+                    let live = !pool.is_shutting_down();
+                    pools.push(pool);
+                    live
+                });
+                Abandoned {
+                    given_up,
+                    next,
+                    pools,
+                }
+            });
         }
     }
 
@@ -273,6 +324,84 @@ mod loom_tests {
                 order.last(),
                 Some(&2),
                 "the new run was never lost: {order:?}"
+            );
+            let state = lock(&state);
+            assert!(state.current.is_none() && state.waiting.len() == 0);
+        });
+    }
+
+    /// The turn went to a run whose pool shut down: the lane gives up the runs of dead pools
+    /// and keeps the others (thread A: `hand_over`'s `abandon`) while a new run joins (B) and a
+    /// kept run is canceled (the main thread, then its hook). The kept runs stay ahead of the
+    /// new one, a run is handed out (to be queued) only once every one handed out before has
+    /// settled, and none is lost, handed out twice, or handed out after it was given up.
+    #[test]
+    fn giving_up_the_runs_of_dead_pools_keeps_the_others_ahead_of_a_run_joining_meanwhile() {
+        loom::model(|| {
+            // 0: the run the turn went to (its pool shut down); 1: a run of a dead pool too;
+            // 2, 3: runs of live pools; 4: joins meanwhile (a live pool).
+            let runs: Vec<Arc<Run>> = (0..5).map(|_| run()).collect();
+            let state = Arc::new(Mutex::new(Serial {
+                current: Some(Arc::clone(&runs[0])),
+                waiting: Waiting::from_iter(runs[1..4].iter().cloned()),
+            }));
+            let handed: Arc<Mutex<Vec<Arc<Run>>>> = Arc::new(Mutex::new(Vec::new()));
+            let hand_out = {
+                let handed = Arc::clone(&handed);
+                move |run: Option<Arc<Run>>| {
+                    if let Some(run) = run {
+                        let mut handed = lock(&handed);
+                        for earlier in handed.iter() {
+                            assert!(!earlier.is_waiting(), "handed out before the last settled");
+                        }
+                        handed.push(run);
+                    }
+                }
+            };
+            let a = {
+                let (state, runs, hand_out) = (Arc::clone(&state), runs.clone(), hand_out.clone());
+                loom::thread::spawn(move || {
+                    let live = |run: &Arc<Run>| runs[2..].iter().any(|r| Arc::ptr_eq(r, run));
+                    let (given_up, next) = lock(&state).abandon_where(live);
+                    let given_up: Vec<usize> = given_up.iter().map(|r| index(&runs, r)).collect();
+                    assert_eq!(
+                        given_up,
+                        [1],
+                        "only the dead pool's waiting run is given up"
+                    );
+                    hand_out(next);
+                })
+            };
+            let b = {
+                let (state, joining, hand_out) =
+                    (Arc::clone(&state), Arc::clone(&runs[4]), hand_out.clone());
+                loom::thread::spawn(move || {
+                    let mut lane = lock(&state);
+                    if lane.admit(&joining) {
+                        drop(lane);
+                        hand_out(Some(joining));
+                    }
+                })
+            };
+            // Run 3 is canceled while it waits: its hook takes it out of the lane.
+            runs[3].cancel();
+            let next = lock(&state).ended(&runs[3]);
+            hand_out(next);
+            a.join().unwrap();
+            b.join().unwrap();
+            // The pool runs what is left to the end.
+            loop {
+                let current = lock(&state).current.clone();
+                let Some(current) = current else { break };
+                current.cancel();
+                let next = lock(&state).ended(&current);
+                hand_out(next);
+            }
+            let order: Vec<usize> = lock(&handed).iter().map(|r| index(&runs, r)).collect();
+            assert_eq!(
+                order,
+                [2, 4],
+                "kept run first, the joining one after, once each"
             );
             let state = lock(&state);
             assert!(state.current.is_none() && state.waiting.len() == 0);
