@@ -235,7 +235,10 @@ fn durations_are_known_after_a_run_and_io_is_the_awaited_part() {
     assert_eq!(durations.total, durations.cpu + durations.io);
     // The sleep's 20 ms started inside the first poll, so the part of them before that poll
     // returned counts as cpu: only the whole run is sure to be that long.
-    assert!(durations.total >= Duration::from_millis(20), "{durations:?}");
+    assert!(
+        durations.total >= Duration::from_millis(20),
+        "{durations:?}"
+    );
     assert!(durations.io > Duration::ZERO, "{durations:?}");
 
     let sync_task = Task::new(print_args, (1,));
