@@ -323,3 +323,46 @@ fn an_error_returned_after_terminate_whose_drop_panics_leaves_the_exit_normal() 
     let error = worker.take_exit_error();
     assert!(error.is_none(), "{error:?}");
 }
+
+/// What [`a_callback_calling_recv_on_its_own_worker_does_not_wait_for_messages_behind_it`]'s
+/// callback saw: `recv_timeout(Duration::MAX)`, then whether `recv` panicked.
+type SeenInCallback = (Result<u64, taskpool::RecvTimeoutError>, bool);
+
+/// A host callback (here `on_message`) calling `recv` on its own worker, with the worker's
+/// later messages queued behind that very callback on the host thread: nothing can reach the
+/// receivers while it runs, so `recv_timeout` answers `Timeout` at once and `recv` panics
+/// (contained, as any callback panic), as on the worker's own thread. Both waited forever
+/// (`recv_timeout(Duration::MAX)` too): the host thread hung, and with it every later
+/// callback and the worker's exit.
+#[test]
+fn a_callback_calling_recv_on_its_own_worker_does_not_wait_for_messages_behind_it() {
+    let worker = Arc::new(Worker::new(|| ThreeThenClose).unwrap());
+    let (seen_tx, seen) = mpsc::channel::<SeenInCallback>();
+    let (later_tx, later) = mpsc::channel();
+    let weak = Arc::downgrade(&worker);
+    worker.on_message(move |n| {
+        if n != 1 {
+            later_tx.send(n).unwrap();
+            return;
+        }
+        let Some(worker) = weak.upgrade() else { return };
+        let timed = worker.recv_timeout(Duration::MAX);
+        let panicked =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker.recv())).is_err();
+        seen_tx.send((timed, panicked)).unwrap();
+    });
+    worker.post_message(()).unwrap();
+    assert_eq!(
+        seen.recv_timeout(PATIENCE),
+        Ok((Err(taskpool::RecvTimeoutError::Timeout), true))
+    );
+    let rest: Vec<u64> = (0..2)
+        .map(|_| later.recv_timeout(PATIENCE).unwrap())
+        .collect();
+    assert_eq!(
+        rest,
+        [2, 3],
+        "the messages behind the callback reach it after"
+    );
+    assert_eq!(worker.wait_for_exit(), 0);
+}

@@ -348,13 +348,15 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// message is queued: only that thread could send one, so the wait could never end. As
     /// with [`wait_for_exit`](Worker::wait_for_exit), it panics at once instead of hanging,
     /// and the panic is contained as any handler panic is. A message the handler posted
-    /// earlier is returned.
+    /// earlier is returned. The same holds on the worker's host thread (in one of its
+    /// callbacks or global call objects): the messages it could wait for may be queued behind
+    /// that very callback, so it never waits there either.
     pub fn recv(&self) -> Option<Out> {
-        if self.on_worker_thread() {
+        if let Some(own) = self.own_thread() {
             return match self.link.recv_timeout(Duration::ZERO) {
                 Ok(received) => received,
                 Err(()) => panic!(
-                    "worker {:?}: its handler called recv on its own worker with no message queued, which only its own thread could send; return from the handler instead",
+                    "worker {:?}: {own} called recv on its own worker with no message ready, which could only come once it returns; return instead",
                     self.link.name
                 ),
             };
@@ -371,7 +373,7 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     }
 
     /// Like [`recv`](Worker::recv), waiting at most `timeout`. Called from the worker's own
-    /// thread, it does not wait: it returns a queued message or
+    /// thread or its host thread, it does not wait: it returns a queued message or
     /// [`Timeout`](RecvTimeoutError::Timeout) at once (see [`recv`](Worker::recv)).
     ///
     /// ```
@@ -396,8 +398,8 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// assert_eq!(worker.recv_timeout(Duration::MAX), Err(RecvTimeoutError::Exited));
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> std::result::Result<Out, RecvTimeoutError> {
-        let received = if self.on_worker_thread() {
-            // Nothing can arrive while the only thread that sends waits: see `recv`.
+        let received = if self.own_thread().is_some() {
+            // Nothing can arrive while the thread it would come from waits: see `recv`.
             self.link.recv_timeout(Duration::ZERO)
         } else if crate::pool::on_pool_thread() {
             // See `recv`: a pool thread waits as blocked, through the stream's waker.
@@ -774,6 +776,19 @@ impl<In, Out> Worker<In, Out> {
         self.thread
             .as_ref()
             .is_some_and(|thread| thread.thread().id() == std::thread::current().id())
+    }
+
+    /// Who is calling, if it is one of this worker's own threads, where a wait for its
+    /// messages could never end: its handler (only it sends them), or a callback on its host
+    /// thread (the messages may be queued behind it).
+    fn own_thread(&self) -> Option<&'static str> {
+        if self.on_worker_thread() {
+            Some("its handler")
+        } else if self.link.host.is_current() {
+            Some("a callback on its host thread")
+        } else {
+            None
+        }
     }
 }
 

@@ -186,6 +186,13 @@ impl<Out> HostThread<Out> {
         drop(released);
     }
 
+    /// Whether the calling thread is this host thread (a callback or call object is calling).
+    pub(crate) fn is_current(&self) -> bool {
+        lock(&self.thread)
+            .as_ref()
+            .is_some_and(|handle| handle.thread().id() == std::thread::current().id())
+    }
+
     /// Asks the thread to leave once the jobs queued so far are done, and waits for it at most
     /// until `deadline`; a thread stuck in a user callback past it is detached. Never waits for
     /// the calling thread itself. Says which of the three happened.
