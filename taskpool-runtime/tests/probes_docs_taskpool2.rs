@@ -180,19 +180,29 @@ fn hold_and_send_canceled(gate: u64) {
     let _ = taskpool::send_data(taskpool::is_canceled());
 }
 
+/// Executes [`hold_and_send_canceled`] on `pool` every millisecond; returns once its first run
+/// executes (held at `gate`), with the stream of what its runs send and its handle.
+fn executing_periodically(
+    pool: &TaskPool,
+    gate: u64,
+) -> (taskpool::DataStream<bool>, taskpool::PeriodicHandle) {
+    let task = Task::new(hold_and_send_canceled, (gate,));
+    let id = task.id();
+    let canceled = task.data_stream::<bool>();
+    let ticker = pool
+        .execute_periodically(Duration::from_millis(1), task, Priority::Medium)
+        .unwrap();
+    wait_until_executing(pool, id);
+    (canceled, ticker)
+}
+
 /// A periodic task's run executing when its pool shuts down is an executing call like any
 /// other: the shutdown stops the ticks and waits for it, without flagging it canceled. (The
 /// shutdown stopped the task as `cancel` does, which flagged the executing run.)
 #[test]
 fn a_periodic_run_executing_when_its_pool_shuts_down_is_not_canceled() {
     let pool = TaskPool::builder().max_threads(2).build().unwrap();
-    let task = Task::new(hold_and_send_canceled, (G + 5,));
-    let id = task.id();
-    let mut canceled = task.data_stream::<bool>();
-    let ticker = pool
-        .execute_periodically(Duration::from_millis(1), task, Priority::Medium)
-        .unwrap();
-    wait_until_executing(&pool, id);
+    let (mut canceled, ticker) = executing_periodically(&pool, G + 5);
     // Resolved by its own delay's shutdown hook, told after the periodic task's.
     let mut marker = pool.execute_delayed(Duration::MAX, Task::new(nothing, ()), Priority::Low);
     let dropping = std::thread::spawn(move || drop(pool));
@@ -211,19 +221,8 @@ fn a_periodic_run_executing_when_its_pool_shuts_down_is_not_canceled() {
     );
 }
 
-/// Holds the thread that drops it at gate `.0`: the shutdown drops a waiting run's arguments
-/// after it set its flag and before it tells its shutdown hooks.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct StallOnDrop(u64);
-
-impl Drop for StallOnDrop {
-    fn drop(&mut self) {
-        pass_gate(self.0);
-    }
-}
-
 #[concurrent]
-fn takes_stall(_stall: StallOnDrop) {}
+fn takes_stall(_stall: support::StallOnDrop) {}
 
 /// A periodic tick that fires once the shutdown has begun, before the periodic task's
 /// shutdown hook ran, stops the task as the hook does: the run executing then is not flagged
@@ -231,16 +230,10 @@ fn takes_stall(_stall: StallOnDrop) {}
 #[test]
 fn a_tick_that_finds_its_pool_shutting_down_does_not_flag_the_executing_run() {
     let pool = TaskPool::builder().max_threads(1).build().unwrap();
-    let task = Task::new(hold_and_send_canceled, (G + 6,));
-    let id = task.id();
-    let mut canceled = task.data_stream::<bool>();
-    let ticker = pool
-        .execute_periodically(Duration::from_millis(1), task, Priority::Medium)
-        .unwrap();
-    wait_until_executing(&pool, id);
+    let (mut canceled, ticker) = executing_periodically(&pool, G + 6);
     // Queued behind the periodic run on the only thread: the shutdown cancels it and drops
     // its argument, which holds the shutdown there until the tick stopped the task.
-    let waiting = pool.execute(Task::new(takes_stall, (StallOnDrop(G + 7),)));
+    let waiting = pool.execute(Task::new(takes_stall, (support::StallOnDrop(G + 7),)));
     let dropping = std::thread::spawn(move || drop(pool));
     wait_until("a tick found the pool shutting down", || {
         ticker.is_stopped()

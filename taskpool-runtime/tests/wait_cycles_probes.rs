@@ -423,18 +423,8 @@ fn a_wait_whose_target_timed_out_is_not_followed_while_its_thread_stands_in() {
     assert_eq!(bounded("J", move || j.wait()).unwrap(), "held184");
 }
 
-/// Holds the thread that drops it at gate `.0`.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct StallOnDrop(u64);
-
-impl Drop for StallOnDrop {
-    fn drop(&mut self) {
-        pass_gate(self.0);
-    }
-}
-
 #[concurrent]
-fn dropped_late(_stall: StallOnDrop) -> String {
+fn dropped_late(_stall: support::StallOnDrop) -> String {
     String::new()
 }
 
@@ -467,7 +457,7 @@ fn a_wait_whose_target_s_time_out_is_still_settling_is_not_followed() {
         .build()
         .unwrap();
     let x = Task::new(time_out_then_poll_a, (300, 301));
-    let d = Task::new(dropped_late, (StallOnDrop(gate),));
+    let d = Task::new(dropped_late, (support::StallOnDrop(gate),));
     d.add_dependency(&x).unwrap();
     let d = q.execute(d);
     let x = q.execute(x);

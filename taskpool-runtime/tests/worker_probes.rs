@@ -10,23 +10,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use support::echo::Echo;
-use support::{PATIENCE, open_gate, pass_gate, threads_named, wait_until};
+use support::{PATIENCE, open_gate, pass_gate, rendezvous, threads_named, wait_until};
 use taskpool::{
     CallObject, Encoding, Error, HandlerResult, Payload, Task, TaskPool, Worker, WorkerHandler,
     WorkerPort, concurrent,
 };
-
-/// Posts a payload the worker cannot decode and waits until the worker reached it: the worker
-/// handles messages in order, so every message posted before has been handled.
-fn rendezvous<Out: taskpool::Transferable>(worker: &Worker<u64, Out>) {
-    let before = worker.message_errors();
-    worker
-        .post_payload(Payload::encode(&"not a number", Encoding::Json).unwrap())
-        .unwrap();
-    wait_until("the worker reached the rendezvous", || {
-        worker.message_errors() > before
-    });
-}
 
 // ---- message order ----------------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use support::echo::Echo;
-use support::{PATIENCE, bounded, open_gate, pass_gate, wait_until};
-use taskpool::{Encoding, HandlerResult, Payload, Worker, WorkerHandler, WorkerPort};
+use support::{PATIENCE, bounded, open_gate, pass_gate, rendezvous, wait_until};
+use taskpool::{HandlerResult, Worker, WorkerHandler, WorkerPort};
 
 /// Replies with 1, 2, 3 and closes its worker.
 struct ThreeThenClose;
@@ -126,18 +126,6 @@ impl WorkerHandler for ThrowsGrenades {
         }
         Ok(())
     }
-}
-
-/// Posts a payload the worker cannot decode and waits until the worker reached it: the worker
-/// handles messages in order, so every message posted before has been handled.
-fn rendezvous<Out: taskpool::Transferable>(worker: &Worker<u64, Out>) {
-    let before = worker.message_errors();
-    worker
-        .post_payload(Payload::encode(&"not a number", Encoding::Json).unwrap())
-        .unwrap();
-    wait_until("the worker reached the rendezvous", || {
-        worker.message_errors() > before
-    });
 }
 
 /// An error the worker survived (`on_all_errors` mode) whose `on_all_errors` was cleared before

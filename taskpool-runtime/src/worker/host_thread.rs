@@ -571,6 +571,49 @@ mod loom_tests {
         });
     }
 
+    /// The host thread's queue in miniature: how many messages wait in it, the queue, and what
+    /// the receivers got.
+    struct Host {
+        queued: Arc<AtomicUsize>,
+        queue: Arc<Mutex<VecDeque<u32>>>,
+        receivers: Arc<Mutex<Vec<u32>>>,
+    }
+
+    impl Host {
+        /// Message 1 was queued for a callback, since cleared; a host thread hands it to the
+        /// receivers while the caller goes on.
+        fn delivering_one() -> (Host, loom::thread::JoinHandle<()>) {
+            let host = Host {
+                queued: Arc::new(AtomicUsize::new(1)),
+                queue: Arc::new(Mutex::new(VecDeque::from([1]))),
+                receivers: Arc::new(Mutex::new(Vec::new())),
+            };
+            let (queued, queue, receivers) = (
+                host.queued.clone(),
+                host.queue.clone(),
+                host.receivers.clone(),
+            );
+            let thread = loom::thread::spawn(move || {
+                let message = queue.lock().unwrap().pop_front();
+                if let Some(message) = message {
+                    receivers.lock().unwrap().push(message);
+                    queued.fetch_sub(1, Ordering::AcqRel);
+                }
+            });
+            (host, thread)
+        }
+
+        /// Joins the host thread, which goes on with what is left in its queue, in order;
+        /// returns what the receivers got.
+        fn finish(self, thread: loom::thread::JoinHandle<()>) -> Vec<u32> {
+            thread.join().unwrap();
+            while let Some(message) = self.queue.lock().unwrap().pop_front() {
+                self.receivers.lock().unwrap().push(message);
+            }
+            self.receivers.lock().unwrap().clone()
+        }
+    }
+
     /// The routing of `Link::deliver_message` in miniature: message 1 goes through the host
     /// thread's queue (a callback was set, then cleared), message 2 is routed by the count of
     /// messages still queued there. Whatever the interleaving with the host thread delivering
@@ -578,35 +621,15 @@ mod loom_tests {
     #[test]
     fn a_message_never_overtakes_one_still_queued_for_the_host_thread() {
         loom::model(|| {
-            let queued = Arc::new(AtomicUsize::new(0));
-            let queue = Arc::new(Mutex::new(VecDeque::new()));
-            let receivers = Arc::new(Mutex::new(Vec::new()));
-            // The worker thread sends message 1 through the host thread.
-            queued.fetch_add(1, Ordering::AcqRel);
-            queue.lock().unwrap().push_back(1);
-            let host = {
-                let (queued, queue, receivers) = (queued.clone(), queue.clone(), receivers.clone());
-                loom::thread::spawn(move || {
-                    let message = queue.lock().unwrap().pop_front();
-                    if let Some(message) = message {
-                        receivers.lock().unwrap().push(message);
-                        queued.fetch_sub(1, Ordering::AcqRel);
-                    }
-                })
-            };
+            let (host, thread) = Host::delivering_one();
             // Message 2, with no callback: through the queue while anything waits there.
-            if queued.load(Ordering::Acquire) > 0 {
-                queued.fetch_add(1, Ordering::AcqRel);
-                queue.lock().unwrap().push_back(2);
+            if host.queued.load(Ordering::Acquire) > 0 {
+                host.queued.fetch_add(1, Ordering::AcqRel);
+                host.queue.lock().unwrap().push_back(2);
             } else {
-                receivers.lock().unwrap().push(2);
+                host.receivers.lock().unwrap().push(2);
             }
-            host.join().unwrap();
-            // The host thread goes on with what is left in its queue, in order.
-            while let Some(message) = queue.lock().unwrap().pop_front() {
-                receivers.lock().unwrap().push(message);
-            }
-            assert_eq!(*receivers.lock().unwrap(), vec![1, 2]);
+            assert_eq!(host.finish(thread), vec![1, 2]);
         });
     }
 
@@ -620,33 +643,14 @@ mod loom_tests {
     fn the_end_of_the_messages_never_overtakes_one_still_queued_for_the_host_thread() {
         const END: u32 = 0;
         loom::model(|| {
-            let queued = Arc::new(AtomicUsize::new(0));
-            let queue = Arc::new(Mutex::new(VecDeque::new()));
-            let receivers = Arc::new(Mutex::new(Vec::new()));
-            // The worker thread sent message 1 to a callback, since cleared.
-            queued.fetch_add(1, Ordering::AcqRel);
-            queue.lock().unwrap().push_back(1);
-            let host = {
-                let (queued, queue, receivers) = (queued.clone(), queue.clone(), receivers.clone());
-                loom::thread::spawn(move || {
-                    let message = queue.lock().unwrap().pop_front();
-                    if let Some(message) = message {
-                        receivers.lock().unwrap().push(message);
-                        queued.fetch_sub(1, Ordering::AcqRel);
-                    }
-                })
-            };
+            let (host, thread) = Host::delivering_one();
             // The worker's exit.
-            if queued.load(Ordering::Acquire) > 0 {
-                queue.lock().unwrap().push_back(END);
+            if host.queued.load(Ordering::Acquire) > 0 {
+                host.queue.lock().unwrap().push_back(END);
             } else {
-                receivers.lock().unwrap().push(END);
+                host.receivers.lock().unwrap().push(END);
             }
-            host.join().unwrap();
-            while let Some(job) = queue.lock().unwrap().pop_front() {
-                receivers.lock().unwrap().push(job);
-            }
-            assert_eq!(*receivers.lock().unwrap(), vec![1, END]);
+            assert_eq!(host.finish(thread), vec![1, END]);
         });
     }
 }

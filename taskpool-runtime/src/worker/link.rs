@@ -598,6 +598,26 @@ mod loom_tests {
         });
     }
 
+    /// `Link::wake_streams` in miniature: once a stream waits, every registered waker (a
+    /// counter, found in each entry by `counter`) is taken and woken.
+    fn wake_streams<W>(
+        waiting: &AtomicBool,
+        wakers: &Mutex<Vec<W>>,
+        counter: impl Fn(W) -> Arc<AtomicUsize>,
+    ) {
+        fence(Ordering::SeqCst);
+        if waiting.load(Ordering::SeqCst) {
+            let wakers = {
+                let mut wakers = lock(wakers);
+                waiting.store(false, Ordering::SeqCst);
+                std::mem::take(&mut *wakers)
+            };
+            for waker in wakers {
+                counter(waker).fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
     /// The end of the messages is one item each receiver takes and puts back (`settle`), and
     /// a stream that finds nothing registers its waker, then looks again (`poll_message`), in
     /// miniature: the channel is a locked slot, the waker a counter. A stream that looked while
@@ -618,18 +638,7 @@ mod loom_tests {
                 loom::thread::spawn(move || {
                     let end = lock(&channel).take().expect("the end is there");
                     *lock(&channel) = Some(end);
-                    // `wake_streams`:
-                    fence(Ordering::SeqCst);
-                    if waiting.load(Ordering::SeqCst) {
-                        let wakers = {
-                            let mut wakers = lock(&wakers);
-                            waiting.store(false, Ordering::SeqCst);
-                            std::mem::take(&mut *wakers)
-                        };
-                        for waker in wakers {
-                            waker.fetch_add(1, Ordering::SeqCst);
-                        }
-                    }
+                    wake_streams(&waiting, &wakers, |waker| waker);
                 })
             };
             let woken = Arc::new(AtomicUsize::new(0));
@@ -678,18 +687,7 @@ mod loom_tests {
                 );
                 loom::thread::spawn(move || {
                     *lock(&channel) = Some(7);
-                    // `wake_streams`:
-                    fence(Ordering::SeqCst);
-                    if waiting.load(Ordering::SeqCst) {
-                        let wakers = {
-                            let mut wakers = lock(&wakers);
-                            waiting.store(false, Ordering::SeqCst);
-                            std::mem::take(&mut *wakers)
-                        };
-                        for (_, waker) in wakers {
-                            waker.fetch_add(1, Ordering::SeqCst);
-                        }
-                    }
+                    wake_streams(&waiting, &wakers, |(_, waker)| waker);
                 })
             };
             // Stream 2 polls: a look, then its waker, then a second look.

@@ -317,6 +317,29 @@ impl Drop for Bomb {
     }
 }
 
+/// A value whose `Drop` holds the thread that drops it until gate `.0` opens: it keeps the
+/// pool code that drops it (a cancel, a shutdown, a settle hook) in place for a test.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct StallOnDrop(pub u64);
+
+impl Drop for StallOnDrop {
+    fn drop(&mut self) {
+        pass_gate(self.0);
+    }
+}
+
+/// Posts a payload the worker cannot decode and waits until the worker reached it: the worker
+/// handles messages in order, so every message posted before has been handled.
+pub fn rendezvous<Out: taskpool::Transferable>(worker: &taskpool::Worker<u64, Out>) {
+    let before = worker.message_errors();
+    worker
+        .post_payload(taskpool::Payload::encode(&"not a number", taskpool::Encoding::Json).unwrap())
+        .unwrap();
+    wait_until("the worker reached the rendezvous", || {
+        worker.message_errors() > before
+    });
+}
+
 /// How many of `pool`'s threads are executing a task.
 pub fn busy_threads(pool: &taskpool::TaskPool) -> usize {
     pool.info()
