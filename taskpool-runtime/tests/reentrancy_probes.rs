@@ -21,6 +21,9 @@ use taskpool::{
 
 type SelfWorker = Worker<u8, String>;
 
+/// Opened by the handler of message 3 once it took, from its own worker, what it posted.
+const OWN_MESSAGE_TAKEN: u64 = 93_001;
+
 /// Each test's own worker, handed to its handler.
 static WAITERS: Mutex<Vec<(u8, Arc<SelfWorker>)>> = Mutex::new(Vec::new());
 
@@ -62,6 +65,9 @@ impl WorkerHandler for WaitsForOwnExit {
                 port.post_message("posted".to_string())?;
                 let own = worker.recv();
                 let more = worker.recv_timeout(PATIENCE * 3);
+                // Only now may the test receive: until here it would race this handler for
+                // the message it posted.
+                support::open_gate(OWN_MESSAGE_TAKEN);
                 port.post_message(format!("{own:?} {more:?}"))?;
             }
             _ => {
@@ -117,6 +123,7 @@ fn a_handler_waiting_unbounded_for_its_own_exit_panics_and_the_worker_ends_with_
 #[test]
 fn a_handler_receiving_from_its_own_worker_takes_what_it_posted_and_does_not_wait_for_more() {
     let worker = start_self_waiter(3, None);
+    support::pass_gate(OWN_MESSAGE_TAKEN);
     assert_eq!(
         worker.recv_timeout(PATIENCE).as_deref(),
         Ok("Some(\"posted\") Err(Timeout)")
