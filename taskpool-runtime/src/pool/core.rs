@@ -378,15 +378,19 @@ impl Core {
 
     fn apply(&mut self, intake: &Intake, index: usize, finished: Option<Arc<Run>>, now: Instant) {
         let slot = &mut self.workers[index];
-        if slot.executing.take().is_some() {
+        let executed = slot.executing.take();
+        if executed.is_some() {
             slot.idle_since = now;
         }
-        self.idle_finished(intake, finished);
+        let timed_out = executed.is_some_and(|e| e.timed_out);
+        self.idle_finished(intake, finished, timed_out);
     }
 
-    /// After `finished` ended: an IDLE run frees the IDLE lane.
-    fn idle_finished(&self, intake: &Intake, finished: Option<Arc<Run>>) {
-        if finished.is_some_and(|run| run.priority == Priority::Idle) {
+    /// After `finished` ended: an IDLE run frees the IDLE lane — unless it had `timed_out`:
+    /// its time-out freed the lane already ([`Core::expire_overdue`]), and another IDLE task
+    /// may hold it by now.
+    fn idle_finished(&self, intake: &Intake, finished: Option<Arc<Run>>, timed_out: bool) {
+        if !timed_out && finished.is_some_and(|run| run.priority == Priority::Idle) {
             intake.idle_in_flight.store(false, Ordering::SeqCst);
         }
     }
@@ -613,10 +617,12 @@ impl Core {
         finished: Option<Arc<Run>>,
         outer: Outer,
     ) {
+        let mut timed_out = false;
         if let Some(index) = self.slot_index(me) {
+            timed_out = (self.workers[index].executing.as_ref()).is_some_and(|e| e.timed_out);
             self.restore(index, outer);
         }
-        self.idle_finished(intake, finished);
+        self.idle_finished(intake, finished, timed_out);
         self.publish_counts(intake);
     }
 
@@ -692,8 +698,14 @@ impl Core {
 
     /// Finds non-long runs that have used up their time budget. They are marked, their workers
     /// retire when the call returns, and the earliest budget still running out is returned.
+    ///
+    /// An IDLE run that times out gives the IDLE lane back at once: its handle is resolved and
+    /// its thread retired, as a foreground run's is, and its call may never return — other IDLE
+    /// work must not wait for it (the caller then finds a thread for that work: see
+    /// `supervisor::run`). Its late end leaves the lane alone ([`Core::idle_finished`]).
     pub(crate) fn expire_overdue(
         &mut self,
+        intake: &Intake,
         now: Instant,
         limit: Duration,
     ) -> (Vec<Arc<Run>>, Option<Instant>) {
@@ -716,6 +728,14 @@ impl Core {
                 if now >= deadline {
                     executing.timed_out = true;
                     overdue = true;
+                    // Executing (not suspended between a poll and its thread's next ask, the
+                    // lane then already let go of and maybe taken by another IDLE run), an
+                    // IDLE run in a thread's slot is the one holding the lane.
+                    let holds_lane = executing.run.priority == Priority::Idle
+                        && executing.run.phase() == Phase::Executing;
+                    if holds_lane {
+                        intake.idle_in_flight.store(false, Ordering::SeqCst);
+                    }
                     expired.push(Arc::clone(&executing.run));
                 } else {
                     next_deadline = Some(next_deadline.map_or(deadline, |d| d.min(deadline)));
@@ -1000,5 +1020,95 @@ mod tests {
         let released = core.release_idle(&intake, later, Duration::ZERO);
         assert_eq!(released.len(), 1);
         assert!(core.workers.iter().any(|w| w.id == ids[0] && w.retiring));
+    }
+}
+
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::run::TypedRun;
+
+    fn idle_run() -> Arc<Run> {
+        let owner = crate::task::Owner::anonymous(&"loom::core");
+        let call: crate::task::Call<()> = Box::new(|| crate::function::Invocation::Ready(Ok(())));
+        TypedRun::new(owner, Priority::Idle, call, std::sync::Weak::new(), None)
+    }
+
+    fn ask(finished: Option<Arc<Run>>) -> Ask {
+        Ask {
+            finished,
+            was_searching: false,
+            may_sleep: true,
+        }
+    }
+
+    /// IDLE runs in threads' slots that have not timed out: the ones that may hold the lane.
+    fn live_idle(core: &Core) -> usize {
+        (core.workers.iter())
+            .flat_map(|w| &w.executing)
+            .filter(|e| e.run.priority == Priority::Idle && !e.timed_out)
+            .count()
+    }
+
+    /// An IDLE run A that holds the lane times out (the supervisor) while another thread looks
+    /// for work and IDLE run B waits; A's call returns late, or never. Whatever the order:
+    /// never two IDLE runs hold the lane; a look after the time-out starts B (A's call may
+    /// never return, and used to hold the lane until it did); A's late end does not free the
+    /// lane B holds; and the lane is marked held exactly while an IDLE run holds it.
+    #[test]
+    fn a_timed_out_idle_run_gives_the_lane_to_the_next_one_once() {
+        loom::model(|| {
+            let intake = Arc::new(Intake::default());
+            let mut core = Core::new(Limits {
+                max_threads: 2,
+                extra_threads: 0,
+            });
+            let (a_thread, b_thread) = (core.reserve_worker().id, core.reserve_worker().id);
+            intake.push(idle_run());
+            let (next, _) = core.next_for(&intake, a_thread, ask(None));
+            let Next::Run { run: a, .. } = next else {
+                panic!("A starts")
+            };
+            intake.push(idle_run());
+            let core = Arc::new(loom::sync::Mutex::new((core, false)));
+            let supervisor = {
+                let (intake, core) = (intake.clone(), core.clone());
+                loom::thread::spawn(move || {
+                    let mut guard = core.lock().unwrap();
+                    let later = Instant::now() + Duration::from_secs(3600);
+                    let (expired, _) =
+                        guard
+                            .0
+                            .expire_overdue(&intake, later, Duration::from_secs(1));
+                    assert_eq!(expired.len(), 1);
+                    guard.1 = true;
+                    assert!(live_idle(&guard.0) <= 1, "two IDLE runs hold the lane");
+                })
+            };
+            let looker = {
+                let (intake, core) = (intake.clone(), core.clone());
+                loom::thread::spawn(move || {
+                    let mut guard = core.lock().unwrap();
+                    let timed_out = guard.1;
+                    let (next, _) = guard.0.next_for(&intake, b_thread, ask(None));
+                    let started = matches!(next, Next::Run { .. });
+                    assert_eq!(started, timed_out, "B starts exactly after A's time-out");
+                    assert!(live_idle(&guard.0) <= 1, "two IDLE runs hold the lane");
+                })
+            };
+            supervisor.join().unwrap();
+            looker.join().unwrap();
+            // A's call returns at last; its thread (retired) leaves.
+            let mut guard = core.lock().unwrap();
+            let (next, _) = guard.0.next_for(&intake, a_thread, ask(Some(a)));
+            assert!(matches!(next, Next::Exit), "a retired thread leaves");
+            let held = intake.idle_in_flight.load(Ordering::SeqCst);
+            assert_eq!(held, live_idle(&guard.0) == 1, "the lane's mark is wrong");
+            if !held {
+                // B was looked for too early: the next look starts it.
+                let (next, _) = guard.0.next_for(&intake, b_thread, ask(None));
+                assert!(matches!(next, Next::Run { .. }), "B is stranded");
+            }
+        });
     }
 }
