@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use support::{PATIENCE, plain, wait_until_executing};
-use taskpool::{Error, Priority, Task, TaskPool, concurrent};
+use support::{PATIENCE, plain, wait_until_executing, wait_until_suspended};
+use taskpool::{Error, Priority, Task, TaskHandle, TaskPool, concurrent};
 
 /// The calls [`stuck`] lets go of.
 static RELEASED: Mutex<Option<HashSet<u64>>> = Mutex::new(None);
@@ -19,20 +19,35 @@ fn release(id: u64) {
     released.get_or_insert_with(HashSet::new).insert(id);
 }
 
+/// Waits until [`release`]d or the deadline (see [`stuck`]); true if released.
+fn wait_for_release(id: u64) {
+    let deadline = Instant::now() + 3 * PATIENCE;
+    while Instant::now() < deadline {
+        let released = RELEASED.lock().unwrap_or_else(|e| e.into_inner());
+        if released.as_ref().is_some_and(|r| r.contains(&id)) {
+            return;
+        }
+        drop(released);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A value whose `Drop` blocks until its id is [`release`]d.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct DropBlocks(u64);
+
+impl Drop for DropBlocks {
+    fn drop(&mut self) {
+        wait_for_release(self.0);
+    }
+}
+
 /// Blocks until [`release`]d — for three times [`PATIENCE`] at most, so that a test waiting
 /// `PATIENCE` for something the stuck call holds up fails instead of passing late (a gate of
 /// `support` gives up after `PATIENCE`, which would hide such a defect).
 #[concurrent]
 fn stuck(id: u64) -> u64 {
-    let deadline = Instant::now() + 3 * PATIENCE;
-    while Instant::now() < deadline {
-        let released = RELEASED.lock().unwrap_or_else(|e| e.into_inner());
-        if released.as_ref().is_some_and(|r| r.contains(&id)) {
-            break;
-        }
-        drop(released);
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_for_release(id);
     id
 }
 
@@ -63,4 +78,66 @@ fn an_idle_task_that_timed_out_lets_the_next_idle_tasks_run() {
     release(99_001);
     assert!(matches!(queued_outcome, Some(Ok(7))), "{queued_outcome:?}");
     assert!(matches!(later_outcome, Some(Ok(8))), "{later_outcome:?}");
+}
+
+/// Takes a value whose `Drop` blocks: queued behind a busy thread, it never starts.
+#[concurrent]
+fn take_drop_blocks(value: DropBlocks) -> u64 {
+    value.0
+}
+
+/// Suspends for an hour holding a value whose `Drop` blocks.
+#[concurrent]
+async fn nap_holding(id: u64) -> u64 {
+    let _held = DropBlocks(id);
+    taskpool::sleep(Duration::from_secs(3600)).await;
+    id
+}
+
+/// `shutdown_timeout` bounds the shutdown even when dropping what it takes from runs that will
+/// never go on — a suspended future, the arguments of a waiting task — blocks in user code,
+/// and every handle resolves (a waiting task queued behind such an argument too). The drops
+/// used to run one by one on the shutting-down thread, each after its own handle resolved:
+/// `shutdown_timeout` did not return until they did (never, for a `Drop` that never
+/// returns), and the handles of the waiting runs behind a blocked drop stayed unresolved.
+#[test]
+fn shutdown_timeout_is_bounded_when_dropping_abandoned_futures_and_arguments_blocks() {
+    for (case, suspended) in [(99_010u64, true), (99_020, false)] {
+        let pool = TaskPool::builder().max_threads(1).build().unwrap();
+        let napping = suspended.then(|| {
+            let napping = pool.run(nap_holding, (case,));
+            wait_until_suspended(&pool, napping.id());
+            napping
+        });
+        let busy = pool.run(stuck, (case + 1,));
+        wait_until_executing(&pool, busy.id());
+        let blocking = pool.run(take_drop_blocks, (DropBlocks(case + 2),));
+        let behind = pool.run(plain, (1,));
+        // Released only once the shutdown returned: a drop that blocks must not hold it up.
+        let outcomes = support::bounded("shutdown_timeout", move || {
+            pool.shutdown_timeout(Duration::from_millis(50));
+            (
+                napping.map(TaskHandle::wait),
+                busy.wait(),
+                blocking.wait(),
+                behind.wait(),
+            )
+        });
+        for id in case..case + 3 {
+            release(id);
+        }
+        let (napping, busy, blocking, behind) = outcomes;
+        if let Some(napping) = napping {
+            assert!(
+                matches!(napping, Err(Error::Canceled { .. })),
+                "{napping:?}"
+            );
+        }
+        assert!(matches!(busy, Err(Error::PoolShutDown)), "{busy:?}");
+        assert!(
+            matches!(blocking, Err(Error::Canceled { .. })),
+            "{blocking:?}"
+        );
+        assert!(matches!(behind, Err(Error::Canceled { .. })), "{behind:?}");
+    }
 }
