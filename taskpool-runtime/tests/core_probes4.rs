@@ -141,3 +141,31 @@ fn shutdown_timeout_is_bounded_when_dropping_abandoned_futures_and_arguments_blo
         assert!(matches!(behind, Err(Error::Canceled { .. })), "{behind:?}");
     }
 }
+
+/// One thread and no replacement threads: an IDLE task queued while the only thread is stuck
+/// in a call that timed out starts once that call returns and its retired thread leaves. The
+/// leaving thread's last decision added a thread only for foreground work, so the IDLE task
+/// was stranded (no thread left, none added) until something else was submitted.
+#[test]
+fn an_idle_task_queued_behind_a_timed_out_call_on_the_only_thread_runs_after_it_returns() {
+    for (case, stuck_priority) in [(99_030u64, Priority::Medium), (99_031, Priority::Idle)] {
+        let pool = TaskPool::builder()
+            .max_threads(1)
+            .extra_threads(0)
+            .time_limit(support::SHORT_LIMIT)
+            .check_interval(Duration::from_millis(5))
+            .build()
+            .unwrap();
+        let mut first = pool.execute_with_priority(Task::new(stuck, (case,)), stuck_priority);
+        wait_until_executing(&pool, first.id());
+        let mut idle = pool.execute_with_priority(Task::new(plain, (9,)), Priority::Idle);
+        let outcome = first.wait_timeout(PATIENCE);
+        assert!(
+            matches!(outcome, Some(Err(Error::TimedOut { .. }))),
+            "{outcome:?}"
+        );
+        release(case);
+        let outcome = idle.wait_timeout(PATIENCE);
+        assert!(matches!(outcome, Some(Ok(9))), "{outcome:?}");
+    }
+}

@@ -325,11 +325,21 @@ impl Core {
         };
         self.apply(intake, index, ask.finished, now);
         let next = self.decide(intake, index, ask.may_sleep, now);
-        if matches!(next, Next::Exit) {
+        let leaving = matches!(next, Next::Exit);
+        if leaving {
             self.workers.swap_remove(index);
         }
         self.publish_counts(intake);
-        (next, self.grow_for_backlog(intake))
+        let grow = self.grow_for_backlog(intake);
+        // The re-check above adds threads for foreground work only. A leaving thread (retired
+        // after a time-out, released) may be the last that takes work, and IDLE work waiting
+        // asks for one thread only when it is submitted: without this it would wait for the
+        // next submission. Only when a thread leaves, so no cost per task.
+        let grow = grow.or_else(|| {
+            let idle_work = leaving && !intake.is_shutting_down() && self.idle_startable(intake);
+            idle_work.then(|| self.grow_if_needed(intake, 0, true))?
+        });
+        (next, grow)
     }
 
     /// The re-check that makes growth reliable: submitters decide from counters read without
@@ -1027,6 +1037,7 @@ mod tests {
 mod loom_tests {
     use super::*;
     use crate::run::TypedRun;
+    use crate::sync::atomic::fence;
 
     fn idle_run() -> Arc<Run> {
         let owner = crate::task::Owner::anonymous(&"loom::core");
@@ -1048,6 +1059,56 @@ mod loom_tests {
             .flat_map(|w| &w.executing)
             .filter(|e| e.run.priority == Priority::Idle && !e.timed_out)
             .count()
+    }
+
+    /// The last thread that takes work leaves (retired after a time-out, its call returned)
+    /// while an IDLE task is submitted, on a pool whose ceiling is that one thread. The
+    /// submitter, as `PoolShared::after_push` does, reads the published count of threads that
+    /// take work after its push and asks the core for a thread only if it reads none; the
+    /// leaving thread's last decision looks for IDLE work after it left. Whatever the order,
+    /// one of them adds the thread the IDLE task needs (the leaving thread used to look for
+    /// foreground work only, and the submitter's request came while the ceiling was full).
+    #[test]
+    fn a_leaving_thread_or_an_idle_submitter_adds_the_thread_idle_work_needs() {
+        loom::model(|| {
+            let intake = Arc::new(Intake::default());
+            let mut core = Core::new(Limits {
+                max_threads: 1,
+                extra_threads: 0,
+            });
+            let leaving = core.reserve_worker().id;
+            let slot = core.slot_index(leaving).unwrap();
+            core.workers[slot].retiring = true;
+            core.publish_counts(&intake);
+            let core = Arc::new(loom::sync::Mutex::new(core));
+            let submitter = {
+                let (intake, core) = (intake.clone(), core.clone());
+                loom::thread::spawn(move || {
+                    let demand = intake.push(idle_run());
+                    fence(Ordering::SeqCst);
+                    let active = intake.active_workers.load(Ordering::SeqCst);
+                    let mut core = core.lock().unwrap();
+                    (active == 0)
+                        .then(|| core.grow_if_needed(&intake, demand, true))
+                        .flatten()
+                        .is_some()
+                })
+            };
+            let (next, grown) = {
+                let mut core = core.lock().unwrap();
+                core.next_for(&intake, leaving, ask(None))
+            };
+            assert!(matches!(next, Next::Exit), "a retired thread leaves");
+            let submitter_grew = submitter.join().unwrap();
+            assert!(
+                grown.is_some() || submitter_grew,
+                "nobody added a thread for the IDLE task"
+            );
+            assert!(
+                !(grown.is_some() && submitter_grew),
+                "two threads added past the ceiling"
+            );
+        });
     }
 
     /// An IDLE run A that holds the lane times out (the supervisor) while another thread looks
