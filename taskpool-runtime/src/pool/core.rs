@@ -47,6 +47,9 @@ struct Executing {
     since: Instant,
     cpu_before: Duration,
     timed_out: bool,
+    /// An IDLE run whose time-out gave the IDLE lane back (see [`Core::expire_overdue`]):
+    /// its end must leave the lane alone.
+    gave_lane_back: bool,
 }
 
 /// A job a thread blocked in a wait took from stranded work (see [`Core::stand_in`]).
@@ -392,15 +395,15 @@ impl Core {
         if executed.is_some() {
             slot.idle_since = now;
         }
-        let timed_out = executed.is_some_and(|e| e.timed_out);
-        self.idle_finished(intake, finished, timed_out);
+        let gave_lane_back = executed.is_some_and(|e| e.gave_lane_back);
+        self.idle_finished(intake, finished, gave_lane_back);
     }
 
-    /// After `finished` ended: an IDLE run frees the IDLE lane — unless it had `timed_out`:
-    /// its time-out freed the lane already ([`Core::expire_overdue`]), and another IDLE task
-    /// may hold it by now.
-    fn idle_finished(&self, intake: &Intake, finished: Option<Arc<Run>>, timed_out: bool) {
-        if !timed_out && finished.is_some_and(|run| run.priority == Priority::Idle) {
+    /// After `finished` ended: an IDLE run frees the IDLE lane — unless its time-out
+    /// `gave_lane_back` already ([`Core::expire_overdue`]): another IDLE task may hold it by
+    /// now.
+    fn idle_finished(&self, intake: &Intake, finished: Option<Arc<Run>>, gave_lane_back: bool) {
+        if !gave_lane_back && finished.is_some_and(|run| run.priority == Priority::Idle) {
             intake.idle_in_flight.store(false, Ordering::SeqCst);
         }
     }
@@ -527,6 +530,7 @@ impl Core {
             since: now,
             cpu_before: run.cpu_used(),
             timed_out: false,
+            gave_lane_back: false,
         });
     }
 
@@ -627,12 +631,13 @@ impl Core {
         finished: Option<Arc<Run>>,
         outer: Outer,
     ) {
-        let mut timed_out = false;
+        let mut gave_lane_back = false;
         if let Some(index) = self.slot_index(me) {
-            timed_out = (self.workers[index].executing.as_ref()).is_some_and(|e| e.timed_out);
+            let executing = self.workers[index].executing.as_ref();
+            gave_lane_back = executing.is_some_and(|e| e.gave_lane_back);
             self.restore(index, outer);
         }
-        self.idle_finished(intake, finished, timed_out);
+        self.idle_finished(intake, finished, gave_lane_back);
         self.publish_counts(intake);
     }
 
@@ -738,13 +743,15 @@ impl Core {
                 if now >= deadline {
                     executing.timed_out = true;
                     overdue = true;
-                    // Executing (not suspended between a poll and its thread's next ask, the
-                    // lane then already let go of and maybe taken by another IDLE run), an
-                    // IDLE run in a thread's slot is the one holding the lane.
+                    // Executing, an IDLE run in a thread's slot is the one holding the lane. Not
+                    // once its code ended (its thread frees the lane when it asks for its next
+                    // job, as after any IDLE run) or while it is suspended (it let the lane go,
+                    // and another IDLE run may hold it): exactly one side gives it back.
                     let holds_lane = executing.run.priority == Priority::Idle
                         && executing.run.phase() == Phase::Executing;
                     if holds_lane {
                         intake.idle_in_flight.store(false, Ordering::SeqCst);
+                        executing.gave_lane_back = true;
                     }
                     expired.push(Arc::clone(&executing.run));
                 } else {
@@ -1111,13 +1118,94 @@ mod loom_tests {
         });
     }
 
-    /// An IDLE run A that holds the lane times out (the supervisor) while another thread looks
-    /// for work and IDLE run B waits; A's call returns late, or never. Whatever the order:
-    /// never two IDLE runs hold the lane; a look after the time-out starts B (A's call may
-    /// never return, and used to hold the lane until it did); A's late end does not free the
-    /// lane B holds; and the lane is marked held exactly while an IDLE run holds it.
+    /// IDLE runs in threads' slots that hold the lane: executing, and not given back by a
+    /// time-out.
+    fn lane_holders(core: &Core) -> usize {
+        (core.workers.iter())
+            .flat_map(|w| &w.executing)
+            .filter(|e| {
+                e.run.priority == Priority::Idle
+                    && !e.gave_lane_back
+                    && e.run.phase() == Phase::Executing
+            })
+            .count()
+    }
+
+    /// An IDLE run A that holds the lane overruns its time limit. Three things race: the
+    /// supervisor's look (which times A out), A's call returning (its code ends, then its
+    /// thread asks for its next job) — or never returning — and another thread looking for
+    /// work while IDLE run B waits. Whatever the order: never two IDLE runs hold the lane; the
+    /// lane is marked held exactly while one does; and B is never stranded (started, or the
+    /// lane free for the next look). A time-out used to leave the lane held until A's thread
+    /// asked again (forever for a call that never returns); with the lane given back by the
+    /// time-out, a late end must not free it a second time under B, nor a time-out that comes
+    /// after A's code ended leave it held.
     #[test]
     fn a_timed_out_idle_run_gives_the_lane_to_the_next_one_once() {
+        loom::model(|| {
+            let intake = Arc::new(Intake::default());
+            let mut core = Core::new(Limits {
+                max_threads: 3,
+                extra_threads: 0,
+            });
+            let a_thread = core.reserve_worker().id;
+            let b_thread = core.reserve_worker().id;
+            let spare_thread = core.reserve_worker().id;
+            intake.push(idle_run());
+            let (next, _) = core.next_for(&intake, a_thread, ask(None));
+            let Next::Run { run: a, .. } = next else {
+                panic!("A starts")
+            };
+            // A started two hours ago: over a one-hour limit, which B, started now, is not.
+            let a_slot = core.slot_index(a_thread).unwrap();
+            let executing = core.workers[a_slot].executing.as_mut().unwrap();
+            executing.since -= Duration::from_secs(7200);
+            intake.push(idle_run());
+            let core = Arc::new(loom::sync::Mutex::new(core));
+            let check = |core: &Core| {
+                assert!(lane_holders(core) <= 1, "two IDLE runs hold the lane");
+            };
+            let supervisor = {
+                let (intake, core) = (intake.clone(), core.clone());
+                loom::thread::spawn(move || {
+                    let mut core = core.lock().unwrap();
+                    let limit = Duration::from_secs(3600);
+                    core.expire_overdue(&intake, Instant::now(), limit);
+                    check(&core);
+                })
+            };
+            let looker = {
+                let (intake, core) = (intake.clone(), core.clone());
+                loom::thread::spawn(move || {
+                    let mut core = core.lock().unwrap();
+                    core.next_for(&intake, b_thread, ask(None));
+                    check(&core);
+                })
+            };
+            // A's call returns: its code ends, then its thread asks for its next job.
+            a.fail(crate::Error::PoolShutDown);
+            {
+                let mut core = core.lock().unwrap();
+                core.next_for(&intake, a_thread, ask(Some(a)));
+                check(&core);
+            }
+            supervisor.join().unwrap();
+            looker.join().unwrap();
+            let mut core = core.lock().unwrap();
+            let held = intake.idle_in_flight.load(Ordering::SeqCst);
+            assert_eq!(held, lane_holders(&core) == 1, "the lane's mark is wrong");
+            if !held {
+                let (next, _) = core.next_for(&intake, spare_thread, ask(None));
+                let b_waits = core.lanes.len(Priority::Idle).0 + intake.len(Priority::Idle).0 > 0;
+                let started = matches!(next, Next::Run { .. });
+                assert!(started || !b_waits, "B is stranded behind a free lane");
+            }
+        });
+    }
+
+    /// The same with A's call never returning: the time-out alone lets B start.
+    #[test]
+    fn a_stuck_timed_out_idle_run_lets_the_next_one_start() {
         loom::model(|| {
             let intake = Arc::new(Intake::default());
             let mut core = Core::new(Limits {
@@ -1127,46 +1215,32 @@ mod loom_tests {
             let (a_thread, b_thread) = (core.reserve_worker().id, core.reserve_worker().id);
             intake.push(idle_run());
             let (next, _) = core.next_for(&intake, a_thread, ask(None));
-            let Next::Run { run: a, .. } = next else {
-                panic!("A starts")
-            };
+            assert!(matches!(next, Next::Run { .. }), "A starts");
             intake.push(idle_run());
             let core = Arc::new(loom::sync::Mutex::new((core, false)));
             let supervisor = {
                 let (intake, core) = (intake.clone(), core.clone());
                 loom::thread::spawn(move || {
                     let mut guard = core.lock().unwrap();
-                    let later = Instant::now() + Duration::from_secs(3600);
-                    let (expired, _) =
-                        guard
-                            .0
-                            .expire_overdue(&intake, later, Duration::from_secs(1));
+                    let later = Instant::now() + Duration::from_secs(7200);
+                    let limit = Duration::from_secs(3600);
+                    let (expired, _) = guard.0.expire_overdue(&intake, later, limit);
                     assert_eq!(expired.len(), 1);
                     guard.1 = true;
-                    assert!(live_idle(&guard.0) <= 1, "two IDLE runs hold the lane");
                 })
             };
-            let looker = {
-                let (intake, core) = (intake.clone(), core.clone());
-                loom::thread::spawn(move || {
-                    let mut guard = core.lock().unwrap();
-                    let timed_out = guard.1;
-                    let (next, _) = guard.0.next_for(&intake, b_thread, ask(None));
-                    let started = matches!(next, Next::Run { .. });
-                    assert_eq!(started, timed_out, "B starts exactly after A's time-out");
-                    assert!(live_idle(&guard.0) <= 1, "two IDLE runs hold the lane");
-                })
-            };
-            supervisor.join().unwrap();
-            looker.join().unwrap();
-            // A's call returns at last; its thread (retired) leaves.
             let mut guard = core.lock().unwrap();
-            let (next, _) = guard.0.next_for(&intake, a_thread, ask(Some(a)));
-            assert!(matches!(next, Next::Exit), "a retired thread leaves");
-            let held = intake.idle_in_flight.load(Ordering::SeqCst);
-            assert_eq!(held, live_idle(&guard.0) == 1, "the lane's mark is wrong");
-            if !held {
-                // B was looked for too early: the next look starts it.
+            let timed_out = guard.1;
+            let (next, _) = guard.0.next_for(&intake, b_thread, ask(None));
+            assert_eq!(
+                matches!(next, Next::Run { .. }),
+                timed_out,
+                "B starts exactly after A's time-out"
+            );
+            drop(guard);
+            supervisor.join().unwrap();
+            let mut guard = core.lock().unwrap();
+            if !timed_out {
                 let (next, _) = guard.0.next_for(&intake, b_thread, ask(None));
                 assert!(matches!(next, Next::Run { .. }), "B is stranded");
             }
