@@ -169,3 +169,32 @@ fn an_idle_task_queued_behind_a_timed_out_call_on_the_only_thread_runs_after_it_
         assert!(matches!(outcome, Some(Ok(9))), "{outcome:?}");
     }
 }
+
+/// Two threads: a foreground call times out on one while an IDLE task waits for every thread
+/// to be quiet and the other thread is parked. The retired thread no longer counts, so the IDLE
+/// task may start: the time-out wakes the parked thread for it. Nothing did — the IDLE task
+/// waited for the next submission or for the stuck call to return.
+#[test]
+fn a_foreground_time_out_wakes_a_parked_thread_for_the_idle_task_it_held_back() {
+    let pool = TaskPool::builder()
+        .max_threads(2)
+        .time_limit(support::SHORT_LIMIT)
+        .check_interval(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    // Two threads, one of them parked once its call returned.
+    let mut first = pool.run(stuck, (99_040,));
+    wait_until_executing(&pool, first.id());
+    let second = pool.run(plain, (1,));
+    assert_eq!(second.wait().unwrap(), 1);
+    support::wait_until("the pool has two threads", || pool.thread_count() == 2);
+    let mut idle = pool.execute_with_priority(Task::new(plain, (2,)), Priority::Idle);
+    let outcome = first.wait_timeout(PATIENCE);
+    assert!(
+        matches!(outcome, Some(Err(Error::TimedOut { .. }))),
+        "{outcome:?}"
+    );
+    let outcome = idle.wait_timeout(PATIENCE);
+    release(99_040);
+    assert!(matches!(outcome, Some(Ok(2))), "{outcome:?}");
+}
