@@ -198,3 +198,90 @@ fn a_foreground_time_out_wakes_a_parked_thread_for_the_idle_task_it_held_back() 
     release(99_040);
     assert!(matches!(outcome, Some(Ok(2))), "{outcome:?}");
 }
+
+/// Raised by the test once the address space is full: wakes [`await_wake`].
+static WAKE: support::Signal = support::Signal::new();
+
+/// Suspends until [`WAKE`] is raised.
+#[concurrent]
+async fn await_wake() -> u32 {
+    WAKE.raised().await;
+    5
+}
+
+/// Reserves (without touching) as much address space as it can, in blocks from 512 MiB down
+/// to 1 MiB, then gives back at least `leave` bytes: small allocations still succeed, a thread
+/// stack larger than what is left does not.
+fn fill_address_space(leave: usize) -> Vec<Vec<u8>> {
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    let mut size = 512 << 20;
+    while size >= 1 << 20 {
+        let mut block = Vec::new();
+        if block.try_reserve_exact(size).is_ok() {
+            blocks.push(block);
+        } else {
+            size /= 2;
+        }
+    }
+    let mut freed = 0;
+    while freed < leave {
+        match blocks.pop() {
+            Some(block) => freed += block.capacity(),
+            None => break,
+        }
+    }
+    blocks
+}
+
+/// A woken `async` task whose pool has no thread left and cannot start one (the system refuses
+/// the stack) resolves, with `WorkerInitialization`, like the waiting tasks that are stranded
+/// then. Here the only thread retires after a time-out while the task is suspended; the task
+/// is woken, and when the stuck call returns its thread leaves and no other can start. Only
+/// the new runs were taken out of the lanes and resolved: the woken one stayed queued for a
+/// thread that would never come, and its handle never resolved. Runs in a child process with
+/// a lowered address-space limit.
+#[test]
+fn a_woken_async_task_stranded_without_threads_resolves() {
+    if std::env::var_os("CP4_CHILD").is_some() {
+        let pool = TaskPool::builder()
+            .max_threads(1)
+            .extra_threads(0)
+            .stack_size(64 << 20)
+            .time_limit(support::SHORT_LIMIT)
+            .check_interval(Duration::from_millis(5))
+            .build()
+            .unwrap();
+        let mut woken = pool.run(await_wake, ());
+        wait_until_suspended(&pool, woken.id());
+        let mut busy = pool.run(stuck, (99_050,));
+        wait_until_executing(&pool, busy.id());
+        let timed_out = busy.wait_timeout(PATIENCE);
+        println!("CP4 BUSY {timed_out:?}");
+        let hog = fill_address_space(16 << 20);
+        WAKE.raise();
+        release(99_050);
+        let outcome = woken.wait_timeout(Duration::from_secs(10));
+        drop(hog);
+        println!("CP4 OUTCOME {outcome:?}");
+        drop(pool);
+        println!("CP4 DROPPED");
+        return;
+    }
+    let Some(stdout) = support::run_under_address_limit(
+        "a_woken_async_task_stranded_without_threads_resolves",
+        "CP4_CHILD",
+    ) else {
+        return; // No prlimit here: nothing to probe.
+    };
+    assert!(stdout.contains("CP4 DROPPED"), "the child did not finish");
+    assert!(
+        stdout.contains("CP4 BUSY Some(Err(TimedOut"),
+        "the setup did not hold"
+    );
+    // Either the system gave a thread after all (the task ran), or the handle says why not.
+    assert!(
+        stdout.contains("CP4 OUTCOME Some(Ok(5))")
+            || stdout.contains("CP4 OUTCOME Some(Err(WorkerInitialization("),
+        "the handle stayed unresolved or resolved oddly"
+    );
+}

@@ -800,17 +800,21 @@ impl Core {
     /// The waiting runs no thread will ever take, taken out of the lanes: all of them when the
     /// pool has no thread left that takes work (the system refused to start one), else none.
     /// A thread being started, or one blocked in a wait, still counts: it will take them.
-    pub(crate) fn take_stranded(&mut self, intake: &Intake) -> Vec<Arc<Run>> {
+    /// Returns the new runs that have not started, and the woken `async` runs (whose futures
+    /// nobody will poll: the caller claims and settles them).
+    pub(crate) fn take_stranded(&mut self, intake: &Intake) -> (Vec<Arc<Run>>, Vec<Arc<Run>>) {
         if self.thread_count() > 0 {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
         self.drain_intake(intake);
         self.index = None;
-        let drained = self.lanes.drain();
-        for run in &drained {
+        let (fresh, woken) = (self.lanes.drain(), self.lanes.drain_resumed());
+        for run in fresh.iter().chain(&woken) {
             intake.left_lanes(run.priority);
         }
-        drained.into_iter().filter(|run| run.is_waiting()).collect()
+        let fresh = fresh.into_iter().filter(|run| run.is_waiting()).collect();
+        let woken = woken.into_iter().filter(|run| !run.suspension.is_done());
+        (fresh, woken.collect())
     }
 
     /// Starts shutting down: returns the waiting runs to cancel and every worker to wake.

@@ -144,7 +144,7 @@ impl PoolShared {
             Err(error) => {
                 // Out of threads: the work waits for the threads that exist — unless there is
                 // none, when nothing would ever take it.
-                let stranded = {
+                let (stranded, woken) = {
                     let mut core = self.core();
                     core.remove_worker(&self.intake, id);
                     core.take_stranded(&self.intake)
@@ -152,6 +152,16 @@ impl PoolShared {
                 let why = format!("the task pool could not start a thread: {error}");
                 for run in stranded {
                     self.discard(&run, Error::WorkerInitialization(why.clone()));
+                }
+                // A woken `async` run waits for a thread as a new one does: its future, which
+                // nobody will poll, is dropped where it waited (unless a cancel or a shutdown
+                // claimed it first, and settles it), and its handle says why.
+                for run in woken.into_iter().filter(|run| run.suspension.claim()) {
+                    if let Some(future) = run.take_future() {
+                        thread::end_future(self, &run, future);
+                    }
+                    run.fail(Error::WorkerInitialization(why.clone()));
+                    self.live.remove(&run);
                 }
             }
         }
