@@ -24,13 +24,22 @@ pub(crate) fn run(pool: Arc<PoolShared>) {
             break;
         }
         let now = Instant::now();
-        let (expired, next_deadline) = core.expire_overdue(now, config.time_limit);
-        // A retired thread no longer counts: replace it if work is waiting.
+        let (expired, next_deadline) = core.expire_overdue(&pool.intake, now, config.time_limit);
+        // A retired thread no longer counts: replace it if work is waiting. An IDLE run that
+        // timed out let the IDLE lane go: the IDLE work waiting behind it needs a thread too,
+        // a new one if none is left that takes work, else a parked one woken (freeing the lane
+        // moved no epoch, so nothing else wakes it).
+        let mut wake_for_idle = false;
         let replacement = if expired.is_empty() || shutting_down {
             None
         } else {
             let demand = pool.intake.waiting_foreground.load(Ordering::SeqCst);
-            core.grow_if_needed(&pool.intake, demand, false)
+            let grown = core.grow_if_needed(&pool.intake, demand, false);
+            let idle_work = grown.is_none() && core.idle_startable(&pool.intake);
+            let grown =
+                grown.or_else(|| idle_work.then(|| core.grow_if_needed(&pool.intake, 0, true))?);
+            wake_for_idle = idle_work && grown.is_none();
+            grown
         };
         let released = match next_check {
             Some(check) if now >= check && !shutting_down => {
@@ -43,6 +52,9 @@ pub(crate) fn run(pool: Arc<PoolShared>) {
         drop(core);
 
         settle_elsewhere(&pool, expired, config.time_limit);
+        if wake_for_idle {
+            pool.sleepers.wake_one();
+        }
         for parker in released {
             parker.unpark();
         }

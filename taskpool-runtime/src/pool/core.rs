@@ -47,6 +47,9 @@ struct Executing {
     since: Instant,
     cpu_before: Duration,
     timed_out: bool,
+    /// An IDLE run whose time-out gave the IDLE lane back (see [`Core::expire_overdue`]):
+    /// its end must leave the lane alone.
+    gave_lane_back: bool,
 }
 
 /// A job a thread blocked in a wait took from stranded work (see [`Core::stand_in`]).
@@ -325,11 +328,21 @@ impl Core {
         };
         self.apply(intake, index, ask.finished, now);
         let next = self.decide(intake, index, ask.may_sleep, now);
-        if matches!(next, Next::Exit) {
+        let leaving = matches!(next, Next::Exit);
+        if leaving {
             self.workers.swap_remove(index);
         }
         self.publish_counts(intake);
-        (next, self.grow_for_backlog(intake))
+        let grow = self.grow_for_backlog(intake);
+        // The re-check above adds threads for foreground work only. A leaving thread (retired
+        // after a time-out, released) may be the last that takes work, and IDLE work waiting
+        // asks for one thread only when it is submitted: without this it would wait for the
+        // next submission. Only when a thread leaves, so no cost per task.
+        let grow = grow.or_else(|| {
+            let idle_work = leaving && !intake.is_shutting_down() && self.idle_startable(intake);
+            idle_work.then(|| self.grow_if_needed(intake, 0, true))?
+        });
+        (next, grow)
     }
 
     /// The re-check that makes growth reliable: submitters decide from counters read without
@@ -378,15 +391,19 @@ impl Core {
 
     fn apply(&mut self, intake: &Intake, index: usize, finished: Option<Arc<Run>>, now: Instant) {
         let slot = &mut self.workers[index];
-        if slot.executing.take().is_some() {
+        let executed = slot.executing.take();
+        if executed.is_some() {
             slot.idle_since = now;
         }
-        self.idle_finished(intake, finished);
+        let gave_lane_back = executed.is_some_and(|e| e.gave_lane_back);
+        self.idle_finished(intake, finished, gave_lane_back);
     }
 
-    /// After `finished` ended: an IDLE run frees the IDLE lane.
-    fn idle_finished(&self, intake: &Intake, finished: Option<Arc<Run>>) {
-        if finished.is_some_and(|run| run.priority == Priority::Idle) {
+    /// After `finished` ended: an IDLE run frees the IDLE lane — unless its time-out
+    /// `gave_lane_back` already ([`Core::expire_overdue`]): another IDLE task may hold it by
+    /// now.
+    fn idle_finished(&self, intake: &Intake, finished: Option<Arc<Run>>, gave_lane_back: bool) {
+        if !gave_lane_back && finished.is_some_and(|run| run.priority == Priority::Idle) {
             intake.idle_in_flight.store(false, Ordering::SeqCst);
         }
     }
@@ -513,6 +530,7 @@ impl Core {
             since: now,
             cpu_before: run.cpu_used(),
             timed_out: false,
+            gave_lane_back: false,
         });
     }
 
@@ -613,10 +631,13 @@ impl Core {
         finished: Option<Arc<Run>>,
         outer: Outer,
     ) {
+        let mut gave_lane_back = false;
         if let Some(index) = self.slot_index(me) {
+            let executing = self.workers[index].executing.as_ref();
+            gave_lane_back = executing.is_some_and(|e| e.gave_lane_back);
             self.restore(index, outer);
         }
-        self.idle_finished(intake, finished);
+        self.idle_finished(intake, finished, gave_lane_back);
         self.publish_counts(intake);
     }
 
@@ -692,8 +713,14 @@ impl Core {
 
     /// Finds non-long runs that have used up their time budget. They are marked, their workers
     /// retire when the call returns, and the earliest budget still running out is returned.
+    ///
+    /// An IDLE run that times out gives the IDLE lane back at once: its handle is resolved and
+    /// its thread retired, as a foreground run's is, and its call may never return — other IDLE
+    /// work must not wait for it (the caller then finds a thread for that work: see
+    /// `supervisor::run`). Its late end leaves the lane alone ([`Core::idle_finished`]).
     pub(crate) fn expire_overdue(
         &mut self,
+        intake: &Intake,
         now: Instant,
         limit: Duration,
     ) -> (Vec<Arc<Run>>, Option<Instant>) {
@@ -716,6 +743,16 @@ impl Core {
                 if now >= deadline {
                     executing.timed_out = true;
                     overdue = true;
+                    // Executing, an IDLE run in a thread's slot is the one holding the lane. Not
+                    // once its code ended (its thread frees the lane when it asks for its next
+                    // job, as after any IDLE run) or while it is suspended (it let the lane go,
+                    // and another IDLE run may hold it): exactly one side gives it back.
+                    let holds_lane = executing.run.priority == Priority::Idle
+                        && executing.run.phase() == Phase::Executing;
+                    if holds_lane {
+                        intake.idle_in_flight.store(false, Ordering::SeqCst);
+                        executing.gave_lane_back = true;
+                    }
                     expired.push(Arc::clone(&executing.run));
                 } else {
                     next_deadline = Some(next_deadline.map_or(deadline, |d| d.min(deadline)));
@@ -763,17 +800,21 @@ impl Core {
     /// The waiting runs no thread will ever take, taken out of the lanes: all of them when the
     /// pool has no thread left that takes work (the system refused to start one), else none.
     /// A thread being started, or one blocked in a wait, still counts: it will take them.
-    pub(crate) fn take_stranded(&mut self, intake: &Intake) -> Vec<Arc<Run>> {
+    /// Returns the new runs that have not started, and the woken `async` runs (whose futures
+    /// nobody will poll: the caller claims and settles them).
+    pub(crate) fn take_stranded(&mut self, intake: &Intake) -> (Vec<Arc<Run>>, Vec<Arc<Run>>) {
         if self.thread_count() > 0 {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
         self.drain_intake(intake);
         self.index = None;
-        let drained = self.lanes.drain();
-        for run in &drained {
+        let (fresh, woken) = (self.lanes.drain(), self.lanes.drain_resumed());
+        for run in fresh.iter().chain(&woken) {
             intake.left_lanes(run.priority);
         }
-        drained.into_iter().filter(|run| run.is_waiting()).collect()
+        let fresh = fresh.into_iter().filter(|run| run.is_waiting()).collect();
+        let woken = woken.into_iter().filter(|run| !run.suspension.is_done());
+        (fresh, woken.collect())
     }
 
     /// Starts shutting down: returns the waiting runs to cancel and every worker to wake.
@@ -1000,5 +1041,213 @@ mod tests {
         let released = core.release_idle(&intake, later, Duration::ZERO);
         assert_eq!(released.len(), 1);
         assert!(core.workers.iter().any(|w| w.id == ids[0] && w.retiring));
+    }
+}
+
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::run::TypedRun;
+    use crate::sync::atomic::fence;
+
+    fn idle_run() -> Arc<Run> {
+        let owner = crate::task::Owner::anonymous(&"loom::core");
+        let call: crate::task::Call<()> = Box::new(|| crate::function::Invocation::Ready(Ok(())));
+        TypedRun::new(owner, Priority::Idle, call, std::sync::Weak::new(), None)
+    }
+
+    fn ask(finished: Option<Arc<Run>>) -> Ask {
+        Ask {
+            finished,
+            was_searching: false,
+            may_sleep: true,
+        }
+    }
+
+    /// IDLE runs in threads' slots that have not timed out: the ones that may hold the lane.
+    fn live_idle(core: &Core) -> usize {
+        (core.workers.iter())
+            .flat_map(|w| &w.executing)
+            .filter(|e| e.run.priority == Priority::Idle && !e.timed_out)
+            .count()
+    }
+
+    /// The last thread that takes work leaves (retired after a time-out, its call returned)
+    /// while an IDLE task is submitted, on a pool whose ceiling is that one thread. The
+    /// submitter, as `PoolShared::after_push` does, reads the published count of threads that
+    /// take work after its push and asks the core for a thread only if it reads none; the
+    /// leaving thread's last decision looks for IDLE work after it left. Whatever the order,
+    /// one of them adds the thread the IDLE task needs (the leaving thread used to look for
+    /// foreground work only, and the submitter's request came while the ceiling was full).
+    #[test]
+    fn a_leaving_thread_or_an_idle_submitter_adds_the_thread_idle_work_needs() {
+        loom::model(|| {
+            let intake = Arc::new(Intake::default());
+            let mut core = Core::new(Limits {
+                max_threads: 1,
+                extra_threads: 0,
+            });
+            let leaving = core.reserve_worker().id;
+            let slot = core.slot_index(leaving).unwrap();
+            core.workers[slot].retiring = true;
+            core.publish_counts(&intake);
+            let core = Arc::new(loom::sync::Mutex::new(core));
+            let submitter = {
+                let (intake, core) = (intake.clone(), core.clone());
+                loom::thread::spawn(move || {
+                    let demand = intake.push(idle_run());
+                    fence(Ordering::SeqCst);
+                    let active = intake.active_workers.load(Ordering::SeqCst);
+                    let mut core = core.lock().unwrap();
+                    (active == 0)
+                        .then(|| core.grow_if_needed(&intake, demand, true))
+                        .flatten()
+                        .is_some()
+                })
+            };
+            let (next, grown) = {
+                let mut core = core.lock().unwrap();
+                core.next_for(&intake, leaving, ask(None))
+            };
+            assert!(matches!(next, Next::Exit), "a retired thread leaves");
+            let submitter_grew = submitter.join().unwrap();
+            assert!(
+                grown.is_some() || submitter_grew,
+                "nobody added a thread for the IDLE task"
+            );
+            assert!(
+                !(grown.is_some() && submitter_grew),
+                "two threads added past the ceiling"
+            );
+        });
+    }
+
+    /// IDLE runs in threads' slots that hold the lane: executing, and not given back by a
+    /// time-out.
+    fn lane_holders(core: &Core) -> usize {
+        (core.workers.iter())
+            .flat_map(|w| &w.executing)
+            .filter(|e| {
+                e.run.priority == Priority::Idle
+                    && !e.gave_lane_back
+                    && e.run.phase() == Phase::Executing
+            })
+            .count()
+    }
+
+    /// An IDLE run A that holds the lane overruns its time limit. Three things race: the
+    /// supervisor's look (which times A out), A's call returning (its code ends, then its
+    /// thread asks for its next job) — or never returning — and another thread looking for
+    /// work while IDLE run B waits. Whatever the order: never two IDLE runs hold the lane; the
+    /// lane is marked held exactly while one does; and B is never stranded (started, or the
+    /// lane free for the next look). A time-out used to leave the lane held until A's thread
+    /// asked again (forever for a call that never returns); with the lane given back by the
+    /// time-out, a late end must not free it a second time under B, nor a time-out that comes
+    /// after A's code ended leave it held.
+    #[test]
+    fn a_timed_out_idle_run_gives_the_lane_to_the_next_one_once() {
+        loom::model(|| {
+            let intake = Arc::new(Intake::default());
+            let mut core = Core::new(Limits {
+                max_threads: 3,
+                extra_threads: 0,
+            });
+            let a_thread = core.reserve_worker().id;
+            let b_thread = core.reserve_worker().id;
+            let spare_thread = core.reserve_worker().id;
+            intake.push(idle_run());
+            let (next, _) = core.next_for(&intake, a_thread, ask(None));
+            let Next::Run { run: a, .. } = next else {
+                panic!("A starts")
+            };
+            // A started two hours ago: over a one-hour limit, which B, started now, is not.
+            let a_slot = core.slot_index(a_thread).unwrap();
+            let executing = core.workers[a_slot].executing.as_mut().unwrap();
+            executing.since -= Duration::from_secs(7200);
+            intake.push(idle_run());
+            let core = Arc::new(loom::sync::Mutex::new(core));
+            let check = |core: &Core| {
+                assert!(lane_holders(core) <= 1, "two IDLE runs hold the lane");
+            };
+            let supervisor = {
+                let (intake, core) = (intake.clone(), core.clone());
+                loom::thread::spawn(move || {
+                    let mut core = core.lock().unwrap();
+                    let limit = Duration::from_secs(3600);
+                    core.expire_overdue(&intake, Instant::now(), limit);
+                    check(&core);
+                })
+            };
+            let looker = {
+                let (intake, core) = (intake.clone(), core.clone());
+                loom::thread::spawn(move || {
+                    let mut core = core.lock().unwrap();
+                    core.next_for(&intake, b_thread, ask(None));
+                    check(&core);
+                })
+            };
+            // A's call returns: its code ends, then its thread asks for its next job.
+            a.fail(crate::Error::PoolShutDown);
+            {
+                let mut core = core.lock().unwrap();
+                core.next_for(&intake, a_thread, ask(Some(a)));
+                check(&core);
+            }
+            supervisor.join().unwrap();
+            looker.join().unwrap();
+            let mut core = core.lock().unwrap();
+            let held = intake.idle_in_flight.load(Ordering::SeqCst);
+            assert_eq!(held, lane_holders(&core) == 1, "the lane's mark is wrong");
+            if !held {
+                let (next, _) = core.next_for(&intake, spare_thread, ask(None));
+                let b_waits = core.lanes.len(Priority::Idle).0 + intake.len(Priority::Idle).0 > 0;
+                let started = matches!(next, Next::Run { .. });
+                assert!(started || !b_waits, "B is stranded behind a free lane");
+            }
+        });
+    }
+
+    /// The same with A's call never returning: the time-out alone lets B start.
+    #[test]
+    fn a_stuck_timed_out_idle_run_lets_the_next_one_start() {
+        loom::model(|| {
+            let intake = Arc::new(Intake::default());
+            let mut core = Core::new(Limits {
+                max_threads: 2,
+                extra_threads: 0,
+            });
+            let (a_thread, b_thread) = (core.reserve_worker().id, core.reserve_worker().id);
+            intake.push(idle_run());
+            let (next, _) = core.next_for(&intake, a_thread, ask(None));
+            assert!(matches!(next, Next::Run { .. }), "A starts");
+            intake.push(idle_run());
+            let core = Arc::new(loom::sync::Mutex::new((core, false)));
+            let supervisor = {
+                let (intake, core) = (intake.clone(), core.clone());
+                loom::thread::spawn(move || {
+                    let mut guard = core.lock().unwrap();
+                    let later = Instant::now() + Duration::from_secs(7200);
+                    let limit = Duration::from_secs(3600);
+                    let (expired, _) = guard.0.expire_overdue(&intake, later, limit);
+                    assert_eq!(expired.len(), 1);
+                    guard.1 = true;
+                })
+            };
+            let mut guard = core.lock().unwrap();
+            let timed_out = guard.1;
+            let (next, _) = guard.0.next_for(&intake, b_thread, ask(None));
+            assert_eq!(
+                matches!(next, Next::Run { .. }),
+                timed_out,
+                "B starts exactly after A's time-out"
+            );
+            drop(guard);
+            supervisor.join().unwrap();
+            let mut guard = core.lock().unwrap();
+            if !timed_out {
+                let (next, _) = guard.0.next_for(&intake, b_thread, ask(None));
+                assert!(matches!(next, Next::Run { .. }), "B is stranded");
+            }
+        });
     }
 }

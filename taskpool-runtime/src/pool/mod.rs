@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::codec::Payload;
 use crate::descriptor::TaskDescriptor;
 use crate::error::{Error, Result};
-use crate::function::ConcurrentFunction;
+use crate::function::{BoxFuture, ConcurrentFunction};
 use crate::handle::TaskHandle;
 use crate::info::{TaskInfo, TaskPoolInfo};
 use crate::panic::drop_quietly;
@@ -144,7 +144,7 @@ impl PoolShared {
             Err(error) => {
                 // Out of threads: the work waits for the threads that exist — unless there is
                 // none, when nothing would ever take it.
-                let stranded = {
+                let (stranded, woken) = {
                     let mut core = self.core();
                     core.remove_worker(&self.intake, id);
                     core.take_stranded(&self.intake)
@@ -152,6 +152,16 @@ impl PoolShared {
                 let why = format!("the task pool could not start a thread: {error}");
                 for run in stranded {
                     self.discard(&run, Error::WorkerInitialization(why.clone()));
+                }
+                // A woken `async` run waits for a thread as a new one does: its future, which
+                // nobody will poll, is dropped where it waited (unless a cancel or a shutdown
+                // claimed it first, and settles it), and its handle says why.
+                for run in woken.into_iter().filter(|run| run.suspension.claim()) {
+                    if let Some(future) = run.take_future() {
+                        thread::end_future(self, &run, future);
+                    }
+                    run.fail(Error::WorkerInitialization(why.clone()));
+                    self.live.remove(&run);
                 }
             }
         }
@@ -408,12 +418,13 @@ impl PoolShared {
         true
     }
 
-    /// Drops every suspended future (a shutdown) and resolves their handles as canceled —
-    /// all the handles first. A future's `Drop` may wait for another suspended task of this
+    /// Claims every suspended future (a shutdown) and resolves their handles as canceled;
+    /// returns the futures, for [`PoolShared::drop_bodies`] to drop once every handle of the
+    /// shutdown is resolved. A future's `Drop` may wait for another suspended task of this
     /// pool (a guard that joins a sibling): dropped one run at a time, the first such drop
     /// would wait for a sibling that only this very loop settles, later, and the shutdown
     /// would hang.
-    fn abandon_all_suspended(&self) {
+    fn abandon_all_suspended(&self) -> Vec<(Arc<Run>, Option<BoxFuture<()>>)> {
         let claimed: Vec<_> = (self.live.all().into_iter())
             .filter(|run| run.suspension.claim())
             .map(|run| {
@@ -424,11 +435,60 @@ impl PoolShared {
         for (run, _) in &claimed {
             run.end_suspended();
         }
-        for (run, future) in claimed {
-            if let Some(future) = future {
-                thread::end_future(self, &run, future);
+        claimed
+    }
+
+    /// Drops what a shutdown took from runs that will never go on — the calls of `unrun`
+    /// runs (their arguments), the futures of `suspended` ones — once all their handles are
+    /// resolved. That is user code, which may block: with a `deadline` (`shutdown_timeout`)
+    /// it runs on a thread of its own, which the shutdown waits for only until the deadline
+    /// (as it waits for the calls still executing); a `Drop` that never returns then holds up
+    /// nothing but that thread. Without a deadline (or if no thread can be started), here.
+    fn drop_bodies(
+        self: &Arc<Self>,
+        unrun: Vec<Arc<Run>>,
+        suspended: Vec<(Arc<Run>, Option<BoxFuture<()>>)>,
+        deadline: Option<Instant>,
+    ) {
+        if unrun.is_empty() && suspended.is_empty() {
+            return;
+        }
+        let drop_all = {
+            let pool = Arc::clone(self);
+            move || {
+                for run in unrun {
+                    run.drop_body();
+                }
+                for (run, future) in suspended {
+                    if let Some(future) = future {
+                        thread::end_future(&pool, &run, future);
+                    }
+                    pool.live.remove(&run);
+                }
             }
-            self.live.remove(&run);
+        };
+        if deadline.is_none() {
+            return drop_all();
+        }
+        // Shared, so that a refused spawn (which drops the closure) leaves it here.
+        let slot = Arc::new(Mutex::new(Some(drop_all)));
+        let sweeper = {
+            let (pool, slot) = (Arc::clone(self), Arc::clone(&slot));
+            move || {
+                let _leaving = SweeperLeaving(pool);
+                let drop_all = lock(&slot).take();
+                if let Some(drop_all) = drop_all {
+                    drop_all();
+                }
+            }
+        };
+        let name = self.thread_name("shutdown-sweep");
+        let spawned = (self.threads)
+            .spawn(None, name, self.config.stack_size, sweeper)
+            .is_ok();
+        let left = if spawned { None } else { lock(&slot).take() };
+        if let Some(drop_all) = left {
+            drop_all();
         }
     }
 
@@ -469,12 +529,16 @@ impl PoolShared {
     /// that are executing are waited for — except calls already timed out, and, with a
     /// `timeout`, not beyond it. Handles of calls still running then resolve as
     /// [`Error::PoolShutDown`]; their threads are detached.
-    fn shutdown(&self, timeout: Option<Duration>) {
+    fn shutdown(self: &Arc<Self>, timeout: Option<Duration>) {
+        // From the start: the sweep below runs user code (`Drop`s) that counts against it.
+        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         let (waiting, parkers) = self.core().begin_shutdown(&self.intake);
-        for run in waiting {
-            if run.cancel_unstarted() {
-                self.live.remove(&run);
-            }
+        // Every handle is resolved before any argument or future is dropped (`drop_bodies`).
+        let mut unrun: Vec<Arc<Run>> = (waiting.into_iter())
+            .filter(|run| run.cancel_unstarted())
+            .collect();
+        for run in &unrun {
+            self.live.remove(run);
         }
         // After `begin_shutdown` set the flag a registration reads.
         self.shutdown_hooks.notify();
@@ -482,15 +546,17 @@ impl PoolShared {
         // task's turn) can never be queued now: resolved at once, not after the wait for the
         // executing calls below, one of which may be blocked waiting for one of them.
         for run in self.live.all() {
-            self.forget_if(&run, run.discard_held(Error::PoolShutDown));
+            if self.forget_if(&run, run.discard_held(Error::PoolShutDown)) {
+                unrun.push(run);
+            }
         }
-        self.abandon_all_suspended();
+        let suspended = self.abandon_all_suspended();
+        self.drop_bodies(unrun, suspended, deadline);
         self.sleepers.wake_all();
         for parker in parkers {
             parker.unpark();
         }
         self.supervisor_wakeup.notify_all();
-        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         // Shut down from one of its own tasks: the calling thread is busy right here, so it is
         // not waited for (`ThreadSet::join` skips it), and neither is the supervisor, which
         // leaves with the last pool thread — this one, once its task returns. What this thread
@@ -530,6 +596,16 @@ impl PoolShared {
                 .unwrap_or_else(|| now + Duration::from_secs(3600 * 24 * 365))
         });
         self.callbacks.shutdown(deadline);
+    }
+}
+
+/// Tells a shutdown waiting for its sweeper thread (see [`PoolShared::drop_bodies`]) that it
+/// left, however it leaves.
+struct SweeperLeaving(Arc<PoolShared>);
+
+impl Drop for SweeperLeaving {
+    fn drop(&mut self) {
+        self.0.threads.exited(None);
     }
 }
 
@@ -747,7 +823,10 @@ impl TaskPool {
     /// Shuts the pool down like [`shutdown`](TaskPool::shutdown), but waits at most `timeout`
     /// for the calls still executing. Threads stuck in a call after that are detached (they end
     /// when the call returns), and the handles of those calls resolve as
-    /// [`Error::PoolShutDown`], so no handle is left unresolved.
+    /// [`Error::PoolShutDown`], so no handle is left unresolved. The arguments of the tasks
+    /// that never ran and the futures of suspended `async` tasks are dropped on a thread of
+    /// their own, after every handle resolved, within the same bound: a `Drop` that blocks
+    /// does not hold the shutdown up beyond `timeout`.
     pub fn shutdown_timeout(self, timeout: Duration) {
         self.shared.shutdown(Some(timeout));
         // Already shut down: the `Drop` below finds nothing left to wait for.

@@ -206,7 +206,11 @@ fn poll(pool: &Arc<PoolShared>, run: Arc<Run>, mut future: BoxFuture<()>) -> Opt
 fn suspend(pool: &Arc<PoolShared>, run: Arc<Run>, future: BoxFuture<()>) {
     crate::observe::suspended(pool, &run);
     // Before it can be woken and picked again: the pick of a woken IDLE task waits for the lane.
-    leave_idle_lane(pool, &run);
+    // Not if its outcome was claimed during the poll: a time-out, which gave the lane back
+    // already (`Core::expire_overdue`; another IDLE task may hold it by now), or a shutdown.
+    if !run.is_claimed() {
+        leave_idle_lane(pool, &run);
+    }
     run.put_future(future);
     let after = run.suspension.end_poll();
     // Checked after letting go (see `run/suspension.rs`): a cancel or shutdown that came

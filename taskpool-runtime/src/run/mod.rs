@@ -483,9 +483,10 @@ impl Run {
 
     /// Cancels the run only if it has not started (a shutdown's sweep of the lanes, where a run
     /// a thread took inline may still be listed): a started one is not flagged. True if it was
-    /// canceled here.
+    /// canceled here; its call is then left for the caller to drop ([`RunOps::drop_body`]):
+    /// a shutdown resolves every handle before it drops any argument, user code that may block.
     pub(crate) fn cancel_unstarted(&self) -> bool {
-        self.resolve_unrun(self.header().withdraw(), || self.canceled(None, false))
+        self.resolve_unrun_keeping_body(self.header().withdraw(), || self.canceled(None, false))
     }
 
     /// Resolves a run that has not started with `error` instead of running it (a held run
@@ -504,9 +505,19 @@ impl Run {
     }
 
     /// Resolves a run a composer still holds (it was never queued) with `error`; one that was
-    /// queued, started or ended is left alone. True if it was resolved here.
+    /// queued, started or ended is left alone. True if it was resolved here; its call is then
+    /// left for the caller to drop, as after [`Run::cancel_unstarted`].
     pub(crate) fn discard_held(&self, error: Error) -> bool {
-        self.resolve_unrun(self.header().withdraw_held(), || error)
+        self.resolve_unrun_keeping_body(self.header().withdraw_held(), || error)
+    }
+
+    /// If `withdrawn`, resolves the run with `error`, leaving its call in place; returns
+    /// `withdrawn`.
+    fn resolve_unrun_keeping_body(&self, withdrawn: bool, error: impl FnOnce() -> Error) -> bool {
+        if withdrawn {
+            self.resolve_error(error());
+        }
+        withdrawn
     }
 
     /// If `withdrawn` (the run was taken back before it started), resolves it with `error` and

@@ -100,6 +100,14 @@ impl<J> Lanes<J> {
             .collect()
     }
 
+    /// Removes and returns every woken job.
+    pub(crate) fn drain_resumed(&mut self) -> Vec<J> {
+        self.resumed
+            .iter_mut()
+            .flat_map(|queue| queue.drain(..))
+            .collect()
+    }
+
     /// Drops the jobs at the front of the queues that `keep(job, resumed)` refuses (runs canceled
     /// while they waited), without counting them toward a streak.
     pub(crate) fn prune(&mut self, mut keep: impl FnMut(&J, bool) -> bool) {
