@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
@@ -221,8 +222,16 @@ fn a_periodic_run_executing_when_its_pool_shuts_down_is_not_canceled() {
     );
 }
 
-#[concurrent]
-fn takes_stall(_stall: support::StallOnDrop) {}
+/// A waker that holds the thread that wakes it until gate `.0` opens: the shutdown resolves a
+/// waiting run's handle, waking whoever awaits it, after it set its flag and before it tells
+/// its shutdown hooks.
+struct HoldsTheWaker(u64);
+
+impl std::task::Wake for HoldsTheWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        pass_gate(self.0);
+    }
+}
 
 /// A periodic tick that fires once the shutdown has begun, before the periodic task's
 /// shutdown hook ran, stops the task as the hook does: the run executing then is not flagged
@@ -231,9 +240,12 @@ fn takes_stall(_stall: support::StallOnDrop) {}
 fn a_tick_that_finds_its_pool_shutting_down_does_not_flag_the_executing_run() {
     let pool = TaskPool::builder().max_threads(1).build().unwrap();
     let (mut canceled, ticker) = executing_periodically(&pool, G + 6);
-    // Queued behind the periodic run on the only thread: the shutdown cancels it and drops
-    // its argument, which holds the shutdown there until the tick stopped the task.
-    let waiting = pool.execute(Task::new(takes_stall, (support::StallOnDrop(G + 7),)));
+    // Queued behind the periodic run on the only thread, and awaited: the shutdown cancels it
+    // and wakes its awaiter, which holds the shutdown there until the tick stopped the task.
+    let mut waiting = pool.execute(Task::new(nothing, ()));
+    let waker = std::task::Waker::from(std::sync::Arc::new(HoldsTheWaker(G + 7)));
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(std::pin::Pin::new(&mut waiting).poll(&mut cx).is_pending());
     let dropping = std::thread::spawn(move || drop(pool));
     wait_until("a tick found the pool shutting down", || {
         ticker.is_stopped()
