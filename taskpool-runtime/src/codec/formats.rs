@@ -137,6 +137,8 @@ fn contained<R>(
     what: &str,
     body: impl FnOnce() -> Result<R, Error>,
 ) -> Result<R, Error> {
+    // Whether `Shared` values go by handle in this call (see `sharing`), until it returns.
+    let _call = super::sharing::codec_call();
     crate::panic::catch(body).unwrap_or_else(|payload| {
         let message = crate::panic::message(payload);
         Err(Error::Serialization(match code {

@@ -1,0 +1,210 @@
+//! Probes of the Sendable / data-crossing layer, third pass: what a task's per-run copy of its
+//! arguments does to the `Shared<T>` values among them, descriptors of another format version,
+//! and sizes at the edges of the caps.
+//!
+//! Nothing here may panic the caller, hang or leak; a `Shared<T>` must stay shared wherever
+//! ArkTS passes a Sendable object by reference.
+
+mod support;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde::{Deserialize, Serialize};
+use taskpool::{
+    Encoding, Payload, Priority, Shared, Task, TaskGroup, TaskPool, concurrent, sendable,
+};
+
+/// A counter the tasks update through the handle they receive.
+#[sendable]
+pub struct Tally {
+    /// How many runs counted.
+    pub hits: AtomicU32,
+}
+
+/// A plain argument that is serializable but not `Clone`.
+#[derive(Serialize, Deserialize)]
+pub struct Note {
+    /// Anything.
+    pub text: String,
+}
+
+/// Counts one hit on the tally it received and says where that tally lives.
+#[concurrent]
+fn hit_with_note(tally: Shared<Tally>, note: Note) -> (usize, usize) {
+    tally.hits.fetch_add(1, Ordering::SeqCst);
+    (Shared::as_ptr(&tally) as usize, note.text.len())
+}
+
+/// A task executed by reference copies its arguments per run; a `Shared<T>` among them must
+/// stay shared (ArkTS passes a Sendable object by reference whatever travels beside it).
+///
+/// It used to be copied through serde whenever another argument was not `Clone`: each run got
+/// a fresh, disconnected `Tally`, so the runs' hits never reached the caller's (0 instead of 2)
+/// and the addresses differed.
+#[test]
+fn a_shared_argument_beside_one_that_is_not_clone_stays_shared_across_runs() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let tally = Shared::new(Tally {
+        hits: AtomicU32::new(0),
+    });
+    let address = Shared::as_ptr(&tally) as usize;
+    let note = Note {
+        text: "abc".to_owned(),
+    };
+    let task = Task::new(hit_with_note, (tally.clone(), note));
+    for _ in 0..2 {
+        let (seen, len) = pool.execute(&task).wait().unwrap();
+        assert_eq!(len, 3);
+        assert_eq!(seen, address, "the run received a copy of the shared value");
+    }
+    // A group copies its tasks' arguments for every execution, too.
+    let mut group = TaskGroup::new();
+    group.add_task(task).unwrap();
+    for _ in 0..2 {
+        let results = pool.execute_group(&group, Priority::Medium).wait().unwrap();
+        assert_eq!(results[0].0, address, "the group's run received a copy");
+    }
+    assert_eq!(tally.hits.load(Ordering::SeqCst), 4);
+}
+
+/// A job that holds a shared tally among plain, non-`Clone` data.
+#[derive(Serialize, Deserialize)]
+pub struct Job {
+    /// Where the runs count.
+    pub tally: Shared<Tally>,
+    /// Plain data beside it.
+    pub note: Note,
+    /// The same tally again: both handles must come back as one value.
+    pub again: Option<Shared<Tally>>,
+}
+
+/// Counts a hit through each handle of the job and says where they live.
+#[concurrent]
+fn run_job(job: Job) -> (usize, usize) {
+    job.tally.hits.fetch_add(1, Ordering::SeqCst);
+    let again = job.again.expect("the second handle arrived");
+    again.hits.fetch_add(1, Ordering::SeqCst);
+    (
+        Shared::as_ptr(&job.tally) as usize,
+        Shared::as_ptr(&again) as usize,
+    )
+}
+
+/// A `Shared<T>` nested in a non-`Clone` argument stays shared too, however often it appears.
+///
+/// It used to be copied with the argument: the runs counted on copies, and the caller's tally
+/// stayed at 0.
+#[test]
+fn a_shared_value_nested_in_an_argument_that_is_not_clone_stays_shared() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let tally = Shared::new(Tally {
+        hits: AtomicU32::new(0),
+    });
+    let address = Shared::as_ptr(&tally) as usize;
+    let job = Job {
+        tally: tally.clone(),
+        note: Note {
+            text: String::new(),
+        },
+        again: Some(tally.clone()),
+    };
+    let task = Task::new(run_job, (job,));
+    for _ in 0..3 {
+        assert_eq!(pool.execute(&task).wait().unwrap(), (address, address));
+    }
+    assert_eq!(tally.hits.load(Ordering::SeqCst), 6);
+    drop(task);
+    assert_eq!(Shared::handle_count(&tally), 1, "a handle leaked");
+}
+
+/// An untagged enum, which only a self-describing format reads back; its first variant would
+/// take a reference for a number.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Either {
+    /// A plain number.
+    Number(u64),
+    /// A shared tally.
+    Tally(Shared<Tally>),
+}
+
+/// Says which variant arrived, and the tally's hits if it was one.
+#[concurrent]
+fn which(either: Either) -> Option<u32> {
+    match either {
+        Either::Number(_) => None,
+        Either::Tally(tally) => Some(tally.hits.load(Ordering::SeqCst)),
+    }
+}
+
+/// Where the serialized form of a reference could be read as something else (an untagged
+/// enum's number variant), the copy still holds the right variant: the mismatch is noticed and
+/// the value copied with its shared part serialized, as before.
+#[test]
+fn a_reference_a_type_reads_as_other_data_falls_back_to_a_copy_of_the_value() {
+    let tally = Shared::new(Tally {
+        hits: AtomicU32::new(7),
+    });
+    let task = Task::new(which, (Either::Tally(tally.clone()),));
+    assert_eq!(TaskPool::global().execute(&task).wait().unwrap(), Some(7));
+    drop(task);
+    assert_eq!(Shared::handle_count(&tally), 1, "a handle leaked");
+}
+
+/// Every text a `ByValue` wrote.
+static WRITTEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Serializes its tally by value, in JSON text, through `Payload` — an encode of the
+/// runtime's own inside a user `Serialize`.
+pub struct ByValue(pub Shared<Tally>);
+
+impl Serialize for ByValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = match Payload::encode(&self.0, Encoding::Json) {
+            Ok(Payload::Json(text)) => text,
+            other => return Err(serde::ser::Error::custom(format!("{other:?}"))),
+        };
+        WRITTEN.lock().unwrap().push(text.clone());
+        serializer.serialize_str(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Payload::Json(text)
+            .decode()
+            .map(ByValue)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The text a `ByValue` was written as, and the hits of the tally it carries.
+#[concurrent]
+fn by_value(value: ByValue, note: Note) -> (String, u32) {
+    let _ = note;
+    let text = serde_json::to_string(&value.0).unwrap();
+    (text, value.0.hits.load(Ordering::SeqCst))
+}
+
+/// An encode or decode a user impl makes while the per-run copy runs writes and reads values,
+/// not the copy's references: its text is the tally itself (user code may keep or log it).
+#[test]
+fn an_encode_nested_in_a_user_impl_during_a_copy_writes_the_value() {
+    let tally = Shared::new(Tally {
+        hits: AtomicU32::new(5),
+    });
+    let note = Note {
+        text: String::new(),
+    };
+    let task = Task::new(by_value, (ByValue(tally.clone()), note));
+    let (text, hits) = TaskPool::global().execute(&task).wait().unwrap();
+    assert_eq!(text, r#"{"hits":5}"#);
+    assert_eq!(hits, 5);
+    let written = WRITTEN.lock().unwrap().clone();
+    assert!(!written.is_empty());
+    assert!(
+        written.iter().all(|text| text == r#"{"hits":5}"#),
+        "the nested encode wrote a reference: {written:?}"
+    );
+}
