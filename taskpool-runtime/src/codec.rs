@@ -178,6 +178,11 @@ pub(crate) fn from_bytes<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T
     formats::from_bytes(bytes)
 }
 
+/// Decodes a value from the start of compact bytes, ignoring any bytes after it.
+pub(crate) fn from_bytes_prefix<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error> {
+    formats::from_bytes_prefix(bytes)
+}
+
 /// Encodes `value` as compact JSON text, within `limit` bytes and the rules of [`Payload`].
 pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result<String, Error> {
     formats::to_json(value, limit)
