@@ -248,3 +248,77 @@ fn a_descriptor_of_another_format_version_is_refused_by_its_version() {
     let error = TaskDescriptor::from_bytes(&bytes).unwrap_err();
     assert!(error.to_string().contains("unexpected bytes"), "{error}");
 }
+
+/// Bytes written with `serialize_bytes` (as `serde_bytes` does), read back from the bytes or
+/// from the array JSON writes them as.
+#[derive(Debug, PartialEq)]
+pub struct Blob(pub Vec<u8>);
+
+impl Serialize for Blob {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// Takes the bytes in either form.
+        struct Bytes;
+        impl<'de> serde::de::Visitor<'de> for Bytes {
+            type Value = Blob;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E>(self, bytes: &[u8]) -> Result<Blob, E> {
+                Ok(Blob(bytes.to_vec()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Blob, A::Error> {
+                let mut bytes = Vec::new();
+                while let Some(byte) = seq.next_element()? {
+                    bytes.push(byte);
+                }
+                Ok(Blob(bytes))
+            }
+        }
+        deserializer.deserialize_byte_buf(Bytes)
+    }
+}
+
+/// A chain of nodes ending in bytes: every node is one level.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+pub enum Chain {
+    /// The bytes at the end.
+    End(Blob),
+    /// One more node.
+    Node(Box<Chain>),
+}
+
+/// Whatever can be written can be read back (README, `Payload::MAX_NESTING_DEPTH`), at every
+/// depth, for bytes too.
+///
+/// JSON writes bytes as an array of numbers, which the decoder counts as a level and the
+/// encoder did not: bytes at the deepest level were written as JSON but refused when read
+/// ("the data nests deeper than 126 levels").
+#[test]
+fn bytes_at_the_depth_limit_are_written_only_if_they_can_be_read_back() {
+    let mut chain = Chain::End(Blob(vec![1, 2, 3]));
+    let mut written = [0, 0];
+    for _ in 0..taskpool::Payload::MAX_NESTING_DEPTH + 2 {
+        for (slot, encoding) in [Encoding::Postcard, Encoding::Json].into_iter().enumerate() {
+            if let Ok(payload) = Payload::encode(&chain, encoding) {
+                written[slot] += 1;
+                let read = payload.decode::<Chain>();
+                assert_eq!(read.as_ref().ok(), Some(&chain), "{encoding:?}: {read:?}");
+            }
+        }
+        chain = Chain::Node(Box::new(chain));
+    }
+    // Both encodings wrote up to the limit (the bytes are a level in JSON only).
+    assert_eq!(
+        written,
+        [
+            taskpool::Payload::MAX_NESTING_DEPTH,
+            taskpool::Payload::MAX_NESTING_DEPTH - 1
+        ]
+    );
+}
