@@ -22,7 +22,9 @@ use crate::sendable::Sendable;
 /// original; in-process moves and clones keep the sharing, and so does the per-run copy of a
 /// re-executed task's arguments, even where it is a serialization round trip (arguments that
 /// are not `Clone`): a `Shared` anywhere in them reaches every run as a handle to the caller's
-/// value, as ArkTS passes a Sendable object by reference.
+/// value, as ArkTS passes a Sendable object by reference. That is why its `Serialize` and
+/// `Deserialize` need `T: 'static` (every shared value's type is, being `#[sendable]`): generic
+/// code deriving serde for a type with a `Shared<T>` field bounds its `T: 'static`.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU32, Ordering};
