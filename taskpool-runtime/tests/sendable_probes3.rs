@@ -322,3 +322,43 @@ fn bytes_at_the_depth_limit_are_written_only_if_they_can_be_read_back() {
         ]
     );
 }
+
+/// Counts a hit and sends the count it reached.
+#[concurrent]
+fn tick_job(job: Job) {
+    let reached = job.tally.hits.fetch_add(1, Ordering::SeqCst) + 1;
+    let _ = taskpool::send_data(reached);
+}
+
+/// A periodic task copies its arguments for every tick, on the pool thread running it: a
+/// `Shared<T>` in arguments that are not `Clone` stays the caller's value there too.
+///
+/// Each tick used to receive a fresh copy of the tally (each sent 1, and the caller's stayed 0).
+#[test]
+fn a_periodic_task_counts_every_tick_on_the_callers_shared_value() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let tally = Shared::new(Tally {
+        hits: AtomicU32::new(0),
+    });
+    let job = Job {
+        tally: tally.clone(),
+        note: Note {
+            text: "tick".to_owned(),
+        },
+        again: None,
+    };
+    let task = Task::new(tick_job, (job,));
+    let mut reached = task.data_stream::<u32>();
+    let ticker = pool
+        .execute_periodically(std::time::Duration::from_millis(1), task, Priority::Medium)
+        .unwrap();
+    let (first, reached) = support::bounded("three ticks", move || {
+        let first: Vec<u32> = reached.blocking_iter().take(3).collect();
+        (first, reached)
+    });
+    ticker.cancel().unwrap();
+    assert_eq!(first, [1, 2, 3], "every tick counted on one tally");
+    // The stream ends once the last run is over; the caller's tally saw every tick.
+    let last = support::bounded("the last tick", move || reached.into_iter().last());
+    assert_eq!(tally.hits.load(Ordering::SeqCst), last.unwrap_or(3));
+}
