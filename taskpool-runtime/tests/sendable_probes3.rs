@@ -362,3 +362,21 @@ fn a_periodic_task_counts_every_tick_on_the_callers_shared_value() {
     let last = support::bounded("the last tick", move || reached.into_iter().last());
     assert_eq!(tally.hits.load(Ordering::SeqCst), last.unwrap_or(3));
 }
+
+/// A hand-built `Payload::Json` that holds no JSON cannot be encoded, and the error says why in
+/// both encodings.
+///
+/// In the compact form the reason was lost (`postcard` drops a custom error's message): the
+/// error said only "could not encode the value: Serde Serialization Error".
+#[test]
+fn a_json_payload_without_json_is_refused_with_its_reason_in_both_encodings() {
+    let bad = Payload::Json("not json".to_owned());
+    for encoding in [Encoding::Postcard, Encoding::Json] {
+        let error = Payload::encode(&(bad.clone(),), encoding).unwrap_err();
+        assert_eq!(error.code(), Some(10200006));
+        assert!(
+            error.to_string().contains("does not hold one JSON value"),
+            "{encoding:?}: {error}"
+        );
+    }
+}
