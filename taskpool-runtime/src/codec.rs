@@ -15,6 +15,7 @@ mod formats;
 mod guarded_de;
 mod raw_json;
 mod rules;
+pub(crate) mod sharing;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -177,6 +178,11 @@ pub(crate) fn from_bytes<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T
     formats::from_bytes(bytes)
 }
 
+/// Decodes a value from the start of compact bytes, ignoring any bytes after it.
+pub(crate) fn from_bytes_prefix<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error> {
+    formats::from_bytes_prefix(bytes)
+}
+
 /// Encodes `value` as compact JSON text, within `limit` bytes and the rules of [`Payload`].
 pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result<String, Error> {
     formats::to_json(value, limit)
@@ -216,13 +222,25 @@ fn reads_back<T: DeserializeOwned>(payload: &Payload) -> bool {
 /// through the compact form, or through JSON for values only a self-describing format can
 /// read back (`serde_json::Value`, untagged enums, `#[serde(flatten)]`). If neither works, the
 /// compact form's error is returned.
+///
+/// Every `Shared<T>` in the value stays shared: the copy holds another handle to the same
+/// allocation (ArkTS passes a Sendable object by reference, also inside an argument that is
+/// copied), and the shared value is neither serialized nor counted against the cap. Only a
+/// value whose `Serialize` and `Deserialize` do not mirror each other around its `Shared`
+/// handles is copied with them serialized, as a last resort (see `sharing`).
 pub(crate) fn deep_copy<T: Serialize + DeserializeOwned>(value: &T) -> Result<T, Error> {
-    let compact = Payload::encode(value, Encoding::Postcard).and_then(|payload| payload.decode());
-    compact.or_else(|error| {
-        Payload::encode(value, Encoding::Json)
-            .and_then(|payload| payload.decode())
-            .map_err(|_| error)
-    })
+    let compact = round_trip(value, Encoding::Postcard);
+    compact.or_else(|error| round_trip(value, Encoding::Json).map_err(|_| error))
+}
+
+/// `value` encoded in `encoding` and decoded again, its `Shared` handles kept by reference
+/// when they can be.
+fn round_trip<T: Serialize + DeserializeOwned>(value: &T, encoding: Encoding) -> Result<T, Error> {
+    let copy = || Payload::encode(value, encoding).and_then(|payload| payload.decode());
+    match sharing::keep_shared(copy)? {
+        sharing::Kept::Copied(copy) => Ok(copy),
+        sharing::Kept::Mismatch | sharing::Kept::Failed => copy(),
+    }
 }
 
 #[cfg(test)]

@@ -118,7 +118,14 @@ impl TaskDescriptor {
     /// program and that the arguments decode as its parameters.
     pub fn from_bytes(bytes: &[u8]) -> Result<TaskDescriptor, Error> {
         check_input_size(bytes.len())?;
-        let form: CompactForm<'_> = codec::from_bytes(bytes)?;
+        let form: CompactForm<'_> = codec::from_bytes(bytes).map_err(|error| {
+            // Another version may lay out what follows the version otherwise: say so rather
+            // than call its descriptor corrupt.
+            match codec::from_bytes_prefix::<u16>(bytes) {
+                Ok(version) => another_version(version, error),
+                Err(_) => error,
+            }
+        })?;
         TaskDescriptor::checked(
             form.version,
             form.function.into_owned(),
@@ -150,7 +157,13 @@ impl TaskDescriptor {
     /// The arguments are kept as the text they were given in.
     pub fn from_json(text: &str) -> Result<TaskDescriptor, Error> {
         check_input_size(text.len())?;
-        let form: ReadableForm<'_> = codec::from_json(text).map_err(not_a_descriptor)?;
+        let form: ReadableForm<'_> = codec::from_json(text).map_err(|error| {
+            let version = codec::from_json::<VersionOnly>(text).ok();
+            match version {
+                Some(VersionOnly { version }) => another_version(version, not_a_descriptor(error)),
+                None => not_a_descriptor(error),
+            }
+        })?;
         TaskDescriptor::checked(
             form.version,
             form.function.into_owned(),
@@ -205,9 +218,7 @@ impl TaskDescriptor {
         args: impl FnOnce() -> Payload,
     ) -> Result<TaskDescriptor, Error> {
         if version != DESCRIPTOR_FORMAT_VERSION {
-            return Err(Error::Serialization(format!(
-                "descriptor format version {version} is not supported (this build reads version {DESCRIPTOR_FORMAT_VERSION}); produce it with the same version of taskpool"
-            )));
+            return Err(unsupported_version(version));
         }
         let entry = registry::lookup(&function)?;
         let args = args();
@@ -232,6 +243,30 @@ impl TaskDescriptor {
         let entry = registry::lookup(&self.function)?;
         let args = entry.transcode_args(&self.args, encoding, DEFAULT_MAX_SERIALIZED_BYTES)?;
         Ok(Cow::Owned(args))
+    }
+}
+
+/// The readable form's version alone, to name it when the rest does not read as this
+/// version's layout (unknown fields are ignored).
+#[derive(Deserialize)]
+struct VersionOnly {
+    version: u16,
+}
+
+/// The error for a descriptor of format `version`, which this build does not read.
+fn unsupported_version(version: u16) -> Error {
+    Error::Serialization(format!(
+        "descriptor format version {version} is not supported (this build reads version {DESCRIPTOR_FORMAT_VERSION}); produce it with the same version of taskpool"
+    ))
+}
+
+/// `error`, a descriptor that failed to read, or the version it declares if this build does
+/// not read that version (its layout may differ from this version's).
+fn another_version(version: u16, error: Error) -> Error {
+    if version == DESCRIPTOR_FORMAT_VERSION {
+        error
+    } else {
+        unsupported_version(version)
     }
 }
 

@@ -73,8 +73,9 @@ pub trait ConcurrentFunction: Copy + Send + Sync + 'static {
 
     /// A fresh copy of the arguments for one more run of a task executed several times.
     ///
-    /// The default copies through a serialization round trip; `#[concurrent]` overrides it to
-    /// use `Clone` when the argument types are `Clone`, so `Shared<T>` arguments stay shared.
+    /// The default copies through a serialization round trip (which keeps every `Shared<T>`
+    /// shared); `#[concurrent]` overrides it to use `Clone` when the argument types are
+    /// `Clone`, which pays no serialization.
     fn copy_args(args: &Self::Args) -> Result<Self::Args, Error> {
         crate::codec::deep_copy(args)
     }

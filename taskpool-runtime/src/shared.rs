@@ -19,7 +19,12 @@ use crate::sendable::Sendable;
 /// `Shared<T>` is also `Serialize`/`Deserialize` (it serializes the value it points to), because a
 /// task's arguments must be serializable to be logged, persisted, or copied for a task that runs
 /// several times. **A serialized and deserialized `Shared` is a copy**, no longer shared with the
-/// original; only in-process moves and clones keep the sharing.
+/// original; in-process moves and clones keep the sharing, and so does the per-run copy of a
+/// re-executed task's arguments, even where it is a serialization round trip (arguments that
+/// are not `Clone`): a `Shared` anywhere in them reaches every run as a handle to the caller's
+/// value, as ArkTS passes a Sendable object by reference. That is why its `Serialize` and
+/// `Deserialize` need `T: 'static` (every shared value's type is, being `#[sendable]`): generic
+/// code deriving serde for a type with a `Shared<T>` field bounds its `T: 'static`.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU32, Ordering};
@@ -168,16 +173,31 @@ impl<T: fmt::Debug> fmt::Debug for Shared<T> {
     }
 }
 
-impl<T: Serialize> Serialize for Shared<T> {
-    /// Serializes the shared value itself (a deserialized `Shared` is a copy).
+impl<T: Serialize + 'static> Serialize for Shared<T> {
+    /// Serializes the shared value itself (a deserialized `Shared` is a copy). In the per-run
+    /// copy of a task's arguments, it writes a reference to this handle instead, so the copy
+    /// shares the value (see `codec::sharing`).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (*self.0).serialize(serializer)
+        match crate::codec::sharing::lend(&self.0) {
+            Some(index) => serializer.serialize_u64(index),
+            None => (*self.0).serialize(serializer),
+        }
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shared<T> {
-    /// Builds a new, independent allocation from the serialized value.
+impl<'de, T: Deserialize<'de> + 'static> Deserialize<'de> for Shared<T> {
+    /// Builds a new, independent allocation from the serialized value. In the per-run copy of
+    /// a task's arguments, it reads the reference [`Serialize`] wrote and returns another
+    /// handle to the same value.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Shared<T>, D::Error> {
+        if crate::codec::sharing::active() {
+            let index = u64::deserialize(deserializer)?;
+            return crate::codec::sharing::take_back(index)
+                .map(Shared)
+                .ok_or_else(|| {
+                    serde::de::Error::custom("not a reference to a shared value of this type")
+                });
+        }
         T::deserialize(deserializer).map(|value| Shared(Arc::new(value)))
     }
 }

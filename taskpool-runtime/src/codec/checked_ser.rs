@@ -6,6 +6,8 @@
 //!   struct variant's fields), against the same limit;
 //! - for JSON, NaN and the infinities are refused: `serde_json` would write them as `null`, which
 //!   a float cannot be read from;
+//! - for JSON, bytes (`serialize_bytes`) are one level: `serde_json` writes them as an array of
+//!   numbers, which the decoder reads as a sequence (`visit_seq`), one level deeper;
 //! - the elements of sequences and maps are counted as `guarded_de` counts them, for the caller
 //!   to check against the size of the output (`Findings::check_elements`).
 
@@ -16,21 +18,19 @@ use serde::ser::{
 
 use super::rules::{Breach, Level};
 
-/// What the wrappers carry down the value: its level and whether floats must be finite.
+/// What the wrappers carry down the value: its level and whether the encoding is JSON.
 #[derive(Clone, Copy)]
 pub(crate) struct Rules<'a> {
     level: Level<'a>,
-    finite_floats: bool,
+    /// JSON: floats must be finite, and bytes are written as an array.
+    json: bool,
 }
 
 impl<'a> Rules<'a> {
-    /// The rules for a value at `level`; `finite_floats` for encodings that cannot hold NaN or
-    /// the infinities.
-    pub(crate) fn new(level: Level<'a>, finite_floats: bool) -> Rules<'a> {
-        Rules {
-            level,
-            finite_floats,
-        }
+    /// The rules for a value at `level`; `json` for JSON, which cannot hold NaN or the
+    /// infinities and writes bytes as an array of numbers.
+    pub(crate) fn new(level: Level<'a>, json: bool) -> Rules<'a> {
+        Rules { level, json }
     }
 
     /// `levels` deeper, or the format's error saying why not.
@@ -47,7 +47,7 @@ impl<'a> Rules<'a> {
     /// `value`, unless the encoding cannot hold it.
     fn float<F: Into<f64> + Copy, E: ser::Error>(self, value: F) -> Result<F, E> {
         let wide = value.into();
-        if self.finite_floats && !wide.is_finite() {
+        if self.json && !wide.is_finite() {
             return Err(E::custom(self.level.breach(Breach::NonFinite(wide))));
         }
         Ok(value)
@@ -110,7 +110,15 @@ impl<'a, S: Serializer> Serializer for Checked<'a, S> {
         serialize_i128(i128)
         serialize_u8(u8) serialize_u16(u16) serialize_u32(u32) serialize_u64(u64)
         serialize_u128(u128)
-        serialize_str(&str) serialize_bytes(&[u8])
+        serialize_str(&str)
+    }
+
+    fn serialize_bytes(self, value: &[u8]) -> Result<S::Ok, S::Error> {
+        // JSON writes bytes as an array, which reading enters as a sequence: one level.
+        if self.rules.json {
+            self.rules.enter::<S::Error>(1)?;
+        }
+        self.inner.serialize_bytes(value)
     }
 
     fn serialize_f32(self, value: f32) -> Result<S::Ok, S::Error> {

@@ -1,5 +1,6 @@
-//! Copies a task's arguments for one more run: by `Clone` where the arguments are `Clone` (a
-//! `Shared<T>` then stays shared), by a serialization round trip otherwise. `#[concurrent]`
+//! Copies a task's arguments for one more run: by `Clone` where the arguments are `Clone`, by a
+//! serialization round trip otherwise. A `Shared<T>` stays shared either way (the round trip
+//! carries it by reference: see `sharing`). `#[concurrent]`
 //! selects the strategy at the expansion site, where the argument types are concrete (autoref
 //! specialization: the `&&Copier` receiver prefers `ViaClone` and falls back to `ViaSerde`).
 //! The serde path is passed in as a function checked once, generically, in this crate, so a

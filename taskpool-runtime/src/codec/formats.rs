@@ -85,6 +85,16 @@ pub(crate) fn from_bytes<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T
     })
 }
 
+/// Decodes a value from the start of `postcard` bytes; bytes left over after it are ignored.
+pub(crate) fn from_bytes_prefix<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error> {
+    contained(UserCode::Deserialize, "the bytes", || {
+        let findings = Findings::for_input(bytes.len());
+        let mut deserializer = postcard::Deserializer::from_bytes(bytes);
+        T::deserialize(Guarded::new(&mut deserializer, Level::top(&findings)))
+            .map_err(|error| decode_error(&findings, "the bytes", error))
+    })
+}
+
 fn from_bytes_unguarded<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error> {
     let findings = Findings::for_input(bytes.len());
     let mut deserializer = postcard::Deserializer::from_bytes(bytes);
@@ -137,6 +147,8 @@ fn contained<R>(
     what: &str,
     body: impl FnOnce() -> Result<R, Error>,
 ) -> Result<R, Error> {
+    // Whether `Shared` values go by handle in this call (see `sharing`), until it returns.
+    let _call = super::sharing::codec_call();
     crate::panic::catch(body).unwrap_or_else(|payload| {
         let message = crate::panic::message(payload);
         Err(Error::Serialization(match code {
