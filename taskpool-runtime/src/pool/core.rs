@@ -1064,14 +1064,6 @@ mod loom_tests {
         }
     }
 
-    /// IDLE runs in threads' slots that have not timed out: the ones that may hold the lane.
-    fn live_idle(core: &Core) -> usize {
-        (core.workers.iter())
-            .flat_map(|w| &w.executing)
-            .filter(|e| e.run.priority == Priority::Idle && !e.timed_out)
-            .count()
-    }
-
     /// The last thread that takes work leaves (retired after a time-out, its call returned)
     /// while an IDLE task is submitted, on a pool whose ceiling is that one thread. The
     /// submitter, as `PoolShared::after_push` does, reads the published count of threads that
