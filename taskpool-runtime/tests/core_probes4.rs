@@ -51,6 +51,15 @@ fn stuck(id: u64) -> u64 {
     id
 }
 
+/// Waits for `handle`, which must resolve as timed out (its call may still run).
+fn assert_times_out<T: std::fmt::Debug + Send + 'static>(handle: &mut taskpool::TaskHandle<T>) {
+    let outcome = handle.wait_timeout(PATIENCE);
+    assert!(
+        matches!(outcome, Some(Err(Error::TimedOut { .. }))),
+        "{outcome:?}"
+    );
+}
+
 /// An IDLE call that overran its time limit and never returns no longer holds the IDLE lane:
 /// its handle resolved as timed out and its thread retired, so the IDLE tasks behind it start,
 /// the one queued before the time-out (on a thread the pool adds for it) and one submitted
@@ -67,11 +76,7 @@ fn an_idle_task_that_timed_out_lets_the_next_idle_tasks_run() {
     let mut first = pool.execute_with_priority(Task::new(stuck, (99_001,)), Priority::Idle);
     wait_until_executing(&pool, first.id());
     let mut queued = pool.execute_with_priority(Task::new(plain, (7,)), Priority::Idle);
-    let outcome = first.wait_timeout(PATIENCE);
-    assert!(
-        matches!(outcome, Some(Err(Error::TimedOut { .. }))),
-        "{outcome:?}"
-    );
+    assert_times_out(&mut first);
     let queued_outcome = queued.wait_timeout(PATIENCE);
     let mut later = pool.execute_with_priority(Task::new(plain, (8,)), Priority::Idle);
     let later_outcome = later.wait_timeout(PATIENCE);
@@ -159,11 +164,7 @@ fn an_idle_task_queued_behind_a_timed_out_call_on_the_only_thread_runs_after_it_
         let mut first = pool.execute_with_priority(Task::new(stuck, (case,)), stuck_priority);
         wait_until_executing(&pool, first.id());
         let mut idle = pool.execute_with_priority(Task::new(plain, (9,)), Priority::Idle);
-        let outcome = first.wait_timeout(PATIENCE);
-        assert!(
-            matches!(outcome, Some(Err(Error::TimedOut { .. }))),
-            "{outcome:?}"
-        );
+        assert_times_out(&mut first);
         release(case);
         let outcome = idle.wait_timeout(PATIENCE);
         assert!(matches!(outcome, Some(Ok(9))), "{outcome:?}");
@@ -189,11 +190,7 @@ fn a_foreground_time_out_wakes_a_parked_thread_for_the_idle_task_it_held_back() 
     assert_eq!(second.wait().unwrap(), 1);
     support::wait_until("the pool has two threads", || pool.thread_count() == 2);
     let mut idle = pool.execute_with_priority(Task::new(plain, (2,)), Priority::Idle);
-    let outcome = first.wait_timeout(PATIENCE);
-    assert!(
-        matches!(outcome, Some(Err(Error::TimedOut { .. }))),
-        "{outcome:?}"
-    );
+    assert_times_out(&mut first);
     let outcome = idle.wait_timeout(PATIENCE);
     release(99_040);
     assert!(matches!(outcome, Some(Ok(2))), "{outcome:?}");
