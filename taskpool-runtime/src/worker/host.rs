@@ -794,9 +794,10 @@ impl<In, Out> Worker<In, Out> {
 
 impl<In, Out> Drop for Worker<In, Out> {
     /// Terminates the worker and joins its thread and its host thread, each within the join
-    /// timeout (see the type's documentation). Once the host thread has ended, the callbacks
-    /// and global call objects still registered (one registered after the worker's end, which
-    /// the end does not release) are released here, their `Drop` contained.
+    /// timeout (see the type's documentation). The callbacks and global call objects still
+    /// registered (one registered after the worker's end, which the end does not release) are
+    /// released as the host thread leaves — later, if the drop detached it or runs on it — or
+    /// here if it never started, their `Drop` contained.
     fn drop(&mut self) {
         // Stronger than `terminate()`: a worker that closed itself is stopped at its next
         // `.await` too, so that its threads end.
@@ -816,8 +817,8 @@ impl<In, Out> Drop for Worker<In, Out> {
                 }
             }
             match self.link.host.stop(deadline) {
-                // Nothing runs the callbacks and call objects any more: released now, not with
-                // the link (which one of them may hold: a late callback keeping the stream).
+                // A host thread releases what is left as it leaves; one that never started
+                // cannot: released now, not with the link (which one of them may hold).
                 Stopped::Ended => self.link.host.release_all(),
                 // The host thread is stuck in a callback, with the end of the messages maybe
                 // queued behind it: the receivers (a stream may outlive the `Worker`) must not

@@ -162,9 +162,7 @@ impl<Out> HostThread<Out> {
         while let Ok(job) = self.rx.try_recv() {
             panic::drop_quietly(job);
         }
-        let callbacks = lock(&self.callbacks).take_all();
-        drop(callbacks);
-        self.release_objects();
+        self.release_all();
     }
 
     /// Drops every registered global call object (on the host thread, where they live), their
@@ -228,9 +226,9 @@ impl<Out> HostThread<Out> {
     }
 
     /// Drops every callback and call object left (the `Worker` is dropped and the thread that
-    /// would run them is gone), their `Drop` contained. Without this, one registered after the
-    /// exit — which the exit does not release — stayed until the link was dropped, which never
-    /// happens if it holds the link itself (the worker's message stream).
+    /// would run them is gone, or leaving), their `Drop` contained. Without this, one registered
+    /// after the exit — which the exit does not release — stayed until the link was dropped,
+    /// which never happens if it holds the link itself (the worker's message stream).
     pub(crate) fn release_all(&self) {
         let callbacks = lock(&self.callbacks).take_all();
         drop(callbacks);
@@ -356,6 +354,12 @@ fn run<In, Out>(link: Arc<Link<In, Out>>) {
             HostJob::Call(request) => call_object::serve(&host.objects, request),
         }
     }
+    // `Stop`: the `Worker` is dropped, so nothing can register or run a callback any more.
+    // Released here, by the thread itself, whether the drop waited for it or not: a thread the
+    // drop detached (stuck in a callback past the join timeout) or could not wait for (a
+    // callback dropped its own `Worker`) leaves later, and one registered after the exit (which
+    // the exit keeps) holding the worker's stream would otherwise keep the link alive for good.
+    host.release_all();
 }
 
 /// Takes a callback out of its slot for a call (the lock is not held while user code runs),
