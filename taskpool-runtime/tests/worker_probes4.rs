@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use support::echo::Echo;
 use support::{PATIENCE, open_gate, pass_gate, wait_until};
-use taskpool::Worker;
+use taskpool::{HandlerResult, Worker, WorkerHandler, WorkerPort};
 
 /// Sets its flag when dropped.
 struct DropFlag(Arc<AtomicBool>);
@@ -89,4 +89,92 @@ fn a_worker_dropped_by_its_own_callback_releases_the_callbacks_left() {
     wait_until("the callback left is released", || {
         released.load(Ordering::SeqCst)
     });
+}
+
+/// Fails on 0 (an `Err`, which destroys the worker unless `on_all_errors` is registered),
+/// echoes any other number.
+struct FailsOnZero;
+
+impl WorkerHandler for FailsOnZero {
+    type In = u64;
+    type Out = u64;
+
+    async fn on_message(&mut self, n: u64, port: &WorkerPort<u64>) -> HandlerResult {
+        if n == 0 {
+            return Err("zero".into());
+        }
+        port.post_message(n)?;
+        Ok(())
+    }
+}
+
+/// When `on_error` is registered, relative to the failure and to `on_all_errors`.
+#[derive(Debug, Clone, Copy)]
+enum OnError {
+    /// Before the failure: the worker routes the error to it.
+    BeforeTheFailure,
+    /// After the failure (the error was kept), before `on_all_errors`.
+    ThenOnAllErrors,
+    /// After the failure, after `on_all_errors`.
+    AfterOnAllErrors,
+}
+
+/// Registers an `on_error` that says so on `heard`.
+fn hear_on_error(worker: &Worker<u64, u64>, heard: &mpsc::Sender<&'static str>) {
+    let heard = heard.clone();
+    worker.on_error(move |_| heard.send("on_error").unwrap());
+}
+
+/// "`on_error` is ignored while `on_all_errors` is registered" (README; js-apis-worker.md and
+/// worker-introduction.md recommend `onAllErrors` over `onerror`): an error still on its way to
+/// the host callbacks when both are registered goes to `on_all_errors`, whichever was
+/// registered first and whether the worker routed it to `on_error` or kept it (no callback
+/// then), and only once. The host thread is held in an `on_message` callback while the error
+/// waits behind it.
+/// Before, `on_error` took it when the worker had routed it there, or when `on_error` was
+/// registered first after the failure (the hand-over looked at `on_error` first).
+#[test]
+fn an_error_handed_over_while_both_error_callbacks_are_registered_goes_to_on_all_errors() {
+    let mut gates = 96_010..;
+    for when in [
+        OnError::BeforeTheFailure,
+        OnError::ThenOnAllErrors,
+        OnError::AfterOnAllErrors,
+    ] {
+        let (in_message, leave_message) = (gates.next().unwrap(), gates.next().unwrap());
+        let worker = Worker::new(|| FailsOnZero).unwrap();
+        worker.on_message(move |_| {
+            open_gate(in_message);
+            pass_gate(leave_message);
+        });
+        let (heard_tx, heard) = mpsc::channel();
+        if let OnError::BeforeTheFailure = when {
+            hear_on_error(&worker, &heard_tx);
+        }
+        worker.post_message(1).unwrap();
+        pass_gate(in_message); // the host thread is busy: what comes next waits behind
+        worker.post_message(0).unwrap();
+        assert_eq!(worker.wait_for_exit(), 1, "destroyed: no on_all_errors yet");
+        if let OnError::ThenOnAllErrors = when {
+            hear_on_error(&worker, &heard_tx);
+        }
+        let to_all = heard_tx.clone();
+        worker.on_all_errors(move |_| to_all.send("on_all_errors").unwrap());
+        if let OnError::AfterOnAllErrors = when {
+            hear_on_error(&worker, &heard_tx);
+        }
+        worker.on_exit(move |_| heard_tx.send("on_exit").unwrap());
+        open_gate(leave_message);
+        // Everything the host thread ran: the drop joins it, which releases the callbacks and
+        // with them every sender. (A callback registered after the exit may hear of its error
+        // before or after `on_exit`: only which callbacks ran is compared.)
+        drop(worker);
+        let mut got: Vec<&str> = std::iter::from_fn(|| heard.recv_timeout(PATIENCE).ok()).collect();
+        got.sort_unstable();
+        assert_eq!(
+            got,
+            ["on_all_errors", "on_exit"],
+            "on_error registered {when:?}"
+        );
+    }
 }

@@ -528,7 +528,9 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
 
     /// Calls `callback` on the host thread with an error or panic the handler did not handle
     /// (ArkTS `onerror`); the worker is then destroyed (exit code 1). Ignored while
-    /// [`on_all_errors`](Worker::on_all_errors) is registered. Registered after the worker was
+    /// [`on_all_errors`](Worker::on_all_errors) is registered — also for an error that
+    /// destroyed the worker before `on_all_errors` came, if it reaches the host thread after:
+    /// `on_all_errors` receives it. Registered after the worker was
     /// destroyed (its constructor may panic before `spawn` returns), it receives the error that
     /// destroyed it, unless [`take_exit_error`](Worker::take_exit_error) took it.
     ///

@@ -116,6 +116,21 @@ impl<Out> HostThread<Out> {
         self.wanted.load(Ordering::Acquire) & kind as u8 != 0
     }
 
+    /// Which error callbacks are registered, in one look: a worker routing an error must not
+    /// see `on_all_errors` missing and then `on_error` present when both were registered in
+    /// between (two looks would send the error to `on_error` with `on_all_errors` registered
+    /// first).
+    pub(crate) fn error_callbacks(&self) -> ErrorCallbacks {
+        let wanted = self.wanted.load(Ordering::Acquire);
+        if wanted & Kind::AllErrors as u8 != 0 {
+            ErrorCallbacks::AllErrors
+        } else if wanted & Kind::Error as u8 != 0 {
+            ErrorCallbacks::OnErrorOnly
+        } else {
+            ErrorCallbacks::None
+        }
+    }
+
     pub(crate) fn set_wanted(&self, kind: Kind) {
         self.wanted.fetch_or(kind as u8, Ordering::AcqRel);
     }
@@ -236,6 +251,16 @@ impl<Out> HostThread<Out> {
     }
 }
 
+/// Which error callbacks a worker routing an error found ([`HostThread::error_callbacks`]).
+pub(crate) enum ErrorCallbacks {
+    /// `on_all_errors` (with or without `on_error`): the worker lives on.
+    AllErrors,
+    /// `on_error` alone: the worker is destroyed.
+    OnErrorOnly,
+    /// Neither: the worker is destroyed and the error kept.
+    None,
+}
+
 /// What [`HostThread::stop`] found.
 pub(crate) enum Stopped {
     /// The thread ended (or never started): no job will run any more.
@@ -291,41 +316,35 @@ fn run<In, Out>(link: Arc<Link<In, Out>>) {
         match job {
             HostJob::Stop => break,
             HostJob::Message(message) => {
-                match take(host, |c| &mut c.on_message) {
-                    Some((callback, epoch)) => {
-                        let callback = call(callback, message);
-                        put_back(host, epoch, |c| &mut c.on_message, callback);
-                    }
-                    // Cleared since the message was routed here: the receivers get it.
-                    None => link.push_to_receivers(message),
+                // Cleared since the message was routed here: the receivers get it.
+                if let Some(message) = dispatch(host, |c| &mut c.on_message, message) {
+                    link.push_to_receivers(message);
                 }
                 // Delivered: from now on a message sent without a callback may go straight to
                 // the receivers (after this one).
                 host.queued_messages.fetch_sub(1, Ordering::AcqRel);
             }
             HostJob::MessageError(error) => {
-                if let Some((callback, epoch)) = take(host, |c| &mut c.on_message_error) {
-                    let callback = call(callback, error);
-                    put_back(host, epoch, |c| &mut c.on_message_error, callback);
+                let unwanted = dispatch(host, |c| &mut c.on_message_error, error);
+                panic::drop_quietly(unwanted);
+            }
+            // `on_error` is ignored while `on_all_errors` is registered, whatever was registered
+            // when the worker routed the error or kept it: the callbacks registered now decide.
+            HostJob::Error(error) => {
+                let unwanted = dispatch(host, |c| &mut c.on_all_errors, error)
+                    .and_then(|error| dispatch(host, |c| &mut c.on_error, error));
+                if let Some(error) = unwanted {
+                    link.keep_exit_error(error);
                 }
             }
-            HostJob::Error(error) => match take(host, |c| &mut c.on_error) {
-                Some((callback, epoch)) => {
-                    let callback = call(callback, error);
-                    put_back(host, epoch, |c| &mut c.on_error, callback);
-                }
-                None => link.keep_exit_error(error),
-            },
-            HostJob::AllErrors(error) => match take(host, |c| &mut c.on_all_errors) {
-                Some((callback, epoch)) => {
-                    let callback = call(callback, error);
-                    put_back(host, epoch, |c| &mut c.on_all_errors, callback);
-                }
-                // Cleared since the error was routed here: nobody wants it. It holds the
-                // handler's own error value, whose `Drop` may panic; unwinding here would end
-                // this thread, and with it `on_exit`, the global calls and every later callback.
-                None => panic::drop_quietly(error),
-            },
+            // Cleared since the error was routed here: nobody wants it (the worker lived on, so
+            // it is no error for `on_error`). It holds the handler's own error value, whose
+            // `Drop` may panic; unwinding here would end this thread, and with it `on_exit`,
+            // the global calls and every later callback.
+            HostJob::AllErrors(error) => {
+                let unwanted = dispatch(host, |c| &mut c.on_all_errors, error);
+                panic::drop_quietly(unwanted);
+            }
             HostJob::Exit(code) => {
                 let callback = {
                     let mut callbacks = lock(&host.callbacks);
@@ -360,6 +379,21 @@ fn run<In, Out>(link: Arc<Link<In, Out>>) {
     // callback dropped its own `Worker`) leaves later, and one registered after the exit (which
     // the exit keeps) holding the worker's stream would otherwise keep the link alive for good.
     host.release_all();
+}
+
+/// Calls the callback in `slot` with `value` (out of the lock, put back after); gives `value`
+/// back if there is none.
+fn dispatch<Out, T>(
+    host: &HostThread<Out>,
+    slot: impl Fn(&mut Callbacks<Out>) -> &mut Option<Callback<T>>,
+    value: T,
+) -> Option<T> {
+    let Some((callback, epoch)) = take(host, &slot) else {
+        return Some(value);
+    };
+    let callback = call(callback, value);
+    put_back(host, epoch, slot, callback);
+    None
 }
 
 /// Takes a callback out of its slot for a call (the lock is not held while user code runs),
@@ -539,6 +573,87 @@ mod loom_tests {
             assert_eq!(handed.load(Ordering::Acquire), 1);
             assert!(kept.lock().unwrap().is_none(), "the error was left kept");
         });
+    }
+
+    /// The host thread's error jobs, in miniature: what an `Error` job (an error that destroyed
+    /// the worker) and an `AllErrors` job (one it survived) reach once both error callbacks are
+    /// registered — `on_all_errors` for either (`host_thread::run`).
+    #[derive(Clone, Copy, PartialEq)]
+    enum ErrorJob {
+        Error,
+        AllErrors,
+    }
+
+    const ON_ERROR: usize = 4;
+    const ON_ALL_ERRORS: usize = 8;
+
+    /// The callback the host thread gives a job's error to, of those `registered`.
+    fn recipient(job: ErrorJob, registered: usize) -> Option<usize> {
+        if registered & ON_ALL_ERRORS != 0 {
+            Some(ON_ALL_ERRORS)
+        } else if job == ErrorJob::Error && registered & ON_ERROR != 0 {
+            Some(ON_ERROR)
+        } else {
+            None
+        }
+    }
+
+    /// Both error callbacks registered, in either order, while the worker routes an error
+    /// (`Link::deliver_error`, `keep_exit_error` and `offer_exit_error` against
+    /// `Worker::register`, in miniature): the worker looks at both bits in one load, keeps the
+    /// error if it found neither and offers it again; each registration sets its bit and offers
+    /// the kept error; the host thread, which runs the jobs once both are registered, gives an
+    /// error to `on_all_errors` when it is registered. Whatever the interleaving and the order,
+    /// the error reaches `on_all_errors` exactly once and `on_error` never — before, the worker
+    /// looked at the bits one at a time and the hand-over at `on_error` first, so `on_error`
+    /// could take it with `on_all_errors` registered.
+    #[test]
+    fn an_error_routed_as_both_error_callbacks_are_registered_reaches_on_all_errors_once() {
+        for order in [[ON_ERROR, ON_ALL_ERRORS], [ON_ALL_ERRORS, ON_ERROR]] {
+            loom::model(move || {
+                let wanted = Arc::new(AtomicUsize::new(0));
+                let kept = Arc::new(Mutex::new(None::<u32>));
+                let jobs = Arc::new(Mutex::new(VecDeque::new()));
+                // `offer_exit_error`: the kept error goes to the host thread if a bit is set.
+                let offer = |wanted: &AtomicUsize,
+                             kept: &Mutex<Option<u32>>,
+                             jobs: &Mutex<VecDeque<ErrorJob>>| {
+                    if wanted.load(Ordering::Acquire) != 0 && kept.lock().unwrap().take().is_some()
+                    {
+                        jobs.lock().unwrap().push_back(ErrorJob::Error);
+                    }
+                };
+                let worker = {
+                    let (wanted, kept, jobs) = (wanted.clone(), kept.clone(), jobs.clone());
+                    loom::thread::spawn(move || {
+                        let seen = wanted.load(Ordering::Acquire);
+                        if seen & ON_ALL_ERRORS != 0 {
+                            jobs.lock().unwrap().push_back(ErrorJob::AllErrors);
+                        } else if seen & ON_ERROR != 0 {
+                            jobs.lock().unwrap().push_back(ErrorJob::Error);
+                        } else {
+                            *kept.lock().unwrap() = Some(7);
+                            offer(&wanted, &kept, &jobs);
+                        }
+                    })
+                };
+                for bit in order {
+                    wanted.fetch_or(bit, Ordering::AcqRel);
+                    offer(&wanted, &kept, &jobs);
+                }
+                worker.join().unwrap();
+                // The host thread runs the jobs with both callbacks registered.
+                let registered = wanted.load(Ordering::Acquire);
+                let reached: Vec<usize> = jobs
+                    .lock()
+                    .unwrap()
+                    .drain(..)
+                    .filter_map(|job| recipient(job, registered))
+                    .collect();
+                assert_eq!(reached, [ON_ALL_ERRORS], "once, to on_all_errors");
+                assert!(kept.lock().unwrap().is_none(), "the error was left kept");
+            });
+        }
     }
 
     /// A late error callback against the exit's release (`Worker::register` against

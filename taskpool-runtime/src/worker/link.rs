@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::panic::drop_quietly;
 use crate::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
 use crate::sync::{Condvar, Mutex, lock};
-use crate::worker::host_thread::{HostJob, HostThread, Kind};
+use crate::worker::host_thread::{ErrorCallbacks, HostJob, HostThread, Kind};
 
 /// A message in flight: moved (no copy), or serialized (copied, within the size cap).
 pub(crate) enum Envelope<M> {
@@ -272,18 +272,25 @@ impl<In, Out> Link<In, Out> {
     /// An error the handler did not handle. With `on_all_errors` registered it goes there and
     /// the worker lives on (returns true); otherwise it goes to `on_error` (or is kept for
     /// [`take_exit_error`](Link::take_exit_error)) and the worker must end (returns false).
+    /// Which callback finally receives it is decided on the host thread when it runs the job:
+    /// `on_all_errors` if registered by then (see `host_thread::run`).
     pub(crate) fn deliver_error(&self, error: Error) -> bool {
-        if self.host.wants(Kind::AllErrors) {
-            self.host.send(HostJob::AllErrors(error));
-            return true;
+        match self.host.error_callbacks() {
+            ErrorCallbacks::AllErrors => {
+                self.host.send(HostJob::AllErrors(error));
+                true
+            }
+            ErrorCallbacks::OnErrorOnly => {
+                self.force_stop();
+                self.host.send(HostJob::Error(error));
+                false
+            }
+            ErrorCallbacks::None => {
+                self.force_stop();
+                self.keep_exit_error(error);
+                false
+            }
         }
-        self.force_stop();
-        if self.host.wants(Kind::Error) {
-            self.host.send(HostJob::Error(error));
-        } else {
-            self.keep_exit_error(error);
-        }
-        false
     }
 
     /// Keeps the error that destroyed the worker (the first one) for `take_exit_error`.
@@ -306,17 +313,15 @@ impl<In, Out> Link<In, Out> {
         self.offer_exit_error();
     }
 
-    /// Hands the kept error, if any, to an error callback that is registered now.
+    /// Hands the kept error, if any, to the host thread when an error callback is registered
+    /// now. It destroyed the worker: the host thread gives it to `on_all_errors` if registered
+    /// when it runs the job, else to `on_error` — not to whichever this looked at first.
     pub(crate) fn offer_exit_error(&self) {
-        let job: fn(Error) -> HostJob<Out> = if self.host.wants(Kind::Error) {
-            HostJob::Error
-        } else if self.host.wants(Kind::AllErrors) {
-            HostJob::AllErrors
-        } else {
+        if let ErrorCallbacks::None = self.host.error_callbacks() {
             return;
-        };
+        }
         if let Some(error) = self.take_exit_error() {
-            self.host.send(job(error));
+            self.host.send(HostJob::Error(error));
         }
     }
 
