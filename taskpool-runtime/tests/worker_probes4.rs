@@ -8,7 +8,7 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use support::echo::Echo;
-use support::{PATIENCE, open_gate, pass_gate, wait_until};
+use support::{Bomb, PATIENCE, open_gate, pass_gate, wait_until};
 use taskpool::{HandlerResult, Worker, WorkerHandler, WorkerPort};
 
 /// Sets its flag when dropped.
@@ -177,4 +177,96 @@ fn an_error_handed_over_while_both_error_callbacks_are_registered_goes_to_on_all
             "on_error registered {when:?}"
         );
     }
+}
+
+/// Spawns, for each message, a local task that holds a [`DropFlag`] and a [`Bomb`] (a `Drop`
+/// that panics) and waits forever.
+struct SpawnsBombs(Vec<Option<DropFlag>>);
+
+impl WorkerHandler for SpawnsBombs {
+    type In = u32;
+    type Out = u32;
+
+    async fn on_message(&mut self, bomb: u32, port: &WorkerPort<u32>) -> HandlerResult {
+        let held = (self.0.pop().flatten(), Bomb(bomb));
+        port.spawn_local(async move {
+            let _held = held;
+            std::future::pending::<()>().await;
+            Ok(())
+        });
+        port.post_message(bomb)?;
+        Ok(())
+    }
+}
+
+/// Tasks from `spawn_local` still waiting when the worker ends are dropped with its executor;
+/// two whose `Drop` panics are each dropped (the second is not leaked by the first's panic),
+/// and the panic is no error of a terminated worker (exit code 0, as a refused reply's).
+#[test]
+fn spawned_tasks_whose_drop_panics_are_each_dropped_at_the_end() {
+    let (first, first_flag) = drop_flag();
+    let (second, second_flag) = drop_flag();
+    let flags = vec![Some(second_flag), Some(first_flag)];
+    let worker = Worker::new(move || SpawnsBombs(flags)).unwrap();
+    for bomb in [96_101, 96_102] {
+        worker.post_message(bomb).unwrap();
+        assert_eq!(worker.recv_timeout(PATIENCE), Ok(bomb));
+    }
+    worker.terminate().unwrap();
+    let code = worker.wait_for_exit();
+    assert!(first.load(Ordering::SeqCst), "the first task was dropped");
+    assert!(second.load(Ordering::SeqCst), "the second task was dropped");
+    assert_eq!(code, 0);
+    assert!(worker.take_exit_error().is_none());
+}
+
+/// A future that completes at once and holds a [`Bomb`]: its `Drop` panics after it completed.
+struct DoneThenBomb {
+    _bomb: Bomb,
+}
+
+impl std::future::Future for DoneThenBomb {
+    type Output = HandlerResult;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<HandlerResult> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// Spawns a [`DoneThenBomb`] for 0, echoes any other number.
+struct SpawnsADoneBomb;
+
+impl WorkerHandler for SpawnsADoneBomb {
+    type In = u32;
+    type Out = u32;
+
+    async fn on_message(&mut self, n: u32, port: &WorkerPort<u32>) -> HandlerResult {
+        if n == 0 {
+            port.spawn_local(DoneThenBomb {
+                _bomb: Bomb(96_103),
+            });
+        } else {
+            port.post_message(n)?;
+        }
+        Ok(())
+    }
+}
+
+/// A spawned task whose `Drop` panics once it completed is a failure of that task, reported as
+/// any other: under `on_all_errors` the worker lives on. Before, the panic escaped the
+/// worker's executor and ended its whole message loop (exit code 1) whatever the error mode.
+#[test]
+fn a_completed_spawned_task_whose_drop_panics_is_a_failure_the_worker_survives() {
+    let worker = Worker::new(|| SpawnsADoneBomb).unwrap();
+    let (errors_tx, errors) = mpsc::channel();
+    worker.on_all_errors(move |error| errors_tx.send(error.to_string()).unwrap());
+    worker.post_message(0).unwrap();
+    let error = errors.recv_timeout(PATIENCE).unwrap();
+    assert!(error.contains("bomb 96103"), "{error}");
+    worker.post_message(5).unwrap();
+    assert_eq!(worker.recv_timeout(PATIENCE), Ok(5), "the worker lives on");
+    assert!(worker.is_running());
 }

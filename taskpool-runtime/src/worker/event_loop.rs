@@ -78,7 +78,7 @@ where
         executor.spawner(),
         Rc::clone(&failures),
     );
-    let mut code = match panic::catch(constructor) {
+    let code = match panic::catch(constructor) {
         Ok(mut handler) => {
             // The loop contains the handler's panics; this catches the rest (a `Drop` of the
             // handler's future that panics when it is dropped).
@@ -107,10 +107,10 @@ where
         }
     };
     drop(port);
-    // Tasks still spawned are dropped here, where they wait.
-    if panic::catch(move || drop(executor)).is_err() {
-        code = EXIT_ABNORMAL;
-    }
+    // Tasks still spawned are dropped here, where they wait, each on its own: a panic of one's
+    // `Drop` is a failure (`port::Spawned`), left unreported below as any failure of a task the
+    // end of the worker cut short.
+    panic::drop_quietly(executor);
     // Failures of spawned tasks never reported (the worker was terminated meanwhile) hold the
     // tasks' own error values, whose `Drop` may panic: one at a time, contained — dropped with
     // the queue, such a panic escaped the worker thread and made a normal exit abnormal.

@@ -5,11 +5,10 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::FutureExt;
 use futures::executor::LocalSpawner;
 use futures::task::LocalSpawnExt;
 
@@ -70,6 +69,76 @@ impl<In: Send, Out: Send> WorkerSide<Out> for Link<In, Out> {
         args: Payload,
     ) -> Result<Payload> {
         call_object::call(self, object, method, timeout, args)
+    }
+}
+
+/// A task from [`WorkerPort::spawn_local`] on the worker's executor: its `Err`, its panic, and
+/// a panic of its `Drop` (user code: when it completes, or when the executor is dropped with
+/// it at the worker's end) become failures for the event loop to report. Dropped by the
+/// executor as one batch, an escaping `Drop` panic left every task after it undropped for good
+/// (whatever they held: a channel's sender, a buffer), and one of a completed task ended the
+/// whole loop.
+struct Spawned<F, Out> {
+    task: Option<std::pin::Pin<Box<F>>>,
+    failures: Rc<Failures>,
+    link: Arc<dyn WorkerSide<Out>>,
+}
+
+impl<F, Out> Spawned<F, Out> {
+    /// Queues `error` for the event loop and wakes it.
+    fn report(&self, error: Error) {
+        self.failures.0.borrow_mut().push_back(error);
+        self.link.wake_loop();
+    }
+
+    /// Drops the task, if still there; a panic of its `Drop` as an error.
+    fn drop_task(&mut self) -> Option<Error> {
+        let task = self.task.take()?;
+        let payload = panic::catch(move || drop(task)).err()?;
+        Some(Error::WorkerPanicked {
+            worker: self.link.name().to_owned(),
+            message: format!(
+                "a task from spawn_local panicked when dropped: {}",
+                panic::message(payload)
+            ),
+        })
+    }
+}
+
+impl<F: Future<Output = HandlerResult>, Out> Future for Spawned<F, Out> {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // Every field is `Unpin` (the task is boxed).
+        let this = self.get_mut();
+        let Some(task) = this.task.as_mut() else {
+            return Poll::Ready(());
+        };
+        let failed = match panic::catch(|| task.as_mut().poll(cx)) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(Ok(()))) => None,
+            Ok(Poll::Ready(Err(source))) => Some(Error::WorkerFailed {
+                worker: this.link.name().to_owned(),
+                source,
+            }),
+            Err(payload) => Some(Error::WorkerPanicked {
+                worker: this.link.name().to_owned(),
+                message: panic::message(payload),
+            }),
+        };
+        let dropped = this.drop_task();
+        for error in failed.into_iter().chain(dropped) {
+            this.report(error);
+        }
+        Poll::Ready(())
+    }
+}
+
+impl<F, Out> Drop for Spawned<F, Out> {
+    fn drop(&mut self) {
+        if let Some(error) = self.drop_task() {
+            self.report(error);
+        }
     }
 }
 
@@ -236,9 +305,10 @@ impl<Out: Transferable> WorkerPort<Out> {
     }
 
     /// Runs `task` on the worker thread, beside the handler, until it completes or the worker
-    /// ends. It may hold `Rc`s and the port itself. An `Err` or a panic is reported to the host
-    /// like one from `on_message` (and destroys the worker unless the host registered
-    /// `on_all_errors`). This is how a handler overlaps work: messages are otherwise handled
+    /// ends. It may hold `Rc`s and the port itself. An `Err` or a panic — of its `Drop` too —
+    /// is reported to the host like one from `on_message` (and destroys the worker unless the
+    /// host registered `on_all_errors`); at the worker's end, each task left is dropped on its
+    /// own, and a panic of its `Drop` is not reported, as any failure the end cut short. This is how a handler overlaps work: messages are otherwise handled
     /// one at a time.
     ///
     /// ```
@@ -265,24 +335,13 @@ impl<Out: Transferable> WorkerPort<Out> {
     /// assert_eq!(worker.recv(), Some(42));
     /// ```
     pub fn spawn_local(&self, task: impl Future<Output = HandlerResult> + 'static) {
-        let failures = Rc::clone(&self.inner.failures);
-        let link = Arc::clone(&self.inner.link);
-        let task = AssertUnwindSafe(task).catch_unwind().map(move |outcome| {
-            let error = match outcome {
-                Ok(Ok(())) => return,
-                Ok(Err(source)) => Error::WorkerFailed {
-                    worker: link.name().to_owned(),
-                    source,
-                },
-                Err(payload) => Error::WorkerPanicked {
-                    worker: link.name().to_owned(),
-                    message: panic::message(payload),
-                },
-            };
-            failures.0.borrow_mut().push_back(error);
-            link.wake_loop();
-        });
-        // Fails only once the worker's executor is gone: the worker is ending anyway.
+        let task = Spawned {
+            task: Some(Box::pin(task)),
+            failures: Rc::clone(&self.inner.failures),
+            link: Arc::clone(&self.inner.link),
+        };
+        // Fails only once the worker's executor is gone: the worker is ending anyway (the task
+        // is dropped here, its `Drop` contained by `Spawned`).
         let _ = self.inner.spawner.spawn_local(task);
     }
 
