@@ -270,3 +270,32 @@ fn a_completed_spawned_task_whose_drop_panics_is_a_failure_the_worker_survives()
     assert_eq!(worker.recv_timeout(PATIENCE), Ok(5), "the worker lives on");
     assert!(worker.is_running());
 }
+
+/// Holds a [`Bomb`] across an `.await` that never completes.
+struct HoldsABombForever;
+
+impl WorkerHandler for HoldsABombForever {
+    type In = u32;
+    type Out = u32;
+
+    async fn on_message(&mut self, bomb: u32, port: &WorkerPort<u32>) -> HandlerResult {
+        let _held = Bomb(bomb);
+        port.post_message(bomb)?;
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+}
+
+/// A handler stopped at its `.await` by `terminate()` is dropped there; a panic of what it
+/// held is contained and the exit stays normal (code 0), as for an outcome or a reply
+/// `terminate()` made moot.
+#[test]
+fn a_terminated_handler_whose_locals_panic_on_drop_exits_normally() {
+    let worker = Worker::new(|| HoldsABombForever).unwrap();
+    worker.post_message(96_104).unwrap();
+    assert_eq!(worker.recv_timeout(PATIENCE), Ok(96_104));
+    worker.terminate().unwrap();
+    assert_eq!(worker.wait_for_exit_timeout(PATIENCE), Some(0));
+    assert!(support::dropped(96_104));
+    assert!(worker.take_exit_error().is_none());
+}

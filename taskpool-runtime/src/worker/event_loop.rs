@@ -238,8 +238,10 @@ async fn handle<H: WorkerHandler<In: Transferable, Out: Transferable>>(
         Ok(future) => future,
         Err(payload) => return Handled::Panicked(payload),
     };
-    let mut future = pin!(future);
-    poll_fn(|cx| {
+    // In an `Option`, so that a terminated call's future can be dropped where it waits with
+    // its `Drop` contained (`stop`), rather than at the end of this function.
+    let mut future = pin!(Some(future));
+    let handled = poll_fn(|cx| {
         if link.is_terminating() {
             return Poll::Ready(Handled::Terminated);
         }
@@ -248,7 +250,11 @@ async fn handle<H: WorkerHandler<In: Transferable, Out: Transferable>>(
                 return Poll::Ready(Handled::Destroyed);
             }
         }
-        match panic::catch(|| future.as_mut().poll(cx)) {
+        let Some(running) = future.as_mut().as_pin_mut() else {
+            // Never: the future is only taken out once this `poll_fn` is ready.
+            return Poll::Ready(Handled::Terminated);
+        };
+        match panic::catch(|| running.poll(cx)) {
             // Terminated while this poll ran: its outcome is dropped, as the future would have
             // been at its next `.await` — an `Err` is most likely the reply `?` refused with
             // 10200004, and a terminated worker ends normally (exit code 0), not with an error.
@@ -272,7 +278,15 @@ async fn handle<H: WorkerHandler<In: Transferable, Out: Transferable>>(
             Err(payload) => Poll::Ready(Handled::Panicked(payload)),
         }
     })
-    .await
+    .await;
+    if let Handled::Terminated = handled {
+        // What the handler holds at its `.await` is user code too: a panic of its `Drop` is no
+        // error of a terminated worker (exit code 0), as for an outcome `terminate()` made moot.
+        if let Err(payload) = panic::catch(|| future.as_mut().set(None)) {
+            panic::message(payload);
+        }
+    }
+    handled
 }
 
 /// Reports a failed call; false if the worker must now end (no `on_all_errors`).
