@@ -299,3 +299,52 @@ fn a_terminated_handler_whose_locals_panic_on_drop_exits_normally() {
     assert!(support::dropped(96_104));
     assert!(worker.take_exit_error().is_none());
 }
+
+/// Many workers, each dropped while its host thread is held in a callback past the join
+/// timeout (detached), each with a callback registered after the end that holds the worker's
+/// stream: once the callbacks return, every callback is released and no worker or host thread
+/// is left (counted in `/proc/self/task`). Before, each such worker leaked its callback, stream
+/// and link.
+#[test]
+fn churning_workers_with_detached_host_threads_releases_everything_and_leaves_no_thread() {
+    const ROUNDS: u64 = 30;
+    const NAME: &str = "p4-churn";
+    let released = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for round in 0..ROUNDS {
+        let (in_exit, leave_exit) = (96_200 + 2 * round, 96_201 + 2 * round);
+        let worker = Worker::builder()
+            .name(NAME)
+            .join_timeout(DETACH_AFTER)
+            .spawn(|| Echo)
+            .unwrap();
+        worker.terminate().unwrap();
+        assert_eq!(worker.wait_for_exit(), 0);
+        worker.on_exit(move |_| {
+            open_gate(in_exit);
+            pass_gate(leave_exit);
+        });
+        pass_gate(in_exit);
+        let counted = CountOnDrop(Arc::clone(&released));
+        let stream = worker.messages();
+        worker.on_message(move |_: u64| {
+            let _ = (&counted, &stream);
+        });
+        drop(worker);
+        open_gate(leave_exit);
+    }
+    wait_until("every late callback is released", || {
+        released.load(Ordering::SeqCst) == ROUNDS as usize
+    });
+    wait_until("no worker or host thread is left", || {
+        support::threads_named(NAME) == 0
+    });
+}
+
+/// Counts its drops.
+struct CountOnDrop(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for CountOnDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
