@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use support::echo::Echo;
 use support::{Bomb, PATIENCE, open_gate, pass_gate, wait_until};
 use taskpool::{HandlerResult, Worker, WorkerHandler, WorkerPort};
@@ -347,4 +349,58 @@ impl Drop for CountOnDrop {
     fn drop(&mut self) {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
+}
+
+/// Replies with 1, 2, 3 and closes its worker.
+struct ThreeThenClose;
+
+impl WorkerHandler for ThreeThenClose {
+    type In = ();
+    type Out = u64;
+
+    async fn on_message(&mut self, (): (), port: &WorkerPort<u64>) -> HandlerResult {
+        for n in 1..=3 {
+            port.post_message(n)?;
+        }
+        port.close()?;
+        Ok(())
+    }
+}
+
+/// A stream that ended when its `Worker` was dropped with the host thread stuck in a callback
+/// (the end does not wait for that callback) stays ended: the messages that waited behind the
+/// callback, for an `on_message` cleared since, are not handed to the receivers after their
+/// end. Before, the host thread pushed them behind the end once the callback returned, and the
+/// stream that had ended yielded them afterwards (`None`, then `Some(2)`, `Some(3)`).
+#[test]
+fn a_stream_ended_by_a_detaching_drop_yields_nothing_after_its_end() {
+    const ENTERED: u64 = 96_301;
+    const STUCK: u64 = 96_302;
+    let worker = Worker::builder()
+        .join_timeout(DETACH_AFTER)
+        .spawn(|| ThreeThenClose)
+        .unwrap();
+    worker.on_message(move |_| {
+        open_gate(ENTERED);
+        pass_gate(STUCK); // 2 and 3 wait behind this callback
+    });
+    worker.post_message(()).unwrap();
+    pass_gate(ENTERED);
+    worker.clear_callbacks();
+    // Released by the exit's job, which the host thread runs after it handed 2 and 3 on.
+    let (exit_ran, flag) = drop_flag();
+    worker.on_message_error(move |_| {
+        let _ = &flag;
+    });
+    let mut stream = worker.messages();
+    drop(worker); // the host thread is detached, stuck in the callback
+    assert_eq!(futures::executor::block_on(stream.next()), None);
+    open_gate(STUCK);
+    wait_until("the host thread ran the exit", || {
+        exit_ran.load(Ordering::SeqCst)
+    });
+    let after: Vec<Option<u64>> = (0..3)
+        .map(|_| futures::executor::block_on(stream.next()))
+        .collect();
+    assert_eq!(after, [None, None, None], "nothing after the end");
 }

@@ -79,6 +79,10 @@ pub(crate) struct Link<In, Out> {
     /// there are any, so that the worker skips the lock when nobody streams.
     stream_wakers: Mutex<Vec<(usize, Waker)>>,
     stream_waiting: AtomicBool,
+    /// A receiver took the end of the messages: nothing is received after it. A `Worker`
+    /// dropped with its host thread stuck in a callback ends the receivers at once, and the
+    /// messages that waited behind that callback reach the channel later, behind the end.
+    receivers_ended: AtomicBool,
     /// The id of the next stream (or pool-thread receive) that registers wakers.
     next_stream: AtomicUsize,
     exit: Mutex<Exit>,
@@ -112,6 +116,7 @@ impl<In, Out> Link<In, Out> {
             from_worker,
             stream_wakers: Mutex::new(Vec::new()),
             stream_waiting: AtomicBool::new(false),
+            receivers_ended: AtomicBool::new(false),
             next_stream: AtomicUsize::new(0),
             exit: Mutex::new(Exit::default()),
             exited: Condvar::new(),
@@ -344,10 +349,18 @@ impl<In, Out> Link<In, Out> {
     }
 
     /// Turns a received item into a message, or `None` for the end (put back for the others).
+    /// A message found once a receiver took the end came behind it (see `receivers_ended`): it
+    /// is dropped, so that a receiver that saw the end never yields a message afterwards.
     fn settle(&self, item: ToHost<Out>) -> Option<Out> {
         match item {
+            ToHost::Message(message) if self.receivers_ended.load(Ordering::Acquire) => {
+                // A user value whose `Drop` may panic.
+                drop_quietly(message);
+                None
+            }
             ToHost::Message(message) => Some(message),
             ToHost::End => {
+                self.receivers_ended.store(true, Ordering::Release);
                 let _ = self.to_host.send(ToHost::End);
                 // A stream that looked while this receiver held the end is waiting for it.
                 self.wake_streams();
@@ -541,6 +554,7 @@ impl<In, Out> Drop for Link<In, Out> {
 mod loom_tests {
     use super::*;
     use crate::sync::Arc;
+    use std::collections::VecDeque;
 
     /// `close()` (worker thread), `terminate()` (host) and a drop's forced stop race: exactly one
     /// of close and terminate is accepted, the forced stop always reaches TERMINATING, and a
@@ -711,6 +725,56 @@ mod loom_tests {
             assert!(
                 found || woken.load(Ordering::SeqCst) == 1,
                 "the waiting stream lost its wake-up to a dropped one"
+            );
+        });
+    }
+
+    /// `Link::settle` in miniature: the channel is a locked queue, `ended` the link's
+    /// `receivers_ended`.
+    fn receive(channel: &Mutex<VecDeque<ToHost<u8>>>, ended: &AtomicBool) -> Option<u8> {
+        // Blocks while another receiver holds the end, as the channel's `recv` does.
+        let item = loop {
+            if let Some(item) = lock(channel).pop_front() {
+                break item;
+            }
+            loom::thread::yield_now();
+        };
+        match item {
+            ToHost::Message(_) if ended.load(Ordering::Acquire) => None,
+            ToHost::Message(message) => Some(message),
+            ToHost::End => {
+                ended.store(true, Ordering::Release);
+                lock(channel).push_back(ToHost::End);
+                None
+            }
+        }
+    }
+
+    /// The end put on the receivers' channel by a `Worker` dropped with its host thread stuck,
+    /// and a message that host thread hands over afterwards, behind the end (`Worker::drop`
+    /// against the host thread's `Message` job and two receivers, in miniature): whatever the
+    /// interleaving, a receiver that got the end gets nothing else afterwards — before, the
+    /// end was put back behind the message, which the next receive returned.
+    #[test]
+    fn a_receiver_that_got_the_end_gets_no_message_pushed_behind_it() {
+        loom::model(|| {
+            let channel = Arc::new(Mutex::new(VecDeque::from([ToHost::End])));
+            let ended = Arc::new(AtomicBool::new(false));
+            let host = {
+                let channel = Arc::clone(&channel);
+                loom::thread::spawn(move || lock(&channel).push_back(ToHost::Message(2)))
+            };
+            let other = {
+                let (channel, ended) = (Arc::clone(&channel), Arc::clone(&ended));
+                loom::thread::spawn(move || receive(&channel, &ended))
+            };
+            let first = receive(&channel, &ended);
+            let second = receive(&channel, &ended);
+            host.join().unwrap();
+            let _ = other.join().unwrap();
+            assert!(
+                first.is_some() || second.is_none(),
+                "a message after the end: {second:?}"
             );
         });
     }
