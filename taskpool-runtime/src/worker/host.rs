@@ -569,7 +569,8 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     /// [`spawn_local`](crate::WorkerPort::spawn_local) — and keeps the worker alive (ArkTS
     /// `onAllErrors`). Only a panic in the handler's constructor still ends it (there is no
     /// handler to go on with); registered after that, it receives that error as
-    /// [`on_error`](Worker::on_error) would.
+    /// [`on_error`](Worker::on_error) would. Registered after any error destroyed the worker,
+    /// it receives that error in `on_error`'s place if `on_error` has not received it yet.
     ///
     /// ```
     /// use std::sync::mpsc;
