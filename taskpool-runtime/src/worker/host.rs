@@ -816,7 +816,7 @@ impl<In, Out> Drop for Worker<In, Out> {
                     let _ = thread.join();
                 } else {
                     // Detached: it ends when its handler returns. Receivers must not wait.
-                    self.link.end_receivers();
+                    self.link.end_receivers_early();
                 }
             }
             match self.link.host.stop(deadline) {
@@ -826,7 +826,7 @@ impl<In, Out> Drop for Worker<In, Out> {
                 // The host thread is stuck in a callback, with the end of the messages maybe
                 // queued behind it: the receivers (a stream may outlive the `Worker`) must not
                 // wait for that callback.
-                Stopped::Detached => self.link.end_receivers(),
+                Stopped::Detached => self.link.end_receivers_early(),
                 Stopped::Later => {}
             }
         });

@@ -245,7 +245,13 @@ impl<Out> HostThread<Out> {
     /// after the exit — which the exit does not release — stayed until the link was dropped,
     /// which never happens if it holds the link itself (the worker's message stream).
     pub(crate) fn release_all(&self) {
-        let callbacks = lock(&self.callbacks).take_all();
+        let callbacks = {
+            let mut callbacks = lock(&self.callbacks);
+            // No callback is there any more: a worker still running (detached) keeps its
+            // events rather than queue them for a thread that no longer serves them.
+            self.clear_wanted();
+            callbacks.take_all()
+        };
         drop(callbacks);
         self.release_objects();
     }
@@ -318,7 +324,7 @@ fn run<In, Out>(link: Arc<Link<In, Out>>) {
             HostJob::Message(message) => {
                 // Cleared since the message was routed here: the receivers get it.
                 if let Some(message) = dispatch(host, |c| &mut c.on_message, message) {
-                    link.push_to_receivers(message);
+                    link.hand_over(message);
                 }
                 // Delivered: from now on a message sent without a callback may go straight to
                 // the receivers (after this one).

@@ -79,10 +79,11 @@ pub(crate) struct Link<In, Out> {
     /// there are any, so that the worker skips the lock when nobody streams.
     stream_wakers: Mutex<Vec<(usize, Waker)>>,
     stream_waiting: AtomicBool,
-    /// A receiver took the end of the messages: nothing is received after it. A `Worker`
-    /// dropped with its host thread stuck in a callback ends the receivers at once, and the
-    /// messages that waited behind that callback reach the channel later, behind the end.
-    receivers_ended: AtomicBool,
+    /// The `Worker` was dropped without waiting for one of its threads, and ended the receivers
+    /// at once: the messages its host thread hands over later would land behind that end, and
+    /// be received after it. Held while the host thread hands a message over, so that each
+    /// either lands before the end or is dropped.
+    ended_early: Mutex<bool>,
     /// The id of the next stream (or pool-thread receive) that registers wakers.
     next_stream: AtomicUsize,
     exit: Mutex<Exit>,
@@ -116,7 +117,7 @@ impl<In, Out> Link<In, Out> {
             from_worker,
             stream_wakers: Mutex::new(Vec::new()),
             stream_waiting: AtomicBool::new(false),
-            receivers_ended: AtomicBool::new(false),
+            ended_early: Mutex::new(false),
             next_stream: AtomicUsize::new(0),
             exit: Mutex::new(Exit::default()),
             exited: Condvar::new(),
@@ -260,7 +261,7 @@ impl<In, Out> Link<In, Out> {
         }
     }
 
-    pub(crate) fn push_to_receivers(&self, message: Out) {
+    fn push_to_receivers(&self, message: Out) {
         let _ = self.to_host.send(ToHost::Message(message));
         self.wake_streams();
     }
@@ -349,18 +350,10 @@ impl<In, Out> Link<In, Out> {
     }
 
     /// Turns a received item into a message, or `None` for the end (put back for the others).
-    /// A message found once a receiver took the end came behind it (see `receivers_ended`): it
-    /// is dropped, so that a receiver that saw the end never yields a message afterwards.
     fn settle(&self, item: ToHost<Out>) -> Option<Out> {
         match item {
-            ToHost::Message(message) if self.receivers_ended.load(Ordering::Acquire) => {
-                // A user value whose `Drop` may panic.
-                drop_quietly(message);
-                None
-            }
             ToHost::Message(message) => Some(message),
             ToHost::End => {
-                self.receivers_ended.store(true, Ordering::Release);
                 let _ = self.to_host.send(ToHost::End);
                 // A stream that looked while this receiver held the end is waiting for it.
                 self.wake_streams();
@@ -452,6 +445,27 @@ impl<In, Out> Link<In, Out> {
     pub(crate) fn end_receivers(&self) {
         let _ = self.to_host.send(ToHost::End);
         self.wake_streams();
+    }
+
+    /// Ends the receivers' side now, for a dropped `Worker` that did not wait for one of its
+    /// threads: a message the host thread hands over later is dropped
+    /// ([`hand_over`](Link::hand_over)), never received after the end.
+    pub(crate) fn end_receivers_early(&self) {
+        let mut ended = lock(&self.ended_early);
+        *ended = true;
+        self.end_receivers();
+    }
+
+    /// The host thread hands `message` (queued for an `on_message` cleared since) to the
+    /// receivers — or drops it, its `Drop` contained, if they were ended early.
+    pub(crate) fn hand_over(&self, message: Out) {
+        let ended = lock(&self.ended_early);
+        if *ended {
+            drop(ended);
+            drop_quietly(message);
+        } else {
+            self.push_to_receivers(message);
+        }
     }
 
     // ---- exit ---------------------------------------------------------------------------
@@ -554,7 +568,6 @@ impl<In, Out> Drop for Link<In, Out> {
 mod loom_tests {
     use super::*;
     use crate::sync::Arc;
-    use std::collections::VecDeque;
 
     /// `close()` (worker thread), `terminate()` (host) and a drop's forced stop race: exactly one
     /// of close and terminate is accepted, the forced stop always reaches TERMINATING, and a
@@ -729,53 +742,37 @@ mod loom_tests {
         });
     }
 
-    /// `Link::settle` in miniature: the channel is a locked queue, `ended` the link's
-    /// `receivers_ended`.
-    fn receive(channel: &Mutex<VecDeque<ToHost<u8>>>, ended: &AtomicBool) -> Option<u8> {
-        // Blocks while another receiver holds the end, as the channel's `recv` does.
-        let item = loop {
-            if let Some(item) = lock(channel).pop_front() {
-                break item;
-            }
-            loom::thread::yield_now();
-        };
-        match item {
-            ToHost::Message(_) if ended.load(Ordering::Acquire) => None,
-            ToHost::Message(message) => Some(message),
-            ToHost::End => {
-                ended.store(true, Ordering::Release);
-                lock(channel).push_back(ToHost::End);
-                None
-            }
-        }
-    }
-
-    /// The end put on the receivers' channel by a `Worker` dropped with its host thread stuck,
-    /// and a message that host thread hands over afterwards, behind the end (`Worker::drop`
-    /// against the host thread's `Message` job and two receivers, in miniature): whatever the
-    /// interleaving, a receiver that got the end gets nothing else afterwards — before, the
-    /// end was put back behind the message, which the next receive returned.
+    /// A `Worker` dropped without waiting for its stuck host thread ends the receivers at once
+    /// while that thread hands a message over (`end_receivers_early` against `hand_over`, in
+    /// miniature: the channel is a locked queue). Whatever the interleaving, no message lands
+    /// behind the end — before, one that did was received after it (each receiver puts the end
+    /// back, behind it).
     #[test]
-    fn a_receiver_that_got_the_end_gets_no_message_pushed_behind_it() {
+    fn a_message_handed_over_as_the_receivers_end_early_never_lands_behind_the_end() {
         loom::model(|| {
-            let channel = Arc::new(Mutex::new(VecDeque::from([ToHost::End])));
-            let ended = Arc::new(AtomicBool::new(false));
+            let channel = Arc::new(Mutex::new(Vec::<ToHost<u8>>::new()));
+            let ended_early = Arc::new(Mutex::new(false));
             let host = {
-                let channel = Arc::clone(&channel);
-                loom::thread::spawn(move || lock(&channel).push_back(ToHost::Message(2)))
+                let (channel, ended_early) = (Arc::clone(&channel), Arc::clone(&ended_early));
+                loom::thread::spawn(move || {
+                    let ended = lock(&ended_early);
+                    if !*ended {
+                        lock(&channel).push(ToHost::Message(2));
+                    }
+                })
             };
-            let other = {
-                let (channel, ended) = (Arc::clone(&channel), Arc::clone(&ended));
-                loom::thread::spawn(move || receive(&channel, &ended))
-            };
-            let first = receive(&channel, &ended);
-            let second = receive(&channel, &ended);
+            {
+                let mut ended = lock(&ended_early);
+                *ended = true;
+                lock(&channel).push(ToHost::End);
+            }
             host.join().unwrap();
-            let _ = other.join().unwrap();
-            assert!(
-                first.is_some() || second.is_none(),
-                "a message after the end: {second:?}"
-            );
+            let channel = lock(&channel);
+            let end = channel
+                .iter()
+                .position(|item| matches!(item, ToHost::End))
+                .expect("the end is there");
+            assert_eq!(end, channel.len() - 1, "a message landed behind the end");
         });
     }
 
