@@ -22,6 +22,30 @@ pub(crate) fn drop_quietly<T>(value: T) {
     }
 }
 
+/// A user value whose `Drop` panic is swallowed if it is dropped unused, where the runtime
+/// cannot catch it itself: a worker's constructor inside `std::thread::Builder::spawn`, which
+/// drops it when the system refuses the thread.
+pub(crate) struct DropQuietly<T>(Option<T>);
+
+impl<T> DropQuietly<T> {
+    pub(crate) fn new(value: T) -> DropQuietly<T> {
+        DropQuietly(Some(value))
+    }
+
+    /// The value, to be used (its `Drop` is the caller's again).
+    pub(crate) fn into_inner(mut self) -> T {
+        self.0
+            .take()
+            .expect("a DropQuietly holds its value until into_inner")
+    }
+}
+
+impl<T> Drop for DropQuietly<T> {
+    fn drop(&mut self) {
+        drop_quietly(self.0.take());
+    }
+}
+
 /// Drops each of `values` on its own, swallowing panics: dropped together (one `Vec`, map or
 /// tuple), a second `Drop` that panics while the first one's panic unwinds aborts the process.
 pub(crate) fn drop_each_quietly<T>(values: impl IntoIterator<Item = T>) {

@@ -404,3 +404,36 @@ fn a_stream_ended_by_a_detaching_drop_yields_nothing_after_its_end() {
         .collect();
     assert_eq!(after, [None, None, None], "nothing after the end");
 }
+
+/// A worker thread the system refuses (a 1 GiB stack under a 768 MiB address-space limit, in a
+/// child process): `spawn` answers 10200003, and the constructor it could not run is dropped
+/// with the panic of its captures' `Drop` contained. Before, the standard library dropped the
+/// closure inside `thread::Builder::spawn`, and that panic unwound into the caller.
+#[test]
+fn a_constructor_the_system_refuses_a_thread_for_whose_captures_panic_does_not_panic_the_host() {
+    if std::env::var_os("P4_REFUSED_THREAD_CHILD").is_some() {
+        let bomb = Bomb(96_401);
+        let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Worker::builder()
+                .stack_size(taskpool::MAX_STACK_SIZE)
+                .spawn(move || {
+                    let _ = &bomb;
+                    Echo
+                })
+                .map(drop)
+                .map_err(|error| error.code())
+        }));
+        println!("P4 SPAWN {spawned:?} DROPPED {}", support::dropped(96_401));
+        return;
+    }
+    let Some(stdout) = support::run_under_address_limit(
+        "a_constructor_the_system_refuses_a_thread_for_whose_captures_panic_does_not_panic_the_host",
+        "P4_REFUSED_THREAD_CHILD",
+    ) else {
+        return; // No prlimit here: nothing to probe.
+    };
+    assert!(
+        stdout.contains("P4 SPAWN Ok(Err(Some(10200003))) DROPPED true"),
+        "the refused spawn panicked, or did not answer 10200003"
+    );
+}

@@ -160,10 +160,13 @@ impl WorkerBuilder {
         let hold = crate::pool::hold_current_thread();
         let for_thread = Arc::clone(&link);
         // If the thread cannot start, the closure (slot and hold inside) is dropped: both go back.
+        // So is the constructor, inside `spawn`, where a panic of its captures' `Drop` would
+        // unwind into the caller: contained.
+        let constructor = crate::panic::DropQuietly::new(constructor);
         let thread = std::thread::Builder::new()
             .name(name)
             .stack_size(self.stack_size)
-            .spawn(move || event_loop::run(for_thread, constructor, slot, hold))
+            .spawn(move || event_loop::run(for_thread, constructor.into_inner(), slot, hold))
             .map_err(|error| {
                 Error::WorkerInitialization(format!("the system refused a thread: {error}"))
             })?;
