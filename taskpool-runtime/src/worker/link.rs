@@ -451,20 +451,31 @@ impl<In, Out> Link<In, Out> {
     /// threads: a message the host thread hands over later is dropped
     /// ([`hand_over`](Link::hand_over)), never received after the end.
     pub(crate) fn end_receivers_early(&self) {
-        let mut ended = lock(&self.ended_early);
-        *ended = true;
-        self.end_receivers();
+        {
+            let mut ended = lock(&self.ended_early);
+            *ended = true;
+            let _ = self.to_host.send(ToHost::End);
+        }
+        // The streams' wakers are user code: woken outside the lock.
+        self.wake_streams();
     }
 
     /// The host thread hands `message` (queued for an `on_message` cleared since) to the
     /// receivers — or drops it, its `Drop` contained, if they were ended early.
     pub(crate) fn hand_over(&self, message: Out) {
-        let ended = lock(&self.ended_early);
-        if *ended {
-            drop(ended);
-            drop_quietly(message);
-        } else {
-            self.push_to_receivers(message);
+        let refused = {
+            let ended = lock(&self.ended_early);
+            if *ended {
+                Some(message)
+            } else {
+                let _ = self.to_host.send(ToHost::Message(message));
+                None
+            }
+        };
+        // User code (the message's `Drop`, the streams' wakers): outside the lock.
+        match refused {
+            Some(message) => drop_quietly(message),
+            None => self.wake_streams(),
         }
     }
 
