@@ -22,8 +22,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
-pub(crate) use formats::note_refusal;
-
 /// The default cap on serialized data, as in ArkTS: 16 MiB.
 pub const DEFAULT_MAX_SERIALIZED_BYTES: usize = 16 * 1024 * 1024;
 
