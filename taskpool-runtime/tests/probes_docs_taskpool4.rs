@@ -79,3 +79,91 @@ fn a_refusing_user_serialize_keeps_its_reason_in_both_forms() {
     assert_eq!(pool.execute(task).wait().unwrap(), 1);
     pool.shutdown();
 }
+
+/// Wraps a [`Refuses`] and, when it refuses, refuses with its own context around the reason
+/// it was given: what user code that adds context to a field's error does.
+#[derive(Debug)]
+struct Context(Refuses);
+
+impl Serialize for Context {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0
+            .serialize(serializer)
+            .map_err(|error| serde::ser::Error::custom(format!("in the context: {error}")))
+    }
+}
+
+/// An enum whose variants hold a refusing value in each compound form the runtime's checked
+/// serializer hands on: a newtype variant, a tuple variant and a struct variant.
+#[derive(Debug, Serialize)]
+enum Shapes {
+    Newtype(Refuses),
+    Tuple(u8, Refuses),
+    Struct { first: u8, refuses: Refuses },
+}
+
+/// The refusal's reason reaches the caller from every place a value can sit: a sequence, a
+/// map key and value, an `Option`, a newtype, tuple and struct variant, and through a user
+/// impl that adds context around it (which sees the reason, not the format's bare error).
+#[test]
+fn a_refusal_keeps_its_reason_from_every_nesting_in_both_forms() {
+    use std::collections::BTreeMap;
+    for encoding in [Encoding::Postcard, Encoding::Json] {
+        let what = |shape: &str| format!("{encoding:?}: {shape}");
+        let encode = |value: &dyn erased::Encode| value.encode(encoding);
+        assert_carries_reason(encode(&vec![Refuses]), &what("sequence"));
+        assert_carries_reason(encode(&Some(Refuses)), &what("option"));
+        let values = BTreeMap::from([(1u8, Refuses)]);
+        assert_carries_reason(encode(&values), &what("map value"));
+        assert_carries_reason(encode(&(1u8, Shapes::Newtype(Refuses))), &what("newtype"));
+        assert_carries_reason(encode(&Shapes::Tuple(1, Refuses)), &what("tuple variant"));
+        let shape = Shapes::Struct {
+            first: 1,
+            refuses: Refuses,
+        };
+        assert_carries_reason(encode(&shape), &what("struct variant"));
+        let error = encode(&vec![Context(Refuses)]).unwrap_err().to_string();
+        assert!(
+            error.contains(&format!("in the context: {REASON}")),
+            "{}: {error}",
+            what("context")
+        );
+    }
+}
+
+/// Object-safe encoding of the values of one test, whatever their types.
+mod erased {
+    use taskpool::{Encoding, Error, Payload};
+
+    pub trait Encode {
+        fn encode(&self, encoding: Encoding) -> Result<Payload, Error>;
+    }
+
+    impl<T: serde::Serialize> Encode for T {
+        fn encode(&self, encoding: Encoding) -> Result<Payload, Error> {
+            Payload::encode(self, encoding)
+        }
+    }
+}
+
+/// Returns a value whose serialization refuses: the result of a task run from a descriptor,
+/// which comes back serialized.
+#[concurrent]
+fn refusing_result(id: u32) -> Holder {
+    Holder { id, inner: Refuses }
+}
+
+/// A task run from a descriptor whose result refuses to serialize resolves with a 10200006
+/// that carries the refusal's reason, in both encodings of the descriptor.
+#[test]
+fn a_descriptor_run_whose_result_refuses_reports_the_reason() {
+    use taskpool::TaskDescriptor;
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let descriptor = Task::new(refusing_result, (7,)).descriptor().unwrap();
+    let by_bytes = TaskDescriptor::from_bytes(&descriptor.to_bytes().unwrap()).unwrap();
+    let by_json = TaskDescriptor::from_json(&descriptor.to_json().unwrap()).unwrap();
+    for (what, descriptor) in [("compact", by_bytes), ("JSON", by_json)] {
+        assert_carries_reason(pool.execute_descriptor(&descriptor).wait(), what);
+    }
+    pool.shutdown();
+}
