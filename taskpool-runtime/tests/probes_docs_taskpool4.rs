@@ -167,3 +167,139 @@ fn a_descriptor_run_whose_result_refuses_reports_the_reason() {
     }
     pool.shutdown();
 }
+
+/// Every copy of arguments that are not `Clone` goes through the compact form: a group's
+/// members (a group is re-executable, so each execution copies), a delayed run and the ticks
+/// of a periodic task. Each refusal reaches its caller with the reason, and the execution
+/// after it still runs: the group's other member and the task executed by value.
+#[test]
+fn a_refusing_argument_copy_reports_the_reason_from_groups_delays_and_ticks() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    use taskpool::{Priority, TaskGroup};
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let mut group = TaskGroup::new();
+    group
+        .add_task(Task::new(
+            holder_id,
+            (Holder {
+                id: 2,
+                inner: Refuses,
+            },),
+        ))
+        .unwrap();
+    group.add(support::plain, (3,)).unwrap();
+    for _ in 0..2 {
+        assert_carries_reason(pool.execute_group(&group, Priority::High).wait(), "group");
+    }
+    let task = Task::new(
+        holder_id,
+        (Holder {
+            id: 4,
+            inner: Refuses,
+        },),
+    );
+    let delayed = pool.execute_delayed(Duration::from_millis(1), &task, Priority::High);
+    assert_carries_reason(delayed.wait(), "delayed");
+    // Its listeners are set before it is first executed (after, 10200034).
+    let task = Task::new(
+        holder_id,
+        (Holder {
+            id: 5,
+            inner: Refuses,
+        },),
+    );
+    let (failures, failed) = mpsc::channel();
+    task.on_execution_failed(move |error| drop(failures.send(error.to_string())))
+        .unwrap();
+    let ticker = pool
+        .execute_periodically(Duration::from_millis(1), task, Priority::High)
+        .unwrap();
+    for tick in 0..2 {
+        let error = failed
+            .recv_timeout(support::PATIENCE)
+            .expect("a tick failed");
+        assert!(error.contains(REASON), "tick {tick}: {error}");
+    }
+    ticker.cancel().unwrap();
+    let task = Task::new(
+        holder_id,
+        (Holder {
+            id: 6,
+            inner: Refuses,
+        },),
+    );
+    assert_eq!(
+        pool.execute(task).wait().unwrap(),
+        6,
+        "moved: nothing to copy"
+    );
+    pool.shutdown();
+}
+
+/// A value whose copies (by `Clone`) panic in `Drop`: the original, which the test keeps, is
+/// quiet. Copies are what the runtime makes and drops for a run.
+#[derive(Debug, Serialize, Deserialize)]
+struct LoudCopies {
+    copy: bool,
+}
+
+/// How many copies of a [`LoudCopies`] were dropped.
+static LOUD_COPIES_DROPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Clone for LoudCopies {
+    fn clone(&self) -> LoudCopies {
+        LoudCopies { copy: true }
+    }
+}
+
+impl Drop for LoudCopies {
+    fn drop(&mut self) {
+        if self.copy {
+            LOUD_COPIES_DROPPED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if !std::thread::panicking() {
+                panic!("a copy of the arguments went off in Drop");
+            }
+        }
+    }
+}
+
+#[concurrent]
+fn loud_copy_taken(value: LoudCopies) -> u32 {
+    // The copy is dropped here, in the run: contained as the run's panic.
+    std::mem::forget(value);
+    1
+}
+
+/// A group one of whose members cannot copy its arguments fails with that member's error; the
+/// copies already made for the members before it are dropped, their panicking `Drop`
+/// contained: `execute_group` returns a handle, and no panic reaches its caller.
+#[test]
+fn a_group_refused_by_a_member_s_copy_contains_the_drop_of_the_copies_made_before() {
+    use std::sync::atomic::Ordering;
+    use taskpool::{Priority, TaskGroup};
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let mut group: TaskGroup<u32> = TaskGroup::new();
+    group
+        .add_task(Task::new(loud_copy_taken, (LoudCopies { copy: false },)))
+        .unwrap();
+    group
+        .add_task(Task::new(
+            holder_id,
+            (Holder {
+                id: 8,
+                inner: Refuses,
+            },),
+        ))
+        .unwrap();
+    let before = LOUD_COPIES_DROPPED.load(Ordering::SeqCst);
+    let executed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.execute_group(&group, Priority::High)
+    }));
+    let handle = executed.expect("execute_group does not panic");
+    assert_carries_reason(handle.wait(), "group");
+    support::wait_until("the copy made before the refusal is dropped", || {
+        LOUD_COPIES_DROPPED.load(Ordering::SeqCst) > before
+    });
+    pool.shutdown();
+}
