@@ -303,3 +303,67 @@ fn a_group_refused_by_a_member_s_copy_contains_the_drop_of_the_copies_made_befor
     });
     pool.shutdown();
 }
+
+// --- `taskpool.cancel(group)` from inside one of its members -------------------------------
+
+/// The handle of the group execution its first member cancels, handed to it by the test and
+/// back.
+static OWN_GROUP: std::sync::Mutex<Option<taskpool::GroupHandle<u32>>> =
+    std::sync::Mutex::new(None);
+
+/// What the member saw: its two cancels' outcomes and `is_canceled()` after them.
+static OWN_GROUP_SEEN: std::sync::Mutex<Vec<(Option<u32>, Option<u32>, bool)>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn take_own_group() -> taskpool::GroupHandle<u32> {
+    let mut taken = None;
+    support::wait_until("the group's handle is handed over", || {
+        taken = OWN_GROUP.lock().unwrap().take();
+        taken.is_some()
+    });
+    taken.unwrap()
+}
+
+/// Cancels the group it runs in, twice, and notes what it saw.
+#[concurrent]
+fn cancel_own_group(value: u32) -> u32 {
+    let group = take_own_group();
+    let code = |result: taskpool::Result<()>| result.err().map(|error| error.code().unwrap_or(0));
+    let (first, again) = (code(group.cancel()), code(group.cancel()));
+    OWN_GROUP_SEEN
+        .lock()
+        .unwrap()
+        .push((first, again, taskpool::is_canceled()));
+    *OWN_GROUP.lock().unwrap() = Some(group);
+    value
+}
+
+/// A member canceling its own group (ArkTS `taskpool.cancel(group)` from a task of the
+/// group): the cancel succeeds, a second one is 10200018 (the execution is over), the member
+/// then reads `is_canceled()` as true, the members that had not started never run, and the
+/// group resolves as canceled. The group can be executed again, with the same outcome.
+#[test]
+fn a_member_canceling_its_own_group_ends_the_execution() {
+    use taskpool::{Priority, TaskGroup};
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let mut group = TaskGroup::new();
+    group.add(cancel_own_group, (1,)).unwrap();
+    group.add(support::plain, (2,)).unwrap();
+    group.add(support::plain, (3,)).unwrap();
+    for round in 1..=2 {
+        *OWN_GROUP.lock().unwrap() = Some(pool.execute_group(&group, Priority::High));
+        support::wait_until("the member canceled its group", || {
+            OWN_GROUP_SEEN.lock().unwrap().len() == round
+        });
+        let seen = OWN_GROUP_SEEN.lock().unwrap()[round - 1];
+        assert_eq!(seen, (None, Some(10200018), true), "round {round}");
+        let outcome = take_own_group().wait();
+        assert!(
+            matches!(outcome, Err(Error::Canceled { .. })),
+            "round {round}: {outcome:?}"
+        );
+    }
+    let counters = pool.info().counters;
+    assert_eq!((counters.completed, counters.canceled), (0, 6));
+    pool.shutdown();
+}
