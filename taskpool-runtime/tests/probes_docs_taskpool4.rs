@@ -2,6 +2,8 @@
 //! `errorcode-utils.md` (openharmony/docs), and against bad input and faults: behaviours the
 //! other test files did not cover, and each defect found, with the test that failed before its
 //! fix. Every wait is on a gate or a condition with a generous timeout.
+//!
+//! Some user impls below panic in `Drop` on purpose; their messages in the output are expected.
 
 mod support;
 
@@ -9,7 +11,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use taskpool::{Encoding, Error, Payload, Task, TaskPool, concurrent};
 
 /// Gate ids of this file.
-#[allow(dead_code)]
 const G: u64 = 97_000;
 
 // --- A user `Serialize` that refuses with its own reason -------------------------------------
@@ -365,5 +366,62 @@ fn a_member_canceling_its_own_group_ends_the_execution() {
     }
     let counters = pool.info().counters;
     assert_eq!((counters.completed, counters.canceled), (0, 6));
+    pool.shutdown();
+}
+
+// --- Results whose `Drop` panics, that nobody reads ------------------------------------------
+
+/// Returns a value whose `Drop` panics.
+#[concurrent]
+fn make_bomb(id: u32) -> support::Bomb {
+    support::Bomb(id)
+}
+
+/// The results no handle reads — a periodic task's ticks, and the runs of a delayed task, a
+/// `SequenceRunner` and an `AsyncRunner` whose handles were dropped before they ended — are
+/// dropped by the runtime, their panicking `Drop` contained: the ticks go on, and the pool
+/// serves the next task.
+#[test]
+fn unread_results_whose_drop_panics_are_contained_on_every_composer() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+    use taskpool::Priority;
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let task = Task::new(make_bomb, (97_101,));
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&ticks);
+    task.on_execution_succeeded(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+    })
+    .unwrap();
+    let ticker = pool
+        .execute_periodically(Duration::from_millis(1), task, Priority::High)
+        .unwrap();
+    support::wait_until("three ticks succeeded", || {
+        ticks.load(Ordering::SeqCst) >= 3
+    });
+    ticker.cancel().unwrap();
+    assert!(support::dropped(97_101), "a tick's result was dropped");
+    // Held behind a gate so that each handle is dropped before its run ends.
+    let gate = G + 1;
+    let held = pool.run(support::hold, (gate,));
+    drop(pool.execute_delayed(
+        Duration::ZERO,
+        Task::new(make_bomb, (97_102,)),
+        Priority::Low,
+    ));
+    drop(
+        pool.sequence_runner(Priority::Low)
+            .execute(Task::new(make_bomb, (97_103,))),
+    );
+    let runner = pool.async_runner(1, 0).unwrap();
+    drop(runner.execute(Task::new(make_bomb, (97_104,)), Priority::Low));
+    support::open_gate(gate);
+    assert_eq!(held.wait().unwrap(), gate);
+    for id in [97_102, 97_103, 97_104] {
+        support::wait_until("the unread result is dropped", || support::dropped(id));
+    }
+    assert_eq!(pool.run(support::plain, (9,)).wait().unwrap(), 9);
     pool.shutdown();
 }
