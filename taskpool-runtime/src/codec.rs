@@ -14,6 +14,7 @@ pub mod copy;
 mod formats;
 mod guarded_de;
 mod raw_json;
+mod refusal;
 mod rules;
 pub(crate) mod sharing;
 

@@ -11,16 +11,14 @@
 //! - the elements of sequences and maps are counted as `guarded_de` counts them, for the caller
 //!   to check against the size of the output (`Findings::check_elements`);
 //! - the reason of a custom error (`serde::ser::Error::custom`, from a user `Serialize` or a
-//!   runtime type's) is kept in [`Refusal`] up to the caller: `postcard` drops it, and its own
-//!   error says only "Serde Serialization Error".
-
-use std::cell::Cell;
+//!   runtime type's) is kept up to the caller (see `refusal`): `postcard` drops it.
 
 use serde::ser::{
     self, Serialize, SerializeMap, SerializeSeq, SerializeStruct, SerializeStructVariant,
     SerializeTuple, SerializeTupleStruct, SerializeTupleVariant, Serializer,
 };
 
+use super::refusal::Refusal;
 use super::rules::{Breach, Level};
 
 /// What the wrappers carry down the value: its level and whether the encoding is JSON.
@@ -72,81 +70,28 @@ impl<'a, S> Checked<'a, S> {
     }
 }
 
-/// The error of a [`Checked`] serializer: the format's error, and the reason of the custom error
-/// it stands for, if it does. The format's own error may have lost that reason (`postcard`'s
-/// custom error holds no message), so the reason travels beside it, up to the caller.
-#[derive(Debug)]
-pub(crate) struct Refusal<E> {
-    inner: E,
-    reason: Option<String>,
-}
-
-impl<E> From<E> for Refusal<E> {
-    /// An error of the format itself, with no reason of its own to keep.
-    fn from(inner: E) -> Refusal<E> {
-        Refusal {
-            inner,
-            reason: None,
-        }
-    }
-}
-
-impl<E: std::fmt::Display> std::fmt::Display for Refusal<E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.reason {
-            Some(reason) => f.write_str(reason),
-            None => self.inner.fmt(f),
-        }
-    }
-}
-
-impl<E: std::error::Error> std::error::Error for Refusal<E> {}
-
-impl<E: ser::Error> ser::Error for Refusal<E> {
-    fn custom<T: std::fmt::Display>(message: T) -> Refusal<E> {
-        let reason = message.to_string();
-        Refusal {
-            inner: E::custom(&reason),
-            reason: Some(reason),
-        }
-    }
-}
-
 /// A value to serialize through a [`Checked`] serializer, for the compound states to hand on.
 struct CheckedValue<'v, 'a, T: ?Sized> {
     value: &'v T,
     rules: Rules<'a>,
-    /// The reason of the custom error the value's serialization failed with: the format's
-    /// serializer, which calls this value, sees only its own error type.
-    reason: Cell<Option<String>>,
 }
 
 impl<T: Serialize + ?Sized> Serialize for CheckedValue<'_, '_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let result = self.value.serialize(Checked::new(serializer, self.rules));
-        result.map_err(|refusal| {
-            self.reason.set(refusal.reason);
-            refusal.inner
-        })
+        // The format's serializer, which called this value, takes only its own error type.
+        result.map_err(|refusal| self.rules.level.settle(refusal))
     }
 }
 
 /// Hands `value`, to be serialized with `rules`, to `write` (a call of the format's serializer),
-/// and gives its error back with the reason the value's serialization kept.
+/// and gives its error back with the reason the value's serialization noted.
 fn hand_on<T: ?Sized, R, E>(
     value: &T,
     rules: Rules<'_>,
     write: impl FnOnce(&CheckedValue<'_, '_, T>) -> Result<R, E>,
 ) -> Result<R, Refusal<E>> {
-    let value = CheckedValue {
-        value,
-        rules,
-        reason: Cell::new(None),
-    };
-    write(&value).map_err(|inner| Refusal {
-        inner,
-        reason: value.reason.take(),
-    })
+    write(&CheckedValue { value, rules }).map_err(|inner| rules.level.refusal(inner))
 }
 
 /// Forwards `serialize_*` methods that carry a plain value.

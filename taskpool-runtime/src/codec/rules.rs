@@ -5,8 +5,10 @@
 //! the message of a custom error; reading the record afterwards gives the clear message either
 //! way.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
+
+use super::refusal::Refusal;
 
 /// How deep a value may nest: every struct, enum variant, tuple, sequence, map, newtype and
 /// `Some` is one level, the outermost value included.
@@ -66,6 +68,9 @@ pub(crate) struct Findings {
     /// The most elements a decode may visit; unbounded while encoding, which checks the count
     /// against the size of its output once it is complete ([`Findings::check_elements`]).
     element_budget: usize,
+    /// The reason of the latest custom error that crossed a wrapper on its way to the caller
+    /// (see `refusal`): the format's error may not say it.
+    reason: RefCell<Option<String>>,
 }
 
 impl Default for Findings {
@@ -74,6 +79,7 @@ impl Default for Findings {
             first: Cell::new(None),
             elements: Cell::new(0),
             element_budget: usize::MAX,
+            reason: RefCell::new(None),
         }
     }
 }
@@ -152,6 +158,23 @@ impl<'a> Level<'a> {
     /// Counts one element of a sequence or map against the walk's budget.
     pub(crate) fn count_element(self) -> Result<(), Breach> {
         self.findings.count_element()
+    }
+
+    /// The format's error that `refusal` stands for, to hand back to the format; its reason,
+    /// if it has one, is noted for the errors on the way up ([`Level::refusal`]). The latest
+    /// reason wins: it is the one user code added context to, if any did.
+    pub(crate) fn settle<E>(self, refusal: Refusal<E>) -> E {
+        let (inner, reason) = refusal.into_parts();
+        if reason.is_some() {
+            *self.findings.reason.borrow_mut() = reason;
+        }
+        inner
+    }
+
+    /// `inner`, an error the format returned from below this level, with the reason noted
+    /// there ([`Level::settle`]) attached again.
+    pub(crate) fn refusal<E>(self, inner: E) -> Refusal<E> {
+        Refusal::new(inner, self.findings.reason.borrow().clone())
     }
 }
 
