@@ -305,6 +305,132 @@ fn a_group_refused_by_a_member_s_copy_contains_the_drop_of_the_copies_made_befor
     pool.shutdown();
 }
 
+// --- A user `Deserialize` that refuses with its own reason -----------------------------------
+
+/// The reason [`Picky`] gives.
+const PICKY: &str = "my reason: the reading is out of the sensor's range";
+
+/// Reads a `u8` and refuses it with [`PICKY`]: a user `Deserialize` that validates.
+#[derive(Debug)]
+struct Picky;
+
+impl<'de> Deserialize<'de> for Picky {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        u8::deserialize(deserializer)?;
+        Err(serde::de::Error::custom(PICKY))
+    }
+}
+
+/// Holds a [`Picky`] in a field, in a sequence and in an enum's variant, where derived code
+/// hands the refusal up through the runtime's guard of each level.
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+enum Reading {
+    Field { id: u8, value: Picky },
+    Listed(Vec<Picky>),
+}
+
+/// A variant index the enum [`Reading`] does not have: serde's own derived refusal.
+#[derive(Debug, Serialize)]
+enum Wider {
+    #[allow(dead_code)]
+    A,
+    #[allow(dead_code)]
+    B,
+    C,
+}
+
+/// A user `Deserialize` that fails with `custom("…")` — and serde's own derived checks, which
+/// build their errors the same way — give the caller a 10200006 error with that reason, in the
+/// compact form as in JSON, from the top and from inside a struct variant, a sequence and a
+/// task's arguments read from a descriptor. (`postcard` drops a custom error's message: the
+/// compact form said only "Serde Deserialization Error".)
+#[test]
+fn a_refusing_user_deserialize_keeps_its_reason_in_both_forms() {
+    for encoding in [Encoding::Postcard, Encoding::Json] {
+        let what = |shape: &str| format!("{encoding:?}: {shape}");
+        let decode = |reason: &str,
+                      value: &dyn erased::Encode,
+                      into: &dyn Fn(&Payload) -> Result<(), Error>,
+                      shape: &str| {
+            let error = into(&value.encode(encoding).unwrap()).expect_err(shape);
+            assert_eq!(error.code(), Some(10200006), "{error:?}");
+            assert!(
+                error.to_string().contains(reason),
+                "{}: the reason is lost: {error}",
+                what(shape)
+            );
+        };
+        decode(PICKY, &1u8, &|p| p.decode::<Picky>().map(drop), "top");
+        #[derive(Serialize)]
+        enum Shape {
+            Field { id: u8, value: u8 },
+            Listed(Vec<u8>),
+        }
+        let field = Shape::Field { id: 1, value: 2 };
+        decode(
+            PICKY,
+            &field,
+            &|p| p.decode::<Reading>().map(drop),
+            "struct variant",
+        );
+        let listed = Shape::Listed(vec![3]);
+        decode(
+            PICKY,
+            &listed,
+            &|p| p.decode::<Reading>().map(drop),
+            "sequence",
+        );
+        decode(
+            "variant",
+            &Wider::C,
+            &|p| p.decode::<Reading>().map(drop),
+            "unknown variant",
+        );
+    }
+}
+
+impl Serialize for Picky {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(0)
+    }
+}
+
+/// Takes a [`Picky`]: its arguments cannot be read back from a descriptor.
+#[concurrent]
+fn picky_arg(_picky: Picky) -> u32 {
+    0
+}
+
+/// Takes what a [`Picky`] reads: the sender's side of [`picky_arg`], in another program.
+#[concurrent]
+fn picky_arg_sender(value: u8) -> u32 {
+    u32::from(value)
+}
+
+/// The stable name of `function`.
+fn name_of<F: taskpool::ConcurrentFunction>(_: F) -> &'static str {
+    F::NAME
+}
+
+/// Arguments that a user `Deserialize` refuses, read from a descriptor built by another
+/// program (the same function name, another argument type): the run fails with the reason.
+#[test]
+fn a_descriptor_whose_arguments_a_user_deserialize_refuses_reports_the_reason() {
+    use taskpool::TaskDescriptor;
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let sent = Task::new(picky_arg_sender, (5,)).descriptor().unwrap();
+    let mut descriptor = TaskDescriptor::from_bytes(&sent.to_bytes().unwrap()).unwrap();
+    descriptor.function = name_of(picky_arg).to_owned();
+    let error = pool.execute_descriptor(&descriptor).wait().unwrap_err();
+    assert_eq!(error.code(), Some(10200006), "{error:?}");
+    assert!(
+        error.to_string().contains(PICKY),
+        "the reason is lost: {error}"
+    );
+    pool.shutdown();
+}
+
 // --- `taskpool.cancel(group)` from inside one of its members -------------------------------
 
 /// The handle of the group execution its first member cancels, handed to it by the test and
@@ -312,9 +438,12 @@ fn a_group_refused_by_a_member_s_copy_contains_the_drop_of_the_copies_made_befor
 static OWN_GROUP: std::sync::Mutex<Option<taskpool::GroupHandle<u32>>> =
     std::sync::Mutex::new(None);
 
-/// What the member saw: its two cancels' outcomes and `is_canceled()` after them.
-static OWN_GROUP_SEEN: std::sync::Mutex<Vec<(Option<u32>, Option<u32>, bool)>> =
-    std::sync::Mutex::new(Vec::new());
+/// What a member saw: the ArkTS codes of its two cancels (`None`: Ok) and `is_canceled()`
+/// after them.
+type Seen = (Option<u32>, Option<u32>, bool);
+
+/// What the members saw, one entry per execution.
+static OWN_GROUP_SEEN: std::sync::Mutex<Vec<Seen>> = std::sync::Mutex::new(Vec::new());
 
 fn take_own_group() -> taskpool::GroupHandle<u32> {
     let mut taken = None;

@@ -151,7 +151,7 @@ pub(crate) fn over_cap_advice(limit: usize) -> String {
 }
 
 /// The error for a failed encode of `what`: the broken rule if one was, else the format's error
-/// (a [`Refusal`](super::checked_ser::Refusal) says the reason of a custom error).
+/// (a [`Refusal`](super::refusal::Refusal) says the reason of a custom error).
 fn encode_error(findings: &Findings, what: &str, error: impl std::fmt::Display) -> Error {
     Error::Serialization(match findings.first() {
         Some(Breach::TooDeep) => format!(
@@ -168,7 +168,8 @@ fn encode_error(findings: &Findings, what: &str, error: impl std::fmt::Display) 
     })
 }
 
-/// The error for a failed decode of `what`: the broken rule if one was, else the format's error.
+/// The error for a failed decode of `what`: the broken rule if one was, else the format's error
+/// (a [`Refusal`](super::refusal::Refusal) says the reason of a custom error).
 fn decode_error(findings: &Findings, what: &str, error: impl std::fmt::Display) -> Error {
     Error::Serialization(match findings.first() {
         Some(Breach::TooDeep) => format!(

@@ -68,8 +68,9 @@ pub(crate) struct Findings {
     /// The most elements a decode may visit; unbounded while encoding, which checks the count
     /// against the size of its output once it is complete ([`Findings::check_elements`]).
     element_budget: usize,
-    /// The reason of the latest custom error that crossed a wrapper on its way to the caller
-    /// (see `refusal`): the format's error may not say it.
+    /// The reason of the custom error in flight through the format's code, from the wrapper
+    /// that handed the format its error ([`Level::settle`]) to the wrapper above that gets it
+    /// back ([`Level::refusal`]): the format's error may not say it.
     reason: RefCell<Option<String>>,
 }
 
@@ -160,21 +161,20 @@ impl<'a> Level<'a> {
         self.findings.count_element()
     }
 
-    /// The format's error that `refusal` stands for, to hand back to the format; its reason,
-    /// if it has one, is noted for the errors on the way up ([`Level::refusal`]). The latest
-    /// reason wins: it is the one user code added context to, if any did.
+    /// The format's error that `refusal` stands for, to hand back to the format; its reason
+    /// waits in the findings for the wrapper above ([`Level::refusal`]), to which the format
+    /// passes the error straight on.
     pub(crate) fn settle<E>(self, refusal: Refusal<E>) -> E {
         let (inner, reason) = refusal.into_parts();
-        if reason.is_some() {
-            *self.findings.reason.borrow_mut() = reason;
-        }
+        *self.findings.reason.borrow_mut() = reason;
         inner
     }
 
-    /// `inner`, an error the format returned from below this level, with the reason noted
-    /// there ([`Level::settle`]) attached again.
+    /// `inner`, an error the format returned from below this level, with the reason its
+    /// wrapper below noted ([`Level::settle`]) attached again. The reason is taken: should user
+    /// code drop that error and go on, a later error of the format is not given it.
     pub(crate) fn refusal<E>(self, inner: E) -> Refusal<E> {
-        Refusal::new(inner, self.findings.reason.borrow().clone())
+        Refusal::new(inner, self.findings.reason.borrow_mut().take())
     }
 }
 
