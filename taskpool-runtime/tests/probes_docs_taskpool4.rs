@@ -396,6 +396,44 @@ impl Serialize for Picky {
     }
 }
 
+/// Reads three elements: a [`Picky`] whose refusal it drops (going on with the next element),
+/// a `u8`, then a `bool`, which the format may refuse with its own error.
+#[derive(Debug)]
+struct Forgiving;
+
+impl<'de> Deserialize<'de> for Forgiving {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Elements;
+        impl<'de> serde::de::Visitor<'de> for Elements {
+            type Value = Forgiving;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("three elements")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Forgiving, A::Error> {
+                let dropped = seq.next_element::<Picky>();
+                assert!(dropped.is_err(), "the picky element refuses");
+                seq.next_element::<u8>()?;
+                seq.next_element::<bool>()?;
+                Ok(Forgiving)
+            }
+        }
+        deserializer.deserialize_tuple(3, Elements)
+    }
+}
+
+/// A refusal that user code dropped before going on does not stand for a later error of the
+/// format: the caller is told what failed (a byte that is no `bool`), not the dropped reason.
+#[test]
+fn a_dropped_refusal_does_not_explain_a_later_error() {
+    let payload = Payload::encode(&(1u8, 2u8, 7u8), Encoding::Postcard).unwrap();
+    let error = payload.decode::<Forgiving>().unwrap_err().to_string();
+    assert!(!error.contains(PICKY), "a stale reason: {error}");
+    assert!(error.contains("bool"), "{error}");
+}
+
 /// Takes a [`Picky`]: its arguments cannot be read back from a descriptor.
 #[concurrent]
 fn picky_arg(_picky: Picky) -> u32 {
