@@ -133,12 +133,15 @@ fn tiny(max_threads: usize, time_limit: Option<Duration>, prefix: &str) -> TaskP
 /// Suspends a task until signal `key`, then starts a task that waits for it with `wait()`;
 /// returns that waiting task's handle once it started.
 ///
-/// Started, not executing: on a pool with a time limit the waiting task may be over it before
-/// a loaded test thread looks, and a run that timed out is no longer listed by `info()` (its
-/// handle resolved) although its call still holds the thread. Either way the thread is taken,
-/// which is all the callers need.
+/// The suspended task is a `LongTask`, which no time limit applies to: its first poll counts
+/// toward the limit, and on a pool with a short one a loaded machine may preempt that poll past
+/// it, so that an ordinary task would time out before it suspends (and never be listed
+/// suspended). The waiting task is waited for until it started, not until `info()` lists it
+/// executing: it may be over the limit before a loaded test thread looks, and a run that timed
+/// out is no longer listed (its handle resolved) although its call still holds the thread.
+/// Either way the thread is taken, which is all the callers need.
 fn waiting_for_a_suspended_task(pool: &TaskPool, key: u64, value: u32) -> TaskHandle<u32> {
-    let suspended = pool.run(value_when_raised, (key, value));
+    let suspended = pool.execute(LongTask::new(value_when_raised, (key, value)));
     wait_until_suspended(pool, suspended.id());
     park(key, suspended);
     let waiting = pool.run(wait_for_parked, (key,));
