@@ -305,6 +305,60 @@ fn a_group_refused_by_a_member_s_copy_contains_the_drop_of_the_copies_made_befor
     pool.shutdown();
 }
 
+/// Arguments that share a value (`Shared<T>`) beside one whose `Serialize` refuses: the per-run
+/// copy lends the shared handle by reference, then fails.
+#[derive(Debug, Serialize, Deserialize)]
+struct SharedBeside {
+    shared: taskpool::Shared<Gauge>,
+    inner: Refuses,
+}
+
+/// A shared, read-only value.
+#[taskpool::sendable]
+#[derive(Debug)]
+struct Gauge {
+    pub value: u64,
+}
+
+#[concurrent]
+fn shared_value(args: SharedBeside) -> u64 {
+    args.shared.value
+}
+
+/// A per-run copy that fails after lending a `Shared` handle leaves no handle behind: the
+/// value's handle count is what it was, and the task still runs by value, moving its
+/// arguments. (A leaked handle would keep the shared value alive for good.)
+#[test]
+fn a_refused_copy_that_lent_a_shared_handle_leaves_none_behind() {
+    use taskpool::Shared;
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let shared = Shared::new(Gauge { value: 41 });
+    let task = Task::new(
+        shared_value,
+        (SharedBeside {
+            shared: Shared::clone(&shared),
+            inner: Refuses,
+        },),
+    );
+    let before = Shared::handle_count(&shared);
+    for _ in 0..3 {
+        assert_carries_reason(pool.execute(&task).wait(), "per-run copy");
+        assert_carries_reason(task.descriptor(), "descriptor");
+    }
+    assert_eq!(
+        Shared::handle_count(&shared),
+        before,
+        "no handle left behind"
+    );
+    assert_eq!(pool.execute(task).wait().unwrap(), 41);
+    assert_eq!(
+        Shared::handle_count(&shared),
+        before - 1,
+        "the task's own is gone"
+    );
+    pool.shutdown();
+}
+
 // --- A user `Deserialize` that refuses with its own reason -----------------------------------
 
 /// The reason [`Picky`] gives.
