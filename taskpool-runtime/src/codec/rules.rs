@@ -207,4 +207,22 @@ mod tests {
         assert_eq!(encoded.check_elements(3), Ok(()));
         assert_eq!(encoded.check_elements(2), Err(Breach::TooManyElements));
     }
+
+    #[test]
+    fn a_settled_reason_is_attached_once_above() {
+        let findings = Findings::default();
+        let level = Level::top(&findings);
+        let inner = level.settle(Refusal::new("bare", Some("the reason".to_owned())));
+        assert_eq!(inner, "bare");
+        assert_eq!(
+            level.refusal(inner).into_parts().1.as_deref(),
+            Some("the reason")
+        );
+        // Taken: an error that did not come from that refusal is not given its reason.
+        assert_eq!(level.refusal("other").into_parts().1, None);
+        // A refusal without a reason clears one left in flight.
+        level.settle(Refusal::new("bare", Some("stale".to_owned())));
+        level.settle(Refusal::new("bare", None));
+        assert_eq!(level.refusal("later").into_parts().1, None);
+    }
 }
