@@ -14,6 +14,7 @@ pub mod copy;
 mod formats;
 mod guarded_de;
 mod raw_json;
+mod refusal;
 mod rules;
 pub(crate) mod sharing;
 
@@ -21,8 +22,6 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-
-pub(crate) use formats::note_refusal;
 
 /// The default cap on serialized data, as in ArkTS: 16 MiB.
 pub const DEFAULT_MAX_SERIALIZED_BYTES: usize = 16 * 1024 * 1024;

@@ -72,10 +72,18 @@ async fn value_when_raised(key: u64, value: u32) -> u32 {
     value
 }
 
+/// The keys whose [`wait_for_parked`] task has started.
+static STARTED: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+fn started(key: u64) -> bool {
+    STARTED.lock().unwrap().contains(&key)
+}
+
 /// Waits (`wait()`, no deadline) for the handle parked under `key`; its value + 1, or
 /// [`FAILED`] if it failed.
 #[concurrent]
 fn wait_for_parked(key: u64) -> u32 {
+    STARTED.lock().unwrap().push(key);
     match unpark(key).wait() {
         Ok(value) => value + 1,
         Err(_) => FAILED,
@@ -123,13 +131,21 @@ fn tiny(max_threads: usize, time_limit: Option<Duration>, prefix: &str) -> TaskP
 }
 
 /// Suspends a task until signal `key`, then starts a task that waits for it with `wait()`;
-/// returns that waiting task's handle once it executes.
+/// returns that waiting task's handle once it started.
+///
+/// The suspended task is a `LongTask`, which no time limit applies to: its first poll counts
+/// toward the limit, and on a pool with a short one a loaded machine may preempt that poll past
+/// it, so that an ordinary task would time out before it suspends (and never be listed
+/// suspended). The waiting task is waited for until it started, not until `info()` lists it
+/// executing: it may be over the limit before a loaded test thread looks, and a run that timed
+/// out is no longer listed (its handle resolved) although its call still holds the thread.
+/// Either way the thread is taken, which is all the callers need.
 fn waiting_for_a_suspended_task(pool: &TaskPool, key: u64, value: u32) -> TaskHandle<u32> {
-    let suspended = pool.run(value_when_raised, (key, value));
+    let suspended = pool.execute(LongTask::new(value_when_raised, (key, value)));
     wait_until_suspended(pool, suspended.id());
     park(key, suspended);
     let waiting = pool.run(wait_for_parked, (key,));
-    wait_until_executing(pool, waiting.id());
+    wait_until("the waiting task started", || started(key));
     waiting
 }
 

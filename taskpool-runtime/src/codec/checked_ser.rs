@@ -9,13 +9,16 @@
 //! - for JSON, bytes (`serialize_bytes`) are one level: `serde_json` writes them as an array of
 //!   numbers, which the decoder reads as a sequence (`visit_seq`), one level deeper;
 //! - the elements of sequences and maps are counted as `guarded_de` counts them, for the caller
-//!   to check against the size of the output (`Findings::check_elements`).
+//!   to check against the size of the output (`Findings::check_elements`);
+//! - the reason of a custom error (`serde::ser::Error::custom`, from a user `Serialize` or a
+//!   runtime type's) is kept up to the caller (see `refusal`): `postcard` drops it.
 
 use serde::ser::{
     self, Serialize, SerializeMap, SerializeSeq, SerializeStruct, SerializeStructVariant,
     SerializeTuple, SerializeTupleStruct, SerializeTupleVariant, Serializer,
 };
 
+use super::refusal::Refusal;
 use super::rules::{Breach, Level};
 
 /// What the wrappers carry down the value: its level and whether the encoding is JSON.
@@ -75,27 +78,34 @@ struct CheckedValue<'v, 'a, T: ?Sized> {
 
 impl<T: Serialize + ?Sized> Serialize for CheckedValue<'_, '_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.value.serialize(Checked::new(serializer, self.rules))
+        let result = self.value.serialize(Checked::new(serializer, self.rules));
+        // The format's serializer, which called this value, takes only its own error type.
+        result.map_err(|refusal| self.rules.level.settle(refusal))
     }
 }
 
-/// `value`, to be serialized with `rules`.
-fn checked<'v, 'a, T: ?Sized>(value: &'v T, rules: Rules<'a>) -> CheckedValue<'v, 'a, T> {
-    CheckedValue { value, rules }
+/// Hands `value`, to be serialized with `rules`, to `write` (a call of the format's serializer),
+/// and gives its error back with the reason the value's serialization noted.
+fn hand_on<T: ?Sized, R, E>(
+    value: &T,
+    rules: Rules<'_>,
+    write: impl FnOnce(&CheckedValue<'_, '_, T>) -> Result<R, E>,
+) -> Result<R, Refusal<E>> {
+    write(&CheckedValue { value, rules }).map_err(|inner| rules.level.refusal(inner))
 }
 
 /// Forwards `serialize_*` methods that carry a plain value.
 macro_rules! forward_serialize {
     ($($method:ident($ty:ty))*) => {$(
-        fn $method(self, value: $ty) -> Result<S::Ok, S::Error> {
-            self.inner.$method(value)
+        fn $method(self, value: $ty) -> Result<S::Ok, Self::Error> {
+            Ok(self.inner.$method(value)?)
         }
     )*};
 }
 
 impl<'a, S: Serializer> Serializer for Checked<'a, S> {
     type Ok = S::Ok;
-    type Error = S::Error;
+    type Error = Refusal<S::Error>;
     type SerializeSeq = Checked<'a, S::SerializeSeq>;
     type SerializeTuple = Checked<'a, S::SerializeTuple>;
     type SerializeTupleStruct = Checked<'a, S::SerializeTupleStruct>;
@@ -113,37 +123,41 @@ impl<'a, S: Serializer> Serializer for Checked<'a, S> {
         serialize_str(&str)
     }
 
-    fn serialize_bytes(self, value: &[u8]) -> Result<S::Ok, S::Error> {
+    fn serialize_bytes(self, value: &[u8]) -> Result<S::Ok, Self::Error> {
         // JSON writes bytes as an array, which reading enters as a sequence: one level.
         if self.rules.json {
-            self.rules.enter::<S::Error>(1)?;
+            self.rules.enter::<Self::Error>(1)?;
         }
-        self.inner.serialize_bytes(value)
+        Ok(self.inner.serialize_bytes(value)?)
     }
 
-    fn serialize_f32(self, value: f32) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_f32(self.rules.float(value)?)
+    fn serialize_f32(self, value: f32) -> Result<S::Ok, Self::Error> {
+        Ok(self
+            .inner
+            .serialize_f32(self.rules.float::<_, Self::Error>(value)?)?)
     }
 
-    fn serialize_f64(self, value: f64) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_f64(self.rules.float(value)?)
+    fn serialize_f64(self, value: f64) -> Result<S::Ok, Self::Error> {
+        Ok(self
+            .inner
+            .serialize_f64(self.rules.float::<_, Self::Error>(value)?)?)
     }
 
-    fn serialize_none(self) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_none()
+    fn serialize_none(self) -> Result<S::Ok, Self::Error> {
+        Ok(self.inner.serialize_none()?)
     }
 
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
-        let rules = self.rules.enter(1)?;
-        self.inner.serialize_some(&checked(value, rules))
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, Self::Error> {
+        let rules = self.rules.enter::<Self::Error>(1)?;
+        hand_on(value, rules, |value| self.inner.serialize_some(value))
     }
 
-    fn serialize_unit(self) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_unit()
+    fn serialize_unit(self) -> Result<S::Ok, Self::Error> {
+        Ok(self.inner.serialize_unit()?)
     }
 
-    fn serialize_unit_struct(self, name: &'static str) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_unit_struct(name)
+    fn serialize_unit_struct(self, name: &'static str) -> Result<S::Ok, Self::Error> {
+        Ok(self.inner.serialize_unit_struct(name)?)
     }
 
     fn serialize_unit_variant(
@@ -151,20 +165,21 @@ impl<'a, S: Serializer> Serializer for Checked<'a, S> {
         name: &'static str,
         index: u32,
         variant: &'static str,
-    ) -> Result<S::Ok, S::Error> {
+    ) -> Result<S::Ok, Self::Error> {
         // Reading any variant goes through `visit_enum`: one level, even without data.
-        self.rules.enter::<S::Error>(1)?;
-        self.inner.serialize_unit_variant(name, index, variant)
+        self.rules.enter::<Self::Error>(1)?;
+        Ok(self.inner.serialize_unit_variant(name, index, variant)?)
     }
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
         name: &'static str,
         value: &T,
-    ) -> Result<S::Ok, S::Error> {
-        let rules = self.rules.enter(1)?;
-        self.inner
-            .serialize_newtype_struct(name, &checked(value, rules))
+    ) -> Result<S::Ok, Self::Error> {
+        let rules = self.rules.enter::<Self::Error>(1)?;
+        hand_on(value, rules, |value| {
+            self.inner.serialize_newtype_struct(name, value)
+        })
     }
 
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -173,20 +188,21 @@ impl<'a, S: Serializer> Serializer for Checked<'a, S> {
         index: u32,
         variant: &'static str,
         value: &T,
-    ) -> Result<S::Ok, S::Error> {
-        let rules = self.rules.enter(1)?;
-        let value = checked(value, rules);
-        self.inner
-            .serialize_newtype_variant(name, index, variant, &value)
+    ) -> Result<S::Ok, Self::Error> {
+        let rules = self.rules.enter::<Self::Error>(1)?;
+        hand_on(value, rules, |value| {
+            self.inner
+                .serialize_newtype_variant(name, index, variant, value)
+        })
     }
 
-    fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
-        let rules = self.rules.enter(1)?;
+    fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, Self::Error> {
+        let rules = self.rules.enter::<Self::Error>(1)?;
         Ok(Checked::new(self.inner.serialize_seq(len)?, rules))
     }
 
-    fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, S::Error> {
-        let rules = self.rules.enter(1)?;
+    fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, Self::Error> {
+        let rules = self.rules.enter::<Self::Error>(1)?;
         Ok(Checked::new(self.inner.serialize_tuple(len)?, rules))
     }
 
@@ -194,8 +210,8 @@ impl<'a, S: Serializer> Serializer for Checked<'a, S> {
         self,
         name: &'static str,
         len: usize,
-    ) -> Result<Self::SerializeTupleStruct, S::Error> {
-        let rules = self.rules.enter(1)?;
+    ) -> Result<Self::SerializeTupleStruct, Self::Error> {
+        let rules = self.rules.enter::<Self::Error>(1)?;
         let inner = self.inner.serialize_tuple_struct(name, len)?;
         Ok(Checked::new(inner, rules))
     }
@@ -206,17 +222,17 @@ impl<'a, S: Serializer> Serializer for Checked<'a, S> {
         index: u32,
         variant: &'static str,
         len: usize,
-    ) -> Result<Self::SerializeTupleVariant, S::Error> {
+    ) -> Result<Self::SerializeTupleVariant, Self::Error> {
         // The variant, then its fields: two levels, as `visit_enum` then `visit_seq` read them.
-        let rules = self.rules.enter(2)?;
+        let rules = self.rules.enter::<Self::Error>(2)?;
         let inner = self
             .inner
             .serialize_tuple_variant(name, index, variant, len)?;
         Ok(Checked::new(inner, rules))
     }
 
-    fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
-        let rules = self.rules.enter(1)?;
+    fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, Self::Error> {
+        let rules = self.rules.enter::<Self::Error>(1)?;
         Ok(Checked::new(self.inner.serialize_map(len)?, rules))
     }
 
@@ -224,9 +240,9 @@ impl<'a, S: Serializer> Serializer for Checked<'a, S> {
         self,
         name: &'static str,
         len: usize,
-    ) -> Result<Self::SerializeStruct, S::Error> {
+    ) -> Result<Self::SerializeStruct, Self::Error> {
         // Forwarded with its name: `serde_json` recognises `RawValue` by it.
-        let rules = self.rules.enter(1)?;
+        let rules = self.rules.enter::<Self::Error>(1)?;
         Ok(Checked::new(self.inner.serialize_struct(name, len)?, rules))
     }
 
@@ -236,16 +252,16 @@ impl<'a, S: Serializer> Serializer for Checked<'a, S> {
         index: u32,
         variant: &'static str,
         len: usize,
-    ) -> Result<Self::SerializeStructVariant, S::Error> {
-        let rules = self.rules.enter(2)?;
+    ) -> Result<Self::SerializeStructVariant, Self::Error> {
+        let rules = self.rules.enter::<Self::Error>(2)?;
         let inner = self
             .inner
             .serialize_struct_variant(name, index, variant, len)?;
         Ok(Checked::new(inner, rules))
     }
 
-    fn collect_str<T: std::fmt::Display + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
-        self.inner.collect_str(value)
+    fn collect_str<T: std::fmt::Display + ?Sized>(self, value: &T) -> Result<S::Ok, Self::Error> {
+        Ok(self.inner.collect_str(value)?)
     }
 
     fn is_human_readable(&self) -> bool {
@@ -255,113 +271,121 @@ impl<'a, S: Serializer> Serializer for Checked<'a, S> {
 
 impl<C: SerializeSeq> SerializeSeq for Checked<'_, C> {
     type Ok = C::Ok;
-    type Error = C::Error;
+    type Error = Refusal<C::Error>;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        self.rules.element::<C::Error>()?;
-        self.inner.serialize_element(&checked(value, self.rules))
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
+        self.rules.element::<Self::Error>()?;
+        hand_on(value, self.rules, |value| {
+            self.inner.serialize_element(value)
+        })
     }
 
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
+    fn end(self) -> Result<C::Ok, Self::Error> {
+        Ok(self.inner.end()?)
     }
 }
 
 impl<C: SerializeTuple> SerializeTuple for Checked<'_, C> {
     type Ok = C::Ok;
-    type Error = C::Error;
+    type Error = Refusal<C::Error>;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        self.inner.serialize_element(&checked(value, self.rules))
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
+        hand_on(value, self.rules, |value| {
+            self.inner.serialize_element(value)
+        })
     }
 
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
+    fn end(self) -> Result<C::Ok, Self::Error> {
+        Ok(self.inner.end()?)
     }
 }
 
 impl<C: SerializeTupleStruct> SerializeTupleStruct for Checked<'_, C> {
     type Ok = C::Ok;
-    type Error = C::Error;
+    type Error = Refusal<C::Error>;
 
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        self.inner.serialize_field(&checked(value, self.rules))
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
+        hand_on(value, self.rules, |value| self.inner.serialize_field(value))
     }
 
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
+    fn end(self) -> Result<C::Ok, Self::Error> {
+        Ok(self.inner.end()?)
     }
 }
 
 impl<C: SerializeTupleVariant> SerializeTupleVariant for Checked<'_, C> {
     type Ok = C::Ok;
-    type Error = C::Error;
+    type Error = Refusal<C::Error>;
 
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        self.inner.serialize_field(&checked(value, self.rules))
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
+        hand_on(value, self.rules, |value| self.inner.serialize_field(value))
     }
 
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
+    fn end(self) -> Result<C::Ok, Self::Error> {
+        Ok(self.inner.end()?)
     }
 }
 
 impl<C: SerializeMap> SerializeMap for Checked<'_, C> {
     type Ok = C::Ok;
-    type Error = C::Error;
+    type Error = Refusal<C::Error>;
 
-    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), C::Error> {
-        self.rules.element::<C::Error>()?;
-        self.inner.serialize_key(&checked(key, self.rules))
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Self::Error> {
+        self.rules.element::<Self::Error>()?;
+        hand_on(key, self.rules, |key| self.inner.serialize_key(key))
     }
 
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        self.inner.serialize_value(&checked(value, self.rules))
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
+        hand_on(value, self.rules, |value| self.inner.serialize_value(value))
     }
 
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
+    fn end(self) -> Result<C::Ok, Self::Error> {
+        Ok(self.inner.end()?)
     }
 }
 
 impl<C: SerializeStruct> SerializeStruct for Checked<'_, C> {
     type Ok = C::Ok;
-    type Error = C::Error;
+    type Error = Refusal<C::Error>;
 
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
         value: &T,
-    ) -> Result<(), C::Error> {
-        self.inner.serialize_field(key, &checked(value, self.rules))
+    ) -> Result<(), Self::Error> {
+        hand_on(value, self.rules, |value| {
+            self.inner.serialize_field(key, value)
+        })
     }
 
-    fn skip_field(&mut self, key: &'static str) -> Result<(), C::Error> {
-        self.inner.skip_field(key)
+    fn skip_field(&mut self, key: &'static str) -> Result<(), Self::Error> {
+        Ok(self.inner.skip_field(key)?)
     }
 
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
+    fn end(self) -> Result<C::Ok, Self::Error> {
+        Ok(self.inner.end()?)
     }
 }
 
 impl<C: SerializeStructVariant> SerializeStructVariant for Checked<'_, C> {
     type Ok = C::Ok;
-    type Error = C::Error;
+    type Error = Refusal<C::Error>;
 
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
         value: &T,
-    ) -> Result<(), C::Error> {
-        self.inner.serialize_field(key, &checked(value, self.rules))
+    ) -> Result<(), Self::Error> {
+        hand_on(value, self.rules, |value| {
+            self.inner.serialize_field(key, value)
+        })
     }
 
-    fn skip_field(&mut self, key: &'static str) -> Result<(), C::Error> {
-        self.inner.skip_field(key)
+    fn skip_field(&mut self, key: &'static str) -> Result<(), Self::Error> {
+        Ok(self.inner.skip_field(key)?)
     }
 
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.inner.end()
+    fn end(self) -> Result<C::Ok, Self::Error> {
+        Ok(self.inner.end()?)
     }
 }

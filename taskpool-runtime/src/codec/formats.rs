@@ -10,28 +10,6 @@ use super::guarded_de::Guarded;
 use super::rules::{Breach, Findings, Level, MAX_EMPTY_ELEMENTS, MAX_NESTING_DEPTH};
 use crate::error::Error;
 
-thread_local! {
-    /// The message of the custom error a runtime type's `Serialize` last refused with on this
-    /// thread, during the encode in progress (see [`note_refusal`]).
-    static REFUSAL: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Records `message`, the custom error a runtime type's `Serialize` is about to refuse with
-/// (an `AsyncLock` its caller holds), for the encode in progress to report: `postcard` drops
-/// the message of a custom error, and its own error says only "Serde Serialization Error".
-pub(crate) fn note_refusal(message: &str) {
-    // A destructor of a thread-local may serialize after `REFUSAL` is gone: the note is lost.
-    let _ = REFUSAL.try_with(|refusal| *refusal.borrow_mut() = Some(message.to_owned()));
-}
-
-/// The refusal noted since the last call, if any.
-fn take_refusal() -> Option<String> {
-    REFUSAL
-        .try_with(|refusal| refusal.borrow_mut().take())
-        .ok()
-        .flatten()
-}
-
 /// Encodes `value` as `postcard` bytes, at most `limit` of them.
 pub(crate) fn to_bytes<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result<Vec<u8>, Error> {
     contained(UserCode::Serialize, "the value", || {
@@ -40,7 +18,6 @@ pub(crate) fn to_bytes<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result
 }
 
 fn to_bytes_unguarded<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result<Vec<u8>, Error> {
-    take_refusal();
     let findings = Findings::default();
     let mut serializer = postcard::Serializer {
         output: CappedBuf::new(limit, &findings),
@@ -64,7 +41,6 @@ pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result<
 }
 
 fn to_json_unguarded<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result<String, Error> {
-    take_refusal();
     let findings = Findings::default();
     let mut serializer = serde_json::Serializer::new(CappedBuf::new(limit, &findings));
     let rules = Rules::new(Level::top(&findings), true);
@@ -174,10 +150,9 @@ pub(crate) fn over_cap_advice(limit: usize) -> String {
     )
 }
 
-/// The error for a failed encode of `what`: the broken rule if one was, else the refusal a
-/// runtime type noted (which `postcard` drops), else the format's error.
+/// The error for a failed encode of `what`: the broken rule if one was, else the format's error
+/// (a [`Refusal`](super::refusal::Refusal) says the reason of a custom error).
 fn encode_error(findings: &Findings, what: &str, error: impl std::fmt::Display) -> Error {
-    let refusal = take_refusal();
     Error::Serialization(match findings.first() {
         Some(Breach::TooDeep) => format!(
             "could not encode {what}: it nests deeper than {MAX_NESTING_DEPTH} levels (each struct, enum variant, tuple, sequence, map, newtype and `Some` is one), more than can be decoded safely; flatten the data or pass it as `Shared<T>`"
@@ -189,14 +164,12 @@ fn encode_error(findings: &Findings, what: &str, error: impl std::fmt::Display) 
         Some(Breach::TooManyElements) => format!(
             "could not encode {what}: its sequences and maps hold more zero-sized elements (such as `()`) than can be decoded safely (at most {MAX_EMPTY_ELEMENTS} beyond one per byte of the encoding); send their count instead"
         ),
-        None => match refusal {
-            Some(refusal) => format!("could not encode {what}: {refusal}"),
-            None => format!("could not encode {what}: {error}"),
-        },
+        None => format!("could not encode {what}: {error}"),
     })
 }
 
-/// The error for a failed decode of `what`: the broken rule if one was, else the format's error.
+/// The error for a failed decode of `what`: the broken rule if one was, else the format's error
+/// (a [`Refusal`](super::refusal::Refusal) says the reason of a custom error).
 fn decode_error(findings: &Findings, what: &str, error: impl std::fmt::Display) -> Error {
     Error::Serialization(match findings.first() {
         Some(Breach::TooDeep) => format!(

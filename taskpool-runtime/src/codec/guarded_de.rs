@@ -14,6 +14,11 @@
 //! [`MAX_EMPTY_ELEMENTS`](super::rules::MAX_EMPTY_ELEMENTS): zero-sized elements take no bytes,
 //! so the size of the input alone does not bound how long reading them takes. Tuples and
 //! structs are not counted: their length is the type's.
+//!
+//! The deserializers and accesses it hands user code fail with [`Refusal`], which keeps the
+//! reason of a custom error (a user `Deserialize`'s, or serde's derived checks'): `postcard`
+//! drops it. Where the format takes its own error type back, the reason is noted in the decode's
+//! findings ([`Level::settle`]) and attached again above ([`Level::refusal`]).
 
 use std::fmt;
 
@@ -21,6 +26,7 @@ use serde::de::{
     self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor,
 };
 
+use super::refusal::Refusal;
 use super::rules::Level;
 
 /// The most elements a collection is sized for before they arrive. Formats pass on the length
@@ -76,17 +82,27 @@ impl<'a, T> Guarded<'a, T> {
     }
 }
 
+/// `result` of a call into the format at `level`, its error with the reason noted below.
+fn raised<T, E>(level: Level<'_>, result: Result<T, E>) -> Result<T, Refusal<E>> {
+    result.map_err(|error| level.refusal(error))
+}
+
+/// `result` of a call into user code at `level`, its error handed back in the format's type.
+fn settled<T, E>(level: Level<'_>, result: Result<T, Refusal<E>>) -> Result<T, E> {
+    result.map_err(|refusal| level.settle(refusal))
+}
+
 /// Forwards `deserialize_*` methods that take only a visitor.
 macro_rules! forward_deserialize {
     ($($method:ident)*) => {$(
-        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-            self.inner.$method(Guarded::new(visitor, self.level))
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+            raised(self.level, self.inner.$method(Guarded::new(visitor, self.level)))
         }
     )*};
 }
 
 impl<'de, D: Deserializer<'de>> Deserializer<'de> for Guarded<'_, D> {
-    type Error = D::Error;
+    type Error = Refusal<D::Error>;
 
     forward_deserialize! {
         deserialize_bool deserialize_char
@@ -97,47 +113,53 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Guarded<'_, D> {
         deserialize_identifier deserialize_ignored_any
     }
 
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-        self.inner
-            .deserialize_any(Guarded::counting(visitor, self.level))
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        let visitor = Guarded::counting(visitor, self.level);
+        raised(self.level, self.inner.deserialize_any(visitor))
     }
 
-    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-        self.inner
-            .deserialize_seq(Guarded::counting(visitor, self.level))
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        let visitor = Guarded::counting(visitor, self.level);
+        raised(self.level, self.inner.deserialize_seq(visitor))
     }
 
-    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-        self.inner
-            .deserialize_map(Guarded::counting(visitor, self.level))
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        let visitor = Guarded::counting(visitor, self.level);
+        raised(self.level, self.inner.deserialize_map(visitor))
     }
 
     fn deserialize_unit_struct<V: Visitor<'de>>(
         self,
         name: &'static str,
         visitor: V,
-    ) -> Result<V::Value, D::Error> {
+    ) -> Result<V::Value, Self::Error> {
         let visitor = Guarded::new(visitor, self.level);
-        self.inner.deserialize_unit_struct(name, visitor)
+        raised(
+            self.level,
+            self.inner.deserialize_unit_struct(name, visitor),
+        )
     }
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
         name: &'static str,
         visitor: V,
-    ) -> Result<V::Value, D::Error> {
+    ) -> Result<V::Value, Self::Error> {
         // Forwarded with its name: `serde_json` recognises `RawValue` by it.
         let visitor = Guarded::new(visitor, self.level);
-        self.inner.deserialize_newtype_struct(name, visitor)
+        raised(
+            self.level,
+            self.inner.deserialize_newtype_struct(name, visitor),
+        )
     }
 
     fn deserialize_tuple<V: Visitor<'de>>(
         self,
         len: usize,
         visitor: V,
-    ) -> Result<V::Value, D::Error> {
+    ) -> Result<V::Value, Self::Error> {
         let visitor = Guarded::new(visitor, self.level);
-        self.inner.deserialize_tuple(len, visitor)
+        raised(self.level, self.inner.deserialize_tuple(len, visitor))
     }
 
     fn deserialize_tuple_struct<V: Visitor<'de>>(
@@ -145,9 +167,12 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Guarded<'_, D> {
         name: &'static str,
         len: usize,
         visitor: V,
-    ) -> Result<V::Value, D::Error> {
+    ) -> Result<V::Value, Self::Error> {
         let visitor = Guarded::new(visitor, self.level);
-        self.inner.deserialize_tuple_struct(name, len, visitor)
+        raised(
+            self.level,
+            self.inner.deserialize_tuple_struct(name, len, visitor),
+        )
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -155,9 +180,12 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Guarded<'_, D> {
         name: &'static str,
         fields: &'static [&'static str],
         visitor: V,
-    ) -> Result<V::Value, D::Error> {
+    ) -> Result<V::Value, Self::Error> {
         let visitor = Guarded::new(visitor, self.level);
-        self.inner.deserialize_struct(name, fields, visitor)
+        raised(
+            self.level,
+            self.inner.deserialize_struct(name, fields, visitor),
+        )
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
@@ -165,9 +193,12 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Guarded<'_, D> {
         name: &'static str,
         variants: &'static [&'static str],
         visitor: V,
-    ) -> Result<V::Value, D::Error> {
+    ) -> Result<V::Value, Self::Error> {
         let visitor = Guarded::new(visitor, self.level);
-        self.inner.deserialize_enum(name, variants, visitor)
+        raised(
+            self.level,
+            self.inner.deserialize_enum(name, variants, visitor),
+        )
     }
 
     fn is_human_readable(&self) -> bool {
@@ -179,7 +210,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Guarded<'_, D> {
 macro_rules! forward_visit {
     ($($method:ident($ty:ty))*) => {$(
         fn $method<E: de::Error>(self, value: $ty) -> Result<V::Value, E> {
-            self.inner.$method(value)
+            settled(self.level, self.inner.$method::<Refusal<E>>(value))
         }
     )*};
 }
@@ -201,21 +232,24 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Guarded<'_, V> {
     }
 
     fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
-        self.inner.visit_none()
+        settled(self.level, self.inner.visit_none::<Refusal<E>>())
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
-        self.inner.visit_unit()
+        settled(self.level, self.inner.visit_unit::<Refusal<E>>())
     }
 
     fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<V::Value, D::Error> {
         let level = self.deeper()?;
-        self.inner.visit_some(Guarded::new(inner, level))
+        settled(level, self.inner.visit_some(Guarded::new(inner, level)))
     }
 
     fn visit_newtype_struct<D: Deserializer<'de>>(self, inner: D) -> Result<V::Value, D::Error> {
         let level = self.deeper()?;
-        self.inner.visit_newtype_struct(Guarded::new(inner, level))
+        settled(
+            level,
+            self.inner.visit_newtype_struct(Guarded::new(inner, level)),
+        )
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
@@ -224,7 +258,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Guarded<'_, V> {
             counted: self.counted,
             ..Guarded::new(seq, level)
         };
-        self.inner.visit_seq(seq)
+        settled(level, self.inner.visit_seq(seq))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
@@ -233,12 +267,12 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Guarded<'_, V> {
             counted: self.counted,
             ..Guarded::new(map, level)
         };
-        self.inner.visit_map(map)
+        settled(level, self.inner.visit_map(map))
     }
 
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
         let level = self.deeper()?;
-        self.inner.visit_enum(Guarded::new(data, level))
+        settled(level, self.inner.visit_enum(Guarded::new(data, level)))
     }
 }
 
@@ -246,22 +280,24 @@ impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Guarded<'_, S> {
     type Value = S::Value;
 
     fn deserialize<D: Deserializer<'de>>(self, inner: D) -> Result<S::Value, D::Error> {
-        self.inner.deserialize(Guarded::new(inner, self.level))
+        settled(
+            self.level,
+            self.inner.deserialize(Guarded::new(inner, self.level)),
+        )
     }
 }
 
 impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Guarded<'_, A> {
-    type Error = A::Error;
+    type Error = Refusal<A::Error>;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(
         &mut self,
         seed: T,
-    ) -> Result<Option<T::Value>, A::Error> {
-        let element = self
-            .inner
-            .next_element_seed(Guarded::new(seed, self.level))?;
+    ) -> Result<Option<T::Value>, Self::Error> {
+        let seed = Guarded::new(seed, self.level);
+        let element = raised(self.level, self.inner.next_element_seed(seed))?;
         if element.is_some() {
-            self.count()?;
+            self.count::<Self::Error>()?;
         }
         Ok(element)
     }
@@ -272,21 +308,28 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Guarded<'_, A> {
 }
 
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for Guarded<'_, A> {
-    type Error = A::Error;
+    type Error = Refusal<A::Error>;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
         &mut self,
         seed: K,
-    ) -> Result<Option<K::Value>, A::Error> {
-        let key = self.inner.next_key_seed(Guarded::new(seed, self.level))?;
+    ) -> Result<Option<K::Value>, Self::Error> {
+        let seed = Guarded::new(seed, self.level);
+        let key = raised(self.level, self.inner.next_key_seed(seed))?;
         if key.is_some() {
-            self.count()?;
+            self.count::<Self::Error>()?;
         }
         Ok(key)
     }
 
-    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, A::Error> {
-        self.inner.next_value_seed(Guarded::new(seed, self.level))
+    fn next_value_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<T::Value, Self::Error> {
+        raised(
+            self.level,
+            self.inner.next_value_seed(Guarded::new(seed, self.level)),
+        )
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -295,41 +338,49 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Guarded<'_, A> {
 }
 
 impl<'a, 'de, A: EnumAccess<'de>> EnumAccess<'de> for Guarded<'a, A> {
-    type Error = A::Error;
+    type Error = Refusal<A::Error>;
     type Variant = Guarded<'a, A::Variant>;
 
     fn variant_seed<T: DeserializeSeed<'de>>(
         self,
         seed: T,
-    ) -> Result<(T::Value, Self::Variant), A::Error> {
-        let (tag, variant) = self.inner.variant_seed(Guarded::new(seed, self.level))?;
+    ) -> Result<(T::Value, Self::Variant), Self::Error> {
+        let seed = Guarded::new(seed, self.level);
+        let (tag, variant) = raised(self.level, self.inner.variant_seed(seed))?;
         Ok((tag, Guarded::new(variant, self.level)))
     }
 }
 
 impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Guarded<'_, A> {
-    type Error = A::Error;
+    type Error = Refusal<A::Error>;
 
-    fn unit_variant(self) -> Result<(), A::Error> {
-        self.inner.unit_variant()
+    fn unit_variant(self) -> Result<(), Self::Error> {
+        raised(self.level, self.inner.unit_variant())
     }
 
-    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, A::Error> {
-        self.inner
-            .newtype_variant_seed(Guarded::new(seed, self.level))
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(
+        self,
+        seed: T,
+    ) -> Result<T::Value, Self::Error> {
+        let seed = Guarded::new(seed, self.level);
+        raised(self.level, self.inner.newtype_variant_seed(seed))
     }
 
-    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, A::Error> {
-        self.inner
-            .tuple_variant(len, Guarded::new(visitor, self.level))
+    fn tuple_variant<V: Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        let visitor = Guarded::new(visitor, self.level);
+        raised(self.level, self.inner.tuple_variant(len, visitor))
     }
 
     fn struct_variant<V: Visitor<'de>>(
         self,
         fields: &'static [&'static str],
         visitor: V,
-    ) -> Result<V::Value, A::Error> {
-        self.inner
-            .struct_variant(fields, Guarded::new(visitor, self.level))
+    ) -> Result<V::Value, Self::Error> {
+        let visitor = Guarded::new(visitor, self.level);
+        raised(self.level, self.inner.struct_variant(fields, visitor))
     }
 }

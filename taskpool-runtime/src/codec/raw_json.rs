@@ -15,10 +15,9 @@ use serde_json::value::RawValue;
 pub(crate) fn serialize<S: Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
     // Parsing into a borrowed `RawValue` checks the text without copying or building it.
     let raw: &RawValue = serde_json::from_str(text).map_err(|error| {
-        let message = format!("a `Payload::Json` does not hold one JSON value: {error}");
-        // `postcard` drops a custom error's message: noted for the encode to report it.
-        super::note_refusal(&message);
-        S::Error::custom(message)
+        S::Error::custom(format_args!(
+            "a `Payload::Json` does not hold one JSON value: {error}"
+        ))
     })?;
     if serializer.is_human_readable() {
         raw.serialize(serializer)

@@ -5,8 +5,10 @@
 //! the message of a custom error; reading the record afterwards gives the clear message either
 //! way.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
+
+use super::refusal::Refusal;
 
 /// How deep a value may nest: every struct, enum variant, tuple, sequence, map, newtype and
 /// `Some` is one level, the outermost value included.
@@ -66,6 +68,10 @@ pub(crate) struct Findings {
     /// The most elements a decode may visit; unbounded while encoding, which checks the count
     /// against the size of its output once it is complete ([`Findings::check_elements`]).
     element_budget: usize,
+    /// The reason of the custom error in flight through the format's code, from the wrapper
+    /// that handed the format its error ([`Level::settle`]) to the wrapper above that gets it
+    /// back ([`Level::refusal`]): the format's error may not say it.
+    reason: RefCell<Option<String>>,
 }
 
 impl Default for Findings {
@@ -74,6 +80,7 @@ impl Default for Findings {
             first: Cell::new(None),
             elements: Cell::new(0),
             element_budget: usize::MAX,
+            reason: RefCell::new(None),
         }
     }
 }
@@ -153,6 +160,22 @@ impl<'a> Level<'a> {
     pub(crate) fn count_element(self) -> Result<(), Breach> {
         self.findings.count_element()
     }
+
+    /// The format's error that `refusal` stands for, to hand back to the format; its reason
+    /// waits in the findings for the wrapper above ([`Level::refusal`]), to which the format
+    /// passes the error straight on.
+    pub(crate) fn settle<E>(self, refusal: Refusal<E>) -> E {
+        let (inner, reason) = refusal.into_parts();
+        *self.findings.reason.borrow_mut() = reason;
+        inner
+    }
+
+    /// `inner`, an error the format returned from below this level, with the reason its
+    /// wrapper below noted ([`Level::settle`]) attached again. The reason is taken: should user
+    /// code drop that error and go on, a later error of the format is not given it.
+    pub(crate) fn refusal<E>(self, inner: E) -> Refusal<E> {
+        Refusal::new(inner, self.findings.reason.borrow_mut().take())
+    }
 }
 
 #[cfg(test)]
@@ -183,5 +206,23 @@ mod tests {
         }
         assert_eq!(encoded.check_elements(3), Ok(()));
         assert_eq!(encoded.check_elements(2), Err(Breach::TooManyElements));
+    }
+
+    #[test]
+    fn a_settled_reason_is_attached_once_above() {
+        let findings = Findings::default();
+        let level = Level::top(&findings);
+        let inner = level.settle(Refusal::new("bare", Some("the reason".to_owned())));
+        assert_eq!(inner, "bare");
+        assert_eq!(
+            level.refusal(inner).into_parts().1.as_deref(),
+            Some("the reason")
+        );
+        // Taken: an error that did not come from that refusal is not given its reason.
+        assert_eq!(level.refusal("other").into_parts().1, None);
+        // A refusal without a reason clears one left in flight.
+        level.settle(Refusal::new("bare", Some("stale".to_owned())));
+        level.settle(Refusal::new("bare", None));
+        assert_eq!(level.refusal("later").into_parts().1, None);
     }
 }

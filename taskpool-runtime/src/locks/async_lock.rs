@@ -578,8 +578,6 @@ impl<T: Serialize> Serialize for AsyncLock<T> {
                 "cannot serialize the lock `{}`: the caller holds it, and reading it for serialization would wait for that hold; release the guard first",
                 self.name()
             );
-            // The runtime's compact encoding (`postcard`) drops a custom error's message.
-            crate::codec::note_refusal(&message);
             return Err(serde::ser::Error::custom(message));
         }
         self.lock_shared().serialize(serializer)
