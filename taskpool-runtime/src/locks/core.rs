@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicU64;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use super::abort::AbortSignal;
+use super::abort::{AbortSignal, Withdrawal};
 use super::diagnosis::{self, AsyncLockState};
 use super::options::{AsyncLockMode, AsyncLockOptions};
 use super::state::{LockState, Policy, Polled, RequestId, Requested};
@@ -86,7 +86,7 @@ impl LockCore {
     /// Takes the lock in `mode`, blocking the thread while it waits. Inside a pool task the wait
     /// counts the thread as blocked (`block_in_place`), so the pool may add a thread meanwhile.
     pub(crate) fn acquire_blocking(
-        &self,
+        self: &Arc<Self>,
         mode: AsyncLockMode,
         options: &AsyncLockOptions,
     ) -> Result<RequestId> {
@@ -109,7 +109,7 @@ impl LockCore {
         };
         let parker = parker.expect("a queued request made its parker");
         let waker = Waker::from(Arc::clone(&parker));
-        let key = signal.and_then(|signal| signal.register(&waker));
+        let key = signal.and_then(|signal| signal.register(&waker, self.withdrawal(id)));
         let outcome = crate::pool::block_in_place(|| {
             loop {
                 if signal.is_some_and(AbortSignal::is_aborted) {
@@ -120,7 +120,14 @@ impl LockCore {
                 match self.with_state(|state| state.poll(id, &waker, who.clone())) {
                     Polled::Granted => return Outcome::Granted,
                     Polled::Waiting => {}
-                    Polled::Unknown => unreachable!("a waiter leaves the queue only by itself"),
+                    // Its waker (a parker) never panics, so only an abort withdrew it.
+                    Polled::Unknown => {
+                        assert!(
+                            signal.is_some_and(AbortSignal::is_aborted),
+                            "a blocked waiter leaves the queue by itself or by an abort"
+                        );
+                        return Outcome::Aborted;
+                    }
                 }
                 match plan.deadline {
                     None => parker.park(None),
@@ -138,7 +145,11 @@ impl LockCore {
     }
 
     /// Takes the lock in `mode` asynchronously.
-    pub(crate) fn acquire(&self, mode: AsyncLockMode, options: AsyncLockOptions) -> Acquire<'_> {
+    pub(crate) fn acquire(
+        self: &Arc<Self>,
+        mode: AsyncLockMode,
+        options: AsyncLockOptions,
+    ) -> Acquire<'_> {
         Acquire {
             core: self,
             mode,
@@ -177,8 +188,17 @@ impl LockCore {
         self.wake(woken);
     }
 
-    /// The waiter `id` leaves the queue.
-    fn cancel(&self, id: RequestId) {
+    /// What an abort signal needs to withdraw the waiter `id` (see [`AbortSignal::abort`]).
+    fn withdrawal(self: &Arc<Self>, id: RequestId) -> Withdrawal {
+        Withdrawal {
+            lock: Arc::downgrade(self),
+            id,
+        }
+    }
+
+    /// The waiter `id` leaves the queue, waking whom its departure lets go; nothing happens if
+    /// it is not waiting (it took the lock, or left already).
+    pub(crate) fn cancel(&self, id: RequestId) {
         let woken = self.with_state(|state| state.cancel(id));
         self.wake(woken);
     }
@@ -374,7 +394,7 @@ fn noop_waker() -> Waker {
 /// error of a refusal, a timeout or an abort. Dropping it while it waits gives up its place and
 /// wakes whom that lets go.
 pub(crate) struct Acquire<'a> {
-    core: &'a LockCore,
+    core: &'a Arc<LockCore>,
     mode: AsyncLockMode,
     options: AsyncLockOptions,
     step: Step,
@@ -430,7 +450,9 @@ impl Future for Acquire<'_> {
                                 signal_key: None,
                                 timer: None,
                             };
-                            let signal_key = signal.and_then(|signal| signal.register(cx.waker()));
+                            let signal_key = signal.and_then(|signal| {
+                                signal.register(cx.waker(), core.withdrawal(id))
+                            });
                             let timer = plan.deadline.map(|deadline| {
                                 sleep(deadline.saturating_duration_since(Instant::now()))
                             });
@@ -455,9 +477,15 @@ impl Future for Acquire<'_> {
                             match state.poll(*waiting_id, cx.waker(), Who::current()) {
                                 Polled::Granted => Some(Outcome::Granted),
                                 Polled::Waiting => None,
+                                // Withdrawn by an abort since the check above (the flag is set
+                                // before any withdrawal, so it shows now).
+                                Polled::Unknown if signal.is_some_and(AbortSignal::is_aborted) => {
+                                    Some(Outcome::Aborted)
+                                }
                                 // Its waker panicked when its turn came, so it gave up its place
                                 // (`LockCore::wake`); polled after all, it asks anew, keeping its
-                                // deadline and signal.
+                                // deadline and signal (`update` below tells the signal its new
+                                // id).
                                 Polled::Unknown => {
                                     let who = Who::current();
                                     match state.request(this.mode, who, Policy::Wait, || {
@@ -488,7 +516,7 @@ impl Future for Acquire<'_> {
                     });
                     let Some(outcome) = outcome else {
                         if let (Some(signal), Some(key)) = (signal, *signal_key) {
-                            signal.update(key, cx.waker());
+                            signal.update(key, cx.waker(), id);
                             // An abort between the check above and this update woke the
                             // waker it had (the previous poll's, perhaps another task's):
                             // look again, or this poll's waker would never hear of it.

@@ -448,7 +448,7 @@ mod loom_tests {
         Arc::new(LockCore::new(None))
     }
 
-    fn wait(core: &LockCore, mode: AsyncLockMode) -> u64 {
+    fn wait(core: &Arc<LockCore>, mode: AsyncLockMode) -> u64 {
         core.acquire_blocking(mode, &AsyncLockOptions::default())
             .expect("a plain request is granted")
     }
