@@ -643,6 +643,127 @@ mod loom_tests {
         });
     }
 
+    /// A request polled once, waiting with `signal` in `mode`, and the flag its waker sets.
+    fn pending_request<'a>(
+        core: &'a Arc<LockCore>,
+        mode: AsyncLockMode,
+        signal: &AbortSignal,
+    ) -> (
+        std::pin::Pin<Box<impl Future<Output = crate::Result<u64>> + 'a>>,
+        Arc<Flag>,
+    ) {
+        let options = AsyncLockOptions::new().signal(signal.clone());
+        let mut request = Box::pin(core.acquire(mode, options));
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(flag.clone());
+        assert!(
+            request
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        (request, flag)
+    }
+
+    /// A blocked reader: takes the lock shared, checks that no writer is inside, releases.
+    fn reader(core: &Arc<LockCore>, writing: &Arc<AtomicBool>) -> loom::thread::JoinHandle<()> {
+        let (core, writing) = (core.clone(), writing.clone());
+        loom::thread::spawn(move || {
+            let id = wait(&core, AsyncLockMode::Shared);
+            assert!(!writing.load(Ordering::SeqCst), "a reader inside a write");
+            core.release(id);
+        })
+    }
+
+    fn aborter(signal: &AbortSignal) -> loom::thread::JoinHandle<()> {
+        let signal = signal.clone();
+        loom::thread::spawn(move || signal.abort("model"))
+    }
+
+    /// A writer's request waits with a signal; a reader queues behind it (or comes after the
+    /// abort); the holder releases and the signal is aborted, in any order. The writer's future
+    /// is never polled again until the reader is through: the abort alone withdraws it, so the
+    /// reader is not stranded behind a request whose waiter will not run. Polled at last, the
+    /// writer fails with `LockAborted`, its waker woken, and the lock ends free.
+    #[test]
+    fn an_abort_withdraws_a_request_whose_waiter_never_runs() {
+        loom::model(|| {
+            let core = core();
+            let signal = AbortSignal::new();
+            let held = core.try_acquire(AsyncLockMode::Shared).unwrap();
+            let (mut writer, woken) = pending_request(&core, AsyncLockMode::Exclusive, &signal);
+            let reader = reader(&core, &Arc::new(AtomicBool::new(false)));
+            let aborter = aborter(&signal);
+            core.release(held);
+            reader.join().unwrap();
+            aborter.join().unwrap();
+            assert!(
+                woken.0.load(Ordering::SeqCst),
+                "the aborted waiter was not told"
+            );
+            let outcome = writer
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()));
+            assert!(matches!(
+                outcome,
+                Poll::Ready(Err(Error::LockAborted { .. }))
+            ));
+            assert_free(&core);
+        });
+    }
+
+    /// The abort races the writer's own poll after the release made it eligible: the writer
+    /// ends with the lock (and no reader gets in until it releases) or with `LockAborted`,
+    /// never both and never still waiting, and the reader behind it always gets through.
+    #[test]
+    fn an_abort_racing_the_waiters_grant_settles_once() {
+        loom::model(|| {
+            let core = core();
+            let signal = AbortSignal::new();
+            let held = core.try_acquire(AsyncLockMode::Exclusive).unwrap();
+            let (mut writer, _) = pending_request(&core, AsyncLockMode::Exclusive, &signal);
+            let writing = Arc::new(AtomicBool::new(false));
+            let reader = reader(&core, &writing);
+            let aborter = aborter(&signal);
+            core.release(held);
+            match writer
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+            {
+                Poll::Ready(Ok(id)) => {
+                    writing.store(true, Ordering::SeqCst);
+                    writing.store(false, Ordering::SeqCst);
+                    core.release(id);
+                }
+                Poll::Ready(Err(error)) => assert!(matches!(error, Error::LockAborted { .. })),
+                Poll::Pending => panic!("an eligible or aborted request kept waiting"),
+            }
+            reader.join().unwrap();
+            aborter.join().unwrap();
+            drop(writer);
+            assert_free(&core);
+        });
+    }
+
+    /// The abort races the drop of the writer's future (both withdraw it) and the release:
+    /// the reader behind it gets through and the lock ends free.
+    #[test]
+    fn an_abort_racing_a_dropped_request_strands_no_one() {
+        loom::model(|| {
+            let core = core();
+            let signal = AbortSignal::new();
+            let held = core.try_acquire(AsyncLockMode::Exclusive).unwrap();
+            let (writer, _) = pending_request(&core, AsyncLockMode::Exclusive, &signal);
+            let reader = reader(&core, &Arc::new(AtomicBool::new(false)));
+            let aborter = aborter(&signal);
+            drop(writer);
+            core.release(held);
+            reader.join().unwrap();
+            aborter.join().unwrap();
+            assert_free(&core);
+        });
+    }
+
     /// An abort racing the release: the waiter ends with the lock or with `LockAborted`, and
     /// the lock ends free either way.
     #[test]
