@@ -115,3 +115,191 @@ fn an_abort_withdraws_a_blocked_writer_before_its_thread_runs() {
     assert_aborted(writer.join().unwrap(), "blocked");
     drop(first);
 }
+
+/// A writer whose turn came (woken, reserved for) but whose future has not run yet is aborted:
+/// it never held the lock, and the readers behind it go in at once.
+#[test]
+fn an_abort_withdraws_a_writer_whose_turn_came_before_it_ran() {
+    let lock = AsyncLock::new(());
+    let holder = lock.lock();
+    let signal = AbortSignal::new();
+    let mut writer = Probe::new(lock.lock_async_with(with_signal(&signal))).pending();
+    let mut reader = Probe::new(lock.lock_shared_async()).pending();
+    drop(holder);
+    assert_eq!(writer.wakes(), 1, "the writer's turn came");
+    assert_eq!(reader.wakes(), 0);
+
+    signal.abort("late");
+
+    assert_eq!(
+        reader.wakes(),
+        1,
+        "the reader behind the withdrawn writer was not woken"
+    );
+    let read = reader.ready();
+    assert_aborted(writer.ready().map(drop), "late");
+    assert!(lock.state().pending.is_empty());
+    drop(read);
+    assert!(lock.try_lock().is_some(), "the lock ends free");
+}
+
+/// The waker the signal holds panics when the abort wakes it (a broken executor): the abort
+/// neither panics nor stops, the request is withdrawn all the same, and the reader behind it
+/// and a second request on the same signal are still told.
+#[test]
+fn a_panicking_waker_does_not_stop_an_abort() {
+    let lock = AsyncLock::new(());
+    let holder = lock.lock_shared();
+    let signal = AbortSignal::new();
+    let mut broken = Box::pin(lock.lock_async_with(with_signal(&signal)));
+    let (polled, panicked) = support::wakers::poll_with_panicking_waker(&mut broken);
+    assert!(polled.is_pending());
+    let mut second = Probe::new(lock.lock_async_with(with_signal(&signal))).pending();
+    let mut reader = Probe::new(lock.lock_shared_async()).pending();
+
+    signal.abort("broken");
+
+    assert_eq!(panicked.woken(), 1);
+    assert_eq!(second.wakes(), 1);
+    assert_eq!(reader.wakes(), 1);
+    assert_eq!(pending_modes(&lock), [AsyncLockMode::Shared]);
+    let read = reader.ready();
+    assert_aborted(second.ready().map(drop), "broken");
+    assert_aborted(Probe::new(broken).ready().map(drop), "broken");
+    drop((holder, read));
+    assert!(lock.try_lock().is_some(), "the lock ends free");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Races and bad input around the signal: timeouts, two locks, repeated aborts, dropped clones.
+// ---------------------------------------------------------------------------------------------
+
+/// One signal shared by requests on two locks (a future on one, a blocked thread on the
+/// other): one abort withdraws both at once, each lock lets the reader behind it in, and both
+/// requests fail with the reason.
+#[test]
+fn one_signal_withdraws_its_requests_on_two_locks() {
+    let first = std::sync::Arc::new(AsyncLock::new(1));
+    let second = std::sync::Arc::new(AsyncLock::new(2));
+    let (held_first, held_second) = (first.lock_shared(), second.lock_shared());
+    let signal = AbortSignal::new();
+    let mut on_first = Probe::new(first.lock_async_with(with_signal(&signal))).pending();
+    let on_second = std::thread::spawn({
+        let (second, signal) = (second.clone(), signal.clone());
+        move || second.lock_with(&with_signal(&signal)).map(drop)
+    });
+    wait_until("the thread queues", || second.state().pending.len() == 1);
+    let mut reader_first = Probe::new(first.lock_shared_async()).pending();
+    let mut reader_second = Probe::new(second.lock_shared_async()).pending();
+
+    signal.abort("both");
+
+    assert_eq!((reader_first.wakes(), reader_second.wakes()), (1, 1));
+    assert_eq!(pending_modes(&first), [AsyncLockMode::Shared]);
+    assert_eq!(pending_modes(&second), [AsyncLockMode::Shared]);
+    let reads = (reader_first.ready(), reader_second.ready());
+    assert_aborted(on_first.ready().map(drop), "both");
+    assert_aborted(on_second.join().unwrap(), "both");
+    drop((reads, held_first, held_second));
+    assert!(first.try_lock().is_some() && second.try_lock().is_some());
+}
+
+/// The timeout fired (the future was woken by its timer) but the future has not run when the
+/// abort comes: the abort wins at the next poll, and the queue is clear at once.
+#[test]
+fn an_abort_after_an_unobserved_timeout_wins() {
+    let lock = AsyncLock::new(());
+    let holder = lock.lock();
+    let signal = AbortSignal::new();
+    let options = with_signal(&signal).timeout(Duration::from_millis(1));
+    let mut request = Probe::new(lock.lock_async_with(options)).pending();
+    wait_until("the timer fires", || request.wakes() > 0);
+
+    signal.abort("first");
+
+    assert!(lock.state().pending.is_empty());
+    assert_aborted(request.ready().map(drop), "first");
+    drop(holder);
+}
+
+/// Blocked threads with a signal and a short timeout race the abort: each ends with exactly
+/// one of the two errors, and the lock is left with its holder only.
+#[test]
+fn blocked_requests_racing_their_timeout_and_an_abort_end_with_one_error() {
+    let lock = std::sync::Arc::new(AsyncLock::new(()));
+    let holder = lock.lock();
+    let signal = AbortSignal::new();
+    let threads: Vec<_> = (0..8u64)
+        .map(|n| {
+            let (lock, signal) = (lock.clone(), signal.clone());
+            let timeout = Duration::from_millis(n % 3);
+            std::thread::spawn(move || {
+                lock.lock_with(&with_signal(&signal).timeout(timeout))
+                    .map(drop)
+            })
+        })
+        .collect();
+    signal.abort("race");
+    for thread in threads {
+        match thread.join().unwrap() {
+            Err(Error::LockAborted { reason, .. }) => assert_eq!(reason, "race"),
+            Err(Error::LockTimedOut { .. }) => {}
+            other => panic!("expected an abort or a timeout, got {other:?}"),
+        }
+    }
+    let state = lock.state();
+    assert!(state.pending.is_empty(), "{state:?}");
+    assert_eq!(state.held.len(), 1);
+    drop(holder);
+}
+
+/// Aborting twice keeps the first reason and wakes nobody again; a request made after the
+/// abort fails at once without queueing.
+#[test]
+fn a_signal_aborted_twice_keeps_its_first_reason() {
+    let lock = AsyncLock::new(());
+    let holder = lock.lock();
+    let signal = AbortSignal::new();
+    let mut request = Probe::new(lock.lock_async_with(with_signal(&signal))).pending();
+    signal.abort("first");
+    signal.abort("second");
+    assert_eq!(request.wakes(), 1);
+    assert_aborted(request.ready().map(drop), "first");
+    let mut late = Probe::new(lock.lock_async_with(with_signal(&signal)));
+    assert_aborted(late.ready().map(drop), "first");
+    assert_aborted(lock.lock_with(&with_signal(&signal)).map(drop), "first");
+    assert!(lock.state().pending.is_empty());
+    drop(holder);
+}
+
+/// Every other clone of the signal is dropped while a request waits with it: the request keeps
+/// waiting and takes the lock when it is released (nobody can abort it any more).
+#[test]
+fn a_request_outlives_the_dropped_clones_of_its_signal() {
+    let lock = AsyncLock::new(5);
+    let holder = lock.lock();
+    let signal = AbortSignal::new();
+    let mut request = Probe::new(lock.lock_async_with(with_signal(&signal))).pending();
+    drop(signal);
+    assert_eq!(request.wakes(), 0);
+    drop(holder);
+    assert_eq!(request.wakes(), 1);
+    assert_eq!(*request.ready().unwrap(), 5);
+}
+
+/// A request granted the lock keeps it when its signal is aborted later, and a request of the
+/// same signal that is still waiting gives up its place: the signal withdraws, it never revokes.
+#[test]
+fn an_abort_after_the_grant_leaves_the_guard_alone() {
+    let lock = AsyncLock::new(());
+    let signal = AbortSignal::new();
+    let mut granted = Probe::new(lock.lock_shared_async_with(with_signal(&signal)));
+    let guard = granted.ready().unwrap();
+    let mut waiting = Probe::new(lock.lock_async_with(with_signal(&signal))).pending();
+    signal.abort("after");
+    assert_eq!(lock.state().held.len(), 1);
+    assert!(lock.state().pending.is_empty());
+    assert_aborted(waiting.ready().map(drop), "after");
+    drop(guard);
+    assert!(lock.try_lock().is_some());
+}
