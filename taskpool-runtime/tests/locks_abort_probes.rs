@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use support::{Probe, wait_until};
-use taskpool::{AbortSignal, AsyncLock, AsyncLockMode, AsyncLockOptions, Error};
+use taskpool::{AbortSignal, AsyncLock, AsyncLockMode, AsyncLockOptions, ConditionVariable, Error};
 
 /// A timeout no test waits for.
 const NEVER: Duration = Duration::MAX;
@@ -302,4 +302,224 @@ fn an_abort_after_the_grant_leaves_the_guard_alone() {
     assert_aborted(waiting.ready().map(drop), "after");
     drop(guard);
     assert!(lock.try_lock().is_some());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Many requests of every kind on one lock.
+// ---------------------------------------------------------------------------------------------
+
+/// How one request of the mixed probe asks, and how it must end.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    /// Waits with the signal that is aborted: `LockAborted`.
+    Aborted,
+    /// Waits with a timeout that passes while the lock is held: `LockTimedOut`.
+    TimesOut,
+    /// Waits with a signal that is never aborted, and no timeout: granted.
+    Patient,
+    /// A try (`is_available`) while the lock is held: `LockUnavailable`.
+    Tries,
+}
+
+const KINDS: [Kind; 4] = [Kind::Aborted, Kind::TimesOut, Kind::Patient, Kind::Tries];
+
+/// Forty requests of both modes, with timeouts, aborts and tries mixed, on one lock held
+/// exclusively meanwhile: the abort clears its requests from the queue at once, each request
+/// ends the way its kind says, every patient one is granted after the release, and the lock
+/// ends free with nobody waiting.
+#[test]
+fn mixed_timeouts_aborts_and_tries_on_one_lock_all_resolve() {
+    let lock = AsyncLock::new(0u32);
+    let holder = lock.lock();
+    let (doomed, spared) = (AbortSignal::new(), AbortSignal::new());
+    let mut requests: Vec<_> = (0..40usize)
+        .map(|n| {
+            let kind = KINDS[n % KINDS.len()];
+            let options = match kind {
+                Kind::Aborted => with_signal(&doomed).timeout(NEVER),
+                Kind::TimesOut => with_signal(&spared).timeout(Duration::from_millis(1)),
+                Kind::Patient => with_signal(&spared),
+                Kind::Tries => AsyncLockOptions::new().is_available(true),
+            };
+            let mode = if n % 3 == 0 {
+                AsyncLockMode::Shared
+            } else {
+                AsyncLockMode::Exclusive
+            };
+            let future = lock.lock_async_then(mode, options, move |_| async move { n });
+            (kind, Probe::new(future))
+        })
+        .collect();
+    let mut outcomes = vec![None; requests.len()];
+    poll_unresolved(&mut requests, &mut outcomes);
+    assert_eq!(lock.state().pending.len(), 30, "all but the tries queue");
+
+    doomed.abort("mixed");
+    assert_eq!(
+        lock.state().pending.len(),
+        20,
+        "the aborted requests left at once"
+    );
+    wait_until("every timer fires", || {
+        requests
+            .iter()
+            .all(|(kind, request)| *kind != Kind::TimesOut || request.wakes() > 0)
+    });
+    // The timed-out requests see their timeout while the lock is still held (a request whose
+    // timer fired but which has not run yet still waits, and may yet be granted).
+    poll_unresolved(&mut requests, &mut outcomes);
+    assert_eq!(
+        lock.state().pending.len(),
+        10,
+        "only the patient requests wait"
+    );
+    drop(holder);
+    // Each round polls every unresolved request once; a granted one finishes at once, so each
+    // round resolves at least the front of the queue.
+    for _ in 0..requests.len() {
+        poll_unresolved(&mut requests, &mut outcomes);
+    }
+    for ((kind, _), outcome) in requests.iter().zip(&outcomes) {
+        assert_eq!(outcome.as_deref(), Some(expected(*kind)), "{kind:?}");
+    }
+    let state = lock.state();
+    assert!(
+        state.held.is_empty() && state.pending.is_empty(),
+        "{state:?}"
+    );
+}
+
+/// Polls once each request of the mixed probe that has not ended, recording how it ended.
+fn poll_unresolved<F>(requests: &mut [(Kind, Probe<F>)], outcomes: &mut [Option<String>])
+where
+    F: std::future::Future<Output = taskpool::Result<usize>>,
+{
+    for ((kind, request), outcome) in requests.iter_mut().zip(outcomes) {
+        if outcome.is_none() {
+            if let std::task::Poll::Ready(result) = request.poll() {
+                *outcome = Some(outcome_of(*kind, result));
+            }
+        }
+    }
+}
+
+/// What a request of the mixed probe ended with, checked against its kind.
+fn outcome_of(kind: Kind, outcome: taskpool::Result<usize>) -> String {
+    let ended = match outcome {
+        Ok(_) => "granted",
+        Err(Error::LockAborted { reason, .. }) => {
+            assert_eq!(reason, "mixed");
+            "aborted"
+        }
+        Err(Error::LockTimedOut { .. }) => "timed out",
+        Err(Error::LockUnavailable { .. }) => "unavailable",
+        Err(other) => panic!("{kind:?}: unexpected {other:?}"),
+    };
+    ended.to_string()
+}
+
+fn expected(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Aborted => "aborted",
+        Kind::TimesOut => "timed out",
+        Kind::Patient => "granted",
+        Kind::Tries => "unavailable",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ConditionVariable: `notify_one` racing `wait_for` timeouts. ArkTS: `notifyOne` "notifies the
+// first waiting thread"; `waitFor(timeout)` resolves when notified or when the time is up. A
+// notification must reach someone who reports it: never lost to a waiter whose time ran out.
+// ---------------------------------------------------------------------------------------------
+
+/// A `wait_for_async` whose timer fired but that was not polled again still waits: the next
+/// `notify_one` is its, and it reports it (`true`), so the other waiter is not notified.
+#[test]
+fn an_unpolled_timed_out_wait_for_takes_the_notification_and_reports_it() {
+    let changed = ConditionVariable::new();
+    let mut timed = Probe::new(changed.wait_for_async(Duration::from_millis(1))).pending();
+    let mut other = Probe::new(changed.wait_async()).pending();
+    wait_until("the timer fires", || timed.wakes() > 0);
+    assert_eq!(changed.waiters(), 2);
+    changed.notify_one();
+    assert!(timed.ready(), "the notification it took is reported");
+    assert!(timed.ready(), "polled again, the same answer");
+    assert_eq!(other.wakes(), 0);
+    assert!(other.poll().is_pending());
+    assert_eq!(changed.waiters(), 1);
+}
+
+/// The same, but the timed-out wait is dropped without being polled: the notification passes
+/// on to the other waiter instead of being lost.
+#[test]
+fn a_dropped_timed_out_wait_for_passes_the_notification_on() {
+    let changed = ConditionVariable::new();
+    let timed = Probe::new(changed.wait_for_async(Duration::from_millis(1))).pending();
+    let mut other = Probe::new(changed.wait_async()).pending();
+    wait_until("the timer fires", || timed.wakes() > 0);
+    changed.notify_one();
+    drop(timed);
+    assert_eq!(other.wakes(), 1);
+    assert!(other.poll().is_ready());
+}
+
+/// A wait that saw its timeout (`false`) has left: the next `notify_one` goes to the other
+/// waiter.
+#[test]
+fn a_wait_for_that_saw_its_timeout_leaves_the_notification_to_the_next() {
+    let changed = ConditionVariable::new();
+    let mut timed = Probe::new(changed.wait_for_async(Duration::from_millis(1))).pending();
+    let mut other = Probe::new(changed.wait_async()).pending();
+    wait_until("the timer fires", || timed.wakes() > 0);
+    assert!(!timed.ready());
+    assert_eq!(changed.waiters(), 1);
+    changed.notify_one();
+    assert_eq!(other.wakes(), 1);
+    assert!(other.poll().is_ready());
+    assert!(!timed.ready(), "polled again, the same answer");
+}
+
+/// Blocked `wait_for`s with short timeouts race a `notify_one`, with a patient waiter queued
+/// behind them: the notification is reported by exactly one waiter (a timed waiter's `true`, or
+/// the patient waiter), never lost to a waiter whose time ran out and never doubled.
+#[test]
+fn notify_one_racing_blocking_wait_for_timeouts_loses_no_notification() {
+    for round in 0..20u64 {
+        let changed = std::sync::Arc::new(ConditionVariable::new());
+        let timed: Vec<_> = (1..=3)
+            .map(|n| {
+                let changed = changed.clone();
+                let timeout = Duration::from_micros(n * 100 + round * 10);
+                std::thread::spawn(move || changed.wait_for(timeout))
+            })
+            .collect();
+        wait_until("each timed waiter queues or leaves", || {
+            let finished = timed.iter().filter(|thread| thread.is_finished()).count();
+            changed.waiters() + finished == timed.len()
+        });
+        let mut patient = Probe::new(changed.wait_async()).pending();
+        changed.notify_one();
+        let reported = timed
+            .into_iter()
+            .map(|thread| thread.join().unwrap())
+            .filter(|notified| *notified)
+            .count();
+        match reported {
+            0 => {
+                assert_eq!(
+                    patient.wakes(),
+                    1,
+                    "round {round}: the notification was lost"
+                );
+                assert!(patient.poll().is_ready());
+            }
+            1 => {
+                assert_eq!(patient.wakes(), 0, "round {round}: notified twice");
+                assert!(patient.poll().is_pending());
+                assert_eq!(changed.waiters(), 1);
+            }
+            more => panic!("round {round}: one notify_one reported by {more} waiters"),
+        }
+    }
 }
