@@ -324,8 +324,9 @@ enum Kind {
 const KINDS: [Kind; 4] = [Kind::Aborted, Kind::TimesOut, Kind::Patient, Kind::Tries];
 
 /// Forty requests of both modes, with timeouts, aborts and tries mixed, on one lock held
-/// exclusively meanwhile: the abort clears its requests from the queue at once, each request
-/// ends the way its kind says, every patient one is granted after the release, and the lock
+/// exclusively meanwhile: the abort clears its requests from the queue at once, and each
+/// timeout its own at its deadline, before their futures run again; each request ends the way
+/// its kind says, every patient one is granted after the release, and the lock
 /// ends free with nobody waiting.
 #[test]
 fn mixed_timeouts_aborts_and_tries_on_one_lock_all_resolve() {
@@ -365,9 +366,7 @@ fn mixed_timeouts_aborts_and_tries_on_one_lock_all_resolve() {
             .iter()
             .all(|(kind, request)| *kind != Kind::TimesOut || request.wakes() > 0)
     });
-    // The timed-out requests see their timeout while the lock is still held (a request whose
-    // timer fired but which has not run yet still waits, and may yet be granted).
-    poll_unresolved(&mut requests, &mut outcomes);
+    // Each timed-out request left at its deadline, before its future ran again.
     assert_eq!(
         lock.state().pending.len(),
         10,
@@ -522,4 +521,33 @@ fn notify_one_racing_blocking_wait_for_timeouts_loses_no_notification() {
             more => panic!("round {round}: one notify_one reported by {more} waiters"),
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timeouts: the same defect as aborts. ArkTS rejects `lockAsync` when the timeout passes; a
+// request whose time ran out must not keep its place until its future runs again.
+// ---------------------------------------------------------------------------------------------
+
+/// A reader holds; a writer with a short timeout queues; a reader queues behind it. When the
+/// writer's time runs out, the reader behind it goes in and the snapshot stops listing the
+/// writer, before the writer's future runs again; polled at last, it fails with the timeout,
+/// even though the lock is free by then.
+#[test]
+fn a_timeout_lets_the_readers_behind_a_timed_out_writer_in_at_once() {
+    let lock = AsyncLock::new(());
+    let first = lock.lock_shared();
+    let options = AsyncLockOptions::new().timeout(Duration::from_millis(1));
+    let mut writer = Probe::new(lock.lock_async_with(options)).pending();
+    let mut reader = Probe::new(lock.lock_shared_async()).pending();
+    wait_until("the writer's time runs out", || writer.wakes() > 0);
+    wait_until("the reader behind it is woken", || reader.wakes() > 0);
+    assert_eq!(pending_modes(&lock), [AsyncLockMode::Shared]);
+    drop(first);
+    let read = reader.ready();
+    drop(read);
+    match writer.ready() {
+        Err(Error::LockTimedOut { .. }) => {}
+        other => panic!("expected LockTimedOut, got {other:?}"),
+    }
+    assert!(lock.try_lock().is_some(), "the lock ends free");
 }

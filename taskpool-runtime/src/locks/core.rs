@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::AtomicU64;
+use std::sync::Weak;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use super::state::{LockState, Policy, Polled, RequestId, Requested};
 use super::who::Who;
 use crate::error::{Error, Result};
 use crate::panic;
-use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::sync::{Arc, Condvar, Mutex, lock};
 use crate::time::{Sleep, deadline_after, sleep};
 
@@ -55,7 +55,7 @@ impl Plan {
 impl LockCore {
     /// A new, free lock; `name` for a named lock.
     pub(crate) fn new(name: Option<Arc<str>>) -> LockCore {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         LockCore {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             name,
@@ -180,6 +180,41 @@ impl LockCore {
         };
         self.cancel(id);
         Err(error)
+    }
+
+    /// Polls the waiting async request `id`: granted, still waiting (`None`), or withdrawn by its
+    /// signal or at its deadline. Gone for neither reason, its waker panicked when its turn
+    /// came, so it gave up its place (`LockCore::wake`); polled after all, it asks anew, keeping
+    /// its deadline and signal, and `id` becomes the new request's.
+    fn poll_queued(
+        &self,
+        id: &mut RequestId,
+        mode: AsyncLockMode,
+        waker: &Waker,
+        signal: Option<&AbortSignal>,
+        timer: Option<&Timeout>,
+    ) -> Option<Outcome> {
+        if let Some(outcome) = withdrawn(signal, timer) {
+            return Some(outcome);
+        }
+        self.with_state(|state| match state.poll(*id, waker, Who::current()) {
+            Polled::Granted => Some(Outcome::Granted),
+            Polled::Waiting => None,
+            // Withdrawn since the check above: each sets its flag before it withdraws.
+            Polled::Unknown => withdrawn(signal, timer).or_else(|| {
+                match state.request(mode, Who::current(), Policy::Wait, || waker.clone()) {
+                    Requested::Granted(new) => {
+                        *id = new;
+                        Some(Outcome::Granted)
+                    }
+                    Requested::Queued(new) => {
+                        *id = new;
+                        None
+                    }
+                    Requested::Refused => unreachable!("a request that may wait is never refused"),
+                }
+            }),
+        })
     }
 
     /// The holder `id` releases the lock.
@@ -385,6 +420,107 @@ impl Wake for Parker {
     }
 }
 
+/// Why a waiting request is gone from its lock's queue without taking the lock: its signal
+/// aborted or its time ran out, each withdrawing it itself; `None` if neither happened.
+fn withdrawn(signal: Option<&AbortSignal>, timer: Option<&Timeout>) -> Option<Outcome> {
+    if signal.is_some_and(AbortSignal::is_aborted) {
+        Some(Outcome::Aborted)
+    } else if timer.is_some_and(Timeout::expired) {
+        Some(Outcome::TimedOut)
+    } else {
+        None
+    }
+}
+
+/// The timeout of a waiting async request: a timer that wakes [`Expiry`] at the deadline.
+struct Timeout {
+    sleep: Sleep,
+    expiry: Arc<Expiry>,
+    /// A waker of `expiry`, made once: the timer keeps it across polls.
+    waker: Waker,
+}
+
+/// What the timer of a waiting async request wakes at its deadline. It withdraws the request
+/// from the lock then and there, as an abort does: the request's task may not run for a while,
+/// and must not keep its place meanwhile (readers behind a timed-out writer waiting, snapshots
+/// listing it). Then it wakes the task, which fails with `LockTimedOut`.
+struct Expiry {
+    lock: Weak<LockCore>,
+    /// The request's id (one that asks anew gets a new id: see `Timeout::poll`).
+    id: AtomicU64,
+    /// Set before the withdrawal, so a waiter that finds its request gone knows why.
+    expired: AtomicBool,
+    /// The waker of the task's latest poll.
+    task: Mutex<Option<Waker>>,
+}
+
+impl Timeout {
+    fn new(core: &Arc<LockCore>, id: RequestId, deadline: Instant) -> Timeout {
+        let expiry = Arc::new(Expiry {
+            lock: Arc::downgrade(core),
+            id: AtomicU64::new(id),
+            expired: AtomicBool::new(false),
+            task: Mutex::new(None),
+        });
+        Timeout {
+            sleep: sleep(deadline.saturating_duration_since(Instant::now())),
+            waker: Waker::from(Arc::clone(&expiry)),
+            expiry,
+        }
+    }
+
+    /// Whether the deadline has passed. Otherwise the request `id` waits on, and `task` is
+    /// woken at the deadline (both recorded before the timer is looked at, so an expiry that
+    /// comes meanwhile withdraws this id and wakes this waker).
+    fn poll(&mut self, id: RequestId, task: &Waker) -> bool {
+        self.expiry.id.store(id, Ordering::SeqCst);
+        let replaced = {
+            let mut registered = lock(&self.expiry.task);
+            match registered.as_ref() {
+                Some(waker) if waker.will_wake(task) => None,
+                _ => registered.replace(task.clone()),
+            }
+        };
+        // A user waker's `Drop` is user code: contained, outside the mutex.
+        panic::drop_quietly(replaced);
+        Pin::new(&mut self.sleep)
+            .poll(&mut Context::from_waker(&self.waker))
+            .is_ready()
+    }
+
+    /// Whether the expiry has withdrawn (or is withdrawing) the request.
+    fn expired(&self) -> bool {
+        self.expiry.expired.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Timeout {
+    /// Lets go of the task's waker here, its panic contained, not wherever the last reference
+    /// to the expiry goes (a granted poll must return its grant).
+    fn drop(&mut self) {
+        let task = lock(&self.expiry.task).take();
+        panic::drop_quietly(task);
+    }
+}
+
+impl Wake for Expiry {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.expired.store(true, Ordering::SeqCst);
+        // Nothing happens if the request took the lock or left already.
+        if let Some(core) = self.lock.upgrade() {
+            core.cancel(self.id.load(Ordering::SeqCst));
+        }
+        let task = lock(&self.task).take();
+        if let Some(task) = task {
+            panic::wake_quietly(task);
+        }
+    }
+}
+
 /// A waker that does nothing, for requests that never queue (tries).
 fn noop_waker() -> Waker {
     Waker::noop().clone()
@@ -408,7 +544,7 @@ enum Step {
         /// The waker registered with the abort signal.
         signal_key: Option<u64>,
         /// The timeout, if any.
-        timer: Option<Sleep>,
+        timer: Option<Timeout>,
     },
     Done,
 }
@@ -453,9 +589,9 @@ impl Future for Acquire<'_> {
                             let signal_key = signal.and_then(|signal| {
                                 signal.register(cx.waker(), core.withdrawal(id))
                             });
-                            let timer = plan.deadline.map(|deadline| {
-                                sleep(deadline.saturating_duration_since(Instant::now()))
-                            });
+                            let timer = plan
+                                .deadline
+                                .map(|deadline| Timeout::new(core, id, deadline));
                             this.step = Step::Waiting {
                                 id,
                                 signal_key,
@@ -470,48 +606,13 @@ impl Future for Acquire<'_> {
                     timer,
                 } => {
                     let signal = this.options.signal.as_ref();
-                    let outcome = if signal.is_some_and(AbortSignal::is_aborted) {
-                        Some(Outcome::Aborted)
-                    } else {
-                        core.with_state(|state| {
-                            match state.poll(*waiting_id, cx.waker(), Who::current()) {
-                                Polled::Granted => Some(Outcome::Granted),
-                                Polled::Waiting => None,
-                                // Withdrawn by an abort since the check above (the flag is set
-                                // before any withdrawal, so it shows now).
-                                Polled::Unknown if signal.is_some_and(AbortSignal::is_aborted) => {
-                                    Some(Outcome::Aborted)
-                                }
-                                // Its waker panicked when its turn came, so it gave up its place
-                                // (`LockCore::wake`); polled after all, it asks anew, keeping its
-                                // deadline and signal (`update` below tells the signal its new
-                                // id).
-                                Polled::Unknown => {
-                                    let who = Who::current();
-                                    match state.request(this.mode, who, Policy::Wait, || {
-                                        cx.waker().clone()
-                                    }) {
-                                        Requested::Granted(id) => {
-                                            *waiting_id = id;
-                                            Some(Outcome::Granted)
-                                        }
-                                        Requested::Queued(id) => {
-                                            *waiting_id = id;
-                                            None
-                                        }
-                                        Requested::Refused => {
-                                            unreachable!("a request that may wait is never refused")
-                                        }
-                                    }
-                                }
-                            }
-                        })
-                    };
+                    let outcome =
+                        core.poll_queued(waiting_id, this.mode, cx.waker(), signal, timer.as_ref());
                     let id = *waiting_id;
                     let outcome = outcome.or_else(|| {
                         let fired = timer
                             .as_mut()
-                            .is_some_and(|timer| Pin::new(timer).poll(cx).is_ready());
+                            .is_some_and(|timer| timer.poll(id, cx.waker()));
                         fired.then_some(Outcome::TimedOut)
                     });
                     let Some(outcome) = outcome else {
