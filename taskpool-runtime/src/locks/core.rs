@@ -192,16 +192,16 @@ impl LockCore {
         mode: AsyncLockMode,
         waker: &Waker,
         signal: Option<&AbortSignal>,
-        timer: Option<&Timeout>,
+        expiry: Option<&Expiry>,
     ) -> Option<Outcome> {
-        if let Some(outcome) = withdrawn(signal, timer) {
+        if let Some(outcome) = withdrawn(signal, expiry) {
             return Some(outcome);
         }
         self.with_state(|state| match state.poll(*id, waker, Who::current()) {
             Polled::Granted => Some(Outcome::Granted),
             Polled::Waiting => None,
             // Withdrawn since the check above: each sets its flag before it withdraws.
-            Polled::Unknown => withdrawn(signal, timer).or_else(|| {
+            Polled::Unknown => withdrawn(signal, expiry).or_else(|| {
                 match state.request(mode, Who::current(), Policy::Wait, || waker.clone()) {
                     Requested::Granted(new) => {
                         *id = new;
@@ -422,10 +422,10 @@ impl Wake for Parker {
 
 /// Why a waiting request is gone from its lock's queue without taking the lock: its signal
 /// aborted or its time ran out, each withdrawing it itself; `None` if neither happened.
-fn withdrawn(signal: Option<&AbortSignal>, timer: Option<&Timeout>) -> Option<Outcome> {
+fn withdrawn(signal: Option<&AbortSignal>, expiry: Option<&Expiry>) -> Option<Outcome> {
     if signal.is_some_and(AbortSignal::is_aborted) {
         Some(Outcome::Aborted)
-    } else if timer.is_some_and(Timeout::expired) {
+    } else if expiry.is_some_and(Expiry::expired) {
         Some(Outcome::TimedOut)
     } else {
         None
@@ -454,14 +454,31 @@ struct Expiry {
     task: Mutex<Option<Waker>>,
 }
 
-impl Timeout {
-    fn new(core: &Arc<LockCore>, id: RequestId, deadline: Instant) -> Timeout {
-        let expiry = Arc::new(Expiry {
+/// The expiry of a request's timeout, if it has one.
+fn expiry(timer: &Option<Timeout>) -> Option<&Expiry> {
+    timer.as_ref().map(|timer| &*timer.expiry)
+}
+
+impl Expiry {
+    /// The expiry of the waiting request `id` of `core`, not yet expired.
+    fn new(core: &Arc<LockCore>, id: RequestId) -> Arc<Expiry> {
+        Arc::new(Expiry {
             lock: Arc::downgrade(core),
             id: AtomicU64::new(id),
             expired: AtomicBool::new(false),
             task: Mutex::new(None),
-        });
+        })
+    }
+
+    /// Whether it has withdrawn (or is withdrawing) the request.
+    fn expired(&self) -> bool {
+        self.expired.load(Ordering::SeqCst)
+    }
+}
+
+impl Timeout {
+    fn new(core: &Arc<LockCore>, id: RequestId, deadline: Instant) -> Timeout {
+        let expiry = Expiry::new(core, id);
         Timeout {
             sleep: sleep(deadline.saturating_duration_since(Instant::now())),
             waker: Waker::from(Arc::clone(&expiry)),
@@ -486,11 +503,6 @@ impl Timeout {
         Pin::new(&mut self.sleep)
             .poll(&mut Context::from_waker(&self.waker))
             .is_ready()
-    }
-
-    /// Whether the expiry has withdrawn (or is withdrawing) the request.
-    fn expired(&self) -> bool {
-        self.expiry.expired.load(Ordering::SeqCst)
     }
 }
 
@@ -607,7 +619,7 @@ impl Future for Acquire<'_> {
                 } => {
                     let signal = this.options.signal.as_ref();
                     let outcome =
-                        core.poll_queued(waiting_id, this.mode, cx.waker(), signal, timer.as_ref());
+                        core.poll_queued(waiting_id, this.mode, cx.waker(), signal, expiry(timer));
                     let id = *waiting_id;
                     let outcome = outcome.or_else(|| {
                         let fired = timer
@@ -648,5 +660,109 @@ impl Drop for Acquire<'_> {
             // Woken for a lock it will never take, perhaps: the departure wakes whom it lets go.
             self.core.cancel(id);
         }
+    }
+}
+
+/// Model checks of the timeout's expiry (the timer thread withdrawing a waiting async request)
+/// racing the release, the waiter's own poll and a reader behind it. The timer is played by a
+/// thread that wakes the expiry, as the timer thread does at the deadline. Run with
+/// `RUSTFLAGS="--cfg taskpool_loom" cargo test -p taskpool-runtime --lib --release loom_tests`.
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use std::sync::Arc;
+    use std::task::Waker;
+
+    use loom::sync::atomic::{AtomicBool, Ordering};
+
+    use super::super::state::loom_tests::{Flag, assert_free, core, reader};
+    use super::*;
+
+    /// A writer queued behind a reader, with its expiry, and the flag its waker sets.
+    fn queued_writer(core: &Arc<LockCore>) -> (RequestId, Arc<Expiry>, Arc<Flag>) {
+        let woken = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(woken.clone());
+        let requested = lock(&core.state).request(
+            AsyncLockMode::Exclusive,
+            Who::current(),
+            Policy::Wait,
+            || waker.clone(),
+        );
+        let Requested::Queued(id) = requested else {
+            panic!("the writer must queue behind the reader");
+        };
+        let expiry = Expiry::new(core, id);
+        *lock(&expiry.task) = Some(waker);
+        (id, expiry, woken)
+    }
+
+    fn timer(expiry: &Arc<Expiry>) -> loom::thread::JoinHandle<()> {
+        let waker = Waker::from(expiry.clone());
+        loom::thread::spawn(move || waker.wake())
+    }
+
+    /// The writer's time runs out while the reader holding the lock releases it and another
+    /// reader queues behind the writer (or comes after the expiry). The writer's waiter never
+    /// runs until the reader is through: the expiry alone withdraws it. Polled at last, it
+    /// finds itself timed out, its task woken, and the lock ends free.
+    #[test]
+    fn an_expiry_withdraws_a_request_whose_waiter_never_runs() {
+        loom::model(|| {
+            let core = core();
+            let held = core.try_acquire(AsyncLockMode::Shared).unwrap();
+            let (mut id, expiry, woken) = queued_writer(&core);
+            let reader = reader(&core, &Arc::new(AtomicBool::new(false)));
+            let timer = timer(&expiry);
+            core.release(held);
+            reader.join().unwrap();
+            timer.join().unwrap();
+            assert!(
+                woken.0.load(Ordering::SeqCst),
+                "the timed-out waiter was not told"
+            );
+            let outcome = core.poll_queued(
+                &mut id,
+                AsyncLockMode::Exclusive,
+                Waker::noop(),
+                None,
+                Some(&expiry),
+            );
+            assert_eq!(outcome, Some(Outcome::TimedOut));
+            assert_free(&core);
+        });
+    }
+
+    /// The expiry races the writer's own poll after the release made it eligible: the writer
+    /// ends with the lock (and no reader gets in until it releases) or timed out, never both
+    /// and never still waiting, and the reader behind it always gets through.
+    #[test]
+    fn an_expiry_racing_the_waiters_grant_settles_once() {
+        loom::model(|| {
+            let core = core();
+            let held = core.try_acquire(AsyncLockMode::Exclusive).unwrap();
+            let (mut id, expiry, _) = queued_writer(&core);
+            let writing = Arc::new(AtomicBool::new(false));
+            let reader = reader(&core, &writing);
+            let timer = timer(&expiry);
+            core.release(held);
+            match core.poll_queued(
+                &mut id,
+                AsyncLockMode::Exclusive,
+                Waker::noop(),
+                None,
+                Some(&expiry),
+            ) {
+                Some(Outcome::Granted) => {
+                    writing.store(true, Ordering::SeqCst);
+                    writing.store(false, Ordering::SeqCst);
+                    core.release(id);
+                }
+                // What `settle` does for a timed-out request.
+                Some(Outcome::TimedOut) => core.cancel(id),
+                other => panic!("an eligible or timed-out request ended with {other:?}"),
+            }
+            reader.join().unwrap();
+            timer.join().unwrap();
+            assert_free(&core);
+        });
     }
 }

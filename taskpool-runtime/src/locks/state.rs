@@ -433,7 +433,7 @@ mod tests {
 /// releases, departures and aborts. Run with
 /// `RUSTFLAGS="--cfg taskpool_loom" cargo test -p taskpool-runtime --lib --release loom_tests`.
 #[cfg(all(test, taskpool_loom))]
-mod loom_tests {
+pub(crate) mod loom_tests {
     use std::future::Future;
     use std::pin::pin;
     use std::sync::Arc;
@@ -446,16 +446,16 @@ mod loom_tests {
     use super::super::options::{AsyncLockMode, AsyncLockOptions};
     use crate::error::Error;
 
-    fn core() -> Arc<LockCore> {
+    pub(crate) fn core() -> Arc<LockCore> {
         Arc::new(LockCore::new(None))
     }
 
-    fn wait(core: &Arc<LockCore>, mode: AsyncLockMode) -> u64 {
+    pub(crate) fn wait(core: &Arc<LockCore>, mode: AsyncLockMode) -> u64 {
         core.acquire_blocking(mode, &AsyncLockOptions::default())
             .expect("a plain request is granted")
     }
 
-    fn assert_free(core: &LockCore) {
+    pub(crate) fn assert_free(core: &LockCore) {
         let state = core.state();
         assert!(state.holders().is_empty(), "a holder was left behind");
         assert_eq!(state.waiters().count(), 0, "a waiter was left behind");
@@ -541,7 +541,7 @@ mod loom_tests {
     }
 
     /// A waker that records whether it was woken.
-    struct Flag(AtomicBool);
+    pub(crate) struct Flag(pub(crate) AtomicBool);
 
     impl Wake for Flag {
         fn wake(self: Arc<Self>) {
@@ -668,7 +668,10 @@ mod loom_tests {
     }
 
     /// A blocked reader: takes the lock shared, checks that no writer is inside, releases.
-    fn reader(core: &Arc<LockCore>, writing: &Arc<AtomicBool>) -> loom::thread::JoinHandle<()> {
+    pub(crate) fn reader(
+        core: &Arc<LockCore>,
+        writing: &Arc<AtomicBool>,
+    ) -> loom::thread::JoinHandle<()> {
         let (core, writing) = (core.clone(), writing.clone());
         loom::thread::spawn(move || {
             let id = wait(&core, AsyncLockMode::Shared);
