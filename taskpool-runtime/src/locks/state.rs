@@ -27,14 +27,15 @@
 //!   has not run yet — except that a shared try yields to any waiting exclusive request, so
 //!   readers cannot starve a writer even by trying.
 //! * **Giving up.** A waiter that leaves (timeout, abort, dropped future) is removed; the waiters
-//!   its departure makes eligible are woken, so a wake-up is never lost. An abort removes the
-//!   waiter itself (`AbortSignal::abort`), without waiting for the waiter to run. A waiter whose waker
+//!   its departure makes eligible are woken, so a wake-up is never lost. An abort, and the
+//!   timeout of an async waiter, remove the waiter themselves (`AbortSignal::abort`, the
+//!   timer's `Expiry` in `core.rs`), without waiting for the waiter to run. A waiter whose waker
 //!   panics when woken leaves the same way (`LockCore` cancels it): the lock is not kept
 //!   reserved for a task that cannot be told its turn came.
 //!
 //! Only the waiter itself moves from the queue to the holders, so a waiter that times out or is
-//! aborted never races a grant made on its behalf: an abort that comes after the grant finds
-//! no waiter to remove, and a waiter that finds itself removed knows it was aborted.
+//! aborted never races a grant made on its behalf: an abort or expiry that comes after the
+//! grant finds no waiter to remove, and a waiter that finds itself removed knows why.
 
 use std::collections::VecDeque;
 use std::task::Waker;
