@@ -551,3 +551,81 @@ fn a_timeout_lets_the_readers_behind_a_timed_out_writer_in_at_once() {
     }
     assert!(lock.try_lock().is_some(), "the lock ends free");
 }
+
+// ---------------------------------------------------------------------------------------------
+// A request that asked anew (its waker panicked when its turn came) is withdrawn under its new
+// id: the signal and the timer follow it.
+// ---------------------------------------------------------------------------------------------
+
+/// A writer whose waker panicked when its turn came gave up its place; polled again, it asks
+/// anew and waits behind a reader. The state after: that request queued under a new id, a
+/// reader queued behind it, a reader holding. The pending future, as a probe.
+fn a_writer_that_asked_anew<'a>(
+    lock: &'a AsyncLock<()>,
+    options: AsyncLockOptions,
+) -> (
+    taskpool::AsyncLockSharedGuard<'a, ()>,
+    Probe<std::pin::Pin<Box<taskpool::LockWithFuture<'a, ()>>>>,
+) {
+    let holder = lock.lock();
+    let mut writer = Box::pin(lock.lock_async_with(options));
+    let (polled, panicked) = support::wakers::poll_with_panicking_waker(&mut writer);
+    assert!(polled.is_pending());
+    drop(holder);
+    assert_eq!(panicked.woken(), 1, "the writer's turn came");
+    let reading = lock.lock_shared();
+    (reading, Probe::new(writer))
+}
+
+#[test]
+fn an_abort_withdraws_a_request_that_asked_anew() {
+    let lock = AsyncLock::new(());
+    let signal = AbortSignal::new();
+    let (reading, writer) = a_writer_that_asked_anew(&lock, with_signal(&signal));
+    let mut writer = writer.pending();
+    let mut reader = Probe::new(lock.lock_shared_async()).pending();
+    assert_eq!(
+        pending_modes(&lock),
+        [AsyncLockMode::Exclusive, AsyncLockMode::Shared]
+    );
+
+    signal.abort("anew");
+
+    assert_eq!(
+        reader.wakes(),
+        1,
+        "the reader behind the new request was not woken"
+    );
+    assert_eq!(pending_modes(&lock), [AsyncLockMode::Shared]);
+    let read = reader.ready();
+    assert_aborted(writer.ready().map(drop), "anew");
+    drop((reading, read));
+    assert!(lock.try_lock().is_some(), "the lock ends free");
+}
+
+#[test]
+fn a_timeout_withdraws_a_request_that_asked_anew() {
+    let lock = AsyncLock::new(());
+    let options = AsyncLockOptions::new().timeout(Duration::from_secs(1));
+    let (reading, mut writer) = a_writer_that_asked_anew(&lock, options);
+    // A machine too slow to ask anew within the second times out here; nothing else to see.
+    if let std::task::Poll::Ready(outcome) = writer.poll() {
+        assert!(
+            matches!(outcome, Err(Error::LockTimedOut { .. })),
+            "{outcome:?}"
+        );
+        return;
+    }
+    let mut reader = Probe::new(lock.lock_shared_async()).pending();
+    wait_until("the writer's time runs out", || writer.wakes() > 0);
+    assert_eq!(
+        reader.wakes(),
+        1,
+        "the reader behind the new request was not woken"
+    );
+    assert_eq!(pending_modes(&lock), [AsyncLockMode::Shared]);
+    let read = reader.ready();
+    assert!(matches!(writer.ready(), Err(Error::LockTimedOut { .. })));
+    drop((reading, read));
+    assert!(lock.try_lock().is_some(), "the lock ends free");
+}
