@@ -557,16 +557,16 @@ fn a_timeout_lets_the_readers_behind_a_timed_out_writer_in_at_once() {
 // id: the signal and the timer follow it.
 // ---------------------------------------------------------------------------------------------
 
-/// A writer whose waker panicked when its turn came gave up its place; polled again, it asks
-/// anew and waits behind a reader. The state after: that request queued under a new id, a
-/// reader queued behind it, a reader holding. The pending future, as a probe.
+/// A writer's future, boxed to be polled by hand.
+type WriterProbe<'a> = Probe<std::pin::Pin<Box<taskpool::LockWithFuture<'a, ()>>>>;
+
+/// A writer whose waker panicked when its turn came, so that it gave up its place, and a reader
+/// that took the lock meanwhile: the reader's guard and the writer's future, which asks anew
+/// (under a new id) when it is next polled.
 fn a_writer_that_asked_anew<'a>(
     lock: &'a AsyncLock<()>,
     options: AsyncLockOptions,
-) -> (
-    taskpool::AsyncLockSharedGuard<'a, ()>,
-    Probe<std::pin::Pin<Box<taskpool::LockWithFuture<'a, ()>>>>,
-) {
+) -> (taskpool::AsyncLockSharedGuard<'a, ()>, WriterProbe<'a>) {
     let holder = lock.lock();
     let mut writer = Box::pin(lock.lock_async_with(options));
     let (polled, panicked) = support::wakers::poll_with_panicking_waker(&mut writer);
