@@ -633,3 +633,30 @@ fn a_timeout_withdraws_a_request_that_asked_anew() {
     drop((reading, read));
     assert!(lock.try_lock().is_some(), "the lock ends free");
 }
+
+/// The task waker of a timed-out request panics when its expiry wakes it, on the timer thread:
+/// the request is withdrawn all the same, the reader behind it is woken, the panic stays on the
+/// timer thread, and the timer goes on serving later timeouts.
+#[test]
+fn a_panicking_waker_does_not_stop_an_expiry() {
+    let lock = AsyncLock::new(());
+    let holder = lock.lock_shared();
+    let options = AsyncLockOptions::new().timeout(Duration::from_millis(1));
+    let mut broken = Box::pin(lock.lock_async_with(options.clone()));
+    let (polled, panicked) = support::wakers::poll_with_panicking_waker(&mut broken);
+    assert!(polled.is_pending());
+    let mut reader = Probe::new(lock.lock_shared_async()).pending();
+    wait_until("the expiry wakes the broken waker", || panicked.woken() > 0);
+    assert_eq!(reader.wakes(), 1);
+    let read = reader.ready();
+    assert!(matches!(
+        Probe::new(broken).ready(),
+        Err(Error::LockTimedOut { .. })
+    ));
+    let writing = lock.lock_async_with(options);
+    let mut later = Probe::new(writing).pending();
+    wait_until("a later timeout still fires", || later.wakes() > 0);
+    assert!(matches!(later.ready(), Err(Error::LockTimedOut { .. })));
+    drop((holder, read));
+    assert!(lock.try_lock().is_some(), "the lock ends free");
+}
