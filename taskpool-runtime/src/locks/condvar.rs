@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::async_lock::AsyncLockGuard;
 use super::core::Parker;
-use super::discarded::Discarded;
+use super::discarded::{Discarded, TaskWaker};
 use super::named;
 use crate::sendable::Sendable;
 use crate::shared::Shared;
@@ -619,8 +619,7 @@ impl Drop for Timer {
     /// to the expiry goes (the timer thread, perhaps).
     fn drop(&mut self) {
         if let Timer::Sleep(_, expiry) = self {
-            let task = lock(&expiry.task).take();
-            crate::panic::drop_quietly(task);
+            expiry.task.clear();
         }
     }
 }
@@ -633,7 +632,7 @@ struct Expiry {
     state: Weak<Mutex<State>>,
     id: u64,
     /// The waker of the task's latest poll.
-    task: Mutex<Option<Waker>>,
+    task: TaskWaker,
 }
 
 impl Expiry {
@@ -641,26 +640,13 @@ impl Expiry {
         Arc::new(Expiry {
             state: Arc::downgrade(state),
             id: id.expect("a new wait is queued"),
-            task: Mutex::new(None),
+            task: TaskWaker::default(),
         })
-    }
-
-    /// Records `task` to be woken at the deadline; the old waker is dropped after unlocking,
-    /// its panic contained.
-    fn register(&self, task: &Waker) {
-        let replaced = {
-            let mut registered = lock(&self.task);
-            match registered.as_ref() {
-                Some(waker) if waker.will_wake(task) => None,
-                _ => registered.replace(task.clone()),
-            }
-        };
-        crate::panic::drop_quietly(replaced);
     }
 
     /// Whether the deadline passed: polls `sleep`, which wakes this expiry then.
     fn poll(self: &Arc<Self>, sleep: &mut Sleep, task: &Waker) -> bool {
-        self.register(task);
+        self.task.register(task);
         let waker = Waker::from(Arc::clone(self));
         Pin::new(sleep)
             .poll(&mut Context::from_waker(&waker))
@@ -677,10 +663,7 @@ impl Wake for Expiry {
         if let Some(state) = self.state.upgrade() {
             with_state(&state, |state| state.expire(self.id));
         }
-        let task = lock(&self.task).take();
-        if let Some(task) = task {
-            crate::panic::wake_quietly(task);
-        }
+        self.task.wake();
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::abort::{AbortSignal, Withdrawal};
 use super::diagnosis::{self, AsyncLockState};
+use super::discarded::TaskWaker;
 use super::options::{AsyncLockMode, AsyncLockOptions};
 use super::state::{LockState, Policy, Polled, RequestId, Requested};
 use super::who::Who;
@@ -451,7 +452,7 @@ struct Expiry {
     /// Set before the withdrawal, so a waiter that finds its request gone knows why.
     expired: AtomicBool,
     /// The waker of the task's latest poll.
-    task: Mutex<Option<Waker>>,
+    task: TaskWaker,
 }
 
 /// The expiry of a request's timeout, if it has one.
@@ -466,7 +467,7 @@ impl Expiry {
             lock: Arc::downgrade(core),
             id: AtomicU64::new(id),
             expired: AtomicBool::new(false),
-            task: Mutex::new(None),
+            task: TaskWaker::default(),
         })
     }
 
@@ -491,15 +492,7 @@ impl Timeout {
     /// comes meanwhile withdraws this id and wakes this waker).
     fn poll(&mut self, id: RequestId, task: &Waker) -> bool {
         self.expiry.id.store(id, Ordering::SeqCst);
-        let replaced = {
-            let mut registered = lock(&self.expiry.task);
-            match registered.as_ref() {
-                Some(waker) if waker.will_wake(task) => None,
-                _ => registered.replace(task.clone()),
-            }
-        };
-        // A user waker's `Drop` is user code: contained, outside the mutex.
-        panic::drop_quietly(replaced);
+        self.expiry.task.register(task);
         Pin::new(&mut self.sleep)
             .poll(&mut Context::from_waker(&self.waker))
             .is_ready()
@@ -510,8 +503,7 @@ impl Drop for Timeout {
     /// Lets go of the task's waker here, its panic contained, not wherever the last reference
     /// to the expiry goes (a granted poll must return its grant).
     fn drop(&mut self) {
-        let task = lock(&self.expiry.task).take();
-        panic::drop_quietly(task);
+        self.expiry.task.clear();
     }
 }
 
@@ -526,10 +518,7 @@ impl Wake for Expiry {
         if let Some(core) = self.lock.upgrade() {
             core.cancel(self.id.load(Ordering::SeqCst));
         }
-        let task = lock(&self.task).take();
-        if let Some(task) = task {
-            panic::wake_quietly(task);
-        }
+        self.task.wake();
     }
 }
 
@@ -691,7 +680,7 @@ mod loom_tests {
             panic!("the writer must queue behind the reader");
         };
         let expiry = Expiry::new(core, id);
-        *lock(&expiry.task) = Some(waker);
+        expiry.task.register(&waker);
         (id, expiry, woken)
     }
 
