@@ -8,11 +8,14 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Probe, wait_until};
+use support::{Probe, SHORT_LIMIT, wait_until};
 use taskpool::{AbortSignal, AsyncLock, AsyncLockMode, AsyncLockOptions, ConditionVariable, Error};
 
 /// A timeout no test waits for.
 const NEVER: Duration = Duration::MAX;
+
+// Timeouts a test waits for are `SHORT_LIMIT`: the set-up before them takes microseconds, and a
+// shorter one could run out (under load) while the test still queues the requests behind it.
 
 fn with_signal(signal: &AbortSignal) -> AsyncLockOptions {
     AsyncLockOptions::new().signal(signal.clone())
@@ -211,7 +214,7 @@ fn an_abort_after_an_unobserved_timeout_wins() {
     let lock = AsyncLock::new(());
     let holder = lock.lock();
     let signal = AbortSignal::new();
-    let options = with_signal(&signal).timeout(Duration::from_millis(1));
+    let options = with_signal(&signal).timeout(SHORT_LIMIT);
     let mut request = Probe::new(lock.lock_async_with(options)).pending();
     wait_until("the timer fires", || request.wakes() > 0);
 
@@ -338,7 +341,7 @@ fn mixed_timeouts_aborts_and_tries_on_one_lock_all_resolve() {
             let kind = KINDS[n % KINDS.len()];
             let options = match kind {
                 Kind::Aborted => with_signal(&doomed).timeout(NEVER),
-                Kind::TimesOut => with_signal(&spared).timeout(Duration::from_millis(1)),
+                Kind::TimesOut => with_signal(&spared).timeout(SHORT_LIMIT),
                 Kind::Patient => with_signal(&spared),
                 Kind::Tries => AsyncLockOptions::new().is_available(true),
             };
@@ -440,7 +443,7 @@ fn expected(kind: Kind) -> &'static str {
 #[test]
 fn a_timed_out_wait_for_leaves_the_queue_at_its_deadline() {
     let changed = ConditionVariable::new();
-    let mut timed = Probe::new(changed.wait_for_async(Duration::from_millis(1))).pending();
+    let mut timed = Probe::new(changed.wait_for_async(SHORT_LIMIT)).pending();
     let mut other = Probe::new(changed.wait_async()).pending();
     wait_until("the timer fires", || timed.wakes() > 0);
     assert_eq!(changed.waiters(), 1, "the timed-out waiter is still queued");
@@ -460,7 +463,7 @@ fn a_timed_out_wait_for_leaves_the_queue_at_its_deadline() {
 #[test]
 fn a_dropped_timed_out_wait_for_passes_the_notification_on() {
     let changed = ConditionVariable::new();
-    let timed = Probe::new(changed.wait_for_async(Duration::from_millis(1))).pending();
+    let timed = Probe::new(changed.wait_for_async(SHORT_LIMIT)).pending();
     let mut other = Probe::new(changed.wait_async()).pending();
     wait_until("the timer fires", || timed.wakes() > 0);
     changed.notify_one();
@@ -474,7 +477,7 @@ fn a_dropped_timed_out_wait_for_passes_the_notification_on() {
 #[test]
 fn a_wait_for_that_saw_its_timeout_leaves_the_notification_to_the_next() {
     let changed = ConditionVariable::new();
-    let mut timed = Probe::new(changed.wait_for_async(Duration::from_millis(1))).pending();
+    let mut timed = Probe::new(changed.wait_for_async(SHORT_LIMIT)).pending();
     let mut other = Probe::new(changed.wait_async()).pending();
     wait_until("the timer fires", || timed.wakes() > 0);
     assert!(!timed.ready());
@@ -542,7 +545,7 @@ fn notify_one_racing_blocking_wait_for_timeouts_loses_no_notification() {
 fn a_timeout_lets_the_readers_behind_a_timed_out_writer_in_at_once() {
     let lock = AsyncLock::new(());
     let first = lock.lock_shared();
-    let options = AsyncLockOptions::new().timeout(Duration::from_millis(1));
+    let options = AsyncLockOptions::new().timeout(SHORT_LIMIT);
     let mut writer = Probe::new(lock.lock_async_with(options)).pending();
     let mut reader = Probe::new(lock.lock_shared_async()).pending();
     wait_until("the writer's time runs out", || writer.wakes() > 0);
@@ -643,7 +646,7 @@ fn a_timeout_withdraws_a_request_that_asked_anew() {
 fn a_panicking_waker_does_not_stop_an_expiry() {
     let lock = AsyncLock::new(());
     let holder = lock.lock_shared();
-    let options = AsyncLockOptions::new().timeout(Duration::from_millis(1));
+    let options = AsyncLockOptions::new().timeout(SHORT_LIMIT);
     let mut broken = Box::pin(lock.lock_async_with(options.clone()));
     let (polled, panicked) = support::wakers::poll_with_panicking_waker(&mut broken);
     assert!(polled.is_pending());
