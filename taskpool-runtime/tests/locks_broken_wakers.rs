@@ -88,6 +88,26 @@ fn a_request_whose_waker_clone_panics_at_the_signal_leaves_the_queue_with_its_fu
     assert_eq!(next, 1);
 }
 
+/// The same at the timer: a request with a timeout whose waker panics on its second clone (the
+/// one its timeout keeps to wake the task at the deadline) leaves no ghost in the queue once
+/// its future is dropped.
+#[test]
+fn a_request_whose_waker_clone_panics_at_the_timeout_leaves_the_queue_with_its_future() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lock = AsyncLock::new(0u32);
+    let held = lock.try_lock().expect("a free lock");
+    let options = AsyncLockOptions::new().timeout(PATIENCE);
+    let mut request = Box::pin(lock.lock_async_with(options));
+    assert!(
+        poll_panics(&mut request, &broken_waker(1)),
+        "the poller sees its waker's panic"
+    );
+    drop(request);
+    assert!(lock.state().pending.is_empty(), "a ghost stayed queued");
+    drop(held);
+    assert!(lock.try_lock().is_some(), "the lock ends free");
+}
+
 /// A waiter whose waker panics on every clone after its registration does not break the
 /// release that hands it the lock: the holder's guard drops quietly, the waiter is woken and
 /// takes the lock when polled again, and the waiter behind it gets the lock after it. (The

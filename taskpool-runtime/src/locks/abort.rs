@@ -1,8 +1,11 @@
 //! `AbortSignal`: withdraws waiting lock requests (ArkTS `AbortSignal`).
 
 use std::fmt;
+use std::sync::Weak;
 use std::task::Waker;
 
+use super::core::LockCore;
+use super::state::RequestId;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, Mutex, lock};
 
@@ -66,9 +69,36 @@ struct Inner {
 #[derive(Default)]
 struct State {
     reason: Option<String>,
-    /// Requests waiting with this signal, by key.
-    waiters: Vec<(u64, Waker)>,
+    /// Requests waiting with this signal.
+    waiters: Vec<Registration>,
     next_key: u64,
+}
+
+/// One request waiting with a signal: what an abort needs to withdraw it from its lock and to
+/// tell its waiter, without waiting for the waiter to run.
+struct Registration {
+    key: u64,
+    /// Woken by an abort: the request's future or blocked thread, which then fails.
+    waker: Waker,
+    withdrawal: Withdrawal,
+}
+
+/// Where a waiting request is queued: its lock (weakly: the signal must not keep a lock alive)
+/// and its id there.
+pub(crate) struct Withdrawal {
+    pub(crate) lock: Weak<LockCore>,
+    pub(crate) id: RequestId,
+}
+
+impl Withdrawal {
+    /// Takes the request out of its lock's queue, waking whom its departure lets go. Nothing
+    /// happens if it holds the lock already or left: only the waiter itself moves from the
+    /// queue to the holders, so an abort never takes back a grant.
+    fn withdraw(self) {
+        if let Some(lock) = self.lock.upgrade() {
+            lock.cancel(self.id);
+        }
+    }
 }
 
 impl AbortSignal {
@@ -100,9 +130,17 @@ impl AbortSignal {
             self.inner.aborted.store(true, Ordering::SeqCst);
             std::mem::take(&mut state.waiters)
         };
-        // A user waker that panics must neither reach the caller nor keep the others unwoken;
-        // its request sees the abort whenever it is polled.
-        for (_, waker) in waiters {
+        // The locks are visited after the signal's mutex is released: a lock's mutex is never
+        // taken under it (nor it under a lock's), so no order between them can deadlock. A
+        // request withdrawn here, found gone by its waiter, counts as aborted: the flag above
+        // is set before any withdrawal.
+        for Registration {
+            waker, withdrawal, ..
+        } in waiters
+        {
+            withdrawal.withdraw();
+            // A user waker that panics must neither reach the caller nor keep the others
+            // unwoken; its request sees the abort whenever it is polled.
             crate::panic::wake_quietly(waker);
         }
     }
@@ -127,29 +165,38 @@ impl AbortSignal {
         lock(&self.inner.state).reason.clone()
     }
 
-    /// Registers `waker` to be woken by an abort; `None` if the signal is already aborted.
-    pub(crate) fn register(&self, waker: &Waker) -> Option<u64> {
+    /// Registers the waiting request `withdrawal` names, to be withdrawn from its lock and
+    /// `waker` woken by an abort; `None` if the signal is already aborted.
+    pub(crate) fn register(&self, waker: &Waker, withdrawal: Withdrawal) -> Option<u64> {
         let mut state = lock(&self.inner.state);
         if state.reason.is_some() {
             return None;
         }
         let key = state.next_key;
         state.next_key += 1;
-        state.waiters.push((key, waker.clone()));
+        state.waiters.push(Registration {
+            key,
+            waker: waker.clone(),
+            withdrawal,
+        });
         Some(key)
     }
 
-    /// Replaces the waker registered under `key` (a request polled with a new waker). The old
-    /// one is dropped after unlocking, its panic contained (see [`AbortSignal::unregister`]).
-    pub(crate) fn update(&self, key: u64, waker: &Waker) {
+    /// Updates the registration under `key`: the request was polled with `waker`, and waits
+    /// as request `id` (a request that asked anew has a new id). The old waker is dropped
+    /// after unlocking, its panic contained (see [`AbortSignal::unregister`]).
+    pub(crate) fn update(&self, key: u64, waker: &Waker, id: RequestId) {
         let replaced = {
             let mut state = lock(&self.inner.state);
             state
                 .waiters
                 .iter_mut()
-                .find(|(k, _)| *k == key)
-                .filter(|(_, registered)| !registered.will_wake(waker))
-                .map(|(_, registered)| std::mem::replace(registered, waker.clone()))
+                .find(|registration| registration.key == key)
+                .and_then(|registration| {
+                    registration.withdrawal.id = id;
+                    (!registration.waker.will_wake(waker))
+                        .then(|| std::mem::replace(&mut registration.waker, waker.clone()))
+                })
         };
         crate::panic::drop_quietly(replaced);
     }
@@ -163,7 +210,7 @@ impl AbortSignal {
             state
                 .waiters
                 .iter()
-                .position(|(k, _)| *k == key)
+                .position(|registration| registration.key == key)
                 .map(|at| state.waiters.swap_remove(at))
         };
         crate::panic::drop_quietly(removed);

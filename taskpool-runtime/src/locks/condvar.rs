@@ -5,14 +5,15 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::sync::Weak;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::async_lock::AsyncLockGuard;
 use super::core::Parker;
-use super::discarded::Discarded;
+use super::discarded::{Discarded, TaskWaker};
 use super::named;
 use crate::sendable::Sendable;
 use crate::shared::Shared;
@@ -58,7 +59,8 @@ use crate::time::{Sleep, deadline_after, sleep};
 /// consumer.join().unwrap();
 /// ```
 pub struct ConditionVariable {
-    state: Mutex<State>,
+    /// Shared with the expiries of timed waits, which withdraw them at their deadline.
+    state: Arc<Mutex<State>>,
 }
 
 #[derive(Default)]
@@ -68,6 +70,8 @@ struct State {
     /// Waiters notified by `notify_one` that have not completed: a drop passes the notification
     /// on.
     handed: Vec<u64>,
+    /// Timed waiters withdrawn at their deadline that have not completed.
+    expired: Vec<u64>,
     next_id: u64,
     /// Wakers let go of (a waiter that left, a waker replaced by a newer one), to drop after
     /// unlocking (see [`ConditionVariable::with_state`]).
@@ -86,22 +90,61 @@ impl State {
         self.waiters.iter().any(|(waiting, _)| *waiting == id)
     }
 
-    /// Waiter `id` leaves: `None` if it was still waiting, otherwise whether it had been handed
-    /// a `notify_one` (true) or a `notify_all` (false).
-    fn leave(&mut self, id: u64) -> Option<bool> {
-        if let Some(at) = self.waiters.iter().position(|(waiting, _)| *waiting == id) {
-            if let Some((_, Some(waker))) = self.waiters.remove(at) {
-                self.discarded.push(waker);
-            }
-            return None;
+    /// Removes waiter `id` from the queue; whether it was there.
+    fn dequeue(&mut self, id: u64) -> bool {
+        let Some(at) = self.waiters.iter().position(|(waiting, _)| *waiting == id) else {
+            return false;
+        };
+        if let Some((_, Some(waker))) = self.waiters.remove(at) {
+            self.discarded.push(waker);
         }
-        match self.handed.iter().position(|handed| *handed == id) {
+        true
+    }
+
+    /// Waiter `id` leaves: how its wait ended, if it had ended.
+    fn leave(&mut self, id: u64) -> Left {
+        if self.dequeue(id) {
+            return Left::Waiting;
+        }
+        if let Some(at) = self.handed.iter().position(|handed| *handed == id) {
+            self.handed.swap_remove(at);
+            return Left::NotifiedOne;
+        }
+        match self.expired.iter().position(|expired| *expired == id) {
             Some(at) => {
-                self.handed.swap_remove(at);
-                Some(true)
+                self.expired.swap_remove(at);
+                Left::Expired
             }
-            None => Some(false),
+            None => Left::NotifiedAll,
         }
+    }
+
+    /// The deadline of the timed waiter `id` passed: it leaves the queue, unless a notification
+    /// reached it first.
+    fn expire(&mut self, id: u64) {
+        if self.dequeue(id) {
+            self.expired.push(id);
+        }
+    }
+}
+
+/// How a waiter's wait ended, as it leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Left {
+    /// It had not: it was still waiting.
+    Waiting,
+    /// A `notify_one` was handed to it.
+    NotifiedOne,
+    /// A `notify_all` reached it.
+    NotifiedAll,
+    /// Its deadline withdrew it (`State::expire`).
+    Expired,
+}
+
+impl Left {
+    /// Whether a notification reached the waiter.
+    fn notified(self) -> bool {
+        matches!(self, Left::NotifiedOne | Left::NotifiedAll)
     }
 }
 
@@ -114,7 +157,7 @@ impl ConditionVariable {
     /// ```
     pub fn new() -> ConditionVariable {
         ConditionVariable {
-            state: Mutex::new(State::default()),
+            state: Arc::new(Mutex::new(State::default())),
         }
     }
 
@@ -159,7 +202,8 @@ impl ConditionVariable {
 
     /// Waits until notified or until `timeout` passes, asynchronously (ArkTS `waitFor`).
     /// Resolves to `true` if notified, `false` if the time ran out. `Duration::ZERO` does not
-    /// wait; `Duration::MAX` waits with no limit.
+    /// wait; `Duration::MAX` waits with no limit. The waiter leaves the queue at the deadline,
+    /// even if its task has not run since: a later `notify_one` goes to the next waiter.
     ///
     /// ```
     /// # fn block_on<F: std::future::Future>(future: F) -> F::Output {
@@ -180,7 +224,7 @@ impl ConditionVariable {
         let timer = match deadline_after(Instant::now(), timeout) {
             None => Timer::Never,
             Some(_) if timeout.is_zero() => Timer::Expired,
-            Some(_) => Timer::Sleep(sleep(timeout)),
+            Some(_) => Timer::Sleep(sleep(timeout), Expiry::new(&self.state, waiting.id)),
         };
         CondvarWaitFor {
             waiting,
@@ -405,7 +449,7 @@ impl ConditionVariable {
             }
         });
         // Notified if it left the queue; if it was notified as the time ran out, it takes it.
-        self.with_state(|state| state.leave(id)).is_some()
+        self.with_state(|state| state.leave(id)).notified()
     }
 
     /// Runs `f` on the state under its mutex, then drops the wakers it let go of after
@@ -413,13 +457,7 @@ impl ConditionVariable {
     /// the last reference to a task whose `Drop` panics), and its panic must not reach whoever
     /// drops or polls a wait, nor cut short the bookkeeping around it.
     fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        let (result, discarded) = {
-            let mut state = lock(&self.state);
-            let result = f(&mut state);
-            (result, state.discarded.take())
-        };
-        discarded.drop_quietly();
-        result
+        with_state(&self.state, f)
     }
 }
 
@@ -453,6 +491,17 @@ impl<'de> Deserialize<'de> for ConditionVariable {
 
 impl Sendable for ConditionVariable {}
 
+/// [`ConditionVariable::with_state`] on the state itself (an expiry has no condition variable).
+fn with_state<R>(state: &Mutex<State>, f: impl FnOnce(&mut State) -> R) -> R {
+    let (result, discarded) = {
+        let mut state = lock(state);
+        let result = f(&mut state);
+        (result, state.discarded.take())
+    };
+    discarded.drop_quietly();
+    result
+}
+
 /// A place in a condition variable's queue; leaving it without completing passes a
 /// `notify_one` on.
 struct Waiting<'a> {
@@ -465,15 +514,21 @@ impl Waiting<'_> {
     /// `Ready` once notified (and again if polled after that: nothing to wait for);
     /// otherwise registers `cx`'s waker.
     fn poll_notified(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.poll_notified_by(cx).map(drop)
+        self.poll_left(cx).map(drop)
     }
 
     /// As [`poll_notified`](Waiting::poll_notified), saying whether the notification was a
     /// `notify_one` handed to this waiter (`true`) rather than a `notify_all` (`false`; also
     /// when polled again after completing).
     fn poll_notified_by(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        self.poll_left(cx).map(|left| left == Left::NotifiedOne)
+    }
+
+    /// `Ready` with how the wait ended once it has (never [`Left::Waiting`]; a `notify_all`
+    /// when polled again after completing); otherwise registers `cx`'s waker.
+    fn poll_left(&mut self, cx: &mut Context<'_>) -> Poll<Left> {
         let Some(id) = self.id else {
-            return Poll::Ready(false);
+            return Poll::Ready(Left::NotifiedAll);
         };
         let notified = self.condvar.with_state(|state| {
             match state.waiters.iter_mut().find(|(waiting, _)| *waiting == id) {
@@ -485,13 +540,13 @@ impl Waiting<'_> {
                     }
                     None
                 }
-                None => Some(state.leave(id) == Some(true)),
+                None => Some(state.leave(id)),
             }
         });
         match notified {
-            Some(by_notify_one) => {
+            Some(left) => {
                 self.id = None;
-                Poll::Ready(by_notify_one)
+                Poll::Ready(left)
             }
             None => Poll::Pending,
         }
@@ -502,15 +557,15 @@ impl Waiting<'_> {
     fn finish(&mut self) -> bool {
         self.id
             .take()
-            .is_some_and(|id| self.condvar.with_state(|state| state.leave(id)).is_some())
+            .is_some_and(|id| self.condvar.with_state(|state| state.leave(id)).notified())
     }
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
-            let handed = self.condvar.with_state(|state| state.leave(id));
-            if handed == Some(true) {
+            let left = self.condvar.with_state(|state| state.leave(id));
+            if left == Left::NotifiedOne {
                 // Notified by notify_one but never completed: the next waiter gets it.
                 self.condvar.notify_one();
             }
@@ -555,7 +610,61 @@ impl fmt::Debug for CondvarWait<'_> {
 enum Timer {
     Never,
     Expired,
-    Sleep(Sleep),
+    /// The timer wakes the expiry at the deadline.
+    Sleep(Sleep, Arc<Expiry>),
+}
+
+impl Drop for Timer {
+    /// Lets go of the task's waker here, its panic contained, not wherever the last reference
+    /// to the expiry goes (the timer thread, perhaps).
+    fn drop(&mut self) {
+        if let Timer::Sleep(_, expiry) = self {
+            expiry.task.clear();
+        }
+    }
+}
+
+/// What the timer of a timed wait wakes at its deadline: it withdraws the waiter from the queue
+/// then and there, so a `notify_one` meanwhile goes to the next waiter (ArkTS notifies the
+/// first *waiting* thread) rather than to one whose task has not yet run to see its timeout;
+/// then it wakes the task.
+struct Expiry {
+    state: Weak<Mutex<State>>,
+    id: u64,
+    /// The waker of the task's latest poll.
+    task: TaskWaker,
+}
+
+impl Expiry {
+    fn new(state: &Arc<Mutex<State>>, id: Option<u64>) -> Arc<Expiry> {
+        Arc::new(Expiry {
+            state: Arc::downgrade(state),
+            id: id.expect("a new wait is queued"),
+            task: TaskWaker::default(),
+        })
+    }
+
+    /// Whether the deadline passed: polls `sleep`, which wakes this expiry then.
+    fn poll(self: &Arc<Self>, sleep: &mut Sleep, task: &Waker) -> bool {
+        self.task.register(task);
+        let waker = Waker::from(Arc::clone(self));
+        Pin::new(sleep)
+            .poll(&mut Context::from_waker(&waker))
+            .is_ready()
+    }
+}
+
+impl Wake for Expiry {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(state) = self.state.upgrade() {
+            with_state(&state, |state| state.expire(self.id));
+        }
+        self.task.wake();
+    }
 }
 
 /// The future of [`ConditionVariable::wait_for_async`]: resolves to `true` once notified, or to
@@ -575,14 +684,15 @@ impl Future for CondvarWaitFor<'_> {
         if let Some(outcome) = this.outcome {
             return Poll::Ready(outcome);
         }
-        if this.waiting.poll_notified(cx).is_ready() {
-            this.outcome = Some(true);
-            return Poll::Ready(true);
+        // A wait withdrawn at its deadline has left too: it reports its timeout.
+        if let Poll::Ready(left) = this.waiting.poll_left(cx) {
+            this.outcome = Some(left.notified());
+            return Poll::Ready(left.notified());
         }
         let expired = match &mut this.timer {
             Timer::Never => false,
             Timer::Expired => true,
-            Timer::Sleep(sleep) => Pin::new(sleep).poll(cx).is_ready(),
+            Timer::Sleep(sleep, expiry) => expiry.poll(sleep, cx.waker()),
         };
         if expired {
             let notified = this.waiting.finish();
@@ -609,7 +719,7 @@ mod loom_tests {
     use std::sync::Arc;
     use std::task::{Context, Wake, Waker};
 
-    use super::{ConditionVariable, PassOn};
+    use super::{ConditionVariable, Expiry, Left, PassOn};
 
     /// A waker that panics when woken (a broken executor).
     struct Panics;
@@ -692,6 +802,76 @@ mod loom_tests {
                 "a notification was lost"
             );
             assert_eq!(condvar.waiters(), 0);
+        });
+    }
+
+    /// A timed waiter, a patient one behind it, and a timer that fires (woken as the timer
+    /// thread wakes an expiry) on its own thread.
+    fn timed_and_patient(
+        condvar: &Arc<ConditionVariable>,
+    ) -> (
+        super::Waiting<'_>,
+        std::pin::Pin<Box<super::CondvarWait<'_>>>,
+        loom::thread::JoinHandle<()>,
+    ) {
+        let timed = condvar.enqueue(None);
+        let expiry = Expiry::new(&condvar.state, timed.id);
+        let mut patient = Box::pin(condvar.wait_async());
+        let mut noop = Context::from_waker(Waker::noop());
+        assert!(patient.as_mut().poll(&mut noop).is_pending());
+        let timer = loom::thread::spawn(move || Waker::from(expiry).wake());
+        (timed, patient, timer)
+    }
+
+    /// The timed waiter's deadline races a `notify_one`: exactly one of the two waiters is
+    /// notified — the timed one reporting it if the notification came first, the patient one
+    /// otherwise — never lost, never doubled, and nobody is left queued.
+    #[test]
+    fn an_expiry_racing_notify_one_notifies_exactly_one_waiter() {
+        loom::model(|| {
+            let condvar = Arc::new(ConditionVariable::new());
+            let (mut timed, mut patient, timer) = timed_and_patient(&condvar);
+            let notifier = {
+                let condvar = Arc::clone(&condvar);
+                loom::thread::spawn(move || condvar.notify_one())
+            };
+            timer.join().unwrap();
+            notifier.join().unwrap();
+            let mut noop = Context::from_waker(Waker::noop());
+            let std::task::Poll::Ready(left) = timed.poll_left(&mut noop) else {
+                panic!("the timed waiter still waits after its deadline");
+            };
+            let patient_done = patient.as_mut().poll(&mut noop).is_ready();
+            assert!(
+                left.notified() != patient_done,
+                "lost or doubled: {left:?} {patient_done}"
+            );
+            drop(patient);
+            assert_eq!(condvar.waiters(), 0);
+        });
+    }
+
+    /// Once the timed waiter's deadline has passed (its expiry ran), a `notify_one` racing that
+    /// waiter's own poll goes to the patient waiter: the timed one has left the queue, whether
+    /// or not its task has run since, and reports its timeout.
+    #[test]
+    fn a_notify_one_after_an_expiry_goes_to_the_next_waiter() {
+        loom::model(|| {
+            let condvar = Arc::new(ConditionVariable::new());
+            let (mut timed, mut patient, timer) = timed_and_patient(&condvar);
+            timer.join().unwrap();
+            let notifier = {
+                let condvar = Arc::clone(&condvar);
+                loom::thread::spawn(move || condvar.notify_one())
+            };
+            let mut noop = Context::from_waker(Waker::noop());
+            let left = timed.poll_left(&mut noop);
+            notifier.join().unwrap();
+            assert_eq!(left, std::task::Poll::Ready(Left::Expired));
+            assert!(
+                patient.as_mut().poll(&mut noop).is_ready(),
+                "the notification went to a waiter whose time had run out"
+            );
         });
     }
 }

@@ -6,18 +6,19 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::AtomicU64;
+use std::sync::Weak;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use super::abort::AbortSignal;
+use super::abort::{AbortSignal, Withdrawal};
 use super::diagnosis::{self, AsyncLockState};
+use super::discarded::TaskWaker;
 use super::options::{AsyncLockMode, AsyncLockOptions};
 use super::state::{LockState, Policy, Polled, RequestId, Requested};
 use super::who::Who;
 use crate::error::{Error, Result};
 use crate::panic;
-use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::sync::{Arc, Condvar, Mutex, lock};
 use crate::time::{Sleep, deadline_after, sleep};
 
@@ -55,7 +56,7 @@ impl Plan {
 impl LockCore {
     /// A new, free lock; `name` for a named lock.
     pub(crate) fn new(name: Option<Arc<str>>) -> LockCore {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         LockCore {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             name,
@@ -86,7 +87,7 @@ impl LockCore {
     /// Takes the lock in `mode`, blocking the thread while it waits. Inside a pool task the wait
     /// counts the thread as blocked (`block_in_place`), so the pool may add a thread meanwhile.
     pub(crate) fn acquire_blocking(
-        &self,
+        self: &Arc<Self>,
         mode: AsyncLockMode,
         options: &AsyncLockOptions,
     ) -> Result<RequestId> {
@@ -109,7 +110,7 @@ impl LockCore {
         };
         let parker = parker.expect("a queued request made its parker");
         let waker = Waker::from(Arc::clone(&parker));
-        let key = signal.and_then(|signal| signal.register(&waker));
+        let key = signal.and_then(|signal| signal.register(&waker, self.withdrawal(id)));
         let outcome = crate::pool::block_in_place(|| {
             loop {
                 if signal.is_some_and(AbortSignal::is_aborted) {
@@ -120,7 +121,14 @@ impl LockCore {
                 match self.with_state(|state| state.poll(id, &waker, who.clone())) {
                     Polled::Granted => return Outcome::Granted,
                     Polled::Waiting => {}
-                    Polled::Unknown => unreachable!("a waiter leaves the queue only by itself"),
+                    // Its waker (a parker) never panics, so only an abort withdrew it.
+                    Polled::Unknown => {
+                        assert!(
+                            signal.is_some_and(AbortSignal::is_aborted),
+                            "a blocked waiter leaves the queue by itself or by an abort"
+                        );
+                        return Outcome::Aborted;
+                    }
                 }
                 match plan.deadline {
                     None => parker.park(None),
@@ -138,7 +146,11 @@ impl LockCore {
     }
 
     /// Takes the lock in `mode` asynchronously.
-    pub(crate) fn acquire(&self, mode: AsyncLockMode, options: AsyncLockOptions) -> Acquire<'_> {
+    pub(crate) fn acquire(
+        self: &Arc<Self>,
+        mode: AsyncLockMode,
+        options: AsyncLockOptions,
+    ) -> Acquire<'_> {
         Acquire {
             core: self,
             mode,
@@ -171,14 +183,58 @@ impl LockCore {
         Err(error)
     }
 
+    /// Polls the waiting async request `id`: granted, still waiting (`None`), or withdrawn by its
+    /// signal or at its deadline. Gone for neither reason, its waker panicked when its turn
+    /// came, so it gave up its place (`LockCore::wake`); polled after all, it asks anew, keeping
+    /// its deadline and signal, and `id` becomes the new request's.
+    fn poll_queued(
+        &self,
+        id: &mut RequestId,
+        mode: AsyncLockMode,
+        waker: &Waker,
+        signal: Option<&AbortSignal>,
+        expiry: Option<&Expiry>,
+    ) -> Option<Outcome> {
+        if let Some(outcome) = withdrawn(signal, expiry) {
+            return Some(outcome);
+        }
+        self.with_state(|state| match state.poll(*id, waker, Who::current()) {
+            Polled::Granted => Some(Outcome::Granted),
+            Polled::Waiting => None,
+            // Withdrawn since the check above: each sets its flag before it withdraws.
+            Polled::Unknown => withdrawn(signal, expiry).or_else(|| {
+                match state.request(mode, Who::current(), Policy::Wait, || waker.clone()) {
+                    Requested::Granted(new) => {
+                        *id = new;
+                        Some(Outcome::Granted)
+                    }
+                    Requested::Queued(new) => {
+                        *id = new;
+                        None
+                    }
+                    Requested::Refused => unreachable!("a request that may wait is never refused"),
+                }
+            }),
+        })
+    }
+
     /// The holder `id` releases the lock.
     pub(crate) fn release(&self, id: RequestId) {
         let woken = lock(&self.state).release(id);
         self.wake(woken);
     }
 
-    /// The waiter `id` leaves the queue.
-    fn cancel(&self, id: RequestId) {
+    /// What an abort signal needs to withdraw the waiter `id` (see [`AbortSignal::abort`]).
+    fn withdrawal(self: &Arc<Self>, id: RequestId) -> Withdrawal {
+        Withdrawal {
+            lock: Arc::downgrade(self),
+            id,
+        }
+    }
+
+    /// The waiter `id` leaves the queue, waking whom its departure lets go; nothing happens if
+    /// it is not waiting (it took the lock, or left already).
+    pub(crate) fn cancel(&self, id: RequestId) {
         let woken = self.with_state(|state| state.cancel(id));
         self.wake(woken);
     }
@@ -365,6 +421,107 @@ impl Wake for Parker {
     }
 }
 
+/// Why a waiting request is gone from its lock's queue without taking the lock: its signal
+/// aborted or its time ran out, each withdrawing it itself; `None` if neither happened.
+fn withdrawn(signal: Option<&AbortSignal>, expiry: Option<&Expiry>) -> Option<Outcome> {
+    if signal.is_some_and(AbortSignal::is_aborted) {
+        Some(Outcome::Aborted)
+    } else if expiry.is_some_and(Expiry::expired) {
+        Some(Outcome::TimedOut)
+    } else {
+        None
+    }
+}
+
+/// The timeout of a waiting async request: a timer that wakes [`Expiry`] at the deadline.
+struct Timeout {
+    sleep: Sleep,
+    expiry: Arc<Expiry>,
+    /// A waker of `expiry`, made once: the timer keeps it across polls.
+    waker: Waker,
+}
+
+/// What the timer of a waiting async request wakes at its deadline. It withdraws the request
+/// from the lock then and there, as an abort does: the request's task may not run for a while,
+/// and must not keep its place meanwhile (readers behind a timed-out writer waiting, snapshots
+/// listing it). Then it wakes the task, which fails with `LockTimedOut`.
+struct Expiry {
+    lock: Weak<LockCore>,
+    /// The request's id (one that asks anew gets a new id: see `Timeout::poll`).
+    id: AtomicU64,
+    /// Set before the withdrawal, so a waiter that finds its request gone knows why.
+    expired: AtomicBool,
+    /// The waker of the task's latest poll.
+    task: TaskWaker,
+}
+
+/// The expiry of a request's timeout, if it has one.
+fn expiry(timer: &Option<Timeout>) -> Option<&Expiry> {
+    timer.as_ref().map(|timer| &*timer.expiry)
+}
+
+impl Expiry {
+    /// The expiry of the waiting request `id` of `core`, not yet expired.
+    fn new(core: &Arc<LockCore>, id: RequestId) -> Arc<Expiry> {
+        Arc::new(Expiry {
+            lock: Arc::downgrade(core),
+            id: AtomicU64::new(id),
+            expired: AtomicBool::new(false),
+            task: TaskWaker::default(),
+        })
+    }
+
+    /// Whether it has withdrawn (or is withdrawing) the request.
+    fn expired(&self) -> bool {
+        self.expired.load(Ordering::SeqCst)
+    }
+}
+
+impl Timeout {
+    fn new(core: &Arc<LockCore>, id: RequestId, deadline: Instant) -> Timeout {
+        let expiry = Expiry::new(core, id);
+        Timeout {
+            sleep: sleep(deadline.saturating_duration_since(Instant::now())),
+            waker: Waker::from(Arc::clone(&expiry)),
+            expiry,
+        }
+    }
+
+    /// Whether the deadline has passed. Otherwise the request `id` waits on, and `task` is
+    /// woken at the deadline (both recorded before the timer is looked at, so an expiry that
+    /// comes meanwhile withdraws this id and wakes this waker).
+    fn poll(&mut self, id: RequestId, task: &Waker) -> bool {
+        self.expiry.id.store(id, Ordering::SeqCst);
+        self.expiry.task.register(task);
+        Pin::new(&mut self.sleep)
+            .poll(&mut Context::from_waker(&self.waker))
+            .is_ready()
+    }
+}
+
+impl Drop for Timeout {
+    /// Lets go of the task's waker here, its panic contained, not wherever the last reference
+    /// to the expiry goes (a granted poll must return its grant).
+    fn drop(&mut self) {
+        self.expiry.task.clear();
+    }
+}
+
+impl Wake for Expiry {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.expired.store(true, Ordering::SeqCst);
+        // Nothing happens if the request took the lock or left already.
+        if let Some(core) = self.lock.upgrade() {
+            core.cancel(self.id.load(Ordering::SeqCst));
+        }
+        self.task.wake();
+    }
+}
+
 /// A waker that does nothing, for requests that never queue (tries).
 fn noop_waker() -> Waker {
     Waker::noop().clone()
@@ -374,7 +531,7 @@ fn noop_waker() -> Waker {
 /// error of a refusal, a timeout or an abort. Dropping it while it waits gives up its place and
 /// wakes whom that lets go.
 pub(crate) struct Acquire<'a> {
-    core: &'a LockCore,
+    core: &'a Arc<LockCore>,
     mode: AsyncLockMode,
     options: AsyncLockOptions,
     step: Step,
@@ -388,7 +545,7 @@ enum Step {
         /// The waker registered with the abort signal.
         signal_key: Option<u64>,
         /// The timeout, if any.
-        timer: Option<Sleep>,
+        timer: Option<Timeout>,
     },
     Done,
 }
@@ -430,10 +587,12 @@ impl Future for Acquire<'_> {
                                 signal_key: None,
                                 timer: None,
                             };
-                            let signal_key = signal.and_then(|signal| signal.register(cx.waker()));
-                            let timer = plan.deadline.map(|deadline| {
-                                sleep(deadline.saturating_duration_since(Instant::now()))
+                            let signal_key = signal.and_then(|signal| {
+                                signal.register(cx.waker(), core.withdrawal(id))
                             });
+                            let timer = plan
+                                .deadline
+                                .map(|deadline| Timeout::new(core, id, deadline));
                             this.step = Step::Waiting {
                                 id,
                                 signal_key,
@@ -448,47 +607,18 @@ impl Future for Acquire<'_> {
                     timer,
                 } => {
                     let signal = this.options.signal.as_ref();
-                    let outcome = if signal.is_some_and(AbortSignal::is_aborted) {
-                        Some(Outcome::Aborted)
-                    } else {
-                        core.with_state(|state| {
-                            match state.poll(*waiting_id, cx.waker(), Who::current()) {
-                                Polled::Granted => Some(Outcome::Granted),
-                                Polled::Waiting => None,
-                                // Its waker panicked when its turn came, so it gave up its place
-                                // (`LockCore::wake`); polled after all, it asks anew, keeping its
-                                // deadline and signal.
-                                Polled::Unknown => {
-                                    let who = Who::current();
-                                    match state.request(this.mode, who, Policy::Wait, || {
-                                        cx.waker().clone()
-                                    }) {
-                                        Requested::Granted(id) => {
-                                            *waiting_id = id;
-                                            Some(Outcome::Granted)
-                                        }
-                                        Requested::Queued(id) => {
-                                            *waiting_id = id;
-                                            None
-                                        }
-                                        Requested::Refused => {
-                                            unreachable!("a request that may wait is never refused")
-                                        }
-                                    }
-                                }
-                            }
-                        })
-                    };
+                    let outcome =
+                        core.poll_queued(waiting_id, this.mode, cx.waker(), signal, expiry(timer));
                     let id = *waiting_id;
                     let outcome = outcome.or_else(|| {
                         let fired = timer
                             .as_mut()
-                            .is_some_and(|timer| Pin::new(timer).poll(cx).is_ready());
+                            .is_some_and(|timer| timer.poll(id, cx.waker()));
                         fired.then_some(Outcome::TimedOut)
                     });
                     let Some(outcome) = outcome else {
                         if let (Some(signal), Some(key)) = (signal, *signal_key) {
-                            signal.update(key, cx.waker());
+                            signal.update(key, cx.waker(), id);
                             // An abort between the check above and this update woke the
                             // waker it had (the previous poll's, perhaps another task's):
                             // look again, or this poll's waker would never hear of it.
@@ -519,5 +649,109 @@ impl Drop for Acquire<'_> {
             // Woken for a lock it will never take, perhaps: the departure wakes whom it lets go.
             self.core.cancel(id);
         }
+    }
+}
+
+/// Model checks of the timeout's expiry (the timer thread withdrawing a waiting async request)
+/// racing the release, the waiter's own poll and a reader behind it. The timer is played by a
+/// thread that wakes the expiry, as the timer thread does at the deadline. Run with
+/// `RUSTFLAGS="--cfg taskpool_loom" cargo test -p taskpool-runtime --lib --release loom_tests`.
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use std::sync::Arc;
+    use std::task::Waker;
+
+    use loom::sync::atomic::{AtomicBool, Ordering};
+
+    use super::super::state::loom_tests::{Flag, assert_free, core, reader};
+    use super::*;
+
+    /// A writer queued behind a reader, with its expiry, and the flag its waker sets.
+    fn queued_writer(core: &Arc<LockCore>) -> (RequestId, Arc<Expiry>, Arc<Flag>) {
+        let woken = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(woken.clone());
+        let requested = lock(&core.state).request(
+            AsyncLockMode::Exclusive,
+            Who::current(),
+            Policy::Wait,
+            || waker.clone(),
+        );
+        let Requested::Queued(id) = requested else {
+            panic!("the writer must queue behind the reader");
+        };
+        let expiry = Expiry::new(core, id);
+        expiry.task.register(&waker);
+        (id, expiry, woken)
+    }
+
+    fn timer(expiry: &Arc<Expiry>) -> loom::thread::JoinHandle<()> {
+        let waker = Waker::from(expiry.clone());
+        loom::thread::spawn(move || waker.wake())
+    }
+
+    /// The writer's time runs out while the reader holding the lock releases it and another
+    /// reader queues behind the writer (or comes after the expiry). The writer's waiter never
+    /// runs until the reader is through: the expiry alone withdraws it. Polled at last, it
+    /// finds itself timed out, its task woken, and the lock ends free.
+    #[test]
+    fn an_expiry_withdraws_a_request_whose_waiter_never_runs() {
+        loom::model(|| {
+            let core = core();
+            let held = core.try_acquire(AsyncLockMode::Shared).unwrap();
+            let (mut id, expiry, woken) = queued_writer(&core);
+            let reader = reader(&core, &Arc::new(AtomicBool::new(false)));
+            let timer = timer(&expiry);
+            core.release(held);
+            reader.join().unwrap();
+            timer.join().unwrap();
+            assert!(
+                woken.0.load(Ordering::SeqCst),
+                "the timed-out waiter was not told"
+            );
+            let outcome = core.poll_queued(
+                &mut id,
+                AsyncLockMode::Exclusive,
+                Waker::noop(),
+                None,
+                Some(&expiry),
+            );
+            assert_eq!(outcome, Some(Outcome::TimedOut));
+            assert_free(&core);
+        });
+    }
+
+    /// The expiry races the writer's own poll after the release made it eligible: the writer
+    /// ends with the lock (and no reader gets in until it releases) or timed out, never both
+    /// and never still waiting, and the reader behind it always gets through.
+    #[test]
+    fn an_expiry_racing_the_waiters_grant_settles_once() {
+        loom::model(|| {
+            let core = core();
+            let held = core.try_acquire(AsyncLockMode::Exclusive).unwrap();
+            let (mut id, expiry, _) = queued_writer(&core);
+            let writing = Arc::new(AtomicBool::new(false));
+            let reader = reader(&core, &writing);
+            let timer = timer(&expiry);
+            core.release(held);
+            match core.poll_queued(
+                &mut id,
+                AsyncLockMode::Exclusive,
+                Waker::noop(),
+                None,
+                Some(&expiry),
+            ) {
+                Some(Outcome::Granted) => {
+                    writing.store(true, Ordering::SeqCst);
+                    writing.store(false, Ordering::SeqCst);
+                    core.release(id);
+                }
+                // What `settle` does for a timed-out request.
+                Some(Outcome::TimedOut) => core.cancel(id),
+                other => panic!("an eligible or timed-out request ended with {other:?}"),
+            }
+            reader.join().unwrap();
+            timer.join().unwrap();
+            assert_free(&core);
+        });
     }
 }

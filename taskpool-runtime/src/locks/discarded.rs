@@ -1,11 +1,13 @@
 //! [`Discarded`]: the user wakers a lock or condition variable let go of under its mutex, kept
-//! to be dropped after unlocking.
+//! to be dropped after unlocking; [`TaskWaker`]: a task's waker that a timer wakes.
 //!
 //! Dropping a user waker is user code: it may be the last reference to a task whose `Drop`
 //! panics. Under the mutex, that panic would cut the bookkeeping around it short (a departure
 //! before the waiters it lets go are woken, a grant before its guard is returned).
 
 use std::task::Waker;
+
+use crate::sync::{Mutex, lock};
 
 /// Wakers let go of under a mutex, to drop after unlocking.
 #[derive(Debug, Default)]
@@ -40,5 +42,46 @@ impl Taken {
     pub(crate) fn drop_quietly(self) {
         crate::panic::drop_quietly(self.0);
         crate::panic::drop_each_quietly(self.1);
+    }
+}
+
+/// The waker of a task that another thread (a timer) wakes: the one of the task's latest poll.
+/// Every user-code step — replacing, waking, letting go — happens outside its mutex, its panic
+/// contained.
+pub(crate) struct TaskWaker(Mutex<Option<Waker>>);
+
+impl Default for TaskWaker {
+    /// No waker recorded yet.
+    fn default() -> TaskWaker {
+        TaskWaker(Mutex::new(None))
+    }
+}
+
+impl TaskWaker {
+    /// Records `waker` (the task was polled with it), unless it wakes the same task already.
+    pub(crate) fn register(&self, waker: &Waker) {
+        let replaced = {
+            let mut registered = lock(&self.0);
+            match registered.as_ref() {
+                Some(current) if current.will_wake(waker) => None,
+                _ => registered.replace(waker.clone()),
+            }
+        };
+        crate::panic::drop_quietly(replaced);
+    }
+
+    /// Wakes the recorded waker, if any, and lets go of it.
+    pub(crate) fn wake(&self) {
+        let waker = lock(&self.0).take();
+        if let Some(waker) = waker {
+            crate::panic::wake_quietly(waker);
+        }
+    }
+
+    /// Lets go of the recorded waker (the wait ended): here, not wherever the last reference to
+    /// its owner goes (a timer thread, or a poll that must still return what it was granted).
+    pub(crate) fn clear(&self) {
+        let waker = lock(&self.0).take();
+        crate::panic::drop_quietly(waker);
     }
 }

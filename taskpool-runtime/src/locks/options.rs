@@ -49,7 +49,7 @@ impl fmt::Display for AsyncLockMode {
 ///
 /// | option | effect | on failure |
 /// |---|---|---|
-/// | `timeout: Some(d)` | give up after `d`; `Duration::ZERO` grants only at once; a duration too long to represent (`Duration::MAX`) means no timeout | [`Error::LockTimedOut`](crate::Error::LockTimedOut) (10200031), naming holders and waiters |
+/// | `timeout: Some(d)` | give up after `d` (the request leaves the queue then, even before its future runs again); `Duration::ZERO` grants only at once; a duration too long to represent (`Duration::MAX`) means no timeout | [`Error::LockTimedOut`](crate::Error::LockTimedOut) (10200031), naming holders and waiters |
 /// | `signal: Some(s)` | [`AbortSignal::abort`] withdraws the waiting request at once | [`Error::LockAborted`](crate::Error::LockAborted) with the signal's reason |
 /// | `is_available: true` | granted only if no holder conflicts now (a try-lock); never waits | [`Error::LockUnavailable`](crate::Error::LockUnavailable) |
 ///

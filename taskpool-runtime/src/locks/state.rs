@@ -27,12 +27,15 @@
 //!   has not run yet — except that a shared try yields to any waiting exclusive request, so
 //!   readers cannot starve a writer even by trying.
 //! * **Giving up.** A waiter that leaves (timeout, abort, dropped future) is removed; the waiters
-//!   its departure makes eligible are woken, so a wake-up is never lost. A waiter whose waker
+//!   its departure makes eligible are woken, so a wake-up is never lost. An abort, and the
+//!   timeout of an async waiter, remove the waiter themselves (`AbortSignal::abort`, the
+//!   timer's `Expiry` in `core.rs`), without waiting for the waiter to run. A waiter whose waker
 //!   panics when woken leaves the same way (`LockCore` cancels it): the lock is not kept
 //!   reserved for a task that cannot be told its turn came.
 //!
 //! Only the waiter itself moves from the queue to the holders, so a waiter that times out or is
-//! aborted never races a grant made on its behalf.
+//! aborted never races a grant made on its behalf: an abort or expiry that comes after the
+//! grant finds no waiter to remove, and a waiter that finds itself removed knows why.
 
 use std::collections::VecDeque;
 use std::task::Waker;
@@ -431,7 +434,7 @@ mod tests {
 /// releases, departures and aborts. Run with
 /// `RUSTFLAGS="--cfg taskpool_loom" cargo test -p taskpool-runtime --lib --release loom_tests`.
 #[cfg(all(test, taskpool_loom))]
-mod loom_tests {
+pub(crate) mod loom_tests {
     use std::future::Future;
     use std::pin::pin;
     use std::sync::Arc;
@@ -444,16 +447,16 @@ mod loom_tests {
     use super::super::options::{AsyncLockMode, AsyncLockOptions};
     use crate::error::Error;
 
-    fn core() -> Arc<LockCore> {
+    pub(crate) fn core() -> Arc<LockCore> {
         Arc::new(LockCore::new(None))
     }
 
-    fn wait(core: &LockCore, mode: AsyncLockMode) -> u64 {
+    pub(crate) fn wait(core: &Arc<LockCore>, mode: AsyncLockMode) -> u64 {
         core.acquire_blocking(mode, &AsyncLockOptions::default())
             .expect("a plain request is granted")
     }
 
-    fn assert_free(core: &LockCore) {
+    pub(crate) fn assert_free(core: &LockCore) {
         let state = core.state();
         assert!(state.holders().is_empty(), "a holder was left behind");
         assert_eq!(state.waiters().count(), 0, "a waiter was left behind");
@@ -539,7 +542,7 @@ mod loom_tests {
     }
 
     /// A waker that records whether it was woken.
-    struct Flag(AtomicBool);
+    pub(crate) struct Flag(pub(crate) AtomicBool);
 
     impl Wake for Flag {
         fn wake(self: Arc<Self>) {
@@ -639,6 +642,130 @@ mod loom_tests {
                 Poll::Pending => panic!("the front request could not take a free lock"),
             }
             drop(request);
+            assert_free(&core);
+        });
+    }
+
+    /// A request polled once, waiting with `signal` in `mode`, and the flag its waker sets.
+    fn pending_request<'a>(
+        core: &'a Arc<LockCore>,
+        mode: AsyncLockMode,
+        signal: &AbortSignal,
+    ) -> (
+        std::pin::Pin<Box<impl Future<Output = crate::Result<u64>> + 'a>>,
+        Arc<Flag>,
+    ) {
+        let options = AsyncLockOptions::new().signal(signal.clone());
+        let mut request = Box::pin(core.acquire(mode, options));
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(flag.clone());
+        assert!(
+            request
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        (request, flag)
+    }
+
+    /// A blocked reader: takes the lock shared, checks that no writer is inside, releases.
+    pub(crate) fn reader(
+        core: &Arc<LockCore>,
+        writing: &Arc<AtomicBool>,
+    ) -> loom::thread::JoinHandle<()> {
+        let (core, writing) = (core.clone(), writing.clone());
+        loom::thread::spawn(move || {
+            let id = wait(&core, AsyncLockMode::Shared);
+            assert!(!writing.load(Ordering::SeqCst), "a reader inside a write");
+            core.release(id);
+        })
+    }
+
+    fn aborter(signal: &AbortSignal) -> loom::thread::JoinHandle<()> {
+        let signal = signal.clone();
+        loom::thread::spawn(move || signal.abort("model"))
+    }
+
+    /// A writer's request waits with a signal; a reader queues behind it (or comes after the
+    /// abort); the holder releases and the signal is aborted, in any order. The writer's future
+    /// is never polled again until the reader is through: the abort alone withdraws it, so the
+    /// reader is not stranded behind a request whose waiter will not run. Polled at last, the
+    /// writer fails with `LockAborted`, its waker woken, and the lock ends free.
+    #[test]
+    fn an_abort_withdraws_a_request_whose_waiter_never_runs() {
+        loom::model(|| {
+            let core = core();
+            let signal = AbortSignal::new();
+            let held = core.try_acquire(AsyncLockMode::Shared).unwrap();
+            let (mut writer, woken) = pending_request(&core, AsyncLockMode::Exclusive, &signal);
+            let reader = reader(&core, &Arc::new(AtomicBool::new(false)));
+            let aborter = aborter(&signal);
+            core.release(held);
+            reader.join().unwrap();
+            aborter.join().unwrap();
+            assert!(
+                woken.0.load(Ordering::SeqCst),
+                "the aborted waiter was not told"
+            );
+            let outcome = writer
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()));
+            assert!(matches!(
+                outcome,
+                Poll::Ready(Err(Error::LockAborted { .. }))
+            ));
+            assert_free(&core);
+        });
+    }
+
+    /// The abort races the writer's own poll after the release made it eligible: the writer
+    /// ends with the lock (and no reader gets in until it releases) or with `LockAborted`,
+    /// never both and never still waiting, and the reader behind it always gets through.
+    #[test]
+    fn an_abort_racing_the_waiters_grant_settles_once() {
+        loom::model(|| {
+            let core = core();
+            let signal = AbortSignal::new();
+            let held = core.try_acquire(AsyncLockMode::Exclusive).unwrap();
+            let (mut writer, _) = pending_request(&core, AsyncLockMode::Exclusive, &signal);
+            let writing = Arc::new(AtomicBool::new(false));
+            let reader = reader(&core, &writing);
+            let aborter = aborter(&signal);
+            core.release(held);
+            match writer
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+            {
+                Poll::Ready(Ok(id)) => {
+                    writing.store(true, Ordering::SeqCst);
+                    writing.store(false, Ordering::SeqCst);
+                    core.release(id);
+                }
+                Poll::Ready(Err(error)) => assert!(matches!(error, Error::LockAborted { .. })),
+                Poll::Pending => panic!("an eligible or aborted request kept waiting"),
+            }
+            reader.join().unwrap();
+            aborter.join().unwrap();
+            drop(writer);
+            assert_free(&core);
+        });
+    }
+
+    /// The abort races the drop of the writer's future (both withdraw it) and the release:
+    /// the reader behind it gets through and the lock ends free.
+    #[test]
+    fn an_abort_racing_a_dropped_request_strands_no_one() {
+        loom::model(|| {
+            let core = core();
+            let signal = AbortSignal::new();
+            let held = core.try_acquire(AsyncLockMode::Exclusive).unwrap();
+            let (writer, _) = pending_request(&core, AsyncLockMode::Exclusive, &signal);
+            let reader = reader(&core, &Arc::new(AtomicBool::new(false)));
+            let aborter = aborter(&signal);
+            drop(writer);
+            core.release(held);
+            reader.join().unwrap();
+            aborter.join().unwrap();
             assert_free(&core);
         });
     }
