@@ -130,8 +130,10 @@ impl<K: Eq + Hash, V> Lru<K, V> {
             old_value
         });
         let stamp = self.stamp();
-        self.order.insert(stamp, Arc::clone(&key));
-        self.entries.insert(key, (value, stamp));
+        // The entry first: `K`'s `Hash` may panic there, and an order naming a key the
+        // entries lack would hash it again at every eviction.
+        self.entries.insert(Arc::clone(&key), (value, stamp));
+        self.order.insert(stamp, key);
         self.shrink_to_capacity(&mut garbage);
         (previous, garbage)
     }

@@ -1,0 +1,316 @@
+//! Features probed together, with user code misbehaving between them: a Worker awaiting pool
+//! tasks while the pool shuts down, a pool task owning a Worker blocked on a lock the task
+//! holds, named locks waited on by tasks a shutdown abandons, a group with panicking members
+//! and arguments shut down mid-way, and a cache whose keys' `Hash` panics.
+
+mod support;
+
+use std::hash::{Hash, Hasher};
+use std::num::NonZeroUsize;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::{
+    Bomb, PATIENCE, SHORT_LIMIT, bounded, busy_threads, dropped, open_gate, pass_gate,
+    pool_threads, threads_named, wait_until,
+};
+use taskpool::{
+    AsyncLock, AsyncLockOptions, Error, HandlerResult, Priority, SendableLruCache, Task, TaskGroup,
+    TaskPool, Worker, WorkerHandler, WorkerPort, concurrent,
+};
+
+// ---- a Worker awaiting a pool task while the pool shuts down --------------------------------
+
+#[concurrent]
+fn gated(gate: u64) -> u64 {
+    pass_gate(gate);
+    gate
+}
+
+/// Executes `gated(gate)` on the pool it shares with the host and replies with the error code
+/// of the outcome (0 for a value): the pool may be shut down while the handler awaits.
+struct PoolUser {
+    pool: Arc<Mutex<Option<TaskPool>>>,
+}
+
+impl WorkerHandler for PoolUser {
+    type In = u64;
+    type Out = String;
+
+    async fn on_message(&mut self, gate: u64, port: &WorkerPort<String>) -> HandlerResult {
+        let handle = match self.pool.lock().unwrap().as_ref() {
+            Some(pool) => pool.execute(Task::new(gated, (gate,))),
+            None => return Ok(port.post_message("no pool".into())?),
+        };
+        port.post_message("executing".into())?;
+        let outcome = handle.await;
+        port.post_message(format!("{outcome:?}"))?;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_worker_awaiting_a_pool_task_hears_of_the_pool_s_shutdown_and_lives_on() {
+    const GATE: u64 = 98_000;
+    let pool = TaskPool::builder().thread_name("xp-a").build().unwrap();
+    let shared = Arc::new(Mutex::new(Some(pool)));
+    let for_worker = Arc::clone(&shared);
+    let worker = Worker::builder()
+        .name("xp-aw")
+        .spawn(move || PoolUser { pool: for_worker })
+        .unwrap();
+    worker.post_message(GATE).unwrap();
+    assert_eq!(worker.recv_timeout(PATIENCE).unwrap(), "executing");
+    wait_until("the task executes", || {
+        busy_threads(shared.lock().unwrap().as_ref().unwrap()) == 1
+    });
+    let pool = shared.lock().unwrap().take().unwrap();
+    pool.shutdown_timeout(Duration::ZERO);
+    let outcome = worker.recv_timeout(PATIENCE).unwrap();
+    assert!(outcome.contains("PoolShutDown"), "{outcome}");
+    // The worker goes on with its next message.
+    worker.post_message(GATE).unwrap();
+    assert_eq!(worker.recv_timeout(PATIENCE).unwrap(), "no pool");
+    open_gate(GATE);
+    wait_until("the detached pool thread ends", || {
+        pool_threads("xp-a") == 0
+    });
+    drop(worker);
+    wait_until("the worker's threads end", || threads_named("xp-aw") == 0);
+}
+
+// ---- a pool task owning a Worker blocked on the lock the task holds ------------------------
+
+/// Takes the named lock of the message with a blocking `lock()`, then replies.
+struct Locker;
+
+impl WorkerHandler for Locker {
+    type In = String;
+    type Out = String;
+
+    async fn on_message(&mut self, name: String, port: &WorkerPort<String>) -> HandlerResult {
+        let lock = AsyncLock::request(&name);
+        let _guard = lock.lock();
+        port.post_message(format!("{name} taken"))?;
+        Ok(())
+    }
+}
+
+/// Holds the named lock `name` while a Worker it made blocks on it and the task waits for the
+/// worker's reply: a deadlock the reply's timeout and the Worker's bounded drop end.
+#[concurrent]
+fn hold_lock_and_ask_a_worker(name: String, thread: String) -> String {
+    let lock = AsyncLock::request(&name);
+    let guard = lock.lock();
+    let worker = Worker::builder()
+        .name(thread)
+        .join_timeout(SHORT_LIMIT)
+        .spawn(|| Locker)
+        .unwrap();
+    worker.post_message(name.clone()).unwrap();
+    let heard = worker.recv_timeout(SHORT_LIMIT);
+    // Dropping the Worker asks it to end and waits for it a bounded time: its thread is
+    // blocked in `lock()`, so the drop gives up and detaches it.
+    drop(worker);
+    drop(guard);
+    format!("{heard:?}")
+}
+
+#[test]
+fn a_pool_task_and_its_worker_deadlocked_on_a_lock_end_by_timeouts_and_leave_no_thread() {
+    let pool = TaskPool::builder().thread_name("xp-b").build().unwrap();
+    let name = "xp-b-lock".to_string();
+    let handle = pool.execute(Task::new(
+        hold_lock_and_ask_a_worker,
+        (name.clone(), "xp-bw".to_string()),
+    ));
+    let outcome = { handle }
+        .wait_timeout(PATIENCE)
+        .expect("resolves")
+        .unwrap();
+    assert!(
+        outcome.contains("Timeout") || outcome.contains("TimedOut"),
+        "{outcome}"
+    );
+    // Released, the lock lets the detached worker thread go: it replies to nobody and ends.
+    wait_until("the worker's threads end", || threads_named("xp-bw") == 0);
+    wait_until("the named lock is gone", || {
+        AsyncLock::query(&name).is_err()
+    });
+    pool.shutdown_timeout(PATIENCE);
+    assert_eq!(pool_threads("xp-b"), 0);
+}
+
+// ---- named locks awaited by tasks a shutdown abandons ---------------------------------------
+
+/// Waits for the named lock `name` (with a signal-less, deadline-less request), then returns.
+#[concurrent]
+async fn await_named_lock(name: String) -> u32 {
+    let lock = AsyncLock::request(&name);
+    let _guard = lock.lock_async_with(AsyncLockOptions::new()).await;
+    1
+}
+
+/// Waits for the named lock `name` with a blocking `lock()`, then returns.
+#[concurrent]
+fn block_on_named_lock(name: String) -> u32 {
+    let lock = AsyncLock::request(&name);
+    let _guard = lock.lock();
+    2
+}
+
+#[test]
+fn waiters_of_a_named_lock_abandoned_by_a_shutdown_leave_its_queue_and_every_handle_resolves() {
+    let name = "xp-c-lock".to_string();
+    let lock = AsyncLock::request(&name);
+    let guard = lock.lock();
+    let pool = TaskPool::builder()
+        .thread_name("xp-c")
+        .max_threads(2)
+        .build()
+        .unwrap();
+    let mut handles = Vec::new();
+    for i in 0..6 {
+        let handle = if i % 3 == 0 {
+            pool.execute(Task::new(block_on_named_lock, (name.clone(),)))
+        } else {
+            pool.execute(Task::new(await_named_lock, (name.clone(),)))
+        };
+        handles.push(handle);
+    }
+    wait_until("some requests queue", || lock.state().pending.len() >= 3);
+    pool.shutdown_timeout(Duration::ZERO);
+    let outcomes: Vec<_> = handles
+        .into_iter()
+        .map(|mut h| h.wait_timeout(PATIENCE))
+        .collect();
+    for outcome in &outcomes {
+        assert!(
+            matches!(
+                outcome,
+                Some(Err(Error::PoolShutDown | Error::Canceled { .. }))
+            ),
+            "{outcome:?}"
+        );
+    }
+    // Only the blocked threads, detached, still wait; their requests are served in turn.
+    drop(guard);
+    wait_until("the abandoned blocking requests are served", || {
+        let state = lock.state();
+        state.held.is_empty() && state.pending.is_empty()
+    });
+    wait_until("the detached threads end", || pool_threads("xp-c") == 0);
+    drop(lock);
+    wait_until("the named lock is gone", || {
+        AsyncLock::query(&name).is_err()
+    });
+}
+
+// ---- a group with panicking members and arguments, shut down mid-way -------------------------
+
+#[concurrent]
+fn gated_or_panic(gate: u64, bomb: Bomb) -> u64 {
+    let _keep = bomb;
+    if gate == 0 {
+        panic!("a member panics");
+    }
+    pass_gate(gate);
+    gate
+}
+
+#[test]
+fn a_group_with_panicking_members_and_drops_resolves_when_its_pool_shuts_down_at_once() {
+    const GATE: u64 = 98_010;
+    let pool = TaskPool::builder()
+        .thread_name("xp-d")
+        .max_threads(2)
+        .build()
+        .unwrap();
+    // One member holds a thread; the group's other members panic, in their body or in their
+    // argument's `Drop`, or wait for a thread.
+    let mut group = TaskGroup::new();
+    group
+        .add_task(Task::new(gated_or_panic, (GATE, Bomb(98_010))))
+        .unwrap();
+    for i in 0..4 {
+        group
+            .add_task(Task::new(
+                gated_or_panic,
+                (u64::from(i % 2), Bomb(98_011 + i)),
+            ))
+            .unwrap();
+    }
+    let handle = pool.execute_group(&group, Priority::High);
+    let again = pool.execute_group(&group, Priority::Low);
+    pool.shutdown_timeout(Duration::ZERO);
+    for h in [handle, again] {
+        let outcome = bounded("the group resolves", move || h.wait());
+        assert!(outcome.is_err(), "{outcome:?}");
+    }
+    open_gate(GATE);
+    wait_until("every thread ends", || pool_threads("xp-d") == 0);
+    wait_until("the held member's argument is dropped", || dropped(98_010));
+    // The group still owns its tasks' arguments: dropping it drops them, and a panicking
+    // `Drop` of the caller's own value reaches the caller, as for any container.
+    assert!(catch_unwind(AssertUnwindSafe(|| drop(group))).is_err());
+    for id in 98_011..98_015 {
+        assert!(dropped(id), "bomb {id}");
+    }
+}
+
+// ---- a cache whose keys' Hash panics --------------------------------------------------------
+
+/// A key whose `Hash` panics once `budget` hashes of it were made.
+#[derive(Clone, Debug)]
+struct Fussy {
+    id: u32,
+    budget: Arc<AtomicU32>,
+}
+
+impl Fussy {
+    fn good(id: u32) -> Fussy {
+        Fussy {
+            id,
+            budget: Arc::new(AtomicU32::new(u32::MAX)),
+        }
+    }
+}
+
+impl PartialEq for Fussy {
+    fn eq(&self, other: &Fussy) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for Fussy {}
+
+impl Hash for Fussy {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let left = self
+            .budget
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1));
+        assert!(left.is_ok(), "key {} refuses to be hashed", self.id);
+        self.id.hash(state);
+    }
+}
+
+#[test]
+fn a_key_whose_hash_panics_in_put_leaves_the_cache_consistent_for_other_keys() {
+    let cache = SendableLruCache::with_capacity(NonZeroUsize::new(2).unwrap());
+    // Hashed once to look for the key, then refused when the entry goes in.
+    let fussy = Fussy {
+        id: 0,
+        budget: Arc::new(AtomicU32::new(1)),
+    };
+    let put = catch_unwind(AssertUnwindSafe(|| cache.put(fussy, 0)));
+    assert!(put.is_err());
+    assert_eq!((cache.len(), cache.keys().len()), (0, 0));
+    for id in 1..=3 {
+        let put = catch_unwind(AssertUnwindSafe(|| cache.put(Fussy::good(id), id)));
+        assert!(put.is_ok(), "putting key {id} panicked");
+    }
+    assert_eq!(cache.values(), [2, 3]);
+    assert_eq!(cache.remove_count(), 1);
+}
