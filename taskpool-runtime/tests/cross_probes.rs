@@ -17,8 +17,8 @@ use support::{
     pool_threads, threads_named, wait_until,
 };
 use taskpool::{
-    AsyncLock, AsyncLockOptions, Error, HandlerResult, Priority, SendableLruCache, Task, TaskGroup,
-    TaskPool, Worker, WorkerHandler, WorkerPort, concurrent,
+    AsyncLock, AsyncLockOptions, ConditionVariable, Error, HandlerResult, Priority,
+    SendableLruCache, Task, TaskGroup, TaskPool, Worker, WorkerHandler, WorkerPort, concurrent,
 };
 
 // ---- a Worker awaiting a pool task while the pool shuts down --------------------------------
@@ -313,4 +313,167 @@ fn a_key_whose_hash_panics_in_put_leaves_the_cache_consistent_for_other_keys() {
     }
     assert_eq!(cache.values(), [2, 3]);
     assert_eq!(cache.remove_count(), 1);
+}
+
+// ---- condition waits on a lock, abandoned by a shutdown ----------------------------------
+
+/// Takes the named lock, waits on the named condition variable with it, then returns.
+#[concurrent]
+async fn wait_with_named(lock: String, condition: String) -> u32 {
+    let lock = AsyncLock::request(&lock);
+    let condition = ConditionVariable::request(&condition);
+    let guard = lock.lock_async().await;
+    let _guard = condition.wait_with_async(guard).await;
+    3
+}
+
+/// Runs `count` tasks waiting on condition `names.1` with lock `names.0` on a fresh pool,
+/// lets `before_shutdown` act once they all wait, shuts the pool down at once and checks that
+/// every handle resolved and neither the lock nor the condition variable keeps a waiter.
+fn abandon_condition_waiters(prefix: &str, names: (&str, &str), before_shutdown: impl FnOnce()) {
+    let lock = AsyncLock::request(names.0);
+    let condition = ConditionVariable::request(names.1);
+    let pool = TaskPool::builder().thread_name(prefix).build().unwrap();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let args = (names.0.to_string(), names.1.to_string());
+            pool.execute(Task::new(wait_with_named, args))
+        })
+        .collect();
+    wait_until("every task waits", || condition.waiters() == 4);
+    before_shutdown();
+    pool.shutdown_timeout(Duration::ZERO);
+    for mut handle in handles {
+        let outcome = handle.wait_timeout(PATIENCE).expect("resolves");
+        assert!(outcome.is_err(), "{outcome:?}");
+    }
+    // The abandoned futures are dropped by the shutdown's sweep, after the handles resolved.
+    wait_until("the waits are dropped", || {
+        condition.waiters() == 0 && lock.state().pending.is_empty()
+    });
+    wait_until("every thread ends", || pool_threads(prefix) == 0);
+}
+
+#[test]
+fn condition_waiters_abandoned_by_a_shutdown_leave_the_condition_variable() {
+    abandon_condition_waiters("xp-f", ("xp-f-lock", "xp-f-cv"), || ());
+    assert!(AsyncLock::request("xp-f-lock").state().held.is_empty());
+    assert!(AsyncLock::query("xp-f-lock").is_err());
+}
+
+#[test]
+fn notified_waiters_abandoned_while_they_queue_for_the_lock_leave_its_queue() {
+    let lock = AsyncLock::request("xp-g-lock");
+    let condition = ConditionVariable::request("xp-g-cv");
+    let holder = std::cell::RefCell::new(None);
+    abandon_condition_waiters("xp-g", ("xp-g-lock", "xp-g-cv"), || {
+        // Notified while the lock is held here, every waiter queues to take it back.
+        *holder.borrow_mut() = Some(lock.lock());
+        condition.notify_all();
+        wait_until("the notified waiters queue for the lock", || {
+            lock.state().pending.len() == 4
+        });
+    });
+    drop(holder);
+    drop(condition);
+    let state = lock.state();
+    assert!(state.held.is_empty() && state.pending.is_empty(), "{state}");
+    drop(lock);
+    assert!(AsyncLock::query("xp-g-lock").is_err());
+}
+
+// ---- runners whose pool shuts down mid-way ----------------------------------------------
+
+#[concurrent]
+fn gated_bomb(gate: u64, bomb: Bomb) -> u64 {
+    let _keep = bomb;
+    if gate != 0 {
+        pass_gate(gate);
+    }
+    gate
+}
+
+#[test]
+fn runners_whose_pool_shuts_down_at_once_resolve_every_handle_and_refuse_later_tasks() {
+    const GATE: u64 = 98_020;
+    let pool = TaskPool::builder()
+        .thread_name("xp-h")
+        .max_threads(2)
+        .build()
+        .unwrap();
+    let sequence = pool.sequence_runner(Priority::Medium);
+    let runner = pool.async_runner(1, 0).unwrap();
+    let mut handles = vec![
+        sequence.execute(Task::new(gated_bomb, (GATE, Bomb(98_020)))),
+        runner.execute(Task::new(gated_bomb, (GATE, Bomb(98_021))), Priority::Low),
+    ];
+    for i in 0..3 {
+        handles.push(sequence.execute(Task::new(gated_bomb, (0, Bomb(98_022 + i)))));
+        handles.push(runner.execute(Task::new(gated_bomb, (0, Bomb(98_025 + i))), Priority::High));
+    }
+    wait_until("both gated tasks execute", || busy_threads(&pool) == 2);
+    let cancel = handles[2].cancel();
+    assert!(cancel.is_ok(), "{cancel:?}");
+    pool.shutdown_timeout(Duration::ZERO);
+    for mut handle in handles {
+        let outcome = handle.wait_timeout(PATIENCE).expect("resolves");
+        assert!(outcome.is_err(), "{outcome:?}");
+    }
+    for mut late in [
+        sequence.execute(Task::new(gated_bomb, (0, Bomb(98_028)))),
+        runner.execute(Task::new(gated_bomb, (0, Bomb(98_029))), Priority::High),
+    ] {
+        let outcome = late.wait_timeout(PATIENCE).expect("resolves");
+        assert!(matches!(outcome, Err(Error::PoolShutDown)), "{outcome:?}");
+    }
+    open_gate(GATE);
+    wait_until("every thread ends", || pool_threads("xp-h") == 0);
+    wait_until("every argument is dropped", || {
+        (98_020..98_030).all(dropped)
+    });
+}
+
+// ---- a periodic task with panicking listeners that cancels itself, its pool dropped -------
+
+static TICKS: AtomicU32 = AtomicU32::new(0);
+
+/// Panics on odd runs.
+#[concurrent]
+fn flaky_tick() -> u32 {
+    let tick = TICKS.fetch_add(1, Ordering::SeqCst) + 1;
+    assert!(tick % 2 == 0, "odd tick {tick}");
+    tick
+}
+
+/// The pool of the periodic probe, which its own listener drops.
+static PERIODIC_POOL: Mutex<Option<TaskPool>> = Mutex::new(None);
+
+#[test]
+fn a_periodic_task_whose_listeners_panic_and_drop_its_pool_stops_and_leaves_no_thread() {
+    let task = Task::new(flaky_tick, ());
+    task.on_start_execution(|| panic!("start listener panics"))
+        .unwrap();
+    task.on_execution_failed(|_| panic!("failure listener panics"))
+        .unwrap();
+    task.on_execution_succeeded(|| {
+        if TICKS.load(Ordering::SeqCst) >= 4 {
+            // On a thread of the very pool it drops.
+            drop(PERIODIC_POOL.lock().unwrap().take());
+        }
+        panic!("success listener panics");
+    })
+    .unwrap();
+    let pool = TaskPool::builder().thread_name("xp-i").build().unwrap();
+    let periodic = pool
+        .execute_periodically(Duration::from_millis(1), task, Priority::High)
+        .unwrap();
+    *PERIODIC_POOL.lock().unwrap() = Some(pool);
+    wait_until("the pool is dropped", || {
+        PERIODIC_POOL.lock().unwrap().is_none()
+    });
+    wait_until("the periodic execution stops", || periodic.is_stopped());
+    wait_until("every thread ends", || pool_threads("xp-i") == 0);
+    assert!(periodic.runs_started() >= 4);
+    let cancel = periodic.cancel();
+    assert!(cancel.is_err(), "{cancel:?}");
 }
