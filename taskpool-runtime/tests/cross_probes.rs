@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -12,8 +13,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use support::wakers::{PanickingWaker, poll_with_panicking_waker};
 use support::{
-    Bomb, PATIENCE, SHORT_LIMIT, bounded, busy_threads, dropped, open_gate, pass_gate,
+    Bomb, PATIENCE, SHORT_LIMIT, block_on, bounded, busy_threads, dropped, open_gate, pass_gate,
     pool_threads, threads_named, wait_until,
 };
 use taskpool::{
@@ -23,9 +25,12 @@ use taskpool::{
 
 // ---- a Worker awaiting a pool task while the pool shuts down --------------------------------
 
+/// Returns `gate` once it opens; gate 0 is always open.
 #[concurrent]
 fn gated(gate: u64) -> u64 {
-    pass_gate(gate);
+    if gate != 0 {
+        pass_gate(gate);
+    }
     gate
 }
 
@@ -476,4 +481,98 @@ fn a_periodic_task_whose_listeners_panic_and_drop_its_pool_stops_and_leaves_no_t
     assert!(periodic.runs_started() >= 4);
     let cancel = periodic.cancel();
     assert!(cancel.is_err(), "{cancel:?}");
+}
+
+// ---- composition handles awaited by a broken executor ---------------------------------------
+
+/// Polls `future` once with a waker that panics when woken; expects it to wait.
+fn park_with_panicking_waker<F: Future + Unpin>(future: &mut F) -> Arc<PanickingWaker> {
+    let (polled, counter) = poll_with_panicking_waker(future);
+    assert!(polled.is_pending(), "expected the future to wait");
+    counter
+}
+
+/// A pool with one thread and no extra one: what runs next runs after what the gate holds.
+fn one_thread_pool(prefix: &str) -> TaskPool {
+    TaskPool::builder()
+        .thread_name(prefix)
+        .max_threads(1)
+        .extra_threads(0)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_runner_s_next_task_starts_after_a_handle_whose_waker_panics_resolves() {
+    const GATE: u64 = 98_030;
+    let pool = one_thread_pool("xp-j");
+    let sequence = pool.sequence_runner(Priority::High);
+    let runner = pool.async_runner(1, 0).unwrap();
+    let mut first = sequence.execute(Task::new(gated, (GATE,)));
+    let mut second = runner.execute(Task::new(gated, (GATE + 1,)), Priority::High);
+    let wakers = [
+        park_with_panicking_waker(&mut first),
+        park_with_panicking_waker(&mut second),
+    ];
+    let mut next = sequence.execute(Task::new(gated, (0,)));
+    let mut after = runner.execute(Task::new(gated, (0,)), Priority::High);
+    open_gate(GATE);
+    open_gate(GATE + 1);
+    wait_until("both wakers were woken", || {
+        wakers.iter().all(|w| w.woken() > 0)
+    });
+    assert_eq!(next.wait_timeout(PATIENCE).expect("resolves").unwrap(), 0);
+    assert_eq!(after.wait_timeout(PATIENCE).expect("resolves").unwrap(), 0);
+    assert_eq!(block_on(first).unwrap(), GATE);
+    assert_eq!(block_on(second).unwrap(), GATE + 1);
+}
+
+#[test]
+fn a_dependent_task_starts_after_its_dependency_s_handle_waker_panics() {
+    const GATE: u64 = 98_032;
+    let pool = one_thread_pool("xp-k");
+    let first = Task::new(gated, (GATE,));
+    let then = Task::new(gated, (0,));
+    then.add_dependency(&first).unwrap();
+    let mut then = pool.execute(then);
+    let mut first = pool.execute(first);
+    let waker = park_with_panicking_waker(&mut first);
+    open_gate(GATE);
+    wait_until("the waker was woken", || waker.woken() > 0);
+    assert_eq!(then.wait_timeout(PATIENCE).expect("resolves").unwrap(), 0);
+    assert_eq!(block_on(first).unwrap(), GATE);
+}
+
+#[test]
+fn a_group_handle_whose_waker_panics_resolves_and_the_pool_runs_on() {
+    const GATE: u64 = 98_033;
+    let pool = one_thread_pool("xp-l");
+    let mut group = TaskGroup::new();
+    group.add_task(Task::new(gated, (GATE,))).unwrap();
+    group.add_task(Task::new(gated, (0,))).unwrap();
+    let mut handle = pool.execute_group(&group, Priority::High);
+    let waker = park_with_panicking_waker(&mut handle);
+    open_gate(GATE);
+    wait_until("the waker was woken", || waker.woken() > 0);
+    assert_eq!(block_on(handle).unwrap(), vec![GATE, 0]);
+    let mut later = pool.execute(Task::new(gated, (0,)));
+    assert_eq!(later.wait_timeout(PATIENCE).expect("resolves").unwrap(), 0);
+}
+
+#[test]
+fn a_delayed_handle_whose_waker_panics_resolves_and_the_timer_runs_on() {
+    const GATE: u64 = 98_034;
+    let pool = one_thread_pool("xp-m");
+    let mut delayed =
+        pool.execute_delayed(Duration::ZERO, Task::new(gated, (GATE,)), Priority::High);
+    let waker = park_with_panicking_waker(&mut delayed);
+    open_gate(GATE);
+    wait_until("the waker was woken", || waker.woken() > 0);
+    assert_eq!(block_on(delayed).unwrap(), GATE);
+    let mut later = pool.execute_delayed(
+        Duration::from_millis(1),
+        Task::new(gated, (0,)),
+        Priority::High,
+    );
+    assert_eq!(later.wait_timeout(PATIENCE).expect("resolves").unwrap(), 0);
 }
