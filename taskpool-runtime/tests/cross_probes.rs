@@ -576,3 +576,140 @@ fn a_delayed_handle_whose_waker_panics_resolves_and_the_timer_runs_on() {
     );
     assert_eq!(later.wait_timeout(PATIENCE).expect("resolves").unwrap(), 0);
 }
+
+// ---- named locks churned by tasks of several pools ------------------------------------------
+
+/// A read-modify-write only mutual exclusion keeps exact.
+static CHURNED: AtomicU32 = AtomicU32::new(0);
+
+/// Requests the named lock anew for each of `rounds` increments, so its last handle comes and
+/// goes while other threads request it.
+#[concurrent]
+fn churn_named_lock(name: String, rounds: u32) -> u32 {
+    for _ in 0..rounds {
+        let lock = AsyncLock::request(&name);
+        let guard = lock.lock();
+        let seen = CHURNED.load(Ordering::SeqCst);
+        std::thread::yield_now();
+        CHURNED.store(seen + 1, Ordering::SeqCst);
+        drop(guard);
+    }
+    rounds
+}
+
+#[test]
+fn a_named_lock_whose_last_handle_comes_and_goes_stays_one_lock_across_pools() {
+    let name = "xp-n-lock".to_string();
+    let pools: Vec<_> = (0..2)
+        .map(|i| {
+            TaskPool::builder()
+                .thread_name(format!("xp-n{i}"))
+                .max_threads(3)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let handles: Vec<_> = (0..12)
+        .map(|i| pools[i % 2].execute(Task::new(churn_named_lock, (name.clone(), 200))))
+        .collect();
+    for mut handle in handles {
+        assert_eq!(
+            handle.wait_timeout(PATIENCE).expect("resolves").unwrap(),
+            200
+        );
+    }
+    assert_eq!(CHURNED.load(Ordering::SeqCst), 12 * 200);
+    assert!(AsyncLock::query(&name).is_err());
+    assert!(
+        AsyncLock::query_all()
+            .iter()
+            .all(|state| state.name != name)
+    );
+}
+
+// ---- a Worker whose handler owns a pool, terminated mid-await ---------------------------
+
+/// Owns a pool made on the worker thread and awaits its task for each message.
+struct PoolOwner {
+    pool: TaskPool,
+}
+
+impl WorkerHandler for PoolOwner {
+    type In = u64;
+    type Out = u64;
+
+    async fn on_message(&mut self, gate: u64, port: &WorkerPort<u64>) -> HandlerResult {
+        port.post_message(0)?;
+        let value = self.pool.execute(Task::new(gated, (gate,))).await?;
+        port.post_message(value)?;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_worker_owning_a_pool_terminated_while_awaiting_its_task_leaves_no_thread() {
+    const GATE: u64 = 98_040;
+    let worker = Worker::builder()
+        .name("xp-ow")
+        .join_timeout(SHORT_LIMIT)
+        .spawn(|| PoolOwner {
+            pool: TaskPool::builder().thread_name("xp-o").build().unwrap(),
+        })
+        .unwrap();
+    worker.post_message(GATE).unwrap();
+    assert_eq!(worker.recv_timeout(PATIENCE).unwrap(), 0);
+    wait_until("the pool task executes", || pool_threads("xp-o") >= 1);
+    // The handler is dropped on the worker thread with its pool, whose drop waits for the
+    // gated call: terminating and dropping the Worker must not wait for it beyond the join
+    // timeout.
+    worker.terminate().unwrap();
+    bounded("dropping the worker", move || drop(worker));
+    open_gate(GATE);
+    wait_until("every thread ends", || {
+        pool_threads("xp-o") == 0 && threads_named("xp-ow") == 0
+    });
+}
+
+/// Closes its worker at the first message.
+struct Closer;
+
+impl WorkerHandler for Closer {
+    type In = u64;
+    type Out = u64;
+
+    async fn on_message(&mut self, _: u64, port: &WorkerPort<u64>) -> HandlerResult {
+        port.close()?;
+        Ok(())
+    }
+}
+
+/// Makes a Worker whose handler closes it at the first message, then waits for its exit.
+#[concurrent]
+fn await_a_closing_worker(thread: String) -> String {
+    let worker = Worker::builder().name(thread).spawn(|| Closer).unwrap();
+    worker.post_message(0).unwrap();
+    format!("{:?}", worker.wait_for_exit())
+}
+
+#[test]
+fn pool_tasks_waiting_for_their_workers_to_close_end_with_them_as_the_pool_shuts_down() {
+    let pool = TaskPool::builder()
+        .thread_name("xp-q")
+        .max_threads(2)
+        .build()
+        .unwrap();
+    let handles: Vec<_> = (0..4)
+        .map(|i| pool.execute(Task::new(await_a_closing_worker, (format!("xp-qw{i}"),))))
+        .collect();
+    pool.shutdown_timeout(PATIENCE);
+    for mut handle in handles {
+        let outcome = handle.wait_timeout(PATIENCE).expect("resolves");
+        match outcome {
+            Ok(code) => assert_eq!(code, "0"),
+            Err(e) => assert!(matches!(e, Error::Canceled { started: false, .. }), "{e:?}"),
+        }
+    }
+    wait_until("every thread ends", || {
+        pool_threads("xp-q") == 0 && threads_named("xp-qw") == 0
+    });
+}
