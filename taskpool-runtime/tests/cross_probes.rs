@@ -713,3 +713,76 @@ fn pool_tasks_waiting_for_their_workers_to_close_end_with_them_as_the_pool_shuts
         pool_threads("xp-q") == 0 && threads_named("xp-qw") == 0
     });
 }
+
+// ---- a dependency chain with a panicking member, canceled and shut down mid-way --------------
+
+#[test]
+fn a_dependency_chain_failing_canceled_and_shut_down_mid_way_resolves_every_handle() {
+    const GATE: u64 = 98_050;
+    let pool = TaskPool::builder()
+        .thread_name("xp-r")
+        .max_threads(2)
+        .build()
+        .unwrap();
+    // gate ← panics ← a ← b, and gate ← c ← d with c canceled while it waits.
+    let head = Task::new(gated_bomb, (GATE, Bomb(98_050)));
+    let panics = Task::new(gated_or_panic, (0, Bomb(98_051)));
+    let a = Task::new(gated_bomb, (0, Bomb(98_052)));
+    let b = Task::new(gated_bomb, (0, Bomb(98_053)));
+    let c = Task::new(gated_bomb, (0, Bomb(98_054)));
+    let d = Task::new(gated_bomb, (0, Bomb(98_055)));
+    panics.add_dependency(&head).unwrap();
+    a.add_dependency(&panics).unwrap();
+    b.add_dependency(&a).unwrap();
+    c.add_dependency(&head).unwrap();
+    d.add_dependency(&c).unwrap();
+    let mut handles = vec![pool.execute(b), pool.execute(a), pool.execute(d)];
+    let mut c = pool.execute(c);
+    handles.push(pool.execute(panics));
+    handles.push(pool.execute(head));
+    wait_until("the head executes", || busy_threads(&pool) == 1);
+    c.cancel().unwrap();
+    let canceled = c.wait_timeout(PATIENCE).expect("resolves");
+    assert!(
+        matches!(canceled, Err(Error::Canceled { .. })),
+        "{canceled:?}"
+    );
+    pool.shutdown_timeout(Duration::ZERO);
+    for mut handle in handles {
+        let outcome = handle.wait_timeout(PATIENCE).expect("resolves");
+        assert!(outcome.is_err(), "{outcome:?}");
+    }
+    open_gate(GATE);
+    wait_until("every thread ends", || pool_threads("xp-r") == 0);
+    wait_until("every argument is dropped", || {
+        (98_050..98_056).all(dropped)
+    });
+}
+
+// ---- delayed tasks whose pool is dropped during the delay -----------------------------------
+
+#[test]
+fn delayed_tasks_whose_pool_is_dropped_during_the_delay_resolve_and_drop_their_arguments() {
+    let pool = TaskPool::builder().thread_name("xp-s").build().unwrap();
+    let mut handles: Vec<_> = [Duration::from_secs(3600), Duration::MAX]
+        .into_iter()
+        .zip(98_060..)
+        .map(|(delay, id)| {
+            pool.execute_delayed(delay, Task::new(gated_bomb, (0, Bomb(id))), Priority::Low)
+        })
+        .collect();
+    let listened = Task::new(gated_bomb, (0, Bomb(98_062)));
+    listened
+        .on_enqueued(|| panic!("enqueued listener panics"))
+        .unwrap();
+    handles.push(pool.execute_delayed(Duration::from_secs(3600), listened, Priority::Idle));
+    bounded("dropping the pool", move || drop(pool));
+    for mut handle in handles {
+        let outcome = handle.wait_timeout(PATIENCE).expect("resolves");
+        assert!(outcome.is_err(), "{outcome:?}");
+    }
+    wait_until("every argument is dropped", || {
+        (98_060..98_063).all(dropped)
+    });
+    wait_until("every thread ends", || pool_threads("xp-s") == 0);
+}
