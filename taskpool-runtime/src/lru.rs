@@ -11,7 +11,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::function::Transferable;
-use crate::panic::{drop_each_quietly, drop_quietly};
+use crate::panic::{catch, drop_each_quietly, drop_quietly, forget_payload};
 use crate::sendable::Sendable;
 use crate::sync::{Mutex, lock};
 
@@ -26,7 +26,9 @@ pub const DEFAULT_LRU_CAPACITY: NonZeroUsize = NonZeroUsize::new(64).expect("64 
 /// Keys and values are kept behind `Arc`s, so that their `Clone`, `Drop`, `Serialize` and
 /// `Debug` run after the internal lock is released: a value whose `Drop` (or `Clone`…) uses this
 /// very cache works. Only the keys' `Hash` and `Eq` run under the lock; a key whose `Hash` or
-/// `Eq` calls into the same cache deadlocks. A `Drop` that panics while the cache drops an
+/// `Eq` calls into the same cache deadlocks; one that panics fails the call that hashes it
+/// and leaves the cache consistent, and a cached key that panics when it is evicted leaves all
+/// the same, without failing the `put` that evicts it. A `Drop` that panics while the cache drops an
 /// entry (replaced, removed, evicted, cleared) is contained. Being shared this way, the cache
 /// is `Send` and `Sync` when `K` and `V` are both.
 ///
@@ -149,10 +151,33 @@ impl<K: Eq + Hash, V> Lru<K, V> {
             let Some((_, key)) = self.order.pop_first() else {
                 break;
             };
-            if let Some((key, (value, _))) = self.entries.remove_entry(&*key) {
+            if let Some(value) = self.take_evicted(&key) {
                 garbage.push((key, value));
             }
             self.stats.removed += 1;
+        }
+    }
+
+    /// Takes the entry of `key`, whose place in the order is gone, out of the entries: found
+    /// by its `Hash` and `Eq`, or, if one of them panics (a key may refuse hashing once
+    /// cached), by address, so that it leaves all the same and the `put` evicting it does not
+    /// fail because of another key.
+    fn take_evicted(&mut self, key: &Arc<K>) -> Option<Arc<V>> {
+        match catch(|| self.entries.remove(&**key)) {
+            Ok(found) => found.map(|(value, _)| value),
+            Err(payload) => {
+                forget_payload(payload);
+                let mut found = None;
+                // No hashing: `retain` visits the entries as they are stored.
+                self.entries.retain(|cached, (value, _)| {
+                    let evicted = Arc::ptr_eq(cached, key);
+                    if evicted {
+                        found = Some(Arc::clone(value));
+                    }
+                    !evicted
+                });
+                found
+            }
         }
     }
 

@@ -320,6 +320,23 @@ fn a_key_whose_hash_panics_in_put_leaves_the_cache_consistent_for_other_keys() {
     assert_eq!(cache.remove_count(), 1);
 }
 
+#[test]
+fn a_key_whose_hash_panics_once_cached_is_evicted_without_panicking_other_puts() {
+    let cache = SendableLruCache::with_capacity(NonZeroUsize::new(2).unwrap());
+    // Hashed to look for it and to put it in; refused from then on.
+    let fussy = Fussy {
+        id: 0,
+        budget: Arc::new(AtomicU32::new(2)),
+    };
+    cache.put(fussy, 0);
+    for id in 1..=3 {
+        let put = catch_unwind(AssertUnwindSafe(|| cache.put(Fussy::good(id), id)));
+        assert!(put.is_ok(), "putting key {id} panicked");
+    }
+    assert_eq!(cache.values(), [2, 3]);
+    assert_eq!((cache.len(), cache.remove_count()), (2, 2));
+}
+
 // ---- condition waits on a lock, abandoned by a shutdown ----------------------------------
 
 /// Takes the named lock, waits on the named condition variable with it, then returns.
