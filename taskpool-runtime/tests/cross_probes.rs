@@ -803,3 +803,50 @@ fn delayed_tasks_whose_pool_is_dropped_during_the_delay_resolve_and_drop_their_a
     });
     wait_until("every thread ends", || pool_threads("xp-s") == 0);
 }
+
+// ---- composition that drops user values on the caller's thread -------------------------------
+
+#[test]
+fn an_async_runner_discarding_and_a_group_cancel_dropping_panicking_arguments_do_not_panic() {
+    const GATE: u64 = 98_070;
+    let pool = one_thread_pool("xp-t");
+    let runner = pool.async_runner(1, 1).unwrap();
+    let mut running = runner.execute(Task::new(gated_bomb, (GATE, Bomb(98_070))), Priority::High);
+    wait_until("the gated task executes", || busy_threads(&pool) == 1);
+    let mut discarded = runner.execute(Task::new(gated_bomb, (0, Bomb(98_071))), Priority::High);
+    // Executing the next task discards the waiting one, whose argument's `Drop` panics.
+    let mut next = bounded("a discarding execute", {
+        let runner = runner.clone();
+        move || runner.execute(Task::new(gated_bomb, (0, Bomb(98_072))), Priority::High)
+    });
+    let outcome = discarded.wait_timeout(PATIENCE).expect("resolves");
+    assert_eq!(outcome.unwrap_err().code(), Some(10200054));
+    let mut group = TaskGroup::new();
+    for id in 98_073..98_076 {
+        group
+            .add_task(Task::new(gated_bomb, (0, Bomb(id))))
+            .unwrap();
+    }
+    let mut members = pool.execute_group(&group, Priority::Low);
+    let cancel = catch_unwind(AssertUnwindSafe(|| members.cancel()));
+    assert!(matches!(cancel, Ok(Ok(()))), "{cancel:?}");
+    let outcome = bounded("the group resolves", move || members.wait());
+    assert!(outcome.is_err(), "{outcome:?}");
+    open_gate(GATE);
+    // A task body drops its arguments: their panicking `Drop` fails the run.
+    for handle in [&mut running, &mut next] {
+        let outcome = handle.wait_timeout(PATIENCE).expect("resolves");
+        assert!(
+            matches!(outcome, Err(Error::Panicked { .. })),
+            "{outcome:?}"
+        );
+    }
+    wait_until("the arguments are dropped", || {
+        (98_070..98_073).all(dropped)
+    });
+    let dropping = catch_unwind(AssertUnwindSafe(|| drop(group)));
+    assert!(
+        dropping.is_err(),
+        "the group's own arguments go off with it"
+    );
+}
