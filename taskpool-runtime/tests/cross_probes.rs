@@ -20,7 +20,8 @@ use support::{
 };
 use taskpool::{
     AsyncLock, AsyncLockOptions, ConditionVariable, Error, HandlerResult, Priority,
-    SendableLruCache, Task, TaskGroup, TaskPool, Worker, WorkerHandler, WorkerPort, concurrent,
+    SendableLruCache, Shared, Task, TaskGroup, TaskPool, Worker, WorkerHandler, WorkerPort,
+    concurrent,
 };
 
 // ---- a Worker awaiting a pool task while the pool shuts down --------------------------------
@@ -827,7 +828,7 @@ fn an_async_runner_discarding_and_a_group_cancel_dropping_panicking_arguments_do
             .add_task(Task::new(gated_bomb, (0, Bomb(id))))
             .unwrap();
     }
-    let mut members = pool.execute_group(&group, Priority::Low);
+    let members = pool.execute_group(&group, Priority::Low);
     let cancel = catch_unwind(AssertUnwindSafe(|| members.cancel()));
     assert!(matches!(cancel, Ok(Ok(()))), "{cancel:?}");
     let outcome = bounded("the group resolves", move || members.wait());
@@ -849,4 +850,74 @@ fn an_async_runner_discarding_and_a_group_cancel_dropping_panicking_arguments_do
         dropping.is_err(),
         "the group's own arguments go off with it"
     );
+}
+
+// ---- wakers that call back into the lock or condition variable waking them -----------------
+
+/// A waker that runs `on_wake` each time it is woken: an executor whose wake-up re-enters the
+/// primitive that woke it.
+struct Reentrant(Box<dyn Fn() + Send + Sync>);
+
+impl std::task::Wake for Reentrant {
+    fn wake(self: Arc<Self>) {
+        (self.0)();
+    }
+}
+
+/// Polls `future` once with a waker running `on_wake`; expects it to wait.
+fn park_reentrant<F: Future + Unpin>(future: &mut F, on_wake: impl Fn() + Send + Sync + 'static) {
+    let waker = std::task::Waker::from(Arc::new(Reentrant(Box::new(on_wake))));
+    let polled = std::pin::Pin::new(future).poll(&mut std::task::Context::from_waker(&waker));
+    assert!(polled.is_pending(), "expected the future to wait");
+}
+
+#[test]
+fn a_notified_waiter_whose_waker_notifies_again_passes_it_on_without_deadlock() {
+    let condition = Shared::new(ConditionVariable::new());
+    let mut first = Box::pin(condition.wait_async());
+    let mut second = Box::pin(condition.wait_async());
+    let again = condition.clone();
+    park_reentrant(&mut first, move || {
+        let _ = again.waiters();
+        again.notify_one();
+    });
+    let second_woken = Arc::new(AtomicU32::new(0));
+    let woken = Arc::clone(&second_woken);
+    park_reentrant(&mut second, move || {
+        woken.fetch_add(1, Ordering::SeqCst);
+    });
+    let notifier = condition.clone();
+    bounded("a reentrant notify", move || notifier.notify_one());
+    assert_eq!(second_woken.load(Ordering::SeqCst), 1);
+    block_on(first);
+    block_on(second);
+    assert_eq!(condition.waiters(), 0);
+}
+
+#[test]
+fn a_granted_request_whose_waker_aborts_the_next_one_leaves_the_lock_consistent() {
+    // Leaked, so that its guard may be dropped on a bounded thread.
+    let lock: &'static Shared<AsyncLock<u32>> = Box::leak(Box::new(Shared::new(AsyncLock::new(0))));
+    let signal = taskpool::AbortSignal::new();
+    let guard = lock.lock();
+    let mut first = Box::pin(lock.lock_async());
+    let mut second = Box::pin(lock.lock_async_with(AsyncLockOptions::new().signal(signal.clone())));
+    let (aborting, reading) = (signal.clone(), lock);
+    park_reentrant(&mut first, move || {
+        aborting.abort("the first request's executor aborts the second");
+        let _ = reading.state();
+    });
+    park_reentrant(&mut second, || ());
+    bounded("a release granting the reentrant waker", move || {
+        drop(guard)
+    });
+    *block_on(first) += 1;
+    let aborted = block_on(second);
+    assert!(
+        matches!(aborted, Err(Error::LockAborted { .. })),
+        "{aborted:?}"
+    );
+    let state = lock.state();
+    assert!(state.held.is_empty() && state.pending.is_empty(), "{state}");
+    assert_eq!(*lock.lock(), 1);
 }
