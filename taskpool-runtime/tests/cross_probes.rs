@@ -921,3 +921,108 @@ fn a_granted_request_whose_waker_aborts_the_next_one_leaves_the_lock_consistent(
     assert!(state.held.is_empty() && state.pending.is_empty(), "{state}");
     assert_eq!(*lock.lock(), 1);
 }
+
+// ---- a periodic task canceled by its own listener, its pool's only thread busy -----------------
+
+/// The periodic execution its own success listener cancels.
+static SELF_CANCELED: Mutex<Option<taskpool::PeriodicHandle>> = Mutex::new(None);
+
+/// Runs of the periodic task its listener cancels.
+static SELF_CANCEL_RUNS: AtomicU32 = AtomicU32::new(0);
+
+#[concurrent]
+fn count_self_cancel_run() -> u32 {
+    SELF_CANCEL_RUNS.fetch_add(1, Ordering::SeqCst) + 1
+}
+
+#[test]
+fn a_periodic_task_canceled_by_its_own_listener_stops_and_its_pool_drops_cleanly() {
+    let pool = one_thread_pool("xp-u");
+    let task = Task::new(count_self_cancel_run, ());
+    task.on_execution_succeeded(|| {
+        let periodic = SELF_CANCELED.lock().unwrap().clone();
+        if let Some(periodic) = periodic {
+            // Its second cancel, by a later run's listener, finds it stopped.
+            let _ = periodic.cancel();
+            assert!(periodic.is_stopped());
+        }
+    })
+    .unwrap();
+    let periodic = pool
+        .execute_periodically(Duration::from_millis(1), task, Priority::Medium)
+        .unwrap();
+    *SELF_CANCELED.lock().unwrap() = Some(periodic.clone());
+    wait_until("the periodic execution stops", || periodic.is_stopped());
+    let runs = SELF_CANCEL_RUNS.load(Ordering::SeqCst);
+    assert!(runs >= 1);
+    assert_eq!(
+        pool.run(gated, (0,))
+            .wait_timeout(PATIENCE)
+            .expect("resolves")
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        SELF_CANCEL_RUNS.load(Ordering::SeqCst),
+        runs,
+        "no run after the stop"
+    );
+    drop(SELF_CANCELED.lock().unwrap().take());
+    bounded("dropping the pool", move || drop(pool));
+    wait_until("every thread ends", || pool_threads("xp-u") == 0);
+}
+
+// ---- a pool task and the Worker it waits for, both needing the pool's only thread ------------
+
+/// Awaits `gated(0)` on the global `POOL_OF_ONE` pool, then replies.
+struct RunsOnPoolOfOne;
+
+/// The one-thread pool shared by a task and the Worker it made.
+static POOL_OF_ONE: Mutex<Option<Arc<TaskPool>>> = Mutex::new(None);
+
+impl WorkerHandler for RunsOnPoolOfOne {
+    type In = u64;
+    type Out = u64;
+
+    async fn on_message(&mut self, _: u64, port: &WorkerPort<u64>) -> HandlerResult {
+        let pool = POOL_OF_ONE.lock().unwrap().clone();
+        let Some(pool) = pool else {
+            return Ok(());
+        };
+        let handle = pool.execute(Task::new(gated, (0,)));
+        drop(pool);
+        port.post_message(handle.await?)?;
+        Ok(())
+    }
+}
+
+/// Waits (bounded) for a reply its Worker can only make once this task's thread is free.
+#[concurrent]
+fn wait_for_a_worker_needing_this_thread() -> String {
+    let worker = Worker::builder()
+        .name("xp-vw")
+        .join_timeout(SHORT_LIMIT)
+        .spawn(|| RunsOnPoolOfOne)
+        .unwrap();
+    worker.post_message(0).unwrap();
+    let heard = worker.recv_timeout(SHORT_LIMIT);
+    drop(worker);
+    format!("{heard:?}")
+}
+
+#[test]
+fn a_task_waiting_for_a_worker_that_needs_its_thread_times_out_and_everything_ends() {
+    let pool = Arc::new(one_thread_pool("xp-v"));
+    *POOL_OF_ONE.lock().unwrap() = Some(Arc::clone(&pool));
+    let mut waiting = pool.run(wait_for_a_worker_needing_this_thread, ());
+    let outcome = waiting.wait_timeout(PATIENCE).expect("resolves").unwrap();
+    assert!(
+        outcome.contains("Timeout") || outcome.contains("TimedOut"),
+        "{outcome}"
+    );
+    drop(POOL_OF_ONE.lock().unwrap().take());
+    wait_until("the worker's threads end", || threads_named("xp-vw") == 0);
+    let pool = Arc::into_inner(pool).expect("the only handle");
+    bounded("dropping the pool", move || drop(pool));
+    wait_until("every thread ends", || pool_threads("xp-v") == 0);
+}
