@@ -1,8 +1,10 @@
 //! `SendableLruCache<K, V>`: a thread-safe, serializable least-recently-used cache (ArkTS
 //! `ArkTSUtils.SendableLruCache`).
 
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::hash::BuildHasher;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::function::Transferable;
-use crate::panic::{catch, drop_each_quietly, drop_quietly, forget_payload};
+use crate::panic::drop_quietly;
 use crate::sendable::Sendable;
 use crate::sync::{Mutex, lock};
 
@@ -26,10 +28,10 @@ pub const DEFAULT_LRU_CAPACITY: NonZeroUsize = NonZeroUsize::new(64).expect("64 
 /// Keys and values are kept behind `Arc`s, so that their `Clone`, `Drop`, `Serialize` and
 /// `Debug` run after the internal lock is released: a value whose `Drop` (or `Clone`…) uses this
 /// very cache works. Only the keys' `Hash` and `Eq` run under the lock; a key whose `Hash` or
-/// `Eq` calls into the same cache deadlocks; one that panics fails the call that hashes it
-/// and leaves the cache consistent, and a cached key that panics when it is evicted leaves all
-/// the same, without failing the `put` that evicts it. A `Drop` that panics while the cache drops an
-/// entry (replaced, removed, evicted, cleared) is contained. Being shared this way, the cache
+/// `Eq` calls into the same cache deadlocks. Each key is hashed once, by the call that brings
+/// it (the cache keeps its hash), so a key whose `Hash` or `Eq` panics fails only a call given
+/// that key: the cache stays consistent, and a cached key that would now panic is still listed,
+/// evicted and cleared. A `Drop` that panics while the cache drops an entry (replaced, removed, evicted, cleared) is contained. Being shared this way, the cache
 /// is `Send` and `Sync` when `K` and `V` are both.
 ///
 /// `get` and `put` make an entry the most recently used; `contains` does not. The statistics
@@ -64,7 +66,7 @@ pub struct SendableLruCache<K, V> {
 /// once it is released: their `Drop` is user code, which may use this very cache.
 type Garbage<K, V> = Vec<(Arc<K>, Arc<V>)>;
 
-/// Drops taken-out entries, each key and value on its own (see [`drop_each_quietly`]).
+/// Drops taken-out entries, each key and value on its own (see [`crate::panic::drop_each_quietly`]).
 fn drop_garbage<K, V>(garbage: Garbage<K, V>) {
     for (key, value) in garbage {
         drop_quietly(key);
@@ -74,14 +76,27 @@ fn drop_garbage<K, V>(garbage: Garbage<K, V>) {
 
 struct Lru<K, V> {
     capacity: NonZeroUsize,
-    /// Each entry with its last-use stamp. Keys and values are behind `Arc`s so that cloning,
-    /// dropping and serializing them happen outside the lock; only `K`'s `Hash` and `Eq` run
-    /// under it.
-    entries: HashMap<Arc<K>, (Arc<V>, u64)>,
-    /// Keys by last-use stamp: the first is the least recently used.
-    order: BTreeMap<u64, Arc<K>>,
+    /// The entries by the hash of their key. A call hashes its key once, before the map is
+    /// touched, and the map itself only ever hashes these `u64`s (a growth rehashes them, not
+    /// the keys): so a key whose `Hash` panics fails the call that hashes it, never a later
+    /// call for other keys, nor a snapshot, nor the eviction of that key. Keys and values are
+    /// behind `Arc`s so that cloning, dropping and serializing them happen outside the lock;
+    /// only `K`'s `Hash` and `Eq` run under it.
+    buckets: HashMap<u64, Vec<Slot<K, V>>>,
+    /// The hash and key of each entry by last-use stamp: the first is the least recently used.
+    order: BTreeMap<u64, (u64, Arc<K>)>,
+    /// How many entries the buckets hold.
+    len: usize,
+    hasher: RandomState,
     next_stamp: u64,
     stats: Stats,
+}
+
+/// An entry with its last-use stamp.
+struct Slot<K, V> {
+    key: Arc<K>,
+    value: Arc<V>,
+    stamp: u64,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -97,8 +112,10 @@ impl<K: Eq + Hash, V> Lru<K, V> {
     fn new(capacity: NonZeroUsize) -> Lru<K, V> {
         Lru {
             capacity,
-            entries: HashMap::new(),
+            buckets: HashMap::new(),
             order: BTreeMap::new(),
+            len: 0,
+            hasher: RandomState::new(),
             next_stamp: 0,
             stats: Stats::default(),
         }
@@ -110,85 +127,112 @@ impl<K: Eq + Hash, V> Lru<K, V> {
         stamp
     }
 
+    fn hash_of(&self, key: &K) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The entry of `key`, whose hash is `hash`.
+    fn slot_mut(&mut self, hash: u64, key: &K) -> Option<&mut Slot<K, V>> {
+        self.buckets
+            .get_mut(&hash)?
+            .iter_mut()
+            .find(|slot| *slot.key == *key)
+    }
+
     /// Makes `key` the most recently used; its value.
     fn touch(&mut self, key: &K) -> Option<Arc<V>> {
+        let hash = self.hash_of(key);
         let stamp = self.stamp();
-        let (value, used) = self.entries.get_mut(key)?;
-        let old = std::mem::replace(used, stamp);
-        let value = Arc::clone(value);
-        if let Some(key) = self.order.remove(&old) {
-            self.order.insert(stamp, key);
+        let slot = self.slot_mut(hash, key)?;
+        let old = std::mem::replace(&mut slot.stamp, stamp);
+        let value = Arc::clone(&slot.value);
+        if let Some(entry) = self.order.remove(&old) {
+            self.order.insert(stamp, entry);
         }
         Some(value)
+    }
+
+    /// Whether `key` has an entry.
+    fn contains(&mut self, key: &K) -> bool {
+        let hash = self.hash_of(key);
+        self.slot_mut(hash, key).is_some()
     }
 
     /// Puts `key` → `value`; the entry it replaced comes first in the garbage, then the
     /// evicted ones.
     fn put(&mut self, key: Arc<K>, value: Arc<V>) -> (Option<Arc<V>>, Garbage<K, V>) {
         self.stats.puts += 1;
+        let hash = self.hash_of(&key);
         let mut garbage = Vec::new();
-        let previous = self.remove(&key).map(|(old_key, old_value)| {
-            garbage.push((old_key, Arc::clone(&old_value)));
-            old_value
-        });
+        let previous = self
+            .take(hash, |slot| *slot.key == *key)
+            .map(|(old_key, old_value)| {
+                garbage.push((old_key, Arc::clone(&old_value)));
+                old_value
+            });
         let stamp = self.stamp();
-        // The entry first: `K`'s `Hash` may panic there, and an order naming a key the
-        // entries lack would hash it again at every eviction.
-        self.entries.insert(Arc::clone(&key), (value, stamp));
-        self.order.insert(stamp, key);
+        self.order.insert(stamp, (hash, Arc::clone(&key)));
+        self.buckets
+            .entry(hash)
+            .or_default()
+            .push(Slot { key, value, stamp });
+        self.len += 1;
         self.shrink_to_capacity(&mut garbage);
         (previous, garbage)
     }
 
     fn remove(&mut self, key: &K) -> Option<(Arc<K>, Arc<V>)> {
-        let (key, (value, stamp)) = self.entries.remove_entry(key)?;
-        self.order.remove(&stamp);
-        Some((key, value))
+        let hash = self.hash_of(key);
+        self.take(hash, |slot| *slot.key == *key)
+    }
+
+    /// Takes the entry of hash `hash` that `is_it` picks out of the buckets and the order.
+    fn take(&mut self, hash: u64, is_it: impl Fn(&Slot<K, V>) -> bool) -> Option<(Arc<K>, Arc<V>)> {
+        let bucket = self.buckets.get_mut(&hash)?;
+        let slot = bucket.swap_remove(bucket.iter().position(is_it)?);
+        if bucket.is_empty() {
+            self.buckets.remove(&hash);
+        }
+        self.len -= 1;
+        // The order's copy of the key goes; the slot's is returned, so no key is dropped here.
+        self.order.remove(&slot.stamp);
+        Some((slot.key, slot.value))
     }
 
     fn shrink_to_capacity(&mut self, garbage: &mut Garbage<K, V>) {
-        while self.entries.len() > self.capacity.get() {
-            let Some((_, key)) = self.order.pop_first() else {
+        while self.len > self.capacity.get() {
+            let Some((stamp, (hash, _))) = self.order.first_key_value() else {
                 break;
             };
-            if let Some(value) = self.take_evicted(&key) {
-                garbage.push((key, value));
+            let (stamp, hash) = (*stamp, *hash);
+            // Found by its stamp: evicting a key runs none of its code.
+            if let Some(entry) = self.take(hash, |slot| slot.stamp == stamp) {
+                garbage.push(entry);
             }
             self.stats.removed += 1;
-        }
-    }
-
-    /// Takes the entry of `key`, whose place in the order is gone, out of the entries: found
-    /// by its `Hash` and `Eq`, or, if one of them panics (a key may refuse hashing once
-    /// cached), by address, so that it leaves all the same and the `put` evicting it does not
-    /// fail because of another key.
-    fn take_evicted(&mut self, key: &Arc<K>) -> Option<Arc<V>> {
-        match catch(|| self.entries.remove(&**key)) {
-            Ok(found) => found.map(|(value, _)| value),
-            Err(payload) => {
-                forget_payload(payload);
-                let mut found = None;
-                // No hashing: `retain` visits the entries as they are stored.
-                self.entries.retain(|cached, (value, _)| {
-                    let evicted = Arc::ptr_eq(cached, key);
-                    if evicted {
-                        found = Some(Arc::clone(value));
-                    }
-                    !evicted
-                });
-                found
-            }
         }
     }
 
     /// Entries from least to most recently used.
     fn in_order(&self) -> Vec<(Arc<K>, Arc<V>)> {
         self.order
-            .values()
-            .filter_map(|key| {
-                let (value, _) = self.entries.get(&**key)?;
-                Some((Arc::clone(key), Arc::clone(value)))
+            .iter()
+            .filter_map(|(stamp, (hash, _))| {
+                let slot = self.buckets.get(hash)?.iter().find(|s| s.stamp == *stamp)?;
+                Some((Arc::clone(&slot.key), Arc::clone(&slot.value)))
             })
+            .collect()
+    }
+
+    /// Takes every entry out.
+    fn take_all(&mut self) -> Garbage<K, V> {
+        // The order's keys are dropped with their slots' copies still alive: no key goes here.
+        self.order.clear();
+        self.len = 0;
+        std::mem::take(&mut self.buckets)
+            .into_values()
+            .flatten()
+            .map(|slot| (slot.key, slot.value))
             .collect()
     }
 }
@@ -311,7 +355,7 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert!(cache.contains(&"k"));
     /// ```
     pub fn contains(&self, key: &K) -> bool {
-        lock(&self.inner).entries.contains_key(key)
+        lock(&self.inner).contains(key)
     }
 
     /// How many entries the cache holds (ArkTS `length`).
@@ -323,7 +367,7 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert_eq!(cache.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        lock(&self.inner).entries.len()
+        lock(&self.inner).len
     }
 
     /// Whether the cache is empty (ArkTS `isEmpty`).
@@ -365,21 +409,8 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert!(cache.is_empty());
     /// ```
     pub fn clear(&self) {
-        let (entries, order) = {
-            let mut lru = lock(&self.inner);
-            (
-                std::mem::take(&mut lru.entries),
-                std::mem::take(&mut lru.order),
-            )
-        };
-        // The order's keys first: the entries hold the same keys, so none is dropped here.
-        drop_each_quietly(order.into_values());
-        drop_garbage(
-            entries
-                .into_iter()
-                .map(|(key, (value, _))| (key, value))
-                .collect(),
-        );
+        let entries = lock(&self.inner).take_all();
+        drop_garbage(entries);
     }
 
     /// The keys, from the least to the most recently used (ArkTS `keys`).

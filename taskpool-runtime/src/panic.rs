@@ -70,7 +70,7 @@ pub(crate) fn wake_quietly(waker: std::task::Waker) -> bool {
 }
 
 /// Disposes of a panic payload whose own `Drop` might panic again.
-pub(crate) fn forget_payload(payload: Payload) {
+fn forget_payload(payload: Payload) {
     if let Err(again) = catch(move || drop(payload)) {
         // A payload whose drop panics while dropping: leaking it is the only safe end.
         std::mem::forget(again);

@@ -268,18 +268,18 @@ fn a_group_with_panicking_members_and_drops_resolves_when_its_pool_shuts_down_at
 
 // ---- a cache whose keys' Hash panics --------------------------------------------------------
 
-/// A key whose `Hash` panics once `budget` hashes of it were made.
+/// A key whose `Hash` panics once it was hashed `hashes_left` times.
 #[derive(Clone, Debug)]
 struct Fussy {
     id: u32,
-    budget: Arc<AtomicU32>,
+    hashes_left: Arc<AtomicU32>,
 }
 
 impl Fussy {
-    fn good(id: u32) -> Fussy {
+    fn new(id: u32, hashes_left: u32) -> Fussy {
         Fussy {
             id,
-            budget: Arc::new(AtomicU32::new(u32::MAX)),
+            hashes_left: Arc::new(AtomicU32::new(hashes_left)),
         }
     }
 }
@@ -295,47 +295,56 @@ impl Eq for Fussy {}
 impl Hash for Fussy {
     fn hash<H: Hasher>(&self, state: &mut H) {
         let left = self
-            .budget
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1));
+            .hashes_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
         assert!(left.is_ok(), "key {} refuses to be hashed", self.id);
         self.id.hash(state);
     }
 }
 
-#[test]
-fn a_key_whose_hash_panics_in_put_leaves_the_cache_consistent_for_other_keys() {
-    let cache = SendableLruCache::with_capacity(NonZeroUsize::new(2).unwrap());
-    // Hashed once to look for the key, then refused when the entry goes in.
-    let fussy = Fussy {
-        id: 0,
-        budget: Arc::new(AtomicU32::new(1)),
-    };
-    let put = catch_unwind(AssertUnwindSafe(|| cache.put(fussy, 0)));
-    assert!(put.is_err());
-    assert_eq!((cache.len(), cache.keys().len()), (0, 0));
-    for id in 1..=3 {
-        let put = catch_unwind(AssertUnwindSafe(|| cache.put(Fussy::good(id), id)));
+/// Puts keys `ids` (which hash) in `cache`, removing all but every third one again so that the
+/// cache's table fills with departures and grows or rehashes; panics if a put or a snapshot
+/// does.
+fn churn(cache: &SendableLruCache<Fussy, u32>, ids: std::ops::RangeInclusive<u32>) {
+    for id in ids {
+        let key = Fussy::new(id, u32::MAX);
+        let put = catch_unwind(AssertUnwindSafe(|| cache.put(key.clone(), id)));
         assert!(put.is_ok(), "putting key {id} panicked");
+        if id % 3 != 0 {
+            assert_eq!(cache.remove(&key), Some(id));
+        }
+        assert_eq!(cache.len(), cache.keys().len(), "after key {id}");
     }
-    assert_eq!(cache.values(), [2, 3]);
-    assert_eq!(cache.remove_count(), 1);
 }
 
 #[test]
-fn a_key_whose_hash_panics_once_cached_is_evicted_without_panicking_other_puts() {
-    let cache = SendableLruCache::with_capacity(NonZeroUsize::new(2).unwrap());
-    // Hashed to look for it and to put it in; refused from then on.
-    let fussy = Fussy {
-        id: 0,
-        budget: Arc::new(AtomicU32::new(2)),
-    };
-    cache.put(fussy, 0);
-    for id in 1..=3 {
-        let put = catch_unwind(AssertUnwindSafe(|| cache.put(Fussy::good(id), id)));
-        assert!(put.is_ok(), "putting key {id} panicked");
+fn a_key_whose_hash_panics_during_its_put_breaks_no_later_call() {
+    for allowed in 0..3 {
+        let cache = SendableLruCache::with_capacity(NonZeroUsize::new(2).unwrap());
+        // Whether the put fails depends on how often it hashes the key; either way the cache
+        // stays consistent, and the key leaves with the first eviction.
+        let put = catch_unwind(AssertUnwindSafe(|| cache.put(Fussy::new(0, allowed), 0)));
+        assert_eq!(cache.len(), usize::from(put.is_ok()), "allowed {allowed}");
+        // Keys 3, 6 and 9 stay, so key 0, if it went in, and key 3 are evicted.
+        churn(&cache, 1..=9);
+        assert_eq!(cache.values(), [6, 9], "allowed {allowed}");
+        assert_eq!(cache.remove_count(), 1 + u64::from(put.is_ok()));
     }
-    assert_eq!(cache.values(), [2, 3]);
-    assert_eq!((cache.len(), cache.remove_count()), (2, 2));
+}
+
+#[test]
+fn a_cached_key_that_starts_refusing_hashing_breaks_no_other_call_and_is_evicted() {
+    let cache = SendableLruCache::with_capacity(NonZeroUsize::new(4).unwrap());
+    let fussy = Fussy::new(0, u32::MAX);
+    cache.put(fussy.clone(), 0);
+    fussy.hashes_left.store(0, Ordering::SeqCst);
+    assert_eq!(cache.keys().len(), 1);
+    assert!(catch_unwind(AssertUnwindSafe(|| cache.get(&fussy))).is_err());
+    // Enough departures that the table grows and rehashes; key 0 is evicted on the way.
+    churn(&cache, 1..=3000);
+    assert_eq!(cache.len(), 4);
+    assert!(!cache.values().contains(&0));
+    assert_eq!(cache.remove_count(), 1000 - 4 + 1);
 }
 
 // ---- condition waits on a lock, abandoned by a shutdown ----------------------------------
