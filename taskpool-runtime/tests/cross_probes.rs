@@ -1035,3 +1035,86 @@ fn a_task_waiting_for_a_worker_that_needs_its_thread_times_out_and_everything_en
     bounded("dropping the pool", move || drop(pool));
     wait_until("every thread ends", || pool_threads("xp-v") == 0);
 }
+
+// ---- a cache shared by many tasks, whose values panic in Clone and Drop ---------------------
+
+/// A value whose `Clone` panics for multiples of 7 and whose `Drop` panics for multiples of 5
+/// (quietly while its thread unwinds already).
+struct Touchy(u32);
+
+impl Clone for Touchy {
+    fn clone(&self) -> Touchy {
+        assert!(self.0 % 7 != 0, "value {} refuses to be cloned", self.0);
+        Touchy(self.0)
+    }
+}
+
+impl Drop for Touchy {
+    fn drop(&mut self) {
+        if self.0 % 5 == 0 && !std::thread::panicking() {
+            panic!("value {} went off in Drop", self.0);
+        }
+    }
+}
+
+/// The cache the tasks below share.
+static TOUCHY_CACHE: std::sync::LazyLock<SendableLruCache<u32, Touchy>> =
+    std::sync::LazyLock::new(|| SendableLruCache::with_capacity(NonZeroUsize::new(16).unwrap()));
+
+/// One of the cache operations `step` picks, on key `key`.
+fn touch_cache(step: u32, key: u32) {
+    let cache = &*TOUCHY_CACHE;
+    match step % 8 {
+        0 | 1 => drop(cache.put(key, Touchy(key.wrapping_mul(step)))),
+        2 | 3 => drop(cache.get(&key)),
+        4 => drop(cache.remove(&key)),
+        5 => drop(cache.get_or_create(key, |k| Some(Touchy(*k)))),
+        6 => cache.update_capacity(NonZeroUsize::new(1 + (key as usize % 32)).unwrap()),
+        _ => drop((cache.values(), cache.entries().len(), cache.to_string())),
+    }
+}
+
+/// Runs `rounds` pseudo-random cache operations, each with its panic caught; how many
+/// panicked.
+#[concurrent]
+fn hammer_touchy_cache(seed: u32, rounds: u32) -> u32 {
+    let mut state = seed.wrapping_mul(2_654_435_761) | 1;
+    let mut panicked = 0;
+    for _ in 0..rounds {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let (step, key) = (state >> 8, state % 64);
+        if catch_unwind(AssertUnwindSafe(|| touch_cache(step, key))).is_err() {
+            panicked += 1;
+        }
+    }
+    panicked
+}
+
+#[test]
+fn a_cache_hammered_by_tasks_with_values_panicking_in_clone_and_drop_stays_consistent() {
+    let pool = TaskPool::builder()
+        .thread_name("xp-w")
+        .max_threads(4)
+        .build()
+        .unwrap();
+    let handles: Vec<_> = (1..=8)
+        .map(|seed| pool.run(hammer_touchy_cache, (seed, 2000)))
+        .collect();
+    let mut panicked = 0;
+    for mut handle in handles {
+        panicked += handle.wait_timeout(PATIENCE).expect("resolves").unwrap();
+    }
+    assert!(panicked > 0, "the values did misbehave");
+    let cache = &*TOUCHY_CACHE;
+    assert_eq!(cache.len(), cache.keys().len());
+    assert!(cache.len() <= cache.capacity().get());
+    cache.update_capacity(NonZeroUsize::new(64).unwrap());
+    for key in 0..64 {
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(cache.put(key, Touchy(1)))));
+    }
+    assert_eq!(cache.len(), 64);
+    cache.clear();
+    assert!(cache.is_empty());
+}
