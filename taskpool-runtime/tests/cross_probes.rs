@@ -1118,3 +1118,53 @@ fn a_cache_hammered_by_tasks_with_values_panicking_in_clone_and_drop_stays_consi
     cache.clear();
     assert!(cache.is_empty());
 }
+
+// ---- a Worker terminated while its handler holds or waits for a lock ---------------------------
+
+/// For message `n`: takes the named lock `xp-x-lock` asynchronously, says so, then sleeps an
+/// hour holding it (odd `n`), or just waits for it (even `n`, while the host holds it).
+struct LockKeeper;
+
+impl WorkerHandler for LockKeeper {
+    type In = u64;
+    type Out = u64;
+
+    async fn on_message(&mut self, n: u64, port: &WorkerPort<u64>) -> HandlerResult {
+        let lock = AsyncLock::request("xp-x-lock");
+        port.post_message(n)?;
+        let _guard = lock.lock_async().await;
+        port.post_message(n + 100)?;
+        taskpool::sleep(Duration::from_secs(3600)).await;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_worker_terminated_while_holding_or_awaiting_a_lock_lets_it_go() {
+    let lock = AsyncLock::request("xp-x-lock");
+    for (n, host_holds) in [(1, false), (2, true)] {
+        let held = host_holds.then(|| lock.lock());
+        let worker = Worker::builder()
+            .name(format!("xp-x{n}"))
+            .spawn(|| LockKeeper)
+            .unwrap();
+        worker.post_message(n).unwrap();
+        assert_eq!(worker.recv_timeout(PATIENCE).unwrap(), n);
+        if host_holds {
+            wait_until("the handler queues", || lock.state().pending.len() == 1);
+        } else {
+            assert_eq!(worker.recv_timeout(PATIENCE).unwrap(), n + 100);
+            assert_eq!(lock.state().held.len(), 1);
+        }
+        worker.terminate().unwrap();
+        assert_eq!(worker.wait_for_exit_timeout(PATIENCE), Some(0));
+        let state = lock.state();
+        assert_eq!(state.held.len(), usize::from(host_holds), "{state}");
+        assert!(state.pending.is_empty(), "{state}");
+        drop((held, worker));
+        wait_until("the worker's threads end", || {
+            threads_named(&format!("xp-x{n}")) == 0
+        });
+    }
+    assert!(lock.try_lock().is_some());
+}
