@@ -1168,3 +1168,33 @@ fn a_worker_terminated_while_holding_or_awaiting_a_lock_lets_it_go() {
     }
     assert!(lock.try_lock().is_some());
 }
+
+// ---- streams of periodic and gated tasks whose pool shuts down ---------------------------------
+
+/// Sends its tick number, then returns it.
+#[concurrent]
+fn send_tick() -> u32 {
+    let tick = SENT_TICKS.fetch_add(1, Ordering::SeqCst);
+    taskpool::send_data(tick).unwrap();
+    tick
+}
+
+static SENT_TICKS: AtomicU32 = AtomicU32::new(0);
+
+#[test]
+fn the_data_stream_of_a_periodic_task_ends_when_its_pool_shuts_down() {
+    let pool = TaskPool::builder().thread_name("xp-y").build().unwrap();
+    let task = Task::new(send_tick, ());
+    let mut ticks = task.data_stream::<u32>();
+    let periodic = pool
+        .execute_periodically(Duration::from_millis(1), task, Priority::Low)
+        .unwrap();
+    let first: Vec<u32> = ticks.blocking_iter().take(2).collect();
+    assert_eq!(first.len(), 2);
+    pool.shutdown_timeout(PATIENCE);
+    // What the last runs sent, then the end.
+    bounded("the stream ends", move || ticks.blocking_iter().count());
+    assert!(periodic.is_stopped());
+    assert!(periodic.cancel().is_err());
+    assert_eq!(pool_threads("xp-y"), 0);
+}
