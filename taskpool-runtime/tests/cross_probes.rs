@@ -1198,3 +1198,62 @@ fn the_data_stream_of_a_periodic_task_ends_when_its_pool_shuts_down() {
     assert!(periodic.cancel().is_err());
     assert_eq!(pool_threads("xp-y"), 0);
 }
+
+// ---- named runners whose last handle comes and goes while their tasks run ----------------------
+
+/// Whether a task of the named runner below is inside its body, and how often two were.
+static IN_NAMED_RUNNER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static NAMED_RUNNER_OVERLAPS: AtomicU32 = AtomicU32::new(0);
+
+/// Notes an overlap if another task of its runner is inside too.
+#[concurrent]
+fn alone_in_runner(n: u32) -> u32 {
+    if IN_NAMED_RUNNER.swap(true, Ordering::SeqCst) {
+        NAMED_RUNNER_OVERLAPS.fetch_add(1, Ordering::SeqCst);
+    }
+    std::thread::yield_now();
+    IN_NAMED_RUNNER.store(false, Ordering::SeqCst);
+    n
+}
+
+/// From four threads, executes 150 tasks each with `execute`, which requests a named runner,
+/// executes the task on it and drops the runner, so that the task alone keeps the runner alive
+/// while another thread asks for it; waits for them all.
+fn churn_named_runner(execute: fn(u32) -> taskpool::TaskHandle<u32>) {
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut later = Vec::new();
+                for n in 0..150 {
+                    later.push((n, execute(n)));
+                    if (n + t) % 2 == 0 {
+                        for (n, mut handle) in later.drain(..) {
+                            let outcome = handle.wait_timeout(PATIENCE).expect("resolves");
+                            assert_eq!(outcome.unwrap(), n);
+                        }
+                    }
+                }
+                for (n, mut handle) in later {
+                    assert_eq!(handle.wait_timeout(PATIENCE).expect("resolves").unwrap(), n);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+}
+
+#[test]
+fn named_runners_whose_handles_come_and_go_never_overlap_their_tasks() {
+    churn_named_runner(|n| {
+        taskpool::SequenceRunner::named("xp-seq", Priority::High)
+            .execute(Task::new(alone_in_runner, (n,)))
+    });
+    churn_named_runner(|n| {
+        taskpool::AsyncRunner::named("xp-async", 1, 0)
+            .unwrap()
+            .execute(Task::new(alone_in_runner, (n,)), Priority::High)
+    });
+    assert_eq!(NAMED_RUNNER_OVERLAPS.load(Ordering::SeqCst), 0);
+}
