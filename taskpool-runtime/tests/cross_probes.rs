@@ -146,7 +146,7 @@ fn a_pool_task_and_its_worker_deadlocked_on_a_lock_end_by_timeouts_and_leave_no_
         AsyncLock::query(&name).is_err()
     });
     pool.shutdown_timeout(PATIENCE);
-    assert_eq!(pool_threads("xp-b"), 0);
+    wait_until("every thread ends", || pool_threads("xp-b") == 0);
 }
 
 // ---- named locks awaited by tasks a shutdown abandons ---------------------------------------
@@ -1196,7 +1196,7 @@ fn the_data_stream_of_a_periodic_task_ends_when_its_pool_shuts_down() {
     bounded("the stream ends", move || ticks.blocking_iter().count());
     assert!(periodic.is_stopped());
     assert!(periodic.cancel().is_err());
-    assert_eq!(pool_threads("xp-y"), 0);
+    wait_until("every thread ends", || pool_threads("xp-y") == 0);
 }
 
 // ---- named runners whose last handle comes and goes while their tasks run ----------------------
@@ -1256,4 +1256,53 @@ fn named_runners_whose_handles_come_and_go_never_overlap_their_tasks() {
             .execute(Task::new(alone_in_runner, (n,)), Priority::High)
     });
     assert_eq!(NAMED_RUNNER_OVERLAPS.load(Ordering::SeqCst), 0);
+}
+
+// ---- a failing group whose finished members' results panic in Drop -----------------------------
+
+/// Returns a bomb at once (`gate` 0) or panics once `gate` opens.
+#[concurrent]
+fn bomb_or_panic(gate: u64, id: u32) -> Bomb {
+    if gate != 0 {
+        pass_gate(gate);
+        panic!("member {id} fails the group");
+    }
+    Bomb(id)
+}
+
+#[test]
+fn a_failing_group_drops_its_finished_members_bombs_and_its_pool_runs_on() {
+    const GATE: u64 = 98_080;
+    let pool = TaskPool::builder()
+        .thread_name("xp-g2")
+        .max_threads(2)
+        .build()
+        .unwrap();
+    let mut group = TaskGroup::new();
+    group
+        .add_task(Task::new(bomb_or_panic, (0, 98_080)))
+        .unwrap();
+    group
+        .add_task(Task::new(bomb_or_panic, (0, 98_081)))
+        .unwrap();
+    group
+        .add_task(Task::new(bomb_or_panic, (GATE, 98_082)))
+        .unwrap();
+    let handle = pool.execute_group(&group, Priority::High);
+    wait_until("the finished members' bombs exist", || {
+        busy_threads(&pool) == 1 && pool.info().tasks.len() == 1
+    });
+    open_gate(GATE);
+    let outcome = bounded("the group resolves", move || handle.wait().map(|_| ()));
+    assert!(
+        matches!(outcome, Err(Error::Panicked { .. })),
+        "{outcome:?}"
+    );
+    wait_until("the finished members' results are dropped", || {
+        dropped(98_080) && dropped(98_081)
+    });
+    let mut after = pool.execute(Task::new(gated, (0,)));
+    assert_eq!(after.wait_timeout(PATIENCE).expect("resolves").unwrap(), 0);
+    bounded("dropping the pool", move || drop(pool));
+    wait_until("every thread ends", || pool_threads("xp-g2") == 0);
 }
