@@ -161,8 +161,8 @@ impl<K: Eq + Hash, V> Lru<K, V> {
     /// Puts `key` → `value`; the entry it replaced comes first in the garbage, then the
     /// evicted ones.
     fn put(&mut self, key: Arc<K>, value: Arc<V>) -> (Option<Arc<V>>, Garbage<K, V>) {
-        self.stats.puts += 1;
         let hash = self.hash_of(&key);
+        self.stats.puts += 1;
         let mut garbage = Vec::new();
         let previous = self
             .take(hash, |slot| *slot.key == *key)
