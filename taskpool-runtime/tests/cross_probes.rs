@@ -325,7 +325,11 @@ fn a_key_whose_hash_panics_during_its_put_breaks_no_later_call() {
         // stays consistent, and the key leaves with the first eviction.
         let put = catch_unwind(AssertUnwindSafe(|| cache.put(Fussy::new(0, allowed), 0)));
         assert_eq!(cache.len(), usize::from(put.is_ok()), "allowed {allowed}");
-        assert_eq!(cache.put_count(), u64::from(put.is_ok()), "allowed {allowed}");
+        assert_eq!(
+            cache.put_count(),
+            u64::from(put.is_ok()),
+            "allowed {allowed}"
+        );
         // Keys 3, 6 and 9 stay, so key 0, if it went in, and key 3 are evicted.
         churn(&cache, 1..=9);
         assert_eq!(cache.values(), [6, 9], "allowed {allowed}");
