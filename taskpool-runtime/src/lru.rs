@@ -26,7 +26,9 @@ pub const DEFAULT_LRU_CAPACITY: NonZeroUsize = NonZeroUsize::new(64).expect("64 
 /// Keys and values are kept behind `Arc`s, so that their `Clone`, `Drop`, `Serialize` and
 /// `Debug` run after the internal lock is released: a value whose `Drop` (or `Clone`…) uses this
 /// very cache works. Only the keys' `Hash` and `Eq` run under the lock; a key whose `Hash` or
-/// `Eq` calls into the same cache deadlocks. A `Drop` that panics while the cache drops an
+/// `Eq` calls into the same cache deadlocks, and one that panics reaches the caller with the
+/// cache still consistent: the entry being put or evicted is wholly in or wholly out (an
+/// eviction refused this way is retried by the next call that shrinks). A `Drop` that panics while the cache drops an
 /// entry (replaced, removed, evicted, cleared) is contained. Being shared this way, the cache
 /// is `Send` and `Sync` when `K` and `V` are both.
 ///
@@ -130,8 +132,10 @@ impl<K: Eq + Hash, V> Lru<K, V> {
             old_value
         });
         let stamp = self.stamp();
-        self.order.insert(stamp, Arc::clone(&key));
-        self.entries.insert(key, (value, stamp));
+        // The map first: its insert hashes the key (user code that may panic); the order's
+        // insert cannot fail, so a panic leaves neither holding the key.
+        self.entries.insert(Arc::clone(&key), (value, stamp));
+        self.order.insert(stamp, key);
         self.shrink_to_capacity(&mut garbage);
         (previous, garbage)
     }
@@ -142,15 +146,21 @@ impl<K: Eq + Hash, V> Lru<K, V> {
         Some((key, value))
     }
 
+    /// Evicts the least recently used entries beyond the capacity. Each is looked up in the
+    /// map (hashing the key: user code that may panic) before it leaves the order, so a panic
+    /// leaves the entry in both, to be evicted by a later call.
     fn shrink_to_capacity(&mut self, garbage: &mut Garbage<K, V>) {
         while self.entries.len() > self.capacity.get() {
-            let Some((_, key)) = self.order.pop_first() else {
+            let Some((&stamp, oldest)) = self.order.first_key_value() else {
                 break;
             };
-            if let Some((key, (value, _))) = self.entries.remove_entry(&*key) {
+            let oldest = Arc::clone(oldest);
+            let evicted = self.entries.remove_entry(&*oldest);
+            self.order.remove(&stamp);
+            if let Some((key, (value, _))) = evicted {
                 garbage.push((key, value));
+                self.stats.removed += 1;
             }
-            self.stats.removed += 1;
         }
     }
 
