@@ -229,7 +229,8 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     }
 
     /// The value of `key`; on a miss, `create(key)` may make one, which is put in the cache and
-    /// counted as created (ArkTS's `createDefault` override).
+    /// counted as created (ArkTS's `createDefault` override). `create` runs without the lock:
+    /// if another call puts `key` meanwhile, that value is kept and returned, as in ArkTS.
     ///
     /// ```
     /// let cache = taskpool::SendableLruCache::new();
@@ -242,16 +243,27 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
         if let Some(value) = self.get(&key) {
             return Some(value);
         }
-        let value = create(&key)?;
-        let returned = value.clone();
-        let replaced = {
+        let created = create(&key)?;
+        let returned = created.clone();
+        // `create` ran outside the lock: a value put meanwhile wins, as in ArkTS's `get`. What
+        // is not kept is dropped once the lock is released.
+        let (current, unused, evicted) = {
             let mut lru = lock(&self.inner);
             lru.stats.created += 1;
-            lru.put(Arc::new(key), Arc::new(value))
+            match lru.touch(&key) {
+                Some(current) => (Some(current), Some(created), Vec::new()),
+                None => (None, None, lru.put(Arc::new(key), Arc::new(created)).1),
+            }
         };
-        drop_quietly(replaced.0);
-        drop_garbage(replaced.1);
-        Some(returned)
+        drop_quietly(unused);
+        drop_garbage(evicted);
+        match current {
+            Some(current) => {
+                drop_quietly(returned);
+                Some(V::clone(&current))
+            }
+            None => Some(returned),
+        }
     }
 
     /// Puts `key` → `value` as the most recently used entry, evicting the least recently used
@@ -490,8 +502,14 @@ impl<K, V> fmt::Display for SendableLruCache<K, V> {
             (lru.capacity, lru.stats)
         };
         let (hits, misses) = (stats.matched, stats.misses);
-        let lookups = hits + misses;
-        let rate = (hits * 100).checked_div(lookups).unwrap_or(0);
+        // As ArkTS computes it: a JS number, unrounded, printed in its shortest form (`50`,
+        // `66.66666666666667`), which is also how Rust prints an `f64`.
+        let lookups = hits.saturating_add(misses);
+        let rate = if lookups == 0 {
+            0.0
+        } else {
+            100.0 * hits as f64 / lookups as f64
+        };
         write!(
             f,
             "SendableLruCache[ maxSize = {capacity}, hits = {hits}, misses = {misses}, hitRate = {rate}% ]"

@@ -114,3 +114,81 @@ fn a_key_whose_hash_panics_while_it_is_put_leaves_no_trace() {
         "0 and 2 were evicted, nothing else"
     );
 }
+
+#[test]
+fn to_string_prints_the_hit_rate_as_arkts_computes_it() {
+    // ArkTS: `hitRate = 100 * hitCount / (hitCount + missCount)`, a JS number (not rounded).
+    let cache = SendableLruCache::new();
+    cache.put(1, 1);
+    cache.get(&1);
+    cache.get(&1);
+    cache.get(&2);
+    assert_eq!(
+        cache.to_string(),
+        "SendableLruCache[ maxSize = 64, hits = 2, misses = 1, hitRate = 66.66666666666667% ]"
+    );
+    let fresh = SendableLruCache::<u8, u8>::with_capacity(capacity(1));
+    assert_eq!(
+        fresh.to_string(),
+        "SendableLruCache[ maxSize = 1, hits = 0, misses = 0, hitRate = 0% ]"
+    );
+}
+
+#[test]
+fn the_documented_counter_examples_hold() {
+    // getCreateCount: put(2, 10), then two lookups that createDefault fills.
+    let cache = SendableLruCache::new();
+    cache.put(2, 10);
+    assert_eq!(cache.get_or_create(3, |key| Some(*key)), Some(3));
+    assert_eq!(cache.get_or_create(5, |key| Some(*key)), Some(5));
+    assert_eq!(cache.create_count(), 2);
+    assert_eq!(cache.miss_count(), 2, "a created value was still a miss");
+    // getRemoveCount: shrinking to a capacity the cache fits in evicts nothing.
+    let cache = SendableLruCache::new();
+    cache.put(2, 10);
+    cache.update_capacity(capacity(2));
+    cache.put(50, 22);
+    assert_eq!(cache.remove_count(), 0);
+    // updateCapacity below the length evicts the least recently used, counted as removals.
+    cache.get(&2);
+    cache.update_capacity(capacity(1));
+    assert_eq!(cache.keys(), [2]);
+    assert_eq!(cache.remove_count(), 1);
+}
+
+#[test]
+fn a_value_put_while_get_or_create_creates_one_wins() {
+    // ArkTS's `get` keeps a value that appeared while `createDefault` ran and returns it; here
+    // `create` runs outside the lock, so another thread can put the key meanwhile (simulated by
+    // `create` itself).
+    let cache = SendableLruCache::new();
+    let got = cache.get_or_create(1, |key| {
+        cache.put(*key, 100);
+        Some(0)
+    });
+    assert_eq!(got, Some(100), "the value put meanwhile is returned");
+    assert_eq!(cache.get(&1), Some(100), "and kept");
+    assert_eq!(cache.create_count(), 1);
+}
+
+#[test]
+fn a_cache_of_capacity_one_or_of_a_huge_capacity_works() {
+    let one = SendableLruCache::with_capacity(capacity(1));
+    for key in 0..100u32 {
+        one.put(key, key);
+        assert_eq!(one.entries(), [(key, key)]);
+    }
+    assert_eq!(one.remove_count(), 99);
+    // A huge capacity allocates nothing up front.
+    let huge = SendableLruCache::with_capacity(NonZeroUsize::MAX);
+    huge.put("k", 1);
+    assert_eq!((huge.len(), huge.capacity()), (1, NonZeroUsize::MAX));
+    huge.update_capacity(capacity(1));
+    huge.put("j", 2);
+    assert_eq!(huge.keys(), ["j"]);
+    let json = serde_json::to_string(&SendableLruCache::<u8, u8>::with_capacity(
+        NonZeroUsize::MAX,
+    ));
+    let back: SendableLruCache<u8, u8> = serde_json::from_str(&json.unwrap()).unwrap();
+    assert_eq!(back.capacity(), NonZeroUsize::MAX);
+}
