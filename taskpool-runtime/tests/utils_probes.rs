@@ -192,3 +192,105 @@ fn a_cache_of_capacity_one_or_of_a_huge_capacity_works() {
     let back: SendableLruCache<u8, u8> = serde_json::from_str(&json.unwrap()).unwrap();
     assert_eq!(back.capacity(), NonZeroUsize::MAX);
 }
+
+/// A value whose `Clone` panics for some numbers and whose `Drop` panics for others (unless
+/// already unwinding, which would abort the process).
+#[derive(Debug, Serialize, Deserialize)]
+struct Touchy(u32);
+
+impl Touchy {
+    fn clone_panics(&self) -> bool {
+        self.0 % 7 == 3
+    }
+}
+
+impl Clone for Touchy {
+    fn clone(&self) -> Touchy {
+        assert!(!self.clone_panics(), "clone of {} refused", self.0);
+        Touchy(self.0)
+    }
+}
+
+impl Drop for Touchy {
+    fn drop(&mut self) {
+        if self.0 % 5 == 4 && !std::thread::panicking() {
+            panic!("drop of {} refused", self.0);
+        }
+    }
+}
+
+#[sendable]
+struct Holder {
+    cache: SendableLruCache<u32, Touchy>,
+}
+
+/// What one `churn` task did: how many lookups it made (each counts one match or miss).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Churned {
+    lookups: u64,
+    panics: u64,
+}
+
+impl Churned {
+    /// Runs one cache call, counting its panic (a user `Clone` or `Drop`) instead of dying.
+    fn call(&mut self, f: impl FnOnce()) {
+        if catch_unwind(AssertUnwindSafe(f)).is_err() {
+            self.panics += 1;
+        }
+    }
+}
+
+#[concurrent]
+fn churn(holder: Shared<Holder>, seed: u32) -> Churned {
+    let cache = &holder.cache;
+    let mut done = Churned::default();
+    for i in 0..200 {
+        let (key, value) = ((seed * 31 + i) % 40, seed * 1000 + i);
+        done.call(|| drop(cache.put(key, Touchy(value))));
+        done.call(|| drop(cache.get(&(key / 2))));
+        done.call(|| drop(cache.get_or_create(key + 40, |k| Some(Touchy(*k)))));
+        done.lookups += 2;
+        if i % 5 == 0 {
+            done.call(|| drop(cache.remove(&key)));
+        }
+        if i % 50 == 0 {
+            done.call(|| cache.update_capacity(capacity(8 + (i as usize % 3) * 8)));
+        }
+    }
+    done
+}
+
+#[test]
+fn a_cache_churned_by_many_tasks_with_panicking_clones_and_drops_stays_consistent() {
+    let pool = TaskPool::builder().max_threads(4).build().unwrap();
+    let holder = Shared::new(Holder {
+        cache: SendableLruCache::with_capacity(capacity(16)),
+    });
+    let handles: Vec<_> = (0..32)
+        .map(|seed| pool.execute(taskpool::Task::new(churn, (Shared::clone(&holder), seed))))
+        .collect();
+    let mut lookups = 0;
+    let mut panics = 0;
+    for handle in handles {
+        let done = handle.wait().unwrap();
+        lookups += done.lookups;
+        panics += done.panics;
+    }
+    pool.shutdown();
+    assert!(panics > 0, "the user code did panic");
+    let cache = &holder.cache;
+    assert_eq!(cache.match_count() + cache.miss_count(), lookups);
+    assert_eq!(cache.len(), cache.keys().len());
+    assert!(cache.len() <= cache.capacity().get());
+    // Still fully usable: no poisoned state.
+    cache.clear();
+    cache.update_capacity(capacity(2));
+    cache.put(1, Touchy(1));
+    assert_eq!(cache.get(&1).map(|t| t.0), Some(1));
+    assert!(
+        cache
+            .to_string()
+            .starts_with("SendableLruCache[ maxSize = 2,")
+    );
+    cache.clear();
+}
