@@ -294,3 +294,56 @@ fn a_cache_churned_by_many_tasks_with_panicking_clones_and_drops_stays_consisten
     );
     cache.clear();
 }
+
+#[sendable]
+struct Grid {
+    cells: std::collections::HashMap<(u32, u32), f64>,
+}
+
+#[concurrent]
+fn cell_count(grid: Shared<Grid>) -> usize {
+    grid.cells.len()
+}
+
+fn assert_serialization(error: taskpool::Error) {
+    assert_eq!(error.code(), Some(10200006), "{error}");
+}
+
+#[test]
+fn maps_with_keys_json_cannot_name_are_refused_as_json_and_kept_as_bytes() {
+    use taskpool::{Encoding, Payload};
+    let grid = Grid {
+        cells: [((1, 2), 0.5)].into_iter().collect(),
+    };
+    assert_serialization(Payload::encode(&grid, Encoding::Json).unwrap_err());
+    let bytes = Payload::encode(&grid, Encoding::Postcard).unwrap();
+    assert_eq!(bytes.decode::<Grid>().unwrap().cells[&(1, 2)], 0.5);
+    // Integer keys are written as strings and read back.
+    let numbered: std::collections::HashMap<u32, u8> = [(7, 1)].into_iter().collect();
+    let json = Payload::encode(&numbered, Encoding::Json).unwrap();
+    assert_eq!(json, Payload::Json(r#"{"7":1}"#.to_owned()));
+    assert_eq!(json.decode::<std::collections::HashMap<u32, u8>>().unwrap(), numbered);
+    // Through a task: shared, it is never serialized; its JSON descriptor is refused.
+    let shared = Shared::new(grid);
+    let task = taskpool::Task::new(cell_count, (Shared::clone(&shared),));
+    let descriptor = task.descriptor().unwrap();
+    assert_serialization(descriptor.to_json().unwrap_err());
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    assert_eq!(pool.execute(task).wait().unwrap(), 1);
+    pool.shutdown();
+}
+
+#[test]
+fn a_cache_of_nan_values_is_refused_as_json_and_round_trips_as_bytes() {
+    use taskpool::{Encoding, Payload};
+    let cache = SendableLruCache::with_capacity(capacity(4));
+    cache.put((1u8, 2u8), f64::NAN);
+    cache.put((3, 4), f64::INFINITY);
+    assert_serialization(Payload::encode(&cache, Encoding::Json).unwrap_err());
+    let back: SendableLruCache<(u8, u8), f64> = Payload::encode(&cache, Encoding::Postcard)
+        .unwrap()
+        .decode()
+        .unwrap();
+    assert!(back.get(&(1, 2)).unwrap().is_nan());
+    assert_eq!(back.keys(), [(3, 4), (1, 2)]);
+}
