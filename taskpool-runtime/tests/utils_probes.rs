@@ -322,7 +322,10 @@ fn maps_with_keys_json_cannot_name_are_refused_as_json_and_kept_as_bytes() {
     let numbered: std::collections::HashMap<u32, u8> = [(7, 1)].into_iter().collect();
     let json = Payload::encode(&numbered, Encoding::Json).unwrap();
     assert_eq!(json, Payload::Json(r#"{"7":1}"#.to_owned()));
-    assert_eq!(json.decode::<std::collections::HashMap<u32, u8>>().unwrap(), numbered);
+    assert_eq!(
+        json.decode::<std::collections::HashMap<u32, u8>>().unwrap(),
+        numbered
+    );
     // Through a task: shared, it is never serialized; its JSON descriptor is refused.
     let shared = Shared::new(grid);
     let task = taskpool::Task::new(cell_count, (Shared::clone(&shared),));
