@@ -2,6 +2,9 @@
 //! observability) against the ArkTS documentation and against bad input: user `Hash`, `Clone`
 //! and `Drop` that panic, values the serializer cannot represent, degenerate capacities.
 
+#[path = "support/wire.rs"]
+mod wire;
+
 use std::hash::{Hash, Hasher};
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -349,4 +352,47 @@ fn a_cache_of_nan_values_is_refused_as_json_and_round_trips_as_bytes() {
         .unwrap();
     assert!(back.get(&(1, 2)).unwrap().is_nan());
     assert_eq!(back.keys(), [(3, 4), (1, 2)]);
+}
+
+#[test]
+fn a_cache_claiming_2_pow_60_zero_sized_entries_is_refused_not_replayed() {
+    use taskpool::Payload;
+    // The capacity, then a length prefix for entries that take no bytes at all.
+    let mut bytes = wire::varint(1);
+    bytes.extend(wire::varint(1 << 60));
+    let error = Payload::Postcard(bytes)
+        .decode::<SendableLruCache<(), ()>>()
+        .unwrap_err();
+    assert_serialization(error);
+}
+
+/// A list as deep as a hostile input would make it.
+#[sendable]
+#[derive(Clone)]
+enum Chain {
+    End,
+    Link(Box<Chain>),
+}
+
+fn chain(depth: usize) -> Chain {
+    (0..depth).fold(Chain::End, |inner, _| Chain::Link(Box::new(inner)))
+}
+
+/// Unlinks a chain iteratively: the derived drop recurses once per link.
+fn unlink(mut chain: Chain) {
+    while let Chain::Link(next) = chain {
+        chain = *next;
+    }
+}
+
+#[test]
+fn a_cache_holding_a_100_000_deep_value_is_refused_when_encoded_not_overflowed() {
+    use taskpool::{Encoding, Payload};
+    let cache = SendableLruCache::with_capacity(capacity(2));
+    cache.put(1u8, chain(100_000));
+    for encoding in [Encoding::Postcard, Encoding::Json] {
+        assert_serialization(Payload::encode(&cache, encoding).unwrap_err());
+    }
+    // The cache's only handle: taken out without a clone, then unlinked.
+    unlink(cache.remove(&1).unwrap());
 }
