@@ -396,3 +396,62 @@ fn a_cache_holding_a_100_000_deep_value_is_refused_when_encoded_not_overflowed()
     // The cache's only handle: taken out without a clone, then unlinked.
     unlink(cache.remove(&1).unwrap());
 }
+
+/// What a cache read from `(capacity, entries)` must hold: each entry put in turn, the least
+/// recently used evicted beyond the capacity (a plain list as the model).
+fn model(capacity: usize, entries: &[(u8, u8)]) -> Vec<(u8, u8)> {
+    let mut kept: Vec<(u8, u8)> = Vec::new();
+    for &(key, value) in entries {
+        kept.retain(|&(k, _)| k != key);
+        kept.push((key, value));
+        if kept.len() > capacity {
+            kept.remove(0);
+        }
+    }
+    kept
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, ..Default::default() })]
+
+    /// Serialized caches from elsewhere may repeat keys or exceed their capacity: the cache read
+    /// back is what putting the entries in turn gives, and a zero capacity is refused.
+    #[test]
+    fn a_cache_read_from_any_entries_is_what_putting_them_gives(
+        capacity in 0usize..6,
+        entries in proptest::collection::vec((0u8..8, proptest::prelude::any::<u8>()), 0..24),
+    ) {
+        use taskpool::{Encoding, Payload};
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            capacity: usize,
+            entries: &'a [(u8, u8)],
+        }
+        let wire = Wire { capacity, entries: &entries };
+        for encoding in [Encoding::Postcard, Encoding::Json] {
+            let read = Payload::encode(&wire, encoding).unwrap().decode::<SendableLruCache<u8, u8>>();
+            match read {
+                Err(error) => {
+                    proptest::prop_assert_eq!(capacity, 0);
+                    proptest::prop_assert_eq!(error.code(), Some(10200006));
+                }
+                Ok(cache) => {
+                    proptest::prop_assert_eq!(cache.entries(), model(capacity, &entries));
+                    proptest::prop_assert_eq!(cache.len(), cache.keys().len());
+                    proptest::prop_assert_eq!(cache.remove_count(), 0, "statistics start afresh");
+                }
+            }
+        }
+    }
+
+    /// Random bytes read as a cache give a cache or a 10200006, never a panic.
+    #[test]
+    fn random_bytes_read_as_a_cache_never_panic(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+    ) {
+        match taskpool::Payload::Postcard(bytes).decode::<SendableLruCache<u16, String>>() {
+            Ok(cache) => proptest::prop_assert!(cache.len() <= cache.capacity().get()),
+            Err(error) => proptest::prop_assert_eq!(error.code(), Some(10200006)),
+        }
+    }
+}
