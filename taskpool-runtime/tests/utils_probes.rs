@@ -455,3 +455,34 @@ proptest::proptest! {
         }
     }
 }
+
+#[sendable]
+struct Pages {
+    cache: SendableLruCache<u32, String>,
+}
+
+#[concurrent]
+fn page_bytes(pages: Shared<Pages>) -> usize {
+    pages.cache.values().iter().map(String::len).sum()
+}
+
+#[test]
+fn a_cache_over_the_size_cap_is_refused_when_encoded_and_shared_without_encoding() {
+    use taskpool::{DEFAULT_MAX_SERIALIZED_BYTES, Encoding, Payload};
+    let pages = Shared::new(Pages {
+        cache: SendableLruCache::with_capacity(capacity(32)),
+    });
+    let page = 1 << 20;
+    let count = DEFAULT_MAX_SERIALIZED_BYTES / page + 1;
+    for key in 0..count as u32 {
+        pages.cache.put(key, "x".repeat(page));
+    }
+    for encoding in [Encoding::Postcard, Encoding::Json] {
+        assert_serialization(Payload::encode(&pages.cache, encoding).unwrap_err());
+    }
+    // Shared, it is never serialized: the cap does not apply.
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let task = taskpool::Task::new(page_bytes, (Shared::clone(&pages),));
+    assert_eq!(pool.execute(task).wait().unwrap(), count * page);
+    pool.shutdown();
+}
