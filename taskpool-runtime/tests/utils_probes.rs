@@ -486,3 +486,89 @@ fn a_cache_over_the_size_cap_is_refused_when_encoded_and_shared_without_encoding
     assert_eq!(pool.execute(task).wait().unwrap(), count * page);
     pool.shutdown();
 }
+
+#[sendable]
+struct Shelf {
+    cache: SendableLruCache<String, u32>,
+    ratio: f64,
+}
+
+#[concurrent]
+fn shelf_total(shelf: Shared<Shelf>) -> u64 {
+    let total: u64 = shelf.cache.values().into_iter().map(u64::from).sum();
+    total + shelf.ratio as u64
+}
+
+/// A descriptor of a task whose argument is a shared cache: as bytes and as JSON.
+fn shelf_descriptor() -> (Vec<u8>, String) {
+    let cache = SendableLruCache::with_capacity(capacity(3));
+    for (key, value) in [("a", 1), ("b", 2), ("c", 3), ("d", 4)] {
+        cache.put(key.to_owned(), value);
+    }
+    let shelf = Shared::new(Shelf { cache, ratio: 0.5 });
+    let descriptor = taskpool::Task::new(shelf_total, (shelf,))
+        .descriptor()
+        .unwrap();
+    (
+        descriptor.to_bytes().unwrap(),
+        descriptor.to_json().unwrap(),
+    )
+}
+
+/// Writes each `(position, byte)` over `data` (positions wrap), then cuts it at `cut` (wraps).
+fn damage(mut data: Vec<u8>, writes: &[(usize, u8)], cut: usize) -> Vec<u8> {
+    for &(at, byte) in writes {
+        let len = data.len();
+        data[at % len] = byte;
+    }
+    let keep = cut % (data.len() + 1);
+    data.truncate(keep.max(data.len() / 2));
+    data
+}
+
+/// A decoded descriptor runs to an outcome; a refused one gives its ArkTS code.
+fn decoded_cleanly(decoded: Result<taskpool::TaskDescriptor, taskpool::Error>) {
+    match decoded {
+        Ok(descriptor) => {
+            let mut handle = TaskPool::global().execute_descriptor(&descriptor);
+            assert!(
+                handle
+                    .wait_timeout(std::time::Duration::from_secs(20))
+                    .is_some()
+            );
+        }
+        Err(error) => assert!(
+            matches!(error.code(), Some(10200006) | Some(10200014)),
+            "{error:?}"
+        ),
+    }
+}
+
+#[test]
+fn the_shelf_descriptor_runs_as_written_in_both_forms() {
+    let (bytes, json) = shelf_descriptor();
+    for decoded in [
+        taskpool::TaskDescriptor::from_bytes(&bytes),
+        taskpool::TaskDescriptor::from_json(&json),
+    ] {
+        let handle = TaskPool::global().execute_descriptor(&decoded.unwrap());
+        let total: u64 = handle.wait().unwrap().decode().unwrap();
+        assert_eq!(total, 2 + 3 + 4, "\"a\" was evicted; 0.5 truncates");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 500, ..Default::default() })]
+
+    /// Damaged descriptors of a shared cache argument never panic, as bytes or as JSON.
+    #[test]
+    fn damaged_shelf_descriptors_are_refused_or_run(
+        writes in proptest::collection::vec((0usize..4096, proptest::prelude::any::<u8>()), 1..4),
+        cut in proptest::prelude::any::<usize>(),
+    ) {
+        let (bytes, json) = shelf_descriptor();
+        decoded_cleanly(taskpool::TaskDescriptor::from_bytes(&damage(bytes, &writes, cut)));
+        let json = String::from_utf8_lossy(&damage(json.into_bytes(), &writes, cut)).into_owned();
+        decoded_cleanly(taskpool::TaskDescriptor::from_json(&json));
+    }
+}
