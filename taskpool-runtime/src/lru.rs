@@ -28,9 +28,9 @@ pub const DEFAULT_LRU_CAPACITY: NonZeroUsize = NonZeroUsize::new(64).expect("64 
 /// very cache works. Only the keys' `Hash` and `Eq` run under the lock; a key whose `Hash` or
 /// `Eq` calls into the same cache deadlocks, and one that panics reaches the caller with the
 /// cache still consistent: the entry being put or evicted is wholly in or wholly out (an
-/// eviction refused this way is retried by the next call that shrinks). A `Drop` that panics while the cache drops an
-/// entry (replaced, removed, evicted, cleared) is contained. Being shared this way, the cache
-/// is `Send` and `Sync` when `K` and `V` are both.
+/// eviction refused this way is retried by the next call that shrinks). A `Drop` that panics
+/// while the cache drops an entry (replaced, removed, evicted, cleared) is contained. Being
+/// shared this way, the cache is `Send` and `Sync` when `K` and `V` are both.
 ///
 /// `get` and `put` make an entry the most recently used; `contains` does not. The statistics
 /// ArkTS keeps are here too, and `Display` prints ArkTS's `toString()` form. Values are
@@ -502,18 +502,29 @@ impl<K, V> fmt::Display for SendableLruCache<K, V> {
             (lru.capacity, lru.stats)
         };
         let (hits, misses) = (stats.matched, stats.misses);
-        // As ArkTS computes it: a JS number, unrounded, printed in its shortest form (`50`,
-        // `66.66666666666667`), which is also how Rust prints an `f64`.
+        // As ArkTS computes it: a JS number, unrounded.
         let lookups = hits.saturating_add(misses);
         let rate = if lookups == 0 {
             0.0
         } else {
             100.0 * hits as f64 / lookups as f64
         };
+        let rate = js_number(rate);
         write!(
             f,
             "SendableLruCache[ maxSize = {capacity}, hits = {hits}, misses = {misses}, hitRate = {rate}% ]"
         )
+    }
+}
+
+/// A rate between 0 and 100 as JavaScript prints a number: the shortest form that reads back
+/// the same (`50`, `66.66666666666667`), as Rust prints an `f64`, except below 10^-6, where
+/// JavaScript switches to an exponent (`5e-7`), as Rust's `{:e}` writes it.
+fn js_number(rate: f64) -> String {
+    if rate != 0.0 && rate < 1e-6 {
+        format!("{rate:e}")
+    } else {
+        format!("{rate}")
     }
 }
 
@@ -628,6 +639,22 @@ mod tests {
         let zero =
             serde_json::from_str::<SendableLruCache<String, u32>>(r#"{"capacity":0,"entries":[]}"#);
         assert!(zero.is_err());
+    }
+
+    #[test]
+    fn rates_print_as_javascript_prints_numbers() {
+        let cases = [
+            (0.0, "0"),
+            (100.0, "100"),
+            (50.0, "50"),
+            (200.0 / 3.0, "66.66666666666667"),
+            (1e-6, "0.000001"),
+            (100.0 / 200_000_001.0, "4.999999975e-7"),
+            (5e-18, "5e-18"),
+        ];
+        for (rate, printed) in cases {
+            assert_eq!(js_number(rate), printed, "{rate}");
+        }
     }
 
     #[test]
