@@ -1,12 +1,13 @@
 //! `SendableLruCache<K, V>`: a thread-safe, serializable least-recently-used cache (ArkTS
 //! `ArkTSUtils.SendableLruCache`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
+use hashbrown::HashTable;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -25,10 +26,12 @@ pub const DEFAULT_LRU_CAPACITY: NonZeroUsize = NonZeroUsize::new(64).expect("64 
 ///
 /// Keys and values are kept behind `Arc`s, so that their `Clone`, `Drop`, `Serialize` and
 /// `Debug` run after the internal lock is released: a value whose `Drop` (or `Clone`…) uses this
-/// very cache works. Only the keys' `Hash` and `Eq` run under the lock; a key whose `Hash` or
-/// `Eq` calls into the same cache deadlocks, and one that panics reaches the caller with the
-/// cache still consistent: the entry being put or evicted is wholly in or wholly out (an
-/// eviction refused this way is retried by the next call that shrinks). A `Drop` that panics
+/// very cache works. A key is hashed once per call, before the lock is taken (the table keeps
+/// the hash and never rehashes a key), so a `Hash` that panics or uses the cache is harmless.
+/// Only the keys' `Eq` runs under the lock: one that calls into the same cache deadlocks, and
+/// one that panics reaches the caller with the cache still consistent: the entry being put or
+/// evicted is wholly in or wholly out (an eviction refused this way is retried by the next call
+/// that shrinks). A `Drop` that panics
 /// while the cache drops an entry (replaced, removed, evicted, cleared) is contained. Being
 /// shared this way, the cache is `Send` and `Sync` when `K` and `V` are both.
 ///
@@ -57,6 +60,8 @@ pub const DEFAULT_LRU_CAPACITY: NonZeroUsize = NonZeroUsize::new(64).expect("64 
 /// );
 /// ```
 pub struct SendableLruCache<K, V> {
+    /// Hashes keys outside the lock (see [`Lru::entries`]).
+    hasher: RandomState,
     inner: Mutex<Lru<K, V>>,
 }
 
@@ -74,14 +79,27 @@ fn drop_garbage<K, V>(garbage: Garbage<K, V>) {
 
 struct Lru<K, V> {
     capacity: NonZeroUsize,
-    /// Each entry with its last-use stamp. Keys and values are behind `Arc`s so that cloning,
-    /// dropping and serializing them happen outside the lock; only `K`'s `Hash` and `Eq` run
-    /// under it.
-    entries: HashMap<Arc<K>, (Arc<V>, u64)>,
-    /// Keys by last-use stamp: the first is the least recently used.
-    order: BTreeMap<u64, Arc<K>>,
+    /// The entries, found by their key's hash, computed before the lock is taken and kept:
+    /// growing or tidying the table rehashes from the kept hashes, so the keys' `Hash` (user
+    /// code that may panic) never runs under the lock, where a panic in the middle of a rehash
+    /// would lose entries.
+    entries: HashTable<Entry<K, V>>,
+    order: Order<K>,
     next_stamp: u64,
     stats: Stats,
+}
+
+/// Keys (with their hashes) by last-use stamp: the first is the least recently used.
+type Order<K> = BTreeMap<u64, (u64, Arc<K>)>;
+
+/// One entry of the table. Keys and values are behind `Arc`s so that cloning, dropping and
+/// serializing them happen outside the lock; only `K`'s `Eq` runs under it.
+struct Entry<K, V> {
+    hash: u64,
+    key: Arc<K>,
+    value: Arc<V>,
+    /// When it was last used (its key in the order).
+    stamp: u64,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -93,11 +111,17 @@ struct Stats {
     puts: u64,
 }
 
-impl<K: Eq + Hash, V> Lru<K, V> {
+/// Whether `entry` holds `key` (hashed to `hash`): the hash first, so that user `Eq` runs only
+/// for a likely match.
+fn holds<K: Eq, V>(entry: &Entry<K, V>, hash: u64, key: &K) -> bool {
+    entry.hash == hash && *entry.key == *key
+}
+
+impl<K: Eq, V> Lru<K, V> {
     fn new(capacity: NonZeroUsize) -> Lru<K, V> {
         Lru {
             capacity,
-            entries: HashMap::new(),
+            entries: HashTable::new(),
             order: BTreeMap::new(),
             next_stamp: 0,
             stats: Stats::default(),
@@ -110,12 +134,16 @@ impl<K: Eq + Hash, V> Lru<K, V> {
         stamp
     }
 
+    fn contains(&self, hash: u64, key: &K) -> bool {
+        self.entries.find(hash, |e| holds(e, hash, key)).is_some()
+    }
+
     /// Makes `key` the most recently used; its value.
-    fn touch(&mut self, key: &K) -> Option<Arc<V>> {
+    fn touch(&mut self, hash: u64, key: &K) -> Option<Arc<V>> {
         let stamp = self.stamp();
-        let (value, used) = self.entries.get_mut(key)?;
-        let old = std::mem::replace(used, stamp);
-        let value = Arc::clone(value);
+        let entry = self.entries.find_mut(hash, |e| holds(e, hash, key))?;
+        let old = std::mem::replace(&mut entry.stamp, stamp);
+        let value = Arc::clone(&entry.value);
         if let Some(key) = self.order.remove(&old) {
             self.order.insert(stamp, key);
         }
@@ -124,42 +152,53 @@ impl<K: Eq + Hash, V> Lru<K, V> {
 
     /// Puts `key` → `value`; the entry it replaced comes first in the garbage, then the
     /// evicted ones.
-    fn put(&mut self, key: Arc<K>, value: Arc<V>) -> (Option<Arc<V>>, Garbage<K, V>) {
+    fn put(&mut self, hash: u64, key: Arc<K>, value: Arc<V>) -> (Option<Arc<V>>, Garbage<K, V>) {
         self.stats.puts += 1;
         let mut garbage = Vec::new();
-        let previous = self.remove(&key).map(|(old_key, old_value)| {
+        let previous = self.remove(hash, &key).map(|(old_key, old_value)| {
             garbage.push((old_key, Arc::clone(&old_value)));
             old_value
         });
         let stamp = self.stamp();
-        // The map first: its insert hashes the key (user code that may panic); the order's
-        // insert cannot fail, so a panic leaves neither holding the key.
-        self.entries.insert(Arc::clone(&key), (value, stamp));
-        self.order.insert(stamp, key);
+        self.order.insert(stamp, (hash, Arc::clone(&key)));
+        let entry = Entry {
+            hash,
+            key,
+            value,
+            stamp,
+        };
+        self.entries.insert_unique(hash, entry, |e| e.hash);
         self.shrink_to_capacity(&mut garbage);
         (previous, garbage)
     }
 
-    fn remove(&mut self, key: &K) -> Option<(Arc<K>, Arc<V>)> {
-        let (key, (value, stamp)) = self.entries.remove_entry(key)?;
-        self.order.remove(&stamp);
-        Some((key, value))
+    fn remove(&mut self, hash: u64, key: &K) -> Option<(Arc<K>, Arc<V>)> {
+        let found = self
+            .entries
+            .find_entry(hash, |e| holds(e, hash, key))
+            .ok()?;
+        let (entry, _) = found.remove();
+        self.order.remove(&entry.stamp);
+        Some((entry.key, entry.value))
     }
 
-    /// Evicts the least recently used entries beyond the capacity. Each is looked up in the
-    /// map (hashing the key: user code that may panic) before it leaves the order, so a panic
-    /// leaves the entry in both, to be evicted by a later call.
+    /// Evicts the least recently used entries beyond the capacity. Each is found in the table
+    /// (user `Eq`, which may panic) before it leaves the order, so a panic leaves the entry in
+    /// both, to be evicted by a later call.
     fn shrink_to_capacity(&mut self, garbage: &mut Garbage<K, V>) {
         while self.entries.len() > self.capacity.get() {
-            let Some((&stamp, oldest)) = self.order.first_key_value() else {
+            let Some((&stamp, (hash, oldest))) = self.order.first_key_value() else {
                 break;
             };
-            let oldest = Arc::clone(oldest);
-            let evicted = self.entries.remove_entry(&*oldest);
-            self.order.remove(&stamp);
-            if let Some((key, (value, _))) = evicted {
-                garbage.push((key, value));
-                self.stats.removed += 1;
+            let (hash, oldest) = (*hash, Arc::clone(oldest));
+            match self.remove(hash, &oldest) {
+                Some(evicted) => {
+                    garbage.push(evicted);
+                    self.stats.removed += 1;
+                }
+                // Cannot happen (the two change together, with no user code in between); a
+                // stray key must still not stop the loop.
+                None => drop(self.order.remove(&stamp)),
             }
         }
     }
@@ -168,11 +207,20 @@ impl<K: Eq + Hash, V> Lru<K, V> {
     fn in_order(&self) -> Vec<(Arc<K>, Arc<V>)> {
         self.order
             .values()
-            .filter_map(|key| {
-                let (value, _) = self.entries.get(&**key)?;
-                Some((Arc::clone(key), Arc::clone(value)))
+            .filter_map(|(hash, key)| {
+                let entry = self.entries.find(*hash, |e| holds(e, *hash, key))?;
+                Some((Arc::clone(&entry.key), Arc::clone(&entry.value)))
             })
             .collect()
+    }
+
+    /// Takes every entry out, for the caller to drop once the lock is released.
+    fn take_all(&mut self) -> (Garbage<K, V>, Order<K>) {
+        let entries = std::mem::take(&mut self.entries)
+            .into_iter()
+            .map(|entry| (entry.key, entry.value))
+            .collect();
+        (entries, std::mem::take(&mut self.order))
     }
 }
 
@@ -200,9 +248,7 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert_eq!(cache.capacity(), NonZeroUsize::MIN);
     /// ```
     pub fn with_capacity(capacity: NonZeroUsize) -> SendableLruCache<K, V> {
-        SendableLruCache {
-            inner: Mutex::new(Lru::new(capacity)),
-        }
+        SendableLruCache::from_lru(Lru::new(capacity))
     }
 
     /// The value of `key`, making it the most recently used (ArkTS `get`); counts a match or a
@@ -217,8 +263,9 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// ```
     pub fn get(&self, key: &K) -> Option<V> {
         let found = {
+            let hash = self.hash(key);
             let mut lru = lock(&self.inner);
-            let found = lru.touch(key);
+            let found = lru.touch(hash, key);
             match found {
                 Some(_) => lru.stats.matched += 1,
                 None => lru.stats.misses += 1,
@@ -247,12 +294,17 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
         let returned = created.clone();
         // `create` ran outside the lock: a value put meanwhile wins, as in ArkTS's `get`. What
         // is not kept is dropped once the lock is released.
+        let hash = self.hash(&key);
         let (current, unused, evicted) = {
             let mut lru = lock(&self.inner);
             lru.stats.created += 1;
-            match lru.touch(&key) {
+            match lru.touch(hash, &key) {
                 Some(current) => (Some(current), Some(created), Vec::new()),
-                None => (None, None, lru.put(Arc::new(key), Arc::new(created)).1),
+                None => (
+                    None,
+                    None,
+                    lru.put(hash, Arc::new(key), Arc::new(created)).1,
+                ),
             }
         };
         drop_quietly(unused);
@@ -276,8 +328,9 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert_eq!(cache.put_count(), 2);
     /// ```
     pub fn put(&self, key: K, value: V) -> Option<V> {
+        let hash = self.hash(&key);
         let (key, value) = (Arc::new(key), Arc::new(value));
-        let (previous, garbage) = lock(&self.inner).put(key, value);
+        let (previous, garbage) = lock(&self.inner).put(hash, key, value);
         drop_garbage(garbage);
         previous.map(unwrap_or_clone)
     }
@@ -291,7 +344,8 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert_eq!(cache.remove(&20), None);
     /// ```
     pub fn remove(&self, key: &K) -> Option<V> {
-        let removed = lock(&self.inner).remove(key);
+        let hash = self.hash(key);
+        let removed = lock(&self.inner).remove(hash, key);
         removed.map(|(key, value)| {
             drop_quietly(key);
             unwrap_or_clone(value)
@@ -306,7 +360,8 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert!(cache.contains(&"k"));
     /// ```
     pub fn contains(&self, key: &K) -> bool {
-        lock(&self.inner).entries.contains_key(key)
+        let hash = self.hash(key);
+        lock(&self.inner).contains(hash, key)
     }
 
     /// How many entries the cache holds (ArkTS `length`).
@@ -360,21 +415,10 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert!(cache.is_empty());
     /// ```
     pub fn clear(&self) {
-        let (entries, order) = {
-            let mut lru = lock(&self.inner);
-            (
-                std::mem::take(&mut lru.entries),
-                std::mem::take(&mut lru.order),
-            )
-        };
+        let (entries, order) = lock(&self.inner).take_all();
         // The order's keys first: the entries hold the same keys, so none is dropped here.
         drop_each_quietly(order.into_values());
-        drop_garbage(
-            entries
-                .into_iter()
-                .map(|(key, (value, _))| (key, value))
-                .collect(),
-        );
+        drop_garbage(entries);
     }
 
     /// The keys, from the least to the most recently used (ArkTS `keys`).
@@ -481,6 +525,18 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
 }
 
 impl<K: Eq + Hash, V> SendableLruCache<K, V> {
+    fn from_lru(lru: Lru<K, V>) -> SendableLruCache<K, V> {
+        SendableLruCache {
+            hasher: RandomState::new(),
+            inner: Mutex::new(lru),
+        }
+    }
+
+    /// `key`'s hash: user code, run before the lock is taken.
+    fn hash(&self, key: &K) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
     /// The entries from least to most recently used, shared with the cache: the caller clones,
     /// formats or serializes them after the lock is released.
     fn snapshot(&self) -> Vec<(Arc<K>, Arc<V>)> {
@@ -584,18 +640,17 @@ where
         let wire = Wire::<K, V>::deserialize(deserializer)?;
         let capacity = NonZeroUsize::new(wire.capacity)
             .ok_or_else(|| D::Error::custom("a SendableLruCache capacity must not be zero"))?;
-        let mut lru = Lru::new(capacity);
+        let cache = SendableLruCache::from_lru(Lru::new(capacity));
         // No lock is shared yet: what a put replaces or evicts is dropped here, as it comes,
         // each value on its own.
         for (key, value) in wire.entries {
-            let (previous, garbage) = lru.put(Arc::new(key), Arc::new(value));
+            let hash = cache.hash(&key);
+            let (previous, garbage) = lock(&cache.inner).put(hash, Arc::new(key), Arc::new(value));
             drop_quietly(previous);
             drop_garbage(garbage);
         }
-        lru.stats = Stats::default();
-        Ok(SendableLruCache {
-            inner: Mutex::new(lru),
-        })
+        lock(&cache.inner).stats = Stats::default();
+        Ok(cache)
     }
 }
 
