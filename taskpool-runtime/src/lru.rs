@@ -1,19 +1,18 @@
 //! `SendableLruCache<K, V>`: a thread-safe, serializable least-recently-used cache (ArkTS
 //! `ArkTSUtils.SendableLruCache`).
 
-use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::hash::BuildHasher;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
+use hashbrown::HashTable;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::function::Transferable;
-use crate::panic::drop_quietly;
+use crate::panic::{drop_each_quietly, drop_quietly};
 use crate::sendable::Sendable;
 use crate::sync::{Mutex, lock};
 
@@ -27,12 +26,14 @@ pub const DEFAULT_LRU_CAPACITY: NonZeroUsize = NonZeroUsize::new(64).expect("64 
 ///
 /// Keys and values are kept behind `Arc`s, so that their `Clone`, `Drop`, `Serialize` and
 /// `Debug` run after the internal lock is released: a value whose `Drop` (or `Clone`…) uses this
-/// very cache works. Only the keys' `Hash` and `Eq` run under the lock; a key whose `Hash` or
-/// `Eq` calls into the same cache deadlocks. Each key is hashed once, by the call that brings
-/// it (the cache keeps its hash), so a key whose `Hash` or `Eq` panics fails only a call given
-/// that key: the cache stays consistent, and a cached key that would now panic is still listed,
-/// evicted and cleared. A `Drop` that panics while the cache drops an entry (replaced, removed, evicted, cleared) is contained. Being shared this way, the cache
-/// is `Send` and `Sync` when `K` and `V` are both.
+/// very cache works. A key is hashed once per call, before the lock is taken (the table keeps
+/// the hash and never rehashes a key), so a `Hash` that panics or uses the cache is harmless.
+/// Only the keys' `Eq` runs under the lock: one that calls into the same cache deadlocks, and
+/// one that panics reaches the caller with the cache still consistent: the entry being put or
+/// evicted is wholly in or wholly out (an eviction refused this way is retried by the next call
+/// that shrinks). A `Drop` that panics
+/// while the cache drops an entry (replaced, removed, evicted, cleared) is contained. Being
+/// shared this way, the cache is `Send` and `Sync` when `K` and `V` are both.
 ///
 /// `get` and `put` make an entry the most recently used; `contains` does not. The statistics
 /// ArkTS keeps are here too, and `Display` prints ArkTS's `toString()` form. Values are
@@ -59,6 +60,8 @@ pub const DEFAULT_LRU_CAPACITY: NonZeroUsize = NonZeroUsize::new(64).expect("64 
 /// );
 /// ```
 pub struct SendableLruCache<K, V> {
+    /// Hashes keys outside the lock (see [`Lru::entries`]).
+    hasher: RandomState,
     inner: Mutex<Lru<K, V>>,
 }
 
@@ -66,7 +69,7 @@ pub struct SendableLruCache<K, V> {
 /// once it is released: their `Drop` is user code, which may use this very cache.
 type Garbage<K, V> = Vec<(Arc<K>, Arc<V>)>;
 
-/// Drops taken-out entries, each key and value on its own (see [`crate::panic::drop_each_quietly`]).
+/// Drops taken-out entries, each key and value on its own (see [`drop_each_quietly`]).
 fn drop_garbage<K, V>(garbage: Garbage<K, V>) {
     for (key, value) in garbage {
         drop_quietly(key);
@@ -76,26 +79,26 @@ fn drop_garbage<K, V>(garbage: Garbage<K, V>) {
 
 struct Lru<K, V> {
     capacity: NonZeroUsize,
-    /// The entries by the hash of their key. A call hashes its key once, before the map is
-    /// touched, and the map itself only ever hashes these `u64`s (a growth rehashes them, not
-    /// the keys): so a key whose `Hash` panics fails the call that hashes it, never a later
-    /// call for other keys, nor a snapshot, nor the eviction of that key. Keys and values are
-    /// behind `Arc`s so that cloning, dropping and serializing them happen outside the lock;
-    /// only `K`'s `Hash` and `Eq` run under it.
-    buckets: HashMap<u64, Vec<Slot<K, V>>>,
-    /// The hash and key of each entry by last-use stamp: the first is the least recently used.
-    order: BTreeMap<u64, (u64, Arc<K>)>,
-    /// How many entries the buckets hold.
-    len: usize,
-    hasher: RandomState,
+    /// The entries, found by their key's hash, computed before the lock is taken and kept:
+    /// growing or tidying the table rehashes from the kept hashes, so the keys' `Hash` (user
+    /// code that may panic) never runs under the lock, where a panic in the middle of a rehash
+    /// would lose entries.
+    entries: HashTable<Entry<K, V>>,
+    order: Order<K>,
     next_stamp: u64,
     stats: Stats,
 }
 
-/// An entry with its last-use stamp.
-struct Slot<K, V> {
+/// Keys (with their hashes) by last-use stamp: the first is the least recently used.
+type Order<K> = BTreeMap<u64, (u64, Arc<K>)>;
+
+/// One entry of the table. Keys and values are behind `Arc`s so that cloning, dropping and
+/// serializing them happen outside the lock; only `K`'s `Eq` runs under it.
+struct Entry<K, V> {
+    hash: u64,
     key: Arc<K>,
     value: Arc<V>,
+    /// When it was last used (its key in the order).
     stamp: u64,
 }
 
@@ -108,14 +111,18 @@ struct Stats {
     puts: u64,
 }
 
-impl<K: Eq + Hash, V> Lru<K, V> {
+/// Whether `entry` holds `key` (hashed to `hash`): the hash first, so that user `Eq` runs only
+/// for a likely match.
+fn holds<K: Eq, V>(entry: &Entry<K, V>, hash: u64, key: &K) -> bool {
+    entry.hash == hash && *entry.key == *key
+}
+
+impl<K: Eq, V> Lru<K, V> {
     fn new(capacity: NonZeroUsize) -> Lru<K, V> {
         Lru {
             capacity,
-            buckets: HashMap::new(),
+            entries: HashTable::new(),
             order: BTreeMap::new(),
-            len: 0,
-            hasher: RandomState::new(),
             next_stamp: 0,
             stats: Stats::default(),
         }
@@ -127,113 +134,93 @@ impl<K: Eq + Hash, V> Lru<K, V> {
         stamp
     }
 
-    fn hash_of(&self, key: &K) -> u64 {
-        self.hasher.hash_one(key)
-    }
-
-    /// The entry of `key`, whose hash is `hash`.
-    fn slot_mut(&mut self, hash: u64, key: &K) -> Option<&mut Slot<K, V>> {
-        self.buckets
-            .get_mut(&hash)?
-            .iter_mut()
-            .find(|slot| *slot.key == *key)
+    fn contains(&self, hash: u64, key: &K) -> bool {
+        self.entries.find(hash, |e| holds(e, hash, key)).is_some()
     }
 
     /// Makes `key` the most recently used; its value.
-    fn touch(&mut self, key: &K) -> Option<Arc<V>> {
-        let hash = self.hash_of(key);
+    fn touch(&mut self, hash: u64, key: &K) -> Option<Arc<V>> {
         let stamp = self.stamp();
-        let slot = self.slot_mut(hash, key)?;
-        let old = std::mem::replace(&mut slot.stamp, stamp);
-        let value = Arc::clone(&slot.value);
-        if let Some(entry) = self.order.remove(&old) {
-            self.order.insert(stamp, entry);
+        let entry = self.entries.find_mut(hash, |e| holds(e, hash, key))?;
+        let old = std::mem::replace(&mut entry.stamp, stamp);
+        let value = Arc::clone(&entry.value);
+        if let Some(key) = self.order.remove(&old) {
+            self.order.insert(stamp, key);
         }
         Some(value)
     }
 
-    /// Whether `key` has an entry.
-    fn contains(&mut self, key: &K) -> bool {
-        let hash = self.hash_of(key);
-        self.slot_mut(hash, key).is_some()
-    }
-
     /// Puts `key` → `value`; the entry it replaced comes first in the garbage, then the
     /// evicted ones.
-    fn put(&mut self, key: Arc<K>, value: Arc<V>) -> (Option<Arc<V>>, Garbage<K, V>) {
-        let hash = self.hash_of(&key);
+    fn put(&mut self, hash: u64, key: Arc<K>, value: Arc<V>) -> (Option<Arc<V>>, Garbage<K, V>) {
         self.stats.puts += 1;
         let mut garbage = Vec::new();
-        let previous = self
-            .take(hash, |slot| *slot.key == *key)
-            .map(|(old_key, old_value)| {
-                garbage.push((old_key, Arc::clone(&old_value)));
-                old_value
-            });
+        let previous = self.remove(hash, &key).map(|(old_key, old_value)| {
+            garbage.push((old_key, Arc::clone(&old_value)));
+            old_value
+        });
         let stamp = self.stamp();
         self.order.insert(stamp, (hash, Arc::clone(&key)));
-        self.buckets
-            .entry(hash)
-            .or_default()
-            .push(Slot { key, value, stamp });
-        self.len += 1;
+        let entry = Entry {
+            hash,
+            key,
+            value,
+            stamp,
+        };
+        self.entries.insert_unique(hash, entry, |e| e.hash);
         self.shrink_to_capacity(&mut garbage);
         (previous, garbage)
     }
 
-    fn remove(&mut self, key: &K) -> Option<(Arc<K>, Arc<V>)> {
-        let hash = self.hash_of(key);
-        self.take(hash, |slot| *slot.key == *key)
+    fn remove(&mut self, hash: u64, key: &K) -> Option<(Arc<K>, Arc<V>)> {
+        let found = self
+            .entries
+            .find_entry(hash, |e| holds(e, hash, key))
+            .ok()?;
+        let (entry, _) = found.remove();
+        self.order.remove(&entry.stamp);
+        Some((entry.key, entry.value))
     }
 
-    /// Takes the entry of hash `hash` that `is_it` picks out of the buckets and the order.
-    fn take(&mut self, hash: u64, is_it: impl Fn(&Slot<K, V>) -> bool) -> Option<(Arc<K>, Arc<V>)> {
-        let bucket = self.buckets.get_mut(&hash)?;
-        let slot = bucket.swap_remove(bucket.iter().position(is_it)?);
-        if bucket.is_empty() {
-            self.buckets.remove(&hash);
-        }
-        self.len -= 1;
-        // The order's copy of the key goes; the slot's is returned, so no key is dropped here.
-        self.order.remove(&slot.stamp);
-        Some((slot.key, slot.value))
-    }
-
+    /// Evicts the least recently used entries beyond the capacity. Each is found in the table
+    /// (user `Eq`, which may panic) before it leaves the order, so a panic leaves the entry in
+    /// both, to be evicted by a later call.
     fn shrink_to_capacity(&mut self, garbage: &mut Garbage<K, V>) {
-        while self.len > self.capacity.get() {
-            let Some((stamp, (hash, _))) = self.order.first_key_value() else {
+        while self.entries.len() > self.capacity.get() {
+            let Some((&stamp, (hash, oldest))) = self.order.first_key_value() else {
                 break;
             };
-            let (stamp, hash) = (*stamp, *hash);
-            // Found by its stamp: evicting a key runs none of its code.
-            if let Some(entry) = self.take(hash, |slot| slot.stamp == stamp) {
-                garbage.push(entry);
+            let (hash, oldest) = (*hash, Arc::clone(oldest));
+            match self.remove(hash, &oldest) {
+                Some(evicted) => {
+                    garbage.push(evicted);
+                    self.stats.removed += 1;
+                }
+                // Cannot happen (the two change together, with no user code in between); a
+                // stray key must still not stop the loop.
+                None => drop(self.order.remove(&stamp)),
             }
-            self.stats.removed += 1;
         }
     }
 
     /// Entries from least to most recently used.
     fn in_order(&self) -> Vec<(Arc<K>, Arc<V>)> {
         self.order
-            .iter()
-            .filter_map(|(stamp, (hash, _))| {
-                let slot = self.buckets.get(hash)?.iter().find(|s| s.stamp == *stamp)?;
-                Some((Arc::clone(&slot.key), Arc::clone(&slot.value)))
+            .values()
+            .filter_map(|(hash, key)| {
+                let entry = self.entries.find(*hash, |e| holds(e, *hash, key))?;
+                Some((Arc::clone(&entry.key), Arc::clone(&entry.value)))
             })
             .collect()
     }
 
-    /// Takes every entry out.
-    fn take_all(&mut self) -> Garbage<K, V> {
-        // The order's keys are dropped with their slots' copies still alive: no key goes here.
-        self.order.clear();
-        self.len = 0;
-        std::mem::take(&mut self.buckets)
-            .into_values()
-            .flatten()
-            .map(|slot| (slot.key, slot.value))
-            .collect()
+    /// Takes every entry out, for the caller to drop once the lock is released.
+    fn take_all(&mut self) -> (Garbage<K, V>, Order<K>) {
+        let entries = std::mem::take(&mut self.entries)
+            .into_iter()
+            .map(|entry| (entry.key, entry.value))
+            .collect();
+        (entries, std::mem::take(&mut self.order))
     }
 }
 
@@ -261,9 +248,7 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert_eq!(cache.capacity(), NonZeroUsize::MIN);
     /// ```
     pub fn with_capacity(capacity: NonZeroUsize) -> SendableLruCache<K, V> {
-        SendableLruCache {
-            inner: Mutex::new(Lru::new(capacity)),
-        }
+        SendableLruCache::from_lru(Lru::new(capacity))
     }
 
     /// The value of `key`, making it the most recently used (ArkTS `get`); counts a match or a
@@ -278,8 +263,9 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// ```
     pub fn get(&self, key: &K) -> Option<V> {
         let found = {
+            let hash = self.hash(key);
             let mut lru = lock(&self.inner);
-            let found = lru.touch(key);
+            let found = lru.touch(hash, key);
             match found {
                 Some(_) => lru.stats.matched += 1,
                 None => lru.stats.misses += 1,
@@ -290,7 +276,8 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     }
 
     /// The value of `key`; on a miss, `create(key)` may make one, which is put in the cache and
-    /// counted as created (ArkTS's `createDefault` override).
+    /// counted as created (ArkTS's `createDefault` override). `create` runs without the lock:
+    /// if another call puts `key` meanwhile, that value is kept and returned, as in ArkTS.
     ///
     /// ```
     /// let cache = taskpool::SendableLruCache::new();
@@ -303,16 +290,32 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
         if let Some(value) = self.get(&key) {
             return Some(value);
         }
-        let value = create(&key)?;
-        let returned = value.clone();
-        let replaced = {
+        let created = create(&key)?;
+        let returned = created.clone();
+        // `create` ran outside the lock: a value put meanwhile wins, as in ArkTS's `get`. What
+        // is not kept is dropped once the lock is released.
+        let hash = self.hash(&key);
+        let (current, unused, evicted) = {
             let mut lru = lock(&self.inner);
             lru.stats.created += 1;
-            lru.put(Arc::new(key), Arc::new(value))
+            match lru.touch(hash, &key) {
+                Some(current) => (Some(current), Some(created), Vec::new()),
+                None => (
+                    None,
+                    None,
+                    lru.put(hash, Arc::new(key), Arc::new(created)).1,
+                ),
+            }
         };
-        drop_quietly(replaced.0);
-        drop_garbage(replaced.1);
-        Some(returned)
+        drop_quietly(unused);
+        drop_garbage(evicted);
+        match current {
+            Some(current) => {
+                drop_quietly(returned);
+                Some(V::clone(&current))
+            }
+            None => Some(returned),
+        }
     }
 
     /// Puts `key` → `value` as the most recently used entry, evicting the least recently used
@@ -325,8 +328,9 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert_eq!(cache.put_count(), 2);
     /// ```
     pub fn put(&self, key: K, value: V) -> Option<V> {
+        let hash = self.hash(&key);
         let (key, value) = (Arc::new(key), Arc::new(value));
-        let (previous, garbage) = lock(&self.inner).put(key, value);
+        let (previous, garbage) = lock(&self.inner).put(hash, key, value);
         drop_garbage(garbage);
         previous.map(unwrap_or_clone)
     }
@@ -340,7 +344,8 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert_eq!(cache.remove(&20), None);
     /// ```
     pub fn remove(&self, key: &K) -> Option<V> {
-        let removed = lock(&self.inner).remove(key);
+        let hash = self.hash(key);
+        let removed = lock(&self.inner).remove(hash, key);
         removed.map(|(key, value)| {
             drop_quietly(key);
             unwrap_or_clone(value)
@@ -355,7 +360,8 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert!(cache.contains(&"k"));
     /// ```
     pub fn contains(&self, key: &K) -> bool {
-        lock(&self.inner).contains(key)
+        let hash = self.hash(key);
+        lock(&self.inner).contains(hash, key)
     }
 
     /// How many entries the cache holds (ArkTS `length`).
@@ -367,7 +373,7 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert_eq!(cache.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        lock(&self.inner).len
+        lock(&self.inner).entries.len()
     }
 
     /// Whether the cache is empty (ArkTS `isEmpty`).
@@ -409,7 +415,9 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert!(cache.is_empty());
     /// ```
     pub fn clear(&self) {
-        let entries = lock(&self.inner).take_all();
+        let (entries, order) = lock(&self.inner).take_all();
+        // The order's keys first: the entries hold the same keys, so none is dropped here.
+        drop_each_quietly(order.into_values());
         drop_garbage(entries);
     }
 
@@ -517,6 +525,18 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
 }
 
 impl<K: Eq + Hash, V> SendableLruCache<K, V> {
+    fn from_lru(lru: Lru<K, V>) -> SendableLruCache<K, V> {
+        SendableLruCache {
+            hasher: RandomState::new(),
+            inner: Mutex::new(lru),
+        }
+    }
+
+    /// `key`'s hash: user code, run before the lock is taken.
+    fn hash(&self, key: &K) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
     /// The entries from least to most recently used, shared with the cache: the caller clones,
     /// formats or serializes them after the lock is released.
     fn snapshot(&self) -> Vec<(Arc<K>, Arc<V>)> {
@@ -538,12 +558,29 @@ impl<K, V> fmt::Display for SendableLruCache<K, V> {
             (lru.capacity, lru.stats)
         };
         let (hits, misses) = (stats.matched, stats.misses);
-        let lookups = hits + misses;
-        let rate = (hits * 100).checked_div(lookups).unwrap_or(0);
+        // As ArkTS computes it: a JS number, unrounded.
+        let lookups = hits.saturating_add(misses);
+        let rate = if lookups == 0 {
+            0.0
+        } else {
+            100.0 * hits as f64 / lookups as f64
+        };
+        let rate = js_number(rate);
         write!(
             f,
             "SendableLruCache[ maxSize = {capacity}, hits = {hits}, misses = {misses}, hitRate = {rate}% ]"
         )
+    }
+}
+
+/// A rate between 0 and 100 as JavaScript prints a number: the shortest form that reads back
+/// the same (`50`, `66.66666666666667`), as Rust prints an `f64`, except below 10^-6, where
+/// JavaScript switches to an exponent (`5e-7`), as Rust's `{:e}` writes it.
+fn js_number(rate: f64) -> String {
+    if rate != 0.0 && rate < 1e-6 {
+        format!("{rate:e}")
+    } else {
+        format!("{rate}")
     }
 }
 
@@ -603,18 +640,17 @@ where
         let wire = Wire::<K, V>::deserialize(deserializer)?;
         let capacity = NonZeroUsize::new(wire.capacity)
             .ok_or_else(|| D::Error::custom("a SendableLruCache capacity must not be zero"))?;
-        let mut lru = Lru::new(capacity);
+        let cache = SendableLruCache::from_lru(Lru::new(capacity));
         // No lock is shared yet: what a put replaces or evicts is dropped here, as it comes,
         // each value on its own.
         for (key, value) in wire.entries {
-            let (previous, garbage) = lru.put(Arc::new(key), Arc::new(value));
+            let hash = cache.hash(&key);
+            let (previous, garbage) = lock(&cache.inner).put(hash, Arc::new(key), Arc::new(value));
             drop_quietly(previous);
             drop_garbage(garbage);
         }
-        lru.stats = Stats::default();
-        Ok(SendableLruCache {
-            inner: Mutex::new(lru),
-        })
+        lock(&cache.inner).stats = Stats::default();
+        Ok(cache)
     }
 }
 
@@ -658,6 +694,22 @@ mod tests {
         let zero =
             serde_json::from_str::<SendableLruCache<String, u32>>(r#"{"capacity":0,"entries":[]}"#);
         assert!(zero.is_err());
+    }
+
+    #[test]
+    fn rates_print_as_javascript_prints_numbers() {
+        let cases = [
+            (0.0, "0"),
+            (100.0, "100"),
+            (50.0, "50"),
+            (200.0 / 3.0, "66.66666666666667"),
+            (1e-6, "0.000001"),
+            (100.0 / 200_000_001.0, "4.999999975e-7"),
+            (5e-18, "5e-18"),
+        ];
+        for (rate, printed) in cases {
+            assert_eq!(js_number(rate), printed, "{rate}");
+        }
     }
 
     #[test]
