@@ -1,13 +1,14 @@
-//! Features probed together, with user code misbehaving between them: a Worker awaiting pool
-//! tasks while the pool shuts down, a pool task owning a Worker blocked on a lock the task
-//! holds, named locks waited on by tasks a shutdown abandons, a group with panicking members
-//! and arguments shut down mid-way, and a cache whose keys' `Hash` panics.
+//! Features probed together, with user code misbehaving between them: Workers and pool tasks
+//! waiting on each other, on locks and through shutdowns; named locks and condition variables
+//! abandoned by shutdowns or churned across pools; groups, runners, dependency chains, delayed
+//! and periodic tasks whose members, arguments, results, listeners or wakers panic, cancel
+//! themselves or drop their pool; named runners whose handles come and go.
+//!
+//! Each test ends with every handle resolved and, where it made threads, none left behind.
 
 mod support;
 
 use std::future::Future;
-use std::hash::{Hash, Hasher};
-use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,9 +20,8 @@ use support::{
     pool_threads, threads_named, wait_until,
 };
 use taskpool::{
-    AsyncLock, AsyncLockOptions, ConditionVariable, Error, HandlerResult, Priority,
-    SendableLruCache, Shared, Task, TaskGroup, TaskPool, Worker, WorkerHandler, WorkerPort,
-    concurrent,
+    AsyncLock, AsyncLockOptions, ConditionVariable, Error, HandlerResult, Priority, Shared, Task,
+    TaskGroup, TaskPool, Worker, WorkerHandler, WorkerPort, concurrent,
 };
 
 // ---- a Worker awaiting a pool task while the pool shuts down --------------------------------
@@ -264,92 +264,6 @@ fn a_group_with_panicking_members_and_drops_resolves_when_its_pool_shuts_down_at
     for id in 98_011..98_015 {
         assert!(dropped(id), "bomb {id}");
     }
-}
-
-// ---- a cache whose keys' Hash panics --------------------------------------------------------
-
-/// A key whose `Hash` panics once it was hashed `hashes_left` times.
-#[derive(Clone, Debug)]
-struct Fussy {
-    id: u32,
-    hashes_left: Arc<AtomicU32>,
-}
-
-impl Fussy {
-    fn new(id: u32, hashes_left: u32) -> Fussy {
-        Fussy {
-            id,
-            hashes_left: Arc::new(AtomicU32::new(hashes_left)),
-        }
-    }
-}
-
-impl PartialEq for Fussy {
-    fn eq(&self, other: &Fussy) -> bool {
-        self.id == other.id
-    }
-}
-
-impl Eq for Fussy {}
-
-impl Hash for Fussy {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        let left = self
-            .hashes_left
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-        assert!(left.is_ok(), "key {} refuses to be hashed", self.id);
-        self.id.hash(state);
-    }
-}
-
-/// Puts keys `ids` (which hash) in `cache`, removing all but every third one again so that the
-/// cache's table fills with departures and grows or rehashes; panics if a put or a snapshot
-/// does.
-fn churn(cache: &SendableLruCache<Fussy, u32>, ids: std::ops::RangeInclusive<u32>) {
-    for id in ids {
-        let key = Fussy::new(id, u32::MAX);
-        let put = catch_unwind(AssertUnwindSafe(|| cache.put(key.clone(), id)));
-        assert!(put.is_ok(), "putting key {id} panicked");
-        if id % 3 != 0 {
-            assert_eq!(cache.remove(&key), Some(id));
-        }
-        assert_eq!(cache.len(), cache.keys().len(), "after key {id}");
-    }
-}
-
-#[test]
-fn a_key_whose_hash_panics_during_its_put_breaks_no_later_call() {
-    for allowed in 0..3 {
-        let cache = SendableLruCache::with_capacity(NonZeroUsize::new(2).unwrap());
-        // Whether the put fails depends on how often it hashes the key; either way the cache
-        // stays consistent, and the key leaves with the first eviction.
-        let put = catch_unwind(AssertUnwindSafe(|| cache.put(Fussy::new(0, allowed), 0)));
-        assert_eq!(cache.len(), usize::from(put.is_ok()), "allowed {allowed}");
-        assert_eq!(
-            cache.put_count(),
-            u64::from(put.is_ok()),
-            "allowed {allowed}"
-        );
-        // Keys 3, 6 and 9 stay, so key 0, if it went in, and key 3 are evicted.
-        churn(&cache, 1..=9);
-        assert_eq!(cache.values(), [6, 9], "allowed {allowed}");
-        assert_eq!(cache.remove_count(), 1 + u64::from(put.is_ok()));
-    }
-}
-
-#[test]
-fn a_cached_key_that_starts_refusing_hashing_breaks_no_other_call_and_is_evicted() {
-    let cache = SendableLruCache::with_capacity(NonZeroUsize::new(4).unwrap());
-    let fussy = Fussy::new(0, u32::MAX);
-    cache.put(fussy.clone(), 0);
-    fussy.hashes_left.store(0, Ordering::SeqCst);
-    assert_eq!(cache.keys().len(), 1);
-    assert!(catch_unwind(AssertUnwindSafe(|| cache.get(&fussy))).is_err());
-    // Enough departures that the table grows and rehashes; key 0 is evicted on the way.
-    churn(&cache, 1..=3000);
-    assert_eq!(cache.len(), 4);
-    assert!(!cache.values().contains(&0));
-    assert_eq!(cache.remove_count(), 1000 - 4 + 1);
 }
 
 // ---- condition waits on a lock, abandoned by a shutdown ----------------------------------
@@ -1039,89 +953,6 @@ fn a_task_waiting_for_a_worker_that_needs_its_thread_times_out_and_everything_en
     let pool = Arc::into_inner(pool).expect("the only handle");
     bounded("dropping the pool", move || drop(pool));
     wait_until("every thread ends", || pool_threads("xp-v") == 0);
-}
-
-// ---- a cache shared by many tasks, whose values panic in Clone and Drop ---------------------
-
-/// A value whose `Clone` panics for multiples of 7 and whose `Drop` panics for multiples of 5
-/// (quietly while its thread unwinds already).
-struct Touchy(u32);
-
-impl Clone for Touchy {
-    fn clone(&self) -> Touchy {
-        assert!(self.0 % 7 != 0, "value {} refuses to be cloned", self.0);
-        Touchy(self.0)
-    }
-}
-
-impl Drop for Touchy {
-    fn drop(&mut self) {
-        if self.0 % 5 == 0 && !std::thread::panicking() {
-            panic!("value {} went off in Drop", self.0);
-        }
-    }
-}
-
-/// The cache the tasks below share.
-static TOUCHY_CACHE: std::sync::LazyLock<SendableLruCache<u32, Touchy>> =
-    std::sync::LazyLock::new(|| SendableLruCache::with_capacity(NonZeroUsize::new(16).unwrap()));
-
-/// One of the cache operations `step` picks, on key `key`.
-fn touch_cache(step: u32, key: u32) {
-    let cache = &*TOUCHY_CACHE;
-    match step % 8 {
-        0 | 1 => drop(cache.put(key, Touchy(key.wrapping_mul(step)))),
-        2 | 3 => drop(cache.get(&key)),
-        4 => drop(cache.remove(&key)),
-        5 => drop(cache.get_or_create(key, |k| Some(Touchy(*k)))),
-        6 => cache.update_capacity(NonZeroUsize::new(1 + (key as usize % 32)).unwrap()),
-        _ => drop((cache.values(), cache.entries().len(), cache.to_string())),
-    }
-}
-
-/// Runs `rounds` pseudo-random cache operations, each with its panic caught; how many
-/// panicked.
-#[concurrent]
-fn hammer_touchy_cache(seed: u32, rounds: u32) -> u32 {
-    let mut state = seed.wrapping_mul(2_654_435_761) | 1;
-    let mut panicked = 0;
-    for _ in 0..rounds {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        let (step, key) = (state >> 8, state % 64);
-        if catch_unwind(AssertUnwindSafe(|| touch_cache(step, key))).is_err() {
-            panicked += 1;
-        }
-    }
-    panicked
-}
-
-#[test]
-fn a_cache_hammered_by_tasks_with_values_panicking_in_clone_and_drop_stays_consistent() {
-    let pool = TaskPool::builder()
-        .thread_name("xp-w")
-        .max_threads(4)
-        .build()
-        .unwrap();
-    let handles: Vec<_> = (1..=8)
-        .map(|seed| pool.run(hammer_touchy_cache, (seed, 2000)))
-        .collect();
-    let mut panicked = 0;
-    for mut handle in handles {
-        panicked += handle.wait_timeout(PATIENCE).expect("resolves").unwrap();
-    }
-    assert!(panicked > 0, "the values did misbehave");
-    let cache = &*TOUCHY_CACHE;
-    assert_eq!(cache.len(), cache.keys().len());
-    assert!(cache.len() <= cache.capacity().get());
-    cache.update_capacity(NonZeroUsize::new(64).unwrap());
-    for key in 0..64 {
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(cache.put(key, Touchy(1)))));
-    }
-    assert_eq!(cache.len(), 64);
-    cache.clear();
-    assert!(cache.is_empty());
 }
 
 // ---- a Worker terminated while its handler holds or waits for a lock ---------------------------
