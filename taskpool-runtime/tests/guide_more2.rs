@@ -259,3 +259,79 @@ fn a_rejection_caught_inside_an_async_function_does_not_reject_it() {
     let handle = taskpool::execute(Task::new(my_async_function_catching, ()));
     assert_eq!(handle.wait().unwrap(), "Get exception: rejected");
 }
+
+// ---------------------------------------------------------------------------------------------
+// concurrency-faq.md, "Troubleshooting for TaskPool Serialization Failures". A concurrent
+// function returning a `Task` (scenario 3) does not compile here (`Task` is not
+// `Transferable`); the guide's solution, creating `task1` from the result in `.then`, does.
+// The in-process path moves arguments without serializing them (README), so the failure of
+// scenario 1 is reached where arguments are serialized: the per-run copy of a task executed
+// by reference whose argument types are not `Clone`.
+
+/// `printArgs`
+#[concurrent]
+fn print_args(args: u32) -> u32 {
+    args
+}
+
+/// `createTask`, returning a serializable sum instead of a task.
+#[concurrent]
+fn create_sum_task(a: u32, b: u32) -> u32 {
+    a + b
+}
+
+#[test]
+fn the_follow_up_task_is_created_from_the_result_instead_of_returned_by_the_task() {
+    let pool = TaskPool::global();
+    let res = pool
+        .execute(Task::new(create_sum_task, (1, 2)))
+        .wait_timeout(PATIENCE)
+        .expect("createTask settled")
+        .unwrap();
+    // `.then((res) => { let task1 = new taskpool.Task(printArgs, res) })`
+    let task1 = Task::new(print_args, (res,));
+    assert_eq!(
+        pool.execute(task1).wait_timeout(PATIENCE).unwrap().unwrap(),
+        3
+    );
+}
+
+/// Set if `takes_unsupported` ever runs.
+static UNSUPPORTED_RAN: AtomicBool = AtomicBool::new(false);
+
+/// An argument type the encoder refuses, as ArkTS refuses a `Proxy` (a `@State` object): its
+/// `Serialize` fails. Not `Clone`, so a per-run copy has to serialize it.
+#[derive(Debug, Deserialize)]
+struct StateProxy(u32);
+
+impl Serialize for StateProxy {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom(
+            "Serialize don't support object type: Proxy",
+        ))
+    }
+}
+
+#[concurrent]
+fn takes_unsupported(value: StateProxy) -> u32 {
+    UNSUPPORTED_RAN.store(true, Ordering::SeqCst);
+    value.0
+}
+
+#[test]
+fn an_argument_that_cannot_be_serialized_rejects_the_task_before_it_runs() {
+    let task = Task::new(takes_unsupported, (StateProxy(7),));
+    // Executed by reference: each run gets a serialized copy of the arguments.
+    let outcome = TaskPool::global()
+        .execute(&task)
+        .wait_timeout(PATIENCE)
+        .expect("the execution settled");
+    match outcome {
+        Err(error @ Error::Serialization(_)) => {
+            assert_eq!(error.code(), Some(10200006));
+            assert!(error.to_string().contains("Proxy"), "{error}");
+        }
+        other => panic!("expected a serialization failure, got {other:?}"),
+    }
+    assert!(!UNSUPPORTED_RAN.load(Ordering::SeqCst), "nothing runs");
+}
