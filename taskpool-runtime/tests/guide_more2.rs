@@ -137,7 +137,9 @@ fn a_worker_awaits_a_taskpool_task_and_returns_its_result_to_the_host() {
 const ALL_POSTED: u64 = 94_000;
 const NORMAL_MESSAGES: usize = 10;
 
-/// `Worker.ets`: on any message, posts ten normal messages.
+/// `Worker.ets`: on any message, posts ten normal messages. ArkTS's `postMessage` is a
+/// serialized copy (`post_message_serialized`); every other one is moved instead
+/// (`post_message`), and the two kinds still arrive in the order they were sent.
 struct ChattyWorker;
 
 impl WorkerHandler for ChattyWorker {
@@ -146,7 +148,12 @@ impl WorkerHandler for ChattyWorker {
 
     async fn on_message(&mut self, _: String, port: &WorkerPort<String>) -> HandlerResult {
         for i in 0..NORMAL_MESSAGES {
-            port.post_message(format!("normal message. {i}"))?;
+            let message = format!("normal message. {i}");
+            if i % 2 == 0 {
+                port.post_message_serialized(&message)?;
+            } else {
+                port.post_message(message)?;
+            }
         }
         open_gate(ALL_POSTED);
         Ok(())
