@@ -2,7 +2,9 @@
 //! the pages no other guide port covered: `worker-and-taskpool.md` (a worker that runs its
 //! computation on the TaskPool), `worker-postMessageAtFront.md` (the worker's messages reach a
 //! busy host in send order; `postMessageAtFront` itself is not provided, see the README) and
-//! `async-concurrency-overview.md` (promises and async/await on the pool). The other ports live
+//! `async-concurrency-overview.md` (promises and async/await on the pool), and the
+//! `concurrency-faq.md` answers `guide_more.rs` left out (serialization failures; Sendable
+//! functions as parameters instead of closures). The other ports live
 //! in `guide_taskpool.rs`, `guide_worker.rs`, `guide_communication.rs`, `guide_locks.rs`,
 //! `guide_sendable.rs`, `guide_more.rs` and the `seed_*` files. Timers of the guides are
 //! replaced by gates and signals; nothing asserts on time. Gate ids: 94_000–94_999.
@@ -341,4 +343,49 @@ fn an_argument_that_cannot_be_serialized_rejects_the_task_before_it_runs() {
         other => panic!("expected a serialization failure, got {other:?}"),
     }
     assert!(!UNSUPPORTED_RAN.load(Ordering::SeqCst), "nothing runs");
+}
+
+// ---------------------------------------------------------------------------------------------
+// concurrency-faq.md, "Can TaskPool Threads Execute JavaScript Closure Functions That Do Not
+// Require @Concurrent and @Sendable Decorators?": closures cannot run as tasks, but Sendable
+// functions passed as parameters can be called inside a concurrent function. A closure or a
+// function pointer cannot be a task argument here (README, c21/c22/c35): the argument is data
+// naming the function, which the concurrent function calls.
+
+/// Names the Sendable function the guide would pass as a parameter.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+enum SendableFn {
+    Double,
+    Negate,
+}
+
+fn double(x: i64) -> i64 {
+    x * 2
+}
+
+fn negate(x: i64) -> i64 {
+    -x
+}
+
+/// Calls the function `f` names, on the pool thread, and says which thread that was.
+#[concurrent]
+fn call_sendable(f: SendableFn, x: i64) -> (i64, String) {
+    let value = match f {
+        SendableFn::Double => double(x),
+        SendableFn::Negate => negate(x),
+    };
+    (value, format!("{:?}", std::thread::current().id()))
+}
+
+#[test]
+fn a_function_passed_by_name_is_called_inside_the_concurrent_function() {
+    let host = format!("{:?}", std::thread::current().id());
+    for (f, expected) in [(SendableFn::Double, 42), (SendableFn::Negate, -21)] {
+        let (value, thread) = taskpool::execute(Task::new(call_sendable, (f, 21)))
+            .wait_timeout(PATIENCE)
+            .expect("settled")
+            .unwrap();
+        assert_eq!(value, expected, "{f:?}");
+        assert_ne!(thread, host, "{f:?} ran on the host thread");
+    }
 }
