@@ -10,25 +10,9 @@ use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use support::echo::Echo;
+use support::echo::{Echo, ThreeThenClose};
 use support::{PATIENCE, bounded, open_gate, pass_gate, rendezvous, wait_until};
 use taskpool::{HandlerResult, Worker, WorkerHandler, WorkerPort};
-
-/// Replies with 1, 2, 3 and closes its worker.
-struct ThreeThenClose;
-
-impl WorkerHandler for ThreeThenClose {
-    type In = ();
-    type Out = u64;
-
-    async fn on_message(&mut self, (): (), port: &WorkerPort<u64>) -> HandlerResult {
-        for n in 1..=3 {
-            port.post_message(n)?;
-        }
-        port.close()?;
-        Ok(())
-    }
-}
 
 /// Messages sent to an `on_message` callback that was cleared while they waited on the host
 /// thread reach the receivers, and the end of the messages comes after them. Before, the

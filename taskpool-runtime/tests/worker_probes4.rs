@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use support::echo::Echo;
+use support::echo::{Echo, ThreeThenClose};
 use support::{Bomb, PATIENCE, open_gate, pass_gate, wait_until};
 use taskpool::{HandlerResult, Worker, WorkerHandler, WorkerPort};
 
@@ -348,22 +348,6 @@ struct CountOnDrop(Arc<std::sync::atomic::AtomicUsize>);
 impl Drop for CountOnDrop {
     fn drop(&mut self) {
         self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-/// Replies with 1, 2, 3 and closes its worker.
-struct ThreeThenClose;
-
-impl WorkerHandler for ThreeThenClose {
-    type In = ();
-    type Out = u64;
-
-    async fn on_message(&mut self, (): (), port: &WorkerPort<u64>) -> HandlerResult {
-        for n in 1..=3 {
-            port.post_message(n)?;
-        }
-        port.close()?;
-        Ok(())
     }
 }
 

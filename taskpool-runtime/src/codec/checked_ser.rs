@@ -285,46 +285,30 @@ impl<C: SerializeSeq> SerializeSeq for Checked<'_, C> {
     }
 }
 
-impl<C: SerializeTuple> SerializeTuple for Checked<'_, C> {
-    type Ok = C::Ok;
-    type Error = Refusal<C::Error>;
+/// The tuple-like compounds: their number of elements is fixed by the type, so unlike a
+/// sequence's they are not counted; each is handed on with the compound's rules.
+macro_rules! forward_tuple_like {
+    ($($compound:ident :: $method:ident),*) => {$(
+        impl<C: $compound> $compound for Checked<'_, C> {
+            type Ok = C::Ok;
+            type Error = Refusal<C::Error>;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
-        hand_on(value, self.rules, |value| {
-            self.inner.serialize_element(value)
-        })
-    }
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
+                hand_on(value, self.rules, |value| self.inner.$method(value))
+            }
 
-    fn end(self) -> Result<C::Ok, Self::Error> {
-        Ok(self.inner.end()?)
-    }
+            fn end(self) -> Result<C::Ok, Self::Error> {
+                Ok(self.inner.end()?)
+            }
+        }
+    )*};
 }
 
-impl<C: SerializeTupleStruct> SerializeTupleStruct for Checked<'_, C> {
-    type Ok = C::Ok;
-    type Error = Refusal<C::Error>;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
-        hand_on(value, self.rules, |value| self.inner.serialize_field(value))
-    }
-
-    fn end(self) -> Result<C::Ok, Self::Error> {
-        Ok(self.inner.end()?)
-    }
-}
-
-impl<C: SerializeTupleVariant> SerializeTupleVariant for Checked<'_, C> {
-    type Ok = C::Ok;
-    type Error = Refusal<C::Error>;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Self::Error> {
-        hand_on(value, self.rules, |value| self.inner.serialize_field(value))
-    }
-
-    fn end(self) -> Result<C::Ok, Self::Error> {
-        Ok(self.inner.end()?)
-    }
-}
+forward_tuple_like!(
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl<C: SerializeMap> SerializeMap for Checked<'_, C> {
     type Ok = C::Ok;
@@ -344,48 +328,33 @@ impl<C: SerializeMap> SerializeMap for Checked<'_, C> {
     }
 }
 
-impl<C: SerializeStruct> SerializeStruct for Checked<'_, C> {
-    type Ok = C::Ok;
-    type Error = Refusal<C::Error>;
+/// The struct-like compounds: each named field is handed on with the compound's rules
+/// (uncounted, as a tuple's).
+macro_rules! forward_struct_like {
+    ($($compound:ident),*) => {$(
+        impl<C: $compound> $compound for Checked<'_, C> {
+            type Ok = C::Ok;
+            type Error = Refusal<C::Error>;
 
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Self::Error> {
-        hand_on(value, self.rules, |value| {
-            self.inner.serialize_field(key, value)
-        })
-    }
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), Self::Error> {
+                hand_on(value, self.rules, |value| {
+                    self.inner.serialize_field(key, value)
+                })
+            }
 
-    fn skip_field(&mut self, key: &'static str) -> Result<(), Self::Error> {
-        Ok(self.inner.skip_field(key)?)
-    }
+            fn skip_field(&mut self, key: &'static str) -> Result<(), Self::Error> {
+                Ok(self.inner.skip_field(key)?)
+            }
 
-    fn end(self) -> Result<C::Ok, Self::Error> {
-        Ok(self.inner.end()?)
-    }
+            fn end(self) -> Result<C::Ok, Self::Error> {
+                Ok(self.inner.end()?)
+            }
+        }
+    )*};
 }
 
-impl<C: SerializeStructVariant> SerializeStructVariant for Checked<'_, C> {
-    type Ok = C::Ok;
-    type Error = Refusal<C::Error>;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Self::Error> {
-        hand_on(value, self.rules, |value| {
-            self.inner.serialize_field(key, value)
-        })
-    }
-
-    fn skip_field(&mut self, key: &'static str) -> Result<(), Self::Error> {
-        Ok(self.inner.skip_field(key)?)
-    }
-
-    fn end(self) -> Result<C::Ok, Self::Error> {
-        Ok(self.inner.end()?)
-    }
-}
+forward_struct_like!(SerializeStruct, SerializeStructVariant);

@@ -1,4 +1,5 @@
-//! Worker handlers shared by the worker probes: an echo, and one that blocks on a gate.
+//! Worker handlers shared by the worker probes: an echo, one that blocks on a gate, and one
+//! that replies three times and closes.
 
 use taskpool::{HandlerResult, WorkerHandler, WorkerPort};
 
@@ -26,6 +27,22 @@ impl WorkerHandler for Gated {
     async fn on_message(&mut self, gate: u64, port: &WorkerPort<u64>) -> HandlerResult {
         port.post_message(gate)?;
         super::pass_gate(gate);
+        Ok(())
+    }
+}
+
+/// Replies with 1, 2, 3 and closes its worker.
+pub struct ThreeThenClose;
+
+impl WorkerHandler for ThreeThenClose {
+    type In = ();
+    type Out = u64;
+
+    async fn on_message(&mut self, (): (), port: &WorkerPort<u64>) -> HandlerResult {
+        for n in 1..=3 {
+            port.post_message(n)?;
+        }
+        port.close()?;
         Ok(())
     }
 }
