@@ -1,0 +1,271 @@
+//! Timers, delays, periods and time limits at their edge values, and wakers that misbehave when
+//! the timer fires them. Nothing asserts on elapsed time: "never" is checked by cancelling, and
+//! every wait is a condition with a generous bound.
+
+mod support;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use support::{PATIENCE, wait_until};
+use taskpool::{Priority, Sleep, Task, TaskPool, concurrent, sleep};
+
+/// A long sleep that is still representable as an instant, unlike `Duration::MAX`.
+const AGES: Duration = Duration::from_secs(1 << 40);
+
+/// Counts its wake-ups; its `Arc` count tells how many copies the timer still holds.
+#[derive(Default)]
+struct Tracker {
+    wakes: AtomicUsize,
+}
+
+impl Wake for Tracker {
+    fn wake(self: Arc<Self>) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn tracker() -> (Arc<Tracker>, Waker) {
+    let tracker = Arc::new(Tracker::default());
+    (tracker.clone(), Waker::from(tracker))
+}
+
+fn poll(sleep: &mut Sleep, waker: &Waker) -> Poll<()> {
+    Pin::new(sleep).poll(&mut Context::from_waker(waker))
+}
+
+/// Polls a fresh sleep of `duration` until it completes, failing after `PATIENCE`.
+fn sleep_through(duration: Duration) {
+    let (tracker, waker) = tracker();
+    let mut nap = sleep(duration);
+    if poll(&mut nap, &waker).is_ready() {
+        return;
+    }
+    wait_until("the short sleep is woken", || {
+        tracker.wakes.load(Ordering::SeqCst) > 0
+    });
+    assert!(poll(&mut nap, &waker).is_ready());
+}
+
+#[test]
+fn zero_and_one_nanosecond_sleeps_complete() {
+    let (_, waker) = tracker();
+    assert!(poll(&mut sleep(Duration::ZERO), &waker).is_ready());
+    sleep_through(Duration::from_nanos(1));
+}
+
+/// 100 000 pending sleeps, dropped: the timer keeps no copy of any waker afterwards.
+#[test]
+fn many_dropped_sleeps_release_every_waker() {
+    let (tracker, waker) = tracker();
+    let mut sleeps: Vec<Sleep> = (0..100_000)
+        .map(|i| sleep(if i % 2 == 0 { AGES } else { Duration::MAX }))
+        .collect();
+    for nap in &mut sleeps {
+        assert!(poll(nap, &waker).is_pending());
+    }
+    drop(sleeps);
+    drop(waker);
+    assert_eq!(
+        Arc::strong_count(&tracker),
+        1,
+        "a dropped sleep kept its waker"
+    );
+    assert_eq!(tracker.wakes.load(Ordering::SeqCst), 0);
+    sleep_through(Duration::from_millis(1));
+}
+
+/// A waker whose last reference panics when dropped (on the timer thread, after the wake).
+struct PanicsOnDrop(Arc<AtomicUsize>);
+
+impl Wake for PanicsOnDrop {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("a waker whose drop panics");
+    }
+}
+
+#[test]
+fn a_waker_that_panics_when_dropped_does_not_stop_the_timer() {
+    let woken = Arc::new(AtomicUsize::new(0));
+    let waker = Waker::from(Arc::new(PanicsOnDrop(woken.clone())));
+    let mut doomed = sleep(Duration::from_millis(1));
+    assert!(poll(&mut doomed, &waker).is_pending());
+    // Our copy is forgotten, so the timer's is the last one and its drop panics there.
+    std::mem::forget(waker);
+    wait_until("the panicking waker is woken", || {
+        woken.load(Ordering::SeqCst) == 1
+    });
+    drop(doomed);
+    sleep_through(Duration::from_millis(1));
+}
+
+#[test]
+fn a_long_representable_sleep_does_not_stall_shorter_ones() {
+    let (tracker, waker) = tracker();
+    let mut long = sleep(AGES);
+    assert!(poll(&mut long, &waker).is_pending());
+    sleep_through(Duration::from_millis(1));
+    drop(long);
+    drop(waker);
+    assert_eq!(Arc::strong_count(&tracker), 1);
+}
+
+/// Blocks in `wake` until its gate opens, as a faulty user waker might.
+struct BlocksInWake(u64, Arc<AtomicUsize>);
+
+impl Wake for BlocksInWake {
+    fn wake(self: Arc<Self>) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        support::pass_gate(self.0);
+    }
+}
+
+/// A waker stuck in `wake` holds up its own server thread only: other sleeps are still woken.
+#[test]
+fn a_waker_that_blocks_does_not_stall_other_sleeps() {
+    const GATE: u64 = 93_501;
+    let entered = Arc::new(AtomicUsize::new(0));
+    let waker = Waker::from(Arc::new(BlocksInWake(GATE, entered.clone())));
+    let mut stuck = sleep(Duration::from_millis(1));
+    assert!(poll(&mut stuck, &waker).is_pending());
+    wait_until("the blocking waker is entered", || {
+        entered.load(Ordering::SeqCst) == 1
+    });
+    let served = std::panic::catch_unwind(|| sleep_through(Duration::from_millis(1)));
+    support::open_gate(GATE);
+    if let Err(payload) = served {
+        std::panic::resume_unwind(payload);
+    }
+}
+
+#[concurrent]
+fn echo(n: u32) -> u32 {
+    n
+}
+
+#[test]
+fn delays_of_zero_one_nanosecond_and_ages_work() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    for delay in [Duration::ZERO, Duration::from_nanos(1)] {
+        let handle = pool.execute_delayed(delay, Task::new(echo, (7,)), Priority::High);
+        assert_eq!(handle.wait().unwrap(), 7);
+    }
+    let mut later = pool.execute_delayed(AGES, Task::new(echo, (8,)), Priority::Low);
+    assert!(later.wait_timeout(Duration::ZERO).is_none());
+    later.cancel().unwrap();
+    assert!(later.wait().unwrap_err().is_canceled());
+}
+
+static TICKS: AtomicUsize = AtomicUsize::new(0);
+
+#[concurrent]
+fn tick() {
+    TICKS.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test]
+fn periods_of_one_nanosecond_and_ages_run_and_cancel() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let fast = pool
+        .execute_periodically(Duration::from_nanos(1), Task::new(tick, ()), Priority::Low)
+        .unwrap();
+    wait_until("a 1 ns period ticks twice", || {
+        TICKS.load(Ordering::SeqCst) >= 2
+    });
+    fast.cancel().unwrap();
+    for period in [AGES, Duration::MAX] {
+        let slow = pool
+            .execute_periodically(period, Task::new(echo, (1,)), Priority::Low)
+            .unwrap();
+        slow.cancel().unwrap();
+    }
+}
+
+#[test]
+fn wait_timeout_of_zero_and_max_on_a_handle() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let mut handle = pool.run(echo, (3,));
+    assert!(matches!(handle.wait_timeout(Duration::MAX), Some(Ok(3))));
+    let mut never = pool.execute_delayed(Duration::MAX, Task::new(echo, (4,)), Priority::Low);
+    assert!(never.wait_timeout(Duration::ZERO).is_none());
+    assert!(never.wait_timeout(Duration::from_nanos(1)).is_none());
+    never.cancel().unwrap();
+    assert!(matches!(never.wait_timeout(Duration::MAX), Some(Err(e)) if e.is_canceled()));
+}
+
+#[test]
+fn a_task_canceled_before_running_reports_no_durations() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let task = Task::new(echo, (5,));
+    let handle = pool.execute_delayed(Duration::MAX, &task, Priority::Low);
+    handle.cancel().unwrap();
+    assert!(handle.wait().unwrap_err().is_canceled());
+    // It never ran: no durations rather than made-up (or negative) ones.
+    assert_eq!(task.durations(), None);
+}
+
+#[concurrent]
+fn held(gate: u64) -> u64 {
+    support::pass_gate(gate);
+    gate
+}
+
+/// A call over its time limit: settled as timed out, and once it returns its durations are
+/// consistent (io = total - cpu, never negative).
+#[test]
+fn a_timed_out_task_reports_consistent_durations() {
+    const GATE: u64 = 93_500;
+    let pool = TaskPool::builder()
+        .max_threads(1)
+        .time_limit(Duration::from_millis(1))
+        .check_interval(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let task = Task::new(held, (GATE,));
+    let handle = pool.execute(&task);
+    let outcome = handle.wait();
+    assert!(
+        matches!(outcome, Err(taskpool::Error::TimedOut { .. })),
+        "{outcome:?}"
+    );
+    support::open_gate(GATE);
+    wait_until("the timed-out call returns", || task.durations().is_some());
+    let durations = task.durations().unwrap();
+    assert!(durations.cpu <= durations.total, "{durations:?}");
+    assert_eq!(durations.io, durations.total - durations.cpu);
+}
+
+/// Time limits and check intervals of 1 ns, of ages, and `Duration::MAX` all build and serve a
+/// call (a 1 ns limit may time it out, with its code); none panics on a deadline.
+#[test]
+fn builder_time_extremes_build_and_run() {
+    for (limit, interval) in [
+        (Duration::from_nanos(1), Duration::from_nanos(1)),
+        (AGES, AGES),
+        (Duration::MAX, Duration::from_nanos(1)),
+    ] {
+        let pool = TaskPool::builder()
+            .max_threads(1)
+            .time_limit(limit)
+            .check_interval(interval)
+            .idle_timeout(interval)
+            .build()
+            .unwrap();
+        let outcome = pool.run(echo, (9,)).wait();
+        assert!(
+            matches!(outcome, Ok(9) | Err(taskpool::Error::TimedOut { .. })),
+            "{outcome:?}"
+        );
+        pool.shutdown_timeout(PATIENCE);
+    }
+}
