@@ -204,9 +204,9 @@ pub fn expand(data: &SendableData) -> TokenStream {
 }
 
 /// Whether `ty` (a field's type) names the type being defined: `Self`, or its own name alone
-/// (`Node`, `self::Node`), anywhere, generic arguments included. A longer path that ends in the
-/// same name (`db::Record<T>` in `Record<T>`) is another type, and is bounded like any field; a
-/// type written by a macro (`node!()`) is read token by token.
+/// (`Node`, `self::Node`, `crate::Node`), anywhere, generic arguments included. A longer path that
+/// ends in the same name (`db::Record<T>` in `Record<T>`) is another type, and is bounded like any
+/// field; a type written by a macro (`node!()`) is read token by token.
 fn names_type(ty: &Type, name: &Ident) -> bool {
     struct Finder<'n> {
         name: &'n Ident,
@@ -218,8 +218,12 @@ fn names_type(ty: &Type, name: &Ident) -> bool {
             let own = match idents.as_slice() {
                 [first, ..] if *first == "Self" => true,
                 [only] => path.leading_colon.is_none() && *only == self.name,
+                // `crate::Node` is the type itself when it is defined at the crate root, the
+                // likeliest reason to write it so; bounding it there would be a cycle (E0275).
                 [first, second] => {
-                    path.leading_colon.is_none() && *first == "self" && *second == self.name
+                    path.leading_colon.is_none()
+                        && (*first == "self" || *first == "crate")
+                        && *second == self.name
                 }
                 _ => false,
             };
