@@ -1,17 +1,15 @@
 //! `sleep`: a timer future that any executor (and any task of the pool) can await, and the
 //! saturating deadline arithmetic the pool shares.
 //!
-//! The pending deadlines are held in an ordered map keyed by `(deadline, sequence)`; lazily
-//! started server threads (the timer thread) wake each waker when its deadline passes, and park
-//! with no timeout when no timer is pending. A [`Sleep`] remembers its key, so a re-poll updates its own entry and
+//! One lazily started timer thread holds the pending deadlines in an ordered map keyed by
+//! `(deadline, sequence)` and wakes each waker when its deadline passes; it parks with no timeout
+//! when no timer is pending. A [`Sleep`] remembers its key, so a re-poll updates its own entry and
 //! dropping it removes the entry at once: a long sleep abandoned by a `select!` or a dropped task
 //! costs nothing afterwards.
 //!
-//! Three rules keep the timers served for every later sleep:
-//! * user code (waking, cloning or dropping a waker) never runs under the timers lock,
-//! * a panic in a waker is contained on the timer thread (see [`contain`]), and
-//! * a server thread never wakes wakers without another standing by: a waker that blocks holds
-//!   up its own thread only (see [`Timers::idle`]).
+//! Two rules keep the timer thread alive for every later sleep:
+//! * user code (waking, cloning or dropping a waker) never runs under the timers lock, and
+//! * a panic in a waker is contained on the timer thread (see [`contain`]).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -145,10 +143,6 @@ struct Key {
 struct Timers {
     entries: BTreeMap<Key, Waker>,
     next_sequence: u64,
-    /// Server threads waiting for the next deadline (not inside a wake). A server leaving to
-    /// wake the last of them starts a standby first; one coming back stays only while fewer
-    /// than two wait, so a process keeps two servers, plus one per waker that blocks.
-    idle: usize,
 }
 
 impl Timers {
@@ -166,19 +160,6 @@ impl Timers {
             due.push(entry.remove());
         }
         due
-    }
-
-    /// A server leaves to wake; true if none is left waiting (a standby must start).
-    fn leave_idle(&mut self) -> bool {
-        self.idle = self.idle.saturating_sub(1);
-        self.idle == 0
-    }
-
-    /// A server is back from waking; true if it stays (fewer than two wait), false if it ends.
-    fn rejoin(&mut self) -> bool {
-        let stays = self.idle < 2;
-        self.idle += usize::from(stays);
-        stays
     }
 }
 
@@ -224,27 +205,21 @@ impl Timer {
         if self.started.load(Ordering::Acquire) {
             return;
         }
-        let spawned = self.spawn_server();
-        self.started.store(spawned, Ordering::Release);
-    }
-
-    /// Starts one more server thread, counted as waiting; false if the system refuses it.
-    fn spawn_server(&'static self) -> bool {
-        lock(&self.timers).idle += 1;
         let spawned = std::thread::Builder::new()
             .name("taskpool-timer".to_owned())
             // Alarms run user code here: a periodic tick copies the task's arguments (a
             // user `Clone`, recursive for a linked list) and a refused run drops them. A
             // pool thread's stack, so what a task may receive the timer may copy and drop.
             .stack_size(crate::pool::DEFAULT_STACK_SIZE)
-            // `serve` returns when the thread is surplus; the loop only restarts it after a
-            // panic that escaped the per-wake containment, so no panic can end the thread.
-            .spawn(move || while !contain(|| self.serve()) {})
+            // `serve` never returns; the loop only restarts it after a panic that escaped
+            // the per-wake containment, so no panic can end the thread.
+            .spawn(move || {
+                loop {
+                    contain(|| self.serve());
+                }
+            })
             .is_ok();
-        if !spawned {
-            lock(&self.timers).idle -= 1;
-        }
-        spawned
+        self.started.store(spawned, Ordering::Release);
     }
 
     /// Registers `waker` to be woken at `deadline`, and returns the entry's key.
@@ -288,32 +263,21 @@ impl Timer {
         drop(removed);
     }
 
-    /// A server thread's loop: wake what is due, then wait for the next deadline; returns when
-    /// enough other servers wait.
-    fn serve(&'static self) {
+    /// The timer thread's loop: wake what is due, then wait for the next deadline.
+    fn serve(&self) -> ! {
         loop {
-            let (due, alone) = self.next_due();
-            // If the system refuses the standby, the timers wait for this wake, as before.
-            if alone {
-                self.spawn_server();
-            }
-            wake_all(due);
-            if !lock(&self.timers).rejoin() {
-                return;
-            }
+            wake_all(self.next_due());
         }
     }
 
     /// Blocks until at least one entry is due, removes the due entries, and returns their
-    /// wakers (with the lock released, so they can be woken outside it), and whether no other
-    /// server is left waiting.
-    fn next_due(&self) -> (Vec<Waker>, bool) {
+    /// wakers (with the lock released, so they can be woken outside it).
+    fn next_due(&self) -> Vec<Waker> {
         let mut timers = lock(&self.timers);
         loop {
             let due = timers.take_due(Instant::now());
             if !due.is_empty() {
-                let alone = timers.leave_idle();
-                return (due, alone);
+                return due;
             }
             timers = self.wait(timers);
         }
@@ -341,22 +305,20 @@ impl Timer {
 /// the timer thread, which every later sleep depends on.
 fn wake_all(wakers: Vec<Waker>) {
     for waker in wakers {
-        let _ = contain(|| waker.wake());
+        contain(|| waker.wake());
     }
 }
 
-/// Runs `f`, swallowing a panic (the panic hook has already reported it); true if `f` returned.
+/// Runs `f`, swallowing a panic (the panic hook has already reported it).
 ///
 /// Dropping the panic payload runs its destructor, which may panic in turn; that second payload
 /// is leaked rather than dropped, so nothing escapes.
-fn contain(f: impl FnOnce()) -> bool {
-    let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) else {
-        return true;
-    };
-    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
-        std::mem::forget(again);
+fn contain(f: impl FnOnce()) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
+        if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| drop(payload))) {
+            std::mem::forget(again);
+        }
     }
-    false
 }
 
 #[cfg(all(test, not(taskpool_loom)))]
@@ -534,22 +496,6 @@ mod tests {
         assert!(poll(&mut later, &good_waker).is_ready());
     }
 
-    /// Two servers; the second to leave while the first still wakes asks for a standby, and
-    /// the surplus one ends on its return: two wait again.
-    #[test]
-    fn servers_keep_a_standby_and_shed_the_surplus() {
-        let mut timers = Timers {
-            idle: 2,
-            ..Timers::default()
-        };
-        assert!(!timers.leave_idle());
-        assert!(timers.leave_idle());
-        timers.idle += 1; // the standby started
-        assert!(timers.rejoin());
-        assert!(!timers.rejoin());
-        assert_eq!(timers.idle, 2);
-    }
-
     #[test]
     fn deadline_after_saturates_to_never() {
         let now = Instant::now();
@@ -638,37 +584,6 @@ mod loom_tests {
             firing.join().unwrap();
             assert!(lock(&timer.timers).entries.is_empty());
             assert!(count.0.load(Ordering::SeqCst) <= 1);
-        });
-    }
-
-    /// One wake of a server under the lock as `serve` does it: leave, start a standby if alone
-    /// (counted as `spawn_server` counts it), and, after the wake, rejoin or end.
-    fn wake_cycle(timer: &Timer) -> bool {
-        {
-            let mut timers = lock(&timer.timers);
-            if timers.leave_idle() {
-                timers.idle += 1;
-            }
-            // While this server wakes, another waits for the next deadline.
-            assert!(timers.idle >= 1);
-        }
-        lock(&timer.timers).rejoin()
-    }
-
-    /// Two servers waking at once: whatever the order, one always waits, and afterwards two
-    /// wait again (a started standby is matched by a surplus server ending).
-    #[test]
-    fn servers_waking_at_once_always_leave_one_waiting() {
-        loom::model(|| {
-            let timer = Arc::new(Timer::new());
-            lock(&timer.timers).idle = 2;
-            let other = {
-                let timer = timer.clone();
-                loom::thread::spawn(move || wake_cycle(&timer))
-            };
-            wake_cycle(&timer);
-            other.join().unwrap();
-            assert_eq!(lock(&timer.timers).idle, 2);
         });
     }
 }

@@ -120,34 +120,6 @@ fn a_long_representable_sleep_does_not_stall_shorter_ones() {
     assert_eq!(Arc::strong_count(&tracker), 1);
 }
 
-/// Blocks in `wake` until its gate opens, as a faulty user waker might.
-struct BlocksInWake(u64, Arc<AtomicUsize>);
-
-impl Wake for BlocksInWake {
-    fn wake(self: Arc<Self>) {
-        self.1.fetch_add(1, Ordering::SeqCst);
-        support::pass_gate(self.0);
-    }
-}
-
-/// A waker stuck in `wake` holds up its own server thread only: other sleeps are still woken.
-#[test]
-fn a_waker_that_blocks_does_not_stall_other_sleeps() {
-    const GATE: u64 = 93_501;
-    let entered = Arc::new(AtomicUsize::new(0));
-    let waker = Waker::from(Arc::new(BlocksInWake(GATE, entered.clone())));
-    let mut stuck = sleep(Duration::from_millis(1));
-    assert!(poll(&mut stuck, &waker).is_pending());
-    wait_until("the blocking waker is entered", || {
-        entered.load(Ordering::SeqCst) == 1
-    });
-    let served = std::panic::catch_unwind(|| sleep_through(Duration::from_millis(1)));
-    support::open_gate(GATE);
-    if let Err(payload) = served {
-        std::panic::resume_unwind(payload);
-    }
-}
-
 #[concurrent]
 fn echo(n: u32) -> u32 {
     n
