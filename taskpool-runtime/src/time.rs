@@ -1,15 +1,18 @@
 //! `sleep`: a timer future that any executor (and any task of the pool) can await, and the
 //! saturating deadline arithmetic the pool shares.
 //!
-//! One lazily started timer thread holds the pending deadlines in an ordered map keyed by
-//! `(deadline, sequence)` and wakes each waker when its deadline passes; it parks with no timeout
-//! when no timer is pending. A [`Sleep`] remembers its key, so a re-poll updates its own entry and
-//! dropping it removes the entry at once: a long sleep abandoned by a `select!` or a dropped task
-//! costs nothing afterwards.
+//! A lazily started timer thread (the server) holds the pending deadlines in an ordered map keyed
+//! by `(deadline, sequence)` and wakes each waker when its deadline passes; it parks with no
+//! timeout when no timer is pending. A [`Sleep`] remembers its key, so a re-poll updates its own
+//! entry and dropping it removes the entry at once: a long sleep abandoned by a `select!` or a
+//! dropped task costs nothing afterwards.
 //!
-//! Two rules keep the timer thread alive for every later sleep:
-//! * user code (waking, cloning or dropping a waker) never runs under the timers lock, and
-//! * a panic in a waker is contained on the timer thread (see [`contain`]).
+//! Three rules keep the timers served for every later sleep:
+//! * user code (waking, cloning or dropping a waker) never runs under the timers lock,
+//! * a panic in a waker is contained on the timer thread (see [`contain`]), and
+//! * a waker that blocks in `wake` holds up its own thread only: the server wakes one entry at a
+//!   time, and a standby thread takes the server role over from a wake that overruns
+//!   [`OVERRUN`] (see [`Timer`]).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -139,10 +142,28 @@ struct Key {
     sequence: u64,
 }
 
+/// How long the server may spend in one wake before the standby takes its role over.
+///
+/// Long enough that an ordinary wake (a queue push, an unpark) never comes near it, so takeovers
+/// (and the thread starts they lead to) stay rare; short enough that a waker blocking in `wake`
+/// delays the other timers by about this much only.
+const OVERRUN: Duration = Duration::from_millis(10);
+
 #[derive(Default)]
 struct Timers {
     entries: BTreeMap<Key, Waker>,
     next_sequence: u64,
+    /// The generation of the server: the one timer thread that takes due entries. A takeover
+    /// bumps it, so an old server learns it was replaced by comparing it with its own.
+    server: u64,
+    /// When the server entered the wake it is in, if it is in one: what the standby watches.
+    waking: Option<Instant>,
+    /// A standby thread exists (or is being started): at most one, so the timer's own threads
+    /// that are not stuck in user code stay two.
+    standby: bool,
+    /// The standby waits without a timeout (no wake in progress): the server entering a wake
+    /// must notify it, so it starts watching the clock.
+    standby_idle: bool,
 }
 
 impl Timers {
@@ -150,29 +171,67 @@ impl Timers {
         self.entries.first_key_value().map(|(key, _)| *key)
     }
 
-    /// Removes and returns the wakers of every entry due at `now`, earliest first.
-    fn take_due(&mut self, now: Instant) -> Vec<Waker> {
-        let mut due = Vec::new();
-        while let Some(entry) = self.entries.first_entry() {
-            if entry.key().deadline > now {
-                break;
-            }
-            due.push(entry.remove());
+    /// Removes and returns the waker of the earliest entry, if it is due at `now`.
+    ///
+    /// One at a time: an entry stays in the map until the moment it is woken, so a waker that
+    /// blocks holds up no entry but its own (a standby taking over finds the rest).
+    fn take_first_due(&mut self, now: Instant) -> Option<Waker> {
+        let entry = self.entries.first_entry()?;
+        (entry.key().deadline <= now).then(|| entry.remove())
+    }
+
+    /// Makes the caller the server if the current one has spent `overrun` or more in one wake,
+    /// and returns its generation.
+    fn take_over(&mut self, now: Instant, overrun: Duration) -> Option<u64> {
+        let since = self.waking?;
+        if now.saturating_duration_since(since) < overrun {
+            return None;
         }
-        due
+        self.server = self.server.wrapping_add(1);
+        self.waking = None;
+        self.standby = false;
+        Some(self.server)
+    }
+
+    /// The old server, replaced while in a wake: it becomes the standby if there is none
+    /// (`true`), otherwise its thread ends.
+    fn step_down(&mut self) -> bool {
+        !std::mem::replace(&mut self.standby, true)
     }
 }
 
-/// The deadlines, and the thread that serves them (started at the first registration).
+/// What one turn of the server did.
+enum Turn<'a> {
+    /// It woke one due entry; the next turn may find another.
+    Woke,
+    /// Nothing is due: the lock is still held, so the server can wait without missing an insert.
+    Idle(MutexGuard<'a, Timers>),
+    /// Another thread took the server role over while this one was in a wake.
+    Replaced(MutexGuard<'a, Timers>),
+}
+
+/// The deadlines, and the threads that serve them (started at the first registration).
+///
+/// A waker is user code and may block in `wake`: if one thread woke every due entry, one such
+/// waker would stall every sleep, delay, periodic tick and lock timeout of the process. So the
+/// server wakes one entry per turn and marks when it entered the wake; a standby thread watching
+/// that mark takes the server role over once a wake overruns [`OVERRUN`], and the stuck thread,
+/// when its wake returns, steps down (to standby, or it ends).
 struct Timer {
     timers: Mutex<Timers>,
-    /// Notified when a new earliest deadline arrives, so the thread shortens its wait.
+    /// Notified when a new earliest deadline arrives, so the server shortens its wait. Only the
+    /// server waits on it.
     changed: Condvar,
-    /// Set once the timer thread runs. A start the system refuses leaves it unset, and the next
-    /// registration tries again: a `Once` would be poisoned by the failure, and every later
-    /// sleep of the process would panic.
+    /// Notified when the server enters a wake while the standby waits with no timeout. Only the
+    /// standby waits on it.
+    watch: Condvar,
+    /// How long a wake may last before the standby takes over ([`OVERRUN`]; a model sets zero).
+    overrun: Duration,
+    /// Set once the first server thread runs. A start the system refuses leaves it unset, and
+    /// the next registration tries again: a `Once` would be poisoned by the failure, and every
+    /// later sleep of the process would panic.
     started: AtomicBool,
-    /// Serializes the starts, so that one thread is started at most.
+    /// Serializes the starts, so that one first server is started at most.
     starting: std::sync::Mutex<()>,
 }
 
@@ -187,13 +246,15 @@ impl Timer {
         Self {
             timers: Mutex::new(Timers::default()),
             changed: Condvar::new(),
+            watch: Condvar::new(),
+            overrun: OVERRUN,
             started: AtomicBool::new(false),
             starting: std::sync::Mutex::new(()),
         }
     }
 
-    /// Starts the timer thread unless it runs already. If the system refuses a thread, the
-    /// entries wait for a later registration to start it (they are served then, late).
+    /// Starts the first server thread unless it runs already. If the system refuses a thread,
+    /// the entries wait for a later registration to start it (they are served then, late).
     fn start(&'static self) {
         if self.started.load(Ordering::Acquire) {
             return;
@@ -205,21 +266,22 @@ impl Timer {
         if self.started.load(Ordering::Acquire) {
             return;
         }
-        let spawned = std::thread::Builder::new()
+        // The first server is generation 0 (`Timers::default`).
+        let spawned = self.spawn(Some(0));
+        self.started.store(spawned, Ordering::Release);
+    }
+
+    /// Starts a timer thread: the server of generation `serving`, or the standby (`None`).
+    /// `false` when the system refuses the thread.
+    fn spawn(&'static self, serving: Option<u64>) -> bool {
+        std::thread::Builder::new()
             .name("taskpool-timer".to_owned())
             // Alarms run user code here: a periodic tick copies the task's arguments (a
             // user `Clone`, recursive for a linked list) and a refused run drops them. A
             // pool thread's stack, so what a task may receive the timer may copy and drop.
             .stack_size(crate::pool::DEFAULT_STACK_SIZE)
-            // `serve` never returns; the loop only restarts it after a panic that escaped
-            // the per-wake containment, so no panic can end the thread.
-            .spawn(move || {
-                loop {
-                    contain(|| self.serve());
-                }
-            })
-            .is_ok();
-        self.started.store(spawned, Ordering::Release);
+            .spawn(move || self.relay(serving))
+            .is_ok()
     }
 
     /// Registers `waker` to be woken at `deadline`, and returns the entry's key.
@@ -263,23 +325,101 @@ impl Timer {
         drop(removed);
     }
 
-    /// The timer thread's loop: wake what is due, then wait for the next deadline.
-    fn serve(&self) -> ! {
+    /// A timer thread's life: serve while it holds the server role, stand by when it stepped
+    /// down to standby, and end when it stepped down with a standby already there.
+    ///
+    /// User code (a wake, and the waker's drop inside it) runs only inside [`contain`], so no
+    /// panic ends the thread while it holds a role.
+    fn relay(&'static self, mut serving: Option<u64>) {
         loop {
-            wake_all(self.next_due());
+            let me = match serving {
+                Some(me) => me,
+                None => self.stand_by(),
+            };
+            if !self.serve(me) {
+                return;
+            }
+            serving = None;
         }
     }
 
-    /// Blocks until at least one entry is due, removes the due entries, and returns their
-    /// wakers (with the lock released, so they can be woken outside it).
-    fn next_due(&self) -> Vec<Waker> {
+    /// The server `me`'s loop: wake what is due, one entry per turn, then wait for the next
+    /// deadline. Returns once replaced: `true` when this thread is to be the standby.
+    fn serve(&'static self, me: u64) -> bool {
+        loop {
+            match self.turn(me, Instant::now(), || self.spawn(None)) {
+                Turn::Woke => {}
+                Turn::Idle(timers) => drop(self.wait(timers)),
+                Turn::Replaced(mut timers) => return timers.step_down(),
+            }
+        }
+    }
+
+    /// One turn of the server `me` at `now`: takes the first due entry and wakes it, outside
+    /// the lock. Before the wake it makes sure a standby exists (`start_standby` starts one;
+    /// `false` if the system refused it, and the next wake tries again), and marks the wake, so
+    /// that the standby can take over if the wake blocks.
+    fn turn(&self, me: u64, now: Instant, start_standby: impl FnOnce() -> bool) -> Turn<'_> {
+        let mut timers = lock(&self.timers);
+        if timers.server != me {
+            return Turn::Replaced(timers);
+        }
+        let Some(waker) = timers.take_first_due(now) else {
+            return Turn::Idle(timers);
+        };
+        // Reserved under the lock, so that a stepping-down server does not become a second one.
+        let needs_standby = !std::mem::replace(&mut timers.standby, true);
+        timers.waking = Some(now);
+        let notify = std::mem::take(&mut timers.standby_idle);
+        drop(timers);
+        // Nobody else can have claimed the standby role meanwhile (it was reserved), and no
+        // takeover can clear it (there is no standby to take over): the reset is ours to make.
+        if needs_standby && !start_standby() {
+            lock(&self.timers).standby = false;
+        }
+        if notify {
+            self.watch.notify_one();
+        }
+        contain(|| waker.wake());
+        let mut timers = lock(&self.timers);
+        // A replaced server must not clear the mark: it is the new server's by now.
+        if timers.server == me {
+            timers.waking = None;
+        }
+        Turn::Woke
+    }
+
+    /// The standby's loop: watches the server's wakes, and takes the server role over from a
+    /// wake that overruns. Returns the generation it serves as.
+    fn stand_by(&self) -> u64 {
         let mut timers = lock(&self.timers);
         loop {
-            let due = timers.take_due(Instant::now());
-            if !due.is_empty() {
-                return due;
+            let now = Instant::now();
+            if let Some(me) = timers.take_over(now, self.overrun) {
+                return me;
             }
-            timers = self.wait(timers);
+            timers = match timers.waking {
+                // The server is in a wake: look again when it would overrun.
+                Some(since) => {
+                    let left = deadline_after(since, self.overrun)
+                        .map_or(Duration::MAX, |due| due.saturating_duration_since(now));
+                    self.watch
+                        .wait_timeout(timers, left)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .0
+                }
+                // No wake to watch: sleep until the server enters one (no timer thread polls
+                // while the process is idle).
+                None => {
+                    timers.standby_idle = true;
+                    let mut timers = self
+                        .watch
+                        .wait(timers)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    timers.standby_idle = false;
+                    timers
+                }
+            };
         }
     }
 
@@ -298,14 +438,6 @@ impl Timer {
                     .0
             }
         }
-    }
-}
-
-/// Wakes each waker. A waker is user code: a panic in one must neither skip the others nor end
-/// the timer thread, which every later sleep depends on.
-fn wake_all(wakers: Vec<Waker>) {
-    for waker in wakers {
-        contain(|| waker.wake());
     }
 }
 
@@ -330,11 +462,15 @@ impl Timer {
     fn holds(&self, key: Key) -> bool {
         lock(&self.timers).entries.contains_key(&key)
     }
+}
 
-    /// Does one round of the timer thread's work as if the clock read `now`.
+#[cfg(test)]
+impl Timer {
+    /// Does the server's work as if the clock read `now`, until nothing is due (no standby is
+    /// started: a test's server does not block).
     fn fire(&self, now: Instant) {
-        let due = lock(&self.timers).take_due(now);
-        wake_all(due);
+        let me = lock(&self.timers).server;
+        while let Turn::Woke = self.turn(me, now, || false) {}
     }
 }
 
@@ -496,6 +632,53 @@ mod tests {
         assert!(poll(&mut later, &good_waker).is_ready());
     }
 
+    /// Blocks in `wake` until released, as a faulty user waker might.
+    struct Blocker {
+        entered: AtomicUsize,
+        release: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    }
+
+    impl Wake for Blocker {
+        fn wake(self: Arc<Self>) {
+            self.entered.fetch_add(1, Ordering::SeqCst);
+            let release = self.release.lock().unwrap();
+            let _ = release.recv_timeout(Duration::from_secs(30));
+        }
+    }
+
+    /// A wake that blocks is taken over: the entry due right behind it and a later one are
+    /// woken meanwhile, and the stuck server, once released, no longer serves.
+    #[test]
+    fn a_blocking_waker_is_taken_over() {
+        let timer = private_timer();
+        let (release, released) = std::sync::mpsc::channel();
+        let blocker = Arc::new(Blocker {
+            entered: AtomicUsize::new(0),
+            release: std::sync::Mutex::new(released),
+        });
+        let (behind, behind_waker) = counter(false);
+        let mut stuck = sleep_on(timer, Duration::from_millis(1));
+        let mut next = sleep_on(timer, Duration::from_millis(1));
+        assert!(poll(&mut stuck, &Waker::from(blocker.clone())).is_pending());
+        assert!(poll(&mut next, &behind_waker).is_pending());
+        wait_until(|| blocker.entered.load(Ordering::SeqCst) == 1);
+        wait_until(|| wakes(&behind) == 1);
+
+        let (later, later_waker) = counter(false);
+        let mut after = sleep_on(timer, Duration::from_millis(1));
+        assert!(poll(&mut after, &later_waker).is_pending());
+        wait_until(|| wakes(&later) == 1);
+        assert!(lock(&timer.timers).server >= 1, "the standby took over");
+
+        release.send(()).unwrap();
+        // The released thread steps down; the timer keeps serving.
+        let (last, last_waker) = counter(false);
+        let mut last_sleep = sleep_on(timer, Duration::from_millis(1));
+        assert!(poll(&mut last_sleep, &last_waker).is_pending());
+        wait_until(|| wakes(&last) == 1);
+        assert_eq!(blocker.entered.load(Ordering::SeqCst), 1);
+    }
+
     #[test]
     fn deadline_after_saturates_to_never() {
         let now = Instant::now();
@@ -553,7 +736,7 @@ mod loom_tests {
             let (key, deadline) = registered(&timer, first_waker);
             let firing = {
                 let timer = timer.clone();
-                loom::thread::spawn(move || wake_all(lock(&timer.timers).take_due(deadline)))
+                loom::thread::spawn(move || timer.fire(deadline))
             };
             let still_pending = timer.update(key, &second_waker);
             firing.join().unwrap();
@@ -578,12 +761,70 @@ mod loom_tests {
             let (key, deadline) = registered(&timer, waker);
             let firing = {
                 let timer = timer.clone();
-                loom::thread::spawn(move || wake_all(lock(&timer.timers).take_due(deadline)))
+                loom::thread::spawn(move || timer.fire(deadline))
             };
             timer.remove(key);
             firing.join().unwrap();
             assert!(lock(&timer.timers).entries.is_empty());
             assert!(count.0.load(Ordering::SeqCst) <= 1);
+        });
+    }
+
+    /// Serves as `me` until nothing is due (`None`) or it is replaced (`Some(steps down to
+    /// standby)`).
+    fn serve_until_idle(timer: &Timer, me: u64, now: Instant) -> Option<bool> {
+        loop {
+            match timer.turn(me, now, || false) {
+                Turn::Woke => {}
+                Turn::Idle(_) => return None,
+                Turn::Replaced(mut timers) => return Some(timers.step_down()),
+            }
+        }
+    }
+
+    /// The standby taking the server role over while the server is in a wake (any wake counts
+    /// as overrun here): every entry is woken exactly once, the old server steps down, and the
+    /// standby flag is set exactly when a thread stands by.
+    #[test]
+    fn a_takeover_during_a_wake_loses_and_repeats_no_wake() {
+        loom::model(|| {
+            let mut timer = Timer::new();
+            timer.overrun = Duration::ZERO;
+            let timer = Arc::new(timer);
+            let (first, first_waker) = counter();
+            let (second, second_waker) = counter();
+            let now = Instant::now();
+            timer.insert(now, first_waker);
+            timer.insert(now, second_waker);
+            // This thread is the standby.
+            lock(&timer.timers).standby = true;
+            let old = {
+                let timer = timer.clone();
+                loom::thread::spawn(move || serve_until_idle(&timer, 0, now))
+            };
+            let took_over = lock(&timer.timers).take_over(Instant::now(), timer.overrun);
+            if let Some(me) = took_over {
+                assert_eq!(serve_until_idle(&timer, me, now), None);
+            }
+            let old = old.join().unwrap();
+            assert_eq!(
+                (
+                    first.0.load(Ordering::SeqCst),
+                    second.0.load(Ordering::SeqCst)
+                ),
+                (1, 1)
+            );
+            let timers = lock(&timer.timers);
+            assert!(timers.entries.is_empty());
+            assert_eq!(timers.waking, None);
+            match (took_over, old) {
+                (None, None) => assert!(timers.standby),
+                (Some(me), Some(standing_by)) => {
+                    assert_eq!(timers.server, me);
+                    assert_eq!(timers.standby, standing_by);
+                }
+                outcome => panic!("unexpected outcome {outcome:?}"),
+            }
         });
     }
 }

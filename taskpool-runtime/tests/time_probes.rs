@@ -241,3 +241,140 @@ fn builder_time_extremes_build_and_run() {
         pool.shutdown_timeout(PATIENCE);
     }
 }
+
+/// Blocks in `wake` until its gate opens (or `PATIENCE` runs out), as a faulty user waker
+/// might; counts the wakes it entered and the ones that returned.
+struct BlocksInWake {
+    gate: u64,
+    entered: AtomicUsize,
+    returned: AtomicUsize,
+}
+
+impl Wake for BlocksInWake {
+    fn wake(self: Arc<Self>) {
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        support::pass_gate(self.gate);
+        self.returned.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Opens its gates when dropped, so a failing test does not leave a timer thread blocked.
+struct OpensOnDrop(Vec<u64>);
+
+impl Drop for OpensOnDrop {
+    fn drop(&mut self) {
+        for &gate in &self.0 {
+            support::open_gate(gate);
+        }
+    }
+}
+
+/// A 1 ms sleep whose waker blocks when woken (kept pending until then): returns the waker's
+/// state once it is inside `wake`, and the sleep (whose entry has fired).
+fn block_a_wake(gate: u64) -> (Arc<BlocksInWake>, Sleep) {
+    let blocker = Arc::new(BlocksInWake {
+        gate,
+        entered: AtomicUsize::new(0),
+        returned: AtomicUsize::new(0),
+    });
+    let mut stuck = sleep(Duration::from_millis(1));
+    assert!(poll(&mut stuck, &Waker::from(blocker.clone())).is_pending());
+    wait_until("the blocking waker is entered", || {
+        blocker.entered.load(Ordering::SeqCst) == 1
+    });
+    (blocker, stuck)
+}
+
+/// Releases `blocker` and checks its one wake returned.
+fn release(blocker: &BlocksInWake) {
+    support::open_gate(blocker.gate);
+    wait_until("the blocking waker returns", || {
+        blocker.returned.load(Ordering::SeqCst) == 1
+    });
+    assert_eq!(blocker.entered.load(Ordering::SeqCst), 1);
+}
+
+/// A waker stuck in `wake` holds up its own wake only: a sleep due beside it (registered just
+/// after it, so woken right after it) and one registered while it blocks are both woken.
+#[test]
+fn a_waker_that_blocks_does_not_stall_other_sleeps() {
+    const GATE: u64 = 97_000;
+    let _open = OpensOnDrop(vec![GATE]);
+    let blocker = Arc::new(BlocksInWake {
+        gate: GATE,
+        entered: AtomicUsize::new(0),
+        returned: AtomicUsize::new(0),
+    });
+    // Created in this order, the blocker's deadline is the earlier: it is woken first.
+    let mut stuck = sleep(Duration::from_millis(1));
+    let mut beside = sleep(Duration::from_millis(1));
+    let (tracker, waker) = tracker();
+    assert!(poll(&mut stuck, &Waker::from(blocker.clone())).is_pending());
+    assert!(poll(&mut beside, &waker).is_pending());
+    wait_until("the blocking waker is entered", || {
+        blocker.entered.load(Ordering::SeqCst) == 1
+    });
+    wait_until("the sleep due beside the blocked one is woken", || {
+        tracker.wakes.load(Ordering::SeqCst) == 1
+    });
+    assert!(poll(&mut beside, &waker).is_ready());
+    sleep_through(Duration::from_millis(1));
+    assert_eq!(blocker.returned.load(Ordering::SeqCst), 0, "released early");
+    release(&blocker);
+    drop(stuck);
+    sleep_through(Duration::from_millis(1));
+}
+
+static BLOCKED_TICKS: AtomicUsize = AtomicUsize::new(0);
+
+#[concurrent]
+fn blocked_tick() {
+    BLOCKED_TICKS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Delayed tasks and periodic ticks are alarms on the same timer: a waker stuck in `wake` does
+/// not hold them up.
+#[test]
+fn a_waker_that_blocks_does_not_stall_delays_or_ticks() {
+    const GATE: u64 = 97_001;
+    let _open = OpensOnDrop(vec![GATE]);
+    let (blocker, stuck) = block_a_wake(GATE);
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let mut delayed = pool.execute_delayed(
+        Duration::from_millis(1),
+        Task::new(echo, (11,)),
+        Priority::High,
+    );
+    assert!(matches!(delayed.wait_timeout(PATIENCE), Some(Ok(11))));
+    let periodic = pool
+        .execute_periodically(
+            Duration::from_millis(1),
+            Task::new(blocked_tick, ()),
+            Priority::Low,
+        )
+        .unwrap();
+    wait_until("a periodic task ticks twice", || {
+        BLOCKED_TICKS.load(Ordering::SeqCst) >= 2
+    });
+    periodic.cancel().unwrap();
+    assert_eq!(blocker.returned.load(Ordering::SeqCst), 0, "released early");
+    release(&blocker);
+    drop(stuck);
+}
+
+/// Three wakers stuck in `wake` one after another (each holding up the thread that woke it)
+/// still leave a later sleep served.
+#[test]
+fn several_wakers_that_block_do_not_stall_a_later_sleep() {
+    const GATES: [u64; 3] = [97_002, 97_003, 97_004];
+    let _open = OpensOnDrop(GATES.to_vec());
+    let blocked: Vec<_> = GATES.iter().map(|&gate| block_a_wake(gate)).collect();
+    sleep_through(Duration::from_millis(1));
+    for (blocker, _) in &blocked {
+        assert_eq!(blocker.returned.load(Ordering::SeqCst), 0, "released early");
+    }
+    for (blocker, _) in &blocked {
+        release(blocker);
+    }
+    sleep_through(Duration::from_millis(1));
+}
