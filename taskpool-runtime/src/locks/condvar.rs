@@ -6,19 +6,20 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Weak;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::async_lock::AsyncLockGuard;
 use super::core::Parker;
-use super::discarded::{Discarded, TaskWaker};
+use super::deadline::{Deadline, Withdraw};
+use super::discarded::Discarded;
 use super::named;
 use crate::sendable::Sendable;
 use crate::shared::Shared;
 use crate::sync::{Arc, Mutex, lock};
-use crate::time::{Sleep, deadline_after, sleep};
+use crate::time::deadline_after;
 
 /// Wait until notified, asynchronously or by blocking (ArkTS `ConditionVariable`, API 18).
 ///
@@ -59,7 +60,7 @@ use crate::time::{Sleep, deadline_after, sleep};
 /// consumer.join().unwrap();
 /// ```
 pub struct ConditionVariable {
-    /// Shared with the expiries of timed waits, which withdraw them at their deadline.
+    /// Shared with the deadlines of timed waits, which withdraw them when their time runs out.
     state: Arc<Mutex<State>>,
 }
 
@@ -224,7 +225,10 @@ impl ConditionVariable {
         let timer = match deadline_after(Instant::now(), timeout) {
             None => Timer::Never,
             Some(_) if timeout.is_zero() => Timer::Expired,
-            Some(_) => Timer::Sleep(sleep(timeout), Expiry::new(&self.state, waiting.id)),
+            Some(_) => Timer::Sleep(Deadline::new(
+                TimedWait::new(&self.state, waiting.id),
+                timeout,
+            )),
         };
         CondvarWaitFor {
             waiting,
@@ -491,7 +495,8 @@ impl<'de> Deserialize<'de> for ConditionVariable {
 
 impl Sendable for ConditionVariable {}
 
-/// [`ConditionVariable::with_state`] on the state itself (an expiry has no condition variable).
+/// [`ConditionVariable::with_state`] on the state itself (a timed wait's withdrawal has no
+/// condition variable).
 fn with_state<R>(state: &Mutex<State>, f: impl FnOnce(&mut State) -> R) -> R {
     let (result, discarded) = {
         let mut state = lock(state);
@@ -610,60 +615,31 @@ impl fmt::Debug for CondvarWait<'_> {
 enum Timer {
     Never,
     Expired,
-    /// The timer wakes the expiry at the deadline.
-    Sleep(Sleep, Arc<Expiry>),
+    Sleep(Deadline<TimedWait>),
 }
 
-impl Drop for Timer {
-    /// Lets go of the task's waker here, its panic contained, not wherever the last reference
-    /// to the expiry goes (the timer thread, perhaps).
-    fn drop(&mut self) {
-        if let Timer::Sleep(_, expiry) = self {
-            expiry.task.clear();
+/// How the deadline of a timed wait withdraws the waiter from the queue (see [`Deadline`]): a
+/// `notify_one` meanwhile goes to the next waiter (ArkTS notifies the first *waiting* thread)
+/// rather than to one whose task has not yet run to see its timeout.
+struct TimedWait {
+    state: Weak<Mutex<State>>,
+    id: u64,
+}
+
+impl TimedWait {
+    fn new(state: &Arc<Mutex<State>>, id: Option<u64>) -> TimedWait {
+        TimedWait {
+            state: Arc::downgrade(state),
+            id: id.expect("a new wait is queued"),
         }
     }
 }
 
-/// What the timer of a timed wait wakes at its deadline: it withdraws the waiter from the queue
-/// then and there, so a `notify_one` meanwhile goes to the next waiter (ArkTS notifies the
-/// first *waiting* thread) rather than to one whose task has not yet run to see its timeout;
-/// then it wakes the task.
-struct Expiry {
-    state: Weak<Mutex<State>>,
-    id: u64,
-    /// The waker of the task's latest poll.
-    task: TaskWaker,
-}
-
-impl Expiry {
-    fn new(state: &Arc<Mutex<State>>, id: Option<u64>) -> Arc<Expiry> {
-        Arc::new(Expiry {
-            state: Arc::downgrade(state),
-            id: id.expect("a new wait is queued"),
-            task: TaskWaker::default(),
-        })
-    }
-
-    /// Whether the deadline passed: polls `sleep`, which wakes this expiry then.
-    fn poll(self: &Arc<Self>, sleep: &mut Sleep, task: &Waker) -> bool {
-        self.task.register(task);
-        let waker = Waker::from(Arc::clone(self));
-        Pin::new(sleep)
-            .poll(&mut Context::from_waker(&waker))
-            .is_ready()
-    }
-}
-
-impl Wake for Expiry {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
+impl Withdraw for TimedWait {
+    fn withdraw(&self) {
         if let Some(state) = self.state.upgrade() {
             with_state(&state, |state| state.expire(self.id));
         }
-        self.task.wake();
     }
 }
 
@@ -692,7 +668,7 @@ impl Future for CondvarWaitFor<'_> {
         let expired = match &mut this.timer {
             Timer::Never => false,
             Timer::Expired => true,
-            Timer::Sleep(sleep, expiry) => expiry.poll(sleep, cx.waker()),
+            Timer::Sleep(deadline) => deadline.poll(cx.waker()),
         };
         if expired {
             let notified = this.waiting.finish();
@@ -719,7 +695,8 @@ mod loom_tests {
     use std::sync::Arc;
     use std::task::{Context, Wake, Waker};
 
-    use super::{ConditionVariable, Expiry, Left, PassOn};
+    use super::super::deadline::Expiry;
+    use super::{ConditionVariable, Left, PassOn, TimedWait};
 
     /// A waker that panics when woken (a broken executor).
     struct Panics;
@@ -815,7 +792,7 @@ mod loom_tests {
         loom::thread::JoinHandle<()>,
     ) {
         let timed = condvar.enqueue(None);
-        let expiry = Expiry::new(&condvar.state, timed.id);
+        let expiry = Expiry::new(TimedWait::new(&condvar.state, timed.id));
         let mut patient = Box::pin(condvar.wait_async());
         let mut noop = Context::from_waker(Waker::noop());
         assert!(patient.as_mut().poll(&mut noop).is_pending());

@@ -11,8 +11,8 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use super::abort::{AbortSignal, Withdrawal};
+use super::deadline::{Deadline, Withdraw};
 use super::diagnosis::{self, AsyncLockState};
-use super::discarded::TaskWaker;
 use super::options::{AsyncLockMode, AsyncLockOptions};
 use super::state::{LockState, Policy, Polled, RequestId, Requested};
 use super::who::Who;
@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::panic;
 use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::sync::{Arc, Condvar, Mutex, lock};
-use crate::time::{Sleep, deadline_after, sleep};
+use crate::time::deadline_after;
 
 /// One lock: its identity and its state machine.
 pub(crate) struct LockCore {
@@ -193,16 +193,16 @@ impl LockCore {
         mode: AsyncLockMode,
         waker: &Waker,
         signal: Option<&AbortSignal>,
-        expiry: Option<&Expiry>,
+        timeout: Option<&Timeout>,
     ) -> Option<Outcome> {
-        if let Some(outcome) = withdrawn(signal, expiry) {
+        if let Some(outcome) = withdrawn(signal, timeout) {
             return Some(outcome);
         }
         self.with_state(|state| match state.poll(*id, waker, Who::current()) {
             Polled::Granted => Some(Outcome::Granted),
             Polled::Waiting => None,
             // Withdrawn since the check above: each sets its flag before it withdraws.
-            Polled::Unknown => withdrawn(signal, expiry).or_else(|| {
+            Polled::Unknown => withdrawn(signal, timeout).or_else(|| {
                 match state.request(mode, Who::current(), Policy::Wait, || waker.clone()) {
                     Requested::Granted(new) => {
                         *id = new;
@@ -423,52 +423,34 @@ impl Wake for Parker {
 
 /// Why a waiting request is gone from its lock's queue without taking the lock: its signal
 /// aborted or its time ran out, each withdrawing it itself; `None` if neither happened.
-fn withdrawn(signal: Option<&AbortSignal>, expiry: Option<&Expiry>) -> Option<Outcome> {
+fn withdrawn(signal: Option<&AbortSignal>, timeout: Option<&Timeout>) -> Option<Outcome> {
     if signal.is_some_and(AbortSignal::is_aborted) {
         Some(Outcome::Aborted)
-    } else if expiry.is_some_and(Expiry::expired) {
+    } else if timeout.is_some_and(Timeout::expired) {
         Some(Outcome::TimedOut)
     } else {
         None
     }
 }
 
-/// The timeout of a waiting async request: a timer that wakes [`Expiry`] at the deadline.
+/// How the deadline of a waiting async request withdraws it from the lock, as an abort does
+/// (see [`Deadline`]); the request's task then fails with `LockTimedOut`.
 struct Timeout {
-    sleep: Sleep,
-    expiry: Arc<Expiry>,
-    /// A waker of `expiry`, made once: the timer keeps it across polls.
-    waker: Waker,
-}
-
-/// What the timer of a waiting async request wakes at its deadline. It withdraws the request
-/// from the lock then and there, as an abort does: the request's task may not run for a while,
-/// and must not keep its place meanwhile (readers behind a timed-out writer waiting, snapshots
-/// listing it). Then it wakes the task, which fails with `LockTimedOut`.
-struct Expiry {
     lock: Weak<LockCore>,
-    /// The request's id (one that asks anew gets a new id: see `Timeout::poll`).
+    /// The request's id (one that asks anew gets a new id: see `poll_timeout`).
     id: AtomicU64,
     /// Set before the withdrawal, so a waiter that finds its request gone knows why.
     expired: AtomicBool,
-    /// The waker of the task's latest poll.
-    task: TaskWaker,
 }
 
-/// The expiry of a request's timeout, if it has one.
-fn expiry(timer: &Option<Timeout>) -> Option<&Expiry> {
-    timer.as_ref().map(|timer| &*timer.expiry)
-}
-
-impl Expiry {
-    /// The expiry of the waiting request `id` of `core`, not yet expired.
-    fn new(core: &Arc<LockCore>, id: RequestId) -> Arc<Expiry> {
-        Arc::new(Expiry {
+impl Timeout {
+    /// The timeout of the waiting request `id` of `core`, not yet expired.
+    fn new(core: &Arc<LockCore>, id: RequestId) -> Timeout {
+        Timeout {
             lock: Arc::downgrade(core),
             id: AtomicU64::new(id),
             expired: AtomicBool::new(false),
-            task: TaskWaker::default(),
-        })
+        }
     }
 
     /// Whether it has withdrawn (or is withdrawing) the request.
@@ -477,49 +459,22 @@ impl Expiry {
     }
 }
 
-impl Timeout {
-    fn new(core: &Arc<LockCore>, id: RequestId, deadline: Instant) -> Timeout {
-        let expiry = Expiry::new(core, id);
-        Timeout {
-            sleep: sleep(deadline.saturating_duration_since(Instant::now())),
-            waker: Waker::from(Arc::clone(&expiry)),
-            expiry,
-        }
-    }
-
-    /// Whether the deadline has passed. Otherwise the request `id` waits on, and `task` is
-    /// woken at the deadline (both recorded before the timer is looked at, so an expiry that
-    /// comes meanwhile withdraws this id and wakes this waker).
-    fn poll(&mut self, id: RequestId, task: &Waker) -> bool {
-        self.expiry.id.store(id, Ordering::SeqCst);
-        self.expiry.task.register(task);
-        Pin::new(&mut self.sleep)
-            .poll(&mut Context::from_waker(&self.waker))
-            .is_ready()
-    }
-}
-
-impl Drop for Timeout {
-    /// Lets go of the task's waker here, its panic contained, not wherever the last reference
-    /// to the expiry goes (a granted poll must return its grant).
-    fn drop(&mut self) {
-        self.expiry.task.clear();
-    }
-}
-
-impl Wake for Expiry {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
+impl Withdraw for Timeout {
+    fn withdraw(&self) {
         self.expired.store(true, Ordering::SeqCst);
         // Nothing happens if the request took the lock or left already.
         if let Some(core) = self.lock.upgrade() {
             core.cancel(self.id.load(Ordering::SeqCst));
         }
-        self.task.wake();
     }
+}
+
+/// The deadline of a waiting async request `id`: whether it has passed. Otherwise `id` is the
+/// one withdrawn at the deadline (recorded before the timer is looked at, so an expiry that
+/// comes meanwhile withdraws this id).
+fn poll_timeout(timer: &mut Deadline<Timeout>, id: RequestId, task: &Waker) -> bool {
+    timer.withdrawal().id.store(id, Ordering::SeqCst);
+    timer.poll(task)
 }
 
 /// A waker that does nothing, for requests that never queue (tries).
@@ -545,7 +500,7 @@ enum Step {
         /// The waker registered with the abort signal.
         signal_key: Option<u64>,
         /// The timeout, if any.
-        timer: Option<Timeout>,
+        timer: Option<Deadline<Timeout>>,
     },
     Done,
 }
@@ -590,9 +545,12 @@ impl Future for Acquire<'_> {
                             let signal_key = signal.and_then(|signal| {
                                 signal.register(cx.waker(), core.withdrawal(id))
                             });
-                            let timer = plan
-                                .deadline
-                                .map(|deadline| Timeout::new(core, id, deadline));
+                            let timer = plan.deadline.map(|deadline| {
+                                Deadline::new(
+                                    Timeout::new(core, id),
+                                    deadline.saturating_duration_since(Instant::now()),
+                                )
+                            });
                             this.step = Step::Waiting {
                                 id,
                                 signal_key,
@@ -607,13 +565,14 @@ impl Future for Acquire<'_> {
                     timer,
                 } => {
                     let signal = this.options.signal.as_ref();
+                    let timeout = timer.as_ref().map(Deadline::withdrawal);
                     let outcome =
-                        core.poll_queued(waiting_id, this.mode, cx.waker(), signal, expiry(timer));
+                        core.poll_queued(waiting_id, this.mode, cx.waker(), signal, timeout);
                     let id = *waiting_id;
                     let outcome = outcome.or_else(|| {
                         let fired = timer
                             .as_mut()
-                            .is_some_and(|timer| timer.poll(id, cx.waker()));
+                            .is_some_and(|timer| poll_timeout(timer, id, cx.waker()));
                         fired.then_some(Outcome::TimedOut)
                     });
                     let Some(outcome) = outcome else {
@@ -663,11 +622,12 @@ mod loom_tests {
 
     use loom::sync::atomic::{AtomicBool, Ordering};
 
+    use super::super::deadline::Expiry;
     use super::super::state::loom_tests::{Flag, assert_free, core, reader};
     use super::*;
 
     /// A writer queued behind a reader, with its expiry, and the flag its waker sets.
-    fn queued_writer(core: &Arc<LockCore>) -> (RequestId, Arc<Expiry>, Arc<Flag>) {
+    fn queued_writer(core: &Arc<LockCore>) -> (RequestId, Arc<Expiry<Timeout>>, Arc<Flag>) {
         let woken = Arc::new(Flag(AtomicBool::new(false)));
         let waker = Waker::from(woken.clone());
         let requested = lock(&core.state).request(
@@ -679,12 +639,12 @@ mod loom_tests {
         let Requested::Queued(id) = requested else {
             panic!("the writer must queue behind the reader");
         };
-        let expiry = Expiry::new(core, id);
+        let expiry = Expiry::new(Timeout::new(core, id));
         expiry.task.register(&waker);
         (id, expiry, woken)
     }
 
-    fn timer(expiry: &Arc<Expiry>) -> loom::thread::JoinHandle<()> {
+    fn timer(expiry: &Arc<Expiry<Timeout>>) -> loom::thread::JoinHandle<()> {
         let waker = Waker::from(expiry.clone());
         loom::thread::spawn(move || waker.wake())
     }
@@ -713,7 +673,7 @@ mod loom_tests {
                 AsyncLockMode::Exclusive,
                 Waker::noop(),
                 None,
-                Some(&expiry),
+                Some(&expiry.withdrawal),
             );
             assert_eq!(outcome, Some(Outcome::TimedOut));
             assert_free(&core);
@@ -738,7 +698,7 @@ mod loom_tests {
                 AsyncLockMode::Exclusive,
                 Waker::noop(),
                 None,
-                Some(&expiry),
+                Some(&expiry.withdrawal),
             ) {
                 Some(Outcome::Granted) => {
                     writing.store(true, Ordering::SeqCst);

@@ -20,12 +20,14 @@
 //! | `diagnosis.rs` | `AsyncLockState`, `AsyncLockInfo`, the timeout report and deadlock check |
 //! | `named.rs` | the process-wide registry of named and live locks, named condition variables |
 //! | `condvar.rs` | `ConditionVariable` |
+//! | `deadline.rs` | an async wait's timeout, which withdraws the waiter at the deadline |
 //! | `discarded.rs` | the user wakers let go of under a mutex, dropped after unlocking |
 
 mod abort;
 mod async_lock;
 mod condvar;
 mod core;
+mod deadline;
 mod diagnosis;
 mod discarded;
 mod named;

@@ -29,9 +29,9 @@
 //! * **Giving up.** A waiter that leaves (timeout, abort, dropped future) is removed; the waiters
 //!   its departure makes eligible are woken, so a wake-up is never lost. An abort, and the
 //!   timeout of an async waiter, remove the waiter themselves (`AbortSignal::abort`, the
-//!   timer's `Expiry` in `core.rs`), without waiting for the waiter to run. A waiter whose waker
-//!   panics when woken leaves the same way (`LockCore` cancels it): the lock is not kept
-//!   reserved for a task that cannot be told its turn came.
+//!   request's `Deadline` in `deadline.rs`, through `Timeout` in `core.rs`), without waiting for
+//!   the waiter to run. A waiter whose waker panics when woken leaves the same way (`LockCore`
+//!   cancels it): the lock is not kept reserved for a task that cannot be told its turn came.
 //!
 //! Only the waiter itself moves from the queue to the holders, so a waiter that times out or is
 //! aborted never races a grant made on its behalf: an abort or expiry that comes after the
