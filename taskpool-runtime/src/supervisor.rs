@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::pool::PoolShared;
 use crate::run::Run;
+use crate::sync::atomic::Ordering;
 use crate::sync::{Arc, Mutex, lock};
 
 pub(crate) fn run(pool: Arc<PoolShared>) {
@@ -32,7 +33,7 @@ pub(crate) fn run(pool: Arc<PoolShared>) {
         let replacement = if expired.is_empty() || shutting_down {
             None
         } else {
-            let demand = pool.intake.waiting_foreground();
+            let demand = pool.intake.waiting_foreground.load(Ordering::SeqCst);
             let grown = core.grow_if_needed(&pool.intake, demand, false);
             let idle_work = grown.is_none() && core.idle_startable(&pool.intake);
             let grown =

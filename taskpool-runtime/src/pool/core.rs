@@ -355,7 +355,7 @@ impl Core {
         }
         // Pairs with the fence in `PoolShared::after_push` (a store-then-load on each side).
         fence(Ordering::SeqCst);
-        let demand = intake.waiting_foreground();
+        let demand = intake.waiting_foreground.load(Ordering::SeqCst);
         self.grow_if_needed(intake, demand, false)
     }
 
@@ -373,7 +373,7 @@ impl Core {
         // Nothing to do: read the epoch, then look again after moving the whole intake. A push
         // that completes after this read changes the epoch, which the parking check sees (see
         // `scheduler/README.md`).
-        let epoch = intake.epoch();
+        let epoch = intake.epoch.load(Ordering::SeqCst);
         if let Some((run, resumed)) = self.pick(intake, index, now, true) {
             return Next::Run {
                 run,
@@ -775,8 +775,7 @@ impl Core {
         idle_timeout: Duration,
     ) -> Vec<Arc<Parker>> {
         let mut released = Vec::new();
-        // Pending too: a push not yet counted is waiting all the same.
-        if intake.waiting_foreground() > 0 || intake.has_pending() {
+        if intake.waiting_foreground.load(Ordering::SeqCst) > 0 {
             return released;
         }
         let mut active = self.active_workers();

@@ -11,14 +11,8 @@
 //! is waiting, how many threads are free or searching, and an epoch that changes with every push.
 //!
 //! Each counter that one side writes on every job sits on its own cache line: a submitter bumps
-//! its push count on every push while pool threads take jobs and publish their counts, and on
-//! one shared line every such write stalls every other thread that reads a counter.
-//!
-//! No counter is written by both sides. The demand (jobs waiting) is the difference of two
-//! counts: pushes, bumped by submitters (and doubling as the epoch), and departures from the
-//! lanes, written by pool threads under the core lock only. One count both sides increment
-//! and decrement was the hottest line of an empty task: its locked read-modify-write stalled
-//! the submitter on every push and the pool thread on every pick, under the core lock.
+//! the demand and the epoch on every push while pool threads take jobs and publish their counts,
+//! and on one shared line every such write stalls every other thread that reads a counter.
 
 use crossbeam_utils::CachePadded;
 
@@ -51,14 +45,13 @@ pub(crate) struct Intake {
     /// Which of the pending queues hold jobs (a mask of [`queue_bit`]s), kept under the
     /// pending lock: what a pool thread reads to tell whether a drain could change its pick.
     pending_queues: CachePadded<AtomicU8>,
-    /// Non-IDLE jobs (fresh or resumed) pushed, counted *after* each push: with
-    /// `pushed_idle`, the epoch a thread about to park compares (see `scheduler/README.md`).
-    pushed_foreground: CachePadded<AtomicU64>,
-    /// IDLE jobs pushed, counted after each push (only the epoch reads it).
-    pushed_idle: CachePadded<AtomicU64>,
-    /// Non-IDLE jobs that left the lanes (taken or discarded). Written under the core lock only,
-    /// so a plain store suffices: a thread holding that lock reads an exact value.
-    departed: CachePadded<AtomicU64>,
+    /// Non-IDLE jobs (fresh or resumed) pushed and not yet taken or discarded: the demand that
+    /// grows the pool. Incremented *before* the push, so a thread that takes the job always
+    /// decrements after the increment and the count never goes below zero.
+    pub(crate) waiting_foreground: CachePadded<AtomicUsize>,
+    /// Bumped by every push, so a thread about to park can tell whether anything arrived since
+    /// it last looked (see `scheduler/README.md`).
+    pub(crate) epoch: CachePadded<AtomicU64>,
     /// Threads between two looks for work; they need no wake-up.
     pub(crate) searching: CachePadded<AtomicUsize>,
     /// Threads that are not executing, blocked or retiring (kept up to date under the core lock).
@@ -84,6 +77,11 @@ impl Intake {
 
     fn push_into(&self, resumed: bool, run: Arc<Run>) -> usize {
         let priority = run.priority;
+        let waiting = if priority == Priority::Idle {
+            self.waiting_foreground.load(Ordering::SeqCst)
+        } else {
+            self.waiting_foreground.fetch_add(1, Ordering::SeqCst) + 1
+        };
         {
             let mut pending = lock(&self.pending);
             let queues = if resumed {
@@ -99,37 +97,8 @@ impl Intake {
                 self.pending_queues.fetch_or(bit, Ordering::Release);
             }
         }
-        // Counted after the push: a thread that reads the epoch, then finds the queues empty,
-        // then reads the epoch again after registering as a sleeper, cannot miss the job.
-        if priority == Priority::Idle {
-            self.pushed_idle.fetch_add(1, Ordering::SeqCst);
-            self.waiting_foreground()
-        } else {
-            let pushed = self.pushed_foreground.fetch_add(1, Ordering::SeqCst) + 1;
-            demand(pushed, self.departed.load(Ordering::SeqCst))
-        }
-    }
-
-    /// Changes with every completed push (the counts only grow, so their sum moves whenever
-    /// either does).
-    pub(crate) fn epoch(&self) -> u64 {
-        let foreground = self.pushed_foreground.load(Ordering::SeqCst);
-        foreground.wrapping_add(self.pushed_idle.load(Ordering::SeqCst))
-    }
-
-    /// Non-IDLE jobs (fresh or resumed) pushed and not yet taken or discarded: the demand that
-    /// grows the pool. Exact under the core lock. Without it, it may trail by the pushes under
-    /// way (their submitters check for a shortage themselves once counted) and by departures
-    /// just made; a job taken before its push was counted reads as zero waiting, never as a
-    /// wrapped count.
-    pub(crate) fn waiting_foreground(&self) -> usize {
-        let departed = self.departed.load(Ordering::SeqCst);
-        demand(self.pushed_foreground.load(Ordering::SeqCst), departed)
-    }
-
-    /// Whether jobs were pushed and not moved into the lanes yet, counted or not.
-    pub(crate) fn has_pending(&self) -> bool {
-        self.pending_queues.load(Ordering::Acquire) != 0
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        waiting
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
@@ -201,21 +170,12 @@ impl Intake {
         (pending.fresh[lane].len(), pending.resumed[lane].len())
     }
 
-    /// Records that a job left the lanes (taken or discarded). Called under the core lock only:
-    /// the departures have one writer at a time, so a load and a store replace a locked
-    /// read-modify-write, which would stall the caller while it holds the lock every thread needs.
+    /// Records that a job left the lanes (taken or discarded).
     pub(crate) fn left_lanes(&self, priority: Priority) {
         if priority != Priority::Idle {
-            let departed = self.departed.load(Ordering::Relaxed);
-            self.departed.store(departed + 1, Ordering::Release);
+            self.waiting_foreground.fetch_sub(1, Ordering::SeqCst);
         }
     }
-}
-
-/// Jobs waiting, from the pushes and departures read: zero when a departure of a job whose push
-/// was not counted yet was read.
-fn demand(pushed: u64, departed: u64) -> usize {
-    usize::try_from(pushed.saturating_sub(departed)).unwrap_or(usize::MAX)
 }
 
 /// Moves every job of `queue` into `lanes` with `push`, in order. The queue keeps its buffer
@@ -320,8 +280,8 @@ mod loom_tests {
         TypedRun::new(owner, Priority::Medium, call, std::sync::Weak::new(), None)
     }
 
-    /// A submitter racing a thread that drains and takes the run, possibly before the push is
-    /// counted: the waiting count never wraps, and ends at zero.
+    /// A submitter racing a thread that drains and takes the run: the waiting count never goes
+    /// below zero (the old order, push then count, let the taker decrement first).
     #[test]
     fn the_waiting_count_never_underflows() {
         loom::model(|| {
@@ -338,20 +298,11 @@ mod loom_tests {
                 |_, _| true,
                 crate::scheduler::dispatch::IdleGate::RESUMED_ONLY,
             ) {
-                assert!(intake.waiting_foreground() <= 1, "a count wrapped");
+                let before = intake.waiting_foreground.load(Ordering::SeqCst);
+                assert!(before > 0, "a taken run was counted first");
                 intake.left_lanes(priority);
-                assert!(intake.waiting_foreground() <= 1, "a count wrapped");
             }
             submitter.join().unwrap();
-            let mut lanes_left = Lanes::new();
-            intake.drain_into(&mut lanes_left, &mut Spare::default());
-            if let Some((_, priority, _)) = lanes_left.pick(
-                |_, _| true,
-                crate::scheduler::dispatch::IdleGate::RESUMED_ONLY,
-            ) {
-                intake.left_lanes(priority);
-            }
-            assert_eq!(intake.waiting_foreground(), 0, "every job was counted out");
         });
     }
 
@@ -375,7 +326,7 @@ mod loom_tests {
             // The only thread takes earlier work: it is not free any more.
             intake.free_workers.store(0, Ordering::SeqCst);
             fence(Ordering::SeqCst);
-            let thread_sees = intake.waiting_foreground() > 0;
+            let thread_sees = intake.waiting_foreground.load(Ordering::SeqCst) > 0;
             let submitter_sees = submitter.join().unwrap();
             assert!(thread_sees || submitter_sees, "nobody noticed the shortage");
         });
@@ -408,7 +359,7 @@ mod loom_tests {
             {
                 taken += 1;
             } else {
-                let epoch = intake.epoch();
+                let epoch = intake.epoch.load(Ordering::SeqCst);
                 intake.refresh(&mut lanes, &mut spare, true);
                 let found = lanes
                     .pick(

@@ -325,7 +325,7 @@ impl PoolShared {
                 && active < self.config.max_threads
                 && demand > self.intake.free_workers.load(Ordering::SeqCst));
         if may_need_worker {
-            let demand = self.intake.waiting_foreground();
+            let demand = self.intake.waiting_foreground.load(Ordering::SeqCst);
             let worker = self.core().grow_if_needed(&self.intake, demand, idle_only);
             if let Some(worker) = worker {
                 self.spawn_worker(worker);

@@ -114,7 +114,7 @@ impl Drop for Leaving {
 /// registering as a sleeper: see the handshake in `scheduler/README.md`).
 fn park(pool: &PoolShared, worker: &NewWorker, epoch: u64) {
     pool.sleepers.register(worker.id, &worker.parker);
-    let arrived = pool.intake.epoch() != epoch;
+    let arrived = pool.intake.epoch.load(Ordering::SeqCst) != epoch;
     if !arrived && !pool.is_shutting_down() {
         worker.parker.park();
     }
