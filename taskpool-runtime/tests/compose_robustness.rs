@@ -387,3 +387,19 @@ fn receivers_replaced_while_values_are_sent_all_end() {
     sorted.dedup();
     assert_eq!(sorted.len(), received.len(), "a value was delivered twice");
 }
+
+/// A run refused before it was queued (here: its copy of the arguments panicked) never ran:
+/// the task is not done (ArkTS `isDone`; such a refusal is thrown by `execute` itself there)
+/// and has no durations. It used to report done.
+#[test]
+fn a_run_refused_before_it_was_queued_leaves_the_task_not_done() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let task = Task::new(fragile, (Fragile(4),));
+    let error = pool.execute(&task).wait().unwrap_err();
+    assert!(matches!(error, Error::Panicked { .. }), "{error:?}");
+    assert!(!task.is_done(), "a refused run did not run");
+    // The task still runs by value; that run ends it.
+    let stream = task.data_stream::<u32>();
+    assert_eq!(pool.execute(task).wait().unwrap(), 4);
+    wait_until("the stream ended", || stream.is_terminated());
+}

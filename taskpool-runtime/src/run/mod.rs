@@ -317,7 +317,9 @@ impl<T: Send + 'static> TypedRun<T> {
             body: Mutex::new(Body::Empty),
             completion: Completion::new(),
         });
-        run.resolve(Err(error));
+        // Not through `resolve`: the task is not done (ArkTS `isDone`), it never ran. In ArkTS
+        // such a refusal is thrown by `execute` itself, before anything is queued.
+        run.settle_outcome(Err(error), None, false);
         run
     }
 
@@ -337,6 +339,17 @@ impl<T: Send + 'static> TypedRun<T> {
                 .done
                 .store(true, std::sync::atomic::Ordering::Release);
         }
+        self.settle_outcome(outcome, pool, flag_first)
+    }
+
+    /// Stores the outcome for the handle, counted and seen by the hooks: the part of
+    /// [`resolve_in`](Self::resolve_in) that a refused run, which never ran, shares.
+    fn settle_outcome(
+        &self,
+        outcome: Result<T>,
+        pool: Option<&PoolShared>,
+        flag_first: bool,
+    ) -> bool {
         // Counted by the resolver that wins, before the handle can see the outcome.
         let upgraded = match pool {
             Some(_) => None,
