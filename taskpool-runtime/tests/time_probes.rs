@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use support::wakers::{BlocksInWake, OpensOnDrop};
 use support::{PATIENCE, wait_until};
 use taskpool::{Priority, Sleep, Task, TaskPool, concurrent, sleep};
 
@@ -242,56 +243,21 @@ fn builder_time_extremes_build_and_run() {
     }
 }
 
-/// Blocks in `wake` until its gate opens (or `PATIENCE` runs out), as a faulty user waker
-/// might; counts the wakes it entered and the ones that returned.
-struct BlocksInWake {
-    gate: u64,
-    entered: AtomicUsize,
-    returned: AtomicUsize,
-}
-
-impl Wake for BlocksInWake {
-    fn wake(self: Arc<Self>) {
-        self.entered.fetch_add(1, Ordering::SeqCst);
-        support::pass_gate(self.gate);
-        self.returned.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-/// Opens its gates when dropped, so a failing test does not leave a timer thread blocked.
-struct OpensOnDrop(Vec<u64>);
-
-impl Drop for OpensOnDrop {
-    fn drop(&mut self) {
-        for &gate in &self.0 {
-            support::open_gate(gate);
-        }
-    }
-}
-
 /// A 1 ms sleep whose waker blocks when woken (kept pending until then): returns the waker's
 /// state once it is inside `wake`, and the sleep (whose entry has fired).
 fn block_a_wake(gate: u64) -> (Arc<BlocksInWake>, Sleep) {
-    let blocker = Arc::new(BlocksInWake {
-        gate,
-        entered: AtomicUsize::new(0),
-        returned: AtomicUsize::new(0),
-    });
+    let blocker = BlocksInWake::new(gate, false);
     let mut stuck = sleep(Duration::from_millis(1));
     assert!(poll(&mut stuck, &Waker::from(blocker.clone())).is_pending());
-    wait_until("the blocking waker is entered", || {
-        blocker.entered.load(Ordering::SeqCst) == 1
-    });
+    wait_until("the blocking waker is entered", || blocker.entered() == 1);
     (blocker, stuck)
 }
 
 /// Releases `blocker` and checks its one wake returned.
 fn release(blocker: &BlocksInWake) {
-    support::open_gate(blocker.gate);
-    wait_until("the blocking waker returns", || {
-        blocker.returned.load(Ordering::SeqCst) == 1
-    });
-    assert_eq!(blocker.entered.load(Ordering::SeqCst), 1);
+    support::open_gate(blocker.gate());
+    wait_until("the blocking waker returns", || blocker.returned() == 1);
+    assert_eq!(blocker.entered(), 1);
 }
 
 /// A waker stuck in `wake` holds up its own wake only: a sleep due beside it (registered just
@@ -300,26 +266,20 @@ fn release(blocker: &BlocksInWake) {
 fn a_waker_that_blocks_does_not_stall_other_sleeps() {
     const GATE: u64 = 97_000;
     let _open = OpensOnDrop(vec![GATE]);
-    let blocker = Arc::new(BlocksInWake {
-        gate: GATE,
-        entered: AtomicUsize::new(0),
-        returned: AtomicUsize::new(0),
-    });
+    let blocker = BlocksInWake::new(GATE, false);
     // Created in this order, the blocker's deadline is the earlier: it is woken first.
     let mut stuck = sleep(Duration::from_millis(1));
     let mut beside = sleep(Duration::from_millis(1));
     let (tracker, waker) = tracker();
     assert!(poll(&mut stuck, &Waker::from(blocker.clone())).is_pending());
     assert!(poll(&mut beside, &waker).is_pending());
-    wait_until("the blocking waker is entered", || {
-        blocker.entered.load(Ordering::SeqCst) == 1
-    });
+    wait_until("the blocking waker is entered", || blocker.entered() == 1);
     wait_until("the sleep due beside the blocked one is woken", || {
         tracker.wakes.load(Ordering::SeqCst) == 1
     });
     assert!(poll(&mut beside, &waker).is_ready());
     sleep_through(Duration::from_millis(1));
-    assert_eq!(blocker.returned.load(Ordering::SeqCst), 0, "released early");
+    assert_eq!(blocker.returned(), 0, "released early");
     release(&blocker);
     drop(stuck);
     sleep_through(Duration::from_millis(1));
@@ -357,7 +317,7 @@ fn a_waker_that_blocks_does_not_stall_delays_or_ticks() {
         BLOCKED_TICKS.load(Ordering::SeqCst) >= 2
     });
     periodic.cancel().unwrap();
-    assert_eq!(blocker.returned.load(Ordering::SeqCst), 0, "released early");
+    assert_eq!(blocker.returned(), 0, "released early");
     release(&blocker);
     drop(stuck);
 }
@@ -371,7 +331,7 @@ fn several_wakers_that_block_do_not_stall_a_later_sleep() {
     let blocked: Vec<_> = GATES.iter().map(|&gate| block_a_wake(gate)).collect();
     sleep_through(Duration::from_millis(1));
     for (blocker, _) in &blocked {
-        assert_eq!(blocker.returned.load(Ordering::SeqCst), 0, "released early");
+        assert_eq!(blocker.returned(), 0, "released early");
     }
     for (blocker, _) in &blocked {
         release(blocker);

@@ -12,6 +12,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use support::wait_until;
+use support::wakers::{BlocksInWake, OpensOnDrop};
 use taskpool::{Sleep, sleep};
 
 /// Serializes the tests: each counts the timer threads of the process.
@@ -22,36 +23,6 @@ const TIMER_THREADS_AT_REST: usize = 2;
 
 fn poll(sleep: &mut Sleep, waker: &Waker) -> Poll<()> {
     Pin::new(sleep).poll(&mut Context::from_waker(waker))
-}
-
-/// Blocks in `wake` at its gate; then panics if `panics`.
-struct Blocker {
-    gate: u64,
-    panics: bool,
-    entered: AtomicUsize,
-    returned: AtomicUsize,
-}
-
-impl Wake for Blocker {
-    fn wake(self: Arc<Self>) {
-        self.entered.fetch_add(1, Ordering::SeqCst);
-        support::pass_gate(self.gate);
-        self.returned.fetch_add(1, Ordering::SeqCst);
-        if self.panics {
-            panic!("a waker panics after blocking");
-        }
-    }
-}
-
-/// Opens its gates when dropped, so a failing test leaves no thread blocked.
-struct OpensOnDrop(Vec<u64>);
-
-impl Drop for OpensOnDrop {
-    fn drop(&mut self) {
-        for &gate in &self.0 {
-            support::open_gate(gate);
-        }
-    }
 }
 
 #[derive(Default)]
@@ -77,29 +48,44 @@ fn sleep_through() {
     assert!(poll(&mut nap, &waker).is_ready());
 }
 
-/// Registers one 1 ms sleep per gate, each with a blocking waker, all at once.
-fn block_many(gates: &[u64], panics: bool) -> Vec<(Arc<Blocker>, Sleep)> {
-    gates
+/// Registers one 1 ms sleep per gate, each with a waker blocking at that gate, all at once;
+/// returns once every one of them is inside its wake.
+fn block_many(gates: &[u64], panics: bool) -> Vec<(Arc<BlocksInWake>, Sleep)> {
+    let blocked: Vec<_> = gates
         .iter()
         .map(|&gate| {
-            let blocker = Arc::new(Blocker {
-                gate,
-                panics,
-                entered: AtomicUsize::new(0),
-                returned: AtomicUsize::new(0),
-            });
+            let blocker = BlocksInWake::new(gate, panics);
             let mut stuck = sleep(Duration::from_millis(1));
             assert!(poll(&mut stuck, &Waker::from(blocker.clone())).is_pending());
             (blocker, stuck)
         })
-        .collect()
+        .collect();
+    wait_until("every blocking waker is entered", || {
+        entered(&blocked) == gates.len()
+    });
+    blocked
 }
 
-fn entered(blocked: &[(Arc<Blocker>, Sleep)]) -> usize {
-    blocked
-        .iter()
-        .map(|(b, _)| b.entered.load(Ordering::SeqCst))
-        .sum()
+fn entered(blocked: &[(Arc<BlocksInWake>, Sleep)]) -> usize {
+    blocked.iter().map(|(blocker, _)| blocker.entered()).sum()
+}
+
+/// Opens every blocker's gate and waits until each wake returned.
+fn release_all(blocked: &[(Arc<BlocksInWake>, Sleep)]) {
+    for (blocker, _) in blocked {
+        support::open_gate(blocker.gate());
+    }
+    wait_until("every blocking waker returns", || {
+        blocked.iter().all(|(blocker, _)| blocker.returned() == 1)
+    });
+}
+
+/// Waits until the timer is back to a server and a standby.
+fn timer_threads_back_at_rest() {
+    wait_until(
+        "the timer's threads come back to a server and a standby",
+        || support::threads_named("taskpool-timer") <= TIMER_THREADS_AT_REST,
+    );
 }
 
 /// Eight wakers due together, each blocking: every one is entered (each holds up only the
@@ -111,24 +97,13 @@ fn eight_wakers_blocking_together_are_each_taken_over_and_the_threads_come_back(
     let gates: Vec<u64> = (97_100..97_108).collect();
     let _open = OpensOnDrop(gates.clone());
     let blocked = block_many(&gates, false);
-    wait_until("every blocking waker is entered", || entered(&blocked) == 8);
     sleep_through();
     assert!(
         support::threads_named("taskpool-timer") > TIMER_THREADS_AT_REST,
         "each stuck wake holds a thread"
     );
-    for &gate in &gates {
-        support::open_gate(gate);
-    }
-    wait_until("every blocking waker returns", || {
-        blocked
-            .iter()
-            .all(|(b, _)| b.returned.load(Ordering::SeqCst) == 1)
-    });
-    wait_until(
-        "the timer's threads come back to a server and a standby",
-        || support::threads_named("taskpool-timer") <= TIMER_THREADS_AT_REST,
-    );
+    release_all(&blocked);
+    timer_threads_back_at_rest();
     assert_eq!(entered(&blocked), 8, "each waker was woken once");
     sleep_through();
 }
@@ -141,23 +116,12 @@ fn wakers_that_block_then_panic_leave_the_timer_serving() {
     let gates: Vec<u64> = (97_110..97_113).collect();
     let _open = OpensOnDrop(gates.clone());
     let blocked = block_many(&gates, true);
-    wait_until("every blocking waker is entered", || entered(&blocked) == 3);
     sleep_through();
-    for &gate in &gates {
-        support::open_gate(gate);
-    }
-    wait_until("every blocking waker returns", || {
-        blocked
-            .iter()
-            .all(|(b, _)| b.returned.load(Ordering::SeqCst) == 1)
-    });
+    release_all(&blocked);
     for _ in 0..20 {
         sleep_through();
     }
-    wait_until(
-        "the timer's threads come back to a server and a standby",
-        || support::threads_named("taskpool-timer") <= TIMER_THREADS_AT_REST,
-    );
+    timer_threads_back_at_rest();
 }
 
 /// A sleep dropped while its waker blocks (its entry fired already), and sleeps registered and
@@ -168,7 +132,6 @@ fn sleeps_dropped_while_the_server_is_stuck_are_forgotten() {
     let gates = [97_120];
     let _open = OpensOnDrop(gates.to_vec());
     let mut blocked = block_many(&gates, false);
-    wait_until("the blocking waker is entered", || entered(&blocked) == 1);
     let (blocker, stuck) = blocked.pop().unwrap();
     drop(stuck);
     let counter = Arc::new(Counter::default());
@@ -179,9 +142,7 @@ fn sleeps_dropped_while_the_server_is_stuck_are_forgotten() {
     }
     sleep_through();
     support::open_gate(gates[0]);
-    wait_until("the blocking waker returns", || {
-        blocker.returned.load(Ordering::SeqCst) == 1
-    });
+    wait_until("the blocking waker returns", || blocker.returned() == 1);
     sleep_through();
-    assert_eq!(blocker.entered.load(Ordering::SeqCst), 1);
+    assert_eq!(blocker.entered(), 1);
 }

@@ -1,4 +1,5 @@
-//! A waker whose `wake` panics (a broken executor): what the containment tests poll with.
+//! Wakers of broken executors, what the containment tests poll with: one whose `wake` panics,
+//! one that blocks in `wake` until a gate opens.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -61,5 +62,63 @@ impl Wake for PanicsWhenDropped {
 impl Drop for PanicsWhenDropped {
     fn drop(&mut self) {
         panic!("this waker's task panics when dropped");
+    }
+}
+
+/// Blocks in `wake` until its gate opens (or the gate's patience runs out), as a faulty user
+/// waker might, then panics if `panics`; counts the wakes it entered and the ones that returned.
+pub struct BlocksInWake {
+    gate: u64,
+    panics: bool,
+    entered: AtomicUsize,
+    returned: AtomicUsize,
+}
+
+impl BlocksInWake {
+    /// One that blocks at `gate`, then panics if `panics`.
+    pub fn new(gate: u64, panics: bool) -> Arc<BlocksInWake> {
+        Arc::new(BlocksInWake {
+            gate,
+            panics,
+            entered: AtomicUsize::new(0),
+            returned: AtomicUsize::new(0),
+        })
+    }
+
+    /// Its gate.
+    pub fn gate(&self) -> u64 {
+        self.gate
+    }
+
+    /// How many wakes entered it.
+    pub fn entered(&self) -> usize {
+        self.entered.load(Ordering::SeqCst)
+    }
+
+    /// How many wakes returned from it (or panicked, once released).
+    pub fn returned(&self) -> usize {
+        self.returned.load(Ordering::SeqCst)
+    }
+}
+
+impl Wake for BlocksInWake {
+    fn wake(self: Arc<Self>) {
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        super::pass_gate(self.gate);
+        self.returned.fetch_add(1, Ordering::SeqCst);
+        if self.panics {
+            panic!("a waker panics after blocking");
+        }
+    }
+}
+
+/// Opens its gates when dropped, so a failing test leaves no thread blocked at them.
+pub struct OpensOnDrop(pub Vec<u64>);
+
+impl Drop for OpensOnDrop {
+    fn drop(&mut self) {
+        for &gate in &self.0 {
+            super::open_gate(gate);
+        }
     }
 }
