@@ -268,8 +268,7 @@ impl WorkerHandler for Fails {
 fn on_exit_replaced_runs_only_the_last_and_cleared_error_callbacks_no_longer_keep_the_worker() {
     let worker = Worker::new(|| Fails).unwrap();
     let first = Arc::new(AtomicUsize::new(0));
-    let (seen, tx) = (Arc::clone(&first), Mutex::new(()));
-    drop(tx);
+    let seen = Arc::clone(&first);
     worker.on_exit(move |_| {
         seen.fetch_add(1, Ordering::SeqCst);
     });
@@ -400,7 +399,6 @@ fn terminate_twice_while_a_handler_is_blocked_refuses_the_second_and_exits_norma
     assert_eq!(worker.exit_code(), None, "still in its synchronous code");
     open_gate(GATE);
     assert_eq!(worker.wait_for_exit(), 0);
-    let _ = pass_gate;
 }
 
 fn made_in_task() -> &'static Mutex<Vec<Worker<u64, u64>>> {
