@@ -354,7 +354,14 @@ fn run<In, Out>(link: Arc<Link<In, Out>>) {
             HostJob::Exit(code) => {
                 let callback = {
                     let mut callbacks = lock(&host.callbacks);
-                    let callback = callbacks.on_exit.take();
+                    // One exit, one `on_exit`: each registration after the end queues an exit
+                    // job of its own, so a later job must not run a callback registered while
+                    // an earlier one ran (it stays unused, as a replaced callback does).
+                    let callback = if callbacks.exit_delivered {
+                        None
+                    } else {
+                        callbacks.on_exit.take()
+                    };
                     if callback.is_some() {
                         callbacks.exit_delivered = true;
                     }
