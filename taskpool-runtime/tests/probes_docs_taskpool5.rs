@@ -550,3 +550,153 @@ fn a_task_executed_again_is_not_done_until_that_run_ends() {
     assert_eq!(blocker.wait().unwrap(), 98_023);
     assert!(canceled.wait().unwrap_err().is_canceled());
 }
+
+/// A group "can be executed for multiple times": canceling one execution ("Cancels a task
+/// group") leaves another execution of the same group alone, even one whose runs wait for
+/// their turn behind the canceled execution's running ones.
+#[test]
+fn canceling_one_execution_of_a_group_leaves_the_other_alone() {
+    let pool = pool("p5gtw", 3);
+    let mut group = TaskGroup::new();
+    group.add(support::hold, (98_030,)).unwrap();
+    group.add(support::hold, (98_031,)).unwrap();
+    let first = pool.execute_group(&group, Priority::Medium);
+    let second = pool.execute_group(&group, Priority::Medium);
+    wait_until("a member of the first runs", || {
+        support::busy_threads(&pool) >= 1
+    });
+    first.cancel().unwrap();
+    open_gate(98_030);
+    open_gate(98_031);
+    let first = support::bounded("the first settles", move || first.wait());
+    assert!(first.unwrap_err().is_canceled());
+    let second = support::bounded("the second settles", move || second.wait());
+    assert_eq!(second.unwrap(), [98_030, 98_031]);
+}
+
+static RUN_SAW_CANCEL: Mutex<Vec<bool>> = Mutex::new(Vec::new());
+
+#[concurrent]
+fn note_cancel(gate: u64) -> u64 {
+    pass_gate(gate);
+    RUN_SAW_CANCEL.lock().unwrap().push(is_canceled());
+    gate
+}
+
+/// `isCanceled()`: "Returns true if the running task is canceled" — the cancel of one run of a
+/// task executed twice is that run's: the next run of the task starts uncanceled.
+#[test]
+fn a_run_after_a_canceled_run_of_the_same_task_is_not_canceled() {
+    let pool = pool("p5rac", 1);
+    let task = Task::new(note_cancel, (98_032,));
+    let first = pool.execute(&task);
+    support::wait_until_executing(&pool, first.id());
+    first.cancel().unwrap();
+    open_gate(98_032);
+    assert!(first.wait().unwrap_err().is_canceled());
+    assert_eq!(pool.execute(&task).wait().unwrap(), 98_032);
+    assert_eq!(*RUN_SAW_CANCEL.lock().unwrap(), [true, false]);
+}
+
+/// `cancel(group)`: 10200018 "The task group to cancel does not exist" — an execution of an
+/// empty group is over at once (its result is `[]`): there is nothing to cancel.
+#[test]
+fn canceling_an_empty_group_execution_is_10200018() {
+    let pool = pool("p5gem", 1);
+    let group: TaskGroup<u32> = TaskGroup::new();
+    let handle = pool.execute_group(&group, Priority::Medium);
+    assert_eq!(handle.cancel().unwrap_err().code(), Some(10200018));
+    assert_eq!(handle.wait().unwrap(), Vec::<u32>::new());
+}
+
+/// A group whose member is held by a dependency that never ran: canceling the group settles
+/// it at once, and the member never runs when the dependency later succeeds.
+#[test]
+fn canceling_a_group_whose_member_is_held_by_a_dependency() {
+    let pool = pool("p5ghd", 2);
+    let dependency = Task::new(double, (1,));
+    let member = Task::new(count_member, (5,));
+    member.add_dependency(&dependency).unwrap();
+    let mut group = TaskGroup::new();
+    group.add_task(member).unwrap();
+    group.add(count_member, (6,)).unwrap();
+    let handle = pool.execute_group(&group, Priority::Medium);
+    wait_until("the free member ran", || {
+        MEMBER_RUNS.load(Ordering::SeqCst) == 1
+    });
+    handle.cancel().unwrap();
+    let outcome = support::bounded("the group settles", move || handle.wait());
+    assert!(outcome.unwrap_err().is_canceled());
+    assert_eq!(pool.execute(dependency).wait().unwrap(), 2);
+    // A marker run after the dependency's success: the held member, released then, would
+    // have been queued before it.
+    assert_eq!(pool.run(double, (3,)).wait().unwrap(), 6);
+    assert_eq!(pool.run(double, (3,)).wait().unwrap(), 6);
+    assert_eq!(MEMBER_RUNS.load(Ordering::SeqCst), 1);
+}
+
+static MEMBER_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[concurrent]
+fn count_member(x: u32) -> u32 {
+    MEMBER_RUNS.fetch_add(1, Ordering::SeqCst);
+    x
+}
+
+/// `new SequenceRunner(priority)`: "priority: Priority of the task" — the runner's tasks run at
+/// the runner's priority, whatever lane the task was set to on its own; an `AsyncRunner`'s at
+/// the priority its `execute` was given.
+#[test]
+fn runner_tasks_run_at_the_runner_s_priority() {
+    let pool = pool("p5rpr", 1);
+    let blocker = pool.run(support::hold, (98_040,));
+    support::wait_until_executing(&pool, blocker.id());
+    let runner = pool.sequence_runner(Priority::High);
+    let in_sequence = runner.execute(Task::new(double, (1,)).with_priority(Priority::Low));
+    let async_runner = pool.async_runner(2, 0).unwrap();
+    let in_async = async_runner.execute(
+        Task::new(double, (2,)).with_priority(Priority::Low),
+        Priority::Idle,
+    );
+    wait_until("both are listed", || pool.info().tasks.len() == 3);
+    let info = pool.info();
+    let priority = |id| {
+        info.tasks
+            .iter()
+            .find(|t| t.task_id == id)
+            .unwrap()
+            .priority
+    };
+    assert_eq!(priority(in_sequence.id()), Priority::High);
+    assert_eq!(priority(in_async.id()), Priority::Idle);
+    open_gate(98_040);
+    assert_eq!(blocker.wait().unwrap(), 98_040);
+    assert_eq!(in_sequence.wait().unwrap(), 2);
+    assert_eq!(in_async.wait().unwrap(), 4);
+}
+
+/// The same for a run executed with a delay, or held by a dependency: the task is not done
+/// while that run waits for its delay or its dependency.
+#[test]
+fn a_task_is_not_done_while_a_delayed_or_held_run_of_it_waits() {
+    let pool = pool("p5idd", 1);
+    let task = Task::new(double, (4,));
+    assert_eq!(pool.execute(&task).wait().unwrap(), 8);
+    assert!(task.is_done());
+    let delayed = pool.execute_delayed(Duration::from_secs(3600), &task, Priority::Medium);
+    assert!(!task.is_done(), "a delayed run of it waits");
+    delayed.cancel().unwrap();
+    assert!(delayed.wait().unwrap_err().is_canceled());
+    assert!(task.is_done());
+
+    let dependency = Task::new(double, (5,));
+    let dependent = Task::new(double, (6,));
+    dependent.add_dependency(&dependency).unwrap();
+    let held = pool.execute(&dependent);
+    assert!(!dependent.is_done());
+    assert_eq!(pool.execute(&dependency).wait().unwrap(), 10);
+    assert_eq!(held.wait().unwrap(), 12);
+    assert!(dependent.is_done());
+    assert_eq!(pool.execute(&dependent).wait().unwrap(), 12);
+    assert!(dependent.is_done());
+}
