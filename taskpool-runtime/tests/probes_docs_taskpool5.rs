@@ -700,3 +700,25 @@ fn a_task_is_not_done_while_a_delayed_or_held_run_of_it_waits() {
     assert_eq!(pool.execute(&dependent).wait().unwrap(), 12);
     assert!(dependent.is_done());
 }
+
+/// A task's `onExecutionSucceeded` listener, called once the run ended, finds the task done.
+#[test]
+fn is_done_seen_from_the_success_listener() {
+    let pool = pool("p5idl", 1);
+    let task = Arc::new(Mutex::new(Task::new(double, (7,))));
+    let weak = Arc::downgrade(&task);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    task.lock()
+        .unwrap()
+        .on_execution_succeeded(move || {
+            if let Some(task) = weak.upgrade() {
+                s.lock().unwrap().push(task.lock().unwrap().is_done());
+            }
+        })
+        .unwrap();
+    let handle = pool.execute(&*task.lock().unwrap());
+    assert_eq!(handle.wait().unwrap(), 14);
+    wait_until("the listener ran", || seen.lock().unwrap().len() == 1);
+    assert_eq!(*seen.lock().unwrap(), [true]);
+}
