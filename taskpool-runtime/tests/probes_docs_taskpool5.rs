@@ -722,3 +722,36 @@ fn is_done_seen_from_the_success_listener() {
     wait_until("the listener ran", || seen.lock().unwrap().len() == 1);
     assert_eq!(*seen.lock().unwrap(), [true]);
 }
+
+/// Canceling a group reaches its members' listeners: a member still queued hears that it was
+/// enqueued, then its failure (never a start), as any run canceled while it waits.
+#[test]
+fn a_queued_member_of_a_canceled_group_reports_enqueued_then_failed() {
+    let pool = pool("p5lgc", 1);
+    let blocker = pool.run(support::hold, (98_050,));
+    support::wait_until_executing(&pool, blocker.id());
+    let member = Task::new(double, (1,));
+    let id = member.id();
+    let heard = Failures::default();
+    heard.attach(&member);
+    let mut group = TaskGroup::new();
+    group.add_task(member).unwrap();
+    let handle = pool.execute_group(&group, Priority::Medium);
+    wait_until("the member is queued", || {
+        support::states_of(&pool, id) == [TaskState::Waiting]
+    });
+    handle.cancel().unwrap();
+    assert!(handle.wait().unwrap_err().is_canceled());
+    open_gate(98_050);
+    assert_eq!(blocker.wait().unwrap(), 98_050);
+    wait_until("two events", || heard.get().len() == 2);
+    let marker = Task::new(double, (2,));
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    marker
+        .on_execution_succeeded(move || d.store(true, Ordering::SeqCst))
+        .unwrap();
+    assert_eq!(pool.execute(marker).wait().unwrap(), 4);
+    wait_until("the marker is heard", || done.load(Ordering::SeqCst));
+    assert_eq!(heard.get(), ["enqueued", "failed None"]);
+}
