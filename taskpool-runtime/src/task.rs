@@ -91,6 +91,12 @@ pub(crate) struct TaskCommon {
     pub(crate) owners: std::sync::atomic::AtomicUsize,
     /// A run of the task has settled (`Task::is_done`).
     pub(crate) done: std::sync::atomic::AtomicBool,
+    /// The runs of this task that were made and have not settled yet (waiting, held, running):
+    /// while one is, the task is not done (ArkTS's `isDone()` reads the task's state, which a
+    /// new execution sets back to WAITING, so a task executed again is not done until that
+    /// run ends). Counted up when a run is made with the record, down by the resolver that
+    /// wins, before the handle can see the outcome (see `run/mod.rs`).
+    pub(crate) unsettled_runs: std::sync::atomic::AtomicUsize,
     /// The task carries the dependency graph's hook and is counted in the graph
     /// (`compose/dependency.rs`): when its last owner goes, the graph is told.
     pub(crate) in_graph: std::sync::atomic::AtomicBool,
@@ -148,6 +154,17 @@ impl TaskRecord {
         }
     }
 
+    /// A run of this task settled: one run fewer that keeps it from being done. Saturating:
+    /// a record a run made for itself after it was built (`RunHeader::shared_record`) never
+    /// counted that run up.
+    pub(crate) fn run_settled(&self) {
+        let _ = self.unsettled_runs.fetch_update(
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+            |n| n.checked_sub(1),
+        );
+    }
+
     /// The given name, or else the function's bare name.
     pub(crate) fn display_name(&self) -> &str {
         match &self.name {
@@ -171,6 +188,7 @@ impl TaskRecord {
                 has_sink: std::sync::atomic::AtomicBool::new(false),
                 owners: std::sync::atomic::AtomicUsize::new(1),
                 done: std::sync::atomic::AtomicBool::new(false),
+                unsettled_runs: std::sync::atomic::AtomicUsize::new(0),
                 in_graph: std::sync::atomic::AtomicBool::new(false),
                 serial: std::sync::atomic::AtomicBool::new(false),
                 callback_home: Mutex::new(std::sync::Weak::new()),
@@ -430,7 +448,9 @@ impl<T> Task<T> {
     }
 
     /// Whether a run of this task has ended (ArkTS `task.isDone()`): it returned, failed,
-    /// panicked, timed out or was canceled.
+    /// panicked, timed out or was canceled — and no later run of it is waiting or running.
+    /// A task executed again is not done until that run ends too, as in ArkTS, whose
+    /// `isDone()` is the task's state, set back to WAITING by each execution.
     ///
     /// ```
     /// use taskpool::{concurrent, Task, TaskPool};
@@ -447,9 +467,10 @@ impl<T> Task<T> {
     /// ```
     pub fn is_done(&self) -> bool {
         // Only a run by reference can settle while the task exists, and it shares the record.
-        self.record
-            .get()
-            .is_some_and(|record| record.done.load(Ordering::Acquire))
+        self.record.get().is_some_and(|record| {
+            record.unsettled_runs.load(Ordering::Acquire) == 0
+                && record.done.load(Ordering::Acquire)
+        })
     }
 
     /// The stable name of the function the task runs (module path and function name).

@@ -361,6 +361,11 @@ impl<T: Send + 'static> TypedRun<T> {
             if flag_first {
                 self.header.request_cancel();
             }
+            // This run no longer waits or runs: its task is done unless another run of it
+            // does (`Task::is_done`). Once, by the winner, before the handle sees the outcome.
+            if let Some(record) = self.header.record() {
+                record.run_settled();
+            }
             crate::observe::count(pool, count);
         };
         let resolved = match &self.header.hooks {
@@ -571,6 +576,11 @@ impl RunHeader {
     ) -> RunHeader {
         let record = std::sync::OnceLock::new();
         if let Some(shared) = owner.record {
+            // One more run of the task that has not settled (`Task::is_done`); every run is
+            // resolved exactly once, which counts it down.
+            shared
+                .unsettled_runs
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             let _ = record.set(shared);
         }
         RunHeader {
