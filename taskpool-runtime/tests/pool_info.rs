@@ -234,3 +234,34 @@ fn task_ids_are_unique_across_threads_and_a_run_sees_its_task_s_id() {
 fn own_id() -> Option<taskpool::TaskId> {
     taskpool::current_task_id()
 }
+
+/// A task canceled while waiting, then executed again: ArkTS keeps one state per task, which
+/// the new execution sets back to WAITING, so `info()` lists the new run alone, and nothing
+/// once it finished. The old run's `Canceled` entry used to stay beside it, and after it.
+#[test]
+fn a_canceled_task_executed_again_is_listed_by_its_new_run_only() {
+    const BLOCKER: u64 = 99_600;
+    const AGAIN: u64 = 99_601;
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let blocker = pool.execute(Task::new(hold, (BLOCKER,)));
+    wait_until("the blocker runs", || {
+        pool.info().threads.iter().any(|t| !t.task_ids.is_empty())
+    });
+    let task = Task::new(hold, (AGAIN,));
+    let first = pool.execute(&task);
+    pool.cancel(task.id()).unwrap();
+    assert!(matches!(first.wait(), Err(Error::Canceled { .. })));
+    let states = |pool: &TaskPool| -> Vec<TaskState> {
+        let info = pool.info();
+        let listed = info.tasks.iter().filter(|t| t.task_id == task.id());
+        listed.map(|t| t.state).collect()
+    };
+    assert_eq!(states(&pool), [TaskState::Canceled]);
+    let again = pool.execute(&task);
+    assert_eq!(states(&pool), [TaskState::Waiting]);
+    open_gate(BLOCKER);
+    open_gate(AGAIN);
+    assert_eq!(again.wait().unwrap(), AGAIN);
+    blocker.wait().unwrap();
+    assert_eq!(states(&pool), []);
+}

@@ -284,6 +284,10 @@ impl PoolShared {
         if let Some(hooks) = &run.hooks {
             let _ = crate::panic::catch(|| hooks.on_enqueued(&run));
         }
+        // Only a task with a record runs more than once under its id.
+        if run.record().is_some() {
+            self.canceled.forget(run.id);
+        }
         crate::observe::enqueued(&run);
         let priority = run.priority;
         self.ensure_supervisor();
@@ -775,13 +779,14 @@ impl TaskPool {
 
     /// A snapshot of the pool's threads and tasks (ArkTS `taskpool.getTaskPoolInfo`).
     ///
-    /// Besides the waiting and running tasks, it lists the last 16 runs canceled before they
-    /// started, as [`TaskState::Canceled`](crate::TaskState::Canceled) with a zero duration
-    /// (ArkTS shows a canceled task as `CANCELED` rather than dropping it from the list at
-    /// once; its reference sets no duration, so here the retention is bounded by count:
-    /// newer cancels push older ones out).
+    /// Besides the waiting and running tasks, it lists the last 16 tasks whose run was
+    /// canceled before it started, as [`TaskState::Canceled`](crate::TaskState::Canceled) with
+    /// a zero duration (ArkTS shows a canceled task as `CANCELED` rather than dropping it from
+    /// the list at once; its reference sets no duration, so here the retention is bounded by
+    /// count: newer cancels push older ones out). A task is listed once, as ArkTS keeps one
+    /// state per task: executed again, it is listed by its new run (and not at all once that
+    /// run ended).
     pub fn info(&self) -> TaskPoolInfo {
-        let mark = self.shared.canceled.mark();
         let inline = crate::observe::inline_runs(&self.shared);
         let (mut info, listed) = self
             .shared
@@ -801,7 +806,7 @@ impl TaskPool {
             })
             .collect();
         drop((inline, listed));
-        self.shared.canceled.append_to(&mut info.tasks, mark);
+        self.shared.canceled.append_to(&mut info.tasks);
         info
     }
 

@@ -1,62 +1,63 @@
 //! The last runs canceled before they started, which `info()` keeps listing as `Canceled` (as
 //! ArkTS shows a canceled task as `CANCELED` rather than dropping it from the list at once).
 //!
-//! `info()` takes the core's snapshot and this list under different locks, so a cancel may land
-//! between the two: the snapshot then lists the run as waiting and this list as canceled. Each
-//! entry carries a sequence number, so `info()` can tell the cancels that raced its snapshot
-//! and keep one entry per run.
+//! ArkTS keeps one state per task, so a task is listed once: a task executed again leaves the
+//! list when its new run is queued (that run is what `info()` shows, then nothing once it ended),
+//! and an entry whose task the snapshot lists already is left out. The latter also covers a
+//! cancel that lands between the core's snapshot and the read of this list (they are taken
+//! under different locks): the snapshot's entry stands for the run, which was waiting when the
+//! snapshot looked.
 
 use std::collections::VecDeque;
 
-use crate::info::{TaskInfo, TaskState};
+use crate::info::TaskInfo;
+use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Mutex, lock};
+use crate::task::TaskId;
 
 /// How many runs canceled while waiting `info()` keeps listing.
 pub(crate) const RECENTLY_CANCELED: usize = 16;
 
 #[derive(Default)]
-pub(crate) struct RecentlyCanceled(Mutex<Entries>);
-
-#[derive(Default)]
-struct Entries {
-    /// The sequence number of the next entry.
-    next: u64,
-    /// Newest last, with their sequence numbers.
-    list: VecDeque<(u64, TaskInfo)>,
+pub(crate) struct RecentlyCanceled {
+    /// Oldest first.
+    list: Mutex<VecDeque<TaskInfo>>,
+    /// Whether the list may hold entries: a queued run of a task (which may be listed) reads
+    /// this instead of taking the lock, so a pool that never cancels pays a load per run.
+    any: AtomicBool,
 }
 
-/// Where the list stood when a snapshot began (see [`RecentlyCanceled::mark`]).
-#[derive(Clone, Copy)]
-pub(crate) struct Mark(u64);
-
 impl RecentlyCanceled {
-    /// Records a run canceled before it started, pushing the oldest out when full.
+    /// Records a run canceled before it started, pushing the oldest out when full; an older
+    /// entry of the same task leaves (one state per task).
     pub(crate) fn push(&self, info: TaskInfo) {
-        let mut entries = lock(&self.0);
-        if entries.list.len() == RECENTLY_CANCELED {
-            entries.list.pop_front();
+        let mut list = lock(&self.list);
+        list.retain(|listed| listed.task_id != info.task_id);
+        if list.len() == RECENTLY_CANCELED {
+            list.pop_front();
         }
-        let sequence = entries.next;
-        entries.next += 1;
-        entries.list.push_back((sequence, info));
+        list.push_back(info);
+        self.any.store(true, Ordering::Release);
     }
 
-    /// Where the list stands now: taken before a snapshot of the waiting runs.
-    pub(crate) fn mark(&self) -> Mark {
-        Mark(lock(&self.0).next)
+    /// A new run of task `id` is queued: its state is the new run's now.
+    pub(crate) fn forget(&self, id: TaskId) {
+        // A push racing this load is of a run canceled meanwhile: not this new one's business.
+        if !self.any.load(Ordering::Acquire) {
+            return;
+        }
+        let mut list = lock(&self.list);
+        list.retain(|listed| listed.task_id != id);
+        self.any.store(!list.is_empty(), Ordering::Release);
     }
 
-    /// Adds the entries to `tasks`, a snapshot taken after `mark`. A run canceled after the
-    /// mark may be in the snapshot as waiting: then the snapshot's entry stands for it (it was
-    /// waiting when the snapshot looked), and its canceled entry is left out.
-    pub(crate) fn append_to(&self, tasks: &mut Vec<TaskInfo>, mark: Mark) {
-        let entries = lock(&self.0);
-        for (sequence, info) in &entries.list {
-            let raced = *sequence >= mark.0
-                && tasks
-                    .iter()
-                    .any(|t| t.task_id == info.task_id && t.state == TaskState::Waiting);
-            if !raced {
+    /// Adds the entries to `tasks`, a snapshot of the waiting and running runs, except those of
+    /// a task the snapshot lists already (see the module documentation).
+    pub(crate) fn append_to(&self, tasks: &mut Vec<TaskInfo>) {
+        let list = lock(&self.list);
+        let snapshot = tasks.len();
+        for info in list.iter() {
+            if !tasks[..snapshot].iter().any(|t| t.task_id == info.task_id) {
                 tasks.push(info.clone());
             }
         }
@@ -66,8 +67,8 @@ impl RecentlyCanceled {
 #[cfg(all(test, not(taskpool_loom)))]
 mod tests {
     use super::*;
+    use crate::info::TaskState;
     use crate::priority::Priority;
-    use crate::task::TaskId;
     use std::time::Duration;
 
     fn info(id: u64, state: TaskState) -> TaskInfo {
@@ -81,23 +82,25 @@ mod tests {
         }
     }
 
+    fn listed(tasks: &[TaskInfo]) -> Vec<(u64, TaskState)> {
+        tasks
+            .iter()
+            .map(|t| (t.task_id.into_raw(), t.state))
+            .collect()
+    }
+
     #[test]
-    fn a_cancel_racing_the_snapshot_is_listed_once_and_older_ones_stay() {
+    fn a_task_the_snapshot_lists_is_listed_once() {
         let recent = RecentlyCanceled::default();
         recent.push(info(1, TaskState::Canceled));
-        let mark = recent.mark();
         // The snapshot saw run 2 waiting; it was canceled right after.
         let mut tasks = vec![info(2, TaskState::Waiting)];
         recent.push(info(2, TaskState::Canceled));
         // Run 3 was canceled before the snapshot reached it: only this list has it.
         recent.push(info(3, TaskState::Canceled));
-        recent.append_to(&mut tasks, mark);
-        let listed: Vec<_> = tasks
-            .iter()
-            .map(|t| (t.task_id.into_raw(), t.state))
-            .collect();
+        recent.append_to(&mut tasks);
         assert_eq!(
-            listed,
+            listed(&tasks),
             [
                 (2, TaskState::Waiting),
                 (1, TaskState::Canceled),
@@ -107,13 +110,33 @@ mod tests {
     }
 
     #[test]
+    fn a_task_canceled_twice_or_queued_again_keeps_one_state() {
+        let recent = RecentlyCanceled::default();
+        recent.push(info(1, TaskState::Canceled));
+        recent.push(info(2, TaskState::Canceled));
+        recent.push(info(1, TaskState::Canceled));
+        let mut tasks = Vec::new();
+        recent.append_to(&mut tasks);
+        assert_eq!(
+            listed(&tasks),
+            [(2, TaskState::Canceled), (1, TaskState::Canceled)]
+        );
+        recent.forget(TaskId::from_raw(1));
+        recent.forget(TaskId::from_raw(2));
+        let mut tasks = Vec::new();
+        recent.append_to(&mut tasks);
+        assert!(tasks.is_empty());
+        assert!(!recent.any.load(Ordering::Acquire));
+    }
+
+    #[test]
     fn only_the_newest_entries_are_kept() {
         let recent = RecentlyCanceled::default();
         for id in 0..(RECENTLY_CANCELED as u64 + 5) {
             recent.push(info(id, TaskState::Canceled));
         }
         let mut tasks = Vec::new();
-        recent.append_to(&mut tasks, recent.mark());
+        recent.append_to(&mut tasks);
         assert_eq!(tasks.len(), RECENTLY_CANCELED);
         assert_eq!(tasks[0].task_id.into_raw(), 5);
     }
