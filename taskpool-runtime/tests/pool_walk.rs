@@ -13,6 +13,7 @@
 mod support;
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -35,6 +36,25 @@ static SLOTS: LazyLock<Mutex<std::collections::HashMap<u64, TaskHandle<u64>>>> =
     LazyLock::new(|| Mutex::new(std::collections::HashMap::new()));
 static NEXT_SLOT: AtomicU64 = AtomicU64::new(1);
 static NEXT_POOL: AtomicU64 = AtomicU64::new(1);
+/// What the tasks and listeners saw go wrong (checked after each walk).
+static VIOLATIONS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Waits for the handle in `slot` (if still there), as a task or listener does. It resolves
+/// long before [`PATIENCE`]: the pool ends within the walk, and its end resolves every handle.
+fn wait_slot(slot: u64, cancel_first: bool, who: &str) {
+    let handle = SLOTS.lock().unwrap().remove(&slot);
+    if let Some(mut handle) = handle {
+        if cancel_first {
+            let _ = handle.cancel();
+        }
+        if handle.wait_timeout(PATIENCE).is_none() {
+            VIOLATIONS
+                .lock()
+                .unwrap()
+                .push(format!("{who}: a wait for {:?} did not end", handle.id()));
+        }
+    }
+}
 
 fn result_of(value: u64) -> u64 {
     value.wrapping_mul(3).wrapping_add(1)
@@ -48,16 +68,7 @@ fn job(kind: u8, arg: u64, value: u64) -> u64 {
         SEND => {
             let _ = taskpool::send_data(value);
         }
-        WAIT => {
-            let handle = SLOTS.lock().unwrap().remove(&arg);
-            if let Some(mut handle) = handle {
-                // Sometimes cancel it first, from inside the pool.
-                if value % 3 == 0 {
-                    let _ = handle.cancel();
-                }
-                let _ = handle.wait_timeout(PATIENCE);
-            }
-        }
+        WAIT => wait_slot(arg, value % 3 == 0, "a task"),
         _ => {}
     }
     result_of(value)
@@ -105,6 +116,8 @@ struct Shared {
     longs: Vec<TaskId>,
     /// Tasks executed by reference: their runs take turns, and each live run is listed.
     multi: HashSet<TaskId>,
+    /// Data streams of runs and periodic tasks: each ends once the pool is gone.
+    streams: Vec<(taskpool::DataStream<u64>, &'static str)>,
     seq: Vec<taskpool::SequenceRunner>,
     asy: Vec<taskpool::AsyncRunner>,
 }
@@ -157,22 +170,7 @@ impl Walker<'_> {
         let value = self.rng.next() % 1_000_000;
         let mut arg = self.rng.below(2000);
         if kind == WAIT {
-            // Hand a handle of a plain task to the waiting task (or none: it then returns).
-            let mut shared = self.shared.lock().unwrap();
-            let candidates: Vec<usize> = (0..shared.handles.len())
-                .filter(|&i| {
-                    // Not a runner's run: a runner's task waiting for a later one of the same
-                    // runner waits for ever (documented), and the walk cannot tell them apart.
-                    let what = shared.handles[i].2;
-                    !what.contains("sequence") && !what.contains("async-runner")
-                })
-                .collect();
-            if !candidates.is_empty() {
-                let i = candidates[self.rng.below(candidates.len() as u64) as usize];
-                let (handle, _, _) = shared.handles.swap_remove(i);
-                arg = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
-                SLOTS.lock().unwrap().insert(arg, handle);
-            }
+            arg = self.take_slot();
         }
         let task = if self.rng.chance(40) {
             Task::new(ajob, (kind, arg, value))
@@ -182,7 +180,39 @@ impl Walker<'_> {
         if kind == SEND && self.rng.chance(50) {
             task.on_receive_data(|_: u64| {});
         }
+        if self.rng.chance(10) {
+            // A listener on the pool's callback thread that waits for another run.
+            let slot = self.take_slot();
+            let cancel_first = self.rng.chance(30);
+            let listener = move || wait_slot(slot, cancel_first, "a listener");
+            if self.rng.chance(50) {
+                task.on_start_execution(listener).unwrap();
+            } else {
+                task.on_execution_succeeded(listener).unwrap();
+            }
+        }
         (task, result_of(value))
+    }
+
+    /// Moves a handle into a slot for a task or listener to wait for (0: none to take).
+    fn take_slot(&mut self) -> u64 {
+        // Not a runner's run: a runner's task waiting for a later one of the same runner waits
+        // for ever (documented), and the walk cannot tell them apart.
+        let mut shared = self.shared.lock().unwrap();
+        let candidates: Vec<usize> = (0..shared.handles.len())
+            .filter(|&i| {
+                let what = shared.handles[i].2;
+                !what.contains("sequence") && !what.contains("async-runner")
+            })
+            .collect();
+        if candidates.is_empty() {
+            return 0;
+        }
+        let i = candidates[self.rng.below(candidates.len() as u64) as usize];
+        let (handle, _, _) = shared.handles.swap_remove(i);
+        let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
+        SLOTS.lock().unwrap().insert(slot, handle);
+        slot
     }
 
     fn keep(&self, handle: TaskHandle<u64>, expect: u64, what: &'static str) {
@@ -206,7 +236,48 @@ impl Walker<'_> {
         }
         let guard = self.slot.read().unwrap();
         let pool = guard.as_ref();
-        match self.rng.below(24) {
+        match self.rng.below(27) {
+            26 => {
+                drop(guard);
+                let mut shared = self.shared.lock().unwrap();
+                let stream = if self.rng.chance(60) && !shared.handles.is_empty() {
+                    let i = self.rng.below(shared.handles.len() as u64) as usize;
+                    (shared.handles[i].0.data_stream::<u64>(), "run stream")
+                } else if !shared.periodic.is_empty() {
+                    let i = self.rng.below(shared.periodic.len() as u64) as usize;
+                    (shared.periodic[i].data_stream::<u64>(), "periodic stream")
+                } else {
+                    return;
+                };
+                shared.streams.push(stream);
+            }
+            24 | 25 => {
+                // A handle polled as a future: once, with a throwaway waker, while the pool
+                // lives (the handle is kept and waited for later); to the end once it is gone.
+                let gone = pool.is_none();
+                drop(guard);
+                let taken = {
+                    let mut shared = self.shared.lock().unwrap();
+                    if shared.handles.is_empty() {
+                        return;
+                    }
+                    let i = self.rng.below(shared.handles.len() as u64) as usize;
+                    shared.handles.swap_remove(i)
+                };
+                let (mut handle, expect, what) = taken;
+                if gone {
+                    check_outcome(seed, what, support::block_on(handle), expect);
+                } else {
+                    let waker = std::task::Waker::noop();
+                    let mut cx = std::task::Context::from_waker(waker);
+                    match std::pin::Pin::new(&mut handle).poll(&mut cx) {
+                        std::task::Poll::Ready(outcome) => check_outcome(seed, what, outcome, expect),
+                        std::task::Poll::Pending => {
+                            self.shared.lock().unwrap().handles.push((handle, expect, what))
+                        }
+                    }
+                }
+            }
             22 | 23 => {
                 // A kept task executed by value (it may have dependencies and earlier runs).
                 drop(guard);
@@ -667,8 +738,15 @@ fn walk(seed: u64) {
         periodic,
         seq,
         asy,
+        streams,
         ..
     } = shared.into_inner().unwrap();
+    for (stream, what) in streams {
+        support::bounded(&format!("seed {seed}: {what} ends"), move || {
+            let mut stream = stream;
+            while stream.next_blocking().is_some() {}
+        });
+    }
     if std::env::var("POOL_WALK_VERBOSE").is_ok() {
         eprintln!(
             "seed {seed}: {walkers} walkers x {steps} steps, end at {end_at}, {} handles, {} groups",
@@ -701,6 +779,8 @@ fn walk(seed: u64) {
     drop(seq);
     drop(asy);
     SLOTS.lock().unwrap().clear();
+    let violations = std::mem::take(&mut *VIOLATIONS.lock().unwrap());
+    assert!(violations.is_empty(), "seed {seed}: {violations:?}");
     let prefix_dash = format!("{prefix}-");
     wait_until(&format!("seed {seed}: threads of {prefix} end"), || {
         threads_named(&prefix_dash) == 0
