@@ -271,10 +271,15 @@ impl Walker<'_> {
                     let waker = std::task::Waker::noop();
                     let mut cx = std::task::Context::from_waker(waker);
                     match std::pin::Pin::new(&mut handle).poll(&mut cx) {
-                        std::task::Poll::Ready(outcome) => check_outcome(seed, what, outcome, expect),
-                        std::task::Poll::Pending => {
-                            self.shared.lock().unwrap().handles.push((handle, expect, what))
+                        std::task::Poll::Ready(outcome) => {
+                            check_outcome(seed, what, outcome, expect)
                         }
+                        std::task::Poll::Pending => self
+                            .shared
+                            .lock()
+                            .unwrap()
+                            .handles
+                            .push((handle, expect, what)),
                     }
                 }
             }
@@ -310,7 +315,11 @@ impl Walker<'_> {
                         group.add_task(task).unwrap();
                         let handle = pool.execute_group(&group, priority(&mut self.rng));
                         drop(guard);
-                        self.shared.lock().unwrap().groups.push((handle, vec![expect]));
+                        self.shared
+                            .lock()
+                            .unwrap()
+                            .groups
+                            .push((handle, vec![expect]));
                         return;
                     }
                     (4, Some(pool)) => {
@@ -545,8 +554,11 @@ impl Walker<'_> {
                         }
                         // Live runs of a task executed by reference are each listed
                         // (`pool_info.rs`), a running one flagged canceled as `Canceled`.
-                        let entries: Vec<_> =
-                            info.tasks.iter().filter(|t| t.task_id == task.task_id).collect();
+                        let entries: Vec<_> = info
+                            .tasks
+                            .iter()
+                            .filter(|t| t.task_id == task.task_id)
+                            .collect();
                         assert!(
                             multi.contains(&task.task_id),
                             "seed {seed}: info() lists {:?} twice: {entries:?}",
@@ -666,10 +678,7 @@ fn watchdog() {
                 let started = *STARTED.lock().unwrap();
                 if let Some(started) = started {
                     if started.elapsed() > PATIENCE * 3 {
-                        eprintln!(
-                            "pool_walk: seed {} hangs",
-                            CURRENT.load(Ordering::SeqCst)
-                        );
+                        eprintln!("pool_walk: seed {} hangs", CURRENT.load(Ordering::SeqCst));
                         std::process::abort();
                     }
                 }
@@ -790,10 +799,7 @@ fn walk(seed: u64) {
 
 fn seeds() -> Vec<u64> {
     if let Ok(seed) = std::env::var("POOL_WALK_SEED") {
-        return seed
-            .split(',')
-            .map(|s| s.trim().parse().unwrap())
-            .collect();
+        return seed.split(',').map(|s| s.trim().parse().unwrap()).collect();
     }
     let from: u64 = std::env::var("POOL_WALK_FROM")
         .ok()
@@ -802,7 +808,7 @@ fn seeds() -> Vec<u64> {
     let count: u64 = std::env::var("POOL_WALK_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
+        .unwrap_or(600);
     (from..from + count).collect()
 }
 
