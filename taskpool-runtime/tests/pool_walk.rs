@@ -197,8 +197,8 @@ impl Walker<'_> {
     /// Moves a handle into a slot for a task or listener to wait for (0: none to take).
     fn take_slot(&mut self) -> u64 {
         // Not a runner's run: a runner's task waiting for a later one of the same runner waits
-        // for ever (strict order: it
-        // runs only after the waiter), and the walk cannot tell them apart.
+        // for ever (strict order: that one runs only after the waiter), and the walk cannot
+        // tell them apart.
         let mut shared = self.shared.lock().unwrap();
         let candidates: Vec<usize> = (0..shared.handles.len())
             .filter(|&i| {
