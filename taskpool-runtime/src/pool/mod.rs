@@ -783,9 +783,10 @@ impl TaskPool {
     /// canceled before it started, as [`TaskState::Canceled`](crate::TaskState::Canceled) with
     /// a zero duration (ArkTS shows a canceled task as `CANCELED` rather than dropping it from
     /// the list at once; its reference sets no duration, so here the retention is bounded by
-    /// count: newer cancels push older ones out). A task is listed once, as ArkTS keeps one
-    /// state per task: executed again, it is listed by its new run (and not at all once that
-    /// run ended).
+    /// count: newer cancels push older ones out). Such an entry gives way to the task's live
+    /// runs, as ArkTS keeps one state per task: a canceled task executed again is listed by
+    /// its new run (and not at all once that run ended), and a task canceled twice is listed
+    /// once. (A task run by reference may have several live runs at once; each is listed.)
     pub fn info(&self) -> TaskPoolInfo {
         let inline = crate::observe::inline_runs(&self.shared);
         let (mut info, listed) = self
