@@ -159,6 +159,16 @@ struct Walker<'a> {
 }
 
 impl Walker<'_> {
+    /// Takes a random kept handle, with its expected value and what it ran.
+    fn take_handle(&mut self) -> Option<(TaskHandle<u64>, u64, &'static str)> {
+        let mut shared = self.shared.lock().unwrap();
+        if shared.handles.is_empty() {
+            return None;
+        }
+        let i = self.rng.below(shared.handles.len() as u64) as usize;
+        Some(shared.handles.swap_remove(i))
+    }
+
     fn new_task(&mut self) -> (Task<u64>, u64) {
         let kind = match self.rng.below(10) {
             0 => PANIC,
@@ -257,15 +267,9 @@ impl Walker<'_> {
                 // lives (the handle is kept and waited for later); to the end once it is gone.
                 let gone = pool.is_none();
                 drop(guard);
-                let taken = {
-                    let mut shared = self.shared.lock().unwrap();
-                    if shared.handles.is_empty() {
-                        return;
-                    }
-                    let i = self.rng.below(shared.handles.len() as u64) as usize;
-                    shared.handles.swap_remove(i)
+                let Some((mut handle, expect, what)) = self.take_handle() else {
+                    return;
                 };
-                let (mut handle, expect, what) = taken;
                 if gone {
                     check_outcome(seed, what, support::block_on(handle), expect);
                 } else {
@@ -607,24 +611,14 @@ impl Walker<'_> {
             18 => {
                 // Drop a handle early.
                 drop(guard);
-                let mut shared = self.shared.lock().unwrap();
-                if !shared.handles.is_empty() {
-                    let i = self.rng.below(shared.handles.len() as u64) as usize;
-                    shared.handles.swap_remove(i);
-                }
+                drop(self.take_handle());
             }
             19 | 20 => {
                 // A zero or small wait_timeout on some handle (outside the shared lock).
                 drop(guard);
-                let taken = {
-                    let mut shared = self.shared.lock().unwrap();
-                    if shared.handles.is_empty() {
-                        return;
-                    }
-                    let i = self.rng.below(shared.handles.len() as u64) as usize;
-                    shared.handles.swap_remove(i)
+                let Some((mut handle, expect, what)) = self.take_handle() else {
+                    return;
                 };
-                let (mut handle, expect, what) = taken;
                 // A finished handle has its outcome at once.
                 let timeout = if handle.is_finished() {
                     let id = handle.id();

@@ -57,6 +57,19 @@ fn double(x: u32) -> u32 {
     x * 2
 }
 
+/// Runs a marker task and waits until its success listener ran: the pool's callback thread runs
+/// listeners in order, so every event posted before the marker's has been heard by then.
+fn flush_listeners(pool: &TaskPool) {
+    let marker = Task::new(double, (2,));
+    let done = Arc::new(AtomicBool::new(false));
+    let heard = done.clone();
+    marker
+        .on_execution_succeeded(move || heard.store(true, Ordering::SeqCst))
+        .unwrap();
+    assert_eq!(pool.execute(marker).wait().unwrap(), 4);
+    wait_until("the marker is heard", || done.load(Ordering::SeqCst));
+}
+
 #[concurrent]
 fn report(x: u32) -> u32 {
     send_data(x + 100).unwrap();
@@ -416,14 +429,7 @@ fn a_delayed_task_canceled_during_its_delay_reports_only_the_failure() {
     wait_until("the failure is heard", || !heard.get().is_empty());
     // A marker task's listener, posted later to the same callback thread, comes after any
     // late event of the canceled task.
-    let marker = Task::new(double, (2,));
-    let done = Arc::new(AtomicBool::new(false));
-    let d = done.clone();
-    marker
-        .on_execution_succeeded(move || d.store(true, Ordering::SeqCst))
-        .unwrap();
-    assert_eq!(pool.execute(marker).wait().unwrap(), 4);
-    wait_until("the marker is heard", || done.load(Ordering::SeqCst));
+    flush_listeners(&pool);
     assert_eq!(heard.get(), ["failed None"]);
 }
 
@@ -441,14 +447,7 @@ fn a_dependent_whose_dependency_fails_reports_only_the_failure() {
     assert!(pool.execute(dependency).wait().is_err());
     let error = held.wait().unwrap_err();
     assert!(matches!(error, Error::DependencyFailed { .. }), "{error:?}");
-    let marker = Task::new(double, (2,));
-    let done = Arc::new(AtomicBool::new(false));
-    let d = done.clone();
-    marker
-        .on_execution_succeeded(move || d.store(true, Ordering::SeqCst))
-        .unwrap();
-    assert_eq!(pool.execute(marker).wait().unwrap(), 4);
-    wait_until("the marker is heard", || done.load(Ordering::SeqCst));
+    flush_listeners(&pool);
     wait_until("the failure is heard", || !heard.get().is_empty());
     assert_eq!(heard.get(), ["failed None"]);
 }
@@ -490,14 +489,7 @@ fn runner_held_tasks_that_never_run_report_only_their_failure() {
             && !heard_pushed.get().is_empty()
             && !heard_canceled.get().is_empty()
     });
-    let marker = Task::new(double, (2,));
-    let done = Arc::new(AtomicBool::new(false));
-    let d = done.clone();
-    marker
-        .on_execution_succeeded(move || d.store(true, Ordering::SeqCst))
-        .unwrap();
-    assert_eq!(pool.execute(marker).wait().unwrap(), 4);
-    wait_until("the marker is heard", || done.load(Ordering::SeqCst));
+    flush_listeners(&pool);
     assert_eq!(heard_seq.get(), ["failed None"]);
     assert_eq!(heard_pushed.get(), ["failed Some(10200054)"]);
     assert_eq!(heard_canceled.get(), ["failed Some(10200055)"]);
@@ -745,13 +737,6 @@ fn a_queued_member_of_a_canceled_group_reports_enqueued_then_failed() {
     open_gate(98_050);
     assert_eq!(blocker.wait().unwrap(), 98_050);
     wait_until("two events", || heard.get().len() == 2);
-    let marker = Task::new(double, (2,));
-    let done = Arc::new(AtomicBool::new(false));
-    let d = done.clone();
-    marker
-        .on_execution_succeeded(move || d.store(true, Ordering::SeqCst))
-        .unwrap();
-    assert_eq!(pool.execute(marker).wait().unwrap(), 4);
-    wait_until("the marker is heard", || done.load(Ordering::SeqCst));
+    flush_listeners(&pool);
     assert_eq!(heard.get(), ["enqueued", "failed None"]);
 }
