@@ -42,7 +42,10 @@ impl RecentlyCanceled {
 
     /// A new run of task `id` is queued: its state is the new run's now.
     pub(crate) fn forget(&self, id: TaskId) {
-        // A push racing this load is of a run canceled meanwhile: not this new one's business.
+        // A push racing this load (an earlier run of the task canceled at this very moment)
+        // may stay listed: `append_to` leaves it out while the new run is live, but it shows
+        // again once that run ended, until newer cancels push it out. A rare, bounded
+        // staleness, against a lock taken by every queued run of a task with a record.
         if !self.any.load(Ordering::Acquire) {
             return;
         }
