@@ -96,7 +96,11 @@ pub(crate) struct TaskCommon {
     /// new execution sets back to WAITING, so a task executed again is not done until that
     /// run ends). Counted up when a run is made with the record, down by the resolver that
     /// wins, before the handle can see the outcome (see `run/mod.rs`).
-    pub(crate) unsettled_runs: std::sync::atomic::AtomicUsize,
+    pub(crate) unsettled_runs: crate::sync::atomic::AtomicUsize,
+    /// The number of the latest run of this task queued (0: none yet), published before the
+    /// run's `recently_canceled` entry is forgotten (see `pool/recently_canceled.rs`): a cancel
+    /// of an earlier run is not listed behind it.
+    pub(crate) latest_queued: crate::sync::atomic::AtomicU32,
     /// The task carries the dependency graph's hook and is counted in the graph
     /// (`compose/dependency.rs`): when its last owner goes, the graph is told.
     pub(crate) in_graph: std::sync::atomic::AtomicBool,
@@ -188,7 +192,8 @@ impl TaskRecord {
                 has_sink: std::sync::atomic::AtomicBool::new(false),
                 owners: std::sync::atomic::AtomicUsize::new(1),
                 done: std::sync::atomic::AtomicBool::new(false),
-                unsettled_runs: std::sync::atomic::AtomicUsize::new(0),
+                unsettled_runs: crate::sync::atomic::AtomicUsize::new(0),
+                latest_queued: crate::sync::atomic::AtomicU32::new(0),
                 in_graph: std::sync::atomic::AtomicBool::new(false),
                 serial: std::sync::atomic::AtomicBool::new(false),
                 callback_home: Mutex::new(std::sync::Weak::new()),

@@ -265,3 +265,34 @@ fn a_canceled_task_executed_again_is_listed_by_its_new_run_only() {
     blocker.wait().unwrap();
     assert_eq!(states(&pool), []);
 }
+
+/// The same with the old run canceled *after* the new one was queued (through its own handle,
+/// which cancels that run alone): the task's state is its new run's, so once that run
+/// finished nothing is listed. The old run's `Canceled` entry used to be hidden while the new
+/// run was listed, then show again once it ended.
+#[test]
+fn a_run_canceled_after_a_later_run_of_its_task_was_queued_is_not_listed() {
+    const BLOCKER: u64 = 99_602;
+    const AGAIN: u64 = 99_603;
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let blocker = pool.execute(Task::new(hold, (BLOCKER,)));
+    wait_until("the blocker runs", || {
+        pool.info().threads.iter().any(|t| !t.task_ids.is_empty())
+    });
+    let task = Task::new(hold, (AGAIN,));
+    let first = pool.execute(&task);
+    let again = pool.execute(&task);
+    first.cancel().unwrap();
+    assert!(matches!(first.wait(), Err(Error::Canceled { .. })));
+    let states = |pool: &TaskPool| -> Vec<TaskState> {
+        let info = pool.info();
+        let listed = info.tasks.iter().filter(|t| t.task_id == task.id());
+        listed.map(|t| t.state).collect()
+    };
+    assert_eq!(states(&pool), [TaskState::Waiting]);
+    open_gate(BLOCKER);
+    open_gate(AGAIN);
+    assert_eq!(again.wait().unwrap(), AGAIN);
+    blocker.wait().unwrap();
+    assert_eq!(states(&pool), []);
+}

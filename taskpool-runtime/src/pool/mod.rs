@@ -284,8 +284,13 @@ impl PoolShared {
         if let Some(hooks) = &run.hooks {
             let _ = crate::panic::catch(|| hooks.on_enqueued(&run));
         }
-        // Only a task with a record runs more than once under its id.
-        if run.record().is_some() {
+        // Only a task with a record runs more than once under its id. The number first: a
+        // cancel of an earlier run reads it after making its entry visible (see
+        // `recently_canceled.rs`).
+        if let Some(record) = run.record() {
+            record
+                .latest_queued
+                .fetch_max(run.observe.run_number, std::sync::atomic::Ordering::SeqCst);
             self.canceled.forget(run.id);
         }
         crate::observe::enqueued(&run);
@@ -380,13 +385,22 @@ impl PoolShared {
             Cancel::Dequeued => {
                 self.live.remove(run);
                 if !self.is_shutting_down() {
-                    self.canceled.push(crate::info::TaskInfo {
+                    let entry = crate::info::TaskInfo {
                         task_id: run.id,
                         name: run.display_name().to_owned(),
                         function: run.function(),
                         state: crate::info::TaskState::Canceled,
                         priority: run.priority,
                         duration: Duration::ZERO,
+                    };
+                    // A later run of the task queued is the task's state, not this cancel.
+                    self.canceled.push(entry, || {
+                        run.record().is_some_and(|record| {
+                            record
+                                .latest_queued
+                                .load(std::sync::atomic::Ordering::SeqCst)
+                                > run.observe.run_number
+                        })
                     });
                 }
                 Ok(())

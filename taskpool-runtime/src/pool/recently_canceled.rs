@@ -7,11 +7,18 @@
 //! cancel that lands between the core's snapshot and the read of this list (they are taken
 //! under different locks): the snapshot's entry stands for the run, which was waiting when the
 //! snapshot looked.
+//!
+//! A cancel and a new run of the same task may race: the cancel of an earlier run records its
+//! entry while the new run is queued. Each side writes, issues a `SeqCst` fence, then reads
+//! the other's write — the new run its task's latest queued run number then this list's `any`
+//! flag, the cancel the flag then that number — so one of them sees the other and the entry
+//! leaves (model-checked below). A cancel of an earlier run that lands after the new run was
+//! queued is not listed either: the new run is the task's state.
 
 use std::collections::VecDeque;
 
 use crate::info::TaskInfo;
-use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::atomic::{AtomicBool, Ordering, fence};
 use crate::sync::{Mutex, lock};
 use crate::task::TaskId;
 
@@ -29,29 +36,37 @@ pub(crate) struct RecentlyCanceled {
 
 impl RecentlyCanceled {
     /// Records a run canceled before it started, pushing the oldest out when full; an older
-    /// entry of the same task leaves (one state per task).
-    pub(crate) fn push(&self, info: TaskInfo) {
+    /// entry of the same task leaves (one state per task). `superseded` tells whether a later
+    /// run of the task was queued: asked after the entry is visible, so that a new run queued
+    /// meanwhile either finds the entry (in [`forget`](Self::forget)) or is seen here.
+    pub(crate) fn push(&self, info: TaskInfo, superseded: impl FnOnce() -> bool) {
+        let id = info.task_id;
         let mut list = lock(&self.list);
-        list.retain(|listed| listed.task_id != info.task_id);
+        list.retain(|listed| listed.task_id != id);
         if list.len() == RECENTLY_CANCELED {
             list.pop_front();
         }
         list.push_back(info);
-        self.any.store(true, Ordering::Release);
+        self.any.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if superseded() {
+            list.retain(|listed| listed.task_id != id);
+            self.any.store(!list.is_empty(), Ordering::SeqCst);
+        }
     }
 
-    /// A new run of task `id` is queued: its state is the new run's now.
+    /// A new run of task `id` is queued, its number already published where `push`'s
+    /// `superseded` reads it: its state is the new run's now.
     pub(crate) fn forget(&self, id: TaskId) {
-        // A push racing this load (an earlier run of the task canceled at this very moment)
-        // may stay listed: `append_to` leaves it out while the new run is live, but it shows
-        // again once that run ended, until newer cancels push it out. A rare, bounded
-        // staleness, against a lock taken by every queued run of a task with a record.
-        if !self.any.load(Ordering::Acquire) {
+        // Pairs with the fence in `push`. Without an entry the lock is skipped: a pool that
+        // never cancels pays a fence and a load per queued run of a task with a record.
+        fence(Ordering::SeqCst);
+        if !self.any.load(Ordering::SeqCst) {
             return;
         }
         let mut list = lock(&self.list);
         list.retain(|listed| listed.task_id != id);
-        self.any.store(!list.is_empty(), Ordering::Release);
+        self.any.store(!list.is_empty(), Ordering::SeqCst);
     }
 
     /// Adds the entries to `tasks`, a snapshot of the waiting and running runs, except those of
@@ -95,12 +110,12 @@ mod tests {
     #[test]
     fn a_task_the_snapshot_lists_is_listed_once() {
         let recent = RecentlyCanceled::default();
-        recent.push(info(1, TaskState::Canceled));
+        recent.push(info(1, TaskState::Canceled), || false);
         // The snapshot saw run 2 waiting; it was canceled right after.
         let mut tasks = vec![info(2, TaskState::Waiting)];
-        recent.push(info(2, TaskState::Canceled));
+        recent.push(info(2, TaskState::Canceled), || false);
         // Run 3 was canceled before the snapshot reached it: only this list has it.
-        recent.push(info(3, TaskState::Canceled));
+        recent.push(info(3, TaskState::Canceled), || false);
         recent.append_to(&mut tasks);
         assert_eq!(
             listed(&tasks),
@@ -115,9 +130,9 @@ mod tests {
     #[test]
     fn a_task_canceled_twice_or_queued_again_keeps_one_state() {
         let recent = RecentlyCanceled::default();
-        recent.push(info(1, TaskState::Canceled));
-        recent.push(info(2, TaskState::Canceled));
-        recent.push(info(1, TaskState::Canceled));
+        recent.push(info(1, TaskState::Canceled), || false);
+        recent.push(info(2, TaskState::Canceled), || false);
+        recent.push(info(1, TaskState::Canceled), || false);
         let mut tasks = Vec::new();
         recent.append_to(&mut tasks);
         assert_eq!(
@@ -133,14 +148,69 @@ mod tests {
     }
 
     #[test]
+    fn a_cancel_superseded_by_a_queued_run_is_not_listed() {
+        let recent = RecentlyCanceled::default();
+        recent.push(info(1, TaskState::Canceled), || false);
+        recent.push(info(2, TaskState::Canceled), || true);
+        let mut tasks = Vec::new();
+        recent.append_to(&mut tasks);
+        assert_eq!(listed(&tasks), [(1, TaskState::Canceled)]);
+        recent.push(info(1, TaskState::Canceled), || true);
+        assert!(!recent.any.load(Ordering::Acquire));
+    }
+
+    #[test]
     fn only_the_newest_entries_are_kept() {
         let recent = RecentlyCanceled::default();
         for id in 0..(RECENTLY_CANCELED as u64 + 5) {
-            recent.push(info(id, TaskState::Canceled));
+            recent.push(info(id, TaskState::Canceled), || false);
         }
         let mut tasks = Vec::new();
         recent.append_to(&mut tasks);
         assert_eq!(tasks.len(), RECENTLY_CANCELED);
         assert_eq!(tasks[0].task_id.into_raw(), 5);
+    }
+}
+
+#[cfg(all(test, taskpool_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::info::TaskState;
+    use crate::priority::Priority;
+    use crate::sync::Arc;
+    use crate::sync::atomic::AtomicU32;
+    use std::time::Duration;
+
+    /// An earlier run of a task canceled while a new run of it is queued
+    /// (`PoolShared::cancel_run` against `PoolShared::release`, in miniature): whatever the
+    /// interleaving, the task is not left listed as canceled behind its new run. Without the
+    /// fences (or the `superseded` check) the entry can land after the new run's `forget`
+    /// looked, and stay.
+    #[test]
+    fn a_cancel_racing_a_new_run_of_its_task_leaves_no_entry() {
+        loom::model(|| {
+            let recent = Arc::new(RecentlyCanceled::default());
+            let latest_queued = Arc::new(AtomicU32::new(1));
+            let canceler = {
+                let (recent, latest_queued) = (recent.clone(), latest_queued.clone());
+                loom::thread::spawn(move || {
+                    let entry = TaskInfo {
+                        task_id: TaskId::from_raw(7),
+                        name: String::new(),
+                        function: "t",
+                        state: TaskState::Canceled,
+                        priority: Priority::Medium,
+                        duration: Duration::ZERO,
+                    };
+                    recent.push(entry, || latest_queued.load(Ordering::SeqCst) > 1);
+                })
+            };
+            latest_queued.fetch_max(2, Ordering::SeqCst);
+            recent.forget(TaskId::from_raw(7));
+            canceler.join().unwrap();
+            let mut tasks = Vec::new();
+            recent.append_to(&mut tasks);
+            assert!(tasks.is_empty());
+        });
     }
 }

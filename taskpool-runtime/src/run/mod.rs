@@ -1028,6 +1028,45 @@ mod loom_tests {
         });
     }
 
+    /// A run of `record`'s task returning `value`.
+    fn run_of(record: &Arc<TaskRecord>, value: u32) -> Arc<TypedRun<u32>> {
+        let call: Call<u32> = Box::new(move || Invocation::Ready(Ok(value)));
+        let owner = Owner {
+            id: record.id,
+            function: &"loom::again",
+            long: false,
+            priority: Priority::Medium,
+            record: Some(Arc::clone(record)),
+        };
+        TypedRun::new(owner, Priority::Medium, call, Weak::new(), None)
+    }
+
+    /// A task executed again while its first run settles — a cancel racing the end of that
+    /// run's call: the first run counts down exactly once, whoever resolves it, so the new
+    /// run keeps the task from being done (`Task::is_done`) until it settles too.
+    #[test]
+    fn a_task_run_again_is_done_only_once_every_run_settled() {
+        loom::model(|| {
+            let record = Arc::new(TaskRecord::of(TaskId::next(), "loom::again"));
+            let first = run_of(&record, 1);
+            assert!(first.header.try_start());
+            let canceller = {
+                let run: Arc<Run> = first.clone();
+                loom::thread::spawn(move || run.cancel())
+            };
+            let again = {
+                let record = Arc::clone(&record);
+                loom::thread::spawn(move || run_of(&record, 2))
+            };
+            assert!(matches!(Arc::clone(&first).start(None), Some(Step::Done)));
+            let _ = canceller.join().unwrap();
+            let again: Arc<Run> = again.join().unwrap();
+            assert_eq!(record.unsettled_runs.load(Ordering::SeqCst), 1);
+            assert!(matches!(again.cancel(), Cancel::Dequeued));
+            assert_eq!(record.unsettled_runs.load(Ordering::SeqCst), 0);
+        });
+    }
+
     /// A cancel racing the end of a run: the handle gets the value, or a cancel carrying it,
     /// and is resolved exactly once.
     #[test]
