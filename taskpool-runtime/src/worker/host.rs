@@ -755,7 +755,9 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     }
 
     /// The error that destroyed the worker, if no `on_error` (or `on_all_errors`) callback took
-    /// it.
+    /// it. An error already on its way to an error callback that was then removed is kept when
+    /// the host thread reaches it, after the callbacks queued before it: until then this
+    /// returns `None`, even after [`wait_for_exit`](Worker::wait_for_exit).
     pub fn take_exit_error(&self) -> Option<Error> {
         self.link.take_exit_error()
     }
