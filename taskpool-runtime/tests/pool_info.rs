@@ -235,6 +235,23 @@ fn own_id() -> Option<taskpool::TaskId> {
     taskpool::current_task_id()
 }
 
+/// A one-thread pool whose thread holds a task until gate `blocker` opens, with its handle.
+fn pool_behind(blocker: u64) -> (TaskPool, taskpool::TaskHandle<u64>) {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let held = pool.execute(Task::new(hold, (blocker,)));
+    wait_until("the blocker runs", || {
+        pool.info().threads.iter().any(|t| !t.task_ids.is_empty())
+    });
+    (pool, held)
+}
+
+/// The states `info()` lists for task `id`.
+fn states_of(pool: &TaskPool, id: taskpool::TaskId) -> Vec<TaskState> {
+    let info = pool.info();
+    let listed = info.tasks.iter().filter(|t| t.task_id == id);
+    listed.map(|t| t.state).collect()
+}
+
 /// A task canceled while waiting, then executed again: ArkTS keeps one state per task, which
 /// the new execution sets back to WAITING, so `info()` lists the new run alone, and nothing
 /// once it finished. The old run's `Canceled` entry used to stay beside it, and after it.
@@ -242,28 +259,19 @@ fn own_id() -> Option<taskpool::TaskId> {
 fn a_canceled_task_executed_again_is_listed_by_its_new_run_only() {
     const BLOCKER: u64 = 99_600;
     const AGAIN: u64 = 99_601;
-    let pool = TaskPool::builder().max_threads(1).build().unwrap();
-    let blocker = pool.execute(Task::new(hold, (BLOCKER,)));
-    wait_until("the blocker runs", || {
-        pool.info().threads.iter().any(|t| !t.task_ids.is_empty())
-    });
+    let (pool, blocker) = pool_behind(BLOCKER);
     let task = Task::new(hold, (AGAIN,));
     let first = pool.execute(&task);
     pool.cancel(task.id()).unwrap();
     assert!(matches!(first.wait(), Err(Error::Canceled { .. })));
-    let states = |pool: &TaskPool| -> Vec<TaskState> {
-        let info = pool.info();
-        let listed = info.tasks.iter().filter(|t| t.task_id == task.id());
-        listed.map(|t| t.state).collect()
-    };
-    assert_eq!(states(&pool), [TaskState::Canceled]);
+    assert_eq!(states_of(&pool, task.id()), [TaskState::Canceled]);
     let again = pool.execute(&task);
-    assert_eq!(states(&pool), [TaskState::Waiting]);
+    assert_eq!(states_of(&pool, task.id()), [TaskState::Waiting]);
     open_gate(BLOCKER);
     open_gate(AGAIN);
     assert_eq!(again.wait().unwrap(), AGAIN);
     blocker.wait().unwrap();
-    assert_eq!(states(&pool), []);
+    assert_eq!(states_of(&pool, task.id()), []);
 }
 
 /// The same with the old run canceled *after* the new one was queued (through its own handle,
@@ -274,25 +282,16 @@ fn a_canceled_task_executed_again_is_listed_by_its_new_run_only() {
 fn a_run_canceled_after_a_later_run_of_its_task_was_queued_is_not_listed() {
     const BLOCKER: u64 = 99_602;
     const AGAIN: u64 = 99_603;
-    let pool = TaskPool::builder().max_threads(1).build().unwrap();
-    let blocker = pool.execute(Task::new(hold, (BLOCKER,)));
-    wait_until("the blocker runs", || {
-        pool.info().threads.iter().any(|t| !t.task_ids.is_empty())
-    });
+    let (pool, blocker) = pool_behind(BLOCKER);
     let task = Task::new(hold, (AGAIN,));
     let first = pool.execute(&task);
     let again = pool.execute(&task);
     first.cancel().unwrap();
     assert!(matches!(first.wait(), Err(Error::Canceled { .. })));
-    let states = |pool: &TaskPool| -> Vec<TaskState> {
-        let info = pool.info();
-        let listed = info.tasks.iter().filter(|t| t.task_id == task.id());
-        listed.map(|t| t.state).collect()
-    };
-    assert_eq!(states(&pool), [TaskState::Waiting]);
+    assert_eq!(states_of(&pool, task.id()), [TaskState::Waiting]);
     open_gate(BLOCKER);
     open_gate(AGAIN);
     assert_eq!(again.wait().unwrap(), AGAIN);
     blocker.wait().unwrap();
-    assert_eq!(states(&pool), []);
+    assert_eq!(states_of(&pool, task.id()), []);
 }
