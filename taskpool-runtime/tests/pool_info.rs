@@ -252,6 +252,21 @@ fn states_of(pool: &TaskPool, id: taskpool::TaskId) -> Vec<TaskState> {
     listed.map(|t| t.state).collect()
 }
 
+/// Opens the gates of the blocker and of the task's new run, waits for both, and checks that
+/// the task is no longer listed once its new run finished.
+fn ends_unlisted(
+    pool: &TaskPool,
+    (blocker, blocker_gate): (taskpool::TaskHandle<u64>, u64),
+    (again, again_gate): (taskpool::TaskHandle<u64>, u64),
+    id: taskpool::TaskId,
+) {
+    open_gate(blocker_gate);
+    open_gate(again_gate);
+    assert_eq!(again.wait().unwrap(), again_gate);
+    blocker.wait().unwrap();
+    assert_eq!(states_of(pool, id), []);
+}
+
 /// A task canceled while waiting, then executed again: ArkTS keeps one state per task, which
 /// the new execution sets back to WAITING, so `info()` lists the new run alone, and nothing
 /// once it finished. The old run's `Canceled` entry used to stay beside it, and after it.
@@ -267,11 +282,7 @@ fn a_canceled_task_executed_again_is_listed_by_its_new_run_only() {
     assert_eq!(states_of(&pool, task.id()), [TaskState::Canceled]);
     let again = pool.execute(&task);
     assert_eq!(states_of(&pool, task.id()), [TaskState::Waiting]);
-    open_gate(BLOCKER);
-    open_gate(AGAIN);
-    assert_eq!(again.wait().unwrap(), AGAIN);
-    blocker.wait().unwrap();
-    assert_eq!(states_of(&pool, task.id()), []);
+    ends_unlisted(&pool, (blocker, BLOCKER), (again, AGAIN), task.id());
 }
 
 /// The same with the old run canceled *after* the new one was queued (through its own handle,
@@ -289,9 +300,5 @@ fn a_run_canceled_after_a_later_run_of_its_task_was_queued_is_not_listed() {
     first.cancel().unwrap();
     assert!(matches!(first.wait(), Err(Error::Canceled { .. })));
     assert_eq!(states_of(&pool, task.id()), [TaskState::Waiting]);
-    open_gate(BLOCKER);
-    open_gate(AGAIN);
-    assert_eq!(again.wait().unwrap(), AGAIN);
-    blocker.wait().unwrap();
-    assert_eq!(states_of(&pool, task.id()), []);
+    ends_unlisted(&pool, (blocker, BLOCKER), (again, AGAIN), task.id());
 }
