@@ -880,8 +880,12 @@ fn every_api_leaves_submitted_equal_to_settled_once_idle() {
                 .all(|t| t.state == TaskState::Canceled)
     });
     let counters = pool.info().counters;
+    // Failed for sure: the group's refusing task, the failing dependency and its dependent,
+    // the runner's refusal. Canceled for sure: the sequence runner's waiting task, the async
+    // runner's waiting task, the delayed run. The group's other members and the periodic
+    // task's last tick may or may not have ended before their cancel, depending on timing.
     assert!(counters.failed >= 4, "{counters:?}");
-    assert!(counters.canceled >= 4, "{counters:?}");
+    assert!(counters.canceled >= 3, "{counters:?}");
 }
 
 #[test]
