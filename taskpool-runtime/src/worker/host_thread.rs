@@ -280,28 +280,36 @@ pub(crate) enum Stopped {
 }
 
 /// Starts the host thread of `link` if it is not running yet.
+///
+/// `started` turns true only once the thread exists, and only under the `thread` lock, so a
+/// registration that finds it true (under the callbacks lock, where it sets its wanted bit) has
+/// a thread to serve its events. Before, it turned true ahead of the spawn and went back to
+/// false if the system refused the thread: a second registration could see it true in between
+/// and set its bit after the first one's rollback cleared them, routing events to a thread that
+/// did not exist (loom model `a_refused_start_leaves_no_event_routed_to_a_missing_thread`).
 pub(crate) fn ensure_started<In, Out>(link: &Arc<Link<In, Out>>)
 where
     In: Send + 'static,
     Out: Send + 'static,
 {
     let host = &link.host;
-    if host.started.load(Ordering::Acquire) || host.started.swap(true, Ordering::AcqRel) {
+    if host.is_started() {
         return;
     }
     let mut thread = lock(&host.thread);
+    if host.is_started() {
+        return;
+    }
     let for_thread = Arc::clone(link);
     let spawned = std::thread::Builder::new()
         .name(format!("{}-host", link.name))
         .stack_size(link.stack_size)
         .spawn(move || run(for_thread));
-    match spawned {
-        Ok(handle) => *thread = Some(handle),
-        // No thread: callbacks cannot run. Events keep going to the receivers.
-        Err(_) => {
-            host.clear_wanted();
-            host.started.store(false, Ordering::Release);
-        }
+    // Refused: callbacks cannot run and events keep going to the receivers; the next
+    // registration tries again.
+    if let Ok(handle) = spawned {
+        *thread = Some(handle);
+        host.started.store(true, Ordering::Release);
     }
 }
 
@@ -701,6 +709,60 @@ mod loom_tests {
                 }
             }
         });
+    }
+
+    /// Two registrations starting the host thread while the system refuses the first spawn
+    /// (`ensure_started` then `Worker::register`, in miniature): each starts the thread if
+    /// `started` is false — under the `thread` lock, setting `started` only once the thread
+    /// exists — then, under the callbacks lock, sets its wanted bit if `started` is true.
+    /// Whatever the interleaving, and whether the second spawn is refused too, a bit is set
+    /// only when a thread exists to serve its events. Before, `started` was set ahead of the
+    /// spawn and rolled back after a refusal, with the bits cleared outside the callbacks lock:
+    /// the second registration could set its bit after that clear.
+    #[test]
+    fn a_refused_start_leaves_no_event_routed_to_a_missing_thread() {
+        for refused in [1, 2] {
+            loom::model(move || {
+                let started = Arc::new(AtomicUsize::new(0));
+                let thread = Arc::new(Mutex::new(false));
+                let callbacks = Arc::new(Mutex::new(()));
+                let wanted = Arc::new(AtomicUsize::new(0));
+                let attempts = Arc::new(AtomicUsize::new(0));
+                let register = {
+                    let (started, thread, callbacks, wanted, attempts) = (
+                        started.clone(),
+                        thread.clone(),
+                        callbacks.clone(),
+                        wanted.clone(),
+                        attempts.clone(),
+                    );
+                    move |bit: usize| {
+                        if started.load(Ordering::Acquire) == 0 {
+                            let mut exists = thread.lock().unwrap();
+                            if started.load(Ordering::Acquire) == 0
+                                && attempts.fetch_add(1, Ordering::AcqRel) >= refused
+                            {
+                                *exists = true;
+                                started.store(1, Ordering::Release);
+                            }
+                        }
+                        let _callbacks = callbacks.lock().unwrap();
+                        if started.load(Ordering::Acquire) != 0 {
+                            wanted.fetch_or(bit, Ordering::AcqRel);
+                        }
+                    }
+                };
+                let other = {
+                    let register = register.clone();
+                    loom::thread::spawn(move || register(1))
+                };
+                register(2);
+                other.join().unwrap();
+                if wanted.load(Ordering::Acquire) != 0 {
+                    assert!(*thread.lock().unwrap(), "events routed to a missing thread");
+                }
+            });
+        }
     }
 
     /// The host thread's queue in miniature: how many messages wait in it, the queue, and what
