@@ -528,7 +528,16 @@ fn messages_waiting_for_a_cleared_callback_reach_recv_at_their_places() {
     open_gate(HAND_OVER_CALLBACK_SET);
     pass_gate(HAND_OVER_POSTED);
     worker.clear_callbacks();
+    // `on_exit` runs on the host thread after the jobs queued before it: once it ran, every
+    // message the host thread held was handed over, and `recv` sees all of them waiting
+    // (otherwise it could take "early" before the others arrive, correctly).
+    let exited = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&exited);
+    worker.on_exit(move |_| {
+        seen.fetch_add(1, Ordering::SeqCst);
+    });
     open_gate(HAND_OVER_RELEASE);
+    wait_until("on_exit ran", || exited.load(Ordering::SeqCst) == 1);
     let received: Vec<String> = std::iter::from_fn(|| worker.recv()).collect();
     assert_eq!(
         received,
