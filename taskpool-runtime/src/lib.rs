@@ -116,8 +116,8 @@ pub use task::{Executable, LongTask, Task, TaskDurations, TaskId};
 pub use time::{Sleep, sleep};
 pub use worker::{
     CallObject, DEFAULT_JOIN_TIMEOUT, DEFAULT_MAX_WORKERS, HandlerResult, MAX_GLOBAL_CALL_TIMEOUT,
-    Messages, RecvTimeoutError, Worker, WorkerBuilder, WorkerHandler, WorkerPort, WorkerRef,
-    live_workers, max_workers, set_max_workers,
+    MessagePriority, Messages, RecvTimeoutError, Worker, WorkerBuilder, WorkerHandler, WorkerPort,
+    WorkerRef, live_workers, max_workers, set_max_workers,
 };
 
 /// Executes a task on the global pool at its priority (ArkTS `taskpool.execute(task)`).

@@ -207,6 +207,10 @@ fn public_enums_are_plain_values() {
     plain_enum::<Encoding>();
     default::<Encoding>();
     plain_enum::<RecvTimeoutError>();
+    plain_enum::<MessagePriority>();
+    default::<MessagePriority>();
+    id_like_without_display::<MessagePriority>();
+    assert_eq!(MessagePriority::default(), MessagePriority::High);
     let lanes: HashSet<Priority> = Priority::ALL.into_iter().collect();
     assert_eq!(lanes.len(), 4);
     assert_eq!(Priority::default(), Priority::Medium);

@@ -1,7 +1,8 @@
 //! Still more ArkTS concurrency guides (openharmony/docs, `en/application-dev/arkts-utils/`),
 //! the pages no other guide port covered: `worker-and-taskpool.md` (a worker that runs its
-//! computation on the TaskPool), `worker-postMessageAtFront.md` (the worker's messages reach a
-//! busy host in send order; `postMessageAtFront` itself is not provided, see the README) and
+//! computation on the TaskPool), `worker-postMessageAtFront.md` (the worker's normal messages
+//! reach a busy host in send order; the guide's `postMessageAtFront` example itself is ported in
+//! `worker_at_front.rs`) and
 //! `async-concurrency-overview.md` (promises and async/await on the pool), and the
 //! `concurrency-faq.md` answers `guide_more.rs` left out (serialization failures; Sendable
 //! functions as parameters instead of closures). The other ports live
@@ -130,10 +131,10 @@ fn a_worker_awaits_a_taskpool_task_and_returns_its_result_to_the_host() {
 
 // ---------------------------------------------------------------------------------------------
 // worker-postMessageAtFront.md: "the messages are queued and processed in the order they are
-// sent", also while the host is busy with an earlier one. The queue-jumping
-// `postMessageAtFront(msg, priority)` (API 26) has no counterpart (README: "not provided");
-// this checks the ordering the page starts from, with the host held busy by a gate instead of
-// the guide's 100 ms spin per message.
+// sent", also while the host is busy with an earlier one. This checks the ordering the page
+// starts from, with the host held busy by a gate instead of the guide's 100 ms spin per message;
+// the queue-jumping `postMessageAtFront(msg, priority)` (API 26) that the page then introduces
+// is `WorkerPort::post_message_at_front`, tested in `worker_at_front.rs`.
 
 /// Opened by the worker once it has posted every message.
 const ALL_POSTED: u64 = 94_000;

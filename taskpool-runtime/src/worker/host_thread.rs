@@ -18,6 +18,7 @@ use crate::panic;
 use crate::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use crate::sync::{Arc, Condvar, Mutex, lock};
 use crate::worker::call_object::{self, CallRequest, Registered};
+use crate::worker::inbox::Route;
 use crate::worker::link::Link;
 
 /// The kinds of event a callback can be registered for.
@@ -31,8 +32,11 @@ pub(crate) enum Kind {
 }
 
 /// One job for the host thread.
-pub(crate) enum HostJob<Out> {
-    Message(Out),
+pub(crate) enum HostJob {
+    /// A message waits for `on_message` in the link's inbox (`worker/inbox.rs`): the job is
+    /// its token, and it takes the first message of that route when it runs, so that a message
+    /// sent later at the front goes first.
+    Message,
     MessageError(Error),
     /// An error that destroyed the worker.
     Error(Error),
@@ -70,8 +74,8 @@ pub(crate) struct Callbacks<Out> {
 }
 
 pub(crate) struct HostThread<Out> {
-    tx: Sender<HostJob<Out>>,
-    rx: Receiver<HostJob<Out>>,
+    tx: Sender<HostJob>,
+    rx: Receiver<HostJob>,
     /// Bits of [`Kind`] with a callback, read by the worker thread to route each event.
     wanted: AtomicU8,
     /// Messages queued for this thread and not yet delivered (to `on_message`, or to the
@@ -154,15 +158,15 @@ impl<Out> HostThread<Out> {
         self.queued_messages.load(Ordering::Acquire) > 0
     }
 
-    /// Queues a message from the worker for `on_message` (or, if it is cleared by then, for
-    /// the receivers, in order).
-    pub(crate) fn send_message(&self, message: Out) {
+    /// Queues the token of a message from the worker, already in the inbox, for `on_message`
+    /// (or, if it is cleared by then, for the receivers, in order).
+    pub(crate) fn send_message(&self) {
         self.queued_messages.fetch_add(1, Ordering::AcqRel);
-        self.send(HostJob::Message(message));
+        self.send(HostJob::Message);
     }
 
     /// Queues a job (kept until the thread starts, if it has not).
-    pub(crate) fn send(&self, job: HostJob<Out>) {
+    pub(crate) fn send(&self, job: HostJob) {
         // Never fails: this struct holds the receiver.
         let _ = self.tx.send(job);
     }
@@ -329,10 +333,17 @@ fn run<In, Out>(link: Arc<Link<In, Out>>) {
     while let Ok(job) = host.rx.recv() {
         match job {
             HostJob::Stop => break,
-            HostJob::Message(message) => {
-                // Cleared since the message was routed here: the receivers get it.
+            HostJob::Message => {
+                // The first message of this route, not necessarily the one this token was sent
+                // with: one sent later at the front may go first (`worker/inbox.rs`). Its token
+                // was sent after it was pushed, so it is there.
+                let (place, message) = link
+                    .inbox
+                    .take(Route::Callback)
+                    .expect("a message token without its message");
+                // Cleared since the message was routed here: the receivers get it, at its place.
                 if let Some(message) = dispatch(host, |c| &mut c.on_message, message) {
-                    link.hand_over(message);
+                    link.hand_over(place, message);
                 }
                 // Delivered: from now on a message sent without a callback may go straight to
                 // the receivers (after this one).

@@ -3,11 +3,14 @@
 //!
 //! Host → worker: a `crossbeam-channel` of [`Envelope`]s plus an `AtomicWaker`, so the worker's
 //! event loop (an async executor) sleeps until a message or a stop request arrives.
-//! Worker → host: a `crossbeam-channel` of [`ToHost`] items, read by the blocking `recv`, by
-//! `recv_timeout`, and by the `Stream` (whose wakers are kept here). The worker's end is an
-//! explicit [`ToHost::End`] item rather than a disconnection, so that a port the handler leaked
-//! can never keep a receiver waiting; the first receiver to see `End` puts it back, so every
-//! receiver, now or later, sees it.
+//! Worker → host: the messages wait in the [`Inbox`], most urgent first (`post_message_at_front`
+//! may put one ahead of those waiting), and a `crossbeam-channel` of [`ToHost`] tokens, one per
+//! message, tells the receivers — the blocking `recv`, `recv_timeout` and the `Stream` (whose
+//! wakers are kept here) — that one is there; each message is pushed before its token is sent,
+//! so a receiver that takes a token always finds a message (the first one then). The worker's
+//! end is an explicit [`ToHost::End`] token rather than a disconnection, so that a port the
+//! handler leaked can never keep a receiver waiting; the first receiver to see `End` puts it
+//! back, so every receiver, now or later, sees it.
 
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -17,10 +20,11 @@ use futures::task::AtomicWaker;
 
 use crate::codec::Payload;
 use crate::error::{Error, Result};
-use crate::panic::drop_quietly;
+use crate::panic::{drop_each_quietly, drop_quietly};
 use crate::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
 use crate::sync::{Condvar, Mutex, lock};
 use crate::worker::host_thread::{ErrorCallbacks, HostJob, HostThread, Kind};
+use crate::worker::inbox::{Inbox, Place, Position, Route};
 
 /// A message in flight: moved (no copy), or serialized (copied, within the size cap).
 pub(crate) enum Envelope<M> {
@@ -28,9 +32,13 @@ pub(crate) enum Envelope<M> {
     Serialized(Payload),
 }
 
-/// What the worker sends to the host's receivers.
-pub(crate) enum ToHost<M> {
-    Message(M),
+/// What the worker sends to the host's receivers: tokens, the messages themselves wait in the
+/// [`Inbox`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ToHost {
+    /// A message waits in the inbox for the receivers: the one who takes this token takes the
+    /// first of them.
+    Message,
     /// The worker ended: no message follows.
     End,
 }
@@ -72,8 +80,12 @@ pub(crate) struct Link<In, Out> {
     /// message when `worker_waiting` says the loop found none.
     worker_waker: AtomicWaker,
     worker_waiting: AtomicBool,
-    to_host: Sender<ToHost<Out>>,
-    from_worker: Receiver<ToHost<Out>>,
+    to_host: Sender<ToHost>,
+    from_worker: Receiver<ToHost>,
+    /// The messages sent to the host and not taken yet, each at its place; the tokens of the
+    /// receivers' route travel on `to_host`, those of the callback's route on the host thread's
+    /// queue.
+    pub(crate) inbox: Inbox<Out>,
     /// Wakers of host-side streams waiting for a message, one per stream (by its id), so that
     /// a stream dropped while it waited takes its waker back; `stream_waiting` mirrors whether
     /// there are any, so that the worker skips the lock when nobody streams.
@@ -115,6 +127,7 @@ impl<In, Out> Link<In, Out> {
             worker_waiting: AtomicBool::new(false),
             to_host,
             from_worker,
+            inbox: Inbox::new(),
             stream_wakers: Mutex::new(Vec::new()),
             stream_waiting: AtomicBool::new(false),
             ended_early: Mutex::new(false),
@@ -250,20 +263,20 @@ impl<In, Out> Link<In, Out> {
 
     // ---- worker → host ------------------------------------------------------------------
 
-    /// Delivers a message from the worker: to the host's `on_message` callback if one is set,
-    /// otherwise to the receivers (`recv`, the stream) — through the host thread while messages
-    /// sent to a callback that has since been cleared still wait there, to keep the send order.
-    pub(crate) fn deliver_message(&self, message: Out) {
+    /// Delivers a message from the worker, joining the messages waiting at `position`: to the
+    /// host's `on_message` callback if one is set, otherwise to the receivers (`recv`, the
+    /// stream) — through the host thread while messages sent to a callback that has since been
+    /// cleared still wait there, to keep the send order. The message goes into the inbox first,
+    /// then its token is sent: whoever takes the token finds a message.
+    pub(crate) fn deliver_message(&self, message: Out, position: Position) {
         if self.host.routes_messages() {
-            self.host.send_message(message);
+            self.inbox.push(Route::Callback, position, message);
+            self.host.send_message();
         } else {
-            self.push_to_receivers(message);
+            self.inbox.push(Route::Receivers, position, message);
+            let _ = self.to_host.send(ToHost::Message);
+            self.wake_streams();
         }
-    }
-
-    fn push_to_receivers(&self, message: Out) {
-        let _ = self.to_host.send(ToHost::Message(message));
-        self.wake_streams();
     }
 
     /// A message (either way) that could not be decoded: to the host's `on_message_error`
@@ -349,10 +362,18 @@ impl<In, Out> Link<In, Out> {
         }
     }
 
-    /// Turns a received item into a message, or `None` for the end (put back for the others).
-    fn settle(&self, item: ToHost<Out>) -> Option<Out> {
-        match item {
-            ToHost::Message(message) => Some(message),
+    /// Turns a received token into a message — the first one waiting, not necessarily the one
+    /// the token was sent with — or `None` for the end (put back for the others). Every receive
+    /// (`recv`, `recv_timeout`, the streams) goes through here.
+    fn settle(&self, token: ToHost) -> Option<Out> {
+        match token {
+            ToHost::Message => {
+                let (_, message) = self
+                    .inbox
+                    .take(Route::Receivers)
+                    .expect("a message token without its message");
+                Some(message)
+            }
             ToHost::End => {
                 let _ = self.to_host.send(ToHost::End);
                 // A stream that looked while this receiver held the end is waiting for it.
@@ -364,25 +385,24 @@ impl<In, Out> Link<In, Out> {
 
     /// Blocks for the next message; `None` once the worker ended and every message was taken.
     pub(crate) fn recv(&self) -> Option<Out> {
-        // Never disconnected: this link holds a sender.
-        self.from_worker
-            .recv()
-            .ok()
-            .and_then(|item| self.settle(item))
+        // No deadline: never a time-out.
+        self.recv_timeout(Duration::MAX).unwrap_or(None)
     }
 
-    /// Like [`recv`](Link::recv), for at most `timeout`; `Err(())` on a time-out.
+    /// Like [`recv`](Link::recv), for at most `timeout` (`Duration::MAX`, or any wait past the
+    /// clock's range: no bound); `Err(())` on a time-out.
     pub(crate) fn recv_timeout(&self, timeout: Duration) -> std::result::Result<Option<Out>, ()> {
-        let item = match Instant::now().checked_add(timeout) {
+        let token = match Instant::now().checked_add(timeout) {
             Some(deadline) => self.from_worker.recv_deadline(deadline),
             None => self
                 .from_worker
                 .recv()
                 .map_err(|_| RecvTimeoutError::Disconnected),
         };
-        match item {
-            Ok(item) => Ok(self.settle(item)),
+        match token {
+            Ok(token) => Ok(self.settle(token)),
             Err(RecvTimeoutError::Timeout) => Err(()),
+            // Never: this link holds a sender.
             Err(RecvTimeoutError::Disconnected) => Ok(None),
         }
     }
@@ -461,14 +481,17 @@ impl<In, Out> Link<In, Out> {
     }
 
     /// The host thread hands `message` (queued for an `on_message` cleared since) to the
-    /// receivers — or drops it, its `Drop` contained, if they were ended early.
-    pub(crate) fn hand_over(&self, message: Out) {
+    /// receivers, at the `place` it had — or drops it, its `Drop` contained, if they were ended
+    /// early.
+    pub(crate) fn hand_over(&self, place: Place, message: Out) {
         let refused = {
             let ended = lock(&self.ended_early);
             if *ended {
                 Some(message)
             } else {
-                let _ = self.to_host.send(ToHost::Message(message));
+                // The message first, then its token: whoever takes the token finds a message.
+                self.inbox.put(Route::Receivers, place, message);
+                let _ = self.to_host.send(ToHost::Message);
                 None
             }
         };
@@ -565,9 +588,8 @@ impl<In, Out> Drop for Link<In, Out> {
         while let Ok(envelope) = self.from_host.try_recv() {
             drop_quietly(envelope);
         }
-        while let Ok(item) = self.from_worker.try_recv() {
-            drop_quietly(item);
-        }
+        // The receivers' channel holds tokens only: the messages are in the inbox.
+        drop_each_quietly(self.inbox.take_all());
         self.host.drop_user_values();
         // The error nobody took holds the handler's own error value, whose `Drop` may panic.
         let kept = lock(&self.exit).error.take();
@@ -669,7 +691,7 @@ mod loom_tests {
     #[test]
     fn a_stream_that_missed_the_end_held_by_a_receiver_is_woken_by_its_put_back() {
         loom::model(|| {
-            let channel = Arc::new(Mutex::new(Some(ToHost::<u8>::End)));
+            let channel = Arc::new(Mutex::new(Some(ToHost::End)));
             let waiting = Arc::new(AtomicBool::new(false));
             let wakers: Arc<Mutex<Vec<Arc<AtomicUsize>>>> = Arc::default();
             let receiver = {
@@ -761,14 +783,14 @@ mod loom_tests {
     #[test]
     fn a_message_handed_over_as_the_receivers_end_early_never_lands_behind_the_end() {
         loom::model(|| {
-            let channel = Arc::new(Mutex::new(Vec::<ToHost<u8>>::new()));
+            let channel = Arc::new(Mutex::new(Vec::<ToHost>::new()));
             let ended_early = Arc::new(Mutex::new(false));
             let host = {
                 let (channel, ended_early) = (Arc::clone(&channel), Arc::clone(&ended_early));
                 loom::thread::spawn(move || {
                     let ended = lock(&ended_early);
                     if !*ended {
-                        lock(&channel).push(ToHost::Message(2));
+                        lock(&channel).push(ToHost::Message);
                     }
                 })
             };

@@ -1,5 +1,5 @@
-//! The worker side: [`WorkerPort`], the handler's way to reply, close, call the host and spawn
-//! local tasks (ArkTS `workerPort`).
+//! The worker side: [`WorkerPort`], the handler's way to reply (at the front of the host's
+//! queue too), close, call the host and spawn local tasks (ArkTS `workerPort`).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -19,6 +19,7 @@ use crate::panic;
 use crate::sync::Arc;
 use crate::worker::call_object;
 use crate::worker::handler::HandlerResult;
+use crate::worker::inbox::{MessagePriority, Position};
 use crate::worker::link::Link;
 
 /// The worker thread's view of its link, with the host's message type erased (a port only
@@ -29,7 +30,7 @@ pub(crate) trait WorkerSide<Out>: Send + Sync {
     fn is_closing(&self) -> bool;
     fn is_terminating(&self) -> bool;
     fn close(&self) -> Result<()>;
-    fn deliver_message(&self, message: Out);
+    fn deliver_message(&self, message: Out, position: Position);
     fn deliver_message_error(&self, error: Error);
     fn wake_loop(&self);
     fn call(&self, object: &str, method: &str, timeout: Duration, args: Payload)
@@ -52,8 +53,8 @@ impl<In: Send, Out: Send> WorkerSide<Out> for Link<In, Out> {
     fn close(&self) -> Result<()> {
         Link::close(self)
     }
-    fn deliver_message(&self, message: Out) {
-        Link::deliver_message(self, message)
+    fn deliver_message(&self, message: Out, position: Position) {
+        Link::deliver_message(self, message, position)
     }
     fn deliver_message_error(&self, error: Error) {
         Link::deliver_message_error(self, error)
@@ -241,18 +242,73 @@ impl<Out: Transferable> WorkerPort<Out> {
 
     /// Sends `message` to the host, **moved**: no copy, no serialization, no size cap. A
     /// [`Shared<T>`](crate::Shared) inside it stays shared (ArkTS
-    /// `postMessageWithSharedSendable`).
+    /// `postMessageWithSharedSendable`). It joins the back of the host's queue, in the
+    /// [`High`](MessagePriority::High) class (ArkTS: a normal `postMessage` has the priority
+    /// HIGH); see [`post_message_at_front`](WorkerPort::post_message_at_front).
     ///
     /// Fails with 10200004 once the host terminated the worker (or dropped its `Worker`). A
     /// worker that closed itself may still reply until its handler returns.
     pub fn post_message(&self, message: Out) -> Result<()> {
+        self.post(message, Position::Back)
+    }
+
+    /// Sends `message` to the host, **moved**, at the **front** of the messages of class
+    /// `priority` still waiting for it (ArkTS `workerPort.postMessageAtFront(message,
+    /// priority)`, API 26): the host takes it before them — before an at-front message of that
+    /// class sent earlier too — though never before one it is already handling.
+    ///
+    /// The classes go [`Immediate`](MessagePriority::Immediate) first, then
+    /// [`High`](MessagePriority::High) — where every plain
+    /// [`post_message`](WorkerPort::post_message) waits, behind the at-front ones —, then
+    /// [`Low`](MessagePriority::Low), then [`Idle`](MessagePriority::Idle), taken only once no
+    /// other message waits. This holds for the host's `on_message` callback as for
+    /// [`recv`](crate::Worker::recv) and the [stream](crate::Worker::messages): whoever takes
+    /// the next message gets the first one waiting. The host's other events (errors, the exit)
+    /// keep their place among its messages: an error reported between two messages is still
+    /// heard after the first message taken and before the second, whichever messages those are
+    /// then, and every message is taken before the exit.
+    ///
+    /// Fails as [`post_message`](WorkerPort::post_message) does: 10200004 once the host
+    /// terminated the worker; a worker that closed itself may still post until its handler
+    /// returns. The priority is a type, so ArkTS's parameter error (401) cannot occur.
+    ///
+    /// ```
+    /// use taskpool::{HandlerResult, MessagePriority, Worker, WorkerHandler, WorkerPort};
+    ///
+    /// struct Progress;
+    ///
+    /// impl WorkerHandler for Progress {
+    ///     type In = ();
+    ///     type Out = String;
+    ///
+    ///     async fn on_message(&mut self, (): (), port: &WorkerPort<String>) -> HandlerResult {
+    ///         port.post_message("step 1".into())?;
+    ///         port.post_message("step 2".into())?;
+    ///         port.post_message_at_front("cancel requested".into(), MessagePriority::High)?;
+    ///         port.post_message_at_front("log".into(), MessagePriority::Idle)?;
+    ///         port.close()?;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let worker = Worker::new(|| Progress).unwrap();
+    /// worker.post_message(()).unwrap();
+    /// worker.wait_for_exit(); // every message is waiting now: the host was not taking any
+    /// let order: Vec<_> = std::iter::from_fn(|| worker.recv()).collect();
+    /// assert_eq!(order, ["cancel requested", "step 1", "step 2", "log"]);
+    /// ```
+    pub fn post_message_at_front(&self, message: Out, priority: MessagePriority) -> Result<()> {
+        self.post(message, Position::Front(priority))
+    }
+
+    fn post(&self, message: Out, position: Position) -> Result<()> {
         if let Err(error) = self.check_open() {
             // Refused: the handler gets 10200004, not the panic of the message's `Drop` (which
             // would turn the terminated worker's normal exit into a failure).
             panic::drop_quietly(message);
             return Err(error);
         }
-        self.link().deliver_message(message);
+        self.link().deliver_message(message, position);
         Ok(())
     }
 
@@ -260,10 +316,27 @@ impl<Out: Transferable> WorkerPort<Out> {
     /// Fails with 10200006 if it cannot be serialized or is over the worker's
     /// [`max_serialized_bytes`](crate::WorkerBuilder::max_serialized_bytes) (16 MiB by default).
     pub fn post_message_serialized(&self, message: &Out) -> Result<()> {
+        self.post_serialized(message, Position::Back)
+    }
+
+    /// Sends a serialized **copy** of `message` at the front of the messages of class
+    /// `priority` waiting for the host (ArkTS `postMessageAtFront` without a transfer list): the
+    /// order of [`post_message_at_front`](WorkerPort::post_message_at_front), the errors of
+    /// [`post_message_serialized`](WorkerPort::post_message_serialized) (10200006, and nothing
+    /// is sent).
+    pub fn post_message_serialized_at_front(
+        &self,
+        message: &Out,
+        priority: MessagePriority,
+    ) -> Result<()> {
+        self.post_serialized(message, Position::Front(priority))
+    }
+
+    fn post_serialized(&self, message: &Out, position: Position) -> Result<()> {
         self.check_open()?;
         let payload =
             crate::worker::link::encode_message(message, self.link().max_serialized_bytes())?;
-        self.deliver_payload(payload);
+        self.deliver_payload(payload, position);
         Ok(())
     }
 
@@ -271,15 +344,28 @@ impl<Out: Transferable> WorkerPort<Out> {
     /// process). Over the cap: 10200006. If it does not decode as `Out`, the host's
     /// `on_message_error` hears about it instead of a message arriving.
     pub fn post_payload(&self, payload: Payload) -> Result<()> {
+        self.post_payload_to(payload, Position::Back)
+    }
+
+    /// [`post_payload`](WorkerPort::post_payload) at the front of the messages of class
+    /// `priority` waiting for the host (see
+    /// [`post_message_at_front`](WorkerPort::post_message_at_front)). A payload that does not
+    /// decode is reported to `on_message_error` at once, as with `post_payload`: it never waits
+    /// in the queue.
+    pub fn post_payload_at_front(&self, payload: Payload, priority: MessagePriority) -> Result<()> {
+        self.post_payload_to(payload, Position::Front(priority))
+    }
+
+    fn post_payload_to(&self, payload: Payload, position: Position) -> Result<()> {
         self.check_open()?;
         payload.check_size(self.link().max_serialized_bytes())?;
-        self.deliver_payload(payload);
+        self.deliver_payload(payload, position);
         Ok(())
     }
 
-    fn deliver_payload(&self, payload: Payload) {
+    fn deliver_payload(&self, payload: Payload, position: Position) {
         match payload.decode() {
-            Ok(message) => self.link().deliver_message(message),
+            Ok(message) => self.link().deliver_message(message, position),
             Err(error) => self.link().deliver_message_error(error),
         }
     }
