@@ -524,7 +524,7 @@ impl Run {
 
     /// Resolves a run a composer still holds (it was never queued) with `error`; one that was
     /// queued, started or ended is left alone. True if it was resolved here; its call is then
-    /// left for the caller to drop, as after [`Run::cancel_unstarted`].
+    /// left for the caller to drop, as after `cancel_unstarted` (above).
     pub(crate) fn discard_held(&self, error: Error) -> bool {
         self.resolve_unrun_keeping_body(self.header().withdraw_held(), || error)
     }
