@@ -969,6 +969,10 @@ enum Phase {
     Releasing,
     /// Predicted to fail so: its event is awaited.
     Failing(Fail),
+    /// A newcomer racing the waiter a release let in: it arrives before the release, or after
+    /// the waiter took the lock (and queues, or a try fails), or between the two and takes the
+    /// lock first (overtaking, or a try taking the free lock reserved for the woken waiter).
+    Arriving,
     Done,
 }
 
@@ -1134,6 +1138,8 @@ struct Walk {
     looks: usize,
     /// Events that came before the departure that explains them (see [`Walk::apply`]).
     deferred: Vec<(Ev, String)>,
+    /// A newcomer racing a woken waiter (see [`Phase::Arriving`]): (waiter, newcomer, a try).
+    arrival: Option<(u64, u64, bool)>,
 }
 
 /// Whether an event fits the model now.
@@ -1420,6 +1426,45 @@ impl Walk {
         }) || self.actors.iter().any(|a| a.cancels > 0)
     }
 
+    /// Settles a race between a woken waiter and a newcomer (see [`Phase::Arriving`]) by the
+    /// first of them reported granted (or the newcomer's try refused).
+    fn arrived(&mut self, req: u64, granted: bool) {
+        let Some((waiter, newcomer, tries)) = self.arrival else {
+            return;
+        };
+        if req == newcomer && granted {
+            // It came between the release and the waiter's turn, and took the lock first:
+            // the waiter is back at the front of the queue, its write not done.
+            let lock = self.reqs[&waiter].lock;
+            let model = &mut self.locks[lock];
+            model.holders.retain(|h| *h != waiter);
+            if model.valued {
+                model.value -= 1;
+            }
+            model.queue.push_front(waiter);
+            self.reqs.get_mut(&waiter).unwrap().phase = Phase::Queued;
+            self.grant(newcomer);
+            note(format!(
+                "  race: newcomer {newcomer} went before waiter {waiter}"
+            ));
+        } else if req == newcomer {
+            self.reqs.get_mut(&newcomer).unwrap().phase = Phase::Failing(Fail::Refused);
+            note(format!("  race: newcomer {newcomer}'s try failed"));
+        } else if req == waiter && granted {
+            if tries {
+                self.reqs.get_mut(&newcomer).unwrap().phase = Phase::Failing(Fail::Refused);
+            } else {
+                self.request(newcomer);
+            }
+            note(format!(
+                "  race: waiter {waiter} went before newcomer {newcomer}"
+            ));
+        } else {
+            return;
+        }
+        self.arrival = None;
+    }
+
     fn try_apply(&mut self, ev: Ev) -> Result<Fit, String> {
         match ev {
             Ev::Ready { actor, party } => self.actors[actor].party = Some(party),
@@ -1427,6 +1472,17 @@ impl Walk {
             Ev::Violation { actor, what } => return Err(format!("actor {actor}: {what}")),
             Ev::Ack { actor } => self.ack(actor)?,
             Ev::Granted { actor, req, value } => {
+                let relocked_early = !self.reqs.contains_key(&req)
+                    && self
+                        .waits
+                        .get(&req)
+                        .is_some_and(|w| w.actor == actor && w.phase == WPhase::Waiting);
+                if relocked_early {
+                    // A `notify_one` passed on by a departure yet to be reported.
+                    let why = format!("actor {actor}'s wait {req} took its lock back unnotified");
+                    return Ok(Early(Ev::Granted { actor, req, value }, why));
+                }
+                self.arrived(req, true);
                 let model = self.req_of(actor, req)?;
                 if model.phase == Phase::Queued {
                     let why =
@@ -1468,6 +1524,7 @@ impl Walk {
                 self.finish(actor, req);
             }
             Ev::Refused { actor, req } => {
+                self.arrived(req, false);
                 let model = self.req_of(actor, req)?;
                 if model.phase != Phase::Failing(Fail::Refused) {
                     return Err(format!("actor {actor}'s try {req} was refused: {model:?}"));
@@ -1670,7 +1727,8 @@ impl Walk {
             let awaited = matches!(
                 req.phase,
                 Phase::Granting | Phase::Releasing | Phase::Failing(_)
-            ) || (req.phase == Phase::Queued && req.volatile);
+            ) || (req.phase == Phase::Queued && req.volatile)
+                || req.phase == Phase::Arriving;
             if awaited {
                 left.push(format!("request {id}: {req:?}"));
             }
@@ -1880,6 +1938,7 @@ impl Walk {
                 87..=89 => self.race_timeout()?,
                 90..=92 => self.race_abort(),
                 93..=95 => self.race_cancel(),
+                96..=97 => self.race_arrival(),
                 _ => self.race_wait(),
             };
             if issued {
@@ -2435,6 +2494,67 @@ impl Walk {
         true
     }
 
+    /// A holder releases to an exclusive waiter while another actor asks for the lock in
+    /// exclusive mode (waiting, or trying): whichever comes first takes it.
+    fn race_arrival(&mut self) -> bool {
+        let candidates: Vec<u64> = self
+            .held()
+            .into_iter()
+            .filter(|h| {
+                let lock = &self.locks[self.reqs[h].lock];
+                lock.holders.len() == 1
+                    && lock.queue.front().is_some_and(|w| {
+                        let w = &self.reqs[w];
+                        w.mode == Exclusive && !w.transient && !w.volatile && w.alt.is_none()
+                    })
+            })
+            .collect();
+        let Some(holder) = self.pick(&candidates) else {
+            return false;
+        };
+        let (owner, lock) = (self.reqs[&holder].actor, self.reqs[&holder].lock);
+        let waiter = self.locks[lock].queue[0];
+        let idle: Vec<usize> = self
+            .idle()
+            .into_iter()
+            .filter(|a| *a != owner && *a != self.reqs[&waiter].actor)
+            .collect();
+        let Some(actor) = self.pick(&idle) else {
+            return false;
+        };
+        let tries = self.rng.chance(40);
+        if !tries && !self.actors[actor].kind.is_async() && self.holds_any(actor) {
+            return false;
+        }
+        let id = self.new_id();
+        self.reqs.insert(
+            id,
+            MReq {
+                phase: Phase::Arriving,
+                ..self.blank(actor, lock, Exclusive)
+            },
+        );
+        self.actors[actor].pending = Some(id);
+        self.note_step(format!(
+            "race: actor {owner} releases {holder} to waiter {waiter} while actor {actor} {} lock {lock} as {id}",
+            if tries { "tries" } else { "asks for" }
+        ));
+        self.release(holder);
+        self.arrival = Some((waiter, id, tries));
+        self.send(owner, Cmd::Release { req: holder });
+        self.send(
+            actor,
+            Cmd::Acquire {
+                req: id,
+                lock,
+                mode: Exclusive,
+                form: if tries { Form::Try } else { Form::Guard },
+                options: None,
+            },
+        );
+        true
+    }
+
     /// A short condition wait while a notification is sent.
     fn race_wait(&mut self) -> bool {
         let idle = self.idle();
@@ -2659,6 +2779,7 @@ fn walk(seed: u64, steps: Option<usize>) {
         step: 0,
         looks: 0,
         deferred: Vec::new(),
+        arrival: None,
     };
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| walk.run(steps)));
     let failure = match outcome {
