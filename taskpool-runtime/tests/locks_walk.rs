@@ -257,6 +257,10 @@ enum Cmd {
         req: u64,
         lock: usize,
     },
+    /// Stops polling anything (its thread waits for `Thaw` alone), after an `Ack`: what a
+    /// timeout or an abort does must then happen without the waiter running.
+    Freeze,
+    Thaw,
     Quit,
 }
 
@@ -559,9 +563,9 @@ fn blocking_actor(world: &World, me: usize) {
                 }
             }
             Cmd::Release { req } => release(world, me, &mut guards, req),
-            Cmd::Cancel => world.send(Ev::Violation {
+            Cmd::Cancel | Cmd::Freeze | Cmd::Thaw => world.send(Ev::Violation {
                 actor: me,
-                what: "a blocking actor was asked to cancel".into(),
+                what: "a blocking actor was asked to cancel, freeze or thaw".into(),
             }),
             Cmd::Wait { req, timeout } => {
                 let notified = match timeout {
@@ -860,6 +864,20 @@ async fn async_actor(world: &World, me: usize) {
             Cmd::Serialize { .. } => world.send(Ev::Violation {
                 actor: me,
                 what: "an async actor was asked to serialize (it would block)".into(),
+            }),
+            Cmd::Freeze => {
+                world.send(Ev::Ack { actor: me });
+                // Blocks this thread: the pending future is not polled meanwhile.
+                if !matches!(world.mail[me].recv(), Cmd::Thaw) {
+                    world.send(Ev::Violation {
+                        actor: me,
+                        what: "a command other than Thaw came while frozen".into(),
+                    });
+                }
+            }
+            Cmd::Thaw => world.send(Ev::Violation {
+                actor: me,
+                what: "thawed while not frozen".into(),
             }),
         }
     }
@@ -1906,7 +1924,10 @@ impl Walk {
     }
 
     fn send(&mut self, actor: usize, cmd: Cmd) {
-        if matches!(cmd, Cmd::Cancel | Cmd::Notify { .. } | Cmd::Lookup { .. }) {
+        if matches!(
+            cmd,
+            Cmd::Cancel | Cmd::Notify { .. } | Cmd::Lookup { .. } | Cmd::Freeze
+        ) {
             self.actors[actor].acks += 1;
         }
         if matches!(cmd, Cmd::Cancel) {
@@ -1926,20 +1947,23 @@ impl Walk {
     fn step(&mut self) -> Result<(), String> {
         for _ in 0..20 {
             let issued = match self.rng.below(100) {
-                0..=33 => self.op_acquire(),
-                34..=55 => self.op_release(),
-                56..=62 => self.op_wait(),
-                63..=65 => self.op_wait_with(),
-                66..=72 => self.op_notify(),
-                73..=75 => self.op_abort(),
-                76..=79 => self.op_cancel(),
-                80..=82 => self.op_lookup(),
-                83..=86 => self.op_serialize(),
-                87..=89 => self.race_timeout()?,
-                90..=92 => self.race_abort(),
-                93..=95 => self.race_cancel(),
-                96..=97 => self.race_arrival(),
-                _ => self.race_wait(),
+                0..=31 => self.op_acquire(),
+                32..=52 => self.op_release(),
+                53..=59 => self.op_wait(),
+                60..=62 => self.op_wait_with(),
+                63..=68 => self.op_notify(),
+                69..=71 => self.op_abort(),
+                72..=75 => self.op_cancel(),
+                76..=78 => self.op_lookup(),
+                79..=82 => self.op_serialize(),
+                83..=85 => self.race_timeout()?,
+                86..=88 => self.race_abort(),
+                89..=91 => self.race_cancel(),
+                92..=93 => self.race_arrival(),
+                94..=95 => self.race_wait(),
+                96 => self.frozen_timeout()?,
+                97 => self.frozen_abort()?,
+                _ => self.frozen_wait()?,
             };
             if issued {
                 return self.settle();
@@ -2555,6 +2579,172 @@ impl Walk {
         true
     }
 
+    /// Stops `actor` (a `Local` one, whose thread is its own) from polling anything until
+    /// thawed, once it has polled what it was sent before.
+    fn freeze(&mut self, actor: usize) -> Result<(), String> {
+        self.send(actor, Cmd::Freeze);
+        let deadline = Instant::now() + PATIENCE;
+        while self.actors[actor].acks > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(ev) => self.apply(ev)?,
+                Err(_) => return Err(format!("actor {actor} did not freeze")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until `happened` holds, applying events meanwhile; a hang after [`PATIENCE`].
+    fn wait_observed(
+        &mut self,
+        what: &str,
+        happened: impl Fn(&Walk) -> bool,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            while let Ok(ev) = self.events.try_recv() {
+                self.apply(ev)?;
+            }
+            if happened(self) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "hang: {what} did not happen within {PATIENCE:?}; model: {}; observed: {}",
+                    self.describe_model(),
+                    self.describe_world()
+                ));
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+
+    fn frozen_actors(&self) -> Vec<usize> {
+        self.idle()
+            .into_iter()
+            .filter(|a| self.actors[*a].kind == Kind::Local)
+            .collect()
+    }
+
+    /// A short-timeout request queues, and its waiter stops: the deadline alone must withdraw
+    /// it and let in whom it held up.
+    fn frozen_timeout(&mut self) -> Result<bool, String> {
+        let frozen = self.frozen_actors();
+        let Some(actor) = self.pick(&frozen) else {
+            return Ok(false);
+        };
+        let lock = self.rng.below(self.locks.len() as u64) as usize;
+        let mode = self.mode();
+        if self.wait_rule(lock, mode) {
+            return Ok(false);
+        }
+        let timeout = Duration::from_micros(200 + self.rng.below(2000));
+        let id = self.new_id();
+        self.reqs.insert(
+            id,
+            MReq {
+                timeout: Some(timeout),
+                volatile: true,
+                ..self.blank(actor, lock, mode)
+            },
+        );
+        self.request(id);
+        self.actors[actor].pending = Some(id);
+        self.note_step(format!(
+            "frozen: actor {actor} {mode} lock {lock} as {id} with timeout {timeout:?}, then stops"
+        ));
+        let options = AsyncLockOptions::new().timeout(timeout);
+        self.send(
+            actor,
+            Cmd::Acquire {
+                req: id,
+                lock,
+                mode,
+                form: Form::Guard,
+                options: Some(options),
+            },
+        );
+        self.freeze(actor)?;
+        let party = self.actors[actor].party.unwrap();
+        self.wait_observed(
+            &format!("the deadline of request {id} withdrawing it while its waiter is stopped"),
+            |walk| {
+                !walk.world.locks[lock]
+                    .state()
+                    .pending
+                    .iter()
+                    .any(|info| party.is(info))
+            },
+        )?;
+        self.locks[lock].queue.retain(|q| *q != id);
+        self.reqs.get_mut(&id).unwrap().phase = Phase::Failing(Fail::TimedOut);
+        self.advance(lock);
+        self.world.mail[actor].send(Cmd::Thaw);
+        Ok(true)
+    }
+
+    /// A waiter with a signal stops; the signal aborts: the request must be out of the queue
+    /// when `abort` returns, and whom it held up let in.
+    fn frozen_abort(&mut self) -> Result<bool, String> {
+        let candidates: Vec<usize> = (0..self.actors.len())
+            .filter(|a| {
+                self.actors[*a].kind == Kind::Local
+                    && self.actors[*a].pending.is_some_and(|id| {
+                        self.reqs.get(&id).is_some_and(|r| {
+                            r.phase == Phase::Queued
+                                && r.signal.is_some_and(|s| !self.signals[s].aborted)
+                        })
+                    })
+            })
+            .collect();
+        let Some(actor) = self.pick(&candidates) else {
+            return Ok(false);
+        };
+        let id = self.actors[actor].pending.unwrap();
+        let (lock, slot) = (self.reqs[&id].lock, self.reqs[&id].signal.unwrap());
+        self.note_step(format!(
+            "frozen: actor {actor} stops while signal {slot} of its request {id} aborts"
+        ));
+        self.freeze(actor)?;
+        self.abort(slot);
+        // Its waiter cannot have run: only the abort itself can have taken it out.
+        let party = self.actors[actor].party.unwrap();
+        let state = self.world.locks[lock].state();
+        if state.pending.iter().any(|info| party.is(info)) {
+            return Err(format!(
+                "abort() returned with request {id} of a stopped waiter still queued: {state}"
+            ));
+        }
+        self.world.mail[actor].send(Cmd::Thaw);
+        Ok(true)
+    }
+
+    /// A short condition wait whose waiter stops: its deadline alone must take it out of the
+    /// queue, so that a `notify_one` then goes to the next waiter.
+    fn frozen_wait(&mut self) -> Result<bool, String> {
+        let frozen = self.frozen_actors();
+        let Some(actor) = self.pick(&frozen) else {
+            return Ok(false);
+        };
+        let timeout = Duration::from_micros(200 + self.rng.below(2000));
+        self.wait(actor, Some(timeout), "frozen: ");
+        self.freeze(actor)?;
+        let id = self.actors[actor].pending.unwrap();
+        self.wait_observed(
+            &format!("the deadline of wait {id} withdrawing it while its waiter is stopped"),
+            |walk| walk.world.condvar.waiters() < walk.cv.len(),
+        )?;
+        self.cv.retain(|w| *w != id);
+        self.waits.get_mut(&id).unwrap().phase = WPhase::TimesOut;
+        if self.rng.chance(50) {
+            note("  controller: notify_one".into());
+            self.world.condvar.notify_one();
+            self.notify_one();
+        }
+        self.world.mail[actor].send(Cmd::Thaw);
+        Ok(true)
+    }
+
     /// A short condition wait while a notification is sent.
     fn race_wait(&mut self) -> bool {
         let idle = self.idle();
@@ -2686,9 +2876,9 @@ fn walk(seed: u64, steps: Option<usize>) {
     let mut kinds = Vec::new();
     for _ in 0..2 + rng.below(3) {
         let kind = match rng.below(100) {
-            0..=34 => Kind::Thread,
-            35..=69 => Kind::Task,
-            70..=84 => Kind::Local,
+            0..=29 => Kind::Thread,
+            30..=64 => Kind::Task,
+            65..=84 => Kind::Local,
             _ if !kinds.contains(&Kind::BlockingTask) => Kind::BlockingTask,
             _ => Kind::Thread,
         };
