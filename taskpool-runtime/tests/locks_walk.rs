@@ -1450,6 +1450,12 @@ impl Walk {
         let Some((waiter, newcomer, tries)) = self.arrival else {
             return;
         };
+        let overtakes = self.reqs[&newcomer].mode == Exclusive;
+        if req == newcomer && granted && !overtakes {
+            // Shared requests never go before a woken writer: left as it is, the event is
+            // reported as out of turn.
+            return;
+        }
         if req == newcomer && granted {
             // It came between the release and the waiter's turn, and took the lock first:
             // the waiter is back at the front of the queue, its write not done.
@@ -2518,8 +2524,8 @@ impl Walk {
         true
     }
 
-    /// A holder releases to an exclusive waiter while another actor asks for the lock in
-    /// exclusive mode (waiting, or trying): whichever comes first takes it.
+    /// A holder releases to an exclusive waiter while another actor asks for the lock (waiting,
+    /// or trying): an exclusive newcomer coming first takes it, a shared one never does.
     fn race_arrival(&mut self) -> bool {
         let candidates: Vec<u64> = self
             .held()
@@ -2550,17 +2556,18 @@ impl Walk {
         if !tries && !self.actors[actor].kind.is_async() && self.holds_any(actor) {
             return false;
         }
+        let mode = self.mode();
         let id = self.new_id();
         self.reqs.insert(
             id,
             MReq {
                 phase: Phase::Arriving,
-                ..self.blank(actor, lock, Exclusive)
+                ..self.blank(actor, lock, mode)
             },
         );
         self.actors[actor].pending = Some(id);
         self.note_step(format!(
-            "race: actor {owner} releases {holder} to waiter {waiter} while actor {actor} {} lock {lock} as {id}",
+            "race: actor {owner} releases {holder} to waiter {waiter} while actor {actor} {} {mode} lock {lock} as {id}",
             if tries { "tries" } else { "asks for" }
         ));
         self.release(holder);
@@ -2571,7 +2578,7 @@ impl Walk {
             Cmd::Acquire {
                 req: id,
                 lock,
-                mode: Exclusive,
+                mode,
                 form: if tries { Form::Try } else { Form::Guard },
                 options: None,
             },
