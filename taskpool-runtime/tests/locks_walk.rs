@@ -1410,22 +1410,33 @@ impl Walk {
     /// abort, a dropped future) let happen may be reported before the departure is. Such an
     /// event is deferred while a departure is still awaited, and is a violation once none is.
     fn apply(&mut self, ev: Ev) -> Result<(), String> {
-        if let Early(ev, why) = self.try_apply(ev)? {
-            self.deferred.push((ev, why));
-        } else {
-            loop {
-                let mut progress = false;
-                for (ev, _) in std::mem::take(&mut self.deferred) {
-                    match self.try_apply(ev)? {
-                        Early(ev, why) => self.deferred.push((ev, why)),
-                        Applied => progress = true,
-                    }
-                }
-                if !progress {
-                    break;
+        match self.try_apply(ev)? {
+            Early(ev, why) => {
+                self.deferred.push((ev, why));
+                self.check_deferred()
+            }
+            Applied => self.retry_deferred(),
+        }
+    }
+
+    /// Applies the deferred events that fit now (the model moved on).
+    fn retry_deferred(&mut self) -> Result<(), String> {
+        loop {
+            let mut progress = false;
+            for (ev, _) in std::mem::take(&mut self.deferred) {
+                match self.try_apply(ev)? {
+                    Early(ev, why) => self.deferred.push((ev, why)),
+                    Applied => progress = true,
                 }
             }
+            if !progress {
+                return self.check_deferred();
+            }
         }
+    }
+
+    /// A deferred event with no departure left to explain it is a violation.
+    fn check_deferred(&self) -> Result<(), String> {
         if !self.deferred.is_empty() && !self.departing() {
             let (ev, why) = &self.deferred[0];
             return Err(format!("{why} (event {ev:?})"));
@@ -1875,6 +1886,8 @@ impl Walk {
             while let Ok(ev) = self.events.try_recv() {
                 self.apply(ev)?;
             }
+            // The step's own model updates (a release, an abort) may explain a deferred event.
+            self.retry_deferred()?;
             let left = self.outstanding();
             let difference = self.compare()?;
             if left.is_empty() && difference.is_none() {
@@ -2124,7 +2137,7 @@ impl Walk {
         true
     }
 
-    fn wait(&mut self, actor: usize, timeout: Option<Duration>, why: &str) {
+    fn wait(&mut self, actor: usize, timeout: Option<Duration>, why: &str) -> u64 {
         let id = self.new_id();
         let zero = timeout == Some(Duration::ZERO);
         let volatile = timeout.is_some_and(|t| t < LONG && !t.is_zero());
@@ -2149,6 +2162,7 @@ impl Walk {
             "{why}actor {actor} waits as {id} (timeout {timeout:?})"
         ));
         self.send(actor, Cmd::Wait { req: id, timeout });
+        id
     }
 
     fn op_wait_with(&mut self) -> bool {
@@ -2672,6 +2686,11 @@ impl Walk {
             },
         );
         self.freeze(actor)?;
+        if self.reqs[&id].phase != Phase::Queued {
+            // Its time ran out (and it ran) before it stopped: nothing left to see.
+            self.world.mail[actor].send(Cmd::Thaw);
+            return Ok(true);
+        }
         let party = self.actors[actor].party.unwrap();
         self.wait_observed(
             &format!("the deadline of request {id} withdrawing it while its waiter is stopped"),
@@ -2686,6 +2705,7 @@ impl Walk {
         self.locks[lock].queue.retain(|q| *q != id);
         self.reqs.get_mut(&id).unwrap().phase = Phase::Failing(Fail::TimedOut);
         self.advance(lock);
+        self.retry_deferred()?;
         self.world.mail[actor].send(Cmd::Thaw);
         Ok(true)
     }
@@ -2734,9 +2754,13 @@ impl Walk {
             return Ok(false);
         };
         let timeout = Duration::from_micros(200 + self.rng.below(2000));
-        self.wait(actor, Some(timeout), "frozen: ");
+        let id = self.wait(actor, Some(timeout), "frozen: ");
         self.freeze(actor)?;
-        let id = self.actors[actor].pending.unwrap();
+        if self.waits[&id].phase != WPhase::Waiting {
+            // Its time ran out (and it ran) before it stopped: nothing left to see.
+            self.world.mail[actor].send(Cmd::Thaw);
+            return Ok(true);
+        }
         self.wait_observed(
             &format!("the deadline of wait {id} withdrawing it while its waiter is stopped"),
             |walk| walk.world.condvar.waiters() < walk.cv.len(),
@@ -2748,6 +2772,7 @@ impl Walk {
             self.world.condvar.notify_one();
             self.notify_one();
         }
+        self.retry_deferred()?;
         self.world.mail[actor].send(Cmd::Thaw);
         Ok(true)
     }
