@@ -9,10 +9,12 @@
 //! eligible front of the queue, tries, shared requests behind a waiting writer; the condition
 //! variable's FIFO notification). It then waits until the actors report exactly that and every
 //! lock's snapshot (`state()`, `query(name)`, `query_all()`) lists the predicted holders and
-//! waiters, in order, by task or thread. A few steps race two things on purpose (a short timeout
-//! or an abort or a dropped future against the release that lets the request in; a short
-//! condition wait against a notification): the model then allows both outcomes and follows the
-//! one observed.
+//! waiters, in order, by task or thread. A few steps race two things on purpose (a short
+//! timeout, an abort or a dropped future against the release that lets the request in; a
+//! newcomer against the woken waiter a release lets in; a short condition wait against a
+//! notification): the model then allows every outcome the rules allow and follows the one
+//! observed. A few others stop a waiter's thread (an `async` actor with a thread of its own), so
+//! that only its deadline or its abort can take it out of the queue, as documented.
 //!
 //! Checked on every step: never two exclusive holders, nor one beside shared ones (in each
 //! snapshot, and by the actors themselves as they enter and leave); every grant, refusal and
