@@ -560,6 +560,28 @@ fn serializing_a_lock_the_caller_holds_is_an_error_not_a_hang() {
     assert_eq!(serde_json::to_string(&*lock).unwrap(), "[1,2]");
 }
 
+/// "The caller" of a serialization is who took the guard (the task, or outside tasks the
+/// thread), not who has it now: the thread that took an exclusive guard still gets the error
+/// after moving the guard away, and any other thread, whatever guard it carries, is not
+/// recognized and waits (here until the guard is dropped; holding that guard itself, it would
+/// wait for ever, as `AsyncLock`'s `Serialize` documents).
+#[test]
+fn serializing_knows_its_caller_by_who_took_the_guard() {
+    let lock = AsyncLock::new(7u32);
+    let slot = std::sync::Mutex::new(None);
+    std::thread::scope(|scope| {
+        *slot.lock().unwrap() = Some(lock.lock());
+        let error = serde_json::to_string(&lock).unwrap_err().to_string();
+        assert!(error.contains("the caller holds it"), "{error}");
+        let other = scope.spawn(|| serde_json::to_string(&lock).map_err(|e| e.to_string()));
+        wait_until("the other thread waits to read", || {
+            lock.state().pending.len() == 1
+        });
+        drop(slot.lock().unwrap().take());
+        assert_eq!(other.join().unwrap().unwrap(), "7");
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Condition waits polled again after they completed.
 // ---------------------------------------------------------------------------------------------

@@ -565,10 +565,18 @@ impl<T: fmt::Debug> fmt::Debug for AsyncLock<T> {
 
 impl<T: Serialize> Serialize for AsyncLock<T> {
     /// Serializes the value, taking the lock in shared mode to read it (waiting for a writer
-    /// that holds it). If the caller (its task, or its thread outside tasks) holds the lock
-    /// itself and cannot share it at once — it holds it exclusively, or a writer waits behind
-    /// its shared hold — the shared request would wait for the caller forever: that is a serde
-    /// error naming the lock instead.
+    /// that holds it). If the caller holds the lock itself and cannot share it at once — it
+    /// holds it exclusively, or a writer waits behind its shared hold — the shared request would
+    /// wait for the caller forever: that is a serde error naming the lock instead.
+    ///
+    /// "The caller" is who the lock records as the holder: the pool task that took the guard
+    /// (wherever it runs now), or, for a guard taken outside tasks, the thread that took it.
+    /// Where the guard is now does not count. A guard moved to another thread (guards are
+    /// `Send`) or handed to another task is not recognized there: serializing the lock from
+    /// there, while it holds that guard exclusively, waits for the guard it holds itself, for
+    /// ever, as [`lock_shared`](AsyncLock::lock_shared) would. Conversely, the task or thread
+    /// that took a guard gets the error even after moving the guard away. Serialize where the
+    /// guard was taken, or drop it first.
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         if let Some(guard) = self.try_lock_shared() {
             return guard.serialize(serializer);
