@@ -33,7 +33,7 @@
 //!
 //! | variable | effect |
 //! |---|---|
-//! | `LOCKS_WALK_SEEDS=<n>` | walks seeds `from..from + n` (default 300: about 3.5 s in a debug build on 2 cores) |
+//! | `LOCKS_WALK_SEEDS=<n>` | walks seeds `from..from + n` (default 300: about 4 s in a debug build on 2 cores) |
 //! | `LOCKS_WALK_FROM=<s>` | the first seed (default 0) |
 //! | `LOCKS_WALK_SEED=<s>[,<s>..]` | walks these seeds only |
 //! | `LOCKS_WALK_STEPS=<n>` | steps per walk (default 30 to 60, drawn from the seed) |
