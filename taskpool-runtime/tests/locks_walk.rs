@@ -1077,11 +1077,15 @@ const LONG: Duration = Duration::from_secs(600);
 // The trace and the watchdog
 // ---------------------------------------------------------------------------------------------
 
+/// The current walk's steps and racy outcomes, printed when it fails.
 static TRACE: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static VERBOSE: std::sync::LazyLock<bool> =
     std::sync::LazyLock::new(|| std::env::var_os("LOCKS_WALK_VERBOSE").is_some());
+/// The seed being walked, for the watchdog.
 static CURRENT: AtomicU64 = AtomicU64::new(u64::MAX);
+/// When the walk last made progress (a step began to settle); `None` between walks.
 static STARTED: Mutex<Option<Instant>> = Mutex::new(None);
+/// Numbers the walks of this process, so that a seed walked twice names its locks anew.
 static NEXT_WALK: AtomicU64 = AtomicU64::new(1);
 
 fn note(line: String) {
@@ -1095,8 +1099,9 @@ fn trace_text() -> String {
     TRACE.lock().unwrap().join("\n")
 }
 
-/// Aborts the process, with the seed and the trace, if one walk takes far longer than a step
-/// may: the controller itself is stuck in a call (a step that does not settle fails on its own).
+/// Aborts the process, with the seed and the trace, if the walk makes no progress for far longer
+/// than a step may wait: the controller itself is stuck in a call (a step that does not settle
+/// fails on its own, after [`PATIENCE`]).
 fn watchdog() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -1882,6 +1887,8 @@ impl Walk {
     /// Waits until the actors have reported everything the step predicts and every snapshot
     /// matches the model. A step that does not get there within [`PATIENCE`] has hung.
     fn settle(&mut self) -> Result<(), String> {
+        // Progress, for the watchdog: however many steps a walk has, each is bounded.
+        *STARTED.lock().unwrap() = Some(Instant::now());
         let deadline = Instant::now() + PATIENCE;
         let mut nap = Duration::from_micros(20);
         loop {
