@@ -443,17 +443,32 @@ fn granted<'a>(
 }
 
 fn release(world: &World, me: usize, guards: &mut Guards<'_>, req: u64) {
+    if let Some((_, held)) = let_go(world, me, guards, req, "release") {
+        drop(held);
+        world.send(Ev::Released { actor: me, req });
+    }
+}
+
+/// Takes the guard of request `req` out of `guards` and leaves its lock in the overlap check,
+/// for `what` (a release, a `wait_with`); reports a violation and returns `None` if the actor
+/// does not hold it. Returns the lock and the guard.
+fn let_go<'a>(
+    world: &World,
+    me: usize,
+    guards: &mut Guards<'a>,
+    req: u64,
+    what: &str,
+) -> Option<(usize, Held<'a>)> {
     let Some(at) = guards.iter().position(|(id, _, _)| *id == req) else {
         world.send(Ev::Violation {
             actor: me,
-            what: format!("asked to release request {req}, which it does not hold"),
+            what: format!("asked to {what} request {req}, which it does not hold"),
         });
-        return;
+        return None;
     };
     let (_, lock, held) = guards.swap_remove(at);
     world.inside[lock].leave(held.mode());
-    drop(held);
-    world.send(Ev::Released { actor: me, req });
+    Some((lock, held))
 }
 
 /// The callback of `lock_then`/`lock_async_then`: enters, touches, reports, leaves.
@@ -475,6 +490,25 @@ fn in_callback<T: Value>(
         value,
     });
     world.inside[lock].leave(mode);
+}
+
+/// An actor's `Notify` command: notifies one waiter or all, then acknowledges.
+fn notify(world: &World, me: usize, all: bool) {
+    if all {
+        world.condvar.notify_all();
+    } else {
+        world.condvar.notify_one();
+    }
+    world.send(Ev::Ack { actor: me });
+}
+
+/// An actor's `Lookup` command: checks the lookup, reports a violation if it fails, then
+/// acknowledges.
+fn look_up(world: &World, me: usize, lock: usize) {
+    if let Err(what) = lookup(world, lock) {
+        world.send(Ev::Violation { actor: me, what });
+    }
+    world.send(Ev::Ack { actor: me });
 }
 
 /// Checks what a named lookup finds: the same lock and condition variable, a consistent
@@ -584,15 +618,10 @@ fn blocking_actor(world: &World, me: usize) {
                 });
             }
             Cmd::WaitWith { req, guard } => {
-                let Some(at) = guards.iter().position(|(id, _, _)| *id == guard) else {
-                    world.send(Ev::Violation {
-                        actor: me,
-                        what: format!("wait_with on request {guard}, which it does not hold"),
-                    });
+                let Some((lock, held)) = let_go(world, me, &mut guards, guard, "wait_with on")
+                else {
                     continue;
                 };
-                let (_, lock, held) = guards.swap_remove(at);
-                world.inside[lock].leave(held.mode());
                 let held = match held {
                     Held::Write(guard) => Held::Write(world.condvar.wait_with(guard)),
                     Held::NamedWrite(guard) => Held::NamedWrite(world.condvar.wait_with(guard)),
@@ -606,20 +635,8 @@ fn blocking_actor(world: &World, me: usize) {
                 };
                 guards.push(granted(world, me, req, lock, held));
             }
-            Cmd::Notify { all } => {
-                if all {
-                    world.condvar.notify_all();
-                } else {
-                    world.condvar.notify_one();
-                }
-                world.send(Ev::Ack { actor: me });
-            }
-            Cmd::Lookup { lock } => {
-                if let Err(what) = lookup(world, lock) {
-                    world.send(Ev::Violation { actor: me, what });
-                }
-                world.send(Ev::Ack { actor: me });
-            }
+            Cmd::Notify { all } => notify(world, me, all),
+            Cmd::Lookup { lock } => look_up(world, me, lock),
             Cmd::Serialize { req, lock } => {
                 let result = on_lock!(&world.locks[lock], l => serde_json::to_string(l))
                     .map_err(|e| e.to_string());
@@ -817,15 +834,10 @@ async fn async_actor(world: &World, me: usize) {
                 pending = Some((req, future));
             }
             Cmd::WaitWith { req, guard } => {
-                let Some(at) = guards.iter().position(|(id, _, _)| *id == guard) else {
-                    world.send(Ev::Violation {
-                        actor: me,
-                        what: format!("wait_with on request {guard}, which it does not hold"),
-                    });
+                let Some((lock, held)) = let_go(world, me, &mut guards, guard, "wait_with on")
+                else {
                     continue;
                 };
-                let (_, lock, held) = guards.swap_remove(at);
-                world.inside[lock].leave(held.mode());
                 let condvar: &ConditionVariable = &world.condvar;
                 let future: Pending<'_> = match held {
                     Held::Write(guard) => Box::pin(async move {
@@ -849,20 +861,8 @@ async fn async_actor(world: &World, me: usize) {
                 };
                 pending = Some((req, future));
             }
-            Cmd::Notify { all } => {
-                if all {
-                    world.condvar.notify_all();
-                } else {
-                    world.condvar.notify_one();
-                }
-                world.send(Ev::Ack { actor: me });
-            }
-            Cmd::Lookup { lock } => {
-                if let Err(what) = lookup(world, lock) {
-                    world.send(Ev::Violation { actor: me, what });
-                }
-                world.send(Ev::Ack { actor: me });
-            }
+            Cmd::Notify { all } => notify(world, me, all),
+            Cmd::Lookup { lock } => look_up(world, me, lock),
             Cmd::Serialize { .. } => world.send(Ev::Violation {
                 actor: me,
                 what: "an async actor was asked to serialize (it would block)".into(),
@@ -2418,30 +2418,11 @@ impl Walk {
             return Ok(false);
         }
         let timeout = Duration::from_micros(100 + self.rng.below(5000));
-        let id = self.new_id();
-        self.reqs.insert(
-            id,
-            MReq {
-                timeout: Some(timeout),
-                volatile: true,
-                ..self.blank(actor, lock, mode)
-            },
-        );
-        self.request(id);
-        self.actors[actor].pending = Some(id);
-        self.note_step(format!(
-            "race: actor {actor} {mode} lock {lock} as {id} with timeout {timeout:?}, then actor {owner} releases {holder}"
-        ));
-        self.send(
-            actor,
-            Cmd::Acquire {
-                req: id,
-                lock,
-                mode,
-                form: Form::Guard,
-                options: Some(AsyncLockOptions::new().timeout(timeout)),
-            },
-        );
+        let id = self.acquire_timed(actor, lock, mode, timeout, |id| {
+            format!(
+                "race: actor {actor} {mode} lock {lock} as {id} with timeout {timeout:?}, then actor {owner} releases {holder}"
+            )
+        });
         // The release must come after the request has queued: arriving after it, the request
         // might overtake a woken waiter, which the model does not follow.
         let deadline = Instant::now() + PATIENCE;
@@ -2466,6 +2447,42 @@ impl Walk {
         self.release(holder);
         self.send(owner, Cmd::Release { req: holder });
         Ok(true)
+    }
+
+    /// `actor` asks for `lock` in `mode` with a guard and `timeout` (a volatile request: its
+    /// time may run out whatever the model expects), queued in the model as it will be by the
+    /// lock; `what` describes the step, given the request's id. Returns that id.
+    fn acquire_timed(
+        &mut self,
+        actor: usize,
+        lock: usize,
+        mode: AsyncLockMode,
+        timeout: Duration,
+        what: impl FnOnce(u64) -> String,
+    ) -> u64 {
+        let id = self.new_id();
+        self.reqs.insert(
+            id,
+            MReq {
+                timeout: Some(timeout),
+                volatile: true,
+                ..self.blank(actor, lock, mode)
+            },
+        );
+        self.request(id);
+        self.actors[actor].pending = Some(id);
+        self.note_step(what(id));
+        self.send(
+            actor,
+            Cmd::Acquire {
+                req: id,
+                lock,
+                mode,
+                form: Form::Guard,
+                options: Some(AsyncLockOptions::new().timeout(timeout)),
+            },
+        );
+        id
     }
 
     /// A holder releases while the signal of a request queued behind it is aborted.
@@ -2669,31 +2686,11 @@ impl Walk {
             return Ok(false);
         }
         let timeout = Duration::from_micros(200 + self.rng.below(2000));
-        let id = self.new_id();
-        self.reqs.insert(
-            id,
-            MReq {
-                timeout: Some(timeout),
-                volatile: true,
-                ..self.blank(actor, lock, mode)
-            },
-        );
-        self.request(id);
-        self.actors[actor].pending = Some(id);
-        self.note_step(format!(
-            "frozen: actor {actor} {mode} lock {lock} as {id} with timeout {timeout:?}, then stops"
-        ));
-        let options = AsyncLockOptions::new().timeout(timeout);
-        self.send(
-            actor,
-            Cmd::Acquire {
-                req: id,
-                lock,
-                mode,
-                form: Form::Guard,
-                options: Some(options),
-            },
-        );
+        let id = self.acquire_timed(actor, lock, mode, timeout, |id| {
+            format!(
+                "frozen: actor {actor} {mode} lock {lock} as {id} with timeout {timeout:?}, then stops"
+            )
+        });
         self.freeze(actor)?;
         if self.reqs[&id].phase != Phase::Queued {
             // Its time ran out (and it ran) before it stopped: nothing left to see.
