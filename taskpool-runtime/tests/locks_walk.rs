@@ -55,7 +55,7 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use support::PATIENCE;
-use support::walk::Rng;
+use support::walk::{Rng, Watchdog};
 use taskpool::{
     AbortSignal, AsyncLock, AsyncLockAccess, AsyncLockGuard, AsyncLockMode, AsyncLockOptions,
     AsyncLockSharedGuard, AsyncLockState, ConditionVariable, Error, Shared, TaskHandle, TaskId,
@@ -1081,10 +1081,10 @@ const LONG: Duration = Duration::from_secs(600);
 static TRACE: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static VERBOSE: std::sync::LazyLock<bool> =
     std::sync::LazyLock::new(|| std::env::var_os("LOCKS_WALK_VERBOSE").is_some());
-/// The seed being walked, for the watchdog.
-static CURRENT: AtomicU64 = AtomicU64::new(u64::MAX);
-/// When the walk last made progress (a step began to settle); `None` between walks.
-static STARTED: Mutex<Option<Instant>> = Mutex::new(None);
+/// Aborts the process, with the seed and the trace, if the walk makes no progress (a step
+/// beginning to settle) for far longer than a step may wait: the controller itself is stuck in
+/// a call (a step that does not settle fails on its own, after [`PATIENCE`]).
+static WATCHDOG: Watchdog = Watchdog::new();
 /// Numbers the walks of this process, so that a seed walked twice names its locks anew.
 static NEXT_WALK: AtomicU64 = AtomicU64::new(1);
 
@@ -1099,27 +1099,9 @@ fn trace_text() -> String {
     TRACE.lock().unwrap().join("\n")
 }
 
-/// Aborts the process, with the seed and the trace, if the walk makes no progress for far longer
-/// than a step may wait: the controller itself is stuck in a call (a step that does not settle
-/// fails on its own, after [`PATIENCE`]).
-fn watchdog() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        std::thread::spawn(|| {
-            loop {
-                std::thread::sleep(Duration::from_millis(500));
-                let started = *STARTED.lock().unwrap();
-                if started.is_some_and(|started| started.elapsed() > PATIENCE * 3) {
-                    eprintln!(
-                        "locks_walk: seed {} hangs; trace:\n{}",
-                        CURRENT.load(Ordering::SeqCst),
-                        trace_text()
-                    );
-                    std::process::abort();
-                }
-            }
-        });
-    });
+/// The watchdog's report: the trace of the walk.
+fn hang_report() -> String {
+    format!("; trace:\n{}", trace_text())
 }
 
 /// A snapshot must list one exclusive holder or shared ones only, all under the lock's name.
@@ -1888,7 +1870,7 @@ impl Walk {
     /// matches the model. A step that does not get there within [`PATIENCE`] has hung.
     fn settle(&mut self) -> Result<(), String> {
         // Progress, for the watchdog: however many steps a walk has, each is bounded.
-        *STARTED.lock().unwrap() = Some(Instant::now());
+        WATCHDOG.moved_on();
         let deadline = Instant::now() + PATIENCE;
         let mut nap = Duration::from_micros(20);
         loop {
@@ -2886,8 +2868,7 @@ impl Walk {
 
 fn walk(seed: u64, steps: Option<usize>) {
     TRACE.lock().unwrap().clear();
-    CURRENT.store(seed, Ordering::SeqCst);
-    *STARTED.lock().unwrap() = Some(Instant::now());
+    WATCHDOG.begin(seed);
     let number = NEXT_WALK.fetch_add(1, Ordering::Relaxed);
     let mut rng = Rng::for_seed(seed);
     let lock_count = 2 + rng.below(2) as usize;
@@ -3045,7 +3026,7 @@ fn walk(seed: u64, steps: Option<usize>) {
     *WORLD.lock().unwrap() = None;
     drop(walk);
     drop(pool);
-    *STARTED.lock().unwrap() = None;
+    WATCHDOG.end();
 }
 
 fn seeds() -> Vec<u64> {
@@ -3068,7 +3049,7 @@ fn seeds() -> Vec<u64> {
 
 #[test]
 fn locks_walk() {
-    watchdog();
+    WATCHDOG.arm("locks_walk", PATIENCE * 3, hang_report);
     let steps = std::env::var("LOCKS_WALK_STEPS")
         .ok()
         .map(|s| s.parse().expect("LOCKS_WALK_STEPS: a count"));

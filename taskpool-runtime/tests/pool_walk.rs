@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use support::walk::{Rng, install_quiet_panics};
+use support::walk::{Rng, Watchdog, install_quiet_panics};
 use support::{PATIENCE, threads_named, wait_until};
 use taskpool::{
     Error, GroupHandle, LongTask, PeriodicHandle, Priority, Task, TaskGroup, TaskHandle, TaskId,
@@ -660,31 +660,11 @@ impl Walker<'_> {
     }
 }
 
-static CURRENT: AtomicU64 = AtomicU64::new(u64::MAX);
-static STARTED: Mutex<Option<Instant>> = Mutex::new(None);
-
 /// Aborts the process, naming the seed, if one walk takes far too long (a hang).
-fn watchdog() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        std::thread::spawn(|| {
-            loop {
-                std::thread::sleep(Duration::from_millis(500));
-                let started = *STARTED.lock().unwrap();
-                if let Some(started) = started {
-                    if started.elapsed() > PATIENCE * 3 {
-                        eprintln!("pool_walk: seed {} hangs", CURRENT.load(Ordering::SeqCst));
-                        std::process::abort();
-                    }
-                }
-            }
-        });
-    });
-}
+static WATCHDOG: Watchdog = Watchdog::new();
 
 fn walk(seed: u64) {
-    *STARTED.lock().unwrap() = Some(Instant::now());
-    CURRENT.store(seed, Ordering::SeqCst);
+    WATCHDOG.begin(seed);
     let mut rng = Rng::for_seed(seed);
     let prefix = format!("pw{}", NEXT_POOL.fetch_add(1, Ordering::Relaxed));
     let mut builder = TaskPool::builder()
@@ -789,7 +769,7 @@ fn walk(seed: u64) {
     wait_until(&format!("seed {seed}: threads of {prefix} end"), || {
         threads_named(&prefix_dash) == 0
     });
-    *STARTED.lock().unwrap() = None;
+    WATCHDOG.end();
 }
 
 fn seeds() -> Vec<u64> {
@@ -810,7 +790,7 @@ fn seeds() -> Vec<u64> {
 #[test]
 fn pool_walk() {
     install_quiet_panics();
-    watchdog();
+    WATCHDOG.arm("pool_walk", PATIENCE * 3, String::new);
     let started = Instant::now();
     for seed in seeds() {
         walk(seed);

@@ -61,3 +61,67 @@ pub fn install_quiet_panics() {
         }));
     });
 }
+
+/// Aborts the process, with a report, when a walk stops making progress: the thread that drives
+/// it is itself stuck in a call, so no assertion of its own can fail. One per test binary, in a
+/// `static`; the walk says when it began and when it moves on.
+pub struct Watchdog {
+    /// The seed being walked.
+    seed: std::sync::atomic::AtomicU64,
+    /// When the walk last made progress; `None` between walks.
+    progress: std::sync::Mutex<Option<std::time::Instant>>,
+    armed: std::sync::Once,
+}
+
+impl Watchdog {
+    pub const fn new() -> Watchdog {
+        Watchdog {
+            seed: std::sync::atomic::AtomicU64::new(u64::MAX),
+            progress: std::sync::Mutex::new(None),
+            armed: std::sync::Once::new(),
+        }
+    }
+
+    /// Starts watching, once per process: past `limit` without progress, prints `"<name>: seed
+    /// <seed> hangs"` and what `report` adds, then aborts.
+    pub fn arm(
+        &'static self,
+        name: &'static str,
+        limit: std::time::Duration,
+        report: fn() -> String,
+    ) {
+        self.armed.call_once(|| {
+            std::thread::spawn(move || {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                    let progress = *self.progress.lock().unwrap();
+                    if progress.is_some_and(|at| at.elapsed() > limit) {
+                        let seed = self.seed.load(std::sync::atomic::Ordering::SeqCst);
+                        // Straight to stderr: `eprintln!` in a test is captured, and the
+                        // capture is lost with the aborted process.
+                        let report = format!("{name}: seed {seed} hangs{}\n", report());
+                        let _ =
+                            std::io::Write::write_all(&mut std::io::stderr(), report.as_bytes());
+                        std::process::abort();
+                    }
+                }
+            });
+        });
+    }
+
+    /// Walk `seed` begins.
+    pub fn begin(&self, seed: u64) {
+        self.seed.store(seed, std::sync::atomic::Ordering::SeqCst);
+        self.moved_on();
+    }
+
+    /// The walk made progress.
+    pub fn moved_on(&self) {
+        *self.progress.lock().unwrap() = Some(std::time::Instant::now());
+    }
+
+    /// The walk ended: nothing to watch until the next one begins.
+    pub fn end(&self) {
+        *self.progress.lock().unwrap() = None;
+    }
+}
