@@ -157,6 +157,59 @@ fn a_periodic_task_streams_its_results_until_stopped() {
     assert_eq!(ticker.data_stream::<u64>().into_iter().count(), 0);
 }
 
+/// Waits at gate 73, then sends 42 (and fails if nobody receives it).
+#[concurrent]
+fn gated_send() {
+    pass_gate(73);
+    send_data(42u32).unwrap();
+}
+
+/// Regression: a cancel used to forget the run it flagged, so a stream registered after the
+/// cancel, while that run still executed, ended at once and the run's `send_data` failed with
+/// 10200024 (no receiver).
+#[test]
+fn a_stream_registered_after_a_cancel_hears_the_run_still_executing() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let task = Task::new(gated_send, ());
+    let id = task.id();
+    let ticker = pool
+        .execute_periodically(Duration::from_millis(1), task, Priority::High)
+        .unwrap();
+    wait_until("the first run executes", || ticker.runs_started() == 1);
+    ticker.cancel().unwrap();
+    let stream = ticker.data_stream::<u32>();
+    open_gate(73);
+    // Ends once that run is over.
+    assert_eq!(stream.into_iter().collect::<Vec<_>>(), [42]);
+    assert_eq!(ticker.runs_started(), 1);
+    assert!(pool.cancel(id).is_err(), "stopped once, for good");
+}
+
+/// Regression: the pool's callback thread took the pool threads' stack size, so a pool built
+/// with a small stack made ordinary host code in a callback overflow it and abort the process.
+#[test]
+fn a_small_pool_stack_leaves_the_host_callbacks_a_full_stack() {
+    support::in_child_process(
+        "a_small_pool_stack_leaves_the_host_callbacks_a_full_stack",
+        || {
+            let pool = TaskPool::builder()
+                .stack_size(taskpool::MIN_STACK_SIZE)
+                .build()
+                .unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let task = Task::new(count_to, (1,));
+            task.on_receive_data(move |n: u32| {
+                // 256 KiB of locals: nothing a host thread would notice.
+                let buffer = std::hint::black_box([n as u8 + 1; 256 * 1024]);
+                tx.send(buffer.iter().map(|&b| u64::from(b)).sum::<u64>())
+                    .unwrap();
+            });
+            pool.execute(task).wait().unwrap();
+            assert_eq!(rx.recv_timeout(support::PATIENCE), Ok(256 * 1024));
+        },
+    );
+}
+
 #[test]
 fn a_panicking_callback_does_not_stop_the_others_or_the_pool() {
     let pool = TaskPool::builder().max_threads(1).build().unwrap();

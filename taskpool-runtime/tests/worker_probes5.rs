@@ -585,6 +585,32 @@ impl WorkerHandler for AlwaysPanics {
     }
 }
 
+/// Host code in a callback of a worker built with the smallest stack: 256 KiB of locals.
+fn host_callback_on_a_small_worker_stack() {
+    let worker = Worker::builder()
+        .stack_size(taskpool::MIN_STACK_SIZE)
+        .spawn(|| Echo)
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    worker.on_message(move |n| {
+        let buffer = std::hint::black_box([n as u8; 256 * 1024]);
+        tx.send(buffer.iter().map(|&b| u64::from(b)).sum::<u64>())
+            .unwrap();
+    });
+    worker.post_message(1).unwrap();
+    assert_eq!(rx.recv_timeout(PATIENCE), Ok(256 * 1024));
+}
+
+/// Regression: the host thread that runs a worker's callbacks took the worker's own stack
+/// size, so a small worker stack made ordinary host code overflow it and abort the process.
+#[test]
+fn a_small_worker_stack_leaves_the_host_callbacks_a_full_stack() {
+    support::in_child_process(
+        "a_small_worker_stack_leaves_the_host_callbacks_a_full_stack",
+        host_callback_on_a_small_worker_stack,
+    );
+}
+
 /// The smallest stack `stack_size` accepts (`MIN_STACK_SIZE`) runs a worker whose handler
 /// panics and whose host thread serves callbacks: an accepted option must not overflow the
 /// stack of the runtime's own code on either thread.

@@ -178,34 +178,46 @@ impl<T: Send + 'static> Periodic<T> {
     }
 
     /// No further tick. With `cancel_current`, the current run is canceled too (a waiting one
-    /// never starts, an executing one is flagged); otherwise it is left to end as it will, and
-    /// its end ends the data stream. False if the task was stopped already.
+    /// never starts, an executing one is flagged); otherwise it is left to end as it will.
+    /// Either way it stays the current run until it ended (`Tick::on_ended`), which ends the
+    /// data stream: a flagged run still executes and may still send data, to a stream
+    /// registered after the cancel too. False if the task was stopped already.
     fn halt(&self, cancel_current: bool) -> bool {
         let (alarm, current, was_running) = {
             let mut state = lock(&self.state);
             let was_running = !state.stopped;
             state.stopped = true;
-            let current = if cancel_current {
-                state.current.take()
-            } else {
-                state.current.clone()
-            };
-            (state.alarm.take(), current, was_running)
+            (state.alarm.take(), state.current.clone(), was_running)
         };
         if let Some(alarm) = alarm {
             alarm.cancel();
         }
-        match current {
-            Some(run) if cancel_current => {
-                if let Some(pool) = run.pool.upgrade() {
+        let Some(run) = current else {
+            crate::data::close(&self.record);
+            return was_running;
+        };
+        if cancel_current {
+            match run.pool.upgrade() {
+                Some(pool) => {
                     let _ = pool.cancel_run(&run);
                 }
+                // Its pool is gone, and with it whoever would end the run.
+                None => self.forget_current(&run),
             }
-            // Still the current run: `Tick::on_ended` ends the stream when it ends.
-            Some(_) => {}
-            None => crate::data::close(&self.record),
         }
         was_running
+    }
+
+    /// `run` will never end through its hooks: it stops being the current run, and the data
+    /// stream ends.
+    fn forget_current(&self, run: &Arc<Run>) {
+        {
+            let mut state = lock(&self.state);
+            if state.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, run)) {
+                state.current = None;
+            }
+        }
+        crate::data::close(&self.record);
     }
 }
 

@@ -49,6 +49,15 @@ pub const MIN_STACK_SIZE: usize = 64 << 10;
 /// The largest stack size a pool or worker thread may be given: 1 GiB.
 pub const MAX_STACK_SIZE: usize = 1 << 30;
 
+/// The stack of a thread that runs the host's code — the callbacks of a pool or of a worker,
+/// a worker's call objects — for a pool or worker configured with `configured` bytes: never
+/// less than the default, since a small pool or worker stack says nothing about the host's
+/// code; more with a larger setting, since that thread also drops what the tasks or the worker
+/// send (values as deep as they could build).
+pub(crate) fn host_code_stack_size(configured: usize) -> usize {
+    configured.max(DEFAULT_STACK_SIZE)
+}
+
 /// Whether `size` is a stack size threads may be given (see [`MIN_STACK_SIZE`]).
 pub(crate) fn valid_stack_size(size: usize) -> bool {
     (MIN_STACK_SIZE..=MAX_STACK_SIZE).contains(&size)
@@ -190,6 +199,8 @@ impl TaskPoolBuilder {
     /// what a task may use for its own recursion and for dropping deeply nested values. Between
     /// [`MIN_STACK_SIZE`] (64 KiB) and [`MAX_STACK_SIZE`] (1 GiB). A wait inside a task that
     /// runs the awaited task inline moves to a fresh stack segment before this one runs out.
+    /// The thread that runs the pool's callbacks (`on_receive_data`, the listeners) gets the
+    /// larger of this size and the default: they are the host's code.
     ///
     /// ```
     /// let pool = taskpool::TaskPool::builder().stack_size(32 << 20).build().unwrap();

@@ -30,11 +30,11 @@ use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
 use crate::task::{Executable, Owner, Submission, Task, TaskId, TaskRecord};
 
 pub(crate) use self::builder::Config;
-pub(crate) use self::builder::valid_stack_size;
 pub use self::builder::{
     DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MAX_TIMELINE_ENTRIES, MIN_STACK_SIZE, TaskPoolBuilder,
     default_max_threads,
 };
+pub(crate) use self::builder::{host_code_stack_size, valid_stack_size};
 use self::callbacks::Callbacks;
 pub(crate) use self::callbacks::{Job, on_callback_thread};
 pub(crate) use self::cancel_hooks::CancelHook;
@@ -179,11 +179,10 @@ impl PoolShared {
     /// Like [`post_callback`](PoolShared::post_callback), but a callback the pool's callback
     /// thread will not run (the pool shut down and that thread is gone) is handed back.
     pub(crate) fn try_post_callback(&self, job: Job) -> std::result::Result<(), Job> {
-        // User callbacks, which may drop deeply nested values: the pool threads' stack size.
         let thread = || {
             std::thread::Builder::new()
                 .name(self.thread_name("callbacks"))
-                .stack_size(self.config.stack_size)
+                .stack_size(host_code_stack_size(self.config.stack_size))
         };
         self.callbacks.try_post(thread, job)
     }

@@ -117,7 +117,9 @@ impl WorkerBuilder {
 
     /// The stack size of the worker's thread, in bytes (default
     /// [`DEFAULT_STACK_SIZE`](crate::DEFAULT_STACK_SIZE), 16 MiB, as a pool thread's): what its
-    /// handler may use for recursion and for dropping deeply nested values. Between
+    /// handler may use for recursion and for dropping deeply nested values. The host thread
+    /// that runs this worker's callbacks and call objects gets the larger of this size and the
+    /// default: a small worker stack does not shrink the host's code's stack. Between
     /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE) (64 KiB) and
     /// [`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE) (1 GiB); `spawn` fails with 10200003
     /// otherwise.

@@ -307,7 +307,7 @@ where
     let for_thread = Arc::clone(link);
     let spawned = std::thread::Builder::new()
         .name(format!("{}-host", link.name))
-        .stack_size(link.stack_size)
+        .stack_size(crate::pool::host_code_stack_size(link.stack_size))
         .spawn(move || run(for_thread));
     // Refused: callbacks cannot run and events keep going to the receivers; the next
     // registration tries again.

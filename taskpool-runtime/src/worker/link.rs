@@ -64,8 +64,8 @@ struct Exit {
 pub(crate) struct Link<In, Out> {
     pub(crate) name: String,
     pub(crate) max_serialized_bytes: usize,
-    /// The stack size of the worker's threads (its own and its host thread, which runs the
-    /// host's callbacks).
+    /// The stack size of the worker's thread; its host thread, which runs the host's
+    /// callbacks, takes at least the default (`pool::host_code_stack_size`).
     pub(crate) stack_size: usize,
     /// Only ever increases: RUNNING → CLOSING → TERMINATING → EXITED. `terminate()` and
     /// `close()` move it only from RUNNING ([`request`]); a drop, a failure and the exit move it

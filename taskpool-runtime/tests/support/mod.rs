@@ -35,6 +35,29 @@ pub fn bounded<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'st
         .unwrap_or_else(|_| panic!("{what}: deadlocked (no answer within PATIENCE)"))
 }
 
+/// Runs `body` in a child process of this test binary, where an abort (a stack overflow) ends
+/// the child instead of the whole suite, and fails if the child did not succeed. `test` is the
+/// calling test's name: the child runs that test alone, which calls this again and, seeing it
+/// is the child, runs `body`.
+pub fn in_child_process(test: &str, body: impl FnOnce()) {
+    const CHILD: &str = "TASKPOOL_TEST_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        body();
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--test-threads=1"])
+        .env(CHILD, test)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{test}: the child failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Returns `Pending` once after waking itself: a suspension that resumes at once (often on
 /// another pool thread).
 pub struct YieldNow(bool);
