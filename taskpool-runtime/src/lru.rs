@@ -31,7 +31,8 @@ pub const DEFAULT_LRU_CAPACITY: NonZeroUsize = NonZeroUsize::new(64).expect("64 
 /// Only the keys' `Eq` runs under the lock: one that calls into the same cache deadlocks, and
 /// one that panics reaches the caller with the cache still consistent: the entry being put or
 /// evicted is wholly in or wholly out (an eviction refused this way is retried by the next call
-/// that shrinks). A `Drop` that panics
+/// that shrinks), and what the panic unwinds through — the entry being put, entries already
+/// replaced or evicted by that call — is dropped after the lock is released. A `Drop` that panics
 /// while the cache drops an entry (replaced, removed, evicted, cleared) is contained. Being
 /// shared this way, the cache is `Send` and `Sync` when `K` and `V` are both.
 ///
@@ -65,15 +66,48 @@ pub struct SendableLruCache<K, V> {
     inner: Mutex<Lru<K, V>>,
 }
 
-/// Entries taken out of the cache under its lock (replaced, removed, evicted, cleared), dropped
-/// once it is released: their `Drop` is user code, which may use this very cache.
-type Garbage<K, V> = Vec<(Arc<K>, Arc<V>)>;
+/// Keys and values on their way into the cache (`entering`) or out of it (`leaving`: replaced,
+/// evicted, cleared), held by a caller outside the lock. Their `Drop` is user code, which may
+/// use this very cache or panic: a caller declares this before it takes the lock, so that
+/// whatever is still here is dropped after the lock is released — on an `Eq` panic under the
+/// lock too, as the unwind drops the guard first — each key and value on its own, quietly.
+struct Outside<K, V> {
+    entering: Option<(Arc<K>, Arc<V>)>,
+    leaving: Vec<(Arc<K>, Arc<V>)>,
+}
 
-/// Drops taken-out entries, each key and value on its own (see [`drop_each_quietly`]).
-fn drop_garbage<K, V>(garbage: Garbage<K, V>) {
-    for (key, value) in garbage {
-        drop_quietly(key);
-        drop_quietly(value);
+impl<K, V> Outside<K, V> {
+    fn empty() -> Outside<K, V> {
+        Outside {
+            entering: None,
+            leaving: Vec::new(),
+        }
+    }
+
+    fn entering(key: K, value: V) -> Outside<K, V> {
+        Outside {
+            entering: Some((Arc::new(key), Arc::new(value))),
+            leaving: Vec::new(),
+        }
+    }
+
+    /// The key on its way in.
+    fn key(&self) -> &K {
+        &self.entering.as_ref().expect("an entry on its way in").0
+    }
+}
+
+impl<K, V> Drop for Outside<K, V> {
+    fn drop(&mut self) {
+        for (key, value) in self
+            .entering
+            .take()
+            .into_iter()
+            .chain(self.leaving.drain(..))
+        {
+            drop_quietly(key);
+            drop_quietly(value);
+        }
     }
 }
 
@@ -150,15 +184,18 @@ impl<K: Eq, V> Lru<K, V> {
         Some(value)
     }
 
-    /// Puts `key` → `value`; the entry it replaced comes first in the garbage, then the
-    /// evicted ones.
-    fn put(&mut self, hash: u64, key: Arc<K>, value: Arc<V>) -> (Option<Arc<V>>, Garbage<K, V>) {
+    /// Puts the entry `outside` has on its way in (its key hashed to `hash`); returns the value
+    /// it replaced. The entry it replaced goes first into `outside`'s leaving ones, then the
+    /// evicted ones. The keys' `Eq` may panic on the way: the entry then stays `outside`'s.
+    fn put(&mut self, hash: u64, outside: &mut Outside<K, V>) -> Option<Arc<V>> {
         self.stats.puts += 1;
-        let mut garbage = Vec::new();
-        let previous = self.remove(hash, &key).map(|(old_key, old_value)| {
-            garbage.push((old_key, Arc::clone(&old_value)));
+        let replaced = self.remove(hash, outside.key());
+        let previous = replaced.map(|(old_key, old_value)| {
+            outside.leaving.push((old_key, Arc::clone(&old_value)));
             old_value
         });
+        // No user code from here until the entry is in.
+        let (key, value) = outside.entering.take().expect("an entry on its way in");
         let stamp = self.stamp();
         self.order.insert(stamp, (hash, Arc::clone(&key)));
         let entry = Entry {
@@ -168,8 +205,8 @@ impl<K: Eq, V> Lru<K, V> {
             stamp,
         };
         self.entries.insert_unique(hash, entry, |e| e.hash);
-        self.shrink_to_capacity(&mut garbage);
-        (previous, garbage)
+        self.shrink_to_capacity(&mut outside.leaving);
+        previous
     }
 
     fn remove(&mut self, hash: u64, key: &K) -> Option<(Arc<K>, Arc<V>)> {
@@ -185,15 +222,15 @@ impl<K: Eq, V> Lru<K, V> {
     /// Evicts the least recently used entries beyond the capacity. Each is found in the table
     /// (user `Eq`, which may panic) before it leaves the order, so a panic leaves the entry in
     /// both, to be evicted by a later call.
-    fn shrink_to_capacity(&mut self, garbage: &mut Garbage<K, V>) {
+    fn shrink_to_capacity(&mut self, evicted: &mut Vec<(Arc<K>, Arc<V>)>) {
         while self.entries.len() > self.capacity.get() {
             let Some((&stamp, (hash, oldest))) = self.order.first_key_value() else {
                 break;
             };
             let (hash, oldest) = (*hash, Arc::clone(oldest));
             match self.remove(hash, &oldest) {
-                Some(evicted) => {
-                    garbage.push(evicted);
+                Some(entry) => {
+                    evicted.push(entry);
                     self.stats.removed += 1;
                 }
                 // Cannot happen (the two change together, with no user code in between); a
@@ -215,7 +252,7 @@ impl<K: Eq, V> Lru<K, V> {
     }
 
     /// Takes every entry out, for the caller to drop once the lock is released.
-    fn take_all(&mut self) -> (Garbage<K, V>, Order<K>) {
+    fn take_all(&mut self) -> (Vec<(Arc<K>, Arc<V>)>, Order<K>) {
         let entries = std::mem::take(&mut self.entries)
             .into_iter()
             .map(|entry| (entry.key, entry.value))
@@ -295,20 +332,19 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
         // `create` ran outside the lock: a value put meanwhile wins, as in ArkTS's `get`. What
         // is not kept is dropped once the lock is released.
         let hash = self.hash(&key);
-        let (current, unused, evicted) = {
+        let mut outside = Outside::entering(key, created);
+        let current = {
             let mut lru = lock(&self.inner);
             lru.stats.created += 1;
-            match lru.touch(hash, &key) {
-                Some(current) => (Some(current), Some(created), Vec::new()),
-                None => (
-                    None,
-                    None,
-                    lru.put(hash, Arc::new(key), Arc::new(created)).1,
-                ),
+            match lru.touch(hash, outside.key()) {
+                Some(current) => Some(current),
+                None => {
+                    lru.put(hash, &mut outside);
+                    None
+                }
             }
         };
-        drop_quietly(unused);
-        drop_garbage(evicted);
+        drop(outside);
         match current {
             Some(current) => {
                 drop_quietly(returned);
@@ -328,11 +364,17 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert_eq!(cache.put_count(), 2);
     /// ```
     pub fn put(&self, key: K, value: V) -> Option<V> {
+        self.put_entry(key, value).map(unwrap_or_clone)
+    }
+
+    /// Puts `key` → `value`; the value it replaced, its other owners dropped, outside the
+    /// lock (see [`Outside`]).
+    fn put_entry(&self, key: K, value: V) -> Option<Arc<V>> {
         let hash = self.hash(&key);
-        let (key, value) = (Arc::new(key), Arc::new(value));
-        let (previous, garbage) = lock(&self.inner).put(hash, key, value);
-        drop_garbage(garbage);
-        previous.map(unwrap_or_clone)
+        let mut outside = Outside::entering(key, value);
+        let previous = lock(&self.inner).put(hash, &mut outside);
+        drop(outside);
+        previous
     }
 
     /// Removes `key`; its value, if it was there (ArkTS `remove`).
@@ -397,13 +439,11 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
     /// assert_eq!(cache.keys(), [2]);
     /// ```
     pub fn update_capacity(&self, capacity: NonZeroUsize) {
-        let mut evicted = Vec::new();
-        {
-            let mut lru = lock(&self.inner);
-            lru.capacity = capacity;
-            lru.shrink_to_capacity(&mut evicted);
-        }
-        drop_garbage(evicted);
+        let mut outside = Outside::empty();
+        let mut lru = lock(&self.inner);
+        lru.capacity = capacity;
+        lru.shrink_to_capacity(&mut outside.leaving);
+        drop(lru);
     }
 
     /// Removes every entry (ArkTS `clear`); the statistics stay.
@@ -418,7 +458,10 @@ impl<K: Eq + Hash + Clone, V: Clone> SendableLruCache<K, V> {
         let (entries, order) = lock(&self.inner).take_all();
         // The order's keys first: the entries hold the same keys, so none is dropped here.
         drop_each_quietly(order.into_values());
-        drop_garbage(entries);
+        drop(Outside {
+            entering: None,
+            leaving: entries,
+        });
     }
 
     /// The keys, from the least to the most recently used (ArkTS `keys`).
@@ -644,10 +687,7 @@ where
         // No lock is shared yet: what a put replaces or evicts is dropped here, as it comes,
         // each value on its own.
         for (key, value) in wire.entries {
-            let hash = cache.hash(&key);
-            let (previous, garbage) = lock(&cache.inner).put(hash, Arc::new(key), Arc::new(value));
-            drop_quietly(previous);
-            drop_garbage(garbage);
+            drop_quietly(cache.put_entry(key, value));
         }
         lock(&cache.inner).stats = Stats::default();
         Ok(cache)
