@@ -213,7 +213,7 @@ pub(crate) fn encode_copy<T: Serialize + DeserializeOwned>(
 /// Whether `payload` decodes as `T`. The decoding is user code (a `Deserialize` impl) run on
 /// the sender's thread: a panic there means "no", and the receiver reports the copy it cannot
 /// read as it would any other.
-fn reads_back<T: DeserializeOwned>(payload: &Payload) -> bool {
+pub(crate) fn reads_back<T: DeserializeOwned>(payload: &Payload) -> bool {
     crate::panic::catch(|| payload.decode::<T>().is_ok()).unwrap_or(false)
 }
 

@@ -28,11 +28,11 @@ pub const DEFAULT_LRU_CAPACITY: NonZeroUsize = NonZeroUsize::new(64).expect("64 
 /// `Debug` run after the internal lock is released: a value whose `Drop` (or `Clone`…) uses this
 /// very cache works. A key is hashed once per call, before the lock is taken (the table keeps
 /// the hash and never rehashes a key), so a `Hash` that panics or uses the cache is harmless.
-/// Only the keys' `Eq` runs under the lock: one that calls into the same cache deadlocks, and
-/// one that panics reaches the caller with the cache still consistent: the entry being put or
-/// evicted is wholly in or wholly out (an eviction refused this way is retried by the next call
-/// that shrinks), and what the panic unwinds through — the entry being put, entries already
-/// replaced or evicted by that call — is dropped after the lock is released. A `Drop` that panics
+/// Only the keys' `Eq` runs under the lock, to find the key a call names (an eviction finds its
+/// entry by identity, and never runs it): one that calls into the same cache deadlocks, and one
+/// that panics reaches the caller with the cache still consistent — the entry being put is
+/// wholly in or wholly out, and what the panic unwinds through (the entry being put, one it
+/// replaced) is dropped after the lock is released. A `Drop` that panics
 /// while the cache drops an entry (replaced, removed, evicted, cleared) is contained. Being
 /// shared this way, the cache is `Send` and `Sync` when `K` and `V` are both.
 ///
@@ -72,9 +72,12 @@ pub struct SendableLruCache<K, V> {
 /// whatever is still here is dropped after the lock is released — on an `Eq` panic under the
 /// lock too, as the unwind drops the guard first — each key and value on its own, quietly.
 struct Outside<K, V> {
-    entering: Option<(Arc<K>, Arc<V>)>,
-    leaving: Vec<(Arc<K>, Arc<V>)>,
+    entering: Option<Pair<K, V>>,
+    leaving: Vec<Pair<K, V>>,
 }
+
+/// A key and its value, as the cache holds them.
+type Pair<K, V> = (Arc<K>, Arc<V>);
 
 impl<K, V> Outside<K, V> {
     fn empty() -> Outside<K, V> {
@@ -220,39 +223,41 @@ impl<K: Eq, V> Lru<K, V> {
     }
 
     /// Evicts the least recently used entries beyond the capacity. Each is found in the table
-    /// (user `Eq`, which may panic) before it leaves the order, so a panic leaves the entry in
-    /// both, to be evicted by a later call.
-    fn shrink_to_capacity(&mut self, evicted: &mut Vec<(Arc<K>, Arc<V>)>) {
+    /// by identity — the order holds the very key the entry holds — so no user code runs: a
+    /// key whose `Eq` panics is evicted like any other.
+    fn shrink_to_capacity(&mut self, evicted: &mut Vec<Pair<K, V>>) {
         while self.entries.len() > self.capacity.get() {
-            let Some((&stamp, (hash, oldest))) = self.order.first_key_value() else {
+            let Some((_, (hash, oldest))) = self.order.pop_first() else {
                 break;
             };
-            let (hash, oldest) = (*hash, Arc::clone(oldest));
-            match self.remove(hash, &oldest) {
-                Some(entry) => {
-                    evicted.push(entry);
-                    self.stats.removed += 1;
-                }
-                // Cannot happen (the two change together, with no user code in between); a
-                // stray key must still not stop the loop.
-                None => drop(self.order.remove(&stamp)),
+            let found = self
+                .entries
+                .find_entry(hash, |e| Arc::ptr_eq(&e.key, &oldest))
+                .ok();
+            // Always found (the two change together, with no user code in between).
+            if let Some(found) = found {
+                let (entry, _) = found.remove();
+                evicted.push((entry.key, entry.value));
+                self.stats.removed += 1;
             }
+            // The order's copy of the key: the entry's own is in `evicted`.
+            drop(oldest);
         }
     }
 
     /// Entries from least to most recently used.
-    fn in_order(&self) -> Vec<(Arc<K>, Arc<V>)> {
+    fn in_order(&self) -> Vec<Pair<K, V>> {
         self.order
             .values()
             .filter_map(|(hash, key)| {
-                let entry = self.entries.find(*hash, |e| holds(e, *hash, key))?;
+                let entry = self.entries.find(*hash, |e| Arc::ptr_eq(&e.key, key))?;
                 Some((Arc::clone(&entry.key), Arc::clone(&entry.value)))
             })
             .collect()
     }
 
     /// Takes every entry out, for the caller to drop once the lock is released.
-    fn take_all(&mut self) -> (Vec<(Arc<K>, Arc<V>)>, Order<K>) {
+    fn take_all(&mut self) -> (Vec<Pair<K, V>>, Order<K>) {
         let entries = std::mem::take(&mut self.entries)
             .into_iter()
             .map(|entry| (entry.key, entry.value))
@@ -582,7 +587,7 @@ impl<K: Eq + Hash, V> SendableLruCache<K, V> {
 
     /// The entries from least to most recently used, shared with the cache: the caller clones,
     /// formats or serializes them after the lock is released.
-    fn snapshot(&self) -> Vec<(Arc<K>, Arc<V>)> {
+    fn snapshot(&self) -> Vec<Pair<K, V>> {
         lock(&self.inner).in_order()
     }
 }

@@ -83,7 +83,12 @@ fn call_erased<F: ConcurrentFunction>(
 ) -> Result<Call<Payload>, Error> {
     let encoding = args.encoding();
     let args: F::Args = args.decode()?;
-    let encode = move |value: F::Output| Payload::encode_capped(&value, encoding, limit);
+    // In the arguments' encoding — but a result only a self-describing format reads back
+    // (`serde_json::Value`) comes back in JSON rather than as compact bytes nobody can decode.
+    let encode = move |value: F::Output| match encoding {
+        Encoding::Postcard => crate::codec::encode_copy(&value, limit),
+        Encoding::Json => Payload::encode_capped(&value, Encoding::Json, limit),
+    };
     Ok(Box::new(move || match F::invoke(args) {
         Invocation::Ready(outcome) => Invocation::Ready(outcome.and_then(encode)),
         Invocation::Pending(future) => {

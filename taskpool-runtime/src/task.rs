@@ -262,7 +262,19 @@ impl<F: ConcurrentFunction> Body<F::Output> for Bound<F> {
     }
 
     fn encode_args(&self, encoding: Encoding) -> Result<Payload, Error> {
-        Payload::encode(&self.args, encoding)
+        let payload = Payload::encode(&self.args, encoding)?;
+        // Refused here, rather than written and then refused by every reader.
+        if crate::codec::reads_back::<F::Args>(&payload) {
+            return Ok(payload);
+        }
+        Err(Error::Serialization(format!(
+            "the arguments of `{}` do not read back from the {encoding:?} form a descriptor \
+                 carries (types only a self-describing format reads back, such as \
+                 `serde_json::Value`, untagged enums or `#[serde(flatten)]`, cannot be put in \
+                 a descriptor); execute the task in process, or give it arguments of a type \
+                 that form reads back",
+            F::NAME
+        )))
     }
 }
 
@@ -395,7 +407,8 @@ impl<T: Send + 'static> Task<T> {
 
 impl Task<Payload> {
     /// Rebuilds a task from a descriptor, looking its function up in the registry. Its result
-    /// comes back serialized, in the encoding of the descriptor's arguments.
+    /// comes back serialized, in the encoding of the descriptor's arguments (in JSON if its type
+    /// needs a self-describing format, such as `serde_json::Value`).
     ///
     /// Fails with 10200014 for a function this program does not have, and 10200006 if the
     /// arguments do not decode as that function's parameters.
@@ -489,7 +502,9 @@ impl<T> Task<T> {
     }
 
     /// The task as a serializable descriptor: function name, arguments (compact bytes), name
-    /// and priority. Serializing the arguments is the only cost; the task stays usable.
+    /// and priority. Serializing the arguments, and reading them back once, is the only cost;
+    /// the task stays usable. Fails with 10200006 for arguments the compact form cannot carry
+    /// (types only a self-describing format reads back, such as `serde_json::Value`).
     ///
     /// ```
     /// use taskpool::{concurrent, Priority, Task, TaskDescriptor};

@@ -237,3 +237,46 @@ fn a_caller_that_knows_the_function_gets_a_typed_task_back() {
     let error = descriptor.into_task(weigh).unwrap_err();
     assert!(error.to_string().contains("not `"), "{error}");
 }
+
+#[concurrent]
+fn make_value(n: u32) -> serde_json::Value {
+    serde_json::json!({ "n": n })
+}
+
+/// Regression: a result only a self-describing format reads back came back from a bytes
+/// descriptor as compact bytes nobody could decode, the run counted a success. It comes back
+/// in JSON.
+#[test]
+fn a_result_only_json_reads_back_comes_back_in_json_from_a_bytes_descriptor() {
+    let bytes = Task::new(make_value, (5,))
+        .descriptor()
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    let descriptor = TaskDescriptor::from_bytes(&bytes).unwrap();
+    let result = TaskPool::global()
+        .execute_descriptor(&descriptor)
+        .wait()
+        .unwrap();
+    assert_eq!(result.encoding(), Encoding::Json);
+    let value: serde_json::Value = result.decode().unwrap();
+    assert_eq!(value, serde_json::json!({ "n": 5 }));
+}
+
+#[concurrent]
+fn echo_value(value: serde_json::Value) -> serde_json::Value {
+    value
+}
+
+/// Regression: arguments only a self-describing format reads back made a descriptor that
+/// `to_bytes` wrote and `from_bytes` then refused, with a message naming neither the cause nor
+/// a way out. `descriptor()` refuses them (10200006, saying why); the task still runs.
+#[test]
+fn arguments_only_json_reads_back_are_refused_by_descriptor_saying_why() {
+    let task = Task::new(echo_value, (serde_json::json!({ "a": [1, null] }),));
+    let error = task.descriptor().unwrap_err();
+    assert_eq!(error.code(), Some(10200006));
+    assert!(error.to_string().contains("self-describing"), "{error}");
+    let result = TaskPool::global().execute(task).wait().unwrap();
+    assert_eq!(result, serde_json::json!({ "a": [1, null] }));
+}

@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use support::{
-    PATIENCE, hold, nap, open_gate, pass_gate, plain, threads_named, wait_until,
-    wait_until_suspended,
+    PATIENCE, StallOnDrop, bounded, hold, nap, open_gate, pass_gate, plain, threads_named,
+    wait_until, wait_until_suspended,
 };
-use taskpool::{Error, LongTask, TaskPool, concurrent};
+use taskpool::{Error, LongTask, Priority, Task, TaskPool, concurrent};
 
 /// Per call slot: the call is inside its gate, and the call has left it (returned or unwound).
 static ENTERED: [AtomicBool; 4] = [
@@ -414,4 +414,64 @@ fn callbacks_queued_behind_a_slow_one_still_run_after_an_impatient_shutdown() {
         heard.load(Ordering::SeqCst) == 1
     });
     wait_until("the callback thread ended", || threads_named("cbslow") == 0);
+}
+
+#[concurrent]
+fn take_stall(_value: StallOnDrop) {}
+
+/// Regression: a delayed task's arguments were dropped on the thread shutting the pool down,
+/// as the shutdown began, so a `Drop` that blocks held `shutdown_timeout` past its bound. They
+/// are dropped with the arguments of the other tasks that never ran, within the bound.
+#[test]
+fn a_blocking_argument_of_a_delayed_task_does_not_hold_up_shutdown_timeout() {
+    const GATE: u64 = 40;
+    let pool = TaskPool::builder().build().unwrap();
+    let task = Task::new(take_stall, (StallOnDrop(GATE),));
+    let mut handle = pool.execute_delayed(Duration::from_secs(3600), task, Priority::Medium);
+    bounded(
+        "the shutdown, while the argument's Drop blocks",
+        move || {
+            pool.shutdown_timeout(Duration::from_millis(20));
+        },
+    );
+    let outcome = handle.wait_timeout(PATIENCE).expect("resolved");
+    assert!(matches!(outcome, Err(Error::PoolShutDown)), "{outcome:?}");
+    open_gate(GATE);
+}
+
+/// A list as deep as it is long: dropping it recurses once per link.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum Deep {
+    Link(Box<Deep>),
+    End,
+}
+
+#[concurrent]
+fn take_deep(value: Deep) -> bool {
+    matches!(value, Deep::Link(_))
+}
+
+/// Runs `f` on a thread with `stack` bytes of stack.
+fn on_a_stack_of<R: Send + 'static>(stack: usize, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let thread = std::thread::Builder::new().stack_size(stack).spawn(f);
+    thread.unwrap().join().unwrap()
+}
+
+/// Regression: the same drop of a delayed task's arguments, on the thread shutting the pool
+/// down, aborted the process when they were nested deeper than that thread's stack allows.
+#[test]
+fn a_deep_argument_of_a_delayed_task_is_not_dropped_by_the_thread_shutting_down() {
+    support::in_child_process(
+        "a_deep_argument_of_a_delayed_task_is_not_dropped_by_the_thread_shutting_down",
+        || {
+            let pool = TaskPool::builder().build().unwrap();
+            let deep = on_a_stack_of(512 << 20, || {
+                (0..100_000).fold(Deep::End, |tail, _| Deep::Link(Box::new(tail)))
+            });
+            let task = Task::new(take_deep, (deep,));
+            let handle = pool.execute_delayed(Duration::from_secs(3600), task, Priority::Low);
+            on_a_stack_of(2 << 20, move || pool.shutdown_timeout(PATIENCE));
+            drop(handle);
+        },
+    );
 }

@@ -1,14 +1,13 @@
 //! `execute_delayed`: a run held until its delay has passed (ArkTS `taskpool.executeDelayed`),
 //! and [`Alarm`], the one-shot timer callback it is built on.
 
-use std::sync::Weak;
 use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
 use crate::error::Error;
 use crate::handle::TaskHandle;
 use crate::panic::drop_quietly;
-use crate::pool::{PoolShared, ShutdownHook, TaskPool};
+use crate::pool::{PoolShared, TaskPool};
 use crate::priority::Priority;
 use crate::run::{Run, RunHeader, RunHooks, Settled};
 use crate::sync::{Arc, Mutex, lock};
@@ -78,35 +77,17 @@ impl Wake for Alarm {
     }
 }
 
-/// Disarms the alarm of a delayed run that ended before its delay passed (a cancel), and
-/// resolves a run still held when its pool shuts down.
+/// Disarms the alarm of a delayed run that ended before its delay passed (a cancel, or a
+/// shutdown: the pool resolves the runs composers hold, this one among them, as it begins, and
+/// drops their arguments where it drops those of queued runs, within its deadline).
 struct Delayed {
     alarm: Mutex<Option<Arc<Alarm>>>,
-    /// The run and its pool, for [`ShutdownHook::pool_shutting_down`].
-    held: Mutex<Option<(Weak<PoolShared>, Weak<Run>)>>,
 }
 
 impl RunHooks for Delayed {
     fn on_settle(&self, _run: &RunHeader, _settled: Settled<'_>) {
         if let Some(alarm) = lock(&self.alarm).take() {
             alarm.cancel();
-        }
-    }
-}
-
-/// A run still held for its delay would only be resolved once the shutdown has waited for
-/// every executing call; a task blocked in a wait for it would then hold the shutdown up until
-/// the delay passed (forever for `Duration::MAX`). It is resolved as the shutdown begins.
-impl ShutdownHook for Delayed {
-    fn pool_shutting_down(&self) {
-        let held = lock(&self.held).take();
-        if let Some((pool, run)) = held {
-            if let (Some(pool), Some(run)) = (pool.upgrade(), run.upgrade()) {
-                // Only if it has not started: one that started when its delay passed is an
-                // executing call the shutdown waits for (not flagged canceled), and one still
-                // queued was canceled as any queued run is.
-                pool.discard_unstarted(&run, Error::PoolShutDown);
-            }
         }
     }
 }
@@ -142,7 +123,6 @@ impl TaskPool {
     ) -> TaskHandle<T> {
         let hook = Arc::new(Delayed {
             alarm: Mutex::new(None),
-            held: Mutex::new(None),
         });
         let shared = self.shared();
         let prepared = shared.prepare(
@@ -159,10 +139,11 @@ impl TaskPool {
                 }
             });
             *lock(&hook.alarm) = Some(alarm);
-            *lock(&hook.held) = Some((Arc::downgrade(shared), Arc::downgrade(&run)));
-            if !shared.on_shutdown(Arc::downgrade(&hook) as Weak<dyn ShutdownHook>) {
-                // Shutting down since the run was prepared: no hook will be told.
-                hook.pool_shutting_down();
+            if shared.is_shutting_down() {
+                // Since it was prepared: the shutdown may have looked for held runs before
+                // this one was tracked. Either it resolves it or this does; this caller then
+                // drops the arguments, as for a task refused outright.
+                shared.discard_unstarted(&run, Error::PoolShutDown);
             }
             if !run.is_waiting() {
                 // Canceled before the alarm was stored: nobody else disarms it.

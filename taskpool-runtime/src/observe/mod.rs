@@ -27,8 +27,7 @@ pub use self::timeline::{SliceKind, Timeline, TimelineSlice};
 
 use crate::pool::{PoolShared, WorkerId};
 use crate::priority::Priority;
-use crate::run::{Run, RunHeader, Settled};
-use crate::sync::{Arc, Mutex, lock};
+use crate::run::{RunHeader, Settled};
 use crate::task::{TaskId, TaskRecord};
 
 /// The instant every stamp counts from (process-wide, set on first use).
@@ -78,10 +77,6 @@ impl RunObs {
 pub(crate) struct PoolObserver {
     pub(crate) counters: CounterCells,
     timeline: Option<timeline::Recorder>,
-    /// The runs executing inline — inside the call of the task waiting for them, on its
-    /// thread — outermost first, with that thread. The core's slots show only the waiting
-    /// task, so `info()` looks here too. Touched only by inline runs, never per call.
-    inline: Mutex<Vec<(WorkerId, Arc<Run>)>>,
     /// When the pool was built: timeline instants count from here.
     origin: Instant,
 }
@@ -92,7 +87,6 @@ impl PoolObserver {
         PoolObserver {
             counters: CounterCells::default(),
             timeline: timeline.map(timeline::Recorder::new),
-            inline: Mutex::new(Vec::new()),
             origin: Instant::now(),
         }
     }
@@ -187,39 +181,6 @@ fn mark(pool: &PoolShared, run: &RunHeader, suspend: bool) {
         let at = pool.observe.since_origin(Instant::now());
         recorder.mark(suspend, WORKER.with(Cell::get), run, at);
     }
-}
-
-/// `run` executes inline on this thread until the guard drops (see [`PoolObserver`]).
-pub(crate) fn inline<'a>(pool: &'a PoolShared, run: &Arc<Run>) -> InlineRun<'a> {
-    let thread = WORKER.with(Cell::get);
-    lock(&pool.observe.inline).push((thread, Arc::clone(run)));
-    InlineRun {
-        pool,
-        run: Arc::clone(run),
-    }
-}
-
-/// Unregisters an inline run when it returns (or unwinds).
-pub(crate) struct InlineRun<'a> {
-    pool: &'a PoolShared,
-    run: Arc<Run>,
-}
-
-impl Drop for InlineRun<'_> {
-    fn drop(&mut self) {
-        let mut inline = lock(&self.pool.observe.inline);
-        if let Some(at) = inline.iter().rposition(|(_, r)| Arc::ptr_eq(r, &self.run)) {
-            // Taken out of the lock before it is dropped: it may be the run's last reference.
-            let (_, run) = inline.remove(at);
-            drop(inline);
-            drop(run);
-        }
-    }
-}
-
-/// The runs executing inline now, outermost first, with their threads (for `info()`).
-pub(crate) fn inline_runs(pool: &PoolShared) -> Vec<(WorkerId, Arc<Run>)> {
-    lock(&pool.observe.inline).clone()
 }
 
 /// A pool thread was started.

@@ -197,8 +197,10 @@ impl TaskPoolBuilder {
 
     /// The stack size of each pool thread, in bytes (default [`DEFAULT_STACK_SIZE`], 16 MiB):
     /// what a task may use for its own recursion and for dropping deeply nested values. Between
-    /// [`MIN_STACK_SIZE`] (64 KiB) and [`MAX_STACK_SIZE`] (1 GiB). A wait inside a task that
-    /// runs the awaited task inline moves to a fresh stack segment before this one runs out.
+    /// [`MIN_STACK_SIZE`] (64 KiB) and [`MAX_STACK_SIZE`] (1 GiB). Every task has this much
+    /// when it starts, one run inline in another's wait too: a pool thread reserves twice the
+    /// size (only the pages it touches take memory), and an inline run continues on a fresh
+    /// segment when less than this is left.
     /// The thread that runs the pool's callbacks (`on_receive_data`, the listeners) gets the
     /// larger of this size and the default: they are the host's code.
     ///

@@ -50,6 +50,22 @@ struct Executing {
     /// An IDLE run whose time-out gave the IDLE lane back (see [`Core::expire_overdue`]):
     /// its end must leave the lane alone.
     gave_lane_back: bool,
+    /// Executed inline, inside the wait of the run set aside beneath it
+    /// ([`Core::inline_began`]): it never took the IDLE lane, which stays that run's.
+    inline: bool,
+}
+
+impl Executing {
+    fn new(run: &Arc<Run>, since: Instant, inline: bool) -> Executing {
+        Executing {
+            run: Arc::clone(run),
+            since,
+            cpu_before: run.cpu_used(),
+            timed_out: false,
+            gave_lane_back: false,
+            inline,
+        }
+    }
 }
 
 /// A job a thread blocked in a wait took from stranded work (see [`Core::stand_in`]).
@@ -525,13 +541,38 @@ impl Core {
             self.workers[index].long_tasks_held += 1;
             self.long_holders.insert(run.id, self.workers[index].id);
         }
-        self.workers[index].executing = Some(Executing {
-            run: Arc::clone(run),
-            since: now,
-            cpu_before: run.cpu_used(),
-            timed_out: false,
-            gave_lane_back: false,
-        });
+        self.workers[index].executing = Some(Executing::new(run, now, false));
+    }
+
+    /// Thread `me` executes `run` inline, inside the wait of the run it was executing (see
+    /// `thread::run_inline`): `run` is now what the thread executes, for the time limit and
+    /// `info()`, and the waiting run is set aside beneath it, still executing (its wait counts
+    /// against its own limit, as any wait does) until [`Core::inline_ended`] puts it back.
+    /// `None` if the thread has no slot.
+    pub(crate) fn inline_began(
+        &mut self,
+        me: WorkerId,
+        run: &Arc<Run>,
+        now: Instant,
+    ) -> Option<Outer> {
+        let index = self.slot_index(me)?;
+        let slot = &mut self.workers[index];
+        let set_aside = slot.executing.take();
+        let outer = Outer {
+            set_aside: set_aside.is_some(),
+            blocked: slot.blocked,
+        };
+        slot.set_aside.extend(set_aside);
+        slot.executing = Some(Executing::new(run, now, true));
+        Some(outer)
+    }
+
+    /// The run of [`Core::inline_began`] returned on thread `me` (or suspended): what it set
+    /// aside executes again.
+    pub(crate) fn inline_ended(&mut self, me: WorkerId, outer: Outer) {
+        if let Some(index) = self.slot_index(me) {
+            self.restore(index, outer);
+        }
     }
 
     /// Takes one of `jobs` — runs of this pool waiting in its lanes that a blocked wait needs
@@ -748,6 +789,7 @@ impl Core {
                     // job, as after any IDLE run) or while it is suspended (it let the lane go,
                     // and another IDLE run may hold it): exactly one side gives it back.
                     let holds_lane = executing.run.priority == Priority::Idle
+                        && !executing.inline
                         && executing.run.phase() == Phase::Executing;
                     if holds_lane {
                         intake.idle_in_flight.store(false, Ordering::SeqCst);
@@ -862,13 +904,11 @@ impl Core {
     /// The snapshot of [`TaskPool::info`](crate::TaskPool::info), its task list left empty:
     /// the listed runs come with their states, for the caller to describe and drop after the
     /// lock (a copy may be a run's last reference, whose unread result's `Drop` is user code,
-    /// and describing them copies every name). `inline` are the runs executing inline (see
-    /// `observe::inline_runs`), taken before the lock for the same reason.
+    /// and describing them copies every name).
     pub(crate) fn info(
         &mut self,
         pool: &PoolShared,
         now: Instant,
-        inline: &[(WorkerId, Arc<Run>)],
     ) -> (TaskPoolInfo, Vec<ListedRun>) {
         let runs = super::unique(self.runs(&pool.intake, None), pool.live.all());
         // Each run's state is read once: a run may finish (outside this lock) while the
@@ -895,14 +935,12 @@ impl Core {
                 // next job; meanwhile the next run of its task may have started elsewhere.
                 let running = |e: &&Executing| executing_now(&e.run);
                 let executing = w.executing.as_ref().filter(running);
-                // A task blocked in a wait first, then the job the thread stands in for, then
-                // the runs executed inline inside them, outermost first.
-                let mut on_thread: Vec<&Arc<Run>> = (w.set_aside.iter().filter(running))
+                // Outermost first: a task blocked in a wait, the job the thread stands in for or
+                // the run it executes inline in that wait, and so on.
+                let on_thread: Vec<&Arc<Run>> = (w.set_aside.iter().filter(running))
                     .chain(executing)
                     .map(|e| &e.run)
                     .collect();
-                let inner = inline.iter().filter(|(thread, _)| *thread == w.id);
-                on_thread.extend(inner.map(|(_, run)| run).filter(|run| executing_now(run)));
                 ThreadInfo {
                     id: w.id,
                     name: format!("{}-{}", pool.config.thread_name, w.id),
@@ -1011,6 +1049,61 @@ mod tests {
         let (next, _) = core.next_for(&intake, ids[0], ask());
         assert!(!matches!(next, Next::Run { .. }));
         assert_eq!(in_slots(&core), [ids[1]]);
+    }
+
+    /// A run executed inline is timed out like any run, but never gives the IDLE lane back:
+    /// it did not take it; the IDLE run waiting for it, set aside beneath it, holds it.
+    #[test]
+    fn an_inline_run_times_out_without_giving_the_idle_lane_back() {
+        use crate::function::Invocation;
+        use crate::run::TypedRun;
+        use crate::task::{Call, Owner};
+
+        let idle_run = |name: &'static &'static str| -> Arc<Run> {
+            let call: Call<u32> = Box::new(|| Invocation::Ready(Ok(1)));
+            TypedRun::new(
+                Owner::anonymous(name),
+                Priority::Idle,
+                call,
+                std::sync::Weak::new(),
+                None,
+            )
+        };
+        let (outer, inner) = (idle_run(&"core::outer"), idle_run(&"core::inner"));
+        let intake = Intake::default();
+        let (mut core, ids) = core_with_threads(1);
+        intake.push(Arc::clone(&outer));
+        let ask = Ask {
+            finished: None,
+            was_searching: false,
+            may_sleep: false,
+        };
+        let (next, _) = core.next_for(&intake, ids[0], ask);
+        assert!(matches!(next, Next::Run { .. }));
+        assert!(intake.idle_in_flight.load(Ordering::SeqCst));
+        let start = Instant::now();
+        let later = start + Duration::from_secs(1);
+        // Queued, then taken by a thread waiting for it (`thread::run_inline`).
+        assert!(inner.mark_queued() && inner.try_start_queued());
+        let outer_slot = core.inline_began(ids[0], &inner, later).unwrap();
+        // At `later + 1 s`: the inner run is 1 s into a 1.5 s limit, the outer 2 s.
+        let limit = Duration::from_millis(1500);
+        let (expired, _) = core.expire_overdue(&intake, later + Duration::from_secs(1), limit);
+        assert_eq!(expired.len(), 1);
+        assert!(Arc::ptr_eq(&expired[0], &outer));
+        // The outer gave the lane back: taken again, as by another IDLE task meanwhile.
+        intake.idle_in_flight.store(true, Ordering::SeqCst);
+        let (expired, _) = core.expire_overdue(&intake, later + Duration::from_secs(2), limit);
+        assert_eq!(expired.len(), 1);
+        assert!(Arc::ptr_eq(&expired[0], &inner));
+        assert!(
+            intake.idle_in_flight.load(Ordering::SeqCst),
+            "the lane is not the inner's"
+        );
+        core.inline_ended(ids[0], outer_slot);
+        let slot = &core.workers[0];
+        let back = slot.executing.as_ref().unwrap();
+        assert!(Arc::ptr_eq(&back.run, &outer) && back.timed_out && slot.set_aside.is_empty());
     }
 
     #[test]

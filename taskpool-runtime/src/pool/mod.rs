@@ -39,7 +39,7 @@ use self::callbacks::Callbacks;
 pub(crate) use self::callbacks::{Job, on_callback_thread};
 pub(crate) use self::cancel_hooks::CancelHook;
 use self::cancel_hooks::CancelHooks;
-pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, WorkerId};
+pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, Outer, WorkerId};
 pub(crate) use self::intake::Intake;
 pub(crate) use self::live::LiveRuns;
 use self::recently_canceled::RecentlyCanceled;
@@ -134,11 +134,12 @@ impl PoolShared {
         let pool = Arc::clone(self);
         let id = worker.id;
         let name = self.thread_name(&id.to_string());
-        let spawned = self
-            .threads
-            .spawn(Some(id), name, self.config.stack_size, move || {
-                thread::main(pool, worker)
-            });
+        let spawned = self.threads.spawn(
+            Some(id),
+            name,
+            thread::thread_stack_size(self.config.stack_size),
+            move || thread::main(pool, worker),
+        );
         match spawned {
             Ok(()) => crate::observe::thread_added(self, id),
             Err(error) => {
@@ -737,7 +738,8 @@ impl TaskPool {
 
     /// Executes a task described by a [`TaskDescriptor`] (built here or in another process of
     /// the same program), in the descriptor's lane. The result comes back serialized, in the
-    /// encoding of the descriptor's arguments; decode it with [`Payload::decode`].
+    /// encoding of the descriptor's arguments (in JSON if its type needs a self-describing
+    /// format, such as `serde_json::Value`); decode it with [`Payload::decode`].
     ///
     /// A function this program does not have (10200014), arguments that do not decode or data
     /// over the pool's cap (10200006) resolve the handle with the error; nothing runs.
@@ -801,11 +803,7 @@ impl TaskPool {
     /// its new run (and not at all once that run ended), and a task canceled twice is listed
     /// once. (A task run by reference may have several live runs at once; each is listed.)
     pub fn info(&self) -> TaskPoolInfo {
-        let inline = crate::observe::inline_runs(&self.shared);
-        let (mut info, listed) = self
-            .shared
-            .core()
-            .info(&self.shared, Instant::now(), &inline);
+        let (mut info, listed) = self.shared.core().info(&self.shared, Instant::now());
         // Out of the core lock: copying names is the slow part, and dropping these copies
         // may drop a run (see `Core::info`).
         info.tasks = listed
@@ -819,7 +817,7 @@ impl TaskPool {
                 duration: listed.duration,
             })
             .collect();
-        drop((inline, listed));
+        drop(listed);
         self.shared.canceled.append_to(&mut info.tasks);
         info
     }

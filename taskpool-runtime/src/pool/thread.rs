@@ -14,7 +14,7 @@ use crate::context;
 use crate::error::Error;
 use crate::function::BoxFuture;
 use crate::panic::{self, drop_quietly};
-use crate::pool::{Ask, NewWorker, Next, PoolShared, WorkerId};
+use crate::pool::{Ask, NewWorker, Next, Outer, PoolShared, WorkerId};
 use crate::run::{Run, RunHeader, Step};
 use crate::scheduler::parker::Parker;
 use crate::sync::Arc;
@@ -436,7 +436,7 @@ fn stand_in(pool: &Arc<PoolShared>, me: WorkerId) -> bool {
     // references to the run under that lock.
     let picked = Arc::clone(&run);
     // Deeper on this thread's stack, as an inline run (see `run_inline`).
-    let finished = stacker::maybe_grow(INLINE_RED_ZONE, INLINE_STACK_SEGMENT, || {
+    let finished = with_a_full_stack(pool, || {
         if resumed {
             resume(pool, run, picked_at)
         } else {
@@ -506,7 +506,7 @@ impl Drop for Unblock {
 /// time), so the awaited one could never start elsewhere, and here it still runs alone.
 /// Returns whether the run was executed here.
 pub(crate) fn run_inline(run: &Arc<Run>) -> bool {
-    let Some((pool, _)) = current() else {
+    let Some((pool, me)) = current() else {
         return false;
     };
     let same_pool = run.pool.upgrade().is_some_and(|p| Arc::ptr_eq(&p, &pool));
@@ -520,13 +520,11 @@ pub(crate) fn run_inline(run: &Arc<Run>) -> bool {
     }
     let now = Instant::now();
     run.start_clock(now);
-    // Executing on a thread whose slot shows the waiting task: tracked until it ends.
+    // Tracked until it ends: once it suspends, it is on no thread.
     pool.live.insert_once(run);
     // Still in its lane: the thread that reaches it there sees it started and drops it.
-    // Nested inline runs (a chain of tasks each waiting for the next) go deeper on this
-    // thread's stack with every link: near its end, the run continues on a fresh segment.
-    let started = stacker::maybe_grow(INLINE_RED_ZONE, INLINE_STACK_SEGMENT, || {
-        let _listed = crate::observe::inline(&pool, run);
+    let started = with_a_full_stack(&pool, || {
+        let _executing = InlineRun::begin(&pool, me, run, now);
         start(&pool, Arc::clone(run), now)
     });
     if let Some(run) = started {
@@ -535,9 +533,44 @@ pub(crate) fn run_inline(run: &Arc<Run>) -> bool {
     true
 }
 
-/// How much stack must be left for a run to execute inline on the current segment: the run's
-/// own frames up to its next nested wait, user code included.
-const INLINE_RED_ZONE: usize = 256 * 1024;
+/// A run executing inline on thread `me`, in its slot above the waiting run (see
+/// [`Core::inline_began`]) until it returns or suspends — or unwinds.
+struct InlineRun<'a> {
+    pool: &'a PoolShared,
+    me: WorkerId,
+    outer: Option<Outer>,
+}
 
-/// The size of each fresh stack segment for deeply nested inline runs.
-const INLINE_STACK_SEGMENT: usize = 2 * 1024 * 1024;
+impl<'a> InlineRun<'a> {
+    fn begin(pool: &'a PoolShared, me: WorkerId, run: &Arc<Run>, now: Instant) -> InlineRun<'a> {
+        let outer = pool.core().inline_began(me, run, now);
+        InlineRun { pool, me, outer }
+    }
+}
+
+impl Drop for InlineRun<'_> {
+    fn drop(&mut self) {
+        if let Some(outer) = self.outer.take() {
+            self.pool.core().inline_ended(self.me, outer);
+        }
+    }
+}
+
+/// Runs `f`, a run executing on this thread inside the wait of another (inline, or standing
+/// in), with at least the pool's stack size left, as a run on a thread of its own has: on this
+/// stack while that much is left — a pool thread reserves twice the size for it
+/// ([`thread_stack_size`]) — else on a fresh segment of twice the size. A chain of tasks each
+/// waiting for the next nests one run per link: a segment holds links until they used half of
+/// it, so the segments are few, and a link at any depth may still drop a value as deep as a
+/// task on its own thread could.
+fn with_a_full_stack<R>(pool: &PoolShared, f: impl FnOnce() -> R) -> R {
+    let size = pool.config.stack_size;
+    stacker::maybe_grow(size, thread_stack_size(size), f)
+}
+
+/// The stack a pool thread reserves for a configured `stack_size`: twice it, so that a run
+/// executed inline in a wait still has `stack_size` left (see [`with_a_full_stack`]). Only
+/// the pages a thread touches take memory.
+pub(crate) fn thread_stack_size(stack_size: usize) -> usize {
+    stack_size.saturating_mul(2)
+}

@@ -727,7 +727,8 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
     }
 
     /// Blocks until the worker thread ended and returns its exit code.
-    /// On a pool thread, the thread counts as blocked meanwhile (see [`recv`](Worker::recv)).
+    /// On a pool thread, the thread counts as blocked meanwhile, and runs the pool's stranded
+    /// work if no thread may be added for it (see [`recv`](Worker::recv)).
     ///
     /// # Panics
     ///
@@ -742,8 +743,14 @@ impl<In: Transferable, Out: Transferable> Worker<In, Out> {
             "worker {:?}: its handler called wait_for_exit on its own worker, which cannot exit while its thread waits; return from the handler (or call port.close()) instead",
             self.link.name
         );
-        crate::pool::block_in_place(|| self.link.wait_exit(None))
-            .expect("waiting without a deadline returns the exit code")
+        let code = if crate::pool::on_pool_thread() {
+            // As `recv`: the wait may stand in for the pool's stranded work, which the worker
+            // may be waiting for (a handler awaiting a task of this pool).
+            crate::pool::block_until(None, |waker| self.link.poll_exit(waker))
+        } else {
+            self.link.wait_exit(None)
+        };
+        code.expect("waiting without a deadline returns the exit code")
     }
 
     /// Like [`wait_for_exit`](Worker::wait_for_exit), waiting at most `timeout`. Called from

@@ -22,7 +22,8 @@ use crate::codec::Payload;
 use crate::error::{Error, Result};
 use crate::panic::{drop_each_quietly, drop_quietly};
 use crate::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
-use crate::sync::{Condvar, Mutex, lock};
+use crate::sync::{Mutex, lock};
+use crate::worker::exit::ExitRecord;
 use crate::worker::host_thread::{ErrorCallbacks, HostJob, HostThread, Kind};
 use crate::worker::inbox::{Inbox, Place, Position, Route};
 
@@ -52,14 +53,6 @@ const CLOSING: u8 = 1;
 const TERMINATING: u8 = 2;
 /// The worker thread ended.
 const EXITED: u8 = 3;
-
-/// How the worker thread ended.
-#[derive(Default)]
-struct Exit {
-    code: Option<i32>,
-    /// The error that destroyed the worker, when no `on_error` callback took it.
-    error: Option<Error>,
-}
 
 pub(crate) struct Link<In, Out> {
     pub(crate) name: String,
@@ -98,8 +91,7 @@ pub(crate) struct Link<In, Out> {
     ended_early: Mutex<bool>,
     /// The id of the next stream (or pool-thread receive) that registers wakers.
     next_stream: AtomicUsize,
-    exit: Mutex<Exit>,
-    exited: Condvar,
+    exit: ExitRecord,
     pub(crate) host: HostThread<Out>,
     /// Undecodable messages seen (both directions), for tests and diagnostics.
     pub(crate) message_errors: AtomicUsize,
@@ -132,8 +124,7 @@ impl<In, Out> Link<In, Out> {
             stream_waiting: AtomicBool::new(false),
             ended_early: Mutex::new(false),
             next_stream: AtomicUsize::new(0),
-            exit: Mutex::new(Exit::default()),
-            exited: Condvar::new(),
+            exit: ExitRecord::default(),
             host: HostThread::new(),
             message_errors: AtomicUsize::new(0),
         }
@@ -314,17 +305,8 @@ impl<In, Out> Link<In, Out> {
 
     /// Keeps the error that destroyed the worker (the first one) for `take_exit_error`.
     pub(crate) fn keep_exit_error(&self, error: Error) {
-        let mut exit = lock(&self.exit);
-        let later = match exit.error {
-            Some(_) => Some(error),
-            None => {
-                exit.error = Some(error);
-                None
-            }
-        };
-        drop(exit);
         // A user error whose `Drop` may panic: outside the lock, contained.
-        drop_quietly(later);
+        drop_quietly(self.exit.keep_error(error));
         // An error callback registered since the routing looked (it found none) would wait
         // forever: it takes the error now. With `Worker::register`, which sets the wanted bit
         // and then takes the kept error, one of the two hands it over (the exit lock orders
@@ -514,9 +496,8 @@ impl<In, Out> Link<In, Out> {
         // a post that raced the end is drained here or by its sender.
         fence(Ordering::SeqCst);
         self.drop_queued();
-        lock(&self.exit).code = Some(code);
         drop(lock(&self.stop_tx).take());
-        self.exited.notify_all();
+        self.exit.publish(code);
         // Messages still queued on the host thread (for an `on_message` cleared since) go to
         // the receivers when it reaches them: the end must follow them there, not overtake them.
         if self.host.has_queued_messages() {
@@ -528,31 +509,21 @@ impl<In, Out> Link<In, Out> {
     }
 
     pub(crate) fn exit_code(&self) -> Option<i32> {
-        lock(&self.exit).code
+        self.exit.code()
     }
 
     /// Waits until the worker thread ended, at most until `deadline` (`None`: no bound).
     pub(crate) fn wait_exit(&self, deadline: Option<Instant>) -> Option<i32> {
-        let mut exit = lock(&self.exit);
-        loop {
-            if let Some(code) = exit.code {
-                return Some(code);
-            }
-            exit = match deadline {
-                None => self.exited.wait(exit).unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let left = deadline.checked_duration_since(Instant::now())?;
-                    self.exited
-                        .wait_timeout(exit, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
-        }
+        self.exit.wait(deadline)
+    }
+
+    /// The exit code, or `None` with `waker` kept to be woken once the worker thread ended.
+    pub(crate) fn poll_exit(&self, waker: &Waker) -> Option<i32> {
+        self.exit.poll(waker)
     }
 
     pub(crate) fn take_exit_error(&self) -> Option<Error> {
-        lock(&self.exit).error.take()
+        self.exit.take_error()
     }
 }
 
@@ -592,8 +563,7 @@ impl<In, Out> Drop for Link<In, Out> {
         drop_each_quietly(self.inbox.take_all());
         self.host.drop_user_values();
         // The error nobody took holds the handler's own error value, whose `Drop` may panic.
-        let kept = lock(&self.exit).error.take();
-        drop_quietly(kept);
+        drop_quietly(self.exit.take_error());
     }
 }
 

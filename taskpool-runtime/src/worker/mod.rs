@@ -20,6 +20,7 @@
 
 mod call_object;
 mod event_loop;
+mod exit;
 mod handler;
 mod host;
 mod host_thread;
