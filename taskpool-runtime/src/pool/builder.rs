@@ -199,8 +199,9 @@ impl TaskPoolBuilder {
     /// what a task may use for its own recursion and for dropping deeply nested values. Between
     /// [`MIN_STACK_SIZE`] (64 KiB) and [`MAX_STACK_SIZE`] (1 GiB). Every task has this much
     /// when it starts, one run inline in another's wait too: a pool thread reserves twice the
-    /// size (only the pages it touches take memory), and an inline run continues on a fresh
-    /// segment when less than this is left.
+    /// size (only the pages it touches take memory; the size itself where the system refuses
+    /// that much address space), and an inline run continues on a fresh segment when less than
+    /// this is left.
     /// The thread that runs the pool's callbacks (`on_receive_data`, the listeners) gets the
     /// larger of this size and the default: they are the host's code.
     ///

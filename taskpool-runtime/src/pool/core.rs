@@ -135,6 +135,7 @@ pub(crate) enum Next {
 }
 
 /// A pool thread the core decided to start; the thread is spawned outside the lock.
+#[derive(Clone)]
 pub(crate) struct NewWorker {
     pub(crate) id: WorkerId,
     pub(crate) parker: Arc<Parker>,

@@ -131,15 +131,18 @@ impl PoolShared {
     }
 
     pub(crate) fn spawn_worker(self: &Arc<Self>, worker: NewWorker) {
-        let pool = Arc::clone(self);
         let id = worker.id;
-        let name = self.thread_name(&id.to_string());
-        let spawned = self.threads.spawn(
-            Some(id),
-            name,
-            thread::thread_stack_size(self.config.stack_size),
-            move || thread::main(pool, worker),
-        );
+        let spawn = |stack_size| {
+            let (pool, worker) = (Arc::clone(self), worker.clone());
+            let name = self.thread_name(&id.to_string());
+            let main = move || thread::main(pool, worker);
+            self.threads.spawn(Some(id), name, stack_size, main)
+        };
+        // Twice the stack size first, for runs executed inline in a wait (see
+        // `thread::thread_stack_size`); the size itself where the system refuses that much
+        // address space (inline runs then move to fresh segments sooner).
+        let stack_size = self.config.stack_size;
+        let spawned = spawn(thread::thread_stack_size(stack_size)).or_else(|_| spawn(stack_size));
         match spawned {
             Ok(()) => crate::observe::thread_added(self, id),
             Err(error) => {
