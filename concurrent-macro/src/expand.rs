@@ -30,7 +30,11 @@
 //!   The prefix is what protects it from the function's unit struct: a pattern that names a unit
 //!   struct in scope matches it instead of binding, whatever the hygiene of the pattern's span;
 //! * every other path is fully qualified (`::core::…`, `::std::…`, `::taskpool::…`), primitive
-//!   types included (`::core::primitive::u8`).
+//!   types included (`::core::primitive::u8`);
+//! * methods are called by path (`::core::fmt::Formatter::write_str(..)`), except the one call
+//!   that must use method syntax (the autoref selection of `copy_args`), whose method has a
+//!   reserved name (`__taskpool_copy_args`): a user trait in scope implemented for every type,
+//!   with a method of a plain name, would otherwise make the call ambiguous.
 //!
 //! # Type-level classification
 //!
@@ -212,7 +216,8 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
         #[allow(deprecated)]
         impl ::core::fmt::Debug for #name {
             fn fmt(&self, #formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                #formatter.write_str(#debug_name)
+                // Path syntax: a user trait in scope with a `write_str` method cannot interfere.
+                ::core::fmt::Formatter::write_str(#formatter, #debug_name)
             }
         }
 
@@ -257,8 +262,10 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
                 ) -> ::core::result::Result<Self::Args, ::taskpool::Error> {
                     #[allow(unused_imports)]
                     use ::taskpool::__private::{ViaClone as _, ViaSerde as _};
+                    // Method syntax is what selects; the reserved method name keeps a user's trait
+                    // in scope with a `copy_args` method for every type out of the choice.
                     (&&::taskpool::__private::Copier(#args))
-                        .copy_args(::taskpool::__private::by_serialization::<Self>)
+                        .__taskpool_copy_args(::taskpool::__private::by_serialization::<Self>)
                 }
             }
 

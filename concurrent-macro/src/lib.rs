@@ -38,7 +38,7 @@ mod validate;
 ///
 /// Parameters and the result must be owned values that can cross threads (serializable, or
 /// `#[sendable]` in a `Shared<T>`). Methods, generics, borrowed data, `Rc`/`Cell`, closures,
-/// returned futures or handles, `unsafe` and `#[target_feature]` functions, foreign ABIs
+/// returned futures or handles, `const`, `unsafe` and `#[target_feature]` functions, foreign ABIs
 /// (`extern "C"`; `extern "Rust"` is a plain `fn`), `thread_local!` and `static mut` are
 /// rejected at compile time, each with
 /// its own message. The error type of a returned `Result` is not task data: it only has to be

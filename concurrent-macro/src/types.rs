@@ -26,16 +26,6 @@ impl Position {
     }
 }
 
-/// The name of the last path segment, if `ty` is a path.
-pub fn last_segment(ty: &Type) -> Option<String> {
-    match ty {
-        Type::Path(TypePath { path, .. }) => path.segments.last().map(|s| s.ident.to_string()),
-        Type::Group(group) => last_segment(&group.elem),
-        Type::Paren(paren) => last_segment(&paren.elem),
-        _ => None,
-    }
-}
-
 /// Checks one signature type, recording every violation found in it.
 pub fn check(ty: &Type, position: Position, errors: &mut Errors) {
     check_in(ty, position, false, errors);
@@ -63,7 +53,10 @@ pub fn check_return(ty: &Type, errors: &mut Errors) {
                         .collect();
                     if let [ok, error] = types.as_slice() {
                         check(ok, Position::Return, errors);
-                        let mut borrows = ErrorTypeBorrows { errors };
+                        let mut borrows = ErrorTypeBorrows {
+                            errors,
+                            bound: Vec::new(),
+                        };
                         syn::visit::visit_type(&mut borrows, error);
                         return;
                     }
@@ -75,9 +68,12 @@ pub fn check_return(ty: &Type, errors: &mut Errors) {
     check(ty, Position::Return, errors);
 }
 
-/// Finds borrows in a task's error type: a reference that is not `'static`, or `'_`.
+/// Finds borrows in a task's error type: a reference that is not `'static`, or any other
+/// lifetime but `'static`.
 struct ErrorTypeBorrows<'e> {
     errors: &'e mut Errors,
+    /// The lifetimes declared by the `for<..>` binders around the current position.
+    bound: Vec<syn::Ident>,
 }
 
 impl<'ast> syn::visit::Visit<'ast> for ErrorTypeBorrows<'_> {
@@ -95,10 +91,30 @@ impl<'ast> syn::visit::Visit<'ast> for ErrorTypeBorrows<'_> {
     }
 
     fn visit_lifetime(&mut self, lifetime: &'ast syn::Lifetime) {
-        if lifetime.ident == "_" {
+        let bound_here = self.bound.contains(&lifetime.ident);
+        if lifetime.ident != "static" && !bound_here {
             self.errors
-                .push(lifetime, anonymous_lifetime_message("the error type"));
+                .push(lifetime, borrow_message(lifetime, "the error type"));
         }
+    }
+
+    // A `for<'b>` binder declares its own lifetime: neither it nor its uses borrow from the
+    // caller.
+    fn visit_trait_bound(&mut self, bound: &'ast syn::TraitBound) {
+        let names = bound
+            .lifetimes
+            .iter()
+            .flat_map(|binder| binder.lifetimes.iter());
+        let declared: Vec<syn::Ident> = names
+            .filter_map(|param| match param {
+                syn::GenericParam::Lifetime(param) => Some(param.lifetime.ident.clone()),
+                _ => None,
+            })
+            .collect();
+        let depth = self.bound.len();
+        self.bound.extend(declared);
+        syn::visit::visit_trait_bound(self, bound);
+        self.bound.truncate(depth);
     }
 
     // Lifetimes elided in a function pointer's or closure trait's arguments are its own.
@@ -110,10 +126,13 @@ impl<'ast> syn::visit::Visit<'ast> for ErrorTypeBorrows<'_> {
     }
 }
 
-/// The message for `'_` in a signature type (`written`): the same rule as a lifetime parameter.
-fn anonymous_lifetime_message(written: &str) -> String {
+/// The message for a lifetime other than `'static` (`'_`, `'a`, declared or not) in a signature
+/// type (`written`): the same rule as a lifetime parameter. Reported here, before rustc's
+/// resolution, so an undeclared `'a` gives this one error instead of a cascade through the
+/// expansion.
+fn borrow_message(lifetime: &syn::Lifetime, written: &str) -> String {
     format!(
-        "a `#[concurrent]` function cannot borrow (`'_` in {written}): task data is owned and outlives the caller; remove `'_` and use owned types (`'static` in its place, or the owned form, e.g. `String` for `Cow<'_, str>`)"
+        "a `#[concurrent]` function cannot borrow (`{lifetime}` in {written}): task data is owned and outlives the caller; remove `{lifetime}` and use owned types (`'static` in its place, or the owned form, e.g. `String` for `Cow<{lifetime}, str>`)"
     )
 }
 
@@ -209,6 +228,12 @@ fn check_in(ty: &Type, position: Position, in_phantom: bool, errors: &mut Errors
         Type::Never(_) if position == Position::Return => errors.push(
             ty,
             "a task must return a value, and `!` never does; return `()` or a `Result<T, E>` instead",
+        ),
+        Type::Infer(_) => errors.push(
+            ty,
+            format!(
+                "`_` cannot stand for the type of {role}: the pool needs one concrete signature to name, send and call; write the type out"
+            ),
         ),
         Type::Path(path) => check_path(ty, path, position, in_phantom, errors),
         Type::Tuple(tuple) => tuple
@@ -309,10 +334,9 @@ fn check_path(
             for arg in &args.args {
                 match arg {
                     GenericArgument::Type(inner) => check_in(inner, position, in_phantom, errors),
-                    GenericArgument::Lifetime(lifetime) if lifetime.ident == "_" => errors.push(
-                        lifetime,
-                        anonymous_lifetime_message(&format!("`{written}`")),
-                    ),
+                    GenericArgument::Lifetime(lifetime) if lifetime.ident != "static" => {
+                        errors.push(lifetime, borrow_message(lifetime, &format!("`{written}`")))
+                    }
                     _ => {}
                 }
             }
@@ -413,29 +437,44 @@ fn closure_param_message(written: &str) -> String {
 }
 
 /// The advice for a borrowed type: which owned type to write instead.
+///
+/// A concrete type is suggested only when it would be accepted: the owned form of an unsized
+/// type (`Vec<T>` for `[T]`, `String` for `str`, ...), or the referenced type itself. When that
+/// type is itself borrowed or rejected (`&[&str]`, `&Rc<T>`, `&dyn Fn()`, `&impl Trait`), naming
+/// it would send the user from one error to the next, so the advice stays general.
 fn owned_form(elem: &Type, mutable: bool) -> String {
-    if mutable {
+    let then = if mutable {
+        " and return the new value, or share an `AsyncLock` through `Shared<T>`"
+    } else {
+        ""
+    };
+    if !is_task_data(elem) {
+        let share = if mutable {
+            then
+        } else {
+            ", or share a `#[sendable]` value with `Shared<T>`"
+        };
         return format!(
-            "take `{}` by value and return the new value, or share an `AsyncLock` through `Shared<T>`",
+            "take owned data instead (`{}` cannot be task data by value either){share}",
             pretty(elem)
         );
     }
-    let owned = match elem {
-        Type::Slice(slice) => Some(format!("Vec<{}>", pretty(&slice.elem))),
-        _ => match last_segment(elem).as_deref() {
-            Some("str") => Some("String".to_owned()),
-            Some("Path") => Some("PathBuf".to_owned()),
-            Some("OsStr") => Some("OsString".to_owned()),
-            Some("CStr") => Some("CString".to_owned()),
-            _ => None,
-        },
-    };
-    match owned {
+    match macro_support::owned_form_of_unsized(elem) {
+        Some(owned) if mutable => format!("take the owned `{owned}` by value{then}"),
         Some(owned) => format!("take the owned `{owned}` instead"),
+        None if mutable => format!("take `{}` by value{then}", pretty(elem)),
         None => format!(
             "take `{}` by value instead, or `Shared<{}>` to share a `#[sendable]` value without copying",
             pretty(elem),
             pretty(elem)
         ),
     }
+}
+
+/// Whether `ty` passes every syntactic rule for a task argument (checked into a scratch list:
+/// the reference around it is the one error reported).
+fn is_task_data(ty: &Type) -> bool {
+    let mut scratch = Errors::default();
+    check_in(ty, Position::Param, false, &mut scratch);
+    scratch.finish().is_ok()
 }

@@ -21,6 +21,12 @@ pub fn validate(function: &ConcurrentFn) -> syn::Result<()> {
     check_hidden_type(&sig.ident, &mut errors);
     check_parameter_count(sig, &mut errors);
 
+    if let Some(constness) = &sig.constness {
+        errors.push(
+            constness,
+            "a `#[concurrent]` function cannot be `const`: the attribute makes its name a unit value that derefs to a function pointer, so a direct call is not a const call (`const N: u32 = f(3);` would not compile); keep a plain `const fn` and call it from the body of a `#[concurrent]` function",
+        );
+    }
     if let Some(unsafety) = &sig.unsafety {
         errors.push(
             unsafety,

@@ -128,6 +128,29 @@ pub fn pretty(tokens: &impl ToTokens) -> String {
     out.replace(")->", ") ->").replace(">->", "> ->")
 }
 
+/// The owned counterpart of an unsized type behind a reference: `Vec<T>` for `[T]`, `String`
+/// for `str`, `PathBuf` for `Path`, `OsString` for `OsStr`, `CString` for `CStr`; `None` for
+/// any other type (the caller checks that `T` itself is acceptable first: `Vec<&str>` is not).
+pub fn owned_form_of_unsized(ty: &syn::Type) -> Option<String> {
+    match ty {
+        syn::Type::Slice(slice) => Some(format!("Vec<{}>", pretty(&slice.elem))),
+        syn::Type::Group(group) => owned_form_of_unsized(&group.elem),
+        syn::Type::Paren(paren) => owned_form_of_unsized(&paren.elem),
+        syn::Type::Path(path) if path.qself.is_none() => {
+            let last = path.path.segments.last()?;
+            let owned = match last.ident.to_string().as_str() {
+                "str" => "String",
+                "Path" => "PathBuf",
+                "OsStr" => "OsString",
+                "CStr" => "CString",
+                _ => return None,
+            };
+            Some(owned.to_owned())
+        }
+        _ => None,
+    }
+}
+
 /// Whether `path` may name the standard library's item of its last segment: a bare name (it may
 /// be imported from `std`), a path rooted at `std`, `core` or `alloc`, or `home::Name` where
 /// `home` is the standard module that defines it (`rc::Rc` after `use std::rc`). Any other path
@@ -168,6 +191,19 @@ mod tests {
         assert_eq!(pretty(&ty), "Vec<&'static [u8; 4]>");
         let ty: syn::Type = syn::parse_quote!(Box<dyn Fn(i32) -> Option<u8>>);
         assert_eq!(pretty(&ty), "Box<dyn Fn(i32) -> Option<u8>>");
+    }
+
+    #[test]
+    fn unsized_types_have_owned_forms() {
+        let owned = |ty: syn::Type| owned_form_of_unsized(&ty);
+        assert_eq!(owned(syn::parse_quote!([u8])).as_deref(), Some("Vec<u8>"));
+        assert_eq!(owned(syn::parse_quote!(str)).as_deref(), Some("String"));
+        assert_eq!(
+            owned(syn::parse_quote!(std::path::Path)).as_deref(),
+            Some("PathBuf")
+        );
+        assert_eq!(owned(syn::parse_quote!(OsStr)).as_deref(), Some("OsString"));
+        assert_eq!(owned(syn::parse_quote!(Vec<u8>)), None);
     }
 
     #[test]

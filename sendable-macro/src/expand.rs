@@ -18,7 +18,7 @@ use syn::spanned::Spanned;
 use syn::visit::{self, Visit};
 use syn::{GenericParam, Path, Token, Type, WherePredicate};
 
-use crate::parse::{SendableData, SerdeSkip, fields, skip_value};
+use crate::parse::{SendableData, fields, skip_value};
 
 /// Generates the derives, the marker impl and the field checks.
 pub fn expand(data: &SendableData) -> TokenStream {
@@ -27,79 +27,28 @@ pub fn expand(data: &SendableData) -> TokenStream {
 
     let fields = fields(input);
 
-    // The serde impls are bounded on the field types (under an unused `for<'__taskpool>`, so the
-    // bounds are checked where the impls are used, not where they are defined). A field that is
-    // not serializable then leaves the type without a serde impl instead of producing a cascade
-    // of errors inside the derived code; the field check below reports it once, at the field.
-    //
-    // A field that names the type itself (`Box<Node>`, `Vec<Self>`: a list, a tree) gets no
-    // bound: `impl Serialize for Node where Box<Node>: Serialize` is a cycle the compiler
-    // cannot prove (E0275), while without the bound the derived body needs `Node: Serialize`,
-    // which the impl itself provides — as for any recursive type deriving serde.
-    //
-    // A field serde skips in one direction (`#[serde(skip)]`, ...) gets no bound for it: the
-    // derived code never serializes or deserializes it there.
-    //
-    // A field behind `#[cfg]` gets none either: the bound is one string, which cannot be
-    // conditional, and the field's type may not exist when the field is compiled out. Its field
-    // check (conditional like the field) still reports a bad type, now next to errors inside
-    // the derived code.
-    //
-    // A field whose type a `macro_rules!` wrote with `$crate::..` cannot be spelled in the string
-    // (`$crate` means nothing there): it is bounded as serde bounds fields, through the type's
-    // parameters it mentions (none for a concrete type, whose impl the derived body then needs
-    // directly).
-    let type_params: Vec<&Ident> = input
-        .generics
-        .type_params()
-        .map(|param| &param.ident)
-        .collect();
-    let bound = |trait_path: &str, skipped: fn(&SerdeSkip) -> bool| {
-        fields
-            .iter()
-            .filter(|field| {
-                !skipped(&field.skip) && field.cfgs.is_empty() && !names_type(field.ty, name)
-            })
-            .flat_map(|field| {
-                let tokens = field.ty.to_token_stream();
-                let bounded: Vec<String> = if names_dollar_crate(tokens.clone()) {
-                    type_params
-                        .iter()
-                        .filter(|param| names_ident(tokens.clone(), param))
-                        .map(|param| param.to_string())
-                        .collect()
-                } else {
-                    vec![tokens.to_string()]
-                };
-                bounded
-                    .into_iter()
-                    .map(move |ty| format!("for<'__taskpool> {ty}: {trait_path}"))
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let (has_serialize, has_deserialize) = existing_serde_derives(input);
     // serde refuses a container attribute given twice: the user's `bound` and `crate` win.
-    let given = given_serde_attributes(input);
+    let given = given_serde_attributes(&input.attrs);
+    let directions = Directions {
+        serialize: !has_serialize && !given.serialize_bound,
+        deserialize: !has_deserialize && !given.deserialize_bound,
+    };
+    let annotated = with_field_bounds(input, &fields, directions);
     let mut derives = Vec::new();
     let mut bounds = Vec::new();
     if !has_serialize {
         derives.push(quote!(::taskpool::__private::serde::Serialize));
-        if !given.serialize_bound {
-            let text = bound("::taskpool::__private::serde::Serialize", |skip| {
-                skip.serialize
-            });
-            bounds.push(quote!(serialize = #text));
-        }
     }
     if !has_deserialize {
         derives.push(quote!(::taskpool::__private::serde::Deserialize));
-        if !given.deserialize_bound {
-            let text = bound("::taskpool::__private::serde::Deserialize<'de>", |skip| {
-                skip.deserialize
-            });
-            bounds.push(quote!(deserialize = #text));
-        }
+    }
+    // An empty container bound turns off serde's own inference: the field bounds are all.
+    if directions.serialize {
+        bounds.push(quote!(serialize = ""));
+    }
+    if directions.deserialize {
+        bounds.push(quote!(deserialize = ""));
     }
     let mut serde_args = Vec::new();
     if !given.krate {
@@ -175,7 +124,7 @@ pub fn expand(data: &SendableData) -> TokenStream {
 
     quote! {
         #derive_attrs
-        #input
+        #annotated
 
         // The type (or a field's type) may be `#[deprecated]`: rustc warns where the user wrote
         // it, and the expansion's own uses of it must not warn again, nor fail a
@@ -201,6 +150,105 @@ pub fn expand(data: &SendableData) -> TokenStream {
             }
         };
     }
+}
+
+/// The directions the expansion bounds the serde impls in: those it derives and the user gave no
+/// container `bound` for.
+#[derive(Clone, Copy)]
+struct Directions {
+    serialize: bool,
+    deserialize: bool,
+}
+
+/// The type with a field-level `#[serde(bound(..))]` on each field, in the directions serde
+/// handles the field in with the type's own impl.
+///
+/// The serde impls are bounded on the field types (under an unused `for<'__taskpool>`, so the
+/// bounds are checked where the impls are used, not where they are defined). A field that is
+/// not serializable then leaves the type without a serde impl instead of producing a cascade of
+/// errors inside the derived code; the field check reports it once, at the field.
+///
+/// Each bound is the field's own attribute, a string serde parses and gives the span of the
+/// literal, which is the field type's: a bound that does not resolve (a misspelt type) is
+/// reported at the field, as rustc's own error is, not at `#[sendable]`. Being on the field, it
+/// is also behind the field's `#[cfg]`, so a field compiled out bounds nothing. A field that
+/// carries its own serde `bound` keeps it.
+fn with_field_bounds(
+    input: &syn::DeriveInput,
+    fields: &[crate::parse::Field<'_>],
+    directions: Directions,
+) -> syn::DeriveInput {
+    let mut annotated = input.clone();
+    let type_params: Vec<&Ident> = input
+        .generics
+        .type_params()
+        .map(|param| &param.ident)
+        .collect();
+    let serialize = "::taskpool::__private::serde::Serialize";
+    let deserialize = "::taskpool::__private::serde::Deserialize<'de>";
+    for (target, field) in fields_mut(&mut annotated.data).into_iter().zip(fields) {
+        let own = given_serde_attributes(&target.attrs);
+        if own.serialize_bound || own.deserialize_bound {
+            continue;
+        }
+        let span = field.ty.span();
+        let mut bounds = Vec::new();
+        if directions.serialize && !field.skip.serialize {
+            let text = field_bound(field.ty, &input.ident, &type_params, serialize);
+            let text = syn::LitStr::new(&text, span);
+            bounds.push(quote_spanned!(span=> serialize = #text));
+        }
+        if directions.deserialize && !field.skip.deserialize {
+            let text = field_bound(field.ty, &input.ident, &type_params, deserialize);
+            let text = syn::LitStr::new(&text, span);
+            bounds.push(quote_spanned!(span=> deserialize = #text));
+        }
+        if !bounds.is_empty() {
+            target
+                .attrs
+                .push(syn::parse_quote_spanned!(span=> #[serde(bound(#(#bounds),*))]));
+        }
+    }
+    annotated
+}
+
+/// The fields of a struct or of all its variants, in the order of [`crate::parse::fields`].
+fn fields_mut(data: &mut syn::Data) -> Vec<&mut syn::Field> {
+    match data {
+        syn::Data::Struct(data) => data.fields.iter_mut().collect(),
+        syn::Data::Enum(data) => data
+            .variants
+            .iter_mut()
+            .flat_map(|variant| variant.fields.iter_mut())
+            .collect(),
+        syn::Data::Union(data) => data.fields.named.iter_mut().collect(),
+    }
+}
+
+/// The where-clause text bounding one field's type by `trait_path`.
+///
+/// A field that names the type itself (`Box<Node>`, `Vec<Self>`: a list, a tree) cannot be
+/// bounded as a whole: `impl Serialize for Node where Box<Node>: Serialize` is a cycle the
+/// compiler cannot prove (E0275). Nor can a field whose type a `macro_rules!` wrote with
+/// `$crate::..` (`$crate` means nothing in the string). Both are bounded as serde bounds fields,
+/// through the type parameters they mention (none for a concrete type, whose impl the derived
+/// body then needs directly): `Vec<(K, Box<Self>)>` needs `K: Serialize`. A type containing
+/// itself may do so through a `Shared<Self>`, whose serde impls need a `'static` value, so its
+/// parameters are also bounded `'static` there (as every parameter of a sendable type is for
+/// `Sendable`).
+fn field_bound(ty: &Type, name: &Ident, type_params: &[&Ident], trait_path: &str) -> String {
+    let tokens = ty.to_token_stream();
+    let recursive = names_type(ty, name);
+    if !recursive && !names_dollar_crate(tokens.clone()) {
+        return format!("for<'__taskpool> {tokens}: {trait_path}");
+    }
+    let lifetime = if recursive { " + 'static" } else { "" };
+    type_params
+        .iter()
+        .filter(|param| names_ident(tokens.clone(), param))
+        .map(|param| format!("for<'__taskpool> {param}: {trait_path}{lifetime}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Whether `ty` (a field's type) names the type being defined: `Self`, or its own name alone
@@ -299,9 +347,9 @@ struct GivenSerdeAttributes {
     deserialize_bound: bool,
 }
 
-fn given_serde_attributes(input: &syn::DeriveInput) -> GivenSerdeAttributes {
+fn given_serde_attributes(attrs: &[syn::Attribute]) -> GivenSerdeAttributes {
     let mut given = GivenSerdeAttributes::default();
-    for attr in &input.attrs {
+    for attr in attrs {
         if !attr.path().is_ident("serde") {
             continue;
         }

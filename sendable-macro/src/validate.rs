@@ -32,20 +32,7 @@ pub fn validate(data: &SendableData) -> syn::Result<()> {
 /// Checks a field type; `in_phantom` inside the arguments of a `PhantomData`.
 fn check(ty: &Type, in_phantom: bool, errors: &mut Errors) {
     match ty {
-        Type::Reference(reference) => {
-            let owned = match &*reference.elem {
-                Type::Slice(slice) => format!("Vec<{}>", pretty(&slice.elem)),
-                Type::Path(path) if path.path.is_ident("str") => "String".to_owned(),
-                elem => pretty(elem),
-            };
-            errors.push(
-                ty,
-                format!(
-                    "a `#[sendable]` type cannot hold borrowed data (`{}`): it is shared between threads and must own its fields; use the owned `{owned}` (or `Shared<{owned}>` for another `#[sendable]` value)",
-                    pretty(ty)
-                ),
-            );
-        }
+        Type::Reference(reference) => errors.push(ty, borrowed_message(ty, &reference.elem)),
         Type::Ptr(_) => errors.push(
             ty,
             format!(
@@ -64,6 +51,10 @@ fn check(ty: &Type, in_phantom: bool, errors: &mut Errors) {
             }
         }
         Type::ImplTrait(_) => errors.push(ty, trait_object_message(ty)),
+        Type::Infer(_) => errors.push(
+            ty,
+            "`_` cannot stand for the type of a field: a `#[sendable]` type is shared, serialized and checked by its field types; write the type out",
+        ),
         Type::Path(path) => check_path(ty, path, in_phantom, errors),
         Type::Tuple(tuple) => tuple
             .elems
@@ -142,12 +133,49 @@ fn check_path(ty: &Type, path: &TypePath, in_phantom: bool, errors: &mut Errors)
     for segment in &path.path.segments {
         if let PathArguments::AngleBracketed(args) = &segment.arguments {
             for arg in &args.args {
-                if let GenericArgument::Type(inner) = arg {
-                    check(inner, in_phantom, errors);
+                match arg {
+                    GenericArgument::Type(inner) => check(inner, in_phantom, errors),
+                    GenericArgument::Lifetime(lifetime) if lifetime.ident != "static" => {
+                        errors.push(lifetime, lifetime_message(lifetime, ty));
+                    }
+                    _ => {}
                 }
             }
         }
     }
+}
+
+/// The message for a reference field, with an owned type to use only when that type would be
+/// accepted: the owned form of an unsized type (`String` for `str`, `PathBuf` for `Path`), or
+/// the referenced type itself, unless it is itself borrowed or rejected (`&[&str]`, `&dyn Fn()`).
+fn borrowed_message(ty: &Type, elem: &Type) -> String {
+    let mut scratch = Errors::default();
+    check(elem, false, &mut scratch);
+    let advice = if scratch.finish().is_err() {
+        format!(
+            "use owned data (`{}` cannot be a field by value either), or share a `#[sendable]` value with `Shared<T>`",
+            pretty(elem)
+        )
+    } else if let Some(owned) = macro_support::owned_form_of_unsized(elem) {
+        format!("use the owned `{owned}`")
+    } else {
+        let owned = pretty(elem);
+        format!("use the owned `{owned}` (or `Shared<{owned}>` for another `#[sendable]` value)")
+    };
+    format!(
+        "a `#[sendable]` type cannot hold borrowed data (`{}`): it is shared between threads and must own its fields; {advice}",
+        pretty(ty)
+    )
+}
+
+/// The message for a lifetime other than `'static` in a field type (`Cow<'a, str>`), declared or
+/// not: reported here, before rustc's resolution, so an undeclared `'a` gives this one error
+/// instead of a cascade through the expansion.
+fn lifetime_message(lifetime: &syn::Lifetime, ty: &Type) -> String {
+    format!(
+        "a `#[sendable]` type cannot borrow (`{lifetime}` in `{}`): it is shared between threads and must own its fields; remove `{lifetime}` and use owned types (`'static` in its place, or the owned form, e.g. `String` for `Cow<{lifetime}, str>`)",
+        pretty(ty)
+    )
 }
 
 fn is_closure<'a>(mut bounds: impl Iterator<Item = &'a TypeParamBound>) -> bool {

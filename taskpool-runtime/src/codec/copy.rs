@@ -4,7 +4,10 @@
 //! selects the strategy at the expansion site, where the argument types are concrete (autoref
 //! specialization: the `&&Copier` receiver prefers `ViaClone` and falls back to `ViaSerde`).
 //! The serde path is passed in as a function checked once, generically, in this crate, so a
-//! type that is neither `Clone` nor serializable adds no error of its own here.
+//! type that is neither `Clone` nor serializable adds no error of its own here. The method has a
+//! reserved name (`__taskpool_copy_args`): the expansion calls it by method syntax, in the
+//! user's module, where a trait of the user's with a method of a plain name (`copy_args`)
+//! implemented for every type would make the call ambiguous.
 
 use super::deep_copy;
 use crate::error::Error;
@@ -28,11 +31,11 @@ impl<T> std::fmt::Debug for Copier<'_, T> {
 /// Chosen when the arguments are `Clone`.
 pub trait ViaClone<T> {
     /// Clones the arguments.
-    fn copy_args(&self, fallback: Fallback<T>) -> Result<T, Error>;
+    fn __taskpool_copy_args(&self, fallback: Fallback<T>) -> Result<T, Error>;
 }
 
 impl<T: Clone> ViaClone<T> for &Copier<'_, T> {
-    fn copy_args(&self, _: Fallback<T>) -> Result<T, Error> {
+    fn __taskpool_copy_args(&self, _: Fallback<T>) -> Result<T, Error> {
         Ok(self.0.clone())
     }
 }
@@ -40,11 +43,11 @@ impl<T: Clone> ViaClone<T> for &Copier<'_, T> {
 /// Chosen otherwise.
 pub trait ViaSerde<T> {
     /// Copies the arguments with `fallback`.
-    fn copy_args(&self, fallback: Fallback<T>) -> Result<T, Error>;
+    fn __taskpool_copy_args(&self, fallback: Fallback<T>) -> Result<T, Error>;
 }
 
 impl<T> ViaSerde<T> for Copier<'_, T> {
-    fn copy_args(&self, fallback: Fallback<T>) -> Result<T, Error> {
+    fn __taskpool_copy_args(&self, fallback: Fallback<T>) -> Result<T, Error> {
         fallback(self.0)
     }
 }
@@ -69,13 +72,15 @@ mod tests {
     fn clone_is_preferred_and_serde_is_the_fallback() {
         let shared = std::sync::Arc::new(5u8);
         let copied = (&&Copier(&(shared.clone(),)))
-            .copy_args(|_| panic!("Clone is used"))
+            .__taskpool_copy_args(|_| panic!("Clone is used"))
             .unwrap();
         assert!(
             std::sync::Arc::ptr_eq(&copied.0, &shared),
             "a Clone copy keeps sharing"
         );
-        let copied = (&&Copier(&NotClone(3))).copy_args(deep_copy).unwrap();
+        let copied = (&&Copier(&NotClone(3)))
+            .__taskpool_copy_args(deep_copy)
+            .unwrap();
         assert_eq!(copied, NotClone(3));
     }
 }

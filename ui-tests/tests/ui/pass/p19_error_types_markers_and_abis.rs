@@ -1,7 +1,8 @@
 // The error type of a returned `Result` is not task data (it becomes the source of
 // `Error::TaskFailed`, never serialized): a boxed trait object or a `&'static str` is fine.
 // `PhantomData<fn() -> T>` is a zero-size marker, not code. `extern "Rust"` is the plain Rust
-// ABI spelled out, and a `const fn` is an ordinary function at run time.
+// ABI spelled out. A `#[concurrent]` fn cannot be `const` (c62), but a task may call a plain
+// `const fn`, which stays const.
 
 use std::error::Error as StdError;
 use std::marker::PhantomData;
@@ -44,9 +45,15 @@ extern "Rust" fn spelled_out(x: u32) -> u32 {
     x + 1
 }
 
-#[concurrent]
-const fn constant(x: u32) -> u32 {
+const fn triple(x: u32) -> u32 {
     x * 3
+}
+
+const NINE: u32 = triple(3);
+
+#[concurrent]
+fn constant(x: u32) -> u32 {
+    triple(x)
 }
 
 fn main() {
@@ -66,4 +73,5 @@ fn main() {
     assert_eq!(spelled_out(1), 2);
     assert_eq!(pool.run(spelled_out, (1,)).wait().unwrap(), 2);
     assert_eq!(pool.run(constant, (2,)).wait().unwrap(), 6);
+    assert_eq!(NINE, 9);
 }
