@@ -464,26 +464,13 @@ fn a_wide_fan_in_and_fan_out_resolve() {
     }
 }
 
-/// A pool of one thread and no extra one: a task blocking on a composer's handle must run the
-/// work it waits for itself.
-fn narrow_pool() -> &'static TaskPool {
-    static POOL: std::sync::OnceLock<TaskPool> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| {
-        TaskPool::builder()
-            .max_threads(1)
-            .extra_threads(0)
-            .build()
-            .unwrap()
-    })
-}
-
 #[concurrent]
 fn waits_for_a_group(n: u32) -> u32 {
     let mut group = TaskGroup::new();
     for k in 0..n {
         group.add(plain, (k,)).unwrap();
     }
-    narrow_pool()
+    support::one_thread_pool()
         .execute_group(&group, Priority::Medium)
         .wait()
         .unwrap()
@@ -493,7 +480,7 @@ fn waits_for_a_group(n: u32) -> u32 {
 
 #[concurrent]
 fn waits_for_a_sequence(n: u32) -> u32 {
-    let runner = narrow_pool().sequence_runner(Priority::Medium);
+    let runner = support::one_thread_pool().sequence_runner(Priority::Medium);
     let handles: Vec<_> = (0..n)
         .map(|k| runner.execute(Task::new(plain, (k,))))
         .collect();
@@ -502,7 +489,7 @@ fn waits_for_a_sequence(n: u32) -> u32 {
 
 #[concurrent]
 fn waits_for_an_async_runner(n: u32) -> u32 {
-    let runner = narrow_pool().async_runner(1, 0).unwrap();
+    let runner = support::one_thread_pool().async_runner(1, 0).unwrap();
     let handles: Vec<_> = (0..n)
         .map(|k| runner.execute(Task::new(plain, (k,)), Priority::Medium))
         .collect();
@@ -511,7 +498,7 @@ fn waits_for_an_async_runner(n: u32) -> u32 {
 
 #[concurrent]
 fn waits_for_a_delay(n: u32) -> u32 {
-    narrow_pool()
+    support::one_thread_pool()
         .execute_delayed(
             Duration::from_millis(1),
             Task::new(plain, (n,)),
@@ -523,7 +510,7 @@ fn waits_for_a_delay(n: u32) -> u32 {
 
 #[test]
 fn a_task_blocking_on_a_composer_of_its_own_full_pool_does_not_hang() {
-    let pool = narrow_pool();
+    let pool = support::one_thread_pool();
     let sum = |n: u32| (0..n).sum::<u32>();
     let group = pool.execute(Task::new(waits_for_a_group, (5,)));
     assert_eq!(

@@ -243,31 +243,16 @@ fn a_task_sleeping_for_duration_max_can_be_canceled() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_pool_thread_starts_where_twice_its_stack_is_refused() {
-    const TEST: &str = "a_pool_thread_starts_where_twice_its_stack_is_refused";
-    const CHILD: &str = "CONFIG_UNDER_ADDRESS_LIMIT";
-    if std::env::var_os(CHILD).is_some() {
-        let pool = TaskPool::builder()
-            .max_threads(1)
-            .stack_size(MAX_STACK_SIZE)
-            .build()
-            .unwrap();
-        assert_eq!(pool.run(plain, (5,)).wait().unwrap(), 5);
-        return;
-    }
-    let script = format!(
-        "ulimit -v {}; exec \"$0\" --exact {TEST} --test-threads=1",
-        5 << 19
-    );
-    let output = std::process::Command::new("sh")
-        .args(["-c", &script])
-        .arg(std::env::current_exe().unwrap())
-        .env(CHILD, "1")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "the child failed ({}):\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
+    support::in_child_process_after(
+        &format!("ulimit -v {};", 5 << 19),
+        "a_pool_thread_starts_where_twice_its_stack_is_refused",
+        || {
+            let pool = TaskPool::builder()
+                .max_threads(1)
+                .stack_size(MAX_STACK_SIZE)
+                .build()
+                .unwrap();
+            assert_eq!(pool.run(plain, (5,)).wait().unwrap(), 5);
+        },
     );
 }

@@ -88,18 +88,6 @@ fn deep_list(n: usize) -> List {
     (0..n).fold(List::End, |tail, _| List::Node(Box::new(tail)))
 }
 
-/// One thread, none to add: every link of a chain runs inline on it.
-fn one_thread() -> &'static TaskPool {
-    static POOL: OnceLock<TaskPool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        TaskPool::builder()
-            .max_threads(1)
-            .extra_threads(0)
-            .build()
-            .unwrap()
-    })
-}
-
 /// Waits for the next link, `depth` times; the last link drops a list 100 000 deep, which a
 /// task on a thread of its own may do (`stack_size`'s default).
 #[concurrent]
@@ -108,7 +96,7 @@ fn chain_then_drop_deep(depth: u32) -> u32 {
         drop(deep_list(100_000));
         return 0;
     }
-    let next = one_thread().execute(Task::new(chain_then_drop_deep, (depth - 1,)));
+    let next = support::one_thread_pool().execute(Task::new(chain_then_drop_deep, (depth - 1,)));
     next.wait().map_or(u32::MAX, |links| links + 1)
 }
 
@@ -118,7 +106,7 @@ fn a_task_deep_in_a_chain_of_inline_runs_has_a_full_stack() {
         "a_task_deep_in_a_chain_of_inline_runs_has_a_full_stack",
         || {
             for depth in [1, 3_000] {
-                let links = one_thread()
+                let links = support::one_thread_pool()
                     .execute(Task::new(chain_then_drop_deep, (depth,)))
                     .wait();
                 assert_eq!(links.unwrap(), depth);

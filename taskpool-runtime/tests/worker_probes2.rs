@@ -708,20 +708,7 @@ fn workers_inside_pool_tasks_await_the_same_pool_their_tasks_wait_on() {
     assert_eq!(squares, (0..8).map(|n| n * n).collect::<Vec<_>>());
 }
 
-/// One pool thread, none to add: a task blocked on a worker that awaits a task of this pool
-/// deadlocks it unless the blocked thread runs that task itself.
-fn one_thread_pool() -> &'static TaskPool {
-    static POOL: std::sync::OnceLock<TaskPool> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| {
-        TaskPool::builder()
-            .max_threads(1)
-            .extra_threads(0)
-            .build()
-            .unwrap()
-    })
-}
-
-/// Squares its message on `one_thread_pool`, replies, and closes.
+/// Squares its message on `support::one_thread_pool`, replies, and closes.
 struct SquareThenClose;
 
 impl WorkerHandler for SquareThenClose {
@@ -729,7 +716,9 @@ impl WorkerHandler for SquareThenClose {
     type Out = u64;
 
     async fn on_message(&mut self, n: u64, port: &WorkerPort<u64>) -> HandlerResult {
-        let squared = one_thread_pool().execute(Task::new(square, (n,))).await?;
+        let squared = support::one_thread_pool()
+            .execute(Task::new(square, (n,)))
+            .await?;
         port.post_message(squared)?;
         port.close()?;
         Ok(())
@@ -751,7 +740,7 @@ fn wait_for_the_exit_of_a_worker_needing_this_pool(n: u64) -> (i32, Option<u64>)
 fn wait_for_exit_in_a_task_runs_the_pool_work_its_worker_awaits() {
     let _cap = shared_cap();
     let task = Task::new(wait_for_the_exit_of_a_worker_needing_this_pool, (7,));
-    let mut handle = one_thread_pool().execute(task);
+    let mut handle = support::one_thread_pool().execute(task);
     let outcome = handle.wait_timeout(PATIENCE).expect("no deadlock");
     assert_eq!(outcome.unwrap(), (0, Some(49)));
 }

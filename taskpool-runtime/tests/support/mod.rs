@@ -40,12 +40,27 @@ pub fn bounded<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'st
 /// calling test's name: the child runs that test alone, which calls this again and, seeing it
 /// is the child, runs `body`.
 pub fn in_child_process(test: &str, body: impl FnOnce()) {
+    in_child_process_after("", test, body);
+}
+
+/// [`in_child_process`], the child started by `sh` after the shell commands `setup` (such as
+/// `ulimit -v 1024;`); none if it is empty.
+pub fn in_child_process_after(setup: &str, test: &str, body: impl FnOnce()) {
     const CHILD: &str = "TASKPOOL_TEST_CHILD";
     if std::env::var_os(CHILD).is_some() {
         body();
         return;
     }
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
+    let exe = std::env::current_exe().unwrap();
+    let mut child = if setup.is_empty() {
+        std::process::Command::new(exe)
+    } else {
+        let script = format!("{setup} exec \"$0\" \"$@\"");
+        let mut shell = std::process::Command::new("sh");
+        shell.args(["-c", &script]).arg(exe);
+        shell
+    };
+    let output = child
         .args(["--exact", test, "--test-threads=1"])
         .env(CHILD, test)
         .output()
@@ -56,6 +71,19 @@ pub fn in_child_process(test: &str, body: impl FnOnce()) {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// A pool of one thread and no extra one (one per test binary): a task blocking on work of
+/// its own pool must run that work itself, or nothing ever will.
+pub fn one_thread_pool() -> &'static taskpool::TaskPool {
+    static POOL: OnceLock<taskpool::TaskPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        taskpool::TaskPool::builder()
+            .max_threads(1)
+            .extra_threads(0)
+            .build()
+            .unwrap()
+    })
 }
 
 /// Returns `Pending` once after waking itself: a suspension that resumes at once (often on
