@@ -26,6 +26,11 @@ use crate::sendable::Sendable;
 /// `Deserialize` need `T: 'static` (every shared value's type is, being `#[sendable]`): generic
 /// code deriving serde for a type with a `Shared<T>` field bounds its `T: 'static`.
 ///
+/// As with `Arc`, values that reach each other in a cycle (a node whose lock holds a handle to
+/// a node that holds it) keep each other alive: break the cycle (set the link to `None`) before
+/// the last outside handle goes, or the graph is never dropped. Serializing a cycle is an error
+/// (it has no serialized form), not an endless recursion.
+///
 /// ```
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use taskpool::{sendable, Shared};
@@ -176,12 +181,19 @@ impl<T: fmt::Debug> fmt::Debug for Shared<T> {
 impl<T: Serialize + 'static> Serialize for Shared<T> {
     /// Serializes the shared value itself (a deserialized `Shared` is a copy). In the per-run
     /// copy of a task's arguments, it writes a reference to this handle instead, so the copy
-    /// shares the value (see `codec::sharing`).
+    /// shares the value (see `codec::sharing`). A value that contains itself through `Shared`
+    /// handles (a cycle, closed through a lock) is an error, not an endless recursion.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match crate::codec::sharing::lend(&self.0) {
-            Some(index) => serializer.serialize_u64(index),
-            None => (*self.0).serialize(serializer),
+        if let Some(index) = crate::codec::sharing::lend(&self.0) {
+            return serializer.serialize_str(&crate::codec::sharing::reference(index));
         }
+        let Some(_on_path) = crate::codec::sharing::enter(&self.0) else {
+            return Err(serde::ser::Error::custom(
+                "a Shared value contains itself (a cycle of Shared handles): it has no \
+                 serialized form; serialize the graph's data instead",
+            ));
+        };
+        (*self.0).serialize(serializer)
     }
 }
 
@@ -191,8 +203,9 @@ impl<'de, T: Deserialize<'de> + 'static> Deserialize<'de> for Shared<T> {
     /// handle to the same value.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Shared<T>, D::Error> {
         if crate::codec::sharing::active() {
-            let index = u64::deserialize(deserializer)?;
-            return crate::codec::sharing::take_back(index)
+            let reference = String::deserialize(deserializer)?;
+            return crate::codec::sharing::index_of(&reference)
+                .and_then(crate::codec::sharing::take_back)
                 .map(Shared)
                 .ok_or_else(|| {
                     serde::de::Error::custom("not a reference to a shared value of this type")

@@ -302,3 +302,36 @@ fn a_run_canceled_after_a_later_run_of_its_task_was_queued_is_not_listed() {
     assert_eq!(states_of(&pool, task.id()), [TaskState::Waiting]);
     ends_unlisted(&pool, (blocker, BLOCKER), (again, AGAIN), task.id());
 }
+
+/// One thread, none to add: a task waiting for another runs it inline.
+fn one_thread() -> &'static TaskPool {
+    support::one_thread_pool()
+}
+
+#[concurrent]
+fn wait_for_a_low_task(gate: u64) -> u64 {
+    let low = Task::new(hold, (gate,));
+    let handle = one_thread().execute_with_priority(low, Priority::Low);
+    handle.wait().unwrap()
+}
+
+/// Regression: a run started inline, in the wait of the task waiting for it, was missing from
+/// its lane's waits.
+#[test]
+fn a_run_started_inline_is_counted_in_its_lanes_waits() {
+    let pool = one_thread();
+    let low_waits = |pool: &TaskPool| {
+        let info = pool.info();
+        let low = info.lanes.iter().find(|l| l.priority == Priority::Low);
+        low.unwrap().waits.count
+    };
+    let before = low_waits(pool);
+    let outer = Task::new(wait_for_a_low_task, (7_011,));
+    let handle = pool.execute_with_priority(outer, Priority::High);
+    wait_until("the inline run executes", || {
+        pool.info().threads.iter().any(|t| t.task_ids.len() == 2)
+    });
+    assert_eq!(low_waits(pool), before + 1);
+    open_gate(7_011);
+    assert_eq!(handle.wait().unwrap(), 7_011);
+}

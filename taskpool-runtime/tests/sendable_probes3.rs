@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::{Deserialize, Serialize};
 use taskpool::{
-    Encoding, Payload, Priority, Shared, Task, TaskDescriptor, TaskGroup, TaskPool, concurrent,
-    sendable,
+    AsyncLock, Encoding, Payload, Priority, Shared, Task, TaskDescriptor, TaskGroup, TaskPool,
+    concurrent, sendable,
 };
 
 /// A counter the tasks update through the handle they receive.
@@ -138,9 +138,8 @@ fn which(either: Either) -> Option<u32> {
     }
 }
 
-/// Where the serialized form of a reference could be read as something else (an untagged
-/// enum's number variant), the copy still holds the right variant: the mismatch is noticed and
-/// the value copied with its shared part serialized, as before.
+/// Where a reference could be read as something else (an untagged enum's number variant
+/// first), the copy still holds the right variant: a reference reads as no number.
 #[test]
 fn a_reference_a_type_reads_as_other_data_falls_back_to_a_copy_of_the_value() {
     let tally = Shared::new(Tally {
@@ -150,6 +149,84 @@ fn a_reference_a_type_reads_as_other_data_falls_back_to_a_copy_of_the_value() {
     assert_eq!(TaskPool::global().execute(&task).wait().unwrap(), Some(7));
     drop(task);
     assert_eq!(Shared::handle_count(&tally), 1, "a handle leaked");
+}
+
+/// An untagged enum that tries its `Shared` variant first.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TallyFirst {
+    /// A shared tally.
+    Tally(Shared<Tally>),
+    /// A plain number.
+    Number(u64),
+}
+
+/// Not `Clone`: the task's per-run copy of its arguments is a serialization round trip.
+#[derive(Serialize, Deserialize)]
+pub struct NotClone;
+
+/// Says which variants arrived.
+#[concurrent]
+fn which_pair(first: TallyFirst, second: Either, _copied: NotClone) -> (bool, bool) {
+    let first_is_tally = matches!(first, TallyFirst::Tally(_));
+    let second_is_tally = matches!(second, Either::Tally(_));
+    (first_is_tally, second_is_tally)
+}
+
+/// Regression: a reference was written as the bare index of its handle, so an untagged enum
+/// trying its `Shared` variant first read a plain `0` beside it as a reference, and each run
+/// got the `Shared` in the wrong argument, unnoticed (every handle was still taken back once).
+#[test]
+fn a_plain_number_beside_a_reference_is_not_read_as_one() {
+    let tally = Shared::new(Tally {
+        hits: AtomicU32::new(0),
+    });
+    let args = (
+        TallyFirst::Number(0),
+        Either::Tally(tally.clone()),
+        NotClone,
+    );
+    let task = Task::new(which_pair, args);
+    for _ in 0..2 {
+        let outcome = TaskPool::global().execute(&task).wait().unwrap();
+        assert_eq!(outcome, (false, true));
+    }
+    drop(task);
+    assert_eq!(Shared::handle_count(&tally), 1, "a handle leaked");
+}
+
+/// A node of a graph that may close a cycle through its lock.
+#[sendable]
+pub struct Node {
+    /// Which node.
+    pub id: u32,
+    /// The next node, if any.
+    pub next: AsyncLock<Option<Shared<Node>>>,
+}
+
+/// Regression: serializing a cycle of `Shared` handles (ASON.stringify's `serde_json`)
+/// recursed until the stack overflowed and the process aborted. It is an error; a chain
+/// without a cycle still serializes, the same node twice included.
+#[test]
+fn a_cycle_of_shared_values_is_a_serialization_error() {
+    support::in_child_process("a_cycle_of_shared_values_is_a_serialization_error", || {
+        let node = |id, next| {
+            Shared::new(Node {
+                id,
+                next: AsyncLock::new(next),
+            })
+        };
+        let first = node(1, None);
+        let second = node(2, Some(first.clone()));
+        let both = (second.clone(), second.clone());
+        let text = serde_json::to_string(&both).unwrap();
+        assert_eq!(text.matches(r#""id":1"#).count(), 2, "{text}");
+        *first.next.lock() = Some(second.clone());
+        let error = serde_json::to_string(&first).unwrap_err();
+        assert!(error.to_string().contains("cycle"), "{error}");
+        // Broken again, or both nodes would keep each other alive.
+        *first.next.lock() = None;
+    });
 }
 
 /// Every text a `ByValue` wrote.

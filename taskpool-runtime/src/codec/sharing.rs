@@ -8,8 +8,10 @@
 //!
 //! During such a copy the round trip is *armed*: the outermost encode and decode it makes are
 //! *active*, and while one is, `Shared::serialize` lends its handle to this thread's table and
-//! writes the handle's index instead of the value, and `Shared::deserialize` reads the index and
-//! takes another handle from the table. An encode or decode nested in user code meanwhile (a
+//! writes a reference to it instead of the value — a string no ordinary value reads as (a
+//! marker and the handle's index: an untagged enum read a bare index as a number, and put the
+//! `Shared` in the wrong variant) — and `Shared::deserialize` reads the reference and takes
+//! another handle from the table. An encode or decode nested in user code meanwhile (a
 //! `Serialize` impl calling `Payload::encode`) is not active: it writes and reads values as
 //! always. The table is thread-local because a round trip runs on one thread, start to end.
 //!
@@ -126,6 +128,48 @@ impl Drop for CodecCall {
 /// Whether `Shared` values are written and read as handles right now.
 pub(crate) fn active() -> bool {
     ACTIVE.try_with(Cell::get).unwrap_or(false)
+}
+
+/// What a reference to the handle lent at `index` is written as.
+pub(crate) fn reference(index: u64) -> String {
+    format!("{REFERENCE_MARKER}{index}")
+}
+
+/// The index a reference names, if `text` is one.
+pub(crate) fn index_of(text: &str) -> Option<u64> {
+    text.strip_prefix(REFERENCE_MARKER)?.parse().ok()
+}
+
+/// Starts every reference: control characters no value written by a person starts with.
+const REFERENCE_MARKER: &str = "\u{1}taskpool::Shared#";
+
+thread_local! {
+    /// The shared values this thread is serializing as values, outermost first: the path from
+    /// the top of the value to the `Shared` being written.
+    static PATH: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Notes that `handle`'s value is being serialized on this thread until the guard drops;
+/// `None` if it is already, further up: the value contains itself.
+pub(crate) fn enter<T>(handle: &Arc<T>) -> Option<OnPath> {
+    let address = Arc::as_ptr(handle) as usize;
+    PATH.with(|path| {
+        let mut path = path.borrow_mut();
+        if path.contains(&address) {
+            return None;
+        }
+        path.push(address);
+        Some(OnPath)
+    })
+}
+
+/// A shared value being serialized (see [`enter`]).
+pub(crate) struct OnPath;
+
+impl Drop for OnPath {
+    fn drop(&mut self) {
+        let _ = PATH.try_with(|path| path.borrow_mut().pop());
+    }
 }
 
 /// Lends `handle` to the table and returns its index, if an active encode is running.

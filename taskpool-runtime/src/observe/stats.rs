@@ -116,8 +116,8 @@ impl CounterCells {
 pub struct LaneInfo {
     /// The lane.
     pub priority: Priority,
-    /// New runs queued in the lane (runs canceled while queued count until a worker reaches
-    /// them).
+    /// New runs queued in the lane (runs canceled while queued, or taken by a thread waiting for
+    /// them and executed inline, count until a worker reaches them).
     pub queued: usize,
     /// Suspended `async` runs that were woken and wait for a thread.
     pub woken: usize,

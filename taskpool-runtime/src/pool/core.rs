@@ -549,13 +549,15 @@ impl Core {
     /// `thread::run_inline`): `run` is now what the thread executes, for the time limit and
     /// `info()`, and the waiting run is set aside beneath it, still executing (its wait counts
     /// against its own limit, as any wait does) until [`Core::inline_ended`] puts it back.
-    /// `None` if the thread has no slot.
+    /// `None` if the thread has no slot. `started`: when it started, and how long it had waited
+    /// in its lane (counted in the lane's waits, as for a run a thread picks).
     pub(crate) fn inline_began(
         &mut self,
         me: WorkerId,
         run: &Arc<Run>,
-        now: Instant,
+        (now, waited): (Instant, Duration),
     ) -> Option<Outer> {
+        self.waits.record(run.priority, waited);
         let index = self.slot_index(me)?;
         let slot = &mut self.workers[index];
         let set_aside = slot.executing.take();
@@ -1086,7 +1088,9 @@ mod tests {
         let later = start + Duration::from_secs(1);
         // Queued, then taken by a thread waiting for it (`thread::run_inline`).
         assert!(inner.mark_queued() && inner.try_start_queued());
-        let outer_slot = core.inline_began(ids[0], &inner, later).unwrap();
+        let outer_slot = core
+            .inline_began(ids[0], &inner, (later, Duration::ZERO))
+            .unwrap();
         // At `later + 1 s`: the inner run is 1 s into a 1.5 s limit, the outer 2 s.
         let limit = Duration::from_millis(1500);
         let (expired, _) = core.expire_overdue(&intake, later + Duration::from_secs(1), limit);

@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::sync::Weak;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::context;
 use crate::error::Error;
@@ -519,12 +519,12 @@ pub(crate) fn run_inline(run: &Arc<Run>) -> bool {
         return false;
     }
     let now = Instant::now();
-    run.start_clock(now);
+    let waited = run.start_clock(now);
     // Tracked until it ends: once it suspends, it is on no thread.
     pool.live.insert_once(run);
     // Still in its lane: the thread that reaches it there sees it started and drops it.
     let started = with_a_full_stack(&pool, || {
-        let _executing = InlineRun::begin(&pool, me, run, now);
+        let _executing = InlineRun::begin(&pool, me, run, (now, waited));
         start(&pool, Arc::clone(run), now)
     });
     if let Some(run) = started {
@@ -542,8 +542,14 @@ struct InlineRun<'a> {
 }
 
 impl<'a> InlineRun<'a> {
-    fn begin(pool: &'a PoolShared, me: WorkerId, run: &Arc<Run>, now: Instant) -> InlineRun<'a> {
-        let outer = pool.core().inline_began(me, run, now);
+    /// `started`: when it started, and how long it had waited in its lane.
+    fn begin(
+        pool: &'a PoolShared,
+        me: WorkerId,
+        run: &Arc<Run>,
+        started: (Instant, Duration),
+    ) -> InlineRun<'a> {
+        let outer = pool.core().inline_began(me, run, started);
         InlineRun { pool, me, outer }
     }
 }
