@@ -1,5 +1,6 @@
 //! `Shared<T>`: a `#[sendable]` value shared between threads by reference.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -187,7 +188,7 @@ impl<T: Serialize + 'static> Serialize for Shared<T> {
         if let Some(index) = crate::codec::sharing::lend(&self.0) {
             return serializer.serialize_str(&crate::codec::sharing::reference(index));
         }
-        let Some(_on_path) = crate::codec::sharing::enter(&self.0) else {
+        let Some(_on_path) = enter(&self.0) else {
             return Err(serde::ser::Error::custom(
                 "a Shared value contains itself (a cycle of Shared handles): it has no \
                  serialized form; serialize the graph's data instead",
@@ -212,5 +213,34 @@ impl<'de, T: Deserialize<'de> + 'static> Deserialize<'de> for Shared<T> {
                 });
         }
         T::deserialize(deserializer).map(|value| Shared(Arc::new(value)))
+    }
+}
+
+thread_local! {
+    /// The shared values this thread is serializing as values, outermost first: the path from
+    /// the top of the value to the `Shared` being written.
+    static PATH: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Notes that `handle`'s value is being serialized on this thread until the guard drops;
+/// `None` if it is already, further up: the value contains itself.
+fn enter<T>(handle: &Arc<T>) -> Option<OnPath> {
+    let address = Arc::as_ptr(handle) as usize;
+    PATH.with(|path| {
+        let mut path = path.borrow_mut();
+        if path.contains(&address) {
+            return None;
+        }
+        path.push(address);
+        Some(OnPath)
+    })
+}
+
+/// A shared value being serialized (see [`enter`]).
+struct OnPath;
+
+impl Drop for OnPath {
+    fn drop(&mut self) {
+        let _ = PATH.try_with(|path| path.borrow_mut().pop());
     }
 }

@@ -17,7 +17,7 @@
 //!
 //! The copy is kept only if every handle lent was taken back exactly once and of its own type:
 //! a `Serialize` that writes a `Shared` somewhere the `Deserialize` does not read it back, or an
-//! untagged enum that read an index as a number, shows as a mismatch, and the caller copies
+//! untagged enum that read a reference as a string, shows as a mismatch, and the caller copies
 //! again without sharing (the copy it would have made before).
 
 use std::any::Any;
@@ -142,35 +142,6 @@ pub(crate) fn index_of(text: &str) -> Option<u64> {
 
 /// Starts every reference: control characters no value written by a person starts with.
 const REFERENCE_MARKER: &str = "\u{1}taskpool::Shared#";
-
-thread_local! {
-    /// The shared values this thread is serializing as values, outermost first: the path from
-    /// the top of the value to the `Shared` being written.
-    static PATH: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Notes that `handle`'s value is being serialized on this thread until the guard drops;
-/// `None` if it is already, further up: the value contains itself.
-pub(crate) fn enter<T>(handle: &Arc<T>) -> Option<OnPath> {
-    let address = Arc::as_ptr(handle) as usize;
-    PATH.with(|path| {
-        let mut path = path.borrow_mut();
-        if path.contains(&address) {
-            return None;
-        }
-        path.push(address);
-        Some(OnPath)
-    })
-}
-
-/// A shared value being serialized (see [`enter`]).
-pub(crate) struct OnPath;
-
-impl Drop for OnPath {
-    fn drop(&mut self) {
-        let _ = PATH.try_with(|path| path.borrow_mut().pop());
-    }
-}
 
 /// Lends `handle` to the table and returns its index, if an active encode is running.
 pub(crate) fn lend<T: 'static>(handle: &Arc<T>) -> Option<u64> {
