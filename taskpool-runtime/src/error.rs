@@ -67,7 +67,8 @@ pub enum Error {
         "task {0} waited from inside its run for something that waits for that run to end (its own outcome or group, a run queued behind it in a runner, in its task's turns or as a dependent, or a task blocked waiting for it, directly or through others), which could never end; return the value instead of waiting for it"
     )]
     WaitsForItself(TaskId),
-    /// A non-long task ran synchronously longer than the pool's time limit.
+    /// A non-long task ran synchronously longer than the pool's time limit. Code 10200058
+    /// ("Task timed out", the code ArkTS gives a task past the timeout of its `Configs`).
     #[error(
         "task {task} ran synchronously for longer than the time limit of {limit:?}; split the work into smaller tasks, or run it as a LongTask"
     )]
@@ -398,8 +399,8 @@ impl Error {
             Error::AsyncRunnerCanceled(_) => Some(10200055),
             Error::AsyncRunnerDependentTask(_) => Some(10200025),
             Error::ExecutedByAnotherApi(_) => Some(10200057),
+            Error::TimedOut { .. } => Some(10200058),
             Error::Canceled { .. }
-            | Error::TimedOut { .. }
             | Error::Panicked { .. }
             | Error::TaskFailed(_)
             | Error::DuplicateFunction { .. }

@@ -385,6 +385,21 @@ impl<T: Send + 'static> TaskHandle<T> {
         self.run.completion.is_resolved()
     }
 
+    /// How long the task took (ArkTS `totalDuration`, `cpuDuration`, `ioDuration`), once this
+    /// run's call has ended: the figures [`Task::durations`](crate::Task::durations) gives, here
+    /// for a task whose execution consumed it, such as a [`LongTask`](crate::LongTask). Read it
+    /// once [`wait_timeout`](Self::wait_timeout) returned the outcome, after
+    /// `(&mut handle).await`, or once [`is_finished`](Self::is_finished).
+    ///
+    /// `None` while the run waits or executes (a run that timed out is resolved before its call
+    /// returns), for a run that never executed, and for a one-shot task executed by value that
+    /// keeps no record (no name, no listeners, data receiver or dependencies): keeping the
+    /// figures would cost every such task an allocation. Execute it by reference and read
+    /// `Task::durations`, or name it.
+    pub fn durations(&self) -> Option<crate::TaskDurations> {
+        self.run.header().task_durations()
+    }
+
     /// Cancels the run (ArkTS `taskpool.cancel(task)` for this execution).
     ///
     /// A waiting run is removed and its handle resolves as canceled at once. An `async fn` run
@@ -407,7 +422,12 @@ impl<T> Drop for TaskHandle<T> {
     /// already there) or by the thread that ends the run, never later by whichever thread
     /// happens to let go of the run last (a pool thread, under the pool's lock).
     fn drop(&mut self) {
-        drop_quietly(self.run.completion.detach());
+        // An outcome nobody read ends on this thread, with the stack its run had.
+        match self.run.completion.detach() {
+            Some(Ok(value)) => crate::deep_drop::drop_quietly(value),
+            Some(Err(error)) => crate::deep_drop::drop_quietly(error),
+            None => {}
+        }
     }
 }
 

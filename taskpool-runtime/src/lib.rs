@@ -58,6 +58,7 @@ mod codec;
 mod compose;
 mod context;
 mod data;
+mod deep_drop;
 mod descriptor;
 mod error;
 mod function;

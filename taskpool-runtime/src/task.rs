@@ -788,6 +788,9 @@ impl<T: 'static> Executable<T> for CopiedAtStart<'_, T> {
 impl<T> Executable<T> for LongTask<T> {
     #[allow(private_interfaces)]
     fn into_submission(self) -> Submission<T> {
+        // Executing consumes a long task, so its durations are read from its handle: its run
+        // keeps them in a record (one allocation per long task, which holds a thread anyway).
+        self.0.record();
         self.0.into_submission()
     }
 }

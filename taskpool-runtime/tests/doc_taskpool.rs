@@ -688,6 +688,31 @@ fn terminate_task_after_the_long_task_completed() {
     );
 }
 
+/// `totalDuration`, `cpuDuration` and `ioDuration` of a long task: executing consumed it, so
+/// they are read from its handle, once its call ended (not while it executes).
+#[test]
+fn a_long_task_s_durations_are_read_from_its_handle() {
+    let pool = pool(1);
+    let task = LongTask::new(long_task, (G + 27,));
+    let id = task.id();
+    let mut handle = pool.execute(task);
+    wait_until_executing(&pool, id);
+    assert_eq!(handle.durations(), None, "not while it executes");
+    open_gate(G + 27);
+    let outcome = handle.wait_timeout(Duration::from_secs(20));
+    assert_eq!(outcome.expect("the long task ended").unwrap(), G + 27);
+    let durations = handle.durations().expect("the call ended");
+    assert!(durations.total >= durations.cpu, "{durations:?}");
+    assert_eq!(durations.io, durations.total - durations.cpu);
+    pool.terminate_task(id).unwrap();
+    // An ordinary task keeps them too when it has a record (a name): the same figures as the
+    // task's own `durations()` would give.
+    let mut named = pool.execute(Task::new(print_args, (3,)).with_name("timed"));
+    let outcome = named.wait_timeout(Duration::from_secs(20));
+    assert_eq!(outcome.expect("the task ended").unwrap(), 3);
+    assert!(named.durations().is_some());
+}
+
 // ---------------------------------------------------------------------------------------------
 // TaskGroup
 

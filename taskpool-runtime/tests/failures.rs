@@ -83,9 +83,11 @@ fn a_task_over_the_time_limit_times_out_and_its_thread_is_replaced() {
         .unwrap();
     let stuck = pool.run(hold, (50,));
     match stuck.wait() {
-        Err(Error::TimedOut {
-            limit: reported, ..
-        }) => assert_eq!(reported, limit),
+        Err(error @ Error::TimedOut { .. }) => {
+            assert!(matches!(error, Error::TimedOut { limit: reported, .. } if reported == limit));
+            // ArkTS's code for a task past its timeout ("Task timed out").
+            assert_eq!(error.code(), Some(10200058));
+        }
         other => panic!("expected a time-out, got {other:?}"),
     }
     // The stuck thread is retired; a replacement serves new work while it is still blocked.

@@ -9,7 +9,7 @@ use crate::compose::delayed::Alarm;
 use crate::data::DataStream;
 use crate::error::{Error, Result};
 use crate::panic::drop_quietly;
-use crate::pool::{CancelHook, PoolShared, ShutdownHook, TaskPool};
+use crate::pool::{CancelHook, Leftover, PoolShared, ShutdownHook, TaskPool};
 use crate::priority::Priority;
 use crate::run::{Run, RunHeader, RunHooks, Settled};
 use crate::sync::{Arc, Mutex, lock};
@@ -20,8 +20,9 @@ use crate::task::{CopiedAtStart, Task, TaskId, TaskRecord};
 const MIN_PERIOD: Duration = Duration::from_millis(1);
 
 struct Periodic<T> {
-    /// Behind a lock only because a `Task` is `Send` but not `Sync`. `None` only while the
-    /// periodic execution is dropped (see its `Drop`).
+    /// Behind a lock only because a `Task` is `Send` but not `Sync`. `None` once the periodic
+    /// execution ended (stopped, its last run over: no run copies the arguments any more) or
+    /// its pool began shutting down, and while it is dropped (see its `Drop`).
     task: Mutex<Option<Task<T>>>,
     id: TaskId,
     record: Arc<TaskRecord>,
@@ -76,7 +77,7 @@ impl<T: Send + 'static> RunHooks for Tick<T> {
         let Some(periodic) = self.0.upgrade() else {
             return;
         };
-        let ended = {
+        let (ended, was_current) = {
             let mut state = lock(&periodic.state);
             let is_current = state
                 .current
@@ -85,11 +86,16 @@ impl<T: Send + 'static> RunHooks for Tick<T> {
             if is_current {
                 state.current = None;
             }
-            state.stopped && state.current.is_none()
+            (state.stopped && state.current.is_none(), is_current)
         };
         if ended {
             // Stopped, and its last run is over: its data stream ends.
             crate::data::close(&periodic.record);
+        }
+        if ended && was_current {
+            // Not for a run that never became current: one refused inside `tick`'s `prepare`
+            // ends there, under the lock of the arguments it was made from.
+            periodic.release_task();
         }
     }
 }
@@ -174,7 +180,24 @@ impl<T: Send + 'static> Periodic<T> {
     /// Stops the task (no further tick) and cancels its current run; false if it was stopped
     /// already.
     fn stop(&self) -> bool {
-        self.halt(true)
+        let was_running = self.halt(true);
+        if self.ended() {
+            self.release_task();
+        }
+        was_running
+    }
+
+    /// Drops the task's arguments, once the execution ended: not kept until the handle goes
+    /// (they may hold resources). Here, on the thread that ended it — the canceling one, or
+    /// the pool thread that ran its last run — with the stack a task has (`deep_drop`).
+    fn release_task(&self) {
+        let task = lock(&self.task).take();
+        crate::deep_drop::drop_quietly(task);
+    }
+
+    fn ended(&self) -> bool {
+        let state = lock(&self.state);
+        state.stopped && state.current.is_none()
     }
 
     /// No further tick. With `cancel_current`, the current run is canceled too (a waiting one
@@ -218,6 +241,7 @@ impl<T: Send + 'static> Periodic<T> {
             }
         }
         crate::data::close(&self.record);
+        self.release_task();
     }
 }
 
@@ -229,15 +253,18 @@ impl<T: Send + 'static> Periodic<T> {
 impl<T> Drop for Periodic<T> {
     fn drop(&mut self) {
         let task = crate::sync::with_mut(&mut self.task, Option::take);
-        drop_quietly(task);
+        crate::deep_drop::drop_quietly(task);
     }
 }
 
 /// A shutdown stops the ticks; the current run is the shutdown's, as any run of the pool: one
-/// waiting is resolved, one executing is waited for (and not flagged canceled).
+/// waiting is resolved, one executing is waited for (and not flagged canceled). The arguments
+/// go with the shutdown's sweep, as those of the runs that never ran.
 impl<T: Send + 'static> ShutdownHook for Periodic<T> {
-    fn pool_shutting_down(&self) {
+    fn pool_shutting_down(&self) -> Option<Leftover> {
         self.halt(false);
+        let task = lock(&self.task).take()?;
+        Some(Box::new(task))
     }
 }
 
@@ -278,8 +305,7 @@ impl<T: Send + 'static> Control for Periodic<T> {
     }
 
     fn ended(&self) -> bool {
-        let state = lock(&self.state);
-        state.stopped && state.current.is_none()
+        Periodic::ended(self)
     }
 }
 

@@ -43,7 +43,7 @@ pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, Outer, WorkerId}
 pub(crate) use self::intake::Intake;
 pub(crate) use self::live::LiveRuns;
 use self::recently_canceled::RecentlyCanceled;
-pub(crate) use self::shutdown_hooks::{ShutdownHook, ShutdownHooks};
+pub(crate) use self::shutdown_hooks::{Leftover, ShutdownHook, ShutdownHooks};
 pub(crate) use self::thread::{
     ThreadHold, block_in_place, block_until, hold_current_thread, on_pool_thread, run_inline,
 };
@@ -432,7 +432,8 @@ impl PoolShared {
             return false;
         }
         if let Some(future) = run.take_future() {
-            thread::end_future(self, run, future);
+            // On the canceling thread: the future holds the task's state.
+            crate::deep_drop::with_stack(|| thread::end_future(self, run, future));
         }
         run.end_suspended();
         self.live.remove(run);
@@ -460,7 +461,8 @@ impl PoolShared {
     }
 
     /// Drops what a shutdown took from runs that will never go on — the calls of `unrun`
-    /// runs (their arguments), the futures of `suspended` ones — once all their handles are
+    /// runs (their arguments), the futures of `suspended` ones, what the shutdown hooks left
+    /// (a periodic task's arguments) — once all their handles are
     /// resolved. That is user code, which may block: with a `deadline` (`shutdown_timeout`)
     /// it runs on a thread of its own, which the shutdown waits for only until the deadline
     /// (as it waits for the calls still executing); a `Drop` that never returns then holds up
@@ -469,23 +471,30 @@ impl PoolShared {
         self: &Arc<Self>,
         unrun: Vec<Arc<Run>>,
         suspended: Vec<(Arc<Run>, Option<BoxFuture<()>>)>,
+        leftovers: Vec<Leftover>,
         deadline: Option<Instant>,
     ) {
-        if unrun.is_empty() && suspended.is_empty() {
+        if unrun.is_empty() && suspended.is_empty() && leftovers.is_empty() {
             return;
         }
         let drop_all = {
             let pool = Arc::clone(self);
+            // One stack segment for the whole sweep, if this thread needs one at all.
             move || {
-                for run in unrun {
-                    run.drop_body();
-                }
-                for (run, future) in suspended {
-                    if let Some(future) = future {
-                        thread::end_future(&pool, &run, future);
+                crate::deep_drop::with_stack(|| {
+                    for run in unrun {
+                        run.drop_body();
                     }
-                    pool.live.remove(&run);
-                }
+                    for (run, future) in suspended {
+                        if let Some(future) = future {
+                            thread::end_future(&pool, &run, future);
+                        }
+                        pool.live.remove(&run);
+                    }
+                    for leftover in leftovers {
+                        crate::panic::drop_quietly(leftover);
+                    }
+                })
             }
         };
         if deadline.is_none() {
@@ -562,7 +571,7 @@ impl PoolShared {
             self.live.remove(run);
         }
         // After `begin_shutdown` set the flag a registration reads.
-        self.shutdown_hooks.notify();
+        let leftovers = self.shutdown_hooks.notify();
         // The runs composers still hold (for their dependencies, their runner's or their
         // task's turn) can never be queued now: resolved at once, not after the wait for the
         // executing calls below, one of which may be blocked waiting for one of them.
@@ -572,7 +581,7 @@ impl PoolShared {
             }
         }
         let suspended = self.abandon_all_suspended();
-        self.drop_bodies(unrun, suspended, deadline);
+        self.drop_bodies(unrun, suspended, leftovers, deadline);
         self.sleepers.wake_all();
         for parker in parkers {
             parker.unpark();

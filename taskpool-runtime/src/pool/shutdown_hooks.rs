@@ -12,11 +12,16 @@ use std::sync::Weak;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Mutex, lock};
 
+/// User values a hook hands over to the shutdown, which drops them with the arguments of the
+/// runs that never ran (see `PoolShared::drop_bodies`): not on the thread shutting down, within
+/// `shutdown_timeout`.
+pub(crate) type Leftover = Box<dyn std::any::Any + Send>;
+
 /// Told when its pool starts shutting down. Held weakly: registering keeps nothing alive.
 /// Called without any pool lock held; must not block.
 pub(crate) trait ShutdownHook: Send + Sync {
-    /// The pool is shutting down.
-    fn pool_shutting_down(&self);
+    /// The pool is shutting down; returns what the shutdown is to drop for it.
+    fn pool_shutting_down(&self) -> Option<Leftover>;
 }
 
 /// The hooks of one pool.
@@ -59,12 +64,12 @@ impl ShutdownHooks {
     }
 
     /// Tells every registered hook, once; call after setting the flag `register` reads. A
-    /// panic in a hook is contained.
-    pub(crate) fn notify(&self) {
+    /// panic in a hook is contained. Returns what the hooks left for the shutdown to drop.
+    pub(crate) fn notify(&self) -> Vec<Leftover> {
         let hooks = std::mem::take(&mut lock(&self.hooks).list);
-        for hook in hooks.iter().filter_map(Weak::upgrade) {
-            let _ = crate::panic::catch(|| hook.pool_shutting_down());
-        }
+        (hooks.iter().filter_map(Weak::upgrade))
+            .filter_map(|hook| crate::panic::catch(|| hook.pool_shutting_down()).ok()?)
+            .collect()
     }
 }
 
@@ -76,8 +81,9 @@ mod loom_tests {
     struct Counted(AtomicUsize);
 
     impl ShutdownHook for Counted {
-        fn pool_shutting_down(&self) {
+        fn pool_shutting_down(&self) -> Option<Leftover> {
             self.0.fetch_add(1, Ordering::SeqCst);
+            None
         }
     }
 
@@ -92,7 +98,7 @@ mod loom_tests {
                 let (hooks, flag) = (hooks.clone(), flag.clone());
                 loom::thread::spawn(move || {
                     flag.store(true, Ordering::SeqCst);
-                    hooks.notify();
+                    assert!(hooks.notify().is_empty());
                 })
             };
             let hook = std::sync::Arc::new(Counted(AtomicUsize::new(0)));

@@ -417,8 +417,10 @@ impl<T: Send + 'static> RunOps for TypedRun<T> {
     }
 
     fn drop_body(&self) {
-        // Taken out of the lock first: a panicking `Drop` must not poison it.
-        drop_quietly(self.take_body());
+        // Taken out of the lock first: a panicking `Drop` must not poison it. Dropped where
+        // the run ends unrun — the thread that canceled it, often not a pool thread — with
+        // the stack its call would have had.
+        crate::deep_drop::drop_quietly(self.take_body());
     }
 
     fn take_future(&self) -> Option<BoxFuture<()>> {
@@ -756,6 +758,15 @@ impl RunHeader {
     /// The execution time used so far, not counting an open slice.
     pub(crate) fn cpu_used(&self) -> Duration {
         self.timing.cpu_used()
+    }
+
+    /// Its task's durations once this run's call ended (its last finished run's: runs of one
+    /// task take turns); `None` before, and for a run whose task keeps no record to hold them.
+    pub(crate) fn task_durations(&self) -> Option<TaskDurations> {
+        if base(self.state.load(Ordering::Acquire)) != FINISHED {
+            return None;
+        }
+        *lock(&self.record()?.durations)
     }
 
     /// Stores the run's durations in its task, before the handle can observe the outcome.

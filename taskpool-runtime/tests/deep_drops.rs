@@ -1,0 +1,226 @@
+//! User values the runtime drops on a caller's thread — the arguments of a run canceled or
+//! discarded before it started, an outcome nobody read — get the stack a task would have had
+//! (`src/deep_drop.rs`), and a periodic task's arguments go when it ends, not with its handle.
+//!
+//! Each deep case runs in a child process (an overflow aborts it), on a thread of 2 MiB, the
+//! size of any spawned thread, a test harness's included; the deep values are built and the
+//! checks made on threads with room to spare, so only the runtime's drop is on the small stack.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use support::{
+    dropped, hold, in_child_process, note_dropped, open_gate, plain, wait_until,
+    wait_until_executing,
+};
+use taskpool::{Error, Priority, Task, TaskPool, concurrent};
+
+/// Gate ids of this file: 9800 and up.
+const G: u64 = 9800;
+/// How long a test waits for an outcome before it fails.
+const PATIENCE: Duration = Duration::from_secs(20);
+/// The depth of the deep values: what a task on a pool thread may own and drop.
+const DEPTH: usize = 100_000;
+
+/// A list as deep as it is long: its derived `Drop` recurses once per link.
+#[derive(Clone, Serialize, Deserialize)]
+enum Deep {
+    Link(Box<Deep>),
+    End,
+}
+
+/// Built without recursion.
+fn deep(depth: usize) -> Deep {
+    (0..depth).fold(Deep::End, |tail, _| Deep::Link(Box::new(tail)))
+}
+
+/// Dropped without recursion.
+fn unlink(mut value: Deep) {
+    while let Deep::Link(next) = value {
+        value = *next;
+    }
+}
+
+#[concurrent]
+fn take_deep(value: Deep) -> u32 {
+    unlink(value);
+    1
+}
+
+#[concurrent]
+fn make_deep(depth: u32) -> Deep {
+    deep(depth as usize)
+}
+
+/// Runs `f` on a thread of `stack` bytes.
+fn on_a_stack_of<R: Send + 'static>(stack: usize, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let thread = std::thread::Builder::new().stack_size(stack).spawn(f);
+    thread.unwrap().join().unwrap()
+}
+
+/// Runs `f` on a thread with the default stack of a spawned thread.
+fn small<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    on_a_stack_of(2 << 20, f)
+}
+
+/// A task holding a deep argument, built on a thread with room for it.
+fn deep_task() -> Task<u32> {
+    on_a_stack_of(512 << 20, || Task::new(take_deep, (deep(DEPTH),)))
+}
+
+fn assert_pool_runs(pool: &TaskPool) {
+    let mut handle = pool.execute(Task::new(plain, (7,)));
+    let outcome = handle.wait_timeout(PATIENCE).expect("a plain task ends");
+    assert_eq!(outcome.unwrap(), 7);
+}
+
+/// `cancel` drops a waiting run's arguments on the canceling thread.
+#[test]
+fn canceling_a_waiting_deep_task_from_a_small_thread() {
+    in_child_process("canceling_a_waiting_deep_task_from_a_small_thread", || {
+        let pool = Arc::new(TaskPool::builder().max_threads(1).build().unwrap());
+        let blocker = pool.execute(Task::new(hold, (G,)));
+        wait_until_executing(&pool, blocker.id());
+        let mut waiting = pool.execute(deep_task());
+        let (canceler, id) = (Arc::clone(&pool), waiting.id());
+        small(move || canceler.cancel(id).unwrap());
+        let outcome = waiting.wait_timeout(PATIENCE).expect("canceled");
+        assert!(matches!(outcome, Err(Error::Canceled { .. })));
+        open_gate(G);
+        assert_pool_runs(&pool);
+    });
+}
+
+/// An `AsyncRunner` whose waiting queue is full pushes out its oldest waiting task in the
+/// `execute` of a newer one, on that caller's thread.
+#[test]
+fn a_runner_pushing_out_a_deep_task_on_a_small_thread() {
+    in_child_process("a_runner_pushing_out_a_deep_task_on_a_small_thread", || {
+        let pool = TaskPool::builder().build().unwrap();
+        let runner = Arc::new(pool.async_runner(1, 1).unwrap());
+        let running = runner.execute(Task::new(hold, (G + 1,)), Priority::Medium);
+        wait_until_executing(&pool, running.id());
+        let mut pushed_out = runner.execute(deep_task(), Priority::Medium);
+        let newer = Arc::clone(&runner);
+        let mut last = small(move || newer.execute(Task::new(plain, (3,)), Priority::Medium));
+        let outcome = pushed_out.wait_timeout(PATIENCE).expect("discarded");
+        assert!(matches!(outcome, Err(Error::AsyncRunnerDiscarded(_))));
+        open_gate(G + 1);
+        assert_eq!(last.wait_timeout(PATIENCE).expect("runs").unwrap(), 3);
+    });
+}
+
+/// A canceled dependency resolves its dependents, whose arguments are dropped there.
+#[test]
+fn canceling_the_dependency_of_a_deep_task_from_a_small_thread() {
+    in_child_process(
+        "canceling_the_dependency_of_a_deep_task_from_a_small_thread",
+        || {
+            let pool = Arc::new(TaskPool::builder().max_threads(1).build().unwrap());
+            let blocker = pool.execute(Task::new(hold, (G + 2,)));
+            wait_until_executing(&pool, blocker.id());
+            let dependency = Task::new(plain, (1,));
+            let dependent = deep_task();
+            dependent.add_dependency(&dependency).unwrap();
+            let mut held = pool.execute(dependent);
+            let id = pool.execute(dependency).id();
+            let canceler = Arc::clone(&pool);
+            small(move || canceler.cancel(id).unwrap());
+            let outcome = held.wait_timeout(PATIENCE).expect("resolved");
+            assert!(matches!(outcome, Err(Error::DependencyFailed { .. })));
+            open_gate(G + 2);
+            assert_pool_runs(&pool);
+        },
+    );
+}
+
+/// A handle dropped unread drops the outcome on the dropping thread.
+#[test]
+fn dropping_an_unread_deep_result_on_a_small_thread() {
+    in_child_process("dropping_an_unread_deep_result_on_a_small_thread", || {
+        let pool = TaskPool::builder().build().unwrap();
+        let handle = pool.execute(Task::new(make_deep, (DEPTH as u32,)));
+        wait_until("the result is there", || handle.is_finished());
+        small(move || drop(handle));
+        assert_pool_runs(&pool);
+    });
+}
+
+/// Notes its drop (ids from 9800 up, so they meet no other test's).
+#[derive(Clone, Serialize, Deserialize)]
+struct Mark(u32);
+
+impl Drop for Mark {
+    fn drop(&mut self) {
+        note_dropped(self.0);
+    }
+}
+
+/// Forgets its copy of the mark: only the periodic task's own arguments note a drop.
+#[concurrent]
+fn take_mark(mark: Mark) -> u32 {
+    let id = mark.0;
+    std::mem::forget(mark);
+    id
+}
+
+/// Ticks at once and often: the tests wait for runs, never for time.
+const PERIOD: Duration = Duration::from_millis(2);
+
+/// Canceled, a periodic task lets its arguments go (they may hold resources), while its handle
+/// still lives.
+#[test]
+fn a_canceled_periodic_task_lets_its_arguments_go() {
+    let pool = TaskPool::builder().build().unwrap();
+    let task = Task::new(take_mark, (Mark(9800),));
+    let periodic = pool
+        .execute_periodically(PERIOD, task, Priority::Medium)
+        .unwrap();
+    wait_until("two runs", || periodic.runs_started() >= 2);
+    periodic.cancel().unwrap();
+    wait_until("the arguments are dropped", || dropped(9800));
+    assert!(periodic.is_stopped());
+    drop(periodic);
+}
+
+/// A pool shutting down lets a periodic task's arguments go with the rest of what never ran,
+/// while the handle still lives; dropping the pool does too.
+#[test]
+fn a_shutdown_lets_a_periodic_task_s_arguments_go() {
+    for (mark, shut_down) in [(9801, true), (9802, false)] {
+        let pool = TaskPool::builder().build().unwrap();
+        let task = Task::new(take_mark, (Mark(mark),));
+        let periodic = pool
+            .execute_periodically(PERIOD, task, Priority::Medium)
+            .unwrap();
+        wait_until("two runs", || periodic.runs_started() >= 2);
+        if shut_down {
+            pool.shutdown_timeout(PATIENCE);
+        } else {
+            drop(pool);
+        }
+        wait_until("the arguments are dropped", || dropped(mark));
+        assert!(periodic.is_stopped());
+    }
+}
+
+/// A periodic task holding a deep argument, its pool shut down from a small thread.
+#[test]
+fn a_periodic_deep_task_s_pool_shut_down_from_a_small_thread() {
+    in_child_process(
+        "a_periodic_deep_task_s_pool_shut_down_from_a_small_thread",
+        || {
+            let pool = TaskPool::builder().build().unwrap();
+            let periodic = pool
+                .execute_periodically(PERIOD, deep_task(), Priority::Medium)
+                .unwrap();
+            wait_until("two runs", || periodic.runs_started() >= 2);
+            small(move || pool.shutdown_timeout(PATIENCE));
+            wait_until("stopped", || periodic.is_stopped());
+            small(move || drop(periodic));
+        },
+    );
+}
