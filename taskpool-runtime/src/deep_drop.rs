@@ -1,11 +1,12 @@
-//! Drops of user values on threads the runtime does not own, with the stack a task would have.
+//! Drops of user values on threads the runtime does not own, with enough stack for what a task
+//! could drop.
 //!
 //! A pool thread gives a task the pool's stack (16 MiB by default), so a task may drop a value
 //! nested 100 000 deep. Some user values the runtime holds end on the caller's thread instead:
 //! the arguments of a run canceled or discarded before it started (`cancel`, an `AsyncRunner`
 //! pushing out its oldest waiting task, a failed or canceled dependency), the future of a
 //! suspended run a cancel claims, an outcome nobody read when its handle is dropped, a periodic
-//! task's arguments when it ends. That thread may have far less: a spawned thread, a test's
+//! task's arguments when it ends, a worker's unread messages and exit error when its link goes. That thread may have far less: a spawned thread, a test's
 //! included, has 2 MiB. [`drop_quietly`] drops such a value with at least [`RED_ZONE`] of stack
 //! left — on the caller's own stack while that much is left, else on a fresh segment
 //! (`stacker`), which costs a mapping (some microseconds) only then — so a value a task could

@@ -422,7 +422,8 @@ impl<T> Drop for TaskHandle<T> {
     /// already there) or by the thread that ends the run, never later by whichever thread
     /// happens to let go of the run last (a pool thread, under the pool's lock).
     fn drop(&mut self) {
-        // An outcome nobody read ends on this thread, with the stack its run had.
+        // An outcome nobody read ends on this thread, with enough stack for what a task could
+        // drop (`deep_drop`); split, so that an `Ok` of a type without drop glue costs nothing.
         match self.run.completion.detach() {
             Some(Ok(value)) => crate::deep_drop::drop_quietly(value),
             Some(Err(error)) => crate::deep_drop::drop_quietly(error),

@@ -123,6 +123,11 @@ impl std::ops::Deref for TaskRecord {
 }
 
 impl TaskRecord {
+    /// The durations of the task's last finished run (`None` before one finished).
+    pub(crate) fn last_durations(&self) -> Option<TaskDurations> {
+        *crate::sync::lock(&self.durations)
+    }
+
     /// Posts `job`, a callback of a run of this task on `pool`, to the callback thread of the
     /// pool that ran the task's callbacks so far, as long as that thread takes it (its pool is
     /// alive, and not shut down with its callback thread gone: a pool shutting down still runs
@@ -531,7 +536,7 @@ impl<T> Task<T> {
 
     /// How long the last finished run took, or `None` if no run has finished yet.
     pub fn durations(&self) -> Option<TaskDurations> {
-        *crate::sync::lock(&self.record.get()?.durations)
+        self.record.get()?.last_durations()
     }
 }
 

@@ -1,6 +1,6 @@
 //! User values the runtime drops on a caller's thread — the arguments of a run canceled or
-//! discarded before it started, an outcome nobody read — get the stack a task would have had
-//! (`src/deep_drop.rs`), and a periodic task's arguments go when it ends, not with its handle.
+//! discarded before it started, an outcome nobody read — get enough stack for what a task could
+//! drop (`src/deep_drop.rs`), and a periodic task's arguments go when it ends, not with its handle.
 //!
 //! Each deep case runs in a child process (an overflow aborts it), on a thread of 2 MiB, the
 //! size of any spawned thread, a test harness's included; the deep values are built and the
@@ -9,6 +9,7 @@
 mod support;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,10 @@ use support::{
     dropped, hold, in_child_process, note_dropped, open_gate, plain, wait_until,
     wait_until_executing,
 };
-use taskpool::{Error, Priority, Task, TaskPool, concurrent};
+use taskpool::{
+    Error, HandlerResult, Priority, Task, TaskGroup, TaskPool, Worker, WorkerHandler, WorkerPort,
+    concurrent,
+};
 
 /// Gate ids of this file: 9800 and up.
 const G: u64 = 9800;
@@ -149,6 +153,41 @@ fn dropping_an_unread_deep_result_on_a_small_thread() {
     });
 }
 
+/// The deep result of a group member (its value if the member fails, nobody's).
+#[concurrent]
+fn deep_or_failure(fail: bool) -> Result<Deep, String> {
+    if fail {
+        Err("the member failed".to_owned())
+    } else {
+        Ok(deep(DEPTH))
+    }
+}
+
+/// A group's finished results nobody will read — a failed group's other members', an ended
+/// group's whose handle is dropped unread — end on the thread that waits or drops.
+#[test]
+fn a_group_s_unread_deep_results_end_on_a_small_thread() {
+    in_child_process(
+        "a_group_s_unread_deep_results_end_on_a_small_thread",
+        || {
+            // One thread: the members run in the order they were added.
+            let pool = TaskPool::builder().max_threads(1).build().unwrap();
+            let mut failing = TaskGroup::new();
+            failing.add(deep_or_failure, (false,)).unwrap();
+            failing.add(deep_or_failure, (true,)).unwrap();
+            let handle = pool.execute_group(&failing, Priority::Medium);
+            let outcome = small(move || handle.wait().map(|results| results.len()));
+            assert!(outcome.is_err(), "the second member failed");
+            let mut ended = TaskGroup::new();
+            ended.add(deep_or_failure, (false,)).unwrap();
+            let handle = pool.execute_group(&ended, Priority::Medium);
+            wait_until("the group ended", || handle.is_finished());
+            small(move || drop(handle));
+            assert_pool_runs(&pool);
+        },
+    );
+}
+
 /// Notes its drop (ids from 9800 up, so they meet no other test's).
 #[derive(Clone, Serialize, Deserialize)]
 struct Mark(u32);
@@ -221,6 +260,68 @@ fn a_periodic_deep_task_s_pool_shut_down_from_a_small_thread() {
             small(move || pool.shutdown_timeout(PATIENCE));
             wait_until("stopped", || periodic.is_stopped());
             small(move || drop(periodic));
+        },
+    );
+}
+
+/// Replies with a deep value to `Deep::End`; to a `Deep::Link`, fails with a deep error.
+struct DeepReplies;
+
+/// Replies the handler posted.
+static REPLIED: AtomicUsize = AtomicUsize::new(0);
+
+struct DeepError(Deep);
+
+impl std::fmt::Debug for DeepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DeepError").field(&self.0).finish()
+    }
+}
+
+impl std::fmt::Display for DeepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a deep error")
+    }
+}
+
+impl std::fmt::Debug for Deep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Deep")
+    }
+}
+
+impl std::error::Error for DeepError {}
+
+impl WorkerHandler for DeepReplies {
+    type In = Deep;
+    type Out = Deep;
+
+    async fn on_message(&mut self, message: Deep, port: &WorkerPort<Deep>) -> HandlerResult {
+        let fail = matches!(message, Deep::Link(_));
+        unlink(message);
+        if fail {
+            return Err(Box::new(DeepError(deep(DEPTH))));
+        }
+        port.post_message(deep(DEPTH))?;
+        REPLIED.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Replies nobody received, and the error that destroyed the worker nobody took, are dropped
+/// with the `Worker` by the thread that drops it, here a small one.
+#[test]
+fn a_worker_with_unread_deep_replies_and_error_dropped_on_a_small_thread() {
+    in_child_process(
+        "a_worker_with_unread_deep_replies_and_error_dropped_on_a_small_thread",
+        || {
+            let worker = Worker::new(|| DeepReplies).unwrap();
+            worker.post_message(Deep::End).unwrap();
+            worker.post_message(Deep::End).unwrap();
+            wait_until("two replies", || REPLIED.load(Ordering::SeqCst) == 2);
+            worker.post_message(deep(1)).unwrap();
+            assert_eq!(worker.wait_for_exit_timeout(PATIENCE), Some(1));
+            small(move || drop(worker));
         },
     );
 }

@@ -188,8 +188,9 @@ impl<T: Send + 'static> Periodic<T> {
     }
 
     /// Drops the task's arguments, once the execution ended: not kept until the handle goes
-    /// (they may hold resources). Here, on the thread that ended it — the canceling one, or
-    /// the pool thread that ran its last run — with the stack a task has (`deep_drop`).
+    /// (they may hold resources). Here, on the thread that ended it — the canceling one, or the
+    /// pool thread that ran its last run — with enough stack for what a task could drop
+    /// (`deep_drop`).
     fn release_task(&self) {
         let task = lock(&self.task).take();
         crate::deep_drop::drop_quietly(task);

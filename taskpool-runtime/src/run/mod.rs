@@ -419,7 +419,7 @@ impl<T: Send + 'static> RunOps for TypedRun<T> {
     fn drop_body(&self) {
         // Taken out of the lock first: a panicking `Drop` must not poison it. Dropped where
         // the run ends unrun — the thread that canceled it, often not a pool thread — with
-        // the stack its call would have had.
+        // enough stack for what a task could drop (`deep_drop`).
         crate::deep_drop::drop_quietly(self.take_body());
     }
 
@@ -766,7 +766,7 @@ impl RunHeader {
         if base(self.state.load(Ordering::Acquire)) != FINISHED {
             return None;
         }
-        *lock(&self.record()?.durations)
+        self.record()?.last_durations()
     }
 
     /// Stores the run's durations in its task, before the handle can observe the outcome.

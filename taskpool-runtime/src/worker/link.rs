@@ -553,17 +553,20 @@ fn request(state: &AtomicU8, to: u8) -> bool {
 
 impl<In, Out> Drop for Link<In, Out> {
     /// Messages nobody took, callbacks, call objects and the exit error nobody took are user
-    /// values whose `Drop` may panic, on whatever thread lets go of the link last: contained
-    /// here.
+    /// values whose `Drop` may panic, on whatever thread lets go of the link last (the one
+    /// dropping the `Worker`, often): contained here, and given enough stack for what a task
+    /// could drop (`deep_drop`), whatever that thread's own stack.
     fn drop(&mut self) {
-        while let Ok(envelope) = self.from_host.try_recv() {
-            drop_quietly(envelope);
-        }
-        // The receivers' channel holds tokens only: the messages are in the inbox.
-        drop_each_quietly(self.inbox.take_all());
-        self.host.drop_user_values();
-        // The error nobody took holds the handler's own error value, whose `Drop` may panic.
-        drop_quietly(self.exit.take_error());
+        crate::deep_drop::with_stack(|| {
+            while let Ok(envelope) = self.from_host.try_recv() {
+                drop_quietly(envelope);
+            }
+            // The receivers' channel holds tokens only: the messages are in the inbox.
+            drop_each_quietly(self.inbox.take_all());
+            self.host.drop_user_values();
+            // The error nobody took holds the handler's own error value, whose `Drop` may panic.
+            drop_quietly(self.exit.take_error());
+        });
     }
 }
 
