@@ -447,7 +447,9 @@ impl<V> fmt::Debug for DataStream<V> {
 /// [`Error::NotInConcurrentFunction`] (10200023) on a pool thread outside a task's run (such
 /// as in a host-side callback), [`Error::NoDataReceiver`] (10200024) when the task has no
 /// receiver, and [`Error::DataTypeMismatch`] when the receiver takes another type. The value is
-/// dropped on failure.
+/// dropped on failure. A run whose handle already resolved while it still runs (it timed out)
+/// sends nothing more: the value is dropped and `Ok(())` returned, as ArkTS's host stops
+/// receiving after a timeout.
 ///
 /// ```
 /// use std::sync::mpsc;
@@ -470,6 +472,12 @@ impl<V> fmt::Debug for DataStream<V> {
 pub fn send_data<V: Send + 'static>(value: V) -> Result<()> {
     let on_pool = crate::pool::on_pool_thread();
     match crate::context::current_run() {
+        // Resolved while its call still runs (it timed out): over for the host, which
+        // receives nothing more from it (ArkTS, after a `Configs` timeout).
+        Some(run) if on_pool && run.is_claimed() => {
+            drop_quietly(value);
+            Ok(())
+        }
         Some(run) if on_pool => deliver(&run, Box::new(value), std::any::type_name::<V>()),
         _ => {
             drop_quietly(value);

@@ -6,8 +6,8 @@
 //! the arguments of a run canceled or discarded before it started (`cancel`, an `AsyncRunner`
 //! pushing out its oldest waiting task, a failed or canceled dependency), the future of a
 //! suspended run a cancel claims, an outcome nobody read when its handle is dropped, a periodic
-//! task's arguments when it ends, a worker's unread messages and exit error when its link goes. That thread may have far less: a spawned thread, a test's
-//! included, has 2 MiB. [`drop_quietly`] drops such a value with at least [`RED_ZONE`] of stack
+//! task's arguments when it ends, a worker's unread messages and exit error when its link goes.
+//! That thread may have far less: a spawned thread, a test's included, has 2 MiB. [`drop_quietly`] drops such a value with at least [`RED_ZONE`] of stack
 //! left — on the caller's own stack while that much is left, else on a fresh segment
 //! (`stacker`), which costs a mapping (some microseconds) only then — so a value a task could
 //! drop never aborts the process for where it ends. Hot paths do not come here: a run's own
@@ -18,17 +18,24 @@
 /// segment; a main thread of 8 MiB gets one).
 const RED_ZONE: usize = crate::pool::DEFAULT_STACK_SIZE / 2;
 
-/// The size of a fresh segment: twice the red zone, so that a drop nested in another (a sweep
-/// dropping runs one by one) finds its red zone on the same segment.
-const SEGMENT: usize = 2 * RED_ZONE;
-
 /// Runs `f` with at least [`RED_ZONE`] of stack left (see the module documentation).
 pub(crate) fn with_stack<R>(f: impl FnOnce() -> R) -> R {
+    with_room(RED_ZONE, f)
+}
+
+/// Runs `f` with at least `room` bytes of stack left: on this stack while that much is left,
+/// else on a fresh segment of twice `room`, so that a call nested in another (a sweep dropping
+/// runs one by one, a chain of inline runs) finds its room on the same segment. The one place
+/// the runtime grows a stack; a pool thread's inline runs come here with the pool's stack size.
+pub(crate) fn with_room<R>(room: usize, f: impl FnOnce() -> R) -> R {
     // Loom runs its threads on stacks of its own, which `stacker` cannot measure.
     #[cfg(taskpool_loom)]
-    return f();
+    return {
+        let _ = room;
+        f()
+    };
     #[cfg(not(taskpool_loom))]
-    stacker::maybe_grow(RED_ZONE, SEGMENT, f)
+    stacker::maybe_grow(room, room.saturating_mul(2), f)
 }
 
 /// Drops `value` with at least [`RED_ZONE`] of stack left, swallowing a panic of its `Drop`

@@ -78,6 +78,37 @@ pub enum Error {
         /// The limit it exceeded.
         limit: Duration,
     },
+    /// The task did not finish within the timeout of its [`Configs`](crate::Configs) (ArkTS
+    /// `execute(task, configs)`, 10200058 "Task timed out"), counted from its execution. A
+    /// task still waiting never runs; a running one is flagged
+    /// ([`is_canceled`](crate::is_canceled)) and its call goes on, but what it returns (or
+    /// sends with [`send_data`](crate::send_data)) is dropped. Its failure listener is not
+    /// called (as in ArkTS).
+    #[error(
+        "task {task} timed out (10200058): it did not finish within the timeout of {timeout:?} of its Configs"
+    )]
+    TimeoutElapsed {
+        /// The task that did not finish in time.
+        task: TaskId,
+        /// The timeout it was given.
+        timeout: Duration,
+    },
+    /// A group did not finish within the timeout of its [`Configs`](crate::Configs) (ArkTS
+    /// `execute(group, configs)`, 10200070 "TaskGroup timed out"): its tasks that have not
+    /// started never run, running ones are flagged and their results dropped.
+    #[error(
+        "task group timed out (10200070): it did not finish within the timeout of {timeout:?} of its Configs"
+    )]
+    GroupTimedOut {
+        /// The timeout the group was given.
+        timeout: Duration,
+    },
+    /// A group executed with a timeout cannot be executed again, and a group already executed
+    /// cannot be executed with a timeout (ArkTS 10200059 "TaskGroup cannot be re-executed").
+    #[error(
+        "task group cannot be re-executed (10200059): a group executed with a timeout runs once; build a new TaskGroup"
+    )]
+    GroupReexecuted,
     /// The task function panicked. The worker survived.
     #[error("task {task} panicked: {message}; fix the panic or return a `Result` instead")]
     Panicked {
@@ -284,11 +315,18 @@ pub enum Error {
         "task {0} has dependencies and cannot be executed by an AsyncRunner (10200025); remove its dependencies first"
     )]
     AsyncRunnerDependentTask(TaskId),
-    /// A task already executed by another API cannot be executed by an `AsyncRunner` (10200057).
+    /// A task already executed by another API cannot be executed by an `AsyncRunner`, nor with a
+    /// timeout; and a task executed with a timeout cannot be executed again (10200057).
     #[error(
-        "task {0} was already executed by another API and cannot also be executed by an AsyncRunner (10200057); create a new Task for the runner"
+        "task {0} cannot be executed by two APIs (10200057): it was already executed by another API, or with a timeout (which runs a task once); create a new Task"
     )]
     ExecutedByAnotherApi(TaskId),
+    /// A task with a timeout can neither depend on other tasks nor be depended on (ArkTS
+    /// `execute(task, configs)`; 10200057, the code of a task executed by two APIs).
+    #[error(
+        "task {0} takes part in dependencies and cannot be executed with a timeout (10200057); execute it without a timeout, or without dependencies"
+    )]
+    TimeoutWithDependencies(TaskId),
     /// A configuration value is out of range (ArkTS parameter error 401).
     #[error("invalid pool configuration (401): `{setting}` {reason}")]
     InvalidConfig {
@@ -400,6 +438,10 @@ impl Error {
             Error::AsyncRunnerDependentTask(_) => Some(10200025),
             Error::ExecutedByAnotherApi(_) => Some(10200057),
             Error::TimedOut { .. } => Some(10200058),
+            Error::TimeoutElapsed { .. } => Some(10200058),
+            Error::GroupTimedOut { .. } => Some(10200070),
+            Error::GroupReexecuted => Some(10200059),
+            Error::TimeoutWithDependencies(_) => Some(10200057),
             Error::Canceled { .. }
             | Error::Panicked { .. }
             | Error::TaskFailed(_)
@@ -466,6 +508,11 @@ impl Error {
             Error::AsyncRunnerCanceled(id) => Error::AsyncRunnerCanceled(*id),
             Error::AsyncRunnerDependentTask(id) => Error::AsyncRunnerDependentTask(*id),
             Error::ExecutedByAnotherApi(id) => Error::ExecutedByAnotherApi(*id),
+            Error::TimeoutWithDependencies(id) => Error::TimeoutWithDependencies(*id),
+            Error::TimeoutElapsed { task, timeout } => Error::TimeoutElapsed {
+                task: *task,
+                timeout: *timeout,
+            },
             Error::WaitsForItself(id) => Error::WaitsForItself(*id),
             other => Error::TaskFailed(crate::panic::display_quietly(other).into()),
         }

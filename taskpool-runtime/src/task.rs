@@ -104,6 +104,9 @@ pub(crate) struct TaskCommon {
     /// The task carries the dependency graph's hook and is counted in the graph
     /// (`compose/dependency.rs`): when its last owner goes, the graph is told.
     pub(crate) in_graph: std::sync::atomic::AtomicBool,
+    /// The task was executed with a timeout (`compose/timeout.rs`): it runs that once, and any
+    /// later execution is refused (ArkTS 10200057).
+    pub(crate) timed: std::sync::atomic::AtomicBool,
     /// The task carries the hook that keeps its runs one at a time (`compose/serial.rs`),
     /// installed by its first execution by reference.
     pub(crate) serial: std::sync::atomic::AtomicBool,
@@ -200,6 +203,7 @@ impl TaskRecord {
                 unsettled_runs: crate::sync::atomic::AtomicUsize::new(0),
                 latest_queued: crate::sync::atomic::AtomicU32::new(0),
                 in_graph: std::sync::atomic::AtomicBool::new(false),
+                timed: std::sync::atomic::AtomicBool::new(false),
                 serial: std::sync::atomic::AtomicBool::new(false),
                 callback_home: Mutex::new(std::sync::Weak::new()),
                 listeners: std::sync::OnceLock::new(),
@@ -676,6 +680,16 @@ pub trait Executable<T>: sealed::Sealed {
 impl<T> sealed::Sealed for Task<T> {}
 impl<T> sealed::Sealed for &Task<T> {}
 impl<T> sealed::Sealed for LongTask<T> {}
+impl<T> sealed::Sealed for Submission<T> {}
+
+/// A submission already taken out of its task, for an API that looks at it before the pool
+/// builds its run (`execute_with_configs` checks the task's record).
+impl<T> Executable<T> for Submission<T> {
+    #[allow(private_interfaces)]
+    fn into_submission(self) -> Submission<T> {
+        self
+    }
+}
 
 impl<T> Executable<T> for Task<T> {
     #[allow(private_interfaces)]

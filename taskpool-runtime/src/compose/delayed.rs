@@ -77,18 +77,58 @@ impl Wake for Alarm {
     }
 }
 
-/// Disarms the alarm of a delayed run that ended before its delay passed (a cancel, or a
-/// shutdown: the pool resolves the runs composers hold, this one among them, as it begins, and
-/// drops their arguments where it drops those of queued runs, within its deadline).
-struct Delayed {
+/// The hook that disarms a run's alarm when the run settles first: the alarm of a delayed run
+/// that ended before its delay passed (a cancel, or a shutdown: the pool resolves the runs
+/// composers hold, this one among them, as it begins, and drops their arguments where it drops
+/// those of queued runs, within its deadline), or of a run that ended within its timeout.
+pub(crate) struct Disarm {
     alarm: Mutex<Option<Arc<Alarm>>>,
+    /// The alarm is the run's timeout: no waiter may execute the run inline (see
+    /// [`RunHooks::may_run_inline`]).
+    deadline: bool,
 }
 
-impl RunHooks for Delayed {
-    fn on_settle(&self, _run: &RunHeader, _settled: Settled<'_>) {
+impl Disarm {
+    /// For a run whose alarm starts it (a delay).
+    pub(crate) fn new() -> Arc<Disarm> {
+        Arc::new(Disarm {
+            alarm: Mutex::new(None),
+            deadline: false,
+        })
+    }
+
+    /// For a run or an execution whose alarm ends it (a timeout).
+    pub(crate) fn deadline() -> Arc<Disarm> {
+        Arc::new(Disarm {
+            alarm: Mutex::new(None),
+            deadline: true,
+        })
+    }
+
+    /// Keeps `alarm` until the run settles; `over` says whether it already has (checked after
+    /// storing: a settle before that found nothing to disarm).
+    pub(crate) fn keep(&self, alarm: Arc<Alarm>, over: impl FnOnce() -> bool) {
+        *lock(&self.alarm) = Some(alarm);
+        if over() {
+            self.disarm();
+        }
+    }
+
+    /// Disarms the alarm kept, if any.
+    pub(crate) fn disarm(&self) {
         if let Some(alarm) = lock(&self.alarm).take() {
             alarm.cancel();
         }
+    }
+}
+
+impl RunHooks for Disarm {
+    fn on_settle(&self, _run: &RunHeader, _settled: Settled<'_>) {
+        self.disarm();
+    }
+
+    fn may_run_inline(&self) -> bool {
+        !self.deadline
     }
 }
 
@@ -121,9 +161,7 @@ impl TaskPool {
         task: impl Executable<T>,
         priority: Priority,
     ) -> TaskHandle<T> {
-        let hook = Arc::new(Delayed {
-            alarm: Mutex::new(None),
-        });
+        let hook = Disarm::new();
         let shared = self.shared();
         let prepared = shared.prepare(
             task,
@@ -138,19 +176,16 @@ impl TaskPool {
                     release_after_delay(pool, waiting);
                 }
             });
-            *lock(&hook.alarm) = Some(alarm);
-            if shared.is_shutting_down() {
-                // Since it was prepared: the shutdown may have looked for held runs before
-                // this one was tracked. Either it resolves it or this does; this caller then
-                // drops the arguments, as for a task refused outright.
-                shared.discard_unstarted(&run, Error::PoolShutDown);
-            }
-            if !run.is_waiting() {
-                // Canceled before the alarm was stored: nobody else disarms it.
-                if let Some(alarm) = lock(&hook.alarm).take() {
-                    alarm.cancel();
+            hook.keep(alarm, || {
+                if shared.is_shutting_down() {
+                    // Since it was prepared: the shutdown may have looked for held runs before
+                    // this one was tracked. Either it resolves it or this does; this caller
+                    // then drops the arguments, as for a task refused outright.
+                    shared.discard_unstarted(&run, Error::PoolShutDown);
                 }
-            }
+                // Canceled before the alarm was stored: nobody else disarms it.
+                !run.is_waiting()
+            });
         }
         prepared.handle
     }

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::function::ConcurrentFunction;
@@ -16,6 +17,9 @@ use crate::run::{Run, RunHeader, RunHooks, Settled, waits};
 use crate::sync::{Arc, Mutex, lock};
 use crate::task::{Task, TaskId};
 
+use super::delayed::{Alarm, Disarm};
+use super::timeout::Configs;
+
 /// Tasks executed together; executing the group yields every result, in the order the tasks
 /// were added (ArkTS `taskpool.TaskGroup`).
 ///
@@ -25,8 +29,9 @@ use crate::task::{Task, TaskId};
 ///
 /// A task added to a group is moved into it, so it cannot also be executed alone (ArkTS
 /// reports that at run time; here it is a use-after-move). A group can be executed again: each
-/// execution runs every task with its own copy of the arguments. Once executed, no task can be
-/// added ([`Error::GroupExecuted`]).
+/// execution runs every task with its own copy of the arguments — unless it was executed with
+/// a timeout ([`TaskPool::execute_group_with_configs`]), which runs a group once. Once
+/// executed, no task can be added ([`Error::GroupExecuted`]).
 ///
 /// **The first failure fails the group**: as soon as one task fails (returns `Err`, panics, is
 /// canceled or times out), the group's handle resolves with that task's error, and the tasks of
@@ -57,6 +62,8 @@ pub struct TaskGroup<T> {
     name: Option<String>,
     tasks: Vec<Task<T>>,
     executed: AtomicBool,
+    /// Executed with a timeout: that was its one execution (ArkTS 10200059).
+    timed: AtomicBool,
 }
 
 impl<T: Send + 'static> TaskGroup<T> {
@@ -66,6 +73,7 @@ impl<T: Send + 'static> TaskGroup<T> {
             name: None,
             tasks: Vec::new(),
             executed: AtomicBool::new(false),
+            timed: AtomicBool::new(false),
         }
     }
 
@@ -148,8 +156,50 @@ impl<T> fmt::Debug for TaskGroup<T> {
 /// One execution of a group: counts its members down and notes the first failure.
 struct GroupRun {
     state: Mutex<GroupState>,
-    /// `None`: every member succeeded; `Some(i)`: member `i` failed first.
+    /// `None`: every member succeeded; `Some(i)`: member `i` failed first; an error: the
+    /// execution was refused or timed out.
     done: Completion<Option<usize>>,
+    /// The alarm of its timeout, if it has one, until the execution ends.
+    deadline: Arc<Disarm>,
+}
+
+impl GroupRun {
+    fn new(members: usize) -> Arc<GroupRun> {
+        Arc::new(GroupRun {
+            state: Mutex::new(GroupState {
+                remaining: members,
+                failed: false,
+                runs: Vec::with_capacity(members),
+            }),
+            done: Completion::new(),
+            deadline: Disarm::deadline(),
+        })
+    }
+
+    /// The execution ended with `end`; its timeout, if any, is disarmed.
+    fn end(&self, end: Result<Option<usize>>) {
+        self.done.resolve(end);
+        self.deadline.disarm();
+    }
+
+    /// The timeout passed (on the timer thread): unless the execution ended, it fails with
+    /// [`Error::GroupTimedOut`], and every member that has not ended is resolved so (see
+    /// `timeout.rs` for what that does to a waiting, running or suspended run).
+    fn time_out(&self, timeout: Duration) {
+        let members = {
+            let mut state = lock(&self.state);
+            if state.failed || state.remaining == 0 {
+                return;
+            }
+            state.failed = true;
+            std::mem::take(&mut state.runs)
+        };
+        let error = || Error::GroupTimedOut { timeout };
+        self.end(Err(error()));
+        for run in &members {
+            super::timeout::expire(run, error);
+        }
+    }
 }
 
 struct GroupState {
@@ -175,7 +225,7 @@ impl RunHooks for Member {
                     if state.remaining == 0 && !state.failed {
                         state.runs.clear();
                         drop(state);
-                        self.group.done.resolve(Ok(None));
+                        self.group.end(Ok(None));
                     } else if state.remaining == 0 {
                         state.runs.clear();
                     }
@@ -193,7 +243,7 @@ impl RunHooks for Member {
                 }
             }
         };
-        self.group.done.resolve(Ok(Some(self.index)));
+        self.group.end(Ok(Some(self.index)));
         cancel_all(&to_cancel);
     }
 }
@@ -210,23 +260,85 @@ impl TaskPool {
     /// Executes every task of `group` in lane `priority` (ArkTS `taskpool.execute(group,
     /// priority)`); the handle yields the results in the order the tasks were added.
     ///
-    /// See [`TaskGroup`] for what a failure does. An empty group yields an empty `Vec`.
+    /// See [`TaskGroup`] for what a failure does. An empty group yields an empty `Vec`. A group
+    /// executed with a timeout
+    /// ([`execute_group_with_configs`](TaskPool::execute_group_with_configs)) is not executed
+    /// again: the handle fails with [`Error::GroupReexecuted`] (10200059).
     pub fn execute_group<T: Send + 'static>(
         &self,
         group: &TaskGroup<T>,
         priority: Priority,
     ) -> GroupHandle<T> {
-        group.executed.store(true, Ordering::Release);
-        let execution = Arc::new(GroupRun {
-            state: Mutex::new(GroupState {
-                remaining: group.tasks.len(),
-                failed: false,
-                runs: Vec::with_capacity(group.tasks.len()),
-            }),
-            done: Completion::new(),
+        if group.timed.load(Ordering::Acquire) {
+            return GroupHandle::refused(Error::GroupReexecuted);
+        }
+        self.start_group(group, priority)
+    }
+
+    /// Executes `group` with [`Configs`] (ArkTS `taskpool.execute(group, configs)`): in the lane
+    /// they name (MEDIUM if none), and within their timeout, if any.
+    ///
+    /// If the execution has not ended when the timeout has passed since this call, the handle
+    /// fails with [`Error::GroupTimedOut`] (10200070): the tasks that have not started never
+    /// run, running ones are flagged ([`is_canceled`](crate::is_canceled)) and go on to their
+    /// end on their threads, their results dropped. A group executed with a timeout runs that
+    /// once, and a group executed before cannot take a timeout: either way the handle fails
+    /// with [`Error::GroupReexecuted`] (10200059).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskpool::{concurrent, Configs, Error, TaskGroup, TaskPool};
+    ///
+    /// #[concurrent]
+    /// fn double(x: u32) -> u32 {
+    ///     x * 2
+    /// }
+    ///
+    /// let mut group = TaskGroup::new();
+    /// group.add(double, (1,)).unwrap();
+    /// group.add(double, (2,)).unwrap();
+    /// let configs = Configs::new().with_timeout(Duration::from_secs(10));
+    /// let pool = TaskPool::global();
+    /// assert_eq!(pool.execute_group_with_configs(&group, configs).wait().unwrap(), vec![2, 4]);
+    /// let again = pool.execute_group_with_configs(&group, configs).wait().unwrap_err();
+    /// assert!(matches!(again, Error::GroupReexecuted));
+    /// assert_eq!(again.code(), Some(10200059));
+    /// ```
+    pub fn execute_group_with_configs<T: Send + 'static>(
+        &self,
+        group: &TaskGroup<T>,
+        configs: Configs,
+    ) -> GroupHandle<T> {
+        let priority = configs.priority().unwrap_or(Priority::Medium);
+        let Some(timeout) = configs.timeout() else {
+            return self.execute_group(group, priority);
+        };
+        if group.timed.load(Ordering::Acquire) || group.is_executed() {
+            return GroupHandle::refused(Error::GroupReexecuted);
+        }
+        group.timed.store(true, Ordering::Release);
+        let handle = self.start_group(group, priority);
+        let execution = Arc::downgrade(&handle.execution);
+        let alarm = Alarm::after(timeout, move || {
+            if let Some(execution) = execution.upgrade() {
+                execution.time_out(timeout);
+            }
         });
+        let done = &handle.execution.done;
+        handle.execution.deadline.keep(alarm, || done.is_claimed());
+        handle
+    }
+
+    /// Starts one execution of `group`.
+    fn start_group<T: Send + 'static>(
+        &self,
+        group: &TaskGroup<T>,
+        priority: Priority,
+    ) -> GroupHandle<T> {
+        group.executed.store(true, Ordering::Release);
+        let execution = GroupRun::new(group.tasks.len());
         if group.tasks.is_empty() {
-            execution.done.resolve(Ok(None));
+            execution.end(Ok(None));
         }
         let shared = self.shared();
         let mut handles = Vec::with_capacity(group.tasks.len());
@@ -274,6 +386,15 @@ pub fn execute_group<T: Send + 'static>(
     TaskPool::global().execute_group(group, priority)
 }
 
+/// Executes a group on the global pool with [`Configs`] (shorthand for
+/// [`TaskPool::global().execute_group_with_configs(group, configs)`](TaskPool::execute_group_with_configs)).
+pub fn execute_group_with_configs<T: Send + 'static>(
+    group: &TaskGroup<T>,
+    configs: Configs,
+) -> GroupHandle<T> {
+    TaskPool::global().execute_group_with_configs(group, configs)
+}
+
 /// The handle of one execution of a [`TaskGroup`]: blocking ([`wait`](GroupHandle::wait)) and a
 /// `Future`, yielding every result in add order, or the first failure.
 ///
@@ -294,6 +415,19 @@ pub struct GroupHandle<T> {
 }
 
 impl<T: Send + 'static> GroupHandle<T> {
+    /// A handle already failed with `error`: the execution was refused.
+    fn refused(error: Error) -> GroupHandle<T> {
+        let execution = GroupRun::new(0);
+        execution.end(Err(error));
+        GroupHandle {
+            execution,
+            handles: Vec::new(),
+            end: None,
+            values: Vec::new(),
+            spent: false,
+        }
+    }
+
     /// Blocks until every task succeeded (their results, in add order) or one failed (its
     /// error). Inside a pool task the thread counts as blocked meanwhile.
     ///
@@ -494,14 +628,7 @@ mod loom_tests {
     #[test]
     fn the_countdown_resolves_the_group_once() {
         loom::model(|| {
-            let group = Arc::new(GroupRun {
-                state: Mutex::new(GroupState {
-                    remaining: 2,
-                    failed: false,
-                    runs: Vec::new(),
-                }),
-                done: Completion::new(),
-            });
+            let group = GroupRun::new(2);
             let settle = |index: usize, fail: bool| {
                 let member = Member {
                     group: Arc::clone(&group),
@@ -524,6 +651,31 @@ mod loom_tests {
             b.join().unwrap();
             assert_eq!(lock(&group.state).remaining, 0);
             assert!(matches!(group.done.try_take(), Some(Ok(Some(1)))));
+        });
+    }
+
+    /// The timeout fires as the last member succeeds: the execution ends once, with every
+    /// result or with the timeout, and the member is counted down either way.
+    #[test]
+    fn a_timeout_racing_the_last_member_ends_the_group_once() {
+        loom::model(|| {
+            let group = GroupRun::new(1);
+            let member = Member {
+                group: Arc::clone(&group),
+                index: 0,
+            };
+            let settles = loom::thread::spawn(move || {
+                let run = header();
+                member.on_settle(crate::run::RunOps::header(&*run), Settled::Succeeded);
+            });
+            let timeout = Duration::from_millis(1);
+            group.time_out(timeout);
+            settles.join().unwrap();
+            assert_eq!(lock(&group.state).remaining, 0);
+            let end = group.done.try_take();
+            let timed_out = matches!(&end, Some(Err(Error::GroupTimedOut { .. })));
+            assert!(timed_out || matches!(end, Some(Ok(None))), "{end:?}");
+            assert_eq!(lock(&group.state).failed, timed_out);
         });
     }
 }

@@ -15,6 +15,7 @@ pub(crate) mod listeners;
 pub(crate) mod periodic;
 pub(crate) mod sequence;
 pub(crate) mod serial;
+pub(crate) mod timeout;
 
 use std::sync::Weak;
 

@@ -16,12 +16,12 @@ use std::sync::{OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::codec::Payload;
+use crate::deep_drop::drop_quietly;
 use crate::descriptor::TaskDescriptor;
 use crate::error::{Error, Result};
 use crate::function::{BoxFuture, ConcurrentFunction};
 use crate::handle::TaskHandle;
 use crate::info::{TaskInfo, TaskPoolInfo};
-use crate::panic::drop_quietly;
 use crate::priority::Priority;
 use crate::run::{Cancel, HookList, Run, RunHooks, TypedRun};
 use crate::scheduler::sleepers::Sleepers;
@@ -246,7 +246,17 @@ impl PoolShared {
             Some(record) => with_task_hooks(record, hooks),
             None => hooks,
         };
+        let timed = owner
+            .record
+            .as_ref()
+            .is_some_and(|record| record.timed.load(std::sync::atomic::Ordering::Relaxed));
         let call = match call {
+            // Executed with a timeout before: that was its one run (ArkTS 10200057).
+            Ok(call) if timed => {
+                drop_quietly(call);
+                let error = Error::ExecutedByAnotherApi(owner.id);
+                return self.refused(owner, priority, error, hooks);
+            }
             Ok(call) if !self.is_shutting_down() => call,
             Ok(call) => {
                 drop_quietly(call);
@@ -369,6 +379,12 @@ impl PoolShared {
     /// alone (not flagged, unlike [`discard`](PoolShared::discard)). False if it started.
     pub(crate) fn discard_unstarted(&self, run: &Arc<Run>, error: Error) -> bool {
         self.forget_if(run, run.discard_unstarted(error))
+    }
+
+    /// Resolves a run that has not started with `error`, leaving its call for whoever lets go
+    /// of the run last (see `Run::withdraw_with`). False if it started.
+    pub(crate) fn withdraw(&self, run: &Arc<Run>, error: Error) -> bool {
+        self.forget_if(run, run.withdraw_with(error))
     }
 
     /// Takes `run` out of the live set if it was `resolved` (it will never execute); returns

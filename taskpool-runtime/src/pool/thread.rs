@@ -512,7 +512,11 @@ pub(crate) fn run_inline(run: &Arc<Run>) -> bool {
     let same_pool = run.pool.upgrade().is_some_and(|p| Arc::ptr_eq(&p, &pool));
     let idle_allowed = run.priority != crate::Priority::Idle
         || context::current_run().is_some_and(|waiting| waiting.priority == crate::Priority::Idle);
-    let eligible = same_pool && idle_allowed && !run.long;
+    let hooks_allow = run
+        .hooks
+        .as_ref()
+        .is_none_or(|hooks| hooks.may_run_inline());
+    let eligible = same_pool && idle_allowed && !run.long && hooks_allow;
     // Only a run in the queues: one a composer holds (its dependencies, its runner's turn, its
     // delay) must not start early because somebody waits for it.
     if !eligible || !run.try_start_queued() {
@@ -565,13 +569,12 @@ impl Drop for InlineRun<'_> {
 /// Runs `f`, a run executing on this thread inside the wait of another (inline, or standing
 /// in), with at least the pool's stack size left, as a run on a thread of its own has: on this
 /// stack while that much is left — a pool thread reserves twice the size for it
-/// ([`thread_stack_size`]) — else on a fresh segment of twice the size. A chain of tasks each
-/// waiting for the next nests one run per link: a segment holds links until they used half of
-/// it, so the segments are few, and a link at any depth may still drop a value as deep as a
-/// task on its own thread could.
+/// ([`thread_stack_size`]) — else on a fresh segment ([`crate::deep_drop::with_room`]). A
+/// chain of tasks each waiting for the next nests one run per link: a segment holds links
+/// until they used half of it, so the segments are few, and a link at any depth may still drop
+/// a value as deep as a task on its own thread could.
 fn with_a_full_stack<R>(pool: &PoolShared, f: impl FnOnce() -> R) -> R {
-    let size = pool.config.stack_size;
-    stacker::maybe_grow(size, thread_stack_size(size), f)
+    crate::deep_drop::with_room(pool.config.stack_size, f)
 }
 
 /// The stack a pool thread reserves for a configured `stack_size`: twice it, so that a run

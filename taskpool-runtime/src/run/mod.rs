@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, LateOutcome, Result};
 use crate::function::{BoxFuture, Invocation};
 use crate::handle::Completion;
-use crate::panic::drop_quietly;
 use crate::pool::PoolShared;
 use crate::priority::Priority;
 use crate::sync::atomic::{AtomicU8, Ordering};
@@ -142,6 +141,12 @@ pub(crate) trait RunHooks: Send + Sync {
     /// waits for before it can start or succeed: pushed onto `holders`. A wait that follows
     /// this back to its own thread could never end (see `waits.rs`).
     fn held_behind(&self, _run: &RunHeader, _holders: &mut Vec<Holder>) {}
+    /// Whether a pool thread waiting for the run may execute it inline, inside its wait (see
+    /// `pool/thread.rs`). Not a run with a timeout: its waiter must hear of the timeout when
+    /// it passes, not when the call returns.
+    fn may_run_inline(&self) -> bool {
+        true
+    }
 }
 
 /// Several hooks on one run, called in order (a task's own hooks, then its composer's).
@@ -178,6 +183,9 @@ impl RunHooks for HookList {
         for hooks in &self.0 {
             hooks.held_behind(run, holders);
         }
+    }
+    fn may_run_inline(&self) -> bool {
+        self.0.iter().all(|hooks| hooks.may_run_inline())
     }
 }
 
@@ -478,7 +486,12 @@ impl<T> Drop for TypedRun<T> {
     fn drop(&mut self) {
         // The last reference may go on a pool thread or in `cancel`: user `Drop`s must not
         // unwind there.
-        drop_quietly(std::mem::replace(&mut *lock(&self.body), Body::Empty));
+        match std::mem::replace(&mut *lock(&self.body), Body::Empty) {
+            Body::Empty => {}
+            // A call or future left in a run resolved without running it (a time-out on the
+            // timer thread leaves it to whoever lets go of the run last, maybe a small thread).
+            left => crate::deep_drop::drop_quietly(left),
+        }
     }
 }
 
@@ -522,6 +535,14 @@ impl Run {
     /// here.
     pub(crate) fn discard_unstarted(&self, error: Error) -> bool {
         self.resolve_unrun(self.header().withdraw(), || error)
+    }
+
+    /// Resolves a run that has not started with `error`, like `discard_unstarted`, but leaves
+    /// its call in place, dropped with the run by whoever lets go of it last (a pool thread
+    /// pruning it from its lane): for a resolver that must not run user code, such as the timer
+    /// thread. True if it was resolved here.
+    pub(crate) fn withdraw_with(&self, error: Error) -> bool {
+        self.resolve_unrun_keeping_body(self.header().withdraw(), || error)
     }
 
     /// Resolves a run a composer still holds (it was never queued) with `error`; one that was
