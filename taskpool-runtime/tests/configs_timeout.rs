@@ -404,3 +404,143 @@ fn a_pool_thread_waiting_for_a_timed_task_hears_of_the_timeout_when_it_passes() 
         INNER_RETURNED.load(Ordering::SeqCst)
     });
 }
+
+#[test]
+fn a_task_whose_dependencies_are_gone_takes_a_timeout() {
+    let pool = pool("cfg-undep", 2);
+    let first = Task::new(plain, (1,));
+    let second = Task::new(plain, (2,));
+    second.add_dependency(&first).unwrap();
+    second.remove_dependency(&first).unwrap();
+    assert_eq!(
+        pool.execute_with_configs(&second, timeout(LONG))
+            .wait()
+            .unwrap(),
+        2
+    );
+    // Its only dependent is gone: nothing depends on it any more.
+    let third = Task::new(plain, (3,));
+    third.add_dependency(&first).unwrap();
+    drop(third);
+    assert_eq!(
+        pool.execute_with_configs(&first, timeout(LONG))
+            .wait()
+            .unwrap(),
+        1
+    );
+}
+
+/// The threads that dropped a [`Noted`].
+static NOTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Noted;
+
+impl Drop for Noted {
+    fn drop(&mut self) {
+        let name = std::thread::current().name().unwrap_or_default().to_owned();
+        NOTED.lock().unwrap().push(name);
+    }
+}
+
+#[concurrent]
+fn takes_noted(noted: Noted) -> u8 {
+    drop(noted);
+    1
+}
+
+/// Blocks the thread that wakes it (the timer thread, expiring a run) until gate `gate` opens.
+struct StallingWake(u64);
+
+impl std::task::Wake for StallingWake {
+    fn wake(self: Arc<Self>) {
+        open_gate(self.0);
+        pass_gate(self.0 + 1);
+    }
+}
+
+#[test]
+fn the_arguments_of_a_task_withdrawn_at_its_timeout_are_never_dropped_on_the_timer_thread() {
+    let pool = pool("cfg-args", 1);
+    let blocker = pool.run(hold, (161,));
+    wait_until_executing(&pool, blocker.id());
+    let mut handle = pool.execute_with_configs(Task::new(takes_noted, (Noted,)), timeout(SHORT));
+    // Polled with a waker that holds the timer thread inside the expiry, after the withdrawal
+    // and before the timer lets go of its reference to the run.
+    let waker = std::task::Waker::from(Arc::new(StallingWake(162)));
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(std::pin::Pin::new(&mut handle).poll(&mut cx).is_pending());
+    pass_gate(162);
+    // Meanwhile every other reference goes: the handle, and the lane's once a thread passes it.
+    drop(handle);
+    open_gate(161);
+    assert_eq!(blocker.wait().unwrap(), 161);
+    assert_eq!(pool.run(plain, (1,)).wait().unwrap(), 1);
+    open_gate(163);
+    wait_until("the arguments are dropped", || {
+        !NOTED.lock().unwrap().is_empty()
+    });
+    let threads = NOTED.lock().unwrap().clone();
+    assert!(
+        threads.iter().all(|thread| thread.starts_with("cfg-args-")),
+        "dropped on {threads:?}"
+    );
+}
+
+static MEMBER_FAILURES: AtomicUsize = AtomicUsize::new(0);
+
+#[test]
+fn a_group_past_its_timeout_leaves_its_tasks_failure_listeners_silent() {
+    let pool = pool("cfg-glisten", 1);
+    let running = Task::new(until_canceled, (171, 172));
+    let waiting = Task::new(until_canceled, (173, 174));
+    for task in [&running, &waiting] {
+        task.on_execution_failed(|_| {
+            MEMBER_FAILURES.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    let mut group = TaskGroup::new();
+    group.add_task(running).unwrap();
+    group.add_task(waiting).unwrap();
+    let error = pool
+        .execute_group_with_configs(&group, timeout(SHORT))
+        .wait()
+        .unwrap_err();
+    assert!(matches!(error, Error::GroupTimedOut { .. }), "{error:?}");
+    pass_gate(171);
+    open_gate(172);
+    // A later failure's listener, on the same callback thread, marks the point by which the
+    // members' would have come.
+    let (mark_tx, mark_rx) = mpsc::channel();
+    let later = Task::new(fails_and_sends, (1,));
+    later
+        .on_execution_failed(move |_| mark_tx.send(()).unwrap())
+        .unwrap();
+    later.on_receive_data(|_: u32| {});
+    assert!(pool.execute(later).wait().is_err());
+    mark_rx.recv_timeout(LONG).unwrap();
+    assert_eq!(MEMBER_FAILURES.load(Ordering::SeqCst), 0);
+}
+
+#[concurrent]
+fn waits_for_a_task_that_never_times_out(value: u32) -> u32 {
+    let inner = Task::new(plain, (value,));
+    let configs = timeout(Duration::MAX);
+    support::one_thread_pool()
+        .execute_with_configs(inner, configs)
+        .wait()
+        .unwrap()
+}
+
+#[test]
+fn a_waiter_at_the_thread_ceiling_stands_in_for_a_timed_task() {
+    // One thread and no extra: nothing but the waiting thread can run the timed task. It is
+    // not executed inline before the wait (the wait would outlast the timeout), but a thread
+    // stranded in its wait stands in for it, as for any task: no deadlock.
+    let handle =
+        support::one_thread_pool().execute(Task::new(waits_for_a_task_that_never_times_out, (5,)));
+    let mut handle = handle;
+    let outcome = handle.wait_timeout(LONG).expect("the wait ends");
+    assert_eq!(outcome.unwrap(), 5);
+}

@@ -325,3 +325,23 @@ fn a_worker_with_unread_deep_replies_and_error_dropped_on_a_small_thread() {
         },
     );
 }
+
+/// A timeout refused for a task with dependencies drops the task's arguments on the calling
+/// thread (`compose::refused`), as a runner's refusal does.
+#[test]
+fn a_refused_timeout_drops_a_deep_task_on_a_small_thread() {
+    in_child_process(
+        "a_refused_timeout_drops_a_deep_task_on_a_small_thread",
+        || {
+            let pool = Arc::new(TaskPool::builder().max_threads(1).build().unwrap());
+            let dependency = Task::new(plain, (1,));
+            let task = deep_task();
+            task.add_dependency(&dependency).unwrap();
+            let configs = taskpool::Configs::new().with_timeout(PATIENCE);
+            let caller = Arc::clone(&pool);
+            let outcome = small(move || caller.execute_with_configs(task, configs).wait().err());
+            assert!(matches!(outcome, Some(Error::TimeoutWithDependencies(_))));
+            assert_pool_runs(&pool);
+        },
+    );
+}

@@ -164,7 +164,8 @@ struct GroupRun {
 }
 
 impl GroupRun {
-    fn new(members: usize) -> Arc<GroupRun> {
+    /// An execution of `members` tasks; `deadline` keeps the alarm of its timeout, if any.
+    fn new(members: usize, deadline: Arc<Disarm>) -> Arc<GroupRun> {
         Arc::new(GroupRun {
             state: Mutex::new(GroupState {
                 remaining: members,
@@ -172,7 +173,7 @@ impl GroupRun {
                 runs: Vec::with_capacity(members),
             }),
             done: Completion::new(),
-            deadline: Disarm::deadline(),
+            deadline,
         })
     }
 
@@ -196,7 +197,7 @@ impl GroupRun {
         };
         let error = || Error::GroupTimedOut { timeout };
         self.end(Err(error()));
-        for run in &members {
+        for run in members {
             super::timeout::expire(run, error);
         }
     }
@@ -216,6 +217,10 @@ struct Member {
 }
 
 impl RunHooks for Member {
+    fn may_run_inline(&self) -> bool {
+        self.group.deadline.may_run_inline()
+    }
+
     fn on_settle(&self, _run: &RunHeader, settled: Settled<'_>) {
         let to_cancel = {
             let mut state = lock(&self.group.state);
@@ -272,7 +277,7 @@ impl TaskPool {
         if group.timed.load(Ordering::Acquire) {
             return GroupHandle::refused(Error::GroupReexecuted);
         }
-        self.start_group(group, priority)
+        self.start_group(group, priority, Disarm::new())
     }
 
     /// Executes `group` with [`Configs`] (ArkTS `taskpool.execute(group, configs)`): in the lane
@@ -317,7 +322,7 @@ impl TaskPool {
             return GroupHandle::refused(Error::GroupReexecuted);
         }
         group.timed.store(true, Ordering::Release);
-        let handle = self.start_group(group, priority);
+        let handle = self.start_group(group, priority, Disarm::deadline());
         let execution = Arc::downgrade(&handle.execution);
         let alarm = Alarm::after(timeout, move || {
             if let Some(execution) = execution.upgrade() {
@@ -329,14 +334,15 @@ impl TaskPool {
         handle
     }
 
-    /// Starts one execution of `group`.
+    /// Starts one execution of `group`, whose `deadline` will keep its timeout's alarm.
     fn start_group<T: Send + 'static>(
         &self,
         group: &TaskGroup<T>,
         priority: Priority,
+        deadline: Arc<Disarm>,
     ) -> GroupHandle<T> {
         group.executed.store(true, Ordering::Release);
-        let execution = GroupRun::new(group.tasks.len());
+        let execution = GroupRun::new(group.tasks.len(), deadline);
         if group.tasks.is_empty() {
             execution.end(Ok(None));
         }
@@ -417,7 +423,7 @@ pub struct GroupHandle<T> {
 impl<T: Send + 'static> GroupHandle<T> {
     /// A handle already failed with `error`: the execution was refused.
     fn refused(error: Error) -> GroupHandle<T> {
-        let execution = GroupRun::new(0);
+        let execution = GroupRun::new(0, Disarm::new());
         execution.end(Err(error));
         GroupHandle {
             execution,
@@ -628,7 +634,7 @@ mod loom_tests {
     #[test]
     fn the_countdown_resolves_the_group_once() {
         loom::model(|| {
-            let group = GroupRun::new(2);
+            let group = GroupRun::new(2, Disarm::new());
             let settle = |index: usize, fail: bool| {
                 let member = Member {
                     group: Arc::clone(&group),
@@ -659,7 +665,7 @@ mod loom_tests {
     #[test]
     fn a_timeout_racing_the_last_member_ends_the_group_once() {
         loom::model(|| {
-            let group = GroupRun::new(1);
+            let group = GroupRun::new(1, Disarm::deadline());
             let member = Member {
                 group: Arc::clone(&group),
                 index: 0,

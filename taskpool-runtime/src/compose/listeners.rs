@@ -76,8 +76,9 @@ impl RunHooks for Listeners {
     fn on_settle(&self, run: &RunHeader, settled: Settled<'_>) {
         match settled.error() {
             None => post_plain(run, lock(&self.set).succeeded.clone()),
-            // ArkTS does not call the failure listener of a task past its `Configs` timeout.
-            Some(Error::TimeoutElapsed { .. }) => {}
+            // ArkTS does not call the failure listener of a task past its `Configs` timeout; nor
+            // is it called here for the tasks of a group past its timeout.
+            Some(Error::TimeoutElapsed { .. } | Error::GroupTimedOut { .. }) => {}
             Some(error) => {
                 let listener = lock(&self.set).failed.clone();
                 if let Some(listener) = listener {

@@ -46,7 +46,7 @@ pub(crate) fn refused<T: Send + 'static>(
         crate::observe::submitted(pool);
     }
     let submission = task.into_submission();
-    crate::panic::drop_quietly(submission.call);
+    crate::deep_drop::drop_quietly(submission.call);
     let priority = submission.owner.priority;
     let listeners = submission
         .owner

@@ -8,9 +8,15 @@
 //! `.await` is woken, so that a pool thread (not the timer thread) drops it.
 //!
 //! The timer thread serves every sleep, delay and periodic task of the process, so the expiry
-//! runs no user code of the task there: a withdrawn run keeps its arguments until a pool thread
-//! prunes it from its lane. What it cannot avoid is waking the handle's waiter — an executor's
-//! `wake`, which the timer thread's standby covers (see `time.rs`).
+//! runs no user code of the task there: a withdrawn run keeps its arguments (dropped with the
+//! run), and the alarm's reference to the run, which may be its last, is let go on the pool's
+//! callback thread. What it cannot avoid is waking the handle's waiter — an executor's `wake`,
+//! which the timer thread's standby covers (see `time.rs`).
+//!
+//! A pool thread about to wait for a timed run does not execute it inline first
+//! ([`RunHooks::may_run_inline`](crate::run::RunHooks)): its wait would last until the call
+//! returned, past the timeout. Only a thread stranded in its wait at the pool's thread ceiling
+//! still stands in for it, since nothing else could run it.
 
 use std::time::Duration;
 
@@ -128,7 +134,7 @@ impl TaskPool {
         let submission = task.into_submission();
         if let Some(record) = &submission.owner.record {
             let id = submission.owner.id;
-            let refusal = if record.in_graph.load(std::sync::atomic::Ordering::Acquire) {
+            let refusal = if crate::compose::dependency::in_dependency_relationship(id) {
                 Some(Error::TimeoutWithDependencies(id))
             } else if record.executed.load(std::sync::atomic::Ordering::Relaxed) {
                 Some(Error::ExecutedByAnotherApi(id))
@@ -154,7 +160,7 @@ impl TaskPool {
             let alarm = Alarm::after(timeout, move || {
                 if let Some(run) = expiring.upgrade() {
                     let task = run.id;
-                    expire(&run, || Error::TimeoutElapsed { task, timeout });
+                    expire(run, || Error::TimeoutElapsed { task, timeout });
                 }
             });
             hook.keep(alarm, || run.is_claimed());
@@ -186,15 +192,19 @@ pub fn execute_with_configs<T: Send + 'static>(
 }
 
 /// The timeout of `run` passed (on the timer thread): `run` resolves with `error` unless it
-/// ended (see the module documentation).
-pub(crate) fn expire(run: &Arc<Run>, error: impl Fn() -> Error) {
-    let withdrawn = match run.pool.upgrade() {
-        Some(pool) => pool.withdraw(run, error()),
-        None => run.withdraw_with(error()),
+/// ended (see the module documentation). Takes the caller's reference: that may be the last.
+pub(crate) fn expire(run: Arc<Run>, error: impl Fn() -> Error) {
+    // With its pool gone, the pool's shutdown resolved the run already.
+    let Some(pool) = run.pool.upgrade() else {
+        return;
     };
-    if !withdrawn && run.time_out(error()) {
+    if !pool.withdraw(&run, error()) && run.time_out(error()) {
         // Suspended at an `.await`, its future is dropped by the pool thread this wake sends
         // it to (a flagged run is not polled again); running, or not `async`, nothing happens.
-        Arc::clone(run).waker().wake();
+        Arc::clone(&run).waker().wake();
     }
+    // This reference may be the run's last (its lane, its thread and its handle may let go of
+    // it meanwhile), and the run may still hold its arguments and its task's listeners: it is
+    // let go on the callback thread, not here.
+    pool.post_callback(Box::new(move || drop(run)));
 }

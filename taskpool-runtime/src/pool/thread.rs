@@ -512,11 +512,7 @@ pub(crate) fn run_inline(run: &Arc<Run>) -> bool {
     let same_pool = run.pool.upgrade().is_some_and(|p| Arc::ptr_eq(&p, &pool));
     let idle_allowed = run.priority != crate::Priority::Idle
         || context::current_run().is_some_and(|waiting| waiting.priority == crate::Priority::Idle);
-    let hooks_allow = run
-        .hooks
-        .as_ref()
-        .is_none_or(|hooks| hooks.may_run_inline());
-    let eligible = same_pool && idle_allowed && !run.long && hooks_allow;
+    let eligible = same_pool && idle_allowed && !run.long && run.may_run_inline();
     // Only a run in the queues: one a composer holds (its dependencies, its runner's turn, its
     // delay) must not start early because somebody waits for it.
     if !eligible || !run.try_start_queued() {

@@ -141,9 +141,10 @@ pub(crate) trait RunHooks: Send + Sync {
     /// waits for before it can start or succeed: pushed onto `holders`. A wait that follows
     /// this back to its own thread could never end (see `waits.rs`).
     fn held_behind(&self, _run: &RunHeader, _holders: &mut Vec<Holder>) {}
-    /// Whether a pool thread waiting for the run may execute it inline, inside its wait (see
-    /// `pool/thread.rs`). Not a run with a timeout: its waiter must hear of the timeout when
-    /// it passes, not when the call returns.
+    /// Whether a pool thread about to wait for the run may execute it inline instead (see
+    /// `thread::run_inline`). Not a run with a timeout: its waiter must hear of the timeout
+    /// when it passes, not when the call returns; another thread takes it. (A waiter stranded
+    /// at the pool's thread ceiling still stands in for it: else nothing would run it.)
     fn may_run_inline(&self) -> bool {
         true
     }
@@ -619,6 +620,14 @@ impl RunHeader {
             hooks: hooks.map(Box::new),
             timing: timing::Timing::default(),
         }
+    }
+
+    /// Whether a waiter may execute this run on its own thread (see
+    /// [`RunHooks::may_run_inline`]).
+    pub(crate) fn may_run_inline(&self) -> bool {
+        self.hooks
+            .as_ref()
+            .is_none_or(|hooks| hooks.may_run_inline())
     }
 
     /// What this run, if held, waits for (see [`RunHooks::held_behind`]).
