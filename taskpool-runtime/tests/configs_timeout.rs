@@ -95,6 +95,9 @@ fn a_running_task_past_its_timeout_fails_with_10200058_while_its_call_goes_on() 
     open_gate(102);
     // The thread is not given up (unlike the pool's time limit): it takes the next task.
     assert_eq!(pool.run(plain, (5,)).wait().unwrap(), 5);
+    let counters = pool.info().counters;
+    assert_eq!((counters.timed_out, counters.failed), (1, 0));
+    assert_eq!(counters.completed, 1);
 }
 
 #[test]

@@ -41,7 +41,8 @@ pub struct Counters {
     pub failed: u64,
     /// Runs canceled, before or after they started.
     pub canceled: u64,
-    /// Runs that exceeded the pool's time limit.
+    /// Runs that exceeded the pool's time limit, or the timeout of their
+    /// [`Configs`](crate::Configs) (their own or their group's).
     pub timed_out: u64,
 }
 

@@ -81,7 +81,8 @@ pub(crate) enum Settled<'a> {
     Failed(&'a Error),
     /// The run was canceled (before or after it started).
     Canceled(&'a Error),
-    /// The run exceeded the pool's time limit.
+    /// The run exceeded the pool's time limit, or the timeout of its `Configs` (its own or
+    /// its group's).
     TimedOut(&'a Error),
 }
 
@@ -92,7 +93,11 @@ impl<'a> Settled<'a> {
             Err(error @ (Error::Canceled { .. } | Error::AsyncRunnerCanceled(_))) => {
                 Settled::Canceled(error)
             }
-            Err(error @ Error::TimedOut { .. }) => Settled::TimedOut(error),
+            Err(
+                error @ (Error::TimedOut { .. }
+                | Error::TimeoutElapsed { .. }
+                | Error::GroupTimedOut { .. }),
+            ) => Settled::TimedOut(error),
             Err(error) => Settled::Failed(error),
         }
     }
