@@ -288,6 +288,11 @@ impl LockCore {
             .any(|holder| holder.who.party() == caller)
     }
 
+    /// Whether a request waits for the lock, now.
+    pub(crate) fn has_waiters(&self) -> bool {
+        lock(&self.state).waiters().next().is_some()
+    }
+
     /// Who holds the lock and who waits for it, now.
     pub(crate) fn snapshot(&self) -> AsyncLockState {
         let name = self.name();

@@ -161,9 +161,12 @@ pub(crate) fn timeout_report(core: &LockCore, who: &Who, mode: AsyncLockMode) ->
             thread_name: who.thread.name.clone(),
         });
     }
+    // Only a lock somebody waits for can be on a cycle of waits (besides this one, where the
+    // request counts as waiting): the others are not copied, which keeps a report cheap among
+    // many idle locks.
     let everything = super::named::live_cores()
         .iter()
-        .filter(|other| other.id() != core.id())
+        .filter(|other| other.id() != core.id() && other.has_waiters())
         .map(|other| other.snapshot())
         .chain(std::iter::once(searched))
         .collect::<Vec<_>>();
