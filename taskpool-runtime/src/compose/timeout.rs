@@ -26,7 +26,7 @@ use crate::pool::TaskPool;
 use crate::priority::Priority;
 use crate::run::{Run, RunHooks};
 use crate::sync::Arc;
-use crate::task::Executable;
+use crate::task::{Executable, Owner};
 
 use super::delayed::{Alarm, Disarm};
 
@@ -132,18 +132,8 @@ impl TaskPool {
         };
         let shared = self.shared();
         let submission = task.into_submission();
-        if let Some(record) = &submission.owner.record {
-            let id = submission.owner.id;
-            let refusal = if crate::compose::dependency::in_dependency_relationship(id) {
-                Some(Error::TimeoutWithDependencies(id))
-            } else if record.executed.load(std::sync::atomic::Ordering::Relaxed) {
-                Some(Error::ExecutedByAnotherApi(id))
-            } else {
-                None
-            };
-            if let Some(error) = refusal {
-                return super::refused(Some(shared), submission, error);
-            }
+        if let Some(error) = refusal(&submission.owner) {
+            return super::refused(Some(shared), submission, error);
         }
         let record = submission.owner.record.clone();
         let hook = Disarm::deadline();
@@ -179,6 +169,19 @@ impl TaskPool {
             Some(priority) => self.execute_with_priority(task, priority),
             None => self.execute(task),
         }
+    }
+}
+
+/// Why a task cannot be executed with a timeout, if it cannot: it takes part in dependencies,
+/// or it was executed before (by reference). Only a task with a record can be either.
+fn refusal(owner: &Owner) -> Option<Error> {
+    let record = owner.record.as_ref()?;
+    if crate::compose::dependency::in_dependency_relationship(owner.id) {
+        Some(Error::TimeoutWithDependencies(owner.id))
+    } else if record.executed.load(std::sync::atomic::Ordering::Relaxed) {
+        Some(Error::ExecutedByAnotherApi(owner.id))
+    } else {
+        None
     }
 }
 
