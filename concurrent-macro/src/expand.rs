@@ -201,6 +201,8 @@ pub fn expand(function: &ConcurrentFn) -> TokenStream {
     quote_spanned! {at_name=>
         #(#cfgs)*
         #[doc(hidden)]
+        // The pool calls it through a function pointer: a `const fn` is refused (c62).
+        #[allow(clippy::missing_const_for_fn)]
         #renamed
 
         #(#docs)*

@@ -90,6 +90,18 @@ impl<'ast> syn::visit::Visit<'ast> for ErrorTypeBorrows<'_> {
         }
     }
 
+    // The expansion names the error type (the task's signature, its descriptor): it must be a
+    // type, not an opaque one.
+    fn visit_type_impl_trait(&mut self, imp: &'ast syn::TypeImplTrait) {
+        let written = pretty(&Type::ImplTrait(imp.clone()));
+        self.errors.push(
+            imp,
+            format!(
+                "`{written}` cannot be the error type of a task: the pool names the type of every task it runs; write the concrete error type, or `Box<dyn std::error::Error + Send + Sync>`"
+            ),
+        );
+    }
+
     fn visit_lifetime(&mut self, lifetime: &'ast syn::Lifetime) {
         let bound_here = self.bound.contains(&lifetime.ident);
         if lifetime.ident != "static" && !bound_here {
@@ -240,7 +252,12 @@ fn check_in(ty: &Type, position: Position, in_phantom: bool, errors: &mut Errors
             .elems
             .iter()
             .for_each(|t| check_in(t, position, in_phantom, errors)),
-        Type::Array(array) => check_in(&array.elem, position, in_phantom, errors),
+        Type::Array(array) => {
+            match macro_support::array_serde_lacks(array, role).filter(|_| !in_phantom) {
+                Some(message) => errors.push(ty, message),
+                None => check_in(&array.elem, position, in_phantom, errors),
+            }
+        }
         Type::Slice(slice) => check_in(&slice.elem, position, in_phantom, errors),
         Type::Paren(paren) => check_in(&paren.elem, position, in_phantom, errors),
         Type::Group(group) => check_in(&group.elem, position, in_phantom, errors),

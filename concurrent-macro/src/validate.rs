@@ -160,8 +160,13 @@ fn check_reserved_name(ident: &syn::Ident, errors: &mut Errors) {
         errors.push(
             ident,
             format!(
-                "`{name}` starts with `__concurrent_`, the prefix of the hidden function `#[concurrent]` generates for each task function (`__concurrent_add` for `add`); rename the function"
+                "`{name}` starts with `__concurrent_`, the prefix of the hidden function `#[concurrent]` generates for each task function (`__concurrent_add` for `add`); rename the function (or, if `#[concurrent]` is written twice on it, perhaps once under another name, keep one)"
             ),
+        );
+    } else if name == "main" {
+        errors.push(
+            ident,
+            "a `#[concurrent]` function cannot be named `main`: the attribute makes its name a unit struct, and the program's entry point must be a function; call a task function from `main` instead",
         );
     }
 }

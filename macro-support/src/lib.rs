@@ -151,6 +151,32 @@ pub fn owned_form_of_unsized(ty: &syn::Type) -> Option<String> {
     }
 }
 
+/// The longest array serde serializes (it implements `Serialize` and `Deserialize` for
+/// `[T; 0]` to `[T; 32]` only).
+const SERDE_MAX_ARRAY: u64 = 32;
+
+/// If `array` is one serde has no impls for — longer than 32 elements, or of a length that is
+/// not a literal (a const parameter, a constant) — the error that says so about `role` (what
+/// it is: "a task argument", "a field of a `#[sendable]` type"), instead of the generic "cannot
+/// be serialized, derive `Serialize`", which no one can follow for an array.
+pub fn array_serde_lacks(array: &syn::TypeArray, role: &str) -> Option<String> {
+    let literal = match &array.len {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(int),
+            ..
+        }) => int.base10_parse::<u64>().ok(),
+        _ => None,
+    };
+    if literal.is_some_and(|len| len <= SERDE_MAX_ARRAY) {
+        return None;
+    }
+    let written = pretty(array);
+    let elem = pretty(&array.elem);
+    Some(format!(
+        "`{written}` cannot be {role}: serde serializes arrays of at most {SERDE_MAX_ARRAY} elements, of a literal length; use `Vec<{elem}>` (or `Box<[{elem}]>`), or wrap the array in a type with its own serde impl"
+    ))
+}
+
 /// Whether `path` may name the standard library's item of its last segment: a bare name (it may
 /// be imported from `std`), a path rooted at `std`, `core` or `alloc`, or `home::Name` where
 /// `home` is the standard module that defines it (`rc::Rc` after `use std::rc`). Any other path

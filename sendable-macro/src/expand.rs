@@ -18,7 +18,7 @@ use syn::spanned::Spanned;
 use syn::visit::{self, Visit};
 use syn::{GenericParam, Path, Token, Type, WherePredicate};
 
-use crate::parse::{SendableData, fields, skip_value};
+use crate::parse::{SendableData, SerdeSkip, fields, skip_value};
 
 /// Generates the derives, the marker impl and the field checks.
 pub fn expand(data: &SendableData) -> TokenStream {
@@ -109,16 +109,28 @@ pub fn expand(data: &SendableData) -> TokenStream {
     let field_checks = fields.iter().map(|field| {
         let ty = field.ty;
         let checked = replace_self(ty.to_token_stream(), &self_type);
-        let assertion = match (field.skip.serialize, field.skip.deserialize) {
-            (false, false) => quote!(__taskpool_assert_sendable_field),
-            (false, true) => quote!(__taskpool_assert_serialized_field),
-            (true, false) => quote!(__taskpool_assert_deserialized_field),
-            (true, true) => quote!(__taskpool_assert_skipped_field),
-        };
         let cfgs = &field.cfgs;
-        quote_spanned! {ty.span()=>
-            #(#cfgs)*
-            #assertion::<#checked>();
+        let check = |skip: SerdeSkip, condition: TokenStream| {
+            let assertion = match (skip.serialize, skip.deserialize) {
+                (false, false) => quote!(__taskpool_assert_sendable_field),
+                (false, true) => quote!(__taskpool_assert_serialized_field),
+                (true, false) => quote!(__taskpool_assert_deserialized_field),
+                (true, true) => quote!(__taskpool_assert_skipped_field),
+            };
+            quote_spanned! {ty.span()=>
+                #(#cfgs)*
+                #condition
+                #assertion::<#checked>();
+            }
+        };
+        match &field.conditional {
+            None => check(field.skip, TokenStream::new()),
+            // Checked as serde will treat it: skipped as well when the predicate holds.
+            Some((predicate, extra)) => {
+                let when = check(field.skip.or(*extra), quote!(#[cfg(#predicate)]));
+                let otherwise = check(field.skip, quote!(#[cfg(not(#predicate))]));
+                quote!(#when #otherwise)
+            }
         }
     });
 
@@ -192,21 +204,51 @@ fn with_field_bounds(
             continue;
         }
         let span = field.ty.span();
-        let mut bounds = Vec::new();
-        if directions.serialize && !field.skip.serialize {
-            let text = field_bound(field.ty, &input.ident, &type_params, serialize);
-            let text = syn::LitStr::new(&text, span);
-            bounds.push(quote_spanned!(span=> serialize = #text));
-        }
-        if directions.deserialize && !field.skip.deserialize {
-            let text = field_bound(field.ty, &input.ident, &type_params, deserialize);
-            let text = syn::LitStr::new(&text, span);
-            bounds.push(quote_spanned!(span=> deserialize = #text));
-        }
-        if !bounds.is_empty() {
-            target
-                .attrs
-                .push(syn::parse_quote_spanned!(span=> #[serde(bound(#(#bounds),*))]));
+        let bounds = |skip: SerdeSkip| {
+            let mut bounds = Vec::new();
+            let wanted = [
+                (
+                    directions.serialize && !skip.serialize,
+                    "serialize",
+                    serialize,
+                ),
+                (
+                    directions.deserialize && !skip.deserialize,
+                    "deserialize",
+                    deserialize,
+                ),
+            ];
+            for (wanted, direction, trait_path) in wanted {
+                if wanted {
+                    let text = field_bound(field.ty, &input.ident, &type_params, trait_path);
+                    let text = syn::LitStr::new(&text, span);
+                    let direction = Ident::new(direction, span);
+                    bounds.push(quote_spanned!(span=> #direction = #text));
+                }
+            }
+            bounds
+        };
+        let always = bounds(field.skip);
+        match &field.conditional {
+            // Bounded as serde will treat it: in the directions it is not skipped, when the
+            // predicate of a conditional skip holds and when it does not.
+            Some((predicate, extra)) => {
+                let when = bounds(field.skip.or(*extra));
+                if !when.is_empty() {
+                    target.attrs.push(syn::parse_quote_spanned!(span=>
+                        #[cfg_attr(#predicate, serde(bound(#(#when),*)))]));
+                }
+                if !always.is_empty() {
+                    target.attrs.push(syn::parse_quote_spanned!(span=>
+                        #[cfg_attr(not(#predicate), serde(bound(#(#always),*)))]));
+                }
+            }
+            None if !always.is_empty() => {
+                target
+                    .attrs
+                    .push(syn::parse_quote_spanned!(span=> #[serde(bound(#(#always),*))]));
+            }
+            None => {}
         }
     }
     annotated

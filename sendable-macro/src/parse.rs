@@ -44,7 +44,7 @@ pub fn parse(item: TokenStream, errors: &mut Errors) -> Option<SendableData> {
         _ => unreachable!("only structs and enums get here"),
     };
     macro_support::remove_repeats(attrs, ("sendable", "sendable_macro"), "type", errors);
-    let tokens = item.to_token_stream();
+    let tokens = without_serde_helpers(&item).to_token_stream();
     let input = match item {
         Item::Struct(item) => item.into(),
         Item::Enum(item) => item.into(),
@@ -54,6 +54,49 @@ pub fn parse(item: TokenStream, errors: &mut Errors) -> Option<SendableData> {
         input,
         item: tokens,
     })
+}
+
+/// The item as it is emitted when it breaks a rule: without the expansion's serde derives, so
+/// without the `#[serde(..)]` attributes only they read (else each would be one more error,
+/// "cannot find attribute `serde`") — unless the user derives serde on it as well.
+fn without_serde_helpers(item: &Item) -> Item {
+    let mut item = item.clone();
+    let attrs = match &mut item {
+        Item::Struct(item) => &mut item.attrs,
+        Item::Enum(item) => &mut item.attrs,
+        _ => return item,
+    };
+    let derives_serde = attrs.iter().any(|attr| {
+        attr.path().is_ident("derive") && {
+            let text = attr.meta.to_token_stream().to_string();
+            text.contains("Serialize") || text.contains("Deserialize")
+        }
+    });
+    if derives_serde {
+        return item;
+    }
+    strip_serde(attrs);
+    match &mut item {
+        Item::Struct(item) => item
+            .fields
+            .iter_mut()
+            .for_each(|f| strip_serde(&mut f.attrs)),
+        Item::Enum(item) => {
+            for variant in &mut item.variants {
+                strip_serde(&mut variant.attrs);
+                variant
+                    .fields
+                    .iter_mut()
+                    .for_each(|f| strip_serde(&mut f.attrs));
+            }
+        }
+        _ => {}
+    }
+    item
+}
+
+fn strip_serde(attrs: &mut Vec<Attribute>) {
+    attrs.retain(|attr| !attr.path().is_ident("serde"));
 }
 
 fn not_data(item: &Item) -> syn::Error {
@@ -120,9 +163,12 @@ pub struct Field<'a> {
     pub ty: &'a Type,
     /// The directions serde skips it in.
     pub skip: SerdeSkip,
-    /// The `#[cfg]` attributes of its variant and its own: the field may not exist in this
-    /// build, nor its type.
-    pub cfgs: Vec<&'a Attribute>,
+    /// The `#[cfg]` attributes of its variant and its own (a `cfg` inside a `cfg_attr`
+    /// included): the field may not exist in this build, nor its type.
+    pub cfgs: Vec<Attribute>,
+    /// A skip inside a `#[cfg_attr(predicate, serde(..))]`: the directions serde skips besides
+    /// [`skip`](Field::skip) when `predicate` holds, which only the compiler can tell.
+    pub conditional: Option<(syn::Meta, SerdeSkip)>,
 }
 
 /// Which directions serde handles a field in without the field type's own impl: it leaves the
@@ -164,7 +210,8 @@ impl SerdeSkip {
         skip
     }
 
-    fn or(self, other: SerdeSkip) -> SerdeSkip {
+    /// Skipped in either direction as well as by `other`.
+    pub fn or(self, other: SerdeSkip) -> SerdeSkip {
         SerdeSkip {
             serialize: self.serialize || other.serialize,
             deserialize: self.deserialize || other.deserialize,
@@ -208,10 +255,18 @@ fn data_fields(data: &Data) -> Vec<Field<'_>> {
         outer: SerdeSkip,
         outer_cfgs: &'a [Attribute],
     ) -> impl Iterator<Item = Field<'a>> {
-        fields.iter().map(move |field| Field {
-            ty: &field.ty,
-            skip: outer.or(SerdeSkip::of(&field.attrs)),
-            cfgs: cfgs(outer_cfgs).chain(cfgs(&field.attrs)).collect(),
+        fields.iter().map(move |field| {
+            let (inner_cfgs, conditional) = cfg_attrs(&field.attrs);
+            Field {
+                ty: &field.ty,
+                skip: outer.or(SerdeSkip::of(&field.attrs)),
+                cfgs: cfgs(outer_cfgs)
+                    .chain(cfgs(&field.attrs))
+                    .cloned()
+                    .chain(inner_cfgs)
+                    .collect(),
+                conditional,
+            }
         })
     }
     match data {
@@ -234,7 +289,8 @@ fn data_fields(data: &Data) -> Vec<Field<'_>> {
             .map(|field| Field {
                 ty: &field.ty,
                 skip: SerdeSkip::default(),
-                cfgs: cfgs(&field.attrs).collect(),
+                cfgs: cfgs(&field.attrs).cloned().collect(),
+                conditional: None,
             })
             .collect(),
     }
@@ -242,6 +298,43 @@ fn data_fields(data: &Data) -> Vec<Field<'_>> {
 
 fn cfgs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
     attrs.iter().filter(|attr| attr.path().is_ident("cfg"))
+}
+
+/// What a field's `#[cfg_attr(predicate, ..)]` attributes hold that the checks must see before
+/// the compiler expands them: a `cfg(x)` makes the field exist only when `not(predicate)` or
+/// `x` (returned as such a `cfg`), a `serde(..)` skip applies only when `predicate` holds (the
+/// first such attribute is returned; another is left to serde, as if it did not skip).
+fn cfg_attrs(attrs: &[Attribute]) -> (Vec<Attribute>, Option<(syn::Meta, SerdeSkip)>) {
+    let mut field_cfgs = Vec::new();
+    let mut conditional = None;
+    for attr in attrs.iter().filter(|attr| attr.path().is_ident("cfg_attr")) {
+        let parsed = attr.parse_args_with(|input: syn::parse::ParseStream<'_>| {
+            let predicate: syn::Meta = input.parse()?;
+            input.parse::<Token![,]>()?;
+            let inner =
+                syn::punctuated::Punctuated::<syn::Meta, Token![,]>::parse_terminated(input)?;
+            Ok((predicate, inner))
+        });
+        // A malformed `cfg_attr` is the compiler's to report.
+        let Ok((predicate, inner)) = parsed else {
+            continue;
+        };
+        let inner: Vec<Attribute> = inner
+            .iter()
+            .map(|meta| syn::parse_quote!(#[#meta]))
+            .collect();
+        for cfg in cfgs(&inner) {
+            if let syn::Meta::List(list) = &cfg.meta {
+                let condition = &list.tokens;
+                field_cfgs.push(syn::parse_quote!(#[cfg(any(not(#predicate), #condition))]));
+            }
+        }
+        let skip = SerdeSkip::of(&inner);
+        if conditional.is_none() && (skip.serialize || skip.deserialize) {
+            conditional = Some((predicate, skip));
+        }
+    }
+    (field_cfgs, conditional)
 }
 
 /// Consumes `= value` or `(..)` after a nested meta's name, whatever it holds.

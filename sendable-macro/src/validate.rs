@@ -25,6 +25,14 @@ pub fn validate(data: &SendableData) -> syn::Result<()> {
     // A field serde skips is still shared between threads: every syntactic rule applies to it.
     for field in fields(input) {
         check(field.ty, false, &mut errors);
+        let serialized = !field.skip.serialize || !field.skip.deserialize;
+        if let Type::Array(array) = field.ty {
+            let role = "a field of a `#[sendable]` type";
+            let lacking = macro_support::array_serde_lacks(array, role).filter(|_| serialized);
+            if let Some(message) = lacking {
+                errors.push(field.ty, message);
+            }
+        }
     }
     errors.finish()
 }
