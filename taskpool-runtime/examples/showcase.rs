@@ -15,8 +15,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use taskpool::{
-    Error, Priority, Shared, Task, TaskDescriptor, TaskGroup, TaskPool, concurrent, is_canceled,
-    send_data, sendable, sleep,
+    Configs, Error, Priority, Shared, Task, TaskDescriptor, TaskGroup, TaskPool, concurrent,
+    is_canceled, send_data, sendable, sleep,
 };
 
 /// One step of a sequence: the steps run strictly in order.
@@ -242,6 +242,13 @@ fn main() {
     println!("  panic caught: {panicked}");
     let timed_out = pool.run(stuck, (600,)).wait().unwrap_err();
     println!("  over the 300 ms limit: {timed_out}");
+    // ArkTS API 24 `execute(task, { timeout })`: the handle fails when the timeout passes.
+    let configs = Configs::new().with_timeout(Duration::from_millis(30));
+    let past_timeout = pool
+        .execute_with_configs(Task::new(count_until_canceled, ()), configs)
+        .wait()
+        .unwrap_err();
+    println!("  past its 30 ms timeout (Configs): {past_timeout}");
     let missing = pool
         .cancel(taskpool::TaskId::from_raw(u64::MAX))
         .unwrap_err();
