@@ -547,3 +547,80 @@ fn a_waiter_at_the_thread_ceiling_stands_in_for_a_timed_task() {
     let outcome = handle.wait_timeout(LONG).expect("the wait ends");
     assert_eq!(outcome.unwrap(), 5);
 }
+
+static LATE_MEMBER_RAN: AtomicBool = AtomicBool::new(false);
+
+#[concurrent]
+fn marks_late_member() -> u64 {
+    LATE_MEMBER_RAN.store(true, Ordering::SeqCst);
+    0
+}
+
+#[test]
+fn a_timed_out_group_s_waiting_task_is_withdrawn_before_its_handle_resolves() {
+    let pool = pool("cfg-gorder", 1);
+    let mut group = TaskGroup::new();
+    group.add(hold, (181,)).unwrap();
+    group.add(marks_late_member, ()).unwrap();
+    let mut handle = pool.execute_group_with_configs(&group, timeout(SHORT));
+    // The handle's waker holds the timer thread inside the resolution of the group.
+    let waker = std::task::Waker::from(Arc::new(StallingWake(183)));
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(std::pin::Pin::new(&mut handle).poll(&mut cx).is_pending());
+    pass_gate(183);
+    assert!(handle.is_finished());
+    // The only thread is freed at once: the waiting member must already be withdrawn.
+    open_gate(181);
+    assert_eq!(pool.run(plain, (9,)).wait().unwrap(), 9);
+    open_gate(184);
+    assert!(!LATE_MEMBER_RAN.load(Ordering::SeqCst));
+    assert!(matches!(
+        block_on(handle).unwrap_err(),
+        Error::GroupTimedOut { .. }
+    ));
+}
+
+static AFTER_FAILURE_RAN: AtomicBool = AtomicBool::new(false);
+
+/// Fails once gate `gate` opens.
+#[concurrent]
+fn fails_at_gate(gate: u64) -> Result<u64, String> {
+    pass_gate(gate);
+    Err("first failure".into())
+}
+
+#[concurrent]
+fn marks_after_failure() -> u64 {
+    AFTER_FAILURE_RAN.store(true, Ordering::SeqCst);
+    0
+}
+
+#[test]
+fn a_failed_group_s_waiting_task_is_canceled_before_its_handle_resolves() {
+    // The same order for a group's first failure (no timeout involved): its tasks that have
+    // not started are canceled before its waiter hears of the failure.
+    let pool = pool("cfg-gfail", 2);
+    let mut group = TaskGroup::new();
+    group.add(fails_at_gate, (190,)).unwrap();
+    let holder = Task::new(hold, (191,));
+    let holder_id = holder.id();
+    group.add_task(holder).unwrap();
+    group.add(marks_after_failure, ()).unwrap();
+    let mut handle = pool.execute_group(&group, Priority::Medium);
+    let waker = std::task::Waker::from(Arc::new(StallingWake(193)));
+    let mut cx = std::task::Context::from_waker(&waker);
+    assert!(std::pin::Pin::new(&mut handle).poll(&mut cx).is_pending());
+    // Both threads busy (a thread that is free while the failure cancels the others one by
+    // one may start the last before its turn to be canceled: it started, and runs to its end).
+    wait_until_executing(&pool, holder_id);
+    open_gate(190);
+    pass_gate(193);
+    open_gate(191);
+    assert_eq!(pool.run(plain, (9,)).wait().unwrap(), 9);
+    open_gate(194);
+    assert!(!AFTER_FAILURE_RAN.load(Ordering::SeqCst));
+    assert!(matches!(
+        block_on(handle).unwrap_err(),
+        Error::TaskFailed(_)
+    ));
+}

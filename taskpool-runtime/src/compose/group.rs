@@ -34,10 +34,12 @@ use super::timeout::Configs;
 /// executed, no task can be added ([`Error::GroupExecuted`]).
 ///
 /// **The first failure fails the group**: as soon as one task fails (returns `Err`, panics, is
-/// canceled or times out), the group's handle resolves with that task's error, and the tasks of
-/// that execution that have not started are canceled (they never run). Tasks already running
-/// finish; their results are dropped. ArkTS lets the other tasks run to the end and discards
-/// their results; not starting them is the improvement.
+/// canceled or times out), the tasks of that execution that have not started are canceled
+/// (they never run), and then the group's handle resolves with that task's error: a waiter never
+/// sees a task start after it heard of the failure. Tasks already running finish (one that a
+/// free thread starts while the others are being canceled, one by one, too); their results are
+/// dropped. ArkTS lets the other tasks run to the end and discards their results; not starting
+/// them is the improvement.
 ///
 /// Like a [`Task`], a group is `Send` but not `Sync`: it owns its tasks' arguments.
 ///
@@ -196,10 +198,12 @@ impl GroupRun {
             std::mem::take(&mut state.runs)
         };
         let error = || Error::GroupTimedOut { timeout };
-        self.end(Err(error()));
+        // The members first: once the handle resolves, its waiter may act on "the tasks that
+        // had not started never run" (a thread it frees could otherwise still start one).
         for run in members {
             super::timeout::expire(run, error);
         }
+        self.end(Err(error()));
     }
 }
 
@@ -248,8 +252,10 @@ impl RunHooks for Member {
                 }
             }
         };
-        self.group.end(Ok(Some(self.index)));
+        // The others first, as for a timeout: what has not started never starts, even for a
+        // waiter that acts at once on the group's failure.
         cancel_all(&to_cancel);
+        self.group.end(Ok(Some(self.index)));
     }
 }
 
