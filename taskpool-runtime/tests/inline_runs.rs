@@ -13,12 +13,15 @@ use std::time::{Duration, Instant};
 use support::{PATIENCE, wait_until};
 use taskpool::{Error, LongTask, Task, TaskPool, concurrent};
 
-/// A pool whose time limit passes in milliseconds.
-fn limited() -> &'static TaskPool {
-    static POOL: OnceLock<TaskPool> = OnceLock::new();
-    POOL.get_or_init(|| {
+/// Test `test`'s pool, whose time limit passes in milliseconds. One thread and no extra one: a
+/// task it waits for can only run inline (with a second thread, that thread could take it
+/// first, and the test would time out a run that is not inline).
+fn limited(test: usize) -> &'static TaskPool {
+    static POOLS: [OnceLock<TaskPool>; 2] = [const { OnceLock::new() }; 2];
+    POOLS[test].get_or_init(|| {
         TaskPool::builder()
-            .max_threads(2)
+            .max_threads(1)
+            .extra_threads(0)
             .time_limit(Duration::from_millis(100))
             .check_interval(Duration::from_millis(5))
             .build()
@@ -47,14 +50,14 @@ static SAW_CANCEL: [AtomicBool; 2] = [const { AtomicBool::new(false) }; 2];
 /// Executes `spin_until_canceled` and waits for it: it has not started, so it runs inline here.
 #[concurrent]
 fn wait_for_a_spinner(flag: usize) -> String {
-    let handle = limited().execute(Task::new(spin_until_canceled, (flag,)));
+    let handle = limited(flag).execute(Task::new(spin_until_canceled, (flag,)));
     format!("{:?}", handle.wait())
 }
 
 /// A long task has no time limit; the ordinary task it runs inline still has one.
 #[test]
 fn an_ordinary_task_run_inline_in_a_long_task_is_still_timed_out() {
-    let outcome = limited()
+    let outcome = limited(0)
         .execute(LongTask::new(wait_for_a_spinner, (0,)))
         .wait()
         .unwrap();
@@ -66,7 +69,7 @@ fn an_ordinary_task_run_inline_in_a_long_task_is_still_timed_out() {
 /// through `is_canceled()`.
 #[test]
 fn an_ordinary_task_run_inline_learns_that_it_timed_out() {
-    let outcome = limited()
+    let outcome = limited(1)
         .execute(Task::new(wait_for_a_spinner, (1,)))
         .wait();
     assert!(

@@ -199,15 +199,22 @@ impl Future for Raised {
 
 /// Counts this process's threads whose name starts with `prefix` (Linux `/proc`).
 pub fn threads_named(prefix: &str) -> usize {
+    thread_names()
+        .iter()
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
+
+/// The names of this process's threads, read once (Linux `/proc`).
+fn thread_names() -> Vec<String> {
     std::fs::read_dir("/proc/self/task")
         .map(|entries| {
             entries
                 .filter_map(Result::ok)
                 .filter_map(|entry| std::fs::read_to_string(entry.path().join("comm")).ok())
-                .filter(|name| name.starts_with(prefix))
-                .count()
+                .collect()
         })
-        .unwrap_or(0)
+        .unwrap_or_default()
 }
 
 /// Runs `future` to completion on this thread, parking until it is woken.
@@ -286,7 +293,13 @@ impl<F: Future> Probe<F> {
 /// Threads of the pool whose threads are named `prefix` (`<prefix>-<id>`), not counting its
 /// supervisor. Choose a prefix no test thread's name starts with.
 pub fn pool_threads(prefix: &str) -> usize {
-    threads_named(&format!("{prefix}-")) - threads_named(&format!("{prefix}-superv"))
+    // One reading for both counts: a supervisor started between two readings made the
+    // difference negative.
+    let (threads, supervisor) = (format!("{prefix}-"), format!("{prefix}-superv"));
+    thread_names()
+        .iter()
+        .filter(|name| name.starts_with(&threads) && !name.starts_with(&supervisor))
+        .count()
 }
 
 /// The states `info()` lists for task `id` (one per run it lists).
