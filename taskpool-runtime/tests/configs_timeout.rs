@@ -170,23 +170,33 @@ fn after_its_timeout_a_task_s_data_and_failure_listener_stay_silent() {
     drop(task);
 }
 
-/// The threads that dropped a [`Goodbye`].
-static GOODBYES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+/// The threads that dropped each [`Noted`], by its tag.
+static NOTED: std::sync::Mutex<Vec<(u8, String)>> = std::sync::Mutex::new(Vec::new());
 
-/// Dropped with the future of [`waits_forever`]: notes on which thread.
+/// A value that notes on which thread it is dropped (each test uses its own tag).
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Goodbye;
+struct Noted(u8);
 
-impl Drop for Goodbye {
+impl Drop for Noted {
     fn drop(&mut self) {
         let name = std::thread::current().name().unwrap_or_default().to_owned();
-        GOODBYES.lock().unwrap().push(name);
+        NOTED.lock().unwrap().push((self.0, name));
     }
 }
 
+/// The threads that dropped a [`Noted`] tagged `tag`.
+fn dropped_on(tag: u8) -> Vec<String> {
+    let noted = NOTED.lock().unwrap();
+    noted
+        .iter()
+        .filter(|(t, _)| *t == tag)
+        .map(|(_, name)| name.clone())
+        .collect()
+}
+
 #[concurrent]
-async fn waits_forever(goodbye: Goodbye) -> u8 {
-    let _goodbye = goodbye;
+async fn waits_forever(noted: Noted) -> u8 {
+    let _noted = noted;
     std::future::pending::<()>().await;
     0
 }
@@ -194,14 +204,12 @@ async fn waits_forever(goodbye: Goodbye) -> u8 {
 #[test]
 fn an_async_task_suspended_at_its_timeout_is_dropped_by_a_pool_thread() {
     let pool = pool("cfg-async", 2);
-    let handle = pool.execute_with_configs(Task::new(waits_forever, (Goodbye,)), timeout(SHORT));
+    let handle = pool.execute_with_configs(Task::new(waits_forever, (Noted(1),)), timeout(SHORT));
     // Awaited on an executor as well as waited on.
     let error = block_on(handle).unwrap_err();
     assert!(matches!(error, Error::TimeoutElapsed { .. }), "{error:?}");
-    wait_until("the future is dropped", || {
-        !GOODBYES.lock().unwrap().is_empty()
-    });
-    let threads = GOODBYES.lock().unwrap().clone();
+    wait_until("the future is dropped", || !dropped_on(1).is_empty());
+    let threads = dropped_on(1);
     assert_eq!(threads.len(), 1);
     assert!(
         threads[0].starts_with("cfg-async-"),
@@ -433,19 +441,6 @@ fn a_task_whose_dependencies_are_gone_takes_a_timeout() {
     );
 }
 
-/// The threads that dropped a [`Noted`].
-static NOTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Noted;
-
-impl Drop for Noted {
-    fn drop(&mut self) {
-        let name = std::thread::current().name().unwrap_or_default().to_owned();
-        NOTED.lock().unwrap().push(name);
-    }
-}
-
 #[concurrent]
 fn takes_noted(noted: Noted) -> u8 {
     drop(noted);
@@ -467,7 +462,7 @@ fn the_arguments_of_a_task_withdrawn_at_its_timeout_are_never_dropped_on_the_tim
     let pool = pool("cfg-args", 1);
     let blocker = pool.run(hold, (161,));
     wait_until_executing(&pool, blocker.id());
-    let mut handle = pool.execute_with_configs(Task::new(takes_noted, (Noted,)), timeout(SHORT));
+    let mut handle = pool.execute_with_configs(Task::new(takes_noted, (Noted(2),)), timeout(SHORT));
     // Polled with a waker that holds the timer thread inside the expiry, after the withdrawal
     // and before the timer lets go of its reference to the run.
     let waker = std::task::Waker::from(Arc::new(StallingWake(162)));
@@ -480,10 +475,8 @@ fn the_arguments_of_a_task_withdrawn_at_its_timeout_are_never_dropped_on_the_tim
     assert_eq!(blocker.wait().unwrap(), 161);
     assert_eq!(pool.run(plain, (1,)).wait().unwrap(), 1);
     open_gate(163);
-    wait_until("the arguments are dropped", || {
-        !NOTED.lock().unwrap().is_empty()
-    });
-    let threads = NOTED.lock().unwrap().clone();
+    wait_until("the arguments are dropped", || !dropped_on(2).is_empty());
+    let threads = dropped_on(2);
     assert!(
         threads.iter().all(|thread| thread.starts_with("cfg-args-")),
         "dropped on {threads:?}"
