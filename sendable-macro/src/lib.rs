@@ -50,7 +50,7 @@ pub fn sendable(attr: TokenStream, item: TokenStream) -> TokenStream {
         Ok(()) => expand::expand(&data),
         Err(violations) => {
             errors.add(violations);
-            data.item.clone()
+            data.refused_item()
         }
     };
     errors.emit_after(tokens).into()

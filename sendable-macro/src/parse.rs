@@ -9,8 +9,6 @@ use syn::{Attribute, Data, DeriveInput, Fields, Item, Token, Type};
 pub struct SendableData {
     /// The type as written (without a repeated `#[sendable]`).
     pub input: DeriveInput,
-    /// The same item, as it is emitted when the type breaks a rule.
-    pub item: TokenStream,
 }
 
 /// Records an error for arguments given to the attribute (it takes none). They do not stop the
@@ -44,45 +42,43 @@ pub fn parse(item: TokenStream, errors: &mut Errors) -> Option<SendableData> {
         _ => unreachable!("only structs and enums get here"),
     };
     macro_support::remove_repeats(attrs, ("sendable", "sendable_macro"), "type", errors);
-    let tokens = without_serde_helpers(&item).to_token_stream();
     let input = match item {
         Item::Struct(item) => item.into(),
         Item::Enum(item) => item.into(),
         _ => unreachable!("only structs and enums get here"),
     };
-    Some(SendableData {
-        input,
-        item: tokens,
-    })
+    Some(SendableData { input })
 }
 
-/// The item as it is emitted when it breaks a rule: without the expansion's serde derives, so
+impl SendableData {
+    /// The type as it is emitted when it breaks a rule (built only then).
+    pub fn refused_item(&self) -> TokenStream {
+        without_serde_helpers(&self.input).to_token_stream()
+    }
+}
+
+/// The type as it is emitted when it breaks a rule: without the expansion's serde derives, so
 /// without the `#[serde(..)]` attributes only they read (else each would be one more error,
 /// "cannot find attribute `serde`") — unless the user derives serde on it as well.
-fn without_serde_helpers(item: &Item) -> Item {
-    let mut item = item.clone();
-    let attrs = match &mut item {
-        Item::Struct(item) => &mut item.attrs,
-        Item::Enum(item) => &mut item.attrs,
-        _ => return item,
-    };
-    let derives_serde = attrs.iter().any(|attr| {
+fn without_serde_helpers(input: &DeriveInput) -> DeriveInput {
+    let mut input = input.clone();
+    let derives_serde = input.attrs.iter().any(|attr| {
         attr.path().is_ident("derive") && {
             let text = attr.meta.to_token_stream().to_string();
             text.contains("Serialize") || text.contains("Deserialize")
         }
     });
     if derives_serde {
-        return item;
+        return input;
     }
-    strip_serde(attrs);
-    match &mut item {
-        Item::Struct(item) => item
+    strip_serde(&mut input.attrs);
+    match &mut input.data {
+        Data::Struct(data) => data
             .fields
             .iter_mut()
             .for_each(|f| strip_serde(&mut f.attrs)),
-        Item::Enum(item) => {
-            for variant in &mut item.variants {
+        Data::Enum(data) => {
+            for variant in &mut data.variants {
                 strip_serde(&mut variant.attrs);
                 variant
                     .fields
@@ -90,9 +86,9 @@ fn without_serde_helpers(item: &Item) -> Item {
                     .for_each(|f| strip_serde(&mut f.attrs));
             }
         }
-        _ => {}
+        Data::Union(_) => {}
     }
-    item
+    input
 }
 
 fn strip_serde(attrs: &mut Vec<Attribute>) {
