@@ -343,7 +343,23 @@ impl Core {
         let Some(index) = self.slot_index(me) else {
             return (Next::Exit, None);
         };
+        let stays_busy = self.workers[index].executing.is_some()
+            && (ask.finished.as_ref()).is_none_or(|run| run.priority != Priority::Idle);
         self.apply(intake, index, ask.finished, now);
+        if stays_busy && let Some((run, resumed)) = self.pick_while_busy(intake, index, now) {
+            // Busy before and after: no submitter can have missed a thread becoming busy, so
+            // no growth re-check. Only a resumed run can change the counts (its last poller's
+            // slot lets go of it).
+            if resumed {
+                self.publish_counts(intake);
+            }
+            let next = Next::Run {
+                run,
+                picked_at: now,
+                resumed,
+            };
+            return (next, None);
+        }
         let next = self.decide(intake, index, ask.may_sleep, now);
         let leaving = matches!(next, Next::Exit);
         if leaving {
@@ -444,6 +460,28 @@ impl Core {
         }
     }
 
+    /// The short decision of a thread that stays busy: when the intake holds nothing that
+    /// could change the pick, the lanes' next foreground job. IDLE work is left to the full
+    /// decision, which follows when this finds nothing: only it reads the IDLE gate.
+    fn pick_while_busy(
+        &mut self,
+        intake: &Intake,
+        index: usize,
+        now: Instant,
+    ) -> Option<(Arc<Run>, bool)> {
+        let plain = !intake.is_shutting_down()
+            && !self.workers[index].retiring
+            && self.index.is_none()
+            && intake.pending_queues() & !self.lanes.occupied() == 0;
+        if !plain {
+            return None;
+        }
+        let mut pruned = std::mem::take(&mut self.pruned);
+        let picked = self.take_next(intake, index, now, IdleGate::CLOSED, &mut pruned);
+        self.pruned = pruned;
+        picked
+    }
+
     /// Picks the next run for thread `index`. The intake is moved into the lanes first if it
     /// could change the pick (`drain`: in any case).
     fn pick(
@@ -455,50 +493,20 @@ impl Core {
     ) -> Option<(Arc<Run>, bool)> {
         let idle_gate = self.idle_gate(intake);
         // Not dropped here, under the lock: see `pruned`.
-        let pruned = std::cell::RefCell::new(std::mem::take(&mut self.pruned));
-        let pruned_before = pruned.borrow().len();
-        let mut keep = |run: &Arc<Run>, resumed: bool| {
-            // A fresh run canceled while waiting, or a woken one a cancel claimed, is dropped.
-            let live = if resumed {
-                !run.suspension.is_done()
-            } else {
-                run.is_waiting()
-            };
-            if !live {
-                intake.left_lanes(run.priority);
-                pruned.borrow_mut().push(Arc::clone(run));
-            }
-            live
-        };
+        let mut pruned = std::mem::take(&mut self.pruned);
+        let pruned_before = pruned.len();
         // Pruned first: a queue whose jobs were all canceled is empty for the pick.
-        self.lanes.prune(&mut keep);
+        (self.lanes).prune(|run, resumed| keep_live(intake, &mut pruned, run, resumed));
         let by_id = &mut self.index;
         intake.refresh_noting(&mut self.lanes, &mut self.spare, drain, |run| {
             if let Some(by_id) = by_id {
                 by_id.insert(run);
             }
         });
-        let picked = loop {
-            let Some((run, priority, resumed)) = self.lanes.pick(&mut keep, idle_gate) else {
-                break None;
-            };
-            intake.left_lanes(priority);
-            let taken = if resumed {
-                run.suspension.begin_poll()
-            } else {
-                run.try_start()
-            };
-            if !taken {
-                pruned.borrow_mut().push(run);
-                continue;
-            }
-            self.begin(intake, index, &run, resumed, now);
-            break Some((run, resumed));
-        };
-        self.pruned = pruned.into_inner();
+        let picked = self.take_next(intake, index, now, idle_gate, &mut pruned);
         if let Some(by_id) = &mut self.index {
             // What left the lanes leaves the index; an empty queue needs no index.
-            let left = self.pruned[pruned_before..].iter();
+            let left = pruned[pruned_before..].iter();
             for run in left.chain(picked.as_ref().map(|(run, _)| run)) {
                 by_id.remove(run);
             }
@@ -506,7 +514,35 @@ impl Core {
                 self.index = None;
             }
         }
+        self.pruned = pruned;
         picked
+    }
+
+    /// Takes the lanes' next job that is still to be executed for thread `index`, putting the
+    /// ones that are not (canceled while waiting, or started elsewhere) in `pruned`.
+    fn take_next(
+        &mut self,
+        intake: &Intake,
+        index: usize,
+        now: Instant,
+        idle_gate: IdleGate,
+        pruned: &mut Vec<Arc<Run>>,
+    ) -> Option<(Arc<Run>, bool)> {
+        loop {
+            let keep = |run: &Arc<Run>, resumed| keep_live(intake, pruned, run, resumed);
+            let (run, priority, resumed) = self.lanes.pick(keep, idle_gate)?;
+            intake.left_lanes(priority);
+            let taken = if resumed {
+                run.suspension.begin_poll()
+            } else {
+                run.try_start()
+            };
+            if taken {
+                self.begin(intake, index, &run, resumed, now);
+                return Some((run, resumed));
+            }
+            pruned.push(run);
+        }
     }
 
     /// Thread `index` took `run` (started it, or began a poll of it if `resumed`) at `now`:
@@ -980,6 +1016,21 @@ impl Core {
     }
 }
 
+/// Whether a job at the front of a queue is still to be executed: a fresh run canceled while
+/// it waited, or a woken one a cancel claimed, is not; it leaves the lanes into `pruned`.
+fn keep_live(intake: &Intake, pruned: &mut Vec<Arc<Run>>, run: &Arc<Run>, resumed: bool) -> bool {
+    let live = if resumed {
+        !run.suspension.is_done()
+    } else {
+        run.is_waiting()
+    };
+    if !live {
+        intake.left_lanes(run.priority);
+        pruned.push(Arc::clone(run));
+    }
+    live
+}
+
 /// A run `info()` lists, with its state and how long it has been running, read together
 /// under the core lock.
 pub(crate) struct ListedRun {
@@ -999,6 +1050,96 @@ mod tests {
         });
         let ids = (0..count).map(|_| core.reserve_worker().id).collect();
         (core, ids)
+    }
+
+    fn queued_run(priority: Priority) -> Arc<Run> {
+        use crate::function::Invocation;
+        use crate::run::TypedRun;
+        use crate::task::{Call, Owner};
+
+        let call: Call<()> = Box::new(|| Invocation::Ready(Ok(())));
+        let run: Arc<Run> = TypedRun::new(
+            Owner::anonymous(&"core::queued"),
+            priority,
+            call,
+            std::sync::Weak::new(),
+            None,
+        );
+        assert!(run.mark_queued());
+        run
+    }
+
+    fn ask_after(finished: Option<Arc<Run>>) -> Ask {
+        Ask {
+            finished,
+            was_searching: false,
+            may_sleep: false,
+        }
+    }
+
+    /// The run a decision told the thread to start.
+    fn started(next: Next) -> Arc<Run> {
+        match next {
+            Next::Run {
+                run,
+                resumed: false,
+                ..
+            } => run,
+            _ => panic!("the thread was told to start a run"),
+        }
+    }
+
+    /// A thread that goes from one run to the next takes it with the short decision
+    /// (`pick_while_busy`): it still skips a run canceled while it waited, and still sees more
+    /// urgent work arrive, in the intake or moved into the lanes by another thread.
+    #[test]
+    fn a_busy_thread_skips_canceled_runs_and_sees_more_urgent_work() {
+        let intake = Intake::default();
+        let (mut core, ids) = core_with_threads(2);
+        let mediums: Vec<_> = (0..5).map(|_| queued_run(Priority::Medium)).collect();
+        for run in &mediums {
+            intake.push(Arc::clone(run));
+        }
+        let first = started(core.next_for(&intake, ids[0], ask_after(None)).0);
+        assert!(Arc::ptr_eq(&first, &mediums[0]));
+        // Canceled while it waited: skipped.
+        assert!(mediums[1].cancel_unstarted());
+        let second = started(core.next_for(&intake, ids[0], ask_after(Some(first))).0);
+        assert!(Arc::ptr_eq(&second, &mediums[2]));
+        // HIGH work pushed meanwhile starts next.
+        let high = queued_run(Priority::High);
+        intake.push(Arc::clone(&high));
+        let third = started(core.next_for(&intake, ids[0], ask_after(Some(second))).0);
+        assert!(Arc::ptr_eq(&third, &high));
+        // Another HIGH run, moved into the lanes by the other thread (which then ran out of
+        // HIGH work to take): the busy thread takes it before the MEDIUM runs.
+        let high = queued_run(Priority::High);
+        intake.push(Arc::clone(&high));
+        core.drain_intake(&intake);
+        let fourth = started(core.next_for(&intake, ids[0], ask_after(Some(third))).0);
+        assert!(Arc::ptr_eq(&fourth, &high));
+        let fifth = started(core.next_for(&intake, ids[0], ask_after(Some(fourth))).0);
+        assert!(Arc::ptr_eq(&fifth, &mediums[3]));
+    }
+
+    /// IDLE work waiting is not started by the short decision of a thread going from one
+    /// foreground run to the next: it starts once the foreground work is done.
+    #[test]
+    fn idle_work_waits_until_a_busy_thread_runs_out_of_foreground_work() {
+        let intake = Intake::default();
+        let (mut core, ids) = core_with_threads(1);
+        let low = [queued_run(Priority::Low), queued_run(Priority::Low)];
+        for run in &low {
+            intake.push(Arc::clone(run));
+        }
+        let first = started(core.next_for(&intake, ids[0], ask_after(None)).0);
+        let idle = queued_run(Priority::Idle);
+        intake.push(Arc::clone(&idle));
+        core.drain_intake(&intake);
+        let second = started(core.next_for(&intake, ids[0], ask_after(Some(first))).0);
+        assert!(Arc::ptr_eq(&second, &low[1]));
+        let third = started(core.next_for(&intake, ids[0], ask_after(Some(second))).0);
+        assert!(Arc::ptr_eq(&third, &idle));
     }
 
     /// Found by `stress_mixed` (`info()` listed one task on two threads): a suspended run that
@@ -1210,6 +1351,69 @@ mod loom_tests {
                 "two threads added past the ceiling"
             );
         });
+    }
+
+    /// A thread goes from one run to the next with the short decision, which skips the growth
+    /// re-check, while a run is submitted. The submitter, as `PoolShared::after_push` does,
+    /// reads the published counts after its push and asks the core for a thread if more runs
+    /// wait than threads are free. The busy thread was published busy by the full decision
+    /// that made it busy, so whatever the order, every run left waiting has a free thread (or
+    /// the pool is at its maximum).
+    #[test]
+    fn a_run_submitted_while_a_busy_thread_moves_on_gets_a_thread() {
+        loom::model(|| {
+            let intake = Arc::new(Intake::default());
+            let mut core = Core::new(Limits {
+                max_threads: 3,
+                extra_threads: 0,
+            });
+            let busy = core.reserve_worker().id;
+            let runs = [medium_run(), medium_run()];
+            for run in &runs {
+                intake.push(Arc::clone(run));
+            }
+            // It takes the first run and adds a thread for the second.
+            let (first, grown) = core.next_for(&intake, busy, ask(None));
+            assert!(matches!(first, Next::Run { .. }) && grown.is_some());
+            let core = Arc::new(loom::sync::Mutex::new(core));
+            let submitter = {
+                let (intake, core) = (intake.clone(), core.clone());
+                loom::thread::spawn(move || {
+                    let demand = intake.push(medium_run());
+                    fence(Ordering::SeqCst);
+                    let free = intake.free_workers.load(Ordering::SeqCst);
+                    if demand > free {
+                        let mut core = core.lock().unwrap();
+                        core.grow_if_needed(&intake, demand, false);
+                    }
+                })
+            };
+            let (next, grown) = {
+                let mut core = core.lock().unwrap();
+                core.next_for(&intake, busy, ask(Some(Arc::clone(&runs[0]))))
+            };
+            assert!(
+                matches!(next, Next::Run { run, .. } if Arc::ptr_eq(&run, &runs[1])),
+                "the busy thread moves on to the next run"
+            );
+            assert!(grown.is_none(), "the short decision adds no thread");
+            submitter.join().unwrap();
+            let core = core.lock().unwrap();
+            let waiting = intake.waiting_foreground.load(Ordering::SeqCst);
+            assert!(
+                waiting <= core.free_workers() || !core.may_grow(),
+                "a run waits with no free thread, below the maximum"
+            );
+        });
+    }
+
+    fn medium_run() -> Arc<Run> {
+        let owner = crate::task::Owner::anonymous(&"loom::core");
+        let call: crate::task::Call<()> = Box::new(|| crate::function::Invocation::Ready(Ok(())));
+        let run: Arc<Run> =
+            TypedRun::new(owner, Priority::Medium, call, std::sync::Weak::new(), None);
+        assert!(run.mark_queued());
+        run
     }
 
     /// IDLE runs in threads' slots that hold the lane: executing, and not given back by a

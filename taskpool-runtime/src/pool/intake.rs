@@ -156,10 +156,15 @@ impl Intake {
         all: bool,
         note: impl FnMut(&Arc<Run>),
     ) {
-        let pending = self.pending_queues.load(Ordering::Acquire);
-        if all || pending & !lanes.occupied() != 0 {
+        if all || self.pending_queues() & !lanes.occupied() != 0 {
             self.drain_into_noting(lanes, spare, note);
         }
+    }
+
+    /// Which pending queues hold jobs, as a mask of [`queue_bit`]s. May miss a push under way,
+    /// as [`refresh_noting`](Intake::refresh_noting)'s read does.
+    pub(crate) fn pending_queues(&self) -> u8 {
+        self.pending_queues.load(Ordering::Acquire)
     }
 
     /// How many new and woken jobs of lane `priority` were pushed and not yet moved into the

@@ -24,6 +24,11 @@ pub(crate) struct IdleGate {
 }
 
 impl IdleGate {
+    /// No IDLE work may go.
+    pub(crate) const CLOSED: IdleGate = IdleGate {
+        fresh: false,
+        resumed: false,
+    };
     /// Every kind of IDLE work may go (unit tests).
     #[cfg(test)]
     pub(crate) const OPEN: IdleGate = IdleGate {
