@@ -1289,10 +1289,14 @@ mod loom_tests {
     use crate::run::TypedRun;
     use crate::sync::atomic::fence;
 
-    fn idle_run() -> Arc<Run> {
+    fn run_of(priority: Priority) -> Arc<Run> {
         let owner = crate::task::Owner::anonymous(&"loom::core");
         let call: crate::task::Call<()> = Box::new(|| crate::function::Invocation::Ready(Ok(())));
-        TypedRun::new(owner, Priority::Idle, call, std::sync::Weak::new(), None)
+        TypedRun::new(owner, priority, call, std::sync::Weak::new(), None)
+    }
+
+    fn idle_run() -> Arc<Run> {
+        run_of(Priority::Idle)
     }
 
     fn ask(finished: Option<Arc<Run>>) -> Ask {
@@ -1408,10 +1412,7 @@ mod loom_tests {
     }
 
     fn medium_run() -> Arc<Run> {
-        let owner = crate::task::Owner::anonymous(&"loom::core");
-        let call: crate::task::Call<()> = Box::new(|| crate::function::Invocation::Ready(Ok(())));
-        let run: Arc<Run> =
-            TypedRun::new(owner, Priority::Medium, call, std::sync::Weak::new(), None);
+        let run = run_of(Priority::Medium);
         assert!(run.mark_queued());
         run
     }
