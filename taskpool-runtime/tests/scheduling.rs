@@ -502,3 +502,31 @@ fn suspended_idle_tasks_take_turns_never_two_executing_at_once() {
     }
     assert_eq!(IDLE_MOST_AT_ONCE.load(Ordering::SeqCst), 1);
 }
+
+static AFTER_DEAD: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+#[concurrent]
+fn after_dead(label: u32) {
+    AFTER_DEAD.lock().unwrap().push(label);
+}
+
+/// Found by a scheduler probe: a thread going from one run to the next compared the queues
+/// waiting to be moved into the lanes with the lanes before it dropped the canceled runs at
+/// their fronts, so a HIGH lane holding only a canceled run hid a HIGH task submitted after it,
+/// and a LOW task started first (every time).
+#[test]
+fn a_high_task_behind_a_canceled_one_starts_before_low_work() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let blocker = pool.execute_with_priority(Task::new(hold, (701,)), Priority::Low);
+    support::wait_until_executing(&pool, blocker.id());
+    let canceled = pool.execute_with_priority(Task::new(after_dead, (1,)), Priority::High);
+    let low = pool.execute_with_priority(Task::new(after_dead, (2,)), Priority::Low);
+    // Moves the waiting tasks into the lanes, where the canceled one stays until reached.
+    pool.cancel(canceled.id()).unwrap();
+    let high = pool.execute_with_priority(Task::new(after_dead, (3,)), Priority::High);
+    open_gate(701);
+    blocker.wait().unwrap();
+    low.wait().unwrap();
+    high.wait().unwrap();
+    assert_eq!(*AFTER_DEAD.lock().unwrap(), [3, 2]);
+}

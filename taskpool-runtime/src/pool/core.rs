@@ -469,15 +469,19 @@ impl Core {
         index: usize,
         now: Instant,
     ) -> Option<(Arc<Run>, bool)> {
-        let plain = !intake.is_shutting_down()
-            && !self.workers[index].retiring
-            && self.index.is_none()
-            && intake.pending_queues() & !self.lanes.occupied() == 0;
+        let plain =
+            !intake.is_shutting_down() && !self.workers[index].retiring && self.index.is_none();
         if !plain {
             return None;
         }
         let mut pruned = std::mem::take(&mut self.pruned);
-        let picked = self.take_next(intake, index, now, IdleGate::CLOSED, &mut pruned);
+        // Pruned before the intake's mask is compared with the lanes, as in the full pick: a
+        // queue whose runs were all canceled (or taken inline) is empty, and a new run pushed
+        // into the intake's matching queue may be the next pick.
+        (self.lanes).prune(|run, resumed| keep_live(intake, &mut pruned, run, resumed));
+        let picked = (intake.pending_queues() & !self.lanes.occupied() == 0)
+            .then(|| self.take_next(intake, index, now, IdleGate::CLOSED, &mut pruned))
+            .flatten();
         self.pruned = pruned;
         picked
     }
@@ -1120,6 +1124,31 @@ mod tests {
         assert!(Arc::ptr_eq(&fourth, &high));
         let fifth = started(core.next_for(&intake, ids[0], ask_after(Some(fourth))).0);
         assert!(Arc::ptr_eq(&fifth, &mediums[3]));
+    }
+
+    /// Found by a scheduler probe: the short decision compared the intake's queues with the
+    /// lanes before dropping the canceled runs at their fronts, so a HIGH lane holding only a
+    /// canceled run hid a new HIGH run in the intake, and a LOW run started before it.
+    #[test]
+    fn a_busy_thread_sees_a_high_run_behind_a_lane_of_canceled_ones() {
+        let intake = Intake::default();
+        let (mut core, ids) = core_with_threads(1);
+        let first = queued_run(Priority::Low);
+        intake.push(Arc::clone(&first));
+        assert!(Arc::ptr_eq(
+            &started(core.next_for(&intake, ids[0], ask_after(None)).0),
+            &first
+        ));
+        let (canceled, low) = (queued_run(Priority::High), queued_run(Priority::Low));
+        intake.push(Arc::clone(&canceled));
+        intake.push(Arc::clone(&low));
+        // `cancel(id)` moves the intake into the lanes; the canceled run stays in its lane.
+        core.drain_intake(&intake);
+        assert!(canceled.cancel_unstarted());
+        let high = queued_run(Priority::High);
+        intake.push(Arc::clone(&high));
+        let next = started(core.next_for(&intake, ids[0], ask_after(Some(first))).0);
+        assert!(Arc::ptr_eq(&next, &high), "the new HIGH run starts first");
     }
 
     /// IDLE work waiting is not started by the short decision of a thread going from one
