@@ -59,8 +59,8 @@ fn a_task_that_ends_in_time_succeeds_and_configs_keep_what_they_were_given() {
     let pool = pool("cfg-ok", 2);
     let handle = pool.execute_with_configs(Task::new(plain, (9,)), timeout(LONG));
     assert_eq!(handle.wait().unwrap(), 9);
-    // A timeout too long to represent never elapses.
-    let handle = pool.execute_with_configs(Task::new(plain, (3,)), timeout(Duration::MAX));
+    // The longest timeout ArkTS takes.
+    let handle = pool.execute_with_configs(Task::new(plain, (3,)), timeout(Configs::MAX_TIMEOUT));
     assert_eq!(handle.wait().unwrap(), 3);
     // Zero means no timeout, as ArkTS's 0.
     assert_eq!(timeout(Duration::ZERO).timeout(), None);
@@ -522,7 +522,7 @@ fn a_group_past_its_timeout_leaves_its_tasks_failure_listeners_silent() {
 #[concurrent]
 fn waits_for_a_task_that_never_times_out(value: u32) -> u32 {
     let inner = Task::new(plain, (value,));
-    let configs = timeout(Duration::MAX);
+    let configs = timeout(Configs::MAX_TIMEOUT);
     support::one_thread_pool()
         .execute_with_configs(inner, configs)
         .wait()
@@ -616,4 +616,38 @@ fn a_failed_group_s_waiting_task_is_canceled_before_its_handle_resolves() {
         block_on(handle).unwrap_err(),
         Error::TaskFailed(_)
     ));
+}
+
+#[concurrent]
+fn naps(millis: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(millis));
+    millis
+}
+
+/// ArkTS `Configs.timeout`: whole milliseconds; below 1 or above 2^31 - 1 means no timeout (0).
+/// Such configs set no timeout at all: the task is not refused a second run, nor dependencies,
+/// and a run longer than the given duration succeeds.
+#[test]
+fn a_timeout_below_a_millisecond_or_beyond_the_limit_means_none() {
+    let pool = pool("cfg-none", 2);
+    for given in [
+        Duration::from_micros(999),
+        Configs::MAX_TIMEOUT + Duration::from_millis(1),
+        Duration::MAX,
+    ] {
+        let configs = timeout(given);
+        assert_eq!(configs.timeout(), None, "{given:?}");
+        let task = Task::new(naps, (5,));
+        assert_eq!(pool.execute_with_configs(&task, configs).wait().unwrap(), 5);
+        // Not a timed task: it runs again, and a task with a dependency takes such configs.
+        assert_eq!(pool.execute(&task).wait().unwrap(), 5);
+        let (dependent, dependency) = (Task::new(plain, (2,)), Task::new(plain, (1,)));
+        dependent.add_dependency(&dependency).unwrap();
+        let dependent = pool.execute_with_configs(dependent, configs);
+        assert_eq!(pool.execute(dependency).wait().unwrap(), 1);
+        assert_eq!(dependent.wait().unwrap(), 2);
+    }
+    // A fraction of a millisecond is dropped.
+    let configs = timeout(Duration::from_micros(20_900));
+    assert_eq!(configs.timeout(), Some(Duration::from_millis(20)));
 }

@@ -54,6 +54,9 @@ pub struct Configs {
 }
 
 impl Configs {
+    /// The longest timeout (ArkTS's limit, 2³¹ − 1 ms): a longer one means no timeout.
+    pub const MAX_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
     /// No lane (the task's own, MEDIUM unless it chose one; a group's MEDIUM) and no timeout.
     pub fn new() -> Configs {
         Configs::default()
@@ -67,12 +70,28 @@ impl Configs {
     }
 
     /// Gives the execution at most `timeout`, counted from the execution (ArkTS
-    /// `Configs.timeout`). `Duration::ZERO` means no timeout, as ArkTS's 0 does; a duration
-    /// too long to represent (`Duration::MAX`) never elapses. Unlike ArkTS, which counts whole
-    /// milliseconds, a finer timeout is kept as given.
+    /// `Configs.timeout`). As in ArkTS, the timeout is whole milliseconds (a fraction is
+    /// dropped), and one below 1 ms or above 2³¹ − 1 ms ([`Configs::MAX_TIMEOUT`], about 24.8
+    /// days) means no timeout — as `Duration::ZERO` does.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskpool::Configs;
+    ///
+    /// let timeout = |d| Configs::new().with_timeout(d).timeout();
+    /// assert_eq!(timeout(Duration::from_micros(2_500)), Some(Duration::from_millis(2)));
+    /// assert_eq!(timeout(Duration::from_micros(999)), None);
+    /// assert_eq!(timeout(Configs::MAX_TIMEOUT), Some(Configs::MAX_TIMEOUT));
+    /// assert_eq!(timeout(Configs::MAX_TIMEOUT + Duration::from_millis(1)), None);
+    /// ```
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Configs {
-        self.timeout = (!timeout.is_zero()).then_some(timeout);
+        let millis = timeout.as_millis();
+        let max = Configs::MAX_TIMEOUT.as_millis();
+        self.timeout = u64::try_from(millis)
+            .ok()
+            .filter(|&millis| (1..=max).contains(&u128::from(millis)))
+            .map(Duration::from_millis);
         self
     }
 
