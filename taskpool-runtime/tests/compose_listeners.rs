@@ -248,3 +248,33 @@ fn the_callbacks_of_one_task_run_on_two_pools_never_overlap() {
     });
     assert_eq!(LANE_OVERLAPS.load(Ordering::SeqCst), 0);
 }
+
+/// ArkTS does not report a periodic task's runs to `onExecutionSucceeded` (nor failures to
+/// `onExecutionFailed`); here every run of a periodic task is reported, as any run is.
+#[concurrent]
+fn tick() -> u32 {
+    2
+}
+
+#[test]
+fn every_successful_run_of_a_periodic_task_is_reported() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let task = Task::new(tick, ());
+    let succeeded = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&succeeded);
+    task.on_execution_succeeded(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+    })
+    .unwrap();
+    let periodic = pool
+        .execute_periodically(
+            std::time::Duration::from_millis(2),
+            task,
+            taskpool::Priority::Medium,
+        )
+        .unwrap();
+    wait_until("three runs reported", || {
+        succeeded.load(Ordering::SeqCst) >= 3
+    });
+    periodic.cancel().unwrap();
+}
