@@ -647,6 +647,20 @@ fn a_timeout_below_a_millisecond_or_beyond_the_limit_means_none() {
         assert_eq!(pool.execute(dependency).wait().unwrap(), 1);
         assert_eq!(dependent.wait().unwrap(), 2);
     }
+    // Nor is a group given such configs timed: it runs again.
+    let mut group = TaskGroup::new();
+    group.add(naps, (3,)).unwrap();
+    let configs = timeout(Duration::from_micros(500));
+    assert_eq!(
+        pool.execute_group_with_configs(&group, configs)
+            .wait()
+            .unwrap(),
+        [3]
+    );
+    assert_eq!(
+        pool.execute_group(&group, Priority::Medium).wait().unwrap(),
+        [3]
+    );
     // A fraction of a millisecond is dropped.
     let configs = timeout(Duration::from_micros(20_900));
     assert_eq!(configs.timeout(), Some(Duration::from_millis(20)));
