@@ -534,9 +534,8 @@ fn a_waiter_at_the_thread_ceiling_stands_in_for_a_timed_task() {
     // One thread and no extra: nothing but the waiting thread can run the timed task. It is
     // not executed inline before the wait (the wait would outlast the timeout), but a thread
     // stranded in its wait stands in for it, as for any task: no deadlock.
-    let handle =
+    let mut handle =
         support::one_thread_pool().execute(Task::new(waits_for_a_task_that_never_times_out, (5,)));
-    let mut handle = handle;
     let outcome = handle.wait_timeout(LONG).expect("the wait ends");
     assert_eq!(outcome.unwrap(), 5);
 }

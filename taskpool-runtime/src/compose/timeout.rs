@@ -86,12 +86,11 @@ impl Configs {
     /// ```
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Configs {
-        let millis = timeout.as_millis();
-        let max = Configs::MAX_TIMEOUT.as_millis();
-        self.timeout = u64::try_from(millis)
-            .ok()
-            .filter(|&millis| (1..=max).contains(&u128::from(millis)))
-            .map(Duration::from_millis);
+        let fraction = Duration::from_nanos(u64::from(timeout.subsec_nanos() % 1_000_000));
+        let whole = timeout - fraction;
+        self.timeout = (Duration::from_millis(1)..=Configs::MAX_TIMEOUT)
+            .contains(&whole)
+            .then_some(whole);
         self
     }
 
