@@ -22,12 +22,19 @@ pub fn check_arguments(attr: &TokenStream, errors: &mut Errors) {
 ///
 /// A second `#[concurrent]` on the function is reported and removed, so the function is
 /// expanded once: expanded twice, the hidden function would be checked again under its
-/// generated name, and its uses would find no task.
+/// generated name, and its uses would find no task. A `#[sendable]` below it is reported at
+/// the attribute and removed too: run on the expansion, it would point at `#[concurrent]`.
 pub fn parse(item: TokenStream, errors: &mut Errors) -> Option<ConcurrentFn> {
     match syn::parse2::<Item>(item) {
         Ok(Item::Fn(mut item)) => {
             let attribute = ("concurrent", "concurrent_macro");
             macro_support::remove_repeats(&mut item.attrs, attribute, "function", errors);
+            macro_support::remove_reporting(
+                &mut item.attrs,
+                ("sendable", "sendable_macro"),
+                "`#[sendable]` applies only to structs and enums, not to a function; `#[concurrent]` alone makes a function a task: remove `#[sendable]`",
+                errors,
+            );
             Some(ConcurrentFn { item })
         }
         Ok(other) => {

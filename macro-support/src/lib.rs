@@ -67,15 +67,25 @@ pub fn remove_repeats(
     what: &str,
     errors: &mut Errors,
 ) {
+    let message = format!("`#[{name}]` is written twice on this {what}; remove this one");
+    remove_reporting(attrs, (name, macro_crate), &message, errors);
+}
+
+/// Removes every `#[name]` attribute (spelled as [`remove_repeats`] reads it) from the item,
+/// reporting each at its span with `message`: an attribute that does not apply to the item
+/// is reported by the macro that sees it first, at the attribute itself, and not run at all.
+pub fn remove_reporting(
+    attrs: &mut Vec<syn::Attribute>,
+    (name, macro_crate): (&str, &str),
+    message: &str,
+    errors: &mut Errors,
+) {
     attrs.retain(|attr| {
-        let again = is_attribute(attr, name, macro_crate);
-        if again {
-            errors.push(
-                attr,
-                format!("`#[{name}]` is written twice on this {what}; remove this one"),
-            );
+        let found = is_attribute(attr, name, macro_crate);
+        if found {
+            errors.push(attr, message);
         }
-        !again
+        !found
     });
 }
 
