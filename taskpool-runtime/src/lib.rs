@@ -54,6 +54,7 @@
 // Lets the macros' `::taskpool::…` paths resolve inside this crate's own tests too.
 extern crate self as taskpool;
 
+mod bounded_join;
 mod codec;
 mod compose;
 mod context;

@@ -14,9 +14,9 @@
 //! happen outside the lock, around those transitions.
 
 use std::collections::VecDeque;
-use std::thread::JoinHandle;
 use std::time::Instant;
 
+use crate::bounded_join::JoinableThread;
 use crate::panic::{catch, drop_quietly};
 use crate::sync::{Arc, Condvar, Mutex, lock};
 
@@ -204,7 +204,7 @@ fn drop_each<J>(jobs: VecDeque<J>) {
 /// The queue of callbacks and the thread that runs them.
 #[derive(Default)]
 pub(crate) struct Callbacks {
-    state: Mutex<Queue<Job, JoinHandle<()>>>,
+    state: Mutex<Queue<Job, JoinableThread<()>>>,
     /// Signals the thread (a job, or closing) and the shutdown (the thread started or exited).
     changed: Condvar,
 }
@@ -224,7 +224,7 @@ impl Callbacks {
             Ok(false) => self.changed.notify_all(),
             Ok(true) => {
                 let me = Arc::clone(self);
-                let handle = thread().spawn(move || me.main()).ok();
+                let handle = JoinableThread::spawn(thread(), move || me.main()).ok();
                 let refused = lock(&self.state).spawned(handle);
                 // The thread, or a shutdown waiting for the outcome of the start.
                 self.changed.notify_all();
@@ -281,7 +281,8 @@ impl Callbacks {
         drop(state);
         drop_each(finished.left_over);
         if let (Some(thread), true) = (finished.handle, finished.exited) {
-            let _ = thread.join();
+            // Its loop is over; a callback's thread-local destructors may still run.
+            thread.join_until(Some(deadline));
         }
     }
 }

@@ -867,7 +867,8 @@ impl TaskPool {
 
     /// Shuts the pool down like [`shutdown`](TaskPool::shutdown), but waits at most `timeout`
     /// for the calls still executing. Threads stuck in a call after that are detached (they end
-    /// when the call returns), and the handles of those calls resolve as
+    /// when the call returns), as are threads still dropping a value a task left in a
+    /// `thread_local!`, and the handles of those calls resolve as
     /// [`Error::PoolShutDown`], so no handle is left unresolved. The arguments of the tasks
     /// that never ran and the futures of suspended `async` tasks are dropped on a thread of
     /// their own, after every handle resolved, within the same bound: a `Drop` that blocks

@@ -1,16 +1,16 @@
 //! The OS threads a pool started, so that shutdown can join them — within a bound, and without
 //! waiting for threads whose call already timed out.
 
-use std::thread::JoinHandle;
 use std::time::Instant;
 
+use crate::bounded_join::JoinableThread;
 use crate::pool::WorkerId;
 use crate::sync::{Condvar, Mutex, lock};
 
 /// One started thread: a pool thread (`Some(id)`) or the supervisor (`None`).
 struct Entry {
     worker: Option<WorkerId>,
-    handle: JoinHandle<()>,
+    handle: JoinableThread<()>,
     /// Its exit guard ran: joining it returns at once.
     exited: bool,
 }
@@ -37,10 +37,10 @@ impl ThreadSet {
         body: impl FnOnce() + Send + 'static,
     ) -> std::io::Result<()> {
         let mut entries = lock(&self.entries);
-        let spawned = std::thread::Builder::new()
+        let builder = std::thread::Builder::new()
             .name(name)
-            .stack_size(stack_size)
-            .spawn(body);
+            .stack_size(stack_size);
+        let spawned = JoinableThread::spawn(builder, body);
         spawned.map(|handle| {
             entries.push(Entry {
                 worker,
@@ -81,8 +81,7 @@ impl ThreadSet {
             finished
         };
         for entry in finished {
-            // A panic that escaped a thread was already contained or reported to its handle.
-            let _ = entry.handle.join();
+            entry.handle.join_until(None);
         }
     }
 
@@ -124,10 +123,12 @@ impl ThreadSet {
         drop(entries);
         let mut detached = 0;
         for entry in all {
-            if (entry.exited || entry.handle.is_finished()) && entry.handle.thread().id() != me {
-                let _ = entry.handle.join();
-            } else {
-                // Stuck in a call that never returns (or the caller itself): let it go.
+            let left =
+                (entry.exited || entry.handle.is_finished()) && entry.handle.thread().id() != me;
+            // A thread that left may still run its thread-local destructors (user code):
+            // joined within the same deadline. One stuck in a call that never returns, in
+            // such a destructor, or the caller itself: let go.
+            if !(left && entry.handle.join_until(deadline)) {
                 detached += 1;
             }
         }

@@ -3,9 +3,9 @@
 
 use std::fmt;
 use std::sync::atomic::AtomicU64;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::bounded_join::JoinableThread;
 use crate::codec::{DEFAULT_MAX_SERIALIZED_BYTES, Payload};
 use crate::error::{Error, Result};
 use crate::function::Transferable;
@@ -165,13 +165,15 @@ impl WorkerBuilder {
         // So is the constructor, inside `spawn`, where a panic of its captures' `Drop` would
         // unwind into the caller: contained.
         let constructor = crate::panic::DropQuietly::new(constructor);
-        let thread = std::thread::Builder::new()
+        let builder = std::thread::Builder::new()
             .name(name)
-            .stack_size(self.stack_size)
-            .spawn(move || event_loop::run(for_thread, constructor.into_inner(), slot, hold))
-            .map_err(|error| {
-                Error::WorkerInitialization(format!("the system refused a thread: {error}"))
-            })?;
+            .stack_size(self.stack_size);
+        let thread = JoinableThread::spawn(builder, move || {
+            event_loop::run(for_thread, constructor.into_inner(), slot, hold)
+        })
+        .map_err(|error| {
+            Error::WorkerInitialization(format!("the system refused a thread: {error}"))
+        })?;
         Ok(Worker {
             link,
             thread: Some(thread),
@@ -253,8 +255,9 @@ fn default_name() -> String {
 /// `.await` — and waits for its thread, at most
 /// [`join_timeout`](WorkerBuilder::join_timeout) (5 s by default); a handler still running then
 /// is detached: its thread ends when the handler returns and counts toward the 64 workers until
-/// then. The host thread is stopped the same way, after `on_exit` ran. No thread is left
-/// behind otherwise.
+/// then. So is a thread still dropping, at that time, a value the handler left in a
+/// `thread_local!`. The host thread is stopped the same way, after `on_exit` ran. No thread is
+/// left behind otherwise.
 ///
 /// ```
 /// use taskpool::{HandlerResult, Worker, WorkerHandler, WorkerPort};
@@ -280,7 +283,7 @@ fn default_name() -> String {
 /// ```
 pub struct Worker<In, Out> {
     link: Arc<Link<In, Out>>,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<JoinableThread<()>>,
     join_timeout: Duration,
 }
 
@@ -827,7 +830,9 @@ impl<In, Out> Drop for Worker<In, Out> {
             let on_own_thread = self.on_worker_thread();
             if let Some(thread) = self.thread.take() {
                 if !on_own_thread && self.link.wait_exit(deadline).is_some() {
-                    let _ = thread.join();
+                    // Its exit is published, but its thread-local destructors (user code)
+                    // may still run: joined within the same deadline, else left detached.
+                    thread.join_until(deadline);
                 } else {
                     // Detached: it ends when its handler returns. Receivers must not wait.
                     self.link.end_receivers_early();

@@ -8,11 +8,11 @@
 //! contained there. A worker used only through `recv` and its stream never starts it.
 
 use std::collections::HashMap;
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::bounded_join::JoinableThread;
 use crate::error::Error;
 use crate::panic;
 use crate::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
@@ -85,7 +85,7 @@ pub(crate) struct HostThread<Out> {
     pub(crate) callbacks: Mutex<Callbacks<Out>>,
     pub(crate) objects: Mutex<HashMap<String, Registered>>,
     started: AtomicBool,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: Mutex<Option<JoinableThread<()>>>,
     done: Mutex<bool>,
     done_changed: Condvar,
 }
@@ -240,7 +240,9 @@ impl<Out> HostThread<Out> {
             };
         }
         drop(done);
-        let _ = handle.join();
+        // Its loop is over; its thread-local destructors (user code) may still run: joined
+        // within the same deadline, else left detached, ending by itself.
+        handle.join_until(deadline);
         Stopped::Ended
     }
 
@@ -305,10 +307,10 @@ where
         return;
     }
     let for_thread = Arc::clone(link);
-    let spawned = std::thread::Builder::new()
+    let builder = std::thread::Builder::new()
         .name(format!("{}-host", link.name))
-        .stack_size(crate::pool::host_code_stack_size(link.stack_size))
-        .spawn(move || run(for_thread));
+        .stack_size(crate::pool::host_code_stack_size(link.stack_size));
+    let spawned = JoinableThread::spawn(builder, move || run(for_thread));
     // Refused: callbacks cannot run and events keep going to the receivers; the next
     // registration tries again.
     if let Ok(handle) = spawned {
