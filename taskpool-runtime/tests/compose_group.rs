@@ -3,6 +3,7 @@
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use support::{hold, open_gate, wait_until};
 use taskpool::{Error, Priority, Task, TaskGroup, TaskPool, concurrent};
@@ -180,4 +181,69 @@ fn a_group_of_a_shut_down_pool_fails_instead_of_hanging() {
         Ok(values) => assert_eq!(values, vec![131]),
         Err(error) => assert!(error.is_canceled() || matches!(error, Error::PoolShutDown)),
     }
+}
+
+#[test]
+fn a_bounded_wait_returns_none_until_every_result_is_there_and_keeps_the_handle_usable() {
+    let pool = TaskPool::builder().max_threads(2).build().unwrap();
+    let mut group = TaskGroup::new();
+    group.add(count_run, (1,)).unwrap();
+    group.add(hold, (131,)).unwrap();
+    let mut handle = pool.execute_group(&group, Priority::Medium);
+    assert!(handle.wait_timeout(Duration::from_millis(1)).is_none());
+    assert!(!handle.is_finished());
+    open_gate(131);
+    let values = handle
+        .wait_timeout(Duration::from_secs(60))
+        .expect("resolved within the minute")
+        .unwrap();
+    assert_eq!(values, [1, 131]);
+}
+
+#[test]
+fn a_bounded_wait_reports_the_failure_and_spends_the_handle() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let mut group = TaskGroup::new();
+    group.add(refuse, ()).unwrap();
+    group.add(count_run, (2,)).unwrap();
+    let mut handle = pool.execute_group(&group, Priority::Medium);
+    let outcome = handle.wait_timeout(Duration::MAX).expect("no deadline");
+    assert!(matches!(outcome, Err(Error::TaskFailed(_))), "{outcome:?}");
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = handle.wait_timeout(Duration::ZERO);
+    }));
+    assert!(
+        again.is_err(),
+        "a spent handle panics when waited for again"
+    );
+}
+
+#[test]
+fn a_member_waiting_for_its_own_group_with_a_bound_is_told_at_once() {
+    static GROUP: std::sync::Mutex<Option<taskpool::GroupHandle<u64>>> =
+        std::sync::Mutex::new(None);
+    #[concurrent]
+    fn wait_for_own_group() -> Result<u64, Error> {
+        let mut handle = loop {
+            if let Some(handle) = GROUP.lock().unwrap().take() {
+                break handle;
+            }
+            std::thread::yield_now();
+        };
+        match handle.wait_timeout(Duration::from_secs(600)) {
+            Some(Err(error @ Error::WaitsForItself(_))) => Err(error),
+            other => panic!("expected WaitsForItself at once, got {other:?}"),
+        }
+    }
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    let mut group = TaskGroup::new();
+    group.add(wait_for_own_group, ()).unwrap();
+    *GROUP.lock().unwrap() = Some(pool.execute_group(&group, Priority::Medium));
+    let mut task = pool.run(count_run, (9,));
+    assert_eq!(
+        task.wait_timeout(Duration::from_secs(60))
+            .map(Result::unwrap),
+        Some(9),
+        "the pool's only thread is free again"
+    );
 }

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::function::ConcurrentFunction;
@@ -448,6 +448,25 @@ impl<T: Send + 'static> GroupHandle<T> {
     /// group cannot succeed before that member returns; so does awaiting it, and so does a
     /// wait that closes a cycle through other blocked tasks (see [`TaskHandle::wait`]).
     pub fn wait(mut self) -> Result<Vec<T>> {
+        self.wait_until(None)
+            .expect("waiting without a deadline returns an outcome")
+    }
+
+    /// Blocks for at most `timeout` (a timeout too long to represent waits without bound).
+    /// Returns `None` if the outcome is still unknown; the handle stays usable, and keeps the
+    /// results it collected. After it returned `Some`, the handle is spent: waiting or
+    /// polling it again panics.
+    ///
+    /// A wait that could never end — where [`wait`](GroupHandle::wait) gives
+    /// [`Error::WaitsForItself`] — returns `Some(Err(Error::WaitsForItself(..)))` at once
+    /// instead of waiting the timeout out; that answer does not spend the handle.
+    #[must_use = "the outcome is taken out of the handle: dropping it loses it"]
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<Result<Vec<T>>> {
+        self.wait_until(Instant::now().checked_add(timeout))
+    }
+
+    /// [`wait_timeout`](Self::wait_timeout) until `deadline` (`None`: without bound).
+    fn wait_until(&mut self, deadline: Option<Instant>) -> Option<Result<Vec<T>>> {
         assert!(
             !self.spent,
             "a GroupHandle was waited for after it returned its outcome"
@@ -459,29 +478,44 @@ impl<T: Send + 'static> GroupHandle<T> {
                 let _blocked = if done.is_resolved() {
                     None
                 } else {
-                    waits::block_on(|| self.members()).map_err(Error::WaitsForItself)?
+                    match waits::block_on(|| self.members()) {
+                        Ok(blocked) => blocked,
+                        Err(member) => return Some(Err(Error::WaitsForItself(member))),
+                    }
                 };
-                done.wait_take(None)
-                    .expect("waiting without a deadline returns an outcome")?
+                match done.wait_take(deadline)? {
+                    Ok(end) => *self.end.insert(end),
+                    Err(error) => return Some(self.spend(Err(error))),
+                }
             }
         };
-        match end {
-            Some(failed) => {
-                let handle = self.handles.swap_remove(failed);
-                Err(match handle.wait() {
-                    Err(error) => error,
-                    Ok(_) => unreachable!("the member reported a failure"),
-                })
-            }
-            None => {
-                let mut values = std::mem::take(&mut self.values);
-                let done = values.len();
-                for handle in self.handles.drain(done..) {
-                    values.push(handle.wait()?);
-                }
-                Ok(values)
+        // The members' handles are resolved, or about to be (right after their settle hook).
+        let left = || {
+            deadline.map_or(Duration::MAX, |at| {
+                at.saturating_duration_since(Instant::now())
+            })
+        };
+        if let Some(failed) = end {
+            return match self.handles[failed].wait_timeout(left())? {
+                Err(error) => Some(self.spend(Err(error))),
+                Ok(_) => unreachable!("the member reported a failure"),
+            };
+        }
+        while self.values.len() < self.handles.len() {
+            let next = self.values.len();
+            match self.handles[next].wait_timeout(left())? {
+                Ok(value) => self.values.push(value),
+                Err(error) => return Some(self.spend(Err(error))),
             }
         }
+        let values = std::mem::take(&mut self.values);
+        Some(self.spend(Ok(values)))
+    }
+
+    /// Marks the handle spent as it hands out `outcome`.
+    fn spend(&mut self, outcome: Result<Vec<T>>) -> Result<Vec<T>> {
+        self.spent = true;
+        outcome
     }
 
     /// Cancels this execution (ArkTS `taskpool.cancel(group)`): its tasks that have not
