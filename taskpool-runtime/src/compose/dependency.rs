@@ -260,20 +260,59 @@ pub(crate) fn record_gone(id: TaskId) {
 }
 
 /// Whether `from` reaches `to` by following dependencies.
+///
+/// Two walks take turns, one task each: from `from` along dependencies, and from `to` back
+/// along dependents; they answer when they meet, or when either has nothing left to visit. So
+/// a walk costs at most twice its smaller side: a chain whose links all have one dependent in
+/// common (a sink depending on every link) costs a step or two per new link, instead of a
+/// walk along the whole chain.
 fn reaches(graph: &Graph, from: TaskId, to: TaskId) -> bool {
-    let mut stack = vec![from];
-    let mut seen = HashSet::new();
-    while let Some(task) = stack.pop() {
-        if task == to {
-            return true;
+    let mut forward = Walk::new(from, &graph.deps);
+    let mut backward = Walk::new(to, &graph.dependents);
+    loop {
+        if let Some(found) = forward.step(&backward) {
+            return found;
         }
-        if seen.insert(task) {
-            if let Some(deps) = graph.deps.get(&task) {
-                stack.extend(deps.iter().copied());
-            }
+        if let Some(found) = backward.step(&forward) {
+            return found;
         }
     }
-    false
+}
+
+/// A depth-first walk of one direction of the graph's edges.
+struct Walk<'a> {
+    edges: &'a HashMap<TaskId, HashSet<TaskId>>,
+    start: TaskId,
+    stack: Vec<TaskId>,
+    seen: HashSet<TaskId>,
+}
+
+impl<'a> Walk<'a> {
+    fn new(start: TaskId, edges: &'a HashMap<TaskId, HashSet<TaskId>>) -> Walk<'a> {
+        Walk {
+            edges,
+            start,
+            stack: vec![start],
+            seen: HashSet::new(),
+        }
+    }
+
+    /// Visits one more task: `Some(true)` when `other` (the walk the other way) started from
+    /// it or visited it, `Some(false)` when nothing is left to visit, `None` to go on.
+    fn step(&mut self, other: &Walk<'_>) -> Option<bool> {
+        let Some(task) = self.stack.pop() else {
+            return Some(false);
+        };
+        if task == other.start || other.seen.contains(&task) {
+            return Some(true);
+        }
+        if self.seen.insert(task) {
+            if let Some(next) = self.edges.get(&task) {
+                self.stack.extend(next.iter().copied());
+            }
+        }
+        None
+    }
 }
 
 fn release_all(release: Vec<Arc<Run>>) {
