@@ -18,6 +18,7 @@ use crate::panic::drop_quietly;
 use crate::run::RunHeader;
 use crate::sync::{Arc, Condvar, Mutex, lock};
 use crate::task::TaskRecord;
+use crate::waker_offer::with_offer;
 
 type Value = Box<dyn Any + Send>;
 type Callback = Arc<dyn Fn(Value) + Send + Sync>;
@@ -343,14 +344,15 @@ impl<V: 'static> futures::Stream for DataStream<V> {
     type Item = V;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<V>> {
-        let mut state = lock(&self.channel.state);
-        match Self::take(&mut state) {
-            Some(next) => Poll::Ready(next),
-            None => {
-                state.waker = Some(cx.waker().clone());
-                Poll::Pending
+        // The waker is offered (see `waker_offer`): the executor's code runs outside the lock,
+        // as it may call back into the sending task (cancel it, which ends this stream).
+        with_offer(cx.waker(), |offer| {
+            let mut state = lock(&self.channel.state);
+            match Self::take(&mut state) {
+                Some(next) => Some(Poll::Ready(next)),
+                None => offer.store(&mut state.waker).then_some(Poll::Pending),
             }
-        }
+        })
     }
 }
 

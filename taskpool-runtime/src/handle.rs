@@ -12,6 +12,7 @@ use crate::run::{Run, RunOps, TypedRun, waits};
 use crate::sync::atomic::{AtomicU8, Ordering};
 use crate::sync::{Arc, Mutex, lock, with_mut};
 use crate::task::TaskId;
+use crate::waker_offer::with_offer;
 
 /// Where a run's outcome lands. It is resolved at most once; later attempts are ignored, which
 /// is how a timeout or a cancel "wins" over a result that arrives afterwards.
@@ -104,20 +105,34 @@ impl<T> Completion<T> {
     /// `before` with the outcome (no lock held), then stores it. Exactly one resolver ever runs
     /// `before`, and it runs before any waiter can see the outcome.
     pub(crate) fn resolve_with(&self, outcome: Result<T>, before: impl FnOnce(&Result<T>)) -> bool {
-        {
-            let mut slot = lock(&self.slot);
-            match &mut *slot {
-                Slot::Pending { claimed, .. } if !*claimed => *claimed = true,
-                _ => return false,
-            }
-            self.state.store(CLAIMED, Ordering::Release);
+        let claimed = self.claim();
+        if claimed {
+            self.store_claimed(outcome, before);
         }
+        claimed
+    }
+
+    /// Claims the right to resolve; `true` if this call won it, and must then resolve with
+    /// [`store_claimed`](Completion::store_claimed). Waiters keep waiting meanwhile, and every
+    /// other resolver loses.
+    pub(crate) fn claim(&self) -> bool {
+        let mut slot = lock(&self.slot);
+        match &mut *slot {
+            Slot::Pending { claimed, .. } if !*claimed => *claimed = true,
+            _ => return false,
+        }
+        self.state.store(CLAIMED, Ordering::Release);
+        true
+    }
+
+    /// The resolution of a [`claim`](Completion::claim) that won: runs `before` with the
+    /// outcome (no lock held), then stores it.
+    pub(crate) fn store_claimed(&self, outcome: Result<T>, before: impl FnOnce(&Result<T>)) {
         before(&outcome);
         let outcome = outcome.map_err(Box::new);
         let (waker, unclaimed) = self.store(&mut lock(&self.slot), outcome);
         wake(waker);
         drop_quietly(unclaimed);
-        true
     }
 
     /// Stores the outcome in a pending slot; returns the waker to wake once the lock is gone,
@@ -207,21 +222,22 @@ impl<T> Completion<T> {
     }
 
     /// Takes the outcome if there is one; otherwise leaves `waker` to be woken by it.
-    fn take_or_register(&self, waker: impl FnOnce() -> Waker) -> Option<Result<T>> {
-        let mut slot = lock(&self.slot);
-        let replaced = match &mut *slot {
-            Slot::Ready(_) => return Some(self.take_ready(&mut slot).map_err(|error| *error)),
-            Slot::Pending { waker: left, .. } => left.replace(waker()),
-            Slot::Taken => panic!("a TaskHandle was used after it returned its outcome"),
-        };
-        drop(slot);
-        // The previous poller's waker: its executor's code, outside the lock.
-        drop_quietly(replaced);
-        None
+    ///
+    /// The waker is offered (see `waker_offer`): cloned and dropped outside the lock, as the
+    /// executor's code may call back into this very run (cancel it, which resolves this slot).
+    fn take_or_register(&self, waker: &Waker) -> Option<Result<T>> {
+        with_offer(waker, |offer| {
+            let mut slot = lock(&self.slot);
+            match &mut *slot {
+                Slot::Ready(_) => Some(Some(self.take_ready(&mut slot).map_err(|error| *error))),
+                Slot::Pending { waker: left, .. } => offer.store(left).then_some(None),
+                Slot::Taken => panic!("a TaskHandle was used after it returned its outcome"),
+            }
+        })
     }
 
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        match self.take_or_register(|| cx.waker().clone()) {
+        match self.take_or_register(cx.waker()) {
             Some(outcome) => Poll::Ready(outcome),
             None => Poll::Pending,
         }
@@ -231,10 +247,10 @@ impl<T> Completion<T> {
     /// thread, the thread counts as blocked meanwhile (see `pool::block_until`).
     pub(crate) fn wait_take(&self, deadline: Option<Instant>) -> Option<Result<T>> {
         if deadline.is_none_or(|deadline| deadline > Instant::now()) && self.spin_until_ready() {
-            return self.take_or_register(|| unreachable!("the outcome is stored"));
+            return self.take_or_register(Waker::noop());
         }
         // Woken by the resolver, or spuriously (a stale unpark): either way, look again.
-        crate::pool::block_until(deadline, |waker| self.take_or_register(|| waker.clone()))
+        crate::pool::block_until(deadline, |waker| self.take_or_register(waker))
     }
 
     /// Takes the outcome if there is one, without waiting (for model checks).

@@ -80,6 +80,7 @@ mod supervisor;
 mod sync;
 mod task;
 mod time;
+mod waker_offer;
 mod weakly;
 mod worker;
 

@@ -8,8 +8,8 @@
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::pool::Overdue;
 use crate::pool::PoolShared;
-use crate::run::Run;
 use crate::sync::atomic::Ordering;
 use crate::sync::{Arc, Mutex, lock};
 
@@ -101,24 +101,24 @@ pub(crate) fn run(pool: Arc<PoolShared>) {
 /// thread replaced. Time-outs are rare and each one already retires a thread, so a short-lived
 /// thread per timed-out run costs little, and a `Drop` that never returns holds up the
 /// settling of that one run only (its call is flagged before the hooks run: see
-/// `RunOps::time_out`). A settler is one of the pool's threads, as the supervisor is, so a
+/// `RunOps::claim_time_out`). A settler is one of the pool's threads, as the supervisor is, so a
 /// shutdown waits for it as it waits for the supervisor: the run resolves as timed out, not as
 /// shut down. If no thread can be started, the supervisor settles the run itself.
-fn settle_elsewhere(pool: &Arc<PoolShared>, expired: Vec<Arc<Run>>, limit: Duration) {
+fn settle_elsewhere(pool: &Arc<PoolShared>, expired: Vec<Overdue>, limit: Duration) {
     if expired.is_empty() {
         return;
     }
-    for run in expired {
+    for overdue in expired {
         // Shared, so that a refused spawn (which drops the closure) leaves the run here.
-        let slot = Arc::new(Mutex::new(Some(run)));
+        let slot = Arc::new(Mutex::new(Some(overdue)));
         let settler = {
             let pool = Arc::clone(pool);
             let slot = Arc::clone(&slot);
             move || {
                 let _leaving = Leaving(Arc::clone(&pool));
-                let run = lock(&slot).take();
-                if let Some(run) = run {
-                    settle(&pool, &run, limit);
+                let overdue = lock(&slot).take();
+                if let Some(overdue) = overdue {
+                    settle(&pool, &overdue, limit);
                 }
             }
         };
@@ -128,28 +128,30 @@ fn settle_elsewhere(pool: &Arc<PoolShared>, expired: Vec<Arc<Run>>, limit: Durat
             .spawn(None, name, pool.config.stack_size, settler)
             .is_ok();
         let left = if spawned { None } else { lock(&slot).take() };
-        if let Some(run) = left {
-            settle(pool, &run, limit);
+        if let Some(overdue) = left {
+            settle(pool, &overdue, limit);
         }
     }
     // Their threads were retired, which a shutdown waiting for them must hear about.
     pool.threads.notify();
 }
 
-/// Resolves the handle of a run over its time limit.
+/// Resolves the handle of a run over its time limit, if the check that found it claimed it.
 ///
 /// The run is also flagged as canceled: Rust cannot kill its thread as ArkTS does, so the
 /// function learns through `is_canceled()` that nobody waits for it any more and can return,
-/// giving its thread back (an `async fn` stops at its next `.await`). The flag is set once the
-/// time-out has claimed the handle and before the settle hooks run (`RunOps::time_out`), so a
-/// function returning at that very moment is still reported as timed out, and a hook's user
+/// giving its thread back (an `async fn` stops at its next `.await`). The handle is claimed and
+/// the flag set by the check that found the run overdue (`RunOps::claim_time_out`), so a
+/// function returning before its settler runs is still reported as timed out, and a hook's user
 /// code that blocks does not keep the function from learning it. `cancel_run` then drops a
 /// future suspended meanwhile.
-fn settle(pool: &PoolShared, run: &Arc<Run>, limit: Duration) {
-    run.time_out(Error::TimedOut {
-        task: run.id,
-        limit,
-    });
+fn settle(pool: &PoolShared, Overdue { run, claimed }: &Overdue, limit: Duration) {
+    if *claimed {
+        run.timed_out(Error::TimedOut {
+            task: run.id,
+            limit,
+        });
+    }
     let _ = pool.cancel_run(run);
     pool.threads.notify();
 }

@@ -8,6 +8,7 @@ use super::core::LockCore;
 use super::state::RequestId;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, Mutex, lock};
+use crate::waker_offer::with_offer;
 
 /// A signal that withdraws lock requests while they wait (ArkTS `AbortSignal`).
 ///
@@ -168,15 +169,20 @@ impl AbortSignal {
     /// Registers the waiting request `withdrawal` names, to be withdrawn from its lock and
     /// `waker` woken by an abort; `None` if the signal is already aborted.
     pub(crate) fn register(&self, waker: &Waker, withdrawal: Withdrawal) -> Option<u64> {
+        // Cloned before locking: the executor's clone may call back into this signal (abort
+        // it). Dropped after unlocking if the signal was aborted meanwhile.
+        let waker = waker.clone();
         let mut state = lock(&self.inner.state);
         if state.reason.is_some() {
+            drop(state);
+            crate::panic::drop_quietly(waker);
             return None;
         }
         let key = state.next_key;
         state.next_key += 1;
         state.waiters.push(Registration {
             key,
-            waker: waker.clone(),
+            waker,
             withdrawal,
         });
         Some(key)
@@ -186,19 +192,21 @@ impl AbortSignal {
     /// as request `id` (a request that asked anew has a new id). The old waker is dropped
     /// after unlocking, its panic contained (see [`AbortSignal::unregister`]).
     pub(crate) fn update(&self, key: u64, waker: &Waker, id: RequestId) {
-        let replaced = {
+        // Offered (see `waker_offer`), for the reason `register` clones before locking.
+        with_offer(waker, |offer| {
             let mut state = lock(&self.inner.state);
-            state
+            let found = state
                 .waiters
                 .iter_mut()
-                .find(|registration| registration.key == key)
-                .and_then(|registration| {
+                .find(|registration| registration.key == key);
+            match found {
+                Some(registration) => {
                     registration.withdrawal.id = id;
-                    (!registration.waker.will_wake(waker))
-                        .then(|| std::mem::replace(&mut registration.waker, waker.clone()))
-                })
-        };
-        crate::panic::drop_quietly(replaced);
+                    offer.replace(&mut registration.waker).then_some(())
+                }
+                None => Some(()),
+            }
+        })
     }
 
     /// Forgets the waker registered under `key` (the request completed or gave up). The waker

@@ -20,6 +20,7 @@ use crate::sendable::Sendable;
 use crate::shared::Shared;
 use crate::sync::{Arc, Mutex, lock};
 use crate::time::deadline_after;
+use crate::waker_offer::with_offer;
 
 /// Wait until notified, asynchronously or by blocking (ArkTS `ConditionVariable`, API 18).
 ///
@@ -535,18 +536,15 @@ impl Waiting<'_> {
         let Some(id) = self.id else {
             return Poll::Ready(Left::NotifiedAll);
         };
-        let notified = self.condvar.with_state(|state| {
-            match state.waiters.iter_mut().find(|(waiting, _)| *waiting == id) {
-                Some((_, waker)) => {
-                    if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                        if let Some(replaced) = waker.replace(cx.waker().clone()) {
-                            state.discarded.push(replaced);
-                        }
-                    }
-                    None
+        // The waker is offered (see `waker_offer`): the executor's code runs outside the
+        // lock, as it may call back into this condition variable (notify it).
+        let notified = with_offer(cx.waker(), |offer| {
+            self.condvar.with_state(|state| {
+                match state.waiters.iter_mut().find(|(waiting, _)| *waiting == id) {
+                    Some((_, waker)) => offer.store(waker).then_some(None),
+                    None => Some(Some(state.leave(id))),
                 }
-                None => Some(state.leave(id)),
-            }
+            })
         });
         match notified {
             Some(left) => {

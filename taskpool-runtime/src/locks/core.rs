@@ -21,6 +21,7 @@ use crate::panic;
 use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::sync::{Arc, Condvar, Mutex, lock};
 use crate::time::deadline_after;
+use crate::waker_offer::with_offer;
 
 /// One lock: its identity and its state machine.
 pub(crate) struct LockCore {
@@ -118,7 +119,10 @@ impl LockCore {
                 }
                 // With its waker: a release takes a woken waiter's waker, and one overtaken
                 // after its wake-up must be woken again.
-                match self.with_state(|state| state.poll(id, &waker, who.clone())) {
+                let polled = with_offer(&waker, |offer| {
+                    self.with_state(|state| state.poll(id, offer, who.clone()))
+                });
+                match polled {
                     Polled::Granted => return Outcome::Granted,
                     Polled::Waiting => {}
                     // Its waker (a parker) never panics, so only an abort withdrew it.
@@ -198,12 +202,17 @@ impl LockCore {
         if let Some(outcome) = withdrawn(signal, timeout) {
             return Some(outcome);
         }
-        self.with_state(|state| match state.poll(*id, waker, Who::current()) {
+        // The waker is offered (see `waker_offer`): the executor's code runs outside the lock,
+        // as it may call back into this lock.
+        let polled = with_offer(waker, |offer| {
+            self.with_state(|state| state.poll(*id, offer, Who::current()))
+        });
+        match polled {
             Polled::Granted => Some(Outcome::Granted),
             Polled::Waiting => None,
             // Withdrawn since the check above: each sets its flag before it withdraws.
             Polled::Unknown => withdrawn(signal, timeout).or_else(|| {
-                match state.request(mode, Who::current(), Policy::Wait, || waker.clone()) {
+                match self.request_async(mode, Policy::Wait, waker) {
                     Requested::Granted(new) => {
                         *id = new;
                         Some(Outcome::Granted)
@@ -215,7 +224,24 @@ impl LockCore {
                     Requested::Refused => unreachable!("a request that may wait is never refused"),
                 }
             }),
-        })
+        }
+    }
+
+    /// A new request in `mode` from an async task polled with `waker`. The waker is cloned
+    /// before locking, if the request may wait, and dropped after unlocking if it did not: the
+    /// executor's code may call back into this lock.
+    fn request_async(&self, mode: AsyncLockMode, policy: Policy, waker: &Waker) -> Requested {
+        let mut offered = (policy == Policy::Wait).then(|| waker.clone());
+        let requested = self.with_state(|state| {
+            let waker = || {
+                offered
+                    .take()
+                    .expect("a request that may wait offers a waker")
+            };
+            state.request(mode, Who::current(), policy, waker)
+        });
+        panic::drop_quietly(offered);
+        requested
     }
 
     /// The holder `id` releases the lock.
@@ -525,10 +551,7 @@ impl Future for Acquire<'_> {
                         return Poll::Ready(Err(core.aborted(signal)));
                     }
                     let plan = Plan::of(&this.options);
-                    let requested =
-                        lock(&core.state).request(this.mode, Who::current(), plan.policy, || {
-                            cx.waker().clone()
-                        });
+                    let requested = core.request_async(this.mode, plan.policy, cx.waker());
                     match requested {
                         Requested::Granted(id) => {
                             this.step = Step::Done;

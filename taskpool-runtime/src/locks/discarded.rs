@@ -8,6 +8,7 @@
 use std::task::Waker;
 
 use crate::sync::{Mutex, lock};
+use crate::waker_offer::with_offer;
 
 /// Wakers let go of under a mutex, to drop after unlocking.
 #[derive(Debug, Default)]
@@ -60,14 +61,9 @@ impl Default for TaskWaker {
 impl TaskWaker {
     /// Records `waker` (the task was polled with it), unless it wakes the same task already.
     pub(crate) fn register(&self, waker: &Waker) {
-        let replaced = {
-            let mut registered = lock(&self.0);
-            match registered.as_ref() {
-                Some(current) if current.will_wake(waker) => None,
-                _ => registered.replace(waker.clone()),
-            }
-        };
-        crate::panic::drop_quietly(replaced);
+        // Offered (see `waker_offer`): the executor's clone may call back (into the lock this
+        // task waits for, whose timer wakes through here).
+        with_offer(waker, |offer| offer.store(&mut lock(&self.0)).then_some(()));
     }
 
     /// Wakes the recorded waker, if any, and lets go of it.

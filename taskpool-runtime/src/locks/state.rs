@@ -43,6 +43,7 @@ use std::task::Waker;
 use super::discarded::{Discarded, Taken};
 use super::options::AsyncLockMode;
 use super::who::Who;
+use crate::waker_offer::Offer;
 
 /// Identifies one request (a holder or a waiter) of one lock.
 pub(crate) type RequestId = u64;
@@ -245,10 +246,16 @@ impl LockState {
     }
 
     /// The waiter `id` runs: it takes the lock if it is eligible (recorded as `who`, the caller
-    /// now), otherwise it keeps waiting with `waker`.
-    pub(crate) fn poll(&mut self, id: RequestId, waker: &Waker, who: Who) -> Polled {
+    /// now), otherwise it keeps waiting with the `offer`ed waker (see `waker_offer`). `None`
+    /// when the pass must end first, to clone that waker.
+    pub(crate) fn poll(
+        &mut self,
+        id: RequestId,
+        offer: &mut Offer<'_>,
+        who: Who,
+    ) -> Option<Polled> {
         let Some(at) = self.queue.iter().position(|waiter| waiter.entry.id == id) else {
-            return Polled::Unknown;
+            return Some(Polled::Unknown);
         };
         if at < self.eligible() {
             let waiter = self.queue.remove(at).expect("the position was just found");
@@ -257,15 +264,14 @@ impl LockState {
                 ..waiter.entry
             });
             self.discarded.push(waiter.waker);
-            return Polled::Granted;
+            return Some(Polled::Granted);
         }
         let waiter = &mut self.queue[at];
-        waiter.woken = false;
-        if !waiter.waker.will_wake(waker) {
-            let old = std::mem::replace(&mut waiter.waker, waker.clone());
-            self.discarded.push(old);
+        if !offer.replace(&mut waiter.waker) {
+            return None;
         }
-        Polled::Waiting
+        waiter.woken = false;
+        Some(Polled::Waiting)
     }
 
     /// The holder `id` releases the lock; returns the waiters that may now take it, with their
@@ -342,6 +348,11 @@ mod tests {
         Waker::from(Arc::new(Count::default()))
     }
 
+    /// Polls waiter `id` as a task woken by a no-op waker.
+    fn poll(state: &mut LockState, id: RequestId) -> Polled {
+        crate::waker_offer::with_offer(Waker::noop(), |offer| state.poll(id, offer, Who::current()))
+    }
+
     fn req(state: &mut LockState, mode: AsyncLockMode) -> Requested {
         state.request(mode, Who::current(), Policy::Wait, waker)
     }
@@ -369,10 +380,7 @@ mod tests {
         assert_eq!(state.held_mode(), Some(Shared));
         assert!(state.release(a).is_empty(), "b still holds");
         assert_eq!(state.release(b).len(), 1, "the writer is woken");
-        assert_eq!(
-            state.poll(x, Waker::noop(), Who::current()),
-            Polled::Granted
-        );
+        assert_eq!(poll(&mut state, x), Polled::Granted);
         assert_eq!(state.held_mode(), Some(Exclusive));
     }
 
@@ -382,19 +390,10 @@ mod tests {
         let r1 = granted(req(&mut state, Shared));
         let w = queued(req(&mut state, Exclusive));
         let r2 = queued(req(&mut state, Shared));
-        assert_eq!(
-            state.poll(r2, Waker::noop(), Who::current()),
-            Polled::Waiting
-        );
+        assert_eq!(poll(&mut state, r2), Polled::Waiting);
         assert_eq!(state.release(r1).len(), 1);
-        assert_eq!(
-            state.poll(r2, Waker::noop(), Who::current()),
-            Polled::Waiting
-        );
-        assert_eq!(
-            state.poll(w, Waker::noop(), Who::current()),
-            Polled::Granted
-        );
+        assert_eq!(poll(&mut state, r2), Polled::Waiting);
+        assert_eq!(poll(&mut state, w), Polled::Granted);
     }
 
     #[test]
@@ -405,14 +404,8 @@ mod tests {
         let r2 = queued(req(&mut state, Shared));
         let r3 = queued(req(&mut state, Shared));
         assert_eq!(state.cancel(w).len(), 2, "both readers may join now");
-        assert_eq!(
-            state.poll(r3, Waker::noop(), Who::current()),
-            Polled::Granted
-        );
-        assert_eq!(
-            state.poll(r2, Waker::noop(), Who::current()),
-            Polled::Granted
-        );
+        assert_eq!(poll(&mut state, r3), Polled::Granted);
+        assert_eq!(poll(&mut state, r2), Polled::Granted);
         assert_eq!(state.holders().len(), 3);
     }
 

@@ -84,6 +84,14 @@ impl StandIn {
     }
 }
 
+/// A run found over its time limit (see [`Core::expire_overdue`]).
+pub(crate) struct Overdue {
+    pub(crate) run: Arc<Run>,
+    /// Whether its handle was claimed for the time-out ([`RunOps::claim_time_out`]): then the
+    /// time-out is its outcome, stored by its settler. Not if the run resolved already.
+    pub(crate) claimed: bool,
+}
+
 /// How a thread that stands in was blocked: in how many waits, and whether what it executed
 /// was set aside (see [`WorkerSlot::set_aside`]).
 pub(crate) struct Outer {
@@ -807,7 +815,7 @@ impl Core {
         intake: &Intake,
         now: Instant,
         limit: Duration,
-    ) -> (Vec<Arc<Run>>, Option<Instant>) {
+    ) -> (Vec<Overdue>, Option<Instant>) {
         let mut expired = Vec::new();
         let mut next_deadline: Option<Instant> = None;
         for slot in &mut self.workers {
@@ -838,7 +846,12 @@ impl Core {
                         intake.idle_in_flight.store(false, Ordering::SeqCst);
                         executing.gave_lane_back = true;
                     }
-                    expired.push(Arc::clone(&executing.run));
+                    // Claimed here, under the lock that found it overdue: settled later on a
+                    // thread of its own, it would lose to a call that returns meanwhile.
+                    expired.push(Overdue {
+                        claimed: executing.run.claim_time_out(),
+                        run: Arc::clone(&executing.run),
+                    });
                 } else {
                     next_deadline = Some(next_deadline.map_or(deadline, |d| d.min(deadline)));
                 }
@@ -1265,12 +1278,12 @@ mod tests {
         let limit = Duration::from_millis(1500);
         let (expired, _) = core.expire_overdue(&intake, later + Duration::from_secs(1), limit);
         assert_eq!(expired.len(), 1);
-        assert!(Arc::ptr_eq(&expired[0], &outer));
+        assert!(Arc::ptr_eq(&expired[0].run, &outer));
         // The outer gave the lane back: taken again, as by another IDLE task meanwhile.
         intake.idle_in_flight.store(true, Ordering::SeqCst);
         let (expired, _) = core.expire_overdue(&intake, later + Duration::from_secs(2), limit);
         assert_eq!(expired.len(), 1);
-        assert!(Arc::ptr_eq(&expired[0], &inner));
+        assert!(Arc::ptr_eq(&expired[0].run, &inner));
         assert!(
             intake.idle_in_flight.load(Ordering::SeqCst),
             "the lane is not the inner's"
@@ -1279,6 +1292,48 @@ mod tests {
         let slot = &core.workers[0];
         let back = slot.executing.as_ref().unwrap();
         assert!(Arc::ptr_eq(&back.run, &outer) && back.timed_out && slot.set_aside.is_empty());
+    }
+
+    /// The check that finds a run over its limit claims its handle for the time-out at once:
+    /// the call returning before the run's settler thread gets to it loses. (The settler
+    /// claimed it, so a call returning meanwhile was reported a success although its thread was
+    /// retired for the time-out.)
+    #[test]
+    fn a_run_found_overdue_is_claimed_by_the_check() {
+        use crate::function::Invocation;
+        use crate::run::TypedRun;
+        use crate::task::{Call, Owner};
+
+        let call: Call<u32> = Box::new(|| Invocation::Ready(Ok(1)));
+        let owner = Owner::anonymous(&"core::overdue");
+        let run: Arc<Run> =
+            TypedRun::new(owner, Priority::Medium, call, std::sync::Weak::new(), None);
+        let intake = Intake::default();
+        let (mut core, ids) = core_with_threads(1);
+        intake.push(Arc::clone(&run));
+        let ask = Ask {
+            finished: None,
+            was_searching: false,
+            may_sleep: false,
+        };
+        assert!(matches!(
+            core.next_for(&intake, ids[0], ask).0,
+            Next::Run { .. }
+        ));
+        let later = Instant::now() + Duration::from_secs(2);
+        let (expired, _) = core.expire_overdue(&intake, later, Duration::from_secs(1));
+        assert_eq!(expired.len(), 1);
+        assert!(expired[0].claimed && run.is_claimed() && !run.is_resolved());
+        assert!(
+            !run.resolve_error(crate::Error::PoolShutDown),
+            "the call lost"
+        );
+        expired[0].run.timed_out(crate::Error::TimedOut {
+            task: run.id,
+            limit: Duration::from_secs(1),
+        });
+        assert!(run.is_resolved());
+        assert!(run.is_cancel_requested(), "the call was told");
     }
 
     #[test]

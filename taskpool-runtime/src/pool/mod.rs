@@ -39,7 +39,7 @@ use self::callbacks::Callbacks;
 pub(crate) use self::callbacks::{Job, on_callback_thread};
 pub(crate) use self::cancel_hooks::CancelHook;
 use self::cancel_hooks::CancelHooks;
-pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, Outer, WorkerId};
+pub(crate) use self::core::{Ask, Core, Limits, NewWorker, Next, Outer, Overdue, WorkerId};
 pub(crate) use self::intake::Intake;
 pub(crate) use self::live::LiveRuns;
 use self::recently_canceled::RecentlyCanceled;

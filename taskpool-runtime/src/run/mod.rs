@@ -245,6 +245,13 @@ pub(crate) trait RunOps: Send + Sync {
     /// run canceled as it claims the outcome: before the settle hooks run, so the call reads
     /// `is_canceled()` at once even if a hook's user code (a dropped argument) blocks.
     fn time_out(&self, error: Error) -> bool;
+    /// Claims the handle for a time-out found by the pool's check, flagging the run canceled;
+    /// `true` if it won, and must then call [`RunOps::timed_out`]. Claimed where the check
+    /// finds the run overdue, its outcome is the time-out whatever the call does until its
+    /// settler resolves it.
+    fn claim_time_out(&self) -> bool;
+    /// Resolves the handle a [`RunOps::claim_time_out`] won with `error`.
+    fn timed_out(&self, error: Error);
     /// Whether the handle has its outcome (while the call may still run: a time-out).
     fn is_resolved(&self) -> bool;
     /// Whether the handle has its outcome or a resolver is storing it (a time-out flags the
@@ -254,6 +261,19 @@ pub(crate) trait RunOps: Send + Sync {
 
 /// A run, type-erased.
 pub(crate) type Run = dyn RunOps;
+
+/// Who resolves a run's handle, which says what the winner does first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Resolver {
+    /// Anyone: the first to claim the handle stores its outcome.
+    First,
+    /// A time-out: as `First`, and the winner flags the run canceled before anything else
+    /// (see [`RunOps::time_out`]).
+    TimeOut,
+    /// A time-out that already claimed the handle and flagged the run
+    /// ([`RunOps::claim_time_out`]).
+    Claimed,
+}
 
 impl std::ops::Deref for Run {
     type Target = RunHeader;
@@ -333,37 +353,31 @@ impl<T: Send + 'static> TypedRun<T> {
         });
         // Not through `resolve`: the task is not done (ArkTS `isDone`), it never ran. In ArkTS
         // such a refusal is thrown by `execute` itself, before anything is queued.
-        run.settle_outcome(Err(error), None, false);
+        run.settle_outcome(Err(error), None, Resolver::First);
         run
     }
 
     /// Resolves the handle, after the settle hook (if any) has seen the outcome.
     fn resolve(&self, outcome: Result<T>) -> bool {
-        self.resolve_in(outcome, None, false)
+        self.resolve_in(outcome, None, Resolver::First)
     }
 
     /// [`resolve`](Self::resolve) on a thread that knows the run's pool (`None`: look it up).
     /// A pool thread passes it: upgrading the run's weak reference on every run would make
-    /// all threads write the pool's reference count. With `flag_first`, the resolver that wins
-    /// flags the run canceled before anything else (see [`RunOps::time_out`]).
-    fn resolve_in(&self, outcome: Result<T>, pool: Option<&PoolShared>, flag_first: bool) -> bool {
+    /// all threads write the pool's reference count.
+    fn resolve_in(&self, outcome: Result<T>, pool: Option<&PoolShared>, by: Resolver) -> bool {
         // Before the handle can see the outcome (`Task::is_done`).
         if let Some(record) = self.header.record() {
             record
                 .done
                 .store(true, std::sync::atomic::Ordering::Release);
         }
-        self.settle_outcome(outcome, pool, flag_first)
+        self.settle_outcome(outcome, pool, by)
     }
 
     /// Stores the outcome for the handle, counted and seen by the hooks: the part of
     /// [`resolve_in`](Self::resolve_in) that a refused run, which never ran, shares.
-    fn settle_outcome(
-        &self,
-        outcome: Result<T>,
-        pool: Option<&PoolShared>,
-        flag_first: bool,
-    ) -> bool {
+    fn settle_outcome(&self, outcome: Result<T>, pool: Option<&PoolShared>, by: Resolver) -> bool {
         // Counted by the resolver that wins, before the handle can see the outcome.
         let upgraded = match pool {
             Some(_) => None,
@@ -372,7 +386,7 @@ impl<T: Send + 'static> TypedRun<T> {
         let pool = pool.or(upgraded.as_deref());
         let count = crate::observe::outcome_of(Settled::of(&outcome));
         let count = || {
-            if flag_first {
+            if by == Resolver::TimeOut {
                 self.header.request_cancel();
             }
             // This run no longer waits or runs: its task is done unless another run of it
@@ -382,17 +396,25 @@ impl<T: Send + 'static> TypedRun<T> {
             }
             crate::observe::count(pool, count);
         };
-        let resolved = match &self.header.hooks {
-            None if !crate::observe::TRACING => self.completion.resolve_and(outcome, count),
-            hooks => self.completion.resolve_with(outcome, |outcome| {
-                count();
-                let settled = Settled::of(outcome);
-                crate::observe::settled(&self.header, settled);
-                if let Some(hooks) = hooks {
-                    let _ = crate::panic::catch(|| hooks.on_settle(&self.header, settled));
-                    self.header.settle_seen();
-                }
-            }),
+        let hooks = &self.header.hooks;
+        let before = |outcome: &Result<T>| {
+            count();
+            let settled = Settled::of(outcome);
+            crate::observe::settled(&self.header, settled);
+            if let Some(hooks) = hooks {
+                let _ = crate::panic::catch(|| hooks.on_settle(&self.header, settled));
+                self.header.settle_seen();
+            }
+        };
+        let resolved = match by {
+            Resolver::Claimed => {
+                self.completion.store_claimed(outcome, before);
+                true
+            }
+            _ if hooks.is_none() && !crate::observe::TRACING => {
+                self.completion.resolve_and(outcome, count)
+            }
+            _ => self.completion.resolve_with(outcome, before),
         };
         if resolved {
             // After the outcome is stored: a stream bound to this run registered meanwhile
@@ -420,7 +442,7 @@ impl<T: Send + 'static> RunOps for TypedRun<T> {
         };
         Some(match call() {
             Invocation::Ready(outcome) => {
-                self.resolve_in(self.header.settle(outcome), pool, false);
+                self.resolve_in(self.header.settle(outcome), pool, Resolver::First);
                 Step::Done
             }
             Invocation::Pending(future) => Step::Suspended(Box::pin(async move {
@@ -460,7 +482,19 @@ impl<T: Send + 'static> RunOps for TypedRun<T> {
     }
 
     fn time_out(&self, error: Error) -> bool {
-        self.resolve_in(Err(error), None, true)
+        self.resolve_in(Err(error), None, Resolver::TimeOut)
+    }
+
+    fn claim_time_out(&self) -> bool {
+        let claimed = self.completion.claim();
+        if claimed {
+            self.header.request_cancel();
+        }
+        claimed
+    }
+
+    fn timed_out(&self, error: Error) {
+        self.resolve_in(Err(error), None, Resolver::Claimed);
     }
 
     fn is_resolved(&self) -> bool {
@@ -1046,6 +1080,41 @@ mod loom_tests {
             match run.completion.try_take() {
                 Some(Ok(1)) => assert!(!timed_out),
                 Some(Err(Error::PoolShutDown)) => assert!(timed_out),
+                other => panic!("impossible outcome {other:?}"),
+            }
+            assert_eq!(ends.settles.load(Ordering::SeqCst), 1);
+            assert_eq!(ends.ends.load(Ordering::SeqCst), 1, "ended exactly once");
+        });
+    }
+
+    /// The check's claim (`claim_time_out`, then `timed_out` later on a settler) racing the
+    /// end of the call: a claim that wins makes the time-out the outcome even though the call
+    /// returns before the settler resolves, and flags the run if its call still executes; one
+    /// that loses leaves the value. The hooks hear the settle and the end exactly once either way.
+    #[test]
+    fn a_time_out_claimed_by_the_check_wins_over_a_call_returning_before_its_settler() {
+        loom::model(|| {
+            let ends = std::sync::Arc::new(Ends::default());
+            let run = followed_run(&ends);
+            assert!(run.header.try_start());
+            ends.started.store(true, Ordering::SeqCst);
+            let check = {
+                let run: Arc<Run> = run.clone();
+                loom::thread::spawn(move || run.claim_time_out())
+            };
+            assert!(matches!(Arc::clone(&run).start(None), Some(Step::Done)));
+            let claimed = check.join().unwrap();
+            if claimed {
+                let returned = ends.returned.load(Ordering::SeqCst);
+                assert!(
+                    run.header.is_cancel_requested() || returned,
+                    "flagged by the claim, unless the call had returned"
+                );
+                run.timed_out(Error::PoolShutDown);
+            }
+            match run.completion.try_take() {
+                Some(Ok(1)) => assert!(!claimed),
+                Some(Err(Error::PoolShutDown)) => assert!(claimed),
                 other => panic!("impossible outcome {other:?}"),
             }
             assert_eq!(ends.settles.load(Ordering::SeqCst), 1);

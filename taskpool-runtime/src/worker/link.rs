@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::panic::{drop_each_quietly, drop_quietly};
 use crate::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
 use crate::sync::{Mutex, lock};
+use crate::waker_offer::with_offer;
 use crate::worker::exit::ExitRecord;
 use crate::worker::host_thread::{ErrorCallbacks, HostJob, HostThread, Kind};
 use crate::worker::inbox::{Inbox, Place, Position, Route};
@@ -404,21 +405,15 @@ impl<In, Out> Link<In, Out> {
             Err(TryRecvError::Disconnected) => return Some(None),
             Err(TryRecvError::Empty) => {}
         }
-        let replaced = {
+        // Offered (see `waker_offer`): the executor's clone and `Drop` run outside the lock.
+        with_offer(waker, |offer| {
             let mut wakers = lock(&self.stream_wakers);
-            let replaced = match wakers.iter_mut().find(|(owner, _)| *owner == id) {
-                Some((_, registered)) if registered.will_wake(waker) => None,
-                Some((_, registered)) => Some(std::mem::replace(registered, waker.clone())),
-                None => {
-                    wakers.push((id, waker.clone()));
-                    None
-                }
+            let stored = match wakers.iter_mut().find(|(owner, _)| *owner == id) {
+                Some((_, registered)) => offer.replace(registered),
+                None => offer.take().map(|clone| wakers.push((id, clone))).is_some(),
             };
-            self.stream_waiting.store(true, Ordering::SeqCst);
-            replaced
-        };
-        // The executor's waker: its `Drop` is user code, run outside the lock.
-        drop_quietly(replaced);
+            stored.then(|| self.stream_waiting.store(true, Ordering::SeqCst))
+        });
         fence(Ordering::SeqCst);
         match self.from_worker.try_recv() {
             Ok(item) => Some(self.settle(item)),
