@@ -63,18 +63,25 @@ pub(crate) fn run(pool: Arc<PoolShared>) {
         }
         pool.threads.reap();
 
-        let wake_at = [
-            next_check,
-            next_deadline,
-            now.checked_add(config.time_limit),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
         core = pool.core();
         if pool.is_shutting_down() && core.thread_count() == 0 {
             break;
         }
+        // With no run under the time limit, only the periodic check is due: a run that begins
+        // meanwhile wakes the supervisor (`Core::supervisor_may_rest`). Otherwise a run may
+        // begin unannounced, and be due one limit from now at the latest.
+        let wake_at = if core.supervisor_may_rest() {
+            next_check
+        } else {
+            [
+                next_check,
+                next_deadline,
+                now.checked_add(config.time_limit),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+        };
         core = match wake_at {
             Some(at) => {
                 let timeout = at.saturating_duration_since(Instant::now());
@@ -88,6 +95,7 @@ pub(crate) fn run(pool: Arc<PoolShared>) {
                 .wait(core)
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
         };
+        core.supervisor_woke();
     }
 }
 

@@ -167,6 +167,14 @@ pub(crate) struct Core {
     pruned: Vec<Arc<Run>>,
     /// The lanes' runs by task id, while a burst of `cancel(id)` makes it worth keeping.
     index: Option<LaneIndex>,
+    /// The supervisor rests: it found no run under the time limit, so it sleeps until its
+    /// next periodic check instead of one time limit from now (which, for a limit of a few
+    /// microseconds, would keep an idle pool's supervisor spinning). The first such run to
+    /// begin ends the rest and asks its thread to wake the supervisor
+    /// ([`Core::take_supervisor_call`]), so its limit is still kept to the instant.
+    supervisor_rests: bool,
+    /// A run under the time limit began while the supervisor rested: it must be woken.
+    supervisor_called: bool,
 }
 
 impl Core {
@@ -181,7 +189,42 @@ impl Core {
             waits: crate::observe::LaneWaits::default(),
             pruned: Vec::new(),
             index: None,
+            supervisor_rests: false,
+            supervisor_called: false,
         }
+    }
+
+    /// Whether a run executes under the time limit (not a long task's, not timed out yet).
+    fn times_a_run(&self) -> bool {
+        self.workers.iter().any(|slot| {
+            (slot.set_aside.iter().chain(&slot.executing)).any(|e| !e.timed_out && !e.run.long)
+        })
+    }
+
+    /// The supervisor is about to sleep: it rests if no run executes under the time limit
+    /// (see `supervisor_rests`). Whether it does.
+    pub(crate) fn supervisor_may_rest(&mut self) -> bool {
+        self.supervisor_rests = !self.times_a_run();
+        self.supervisor_rests
+    }
+
+    /// The supervisor woke, for whatever reason: it rests no more.
+    pub(crate) fn supervisor_woke(&mut self) {
+        self.supervisor_rests = false;
+    }
+
+    /// `run` began on a thread: a run under the time limit ends the supervisor's rest.
+    fn timed_run_began(&mut self, run: &Arc<Run>) {
+        if self.supervisor_rests && !run.long {
+            self.supervisor_rests = false;
+            self.supervisor_called = true;
+        }
+    }
+
+    /// Whether a run that began must wake the resting supervisor; asked by the pool thread
+    /// that began it, under this lock, after each call that may begin one.
+    pub(crate) fn take_supervisor_call(&mut self) -> bool {
+        std::mem::take(&mut self.supervisor_called)
     }
 
     /// Moves the intake's jobs into the lanes, indexing them if the index is kept.
@@ -591,6 +634,7 @@ impl Core {
             self.long_holders.insert(run.id, self.workers[index].id);
         }
         self.workers[index].executing = Some(Executing::new(run, now, false));
+        self.timed_run_began(run);
     }
 
     /// Thread `me` executes `run` inline, inside the wait of the run it was executing (see
@@ -615,6 +659,7 @@ impl Core {
         };
         slot.set_aside.extend(set_aside);
         slot.executing = Some(Executing::new(run, now, true));
+        self.timed_run_began(run);
         Some(outer)
     }
 
@@ -1389,6 +1434,46 @@ mod loom_tests {
             was_searching: false,
             may_sleep: true,
         }
+    }
+
+    /// The supervisor looks and rests (no run under the time limit), waiting on its condition
+    /// variable under the core's lock, while a pool thread begins a run and answers the call
+    /// as `PoolShared::answer_supervisor_call` does. Whatever the order, the supervisor ends
+    /// up awake with the run to time: a lost call would leave it waiting forever, which the
+    /// model reports as a deadlock.
+    #[test]
+    fn a_run_that_begins_while_the_supervisor_rests_wakes_it() {
+        loom::model(|| {
+            let intake = Arc::new(Intake::default());
+            let mut core = Core::new(Limits {
+                max_threads: 1,
+                extra_threads: 0,
+            });
+            let thread = core.reserve_worker().id;
+            intake.push(run_of(Priority::Medium));
+            let shared = Arc::new((loom::sync::Mutex::new(core), loom::sync::Condvar::new()));
+            let supervisor = {
+                let shared = Arc::clone(&shared);
+                loom::thread::spawn(move || {
+                    let (core, woken) = &*shared;
+                    let mut core = core.lock().unwrap();
+                    while core.supervisor_may_rest() {
+                        core = woken.wait(core).unwrap();
+                        core.supervisor_woke();
+                    }
+                })
+            };
+            let (core, woken) = &*shared;
+            let mut guard = core.lock().unwrap();
+            let (next, _) = guard.next_for(&intake, thread, ask(None));
+            assert!(matches!(next, Next::Run { .. }), "the run begins");
+            if guard.take_supervisor_call() {
+                woken.notify_all();
+            }
+            drop(guard);
+            supervisor.join().unwrap();
+            assert!(!core.lock().unwrap().supervisor_rests);
+        });
     }
 
     /// The last thread that takes work leaves (retired after a time-out, its call returned)

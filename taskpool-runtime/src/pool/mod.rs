@@ -122,6 +122,15 @@ impl PoolShared {
         lock(&self.core)
     }
 
+    /// Wakes the supervisor if a run under the time limit began while it rested (see
+    /// `Core::take_supervisor_call`). Under the core's lock, which the supervisor's wait
+    /// releases atomically: the call cannot slip between its look and its sleep.
+    pub(crate) fn answer_supervisor_call(&self, core: &mut Core) {
+        if core.take_supervisor_call() {
+            self.supervisor_wakeup.notify_all();
+        }
+    }
+
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.intake.is_shutting_down()
     }

@@ -55,6 +55,7 @@ pub(crate) fn main(pool: Arc<PoolShared>, worker: NewWorker) {
         let (next, grow, pruned) = {
             let mut core = pool.core();
             let (next, grow) = core.next_for(&pool.intake, worker.id, ask);
+            pool.answer_supervisor_call(&mut core);
             (next, grow, core.take_pruned())
         };
         drop(pruned);
@@ -417,6 +418,7 @@ fn stand_in(pool: &Arc<PoolShared>, me: WorkerId) -> bool {
         let (job, pruned) = {
             let mut core = pool.core();
             let job = core.stand_in(&pool.intake, me, &needs);
+            pool.answer_supervisor_call(&mut core);
             (job, core.take_pruned())
         };
         // After the lock: see `Core::take_pruned`.
@@ -549,7 +551,12 @@ impl<'a> InlineRun<'a> {
         run: &Arc<Run>,
         started: (Instant, Duration),
     ) -> InlineRun<'a> {
-        let outer = pool.core().inline_began(me, run, started);
+        let outer = {
+            let mut core = pool.core();
+            let outer = core.inline_began(me, run, started);
+            pool.answer_supervisor_call(&mut core);
+            outer
+        };
         InlineRun { pool, me, outer }
     }
 }
