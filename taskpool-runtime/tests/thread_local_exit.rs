@@ -3,11 +3,14 @@
 //! `join_timeout`, `shutdown_timeout`) must stay bounded while such a `Drop` blocks: the thread
 //! is left detached and ends by itself once the `Drop` returns.
 
+mod support;
+
 use std::cell::RefCell;
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use support::echo::Echo;
 use taskpool::{HandlerResult, TaskPool, Worker, WorkerHandler, WorkerPort, concurrent};
 
 /// How long a test waits for something that must happen (generous: a hang fails instead).
@@ -113,19 +116,6 @@ fn dropping_a_worker_is_bounded_while_its_thread_drops_a_thread_local() {
     );
     gate.open();
     assert_eq!(was_dropped.recv_timeout(PATIENCE), Ok(()));
-}
-
-/// Answers every message (its callbacks run on the host thread).
-struct Echo;
-
-impl WorkerHandler for Echo {
-    type In = u8;
-    type Out = u8;
-
-    async fn on_message(&mut self, n: u8, port: &WorkerPort<u8>) -> HandlerResult {
-        port.post_message(n)?;
-        Ok(())
-    }
 }
 
 #[test]
