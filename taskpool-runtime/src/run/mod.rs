@@ -243,8 +243,15 @@ pub(crate) trait RunOps: Send + Sync {
     fn resolve_error(&self, error: Error) -> bool;
     /// Resolves the handle with `error` (a time-out) if nothing is resolved yet, flagging the
     /// run canceled as it claims the outcome: before the settle hooks run, so the call reads
-    /// `is_canceled()` at once even if a hook's user code (a dropped argument) blocks.
-    fn time_out(&self, error: Error) -> bool;
+    /// `is_canceled()` at once even if a hook's user code (a dropped argument) blocks: the two
+    /// steps below, one after the other.
+    fn time_out(&self, error: Error) -> bool {
+        let claimed = self.claim_time_out();
+        if claimed {
+            self.timed_out(error);
+        }
+        claimed
+    }
     /// Claims the handle for a time-out found by the pool's check, flagging the run canceled;
     /// `true` if it won, and must then call [`RunOps::timed_out`]. Claimed where the check
     /// finds the run overdue, its outcome is the time-out whatever the call does until its
@@ -267,9 +274,6 @@ pub(crate) type Run = dyn RunOps;
 enum Resolver {
     /// Anyone: the first to claim the handle stores its outcome.
     First,
-    /// A time-out: as `First`, and the winner flags the run canceled before anything else
-    /// (see [`RunOps::time_out`]).
-    TimeOut,
     /// A time-out that already claimed the handle and flagged the run
     /// ([`RunOps::claim_time_out`]).
     Claimed,
@@ -386,9 +390,6 @@ impl<T: Send + 'static> TypedRun<T> {
         let pool = pool.or(upgraded.as_deref());
         let count = crate::observe::outcome_of(Settled::of(&outcome));
         let count = || {
-            if by == Resolver::TimeOut {
-                self.header.request_cancel();
-            }
             // This run no longer waits or runs: its task is done unless another run of it
             // does (`Task::is_done`). Once, by the winner, before the handle sees the outcome.
             if let Some(record) = self.header.record() {
@@ -479,10 +480,6 @@ impl<T: Send + 'static> RunOps for TypedRun<T> {
 
     fn resolve_error(&self, error: Error) -> bool {
         self.resolve(Err(error))
-    }
-
-    fn time_out(&self, error: Error) -> bool {
-        self.resolve_in(Err(error), None, Resolver::TimeOut)
     }
 
     fn claim_time_out(&self) -> bool {
