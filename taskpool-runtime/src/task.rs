@@ -1,5 +1,9 @@
 //! `Task`: a concurrent function bound to its arguments, with an identity and a name.
 
+mod body;
+
+use body::{Bound, Encoded, TaskBody};
+
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -12,7 +16,6 @@ use crate::descriptor::TaskDescriptor;
 use crate::error::Error;
 use crate::function::{ConcurrentFunction, Invocation};
 use crate::priority::Priority;
-use crate::registry::FunctionEntry;
 use crate::run::RunHooks;
 use crate::sync::{Arc, Mutex};
 
@@ -245,93 +248,13 @@ impl Owner {
 /// One call of a task function, ready to run on a worker.
 pub(crate) type Call<T> = Box<dyn FnOnce() -> Invocation<T> + Send>;
 
-/// A function bound to its arguments, seen without its type.
-trait Body<T>: Send {
-    /// The call for a one-shot run: the arguments move in, nothing is copied.
-    fn into_call(self: Box<Self>) -> Call<T>;
-    /// A call with a fresh copy of the arguments, for a task that runs several times.
-    fn copy_call(&self) -> Result<Call<T>, Error>;
-    /// The arguments, serialized for a descriptor.
-    fn encode_args(&self, encoding: Encoding) -> Result<Payload, Error>;
-}
-
-struct Bound<F: ConcurrentFunction> {
-    args: F::Args,
-}
-
-impl<F: ConcurrentFunction> Body<F::Output> for Bound<F> {
-    fn into_call(self: Box<Self>) -> Call<F::Output> {
-        let args = self.args;
-        Box::new(move || F::invoke(args))
-    }
-
-    fn copy_call(&self) -> Result<Call<F::Output>, Error> {
-        let args = F::copy_args(&self.args)?;
-        Ok(Box::new(move || F::invoke(args)))
-    }
-
-    fn encode_args(&self, encoding: Encoding) -> Result<Payload, Error> {
-        let payload = Payload::encode(&self.args, encoding)?;
-        // Refused here, rather than written and then refused by every reader.
-        if crate::codec::reads_back::<F::Args>(&payload) {
-            return Ok(payload);
-        }
-        Err(Error::Serialization(format!(
-            "the arguments of `{}` do not read back from the {encoding:?} form a descriptor \
-                 carries (types only a self-describing format reads back, such as \
-                 `serde_json::Value`, untagged enums or `#[serde(flatten)]`, cannot be put in \
-                 a descriptor); execute the task in process, or give it arguments of a type \
-                 that form reads back",
-            F::NAME
-        )))
-    }
-}
-
-/// A registered function bound to serialized arguments (a task rebuilt from a descriptor).
-struct Encoded {
-    entry: &'static FunctionEntry,
-    args: Payload,
-    limit: usize,
-    /// The arguments decoded when the task was built, for its first run.
-    decoded: Option<Call<Payload>>,
-}
-
-impl Drop for Encoded {
-    /// The arguments decoded for a first run that never came: user values the caller never
-    /// held, so a panic in their `Drop` is not the caller's to receive.
-    fn drop(&mut self) {
-        crate::panic::drop_quietly(self.decoded.take());
-    }
-}
-
-impl Body<Payload> for Encoded {
-    fn into_call(mut self: Box<Self>) -> Call<Payload> {
-        match self.decoded.take() {
-            Some(call) => call,
-            None => self
-                .copy_call()
-                .unwrap_or_else(|error| Box::new(move || Invocation::Ready(Err(error)))),
-        }
-    }
-
-    fn copy_call(&self) -> Result<Call<Payload>, Error> {
-        self.entry.call(&self.args, self.limit)
-    }
-
-    fn encode_args(&self, encoding: Encoding) -> Result<Payload, Error> {
-        if self.args.encoding() == encoding {
-            return Ok(self.args.clone());
-        }
-        self.entry.transcode_args(&self.args, encoding, self.limit)
-    }
-}
-
 /// A concurrent function bound to its arguments (ArkTS `taskpool.Task`).
 ///
 /// Build one with [`Task::new`] (or `my_fn::task(args…)`, which `#[concurrent]` generates), then
 /// hand it to a pool. Executing the `Task` by value moves its arguments into the run without any
 /// copy; executing `&task` keeps the task and gives each run its own copy of the arguments, so the
-/// task can run again.
+/// task can run again. That copy is made when the run starts, on the pool thread executing it
+/// (whose stack is the pool's), not by `execute`: a copy that fails or panics fails that run.
 ///
 /// A `Task` is `Send` but not `Sync`: it owns its arguments, which need only be `Send`. To
 /// execute one task by reference from several threads, keep it behind a `Mutex`.
@@ -359,7 +282,7 @@ pub struct Task<T> {
     /// Made when the task first needs state shared with its runs (a name, a run by reference,
     /// listeners, a data receiver, dependencies); a task executed once by value never has one.
     record: std::sync::OnceLock<Arc<TaskRecord>>,
-    body: Box<dyn Body<T>>,
+    body: TaskBody<T>,
 }
 
 impl<T: Send + 'static> Task<T> {
@@ -371,10 +294,10 @@ impl<T: Send + 'static> Task<T> {
         F: ConcurrentFunction<Output = T>,
     {
         let _ = function;
-        Task::with_body(F::NAME_REF, Box::new(Bound::<F> { args }))
+        Task::with_body(F::NAME_REF, TaskBody::new(Box::new(Bound::<F> { args })))
     }
 
-    fn with_body(function: &'static &'static str, body: Box<dyn Body<T>>) -> Task<T> {
+    fn with_body(function: &'static &'static str, body: TaskBody<T>) -> Task<T> {
         Task {
             id: TaskId::next(),
             function,
@@ -439,7 +362,7 @@ impl Task<Payload> {
             limit,
             decoded: Some(decoded),
         };
-        let mut task = Task::with_body(entry.name_ref(), Box::new(body));
+        let mut task = Task::with_body(entry.name_ref(), TaskBody::new(Box::new(body)));
         task.priority = descriptor.priority;
         if let Some(name) = &descriptor.name {
             task.record_mut().name = Some(name.clone());
@@ -662,7 +585,7 @@ impl<T> fmt::Debug for LongTask<T> {
 /// A task ready to be queued: whose it is and the call to make.
 pub(crate) struct Submission<T> {
     pub(crate) owner: Owner,
-    pub(crate) call: Result<Call<T>, Error>,
+    pub(crate) call: Call<T>,
 }
 
 pub(crate) mod sealed {
@@ -691,16 +614,15 @@ impl<T> Executable<T> for Submission<T> {
     }
 }
 
-impl<T> Executable<T> for Task<T> {
+impl<T: 'static> Executable<T> for Task<T> {
     #[allow(private_interfaces)]
     fn into_submission(mut self) -> Submission<T> {
         // The task's share of its record (if any) passes to the run: the task's `Drop` below
         // no longer sees the record.
         let record = self.record.take();
-        let body = std::mem::replace(&mut self.body, Box::new(Spent));
         Submission {
             owner: self.owner(record),
-            call: Ok(body.into_call()),
+            call: self.body.take_call(self.id),
         }
     }
 }
@@ -725,23 +647,6 @@ impl<T> Drop for Task<T> {
     }
 }
 
-/// The body of a task whose arguments moved into a run.
-struct Spent;
-
-impl<T> Body<T> for Spent {
-    fn into_call(self: Box<Self>) -> Call<T> {
-        Box::new(|| Invocation::Ready(Err(Error::PoolShutDown)))
-    }
-
-    fn copy_call(&self) -> Result<Call<T>, Error> {
-        Err(Error::PoolShutDown)
-    }
-
-    fn encode_args(&self, _encoding: Encoding) -> Result<Payload, Error> {
-        Err(Error::PoolShutDown)
-    }
-}
-
 impl<T> Task<T> {
     /// The task's share of its record for one more run by reference: the task stays usable,
     /// so a second run may come while this one runs, and they take turns (DESIGN: a task
@@ -754,57 +659,19 @@ impl<T> Task<T> {
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.owner(Some(record))
     }
-
-    /// The call of a run by reference: the function bound to a fresh copy of the arguments.
-    /// The copy runs user code (`Clone`, `Serialize`): a panic fails this run, wherever the
-    /// copy is made.
-    pub(crate) fn copied_call(&self) -> Result<Call<T>, Error> {
-        crate::panic::catch(|| self.body.copy_call()).unwrap_or_else(|payload| {
-            Err(Error::Panicked {
-                task: self.id,
-                message: crate::panic::message(payload),
-            })
-        })
-    }
 }
 
-impl<T> Executable<T> for &Task<T> {
+impl<T: 'static> Executable<T> for &Task<T> {
     #[allow(private_interfaces)]
     fn into_submission(self) -> Submission<T> {
         Submission {
             owner: self.owner_of_run_by_reference(),
-            call: self.copied_call(),
+            call: self.body.copied_at_start(self.id),
         }
     }
 }
 
-/// A run of a task by reference whose arguments are copied by `copy` when the run starts, on
-/// the thread executing it, instead of by the submitting thread: a periodic tick submits from
-/// the runtime's timer thread, which runs no user code (a `Clone` that blocks there would stall
-/// every delay, periodic task and `sleep` of the process). A failed copy fails the run.
-pub(crate) struct CopiedAtStart<'a, T> {
-    pub(crate) task: &'a Task<T>,
-    pub(crate) copy: Box<dyn FnOnce() -> Result<Call<T>, Error> + Send>,
-}
-
-impl<T> sealed::Sealed for CopiedAtStart<'_, T> {}
-
-impl<T: 'static> Executable<T> for CopiedAtStart<'_, T> {
-    #[allow(private_interfaces)]
-    fn into_submission(self) -> Submission<T> {
-        let copy = self.copy;
-        let call: Call<T> = Box::new(move || match copy() {
-            Ok(call) => call(),
-            Err(error) => Invocation::Ready(Err(error)),
-        });
-        Submission {
-            owner: self.task.owner_of_run_by_reference(),
-            call: Ok(call),
-        }
-    }
-}
-
-impl<T> Executable<T> for LongTask<T> {
+impl<T: 'static> Executable<T> for LongTask<T> {
     #[allow(private_interfaces)]
     fn into_submission(self) -> Submission<T> {
         // Executing consumes a long task, so its durations are read from its handle: its run

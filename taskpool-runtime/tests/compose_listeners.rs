@@ -119,8 +119,8 @@ fn a_panicking_listener_is_contained() {
     wait_until("the success", || log.lock().unwrap().len() == 1);
 }
 
-/// Arguments whose `Clone` panics: a run of the task by reference is refused when its copy is
-/// made, before it is queued.
+/// Arguments whose `Clone` panics: a run of the task by reference fails when it starts and
+/// copies them.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Uncopyable(u32);
 
@@ -135,21 +135,22 @@ fn uncopyable(u: Uncopyable) -> u32 {
     u.0
 }
 
-/// A run refused at submission (its argument copy panicked) fails, and the task's own
-/// `on_execution_failed` hears of it (it used to be told nothing); nothing was enqueued or
-/// started, so only the failure is reported.
+/// A run by reference copies its arguments when it starts, on its pool thread: a copy that
+/// panics fails that run, heard by the task's listeners as any failed run is, after it was
+/// enqueued and started (a periodic tick's run does the same).
 #[test]
-fn a_run_refused_at_submission_reports_the_failure() {
+fn a_run_whose_copy_panics_reports_its_start_then_the_failure() {
     let pool = TaskPool::builder().max_threads(1).build().unwrap();
     let log: Log = Arc::default();
     let task = Task::new(uncopyable, (Uncopyable(4),));
     listen(&task, &log);
     let error = pool.execute(&task).wait().unwrap_err();
     assert!(error.to_string().contains("cannot be cloned"), "{error}");
-    wait_until("the failure is reported", || log.lock().unwrap().len() == 1);
+    wait_until("the failure is reported", || log.lock().unwrap().len() == 3);
     let log = log.lock().unwrap();
+    assert_eq!(log[..2], ["enqueued", "started"]);
     assert!(
-        log[0].starts_with("failed: ") && log[0].contains("cannot be cloned"),
+        log[2].starts_with("failed: ") && log[2].contains("cannot be cloned"),
         "{log:?}"
     );
 }

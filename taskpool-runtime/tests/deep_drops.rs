@@ -1,6 +1,8 @@
 //! User values the runtime drops on a caller's thread — the arguments of a run canceled or
 //! discarded before it started, an outcome nobody read — get enough stack for what a task could
 //! drop (`src/deep_drop.rs`), and a periodic task's arguments go when it ends, not with its handle.
+//! The copy of a task's arguments for a run by reference (`execute(&task)`, a group) is made when
+//! the run starts, on its pool thread, so a deep argument never overflows the submitting thread.
 //!
 //! Each deep case runs in a child process (an overflow aborts it), on a thread of 2 MiB, the
 //! size of any spawned thread, a test harness's included; the deep values are built and the
@@ -136,6 +138,54 @@ fn canceling_the_dependency_of_a_deep_task_from_a_small_thread() {
             let outcome = held.wait_timeout(PATIENCE).expect("resolved");
             assert!(matches!(outcome, Err(Error::DependencyFailed { .. })));
             open_gate(G + 2);
+            assert_pool_runs(&pool);
+        },
+    );
+}
+
+/// Executing a deep task by reference copies its arguments on the pool thread that runs it, not
+/// on the small submitting thread (a derived `Clone` recurses once per link, as `Drop` does).
+#[test]
+fn executing_a_deep_task_by_reference_from_a_small_thread() {
+    in_child_process(
+        "executing_a_deep_task_by_reference_from_a_small_thread",
+        || {
+            let pool = Arc::new(TaskPool::builder().build().unwrap());
+            let submitter = Arc::clone(&pool);
+            let (task, outcomes) = small(move || {
+                let task = deep_task();
+                let mut first = submitter.execute(&task);
+                let mut second = submitter.execute(&task);
+                let outcomes = [first.wait_timeout(PATIENCE), second.wait_timeout(PATIENCE)];
+                (
+                    task,
+                    outcomes.map(|outcome| outcome.expect("ends").unwrap()),
+                )
+            });
+            assert_eq!(outcomes, [1, 1]);
+            on_a_stack_of(512 << 20, move || drop(task));
+            assert_pool_runs(&pool);
+        },
+    );
+}
+
+/// A group executed from a small thread: each member's copy is made on its pool thread.
+#[test]
+fn executing_a_group_of_deep_tasks_from_a_small_thread() {
+    in_child_process(
+        "executing_a_group_of_deep_tasks_from_a_small_thread",
+        || {
+            let pool = Arc::new(TaskPool::builder().build().unwrap());
+            let mut group = TaskGroup::new();
+            group.add_task(deep_task()).unwrap();
+            group.add_task(deep_task()).unwrap();
+            let submitter = Arc::clone(&pool);
+            let (group, results) = small(move || {
+                let results = submitter.execute_group(&group, Priority::High).wait();
+                (group, results.unwrap())
+            });
+            assert_eq!(results, [1, 1]);
+            on_a_stack_of(512 << 20, move || drop(group));
             assert_pool_runs(&pool);
         },
     );

@@ -13,7 +13,7 @@ use crate::pool::{CancelHook, Leftover, PoolShared, ShutdownHook, TaskPool};
 use crate::priority::Priority;
 use crate::run::{Run, RunHeader, RunHooks, Settled};
 use crate::sync::{Arc, Mutex, lock};
-use crate::task::{CopiedAtStart, Task, TaskId, TaskRecord};
+use crate::task::{Task, TaskId, TaskRecord};
 
 /// The shortest period: a shorter one (zero) would keep the timer thread ticking without a
 /// pause. ArkTS periods are whole milliseconds.
@@ -136,25 +136,15 @@ impl<T: Send + 'static> Periodic<T> {
         // pool began shutting down) is settled inside `prepare`, and its hook (`Tick`) takes
         // that lock. Ticks never overlap: the next alarm is armed below.
         let hooks: Arc<dyn RunHooks> = Arc::new(Tick(Arc::downgrade(self)));
-        // The arguments are copied when the run starts, on the pool thread executing it: this
-        // runs on the runtime's timer thread, which must run no user code (see
-        // `CopiedAtStart`).
-        let me = Arc::downgrade(self);
-        let copy = Box::new(move || match me.upgrade() {
-            Some(periodic) => match lock(&periodic.task).as_ref() {
-                Some(task) => task.copied_call(),
-                None => Err(Error::PoolShutDown),
-            },
-            // Gone: stopped, its handle dropped, and its pool shutting down.
-            None => Err(Error::PoolShutDown),
-        });
+        // A run by reference: it copies the arguments when it starts, on the pool thread
+        // executing it, never here on the runtime's timer thread, which must run no user code
+        // (a `Clone` that blocked here would stall every delay, periodic task and `sleep`).
         let prepared = {
             let task = lock(&self.task);
             let Some(task) = task.as_ref() else {
                 return;
             };
-            let run = CopiedAtStart { task, copy };
-            pool.prepare(run, Some(self.priority), Some(hooks))
+            pool.prepare(task, Some(self.priority), Some(hooks))
         };
         let run = prepared.run;
         drop(prepared.handle);

@@ -261,17 +261,16 @@ impl PoolShared {
             .is_some_and(|record| record.timed.load(std::sync::atomic::Ordering::Relaxed));
         let call = match call {
             // Executed with a timeout before: that was its one run (ArkTS 10200057).
-            Ok(call) if timed => {
+            call if timed => {
                 drop_quietly(call);
                 let error = Error::ExecutedByAnotherApi(owner.id);
                 return self.refused(owner, priority, error, hooks);
             }
-            Ok(call) if !self.is_shutting_down() => call,
-            Ok(call) => {
+            call if !self.is_shutting_down() => call,
+            call => {
                 drop_quietly(call);
                 return self.refused(owner, priority, Error::PoolShutDown, hooks);
             }
-            Err(error) => return self.refused(owner, priority, error, hooks),
         };
         let typed = TypedRun::new(owner, priority, call, Arc::downgrade(self), hooks);
         let handle = TaskHandle::new(Arc::clone(&typed));
