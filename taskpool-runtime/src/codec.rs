@@ -139,15 +139,19 @@ impl Payload {
 
     /// Fails with 10200006 if the payload is larger than `limit` bytes.
     pub fn check_size(&self, limit: usize) -> Result<(), Error> {
-        let size = self.size();
-        if size > limit {
-            return Err(Error::Serialization(format!(
-                "the serialized data is {size} bytes: it {}",
-                formats::over_cap_advice(limit)
-            )));
-        }
-        Ok(())
+        check_size(self.size(), limit)
     }
+}
+
+/// Fails with 10200006 if `size` serialized bytes are more than `limit`.
+pub(crate) fn check_size(size: usize, limit: usize) -> Result<(), Error> {
+    if size > limit {
+        return Err(Error::Serialization(format!(
+            "the serialized data is {size} bytes: it {}",
+            formats::over_cap_advice(limit)
+        )));
+    }
+    Ok(())
 }
 
 impl std::fmt::Display for Payload {

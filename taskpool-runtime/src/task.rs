@@ -586,6 +586,9 @@ impl<T> fmt::Debug for LongTask<T> {
 pub(crate) struct Submission<T> {
     pub(crate) owner: Owner,
     pub(crate) call: Call<T>,
+    /// The size of the serialized arguments the task was rebuilt from (a descriptor), which
+    /// the pool's `max_serialized_bytes` caps; `None` for arguments that were never serialized.
+    pub(crate) serialized_size: Option<usize>,
 }
 
 pub(crate) mod sealed {
@@ -622,6 +625,7 @@ impl<T: 'static> Executable<T> for Task<T> {
         let record = self.record.take();
         Submission {
             owner: self.owner(record),
+            serialized_size: self.body.serialized_size(),
             call: self.body.take_call(self.id),
         }
     }
@@ -667,6 +671,7 @@ impl<T: 'static> Executable<T> for &Task<T> {
         Submission {
             owner: self.owner_of_run_by_reference(),
             call: self.body.copied_at_start(self.id),
+            serialized_size: self.body.serialized_size(),
         }
     }
 }

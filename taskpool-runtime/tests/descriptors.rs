@@ -180,6 +180,58 @@ fn data_over_the_pools_cap_is_refused_and_nothing_runs() {
     );
 }
 
+/// Whether a [`weigh_over_cap`] ran with data over 1024 bytes on a thread of the pool with
+/// that cap (named "capped").
+static OVER_CAP_RAN: AtomicBool = AtomicBool::new(false);
+
+#[concurrent]
+fn weigh_over_cap(data: Vec<u8>) -> usize {
+    let thread = std::thread::current();
+    if data.len() > 1024 && thread.name().is_some_and(|name| name.starts_with("capped")) {
+        OVER_CAP_RAN.store(true, Ordering::SeqCst);
+    }
+    data.len()
+}
+
+/// A task rebuilt from a descriptor with `Task::from_descriptor` (under the default cap) and
+/// executed on a pool with a smaller one is held to the pool's cap, as `execute_descriptor`
+/// holds it: by value and by reference. It used to run.
+#[test]
+fn a_task_rebuilt_from_a_descriptor_is_held_to_the_pools_cap() {
+    let pool = TaskPool::builder()
+        .max_serialized_bytes(1024)
+        .thread_name("capped")
+        .build()
+        .unwrap();
+    let descriptor = Task::new(weigh_over_cap, (vec![7u8; 4096],))
+        .descriptor()
+        .unwrap();
+    let task = Task::from_descriptor(&descriptor).unwrap();
+    let error = pool.execute(&task).wait().unwrap_err();
+    assert_eq!(error.code(), Some(10200006), "{error}");
+    assert!(
+        error.to_string().contains("over the cap of 1024 bytes"),
+        "{error}"
+    );
+    let error = pool.execute(task).wait().unwrap_err();
+    assert_eq!(error.code(), Some(10200006), "{error}");
+    assert!(
+        !OVER_CAP_RAN.load(Ordering::SeqCst),
+        "a refused task never runs"
+    );
+    // Under the cap, or on a pool with the default one, it runs.
+    let small = Task::new(weigh_over_cap, (vec![7u8; 100],))
+        .descriptor()
+        .unwrap();
+    let small = Task::from_descriptor(&small).unwrap();
+    let result = pool.execute(small).wait().unwrap();
+    assert_eq!(result.decode::<usize>().unwrap(), 100);
+    let roomy = TaskPool::builder().build().unwrap();
+    let task = Task::from_descriptor(&descriptor).unwrap();
+    let result = roomy.execute(task).wait().unwrap();
+    assert_eq!(result.decode::<usize>().unwrap(), 4096);
+}
+
 #[concurrent]
 fn address_of(buffer: Vec<u8>) -> (usize, u8) {
     (buffer.as_ptr() as usize, buffer[0])

@@ -243,7 +243,11 @@ impl PoolShared {
         hooks: Option<Arc<dyn RunHooks>>,
     ) -> Prepared<T> {
         crate::observe::submitted(self);
-        let Submission { owner, call } = task.into_submission();
+        let Submission {
+            owner,
+            call,
+            serialized_size,
+        } = task.into_submission();
         if let Some(record) = &owner.record {
             record
                 .executed
@@ -255,23 +259,10 @@ impl PoolShared {
             Some(record) => with_task_hooks(record, hooks),
             None => hooks,
         };
-        let timed = owner
-            .record
-            .as_ref()
-            .is_some_and(|record| record.timed.load(std::sync::atomic::Ordering::Relaxed));
-        let call = match call {
-            // Executed with a timeout before: that was its one run (ArkTS 10200057).
-            call if timed => {
-                drop_quietly(call);
-                let error = Error::ExecutedByAnotherApi(owner.id);
-                return self.refused(owner, priority, error, hooks);
-            }
-            call if !self.is_shutting_down() => call,
-            call => {
-                drop_quietly(call);
-                return self.refused(owner, priority, Error::PoolShutDown, hooks);
-            }
-        };
+        if let Some(error) = self.refusal(&owner, serialized_size) {
+            drop_quietly(call);
+            return self.refused(owner, priority, error, hooks);
+        }
         let typed = TypedRun::new(owner, priority, call, Arc::downgrade(self), hooks);
         let handle = TaskHandle::new(Arc::clone(&typed));
         let run: Arc<Run> = typed;
@@ -283,6 +274,26 @@ impl PoolShared {
             handle,
             run: Some(run),
         }
+    }
+
+    /// Why this pool refuses a submission of `owner`'s task, if it does.
+    fn refusal(&self, owner: &Owner, serialized_size: Option<usize>) -> Option<Error> {
+        let timed = owner
+            .record
+            .as_ref()
+            .is_some_and(|record| record.timed.load(std::sync::atomic::Ordering::Relaxed));
+        if let Some(size) = serialized_size {
+            // A task rebuilt from a descriptor is held to this pool's cap, as by
+            // `execute_descriptor`.
+            if let Err(error) = crate::codec::check_size(size, self.config.max_serialized_bytes) {
+                return Some(error);
+            }
+        }
+        if timed {
+            // Executed with a timeout before: that was its one run (ArkTS 10200057).
+            return Some(Error::ExecutedByAnotherApi(owner.id));
+        }
+        self.is_shutting_down().then_some(Error::PoolShutDown)
     }
 
     /// Queues a run made by [`prepare`](PoolShared::prepare), unless one of its hooks holds

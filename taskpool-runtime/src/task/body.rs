@@ -27,6 +27,11 @@ pub(super) trait Body<T>: Send {
     fn copy_call(&self) -> Result<Call<T>, Error>;
     /// The arguments, serialized for a descriptor.
     fn encode_args(&self, encoding: Encoding) -> Result<Payload, Error>;
+    /// The size of the serialized arguments the body was built from, if it was (a task rebuilt
+    /// from a descriptor): what a pool's `max_serialized_bytes` caps.
+    fn serialized_size(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// A typed function bound to its arguments.
@@ -99,6 +104,10 @@ impl Body<Payload> for Encoded {
         }
         self.entry.transcode_args(&self.args, encoding, self.limit)
     }
+
+    fn serialized_size(&self) -> Option<usize> {
+        Some(self.args.size())
+    }
 }
 
 /// The body left where a run by value took the arguments (a zero-sized box: no allocation).
@@ -150,6 +159,14 @@ impl<T> TaskBody<T> {
                 *slot = Slot::Shared(Arc::clone(&shared));
                 shared
             }
+        }
+    }
+
+    /// See [`Body::serialized_size`] (no user code runs: the borrow or lock is brief).
+    pub(super) fn serialized_size(&self) -> Option<usize> {
+        match &*self.0.borrow() {
+            Slot::Owned(body) => body.serialized_size(),
+            Slot::Shared(shared) => lock(shared).serialized_size(),
         }
     }
 
