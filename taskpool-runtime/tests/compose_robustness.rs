@@ -7,11 +7,11 @@
 mod support;
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use support::{Bomb, dropped, note_dropped, open_gate, pass_gate, wait_until};
+use support::{Bomb, bounded, dropped, note_dropped, open_gate, pass_gate, wait_until};
 use taskpool::{Error, Priority, Task, TaskGroup, TaskPool, concurrent, send_data};
 
 /// A value whose `Drop` panics even while its thread unwinds: two of them dropped as one
@@ -168,6 +168,51 @@ fn a_panicking_copy_of_the_arguments_fails_the_run_instead_of_unwinding() {
     wait_until("a later tick ran", || ticker.runs_started() >= 2);
     assert!(FLAKY_PANICKED.load(Ordering::SeqCst));
     ticker.cancel().unwrap();
+}
+
+/// How many copies of a [`SlowFirstClone`] were begun.
+static SLOW_CLONES: AtomicUsize = AtomicUsize::new(0);
+
+/// Arguments whose first `Clone` waits for gate `.0` to open.
+#[derive(Debug, Serialize, Deserialize)]
+struct SlowFirstClone(u64);
+
+impl Clone for SlowFirstClone {
+    fn clone(&self) -> SlowFirstClone {
+        if SLOW_CLONES.fetch_add(1, Ordering::SeqCst) == 0 {
+            pass_gate(self.0);
+        }
+        SlowFirstClone(self.0)
+    }
+}
+
+#[concurrent]
+fn slow_first_clone(value: SlowFirstClone) -> u64 {
+    value.0
+}
+
+/// A run by reference copies its arguments on its pool thread. A copy blocked there (user
+/// code) keeps no lock a later submission of the task needs: executing it again, by reference
+/// or by value, returns at once, here while the first copy still waits for its gate.
+#[test]
+fn a_copy_blocked_on_a_pool_thread_does_not_block_the_next_submissions() {
+    const GATE: u64 = 9_300;
+    let pool = std::sync::Arc::new(TaskPool::builder().build().unwrap());
+    let task = Task::new(slow_first_clone, (SlowFirstClone(GATE),));
+    let mut first = pool.execute(&task);
+    wait_until("the first copy waits", || {
+        SLOW_CLONES.load(Ordering::SeqCst) == 1
+    });
+    let submitter = std::sync::Arc::clone(&pool);
+    let (mut second, mut third) = bounded("two more submissions", move || {
+        let second = submitter.execute(&task);
+        (second, submitter.execute(task))
+    });
+    open_gate(GATE);
+    for handle in [&mut first, &mut second, &mut third] {
+        let outcome = handle.wait_timeout(Duration::from_secs(20));
+        assert!(matches!(outcome, Some(Ok(GATE))), "{outcome:?}");
+    }
 }
 
 static FLAKY_PANICKED: AtomicBool = AtomicBool::new(false);

@@ -141,16 +141,24 @@ enum Slot<T> {
 
 /// A task's body. In a `RefCell` because a run by reference, made from `&Task`, may share it;
 /// a `Task` is not `Sync`, and no borrow is held while user code runs, so none ever clashes.
-pub(super) struct TaskBody<T>(RefCell<Slot<T>>);
+pub(super) struct TaskBody<T> {
+    slot: RefCell<Slot<T>>,
+    /// See [`Body::serialized_size`]: kept aside, so that a submission never waits for the
+    /// lock that a run's copy (user code, which may block) holds.
+    serialized_size: Option<usize>,
+}
 
 impl<T> TaskBody<T> {
     pub(super) fn new(body: Box<dyn Body<T>>) -> TaskBody<T> {
-        TaskBody(RefCell::new(Slot::Owned(body)))
+        TaskBody {
+            serialized_size: body.serialized_size(),
+            slot: RefCell::new(Slot::Owned(body)),
+        }
     }
 
     /// The body, shared (from now on, if it was not yet).
     fn shared(&self) -> Shared<T> {
-        let mut slot = self.0.borrow_mut();
+        let mut slot = self.slot.borrow_mut();
         match &mut *slot {
             Slot::Shared(shared) => Arc::clone(shared),
             Slot::Owned(body) => {
@@ -162,12 +170,9 @@ impl<T> TaskBody<T> {
         }
     }
 
-    /// See [`Body::serialized_size`] (no user code runs: the borrow or lock is brief).
+    /// See [`Body::serialized_size`].
     pub(super) fn serialized_size(&self) -> Option<usize> {
-        match &*self.0.borrow() {
-            Slot::Owned(body) => body.serialized_size(),
-            Slot::Shared(shared) => lock(shared).serialized_size(),
-        }
+        self.serialized_size
     }
 
     /// The arguments, serialized for a descriptor (from the shared body, so that no borrow of
@@ -182,7 +187,7 @@ impl<T: 'static> TaskBody<T> {
     /// reference still has to copy them (it was queued and has not started); then this run
     /// copies them too, when it starts.
     pub(super) fn take_call(&mut self, task: TaskId) -> Call<T> {
-        let body = match self.0.get_mut() {
+        let body = match self.slot.get_mut() {
             Slot::Owned(body) => body,
             Slot::Shared(shared) => match Arc::get_mut(shared) {
                 Some(body) => body.get_mut().unwrap_or_else(PoisonError::into_inner),
