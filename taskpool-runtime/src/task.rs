@@ -436,7 +436,9 @@ impl<T> Task<T> {
     /// The task as a serializable descriptor: function name, arguments (compact bytes), name
     /// and priority. Serializing the arguments, and reading them back once, is the only cost;
     /// the task stays usable. Fails with 10200006 for arguments the compact form cannot carry
-    /// (types only a self-describing format reads back, such as `serde_json::Value`).
+    /// (types only a self-describing format reads back, such as `serde_json::Value`). While a
+    /// run of the task by reference copies the arguments (as it starts, on its pool thread),
+    /// this waits for that copy to end.
     ///
     /// ```
     /// use taskpool::{concurrent, Priority, Task, TaskDescriptor};
