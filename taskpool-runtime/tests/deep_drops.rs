@@ -169,6 +169,36 @@ fn executing_a_deep_task_by_reference_from_a_small_thread() {
     );
 }
 
+/// A delayed run and a run with `Configs`, of a deep task by reference from a small thread:
+/// every composer that takes `&task` copies on the pool thread too.
+#[test]
+fn a_deep_task_delayed_or_configured_by_reference_from_a_small_thread() {
+    in_child_process(
+        "a_deep_task_delayed_or_configured_by_reference_from_a_small_thread",
+        || {
+            let pool = Arc::new(TaskPool::builder().build().unwrap());
+            let submitter = Arc::clone(&pool);
+            let (tasks, outcomes) = small(move || {
+                let (delayed_task, configured_task) = (deep_task(), deep_task());
+                let delay = Duration::from_millis(1);
+                let mut delayed = submitter.execute_delayed(delay, &delayed_task, Priority::Low);
+                let configs = taskpool::Configs::new().with_timeout(PATIENCE);
+                let mut configured = submitter.execute_with_configs(&configured_task, configs);
+                let outcomes = [
+                    delayed.wait_timeout(PATIENCE),
+                    configured.wait_timeout(PATIENCE),
+                ];
+                ((delayed_task, configured_task), outcomes)
+            });
+            on_a_stack_of(512 << 20, move || drop(tasks));
+            for outcome in outcomes {
+                assert!(matches!(outcome, Some(Ok(1))), "{outcome:?}");
+            }
+            assert_pool_runs(&pool);
+        },
+    );
+}
+
 /// A group executed from a small thread: each member's copy is made on its pool thread.
 #[test]
 fn executing_a_group_of_deep_tasks_from_a_small_thread() {
