@@ -157,7 +157,7 @@ fn a_panicking_copy_of_the_arguments_fails_the_run_instead_of_unwinding() {
     assert_eq!(pool.execute(task).wait().unwrap(), 3);
     wait_until("the stream ended", || stream.is_terminated());
 
-    // A periodic task whose first copy panics: that tick's run is refused (its settle used to
+    // A periodic task whose first copy panics: that tick's run fails (its settle used to
     // deadlock the timer thread, taking the lock the tick held), and the next ticks run.
     let task = Task::new(flaky, (FlakyClone(5),));
     let ticker = pool

@@ -277,7 +277,7 @@ fn loud_copy_taken(value: LoudCopies) -> u32 {
 /// starts, so a member canceled by that failure before it started copied nothing: no copy of
 /// its arguments is made, and none dropped (a copy's `Drop` here panics).
 #[test]
-fn a_group_refused_by_a_member_s_copy_copies_nothing_for_the_members_it_cancels() {
+fn a_group_failed_by_a_member_s_copy_copies_nothing_for_the_members_it_cancels() {
     use std::sync::atomic::Ordering;
     use taskpool::{Priority, TaskGroup};
     // One thread: the members start in the order they were added.
