@@ -20,8 +20,8 @@ use support::{
     wait_until_executing,
 };
 use taskpool::{
-    Error, HandlerResult, Priority, Task, TaskGroup, TaskPool, Worker, WorkerHandler, WorkerPort,
-    concurrent,
+    Error, HandlerResult, Priority, Task, TaskGroup, TaskHandle, TaskPool, Worker, WorkerHandler,
+    WorkerPort, concurrent,
 };
 
 /// Gate ids of this file: 9800 and up.
@@ -143,58 +143,57 @@ fn canceling_the_dependency_of_a_deep_task_from_a_small_thread() {
     );
 }
 
-/// Executing a deep task by reference copies its arguments on the pool thread that runs it, not
-/// on the small submitting thread (a derived `Clone` recurses once per link, as `Drop` does).
+/// Two deep tasks, submitted by reference with `submit` from a small thread: their runs copy
+/// the arguments on the pool threads that run them, not on the submitting thread (a derived
+/// `Clone` recurses once per link, as `Drop` does), and both succeed.
+fn deep_tasks_submitted_by_reference_from_a_small_thread(
+    submit: fn(&TaskPool, &[Task<u32>; 2]) -> [TaskHandle<u32>; 2],
+) {
+    let pool = Arc::new(TaskPool::builder().build().unwrap());
+    let submitter = Arc::clone(&pool);
+    let (tasks, outcomes) = small(move || {
+        let tasks = [deep_task(), deep_task()];
+        let handles = submit(&submitter, &tasks);
+        (
+            tasks,
+            handles.map(|mut handle| handle.wait_timeout(PATIENCE)),
+        )
+    });
+    on_a_stack_of(512 << 20, move || drop(tasks));
+    for outcome in outcomes {
+        assert!(matches!(outcome, Some(Ok(1))), "{outcome:?}");
+    }
+    assert_pool_runs(&pool);
+}
+
+/// One deep task executed by reference twice.
 #[test]
 fn executing_a_deep_task_by_reference_from_a_small_thread() {
     in_child_process(
         "executing_a_deep_task_by_reference_from_a_small_thread",
         || {
-            let pool = Arc::new(TaskPool::builder().build().unwrap());
-            let submitter = Arc::clone(&pool);
-            let (task, outcomes) = small(move || {
-                let task = deep_task();
-                let mut first = submitter.execute(&task);
-                let mut second = submitter.execute(&task);
-                let outcomes = [first.wait_timeout(PATIENCE), second.wait_timeout(PATIENCE)];
-                (
-                    task,
-                    outcomes.map(|outcome| outcome.expect("ends").unwrap()),
-                )
+            deep_tasks_submitted_by_reference_from_a_small_thread(|pool, [task, _]| {
+                [pool.execute(task), pool.execute(task)]
             });
-            assert_eq!(outcomes, [1, 1]);
-            on_a_stack_of(512 << 20, move || drop(task));
-            assert_pool_runs(&pool);
         },
     );
 }
 
-/// A delayed run and a run with `Configs`, of a deep task by reference from a small thread:
-/// every composer that takes `&task` copies on the pool thread too.
+/// A delayed run and a run with `Configs`: every composer that takes `&task` copies on the
+/// pool thread too.
 #[test]
 fn a_deep_task_delayed_or_configured_by_reference_from_a_small_thread() {
     in_child_process(
         "a_deep_task_delayed_or_configured_by_reference_from_a_small_thread",
         || {
-            let pool = Arc::new(TaskPool::builder().build().unwrap());
-            let submitter = Arc::clone(&pool);
-            let (tasks, outcomes) = small(move || {
-                let (delayed_task, configured_task) = (deep_task(), deep_task());
+            deep_tasks_submitted_by_reference_from_a_small_thread(|pool, [delayed, configured]| {
                 let delay = Duration::from_millis(1);
-                let mut delayed = submitter.execute_delayed(delay, &delayed_task, Priority::Low);
                 let configs = taskpool::Configs::new().with_timeout(PATIENCE);
-                let mut configured = submitter.execute_with_configs(&configured_task, configs);
-                let outcomes = [
-                    delayed.wait_timeout(PATIENCE),
-                    configured.wait_timeout(PATIENCE),
-                ];
-                ((delayed_task, configured_task), outcomes)
+                [
+                    pool.execute_delayed(delay, delayed, Priority::Low),
+                    pool.execute_with_configs(configured, configs),
+                ]
             });
-            on_a_stack_of(512 << 20, move || drop(tasks));
-            for outcome in outcomes {
-                assert!(matches!(outcome, Some(Ok(1))), "{outcome:?}");
-            }
-            assert_pool_runs(&pool);
         },
     );
 }
