@@ -143,12 +143,13 @@ fn canceling_the_dependency_of_a_deep_task_from_a_small_thread() {
     );
 }
 
+/// Submits two tasks by reference, returning their handles.
+type SubmitTwo = fn(&TaskPool, &[Task<u32>; 2]) -> [TaskHandle<u32>; 2];
+
 /// Two deep tasks, submitted by reference with `submit` from a small thread: their runs copy
 /// the arguments on the pool threads that run them, not on the submitting thread (a derived
 /// `Clone` recurses once per link, as `Drop` does), and both succeed.
-fn deep_tasks_submitted_by_reference_from_a_small_thread(
-    submit: fn(&TaskPool, &[Task<u32>; 2]) -> [TaskHandle<u32>; 2],
-) {
+fn deep_tasks_submitted_by_reference_from_a_small_thread(submit: SubmitTwo) {
     let pool = Arc::new(TaskPool::builder().build().unwrap());
     let submitter = Arc::clone(&pool);
     let (tasks, outcomes) = small(move || {
