@@ -278,10 +278,6 @@ impl PoolShared {
 
     /// Why this pool refuses a submission of `owner`'s task, if it does.
     fn refusal(&self, owner: &Owner, serialized_size: Option<usize>) -> Option<Error> {
-        let timed = owner
-            .record
-            .as_ref()
-            .is_some_and(|record| record.timed.load(std::sync::atomic::Ordering::Relaxed));
         if let Some(size) = serialized_size {
             // A task rebuilt from a descriptor is held to this pool's cap, as by
             // `execute_descriptor`.
@@ -289,6 +285,10 @@ impl PoolShared {
                 return Some(error);
             }
         }
+        let timed = owner
+            .record
+            .as_ref()
+            .is_some_and(|record| record.timed.load(std::sync::atomic::Ordering::Relaxed));
         if timed {
             // Executed with a timeout before: that was its one run (ArkTS 10200057).
             return Some(Error::ExecutedByAnotherApi(owner.id));
