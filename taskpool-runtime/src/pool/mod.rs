@@ -266,7 +266,7 @@ impl PoolShared {
         let typed = TypedRun::new(owner, priority, call, Arc::downgrade(self), hooks);
         let handle = TaskHandle::new(Arc::clone(&typed));
         let run: Arc<Run> = typed;
-        if run.hooks.is_some() {
+        if run.hooks().is_some() {
             // A composer may hold it before it is queued: tracked until it ends (`live.rs`).
             self.live.insert(&run);
         }
@@ -299,7 +299,7 @@ impl PoolShared {
     /// Queues a run made by [`prepare`](PoolShared::prepare), unless one of its hooks holds
     /// it (see `RunHooks::hold`). A run canceled while held is dropped here.
     pub(crate) fn enqueue(self: &Arc<Self>, run: Arc<Run>) {
-        if let Some(hooks) = &run.hooks {
+        if let Some(hooks) = run.hooks() {
             if hooks.hold(&run) {
                 return;
             }
@@ -313,7 +313,7 @@ impl PoolShared {
         if !run.mark_queued() {
             return;
         }
-        if let Some(hooks) = &run.hooks {
+        if let Some(hooks) = run.hooks() {
             let _ = crate::panic::catch(|| hooks.on_enqueued(&run));
         }
         // Only a task with a record runs more than once under its id. The number first: a

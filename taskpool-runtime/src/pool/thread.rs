@@ -125,7 +125,7 @@ fn park(pool: &PoolShared, worker: &NewWorker, epoch: u64) {
 /// Starts a run: makes its call and, for an `async fn`, polls its future at once. Returns the
 /// run if it ended.
 fn start(pool: &Arc<PoolShared>, run: Arc<Run>, picked_at: Instant) -> Option<Arc<Run>> {
-    if let Some(hooks) = &run.hooks {
+    if let Some(hooks) = run.hooks() {
         let _ = panic::catch(|| hooks.on_start(&run));
     }
     let slice = crate::observe::started(pool, &run, picked_at);

@@ -10,6 +10,7 @@
 //! An `async fn` run also has a poll state ([`Suspension`], in `suspension.rs`): who may poll or
 //! drop its future while it is suspended, so that any pool thread can resume it.
 
+mod links;
 mod suspension;
 mod timing;
 pub(crate) mod waits;
@@ -295,18 +296,16 @@ pub(crate) struct RunHeader {
     function: &'static &'static str,
     /// Whether the task is a `LongTask` (no time limit, holds its thread).
     pub(crate) long: bool,
-    /// The task's shared record: the task's own when it has one, else made on first use (a
-    /// handle's data stream), so that a one-shot run is a single allocation.
-    record: std::sync::OnceLock<Arc<TaskRecord>>,
+    /// The task's shared record (the task's own when it has one, else made on first use: a
+    /// handle's data stream) and the run's hooks: code outside the scheduler that follows it
+    /// (see [`RunHooks`]). One thin pointer, empty in a one-shot run.
+    links: links::Links,
     pub(crate) priority: Priority,
     state: AtomicU8,
     /// Who may poll or drop the future of an `async fn` run.
     pub(crate) suspension: Suspension,
     /// The pool the run was submitted to: where its waker queues it, and what `cancel` reaches.
     pub(crate) pool: Weak<PoolShared>,
-    /// Code outside the scheduler that follows this run (see [`RunHooks`]). Boxed: a thin
-    /// pointer in every run, and one small allocation only in the runs that have hooks.
-    pub(crate) hooks: Option<Box<Arc<dyn RunHooks>>>,
     timing: timing::Timing,
     /// Its span, enqueue stamp and run number (see `observe/`).
     pub(crate) observe: crate::observe::RunObs,
@@ -397,7 +396,7 @@ impl<T: Send + 'static> TypedRun<T> {
             }
             crate::observe::count(pool, count);
         };
-        let hooks = &self.header.hooks;
+        let hooks = self.header.hooks();
         let before = |outcome: &Result<T>| {
             count();
             let settled = Settled::of(outcome);
@@ -634,26 +633,25 @@ impl RunHeader {
         pool: Weak<PoolShared>,
         hooks: Option<Arc<dyn RunHooks>>,
     ) -> RunHeader {
-        let record = std::sync::OnceLock::new();
-        if let Some(shared) = owner.record {
+        if let Some(shared) = &owner.record {
             // One more run of the task that has not settled (`Task::is_done`); every run is
             // resolved exactly once, which counts it down.
             shared
                 .unsettled_runs
                 .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-            let _ = record.set(shared);
         }
+        let observe =
+            crate::observe::RunObs::new(&owner.id, owner.function, owner.record.as_ref(), priority);
         RunHeader {
-            observe: crate::observe::RunObs::new(&owner.id, owner.function, record.get(), priority),
+            observe,
             id: owner.id,
             function: owner.function,
             long: owner.long,
-            record,
+            links: links::Links::new(owner.record, hooks),
             priority,
             state: AtomicU8::new(state),
             suspension: Suspension::default(),
             pool,
-            hooks: hooks.map(Box::new),
             timing: timing::Timing::default(),
         }
     }
@@ -661,14 +659,12 @@ impl RunHeader {
     /// Whether a waiter may execute this run on its own thread (see
     /// [`RunHooks::may_run_inline`]).
     pub(crate) fn may_run_inline(&self) -> bool {
-        self.hooks
-            .as_ref()
-            .is_none_or(|hooks| hooks.may_run_inline())
+        self.hooks().is_none_or(|hooks| hooks.may_run_inline())
     }
 
     /// What this run, if held, waits for (see [`RunHooks::held_behind`]).
     pub(crate) fn held_behind(&self, holders: &mut Vec<Holder>) {
-        if let Some(hooks) = &self.hooks {
+        if let Some(hooks) = self.hooks() {
             hooks.held_behind(self, holders);
         }
     }
@@ -680,14 +676,19 @@ impl RunHeader {
 
     /// The task's shared record, if it has one yet.
     pub(crate) fn record(&self) -> Option<&Arc<TaskRecord>> {
-        self.record.get()
+        self.links.record()
     }
 
     /// The task's shared record, made now if the task had none (it then belongs to this run
     /// alone, which counts as its one owner until it settles).
     pub(crate) fn shared_record(&self) -> &Arc<TaskRecord> {
-        self.record
-            .get_or_init(|| Arc::new(TaskRecord::of(self.id, self.function())))
+        self.links
+            .record_or(|| Arc::new(TaskRecord::of(self.id, self.function())))
+    }
+
+    /// Code outside the scheduler that follows this run, if any (see [`RunHooks`]).
+    pub(crate) fn hooks(&self) -> Option<&Arc<dyn RunHooks>> {
+        self.links.hooks()
     }
 
     /// The task's name, or else its function's bare name.
@@ -891,7 +892,7 @@ impl RunHeader {
     }
 
     fn ended(&self) {
-        if let Some(hooks) = &self.hooks {
+        if let Some(hooks) = self.hooks() {
             let _ = crate::panic::catch(|| hooks.on_ended(self));
         }
     }
@@ -912,7 +913,7 @@ impl RunHeader {
         // A hook's own error (an `AsyncRunner`'s 10200055) says the run never started: a run
         // dropped while suspended at an `.await` had started, and is `Canceled` like any other.
         if !started && late.is_none() {
-            if let Some(error) = self.hooks.as_ref().and_then(|h| h.canceled_error(self)) {
+            if let Some(error) = self.hooks().and_then(|h| h.canceled_error(self)) {
                 return error;
             }
         }
