@@ -249,3 +249,38 @@ fn a_callback_that_never_returns_does_not_hang_shutdown() {
     pool.shutdown(); // returns: the stuck callback's thread is detached
     open_gate(72);
 }
+
+/// Waits at gate `gate`, then sends 0, 1, 2 (and fails if nobody receives them).
+#[concurrent]
+fn gated_count(gate: u64) {
+    pass_gate(gate);
+    for i in 0..3u32 {
+        send_data(i).unwrap();
+    }
+}
+
+/// A one-shot run has no record until a handle's `data_stream` makes one. Threads that ask at
+/// once race to make it: they must all bind to the one the run sends through, so the last
+/// stream registered hears every value and the others, replaced, end empty.
+#[test]
+fn streams_asked_at_once_of_a_one_shot_run_share_its_record() {
+    let pool = TaskPool::builder().max_threads(1).build().unwrap();
+    // A gate stays open: one per round (7400..7420, used nowhere else).
+    for gate in 7400..7420 {
+        let handle = pool.execute(Task::new(gated_count, (gate,)));
+        let streams: Vec<_> = std::thread::scope(|scope| {
+            let askers: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| handle.data_stream::<u32>()))
+                .collect();
+            askers.into_iter().map(|a| a.join().unwrap()).collect()
+        });
+        open_gate(gate);
+        handle.wait().unwrap();
+        let heard: Vec<Vec<u32>> = streams
+            .into_iter()
+            .map(|stream| stream.into_iter().collect())
+            .collect();
+        assert_eq!(heard.iter().filter(|values| values.is_empty()).count(), 3);
+        assert!(heard.contains(&vec![0, 1, 2]), "{heard:?}");
+    }
+}
