@@ -19,11 +19,11 @@ use crate::codec::Payload;
 use crate::deep_drop::drop_quietly;
 use crate::descriptor::TaskDescriptor;
 use crate::error::{Error, Result};
-use crate::function::{BoxFuture, ConcurrentFunction};
+use crate::function::ConcurrentFunction;
 use crate::handle::TaskHandle;
 use crate::info::{TaskInfo, TaskPoolInfo};
 use crate::priority::Priority;
-use crate::run::{Cancel, HookList, Run, RunHooks, TypedRun};
+use crate::run::{Cancel, HookList, Run, RunHooks, Suspended, TypedRun};
 use crate::scheduler::sleepers::Sleepers;
 use crate::sync::atomic::{AtomicBool, Ordering, fence};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock};
@@ -481,7 +481,7 @@ impl PoolShared {
     /// pool (a guard that joins a sibling): dropped one run at a time, the first such drop
     /// would wait for a sibling that only this very loop settles, later, and the shutdown
     /// would hang.
-    fn abandon_all_suspended(&self) -> Vec<(Arc<Run>, Option<BoxFuture<()>>)> {
+    fn abandon_all_suspended(&self) -> Vec<(Arc<Run>, Option<Suspended>)> {
         let claimed: Vec<_> = (self.live.all().into_iter())
             .filter(|run| run.suspension.claim())
             .map(|run| {
@@ -505,7 +505,7 @@ impl PoolShared {
     fn drop_bodies(
         self: &Arc<Self>,
         unrun: Vec<Arc<Run>>,
-        suspended: Vec<(Arc<Run>, Option<BoxFuture<()>>)>,
+        suspended: Vec<(Arc<Run>, Option<Suspended>)>,
         leftovers: Vec<Leftover>,
         deadline: Option<Instant>,
     ) {

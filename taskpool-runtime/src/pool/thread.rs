@@ -6,16 +6,16 @@
 //! since both need to know which pool thread, if any, the caller is.
 
 use std::cell::RefCell;
+use std::pin::Pin;
 use std::sync::Weak;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::context;
 use crate::error::Error;
-use crate::function::BoxFuture;
 use crate::panic::{self, drop_quietly};
 use crate::pool::{Ask, NewWorker, Next, Outer, PoolShared, WorkerId};
-use crate::run::{Run, RunHeader, Step};
+use crate::run::{Run, RunHeader, Step, Suspended};
 use crate::scheduler::parker::Parker;
 use crate::sync::Arc;
 use crate::sync::atomic::Ordering;
@@ -170,14 +170,14 @@ fn resume(pool: &Arc<PoolShared>, run: Arc<Run>, picked_at: Instant) -> Option<A
 }
 
 /// One poll of a run's future; returns the run if it ended.
-fn poll(pool: &Arc<PoolShared>, run: Arc<Run>, mut future: BoxFuture<()>) -> Option<Arc<Run>> {
+fn poll(pool: &Arc<PoolShared>, run: Arc<Run>, mut future: Suspended) -> Option<Arc<Run>> {
     let waker = Arc::clone(&run).waker();
     let mut cx = Context::from_waker(&waker);
     let slice = crate::observe::slice_begin(pool);
     let polled = {
         let _entered = context::enter(&run);
         let _span = crate::observe::enter(&run);
-        panic::catch(|| future.as_mut().poll(&mut cx))
+        panic::catch(|| Pin::as_mut(&mut *future).poll(&mut cx))
     };
     crate::observe::slice_end(pool, &run, slice, crate::observe::SliceKind::Poll);
     let cpu = run.end_slice();
@@ -204,7 +204,7 @@ fn poll(pool: &Arc<PoolShared>, run: Arc<Run>, mut future: BoxFuture<()>) -> Opt
 }
 
 /// Parks a future that returned `Pending` in its run until its waker fires.
-fn suspend(pool: &Arc<PoolShared>, run: Arc<Run>, future: BoxFuture<()>) {
+fn suspend(pool: &Arc<PoolShared>, run: Arc<Run>, future: Suspended) {
     crate::observe::suspended(pool, &run);
     // Before it can be woken and picked again: the pick of a woken IDLE task waits for the lane.
     // Not if its outcome was claimed during the poll: a time-out, which gave the lane back
@@ -235,7 +235,7 @@ fn leave_idle_lane(pool: &PoolShared, run: &RunHeader) {
 
 /// Drops a run's future for good (it completed, failed, timed out or was abandoned), inside the
 /// run's context so that its `Drop` code sees `is_canceled()`.
-pub(crate) fn end_future(pool: &PoolShared, run: &Arc<Run>, future: BoxFuture<()>) {
+pub(crate) fn end_future(pool: &PoolShared, run: &Arc<Run>, future: Suspended) {
     run.suspension.finish();
     {
         let _entered = context::enter(run);

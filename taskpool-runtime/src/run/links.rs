@@ -3,8 +3,8 @@
 //!
 //! Most runs are one-shot tasks with neither: for them the links cost one word and no
 //! allocation. Before, the record (a `OnceLock`, 16 bytes) and the boxed hooks (8) sat in every
-//! run, which made the run of an empty task 152 bytes, a 176-byte heap chunk; together behind
-//! one pointer they make it 136, a 160-byte chunk (`scheduler/README.md`, memory per task).
+//! run; together behind one pointer they take 16 bytes less (`scheduler/README.md`, memory per
+//! task).
 //! The price is one small allocation for a run that has a record from the start (a named
 //! task, a run by reference) and did not have hooks: a run with hooks made one before too.
 

@@ -202,8 +202,13 @@ pub(crate) enum Step {
     Done,
     /// The body is an `async fn`; this future settles the run when it completes. The caller
     /// polls it and, while it is pending, keeps it in the run ([`RunOps::put_future`]).
-    Suspended(BoxFuture<()>),
+    Suspended(Suspended),
 }
+
+/// The future of an `async fn` run, boxed once more: a thin pointer, so that the run's body —
+/// a call or what is left of it — is two words, not three (`scheduler/README.md`, memory). It
+/// costs an `async` run one small allocation, made when it starts and kept across its polls.
+pub(crate) type Suspended = Box<BoxFuture<()>>;
 
 /// How a cancel request landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,9 +240,9 @@ pub(crate) trait RunOps: Send + Sync {
     /// future's state. A panicking `Drop` is contained.
     fn drop_body(&self);
     /// Takes the suspended future out of the run, to poll or drop it.
-    fn take_future(&self) -> Option<BoxFuture<()>>;
+    fn take_future(&self) -> Option<Suspended>;
     /// Puts a future that returned `Pending` back, until it is woken.
-    fn put_future(&self, future: BoxFuture<()>);
+    fn put_future(&self, future: Suspended);
     /// The waker of this run's future: it queues the run for any free pool thread.
     fn waker(self: Arc<Self>) -> Waker;
     /// Resolves the handle with `error` if nothing is resolved yet.
@@ -312,10 +317,16 @@ pub(crate) struct RunHeader {
 }
 
 /// What a run still has to execute: its call, then (for an `async fn`) its suspended future.
+/// Two variants, so that the call's pointer doubles as the tag.
 enum Body<T> {
     Call(Call<T>),
-    Future(BoxFuture<()>),
-    Empty,
+    /// After the call: the suspended future, if there is one (none: nothing left to execute).
+    Left(Option<Suspended>),
+}
+
+/// Nothing left to execute.
+const fn spent<T>() -> Body<T> {
+    Body::Left(None)
 }
 
 /// A run whose function yields `T`.
@@ -351,7 +362,7 @@ impl<T: Send + 'static> TypedRun<T> {
     ) -> Arc<Self> {
         let run = Arc::new(TypedRun {
             header: RunHeader::new(owner, priority, FINISHED, pool, hooks),
-            body: Mutex::new(Body::Empty),
+            body: Mutex::new(spent()),
             completion: Completion::new(),
         });
         // Not through `resolve`: the task is not done (ArkTS `isDone`), it never ran. In ArkTS
@@ -427,7 +438,7 @@ impl<T: Send + 'static> TypedRun<T> {
     }
 
     fn take_body(&self) -> Body<T> {
-        std::mem::replace(&mut *lock(&self.body), Body::Empty)
+        std::mem::replace(&mut *lock(&self.body), spent())
     }
 }
 
@@ -445,10 +456,10 @@ impl<T: Send + 'static> RunOps for TypedRun<T> {
                 self.resolve_in(self.header.settle(outcome), pool, Resolver::First);
                 Step::Done
             }
-            Invocation::Pending(future) => Step::Suspended(Box::pin(async move {
+            Invocation::Pending(future) => Step::Suspended(Box::new(Box::pin(async move {
                 let outcome = future.await;
                 self.resolve(self.header.settle(outcome));
-            })),
+            }))),
         })
     }
 
@@ -459,9 +470,9 @@ impl<T: Send + 'static> RunOps for TypedRun<T> {
         crate::deep_drop::drop_quietly(self.take_body());
     }
 
-    fn take_future(&self) -> Option<BoxFuture<()>> {
+    fn take_future(&self) -> Option<Suspended> {
         match self.take_body() {
-            Body::Future(future) => Some(future),
+            Body::Left(Some(future)) => Some(future),
             other => {
                 *lock(&self.body) = other;
                 None
@@ -469,8 +480,8 @@ impl<T: Send + 'static> RunOps for TypedRun<T> {
         }
     }
 
-    fn put_future(&self, future: BoxFuture<()>) {
-        *lock(&self.body) = Body::Future(future);
+    fn put_future(&self, future: Suspended) {
+        *lock(&self.body) = Body::Left(Some(future));
     }
 
     fn waker(self: Arc<Self>) -> Waker {
@@ -522,8 +533,8 @@ impl<T> Drop for TypedRun<T> {
     fn drop(&mut self) {
         // The last reference may go on a pool thread or in `cancel`: user `Drop`s must not
         // unwind there.
-        match std::mem::replace(&mut *lock(&self.body), Body::Empty) {
-            Body::Empty => {}
+        match std::mem::replace(&mut *lock(&self.body), spent()) {
+            Body::Left(None) => {}
             // A call or future left in a run resolved without running it (a time-out on the
             // timer thread leaves it to whoever lets go of the run last, maybe a small thread).
             left => crate::deep_drop::drop_quietly(left),
