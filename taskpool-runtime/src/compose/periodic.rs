@@ -133,7 +133,8 @@ impl<T: Send + 'static> Periodic<T> {
             }
         }
         // Prepared without the state's lock: a refused run (the pool began shutting down) is
-        // settled inside `prepare`, and its hook (`Tick`) takes that lock. Ticks never overlap: the next alarm is armed below.
+        // settled inside `prepare`, and its hook (`Tick`) takes that lock. Ticks never overlap:
+        // the next alarm is armed below.
         let hooks: Arc<dyn RunHooks> = Arc::new(Tick(Arc::downgrade(self)));
         // A run by reference: it copies the arguments when it starts, on the pool thread
         // executing it, never here on the runtime's timer thread, which must run no user code
