@@ -84,6 +84,18 @@ fn started(key: u64) -> bool {
 #[concurrent]
 fn wait_for_parked(key: u64) -> u32 {
     STARTED.lock().unwrap().push(key);
+    value_of_parked(key)
+}
+
+/// Blocks until long gate `gate` opens (see [`hold_long`]), then does what [`wait_for_parked`]
+/// does.
+#[concurrent]
+fn wait_for_parked_after(gate: u64, key: u64) -> u32 {
+    let _gate = hold_long(gate);
+    value_of_parked(key)
+}
+
+fn value_of_parked(key: u64) -> u32 {
     match unpark(key).wait() {
         Ok(value) => value + 1,
         Err(_) => FAILED,
@@ -722,4 +734,30 @@ fn dropping_a_pool_whose_only_thread_waits_for_work_a_composer_holds_back_ends_t
 /// listed in `/proc` for a moment after the join returned.
 fn assert_threads_gone(prefix: &str) {
     wait_until("the pool's threads are gone", || pool_threads(prefix) == 0);
+}
+
+// --- Waits across pools ----------------------------------------------------------------------
+
+/// Two pools of one thread each, at their ceilings: a task of each waits for a task queued in
+/// the other, behind the waiting task. No task waits for itself, yet neither pool has a thread
+/// left for what the other one waits for. A thread whose wait needs another pool's job cannot
+/// tell what that pool needs of its own: it stands in for its own pool's waiting work (as a
+/// rayon thread keeps working in its own pool while it waits on another's), and both end.
+#[test]
+fn tasks_of_two_full_pools_waiting_for_each_other_s_queued_tasks_both_end() {
+    let left = tiny(1, None, "bi-cross-left");
+    let right = tiny(1, None, "bi-cross-right");
+    let (left_gate, right_gate) = (9_310, 9_311);
+    let (left_key, right_key) = (210, 211);
+    let mut left_waiting = left.run(wait_for_parked_after, (left_gate, left_key));
+    wait_until_executing(&left, left_waiting.id());
+    let mut right_waiting = right.run(wait_for_parked_after, (right_gate, right_key));
+    wait_until_executing(&right, right_waiting.id());
+    // Each queued behind the other pool's waiting task, on that pool's only thread.
+    park(left_key, right.run(plain, (7,)));
+    park(right_key, left.run(plain, (9,)));
+    open_long_gate(left_gate);
+    open_long_gate(right_gate);
+    assert_eq!(settle(&mut left_waiting).unwrap(), 8);
+    assert_eq!(settle(&mut right_waiting).unwrap(), 10);
 }
