@@ -17,29 +17,46 @@ use crate::waker_offer::with_offer;
 /// Where a run's outcome lands. It is resolved at most once; later attempts are ignored, which
 /// is how a timeout or a cancel "wins" over a result that arrives afterwards.
 ///
-/// Small on purpose (it is part of every queued run): one lock around the slot, and a flag a
-/// waiter spins on. A blocked waiter parks its thread and leaves a waker that unparks it, so
-/// no condition variable is needed; an error is boxed, so a pending slot is three words.
-pub(crate) struct Completion<T> {
-    slot: Mutex<Slot<T>>,
+/// Small on purpose (it is part of every queued run): one lock around the slot, and a state
+/// byte a waiter spins on. A blocked waiter parks its thread and leaves a waker that unparks
+/// it, so no condition variable is needed; an error is boxed, and whether a resolver claimed
+/// the slot or the handle let go lives in the state byte, so a slot is two words.
+///
+/// `S` is a value of the owner's kept under the same lock (a run keeps its body there): one
+/// lock for both makes every queued run a lock smaller. Code that holds it must not resolve,
+/// wait on or detach the completion.
+pub(crate) struct Completion<T, S = ()> {
+    cell: Mutex<Cell<T, S>>,
     /// [`PENDING`], [`CLAIMED`] while a resolver that won is on its way, then [`READY`] once
     /// an outcome is stored (written after the slot: what a waiter spins on before it parks),
-    /// then [`TAKEN`] once the slot is empty for good. The
-    /// last lets the usual end of a handle — `wait`, then drop — skip the slot's lock twice:
-    /// a spent slot needs no detaching, and nothing is left in it to drop.
+    /// then [`TAKEN`] once the slot is empty for good; with [`DETACHED`] while pending or
+    /// claimed once the handle is gone. Written under the lock only. [`TAKEN`] lets the usual
+    /// end of a handle — `wait`, then drop — skip the lock twice: a spent slot needs no
+    /// detaching, and nothing is left in it to drop.
     state: AtomicU8,
+}
+
+/// What the completion's lock guards.
+struct Cell<T, S> {
+    slot: Slot<T>,
+    side: S,
 }
 
 /// No outcome yet.
 const PENDING: u8 = 0;
 /// An outcome is stored, or was (see [`TAKEN`]).
 const READY: u8 = 1;
-/// The slot is [`Slot::Taken`] and stays so: the outcome was handed out or dropped.
+/// The slot is empty and stays so: the outcome was handed out or dropped.
 const TAKEN: u8 = 2;
 /// No outcome yet, but a resolver won the right to store it and is on its way (flagging a
 /// timed-out run canceled, running the settle hooks): it will be stored whatever the run's
 /// call does. Written before the flag, so a run that sees itself flagged sees this too.
 const CLAIMED: u8 = 3;
+/// Beside [`PENDING`] or [`CLAIMED`]: the handle was dropped, so nobody will take the outcome;
+/// its resolver drops it at once (see [`Completion::detach`]).
+const DETACHED: u8 = 4;
+/// The bits of the state other than [`DETACHED`].
+const PHASE: u8 = 3;
 
 /// How many times a blocking wait checks for the outcome, with a spin hint in between, before
 /// it yields; then how many times it yields before it parks. A short task's outcome usually
@@ -49,29 +66,60 @@ const WAIT_SPINS: u32 = 64;
 const WAIT_YIELDS: u32 = 8;
 
 enum Slot<T> {
-    /// Not resolved. `claimed`: a resolver won the right to resolve and is running the run's
-    /// settle hook (see [`Completion::resolve_with`]); waiters keep waiting. `waker`: whoever
-    /// waits (an `.await`, or a parked thread). `detached`: the handle was dropped, so nobody
-    /// will take the outcome: the resolver drops it at once (see [`Completion::detach`]).
-    Pending {
-        waker: Option<Waker>,
-        claimed: bool,
-        detached: bool,
-    },
+    /// No outcome: none yet, or none any more (the state tells which). The waker is whoever
+    /// waits (an `.await`, or a parked thread); a no-op waker when nobody does, which keeps
+    /// the slot two words (an `Option` around the waker would need a tag beside the outcome).
+    Empty(Waker),
     Ready(std::result::Result<T, Box<Error>>),
-    Taken,
+}
+
+/// The waker of an empty slot that nobody waits on.
+fn nobody() -> Waker {
+    Waker::noop().clone()
+}
+
+/// The waker a slot held, `None` if nobody waited.
+fn waiting(waker: Waker) -> Option<Waker> {
+    (!waker.will_wake(Waker::noop())).then_some(waker)
 }
 
 impl<T> Completion<T> {
     pub(crate) fn new() -> Completion<T> {
+        Completion::with_side(())
+    }
+}
+
+impl<T, S> Completion<T, S> {
+    /// A pending completion that keeps `side` under its lock.
+    pub(crate) fn with_side(side: S) -> Completion<T, S> {
         Completion {
-            slot: Mutex::new(Slot::Pending {
-                waker: None,
-                claimed: false,
-                detached: false,
+            cell: Mutex::new(Cell {
+                slot: Slot::Empty(nobody()),
+                side,
             }),
             state: AtomicU8::new(PENDING),
         }
+    }
+
+    /// Runs `f` on the side value, under the lock (see [`Completion`] for what `f` must not do).
+    pub(crate) fn with_side_locked<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
+        f(&mut lock(&self.cell).side)
+    }
+
+    /// Runs `f` on the side value of a completion owned exclusively.
+    pub(crate) fn side_mut<R>(&mut self, f: impl FnOnce(&mut S) -> R) -> R {
+        with_mut(&mut self.cell, |cell| f(&mut cell.side))
+    }
+
+    /// The state's phase (`PENDING`, `CLAIMED`, `READY`, `TAKEN`), without [`DETACHED`].
+    fn phase(&self) -> u8 {
+        self.state.load(Ordering::Acquire) & PHASE
+    }
+
+    /// Moves to `phase`, keeping [`DETACHED`]. Under the lock.
+    fn enter(&self, phase: u8) {
+        let detached = self.state.load(Ordering::Relaxed) & DETACHED;
+        self.state.store(phase | detached, Ordering::Release);
     }
 
     /// Stores the outcome if none is stored yet; returns whether this call stored it.
@@ -86,15 +134,13 @@ impl<T> Completion<T> {
         let outcome = outcome.map_err(Box::new);
         // One lock: the common path has no hook to run between claiming and storing.
         let (waker, unclaimed) = {
-            let mut slot = lock(&self.slot);
-            match &*slot {
-                Slot::Pending { claimed: false, .. } => {
-                    self.state.store(CLAIMED, Ordering::Release);
-                    won();
-                    self.store(&mut slot, outcome)
-                }
-                _ => return false,
+            let mut cell = lock(&self.cell);
+            if self.phase() != PENDING {
+                return false;
             }
+            self.enter(CLAIMED);
+            won();
+            self.store(&mut cell.slot, outcome)
         };
         wake(waker);
         drop_quietly(unclaimed);
@@ -116,12 +162,11 @@ impl<T> Completion<T> {
     /// [`store_claimed`](Completion::store_claimed). Waiters keep waiting meanwhile, and every
     /// other resolver loses.
     pub(crate) fn claim(&self) -> bool {
-        let mut slot = lock(&self.slot);
-        match &mut *slot {
-            Slot::Pending { claimed, .. } if !*claimed => *claimed = true,
-            _ => return false,
+        let _cell = lock(&self.cell);
+        if self.phase() != PENDING {
+            return false;
         }
-        self.state.store(CLAIMED, Ordering::Release);
+        self.enter(CLAIMED);
         true
     }
 
@@ -130,12 +175,12 @@ impl<T> Completion<T> {
     pub(crate) fn store_claimed(&self, outcome: Result<T>, before: impl FnOnce(&Result<T>)) {
         before(&outcome);
         let outcome = outcome.map_err(Box::new);
-        let (waker, unclaimed) = self.store(&mut lock(&self.slot), outcome);
+        let (waker, unclaimed) = self.store(&mut lock(&self.cell).slot, outcome);
         wake(waker);
         drop_quietly(unclaimed);
     }
 
-    /// Stores the outcome in a pending slot; returns the waker to wake once the lock is gone,
+    /// Stores the outcome in a claimed slot; returns the waker to wake once the lock is gone,
     /// and the outcome itself if the handle was dropped (nobody will take it): the resolver
     /// drops it once the lock is gone. The resolver is the thread that ended the run, which
     /// still counts as executing it, so a `Drop` of the outcome that blocks is under the time
@@ -146,22 +191,17 @@ impl<T> Completion<T> {
         slot: &mut Slot<T>,
         outcome: std::result::Result<T, Box<Error>>,
     ) -> (Option<Waker>, Option<std::result::Result<T, Box<Error>>>) {
-        let Slot::Pending {
-            waker, detached, ..
-        } = slot
-        else {
-            unreachable!("only a pending slot is resolved");
-        };
-        let waker = waker.take();
-        let (unclaimed, state) = if *detached {
-            *slot = Slot::Taken;
-            (Some(outcome), TAKEN)
+        let detached = self.state.load(Ordering::Relaxed) & DETACHED != 0;
+        let (stored, unclaimed, state) = if detached {
+            (Slot::Empty(nobody()), Some(outcome), TAKEN)
         } else {
-            *slot = Slot::Ready(outcome);
-            (None, READY)
+            (Slot::Ready(outcome), None, READY)
+        };
+        let Slot::Empty(waker) = std::mem::replace(slot, stored) else {
+            unreachable!("only an empty slot is resolved");
         };
         self.state.store(state, Ordering::Release);
-        (waker, unclaimed)
+        (waiting(waker), unclaimed)
     }
 
     /// The handle is gone: an outcome already stored is returned (for the caller to drop once
@@ -175,32 +215,34 @@ impl<T> Completion<T> {
     /// never, and then wake it for nothing.
     #[allow(clippy::type_complexity)]
     pub(crate) fn detach(&self) -> Option<std::result::Result<T, Box<Error>>> {
-        if self.state.load(Ordering::Acquire) == TAKEN {
+        if self.phase() == TAKEN {
             return None;
         }
-        let mut slot = lock(&self.slot);
-        match &mut *slot {
-            Slot::Pending {
-                detached, waker, ..
-            } => {
-                *detached = true;
-                let waker = waker.take();
-                drop(slot);
+        let mut cell = lock(&self.cell);
+        match self.phase() {
+            PENDING | CLAIMED => {
+                let state = self.state.load(Ordering::Relaxed);
+                self.state.store(state | DETACHED, Ordering::Release);
+                let Slot::Empty(waker) = &mut cell.slot else {
+                    unreachable!("an unresolved slot is empty");
+                };
+                let waker = std::mem::replace(waker, nobody());
+                drop(cell);
                 // User code (its executor's `Drop`), outside the lock.
                 drop_quietly(waker);
                 None
             }
-            Slot::Ready(_) => Some(self.take_ready(&mut slot)),
-            Slot::Taken => None,
+            READY => Some(self.take_ready(&mut cell.slot)),
+            _ => None,
         }
     }
 
     /// Takes the outcome out of a ready slot, which stays empty for good.
     fn take_ready(&self, slot: &mut Slot<T>) -> std::result::Result<T, Box<Error>> {
         self.state.store(TAKEN, Ordering::Release);
-        match std::mem::replace(slot, Slot::Taken) {
+        match std::mem::replace(slot, Slot::Empty(nobody())) {
             Slot::Ready(outcome) => outcome,
-            _ => unreachable!("only a ready slot is taken"),
+            Slot::Empty(_) => unreachable!("only a ready slot is taken"),
         }
     }
 
@@ -227,11 +269,15 @@ impl<T> Completion<T> {
     /// executor's code may call back into this very run (cancel it, which resolves this slot).
     fn take_or_register(&self, waker: &Waker) -> Option<Result<T>> {
         with_offer(waker, |offer| {
-            let mut slot = lock(&self.slot);
-            match &mut *slot {
-                Slot::Ready(_) => Some(Some(self.take_ready(&mut slot).map_err(|error| *error))),
-                Slot::Pending { waker: left, .. } => offer.store(left).then_some(None),
-                Slot::Taken => panic!("a TaskHandle was used after it returned its outcome"),
+            let mut cell = lock(&self.cell);
+            if self.phase() == TAKEN {
+                panic!("a TaskHandle was used after it returned its outcome");
+            }
+            match &mut cell.slot {
+                Slot::Ready(_) => Some(Some(
+                    self.take_ready(&mut cell.slot).map_err(|error| *error),
+                )),
+                Slot::Empty(left) => offer.replace(left).then_some(None),
             }
         })
     }
@@ -260,13 +306,13 @@ impl<T> Completion<T> {
     }
 
     pub(crate) fn is_resolved(&self) -> bool {
-        matches!(self.state.load(Ordering::Acquire), READY | TAKEN)
+        matches!(self.phase(), READY | TAKEN)
     }
 
     /// Whether the outcome is stored, or a resolver has claimed the right to store it and will
     /// (see [`CLAIMED`]).
     pub(crate) fn is_claimed(&self) -> bool {
-        self.state.load(Ordering::Acquire) != PENDING
+        self.phase() != PENDING
     }
 }
 
@@ -279,11 +325,13 @@ fn wake(waker: Option<Waker>) {
     }
 }
 
-impl<T> Drop for Completion<T> {
+impl<T, S> Drop for Completion<T, S> {
     fn drop(&mut self) {
         // An outcome nobody took is user data whose `Drop` may panic, on whatever thread lets
         // go of the run last: a pool thread, a canceller, a pool being dropped.
-        let slot = with_mut(&mut self.slot, |slot| std::mem::replace(slot, Slot::Taken));
+        let slot = with_mut(&mut self.cell, |cell| {
+            std::mem::replace(&mut cell.slot, Slot::Empty(nobody()))
+        });
         drop_quietly(slot);
     }
 }
@@ -572,7 +620,7 @@ mod loom_tests {
                 assert!(resolver.join().unwrap(), "the only resolver stores");
                 assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped once, already");
                 assert!(completion.is_resolved());
-                assert!(matches!(*lock(&completion.slot), Slot::Taken));
+                assert!(matches!(lock(&completion.cell).slot, Slot::Empty(_)));
             });
         }
     }
@@ -604,7 +652,7 @@ mod loom_tests {
             assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped once");
             assert!(completion.is_resolved());
             assert_eq!(completion.state.load(Ordering::SeqCst), TAKEN);
-            assert!(matches!(*lock(&completion.slot), Slot::Taken));
+            assert!(matches!(lock(&completion.cell).slot, Slot::Empty(_)));
         });
     }
 

@@ -30,7 +30,7 @@ use crate::handle::Completion;
 use crate::pool::PoolShared;
 use crate::priority::Priority;
 use crate::sync::atomic::{AtomicU8, Ordering};
-use crate::sync::{Arc, Mutex, lock};
+use crate::sync::{Arc, lock};
 use crate::task::{Call, Owner, TaskDurations, TaskId, TaskRecord};
 
 const WAITING: u8 = 0;
@@ -318,22 +318,22 @@ pub(crate) struct RunHeader {
 
 /// What a run still has to execute: its call, then (for an `async fn`) its suspended future.
 /// Two variants, so that the call's pointer doubles as the tag.
-enum Body<T> {
+pub(crate) enum Work<T> {
     Call(Call<T>),
     /// After the call: the suspended future, if there is one (none: nothing left to execute).
     Left(Option<Suspended>),
 }
 
 /// Nothing left to execute.
-const fn spent<T>() -> Body<T> {
-    Body::Left(None)
+const fn spent<T>() -> Work<T> {
+    Work::Left(None)
 }
 
 /// A run whose function yields `T`.
 pub(crate) struct TypedRun<T> {
     header: RunHeader,
-    body: Mutex<Body<T>>,
-    pub(crate) completion: Completion<T>,
+    /// The handle's outcome, with the run's body under the same lock (one lock less per run).
+    pub(crate) completion: Completion<T, Work<T>>,
 }
 
 impl<T: Send + 'static> TypedRun<T> {
@@ -347,8 +347,7 @@ impl<T: Send + 'static> TypedRun<T> {
     ) -> Arc<Self> {
         Arc::new(TypedRun {
             header: RunHeader::new(owner, priority, WAITING, pool, hooks),
-            body: Mutex::new(Body::Call(call)),
-            completion: Completion::new(),
+            completion: Completion::with_side(Work::Call(call)),
         })
     }
 
@@ -362,8 +361,7 @@ impl<T: Send + 'static> TypedRun<T> {
     ) -> Arc<Self> {
         let run = Arc::new(TypedRun {
             header: RunHeader::new(owner, priority, FINISHED, pool, hooks),
-            body: Mutex::new(spent()),
-            completion: Completion::new(),
+            completion: Completion::with_side(spent()),
         });
         // Not through `resolve`: the task is not done (ArkTS `isDone`), it never ran. In ArkTS
         // such a refusal is thrown by `execute` itself, before anything is queued.
@@ -437,8 +435,9 @@ impl<T: Send + 'static> TypedRun<T> {
         resolved
     }
 
-    fn take_body(&self) -> Body<T> {
-        std::mem::replace(&mut *lock(&self.body), spent())
+    fn take_body(&self) -> Work<T> {
+        self.completion
+            .with_side_locked(|body| std::mem::replace(body, spent()))
     }
 }
 
@@ -448,7 +447,7 @@ impl<T: Send + 'static> RunOps for TypedRun<T> {
     }
 
     fn start(self: Arc<Self>, pool: Option<&PoolShared>) -> Option<Step> {
-        let Body::Call(call) = self.take_body() else {
+        let Work::Call(call) = self.take_body() else {
             return None;
         };
         Some(match call() {
@@ -471,17 +470,18 @@ impl<T: Send + 'static> RunOps for TypedRun<T> {
     }
 
     fn take_future(&self) -> Option<Suspended> {
-        match self.take_body() {
-            Body::Left(Some(future)) => Some(future),
-            other => {
-                *lock(&self.body) = other;
-                None
-            }
-        }
+        self.completion.with_side_locked(|body| match body {
+            Work::Left(future) => future.take(),
+            // A call not made yet stays for whoever starts the run.
+            Work::Call(_) => None,
+        })
     }
 
     fn put_future(&self, future: Suspended) {
-        *lock(&self.body) = Body::Left(Some(future));
+        let left = self
+            .completion
+            .with_side_locked(|body| std::mem::replace(body, Work::Left(Some(future))));
+        debug_assert!(matches!(left, Work::Left(None)), "one future at a time");
     }
 
     fn waker(self: Arc<Self>) -> Waker {
@@ -533,8 +533,8 @@ impl<T> Drop for TypedRun<T> {
     fn drop(&mut self) {
         // The last reference may go on a pool thread or in `cancel`: user `Drop`s must not
         // unwind there.
-        match std::mem::replace(&mut *lock(&self.body), spent()) {
-            Body::Left(None) => {}
+        match (self.completion).side_mut(|body| std::mem::replace(body, spent())) {
+            Work::Left(None) => {}
             // A call or future left in a run resolved without running it (a time-out on the
             // timer thread leaves it to whoever lets go of the run last, maybe a small thread).
             left => crate::deep_drop::drop_quietly(left),
