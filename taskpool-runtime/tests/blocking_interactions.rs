@@ -761,3 +761,37 @@ fn tasks_of_two_full_pools_waiting_for_each_other_s_queued_tasks_both_end() {
     assert_eq!(settle(&mut left_waiting).unwrap(), 8);
     assert_eq!(settle(&mut right_waiting).unwrap(), 10);
 }
+
+// --- Runners -------------------------------------------------------------------------------
+
+/// The pool's only thread blocks in a wait for a task that an `AsyncRunner` with two running
+/// slots holds back, while the tasks in both slots wait, woken, for a thread. Neither of them
+/// is this thread's, so the walk of what the wait needs cannot say which one frees the turn of
+/// the task it waits for: any waiting job may, and the thread stands in for them.
+#[test]
+fn a_wait_at_the_ceiling_for_a_task_a_runner_holds_behind_two_woken_tasks_ends() {
+    let pool = tiny(1, None, "bi-runner-slots");
+    let runner = pool.async_runner(2, 0).unwrap();
+    let (first_key, second_key, held_key) = (220, 221, 222);
+    let mut first = runner.execute(
+        Task::new(value_when_raised, (first_key, 1)),
+        Priority::Medium,
+    );
+    let mut second = runner.execute(
+        Task::new(value_when_raised, (second_key, 2)),
+        Priority::Medium,
+    );
+    wait_until_suspended(&pool, first.id());
+    wait_until_suspended(&pool, second.id());
+    park(
+        held_key,
+        runner.execute(Task::new(plain, (3,)), Priority::Medium),
+    );
+    let mut waiting = pool.run(wait_for_parked, (held_key,));
+    wait_until("the waiting task started", || started(held_key));
+    signal(first_key).raise();
+    signal(second_key).raise();
+    assert_eq!(settle(&mut waiting).unwrap(), 4);
+    assert_eq!(settle(&mut first).unwrap(), 1);
+    assert_eq!(settle(&mut second).unwrap(), 2);
+}

@@ -146,8 +146,10 @@ impl State {
     /// Nothing will run any more (the pool is gone or shutting down): the waiting runs, to be
     /// canceled by the caller, who leaves the queue empty so their hooks find nothing to do.
     /// If `run` waits here, what it waits behind (see `RunHooks::held_behind`): the one
-    /// running slot's run; with several slots, only when the calling thread executes every
-    /// one (no slot frees up while it waits), since a slot held elsewhere may free up.
+    /// running slot's run; with several slots, the first when the calling thread executes
+    /// every one (no slot frees up while it waits), else any of them, which the walk cannot
+    /// name: a slot held elsewhere may free up, so no cycle runs through it, but the runs
+    /// holding the slots may be waiting for a thread of the waiting one's pool.
     fn held_behind(&self, run: &RunHeader, holders: &mut Vec<Holder>) {
         if !self.waiting.contains(run) {
             return;
@@ -163,7 +165,8 @@ impl State {
             {
                 holders.push(Holder::Executing(first));
             }
-            _ => {}
+            (Some(_), Some(_)) => holders.push(Holder::AnyOf),
+            (None, _) => {}
         }
     }
 

@@ -19,7 +19,8 @@
 //! Not seen: a thread blocked elsewhere (a lock, a channel), and `async` runs suspended at an
 //! `.await`, which hold no thread (their poll looks, but registers nothing); an `AsyncRunner`
 //! with several running slots holds its waiting runs behind the caller only when every slot is
-//! the calling thread's own.
+//! the calling thread's own (otherwise behind [`Holder::AnyOf`]: no cycle, but what a wait
+//! needs is then unknown).
 //!
 //! The same walk answers a second question: what a blocked wait *needs* ([`needs`]). A pool
 //! at its ceiling whose threads all wait lets a waiting thread execute a job on top of its
@@ -45,6 +46,10 @@ pub(crate) enum Holder {
     Executing(usize),
     /// A run of this task (a dependency: the held run needs one of them to succeed).
     Task(TaskId),
+    /// Any of several runs the walk cannot name (a runner with several running slots: the
+    /// first of its running runs to end frees one). No cycle runs through it, and any waiting
+    /// job may be what frees it.
+    AnyOf,
 }
 
 /// The address that identifies a run while it lives.
@@ -215,6 +220,7 @@ fn reaches(
         Holder::Run(run) => stuck_at(address(run)),
         Holder::Executing(at) => stuck_at(*at),
         Holder::Task(id) => stuck.iter().any(|run| run.id == *id).then_some(*id),
+        Holder::AnyOf => None,
     })
 }
 
@@ -243,6 +249,7 @@ fn walk<R>(
             ),
             Holder::Executing(at) => (seen_runs.insert(*at), registry.by_run.get(at)),
             Holder::Task(id) => (seen_tasks.insert(*id), registry.by_task.get(id)),
+            Holder::AnyOf => (true, None),
         };
         if !fresh {
             continue;
@@ -272,7 +279,8 @@ pub(crate) struct Needs {
     /// waits for, directly or through other blocked waits, runners and dependencies.
     pub(crate) jobs: Vec<Arc<Run>>,
     /// The wait leads somewhere the registry cannot follow: an `async` run suspended at an
-    /// `.await`, the runs of a task (a dependency). Any waiting job may be the one it needs.
+    /// `.await`, the runs of a task (a dependency), a slot of a runner with several. Any
+    /// waiting job may be the one it needs.
     unknown: bool,
     /// The wait leads to a run executing outside a registered wait. With every thread of the
     /// pool blocked, its thread blocks elsewhere (a lock, a channel) — unknown, as above —
@@ -330,7 +338,7 @@ impl Needs {
                 Phase::Held | Phase::Ended => {}
             },
             Holder::Executing(_) => self.executing = true,
-            Holder::Task(_) => self.unknown = true,
+            Holder::Task(_) | Holder::AnyOf => self.unknown = true,
         }
     }
 }
