@@ -533,7 +533,10 @@ impl<T> Drop for TypedRun<T> {
     fn drop(&mut self) {
         // The last reference may go on a pool thread or in `cancel`: user `Drop`s must not
         // unwind there.
-        match (self.completion).side_mut(|body| std::mem::replace(body, spent())) {
+        match self
+            .completion
+            .side_mut(|body| std::mem::replace(body, spent()))
+        {
             Work::Left(None) => {}
             // A call or future left in a run resolved without running it (a time-out on the
             // timer thread leaves it to whoever lets go of the run last, maybe a small thread).
