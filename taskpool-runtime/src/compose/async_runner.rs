@@ -143,8 +143,6 @@ impl State {
         None
     }
 
-    /// Nothing will run any more (the pool is gone or shutting down): the waiting runs, to be
-    /// canceled by the caller, who leaves the queue empty so their hooks find nothing to do.
     /// If `run` waits here, what it waits behind (see `RunHooks::held_behind`): the one
     /// running slot's run; with several slots, the first when the calling thread executes
     /// every one (no slot frees up while it waits), else any of them, which the walk cannot
@@ -170,6 +168,8 @@ impl State {
         }
     }
 
+    /// Nothing will run any more (the pool is gone or shutting down): the waiting runs, to be
+    /// canceled by the caller, who leaves the queue empty so their hooks find nothing to do.
     fn abandon(&mut self) -> Vec<Arc<Run>> {
         self.waiting.drain()
     }
