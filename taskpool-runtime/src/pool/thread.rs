@@ -406,16 +406,7 @@ fn stand_in(pool: &Arc<PoolShared>, me: WorkerId) -> bool {
     let job = loop {
         // Looked up before the core's lock (the registry's lock is never taken under it).
         let mut needs = crate::run::waits::needs();
-        let needed = needs.jobs.len();
-        needs
-            .jobs
-            .retain(|run| std::ptr::eq(run.pool.as_ptr(), Arc::as_ptr(pool)));
-        if needs.jobs.len() < needed {
-            // A job of another pool waits for a thread of that pool, which may be blocked in
-            // turn on a job waiting here: this pool's work may be what the wait needs, and the
-            // registry does not follow the other pool's threads to tell.
-            needs.assume_any_job();
-        }
+        needs.keep_jobs_of(Arc::as_ptr(pool));
         if looks == STAND_IN_LOOKS {
             // The registry kept changing under every look (waits of other pools coming and
             // going): stand in as if the wait could not tell what it needs, rather than

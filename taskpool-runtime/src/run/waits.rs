@@ -33,6 +33,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use super::{Phase, Run, RunHeader};
+use crate::pool::PoolShared;
 use crate::priority::Priority;
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::{Arc, Mutex, lock};
@@ -324,6 +325,19 @@ impl Needs {
     /// Treats the wait as one that cannot tell what it needs.
     pub(crate) fn assume_any_job(&mut self) {
         self.unknown = true;
+    }
+
+    /// Keeps the jobs of `pool` only, what a thread of it may execute. A job of another pool
+    /// waits for a thread of that pool, which may be blocked in turn on a job waiting here:
+    /// this pool's work may be what the wait needs, and the walk does not follow the other
+    /// pool's threads to tell, so the wait then cannot tell what it needs.
+    pub(crate) fn keep_jobs_of(&mut self, pool: *const PoolShared) {
+        let needed = self.jobs.len();
+        self.jobs
+            .retain(|run| std::ptr::eq(run.pool.as_ptr(), pool));
+        if self.jobs.len() < needed {
+            self.assume_any_job();
+        }
     }
 
     /// Adds what `holder`, not stuck in a registered wait, stands for.
