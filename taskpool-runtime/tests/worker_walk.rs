@@ -13,6 +13,8 @@
 //! - the handler took the host's messages in the order each thread posted them, none twice,
 //!   and none the host was told were refused;
 //! - every reply reaches the host once, and only for a message the handler took;
+//! - the replies posted at the back of the host's queue are taken in the order they were
+//!   posted, by `recv` and by the `on_message` callbacks alike, whatever went to the front;
 //! - a worker whose handler met nothing that fails it (a `Fail`, a `Panic`, a call to a call
 //!   object that may be gone) exits with 0;
 //! - every message that did not decode was counted (`message_errors`) before the handler heard
@@ -100,6 +102,8 @@ impl Cmd {
 struct Seen {
     taken: HashMap<usize, Vec<u64>>,
     undecoded: HashMap<usize, usize>,
+    /// The replies posted at the back of the host's queue, in the order they were posted.
+    plain: HashMap<usize, Vec<(u64, u64)>>,
 }
 
 static SEEN: LazyLock<Mutex<Seen>> = LazyLock::new(Mutex::default);
@@ -120,45 +124,50 @@ impl WorkerHandler for Handler {
     type Out = (u64, u64);
 
     async fn on_message(&mut self, cmd: Cmd, port: &WorkerPort<(u64, u64)>) -> HandlerResult {
-        let seen = |seen: &mut Seen| seen.taken.entry(self.worker).or_default().push(cmd.id());
-        seen(&mut SEEN.lock().unwrap());
+        // A statement of its own: the guard must not live across the `.await`s below.
+        SEEN.lock()
+            .unwrap()
+            .taken
+            .entry(self.worker)
+            .or_default()
+            .push(cmd.id());
         match cmd {
-            Cmd::Echo(id) => port.post_message((id, 0))?,
+            Cmd::Echo(id) => self.reply(port, (id, 0))?,
             Cmd::Front(id, class) => port.post_message_at_front((id, 1), priority(class))?,
             Cmd::Nap(id, millis) => {
                 taskpool::sleep(Duration::from_millis(millis)).await;
-                port.post_message((id, 2))?
+                self.reply(port, (id, 2))?
             }
             Cmd::Block(id, millis) => {
                 std::thread::sleep(Duration::from_millis(millis));
-                port.post_message((id, 3))?
+                self.reply(port, (id, 3))?
             }
             Cmd::Panic(id) => panic!("stress panic {id}"),
             Cmd::Fail(id) => return Err(format!("failed on purpose ({id})").into()),
             Cmd::Close(id) => {
                 port.close()?;
-                port.post_message((id, 4))?
+                self.reply(port, (id, 4))?
             }
             Cmd::Spawn(id) => {
-                let port = port.clone();
+                let (port, worker) = (port.clone(), self.worker);
                 port.clone().spawn_local(async move {
                     taskpool::sleep(Duration::from_millis(id % 3)).await;
-                    port.post_message((id, 5))?;
+                    post_plain(worker, &port, (id, 5), false)?;
                     Ok(())
                 });
             }
             Cmd::Pool(id) => {
                 let value = TaskPool::global().run(doubled, (id,)).await?;
-                port.post_message((id, value))?
+                self.reply(port, (id, value))?
             }
             Cmd::Call(id) => {
                 let answer: u64 =
                     port.call_global_object_method("calc", "inc", Duration::from_secs(2), id)?;
-                port.post_message((id, answer))?
+                self.reply(port, (id, answer))?
             }
             Cmd::Burst(id, count) => {
                 for n in 0..u64::from(count) {
-                    port.post_message_serialized(&(id, 100 + n))?;
+                    post_plain(self.worker, port, (id, 100 + n), true)?;
                 }
             }
             Cmd::Nested(id) => {
@@ -172,21 +181,41 @@ impl WorkerHandler for Handler {
                     let _ = inner.terminate();
                 }
                 drop(inner);
-                port.post_message((id, if answered { 6 } else { 7 }))?
+                self.reply(port, (id, if answered { 6 } else { 7 }))?
             }
         }
         Ok(())
     }
 
     fn on_message_error(&mut self, _: Error, _: &WorkerPort<(u64, u64)>) -> HandlerResult {
-        *SEEN
-            .lock()
-            .unwrap()
-            .undecoded
-            .entry(self.worker)
-            .or_default() += 1;
+        let mut seen = SEEN.lock().unwrap();
+        *seen.undecoded.entry(self.worker).or_default() += 1;
         Ok(())
     }
+}
+
+impl Handler {
+    fn reply(&self, port: &WorkerPort<(u64, u64)>, reply: (u64, u64)) -> taskpool::Result<()> {
+        post_plain(self.worker, port, reply, false)
+    }
+}
+
+/// Posts `reply` at the back of the host's queue and records it: every post of a worker comes
+/// from its own thread, so the record is in the order of the posts.
+fn post_plain(
+    worker: usize,
+    port: &WorkerPort<(u64, u64)>,
+    reply: (u64, u64),
+    serialized: bool,
+) -> taskpool::Result<()> {
+    if serialized {
+        port.post_message_serialized(&reply)?;
+    } else {
+        port.post_message(reply)?;
+    }
+    let mut seen = SEEN.lock().unwrap();
+    seen.plain.entry(worker).or_default().push(reply);
+    Ok(())
 }
 
 fn priority(class: u8) -> MessagePriority {
@@ -465,6 +494,15 @@ impl Walk {
             let taken = seen.taken.get(&index).cloned().unwrap_or_default();
             check_order(&self.log, index, &taken, slot);
             check_replies(&self.log, index, &taken, slot);
+            let plain = seen.plain.get(&index).map_or(&[][..], Vec::as_slice);
+            check_plain_order(&self.log, index, plain, &slot.received, "recv");
+            check_plain_order(
+                &self.log,
+                index,
+                plain,
+                &slot.replies.lock().unwrap(),
+                "on_message",
+            );
             if let Some(&(code, errors)) = exits.get(&index) {
                 let failed = taken.iter().any(|id| slot.may_fail.contains(id));
                 if code != 0 && !failed {
@@ -536,6 +574,36 @@ fn check_replies(log: &[String], index: usize, taken: &[u64], slot: &Slot) {
                 &format!("worker {index}: reply {reply:?} to a message never taken"),
             );
         }
+    }
+}
+
+/// The replies a route (`recv`, or the `on_message` callbacks) took that were posted at the
+/// back of the queue came in the order they were posted: a reply at the front goes before
+/// them, never reorders them.
+fn check_plain_order(
+    log: &[String],
+    index: usize,
+    plain: &[(u64, u64)],
+    route: &[(u64, u64)],
+    name: &str,
+) {
+    let position: HashMap<(u64, u64), usize> = plain
+        .iter()
+        .enumerate()
+        .map(|(at, &reply)| (reply, at))
+        .collect();
+    let mut last = None;
+    for reply in route {
+        let Some(&at) = position.get(reply) else {
+            continue;
+        };
+        if last.is_some_and(|last| last > at) {
+            fail(
+                log,
+                &format!("worker {index}: {name} took {reply:?} before a reply posted earlier"),
+            );
+        }
+        last = Some(at);
     }
 }
 
