@@ -15,8 +15,8 @@
 //! - every reply reaches the host once, and only for a message the handler took;
 //! - the replies posted at the back of the host's queue are taken in the order they were
 //!   posted, by `recv` and by the `on_message` callbacks alike, whatever went to the front;
-//! - a worker whose handler met nothing that fails it (a `Fail`, a `Panic`, a call to a call
-//!   object that may be gone) exits with 0;
+//! - a worker whose handler met nothing that may fail it (a `Fail`, a `Panic`, a call to a call
+//!   object that may be gone, a nested worker the process may have no room for) exits with 0;
 //! - every message that did not decode was counted (`message_errors`) before the handler heard
 //!   of it, and it heard of no more than were posted;
 //! - no thread of the walk is left.
@@ -247,8 +247,9 @@ struct Slot {
     /// Ids of accepted commands that may fail the worker.
     may_fail: HashSet<u64>,
     undecodable_posted: usize,
-    /// Replies heard by `on_message` callbacks, and taken by `recv`.
+    /// Replies heard by the `on_message` callbacks, in the order they came.
     replies: Arc<Mutex<Vec<(u64, u64)>>>,
+    /// Replies taken by `recv_timeout` and `recv`, in the order they came.
     received: Vec<(u64, u64)>,
 }
 
@@ -282,7 +283,8 @@ impl Walk {
 
     fn step(&mut self, step: usize) {
         let action = self.rng.below(22);
-        if self.live() == 0 || (action == 0 && self.live() < 6) {
+        let live = self.live();
+        if live == 0 || (action == 0 && live < 6) {
             self.spawn(step);
             return;
         }
