@@ -135,9 +135,9 @@ async fn taskpool_sleep_on_a_tokio_executor_never_ends_early() {
 }
 
 /// Echoes every number, some after a nap, so replies arrive while the host is not polling.
-struct Echo;
+struct NappingEcho;
 
-impl WorkerHandler for Echo {
+impl WorkerHandler for NappingEcho {
     type In = u64;
     type Out = u64;
 
@@ -153,7 +153,7 @@ impl WorkerHandler for Echo {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_streams_dropped_mid_poll_lose_no_message() {
     const N: u64 = 3000;
-    let worker = Worker::new(|| Echo).unwrap();
+    let worker = Worker::new(|| NappingEcho).unwrap();
     for i in 0..N {
         worker.post_message(i).unwrap();
     }
@@ -181,7 +181,7 @@ async fn message_streams_dropped_mid_poll_lose_no_message() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_message_stream_raced_by_timeouts_keeps_order_and_ends_with_the_worker() {
     const N: u64 = 2000;
-    let worker = Worker::new(|| Echo).unwrap();
+    let worker = Worker::new(|| NappingEcho).unwrap();
     let mut messages = worker.messages();
     let mut got = Vec::new();
     for i in 0..N {
