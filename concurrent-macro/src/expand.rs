@@ -59,232 +59,327 @@ use crate::parse::ConcurrentFn;
 
 /// Generates the task machinery around a function that passed validation.
 pub fn expand(function: &ConcurrentFn) -> TokenStream {
-    let item = &function.item;
-    let sig = &item.sig;
-    let vis = &item.vis;
-    let name = &sig.ident;
-    let name_str = name.unraw().to_string();
-    let hidden = format_ident!("__concurrent_{}", name_str);
-    let is_async = sig.asyncness.is_some();
+    let parts = Parts::of(function);
+    let hidden_function = parts.hidden_function();
+    let value = parts.value();
+    let machinery = parts.machinery();
+    let registration = parts.registration();
+    quote! {
+        #hidden_function
+        #value
+        #machinery
+        #registration
+    }
+}
 
-    // `cfg` attributes go on every generated item; doc attributes also describe the value.
-    let cfgs: Vec<_> = item
-        .attrs
-        .iter()
-        .filter(|attr| attr.path().is_ident("cfg"))
-        .collect();
-    let docs: Vec<_> = item
-        .attrs
-        .iter()
-        .filter(|attr| attr.path().is_ident("doc"))
-        .collect();
+/// What the pieces of an expansion share: the function's names, its attributes that every
+/// generated item repeats, and how each argument and the result are stored.
+struct Parts<'a> {
+    item: &'a syn::ItemFn,
+    name: &'a syn::Ident,
+    /// The name as written, without `r#`.
+    name_str: String,
+    /// `__concurrent_<name>`: the renamed function.
+    hidden: syn::Ident,
+    is_async: bool,
+    /// `cfg` attributes go on every generated item.
+    cfgs: Vec<&'a syn::Attribute>,
+    arg_types: Vec<&'a Type>,
+    /// The generated local of each argument (`__taskpool_argN`).
+    locals: Vec<syn::Ident>,
+    /// The result type (`()` when the function declares none) and where it is spelled.
+    ret: TokenStream,
+    ret_span: Span,
+    /// `<__TaskpoolArg<{ borrowed? }, T> as __TaskpoolSlot>`: how each argument is stored.
+    slots: Vec<TokenStream>,
+    /// `<__TaskpoolRet<{ kind }, R> as __TaskpoolOutcome>`: what the task yields.
+    outcome: TokenStream,
+    /// The generated items sit at the function's name (still marked as coming from the macro,
+    /// so lints treat them as generated): when a module defines the name twice, rustc's
+    /// "defined multiple times" and "conflicting implementations" point at the second name,
+    /// not at an attribute.
+    at_name: Span,
+}
 
-    // `#[deprecated]` belongs on the name users call: the unit struct. On the hidden function it
-    // would only warn about the expansion's own uses of it, which the user cannot silence.
-    let deprecations: Vec<_> = item
-        .attrs
-        .iter()
-        .filter(|attr| attr.path().is_ident("deprecated"))
-        .collect();
-
-    let mut renamed = item.clone();
-    renamed.sig.ident = hidden.clone();
-    renamed
-        .attrs
-        .retain(|attr| !attr.path().is_ident("deprecated"));
-    // `#[no_mangle]` exports a function under its own name, which the hidden function no longer
-    // has: it exports the name the user wrote instead.
-    for attr in &mut renamed.attrs {
-        keep_symbol(attr, &name_str);
+impl<'a> Parts<'a> {
+    fn of(function: &'a ConcurrentFn) -> Parts<'a> {
+        let item = &function.item;
+        let sig = &item.sig;
+        let name = &sig.ident;
+        let name_str = name.unraw().to_string();
+        let arg_types: Vec<&Type> = sig
+            .inputs
+            .iter()
+            .filter_map(|input| match input {
+                FnArg::Typed(typed) => Some(&*typed.ty),
+                FnArg::Receiver(_) => None,
+            })
+            .collect();
+        let (ret, ret_span) = match &sig.output {
+            ReturnType::Default => (quote!(()), Span::call_site()),
+            ReturnType::Type(_, ty) => (quote!(#ty), ty.span()),
+        };
+        let slots = arg_types
+            .iter()
+            .map(|ty| {
+                quote_spanned! {ty.span()=>
+                    <__TaskpoolArg<{ __TaskpoolProbe::<#ty>::BORROWED }, #ty> as __TaskpoolSlot>
+                }
+            })
+            .collect();
+        let outcome = quote_spanned! {ret_span=>
+            <__TaskpoolRet<{ __TaskpoolProbe::<#ret>::KIND }, #ret> as __TaskpoolOutcome>
+        };
+        Parts {
+            item,
+            name,
+            hidden: format_ident!("__concurrent_{}", name_str),
+            name_str,
+            is_async: sig.asyncness.is_some(),
+            cfgs: attributes(item, "cfg"),
+            locals: (0..arg_types.len()).map(generated_arg).collect(),
+            arg_types,
+            ret,
+            ret_span,
+            slots,
+            outcome,
+            at_name: Span::call_site().located_at(name.span()),
+        }
     }
 
-    let arg_types: Vec<&Type> = sig
-        .inputs
-        .iter()
-        .filter_map(|input| match input {
-            FnArg::Typed(typed) => Some(&*typed.ty),
-            FnArg::Receiver(_) => None,
-        })
-        .collect();
-    let arg_names = task_param_names(sig);
-    let locals: Vec<syn::Ident> = (0..arg_types.len()).map(generated_arg).collect();
-    let args = mixed("__taskpool_args");
-    let formatter = mixed("__taskpool_formatter");
+    /// The function itself, renamed and hidden.
+    fn hidden_function(&self) -> TokenStream {
+        let mut renamed = self.item.clone();
+        renamed.sig.ident = self.hidden.clone();
+        // `#[deprecated]` belongs on the name users call: the unit struct (see `value`).
+        renamed
+            .attrs
+            .retain(|attr| !attr.path().is_ident("deprecated"));
+        // `#[no_mangle]` exports a function under its own name, which the hidden function no
+        // longer has: it exports the name the user wrote instead.
+        for attr in &mut renamed.attrs {
+            keep_symbol(attr, &self.name_str);
+        }
+        let cfgs = &self.cfgs;
+        quote_spanned! {self.at_name=>
+            #(#cfgs)*
+            #[doc(hidden)]
+            // The pool calls it through a function pointer: a `const fn` is refused (c62).
+            #[allow(clippy::missing_const_for_fn)]
+            #renamed
+        }
+    }
 
-    let ret: TokenStream = match &sig.output {
-        ReturnType::Default => quote!(()),
-        ReturnType::Type(_, ty) => quote!(#ty),
-    };
-    let ret_span = match &sig.output {
-        ReturnType::Default => Span::call_site(),
-        ReturnType::Type(_, ty) => ty.span(),
-    };
+    /// The unit struct of the function's name, which derefs to the function (so it is both
+    /// called and passed as a value), with its `Debug`.
+    fn value(&self) -> TokenStream {
+        let Parts {
+            name,
+            name_str,
+            hidden,
+            cfgs,
+            arg_types,
+            locals,
+            ret,
+            ..
+        } = self;
+        let vis = &self.item.vis;
+        let docs = attributes(self.item, "doc");
+        // `#[deprecated]` on the hidden function would only warn about the expansion's own
+        // uses of it, which the user cannot silence.
+        let deprecations = attributes(self.item, "deprecated");
+        let default_doc = if docs.is_empty() {
+            let text = format!(" The `#[concurrent]` function `{name_str}`.");
+            quote!(#[doc = #text])
+        } else {
+            quote!()
+        };
+        let (async_doc, target, pointer) = if self.is_async {
+            (
+                quote! {
+                    #[doc = ""]
+                    #[doc = " Called directly, this `async fn` returns a boxed `Send` future (`taskpool::BoxFuture`)."]
+                },
+                quote!(fn(#(#arg_types),*) -> ::taskpool::BoxFuture<#ret>),
+                quote!(|#(#locals),*| ::std::boxed::Box::pin(#hidden(#(#locals),*))),
+            )
+        } else {
+            (
+                quote!(),
+                quote!(fn(#(#arg_types),*) -> #ret),
+                quote!(#hidden),
+            )
+        };
+        let formatter = mixed("__taskpool_formatter");
+        let debug_name = format!("#[concurrent] fn {name_str}");
+        quote_spanned! {self.at_name=>
+            #(#docs)*
+            #default_doc
+            #async_doc
+            #(#deprecations)*
+            #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+            #[derive(::core::clone::Clone, ::core::marker::Copy)]
+            #(#cfgs)*
+            #vis struct #name;
 
-    // `<__TaskpoolArg<{ borrowed? }, T> as __TaskpoolSlot>`: how each argument is stored.
-    let slots: Vec<TokenStream> = arg_types
-        .iter()
-        .map(|ty| {
+            #(#cfgs)*
+            #[allow(deprecated)]
+            impl ::core::fmt::Debug for #name {
+                fn fmt(&self, #formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    // Path syntax: a user trait in scope with a `write_str` method cannot interfere.
+                    ::core::fmt::Formatter::write_str(#formatter, #debug_name)
+                }
+            }
+
+            #(#cfgs)*
+            #[allow(deprecated)]
+            impl ::core::ops::Deref for #name {
+                type Target = #target;
+                fn deref(&self) -> &Self::Target {
+                    static __TASKPOOL_FUNCTION: #target = #pointer;
+                    &__TASKPOOL_FUNCTION
+                }
+            }
+        }
+    }
+
+    /// The anonymous block: the type-level helpers, `name::task`, the `ConcurrentFunction`
+    /// impl and the type-level checks.
+    fn machinery(&self) -> TokenStream {
+        let Parts {
+            name,
+            name_str,
+            cfgs,
+            arg_types,
+            locals,
+            slots,
+            outcome,
+            ..
+        } = self;
+        let vis = &self.item.vis;
+        let arg_names = task_param_names(&self.item.sig);
+        let args = mixed("__taskpool_args");
+        let output = quote_spanned! {self.ret_span=> #outcome::Output};
+        let task_doc = format!(
+            " Binds [`{name_str}`] to its arguments in a `taskpool::Task`, ready to execute on a pool."
+        );
+        let invoke_body = self.invoke_body();
+        let checks = self.checks(&output);
+        let helpers = helpers();
+        quote_spanned! {self.at_name=>
+            #(#cfgs)*
+            #[allow(non_camel_case_types, non_snake_case, dead_code, unreachable_code, deprecated)]
+            const _: () = {
+                #helpers
+
+                impl #name {
+                    #[doc = #task_doc]
+                    #[allow(clippy::too_many_arguments, clippy::self_named_constructors, dead_code)]
+                    #vis fn task(#(#arg_names: #arg_types),*)
+                        -> ::taskpool::Task<<#name as ::taskpool::ConcurrentFunction>::Output>
+                    {
+                        ::taskpool::Task::new(#name, (#(#slots::store(#arg_names),)*))
+                    }
+                }
+
+                impl ::taskpool::ConcurrentFunction for #name {
+                    type Args = (#(#slots::Stored,)*);
+                    type Output = #output;
+                    const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", #name_str);
+                    fn invoke(#args: Self::Args) -> ::taskpool::Invocation<Self::Output> {
+                        let (#(#locals,)*) = #args;
+                        #invoke_body
+                    }
+                    // Clone the arguments for each run when they are `Clone` (a `Shared<T>` stays
+                    // shared), otherwise copy them through serde: the `&&Copier` receiver selects.
+                    #[allow(clippy::needless_borrow)]
+                    fn copy_args(
+                        #args: &Self::Args,
+                    ) -> ::core::result::Result<Self::Args, ::taskpool::Error> {
+                        #[allow(unused_imports)]
+                        use ::taskpool::__private::{ViaClone as _, ViaSerde as _};
+                        // Method syntax is what selects; the reserved method name keeps a user's trait
+                        // in scope with a `copy_args` method for every type out of the choice.
+                        (&&::taskpool::__private::Copier(#args))
+                            .__taskpool_copy_args(::taskpool::__private::by_serialization::<Self>)
+                    }
+                }
+
+                #checks
+            };
+        }
+    }
+
+    /// The body of `invoke`: the call of the hidden function with the stored arguments, its
+    /// result settled (an `async fn`'s future is boxed, and settled when it ends).
+    fn invoke_body(&self) -> TokenStream {
+        let Parts {
+            hidden,
+            locals,
+            slots,
+            outcome,
+            ..
+        } = self;
+        let fail = quote_spanned! {self.ret_span=> ::taskpool::__private::fail};
+        let call = quote!(#hidden(#(#slots::take(#locals)),*));
+        if self.is_async {
+            quote! {
+                ::taskpool::Invocation::Pending(::std::boxed::Box::pin(async move {
+                    #outcome::settle(#call.await, #fail)
+                }))
+            }
+        } else {
+            quote! {
+                ::taskpool::Invocation::Ready(#outcome::settle(#call, #fail))
+            }
+        }
+    }
+
+    /// The type-level checks, each spanned at the type it checks so the error points there.
+    fn checks(&self, output: &TokenStream) -> TokenStream {
+        let arg_checks = self.arg_types.iter().zip(&self.slots).map(|(ty, slot)| {
             quote_spanned! {ty.span()=>
-                <__TaskpoolArg<{ __TaskpoolProbe::<#ty>::BORROWED }, #ty> as __TaskpoolSlot>
+                ::taskpool::__private::assert_owned_argument::<#slot::Checked>();
+                ::taskpool::__private::assert_transferable::<#slot::Stored>();
             }
-        })
-        .collect();
-    // `<__TaskpoolRet<{ kind }, R> as __TaskpoolOutcome>`: what the task yields.
-    let outcome = quote_spanned! {ret_span=>
-        <__TaskpoolRet<{ __TaskpoolProbe::<#ret>::KIND }, #ret> as __TaskpoolOutcome>
-    };
-    let output = quote_spanned! {ret_span=> #outcome::Output};
-    let fail = quote_spanned! {ret_span=> ::taskpool::__private::fail};
-
-    let call = quote!(#hidden(#(#slots::take(#locals)),*));
-    let invoke_body = if is_async {
-        quote! {
-            ::taskpool::Invocation::Pending(::std::boxed::Box::pin(async move {
-                #outcome::settle(#call.await, #fail)
-            }))
-        }
-    } else {
-        quote! {
-            ::taskpool::Invocation::Ready(#outcome::settle(#call, #fail))
-        }
-    };
-
-    let (target, pointer) = if is_async {
-        (
-            quote!(fn(#(#arg_types),*) -> ::taskpool::BoxFuture<#ret>),
-            quote!(|#(#locals),*| ::std::boxed::Box::pin(#hidden(#(#locals),*))),
-        )
-    } else {
-        (quote!(fn(#(#arg_types),*) -> #ret), quote!(#hidden))
-    };
-
-    // Type-level checks, each spanned at the type it checks so the error points there.
-    let arg_checks = arg_types.iter().zip(&slots).map(|(ty, slot)| {
-        quote_spanned! {ty.span()=>
-            ::taskpool::__private::assert_owned_argument::<#slot::Checked>();
-            ::taskpool::__private::assert_transferable::<#slot::Stored>();
-        }
-    });
-    let output_check = match &sig.output {
-        ReturnType::Default => quote!(),
-        ReturnType::Type(_, ty) => quote_spanned! {ty.span()=>
-            ::taskpool::__private::assert_owned_result::<#outcome::Checked>();
-            ::taskpool::__private::assert_transferable::<#output>();
-        },
-    };
-
-    let debug_name = format!("#[concurrent] fn {name_str}");
-    let task_doc = format!(
-        " Binds [`{name_str}`] to its arguments in a `taskpool::Task`, ready to execute on a pool."
-    );
-    let default_doc = if docs.is_empty() {
-        let text = format!(" The `#[concurrent]` function `{name_str}`.");
-        quote!(#[doc = #text])
-    } else {
-        quote!()
-    };
-    let async_doc = if is_async {
-        quote! {
-            #[doc = ""]
-            #[doc = " Called directly, this `async fn` returns a boxed `Send` future (`taskpool::BoxFuture`)."]
-        }
-    } else {
-        quote!()
-    };
-    let helpers = helpers();
-    // The generated items sit at the function's name (still marked as coming from the macro,
-    // so lints treat them as generated): when a module defines the name twice, rustc's
-    // "defined multiple times" and "conflicting implementations" point at the second name, not
-    // at an attribute.
-    let at_name = Span::call_site().located_at(name.span());
-
-    quote_spanned! {at_name=>
-        #(#cfgs)*
-        #[doc(hidden)]
-        // The pool calls it through a function pointer: a `const fn` is refused (c62).
-        #[allow(clippy::missing_const_for_fn)]
-        #renamed
-
-        #(#docs)*
-        #default_doc
-        #async_doc
-        #(#deprecations)*
-        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-        #[derive(::core::clone::Clone, ::core::marker::Copy)]
-        #(#cfgs)*
-        #vis struct #name;
-
-        #(#cfgs)*
-        #[allow(deprecated)]
-        impl ::core::fmt::Debug for #name {
-            fn fmt(&self, #formatter: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                // Path syntax: a user trait in scope with a `write_str` method cannot interfere.
-                ::core::fmt::Formatter::write_str(#formatter, #debug_name)
-            }
-        }
-
-        #(#cfgs)*
-        #[allow(deprecated)]
-        impl ::core::ops::Deref for #name {
-            type Target = #target;
-            fn deref(&self) -> &Self::Target {
-                static __TASKPOOL_FUNCTION: #target = #pointer;
-                &__TASKPOOL_FUNCTION
-            }
-        }
-
-        #(#cfgs)*
-        #[allow(non_camel_case_types, non_snake_case, dead_code, unreachable_code, deprecated)]
-        const _: () = {
-            #helpers
-
-            impl #name {
-                #[doc = #task_doc]
-                #[allow(clippy::too_many_arguments, clippy::self_named_constructors, dead_code)]
-                #vis fn task(#(#arg_names: #arg_types),*)
-                    -> ::taskpool::Task<<#name as ::taskpool::ConcurrentFunction>::Output>
-                {
-                    ::taskpool::Task::new(#name, (#(#slots::store(#arg_names),)*))
-                }
-            }
-
-            impl ::taskpool::ConcurrentFunction for #name {
-                type Args = (#(#slots::Stored,)*);
-                type Output = #output;
-                const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", #name_str);
-                fn invoke(#args: Self::Args) -> ::taskpool::Invocation<Self::Output> {
-                    let (#(#locals,)*) = #args;
-                    #invoke_body
-                }
-                // Clone the arguments for each run when they are `Clone` (a `Shared<T>` stays
-                // shared), otherwise copy them through serde: the `&&Copier` receiver selects.
-                #[allow(clippy::needless_borrow)]
-                fn copy_args(
-                    #args: &Self::Args,
-                ) -> ::core::result::Result<Self::Args, ::taskpool::Error> {
-                    #[allow(unused_imports)]
-                    use ::taskpool::__private::{ViaClone as _, ViaSerde as _};
-                    // Method syntax is what selects; the reserved method name keeps a user's trait
-                    // in scope with a `copy_args` method for every type out of the choice.
-                    (&&::taskpool::__private::Copier(#args))
-                        .__taskpool_copy_args(::taskpool::__private::by_serialization::<Self>)
-                }
-            }
-
+        });
+        let outcome = &self.outcome;
+        let output_check = match &self.item.sig.output {
+            ReturnType::Default => quote!(),
+            ReturnType::Type(_, ty) => quote_spanned! {ty.span()=>
+                ::taskpool::__private::assert_owned_result::<#outcome::Checked>();
+                ::taskpool::__private::assert_transferable::<#output>();
+            },
+        };
+        quote_spanned! {self.at_name=>
             fn __taskpool_check() {
                 #(#arg_checks)*
                 #output_check
             }
-        };
-
-        #(#cfgs)*
-        #[allow(deprecated)]
-        const _: () = {
-            ::taskpool::__private::inventory::submit! {
-                ::taskpool::__private::FunctionEntry::of::<#name>()
-            }
-        };
+        }
     }
+
+    /// The registry entry that finds the function by its stable name.
+    fn registration(&self) -> TokenStream {
+        let Parts { name, cfgs, .. } = self;
+        quote_spanned! {self.at_name=>
+            #(#cfgs)*
+            #[allow(deprecated)]
+            const _: () = {
+                ::taskpool::__private::inventory::submit! {
+                    ::taskpool::__private::FunctionEntry::of::<#name>()
+                }
+            };
+        }
+    }
+}
+
+/// The attributes of `item` at path `name` (`cfg`, `doc`, `deprecated`).
+fn attributes<'a>(item: &'a syn::ItemFn, name: &str) -> Vec<&'a syn::Attribute> {
+    item.attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident(name))
+        .collect()
 }
 
 /// Turns `#[no_mangle]` (or `#[unsafe(no_mangle)]`) into `#[export_name = "<name>"]` (in the
@@ -364,10 +459,18 @@ fn task_param_names(sig: &syn::Signature) -> Vec<syn::Ident> {
 /// `#[diagnostic]` message live in `taskpool::__private` instead: the attribute cannot be
 /// resolved in a module under `#![no_implicit_prelude]`.
 fn helpers() -> TokenStream {
-    let given = mixed("__taskpool_given");
-    let stored = mixed("__taskpool_stored");
-    let returned = mixed("__taskpool_returned");
-    let fail = mixed("__taskpool_on_error");
+    let probe = probe_helpers();
+    let slots = slot_helpers();
+    let outcomes = outcome_helpers();
+    quote! {
+        #probe
+        #slots
+        #outcomes
+    }
+}
+
+/// `__TaskpoolProbe`: which kind of type a resolved type is (plain, `Result`, reference).
+fn probe_helpers() -> TokenStream {
     quote! {
         /// Classifies a resolved type: the inherent consts below win over the trait's defaults.
         pub struct __TaskpoolProbe<T: ?::core::marker::Sized>(::core::marker::PhantomData<T>);
@@ -389,7 +492,14 @@ fn helpers() -> TokenStream {
             const BORROWED: ::core::primitive::bool = false;
         }
         impl<T: ?::core::marker::Sized> __TaskpoolPlain for __TaskpoolProbe<T> {}
+    }
+}
 
+/// `__TaskpoolSlot`: how an argument is stored in the task.
+fn slot_helpers() -> TokenStream {
+    let given = mixed("__taskpool_given");
+    let stored = mixed("__taskpool_stored");
+    quote! {
         /// An argument: stored as itself, or (a reference, already reported) as `()`.
         pub struct __TaskpoolArg<const BORROWED: ::core::primitive::bool, T>(
             ::core::marker::PhantomData<T>,
@@ -421,7 +531,14 @@ fn helpers() -> TokenStream {
                 ::core::unreachable!()
             }
         }
+    }
+}
 
+/// `__TaskpoolOutcome`: what the task yields, and how a returned `Err` fails it.
+fn outcome_helpers() -> TokenStream {
+    let returned = mixed("__taskpool_returned");
+    let fail = mixed("__taskpool_on_error");
+    quote! {
         /// The result: a plain value, a `Result` (whose `Err` fails the task), or a reference
         /// (already reported).
         pub struct __TaskpoolRet<const KIND: ::core::primitive::u8, R>(

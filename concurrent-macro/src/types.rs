@@ -165,29 +165,7 @@ fn is_own(path: &syn::Path) -> bool {
 fn check_in(ty: &Type, position: Position, in_phantom: bool, errors: &mut Errors) {
     let role = position.role();
     match ty {
-        Type::Reference(reference) => {
-            let suggestion = owned_form(&reference.elem, reference.mutability.is_some());
-            let written = pretty(ty);
-            let statik = match &reference.lifetime {
-                Some(lifetime) if lifetime.ident == "static" => {
-                    " (even a `'static` borrow: task data is moved to a pool thread and may be serialized)"
-                }
-                _ => "",
-            };
-            let message = match position {
-                Position::Param if reference.mutability.is_some() => format!(
-                    "a task cannot write into the caller's data through `{written}`; {suggestion}"
-                ),
-                Position::Param => format!(
-                    "borrowed data cannot be a task argument: `{written}`{statik}; {suggestion}"
-                ),
-                Position::Return => format!(
-                    "a task cannot return borrowed data: `{written}`{statik}; {}",
-                    owned_form(&reference.elem, false).replacen("take", "return", 1)
-                ),
-            };
-            errors.push(ty, message);
-        }
+        Type::Reference(reference) => errors.push(ty, reference_message(ty, reference, position)),
         Type::Ptr(_) => errors.push(
             ty,
             format!(
@@ -210,22 +188,7 @@ fn check_in(ty: &Type, position: Position, in_phantom: bool, errors: &mut Errors
                 }
             }
         }
-        Type::TraitObject(object) => {
-            let written = pretty(ty);
-            match bounds_shape(object.bounds.iter()) {
-                Shape::Closure | Shape::Future if position == Position::Return => {
-                    let shape = bounds_shape(object.bounds.iter());
-                    errors.push(ty, return_shape_message(shape, &written, ty));
-                }
-                Shape::Closure => errors.push(ty, closure_param_message(&written)),
-                _ => errors.push(
-                    ty,
-                    format!(
-                        "trait object `{written}` cannot cross threads as {role}: a value of unknown type cannot be serialized; use a concrete type that derives `Serialize`/`Deserialize` or is `#[sendable]` (an enum can stand for several kinds)"
-                    ),
-                ),
-            }
-        }
+        Type::TraitObject(object) => errors.push(ty, trait_object_message(ty, object, position)),
         // `PhantomData<fn() -> T>` is a zero-size marker (`Send + Sync`), not code.
         Type::BareFn(_) if in_phantom => {}
         Type::BareFn(_) => {
@@ -265,6 +228,46 @@ fn check_in(ty: &Type, position: Position, in_phantom: bool, errors: &mut Errors
     }
 }
 
+/// What a reference type as an argument or a result is told.
+fn reference_message(ty: &Type, reference: &syn::TypeReference, position: Position) -> String {
+    let suggestion = owned_form(&reference.elem, reference.mutability.is_some());
+    let written = pretty(ty);
+    let statik = match &reference.lifetime {
+        Some(lifetime) if lifetime.ident == "static" => {
+            " (even a `'static` borrow: task data is moved to a pool thread and may be serialized)"
+        }
+        _ => "",
+    };
+    match position {
+        Position::Param if reference.mutability.is_some() => {
+            format!("a task cannot write into the caller's data through `{written}`; {suggestion}")
+        }
+        Position::Param => {
+            format!("borrowed data cannot be a task argument: `{written}`{statik}; {suggestion}")
+        }
+        Position::Return => format!(
+            "a task cannot return borrowed data: `{written}`{statik}; {}",
+            owned_form(&reference.elem, false).replacen("take", "return", 1)
+        ),
+    }
+}
+
+/// What a trait object as an argument or a result is told: a closure or a future by its shape,
+/// any other by its unknown type.
+fn trait_object_message(ty: &Type, object: &syn::TypeTraitObject, position: Position) -> String {
+    let written = pretty(ty);
+    match bounds_shape(object.bounds.iter()) {
+        shape @ (Shape::Closure | Shape::Future) if position == Position::Return => {
+            return_shape_message(shape, &written, ty)
+        }
+        Shape::Closure => closure_param_message(&written),
+        _ => format!(
+            "trait object `{written}` cannot cross threads as {}: a value of unknown type cannot be serialized; use a concrete type that derives `Serialize`/`Deserialize` or is `#[sendable]` (an enum can stand for several kinds)",
+            position.role()
+        ),
+    }
+}
+
 fn check_path(
     ty: &Type,
     path: &TypePath,
@@ -272,74 +275,12 @@ fn check_path(
     in_phantom: bool,
     errors: &mut Errors,
 ) {
-    let role = position.role();
     let Some(last) = path.path.segments.last() else {
         return;
     };
     let name = last.ident.to_string();
-    let written = pretty(ty);
-
-    if position == Position::Return && !is_own(&path.path) {
-        let promise = match name.as_str() {
-            "BoxFuture" | "LocalBoxFuture" => Some(Shape::Future),
-            "JoinHandle" | "TaskHandle" => Some(Shape::Handle),
-            "Pin" if written.contains("Future") => Some(Shape::Future),
-            _ => None,
-        };
-        if let Some(shape) = promise {
-            errors.push(ty, return_shape_message(shape, &written, ty));
-            return;
-        }
-    }
-    let boxed_object = match first_type_arg(last) {
-        Some(Type::TraitObject(object)) if matches!(name.as_str(), "Box" | "Arc" | "Pin") => {
-            Some(object)
-        }
-        _ => None,
-    };
-    if let Some(object) = boxed_object {
-        let shape = bounds_shape(object.bounds.iter());
-        if shape == Shape::Closure || (shape == Shape::Future && position == Position::Return) {
-            match position {
-                Position::Param => errors.push(ty, closure_param_message(&written)),
-                Position::Return => errors.push(ty, return_shape_message(shape, &written, ty)),
-            }
-            return;
-        }
-    }
-    let in_sync = path.path.segments.iter().any(|s| s.ident == "sync");
-    let reason = match name.as_str() {
-        "Rc" if may_be_std(&path.path, "rc") => {
-            Some("`Rc` counts references without synchronization")
-        }
-        "Weak" if !in_sync && may_be_std(&path.path, "rc") => {
-            Some("`rc::Weak` counts references without synchronization")
-        }
-        "Cell" | "RefCell" | "UnsafeCell" | "OnceCell" | "LazyCell"
-            if may_be_std(&path.path, "cell") =>
-        {
-            Some("it is single-threaded interior mutability")
-        }
-        _ => None,
-    };
-    if let Some(reason) = reason {
-        errors.push(
-            ty,
-            format!(
-                "`{written}` cannot cross threads as {role}: {reason}; pass the value itself (deriving `Serialize`/`Deserialize`), or mark the type `#[sendable]` and share it with `Shared<T>` (with an `AsyncLock` for mutation){}",
-                own_type_hint(&path.path)
-            ),
-        );
-        return;
-    }
-    if name == "LocalKey" && may_be_std(&path.path, "thread") {
-        errors.push(
-            ty,
-            format!(
-                "`{written}` is a thread-local key: every pool thread has its own copy, so a task cannot use it; pass the state as an argument instead{}",
-                own_type_hint(&path.path)
-            ),
-        );
+    if let Some(message) = path_message(ty, path, last, &name, position) {
+        errors.push(ty, message);
         return;
     }
     if let Some(qself) = &path.qself {
@@ -351,13 +292,93 @@ fn check_path(
             for arg in &args.args {
                 match arg {
                     GenericArgument::Type(inner) => check_in(inner, position, in_phantom, errors),
-                    GenericArgument::Lifetime(lifetime) if lifetime.ident != "static" => {
-                        errors.push(lifetime, borrow_message(lifetime, &format!("`{written}`")))
-                    }
+                    GenericArgument::Lifetime(lifetime) if lifetime.ident != "static" => errors
+                        .push(
+                            lifetime,
+                            borrow_message(lifetime, &format!("`{}`", pretty(ty))),
+                        ),
                     _ => {}
                 }
             }
         }
+    }
+}
+
+/// What a path type whose last segment is `last` (named `name`) is told, if the type itself
+/// is refused (its arguments are checked apart): a future, a handle or a closure by its shape,
+/// a single-threaded type, a thread-local key.
+fn path_message(
+    ty: &Type,
+    path: &TypePath,
+    last: &syn::PathSegment,
+    name: &str,
+    position: Position,
+) -> Option<String> {
+    let written = pretty(ty);
+    if position == Position::Return && !is_own(&path.path) {
+        let promise = match name {
+            "BoxFuture" | "LocalBoxFuture" => Some(Shape::Future),
+            "JoinHandle" | "TaskHandle" => Some(Shape::Handle),
+            "Pin" if written.contains("Future") => Some(Shape::Future),
+            _ => None,
+        };
+        if let Some(shape) = promise {
+            return Some(return_shape_message(shape, &written, ty));
+        }
+    }
+    if let Some(message) = boxed_code_message(ty, last, name, position) {
+        return Some(message);
+    }
+    if let Some(reason) = single_threaded(&path.path, name) {
+        return Some(format!(
+            "`{written}` cannot cross threads as {}: {reason}; pass the value itself (deriving `Serialize`/`Deserialize`), or mark the type `#[sendable]` and share it with `Shared<T>` (with an `AsyncLock` for mutation){}",
+            position.role(),
+            own_type_hint(&path.path)
+        ));
+    }
+    if name == "LocalKey" && may_be_std(&path.path, "thread") {
+        return Some(format!(
+            "`{written}` is a thread-local key: every pool thread has its own copy, so a task cannot use it; pass the state as an argument instead{}",
+            own_type_hint(&path.path)
+        ));
+    }
+    None
+}
+
+/// What `Box`, `Arc` or `Pin` around a closure (or, as a result, a future) is told.
+fn boxed_code_message(
+    ty: &Type,
+    last: &syn::PathSegment,
+    name: &str,
+    position: Position,
+) -> Option<String> {
+    let object = match first_type_arg(last) {
+        Some(Type::TraitObject(object)) if matches!(name, "Box" | "Arc" | "Pin") => object,
+        _ => return None,
+    };
+    let shape = bounds_shape(object.bounds.iter());
+    let written = pretty(ty);
+    match position {
+        Position::Param if shape == Shape::Closure => Some(closure_param_message(&written)),
+        Position::Return if matches!(shape, Shape::Closure | Shape::Future) => {
+            Some(return_shape_message(shape, &written, ty))
+        }
+        _ => None,
+    }
+}
+
+/// Why the std type at `path` (named `name`) is single-threaded, if it is one.
+fn single_threaded(path: &syn::Path, name: &str) -> Option<&'static str> {
+    let in_sync = path.segments.iter().any(|s| s.ident == "sync");
+    match name {
+        "Rc" if may_be_std(path, "rc") => Some("`Rc` counts references without synchronization"),
+        "Weak" if !in_sync && may_be_std(path, "rc") => {
+            Some("`rc::Weak` counts references without synchronization")
+        }
+        "Cell" | "RefCell" | "UnsafeCell" | "OnceCell" | "LazyCell" if may_be_std(path, "cell") => {
+            Some("it is single-threaded interior mutability")
+        }
+        _ => None,
     }
 }
 

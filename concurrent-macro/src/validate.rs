@@ -11,7 +11,8 @@ use syn::{FnArg, GenericParam, ReturnType, StaticMutability};
 use crate::parse::ConcurrentFn;
 use crate::types::{self, Errors, Position, pretty};
 
-/// Applies every rule; `Err` carries all violations combined.
+/// Applies every rule; `Err` carries all violations combined, in the order of the checks
+/// below (the order in which the compiler prints them).
 pub fn validate(function: &ConcurrentFn) -> syn::Result<()> {
     let item = &function.item;
     let sig = &item.sig;
@@ -20,7 +21,19 @@ pub fn validate(function: &ConcurrentFn) -> syn::Result<()> {
     check_reserved_name(&sig.ident, &mut errors);
     check_hidden_type(&sig.ident, &mut errors);
     check_parameter_count(sig, &mut errors);
+    check_qualifiers(item, &mut errors);
+    check_generics(&sig.generics, &mut errors);
+    let has_receiver = check_signature_types(sig, &mut errors);
+    check_bindings(item, &mut errors);
+    check_body(&item.block, has_receiver, &mut errors);
 
+    errors.finish()
+}
+
+/// What makes a function other than a plain safe Rust `fn`: `const`, `unsafe`,
+/// `#[target_feature]`, a foreign ABI, variadic parameters.
+fn check_qualifiers(item: &syn::ItemFn, errors: &mut Errors) {
+    let sig = &item.sig;
     if let Some(constness) = &sig.constness {
         errors.push(
             constness,
@@ -58,8 +71,11 @@ pub fn validate(function: &ConcurrentFn) -> syn::Result<()> {
             "a `#[concurrent]` function cannot be variadic (`...`): a task has a fixed list of owned arguments; take a `Vec<T>` instead",
         );
     }
+}
 
-    for param in &sig.generics.params {
+/// Generic parameters of every kind, and a `where` clause without any.
+fn check_generics(generics: &syn::Generics, errors: &mut Errors) {
+    for param in &generics.params {
         match param {
             GenericParam::Type(ty) => errors.push(
                 &ty.ident,
@@ -84,15 +100,19 @@ pub fn validate(function: &ConcurrentFn) -> syn::Result<()> {
             ),
         }
     }
-    if sig.generics.params.is_empty() {
-        if let Some(where_clause) = &sig.generics.where_clause {
+    if generics.params.is_empty() {
+        if let Some(where_clause) = &generics.where_clause {
             errors.push(
                 where_clause,
                 "a `#[concurrent]` function cannot have a `where` clause: it has no generic parameters to bound; remove it",
             );
         }
     }
+}
 
+/// A receiver, the parameters' attributes and types, the result type, and `Self` in any of
+/// them. Returns whether the function has a receiver.
+fn check_signature_types(sig: &syn::Signature, errors: &mut Errors) -> bool {
     let mut has_receiver = false;
     let mut self_finder = SelfTypeFinder::default();
     for input in &sig.inputs {
@@ -108,42 +128,48 @@ pub fn validate(function: &ConcurrentFn) -> syn::Result<()> {
                 );
             }
             FnArg::Typed(typed) => {
-                check_parameter_attributes(&typed.attrs, &mut errors);
-                types::check(&typed.ty, Position::Param, &mut errors);
+                check_parameter_attributes(&typed.attrs, errors);
+                types::check(&typed.ty, Position::Param, errors);
                 self_finder.visit_type(&typed.ty);
             }
         }
     }
     if let ReturnType::Type(_, ty) = &sig.output {
-        types::check_return(ty, &mut errors);
+        types::check_return(ty, errors);
         self_finder.visit_type(ty);
     }
     for error in self_finder.errors {
         errors.add(error);
     }
+    has_receiver
+}
 
+/// Bindings, in the parameters and the body, named like the function.
+fn check_bindings(item: &syn::ItemFn, errors: &mut Errors) {
     let mut bindings = BindingsNamed {
-        name: sig.ident.unraw().to_string(),
-        errors: &mut errors,
+        name: item.sig.ident.unraw().to_string(),
+        errors,
     };
-    for input in &sig.inputs {
+    for input in &item.sig.inputs {
         if let FnArg::Typed(typed) = input {
             bindings.visit_pat(&typed.pat);
         }
     }
     bindings.visit_block(&item.block);
+}
 
+/// What the body may not use: `self`/`Self` (unless the receiver was reported already),
+/// thread-locals and `static mut`.
+fn check_body(block: &syn::Block, has_receiver: bool, errors: &mut Errors) {
     let mut statics = StaticMutNames::default();
-    statics.visit_block(&item.block);
+    statics.visit_block(block);
     let mut body = BodyChecker {
         check_self: !has_receiver,
         nested_items: 0,
         static_muts: statics.0,
-        errors: &mut errors,
+        errors,
     };
-    body.visit_block(&item.block);
-
-    errors.finish()
+    body.visit_block(block);
 }
 
 /// The prefixes of the names the expansion generates next to the function.

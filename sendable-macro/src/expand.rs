@@ -18,74 +18,18 @@ use syn::spanned::Spanned;
 use syn::visit::{self, Visit};
 use syn::{GenericParam, Path, Token, Type, WherePredicate};
 
-use crate::parse::{SendableData, SerdeSkip, fields, skip_value};
+use crate::parse::{Field, SendableData, SerdeSkip, fields, skip_value};
 
 /// Generates the derives, the marker impl and the field checks.
 pub fn expand(data: &SendableData) -> TokenStream {
     let input = &data.input;
     let name = &input.ident;
-
     let fields = fields(input);
-
-    let (has_serialize, has_deserialize) = existing_serde_derives(input);
-    // serde refuses a container attribute given twice: the user's `bound` and `crate` win.
-    let given = given_serde_attributes(&input.attrs);
-    let directions = Directions {
-        serialize: !has_serialize && !given.serialize_bound,
-        deserialize: !has_deserialize && !given.deserialize_bound,
-    };
-    let annotated = with_field_bounds(input, &fields, directions);
-    let mut derives = Vec::new();
-    let mut bounds = Vec::new();
-    if !has_serialize {
-        derives.push(quote!(::taskpool::__private::serde::Serialize));
-    }
-    if !has_deserialize {
-        derives.push(quote!(::taskpool::__private::serde::Deserialize));
-    }
-    // An empty container bound turns off serde's own inference: the field bounds are all.
-    if directions.serialize {
-        bounds.push(quote!(serialize = ""));
-    }
-    if directions.deserialize {
-        bounds.push(quote!(deserialize = ""));
-    }
-    let mut serde_args = Vec::new();
-    if !given.krate {
-        serde_args.push(quote!(crate = "::taskpool::__private::serde"));
-    }
-    if !bounds.is_empty() {
-        serde_args.push(quote!(bound(#(#bounds),*)));
-    }
-    let derive_attrs = match (derives.is_empty(), serde_args.is_empty()) {
-        (true, _) => quote!(),
-        (false, true) => quote!(#[derive(#(#derives),*)]),
-        (false, false) => quote! {
-            #[derive(#(#derives),*)]
-            #[serde(#(#serde_args),*)]
-        },
-    };
+    let (derive_attrs, annotated) = derived(input, &fields);
 
     // Every type parameter must itself be sendable field material.
     let mut generics = input.generics.clone();
-    let type_params: Vec<_> = input
-        .generics
-        .params
-        .iter()
-        .filter_map(|param| match param {
-            GenericParam::Type(ty) => Some(ty.ident.clone()),
-            _ => None,
-        })
-        .collect();
-    {
-        let where_clause = generics.make_where_clause();
-        for param in &type_params {
-            let predicate: WherePredicate = syn::parse_quote! {
-                #param: ::taskpool::Transferable + ::core::marker::Sync
-            };
-            where_clause.predicates.push(predicate);
-        }
-    }
+    bound_type_params(&mut generics);
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     // The marker impl holds exactly when the type is transferable and `Sync` (checked at use).
     let mut marker_generics = generics.clone();
@@ -104,35 +48,7 @@ pub fn expand(data: &SendableData) -> TokenStream {
     // the type's bounds or `where` clause (`where Self: Sized`) names the type there instead.
     let check_generics = replace_self(impl_generics.to_token_stream(), &self_type);
     let check_where = replace_self(where_clause.to_token_stream(), &self_type);
-    // A field serde skips only needs what serde still does with it (`SendableField` and its
-    // one-way and skipped forms), so a cache or a handle can sit beside the data.
-    let field_checks = fields.iter().map(|field| {
-        let ty = field.ty;
-        let checked = replace_self(ty.to_token_stream(), &self_type);
-        let cfgs = &field.cfgs;
-        let check = |skip: SerdeSkip, condition: TokenStream| {
-            let assertion = match (skip.serialize, skip.deserialize) {
-                (false, false) => quote!(__taskpool_assert_sendable_field),
-                (false, true) => quote!(__taskpool_assert_serialized_field),
-                (true, false) => quote!(__taskpool_assert_deserialized_field),
-                (true, true) => quote!(__taskpool_assert_skipped_field),
-            };
-            quote_spanned! {ty.span()=>
-                #(#cfgs)*
-                #condition
-                #assertion::<#checked>();
-            }
-        };
-        match &field.conditional {
-            None => check(field.skip, TokenStream::new()),
-            // Checked as serde will treat it: skipped as well when the predicate holds.
-            Some((predicate, extra)) => {
-                let when = check(field.skip.or(*extra), quote!(#[cfg(#predicate)]));
-                let otherwise = check(field.skip, quote!(#[cfg(not(#predicate))]));
-                quote!(#when #otherwise)
-            }
-        }
-    });
+    let field_checks = fields.iter().map(|field| field_check(field, &self_type));
 
     quote! {
         #derive_attrs
@@ -164,6 +80,100 @@ pub fn expand(data: &SendableData) -> TokenStream {
     }
 }
 
+/// The serde derives the type lacks, with their `#[serde(..)]` container attribute, and the
+/// type itself with its fields' bounds: `(derive attributes, annotated type)`.
+fn derived(input: &syn::DeriveInput, fields: &[Field<'_>]) -> (TokenStream, syn::DeriveInput) {
+    let (has_serialize, has_deserialize) = existing_serde_derives(input);
+    // serde refuses a container attribute given twice: the user's `bound` and `crate` win.
+    let given = given_serde_attributes(&input.attrs);
+    let directions = Directions {
+        serialize: !has_serialize && !given.serialize_bound,
+        deserialize: !has_deserialize && !given.deserialize_bound,
+    };
+    let annotated = with_field_bounds(input, fields, directions);
+    let mut derives = Vec::new();
+    let mut bounds = Vec::new();
+    if !has_serialize {
+        derives.push(quote!(::taskpool::__private::serde::Serialize));
+    }
+    if !has_deserialize {
+        derives.push(quote!(::taskpool::__private::serde::Deserialize));
+    }
+    // An empty container bound turns off serde's own inference: the field bounds are all.
+    if directions.serialize {
+        bounds.push(quote!(serialize = ""));
+    }
+    if directions.deserialize {
+        bounds.push(quote!(deserialize = ""));
+    }
+    let mut serde_args = Vec::new();
+    if !given.krate {
+        serde_args.push(quote!(crate = "::taskpool::__private::serde"));
+    }
+    if !bounds.is_empty() {
+        serde_args.push(quote!(bound(#(#bounds),*)));
+    }
+    let derive_attrs = match (derives.is_empty(), serde_args.is_empty()) {
+        (true, _) => quote!(),
+        (false, true) => quote!(#[derive(#(#derives),*)]),
+        (false, false) => quote! {
+            #[derive(#(#derives),*)]
+            #[serde(#(#serde_args),*)]
+        },
+    };
+    (derive_attrs, annotated)
+}
+
+/// Bounds every type parameter of `generics` by `Transferable + Sync`.
+fn bound_type_params(generics: &mut syn::Generics) {
+    let type_params: Vec<_> = generics
+        .params
+        .iter()
+        .filter_map(|param| match param {
+            GenericParam::Type(ty) => Some(ty.ident.clone()),
+            _ => None,
+        })
+        .collect();
+    let where_clause = generics.make_where_clause();
+    for param in &type_params {
+        let predicate: WherePredicate = syn::parse_quote! {
+            #param: ::taskpool::Transferable + ::core::marker::Sync
+        };
+        where_clause.predicates.push(predicate);
+    }
+}
+
+/// The assertion for one field, spanned at its type. A field serde skips only needs what serde
+/// still does with it (`SendableField` and its one-way and skipped forms), so a cache or a
+/// handle can sit beside the data.
+fn field_check(field: &Field<'_>, self_type: &TokenStream) -> TokenStream {
+    let ty = field.ty;
+    let checked = replace_self(ty.to_token_stream(), self_type);
+    let cfgs = &field.cfgs;
+    let check = |skip: SerdeSkip, condition: TokenStream| {
+        let assertion = match (skip.serialize, skip.deserialize) {
+            (false, false) => quote!(__taskpool_assert_sendable_field),
+            (false, true) => quote!(__taskpool_assert_serialized_field),
+            (true, false) => quote!(__taskpool_assert_deserialized_field),
+            (true, true) => quote!(__taskpool_assert_skipped_field),
+        };
+        quote_spanned! {ty.span()=>
+            #(#cfgs)*
+            #condition
+            #assertion::<#checked>();
+        }
+    };
+    match &field.conditional {
+        None => check(field.skip, TokenStream::new()),
+        // Checked as serde will treat it: skipped as well when the predicate holds.
+        Some((predicate, extra)) => {
+            let when = check(field.skip.or(*extra), quote!(#[cfg(#predicate)]));
+            let otherwise = check(field.skip, quote!(#[cfg(not(#predicate))]));
+            quote!(#when #otherwise)
+        }
+    }
+}
+
 /// The directions the expansion bounds the serde impls in: those it derives and the user gave no
 /// container `bound` for.
 #[derive(Clone, Copy)]
@@ -187,7 +197,7 @@ struct Directions {
 /// carries its own serde `bound` keeps it.
 fn with_field_bounds(
     input: &syn::DeriveInput,
-    fields: &[crate::parse::Field<'_>],
+    fields: &[Field<'_>],
     directions: Directions,
 ) -> syn::DeriveInput {
     let mut annotated = input.clone();

@@ -81,36 +81,7 @@ fn check_path(ty: &Type, path: &TypePath, in_phantom: bool, errors: &mut Errors)
         return;
     };
     let name = last.ident.to_string();
-    let in_sync = path.path.segments.iter().any(|s| s.ident == "sync");
-    let home = match name.as_str() {
-        "Rc" | "Weak" => "rc",
-        _ => "cell",
-    };
-    let advice = match name.as_str() {
-        _ if !may_be_std(&path.path, home) => None,
-        "Rc" => Some((
-            "`Rc` counts references without synchronization",
-            "`Shared<T>` (for a `#[sendable]` T) or `Arc<T>`",
-        )),
-        "Weak" if !in_sync => Some((
-            "`rc::Weak` counts references without synchronization",
-            "`Shared<T>` or `std::sync::Weak<T>`",
-        )),
-        "Cell" => Some((
-            "`Cell` is single-threaded interior mutability",
-            "an atomic (`AtomicU64`, `AtomicBool`, ...) or `AsyncLock<T>`",
-        )),
-        "RefCell" | "UnsafeCell" => Some((
-            "it is single-threaded interior mutability",
-            "`AsyncLock<T>` (or `std::sync::Mutex<T>` if you never serialize it)",
-        )),
-        "OnceCell" | "LazyCell" if !in_sync => Some((
-            "it is single-threaded lazy initialization",
-            "`std::sync::OnceLock<T>`",
-        )),
-        _ => None,
-    };
-    if let Some((reason, instead)) = advice {
+    if let Some((reason, instead)) = single_threaded(&path.path, &name) {
         errors.push(
             ty,
             format!(
@@ -150,6 +121,40 @@ fn check_path(ty: &Type, path: &TypePath, in_phantom: bool, errors: &mut Errors)
                 }
             }
         }
+    }
+}
+
+/// Why the std type at `path` (named `name`) cannot be shared, and what to use instead, if it
+/// is a single-threaded one.
+fn single_threaded(path: &syn::Path, name: &str) -> Option<(&'static str, &'static str)> {
+    let in_sync = path.segments.iter().any(|s| s.ident == "sync");
+    let home = match name {
+        "Rc" | "Weak" => "rc",
+        _ => "cell",
+    };
+    match name {
+        _ if !may_be_std(path, home) => None,
+        "Rc" => Some((
+            "`Rc` counts references without synchronization",
+            "`Shared<T>` (for a `#[sendable]` T) or `Arc<T>`",
+        )),
+        "Weak" if !in_sync => Some((
+            "`rc::Weak` counts references without synchronization",
+            "`Shared<T>` or `std::sync::Weak<T>`",
+        )),
+        "Cell" => Some((
+            "`Cell` is single-threaded interior mutability",
+            "an atomic (`AtomicU64`, `AtomicBool`, ...) or `AsyncLock<T>`",
+        )),
+        "RefCell" | "UnsafeCell" => Some((
+            "it is single-threaded interior mutability",
+            "`AsyncLock<T>` (or `std::sync::Mutex<T>` if you never serialize it)",
+        )),
+        "OnceCell" | "LazyCell" if !in_sync => Some((
+            "it is single-threaded lazy initialization",
+            "`std::sync::OnceLock<T>`",
+        )),
+        _ => None,
     }
 }
 
