@@ -8,10 +8,9 @@
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::pool::Overdue;
-use crate::pool::PoolShared;
+use crate::pool::{Core, NewWorker, Overdue, PoolShared};
 use crate::sync::atomic::Ordering;
-use crate::sync::{Arc, Mutex, lock};
+use crate::sync::{Arc, Mutex, MutexGuard, lock};
 
 pub(crate) fn run(pool: Arc<PoolShared>) {
     let _leaving = Leaving(Arc::clone(&pool));
@@ -25,21 +24,10 @@ pub(crate) fn run(pool: Arc<PoolShared>) {
         }
         let now = Instant::now();
         let (expired, next_deadline) = core.expire_overdue(&pool.intake, now, config.time_limit);
-        // A retired thread no longer counts: replace it if work is waiting. An IDLE run that
-        // timed out let the IDLE lane go: the IDLE work waiting behind it needs a thread too,
-        // a new one if none is left that takes work, else a parked one woken (freeing the lane
-        // moved no epoch, so nothing else wakes it).
-        let mut wake_for_idle = false;
-        let replacement = if expired.is_empty() || shutting_down {
-            None
+        let (replacement, wake_for_idle) = if expired.is_empty() || shutting_down {
+            (None, false)
         } else {
-            let demand = pool.intake.waiting_foreground.load(Ordering::SeqCst);
-            let grown = core.grow_if_needed(&pool.intake, demand, false);
-            let idle_work = grown.is_none() && core.idle_startable(&pool.intake);
-            let grown =
-                grown.or_else(|| idle_work.then(|| core.grow_if_needed(&pool.intake, 0, true))?);
-            wake_for_idle = idle_work && grown.is_none();
-            grown
+            replace_retired(&pool, &mut core)
         };
         let released = match next_check {
             Some(check) if now >= check && !shutting_down => {
@@ -82,20 +70,44 @@ pub(crate) fn run(pool: Arc<PoolShared>) {
             .flatten()
             .min()
         };
-        core = match wake_at {
-            Some(at) => {
-                let timeout = at.saturating_duration_since(Instant::now());
-                pool.supervisor_wakeup
-                    .wait_timeout(core, timeout.max(Duration::from_micros(1)))
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .0
-            }
-            None => pool
-                .supervisor_wakeup
-                .wait(core)
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        };
+        core = rest_until(&pool, core, wake_at);
         core.supervisor_woke();
+    }
+}
+
+/// The thread to start after time-outs retired threads, and whether a parked thread must be
+/// woken instead. A retired thread no longer counts: it is replaced if work is waiting. An
+/// IDLE run that timed out let the IDLE lane go: the IDLE work waiting behind it needs a thread
+/// too, a new one if none is left that takes work, else a parked one woken (freeing the lane
+/// moved no epoch, so nothing else wakes it).
+fn replace_retired(pool: &PoolShared, core: &mut Core) -> (Option<NewWorker>, bool) {
+    let demand = pool.intake.waiting_foreground.load(Ordering::SeqCst);
+    let grown = core.grow_if_needed(&pool.intake, demand, false);
+    let idle_work = grown.is_none() && core.idle_startable(&pool.intake);
+    let grown = grown.or_else(|| idle_work.then(|| core.grow_if_needed(&pool.intake, 0, true))?);
+    let wake_for_idle = idle_work && grown.is_none();
+    (grown, wake_for_idle)
+}
+
+/// Waits on the supervisor's condition until `wake_at` (for ever if `None`), or until it is
+/// woken early.
+fn rest_until<'a>(
+    pool: &'a PoolShared,
+    core: MutexGuard<'a, Core>,
+    wake_at: Option<Instant>,
+) -> MutexGuard<'a, Core> {
+    match wake_at {
+        Some(at) => {
+            let timeout = at.saturating_duration_since(Instant::now());
+            pool.supervisor_wakeup
+                .wait_timeout(core, timeout.max(Duration::from_micros(1)))
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0
+        }
+        None => pool
+            .supervisor_wakeup
+            .wait(core)
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
     }
 }
 

@@ -541,89 +541,104 @@ impl Future for Acquire<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<RequestId>> {
         let this = self.get_mut();
-        let core = this.core;
         loop {
-            match &mut this.step {
-                Step::Start => {
-                    let signal = this.options.signal.as_ref();
-                    if let Some(signal) = signal.filter(|signal| signal.is_aborted()) {
-                        this.step = Step::Done;
-                        return Poll::Ready(Err(core.aborted(signal)));
-                    }
-                    let plan = Plan::of(&this.options);
-                    let requested = core.request_async(this.mode, plan.policy, cx.waker());
-                    match requested {
-                        Requested::Granted(id) => {
-                            this.step = Step::Done;
-                            return Poll::Ready(Ok(id));
-                        }
-                        Requested::Refused => {
-                            this.step = Step::Done;
-                            return Poll::Ready(Err(core.refused(this.mode, &this.options)));
-                        }
-                        Requested::Queued(id) => {
-                            // Waiting before the signal clones the waker: if that clone panics
-                            // (a broken executor), dropping this future still withdraws the
-                            // request.
-                            this.step = Step::Waiting {
-                                id,
-                                signal_key: None,
-                                timer: None,
-                            };
-                            let signal_key = signal.and_then(|signal| {
-                                signal.register(cx.waker(), core.withdrawal(id))
-                            });
-                            let timer = plan.deadline.map(|deadline| {
-                                Deadline::new(
-                                    Timeout::new(core, id),
-                                    deadline.saturating_duration_since(Instant::now()),
-                                )
-                            });
-                            this.step = Step::Waiting {
-                                id,
-                                signal_key,
-                                timer,
-                            };
-                        }
-                    }
-                }
-                Step::Waiting {
-                    id: waiting_id,
-                    signal_key,
-                    timer,
-                } => {
-                    let signal = this.options.signal.as_ref();
-                    let timeout = timer.as_ref().map(Deadline::withdrawal);
-                    let outcome =
-                        core.poll_queued(waiting_id, this.mode, cx.waker(), signal, timeout);
-                    let id = *waiting_id;
-                    let outcome = outcome.or_else(|| {
-                        let fired = timer
-                            .as_mut()
-                            .is_some_and(|timer| poll_timeout(timer, id, cx.waker()));
-                        fired.then_some(Outcome::TimedOut)
-                    });
-                    let Some(outcome) = outcome else {
-                        if let (Some(signal), Some(key)) = (signal, *signal_key) {
-                            signal.update(key, cx.waker(), id);
-                            // An abort between the check above and this update woke the
-                            // waker it had (the previous poll's, perhaps another task's):
-                            // look again, or this poll's waker would never hear of it.
-                            if signal.is_aborted() {
-                                continue;
-                            }
-                        }
-                        return Poll::Pending;
-                    };
-                    if let (Some(signal), Some(key)) = (signal, *signal_key) {
-                        signal.unregister(key);
-                    }
-                    this.step = Step::Done;
-                    return Poll::Ready(core.settle(id, this.mode, &this.options, outcome));
-                }
+            let polled = match this.step {
+                Step::Start => this.start(cx),
+                Step::Waiting { .. } => this.poll_waiting(cx),
                 Step::Done => panic!("a lock future was polled after it completed"),
+            };
+            if let Some(polled) = polled {
+                return polled;
             }
         }
+    }
+}
+
+impl Acquire<'_> {
+    /// The first poll: makes the request. `None` once it is queued (the step is `Waiting`, to be
+    /// polled at once).
+    fn start(&mut self, cx: &Context<'_>) -> Option<Poll<Result<RequestId>>> {
+        let core = self.core;
+        let signal = self.options.signal.as_ref();
+        if let Some(signal) = signal.filter(|signal| signal.is_aborted()) {
+            self.step = Step::Done;
+            return Some(Poll::Ready(Err(core.aborted(signal))));
+        }
+        let plan = Plan::of(&self.options);
+        let id = match core.request_async(self.mode, plan.policy, cx.waker()) {
+            Requested::Granted(id) => {
+                self.step = Step::Done;
+                return Some(Poll::Ready(Ok(id)));
+            }
+            Requested::Refused => {
+                self.step = Step::Done;
+                return Some(Poll::Ready(Err(core.refused(self.mode, &self.options))));
+            }
+            Requested::Queued(id) => id,
+        };
+        // Waiting before the signal clones the waker: if that clone panics (a broken
+        // executor), dropping this future still withdraws the request.
+        self.step = Step::Waiting {
+            id,
+            signal_key: None,
+            timer: None,
+        };
+        let signal_key = signal.and_then(|signal| signal.register(cx.waker(), core.withdrawal(id)));
+        let timer = plan.deadline.map(|deadline| {
+            Deadline::new(
+                Timeout::new(core, id),
+                deadline.saturating_duration_since(Instant::now()),
+            )
+        });
+        self.step = Step::Waiting {
+            id,
+            signal_key,
+            timer,
+        };
+        None
+    }
+
+    /// A poll while the request waits: its outcome if it has one (granted, aborted, timed
+    /// out). `None` if an abort may have been missed: poll again.
+    fn poll_waiting(&mut self, cx: &Context<'_>) -> Option<Poll<Result<RequestId>>> {
+        let core = self.core;
+        let Step::Waiting {
+            id,
+            signal_key,
+            timer,
+        } = &mut self.step
+        else {
+            unreachable!("polled as waiting in another step")
+        };
+        let signal = self.options.signal.as_ref();
+        let timeout = timer.as_ref().map(Deadline::withdrawal);
+        // The request may be made anew (its id changes): the step keeps the new id.
+        let outcome = core.poll_queued(id, self.mode, cx.waker(), signal, timeout);
+        let (id, signal_key) = (*id, *signal_key);
+        let outcome = outcome.or_else(|| {
+            let fired = timer
+                .as_mut()
+                .is_some_and(|timer| poll_timeout(timer, id, cx.waker()));
+            fired.then_some(Outcome::TimedOut)
+        });
+        let Some(outcome) = outcome else {
+            if let (Some(signal), Some(key)) = (signal, signal_key) {
+                signal.update(key, cx.waker(), id);
+                // An abort between the check above and this update woke the waker it had (the
+                // previous poll's, perhaps another task's): look again, or this poll's waker
+                // would never hear of it.
+                if signal.is_aborted() {
+                    return None;
+                }
+            }
+            return Some(Poll::Pending);
+        };
+        if let (Some(signal), Some(key)) = (signal, signal_key) {
+            signal.unregister(key);
+        }
+        self.step = Step::Done;
+        let settled = core.settle(id, self.mode, &self.options, outcome);
+        Some(Poll::Ready(settled))
     }
 }
 

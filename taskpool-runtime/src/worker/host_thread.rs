@@ -335,22 +335,7 @@ fn run<In, Out>(link: Arc<Link<In, Out>>) {
     while let Ok(job) = host.rx.recv() {
         match job {
             HostJob::Stop => break,
-            HostJob::Message => {
-                // The first message of this route, not necessarily the one this token was sent
-                // with: one sent later at the front may go first (`worker/inbox.rs`). Its token
-                // was sent after it was pushed, so it is there.
-                let (place, message) = link
-                    .inbox
-                    .take(Route::Callback)
-                    .expect("a message token without its message");
-                // Cleared since the message was routed here: the receivers get it, at its place.
-                if let Some(message) = dispatch(host, |c| &mut c.on_message, message) {
-                    link.hand_over(place, message);
-                }
-                // Delivered: from now on a message sent without a callback may go straight to
-                // the receivers (after this one).
-                host.queued_messages.fetch_sub(1, Ordering::AcqRel);
-            }
+            HostJob::Message => deliver_message(&link),
             HostJob::MessageError(error) => {
                 let unwanted = dispatch(host, |c| &mut c.on_message_error, error);
                 panic::drop_quietly(unwanted);
@@ -372,37 +357,7 @@ fn run<In, Out>(link: Arc<Link<In, Out>>) {
                 let unwanted = dispatch(host, |c| &mut c.on_all_errors, error);
                 panic::drop_quietly(unwanted);
             }
-            HostJob::Exit(code) => {
-                let callback = {
-                    let mut callbacks = lock(&host.callbacks);
-                    // One exit, one `on_exit`: each registration after the end queues an exit
-                    // job of its own, so a later job must not run a callback registered while
-                    // an earlier one ran (it stays unused, as a replaced callback does).
-                    let callback = if callbacks.exit_delivered {
-                        None
-                    } else {
-                        callbacks.on_exit.take()
-                    };
-                    if callback.is_some() {
-                        callbacks.exit_delivered = true;
-                    }
-                    callback
-                };
-                if let Some(callback) = callback {
-                    if let Err(payload) = panic::catch(move || callback(code)) {
-                        panic::message(payload);
-                    }
-                }
-                // The worker ended: no call can come any more, and `unregister` answers
-                // 10200004 now, so the host lets go of its objects here, as ArkTS does when it
-                // destroys the worker after `onexit` — not when the `Worker` value is dropped,
-                // which may be much later.
-                host.release_objects();
-                // The callbacks too: no event can come any more, and a callback holding its own
-                // `Worker` (ArkTS's `onmessage` that calls `workerInstance.terminate()`) would
-                // otherwise keep the worker, and this thread, alive for ever.
-                host.release_callbacks();
-            }
+            HostJob::Exit(code) => deliver_exit(host, code),
             HostJob::End => link.end_receivers(),
             HostJob::Call(request) => call_object::serve(&host.objects, request),
         }
@@ -413,6 +368,58 @@ fn run<In, Out>(link: Arc<Link<In, Out>>) {
     // callback dropped its own `Worker`) leaves later, and one registered after the exit (which
     // the exit keeps) holding the worker's stream would otherwise keep the link alive for good.
     host.release_all();
+}
+
+/// Gives the first message of the callback route to `on_message`, or, if that was cleared
+/// since the message was routed here, to the receivers, at its place.
+fn deliver_message<In, Out>(link: &Link<In, Out>) {
+    let host = &link.host;
+    // The first message of this route, not necessarily the one this token was sent with: one
+    // sent later at the front may go first (`worker/inbox.rs`). Its token was sent after it was
+    // pushed, so it is there.
+    let (place, message) = link
+        .inbox
+        .take(Route::Callback)
+        .expect("a message token without its message");
+    if let Some(message) = dispatch(host, |c| &mut c.on_message, message) {
+        link.hand_over(place, message);
+    }
+    // Delivered: from now on a message sent without a callback may go straight to the
+    // receivers (after this one).
+    host.queued_messages.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// The worker exited with `code`: runs `on_exit` once, then lets go of the host's objects and
+/// callbacks.
+fn deliver_exit<Out>(host: &HostThread<Out>, code: i32) {
+    let callback = {
+        let mut callbacks = lock(&host.callbacks);
+        // One exit, one `on_exit`: each registration after the end queues an exit job of its
+        // own, so a later job must not run a callback registered while an earlier one ran (it
+        // stays unused, as a replaced callback does).
+        let callback = if callbacks.exit_delivered {
+            None
+        } else {
+            callbacks.on_exit.take()
+        };
+        if callback.is_some() {
+            callbacks.exit_delivered = true;
+        }
+        callback
+    };
+    if let Some(callback) = callback {
+        if let Err(payload) = panic::catch(move || callback(code)) {
+            panic::message(payload);
+        }
+    }
+    // The worker ended: no call can come any more, and `unregister` answers 10200004 now, so
+    // the host lets go of its objects here, as ArkTS does when it destroys the worker after
+    // `onexit` — not when the `Worker` value is dropped, which may be much later.
+    host.release_objects();
+    // The callbacks too: no event can come any more, and a callback holding its own `Worker`
+    // (ArkTS's `onmessage` that calls `workerInstance.terminate()`) would otherwise keep the
+    // worker, and this thread, alive for ever.
+    host.release_callbacks();
 }
 
 /// Calls the callback in `slot` with `value` (out of the lock, put back after); gives `value`
